@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what tabby needs on a Debian machine, as root: the kernel tools it drives, the BGP
+# peers and etcd its tests run against, and its npm packages. Safe to run again: it installs
+# only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules/better-sqlite3/build ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npx tsc -p .

@@ -1,0 +1,21 @@
+/**
+ * The contract of one CLI command: a module under src/cli/ exporting `run`. Commands are loaded
+ * lazily by main.ts so that `tabby` starts fast whatever the verb.
+ */
+export interface CliIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Runs the command with the arguments after its verb; resolves to the exit code. */
+export type CommandRun = (argv: string[], io: CliIO) => Promise<number>;
+
+export interface CommandModule {
+  run: CommandRun;
+}
+
+/** A usage error: main prints the message and the command's usage, exit code 2. */
+export class UsageError extends Error {
+  readonly code = "CLI_USAGE";
+}

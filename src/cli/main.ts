@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * `tabby`: the command-line entry. Maps "verb [noun]" to a module under src/cli/ and loads only
+ * that one. When a container runtime runs this binary as a CNI plugin (CNI_COMMAND is set), it
+ * hands over to the CNI plugin instead.
+ */
+import type { CliIO, CommandModule } from "./command.js";
+import { UsageError } from "./command.js";
+import { TabbyError } from "../errors.js";
+
+/** Command table: words → module (relative to this file) and a one-line summary. */
+const COMMANDS: { words: string[]; module: string; summary: string }[] = [
+  { words: ["apply"], module: "./apply.js", summary: "create or update resources from -f FILE (YAML or JSON)" },
+  { words: ["create"], module: "./create.js", summary: "create resources from -f FILE; fails if one exists" },
+  { words: ["get"], module: "./get.js", summary: "list or show resources: get KIND [NAME] [-o yaml|json|wide]" },
+  { words: ["delete"], module: "./delete.js", summary: "delete resources: delete KIND NAME | -f FILE" },
+  { words: ["node", "run"], module: "./node-run.js", summary: "run the per-host agent" },
+  { words: ["node", "status"], module: "./node-status.js", summary: "this host's BGP peers and their state" },
+  { words: ["bgp", "run"], module: "./bgp-run.js", summary: "run a standalone BGP speaker from a YAML config" },
+  { words: ["bgp", "peers"], module: "./bgp-peers.js", summary: "list a speaker's peers" },
+  { words: ["bgp", "routes"], module: "./bgp-routes.js", summary: "list a speaker's Loc-RIB" },
+  { words: ["ipam", "show"], module: "./ipam-show.js", summary: "show IP pools, blocks and usage" },
+  { words: ["lab", "up"], module: "./lab-up.js", summary: "build a virtual data center in network namespaces" },
+  { words: ["lab", "check"], module: "./lab-check.js", summary: "show who reaches whom in the lab" },
+  { words: ["lab", "status"], module: "./lab-status.js", summary: "list the lab's hosts and workloads" },
+  { words: ["lab", "exec"], module: "./lab-exec.js", summary: "run a command in a lab host or workload: exec NAME -- CMD" },
+  { words: ["lab", "down"], module: "./lab-down.js", summary: "remove everything lab up made" },
+  { words: ["version"], module: "./version.js", summary: "print tabby's version" },
+];
+
+function usage(): string {
+  const lines = COMMANDS.map((c) => `  tabby ${c.words.join(" ").padEnd(14)} ${c.summary}`);
+  return `usage: tabby COMMAND [options]\n\n${lines.join("\n")}\n\nGlobal: --datastore URL (or TABBY_DATASTORE): sqlite:///path (default sqlite:///var/lib/tabby/tabby.db)\n`;
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  if (io.env.CNI_COMMAND) {
+    const { runCniPlugin } = await import("../cni/plugin-main.js");
+    return runCniPlugin("tabby");
+  }
+  if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") {
+    io.stdout.write(usage());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const match = COMMANDS.filter((c) => c.words.every((w, i) => argv[i] === w)).sort((a, b) => b.words.length - a.words.length)[0];
+  if (!match) {
+    io.stderr.write(`tabby: unknown command "${argv.slice(0, 2).join(" ")}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = (await import(match.module)) as CommandModule;
+    return await mod.run(argv.slice(match.words.length), io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`tabby ${match.words.join(" ")}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof TabbyError) {
+      io.stderr.write(`tabby ${match.words.join(" ")}: ${err.message} [${err.code}]\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+process.exitCode = code;

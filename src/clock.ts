@@ -1,0 +1,71 @@
+/**
+ * Time as an injected effect. Pure modules take `now` (milliseconds) as a parameter; shells
+ * take a Clock so tests can substitute a fake one.
+ */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export interface TimerHandle {
+  readonly id: unknown;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return { id: t };
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle.id as NodeJS.Timeout);
+  },
+};
+
+/** A manually advanced clock for tests. */
+export class FakeClock implements Clock {
+  private t: number;
+  private seq = 0;
+  private timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(start = 1_700_000_000_000) {
+    this.t = start;
+  }
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return { id };
+  }
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete(handle.id as number);
+  }
+  /** Advance time, firing due timers in order of their deadlines. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let nextId = -1;
+      let nextAt = Infinity;
+      for (const [id, timer] of this.timers) {
+        if (timer.at <= end && timer.at < nextAt) {
+          nextAt = timer.at;
+          nextId = id;
+        }
+      }
+      if (nextId < 0) break;
+      const timer = this.timers.get(nextId)!;
+      this.timers.delete(nextId);
+      this.t = timer.at;
+      timer.fn();
+    }
+    this.t = end;
+  }
+  pendingTimers(): number {
+    return this.timers.size;
+  }
+}
