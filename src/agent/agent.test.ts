@@ -1,0 +1,86 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MemoryStore } from "../datastore/memory.js";
+import { Agent, type BgpPort } from "./agent.js";
+import type { KernelRoute, DesiredPeer, OriginatedRoute } from "../calc/host-desired.js";
+import { ensureDefaultPools } from "./register-node.js";
+
+class FakeSpeaker implements BgpPort {
+  peers: DesiredPeer[] = [];
+  originated: OriginatedRoute[] = [];
+  started = false;
+  stoppedWith: string | undefined;
+  private listener: ((c: { prefix: string; nextHops: string[] }[]) => void) | undefined;
+  constructor(readonly opts: { routerId: string; asNumber: number }) {}
+  async start() { this.started = true; }
+  async stop(reason?: string) { this.stoppedWith = reason ?? ""; }
+  setPeers(p: DesiredPeer[]) { this.peers = p; }
+  setOriginated(r: OriginatedRoute[]) { this.originated = r; }
+  onFibChange(l: (c: { prefix: string; nextHops: string[] }[]) => void) { this.listener = l; }
+  learn(prefix: string, nextHops: string[]) { this.listener?.([{ prefix, nextHops }]); }
+}
+
+async function eventually(check: () => void, tries = 200): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      check();
+      return;
+    } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+test("agent: registers its node, peers with the mesh, originates its blocks, installs learned routes", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}nodes/h2`, JSON.stringify({ spec: { bgp: { ipv4Address: "10.99.0.12/24" } } }));
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65010 } }));
+  let routes: KernelRoute[] = [];
+  const configured: string[] = [];
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", ipv6: "fd99::11/64", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async (r) => void (routes = r) },
+      interfaces: { configureWorkloadInterface: async (n) => void configured.push(n) },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+    },
+  );
+  await agent.start();
+  const node = JSON.parse((await store.get(`${R}nodes/h1`))!.value);
+  assert.equal(node.spec.bgp.ipv4Address, "10.99.0.11/24");
+  assert.equal(node.spec.bgp.ipv6Address, "fd99::11/64");
+  assert.deepEqual(speaker!.opts, { routerId: "10.99.0.11", asNumber: 65010 });
+  assert.deepEqual(speaker!.peers.map((p) => [p.address, p.passive]), [["10.99.0.12", true]]);
+
+  await store.put("/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", JSON.stringify({ state: "confirmed" }));
+  await store.put(
+    `${R}workloadendpoints/default/h1-cni-x-eth0`,
+    JSON.stringify({ spec: { node: "h1", interfaceName: "tabaaaaaaaaaaa", ipNetworks: ["10.65.0.3/32"] } }),
+  );
+  speaker!.learn("10.65.0.64/26", ["10.99.0.12"]);
+  await eventually(() =>
+    assert.deepEqual(routes, [
+      { dst: "10.65.0.3/32", type: "unicast", dev: "tabaaaaaaaaaaa", scope: "link" },
+      { dst: "10.65.0.0/26", type: "blackhole" },
+      { dst: "10.65.0.64/26", type: "unicast", via: ["10.99.0.12"] },
+    ]),
+  );
+  assert.deepEqual(speaker!.originated, [{ prefix: "10.65.0.0/26" }]);
+  assert.deepEqual(configured, ["tabaaaaaaaaaaa"]);
+
+  speaker!.learn("10.65.0.64/26", []);
+  await eventually(() => assert.equal(routes.length, 2));
+  await agent.stop("bye");
+  assert.equal(speaker!.stoppedWith, "bye");
+});
+
+test("default pools are created only when there are none", async () => {
+  const store = new MemoryStore();
+  assert.deepEqual(await ensureDefaultPools(store, { ipv4: "10.65.0.0/16", ipv6: "fd65::/48" }), ["default-ipv4-ippool", "default-ipv6-ippool"]);
+  assert.deepEqual(await ensureDefaultPools(store, { ipv4: "192.168.0.0/16" }), []);
+  await assert.rejects(ensureDefaultPools(new MemoryStore(), { ipv4: "10.65.0.1/16" }), { code: "NET_BAD_PREFIX" });
+});

@@ -1,0 +1,200 @@
+/**
+ * The per-host agent (Calico's calico-node: Felix + BIRD in one): registers this host's Node,
+ * follows the datastore through the syncer, computes what the host needs (src/calc), and
+ * drives the effects: kernel routes, per-interface sysctls, and the BGP speaker (peers, the
+ * prefixes it originates, and learned routes back into the kernel with ECMP).
+ *
+ * Effects are injected as ports so the agent runs against fakes in tests. A restart does not
+ * flush the dataplane: routes are reconciled only after the first full sync, which repairs
+ * the difference; a periodic resync repairs drift made by others.
+ */
+import type { Clock, TimerHandle } from "../clock.js";
+import { systemClock } from "../clock.js";
+import { computeHostDesired, localAsNumber, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
+import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from "../calc/host-state.js";
+import type { Store } from "../datastore/store.js";
+import { Syncer, type SyncStatus } from "./syncer.js";
+import { registerNode, type NodeRegistration } from "./register-node.js";
+
+/** Programs the kernel's routes: the full desired set of routes tabby owns. */
+export interface RoutePort {
+  reconcile(desired: KernelRoute[]): Promise<unknown>;
+}
+
+/** Applies per-interface sysctls for a workload interface (idempotent). */
+export interface InterfacePort {
+  configureWorkloadInterface(name: string): Promise<void>;
+}
+
+/** The BGP speaker as the agent uses it. */
+export interface BgpPort {
+  start(): Promise<void>;
+  stop(reason?: string): Promise<void>;
+  setPeers(peers: (DesiredPeer & { holdTime?: number })[]): void;
+  setOriginated(routes: OriginatedRoute[]): void;
+  onFibChange(listener: (changes: { prefix: string; nextHops: string[] }[]) => void): void;
+}
+
+export interface AgentDeps {
+  store: Store;
+  routes: RoutePort;
+  interfaces: InterfacePort;
+  createSpeaker(opts: { routerId: string; asNumber: number }): BgpPort;
+  clock?: Clock;
+  log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface AgentOptions extends NodeRegistration {
+  /** BGP hold time for every session (seconds); the speaker's default when unset. */
+  holdTime?: number;
+  /** How often to re-program everything to repair drift (ms). */
+  resyncIntervalMs?: number;
+  /** Delay that batches bursts of datastore changes (ms). */
+  batchDelayMs?: number;
+}
+
+export class Agent {
+  private readonly state: HostState = emptyHostState();
+  private readonly learned = new Map<string, string[]>();
+  private readonly clock: Clock;
+  private syncer: Syncer | undefined;
+  private speaker: BgpPort | undefined;
+  private inSync = false;
+  private flushTimer: TimerHandle | undefined;
+  private resyncTimer: TimerHandle | undefined;
+  private flushing: Promise<void> | undefined;
+  private dirty = false;
+  private stopped = false;
+  private configured = new Set<string>();
+  private firstSync: { resolve: () => void; promise: Promise<void> };
+  status: SyncStatus = "wait-for-datastore";
+
+  constructor(
+    private readonly opts: AgentOptions,
+    private readonly deps: AgentDeps,
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstSync = { resolve, promise };
+  }
+
+  /** Registers the Node, syncs, starts the speaker; resolves once the first sync is programmed. */
+  async start(): Promise<void> {
+    const node = await registerNode(this.deps.store, this.opts);
+    this.log("info", "registered node", { name: this.opts.nodeName, ipv4: node.ipv4, ipv6: node.ipv6 });
+    this.syncer = new Syncer(
+      this.deps.store,
+      WATCHED_PREFIXES,
+      {
+        onUpdates: (updates) => {
+          let touched = false;
+          for (const u of updates) touched = applyKeyUpdate(this.state, u.key, u.value) || touched;
+          if (touched) this.schedule();
+        },
+        onStatus: (s) => {
+          this.status = s;
+          if (s === "in-sync" && !this.inSync) {
+            this.inSync = true;
+            void this.startSpeaker(node.ipv4).then(() => this.schedule(0));
+          }
+        },
+        onError: (err) => this.log("warn", "datastore watch failed; will resync", { err: String(err) }),
+      },
+      this.clock,
+    );
+    this.syncer.start();
+    await this.firstSync.promise;
+    this.armResync();
+  }
+
+  /** Stops cleanly: the speaker tells its peers (they withdraw our routes); kernel state stays. */
+  async stop(reason = "tabby agent stopping"): Promise<void> {
+    this.stopped = true;
+    this.syncer?.stop();
+    if (this.flushTimer) this.clock.clearTimeout(this.flushTimer);
+    if (this.resyncTimer) this.clock.clearTimeout(this.resyncTimer);
+    await this.flushing;
+    await this.speaker?.stop(reason);
+  }
+
+  /** Learned routes currently programmed, for status. */
+  learnedRoutes(): Map<string, string[]> {
+    return new Map(this.learned);
+  }
+
+  private async startSpeaker(routerId: string): Promise<void> {
+    const asNumber = localAsNumber(this.state, this.opts.nodeName);
+    this.speaker = this.deps.createSpeaker({ routerId, asNumber });
+    this.speaker.onFibChange((changes) => {
+      for (const c of changes) {
+        if (c.nextHops.length === 0) this.learned.delete(c.prefix);
+        else this.learned.set(c.prefix, c.nextHops);
+      }
+      this.schedule();
+    });
+    await this.speaker.start();
+    this.log("info", "BGP speaker started", { routerId, asNumber });
+  }
+
+  private schedule(delay = this.opts.batchDelayMs ?? 20): void {
+    if (!this.inSync || !this.speaker || this.stopped) return;
+    this.dirty = true;
+    if (this.flushTimer) return;
+    this.flushTimer = this.clock.setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, delay);
+  }
+
+  private armResync(): void {
+    if (this.stopped) return;
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.configured.clear();
+      this.schedule(0);
+      this.armResync();
+    }, this.opts.resyncIntervalMs ?? 30_000);
+  }
+
+  /** One programming pass; passes never overlap, and a pass requested meanwhile runs after. */
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        try {
+          await this.program();
+        } catch (err) {
+          this.log("error", "programming failed; will retry", { err: String(err) });
+          this.dirty = true;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    })();
+    await this.flushing;
+    this.flushing = undefined;
+    this.firstSync.resolve();
+  }
+
+  private async program(): Promise<void> {
+    const desired = computeHostDesired(this.state, this.opts.nodeName);
+    const speaker = this.speaker!;
+    speaker.setPeers(desired.peers.map((p) => (this.opts.holdTime ? { ...p, holdTime: this.opts.holdTime } : p)));
+    speaker.setOriginated(desired.originated);
+    for (const name of desired.interfaces) {
+      if (this.configured.has(name)) continue;
+      try {
+        await this.deps.interfaces.configureWorkloadInterface(name);
+        this.configured.add(name);
+      } catch (err) {
+        this.log("warn", "could not configure workload interface", { name, err: String(err) });
+      }
+    }
+    for (const name of [...this.configured]) if (!desired.interfaces.includes(name)) this.configured.delete(name);
+    await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, this.learned));
+  }
+
+  private log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void {
+    this.deps.log?.(level, msg, fields);
+  }
+}
