@@ -1,0 +1,43 @@
+/**
+ * `tabby lab exec NAME -- CMD...`: run a command inside a lab host or workload namespace. In a
+ * host, `tabby` on PATH talks to that host's agent and the lab's datastore.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import type { CliIO } from "./command.js";
+import { UsageError } from "./command.js";
+import { requireLab } from "./lab-common.js";
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  let nameFlag: string | undefined;
+  const args = [...argv];
+  if (args[0] === "--name") {
+    nameFlag = args[1];
+    args.splice(0, 2);
+  }
+  const target = args[0];
+  const dash = args.indexOf("--");
+  const cmd = dash === -1 ? args.slice(1) : args.slice(dash + 1);
+  if (!target || target === "--" || cmd.length === 0) throw new UsageError("usage: tabby lab exec NAME -- CMD [ARGS...]");
+  const state = requireLab(nameFlag);
+  const host = state.plan.hosts.find((h) => h.name === target);
+  const wl = state.workloads.find((w) => w.name === target);
+  if (!host && !wl) {
+    const names = [...state.plan.hosts.map((h) => h.name), ...state.workloads.map((w) => w.name)];
+    throw new UsageError(`no host or workload "${target}" in lab ${state.name}; one of: ${names.join(", ")}`);
+  }
+  const netns = host ? host.netns : wl!.netns;
+  const env: NodeJS.ProcessEnv = { ...io.env, TABBY_DATASTORE: state.datastore, PATH: `${join(state.dir, "bin")}:${io.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` };
+  if (host) {
+    env["TABBY_NODENAME"] = host.name;
+    env["TABBY_CONTROL"] = join(state.dir, `${host.name}.sock`);
+  }
+  return new Promise((resolve) => {
+    const child = spawn("ip", ["netns", "exec", netns, ...cmd], { env, stdio: "inherit" });
+    child.on("error", (err) => {
+      io.stderr.write(`tabby lab exec: ${err.message}\n`);
+      resolve(1);
+    });
+    child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}

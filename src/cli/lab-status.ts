@@ -1,0 +1,31 @@
+/** `tabby lab status [-o json]`: the lab's hosts and workloads, their namespaces and addresses. */
+import { parseArgs } from "node:util";
+import type { CliIO } from "./command.js";
+import { requireLab } from "./lab-common.js";
+import { processIsOurs } from "../lab/state.js";
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { name: { type: "string" }, output: { type: "string", short: "o" } } });
+  const state = requireLab(values.name);
+  const agents = new Map(state.processes.filter((p) => p.role === "agent").map((p) => [p.name, p]));
+  const hosts = state.plan.hosts.map((h) => {
+    const p = agents.get(h.name);
+    return { name: h.name, namespace: h.netns, ipv4: h.ipv4.split("/")[0], ipv6: h.ipv6.split("/")[0], agentPid: p?.pid, agentRunning: p ? processIsOurs(p) : false };
+  });
+  const workloads = state.workloads.map((w) => ({ name: w.name, host: w.host, namespace: w.netns, ipv4: w.ipv4, ipv6: w.ipv6, interface: w.interface }));
+  const out = { name: state.name, ready: state.ready, datastore: state.datastore, fabric: { namespace: state.plan.fabricNetns, gateway4: state.plan.gateway4, gateway6: state.plan.gateway6 }, hosts, workloads };
+  if (values.output === "json") {
+    io.stdout.write(JSON.stringify(out, null, 2) + "\n");
+    return 0;
+  }
+  io.stdout.write(`lab ${state.name} (${state.ready ? "up" : "incomplete"}), datastore ${state.datastore}\n\n`);
+  io.stdout.write(table(["HOST", "NAMESPACE", "IPV4", "IPV6", "AGENT"], hosts.map((h) => [h.name, h.namespace, h.ipv4 ?? "", h.ipv6 ?? "", h.agentRunning ? `running (pid ${h.agentPid})` : "stopped"])));
+  io.stdout.write("\n");
+  io.stdout.write(table(["WORKLOAD", "HOST", "NAMESPACE", "IPV4", "IPV6", "INTERFACE"], workloads.map((w) => [w.name, w.host, w.namespace, w.ipv4 ?? "", w.ipv6 ?? "", w.interface ?? ""])));
+  return 0;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd()).join("\n") + "\n";
+}

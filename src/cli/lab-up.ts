@@ -1,0 +1,32 @@
+/** `tabby lab up [--hosts N] [--workloads M] [--name NAME]`: build the virtual data center. */
+import { parseArgs } from "node:util";
+import type { CliIO } from "./command.js";
+import { UsageError } from "./command.js";
+import { labUp } from "../lab/up.js";
+import { DEFAULT_LAB_NAME } from "../lab/plan.js";
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      hosts: { type: "string", default: "3" },
+      workloads: { type: "string", default: "2" },
+      name: { type: "string", default: DEFAULT_LAB_NAME },
+      "hold-time": { type: "string", default: "9" },
+    },
+    strict: true,
+  });
+  const num = (flag: string, v: string) => {
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
+    return Number(v);
+  };
+  const started = Date.now();
+  await labUp({
+    name: values.name,
+    hosts: num("hosts", values.hosts),
+    workloads: num("workloads", values.workloads),
+    holdTime: num("hold-time", values["hold-time"]),
+    say: (line) => io.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
+  });
+  return 0;
+}

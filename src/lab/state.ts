@@ -1,0 +1,87 @@
+/**
+ * The lab's record of what `up` made — namespaces, processes (by pid, with a marker from their
+ * command line so a reused pid is never mistaken for ours), workloads and their addresses —
+ * kept in /run/tabby/lab/<name>/state.json. /run/tabby/lab/current.json names the lab that
+ * the CLI's other commands use by default.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { LabPlan } from "./plan.js";
+
+export const LAB_ROOT = process.env["TABBY_LAB_ROOT"] ?? "/run/tabby/lab";
+export const CURRENT_FILE = join(LAB_ROOT, "current.json");
+
+export interface LabProcess {
+  role: "agent" | "responder";
+  name: string;
+  pid: number;
+  /** A string that appears in /proc/<pid>/cmdline while the process is ours. */
+  marker: string;
+}
+
+export interface LabWorkload {
+  name: string;
+  host: string;
+  netns: string;
+  ipv4?: string;
+  ipv6?: string;
+  interface?: string;
+}
+
+export interface LabState {
+  name: string;
+  plan: LabPlan;
+  dir: string;
+  datastore: string;
+  createdAt: string;
+  processes: LabProcess[];
+  workloads: LabWorkload[];
+  /** Set once `up` finished. */
+  ready: boolean;
+}
+
+export function labDir(name: string): string {
+  return join(LAB_ROOT, name);
+}
+
+export function readLabState(name: string): LabState | undefined {
+  const file = join(labDir(name), "state.json");
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, "utf8")) as LabState;
+}
+
+export function writeLabState(state: LabState): void {
+  mkdirSync(state.dir, { recursive: true, mode: 0o700 });
+  const file = join(state.dir, "state.json");
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
+export function setCurrentLab(state: LabState): void {
+  mkdirSync(LAB_ROOT, { recursive: true });
+  writeFileSync(CURRENT_FILE, JSON.stringify({ name: state.name, datastore: state.datastore }));
+}
+
+/** The lab CLI commands act on: --name, else the current lab, else the default name. */
+export function currentLabName(): string | undefined {
+  if (!existsSync(CURRENT_FILE)) return undefined;
+  try {
+    return (JSON.parse(readFileSync(CURRENT_FILE, "utf8")) as { name?: string }).name;
+  } catch {
+    return undefined;
+  }
+}
+
+export function clearLab(name: string): void {
+  rmSync(labDir(name), { recursive: true, force: true });
+  if (currentLabName() === name) rmSync(CURRENT_FILE, { force: true });
+}
+
+/** True when `pid` is alive and its command line contains `marker`. */
+export function processIsOurs(p: LabProcess): boolean {
+  try {
+    return readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0").join(" ").includes(p.marker);
+  } catch {
+    return false;
+  }
+}

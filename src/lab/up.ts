@@ -1,0 +1,267 @@
+/**
+ * `tabby lab up`: builds a virtual data center on this machine. A fabric namespace holds a
+ * bridge (one L2 segment) and a gateway address standing for the rest of the network; every
+ * host is a namespace on the fabric running a real `tabby node run`; every workload is a
+ * namespace plugged into its host by running the real CNI plugin exactly as a container
+ * runtime does, with a small TCP service inside. Progress is reported as it builds.
+ */
+import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { TabbyError } from "../errors.js";
+import { openStore } from "../datastore/open.js";
+import { resourceKey } from "../datastore/keys.js";
+import type { Store } from "../datastore/store.js";
+import { parsePrefix } from "../net/index.js";
+import { planLab, isLabNamespace, TCP_PORT, type LabPlan, type LabShape, type HostPlan, type WorkloadPlan } from "./plan.js";
+import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type LabState, type LabWorkload } from "./state.js";
+import { ipIn, listNetns, runCommand, sh } from "./sh.js";
+import { labDown } from "./down.js";
+import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
+
+export interface LabUpOptions extends LabShape {
+  /** BGP hold time for the lab's sessions (seconds). */
+  holdTime?: number;
+  say?: (line: string) => void;
+}
+
+export async function labUp(opts: LabUpOptions): Promise<LabState> {
+  const say = opts.say ?? (() => {});
+  const plan = planLab(opts);
+  await clearLeftovers(plan, say);
+
+  const dir = labDir(plan.name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const state: LabState = {
+    name: plan.name,
+    plan,
+    dir,
+    datastore: `sqlite://${join(dir, "tabby.db")}`,
+    createdAt: new Date().toISOString(),
+    processes: [],
+    workloads: [],
+    ready: false,
+  };
+  writeLabState(state);
+  writeWrappers(dir);
+
+  say(`fabric: bridge in ${plan.fabricNetns}, ${plan.hosts.length} host(s) on 10.99.0.0/24 and fd99::/64`);
+  await buildFabric(plan);
+  for (const h of plan.hosts) await buildHost(plan, h);
+
+  const store = await openStore(state.datastore);
+  try {
+    await seedDatastore(store, plan);
+    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, node-to-node mesh)`);
+
+    for (const h of plan.hosts) {
+      state.processes.push(startAgent(state, h, opts.holdTime ?? 9));
+      writeLabState(state);
+    }
+    say(`agents: started tabby node run in ${plan.hosts.map((h) => h.netns).join(", ")}`);
+    await waitForNodes(store, state);
+
+    for (const w of plan.workloads) {
+      const wl = await plugWorkload(state, w);
+      state.workloads.push(wl);
+      state.processes.push(startResponder(state, wl));
+      writeLabState(state);
+      say(`workload ${w.name} on ${w.host}: ${wl.ipv4 ?? "-"} ${wl.ipv6 ?? "-"} (${wl.interface})`);
+    }
+
+    say("waiting for BGP to spread every host's blocks...");
+    await waitForRoutes(store, state, say);
+  } finally {
+    await store.close();
+  }
+  state.ready = true;
+  writeLabState(state);
+  setCurrentLab(state);
+  say(`lab ${plan.name} is up: try \`tabby lab check\`, \`tabby lab status\`, \`tabby lab exec h1 -- tabby node status\``);
+  return state;
+}
+
+async function clearLeftovers(plan: LabPlan, say: (l: string) => void): Promise<void> {
+  const prior = readLabState(plan.name);
+  if (prior?.ready && prior.processes.some((p) => p.role === "agent" && processIsOurs(p))) {
+    throw new TabbyError("LAB_ALREADY_UP", `lab "${plan.name}" is already up; run \`tabby lab down\` first (or pick another --name)`);
+  }
+  const stale = (await listNetns()).filter((ns) => isLabNamespace(plan.name, ns));
+  if (prior || stale.length) {
+    say(`found leftovers of an earlier lab "${plan.name}" (${stale.length} namespace(s)); removing them`);
+    await labDown(plan.name);
+  }
+}
+
+/** Shell wrappers: the CNI bin dir a runtime would use, and `tabby` on PATH for `lab exec`. */
+function writeWrappers(dir: string): void {
+  const files: [string, string][] = [
+    [join(dir, "cni-bin", "tabby"), `exec "${NODE}" "${CLI_MAIN}" "$@"`],
+    [join(dir, "cni-bin", "tabby-ipam"), `exec "${NODE}" "${CNI_IPAM_MAIN}" "$@"`],
+    [join(dir, "bin", "tabby"), `exec "${NODE}" "${CLI_MAIN}" "$@"`],
+  ];
+  for (const [file, body] of files) {
+    mkdirSync(join(file, ".."), { recursive: true });
+    writeFileSync(file, `#!/bin/sh\n${body}\n`);
+    chmodSync(file, 0o755);
+  }
+}
+
+async function buildFabric(plan: LabPlan): Promise<void> {
+  const ns = plan.fabricNetns;
+  await sh("ip", ["netns", "add", ns]);
+  await ipIn(ns, "link", "set", "lo", "up");
+  await ipIn(ns, "link", "add", "br0", "type", "bridge");
+  await ipIn(ns, "link", "set", "br0", "up");
+  await sysctls(ns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+  await ipIn(ns, "addr", "add", `${plan.gateway4}/24`, "dev", "br0");
+  await ipIn(ns, "addr", "add", `${plan.gateway6}/64`, "dev", "br0", "nodad");
+}
+
+async function buildHost(plan: LabPlan, h: HostPlan): Promise<void> {
+  await sh("ip", ["netns", "add", h.netns]);
+  await ipIn(h.netns, "link", "set", "lo", "up");
+  await sysctls(h.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+  await sh("ip", ["link", "add", "eth0", "netns", h.netns, "type", "veth", "peer", "name", h.fabricPort, "netns", plan.fabricNetns]);
+  await ipIn(plan.fabricNetns, "link", "set", h.fabricPort, "master", "br0", "up");
+  await ipIn(h.netns, "addr", "add", h.ipv4, "dev", "eth0");
+  await ipIn(h.netns, "addr", "add", h.ipv6, "dev", "eth0", "nodad");
+  await ipIn(h.netns, "link", "set", "eth0", "up");
+  // A host in a data center has a default route; proxy ARP for the workloads' gateway needs one.
+  await ipIn(h.netns, "route", "add", "default", "via", plan.gateway4);
+  await ipIn(h.netns, "-6", "route", "add", "default", "via", plan.gateway6);
+}
+
+async function sysctls(netns: string, settings: string[]): Promise<void> {
+  await sh("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", ...settings]);
+}
+
+async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
+  const meta = (name: string) => ({ name, creationTimestamp: new Date().toISOString() });
+  const docs = [
+    { kind: "BGPConfiguration", metadata: meta("default"), spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: true, logSeverityScreen: "Info" } },
+    { kind: "IPPool", metadata: meta("lab-ipv4"), spec: { cidr: plan.pool4, blockSize: 26, ipipMode: "Never", vxlanMode: "Never", natOutgoing: true, nodeSelector: "all()", allowedUses: ["Workload", "Tunnel"] } },
+    { kind: "IPPool", metadata: meta("lab-ipv6"), spec: { cidr: plan.pool6, blockSize: 122, ipipMode: "Never", vxlanMode: "Never", natOutgoing: false, nodeSelector: "all()", allowedUses: ["Workload", "Tunnel"] } },
+  ];
+  for (const d of docs) {
+    await store.put(resourceKey(d.kind, d.metadata.name), JSON.stringify({ apiVersion: "projectcalico.org/v3", ...d }));
+  }
+}
+
+function startAgent(state: LabState, h: HostPlan, holdTime: number) {
+  const control = join(state.dir, `${h.name}.sock`);
+  const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, "--ip", h.ipv4, "--ip6", h.ipv6,
+    "--datastore", state.datastore, "--control", control, "--hold-time", String(holdTime)];
+  const pid = spawnDetached("ip", args, join(state.dir, `${h.name}.log`));
+  return { role: "agent" as const, name: h.name, pid, marker: control };
+}
+
+function startResponder(state: LabState, w: LabWorkload) {
+  const args = ["netns", "exec", w.netns, NODE, RESPONDER, w.name, String(TCP_PORT)];
+  const pid = spawnDetached("ip", args, join(state.dir, `${w.name}.log`));
+  return { role: "responder" as const, name: w.name, pid, marker: RESPONDER };
+}
+
+function spawnDetached(cmd: string, args: string[], logFile: string): number {
+  const fd = openSync(logFile, "a");
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd] });
+    child.unref();
+    if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start ${cmd} ${args.join(" ")}`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function waitForNodes(store: Store, state: LabState): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    let all = true;
+    for (const h of state.plan.hosts) if (!(await store.get(resourceKey("Node", h.name)))) all = false;
+    if (all) return;
+    const dead = state.processes.filter((p) => p.role === "agent" && !processIsOurs(p));
+    if (dead.length) {
+      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead[0]!.name} exited; see ${join(state.dir, `${dead[0]!.name}.log`)}`);
+    }
+    await sleep(100);
+  }
+  throw new TabbyError("LAB_TIMEOUT", `agents did not register within 30 s; see the logs in ${state.dir}`);
+}
+
+/** Runs the real CNI plugin in the host's namespace, as a container runtime does. */
+async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorkload> {
+  const host = state.plan.hosts.find((h) => h.name === w.host)!;
+  await sh("ip", ["netns", "add", w.netns]);
+  await ipIn(w.netns, "link", "set", "lo", "up");
+  await sysctls(w.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+  const conf = {
+    cniVersion: "1.0.0",
+    name: "tabby-lab",
+    type: "tabby",
+    nodename: host.name,
+    datastore: state.datastore,
+    ipam: { type: "tabby-ipam" },
+  };
+  const env = {
+    ...process.env,
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: w.containerId,
+    CNI_NETNS: `/run/netns/${w.netns}`,
+    CNI_IFNAME: "eth0",
+    CNI_PATH: join(state.dir, "cni-bin"),
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=lab;K8S_POD_NAME=${w.name}`,
+  };
+  const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
+  if (r.code !== 0) {
+    throw new TabbyError("LAB_CNI_FAILED", `CNI ADD for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
+  }
+  const result = JSON.parse(r.stdout) as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
+  const wl: LabWorkload = { name: w.name, host: w.host, netns: w.netns };
+  for (const ip of result.ips ?? []) {
+    const p = parsePrefix(ip.address);
+    if (p.family === 4) wl.ipv4 = p.addr.toString();
+    else wl.ipv6 = p.addr.toString();
+  }
+  const hostIf = (result.interfaces ?? []).find((i) => !i.sandbox);
+  if (hostIf) wl.interface = hostIf.name;
+  return wl;
+}
+
+/** Waits until every host has a tabby route for every other host's blocks. */
+async function waitForRoutes(store: Store, state: LabState, say: (l: string) => void): Promise<void> {
+  let missing: string[] = [];
+  for (let i = 0; i < 120; i++) {
+    const aff = await store.list("/calico/ipam/v2/host/");
+    const blocks: { node: string; cidr: string }[] = [];
+    for (const kv of aff.items) {
+      const m = /^\/calico\/ipam\/v2\/host\/([^/]+)\/ipv[46]\/block\/(.+)$/.exec(kv.key);
+      if (m && (JSON.parse(kv.value) as { state?: string }).state === "confirmed") {
+        blocks.push({ node: m[1]!, cidr: m[2]!.replace(/-(\d+)$/, "/$1") });
+      }
+    }
+    missing = [];
+    for (const h of state.plan.hosts) {
+      const routes = await tabbyRoutes(h.netns);
+      for (const b of blocks) if (b.node !== h.name && !routes.has(b.cidr)) missing.push(`${h.name}→${b.cidr}`);
+    }
+    if (missing.length === 0) return;
+    await sleep(250);
+  }
+  say(`warning: routes still missing after 30 s: ${missing.slice(0, 8).join(", ")}`);
+}
+
+export async function tabbyRoutes(netns: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const fam of ["-4", "-6"]) {
+    const text = await sh("ip", ["-n", netns, "-j", fam, "route", "show", "proto", "152"]);
+    if (!text.trim()) continue;
+    for (const r of JSON.parse(text) as { dst: string; gateway?: string; nexthops?: { gateway?: string }[] }[]) {
+      const dst = r.dst.includes("/") ? r.dst : `${r.dst}/${fam === "-4" ? 32 : 128}`;
+      const via = r.nexthops ? r.nexthops.map((n) => n.gateway ?? "") : r.gateway ? [r.gateway] : [];
+      out.set(dst, via);
+    }
+  }
+  return out;
+}
+
