@@ -1,0 +1,122 @@
+/**
+ * `tabby node run`: the per-host agent. Flags mirror calico-node's environment:
+ *   --name NAME         node name (env TABBY_NODENAME, else the hostname)
+ *   --ip CIDR|autodetect  this host's IPv4 address/len for BGP (default autodetect, first-found)
+ *   --ip6 CIDR|autodetect|none  IPv6 address/len (default autodetect; none disables)
+ *   --as N              this node's AS number (default: BGPConfiguration's, 64512)
+ *   --ipv4-pool CIDR    default IPv4 pool created when none exists (192.168.0.0/16)
+ *   --ipv6-pool CIDR    default IPv6 pool created when none exists (none)
+ *   --control PATH      status socket (env TABBY_CONTROL, default /run/tabby/node.sock)
+ *   --listen-port N     BGP port (179); --hold-time S (90)
+ *   --datastore URL     (env TABBY_DATASTORE)
+ *   --log-level debug|info|warn|error
+ * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
+ * routes); the kernel state is left for the next start to reconcile.
+ */
+import { parseArgs } from "node:util";
+import { hostname } from "node:os";
+import type { CliIO } from "./command.js";
+import { UsageError } from "./command.js";
+import { TabbyError } from "../errors.js";
+import { Agent } from "../agent/agent.js";
+import { ensureDefaultPools } from "../agent/register-node.js";
+import { firstFoundAddress, type IpAddrJson } from "../agent/autodetect.js";
+import { jsonLogger, type Level } from "../agent/log.js";
+import { openStore } from "../datastore/open.js";
+import { ExecRunner, runOk } from "../dataplane/exec.js";
+import { RouteTable } from "../dataplane/routes.js";
+import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../dataplane/sysctl.js";
+import { Speaker } from "../bgp/speaker.js";
+import { serveControl } from "../bgp/control.js";
+
+export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      name: { type: "string" },
+      ip: { type: "string", default: "autodetect" },
+      ip6: { type: "string", default: "autodetect" },
+      as: { type: "string" },
+      "ipv4-pool": { type: "string", default: "192.168.0.0/16" },
+      "ipv6-pool": { type: "string" },
+      control: { type: "string" },
+      "listen-port": { type: "string", default: "179" },
+      "hold-time": { type: "string" },
+      datastore: { type: "string" },
+      "log-level": { type: "string", default: "info" },
+    },
+    strict: true,
+  });
+  const level = values["log-level"] as Level;
+  if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
+  const nodeName = values.name ?? io.env["TABBY_NODENAME"] ?? hostname();
+  const log = jsonLogger(level, io.stderr, { node: nodeName });
+  const runner = new ExecRunner();
+
+  let links: IpAddrJson[] | undefined;
+  const detect = async (fam: 4 | 6) => {
+    links ??= JSON.parse((await runOk(runner, "ip", ["-j", "addr", "show"])).stdout) as IpAddrJson[];
+    return firstFoundAddress(links, fam);
+  };
+  const ipv4 = values.ip === "autodetect" ? await detect(4) : values.ip;
+  if (!ipv4) throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN");
+  const ipv6 = values.ip6 === "none" ? undefined : values.ip6 === "autodetect" ? await detect(6) : values.ip6;
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
+    return Number(v);
+  };
+  const asNumber = num("as", values.as);
+  const listenPort = num("listen-port", values["listen-port"])!;
+  const holdTime = num("hold-time", values["hold-time"]);
+  const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
+
+  const store = await openStore(values.datastore, io.env);
+  const pools: { ipv4?: string; ipv6?: string } = { ipv4: values["ipv4-pool"] };
+  if (values["ipv6-pool"]) pools.ipv6 = values["ipv6-pool"];
+  const made = await ensureDefaultPools(store, pools);
+  if (made.length) log("info", "created default IP pools", { pools: made });
+
+  const sysctl = new ProcSysctl();
+  await applySysctls(sysctl, hostSysctls({ v4: true, v6: ipv6 !== undefined }));
+
+  let closeControl: (() => void) | undefined;
+  const agent = new Agent(
+    { nodeName, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}) },
+    {
+      store,
+      routes: new RouteTable(runner),
+      interfaces: {
+        configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
+      },
+      createSpeaker: ({ routerId, asNumber: localAs }) => {
+        const speaker = new Speaker({
+          routerId,
+          asNumber: localAs,
+          listen: { address: routerId, port: listenPort },
+          log: (lvl, msg, fields) => log(lvl as Level, msg, { component: "bgp", ...fields }),
+        });
+        closeControl = serveControl(speaker, control);
+        return speaker;
+      },
+      log,
+    },
+  );
+
+  await agent.start();
+  log("info", "in sync; programming the dataplane", { control });
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      log("info", "stopping", { signal: sig });
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  await agent.stop();
+  closeControl?.();
+  await store.close();
+  return 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * `tabby node status [-o json]`: this host's BGP peers with their state, uptime and prefix
+ * counts, read from the local agent's control socket (--control, env TABBY_CONTROL, default
+ * /run/tabby/node.sock) — calicoctl node status, for tabby's own speaker.
+ */
+import { parseArgs } from "node:util";
+import type { CliIO } from "./command.js";
+import { TabbyError } from "../errors.js";
+import { queryControl } from "../bgp/control.js";
+
+const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
+
+interface PeerRow {
+  address: string;
+  asNumber: number;
+  state: string;
+  established: boolean;
+  uptimeSeconds?: number;
+  prefixesReceived: number;
+  prefixesAccepted: number;
+  prefixesAdvertised: number;
+  lastError?: string;
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { control: { type: "string" }, output: { type: "string", short: "o" } } });
+  const sock = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
+  let peers: PeerRow[];
+  try {
+    peers = (await queryControl(sock, { op: "peers" })) as PeerRow[];
+  } catch (err) {
+    throw new TabbyError("CLI_AGENT_UNREACHABLE", `tabby node is not running here (no answer on ${sock}): ${(err as Error).message}`);
+  }
+  if (values.output === "json") {
+    io.stdout.write(JSON.stringify(peers, null, 2) + "\n");
+    return 0;
+  }
+  const node = io.env["TABBY_NODENAME"];
+  io.stdout.write(`tabby node${node ? ` ${node}` : ""} is running.\n\nBGP peers:\n`);
+  const head = ["PEER ADDRESS", "AS", "STATE", "SINCE", "RECEIVED", "ACCEPTED", "ADVERTISED", "INFO"];
+  const rows = peers.map((p) => [
+    p.address,
+    String(p.asNumber),
+    p.state,
+    p.uptimeSeconds !== undefined ? formatDuration(p.uptimeSeconds) : "-",
+    String(p.prefixesReceived),
+    String(p.prefixesAccepted),
+    String(p.prefixesAdvertised),
+    p.lastError ?? "",
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) io.stdout.write(r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd() + "\n");
+  return 0;
+}
+
+export function formatDuration(s: number): string {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h ? `${h}h${m}m${sec}s` : m ? `${m}m${sec}s` : `${sec}s`;
+}
