@@ -228,6 +228,27 @@ test("a confirmed affinity without its block gets the block re-created; a stale 
   assert.deepEqual(await ipam2.blocksOfNode("n3"), []);
 });
 
+test("assignIP: a specific address, claiming its block; in use, outside pools, strict affinity", async () => {
+  const s = await storeWith([["p4", "10.65.0.0/24"]]);
+  const ipam = new Ipam(s);
+  assert.equal(await ipam.assignIP({ ip: "10.65.0.77", handle: "tun", node: "n1" }), "10.65.0.77/32");
+  assert.deepEqual((await ipam.blocksOfNode("n1")).map((b) => [b.cidr, b.allocated]), [["10.65.0.64/26", 1]]);
+  assert.deepEqual(await ipam.addressesOfHandle("tun"), ["10.65.0.77/32"]);
+  await assert.rejects(ipam.assignIP({ ip: "10.65.0.77", handle: "x", node: "n1" }), { code: "IPAM_ADDRESS_IN_USE" });
+  await assert.rejects(ipam.assignIP({ ip: "10.99.0.1", handle: "x", node: "n1" }), { code: "IPAM_NO_POOL" });
+  assert.equal(await s.get("/calico/ipam/v2/handle/x"), undefined, "no handle left behind by failures");
+  // Another host may take an address in n1's block unless affinity is strict.
+  assert.equal(await ipam.assignIP({ ip: "10.65.0.78", handle: "y", node: "n2" }), "10.65.0.78/32");
+  await s.put(CONFIG_KEY, encodeConfig({ strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: 0 }));
+  await assert.rejects(ipam.assignIP({ ip: "10.65.0.79", handle: "z", node: "n2" }), { code: "IPAM_STRICT_AFFINITY" });
+  // The next auto-assigned address in that block skips the taken ones.
+  const r = await ipam.autoAssign({ handle: "a", node: "n1", num4: 20, num6: 0 });
+  assert.equal(r.ipv4[0], "10.65.0.64/32");
+  assert.ok(!r.ipv4.includes("10.65.0.77/32") && !r.ipv4.includes("10.65.0.78/32"));
+  assert.equal(new Set(r.ipv4).size, 20);
+  await checkConsistent(s);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Concurrency
 

@@ -28,6 +28,7 @@ import {
   BlockOrder,
   addressOf,
   allocatedCount,
+  assignAddress,
   assignNext,
   blockCidrOf,
   blockSize,
@@ -122,6 +123,48 @@ export class Ipam implements IpamApi {
     return { ipv4: ipv4.map((ip) => hostPrefix(ip).toString()), ipv6: ipv6.map((ip) => hostPrefix(ip).toString()) };
   }
 
+  /**
+   * Assigns one specific address (Calico's AssignIP): the address must lie in a pool; its block is
+   * claimed for `node` when nobody has it yet. With strict affinity the block must be the node's.
+   * Errors: IPAM_NO_POOL, IPAM_ADDRESS_IN_USE, IPAM_STRICT_AFFINITY. Returns the host prefix.
+   */
+  async assignIP(req: { ip: string; handle: string; node: string; attrs?: Record<string, string> }): Promise<string> {
+    validateRequest({ handle: req.handle, node: req.node, num4: 0, num6: 0 });
+    const ip = parsePrefix(req.ip).addr;
+    const [pools, config] = await Promise.all([this.pools(), this.config()]);
+    const pool = pools.find((p) => p.cidr.contains(ip));
+    if (!pool) throw new TabbyError("IPAM_NO_POOL", `${ip} is in no IP pool`, { ip: ip.toString() });
+    const cidr = blockCidrOf(ip, pool.blockSize).toString();
+    const key = blockKey(cidr);
+    const attrs: AssignAttrs = { handle: req.handle, secondary: req.attrs };
+    const want = `host:${req.node}`;
+    await this.retry(`assign ${ip}`, async (): Promise<Attempt<void>> => {
+      const kv = await this.store.get(key);
+      if (!kv) {
+        await this.tryClaim(req.node, cidr);
+        return RETRY; // claimed by us or someone else: read it again either way
+      }
+      const block = decodeBlock(kv.value);
+      if (config.strictAffinity && block.affinity !== want) {
+        throw new TabbyError("IPAM_STRICT_AFFINITY", `${ip} is in block ${cidr} of ${block.affinity ?? "no host"}, and affinity is strict`, {
+          ip: ip.toString(),
+          cidr,
+        });
+      }
+      const { block: next } = assignAddress(block, ip, attrs);
+      await this.changeHandle(req.handle, cidr, 1);
+      try {
+        await this.store.update(key, encodeBlock(next), { revision: kv.revision });
+      } catch (err) {
+        await this.changeHandle(req.handle, cidr, -1).catch(() => undefined);
+        if (isConflict(err) || isNotFound(err)) return RETRY;
+        throw err;
+      }
+      return undefined;
+    });
+    return hostPrefix(ip).toString();
+  }
+
   async releaseByHandle(handle: string): Promise<number> {
     const key = handleKey(handle);
     let total = 0;
@@ -147,9 +190,10 @@ export class Ipam implements IpamApi {
    */
   async releaseIPs(addresses: string[]): Promise<number> {
     const byBlock = new Map<string, IP[]>();
+    const pools = addresses.length ? await this.pools() : [];
     for (const a of addresses) {
       const ip = parsePrefix(a).addr;
-      const cidr = await this.blockHolding(ip);
+      const cidr = await this.blockHolding(ip, pools);
       if (!cidr) continue;
       const list = byBlock.get(cidr) ?? [];
       list.push(ip);
@@ -420,10 +464,11 @@ export class Ipam implements IpamApi {
   }
 
   /** The CIDR of the existing block holding `ip`, if any. */
-  private async blockHolding(ip: IP): Promise<string | undefined> {
-    // Try the block sizes of the pools first (one read each), then fall back to a scan.
-    const lens = new Set<number>([DEFAULT_BLOCK_SIZE[ip.family]]);
-    for (const p of await this.pools()) if (p.cidr.family === ip.family) lens.add(p.blockSize);
+  private async blockHolding(ip: IP, pools: Pool[]): Promise<string | undefined> {
+    // Try the block size of the pool holding the address first (one read), then scan.
+    const lens = new Set<number>();
+    for (const p of pools) if (p.cidr.contains(ip)) lens.add(p.blockSize);
+    lens.add(DEFAULT_BLOCK_SIZE[ip.family]);
     for (const len of lens) {
       const cidr = blockCidrOf(ip, len).toString();
       if (await this.store.get(blockKey(cidr))) return cidr;
