@@ -165,6 +165,12 @@ export class Ipam implements IpamApi {
     return hostPrefix(ip).toString();
   }
 
+  /**
+   * Releases every address of the handle in every block it holds addresses in, then deletes the
+   * handle. Unknown handle: 0 (CNI DEL must be idempotent). A block left empty keeps its
+   * affinity. TODO(ipam-gc): release empty blocks as Calico's GC does (affinity →
+   * pendingDeletion, delete the empty block, delete the affinity; never a node's last block).
+   */
   async releaseByHandle(handle: string): Promise<number> {
     const key = handleKey(handle);
     let total = 0;
