@@ -9,6 +9,7 @@
  */
 import type { IpamApi } from "../ipam/api.js";
 import { hasCode } from "../errors.js";
+import { tryParseIP } from "../net/ip.js";
 import type { CniArgs, CniEnv, NetConf } from "./config.js";
 import { CNI_ERR, CniError } from "./errors.js";
 import { ipamHandle, workloadIdentity } from "./identity.js";
@@ -22,8 +23,9 @@ export interface IpamPluginDeps {
 
 /** "10.0.0.5/26" → "10.0.0.5/32"; Calico's IPAM may hand back block-masked CIDRs. Pure. */
 export function hostCidr(addr: string): string {
-  const ip = addr.split("/")[0]!;
-  return `${ip}/${ip.includes(":") ? 128 : 32}`;
+  const ip = tryParseIP(addr.split("/")[0]!);
+  if (!ip) throw new CniError(CNI_ERR.DECODING_FAILURE, `IPAM returned ${JSON.stringify(addr)}, not an address`);
+  return `${ip}/${ip.family === 6 ? 128 : 32}`; // canonical text (RFC 5952), as `ip -j` prints it
 }
 
 function toResult(addrs: string[]): CniResult {
