@@ -9,8 +9,8 @@
  * Every step registers its undo; a failure part-way runs them in reverse before the error is
  * reported, so a failed ADD leaves nothing behind.
  *
- * DEL: idempotent, works without CNI_NETNS; removes the host veth (its routes go with it, and any
- * left over are removed), the WorkloadEndpoint (unless it now belongs to another container of the
+ * DEL: idempotent, works without CNI_NETNS; removes the host veth (the kernel removes its routes
+ * and the container side with it), the WorkloadEndpoint (unless it now belongs to another container of the
  * same pod), and the addresses by handle. Anything already gone counts as done.
  *
  * CHECK: the veth, the container's addresses and the host routes are as ADD left them.
@@ -19,12 +19,12 @@ import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { resourceKey } from "../datastore/keys.js";
 import type { Store } from "../datastore/store.js";
-import { hasCode } from "../errors.js";
+import { TabbyError, hasCode } from "../errors.js";
 import type { IpamApi } from "../ipam/api.js";
 import { type CommandRunner, runOk } from "../dataplane/exec.js";
-import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, HOST_VETH_MAC, Links } from "../dataplane/links.js";
-import { RT_PROTO_TABBY, RouteTable, deleteLine, renderBatch, type Route } from "../dataplane/routes.js";
-import { NetnsSysctl, applySysctls, hostSysctls, workloadSysctls, type SysctlWriter } from "../dataplane/sysctl.js";
+import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, HOST_VETH_MAC, Links, parseLinks } from "../dataplane/links.js";
+import { RT_PROTO_TABBY, RouteTable, renderBatch, type Route } from "../dataplane/routes.js";
+import { applySysctls, hostSysctls, workloadSysctls, type SysctlWriter } from "../dataplane/sysctl.js";
 import type { CniArgs, CniEnv, NetConf } from "./config.js";
 import type { DelegateIpam } from "./delegate.js";
 import { CNI_ERR, CniError } from "./errors.js";
@@ -67,12 +67,32 @@ function hostRoutes(hostIf: string, addrs: string[]): Route[] {
   return addrs.map((a) => (a.includes(":") ? { dst: a, type: "unicast", dev: hostIf } : { dst: a, type: "unicast", dev: hostIf, scope: "link" }));
 }
 
+/**
+ * Run in the container with the interface name and sysctl path/value pairs as arguments and the
+ * `ip -batch` input on stdin: sets the sysctls, applies the batch, prints `ip -j link show` of the
+ * interface. Stops at the first failure.
+ */
+export const CONTAINER_SCRIPT =
+  'set -e; ifname=$1; shift; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; ip -batch -; ip -j link show dev "$ifname"';
+
+/** The container side's `ip -batch` input: interface up, /32 and /128 (no DAD), gateway routes. Pure. */
+export function containerBatch(ifname: string, addrs: string[], mac?: string): string {
+  const lines: string[] = [];
+  if (mac) lines.push(`link set dev ${ifname} address ${mac}`);
+  lines.push(`link set dev ${ifname} up`);
+  for (const a of addrs) lines.push(`addr replace ${a} dev ${ifname}${a.includes(":") ? " nodad" : ""}`);
+  if (addrs.some((a) => !a.includes(":"))) {
+    lines.push(`route replace ${GATEWAY_V4} dev ${ifname} scope link`, `route replace default via ${GATEWAY_V4} dev ${ifname}`);
+  }
+  if (addrs.some((a) => a.includes(":"))) lines.push(`route replace default via ${HOST_VETH_LINK_LOCAL} dev ${ifname}`);
+  return lines.join("\n") + "\n";
+}
+
 export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult> {
   if (!conf.ipam) throw new CniError(CNI_ERR.INVALID_CONFIG, "network configuration: ipam is required");
   const id = workloadIdentity(env.containerId, args);
   const hostIf = hostIfName(id);
   const host = new Links(deps.runner, deps.hostNetns);
-  const cont = new Links(deps.runner, env.netns);
   const undo: (() => Promise<unknown>)[] = [];
   try {
     const ipamResult = await ipamRun("ADD", conf, env, args, deps);
@@ -85,36 +105,36 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
 
     // A host veth left by an earlier attempt for this workload would make the create fail.
     await host.deleteLink(hostIf);
-    if (await cont.link(env.ifname)) {
-      throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+    try {
+      await host.createVeth(hostIf, env.ifname, env.netns, conf.mtu);
+    } catch (e) {
+      if (hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr))) {
+        throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+      }
+      throw e;
     }
-    await host.createVeth(hostIf, env.ifname, env.netns, conf.mtu);
     undo.push(() => host.deleteLink(hostIf));
     await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
-    await host.setUp(hostIf);
 
-    // Inside the container.
-    if (args.mac) await cont.setMac(env.ifname, args.mac);
-    if (fams.v6) {
-      await applySysctls(new NetnsSysctl(deps.runner, env.netns), [
-        { path: `net/ipv6/conf/${env.ifname}/disable_ipv6`, value: "0" },
-        { path: `net/ipv6/conf/${env.ifname}/accept_dad`, value: "0" },
-      ]);
-    }
-    await cont.setUp(env.ifname);
-    for (const a of addrs) await cont.addAddr(env.ifname, a);
-    const o = ns(env.netns);
-    if (fams.v4) {
-      await runOk(deps.runner, "ip", ["-4", "route", "replace", GATEWAY_V4, "dev", env.ifname, "scope", "link"], o);
-      await runOk(deps.runner, "ip", ["-4", "route", "replace", "default", "via", GATEWAY_V4, "dev", env.ifname], o);
-    }
-    if (fams.v6) await runOk(deps.runner, "ip", ["-6", "route", "replace", "default", "via", HOST_VETH_LINK_LOCAL, "dev", env.ifname], o);
-    const contLink = await cont.link(env.ifname);
+    // Inside the container, in one process (start-up dominates the cost of each command): the
+    // IPv6 sysctls, one `ip -batch`, then the interface read back for its MAC.
+    const contSysctls = fams.v6
+      ? [
+          { path: `net/ipv6/conf/${env.ifname}/disable_ipv6`, value: "0" },
+          { path: `net/ipv6/conf/${env.ifname}/accept_dad`, value: "0" },
+        ]
+      : [];
+    const setup = await runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
+      ...ns(env.netns),
+      input: containerBatch(env.ifname, addrs, args.mac),
+    });
+    const contLink = parseLinks(setup.stdout)[0];
     if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
 
-    // In the host: the routes to the workload.
+    // In the host: the veth up and the routes to the workload, in one transaction.
     const routes = hostRoutes(hostIf, addrs);
-    await runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: renderBatch({ replace: routes, remove: [], added: routes.length }) });
+    const hostBatch = `link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length });
+    await runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch });
 
     // The WorkloadEndpoint.
     const name = wepName(deps.node, id, env.ifname);
@@ -156,12 +176,10 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   const key = resourceKey("WorkloadEndpoint", wepName(deps.node, id, env.ifname), id.namespace);
   const prev = await deps.store.get(key);
   let foreign = false;
-  let addrs: string[] = [];
   if (prev) {
     try {
       const wep = JSON.parse(prev.value) as WorkloadEndpoint;
       foreign = !!wep.spec?.containerID && wep.spec.containerID !== env.containerId;
-      addrs = wep.spec?.ipNetworks ?? [];
     } catch {
       /* unreadable: ours to remove */
     }
@@ -169,12 +187,7 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   // A pod re-created under the same name owns the veth and the endpoint now: leave them be.
   if (!foreign) {
     await new Links(deps.runner, deps.hostNetns).deleteLink(hostIf);
-    // Routes on the veth went with it; remove any owned host route left for these addresses.
-    const table = new RouteTable(deps.runner, ns(deps.hostNetns));
-    const left = (await table.read()).filter((r) => addrs.some((a) => hostCidr(a) === r.dst) && (r.dev === hostIf || r.dev === undefined));
-    if (left.length) {
-      await runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: left.map(deleteLine).join("\n") + "\n" });
-    }
+    // The kernel removes every route through the veth with it; no route can name a missing device.
     if (prev) {
       await deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
         if (!hasCode(e, "DS_NOT_FOUND")) throw e;

@@ -6,6 +6,7 @@ import { FakeRunner } from "../dataplane/exec.js";
 import type { SysctlWriter } from "../dataplane/sysctl.js";
 import { FakeIpam } from "./fake-ipam.js";
 import { dispatchCni, type CniRuntime } from "./plugin-main.js";
+import { CONTAINER_SCRIPT } from "./net-plugin.js";
 
 class RecordingSysctl implements SysctlWriter {
   readonly writes: string[] = [];
@@ -76,8 +77,7 @@ test("tabby-ipam: a family without a pool is skipped unless asked for explicitly
 
 test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async () => {
   const { rt, runner, sysctl, store } = setup();
-  runner.on("link show dev eth0", { code: 1, stderr: 'Device "eth0" does not exist.' }, { once: true });
-  runner.on("link show dev eth0", { stdout: LINK_JSON });
+  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
   runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 0, out.stdout);
@@ -88,24 +88,25 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
       `"ips":[{"address":"10.65.0.1/32","interface":1},{"address":"fd00:65::1/128","interface":1}],` +
       `"routes":[{"dst":"0.0.0.0/0","gw":"169.254.1.1"},{"dst":"::/0","gw":"fe80::ecee:eeff:feee:eeee"}],"dns":{}}\n`,
   );
-  const shCmd = 'sh -c printf "%s\\n" "$2" > "/proc/sys/$1" sh';
   assert.deepEqual(runner.lines(), [
     `ip link del dev ${hostIf}`,
-    `[${NETNS}] ip -j link show dev eth0`,
     `ip link add name ${hostIf} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`,
-    `ip link set dev ${hostIf} up`,
-    `[${NETNS}] ${shCmd} net/ipv6/conf/eth0/disable_ipv6 0`,
-    `[${NETNS}] ${shCmd} net/ipv6/conf/eth0/accept_dad 0`,
-    `[${NETNS}] ip link set dev eth0 up`,
-    `[${NETNS}] ip addr replace 10.65.0.1/32 dev eth0`,
-    `[${NETNS}] ip -6 addr replace fd00:65::1/128 dev eth0 nodad`,
-    `[${NETNS}] ip -4 route replace 169.254.1.1 dev eth0 scope link`,
-    `[${NETNS}] ip -4 route replace default via 169.254.1.1 dev eth0`,
-    `[${NETNS}] ip -6 route replace default via fe80::ecee:eeff:feee:eeee dev eth0`,
-    `[${NETNS}] ip -j link show dev eth0`,
+    `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh eth0 net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
     `ip -batch -`,
   ]);
-  assert.equal(runner.calls.at(-1)!.input, `route replace 10.65.0.1/32 dev ${hostIf} scope link proto 152\nroute replace fd00:65::1/128 dev ${hostIf} proto 152\n`);
+  assert.equal(
+    runner.calls[2]!.input,
+    [
+      "link set dev eth0 up",
+      "addr replace 10.65.0.1/32 dev eth0",
+      "addr replace fd00:65::1/128 dev eth0 nodad",
+      "route replace 169.254.1.1 dev eth0 scope link",
+      "route replace default via 169.254.1.1 dev eth0",
+      "route replace default via fe80::ecee:eeff:feee:eeee dev eth0",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(runner.calls.at(-1)!.input, `link set dev ${hostIf} up\nroute replace 10.65.0.1/32 dev ${hostIf} scope link proto 152\nroute replace fd00:65::1/128 dev ${hostIf} proto 152\n`);
   assert.deepEqual(sysctl.writes.slice(0, 3), ["net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1", `net/ipv4/conf/${hostIf}/route_localnet=1`]);
   assert.equal(sysctl.writes.length, 11);
   const kv = await store.get("/calico/resources/v3/projectcalico.org/workloadendpoints/web/host--a-k8s-front-eth0");
@@ -117,8 +118,7 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
 
 test("tabby ADD failing part-way undoes everything before reporting", async () => {
   const { rt, runner, store, ipam } = setup();
-  runner.on("link show dev eth0", { code: 1, stderr: 'Device "eth0" does not exist.' }, { once: true });
-  runner.on("link show dev eth0", { stdout: LINK_JSON });
+  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
   runner.on("-batch", { code: 2, stderr: "RTNETLINK answers: No such device" });
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 1);
@@ -131,8 +131,7 @@ test("tabby ADD failing part-way undoes everything before reporting", async () =
 
 test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without netns succeed", async () => {
   const { rt, runner, store, ipam } = setup();
-  runner.on("link show dev eth0", { code: 1, stderr: 'Device "eth0" does not exist.' }, { once: true });
-  runner.on("link show dev eth0", { stdout: LINK_JSON });
+  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
   assert.equal((await dispatchCni("tabby", conf(), env("ADD"), rt)).exitCode, 0);
   const before = runner.calls.length;
   runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
@@ -146,8 +145,7 @@ test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without net
 
 test("tabby DEL leaves a re-created pod's endpoint and veth alone", async () => {
   const { rt, runner, store } = setup();
-  runner.on("link show dev eth0", { code: 1, stderr: 'Device "eth0" does not exist.' }, { once: true });
-  runner.on("link show dev eth0", { stdout: LINK_JSON });
+  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
   assert.equal((await dispatchCni("tabby", conf(), env("ADD", { CNI_CONTAINERID: "new" }), rt)).exitCode, 0);
   const n = runner.calls.length;
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_CONTAINERID: "old" }), rt), { exitCode: 0, stdout: "" });

@@ -25,6 +25,8 @@ export function sysctlName(path: string): string {
 export interface SysctlWriter {
   write(path: string, value: string): Promise<void>;
   read(path: string): Promise<string>;
+  /** Several at once, in order, stopping at the first failure (one process where that matters). */
+  writeAll?(list: Sysctl[]): Promise<void>;
 }
 
 /** Writes /proc/sys of the process's own network namespace. */
@@ -42,6 +44,9 @@ export class ProcSysctl implements SysctlWriter {
   }
 }
 
+/** Writes path/value pairs given as arguments; fails (naming the sysctl) at the first that cannot be set. */
+const WRITE_SCRIPT = 'while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1" || { echo "cannot set $1" >&2; exit 1; }; shift 2; done';
+
 /** Writes /proc/sys inside a network namespace (path or name) through `sh`, run by the runner. */
 export class NetnsSysctl implements SysctlWriter {
   constructor(
@@ -49,7 +54,13 @@ export class NetnsSysctl implements SysctlWriter {
     private readonly netns: string,
   ) {}
   async write(path: string, value: string): Promise<void> {
-    await runOk(this.runner, "sh", ["-c", 'printf "%s\\n" "$2" > "/proc/sys/$1"', "sh", path, value], { netns: this.netns });
+    await this.writeAll([{ path, value }]);
+  }
+  /** One `sh` for the whole list: process start-up dominates the cost of a sysctl write. */
+  async writeAll(list: Sysctl[]): Promise<void> {
+    if (!list.length) return;
+    const args = list.flatMap((s) => [s.path, s.value]);
+    await runOk(this.runner, "sh", ["-c", WRITE_SCRIPT, "sh", ...args], { netns: this.netns });
   }
   async read(path: string): Promise<string> {
     return (await runOk(this.runner, "cat", [`/proc/sys/${path}`], { netns: this.netns })).stdout.trim();
@@ -91,5 +102,6 @@ export function hostSysctls(families: { v4: boolean; v6: boolean }): Sysctl[] {
 
 /** Writes each sysctl in order; stops at the first failure. */
 export async function applySysctls(writer: SysctlWriter, list: Sysctl[]): Promise<void> {
+  if (writer.writeAll) return writer.writeAll(list);
   for (const s of list) await writer.write(s.path, s.value);
 }
