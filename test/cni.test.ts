@@ -161,3 +161,42 @@ test("a failed ADD (interface name taken in the container) leaves nothing behind
     ip(C1, "link", "del", "eth0");
   }
 });
+
+test("the tabby executable, run by a 'runtime' in the host namespace, with a delegated IPAM plugin", async () => {
+  const { mkdtemp, writeFile, chmod, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = await mkdtemp(join(tmpdir(), `${P}-bin-`));
+  try {
+    // A stand-in IPAM plugin: fixed addresses (block-masked, as Calico's IPAM gives them).
+    await writeFile(join(dir, "fixed-ipam"), `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] && echo '{"cniVersion":"1.0.0","ips":[{"address":"10.67.0.9/26"},{"address":"fd00:67::9/122"}]}'\nexit 0\n`);
+    await chmod(join(dir, "fixed-ipam"), 0o755);
+    const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+    const run = (cmd: string, netns: string) =>
+      spawnSync("ip", ["netns", "exec", HOST, process.execPath, main], {
+        input: JSON.stringify({ cniVersion: "0.4.0", name: "tabby-net", type: "tabby", datastore: "memory://", nodename: "host-a", ipam: { type: "fixed-ipam" } }),
+        env: { PATH: process.env.PATH, CNI_COMMAND: cmd, CNI_CONTAINERID: "ctr0002", CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_ARGS: "", CNI_PATH: dir },
+        encoding: "utf8",
+      });
+    const add = run("ADD", NETNS);
+    assert.equal(add.status, 0, add.stdout + add.stderr);
+    const result = JSON.parse(add.stdout);
+    assert.equal(result.cniVersion, "0.4.0");
+    assert.deepEqual(result.ips, [
+      { version: "4", address: "10.67.0.9/32", interface: 1 },
+      { version: "6", address: "fd00:67::9/128", interface: 1 },
+    ]);
+    const hostIf2 = "tab" + createHash("sha1").update("ctr0002").digest("hex").slice(0, 11);
+    assert.deepEqual(ownedRoutes(HOST), [`10.67.0.9 ${hostIf2}`, `fd00:67::9 ${hostIf2}`]);
+    assert.equal(inNs(HOST, "cat", `/proc/sys/net/ipv4/conf/${hostIf2}/proxy_arp`).trim(), "1");
+    assert.ok(pings(C1, "192.168.250.1"));
+    const del = run("DEL", NETNS);
+    assert.equal(del.status, 0, del.stdout + del.stderr);
+    assert.equal(del.stdout, "");
+    assert.deepEqual(ownedRoutes(HOST), []);
+    assert.deepEqual(ipj(C1, "link", "show").map((l: { ifname: string }) => l.ifname), ["lo"]);
+    assert.equal(run("DEL", "").status, 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
