@@ -1,8 +1,153 @@
 /**
- * Entry for the CNI plugins when run by a container runtime (placeholder until the CNI
- * plugin lands; replaced by src/cni/).
+ * Entry for the CNI plugins `tabby` and `tabby-ipam` when run by a container runtime: reads the
+ * network configuration from stdin and the CNI_* environment, dispatches on CNI_COMMAND, prints the
+ * result or the error JSON (CNI spec 1.0) and returns the exit code (0 or 1). The verbs' modules,
+ * the store and IPAM are loaded only when the verb needs them, so VERSION starts fast.
+ * `dispatchCni` is the same with every effect injected (tests run it in process).
  */
-export async function runCniPlugin(_name: "tabby" | "tabby-ipam"): Promise<number> {
-  process.stdout.write(JSON.stringify({ cniVersion: "1.0.0", code: 4, msg: "tabby CNI plugin not built yet" }) + "\n");
-  return 1;
+import type { Clock } from "../clock.js";
+import type { Store } from "../datastore/store.js";
+import type { IpamApi } from "../ipam/api.js";
+import type { CommandRunner } from "../dataplane/exec.js";
+import type { SysctlWriter } from "../dataplane/sysctl.js";
+import { DEFAULT_VERSION, answerVersion, parseCniArgs, parseEnv, parseNetConf, versionResult } from "./config.js";
+import type { DelegateIpam } from "./delegate.js";
+import { CNI_ERR, CniError, errorJson } from "./errors.js";
+
+export type PluginName = "tabby" | "tabby-ipam";
+
+/** Everything the plugins touch outside themselves. */
+export interface CniRuntime {
+  openStore(url: string | undefined): Promise<Store>;
+  openIpam(store: Store): Promise<IpamApi>;
+  runner: CommandRunner;
+  /** Namespace standing for the host (tests); undefined: the plugin's own. */
+  hostNetns?: string;
+  hostSysctl: SysctlWriter;
+  delegateIpam: DelegateIpam;
+  clock: Clock;
+  /** The node name when neither the config's `nodename` nor TABBY_NODENAME gives one. */
+  hostname(): string;
 }
+
+export interface CniOutcome {
+  exitCode: number;
+  /** What goes to stdout ("" for a successful DEL or CHECK). */
+  stdout: string;
+}
+
+const json = (v: unknown) => JSON.stringify(v) + "\n";
+
+export async function dispatchCni(name: PluginName, stdin: string, env: Record<string, string | undefined>, rt: CniRuntime): Promise<CniOutcome> {
+  let version = DEFAULT_VERSION;
+  let store: Store | undefined;
+  try {
+    if (env.CNI_COMMAND === "VERSION") return { exitCode: 0, stdout: json(versionResult(stdin)) };
+    version = answerVersion(stdin);
+    const cenv = parseEnv(env);
+    const conf = parseNetConf(stdin, { requireIpam: true });
+    if (name === "tabby-ipam" && conf.ipam?.type !== "tabby-ipam") {
+      throw new CniError(CNI_ERR.INVALID_CONFIG, `network configuration: ipam.type is ${JSON.stringify(conf.ipam?.type)}, not "tabby-ipam"`);
+    }
+    if (cenv.command === "CHECK" && (conf.cniVersion === "0.3.0" || conf.cniVersion === "0.3.1")) {
+      throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CHECK is not defined for CNI version ${conf.cniVersion}`);
+    }
+    const args = parseCniArgs(cenv.args);
+    const node = conf.nodename ?? env.TABBY_NODENAME ?? rt.hostname();
+    const getStore = async () => (store ??= await rt.openStore(conf.datastore ?? env.TABBY_DATASTORE));
+    let ipam: IpamApi | undefined;
+    const getIpam = async () => (ipam ??= await rt.openIpam(await getStore()));
+
+    if (name === "tabby-ipam") {
+      const m = await import("./ipam-plugin.js");
+      const deps = { ipam: await getIpam(), node };
+      if (cenv.command === "ADD") {
+        const { formatResult } = await import("./result.js");
+        return { exitCode: 0, stdout: json(formatResult(await m.ipamAdd(conf, cenv, args, deps), conf.cniVersion)) };
+      }
+      if (cenv.command === "DEL") await m.ipamDel(cenv, deps);
+      else await m.ipamCheck(cenv, deps);
+      return { exitCode: 0, stdout: "" };
+    }
+
+    const m = await import("./net-plugin.js");
+    const deps = {
+      runner: rt.runner,
+      ...(rt.hostNetns ? { hostNetns: rt.hostNetns } : {}),
+      hostSysctl: rt.hostSysctl,
+      store: await getStore(),
+      ipam: getIpam,
+      delegateIpam: rt.delegateIpam,
+      node,
+      clock: rt.clock,
+    };
+    if (cenv.command === "ADD") {
+      const { formatResult } = await import("./result.js");
+      return { exitCode: 0, stdout: json(formatResult(await m.netAdd(conf, cenv, args, deps), conf.cniVersion)) };
+    }
+    if (cenv.command === "DEL") await m.netDel(conf, cenv, args, deps);
+    else await m.netCheck(conf, cenv, args, deps);
+    return { exitCode: 0, stdout: "" };
+  } catch (e) {
+    return { exitCode: 1, stdout: json(errorJson(e, version)) };
+  } finally {
+    await store?.close().catch(() => undefined);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return "";
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The real runtime: commands through child processes, this process's /proc/sys, the real store. */
+export async function defaultRuntime(): Promise<CniRuntime> {
+  const [{ ExecRunner }, { ProcSysctl }, { execDelegateIpam }, { systemClock }, os] = await Promise.all([
+    import("../dataplane/exec.js"),
+    import("../dataplane/sysctl.js"),
+    import("./delegate.js"),
+    import("../clock.js"),
+    import("node:os"),
+  ]);
+  return {
+    async openStore(url) {
+      const { openStore } = await import("../datastore/open.js");
+      return openStore(url);
+    },
+    async openIpam(store) {
+      // Computed specifier: src/ipam/ipam.ts (`class Ipam implements IpamApi`) is built on
+      // another branch; this resolves at run time once it is merged.
+      const spec = "../ipam/ipam.js";
+      const mod = (await import(spec)) as { Ipam: new (store: Store) => IpamApi };
+      return new mod.Ipam(store);
+    },
+    runner: new ExecRunner(),
+    hostSysctl: new ProcSysctl(),
+    delegateIpam: execDelegateIpam,
+    clock: systemClock,
+    hostname: () => os.hostname(),
+  };
+}
+
+export async function runCniPlugin(name: PluginName): Promise<number> {
+  let out: CniOutcome;
+  try {
+    const stdin = await readStdin();
+    out = env().CNI_COMMAND === "VERSION" ? await dispatchCni(name, stdin, env(), nullRuntime) : await dispatchCni(name, stdin, env(), await defaultRuntime());
+  } catch (e) {
+    out = { exitCode: 1, stdout: json(errorJson(e, DEFAULT_VERSION)) };
+  }
+  process.stdout.write(out.stdout);
+  return out.exitCode;
+}
+
+const env = () => process.env as Record<string, string | undefined>;
+
+/** VERSION touches nothing: no runtime needed. */
+const nullRuntime = new Proxy({} as CniRuntime, {
+  get() {
+    throw new CniError(CNI_ERR.IO_FAILURE, "VERSION needs no runtime");
+  },
+});

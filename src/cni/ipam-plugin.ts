@@ -1,0 +1,86 @@
+/**
+ * `tabby-ipam`: the CNI IPAM plugin over tabby's IPAM (Calico's calico-ipam, calico-spec §1.6).
+ * ADD assigns at most one IPv4 and one IPv6 address under the handle `tabby-net.<containerID>`
+ * (see identity.ts) from the node's blocks; a family is assigned when `assign_ipv4`/`assign_ipv6`
+ * says so, or by default when a pool exists for it (IPAM_NO_POOL skips a family that was not asked
+ * for explicitly, and fails one that was, releasing what was taken). A repeated ADD for the same
+ * container answers with the addresses it already holds. DEL releases by handle (idempotent); CHECK
+ * verifies the handle still holds the addresses.
+ */
+import type { IpamApi } from "../ipam/api.js";
+import { hasCode } from "../errors.js";
+import { tryParseIP } from "../net/ip.js";
+import type { CniArgs, CniEnv, NetConf } from "./config.js";
+import { CNI_ERR, CniError } from "./errors.js";
+import { ipamHandle, workloadIdentity } from "./identity.js";
+import type { CniResult } from "./result.js";
+
+export interface IpamPluginDeps {
+  ipam: IpamApi;
+  /** The node whose blocks the addresses come from. */
+  node: string;
+}
+
+/** "10.0.0.5/26" → "10.0.0.5/32"; Calico's IPAM may hand back block-masked CIDRs. Pure. */
+export function hostCidr(addr: string): string {
+  const ip = tryParseIP(addr.split("/")[0]!);
+  if (!ip) throw new CniError(CNI_ERR.DECODING_FAILURE, `IPAM returned ${JSON.stringify(addr)}, not an address`);
+  return `${ip}/${ip.family === 6 ? 128 : 32}`; // canonical text (RFC 5952), as `ip -j` prints it
+}
+
+function toResult(addrs: string[]): CniResult {
+  const sorted = [...addrs].map(hostCidr).sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")));
+  return { ips: sorted.map((address) => ({ address })), routes: [], dns: {} };
+}
+
+export async function ipamAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: IpamPluginDeps): Promise<CniResult> {
+  if (args.ip) throw new CniError(CNI_ERR.UNSUPPORTED_FIELD, "tabby-ipam does not assign requested addresses (CNI_ARGS IP=)");
+  const handle = ipamHandle(env.containerId);
+  const held = await deps.ipam.addressesOfHandle(handle);
+  if (held.length) return toResult(held);
+
+  const id = workloadIdentity(env.containerId, args);
+  const attrs: Record<string, string> = { namespace: id.namespace, node: deps.node, containerID: env.containerId };
+  if (id.orchestrator === "k8s") attrs.pod = id.workload;
+  const families = [
+    { fam: 4 as const, want: conf.ipam?.assign_ipv4 ?? true, explicit: conf.ipam?.assign_ipv4 === true },
+    { fam: 6 as const, want: conf.ipam?.assign_ipv6 ?? true, explicit: conf.ipam?.assign_ipv6 === true },
+  ];
+  const got: string[] = [];
+  try {
+    for (const f of families) {
+      if (!f.want) continue;
+      let addrs: string[];
+      try {
+        const r = await deps.ipam.autoAssign({ handle, node: deps.node, num4: f.fam === 4 ? 1 : 0, num6: f.fam === 6 ? 1 : 0, attrs });
+        addrs = f.fam === 4 ? r.ipv4 : r.ipv6;
+      } catch (e) {
+        if (hasCode(e, "IPAM_NO_POOL") && !f.explicit) continue;
+        throw e;
+      }
+      if (!addrs.length) {
+        if (f.explicit) throw new CniError(CNI_ERR.NO_ADDRESS, `no IPv${f.fam} address available for node ${deps.node}`);
+        continue;
+      }
+      got.push(...addrs);
+    }
+    if (!got.length) throw new CniError(CNI_ERR.NO_ADDRESS, `no address assigned: no IP pool for node ${deps.node}`);
+  } catch (e) {
+    await deps.ipam.releaseByHandle(handle).catch(() => 0);
+    if (e instanceof CniError) throw e;
+    throw new CniError(hasCode(e, "DS_UNAVAILABLE") ? CNI_ERR.TRY_AGAIN_LATER : CNI_ERR.DATASTORE, `IPAM assignment failed: ${(e as Error).message}`, undefined, { cause: e });
+  }
+  return toResult(got);
+}
+
+export async function ipamDel(env: CniEnv, deps: IpamPluginDeps): Promise<number> {
+  return deps.ipam.releaseByHandle(ipamHandle(env.containerId));
+}
+
+/** Fails unless the handle holds addresses (and, given `expected`, all of those). */
+export async function ipamCheck(env: CniEnv, deps: IpamPluginDeps, expected: string[] = []): Promise<void> {
+  const held = (await deps.ipam.addressesOfHandle(ipamHandle(env.containerId))).map(hostCidr);
+  if (!held.length) throw new CniError(CNI_ERR.CHECK_FAILED, `handle ${ipamHandle(env.containerId)} holds no addresses`);
+  const missing = expected.map(hostCidr).filter((a) => !held.includes(a));
+  if (missing.length) throw new CniError(CNI_ERR.CHECK_FAILED, `handle ${ipamHandle(env.containerId)} does not hold ${missing.join(", ")}`);
+}

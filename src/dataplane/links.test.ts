@@ -1,0 +1,74 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FakeRunner, wrapNetns } from "./exec.js";
+import { Links, hostVethName, parseAddrs, parseLinks, vethAddArgs } from "./links.js";
+import { NetnsSysctl, applySysctls, hostSysctls, workloadSysctls } from "./sysctl.js";
+
+test("hostVethName: tab + 11 hex chars of sha1(workload id), 14 chars", () => {
+  // `printf default.nginx | sha1sum` = c440f455693b69cd...
+  assert.equal(hostVethName("default.nginx"), "tabc440f455693");
+  assert.match(hostVethName("x"), /^tab[0-9a-f]{11}$/);
+  assert.notEqual(hostVethName("a"), hostVethName("b"));
+});
+
+test("wrapNetns: paths through nsenter, names through ip netns exec", () => {
+  assert.deepEqual(wrapNetns("ip", ["link"], "/proc/1/ns/net"), ["nsenter", ["--net=/proc/1/ns/net", "--", "ip", "link"]]);
+  assert.deepEqual(wrapNetns("ip", ["link"], "c1"), ["ip", ["netns", "exec", "c1", "ip", "link"]]);
+  assert.deepEqual(wrapNetns("ip", ["link"]), ["ip", ["link"]]);
+});
+
+test("veth creation, addresses and deletion: exact commands", async () => {
+  assert.deepEqual(vethAddArgs("tab123", "eth0", "/var/run/netns/c", 1400).join(" "),
+    "link add name tab123 address ee:ee:ee:ee:ee:ee mtu 1400 type veth peer name eth0 mtu 1400 netns /var/run/netns/c");
+  const r = new FakeRunner().on("link del dev gone", { code: 1, stderr: 'Cannot find device "gone"' });
+  const host = new Links(r);
+  const cont = new Links(r, "/var/run/netns/c");
+  await host.createVeth("tab123", "eth0", "/var/run/netns/c");
+  await host.setUp("tab123");
+  await cont.addAddr("eth0", "10.0.0.5/32");
+  await cont.addAddr("eth0", "fd00::5/128");
+  assert.equal(await host.deleteLink("tab123"), true);
+  assert.equal(await host.deleteLink("gone"), false);
+  assert.deepEqual(r.lines(), [
+    "ip link add name tab123 address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns /var/run/netns/c",
+    "ip link set dev tab123 up",
+    "[/var/run/netns/c] ip addr replace 10.0.0.5/32 dev eth0",
+    "[/var/run/netns/c] ip -6 addr replace fd00::5/128 dev eth0 nodad",
+    "ip link del dev tab123",
+    "ip link del dev gone",
+  ]);
+  r.on("link del dev busy", { code: 2, stderr: "RTNETLINK answers: Operation not permitted" });
+  await assert.rejects(host.deleteLink("busy"), { code: "DP_COMMAND_FAILED" });
+});
+
+test("parseLinks / parseAddrs read ip -j output", () => {
+  const links = parseLinks(`[{"ifindex":4,"link_index":2,"ifname":"tabtest","flags":["BROADCAST","MULTICAST","UP"],"mtu":1400,"address":"ee:ee:ee:ee:ee:ee"}]`);
+  assert.deepEqual(links, [{ ifname: "tabtest", ifindex: 4, mac: "ee:ee:ee:ee:ee:ee", mtu: 1400, up: true }]);
+  const addrs = parseAddrs(`[{"ifindex":2,"ifname":"eth0","mtu":1500,"addr_info":[{"family":"inet","local":"10.0.0.5","prefixlen":32,"scope":"global"},{"family":"inet6","local":"fd00::5","prefixlen":128,"scope":"global"},{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]`);
+  assert.deepEqual(addrs, [
+    { cidr: "10.0.0.5/32", family: 4, scope: "global" },
+    { cidr: "fd00::5/128", family: 6, scope: "global" },
+    { cidr: "fe80::1/64", family: 6, scope: "link" },
+  ]);
+});
+
+test("sysctls: Calico's per-interface and host-wide set, written in the namespace", async () => {
+  assert.deepEqual(workloadSysctls("tab1", { v4: true, v6: true }).map((s) => `${s.path}=${s.value}`), [
+    "net/ipv4/conf/tab1/route_localnet=1",
+    "net/ipv4/neigh/tab1/proxy_delay=0",
+    "net/ipv4/conf/tab1/proxy_arp=1",
+    "net/ipv4/conf/tab1/forwarding=1",
+    "net/ipv6/conf/tab1/disable_ipv6=0",
+    "net/ipv6/conf/tab1/accept_dad=0",
+    "net/ipv6/conf/tab1/proxy_ndp=1",
+    "net/ipv6/conf/tab1/forwarding=1",
+    "net/ipv6/conf/tab1/accept_ra=0",
+  ]);
+  assert.deepEqual(workloadSysctls("tab1", { v4: false, v6: false }), []);
+  assert.deepEqual(hostSysctls({ v4: true, v6: true }).map((s) => `${s.path}=${s.value}`), ["net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1"]);
+  const r = new FakeRunner();
+  await applySysctls(new NetnsSysctl(r, "h1"), hostSysctls({ v4: true, v6: true }));
+  assert.equal(r.calls.length, 1, "one process for the list");
+  assert.deepEqual(r.calls[0]!.args.slice(3), ["net/ipv4/ip_forward", "1", "net/ipv6/conf/all/forwarding", "1"]);
+  assert.equal(r.calls[0]!.netns, "h1");
+});

@@ -1,0 +1,208 @@
+/**
+ * The route driver: tabby's routes in the kernel's main table, both families, marked with route
+ * protocol RT_PROTO_TABBY. Reads them back with `ip -j route show proto 152`, diffs them against
+ * the desired set (pure) and applies the difference in one `ip -batch -` transaction. Never touches
+ * a route with another protocol (Felix does the same with its own protocol 80, calico-spec §4.5).
+ *
+ * Shapes handled on read-back: ECMP as `nexthops: [{gateway, dev}]` (v4 and recent v6 kernels),
+ * and older IPv6 ECMP as several entries with the same dst, one gateway each (merged here).
+ */
+import { TabbyError } from "../errors.js";
+import { tryParsePrefix } from "../net/prefix.js";
+import { type CommandRunner, runOk } from "./exec.js";
+
+/** Route protocol number stamped on every route tabby installs (unassigned in rt_protos; Felix uses 80). */
+export const RT_PROTO_TABBY = 152;
+
+export interface Route {
+  /** Destination prefix ("10.65.0.0/26", "fd00::5/128"). */
+  dst: string;
+  type: "unicast" | "blackhole";
+  dev?: string;
+  /** Next hops; more than one means ECMP. */
+  via?: string[];
+  scope?: "link";
+}
+
+export interface RouteOps {
+  /** Routes to `route replace`. */
+  replace: Route[];
+  /** Owned routes to delete. */
+  remove: Route[];
+  /** How many of `replace` were absent (added) rather than different (replaced). */
+  added: number;
+}
+
+function canonicalDst(dst: string): string {
+  const p = tryParsePrefix(dst);
+  if (!p) throw new TabbyError("DP_BAD_ROUTE", `not a route destination: ${JSON.stringify(dst)}`, { dst });
+  return p.network().toString();
+}
+
+function family(dst: string): 4 | 6 {
+  return dst.includes(":") ? 6 : 4;
+}
+
+/** The route in canonical form: canonical dst, sorted next hops, scope implied for v4 device routes. */
+export function normalizeRoute(r: Route): Route {
+  const dst = canonicalDst(r.dst);
+  if (r.type === "blackhole") return { dst, type: "blackhole" };
+  const out: Route = { dst, type: "unicast" };
+  if (r.dev) out.dev = r.dev;
+  if (r.via && r.via.length) out.via = [...r.via].map((v) => v.toLowerCase()).sort();
+  // iproute2 gives a v4 route without gateway scope link; v6 has no scopes to speak of.
+  if (family(dst) === 4 && (r.scope === "link" || !out.via)) out.scope = "link";
+  return out;
+}
+
+function sameRoute(desired: Route, actual: Route): boolean {
+  if (desired.type !== actual.type) return false;
+  if (desired.type === "blackhole") return true;
+  if (desired.dev !== undefined && desired.dev !== actual.dev) return false;
+  const a = desired.via ?? [];
+  const b = actual.via ?? [];
+  if (a.length !== b.length || a.some((v, i) => v !== b[i])) return false;
+  return (desired.scope ?? "") === (actual.scope ?? "");
+}
+
+/** What must change to turn `actual` (owned routes) into `desired`. Pure. */
+export function diffRoutes(desired: Route[], actual: Route[]): RouteOps {
+  const want = new Map<string, Route>();
+  for (const r of desired) want.set(canonicalDst(r.dst), normalizeRoute(r));
+  const have = new Map<string, Route[]>();
+  for (const r of actual) {
+    const n = normalizeRoute(r);
+    const list = have.get(n.dst) ?? [];
+    list.push(n);
+    have.set(n.dst, list);
+  }
+  const ops: RouteOps = { replace: [], remove: [], added: 0 };
+  for (const [dst, r] of want) {
+    const cur = have.get(dst);
+    if (!cur) {
+      ops.replace.push(r);
+      ops.added++;
+    } else if (cur.length !== 1 || !sameRoute(r, cur[0]!)) {
+      // Several owned routes for one dst (different types or metrics): replace, then drop the rest.
+      ops.replace.push(r);
+      for (const extra of cur) if (extra.type !== r.type) ops.remove.push(extra);
+    }
+  }
+  for (const [dst, list] of have) if (!want.has(dst)) ops.remove.push(...list);
+  return ops;
+}
+
+/** One `ip -batch` line for a route (without the leading `ip`). Pure. */
+export function replaceLine(r: Route): string {
+  const n = normalizeRoute(r);
+  if (n.type === "blackhole") return `route replace blackhole ${n.dst} proto ${RT_PROTO_TABBY}`;
+  const parts = ["route", "replace", n.dst];
+  const via = n.via ?? [];
+  if (via.length > 1) {
+    parts.push("proto", String(RT_PROTO_TABBY));
+    if (n.scope) parts.push("scope", n.scope);
+    for (const v of via) parts.push("nexthop", "via", v, ...(n.dev ? ["dev", n.dev] : []));
+    return parts.join(" ");
+  }
+  if (via.length === 1) parts.push("via", via[0]!);
+  if (n.dev) parts.push("dev", n.dev);
+  if (n.scope) parts.push("scope", n.scope);
+  parts.push("proto", String(RT_PROTO_TABBY));
+  return parts.join(" ");
+}
+
+export function deleteLine(r: Route): string {
+  const n = normalizeRoute(r);
+  return n.type === "blackhole"
+    ? `route del blackhole ${n.dst} proto ${RT_PROTO_TABBY}`
+    : `route del ${n.dst} proto ${RT_PROTO_TABBY}`;
+}
+
+/** The whole `ip -batch -` input for a set of operations: deletions first, then replacements. Pure. */
+export function renderBatch(ops: RouteOps): string {
+  const lines = [...ops.remove.map(deleteLine), ...ops.replace.map(replaceLine)];
+  return lines.length ? lines.join("\n") + "\n" : "";
+}
+
+interface IpRouteJson {
+  type?: string;
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  scope?: string;
+  protocol?: string;
+  nexthops?: { gateway?: string; dev?: string }[];
+}
+
+/** Parses `ip -j [-6] route show` output into routes, merging split IPv6 multipath entries. Pure. */
+export function parseIpRoutes(json: string, fam: 4 | 6): Route[] {
+  const text = json.trim();
+  if (!text) return [];
+  let rows: IpRouteJson[];
+  try {
+    rows = JSON.parse(text) as IpRouteJson[];
+  } catch (e) {
+    throw new TabbyError("DP_BAD_OUTPUT", `cannot parse ip route output`, { output: text.slice(0, 200) }, { cause: e });
+  }
+  const out: Route[] = [];
+  const byDst = new Map<string, Route>();
+  for (const row of rows) {
+    if (!row.dst) continue;
+    const dst = row.dst === "default" ? (fam === 4 ? "0.0.0.0/0" : "::/0") : canonicalDst(row.dst);
+    if (row.type === "blackhole") {
+      out.push({ dst, type: "blackhole" });
+      continue;
+    }
+    if (row.type && row.type !== "unicast") continue; // unreachable/prohibit/...: not ours to model
+    const via: string[] = [];
+    let dev = row.dev;
+    if (row.gateway) via.push(row.gateway);
+    for (const nh of row.nexthops ?? []) {
+      if (nh.gateway) via.push(nh.gateway);
+      dev ??= nh.dev;
+    }
+    const prev = byDst.get(dst);
+    if (prev && fam === 6 && via.length && prev.via?.length) {
+      prev.via.push(...via); // old-style v6 ECMP: one entry per next hop
+      continue;
+    }
+    const r: Route = { dst, type: "unicast" };
+    if (dev) r.dev = dev;
+    if (via.length) r.via = via;
+    if (row.scope === "link") r.scope = "link";
+    out.push(r);
+    byDst.set(dst, r);
+  }
+  return out;
+}
+
+/** Reads and reconciles tabby's routes in one namespace (the caller's, or `opts.netns`). */
+export class RouteTable {
+  private readonly netns: string | undefined;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    opts: { netns?: string } = {},
+  ) {
+    this.netns = opts.netns;
+  }
+
+  private opts(input?: string) {
+    return { ...(this.netns ? { netns: this.netns } : {}), ...(input !== undefined ? { input } : {}) };
+  }
+
+  async read(): Promise<Route[]> {
+    const proto = String(RT_PROTO_TABBY);
+    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "proto", proto, "table", "main"], this.opts());
+    const v6 = await runOk(this.runner, "ip", ["-j", "-6", "route", "show", "proto", proto, "table", "main"], this.opts());
+    return [...parseIpRoutes(v4.stdout, 4), ...parseIpRoutes(v6.stdout, 6)];
+  }
+
+  async reconcile(desired: Route[]): Promise<{ added: number; removed: number; replaced: number }> {
+    const actual = await this.read();
+    const ops = diffRoutes(desired, actual);
+    const batch = renderBatch(ops);
+    if (batch) await runOk(this.runner, "ip", ["-batch", "-"], this.opts(batch));
+    return { added: ops.added, removed: ops.remove.length, replaced: ops.replace.length - ops.added };
+  }
+}
