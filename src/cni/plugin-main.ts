@@ -117,11 +117,8 @@ export async function defaultRuntime(): Promise<CniRuntime> {
       return openStore(url);
     },
     async openIpam(store) {
-      // Computed specifier: src/ipam/ipam.ts (`class Ipam implements IpamApi`) is built on
-      // another branch; this resolves at run time once it is merged.
-      const spec = "../ipam/ipam.js";
-      const mod = (await import(spec)) as { Ipam: new (store: Store) => IpamApi };
-      return new mod.Ipam(store);
+      const { Ipam } = await import("../ipam/ipam.js");
+      return new Ipam(store);
     },
     runner: new ExecRunner(),
     hostSysctl: new ProcSysctl(),
