@@ -6,6 +6,7 @@ export * from "./resource.js";
 export { ValidationError, ManifestParseError, type FieldError, type Origin } from "./errors.js";
 export { validateResource, validateUpdate, isKnownKind, VALIDATED_KINDS } from "./validate.js";
 export { parseManifests, toYaml, toJson, toPrintable, type ParseOptions, type PrintOptions } from "./manifest.js";
+export { resolveKind } from "./kinds.js";
 export { nameProblem, qualifiedNameProblem, labelValueProblem } from "./meta.js";
 export type { IPPool, IPPoolSpec, EncapMode, IPPoolAllowedUse } from "./ippool.js";
 export type { Node, NodeSpec, NodeBGPSpec } from "./node.js";
