@@ -6,7 +6,7 @@
  * Communities are standard `aa:nn` (RFC 1997) or large `a:b:c` (RFC 8092).
  * Pure: no I/O.
  */
-import { arrayOf, asNumber, bool, Checker, cidrField, duration, int, matching, object, oneOf, str, type Field } from "./check.js";
+import { arrayOf, asNumber, bool, Checker, cidrField, duration, int, matching, object, oneOf, reorder, str, type Field } from "./check.js";
 import { DNS1123_SUBDOMAIN } from "./meta.js";
 import type { Resource } from "./resource.js";
 
@@ -73,7 +73,7 @@ const communityValue: Field<string> = (v, p, c) => {
 const serviceCIDR = object<{ cidr: string }>({ cidr: cidrField() });
 const routePriority = int(1, 2147483646);
 
-const specSchema = object<BGPConfigurationSpec>({
+const FIELDS: { [K in keyof BGPConfigurationSpec]-?: Field<BGPConfigurationSpec[K]> } = {
   logSeverityScreen: oneOf(["Trace", "Debug", "Info", "Warning", "Error", "Fatal"] as const),
   nodeToNodeMeshEnabled: bool,
   asNumber,
@@ -95,7 +95,8 @@ const specSchema = object<BGPConfigurationSpec>({
   ipv6NormalRoutePriority: routePriority,
   ipv4ElevatedRoutePriority: routePriority,
   ipv6ElevatedRoutePriority: routePriority,
-});
+};
+const specSchema = object<BGPConfigurationSpec>(FIELDS);
 
 export const BGP_DEFAULTS = { asNumber: 64512, nodeToNodeMeshEnabled: true, logSeverityScreen: "Info", listenPort: 179 } as const;
 
@@ -126,5 +127,5 @@ export function checkBGPConfigurationSpec(v: unknown, c: Checker, name: string):
     spec.logSeverityScreen ??= BGP_DEFAULTS.logSeverityScreen;
     spec.listenPort ??= BGP_DEFAULTS.listenPort;
   }
-  return spec;
+  return reorder(spec, Object.keys(FIELDS));
 }

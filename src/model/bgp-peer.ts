@@ -48,6 +48,7 @@ export function parsePeerIP(text: string): { ip: IP; port?: number } | undefined
   const ip = tryParseIP(host);
   if (!ip) return undefined;
   if (v4 && ip.family !== 4) return undefined;
+  if (v6 && ip.family !== 6) return undefined;
   if (port !== undefined && (port < 1 || port > 65535)) return undefined;
   return port === undefined ? { ip } : { ip, port };
 }

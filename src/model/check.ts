@@ -62,6 +62,15 @@ export function object<T>(fields: { [K in keyof T]-?: Field<T[K]> }): Field<T> {
   };
 }
 
+/** A copy of `o` with its keys in `order` (others after), so defaulted fields print in schema order. */
+export function reorder<T extends object>(o: T, order: readonly string[]): T {
+  const out: Record<string, unknown> = {};
+  const src = o as Record<string, unknown>;
+  for (const k of order) if (k in src) out[k] = src[k];
+  for (const k of Object.keys(src)) if (!(k in out)) out[k] = src[k];
+  return out as T;
+}
+
 export const str: Field<string> = (v, path, c) => {
   if (typeof v !== "string") {
     c.error(path, `must be a string, got ${describe(v)}`);
@@ -161,7 +170,7 @@ export function ipField(family?: 4 | 6): Field<string> {
     const s = str(v, path, c);
     if (s === undefined) return undefined;
     const ip = tryParseIP(s);
-    if (!ip) return void c.error(path, `must be an IP address, got ${describe(s)}`);
+    if (!ip) return void c.error(path, `must be an ${family ? `IPv${family}` : "IP"} address, got ${describe(s)}`);
     if (family && ip.family !== family) return void c.error(path, `must be an IPv${family} address, got ${describe(s)}`);
     return s;
   };

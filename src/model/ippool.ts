@@ -7,7 +7,7 @@
  * IPv4 only; IPIP and VXLAN are not both enabled; LoadBalancer pools stand alone.
  * Pure: no I/O.
  */
-import { arrayOf, bool, Checker, int, object, oneOf, selectorField, str, type Field } from "./check.js";
+import { arrayOf, bool, Checker, int, object, oneOf, reorder, selectorField, str, type Field } from "./check.js";
 import { parsePrefix, tryParsePrefix } from "../net/index.js";
 import type { Resource } from "./resource.js";
 
@@ -31,7 +31,7 @@ export type IPPool = Resource<"IPPool", IPPoolSpec>;
 
 const ENCAP = ["Never", "Always", "CrossSubnet"] as const;
 
-const specSchema: Field<IPPoolSpec> = object<IPPoolSpec>({
+const FIELDS: { [K in keyof IPPoolSpec]-?: Field<IPPoolSpec[K]> } = {
   cidr: str,
   blockSize: int(0, 128),
   ipipMode: oneOf(ENCAP),
@@ -43,7 +43,8 @@ const specSchema: Field<IPPoolSpec> = object<IPPoolSpec>({
   namespaceSelector: selectorField,
   allowedUses: arrayOf(oneOf(["Workload", "Tunnel", "LoadBalancer"] as const)),
   assignmentMode: oneOf(["Automatic", "Manual"] as const),
-});
+};
+const specSchema: Field<IPPoolSpec> = object<IPPoolSpec>(FIELDS);
 
 const LINK_LOCAL_V4 = parsePrefix("169.254.0.0/16");
 const LINK_LOCAL_V6 = parsePrefix("fe80::/10");
@@ -92,7 +93,7 @@ export function checkIPPoolSpec(v: unknown, c: Checker): IPPoolSpec | undefined 
     if (spec.nodeSelector !== "all()") c.error("spec.nodeSelector", `must be all() on a LoadBalancer pool, got ${JSON.stringify(spec.nodeSelector)}`);
   }
   if (new Set(spec.allowedUses).size !== spec.allowedUses.length) c.error("spec.allowedUses", "must not repeat a use");
-  return spec;
+  return reorder(spec, Object.keys(FIELDS));
 }
 
 /** Fields that cannot change once a pool exists (Calico rejects such updates). */
