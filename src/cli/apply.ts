@@ -15,10 +15,10 @@ import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import type { Store } from "../datastore/store.js";
 
-/** parseArgs, with its errors turned into usage errors (exit code 2). */
+/** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
 export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
   try {
-    return parseArgs({ args: argv, options: options!, allowPositionals: true, strict: true }) as {
+    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }) as {
       values: Record<string, string | boolean | string[] | undefined>;
       positionals: string[];
     };
@@ -52,25 +52,31 @@ export async function loadManifests(files: string[], io: CliIO, namespace = "def
 }
 
 /** Runs a command body; a TabbyError is printed and becomes exit code 1. */
-export async function withStore(
-  verb: string,
-  io: CliIO,
-  datastore: string | undefined,
-  body: (client: ResourceClient) => Promise<number>,
-): Promise<number> {
-  let store: Store | undefined;
+export async function reportErrors(verb: string, io: CliIO, body: () => Promise<number>): Promise<number> {
   try {
-    store = await openStoreFromArgs(datastore, io.env);
-    return await body(new ResourceClient(store));
+    return await body();
   } catch (err) {
     if (err instanceof TabbyError) {
       io.stderr.write(`tabby ${verb}: ${err.message}\n`);
       return 1;
     }
     throw err;
-  } finally {
-    await store?.close();
   }
+}
+
+/** Opens the datastore named by --datastore (or the environment), runs `fn` with a client, closes it. */
+export async function withClient<T>(datastore: string | undefined, io: CliIO, fn: (client: ResourceClient) => Promise<T>): Promise<T> {
+  const store: Store = await openStoreFromArgs(datastore, io.env);
+  try {
+    return await fn(new ResourceClient(store));
+  } finally {
+    await store.close();
+  }
+}
+
+/** reportErrors + withClient, for commands that need the datastore from the start. */
+export function withStore(verb: string, io: CliIO, datastore: string | undefined, body: (client: ResourceClient) => Promise<number>): Promise<number> {
+  return reportErrors(verb, io, () => withClient(datastore, io, body));
 }
 
 /** "IPPool(pool-a)" or "WorkloadEndpoint(ns/name)" as calicoctl names resources in messages. */
@@ -92,22 +98,29 @@ const USAGE = "tabby apply -f FILE [-f FILE...] [-n NAMESPACE] [--datastore URL]
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (values.help) {
+    io.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
   const files = (values.filename as string[] | undefined) ?? [];
   if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
-  return withStore("apply", io, values.datastore as string | undefined, async (client) => {
+  return reportErrors("apply", io, async () => {
+    // Every document of every file is read and validated before the datastore is touched.
     const resources = await loadManifests(files, io, values.namespace as string | undefined);
-    let done = 0;
-    for (const r of resources) {
-      try {
-        await client.apply(r);
-      } catch (err) {
-        if (err instanceof TabbyError) throw partialFailure("applied", done, resources.length, r, err);
-        throw err;
+    return withClient(values.datastore as string | undefined, io, async (client) => {
+      let done = 0;
+      for (const r of resources) {
+        try {
+          await client.apply(r);
+        } catch (err) {
+          if (err instanceof TabbyError) throw partialFailure("applied", done, resources.length, r, err);
+          throw err;
+        }
+        done++;
       }
-      done++;
-    }
-    io.stdout.write(`Successfully applied ${done} resource(s)\n`);
-    return 0;
+      io.stdout.write(`Successfully applied ${done} resource(s)\n`);
+      return 0;
+    });
   });
 }

@@ -4,7 +4,7 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { loadManifests, parseCommandArgs, partialFailure, withStore } from "./apply.js";
+import { loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
 import { resolveKind } from "../model/kinds.js";
 import { KINDS } from "../datastore/keys.js";
 import { hasCode, TabbyError } from "../errors.js";
@@ -20,6 +20,10 @@ const USAGE = "tabby delete KIND NAME [NAME...] [-n NAMESPACE] | -f FILE [--skip
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (values.help) {
+    io.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
   const files = (values.filename as string[] | undefined) ?? [];
   const namespace = values.namespace as string | undefined;
   let targets: { kind: string; name: string; namespace?: string }[] | undefined;
@@ -33,7 +37,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const ns = KINDS[kind]!.namespaced ? (namespace ?? "default") : undefined;
     targets = names.map((name) => ({ kind, name, ...(ns !== undefined ? { namespace: ns } : {}) }));
   }
-  return withStore("delete", io, values.datastore as string | undefined, async (client) => {
+  return reportErrors("delete", io, async () => {
     const list =
       targets ??
       (await loadManifests(files, io, namespace)).map((r: Resource) => ({
@@ -41,22 +45,24 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         name: r.metadata.name,
         ...(r.metadata.namespace !== undefined ? { namespace: r.metadata.namespace } : {}),
       }));
-    let done = 0;
-    for (const t of list) {
-      const asResource = { kind: t.kind, metadata: { name: t.name, namespace: t.namespace } };
-      try {
-        await client.delete(t.kind, t.name, t.namespace);
-        done++;
-      } catch (err) {
-        if (hasCode(err, "DS_NOT_FOUND")) {
-          if (values["skip-not-exists"]) continue;
-          throw partialFailure("deleted", done, list.length, asResource as Resource, new TabbyError("DS_NOT_FOUND", "resource does not exist"));
+    return withClient(values.datastore as string | undefined, io, async (client) => {
+      let done = 0;
+      for (const t of list) {
+        const asResource = { kind: t.kind, metadata: { name: t.name, namespace: t.namespace } };
+        try {
+          await client.delete(t.kind, t.name, t.namespace);
+          done++;
+        } catch (err) {
+          if (hasCode(err, "DS_NOT_FOUND")) {
+            if (values["skip-not-exists"]) continue;
+            throw partialFailure("deleted", done, list.length, asResource as Resource, new TabbyError("DS_NOT_FOUND", "resource does not exist"));
+          }
+          if (err instanceof TabbyError) throw partialFailure("deleted", done, list.length, asResource as Resource, err);
+          throw err;
         }
-        if (err instanceof TabbyError) throw partialFailure("deleted", done, list.length, asResource as Resource, err);
-        throw err;
       }
-    }
-    io.stdout.write(`Successfully deleted ${done} resource(s)\n`);
-    return 0;
+      io.stdout.write(`Successfully deleted ${done} resource(s)\n`);
+      return 0;
+    });
   });
 }

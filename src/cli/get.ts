@@ -128,6 +128,10 @@ export function renderTable(cols: Column[], rows: Resource[]): string {
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (values.help) {
+    io.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
   const [kindText, ...names] = positionals;
   if (!kindText) throw new UsageError(`KIND is required\nusage: ${USAGE}`);
   const kind = resolveKind(kindText);

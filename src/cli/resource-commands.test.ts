@@ -304,3 +304,15 @@ test("openStoreFromArgs: injected store survives close; otherwise memory:// open
   assert.equal(r.code, 1);
   assert.match(r.stderr, /DS_UNAVAILABLE|not supported/);
 });
+
+test("manifests are validated before the datastore is opened; --help prints usage", async () => {
+  useStoreForTests(undefined);
+  const r = await cli(apply, ["-f", file("bad2.yaml", POOLS.replace("cidr: 10.200.0.0/20", "cidr: 10.200.0.0/99")), "--datastore", "etcd://127.0.0.1:1"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad2\.yaml: document 2: invalid IPPool "edge-pool": spec\.cidr: must be a CIDR/);
+  for (const mod of [apply, create, get, del]) {
+    const h = await cli(mod, ["--help"]);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /^usage: tabby /);
+  }
+});

@@ -47,7 +47,6 @@ export function object<T>(fields: { [K in keyof T]-?: Field<T[K]> }): Field<T> {
       c.error(path, `must be an object, got ${describe(v)}`);
       return undefined;
     }
-    const before = c.errors.length;
     for (const k of Object.keys(v)) {
       if (!Object.prototype.hasOwnProperty.call(fields, k)) c.error(childPath(path, k), "unknown field");
     }
@@ -58,7 +57,7 @@ export function object<T>(fields: { [K in keyof T]-?: Field<T[K]> }): Field<T> {
       const r = (fields[k] as Field)(raw, childPath(path, k), c);
       if (r !== undefined) out[k] = r;
     }
-    return c.errors.length === before ? (out as T) : (out as T);
+    return out as T;
   };
 }
 
