@@ -271,3 +271,33 @@ spec:
 `,
   );
 });
+
+test("property: any valid WorkloadEndpoint / IPPool survives YAML and JSON round trips unchanged", async () => {
+  const fc = (await import("fast-check")).default;
+  const seg = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?$/);
+  const octet = fc.integer({ min: 0, max: 255 });
+  const wepArb = fc.record({
+    ns: seg,
+    node: seg,
+    pod: seg,
+    ips: fc.array(fc.tuple(octet, octet), { minLength: 1, maxLength: 3 }),
+    labels: fc.dictionary(seg, fc.oneof(seg, fc.constant("")), { maxKeys: 3 }),
+    ports: fc.array(fc.record({ name: seg, protocol: fc.constantFrom("TCP", "UDP", "SCTP"), port: fc.integer({ min: 1, max: 65535 }) }), { maxLength: 2 }),
+  });
+  fc.assert(
+    fc.property(wepArb, fc.integer({ min: 8, max: 24 }), fc.boolean(), ({ ns, node, pod, ips, labels, ports }, len, nat) => {
+      const wep = {
+        apiVersion: "projectcalico.org/v3",
+        kind: "WorkloadEndpoint",
+        metadata: { namespace: ns, labels },
+        spec: { node, orchestrator: "k8s", pod, endpoint: "eth0", ipNetworks: ips.map(([a, b]) => `10.${a}.${b}.1/32`), interfaceName: "cali0", ports },
+      };
+      const pool = { apiVersion: "projectcalico.org/v3", kind: "IPPool", metadata: { name: `pool-${len}` }, spec: { cidr: `10.0.0.0/${len}`, natOutgoing: nat } };
+      const rs = [validateResource(wep), validateResource(pool)];
+      assert.deepEqual(parseManifests(toYaml(rs), "p.yaml"), rs);
+      assert.deepEqual(parseManifests(toJson(rs), "p.json"), rs);
+      assert.deepEqual(parseManifests(toYaml(rs[0]!), "one.yaml"), [rs[0]]);
+    }),
+    { numRuns: 200 },
+  );
+});
