@@ -181,3 +181,18 @@ test("watch from a compacted revision reports DS_COMPACTED", async () => {
   const err = await new Promise((resolve) => client.watch("IPPool", 0, { onEvents: () => assert.fail("no events expected"), onError: resolve }));
   assert.ok(hasCode(err, "DS_COMPACTED"));
 });
+
+test("concurrent unconditional updates both succeed (the loser re-reads); conditional ones conflict", async () => {
+  const { client } = setup();
+  const v1 = await client.create(pool("p", "10.0.0.0/16"));
+  const { resourceVersion: _rv, ...meta } = v1.metadata;
+  const results = await Promise.all([
+    client.update({ ...v1, metadata: meta, spec: { ...v1.spec, natOutgoing: true } }),
+    client.update({ ...v1, metadata: meta, spec: { ...v1.spec, disabled: true } }),
+  ]);
+  assert.equal(results.length, 2);
+  const settled = await Promise.allSettled([client.update({ ...results[1], spec: { ...results[1].spec, natOutgoing: false } }), client.update({ ...results[1], spec: { ...results[1].spec, disabled: false } })]);
+  assert.deepEqual(settled.map((s) => s.status).sort(), ["fulfilled", "rejected"]);
+  const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult;
+  assert.ok(hasCode(rejected.reason, "DS_CONFLICT"));
+});

@@ -105,16 +105,24 @@ export class ResourceClient {
     const v = validateResource<R>(r);
     const key = resourceKey(v.kind, v.metadata.name, v.metadata.namespace);
     const expected = parseVersion(r.metadata?.resourceVersion);
-    const cur = await this.store.get(key);
-    if (!cur) throw new DatastoreError("DS_NOT_FOUND", `${v.kind} ${displayName(v)} does not exist`, { key });
-    if (expected !== undefined && cur.revision !== expected) {
-      throw new DatastoreError("DS_CONFLICT", `${v.kind} ${displayName(v)} was changed by someone else (resourceVersion ${expected}, now ${cur.revision}); get it again and retry`, {
-        key,
-        expected,
-        actual: cur.revision,
-      });
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.store.get(key);
+      if (!cur) throw new DatastoreError("DS_NOT_FOUND", `${v.kind} ${displayName(v)} does not exist`, { key });
+      if (expected !== undefined && cur.revision !== expected) {
+        throw new DatastoreError("DS_CONFLICT", `${v.kind} ${displayName(v)} was changed by someone else (resourceVersion ${expected}, now ${cur.revision}); get it again and retry`, {
+          key,
+          expected,
+          actual: cur.revision,
+        });
+      }
+      try {
+        return await this.replace(key, cur, v);
+      } catch (err) {
+        // Without a resourceVersion the caller asked for an unconditional update: a write that
+        // slipped in between our read and our swap is not their conflict, so read again.
+        if (!(expected === undefined && err instanceof DatastoreError && err.code === "DS_CONFLICT" && attempt < APPLY_RETRIES)) throw err;
+      }
     }
-    return this.replace(key, cur, v);
   }
 
   /** Creates `r`, or updates it if it exists, keeping the existing `uid` and `creationTimestamp`. */
