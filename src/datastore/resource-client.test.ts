@@ -191,7 +191,8 @@ test("concurrent unconditional updates both succeed (the loser re-reads); condit
     client.update({ ...v1, metadata: meta, spec: { ...v1.spec, disabled: true } }),
   ]);
   assert.equal(results.length, 2);
-  const settled = await Promise.allSettled([client.update({ ...results[1], spec: { ...results[1].spec, natOutgoing: false } }), client.update({ ...results[1], spec: { ...results[1].spec, disabled: false } })]);
+  const latest = (await client.get<IPPool>("IPPool", "p"))!;
+  const settled = await Promise.allSettled([client.update({ ...latest, spec: { ...latest.spec, natOutgoing: false } }), client.update({ ...latest, spec: { ...latest.spec, disabled: false } })]);
   assert.deepEqual(settled.map((s) => s.status).sort(), ["fulfilled", "rejected"]);
   const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult;
   assert.ok(hasCode(rejected.reason, "DS_CONFLICT"));
