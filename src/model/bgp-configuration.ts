@@ -2,7 +2,8 @@
  * BGPConfiguration (cluster-scoped; `default` for the cluster, `node.<name>` per node).
  * The cluster-wide `default` gets Calico's defaults filled in: asNumber 64512,
  * nodeToNodeMeshEnabled true, logSeverityScreen Info, listenPort 179. Node-specific
- * configurations may not set the cluster-only fields (clientv3 `validateNodeSpecificConfig`).
+ * configurations (any other name) may not set the cluster-only fields nodeToNodeMeshEnabled,
+ * asNumber, serviceClusterIPs and serviceExternalIPs (clientv3 `ValidateDefaultOnlyFields`).
  * Communities are standard `aa:nn` (RFC 1997) or large `a:b:c` (RFC 8092).
  * Pure: no I/O.
  */
@@ -116,9 +117,10 @@ export function checkBGPConfigurationSpec(v: unknown, c: Checker, name: string):
       if (!names.has(cv) && communityProblem(cv)) c.error(`spec.prefixAdvertisements[${i}].communities[${j}]`, `must be a community value (aa:nn or a:b:c) or the name of one in spec.communities, got ${JSON.stringify(cv)}`);
     });
   });
-  if (name.startsWith("node.")) {
-    for (const f of ["nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"] as const) {
-      if (spec[f] !== undefined) c.error(`spec.${f}`, "can only be set in the cluster-wide BGPConfiguration \"default\", not a node-specific one");
+  if (name !== "default") {
+    for (const f of ["nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs"] as const) {
+      const x = spec[f];
+      if (x !== undefined && !(Array.isArray(x) && x.length === 0)) c.error(`spec.${f}`, `can only be set in the cluster-wide BGPConfiguration "default", not in ${JSON.stringify(name)}`);
     }
   }
   if (name === "default") {

@@ -271,6 +271,9 @@ test("BGPConfiguration default gets Calico's defaults; node-specific ones do not
   assert.deepEqual(perNode.spec, { listenPort: 1179 });
   rejects(bgpconf({ nodeToNodeMeshEnabled: false }, "node.host1"), "spec.nodeToNodeMeshEnabled", /cluster-wide/);
   rejects(bgpconf({ asNumber: 65001 }, "node.host1"), "spec.asNumber", /cluster-wide/);
+  rejects(bgpconf({ serviceClusterIPs: [{ cidr: "10.96.0.0/12" }] }, "rack1"), "spec.serviceClusterIPs", /cluster-wide BGPConfiguration "default", not in "rack1"/);
+  rejects(bgpconf({ serviceExternalIPs: [{ cidr: "203.0.113.0/24" }] }, "node.host1"), "spec.serviceExternalIPs", /cluster-wide/);
+  assert.deepEqual(errorsOf(bgpconf({ serviceLoadBalancerIPs: [{ cidr: "203.0.113.0/24" }], serviceClusterIPs: [] }, "node.host1")), []);
 });
 
 test("BGPConfiguration fields", () => {
