@@ -10,7 +10,7 @@ export { resolveKind } from "./kinds.js";
 export { nameProblem, qualifiedNameProblem, labelValueProblem } from "./meta.js";
 export type { IPPool, IPPoolSpec, EncapMode, IPPoolAllowedUse } from "./ippool.js";
 export type { Node, NodeSpec, NodeBGPSpec } from "./node.js";
-export { workloadEndpointName, type WorkloadEndpoint, type WorkloadEndpointSpec, type WorkloadEndpointPort, type IPNAT } from "./workload-endpoint.js";
+export { workloadEndpointName, type WorkloadEndpointIdentifiers, type WorkloadEndpoint, type WorkloadEndpointSpec, type WorkloadEndpointPort, type IPNAT } from "./workload-endpoint.js";
 export type { Profile, ProfileSpec } from "./profile.js";
 export type { Rule, EntityRule, ICMPFields, Protocol, Port } from "./rules.js";
 export { BGP_DEFAULTS, communityProblem, type BGPConfiguration, type BGPConfigurationSpec, type Community, type PrefixAdvertisement, type BGPPassword, type SecretKeyRef } from "./bgp-configuration.js";

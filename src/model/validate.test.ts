@@ -226,11 +226,17 @@ test("WorkloadEndpoint gateways, NATs, interface, MAC, ports, spoofing", () => {
 
 test("WorkloadEndpoint names: Calico's format with doubled dashes, derived when missing", () => {
   assert.equal(workloadEndpointName({ node: "rack1-host1", orchestrator: "k8s", pod: "web-7d9f", endpoint: "eth0" }), "rack1--host1-k8s-web--7d9f-eth0");
-  assert.equal(workloadEndpointName({ node: "h", orchestrator: "cni", workload: "c-1", endpoint: "eth0" }), "h-cni-c--1-eth0");
+  assert.equal(workloadEndpointName({ node: "h", orchestrator: "openstack", workload: "vm-1", endpoint: "tap0" }), "h-openstack-vm--1-tap0");
   assert.equal(workloadEndpointName({ node: "h", orchestrator: "k8s", endpoint: "eth0" }), undefined);
+  assert.equal(workloadEndpointName({ node: "h", orchestrator: "cni", containerID: "abc-123", endpoint: "eth0" }), "h-cni-abc--123-eth0");
+  assert.equal(workloadEndpointName({ node: "h", orchestrator: "libnetwork", endpoint: "ep-1" }), "h-libnetwork-libnetwork-ep--1");
+  assert.equal(workloadEndpointName({ node: "h", orchestrator: "vm", workload: "-x", endpoint: "eth0" }), undefined);
   const derived = validateResource<WorkloadEndpoint>(wep({ node: "rack1-host1", pod: "web-7d9f" }, { namespace: "prod" }));
   assert.equal(derived.metadata.name, "rack1--host1-k8s-web--7d9f-eth0");
-  assert.deepEqual(Object.keys(derived.metadata), ["name", "namespace"]);
+  assert.deepEqual(Object.keys(derived.metadata), ["name", "namespace", "labels"]);
+  assert.deepEqual(derived.metadata.labels, { "projectcalico.org/namespace": "prod", "projectcalico.org/orchestrator": "k8s" });
+  const forged = validateResource<WorkloadEndpoint>(wep({}, { name: "host1-k8s-web-eth0", namespace: "prod", labels: { app: "web", "projectcalico.org/namespace": "kube-system" } }));
+  assert.deepEqual(forged.metadata.labels, { app: "web", "projectcalico.org/namespace": "prod", "projectcalico.org/orchestrator": "k8s" });
   rejects(wep({}, { name: "host1-k8s-other-eth0", namespace: "prod" }), "metadata.name", /expected host1-k8s-web-eth0/);
   assert.deepEqual(errorsOf(wep({ node: undefined }, { name: "free-form--name", namespace: "prod" })), [], "no check when identifiers are incomplete");
 });

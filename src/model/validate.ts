@@ -55,7 +55,14 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
     case "WorkloadEndpoint": {
       const s = checkWorkloadEndpointSpec(rawSpec, c);
       meta = checkMetadata(rawMeta, c, namespaced, () => undefined);
-      if (meta) meta.name = checkWorkloadEndpointName(meta.name, s, c);
+      if (meta) {
+        meta.name = checkWorkloadEndpointName(meta.name, s, c);
+        // clientv3 updateLabelsForStorage: these two labels always reflect the truth.
+        const labels: Record<string, string> = { ...meta.labels };
+        if (meta.namespace !== undefined) labels["projectcalico.org/namespace"] = meta.namespace;
+        if (s?.orchestrator !== undefined) labels["projectcalico.org/orchestrator"] = s.orchestrator;
+        if (Object.keys(labels).length) meta.labels = labels;
+      }
       spec = s;
       break;
     }

@@ -4,8 +4,10 @@
  * addresses only (/32, /128); gateways of the right family; every `ipNATs[].internalIP` inside
  * the endpoint's networks; `interfaceName` at most 15 of [A-Za-z0-9_.-]; `ports` need a name
  * (or hostPort) and a protocol that has ports. Names follow clientv3's
- * `<node>-<orchestrator>-<workload>-<endpoint>` (k8s: `<node>-k8s-<pod>-<endpoint>`) with every
+ * `<node>-<orchestrator>-<workload>-<endpoint>` (k8s: the pod, cni: the containerID) with every
  * `-` inside a segment doubled; a missing name is derived from the spec, a given one must match.
+ * Like clientv3, the labels `projectcalico.org/namespace` and `projectcalico.org/orchestrator`
+ * are set from the namespace and spec on every write (users cannot override them).
  * Pure: no I/O.
  */
 import { anything, arrayOf, Checker, cidrField, describe, int, ipField, matching, object, str, type Field } from "./check.js";
@@ -92,14 +94,32 @@ function seg(s: string): string {
   return s.replace(/-/g, "--");
 }
 
+/** The spec fields that make up a workload endpoint's name, per orchestrator (Calico's `names` package). */
+function nameSegments(spec: WorkloadEndpointIdentifiers): (string | undefined)[] {
+  switch (spec.orchestrator) {
+    case "k8s":
+      return [spec.node, spec.orchestrator, spec.pod, spec.endpoint];
+    case "cni":
+      return [spec.node, spec.orchestrator, spec.containerID, spec.endpoint];
+    case "libnetwork":
+      return [spec.node, spec.orchestrator, spec.orchestrator, spec.endpoint];
+    default:
+      return [spec.node, spec.orchestrator, spec.workload, spec.endpoint];
+  }
+}
+
+export type WorkloadEndpointIdentifiers = Pick<WorkloadEndpointSpec, "node" | "orchestrator" | "workload" | "pod" | "containerID" | "endpoint">;
+
 /**
- * The name Calico gives a workload endpoint, or undefined when the spec lacks an identifier
- * (node, orchestrator, endpoint, and pod for k8s / workload otherwise).
+ * The name Calico gives a workload endpoint: `<node>-<orchestrator>-<id>-<endpoint>` where id
+ * is the pod (k8s), the containerID (cni), the orchestrator again (libnetwork) or the workload,
+ * each segment with its "-" doubled. Undefined when an identifier is missing or a segment
+ * starts or ends with "-" (the escaping could not be undone).
  */
-export function workloadEndpointName(spec: Pick<WorkloadEndpointSpec, "node" | "orchestrator" | "workload" | "pod" | "endpoint">): string | undefined {
-  const wl = spec.orchestrator === "k8s" ? spec.pod : spec.workload;
-  if (!spec.node || !spec.orchestrator || !wl || !spec.endpoint) return undefined;
-  return [spec.node, spec.orchestrator, wl, spec.endpoint].map(seg).join("-");
+export function workloadEndpointName(spec: WorkloadEndpointIdentifiers): string | undefined {
+  const segs = nameSegments(spec);
+  if (segs.some((x) => !x || x.startsWith("-") || x.endsWith("-"))) return undefined;
+  return (segs as string[]).map(seg).join("-");
 }
 
 export function checkWorkloadEndpointSpec(v: unknown, c: Checker): WorkloadEndpointSpec | undefined {
@@ -132,7 +152,7 @@ export function checkWorkloadEndpointName(name: string, spec: WorkloadEndpointSp
   const np = nameProblem(name);
   if (np) c.error("metadata.name", np);
   else if (expected && name !== expected) {
-    c.error("metadata.name", `does not match the identifiers in the spec (node, orchestrator, ${spec?.orchestrator === "k8s" ? "pod" : "workload"}, endpoint): expected ${expected}, got ${name}`);
+    c.error("metadata.name", `does not match the identifiers in the spec (node, orchestrator, pod/containerID/workload, endpoint): expected ${expected}, got ${name}`);
   }
   return name;
 }
