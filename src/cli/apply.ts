@@ -1,0 +1,126 @@
+/**
+ * `tabby apply -f FILE [-f FILE…]`: create or update every resource in the files (YAML or
+ * JSON, multi-document, `-` for stdin), like `calicoctl apply`. All documents of all files are
+ * parsed and validated before anything is written. Also home of the helpers the other
+ * resource verbs (create, delete, get) share.
+ */
+import { readFile } from "node:fs/promises";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { CliIO } from "./command.js";
+import { UsageError } from "./command.js";
+import { openStoreFromArgs } from "./datastore-flag.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import { parseManifests } from "../model/manifest.js";
+import type { Resource } from "../model/resource.js";
+import { TabbyError } from "../errors.js";
+import type { Store } from "../datastore/store.js";
+
+/** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
+export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }) as {
+      values: Record<string, string | boolean | string[] | undefined>;
+      positionals: string[];
+    };
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
+  }
+}
+
+async function readSource(file: string, io: CliIO): Promise<string> {
+  if (file === "-") {
+    const stdin = (io as CliIO & { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+    return Buffer.concat(chunks).toString("utf8");
+  }
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new TabbyError("CLI_FILE", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
+  }
+}
+
+/**
+ * Reads and validates every resource of every file, all-or-nothing. Namespaced resources
+ * without a namespace get `namespace` (calicoctl: -n, else "default").
+ */
+export async function loadManifests(files: string[], io: CliIO, namespace = "default"): Promise<Resource[]> {
+  const texts: [string, string][] = [];
+  for (const f of files) texts.push([f === "-" ? "<stdin>" : f, await readSource(f, io)]);
+  return texts.flatMap(([source, text]) => parseManifests(text, source, { defaultNamespace: namespace }));
+}
+
+/** Runs a command body; a TabbyError is printed and becomes exit code 1. */
+export async function reportErrors(verb: string, io: CliIO, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof TabbyError) {
+      io.stderr.write(`tabby ${verb}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** Opens the datastore named by --datastore (or the environment), runs `fn` with a client, closes it. */
+export async function withClient<T>(datastore: string | undefined, io: CliIO, fn: (client: ResourceClient) => Promise<T>): Promise<T> {
+  const store: Store = await openStoreFromArgs(datastore, io.env);
+  try {
+    return await fn(new ResourceClient(store));
+  } finally {
+    await store.close();
+  }
+}
+
+/** reportErrors + withClient, for commands that need the datastore from the start. */
+export function withStore(verb: string, io: CliIO, datastore: string | undefined, body: (client: ResourceClient) => Promise<number>): Promise<number> {
+  return reportErrors(verb, io, () => withClient(datastore, io, body));
+}
+
+/** "IPPool(pool-a)" or "WorkloadEndpoint(ns/name)" as calicoctl names resources in messages. */
+export function describeResource(r: { kind: string; metadata: { name: string; namespace?: string | undefined } }): string {
+  return `${r.kind}(${r.metadata.namespace ? `${r.metadata.namespace}/` : ""}${r.metadata.name})`;
+}
+
+export function partialFailure(verb: string, done: number, total: number, r: Resource, err: TabbyError): TabbyError {
+  const head = done > 0 ? `Partial success: ${verb} the first ${done} out of ${total} resources: ` : "";
+  return new TabbyError(err.code, `${head}${describeResource(r)}: ${err.message}`, err.details, { cause: err });
+}
+
+const OPTIONS = {
+  filename: { type: "string", short: "f", multiple: true },
+  namespace: { type: "string", short: "n" },
+  datastore: { type: "string" },
+} as const;
+const USAGE = "tabby apply -f FILE [-f FILE...] [-n NAMESPACE] [--datastore URL]";
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (values.help) {
+    io.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
+  const files = (values.filename as string[] | undefined) ?? [];
+  if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
+  return reportErrors("apply", io, async () => {
+    // Every document of every file is read and validated before the datastore is touched.
+    const resources = await loadManifests(files, io, values.namespace as string | undefined);
+    return withClient(values.datastore as string | undefined, io, async (client) => {
+      let done = 0;
+      for (const r of resources) {
+        try {
+          await client.apply(r);
+        } catch (err) {
+          if (err instanceof TabbyError) throw partialFailure("applied", done, resources.length, r, err);
+          throw err;
+        }
+        done++;
+      }
+      io.stdout.write(`Successfully applied ${done} resource(s)\n`);
+      return 0;
+    });
+  });
+}

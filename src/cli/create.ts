@@ -1,0 +1,54 @@
+/**
+ * `tabby create -f FILE [-f FILE…]`: create every resource in the files, like
+ * `calicoctl create`; fails if any already exists. All documents are validated, and checked
+ * not to exist, before any is written.
+ */
+import type { CliIO } from "./command.js";
+import { UsageError } from "./command.js";
+import { describeResource, loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
+import { DatastoreError } from "../datastore/store.js";
+import { TabbyError } from "../errors.js";
+
+const OPTIONS = {
+  filename: { type: "string", short: "f", multiple: true },
+  namespace: { type: "string", short: "n" },
+  datastore: { type: "string" },
+} as const;
+const USAGE = "tabby create -f FILE [-f FILE...] [-n NAMESPACE] [--datastore URL]";
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (values.help) {
+    io.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
+  const files = (values.filename as string[] | undefined) ?? [];
+  if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
+  return reportErrors("create", io, async () => {
+    const resources = await loadManifests(files, io, values.namespace as string | undefined);
+    return withClient(values.datastore as string | undefined, io, async (client) => {
+      const seen = new Set<string>();
+      for (const r of resources) {
+        const id = describeResource(r);
+        if (seen.has(id)) throw new DatastoreError("DS_ALREADY_EXISTS", `${id} appears more than once in the input`);
+        seen.add(id);
+        if (await client.get(r.kind, r.metadata.name, r.metadata.namespace)) {
+          throw new DatastoreError("DS_ALREADY_EXISTS", `resource already exists: ${id}; nothing was created`);
+        }
+      }
+      let done = 0;
+      for (const r of resources) {
+        try {
+          await client.create(r);
+        } catch (err) {
+          if (err instanceof TabbyError) throw partialFailure("created", done, resources.length, r, err);
+          throw err;
+        }
+        done++;
+      }
+      io.stdout.write(`Successfully created ${done} resource(s)\n`);
+      return 0;
+    });
+  });
+}

@@ -1,0 +1,17 @@
+/**
+ * The resource model's public API: Calico v3 kinds, validation with defaults, manifests.
+ * Pure: no I/O.
+ */
+export * from "./resource.js";
+export { ValidationError, ManifestParseError, type FieldError, type Origin } from "./errors.js";
+export { validateResource, validateUpdate, isKnownKind, VALIDATED_KINDS } from "./validate.js";
+export { parseManifests, toYaml, toJson, toPrintable, type ParseOptions, type PrintOptions } from "./manifest.js";
+export { resolveKind } from "./kinds.js";
+export { nameProblem, qualifiedNameProblem, labelValueProblem } from "./meta.js";
+export type { IPPool, IPPoolSpec, EncapMode, IPPoolAllowedUse } from "./ippool.js";
+export type { Node, NodeSpec, NodeBGPSpec } from "./node.js";
+export { workloadEndpointName, type WorkloadEndpointIdentifiers, type WorkloadEndpoint, type WorkloadEndpointSpec, type WorkloadEndpointPort, type IPNAT } from "./workload-endpoint.js";
+export type { Profile, ProfileSpec } from "./profile.js";
+export type { Rule, EntityRule, ICMPFields, Protocol, Port } from "./rules.js";
+export { BGP_DEFAULTS, communityProblem, type BGPConfiguration, type BGPConfigurationSpec, type Community, type PrefixAdvertisement, type BGPPassword, type SecretKeyRef } from "./bgp-configuration.js";
+export { parsePeerIP, type BGPPeer, type BGPPeerSpec } from "./bgp-peer.js";

@@ -1,0 +1,135 @@
+/**
+ * Manifests in and out, as calicoctl reads and prints them: YAML (one or many documents
+ * separated by `---`), a JSON object or array, and `kind: List` / `kind: <Kind>List` with
+ * `items`. Parsing is all-or-nothing: every document is validated and, if any is bad, one error
+ * naming the source, the 1-based document index and each field path is thrown before anything
+ * is returned. Output: one object for one resource, a List for several.
+ * Pure: no I/O (text in, text out); uses the `yaml` package.
+ */
+import { parseAllDocuments, stringify } from "yaml";
+import { Checker, isPlainObject } from "./check.js";
+import { ManifestParseError, ValidationError, type FieldError } from "./errors.js";
+import { checkResource, isKnownKind } from "./validate.js";
+import { API_VERSION, type Resource } from "./resource.js";
+import { KINDS } from "../datastore/keys.js";
+
+export interface ParseOptions {
+  /** Namespace given to namespaced resources that have none (calicoctl uses "default" or -n). */
+  defaultNamespace?: string;
+}
+
+interface Problem {
+  document: number;
+  errors: FieldError[];
+  kind?: string | undefined;
+  name?: string | undefined;
+}
+
+function identify(item: unknown): { kind?: string; name?: string } {
+  if (!isPlainObject(item)) return {};
+  const meta = isPlainObject(item.metadata) ? item.metadata : {};
+  return {
+    ...(typeof item.kind === "string" ? { kind: item.kind } : {}),
+    ...(typeof meta.name === "string" && meta.name ? { name: meta.name } : {}),
+  };
+}
+
+/** Parses and validates every resource in `text`; `source` names it in errors (a path or "-"). */
+export function parseManifests(text: string, source?: string, opts: ParseOptions = {}): Resource[] {
+  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const values: unknown[] = [];
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, i) => {
+    const err = doc.errors[0];
+    if (err) {
+      const pos = err.linePos?.[0];
+      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${err.message.split("\n")[0]}`, { source, document: i + 1 });
+    }
+    values.push(doc.toJS({ maxAliasCount: 100 }));
+  });
+  const out: Resource[] = [];
+  const problems: Problem[] = [];
+  values.forEach((value, i) => {
+    const document = i + 1;
+    if (value === null || value === undefined) return; // an empty document ("---" at the end)
+    const items = expand(value);
+    const errors: FieldError[] = [];
+    let what: { kind?: string; name?: string } | undefined;
+    for (const { path, item } of items) {
+      const c = new Checker();
+      const r = checkResource(withNamespace(item, opts.defaultNamespace), c);
+      for (const e of c.errors) errors.push({ path: joinPath(path, e.path), message: e.message });
+      if (!c.errors.length && r) out.push(r);
+      else what ??= items.length === 1 ? identify(item) : {};
+    }
+    if (errors.length) problems.push({ document, errors, ...what });
+  });
+  if (problems.length) {
+    const first = problems[0]!;
+    if (problems.length === 1) throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name });
+    const all = problems.flatMap((p) => p.errors.map((e) => ({ path: `document ${p.document}: ${e.path}`, message: e.message })));
+    const err = new ValidationError(all, { source });
+    (err.details as Record<string, unknown>).documents = problems;
+    throw err;
+  }
+  return out;
+}
+
+function joinPath(prefix: string, path: string): string {
+  if (!prefix) return path;
+  if (!path) return prefix;
+  return path.startsWith("[") ? `${prefix}${path}` : `${prefix}.${path}`;
+}
+
+/** One document → the resources in it, with the path prefix of each. */
+function expand(value: unknown): { path: string; item: unknown }[] {
+  if (Array.isArray(value)) return value.map((item, i) => ({ path: `[${i}]`, item }));
+  if (isPlainObject(value) && typeof value.kind === "string" && value.kind.endsWith("List") && !isKnownKind(value.kind)) {
+    const itemKind = value.kind === "List" ? undefined : value.kind.slice(0, -4);
+    const items = value.items;
+    if (items === undefined || items === null) return [];
+    if (!Array.isArray(items)) return [{ path: "items", item: items }];
+    return items.map((item, i) => ({
+      path: `items[${i}]`,
+      // Items of a typed list (IPPoolList) may leave out their kind and apiVersion.
+      item: isPlainObject(item) && itemKind && KINDS[itemKind] ? { apiVersion: value.apiVersion, kind: itemKind, ...item } : item,
+    }));
+  }
+  return [{ path: "", item: value }];
+}
+
+function withNamespace(item: unknown, ns: string | undefined): unknown {
+  if (!ns || !isPlainObject(item) || typeof item.kind !== "string" || !KINDS[item.kind]?.namespaced) return item;
+  const meta = isPlainObject(item.metadata) ? item.metadata : {};
+  if (meta.namespace) return item;
+  return { ...item, metadata: { ...meta, namespace: ns } };
+}
+
+export interface PrintOptions {
+  /** Print a List even for one resource (calicoctl does for `get KIND` without a name). */
+  list?: boolean;
+}
+
+/** The object printed for `resources`: the resource itself when one, else a List. */
+export function toPrintable(resources: Resource | Resource[], opts: PrintOptions = {}): unknown {
+  const rs = Array.isArray(resources) ? resources : [resources];
+  if (!Array.isArray(resources) || (rs.length === 1 && !opts.list)) return ordered(rs[0]!);
+  const kinds = new Set(rs.map((r) => r.kind));
+  const kind = kinds.size === 1 ? `${[...kinds][0]}List` : "List";
+  return { apiVersion: API_VERSION, kind, items: rs.map(ordered), metadata: {} };
+}
+
+export function toYaml(resources: Resource | Resource[], opts: PrintOptions = {}): string {
+  return stringify(toPrintable(resources, opts), { lineWidth: 0 });
+}
+
+export function toJson(resources: Resource | Resource[], opts: PrintOptions = {}): string {
+  return `${JSON.stringify(toPrintable(resources, opts), null, 2)}\n`;
+}
+
+/** apiVersion, kind, metadata, spec, status — the order calicoctl prints. */
+function ordered(r: Resource): Resource {
+  const o: Resource = { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+  if (r.status !== undefined) o.status = r.status;
+  return o;
+}
