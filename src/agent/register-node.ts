@@ -4,10 +4,10 @@
  * default IP pools when the datastore has none.
  */
 import { TabbyError } from "../errors.js";
-import { kindPrefix, resourceKey } from "../datastore/keys.js";
 import type { Store } from "../datastore/store.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import { API_VERSION, type IPPool, type Node } from "../model/index.js";
 import { parsePrefix } from "../net/index.js";
-import { randomUUID } from "node:crypto";
 
 export interface NodeRegistration {
   nodeName: string;
@@ -26,22 +26,19 @@ export async function registerNode(store: Store, reg: NodeRegistration): Promise
   if (v4.family !== 4) throw new TabbyError("AGENT_BAD_ADDRESS", `--ip must be an IPv4 address/len, got ${reg.ipv4}`);
   const v6 = reg.ipv6 ? parsePrefix(reg.ipv6) : undefined;
   if (v6 && v6.family !== 6) throw new TabbyError("AGENT_BAD_ADDRESS", `--ip6 must be an IPv6 address/len, got ${reg.ipv6}`);
-  const key = resourceKey("Node", reg.nodeName);
+  const client = new ResourceClient(store);
   for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
-    const cur = await store.get(key);
-    const obj = cur ? (JSON.parse(cur.value) as NodeObject) : newNode(reg.nodeName);
-    obj.spec ??= {};
-    obj.spec.bgp = { ...(obj.spec.bgp ?? {}), ipv4Address: v4.toString() };
-    if (v6) obj.spec.bgp.ipv6Address = v6.toString();
-    else delete obj.spec.bgp.ipv6Address;
-    if (reg.asNumber !== undefined) obj.spec.bgp.asNumber = reg.asNumber;
-    delete obj.metadata.resourceVersion;
+    const cur = await client.get<Node>("Node", reg.nodeName);
+    const node: Node = cur ?? { apiVersion: API_VERSION, kind: "Node", metadata: { name: reg.nodeName }, spec: {} };
+    const bgp = { ...(node.spec.bgp ?? {}), ipv4Address: v4.toString() };
+    if (v6) bgp.ipv6Address = v6.toString();
+    else delete bgp.ipv6Address;
+    if (reg.asNumber !== undefined) bgp.asNumber = reg.asNumber;
+    node.spec = { ...node.spec, bgp };
     try {
-      if (cur) await store.update(key, JSON.stringify(obj), { revision: cur.revision });
-      else await store.create(key, JSON.stringify(obj));
-      const out: { ipv4: string; ipv6?: string } = { ipv4: v4.addr.toString() };
-      if (v6) out.ipv6 = v6.addr.toString();
-      return out;
+      if (cur) await client.update(node); // compare-and-swap on metadata.resourceVersion
+      else await client.create(node);
+      return { ipv4: v4.addr.toString(), ...(v6 ? { ipv6: v6.addr.toString() } : {}) };
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== "DS_CONFLICT" && code !== "DS_ALREADY_EXISTS") throw err;
@@ -50,44 +47,28 @@ export async function registerNode(store: Store, reg: NodeRegistration): Promise
   throw new TabbyError("AGENT_REGISTER_FAILED", `could not register node ${reg.nodeName}: too many conflicting writes`);
 }
 
-interface NodeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; resourceVersion?: string; uid?: string; creationTimestamp?: string };
-  spec?: { bgp?: { ipv4Address?: string; ipv6Address?: string; asNumber?: number } & Record<string, unknown> } & Record<string, unknown>;
-}
-
-function newNode(name: string): NodeObject {
-  return {
-    apiVersion: "projectcalico.org/v3",
-    kind: "Node",
-    metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-    spec: {},
-  };
-}
-
 /**
  * Creates `default-ipv4-ippool` (and `default-ipv6-ippool` when a CIDR is given) if the
  * datastore holds no IPPool at all, as calico-node does (Calico's default IPv4 pool is
- * 192.168.0.0/16; natOutgoing on).
+ * 192.168.0.0/16 with natOutgoing on).
  */
 export async function ensureDefaultPools(store: Store, pools: { ipv4?: string; ipv6?: string }): Promise<string[]> {
-  const existing = await store.list(kindPrefix("IPPool"), { limit: 1 });
-  if (existing.items.length > 0) return [];
+  const client = new ResourceClient(store);
+  if ((await client.list("IPPool")).items.length > 0) return [];
   const made: string[] = [];
-  for (const [name, cidr, blockSize] of [
-    ["default-ipv4-ippool", pools.ipv4, 26],
-    ["default-ipv6-ippool", pools.ipv6, 122],
+  for (const [name, cidr] of [
+    ["default-ipv4-ippool", pools.ipv4],
+    ["default-ipv6-ippool", pools.ipv6],
   ] as const) {
     if (!cidr) continue;
-    const pool = {
-      apiVersion: "projectcalico.org/v3",
+    const pool: IPPool = {
+      apiVersion: API_VERSION,
       kind: "IPPool",
-      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-      spec: { cidr: parsePrefix(cidr, { strict: true }).toString(), blockSize, ipipMode: "Never", vxlanMode: "Never", natOutgoing: true, nodeSelector: "all()", allowedUses: ["Workload", "Tunnel"] },
+      metadata: { name },
+      spec: { cidr: parsePrefix(cidr, { strict: true }).toString(), natOutgoing: true },
     };
     try {
-      await store.create(resourceKey("IPPool", name), JSON.stringify(pool));
+      await client.create(pool);
       made.push(name);
     } catch (err) {
       if ((err as { code?: string }).code !== "DS_ALREADY_EXISTS") throw err;

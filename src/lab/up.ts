@@ -12,6 +12,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
 import { openStore } from "../datastore/open.js";
 import { resourceKey } from "../datastore/keys.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import { API_VERSION, type Resource } from "../model/index.js";
 import type { Store } from "../datastore/store.js";
 import { parsePrefix } from "../net/index.js";
 import { planLab, isLabNamespace, TCP_PORT, type LabPlan, type LabShape, type HostPlan, type WorkloadPlan } from "./plan.js";
@@ -138,15 +140,13 @@ async function sysctls(netns: string, settings: string[]): Promise<void> {
 }
 
 async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
-  const meta = (name: string) => ({ name, creationTimestamp: new Date().toISOString() });
-  const docs = [
-    { kind: "BGPConfiguration", metadata: meta("default"), spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: true, logSeverityScreen: "Info" } },
-    { kind: "IPPool", metadata: meta("lab-ipv4"), spec: { cidr: plan.pool4, blockSize: 26, ipipMode: "Never", vxlanMode: "Never", natOutgoing: true, nodeSelector: "all()", allowedUses: ["Workload", "Tunnel"] } },
-    { kind: "IPPool", metadata: meta("lab-ipv6"), spec: { cidr: plan.pool6, blockSize: 122, ipipMode: "Never", vxlanMode: "Never", natOutgoing: false, nodeSelector: "all()", allowedUses: ["Workload", "Tunnel"] } },
+  const client = new ResourceClient(store);
+  const resources: Resource[] = [
+    { apiVersion: API_VERSION, kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: true } },
+    { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv4" }, spec: { cidr: plan.pool4, blockSize: 26, natOutgoing: true } },
+    { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv6" }, spec: { cidr: plan.pool6, blockSize: 122 } },
   ];
-  for (const d of docs) {
-    await store.put(resourceKey(d.kind, d.metadata.name), JSON.stringify({ apiVersion: "projectcalico.org/v3", ...d }));
-  }
+  for (const r of resources) await client.apply(r);
 }
 
 function startAgent(state: LabState, h: HostPlan, holdTime: number) {
