@@ -10,7 +10,7 @@ test("canonical form and unique ID match Calico's, byte for byte", () => {
     const s = parseSelector(input);
     assert.equal(s.toString(), canonical, `canonical of ${JSON.stringify(input)}`);
     assert.equal(s.uniqueId(), id, `uniqueId of ${JSON.stringify(input)}`);
-    // Round trip: the canonical form is a fixed point with the same ID.
+    // Round trip: the canonical form is a fixed point with the same ID (no case here holds "!!").
     const again = parseSelector(canonical);
     assert.equal(again.toString(), canonical);
     assert.equal(again.uniqueId(), id);
@@ -29,6 +29,22 @@ test("the unique ID is SHA-224 of 's:' + canonical, base64url without padding", 
   assert.equal(parseSelector("").uniqueId(), "s:5y5I3VdRZfDU01O--xXAPx2yxCQQqMf0M6IWug");
   assert.equal(parseSelector("! (has( b)||! has(a ))").uniqueId(), "s:Iss0uCleLYv1GSv_pNm7hAO58kE9jAx1NKyG3Q");
   assert.equal(parseSelector(`! (a == "b"&&! c != "d")`).uniqueId(), "s:lh3haoY1ikTRkd4UZu0nWSaIBknYLPJLX16d-w");
+});
+
+test("Calico's canonical form is not always a fixed point: '!(!x)' prints as '!!x'", () => {
+  // Values from Calico's parser: the negation of a parenthesised negation keeps both '!', which
+  // then collapse when the canonical text is parsed again.
+  const s = parseSelector("!((!all()))");
+  assert.equal(s.toString(), "!!all()");
+  assert.equal(s.uniqueId(), "s:EyKmoYQmPYA24f8b6a_T1enASNw6XoJ9mWYAuw");
+  assert.equal(s.matches({}), true);
+  const again = parseSelector(s.toString());
+  assert.equal(again.toString(), "all()");
+  assert.equal(again.uniqueId(), "s:5y5I3VdRZfDU01O--xXAPx2yxCQQqMf0M6IWug");
+  const h = parseSelector("!(!has(a))");
+  assert.equal(h.toString(), "!!has(a)");
+  assert.equal(h.uniqueId(), "s:VZFYmDV_Drir7seXQB5vQXF8-34s2nf1b8ItRA");
+  assert.equal(h.matches({ a: "x" }), true);
 });
 
 test("Calico rejects these; so do we, with SelectorError", () => {
