@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { parseSelector, rewriteNamespaceSelector, makeUniqueId, SelectorError } from "./index.js";
+import { parseSelector, rewriteNamespaceSelector, makeUniqueId, selectorFromAst, SelectorError } from "./index.js";
 import { CANONICAL_CASES, REJECTED } from "./calico-cases.test-data.js";
 
 test("canonical form and unique ID match Calico's, byte for byte", () => {
@@ -84,4 +84,17 @@ test("namespaceSelector rewriting gives global() its meaning (updateprocessors/r
   assert.equal(g.matches({ role: "host" }), true);
   // Calico replaces text, so a literal "all()" is rewritten too; we keep that quirk.
   assert.equal(rewriteNamespaceSelector(`x == "all()"`), `pcns.x == "has(projectcalico.org/namespace)"`);
+});
+
+test("selectorFromAst sorts and de-duplicates set members like the parser", () => {
+  const s = selectorFromAst({
+    op: "&&",
+    operands: [
+      { op: "in", label: "a", values: ["z", "b", "z"] },
+      { op: "!", operand: { op: "not in", label: "c", values: ["y", "x"] } },
+    ],
+  });
+  assert.equal(s.toString(), `(a in {"b", "z"} && !c not in {"x", "y"})`);
+  assert.equal(s.uniqueId(), parseSelector(s.toString()).uniqueId());
+  assert.equal(s.matches({ a: "z", c: "x" }), true);
 });

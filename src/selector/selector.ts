@@ -6,7 +6,7 @@
  * base64url WITHOUT padding, prefixed with "s:". Note the prefix is hashed too.
  */
 import { createHash } from "node:crypto";
-import { canonicalString, type SelectorNode } from "./ast.js";
+import { canonicalString, toSortedSet, type SelectorNode } from "./ast.js";
 import { compileForLookup, compileForMap, compileForRecord, type LabelLookup, type Labels, type Matcher } from "./compile.js";
 import { parseSelectorAst } from "./parser.js";
 
@@ -101,9 +101,28 @@ export function parseSelector(text: string): Selector {
   return new CompiledSelector(parseSelectorAst(text));
 }
 
-/** Builds a Selector from an AST (e.g. one made by a program rather than parsed). */
+function normaliseSets(node: SelectorNode): SelectorNode {
+  switch (node.op) {
+    case "in":
+    case "not in":
+      return { op: node.op, label: node.label, values: toSortedSet(node.values) };
+    case "!":
+      return { op: "!", operand: normaliseSets(node.operand) };
+    case "&&":
+    case "||":
+      return { op: node.op, operands: node.operands.map(normaliseSets) };
+    default:
+      return node;
+  }
+}
+
+/**
+ * Builds a Selector from an AST made by a program rather than parsed. Set members are sorted and
+ * de-duplicated as the parser does; label names and values are taken as given (a label name that
+ * the tokenizer would not accept gives a canonical form that does not parse).
+ */
 export function selectorFromAst(ast: SelectorNode): Selector {
-  return new CompiledSelector(ast);
+  return new CompiledSelector(normaliseSets(ast));
 }
 
 /**
