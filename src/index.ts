@@ -3,3 +3,4 @@
  */
 export * from "./net/index.js";
 export { TabbyError, hasCode } from "./errors.js";
+export { parseSelector, SelectorError, type Selector } from "./selector/index.js";
