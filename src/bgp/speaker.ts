@@ -1,0 +1,448 @@
+/**
+ * The BGP speaker: one Loc-RIB shared by every peer session (BIRD's single-table design), a TCP
+ * listener that hands inbound connections to the configured peer (others are closed), locally
+ * originated routes, Adj-RIB-Out per peer kept as a diff of what was sent, End-of-RIB after the
+ * initial dump (RFC 4724 §2), packed UPDATEs, and batched FIB change notifications carrying the
+ * ECMP next-hop set. Used by the host agent and by `tabby bgp run`.
+ */
+import * as net from "node:net";
+import { systemClock, type Clock } from "../clock.js";
+import { parseIP, tryParseIP, type IP } from "../net/ip.js";
+import { parsePrefix, type Prefix } from "../net/prefix.js";
+import { BgpError } from "./errors.js";
+import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
+import { Rib, type RibChange } from "./rib/rib.js";
+import { importUpdate, type LocalIdentity } from "./rib/import.js";
+import { exportRoute, type OutRoute } from "./rib/export.js";
+import { prefixKey, type Path, type PeerInfo } from "./rib/types.js";
+import { outRouteKey, packAnnouncements, packWithdrawals } from "./pack.js";
+import { ceaseNotification } from "./wire/messages.js";
+import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
+import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
+import { dottedToU32 } from "./wire/bytes.js";
+
+export type { PeerConfig } from "./session.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+export interface SpeakerOptions {
+  routerId: string;
+  asNumber: number;
+  listen?: { address: string; port: number } | false;
+  clusterId?: string;
+  clock?: Clock;
+  log?: LogFn;
+}
+
+export interface OriginatedRoute {
+  prefix: string;
+  nextHop?: string;
+  communities?: string[];
+}
+
+export interface FibChange {
+  prefix: string;
+  nextHops: string[];
+}
+
+export interface PeerStatus {
+  address: string;
+  asNumber: number;
+  state: string;
+  established: boolean;
+  uptimeSeconds?: number;
+  prefixesReceived: number;
+  prefixesAccepted: number;
+  prefixesAdvertised: number;
+  lastError?: string;
+}
+
+export interface RouteView {
+  prefix: string;
+  paths: {
+    nextHop: string;
+    asPath: number[];
+    origin: string;
+    localPref?: number;
+    med?: number;
+    communities: string[];
+    peer: string;
+    best: boolean;
+    originatorId?: string;
+    clusterList?: string[];
+  }[];
+}
+
+interface PeerState {
+  config: PeerConfig;
+  session: Session;
+  /** Adj-RIB-Out: prefix key → what was sent (attribute key) */
+  adjOut: Map<string, { prefix: Prefix; family: AddressFamily; key: string }>;
+  /** prefixes refused on import (loops, treat-as-withdraw) */
+  rejected: Set<string>;
+  info: PeerInfo | undefined;
+}
+
+const ORIGINS = ["igp", "egp", "incomplete"];
+
+export function parseCommunity(s: string): number {
+  const named: Record<string, number> = { "no-export": 0xffffff01, "no-advertise": 0xffffff02, "no-export-subconfed": 0xffffff03 };
+  const n = named[s.toLowerCase()];
+  if (n !== undefined) return n;
+  const m = /^(\d+):(\d+)$/.exec(s);
+  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff) throw new BgpError("BGP_BAD_COMMUNITY", `not a community: ${s}`);
+  return ((Number(m[1]) << 16) | Number(m[2])) >>> 0;
+}
+
+export function formatCommunity(c: number): string {
+  return `${c >>> 16}:${c & 0xffff}`;
+}
+
+export class Speaker {
+  private readonly opts: SpeakerOptions;
+  private readonly clock: Clock;
+  private readonly log: LogFn;
+  private readonly rib: Rib;
+  private readonly identity: LocalIdentity;
+  private readonly peers = new Map<string, PeerState>();
+  private local = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+  private server: net.Server | undefined;
+  private fibListeners: ((changes: FibChange[]) => void)[] = [];
+  private fibState = new Map<string, string>();
+  private pendingFib = new Map<string, FibChange>();
+  private fibFlushScheduled = false;
+  private started = false;
+
+  constructor(opts: SpeakerOptions) {
+    if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
+      throw new BgpError("BGP_BAD_ROUTER_ID", `router id must be a non-zero dotted quad: ${opts.routerId}`);
+    }
+    if (!Number.isInteger(opts.asNumber) || opts.asNumber < 1 || opts.asNumber > 0xffffffff) {
+      throw new BgpError("BGP_BAD_AS", `AS number out of range: ${opts.asNumber}`);
+    }
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? (() => {});
+    this.rib = new Rib(opts.asNumber);
+    this.identity = { asNumber: opts.asNumber, routerId: opts.routerId, clusterId: opts.clusterId ?? opts.routerId };
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const listen = this.opts.listen;
+    if (listen) {
+      const server = net.createServer((socket) => this.onInbound(socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ host: listen.address, port: listen.port }, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      server.on("error", (err) => this.log("error", "listener error", { err: err.message }));
+      this.server = server;
+      this.log("info", "listening", listen);
+    }
+    for (const p of this.peers.values()) p.session.start();
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  listenPort(): number | undefined {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? a.port : undefined;
+  }
+
+  async stop(reason?: string): Promise<void> {
+    this.started = false;
+    const note = ceaseNotification(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, reason);
+    const server = this.server;
+    this.server = undefined;
+    const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([...this.peers.values()].map((p) => p.session.stop(note)));
+    await closing;
+    this.flushFib();
+  }
+
+  setPeers(peers: PeerConfig[]): void {
+    const want = new Map(peers.map((p) => [canonicalAddress(p.address), p]));
+    for (const [addr, st] of this.peers) {
+      const next = want.get(addr);
+      if (!next) {
+        this.peers.delete(addr);
+        void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
+        this.dropPeerRoutes(st);
+      } else if (JSON.stringify(next) !== JSON.stringify(st.config)) {
+        this.peers.delete(addr);
+        void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
+        this.dropPeerRoutes(st);
+      }
+    }
+    for (const [addr, cfg] of want) {
+      if (this.peers.has(addr)) continue;
+      parseIP(cfg.address);
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined };
+      st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
+      this.peers.set(addr, st);
+      if (this.started) st.session.start();
+    }
+  }
+
+  setOriginated(routes: OriginatedRoute[]): void {
+    const next = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+    for (const r of routes) {
+      const prefix = parsePrefix(r.prefix).network();
+      const v: { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] } = {
+        prefix,
+        family: prefix.family === 4 ? "ipv4" : "ipv6",
+        communities: (r.communities ?? []).map(parseCommunity),
+      };
+      if (r.nextHop) v.nextHop = parseIP(r.nextHop);
+      next.set(prefixKey(prefix), v);
+    }
+    const changes = new Map<string, RibChange>();
+    for (const [k, v] of this.local) {
+      if (!next.has(k)) this.rib.remove("local", v.prefix, 0, changes);
+    }
+    for (const [k, v] of next) {
+      const old = this.local.get(k);
+      if (old && JSON.stringify(old) === JSON.stringify(v)) continue;
+      const path: Path = {
+        family: v.family,
+        prefix: v.prefix,
+        pathId: 0,
+        attrs: { origin: 0, asPath: [], communities: v.communities, largeCommunities: [], clusterList: [] },
+        source: undefined,
+        learnedAt: this.clock.now(),
+      };
+      if (v.nextHop) path.attrs.nextHop = v.nextHop;
+      this.rib.upsert(path, changes);
+    }
+    this.local = next;
+    this.propagate(changes);
+  }
+
+  onFibChange(listener: (changes: FibChange[]) => void): void {
+    this.fibListeners.push(listener);
+  }
+
+  peerStatus(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => {
+      const s = p.session;
+      const accepted = p.info ? this.rib.peerPaths(p.info.id).length : 0;
+      const st: PeerStatus = {
+        address: p.config.address,
+        asNumber: p.config.asNumber,
+        state: s.state,
+        established: s.established,
+        prefixesReceived: accepted + p.rejected.size,
+        prefixesAccepted: accepted,
+        prefixesAdvertised: p.adjOut.size,
+      };
+      if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);
+      if (s.lastError) st.lastError = s.lastError;
+      return st;
+    });
+  }
+
+  routes(family?: AddressFamily): RouteView[] {
+    const out: RouteView[] = [];
+    for (const e of this.rib.all(family)) {
+      const paths = [...e.paths.values()].map((p) => {
+        const v: RouteView["paths"][number] = {
+          nextHop: p.attrs.nextHop ? p.attrs.nextHop.toString() : "self",
+          asPath: p.attrs.asPath.flatMap((s) => s.asns),
+          origin: ORIGINS[p.attrs.origin] ?? "incomplete",
+          communities: p.attrs.communities.map(formatCommunity),
+          peer: p.source ? p.source.id : "local",
+          best: p === e.decision.best,
+        };
+        if (p.attrs.localPref !== undefined) v.localPref = p.attrs.localPref;
+        if (p.attrs.med !== undefined) v.med = p.attrs.med;
+        if (p.attrs.originatorId) v.originatorId = p.attrs.originatorId;
+        if (p.attrs.clusterList.length > 0) v.clusterList = p.attrs.clusterList;
+        return v;
+      });
+      paths.sort((a, b) => Number(b.best) - Number(a.best));
+      out.push({ prefix: e.prefix.toString(), paths });
+    }
+    out.sort((a, b) => parsePrefix(a.prefix).addr.compare(parsePrefix(b.prefix).addr) || a.prefix.localeCompare(b.prefix));
+    return out;
+  }
+
+  // ---- internals ----
+
+  private onInbound(socket: net.Socket): void {
+    const addr = stripMapped(socket.remoteAddress);
+    const st = addr ? this.peers.get(canonicalAddress(addr)) : undefined;
+    if (!st) {
+      this.log("info", "refusing connection from an unconfigured address", { address: addr });
+      socket.destroy();
+      return;
+    }
+    st.session.acceptInbound(socket);
+  }
+
+  private hooksFor(st: PeerState): SessionHooks {
+    return {
+      established: (s) => {
+        const n = s.negotiated!;
+        st.info = {
+          id: canonicalAddress(st.config.address),
+          address: parseIP(canonicalAddress(st.config.address)),
+          asNumber: st.config.asNumber,
+          routerId: n.peerRouterId,
+          ibgp: s.ibgp,
+          rrClient: !!st.config.routeReflectorClient,
+        };
+        st.adjOut.clear();
+        this.initialDump(st);
+      },
+      update: (s, u) => this.onUpdate(st, u),
+      down: () => this.dropPeerRoutes(st),
+      routeRefresh: (_s, family) => this.resend(st, family),
+      log: (level, msg, fields) => this.log(level, msg, fields),
+    };
+  }
+
+  private dropPeerRoutes(st: PeerState): void {
+    st.adjOut.clear();
+    st.rejected.clear();
+    if (!st.info) return;
+    const changes = new Map<string, RibChange>();
+    this.rib.removePeer(st.info.id, changes);
+    this.propagate(changes);
+  }
+
+  private onUpdate(st: PeerState, u: UpdateMessage): void {
+    if (!st.info) return;
+    if (isEndOfRib(u)) return;
+    for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
+    const r = importUpdate(u, st.info, this.identity, this.clock.now());
+    if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });
+    const changes = new Map<string, RibChange>();
+    for (const w of r.withdraw) {
+      this.rib.remove(st.info.id, w.prefix, w.pathId, changes);
+      st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
+    }
+    if (r.treatAsWithdraw) for (const w of r.withdraw) st.rejected.add(`${prefixKey(w.prefix)}#${w.pathId}`);
+    for (const p of r.announce) {
+      st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+      this.rib.upsert(p, changes);
+    }
+    this.propagate(changes);
+  }
+
+  private selfNextHops(st: PeerState): Partial<Record<AddressFamily, IP>> {
+    const out: Partial<Record<AddressFamily, IP>> = {};
+    const la = st.session.localAddress;
+    if (la?.family === 4) out.ipv4 = la;
+    else if (st.config.localAddress && tryParseIP(st.config.localAddress)?.family === 4) out.ipv4 = parseIP(st.config.localAddress);
+    if (st.config.localIPv6) out.ipv6 = parseIP(st.config.localIPv6);
+    else if (la?.family === 6) out.ipv6 = la;
+    return out;
+  }
+
+  private exportFor(st: PeerState, path: Path | undefined): OutRoute | undefined {
+    if (!path || !st.info) return undefined;
+    return exportRoute(path, {
+      peer: st.info,
+      localAs: this.opts.asNumber,
+      routerId: this.opts.routerId,
+      clusterId: this.identity.clusterId,
+      selfNextHop: this.selfNextHops(st),
+    });
+  }
+
+  private initialDump(st: PeerState): void {
+    const n = st.session.negotiated!;
+    for (const family of FAMILIES) {
+      if (!n.families.includes(family)) continue;
+      const announce: { prefix: Prefix; out: OutRoute }[] = [];
+      for (const e of this.rib.all(family)) {
+        const out = this.exportFor(st, e.decision.best);
+        if (!out) continue;
+        announce.push({ prefix: e.prefix, out });
+        st.adjOut.set(prefixKey(e.prefix), { prefix: e.prefix, family, key: outRouteKey(out, n.tx) });
+      }
+      st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
+    }
+  }
+
+  private resend(st: PeerState, family: AddressFamily): void {
+    const n = st.session.negotiated;
+    if (!n || !n.families.includes(family)) return;
+    for (const [k, v] of st.adjOut) if (v.family === family) st.adjOut.delete(k);
+    const announce: { prefix: Prefix; out: OutRoute }[] = [];
+    for (const e of this.rib.all(family)) {
+      const out = this.exportFor(st, e.decision.best);
+      if (!out) continue;
+      announce.push({ prefix: e.prefix, out });
+      st.adjOut.set(prefixKey(e.prefix), { prefix: e.prefix, family, key: outRouteKey(out, n.tx) });
+    }
+    st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
+  }
+
+  /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
+  private propagate(changes: Map<string, RibChange>): void {
+    if (changes.size === 0) return;
+    for (const st of this.peers.values()) {
+      const n = st.session.negotiated;
+      if (!st.session.established || !n || !st.info) continue;
+      const msgs: UpdateMessage[] = [];
+      for (const family of FAMILIES) {
+        if (!n.families.includes(family)) continue;
+        const announce: { prefix: Prefix; out: OutRoute }[] = [];
+        const withdraw: Prefix[] = [];
+        for (const c of changes.values()) {
+          if (c.family !== family) continue;
+          const out = this.exportFor(st, c.best);
+          const prev = st.adjOut.get(c.key);
+          if (out) {
+            const key = outRouteKey(out, n.tx);
+            if (prev && prev.key === key) continue;
+            st.adjOut.set(c.key, { prefix: c.prefix, family, key });
+            announce.push({ prefix: c.prefix, out });
+          } else if (prev) {
+            st.adjOut.delete(c.key);
+            withdraw.push(c.prefix);
+          }
+        }
+        msgs.push(...packWithdrawals(family, withdraw, n.tx), ...packAnnouncements(family, announce, n.tx));
+      }
+      if (msgs.length > 0) st.session.send(msgs);
+    }
+    for (const c of changes.values()) {
+      const hops = c.best && c.best.source ? [...new Set(c.multipath.map((p) => p.attrs.nextHop!.toString()))].sort() : [];
+      const sig = hops.join(",");
+      const prefix = c.prefix.toString();
+      if ((this.fibState.get(prefix) ?? "") === sig) continue;
+      if (sig === "") this.fibState.delete(prefix);
+      else this.fibState.set(prefix, sig);
+      this.pendingFib.set(prefix, { prefix, nextHops: hops });
+    }
+    if (this.pendingFib.size > 0 && !this.fibFlushScheduled) {
+      this.fibFlushScheduled = true;
+      setImmediate(() => this.flushFib());
+    }
+  }
+
+  private flushFib(): void {
+    this.fibFlushScheduled = false;
+    if (this.pendingFib.size === 0) return;
+    const batch = [...this.pendingFib.values()];
+    this.pendingFib.clear();
+    for (const l of this.fibListeners) {
+      try {
+        l(batch);
+      } catch (e) {
+        this.log("error", "FIB listener failed", { err: String(e) });
+      }
+    }
+  }
+}
+
+function canonicalAddress(a: string): string {
+  return parseIP(a).toString();
+}
