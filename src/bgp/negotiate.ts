@@ -4,7 +4,7 @@
  */
 import { BgpProtocolError } from "./errors.js";
 import { dottedToU32 } from "./wire/bytes.js";
-import { AFI, BGP_VERSION, CapabilityCode, ErrorCode, OpenSubcode, SAFI, afiToFamily, familyToAfi, type AddressFamily } from "./wire/constants.js";
+import { BGP_VERSION, CapabilityCode, ErrorCode, OpenSubcode, SAFI, afiToFamily, familyToAfi, type AddressFamily } from "./wire/constants.js";
 import type { CodecOptions } from "./wire/attributes.js";
 import { openAsNumber, twoByteAs, type Capability, type OpenMessage } from "./wire/open.js";
 
@@ -122,4 +122,3 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
   };
 }
 
-void AFI;

@@ -65,3 +65,31 @@ for (const mode of ["ibgp", "ebgp"] as const) {
     }
   });
 }
+
+test("a restarted peer is reconnected to (idle-hold backoff, then Connect) and re-learned", async () => {
+  const port = PORT + 1;
+  const mk = () => new Speaker({ routerId: "10.0.0.4", asNumber: 64512, listen: { address: "127.0.0.4", port } });
+  let a = mk();
+  const b = new Speaker({ routerId: "10.0.0.5", asNumber: 64512, listen: { address: "127.0.0.5", port } });
+  const fibB: FibChange[][] = [];
+  b.onFibChange((c) => fibB.push(c));
+  const aPeers = [{ address: "127.0.0.5", asNumber: 64512, port, localAddress: "127.0.0.4", holdTime: 6, connectRetry: 1, passive: true }];
+  try {
+    a.setPeers(aPeers);
+    b.setPeers([{ address: "127.0.0.4", asNumber: 64512, port, localAddress: "127.0.0.5", holdTime: 6, connectRetry: 1 }]);
+    a.setOriginated([{ prefix: "10.4.0.0/24" }]);
+    await Promise.all([a.start(), b.start()]);
+    await waitFor("first learn", () => fibView(fibB).has("10.4.0.0/24"));
+    await a.stop();
+    await waitFor("gone", () => !fibView(fibB).has("10.4.0.0/24"));
+    a = mk();
+    a.setPeers(aPeers);
+    a.setOriginated([{ prefix: "10.4.0.0/24" }, { prefix: "10.4.1.0/24" }]);
+    await a.start();
+    await waitFor("re-learned after reconnect", () => fibView(fibB).has("10.4.1.0/24"));
+    assert.equal(b.peerStatus()[0]!.prefixesAccepted, 2);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
