@@ -55,7 +55,7 @@ class Harness {
 }
 
 function peerOpen(over: Partial<OpenMessage> = {}, asNumber = 64512): OpenMessage {
-  return { ...buildOpen({ asNumber, routerId: "10.0.0.2", holdTime: 30, families: ["ipv4"], addPathReceive: false }), ...over };
+  return { ...buildOpen({ asNumber, routerId: "10.0.0.2", holdTime: 30, families: ["ipv4"], addPath: 0 }), ...over };
 }
 
 function establish(h: Harness): void {

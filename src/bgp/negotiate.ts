@@ -13,8 +13,8 @@ export interface LocalOpenConfig {
   routerId: string;
   holdTime: number;
   families: readonly AddressFamily[];
-  /** Advertise ADD-PATH receive for every family. */
-  addPathReceive: boolean;
+  /** ADD-PATH (RFC 7911) for every family: 0 none, 1 receive, 2 send, 3 both. */
+  addPath: 0 | 1 | 2 | 3;
 }
 
 export function buildOpen(cfg: LocalOpenConfig): OpenMessage {
@@ -22,8 +22,9 @@ export function buildOpen(cfg: LocalOpenConfig): OpenMessage {
   for (const f of cfg.families) caps.push({ code: CapabilityCode.MULTIPROTOCOL, afi: familyToAfi(f), safi: SAFI.UNICAST });
   caps.push({ code: CapabilityCode.ROUTE_REFRESH });
   caps.push({ code: CapabilityCode.FOUR_OCTET_AS, asNumber: cfg.asNumber });
-  if (cfg.addPathReceive && cfg.families.length > 0) {
-    caps.push({ code: CapabilityCode.ADD_PATH, families: cfg.families.map((f) => ({ afi: familyToAfi(f), safi: SAFI.UNICAST, mode: 1 as const })) });
+  const mode = cfg.addPath;
+  if (mode !== 0 && cfg.families.length > 0) {
+    caps.push({ code: CapabilityCode.ADD_PATH, families: cfg.families.map((f) => ({ afi: familyToAfi(f), safi: SAFI.UNICAST, mode })) });
   }
   return { type: "open", version: BGP_VERSION, myAs: twoByteAs(cfg.asNumber), holdTime: cfg.holdTime, routerId: cfg.routerId, capabilities: caps };
 }

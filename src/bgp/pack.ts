@@ -34,13 +34,20 @@ function chunk(list: Nlri[], base: number, addPath: boolean): Nlri[][] {
   return out;
 }
 
-export function packAnnouncements(family: AddressFamily, routes: { prefix: Prefix; out: OutRoute }[], ctx: CodecOptions): UpdateMessage[] {
+export interface Announcement {
+  prefix: Prefix;
+  /** ADD-PATH identifier (ignored when the session does not send path ids). */
+  pathId: number;
+  out: OutRoute;
+}
+
+export function packAnnouncements(family: AddressFamily, routes: Announcement[], ctx: CodecOptions): UpdateMessage[] {
   const groups = new Map<string, { out: OutRoute; nlri: Nlri[] }>();
   for (const r of routes) {
     const k = outRouteKey(r.out, ctx);
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { out: r.out, nlri: [] }));
-    g.nlri.push({ prefix: r.prefix, pathId: 0 });
+    g.nlri.push({ prefix: r.prefix, pathId: r.pathId });
   }
   const msgs: UpdateMessage[] = [];
   const addPath = ctx.addPath[family];
@@ -61,8 +68,7 @@ export function packAnnouncements(family: AddressFamily, routes: { prefix: Prefi
   return msgs;
 }
 
-export function packWithdrawals(family: AddressFamily, prefixes: Prefix[], ctx: CodecOptions): UpdateMessage[] {
-  const nlri = prefixes.map((prefix) => ({ prefix, pathId: 0 }));
+export function packWithdrawals(family: AddressFamily, nlri: Nlri[], ctx: CodecOptions): UpdateMessage[] {
   const addPath = ctx.addPath[family];
   if (family === "ipv4") {
     return chunk(nlri, HEADER_LENGTH + 4, addPath).map((part) => ({ type: "update" as const, withdrawn: part, attributes: {}, nlri: [] }));

@@ -31,6 +31,8 @@ export interface PeerConfig {
   holdTime?: number;
   connectRetry?: number;
   routeReflectorClient?: boolean;
+  /** ADD-PATH send (RFC 7911): advertise the whole ECMP set to peers that receive; default true. Receive is always on. */
+  addPath?: boolean;
 }
 
 export interface SessionHooks {
@@ -167,7 +169,7 @@ export class Session {
       routerId: this.local.routerId,
       holdTime: this.config.holdTime,
       families: this.config.families ?? ["ipv4", "ipv6"],
-      addPathReceive: true,
+      addPath: this.config.addPath === false ? 1 : 3,
     });
     return this.localOpen;
   }

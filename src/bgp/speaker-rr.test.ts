@@ -114,3 +114,25 @@ test("connections from unconfigured addresses are closed; de-configured peers ge
     await Promise.all([a.stop(), b.stop()]);
   }
 });
+
+test("ADD-PATH through a route reflector: a client gets the whole ECMP set of an anycast prefix", async () => {
+  const rr = speaker(50);
+  const c = [speaker(51), speaker(52), speaker(53)];
+  try {
+    rr.setPeers([51, 52, 53].map((n) => peerCfg(50, n, { routeReflectorClient: true })));
+    c.forEach((s, i) => s.setPeers([peerCfg(51 + i, 50, { passive: true })]));
+    c[0]!.setOriginated([{ prefix: "10.52.0.0/24" }]);
+    c[1]!.setOriginated([{ prefix: "10.52.0.0/24" }]);
+    const f3 = fib(c[2]!);
+    await Promise.all([rr, ...c].map((s) => s.start()));
+    await waitFor("both next hops at client 53", () => (f3.get("10.52.0.0/24") ?? []).length === 2);
+    assert.deepEqual(f3.get("10.52.0.0/24"), ["127.0.0.51", "127.0.0.52"]);
+    const paths = c[2]!.routes("ipv4")[0]!.paths;
+    assert.deepEqual(paths.map((p) => p.originatorId).sort(), ["10.0.0.51", "10.0.0.52"]);
+    c[0]!.setOriginated([]);
+    await waitFor("one next hop left", () => (f3.get("10.52.0.0/24") ?? []).length === 1);
+    assert.deepEqual(f3.get("10.52.0.0/24"), ["127.0.0.52"]);
+  } finally {
+    await Promise.all([rr, ...c].map((s) => s.stop()));
+  }
+});

@@ -15,7 +15,9 @@ import { Rib, type RibChange } from "./rib/rib.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type OutRoute } from "./rib/export.js";
 import { prefixKey, type Path, type PeerInfo } from "./rib/types.js";
-import { outRouteKey, packAnnouncements, packWithdrawals } from "./pack.js";
+import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
+import type { Nlri } from "./wire/nlri.js";
+import type { RibEntry } from "./rib/rib.js";
 import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
@@ -77,8 +79,8 @@ export interface RouteView {
 interface PeerState {
   config: PeerConfig;
   session: Session;
-  /** Adj-RIB-Out: prefix key → what was sent (attribute key) */
-  adjOut: Map<string, { prefix: Prefix; family: AddressFamily; key: string }>;
+  /** Adj-RIB-Out: prefix key → path id sent → attribute key of what was sent */
+  adjOut: Map<string, { prefix: Prefix; family: AddressFamily; sent: Map<number, string> }>;
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
@@ -113,6 +115,9 @@ export class Speaker {
   private pendingFib = new Map<string, FibChange>();
   private fibFlushScheduled = false;
   private started = false;
+  /** ADD-PATH identifiers we assign to paths we send: source path → id. */
+  private outPathIds = new Map<string, number>();
+  private nextOutPathId = 1;
 
   constructor(opts: SpeakerOptions) {
     if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
@@ -355,33 +360,63 @@ export class Speaker {
     });
   }
 
-  private initialDump(st: PeerState): void {
-    const n = st.session.negotiated!;
-    for (const family of FAMILIES) {
-      if (!n.families.includes(family)) continue;
-      const announce: { prefix: Prefix; out: OutRoute }[] = [];
-      for (const e of this.rib.all(family)) {
-        const out = this.exportFor(st, e.decision.best);
-        if (!out) continue;
-        announce.push({ prefix: e.prefix, out });
-        st.adjOut.set(prefixKey(e.prefix), { prefix: e.prefix, family, key: outRouteKey(out, n.tx) });
-      }
-      st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
-    }
+  private outPathId(p: Path): number {
+    const k = `${p.source ? p.source.id : "local"}#${p.pathId}`;
+    let id = this.outPathIds.get(k);
+    if (id === undefined) this.outPathIds.set(k, (id = this.nextOutPathId++));
+    return id;
   }
 
-  private resend(st: PeerState, family: AddressFamily): void {
+  /**
+   * Brings one prefix of a peer's Adj-RIB-Out to what the Loc-RIB says: the best path, or with
+   * ADD-PATH send negotiated the whole multipath set, each path under its own identifier.
+   */
+  private syncPrefix(st: PeerState, family: AddressFamily, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
+    const n = st.session.negotiated!;
+    const key = prefixKey(prefix);
+    const desired = new Map<number, { out: OutRoute; key: string }>();
+    if (n.tx.addPath[family]) {
+      for (const p of multipath) {
+        const out = this.exportFor(st, p);
+        if (out) desired.set(this.outPathId(p), { out, key: outRouteKey(out, n.tx) });
+      }
+    } else {
+      const out = this.exportFor(st, best);
+      if (out) desired.set(0, { out, key: outRouteKey(out, n.tx) });
+    }
+    let entry = st.adjOut.get(key);
+    const sent = entry?.sent ?? new Map<number, string>();
+    for (const [id, d] of desired) {
+      if (sent.get(id) === d.key) continue;
+      sent.set(id, d.key);
+      announce.push({ prefix, pathId: id, out: d.out });
+    }
+    for (const id of [...sent.keys()]) {
+      if (desired.has(id)) continue;
+      sent.delete(id);
+      withdraw.push({ prefix, pathId: id });
+    }
+    if (sent.size === 0) st.adjOut.delete(key);
+    else if (!entry) st.adjOut.set(key, (entry = { prefix, family, sent }));
+  }
+
+  /** Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh). */
+  private dump(st: PeerState, family: AddressFamily): void {
     const n = st.session.negotiated;
     if (!n || !n.families.includes(family)) return;
     for (const [k, v] of st.adjOut) if (v.family === family) st.adjOut.delete(k);
-    const announce: { prefix: Prefix; out: OutRoute }[] = [];
-    for (const e of this.rib.all(family)) {
-      const out = this.exportFor(st, e.decision.best);
-      if (!out) continue;
-      announce.push({ prefix: e.prefix, out });
-      st.adjOut.set(prefixKey(e.prefix), { prefix: e.prefix, family, key: outRouteKey(out, n.tx) });
-    }
+    const announce: Announcement[] = [];
+    const withdraw: Nlri[] = [];
+    for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
     st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
+  }
+
+  private initialDump(st: PeerState): void {
+    for (const family of FAMILIES) this.dump(st, family);
+  }
+
+  private resend(st: PeerState, family: AddressFamily): void {
+    this.dump(st, family);
   }
 
   /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
@@ -393,21 +428,10 @@ export class Speaker {
       const msgs: UpdateMessage[] = [];
       for (const family of FAMILIES) {
         if (!n.families.includes(family)) continue;
-        const announce: { prefix: Prefix; out: OutRoute }[] = [];
-        const withdraw: Prefix[] = [];
+        const announce: Announcement[] = [];
+        const withdraw: Nlri[] = [];
         for (const c of changes.values()) {
-          if (c.family !== family) continue;
-          const out = this.exportFor(st, c.best);
-          const prev = st.adjOut.get(c.key);
-          if (out) {
-            const key = outRouteKey(out, n.tx);
-            if (prev && prev.key === key) continue;
-            st.adjOut.set(c.key, { prefix: c.prefix, family, key });
-            announce.push({ prefix: c.prefix, out });
-          } else if (prev) {
-            st.adjOut.delete(c.key);
-            withdraw.push(c.prefix);
-          }
+          if (c.family === family) this.syncPrefix(st, family, c.prefix, c.best, c.multipath, announce, withdraw);
         }
         msgs.push(...packWithdrawals(family, withdraw, n.tx), ...packAnnouncements(family, announce, n.tx));
       }
