@@ -60,7 +60,7 @@ protocol bgp ebgp1 {
 protocol bgp ibgp1 {
   local fd99::1 as 65002; neighbor fd99::2 as 65002;
   hold time 9; connect retry time 1; connect delay time 1; error wait time 1, 5;
-  ipv6 { import all; export where proto = "s6"; };
+  ipv6 { import all; export where proto = "s6"; add paths on; };
 }
 `;
 }
@@ -125,6 +125,8 @@ test("tabby and BIRD 2 exchange IPv4 and IPv6 routes over eBGP and iBGP", { skip
     const routes = async (family: "ipv4" | "ipv6") => (await queryControl(control, { op: "routes", family })) as RouteView[];
     await waitFor("both sessions established at tabby", async () => (await peers()).every((p) => p.established));
     await waitFor("both sessions established at BIRD", () => (birdc("show", "protocols").match(/Established/g) ?? []).length === 2);
+    // ADD-PATH (both directions) negotiated on the iBGP session
+    assert.match(birdc("show", "protocols", "all", "ibgp1"), /ADD-PATH\s*\n\s*RX: ipv6\s*\n\s*TX: ipv6/);
 
     // BIRD → tabby
     await waitFor("tabby learns BIRD's routes", async () => {
