@@ -59,7 +59,7 @@ export type FsmAction =
   | { type: "stopTimer"; timer: TimerName }
   | { type: "established" }
   /** The session left Established (or failed before it); `reason` is for status and logs. */
-  | { type: "down"; reason: string; wasEstablished: boolean };
+  | { type: "down"; reason: string; wasEstablished: boolean; graceful: boolean };
 
 /** Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes). */
 export const OPEN_HOLD_TIME = 240;
@@ -79,12 +79,13 @@ function notification(code: number, subcode: number, data: Uint8Array = new Uint
 
 const ALL_TIMERS: TimerName[] = ["connectRetry", "hold", "keepalive"];
 
-function toIdle(s: FsmState, reason: string, send?: NotificationMessage): StepResult {
+/** `graceful`: the session ended without a NOTIFICATION either way (RFC 4724 §4.2: GR applies). */
+function toIdle(s: FsmState, reason: string, send?: NotificationMessage, graceful = false): StepResult {
   const actions: FsmAction[] = [];
   if (send) actions.push({ type: "sendNotification", notification: send });
   actions.push({ type: "closeConnection" });
   for (const t of ALL_TIMERS) actions.push({ type: "stopTimer", timer: t });
-  actions.push({ type: "down", reason, wasEstablished: s.name === "Established" });
+  actions.push({ type: "down", reason, wasEstablished: s.name === "Established", graceful: graceful && !send });
   const next: FsmState = { name: "Idle", config: s.config, connectRetryCounter: s.connectRetryCounter + 1 };
   return { state: next, actions };
 }
@@ -205,7 +206,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
         case "KeepaliveTimerExpires":
           return same([{ type: "sendKeepalive" }, { type: "startTimer", timer: "keepalive", seconds: s.keepaliveTime ?? 30 }]);
         case "TcpConnectionFails":
-          return toIdle(s, "connection lost");
+          return toIdle(s, "connection lost", undefined, true);
         case "OpenReceived":
         case "UpdateReceived":
         case "RouteRefreshReceived":
@@ -223,7 +224,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
         case "KeepaliveTimerExpires":
           return same([{ type: "sendKeepalive" }, { type: "startTimer", timer: "keepalive", seconds: s.keepaliveTime ?? 30 }]);
         case "TcpConnectionFails":
-          return toIdle(s, "connection lost");
+          return toIdle(s, "connection lost", undefined, true);
         case "OpenReceived":
           return unexpected(s, e.type);
         default:

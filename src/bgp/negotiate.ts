@@ -15,6 +15,8 @@ export interface LocalOpenConfig {
   families: readonly AddressFamily[];
   /** ADD-PATH (RFC 7911) for every family: 0 none, 1 receive, 2 send, 3 both. */
   addPath: 0 | 1 | 2 | 3;
+  /** Advertise graceful restart (RFC 4724) as a helper: restart time, no forwarding-state families. */
+  gracefulRestartTime?: number;
 }
 
 export function buildOpen(cfg: LocalOpenConfig): OpenMessage {
@@ -22,6 +24,9 @@ export function buildOpen(cfg: LocalOpenConfig): OpenMessage {
   for (const f of cfg.families) caps.push({ code: CapabilityCode.MULTIPROTOCOL, afi: familyToAfi(f), safi: SAFI.UNICAST });
   caps.push({ code: CapabilityCode.ROUTE_REFRESH });
   caps.push({ code: CapabilityCode.FOUR_OCTET_AS, asNumber: cfg.asNumber });
+  if (cfg.gracefulRestartTime !== undefined) {
+    caps.push({ code: CapabilityCode.GRACEFUL_RESTART, restarting: false, notification: false, restartTime: cfg.gracefulRestartTime, families: [] });
+  }
   const mode = cfg.addPath;
   if (mode !== 0 && cfg.families.length > 0) {
     caps.push({ code: CapabilityCode.ADD_PATH, families: cfg.families.map((f) => ({ afi: familyToAfi(f), safi: SAFI.UNICAST, mode })) });
@@ -68,8 +73,8 @@ export interface Negotiated {
   rx: CodecOptions;
   /** Options for encoding what we send. */
   tx: CodecOptions;
-  /** The peer advertised graceful restart (parsed only; helper mode is future work). */
-  gracefulRestart: boolean;
+  /** The peer's graceful restart capability (RFC 4724), if any: families whose forwarding state it keeps. */
+  gracefulRestart: { restartTime: number; restarting: boolean; families: Map<AddressFamily, boolean> } | undefined;
 }
 
 function mpFamilies(open: OpenMessage): Set<AddressFamily> | undefined {
@@ -93,6 +98,17 @@ function addPathModes(open: OpenMessage): Map<AddressFamily, number> {
     }
   }
   return out;
+}
+
+function grOf(open: OpenMessage): Negotiated["gracefulRestart"] {
+  const c = open.capabilities.find((x) => x.code === CapabilityCode.GRACEFUL_RESTART);
+  if (!c || !("restartTime" in c)) return undefined;
+  const families = new Map<AddressFamily, boolean>();
+  for (const f of c.families) {
+    const fam = afiToFamily(f.afi, f.safi);
+    if (fam) families.set(fam, f.forwarding);
+  }
+  return { restartTime: c.restartTime, restarting: c.restarting, families };
 }
 
 export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
@@ -119,7 +135,7 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
     routeRefresh: has(remote, CapabilityCode.ROUTE_REFRESH) || has(remote, CapabilityCode.CISCO_ROUTE_REFRESH),
     rx: { as4, addPath: rxAp },
     tx: { as4, addPath: txAp },
-    gracefulRestart: has(remote, CapabilityCode.GRACEFUL_RESTART),
+    gracefulRestart: grOf(remote),
   };
 }
 

@@ -38,7 +38,8 @@ export interface PeerConfig {
 export interface SessionHooks {
   established(s: Session): void;
   update(s: Session, u: UpdateMessage): void;
-  down(s: Session, reason: string, wasEstablished: boolean): void;
+  /** `graceful`: lost without a NOTIFICATION either way, so RFC 4724 helper rules apply. */
+  down(s: Session, reason: string, wasEstablished: boolean, graceful: boolean): void;
   routeRefresh(s: Session, family: AddressFamily): void;
   log(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
@@ -53,6 +54,8 @@ interface Conn {
 }
 
 const MAX_IDLE_HOLD_S = 30;
+/** Restart time we advertise as a graceful-restart helper (BIRD's default is 120 s). */
+export const GR_RESTART_TIME = 120;
 
 export function stripMapped(addr: string | undefined): string | undefined {
   if (!addr) return addr;
@@ -170,6 +173,7 @@ export class Session {
       holdTime: this.config.holdTime,
       families: this.config.families ?? ["ipv4", "ipv6"],
       addPath: this.config.addPath === false ? 1 : 3,
+      gracefulRestartTime: GR_RESTART_TIME,
     });
     return this.localOpen;
   }
@@ -387,7 +391,7 @@ export class Session {
         this.dropCandidate();
         this.negotiated = undefined;
         this.establishedAt = undefined;
-        this.hooks.down(this, a.reason, a.wasEstablished);
+        this.hooks.down(this, a.reason, a.wasEstablished, a.graceful);
         if (!this.adminDown) {
           const n = Math.max(1, this.fsm.connectRetryCounter);
           const delay = Math.min(MAX_IDLE_HOLD_S, 2 ** (n - 1)) * 1000;

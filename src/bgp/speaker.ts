@@ -6,7 +6,8 @@
  * ECMP next-hop set. Used by the host agent and by `tabby bgp run`.
  */
 import * as net from "node:net";
-import { systemClock, type Clock } from "../clock.js";
+import { systemClock, type Clock, type TimerHandle } from "../clock.js";
+import type { Negotiated } from "./negotiate.js";
 import { parseIP, tryParseIP, type IP } from "../net/ip.js";
 import { parsePrefix, type Prefix } from "../net/prefix.js";
 import { BgpError } from "./errors.js";
@@ -84,9 +85,16 @@ interface PeerState {
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
+  /** The peer's graceful restart capability from the last session (RFC 4724 helper). */
+  gr: Negotiated["gracefulRestart"];
+  /** Families whose paths are kept stale after a graceful session loss, and the timer that ends it. */
+  staleFamilies: Set<AddressFamily>;
+  staleTimer: TimerHandle | undefined;
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
+/** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
+const STALE_PATH_TIME = 360;
 
 export function parseCommunity(s: string): number {
   const named: Record<string, number> = { "no-export": 0xffffff01, "no-advertise": 0xffffff02, "no-export-subconfed": 0xffffff03 };
@@ -167,6 +175,7 @@ export class Speaker {
     const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.peers.values()].map((p) => p.session.stop(note)));
     await closing;
+    for (const p of this.peers.values()) this.dropPeerRoutes(p);
     this.flushFib();
   }
 
@@ -187,7 +196,7 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined };
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined };
       st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       if (this.started) st.session.start();
@@ -302,16 +311,79 @@ export class Speaker {
           rrClient: !!st.config.routeReflectorClient,
         };
         st.adjOut.clear();
+        st.gr = n.gracefulRestart;
+        this.grReestablished(st);
         this.initialDump(st);
       },
       update: (s, u) => this.onUpdate(st, u),
-      down: () => this.dropPeerRoutes(st),
+      down: (_s, reason, wasEstablished, graceful) => {
+        if (wasEstablished && graceful && this.grKeep(st)) return;
+        this.dropPeerRoutes(st);
+      },
       routeRefresh: (_s, family) => this.resend(st, family),
       log: (level, msg, fields) => this.log(level, msg, fields),
     };
   }
 
+  /** RFC 4724 helper, session lost: keep the peer's routes stale for its restart time. */
+  private grKeep(st: PeerState): boolean {
+    if (!st.gr || !st.info || st.gr.families.size === 0) return false;
+    const keep = new Set(st.gr.families.keys());
+    this.log("info", "peer lost without NOTIFICATION: keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
+    st.adjOut.clear();
+    st.rejected.clear();
+    const changes = new Map<string, RibChange>();
+    this.rib.markStale(st.info.id, keep, changes);
+    this.propagate(changes);
+    st.staleFamilies = keep;
+    this.setStaleTimer(st, st.gr.restartTime);
+    return true;
+  }
+
+  /** RFC 4724 helper, session back: flush families the peer no longer preserves; others wait for End-of-RIB. */
+  private grReestablished(st: PeerState): void {
+    if (st.staleFamilies.size === 0 || !st.info) return;
+    const changes = new Map<string, RibChange>();
+    for (const f of [...st.staleFamilies]) {
+      if (st.gr?.families.get(f) === true) continue;
+      this.rib.flushStale(st.info.id, f, changes);
+      st.staleFamilies.delete(f);
+    }
+    this.propagate(changes);
+    if (st.staleFamilies.size > 0) this.setStaleTimer(st, STALE_PATH_TIME);
+    else this.clearStale(st);
+  }
+
+  private grEndOfRib(st: PeerState, family: AddressFamily): void {
+    if (!st.staleFamilies.has(family) || !st.info) return;
+    const changes = new Map<string, RibChange>();
+    this.rib.flushStale(st.info.id, family, changes);
+    st.staleFamilies.delete(family);
+    if (st.staleFamilies.size === 0) this.clearStale(st);
+    this.propagate(changes);
+  }
+
+  private setStaleTimer(st: PeerState, seconds: number): void {
+    if (st.staleTimer) this.clock.clearTimeout(st.staleTimer);
+    st.staleTimer = this.clock.setTimeout(() => {
+      st.staleTimer = undefined;
+      if (!st.info || st.staleFamilies.size === 0) return;
+      this.log("info", "graceful restart timer expired: flushing stale routes", { peer: st.config.address });
+      const changes = new Map<string, RibChange>();
+      this.rib.flushStale(st.info.id, undefined, changes);
+      st.staleFamilies.clear();
+      this.propagate(changes);
+    }, seconds * 1000);
+  }
+
+  private clearStale(st: PeerState): void {
+    st.staleFamilies.clear();
+    if (st.staleTimer) this.clock.clearTimeout(st.staleTimer);
+    st.staleTimer = undefined;
+  }
+
   private dropPeerRoutes(st: PeerState): void {
+    this.clearStale(st);
     st.adjOut.clear();
     st.rejected.clear();
     if (!st.info) return;
@@ -322,7 +394,11 @@ export class Speaker {
 
   private onUpdate(st: PeerState, u: UpdateMessage): void {
     if (!st.info) return;
-    if (isEndOfRib(u)) return;
+    const eor = isEndOfRib(u);
+    if (eor) {
+      this.grEndOfRib(st, eor);
+      return;
+    }
     for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
     const r = importUpdate(u, st.info, this.identity, this.clock.now());
     if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });

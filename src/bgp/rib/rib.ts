@@ -83,6 +83,28 @@ export class Rib {
     }
   }
 
+  /**
+   * RFC 4724 §4.2: the peer's session was lost without a NOTIFICATION. Its paths in `keep` stay
+   * (marked stale, still used); the rest go.
+   */
+  markStale(peerId: string, keep: ReadonlySet<AddressFamily>, changes: Map<string, RibChange>): void {
+    const idx = this.byPeer.get(peerId);
+    if (!idx) return;
+    for (const p of [...idx.values()]) {
+      if (keep.has(p.family)) p.stale = true;
+      else this.remove(peerId, p.prefix, p.pathId, changes);
+    }
+  }
+
+  /** Removes the peer's stale paths (of one family, or all). */
+  flushStale(peerId: string, family: AddressFamily | undefined, changes: Map<string, RibChange>): void {
+    const idx = this.byPeer.get(peerId);
+    if (!idx) return;
+    for (const p of [...idx.values()]) {
+      if (p.stale && (!family || p.family === family)) this.remove(peerId, p.prefix, p.pathId, changes);
+    }
+  }
+
   private recompute(key: string, e: RibEntry, changes: Map<string, RibChange>): void {
     const before = e.decision;
     const after = decide([...e.paths.values()], this.localAs);

@@ -44,6 +44,8 @@ export interface Path {
   source: PeerInfo | undefined;
   /** When the path was learned (ms), for status and tie-breaks. */
   learnedAt: number;
+  /** Kept across a graceful restart of its peer (RFC 4724) until refreshed or flushed. */
+  stale?: boolean;
 }
 
 export function prefixKey(p: Prefix): string {
