@@ -15,7 +15,7 @@ import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./sess
 import { Rib, type RibChange } from "./rib/rib.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type OutRoute } from "./rib/export.js";
-import { prefixKey, type Path, type PeerInfo } from "./rib/types.js";
+import { prefixKey, type Path, type PeerInfo, type RouteAttrs } from "./rib/types.js";
 import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
 import type { Nlri } from "./wire/nlri.js";
 import type { RibEntry } from "./rib/rib.js";
@@ -77,11 +77,18 @@ export interface RouteView {
   }[];
 }
 
+/** Kept small: one per prefix per peer. `ids[i]` was sent with attributes `keys[i]`. */
+interface AdjOutEntry {
+  family: AddressFamily;
+  ids: number[];
+  keys: string[];
+}
+
 interface PeerState {
   config: PeerConfig;
   session: Session;
-  /** Adj-RIB-Out: prefix key → path id sent → attribute key of what was sent */
-  adjOut: Map<string, { prefix: Prefix; family: AddressFamily; sent: Map<number, string> }>;
+  /** Adj-RIB-Out: prefix key → the path ids sent and the (interned) attribute key of each. */
+  adjOut: Map<string, AdjOutEntry>;
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
@@ -126,6 +133,7 @@ export class Speaker {
   /** ADD-PATH identifiers we assign to paths we send: source path → id. */
   private outPathIds = new Map<string, number>();
   private nextOutPathId = 1;
+  private interned = new Map<string, string>();
 
   constructor(opts: SpeakerOptions) {
     if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
@@ -219,19 +227,21 @@ export class Speaker {
     for (const [k, v] of this.local) {
       if (!next.has(k)) this.rib.remove("local", v.prefix, 0, changes);
     }
+    const shared = new Map<string, RouteAttrs>();
     for (const [k, v] of next) {
       const old = this.local.get(k);
-      if (old && JSON.stringify(old) === JSON.stringify(v)) continue;
-      const path: Path = {
-        family: v.family,
-        prefix: v.prefix,
-        pathId: 0,
-        attrs: { origin: 0, asPath: [], communities: v.communities, largeCommunities: [], clusterList: [] },
-        source: undefined,
-        learnedAt: this.clock.now(),
-      };
-      if (v.nextHop) path.attrs.nextHop = v.nextHop;
-      this.rib.upsert(path, changes);
+      const sig = `${v.nextHop ?? ""}|${v.communities.join(",")}`;
+      if (old && `${old.nextHop ?? ""}|${old.communities.join(",")}` === sig) {
+        next.set(k, old);
+        continue;
+      }
+      let attrs = shared.get(sig);
+      if (!attrs) {
+        attrs = { origin: 0, asPath: [], communities: v.communities, largeCommunities: [], clusterList: [] };
+        if (v.nextHop) attrs.nextHop = v.nextHop;
+        shared.set(sig, attrs);
+      }
+      this.rib.upsert({ family: v.family, prefix: v.prefix, pathId: 0, attrs, source: undefined, learnedAt: this.clock.now() }, changes);
     }
     this.local = next;
     this.propagate(changes);
@@ -436,6 +446,15 @@ export class Speaker {
     });
   }
 
+  /** One copy of each distinct attribute key, so Adj-RIB-Out entries share strings. */
+  private intern(s: string): string {
+    const have = this.interned.get(s);
+    if (have !== undefined) return have;
+    if (this.interned.size > 100_000) this.interned.clear();
+    this.interned.set(s, s);
+    return s;
+  }
+
   private outPathId(p: Path): number {
     const k = `${p.source ? p.source.id : "local"}#${p.pathId}`;
     let id = this.outPathIds.get(k);
@@ -454,26 +473,24 @@ export class Speaker {
     if (n.tx.addPath[family]) {
       for (const p of multipath) {
         const out = this.exportFor(st, p);
-        if (out) desired.set(this.outPathId(p), { out, key: outRouteKey(out, n.tx) });
+        if (out) desired.set(this.outPathId(p), { out, key: this.intern(outRouteKey(out, n.tx)) });
       }
     } else {
       const out = this.exportFor(st, best);
-      if (out) desired.set(0, { out, key: outRouteKey(out, n.tx) });
+      if (out) desired.set(0, { out, key: this.intern(outRouteKey(out, n.tx)) });
     }
-    let entry = st.adjOut.get(key);
-    const sent = entry?.sent ?? new Map<number, string>();
+    const entry = st.adjOut.get(key);
+    const ids: number[] = [];
+    const keys: string[] = [];
     for (const [id, d] of desired) {
-      if (sent.get(id) === d.key) continue;
-      sent.set(id, d.key);
-      announce.push({ prefix, pathId: id, out: d.out });
+      const i = entry ? entry.ids.indexOf(id) : -1;
+      if (!entry || entry.keys[i] !== d.key) announce.push({ prefix, pathId: id, out: d.out });
+      ids.push(id);
+      keys.push(d.key);
     }
-    for (const id of [...sent.keys()]) {
-      if (desired.has(id)) continue;
-      sent.delete(id);
-      withdraw.push({ prefix, pathId: id });
-    }
-    if (sent.size === 0) st.adjOut.delete(key);
-    else if (!entry) st.adjOut.set(key, (entry = { prefix, family, sent }));
+    if (entry) for (const id of entry.ids) if (!desired.has(id)) withdraw.push({ prefix, pathId: id });
+    if (ids.length === 0) st.adjOut.delete(key);
+    else st.adjOut.set(key, { family, ids, keys });
   }
 
   /** Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh). */

@@ -87,7 +87,7 @@ export function importUpdate(u: UpdateMessage, peer: PeerInfo, local: LocalIdent
       continue;
     }
     const attrs = routeAttrs(a, peer, r.nextHop, r.linkLocal);
-    for (const n of r.list) announce.push({ family: r.family, prefix: n.prefix.network(), pathId: n.pathId, attrs, source: peer, learnedAt: now });
+    for (const n of r.list) announce.push({ family: r.family, prefix: n.prefix, pathId: n.pathId, attrs, source: peer, learnedAt: now });
   }
   const out: ImportResult = { announce, withdraw, rejected };
   if (refuse && reach.length > 0) out.treatAsWithdraw = refuse;

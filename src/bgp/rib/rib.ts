@@ -47,7 +47,7 @@ export class Rib {
     const key = prefixKey(path.prefix);
     let e = this.entries.get(key);
     if (!e) {
-      e = { family: path.family, prefix: path.prefix.network(), paths: new Map(), decision: { best: undefined, multipath: [] } };
+      e = { family: path.family, prefix: path.prefix, paths: new Map(), decision: { best: undefined, multipath: [] } };
       this.entries.set(key, e);
     }
     const pk = pathKey(path);
