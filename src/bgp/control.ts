@@ -1,0 +1,93 @@
+/**
+ * The speaker's control socket: newline-delimited JSON requests and answers over a unix socket.
+ * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`. Served by the agent and by
+ * `tabby bgp run`; `queryControl` is the client used by `tabby bgp peers|routes`.
+ */
+import * as net from "node:net";
+import { existsSync, unlinkSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { BgpError } from "./errors.js";
+import type { Speaker } from "./speaker.js";
+
+export const DEFAULT_CONTROL_SOCKET = "/run/tabby/bgp.sock";
+
+export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" };
+
+export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
+
+type Answerable = Pick<Speaker, "peerStatus" | "routes">;
+
+export function answer(speaker: Answerable, req: unknown): ControlResponse {
+  const r = req as Partial<{ op: string; family: string }>;
+  if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
+  if (r?.op === "routes") {
+    if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
+    return { ok: true, result: speaker.routes(r.family) };
+  }
+  return { ok: false, error: `unknown op ${JSON.stringify(r?.op)}` };
+}
+
+/** Serves the control socket until the returned server is closed. Replaces a stale socket file. */
+export async function serveControl(speaker: Answerable, socketPath: string): Promise<net.Server> {
+  mkdirSync(dirname(socketPath), { recursive: true });
+  if (existsSync(socketPath)) unlinkSync(socketPath);
+  const server = net.createServer((sock) => {
+    let buf = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let resp: ControlResponse;
+        try {
+          resp = answer(speaker, JSON.parse(line));
+        } catch (e) {
+          resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
+        }
+        sock.write(JSON.stringify(resp) + "\n");
+      }
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+export async function queryControl(socketPath: string, request: ControlRequest, timeoutMs = 5000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath);
+    let buf = "";
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new BgpError("BGP_CONTROL_TIMEOUT", `no answer from ${socketPath}`));
+    }, timeoutMs);
+    sock.setEncoding("utf8");
+    sock.on("connect", () => sock.write(JSON.stringify(request) + "\n"));
+    sock.on("data", (d: string) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      clearTimeout(timer);
+      sock.end();
+      try {
+        const resp = JSON.parse(buf.slice(0, nl)) as ControlResponse;
+        if (resp.ok) resolve(resp.result);
+        else reject(new BgpError("BGP_CONTROL_ERROR", resp.error));
+      } catch (e) {
+        reject(new BgpError("BGP_CONTROL_ERROR", `bad answer: ${String(e)}`));
+      }
+    });
+    sock.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new BgpError("BGP_CONTROL_UNREACHABLE", `cannot reach ${socketPath}: ${e.message}`));
+    });
+  });
+}

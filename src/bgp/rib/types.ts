@@ -1,0 +1,53 @@
+/** Data types shared by the RIB modules. Pure. */
+import type { IP } from "../../net/ip.js";
+import type { Prefix } from "../../net/prefix.js";
+import type { AddressFamily } from "../wire/constants.js";
+import type { AsPathSegment, RawAttribute } from "../wire/attributes.js";
+
+/** Who a path came from (or goes to). */
+export interface PeerInfo {
+  /** Stable id: the peer's configured address. */
+  id: string;
+  address: IP;
+  asNumber: number;
+  routerId: string;
+  ibgp: boolean;
+  /** This speaker reflects routes for the peer (RFC 4456 client). */
+  rrClient: boolean;
+}
+
+/** Normalised attributes of a stored path. */
+export interface RouteAttrs {
+  origin: number;
+  asPath: AsPathSegment[];
+  /** Absent only on a locally originated path that uses the session address (next-hop self). */
+  nextHop?: IP;
+  linkLocal?: IP;
+  med?: number;
+  localPref?: number;
+  communities: number[];
+  largeCommunities: [number, number, number][];
+  originatorId?: string;
+  clusterList: string[];
+  atomicAggregate?: boolean;
+  aggregator?: { asNumber: number; address: IP };
+  unknown?: RawAttribute[];
+}
+
+export interface Path {
+  family: AddressFamily;
+  prefix: Prefix;
+  /** ADD-PATH path identifier as received (0 without ADD-PATH). */
+  pathId: number;
+  attrs: RouteAttrs;
+  /** undefined = locally originated. */
+  source: PeerInfo | undefined;
+  /** When the path was learned (ms), for status and tie-breaks. */
+  learnedAt: number;
+  /** Kept across a graceful restart of its peer (RFC 4724) until refreshed or flushed. */
+  stale?: boolean;
+}
+
+export function prefixKey(p: Prefix): string {
+  return p.network().toString();
+}

@@ -1,0 +1,442 @@
+/**
+ * The effectful shell for one BGP peer: owns the TCP connection(s) (`node:net`), the timers (via
+ * the injected Clock), runs the pure FSM's actions, frames and decodes messages with the
+ * negotiated options. Active and passive: the speaker's listener hands inbound sockets over with
+ * `acceptInbound`. Connection collisions (RFC 4271 §6.8) are resolved here, where both
+ * connections are visible. After an error the session restarts itself with an exponential
+ * idle-hold backoff (RFC 4271 §8.1.1 DampPeerOscillations).
+ */
+import * as net from "node:net";
+import type { Clock, TimerHandle } from "../clock.js";
+import { parseIP, type IP } from "../net/ip.js";
+import { BgpProtocolError } from "./errors.js";
+import { initialState, step, type FsmAction, type FsmEvent, type FsmState, type TimerName } from "./fsm.js";
+import { buildOpen, negotiate, validateOpen, type Negotiated } from "./negotiate.js";
+import { BgpFramer } from "./wire/framer.js";
+import { ceaseNotification, decodeMessage, encodeMessage, shutdownCommunication, type BgpMessage, type NotificationMessage } from "./wire/messages.js";
+import { CeaseSubcode, type AddressFamily } from "./wire/constants.js";
+import { DEFAULT_CODEC_OPTIONS } from "./wire/attributes.js";
+import type { OpenMessage } from "./wire/open.js";
+import type { UpdateMessage } from "./wire/update.js";
+import { dottedToU32 } from "./wire/bytes.js";
+
+export interface PeerConfig {
+  address: string;
+  asNumber: number;
+  port?: number;
+  passive?: boolean;
+  localAddress?: string;
+  localIPv6?: string;
+  families?: AddressFamily[];
+  holdTime?: number;
+  connectRetry?: number;
+  routeReflectorClient?: boolean;
+  /** ADD-PATH send (RFC 7911): advertise the whole ECMP set to peers that receive; default true. Receive is always on. */
+  addPath?: boolean;
+}
+
+export interface SessionHooks {
+  established(s: Session): void;
+  update(s: Session, u: UpdateMessage): void;
+  /** `graceful`: lost without a NOTIFICATION either way, so RFC 4724 helper rules apply. */
+  down(s: Session, reason: string, wasEstablished: boolean, graceful: boolean): void;
+  routeRefresh(s: Session, family: AddressFamily): void;
+  log(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
+}
+
+interface Conn {
+  socket: net.Socket;
+  framer: BgpFramer;
+  outbound: boolean;
+  /** Set on an inbound connection that arrived during OpenSent/OpenConfirm (collision candidate). */
+  peerOpen?: OpenMessage;
+  closing: boolean;
+}
+
+const MAX_IDLE_HOLD_S = 30;
+/** Restart time we advertise as a graceful-restart helper (BIRD's default is 120 s). */
+export const GR_RESTART_TIME = 120;
+
+export function stripMapped(addr: string | undefined): string | undefined {
+  if (!addr) return addr;
+  return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
+}
+
+export class Session {
+  readonly config: Required<Pick<PeerConfig, "address" | "asNumber" | "port" | "passive" | "holdTime" | "connectRetry">> & PeerConfig;
+  private fsm: FsmState;
+  private conn: Conn | undefined;
+  private candidate: Conn | undefined;
+  private timers = new Map<TimerName | "idleHold", TimerHandle>();
+  private localOpen: OpenMessage | undefined;
+  negotiated: Negotiated | undefined;
+  establishedAt: number | undefined;
+  lastError: string | undefined;
+  private adminDown = true;
+  private closed: Promise<void> = Promise.resolve();
+  private resolveClosed: (() => void) | undefined;
+
+  constructor(
+    config: PeerConfig,
+    private readonly local: { asNumber: number; routerId: string },
+    private readonly clock: Clock,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.config = { port: 179, passive: false, holdTime: 90, connectRetry: 5, ...config };
+    this.fsm = initialState({
+      localAs: local.asNumber,
+      peerAs: config.asNumber,
+      routerId: local.routerId,
+      holdTime: this.config.holdTime,
+      connectRetryTime: this.config.connectRetry,
+      passive: this.config.passive,
+    });
+  }
+
+  get state(): string {
+    return this.fsm.name;
+  }
+  get established(): boolean {
+    return this.fsm.name === "Established";
+  }
+  get ibgp(): boolean {
+    return this.config.asNumber === this.local.asNumber;
+  }
+  /** Our address on the current connection. */
+  get localAddress(): IP | undefined {
+    const a = stripMapped(this.conn?.socket.localAddress);
+    return a ? parseIP(a) : undefined;
+  }
+
+  start(): void {
+    if (!this.adminDown) return;
+    this.adminDown = false;
+    this.dispatch({ type: "ManualStart" });
+  }
+
+  /** Stops the session, sending `notification` (Cease 6/2 by default) if a session is up. */
+  stop(notification?: NotificationMessage): Promise<void> {
+    this.adminDown = true;
+    this.clearTimer("idleHold");
+    this.dropCandidate();
+    const closed = this.closed;
+    this.dispatch(notification ? { type: "ManualStop", notification } : { type: "ManualStop" });
+    return closed;
+  }
+
+  /** An inbound TCP connection from this peer's address, handed over by the speaker's listener. */
+  acceptInbound(socket: net.Socket): void {
+    if (this.adminDown) {
+      socket.destroy();
+      return;
+    }
+    const c = this.makeConn(socket, false);
+    switch (this.fsm.name) {
+      case "Idle":
+        this.clearTimer("idleHold");
+        this.fsm = { ...this.fsm, name: "Active" };
+        this.adopt(c);
+        return;
+      case "Active":
+        this.adopt(c);
+        return;
+      case "Connect":
+      case "OpenSent":
+      case "OpenConfirm":
+        // RFC 4271 §6.8: run the OPEN exchange on the new connection, then keep one of the two
+        this.dropCandidate();
+        this.candidate = c;
+        this.writeTo(c, encodeMessage(this.ourOpen()));
+        return;
+      case "Established":
+        this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
+        c.closing = true;
+        socket.end();
+        return;
+    }
+  }
+
+  /** Sends messages on an Established session (encoded with the negotiated options). */
+  send(msgs: BgpMessage[]): void {
+    const c = this.conn;
+    if (!c || !this.negotiated || this.fsm.name !== "Established") return;
+    const ctx = this.negotiated.tx;
+    c.socket.cork();
+    for (const m of msgs) this.writeTo(c, encodeMessage(m, ctx));
+    c.socket.uncork();
+  }
+
+  private ourOpen(): OpenMessage {
+    this.localOpen ??= buildOpen({
+      asNumber: this.local.asNumber,
+      routerId: this.local.routerId,
+      holdTime: this.config.holdTime,
+      families: this.config.families ?? ["ipv4", "ipv6"],
+      addPath: this.config.addPath === false ? 1 : 3,
+      gracefulRestartTime: GR_RESTART_TIME,
+    });
+    return this.localOpen;
+  }
+
+  private adopt(c: Conn): void {
+    if (this.conn && this.conn !== c) this.destroyConn(this.conn);
+    this.conn = c;
+    this.markOpen();
+    this.dispatch({ type: "TcpConnectionConfirmed" });
+  }
+
+  private markOpen(): void {
+    if (this.resolveClosed) return;
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  private makeConn(socket: net.Socket, outbound: boolean): Conn {
+    const c: Conn = { socket, framer: new BgpFramer(), outbound, closing: false };
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.onData(c, chunk));
+    socket.on("error", (err) => {
+      if (c === this.conn || c === this.candidate) this.hooks.log("debug", "socket error", { peer: this.config.address, err: err.message });
+    });
+    socket.on("close", () => this.onClose(c));
+    return c;
+  }
+
+  private onClose(c: Conn): void {
+    if (c === this.candidate) {
+      this.candidate = undefined;
+      return;
+    }
+    if (c !== this.conn) return;
+    this.conn = undefined;
+    this.connClosed();
+    if (!c.closing) this.dispatch({ type: "TcpConnectionFails" });
+  }
+
+  private connClosed(): void {
+    if (!this.conn && this.resolveClosed) {
+      const r = this.resolveClosed;
+      this.resolveClosed = undefined;
+      r();
+    }
+  }
+
+  private onData(c: Conn, chunk: Buffer): void {
+    if (c.closing) return;
+    let frames: Uint8Array[];
+    try {
+      frames = c.framer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    } catch (e) {
+      this.protocolError(c, e);
+      return;
+    }
+    for (const f of frames) {
+      if (c.closing || (c !== this.conn && c !== this.candidate)) return;
+      let m: BgpMessage;
+      try {
+        m = decodeMessage(f, this.negotiated && c === this.conn ? this.negotiated.rx : DEFAULT_CODEC_OPTIONS);
+      } catch (e) {
+        this.protocolError(c, e);
+        return;
+      }
+      if (c === this.candidate) this.onCandidateMessage(c, m);
+      else this.onMessage(m);
+    }
+  }
+
+  private protocolError(c: Conn, e: unknown): void {
+    const err = e instanceof BgpProtocolError ? e : new BgpProtocolError(String(e), 6, 0);
+    if (c === this.candidate) {
+      this.writeTo(c, encodeMessage({ type: "notification", code: err.notifyCode, subcode: err.notifySubcode, data: err.data }));
+      this.dropCandidate();
+      return;
+    }
+    this.lastError = err.message;
+    this.dispatch({ type: "MessageError", error: err });
+  }
+
+  private onCandidateMessage(c: Conn, m: BgpMessage): void {
+    if (m.type !== "open") {
+      this.dropCandidate();
+      return;
+    }
+    const err = validateOpen(m, { peerAs: this.config.asNumber, localAs: this.local.asNumber, localRouterId: this.local.routerId });
+    if (err) {
+      this.writeTo(c, encodeMessage({ type: "notification", code: err.notifyCode, subcode: err.notifySubcode, data: err.data }));
+      this.dropCandidate();
+      return;
+    }
+    const existing = this.conn;
+    // keep the connection initiated by the speaker with the higher BGP Identifier
+    const remoteWins = dottedToU32(m.routerId) > dottedToU32(this.local.routerId);
+    const keepCandidate = !existing || !existing.outbound || remoteWins;
+    if (!keepCandidate) {
+      this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
+      this.dropCandidate();
+      return;
+    }
+    this.hooks.log("debug", "collision: keeping the peer's connection", { peer: this.config.address });
+    this.candidate = undefined;
+    if (existing) {
+      existing.closing = true;
+      this.writeTo(existing, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
+      existing.socket.end();
+    }
+    this.conn = c;
+    for (const t of ["hold", "keepalive", "connectRetry"] as const) this.clearTimer(t);
+    this.fsm = { name: "OpenSent", config: this.fsm.config, connectRetryCounter: this.fsm.connectRetryCounter };
+    this.dispatch({ type: "OpenReceived", open: m });
+  }
+
+  private dropCandidate(): void {
+    const c = this.candidate;
+    if (!c) return;
+    this.candidate = undefined;
+    c.closing = true;
+    c.socket.end();
+    this.clock.setTimeout(() => c.socket.destroy(), 1000);
+  }
+
+  private onMessage(m: BgpMessage): void {
+    switch (m.type) {
+      case "open":
+        this.dispatch({ type: "OpenReceived", open: m });
+        return;
+      case "keepalive":
+        this.dispatch({ type: "KeepaliveReceived" });
+        return;
+      case "notification": {
+        const text = shutdownCommunication(m);
+        this.lastError = `received NOTIFICATION ${m.code}/${m.subcode}${text ? `: ${text}` : ""}`;
+        this.hooks.log("info", "notification received", { peer: this.config.address, code: m.code, subcode: m.subcode, message: text });
+        this.dispatch({ type: "NotificationReceived", notification: m });
+        return;
+      }
+      case "update":
+        this.dispatch({ type: "UpdateReceived" });
+        if (this.fsm.name === "Established") this.hooks.update(this, m);
+        return;
+      case "route-refresh":
+        this.dispatch({ type: "RouteRefreshReceived" });
+        if (this.fsm.name === "Established") {
+          const fam = m.afi === 1 ? "ipv4" : m.afi === 2 ? "ipv6" : undefined;
+          if (fam && m.safi === 1) this.hooks.routeRefresh(this, fam);
+        }
+        return;
+    }
+  }
+
+  private dispatch(e: FsmEvent): void {
+    const before = this.fsm.name;
+    const r = step(this.fsm, e);
+    this.fsm = r.state;
+    if (before !== r.state.name) this.hooks.log("debug", "fsm", { peer: this.config.address, from: before, to: r.state.name, event: e.type });
+    for (const a of r.actions) this.run(a);
+  }
+
+  private run(a: FsmAction): void {
+    switch (a.type) {
+      case "connect":
+        this.connect();
+        return;
+      case "sendOpen":
+        if (this.conn) this.writeTo(this.conn, encodeMessage(this.ourOpen()));
+        return;
+      case "sendKeepalive":
+        if (this.conn) this.writeTo(this.conn, encodeMessage({ type: "keepalive" }));
+        return;
+      case "sendNotification":
+        if (this.conn) {
+          this.writeTo(this.conn, encodeMessage(a.notification));
+          if (a.notification.code !== 6) this.lastError = `sent NOTIFICATION ${a.notification.code}/${a.notification.subcode}`;
+        }
+        return;
+      case "closeConnection": {
+        const c = this.conn;
+        if (!c) return;
+        this.conn = undefined;
+        c.closing = true;
+        // flush what was written (a NOTIFICATION), then close; destroy if the peer never reads
+        c.socket.end(() => c.socket.destroy());
+        const t = this.clock.setTimeout(() => c.socket.destroy(), 2000);
+        c.socket.once("close", () => {
+          this.clock.clearTimeout(t);
+          this.connClosed();
+        });
+        if (c.socket.destroyed || c.socket.connecting) {
+          c.socket.destroy();
+          this.connClosed();
+        }
+        return;
+      }
+      case "startTimer":
+        this.setTimer(a.timer, a.seconds * 1000, () => {
+          const ev: FsmEvent =
+            a.timer === "hold" ? { type: "HoldTimerExpires" } : a.timer === "keepalive" ? { type: "KeepaliveTimerExpires" } : { type: "ConnectRetryTimerExpires" };
+          this.dispatch(ev);
+        });
+        return;
+      case "stopTimer":
+        this.clearTimer(a.timer);
+        return;
+      case "established":
+        this.negotiated = negotiate(this.ourOpen(), this.fsm.peerOpen!);
+        this.establishedAt = this.clock.now();
+        this.lastError = undefined;
+        this.hooks.log("info", "session established", { peer: this.config.address, families: this.negotiated.families, hold: this.negotiated.holdTime });
+        this.hooks.established(this);
+        return;
+      case "down":
+        if (a.reason !== "stopped") this.lastError ??= a.reason;
+        this.hooks.log(a.wasEstablished ? "warn" : "debug", "session down", { peer: this.config.address, reason: a.reason });
+        this.dropCandidate();
+        this.negotiated = undefined;
+        this.establishedAt = undefined;
+        this.hooks.down(this, a.reason, a.wasEstablished, a.graceful);
+        if (!this.adminDown) {
+          const n = Math.max(1, this.fsm.connectRetryCounter);
+          const delay = Math.min(MAX_IDLE_HOLD_S, 2 ** (n - 1)) * 1000;
+          this.setTimer("idleHold", delay, () => {
+            if (!this.adminDown && this.fsm.name === "Idle") this.dispatch({ type: "ManualStart" });
+          });
+        }
+        return;
+    }
+  }
+
+  private connect(): void {
+    const opts: net.NetConnectOpts = { host: this.config.address, port: this.config.port };
+    if (this.config.localAddress) (opts as net.TcpNetConnectOpts).localAddress = this.config.localAddress;
+    const socket = net.connect(opts);
+    const c = this.makeConn(socket, true);
+    this.conn = c;
+    this.markOpen();
+    socket.once("connect", () => {
+      if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
+    });
+  }
+
+  private destroyConn(c: Conn): void {
+    c.closing = true;
+    c.socket.destroy();
+  }
+
+  private writeTo(c: Conn, bytes: Uint8Array): void {
+    if (c.socket.destroyed) return;
+    c.socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  private setTimer(name: TimerName | "idleHold", ms: number, fn: () => void): void {
+    this.clearTimer(name);
+    const h = this.clock.setTimeout(() => {
+      if (this.timers.get(name) === h) this.timers.delete(name);
+      fn();
+    }, ms);
+    this.timers.set(name, h);
+  }
+
+  private clearTimer(name: TimerName | "idleHold"): void {
+    const h = this.timers.get(name);
+    if (h) this.clock.clearTimeout(h);
+    this.timers.delete(name);
+  }
+}

@@ -1,0 +1,144 @@
+// A scripted peer (raw socket + our codec) against a Speaker: graceful restart helper (RFC 4724)
+// keeps a peer's routes when its TCP session drops without a NOTIFICATION, then flushes what the
+// restarted peer did not re-announce once its End-of-RIB arrives; a NOTIFICATION drops them at
+// once. Also: malformed UPDATE → NOTIFICATION 3/x and session reset; treat-as-withdraw keeps the session.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import { Speaker, type FibChange } from "./speaker.js";
+import { BgpFramer } from "./wire/framer.js";
+import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
+import { buildOpen } from "./negotiate.js";
+import { endOfRib } from "./wire/update.js";
+import { parsePrefix } from "../net/prefix.js";
+import { parseIP } from "../net/ip.js";
+import type { OpenMessage } from "./wire/open.js";
+
+const PORT = 19000 + (process.pid % 1000);
+const AS = 64512;
+
+async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+class ScriptedPeer {
+  sock!: net.Socket;
+  got: BgpMessage[] = [];
+  closed = false;
+  async connect(self: string, to: string): Promise<void> {
+    this.sock = net.connect({ host: to, port: PORT, localAddress: self });
+    const framer = new BgpFramer();
+    this.sock.on("data", (d) => {
+      for (const f of framer.push(d)) this.got.push(decodeMessage(f));
+    });
+    this.sock.on("close", () => (this.closed = true));
+    this.sock.on("error", () => {});
+    await new Promise((r) => this.sock.once("connect", r));
+  }
+  send(m: BgpMessage | Uint8Array): void {
+    this.sock.write(m instanceof Uint8Array ? m : encodeMessage(m));
+  }
+  async establish(open: OpenMessage): Promise<void> {
+    this.send(open);
+    this.send({ type: "keepalive" });
+    await waitFor("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
+  }
+}
+
+function grOpen(): OpenMessage {
+  const o = buildOpen({ asNumber: AS, routerId: "10.0.0.61", holdTime: 30, families: ["ipv4"], addPath: 0 });
+  o.capabilities.push({ code: 64, restarting: false, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
+  return o;
+}
+
+function announce(...prefixes: string[]): BgpMessage {
+  return {
+    type: "update",
+    withdrawn: [],
+    attributes: { origin: 0, asPath: [], nextHop: parseIP("10.9.0.61"), localPref: 100 },
+    nlri: prefixes.map((p) => ({ prefix: parsePrefix(p), pathId: 0 })),
+  };
+}
+
+function fibOf(s: Speaker): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  s.onFibChange((cs: FibChange[]) => {
+    for (const c of cs) if (c.nextHops.length) m.set(c.prefix, c.nextHops); else m.delete(c.prefix);
+  });
+  return m;
+}
+
+test("graceful restart helper: routes survive a TCP drop, stale ones go at End-of-RIB", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.60", asNumber: AS, listen: { address: "127.0.0.60", port: PORT } });
+  const fib = fibOf(sp);
+  sp.setPeers([{ address: "127.0.0.61", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  try {
+    const p1 = new ScriptedPeer();
+    await p1.connect("127.0.0.61", "127.0.0.60");
+    await p1.establish(grOpen());
+    p1.send(announce("10.61.1.0/24", "10.61.2.0/24"));
+    p1.send(endOfRib("ipv4"));
+    await waitFor("routes learned", () => fib.size === 2);
+    p1.sock.destroy(); // crash: no NOTIFICATION
+    await waitFor("session down", () => !sp.peerStatus()[0]!.established);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fib.size, 2, "routes kept while the peer restarts");
+    assert.equal(sp.routes("ipv4").length, 2);
+
+    const p2 = new ScriptedPeer();
+    await p2.connect("127.0.0.61", "127.0.0.60");
+    await p2.establish(grOpen());
+    p2.send(announce("10.61.1.0/24"));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fib.size, 2, "stale route still used until End-of-RIB");
+    p2.send(endOfRib("ipv4"));
+    await waitFor("stale route flushed", () => fib.size === 1);
+    assert.ok(fib.has("10.61.1.0/24"));
+
+    // a NOTIFICATION ends the session without graceful restart: everything goes
+    p2.send({ type: "notification", code: 6, subcode: 2, data: new Uint8Array(0) });
+    await waitFor("routes gone", () => fib.size === 0);
+    p2.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
+
+test("malformed UPDATEs: treat-as-withdraw keeps the session, a framing error resets it with 3/1", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.62", asNumber: AS, listen: { address: "127.0.0.62", port: PORT } });
+  const fib = fibOf(sp);
+  sp.setPeers([{ address: "127.0.0.63", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  try {
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.63", "127.0.0.62");
+    await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.63", holdTime: 30, families: ["ipv4"], addPath: 0 }));
+    p.send(announce("10.63.1.0/24", "10.63.2.0/24"));
+    await waitFor("learned", () => fib.size === 2);
+    // the same prefix again with ORIGIN 7: treat-as-withdraw
+    const bad = encodeMessage(announce("10.63.1.0/24"));
+    const at = Buffer.from(bad).indexOf(Buffer.from([0x40, 0x01, 0x01, 0x00]));
+    bad[at + 3] = 7;
+    p.send(bad);
+    await waitFor("withdrawn", () => fib.size === 1);
+    assert.ok(sp.peerStatus()[0]!.established);
+    assert.equal(sp.peerStatus()[0]!.prefixesReceived, 2);
+    assert.equal(sp.peerStatus()[0]!.prefixesAccepted, 1);
+    // attribute length overrunning the attribute field: NOTIFICATION 3/1, session reset
+    const broken = encodeMessage(announce("10.63.3.0/24"));
+    broken[23 + 2] = 0x40; // ORIGIN length byte → 64
+    p.send(broken);
+    await waitFor("NOTIFICATION received", () => p.got.some((m) => m.type === "notification"));
+    const n = p.got.find((m) => m.type === "notification")!;
+    assert.deepEqual(n.type === "notification" ? [n.code, n.subcode] : [], [3, 1]);
+    await waitFor("closed", () => p.closed);
+    await waitFor("routes gone", () => fib.size === 0);
+  } finally {
+    await sp.stop();
+  }
+});

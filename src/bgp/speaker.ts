@@ -1,0 +1,565 @@
+/**
+ * The BGP speaker: one Loc-RIB shared by every peer session (BIRD's single-table design), a TCP
+ * listener that hands inbound connections to the configured peer (others are closed), locally
+ * originated routes, Adj-RIB-Out per peer kept as a diff of what was sent, End-of-RIB after the
+ * initial dump (RFC 4724 §2), packed UPDATEs, and batched FIB change notifications carrying the
+ * ECMP next-hop set. Used by the host agent and by `tabby bgp run`.
+ */
+import * as net from "node:net";
+import { systemClock, type Clock, type TimerHandle } from "../clock.js";
+import type { Negotiated } from "./negotiate.js";
+import { parseIP, tryParseIP, type IP } from "../net/ip.js";
+import { parsePrefix, type Prefix } from "../net/prefix.js";
+import { BgpError } from "./errors.js";
+import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
+import { Rib, type RibChange } from "./rib/rib.js";
+import { importUpdate, type LocalIdentity } from "./rib/import.js";
+import { exportRoute, type OutRoute } from "./rib/export.js";
+import { prefixKey, type Path, type PeerInfo, type RouteAttrs } from "./rib/types.js";
+import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
+import type { Nlri } from "./wire/nlri.js";
+import type { RibEntry } from "./rib/rib.js";
+import { ceaseNotification } from "./wire/messages.js";
+import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
+import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
+import { dottedToU32 } from "./wire/bytes.js";
+
+export type { PeerConfig } from "./session.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+export interface SpeakerOptions {
+  routerId: string;
+  asNumber: number;
+  listen?: { address: string; port: number } | false;
+  clusterId?: string;
+  clock?: Clock;
+  log?: LogFn;
+}
+
+export interface OriginatedRoute {
+  prefix: string;
+  nextHop?: string;
+  communities?: string[];
+}
+
+export interface FibChange {
+  prefix: string;
+  nextHops: string[];
+}
+
+export interface PeerStatus {
+  address: string;
+  asNumber: number;
+  state: string;
+  established: boolean;
+  uptimeSeconds?: number;
+  prefixesReceived: number;
+  prefixesAccepted: number;
+  prefixesAdvertised: number;
+  lastError?: string;
+}
+
+export interface RouteView {
+  prefix: string;
+  paths: {
+    nextHop: string;
+    asPath: number[];
+    origin: string;
+    localPref?: number;
+    med?: number;
+    communities: string[];
+    peer: string;
+    best: boolean;
+    originatorId?: string;
+    clusterList?: string[];
+  }[];
+}
+
+/** Kept small: one per prefix per peer. `ids[i]` was sent with attributes `keys[i]`. */
+interface AdjOutEntry {
+  family: AddressFamily;
+  ids: number[];
+  keys: string[];
+}
+
+interface PeerState {
+  config: PeerConfig;
+  session: Session;
+  /** Adj-RIB-Out: prefix key → the path ids sent and the (interned) attribute key of each. */
+  adjOut: Map<string, AdjOutEntry>;
+  /** prefixes refused on import (loops, treat-as-withdraw) */
+  rejected: Set<string>;
+  info: PeerInfo | undefined;
+  /** The peer's graceful restart capability from the last session (RFC 4724 helper). */
+  gr: Negotiated["gracefulRestart"];
+  /** Families whose paths are kept stale after a graceful session loss, and the timer that ends it. */
+  staleFamilies: Set<AddressFamily>;
+  staleTimer: TimerHandle | undefined;
+}
+
+const ORIGINS = ["igp", "egp", "incomplete"];
+/** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
+const STALE_PATH_TIME = 360;
+
+export function parseCommunity(s: string): number {
+  const named: Record<string, number> = { "no-export": 0xffffff01, "no-advertise": 0xffffff02, "no-export-subconfed": 0xffffff03 };
+  const n = named[s.toLowerCase()];
+  if (n !== undefined) return n;
+  const m = /^(\d+):(\d+)$/.exec(s);
+  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff) throw new BgpError("BGP_BAD_COMMUNITY", `not a community: ${s}`);
+  return ((Number(m[1]) << 16) | Number(m[2])) >>> 0;
+}
+
+export function formatCommunity(c: number): string {
+  return `${c >>> 16}:${c & 0xffff}`;
+}
+
+export class Speaker {
+  private readonly opts: SpeakerOptions;
+  private readonly clock: Clock;
+  private readonly log: LogFn;
+  private readonly rib: Rib;
+  private readonly identity: LocalIdentity;
+  private readonly peers = new Map<string, PeerState>();
+  private local = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+  private server: net.Server | undefined;
+  private fibListeners: ((changes: FibChange[]) => void)[] = [];
+  private fibState = new Map<string, string>();
+  private pendingFib = new Map<string, FibChange>();
+  private fibFlushScheduled = false;
+  private started = false;
+  /** ADD-PATH identifiers we assign to paths we send: source path → id. */
+  private outPathIds = new Map<string, number>();
+  private nextOutPathId = 1;
+  private interned = new Map<string, string>();
+
+  constructor(opts: SpeakerOptions) {
+    if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
+      throw new BgpError("BGP_BAD_ROUTER_ID", `router id must be a non-zero dotted quad: ${opts.routerId}`);
+    }
+    if (!Number.isInteger(opts.asNumber) || opts.asNumber < 1 || opts.asNumber > 0xffffffff) {
+      throw new BgpError("BGP_BAD_AS", `AS number out of range: ${opts.asNumber}`);
+    }
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? (() => {});
+    this.rib = new Rib(opts.asNumber);
+    this.identity = { asNumber: opts.asNumber, routerId: opts.routerId, clusterId: opts.clusterId ?? opts.routerId };
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const listen = this.opts.listen;
+    if (listen) {
+      const server = net.createServer((socket) => this.onInbound(socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ host: listen.address, port: listen.port }, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      server.on("error", (err) => this.log("error", "listener error", { err: err.message }));
+      this.server = server;
+      this.log("info", "listening", listen);
+    }
+    for (const p of this.peers.values()) p.session.start();
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  listenPort(): number | undefined {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? a.port : undefined;
+  }
+
+  async stop(reason?: string): Promise<void> {
+    this.started = false;
+    const note = ceaseNotification(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, reason);
+    const server = this.server;
+    this.server = undefined;
+    const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([...this.peers.values()].map((p) => p.session.stop(note)));
+    await closing;
+    for (const p of this.peers.values()) this.dropPeerRoutes(p);
+    this.flushFib();
+  }
+
+  setPeers(peers: PeerConfig[]): void {
+    const want = new Map(peers.map((p) => [canonicalAddress(p.address), p]));
+    for (const [addr, st] of this.peers) {
+      const next = want.get(addr);
+      if (!next) {
+        this.peers.delete(addr);
+        void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
+        this.dropPeerRoutes(st);
+      } else if (JSON.stringify(next) !== JSON.stringify(st.config)) {
+        this.peers.delete(addr);
+        void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
+        this.dropPeerRoutes(st);
+      }
+    }
+    for (const [addr, cfg] of want) {
+      if (this.peers.has(addr)) continue;
+      parseIP(cfg.address);
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined };
+      st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
+      this.peers.set(addr, st);
+      if (this.started) st.session.start();
+    }
+  }
+
+  setOriginated(routes: OriginatedRoute[]): void {
+    const next = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+    for (const r of routes) {
+      const prefix = parsePrefix(r.prefix).network();
+      const v: { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] } = {
+        prefix,
+        family: prefix.family === 4 ? "ipv4" : "ipv6",
+        communities: (r.communities ?? []).map(parseCommunity),
+      };
+      if (r.nextHop) v.nextHop = parseIP(r.nextHop);
+      next.set(prefixKey(prefix), v);
+    }
+    const changes = new Map<string, RibChange>();
+    for (const [k, v] of this.local) {
+      if (!next.has(k)) this.rib.remove("local", v.prefix, 0, changes);
+    }
+    const shared = new Map<string, RouteAttrs>();
+    for (const [k, v] of next) {
+      const old = this.local.get(k);
+      const sig = `${v.nextHop ?? ""}|${v.communities.join(",")}`;
+      if (old && `${old.nextHop ?? ""}|${old.communities.join(",")}` === sig) {
+        next.set(k, old);
+        continue;
+      }
+      let attrs = shared.get(sig);
+      if (!attrs) {
+        attrs = { origin: 0, asPath: [], communities: v.communities, largeCommunities: [], clusterList: [] };
+        if (v.nextHop) attrs.nextHop = v.nextHop;
+        shared.set(sig, attrs);
+      }
+      this.rib.upsert({ family: v.family, prefix: v.prefix, pathId: 0, attrs, source: undefined, learnedAt: this.clock.now() }, changes);
+    }
+    this.local = next;
+    this.propagate(changes);
+  }
+
+  onFibChange(listener: (changes: FibChange[]) => void): void {
+    this.fibListeners.push(listener);
+  }
+
+  peerStatus(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => {
+      const s = p.session;
+      const accepted = p.info ? this.rib.peerPaths(p.info.id).length : 0;
+      const st: PeerStatus = {
+        address: p.config.address,
+        asNumber: p.config.asNumber,
+        state: s.state,
+        established: s.established,
+        prefixesReceived: accepted + p.rejected.size,
+        prefixesAccepted: accepted,
+        prefixesAdvertised: p.adjOut.size,
+      };
+      if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);
+      if (s.lastError) st.lastError = s.lastError;
+      return st;
+    });
+  }
+
+  routes(family?: AddressFamily): RouteView[] {
+    const out: RouteView[] = [];
+    for (const e of this.rib.all(family)) {
+      const paths = [...e.paths.values()].map((p) => {
+        const v: RouteView["paths"][number] = {
+          nextHop: p.attrs.nextHop ? p.attrs.nextHop.toString() : "self",
+          asPath: p.attrs.asPath.flatMap((s) => s.asns),
+          origin: ORIGINS[p.attrs.origin] ?? "incomplete",
+          communities: p.attrs.communities.map(formatCommunity),
+          peer: p.source ? p.source.id : "local",
+          best: p === e.decision.best,
+        };
+        if (p.attrs.localPref !== undefined) v.localPref = p.attrs.localPref;
+        if (p.attrs.med !== undefined) v.med = p.attrs.med;
+        if (p.attrs.originatorId) v.originatorId = p.attrs.originatorId;
+        if (p.attrs.clusterList.length > 0) v.clusterList = p.attrs.clusterList;
+        return v;
+      });
+      paths.sort((a, b) => Number(b.best) - Number(a.best));
+      out.push({ prefix: e.prefix.toString(), paths });
+    }
+    out.sort((a, b) => parsePrefix(a.prefix).addr.compare(parsePrefix(b.prefix).addr) || a.prefix.localeCompare(b.prefix));
+    return out;
+  }
+
+  // ---- internals ----
+
+  private onInbound(socket: net.Socket): void {
+    const addr = stripMapped(socket.remoteAddress);
+    const st = addr ? this.peers.get(canonicalAddress(addr)) : undefined;
+    if (!st) {
+      this.log("info", "refusing connection from an unconfigured address", { address: addr });
+      socket.destroy();
+      return;
+    }
+    st.session.acceptInbound(socket);
+  }
+
+  private hooksFor(st: PeerState): SessionHooks {
+    return {
+      established: (s) => {
+        const n = s.negotiated!;
+        st.info = {
+          id: canonicalAddress(st.config.address),
+          address: parseIP(canonicalAddress(st.config.address)),
+          asNumber: st.config.asNumber,
+          routerId: n.peerRouterId,
+          ibgp: s.ibgp,
+          rrClient: !!st.config.routeReflectorClient,
+        };
+        st.adjOut.clear();
+        st.gr = n.gracefulRestart;
+        this.grReestablished(st);
+        this.initialDump(st);
+      },
+      update: (s, u) => this.onUpdate(st, u),
+      down: (_s, reason, wasEstablished, graceful) => {
+        if (wasEstablished && graceful && this.grKeep(st)) return;
+        this.dropPeerRoutes(st);
+      },
+      routeRefresh: (_s, family) => this.resend(st, family),
+      log: (level, msg, fields) => this.log(level, msg, fields),
+    };
+  }
+
+  /** RFC 4724 helper, session lost: keep the peer's routes stale for its restart time. */
+  private grKeep(st: PeerState): boolean {
+    if (!st.gr || !st.info || st.gr.families.size === 0) return false;
+    const keep = new Set(st.gr.families.keys());
+    this.log("info", "peer lost without NOTIFICATION: keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
+    st.adjOut.clear();
+    st.rejected.clear();
+    const changes = new Map<string, RibChange>();
+    this.rib.markStale(st.info.id, keep, changes);
+    this.propagate(changes);
+    st.staleFamilies = keep;
+    this.setStaleTimer(st, st.gr.restartTime);
+    return true;
+  }
+
+  /** RFC 4724 helper, session back: flush families the peer no longer preserves; others wait for End-of-RIB. */
+  private grReestablished(st: PeerState): void {
+    if (st.staleFamilies.size === 0 || !st.info) return;
+    const changes = new Map<string, RibChange>();
+    for (const f of [...st.staleFamilies]) {
+      if (st.gr?.families.get(f) === true) continue;
+      this.rib.flushStale(st.info.id, f, changes);
+      st.staleFamilies.delete(f);
+    }
+    this.propagate(changes);
+    if (st.staleFamilies.size > 0) this.setStaleTimer(st, STALE_PATH_TIME);
+    else this.clearStale(st);
+  }
+
+  private grEndOfRib(st: PeerState, family: AddressFamily): void {
+    if (!st.staleFamilies.has(family) || !st.info) return;
+    const changes = new Map<string, RibChange>();
+    this.rib.flushStale(st.info.id, family, changes);
+    st.staleFamilies.delete(family);
+    if (st.staleFamilies.size === 0) this.clearStale(st);
+    this.propagate(changes);
+  }
+
+  private setStaleTimer(st: PeerState, seconds: number): void {
+    if (st.staleTimer) this.clock.clearTimeout(st.staleTimer);
+    st.staleTimer = this.clock.setTimeout(() => {
+      st.staleTimer = undefined;
+      if (!st.info || st.staleFamilies.size === 0) return;
+      this.log("info", "graceful restart timer expired: flushing stale routes", { peer: st.config.address });
+      const changes = new Map<string, RibChange>();
+      this.rib.flushStale(st.info.id, undefined, changes);
+      st.staleFamilies.clear();
+      this.propagate(changes);
+    }, seconds * 1000);
+  }
+
+  private clearStale(st: PeerState): void {
+    st.staleFamilies.clear();
+    if (st.staleTimer) this.clock.clearTimeout(st.staleTimer);
+    st.staleTimer = undefined;
+  }
+
+  private dropPeerRoutes(st: PeerState): void {
+    this.clearStale(st);
+    st.adjOut.clear();
+    st.rejected.clear();
+    if (!st.info) return;
+    const changes = new Map<string, RibChange>();
+    this.rib.removePeer(st.info.id, changes);
+    this.propagate(changes);
+  }
+
+  private onUpdate(st: PeerState, u: UpdateMessage): void {
+    if (!st.info) return;
+    const eor = isEndOfRib(u);
+    if (eor) {
+      this.grEndOfRib(st, eor);
+      return;
+    }
+    for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
+    const r = importUpdate(u, st.info, this.identity, this.clock.now());
+    if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });
+    const changes = new Map<string, RibChange>();
+    for (const w of r.withdraw) {
+      this.rib.remove(st.info.id, w.prefix, w.pathId, changes);
+      st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
+    }
+    if (r.treatAsWithdraw) for (const w of r.withdraw) st.rejected.add(`${prefixKey(w.prefix)}#${w.pathId}`);
+    for (const p of r.announce) {
+      st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+      this.rib.upsert(p, changes);
+    }
+    this.propagate(changes);
+  }
+
+  private selfNextHops(st: PeerState): Partial<Record<AddressFamily, IP>> {
+    const out: Partial<Record<AddressFamily, IP>> = {};
+    const la = st.session.localAddress;
+    if (la?.family === 4) out.ipv4 = la;
+    else if (st.config.localAddress && tryParseIP(st.config.localAddress)?.family === 4) out.ipv4 = parseIP(st.config.localAddress);
+    if (st.config.localIPv6) out.ipv6 = parseIP(st.config.localIPv6);
+    else if (la?.family === 6) out.ipv6 = la;
+    return out;
+  }
+
+  private exportFor(st: PeerState, path: Path | undefined): OutRoute | undefined {
+    if (!path || !st.info) return undefined;
+    return exportRoute(path, {
+      peer: st.info,
+      localAs: this.opts.asNumber,
+      routerId: this.opts.routerId,
+      clusterId: this.identity.clusterId,
+      selfNextHop: this.selfNextHops(st),
+    });
+  }
+
+  /** One copy of each distinct attribute key, so Adj-RIB-Out entries share strings. */
+  private intern(s: string): string {
+    const have = this.interned.get(s);
+    if (have !== undefined) return have;
+    if (this.interned.size > 100_000) this.interned.clear();
+    this.interned.set(s, s);
+    return s;
+  }
+
+  private outPathId(p: Path): number {
+    const k = `${p.source ? p.source.id : "local"}#${p.pathId}`;
+    let id = this.outPathIds.get(k);
+    if (id === undefined) this.outPathIds.set(k, (id = this.nextOutPathId++));
+    return id;
+  }
+
+  /**
+   * Brings one prefix of a peer's Adj-RIB-Out to what the Loc-RIB says: the best path, or with
+   * ADD-PATH send negotiated the whole multipath set, each path under its own identifier.
+   */
+  private syncPrefix(st: PeerState, family: AddressFamily, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
+    const n = st.session.negotiated!;
+    const key = prefixKey(prefix);
+    const desired = new Map<number, { out: OutRoute; key: string }>();
+    if (n.tx.addPath[family]) {
+      for (const p of multipath) {
+        const out = this.exportFor(st, p);
+        if (out) desired.set(this.outPathId(p), { out, key: this.intern(outRouteKey(out, n.tx)) });
+      }
+    } else {
+      const out = this.exportFor(st, best);
+      if (out) desired.set(0, { out, key: this.intern(outRouteKey(out, n.tx)) });
+    }
+    const entry = st.adjOut.get(key);
+    const ids: number[] = [];
+    const keys: string[] = [];
+    for (const [id, d] of desired) {
+      const i = entry ? entry.ids.indexOf(id) : -1;
+      if (!entry || entry.keys[i] !== d.key) announce.push({ prefix, pathId: id, out: d.out });
+      ids.push(id);
+      keys.push(d.key);
+    }
+    if (entry) for (const id of entry.ids) if (!desired.has(id)) withdraw.push({ prefix, pathId: id });
+    if (ids.length === 0) st.adjOut.delete(key);
+    else st.adjOut.set(key, { family, ids, keys });
+  }
+
+  /** Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh). */
+  private dump(st: PeerState, family: AddressFamily): void {
+    const n = st.session.negotiated;
+    if (!n || !n.families.includes(family)) return;
+    for (const [k, v] of st.adjOut) if (v.family === family) st.adjOut.delete(k);
+    const announce: Announcement[] = [];
+    const withdraw: Nlri[] = [];
+    for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
+    st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
+  }
+
+  private initialDump(st: PeerState): void {
+    for (const family of FAMILIES) this.dump(st, family);
+  }
+
+  private resend(st: PeerState, family: AddressFamily): void {
+    this.dump(st, family);
+  }
+
+  /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
+  private propagate(changes: Map<string, RibChange>): void {
+    if (changes.size === 0) return;
+    for (const st of this.peers.values()) {
+      const n = st.session.negotiated;
+      if (!st.session.established || !n || !st.info) continue;
+      const msgs: UpdateMessage[] = [];
+      for (const family of FAMILIES) {
+        if (!n.families.includes(family)) continue;
+        const announce: Announcement[] = [];
+        const withdraw: Nlri[] = [];
+        for (const c of changes.values()) {
+          if (c.family === family) this.syncPrefix(st, family, c.prefix, c.best, c.multipath, announce, withdraw);
+        }
+        msgs.push(...packWithdrawals(family, withdraw, n.tx), ...packAnnouncements(family, announce, n.tx));
+      }
+      if (msgs.length > 0) st.session.send(msgs);
+    }
+    for (const c of changes.values()) {
+      const hops = c.best && c.best.source ? [...new Set(c.multipath.map((p) => p.attrs.nextHop!.toString()))].sort() : [];
+      const sig = hops.join(",");
+      const prefix = c.prefix.toString();
+      if ((this.fibState.get(prefix) ?? "") === sig) continue;
+      if (sig === "") this.fibState.delete(prefix);
+      else this.fibState.set(prefix, sig);
+      this.pendingFib.set(prefix, { prefix, nextHops: hops });
+    }
+    if (this.pendingFib.size > 0 && !this.fibFlushScheduled) {
+      this.fibFlushScheduled = true;
+      setImmediate(() => this.flushFib());
+    }
+  }
+
+  private flushFib(): void {
+    this.fibFlushScheduled = false;
+    if (this.pendingFib.size === 0) return;
+    const batch = [...this.pendingFib.values()];
+    this.pendingFib.clear();
+    for (const l of this.fibListeners) {
+      try {
+        l(batch);
+      } catch (e) {
+        this.log("error", "FIB listener failed", { err: String(e) });
+      }
+    }
+  }
+}
+
+function canonicalAddress(a: string): string {
+  return parseIP(a).toString();
+}

@@ -1,0 +1,50 @@
+/**
+ * NLRI prefix encoding (RFC 4271 §4.3, RFC 4760 §5): length in bits, then the minimum number of
+ * address bytes; with ADD-PATH (RFC 7911 §3) each prefix is preceded by a 4-byte path identifier.
+ * Pure.
+ */
+import { IP } from "../../net/ip.js";
+import { Prefix } from "../../net/prefix.js";
+import { BgpProtocolError, type ErrorAction } from "../errors.js";
+import { ByteReader, ByteWriter } from "./bytes.js";
+import { ErrorCode, UpdateSubcode, type AddressFamily } from "./constants.js";
+
+export interface Nlri {
+  prefix: Prefix;
+  /** ADD-PATH path identifier; 0 when the session does not use ADD-PATH in that direction. */
+  pathId: number;
+}
+
+function nlriError(msg: string, action: ErrorAction): BgpProtocolError {
+  return new BgpProtocolError(msg, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.INVALID_NETWORK_FIELD, action);
+}
+
+/** Decodes a run of NLRI filling `data` completely. Host bits past the length are masked off. */
+export function decodeNlri(data: Uint8Array, family: AddressFamily, addPath: boolean, action: ErrorAction = "session-reset"): Nlri[] {
+  const r = new ByteReader(data, () => nlriError("NLRI runs past its field", action));
+  const max = family === "ipv4" ? 32 : 128;
+  const out: Nlri[] = [];
+  while (r.remaining > 0) {
+    const pathId = addPath ? r.u32() : 0;
+    const bits = r.u8();
+    if (bits > max) throw nlriError(`prefix length ${bits} too long for ${family}`, action);
+    const n = (bits + 7) >> 3;
+    const src = r.bytes(n);
+    const addr = new Uint8Array(max / 8);
+    addr.set(src);
+    if (bits & 7) addr[n - 1]! &= (0xff << (8 - (bits & 7))) & 0xff;
+    out.push({ prefix: new Prefix(new IP(addr), bits), pathId });
+  }
+  return out;
+}
+
+export function encodeNlriTo(w: ByteWriter, n: Nlri, addPath: boolean): void {
+  if (addPath) w.u32(n.pathId);
+  const p = n.prefix.network();
+  w.u8(p.len);
+  w.bytes(p.addr.bytes.subarray(0, (p.len + 7) >> 3));
+}
+
+export function nlriLength(n: Nlri, addPath: boolean): number {
+  return (addPath ? 4 : 0) + 1 + ((n.prefix.len + 7) >> 3);
+}
