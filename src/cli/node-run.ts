@@ -82,7 +82,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const sysctl = new ProcSysctl();
   await applySysctls(sysctl, hostSysctls({ v4: true, v6: ipv6 !== undefined }));
 
-  let closeControl: (() => void) | undefined;
+  let control$: Promise<import("node:net").Server> | undefined;
   const agent = new Agent(
     { nodeName, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}) },
     {
@@ -98,7 +98,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           listen: { address: routerId, port: listenPort },
           log: (lvl, msg, fields) => log(lvl as Level, msg, { component: "bgp", ...fields }),
         });
-        closeControl = serveControl(speaker, control);
+        control$ = serveControl(speaker, control);
+        control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
         return speaker;
       },
       log,
@@ -116,7 +117,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     process.once("SIGINT", onSignal);
   });
   await agent.stop();
-  closeControl?.();
+  (await control$)?.close();
   await store.close();
   return 0;
 }
