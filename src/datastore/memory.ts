@@ -34,7 +34,7 @@ export class MemoryStore implements Store {
   private rev = 0;
   private leases = new Map<number, Lease>();
   private nextLease = 1;
-  private watchers = new Set<{ prefix: string; listener: WatchListener }>();
+  private watchers = new Set<{ prefix: string; listener: WatchListener; after: number }>();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -80,7 +80,7 @@ export class MemoryStore implements Store {
   }
 
   watch(prefix: string, afterRevision: number, listener: WatchListener): Watcher {
-    const entry = { prefix, listener };
+    const entry = { prefix, listener, after: afterRevision };
     if (afterRevision + 1 < this.historyStart) {
       queueMicrotask(() => listener.onError(compacted(afterRevision, this.historyStart)));
       return { close() {} };
@@ -115,6 +115,8 @@ export class MemoryStore implements Store {
 
   /** Drop history at and below `revision`; later watches from before it get DS_COMPACTED. */
   compact(revision: number): void {
+    revision = Math.min(revision, this.rev);
+    if (revision < this.historyStart - 1) return;
     this.history = this.history.filter((e) => revisionOf(e) > revision);
     this.historyStart = revision + 1;
   }
@@ -131,6 +133,7 @@ export class MemoryStore implements Store {
   }
 
   private write(key: string, value: string, lease: number | undefined): KV {
+    if (lease !== undefined && !this.leases.has(lease)) throw notFound(`lease/${lease}`);
     const prev = this.data.get(key);
     const revision = ++this.rev;
     const kv: KV = { key, value, revision, createRevision: prev?.createRevision ?? revision, lease };
@@ -148,7 +151,8 @@ export class MemoryStore implements Store {
   private emit(ev: WatchEvent): void {
     this.history.push(ev);
     for (const w of this.watchers) {
-      if (keyOf(ev).startsWith(w.prefix)) {
+      // A watch from a revision ahead of the store sees only events after that revision.
+      if (keyOf(ev).startsWith(w.prefix) && revisionOf(ev) > w.after) {
         const listener = w.listener;
         queueMicrotask(() => this.watchers.has(w) && listener.onEvents([ev]));
       }
