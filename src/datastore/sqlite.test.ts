@@ -137,6 +137,25 @@ describe("SqliteStore specifics", () => {
     await b.close();
   });
 
+  test("a lease left behind by a closed connection is collected by another connection's poll tick, with no operation", async () => {
+    const path = freshPath();
+    const clock = new FakeClock();
+    const a = SqliteStore.open(path, { clock });
+    const lease = await a.grantLease(10);
+    const kv = await a.put("/lease/x", "1", { lease });
+    await a.close();
+    const b = SqliteStore.open(path, { clock, pollIntervalMs: 5 });
+    const events: unknown[] = [];
+    b.watch("/lease/", kv.revision, { onEvents: (evs) => events.push(...evs), onError: assert.fail });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(events, [], "not before the TTL");
+    clock.advance(10_000);
+    const deadline = Date.now() + 5000;
+    while (events.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(events, [{ type: "delete", key: "/lease/x", revision: kv.revision + 1, prev: kv }]);
+    await b.close();
+  });
+
   test("prefixEnd bounds exactly the strings with the prefix", () => {
     assert.equal(prefixEnd(""), undefined);
     assert.equal(prefixEnd("/a/"), "/a0");

@@ -399,12 +399,30 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Housekeeping after a commit. The write is already acknowledged-to-be, so nothing here may turn
+   * it into a failure: compaction is retried at the next write, a failed pump ends the watches.
+   */
   private afterWrite(): void {
     if (this.compactEvery > 0 && ++this.writesSinceCompact >= this.compactEvery) {
-      this.writesSinceCompact = 0;
-      this.compactNow(this.readRevision() - this.retention);
+      try {
+        this.compactNow(this.readRevision() - this.retention);
+        this.writesSinceCompact = 0;
+      } catch {
+        // e.g. SQLITE_BUSY past the timeout: try again after the next write.
+      }
     }
-    if (this.watchers.size) this.pump();
+    if (this.watchers.size) this.pumpOrFail();
+  }
+
+  private pumpOrFail(): void {
+    try {
+      this.pump();
+    } catch (err) {
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) return; // the poll retries
+      const e = this.asDatastoreError(err);
+      for (const w of [...this.watchers]) this.dropWatcher(w, e);
+    }
   }
 
   private readRevision(): number {
@@ -460,12 +478,21 @@ export class SqliteStore implements Store {
     for (const { id } of this.stmt.expiredLeases.all(this.clock.now())) this.revokeInTxn(id);
   }
 
-  /** Cheap check (one indexed read); takes the write lock only when some lease has expired. */
+  /**
+   * Cheap check (one indexed read); takes the write lock only when some lease has expired. Best
+   * effort: if another process holds the write lock past busy_timeout, the read goes ahead and the
+   * next operation or tick collects (etcd's lease revocation is asynchronous too).
+   */
   private collectExpiredLeases(): void {
     const next = this.stmt.nextExpiry.get()!.t;
     if (next === null || next > this.clock.now()) return;
-    this.db.transaction(() => this.collectExpiredInTxn()).immediate();
-    if (this.watchers.size) this.pump();
+    try {
+      this.db.transaction(() => this.collectExpiredInTxn()).immediate();
+    } catch (err) {
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) return;
+      throw err;
+    }
+    if (this.watchers.size) this.pumpOrFail();
   }
 
   /** Read history after the last seen revision and hand each watcher its events, in order. */
@@ -513,9 +540,13 @@ export class SqliteStore implements Store {
       this.dataVersion = dv;
       this.pump();
     } catch (err) {
+      // A lock held past busy_timeout is transient: try again next tick (data_version is re-read, so
+      // force a pump then). Anything else ends the watches.
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) {
+        this.dataVersion = -1;
+        return;
+      }
       const e = this.asDatastoreError(err);
-      // A lock held past busy_timeout is transient: try again next tick. Anything else ends the watches.
-      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) return;
       for (const w of [...this.watchers]) this.dropWatcher(w, e);
     }
   }
