@@ -96,6 +96,7 @@ export class MemoryStore implements Store {
   }
 
   async grantLease(ttlSeconds: number): Promise<number> {
+    this.expireLeases();
     const id = this.nextLease++;
     this.leases.set(id, { ttlMs: ttlSeconds * 1000, expiresAt: this.clock.now() + ttlSeconds * 1000 });
     return id;
@@ -109,8 +110,15 @@ export class MemoryStore implements Store {
   }
 
   async revokeLease(lease: number): Promise<void> {
+    this.expireLeases();
+    this.revoke(lease);
+  }
+
+  /** Delete the lease and its keys, in key order (one revision each), as the SQLite backend does. */
+  private revoke(lease: number): void {
     this.leases.delete(lease);
-    for (const [key, kv] of [...this.data]) if (kv.lease === lease) this.remove(key);
+    const keys = [...this.data.values()].filter((kv) => kv.lease === lease).map((kv) => kv.key);
+    for (const key of keys.sort()) this.remove(key);
   }
 
   /** Drop history at and below `revision`; later watches from before it get DS_COMPACTED. */
@@ -128,7 +136,7 @@ export class MemoryStore implements Store {
   private expireLeases(): void {
     const now = this.clock.now();
     for (const [id, l] of this.leases) {
-      if (l.expiresAt <= now) void this.revokeLease(id);
+      if (l.expiresAt <= now) this.revoke(id);
     }
   }
 

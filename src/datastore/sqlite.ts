@@ -385,9 +385,15 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Run `fn` in an IMMEDIATE transaction after collecting expired leases; then notify watchers. */
+  /**
+   * Run `fn` in an IMMEDIATE transaction after collecting expired leases; then notify watchers.
+   * Collection commits on its own first: a write that fails (conflict, ...) rolls back its own
+   * transaction, and must not roll back the deletion of expired keys with it. It runs again inside
+   * the write's transaction for leases that expired in between.
+   */
   private write<T>(fn: () => T): T {
     return this.op(() => {
+      this.collectExpiredLeases();
       const result = this.db
         .transaction(() => {
           this.collectExpiredInTxn();
