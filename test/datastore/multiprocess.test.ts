@@ -139,3 +139,14 @@ test("kill -9 of a writer mid-burst: every acknowledged write is present and the
     check.close();
   }
 });
+
+test("several processes creating the same fresh store at once all succeed", async () => {
+  const db = join(root, "fresh", "deeper", "tabby.db");
+  const writers = Array.from({ length: 6 }, () => run("writer", db, "20"));
+  assert.deepEqual(await Promise.all(writers.map((w) => w.exited)), writers.map(() => 0));
+  const store = SqliteStore.open(db);
+  // Each writer put /burst/0..19; 120 writes in all, 20 distinct keys.
+  assert.equal((await store.list("/burst/")).items.length, 20);
+  assert.equal(await store.currentRevision(), 120);
+  await store.close();
+});
