@@ -8,6 +8,7 @@ import { FakeClock } from "../clock.js";
 import { hasCode } from "../errors.js";
 import { runStoreContract } from "./contract.js";
 import { prefixEnd, SqliteStore } from "./sqlite.js";
+import type { WatchEvent } from "./store.js";
 
 const root = mkdtempSync(join(tmpdir(), "ttds-sqlite-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -153,6 +154,25 @@ describe("SqliteStore specifics", () => {
     const deadline = Date.now() + 5000;
     while (events.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(events, [{ type: "delete", key: "/lease/x", revision: kv.revision + 1, prev: kv }]);
+    await b.close();
+  });
+
+  test("a watcher whose unread history another connection compacts away gets DS_COMPACTED", async () => {
+    const path = freshPath();
+    const a = SqliteStore.open(path);
+    const b = SqliteStore.open(path, { pollIntervalMs: 5 });
+    const events: WatchEvent[] = [];
+    const errors: string[] = [];
+    b.watch("/c/", await b.currentRevision(), { onEvents: (evs) => events.push(...evs), onError: (e) => errors.push(e.code) });
+    // No macrotask turn between these awaits, so b's poll cannot run before the compaction.
+    let last = 0;
+    for (let i = 0; i < 20; i++) last = (await a.put("/c/k", String(i))).revision;
+    await a.compact(last - 5);
+    const deadline = Date.now() + 5000;
+    while (!errors.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(errors, ["DS_COMPACTED"]);
+    assert.deepEqual(events, []);
+    await a.close();
     await b.close();
   });
 
