@@ -8,6 +8,8 @@
  * `BEGIN IMMEDIATE` transaction (the write lock is taken before the read that checks the revision),
  * so a compare-and-swap is atomic across processes. Waiting for the lock is bounded by
  * `busy_timeout` (5 s); past it, or on any I/O failure, operations fail with DS_UNAVAILABLE.
+ * better-sqlite3 is synchronous: that wait, like every query, blocks this process's event loop
+ * (write transactions are a few statements long, so in practice it is short; see docs/benchmarks.md).
  *
  * Durability decision. WAL + `synchronous=FULL` (the default here): the WAL is fsync'd at every
  * commit, so an acknowledged write survives a process kill (-9) *and* an OS crash or power loss.
