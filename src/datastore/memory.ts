@@ -34,7 +34,7 @@ export class MemoryStore implements Store {
   private rev = 0;
   private leases = new Map<number, Lease>();
   private nextLease = 1;
-  private watchers = new Set<{ prefix: string; listener: WatchListener }>();
+  private watchers = new Set<{ prefix: string; listener: WatchListener; after: number }>();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -80,7 +80,7 @@ export class MemoryStore implements Store {
   }
 
   watch(prefix: string, afterRevision: number, listener: WatchListener): Watcher {
-    const entry = { prefix, listener };
+    const entry = { prefix, listener, after: afterRevision };
     if (afterRevision + 1 < this.historyStart) {
       queueMicrotask(() => listener.onError(compacted(afterRevision, this.historyStart)));
       return { close() {} };
@@ -96,6 +96,7 @@ export class MemoryStore implements Store {
   }
 
   async grantLease(ttlSeconds: number): Promise<number> {
+    this.expireLeases();
     const id = this.nextLease++;
     this.leases.set(id, { ttlMs: ttlSeconds * 1000, expiresAt: this.clock.now() + ttlSeconds * 1000 });
     return id;
@@ -109,12 +110,21 @@ export class MemoryStore implements Store {
   }
 
   async revokeLease(lease: number): Promise<void> {
+    this.expireLeases();
+    this.revoke(lease);
+  }
+
+  /** Delete the lease and its keys, in key order (one revision each), as the SQLite backend does. */
+  private revoke(lease: number): void {
     this.leases.delete(lease);
-    for (const [key, kv] of [...this.data]) if (kv.lease === lease) this.remove(key);
+    const keys = [...this.data.values()].filter((kv) => kv.lease === lease).map((kv) => kv.key);
+    for (const key of keys.sort()) this.remove(key);
   }
 
   /** Drop history at and below `revision`; later watches from before it get DS_COMPACTED. */
   compact(revision: number): void {
+    revision = Math.min(revision, this.rev);
+    if (revision < this.historyStart - 1) return;
     this.history = this.history.filter((e) => revisionOf(e) > revision);
     this.historyStart = revision + 1;
   }
@@ -126,11 +136,12 @@ export class MemoryStore implements Store {
   private expireLeases(): void {
     const now = this.clock.now();
     for (const [id, l] of this.leases) {
-      if (l.expiresAt <= now) void this.revokeLease(id);
+      if (l.expiresAt <= now) this.revoke(id);
     }
   }
 
   private write(key: string, value: string, lease: number | undefined): KV {
+    if (lease !== undefined && !this.leases.has(lease)) throw notFound(`lease/${lease}`);
     const prev = this.data.get(key);
     const revision = ++this.rev;
     const kv: KV = { key, value, revision, createRevision: prev?.createRevision ?? revision, lease };
@@ -148,7 +159,8 @@ export class MemoryStore implements Store {
   private emit(ev: WatchEvent): void {
     this.history.push(ev);
     for (const w of this.watchers) {
-      if (keyOf(ev).startsWith(w.prefix)) {
+      // A watch from a revision ahead of the store sees only events after that revision.
+      if (keyOf(ev).startsWith(w.prefix) && revisionOf(ev) > w.after) {
         const listener = w.listener;
         queueMicrotask(() => this.watchers.has(w) && listener.onEvents([ev]));
       }

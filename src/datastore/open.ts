@@ -1,14 +1,80 @@
 /**
- * PLACEHOLDER written on the `ipam` branch so `tabby ipam show` compiles: the datastore branch
- * owns the real `openStore` (sqlite://, etcd, memory://) with this exact signature, and its
- * version replaces this file on merge. Supports only `memory://` (an empty in-memory store).
+ * Which datastore to use and how to open it. A datastore is named by URL:
+ *   sqlite:///abs/path   the embedded SQLite store (sqlite.ts); the path is taken literally
+ *   memory://            a fresh in-process MemoryStore (tests)
+ *   etcd://host:port,... an etcd v3 cluster (not built yet)
+ * Precedence (resolveDatastoreUrl): --datastore flag, then $TABBY_DATASTORE, then the datastore of a
+ * running lab (/run/tabby/lab/current.json, written by `tabby lab up`), then the default
+ * sqlite:///var/lib/tabby/tabby.db.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
 import { MemoryStore } from "./memory.js";
-import type { Store } from "./store.js";
+import { SqliteStore } from "./sqlite.js";
+import { DatastoreError, type Store } from "./store.js";
 
+export const DEFAULT_DATASTORE_URL = "sqlite:///var/lib/tabby/tabby.db";
+/** Written by `tabby lab up`: JSON with a `datastore` URL string ($TABBY_LAB_ROOT moves it). */
+export const LAB_CURRENT_FILE = "/run/tabby/lab/current.json";
+
+function labCurrentFile(env: NodeJS.ProcessEnv): string {
+  const root = env["TABBY_LAB_ROOT"];
+  return root ? `${root.replace(/\/+$/, "")}/current.json` : LAB_CURRENT_FILE;
+}
+
+const ACCEPTED = "sqlite:///absolute/path, memory://, etcd://host:port[,host:port...]";
+
+const badUrl = (url: string, why: string, details: Record<string, unknown> = {}) =>
+  new TabbyError("DS_BAD_URL", `bad datastore URL ${JSON.stringify(url)}: ${why} (accepted: ${ACCEPTED})`, { url, ...details });
+
+/** The datastore URL to use, by precedence: flag, $TABBY_DATASTORE, running lab, default. */
+export function resolveDatastoreUrl(flag?: string, env: NodeJS.ProcessEnv = process.env, labFile: string = labCurrentFile(env)): string {
+  if (flag) return flag;
+  const fromEnv = env["TABBY_DATASTORE"];
+  if (fromEnv) return fromEnv;
+  if (existsSync(labFile)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(labFile, "utf8"));
+    } catch (err) {
+      throw new TabbyError("DS_BAD_URL", `cannot read the running lab's datastore from ${labFile}: ${(err as Error).message}`, { file: labFile }, { cause: err });
+    }
+    const ds = (parsed as { datastore?: unknown } | null)?.datastore;
+    if (typeof ds !== "string" || !ds) {
+      throw new TabbyError("DS_BAD_URL", `${labFile} has no "datastore" string; is the lab half up? (tabby lab down removes it)`, { file: labFile });
+    }
+    return ds;
+  }
+  return DEFAULT_DATASTORE_URL;
+}
+
+/** Parse a datastore URL without opening anything. */
+export function parseDatastoreUrl(url: string): { kind: "sqlite"; path: string } | { kind: "memory" } | { kind: "etcd"; endpoints: string[] } {
+  if (url.startsWith("sqlite://")) {
+    const path = url.slice("sqlite://".length);
+    if (!path.startsWith("/")) throw badUrl(url, "the SQLite path must be absolute (three slashes: sqlite:///path)");
+    if (path.endsWith("/")) throw badUrl(url, "the SQLite path names a directory, not a file");
+    return { kind: "sqlite", path };
+  }
+  if (url === "memory://") return { kind: "memory" };
+  if (url.startsWith("etcd://")) {
+    const endpoints = url.slice("etcd://".length).split(",").filter(Boolean);
+    if (!endpoints.length) throw badUrl(url, "no etcd endpoints");
+    return { kind: "etcd", endpoints };
+  }
+  throw badUrl(url, "unknown scheme");
+}
+
+/** Open the datastore named by `url` (default: resolveDatastoreUrl(undefined, env)). */
 export async function openStore(url?: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
-  const u = url ?? env.TABBY_DATASTORE ?? "sqlite:///var/lib/tabby/tabby.db";
-  if (u === "memory://" || u.startsWith("memory://")) return new MemoryStore();
-  throw new TabbyError("DS_BAD_URL", `datastore ${u} is not supported by this build (placeholder openStore: memory:// only)`, { url: u });
+  const resolved = url ?? resolveDatastoreUrl(undefined, env);
+  const parsed = parseDatastoreUrl(resolved);
+  switch (parsed.kind) {
+    case "sqlite":
+      return SqliteStore.open(parsed.path);
+    case "memory":
+      return new MemoryStore();
+    case "etcd":
+      throw new DatastoreError("DS_UNAVAILABLE", `${resolved}: etcd backend not built yet`, { url: resolved });
+  }
 }

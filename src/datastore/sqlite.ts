@@ -1,0 +1,617 @@
+/**
+ * The embedded datastore: the Store contract (store.ts) over one SQLite file that several processes
+ * on a host share (the agent, the CLI, the CNI plugin). Implements etcd v3's model — global revisions,
+ * compare-and-swap, list by prefix, watch from a revision, leases — the way libcalico-go's backend API
+ * expects it (calico-spec.md §1.1), on SQLite's own locking; no server process.
+ *
+ * Concurrency. WAL journal, so readers never block the writer. Every write runs in a
+ * `BEGIN IMMEDIATE` transaction (the write lock is taken before the read that checks the revision),
+ * so a compare-and-swap is atomic across processes. Waiting for the lock is bounded by
+ * `busy_timeout` (5 s); past it, or on any I/O failure, operations fail with DS_UNAVAILABLE.
+ * better-sqlite3 is synchronous: that wait, like every query, blocks this process's event loop
+ * (write transactions are a few statements long, so in practice it is short; see docs/benchmarks.md).
+ *
+ * Durability decision. WAL + `synchronous=FULL` (the default here): the WAL is fsync'd at every
+ * commit, so an acknowledged write survives a process kill (-9) *and* an OS crash or power loss.
+ * With `synchronous=NORMAL` an acknowledged write also survives any process kill — the commit has
+ * reached the OS by the time SQLite returns — but the last commits may roll back after a power loss
+ * (SQLite's documentation of PRAGMA synchronous). IPAM allocations live here and losing one hands
+ * out a duplicate address, so FULL is the default; `synchronous: "normal"` is available for
+ * throw-away stores (benchmarks, labs). docs/benchmarks.md measures both.
+ *
+ * Schema (user_version 1):
+ *   kv(key PK, value, revision, create_revision, lease)        current state
+ *   history(revision PK, key, type put|delete, value, ..., prev_*)  one row per write, same txn
+ *   meta(name PK, value)                                       'compacted_to'
+ *   leases(id PK AUTOINCREMENT, ttl_ms, expires_at)            expiry in the injected clock's ms
+ * The global revision is max(history.revision), or meta.compacted_to when history is empty.
+ *
+ * Watch. One timer per store (every `pollIntervalMs`, default 20 ms, unref'd) reads
+ * `PRAGMA data_version`, which changes when another connection commits; when it changes, history
+ * rows after the last one seen are read and dispatched to each watcher whose prefix matches, in
+ * revision order, each at most once per watcher (each watcher keeps its own cursor). A write made
+ * through this store dispatches at once, without waiting for the poll (it reads history after the
+ * last seen revision, so it also delivers any earlier commits of other processes first).
+ *
+ * Compaction. `compact(rev)` deletes history at or below `rev`; watching from before it fails with
+ * DS_COMPACTED. Automatic policy: every `compactEvery` writes (default 1,000) through a store, history
+ * older than the newest `historyRetention` revisions (default 10,000) is compacted. A watcher that
+ * falls more than that far behind gets DS_COMPACTED and must re-list (Calico's watchercache does).
+ *
+ * Leases. Expired leases (expires_at <= clock.now()) are collected by whichever process notices
+ * first — at the start of every operation and on every poll tick — inside a write transaction that
+ * deletes each attached key as a normal delete event (one revision per key, like MemoryStore).
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Clock } from "../clock.js";
+import { systemClock } from "../clock.js";
+import {
+  alreadyExists,
+  compacted,
+  conflict,
+  DatastoreError,
+  notFound,
+  type CasOptions,
+  type KV,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type WatchEvent,
+  type WatchListener,
+  type Watcher,
+  type WriteOptions,
+} from "./store.js";
+
+export interface SqliteStoreOptions {
+  /** Time source for lease expiry (default: the system clock). */
+  clock?: Clock;
+  /** How often to look for commits by other processes, in ms (default 20). */
+  pollIntervalMs?: number;
+  /** `full` (default: survives power loss) or `normal` (survives process kills only). */
+  synchronous?: "full" | "normal";
+  /** How long to wait for another process's write lock before DS_UNAVAILABLE, in ms (default 5000). */
+  busyTimeoutMs?: number;
+  /** Automatic compaction keeps this many newest revisions of history (default 10,000). */
+  historyRetention?: number;
+  /** Run automatic compaction every this many writes through this store (default 1,000; 0 = never). */
+  compactEvery?: number;
+}
+
+interface KvRow {
+  key: string;
+  value: string;
+  revision: number;
+  create_revision: number;
+  lease: number | null;
+}
+
+interface HistoryRow {
+  revision: number;
+  key: string;
+  type: "put" | "delete";
+  value: string | null;
+  create_revision: number | null;
+  lease: number | null;
+  prev_value: string | null;
+  prev_revision: number | null;
+  prev_create_revision: number | null;
+  prev_lease: number | null;
+}
+
+interface WatchEntry {
+  prefix: string;
+  listener: WatchListener;
+  /** Highest revision handed to (or skipped for) this watcher. */
+  cursor: number;
+  closed: boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  create_revision INTEGER NOT NULL,
+  lease INTEGER
+);
+CREATE INDEX IF NOT EXISTS kv_lease ON kv(lease) WHERE lease IS NOT NULL;
+CREATE TABLE IF NOT EXISTS history (
+  revision INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('put', 'delete')),
+  value TEXT,
+  create_revision INTEGER,
+  lease INTEGER,
+  prev_value TEXT,
+  prev_revision INTEGER,
+  prev_create_revision INTEGER,
+  prev_lease INTEGER
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('compacted_to', 0);
+CREATE TABLE IF NOT EXISTS leases (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ttl_ms INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_expiry ON leases(expires_at);
+`;
+
+/** SQLite result codes that mean "the store cannot serve now": lock timeouts, I/O, full disk, corruption. */
+function isSqliteError(err: unknown): err is Error & { code: string } {
+  return err instanceof Error && err.name === "SqliteError" && typeof (err as { code?: unknown }).code === "string";
+}
+
+export class SqliteStore implements Store {
+  readonly url: string;
+  private readonly db: Database.Database;
+  private readonly clock: Clock;
+  private readonly retention: number;
+  private readonly compactEvery: number;
+  private readonly watchers = new Set<WatchEntry>();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  private lastSeen: number;
+  private dataVersion: number;
+  private writesSinceCompact = 0;
+  private readonly stmt: ReturnType<SqliteStore["prepare"]>;
+
+  /** Open (creating if needed, with its parent directory at mode 0700) the store at `path`. */
+  static open(path: string, opts: SqliteStoreOptions = {}): SqliteStore {
+    return new SqliteStore(path, opts);
+  }
+
+  private constructor(readonly path: string, opts: SqliteStoreOptions) {
+    this.url = `sqlite://${path}`;
+    this.clock = opts.clock ?? systemClock;
+    this.retention = opts.historyRetention ?? 10_000;
+    this.compactEvery = opts.compactEvery ?? 1_000;
+    const busy = opts.busyTimeoutMs ?? 5_000;
+    try {
+      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      this.db = new Database(path, { timeout: busy });
+    } catch (err) {
+      throw this.unavailable(err, "cannot open");
+    }
+    try {
+      // journal_mode needs a moment of exclusive access; a concurrent opener may hold it (busy_timeout applies).
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma(`synchronous = ${opts.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+      this.db.transaction(() => {
+        const version = this.db.pragma("user_version", { simple: true }) as number;
+        if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
+        this.db.exec(SCHEMA);
+        if (version < 1) this.db.pragma("user_version = 1");
+      }).immediate();
+      this.stmt = this.prepare();
+      this.lastSeen = this.readRevision();
+      this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+    } catch (err) {
+      this.db.close();
+      throw this.translate(err);
+    }
+    this.timer = setInterval(() => this.tick(), opts.pollIntervalMs ?? 20);
+    this.timer.unref();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      get: db.prepare<[string], KvRow>("SELECT key, value, revision, create_revision, lease FROM kv WHERE key = ?"),
+      listFrom: db.prepare<[string, string, number], KvRow>(
+        "SELECT key, value, revision, create_revision, lease FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?",
+      ),
+      listFromOpen: db.prepare<[string, number], KvRow>(
+        "SELECT key, value, revision, create_revision, lease FROM kv WHERE key > ? ORDER BY key LIMIT ?",
+      ),
+      listAt: db.prepare<[string, string, number], KvRow>(
+        "SELECT key, value, revision, create_revision, lease FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+      ),
+      listAtOpen: db.prepare<[string, number], KvRow>(
+        "SELECT key, value, revision, create_revision, lease FROM kv WHERE key >= ? ORDER BY key LIMIT ?",
+      ),
+      maxRevision: db.prepare<[], { r: number | null }>("SELECT MAX(revision) AS r FROM history"),
+      compactedTo: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE name = 'compacted_to'"),
+      setCompactedTo: db.prepare<[number]>("UPDATE meta SET value = ? WHERE name = 'compacted_to'"),
+      upsert: db.prepare<[string, string, number, number, number | null]>(
+        "INSERT INTO kv (key, value, revision, create_revision, lease) VALUES (?, ?, ?, ?, ?) " +
+          "ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision, lease = excluded.lease",
+      ),
+      deleteKey: db.prepare<[string]>("DELETE FROM kv WHERE key = ?"),
+      appendHistory: db.prepare<[number, string, string, string | null, number | null, number | null, string | null, number | null, number | null, number | null]>(
+        "INSERT INTO history (revision, key, type, value, create_revision, lease, prev_value, prev_revision, prev_create_revision, prev_lease) " +
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      historyAfter: db.prepare<[number], HistoryRow>("SELECT * FROM history WHERE revision > ? ORDER BY revision"),
+      compactHistory: db.prepare<[number]>("DELETE FROM history WHERE revision <= ?"),
+      nextExpiry: db.prepare<[], { t: number | null }>("SELECT MIN(expires_at) AS t FROM leases"),
+      expiredLeases: db.prepare<[number], { id: number }>("SELECT id FROM leases WHERE expires_at <= ? ORDER BY id"),
+      leaseById: db.prepare<[number], { id: number; ttl_ms: number; expires_at: number }>("SELECT * FROM leases WHERE id = ?"),
+      insertLease: db.prepare<[number, number]>("INSERT INTO leases (ttl_ms, expires_at) VALUES (?, ?)"),
+      renewLease: db.prepare<[number, number]>("UPDATE leases SET expires_at = ? + ttl_ms WHERE id = ?"),
+      deleteLease: db.prepare<[number]>("DELETE FROM leases WHERE id = ?"),
+      keysOfLease: db.prepare<[number], KvRow>("SELECT key, value, revision, create_revision, lease FROM kv WHERE lease = ? ORDER BY key"),
+    };
+  }
+
+  // ---- reads ----
+
+  async get(key: string): Promise<KV | undefined> {
+    return this.op(() => {
+      this.collectExpiredLeases();
+      const row = this.stmt.get.get(key);
+      return row && toKV(row);
+    });
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    return this.op(() => {
+      this.collectExpiredLeases();
+      const limit = opts.limit ?? -1; // SQLite: a negative LIMIT means none
+      return this.db
+        .transaction(() => {
+          const upper = prefixEnd(prefix);
+          const fetch = limit < 0 ? -1 : limit + 1; // one extra row tells whether there is more
+          const from = opts.startAfter !== undefined && opts.startAfter >= prefix ? opts.startAfter : undefined;
+          let rows: KvRow[];
+          if (from !== undefined) rows = upper === undefined ? this.stmt.listFromOpen.all(from, fetch) : this.stmt.listFrom.all(from, upper, fetch);
+          else rows = upper === undefined ? this.stmt.listAtOpen.all(prefix, fetch) : this.stmt.listAt.all(prefix, upper, fetch);
+          const more = limit >= 0 && rows.length > limit;
+          if (more) rows.length = limit;
+          return { items: rows.map(toKV), revision: this.readRevision(), more };
+        })
+        .deferred();
+    });
+  }
+
+  async currentRevision(): Promise<number> {
+    return this.op(() => this.readRevision());
+  }
+
+  // ---- writes ----
+
+  async create(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {
+    return this.write(() => {
+      if (this.stmt.get.get(key)) throw alreadyExists(key);
+      return this.putRow(key, value, opts.lease, undefined);
+    });
+  }
+
+  async update(key: string, value: string, opts: CasOptions = {}): Promise<KV> {
+    return this.write(() => {
+      const cur = this.stmt.get.get(key);
+      if (!cur) throw notFound(key);
+      if (opts.revision !== undefined && cur.revision !== opts.revision) throw conflict(key, opts.revision, cur.revision);
+      return this.putRow(key, value, opts.lease, cur);
+    });
+  }
+
+  async put(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {
+    return this.write(() => this.putRow(key, value, opts.lease, this.stmt.get.get(key)));
+  }
+
+  async delete(key: string, opts: { revision?: number } = {}): Promise<KV> {
+    return this.write(() => {
+      const cur = this.stmt.get.get(key);
+      if (!cur) throw notFound(key);
+      if (opts.revision !== undefined && cur.revision !== opts.revision) throw conflict(key, opts.revision, cur.revision);
+      this.deleteRow(cur);
+      return toKV(cur);
+    });
+  }
+
+  async grantLease(ttlSeconds: number): Promise<number> {
+    const ttlMs = Math.max(1, Math.round(ttlSeconds * 1000));
+    return this.write(() => Number(this.stmt.insertLease.run(ttlMs, this.clock.now() + ttlMs).lastInsertRowid));
+  }
+
+  async keepAlive(lease: number): Promise<void> {
+    return this.write(() => {
+      if (this.stmt.renewLease.run(this.clock.now(), lease).changes === 0) throw notFound(`lease/${lease}`);
+    });
+  }
+
+  async revokeLease(lease: number): Promise<void> {
+    return this.write(() => this.revokeInTxn(lease));
+  }
+
+  /** Delete history at and below `revision` (clamped to the current revision); older watches get DS_COMPACTED. */
+  async compact(revision: number): Promise<void> {
+    return this.op(() => this.compactNow(revision));
+  }
+
+  /** The revision history has been compacted to: watches must start at or after it. */
+  async compactedRevision(): Promise<number> {
+    return this.op(() => this.stmt.compactedTo.get()!.value);
+  }
+
+  watch(prefix: string, afterRevision: number, listener: WatchListener): Watcher {
+    const entry: WatchEntry = { prefix, listener, cursor: afterRevision, closed: false };
+    const fail = (err: DatastoreError) => {
+      entry.closed = true;
+      queueMicrotask(() => listener.onError(err));
+      return { close() {} };
+    };
+    if (this.closed) return fail(this.closedError());
+    let backlog: WatchEvent[];
+    try {
+      backlog = this.db
+        .transaction(() => {
+          const compactedTo = this.stmt.compactedTo.get()!.value;
+          if (afterRevision < compactedTo) throw compacted(afterRevision, compactedTo);
+          const events: WatchEvent[] = [];
+          let last = afterRevision;
+          for (const row of this.stmt.historyAfter.iterate(afterRevision)) {
+            last = row.revision;
+            if (row.key.startsWith(prefix)) events.push(toEvent(row));
+          }
+          entry.cursor = last;
+          // With no other watcher being pumped, the shared read position can jump to here.
+          if (!this.watchers.size) this.lastSeen = Math.max(this.lastSeen, Math.min(last, this.readRevision()));
+          return events;
+        })
+        .deferred();
+    } catch (err) {
+      return fail(this.asDatastoreError(err));
+    }
+    this.watchers.add(entry);
+    if (backlog.length) queueMicrotask(() => !entry.closed && listener.onEvents(backlog));
+    return {
+      close: () => {
+        entry.closed = true;
+        this.watchers.delete(entry);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const w of this.watchers) w.closed = true;
+    this.watchers.clear();
+    this.db.close();
+  }
+
+  // ---- internals ----
+
+  /** Run a read (or a self-contained write) with error translation. */
+  private op<T>(fn: () => T): T {
+    if (this.closed) throw this.closedError();
+    try {
+      return fn();
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  /**
+   * Run `fn` in an IMMEDIATE transaction after collecting expired leases; then notify watchers.
+   * Collection commits on its own first: a write that fails (conflict, ...) rolls back its own
+   * transaction, and must not roll back the deletion of expired keys with it. It runs again inside
+   * the write's transaction for leases that expired in between.
+   */
+  private write<T>(fn: () => T): T {
+    return this.op(() => {
+      this.collectExpiredLeases();
+      const result = this.db
+        .transaction(() => {
+          this.collectExpiredInTxn();
+          return fn();
+        })
+        .immediate();
+      this.afterWrite();
+      return result;
+    });
+  }
+
+  /**
+   * Housekeeping after a commit. The write is already acknowledged-to-be, so nothing here may turn
+   * it into a failure: compaction is retried at the next write, a failed pump ends the watches.
+   */
+  private afterWrite(): void {
+    if (this.compactEvery > 0 && ++this.writesSinceCompact >= this.compactEvery) {
+      try {
+        this.compactNow(this.readRevision() - this.retention);
+        this.writesSinceCompact = 0;
+      } catch {
+        // e.g. SQLITE_BUSY past the timeout: try again after the next write.
+      }
+    }
+    if (this.watchers.size) this.pumpOrFail();
+  }
+
+  private pumpOrFail(): void {
+    try {
+      this.pump();
+    } catch (err) {
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) return; // the poll retries
+      const e = this.asDatastoreError(err);
+      for (const w of [...this.watchers]) this.dropWatcher(w, e);
+    }
+  }
+
+  private readRevision(): number {
+    const r = this.stmt.maxRevision.get()!.r;
+    return r ?? this.stmt.compactedTo.get()!.value;
+  }
+
+  private compactNow(revision: number): void {
+    this.db
+      .transaction(() => {
+        const target = Math.min(revision, this.readRevision());
+        const cur = this.stmt.compactedTo.get()!.value;
+        if (target <= cur) return;
+        this.stmt.compactHistory.run(target);
+        this.stmt.setCompactedTo.run(target);
+      })
+      .immediate();
+  }
+
+  private putRow(key: string, value: string, lease: number | undefined, prev: KvRow | undefined): KV {
+    if (lease !== undefined && !this.stmt.leaseById.get(lease)) throw notFound(`lease/${lease}`);
+    const revision = this.readRevision() + 1;
+    const createRevision = prev?.create_revision ?? revision;
+    this.stmt.upsert.run(key, value, revision, createRevision, lease ?? null);
+    this.stmt.appendHistory.run(
+      revision,
+      key,
+      "put",
+      value,
+      createRevision,
+      lease ?? null,
+      prev?.value ?? null,
+      prev?.revision ?? null,
+      prev?.create_revision ?? null,
+      prev?.lease ?? null,
+    );
+    return { key, value, revision, createRevision, lease };
+  }
+
+  private deleteRow(cur: KvRow): number {
+    const revision = this.readRevision() + 1;
+    this.stmt.deleteKey.run(cur.key);
+    this.stmt.appendHistory.run(revision, cur.key, "delete", null, null, null, cur.value, cur.revision, cur.create_revision, cur.lease);
+    return revision;
+  }
+
+  private revokeInTxn(lease: number): void {
+    for (const row of this.stmt.keysOfLease.all(lease)) this.deleteRow(row);
+    this.stmt.deleteLease.run(lease);
+  }
+
+  private collectExpiredInTxn(): void {
+    for (const { id } of this.stmt.expiredLeases.all(this.clock.now())) this.revokeInTxn(id);
+  }
+
+  /**
+   * Cheap check (one indexed read); takes the write lock only when some lease has expired. Best
+   * effort: if another process holds the write lock past busy_timeout, the read goes ahead and the
+   * next operation or tick collects (etcd's lease revocation is asynchronous too).
+   */
+  private collectExpiredLeases(): void {
+    const next = this.stmt.nextExpiry.get()!.t;
+    if (next === null || next > this.clock.now()) return;
+    try {
+      this.db.transaction(() => this.collectExpiredInTxn()).immediate();
+    } catch (err) {
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) return;
+      throw err;
+    }
+    if (this.watchers.size) this.pumpOrFail();
+  }
+
+  /** Read history after the last seen revision and hand each watcher its events, in order. */
+  private pump(): void {
+    const { rows, compactedTo } = this.db
+      .transaction(() => ({ compactedTo: this.stmt.compactedTo.get()!.value, rows: this.stmt.historyAfter.all(this.lastSeen) }))
+      .deferred();
+    const batches = new Map<WatchEntry, WatchEvent[]>();
+    for (const w of this.watchers) {
+      if (w.cursor < compactedTo && compactedTo > this.lastSeen) {
+        // Rows this watcher still needed were compacted away (by another process) before we read them.
+        this.dropWatcher(w, compacted(w.cursor, compactedTo));
+      }
+    }
+    for (const row of rows) {
+      let ev: WatchEvent | undefined;
+      for (const w of this.watchers) {
+        if (row.revision <= w.cursor) continue;
+        w.cursor = row.revision;
+        if (!row.key.startsWith(w.prefix)) continue;
+        ev ??= toEvent(row);
+        let batch = batches.get(w);
+        if (!batch) batches.set(w, (batch = []));
+        batch.push(ev);
+      }
+    }
+    const last = rows.at(-1);
+    if (last) this.lastSeen = last.revision;
+    for (const [w, events] of batches) queueMicrotask(() => !w.closed && w.listener.onEvents(events));
+  }
+
+  private dropWatcher(w: WatchEntry, err: DatastoreError): void {
+    w.closed = true;
+    this.watchers.delete(w);
+    queueMicrotask(() => w.listener.onError(err));
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    try {
+      this.collectExpiredLeases();
+      if (!this.watchers.size) return;
+      const dv = this.db.pragma("data_version", { simple: true }) as number;
+      if (dv === this.dataVersion) return;
+      this.dataVersion = dv;
+      this.pump();
+    } catch (err) {
+      // A lock held past busy_timeout is transient: try again next tick (data_version is re-read, so
+      // force a pump then). Anything else ends the watches.
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) {
+        this.dataVersion = -1;
+        return;
+      }
+      const e = this.asDatastoreError(err);
+      for (const w of [...this.watchers]) this.dropWatcher(w, e);
+    }
+  }
+
+  private closedError(): DatastoreError {
+    return new DatastoreError("DS_UNAVAILABLE", `${this.url}: store is closed`, { url: this.url });
+  }
+
+  private unavailable(err: unknown, what: string): DatastoreError {
+    const code = isSqliteError(err) ? err.code : (err as NodeJS.ErrnoException)?.code;
+    return new DatastoreError("DS_UNAVAILABLE", `${this.url}: ${what}: ${(err as Error)?.message ?? String(err)}`, { url: this.url, code }, { cause: err });
+  }
+
+  private asDatastoreError(err: unknown): DatastoreError {
+    const e = this.translate(err);
+    return e instanceof DatastoreError ? e : this.unavailable(err, "unexpected error");
+  }
+
+  private translate(err: unknown): unknown {
+    if (err instanceof DatastoreError) return err;
+    if (isSqliteError(err)) return this.unavailable(err, "sqlite error");
+    if ((err as NodeJS.ErrnoException)?.code && (err as NodeJS.ErrnoException).syscall) return this.unavailable(err, "i/o error");
+    return err;
+  }
+}
+
+function toKV(row: KvRow): KV {
+  return { key: row.key, value: row.value, revision: row.revision, createRevision: row.create_revision, lease: row.lease ?? undefined };
+}
+
+function toEvent(row: HistoryRow): WatchEvent {
+  const prev: KV | undefined =
+    row.prev_revision === null
+      ? undefined
+      : { key: row.key, value: row.prev_value!, revision: row.prev_revision, createRevision: row.prev_create_revision!, lease: row.prev_lease ?? undefined };
+  if (row.type === "delete") return { type: "delete", key: row.key, revision: row.revision, prev };
+  return {
+    type: "put",
+    kv: { key: row.key, value: row.value!, revision: row.revision, createRevision: row.create_revision!, lease: row.lease ?? undefined },
+    prev,
+  };
+}
+
+/**
+ * The smallest string greater than every string that starts with `prefix` (SQLite compares TEXT as
+ * UTF-8 bytes, i.e. by code point): bump the last code point, dropping trailing U+10FFFF; undefined
+ * when no bound exists (empty prefix).
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  const cps = [...prefix].map((c) => c.codePointAt(0)!);
+  while (cps.length) {
+    const last = cps.pop()!;
+    if (last < 0x10ffff) {
+      let next = last + 1;
+      if (next >= 0xd800 && next <= 0xdfff) next = 0xe000; // skip surrogates: not valid scalar values
+      return String.fromCodePoint(...cps, next);
+    }
+  }
+  return undefined;
+}
