@@ -17,13 +17,13 @@ export function runCommand(
   opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs) timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", (err) => {
       if (timer) clearTimeout(timer);
       reject(new TabbyError("LAB_COMMAND_FAILED", `cannot run ${cmd}: ${err.message}`, { cmd, args }));
@@ -32,7 +32,10 @@ export function runCommand(
       if (timer) clearTimeout(timer);
       resolve({ stdout, stderr, code: code ?? 1 });
     });
-    child.stdin.end(opts.input ?? "");
+    if (child.stdin) {
+      child.stdin.on("error", () => {}); // a command may exit before reading its input
+      child.stdin.end(opts.input);
+    }
   });
 }
 
