@@ -25,6 +25,10 @@ export interface EtcdServer {
   restart(): Promise<void>;
   /** Stop (if running) without removing data; `restart()` starts it again. */
   pause(): Promise<void>;
+  /** SIGSTOP: etcd hangs with its connections open (a stuck server, not a dead one). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
 }
 
 const ETCD_BIN = process.env["ETCD_BIN"] ?? "/usr/bin/etcd";
@@ -99,6 +103,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     if (!p) return;
     proc = undefined;
     if (p.exitCode === null && p.signalCode === null) {
+      p.kill("SIGCONT"); // in case it was frozen
       p.kill("SIGTERM");
       const t = setTimeout(() => p.kill("SIGKILL"), 5000);
       await exited(p);
@@ -117,6 +122,12 @@ export async function startEtcd(): Promise<EtcdServer> {
     },
     kill() {
       if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    },
+    freeze() {
+      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGSTOP");
+    },
+    thaw() {
+      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGCONT");
     },
     async pause() {
       await halt();
