@@ -4,14 +4,16 @@
  * again on the same ports and data (revisions continue); `kill()` is SIGKILL, for crash tests.
  * Only the process this helper spawned is ever signalled, by its pid.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, closeSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export interface EtcdServer {
-  /** `etcd://127.0.0.1:PORT`, for parseEtcdUrl. */
+  /** `etcd://127.0.0.1:PORT` (`etcds://…?ca=…&cert=…&key=…` with TLS), for parseEtcdUrl. */
   url: string;
   /** `http://127.0.0.1:PORT`, for EtcdStore.open. */
   endpoints: string[];
@@ -45,14 +47,51 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function healthy(clientUrl: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as { health?: string };
-    return body.health === "true";
-  } catch {
-    return false;
+export interface TestPki {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A throw-away CA with a server certificate for 127.0.0.1 and a client certificate (openssl CLI). */
+function makePki(dir: string): TestPki {
+  const f = (n: string) => join(dir, n);
+  const ossl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  ossl("req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=tabby-test-ca");
+  for (const [name, ext] of [
+    ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"],
+    ["client", "extendedKeyUsage=clientAuth\n"],
+  ] as const) {
+    writeFileSync(f(`${name}.ext`), ext);
+    ossl("req", ...ec, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", `/CN=tabby-test-${name}`);
+    ossl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f(`${name}.pem`), "-days", "2", "-extfile", f(`${name}.ext`));
   }
+  return { ca: f("ca.pem"), serverCert: f("server.pem"), serverKey: f("server.key"), clientCert: f("client.pem"), clientKey: f("client.key") };
+}
+
+async function healthy(clientUrl: string, pki: TestPki | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const opts = pki
+      ? { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 }
+      : { timeout: 1000 };
+    const req = (pki ? httpsRequest : httpRequest)(`${clientUrl}/health`, opts, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => {
+        try {
+          resolve((JSON.parse(body) as { health?: string }).health === "true");
+        } catch {
+          resolve(false);
+        }
+      });
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
 }
 
 function exited(p: ChildProcess): Promise<void> {
@@ -60,12 +99,17 @@ function exited(p: ChildProcess): Promise<void> {
   return new Promise((resolve) => p.once("exit", () => resolve()));
 }
 
-export async function startEtcd(): Promise<EtcdServer> {
+/**
+ * Starts etcd. With `{ tls: true }` clients must use TLS and present a certificate signed by a
+ * throw-away CA (client-cert-auth); `pki` then names the files.
+ */
+export async function startEtcd(opts: { tls?: boolean } = {}): Promise<EtcdServer & { pki?: TestPki }> {
   const dataDir = mkdtempSync(join(tmpdir(), "tabby-etcd-"));
+  const pki = opts.tls ? makePki(dataDir) : undefined;
   const clientPort = await freePort();
   let peerPort = await freePort();
   while (peerPort === clientPort) peerPort = await freePort();
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const clientUrl = `${pki ? "https" : "http"}://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const args = [
     "--name", "default",
@@ -78,6 +122,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     "--initial-cluster-token", `tabby-test-${process.pid}-${clientPort}`,
     "--logger", "zap",
     "--log-level", "warn",
+    ...(pki ? ["--cert-file", pki.serverCert, "--key-file", pki.serverKey, "--trusted-ca-file", pki.ca, "--client-cert-auth"] : []),
   ];
   let proc: ChildProcess | undefined;
 
@@ -91,7 +136,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (p.exitCode !== null || p.signalCode !== null) break;
-      if (await healthy(clientUrl)) return;
+      if (await healthy(clientUrl, pki)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     p.kill("SIGKILL");
@@ -113,7 +158,10 @@ export async function startEtcd(): Promise<EtcdServer> {
 
   await launch();
   return {
-    url: `etcd://127.0.0.1:${clientPort}`,
+    url: pki
+      ? `etcds://127.0.0.1:${clientPort}?ca=${pki.ca}&cert=${pki.clientCert}&key=${pki.clientKey}`
+      : `etcd://127.0.0.1:${clientPort}`,
+    ...(pki ? { pki } : {}),
     endpoints: [clientUrl],
     dataDir,
     async stop() {
