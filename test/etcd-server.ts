@@ -35,6 +35,32 @@ export interface EtcdServer {
 
 const ETCD_BIN = process.env["ETCD_BIN"] ?? "/usr/bin/etcd";
 
+/**
+ * etcd processes this test process started and has not stopped yet. If the test process ends
+ * without its after() hooks (a runner timeout, ^C), they are killed on the way out so no etcd
+ * outlives its test; their data dirs are removed too.
+ */
+const running = new Set<ChildProcess>();
+const dataDirs = new Set<string>();
+let exitHooked = false;
+function reapOnExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  const reap = () => {
+    for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    running.clear();
+    dataDirs.clear();
+  };
+  process.once("exit", reap);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      reap();
+      process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+    });
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -105,6 +131,8 @@ function exited(p: ChildProcess): Promise<void> {
  */
 export async function startEtcd(opts: { tls?: boolean } = {}): Promise<EtcdServer & { pki?: TestPki }> {
   const dataDir = mkdtempSync(join(tmpdir(), "tabby-etcd-"));
+  reapOnExit();
+  dataDirs.add(dataDir);
   const pki = opts.tls ? makePki(dataDir) : undefined;
   const clientPort = await freePort();
   let peerPort = await freePort();
@@ -133,6 +161,9 @@ export async function startEtcd(opts: { tls?: boolean } = {}): Promise<EtcdServe
     const p = spawn(ETCD_BIN, args, { stdio: ["ignore", log, log], env });
     closeSync(log);
     proc = p;
+    reapOnExit();
+    running.add(p);
+    p.once("exit", () => running.delete(p));
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (p.exitCode !== null || p.signalCode !== null) break;
@@ -167,6 +198,7 @@ export async function startEtcd(opts: { tls?: boolean } = {}): Promise<EtcdServe
     async stop() {
       await halt();
       rmSync(dataDir, { recursive: true, force: true });
+      dataDirs.delete(dataDir);
     },
     kill() {
       if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
