@@ -96,6 +96,12 @@ const TARGET_MOD = 2;
 const DEFAULT_PORT = 2379;
 
 /**
+ * Key read (count only) to learn the store revision and to check that etcd answers. It lies under
+ * Calico's root because an etcd user for tabby/Calico is often granted only /calico/.
+ */
+const PROBE_KEY = Buffer.from("/calico/");
+
+/**
  * Parses `etcd://host:port[,host:port…]` and `etcds://host:port[,…]?ca=/p&cert=/p&key=/p` (TLS),
  * optionally with `user:password@` before the hosts. A missing port is 2379.
  */
@@ -149,6 +155,7 @@ export class EtcdStore implements Store {
   readonly url: string;
   private readonly endpoints: string[];
   private readonly requestTimeoutMs: number;
+  /** @internal */
   readonly dialTimeoutMs: number;
   private readonly watchers = new Set<EtcdWatch>();
   private closed = false;
@@ -209,7 +216,7 @@ export class EtcdStore implements Store {
     }
     const store = new EtcdStore(client, endpoints, secure, opts);
     try {
-      await store.call("connect", true, (o) => client.kv.range({ key: Buffer.from("\0"), count_only: true }, o), store.dialTimeoutMs);
+      await store.call("connect", true, (o) => client.kv.range({ key: PROBE_KEY, count_only: true }, o), store.dialTimeoutMs);
     } catch (err) {
       await store.close();
       throw err;
@@ -301,7 +308,7 @@ export class EtcdStore implements Store {
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.call("currentRevision", true, (o) => this.client.kv.range({ key: Buffer.from("\0"), count_only: true }, o));
+    const res = await this.call("currentRevision", true, (o) => this.client.kv.range({ key: PROBE_KEY, count_only: true }, o));
     return Number(res.header.revision);
   }
 
@@ -509,7 +516,14 @@ class EtcdWatch implements Watcher {
     }
     if (res.events.length === 0) return;
     const events = res.events.map(toEvent);
-    this.listener.onEvents(events);
+    try {
+      this.listener.onEvents(events);
+    } catch (err) {
+      // A listener's bug must not tear down the gRPC stream: surface it as an uncaught error.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 }
 
