@@ -125,6 +125,86 @@ function exited(p: ChildProcess): Promise<void> {
   return new Promise((resolve) => p.once("exit", () => resolve()));
 }
 
+/** One etcd member process: start (waiting until it reports healthy), stop, signals. */
+class Member {
+  proc: ChildProcess | undefined;
+  constructor(
+    readonly clientUrl: string,
+    private readonly args: string[],
+    private readonly logFile: string,
+    private readonly pki: TestPki | undefined,
+  ) {}
+
+  async launch(): Promise<void> {
+    const log = openSync(this.logFile, "a");
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    if (process.arch !== "x64") env["ETCD_UNSUPPORTED_ARCH"] = process.arch === "arm64" ? "arm64" : process.arch;
+    const p = spawn(ETCD_BIN, this.args, { stdio: ["ignore", log, log], env });
+    closeSync(log);
+    this.proc = p;
+    reapOnExit();
+    running.add(p);
+    p.once("exit", () => running.delete(p));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (p.exitCode !== null || p.signalCode !== null) break;
+      if (await healthy(this.clientUrl, this.pki)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    p.kill("SIGKILL");
+    throw new Error(`etcd did not become healthy on ${this.clientUrl} (log: ${this.logFile})`);
+  }
+
+  async halt(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = undefined;
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill("SIGCONT"); // in case it was frozen
+      p.kill("SIGTERM");
+      const t = setTimeout(() => p.kill("SIGKILL"), 5000);
+      await exited(p);
+      clearTimeout(t);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    const p = this.proc;
+    if (p && p.exitCode === null && p.signalCode === null) p.kill(sig);
+  }
+}
+
+async function startMembers(n: number, pki: TestPki | undefined, dataDir: string): Promise<Member[]> {
+  const ports: number[] = [];
+  while (ports.length < 2 * n) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  const names = Array.from({ length: n }, (_, i) => (n === 1 ? "default" : `m${i}`));
+  const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
+  const initialCluster = names.map((name, i) => `${name}=${peerUrls[i]}`).join(",");
+  const members = names.map((name, i) => {
+    const clientUrl = `${pki ? "https" : "http"}://127.0.0.1:${ports[2 * i]}`;
+    const args = [
+      "--name", name,
+      "--data-dir", join(dataDir, `data-${name}`),
+      "--listen-client-urls", clientUrl,
+      "--advertise-client-urls", clientUrl,
+      "--listen-peer-urls", peerUrls[i]!,
+      "--initial-advertise-peer-urls", peerUrls[i]!,
+      "--initial-cluster", initialCluster,
+      "--initial-cluster-token", `tabby-test-${process.pid}-${ports[0]}`,
+      "--logger", "zap",
+      "--log-level", "warn",
+      ...(pki ? ["--cert-file", pki.serverCert, "--key-file", pki.serverKey, "--trusted-ca-file", pki.ca, "--client-cert-auth"] : []),
+    ];
+    return new Member(clientUrl, args, join(dataDir, `etcd-${name}.log`), pki);
+  });
+  // Members of a new cluster only become healthy together (they need a quorum).
+  await Promise.all(members.map((m) => m.launch()));
+  return members;
+}
+
 /**
  * Starts etcd. With `{ tls: true }` clients must use TLS and present a certificate signed by a
  * throw-away CA (client-cert-auth); `pki` then names the files.
@@ -134,87 +214,71 @@ export async function startEtcd(opts: { tls?: boolean } = {}): Promise<EtcdServe
   reapOnExit();
   dataDirs.add(dataDir);
   const pki = opts.tls ? makePki(dataDir) : undefined;
-  const clientPort = await freePort();
-  let peerPort = await freePort();
-  while (peerPort === clientPort) peerPort = await freePort();
-  const clientUrl = `${pki ? "https" : "http"}://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  const args = [
-    "--name", "default",
-    "--data-dir", join(dataDir, "data"),
-    "--listen-client-urls", clientUrl,
-    "--advertise-client-urls", clientUrl,
-    "--listen-peer-urls", peerUrl,
-    "--initial-advertise-peer-urls", peerUrl,
-    "--initial-cluster", `default=${peerUrl}`,
-    "--initial-cluster-token", `tabby-test-${process.pid}-${clientPort}`,
-    "--logger", "zap",
-    "--log-level", "warn",
-    ...(pki ? ["--cert-file", pki.serverCert, "--key-file", pki.serverKey, "--trusted-ca-file", pki.ca, "--client-cert-auth"] : []),
-  ];
-  let proc: ChildProcess | undefined;
-
-  const launch = async (): Promise<void> => {
-    const log = openSync(join(dataDir, "etcd.log"), "a");
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    if (process.arch !== "x64") env["ETCD_UNSUPPORTED_ARCH"] = process.arch === "arm64" ? "arm64" : process.arch;
-    const p = spawn(ETCD_BIN, args, { stdio: ["ignore", log, log], env });
-    closeSync(log);
-    proc = p;
-    reapOnExit();
-    running.add(p);
-    p.once("exit", () => running.delete(p));
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (p.exitCode !== null || p.signalCode !== null) break;
-      if (await healthy(clientUrl, pki)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    p.kill("SIGKILL");
-    throw new Error(`etcd did not become healthy on ${clientUrl} (log: ${join(dataDir, "etcd.log")})`);
-  };
-
-  const halt = async (): Promise<void> => {
-    const p = proc;
-    if (!p) return;
-    proc = undefined;
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill("SIGCONT"); // in case it was frozen
-      p.kill("SIGTERM");
-      const t = setTimeout(() => p.kill("SIGKILL"), 5000);
-      await exited(p);
-      clearTimeout(t);
-    }
-  };
-
-  await launch();
+  const [m] = await startMembers(1, pki, dataDir);
+  const member = m!;
+  const hostPort = member.clientUrl.replace(/^https?:\/\//, "");
   return {
-    url: pki
-      ? `etcds://127.0.0.1:${clientPort}?ca=${pki.ca}&cert=${pki.clientCert}&key=${pki.clientKey}`
-      : `etcd://127.0.0.1:${clientPort}`,
+    url: pki ? `etcds://${hostPort}?ca=${pki.ca}&cert=${pki.clientCert}&key=${pki.clientKey}` : `etcd://${hostPort}`,
     ...(pki ? { pki } : {}),
-    endpoints: [clientUrl],
+    endpoints: [member.clientUrl],
     dataDir,
     async stop() {
-      await halt();
+      await member.halt();
       rmSync(dataDir, { recursive: true, force: true });
       dataDirs.delete(dataDir);
     },
     kill() {
-      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      member.signal("SIGKILL");
     },
     freeze() {
-      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGSTOP");
+      member.signal("SIGSTOP");
     },
     thaw() {
-      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGCONT");
+      member.signal("SIGCONT");
     },
     async pause() {
-      await halt();
+      await member.halt();
     },
     async restart() {
-      await halt();
-      await launch();
+      await member.halt();
+      await member.launch();
+    },
+  };
+}
+
+export interface EtcdCluster {
+  /** `etcd://h:p,h:p,h:p`. */
+  url: string;
+  endpoints: string[];
+  /** SIGKILL member i. */
+  kill(i: number): void;
+  /** Start member i again (same data), resolves when healthy. */
+  restart(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts an n-member etcd cluster on loopback. */
+export async function startEtcdCluster(n: number): Promise<EtcdCluster> {
+  const dataDir = mkdtempSync(join(tmpdir(), "tabby-etcd-"));
+  reapOnExit();
+  dataDirs.add(dataDir);
+  const members = await startMembers(n, undefined, dataDir);
+  const endpoints = members.map((m) => m.clientUrl);
+  return {
+    url: `etcd://${endpoints.map((e) => e.replace(/^http:\/\//, "")).join(",")}`,
+    endpoints,
+    kill(i) {
+      members[i]?.signal("SIGKILL");
+    },
+    async restart(i) {
+      const m = members[i]!;
+      await m.halt();
+      await m.launch();
+    },
+    async stop() {
+      await Promise.all(members.map((m) => m.halt()));
+      rmSync(dataDir, { recursive: true, force: true });
+      dataDirs.delete(dataDir);
     },
   };
 }

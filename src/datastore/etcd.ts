@@ -23,11 +23,13 @@
  *    events may share a revision.
  *
  * Failure handling: every unary call carries a deadline (requestTimeoutMs, default 5 s), so a
- * write during an outage fails with DS_UNAVAILABLE instead of hanging. Reads, keep-alives and
- * revokes are retried over the endpoints within that deadline; writes are retried only when the
- * error shows the request never left the client (no connection), because a write whose answer
- * was lost may have been applied. The etcd3 client's own retry/circuit-breaker policies are off
- * for that reason. Every error leaving this module is a DatastoreError; errors that have no
+ * write during an outage fails with DS_UNAVAILABLE instead of hanging. An endpoint that fails is
+ * skipped for a second (HostGate), so with several endpoints calls move to a live member. Reads,
+ * keep-alives and revokes are retried over the endpoints within the deadline; writes are retried
+ * only when the request never left the client (no connection, endpoint skipped), because a write
+ * whose answer was lost may have been applied: such a write fails with DS_UNAVAILABLE and the
+ * caller re-reads. The etcd3 client's own retry/circuit-breaker policies are replaced for that
+ * reason (its global retry would replay non-idempotent transactions). Every error leaving this module is a DatastoreError; errors that have no
  * contract code (permission denied, bad TLS files, …) are DS_UNAVAILABLE with the cause attached.
  */
 import { randomInt } from "node:crypto";
@@ -184,7 +186,7 @@ export class EtcdStore implements Store {
     const options: IOptions = {
       hosts: endpoints,
       // Retries and circuit breaking are done here, knowing which calls are safe to repeat.
-      faultHandling: { host: () => noPolicy, global: noPolicy },
+      faultHandling: { host: () => new HostGate() as unknown as FaultPolicy, global: noPolicy },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
       grpcOptions: {
         // Notice a silently dead connection (etcd's server allows pings every 5 s while streams are open).
@@ -429,8 +431,9 @@ export class EtcdStore implements Store {
       try {
         return await fn({ deadline });
       } catch (err) {
-        last = err;
         if (err instanceof DatastoreError) throw err;
+        // Keep the real failure, not the "skipped, failed recently" that a retry may meet.
+        if (!(err instanceof HostDownError) || last === undefined) last = err;
         if (!isTransportError(err) || Date.now() >= deadline) break;
         if (!idempotent && !neverSent(err)) break;
         if (i > 0) await new Promise((r) => setTimeout(r, 50));
@@ -527,10 +530,36 @@ class EtcdWatch implements Watcher {
   }
 }
 
+type FaultPolicy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
+
+/** Thrown (instead of calling) for an endpoint that failed less than HOST_DOWN_MS ago. */
+class HostDownError extends Error {}
+
+const HOST_DOWN_MS = 1000;
+
+/**
+ * Per-endpoint gate for the etcd3 connection pool (in place of its circuit breaker): after a
+ * transport failure the endpoint is skipped for HOST_DOWN_MS, so the pool tries the next one
+ * within the same call, and a request to it is never sent. With every endpoint down, calls fail
+ * fast (HostDownError → DS_UNAVAILABLE) and an endpoint is tried again after HOST_DOWN_MS.
+ */
+class HostGate {
+  private downUntil = 0;
+  async execute<T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> {
+    if (Date.now() < this.downUntil) throw new HostDownError("endpoint failed recently, skipped");
+    try {
+      return await fn({ signal: new AbortController().signal, attempt: 0 });
+    } catch (err) {
+      if (isTransportError(err)) this.downUntil = Date.now() + HOST_DOWN_MS;
+      throw err;
+    }
+  }
+}
+
 const noPolicy = {
   execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> =>
     fn({ signal: new AbortController().signal, attempt: 0 }),
-} as unknown as NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
+} as unknown as FaultPolicy;
 
 function hangUp(stream: IDuplexStream<unknown, unknown>): void {
   try {
@@ -563,6 +592,7 @@ function toEvent(ev: IEvent): WatchEvent {
 /** gRPC status codes that mean "could not talk to etcd" (UNAVAILABLE, DEADLINE_EXCEEDED, …). */
 function isTransportError(err: unknown): boolean {
   return (
+    err instanceof HostDownError ||
     err instanceof etcd3.GRPCUnavailableError ||
     err instanceof etcd3.GRPCDeadlineExceededError ||
     err instanceof etcd3.GRPCCancelledError ||
@@ -574,5 +604,6 @@ function isTransportError(err: unknown): boolean {
 
 /** True when gRPC failed before sending the request (no connection could be made). */
 function neverSent(err: unknown): boolean {
+  if (err instanceof HostDownError) return true;
   return err instanceof etcd3.GRPCUnavailableError && /No connection established|ECONNREFUSED|Failed to connect/i.test(err.message);
 }
