@@ -341,6 +341,15 @@ describe("etcd store: leases", () => {
     await rejectsWith(store.keepAlive(lease), "DS_NOT_FOUND");
   });
 
+  test("a write naming an unknown lease fails with DS_NOT_FOUND and writes nothing", async () => {
+    const p = fresh();
+    const lease = await store.grantLease(60);
+    await store.revokeLease(lease);
+    await rejectsWith(store.put(`${p}a`, "1", { lease }), "DS_NOT_FOUND");
+    await rejectsWith(store.create(`${p}a`, "1", { lease }), "DS_NOT_FOUND");
+    assert.equal(await store.get(`${p}a`), undefined);
+  });
+
   test("an update without a lease detaches the key from its lease", async () => {
     const p = fresh();
     const lease = await store.grantLease(60);

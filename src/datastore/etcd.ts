@@ -281,7 +281,7 @@ export class EtcdStore implements Store {
     const k = Buffer.from(key);
     const res = await this.call("put", false, (o) =>
       this.client.kv.put({ key: k, value: Buffer.from(value), prev_kv: true, ...(opts.lease ? { lease: opts.lease } : {}) }, o),
-    );
+    ).catch(leaseMissing(opts.lease));
     const rev = Number(res.header.revision);
     const prev = res.prev_kv;
     return { key, value, revision: rev, createRevision: prev ? Number(prev.create_revision) : rev, lease: opts.lease || undefined };
@@ -409,7 +409,7 @@ export class EtcdStore implements Store {
   private async txn(op: string, compare: object[], success: IRequestOp, key: Buffer): Promise<ITxnResponse> {
     return this.call(op, false, (o) =>
       this.client.kv.txn({ compare, success: [success], failure: [{ request_range: { key } }] } as never, o),
-    );
+    ).catch(leaseMissing(success.request_put?.lease));
   }
 
   private casFailure(key: string, revision: number | undefined, res: ITxnResponse): DatastoreError {
@@ -560,6 +560,14 @@ const noPolicy = {
   execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> =>
     fn({ signal: new AbortController().signal, attempt: 0 }),
 } as unknown as FaultPolicy;
+
+/** A write naming a lease etcd does not know (expired or revoked) fails with DS_NOT_FOUND lease/N. */
+function leaseMissing(lease: string | number | undefined): (err: unknown) => never {
+  return (err) => {
+    if (lease && err instanceof DatastoreError && /requested lease not found/.test(err.message)) throw notFound(`lease/${lease}`);
+    throw err;
+  };
+}
 
 function hangUp(stream: IDuplexStream<unknown, unknown>): void {
   try {
