@@ -1,0 +1,617 @@
+/**
+ * The etcd v3 backend of the datastore contract (store.ts), on the `etcd3` client's gRPC
+ * services (KV, Lease, Watch; etcd's api/etcdserverpb/rpc.proto). Keys are stored exactly as
+ * given — Calico's layout (keys.ts) — and values are the same JSON strings as in every backend,
+ * so an etcd written by tabby reads like one written by Calico's etcdv3 backend.
+ *
+ * Mapping:
+ *  - KV.revision = mod_revision, createRevision = create_revision, lease = lease id (0 = none).
+ *  - create: Txn(if create_revision(key) == 0 then Put else Range).
+ *  - update/delete: Txn(if create_revision > 0 [and mod_revision == r] then Put/DeleteRange else
+ *    Range); the else-branch read tells DS_NOT_FOUND (absent) from DS_CONFLICT (other revision).
+ *  - list: Range over the prefix, ascending by key, `limit`; revision = the response header's.
+ *  - watch: one Watch stream per watcher with start_revision = afterRevision + 1, so etcd replays
+ *    its history from there and nothing written between a list and a watch is lost. A
+ *    compact_revision in the response → onError(DS_COMPACTED); a broken stream (etcd down,
+ *    connection lost) → onError(DS_UNAVAILABLE). The watcher does NOT resume by itself: like every
+ *    store watch it fails and closes, and the syncer watches again from the last revision it saw
+ *    (or re-lists on DS_COMPACTED). Events are delivered in etcd's order; etcd keeps every event
+ *    of one revision in one response (we do not ask for fragments).
+ *  - leases: LeaseGrant with an id the client picks below 2^48 (etcd's own ids are 63-bit numbers
+ *    a JS number cannot hold), a single LeaseKeepAlive round trip, LeaseRevoke. A revoke or an
+ *    expiry deletes all the lease's keys in ONE revision (etcd semantics), so several delete
+ *    events may share a revision.
+ *
+ * Failure handling: every unary call carries a deadline (requestTimeoutMs, default 5 s), so a
+ * write during an outage fails with DS_UNAVAILABLE instead of hanging. An endpoint that fails is
+ * skipped for a second (HostGate), so with several endpoints calls move to a live member. Reads,
+ * keep-alives and revokes are retried over the endpoints within the deadline; writes are retried
+ * only when the request never left the client (no connection, endpoint skipped), because a write
+ * whose answer was lost may have been applied: such a write fails with DS_UNAVAILABLE and the
+ * caller re-reads. The etcd3 client's own retry/circuit-breaker policies are replaced for that
+ * reason (its global retry would replay non-idempotent transactions). Every error leaving this module is a DatastoreError; errors that have no
+ * contract code (permission denied, bad TLS files, …) are DS_UNAVAILABLE with the cause attached.
+ */
+import { randomInt } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import etcd3 from "etcd3";
+import type {
+  Etcd3 as Etcd3Client,
+  IDuplexStream,
+  IEvent,
+  IKeyValue,
+  IOptions,
+  IRequestOp,
+  ITxnResponse,
+  IWatchRequest,
+  IWatchResponse,
+} from "etcd3";
+import { TabbyError } from "../errors.js";
+import {
+  DatastoreError,
+  alreadyExists,
+  compacted,
+  conflict,
+  notFound,
+  type CasOptions,
+  type KV,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type WatchEvent,
+  type WatchListener,
+  type Watcher,
+  type WriteOptions,
+} from "./store.js";
+
+const { Etcd3, Range } = etcd3;
+
+// rpc.proto RangeRequest.SortOrder.ASCEND and SortTarget.KEY.
+const SORT_ASCEND = 1;
+const SORT_BY_KEY = 0;
+
+export interface EtcdTlsOptions {
+  /** PEM file paths. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface EtcdOptions {
+  /** `http://host:port` or `https://host:port` (or bare `host:port`: https when `tls` is set). */
+  endpoints: string[];
+  tls?: EtcdTlsOptions;
+  username?: string;
+  password?: string;
+  /** How long `open` waits for a first answer, and a watch for its creation (default 5000). */
+  dialTimeoutMs?: number;
+  /** Deadline of every request, retries included (default 5000). */
+  requestTimeoutMs?: number;
+}
+
+// etcd's proto enums (rpc.proto Compare.CompareResult / CompareTarget), by number.
+const EQUAL = 0;
+const GREATER = 1;
+const TARGET_CREATE = 1;
+const TARGET_MOD = 2;
+
+const DEFAULT_PORT = 2379;
+
+/**
+ * Key read (count only) to learn the store revision and to check that etcd answers. It lies under
+ * Calico's root because an etcd user for tabby/Calico is often granted only /calico/.
+ */
+const PROBE_KEY = Buffer.from("/calico/");
+
+/**
+ * Parses `etcd://host:port[,host:port…]` and `etcds://host:port[,…]?ca=/p&cert=/p&key=/p` (TLS),
+ * optionally with `user:password@` before the hosts. A missing port is 2379.
+ */
+export function parseEtcdUrl(url: string): EtcdOptions {
+  const m = /^(etcds?):\/\/(?:([^@/?]*)@)?([^/?]+)\/?(?:\?(.*))?$/.exec(url);
+  if (!m) throw badUrl(url, "expected etcd://host:port[,host:port] or etcds://…");
+  const scheme = m[1]!;
+  const userinfo = m[2];
+  const hosts = m[3]!;
+  const query = m[4];
+  const secure = scheme === "etcds";
+  const endpoints = hosts.split(",").map((h) => {
+    const hp = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(h.trim());
+    if (!hp) throw badUrl(url, `bad host "${h}"`);
+    const port = hp[2] === undefined ? DEFAULT_PORT : Number(hp[2]);
+    if (port < 1 || port > 65535) throw badUrl(url, `bad port in "${h}"`);
+    return `${secure ? "https" : "http"}://${hp[1]}:${port}`;
+  });
+  const opts: EtcdOptions = { endpoints };
+  if (userinfo !== undefined && userinfo !== "") {
+    const i = userinfo.indexOf(":");
+    opts.username = decodeURIComponent(i < 0 ? userinfo : userinfo.slice(0, i));
+    if (i >= 0) opts.password = decodeURIComponent(userinfo.slice(i + 1));
+  }
+  const params = new URLSearchParams(query ?? "");
+  const tls: EtcdTlsOptions = {};
+  for (const [k, v] of params) {
+    if (k === "ca" || k === "cert" || k === "key") tls[k] = v;
+    else if (k === "dialTimeoutMs" || k === "requestTimeoutMs") {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw badUrl(url, `bad ${k}`);
+      opts[k] = n;
+    } else throw badUrl(url, `unknown parameter "${k}"`);
+  }
+  if (Object.keys(tls).length > 0 && !secure) throw badUrl(url, "TLS files need the etcds:// scheme");
+  if (secure) opts.tls = tls;
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw badUrl(url, "cert and key go together");
+  return opts;
+}
+
+function badUrl(url: string, why: string): TabbyError {
+  return new TabbyError("DS_BAD_URL", `bad etcd datastore URL ${redact(url)}: ${why}`, { url: redact(url) });
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/?]*@/, "//***@");
+}
+
+/** The etcd v3 Store. */
+export class EtcdStore implements Store {
+  readonly url: string;
+  private readonly endpoints: string[];
+  private readonly requestTimeoutMs: number;
+  /** @internal */
+  readonly dialTimeoutMs: number;
+  private readonly watchers = new Set<EtcdWatch>();
+  private closed = false;
+
+  private constructor(
+    private readonly client: Etcd3Client,
+    endpoints: string[],
+    secure: boolean,
+    opts: EtcdOptions,
+  ) {
+    this.endpoints = endpoints;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? 5000;
+    this.url = `${secure ? "etcds" : "etcd"}://${endpoints.map((e) => e.replace(/^https?:\/\//, "")).join(",")}`;
+  }
+
+  /** Connects and checks that etcd answers within dialTimeoutMs; DS_UNAVAILABLE if it does not. */
+  static async open(opts: EtcdOptions): Promise<EtcdStore> {
+    if (opts.endpoints.length === 0) throw new DatastoreError("DS_UNAVAILABLE", "no etcd endpoints given");
+    const secure = opts.tls !== undefined || opts.endpoints.some((e) => e.startsWith("https://"));
+    const endpoints = opts.endpoints.map((e) => (/^https?:\/\//.test(e) ? e : `${secure ? "https" : "http"}://${e}`));
+    if (secure && endpoints.some((e) => e.startsWith("http://"))) {
+      throw new DatastoreError("DS_UNAVAILABLE", `etcd endpoints mix http and https: ${endpoints.join(",")}`);
+    }
+    const requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
+    const options: IOptions = {
+      hosts: endpoints,
+      // Retries and circuit breaking are done here, knowing which calls are safe to repeat.
+      faultHandling: { host: () => new HostGate() as unknown as FaultPolicy, global: noPolicy },
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
+      grpcOptions: {
+        // Notice a silently dead connection (etcd's server allows pings every 5 s while streams are open).
+        "grpc.keepalive_time_ms": 10_000,
+        "grpc.keepalive_timeout_ms": 5_000,
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 2_000,
+      },
+    };
+    if (opts.tls && (opts.tls.ca || opts.tls.cert || opts.tls.key)) {
+      const read = async (p: string | undefined) => {
+        if (p === undefined) return undefined;
+        try {
+          return await readFile(p);
+        } catch (err) {
+          throw new DatastoreError("DS_UNAVAILABLE", `cannot read etcd TLS file ${p}: ${(err as Error).message}`, { path: p }, { cause: err });
+        }
+      };
+      const [ca, cert, key] = await Promise.all([read(opts.tls.ca), read(opts.tls.cert), read(opts.tls.key)]);
+      // grpc's createSsl takes null for "the system's roots".
+      options.credentials = { rootCertificate: (ca ?? null) as Buffer, ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) };
+    }
+    if (opts.username !== undefined) options.auth = { username: opts.username, password: opts.password ?? "" };
+    let client: Etcd3Client;
+    try {
+      client = new Etcd3(options);
+    } catch (err) {
+      throw new DatastoreError("DS_UNAVAILABLE", `cannot configure etcd client for ${endpoints.join(",")}: ${(err as Error).message}`, { endpoints }, { cause: err });
+    }
+    const store = new EtcdStore(client, endpoints, secure, opts);
+    try {
+      await store.call("connect", true, (o) => client.kv.range({ key: PROBE_KEY, count_only: true }, o), store.dialTimeoutMs);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  async get(key: string): Promise<KV | undefined> {
+    const res = await this.call("get", true, (o) => this.client.kv.range({ key: Buffer.from(key) }, o));
+    const kv = res.kvs[0];
+    return kv ? toKV(kv) : undefined;
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    const range = Range.prefix(prefix);
+    let start = range.start;
+    if (opts.startAfter !== undefined) {
+      const after = Buffer.concat([Buffer.from(opts.startAfter), Buffer.from([0])]);
+      if (Buffer.compare(after, start) > 0) start = after;
+    }
+    if (opts.limit === 0) {
+      const res = await this.call("list", true, (o) =>
+        this.client.kv.range({ key: start, range_end: range.end, count_only: true }, o),
+      );
+      return { items: [], revision: Number(res.header.revision), more: Number(res.count) > 0 };
+    }
+    const res = await this.call("list", true, (o) =>
+      this.client.kv.range(
+        { key: start, range_end: range.end, sort_order: SORT_ASCEND as never, sort_target: SORT_BY_KEY as never, ...(opts.limit !== undefined ? { limit: opts.limit } : {}) },
+        o,
+      ),
+    );
+    return { items: res.kvs.map(toKV), revision: Number(res.header.revision), more: res.more };
+  }
+
+  async create(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {
+    const k = Buffer.from(key);
+    const res = await this.txn("create", [{ key: k, target: TARGET_CREATE, result: EQUAL, create_revision: 0 }], {
+      request_put: { key: k, value: Buffer.from(value), ...(opts.lease ? { lease: opts.lease } : {}) },
+    }, k);
+    if (!res.succeeded) throw alreadyExists(key);
+    const rev = Number(res.header.revision);
+    return { key, value, revision: rev, createRevision: rev, lease: opts.lease || undefined };
+  }
+
+  async update(key: string, value: string, opts: CasOptions = {}): Promise<KV> {
+    const k = Buffer.from(key);
+    const compare = [{ key: k, target: TARGET_CREATE, result: GREATER, create_revision: 0 }];
+    if (opts.revision !== undefined) compare.push({ key: k, target: TARGET_MOD, result: EQUAL, mod_revision: opts.revision } as never);
+    const res = await this.txn("update", compare, {
+      request_put: { key: k, value: Buffer.from(value), prev_kv: true, ...(opts.lease ? { lease: opts.lease } : {}) },
+    }, k);
+    if (!res.succeeded) throw this.casFailure(key, opts.revision, res);
+    const rev = Number(res.header.revision);
+    const prev = res.responses[0]?.response_put?.prev_kv;
+    return { key, value, revision: rev, createRevision: prev ? Number(prev.create_revision) : rev, lease: opts.lease || undefined };
+  }
+
+  async put(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {
+    const k = Buffer.from(key);
+    const res = await this.call("put", false, (o) =>
+      this.client.kv.put({ key: k, value: Buffer.from(value), prev_kv: true, ...(opts.lease ? { lease: opts.lease } : {}) }, o),
+    ).catch(leaseMissing(opts.lease));
+    const rev = Number(res.header.revision);
+    const prev = res.prev_kv;
+    return { key, value, revision: rev, createRevision: prev ? Number(prev.create_revision) : rev, lease: opts.lease || undefined };
+  }
+
+  async delete(key: string, opts: { revision?: number } = {}): Promise<KV> {
+    const k = Buffer.from(key);
+    const compare = [{ key: k, target: TARGET_CREATE, result: GREATER, create_revision: 0 }];
+    if (opts.revision !== undefined) compare.push({ key: k, target: TARGET_MOD, result: EQUAL, mod_revision: opts.revision } as never);
+    const res = await this.txn("delete", compare, { request_delete_range: { key: k, prev_kv: true } }, k);
+    if (!res.succeeded) throw this.casFailure(key, opts.revision, res);
+    const prev = res.responses[0]?.response_delete_range?.prev_kvs[0];
+    if (!prev) throw notFound(key); // cannot happen: the compare saw the key
+    return toKV(prev);
+  }
+
+  watch(prefix: string, afterRevision: number, listener: WatchListener): Watcher {
+    const w = new EtcdWatch(this, this.client, prefix, afterRevision, listener);
+    if (this.closed) {
+      queueMicrotask(() => w.fail(this.unavailable("watch", "store is closed")));
+      return w;
+    }
+    this.watchers.add(w);
+    w.start();
+    return w;
+  }
+
+  async currentRevision(): Promise<number> {
+    const res = await this.call("currentRevision", true, (o) => this.client.kv.range({ key: PROBE_KEY, count_only: true }, o));
+    return Number(res.header.revision);
+  }
+
+  async grantLease(ttlSeconds: number): Promise<number> {
+    const ttl = Math.max(1, Math.ceil(ttlSeconds));
+    for (let attempt = 0; ; attempt++) {
+      // Our own id: etcd's generated ids exceed Number.MAX_SAFE_INTEGER.
+      const id = randomInt(1, 2 ** 48 - 1);
+      try {
+        const res = await this.call("grantLease", false, (o) => this.client.leaseClient.leaseGrant({ TTL: ttl, ID: id }, o));
+        if (res.error) throw this.unavailable("grantLease", res.error);
+        return Number(res.ID);
+      } catch (err) {
+        // A (very unlikely) id collision: pick another.
+        if (attempt < 3 && err instanceof DatastoreError && /lease already exists/.test(err.message)) continue;
+        throw err;
+      }
+    }
+  }
+
+  async keepAlive(lease: number): Promise<void> {
+    const ttl = await this.call("keepAlive", true, async (o) => {
+      const stream = await this.client.leaseClient.leaseKeepAlive(o);
+      return new Promise<number>((resolve, reject) => {
+        const finish = () => {
+          stream.end(); // half-close first, so the client library does not count our cancel as a failure
+          stream.cancel();
+        };
+        stream.on("data", (r) => {
+          finish();
+          resolve(Number(r.TTL));
+        });
+        stream.on("error", (err) => {
+          finish();
+          reject(err);
+        });
+        stream.on("end", () => reject(new Error("lease keep-alive stream ended without an answer")));
+        stream.write({ ID: lease });
+      });
+    });
+    if (ttl <= 0) throw notFound(`lease/${lease}`);
+  }
+
+  async revokeLease(lease: number): Promise<void> {
+    try {
+      await this.call("revokeLease", true, (o) => this.client.leaseClient.leaseRevoke({ ID: lease }, o));
+    } catch (err) {
+      // Like the memory store, revoking an unknown (or already expired) lease is not an error.
+      if (err instanceof DatastoreError && /requested lease not found/.test(err.message)) return;
+      throw err;
+    }
+  }
+
+  /**
+   * Compacts etcd's history at `revision` (physically), like MemoryStore.compact: watches from
+   * before it then fail with DS_COMPACTED. Compacting at or below an earlier compaction is a no-op.
+   */
+  async compact(revision: number): Promise<void> {
+    try {
+      await this.call("compact", false, (o) => this.client.kv.compact({ revision, physical: true }, o));
+    } catch (err) {
+      if (err instanceof DatastoreError && err.code === "DS_COMPACTED") return;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of [...this.watchers]) w.close();
+    this.watchers.clear();
+    this.client.close();
+  }
+
+  /** @internal */
+  forget(w: EtcdWatch): void {
+    this.watchers.delete(w);
+  }
+
+  /** @internal An etcd or transport error as a DatastoreError naming the endpoints. */
+  toDatastoreError(op: string, err: unknown): DatastoreError {
+    if (err instanceof DatastoreError) return err;
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/required revision has been compacted/.test(msg)) {
+      return new DatastoreError("DS_COMPACTED", `etcd at ${this.endpoints.join(",")}: ${msg}`, { op }, { cause: err });
+    }
+    return this.unavailable(op, err);
+  }
+
+  /** @internal */
+  unavailable(op: string, cause: unknown): DatastoreError {
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    return new DatastoreError("DS_UNAVAILABLE", `etcd at ${this.endpoints.join(",")} unavailable (${op}): ${msg}`, { op, endpoints: this.endpoints }, { cause });
+  }
+
+  private async txn(op: string, compare: object[], success: IRequestOp, key: Buffer): Promise<ITxnResponse> {
+    return this.call(op, false, (o) =>
+      this.client.kv.txn({ compare, success: [success], failure: [{ request_range: { key } }] } as never, o),
+    ).catch(leaseMissing(success.request_put?.lease));
+  }
+
+  private casFailure(key: string, revision: number | undefined, res: ITxnResponse): DatastoreError {
+    const cur = res.responses[0]?.response_range?.kvs[0];
+    if (!cur) return notFound(key);
+    return conflict(key, revision ?? 0, Number(cur.mod_revision));
+  }
+
+  /**
+   * Runs one etcd call under a deadline, retrying on transport errors when that is safe: always
+   * for `idempotent` calls, for the others only when nothing was sent.
+   */
+  private async call<T>(op: string, idempotent: boolean, fn: (opts: { deadline: number }) => Promise<T>, timeoutMs = this.requestTimeoutMs): Promise<T> {
+    if (this.closed) throw this.unavailable(op, "store is closed");
+    const deadline = Date.now() + timeoutMs;
+    const attempts = this.endpoints.length + 1;
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+      try {
+        return await fn({ deadline });
+      } catch (err) {
+        if (err instanceof DatastoreError) throw err;
+        // Keep the real failure, not the "skipped, failed recently" that a retry may meet.
+        if (!(err instanceof HostDownError) || last === undefined) last = err;
+        if (!isTransportError(err) || Date.now() >= deadline) break;
+        if (!idempotent && !neverSent(err)) break;
+        if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw this.toDatastoreError(op, last);
+  }
+}
+
+/** One store watch = one etcd Watch stream. */
+class EtcdWatch implements Watcher {
+  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: EtcdStore,
+    private readonly client: Etcd3Client,
+    private readonly prefix: string,
+    private readonly afterRevision: number,
+    private readonly listener: WatchListener,
+  ) {}
+
+  start(): void {
+    this.timer = setTimeout(
+      () => this.fail(this.store.unavailable("watch", `watch on ${this.prefix} not established within ${this.store.dialTimeoutMs} ms`)),
+      this.store.dialTimeoutMs,
+    );
+    this.client.watchClient.watch().then(
+      (stream) => {
+        if (this.closed) {
+          hangUp(stream);
+          return;
+        }
+        this.stream = stream;
+        stream.on("data", (res) => this.onResponse(res));
+        stream.on("error", (err) => this.fail(this.store.toDatastoreError("watch", err)));
+        stream.on("end", () => this.fail(this.store.unavailable("watch", "watch stream ended")));
+        const range = Range.prefix(this.prefix);
+        stream.write({
+          create_request: { key: range.start, range_end: range.end, start_revision: this.afterRevision + 1, prev_kv: true },
+        });
+      },
+      (err: unknown) => this.fail(this.store.toDatastoreError("watch", err)),
+    );
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cleanup();
+  }
+
+  /** @internal Report `err` once and close. */
+  fail(err: DatastoreError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cleanup();
+    this.listener.onError(err);
+  }
+
+  private cleanup(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.store.forget(this);
+    if (this.stream) hangUp(this.stream);
+    this.stream = undefined;
+  }
+
+  private onResponse(res: IWatchResponse): void {
+    if (this.closed) return;
+    if (res.created && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (res.compact_revision && res.compact_revision !== "0") {
+      this.fail(compacted(this.afterRevision, Number(res.compact_revision)));
+      return;
+    }
+    if (res.canceled) {
+      this.fail(this.store.unavailable("watch", `etcd cancelled the watch on ${this.prefix}: ${res.cancel_reason || "no reason given"}`));
+      return;
+    }
+    if (res.events.length === 0) return;
+    const events = res.events.map(toEvent);
+    try {
+      this.listener.onEvents(events);
+    } catch (err) {
+      // A listener's bug must not tear down the gRPC stream: surface it as an uncaught error.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+type FaultPolicy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
+
+/** Thrown (instead of calling) for an endpoint that failed less than HOST_DOWN_MS ago. */
+class HostDownError extends Error {}
+
+const HOST_DOWN_MS = 1000;
+
+/**
+ * Per-endpoint gate for the etcd3 connection pool (in place of its circuit breaker): after a
+ * transport failure the endpoint is skipped for HOST_DOWN_MS, so the pool tries the next one
+ * within the same call, and a request to it is never sent. With every endpoint down, calls fail
+ * fast (HostDownError → DS_UNAVAILABLE) and an endpoint is tried again after HOST_DOWN_MS.
+ */
+class HostGate {
+  private downUntil = 0;
+  async execute<T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> {
+    if (Date.now() < this.downUntil) throw new HostDownError("endpoint failed recently, skipped");
+    try {
+      return await fn({ signal: new AbortController().signal, attempt: 0 });
+    } catch (err) {
+      if (isTransportError(err)) this.downUntil = Date.now() + HOST_DOWN_MS;
+      throw err;
+    }
+  }
+}
+
+const noPolicy = {
+  execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> =>
+    fn({ signal: new AbortController().signal, attempt: 0 }),
+} as unknown as FaultPolicy;
+
+/** A write naming a lease etcd does not know (expired or revoked) fails with DS_NOT_FOUND lease/N. */
+function leaseMissing(lease: string | number | undefined): (err: unknown) => never {
+  return (err) => {
+    if (lease && err instanceof DatastoreError && /requested lease not found/.test(err.message)) throw notFound(`lease/${lease}`);
+    throw err;
+  };
+}
+
+function hangUp(stream: IDuplexStream<unknown, unknown>): void {
+  try {
+    stream.end(); // half-close first, so the client library does not count our cancel as a host failure
+    stream.cancel();
+  } catch {
+    // already gone
+  }
+}
+
+function toKV(kv: IKeyValue): KV {
+  const lease = kv.lease && kv.lease !== "0" ? Number(kv.lease) : undefined;
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    revision: Number(kv.mod_revision),
+    createRevision: Number(kv.create_revision),
+    lease,
+  };
+}
+
+function toEvent(ev: IEvent): WatchEvent {
+  const prev = ev.prev_kv ? toKV(ev.prev_kv) : undefined;
+  if (String(ev.type).toUpperCase() === "DELETE") {
+    return { type: "delete", key: ev.kv.key.toString(), revision: Number(ev.kv.mod_revision), prev };
+  }
+  return { type: "put", kv: toKV(ev.kv), prev };
+}
+
+/** gRPC status codes that mean "could not talk to etcd" (UNAVAILABLE, DEADLINE_EXCEEDED, …). */
+function isTransportError(err: unknown): boolean {
+  return (
+    err instanceof HostDownError ||
+    err instanceof etcd3.GRPCUnavailableError ||
+    err instanceof etcd3.GRPCDeadlineExceededError ||
+    err instanceof etcd3.GRPCCancelledError ||
+    err instanceof etcd3.GRPCInternalError ||
+    err instanceof etcd3.GRPCUnknownError ||
+    err instanceof etcd3.ClientClosedError
+  );
+}
+
+/** True when gRPC failed before sending the request (no connection could be made). */
+function neverSent(err: unknown): boolean {
+  if (err instanceof HostDownError) return true;
+  return err instanceof etcd3.GRPCUnavailableError && /No connection established|ECONNREFUSED|Failed to connect/i.test(err.message);
+}
