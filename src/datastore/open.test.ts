@@ -44,7 +44,7 @@ test("parseDatastoreUrl accepts the three forms and rejects the rest naming the 
   }
 });
 
-test("openStore opens SQLite and memory stores; etcd is DS_UNAVAILABLE for now", async () => {
+test("openStore opens SQLite and memory stores; an unreachable etcd is DS_UNAVAILABLE", async () => {
   const path = join(root, "d", "t.db");
   const s = await openStore(`sqlite://${path}`);
   assert.ok(s instanceof SqliteStore);
@@ -53,7 +53,7 @@ test("openStore opens SQLite and memory stores; etcd is DS_UNAVAILABLE for now",
   await s.close();
   const m = await openStore("memory://");
   assert.ok(m instanceof MemoryStore);
-  await assert.rejects(openStore("etcd://127.0.0.1:2379"), (e: unknown) => hasCode(e, "DS_UNAVAILABLE") && /not built yet/.test((e as Error).message));
+  await assert.rejects(openStore("etcd://127.0.0.1:1?dialTimeoutMs=500"), (e: unknown) => hasCode(e, "DS_UNAVAILABLE") && /127\.0\.0\.1:1/.test((e as Error).message));
   await assert.rejects(openStore("sqlite://rel.db"), (e) => hasCode(e, "DS_BAD_URL"));
   const viaEnv = await openStore(undefined, { TABBY_DATASTORE: `sqlite://${path}` });
   assert.equal((await viaEnv.get("/a"))?.value, "1");

@@ -2,7 +2,7 @@
  * Which datastore to use and how to open it. A datastore is named by URL:
  *   sqlite:///abs/path   the embedded SQLite store (sqlite.ts); the path is taken literally
  *   memory://            a fresh in-process MemoryStore (tests)
- *   etcd://host:port,... an etcd v3 cluster (not built yet)
+ *   etcd://host:port,... an etcd v3 cluster (etcds://…?ca=&cert=&key= for TLS; see etcd.ts)
  * Precedence (resolveDatastoreUrl): --datastore flag, then $TABBY_DATASTORE, then the datastore of a
  * running lab (/run/tabby/lab/current.json, written by `tabby lab up`), then the default
  * sqlite:///var/lib/tabby/tabby.db.
@@ -22,7 +22,7 @@ function labCurrentFile(env: NodeJS.ProcessEnv): string {
   return root ? `${root.replace(/\/+$/, "")}/current.json` : LAB_CURRENT_FILE;
 }
 
-const ACCEPTED = "sqlite:///absolute/path, memory://, etcd://host:port[,host:port...]";
+const ACCEPTED = "sqlite:///absolute/path, memory://, etcd://host:port[,host:port...], etcds://host:port?ca=&cert=&key=";
 
 const badUrl = (url: string, why: string, details: Record<string, unknown> = {}) =>
   new TabbyError("DS_BAD_URL", `bad datastore URL ${JSON.stringify(url)}: ${why} (accepted: ${ACCEPTED})`, { url, ...details });
@@ -57,8 +57,9 @@ export function parseDatastoreUrl(url: string): { kind: "sqlite"; path: string }
     return { kind: "sqlite", path };
   }
   if (url === "memory://") return { kind: "memory" };
-  if (url.startsWith("etcd://")) {
-    const endpoints = url.slice("etcd://".length).split(",").filter(Boolean);
+  if (url.startsWith("etcd://") || url.startsWith("etcds://")) {
+    const hosts = url.slice(url.indexOf("://") + 3).split("?")[0]!;
+    const endpoints = hosts.split(",").filter(Boolean);
     if (!endpoints.length) throw badUrl(url, "no etcd endpoints");
     return { kind: "etcd", endpoints };
   }
@@ -74,7 +75,10 @@ export async function openStore(url?: string, env: NodeJS.ProcessEnv = process.e
       return SqliteStore.open(parsed.path);
     case "memory":
       return new MemoryStore();
-    case "etcd":
-      throw new DatastoreError("DS_UNAVAILABLE", `${resolved}: etcd backend not built yet`, { url: resolved });
+    case "etcd": {
+      // Loaded only when used: the etcd client (gRPC) is heavy and the SQLite path never needs it.
+      const { EtcdStore, parseEtcdUrl } = await import("./etcd.js");
+      return EtcdStore.open(parseEtcdUrl(resolved));
+    }
   }
 }
