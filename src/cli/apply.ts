@@ -57,7 +57,7 @@ export async function reportErrors(verb: string, io: CliIO, body: () => Promise<
     return await body();
   } catch (err) {
     if (err instanceof TabbyError) {
-      io.stderr.write(`tabby ${verb}: ${err.message}\n`);
+      io.stderr.write(`tabby ${verb}: ${err.message} [${err.code}]\n`);
       return 1;
     }
     throw err;
