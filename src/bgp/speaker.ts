@@ -195,7 +195,7 @@ export class Speaker {
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
-      } else if (JSON.stringify(next) !== JSON.stringify(st.config)) {
+      } else if (stableJson(next) !== stableJson(st.config)) {
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
         this.dropPeerRoutes(st);
@@ -558,6 +558,10 @@ export class Speaker {
       }
     }
   }
+}
+
+function stableJson(v: object): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b))));
 }
 
 function canonicalAddress(a: string): string {
