@@ -142,3 +142,33 @@ test("malformed UPDATEs: treat-as-withdraw keeps the session, a framing error re
     await sp.stop();
   }
 });
+
+test("send hold timer (RFC 9687): a peer that stops reading is dropped after 8 minutes", async () => {
+  const { FakeClock } = await import("../clock.js");
+  const clock = new FakeClock();
+  const sp = new Speaker({ routerId: "10.0.0.64", asNumber: AS, listen: { address: "127.0.0.64", port: PORT }, clock });
+  sp.setPeers([{ address: "127.0.0.65", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  try {
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.65", "127.0.0.64");
+    await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.65", holdTime: 0, families: ["ipv4"], addPath: 0 }));
+    await waitFor("established", () => sp.peerStatus()[0]!.established);
+    p.sock.pause(); // stop reading
+    // distinct communities → one UPDATE per route: megabytes that cannot drain
+    const routes = [];
+    for (let i = 0; i < 100_000; i++) routes.push({ prefix: `100.${i >> 8}.${i & 255}.0/24`.replace(/^100\.(\d+)/, (_m, a) => `${100 + (Number(a) >> 8)}.${Number(a) & 255}`), communities: [`${i >> 16}:${i & 0xffff}`] });
+    sp.setOriginated(routes);
+    await new Promise((r) => setTimeout(r, 300));
+    clock.advance(479_000);
+    assert.ok(sp.peerStatus()[0]!.established, "still up before 480 s");
+    clock.advance(1_000);
+    clock.advance(3_000); // the close fallback
+    await waitFor("dropped", () => !sp.peerStatus()[0]!.established);
+    assert.match(sp.peerStatus()[0]!.lastError ?? "", /8\/0|send hold/);
+    p.sock.destroy();
+  } finally {
+    clock.advance(10_000);
+    await sp.stop();
+  }
+});
