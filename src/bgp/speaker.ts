@@ -276,8 +276,9 @@ export class Speaker {
   }
 
   routes(family?: AddressFamily): RouteView[] {
+    const entries = [...this.rib.all(family)].sort((a, b) => a.prefix.addr.compare(b.prefix.addr) || a.prefix.len - b.prefix.len);
     const out: RouteView[] = [];
-    for (const e of this.rib.all(family)) {
+    for (const e of entries) {
       const paths = [...e.paths.values()].map((p) => {
         const v: RouteView["paths"][number] = {
           nextHop: p.attrs.nextHop ? p.attrs.nextHop.toString() : "self",
@@ -296,7 +297,6 @@ export class Speaker {
       paths.sort((a, b) => Number(b.best) - Number(a.best));
       out.push({ prefix: e.prefix.toString(), paths });
     }
-    out.sort((a, b) => parsePrefix(a.prefix).addr.compare(parsePrefix(b.prefix).addr) || a.prefix.localeCompare(b.prefix));
     return out;
   }
 
