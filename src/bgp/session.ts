@@ -275,6 +275,7 @@ export class Session {
     const keepCandidate = !existing || !existing.outbound || remoteWins;
     if (!keepCandidate) {
       this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
+      this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
       this.dropCandidate();
       return;
     }
