@@ -259,7 +259,7 @@ export class Speaker {
   peerStatus(): PeerStatus[] {
     return [...this.peers.values()].map((p) => {
       const s = p.session;
-      const accepted = p.info ? this.rib.peerPaths(p.info.id).length : 0;
+      const accepted = p.info ? this.rib.peerPathCount(p.info.id) : 0;
       const st: PeerStatus = {
         address: p.config.address,
         asNumber: p.config.asNumber,
@@ -279,7 +279,7 @@ export class Speaker {
     const entries = [...this.rib.all(family)].sort((a, b) => a.prefix.addr.compare(b.prefix.addr) || a.prefix.len - b.prefix.len);
     const out: RouteView[] = [];
     for (const e of entries) {
-      const paths = [...e.paths.values()].map((p) => {
+      const paths = e.paths.map((p) => {
         const v: RouteView["paths"][number] = {
           nextHop: p.attrs.nextHop ? p.attrs.nextHop.toString() : "self",
           asPath: p.attrs.asPath.flatMap((s) => s.asns),
