@@ -39,12 +39,14 @@ export interface Announcement {
   /** ADD-PATH identifier (ignored when the session does not send path ids). */
   pathId: number;
   out: OutRoute;
+  /** outRouteKey(out), when the caller already has it. */
+  key?: string;
 }
 
 export function packAnnouncements(family: AddressFamily, routes: Announcement[], ctx: CodecOptions): UpdateMessage[] {
   const groups = new Map<string, { out: OutRoute; nlri: Nlri[] }>();
   for (const r of routes) {
-    const k = outRouteKey(r.out, ctx);
+    const k = r.key ?? outRouteKey(r.out, ctx);
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { out: r.out, nlri: [] }));
     g.nlri.push({ prefix: r.prefix, pathId: r.pathId });

@@ -14,7 +14,7 @@ import { initialState, step, type FsmAction, type FsmEvent, type FsmState, type 
 import { buildOpen, negotiate, validateOpen, type Negotiated } from "./negotiate.js";
 import { BgpFramer } from "./wire/framer.js";
 import { ceaseNotification, decodeMessage, encodeMessage, shutdownCommunication, type BgpMessage, type NotificationMessage } from "./wire/messages.js";
-import { CeaseSubcode, type AddressFamily } from "./wire/constants.js";
+import { CeaseSubcode, ErrorCode, type AddressFamily } from "./wire/constants.js";
 import { DEFAULT_CODEC_OPTIONS } from "./wire/attributes.js";
 import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
@@ -54,6 +54,10 @@ interface Conn {
 }
 
 const MAX_IDLE_HOLD_S = 30;
+/** RFC 9687: give up on a peer that has not read our data for max(8 min, 2 × hold time). */
+const MIN_SEND_HOLD_S = 480;
+
+type ShellTimer = TimerName | "idleHold" | "sendHold";
 /** Restart time we advertise as a graceful-restart helper (BIRD's default is 120 s). */
 export const GR_RESTART_TIME = 120;
 
@@ -67,7 +71,7 @@ export class Session {
   private fsm: FsmState;
   private conn: Conn | undefined;
   private candidate: Conn | undefined;
-  private timers = new Map<TimerName | "idleHold", TimerHandle>();
+  private timers = new Map<ShellTimer, TimerHandle>();
   private localOpen: OpenMessage | undefined;
   negotiated: Negotiated | undefined;
   establishedAt: number | undefined;
@@ -271,6 +275,7 @@ export class Session {
     const keepCandidate = !existing || !existing.outbound || remoteWins;
     if (!keepCandidate) {
       this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
+      this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
       this.dropCandidate();
       return;
     }
@@ -352,6 +357,7 @@ export class Session {
         return;
       case "closeConnection": {
         const c = this.conn;
+        this.clearTimer("sendHold");
         if (!c) return;
         this.conn = undefined;
         c.closing = true;
@@ -422,10 +428,22 @@ export class Session {
 
   private writeTo(c: Conn, bytes: Uint8Array): void {
     if (c.socket.destroyed) return;
-    c.socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const flushed = c.socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    // RFC 9687 send hold timer: runs while the socket is backed up, stops when it drains
+    if (!flushed && c === this.conn && !c.closing && !this.timers.has("sendHold")) {
+      const seconds = Math.max(MIN_SEND_HOLD_S, 2 * (this.fsm.holdTime ?? 0));
+      this.setTimer("sendHold", seconds * 1000, () => {
+        if (c !== this.conn) return;
+        this.lastError = "send hold timer expired";
+        this.dispatch({ type: "MessageError", error: new BgpProtocolError("send hold timer expired", ErrorCode.SEND_HOLD_TIMER_EXPIRED, 0) });
+      });
+      c.socket.once("drain", () => {
+        if (c === this.conn) this.clearTimer("sendHold");
+      });
+    }
   }
 
-  private setTimer(name: TimerName | "idleHold", ms: number, fn: () => void): void {
+  private setTimer(name: ShellTimer, ms: number, fn: () => void): void {
     this.clearTimer(name);
     const h = this.clock.setTimeout(() => {
       if (this.timers.get(name) === h) this.timers.delete(name);
@@ -434,7 +452,7 @@ export class Session {
     this.timers.set(name, h);
   }
 
-  private clearTimer(name: TimerName | "idleHold"): void {
+  private clearTimer(name: ShellTimer): void {
     const h = this.timers.get(name);
     if (h) this.clock.clearTimeout(h);
     this.timers.delete(name);

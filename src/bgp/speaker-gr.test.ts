@@ -142,3 +142,71 @@ test("malformed UPDATEs: treat-as-withdraw keeps the session, a framing error re
     await sp.stop();
   }
 });
+
+test("send hold timer (RFC 9687): a peer that stops reading is dropped after 8 minutes", async () => {
+  const { FakeClock } = await import("../clock.js");
+  const clock = new FakeClock();
+  const sp = new Speaker({ routerId: "10.0.0.64", asNumber: AS, listen: { address: "127.0.0.64", port: PORT }, clock });
+  sp.setPeers([{ address: "127.0.0.65", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  try {
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.65", "127.0.0.64");
+    await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.65", holdTime: 0, families: ["ipv4"], addPath: 0 }));
+    await waitFor("established", () => sp.peerStatus()[0]!.established);
+    p.sock.pause(); // stop reading
+    // distinct communities → one UPDATE per route: megabytes that cannot drain
+    const routes = [];
+    for (let i = 0; i < 100_000; i++) routes.push({ prefix: `100.${i >> 8}.${i & 255}.0/24`.replace(/^100\.(\d+)/, (_m, a) => `${100 + (Number(a) >> 8)}.${Number(a) & 255}`), communities: [`${i >> 16}:${i & 0xffff}`] });
+    sp.setOriginated(routes);
+    await new Promise((r) => setTimeout(r, 300));
+    clock.advance(479_000);
+    assert.ok(sp.peerStatus()[0]!.established, "still up before 480 s");
+    clock.advance(1_000);
+    clock.advance(3_000); // the close fallback
+    await waitFor("dropped", () => !sp.peerStatus()[0]!.established);
+    assert.match(sp.peerStatus()[0]!.lastError ?? "", /8\/0|send hold/);
+    p.sock.destroy();
+  } finally {
+    clock.advance(10_000);
+    await sp.stop();
+  }
+});
+
+test("2-byte-AS peer (no RFC 6793 capability): AS_TRANS in OPEN and AS_PATH, true path in AS4_PATH", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.72", asNumber: 4200000001, listen: { address: "127.0.0.72", port: PORT } });
+  sp.setPeers([{ address: "127.0.0.73", asNumber: 65001, passive: true, holdTime: 30 }]);
+  sp.setOriginated([{ prefix: "10.72.0.0/24" }]);
+  const fib = fibOf(sp);
+  await sp.start();
+  try {
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.73", "127.0.0.72");
+    const open = buildOpen({ asNumber: 65001, routerId: "10.0.0.73", holdTime: 30, families: ["ipv4"], addPath: 0 });
+    open.capabilities = open.capabilities.filter((c) => c.code !== 65);
+    await p.establish(open);
+    const theirOpen = p.got.find((m) => m.type === "open");
+    assert.equal(theirOpen?.type === "open" && theirOpen.myAs, 23456);
+    // what the speaker sends, decoded as a 2-byte speaker would
+    const two = { as4: false, addPath: { ipv4: false, ipv6: false } };
+    const rawUpdates: Uint8Array[] = [];
+    const f = new BgpFramer();
+    p.sock.removeAllListeners("data");
+    p.sock.on("data", (d) => rawUpdates.push(...f.push(d)));
+    p.send({ type: "route-refresh", afi: 1, safi: 1, subtype: 0 }); // ask for the table again
+    await waitFor("UPDATE with our route", () => rawUpdates.some((u) => u[18] === 2 && u.length > 23));
+    const u = rawUpdates.find((x) => x[18] === 2 && x.length > 23)!;
+    const hex = Buffer.from(u).toString("hex");
+    assert.ok(hex.includes("4002040201" + "5ba0"), `AS_PATH [23456] in ${hex}`);
+    assert.ok(hex.includes("c011060201fa56ea01"), `AS4_PATH [4200000001] in ${hex}`);
+    const decoded = decodeMessage(u, two);
+    assert.deepEqual(decoded.type === "update" && decoded.attributes.asPath, [{ type: 2, asns: [4200000001] }]);
+    // and a 2-byte AS_PATH from the peer is read with 2-byte ASNs
+    p.send(encodeMessage({ ...announce("10.73.0.0/24"), attributes: { origin: 0, asPath: [{ type: 2, asns: [65001, 65002] }], nextHop: parseIP("10.9.0.73") } } as BgpMessage, two));
+    await waitFor("learned", () => fib.has("10.73.0.0/24"));
+    assert.deepEqual(sp.routes("ipv4").find((r) => r.prefix === "10.73.0.0/24")!.paths[0]!.asPath, [65001, 65002]);
+    p.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});

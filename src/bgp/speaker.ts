@@ -14,7 +14,7 @@ import { BgpError } from "./errors.js";
 import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
 import { Rib, type RibChange } from "./rib/rib.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
-import { exportRoute, type OutRoute } from "./rib/export.js";
+import { exportRoute, type ExportTarget, type OutRoute } from "./rib/export.js";
 import { prefixKey, type Path, type PeerInfo, type RouteAttrs } from "./rib/types.js";
 import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
 import type { Nlri } from "./wire/nlri.js";
@@ -97,6 +97,9 @@ interface PeerState {
   /** Families whose paths are kept stale after a graceful session loss, and the timer that ends it. */
   staleFamilies: Set<AddressFamily>;
   staleTimer: TimerHandle | undefined;
+  /** Export context of the current session (next-hop self addresses), and a counter per session. */
+  target: ExportTarget | undefined;
+  epoch: number;
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
@@ -134,6 +137,8 @@ export class Speaker {
   private outPathIds = new Map<string, number>();
   private nextOutPathId = 1;
   private interned = new Map<string, string>();
+  private epochs = 0;
+  private exportMemo = new WeakMap<object, Map<string, { out: OutRoute; key: string } | null>>();
 
   constructor(opts: SpeakerOptions) {
     if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
@@ -195,7 +200,7 @@ export class Speaker {
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
-      } else if (JSON.stringify(next) !== JSON.stringify(st.config)) {
+      } else if (stableJson(next) !== stableJson(st.config)) {
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
         this.dropPeerRoutes(st);
@@ -204,7 +209,7 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined };
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0 };
       st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       if (this.started) st.session.start();
@@ -254,7 +259,7 @@ export class Speaker {
   peerStatus(): PeerStatus[] {
     return [...this.peers.values()].map((p) => {
       const s = p.session;
-      const accepted = p.info ? this.rib.peerPaths(p.info.id).length : 0;
+      const accepted = p.info ? this.rib.peerPathCount(p.info.id) : 0;
       const st: PeerStatus = {
         address: p.config.address,
         asNumber: p.config.asNumber,
@@ -271,9 +276,10 @@ export class Speaker {
   }
 
   routes(family?: AddressFamily): RouteView[] {
+    const entries = [...this.rib.all(family)].sort((a, b) => a.prefix.addr.compare(b.prefix.addr) || a.prefix.len - b.prefix.len);
     const out: RouteView[] = [];
-    for (const e of this.rib.all(family)) {
-      const paths = [...e.paths.values()].map((p) => {
+    for (const e of entries) {
+      const paths = e.paths.map((p) => {
         const v: RouteView["paths"][number] = {
           nextHop: p.attrs.nextHop ? p.attrs.nextHop.toString() : "self",
           asPath: p.attrs.asPath.flatMap((s) => s.asns),
@@ -291,7 +297,6 @@ export class Speaker {
       paths.sort((a, b) => Number(b.best) - Number(a.best));
       out.push({ prefix: e.prefix.toString(), paths });
     }
-    out.sort((a, b) => parsePrefix(a.prefix).addr.compare(parsePrefix(b.prefix).addr) || a.prefix.localeCompare(b.prefix));
     return out;
   }
 
@@ -321,6 +326,14 @@ export class Speaker {
           rrClient: !!st.config.routeReflectorClient,
         };
         st.adjOut.clear();
+        st.epoch = ++this.epochs; // speaker-wide, so a re-created peer never hits an old memo
+        st.target = {
+          peer: st.info,
+          localAs: this.opts.asNumber,
+          routerId: this.opts.routerId,
+          clusterId: this.identity.clusterId,
+          selfNextHop: this.selfNextHops(st),
+        };
         st.gr = n.gracefulRestart;
         this.grReestablished(st);
         this.initialDump(st);
@@ -435,15 +448,22 @@ export class Speaker {
     return out;
   }
 
-  private exportFor(st: PeerState, path: Path | undefined): OutRoute | undefined {
-    if (!path || !st.info) return undefined;
-    return exportRoute(path, {
-      peer: st.info,
-      localAs: this.opts.asNumber,
-      routerId: this.opts.routerId,
-      clusterId: this.identity.clusterId,
-      selfNextHop: this.selfNextHops(st),
-    });
+  /**
+   * The route as it goes to this peer, and its attribute key. Memoised per attribute object (paths
+   * of one UPDATE, or local routes with equal attributes, share one), per source and per session,
+   * so a big table costs one export computation per attribute set, not per prefix.
+   */
+  private exportFor(st: PeerState, path: Path | undefined): { out: OutRoute; key: string } | undefined {
+    if (!path || !st.info || !st.target) return undefined;
+    let memo = this.exportMemo.get(path.attrs);
+    if (!memo) this.exportMemo.set(path.attrs, (memo = new Map()));
+    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}`;
+    const hit = memo.get(mk);
+    if (hit !== undefined) return hit ?? undefined;
+    const out = exportRoute(path, st.target);
+    const r = out ? { out, key: this.intern(outRouteKey(out, st.session.negotiated!.tx)) } : null;
+    memo.set(mk, r);
+    return r ?? undefined;
   }
 
   /** One copy of each distinct attribute key, so Adj-RIB-Out entries share strings. */
@@ -466,25 +486,24 @@ export class Speaker {
    * Brings one prefix of a peer's Adj-RIB-Out to what the Loc-RIB says: the best path, or with
    * ADD-PATH send negotiated the whole multipath set, each path under its own identifier.
    */
-  private syncPrefix(st: PeerState, family: AddressFamily, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
+  private syncPrefix(st: PeerState, family: AddressFamily, key: string, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
     const n = st.session.negotiated!;
-    const key = prefixKey(prefix);
     const desired = new Map<number, { out: OutRoute; key: string }>();
     if (n.tx.addPath[family]) {
       for (const p of multipath) {
-        const out = this.exportFor(st, p);
-        if (out) desired.set(this.outPathId(p), { out, key: this.intern(outRouteKey(out, n.tx)) });
+        const r = this.exportFor(st, p);
+        if (r) desired.set(this.outPathId(p), r);
       }
     } else {
-      const out = this.exportFor(st, best);
-      if (out) desired.set(0, { out, key: this.intern(outRouteKey(out, n.tx)) });
+      const r = this.exportFor(st, best);
+      if (r) desired.set(0, r);
     }
     const entry = st.adjOut.get(key);
     const ids: number[] = [];
     const keys: string[] = [];
     for (const [id, d] of desired) {
       const i = entry ? entry.ids.indexOf(id) : -1;
-      if (!entry || entry.keys[i] !== d.key) announce.push({ prefix, pathId: id, out: d.out });
+      if (!entry || entry.keys[i] !== d.key) announce.push({ prefix, pathId: id, out: d.out, key: d.key });
       ids.push(id);
       keys.push(d.key);
     }
@@ -500,7 +519,7 @@ export class Speaker {
     for (const [k, v] of st.adjOut) if (v.family === family) st.adjOut.delete(k);
     const announce: Announcement[] = [];
     const withdraw: Nlri[] = [];
-    for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
+    for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
     st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
   }
 
@@ -524,9 +543,11 @@ export class Speaker {
         const announce: Announcement[] = [];
         const withdraw: Nlri[] = [];
         for (const c of changes.values()) {
-          if (c.family === family) this.syncPrefix(st, family, c.prefix, c.best, c.multipath, announce, withdraw);
+          if (c.family === family) this.syncPrefix(st, family, c.key, c.prefix, c.best, c.multipath, announce, withdraw);
         }
-        msgs.push(...packWithdrawals(family, withdraw, n.tx), ...packAnnouncements(family, announce, n.tx));
+        // no push(...spread): a large batch would overflow the call stack
+        for (const m of packWithdrawals(family, withdraw, n.tx)) msgs.push(m);
+        for (const m of packAnnouncements(family, announce, n.tx)) msgs.push(m);
       }
       if (msgs.length > 0) st.session.send(msgs);
     }
@@ -558,6 +579,10 @@ export class Speaker {
       }
     }
   }
+}
+
+function stableJson(v: object): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b))));
 }
 
 function canonicalAddress(a: string): string {

@@ -46,7 +46,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     routerId: cfg.routerId,
     asNumber: cfg.asNumber,
     ...(cfg.clusterId ? { clusterId: cfg.clusterId } : {}),
-    listen: cfg.listen === false ? false : { address: cfg.listen?.address ?? "0.0.0.0", port: cfg.listen?.port ?? 179 },
+    // default: every address, both families (a dual-stack socket takes IPv4 as ::ffff:a.b.c.d)
+    listen: cfg.listen === false ? false : { address: cfg.listen?.address ?? "::", port: cfg.listen?.port ?? 179 },
     log: (level, msg, fields) => {
       if (level === "debug" && !verbose) return;
       io.stderr.write(`${new Date().toISOString()} ${level} ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);

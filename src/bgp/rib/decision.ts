@@ -75,6 +75,7 @@ export interface Decision {
 
 export function decide(candidates: readonly Path[], localAs: number): Decision {
   if (candidates.length === 0) return { best: undefined, multipath: [] };
+  if (candidates.length === 1) return { best: candidates[0], multipath: [candidates[0]!] };
   let set = [...candidates];
   const local = set.filter((p) => !p.source);
   if (local.length > 0) return { best: local[0], multipath: [local[0]!] };

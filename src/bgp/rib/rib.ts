@@ -1,7 +1,9 @@
 /**
  * Adj-RIB-In (per peer) and Loc-RIB (RFC 4271 §3.2) in one structure: every candidate path per
- * prefix keyed by (peer, path id), the decision per prefix kept current as paths come and go.
- * Mutations return the prefixes whose best path or multipath set changed. Pure (no I/O, no clock).
+ * prefix, identified by (peer, path id), with the decision per prefix kept current as paths come
+ * and go. Mutations record the prefixes whose best path or multipath set changed. Pure (no I/O,
+ * no clock). Entries hold a small array of paths (usually one to four), not a Map: cheaper in
+ * memory and time at hundreds of thousands of prefixes.
  */
 import type { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
@@ -11,8 +13,8 @@ import { prefixKey, type Path } from "./types.js";
 export interface RibEntry {
   family: AddressFamily;
   prefix: Prefix;
-  /** keyed by `${peerId}#${pathId}`; "local#0" for the local origination */
-  paths: Map<string, Path>;
+  /** Candidate paths; at most one per (source, path id). */
+  paths: Path[];
   decision: Decision;
 }
 
@@ -25,8 +27,10 @@ export interface RibChange {
   multipath: Path[];
 }
 
-function pathKey(p: Path): string {
-  return `${p.source ? p.source.id : "local"}#${p.pathId}`;
+const LOCAL = "local";
+
+function sourceId(p: Path): string {
+  return p.source ? p.source.id : LOCAL;
 }
 
 function sameDecision(a: Decision, b: Decision): boolean {
@@ -37,8 +41,8 @@ function sameDecision(a: Decision, b: Decision): boolean {
 
 export class Rib {
   private readonly entries = new Map<string, RibEntry>();
-  /** Adj-RIB-In index: peer id → path keys "prefix|pathKey". */
-  private readonly byPeer = new Map<string, Map<string, Path>>();
+  /** Adj-RIB-In index: peer id ("local" for local origination) → its paths. */
+  private readonly byPeer = new Map<string, Set<Path>>();
 
   constructor(private readonly localAs: number) {}
 
@@ -47,15 +51,18 @@ export class Rib {
     const key = prefixKey(path.prefix);
     let e = this.entries.get(key);
     if (!e) {
-      e = { family: path.family, prefix: path.prefix, paths: new Map(), decision: { best: undefined, multipath: [] } };
+      e = { family: path.family, prefix: path.prefix, paths: [], decision: { best: undefined, multipath: [] } };
       this.entries.set(key, e);
     }
-    const pk = pathKey(path);
-    e.paths.set(pk, path);
-    const peerId = path.source ? path.source.id : "local";
-    let idx = this.byPeer.get(peerId);
-    if (!idx) this.byPeer.set(peerId, (idx = new Map()));
-    idx.set(`${key}|${pk}`, path);
+    const src = sourceId(path);
+    let idx = this.byPeer.get(src);
+    if (!idx) this.byPeer.set(src, (idx = new Set()));
+    const i = e.paths.findIndex((p) => p.pathId === path.pathId && sourceId(p) === src);
+    if (i >= 0) {
+      idx.delete(e.paths[i]!);
+      e.paths[i] = path;
+    } else e.paths.push(path);
+    idx.add(path);
     this.recompute(key, e, changes);
   }
 
@@ -63,9 +70,11 @@ export class Rib {
   remove(peerId: string, prefix: Prefix, pathId: number, changes: Map<string, RibChange>): void {
     const key = prefixKey(prefix);
     const e = this.entries.get(key);
-    const pk = `${peerId}#${pathId}`;
-    if (!e || !e.paths.delete(pk)) return;
-    this.byPeer.get(peerId)?.delete(`${key}|${pk}`);
+    if (!e) return;
+    const i = e.paths.findIndex((p) => p.pathId === pathId && sourceId(p) === peerId);
+    if (i < 0) return;
+    this.byPeer.get(peerId)?.delete(e.paths[i]!);
+    e.paths.splice(i, 1);
     this.recompute(key, e, changes);
   }
 
@@ -74,11 +83,13 @@ export class Rib {
     const idx = this.byPeer.get(peerId);
     if (!idx) return;
     this.byPeer.delete(peerId);
-    for (const p of idx.values()) {
+    for (const p of idx) {
       const key = prefixKey(p.prefix);
       const e = this.entries.get(key);
       if (!e) continue;
-      e.paths.delete(pathKey(p));
+      const i = e.paths.indexOf(p);
+      if (i < 0) continue;
+      e.paths.splice(i, 1);
       this.recompute(key, e, changes);
     }
   }
@@ -90,7 +101,7 @@ export class Rib {
   markStale(peerId: string, keep: ReadonlySet<AddressFamily>, changes: Map<string, RibChange>): void {
     const idx = this.byPeer.get(peerId);
     if (!idx) return;
-    for (const p of [...idx.values()]) {
+    for (const p of [...idx]) {
       if (keep.has(p.family)) p.stale = true;
       else this.remove(peerId, p.prefix, p.pathId, changes);
     }
@@ -100,16 +111,16 @@ export class Rib {
   flushStale(peerId: string, family: AddressFamily | undefined, changes: Map<string, RibChange>): void {
     const idx = this.byPeer.get(peerId);
     if (!idx) return;
-    for (const p of [...idx.values()]) {
+    for (const p of [...idx]) {
       if (p.stale && (!family || p.family === family)) this.remove(peerId, p.prefix, p.pathId, changes);
     }
   }
 
   private recompute(key: string, e: RibEntry, changes: Map<string, RibChange>): void {
     const before = e.decision;
-    const after = decide([...e.paths.values()], this.localAs);
+    const after = decide(e.paths, this.localAs);
     e.decision = after;
-    if (e.paths.size === 0) this.entries.delete(key);
+    if (e.paths.length === 0) this.entries.delete(key);
     if (sameDecision(before, after)) return;
     const prev = changes.get(key);
     changes.set(key, { key, family: e.family, prefix: e.prefix, oldBest: prev ? prev.oldBest : before.best, best: after.best, multipath: after.multipath });
@@ -117,7 +128,12 @@ export class Rib {
 
   /** Paths learned from one peer (its Adj-RIB-In after import policy). */
   peerPaths(peerId: string): Path[] {
-    return [...(this.byPeer.get(peerId)?.values() ?? [])];
+    return [...(this.byPeer.get(peerId) ?? [])];
+  }
+
+  /** How many paths the peer has in the RIB. */
+  peerPathCount(peerId: string): number {
+    return this.byPeer.get(peerId)?.size ?? 0;
   }
 
   entry(key: string): RibEntry | undefined {
