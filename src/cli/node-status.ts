@@ -7,27 +7,17 @@ import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { queryControl } from "../bgp/control.js";
+import type { PeerStatus } from "../bgp/speaker.js";
 
 const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
-interface PeerRow {
-  address: string;
-  asNumber: number;
-  state: string;
-  established: boolean;
-  uptimeSeconds?: number;
-  prefixesReceived: number;
-  prefixesAccepted: number;
-  prefixesAdvertised: number;
-  lastError?: string;
-}
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { control: { type: "string" }, output: { type: "string", short: "o" } } });
   const sock = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
-  let peers: PeerRow[];
+  let peers: PeerStatus[];
   try {
-    peers = (await queryControl(sock, { op: "peers" })) as PeerRow[];
+    peers = (await queryControl(sock, { op: "peers" })) as PeerStatus[];
   } catch (err) {
     throw new TabbyError("CLI_AGENT_UNREACHABLE", `tabby node is not running here (no answer on ${sock}): ${(err as Error).message}`);
   }
