@@ -1,22 +1,32 @@
 /**
- * `tabby lab check`: from every workload, try every other workload over IPv4 and IPv6, by ICMP
- * and TCP, and report the matrix. With no policy in the lab every pair is expected to reach.
+ * `tabby lab check`: from every workload, try every other workload over IPv4 and IPv6 — ICMP
+ * echo and TCP to each port the workloads serve — and compare what happened with what the
+ * policies in the datastore say should happen (src/calc/policy-eval.ts, an evaluator that shares
+ * no code with the dataplane). Every probe is reported as expected or not.
  */
 import { TabbyError } from "../errors.js";
-import { TCP_PORT } from "./plan.js";
+import { openStore } from "../datastore/open.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import type { Resource, WorkloadEndpoint } from "../model/index.js";
+import { PolicyEvaluator, type EvalEndpoint } from "../calc/policy-eval.js";
+import { TCP_PORTS } from "./plan.js";
 import { runCommand } from "./sh.js";
 import { NODE, PROBE } from "./paths.js";
 import type { LabState } from "./state.js";
+import type { ProbeResult, ProbeTarget } from "./probe.js";
 
 export interface PairResult {
   from: string;
   to: string;
   family: 4 | 6;
   address: string;
-  icmp: boolean;
-  tcp: boolean;
+  protocol: "icmp" | "tcp";
+  port?: number;
+  observed: boolean;
   expected: boolean;
-  tcpError?: string;
+  /** What the policies say decided it. */
+  why: string;
+  error?: string;
 }
 
 export interface CheckReport {
@@ -25,55 +35,108 @@ export interface CheckReport {
   failed: number;
 }
 
+const POLICY_KINDS = ["Tier", "NetworkPolicy", "GlobalNetworkPolicy", "Profile", "NetworkSet", "GlobalNetworkSet"];
+
+/** The checks run against each target address. */
+export const CHECKS: { protocol: "icmp" | "tcp"; port?: number }[] = [{ protocol: "icmp" }, ...TCP_PORTS.map((port) => ({ protocol: "tcp" as const, port }))];
+
 export async function labCheck(state: LabState): Promise<CheckReport> {
   if (!state.ready) throw new TabbyError("LAB_NOT_READY", `lab "${state.name}" did not finish coming up; run \`tabby lab up\` again`);
+  const evaluator = await loadEvaluator(state.datastore);
   const results: PairResult[] = [];
   await Promise.all(
     state.workloads.map(async (src) => {
-      const targets = state.workloads
-        .filter((dst) => dst.name !== src.name)
-        .flatMap((dst) => [
-          ...(dst.ipv4 ? [{ name: dst.name, family: 4, address: dst.ipv4, port: TCP_PORT }] : []),
-          ...(dst.ipv6 ? [{ name: dst.name, family: 6, address: dst.ipv6, port: TCP_PORT }] : []),
-        ]);
-      const r = await runCommand("ip", ["netns", "exec", src.netns, NODE, PROBE, JSON.stringify(targets)], { timeoutMs: 60_000 });
+      const targets: ProbeTarget[] = [];
+      for (const dst of state.workloads) {
+        if (dst.name === src.name) continue;
+        for (const [family, address] of [[4, dst.ipv4], [6, dst.ipv6]] as const) {
+          if (!address) continue;
+          for (const c of CHECKS) targets.push({ name: dst.name, family, address, ...c });
+        }
+      }
+      const r = await runCommand("ip", ["netns", "exec", src.netns, NODE, PROBE, JSON.stringify(targets)], { timeoutMs: 120_000 });
       if (r.code !== 0) throw new TabbyError("LAB_PROBE_FAILED", `probe in ${src.name} failed: ${r.stderr.trim()}`);
-      for (const t of JSON.parse(r.stdout) as (Omit<PairResult, "from" | "to" | "expected"> & { name: string })[]) {
-        const pr: PairResult = { from: src.name, to: t.name, family: t.family, address: t.address, icmp: t.icmp, tcp: t.tcp, expected: true };
-        if (t.tcpError) pr.tcpError = t.tcpError;
+      for (const t of JSON.parse(r.stdout) as ProbeResult[]) {
+        const srcAddr = t.family === 4 ? src.ipv4! : src.ipv6!;
+        const verdict = evaluator.evaluate({ src: srcAddr, dst: t.address, protocol: t.protocol, ...(t.port ? { dstPort: t.port } : {}) });
+        const why = verdict.allowed ? `allowed (${verdict.ingress.by})` : `denied by ${!verdict.egress.allowed ? `egress: ${verdict.egress.by}` : `ingress: ${verdict.ingress.by}`}`;
+        const pr: PairResult = { from: src.name, to: t.name, family: t.family, address: t.address, protocol: t.protocol, observed: t.reached, expected: verdict.allowed, why };
+        if (t.port !== undefined) pr.port = t.port;
+        if (t.error) pr.error = t.error;
         results.push(pr);
       }
     }),
   );
-  results.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.family - b.family);
-  const ok = (r: PairResult) => r.icmp === r.expected && r.tcp === r.expected;
-  const passed = results.filter(ok).length;
+  results.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.family - b.family || checkIndex(a) - checkIndex(b));
+  const passed = results.filter((r) => r.observed === r.expected).length;
   return { results, passed, failed: results.length - passed };
 }
 
-/** The matrix as text: one table per family, a cell per pair (ICMP/TCP). */
+async function loadEvaluator(datastore: string): Promise<PolicyEvaluator> {
+  const store = await openStore(datastore);
+  try {
+    const client = new ResourceClient(store);
+    const resources: Resource[] = [];
+    for (const kind of POLICY_KINDS) resources.push(...(await client.list(kind)).items);
+    const endpoints: EvalEndpoint[] = (await client.list<WorkloadEndpoint>("WorkloadEndpoint")).items.map((w) => {
+      const ep: EvalEndpoint = {
+        name: w.metadata.name,
+        namespace: w.metadata.namespace ?? "default",
+        labels: w.metadata.labels ?? {},
+        profiles: w.spec.profiles ?? [],
+        addrs: (w.spec.ipNetworks ?? []).map((n) => n.split("/")[0]!),
+        ports: (w.spec.ports ?? []).filter((p) => p.name).map((p) => ({ name: p.name!, port: p.port, ...(p.protocol !== undefined ? { protocol: String(p.protocol) } : {}) })),
+      };
+      if (w.spec.serviceAccountName) ep.serviceAccount = w.spec.serviceAccountName;
+      return ep;
+    });
+    return new PolicyEvaluator({ endpoints, resources });
+  } finally {
+    await store.close();
+  }
+}
+
+function checkIndex(r: PairResult): number {
+  return CHECKS.findIndex((c) => c.protocol === r.protocol && c.port === r.port);
+}
+
+function checkLabel(c: { protocol: string; port?: number }): string {
+  return c.protocol === "icmp" ? "ICMP" : `TCP ${c.port}`;
+}
+
+/**
+ * The matrix as text: one table per family; a cell holds one glyph per check (ICMP, then each
+ * TCP port): ✓ reached, · blocked, and ✗ / ! where that differs from what the policies say.
+ */
 export function formatMatrix(state: LabState, report: CheckReport): string {
   const names = state.workloads.map((w) => w.name);
-  const width = Math.max(8, ...names.map((n) => n.length + 1));
+  const width = Math.max(8, CHECKS.length + 2, ...names.map((n) => n.length + 1));
   const lines: string[] = [];
+  const legend = CHECKS.map(checkLabel).join(", ");
   for (const family of [4, 6] as const) {
-    lines.push(`IPv${family}  (cell: ICMP/TCP port ${TCP_PORT}; ✓ reached, ✗ not reached)`);
+    lines.push(`IPv${family}  (a glyph per check: ${legend}; ✓ reached, · blocked as the policies say; ✗ should reach but did not, ! should be blocked but got through)`);
     lines.push(" ".repeat(width) + names.map((n) => n.padEnd(width)).join(""));
     for (const from of names) {
       const cells = names.map((to) => {
-        if (to === from) return "·".padEnd(width);
-        const r = report.results.find((x) => x.from === from && x.to === to && x.family === family);
-        if (!r) return "n/a".padEnd(width);
-        return `${r.icmp ? "✓" : "✗"}/${r.tcp ? "✓" : "✗"}`.padEnd(width);
+        if (to === from) return "-".padEnd(width);
+        const glyphs = CHECKS.map((c) => {
+          const r = report.results.find((x) => x.from === from && x.to === to && x.family === family && x.protocol === c.protocol && x.port === c.port);
+          if (!r) return "?";
+          if (r.observed === r.expected) return r.observed ? "✓" : "·";
+          return r.expected ? "✗" : "!";
+        });
+        return glyphs.join("").padEnd(width);
       });
       lines.push(from.padEnd(width) + cells.join(""));
     }
     lines.push("");
   }
-  const bad = report.results.filter((r) => r.icmp !== r.expected || r.tcp !== r.expected);
-  for (const r of bad) {
-    lines.push(`FAIL ${r.from} → ${r.to} ${r.address}: icmp ${r.icmp ? "reached" : "not reached"}, tcp ${r.tcp ? "reached" : `not reached (${r.tcpError ?? "?"})`}; expected ${r.expected ? "reach" : "blocked"}`);
+  for (const r of report.results.filter((x) => x.observed !== x.expected)) {
+    lines.push(
+      `MISMATCH ${r.from} → ${r.to} ${r.address} ${checkLabel(r)}: ${r.observed ? "reached" : `blocked${r.error ? ` (${r.error})` : ""}`}, but the policies say ${r.why}`,
+    );
   }
-  lines.push(`${report.passed} of ${report.results.length} checks as expected${report.failed ? `, ${report.failed} not` : ""}`);
+  const blocked = report.results.filter((r) => !r.expected).length;
+  lines.push(`${report.passed} of ${report.results.length} checks as expected (${report.results.length - blocked} should reach, ${blocked} should be blocked)${report.failed ? `; ${report.failed} not` : ""}`);
   return lines.join("\n") + "\n";
 }

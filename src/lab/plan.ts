@@ -47,7 +47,12 @@ export interface LabPlan {
 export const DEFAULT_LAB_NAME = "tabby";
 export const FABRIC4 = { prefix: "10.99.0.", len: 24 };
 export const FABRIC6 = { prefix: "fd99::", len: 64 };
-export const TCP_PORT = 8080;
+/** TCP ports every lab workload serves (its responder answers with its name). */
+export const TCP_PORTS = [80, 8080] as const;
+/** The named port lab workloads declare (a WorkloadEndpoint `ports` entry), for policies. */
+export const NAMED_PORT = { name: "http-alt", protocol: "TCP", port: 8080 } as const;
+/** The namespace lab workloads live in, and its profile (as Kubernetes' namespace conversion makes). */
+export const LAB_NAMESPACE = "lab";
 
 const NAME_RE = /^[a-z][a-z0-9]{0,9}$/;
 

@@ -1,23 +1,23 @@
 #!/usr/bin/env node
 /**
- * Runs inside a lab namespace and tries to reach each target by ICMP (the system `ping`) and
- * by TCP (expecting the responder to answer with the target's name). Prints one JSON array of
- * results on stdout. Usage: probe.js '<json [{name, family, address, port}]>'
+ * Runs inside a lab namespace and tries each target: ICMP echo (the system `ping`) or a TCP
+ * connection that must be answered with the target's name by its responder. Prints one JSON
+ * array of results on stdout. Usage: probe.js '<json [{name, family, address, protocol, port?}]>'
  */
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 
-interface Target {
+export interface ProbeTarget {
   name: string;
   family: 4 | 6;
   address: string;
-  port: number;
+  protocol: "icmp" | "tcp";
+  port?: number;
 }
 
-interface Result extends Target {
-  icmp: boolean;
-  tcp: boolean;
-  tcpError?: string;
+export interface ProbeResult extends ProbeTarget {
+  reached: boolean;
+  error?: string;
 }
 
 function ping(address: string, family: 4 | 6): Promise<boolean> {
@@ -28,16 +28,16 @@ function ping(address: string, family: 4 | 6): Promise<boolean> {
   });
 }
 
-function tcp(t: Target): Promise<{ ok: boolean; error?: string }> {
+function tcp(t: ProbeTarget): Promise<{ ok: boolean; error?: string }> {
   return new Promise((resolve) => {
     let data = "";
-    const sock = connect({ host: t.address, port: t.port, family: t.family });
+    const sock = connect({ host: t.address, port: t.port ?? 0, family: t.family });
     const done = (r: { ok: boolean; error?: string }) => {
       clearTimeout(timer);
       sock.destroy();
       resolve(r);
     };
-    const timer = setTimeout(() => done({ ok: false, error: "timeout" }), 3000);
+    const timer = setTimeout(() => done({ ok: false, error: "timeout" }), 2500);
     sock.setEncoding("utf8");
     sock.on("data", (d: string) => (data += d));
     sock.on("end", () => done(data.trim() === t.name ? { ok: true } : { ok: false, error: `answered as ${JSON.stringify(data.trim())}` }));
@@ -45,16 +45,17 @@ function tcp(t: Target): Promise<{ ok: boolean; error?: string }> {
   });
 }
 
-async function probe(t: Target): Promise<Result> {
-  // One retry each: the first packet may wait on neighbour resolution.
-  const icmp = (await ping(t.address, t.family)) || (await ping(t.address, t.family));
-  let conn = await tcp(t);
-  if (!conn.ok) conn = await tcp(t);
-  const r: Result = { ...t, icmp, tcp: conn.ok };
-  if (conn.error) r.tcpError = conn.error;
-  return r;
+async function probe(t: ProbeTarget): Promise<ProbeResult> {
+  // One retry: the first packet may wait on neighbour resolution.
+  if (t.protocol === "icmp") {
+    const reached = (await ping(t.address, t.family)) || (await ping(t.address, t.family));
+    return { ...t, reached };
+  }
+  let r = await tcp(t);
+  if (!r.ok) r = await tcp(t);
+  return { ...t, reached: r.ok, ...(r.error ? { error: r.error } : {}) };
 }
 
-const targets = JSON.parse(process.argv[2] ?? "[]") as Target[];
+const targets = JSON.parse(process.argv[2] ?? "[]") as ProbeTarget[];
 const results = await Promise.all(targets.map(probe));
 process.stdout.write(JSON.stringify(results) + "\n");

@@ -16,13 +16,16 @@ import { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource } from "../model/index.js";
 import type { Store } from "../datastore/store.js";
 import { parsePrefix } from "../net/index.js";
-import { planLab, isLabNamespace, TCP_PORT, type LabPlan, type LabShape, type HostPlan, type WorkloadPlan } from "./plan.js";
+import { planLab, isLabNamespace, TCP_PORTS, LAB_NAMESPACE, type LabPlan, type LabShape, type HostPlan, type WorkloadPlan } from "./plan.js";
 import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type LabState, type LabWorkload } from "./state.js";
 import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
+import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
 
 export interface LabUpOptions extends LabShape {
+  /** Resources to apply once the datastore is seeded (validated by the caller). */
+  policies?: Resource[];
   /** BGP hold time for the lab's sessions (seconds). */
   holdTime?: number;
   say?: (line: string) => void;
@@ -55,6 +58,11 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const store = await openStore(state.datastore);
   try {
     await seedDatastore(store, plan);
+    if (opts.policies?.length) {
+      const client = new ResourceClient(store);
+      for (const r of opts.policies) await client.apply(r);
+      say(`policy: applied ${opts.policies.length} resource(s): ${opts.policies.map((r) => `${r.kind} ${r.metadata.name}`).join(", ")}`);
+    }
     say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, node-to-node mesh)`);
 
     for (const h of plan.hosts) {
@@ -66,6 +74,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
 
     for (const w of plan.workloads) {
       const wl = await plugWorkload(state, w);
+      await labelWorkload(new ResourceClient(store), w);
       state.workloads.push(wl);
       state.processes.push(startResponder(state, wl));
       writeLabState(state);
@@ -145,6 +154,7 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
     { apiVersion: API_VERSION, kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: true } },
     { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv4" }, spec: { cidr: plan.pool4, blockSize: 26, natOutgoing: true } },
     { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv6" }, spec: { cidr: plan.pool6, blockSize: 122 } },
+    namespaceProfile(),
   ];
   for (const r of resources) await client.apply(r);
 }
@@ -158,7 +168,7 @@ function startAgent(state: LabState, h: HostPlan, holdTime: number) {
 }
 
 function startResponder(state: LabState, w: LabWorkload) {
-  const args = ["netns", "exec", w.netns, NODE, RESPONDER, w.name, String(TCP_PORT)];
+  const args = ["netns", "exec", w.netns, NODE, RESPONDER, w.name, ...TCP_PORTS.map(String)];
   const pid = spawnDetached("ip", args, join(state.dir, `${w.name}.log`));
   return { role: "responder" as const, name: w.name, pid, marker: RESPONDER };
 }
@@ -210,7 +220,7 @@ async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorklo
     CNI_NETNS: `/run/netns/${w.netns}`,
     CNI_IFNAME: "eth0",
     CNI_PATH: join(state.dir, "cni-bin"),
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=lab;K8S_POD_NAME=${w.name}`,
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
   };
   const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
   if (r.code !== 0) {

@@ -1,0 +1,45 @@
+/**
+ * What a lab workload looks like to policy: the labels and named port an orchestrator would put
+ * on its endpoint (as kube-controllers copies pod labels and container ports onto the
+ * WorkloadEndpoint), and the namespace profile Kubernetes' namespace conversion would create.
+ */
+import { ResourceClient } from "../datastore/resource-client.js";
+import { API_VERSION, type Resource, type WorkloadEndpoint } from "../model/index.js";
+import { TabbyError } from "../errors.js";
+import { LAB_NAMESPACE, NAMED_PORT, type WorkloadPlan } from "./plan.js";
+
+/** Labels of a lab workload: `app: w<j>` (its index on the host) and `host: h<i>`. */
+export function workloadLabels(w: WorkloadPlan): Record<string, string> {
+  return { app: w.name.slice(w.host.length + 1), host: w.host };
+}
+
+/** The namespace profile: allow all (as Kubernetes' default), namespace labels to inherit. */
+export function namespaceProfile(): Resource {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Profile",
+    metadata: { name: `kns.${LAB_NAMESPACE}` },
+    spec: {
+      ingress: [{ action: "Allow" }],
+      egress: [{ action: "Allow" }],
+      labelsToApply: { "pcns.projectcalico.org/name": LAB_NAMESPACE },
+    },
+  };
+}
+
+/** Puts the workload's labels and named port on the endpoint the CNI plugin wrote. */
+export async function labelWorkload(client: ResourceClient, w: WorkloadPlan): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const { items } = await client.list<WorkloadEndpoint>("WorkloadEndpoint", LAB_NAMESPACE);
+    const wep = items.find((e) => e.spec.containerID === w.containerId);
+    if (!wep) throw new TabbyError("LAB_NO_ENDPOINT", `no WorkloadEndpoint for ${w.name} (container ${w.containerId})`);
+    wep.metadata.labels = { ...(wep.metadata.labels ?? {}), ...workloadLabels(w) };
+    wep.spec.ports = [{ ...NAMED_PORT }];
+    try {
+      await client.update(wep);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "DS_CONFLICT") throw err;
+    }
+  }
+}
