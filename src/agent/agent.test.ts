@@ -84,3 +84,35 @@ test("default pools are created only when there are none", async () => {
   assert.deepEqual(await ensureDefaultPools(store, { ipv4: "192.168.0.0/16" }), []);
   await assert.rejects(ensureDefaultPools(new MemoryStore(), { ipv4: "10.65.0.1/16" }), { code: "NET_BAD_PREFIX" });
 });
+
+test("agent: feeds every change to policy, tells it when in sync, and programs policy before routes", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}globalnetworkpolicies/deny-all`, JSON.stringify({ spec: { selector: "all()" } }));
+  const seen: string[] = [];
+  const order: string[] = [];
+  let inSync = false;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async () => void order.push("routes") },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      policy: {
+        onUpdate: (key) => (seen.push(key), key.includes("globalnetworkpolicies")),
+        onInSync: () => void (inSync = true),
+        sync: async () => void order.push("policy"),
+        resync: async () => void order.push("policy-resync"),
+      },
+      createSpeaker: (o) => new FakeSpeaker(o),
+    },
+  );
+  await agent.start();
+  assert.ok(inSync);
+  assert.ok(seen.includes(`${R}globalnetworkpolicies/deny-all`));
+  assert.deepEqual(order.slice(0, 2), ["policy", "routes"]);
+  order.length = 0;
+  await store.put(`${R}globalnetworkpolicies/allow-dns`, JSON.stringify({ spec: { selector: "all()" } }));
+  await eventually(() => assert.deepEqual(order, ["policy", "routes"]));
+  await agent.stop();
+});

@@ -26,6 +26,17 @@ export interface InterfacePort {
   configureWorkloadInterface(name: string): Promise<void>;
 }
 
+/**
+ * Policy: the calculation graph fed with every datastore change, and the dataplane it drives.
+ * `sync` programs whatever changed since the last call; `resync` repairs drift.
+ */
+export interface PolicyPort {
+  onUpdate(key: string, value: string | undefined): boolean;
+  onInSync(): void;
+  sync(): Promise<void>;
+  resync(): Promise<void>;
+}
+
 /** The BGP speaker as the agent uses it. */
 export interface BgpPort {
   start(): Promise<void>;
@@ -39,6 +50,8 @@ export interface AgentDeps {
   store: Store;
   routes: RoutePort;
   interfaces: InterfacePort;
+  /** Policy enforcement; without it the agent programs routing only. */
+  policy?: PolicyPort;
   createSpeaker(opts: { routerId: string; asNumber: number }): BgpPort;
   clock?: Clock;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -64,6 +77,7 @@ export class Agent {
   private resyncTimer: TimerHandle | undefined;
   private flushing: Promise<void> | undefined;
   private dirty = false;
+  private resyncPolicy = false;
   private stopped = false;
   private configured = new Set<string>();
   private firstSync: { resolve: () => void; promise: Promise<void> };
@@ -89,13 +103,17 @@ export class Agent {
       {
         onUpdates: (updates) => {
           let touched = false;
-          for (const u of updates) touched = applyKeyUpdate(this.state, u.key, u.value) || touched;
+          for (const u of updates) {
+            touched = applyKeyUpdate(this.state, u.key, u.value) || touched;
+            touched = (this.deps.policy?.onUpdate(u.key, u.value) ?? false) || touched;
+          }
           if (touched) this.schedule();
         },
         onStatus: (s) => {
           this.status = s;
           if (s === "in-sync" && !this.inSync) {
             this.inSync = true;
+            this.deps.policy?.onInSync();
             void this.startSpeaker(node.ipv4).then(() => this.schedule(0));
           }
         },
@@ -151,6 +169,7 @@ export class Agent {
     if (this.stopped) return;
     this.resyncTimer = this.clock.setTimeout(() => {
       this.configured.clear();
+      this.resyncPolicy = true;
       this.schedule(0);
       this.armResync();
     }, this.opts.resyncIntervalMs ?? 30_000);
@@ -177,6 +196,15 @@ export class Agent {
   }
 
   private async program(): Promise<void> {
+    // Policy first: a new workload's rules exist before its routes make it reachable (and
+    // until then its interface is unknown to the dataplane, which drops its traffic).
+    if (this.deps.policy) {
+      await this.deps.policy.sync();
+      if (this.resyncPolicy) {
+        this.resyncPolicy = false;
+        await this.deps.policy.resync();
+      }
+    }
     const desired = computeHostDesired(this.state, this.opts.nodeName);
     const speaker = this.speaker!;
     speaker.setPeers(desired.peers.map((p) => (this.opts.holdTime ? { ...p, holdTime: this.opts.holdTime } : p)));
