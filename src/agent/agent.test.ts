@@ -86,6 +86,8 @@ test("default pools are created only when there are none", async () => {
 });
 
 test("agent: feeds every change to policy, tells it when in sync, and programs policy before routes", async () => {
+  // The agent's timers do not hold the process open (the speaker's sockets do in real life).
+  const keepAlive = setInterval(() => {}, 1000);
   const store = new MemoryStore();
   const R = "/calico/resources/v3/projectcalico.org/";
   await store.put(`${R}globalnetworkpolicies/deny-all`, JSON.stringify({ spec: { selector: "all()" } }));
@@ -115,4 +117,5 @@ test("agent: feeds every change to policy, tells it when in sync, and programs p
   await store.put(`${R}globalnetworkpolicies/allow-dns`, JSON.stringify({ spec: { selector: "all()" } }));
   await eventually(() => assert.deepEqual(order, ["policy", "routes"]));
   await agent.stop();
+  clearInterval(keepAlive);
 });
