@@ -24,6 +24,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["lab", "check"], module: "./lab-check.js", summary: "show who reaches whom in the lab" },
   { words: ["lab", "status"], module: "./lab-status.js", summary: "list the lab's hosts and workloads" },
   { words: ["lab", "exec"], module: "./lab-exec.js", summary: "run a command in a lab host or workload: exec NAME -- CMD" },
+  { words: ["lab", "restart"], module: "./lab-restart.js", summary: "stop and start a host's agent: restart HOST [--kill]" },
   { words: ["lab", "down"], module: "./lab-down.js", summary: "remove everything lab up made" },
   { words: ["selector"], module: "./selector.js", summary: "evaluate a selector: selector EXPR [--labels k=v,...]" },
   { words: ["version"], module: "./version.js", summary: "print tabby's version" },

@@ -38,6 +38,8 @@ export interface LabState {
   workloads: LabWorkload[];
   /** Set once `up` finished. */
   ready: boolean;
+  /** BGP hold time the agents were started with (seconds). */
+  holdTime?: number;
 }
 
 export function labDir(name: string): string {

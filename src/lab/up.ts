@@ -47,6 +47,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     processes: [],
     workloads: [],
     ready: false,
+    holdTime: opts.holdTime ?? 9,
   };
   writeLabState(state);
   writeWrappers(dir);
@@ -66,7 +67,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, node-to-node mesh)`);
 
     for (const h of plan.hosts) {
-      state.processes.push(startAgent(state, h, opts.holdTime ?? 9));
+      state.processes.push(startAgent(state, h, state.holdTime ?? 9));
       writeLabState(state);
     }
     say(`agents: started tabby node run in ${plan.hosts.map((h) => h.netns).join(", ")}`);
@@ -159,7 +160,7 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
   for (const r of resources) await client.apply(r);
 }
 
-function startAgent(state: LabState, h: HostPlan, holdTime: number) {
+export function startAgent(state: LabState, h: HostPlan, holdTime: number) {
   const control = join(state.dir, `${h.name}.sock`);
   const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, "--ip", h.ipv4, "--ip6", h.ipv6,
     "--datastore", state.datastore, "--control", control, "--hold-time", String(holdTime)];
