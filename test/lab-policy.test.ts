@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { run, tabby, waitFor } from "./helpers.js";
 
 const name = `tp${process.pid % 100000}`;
@@ -148,5 +149,35 @@ test("lab policy: default deny + allow by label on a named port, tiers with Pass
     assert.equal(genuine.code, 0, "w1 reaches w2 from its own address");
     const spoofed = await run("ip", ["netns", "exec", w1.namespace, "ping", "-c", "2", "-W", "1", "-I", spoof, w2.ipv4]);
     assert.notEqual(spoofed.code, 0, "a packet from a spoofed source must be dropped at w1's host");
+  });
+
+  await t.test("an agent killed with SIGKILL and restarted: an open TCP connection survives", async () => {
+    const w1 = status.workloads.find((w) => w.name === "h1-w1")!;
+    const w2 = status.workloads.find((w) => w.name === "h2-w2")!;
+    const server = spawn("ip", ["netns", "exec", w2.namespace, process.execPath, "-e", "require('net').createServer((s) => s.pipe(s)).listen(9000, '::')"], { stdio: "ignore" });
+    const clientScript = `
+      const s = require('net').connect(9000, ${JSON.stringify(w2.ipv4)});
+      let sent = 0, got = 0, buf = '';
+      s.on('connect', () => setInterval(() => s.write((sent++) + '\\n'), 100));
+      s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { const n = Number(buf.slice(0, i)); buf = buf.slice(i + 1); if (n !== got) { console.log('out-of-order ' + n); process.exit(2); } got++; console.log('echo ' + got); } });
+      s.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });
+      s.on('close', () => { console.log('closed'); process.exit(1); });`;
+    const client = spawn("ip", ["netns", "exec", w1.namespace, process.execPath, "-e", clientScript], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    client.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const echoes = () => (out.match(/^echo /gm) ?? []).length;
+    try {
+      assert.ok(await waitFor(async () => echoes() >= 5, 50, 100), `the connection works before the restart: ${out}`);
+      const r = await lab("restart", "h2", "--kill");
+      assert.equal(r.code, 0, r.stderr);
+      const before = echoes();
+      // The new agent starts, syncs and replaces its table; the connection carries on throughout.
+      assert.ok(await waitFor(async () => echoes() >= before + 30, 100, 100), `echoes continue after the restart: ${out.slice(-200)}`);
+      assert.doesNotMatch(out, /error|closed|out-of-order/);
+      await checkPasses();
+    } finally {
+      client.kill("SIGKILL");
+      server.kill("SIGKILL");
+    }
   });
 });
