@@ -1,0 +1,145 @@
+/**
+ * IP set membership (felix `labelindex.SelectorAndNamedPortIndex`): matches the selectors of the
+ * active IP sets against ALL endpoints of the cluster (WorkloadEndpoints by `ipNetworks`,
+ * HostEndpoints by `expectedIPs`) and all network sets (by `nets`), and keeps each set's members
+ * reference-counted, so an address contributed by two endpoints (overlapping IPs) leaves the set
+ * only when the last contributor goes. Named-port sets hold (address, protocol, port) for each
+ * address of a selected endpoint that has a port of that name and protocol.
+ * Pure: no I/O.
+ */
+import { LabelIndex, type Labels } from "./label-index.js";
+import type { NamedPort } from "./decode.js";
+import type { IpSetSpec } from "./rule-compiler.js";
+import type { DataplaneSink } from "./sequencer.js";
+
+export interface MemberSource {
+  nets: string[];
+  ports: NamedPort[];
+}
+
+interface SetState {
+  spec: IpSetSpec;
+  members: Map<string, number>;
+}
+
+function addrOf(cidr: string): string {
+  const slash = cidr.indexOf("/");
+  return slash === -1 ? cidr : cidr.slice(0, slash);
+}
+
+function sameSource(a: MemberSource, b: MemberSource): boolean {
+  if (a.nets.length !== b.nets.length || a.ports.length !== b.ports.length) return false;
+  for (let i = 0; i < a.nets.length; i++) if (a.nets[i] !== b.nets[i]) return false;
+  for (let i = 0; i < a.ports.length; i++) {
+    const x = a.ports[i]!;
+    const y = b.ports[i]!;
+    if (x.name !== y.name || x.protocol !== y.protocol || x.port !== y.port) return false;
+  }
+  return true;
+}
+
+export class IpSetIndex {
+  private readonly labels: LabelIndex;
+  private readonly sources = new Map<string, MemberSource>();
+  private readonly sets = new Map<string, SetState>();
+  private readonly setsBySelector = new Map<string, SetState[]>();
+
+  constructor(private readonly sink: DataplaneSink) {
+    this.labels = new LabelIndex({
+      onMatchStarted: (sel, item) => this.contribute(sel, item, +1),
+      onMatchStopped: (sel, item) => this.contribute(sel, item, -1),
+    });
+  }
+
+  /** An endpoint or network set (undefined source: removed). */
+  updateItem(id: string, source: MemberSource | undefined, labels?: Labels, parents?: readonly string[]): void {
+    if (!source) {
+      this.labels.updateItem(id, undefined);
+      this.sources.delete(id);
+      return;
+    }
+    const old = this.sources.get(id);
+    if (old && !sameSource(old, source)) {
+      const matched = [...this.labels.matchesOf(id)];
+      for (const sel of matched) this.contribute(sel, id, -1);
+      this.sources.set(id, source);
+      for (const sel of matched) this.contribute(sel, id, +1);
+    } else {
+      this.sources.set(id, source);
+    }
+    this.labels.updateItem(id, labels ?? {}, parents);
+  }
+
+  updateProfileLabels(name: string, labels: Labels | undefined): void {
+    this.labels.updateParentLabels(name, labels);
+  }
+
+  /** A set became active: announce it, then fill it. */
+  addSet(spec: IpSetSpec): void {
+    if (this.sets.has(spec.id)) return;
+    const st: SetState = { spec, members: new Map() };
+    this.sets.set(spec.id, st);
+    this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
+    const selId = spec.selector.uniqueId();
+    const list = this.setsBySelector.get(selId);
+    if (list) {
+      list.push(st);
+      for (const item of this.labels.itemsMatching(selId)) this.contributeTo(st, item, +1);
+    } else {
+      this.setsBySelector.set(selId, [st]);
+      this.labels.updateSelector(selId, spec.selector);
+    }
+  }
+
+  removeSet(id: string): void {
+    const st = this.sets.get(id);
+    if (!st) return;
+    this.sets.delete(id);
+    this.sink.ipSetRemoved(id);
+    const selId = st.spec.selector.uniqueId();
+    const list = this.setsBySelector.get(selId)!;
+    const rest = list.filter((s) => s !== st);
+    if (rest.length) this.setsBySelector.set(selId, rest);
+    else {
+      this.setsBySelector.delete(selId);
+      this.labels.updateSelector(selId, undefined);
+    }
+  }
+
+  /** Current members of a set (for tests and debugging). */
+  membersOf(id: string): string[] {
+    return [...(this.sets.get(id)?.members.keys() ?? [])];
+  }
+
+  private contribute(selId: string, item: string, delta: 1 | -1): void {
+    const list = this.setsBySelector.get(selId);
+    if (list) for (const st of list) this.contributeTo(st, item, delta);
+  }
+
+  private contributeTo(st: SetState, item: string, delta: 1 | -1): void {
+    const src = this.sources.get(item);
+    if (!src) return;
+    const np = st.spec.namedPort;
+    if (!np) {
+      for (const n of src.nets) this.count(st, n, delta);
+      return;
+    }
+    for (const p of src.ports) {
+      if (p.name !== np.name || p.protocol !== np.protocol) continue;
+      for (const n of src.nets) this.count(st, `${addrOf(n)},${p.protocol}:${p.port}`, delta);
+    }
+  }
+
+  private count(st: SetState, member: string, delta: 1 | -1): void {
+    const had = st.members.get(member);
+    if (had === undefined && delta === -1) return;
+    const n = (had ?? 0) + delta;
+    if (n > 0) {
+      st.members.set(member, n);
+      if (n === 1 && delta === 1) this.sink.ipSetMemberAdded(st.spec.id, member);
+    } else {
+      st.members.delete(member);
+      this.sink.ipSetMemberRemoved(st.spec.id, member);
+    }
+  }
+}
