@@ -75,7 +75,8 @@ export class ActiveRulesCalculator {
     for (const p of new Set(old?.profiles ?? [])) this.useProfile(p, -1);
     if (ep) this.endpoints.set(key, ep);
     else this.endpoints.delete(key);
-    this.resolver.onEndpoint(key, ep);
+    // Labels reach the resolver through matches; it needs to hear only of what it outputs.
+    if (!old || !ep || !sameOutput(old, ep)) this.resolver.onEndpoint(key, ep);
     if (ep && old && old.kind !== ep.kind) {
       // The filter on policy kinds depends on the endpoint kind: re-derive.
       for (const pid of this.index.matchesOf(key)) this.setApplied(pid, key, this.applies(pid, key));
@@ -115,6 +116,15 @@ export class ActiveRulesCalculator {
       this.scanner.onProfileInactive(name);
     }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Whether two versions of an endpoint give the same endpoint update (given the same policies). */
+function sameOutput(a: EndpointData, b: EndpointData): boolean {
+  return a.kind === b.kind && a.id === b.id && a.iface === b.iface && sameList(a.nets, b.nets) && sameList(a.profiles, b.profiles) && sameList(a.allowSpoofedSources, b.allowSpoofedSources);
 }
 
 function add(m: Map<string, Set<string>>, k: string, v: string): void {

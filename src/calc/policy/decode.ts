@@ -12,7 +12,7 @@
  * (from spec.serviceAccountName).
  * Pure: no I/O.
  */
-import { parseResourceKey } from "../../datastore/keys.js";
+import { KINDS, RESOURCE_ROOT } from "../../datastore/keys.js";
 import { validateResource, type GlobalNetworkPolicySpec, type HostEndpointSpec, type NetworkPolicySpec, type NetworkSetSpec, type ProfileSpec, type Resource, type Rule, type TierSpec } from "../../model/index.js";
 import { NAMESPACE_LABEL } from "../../selector/index.js";
 import { tryParsePrefix } from "../../net/index.js";
@@ -107,8 +107,12 @@ function validated(obj: Record<string, unknown> | undefined, kind: string, name:
   }
 }
 
+const V4_HOST = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/32$/;
+
 /** An address or CIDR as a CIDR string: "10.0.0.1" → "10.0.0.1/32"; host bits kept. */
 export function asCidr(s: string): string | undefined {
+  const m = V4_HOST.exec(s);
+  if (m && Number(m[1]) <= 255 && Number(m[2]) <= 255 && Number(m[3]) <= 255 && Number(m[4]) <= 255 && !/(^|\.)0\d/.test(s)) return s;
   if (s.includes("/")) return tryParsePrefix(s) ? s : undefined;
   const p = tryParsePrefix(s);
   return p ? p.toString() : undefined;
@@ -196,9 +200,27 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
   };
 }
 
+const BY_PLURAL = new Map(Object.entries(KINDS).map(([kind, v]) => [v.plural, { kind, namespaced: v.namespaced }]));
+
+/** Like datastore/keys.ts parseResourceKey, with a plural lookup table (this runs per update). */
+export function parseKey(key: string): { kind: string; name: string; namespace?: string } | undefined {
+  if (!key.startsWith(RESOURCE_ROOT)) return undefined;
+  const a = key.indexOf("/", RESOURCE_ROOT.length);
+  if (a === -1) return undefined;
+  const info = BY_PLURAL.get(key.slice(RESOURCE_ROOT.length, a));
+  if (!info) return undefined;
+  const b = key.indexOf("/", a + 1);
+  if (info.namespaced) {
+    if (b === -1 || key.indexOf("/", b + 1) !== -1 || b === a + 1 || b === key.length - 1) return undefined;
+    return { kind: info.kind, namespace: key.slice(a + 1, b), name: key.slice(b + 1) };
+  }
+  if (b !== -1 || a === key.length - 1) return undefined;
+  return { kind: info.kind, name: key.slice(a + 1) };
+}
+
 /** Decodes one datastore update; undefined when the key is not one the policy graph reads. */
 export function decodeUpdate(key: string, value: string | object | undefined): Decoded | undefined {
-  const rk = parseResourceKey(key);
+  const rk = parseKey(key);
   if (!rk) return undefined;
   const { kind, name, namespace } = rk;
   switch (kind) {

@@ -22,6 +22,8 @@ interface SetState {
   members: Map<string, number>;
 }
 
+const NO_PORTS: NamedPort[] = [];
+
 function addrOf(cidr: string): string {
   const slash = cidr.indexOf("/");
   return slash === -1 ? cidr : cidr.slice(0, slash);
@@ -58,6 +60,8 @@ export class IpSetIndex {
       this.sources.delete(id);
       return;
     }
+    // Keep only what membership needs (not the whole decoded endpoint).
+    source = { nets: source.nets, ports: source.ports.length ? source.ports : NO_PORTS };
     const old = this.sources.get(id);
     if (old && !sameSource(old, source)) {
       const matched = [...this.labels.matchesOf(id)];

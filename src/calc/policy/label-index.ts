@@ -8,8 +8,9 @@
  * To avoid evaluating every selector on every change, each selector is filed under a label it
  * requires (`a == "x"`, `a in {…}`: the label and its values; `has(a)`, `a contains …`: the label),
  * found from its AST; only selectors with no such requirement (`!a`, `a != "x"`, `all()`) are
- * evaluated against every item. Items are indexed by label and value for the reverse lookup when a
- * selector is added.
+ * evaluated against every item. For the reverse lookup when a selector is added, items are indexed
+ * by value only for the labels some selector is filed under (an index built on first use and
+ * dropped with its last selector), so labels no selector needs (pod hashes, versions) cost nothing.
  *
  * Effective labels are plain objects whose prototype is the shared, merged labels of the item's
  * parent list (one object per distinct parent list, updated in place when a profile changes), so
@@ -32,7 +33,7 @@ export interface Restriction {
 }
 
 function score(r: Restriction): number {
-  const ns = r.label === NAMESPACE_LABEL ? 2 : 0;
+  const ns = r.label === NAMESPACE_LABEL ? 2 : r.label.startsWith("pcns.") || r.label.startsWith("pcsa.") ? 1 : 0;
   return r.values ? ns + (r.values.length > 4 ? 1 : 0) : 4 + ns;
 }
 
@@ -76,6 +77,7 @@ export function restrictionOf(node: SelectorNode): Restriction | undefined {
 }
 
 interface ParentState {
+  key: string;
   names: string[];
   /** Merged labels of the parents (first wins); prototype null. Mutated in place. */
   labels: Labels;
@@ -83,11 +85,11 @@ interface ParentState {
 }
 
 interface ItemState {
-  own: Labels;
   parent: ParentState | undefined;
-  /** own labels over parent.labels (prototype chain). */
+  /** The item's own labels as own properties, over parent.labels (prototype chain). */
   eff: Labels;
-  matches: Set<string> | undefined;
+  /** Selector ids matching the item (an array: usually a handful, and far smaller than a Set). */
+  matches: string[] | undefined;
 }
 
 interface SelectorState {
@@ -97,6 +99,9 @@ interface SelectorState {
 }
 
 const NO_PARENTS: readonly string[] = [];
+const EMPTY: ReadonlySet<string> = new Set();
+const NO_MATCHES: readonly string[] = [];
+const ROOT = Object.freeze(Object.create(null)) as Labels;
 
 function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   let s = m.get(k);
@@ -113,14 +118,16 @@ export class LabelIndex {
   private readonly parentStates = new Map<string, ParentState>();
   private readonly parentKeysByProfile = new Map<string, Set<string>>();
   private readonly profileLabels = new Map<string, Labels>();
-  /** label → value → items having it. */
+  /** For each label some selector is filed under: value → items having it. */
   private readonly itemsByLabel = new Map<string, Map<string, Set<string>>>();
+  /** How many selectors are filed under each label (the item index lives while > 0). */
+  private readonly labelUsers = new Map<string, number>();
   private readonly selectors = new Map<string, SelectorState>();
   /** label → value → selectors requiring it; label → selectors requiring its presence. */
   private readonly selByValue = new Map<string, Map<string, Set<string>>>();
   private readonly selByLabel = new Map<string, Set<string>>();
   private readonly unrestricted = new Set<string>();
-  /** Interned label strings (many endpoints share keys and values). */
+  /** Interned label values (many endpoints share them; property names V8 interns itself). */
   private readonly strings = new Map<string, string>();
 
   constructor(private readonly cb: LabelIndexCallbacks) {}
@@ -132,33 +139,32 @@ export class LabelIndex {
     const old = this.items.get(id);
     if (own === undefined) {
       if (!old) return;
-      this.unindexItem(id, old);
-      if (old.matches) for (const s of old.matches) this.stopMatch(s, id, old, false);
+      this.unindexItem(id, old.eff);
+      if (old.matches) for (const s of [...old.matches]) this.stopMatch(s, id, undefined);
       this.detachParent(id, old.parent);
       this.items.delete(id);
       return;
     }
-    const interned = Object.create(null) as Labels;
-    for (const k in own) interned[this.intern(k)] = this.intern(own[k]!);
-    const pkey = parents.join("\u0000");
+    const pkey = parents.length ? parents.join("\u0000") : "";
     if (old) {
-      const samePk = old.parent ? old.parent.names.join("\u0000") === pkey : pkey === "";
-      if (samePk && sameLabels(old.own, interned)) return;
-      this.unindexItem(id, old);
+      const samePk = (old.parent?.key ?? "") === pkey;
+      if (samePk && sameOwnLabels(old.eff, own)) return;
+      let parent = old.parent;
       if (!samePk) {
-        this.detachParent(id, old.parent);
-        old.parent = this.attachParent(id, parents, pkey);
+        this.detachParent(id, parent);
+        parent = this.attachParent(id, parents, pkey);
       }
-      old.own = interned;
-      old.eff = this.effective(interned, old.parent);
-      this.indexItem(id, old);
+      const eff = this.effective(own, parent);
+      this.reindexItem(id, old.eff, eff);
+      old.parent = parent;
+      old.eff = eff;
       this.reevaluate(id, old);
       return;
     }
     const parent = this.attachParent(id, parents, pkey);
-    const st: ItemState = { own: interned, parent, eff: this.effective(interned, parent), matches: undefined };
+    const st: ItemState = { parent, eff: this.effective(own, parent), matches: undefined };
     this.items.set(id, st);
-    this.indexItem(id, st);
+    this.indexItem(id, st.eff);
     this.reevaluate(id, st);
   }
 
@@ -168,8 +174,8 @@ export class LabelIndex {
   }
 
   /** Selector ids currently matching the item. */
-  matchesOf(id: string): ReadonlySet<string> {
-    return this.items.get(id)?.matches ?? EMPTY;
+  matchesOf(id: string): readonly string[] {
+    return this.items.get(id)?.matches ?? NO_MATCHES;
   }
 
   // ---------------- parents (profiles) ----------------
@@ -184,11 +190,11 @@ export class LabelIndex {
     if (!keys) return;
     for (const k of keys) {
       const ps = this.parentStates.get(k)!;
-      for (const id of ps.items) this.unindexItem(id, this.items.get(id)!);
+      for (const id of ps.items) this.unindexItem(id, this.items.get(id)!.eff);
       this.mergeInto(ps);
       for (const id of ps.items) {
         const st = this.items.get(id)!;
-        this.indexItem(id, st);
+        this.indexItem(id, st.eff);
         this.reevaluate(id, st);
       }
     }
@@ -203,7 +209,7 @@ export class LabelIndex {
     if (old) {
       this.unfileSelector(id, old);
       if (!sel) {
-        for (const item of [...old.items]) this.stopMatch(id, item, this.items.get(item)!, true);
+        for (const item of [...old.items]) this.stopMatch(id, item, this.items.get(item));
         this.selectors.delete(id);
         return;
       }
@@ -215,11 +221,10 @@ export class LabelIndex {
     st.restriction = restriction;
     this.selectors.set(id, st);
     this.fileSelector(id, st);
-    // Candidates: items that have the required label; or every item.
+    // Candidates: the items that have the required label; or every item.
     const now = new Set<string>();
     const consider = (item: string): void => {
-      const ist = this.items.get(item)!;
-      if (sel.matches(ist.eff)) now.add(item);
+      if (sel.matches(this.items.get(item)!.eff)) now.add(item);
     };
     if (restriction) {
       const byValue = this.itemsByLabel.get(restriction.label);
@@ -233,7 +238,7 @@ export class LabelIndex {
     } else {
       for (const item of this.items.keys()) consider(item);
     }
-    for (const item of [...st.items]) if (!now.has(item)) this.stopMatch(id, item, this.items.get(item)!, true);
+    for (const item of [...st.items]) if (!now.has(item)) this.stopMatch(id, item, this.items.get(item));
     for (const item of now) if (!st.items.has(item)) this.startMatch(id, item, this.items.get(item)!, st);
   }
 
@@ -252,8 +257,11 @@ export class LabelIndex {
   }
 
   private effective(own: Labels, parent: ParentState | undefined): Labels {
-    const eff = Object.create(parent ? parent.labels : null) as Labels;
-    for (const k in own) eff[k] = own[k]!;
+    const eff = Object.create(parent ? parent.labels : ROOT) as Labels;
+    for (const k in own) {
+      const v = own[k];
+      if (typeof v === "string") eff[k] = this.intern(v);
+    }
     return eff;
   }
 
@@ -261,7 +269,7 @@ export class LabelIndex {
     if (names.length === 0) return undefined;
     let ps = this.parentStates.get(key);
     if (!ps) {
-      ps = { names: [...names], labels: Object.create(null) as Labels, items: new Set() };
+      ps = { key, names: [...names], labels: Object.create(null) as Labels, items: new Set() };
       this.mergeInto(ps);
       this.parentStates.set(key, ps);
       for (const n of names) addTo(this.parentKeysByProfile, n, key);
@@ -274,9 +282,8 @@ export class LabelIndex {
     if (!ps) return;
     ps.items.delete(id);
     if (ps.items.size > 0) return;
-    const key = ps.names.join("\u0000");
-    this.parentStates.delete(key);
-    for (const n of ps.names) removeFrom(this.parentKeysByProfile, n, key);
+    this.parentStates.delete(ps.key);
+    for (const n of ps.names) removeFrom(this.parentKeysByProfile, n, ps.key);
   }
 
   private mergeInto(ps: ParentState): void {
@@ -288,35 +295,56 @@ export class LabelIndex {
     }
   }
 
-  private forEachLabel(st: ItemState, f: (k: string, v: string) => void): void {
-    for (const k in st.own) f(k, st.own[k]!);
-    if (st.parent) {
-      const pl = st.parent.labels;
-      for (const k of Object.keys(pl)) if (!(k in st.own)) f(k, pl[k]!);
+  private indexItem(id: string, eff: Labels): void {
+    for (const [label, byValue] of this.itemsByLabel) {
+      const v = eff[label];
+      if (v !== undefined) addTo(byValue, v, id);
     }
   }
 
-  private indexItem(id: string, st: ItemState): void {
-    this.forEachLabel(st, (k, v) => {
-      let byValue = this.itemsByLabel.get(k);
-      if (!byValue) this.itemsByLabel.set(k, (byValue = new Map()));
-      addTo(byValue, v, id);
-    });
+  private unindexItem(id: string, eff: Labels): void {
+    for (const [label, byValue] of this.itemsByLabel) {
+      const v = eff[label];
+      if (v !== undefined) removeFrom(byValue, v, id);
+    }
   }
 
-  private unindexItem(id: string, st: ItemState): void {
-    this.forEachLabel(st, (k, v) => {
-      const byValue = this.itemsByLabel.get(k);
-      if (!byValue) return;
-      removeFrom(byValue, v, id);
-      if (byValue.size === 0) this.itemsByLabel.delete(k);
-    });
+  private reindexItem(id: string, before: Labels, after: Labels): void {
+    for (const [label, byValue] of this.itemsByLabel) {
+      const a = before[label];
+      const b = after[label];
+      if (a === b) continue;
+      if (a !== undefined) removeFrom(byValue, a, id);
+      if (b !== undefined) addTo(byValue, b, id);
+    }
+  }
+
+  private useLabel(label: string, delta: 1 | -1): void {
+    const n = (this.labelUsers.get(label) ?? 0) + delta;
+    if (n > 0) {
+      this.labelUsers.set(label, n);
+      if (n === 1 && delta === 1) {
+        const byValue = new Map<string, Set<string>>();
+        for (const [id, st] of this.items) {
+          const v = st.eff[label];
+          if (v !== undefined) addTo(byValue, v, id);
+        }
+        this.itemsByLabel.set(label, byValue);
+      }
+    } else {
+      this.labelUsers.delete(label);
+      this.itemsByLabel.delete(label);
+    }
   }
 
   private fileSelector(id: string, st: SelectorState): void {
     const r = st.restriction;
-    if (!r) this.unrestricted.add(id);
-    else if (!r.values) addTo(this.selByLabel, r.label, id);
+    if (!r) {
+      this.unrestricted.add(id);
+      return;
+    }
+    this.useLabel(r.label, +1);
+    if (!r.values) addTo(this.selByLabel, r.label, id);
     else {
       let byValue = this.selByValue.get(r.label);
       if (!byValue) this.selByValue.set(r.label, (byValue = new Map()));
@@ -326,51 +354,71 @@ export class LabelIndex {
 
   private unfileSelector(id: string, st: SelectorState): void {
     const r = st.restriction;
-    if (!r) this.unrestricted.delete(id);
-    else if (!r.values) removeFrom(this.selByLabel, r.label, id);
+    if (!r) {
+      this.unrestricted.delete(id);
+      return;
+    }
+    if (!r.values) removeFrom(this.selByLabel, r.label, id);
     else {
       const byValue = this.selByValue.get(r.label);
-      if (!byValue) return;
-      for (const v of r.values) removeFrom(byValue, v, id);
-      if (byValue.size === 0) this.selByValue.delete(r.label);
+      if (byValue) {
+        for (const v of r.values) removeFrom(byValue, v, id);
+        if (byValue.size === 0) this.selByValue.delete(r.label);
+      }
     }
+    this.useLabel(r.label, -1);
   }
 
   /** Re-evaluates the candidate selectors for an item whose effective labels changed. */
   private reevaluate(id: string, st: ItemState): void {
-    const now = new Set<string>();
+    const eff = st.eff;
+    let now: Set<string> | undefined;
     const consider = (s: string): void => {
-      if (now.has(s)) return;
-      if (this.selectors.get(s)!.sel.matches(st.eff)) now.add(s);
+      if (now?.has(s)) return;
+      if (this.selectors.get(s)!.sel.matches(eff)) (now ??= new Set()).add(s);
     };
     for (const s of this.unrestricted) consider(s);
-    this.forEachLabel(st, (k, v) => {
-      const byLabel = this.selByLabel.get(k);
-      if (byLabel) for (const s of byLabel) consider(s);
-      const byValue = this.selByValue.get(k)?.get(v);
-      if (byValue) for (const s of byValue) consider(s);
-    });
-    if (st.matches) for (const s of [...st.matches]) if (!now.has(s)) this.stopMatch(s, id, st, true);
-    for (const s of now) if (!st.matches?.has(s)) this.startMatch(s, id, st, this.selectors.get(s)!);
+    for (const [label, sels] of this.selByLabel) if (eff[label] !== undefined) for (const s of sels) consider(s);
+    for (const [label, byValue] of this.selByValue) {
+      const v = eff[label];
+      if (v === undefined) continue;
+      const sels = byValue.get(v);
+      if (sels) for (const s of sels) consider(s);
+    }
+    if (st.matches) for (const s of [...st.matches]) if (!now?.has(s)) this.stopMatch(s, id, st);
+    if (now) for (const s of now) if (!st.matches?.includes(s)) this.startMatch(s, id, st, this.selectors.get(s)!);
   }
 
   private startMatch(selId: string, itemId: string, st: ItemState, sel: SelectorState): void {
-    (st.matches ??= new Set()).add(selId);
+    (st.matches ??= []).push(selId);
     sel.items.add(itemId);
     this.cb.onMatchStarted(selId, itemId);
   }
 
-  private stopMatch(selId: string, itemId: string, st: ItemState, keepItem: boolean): void {
-    if (keepItem) {
-      st.matches?.delete(selId);
-      if (st.matches?.size === 0) st.matches = undefined;
+  /** `st` undefined: the item is going away (its match set is dropped with it). */
+  private stopMatch(selId: string, itemId: string, st: ItemState | undefined): void {
+    if (st?.matches) {
+      const i = st.matches.indexOf(selId);
+      if (i !== -1) {
+        st.matches[i] = st.matches[st.matches.length - 1]!;
+        st.matches.pop();
+      }
+      if (st.matches.length === 0) st.matches = undefined;
     }
     this.selectors.get(selId)?.items.delete(itemId);
     this.cb.onMatchStopped(selId, itemId);
   }
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
+/** True when `eff`'s own labels are exactly `own`. */
+function sameOwnLabels(eff: Labels, own: Labels): boolean {
+  let n = 0;
+  for (const k in own) {
+    if (!Object.prototype.hasOwnProperty.call(eff, k) || eff[k] !== own[k]) return false;
+    n++;
+  }
+  return Object.keys(eff).length === n;
+}
 
 function sameLabels(a: Labels, b: Labels): boolean {
   let n = 0;
@@ -378,6 +426,5 @@ function sameLabels(a: Labels, b: Labels): boolean {
     if (a[k] !== b[k]) return false;
     n++;
   }
-  for (const _ in b) n--;
-  return n === 0;
+  return Object.keys(b).length === n;
 }

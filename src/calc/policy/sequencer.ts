@@ -132,6 +132,20 @@ export class EventSequencer implements DataplaneSink {
 
   flush(): PolicyDataplaneEvent[] {
     if (!this.inSyncRequested) return [];
+    if (
+      this.inSyncSent &&
+      !this.config &&
+      this.newSets.size === 0 &&
+      this.addedMembers.size === 0 &&
+      this.removedMembers.size === 0 &&
+      this.removedSets.size === 0 &&
+      this.pendingPolicies.size === 0 &&
+      this.removedPolicies.size === 0 &&
+      this.pendingEndpoints.size === 0 &&
+      this.removedEndpoints.size === 0
+    ) {
+      return [];
+    }
     const out: PolicyDataplaneEvent[] = [];
     if (this.config) {
       const s = JSON.stringify(this.config);
@@ -146,14 +160,23 @@ export class EventSequencer implements DataplaneSink {
       this.sentSets.add(id);
     }
     this.newSets.clear();
-    const deltaIds = new Set([...this.addedMembers.keys(), ...this.removedMembers.keys()]);
-    for (const id of deltaIds) {
+    for (const id of this.addedMembers.keys()) this.emitDelta(id, out);
+    for (const id of this.removedMembers.keys()) if (!this.addedMembers.has(id)) this.emitDelta(id, out);
+    this.addedMembers.clear();
+    this.removedMembers.clear();
+    this.flushRest(out);
+    return out;
+  }
+
+  private emitDelta(id: string, out: PolicyDataplaneEvent[]): void {
+    {
       const added = [...(this.addedMembers.get(id) ?? [])].map(decodeMember);
       const removed = [...(this.removedMembers.get(id) ?? [])].map(decodeMember);
       if (added.length || removed.length) out.push({ kind: "ipset-delta", id, added, removed });
     }
-    this.addedMembers.clear();
-    this.removedMembers.clear();
+  }
+
+  private flushRest(out: PolicyDataplaneEvent[]): void {
     for (const [id, p] of this.pendingPolicies) {
       const s = JSON.stringify(p);
       if (this.sentPolicies.get(id) === s) continue;
@@ -187,7 +210,6 @@ export class EventSequencer implements DataplaneSink {
       out.push({ kind: "in-sync" });
       this.inSyncSent = true;
     }
-    return out;
   }
 }
 
