@@ -42,6 +42,8 @@ export interface EndpointData {
   profiles: string[];
   /** Profiles whose labels are inherited (listed ones, then the implicit kns./ksa. ones). */
   labelParents: string[];
+  /** True when `labels` is a fresh object nobody else holds (a label index may adopt it). */
+  ownedLabels?: boolean;
   /** Addresses as CIDRs ("10.0.0.1/32"): ipNetworks, or a HostEndpoint's expectedIPs. */
   nets: string[];
   ports: NamedPort[];
@@ -164,7 +166,7 @@ function parents(listed: string[], namespace: string | undefined, sa: string | u
   return out;
 }
 
-function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<string, unknown> | undefined): EndpointData | undefined {
+function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<string, unknown> | undefined, parsedHere: boolean): EndpointData | undefined {
   if (!obj || obj["kind"] !== "WorkloadEndpoint") return undefined;
   const spec = obj["spec"] as Record<string, unknown> | undefined;
   const meta = obj["metadata"] as Record<string, unknown> | undefined;
@@ -178,9 +180,12 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
     if (c === undefined) return undefined;
     nets.push(c);
   }
-  const labels = labelsOf(meta);
-  labels[NAMESPACE_LABEL] = namespace;
-  if (typeof spec["orchestrator"] === "string") labels[ORCHESTRATOR_LABEL] = spec["orchestrator"];
+  // A labels object JSON.parse made here is exactly sized: keep it (if it is all strings).
+  const raw = meta["labels"];
+  const reuse = parsedHere && raw !== null && typeof raw === "object" && !Array.isArray(raw) && Object.values(raw).every((v) => typeof v === "string");
+  const labels = reuse ? (raw as Labels) : labelsOf(meta);
+  if (labels[NAMESPACE_LABEL] !== namespace) labels[NAMESPACE_LABEL] = namespace;
+  if (typeof spec["orchestrator"] === "string" && labels[ORCHESTRATOR_LABEL] !== spec["orchestrator"]) labels[ORCHESTRATOR_LABEL] = spec["orchestrator"];
   const sa = typeof spec["serviceAccountName"] === "string" && spec["serviceAccountName"] !== "" ? spec["serviceAccountName"] : undefined;
   if (sa !== undefined) labels[SERVICE_ACCOUNT_LABEL] ??= sa;
   const profiles = strings(spec["profiles"]);
@@ -192,6 +197,7 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
     node,
     iface,
     labels,
+    ownedLabels: reuse,
     profiles,
     labelParents: parents(profiles, namespace, sa),
     nets,
@@ -225,7 +231,7 @@ export function decodeUpdate(key: string, value: string | object | undefined): D
   const { kind, name, namespace } = rk;
   switch (kind) {
     case "WorkloadEndpoint":
-      return { kind, key, ...opt(decodeWorkloadEndpoint(key, namespace!, parseValue(value))) };
+      return { kind, key, ...opt(decodeWorkloadEndpoint(key, namespace!, parseValue(value), typeof value === "string")) };
     case "HostEndpoint": {
       const r = validated(parseValue(value), kind, name);
       if (!r) return { kind, key };

@@ -83,7 +83,9 @@ export function buildPolicyCalcGraph(hostname: string): PolicyCalcGraph {
 
   for (const kind of ["WorkloadEndpoint", "HostEndpoint"] as const) {
     dispatcher.register(kind, (d) => {
-      ipSets.updateItem(d.key, d.value, d.value?.labels, d.value?.labelParents);
+      const local_ = d.value?.node === hostname;
+      // The IP set index may adopt the labels object unless a local endpoint also needs it.
+      ipSets.updateItem(d.key, d.value, d.value?.labels, d.value?.labelParents, d.value?.ownedLabels === true && !local_);
       local.onEndpoint(d.key, d.value);
     });
   }

@@ -17,6 +17,13 @@ export interface MemberSource {
   ports: NamedPort[];
 }
 
+/** A source with one address and no ports is kept as that address alone (most endpoints). */
+type StoredSource = MemberSource | string;
+
+function expand(s: StoredSource): MemberSource {
+  return typeof s === "string" ? { nets: [s], ports: NO_PORTS } : s;
+}
+
 interface SetState {
   spec: IpSetSpec;
   members: Map<string, number>;
@@ -42,7 +49,7 @@ function sameSource(a: MemberSource, b: MemberSource): boolean {
 
 export class IpSetIndex {
   private readonly labels: LabelIndex;
-  private readonly sources = new Map<string, MemberSource>();
+  private readonly sources = new Map<string, StoredSource>();
   private readonly sets = new Map<string, SetState>();
   private readonly setsBySelector = new Map<string, SetState[]>();
 
@@ -54,24 +61,25 @@ export class IpSetIndex {
   }
 
   /** An endpoint or network set (undefined source: removed). */
-  updateItem(id: string, source: MemberSource | undefined, labels?: Labels, parents?: readonly string[]): void {
+  updateItem(id: string, source: MemberSource | undefined, labels?: Labels, parents?: readonly string[], adopt = false): void {
     if (!source) {
       this.labels.updateItem(id, undefined);
       this.sources.delete(id);
       return;
     }
     // Keep only what membership needs (not the whole decoded endpoint).
-    source = { nets: source.nets, ports: source.ports.length ? source.ports : NO_PORTS };
+    const stored: StoredSource =
+      source.ports.length === 0 && source.nets.length === 1 ? source.nets[0]! : { nets: source.nets, ports: source.ports.length ? source.ports : NO_PORTS };
     const old = this.sources.get(id);
-    if (old && !sameSource(old, source)) {
+    if (old !== undefined && !sameSource(expand(old), expand(stored))) {
       const matched = [...this.labels.matchesOf(id)];
       for (const sel of matched) this.contribute(sel, id, -1);
-      this.sources.set(id, source);
+      this.sources.set(id, stored);
       for (const sel of matched) this.contribute(sel, id, +1);
-    } else {
-      this.sources.set(id, source);
+    } else if (old === undefined || typeof old !== "string" || old !== stored) {
+      this.sources.set(id, stored);
     }
-    this.labels.updateItem(id, labels ?? {}, parents);
+    this.labels.updateItem(id, labels ?? {}, parents, adopt);
   }
 
   updateProfileLabels(name: string, labels: Labels | undefined): void {
@@ -121,8 +129,13 @@ export class IpSetIndex {
   }
 
   private contributeTo(st: SetState, item: string, delta: 1 | -1): void {
-    const src = this.sources.get(item);
-    if (!src) return;
+    const stored = this.sources.get(item);
+    if (stored === undefined) return;
+    if (typeof stored === "string") {
+      if (!st.spec.namedPort) this.count(st, stored, delta);
+      return;
+    }
+    const src = stored;
     const np = st.spec.namedPort;
     if (!np) {
       for (const n of src.nets) this.count(st, n, delta);

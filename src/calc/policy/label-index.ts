@@ -134,8 +134,12 @@ export class LabelIndex {
 
   // ---------------- items ----------------
 
-  /** Adds or updates an item; undefined labels removes it. */
-  updateItem(id: string, own: Labels | undefined, parents: readonly string[] = NO_PARENTS): void {
+  /**
+   * Adds or updates an item; undefined labels removes it. With `adopt`, the index takes the
+   * labels object itself (re-parented onto the inherited labels) instead of copying it: the
+   * caller must not use it again.
+   */
+  updateItem(id: string, own: Labels | undefined, parents: readonly string[] = NO_PARENTS, adopt = false): void {
     const old = this.items.get(id);
     if (own === undefined) {
       if (!old) return;
@@ -154,7 +158,7 @@ export class LabelIndex {
         this.detachParent(id, parent);
         parent = this.attachParent(id, parents, pkey);
       }
-      const eff = this.effective(own, parent);
+      const eff = this.effective(own, parent, adopt);
       this.reindexItem(id, old.eff, eff);
       old.parent = parent;
       old.eff = eff;
@@ -162,7 +166,7 @@ export class LabelIndex {
       return;
     }
     const parent = this.attachParent(id, parents, pkey);
-    const st: ItemState = { parent, eff: this.effective(own, parent), matches: undefined };
+    const st: ItemState = { parent, eff: this.effective(own, parent, adopt), matches: undefined };
     this.items.set(id, st);
     this.indexItem(id, st.eff);
     this.reevaluate(id, st);
@@ -256,7 +260,16 @@ export class LabelIndex {
     return s;
   }
 
-  private effective(own: Labels, parent: ParentState | undefined): Labels {
+  private effective(own: Labels, parent: ParentState | undefined, adopt: boolean): Labels {
+    if (adopt) {
+      // Re-parent the caller's object (JSON.parse makes it exactly sized) and intern its values.
+      for (const k of Object.keys(own)) {
+        const v = own[k];
+        if (typeof v === "string") own[k] = this.intern(v);
+        else delete own[k];
+      }
+      return Object.setPrototypeOf(own, parent ? parent.labels : ROOT) as Labels;
+    }
     const eff = Object.create(parent ? parent.labels : ROOT) as Labels;
     for (const k in own) {
       const v = own[k];
@@ -390,7 +403,8 @@ export class LabelIndex {
   }
 
   private startMatch(selId: string, itemId: string, st: ItemState, sel: SelectorState): void {
-    (st.matches ??= []).push(selId);
+    // Exact-size arrays: push() would reserve room for 16 more.
+    st.matches = st.matches ? [...st.matches, selId] : [selId];
     sel.items.add(itemId);
     this.cb.onMatchStarted(selId, itemId);
   }
