@@ -166,6 +166,11 @@ function parents(listed: string[], namespace: string | undefined, sa: string | u
   return out;
 }
 
+function allStrings(o: Record<string, unknown>): boolean {
+  for (const k in o) if (typeof o[k] !== "string") return false;
+  return true;
+}
+
 function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<string, unknown> | undefined, parsedHere: boolean): EndpointData | undefined {
   if (!obj || obj["kind"] !== "WorkloadEndpoint") return undefined;
   const spec = obj["spec"] as Record<string, unknown> | undefined;
@@ -182,7 +187,7 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
   }
   // A labels object JSON.parse made here is exactly sized: keep it (if it is all strings).
   const raw = meta["labels"];
-  const reuse = parsedHere && raw !== null && typeof raw === "object" && !Array.isArray(raw) && Object.values(raw).every((v) => typeof v === "string");
+  const reuse = parsedHere && raw !== null && typeof raw === "object" && !Array.isArray(raw) && allStrings(raw as Record<string, unknown>);
   const labels = reuse ? (raw as Labels) : labelsOf(meta);
   if (labels[NAMESPACE_LABEL] !== namespace) labels[NAMESPACE_LABEL] = namespace;
   if (typeof spec["orchestrator"] === "string" && labels[ORCHESTRATOR_LABEL] !== spec["orchestrator"]) labels[ORCHESTRATOR_LABEL] = spec["orchestrator"];
@@ -231,7 +236,7 @@ export function decodeUpdate(key: string, value: string | object | undefined): D
   const { kind, name, namespace } = rk;
   switch (kind) {
     case "WorkloadEndpoint":
-      return { kind, key, ...opt(decodeWorkloadEndpoint(key, namespace!, parseValue(value), typeof value === "string")) };
+      return { kind, key, value: decodeWorkloadEndpoint(key, namespace!, parseValue(value), typeof value === "string") };
     case "HostEndpoint": {
       const r = validated(parseValue(value), kind, name);
       if (!r) return { kind, key };

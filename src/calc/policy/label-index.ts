@@ -81,7 +81,8 @@ interface ParentState {
   names: string[];
   /** Merged labels of the parents (first wins); prototype null. Mutated in place. */
   labels: Labels;
-  items: Set<string>;
+  /** How many items have this parent list. */
+  users: number;
 }
 
 interface ItemState {
@@ -145,7 +146,7 @@ export class LabelIndex {
       if (!old) return;
       this.unindexItem(id, old.eff);
       if (old.matches) for (const s of [...old.matches]) this.stopMatch(s, id, undefined);
-      this.detachParent(id, old.parent);
+      this.detachParent(old.parent);
       this.items.delete(id);
       return;
     }
@@ -155,8 +156,8 @@ export class LabelIndex {
       if (samePk && sameOwnLabels(old.eff, own)) return;
       let parent = old.parent;
       if (!samePk) {
-        this.detachParent(id, parent);
-        parent = this.attachParent(id, parents, pkey);
+        this.detachParent(parent);
+        parent = this.attachParent(parents, pkey);
       }
       const eff = this.effective(own, parent, adopt);
       this.reindexItem(id, old.eff, eff);
@@ -165,7 +166,7 @@ export class LabelIndex {
       this.reevaluate(id, old);
       return;
     }
-    const parent = this.attachParent(id, parents, pkey);
+    const parent = this.attachParent(parents, pkey);
     const st: ItemState = { parent, eff: this.effective(own, parent, adopt), matches: undefined };
     this.items.set(id, st);
     this.indexItem(id, st.eff);
@@ -192,15 +193,15 @@ export class LabelIndex {
     else this.profileLabels.set(name, { ...labels });
     const keys = this.parentKeysByProfile.get(name);
     if (!keys) return;
-    for (const k of keys) {
-      const ps = this.parentStates.get(k)!;
-      for (const id of ps.items) this.unindexItem(id, this.items.get(id)!.eff);
-      this.mergeInto(ps);
-      for (const id of ps.items) {
-        const st = this.items.get(id)!;
-        this.indexItem(id, st.eff);
-        this.reevaluate(id, st);
-      }
+    // Profiles change rarely: find their items by one scan rather than keeping a set per parent list.
+    const affected = new Set([...keys].map((k) => this.parentStates.get(k)!));
+    const items: [string, ItemState][] = [];
+    for (const e of this.items) if (e[1].parent && affected.has(e[1].parent)) items.push(e);
+    for (const [id, st] of items) this.unindexItem(id, st.eff);
+    for (const ps of affected) this.mergeInto(ps);
+    for (const [id, st] of items) {
+      this.indexItem(id, st.eff);
+      this.reevaluate(id, st);
     }
   }
 
@@ -278,23 +279,22 @@ export class LabelIndex {
     return eff;
   }
 
-  private attachParent(id: string, names: readonly string[], key: string): ParentState | undefined {
+  private attachParent(names: readonly string[], key: string): ParentState | undefined {
     if (names.length === 0) return undefined;
     let ps = this.parentStates.get(key);
     if (!ps) {
-      ps = { key, names: [...names], labels: Object.create(null) as Labels, items: new Set() };
+      ps = { key, names: [...names], labels: Object.create(null) as Labels, users: 0 };
       this.mergeInto(ps);
       this.parentStates.set(key, ps);
       for (const n of names) addTo(this.parentKeysByProfile, n, key);
     }
-    ps.items.add(id);
+    ps.users++;
     return ps;
   }
 
-  private detachParent(id: string, ps: ParentState | undefined): void {
+  private detachParent(ps: ParentState | undefined): void {
     if (!ps) return;
-    ps.items.delete(id);
-    if (ps.items.size > 0) return;
+    if (--ps.users > 0) return;
     this.parentStates.delete(ps.key);
     for (const n of ps.names) removeFrom(this.parentKeysByProfile, n, ps.key);
   }
