@@ -24,7 +24,7 @@ const VALS = ["1", "2"];
 const labelsArb = fc.dictionary(fc.constantFrom(...KEYS), fc.constantFrom(...VALS), { maxKeys: 3 });
 const SELECTORS = [
   "a == '1'", "a == '2' && b == '1'", "has(b)", "!has(c)", "a in {'1', '2'} && c != '1'", "all()",
-  "a == '1' || a == '2'", "b == '1' || c == '2'", "a starts with '1'", "p == 'x' && a == '1'", "has(p)",
+  "a == '1' || a == '2'", "b == '1' || c == '2'", "has(a) || a == '1'", "a starts with '1'", "p == 'x' && a == '1'", "has(p)",
 ];
 type Op =
   | { t: "item"; id: number; labels: Record<string, string> | null; parents: number[] }
