@@ -41,10 +41,11 @@ function flat(s: string): string {
 }
 
 const TIERS = ["frontend", "backend", "db", "cache"];
-function endpoint(i: number, version: number): [string, string] {
+/** Endpoint i; `version` changes a label no selector uses, `appShift` moves it to another app. */
+function endpoint(i: number, version: number, appShift = 0): [string, string] {
   const host = Math.floor(i / PER_HOST);
   const ns = `ns-${i % NAMESPACES}`;
-  const app = `app-${i % APPS}`;
+  const app = `app-${(i + appShift) % APPS}`;
   const name = `host--${host}-k8s-pod--${i}-eth0`;
   const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
   const value = {
@@ -201,7 +202,9 @@ if (process.argv.includes("--sync-only")) process.exit(0);
 // ---- sustained label updates ----
 function sustained(label: string, pick: () => number, n: number): number {
   const inputs: [string, string][] = [];
-  for (let j = 0; j < n; j++) inputs.push(endpoint(pick(), 2 + (j % 5)));
+  // Most updates change a label no selector reads; every fourth moves the endpoint to another app
+  // (and back), changing IP set membership and, for local endpoints, the policies that apply.
+  for (let j = 0; j < n; j++) inputs.push(endpoint(pick(), 2 + (j % 5), j % 4 === 0 ? (j % 8 === 0 ? 1 : 0) : 0));
   let events = 0;
   c0 = cpuMs();
   t0 = performance.now();

@@ -5,8 +5,14 @@
  * reference-counted, so an address contributed by two endpoints (overlapping IPs) leaves the set
  * only when the last contributor goes. Named-port sets hold (address, protocol, port) for each
  * address of a selected endpoint that has a port of that name and protocol.
+ *
+ * Named-port sets are matched as "selector AND has the port": each endpoint carries a pseudo-label
+ * per named port (`#port/<proto>/<name>`, a name no selector can spell, since `#` is not a label
+ * character), so the label index files an unfiltered named port (`all()`) under that label and
+ * never evaluates endpoints without the port.
  * Pure: no I/O.
  */
+import { selectorFromAst, type Selector } from "../../selector/index.js";
 import { LabelIndex, type Labels } from "./label-index.js";
 import type { NamedPort } from "./decode.js";
 import type { IpSetSpec } from "./rule-compiler.js";
@@ -30,6 +36,16 @@ interface SetState {
 }
 
 const NO_PORTS: NamedPort[] = [];
+
+const portLabel = (protocol: string, name: string): string => `#port/${protocol}/${name}`;
+
+/** The selector the label index evaluates for a set, and the id it is filed under. */
+function indexSelector(spec: IpSetSpec): { id: string; sel: Selector } {
+  if (!spec.namedPort) return { id: spec.selector.uniqueId(), sel: spec.selector };
+  const has = { op: "has" as const, label: portLabel(spec.namedPort.protocol, spec.namedPort.name) };
+  const sel = selectorFromAst(spec.selector.ast.op === "all" ? has : { op: "&&", operands: [spec.selector.ast, has] });
+  return { id: sel.uniqueId(), sel };
+}
 
 function addrOf(cidr: string): string {
   const slash = cidr.indexOf("/");
@@ -79,7 +95,12 @@ export class IpSetIndex {
     } else if (old === undefined || typeof old !== "string" || old !== stored) {
       this.sources.set(id, stored);
     }
-    this.labels.updateItem(id, labels ?? {}, parents, adopt);
+    let l = labels ?? {};
+    if (source.ports.length) {
+      if (!adopt) l = { ...l };
+      for (const p of source.ports) l[portLabel(p.protocol, p.name)] = "";
+    }
+    this.labels.updateItem(id, l, parents, adopt || l !== labels);
   }
 
   updateProfileLabels(name: string, labels: Labels | undefined): void {
@@ -92,14 +113,14 @@ export class IpSetIndex {
     const st: SetState = { spec, members: new Map() };
     this.sets.set(spec.id, st);
     this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
-    const selId = spec.selector.uniqueId();
+    const { id: selId, sel } = indexSelector(spec);
     const list = this.setsBySelector.get(selId);
     if (list) {
       list.push(st);
       for (const item of this.labels.itemsMatching(selId)) this.contributeTo(st, item, +1);
     } else {
       this.setsBySelector.set(selId, [st]);
-      this.labels.updateSelector(selId, spec.selector);
+      this.labels.updateSelector(selId, sel);
     }
   }
 
@@ -108,7 +129,7 @@ export class IpSetIndex {
     if (!st) return;
     this.sets.delete(id);
     this.sink.ipSetRemoved(id);
-    const selId = st.spec.selector.uniqueId();
+    const selId = indexSelector(st.spec).id;
     const list = this.setsBySelector.get(selId)!;
     const rest = list.filter((s) => s !== st);
     if (rest.length) this.setsBySelector.set(selId, rest);

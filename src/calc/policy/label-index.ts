@@ -37,6 +37,13 @@ function score(r: Restriction): number {
   return r.values ? ns + (r.values.length > 4 ? 1 : 0) : 4 + ns;
 }
 
+/** The labels a selector requires: for an AND, every operand's; otherwise the single best one. */
+export function restrictionCandidates(node: SelectorNode): Restriction[] {
+  if (node.op === "&&") return node.operands.flatMap(restrictionCandidates);
+  const r = restrictionOf(node);
+  return r ? [r] : [];
+}
+
 /** The most selective label the selector requires, or undefined when it requires none. */
 export function restrictionOf(node: SelectorNode): Restriction | undefined {
   switch (node.op) {
@@ -220,7 +227,7 @@ export class LabelIndex {
       }
     }
     if (!sel) return;
-    const restriction = restrictionOf(sel.ast);
+    const restriction = this.chooseRestriction(sel.ast);
     const st: SelectorState = old ?? { sel, restriction, items: new Set() };
     st.sel = sel;
     st.restriction = restriction;
@@ -253,6 +260,27 @@ export class LabelIndex {
   }
 
   // ---------------- internals ----------------
+
+  /**
+   * Among the labels a selector requires, the one to file it under: by kind (a value over mere
+   * presence; the namespace and inherited labels last), then, between labels already indexed, the
+   * one with more distinct values (fewer items per value: fewer candidates to evaluate).
+   */
+  private chooseRestriction(ast: SelectorNode): Restriction | undefined {
+    let best: Restriction | undefined;
+    let bestScore = Infinity;
+    let bestSpread = -1;
+    for (const r of restrictionCandidates(ast)) {
+      const sc = score(r);
+      const spread = this.itemsByLabel.get(r.label)?.size ?? 0;
+      if (sc < bestScore || (sc === bestScore && spread > bestSpread)) {
+        best = r;
+        bestScore = sc;
+        bestSpread = spread;
+      }
+    }
+    return best;
+  }
 
   private intern(s: string): string {
     const got = this.strings.get(s);
