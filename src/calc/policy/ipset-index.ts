@@ -33,7 +33,17 @@ function expand(s: StoredSource): MemberSource {
 interface SetState {
   spec: IpSetSpec;
   members: Map<string, number>;
+  /** Removed from the dataplane, membership still kept (see DEAD_SETS_KEPT). */
+  dead: boolean;
 }
+
+/**
+ * How many removed sets keep their membership up to date, most recently removed first. Sets come
+ * and go with the policies that use them (an endpoint relabelled back and forth); bringing one
+ * back then costs sending its members, not evaluating its selector against every endpoint again.
+ * The dataplane is told of every removal and re-creation all the same: output is state only.
+ */
+export const DEAD_SETS_KEPT = 64;
 
 const NO_PORTS: NamedPort[] = [];
 
@@ -68,6 +78,8 @@ export class IpSetIndex {
   private readonly sources = new Map<string, StoredSource>();
   private readonly sets = new Map<string, SetState>();
   private readonly setsBySelector = new Map<string, SetState[]>();
+  /** Dead sets, oldest first (Map insertion order). */
+  private readonly dead = new Map<string, SetState>();
 
   constructor(private readonly sink: DataplaneSink) {
     this.labels = new LabelIndex({
@@ -109,8 +121,16 @@ export class IpSetIndex {
 
   /** A set became active: announce it, then fill it. */
   addSet(spec: IpSetSpec): void {
-    if (this.sets.has(spec.id)) return;
-    const st: SetState = { spec, members: new Map() };
+    const known = this.sets.get(spec.id);
+    if (known) {
+      if (!known.dead) return;
+      known.dead = false;
+      this.dead.delete(spec.id);
+      this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
+      for (const m of known.members.keys()) this.sink.ipSetMemberAdded(spec.id, m);
+      return;
+    }
+    const st: SetState = { spec, members: new Map(), dead: false };
     this.sets.set(spec.id, st);
     this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
     const { id: selId, sel } = indexSelector(spec);
@@ -126,9 +146,20 @@ export class IpSetIndex {
 
   removeSet(id: string): void {
     const st = this.sets.get(id);
-    if (!st) return;
-    this.sets.delete(id);
+    if (!st || st.dead) return;
     this.sink.ipSetRemoved(id);
+    st.dead = true;
+    this.dead.set(id, st);
+    while (this.dead.size > DEAD_SETS_KEPT) {
+      const [oldest, ost] = this.dead.entries().next().value as [string, SetState];
+      this.dead.delete(oldest);
+      this.forget(oldest, ost);
+    }
+  }
+
+  /** Drops a dead set for good. */
+  private forget(id: string, st: SetState): void {
+    this.sets.delete(id);
     const selId = indexSelector(st.spec).id;
     const list = this.setsBySelector.get(selId)!;
     const rest = list.filter((s) => s !== st);
@@ -141,7 +172,8 @@ export class IpSetIndex {
 
   /** Current members of a set (for tests and debugging). */
   membersOf(id: string): string[] {
-    return [...(this.sets.get(id)?.members.keys() ?? [])];
+    const st = this.sets.get(id);
+    return st && !st.dead ? [...st.members.keys()] : [];
   }
 
   private contribute(selId: string, item: string, delta: 1 | -1): void {
@@ -174,10 +206,10 @@ export class IpSetIndex {
     const n = (had ?? 0) + delta;
     if (n > 0) {
       st.members.set(member, n);
-      if (n === 1 && delta === 1) this.sink.ipSetMemberAdded(st.spec.id, member);
+      if (n === 1 && delta === 1 && !st.dead) this.sink.ipSetMemberAdded(st.spec.id, member);
     } else {
       st.members.delete(member);
-      this.sink.ipSetMemberRemoved(st.spec.id, member);
+      if (!st.dead) this.sink.ipSetMemberRemoved(st.spec.id, member);
     }
   }
 }

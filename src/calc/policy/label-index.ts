@@ -9,8 +9,8 @@
  * requires (`a == "x"`, `a in {…}`: the label and its values; `has(a)`, `a contains …`: the label),
  * found from its AST; only selectors with no such requirement (`!a`, `a != "x"`, `all()`) are
  * evaluated against every item. For the reverse lookup when a selector is added, items are indexed
- * by value only for the labels some selector is filed under (an index built on first use and
- * dropped with its last selector), so labels no selector needs (pod hashes, versions) cost nothing.
+ * by value only for the labels some selector has been filed under (an index built on first use),
+ * so labels no selector needs (pod hashes, versions) cost nothing.
  *
  * Effective labels are plain objects whose prototype is the shared, merged labels of the item's
  * parent list (one object per distinct parent list, updated in place when a profile changes), so
@@ -128,7 +128,7 @@ export class LabelIndex {
   private readonly profileLabels = new Map<string, Labels>();
   /** For each label some selector is filed under: value → items having it. */
   private readonly itemsByLabel = new Map<string, Map<string, Set<string>>>();
-  /** How many selectors are filed under each label (the item index lives while > 0). */
+  /** How many selectors are filed under each label. */
   private readonly labelUsers = new Map<string, number>();
   private readonly selectors = new Map<string, SelectorState>();
   /** label → value → selectors requiring it; label → selectors requiring its presence. */
@@ -360,21 +360,22 @@ export class LabelIndex {
     }
   }
 
+  /**
+   * Counts the selectors filed under a label; the first builds the label's item index by one scan.
+   * The index is kept when the count drops to zero: sets come and go as policies do, and
+   * rebuilding it each time would cost a scan of every item.
+   */
   private useLabel(label: string, delta: 1 | -1): void {
     const n = (this.labelUsers.get(label) ?? 0) + delta;
-    if (n > 0) {
-      this.labelUsers.set(label, n);
-      if (n === 1 && delta === 1) {
-        const byValue = new Map<string, Set<string>>();
-        for (const [id, st] of this.items) {
-          const v = st.eff[label];
-          if (v !== undefined) addTo(byValue, v, id);
-        }
-        this.itemsByLabel.set(label, byValue);
+    if (n > 0) this.labelUsers.set(label, n);
+    else this.labelUsers.delete(label);
+    if (n === 1 && delta === 1 && !this.itemsByLabel.has(label)) {
+      const byValue = new Map<string, Set<string>>();
+      for (const [id, st] of this.items) {
+        const v = st.eff[label];
+        if (v !== undefined) addTo(byValue, v, id);
       }
-    } else {
-      this.labelUsers.delete(label);
-      this.itemsByLabel.delete(label);
+      this.itemsByLabel.set(label, byValue);
     }
   }
 
