@@ -125,7 +125,13 @@ function normNet(s: string): string | undefined {
   return p ? p.network().toString() : undefined;
 }
 
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+const NONE: string[] = [];
+/** The strings of a list (the list itself when it is all strings: no copy). */
+const strings = (v: unknown): string[] => {
+  if (!Array.isArray(v) || v.length === 0) return NONE;
+  for (const x of v) if (typeof x !== "string") return v.filter((y): y is string => typeof y === "string");
+  return v as string[];
+};
 
 function labelsOf(meta: Record<string, unknown>): Labels {
   const l = meta["labels"];
@@ -141,8 +147,10 @@ function protoName(p: unknown): "tcp" | "udp" | "sctp" | undefined {
   return undefined;
 }
 
+const NO_PORTS: NamedPort[] = [];
+
 function portsOf(v: unknown): NamedPort[] {
-  if (!Array.isArray(v)) return [];
+  if (!Array.isArray(v) || v.length === 0) return NO_PORTS;
   const out: NamedPort[] = [];
   for (const p of v) {
     if (!p || typeof p !== "object") continue;
@@ -154,6 +162,8 @@ function portsOf(v: unknown): NamedPort[] {
 }
 
 function parents(listed: string[], namespace: string | undefined, sa: string | undefined): string[] {
+  if (namespace === undefined) return listed;
+  if (sa === undefined && listed.includes(namespaceProfile(namespace))) return listed;
   const out = [...listed];
   if (namespace !== undefined) {
     const ns = namespaceProfile(namespace);
@@ -179,11 +189,15 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
   const node = spec["node"];
   const iface = spec["interfaceName"];
   if (typeof node !== "string" || node === "" || typeof iface !== "string" || iface === "") return undefined;
-  const nets: string[] = [];
-  for (const n of strings(spec["ipNetworks"])) {
-    const c = asCidr(n);
+  const given = strings(spec["ipNetworks"]);
+  let nets = given;
+  for (let i = 0; i < given.length; i++) {
+    const c = asCidr(given[i]!);
     if (c === undefined) return undefined;
-    nets.push(c);
+    if (c !== given[i]) {
+      if (nets === given) nets = given.slice();
+      nets[i] = c;
+    }
   }
   // A labels object JSON.parse made here is exactly sized: keep it (if it is all strings).
   const raw = meta["labels"];

@@ -414,21 +414,23 @@ export class LabelIndex {
   /** Re-evaluates the candidate selectors for an item whose effective labels changed. */
   private reevaluate(id: string, st: ItemState): void {
     const eff = st.eff;
-    let now: Set<string> | undefined;
-    const consider = (s: string): void => {
-      if (now?.has(s)) return;
-      if (this.selectors.get(s)!.sel.matches(eff)) (now ??= new Set()).add(s);
-    };
-    for (const s of this.unrestricted) consider(s);
-    for (const [label, sels] of this.selByLabel) if (eff[label] !== undefined) for (const s of sels) consider(s);
+    // Each selector is filed in exactly one place (under one label, its values distinct), so it is
+    // a candidate at most once.
+    const now: string[] = [];
+    for (const s of this.unrestricted) if (this.selectors.get(s)!.sel.matches(eff)) now.push(s);
+    for (const [label, sels] of this.selByLabel) {
+      if (eff[label] === undefined) continue;
+      for (const s of sels) if (this.selectors.get(s)!.sel.matches(eff)) now.push(s);
+    }
     for (const [label, byValue] of this.selByValue) {
       const v = eff[label];
       if (v === undefined) continue;
       const sels = byValue.get(v);
-      if (sels) for (const s of sels) consider(s);
+      if (sels) for (const s of sels) if (this.selectors.get(s)!.sel.matches(eff)) now.push(s);
     }
-    if (st.matches) for (const s of [...st.matches]) if (!now?.has(s)) this.stopMatch(s, id, st);
-    if (now) for (const s of now) if (!st.matches?.includes(s)) this.startMatch(s, id, st, this.selectors.get(s)!);
+    const before = st.matches;
+    if (before) for (const s of [...before]) if (!now.includes(s)) this.stopMatch(s, id, st);
+    for (const s of now) if (!before?.includes(s)) this.startMatch(s, id, st, this.selectors.get(s)!);
   }
 
   private startMatch(selId: string, itemId: string, st: ItemState, sel: SelectorState): void {

@@ -152,8 +152,8 @@ export class PolicyResolver {
         kind: "workload-endpoint-update",
         id: ep.id,
         iface: ep.iface,
-        addrs: ep.nets,
-        allowSpoofedSources: ep.allowSpoofedSources,
+        addrs: [...ep.nets],
+        allowSpoofedSources: [...ep.allowSpoofedSources],
         ingress: dir(isNormal, "Ingress", true, false),
         egress: dir(isNormal, "Egress", true, false),
       };
