@@ -38,6 +38,41 @@ const k8sDefaultDeny: State = {
   },
 };
 
+// The same with policy orders: an ordered policy goes before unordered ones; the allow moves to
+// the egress side too (types change), and the client set is then used in both directions.
+const k8sOrdered: State = {
+  ...k8sDefaultDeny,
+  name: "k8s with policy orders and types changed",
+  kvs: k8sDefaultDeny.kvs.map((kv) =>
+    kv[0].endsWith("/default-deny")
+      ? np("prod", "default-deny", { order: 1, selector: "all()", types: ["Ingress"] })
+      : kv[0].endsWith("/allow-client")
+        ? np("prod", "allow-client", {
+            selector: "app == 'db'",
+            ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'client'" }, destination: { ports: [5432] } }],
+            egress: [{ action: "Allow", destination: { selector: "app == 'client'" } }],
+          })
+        : kv,
+  ),
+  expected: {
+    ...k8sDefaultDeny.expected,
+    policies: {
+      ...k8sDefaultDeny.expected.policies,
+      "np/prod/allow-client": {
+        ingress: [{ action: "allow", match: { protocol: 6, srcIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")], dstPorts: [{ first: 5432, last: 5432 }] } }],
+        egress: [{ action: "allow", match: { dstIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")] } }],
+      },
+    },
+    weps: {
+      [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["np/prod/default-deny"]]], profiles: ["pro/kns.prod"] }, egress: { profiles: ["pro/kns.prod"] } },
+      [wepKey("prod", "db")]: {
+        ingress: { tiers: [["default", "deny", ["np/prod/default-deny", "np/prod/allow-client"]]], profiles: ["pro/kns.prod"] },
+        egress: { tiers: [["default", "deny", ["np/prod/allow-client"]]], profiles: ["pro/kns.prod"] },
+      },
+    },
+  },
+};
+
 // Tiers: ordered by tier order; Pass and tier defaultAction; a tier with no Tier resource last, deny.
 const tiers: State = {
   name: "tiers with Pass and defaultAction",
@@ -458,6 +493,8 @@ const configDefaults: State = {
 const single = [k8sDefaultDeny, tiers, tiersReordered, egressAndNetsets, namedPorts, namespaces, namespacesRelabelled, serviceAccounts, profiles, profilesFound, hostEndpoints, shared(2), overlap(true), relabel(1), relabel(2), invalid, config, configDefaults];
 for (const s of single) test(`state: ${s.name}`, () => runSequence([s]));
 
+test("state: k8s with policy orders", () => runSequence([k8sOrdered]));
+test("sequence: policy order and types change and back", () => runSequence([k8sDefaultDeny, k8sOrdered, k8sDefaultDeny]));
 test("sequence: tiers reordered and back", () => runSequence([tiers, tiersReordered, tiers]));
 test("sequence: namespace relabelled", () => runSequence([namespaces, namespacesRelabelled]));
 test("sequence: missing profile appears", () => runSequence([profiles, profilesFound]));
