@@ -5,7 +5,9 @@
  * local endpoint lists. Active policies and profiles go to the rule scanner (compiled, their IP
  * sets created); each (policy, endpoint) match goes to the policy resolver. A missing profile is
  * active too, with deny-all rules in its place (felix's DummyDropRules: fail closed).
- * preDNAT and doNotTrack policies are matched against host endpoints only.
+ * preDNAT and doNotTrack policies are matched against host endpoints only. A policy with the
+ * performance hint `AssumeNeededOnEveryNode` is active whether or not it applies here (felix sends
+ * it to every node, so endpoints that appear later find it programmed).
  * Pure: no I/O.
  */
 import type { ProfileSpec } from "../../model/index.js";
@@ -28,6 +30,8 @@ export class ActiveRulesCalculator {
   private readonly endpoints = new Map<string, EndpointData>();
   private readonly profiles = new Map<string, ProfileSpec>();
   private readonly profileUsers = new Map<string, number>();
+  /** Policies active by their performance hint. */
+  private readonly forced = new Set<string>();
 
   constructor(private readonly scanner: RuleScanner, private readonly resolver: PolicyResolver) {
     this.index = new LabelIndex({
@@ -47,10 +51,20 @@ export class ActiveRulesCalculator {
     if (!p) {
       if (!old) return;
       this.index.updateSelector(id, undefined);
+      if (this.forced.delete(id)) this.scanner.onPolicyInactive(id);
       this.policies.delete(id);
       return;
     }
     this.policies.set(id, p);
+    const force = p.spec.performanceHints?.includes("AssumeNeededOnEveryNode") === true;
+    if (force && !this.forced.has(id)) {
+      this.forced.add(id);
+      if (!this.applied.has(id)) this.scanner.onPolicyActive(p);
+    } else if (!force && this.forced.delete(id)) {
+      if (!this.applied.has(id)) this.scanner.onPolicyInactive(id);
+    } else if (old && force) {
+      if (!this.applied.has(id)) this.scanner.onPolicyActive(p);
+    }
     if (old && this.applied.has(id)) {
       this.scanner.onPolicyActive(p);
       this.resolver.onPolicyUpdated(p);
@@ -97,12 +111,12 @@ export class ActiveRulesCalculator {
     if (on) {
       add(this.applied, pid, ep);
       const p = this.policies.get(pid)!;
-      if (!set) this.scanner.onPolicyActive(p);
+      if (!set && !this.forced.has(pid)) this.scanner.onPolicyActive(p);
       this.resolver.onPolicyMatch(p, ep);
     } else {
       del(this.applied, pid, ep);
       this.resolver.onPolicyMatchStopped(pid, ep);
-      if (!this.applied.has(pid)) this.scanner.onPolicyInactive(pid);
+      if (!this.applied.has(pid) && !this.forced.has(pid)) this.scanner.onPolicyInactive(pid);
     }
   }
 

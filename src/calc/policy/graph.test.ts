@@ -462,6 +462,19 @@ const relabel = (v: 1 | 2): State => ({
         },
 });
 
+// A policy with AssumeNeededOnEveryNode is sent (with its sets) though nothing local uses it.
+const everyNode: State = {
+  name: "AssumeNeededOnEveryNode",
+  kvs: [
+    wep("prod", "far", { node: "h2", ip: "10.0.0.9", labels: { app: "db" }, profiles: [] }),
+    gnp("everywhere", { selector: "app == 'web'", performanceHints: ["AssumeNeededOnEveryNode"], ingress: [{ action: "Allow", source: { selector: "app == 'db'" } }] }),
+  ],
+  expected: {
+    sets: { [sid("app == 'db'")]: ["10.0.0.9/32"] },
+    policies: { "gnp/everywhere": { ingress: [{ action: "allow", match: { srcIpSets: [sid("app == 'db'")] } }] } },
+  },
+};
+
 // Invalid values count as deletions.
 const invalid: State = {
   name: "invalid values ignored",
@@ -494,6 +507,22 @@ const single = [k8sDefaultDeny, tiers, tiersReordered, egressAndNetsets, namedPo
 for (const s of single) test(`state: ${s.name}`, () => runSequence([s]));
 
 test("state: k8s with policy orders", () => runSequence([k8sOrdered]));
+test("state: AssumeNeededOnEveryNode", () => runSequence([everyNode]));
+test("sequence: AssumeNeededOnEveryNode then a local endpoint, then the hint dropped", () =>
+  runSequence([
+    everyNode,
+    {
+      name: "hint and local endpoint",
+      kvs: [...everyNode.kvs, wep("prod", "web", { ip: "10.0.0.1", labels: { app: "web" }, profiles: [] })],
+      expected: { ...everyNode.expected, weps: { [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["gnp/everywhere"]]] } } } },
+    },
+    {
+      name: "no hint, no local endpoint",
+      kvs: [everyNode.kvs[0]!, gnp("everywhere", { selector: "app == 'web'", ingress: [{ action: "Allow", source: { selector: "app == 'db'" } }] })],
+      expected: {},
+    },
+    everyNode,
+  ]));
 test("sequence: policy order and types change and back", () => runSequence([k8sDefaultDeny, k8sOrdered, k8sDefaultDeny]));
 test("sequence: tiers reordered and back", () => runSequence([tiers, tiersReordered, tiers]));
 test("sequence: namespace relabelled", () => runSequence([namespaces, namespacesRelabelled]));
