@@ -60,9 +60,18 @@ export interface RuleMatch {
   notSrcPorts?: PortRange[];
   dstPorts?: PortRange[];
   notDstPorts?: PortRange[];
-  /** Named ports: ip-port set ids; (addr, proto, port) must be in any of them (OR). */
+  /**
+   * Named ports: ip-port set ids; (addr, proto, port) must be in any of them (OR). As in Calico,
+   * a side's numeric ports and named ports form ONE list: when both `dstPorts` and
+   * `dstNamedPortIpSets` are present the packet must match either (OR), not both. When named
+   * ports are present without numeric ports, the side's selector set is left out of
+   * `dstIpSets` (the ip-port sets are already filtered by it).
+   */
   srcNamedPortIpSets?: string[];
   dstNamedPortIpSets?: string[];
+  /** Negated named ports: (addr, proto, port) must be in none of them. */
+  notSrcNamedPortIpSets?: string[];
+  notDstNamedPortIpSets?: string[];
   icmpType?: number;
   icmpCode?: number;
   notIcmpType?: number;

@@ -7,6 +7,7 @@
  */
 import { tryParseIP, tryParsePrefix, type IP, type Prefix } from "../net/index.js";
 import type { FieldError } from "./errors.js";
+import { parseSelector, SelectorError } from "../selector/index.js";
 
 export class Checker {
   readonly errors: FieldError[] = [];
@@ -219,23 +220,18 @@ export const asNumber: Field<number> = (v, path, c) => {
 /** A Go duration such as "120s", "1m30s", "500ms" (metav1.Duration). */
 export const duration = matching(/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^0$/, 'a duration such as "120s" or "1m30s"');
 
-/** Label selector text. Checked for balanced quotes/parens only; full parsing lives in src/selector. */
+/**
+ * Label selector text, parsed with Calico's selector grammar (src/selector); the error names the
+ * position of the problem. The text is kept as written (not canonicalised).
+ */
 export const selectorField: Field<string> = (v, path, c) => {
   const s = str(v, path, c);
   if (s === undefined) return undefined;
-  let depth = 0;
-  let quote: string | undefined;
-  for (const ch of s) {
-    if (quote) {
-      if (ch === quote) quote = undefined;
-    } else if (ch === '"' || ch === "'") quote = ch;
-    else if (ch === "(" || ch === "{") depth++;
-    else if (ch === ")" || ch === "}") depth--;
-    if (depth < 0) break;
-  }
-  if (quote || depth !== 0) {
-    c.error(path, `must be a valid selector (unbalanced ${quote ? "quote" : "brackets"}), got ${describe(s)}`);
-    return undefined;
+  try {
+    parseSelector(s);
+  } catch (err) {
+    if (err instanceof SelectorError) return void c.error(path, `must be a valid selector: ${err.message}, got ${describe(s)}`);
+    throw err;
   }
   return s;
 };

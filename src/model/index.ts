@@ -15,3 +15,7 @@ export type { Profile, ProfileSpec } from "./profile.js";
 export type { Rule, EntityRule, ICMPFields, Protocol, Port } from "./rules.js";
 export { BGP_DEFAULTS, communityProblem, type BGPConfiguration, type BGPConfigurationSpec, type Community, type PrefixAdvertisement, type BGPPassword, type SecretKeyRef } from "./bgp-configuration.js";
 export { parsePeerIP, type BGPPeer, type BGPPeerSpec } from "./bgp-peer.js";
+export { BUILTIN_TIERS, DEFAULT_TIER, type Tier, type TierSpec } from "./tier.js";
+export { inferPolicyTypes, tieredPolicyNameProblem, type NetworkPolicy, type NetworkPolicySpec, type GlobalNetworkPolicy, type GlobalNetworkPolicySpec, type PolicyType } from "./policy.js";
+export type { NetworkSet, GlobalNetworkSet, NetworkSetSpec } from "./network-set.js";
+export type { HostEndpoint, HostEndpointSpec, EndpointPort } from "./host-endpoint.js";

@@ -2,7 +2,8 @@
  * Policy rules (Calico v3 `Rule` / `EntityRule`, used by Profiles here and by policies later),
  * with libcalico-go's `validateRule` checks: action Allow|Deny|Log|Pass; protocol by name or
  * 1–255; ports only with TCP/UDP/SCTP; ICMP fields only with ICMP/ICMPv6 and code only with a
- * type; a rule's CIDRs all of one family, matching `ipVersion` when set.
+ * type (icmp and notICMP alike); a rule's CIDRs all of one family, matching `ipVersion` when set;
+ * selectors parsed with Calico's grammar; service account names non-empty.
  * Pure: no I/O.
  */
 import { anything, arrayOf, Checker, cidrField, int, isPlainObject, describe, object, oneOf, selectorField, str, type Field } from "./check.js";
@@ -79,7 +80,13 @@ const entityRule = object<EntityRule>({
   namespaceSelector: selectorField,
   ports: arrayOf(portField),
   notPorts: arrayOf(portField),
-  serviceAccounts: object<{ names?: string[]; selector?: string }>({ names: arrayOf(str), selector: selectorField }),
+  serviceAccounts: object<{ names?: string[]; selector?: string }>({
+    names: arrayOf((v, p, c) => {
+      const s = str(v, p, c);
+      return s === "" ? void c.error(p, "must not be empty") : s;
+    }),
+    selector: selectorField,
+  }),
   services: object<{ name?: string; namespace?: string }>({ name: str, namespace: str }),
 });
 
@@ -113,8 +120,8 @@ export const ruleField: Field<Rule> = (v, path, c) => {
   for (const f of ["icmp", "notICMP"] as const) {
     const i = r[f];
     if (!i) continue;
-    if (f === "icmp" && r.protocol !== "ICMP" && r.protocol !== "ICMPv6" && r.protocol !== 1 && r.protocol !== 58) {
-      c.error(`${path}.icmp`, "rules that specify ICMP fields must set protocol to ICMP or ICMPv6");
+    if (r.protocol !== "ICMP" && r.protocol !== "ICMPv6" && r.protocol !== 1 && r.protocol !== 58) {
+      c.error(`${path}.${f}`, "rules that specify ICMP fields must set protocol to ICMP or ICMPv6");
     }
     if (i.code !== undefined && i.type === undefined) c.error(`${path}.${f}.code`, "ICMP code specified without an ICMP type");
   }

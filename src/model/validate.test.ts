@@ -334,7 +334,7 @@ test("BGPPeer peerIP forms and exclusive fields", () => {
 // ---------- generic kinds ----------
 
 test("other registered kinds: metadata checked, spec kept as is", () => {
-  const gnp = { apiVersion: V3, kind: "GlobalNetworkPolicy", metadata: { name: "deny-all" }, spec: { selector: "all()", types: ["Ingress"], whatever: { nested: [1, 2] } } };
+  const gnp = { apiVersion: V3, kind: "FelixConfiguration", metadata: { name: "default" }, spec: { logSeverityScreen: "Info", whatever: { nested: [1, 2] } } };
   assert.deepEqual(validateResource(gnp).spec, gnp.spec);
   rejects({ ...gnp, metadata: { name: "Deny" } }, "metadata.name", /lower case/);
   rejects({ ...gnp, spec: [1] }, "spec", /must be an object/);

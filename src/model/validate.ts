@@ -1,6 +1,7 @@
 /**
  * `validateResource`: strict decoding, Calico's validation and Calico's defaults for one v3
- * resource. Node, IPPool, WorkloadEndpoint, Profile, BGPConfiguration and BGPPeer are checked
+ * resource. Node, IPPool, WorkloadEndpoint, Profile, BGPConfiguration, BGPPeer, Tier,
+ * NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet and HostEndpoint are checked
  * field by field; the other kinds Calico registers (src/datastore/keys.ts) get their metadata
  * checked and their spec kept as it is. Every problem is reported, each with its field path.
  * Pure: no I/O.
@@ -16,9 +17,26 @@ import { checkWorkloadEndpointName, checkWorkloadEndpointSpec } from "./workload
 import { checkProfileSpec } from "./profile.js";
 import { checkBGPConfigurationSpec } from "./bgp-configuration.js";
 import { checkBGPPeerSpec } from "./bgp-peer.js";
+import { checkTierSpec, tierNameProblem } from "./tier.js";
+import { checkGlobalNetworkPolicySpec, checkNetworkPolicySpec } from "./policy.js";
+import { checkNetworkSetSpec } from "./network-set.js";
+import { checkHostEndpointSpec } from "./host-endpoint.js";
 
 /** Kinds whose spec tabby validates field by field. */
-export const VALIDATED_KINDS = ["Node", "IPPool", "WorkloadEndpoint", "Profile", "BGPConfiguration", "BGPPeer"] as const;
+export const VALIDATED_KINDS = [
+  "Node",
+  "IPPool",
+  "WorkloadEndpoint",
+  "Profile",
+  "BGPConfiguration",
+  "BGPPeer",
+  "Tier",
+  "NetworkPolicy",
+  "GlobalNetworkPolicy",
+  "NetworkSet",
+  "GlobalNetworkSet",
+  "HostEndpoint",
+] as const;
 
 const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
 
@@ -67,7 +85,7 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
       break;
     }
     default: {
-      meta = checkMetadata(rawMeta, c, namespaced);
+      meta = checkMetadata(rawMeta, c, namespaced, kind === "Tier" ? tierNameProblem : undefined);
       const name = meta?.name ?? "";
       switch (kind) {
         case "IPPool":
@@ -84,6 +102,22 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
           break;
         case "BGPPeer":
           spec = checkBGPPeerSpec(rawSpec, c);
+          break;
+        case "Tier":
+          spec = checkTierSpec(rawSpec, c, name);
+          break;
+        case "NetworkPolicy":
+          spec = checkNetworkPolicySpec(rawSpec, c, name);
+          break;
+        case "GlobalNetworkPolicy":
+          spec = checkGlobalNetworkPolicySpec(rawSpec, c, name);
+          break;
+        case "NetworkSet":
+        case "GlobalNetworkSet":
+          spec = checkNetworkSetSpec(rawSpec, c);
+          break;
+        case "HostEndpoint":
+          spec = checkHostEndpointSpec(rawSpec, c);
           break;
         default:
           if (!isPlainObject(rawSpec)) c.error("spec", `must be an object, got ${describe(rawSpec)}`);

@@ -1,0 +1,69 @@
+/**
+ * Host-wide policy settings from FelixConfiguration: `default`, overridden field by field by
+ * `node.<hostname>` (felix's precedence among datastore sources). Fields read:
+ * `failsafeInboundHostPorts` / `failsafeOutboundHostPorts` (v3 `[{protocol, port}]`, or the
+ * config-file form "tcp:22"; an empty list means none; absent means Calico's defaults),
+ * `defaultEndpointToHostAction` (Drop | Accept | Return; default Drop), `logPrefix` (default
+ * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited).
+ * Pure: no I/O.
+ */
+import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type ConfigUpdate } from "../policy-output.js";
+import type { DataplaneSink } from "./sequencer.js";
+
+type ProtoPort = { protocol: "tcp" | "udp"; port: number };
+
+function protoPorts(v: unknown, dflt: readonly ProtoPort[]): ProtoPort[] {
+  if (!Array.isArray(v)) return dflt.map((p) => ({ ...p }));
+  const out: ProtoPort[] = [];
+  for (const x of v) {
+    let proto: unknown;
+    let port: unknown;
+    if (typeof x === "string") {
+      const m = /^(tcp|udp):(\d+)$/i.exec(x);
+      if (m) [proto, port] = [m[1], Number(m[2])];
+    } else if (x && typeof x === "object") {
+      ({ protocol: proto, port } = x as Record<string, unknown>);
+      if (proto === undefined) proto = "tcp";
+    }
+    const p = typeof proto === "string" ? proto.toLowerCase() : undefined;
+    if ((p === "tcp" || p === "udp") && typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535) out.push({ protocol: p, port });
+  }
+  return out;
+}
+
+const PER: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
+
+function rate(v: unknown): number {
+  if (typeof v !== "string") return 0;
+  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(v);
+  return m ? Number(m[1]) / PER[m[2]!]! : 0;
+}
+
+/** The ConfigUpdate for a merged FelixConfiguration spec. */
+export function configFromSpec(spec: Record<string, unknown>): ConfigUpdate {
+  const action = typeof spec["defaultEndpointToHostAction"] === "string" ? spec["defaultEndpointToHostAction"].toLowerCase() : "drop";
+  return {
+    kind: "config-update",
+    failsafeInbound: protoPorts(spec["failsafeInboundHostPorts"], DEFAULT_FAILSAFE_INBOUND),
+    failsafeOutbound: protoPorts(spec["failsafeOutboundHostPorts"], DEFAULT_FAILSAFE_OUTBOUND),
+    defaultEndpointToHostAction: action === "accept" || action === "return" ? action : "drop",
+    logRateLimitPerSecond: rate(spec["logActionRateLimit"]),
+    logPrefix: typeof spec["logPrefix"] === "string" && spec["logPrefix"] !== "" ? spec["logPrefix"] : "calico-packet",
+  };
+}
+
+export class ConfigCalculator {
+  private global: Record<string, unknown> | undefined;
+  private node: Record<string, unknown> | undefined;
+
+  constructor(private readonly hostname: string, private readonly sink: DataplaneSink) {
+    this.sink.configUpdated(configFromSpec({}));
+  }
+
+  onFelixConfiguration(name: string, spec: Record<string, unknown> | undefined): void {
+    if (name === "default") this.global = spec;
+    else if (name === `node.${this.hostname}`) this.node = spec;
+    else return;
+    this.sink.configUpdated(configFromSpec({ ...this.global, ...this.node }));
+  }
+}

@@ -1,0 +1,40 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { buildPolicyCalcGraph } from "./graph.js";
+import { parseKey } from "./decode.js";
+import { gnp, hep, wep, R } from "./harness.test-util.js";
+
+test("parseKey: kinds, namespaces, malformed keys", () => {
+  assert.deepEqual(parseKey(`${R}workloadendpoints/prod/w1`), { kind: "WorkloadEndpoint", namespace: "prod", name: "w1" });
+  assert.deepEqual(parseKey(`${R}globalnetworkpolicies/a.b`), { kind: "GlobalNetworkPolicy", name: "a.b" });
+  assert.equal(parseKey(`${R}workloadendpoints/prod`), undefined);
+  assert.equal(parseKey(`${R}workloadendpoints/prod/w1/x`), undefined);
+  assert.equal(parseKey(`${R}tiers/a/b`), undefined);
+  assert.equal(parseKey(`${R}unknown/a`), undefined);
+  assert.equal(parseKey(`/calico/ipam/v2/host/h1`), undefined);
+});
+
+test("values given as objects are never modified", () => {
+  const g = buildPolicyCalcGraph("h1");
+  const kvs = [
+    wep("prod", "a", { ip: "10.0.0.1", labels: { app: "web" }, ports: [{ name: "http", protocol: "TCP", port: 80 }] }),
+    wep("prod", "b", { node: "h2", ip: "10.0.0.2", labels: { app: "db" }, ports: [{ name: "http", protocol: "TCP", port: 80 }] }),
+    hep("h1-eth0", { interfaceName: "eth0", expectedIPs: ["192.168.0.1"] }, { role: "gw" }),
+    gnp("p", { selector: "app == 'web'", ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'db'" }, destination: { ports: ["http"] } }] }),
+  ];
+  const copies = kvs.map(([, v]) => structuredClone(v));
+  for (const [k, v] of kvs) g.onUpdate(k, v);
+  g.onInSync();
+  const events = g.flush();
+  assert.ok(events.some((e) => e.kind === "ipset-update" && e.type === "ip-port"));
+  kvs.forEach(([, v], i) => assert.deepEqual(v, copies[i]));
+});
+
+test("keys the graph does not read are ignored", () => {
+  const g = buildPolicyCalcGraph("h1");
+  assert.equal(g.onUpdate(`${R}nodes/h1`, "{}"), false);
+  assert.equal(g.onUpdate("/calico/ipam/v2/host/h1/ipv4/block/10.0.0.0-26", "{}"), false);
+  assert.equal(g.onUpdate(`${R}workloadendpoints/prod/x`, "not json"), true);
+  g.onInSync();
+  assert.deepEqual(g.flush().map((e) => e.kind), ["config-update", "in-sync"]);
+});
