@@ -222,9 +222,15 @@ export class PolicyEvaluator {
     return s;
   }
 
+  /**
+   * Effective labels: the endpoint's own win, then the first listed profile that has the label,
+   * then the namespace profile `kns.<ns>` (inherited whether listed or not, as Calico's
+   * Kubernetes conversion makes every endpoint carry its namespace's labels).
+   */
   private labelsOf(ep: EvalEndpoint): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const p of ep.profiles) {
+    const profiles = [...ep.profiles, `kns.${ep.namespace}`];
+    for (const p of profiles.reverse()) {
       const apply = (this.profiles.get(p)?.spec as { labelsToApply?: Record<string, string> } | undefined)?.labelsToApply;
       if (apply) Object.assign(out, apply);
     }
