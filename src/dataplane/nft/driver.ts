@@ -10,6 +10,8 @@
  *   elements for membership changes, flush+refill of the chains whose rules changed (felix's
  *   nftables Table does the same with its own delta tracking). If a delta transaction fails
  *   (someone changed the table under us) the driver falls back to a full replace.
+ * - Rendering reuses what did not change (TableRenderer caches by event object identity), so
+ *   events must be treated as immutable once applied: send a new object to change something.
  * - resync() reads the table back (`nft -j list table inet tabby`) and replaces it when it
  *   differs from the last rendering (rule, chain or element deleted or added by hand).
  */
@@ -17,7 +19,7 @@ import type { PolicyDataplaneEvent } from "../../calc/policy-output.js";
 import { type CommandRunner, runOk } from "../exec.js";
 import { TABLE_FAMILY, TABLE_NAME } from "./names.js";
 import { diffActual, parseTableJson } from "./readback.js";
-import { type DeltaStats, type Rendered, deltaScript, fullScript, renderTable } from "./render.js";
+import { type DeltaStats, type Rendered, TableRenderer, deltaScript, fullScript } from "./render.js";
 import { type DesiredState, applyEvents, emptyState } from "./state.js";
 
 export interface NftDataplaneOptions {
@@ -48,6 +50,7 @@ export class NftDataplane {
   };
   /** What the kernel holds as far as we know: the last rendering programmed. */
   private programmed: Rendered | undefined;
+  private readonly renderer = new TableRenderer();
   private readonly netns: string | undefined;
   private readonly nft: string;
 
@@ -80,7 +83,7 @@ export class NftDataplane {
   async apply(events: readonly PolicyDataplaneEvent[]): Promise<void> {
     applyEvents(this.state, events);
     if (!this.state.inSync) return;
-    const want = renderTable(this.state);
+    const want = this.renderer.render(this.state);
     if (!this.programmed) return this.replace(want);
     const script = deltaScript(this.programmed, want, this.stats);
     if (script === "") {
@@ -98,7 +101,7 @@ export class NftDataplane {
 
   /** The differences between the kernel's table and the desired one ([] when in sync). */
   async drift(): Promise<string[]> {
-    const want = this.programmed ?? renderTable(this.state);
+    const want = this.programmed ?? this.renderer.render(this.state);
     const res = await this.runner.run(this.nft, ["-j", "list", "table", TABLE_FAMILY, TABLE_NAME], this.netns ? { netns: this.netns } : {});
     // A missing table is an error exit; that is drift too.
     return diffActual(want, res.code === 0 ? parseTableJson(res.stdout) : undefined);
@@ -108,7 +111,7 @@ export class NftDataplane {
   async resync(): Promise<string[]> {
     if (!this.state.inSync) return [];
     const d = await this.drift();
-    if (d.length || !this.programmed) await this.replace(renderTable(this.state));
+    if (d.length || !this.programmed) await this.replace(this.renderer.render(this.state));
     return d;
   }
 

@@ -24,9 +24,17 @@ export function hex32(n: number): string {
   return "0x" + (n >>> 0).toString(16).padStart(8, "0");
 }
 
-/** 16 hex chars of sha256(s): 64 bits, collision-free in practice for a host's objects. */
+const hashMemo = new Map<string, string>();
+
+/** 16 hex chars of sha256(s): 64 bits, collision-free in practice for a host's objects. Memoised. */
 export function shortHash(s: string): string {
-  return createHash("sha256").update(s).digest("hex").slice(0, 16);
+  let h = hashMemo.get(s);
+  if (h === undefined) {
+    if (hashMemo.size > 200_000) hashMemo.clear();
+    h = createHash("sha256").update(s).digest("hex").slice(0, 16);
+    hashMemo.set(s, h);
+  }
+  return h;
 }
 
 /** Chain of a policy or profile in one direction: `pi-<hash>` (ingress), `po-<hash>` (egress). */

@@ -61,6 +61,7 @@ import type {
   HostEndpointUpdate,
   PolicyUpdate,
   RuleMatch,
+  WorkloadEndpointUpdate,
 } from "../../calc/policy-output.js";
 import { Prefix, tryParsePrefix } from "../../net/prefix.js";
 import { renderMatch } from "./match.js";
@@ -189,7 +190,10 @@ export function renderEndpointRules(
 
 /** Net members without those inside another member (nft interval sets reject overlaps). */
 export function disjointNets(members: Iterable<{ cidr: string; len: number }>): { cidr: string; len: number }[] {
-  const sorted = [...members].sort((a, b) => a.len - b.len);
+  const list = [...members];
+  // Host addresses only (the common case): distinct members cannot contain one another.
+  if (list.every((m) => m.len === (m.cidr.includes(":") ? 128 : 32))) return list;
+  const sorted = list.sort((a, b) => a.len - b.len);
   const kept = new Map<number, Set<string>>();
   const out: { cidr: string; len: number }[] = [];
   for (const m of sorted) {
@@ -244,45 +248,53 @@ function hostsByIface(state: DesiredState): Map<string, HostEndpointUpdate> {
 const HEP_DISPATCH = ["hn-in", "hn-out", "hf-in", "hf-out", "hp-in", "hu-in", "hu-out"] as const;
 type HepDispatch = (typeof HEP_DISPATCH)[number];
 
-/** Renders the whole desired table. */
+/** Renders the whole desired table (no cache). */
 export function renderTable(state: DesiredState): Rendered {
-  const opts: RenderOptions = { logPrefix: state.config.logPrefix, logRateLimitPerSecond: state.config.logRateLimitPerSecond };
-  const sets = new Map<string, NftSet>();
-  const maps = new Map<string, NftMap>();
-  const chains = new Map<string, NftChain>();
+  return new TableRenderer().render(state);
+}
 
-  // Which policy chains are needed: every (id, direction) an endpoint refers to.
-  const used = new Map<string, { id: string; dir: Direction }>();
-  const use = (p: EndpointDirectionPolicy, dir: Direction) => {
-    for (const t of p.tiers) for (const id of t.policies) used.set(policyChain(id, dir), { id, dir });
-    for (const id of p.profiles) used.set(policyChain(id, dir), { id, dir });
-  };
-  const workloads = [...state.workloads.values()].sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
-  for (const w of workloads) {
-    use(w.ingress, "ingress");
-    use(w.egress, "egress");
-  }
-  const heps = hostsByIface(state);
-  for (const h of heps.values()) {
-    use(h.normal.ingress, "ingress");
-    use(h.normal.egress, "egress");
-    use(h.forward.ingress, "ingress");
-    use(h.forward.egress, "egress");
-    use(h.preDnat.ingress, "ingress");
-    use(h.untracked.ingress, "ingress");
-    use(h.untracked.egress, "egress");
+interface WorkloadParts {
+  fw: NftChain;
+  tw: NftChain;
+  src: Record<4 | 6, string[]>;
+}
+
+/**
+ * Renders the table, reusing the objects of what did not change since the last call (keyed by
+ * the identity of the event objects, and by IP set version), so an apply costs in proportion to
+ * its change and deltaScript can skip unchanged chains and sets by identity.
+ */
+export class TableRenderer {
+  private policyCache = new WeakMap<PolicyUpdate, Partial<Record<Direction, NftChain>>>();
+  private setCache = new WeakMap<object, { version: number; sets: [string, NftSet][] }>();
+  private workloadCache = new WeakMap<object, WorkloadParts>();
+  private refsCache = new WeakMap<PolicyUpdate, Map<string, "net" | "ip-port">>();
+  private optsKey = "";
+
+  render(state: DesiredState): Rendered {
+    const opts: RenderOptions = { logPrefix: state.config.logPrefix, logRateLimitPerSecond: state.config.logRateLimitPerSecond };
+    const key = `${opts.logPrefix}\0${opts.logRateLimitPerSecond}`;
+    if (key !== this.optsKey) {
+      this.policyCache = new WeakMap();
+      this.optsKey = key;
+    }
+    return this.renderWith(state, opts);
   }
 
-  // Sets: every known IP set, and every one a used policy names (empty until it arrives).
-  const refs: Refs = { sets: new Map() };
-  for (const [id, s] of state.ipsets) refs.sets.set(id, s.type);
-  for (const { id, dir } of used.values()) {
+  private policyChainOf(state: DesiredState, id: string, dir: Direction, opts: RenderOptions): NftChain {
     const p = state.policies.get(id);
-    for (const r of (dir === "ingress" ? p?.ingress : p?.egress) ?? []) collectSetRefs(r.match, refs);
+    if (!p) return { rules: renderPolicyRules(undefined, id, dir, opts) };
+    let c = this.policyCache.get(p);
+    if (!c) this.policyCache.set(p, (c = {}));
+    return (c[dir] ??= { rules: renderPolicyRules(p, id, dir, opts) });
   }
-  for (const id of [...refs.sets.keys()].sort()) {
-    const type = refs.sets.get(id)!;
-    const members = [...(state.ipsets.get(id)?.members.values() ?? [])];
+
+  private setsOf(state: DesiredState, id: string, type: "net" | "ip-port"): [string, NftSet][] {
+    const st = state.ipsets.get(id);
+    const cached = st ? this.setCache.get(st) : undefined;
+    if (st && cached && cached.version === st.version) return cached.sets;
+    const members = [...(st?.members.values() ?? [])];
+    const out: [string, NftSet][] = [];
     for (const f of [4, 6] as const) {
       const mine = members.filter((m) => m.family === f);
       let elements: string[];
@@ -291,141 +303,207 @@ export function renderTable(state: DesiredState): Rendered {
       } else {
         elements = mine.filter((m) => m.kind === "ip-port").map((m) => `${m.addr} . ${m.proto} . ${m.port}`);
       }
-      sets.set(ipSetName(id, f, type), {
-        type: type === "net" ? addrType(f) : `${addrType(f)} . inet_proto . inet_service`,
-        interval: type === "net",
-        comment: id,
-        elements: new Set(elements.sort()),
-      });
+      out.push([
+        ipSetName(id, f, type),
+        {
+          type: type === "net" ? addrType(f) : `${addrType(f)} . inet_proto . inet_service`,
+          interval: type === "net",
+          comment: id,
+          elements: new Set(elements.sort()),
+        },
+      ]);
     }
+    if (st) this.setCache.set(st, { version: st.version, sets: out });
+    return out;
   }
 
-  // Anti-spoofing sets: (interface . source) pairs each workload may send from.
-  for (const f of [4, 6] as const) {
-    const elements: string[] = [];
-    for (const w of workloads) {
+  private workloadOf(w: WorkloadEndpointUpdate): WorkloadParts {
+    let parts = this.workloadCache.get(w);
+    if (parts) return parts;
+    const src: Record<4 | 6, string[]> = { 4: [], 6: [] };
+    for (const f of [4, 6] as const) {
       const nets = [...w.addrs, ...w.allowSpoofedSources]
         .map((a) => tryParsePrefix(a))
         .filter((p): p is Prefix => p !== undefined && p.family === f)
         .map((p) => ({ cidr: p.network().addr.toString(), len: p.len }));
-      for (const n of disjointNets(nets)) elements.push(`${nftString(w.iface)} . ${netText(n)}`);
+      for (const n of disjointNets(nets)) src[f].push(`${nftString(w.iface)} . ${netText(n)}`);
     }
-    sets.set(`wl-src${f}`, { type: `ifname . ${addrType(f)}`, interval: true, elements: new Set(elements) });
-  }
-
-  // Verdict maps.
-  const wlFrom = new Map<string, string>();
-  const wlTo = new Map<string, string>();
-  for (const w of workloads) {
-    wlFrom.set(nftString(w.iface), `goto fw-${ifaceSuffix(w.iface)}`);
-    wlTo.set(nftString(w.iface), `goto tw-${ifaceSuffix(w.iface)}`);
-  }
-  maps.set("wl-from-map", { type: "ifname : verdict", elements: wlFrom });
-  maps.set("wl-to-map", { type: "ifname : verdict", elements: wlTo });
-  const hepMaps = new Map<HepDispatch, Map<string, string>>(HEP_DISPATCH.map((d) => [d, new Map()]));
-  const wildcard = new Map<HepDispatch, string>();
-  for (const d of HEP_DISPATCH) maps.set(`${d}-map`, { type: "ifname : verdict", elements: hepMaps.get(d)! });
-
-  // Failsafe chains.
-  const failsafe = (list: { protocol: string; port: number }[]) => {
-    const out: string[] = [];
-    for (const proto of ["tcp", "udp"]) {
-      const ports = [...new Set(list.filter((p) => p.protocol === proto).map((p) => p.port))].sort((a, b) => a - b);
-      if (ports.length) out.push(`${proto} dport ${ports.length === 1 ? ports[0] : `{ ${ports.join(", ")} }`} accept`);
-    }
-    return out;
-  };
-  chains.set("failsafe-in", { rules: failsafe(state.config.failsafeInbound) });
-  chains.set("failsafe-out", { rules: failsafe(state.config.failsafeOutbound) });
-
-  // Policy chains.
-  for (const name of [...used.keys()].sort()) {
-    const { id, dir } = used.get(name)!;
-    chains.set(name, { rules: renderPolicyRules(state.policies.get(id), id, dir, opts) });
-  }
-
-  // Workload endpoint chains.
-  for (const w of workloads) {
-    const s = ifaceSuffix(w.iface);
-    chains.set(`fw-${s}`, { rules: renderEndpointRules(w.egress, "egress", "normal", { invalidDrop: true }) });
-    chains.set(`tw-${s}`, { rules: renderEndpointRules(w.ingress, "ingress", "normal", { invalidDrop: true }) });
-  }
-
-  // Host endpoint chains and their dispatch entries.
-  for (const [iface, h] of heps) {
-    const s = ifaceSuffix(iface);
-    const add = (d: HepDispatch, chain: string, rules: string[]) => {
-      chains.set(chain, { rules });
-      if (iface === "*") wildcard.set(d, chain);
-      else hepMaps.get(d)!.set(nftString(iface), `goto ${chain}`);
+    parts = {
+      fw: { rules: renderEndpointRules(w.egress, "egress", "normal", { invalidDrop: true }) },
+      tw: { rules: renderEndpointRules(w.ingress, "ingress", "normal", { invalidDrop: true }) },
+      src,
     };
-    add("hn-in", `fh-${s}`, renderEndpointRules(h.normal.ingress, "ingress", "normal", { failsafe: "in", invalidDrop: true }));
-    add("hn-out", `th-${s}`, renderEndpointRules(h.normal.egress, "egress", "normal", { failsafe: "out", invalidDrop: true }));
-    if (h.forward.ingress.tiers.length) add("hf-in", `fhfw-${s}`, renderEndpointRules(h.forward.ingress, "ingress", "forward"));
-    if (h.forward.egress.tiers.length) add("hf-out", `thfw-${s}`, renderEndpointRules(h.forward.egress, "egress", "forward"));
-    if (h.preDnat.ingress.tiers.length) add("hp-in", `pd-${s}`, renderEndpointRules(h.preDnat.ingress, "ingress", "prednat", { failsafe: "in" }));
-    if (h.untracked.ingress.tiers.length) add("hu-in", `uhi-${s}`, renderEndpointRules(h.untracked.ingress, "ingress", "untracked", { failsafe: "in" }));
-    if (h.untracked.egress.tiers.length) add("hu-out", `uho-${s}`, renderEndpointRules(h.untracked.egress, "egress", "untracked", { failsafe: "out" }));
+    this.workloadCache.set(w, parts);
+    return parts;
   }
 
-  // Dispatch chains.
-  chains.set("from-wl", { rules: [`iifname vmap @wl-from-map`, `drop ${comment("unknown workload interface")}`] });
-  chains.set("to-wl", { rules: [`oifname vmap @wl-to-map`, `drop ${comment("unknown workload interface")}`] });
-  for (const d of HEP_DISPATCH) {
-    const kw = d.endsWith("-in") ? "iifname" : "oifname";
-    const rules = [`${kw} vmap @${d}-map`];
-    const any = wildcard.get(d);
-    if (any) rules.push(`${kw} "lo" return`, `${kw} "tab*" return`, `goto ${any}`);
-    chains.set(d, { rules });
-  }
-  const toHost = state.config.defaultEndpointToHostAction === "drop" ? "drop" : "accept";
-  chains.set("wl-to-host", {
-    rules: [ICMPV6_TO_HOST, "jump from-wl", `${toHost} ${comment("defaultEndpointToHostAction " + state.config.defaultEndpointToHostAction)}`],
-  });
+  private renderWith(state: DesiredState, opts: RenderOptions): Rendered {
+    const sets = new Map<string, NftSet>();
+    const maps = new Map<string, NftMap>();
+    const chains = new Map<string, NftChain>();
 
-  // Base chains: static.
-  chains.set("raw-pre", {
-    hook: "type filter hook prerouting priority raw; policy accept;",
-    rules: [
-      CLEAR_ALL,
-      `iifname "tab*" ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
-      `iifname "tab*" iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
-      `iifname != "tab*" jump hu-in`,
-      `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`,
-    ],
-  });
-  chains.set("raw-out", {
-    hook: "type filter hook output priority raw; policy accept;",
-    rules: [CLEAR_ALL, `oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`],
-  });
-  chains.set("mangle-pre", {
-    hook: "type filter hook prerouting priority mangle; policy accept;",
-    rules: [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`],
-  });
-  chains.set("filter-in", {
-    hook: "type filter hook input priority filter; policy accept;",
-    rules: ["ct state established,related accept", `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, "jump hn-in"],
-  });
-  chains.set("filter-fw", {
-    hook: "type filter hook forward priority filter; policy accept;",
-    rules: [
-      "ct state established,related accept",
-      `${IF_NOT_ACCEPTED} jump hf-in`,
-      `iifname "tab*" jump from-wl`,
-      `oifname "tab*" jump to-wl`,
-      "jump hf-out",
-    ],
-  });
-  chains.set("filter-out", {
-    hook: "type filter hook output priority filter; policy accept;",
-    rules: [
-      "ct state established,related accept",
-      `${IF_ACCEPTED} accept`,
-      `oifname "tab*" accept ${comment("host to workload is not policed")}`,
-      "jump hn-out",
-    ],
-  });
-  return { sets, maps, chains };
+    // Which policy chains are needed: every (id, direction) an endpoint refers to.
+    const used = new Map<string, { id: string; dir: Direction }>();
+    const use = (p: EndpointDirectionPolicy, dir: Direction) => {
+      for (const t of p.tiers) for (const id of t.policies) used.set(policyChain(id, dir), { id, dir });
+      for (const id of p.profiles) used.set(policyChain(id, dir), { id, dir });
+    };
+    const workloads = [...state.workloads.values()].sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+    for (const w of workloads) {
+      use(w.ingress, "ingress");
+      use(w.egress, "egress");
+    }
+    const heps = hostsByIface(state);
+    for (const h of heps.values()) {
+      use(h.normal.ingress, "ingress");
+      use(h.normal.egress, "egress");
+      use(h.forward.ingress, "ingress");
+      use(h.forward.egress, "egress");
+      use(h.preDnat.ingress, "ingress");
+      use(h.untracked.ingress, "ingress");
+      use(h.untracked.egress, "egress");
+    }
+
+    // Sets: every known IP set, and every one a used policy names (empty until it arrives).
+    const refs: Refs = { sets: new Map() };
+    for (const [id, s] of state.ipsets) refs.sets.set(id, s.type);
+    for (const { id } of used.values()) {
+      const p = state.policies.get(id);
+      if (!p) continue;
+      let mine = this.refsCache.get(p);
+      if (!mine) {
+        const r: Refs = { sets: new Map() };
+        for (const rule of [...p.ingress, ...p.egress]) collectSetRefs(rule.match, r);
+        this.refsCache.set(p, (mine = r.sets));
+      }
+      for (const [sid, type] of mine) if (!refs.sets.has(sid) || type === "ip-port") refs.sets.set(sid, type);
+    }
+    for (const id of [...refs.sets.keys()].sort()) {
+      for (const [name, set] of this.setsOf(state, id, refs.sets.get(id)!)) sets.set(name, set);
+    }
+
+    // Anti-spoofing sets: (interface . source) pairs each workload may send from.
+    for (const f of [4, 6] as const) {
+      const elements: string[] = [];
+      for (const w of workloads) elements.push(...this.workloadOf(w).src[f]);
+      sets.set(`wl-src${f}`, { type: `ifname . ${addrType(f)}`, interval: true, elements: new Set(elements) });
+    }
+
+    // Verdict maps.
+    const wlFrom = new Map<string, string>();
+    const wlTo = new Map<string, string>();
+    for (const w of workloads) {
+      wlFrom.set(nftString(w.iface), `goto fw-${ifaceSuffix(w.iface)}`);
+      wlTo.set(nftString(w.iface), `goto tw-${ifaceSuffix(w.iface)}`);
+    }
+    maps.set("wl-from-map", { type: "ifname : verdict", elements: wlFrom });
+    maps.set("wl-to-map", { type: "ifname : verdict", elements: wlTo });
+    const hepMaps = new Map<HepDispatch, Map<string, string>>(HEP_DISPATCH.map((d) => [d, new Map()]));
+    const wildcard = new Map<HepDispatch, string>();
+    for (const d of HEP_DISPATCH) maps.set(`${d}-map`, { type: "ifname : verdict", elements: hepMaps.get(d)! });
+
+    // Failsafe chains.
+    const failsafe = (list: { protocol: string; port: number }[]) => {
+      const out: string[] = [];
+      for (const proto of ["tcp", "udp"]) {
+        const ports = [...new Set(list.filter((p) => p.protocol === proto).map((p) => p.port))].sort((a, b) => a - b);
+        if (ports.length) out.push(`${proto} dport ${ports.length === 1 ? ports[0] : `{ ${ports.join(", ")} }`} accept`);
+      }
+      return out;
+    };
+    chains.set("failsafe-in", { rules: failsafe(state.config.failsafeInbound) });
+    chains.set("failsafe-out", { rules: failsafe(state.config.failsafeOutbound) });
+
+    // Policy chains.
+    for (const name of [...used.keys()].sort()) {
+      const { id, dir } = used.get(name)!;
+      chains.set(name, this.policyChainOf(state, id, dir, opts));
+    }
+
+    // Workload endpoint chains.
+    for (const w of workloads) {
+      const s = ifaceSuffix(w.iface);
+      const parts = this.workloadOf(w);
+      chains.set(`fw-${s}`, parts.fw);
+      chains.set(`tw-${s}`, parts.tw);
+    }
+
+    // Host endpoint chains and their dispatch entries.
+    for (const [iface, h] of heps) {
+      const s = ifaceSuffix(iface);
+      const add = (d: HepDispatch, chain: string, rules: string[]) => {
+        chains.set(chain, { rules });
+        if (iface === "*") wildcard.set(d, chain);
+        else hepMaps.get(d)!.set(nftString(iface), `goto ${chain}`);
+      };
+      add("hn-in", `fh-${s}`, renderEndpointRules(h.normal.ingress, "ingress", "normal", { failsafe: "in", invalidDrop: true }));
+      add("hn-out", `th-${s}`, renderEndpointRules(h.normal.egress, "egress", "normal", { failsafe: "out", invalidDrop: true }));
+      if (h.forward.ingress.tiers.length) add("hf-in", `fhfw-${s}`, renderEndpointRules(h.forward.ingress, "ingress", "forward"));
+      if (h.forward.egress.tiers.length) add("hf-out", `thfw-${s}`, renderEndpointRules(h.forward.egress, "egress", "forward"));
+      if (h.preDnat.ingress.tiers.length) add("hp-in", `pd-${s}`, renderEndpointRules(h.preDnat.ingress, "ingress", "prednat", { failsafe: "in" }));
+      if (h.untracked.ingress.tiers.length) add("hu-in", `uhi-${s}`, renderEndpointRules(h.untracked.ingress, "ingress", "untracked", { failsafe: "in" }));
+      if (h.untracked.egress.tiers.length) add("hu-out", `uho-${s}`, renderEndpointRules(h.untracked.egress, "egress", "untracked", { failsafe: "out" }));
+    }
+
+    // Dispatch chains.
+    chains.set("from-wl", { rules: [`iifname vmap @wl-from-map`, `drop ${comment("unknown workload interface")}`] });
+    chains.set("to-wl", { rules: [`oifname vmap @wl-to-map`, `drop ${comment("unknown workload interface")}`] });
+    for (const d of HEP_DISPATCH) {
+      const kw = d.endsWith("-in") ? "iifname" : "oifname";
+      const rules = [`${kw} vmap @${d}-map`];
+      const any = wildcard.get(d);
+      if (any) rules.push(`${kw} "lo" return`, `${kw} "tab*" return`, `goto ${any}`);
+      chains.set(d, { rules });
+    }
+    const toHost = state.config.defaultEndpointToHostAction === "drop" ? "drop" : "accept";
+    chains.set("wl-to-host", {
+      rules: [ICMPV6_TO_HOST, "jump from-wl", `${toHost} ${comment("defaultEndpointToHostAction " + state.config.defaultEndpointToHostAction)}`],
+    });
+
+    // Base chains: static.
+    chains.set("raw-pre", {
+      hook: "type filter hook prerouting priority raw; policy accept;",
+      rules: [
+        CLEAR_ALL,
+        `iifname "tab*" ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
+        `iifname "tab*" iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
+        `iifname != "tab*" jump hu-in`,
+        `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`,
+      ],
+    });
+    chains.set("raw-out", {
+      hook: "type filter hook output priority raw; policy accept;",
+      rules: [CLEAR_ALL, `oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`],
+    });
+    chains.set("mangle-pre", {
+      hook: "type filter hook prerouting priority mangle; policy accept;",
+      rules: [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`],
+    });
+    chains.set("filter-in", {
+      hook: "type filter hook input priority filter; policy accept;",
+      rules: ["ct state established,related accept", `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, "jump hn-in"],
+    });
+    chains.set("filter-fw", {
+      hook: "type filter hook forward priority filter; policy accept;",
+      rules: [
+        "ct state established,related accept",
+        `${IF_NOT_ACCEPTED} jump hf-in`,
+        `iifname "tab*" jump from-wl`,
+        `oifname "tab*" jump to-wl`,
+        "jump hf-out",
+      ],
+    });
+    chains.set("filter-out", {
+      hook: "type filter hook output priority filter; policy accept;",
+      rules: [
+        "ct state established,related accept",
+        `${IF_ACCEPTED} accept`,
+        `oifname "tab*" accept ${comment("host to workload is not policed")}`,
+        "jump hn-out",
+      ],
+    });
+    return { sets, maps, chains };
+  }
 }
 
 function setBody(s: NftSet, indent: string): string[] {
@@ -486,6 +564,7 @@ export function deltaScript(from: Rendered, to: Rendered, stats?: DeltaStats): s
   const st: DeltaStats = stats ?? { setElementsAdded: 0, setElementsRemoved: 0, chainsRewritten: 0, chainsAdded: 0, chainsRemoved: 0 };
   for (const [name, s] of to.sets) {
     const old = from.sets.get(name);
+    if (old === s) continue;
     if (old && (old.type !== s.type || old.interval !== s.interval)) return undefined;
     if (!old) out.push(`add set ${TABLE} ${name} { ${setBody(s, "").join("; ")}; }`);
     const removed = old ? [...old.elements].filter((e) => !s.elements.has(e)) : [];
@@ -499,6 +578,7 @@ export function deltaScript(from: Rendered, to: Rendered, stats?: DeltaStats): s
   const refill: string[] = [];
   for (const [name, c] of to.chains) {
     const old = from.chains.get(name);
+    if (old === c) continue;
     if (old && old.hook !== c.hook) return undefined;
     if (!old) {
       out.push(c.hook ? `add chain ${TABLE} ${name} { ${c.hook} }` : `add chain ${TABLE} ${name}`);

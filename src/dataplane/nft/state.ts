@@ -22,6 +22,8 @@ export interface IpSetState {
   type: "net" | "ip-port";
   /** Members by canonical key (see memberKey). */
   members: Map<string, CanonicalMember>;
+  /** Bumped on every change of members (lets the renderer cache per set). */
+  version: number;
 }
 
 export type CanonicalMember =
@@ -93,11 +95,12 @@ export function applyEvents(state: DesiredState, events: readonly PolicyDataplan
   for (const ev of events) {
     switch (ev.kind) {
       case "ipset-update":
-        state.ipsets.set(ev.id, { type: ev.type, members: setMembers(ev.members) });
+        state.ipsets.set(ev.id, { type: ev.type, members: setMembers(ev.members), version: 0 });
         break;
       case "ipset-delta": {
         const s = state.ipsets.get(ev.id);
         if (!s) throw new TabbyError("DP_NFT_UNKNOWN_SET", `delta for unknown IP set ${ev.id}`, { id: ev.id });
+        s.version++;
         for (const m of ev.removed) s.members.delete(memberKey(canonicalMember(m)));
         for (const m of ev.added) {
           const c = canonicalMember(m);
