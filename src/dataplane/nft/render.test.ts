@@ -144,3 +144,41 @@ test("nft -c accepts every rendered script (full and delta)", { skip: !canRunNft
     execFileSync("ip", ["netns", "del", ns]);
   }
 });
+
+test("property: a rendered rule never matches a family its match rules out", async () => {
+  const fc = (await import("fast-check")).default;
+  const net = fc.oneof(fc.constantFrom("10.0.0.0/8", "192.168.1.1", "0.0.0.0/0"), fc.constantFrom("fd00::/8", "2001:db8::1", "::/0"));
+  const nets = fc.option(fc.array(net, { minLength: 1, maxLength: 3 }), { nil: undefined });
+  const match = fc.record(
+    {
+      ipVersion: fc.constantFrom(4, 6) as import("fast-check").Arbitrary<4 | 6>,
+      protocol: fc.constantFrom(1, 6, 17, 58),
+      srcNets: nets,
+      notDstNets: nets,
+      srcIpSets: fc.constant<string[]>(["s:x"]),
+      dstNamedPortIpSets: fc.constant<string[]>(["n:y"]),
+      dstPorts: fc.constant<{ first: number; last: number }[]>([{ first: 80, last: 81 }]),
+    },
+    { requiredKeys: [] },
+  );
+  fc.assert(
+    fc.property(match, (m) => {
+      const out = renderMatch(m);
+      const v4only = [m.srcNets, m.notDstNets].some((l) => l && l.every((n) => !n.includes(":")));
+      const v6only = [m.srcNets, m.notDstNets].some((l) => l && l.every((n) => n.includes(":")));
+      for (const r of out) {
+        if (/\bip6 |icmpv6|ipv6/.test(r.text)) assert.equal(r.family, 6, r.text);
+        if (/\bip |\bicmp |ipv4/.test(r.text)) assert.equal(r.family, 4, r.text);
+        if (r.family === undefined) assert.ok(!m.ipVersion && !v4only && !v6only && m.protocol !== 1 && m.protocol !== 58);
+        if (v4only || m.ipVersion === 4 || m.protocol === 1) assert.equal(r.family, 4);
+        if (v6only || m.ipVersion === 6 || m.protocol === 58) assert.equal(r.family, 6);
+      }
+      // A rule restricted by nothing serves both families.
+      if (!m.ipVersion && !m.srcNets && !m.notDstNets && m.protocol !== 1 && m.protocol !== 58) {
+        const fams = new Set(out.map((r) => r.family));
+        assert.ok(fams.has(undefined) || (fams.has(4) && fams.has(6)), JSON.stringify(m));
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
