@@ -6,18 +6,22 @@
  *   3. one set-membership change (one element), the steady-state update;
  * against the kernel's floor: the same scripts the driver wrote, loaded with plain `nft -f`
  * (parse + netlink + commit, no TypeScript). Prints figures and ratios; no assertions.
- * Run (root): npx tsc -p . && node dist/bench/nft.js [endpoints] [policies-per-endpoint]
+ * The driver's own share (fold + render + diff + script text, nft replaced by a FakeRunner) is
+ * printed first, so the ratios can be read as "tabby's cost over the kernel's floor".
+ * Run (root): npx tsc -p . && node dist/bench/nft.js [endpoints] [policies-per-endpoint] [--cpu-only]
  */
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import { ExecRunner } from "../src/dataplane/exec.js";
+import { ExecRunner, FakeRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { applyEvents, emptyState } from "../src/dataplane/nft/state.js";
 import { fullScript, renderTable } from "../src/dataplane/nft/render.js";
 import type { ConfigUpdate, PolicyDataplaneEvent } from "../src/calc/policy-output.js";
 
-const N = Number(process.argv[2] ?? 250);
-const PER = Number(process.argv[3] ?? 10);
+const argv = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const CPU_ONLY = process.argv.includes("--cpu-only");
+const N = Number(argv[0] ?? 250);
+const PER = Number(argv[1] ?? 10);
 const NS = `ttnfbench${process.pid}`;
 
 const config: ConfigUpdate = {
@@ -78,11 +82,30 @@ class RecordingRunner extends ExecRunner {
   }
 }
 
+const all: PolicyDataplaneEvent[] = [config];
+for (let i = 0; i < N; i++) all.push(...endpointEvents(i));
+all.push({ kind: "in-sync" });
+
+{
+  // The driver's own CPU: the same three workloads with nft replaced by a fake.
+  let t0 = performance.now();
+  await new NftDataplane(new FakeRunner()).apply(all);
+  const full = performance.now() - t0;
+  const dp = new NftDataplane(new FakeRunner());
+  await dp.apply([config, { kind: "in-sync" }]);
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) await dp.apply(endpointEvents(i));
+  const inc = (performance.now() - t0) / N;
+  const R = Math.min(50, N);
+  t0 = performance.now();
+  for (let k = 0; k < R; k++) await dp.apply([{ kind: "ipset-delta", id: `s:ep${k}-p0`, added: [`10.250.0.${k}`], removed: [] }]);
+  const set = (performance.now() - t0) / R;
+  console.log(`driver CPU only (FakeRunner): full ${ms(full)}, per endpoint ${ms(inc)}, per set member ${ms(set)}`);
+}
+if (CPU_ONLY) process.exit(0);
+
 execFileSync("ip", ["netns", "add", NS]);
 try {
-  const all: PolicyDataplaneEvent[] = [config];
-  for (let i = 0; i < N; i++) all.push(...endpointEvents(i));
-  all.push({ kind: "in-sync" });
 
   // Render alone.
   let t0 = performance.now();

@@ -257,6 +257,8 @@ interface WorkloadParts {
   fw: NftChain;
   tw: NftChain;
   src: Record<4 | 6, string[]>;
+  /** Policy chains the endpoint jumps to: [chain name, policy id, direction]. */
+  uses: [string, string, Direction][];
 }
 
 /**
@@ -328,7 +330,13 @@ export class TableRenderer {
         .map((p) => ({ cidr: p.network().addr.toString(), len: p.len }));
       for (const n of disjointNets(nets)) src[f].push(`${nftString(w.iface)} . ${netText(n)}`);
     }
+    const uses: [string, string, Direction][] = [];
+    for (const [p, dir] of [[w.ingress, "ingress"], [w.egress, "egress"]] as const) {
+      for (const t of p.tiers) for (const id of t.policies) uses.push([policyChain(id, dir), id, dir]);
+      for (const id of p.profiles) uses.push([policyChain(id, dir), id, dir]);
+    }
     parts = {
+      uses,
       fw: { rules: renderEndpointRules(w.egress, "egress", "normal", { invalidDrop: true }) },
       tw: { rules: renderEndpointRules(w.ingress, "ingress", "normal", { invalidDrop: true }) },
       src,
@@ -349,10 +357,7 @@ export class TableRenderer {
       for (const id of p.profiles) used.set(policyChain(id, dir), { id, dir });
     };
     const workloads = [...state.workloads.values()].sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
-    for (const w of workloads) {
-      use(w.ingress, "ingress");
-      use(w.egress, "egress");
-    }
+    for (const w of workloads) for (const [name, id, dir] of this.workloadOf(w).uses) used.set(name, { id, dir });
     const heps = hostsByIface(state);
     for (const h of heps.values()) {
       use(h.normal.ingress, "ingress");
