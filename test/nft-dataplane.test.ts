@@ -265,3 +265,23 @@ test("an established TCP connection survives a full atomic replace of the table"
   assert.ok(!tcp("a", V4.b, 81));
   await dp2.remove();
 });
+
+test("no instant without rules: denied connections stay denied across repeated full replaces", { skip: !canRun }, async () => {
+  const state: PolicyDataplaneEvent[] = [...BASE, wep("b", DEFAULT_DENY_B), { kind: "in-sync" }];
+  await new NftDataplane(new ExecRunner(), { netns: H }).apply(state);
+  const probe = spawn("ip", ["netns", "exec", W.a, process.execPath, TOOL, "probe", V4.b, "81"], { stdio: ["pipe", "pipe", "inherit"] });
+  children.push(probe);
+  const lines = createInterface({ input: probe.stdout! });
+  await new Promise((resolve) => lines.once("line", resolve)); // STARTED
+  const out = new Promise<string>((resolve) => lines.once("line", resolve));
+  for (let i = 0; i < 8; i++) {
+    const d = new NftDataplane(new ExecRunner(), { netns: H });
+    await d.apply(state);
+    assert.equal(d.stats.fullReplaces, 1);
+  }
+  probe.stdin!.end();
+  const [attempts, successes] = (await out).split(" ").map(Number);
+  assert.ok(attempts! > 3, `probe ran (${attempts} attempts)`);
+  assert.equal(successes, 0, "no connection to a denied port got through during the replaces");
+  assert.ok(tcp("a", V4.b, 80), "allowed port still fine");
+});

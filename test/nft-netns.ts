@@ -4,6 +4,8 @@
  *   serve PORT…        echo server on every port, both families (prints READY)
  *   connect HOST PORT  exits 0 when a connection is made and an echo comes back within 1.5 s
  *   hold HOST PORT     connects (prints CONNECTED), forwards stdin lines, prints "ECHO <line>" per echo
+ *   probe HOST PORT    prints STARTED, tries to connect over and over (100 ms each)
+ *                      until stdin closes; prints "<attempts> <successes>"
  */
 import net from "node:net";
 import { createInterface } from "node:readline";
@@ -42,7 +44,24 @@ if (mode === "serve") {
     process.exit(1);
   });
   createInterface({ input: process.stdin }).on("line", (l) => s.write(l + "\n"));
+} else if (mode === "probe") {
+  let attempts = 0;
+  let successes = 0;
+  let stop = false;
+  process.stdin.resume();
+  process.stdin.on("end", () => (stop = true));
+  const once = () =>
+    new Promise<void>((resolve) => {
+      attempts++;
+      const s = net.connect({ host: args[0]!, port: Number(args[1]) });
+      const t = setTimeout(() => (s.destroy(), resolve()), 100);
+      s.on("connect", () => (successes++, clearTimeout(t), s.destroy(), resolve()));
+      s.on("error", () => (clearTimeout(t), resolve()));
+    });
+  console.log("STARTED");
+  while (!stop) await once();
+  console.log(`${attempts} ${successes}`);
 } else {
-  console.error("usage: serve PORT… | connect HOST PORT | hold HOST PORT");
+  console.error("usage: serve PORT… | connect HOST PORT | hold HOST PORT | probe HOST PORT");
   process.exit(2);
 }
