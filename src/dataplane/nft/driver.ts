@@ -53,6 +53,8 @@ export class NftDataplane {
   private readonly renderer = new TableRenderer();
   private readonly netns: string | undefined;
   private readonly nft: string;
+  /** apply/resync/remove run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly runner: CommandRunner,
@@ -79,8 +81,18 @@ export class NftDataplane {
     this.programmed = want;
   }
 
-  /** Folds the events and programs the difference (nothing before in-sync). */
-  async apply(events: readonly PolicyDataplaneEvent[]): Promise<void> {
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  /** Folds the events and programs the difference (nothing before in-sync). Calls are serialised. */
+  apply(events: readonly PolicyDataplaneEvent[]): Promise<void> {
+    return this.serial(() => this.applyNow(events));
+  }
+
+  private async applyNow(events: readonly PolicyDataplaneEvent[]): Promise<void> {
     applyEvents(this.state, events);
     if (!this.state.inSync) return;
     const want = this.renderer.render(this.state);
@@ -108,7 +120,11 @@ export class NftDataplane {
   }
 
   /** Reads the table back and repairs it with one atomic replace if it drifted. Returns the drift found. */
-  async resync(): Promise<string[]> {
+  resync(): Promise<string[]> {
+    return this.serial(() => this.resyncNow());
+  }
+
+  private async resyncNow(): Promise<string[]> {
     if (!this.state.inSync) return [];
     const d = await this.drift();
     if (d.length || !this.programmed) await this.replace(this.renderer.render(this.state));
@@ -116,7 +132,11 @@ export class NftDataplane {
   }
 
   /** Deletes the table (agent shutdown with cleanup, or tests). */
-  async remove(): Promise<void> {
+  remove(): Promise<void> {
+    return this.serial(() => this.removeNow());
+  }
+
+  private async removeNow(): Promise<void> {
     await runOk(this.runner, this.nft, ["-f", "-"], {
       input: `table ${TABLE_FAMILY} ${TABLE_NAME}\ndelete table ${TABLE_FAMILY} ${TABLE_NAME}\n`,
       ...(this.netns ? { netns: this.netns } : {}),

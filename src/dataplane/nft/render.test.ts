@@ -182,3 +182,15 @@ test("property: a rendered rule never matches a family its match rules out", asy
     { numRuns: 500 },
   );
 });
+
+test("driver: concurrent applies run one after another, in call order", async () => {
+  const runner = new FakeRunner();
+  const dp = new NftDataplane(runner);
+  const a = dp.apply(FIXTURES["k8s-default-deny"]!);
+  const b = dp.apply([{ kind: "ipset-delta", id: "s:frontend", added: ["10.65.9.9"], removed: [] }]);
+  const c = dp.apply([{ kind: "ipset-delta", id: "s:frontend", added: [], removed: ["10.65.9.9"] }]);
+  await Promise.all([a, b, c]);
+  assert.equal(runner.calls.length, 3);
+  assert.match(runner.calls[1]!.input!, /^add element/);
+  assert.match(runner.calls[2]!.input!, /^delete element/);
+});
