@@ -1,0 +1,146 @@
+/**
+ * NftDataplane: the nftables policy driver. Folds PolicyDataplaneEvents into the desired state,
+ * renders table `inet tabby`, and programs the kernel through `nft -f -` (one atomic
+ * transaction per apply) via an injected CommandRunner, optionally inside a network namespace.
+ *
+ * - Before in-sync nothing is programmed: an existing table from a previous run keeps
+ *   enforcing until the snapshot is complete (calico-spec §9.7-8); the first apply after
+ *   in-sync replaces the table atomically (create-if-missing + delete + define).
+ * - After that each apply writes only the difference with what it last programmed: set
+ *   elements for membership changes, flush+refill of the chains whose rules changed (felix's
+ *   nftables Table does the same with its own delta tracking). If a delta transaction fails
+ *   (someone changed the table under us) the driver falls back to a full replace.
+ * - Rendering reuses what did not change (TableRenderer caches by event object identity), so
+ *   events must be treated as immutable once applied: send a new object to change something.
+ * - resync() reads the table back (`nft -j list table inet tabby`) and replaces it when it
+ *   differs from the last rendering (rule, chain or element deleted or added by hand).
+ */
+import type { PolicyDataplaneEvent } from "../../calc/policy-output.js";
+import { type CommandRunner, runOk } from "../exec.js";
+import { TABLE_FAMILY, TABLE_NAME } from "./names.js";
+import { diffActual, parseTableJson } from "./readback.js";
+import { type DeltaStats, type Rendered, TableRenderer, deltaScript, fullScript } from "./render.js";
+import { type DesiredState, applyEvents, emptyState } from "./state.js";
+
+export interface NftDataplaneOptions {
+  /** Network namespace to program (path or name); the caller's when absent. */
+  netns?: string;
+  /** The nft binary (default "nft"). */
+  nft?: string;
+}
+
+export interface NftApplyStats extends DeltaStats {
+  transactions: number;
+  fullReplaces: number;
+  /** Script of the last transaction (for debugging and tests). */
+  lastScript: string;
+}
+
+export class NftDataplane {
+  readonly state: DesiredState = emptyState();
+  readonly stats: NftApplyStats = {
+    transactions: 0,
+    fullReplaces: 0,
+    lastScript: "",
+    setElementsAdded: 0,
+    setElementsRemoved: 0,
+    chainsRewritten: 0,
+    chainsAdded: 0,
+    chainsRemoved: 0,
+  };
+  /** What the kernel holds as far as we know: the last rendering programmed. */
+  private programmed: Rendered | undefined;
+  private readonly renderer = new TableRenderer();
+  private readonly netns: string | undefined;
+  private readonly nft: string;
+  /** apply/resync/remove run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly runner: CommandRunner,
+    opts: NftDataplaneOptions = {},
+  ) {
+    this.netns = opts.netns;
+    this.nft = opts.nft ?? "nft";
+  }
+
+  /** True once the initial snapshot is complete and the table has been programmed. */
+  get programmedOnce(): boolean {
+    return this.programmed !== undefined;
+  }
+
+  private async run(script: string): Promise<void> {
+    this.stats.transactions++;
+    this.stats.lastScript = script;
+    await runOk(this.runner, this.nft, ["-f", "-"], { input: script, ...(this.netns ? { netns: this.netns } : {}) });
+  }
+
+  private async replace(want: Rendered): Promise<void> {
+    this.stats.fullReplaces++;
+    await this.run(fullScript(want));
+    this.programmed = want;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  /** Folds the events and programs the difference (nothing before in-sync). Calls are serialised. */
+  apply(events: readonly PolicyDataplaneEvent[]): Promise<void> {
+    return this.serial(() => this.applyNow(events));
+  }
+
+  private async applyNow(events: readonly PolicyDataplaneEvent[]): Promise<void> {
+    applyEvents(this.state, events);
+    if (!this.state.inSync) return;
+    const want = this.renderer.render(this.state);
+    if (!this.programmed) return this.replace(want);
+    const script = deltaScript(this.programmed, want, this.stats);
+    if (script === "") {
+      this.programmed = want;
+      return;
+    }
+    if (script === undefined) return this.replace(want);
+    try {
+      await this.run(script);
+      this.programmed = want;
+    } catch {
+      await this.replace(want); // the table drifted under us: take it back whole
+    }
+  }
+
+  /** The differences between the kernel's table and the desired one ([] when in sync). */
+  async drift(): Promise<string[]> {
+    const want = this.programmed ?? this.renderer.render(this.state);
+    const res = await this.runner.run(this.nft, ["-j", "list", "table", TABLE_FAMILY, TABLE_NAME], this.netns ? { netns: this.netns } : {});
+    // A missing table is an error exit; that is drift too.
+    return diffActual(want, res.code === 0 ? parseTableJson(res.stdout) : undefined);
+  }
+
+  /** Reads the table back and repairs it with one atomic replace if it drifted. Returns the drift found. */
+  resync(): Promise<string[]> {
+    return this.serial(() => this.resyncNow());
+  }
+
+  private async resyncNow(): Promise<string[]> {
+    if (!this.state.inSync) return [];
+    const d = await this.drift();
+    if (d.length || !this.programmed) await this.replace(this.renderer.render(this.state));
+    return d;
+  }
+
+  /** Deletes the table (agent shutdown with cleanup, or tests). */
+  remove(): Promise<void> {
+    return this.serial(() => this.removeNow());
+  }
+
+  private async removeNow(): Promise<void> {
+    await runOk(this.runner, this.nft, ["-f", "-"], {
+      input: `table ${TABLE_FAMILY} ${TABLE_NAME}\ndelete table ${TABLE_FAMILY} ${TABLE_NAME}\n`,
+      ...(this.netns ? { netns: this.netns } : {}),
+    });
+    this.programmed = undefined;
+  }
+}
