@@ -27,6 +27,8 @@ import { ExecRunner, runOk } from "../dataplane/exec.js";
 import { RouteTable } from "../dataplane/routes.js";
 import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../dataplane/sysctl.js";
 import { Speaker } from "../bgp/speaker.js";
+import { buildPolicyCalcGraph } from "../calc/policy/index.js";
+import { NftDataplane } from "../dataplane/nft/index.js";
 import { serveControl } from "../bgp/control.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
@@ -82,12 +84,25 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const sysctl = new ProcSysctl();
   await applySysctls(sysctl, hostSysctls({ v4: true, v6: ipv6 !== undefined }));
 
+  // Policy: the calculation graph turns datastore changes into dataplane events; the nftables
+  // dataplane keeps the previous run's table enforcing until the graph is in sync.
+  const policyGraph = buildPolicyCalcGraph(nodeName);
+  const nft = new NftDataplane(runner);
   let control$: Promise<import("node:net").Server> | undefined;
   const agent = new Agent(
     { nodeName, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}) },
     {
       store,
       routes: new RouteTable(runner),
+      policy: {
+        onUpdate: (key, value) => policyGraph.onUpdate(key, value),
+        onInSync: () => policyGraph.onInSync(),
+        sync: () => nft.apply(policyGraph.flush()),
+        resync: async () => {
+          const drift = await nft.resync();
+          if (drift.length) log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });
+        },
+      },
       interfaces: {
         configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
       },
