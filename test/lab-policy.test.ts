@@ -137,8 +137,9 @@ test("lab policy: default deny + allow by label on a named port, tiers with Pass
   });
 
   await t.test("a spoofed source address from a workload is dropped", async () => {
-    const w1 = status.workloads.find((w) => w.name === "h1-w1")!;
-    const w2 = status.workloads.find((w) => w.name === "h2-w2")!;
+    // h1-w2 (app w2) may ping h2-w1 under the policies in force now.
+    const w1 = status.workloads.find((w) => w.name === "h1-w2")!;
+    const w2 = status.workloads.find((w) => w.name === "h2-w1")!;
     // Give the workload a second address that is not its own, and make the way back for it
     // exist (static routes, which tabby leaves alone), so only anti-spoofing can stop it.
     const spoof = "10.65.250.250";
@@ -146,7 +147,7 @@ test("lab policy: default deny + allow by label on a named port, tiers with Pass
     await run("ip", ["-n", `${name}-h1`, "route", "add", `${spoof}/32`, "dev", w1.interface, "proto", "static"]);
     await run("ip", ["-n", `${name}-h2`, "route", "add", `${spoof}/32`, "via", "10.99.0.11", "proto", "static"]);
     const genuine = await run("ip", ["netns", "exec", w1.namespace, "ping", "-c", "1", "-W", "2", w2.ipv4]);
-    assert.equal(genuine.code, 0, "w1 reaches w2 from its own address");
+    assert.equal(genuine.code, 0, `${w1.name} reaches ${w2.name} from its own address`);
     const spoofed = await run("ip", ["netns", "exec", w1.namespace, "ping", "-c", "2", "-W", "1", "-I", spoof, w2.ipv4]);
     assert.notEqual(spoofed.code, 0, "a packet from a spoofed source must be dropped at w1's host");
   });
@@ -154,7 +155,8 @@ test("lab policy: default deny + allow by label on a named port, tiers with Pass
   await t.test("an agent killed with SIGKILL and restarted: an open TCP connection survives", async () => {
     const w1 = status.workloads.find((w) => w.name === "h1-w1")!;
     const w2 = status.workloads.find((w) => w.name === "h2-w2")!;
-    const server = spawn("ip", ["netns", "exec", w2.namespace, process.execPath, "-e", "require('net').createServer((s) => s.pipe(s)).listen(9000, '::')"], { stdio: "ignore" });
+    const server = spawn("ip", ["netns", "exec", w2.namespace, process.execPath, "-e", "require('net').createServer((s) => s.pipe(s)).listen(9000, '::', () => console.log('listening'))"], { stdio: ["ignore", "pipe", "ignore"] });
+    await new Promise<void>((resolve) => server.stdout.once("data", () => resolve()));
     const clientScript = `
       const s = require('net').connect(9000, ${JSON.stringify(w2.ipv4)});
       let sent = 0, got = 0, buf = '';
