@@ -14,6 +14,8 @@ import { parseManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import type { Store } from "../datastore/store.js";
+import { resourceKey } from "../datastore/keys.js";
+import { writeAllOrNothing } from "./undo-log.js";
 
 /** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
 export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
@@ -84,6 +86,11 @@ export function describeResource(r: { kind: string; metadata: { name: string; na
   return `${r.kind}(${r.metadata.namespace ? `${r.metadata.namespace}/` : ""}${r.metadata.name})`;
 }
 
+/** The datastore key and display label of a resource, for writeAllOrNothing. */
+export function resourceId(r: Resource): { key: string; label: string } {
+  return { key: resourceKey(r.kind, r.metadata.name, r.metadata.namespace), label: describeResource(r) };
+}
+
 export function partialFailure(verb: string, done: number, total: number, r: Resource, err: TabbyError): TabbyError {
   const head = done > 0 ? `Partial success: ${verb} the first ${done} out of ${total} resources: ` : "";
   return new TabbyError(err.code, `${head}${describeResource(r)}: ${err.message}`, err.details, { cause: err });
@@ -109,16 +116,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     // Every document of every file is read and validated before the datastore is touched.
     const resources = await loadManifests(files, io, values.namespace as string | undefined);
     return withClient(values.datastore as string | undefined, io, async (client) => {
-      let done = 0;
-      for (const r of resources) {
-        try {
-          await client.apply(r);
-        } catch (err) {
-          if (err instanceof TabbyError) throw partialFailure("applied", done, resources.length, r, err);
-          throw err;
-        }
-        done++;
-      }
+      // A write failing mid-way (conflict, datastore down) rolls back the earlier ones.
+      const done = await writeAllOrNothing(client.store, resources, resourceId, async (r) => Number((await client.apply(r)).metadata.resourceVersion), "applied");
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
       return 0;
     });

@@ -5,9 +5,9 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { describeResource, loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
+import { describeResource, loadManifests, parseCommandArgs, reportErrors, resourceId, withClient } from "./apply.js";
+import { writeAllOrNothing } from "./undo-log.js";
 import { DatastoreError } from "../datastore/store.js";
-import { TabbyError } from "../errors.js";
 
 const OPTIONS = {
   filename: { type: "string", short: "f", multiple: true },
@@ -37,16 +37,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           throw new DatastoreError("DS_ALREADY_EXISTS", `resource already exists: ${id}; nothing was created`);
         }
       }
-      let done = 0;
-      for (const r of resources) {
-        try {
-          await client.create(r);
-        } catch (err) {
-          if (err instanceof TabbyError) throw partialFailure("created", done, resources.length, r, err);
-          throw err;
-        }
-        done++;
-      }
+      const done = await writeAllOrNothing(client.store, resources, resourceId, async (r) => Number((await client.create(r)).metadata.resourceVersion), "created");
       io.stdout.write(`Successfully created ${done} resource(s)\n`);
       return 0;
     });
