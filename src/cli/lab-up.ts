@@ -1,4 +1,4 @@
-/** `tabby lab up [--hosts N] [--workloads M] [--name NAME]`: build the virtual data center. */
+/** `tabby lab up [--hosts N] [--workloads M] [--name NAME] [--datastore sqlite|etcd]`: build the virtual data center. */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
@@ -13,6 +13,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       workloads: { type: "string", default: "2" },
       name: { type: "string", default: DEFAULT_LAB_NAME },
       "hold-time": { type: "string", default: "9" },
+      datastore: { type: "string", default: "sqlite" },
     },
     strict: true,
   });
@@ -20,12 +21,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
     return Number(v);
   };
+  if (values.datastore !== "sqlite" && values.datastore !== "etcd") throw new UsageError(`--datastore must be sqlite or etcd, got "${values.datastore}"`);
   const started = Date.now();
   await labUp({
     name: values.name,
     hosts: num("hosts", values.hosts),
     workloads: num("workloads", values.workloads),
     holdTime: num("hold-time", values["hold-time"]),
+    datastore: values.datastore,
     say: (line) => io.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
   });
   return 0;

@@ -21,10 +21,13 @@ import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type
 import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
 import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
+import { bridgeToLabEtcd, labEtcdUrl, startLabEtcd } from "./etcd.js";
 
 export interface LabUpOptions extends LabShape {
   /** BGP hold time for the lab's sessions (seconds). */
   holdTime?: number;
+  /** `sqlite` (default): a file in the lab dir; `etcd`: etcd in the fabric (src/lab/etcd.ts). */
+  datastore?: "sqlite" | "etcd";
   say?: (line: string) => void;
 }
 
@@ -39,7 +42,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     name: plan.name,
     plan,
     dir,
-    datastore: `sqlite://${join(dir, "tabby.db")}`,
+    datastore: opts.datastore === "etcd" ? labEtcdUrl(plan) : `sqlite://${join(dir, "tabby.db")}`,
     createdAt: new Date().toISOString(),
     processes: [],
     workloads: [],
@@ -52,7 +55,17 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   await buildFabric(plan);
   for (const h of plan.hosts) await buildHost(plan, h);
 
-  const store = await openStore(state.datastore);
+  let bridge: Awaited<ReturnType<typeof bridgeToLabEtcd>> | undefined;
+  if (opts.datastore === "etcd") {
+    state.processes.push(await startLabEtcd(state));
+    writeLabState(state);
+    bridge = await bridgeToLabEtcd(dir);
+    say(`etcd: running in ${plan.fabricNetns}, serving ${state.datastore} to the hosts`);
+  }
+  const store = await openStore(bridge?.url ?? state.datastore).catch(async (err: unknown) => {
+    await bridge?.close();
+    throw err;
+  });
   try {
     await seedDatastore(store, plan);
     say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, node-to-node mesh)`);
@@ -76,6 +89,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     await waitForRoutes(store, state, say);
   } finally {
     await store.close();
+    await bridge?.close();
   }
   state.ready = true;
   writeLabState(state);
