@@ -42,7 +42,7 @@ export function docOfKV(kv: KV): DumpDoc | undefined {
     try {
       const r = JSON.parse(kv.value) as Resource;
       if (r.metadata) delete r.metadata.resourceVersion;
-      const o: Resource = { apiVersion: r.apiVersion ?? API_VERSION, kind: r.kind, metadata: r.metadata, spec: r.spec };
+      const o: Resource = { apiVersion: r.apiVersion ?? API_VERSION, kind: r.kind, metadata: r.metadata && orderedMeta(r.metadata), spec: r.spec };
       if (r.status !== undefined) o.status = r.status;
       return o;
     } catch {
@@ -50,6 +50,18 @@ export function docOfKV(kv: KV): DumpDoc | undefined {
     }
   }
   return { apiVersion: RAW_API_VERSION, kind: RAW_KIND, key: kv.key, value: kv.value };
+}
+
+/**
+ * ObjectMeta's field order (as the model writes metadata), so an export of an imported store is
+ * byte for byte the export it came from, whichever order the first store kept the fields in.
+ */
+const META_ORDER = ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+  "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields"];
+
+function orderedMeta<M extends object>(m: M): M {
+  const rank = (k: string) => (META_ORDER.includes(k) ? META_ORDER.indexOf(k) : META_ORDER.length);
+  return Object.fromEntries(Object.entries(m).sort(([a], [b]) => rank(a) - rank(b))) as M;
 }
 
 export function renderDump(docs: DumpDoc[], format: "yaml" | "json"): string {
