@@ -6,7 +6,7 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { describeResource, loadManifests, parseCommandArgs, reportErrors, resourceId, withClient } from "./apply.js";
+import { describeResource, loadSourcedManifests, parseCommandArgs, reportErrors, sourcedId, withClient } from "./apply.js";
 import { writeAllOrNothing } from "./undo-log.js";
 import { DatastoreError } from "../datastore/store.js";
 
@@ -27,18 +27,20 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   return reportErrors("replace", io, async () => {
-    const resources = await loadManifests(files, io, values.namespace as string | undefined);
+    const sourced = await loadSourcedManifests(files, io, values.namespace as string | undefined);
     return withClient(values.datastore as string | undefined, io, async (client) => {
       const seen = new Set<string>();
-      for (const r of resources) {
+      for (const src of sourced) {
+        const r = src.resource;
         const id = describeResource(r);
-        if (seen.has(id)) throw new DatastoreError("DS_ALREADY_EXISTS", `${id} appears more than once in the input; nothing was replaced`);
+        const where = sourcedId(src).label.slice(0, -id.length);
+        if (seen.has(id)) throw new DatastoreError("DS_ALREADY_EXISTS", `${where}${id} appears more than once in the input; nothing was replaced`);
         seen.add(id);
         if (!(await client.get(r.kind, r.metadata.name, r.metadata.namespace))) {
-          throw new DatastoreError("DS_NOT_FOUND", `resource does not exist: ${id}; nothing was replaced`, { kind: r.kind, name: r.metadata.name });
+          throw new DatastoreError("DS_NOT_FOUND", `${where}resource does not exist: ${id}; nothing was replaced`, { kind: r.kind, name: r.metadata.name });
         }
       }
-      const done = await writeAllOrNothing(client.store, resources, resourceId, async (r) => Number((await client.update(r)).metadata.resourceVersion), "replaced");
+      const done = await writeAllOrNothing(client.store, sourced, sourcedId, async (s) => Number((await client.update(s.resource)).metadata.resourceVersion), "replaced");
       io.stdout.write(`Successfully replaced ${done} resource(s)\n`);
       return 0;
     });

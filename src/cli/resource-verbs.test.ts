@@ -96,7 +96,7 @@ test("replace: updates existing resources keeping uid; fails and writes nothing 
   const snap = await snapshot(store);
   const r = await cli(replace, ["-f", file("two.yaml", two)]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /resource does not exist: IPPool\(b\); nothing was replaced \[DS_NOT_FOUND\]/);
+  assert.match(r.stderr, /two\.yaml: document 2: resource does not exist: IPPool\(b\); nothing was replaced \[DS_NOT_FOUND\]/);
   assert.deepEqual(await snapshot(store), snap);
   const ok = await cli(replace, ["-f", file("one.yaml", pool("a", "10.1.0.0/16", "  disabled: true\n"))]);
   assert.deepEqual(ok, { code: 0, stdout: "Successfully replaced 1 resource(s)\n", stderr: "" });
@@ -180,7 +180,7 @@ test("apply of many documents: a datastore failure mid-way rolls back the earlie
   useStoreForTests(failingOnWrite(store, 3));
   const r = await cli(apply, ["-f", file("four.yaml", docs)]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /IPPool\(b\): injected: datastore unavailable \(the 2 resource\(s\) applied before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/);
+  assert.match(r.stderr, /four\.yaml: document 3: IPPool\(b\): injected: datastore unavailable \(the 2 resource\(s\) applied before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/);
   assert.deepEqual(await snapshot(store), snap);
 });
 
@@ -190,7 +190,7 @@ test("apply: a write refused by the datastore-level checks mid-way (immutable fi
   const docs = [pool("n", "10.9.0.0/16"), pool("a", "10.7.0.0/16")].join("---\n");
   const r = await cli(apply, ["-f", file("two.yaml", docs)]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /IPPool\(a\): .*spec\.cidr.*rolled back; nothing was changed/);
+  assert.match(r.stderr, /two\.yaml: document 2: IPPool\(a\): .*spec\.cidr.*rolled back; nothing was changed/);
   assert.deepEqual(await snapshot(store), snap);
 });
 
