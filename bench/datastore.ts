@@ -1,10 +1,11 @@
 /**
  * Datastore benchmark: sequential write throughput (put, compare-and-swap update) and watch latency
- * for SqliteStore (synchronous=FULL, the default, and NORMAL) with MemoryStore as the in-process
- * reference. Watch latency for SQLite is measured across processes (write here → event in a child
- * process watching the same file, timestamps from one host clock) and within one process.
+ * for SqliteStore (synchronous=FULL, the default, and NORMAL) and EtcdStore (a real single-member
+ * etcd the bench starts on loopback, data dir under --dir), with MemoryStore as the in-process
+ * reference. Watch latency is measured across processes (write here → event in a child process
+ * watching the same file / etcd, timestamps from one host clock) and within one process.
  *
- *   node dist/bench/datastore.js [--writes N] [--events N] [--dir DIR]
+ *   node dist/bench/datastore.js [--writes N] [--events N] [--dir DIR] [--no-etcd]
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,14 +16,22 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { MemoryStore } from "../src/datastore/memory.js";
 import { SqliteStore } from "../src/datastore/sqlite.js";
+import { EtcdStore, parseEtcdUrl } from "../src/datastore/etcd.js";
+import { startEtcd } from "../test/etcd-server.js";
 import type { Store } from "../src/datastore/store.js";
 
 const { values: args } = parseArgs({
-  options: { writes: { type: "string", default: "2000" }, events: { type: "string", default: "200" }, dir: { type: "string", default: tmpdir() } },
+  options: {
+    writes: { type: "string", default: "2000" },
+    events: { type: "string", default: "200" },
+    dir: { type: "string", default: tmpdir() },
+    "no-etcd": { type: "boolean", default: false },
+  },
 });
 const WRITES = Number(args.writes);
 const EVENTS = Number(args.events);
 const WORKER = fileURLToPath(new URL("../test/datastore/worker.js", import.meta.url));
+const URL_WORKER = fileURLToPath(new URL("../test/datastore/url-worker.js", import.meta.url));
 const root = mkdtempSync(join(args.dir!, "ttds-bench-"));
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,11 +75,15 @@ async function inProcessLatency(store: Store): Promise<number[]> {
   return lat;
 }
 
-/** Write here → event printed by a watcher in a child process. */
-async function crossProcessLatency(path: string, pollMs: number): Promise<number[]> {
-  const store = SqliteStore.open(path);
+/** Write here → event printed by a watcher in a child process (SQLite file or etcd URL). */
+async function crossProcessLatency(target: { sqlite: string; pollMs: number } | { etcd: string }): Promise<number[]> {
+  const store = "sqlite" in target ? SqliteStore.open(target.sqlite) : await EtcdStore.open(parseEtcdUrl(target.etcd));
   const from = await store.currentRevision();
-  const child = spawn(process.execPath, [WORKER, "watch", path, "/xlat/", String(from), String(EVENTS), String(pollMs)], { stdio: ["ignore", "pipe", "inherit"] });
+  const argv =
+    "sqlite" in target
+      ? [WORKER, "watch", target.sqlite, "/xlat/", String(from), String(EVENTS), String(target.pollMs)]
+      : [URL_WORKER, "watch", target.etcd, "/xlat/", String(from), String(EVENTS)];
+  const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
   const arrivals = new Map<number, number>();
   let buf = "";
   let ready!: () => void;
@@ -87,6 +100,7 @@ async function crossProcessLatency(path: string, pollMs: number): Promise<number
   });
   const exited = new Promise((r) => child.on("exit", r));
   await isReady;
+  if ("etcd" in target) await sleep(300); // the worker prints ready before its watch stream is created
   const sent = new Map<number, number>();
   for (let i = 0; i < EVENTS; i++) {
     const t0 = now();
@@ -115,8 +129,21 @@ try {
     await s.close();
     rows.push([`SqliteStore synchronous=${sync.toUpperCase()}`, fmt(r.put), fmt(r.cas), ...latCells(inproc), "in-process"]);
     for (const poll of [20, 5]) {
-      const lat = await crossProcessLatency(path, poll);
+      const lat = await crossProcessLatency({ sqlite: path, pollMs: poll });
       rows.push([`SqliteStore synchronous=${sync.toUpperCase()}`, "", "", ...latCells(lat), `other process, poll ${poll} ms`]);
+    }
+  }
+  if (!args["no-etcd"]) {
+    const etcd = await startEtcd();
+    try {
+      const e = await EtcdStore.open(parseEtcdUrl(etcd.url));
+      const r = await writesPerSecond(e);
+      const inproc = await inProcessLatency(e);
+      await e.close();
+      rows.push(["EtcdStore (etcd, loopback)", fmt(r.put), fmt(r.cas), ...latCells(inproc), "in-process"]);
+      rows.push(["EtcdStore (etcd, loopback)", "", "", ...latCells(await crossProcessLatency({ etcd: etcd.url })), "other process"]);
+    } finally {
+      await etcd.stop();
     }
   }
 } finally {

@@ -95,7 +95,8 @@ export class Agent {
 
   /** Registers the Node, syncs, starts the speaker; resolves once the first sync is programmed. */
   async start(): Promise<void> {
-    const node = await registerNode(this.deps.store, this.opts);
+    const node = await this.registerWithRetry();
+    if (!node) return; // stopped before the datastore answered
     this.log("info", "registered node", { name: this.opts.nodeName, ipv4: node.ipv4, ipv6: node.ipv6 });
     this.syncer = new Syncer(
       this.deps.store,
@@ -124,6 +125,29 @@ export class Agent {
     this.syncer.start();
     await this.firstSync.promise;
     this.armResync();
+  }
+
+  /**
+   * Registers the Node, retrying with backoff (1 s doubling to 8 s) while the datastore is
+   * unavailable, so an agent started during an outage waits instead of exiting. Other errors
+   * (a bad address, an invalid Node) are not retried. Undefined if stopped meanwhile.
+   */
+  private async registerWithRetry(): Promise<{ ipv4: string; ipv6?: string } | undefined> {
+    let delay = 1000;
+    for (;;) {
+      try {
+        return await registerNode(this.deps.store, this.opts);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "DS_UNAVAILABLE") throw err;
+        if (this.stopped) return undefined;
+        this.log("warn", "datastore unavailable; will retry registering the node", { err: String(err), retryInMs: delay });
+        // The clock's timers do not keep the process alive (nothing else does yet): hold it.
+        const hold = setInterval(() => {}, 60_000);
+        await new Promise<void>((r) => this.clock.setTimeout(r, delay)).finally(() => clearInterval(hold));
+        if (this.stopped) return undefined;
+        delay = Math.min(8000, delay * 2);
+      }
+    }
   }
 
   /** Stops cleanly: the speaker tells its peers (they withdraw our routes); kernel state stays. */

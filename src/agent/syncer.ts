@@ -2,7 +2,11 @@
  * The syncer: list, then watch, a set of key prefixes in the datastore and deliver every change
  * as (key, value | undefined) in batches. Calico's watchersyncer semantics: on a watch error it
  * re-lists and emits deletions for keys that vanished meanwhile (so a "too old" revision or an
- * outage never leaves stale state), and it reports when it is first in sync.
+ * outage never leaves stale state), and it reports when it is first in sync. Retries back off
+ * exponentially (retryMs doubling up to maxRetryMs) while the datastore stays unavailable, and
+ * start again from retryMs once a resync succeeds. The syncer never clears what it delivered
+ * because the store is unreachable: consumers keep the last known state (and so the dataplane
+ * stays as it is) until a successful re-list says otherwise.
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
@@ -28,6 +32,10 @@ export class Syncer {
   private watchers: Watcher[] = [];
   private stopped = false;
   private retryTimer: ReturnType<Clock["setTimeout"]> | undefined;
+  /** Delay before the next retry; doubles on each failed attempt. */
+  private nextDelayMs: number;
+  /** Bumped by every resync, so a resync that finds itself superseded stops quietly. */
+  private generation = 0;
 
   constructor(
     private readonly store: Store,
@@ -35,7 +43,10 @@ export class Syncer {
     private readonly handlers: SyncerHandlers,
     private readonly clock: Clock = systemClock,
     private readonly retryMs = 1000,
-  ) {}
+    private readonly maxRetryMs = 8000,
+  ) {
+    this.nextDelayMs = retryMs;
+  }
 
   start(): void {
     this.handlers.onStatus("wait-for-datastore");
@@ -53,16 +64,21 @@ export class Syncer {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.stopped) return;
+    const gen = ++this.generation;
     this.handlers.onStatus("resync");
     try {
       const seen = new Map<string, string>();
+      const revisions: number[] = [];
       for (const prefix of this.prefixes) {
         const page = await this.store.list(prefix);
-        // Every prefix is listed at its own revision; watching each from its list revision
-        // delivers exactly the later changes.
+        if (this.stopped || gen !== this.generation) return;
         for (const kv of page.items) seen.set(kv.key, kv.value);
-        this.watchPrefix(prefix, page.revision);
+        revisions.push(page.revision);
       }
+      // Every prefix is listed at its own revision; watching each from its list revision
+      // delivers exactly the later changes. Watches start only once every list succeeded, so a
+      // failed attempt leaves no watcher behind.
+      this.prefixes.forEach((prefix, i) => this.watchPrefix(prefix, revisions[i]!));
       const updates: KeyUpdate[] = [];
       for (const key of this.known) if (!seen.has(key)) updates.push({ key, value: undefined });
       for (const key of updates.map((u) => u.key)) this.known.delete(key);
@@ -71,9 +87,11 @@ export class Syncer {
         this.known.add(key);
       }
       if (this.stopped) return;
+      this.nextDelayMs = this.retryMs;
       this.handlers.onUpdates(updates);
       this.handlers.onStatus("in-sync");
     } catch (err) {
+      if (this.stopped || gen !== this.generation) return;
       this.handlers.onError?.(err);
       this.scheduleResync();
     }
@@ -104,9 +122,11 @@ export class Syncer {
     if (this.stopped || this.retryTimer) return;
     for (const w of this.watchers) w.close();
     this.watchers = [];
+    const delay = this.nextDelayMs;
+    this.nextDelayMs = Math.min(this.maxRetryMs, this.nextDelayMs * 2);
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       void this.resync();
-    }, this.retryMs);
+    }, delay);
   }
 }

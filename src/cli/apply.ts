@@ -5,6 +5,7 @@
  * resource verbs (create, delete, get) share.
  */
 import { readFile } from "node:fs/promises";
+import { parseAllDocuments } from "yaml";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
@@ -14,6 +15,8 @@ import { parseManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import type { Store } from "../datastore/store.js";
+import { resourceKey } from "../datastore/keys.js";
+import { writeAllOrNothing } from "./undo-log.js";
 
 /** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
 export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
@@ -51,6 +54,41 @@ export async function loadManifests(files: string[], io: CliIO, namespace = "def
   return texts.flatMap(([source, text]) => parseManifests(text, source, { defaultNamespace: namespace }));
 }
 
+/** A resource with the file and document (from 1) it came from, for messages. */
+export interface SourcedResource {
+  resource: Resource;
+  source: string;
+  document: number;
+}
+
+/**
+ * loadManifests, also telling where each resource came from, so an error met while writing
+ * (a conflict, an immutable field, the datastore going away) names the file and the document.
+ */
+export async function loadSourcedManifests(files: string[], io: CliIO, namespace = "default"): Promise<SourcedResource[]> {
+  const out: SourcedResource[] = [];
+  for (const f of files) {
+    const source = f === "-" ? "<stdin>" : f;
+    const text = await readSource(f, io);
+    // Whole text first: its errors number the documents and list every problem.
+    const all = parseManifests(text, source, { defaultNamespace: namespace });
+    const sourced: SourcedResource[] = [];
+    parseAllDocuments(text).forEach((doc, i) => {
+      for (const resource of parseManifests(doc.toString(), source, { defaultNamespace: namespace })) sourced.push({ resource, source, document: i + 1 });
+    });
+    // The per-document parse must agree with the whole-text one; if not, keep the resources.
+    if (sourced.length === all.length) out.push(...sourced.map((s, i) => ({ ...s, resource: all[i]! })));
+    else out.push(...all.map((resource) => ({ resource, source, document: 0 })));
+  }
+  return out;
+}
+
+/** The datastore key of a sourced resource and its label "FILE: document N: Kind(name)". */
+export function sourcedId(s: SourcedResource): { key: string; label: string } {
+  const { key, label } = resourceId(s.resource);
+  return { key, label: `${s.source}: ${s.document ? `document ${s.document}: ` : ""}${label}` };
+}
+
 /** Runs a command body; a TabbyError is printed and becomes exit code 1. */
 export async function reportErrors(verb: string, io: CliIO, body: () => Promise<number>): Promise<number> {
   try {
@@ -84,6 +122,11 @@ export function describeResource(r: { kind: string; metadata: { name: string; na
   return `${r.kind}(${r.metadata.namespace ? `${r.metadata.namespace}/` : ""}${r.metadata.name})`;
 }
 
+/** The datastore key and display label of a resource, for writeAllOrNothing. */
+export function resourceId(r: Resource): { key: string; label: string } {
+  return { key: resourceKey(r.kind, r.metadata.name, r.metadata.namespace), label: describeResource(r) };
+}
+
 export function partialFailure(verb: string, done: number, total: number, r: Resource, err: TabbyError): TabbyError {
   const head = done > 0 ? `Partial success: ${verb} the first ${done} out of ${total} resources: ` : "";
   return new TabbyError(err.code, `${head}${describeResource(r)}: ${err.message}`, err.details, { cause: err });
@@ -107,18 +150,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   return reportErrors("apply", io, async () => {
     // Every document of every file is read and validated before the datastore is touched.
-    const resources = await loadManifests(files, io, values.namespace as string | undefined);
+    const resources = await loadSourcedManifests(files, io, values.namespace as string | undefined);
     return withClient(values.datastore as string | undefined, io, async (client) => {
-      let done = 0;
-      for (const r of resources) {
-        try {
-          await client.apply(r);
-        } catch (err) {
-          if (err instanceof TabbyError) throw partialFailure("applied", done, resources.length, r, err);
-          throw err;
-        }
-        done++;
-      }
+      // A write failing mid-way (conflict, datastore down) rolls back the earlier ones.
+      const done = await writeAllOrNothing(client.store, resources, sourcedId, async (s) => Number((await client.apply(s.resource)).metadata.resourceVersion), "applied");
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
       return 0;
     });

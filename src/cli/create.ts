@@ -5,9 +5,9 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { describeResource, loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
+import { describeResource, loadSourcedManifests, parseCommandArgs, reportErrors, sourcedId, withClient } from "./apply.js";
+import { writeAllOrNothing } from "./undo-log.js";
 import { DatastoreError } from "../datastore/store.js";
-import { TabbyError } from "../errors.js";
 
 const OPTIONS = {
   filename: { type: "string", short: "f", multiple: true },
@@ -26,27 +26,20 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   return reportErrors("create", io, async () => {
-    const resources = await loadManifests(files, io, values.namespace as string | undefined);
+    const sourced = await loadSourcedManifests(files, io, values.namespace as string | undefined);
     return withClient(values.datastore as string | undefined, io, async (client) => {
       const seen = new Set<string>();
-      for (const r of resources) {
+      for (const src of sourced) {
+        const r = src.resource;
         const id = describeResource(r);
-        if (seen.has(id)) throw new DatastoreError("DS_ALREADY_EXISTS", `${id} appears more than once in the input`);
+        const where = sourcedId(src).label.slice(0, -id.length);
+        if (seen.has(id)) throw new DatastoreError("DS_ALREADY_EXISTS", `${where}${id} appears more than once in the input`);
         seen.add(id);
         if (await client.get(r.kind, r.metadata.name, r.metadata.namespace)) {
-          throw new DatastoreError("DS_ALREADY_EXISTS", `resource already exists: ${id}; nothing was created`);
+          throw new DatastoreError("DS_ALREADY_EXISTS", `${where}resource already exists: ${id}; nothing was created`);
         }
       }
-      let done = 0;
-      for (const r of resources) {
-        try {
-          await client.create(r);
-        } catch (err) {
-          if (err instanceof TabbyError) throw partialFailure("created", done, resources.length, r, err);
-          throw err;
-        }
-        done++;
-      }
+      const done = await writeAllOrNothing(client.store, sourced, sourcedId, async (s) => Number((await client.create(s.resource)).metadata.resourceVersion), "created");
       io.stdout.write(`Successfully created ${done} resource(s)\n`);
       return 0;
     });

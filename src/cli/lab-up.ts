@@ -1,6 +1,7 @@
 /**
- * `tabby lab up [--hosts N] [--workloads M] [--name NAME] [--policy FILE...]`: build the
- * virtual data center; policy manifests are applied once the datastore is seeded.
+ * `tabby lab up [--hosts N] [--workloads M] [--name NAME] [--policy FILE...]
+ * [--datastore sqlite|etcd]`: build the virtual data center; policy manifests are applied once
+ * the datastore is seeded.
  */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
@@ -19,6 +20,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       name: { type: "string", default: DEFAULT_LAB_NAME },
       "hold-time": { type: "string", default: "9" },
       policy: { type: "string", multiple: true },
+      datastore: { type: "string", default: "sqlite" },
     },
     strict: true,
   });
@@ -29,6 +31,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // Manifests are read and validated before anything is built.
   const policies: Resource[] = [];
   for (const file of values.policy ?? []) policies.push(...parseManifests(readFileSync(file, "utf8"), file));
+  if (values.datastore !== "sqlite" && values.datastore !== "etcd") throw new UsageError(`--datastore must be sqlite or etcd, got "${values.datastore}"`);
   const started = Date.now();
   await labUp({
     name: values.name,
@@ -36,6 +39,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     workloads: num("workloads", values.workloads),
     holdTime: num("hold-time", values["hold-time"]),
     policies,
+    datastore: values.datastore,
     say: (line) => io.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
   });
   return 0;

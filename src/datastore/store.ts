@@ -4,7 +4,10 @@
  * leases. Modelled on etcd v3's semantics, which is also what libcalico-go's backend API assumes.
  *
  * Revisions are global and strictly increasing: every successful write gets the next one.
- * `KV.revision` is the revision of the last write to that key (etcd's mod_revision).
+ * `KV.revision` is the revision of the last write to that key (etcd's mod_revision). One
+ * exception to "one write, one revision": a lease revocation or expiry may delete all the lease's
+ * keys in a single revision (etcd does), so their delete events can share it. Keys are non-empty
+ * strings (etcd rejects an empty key).
  */
 import { TabbyError } from "../errors.js";
 

@@ -12,8 +12,10 @@ export async function labDown(name: string, say: (line: string) => void = () => 
   const state = readLabState(name);
   let processes = 0;
   if (state) {
-    // Responders first, then agents (SIGTERM: each agent's speaker says goodbye to its peers).
-    const order = [...state.processes].sort((a, b) => (a.role === b.role ? 0 : a.role === "responder" ? -1 : 1));
+    // Responders first, then agents (SIGTERM: each agent's speaker says goodbye to its peers),
+    // then the lab's etcd if it has one.
+    const rank = { responder: 0, agent: 1, etcd: 2 } as const;
+    const order = [...state.processes].sort((a, b) => rank[a.role] - rank[b.role]);
     processes = await stopProcesses(order);
   }
   const present = new Set(await listNetns());

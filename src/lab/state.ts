@@ -12,7 +12,7 @@ export const LAB_ROOT = process.env["TABBY_LAB_ROOT"] ?? "/run/tabby/lab";
 export const CURRENT_FILE = join(LAB_ROOT, "current.json");
 
 export interface LabProcess {
-  role: "agent" | "responder";
+  role: "agent" | "responder" | "etcd";
   name: string;
   pid: number;
   /** A string that appears in /proc/<pid>/cmdline while the process is ours. */

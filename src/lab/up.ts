@@ -22,12 +22,15 @@ import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
+import { bridgeToLabEtcd, labEtcdUrl, startLabEtcd } from "./etcd.js";
 
 export interface LabUpOptions extends LabShape {
   /** Resources to apply once the datastore is seeded (validated by the caller). */
   policies?: Resource[];
   /** BGP hold time for the lab's sessions (seconds). */
   holdTime?: number;
+  /** `sqlite` (default): a file in the lab dir; `etcd`: etcd in the fabric (src/lab/etcd.ts). */
+  datastore?: "sqlite" | "etcd";
   say?: (line: string) => void;
 }
 
@@ -42,7 +45,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     name: plan.name,
     plan,
     dir,
-    datastore: `sqlite://${join(dir, "tabby.db")}`,
+    datastore: opts.datastore === "etcd" ? labEtcdUrl(plan) : `sqlite://${join(dir, "tabby.db")}`,
     createdAt: new Date().toISOString(),
     processes: [],
     workloads: [],
@@ -56,7 +59,17 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   await buildFabric(plan);
   for (const h of plan.hosts) await buildHost(plan, h);
 
-  const store = await openStore(state.datastore);
+  let bridge: Awaited<ReturnType<typeof bridgeToLabEtcd>> | undefined;
+  if (opts.datastore === "etcd") {
+    state.processes.push(await startLabEtcd(state));
+    writeLabState(state);
+    bridge = await bridgeToLabEtcd(dir);
+    say(`etcd: running in ${plan.fabricNetns}, serving ${state.datastore} to the hosts`);
+  }
+  const store = await openStore(bridge?.url ?? state.datastore).catch(async (err: unknown) => {
+    await bridge?.close();
+    throw err;
+  });
   try {
     await seedDatastore(store, plan);
     if (opts.policies?.length) {
@@ -86,6 +99,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     await waitForRoutes(store, state, say);
   } finally {
     await store.close();
+    await bridge?.close();
   }
   state.ready = true;
   writeLabState(state);

@@ -1,0 +1,109 @@
+/**
+ * All-or-nothing for multi-resource writes over a Store that has no multi-key transaction
+ * (the contract in src/datastore/store.ts is per key, like Calico's backend API). Before each
+ * write the command records the key's previous KV; if a later write fails, `rollback` puts back
+ * every earlier key, newest first, each with compare-and-swap on the revision our write produced,
+ * so a change someone else made since is never overwritten (that key is reported instead).
+ *
+ * What can still be partial, and is reported: watchers saw the intermediate states; a key another
+ * writer changed after us keeps their change; the write that failed with DS_UNAVAILABLE may or
+ * may not have been applied (it is checked and undone when it was); and if the store stays
+ * unreachable, nothing can be rolled back and the message lists what remains written.
+ */
+import { TabbyError } from "../errors.js";
+import type { KV, Store } from "../datastore/store.js";
+
+interface Entry {
+  key: string;
+  label: string;
+  before: KV | undefined;
+  /** Revision our write produced; "failed" when the write threw (its outcome may be unknown). */
+  written: number | "failed" | undefined;
+}
+
+export class UndoLog {
+  private readonly entries: Entry[] = [];
+  constructor(private readonly store: Store) {}
+
+  /** Reads and remembers `key`'s state before a write; call `done` with the write's revision. */
+  async before(key: string, label: string): Promise<{ done(revision: number): void; failed(): void }> {
+    const e: Entry = { key, label, before: await this.store.get(key), written: undefined };
+    this.entries.push(e);
+    return {
+      done: (revision) => void (e.written = revision),
+      failed: () => void (e.written = "failed"),
+    };
+  }
+
+  /**
+   * Undoes every recorded write, newest first. Returns labels of what could not be restored
+   * (with the reason); an empty list means the store is as it was before the first write.
+   */
+  async rollback(): Promise<string[]> {
+    const left: string[] = [];
+    for (const e of [...this.entries].reverse()) {
+      try {
+        const cur = await this.store.get(e.key);
+        const ours = e.written;
+        if (ours === "failed" || ours === undefined) {
+          // The write failed: if the key is unchanged, nothing to undo. If it changed, it may be
+          // our unacknowledged write or someone else's: it is left alone and reported.
+          if (cur?.revision === e.before?.revision) continue;
+          left.push(`${e.label} (changed while its write failed; left as it is)`);
+          continue;
+        }
+        if (!cur) {
+          if (e.before) left.push(`${e.label} (deleted by someone else since)`);
+          continue;
+        }
+        if (cur.revision !== ours) {
+          left.push(`${e.label} (changed by someone else since; left as it is)`);
+          continue;
+        }
+        if (e.before) await this.store.update(e.key, e.before.value, { revision: ours });
+        else await this.store.delete(e.key, { revision: ours });
+      } catch (err) {
+        left.push(`${e.label} (${err instanceof TabbyError ? err.code : String(err)})`);
+      }
+    }
+    this.entries.length = 0;
+    return left;
+  }
+}
+
+/**
+ * Runs `write` for each item in order under an UndoLog. On the first failure it rolls back and
+ * throws a TabbyError with the failure's code saying what failed and whether everything was
+ * undone ("nothing was changed") or what remains.
+ */
+export async function writeAllOrNothing<T>(
+  store: Store,
+  items: T[],
+  id: (item: T) => { key: string; label: string },
+  write: (item: T) => Promise<number>,
+  verb: string,
+): Promise<number> {
+  const log = new UndoLog(store);
+  let done = 0;
+  for (const item of items) {
+    const { key, label } = id(item);
+    let step: Awaited<ReturnType<UndoLog["before"]>> | undefined;
+    try {
+      step = await log.before(key, label);
+      step.done(await write(item));
+      done++;
+    } catch (err) {
+      step?.failed();
+      if (!(err instanceof TabbyError)) throw err;
+      const left = await log.rollback();
+      const tail =
+        left.length > 0
+          ? `rolled back what could be; still ${verb}: ${left.join(", ")}`
+          : done === 0
+            ? "nothing was changed"
+            : `the ${done} resource(s) ${verb} before it were rolled back; nothing was changed`;
+      throw new TabbyError(err.code, `${label}: ${err.message} (${tail})`, { ...err.details, rolledBack: left.length === 0, left }, { cause: err });
+    }
+  }
+  return done;
+}
