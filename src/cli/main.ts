@@ -37,7 +37,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  tabby ${c.words.join(" ").padEnd(14)} ${c.summary}`);
-  return `usage: tabby COMMAND [options]\n\n${lines.join("\n")}\n\nGlobal: --datastore URL (or TABBY_DATASTORE): sqlite:///path (default sqlite:///var/lib/tabby/tabby.db)\n`;
+  return `usage: tabby COMMAND [options]\n\n${lines.join("\n")}\n\nGlobal: --datastore URL (or TABBY_DATASTORE): sqlite:///path (default sqlite:///var/lib/tabby/tabby.db),\n        etcd://host:port[,host:port], etcds://host:port?ca=FILE&cert=FILE&key=FILE\n`;
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {

@@ -33,6 +33,22 @@ import { serveControl } from "../bgp/control.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
+/**
+ * Retries an operation that failed only because the datastore is unavailable (DS_UNAVAILABLE),
+ * backing off from 1 s to 8 s; any other error is final.
+ */
+async function untilAvailable<T>(op: () => Promise<T>, what: string, log: ReturnType<typeof jsonLogger>): Promise<T> {
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 8000)) {
+    try {
+      return await op();
+    } catch (err) {
+      if ((err as { code?: string }).code !== "DS_UNAVAILABLE") throw err;
+      log("warn", `cannot ${what} yet; retrying`, { err: String(err), retryInMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -75,10 +91,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
 
-  const store = await openStore(values.datastore, io.env);
+  // The datastore may be down when the host boots: wait for it rather than exit.
+  const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
   const pools: { ipv4?: string; ipv6?: string } = { ipv4: values["ipv4-pool"] };
   if (values["ipv6-pool"]) pools.ipv6 = values["ipv6-pool"];
-  const made = await ensureDefaultPools(store, pools);
+  const made = await untilAvailable(() => ensureDefaultPools(store, pools), "check the IP pools", log);
   if (made.length) log("info", "created default IP pools", { pools: made });
 
   const sysctl = new ProcSysctl();
