@@ -5,10 +5,12 @@
  * no code with the dataplane). Every probe is reported as expected or not.
  */
 import { TabbyError } from "../errors.js";
-import { openStore } from "../datastore/open.js";
+import { openLabStore } from "./etcd.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import type { Resource, WorkloadEndpoint } from "../model/index.js";
-import { PolicyEvaluator, type EvalEndpoint } from "../calc/policy-eval.js";
+import { PolicyEvaluator, type EvalEndpoint, type EvalWorld } from "../calc/policy-eval.js";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { TCP_PORTS } from "./plan.js";
 import { runCommand } from "./sh.js";
 import { NODE, PROBE } from "./paths.js";
@@ -30,6 +32,8 @@ export interface PairResult {
 }
 
 export interface CheckReport {
+  /** Set when the datastore could not be read and the last snapshot of the policies was used. */
+  note?: string;
   results: PairResult[];
   passed: number;
   failed: number;
@@ -42,7 +46,8 @@ export const CHECKS: { protocol: "icmp" | "tcp"; port?: number }[] = [{ protocol
 
 export async function labCheck(state: LabState): Promise<CheckReport> {
   if (!state.ready) throw new TabbyError("LAB_NOT_READY", `lab "${state.name}" did not finish coming up; run \`tabby lab up\` again`);
-  const evaluator = await loadEvaluator(state.datastore);
+  const { world, note } = await loadWorld(state);
+  const evaluator = new PolicyEvaluator(world);
   const results: PairResult[] = [];
   await Promise.all(
     state.workloads.map(async (src) => {
@@ -69,11 +74,30 @@ export async function labCheck(state: LabState): Promise<CheckReport> {
   );
   results.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.family - b.family || checkIndex(a) - checkIndex(b));
   const passed = results.filter((r) => r.observed === r.expected).length;
-  return { results, passed, failed: results.length - passed };
+  return { ...(note ? { note } : {}), results, passed, failed: results.length - passed };
 }
 
-async function loadEvaluator(datastore: string): Promise<PolicyEvaluator> {
-  const store = await openStore(datastore);
+/**
+ * What the policies say, read from the lab's datastore. Each successful read is kept in the lab
+ * directory, so that while the datastore is unavailable (an outage drill) the check still runs
+ * against the policies as they were last read — nothing can change them meanwhile.
+ */
+async function loadWorld(state: LabState): Promise<{ world: EvalWorld; note?: string }> {
+  const snapshot = join(state.dir, "policy-snapshot.json");
+  let world: EvalWorld;
+  try {
+    world = await readWorld(state);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "DS_UNAVAILABLE" || !existsSync(snapshot)) throw err;
+    const saved = JSON.parse(readFileSync(snapshot, "utf8")) as { at: string; world: EvalWorld };
+    return { world: saved.world, note: `the datastore is unavailable; expectations use the policies as read at ${saved.at}` };
+  }
+  writeFileSync(snapshot, JSON.stringify({ at: new Date().toISOString(), world }));
+  return { world };
+}
+
+async function readWorld(state: LabState): Promise<EvalWorld> {
+  const { store, close } = await openLabStore(state);
   try {
     const client = new ResourceClient(store);
     const resources: Resource[] = [];
@@ -90,9 +114,9 @@ async function loadEvaluator(datastore: string): Promise<PolicyEvaluator> {
       if (w.spec.serviceAccountName) ep.serviceAccount = w.spec.serviceAccountName;
       return ep;
     });
-    return new PolicyEvaluator({ endpoints, resources });
+    return { endpoints, resources };
   } finally {
-    await store.close();
+    await close();
   }
 }
 
@@ -111,7 +135,7 @@ function checkLabel(c: { protocol: string; port?: number }): string {
 export function formatMatrix(state: LabState, report: CheckReport): string {
   const names = state.workloads.map((w) => w.name);
   const width = Math.max(8, CHECKS.length + 2, ...names.map((n) => n.length + 1));
-  const lines: string[] = [];
+  const lines: string[] = report.note ? [`note: ${report.note}`, ""] : [];
   const legend = CHECKS.map(checkLabel).join(", ");
   for (const family of [4, 6] as const) {
     lines.push(`IPv${family}  (a glyph per check: ${legend}; ✓ reached, · blocked as the policies say; ✗ should reach but did not, ! should be blocked but got through)`);

@@ -14,6 +14,8 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
+import { openStore } from "../datastore/open.js";
+import type { Store } from "../datastore/store.js";
 import type { LabPlan } from "./plan.js";
 import type { LabProcess, LabState } from "./state.js";
 
@@ -116,4 +118,25 @@ export async function bridgeToLabEtcd(dir: string): Promise<{ url: string; close
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Opens the lab's datastore from this (root) namespace: SQLite directly; etcd, which listens
+ * only in the fabric, through the bridge to its unix socket. `close` closes both.
+ */
+export async function openLabStore(state: { dir: string; datastore: string }): Promise<{ store: Store; close(): Promise<void> }> {
+  const bridge = state.datastore.startsWith("etcd") ? await bridgeToLabEtcd(state.dir) : undefined;
+  try {
+    const store = await openStore(bridge?.url ?? state.datastore);
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await bridge?.close();
+      },
+    };
+  } catch (err) {
+    await bridge?.close();
+    throw err;
+  }
 }

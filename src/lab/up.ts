@@ -22,7 +22,7 @@ import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
-import { bridgeToLabEtcd, labEtcdUrl, startLabEtcd } from "./etcd.js";
+import { labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 
 export interface LabUpOptions extends LabShape {
   /** Resources to apply once the datastore is seeded (validated by the caller). */
@@ -59,17 +59,12 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   await buildFabric(plan);
   for (const h of plan.hosts) await buildHost(plan, h);
 
-  let bridge: Awaited<ReturnType<typeof bridgeToLabEtcd>> | undefined;
   if (opts.datastore === "etcd") {
     state.processes.push(await startLabEtcd(state));
     writeLabState(state);
-    bridge = await bridgeToLabEtcd(dir);
     say(`etcd: running in ${plan.fabricNetns}, serving ${state.datastore} to the hosts`);
   }
-  const store = await openStore(bridge?.url ?? state.datastore).catch(async (err: unknown) => {
-    await bridge?.close();
-    throw err;
-  });
+  const { store, close: closeStore } = await openLabStore(state);
   try {
     await seedDatastore(store, plan);
     if (opts.policies?.length) {
@@ -98,8 +93,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     say("waiting for BGP to spread every host's blocks...");
     await waitForRoutes(store, state, say);
   } finally {
-    await store.close();
-    await bridge?.close();
+    await closeStore();
   }
   state.ready = true;
   writeLabState(state);
