@@ -14,6 +14,10 @@
  * same pod), and the addresses by handle. Anything already gone counts as done.
  *
  * CHECK: the veth, the container's addresses and the host routes are as ADD left them.
+ *
+ * After another plugin in a chain (a prevResult on ADD), the result is the earlier plugins' with
+ * ours appended. The veth's MTU is the config's `mtu`, else the host uplink's (mtu.ts). tabby-ipam
+ * calls run under the host-wide IPAM lock (lock.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
@@ -30,7 +34,8 @@ import type { DelegateIpam } from "./delegate.js";
 import { CNI_ERR, CniError } from "./errors.js";
 import { buildWep, hostIfName, wepName, workloadIdentity, type WorkloadEndpoint } from "./identity.js";
 import { hostCidr, ipamAdd, ipamCheck, ipamDel } from "./ipam-plugin.js";
-import { parseResult, type CniResult } from "./result.js";
+import { mergeResults, parseResult, type CniResult } from "./result.js";
+import type { HostLock } from "./lock.js";
 
 export const TABBY_IPAM_TYPE = "tabby-ipam";
 
@@ -46,6 +51,12 @@ export interface NetPluginDeps {
   delegateIpam: DelegateIpam;
   node: string;
   clock: Clock;
+  /** The host-wide IPAM lock (default: none). */
+  lock?: HostLock;
+  /** The MTU to use when the config gives none (default: the kernel's). */
+  detectMtu?: () => Promise<number | undefined>;
+  /** Pool selection by namespace (gc-status.ts namespacePools). */
+  namespacePools?: (namespace: string) => Promise<string[] | undefined>;
 }
 
 function ns(netns: string | undefined) {
@@ -55,9 +66,10 @@ function ns(netns: string | undefined) {
 async function ipamRun(cmd: "ADD" | "DEL", conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult | undefined> {
   const type = conf.ipam!.type;
   if (type === TABBY_IPAM_TYPE) {
-    const ipam = { ipam: await deps.ipam(), node: deps.node };
-    if (cmd === "ADD") return ipamAdd(conf, env, args, ipam);
-    await ipamDel(env, ipam);
+    const ipam = { ipam: await deps.ipam(), node: deps.node, ...(deps.namespacePools ? { namespacePools: deps.namespacePools } : {}) };
+    const lock = deps.lock ?? ((fn) => fn());
+    if (cmd === "ADD") return lock(() => ipamAdd(conf, env, args, ipam));
+    await lock(() => ipamDel(env, ipam));
     return undefined;
   }
   return deps.delegateIpam(cmd, conf, env);
@@ -105,8 +117,9 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
 
     // A host veth left by an earlier attempt for this workload would make the create fail.
     await host.deleteLink(hostIf);
+    const mtu = conf.mtu ?? (await deps.detectMtu?.());
     try {
-      await host.createVeth(hostIf, env.ifname, env.netns, conf.mtu);
+      await host.createVeth(hostIf, env.ifname, env.netns, mtu);
     } catch (e) {
       if (hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr))) {
         throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
@@ -126,7 +139,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
       : [];
     const setup = await runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
       ...ns(env.netns),
-      input: containerBatch(env.ifname, addrs, args.mac),
+      input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac),
     });
     const contLink = parseLinks(setup.stdout)[0];
     if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
@@ -155,7 +168,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     await deps.store.put(key, JSON.stringify(wep));
     undo.push(() => deps.store.delete(key));
 
-    return {
+    const ours: CniResult = {
       interfaces: [{ name: hostIf, mac: HOST_VETH_MAC }, { name: env.ifname, mac: contLink.mac, sandbox: env.netns }],
       ips: addrs.map((address) => ({ address, interface: 1 })),
       routes: [
@@ -164,6 +177,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
       ],
       dns: {},
     };
+    return conf.prevResult ? mergeResults(parseResult(conf.prevResult), ours) : ours;
   } catch (e) {
     for (const u of undo.reverse()) await u().catch(() => undefined);
     throw e;

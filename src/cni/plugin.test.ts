@@ -30,6 +30,7 @@ function setup(ipam = new FakeIpam("10.65.0.0/26", "fd00:65::/122")) {
     delegateIpam: async () => assert.fail("no delegation expected"),
     clock: new FakeClock(1_767_225_600_000),
     hostname: () => "host-a",
+    detectMtu: async () => undefined,
   };
   // close() must not lose the data between calls in a test
   store.close = async () => {};
@@ -65,7 +66,7 @@ test("tabby-ipam: a family without a pool is skipped unless asked for explicitly
   const strict = setup(new FakeIpam("10.65.0.0/26", undefined));
   const b = await dispatchCni("tabby-ipam", conf({ type: "tabby-ipam", assign_ipv6: true }), env("ADD"), strict.rt);
   assert.equal(b.exitCode, 1);
-  assert.equal(JSON.parse(b.stdout).code, 100);
+  assert.equal(JSON.parse(b.stdout).code, 102);
   assert.equal(strict.ipam.byHandle.size, 0, "the IPv4 address taken first is released");
   const none = setup(new FakeIpam(undefined, undefined));
   const c = await dispatchCni("tabby-ipam", conf(), env("ADD"), none.rt);
@@ -156,6 +157,7 @@ test("tabby DEL leaves a re-created pod's endpoint and veth alone", async () => 
 test("CHECK on 0.3.1 is an incompatible version; unknown verbs are invalid env", async () => {
   const { rt } = setup();
   assert.equal(JSON.parse((await dispatchCni("tabby", conf(undefined, "0.3.1"), env("CHECK"), rt)).stdout).code, 1);
-  assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("GC"), rt)).stdout).code, 4);
+  assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("GC"), rt)).stdout).code, 1, "GC needs 1.1.0");
+  assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("FOO"), rt)).stdout).code, 4);
   assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("CHECK"), rt)).stdout).code, 7, "CHECK needs prevResult");
 });
