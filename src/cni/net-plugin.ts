@@ -115,18 +115,25 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     if (!addrs.length) throw new CniError(CNI_ERR.NO_ADDRESS, "IPAM returned no addresses");
     const fams = { v4: v4.length > 0, v6: v6.length > 0 };
 
-    // A host veth left by an earlier attempt for this workload would make the create fail.
-    await host.deleteLink(hostIf);
     const mtu = conf.mtu ?? (await deps.detectMtu?.());
+    // No look before the create (one process less on every ADD): "File exists" is either a host
+    // veth left by an earlier attempt for this workload (removed, then created again) or the
+    // interface name taken in the container (the runtime's error).
+    undo.push(() => host.deleteLink(hostIf));
     try {
       await host.createVeth(hostIf, env.ifname, env.netns, mtu);
     } catch (e) {
-      if (hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr))) {
-        throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+      if (!(hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr)))) throw e;
+      if (!(await host.deleteLink(hostIf))) throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+      try {
+        await host.createVeth(hostIf, env.ifname, env.netns, mtu);
+      } catch (e2) {
+        if (hasCode(e2, "DP_COMMAND_FAILED") && /File exists/.test(String((e2 as TabbyError).details?.stderr))) {
+          throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+        }
+        throw e2;
       }
-      throw e;
     }
-    undo.push(() => host.deleteLink(hostIf));
     await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
 
     // Inside the container, in one process (start-up dominates the cost of each command): the

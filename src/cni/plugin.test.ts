@@ -90,13 +90,12 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
       `"routes":[{"dst":"0.0.0.0/0","gw":"169.254.1.1"},{"dst":"::/0","gw":"fe80::ecee:eeff:feee:eeee"}],"dns":{}}\n`,
   );
   assert.deepEqual(runner.lines(), [
-    `ip link del dev ${hostIf}`,
     `ip link add name ${hostIf} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`,
     `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh eth0 net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
     `ip -batch -`,
   ]);
   assert.equal(
-    runner.calls[2]!.input,
+    runner.calls[1]!.input,
     [
       "link set dev eth0 up",
       "addr replace 10.65.0.1/32 dev eth0",
