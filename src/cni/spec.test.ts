@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseNetConf } from "./config.js";
 import { formatResult, mergeResults } from "./result.js";
-import { defaultRouteDev4, defaultRouteDev6 } from "./mtu.js";
+import { defaultRouteDev4, defaultRouteDev6, ifindexFromProc } from "./mtu.js";
 
 const base = { cniVersion: "1.1.0", name: "n", type: "tabby", ipam: { type: "tabby-ipam" } };
 
@@ -61,4 +61,13 @@ test("uplink detection reads the default routes from /proc", () => {
     "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
   assert.equal(defaultRouteDev6(r6), "up1");
   assert.equal(defaultRouteDev6(r6.split("\n")[1]!), undefined);
+});
+
+test("the uplink's ifindex from /proc/net (to tell whether /sys is this namespace's)", () => {
+  const inet6 = "fd1100000000000000000000000000001 03 40 00 80     up0\nfe80000000000000ecee00fffeeeeeee 1a 40 20 80 tab1234\n";
+  const igmp = "Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter\n1\tlo        :     1      V3\n7\teth9      :     1      V3\n";
+  assert.equal(ifindexFromProc(inet6, igmp, "up0"), 3);
+  assert.equal(ifindexFromProc(inet6, igmp, "tab1234"), 26);
+  assert.equal(ifindexFromProc(inet6, igmp, "eth9"), 7);
+  assert.equal(ifindexFromProc(inet6, igmp, "nope"), undefined);
 });
