@@ -100,6 +100,27 @@ export function containerBatch(ifname: string, addrs: string[], mac?: string): s
   return lines.join("\n") + "\n";
 }
 
+/**
+ * Creates the veth pair. No look before the create (one process less on every ADD): "File exists"
+ * is either a host veth left by an earlier attempt for this workload (removed, then created again)
+ * or the interface name taken in the container (the runtime's error).
+ */
+async function createVeth(host: Links, hostIf: string, env: CniEnv, mtu: number | undefined): Promise<void> {
+  const taken = (e: unknown) => hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr));
+  try {
+    await host.createVeth(hostIf, env.ifname, env.netns, mtu);
+  } catch (e) {
+    if (!taken(e)) throw e;
+    if (!(await host.deleteLink(hostIf))) throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+    try {
+      await host.createVeth(hostIf, env.ifname, env.netns, mtu);
+    } catch (e2) {
+      if (taken(e2)) throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+      throw e2;
+    }
+  }
+}
+
 export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult> {
   if (!conf.ipam) throw new CniError(CNI_ERR.INVALID_CONFIG, "network configuration: ipam is required");
   const id = workloadIdentity(env.containerId, args);
@@ -107,33 +128,19 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   const host = new Links(deps.runner, deps.hostNetns);
   const undo: (() => Promise<unknown>)[] = [];
   try {
-    const ipamResult = await ipamRun("ADD", conf, env, args, deps);
-    undo.push(() => ipamRun("DEL", conf, env, args, deps));
-    const addrs = (ipamResult?.ips ?? []).map((ip) => hostCidr(ip.address));
+    // The veth does not depend on the addresses: create it while IPAM works (its datastore round
+    // trips overlap the `ip` process). Both undo steps are registered whatever happens.
+    undo.push(() => host.deleteLink(hostIf));
+    const vethP = createVeth(host, hostIf, env, conf.mtu ?? (await deps.detectMtu?.()));
+    const [ipamR, vethR] = await Promise.allSettled([ipamRun("ADD", conf, env, args, deps), vethP]);
+    if (ipamR.status === "fulfilled") undo.push(() => ipamRun("DEL", conf, env, args, deps));
+    if (vethR.status === "rejected") throw vethR.reason;
+    if (ipamR.status === "rejected") throw ipamR.reason;
+    const addrs = (ipamR.value?.ips ?? []).map((ip) => hostCidr(ip.address));
     const v4 = addrs.filter((a) => !a.includes(":"));
     const v6 = addrs.filter((a) => a.includes(":"));
     if (!addrs.length) throw new CniError(CNI_ERR.NO_ADDRESS, "IPAM returned no addresses");
     const fams = { v4: v4.length > 0, v6: v6.length > 0 };
-
-    const mtu = conf.mtu ?? (await deps.detectMtu?.());
-    // No look before the create (one process less on every ADD): "File exists" is either a host
-    // veth left by an earlier attempt for this workload (removed, then created again) or the
-    // interface name taken in the container (the runtime's error).
-    undo.push(() => host.deleteLink(hostIf));
-    try {
-      await host.createVeth(hostIf, env.ifname, env.netns, mtu);
-    } catch (e) {
-      if (!(hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr)))) throw e;
-      if (!(await host.deleteLink(hostIf))) throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
-      try {
-        await host.createVeth(hostIf, env.ifname, env.netns, mtu);
-      } catch (e2) {
-        if (hasCode(e2, "DP_COMMAND_FAILED") && /File exists/.test(String((e2 as TabbyError).details?.stderr))) {
-          throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
-        }
-        throw e2;
-      }
-    }
     await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
 
     // Inside the container, in one process (start-up dominates the cost of each command): the
@@ -206,16 +213,22 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     }
   }
   // A pod re-created under the same name owns the veth and the endpoint now: leave them be.
+  // The rest runs side by side: the veth's removal (a process) overlaps the datastore writes.
+  const work: Promise<unknown>[] = [];
   if (!foreign) {
-    await new Links(deps.runner, deps.hostNetns).deleteLink(hostIf);
     // The kernel removes every route through the veth with it; no route can name a missing device.
+    work.push(new Links(deps.runner, deps.hostNetns).deleteLink(hostIf));
     if (prev) {
-      await deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
-        if (!hasCode(e, "DS_NOT_FOUND")) throw e;
-      });
+      work.push(
+        deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
+          if (!hasCode(e, "DS_NOT_FOUND")) throw e;
+        }),
+      );
     }
   }
-  if (conf.ipam) await ipamRun("DEL", conf, env, args, deps);
+  if (conf.ipam) work.push(ipamRun("DEL", conf, env, args, deps));
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 export async function netCheck(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<void> {
