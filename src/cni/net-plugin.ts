@@ -151,17 +151,19 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
           { path: `net/ipv6/conf/${env.ifname}/accept_dad`, value: "0" },
         ]
       : [];
-    const setup = await runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
-      ...ns(env.netns),
-      input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac),
-    });
-    const contLink = parseLinks(setup.stdout)[0];
-    if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
-
-    // In the host: the veth up and the routes to the workload, in one transaction.
+    // In the host, at the same time (the host side's sysctls are set, so its link-local comes up
+    // without DAD): the veth up and the routes to the workload, in one transaction.
     const routes = hostRoutes(hostIf, addrs);
     const hostBatch = `link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length });
-    await runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch });
+    const [setup] = await Promise.all([
+      runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
+        ...ns(env.netns),
+        input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac),
+      }),
+      runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch }),
+    ]);
+    const contLink = parseLinks(setup.stdout)[0];
+    if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
 
     // The WorkloadEndpoint.
     const name = wepName(deps.node, id, env.ifname);

@@ -62,9 +62,15 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
     }
     const args = parseCniArgs(cenv.args);
     const node = conf.nodename ?? env.TABBY_NODENAME ?? rt.hostname();
-    const getStore = async () => (store ??= await rt.openStore(conf.datastore ?? env.TABBY_DATASTORE));
-    let ipam: IpamApi | undefined;
-    const getIpam = async () => (ipam ??= await rt.openIpam(await getStore()));
+    // Memoised as promises: callers may ask side by side.
+    let storeP: Promise<Store> | undefined;
+    const getStore = () =>
+      (storeP ??= rt.openStore(conf.datastore ?? env.TABBY_DATASTORE).then((s) => {
+        store = s;
+        return s;
+      }));
+    let ipamP: Promise<IpamApi> | undefined;
+    const getIpam = () => (ipamP ??= getStore().then((s) => rt.openIpam(s)));
     const lock: HostLock = rt.ipamLock ?? ((fn) => fn());
     const tabbyIpam = conf.ipam?.type === "tabby-ipam";
     const nsPools = async (ns: string) => (await import("./gc-status.js")).namespacePools(await getStore(), ns);
@@ -101,7 +107,9 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       return done;
     }
 
-    const m = await import("./net-plugin.js");
+    // Load the verb's code, open the store and IPAM side by side (module loading, the native
+    // SQLite binding and the database open overlap their I/O).
+    const [m] = await Promise.all([import("./net-plugin.js"), getStore(), tabbyIpam && cenv.command !== "CHECK" ? getIpam() : undefined]);
     const detectMtu =
       rt.detectMtu ??
       (async () => {
