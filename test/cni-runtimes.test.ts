@@ -37,6 +37,9 @@ const H1_IP = "10.99.0.11";
 const H1_IP6 = "fd99::b";
 let datastore = "";
 const daemons: ChildProcess[] = [];
+const cniNetns = () => (existsSync("/var/run/netns") ? readdirSync("/var/run/netns").filter((n) => n.startsWith("cni-")) : []);
+/** containerd's sandbox namespaces that existed before: anything newer is ours to remove if a test fails. */
+const cniNetnsBefore = new Set(cniNetns());
 
 const podEnv = (h: string) => ({ CONTAINERS_CONF: join(W, `containers-${h}.conf`), CONTAINERS_STORAGE_CONF: join(W, "storage.conf") });
 // nsenter, not `ip netns exec`: the latter mounts a fresh /sys, without the cgroup mounts runc needs.
@@ -161,6 +164,7 @@ after(async () => {
       /* gone */
     }
   }
+  for (const n of cniNetns().filter((n) => !cniNetnsBefore.has(n))) spawnSync("ip", ["netns", "del", n]);
   const { labDown } = await import("../src/lab/down.js");
   await labDown(LAB).catch(() => undefined);
   spawnSync("umount", ["-R", join(W, "ctrd", "root")]);
