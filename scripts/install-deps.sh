@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux; do
+for pair in ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
+[ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

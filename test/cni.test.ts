@@ -88,7 +88,7 @@ test("VERSION from the executable", () => {
   const main = fileURLToPath(new URL("../src/cni/tabby-ipam-main.js", import.meta.url));
   const r = spawnSync(process.execPath, [main], { input: '{"cniVersion":"1.0.0"}', env: { ...process.env, CNI_COMMAND: "VERSION" }, encoding: "utf8" });
   assert.equal(r.status, 0);
-  assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", supportedVersions: ["0.3.0", "0.3.1", "0.4.0", "1.0.0"] });
+  assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", supportedVersions: ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] });
 });
 
 test("ADD plugs the container in; CHECK passes; DEL leaves nothing; DEL again and without netns succeed", async () => {

@@ -31,6 +31,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["lab", "exec"], module: "./lab-exec.js", summary: "run a command in a lab host or workload: exec NAME -- CMD" },
   { words: ["lab", "restart"], module: "./lab-restart.js", summary: "stop and start a host's agent: restart HOST [--kill]" },
   { words: ["lab", "down"], module: "./lab-down.js", summary: "remove everything lab up made" },
+  { words: ["cni", "install"], module: "./cni-install.js", summary: "install the CNI plugins and a default conflist" },
   { words: ["selector"], module: "./selector.js", summary: "evaluate a selector: selector EXPR [--labels k=v,...]" },
   { words: ["version"], module: "./version.js", summary: "print tabby's version" },
 ];

@@ -7,15 +7,38 @@
 import { isIP } from "../net/ip.js";
 import { CNI_ERR, CniError } from "./errors.js";
 
-export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"] as const;
+export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export const DEFAULT_VERSION = "1.0.0";
 
-export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION";
+export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
+const COMMANDS: readonly string[] = ["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"];
+
+/** True for versions before 1.0.0 (ips carry `version`; no CHECK before 0.4.0). */
+export const isLegacyVersion = (v: string) => v.startsWith("0.");
+/** True for versions that know STATUS and GC (1.1.0 and later). */
+export const hasStatusAndGc = (v: string) => !isLegacyVersion(v) && v !== "1.0.0";
+
+/** A port mapping as runtimes send it (podman: hostPort…, containerd/go-cni: HostPort…). */
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: string;
+  hostIP?: string;
+}
+
+/** One attachment of `cni.dev/valid-attachments` (GC, spec 1.1.0). */
+export interface Attachment {
+  containerID: string;
+  ifname: string;
+}
 
 export interface IpamConfig {
   type: string;
   assign_ipv4?: boolean;
   assign_ipv6?: boolean;
+  /** Calico: restrict IPv4 (IPv6) assignment to these pools, by name or CIDR. */
+  ipv4_pools?: string[];
+  ipv6_pools?: string[];
   [k: string]: unknown;
 }
 
@@ -30,6 +53,12 @@ export interface NetConf {
   /** tabby: this host's node name; default TABBY_NODENAME, then the hostname. */
   nodename?: string;
   prevResult?: Record<string, unknown>;
+  /** From `runtimeConfig` (capabilities `ips`, `mac`, `portMappings`) and `args.cni.ips`. */
+  runtimeIps?: string[];
+  runtimeMac?: string;
+  portMappings?: PortMapping[];
+  /** GC: `cni.dev/valid-attachments`. */
+  validAttachments?: Attachment[];
   /** The whole object as received (handed on to delegated IPAM plugins). */
   raw: Record<string, unknown>;
 }
@@ -58,8 +87,8 @@ export interface CniArgs {
 /** Reads the CNI_* variables; which ones are required depends on the command. */
 export function parseEnv(env: Record<string, string | undefined>): CniEnv {
   const command = env.CNI_COMMAND ?? "";
-  if (!["ADD", "DEL", "CHECK", "VERSION"].includes(command)) {
-    throw new CniError(CNI_ERR.INVALID_ENV, `CNI_COMMAND ${JSON.stringify(command)} is not one of ADD, DEL, CHECK, VERSION`);
+  if (!COMMANDS.includes(command)) {
+    throw new CniError(CNI_ERR.INVALID_ENV, `CNI_COMMAND ${JSON.stringify(command)} is not one of ${COMMANDS.join(", ")}`);
   }
   const out: CniEnv = {
     command: command as CniCommand,
@@ -69,7 +98,7 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     args: env.CNI_ARGS ?? "",
     path: (env.CNI_PATH ?? "").split(":").filter(Boolean),
   };
-  if (command === "VERSION") return out;
+  if (command === "VERSION" || command === "STATUS" || command === "GC") return out;
   const missing: string[] = [];
   if (!out.containerId) missing.push("CNI_CONTAINERID");
   if (!out.ifname) missing.push("CNI_IFNAME");
@@ -83,6 +112,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
   }
   return out;
 }
+
+const MAC_RE = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
 const KNOWN_ARGS = new Set(["K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID", "IgnoreUnknown", "IP", "MAC"]);
 
@@ -110,7 +141,7 @@ export function parseCniArgs(text: string): CniArgs {
     out.ip = all.IP;
   }
   if (all.MAC) {
-    if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(all.MAC)) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_ARGS: MAC ${JSON.stringify(all.MAC)} is not a MAC address`);
+    if (!MAC_RE.test(all.MAC)) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_ARGS: MAC ${JSON.stringify(all.MAC)} is not a MAC address`);
     out.mac = all.MAC.toLowerCase();
   }
   return out;
@@ -130,7 +161,7 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
   }
   if (!isObject(raw)) throw new CniError(CNI_ERR.DECODING_FAILURE, "network configuration is not a JSON object");
   const bad = (field: string, why: string) => new CniError(CNI_ERR.INVALID_CONFIG, `network configuration: ${field} ${why}`);
-  const { cniVersion, name, type, ipam, mtu, datastore, nodename, prevResult } = raw;
+  const { cniVersion, name, type, ipam, mtu, datastore, nodename, prevResult, runtimeConfig, args } = raw;
   if (typeof cniVersion !== "string" || !cniVersion) throw bad("cniVersion", "must be a string");
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
     throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CNI version ${cniVersion} is not supported (supported: ${SUPPORTED_VERSIONS.join(", ")})`);
@@ -150,6 +181,12 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
     else delete norm.assign_ipv4;
     if (ipam.assign_ipv6 !== undefined) norm.assign_ipv6 = ipam.assign_ipv6 === true || ipam.assign_ipv6 === "true";
     else delete norm.assign_ipv6;
+    for (const f of ["ipv4_pools", "ipv6_pools"] as const) {
+      const v = ipam[f];
+      if (v === undefined) continue;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === "string" && x)) throw bad(`ipam.${f}`, "must be a list of pool names or CIDRs");
+      norm[f] = v as string[];
+    }
     conf.ipam = norm;
   } else if (opts.requireIpam) {
     throw bad("ipam", "is required");
@@ -170,7 +207,54 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
     if (!isObject(prevResult)) throw bad("prevResult", "must be an object");
     conf.prevResult = prevResult;
   }
+  const ips: string[] = [];
+  if (runtimeConfig !== undefined) {
+    if (!isObject(runtimeConfig)) throw bad("runtimeConfig", "must be an object");
+    const { ips: rIps, mac, portMappings } = runtimeConfig;
+    if (rIps !== undefined) ips.push(...ipList(rIps, "runtimeConfig.ips", bad));
+    if (mac !== undefined && mac !== "") {
+      if (typeof mac !== "string" || !MAC_RE.test(mac)) throw bad("runtimeConfig.mac", "must be a MAC address");
+      conf.runtimeMac = mac.toLowerCase();
+    }
+    if (portMappings !== undefined && portMappings !== null) conf.portMappings = parsePortMappings(portMappings, bad);
+  }
+  if (isObject(args) && isObject(args.cni) && args.cni.ips !== undefined) ips.push(...ipList(args.cni.ips, "args.cni.ips", bad));
+  if (ips.length) conf.runtimeIps = ips;
+  const valid = raw["cni.dev/valid-attachments"];
+  if (valid !== undefined) {
+    if (!Array.isArray(valid)) throw bad("cni.dev/valid-attachments", "must be a list");
+    conf.validAttachments = valid.map((a: unknown) => {
+      if (!isObject(a) || typeof a.containerID !== "string" || typeof a.ifname !== "string") throw bad("cni.dev/valid-attachments", "entries need containerID and ifname");
+      return { containerID: a.containerID, ifname: a.ifname };
+    });
+  }
   return conf;
+}
+
+function ipList(v: unknown, field: string, bad: (f: string, why: string) => CniError): string[] {
+  if (!Array.isArray(v)) throw bad(field, "must be a list of addresses");
+  return v.map((x: unknown) => {
+    if (typeof x !== "string" || !isIP(x.split("/")[0] ?? "")) throw bad(field, `has ${JSON.stringify(x)}, not an address`);
+    return x;
+  });
+}
+
+/** Port mappings in either spelling (podman's camelCase, go-cni's Go field names). Pure. */
+export function parsePortMappings(v: unknown, bad: (f: string, why: string) => CniError): PortMapping[] {
+  if (!Array.isArray(v)) throw bad("runtimeConfig.portMappings", "must be a list");
+  return v.map((x: unknown) => {
+    if (!isObject(x)) throw bad("runtimeConfig.portMappings", "entries must be objects");
+    const hostPort = x.hostPort ?? x.HostPort;
+    const containerPort = x.containerPort ?? x.ContainerPort;
+    const protocol = x.protocol ?? x.Protocol ?? "tcp";
+    const hostIP = x.hostIP ?? x.HostIP ?? x.hostIp;
+    const port = (p: unknown) => typeof p === "number" && Number.isInteger(p) && p > 0 && p < 65536;
+    if (!port(hostPort) || !port(containerPort)) throw bad("runtimeConfig.portMappings", "needs hostPort and containerPort in 1-65535");
+    if (typeof protocol !== "string") throw bad("runtimeConfig.portMappings", "protocol must be a string");
+    const out: PortMapping = { hostPort: hostPort as number, containerPort: containerPort as number, protocol: protocol.toLowerCase() };
+    if (typeof hostIP === "string" && hostIP) out.hostIP = hostIP;
+    return out;
+  });
 }
 
 /** The version to answer in: the config's when readable and supported, else 1.0.0. Pure. */

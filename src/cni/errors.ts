@@ -13,6 +13,10 @@ export const CNI_ERR = {
   DECODING_FAILURE: 6,
   INVALID_CONFIG: 7,
   TRY_AGAIN_LATER: 11,
+  /** Spec 1.1.0 STATUS: the plugin cannot serve ADD. */
+  NOT_AVAILABLE: 50,
+  /** Spec 1.1.0 STATUS: not available, and existing containers may have limited connectivity. */
+  LIMITED_CONNECTIVITY: 51,
   /** tabby: the datastore or IPAM failed. */
   DATASTORE: 100,
   /** tabby: programming the kernel failed. */

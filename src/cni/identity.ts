@@ -2,6 +2,8 @@
  * Who a CNI call is for, and the names derived from it. Pure.
  * - Kubernetes (CNI_ARGS has K8S_POD_NAMESPACE and K8S_POD_NAME): orchestrator `k8s`, the pod's
  *   namespace, workload = pod name, workload id `<namespace>.<pod>`.
+ * - podman (K8S_POD_NAME alone, the container's name): orchestrator `cni`, namespace `default`,
+ *   workload = that name, workload id = container id.
  * - Anything else: orchestrator `cni`, namespace `default`, workload = container id, workload id =
  *   container id.
  * IPAM handle: `tabby-net.<containerID>` (Calico uses `<network name>.<containerID>`, default
@@ -36,7 +38,7 @@ export function workloadIdentity(containerId: string, args: CniArgs): WorkloadId
       containerId,
     };
   }
-  return { orchestrator: "cni", namespace: "default", workload: containerId, workloadId: containerId, containerId };
+  return { orchestrator: "cni", namespace: "default", workload: args.k8sPodName ?? containerId, workloadId: containerId, containerId };
 }
 
 export function ipamHandle(containerId: string): string {

@@ -14,6 +14,10 @@
  * same pod), and the addresses by handle. Anything already gone counts as done.
  *
  * CHECK: the veth, the container's addresses and the host routes are as ADD left them.
+ *
+ * After another plugin in a chain (a prevResult on ADD), the result is the earlier plugins' with
+ * ours appended. The veth's MTU is the config's `mtu`, else the host uplink's (mtu.ts). tabby-ipam
+ * calls run under the host-wide IPAM lock (lock.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
@@ -30,7 +34,8 @@ import type { DelegateIpam } from "./delegate.js";
 import { CNI_ERR, CniError } from "./errors.js";
 import { buildWep, hostIfName, wepName, workloadIdentity, type WorkloadEndpoint } from "./identity.js";
 import { hostCidr, ipamAdd, ipamCheck, ipamDel } from "./ipam-plugin.js";
-import { parseResult, type CniResult } from "./result.js";
+import { mergeResults, parseResult, type CniResult } from "./result.js";
+import type { HostLock } from "./lock.js";
 
 export const TABBY_IPAM_TYPE = "tabby-ipam";
 
@@ -46,6 +51,12 @@ export interface NetPluginDeps {
   delegateIpam: DelegateIpam;
   node: string;
   clock: Clock;
+  /** The host-wide IPAM lock (default: none). */
+  lock?: HostLock;
+  /** The MTU to use when the config gives none (default: the kernel's). */
+  detectMtu?: () => Promise<number | undefined>;
+  /** Pool selection by namespace (gc-status.ts namespacePools). */
+  namespacePools?: (namespace: string) => Promise<string[] | undefined>;
 }
 
 function ns(netns: string | undefined) {
@@ -55,9 +66,10 @@ function ns(netns: string | undefined) {
 async function ipamRun(cmd: "ADD" | "DEL", conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult | undefined> {
   const type = conf.ipam!.type;
   if (type === TABBY_IPAM_TYPE) {
-    const ipam = { ipam: await deps.ipam(), node: deps.node };
-    if (cmd === "ADD") return ipamAdd(conf, env, args, ipam);
-    await ipamDel(env, ipam);
+    const ipam = { ipam: await deps.ipam(), node: deps.node, ...(deps.namespacePools ? { namespacePools: deps.namespacePools } : {}) };
+    const lock = deps.lock ?? ((fn) => fn());
+    if (cmd === "ADD") return lock(() => ipamAdd(conf, env, args, ipam));
+    await lock(() => ipamDel(env, ipam));
     return undefined;
   }
   return deps.delegateIpam(cmd, conf, env);
@@ -88,6 +100,27 @@ export function containerBatch(ifname: string, addrs: string[], mac?: string): s
   return lines.join("\n") + "\n";
 }
 
+/**
+ * Creates the veth pair. No look before the create (one process less on every ADD): "File exists"
+ * is either a host veth left by an earlier attempt for this workload (removed, then created again)
+ * or the interface name taken in the container (the runtime's error).
+ */
+async function createVeth(host: Links, hostIf: string, env: CniEnv, mtu: number | undefined): Promise<void> {
+  const taken = (e: unknown) => hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr));
+  try {
+    await host.createVeth(hostIf, env.ifname, env.netns, mtu);
+  } catch (e) {
+    if (!taken(e)) throw e;
+    if (!(await host.deleteLink(hostIf))) throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+    try {
+      await host.createVeth(hostIf, env.ifname, env.netns, mtu);
+    } catch (e2) {
+      if (taken(e2)) throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
+      throw e2;
+    }
+  }
+}
+
 export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult> {
   if (!conf.ipam) throw new CniError(CNI_ERR.INVALID_CONFIG, "network configuration: ipam is required");
   const id = workloadIdentity(env.containerId, args);
@@ -95,25 +128,19 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   const host = new Links(deps.runner, deps.hostNetns);
   const undo: (() => Promise<unknown>)[] = [];
   try {
-    const ipamResult = await ipamRun("ADD", conf, env, args, deps);
-    undo.push(() => ipamRun("DEL", conf, env, args, deps));
-    const addrs = (ipamResult?.ips ?? []).map((ip) => hostCidr(ip.address));
+    // The veth does not depend on the addresses: create it while IPAM works (its datastore round
+    // trips overlap the `ip` process). Both undo steps are registered whatever happens.
+    undo.push(() => host.deleteLink(hostIf));
+    const vethP = createVeth(host, hostIf, env, conf.mtu ?? (await deps.detectMtu?.()));
+    const [ipamR, vethR] = await Promise.allSettled([ipamRun("ADD", conf, env, args, deps), vethP]);
+    if (ipamR.status === "fulfilled") undo.push(() => ipamRun("DEL", conf, env, args, deps));
+    if (vethR.status === "rejected") throw vethR.reason;
+    if (ipamR.status === "rejected") throw ipamR.reason;
+    const addrs = (ipamR.value?.ips ?? []).map((ip) => hostCidr(ip.address));
     const v4 = addrs.filter((a) => !a.includes(":"));
     const v6 = addrs.filter((a) => a.includes(":"));
     if (!addrs.length) throw new CniError(CNI_ERR.NO_ADDRESS, "IPAM returned no addresses");
     const fams = { v4: v4.length > 0, v6: v6.length > 0 };
-
-    // A host veth left by an earlier attempt for this workload would make the create fail.
-    await host.deleteLink(hostIf);
-    try {
-      await host.createVeth(hostIf, env.ifname, env.netns, conf.mtu);
-    } catch (e) {
-      if (hasCode(e, "DP_COMMAND_FAILED") && /File exists/.test(String((e as TabbyError).details?.stderr))) {
-        throw new CniError(CNI_ERR.INVALID_ENV, `interface ${env.ifname} already exists in ${env.netns}`);
-      }
-      throw e;
-    }
-    undo.push(() => host.deleteLink(hostIf));
     await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
 
     // Inside the container, in one process (start-up dominates the cost of each command): the
@@ -124,17 +151,19 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
           { path: `net/ipv6/conf/${env.ifname}/accept_dad`, value: "0" },
         ]
       : [];
-    const setup = await runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
-      ...ns(env.netns),
-      input: containerBatch(env.ifname, addrs, args.mac),
-    });
-    const contLink = parseLinks(setup.stdout)[0];
-    if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
-
-    // In the host: the veth up and the routes to the workload, in one transaction.
+    // In the host, at the same time (the host side's sysctls are set, so its link-local comes up
+    // without DAD): the veth up and the routes to the workload, in one transaction.
     const routes = hostRoutes(hostIf, addrs);
     const hostBatch = `link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length });
-    await runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch });
+    const [setup] = await Promise.all([
+      runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
+        ...ns(env.netns),
+        input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac),
+      }),
+      runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch }),
+    ]);
+    const contLink = parseLinks(setup.stdout)[0];
+    if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
 
     // The WorkloadEndpoint.
     const name = wepName(deps.node, id, env.ifname);
@@ -155,7 +184,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     await deps.store.put(key, JSON.stringify(wep));
     undo.push(() => deps.store.delete(key));
 
-    return {
+    const ours: CniResult = {
       interfaces: [{ name: hostIf, mac: HOST_VETH_MAC }, { name: env.ifname, mac: contLink.mac, sandbox: env.netns }],
       ips: addrs.map((address) => ({ address, interface: 1 })),
       routes: [
@@ -164,6 +193,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
       ],
       dns: {},
     };
+    return conf.prevResult ? mergeResults(parseResult(conf.prevResult), ours) : ours;
   } catch (e) {
     for (const u of undo.reverse()) await u().catch(() => undefined);
     throw e;
@@ -185,16 +215,22 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     }
   }
   // A pod re-created under the same name owns the veth and the endpoint now: leave them be.
+  // The rest runs side by side: the veth's removal (a process) overlaps the datastore writes.
+  const work: Promise<unknown>[] = [];
   if (!foreign) {
-    await new Links(deps.runner, deps.hostNetns).deleteLink(hostIf);
     // The kernel removes every route through the veth with it; no route can name a missing device.
+    work.push(new Links(deps.runner, deps.hostNetns).deleteLink(hostIf));
     if (prev) {
-      await deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
-        if (!hasCode(e, "DS_NOT_FOUND")) throw e;
-      });
+      work.push(
+        deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
+          if (!hasCode(e, "DS_NOT_FOUND")) throw e;
+        }),
+      );
     }
   }
-  if (conf.ipam) await ipamRun("DEL", conf, env, args, deps);
+  if (conf.ipam) work.push(ipamRun("DEL", conf, env, args, deps));
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 export async function netCheck(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<void> {

@@ -10,7 +10,8 @@ import type { Store } from "../datastore/store.js";
 import type { IpamApi } from "../ipam/api.js";
 import type { CommandRunner } from "../dataplane/exec.js";
 import type { SysctlWriter } from "../dataplane/sysctl.js";
-import { DEFAULT_VERSION, answerVersion, parseCniArgs, parseEnv, parseNetConf, versionResult } from "./config.js";
+import { DEFAULT_VERSION, answerVersion, hasStatusAndGc, isLegacyVersion, parseCniArgs, parseEnv, parseNetConf, versionResult } from "./config.js";
+import type { HostLock } from "./lock.js";
 import type { DelegateIpam } from "./delegate.js";
 import { CNI_ERR, CniError, errorJson } from "./errors.js";
 
@@ -28,6 +29,10 @@ export interface CniRuntime {
   clock: Clock;
   /** The node name when neither the config's `nodename` nor TABBY_NODENAME gives one. */
   hostname(): string;
+  /** The host-wide IPAM lock; default none. */
+  ipamLock?: HostLock;
+  /** The veth MTU when the config has none; default: the uplink's MTU in `hostNetns`. */
+  detectMtu?: () => Promise<number | undefined>;
 }
 
 export interface CniOutcome {
@@ -49,28 +54,68 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
     if (name === "tabby-ipam" && conf.ipam?.type !== "tabby-ipam") {
       throw new CniError(CNI_ERR.INVALID_CONFIG, `network configuration: ipam.type is ${JSON.stringify(conf.ipam?.type)}, not "tabby-ipam"`);
     }
-    if (cenv.command === "CHECK" && (conf.cniVersion === "0.3.0" || conf.cniVersion === "0.3.1")) {
+    if (cenv.command === "CHECK" && isLegacyVersion(conf.cniVersion) && conf.cniVersion !== "0.4.0") {
       throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CHECK is not defined for CNI version ${conf.cniVersion}`);
+    }
+    if ((cenv.command === "STATUS" || cenv.command === "GC") && !hasStatusAndGc(conf.cniVersion)) {
+      throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `${cenv.command} is not defined for CNI version ${conf.cniVersion} (1.1.0 and later)`);
     }
     const args = parseCniArgs(cenv.args);
     const node = conf.nodename ?? env.TABBY_NODENAME ?? rt.hostname();
-    const getStore = async () => (store ??= await rt.openStore(conf.datastore ?? env.TABBY_DATASTORE));
-    let ipam: IpamApi | undefined;
-    const getIpam = async () => (ipam ??= await rt.openIpam(await getStore()));
+    // Memoised as promises: callers may ask side by side.
+    let storeP: Promise<Store> | undefined;
+    const getStore = () =>
+      (storeP ??= rt.openStore(conf.datastore ?? env.TABBY_DATASTORE).then((s) => {
+        store = s;
+        return s;
+      }));
+    let ipamP: Promise<IpamApi> | undefined;
+    const getIpam = () => (ipamP ??= getStore().then((s) => rt.openIpam(s)));
+    const lock: HostLock = rt.ipamLock ?? ((fn) => fn());
+    const tabbyIpam = conf.ipam?.type === "tabby-ipam";
+    const nsPools = async (ns: string) => (await import("./gc-status.js")).namespacePools(await getStore(), ns);
+    const done = { exitCode: 0, stdout: "" };
+
+    if (cenv.command === "STATUS") {
+      const { status } = await import("./gc-status.js");
+      await status(getStore, tabbyIpam);
+      if (!tabbyIpam) await rt.delegateIpam("STATUS", conf, cenv);
+      return done;
+    }
+    if (cenv.command === "GC") {
+      const gc = await import("./gc-status.js");
+      const valid = conf.validAttachments ?? [];
+      if (name === "tabby") await gc.netGc(await getStore(), rt.runner, rt.hostNetns, node, valid);
+      if (tabbyIpam) {
+        const [s, i] = [await getStore(), await getIpam()];
+        await lock(() => gc.ipamGc(s, i, node, valid));
+      } else {
+        await rt.delegateIpam("GC", conf, cenv);
+      }
+      return done;
+    }
 
     if (name === "tabby-ipam") {
       const m = await import("./ipam-plugin.js");
-      const deps = { ipam: await getIpam(), node };
+      const deps = { ipam: await getIpam(), node, namespacePools: nsPools };
       if (cenv.command === "ADD") {
         const { formatResult } = await import("./result.js");
-        return { exitCode: 0, stdout: json(formatResult(await m.ipamAdd(conf, cenv, args, deps), conf.cniVersion)) };
+        return { exitCode: 0, stdout: json(formatResult(await lock(() => m.ipamAdd(conf, cenv, args, deps)), conf.cniVersion)) };
       }
-      if (cenv.command === "DEL") await m.ipamDel(cenv, deps);
+      if (cenv.command === "DEL") await lock(() => m.ipamDel(cenv, deps));
       else await m.ipamCheck(cenv, deps);
-      return { exitCode: 0, stdout: "" };
+      return done;
     }
 
-    const m = await import("./net-plugin.js");
+    // Load the verb's code, open the store and IPAM side by side (module loading, the native
+    // SQLite binding and the database open overlap their I/O).
+    const [m] = await Promise.all([import("./net-plugin.js"), getStore(), tabbyIpam && cenv.command !== "CHECK" ? getIpam() : undefined]);
+    const detectMtu =
+      rt.detectMtu ??
+      (async () => {
+        const { detectUplinkMtu } = await import("./mtu.js");
+        return detectUplinkMtu(rt.runner, rt.hostNetns);
+      });
     const deps = {
       runner: rt.runner,
       ...(rt.hostNetns ? { hostNetns: rt.hostNetns } : {}),
@@ -80,6 +125,9 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       delegateIpam: rt.delegateIpam,
       node,
       clock: rt.clock,
+      lock,
+      detectMtu,
+      namespacePools: nsPools,
     };
     if (cenv.command === "ADD") {
       const { formatResult } = await import("./result.js");
@@ -87,7 +135,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
     }
     if (cenv.command === "DEL") await m.netDel(conf, cenv, args, deps);
     else await m.netCheck(conf, cenv, args, deps);
-    return { exitCode: 0, stdout: "" };
+    return done;
   } catch (e) {
     return { exitCode: 1, stdout: json(errorJson(e, version)) };
   } finally {
@@ -104,17 +152,27 @@ async function readStdin(): Promise<string> {
 
 /** The real runtime: commands through child processes, this process's /proc/sys, the real store. */
 export async function defaultRuntime(): Promise<CniRuntime> {
-  const [{ ExecRunner }, { ProcSysctl }, { execDelegateIpam }, { systemClock }, os] = await Promise.all([
+  const [{ ExecRunner }, { ProcSysctl }, { execDelegateIpam }, { systemClock }, os, { fileLock, DEFAULT_IPAM_LOCK }] = await Promise.all([
     import("../dataplane/exec.js"),
     import("../dataplane/sysctl.js"),
     import("./delegate.js"),
     import("../clock.js"),
     import("node:os"),
+    import("./lock.js"),
   ]);
   return {
     async openStore(url) {
-      const { openStore } = await import("../datastore/open.js");
-      return openStore(url);
+      const { openStore, parseDatastoreUrl, resolveDatastoreUrl } = await import("../datastore/open.js");
+      const resolved = url ?? resolveDatastoreUrl();
+      const parsed = parseDatastoreUrl(resolved);
+      if (parsed.kind === "sqlite") {
+        // synchronous=NORMAL (WAL): a commit survives the plugin being killed, not a power loss;
+        // after a power loss the containers are gone too, and GC releases what a lost DEL held.
+        // Each fsync saved is several ms on the ADD path (docs/cni.md "Speed").
+        const { SqliteStore } = await import("../datastore/sqlite.js");
+        return SqliteStore.open(parsed.path, { synchronous: "normal" });
+      }
+      return openStore(resolved);
     },
     async openIpam(store) {
       const { Ipam } = await import("../ipam/ipam.js");
@@ -125,6 +183,7 @@ export async function defaultRuntime(): Promise<CniRuntime> {
     delegateIpam: execDelegateIpam,
     clock: systemClock,
     hostname: () => os.hostname(),
+    ipamLock: fileLock(process.env.TABBY_IPAM_LOCK || DEFAULT_IPAM_LOCK),
   };
 }
 

@@ -30,6 +30,7 @@ function setup(ipam = new FakeIpam("10.65.0.0/26", "fd00:65::/122")) {
     delegateIpam: async () => assert.fail("no delegation expected"),
     clock: new FakeClock(1_767_225_600_000),
     hostname: () => "host-a",
+    detectMtu: async () => undefined,
   };
   // close() must not lose the data between calls in a test
   store.close = async () => {};
@@ -65,7 +66,7 @@ test("tabby-ipam: a family without a pool is skipped unless asked for explicitly
   const strict = setup(new FakeIpam("10.65.0.0/26", undefined));
   const b = await dispatchCni("tabby-ipam", conf({ type: "tabby-ipam", assign_ipv6: true }), env("ADD"), strict.rt);
   assert.equal(b.exitCode, 1);
-  assert.equal(JSON.parse(b.stdout).code, 100);
+  assert.equal(JSON.parse(b.stdout).code, 102);
   assert.equal(strict.ipam.byHandle.size, 0, "the IPv4 address taken first is released");
   const none = setup(new FakeIpam(undefined, undefined));
   const c = await dispatchCni("tabby-ipam", conf(), env("ADD"), none.rt);
@@ -89,13 +90,12 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
       `"routes":[{"dst":"0.0.0.0/0","gw":"169.254.1.1"},{"dst":"::/0","gw":"fe80::ecee:eeff:feee:eeee"}],"dns":{}}\n`,
   );
   assert.deepEqual(runner.lines(), [
-    `ip link del dev ${hostIf}`,
     `ip link add name ${hostIf} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`,
     `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh eth0 net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
     `ip -batch -`,
   ]);
   assert.equal(
-    runner.calls[2]!.input,
+    runner.calls[1]!.input,
     [
       "link set dev eth0 up",
       "addr replace 10.65.0.1/32 dev eth0",
@@ -156,6 +156,7 @@ test("tabby DEL leaves a re-created pod's endpoint and veth alone", async () => 
 test("CHECK on 0.3.1 is an incompatible version; unknown verbs are invalid env", async () => {
   const { rt } = setup();
   assert.equal(JSON.parse((await dispatchCni("tabby", conf(undefined, "0.3.1"), env("CHECK"), rt)).stdout).code, 1);
-  assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("GC"), rt)).stdout).code, 4);
+  assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("GC"), rt)).stdout).code, 1, "GC needs 1.1.0");
+  assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("FOO"), rt)).stdout).code, 4);
   assert.equal(JSON.parse((await dispatchCni("tabby", conf(), env("CHECK"), rt)).stdout).code, 7, "CHECK needs prevResult");
 });

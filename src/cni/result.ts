@@ -38,7 +38,7 @@ export interface CniResult {
 
 /** The result as JSON for `cniVersion` (key order fixed, for golden tests). */
 export function formatResult(r: CniResult, cniVersion: string): Record<string, unknown> {
-  const legacy = cniVersion !== "1.0.0";
+  const legacy = cniVersion.startsWith("0.");
   const out: Record<string, unknown> = { cniVersion };
   if (r.interfaces) out.interfaces = r.interfaces.map((i) => ({ ...i }));
   out.ips = r.ips.map((ip) => {
@@ -54,13 +54,30 @@ export function formatResult(r: CniResult, cniVersion: string): Record<string, u
   return out;
 }
 
+/**
+ * ADD after another plugin (spec: "prevResult"): the earlier plugins' interfaces, ips, routes and
+ * dns first, then ours, our ips' interface indices shifted past theirs. Pure.
+ */
+export function mergeResults(prev: CniResult, ours: CniResult): CniResult {
+  const shift = prev.interfaces?.length ?? 0;
+  const dns: CniDns = { ...(prev.dns ?? {}), ...(ours.dns ?? {}) };
+  const out: CniResult = {
+    interfaces: [...(prev.interfaces ?? []), ...(ours.interfaces ?? [])],
+    ips: [...prev.ips, ...ours.ips.map((ip) => (ip.interface === undefined ? { ...ip } : { ...ip, interface: ip.interface + shift }))],
+    routes: [...(prev.routes ?? []), ...(ours.routes ?? [])],
+    dns,
+  };
+  return out;
+}
+
 /** Reads a result (a delegated IPAM plugin's, or a prevResult) of any supported version. */
 export function parseResult(v: unknown): CniResult {
   const bad = (why: string) => new CniError(CNI_ERR.DECODING_FAILURE, `malformed CNI result: ${why}`);
   if (typeof v !== "object" || v === null) throw bad("not an object");
   const o = v as Record<string, unknown>;
-  if (!Array.isArray(o.ips)) throw bad("no ips");
-  const ips: CniIp[] = o.ips.map((x: unknown) => {
+  // A result without ips is valid (e.g. a prevResult from a plugin that made no addresses).
+  if (o.ips !== undefined && !Array.isArray(o.ips)) throw bad("ips is not a list");
+  const ips: CniIp[] = ((o.ips ?? []) as unknown[]).map((x: unknown) => {
     const ip = x as Record<string, unknown>;
     if (typeof ip.address !== "string") throw bad("ip without address");
     const out: CniIp = { address: ip.address };

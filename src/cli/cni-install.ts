@@ -1,0 +1,100 @@
+/**
+ * `tabby cni install [--bin-dir DIR] [--conf-dir DIR] [--datastore URL] [--nodename NAME]`:
+ * puts the CNI plugins where a runtime looks for them, as Calico's install-cni step does.
+ *
+ * In the bin dir: `tabby` and `tabby-ipam`, small shell wrappers that exec this Node.js binary on
+ * this checkout's dist files (tabby needs its node_modules, so a copied file could not run on its
+ * own; `exec` keeps one process and passes stdin, stdout and the environment straight through).
+ * In the conf dir: `10-tabby.conflist`, tabby then the reference `portmap` plugin (capability
+ * `portMappings`), unless `--no-conflist`. Files are written to a temporary name and renamed, so
+ * a runtime never sees half a file. Defaults: /opt/cni/bin and /etc/cni/net.d.
+ */
+import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { CliIO } from "./command.js";
+import { UsageError } from "./command.js";
+
+export const DEFAULT_BIN_DIR = "/opt/cni/bin";
+export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
+export const CONFLIST_NAME = "10-tabby.conflist";
+
+const ENTRY = {
+  tabby: fileURLToPath(new URL("../cni/tabby-main.js", import.meta.url)),
+  "tabby-ipam": fileURLToPath(new URL("../cni/tabby-ipam-main.js", import.meta.url)),
+};
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The wrapper script for one plugin. Pure. */
+export function wrapperScript(nodePath: string, entry: string): string {
+  return `#!/bin/sh\n# Installed by tabby cni install.\nexec ${q(nodePath)} ${q(entry)} "$@"\n`;
+}
+
+/** The default network configuration list. Pure. */
+export function defaultConflist(opts: { datastore?: string; nodename?: string; name?: string } = {}): Record<string, unknown> {
+  const tabby: Record<string, unknown> = { type: "tabby" };
+  if (opts.datastore) tabby.datastore = opts.datastore;
+  if (opts.nodename) tabby.nodename = opts.nodename;
+  tabby.ipam = { type: "tabby-ipam" };
+  return {
+    cniVersion: "1.0.0",
+    name: opts.name ?? "tabby",
+    plugins: [tabby, { type: "portmap", snat: true, capabilities: { portMappings: true } }],
+  };
+}
+
+async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp.${process.pid}`;
+  await writeFile(tmp, text, { mode });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+export async function installCni(opts: { binDir: string; confDir?: string; datastore?: string; nodename?: string; name?: string }): Promise<string[]> {
+  const written: string[] = [];
+  await mkdir(opts.binDir, { recursive: true });
+  for (const [name, entry] of Object.entries(ENTRY)) {
+    const path = join(opts.binDir, name);
+    await writeAtomic(path, wrapperScript(process.execPath, entry), 0o755);
+    written.push(path);
+  }
+  if (opts.confDir) {
+    await mkdir(opts.confDir, { recursive: true });
+    const path = join(opts.confDir, CONFLIST_NAME);
+    await writeAtomic(path, JSON.stringify(defaultConflist(opts), null, 2) + "\n", 0o644);
+    written.push(path);
+  }
+  return written;
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        "bin-dir": { type: "string", default: DEFAULT_BIN_DIR },
+        "conf-dir": { type: "string", default: DEFAULT_CONF_DIR },
+        "no-conflist": { type: "boolean", default: false },
+        datastore: { type: "string" },
+        nodename: { type: "string" },
+        name: { type: "string" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\nusage: tabby cni install [--bin-dir DIR] [--conf-dir DIR] [--no-conflist] [--datastore URL] [--nodename NAME] [--name NETWORK]`);
+  }
+  const written = await installCni({
+    binDir: values["bin-dir"],
+    ...(values["no-conflist"] ? {} : { confDir: values["conf-dir"] }),
+    ...(values.datastore ? { datastore: values.datastore } : {}),
+    ...(values.nodename ? { nodename: values.nodename } : {}),
+    ...(values.name ? { name: values.name } : {}),
+  });
+  for (const w of written) io.stdout.write(`wrote ${w}\n`);
+  return 0;
+}
