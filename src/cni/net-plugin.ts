@@ -21,6 +21,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
+import { ensureNamespaceProfile } from "./namespace-profile.js";
 import { resourceKey } from "../datastore/keys.js";
 import type { Store } from "../datastore/store.js";
 import { TabbyError, hasCode } from "../errors.js";
@@ -168,7 +169,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     // The WorkloadEndpoint.
     const name = wepName(deps.node, id, env.ifname);
     const key = resourceKey("WorkloadEndpoint", name, id.namespace);
-    const prev = await deps.store.get(key);
+    const [prev] = await Promise.all([deps.store.get(key), ensureNamespaceProfile(deps.store, id.namespace, deps.clock.now())]);
     let uid: string = randomUUID();
     let created = new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     if (prev) {

@@ -114,6 +114,9 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   const wep = JSON.parse(kv.value);
   assert.equal(wep.metadata.creationTimestamp, "2026-01-01T00:00:00Z");
   assert.deepEqual(wep.spec, { orchestrator: "k8s", node: "host-a", containerID: "ctr1", endpoint: "eth0", interfaceName: hostIf, mac: "aa:bb:cc:dd:ee:01", ipNetworks: ["10.65.0.1/32", "fd00:65::1/128"], profiles: ["kns.web"], pod: "front" });
+  // The namespace profile it lists exists (allow all, as Kubernetes' namespace conversion makes it).
+  const profile = JSON.parse((await store.get("/calico/resources/v3/projectcalico.org/profiles/kns.web"))!.value);
+  assert.deepEqual(profile.spec, { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "web" } });
 });
 
 test("tabby ADD failing part-way undoes everything before reporting", async () => {
@@ -138,7 +141,8 @@ test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without net
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL"), rt), { exitCode: 0, stdout: "" });
   assert.match(runner.lines()[before]!, /^ip link del dev tab/);
   assert.equal(ipam.byHandle.size, 0);
-  assert.equal((await store.list("/calico/")).items.length, 0);
+  assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 0);
+  assert.ok(await store.get("/calico/resources/v3/projectcalico.org/profiles/kns.web"), "the namespace profile stays");
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL"), rt), { exitCode: 0, stdout: "" });
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_NETNS: "" }), rt), { exitCode: 0, stdout: "" });
 });
@@ -150,7 +154,7 @@ test("tabby DEL leaves a re-created pod's endpoint and veth alone", async () => 
   const n = runner.calls.length;
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_CONTAINERID: "old" }), rt), { exitCode: 0, stdout: "" });
   assert.equal(runner.calls.length, n, "no kernel change");
-  assert.equal((await store.list("/calico/resources/")).items.length, 1);
+  assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 1);
 });
 
 test("CHECK on 0.3.1 is an incompatible version; unknown verbs are invalid env", async () => {
