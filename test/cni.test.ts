@@ -139,7 +139,7 @@ test("ADD plugs the container in; CHECK passes; DEL leaves nothing; DEL again an
   assert.deepEqual(ipj(HOST, "link", "show").map((l: { ifname: string }) => l.ifname).filter((n: string) => n.startsWith("tab")), []);
   assert.deepEqual(ownedRoutes(HOST), []);
   assert.deepEqual(ipj(C1, "link", "show").map((l: { ifname: string }) => l.ifname), ["lo"]);
-  assert.equal((await store.list("/calico/")).items.length, 0);
+  assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 0);
   assert.equal(ipam.byHandle.size, 0);
 
   const checkAfter = await dispatchCni("tabby", JSON.stringify({ ...conf, prevResult: result }), env("CHECK"), rt);
@@ -156,7 +156,7 @@ test("a failed ADD (interface name taken in the container) leaves nothing behind
     assert.equal(JSON.parse(add.stdout).code, 4);
     assert.deepEqual(ipj(HOST, "link", "show").map((l: { ifname: string }) => l.ifname).filter((n: string) => n.startsWith("tab")), []);
     assert.equal(ipam.byHandle.size, 0);
-    assert.equal((await store.list("/calico/")).items.length, 0);
+    assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 0);
   } finally {
     ip(C1, "link", "del", "eth0");
   }
