@@ -15,7 +15,7 @@ import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./sess
 import { Rib, type RibChange } from "./rib/rib.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type ExportTarget, type OutRoute } from "./rib/export.js";
-import { prefixKey, type Path, type PeerInfo, type RouteAttrs } from "./rib/types.js";
+import { prefixKey, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
 import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
 import type { Nlri } from "./wire/nlri.js";
 import type { RibEntry } from "./rib/rib.js";
@@ -88,7 +88,7 @@ interface PeerState {
   config: PeerConfig;
   session: Session;
   /** Adj-RIB-Out: prefix key → the path ids sent and the (interned) attribute key of each. */
-  adjOut: Map<string, AdjOutEntry>;
+  adjOut: Map<PrefixKey, AdjOutEntry>;
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
@@ -126,11 +126,12 @@ export class Speaker {
   private readonly rib: Rib;
   private readonly identity: LocalIdentity;
   private readonly peers = new Map<string, PeerState>();
-  private local = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+  private local = new Map<PrefixKey, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
   private server: net.Server | undefined;
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
-  private fibState = new Map<string, string>();
-  private pendingFib = new Map<string, FibChange>();
+  /** Next hops last reported per prefix (only kept while someone listens). */
+  private fibState = new Map<PrefixKey, string>();
+  private pendingFib = new Map<PrefixKey, FibChange>();
   private fibFlushScheduled = false;
   private started = false;
   /** ADD-PATH identifiers we assign to paths we send: source path → id. */
@@ -217,7 +218,7 @@ export class Speaker {
   }
 
   setOriginated(routes: OriginatedRoute[]): void {
-    const next = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+    const next = new Map<PrefixKey, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
     for (const r of routes) {
       const prefix = parsePrefix(r.prefix).network();
       const v: { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] } = {
@@ -228,7 +229,7 @@ export class Speaker {
       if (r.nextHop) v.nextHop = parseIP(r.nextHop);
       next.set(prefixKey(prefix), v);
     }
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     for (const [k, v] of this.local) {
       if (!next.has(k)) this.rib.remove("local", v.prefix, 0, changes);
     }
@@ -355,7 +356,7 @@ export class Speaker {
     this.log("info", "peer lost without NOTIFICATION: keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
     st.adjOut.clear();
     st.rejected.clear();
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     this.rib.markStale(st.info.id, keep, changes);
     this.propagate(changes);
     st.staleFamilies = keep;
@@ -366,7 +367,7 @@ export class Speaker {
   /** RFC 4724 helper, session back: flush families the peer no longer preserves; others wait for End-of-RIB. */
   private grReestablished(st: PeerState): void {
     if (st.staleFamilies.size === 0 || !st.info) return;
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     for (const f of [...st.staleFamilies]) {
       if (st.gr?.families.get(f) === true) continue;
       this.rib.flushStale(st.info.id, f, changes);
@@ -379,7 +380,7 @@ export class Speaker {
 
   private grEndOfRib(st: PeerState, family: AddressFamily): void {
     if (!st.staleFamilies.has(family) || !st.info) return;
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     this.rib.flushStale(st.info.id, family, changes);
     st.staleFamilies.delete(family);
     if (st.staleFamilies.size === 0) this.clearStale(st);
@@ -392,7 +393,7 @@ export class Speaker {
       st.staleTimer = undefined;
       if (!st.info || st.staleFamilies.size === 0) return;
       this.log("info", "graceful restart timer expired: flushing stale routes", { peer: st.config.address });
-      const changes = new Map<string, RibChange>();
+      const changes = new Map<PrefixKey, RibChange>();
       this.rib.flushStale(st.info.id, undefined, changes);
       st.staleFamilies.clear();
       this.propagate(changes);
@@ -410,7 +411,7 @@ export class Speaker {
     st.adjOut.clear();
     st.rejected.clear();
     if (!st.info) return;
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     this.rib.removePeer(st.info.id, changes);
     this.propagate(changes);
   }
@@ -425,7 +426,7 @@ export class Speaker {
     for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
     const r = importUpdate(u, st.info, this.identity, this.clock.now());
     if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     for (const w of r.withdraw) {
       this.rib.remove(st.info.id, w.prefix, w.pathId, changes);
       st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
@@ -486,7 +487,7 @@ export class Speaker {
    * Brings one prefix of a peer's Adj-RIB-Out to what the Loc-RIB says: the best path, or with
    * ADD-PATH send negotiated the whole multipath set, each path under its own identifier.
    */
-  private syncPrefix(st: PeerState, family: AddressFamily, key: string, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
+  private syncPrefix(st: PeerState, family: AddressFamily, key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
     const n = st.session.negotiated!;
     const desired = new Map<number, { out: OutRoute; key: string }>();
     if (n.tx.addPath[family]) {
@@ -532,7 +533,7 @@ export class Speaker {
   }
 
   /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
-  private propagate(changes: Map<string, RibChange>): void {
+  private propagate(changes: Map<PrefixKey, RibChange>): void {
     if (changes.size === 0) return;
     for (const st of this.peers.values()) {
       const n = st.session.negotiated;
@@ -551,14 +552,14 @@ export class Speaker {
       }
       if (msgs.length > 0) st.session.send(msgs);
     }
+    if (this.fibListeners.length === 0) return;
     for (const c of changes.values()) {
-      const hops = c.best && c.best.source ? [...new Set(c.multipath.map((p) => p.attrs.nextHop!.toString()))].sort() : [];
-      const sig = hops.join(",");
-      const prefix = c.prefix.toString();
-      if ((this.fibState.get(prefix) ?? "") === sig) continue;
-      if (sig === "") this.fibState.delete(prefix);
-      else this.fibState.set(prefix, sig);
-      this.pendingFib.set(prefix, { prefix, nextHops: hops });
+      const hops = c.best && c.best.source ? fibHops(c.multipath) : [];
+      const sig = hops.length === 1 ? hops[0]! : hops.join(",");
+      if ((this.fibState.get(c.key) ?? "") === sig) continue;
+      if (sig === "") this.fibState.delete(c.key);
+      else this.fibState.set(c.key, this.intern(sig));
+      this.pendingFib.set(c.key, { prefix: c.prefix.toString(), nextHops: hops });
     }
     if (this.pendingFib.size > 0 && !this.fibFlushScheduled) {
       this.fibFlushScheduled = true;
@@ -579,6 +580,12 @@ export class Speaker {
       }
     }
   }
+}
+
+/** Sorted distinct next hops of a multipath set. */
+function fibHops(multipath: Path[]): string[] {
+  if (multipath.length === 1) return [multipath[0]!.attrs.nextHop!.toString()];
+  return [...new Set(multipath.map((p) => p.attrs.nextHop!.toString()))].sort();
 }
 
 function stableJson(v: object): string {

@@ -8,7 +8,7 @@
 import type { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
 import { decide, type Decision } from "./decision.js";
-import { prefixKey, type Path } from "./types.js";
+import { prefixKey, type Path, type PrefixKey } from "./types.js";
 
 export interface RibEntry {
   family: AddressFamily;
@@ -19,7 +19,7 @@ export interface RibEntry {
 }
 
 export interface RibChange {
-  key: string;
+  key: PrefixKey;
   family: AddressFamily;
   prefix: Prefix;
   oldBest: Path | undefined;
@@ -33,6 +33,16 @@ function sourceId(p: Path): string {
   return p.source ? p.source.id : LOCAL;
 }
 
+const NO_DECISION: Decision = Object.freeze({ best: undefined, multipath: Object.freeze([]) as unknown as Path[] });
+
+function findPath(paths: Path[], src: string, pathId: number): number {
+  for (let i = 0; i < paths.length; i++) {
+    const p = paths[i]!;
+    if (p.pathId === pathId && (p.source ? p.source.id : LOCAL) === src) return i;
+  }
+  return -1;
+}
+
 function sameDecision(a: Decision, b: Decision): boolean {
   if (a.best !== b.best) return false;
   if (a.multipath.length !== b.multipath.length) return false;
@@ -40,38 +50,40 @@ function sameDecision(a: Decision, b: Decision): boolean {
 }
 
 export class Rib {
-  private readonly entries = new Map<string, RibEntry>();
+  private readonly entries = new Map<PrefixKey, RibEntry>();
   /** Adj-RIB-In index: peer id ("local" for local origination) → its paths. */
   private readonly byPeer = new Map<string, Set<Path>>();
 
   constructor(private readonly localAs: number) {}
 
   /** Adds or replaces (implicit withdraw) a path. */
-  upsert(path: Path, changes: Map<string, RibChange>): void {
+  upsert(path: Path, changes: Map<PrefixKey, RibChange>): void {
     const key = prefixKey(path.prefix);
-    let e = this.entries.get(key);
-    if (!e) {
-      e = { family: path.family, prefix: path.prefix, paths: [], decision: { best: undefined, multipath: [] } };
-      this.entries.set(key, e);
-    }
     const src = sourceId(path);
     let idx = this.byPeer.get(src);
     if (!idx) this.byPeer.set(src, (idx = new Set()));
-    const i = e.paths.findIndex((p) => p.pathId === path.pathId && sourceId(p) === src);
-    if (i >= 0) {
-      idx.delete(e.paths[i]!);
-      e.paths[i] = path;
-    } else e.paths.push(path);
+    let e = this.entries.get(key);
+    if (!e) {
+      // a one-element literal: `[]` then push would reserve 17 slots
+      e = { family: path.family, prefix: path.prefix, paths: [path], decision: NO_DECISION };
+      this.entries.set(key, e);
+    } else {
+      const i = findPath(e.paths, src, path.pathId);
+      if (i >= 0) {
+        idx.delete(e.paths[i]!);
+        e.paths[i] = path;
+      } else e.paths.push(path);
+    }
     idx.add(path);
     this.recompute(key, e, changes);
   }
 
   /** Removes the path from `peerId` ("local" for local origination). */
-  remove(peerId: string, prefix: Prefix, pathId: number, changes: Map<string, RibChange>): void {
+  remove(peerId: string, prefix: Prefix, pathId: number, changes: Map<PrefixKey, RibChange>): void {
     const key = prefixKey(prefix);
     const e = this.entries.get(key);
     if (!e) return;
-    const i = e.paths.findIndex((p) => p.pathId === pathId && sourceId(p) === peerId);
+    const i = findPath(e.paths, peerId, pathId);
     if (i < 0) return;
     this.byPeer.get(peerId)?.delete(e.paths[i]!);
     e.paths.splice(i, 1);
@@ -79,7 +91,7 @@ export class Rib {
   }
 
   /** Removes every path learned from the peer (session down). */
-  removePeer(peerId: string, changes: Map<string, RibChange>): void {
+  removePeer(peerId: string, changes: Map<PrefixKey, RibChange>): void {
     const idx = this.byPeer.get(peerId);
     if (!idx) return;
     this.byPeer.delete(peerId);
@@ -98,7 +110,7 @@ export class Rib {
    * RFC 4724 §4.2: the peer's session was lost without a NOTIFICATION. Its paths in `keep` stay
    * (marked stale, still used); the rest go.
    */
-  markStale(peerId: string, keep: ReadonlySet<AddressFamily>, changes: Map<string, RibChange>): void {
+  markStale(peerId: string, keep: ReadonlySet<AddressFamily>, changes: Map<PrefixKey, RibChange>): void {
     const idx = this.byPeer.get(peerId);
     if (!idx) return;
     for (const p of [...idx]) {
@@ -108,7 +120,7 @@ export class Rib {
   }
 
   /** Removes the peer's stale paths (of one family, or all). */
-  flushStale(peerId: string, family: AddressFamily | undefined, changes: Map<string, RibChange>): void {
+  flushStale(peerId: string, family: AddressFamily | undefined, changes: Map<PrefixKey, RibChange>): void {
     const idx = this.byPeer.get(peerId);
     if (!idx) return;
     for (const p of [...idx]) {
@@ -116,7 +128,7 @@ export class Rib {
     }
   }
 
-  private recompute(key: string, e: RibEntry, changes: Map<string, RibChange>): void {
+  private recompute(key: PrefixKey, e: RibEntry, changes: Map<PrefixKey, RibChange>): void {
     const before = e.decision;
     const after = decide(e.paths, this.localAs);
     e.decision = after;
@@ -136,7 +148,7 @@ export class Rib {
     return this.byPeer.get(peerId)?.size ?? 0;
   }
 
-  entry(key: string): RibEntry | undefined {
+  entry(key: PrefixKey): RibEntry | undefined {
     return this.entries.get(key);
   }
 
