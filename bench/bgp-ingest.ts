@@ -5,7 +5,9 @@
  * process start to all held, and memory; then the ratio tabby/BIRD and tabby's bytes per route.
  * Modelled on /work/shared/bench/bgp-ingest.sh. Needs root, bird2.
  *
- * Run: npx tsc -p . && node dist/bench/bgp-ingest.js [--routes 100000] [--order bird,tabby] [--node-arg X]
+ * Run: npx tsc -p . && node dist/bench/bgp-ingest.js [--routes 100000] [--rounds 1] [--order bird,tabby] [--node-arg X]
+ * The sender's pace varies from run to run (BIRD sometimes holds back its last UPDATEs for a
+ * while), so use several rounds: each alternates the receivers, and medians are compared.
  * Namespaces: ttb2s<pid> (sender), ttb2b<pid> (BIRD receiver), ttb2t<pid> (tabby).
  */
 import { mkdtempSync, writeFileSync, rmSync, createWriteStream, existsSync, readFileSync } from "node:fs";
@@ -21,6 +23,7 @@ const order = (orderArg >= 0 ? argv[orderArg + 1]! : "bird,tabby").split(",");
 const nodeArgs: string[] = [];
 for (let i = 0; i < argv.length; i++) if (argv[i] === "--node-arg") nodeArgs.push(argv[++i]!);
 const keep = argv.includes("--keep");
+const rounds = flag(argv, "--rounds", 1);
 
 const S = `ttb2s${process.pid}`;
 const B = `ttb2b${process.pid}`;
@@ -97,6 +100,7 @@ async function runBird(): Promise<Result> {
     `${base}.conf`,
     `log "${log}" all;\ntimeformat log "%F %T.%3f";\ndebug protocols { states };\nrouter id 192.0.2.2;\nprotocol device {}\nprotocol bgp p { local 192.0.2.2 as 65002; neighbor 192.0.2.1 as 65001; connect delay time 1; ipv4 { import all; export none; }; }\n`,
   );
+  rmSync(log, { force: true });
   const t0 = Date.now();
   startBird(B, base);
   const pid = pidOf(base)!;
@@ -119,6 +123,7 @@ async function runTabby(): Promise<Result> {
   const log = join(dir, "t.log");
   const head = `routerId: 198.51.100.2\nasNumber: 65003\nlisten: false\ncontrol: ${control}\n`;
   writeFileSync(config, `${head}peers: []\n`);
+  rmSync(log, { force: true });
   const t0 = Date.now();
   tabby = startTabby(T, config, control, log, nodeArgs);
   const t = tabby;
@@ -128,7 +133,13 @@ async function runTabby(): Promise<Result> {
   writeFileSync(config, `${head}peers:\n  - address: 198.51.100.1\n    asNumber: 65001\n    connectRetry: 1\n`);
   const tHup = Date.now();
   t.child.kill("SIGHUP");
-  const tAll = await until(async () => (await tabbyPeers(t))?.[0]?.prefixesAccepted === N, 20, 600, "tabby routes").then(() => Date.now());
+  const trace: string[] = [];
+  const tAll = await until(async () => {
+    const n = (await tabbyPeers(t))?.[0]?.prefixesAccepted;
+    if (process.env.TTB2_TRACE) trace.push(`${Date.now() - tHup}:${n}`);
+    return n === N;
+  }, 20, 600, "tabby routes").then(() => Date.now());
+  if (trace.length) console.log(trace.join(" "));
   const m = procMem(t.pid);
   // "2026-11-26T05:10:00.123Z info session established {...}"
   const tEst = await logTime(log, /session established/, (l) => new Date(l.slice(0, 24)).getTime());
@@ -154,18 +165,24 @@ async function main(): Promise<void> {
   startBird(S, sbase);
   await until(() => birdRouteCount(S, sbase) === N, 200, 600, "sender to load its static routes");
   console.log(`sender holds ${N} routes; receivers in order ${order.join(", ")}`);
-  const results = new Map<string, Result>();
-  for (const who of order) {
-    const r = who === "bird" ? await runBird() : await runTabby();
-    results.set(who, r);
-    console.log(`${r.name}_ingest_s ${s(r.estToAllMs)} (established → all ${N} held; process start (tabby: SIGHUP adding the peer) → all: ${s(r.startToAllMs)}) ${r.mem}${r.bytesPerRoute !== undefined ? ` bytes_per_route=${Math.round(r.bytesPerRoute)}` : ""}`);
-    await sleep(500);
+  const results = new Map<string, Result[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const who of order) {
+      const r = who === "bird" ? await runBird() : await runTabby();
+      results.set(who, [...(results.get(who) ?? []), r]);
+      console.log(`${r.name}_ingest_s ${s(r.estToAllMs)} (established → all ${N} held; process start (tabby: SIGHUP adding the peer) → all: ${s(r.startToAllMs)}) ${r.mem}${r.bytesPerRoute !== undefined ? ` bytes_per_route=${Math.round(r.bytesPerRoute)}` : ""}`);
+      await sleep(500);
+    }
   }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
   const b = results.get("bird");
   const t = results.get("tabby");
   if (b && t) {
-    console.log(`ratio tabby/bird ${(t.estToAllMs / b.estToAllMs).toFixed(2)} (established → all held), ${(t.startToAllMs / b.startToAllMs).toFixed(2)} (process start → all held)`);
-    console.log(`tabby memory per route ${Math.round(t.bytesPerRoute!)} B (RSS at all held − RSS at established) / N`);
+    const bm = med(b.map((r) => r.estToAllMs));
+    const tm = med(t.map((r) => r.estToAllMs));
+    console.log(`median over ${rounds} round(s): bird ${s(bm)} s, tabby ${s(tm)} s`);
+    console.log(`ratio tabby/bird ${(tm / bm).toFixed(2)} (established → all held, medians)`);
+    console.log(`tabby memory per route ${Math.round(med(t.map((r) => r.bytesPerRoute!)))} B (RSS at all held − idle RSS) / N, median`);
   }
 }
 

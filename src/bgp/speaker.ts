@@ -429,11 +429,12 @@ export class Speaker {
     const changes = new Map<PrefixKey, RibChange>();
     for (const w of r.withdraw) {
       this.rib.remove(st.info.id, w.prefix, w.pathId, changes);
-      st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
+      if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
     }
     if (r.treatAsWithdraw) for (const w of r.withdraw) st.rejected.add(`${prefixKey(w.prefix)}#${w.pathId}`);
+    const anyRejected = st.rejected.size > 0;
     for (const p of r.announce) {
-      st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+      if (anyRejected) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
     this.propagate(changes);

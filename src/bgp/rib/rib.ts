@@ -13,7 +13,7 @@ import { prefixKey, type Path, type PrefixKey } from "./types.js";
 export interface RibEntry {
   family: AddressFamily;
   prefix: Prefix;
-  /** Candidate paths; at most one per (source, path id). */
+  /** Candidate paths; at most one per (source, path id). Never mutated in place (copy on write). */
   paths: Path[];
   decision: Decision;
 }
@@ -68,11 +68,12 @@ export class Rib {
       e = { family: path.family, prefix: path.prefix, paths: [path], decision: NO_DECISION };
       this.entries.set(key, e);
     } else {
+      // copy on write: a decision may share the array (see decide), and changes keep decisions
       const i = findPath(e.paths, src, path.pathId);
       if (i >= 0) {
         idx.delete(e.paths[i]!);
-        e.paths[i] = path;
-      } else e.paths.push(path);
+        e.paths = e.paths.map((p, j) => (j === i ? path : p));
+      } else e.paths = [...e.paths, path];
     }
     idx.add(path);
     this.recompute(key, e, changes);
@@ -86,7 +87,7 @@ export class Rib {
     const i = findPath(e.paths, peerId, pathId);
     if (i < 0) return;
     this.byPeer.get(peerId)?.delete(e.paths[i]!);
-    e.paths.splice(i, 1);
+    e.paths = e.paths.filter((_, j) => j !== i);
     this.recompute(key, e, changes);
   }
 
@@ -101,7 +102,7 @@ export class Rib {
       if (!e) continue;
       const i = e.paths.indexOf(p);
       if (i < 0) continue;
-      e.paths.splice(i, 1);
+      e.paths = e.paths.filter((_, j) => j !== i);
       this.recompute(key, e, changes);
     }
   }
