@@ -80,7 +80,7 @@ export async function stopTabby(t: Tabby): Promise<void> {
   if (t.child.exitCode !== null || t.child.signalCode !== null) return;
   const gone = new Promise<void>((r) => t.child.once("exit", () => r()));
   t.child.kill("SIGTERM");
-  const timer = setTimeout(() => t.child.kill("SIGKILL"), 5000);
+  const timer = setTimeout(() => t.child.kill("SIGKILL"), 30_000);
   await gone;
   clearTimeout(timer);
 }

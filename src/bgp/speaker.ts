@@ -13,6 +13,7 @@ import { parsePrefix, type Prefix } from "../net/prefix.js";
 import { BgpError } from "./errors.js";
 import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
 import { Rib, type RibChange } from "./rib/rib.js";
+import { PrefixMap } from "./rib/prefix-map.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type ExportTarget, type OutRoute } from "./rib/export.js";
 import { prefixKey, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
@@ -88,7 +89,7 @@ interface PeerState {
   config: PeerConfig;
   session: Session;
   /** Adj-RIB-Out: prefix key → the path ids sent and the (interned) attribute key of each. */
-  adjOut: Map<PrefixKey, AdjOutEntry>;
+  adjOut: PrefixMap<AdjOutEntry>;
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
@@ -100,6 +101,8 @@ interface PeerState {
   /** Export context of the current session (next-hop self addresses), and a counter per session. */
   target: ExportTarget | undefined;
   epoch: number;
+  /** The last export computed for this peer (see exportFor). */
+  lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; epoch: number; result: { out: OutRoute; key: string } | undefined };
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
@@ -130,7 +133,7 @@ export class Speaker {
   private server: net.Server | undefined;
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
   /** Next hops last reported per prefix (only kept while someone listens). */
-  private fibState = new Map<PrefixKey, string>();
+  private fibState = new PrefixMap<string>();
   private pendingFib = new Map<PrefixKey, FibChange>();
   private fibFlushScheduled = false;
   private started = false;
@@ -210,7 +213,7 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0 };
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0 };
       st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       if (this.started) st.session.start();
@@ -457,12 +460,21 @@ export class Speaker {
    */
   private exportFor(st: PeerState, path: Path | undefined): { out: OutRoute; key: string } | undefined {
     if (!path || !st.info || !st.target) return undefined;
+    // consecutive paths usually share attributes (one UPDATE's prefixes): skip the memo lookup
+    const last = st.lastExport;
+    if (last && last.attrs === path.attrs && last.source === path.source && last.family === path.family && last.epoch === st.epoch) return last.result;
+    const result = this.exportMemoised(st, path);
+    st.lastExport = { attrs: path.attrs, source: path.source, family: path.family, epoch: st.epoch, result };
+    return result;
+  }
+
+  private exportMemoised(st: PeerState, path: Path): { out: OutRoute; key: string } | undefined {
     let memo = this.exportMemo.get(path.attrs);
     if (!memo) this.exportMemo.set(path.attrs, (memo = new Map()));
     const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}`;
     const hit = memo.get(mk);
     if (hit !== undefined) return hit ?? undefined;
-    const out = exportRoute(path, st.target);
+    const out = exportRoute(path, st.target!);
     const r = out ? { out, key: this.intern(outRouteKey(out, st.session.negotiated!.tx)) } : null;
     memo.set(mk, r);
     return r ?? undefined;
@@ -518,7 +530,7 @@ export class Speaker {
   private dump(st: PeerState, family: AddressFamily): void {
     const n = st.session.negotiated;
     if (!n || !n.families.includes(family)) return;
-    for (const [k, v] of st.adjOut) if (v.family === family) st.adjOut.delete(k);
+    st.adjOut.clearKind(family === "ipv4" ? "ipv4" : "other");
     const announce: Announcement[] = [];
     const withdraw: Nlri[] = [];
     for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);

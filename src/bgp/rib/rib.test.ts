@@ -198,3 +198,20 @@ test("prefixKey: distinct per prefix and family, numbers for IPv4 (top bit set t
   assert.equal(prefixKey(parsePrefix("200.1.2.3/32")), 0xc8010203 * 64 + 32);
   assert.equal(typeof prefixKey(parsePrefix("2001:db8::/32")), "string");
 });
+
+test("PrefixMap: behaves as a Map over IPv4 and IPv6 keys", async () => {
+  const { PrefixMap } = await import("./prefix-map.js");
+  const m = new PrefixMap<string>();
+  const ps = ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "200.1.2.3/32", "255.255.255.255/32", "2001:db8::/32"].map((s) => parsePrefix(s));
+  ps.forEach((p, i) => m.set(prefixKey(p), `v${i}`));
+  assert.equal(m.size, ps.length);
+  ps.forEach((p, i) => assert.equal(m.get(prefixKey(p)), `v${i}`));
+  assert.deepEqual(new Set([...m.entries()].map(([k]) => k)), new Set(ps.map(prefixKey)));
+  m.set(prefixKey(ps[1]!), "again");
+  assert.equal(m.size, ps.length);
+  assert.equal(m.delete(prefixKey(ps[3]!)), true);
+  assert.equal(m.delete(prefixKey(ps[3]!)), false);
+  m.clearKind("ipv4");
+  assert.deepEqual([...m.values()], ["v5"]);
+  assert.equal(m.size, 1);
+});

@@ -9,6 +9,7 @@ import type { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
 import { decide, type Decision } from "./decision.js";
 import { prefixKey, type Path, type PrefixKey } from "./types.js";
+import { PrefixMap } from "./prefix-map.js";
 
 export interface RibEntry {
   family: AddressFamily;
@@ -50,7 +51,7 @@ function sameDecision(a: Decision, b: Decision): boolean {
 }
 
 export class Rib {
-  private readonly entries = new Map<PrefixKey, RibEntry>();
+  private readonly entries = new PrefixMap<RibEntry>();
   /** Adj-RIB-In index: peer id ("local" for local origination) → its paths. */
   private readonly byPeer = new Map<string, Set<Path>>();
 
