@@ -13,6 +13,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       workloads: { type: "string", default: "2" },
       name: { type: "string", default: DEFAULT_LAB_NAME },
       "hold-time": { type: "string", default: "9" },
+      topology: { type: "string", default: "mesh" },
     },
     strict: true,
   });
@@ -20,12 +21,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
     return Number(v);
   };
+  if (values.topology !== "mesh" && values.topology !== "rr") throw new UsageError(`--topology is mesh or rr, got "${values.topology}"`);
   const started = Date.now();
   await labUp({
     name: values.name,
     hosts: num("hosts", values.hosts),
     workloads: num("workloads", values.workloads),
     holdTime: num("hold-time", values["hold-time"]),
+    topology: values.topology,
     say: (line) => io.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
   });
   return 0;

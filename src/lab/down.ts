@@ -17,7 +17,7 @@ export async function labDown(name: string, say: (line: string) => void = () => 
     processes = await stopProcesses(order);
   }
   const present = new Set(await listNetns());
-  const recorded = state ? labNamespaces(state.plan) : [];
+  const recorded = state ? [...labNamespaces(state.plan), ...(state.reflectors ?? []).map((r) => r.netns)] : [];
   const leftovers = [...present].filter((ns) => isLabNamespace(name, ns) && !recorded.includes(ns));
   let namespaces = 0;
   for (const ns of [...recorded, ...leftovers.sort().reverse()]) {

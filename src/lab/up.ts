@@ -21,10 +21,13 @@ import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type
 import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
 import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
+import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 
 export interface LabUpOptions extends LabShape {
   /** BGP hold time for the lab's sessions (seconds). */
   holdTime?: number;
+  /** "mesh" (default): node-to-node mesh; "rr": two tabby route reflectors (see reflectors.ts). */
+  topology?: Topology;
   say?: (line: string) => void;
 }
 
@@ -45,6 +48,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     workloads: [],
     ready: false,
   };
+  if (opts.topology === "rr") {
+    state.topology = "rr";
+    state.reflectors = planReflectors(plan);
+  }
   writeLabState(state);
   writeWrappers(dir);
 
@@ -55,7 +62,14 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const store = await openStore(state.datastore);
   try {
     await seedDatastore(store, plan);
-    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, node-to-node mesh)`);
+    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
+    if (state.reflectors) {
+      const client = new ResourceClient(store);
+      for (const r of reflectorResources(plan, state.reflectors)) await client.apply(r);
+      state.processes.push(...(await startReflectors(plan, state.reflectors, dir, opts.holdTime ?? 9)));
+      writeLabState(state);
+      say(`reflectors: tabby bgp run in ${state.reflectors.map((r) => `${r.netns} (${r.ipv4.split("/")[0]})`).join(", ")}, one cluster, every host a client`);
+    }
 
     for (const h of plan.hosts) {
       state.processes.push(startAgent(state, h, opts.holdTime ?? 9));
