@@ -22,6 +22,9 @@ const N = C * M;
 const NS = `ttb2f${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), "ttb2-reflect-"));
 const keep = argv.includes("--keep");
+const nodeArgs: string[] = [];
+for (let i = 0; i < argv.length; i++) if (argv[i] === "--node-arg") nodeArgs.push(argv[++i]!);
+const only = argv.includes("--tabby-only");
 let tabby: Tabby | undefined;
 
 const client = (i: number) => `192.0.2.${10 + i}`;
@@ -95,7 +98,7 @@ async function tabbyRr(): Promise<{ ms: number; hwmKb: number }> {
   }
   writeFileSync(config, y);
   const t0 = performance.now();
-  tabby = startTabby(NS, config, control, join(dir, "rr.log"));
+  tabby = startTabby(NS, config, control, join(dir, "rr.log"), nodeArgs);
   const t = tabby;
   const t1 = await until(() => birdRouteCount(NS, join(dir, "mt")) === N, 50, 600, "tabby RR monitor");
   const hwmKb = procMem(t.pid).hwmKb;
@@ -112,17 +115,19 @@ async function main(): Promise<void> {
   const b: number[] = [];
   const t: number[] = [];
   for (let r = 1; r <= rounds; r++) {
-    const br = await birdRr();
-    b.push(br.ms);
-    console.log(`bird_rr_s ${s(br.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${br.hwmKb}`);
-    await sleep(500);
+    if (!only) {
+      const br = await birdRr();
+      b.push(br.ms);
+      console.log(`bird_rr_s ${s(br.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${br.hwmKb}`);
+      await sleep(500);
+    }
     const tr = await tabbyRr();
     t.push(tr.ms);
     console.log(`tabby_rr_s ${s(tr.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${tr.hwmKb}`);
     await sleep(500);
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
-  console.log(`ratio tabby/bird ${(med(t) / med(b)).toFixed(2)} (reflector start → monitor holds all ${N}, medians)`);
+  if (b.length) console.log(`ratio tabby/bird ${(med(t) / med(b)).toFixed(2)} (reflector start → monitor holds all ${N}, medians)`);
 }
 
 main().then(

@@ -78,12 +78,11 @@ export interface RouteView {
   }[];
 }
 
-/** Kept small: one per prefix per peer. `ids[i]` was sent with attributes `keys[i]`. */
-interface AdjOutEntry {
-  family: AddressFamily;
-  ids: number[];
-  keys: string[];
-}
+/**
+ * Kept small: one per prefix per peer. Without ADD-PATH it is just the (interned) attribute key
+ * of what was sent under path id 0; with ADD-PATH, `ids[i]` was sent with attributes `keys[i]`.
+ */
+type AdjOutEntry = string | { ids: number[]; keys: string[] };
 
 interface PeerState {
   config: PeerConfig;
@@ -142,6 +141,9 @@ export class Speaker {
   private nextOutPathId = 1;
   private interned = new Map<string, string>();
   private epochs = 0;
+  /** Loc-RIB changes from UPDATEs not yet pushed to peers (see onUpdate). */
+  private pending = new Map<PrefixKey, RibChange>();
+  private pendingScheduled = false;
   private exportMemo = new WeakMap<object, Map<string, { out: OutRoute; key: string } | null>>();
 
   constructor(opts: SpeakerOptions) {
@@ -429,7 +431,8 @@ export class Speaker {
     for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
     const r = importUpdate(u, st.info, this.identity, this.clock.now());
     if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });
-    const changes = new Map<PrefixKey, RibChange>();
+    // changes gather across the UPDATEs of one read and go out together (fewer, fuller UPDATEs)
+    const changes = this.pending;
     for (const w of r.withdraw) {
       this.rib.remove(st.info.id, w.prefix, w.pathId, changes);
       if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
@@ -440,7 +443,13 @@ export class Speaker {
       if (anyRejected) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
-    this.propagate(changes);
+    if (!this.pendingScheduled && changes.size > 0) {
+      this.pendingScheduled = true;
+      setImmediate(() => {
+        this.pendingScheduled = false;
+        this.propagate(new Map());
+      });
+    }
   }
 
   private selfNextHops(st: PeerState): Partial<Record<AddressFamily, IP>> {
@@ -502,6 +511,20 @@ export class Speaker {
    */
   private syncPrefix(st: PeerState, family: AddressFamily, key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
     const n = st.session.negotiated!;
+    if (!n.tx.addPath[family]) {
+      // the common case, without allocating: one path (id 0) or none
+      const r = this.exportFor(st, best);
+      const sent = st.adjOut.get(key);
+      const sentKey = typeof sent === "string" ? sent : undefined;
+      if (r) {
+        if (sentKey !== r.key) announce.push({ prefix, pathId: 0, out: r.out, key: r.key });
+        st.adjOut.set(key, r.key);
+      } else if (sent !== undefined) {
+        withdraw.push({ prefix, pathId: 0 });
+        st.adjOut.delete(key);
+      }
+      return;
+    }
     const desired = new Map<number, { out: OutRoute; key: string }>();
     if (n.tx.addPath[family]) {
       for (const p of multipath) {
@@ -512,7 +535,8 @@ export class Speaker {
       const r = this.exportFor(st, best);
       if (r) desired.set(0, r);
     }
-    const entry = st.adjOut.get(key);
+    const sent = st.adjOut.get(key);
+    const entry = typeof sent === "string" ? { ids: [0], keys: [sent] } : sent;
     const ids: number[] = [];
     const keys: string[] = [];
     for (const [id, d] of desired) {
@@ -523,7 +547,7 @@ export class Speaker {
     }
     if (entry) for (const id of entry.ids) if (!desired.has(id)) withdraw.push({ prefix, pathId: id });
     if (ids.length === 0) st.adjOut.delete(key);
-    else st.adjOut.set(key, { family, ids, keys });
+    else st.adjOut.set(key, { ids, keys });
   }
 
   /** Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh). */
@@ -547,6 +571,12 @@ export class Speaker {
 
   /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
   private propagate(changes: Map<PrefixKey, RibChange>): void {
+    if (this.pending.size > 0) {
+      // what came in from peers first, in order
+      const earlier = this.pending;
+      this.pending = new Map();
+      this.propagate(earlier);
+    }
     if (changes.size === 0) return;
     for (const st of this.peers.values()) {
       const n = st.session.negotiated;

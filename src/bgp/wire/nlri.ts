@@ -58,9 +58,13 @@ function countNlri(data: Uint8Array, addPath: boolean): number {
 
 export function encodeNlriTo(w: ByteWriter, n: Nlri, addPath: boolean): void {
   if (addPath) w.u32(n.pathId);
-  const p = n.prefix.network();
+  // host bits past the length are left out by the byte count below, and the last byte masked
+  const p = n.prefix;
   w.u8(p.len);
-  w.bytes(p.addr.bytes.subarray(0, (p.len + 7) >> 3));
+  const full = p.len >> 3;
+  const b = p.addr.bytes;
+  for (let i = 0; i < full; i++) w.u8(b[i]!);
+  if (p.len & 7) w.u8(b[full]! & (0xff << (8 - (p.len & 7))) & 0xff);
 }
 
 export function nlriLength(n: Nlri, addPath: boolean): number {
