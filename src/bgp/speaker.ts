@@ -517,8 +517,10 @@ export class Speaker {
       const sent = st.adjOut.get(key);
       const sentKey = typeof sent === "string" ? sent : undefined;
       if (r) {
-        if (sentKey !== r.key) announce.push({ prefix, pathId: 0, out: r.out, key: r.key });
-        st.adjOut.set(key, r.key);
+        if (sentKey !== r.key) {
+          announce.push({ prefix, pathId: 0, out: r.out, key: r.key });
+          st.adjOut.set(key, r.key);
+        }
       } else if (sent !== undefined) {
         withdraw.push({ prefix, pathId: 0 });
         st.adjOut.delete(key);
