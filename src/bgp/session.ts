@@ -19,6 +19,7 @@ import { DEFAULT_CODEC_OPTIONS } from "./wire/attributes.js";
 import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
+import type { PolicyTermConfig } from "./policy.js";
 
 export interface PeerConfig {
   address: string;
@@ -31,6 +32,12 @@ export interface PeerConfig {
   holdTime?: number;
   connectRetry?: number;
   routeReflectorClient?: boolean;
+  /**
+   * Import and export policy (policy.ts): terms, first match wins. Absent: accept everything.
+   * Present: no match means reject on eBGP (RFC 8212) and accept on iBGP.
+   */
+  import?: PolicyTermConfig[];
+  export?: PolicyTermConfig[];
   /** ADD-PATH send (RFC 7911): advertise the whole ECMP set to peers that receive; default true. Receive is always on. */
   addPath?: boolean;
 }

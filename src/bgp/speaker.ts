@@ -24,6 +24,7 @@ import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
+import { ACCEPT_ALL, applySet, compilePolicy, evaluate, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
 
@@ -101,7 +102,9 @@ interface PeerState {
   target: ExportTarget | undefined;
   epoch: number;
   /** The last export computed for this peer (see exportFor). */
-  lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; epoch: number; result: { out: OutRoute; key: string } | undefined };
+  lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; epoch: number; term: number; result: { out: OutRoute; key: string } | undefined };
+  importPolicy: CompiledPolicy;
+  exportPolicy: CompiledPolicy;
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
@@ -215,7 +218,10 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0 };
+      const ebgp = cfg.asNumber !== this.opts.asNumber;
+      const importPolicy = cfg.import === undefined ? ACCEPT_ALL : compilePolicy(cfg.import, !ebgp);
+      const exportPolicy = cfg.export === undefined ? ACCEPT_ALL : compilePolicy(cfg.export, !ebgp);
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0, importPolicy, exportPolicy };
       st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       if (this.started) st.session.start();
@@ -438,9 +444,28 @@ export class Speaker {
       if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
     }
     if (r.treatAsWithdraw) for (const w of r.withdraw) st.rejected.add(`${prefixKey(w.prefix)}#${w.pathId}`);
-    const anyRejected = st.rejected.size > 0;
-    for (const p of r.announce) {
-      if (anyRejected) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+    const pol = st.importPolicy;
+    const filtering = pol !== ACCEPT_ALL;
+    let setMemo: Map<RouteAttrs, Map<number, RouteAttrs>> | undefined;
+    for (let p of r.announce) {
+      if (filtering) {
+        const term = evaluate(pol, p.prefix, p.attrs.communities);
+        if (term === undefined) {
+          // refused by import policy: gone from the RIB as if withdrawn, counted as received
+          this.rib.remove(st.info.id, p.prefix, p.pathId, changes);
+          st.rejected.add(`${prefixKey(p.prefix)}#${p.pathId}`);
+          continue;
+        }
+        if (term >= 0 && pol.terms[term]!.set) {
+          setMemo ??= new Map();
+          let byTerm = setMemo.get(p.attrs);
+          if (!byTerm) setMemo.set(p.attrs, (byTerm = new Map()));
+          let attrs = byTerm.get(term);
+          if (!attrs) byTerm.set(term, (attrs = applySet(p.attrs, pol.terms[term]!)));
+          p = { ...p, attrs };
+        }
+      }
+      if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
     if (!this.pendingScheduled && changes.size > 0) {
@@ -469,21 +494,37 @@ export class Speaker {
    */
   private exportFor(st: PeerState, path: Path | undefined): { out: OutRoute; key: string } | undefined {
     if (!path || !st.info || !st.target) return undefined;
+    // export policy: the term that matches is part of the memo key (its set actions shape the route)
+    let term = -1;
+    if (st.exportPolicy !== ACCEPT_ALL) {
+      const t = evaluate(st.exportPolicy, path.prefix, path.attrs.communities);
+      if (t === undefined) return undefined;
+      term = t;
+    }
     // consecutive paths usually share attributes (one UPDATE's prefixes): skip the memo lookup
     const last = st.lastExport;
-    if (last && last.attrs === path.attrs && last.source === path.source && last.family === path.family && last.epoch === st.epoch) return last.result;
-    const result = this.exportMemoised(st, path);
-    st.lastExport = { attrs: path.attrs, source: path.source, family: path.family, epoch: st.epoch, result };
+    if (last && last.attrs === path.attrs && last.source === path.source && last.family === path.family && last.epoch === st.epoch && last.term === term) return last.result;
+    const result = this.exportMemoised(st, path, term);
+    st.lastExport = { attrs: path.attrs, source: path.source, family: path.family, epoch: st.epoch, term, result };
     return result;
   }
 
-  private exportMemoised(st: PeerState, path: Path): { out: OutRoute; key: string } | undefined {
+  private exportMemoised(st: PeerState, path: Path, term: number): { out: OutRoute; key: string } | undefined {
     let memo = this.exportMemo.get(path.attrs);
     if (!memo) this.exportMemo.set(path.attrs, (memo = new Map()));
-    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}`;
+    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}|${term}`;
     const hit = memo.get(mk);
     if (hit !== undefined) return hit ?? undefined;
-    const out = exportRoute(path, st.target!);
+    let out = exportRoute(path, st.target!);
+    const t = term >= 0 ? st.exportPolicy.terms[term] : undefined;
+    if (out && t?.set) {
+      const attrs = applySet(out.attrs, t);
+      if (!st.info?.ibgp) delete attrs.localPref; // LOCAL_PREF never goes to another AS
+      let nextHop = out.nextHop;
+      if (t.set.nextHop === "self") nextHop = st.target!.selfNextHop[path.family] ?? nextHop;
+      else if (t.set.nextHop === "keep" && path.attrs.nextHop) nextHop = path.attrs.nextHop;
+      out = { attrs, nextHop };
+    }
     const r = out ? { out, key: this.intern(outRouteKey(out, st.session.negotiated!.tx)) } : null;
     memo.set(mk, r);
     return r ?? undefined;
