@@ -103,6 +103,7 @@ async function runBird(): Promise<Result> {
   rmSync(log, { force: true });
   const t0 = Date.now();
   startBird(B, base);
+  await until(() => pidOf(base) !== undefined, 10, 10, "BIRD pid file");
   const pid = pidOf(base)!;
   const base0 = procMem(pid);
   const tAll = await until(() => birdRouteCount(B, base) === N, 50, 600, "BIRD receiver routes").then(() => Date.now());
@@ -130,7 +131,7 @@ async function runTabby(): Promise<Result> {
   await until(async () => (await tabbyPeers(t)) !== undefined, 20, 60, "tabby control socket");
   await sleep(1000);
   const idle = procMem(t.pid);
-  writeFileSync(config, `${head}peers:\n  - address: 198.51.100.1\n    asNumber: 65001\n    connectRetry: 1\n`);
+  writeFileSync(config, `${head}peers:\n  - address: 198.51.100.1\n    asNumber: 65001\n    connectRetry: 1\n    import: [{ action: accept }]\n`);
   const tHup = Date.now();
   t.child.kill("SIGHUP");
   const trace: string[] = [];

@@ -108,6 +108,8 @@ interface PeerState {
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
+/** Loc-RIB changes gathered from peers' UPDATEs before they are pushed out (see onUpdate). */
+const PENDING_MAX = 2048;
 /** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
 const STALE_PATH_TIME = 360;
 
@@ -468,7 +470,9 @@ export class Speaker {
       if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
-    if (!this.pendingScheduled && changes.size > 0) {
+    // bounded, so the change records die young (a big batch would be promoted and slow the GC)
+    if (changes.size >= PENDING_MAX) this.propagate(new Map());
+    else if (!this.pendingScheduled && changes.size > 0) {
       this.pendingScheduled = true;
       setImmediate(() => {
         this.pendingScheduled = false;
