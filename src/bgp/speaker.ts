@@ -24,6 +24,7 @@ import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
+import { setListenerKey } from "./md5.js";
 import { ACCEPT_ALL, applySet, compilePolicy, evaluate, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
@@ -180,6 +181,7 @@ export class Speaker {
       });
       server.on("error", (err) => this.log("error", "listener error", { err: err.message }));
       this.server = server;
+      for (const p of this.peers.values()) this.setListenerKey(p.config);
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
@@ -207,6 +209,7 @@ export class Speaker {
     const want = new Map(peers.map((p) => [canonicalAddress(p.address), p]));
     for (const [addr, st] of this.peers) {
       const next = want.get(addr);
+      if ((!next || next.password !== st.config.password) && st.config.password) this.setListenerKey({ ...st.config, password: "" }, true);
       if (!next) {
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
@@ -226,6 +229,7 @@ export class Speaker {
       const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0, importPolicy, exportPolicy };
       st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
+      this.setListenerKey(cfg);
       if (this.started) st.session.start();
     }
   }
@@ -315,6 +319,16 @@ export class Speaker {
   }
 
   // ---- internals ----
+
+  /** RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. */
+  private setListenerKey(cfg: PeerConfig, remove = false): void {
+    if ((!cfg.password && !remove) || !this.server) return;
+    try {
+      setListenerKey(this.server, canonicalAddress(cfg.address), cfg.password ?? "");
+    } catch (e) {
+      this.log("error", "cannot set the TCP-MD5 key on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
+    }
+  }
 
   private onInbound(socket: net.Socket): void {
     const addr = stripMapped(socket.remoteAddress);
