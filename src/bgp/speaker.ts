@@ -73,6 +73,8 @@ export interface RouteView {
     localPref?: number;
     med?: number;
     communities: string[];
+    /** RFC 8092, as "global:local1:local2"; present when the path has any. */
+    largeCommunities?: string[];
     peer: string;
     best: boolean;
     originatorId?: string;
@@ -306,6 +308,7 @@ export class Speaker {
           peer: p.source ? p.source.id : "local",
           best: p === e.decision.best,
         };
+        if (p.attrs.largeCommunities.length > 0) v.largeCommunities = p.attrs.largeCommunities.map((c) => c.join(":"));
         if (p.attrs.localPref !== undefined) v.localPref = p.attrs.localPref;
         if (p.attrs.med !== undefined) v.med = p.attrs.med;
         if (p.attrs.originatorId) v.originatorId = p.attrs.originatorId;
