@@ -52,31 +52,40 @@ function sameDecision(a: Decision, b: Decision): boolean {
 
 export class Rib {
   private readonly entries = new PrefixMap<RibEntry>();
-  /** Adj-RIB-In index: peer id ("local" for local origination) → its paths. */
-  private readonly byPeer = new Map<string, Set<Path>>();
+  /**
+   * Paths per peer id ("local" for local origination). A count, not an index: a Set of a
+   * million paths costs ~40 bytes and a hash insert per route, while the operations that need a
+   * peer's paths (session down, graceful-restart marking) are rare and may scan the table.
+   */
+  private readonly counts = new Map<string, number>();
 
   constructor(private readonly localAs: number) {}
+
+  private count(src: string, d: number): void {
+    const n = (this.counts.get(src) ?? 0) + d;
+    if (n > 0) this.counts.set(src, n);
+    else this.counts.delete(src);
+  }
 
   /** Adds or replaces (implicit withdraw) a path. */
   upsert(path: Path, changes: Map<PrefixKey, RibChange>): void {
     const key = prefixKey(path.prefix);
     const src = sourceId(path);
-    let idx = this.byPeer.get(src);
-    if (!idx) this.byPeer.set(src, (idx = new Set()));
     let e = this.entries.get(key);
     if (!e) {
       // a one-element literal: `[]` then push would reserve 17 slots
       e = { family: path.family, prefix: path.prefix, paths: [path], decision: NO_DECISION };
       this.entries.set(key, e);
+      this.count(src, 1);
     } else {
       // copy on write: a decision may share the array (see decide), and changes keep decisions
       const i = findPath(e.paths, src, path.pathId);
-      if (i >= 0) {
-        idx.delete(e.paths[i]!);
-        e.paths = e.paths.map((p, j) => (j === i ? path : p));
-      } else e.paths = [...e.paths, path];
+      if (i >= 0) e.paths = e.paths.map((p, j) => (j === i ? path : p));
+      else {
+        e.paths = [...e.paths, path];
+        this.count(src, 1);
+      }
     }
-    idx.add(path);
     this.recompute(key, e, changes);
   }
 
@@ -87,25 +96,28 @@ export class Rib {
     if (!e) return;
     const i = findPath(e.paths, peerId, pathId);
     if (i < 0) return;
-    this.byPeer.get(peerId)?.delete(e.paths[i]!);
     e.paths = e.paths.filter((_, j) => j !== i);
+    this.count(peerId, -1);
     this.recompute(key, e, changes);
+  }
+
+  /** Removes the peer's paths that `drop` selects (all of them without it), scanning the table. */
+  private removeWhere(peerId: string, changes: Map<PrefixKey, RibChange>, drop?: (p: Path) => boolean): void {
+    if (!this.counts.has(peerId)) return;
+    // deleting from a Map while iterating it is well defined in JS
+    for (const e of this.entries.values()) {
+      let gone = 0;
+      for (const p of e.paths) if (sourceId(p) === peerId && (!drop || drop(p))) gone++;
+      if (gone === 0) continue;
+      e.paths = e.paths.filter((p) => !(sourceId(p) === peerId && (!drop || drop(p))));
+      this.count(peerId, -gone);
+      this.recompute(prefixKey(e.prefix), e, changes);
+    }
   }
 
   /** Removes every path learned from the peer (session down). */
   removePeer(peerId: string, changes: Map<PrefixKey, RibChange>): void {
-    const idx = this.byPeer.get(peerId);
-    if (!idx) return;
-    this.byPeer.delete(peerId);
-    for (const p of idx) {
-      const key = prefixKey(p.prefix);
-      const e = this.entries.get(key);
-      if (!e) continue;
-      const i = e.paths.indexOf(p);
-      if (i < 0) continue;
-      e.paths = e.paths.filter((_, j) => j !== i);
-      this.recompute(key, e, changes);
-    }
+    this.removeWhere(peerId, changes);
   }
 
   /**
@@ -113,21 +125,13 @@ export class Rib {
    * (marked stale, still used); the rest go.
    */
   markStale(peerId: string, keep: ReadonlySet<AddressFamily>, changes: Map<PrefixKey, RibChange>): void {
-    const idx = this.byPeer.get(peerId);
-    if (!idx) return;
-    for (const p of [...idx]) {
-      if (keep.has(p.family)) p.stale = true;
-      else this.remove(peerId, p.prefix, p.pathId, changes);
-    }
+    for (const p of this.peerPaths(peerId)) if (keep.has(p.family)) p.stale = true;
+    this.removeWhere(peerId, changes, (p) => !keep.has(p.family));
   }
 
   /** Removes the peer's stale paths (of one family, or all). */
   flushStale(peerId: string, family: AddressFamily | undefined, changes: Map<PrefixKey, RibChange>): void {
-    const idx = this.byPeer.get(peerId);
-    if (!idx) return;
-    for (const p of [...idx]) {
-      if (p.stale && (!family || p.family === family)) this.remove(peerId, p.prefix, p.pathId, changes);
-    }
+    this.removeWhere(peerId, changes, (p) => !!p.stale && (!family || p.family === family));
   }
 
   private recompute(key: PrefixKey, e: RibEntry, changes: Map<PrefixKey, RibChange>): void {
@@ -142,12 +146,15 @@ export class Rib {
 
   /** Paths learned from one peer (its Adj-RIB-In after import policy). */
   peerPaths(peerId: string): Path[] {
-    return [...(this.byPeer.get(peerId) ?? [])];
+    const out: Path[] = [];
+    if (!this.counts.has(peerId)) return out;
+    for (const e of this.entries.values()) for (const p of e.paths) if (sourceId(p) === peerId) out.push(p);
+    return out;
   }
 
   /** How many paths the peer has in the RIB. */
   peerPathCount(peerId: string): number {
-    return this.byPeer.get(peerId)?.size ?? 0;
+    return this.counts.get(peerId) ?? 0;
   }
 
   entry(key: PrefixKey): RibEntry | undefined {
