@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { birdRouteCount, flag, pidOf, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, type Tabby } from "./bgp-util.js";
+import { birdRouteCount, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, type Tabby } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const C = flag(argv, "--clients", 20);
@@ -71,7 +71,7 @@ function startClients(): void {
   startBird(NS, join(dir, "mt"));
 }
 
-async function birdRr(): Promise<{ ms: number; hwmKb: number }> {
+async function birdRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
   const base = join(dir, "rr");
   let conf = "router id 192.0.2.1;\nprotocol device {}\n";
   for (let i = 1; i <= C + 2; i++) {
@@ -83,12 +83,13 @@ async function birdRr(): Promise<{ ms: number; hwmKb: number }> {
   startBird(NS, base);
   const t1 = await until(() => birdRouteCount(NS, join(dir, "mb")) === N, 50, 600, "BIRD RR monitor");
   const hwmKb = procMem(pidOf(base)!).hwmKb;
+  const cpuS = procCpuS(pidOf(base)!);
   stopBird(base);
   await until(() => birdRouteCount(NS, join(dir, "mb")) === 0, 100, 60, "BIRD RR monitor to drop the routes");
-  return { ms: t1 - t0, hwmKb };
+  return { ms: t1 - t0, hwmKb, cpuS };
 }
 
-async function tabbyRr(): Promise<{ ms: number; hwmKb: number }> {
+async function tabbyRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
   const config = join(dir, "rr.yaml");
   const control = join(dir, "rr.ctl");
   let y = `routerId: 192.0.2.2\nasNumber: 65000\nclusterId: 1.1.1.1\nlisten: { address: 192.0.2.2, port: 179 }\ncontrol: ${control}\npeers:\n`;
@@ -102,9 +103,10 @@ async function tabbyRr(): Promise<{ ms: number; hwmKb: number }> {
   const t = tabby;
   const t1 = await until(() => birdRouteCount(NS, join(dir, "mt")) === N, 50, 600, "tabby RR monitor");
   const hwmKb = procMem(t.pid).hwmKb;
+  const cpuS = procCpuS(t.pid);
   await stopTabby(t);
   await until(() => birdRouteCount(NS, join(dir, "mt")) === 0, 100, 60, "tabby RR monitor to drop the routes");
-  return { ms: t1 - t0, hwmKb };
+  return { ms: t1 - t0, hwmKb, cpuS };
 }
 
 async function main(): Promise<void> {
@@ -114,20 +116,28 @@ async function main(): Promise<void> {
   console.log(`${C} clients × ${M} routes = ${N}; reflectors BIRD then tabby, ${rounds} round(s)`);
   const b: number[] = [];
   const t: number[] = [];
+  const bc: number[] = [];
+  const tc: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     if (!only) {
       const br = await birdRr();
       b.push(br.ms);
-      console.log(`bird_rr_s ${s(br.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${br.hwmKb}`);
+      bc.push(br.cpuS);
+      console.log(`bird_rr_s ${s(br.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${br.hwmKb} rr_cpu_s=${br.cpuS.toFixed(2)}`);
       await sleep(500);
     }
     const tr = await tabbyRr();
     t.push(tr.ms);
-    console.log(`tabby_rr_s ${s(tr.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${tr.hwmKb}`);
+    tc.push(tr.cpuS);
+    console.log(`tabby_rr_s ${s(tr.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${tr.hwmKb} rr_cpu_s=${tr.cpuS.toFixed(2)}`);
     await sleep(500);
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
-  if (b.length) console.log(`ratio tabby/bird ${(med(t) / med(b)).toFixed(2)} (reflector start → monitor holds all ${N}, medians)`);
+  if (b.length) {
+    console.log(`ratio tabby/bird ${(med(t) / med(b)).toFixed(2)} (reflector start → monitor holds all ${N}, medians)`);
+    // CPU seconds are steadier than wall time on a shared machine
+    console.log(`cpu ratio tabby/bird ${(med(tc) / med(bc)).toFixed(2)} (reflector CPU seconds, medians)`);
+  }
 }
 
 main().then(

@@ -106,6 +106,13 @@ export function procMem(pid: number): { rssKb: number; hwmKb: number } {
   return { rssKb: f("VmRSS"), hwmKb: f("VmHWM") };
 }
 
+/** CPU seconds (user + system) the process has used, from /proc/PID/stat. */
+export function procCpuS(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
+}
+
 /** Polls `check` every `ms` until true; returns the time (performance.now) it first saw true. */
 export async function until(check: () => boolean | Promise<boolean>, ms: number, timeoutS: number, what: string): Promise<number> {
   const deadline = performance.now() + timeoutS * 1000;
