@@ -17,7 +17,7 @@ const PEERS: PeerStatus[] = [
   { address: "fd00::3", asNumber: 65001, state: "Active", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, lastError: "received NOTIFICATION 6/2" },
 ];
 const ROUTES: RouteView[] = [
-  { prefix: "10.1.0.0/24", paths: [{ nextHop: "10.0.0.2", asPath: [], origin: "igp", localPref: 100, communities: ["64512:1"], peer: "10.0.0.2", best: true }] },
+  { prefix: "10.1.0.0/24", paths: [{ nextHop: "10.0.0.2", asPath: [], origin: "igp", localPref: 100, communities: ["64512:1"], largeCommunities: ["64512:7:8"], peer: "10.0.0.2", best: true }] },
 ];
 const fake = {
   peerStatus: () => PEERS,
@@ -46,7 +46,7 @@ test("bgp peers and bgp routes read the control socket", async () => {
     assert.deepEqual(JSON.parse(j.out()), PEERS);
     const r = io();
     assert.equal(await routesRun(["--control", sock], r.io), 0);
-    assert.match(r.out(), /\*>\s+10\.1\.0\.0\/24\s+10\.0\.0\.2\s+10\.0\.0\.2\s+igp\s+100\s+64512:1/);
+    assert.match(r.out(), /\*>\s+10\.1\.0\.0\/24\s+10\.0\.0\.2\s+10\.0\.0\.2\s+igp\s+100\s+64512:1 64512:7:8/);
     const r6 = io();
     await routesRun(["--control", sock, "--family", "ipv6", "-o", "json"], r6.io);
     assert.deepEqual(JSON.parse(r6.out()), []);

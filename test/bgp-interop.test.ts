@@ -71,7 +71,7 @@ asNumber: 65002
 listen: { address: "::", port: 179 }
 control: ${control}
 peers:
-  - { address: 10.99.0.1, asNumber: 65001, holdTime: 9, connectRetry: 1, localIPv6: "fd99::2" }
+  - { address: 10.99.0.1, asNumber: 65001, holdTime: 9, connectRetry: 1, localIPv6: "fd99::2", import: [{ action: accept }], export: [{ action: accept }] }
   - { address: "fd99::1", asNumber: 65002, holdTime: 9, connectRetry: 1, families: [ipv6] }
 announce:
 ${announceV4 ? '  - { prefix: 10.20.0.0/24, communities: ["65002:20"] }\n' : ""}  - { prefix: "fd20::/64" }

@@ -19,6 +19,8 @@ import { DEFAULT_CODEC_OPTIONS } from "./wire/attributes.js";
 import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
+import type { PolicyTermConfig } from "./policy.js";
+import { connectWithKey } from "./md5.js";
 
 export interface PeerConfig {
   address: string;
@@ -31,6 +33,14 @@ export interface PeerConfig {
   holdTime?: number;
   connectRetry?: number;
   routeReflectorClient?: boolean;
+  /**
+   * Import and export policy (policy.ts): terms, first match wins. Absent: accept everything.
+   * Present: no match means reject on eBGP (RFC 8212) and accept on iBGP.
+   */
+  import?: PolicyTermConfig[];
+  /** TCP-MD5 (RFC 2385) password, Linux only. */
+  password?: string;
+  export?: PolicyTermConfig[];
   /** ADD-PATH send (RFC 7911): advertise the whole ECMP set to peers that receive; default true. Receive is always on. */
   addPath?: boolean;
 }
@@ -410,6 +420,22 @@ export class Session {
   }
 
   private connect(): void {
+    if (this.config.password) {
+      let socket: net.Socket;
+      try {
+        socket = connectWithKey(this.config.address, this.config.port, this.config.localAddress, this.config.password, () => {
+          if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
+        });
+      } catch (e) {
+        this.lastError = e instanceof Error ? e.message : String(e);
+        this.hooks.log("warn", "TCP-MD5 connect failed", { peer: this.config.address, err: this.lastError });
+        return; // the ConnectRetry timer tries again
+      }
+      const c = this.makeConn(socket, true);
+      this.conn = c;
+      this.markOpen();
+      return;
+    }
     const opts: net.NetConnectOpts = { host: this.config.address, port: this.config.port };
     if (this.config.localAddress) (opts as net.TcpNetConnectOpts).localAddress = this.config.localAddress;
     const socket = net.connect(opts);

@@ -13,9 +13,10 @@ import { parsePrefix, type Prefix } from "../net/prefix.js";
 import { BgpError } from "./errors.js";
 import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
 import { Rib, type RibChange } from "./rib/rib.js";
+import { PrefixMap } from "./rib/prefix-map.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type ExportTarget, type OutRoute } from "./rib/export.js";
-import { prefixKey, type Path, type PeerInfo, type RouteAttrs } from "./rib/types.js";
+import { prefixKey, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
 import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
 import type { Nlri } from "./wire/nlri.js";
 import type { RibEntry } from "./rib/rib.js";
@@ -23,6 +24,8 @@ import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
+import { setListenerKey } from "./md5.js";
+import { ACCEPT_ALL, applySet, compilePolicy, evaluate, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
 
@@ -70,6 +73,8 @@ export interface RouteView {
     localPref?: number;
     med?: number;
     communities: string[];
+    /** RFC 8092, as "global:local1:local2"; present when the path has any. */
+    largeCommunities?: string[];
     peer: string;
     best: boolean;
     originatorId?: string;
@@ -77,18 +82,17 @@ export interface RouteView {
   }[];
 }
 
-/** Kept small: one per prefix per peer. `ids[i]` was sent with attributes `keys[i]`. */
-interface AdjOutEntry {
-  family: AddressFamily;
-  ids: number[];
-  keys: string[];
-}
+/**
+ * Kept small: one per prefix per peer. Without ADD-PATH it is just the (interned) attribute key
+ * of what was sent under path id 0; with ADD-PATH, `ids[i]` was sent with attributes `keys[i]`.
+ */
+type AdjOutEntry = string | { ids: number[]; keys: string[] };
 
 interface PeerState {
   config: PeerConfig;
   session: Session;
   /** Adj-RIB-Out: prefix key → the path ids sent and the (interned) attribute key of each. */
-  adjOut: Map<string, AdjOutEntry>;
+  adjOut: PrefixMap<AdjOutEntry>;
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
@@ -100,9 +104,15 @@ interface PeerState {
   /** Export context of the current session (next-hop self addresses), and a counter per session. */
   target: ExportTarget | undefined;
   epoch: number;
+  /** The last export computed for this peer (see exportFor). */
+  lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; epoch: number; term: number; result: { out: OutRoute; key: string } | undefined };
+  importPolicy: CompiledPolicy;
+  exportPolicy: CompiledPolicy;
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
+/** Loc-RIB changes gathered from peers' UPDATEs before they are pushed out (see onUpdate). */
+const PENDING_MAX = 2048;
 /** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
 const STALE_PATH_TIME = 360;
 
@@ -126,11 +136,12 @@ export class Speaker {
   private readonly rib: Rib;
   private readonly identity: LocalIdentity;
   private readonly peers = new Map<string, PeerState>();
-  private local = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+  private local = new Map<PrefixKey, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
   private server: net.Server | undefined;
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
-  private fibState = new Map<string, string>();
-  private pendingFib = new Map<string, FibChange>();
+  /** Next hops last reported per prefix (only kept while someone listens). */
+  private fibState = new PrefixMap<string>();
+  private pendingFib = new Map<PrefixKey, FibChange>();
   private fibFlushScheduled = false;
   private started = false;
   /** ADD-PATH identifiers we assign to paths we send: source path → id. */
@@ -138,6 +149,9 @@ export class Speaker {
   private nextOutPathId = 1;
   private interned = new Map<string, string>();
   private epochs = 0;
+  /** Loc-RIB changes from UPDATEs not yet pushed to peers (see onUpdate). */
+  private pending = new Map<PrefixKey, RibChange>();
+  private pendingScheduled = false;
   private exportMemo = new WeakMap<object, Map<string, { out: OutRoute; key: string } | null>>();
 
   constructor(opts: SpeakerOptions) {
@@ -169,6 +183,7 @@ export class Speaker {
       });
       server.on("error", (err) => this.log("error", "listener error", { err: err.message }));
       this.server = server;
+      for (const p of this.peers.values()) this.setListenerKey(p.config);
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
@@ -196,6 +211,7 @@ export class Speaker {
     const want = new Map(peers.map((p) => [canonicalAddress(p.address), p]));
     for (const [addr, st] of this.peers) {
       const next = want.get(addr);
+      if ((!next || next.password !== st.config.password) && st.config.password) this.setListenerKey({ ...st.config, password: "" }, true);
       if (!next) {
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
@@ -209,15 +225,19 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new Map(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0 };
+      const ebgp = cfg.asNumber !== this.opts.asNumber;
+      const importPolicy = cfg.import === undefined ? ACCEPT_ALL : compilePolicy(cfg.import, !ebgp);
+      const exportPolicy = cfg.export === undefined ? ACCEPT_ALL : compilePolicy(cfg.export, !ebgp);
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0, importPolicy, exportPolicy };
       st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
+      this.setListenerKey(cfg);
       if (this.started) st.session.start();
     }
   }
 
   setOriginated(routes: OriginatedRoute[]): void {
-    const next = new Map<string, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+    const next = new Map<PrefixKey, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
     for (const r of routes) {
       const prefix = parsePrefix(r.prefix).network();
       const v: { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] } = {
@@ -228,7 +248,7 @@ export class Speaker {
       if (r.nextHop) v.nextHop = parseIP(r.nextHop);
       next.set(prefixKey(prefix), v);
     }
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     for (const [k, v] of this.local) {
       if (!next.has(k)) this.rib.remove("local", v.prefix, 0, changes);
     }
@@ -288,6 +308,7 @@ export class Speaker {
           peer: p.source ? p.source.id : "local",
           best: p === e.decision.best,
         };
+        if (p.attrs.largeCommunities.length > 0) v.largeCommunities = p.attrs.largeCommunities.map((c) => c.join(":"));
         if (p.attrs.localPref !== undefined) v.localPref = p.attrs.localPref;
         if (p.attrs.med !== undefined) v.med = p.attrs.med;
         if (p.attrs.originatorId) v.originatorId = p.attrs.originatorId;
@@ -301,6 +322,16 @@ export class Speaker {
   }
 
   // ---- internals ----
+
+  /** RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. */
+  private setListenerKey(cfg: PeerConfig, remove = false): void {
+    if ((!cfg.password && !remove) || !this.server) return;
+    try {
+      setListenerKey(this.server, canonicalAddress(cfg.address), cfg.password ?? "");
+    } catch (e) {
+      this.log("error", "cannot set the TCP-MD5 key on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
+    }
+  }
 
   private onInbound(socket: net.Socket): void {
     const addr = stripMapped(socket.remoteAddress);
@@ -355,7 +386,7 @@ export class Speaker {
     this.log("info", "peer lost without NOTIFICATION: keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
     st.adjOut.clear();
     st.rejected.clear();
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     this.rib.markStale(st.info.id, keep, changes);
     this.propagate(changes);
     st.staleFamilies = keep;
@@ -366,7 +397,7 @@ export class Speaker {
   /** RFC 4724 helper, session back: flush families the peer no longer preserves; others wait for End-of-RIB. */
   private grReestablished(st: PeerState): void {
     if (st.staleFamilies.size === 0 || !st.info) return;
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     for (const f of [...st.staleFamilies]) {
       if (st.gr?.families.get(f) === true) continue;
       this.rib.flushStale(st.info.id, f, changes);
@@ -379,7 +410,7 @@ export class Speaker {
 
   private grEndOfRib(st: PeerState, family: AddressFamily): void {
     if (!st.staleFamilies.has(family) || !st.info) return;
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     this.rib.flushStale(st.info.id, family, changes);
     st.staleFamilies.delete(family);
     if (st.staleFamilies.size === 0) this.clearStale(st);
@@ -392,7 +423,7 @@ export class Speaker {
       st.staleTimer = undefined;
       if (!st.info || st.staleFamilies.size === 0) return;
       this.log("info", "graceful restart timer expired: flushing stale routes", { peer: st.config.address });
-      const changes = new Map<string, RibChange>();
+      const changes = new Map<PrefixKey, RibChange>();
       this.rib.flushStale(st.info.id, undefined, changes);
       st.staleFamilies.clear();
       this.propagate(changes);
@@ -410,7 +441,7 @@ export class Speaker {
     st.adjOut.clear();
     st.rejected.clear();
     if (!st.info) return;
-    const changes = new Map<string, RibChange>();
+    const changes = new Map<PrefixKey, RibChange>();
     this.rib.removePeer(st.info.id, changes);
     this.propagate(changes);
   }
@@ -425,17 +456,46 @@ export class Speaker {
     for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
     const r = importUpdate(u, st.info, this.identity, this.clock.now());
     if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });
-    const changes = new Map<string, RibChange>();
+    // changes gather across the UPDATEs of one read and go out together (fewer, fuller UPDATEs)
+    const changes = this.pending;
     for (const w of r.withdraw) {
       this.rib.remove(st.info.id, w.prefix, w.pathId, changes);
-      st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
+      if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(w.prefix)}#${w.pathId}`);
     }
     if (r.treatAsWithdraw) for (const w of r.withdraw) st.rejected.add(`${prefixKey(w.prefix)}#${w.pathId}`);
-    for (const p of r.announce) {
-      st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+    const pol = st.importPolicy;
+    const filtering = pol !== ACCEPT_ALL;
+    let setMemo: Map<RouteAttrs, Map<number, RouteAttrs>> | undefined;
+    for (let p of r.announce) {
+      if (filtering) {
+        const term = evaluate(pol, p.prefix, p.attrs.communities);
+        if (term === undefined) {
+          // refused by import policy: gone from the RIB as if withdrawn, counted as received
+          this.rib.remove(st.info.id, p.prefix, p.pathId, changes);
+          st.rejected.add(`${prefixKey(p.prefix)}#${p.pathId}`);
+          continue;
+        }
+        if (term >= 0 && pol.terms[term]!.set) {
+          setMemo ??= new Map();
+          let byTerm = setMemo.get(p.attrs);
+          if (!byTerm) setMemo.set(p.attrs, (byTerm = new Map()));
+          let attrs = byTerm.get(term);
+          if (!attrs) byTerm.set(term, (attrs = applySet(p.attrs, pol.terms[term]!)));
+          p = { ...p, attrs };
+        }
+      }
+      if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
-    this.propagate(changes);
+    // bounded, so the change records die young (a big batch would be promoted and slow the GC)
+    if (changes.size >= PENDING_MAX) this.propagate(new Map());
+    else if (!this.pendingScheduled && changes.size > 0) {
+      this.pendingScheduled = true;
+      setImmediate(() => {
+        this.pendingScheduled = false;
+        this.propagate(new Map());
+      });
+    }
   }
 
   private selfNextHops(st: PeerState): Partial<Record<AddressFamily, IP>> {
@@ -455,12 +515,37 @@ export class Speaker {
    */
   private exportFor(st: PeerState, path: Path | undefined): { out: OutRoute; key: string } | undefined {
     if (!path || !st.info || !st.target) return undefined;
+    // export policy: the term that matches is part of the memo key (its set actions shape the route)
+    let term = -1;
+    if (st.exportPolicy !== ACCEPT_ALL) {
+      const t = evaluate(st.exportPolicy, path.prefix, path.attrs.communities);
+      if (t === undefined) return undefined;
+      term = t;
+    }
+    // consecutive paths usually share attributes (one UPDATE's prefixes): skip the memo lookup
+    const last = st.lastExport;
+    if (last && last.attrs === path.attrs && last.source === path.source && last.family === path.family && last.epoch === st.epoch && last.term === term) return last.result;
+    const result = this.exportMemoised(st, path, term);
+    st.lastExport = { attrs: path.attrs, source: path.source, family: path.family, epoch: st.epoch, term, result };
+    return result;
+  }
+
+  private exportMemoised(st: PeerState, path: Path, term: number): { out: OutRoute; key: string } | undefined {
     let memo = this.exportMemo.get(path.attrs);
     if (!memo) this.exportMemo.set(path.attrs, (memo = new Map()));
-    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}`;
+    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}|${term}`;
     const hit = memo.get(mk);
     if (hit !== undefined) return hit ?? undefined;
-    const out = exportRoute(path, st.target);
+    let out = exportRoute(path, st.target!);
+    const t = term >= 0 ? st.exportPolicy.terms[term] : undefined;
+    if (out && t?.set) {
+      const attrs = applySet(out.attrs, t);
+      if (!st.info?.ibgp) delete attrs.localPref; // LOCAL_PREF never goes to another AS
+      let nextHop = out.nextHop;
+      if (t.set.nextHop === "self") nextHop = st.target!.selfNextHop[path.family] ?? nextHop;
+      else if (t.set.nextHop === "keep" && path.attrs.nextHop) nextHop = path.attrs.nextHop;
+      out = { attrs, nextHop };
+    }
     const r = out ? { out, key: this.intern(outRouteKey(out, st.session.negotiated!.tx)) } : null;
     memo.set(mk, r);
     return r ?? undefined;
@@ -486,8 +571,24 @@ export class Speaker {
    * Brings one prefix of a peer's Adj-RIB-Out to what the Loc-RIB says: the best path, or with
    * ADD-PATH send negotiated the whole multipath set, each path under its own identifier.
    */
-  private syncPrefix(st: PeerState, family: AddressFamily, key: string, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
+  private syncPrefix(st: PeerState, family: AddressFamily, key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
     const n = st.session.negotiated!;
+    if (!n.tx.addPath[family]) {
+      // the common case, without allocating: one path (id 0) or none
+      const r = this.exportFor(st, best);
+      const sent = st.adjOut.get(key);
+      const sentKey = typeof sent === "string" ? sent : undefined;
+      if (r) {
+        if (sentKey !== r.key) {
+          announce.push({ prefix, pathId: 0, out: r.out, key: r.key });
+          st.adjOut.set(key, r.key);
+        }
+      } else if (sent !== undefined) {
+        withdraw.push({ prefix, pathId: 0 });
+        st.adjOut.delete(key);
+      }
+      return;
+    }
     const desired = new Map<number, { out: OutRoute; key: string }>();
     if (n.tx.addPath[family]) {
       for (const p of multipath) {
@@ -498,7 +599,8 @@ export class Speaker {
       const r = this.exportFor(st, best);
       if (r) desired.set(0, r);
     }
-    const entry = st.adjOut.get(key);
+    const sent = st.adjOut.get(key);
+    const entry = typeof sent === "string" ? { ids: [0], keys: [sent] } : sent;
     const ids: number[] = [];
     const keys: string[] = [];
     for (const [id, d] of desired) {
@@ -509,14 +611,14 @@ export class Speaker {
     }
     if (entry) for (const id of entry.ids) if (!desired.has(id)) withdraw.push({ prefix, pathId: id });
     if (ids.length === 0) st.adjOut.delete(key);
-    else st.adjOut.set(key, { family, ids, keys });
+    else st.adjOut.set(key, { ids, keys });
   }
 
   /** Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh). */
   private dump(st: PeerState, family: AddressFamily): void {
     const n = st.session.negotiated;
     if (!n || !n.families.includes(family)) return;
-    for (const [k, v] of st.adjOut) if (v.family === family) st.adjOut.delete(k);
+    st.adjOut.clearKind(family === "ipv4" ? "ipv4" : "other");
     const announce: Announcement[] = [];
     const withdraw: Nlri[] = [];
     for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
@@ -532,7 +634,13 @@ export class Speaker {
   }
 
   /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
-  private propagate(changes: Map<string, RibChange>): void {
+  private propagate(changes: Map<PrefixKey, RibChange>): void {
+    if (this.pending.size > 0) {
+      // what came in from peers first, in order
+      const earlier = this.pending;
+      this.pending = new Map();
+      this.propagate(earlier);
+    }
     if (changes.size === 0) return;
     for (const st of this.peers.values()) {
       const n = st.session.negotiated;
@@ -551,14 +659,14 @@ export class Speaker {
       }
       if (msgs.length > 0) st.session.send(msgs);
     }
+    if (this.fibListeners.length === 0) return;
     for (const c of changes.values()) {
-      const hops = c.best && c.best.source ? [...new Set(c.multipath.map((p) => p.attrs.nextHop!.toString()))].sort() : [];
-      const sig = hops.join(",");
-      const prefix = c.prefix.toString();
-      if ((this.fibState.get(prefix) ?? "") === sig) continue;
-      if (sig === "") this.fibState.delete(prefix);
-      else this.fibState.set(prefix, sig);
-      this.pendingFib.set(prefix, { prefix, nextHops: hops });
+      const hops = c.best && c.best.source ? fibHops(c.multipath) : [];
+      const sig = hops.length === 1 ? hops[0]! : hops.join(",");
+      if ((this.fibState.get(c.key) ?? "") === sig) continue;
+      if (sig === "") this.fibState.delete(c.key);
+      else this.fibState.set(c.key, this.intern(sig));
+      this.pendingFib.set(c.key, { prefix: c.prefix.toString(), nextHops: hops });
     }
     if (this.pendingFib.size > 0 && !this.fibFlushScheduled) {
       this.fibFlushScheduled = true;
@@ -579,6 +687,12 @@ export class Speaker {
       }
     }
   }
+}
+
+/** Sorted distinct next hops of a multipath set. */
+function fibHops(multipath: Path[]): string[] {
+  if (multipath.length === 1) return [multipath[0]!.attrs.nextHop!.toString()];
+  return [...new Set(multipath.map((p) => p.attrs.nextHop!.toString()))].sort();
 }
 
 function stableJson(v: object): string {

@@ -1,7 +1,8 @@
 /**
  * `tabby bgp run -c FILE`: a standalone BGP speaker (route reflector, route server, test peer)
  * from a YAML config. Serves the control socket; on SIGTERM/SIGINT stops cleanly (Cease 6/2 to
- * every peer, which withdraws our routes from them); on SIGHUP re-reads the file.
+ * every peer, which withdraws our routes from them); on SIGHUP re-reads the file. Peers take
+ * `import`/`export` policy (src/bgp/policy.ts); eBGP peers without one get none (RFC 8212).
  */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
@@ -28,6 +29,9 @@ export function parseConfig(text: string): BgpRunConfig {
   for (const p of c.peers ?? []) {
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") throw new UsageError("config: every peer needs address and asNumber");
   }
+  // RFC 8212: an eBGP session with no policy configured imports and exports nothing
+  const asn = c.asNumber;
+  c.peers = (c.peers ?? []).map((p) => (p.asNumber === asn ? p : { ...p, import: p.import ?? [], export: p.export ?? [] }));
   return c as BgpRunConfig;
 }
 

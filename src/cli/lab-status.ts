@@ -13,7 +13,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     return { name: h.name, namespace: h.netns, ipv4: h.ipv4.split("/")[0], ipv6: h.ipv6.split("/")[0], agentPid: p?.pid, agentRunning: p ? processIsOurs(p) : false };
   });
   const workloads = state.workloads.map((w) => ({ name: w.name, host: w.host, namespace: w.netns, ipv4: w.ipv4, ipv6: w.ipv6, interface: w.interface }));
-  const out = { name: state.name, ready: state.ready, datastore: state.datastore, fabric: { namespace: state.plan.fabricNetns, gateway4: state.plan.gateway4, gateway6: state.plan.gateway6 }, hosts, workloads };
+  const rrProcs = new Map(state.processes.filter((p) => p.role === "reflector").map((p) => [p.name, p]));
+  const reflectors = (state.reflectors ?? []).map((r) => {
+    const p = rrProcs.get(r.name);
+    return { name: r.name, namespace: r.netns, ipv4: r.ipv4.split("/")[0], ipv6: r.ipv6.split("/")[0], pid: p?.pid, running: p ? processIsOurs(p) : false };
+  });
+  const out = { name: state.name, ready: state.ready, datastore: state.datastore, topology: state.topology ?? "mesh", fabric: { namespace: state.plan.fabricNetns, gateway4: state.plan.gateway4, gateway6: state.plan.gateway6 }, hosts, reflectors, workloads };
   if (values.output === "json") {
     io.stdout.write(JSON.stringify(out, null, 2) + "\n");
     return 0;
@@ -21,6 +26,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   io.stdout.write(`lab ${state.name} (${state.ready ? "up" : "incomplete"}), datastore ${state.datastore}\n\n`);
   io.stdout.write(table(["HOST", "NAMESPACE", "IPV4", "IPV6", "AGENT"], hosts.map((h) => [h.name, h.namespace, h.ipv4 ?? "", h.ipv6 ?? "", h.agentRunning ? `running (pid ${h.agentPid})` : "stopped"])));
   io.stdout.write("\n");
+  if (reflectors.length > 0) {
+    io.stdout.write(table(["REFLECTOR", "NAMESPACE", "IPV4", "IPV6", "SPEAKER"], reflectors.map((r) => [r.name, r.namespace, r.ipv4 ?? "", r.ipv6 ?? "", r.running ? `running (pid ${r.pid})` : "stopped"])));
+    io.stdout.write("\n");
+  }
   io.stdout.write(table(["WORKLOAD", "HOST", "NAMESPACE", "IPV4", "IPV6", "INTERFACE"], workloads.map((w) => [w.name, w.host, w.namespace, w.ipv4 ?? "", w.ipv6 ?? "", w.interface ?? ""])));
   return 0;
 }

@@ -21,6 +21,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "hold-time": { type: "string", default: "9" },
       policy: { type: "string", multiple: true },
       datastore: { type: "string", default: "sqlite" },
+      topology: { type: "string", default: "mesh" },
     },
     strict: true,
   });
@@ -32,6 +33,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const policies: Resource[] = [];
   for (const file of values.policy ?? []) policies.push(...parseManifests(readFileSync(file, "utf8"), file));
   if (values.datastore !== "sqlite" && values.datastore !== "etcd") throw new UsageError(`--datastore must be sqlite or etcd, got "${values.datastore}"`);
+  if (values.topology !== "mesh" && values.topology !== "rr") throw new UsageError(`--topology is mesh or rr, got "${values.topology}"`);
   const started = Date.now();
   await labUp({
     name: values.name,
@@ -40,6 +42,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     holdTime: num("hold-time", values["hold-time"]),
     policies,
     datastore: values.datastore,
+    topology: values.topology,
     say: (line) => io.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
   });
   return 0;

@@ -102,5 +102,5 @@ export function labNamespaces(plan: LabPlan): string[] {
 
 /** True when a namespace name belongs to the lab (for cleaning up after a crash). */
 export function isLabNamespace(labName: string, netns: string): boolean {
-  return netns === `${labName}-fabric` || new RegExp(`^${labName}-h\\d+(-w\\d+)?$`).test(netns);
+  return netns === `${labName}-fabric` || new RegExp(`^${labName}-(h\\d+(-w\\d+)?|rr\\d+)$`).test(netns);
 }

@@ -7,12 +7,13 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { LabPlan } from "./plan.js";
+import type { ReflectorPlan, Topology } from "./reflectors.js";
 
 export const LAB_ROOT = process.env["TABBY_LAB_ROOT"] ?? "/run/tabby/lab";
 export const CURRENT_FILE = join(LAB_ROOT, "current.json");
 
 export interface LabProcess {
-  role: "agent" | "responder" | "etcd";
+  role: "agent" | "responder" | "etcd" | "reflector";
   name: string;
   pid: number;
   /** A string that appears in /proc/<pid>/cmdline while the process is ours. */
@@ -36,6 +37,9 @@ export interface LabState {
   createdAt: string;
   processes: LabProcess[];
   workloads: LabWorkload[];
+  /** "rr": hosts peer with the route reflectors below instead of the mesh (absent = mesh). */
+  topology?: Topology;
+  reflectors?: ReflectorPlan[];
   /** Set once `up` finished. */
   ready: boolean;
   /** BGP hold time the agents were started with (seconds). */

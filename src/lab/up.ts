@@ -23,6 +23,7 @@ import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
 import { labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
+import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 
 export interface LabUpOptions extends LabShape {
   /** Resources to apply once the datastore is seeded (validated by the caller). */
@@ -31,6 +32,8 @@ export interface LabUpOptions extends LabShape {
   holdTime?: number;
   /** `sqlite` (default): a file in the lab dir; `etcd`: etcd in the fabric (src/lab/etcd.ts). */
   datastore?: "sqlite" | "etcd";
+  /** "mesh" (default): node-to-node mesh; "rr": two tabby route reflectors (see reflectors.ts). */
+  topology?: Topology;
   say?: (line: string) => void;
 }
 
@@ -52,6 +55,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     ready: false,
     holdTime: opts.holdTime ?? 9,
   };
+  if (opts.topology === "rr") {
+    state.topology = "rr";
+    state.reflectors = planReflectors(plan);
+  }
   writeLabState(state);
   writeWrappers(dir);
 
@@ -72,7 +79,14 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       for (const r of opts.policies) await client.apply(r);
       say(`policy: applied ${opts.policies.length} resource(s): ${opts.policies.map((r) => `${r.kind} ${r.metadata.name}`).join(", ")}`);
     }
-    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, node-to-node mesh)`);
+    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
+    if (state.reflectors) {
+      const client = new ResourceClient(store);
+      for (const r of reflectorResources(plan, state.reflectors)) await client.apply(r);
+      state.processes.push(...(await startReflectors(plan, state.reflectors, dir, opts.holdTime ?? 9)));
+      writeLabState(state);
+      say(`reflectors: tabby bgp run in ${state.reflectors.map((r) => `${r.netns} (${r.ipv4.split("/")[0]})`).join(", ")}, one cluster, every host a client`);
+    }
 
     for (const h of plan.hosts) {
       state.processes.push(startAgent(state, h, state.holdTime ?? 9));

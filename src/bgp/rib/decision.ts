@@ -75,7 +75,8 @@ export interface Decision {
 
 export function decide(candidates: readonly Path[], localAs: number): Decision {
   if (candidates.length === 0) return { best: undefined, multipath: [] };
-  if (candidates.length === 1) return { best: candidates[0], multipath: [candidates[0]!] };
+  // the caller never mutates `candidates` (the RIB copies on write), so one path shares the array
+  if (candidates.length === 1) return { best: candidates[0], multipath: candidates as Path[] };
   let set = [...candidates];
   const local = set.filter((p) => !p.source);
   if (local.length > 0) return { best: local[0], multipath: [local[0]!] };

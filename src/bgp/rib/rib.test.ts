@@ -8,11 +8,12 @@ import { decide } from "./decision.js";
 import { Rib, type RibChange } from "./rib.js";
 import { exportRoute, type ExportTarget } from "./export.js";
 import { importUpdate } from "./import.js";
-import type { Path, PeerInfo, RouteAttrs } from "./types.js";
+import { prefixKey, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./types.js";
 import type { AsPathSegment } from "../wire/attributes.js";
 
 const LOCAL_AS = 64512;
 const P = parsePrefix("10.1.0.0/24");
+const K = prefixKey(P);
 
 function peer(addr: string, as = LOCAL_AS, routerId = addr, rrClient = false): PeerInfo {
   return { id: addr, address: parseIP(addr), asNumber: as, routerId, ibgp: as === LOCAL_AS, rrClient };
@@ -90,21 +91,21 @@ test("Rib: implicit withdraw, explicit withdraw, peer removal report changes", (
   const rib = new Rib(LOCAL_AS);
   const a = peer("10.0.0.1", LOCAL_AS, "1.1.1.1");
   const b = peer("10.0.0.2", LOCAL_AS, "2.2.2.2");
-  let ch = new Map<string, RibChange>();
+  let ch = new Map<PrefixKey, RibChange>();
   rib.upsert(path(a), ch);
   rib.upsert(path(b), ch);
-  assert.equal(ch.get("10.1.0.0/24")!.multipath.length, 2);
+  assert.equal(ch.get(K)!.multipath.length, 2);
   ch = new Map();
   rib.upsert(path(a, { localPref: 50 }), ch); // replaces a's path
-  assert.equal(ch.get("10.1.0.0/24")!.best!.source, b);
-  assert.equal(ch.get("10.1.0.0/24")!.multipath.length, 1);
+  assert.equal(ch.get(K)!.best!.source, b);
+  assert.equal(ch.get(K)!.multipath.length, 1);
   assert.equal(rib.peerPaths("10.0.0.1").length, 1);
   ch = new Map();
   rib.removePeer("10.0.0.2", ch);
-  assert.equal(ch.get("10.1.0.0/24")!.best!.source, a);
+  assert.equal(ch.get(K)!.best!.source, a);
   ch = new Map();
   rib.remove("10.0.0.1", P, 0, ch);
-  assert.equal(ch.get("10.1.0.0/24")!.best, undefined);
+  assert.equal(ch.get(K)!.best, undefined);
   assert.equal([...rib.all()].length, 0);
   ch = new Map();
   rib.remove("10.0.0.1", P, 0, ch); // nothing there: no change
@@ -189,4 +190,28 @@ test("export: NO_ADVERTISE goes nowhere, NO_EXPORT stays inside the AS", () => {
   assert.ok(exportRoute(noExport, target(client)));
   assert.equal(exportRoute(noExport, target(peer("10.0.2.1", 65002))), undefined);
   assert.equal(exportRoute(path(ext, { communities: [0xffffff02] }), target(client)), undefined);
+});
+
+test("prefixKey: distinct per prefix and family, numbers for IPv4 (top bit set too)", () => {
+  const keys = ["0.0.0.0/0", "10.1.0.0/24", "10.1.0.0/25", "200.1.2.3/32", "255.255.255.255/32", "::/0", "2001:db8::/32", "2001:db8::/48", "fe80::1/128"].map((s) => prefixKey(parsePrefix(s)));
+  assert.equal(new Set(keys).size, keys.length);
+  assert.equal(prefixKey(parsePrefix("200.1.2.3/32")), 0xc8010203 * 64 + 32);
+  assert.equal(typeof prefixKey(parsePrefix("2001:db8::/32")), "string");
+});
+
+test("PrefixMap: behaves as a Map over IPv4 and IPv6 keys", async () => {
+  const { PrefixMap } = await import("./prefix-map.js");
+  const m = new PrefixMap<string>();
+  const ps = ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "200.1.2.3/32", "255.255.255.255/32", "2001:db8::/32"].map((s) => parsePrefix(s));
+  ps.forEach((p, i) => m.set(prefixKey(p), `v${i}`));
+  assert.equal(m.size, ps.length);
+  ps.forEach((p, i) => assert.equal(m.get(prefixKey(p)), `v${i}`));
+  assert.deepEqual(new Set([...m.entries()].map(([k]) => k)), new Set(ps.map(prefixKey)));
+  m.set(prefixKey(ps[1]!), "again");
+  assert.equal(m.size, ps.length);
+  assert.equal(m.delete(prefixKey(ps[3]!)), true);
+  assert.equal(m.delete(prefixKey(ps[3]!)), false);
+  m.clearKind("ipv4");
+  assert.deepEqual([...m.values()], ["v5"]);
+  assert.equal(m.size, 1);
 });

@@ -48,6 +48,17 @@ export interface Path {
   stale?: boolean;
 }
 
-export function prefixKey(p: Prefix): string {
-  return p.network().toString();
+/**
+ * A prefix as a Map key, computed without allocating: IPv4 as the number address × 64 + length
+ * (exact in a double), IPv6 as a 9-character string (eight 16-bit groups and the length). The
+ * prefix must be in network form (host bits clear), as decoded NLRI and parsed config are.
+ */
+export type PrefixKey = number | string;
+
+export function prefixKey(p: Prefix): PrefixKey {
+  const b = p.addr.bytes;
+  if (b.length === 4) return (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) * 64 + p.len;
+  let s = "";
+  for (let i = 0; i < 16; i += 2) s += String.fromCharCode((b[i]! << 8) | b[i + 1]!);
+  return s + String.fromCharCode(p.len);
 }

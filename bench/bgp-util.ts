@@ -1,0 +1,134 @@
+/**
+ * Shared shell for the BGP benchmarks (bench/bgp-ingest.ts, bench/bgp-reflect.ts): run commands,
+ * network namespaces, BIRD processes and their route counts, a `tabby bgp run` process and its
+ * control socket, and /proc memory figures. Modelled on /work/shared/bench/bgp-*.sh.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { openSync, readFileSync, existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { queryControl } from "../src/bgp/control.js";
+
+export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+}
+
+export function trySh(cmd: string, args: string[]): string | undefined {
+  try {
+    return sh(cmd, args);
+  } catch {
+    return undefined;
+  }
+}
+
+export function nsExec(ns: string, cmd: string, args: string[]): string {
+  return sh("ip", ["netns", "exec", ns, cmd, ...args]);
+}
+
+/** Starts BIRD in a namespace (it daemonises; its pid is in `${base}.pid`). */
+export function startBird(ns: string, base: string): void {
+  nsExec(ns, "bird", ["-c", `${base}.conf`, "-s", `${base}.ctl`, "-P", `${base}.pid`]);
+}
+
+export function pidOf(base: string): number | undefined {
+  if (!existsSync(`${base}.pid`)) return undefined;
+  const n = Number(readFileSync(`${base}.pid`, "utf8").trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+export function stopBird(base: string): void {
+  const pid = pidOf(base);
+  if (pid) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export function birdc(ns: string, base: string, ...args: string[]): string {
+  return trySh("ip", ["netns", "exec", ns, "birdc", "-s", `${base}.ctl`, ...args]) ?? "";
+}
+
+/** Routes in BIRD's master4 table (first number of `show route count`), or -1. */
+export function birdRouteCount(ns: string, base: string): number {
+  const m = /^(\d+) of \d+ routes/m.exec(birdc(ns, base, "show", "route", "count"));
+  return m ? Number(m[1]) : -1;
+}
+
+export function birdEstablished(ns: string, base: string, proto: string): boolean {
+  return /Established/.test(birdc(ns, base, "show", "protocols", proto));
+}
+
+export interface Tabby {
+  child: ChildProcess;
+  pid: number;
+  control: string;
+}
+
+/** `ip netns exec NS node dist/src/cli/main.js bgp run -c FILE`; the node process is the child itself (ip execs). */
+export function startTabby(ns: string, config: string, control: string, logFile: string, nodeArgs: string[] = []): Tabby {
+  const log = openSync(logFile, "a");
+  const child = spawn("ip", ["netns", "exec", ns, process.execPath, ...nodeArgs, CLI, "bgp", "run", "-c", config], { stdio: ["ignore", log, log] });
+  return { child, pid: child.pid!, control };
+}
+
+export async function stopTabby(t: Tabby): Promise<void> {
+  if (t.child.exitCode !== null || t.child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => t.child.once("exit", () => r()));
+  t.child.kill("SIGTERM");
+  const timer = setTimeout(() => t.child.kill("SIGKILL"), 30_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+interface PeerRow {
+  address: string;
+  established: boolean;
+  prefixesAccepted: number;
+}
+
+export async function tabbyPeers(t: Tabby): Promise<PeerRow[] | undefined> {
+  try {
+    return (await queryControl(t.control, { op: "peers" }, 2000)) as PeerRow[];
+  } catch {
+    return undefined;
+  }
+}
+
+/** kB figures from /proc/PID/status. */
+export function procMem(pid: number): { rssKb: number; hwmKb: number } {
+  const s = readFileSync(`/proc/${pid}/status`, "utf8");
+  const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? NaN);
+  return { rssKb: f("VmRSS"), hwmKb: f("VmHWM") };
+}
+
+/** CPU seconds (user + system) the process has used, from /proc/PID/stat. */
+export function procCpuS(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
+}
+
+/** Polls `check` every `ms` until true; returns the time (performance.now) it first saw true. */
+export async function until(check: () => boolean | Promise<boolean>, ms: number, timeoutS: number, what: string): Promise<number> {
+  const deadline = performance.now() + timeoutS * 1000;
+  for (;;) {
+    if (await check()) return performance.now();
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(ms);
+  }
+}
+
+export function flag(argv: string[], name: string, def: number): number {
+  const i = argv.indexOf(name);
+  if (i < 0) return def;
+  const v = Number(argv[i + 1]?.replace(/_/g, "").replace(/k$/i, "000").replace(/m$/i, "000000"));
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} needs a positive number`);
+  return v;
+}
+
+export const s = (ms: number) => (ms / 1000).toFixed(2);

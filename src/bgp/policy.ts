@@ -1,0 +1,140 @@
+/**
+ * Import and export policy for one peer, covering what Calico's BGPPeer and BGPFilter express:
+ * terms of `{match, action, set}` evaluated in order, first match wins. Match: prefixes with
+ * length ranges (`ge`/`le`, as in BIRD's `net ~ [ p{ge,le} ]` and Calico's BGPFilter
+ * `matchOperator`/`prefixLength`) and communities (any of). Set: LOCAL_PREF, MED, communities
+ * added and removed, next hop `self` or `keep` (export). With no term matching, `defaultAction`
+ * applies; RFC 8212: on eBGP sessions with no policy configured that default is reject (the
+ * config layer decides, see bgp-run). Pure.
+ */
+import type { IP } from "../net/ip.js";
+import { parsePrefix, type Prefix } from "../net/prefix.js";
+import { BgpError } from "./errors.js";
+
+export interface PrefixMatchConfig {
+  prefix: string;
+  ge?: number;
+  le?: number;
+}
+
+export interface PolicyTermConfig {
+  match?: { prefix?: PrefixMatchConfig[]; community?: string[] };
+  action: "accept" | "reject";
+  set?: {
+    localPref?: number;
+    med?: number;
+    communities?: { add?: string[]; remove?: string[] };
+    nextHop?: "self" | "keep";
+  };
+}
+
+export interface CompiledTerm {
+  prefixes: { prefix: Prefix; ge: number; le: number }[] | undefined;
+  communities: number[] | undefined;
+  accept: boolean;
+  set: PolicyTermConfig["set"] | undefined;
+  addCommunities: number[];
+  removeCommunities: number[];
+}
+
+export interface CompiledPolicy {
+  terms: CompiledTerm[];
+  defaultAccept: boolean;
+}
+
+const NAMED: Record<string, number> = { "no-export": 0xffffff01, "no-advertise": 0xffffff02, "no-export-subconfed": 0xffffff03 };
+
+export function parseCommunityValue(s: string): number {
+  const n = NAMED[s.toLowerCase()];
+  if (n !== undefined) return n;
+  const m = /^(\d+):(\d+)$/.exec(s);
+  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff) throw new BgpError("BGP_BAD_COMMUNITY", `not a community: ${s}`);
+  return ((Number(m[1]) << 16) | Number(m[2])) >>> 0;
+}
+
+function badPolicy(msg: string): BgpError {
+  return new BgpError("BGP_BAD_POLICY", msg);
+}
+
+export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAccept: boolean): CompiledPolicy {
+  const out: CompiledTerm[] = [];
+  for (const [i, t] of (terms ?? []).entries()) {
+    if (t.action !== "accept" && t.action !== "reject") throw badPolicy(`policy term ${i + 1}: action must be accept or reject`);
+    const prefixes = t.match?.prefix?.map((pm) => {
+      const prefix = parsePrefix(pm.prefix).network();
+      const max = prefix.maxLen;
+      const ge = pm.ge ?? prefix.len;
+      const le = pm.le ?? (pm.ge !== undefined ? max : prefix.len);
+      if (!Number.isInteger(ge) || !Number.isInteger(le) || ge < prefix.len || le < ge || le > max) {
+        throw badPolicy(`policy term ${i + 1}: ${pm.prefix} needs ${prefix.len} ≤ ge ≤ le ≤ ${max} (got ge ${ge}, le ${le})`);
+      }
+      return { prefix, ge, le };
+    });
+    const set = t.set;
+    for (const [k, v] of [["localPref", set?.localPref], ["med", set?.med]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw badPolicy(`policy term ${i + 1}: set.${k} must be a 32-bit unsigned integer`);
+    }
+    if (set?.nextHop !== undefined && set.nextHop !== "self" && set.nextHop !== "keep") throw badPolicy(`policy term ${i + 1}: set.nextHop is self or keep`);
+    out.push({
+      prefixes,
+      communities: t.match?.community?.map(parseCommunityValue),
+      accept: t.action === "accept",
+      set,
+      addCommunities: set?.communities?.add?.map(parseCommunityValue) ?? [],
+      removeCommunities: set?.communities?.remove?.map(parseCommunityValue) ?? [],
+    });
+  }
+  return { terms: out, defaultAccept };
+}
+
+export const ACCEPT_ALL: CompiledPolicy = { terms: [], defaultAccept: true };
+
+function prefixMatches(t: CompiledTerm, p: Prefix): boolean {
+  if (!t.prefixes) return true;
+  for (const m of t.prefixes) {
+    if (p.family === m.prefix.family && p.len >= m.ge && p.len <= m.le && m.prefix.contains(p.addr)) return true;
+  }
+  return false;
+}
+
+/** The index of the first matching term, or -1. */
+export function matchTerm(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[]): number {
+  for (let i = 0; i < policy.terms.length; i++) {
+    const t = policy.terms[i]!;
+    if (!prefixMatches(t, prefix)) continue;
+    if (t.communities && !t.communities.some((c) => communities.includes(c))) continue;
+    return i;
+  }
+  return -1;
+}
+
+/** Attributes a term may change (a subset of RouteAttrs and of PathAttributes alike). */
+export interface SettableAttrs {
+  localPref?: number;
+  med?: number;
+  communities?: number[];
+  nextHop?: IP;
+}
+
+/** A copy of `attrs` with the term's set actions applied (communities sorted, no duplicates). */
+export function applySet<A extends SettableAttrs>(attrs: A, t: CompiledTerm): A {
+  const s = t.set;
+  if (!s) return attrs;
+  const out = { ...attrs };
+  if (s.localPref !== undefined) out.localPref = s.localPref;
+  if (s.med !== undefined) out.med = s.med;
+  if (t.addCommunities.length > 0 || t.removeCommunities.length > 0) {
+    const set = new Set(attrs.communities ?? []);
+    for (const c of t.removeCommunities) set.delete(c);
+    for (const c of t.addCommunities) set.add(c);
+    out.communities = [...set].sort((a, b) => a - b);
+  }
+  return out;
+}
+
+/** Evaluates the policy: undefined when rejected, else the term that matched (or -1 for the default). */
+export function evaluate(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[]): number | undefined {
+  const i = matchTerm(policy, prefix, communities);
+  if (i < 0) return policy.defaultAccept ? -1 : undefined;
+  return policy.terms[i]!.accept ? i : undefined;
+}

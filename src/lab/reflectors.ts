@@ -1,0 +1,107 @@
+/**
+ * `tabby lab up --topology rr`: two route reflectors instead of the node-to-node mesh. Each is a
+ * standalone `tabby bgp run` in its own namespace on the fabric (10.99.0.2/.3, fd99::2/::3), both
+ * in one cluster (RFC 4456), with every host as a route reflector client; the datastore gets
+ * `nodeToNodeMeshEnabled: false` and one global BGPPeer per reflector, which every agent turns
+ * into a session. With two reflectors each host learns every route twice (same next hop), so
+ * losing one reflector loses no route. The layout part is pure; `startReflectors` is the shell.
+ */
+import { closeSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { stringify } from "yaml";
+import { TabbyError } from "../errors.js";
+import { API_VERSION, type Resource } from "../model/index.js";
+import { FABRIC4, FABRIC6, type LabPlan } from "./plan.js";
+import { CLI_MAIN, NODE } from "./paths.js";
+import { ipIn, sh } from "./sh.js";
+import type { LabProcess } from "./state.js";
+
+export type Topology = "mesh" | "rr";
+
+export interface ReflectorPlan {
+  name: string;
+  netns: string;
+  /** Fabric addresses with prefix length. */
+  ipv4: string;
+  ipv6: string;
+  fabricPort: string;
+}
+
+/** The reflectors' shared cluster id (RFC 4456 §7). */
+export const LAB_CLUSTER_ID = "10.99.0.1";
+
+export function planReflectors(plan: LabPlan, count = 2): ReflectorPlan[] {
+  const out: ReflectorPlan[] = [];
+  for (let i = 1; i <= count; i++) {
+    out.push({
+      name: `rr${i}`,
+      netns: `${plan.name}-rr${i}`,
+      ipv4: `${FABRIC4.prefix}${1 + i}/${FABRIC4.len}`,
+      ipv6: `${FABRIC6.prefix}${(1 + i).toString(16)}/${FABRIC6.len}`,
+      fabricPort: `p-rr${i}`,
+    });
+  }
+  return out;
+}
+
+const bare = (cidr: string) => cidr.split("/")[0]!;
+
+/** `tabby bgp run` configuration of one reflector: every host a passive RR client. */
+export function reflectorConfig(plan: LabPlan, rr: ReflectorPlan, control: string, holdTime: number): string {
+  return stringify({
+    routerId: bare(rr.ipv4),
+    asNumber: plan.asNumber,
+    clusterId: LAB_CLUSTER_ID,
+    listen: { address: "::", port: 179 },
+    control,
+    peers: plan.hosts.map((h) => ({
+      address: bare(h.ipv4),
+      asNumber: plan.asNumber,
+      passive: true,
+      routeReflectorClient: true,
+      holdTime,
+      localAddress: bare(rr.ipv4),
+      localIPv6: bare(rr.ipv6),
+    })),
+  });
+}
+
+/** Datastore resources for the rr topology: no mesh, a global BGPPeer per reflector. */
+export function reflectorResources(plan: LabPlan, reflectors: ReflectorPlan[]): Resource[] {
+  return [
+    { apiVersion: API_VERSION, kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: false } },
+    ...reflectors.map(
+      (rr): Resource => ({ apiVersion: API_VERSION, kind: "BGPPeer", metadata: { name: `lab-${rr.name}` }, spec: { peerIP: bare(rr.ipv4), asNumber: plan.asNumber } }),
+    ),
+  ];
+}
+
+/** Makes each reflector's namespace on the fabric bridge and starts its speaker. */
+export async function startReflectors(plan: LabPlan, reflectors: ReflectorPlan[], dir: string, holdTime: number): Promise<LabProcess[]> {
+  const procs: LabProcess[] = [];
+  for (const rr of reflectors) {
+    await sh("ip", ["netns", "add", rr.netns]);
+    await ipIn(rr.netns, "link", "set", "lo", "up");
+    await sh("ip", ["netns", "exec", rr.netns, "sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+    await sh("ip", ["link", "add", "eth0", "netns", rr.netns, "type", "veth", "peer", "name", rr.fabricPort, "netns", plan.fabricNetns]);
+    await ipIn(plan.fabricNetns, "link", "set", rr.fabricPort, "master", "br0", "up");
+    await ipIn(rr.netns, "addr", "add", rr.ipv4, "dev", "eth0");
+    await ipIn(rr.netns, "addr", "add", rr.ipv6, "dev", "eth0", "nodad");
+    await ipIn(rr.netns, "link", "set", "eth0", "up");
+    const control = join(dir, `${rr.name}.sock`);
+    const config = join(dir, `${rr.name}.yaml`);
+    writeFileSync(config, reflectorConfig(plan, rr, control, holdTime));
+    const fd = openSync(join(dir, `${rr.name}.log`), "a");
+    try {
+      const child = spawn("ip", ["netns", "exec", rr.netns, NODE, CLI_MAIN, "bgp", "run", "-c", config], { detached: true, stdio: ["ignore", fd, fd] });
+      child.unref();
+      if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start reflector ${rr.name}`);
+      // the config path is on the command line: a reused pid is never mistaken for ours
+      procs.push({ role: "reflector", name: rr.name, pid: child.pid, marker: config });
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return procs;
+}
