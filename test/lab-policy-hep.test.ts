@@ -6,8 +6,8 @@
  * applyOnForward policy applies, so forwarding is untouched, as in Calico). IPv6 forwarding
  * should too (`lab check` passing), but does not yet: that subtest is a `todo` (see it).
  * Then a GlobalNetworkPolicy with applyOnForward that denies ICMP on that host endpoint blocks
- * pings forwarded through h1's eth0, and TCP still passes. src/calc/policy-eval.ts does not
- * evaluate host endpoints, so that last step is checked with direct probes, not `lab check`.
+ * pings forwarded through h1's eth0, and TCP still passes; `lab check` (whose evaluator knows
+ * forwarded traffic meets host endpoints) agrees, pair by pair.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -132,5 +132,12 @@ test("lab policy: a HostEndpoint with failsafes, then applyOnForward", { timeout
     assert.ok(!(await ping(fabric, "10.99.0.11")));
     const later = await peers();
     assert.ok(later.every((p) => p.state === "Established"), JSON.stringify(later));
+    // lab check evaluates forwarded traffic against host endpoints too (src/calc/policy-eval.ts):
+    // the IPv4 pings between h1-w1 and h2-w1 are expected blocked, everything else reaches.
+    const check = await lab("check");
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /h1-w1 +- +·✓✓ /);
+    assert.match(check.stdout, /h2-w1 +·✓✓ +- /);
+    assert.match(check.stdout, /\(10 should reach, 2 should be blocked\)/);
   });
 });
