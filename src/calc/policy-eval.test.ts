@@ -101,3 +101,37 @@ test("IPv6 addresses and ipVersion", () => {
   const e = new PolicyEvaluator({ endpoints: [v6web, v6client], resources });
   assert.equal(e.evaluate({ src: "fd65::2", dst: "fd65:0::1", protocol: "icmp" }).allowed, false);
 });
+
+test("host endpoints: forwarded traffic between nodes meets applyOnForward policies only", () => {
+  const a = ep("a", "10.65.1.1", { app: "a" }, { node: "h1" });
+  const b = ep("b", "10.65.2.1", { app: "b" }, { node: "h2" });
+  const a2 = ep("a2", "10.65.1.2", { app: "a2" }, { node: "h1" });
+  const hostEndpoints = [{ name: "h1-eth0", node: "h1", interfaceName: "eth0", labels: { hep: "h1" } }];
+  const world = (resources: Resource[]) => new PolicyEvaluator({ endpoints: [a, b, a2], resources: [allowAll, ...resources], hostEndpoints, fabricInterface: "eth0" });
+  // A host endpoint without policy leaves forwarded traffic alone.
+  assert.equal(world([]).evaluate({ src: b.addrs[0]!, dst: a.addrs[0]!, protocol: "icmp" }).allowed, true);
+  const noIcmp = r("GlobalNetworkPolicy", "no-fwd-icmp", {
+    selector: "hep == 'h1'",
+    applyOnForward: true,
+    types: ["Ingress", "Egress"],
+    ingress: [{ action: "Deny", protocol: "ICMP" }, { action: "Allow" }],
+    egress: [{ action: "Deny", protocol: "ICMP" }, { action: "Allow" }],
+  });
+  const e = world([noIcmp]);
+  const inbound = e.evaluate({ src: b.addrs[0]!, dst: a.addrs[0]!, protocol: "icmp" });
+  assert.deepEqual(inbound.ingress, { allowed: false, by: "host endpoint h1-eth0 forward gnp no-fwd-icmp ingress rule 1 (Deny)" });
+  const outbound = e.evaluate({ src: a.addrs[0]!, dst: b.addrs[0]!, protocol: "icmp" });
+  assert.deepEqual(outbound.egress, { allowed: false, by: "host endpoint h1-eth0 forward gnp no-fwd-icmp egress rule 1 (Deny)" });
+  assert.equal(e.evaluate({ src: b.addrs[0]!, dst: a.addrs[0]!, protocol: "tcp", dstPort: 80 }).allowed, true);
+  // Within one node nothing crosses eth0.
+  assert.equal(e.evaluate({ src: a2.addrs[0]!, dst: a.addrs[0]!, protocol: "icmp" }).allowed, true);
+  // Without applyOnForward the policy is for the host's own traffic only.
+  const hostOnly = r("GlobalNetworkPolicy", "no-fwd-icmp", { ...(noIcmp.spec as object), applyOnForward: false });
+  assert.equal(world([hostOnly]).evaluate({ src: b.addrs[0]!, dst: a.addrs[0]!, protocol: "icmp" }).allowed, true);
+  // A forward policy that applies but allows nothing: the tier's default deny.
+  const nothing = r("GlobalNetworkPolicy", "fwd-nothing", { selector: "hep == 'h1'", applyOnForward: true, types: ["Ingress"], ingress: [] });
+  assert.deepEqual(world([nothing]).evaluate({ src: b.addrs[0]!, dst: a.addrs[0]!, protocol: "tcp", dstPort: 80 }).ingress, {
+    allowed: false,
+    by: "host endpoint h1-eth0 forward end of tier default (no policy allowed it)",
+  });
+});

@@ -6,7 +6,12 @@
  * renderer on purpose: `tabby lab check` uses it as the independent statement of what the
  * policies mean, against which the dataplane's behaviour is measured. Pure: no I/O.
  *
- * Scope: workload endpoints and network sets; host endpoints are not evaluated here.
+ * Host endpoints are evaluated for forwarded traffic only (calico-spec §4): a packet between
+ * workloads on different nodes leaves its source node and enters its destination node through
+ * the world's `fabricInterface`; a host endpoint for that interface (or `*`) on either node
+ * applies its applyOnForward GlobalNetworkPolicies (egress on the way out, ingress on the way in),
+ * tiers as for workloads, with no profiles; when no applyOnForward policy applies, forwarded
+ * traffic passes. Traffic to or from the hosts themselves is not evaluated.
  */
 import { parseSelector, rewriteNamespaceSelector, NAMESPACE_LABEL, type Selector } from "../selector/index.js";
 import { parsePrefix, tryParseIP, type IP } from "../net/index.js";
@@ -22,10 +27,24 @@ export interface EvalEndpoint {
   addrs: string[];
   ports?: { name: string; protocol?: string; port: number }[];
   serviceAccount?: string;
+  /** The node the workload runs on (needed only when host endpoints are given). */
+  node?: string;
+}
+
+export interface EvalHostEndpoint {
+  name: string;
+  node: string;
+  /** The interface it protects; "*" for all of the host's interfaces. */
+  interfaceName: string;
+  labels: Record<string, string>;
 }
 
 export interface EvalWorld {
   endpoints: EvalEndpoint[];
+  /** Host endpoints (optional); see fabricInterface. */
+  hostEndpoints?: EvalHostEndpoint[];
+  /** The interface traffic between nodes leaves and enters by (the lab's "eth0"). */
+  fabricInterface?: string;
   /** Tier, NetworkPolicy, GlobalNetworkPolicy, Profile, NetworkSet, GlobalNetworkSet resources. */
   resources: Resource[];
 }
@@ -69,6 +88,7 @@ interface PolicyView {
   order: number;
   selector: Selector;
   types: ("Ingress" | "Egress")[];
+  applyOnForward: boolean;
   ingress: Rule[];
   egress: Rule[];
   spec: Record<string, unknown>;
@@ -82,8 +102,12 @@ export class PolicyEvaluator {
   private readonly profiles = new Map<string, Resource>();
   private readonly netSets: { namespace?: string; labels: Record<string, string>; nets: string[] }[] = [];
   private readonly selectorCache = new Map<string, Selector>();
+  private readonly hostEndpoints: EvalHostEndpoint[];
+  private readonly fabricInterface: string | undefined;
 
   constructor(world: EvalWorld) {
+    this.hostEndpoints = world.hostEndpoints ?? [];
+    this.fabricInterface = world.fabricInterface;
     for (const [name, t] of Object.entries(BUILTIN_TIERS)) this.tiers.set(name, t);
     for (const r of world.resources) this.index(r);
     for (const ep of world.endpoints) {
@@ -96,16 +120,29 @@ export class PolicyEvaluator {
     const srcEp = this.endpointsByIp.get(canonicalIp(packet.src));
     const dstEp = this.endpointsByIp.get(canonicalIp(packet.dst));
     const egress: Verdict = srcEp ? this.direction(srcEp, "Egress", packet) : { allowed: true, by: "source is not a workload" };
-    const ingress: Verdict = dstEp ? this.direction(dstEp, "Ingress", packet) : { allowed: true, by: "destination is not a workload" };
-    return { allowed: egress.allowed && ingress.allowed, egress, ingress };
+    let ingress: Verdict = dstEp ? this.direction(dstEp, "Ingress", packet) : { allowed: true, by: "destination is not a workload" };
+    let fwdOut: Verdict | undefined;
+    if (srcEp?.node !== undefined && dstEp?.node !== undefined && srcEp.node !== dstEp.node) {
+      fwdOut = this.forward(srcEp.node, "Egress", packet);
+      const fwdIn = this.forward(dstEp.node, "Ingress", packet);
+      if (fwdIn && !fwdIn.allowed && ingress.allowed) ingress = fwdIn;
+    }
+    const out = fwdOut && !fwdOut.allowed && egress.allowed ? fwdOut : egress;
+    return { allowed: out.allowed && ingress.allowed, egress: out, ingress };
   }
 
-  /** Tiers, then profiles, for one endpoint and direction (calico-spec §3.3). */
-  private direction(ep: EvalEndpoint, dir: "Ingress" | "Egress", packet: EvalPacket): Verdict {
-    const labels = this.effectiveLabels.get(ep)!;
-    const applying = this.policies.filter(
-      (p) => p.types.includes(dir) && (p.kindShort === "gnp" || p.namespace === ep.namespace) && p.selector.matches(labels),
-    );
+  /** Forwarded traffic through `node`'s fabric interface: its host endpoint's applyOnForward policies. */
+  private forward(node: string, dir: "Ingress" | "Egress", packet: EvalPacket): Verdict | undefined {
+    const hep = this.hostEndpoints.find((h) => h.node === node && (h.interfaceName === this.fabricInterface || h.interfaceName === "*"));
+    if (!hep) return undefined;
+    const applying = this.policies.filter((p) => p.kindShort === "gnp" && p.applyOnForward && p.types.includes(dir) && p.selector.matches(hep.labels));
+    if (!applying.length) return { allowed: true, by: `host endpoint ${hep.name}: no applyOnForward policy` };
+    const v = this.walkTiers(applying, dir, packet, `host endpoint ${hep.name} forward `);
+    return v ?? { allowed: false, by: `host endpoint ${hep.name}: no forward policy allowed it` };
+  }
+
+  /** The tiers of the applying policies, in order; undefined when every tier passed. */
+  private walkTiers(applying: PolicyView[], dir: "Ingress" | "Egress", packet: EvalPacket, prefix = ""): Verdict | undefined {
     const tierNames = [...new Set(applying.map((p) => p.tier))].sort((a, b) => {
       const ta = this.tiers.get(a)?.order ?? Infinity;
       const tb = this.tiers.get(b)?.order ?? Infinity;
@@ -118,15 +155,26 @@ export class PolicyEvaluator {
         const rules = dir === "Ingress" ? p.ingress : p.egress;
         const hit = this.firstMatch(rules, packet, p);
         if (!hit) continue;
-        const by = `${p.kindShort} ${policyKey(p)} ${dir.toLowerCase()} rule ${hit.index + 1} (${hit.rule.action})`;
+        const by = `${prefix}${p.kindShort} ${policyKey(p)} ${dir.toLowerCase()} rule ${hit.index + 1} (${hit.rule.action})`;
         if (hit.rule.action === "Allow") return { allowed: true, by };
         if (hit.rule.action === "Deny") return { allowed: false, by };
         passed = true; // Pass: skip the rest of this tier
         break;
       }
       const tier = this.tiers.get(tierName) ?? { order: Infinity, defaultAction: "Deny" as const };
-      if (!passed && tier.defaultAction === "Deny") return { allowed: false, by: `end of tier ${tierName} (no policy allowed it)` };
+      if (!passed && tier.defaultAction === "Deny") return { allowed: false, by: `${prefix}end of tier ${tierName} (no policy allowed it)` };
     }
+    return undefined;
+  }
+
+  /** Tiers, then profiles, for one endpoint and direction (calico-spec §3.3). */
+  private direction(ep: EvalEndpoint, dir: "Ingress" | "Egress", packet: EvalPacket): Verdict {
+    const labels = this.effectiveLabels.get(ep)!;
+    const applying = this.policies.filter(
+      (p) => p.types.includes(dir) && (p.kindShort === "gnp" || p.namespace === ep.namespace) && p.selector.matches(labels),
+    );
+    const decided = this.walkTiers(applying, dir, packet);
+    if (decided) return decided;
     for (const profName of ep.profiles) {
       const prof = this.profiles.get(profName);
       if (!prof) return { allowed: false, by: `profile ${profName} does not exist` };
@@ -279,6 +327,7 @@ export class PolicyEvaluator {
           order: typeof spec["order"] === "number" ? spec["order"] : Infinity,
           selector: this.selector(selText),
           types,
+          applyOnForward: spec["applyOnForward"] === true,
           ingress,
           egress,
           spec,

@@ -2,15 +2,27 @@
  * `tabby selector EXPR [--labels k=v,k2=v2]... [-o text|json]`: parse a Calico selector, print
  * whether it matches the given labels (`true`/`false`), or, without --labels, its canonical form
  * and unique ID. `-o json` prints all of it as one JSON object. A parse error prints the input with
- * a caret under the position and exits 1. (`--endpoints`, listing matching endpoints from the
- * datastore, is reserved for when the datastore is wired in.)
+ * a caret under the position and exits 1.
+ *
+ * `tabby selector EXPR --endpoints [--datastore URL] [-o text|json]` lists the WorkloadEndpoints
+ * and HostEndpoints in the datastore that the selector selects, by their effective labels as
+ * Calico's calculation graph computes them: the endpoint's own labels (plus
+ * `projectcalico.org/namespace` and `projectcalico.org/orchestrator` for workloads), then the
+ * `labelsToApply` of the profiles it lists, then those of the namespace profile `kns.<ns>`. It
+ * reuses the policy graph's decoder and label index (src/calc/policy/), so it selects exactly what
+ * the agent would.
  */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { parseSelector, SelectorError } from "../selector/index.js";
+import { parseSelector, SelectorError, type Selector } from "../selector/index.js";
+import type { Store } from "../datastore/store.js";
+import { kindPrefix } from "../datastore/keys.js";
+import { openStoreFromArgs } from "./datastore-flag.js";
+import { decodeUpdate, type EndpointData } from "../calc/policy/decode.js";
+import { LabelIndex } from "../calc/policy/label-index.js";
 
-export const USAGE = "usage: tabby selector EXPR [--labels k=v[,k=v…]]... [-o text|json]";
+export const USAGE = "usage: tabby selector EXPR [--labels k=v[,k=v…]]... | --endpoints [--datastore URL]  [-o text|json]";
 
 /** Parses "k=v,k2=v2" lists (values may contain '=' but not ','); later keys win. */
 export function parseLabelList(specs: string[]): Record<string, string> {
@@ -43,6 +55,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         labels: { type: "string", short: "l", multiple: true },
         output: { type: "string", short: "o", default: "text" },
         endpoints: { type: "boolean", default: false },
+        datastore: { type: "string" },
       },
     });
   } catch (err) {
@@ -54,9 +67,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const output = values.output;
   if (output !== "text" && output !== "json") throw new UsageError(`-o must be text or json, not "${output}"`);
-  if (values.endpoints) {
-    throw new UsageError("--endpoints needs a datastore (--datastore URL or TABBY_DATASTORE); it is not available in this build yet");
-  }
+  if (values.endpoints && values.labels !== undefined) throw new UsageError(`--endpoints and --labels do not go together\n${USAGE}`);
   const expr = positionals[0]!;
   const labels = values.labels !== undefined ? parseLabelList(values.labels) : undefined;
 
@@ -74,6 +85,19 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     return 1;
   }
 
+  if (values.endpoints) {
+    const store = await openStoreFromArgs(values.datastore, io.env);
+    let eps: SelectedEndpoint[];
+    try {
+      eps = await selectEndpoints(store, sel);
+    } finally {
+      await store.close();
+    }
+    if (output === "json") io.stdout.write(`${JSON.stringify({ selector: sel.toString(), endpoints: eps }, null, 2)}\n`);
+    else io.stdout.write(endpointTable(eps));
+    return 0;
+  }
+
   const matches = labels !== undefined ? sel.matches(labels) : undefined;
   if (output === "json") {
     const out: Record<string, unknown> = { input: expr, selector: sel.toString(), uniqueId: sel.uniqueId() };
@@ -88,4 +112,69 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${sel.toString()}\n${sel.uniqueId()}\n`);
   }
   return 0;
+}
+
+/** One endpoint a selector selects, as `--endpoints` prints it. */
+export interface SelectedEndpoint {
+  kind: "WorkloadEndpoint" | "HostEndpoint";
+  /** Empty for HostEndpoints (cluster-scoped). */
+  namespace: string;
+  name: string;
+  node: string;
+  /** ipNetworks of a workload, expectedIPs of a host endpoint. */
+  networks: string[];
+  /** The effective labels the selector was matched against. */
+  labels: Record<string, string>;
+}
+
+const SEL_ID = "q";
+
+/**
+ * The WorkloadEndpoints and HostEndpoints in `store` that `sel` selects, sorted by kind, namespace
+ * and name. Effective labels come from the policy graph's own decoder and LabelIndex.
+ */
+export async function selectEndpoints(store: Store, sel: Selector): Promise<SelectedEndpoint[]> {
+  const eps = new Map<string, { ep: EndpointData; name: string; namespace: string }>();
+  const index = new LabelIndex({ onMatchStarted() {}, onMatchStopped() {} });
+  for (const kind of ["Profile", "WorkloadEndpoint", "HostEndpoint"]) {
+    const { items } = await store.list(kindPrefix(kind));
+    for (const kv of items) {
+      const d = decodeUpdate(kv.key, kv.value);
+      if (!d) continue;
+      if (d.kind === "Profile") index.updateParentLabels(d.name, d.value?.labelsToApply);
+      else if ((d.kind === "WorkloadEndpoint" || d.kind === "HostEndpoint") && d.value) {
+        const ep = d.value;
+        const slash = kv.key.lastIndexOf("/");
+        eps.set(kv.key, { ep, name: kv.key.slice(slash + 1), namespace: ep.kind === "wep" ? (ep.namespace ?? "") : "" });
+        index.updateItem(kv.key, ep.labels, ep.labelParents);
+      }
+    }
+  }
+  index.updateSelector(SEL_ID, sel);
+  const out: SelectedEndpoint[] = [];
+  for (const key of index.itemsMatching(SEL_ID)) {
+    const e = eps.get(key)!;
+    const eff = index.labelsOf(key) ?? {};
+    const labels: Record<string, string> = {};
+    for (const k in eff) labels[k] = eff[k]!; // own and inherited (prototype) labels
+    out.push({
+      kind: e.ep.kind === "wep" ? "WorkloadEndpoint" : "HostEndpoint",
+      namespace: e.namespace,
+      name: e.name,
+      node: e.ep.node,
+      networks: [...e.ep.nets],
+      labels: Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    });
+  }
+  const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  out.sort((a, b) => cmp(a.kind, b.kind) || cmp(a.namespace, b.namespace) || cmp(a.name, b.name));
+  return out;
+}
+
+/** The text table: NAMESPACE NAME NODE NETWORKS (HostEndpoints show namespace "(host)"). */
+export function endpointTable(eps: SelectedEndpoint[]): string {
+  const rows = [["NAMESPACE", "NAME", "NODE", "NETWORKS"]];
+  for (const e of eps) rows.push([e.kind === "HostEndpoint" ? "(host)" : e.namespace, e.name, e.node, e.networks.join(",")]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join("").trimEnd() + "\n").join("");
 }

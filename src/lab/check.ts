@@ -7,8 +7,8 @@
 import { TabbyError } from "../errors.js";
 import { openLabStore } from "./etcd.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import type { Resource, WorkloadEndpoint } from "../model/index.js";
-import { PolicyEvaluator, type EvalEndpoint, type EvalWorld } from "../calc/policy-eval.js";
+import type { HostEndpoint, Resource, WorkloadEndpoint } from "../model/index.js";
+import { PolicyEvaluator, type EvalEndpoint, type EvalHostEndpoint, type EvalWorld } from "../calc/policy-eval.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TCP_PORTS } from "./plan.js";
@@ -112,9 +112,14 @@ async function readWorld(state: LabState): Promise<EvalWorld> {
         ports: (w.spec.ports ?? []).filter((p) => p.name).map((p) => ({ name: p.name!, port: p.port, ...(p.protocol !== undefined ? { protocol: String(p.protocol) } : {}) })),
       };
       if (w.spec.serviceAccountName) ep.serviceAccount = w.spec.serviceAccountName;
+      if (w.spec.node) ep.node = w.spec.node;
       return ep;
     });
-    return { endpoints, resources };
+    // Host endpoints, for traffic forwarded between hosts (which crosses each host's eth0).
+    const hostEndpoints: EvalHostEndpoint[] = (await client.list<HostEndpoint>("HostEndpoint")).items
+      .filter((h) => h.spec.node && h.spec.interfaceName)
+      .map((h) => ({ name: h.metadata.name, node: h.spec.node!, interfaceName: h.spec.interfaceName!, labels: h.metadata.labels ?? {} }));
+    return { endpoints, resources, hostEndpoints, fabricInterface: "eth0" };
   } finally {
     await close();
   }

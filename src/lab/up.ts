@@ -223,7 +223,7 @@ async function waitForNodes(store: Store, state: LabState): Promise<void> {
 }
 
 /** Runs the real CNI plugin in the host's namespace, as a container runtime does. */
-async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorkload> {
+export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorkload> {
   const host = state.plan.hosts.find((h) => h.name === w.host)!;
   await sh("ip", ["netns", "add", w.netns]);
   await ipIn(w.netns, "link", "set", "lo", "up");

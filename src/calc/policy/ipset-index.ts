@@ -16,7 +16,8 @@ import { selectorFromAst, type Selector } from "../../selector/index.js";
 import { LabelIndex, type Labels } from "./label-index.js";
 import type { NamedPort } from "./decode.js";
 import type { IpSetSpec } from "./rule-compiler.js";
-import type { DataplaneSink } from "./sequencer.js";
+import { decodeMember, type DataplaneSink } from "./sequencer.js";
+import type { IpSetMember } from "../policy-output.js";
 
 export interface MemberSource {
   nets: string[];
@@ -35,6 +36,12 @@ interface SetState {
   members: Map<string, number>;
   /** Removed from the dataplane, membership still kept (see DEAD_SETS_KEPT). */
   dead: boolean;
+  /**
+   * The members (keys of `members`, in order) and their decoded form, made when a dead set is
+   * brought back and dropped when membership changes: a set that comes and goes with the same
+   * members is re-sent without touching each member again.
+   */
+  snapshot: { members: string[]; decoded: IpSetMember[] } | undefined;
 }
 
 /**
@@ -126,11 +133,14 @@ export class IpSetIndex {
       if (!known.dead) return;
       known.dead = false;
       this.dead.delete(spec.id);
-      this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
-      for (const m of known.members.keys()) this.sink.ipSetMemberAdded(spec.id, m);
+      if (!known.snapshot) {
+        const members = [...known.members.keys()];
+        known.snapshot = { members, decoded: members.map(decodeMember) };
+      }
+      this.sink.ipSetRestored(spec.id, spec.namedPort ? "ip-port" : "net", known.snapshot.members, known.snapshot.decoded);
       return;
     }
-    const st: SetState = { spec, members: new Map(), dead: false };
+    const st: SetState = { spec, members: new Map(), dead: false, snapshot: undefined };
     this.sets.set(spec.id, st);
     this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
     const { id: selId, sel } = indexSelector(spec);
@@ -206,9 +216,13 @@ export class IpSetIndex {
     const n = (had ?? 0) + delta;
     if (n > 0) {
       st.members.set(member, n);
-      if (n === 1 && delta === 1 && !st.dead) this.sink.ipSetMemberAdded(st.spec.id, member);
+      if (n === 1 && delta === 1) {
+        st.snapshot = undefined;
+        if (!st.dead) this.sink.ipSetMemberAdded(st.spec.id, member);
+      }
     } else {
       st.members.delete(member);
+      st.snapshot = undefined;
       if (!st.dead) this.sink.ipSetMemberRemoved(st.spec.id, member);
     }
   }

@@ -29,6 +29,12 @@ export type IpSetType = "net" | "ip-port";
 export interface DataplaneSink {
   ipSetAdded(id: string, type: IpSetType): void;
   ipSetMemberAdded(id: string, member: string): void;
+  /**
+   * A set re-created with known members (the strings in insertion order, and the same decoded):
+   * what ipSetAdded then ipSetMemberAdded for each would do, without the per-member work. The
+   * arrays are shared: neither side changes them.
+   */
+  ipSetRestored(id: string, type: IpSetType, members: readonly string[], decoded: readonly IpSetMember[]): void;
   ipSetMemberRemoved(id: string, member: string): void;
   ipSetRemoved(id: string): void;
   policyUpdated(id: string, ingress: CompiledRule[], egress: CompiledRule[]): void;
@@ -48,11 +54,18 @@ export function decodeMember(m: string): IpSetMember {
   return { addr: m.slice(0, comma), protocol: m.slice(comma + 1, colon) as "tcp" | "udp" | "sctp", port: Number(m.slice(colon + 1)) };
 }
 
+/** A set created since the last flush: its members, or the snapshot it was restored with. */
+interface NewSet {
+  type: IpSetType;
+  members: Set<string> | undefined;
+  restored: { members: readonly string[]; decoded: readonly IpSetMember[] } | undefined;
+}
+
 export class EventSequencer implements DataplaneSink {
   private config: ConfigUpdate | undefined;
   private sentConfig = "";
   private readonly sentSets = new Set<string>();
-  private readonly newSets = new Map<string, { type: IpSetType; members: Set<string> }>();
+  private readonly newSets = new Map<string, NewSet>();
   private readonly addedMembers = new Map<string, Set<string>>();
   private readonly removedMembers = new Map<string, Set<string>>();
   private readonly removedSets = new Set<string>();
@@ -69,18 +82,34 @@ export class EventSequencer implements DataplaneSink {
     this.removedSets.delete(id);
     this.addedMembers.delete(id);
     this.removedMembers.delete(id);
-    this.newSets.set(id, { type, members: new Set() });
+    this.newSets.set(id, { type, members: new Set(), restored: undefined });
+  }
+
+  ipSetRestored(id: string, type: IpSetType, members: readonly string[], decoded: readonly IpSetMember[]): void {
+    this.removedSets.delete(id);
+    this.addedMembers.delete(id);
+    this.removedMembers.delete(id);
+    this.newSets.set(id, { type, members: undefined, restored: { members, decoded } });
+  }
+
+  /** A new set's members as a mutable Set (materialising a restored snapshot on first change). */
+  private newMembers(ns: NewSet): Set<string> {
+    if (!ns.members) {
+      ns.members = new Set(ns.restored!.members);
+      ns.restored = undefined;
+    }
+    return ns.members;
   }
 
   ipSetMemberAdded(id: string, member: string): void {
     const ns = this.newSets.get(id);
-    if (ns) ns.members.add(member);
+    if (ns) this.newMembers(ns).add(member);
     else if (!this.removedMembers.get(id)?.delete(member)) addTo(this.addedMembers, id, member);
   }
 
   ipSetMemberRemoved(id: string, member: string): void {
     const ns = this.newSets.get(id);
-    if (ns) ns.members.delete(member);
+    if (ns) this.newMembers(ns).delete(member);
     else if (!this.addedMembers.get(id)?.delete(member)) addTo(this.removedMembers, id, member);
   }
 
@@ -155,8 +184,8 @@ export class EventSequencer implements DataplaneSink {
       }
       this.config = undefined;
     }
-    for (const [id, { type, members }] of this.newSets) {
-      out.push({ kind: "ipset-update", id, type, members: [...members].map(decodeMember) });
+    for (const [id, { type, members, restored }] of this.newSets) {
+      out.push({ kind: "ipset-update", id, type, members: members ? [...members].map(decodeMember) : restored!.decoded.slice() });
       this.sentSets.add(id);
     }
     this.newSets.clear();
