@@ -3,8 +3,8 @@
  * fabric interface `eth0`, with its expectedIPs and no policy, drops traffic to h1's own
  * addresses from the fabric, except Calico's failsafe ports (BGP on tcp/179 keeps its sessions
  * up), while IPv4 traffic forwarded through h1 to and from its workloads keeps flowing (no
- * applyOnForward policy applies, so forwarding is untouched, as in Calico). IPv6 forwarding
- * should too (`lab check` passing), but does not yet: that subtest is a `todo` (see it).
+ * applyOnForward policy applies, so forwarding is untouched, as in Calico), and so does IPv6
+ * (neighbour discovery on host interfaces is never cut by host-endpoint policy).
  * Then a GlobalNetworkPolicy with applyOnForward that denies ICMP on that host endpoint blocks
  * pings forwarded through h1's eth0, and TCP still passes; `lab check` (whose evaluator knows
  * forwarded traffic meets host endpoints) agrees, pair by pair.
@@ -111,9 +111,7 @@ test("lab policy: a HostEndpoint with failsafes, then applyOnForward", { timeout
     assert.equal(await tcp(h2w1.namespace, h1w1.ipv4, 8080), "open");
   });
 
-  await t.test("host endpoint, no policy: forwarded IPv6 keeps flowing too (lab check passes)", {
-    todo: "known gap in the nftables dataplane: neighbour discovery addressed to h1 on its host endpoint is dropped like any host traffic, so h1 loses its IPv6 neighbours and IPv6 forwarding through it stops",
-  }, async () => {
+  await t.test("host endpoint, no policy: forwarded IPv6 keeps flowing too (lab check passes)", async () => {
     const check = await lab("check");
     assert.equal(check.code, 0, check.stdout + check.stderr);
   });

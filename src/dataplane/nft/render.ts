@@ -116,6 +116,13 @@ const SET_PASS_RETURN = `meta mark set meta mark | ${P} return`;
 
 /** ICMPv6 types a workload must reach its host with: MLD 130-132, RS 133, NS 135, NA 136. */
 const ICMPV6_TO_HOST = "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept";
+/**
+ * Neighbour discovery and MLD on host interfaces (RS, RA, NS, NA, redirect; MLD queries and
+ * reports): IPv6's link-layer plumbing, which host-endpoint policy must not cut, as ARP (which
+ * an inet table never sees) is not cut for IPv4. Without it a host endpoint with no policy stops
+ * the host resolving its IPv6 next hops and so stops forwarding IPv6.
+ */
+const ICMPV6_LINK_PLUMBING = "icmpv6 type { 130, 131, 132, 133, 134, 135, 136, 137, 143 } accept";
 
 type Mode = "normal" | "forward" | "prednat" | "untracked";
 
@@ -486,7 +493,7 @@ export class TableRenderer {
     });
     chains.set("filter-in", {
       hook: "type filter hook input priority filter; policy accept;",
-      rules: ["ct state established,related accept", `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, "jump hn-in"],
+      rules: ["ct state established,related accept", `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"],
     });
     chains.set("filter-fw", {
       hook: "type filter hook forward priority filter; policy accept;",
@@ -504,6 +511,7 @@ export class TableRenderer {
         "ct state established,related accept",
         `${IF_ACCEPTED} accept`,
         `oifname "tab*" accept ${comment("host to workload is not policed")}`,
+        ICMPV6_LINK_PLUMBING,
         "jump hn-out",
       ],
     });
