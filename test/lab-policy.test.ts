@@ -42,8 +42,20 @@ async function checkPasses(): Promise<string> {
     last = r.stdout + r.stderr;
     return r.code === 0;
   }, 10, 1000);
+  if (!ok) last += await setsDiagnosis();
   assert.ok(ok, last);
   return last;
+}
+
+/** On failure: each host's tabby set elements, to tell a membership bug from a rule bug. */
+async function setsDiagnosis(): Promise<string> {
+  let out = "\n--- tabby sets per host ---\n";
+  for (const h of ["h1", "h2", "h3"]) {
+    const r = await run("ip", ["netns", "exec", `${name}-${h}`, "nft", "list", "table", "inet", "tabby"]);
+    const sets = r.stdout.split("\n").filter((l) => /^\s*(set |elements)/.test(l)).join("\n");
+    out += `${h}:\n${sets.slice(0, 3000)}\n`;
+  }
+  return out;
 }
 
 const DEFAULT_DENY = `
