@@ -129,6 +129,11 @@ test("lab IPAM: block claims, borrowing advertised as /32 and reachable, natOutg
         assert.ok(await waitFor(() => pingFrom(wlOf(h).netns, borrowed), 30), `workload on ${h} reaches ${borrowed}`);
       }
     });
+
+    await t.test("ipam check finds nothing wrong with what the CNI plugin allocated", async () => {
+      const r = await tabby(["ipam", "check", "--datastore", state.datastore], env);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    });
   } finally {
     await store.close();
   }
