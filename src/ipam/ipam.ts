@@ -173,8 +173,8 @@ export class Ipam implements IpamApi {
   /**
    * Releases every address of the handle in every block it holds addresses in, then deletes the
    * handle. Unknown handle: 0 (CNI DEL must be idempotent). A block left empty keeps its
-   * affinity. TODO(ipam-gc): release empty blocks as Calico's GC does (affinity →
-   * pendingDeletion, delete the empty block, delete the affinity; never a node's last block).
+   * affinity here; leak collection (./collect.ts runGc) releases it once it has stayed empty
+   * for the grace period (never a node's last block).
    */
   async releaseByHandle(handle: string): Promise<number> {
     const key = handleKey(handle);
