@@ -168,6 +168,12 @@ export interface ConfigUpdate {
   /** Log rule rate limit (packets per second; 0 = unlimited). */
   logRateLimitPerSecond: number;
   logPrefix: string;
+  /**
+   * IPPool natOutgoing (felix's cali-nat-outgoing): sources in `natPools` going to destinations
+   * outside every pool in `allPools` are masqueraded to the host's address. CIDRs, both
+   * families. Absent or empty natPools: no NAT.
+   */
+  natOutgoing?: { natPools: string[]; allPools: string[] };
 }
 
 /** Marks the end of the initial snapshot: the dataplane may now remove what it does not know. */

@@ -25,6 +25,8 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["bgp", "peers"], module: "./bgp-peers.js", summary: "list a speaker's peers" },
   { words: ["bgp", "routes"], module: "./bgp-routes.js", summary: "list a speaker's Loc-RIB" },
   { words: ["ipam", "show"], module: "./ipam-show.js", summary: "show IP pools, blocks and usage" },
+  { words: ["ipam", "check"], module: "./ipam-check.js", summary: "find leaked, shared and orphaned addresses and blocks" },
+  { words: ["ipam", "release"], module: "./ipam-release.js", summary: "release --ip ADDR | --handle H | --leaked [--grace 15m]" },
   { words: ["lab", "up"], module: "./lab-up.js", summary: "build a virtual data center in network namespaces" },
   { words: ["lab", "check"], module: "./lab-check.js", summary: "show who reaches whom in the lab" },
   { words: ["lab", "status"], module: "./lab-status.js", summary: "list the lab's hosts and workloads" },

@@ -12,9 +12,13 @@
  * written first and the handle lowered after. A crash between the two leaves a handle that
  * over-counts, which the next release by handle cleans up.
  *
- * Not yet here (later IPAM work): releasing empty blocks and their affinities (Calico does that
- * only through GC: kube-controllers, or `ReleaseAffinity`), reclaiming empty blocks affine to
- * other hosts, IPReservations, per-address cooldown, AssignIP of a specific address.
+ * IPReservations: automatic assignment skips reserved addresses and never claims a block that is
+ * reserved in full (assignIP of a named address ignores them, as Calico's AssignIP does).
+ * Configuration comes from the IPAMConfiguration resource `default`, else the raw
+ * `/calico/ipam/v2/config` key, else Calico's defaults.
+ *
+ * Not here: reclaiming empty blocks affine to other hosts, per-address cooldown. Leak and
+ * empty-block collection is src/ipam/gc.ts (decisions) and src/ipam/collect.ts (store).
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
@@ -60,6 +64,7 @@ import {
   parseBlockKey,
   type IpamConfig,
 } from "./keys.js";
+import { fullyReserved, reservedOrdinals, reservedPrefixes } from "./reservations.js";
 import { DEFAULT_BLOCK_SIZE, poolFromResource, poolOfBlock, usablePools, type Pool, type SelectorMatcher } from "./pools.js";
 
 /** Calico's cap on blocks per host when IPAMConfiguration.maxBlocksPerHost is 0. */
@@ -101,7 +106,7 @@ export class Ipam implements IpamApi {
 
   async autoAssign(req: AssignRequest): Promise<AssignResult> {
     validateRequest(req);
-    const [pools, config] = await Promise.all([this.pools(), this.config()]);
+    const [pools, config, reserved] = await Promise.all([this.pools(), this.config(), this.reservations()]);
     const labels = pools.some((p) => p.nodeSelector !== "all()") ? await this.nodeLabels(req.node) : {};
     const usable = { 4: usablePools(pools, 4, labels, req.pools, this.matcher), 6: usablePools(pools, 6, labels, req.pools, this.matcher) };
     // Refuse up front rather than assign v4 and then fail for want of a v6 pool.
@@ -111,10 +116,10 @@ export class Ipam implements IpamApi {
       }
     }
     const attrs: AssignAttrs = { handle: req.handle, secondary: req.attrs };
-    const ipv4 = await this.assignFamily(4, req.num4, req.node, attrs, usable[4], config);
+    const ipv4 = await this.assignFamily(4, req.num4, req.node, attrs, usable[4], config, reserved);
     let ipv6: IP[];
     try {
-      ipv6 = await this.assignFamily(6, req.num6, req.node, attrs, usable[6], config);
+      ipv6 = await this.assignFamily(6, req.num6, req.node, attrs, usable[6], config, reserved);
     } catch (err) {
       // Dual stack is all or nothing.
       await this.releaseIPs(ipv4.map(String)).catch(() => undefined);
@@ -168,8 +173,8 @@ export class Ipam implements IpamApi {
   /**
    * Releases every address of the handle in every block it holds addresses in, then deletes the
    * handle. Unknown handle: 0 (CNI DEL must be idempotent). A block left empty keeps its
-   * affinity. TODO(ipam-gc): release empty blocks as Calico's GC does (affinity →
-   * pendingDeletion, delete the empty block, delete the affinity; never a node's last block).
+   * affinity here; leak collection (./collect.ts runGc) releases it once it has stayed empty
+   * for the grace period (never a node's last block).
    */
   async releaseByHandle(handle: string): Promise<number> {
     const key = handleKey(handle);
@@ -262,16 +267,40 @@ export class Ipam implements IpamApi {
     return out;
   }
 
-  /** The IPAM configuration (`/calico/ipam/v2/config`), or Calico's defaults when absent. */
+  /**
+   * The IPAM configuration: the IPAMConfiguration resource `default`, else the raw
+   * `/calico/ipam/v2/config` key, else Calico's defaults.
+   */
   async config(): Promise<IpamConfig> {
+    const res = await this.store.get(resourceKey("IPAMConfiguration", "default"));
+    if (res) {
+      try {
+        return decodeConfig(res.value);
+      } catch {
+        // fall through to the raw key
+      }
+    }
     const kv = await this.store.get(CONFIG_KEY);
     return kv ? decodeConfig(kv.value) : { ...DEFAULT_IPAM_CONFIG };
+  }
+
+  /** Every reserved CIDR of every IPReservation resource. */
+  async reservations(): Promise<Prefix[]> {
+    return reservedPrefixes((await this.listAll(kindPrefix("IPReservation"))).map((kv) => kv.value));
   }
 
   // -------------------------------------------------------------------------------------------
   // Assignment
 
-  private async assignFamily(family: Family, num: number, node: string, attrs: AssignAttrs, pools: Pool[], config: IpamConfig): Promise<IP[]> {
+  private async assignFamily(
+    family: Family,
+    num: number,
+    node: string,
+    attrs: AssignAttrs,
+    pools: Pool[],
+    config: IpamConfig,
+    reserved: Prefix[] = [],
+  ): Promise<IP[]> {
     if (num <= 0) return [];
     const got: IP[] = [];
     try {
@@ -279,19 +308,19 @@ export class Ipam implements IpamApi {
       const affine = await this.affineBlocks(node, family, pools);
       for (const cidr of affine) {
         if (got.length >= num) break;
-        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node)));
+        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node, reserved)));
       }
       // 2. Claim new blocks, up to the per-host cap.
       const cap = config.maxBlocksPerHost > 0 ? config.maxBlocksPerHost : DEFAULT_MAX_BLOCKS_PER_HOST;
       let owned = affine.length;
       while (got.length < num && config.autoAllocateBlocks && owned < cap) {
-        const cidr = await this.claimBlock(node, family, pools);
+        const cidr = await this.claimBlock(node, family, pools, reserved);
         if (!cidr) break;
         owned++;
-        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node)));
+        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node, reserved)));
       }
       // 3. Borrow from other hosts' blocks.
-      if (got.length < num && !config.strictAffinity) got.push(...(await this.borrow(node, family, num - got.length, attrs, pools)));
+      if (got.length < num && !config.strictAffinity) got.push(...(await this.borrow(node, family, num - got.length, attrs, pools, reserved)));
       if (got.length < num) {
         throw new TabbyError("IPAM_EXHAUSTED", `no free IPv${family} address for node ${node} (wanted ${num}, found ${got.length})`, {
           node,
@@ -327,8 +356,9 @@ export class Ipam implements IpamApi {
    * affine to that host; a confirmed affinity whose block is missing gets its block re-created
    * (Calico does the same for a claim interrupted between affinity and block).
    */
-  private async assignFromBlock(cidr: string, n: number, attrs: AssignAttrs, affineTo?: string): Promise<IP[]> {
+  private async assignFromBlock(cidr: string, n: number, attrs: AssignAttrs, affineTo?: string, reserved: Prefix[] = []): Promise<IP[]> {
     const key = blockKey(cidr);
+    const skip = reserved.length ? reservedOrdinals(parsePrefix(cidr), reserved) : undefined;
     return this.retry(`assign from block ${cidr}`, async (): Promise<Attempt<IP[]>> => {
       let kv = await this.store.get(key);
       if (!kv) {
@@ -343,7 +373,7 @@ export class Ipam implements IpamApi {
       const block = decodeBlock(kv.value);
       if (block.deleted) return [];
       if (affineTo !== undefined && block.affinity !== `host:${affineTo}`) return [];
-      const { block: next, ordinals } = assignNext(block, n, attrs);
+      const { block: next, ordinals } = assignNext(block, n, attrs, skip ? { reserved: skip } : {});
       if (ordinals.length === 0) return [];
       if (attrs.handle) await this.changeHandle(attrs.handle, cidr, ordinals.length);
       try {
@@ -362,7 +392,7 @@ export class Ipam implements IpamApi {
    * that does not exist yet. Returns its CIDR, or undefined when every pool is fully carved.
    * TODO(ipam-gc): reclaim empty blocks affine to other hosts (Calico: claim older than 1 min).
    */
-  private async claimBlock(node: string, family: Family, pools: Pool[]): Promise<string | undefined> {
+  private async claimBlock(node: string, family: Family, pools: Pool[], reserved: Prefix[] = []): Promise<string | undefined> {
     const existing = new Set<string>();
     for (const kv of await this.listAll(blockPrefix(family))) {
       const cidr = parseBlockKey(kv.key);
@@ -375,6 +405,7 @@ export class Ipam implements IpamApi {
       for (let i = 0n; i < order.count && taken < order.count; i++) {
         const cidr = order.at(i).toString();
         if (existing.has(cidr)) continue;
+        if (reserved.length && fullyReserved(order.at(i), reserved)) continue;
         if (await this.tryClaim(node, cidr)) return cidr;
         existing.add(cidr); // another host won it
         taken++;
@@ -439,7 +470,7 @@ export class Ipam implements IpamApi {
   }
 
   /** Addresses from any block of the pools that has room, each pool's blocks in this host's order. */
-  private async borrow(node: string, family: Family, n: number, attrs: AssignAttrs, pools: Pool[]): Promise<IP[]> {
+  private async borrow(node: string, family: Family, n: number, attrs: AssignAttrs, pools: Pool[], reserved: Prefix[] = []): Promise<IP[]> {
     const blocks: Block[] = [];
     for (const kv of await this.listAll(blockPrefix(family))) if (parseBlockKey(kv.key)) blocks.push(decodeBlock(kv.value));
     const got: IP[] = [];
@@ -452,7 +483,7 @@ export class Ipam implements IpamApi {
         .sort((x, y) => (x.pos < y.pos ? -1 : x.pos > y.pos ? 1 : 0));
       for (const c of candidates) {
         if (got.length >= n) return got;
-        got.push(...(await this.assignFromBlock(c.cidr, n - got.length, attrs)));
+        got.push(...(await this.assignFromBlock(c.cidr, n - got.length, attrs, undefined, reserved)));
       }
     }
     return got;

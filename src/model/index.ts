@@ -19,3 +19,4 @@ export { BUILTIN_TIERS, DEFAULT_TIER, type Tier, type TierSpec } from "./tier.js
 export { inferPolicyTypes, tieredPolicyNameProblem, type NetworkPolicy, type NetworkPolicySpec, type GlobalNetworkPolicy, type GlobalNetworkPolicySpec, type PolicyType } from "./policy.js";
 export type { NetworkSet, GlobalNetworkSet, NetworkSetSpec } from "./network-set.js";
 export type { HostEndpoint, HostEndpointSpec, EndpointPort } from "./host-endpoint.js";
+export type { IPReservation, IPReservationSpec, IPAMConfiguration, IPAMConfigurationSpec } from "./ipam-kinds.js";

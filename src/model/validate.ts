@@ -21,6 +21,7 @@ import { checkTierSpec, tierNameProblem } from "./tier.js";
 import { checkGlobalNetworkPolicySpec, checkNetworkPolicySpec } from "./policy.js";
 import { checkNetworkSetSpec } from "./network-set.js";
 import { checkHostEndpointSpec } from "./host-endpoint.js";
+import { checkIPAMConfigurationSpec, checkIPReservationSpec } from "./ipam-kinds.js";
 
 /** Kinds whose spec tabby validates field by field. */
 export const VALIDATED_KINDS = [
@@ -36,6 +37,8 @@ export const VALIDATED_KINDS = [
   "NetworkSet",
   "GlobalNetworkSet",
   "HostEndpoint",
+  "IPReservation",
+  "IPAMConfiguration",
 ] as const;
 
 const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
@@ -118,6 +121,12 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
           break;
         case "HostEndpoint":
           spec = checkHostEndpointSpec(rawSpec, c);
+          break;
+        case "IPReservation":
+          spec = checkIPReservationSpec(rawSpec, c);
+          break;
+        case "IPAMConfiguration":
+          spec = checkIPAMConfigurationSpec(rawSpec, c, name);
           break;
         default:
           if (!isPlainObject(rawSpec)) c.error("spec", `must be an object, got ${describe(rawSpec)}`);

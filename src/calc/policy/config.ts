@@ -5,6 +5,8 @@
  * config-file form "tcp:22"; an empty list means none; absent means Calico's defaults),
  * `defaultEndpointToHostAction` (Drop | Accept | Return; default Drop), `logPrefix` (default
  * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited).
+ * Also IPPools, for natOutgoing (felix's masq-ipam-pools / all-ipam-pools): the CIDRs of pools
+ * with natOutgoing and of every pool.
  * Pure: no I/O.
  */
 import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type ConfigUpdate } from "../policy-output.js";
@@ -52,9 +54,21 @@ export function configFromSpec(spec: Record<string, unknown>): ConfigUpdate {
   };
 }
 
+/** The natOutgoing field for a set of pools (sorted, so equal inputs give equal output). */
+export function natOutgoingOf(pools: Iterable<{ cidr: string; natOutgoing: boolean }>): { natPools: string[]; allPools: string[] } {
+  const all = new Set<string>();
+  const nat = new Set<string>();
+  for (const p of pools) {
+    all.add(p.cidr);
+    if (p.natOutgoing) nat.add(p.cidr);
+  }
+  return { natPools: [...nat].sort(), allPools: [...all].sort() };
+}
+
 export class ConfigCalculator {
   private global: Record<string, unknown> | undefined;
   private node: Record<string, unknown> | undefined;
+  private readonly pools = new Map<string, { cidr: string; natOutgoing: boolean }>();
 
   constructor(private readonly hostname: string, private readonly sink: DataplaneSink) {
     this.sink.configUpdated(configFromSpec({}));
@@ -64,6 +78,21 @@ export class ConfigCalculator {
     if (name === "default") this.global = spec;
     else if (name === `node.${this.hostname}`) this.node = spec;
     else return;
-    this.sink.configUpdated(configFromSpec({ ...this.global, ...this.node }));
+    this.emit();
+  }
+
+  onIPPool(name: string, pool: { cidr: string; natOutgoing: boolean } | undefined): void {
+    const old = this.pools.get(name);
+    if (pool) this.pools.set(name, pool);
+    else this.pools.delete(name);
+    if (old?.cidr === pool?.cidr && old?.natOutgoing === pool?.natOutgoing) return;
+    this.emit();
+  }
+
+  private emit(): void {
+    const c = configFromSpec({ ...this.global, ...this.node });
+    const nat = natOutgoingOf(this.pools.values());
+    if (nat.natPools.length) c.natOutgoing = nat;
+    this.sink.configUpdated(c);
   }
 }

@@ -75,7 +75,8 @@ export type Decoded =
   | { kind: "NetworkPolicy" | "GlobalNetworkPolicy"; key: string; id: string; value?: PolicyData }
   | { kind: "Profile"; key: string; name: string; value?: ProfileSpec }
   | { kind: "Tier"; key: string; name: string; value?: TierSpec }
-  | { kind: "FelixConfiguration"; key: string; name: string; value?: Record<string, unknown> };
+  | { kind: "FelixConfiguration"; key: string; name: string; value?: Record<string, unknown> }
+  | { kind: "IPPool"; key: string; name: string; value?: { cidr: string; natOutgoing: boolean } };
 
 /** The namespace profile Calico's Kubernetes conversion makes for each namespace. */
 export const namespaceProfile = (ns: string): string => `kns.${ns}`;
@@ -302,6 +303,12 @@ export function decodeUpdate(key: string, value: string | object | undefined): D
       const obj = parseValue(value);
       const spec = obj?.["spec"];
       return { kind, key, name, ...opt(spec && typeof spec === "object" ? (spec as Record<string, unknown>) : obj ? {} : undefined) };
+    }
+    case "IPPool": {
+      // Only what natOutgoing needs; a pool without a usable CIDR counts as absent.
+      const spec = parseValue(value)?.["spec"] as { cidr?: unknown; natOutgoing?: unknown } | undefined;
+      const cidr = typeof spec?.cidr === "string" ? normNet(spec.cidr) : undefined;
+      return { kind, key, name, ...opt(cidr ? { cidr, natOutgoing: spec?.natOutgoing === true } : undefined) };
     }
     default:
       return undefined;

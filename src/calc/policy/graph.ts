@@ -101,6 +101,7 @@ export function buildPolicyCalcGraph(hostname: string): PolicyCalcGraph {
   });
   dispatcher.register("Tier", (d) => resolver.onTier(d.name, d.value));
   dispatcher.register("FelixConfiguration", (d) => config.onFelixConfiguration(d.name, d.value));
+  dispatcher.register("IPPool", (d) => config.onIPPool(d.name, d.value));
 
   return {
     onUpdate: (key, value) => dispatcher.onUpdate(key, value),

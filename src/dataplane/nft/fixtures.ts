@@ -226,4 +226,10 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
     ),
     { kind: "in-sync" },
   ],
+  /** natOutgoing on one IPv4 and one IPv6 pool, a third pool without it (issue 6). */
+  "nat-outgoing": [
+    { ...FIXTURE_CONFIG, natOutgoing: { natPools: ["10.65.0.0/16", "fd65::/64"], allPools: ["10.65.0.0/16", "10.66.0.0/16", "fd65::/64"] } },
+    workload("tab00000000005", ["10.65.0.10"], NONE, NONE),
+    { kind: "in-sync" },
+  ],
 };

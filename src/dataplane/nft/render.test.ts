@@ -194,3 +194,21 @@ test("driver: concurrent applies run one after another, in call order", async ()
   assert.match(runner.calls[1]!.input!, /^add element/);
   assert.match(runner.calls[2]!.input!, /^delete element/);
 });
+
+test("natOutgoing: the NAT chain and pool sets come and go by delta", { skip: !canRunNft() && "needs root and nft" }, () => {
+  const ns = `tti2nf${process.pid}`;
+  execFileSync("ip", ["netns", "add", ns]);
+  try {
+    const nft = (args: string[], input?: string) => execFileSync("ip", ["netns", "exec", ns, "nft", ...args], { input: input ?? "", encoding: "utf8" });
+    const nat = renderTable(applyEvents(emptyState(), FIXTURES["nat-outgoing"]!));
+    const plain = renderTable(applyEvents(emptyState(), FIXTURES["log-rate-limit"]!));
+    nft(["-f", "-"], fullScript(nat));
+    assert.match(nft(["list", "chain", "inet", "tabby", "nat-post"]), /ip saddr @nat-pools4 ip daddr != @all-pools4 masquerade/);
+    nft(["-f", "-"], deltaScript(nat, plain)!);
+    assert.doesNotMatch(nft(["list", "table", "inet", "tabby"]), /nat-post|nat-pools|all-pools/);
+    nft(["-f", "-"], deltaScript(plain, nat)!);
+    assert.match(nft(["list", "set", "inet", "tabby", "all-pools4"]), /10\.65\.0\.0\/16, 10\.66\.0\.0\/16/);
+  } finally {
+    execFileSync("ip", ["netns", "del", ns]);
+  }
+});

@@ -515,6 +515,22 @@ export class TableRenderer {
         "jump hn-out",
       ],
     });
+    // natOutgoing (felix's cali-nat-outgoing): only when some pool asks for it.
+    const nat = state.config.natOutgoing;
+    if (nat && nat.natPools.length) {
+      const fam = (list: string[], f: 4 | 6) => new Set(list.filter((c) => c.includes(":") === (f === 6)));
+      for (const f of [4, 6] as const) {
+        sets.set(`nat-pools${f}`, { type: addrType(f), interval: true, comment: "IP pools with natOutgoing", elements: fam(nat.natPools, f) });
+        sets.set(`all-pools${f}`, { type: addrType(f), interval: true, comment: "every IP pool", elements: fam(nat.allPools, f) });
+      }
+      chains.set("nat-post", {
+        hook: "type nat hook postrouting priority srcnat; policy accept;",
+        rules: [
+          `ip saddr @nat-pools4 ip daddr != @all-pools4 masquerade ${comment("natOutgoing")}`,
+          `ip6 saddr @nat-pools6 ip6 daddr != @all-pools6 masquerade ${comment("natOutgoing")}`,
+        ],
+      });
+    }
     return { sets, maps, chains };
   }
 }

@@ -1,0 +1,42 @@
+/**
+ * One hammer process (test/ipam-hammer.test.ts): stands for a host, allocates one address at a
+ * time under fresh handles, keeps a few, releases some at random, and at the end releases what
+ * it holds. Every step is logged with a synchronous write, so a SIGKILL loses nothing logged:
+ *   a H        about to allocate under H        A H IP   allocated
+ *   r H        about to release H               R H N    released N addresses
+ *   BAD ...    an invariant broke (a release found other than the one address allocated)
+ * argv: datastore-url node worker-id generation count seed
+ */
+import { writeSync } from "node:fs";
+import { openStore } from "../src/datastore/open.js";
+import { Ipam } from "../src/ipam/ipam.js";
+import { Prng } from "../src/ipam/prng.js";
+
+const [url, node, wid, gen, countText, seedText] = process.argv.slice(2);
+const log = (line: string) => writeSync(1, `${line}\n`);
+const store = await openStore(url!);
+const ipam = new Ipam(store);
+const rng = Prng.fromString(`${seedText}-${wid}-${gen}`);
+const held: string[] = [];
+const release = async (h: string) => {
+  log(`r ${h}`);
+  const n = await ipam.releaseByHandle(h);
+  log(`R ${h} ${n}`);
+  if (n !== 1) log(`BAD release ${h} freed ${n}`);
+};
+const count = Number(countText);
+for (let i = 0; i < count; i++) {
+  while (held.length >= 4 || (held.length > 0 && rng.nextUint32() % 10 < 4)) {
+    const j = rng.nextUint32() % held.length;
+    const [h] = held.splice(j, 1);
+    await release(h!);
+  }
+  const h = `hammer.w${wid}g${gen}n${i}`;
+  log(`a ${h}`);
+  const r = await ipam.autoAssign({ handle: h, node: node!, num4: 1, num6: 0, attrs: { node: node! } });
+  log(`A ${h} ${r.ipv4[0]}`);
+  held.push(h);
+}
+for (const h of held.splice(0)) await release(h);
+log("DONE");
+await store.close();

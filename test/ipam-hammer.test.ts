@@ -1,0 +1,153 @@
+/**
+ * The IPAM hammer (issue 6): 8 processes standing for 4 hosts allocate and release addresses
+ * concurrently through one datastore (SQLite file, then a real etcd), while some are killed with
+ * SIGKILL at random moments and restarted. Afterwards no address is held by two handles, no block
+ * by two hosts, every release by a survivor freed exactly the address it had been given (a lost
+ * compare-and-swap would show there), and after one leak-collection pass with grace 0 — which
+ * must release only handles of killed processes — `tabby ipam check` finds nothing.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { resourceKey } from "../src/datastore/keys.js";
+import { openStore } from "../src/datastore/open.js";
+import { readSnapshot, runGc } from "../src/ipam/collect.js";
+import { checkIpam, problemCount } from "../src/ipam/gc.js";
+import { startEtcd, type EtcdServer } from "./etcd-server.js";
+
+const WORKERS = 8;
+const HOSTS = 4;
+/**
+ * Issue 6 asks for 5,000 allocations. On the 2-core CI machine that took 115 s on SQLite and
+ * 330 s on etcd (every write is fsync'd), so the suite runs fewer by default (about 65 s for
+ * both); TABBY_HAMMER_TOTAL=5000 runs the full count on both.
+ */
+const TOTAL_ENV = process.env.TABBY_HAMMER_TOTAL;
+const TOTAL_SQLITE = Number(TOTAL_ENV ?? 1000);
+const TOTAL_ETCD = Number(TOTAL_ENV ?? 500);
+const KILLS = 6;
+const WORKER = new URL("./ipam-hammer-worker.js", import.meta.url).pathname;
+const MAIN = new URL("../src/cli/main.js", import.meta.url).pathname;
+
+const v3 = (kind: string, name: string, spec: unknown) => JSON.stringify({ apiVersion: "projectcalico.org/v3", kind, metadata: { name }, spec });
+
+interface Outcome {
+  allocated: number;
+  killedGens: Set<string>;
+  bad: string[];
+}
+
+async function hammer(url: string, TOTAL: number): Promise<Outcome> {
+  const store = await openStore(url);
+  await store.put(resourceKey("IPPool", "hammer"), v3("IPPool", "hammer", { cidr: "10.200.0.0/22", blockSize: 28 }));
+  for (let h = 0; h < HOSTS; h++) await store.put(resourceKey("Node", `host${h}`), v3("Node", `host${h}`, {}));
+  await store.close();
+
+  const per = Math.ceil(TOTAL / WORKERS);
+  const done = new Array<number>(WORKERS).fill(0);
+  const out: Outcome = { allocated: 0, killedGens: new Set(), bad: [] };
+  const live = new Map<number, { pid: number; gen: number; kill: () => void }>();
+  let gens = 0;
+  const finished = new Array<boolean>(WORKERS).fill(false);
+  let resolveAll!: () => void;
+  const all = new Promise<void>((r) => (resolveAll = r));
+
+  const start = (w: number) => {
+    const gen = gens++;
+    const child = spawn(process.execPath, [WORKER, url, `host${w % HOSTS}`, String(w), String(gen), String(per - done[w]!), "seed"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    let sawDone = false;
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (line.startsWith("A ")) {
+        done[w]!++;
+        out.allocated++;
+      } else if (line.startsWith("BAD")) out.bad.push(`w${w}g${gen}: ${line}`);
+      else if (line === "DONE") sawDone = true;
+    });
+    live.set(w, { pid: child.pid!, gen, kill: () => child.kill("SIGKILL") });
+    child.on("close", (code, signal) => {
+      live.delete(w);
+      if (signal === "SIGKILL") {
+        out.killedGens.add(`w${w}g${gen}`);
+        start(w);
+        return;
+      }
+      if (code !== 0 || !sawDone) out.bad.push(`w${w}g${gen} exited ${code}: ${stderr.slice(-2000)}`);
+      finished[w] = true;
+      if (finished.every(Boolean)) resolveAll();
+    });
+  };
+  for (let w = 0; w < WORKERS; w++) start(w);
+  // Kill a random live worker at random moments while there is work left.
+  let kills = 0;
+  const killer = (async () => {
+    while (kills < KILLS && !finished.every(Boolean)) {
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 1500));
+      const candidates = [...live.entries()].filter(([w]) => per - done[w]! > 20);
+      if (candidates.length === 0) continue;
+      const [, victim] = candidates[Math.floor(Math.random() * candidates.length)]!;
+      victim.kill();
+      kills++;
+    }
+  })();
+  await all;
+  await killer;
+  return out;
+}
+
+async function verify(url: string, o: Outcome, TOTAL: number): Promise<void> {
+  assert.deepEqual(o.bad, [], "every worker's release freed exactly its own address");
+  assert.ok(o.allocated >= TOTAL, `allocated ${o.allocated}`);
+  assert.ok(o.killedGens.size > 0, "some workers were killed");
+  const store = await openStore(url);
+  try {
+    const before = checkIpam(await readSnapshot(store));
+    assert.deepEqual(before.duplicates, [], "no address held by two handles");
+    assert.deepEqual(before.sharedBlocks, [], "no block held by two hosts");
+    // Leak collection: nothing remains but what killed workers held (no WorkloadEndpoints exist,
+    // so every remaining handle is a candidate).
+    const r = await runGc(store, { now: Date.now(), graceMs: 0 });
+    for (const h of r.plan.releaseHandles) {
+      const gen = /^hammer\.(w\d+g\d+)n\d+$/.exec(h)?.[1];
+      assert.ok(gen && o.killedGens.has(gen), `collected handle ${h} belongs to a killed worker`);
+    }
+    const afterGc = checkIpam(await readSnapshot(store));
+    assert.equal(problemCount(afterGc), 0, JSON.stringify(afterGc));
+  } finally {
+    await store.close();
+  }
+  const cli = spawnSync(process.execPath, [MAIN, "ipam", "check", "--datastore", url], { encoding: "utf8", env: { ...process.env, TABBY_DATASTORE: url } });
+  assert.equal(cli.status, 0, cli.stdout + cli.stderr);
+  assert.match(cli.stdout, /consistent/);
+}
+
+test("hammer: SQLite, 8 processes on 4 hosts, random SIGKILLs", { timeout: 900_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tti2-hammer-"));
+  try {
+    const url = `sqlite://${join(dir, "tabby.db")}`;
+    const o = await hammer(url, TOTAL_SQLITE);
+    await verify(url, o, TOTAL_SQLITE);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+let etcd: EtcdServer | undefined;
+before(async () => {
+  etcd = await startEtcd();
+});
+after(async () => {
+  await etcd?.stop();
+});
+
+test("hammer: etcd, 8 processes on 4 hosts, random SIGKILLs", { timeout: 900_000 }, async () => {
+  const o = await hammer(etcd!.url, TOTAL_ETCD);
+  await verify(etcd!.url, o, TOTAL_ETCD);
+});
