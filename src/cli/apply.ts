@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { parseAllDocuments } from "yaml";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
+import { parseFileCommand } from "./file-command.js";
 import { UsageError } from "./command.js";
 import { openStoreFromArgs } from "./datastore-flag.js";
 import { ResourceClient } from "../datastore/resource-client.js";
@@ -132,26 +133,13 @@ export function partialFailure(verb: string, done: number, total: number, r: Res
   return new TabbyError(err.code, `${head}${describeResource(r)}: ${err.message}`, err.details, { cause: err });
 }
 
-const OPTIONS = {
-  filename: { type: "string", short: "f", multiple: true },
-  namespace: { type: "string", short: "n" },
-  datastore: { type: "string" },
-} as const;
-const USAGE = "tabby apply -f FILE [-f FILE...] [-n NAMESPACE] [--datastore URL]";
-
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
-  const files = (values.filename as string[] | undefined) ?? [];
-  if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
-  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
+  const args = parseFileCommand(argv, "apply", io);
+  if (!args) return 0;
   return reportErrors("apply", io, async () => {
     // Every document of every file is read and validated before the datastore is touched.
-    const resources = await loadSourcedManifests(files, io, values.namespace as string | undefined);
-    return withClient(values.datastore as string | undefined, io, async (client) => {
+    const resources = await loadSourcedManifests(args.files, io, args.namespace);
+    return withClient(args.datastore, io, async (client) => {
       // A write failing mid-way (conflict, datastore down) rolls back the earlier ones.
       const done = await writeAllOrNothing(client.store, resources, sourcedId, async (s) => Number((await client.apply(s.resource)).metadata.resourceVersion), "applied");
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
