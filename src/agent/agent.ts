@@ -115,7 +115,7 @@ export class Agent {
           if (s === "in-sync" && !this.inSync) {
             this.inSync = true;
             this.deps.policy?.onInSync();
-            void this.startSpeaker(node.ipv4).then(() => this.schedule(0));
+            void this.startSpeakerWithRetry(node.ipv4);
           }
         },
         onError: (err) => this.log("warn", "datastore watch failed; will resync", { err: String(err) }),
@@ -163,6 +163,22 @@ export class Agent {
   /** Learned routes currently programmed, for status. */
   learnedRoutes(): Map<string, string[]> {
     return new Map(this.learned);
+  }
+
+  /** A speaker that cannot start (say, its address is not up yet) is retried, never fatal. */
+  private async startSpeakerWithRetry(routerId: string): Promise<void> {
+    for (let delay = 500; !this.stopped; delay = Math.min(delay * 2, 8000)) {
+      try {
+        await this.startSpeaker(routerId);
+        this.schedule(0);
+        return;
+      } catch (err) {
+        this.log("error", "BGP speaker failed to start; retrying", { err: String(err), retryInMs: delay });
+        await this.speaker?.stop().catch(() => undefined);
+        this.speaker = undefined;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private async startSpeaker(routerId: string): Promise<void> {

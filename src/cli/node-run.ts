@@ -71,6 +71,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
   const nodeName = values.name ?? io.env["TABBY_NODENAME"] ?? hostname();
   const log = jsonLogger(level, io.stderr, { node: nodeName });
+  // Whatever kills the agent says so in its log first.
+  process.on("uncaughtException", (err) => {
+    log("error", "agent crashed", { err: String(err), stack: err.stack });
+    process.exit(70);
+  });
+  process.on("unhandledRejection", (err) => {
+    log("error", "agent crashed (unhandled rejection)", { err: String(err), stack: (err as Error)?.stack });
+    process.exit(70);
+  });
   const runner = new ExecRunner();
 
   let links: IpAddrJson[] | undefined;

@@ -5,7 +5,7 @@
  * namespace plugged into its host by running the real CNI plugin exactly as a container
  * runtime does, with a small TCP service inside. Progress is reported as it builds.
  */
-import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync } from "node:fs";
+import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -215,7 +215,8 @@ async function waitForNodes(store: Store, state: LabState): Promise<void> {
     if (all) return;
     const dead = state.processes.filter((p) => p.role === "agent" && !processIsOurs(p));
     if (dead.length) {
-      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead[0]!.name} exited; see ${join(state.dir, `${dead[0]!.name}.log`)}`);
+      const log = join(state.dir, `${dead[0]!.name}.log`);
+      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead[0]!.name} exited; the end of ${log}:\n${tail(log, 15)}`);
     }
     await sleep(100);
   }
@@ -298,3 +299,12 @@ export async function tabbyRoutes(netns: string): Promise<Map<string, string[]>>
   return out;
 }
 
+
+/** The last `n` lines of a file, or a note that it cannot be read. */
+function tail(file: string, n: number): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-n).join("\n");
+  } catch (err) {
+    return `(cannot read it: ${(err as Error).message})`;
+  }
+}
