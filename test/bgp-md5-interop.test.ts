@@ -4,41 +4,11 @@
 // the session 10.98.0.3–.4 has different passwords and never does. Needs root, bird2, koffi.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { queryControl } from "../src/bgp/control.js";
-import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
+import { birdTabbyPair, waitFor } from "./bird-tabby-pair.js";
 
-const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/bird");
-const NS_BIRD = `ttb2m${process.pid}a`;
-const NS_TABBY = `ttb2m${process.pid}b`;
-const VETH = `ttb2m${process.pid}x`;
-const dir = mkdtempSync(join(tmpdir(), "ttb2m-"));
-const birdSock = join(dir, "bird.ctl");
-const birdPid = join(dir, "bird.pid");
-const control = join(dir, "tabby.sock");
-const main = new URL("../src/cli/main.js", import.meta.url).pathname;
-let tabby: ChildProcess | undefined;
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-const birdc = (...args: string[]) => sh("birdc", ["-s", birdSock, ...args]);
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const pair = birdTabbyPair("ttb2m");
+const { canRun, dir, control, birdc, peers, routes } = pair;
 
 const BIRD_CONF = `router id 10.98.0.1;
 log "${join(dir, "bird.log")}" all;
@@ -65,51 +35,12 @@ peers:
   - { address: 10.98.0.3, asNumber: 65001, holdTime: 9, connectRetry: 1, families: [ipv4], password: "tabby-key", localAddress: 10.98.0.4, import: [{ action: accept }] }
 `;
 
-before(() => {
-  if (!canRun) return;
-  sh("ip", ["netns", "add", NS_BIRD]);
-  sh("ip", ["netns", "add", NS_TABBY]);
-  sh("ip", ["link", "add", VETH, "netns", NS_BIRD, "type", "veth", "peer", "name", "eth0", "netns", NS_TABBY]);
-  sh("ip", ["-n", NS_BIRD, "link", "set", VETH, "name", "eth0"]);
-  sh("ip", ["-n", NS_BIRD, "addr", "add", "10.98.0.1/24", "dev", "eth0"]);
-  sh("ip", ["-n", NS_BIRD, "addr", "add", "10.98.0.3/24", "dev", "eth0"]);
-  sh("ip", ["-n", NS_TABBY, "addr", "add", "10.98.0.2/24", "dev", "eth0"]);
-  sh("ip", ["-n", NS_TABBY, "addr", "add", "10.98.0.4/24", "dev", "eth0"]);
-  for (const ns of [NS_BIRD, NS_TABBY]) {
-    sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
-  }
-});
-
-after(() => {
-  if (!canRun) return;
-  if (tabby?.pid && tabby.exitCode === null) process.kill(tabby.pid, "SIGKILL");
-  if (existsSync(birdPid)) {
-    try {
-      process.kill(Number(readFileSync(birdPid, "utf8").trim()), "SIGTERM");
-    } catch {
-      /* gone */
-    }
-  }
-  for (const ns of [NS_BIRD, NS_TABBY]) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+before(() => pair.setUp());
+after(() => pair.tearDown());
 
 test("TCP-MD5 with BIRD 2: matching keys establish, mismatching keys do not", { skip: !canRun && "needs root and bird2", timeout: 120000 }, async () => {
-  writeFileSync(join(dir, "bird.conf"), BIRD_CONF);
-  sh("ip", ["netns", "exec", NS_BIRD, "bird", "-c", join(dir, "bird.conf"), "-s", birdSock, "-P", birdPid]);
-  writeFileSync(join(dir, "tabby.yaml"), TABBY_CONF);
-  const logFd = openSync(join(dir, "tabby.log"), "a");
-  tabby = spawn("ip", ["netns", "exec", NS_TABBY, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], { stdio: ["ignore", logFd, logFd] });
+  pair.start(BIRD_CONF, TABBY_CONF);
   try {
-    const peers = async () => (await queryControl(control, { op: "peers" })) as PeerStatus[];
-    const routes = async () => (await queryControl(control, { op: "routes", family: "ipv4" })) as RouteView[];
     await waitFor("the session with matching keys established", async () => (await peers()).find((p) => p.address === "10.98.0.1")?.established === true);
     await waitFor("BIRD's route over the signed session", async () => (await routes()).some((r) => r.prefix === "10.10.0.0/24"));
     assert.match(birdc("show", "protocols", "good"), /Established/);
@@ -121,7 +52,7 @@ test("TCP-MD5 with BIRD 2: matching keys establish, mismatching keys do not", { 
     const bad = (await peers()).find((p) => p.address === "10.98.0.3")!;
     assert.ok(!["OpenSent", "OpenConfirm", "Established"].includes(bad.state), bad.state);
   } catch (err) {
-    process.stderr.write(`--- tabby log ---\n${readFileSync(join(dir, "tabby.log"), "utf8").slice(-4000)}\n`);
+    process.stderr.write(`--- tabby log ---\n${pair.tabbyLog()}\n`);
     throw err;
   }
 });
