@@ -5,11 +5,12 @@
 // Needs root and gobgpd.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
+import { sh, waitFor } from "./bird-tabby-pair.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/bin/gobgpd") && existsSync("/usr/bin/gobgp");
@@ -22,26 +23,11 @@ const main = new URL("../src/cli/main.js", import.meta.url).pathname;
 let gobgpd: ChildProcess | undefined;
 let tabby: ChildProcess | undefined;
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 
 function gobgp(...args: string[]): string {
   return sh("ip", ["netns", "exec", NS_GO, "gobgp", "-p", "50051", ...args]);
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const GOBGP_CONF = `[global.config]
   as = 65002

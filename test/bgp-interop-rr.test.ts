@@ -4,11 +4,12 @@
 // originate an anycast prefix receives both paths (ADD-PATH send from tabby), so it can do ECMP.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
+import { sh, waitFor } from "./bird-tabby-pair.js";
 import type { PeerStatus } from "../src/bgp/speaker.js";
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/bird");
@@ -19,23 +20,8 @@ const main = new URL("../src/cli/main.js", import.meta.url).pathname;
 const CLIENTS = [2, 4, 5];
 let tabby: ChildProcess | undefined;
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 const birdc = (n: number, ...args: string[]) => sh("birdc", ["-s", join(dir, `bird${n}.ctl`), ...args]);
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function birdConf(n: number, anycast: boolean): string {
   return `router id 127.0.0.${n};

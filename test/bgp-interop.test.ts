@@ -5,11 +5,12 @@
 // propagate, and stopping tabby (Cease) removes its routes from BIRD. Needs root and bird2.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
+import { sh, waitFor } from "./bird-tabby-pair.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/bird");
@@ -23,26 +24,11 @@ const control = join(dir, "tabby.sock");
 const main = new URL("../src/cli/main.js", import.meta.url).pathname;
 let tabby: ChildProcess | undefined;
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 
 function birdc(...args: string[]): string {
   return sh("birdc", ["-s", birdSock, ...args]);
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function birdConf(withV4Route: boolean): string {
   return `router id 10.99.0.1;
