@@ -31,7 +31,6 @@ const { values: args } = parseArgs({
 const WRITES = Number(args.writes);
 const EVENTS = Number(args.events);
 const WORKER = fileURLToPath(new URL("../test/datastore/worker.js", import.meta.url));
-const URL_WORKER = fileURLToPath(new URL("../test/datastore/url-worker.js", import.meta.url));
 const root = mkdtempSync(join(args.dir!, "ttds-bench-"));
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,7 +81,7 @@ async function crossProcessLatency(target: { sqlite: string; pollMs: number } | 
   const argv =
     "sqlite" in target
       ? [WORKER, "watch", target.sqlite, "/xlat/", String(from), String(EVENTS), String(target.pollMs)]
-      : [URL_WORKER, "watch", target.etcd, "/xlat/", String(from), String(EVENTS)];
+      : [WORKER, "watch", target.etcd, "/xlat/", String(from), String(EVENTS)];
   const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
   const arrivals = new Map<number, number>();
   let buf = "";

@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import { EtcdStore, parseEtcdUrl } from "../../src/datastore/etcd.js";
 import { startEtcd, type EtcdServer } from "../etcd-server.js";
 
-const WORKER = fileURLToPath(new URL("./url-worker.js", import.meta.url));
+const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
 const children = new Set<ChildProcess>();
 let etcd: EtcdServer;
 let store: EtcdStore;

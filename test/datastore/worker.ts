@@ -1,22 +1,31 @@
 /**
- * Child process for the multi-process datastore tests and benchmark. One line of JSON per fact on
- * stdout (stdout to a pipe is synchronous on Linux, so a printed line was acknowledged first).
- *   cas    DB KEY N            N compare-and-swap increments of KEY, retrying on DS_CONFLICT
- *   watch  DB PREFIX AFTER N   print each event {rev,key,value,type,at} until N events, then exit
- *   writer DB N                put /burst/<i> for i < N one after another, printing each acknowledged key
+ * Child process for the multi-process datastore tests and benchmark, on any backend. One line of
+ * JSON per fact on stdout (stdout to a pipe is synchronous on Linux, so a printed line was
+ * acknowledged first). DB is a SQLite file path, or a datastore URL (sqlite:///…, etcd://…).
+ *   cas    DB KEY N                 N compare-and-swap increments of KEY, retrying on DS_CONFLICT
+ *   watch  DB PREFIX AFTER N [POLL] print each event {rev,key,value,type,at} until N events, then exit
+ *                                   (POLL: SQLite poll interval in ms, default 20)
+ *   writer DB N                     put /burst/<i> for i < N one after another, printing each acknowledged key
  * With no arguments it does nothing (so a test runner that picks it up sees a passing file).
  */
 import { performance } from "node:perf_hooks";
 import { hasCode } from "../../src/errors.js";
 import { SqliteStore } from "../../src/datastore/sqlite.js";
+import { openStore } from "../../src/datastore/open.js";
+import type { Store } from "../../src/datastore/store.js";
 
 const [mode, db, ...rest] = process.argv.slice(2);
 const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + "\n");
 /** Wall-clock ms with sub-ms precision, comparable across processes on one host. */
 const now = () => performance.timeOrigin + performance.now();
 
+/** A path opens SQLite with the given poll interval; anything else is a datastore URL. */
+async function open(pollIntervalMs = 20): Promise<Store> {
+  return db!.startsWith("/") ? SqliteStore.open(db!, { pollIntervalMs }) : openStore(db!);
+}
+
 async function cas(key: string, n: number): Promise<void> {
-  const store = SqliteStore.open(db!, { pollIntervalMs: 20 });
+  const store = await open();
   let conflicts = 0;
   for (let i = 0; i < n; i++) {
     for (;;) {
@@ -35,7 +44,7 @@ async function cas(key: string, n: number): Promise<void> {
 }
 
 async function watch(prefix: string, after: number, n: number, pollIntervalMs: number): Promise<void> {
-  const store = SqliteStore.open(db!, { pollIntervalMs });
+  const store = await open(pollIntervalMs);
   let seen = 0;
   const keepAlive = setInterval(() => {}, 1000); // the store's poll timer is unref'd
   await new Promise<void>((resolve, reject) => {
@@ -57,7 +66,7 @@ async function watch(prefix: string, after: number, n: number, pollIntervalMs: n
 }
 
 async function writer(n: number): Promise<void> {
-  const store = SqliteStore.open(db!);
+  const store = await open();
   for (let i = 0; i < n; i++) {
     const key = `/burst/${i}`;
     await store.put(key, String(i));
