@@ -86,7 +86,14 @@ export function clearLab(name: string): void {
 /** True when `pid` is alive and its command line contains `marker`. */
 export function processIsOurs(p: LabProcess): boolean {
   try {
-    return readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0").join(" ").includes(p.marker);
+    const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, "utf8");
+    if (cmdline.length > 0) return cmdline.split("\0").join(" ").includes(p.marker);
+    // An empty command line is a zombie, or a live process caught inside execve() (between the
+    // switch to its new memory and the kernel recording the new arguments, as happens when
+    // `ip netns exec` becomes node). Only the zombie is dead.
+    const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X" && state !== "";
   } catch {
     return false;
   }

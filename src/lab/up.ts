@@ -196,13 +196,18 @@ function startResponder(state: LabState, w: LabWorkload) {
   return { role: "responder" as const, name: w.name, pid, marker: RESPONDER };
 }
 
+/** How each process this `lab up` started ended, by pid: the parent's own record, free of races. */
+const exits = new Map<number, string>();
+
 function spawnDetached(cmd: string, args: string[], logFile: string): number {
   const fd = openSync(logFile, "a");
   try {
     const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd] });
     child.unref();
     if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start ${cmd} ${args.join(" ")}`);
-    return child.pid;
+    const pid = child.pid;
+    child.on("exit", (code, signal) => exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${code}`));
+    return pid;
   } finally {
     closeSync(fd);
   }
@@ -213,10 +218,11 @@ async function waitForNodes(store: Store, state: LabState): Promise<void> {
     let all = true;
     for (const h of state.plan.hosts) if (!(await store.get(resourceKey("Node", h.name)))) all = false;
     if (all) return;
-    const dead = state.processes.filter((p) => p.role === "agent" && !processIsOurs(p));
-    if (dead.length) {
-      const log = join(state.dir, `${dead[0]!.name}.log`);
-      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead[0]!.name} exited; the end of ${log}:\n${tail(log, 15)}`);
+    const dead = state.processes.find((p) => p.role === "agent" && exits.has(p.pid));
+    if (dead) {
+      const log = join(state.dir, `${dead.name}.log`);
+      const how = exits.get(dead.pid)!;
+      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead.name} (pid ${dead.pid}) ${how}; the end of ${log}:\n${tail(log, 15)}`);
     }
     await sleep(100);
   }
