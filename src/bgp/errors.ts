@@ -21,6 +21,8 @@ export class BgpProtocolError extends BgpError {
   readonly notifySubcode: number;
   readonly data: Uint8Array;
   readonly action: ErrorAction;
+  /** The path attribute type the error is about, when it is about one (RFC 7606 needs it). */
+  attrType?: number;
 
   constructor(
     message: string,

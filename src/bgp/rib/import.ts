@@ -7,7 +7,7 @@
 import type { IP } from "../../net/ip.js";
 import type { Prefix } from "../../net/prefix.js";
 import type { PathAttributes } from "../wire/attributes.js";
-import type { AddressFamily } from "../wire/constants.js";
+import { AttrType, AsPathSegmentType, type AddressFamily } from "../wire/constants.js";
 import type { UpdateMessage } from "../wire/update.js";
 import type { Nlri } from "../wire/nlri.js";
 import type { Path, PeerInfo, RouteAttrs } from "./types.js";
@@ -52,6 +52,23 @@ function routeAttrs(a: PathAttributes, peer: PeerInfo, nextHop: IP, linkLocal?: 
   return r;
 }
 
+/**
+ * RFC 7606 §7.2 and RFC 4271 §6.3 for external peers: an AS_PATH with confederation segments, or
+ * whose leftmost AS is not the peer's, is malformed (treat-as-withdraw).
+ */
+const { AS_SEQUENCE, AS_CONFED_SEQUENCE, AS_CONFED_SET } = AsPathSegmentType;
+
+function ebgpAsPathReason(a: PathAttributes, peer: PeerInfo): string | undefined {
+  if (peer.ibgp || !a.asPath) return undefined;
+  if (a.asPath.some((s) => s.type === AS_CONFED_SEQUENCE || s.type === AS_CONFED_SET)) return "AS_PATH from an external peer holds a confederation segment";
+  const first = a.asPath[0];
+  if (!first || first.type !== AS_SEQUENCE || first.asns[0] !== peer.asNumber) return `AS_PATH from an external peer does not start with its AS ${peer.asNumber}`;
+  return undefined;
+}
+
+/** RFC 7606 §7.5, §7.9, §7.10: from an external peer these are discarded, so their errors do not count. */
+const IBGP_ONLY_ATTRIBUTES: ReadonlySet<number> = new Set([AttrType.LOCAL_PREF, AttrType.ORIGINATOR_ID, AttrType.CLUSTER_LIST]);
+
 function loopReason(a: PathAttributes, peer: PeerInfo, local: LocalIdentity): string | undefined {
   if (!peer.ibgp && (a.asPath ?? []).some((s) => s.asns.includes(local.asNumber))) return "own AS in AS_PATH";
   if (peer.ibgp && a.originatorId === local.routerId) return "own router id as ORIGINATOR_ID";
@@ -75,8 +92,8 @@ export function importUpdate(u: UpdateMessage, peer: PeerInfo, local: LocalIdent
     if (a.mpReach.linkLocal) r.linkLocal = a.mpReach.linkLocal;
     reach.push(r);
   }
-  const twa = u.errors?.find((e) => e.action === "treat-as-withdraw");
-  const loop = loopReason(a, peer, local);
+  const twa = u.errors?.find((e) => e.action === "treat-as-withdraw" && (peer.ibgp || e.attrType === undefined || !IBGP_ONLY_ATTRIBUTES.has(e.attrType)));
+  const loop = reach.length > 0 ? (ebgpAsPathReason(a, peer) ?? loopReason(a, peer, local)) : undefined;
   const refuse = twa ? twa.message : loop;
   const announce: Path[] = [];
   let rejected = 0;

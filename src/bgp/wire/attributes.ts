@@ -462,6 +462,17 @@ export const ATTRIBUTE_CODECS: ReadonlyMap<number, AttrCodec> = new Map<number, 
   ],
 ]);
 
+/**
+ * Optional transitive attributes tabby passes through without interpreting, with the size of one
+ * element: EXTENDED_COMMUNITIES (RFC 4360, 8 bytes; RFC 7606 §7.14) and IPv6 address-specific
+ * extended communities (RFC 5701, 20 bytes; RFC 7606 §7.15). A length that is not a non-zero
+ * multiple of the element size is treat-as-withdraw.
+ */
+const OPAQUE_LIST_UNITS: ReadonlyMap<number, number> = new Map([
+  [AttrType.EXTENDED_COMMUNITIES, 8],
+  [25, 20],
+]);
+
 function attrLenError(codec: { name: string; onError: ErrorAction; subcode?: number }, subcode?: number): (m: string) => BgpProtocolError {
   return (m) =>
     new BgpProtocolError(`${codec.name}: ${m}`, ErrorCode.UPDATE_MESSAGE, subcode ?? codec.subcode ?? UpdateSubcode.ATTRIBUTE_LENGTH_ERROR, codec.onError);
@@ -497,6 +508,18 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
     }
     seen.add(type);
     const codec = ATTRIBUTE_CODECS.get(type);
+    const opaqueUnit = OPAQUE_LIST_UNITS.get(type);
+    if (opaqueUnit !== undefined) {
+      // Recognised but carried opaquely: validated, then passed on without the Partial bit.
+      if (len === 0 || len % opaqueUnit !== 0 || (flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)) !== OPT_T) {
+        const e = new BgpProtocolError(`attribute ${type}: length ${len} is not a non-zero multiple of ${opaqueUnit}, or bad flags`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "treat-as-withdraw");
+        e.attrType = type;
+        errors.push(e);
+        continue;
+      }
+      (attrs.unknown ??= []).push({ flags: flags & ~AttrFlag.EXTENDED_LENGTH & 0xf0, type, data: value.slice() });
+      continue;
+    }
     if (!codec) {
       if (!(flags & AttrFlag.OPTIONAL)) {
         throw new BgpProtocolError(`unrecognised well-known attribute ${type}`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, "session-reset", data.slice(start - (flags & AttrFlag.EXTENDED_LENGTH ? 4 : 3), start + len));
@@ -515,6 +538,7 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
       if (sub.pos !== len) throw attrLenError(codec)("trailing bytes in value");
     } catch (e) {
       if (!(e instanceof BgpProtocolError)) throw e;
+      e.attrType = type;
       if (e.action === "session-reset") throw e;
       errors.push(e);
     }
