@@ -197,3 +197,57 @@ test("mutated UPDATEs: no crash, no silent close, no memory growth", async (t) =
     await h.stop();
   }
 });
+
+/** An OPEN's bytes, field by field (RFC 4271 §4.2), with optional parameters given raw. */
+function openBytes(o: { version?: number; as?: number; hold?: number; id?: number[]; params?: number[]; as4?: number }): Uint8Array {
+  const caps = o.params ?? [2, 6, 65, 4, ...u32(o.as4 ?? o.as ?? AS)];
+  const body = [o.version ?? 4, ...u16(o.as ?? AS), ...u16(o.hold ?? 30), ...(o.id ?? [10, 0, 0, 81]), caps.length, ...caps];
+  const len = 19 + body.length;
+  return Uint8Array.from([...Array<number>(16).fill(0xff), ...u16(len), 1, ...body]);
+}
+function u16(n: number): number[] {
+  return [(n >> 8) & 0xff, n & 0xff];
+}
+function u32(n: number): number[] {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+}
+
+const MARKER = Array<number>(16).fill(0xff);
+/** What a peer sends first (instead of a good OPEN), and the NOTIFICATION it must get back. */
+const OPEN_CASES: { name: string; bytes: Uint8Array; code: number; subcode?: number }[] = [
+  { name: "version 3", bytes: openBytes({ version: 3 }), code: 2, subcode: 1 },
+  { name: "the wrong peer AS", bytes: openBytes({ as: 64999 }), code: 2, subcode: 2 },
+  { name: "4-byte AS capability naming the wrong AS", bytes: openBytes({ as4: 4200000009, as: 23456 }), code: 2, subcode: 2 },
+  { name: "BGP identifier 0.0.0.0", bytes: openBytes({ id: [0, 0, 0, 0] }), code: 2, subcode: 3 },
+  { name: "hold time 2 s", bytes: openBytes({ hold: 2 }), code: 2, subcode: 6 },
+  { name: "a capability overrunning its parameter", bytes: openBytes({ params: [2, 4, 65, 4, 0, 0] }), code: 2 },
+  { name: "4-byte AS capability of 2 bytes", bytes: openBytes({ params: [2, 4, 65, 2, 0xfc, 0] }), code: 2 },
+  { name: "optional parameters overrunning the message", bytes: openBytes({ params: [2, 40, 65, 4] }), code: 2 },
+  { name: "a bad marker", bytes: Uint8Array.from([...MARKER.slice(0, 15), 0xfe, 0, 19, 4]), code: 1, subcode: 1 },
+  { name: "a message length of 18", bytes: Uint8Array.from([...MARKER, 0, 18, 4]), code: 1, subcode: 2 },
+  { name: "a KEEPALIVE of 20 bytes", bytes: Uint8Array.from([...MARKER, 0, 20, 4, 0]), code: 1, subcode: 2 },
+  { name: "message type 9", bytes: Uint8Array.from([...MARKER, 0, 19, 9]), code: 1, subcode: 3 },
+  { name: "an UPDATE before the OPEN", bytes: updateBytes([]), code: 5 },
+];
+
+test("bad OPENs, bad headers and out-of-order messages get the right NOTIFICATION, and the next good session works", async () => {
+  const h = new Harness();
+  await h.start();
+  try {
+    for (const c of OPEN_CASES) {
+      const p = new ScriptedPeer();
+      await p.connect(PEER4, SPEAKER, PORT);
+      p.send(c.bytes);
+      await waitFor(`${c.name}: NOTIFICATION`, () => p.notification() !== undefined);
+      const n = p.notification()!;
+      assert.equal(n.code, c.code, c.name);
+      if (c.subcode !== undefined) assert.equal(n.subcode, c.subcode, c.name);
+      await waitFor(`${c.name}: closed`, () => p.closed);
+    }
+    const p = await h.session(PEER4);
+    p.send(announce("10.0.4.0/24"));
+    await waitFor("a good session after the bad ones", () => h.has("10.0.4.0/24", PEER4));
+  } finally {
+    await h.stop();
+  }
+});
