@@ -4,72 +4,20 @@
  * acknowledged and leaves a file that passes PRAGMA integrity_check.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import { runWorker, killWorkers, percentile } from "./worker-process.js";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
 import { SqliteStore } from "../../src/datastore/sqlite.js";
 
-const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "ttds-mp-"));
-const children = new Set<ChildProcess>();
 after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  killWorkers();
   rmSync(root, { recursive: true, force: true });
 });
-
-interface Child {
-  proc: ChildProcess;
-  lines: Record<string, unknown>[];
-  /** Resolves with the exit code (or signal name). */
-  exited: Promise<number | string>;
-  waitFor(pred: (line: Record<string, unknown>) => boolean): Promise<void>;
-}
-
-function run(...args: string[]): Child {
-  const proc = spawn(process.execPath, [WORKER, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  children.add(proc);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: () => void }[] = [];
-  let buf = "";
-  let stderr = "";
-  proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-      buf = buf.slice(nl + 1);
-      lines.push(line);
-      for (const w of [...waiters]) if (w.pred(line)) waiters.splice(waiters.indexOf(w), 1), w.resolve();
-    }
-  });
-  proc.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const exited = new Promise<number | string>((resolve) =>
-    proc.on("exit", (code, signal) => {
-      children.delete(proc);
-      if (code) process.stderr.write(`worker ${args.join(" ")} exited ${code}: ${stderr}\n`);
-      resolve(code ?? signal ?? -1);
-    }),
-  );
-  return {
-    proc,
-    lines,
-    exited,
-    waitFor: (pred) =>
-      lines.some(pred)
-        ? Promise.resolve()
-        : new Promise<void>((resolve, reject) => {
-            waiters.push({ pred, resolve });
-            void exited.then((c) => reject(new Error(`worker ${args[0]} exited (${c}) before the expected line; stderr: ${stderr}`)));
-          }),
-  };
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 test("4 processes x 250 compare-and-swap increments on one key: no lost update; a watcher process sees every revision in order", async (t) => {
   const db = join(root, "cas", "tabby.db");
@@ -77,9 +25,9 @@ test("4 processes x 250 compare-and-swap increments on one key: no lost update; 
   const start = await store.create("/counter", "0");
   const [procs, per] = [4, 250];
   const total = procs * per;
-  const watcher = run("watch", db, "/counter", String(start.revision), String(total));
+  const watcher = runWorker("watch", db, "/counter", String(start.revision), String(total));
   await watcher.waitFor((l) => l["ready"] === true);
-  const workers = Array.from({ length: procs }, () => run("cas", db, "/counter", String(per)));
+  const workers = Array.from({ length: procs }, () => runWorker("cas", db, "/counter", String(per)));
   const codes = await Promise.all(workers.map((w) => w.exited));
   assert.deepEqual(codes, workers.map(() => 0));
   const final = await store.get("/counter");
@@ -101,7 +49,7 @@ test("a change is seen promptly by a watcher in another process (latency logged,
   const db = join(root, "lat", "tabby.db");
   const store = SqliteStore.open(db);
   const n = 100;
-  const watcher = run("watch", db, "/lat/", String(await store.currentRevision()), String(n), "20");
+  const watcher = runWorker("watch", db, "/lat/", String(await store.currentRevision()), String(n), "20");
   await watcher.waitFor((l) => l["ready"] === true);
   const sentAt = new Map<number, number>();
   for (let i = 0; i < n; i++) {
@@ -122,7 +70,7 @@ test("kill -9 of a writer mid-burst: every acknowledged write is present and the
   const db = join(root, "kill", "tabby.db");
   SqliteStore.open(db).close();
   for (let round = 0; round < 3; round++) {
-    const writer = run("writer", db, "1000000");
+    const writer = runWorker("writer", db, "1000000");
     const target = 200 + round * 137;
     await writer.waitFor((l) => typeof l["acked"] === "string" && writer.lines.length >= target);
     writer.proc.kill("SIGKILL");
@@ -142,7 +90,7 @@ test("kill -9 of a writer mid-burst: every acknowledged write is present and the
 
 test("several processes creating the same fresh store at once all succeed", async () => {
   const db = join(root, "fresh", "deeper", "tabby.db");
-  const writers = Array.from({ length: 6 }, () => run("writer", db, "20"));
+  const writers = Array.from({ length: 6 }, () => runWorker("writer", db, "20"));
   assert.deepEqual(await Promise.all(writers.map((w) => w.exited)), writers.map(() => 0));
   const store = SqliteStore.open(db);
   // Each writer put /burst/0..19; 120 writes in all, 20 distinct keys.
