@@ -1,7 +1,8 @@
 /**
  * The apply/create/get/delete commands driven in-process against an injected MemoryStore.
  */
-import { test, before, after, beforeEach } from "node:test";
+import { test } from "node:test";
+import { cliTestBed, runCli } from "./test-io.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,38 +20,10 @@ import * as del from "./delete.js";
 import type { IPPool } from "../model/index.js";
 import { hasCode } from "../errors.js";
 
-let dir = "";
-let store: MemoryStore;
+const bed = cliTestBed("ttmd-cli-");
+const file = bed.file;
 
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), "ttmd-cli-"));
-});
-after(() => {
-  useStoreForTests(undefined);
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  store = new MemoryStore();
-  useStoreForTests(store);
-});
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
-
-async function cli(mod: { run: (argv: string[], io: never) => Promise<number> }, argv: string[], stdin?: string) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = "";
-  let stderr = "";
-  out.on("data", (d) => (stdout += d));
-  err.on("data", (d) => (stderr += d));
-  const io = { stdout: out, stderr: err, env: {}, ...(stdin !== undefined ? { stdin: Readable.from([stdin]) } : {}) };
-  const code = await mod.run(argv, io as never);
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 const POOLS = `apiVersion: projectcalico.org/v3
 kind: IPPool
@@ -130,7 +103,7 @@ test("apply -f: multi-document files, repeatable -f, then get shows them", async
 test("apply is idempotent and updates in place", async () => {
   const f = file("pools.yaml", POOLS);
   assert.equal((await cli(apply, ["-f", f])).code, 0);
-  const client = new ResourceClient(store);
+  const client = new ResourceClient(bed.store);
   const before = await client.get<IPPool>("IPPool", "edge-pool");
   assert.equal((await cli(apply, ["-f", file("pools2.yaml", POOLS.replace("blockSize: 28\n", "blockSize: 28\n  disabled: true\n"))])).code, 0);
   const after = await client.get<IPPool>("IPPool", "edge-pool");
@@ -145,7 +118,7 @@ test("apply: a bad document anywhere means nothing is written; the error names f
   assert.equal(r.code, 1);
   assert.equal(r.stdout, "");
   assert.ok(r.stderr.includes(`${f}: document 2: invalid IPPool "edge-pool": spec.blockSize: must be between 20 and 32 for an IPv4 pool, got 40`), r.stderr);
-  assert.equal(await store.currentRevision(), 0);
+  assert.equal(await bed.store.currentRevision(), 0);
 });
 
 test("apply -f - reads stdin; JSON works too", async () => {
@@ -163,23 +136,23 @@ test("apply: usage errors", async () => {
   await assert.rejects(cli(apply, []), UsageError);
   await assert.rejects(cli(apply, ["--bogus"]), UsageError);
   await assert.rejects(cli(apply, ["-f", "x", "extra"]), UsageError);
-  const missing = await cli(apply, ["-f", join(dir, "does-not-exist.yaml")]);
+  const missing = await cli(apply, ["-f", join(bed.dir, "does-not-exist.yaml")]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /cannot read .*does-not-exist\.yaml: ENOENT/);
 });
 
 test("create: refuses existing resources and writes none of the batch", async () => {
   assert.deepEqual(await cli(create, ["-f", file("p.yaml", POOLS)]), { code: 0, stdout: "Successfully created 2 resource(s)\n", stderr: "" });
-  const rev = await store.currentRevision();
+  const rev = await bed.store.currentRevision();
   const r = await cli(create, ["-f", file("n.yaml", NODES), "-f", file("p2.yaml", POOLS)]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /resource already exists: IPPool\(default-ipv4-ippool\)/);
-  assert.equal(await store.currentRevision(), rev, "the nodes were not created either");
+  assert.equal(await bed.store.currentRevision(), rev, "the nodes were not created either");
 });
 
 test("namespaced kinds: default namespace, -n, -A, wep columns", async () => {
   assert.equal((await cli(apply, ["-f", file("w.yaml", WEPS), "-n", "dev"])).code, 0);
-  const client = new ResourceClient(store);
+  const client = new ResourceClient(bed.store);
   assert.equal((await client.list("WorkloadEndpoint", "prod")).items.length, 1);
   assert.equal((await client.list("WorkloadEndpoint", "dev")).items.length, 1, "-n fills in the namespace that was missing");
   assert.equal((await cli(get, ["wep"])).stdout, "WORKLOAD   NODE   NETWORKS   INTERFACE\n", "the default namespace is empty");
@@ -292,7 +265,7 @@ test("openStoreFromArgs: injected store survives close; otherwise memory:// open
   await s.close();
   assert.equal(s.url, "memory://");
   await new ResourceClient(s).create({ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "h" }, spec: {} });
-  assert.equal(await store.currentRevision(), 1, "the injected store was used");
+  assert.equal(await bed.store.currentRevision(), 1, "the injected bed.store was used");
   useStoreForTests(undefined);
   const m = await openStoreFromArgs("memory://", {});
   assert.equal(m.url, "memory://");

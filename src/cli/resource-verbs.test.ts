@@ -2,7 +2,8 @@
  * replace, patch, label, all-or-nothing multi-document writes (also when the datastore fails
  * mid-way), and datastore export/import, driven in-process against injected MemoryStores.
  */
-import { test, before, after, beforeEach } from "node:test";
+import { test } from "node:test";
+import { cliTestBed, runCli } from "./test-io.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,37 +23,10 @@ import * as dsImport from "./datastore-import.js";
 import { mergePatch } from "./merge-patch.js";
 import type { IPPool } from "../model/index.js";
 
-let dir = "";
-let store: MemoryStore;
+const bed = cliTestBed("ttd2-cli-");
+const file = bed.file;
 
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), "ttd2-cli-"));
-});
-after(() => {
-  useStoreForTests(undefined);
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  store = new MemoryStore();
-  useStoreForTests(store);
-});
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
-
-async function cli(mod: { run: (argv: string[], io: never) => Promise<number> }, argv: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = "";
-  let stderr = "";
-  out.on("data", (d) => (stdout += d));
-  err.on("data", (d) => (stderr += d));
-  const code = await mod.run(argv, { stdout: out, stderr: err, env: {} } as never);
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 /** Every key and value in the store (revisions aside): "nothing changed" means this is equal. */
 async function snapshot(s: Store): Promise<Record<string, string>> {
@@ -90,14 +64,14 @@ test("mergePatch follows RFC 7386 (its appendix A examples)", () => {
 
 test("replace: updates existing resources keeping uid; fails and writes nothing if any is absent", async () => {
   assert.equal((await cli(apply, ["-f", file("a.yaml", pool("a", "10.1.0.0/16"))])).code, 0);
-  const client = new ResourceClient(store);
+  const client = new ResourceClient(bed.store);
   const before = await client.get<IPPool>("IPPool", "a");
   const two = `${pool("a", "10.1.0.0/16", "  disabled: true\n")}---\n${pool("b", "10.2.0.0/16")}`;
-  const snap = await snapshot(store);
+  const snap = await snapshot(bed.store);
   const r = await cli(replace, ["-f", file("two.yaml", two)]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /two\.yaml: document 2: resource does not exist: IPPool\(b\); nothing was replaced \[DS_NOT_FOUND\]/);
-  assert.deepEqual(await snapshot(store), snap);
+  assert.deepEqual(await snapshot(bed.store), snap);
   const ok = await cli(replace, ["-f", file("one.yaml", pool("a", "10.1.0.0/16", "  disabled: true\n"))]);
   assert.deepEqual(ok, { code: 0, stdout: "Successfully replaced 1 resource(s)\n", stderr: "" });
   const now = await client.get<IPPool>("IPPool", "a");
@@ -112,14 +86,14 @@ test("replace: updates existing resources keeping uid; fails and writes nothing 
 
 test("patch: a JSON merge patch, validated; invalid results and immutable fields change nothing", async () => {
   await cli(apply, ["-f", file("a.yaml", pool("a", "10.1.0.0/16", "  natOutgoing: true\n"))]);
-  const client = new ResourceClient(store);
+  const client = new ResourceClient(bed.store);
   const ok = await cli(patch, ["ippool", "a", "-p", '{"spec":{"disabled":true,"natOutgoing":null},"metadata":{"labels":{"x":"y"}}}']);
   assert.deepEqual(ok, { code: 0, stdout: "Successfully patched 1 'IPPool' resource\n", stderr: "" });
   const p = await client.get<IPPool>("IPPool", "a");
   assert.equal(p!.spec.disabled, true);
   assert.equal(p!.spec.natOutgoing, undefined, "null removes the field");
   assert.deepEqual(p!.metadata.labels, { x: "y" });
-  const snap = await snapshot(store);
+  const snap = await snapshot(bed.store);
   const bad = await cli(patch, ["ippool", "a", "-p", '{"spec":{"blockSize":40}}']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /-p: invalid IPPool "a": spec\.blockSize: .*\[MODEL_INVALID\]/);
@@ -129,12 +103,12 @@ test("patch: a JSON merge patch, validated; invalid results and immutable fields
   assert.match(notJson.stderr, /not JSON.*\[CLI_PATCH\]/);
   const absent = await cli(patch, ["ippool", "zz", "-p", "{}"]);
   assert.match(absent.stderr, /resource does not exist: IPPool\(zz\) \[DS_NOT_FOUND\]/);
-  assert.deepEqual(await snapshot(store), snap);
+  assert.deepEqual(await snapshot(bed.store), snap);
 });
 
 test("label: add, refuse to change without --overwrite, overwrite, remove with k- and --remove", async () => {
   await cli(apply, ["-f", file("a.yaml", pool("a", "10.1.0.0/16"))]);
-  const client = new ResourceClient(store);
+  const client = new ResourceClient(bed.store);
   const labels = async () => (await client.get("IPPool", "a"))!.metadata.labels ?? {};
   assert.equal((await cli(label, ["ippool", "a", "rack=r1", "zone=z"])).code, 0);
   assert.deepEqual(await labels(), { rack: "r1", zone: "z" });
@@ -174,46 +148,46 @@ function failingOnWrite(inner: Store, n: number): Store {
 
 test("apply of many documents: a datastore failure mid-way rolls back the earlier writes", async () => {
   await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "10.2.0.0/16")}`)]);
-  const snap = await snapshot(store);
+  const snap = await snapshot(bed.store);
   // Update a, create c, update b (fails: the 3rd write), create d.
   const docs = [pool("a", "10.1.0.0/16", "  disabled: true\n"), pool("c", "10.3.0.0/16"), pool("b", "10.2.0.0/16", "  disabled: true\n"), pool("d", "10.4.0.0/16")].join("---\n");
-  useStoreForTests(failingOnWrite(store, 3));
+  useStoreForTests(failingOnWrite(bed.store, 3));
   const r = await cli(apply, ["-f", file("four.yaml", docs)]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /four\.yaml: document 3: IPPool\(b\): injected: datastore unavailable \(the 2 resource\(s\) applied before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/);
-  assert.deepEqual(await snapshot(store), snap);
+  assert.deepEqual(await snapshot(bed.store), snap);
 });
 
 test("apply: a write refused by the datastore-level checks mid-way (immutable field) rolls back too", async () => {
   await cli(apply, ["-f", file("base.yaml", pool("a", "10.1.0.0/16"))]);
-  const snap = await snapshot(store);
+  const snap = await snapshot(bed.store);
   const docs = [pool("n", "10.9.0.0/16"), pool("a", "10.7.0.0/16")].join("---\n");
   const r = await cli(apply, ["-f", file("two.yaml", docs)]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /two\.yaml: document 2: IPPool\(a\): .*spec\.cidr.*rolled back; nothing was changed/);
-  assert.deepEqual(await snapshot(store), snap);
+  assert.deepEqual(await snapshot(bed.store), snap);
 });
 
 test("create: a failure mid-way rolls back the resources created before it", async () => {
-  const snap = await snapshot(store);
-  useStoreForTests(failingOnWrite(store, 2));
+  const snap = await snapshot(bed.store);
+  useStoreForTests(failingOnWrite(bed.store, 2));
   const r = await cli(create, ["-f", file("c.yaml", [pool("x", "10.5.0.0/16"), pool("y", "10.6.0.0/16")].join("---\n"))]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /rolled back; nothing was changed/);
-  assert.deepEqual(await snapshot(store), snap);
+  assert.deepEqual(await snapshot(bed.store), snap);
 });
 
 test("datastore export then import into another store reproduces every resource and IPAM key; leased keys are left out", async () => {
   await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "fd00:1::/48")}`)]);
   await cli(apply, ["-f", file("np.yaml", `apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: allow-web\n  namespace: prod\nspec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n`)]);
   const block = JSON.stringify({ cidr: "10.1.0.0/26", affinity: "host:h1", allocations: [0, null], unallocated: [1], attributes: [{ handle_id: "h" }], deleted: false });
-  await store.put("/calico/ipam/v2/assignment/ipv4/block/10.1.0.0-26", block);
-  await store.put("/calico/ipam/v2/host/h1/ipv4/block/10.1.0.0-26", '{"state":"confirmed","deleted":"false"}');
-  await store.put("/calico/ipam/v2/handle/h", '{"block":{"10.1.0.0/26":1},"deleted":false}');
-  const lease = await store.grantLease(60);
-  await store.put("/calico/felix/v1/host/h1/status", "alive", { lease });
+  await bed.store.put("/calico/ipam/v2/assignment/ipv4/block/10.1.0.0-26", block);
+  await bed.store.put("/calico/ipam/v2/host/h1/ipv4/block/10.1.0.0-26", '{"state":"confirmed","deleted":"false"}');
+  await bed.store.put("/calico/ipam/v2/handle/h", '{"block":{"10.1.0.0/26":1},"deleted":false}');
+  const lease = await bed.store.grantLease(60);
+  await bed.store.put("/calico/felix/v1/host/h1/status", "alive", { lease });
   for (const format of ["yaml", "json"]) {
-    const out = join(dir, `dump.${format}`);
+    const out = join(bed.dir, `dump.${format}`);
     const ex = await cli(dsExport, ["-o", out]);
     assert.equal(ex.code, 0, ex.stderr);
     assert.match(ex.stderr, /Exported 6 key\(s\) \(1 leased key\(s\) skipped\)/);
@@ -221,7 +195,7 @@ test("datastore export then import into another store reproduces every resource 
     useStoreForTests(target);
     const im = await cli(dsImport, ["-f", out]);
     assert.equal(im.code, 0, im.stderr);
-    const want = await snapshot(store);
+    const want = await snapshot(bed.store);
     delete want["/calico/felix/v1/host/h1/status"];
     // Values are compared as objects: resourceVersion is never stored, so they are equal as stored.
     const got = await snapshot(target);
@@ -232,9 +206,9 @@ test("datastore export then import into another store reproduces every resource 
     assert.equal(again.code, 1);
     assert.match(again.stderr, /is not empty .*nothing was imported \(--force overwrites\) \[DS_ALREADY_EXISTS\]/);
     assert.equal((await cli(dsImport, ["-f", out, "--force"])).code, 0);
-    useStoreForTests(store);
+    useStoreForTests(bed.store);
   }
-  assert.match(readFileSync(join(dir, "dump.yaml"), "utf8"), /kind: DatastoreKey\nkey: \/calico\/ipam\/v2\/assignment\/ipv4\/block\/10.1.0.0-26\n/);
+  assert.match(readFileSync(join(bed.dir, "dump.yaml"), "utf8"), /kind: DatastoreKey\nkey: \/calico\/ipam\/v2\/assignment\/ipv4\/block\/10.1.0.0-26\n/);
 });
 
 test("datastore import: a bad document names the file, the document and the field path, and writes nothing", async () => {
@@ -243,8 +217,8 @@ test("datastore import: a bad document names the file, the document and the fiel
   const r = await cli(dsImport, ["-f", f]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`${f.replace(/[.]/g, "\\.")}: document 2: invalid IPPool "b": spec\\.blockSize: .*\\[MODEL_INVALID\\]`));
-  assert.deepEqual(await snapshot(store), {});
+  assert.deepEqual(await snapshot(bed.store), {});
   const raw = await cli(dsImport, ["-f", file("bad-raw.yaml", "apiVersion: tabby/v1\nkind: DatastoreKey\nkey: /elsewhere\nvalue: 3\n")]);
   assert.match(raw.stderr, /document 1: invalid DatastoreKey "\/elsewhere": key: must be a string under \/calico\/; value: must be a string/);
-  assert.deepEqual(await snapshot(store), {});
+  assert.deepEqual(await snapshot(bed.store), {});
 });
