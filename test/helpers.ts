@@ -2,6 +2,10 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
 
 export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
@@ -35,4 +39,36 @@ export async function waitFor<T>(check: () => Promise<T>, tries = 100, intervalM
     last = await check();
   }
   return last;
+}
+
+/** A process is alive if /proc has it and it is not a zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** The names of the network namespaces that exist now. */
+export async function netnsList(): Promise<string[]> {
+  const r = await run("ip", ["-j", "netns", "list"]);
+  return r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name) : [];
+}
+
+/**
+ * A lab of the test's own: a unique name (`prefix` + pid), a private TABBY_LAB_ROOT, a `lab(...)`
+ * runner that adds `--name` (except to `lab exec`), and `lab down` + removal of the root when the
+ * test file ends, whether it passed or not.
+ */
+export function labUnderTest(prefix: string, root = "tabby-lab-") {
+  const name = `${prefix}${process.pid % 100000}`;
+  const env = { TABBY_LAB_ROOT: mkdtempSync(join(tmpdir(), root)) };
+  const lab = (...args: string[]) => tabby(["lab", ...args, ...(args[0] === "exec" ? [] : ["--name", name])], env);
+  after(async () => {
+    await lab("down");
+    rmSync(env.TABBY_LAB_ROOT, { recursive: true, force: true });
+  });
+  return { name, env, lab };
 }

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CLI, run, tabby, waitFor } from "./helpers.js";
+import { alive, CLI, run, tabby, waitFor } from "./helpers.js";
 
 const name = `te${process.pid % 100000}`;
 const root = mkdtempSync(join(tmpdir(), "ttd2-lab-"));
@@ -41,15 +41,6 @@ interface State {
   processes: { role: string; name: string; pid: number }[];
 }
 const state = () => JSON.parse(readFileSync(join(root, name, "state.json"), "utf8")) as State;
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 async function tabbyRoutes(netns: string): Promise<string> {
   const r4 = await run("ip", ["-n", netns, "-4", "route", "show", "proto", "152"]);

@@ -5,36 +5,11 @@
  * nothing is encapsulated; a cleanly stopped agent's routes are withdrawn from the others;
  * `lab down` leaves nothing behind.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { run, tabby, waitFor } from "./helpers.js";
+import { alive, labUnderTest, netnsList, run, tabby, waitFor } from "./helpers.js";
 
-const name = `tt${process.pid % 100000}`;
-const env = { TABBY_LAB_ROOT: mkdtempSync(join(tmpdir(), "tabby-lab-")) };
-const lab = (...args: string[]) => tabby(["lab", ...args, ...(args[0] === "exec" ? [] : ["--name", name])], env);
-
-after(async () => {
-  await lab("down");
-  rmSync(env.TABBY_LAB_ROOT, { recursive: true, force: true });
-});
-
-/** A process is alive if /proc has it and it is not a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function netnsList(): Promise<string[]> {
-  const r = await run("ip", ["-j", "netns", "list"]);
-  return r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name) : [];
-}
+const { name, env, lab } = labUnderTest("tt", "tabby-lab-");
 
 async function routes(netns: string, fam: "-4" | "-6") {
   const r = await run("ip", ["-n", netns, "-j", fam, "route", "show", "proto", "152"]);
