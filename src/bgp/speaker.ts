@@ -649,6 +649,7 @@ export class Speaker {
     const eor = isEndOfRib(u);
     if (eor) {
       this.pendingFlush();
+      this.log("debug", "End-of-RIB received", { peer: st.config.address, family: eor });
       st.eorReceived.add(eor);
       this.grEndOfRib(st, eor);
       this.checkDeferral();
