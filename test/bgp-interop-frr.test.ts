@@ -107,7 +107,8 @@ router bgp 65002
  exit-address-family
 `;
 
-function tabbyConf(afterRestart: boolean): string {
+/** Stage 0: first start; 1: 10.41 withdrawn (SIGHUP); 2: after the restart, 10.43 gone and 10.42 new. */
+function tabbyConf(stage: 0 | 1 | 2): string {
   return `routerId: 10.96.1.2
 asNumber: 65002
 listen: { address: "::", port: 179 }
@@ -118,13 +119,13 @@ peers:
   - { address: "fd96:2::1", asNumber: 65002, holdTime: 9, connectRetry: 1, families: [ipv6], nextHopSelf: true }
 announce:
   - { prefix: 10.40.0.0/24, communities: ["65002:40"], largeCommunities: ["65002:4:40"] }
-${afterRestart ? "  - { prefix: 10.42.0.0/24 }" : "  - { prefix: 10.41.0.0/24 }"}
+${stage === 0 ? "  - { prefix: 10.41.0.0/24 }\n" : ""}${stage < 2 ? "  - { prefix: 10.43.0.0/24 }" : "  - { prefix: 10.42.0.0/24 }"}
   - { prefix: "fd40::/64" }
 `;
 }
 
 function startTabby(restarting: boolean): ChildProcess {
-  writeFileSync(join(dir, "tabby.yaml"), tabbyConf(restarting));
+  writeFileSync(join(dir, "tabby.yaml"), tabbyConf(restarting ? 2 : 0));
   const logFd = openSync(join(dir, "tabby.log"), "a");
   const args = ["netns", "exec", NS.tabby, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v", ...(restarting ? ["-R"] : [])];
   return spawn("ip", args, { stdio: ["ignore", logFd, logFd] });
@@ -250,7 +251,11 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     await new Promise((r) => setTimeout(r, 300));
     assert.ok((await routes("ipv4")).some((r) => r.prefix === "10.30.0.0/24"), "re-sent routes are not purged");
 
-    // withdrawal tabby → FRR happens in the restart below (10.41.0.0/24 is not announced again)
+    // withdrawal tabby → FRR (configuration reload)
+    assert.ok(frrPaths(E, "ipv4", "10.43.0.0/24").length > 0);
+    writeFileSync(join(dir, "tabby.yaml"), tabbyConf(1));
+    process.kill(tabby.pid!, "SIGHUP");
+    await waitFor("FRR E drops 10.41.0.0/24", () => frrPaths(E, "ipv4", "10.41.0.0/24").length === 0);
 
     // graceful restart: tabby leaves without NOTIFICATION (SIGUSR2); FRR keeps its routes, stale
     const exited = new Promise<void>((r) => tabby!.once("exit", () => r()));
@@ -258,18 +263,18 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     await exited;
     await waitFor("FRR E sees the session down", () => frrNeighbor(E, "10.96.1.2")["bgpState"] !== "Established");
     await waitFor("FRR E marks tabby's routes stale", () => frrPaths(E, "ipv4", "10.40.0.0/24")[0]?.stale === true);
-    assert.equal(frrPaths(E, "ipv4", "10.41.0.0/24")[0]?.stale, true);
+    assert.equal(frrPaths(E, "ipv4", "10.43.0.0/24")[0]?.stale, true);
     assert.ok(frrPaths(I, "ipv6", "fd40::/64").length > 0, "FRR I keeps tabby's route too");
     assert.doesNotMatch(E.log(), /Notification.*received|rcvd Notification/i);
 
-    // back with -R: the R bit, selection after FRR's End-of-RIB, stale 10.41 removed, 10.42 new
+    // back with -R: the R bit and F bits; stale 10.43 (not announced again) removed, 10.42 new
     tabby = startTabby(true);
     await waitFor("sessions back", async () => (await peers()).every((p) => p.established), 60000);
     await waitFor("FRR E has the new session", () => frrNeighbor(E, "10.96.1.2")["bgpState"] === "Established");
     const grInfo = frrNeighbor(E, "10.96.1.2")["gracefulRestartInfo"] as Record<string, unknown>;
     assert.equal(grInfo["rBit"], true, `R bit seen by FRR: ${JSON.stringify(grInfo)}`);
     assert.equal((grInfo["ipv4Unicast"] as Record<string, unknown>)["fBit"], true, "F bit: forwarding state preserved");
-    await waitFor("FRR E drops the route tabby did not announce again", () => frrPaths(E, "ipv4", "10.41.0.0/24").length === 0);
+    await waitFor("FRR E drops the route tabby did not announce again", () => frrPaths(E, "ipv4", "10.43.0.0/24").length === 0);
     await waitFor("FRR E has 10.42.0.0/24", () => frrPaths(E, "ipv4", "10.42.0.0/24").length > 0);
     const p40b = frrPaths(E, "ipv4", "10.40.0.0/24")[0]!;
     assert.notEqual(p40b.stale, true, "10.40.0.0/24 announced again: no longer stale");
