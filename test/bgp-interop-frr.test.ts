@@ -1,7 +1,8 @@
 // Interop with FRR 8.4 (Debian's `frr`): `tabby bgp run` in one namespace, two FRR bgpd
 // processes in two others (bgpd -Z: no zebra; private config, pid file, log and vty socket
 // directory; the system's /etc/frr and service are never touched). FRR "E" (AS 65001) peers over
-// eBGP on IPv4 carrying IPv4 and IPv6; FRR "I" (AS 65002) over iBGP on IPv6. Checks: sessions,
+// eBGP on IPv4 carrying IPv4 and IPv6; FRR "I" (AS 65002) over iBGP twice, on IPv4 for IPv4 and
+// on IPv6 for IPv6. Checks: sessions,
 // routes both ways with their attributes (communities, large communities, MED, LOCAL_PREF,
 // AS_PATH, next hops, nextHopSelf towards iBGP), withdrawals both ways, enhanced route refresh
 // (RFC 7313) both ways, and graceful restart (RFC 4724) with FRR as helper while tabby restarts:
@@ -100,6 +101,13 @@ router bgp 65002
  neighbor fd96:2::2 remote-as 65002
  neighbor fd96:2::2 timers 3 9
  neighbor fd96:2::2 timers connect 1
+ neighbor 10.96.2.2 remote-as 65002
+ neighbor 10.96.2.2 timers 3 9
+ neighbor 10.96.2.2 timers connect 1
+ address-family ipv4 unicast
+  network 10.50.0.0/24 route-map SET6
+  neighbor 10.96.2.2 activate
+ exit-address-family
  address-family ipv6 unicast
   network fd50::/64 route-map SET6
   neighbor fd96:2::2 activate
@@ -117,6 +125,7 @@ gracefulRestart: { restartTime: 60, selectionDeferralTime: 30 }
 peers:
   - { address: 10.96.1.1, asNumber: 65001, holdTime: 9, connectRetry: 1, localIPv6: "fd96:1::2", import: [{ action: accept }], export: [{ action: accept, set: { med: 10 } }] }
   - { address: "fd96:2::1", asNumber: 65002, holdTime: 9, connectRetry: 1, families: [ipv6], nextHopSelf: true }
+  - { address: 10.96.2.1, asNumber: 65002, holdTime: 9, connectRetry: 1, families: [ipv4], nextHopSelf: true }
 announce:
   - { prefix: 10.40.0.0/24, communities: ["65002:40"], largeCommunities: ["65002:4:40"] }
 ${stage === 0 ? "  - { prefix: 10.41.0.0/24 }\n" : ""}${stage < 2 ? "  - { prefix: 10.43.0.0/24 }" : "  - { prefix: 10.42.0.0/24 }"}
@@ -201,7 +210,7 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
   tabby = startTabby(false);
   try {
     await waitFor("both sessions established at tabby", async () => (await peers()).every((p) => p.established), 60000);
-    await waitFor("both sessions established at FRR", () => frrNeighbor(E, "10.96.1.2")["bgpState"] === "Established" && frrNeighbor(I, "fd96:2::2")["bgpState"] === "Established");
+    await waitFor("all sessions established at FRR", () => ["10.96.1.2"].every((a) => frrNeighbor(E, a)["bgpState"] === "Established") && ["fd96:2::2", "10.96.2.2"].every((a) => frrNeighbor(I, a)["bgpState"] === "Established"));
     const capsE = frrNeighbor(E, "10.96.1.2")["neighborCapabilities"] as Record<string, unknown>;
     assert.equal(capsE["enhancedRouteRefresh"], "advertisedAndReceived");
     assert.equal(capsE["gracefulRestart"], "advertisedAndReceived");
@@ -210,7 +219,7 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     await waitFor("tabby learns FRR's routes", async () => {
       const v4 = await routes("ipv4");
       const v6 = await routes("ipv6");
-      return ["10.30.0.0/24", "10.31.0.0/24"].every((p) => v4.some((r) => r.prefix === p)) && ["fd30::/64", "fd50::/64"].every((p) => v6.some((r) => r.prefix === p));
+      return ["10.30.0.0/24", "10.31.0.0/24", "10.50.0.0/24"].every((p) => v4.some((r) => r.prefix === p)) && ["fd30::/64", "fd50::/64"].every((p) => v6.some((r) => r.prefix === p));
     });
     const r30 = (await routes("ipv4")).find((r) => r.prefix === "10.30.0.0/24")!.paths[0]!;
     assert.deepEqual([r30.nextHop, r30.asPath, r30.med, r30.communities, r30.largeCommunities], ["10.96.1.1", [65001], 30, ["65001:30"], ["65001:3:30"]]);
@@ -218,6 +227,8 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     assert.deepEqual([r30v6.nextHop, r30v6.asPath], ["fd96:1::1", [65001]]);
     const r50 = (await routes("ipv6")).find((r) => r.prefix === "fd50::/64")!.paths[0]!;
     assert.deepEqual([r50.nextHop, r50.asPath, r50.localPref, r50.communities], ["fd96:2::1", [], 150, ["65002:50"]]);
+    const r50v4 = (await routes("ipv4")).find((r) => r.prefix === "10.50.0.0/24")!.paths[0]!;
+    assert.deepEqual([r50v4.nextHop, r50v4.asPath, r50v4.localPref, r50v4.communities], ["10.96.2.1", [], 150, ["65002:50"]]);
 
     // tabby → FRR, with attributes
     await waitFor("FRR E learns tabby's routes", () => frrPaths(E, "ipv4", "10.40.0.0/24").length > 0 && frrPaths(E, "ipv4", "10.41.0.0/24").length > 0 && frrPaths(E, "ipv6", "fd40::/64").length > 0);
@@ -234,6 +245,11 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     assert.ok(i30.nexthops?.some((n) => n.ip === "fd96:2::2"), `nextHopSelf: ${JSON.stringify(i30.nexthops)}`);
     assert.equal(i30.aspath?.string, "65001");
     assert.equal(i30.locPrf ?? i30.localpref, 100);
+    await waitFor("FRR I learns 10.30.0.0/24 over the IPv4 iBGP session", () => frrPaths(I, "ipv4", "10.30.0.0/24").length > 0);
+    const i30v4 = frrPaths(I, "ipv4", "10.30.0.0/24")[0]!;
+    assert.equal(i30v4.nexthops?.[0]?.ip, "10.96.2.2", "nextHopSelf on the IPv4 iBGP session");
+    assert.equal(i30v4.community?.string, "65001:30");
+    assert.equal(i30v4.largeCommunity?.string, "65001:3:30");
 
     // withdrawal FRR → tabby
     E.vtysh("configure terminal", "router bgp 65001", "address-family ipv4 unicast", "no network 10.31.0.0/24");
