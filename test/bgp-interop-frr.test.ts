@@ -201,6 +201,7 @@ after(() => {
       /* not there */
     }
   }
+  // TTBF_KEEP=1 keeps the directory (configs, FRR and tabby logs) for a look after a run
   if (!process.env["TTBF_KEEP"]) rmSync(dir, { recursive: true, force: true });
 });
 

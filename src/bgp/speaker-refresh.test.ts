@@ -15,7 +15,7 @@ import { parseIP } from "../net/ip.js";
 import type { OpenMessage } from "./wire/open.js";
 import { answer } from "./control.js";
 
-const PORT = 20000 + (process.pid % 1000);
+const PORT = 21000 + (process.pid % 1000);
 const AS = 64512;
 
 async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
