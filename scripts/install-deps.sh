@@ -18,6 +18,22 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# FRR (bgpd, vtysh) for test/bgp-interop-frr.test.ts, which runs its own bgpd per namespace: keep
+# the package's service from starting at install time (a policy-rc.d that says no, only for this).
+if ! [ -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null 2>&1; then
+  echo "installing Debian package: frr (service not started)"
+  export DEBIAN_FRONTEND=noninteractive
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt-get update -qq
+  status=0
+  apt-get install -y -qq frr >/dev/null || status=$?
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$status" -eq 0 ] || exit "$status"
+fi
+
 if [ ! -d node_modules/better-sqlite3/build ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

@@ -1,4 +1,4 @@
-// `tabby bgp peers|routes` against a control socket served for a stand-in speaker, and the
+// `tabby bgp peers|routes|refresh` against a control socket served for a stand-in speaker, and the
 // `tabby bgp run` config parser.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,6 +9,7 @@ import { Writable } from "node:stream";
 import { serveControl, queryControl } from "../src/bgp/control.js";
 import { run as peersRun } from "../src/cli/bgp-peers.js";
 import { run as routesRun } from "../src/cli/bgp-routes.js";
+import { run as refreshRun } from "../src/cli/bgp-refresh.js";
 import { parseConfig } from "../src/cli/bgp-run.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
 
@@ -22,6 +23,11 @@ const ROUTES: RouteView[] = [
 const fake = {
   peerStatus: () => PEERS,
   routes: (family?: "ipv4" | "ipv6") => (family === "ipv6" ? [] : ROUTES),
+  refreshAsked: [] as [string | undefined, string | undefined][],
+  requestRefresh(peer?: string, family?: "ipv4" | "ipv6") {
+    this.refreshAsked.push([peer, family]);
+    return family ? 1 : 2;
+  },
 };
 
 function io() {
@@ -51,6 +57,14 @@ test("bgp peers and bgp routes read the control socket", async () => {
     await routesRun(["--control", sock, "--family", "ipv6", "-o", "json"], r6.io);
     assert.deepEqual(JSON.parse(r6.out()), []);
     await assert.rejects(queryControl(sock, { op: "nope" } as never), /unknown op/);
+    const f = io();
+    assert.equal(await refreshRun(["--control", sock, "--peer", "10.0.0.2", "--family", "ipv4"], f.io), 0);
+    assert.equal(f.out(), "1 route refresh request(s) sent\n");
+    const fj = io();
+    await refreshRun(["--control", sock, "-o", "json"], fj.io);
+    assert.deepEqual(JSON.parse(fj.out()), { requests: 2 });
+    assert.deepEqual(fake.refreshAsked, [["10.0.0.2", "ipv4"], [undefined, undefined]]);
+    await assert.rejects(refreshRun(["--control", sock, "--family", "ipv5"], io().io), /ipv4 or ipv6/);
   } finally {
     await new Promise<void>((res) => server.close(() => res()));
     rmSync(dir, { recursive: true, force: true });
@@ -72,4 +86,9 @@ announce:
   assert.equal(c.announce?.[0]?.prefix, "10.1.0.0/24");
   assert.throws(() => parseConfig("asNumber: 1"), /routerId/);
   assert.throws(() => parseConfig("routerId: 1.2.3.4\nasNumber: 1\npeers: [{ address: 1.2.3.5 }]"), /asNumber/);
+  const gr = parseConfig("routerId: 1.2.3.4\nasNumber: 1\ngracefulRestart: { restartTime: 60 }\npeers: [{ address: 1.2.3.5, asNumber: 1, nextHopSelf: true }]");
+  assert.deepEqual(gr.gracefulRestart, { restartTime: 60 });
+  assert.equal(gr.peers?.[0]?.nextHopSelf, true);
+  assert.throws(() => parseConfig("routerId: 1.2.3.4\nasNumber: 1\ngracefulRestart: { restartTme: 60 }"), /unknown key restartTme/);
+  assert.throws(() => parseConfig("routerId: 1.2.3.4\nasNumber: 1\npeers: [{ address: 1.2.3.5, asNumber: 1, nextHopSelf: yes please }]"), /nextHopSelf/);
 });

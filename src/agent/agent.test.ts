@@ -119,3 +119,60 @@ test("agent: feeds every change to policy, tells it when in sync, and programs p
   await agent.stop();
   clearInterval(keepAlive);
 });
+
+test("agent with graceful restart: learned routes the previous run installed stay until selection is done, then the stale ones go", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}nodes/h2`, JSON.stringify({ spec: { bgp: { ipv4Address: "10.99.0.12/24" } } }));
+  let routes: KernelRoute[] = [];
+  let selectionDone!: () => void;
+  let speaker: (FakeSpeaker & { whenSelectionDone(): Promise<void>; stopForRestart(): Promise<void>; restartStopped?: boolean }) | undefined;
+  let created: { restarting?: boolean } | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", batchDelayMs: 1, gracefulRestart: true },
+    {
+      store,
+      routes: {
+        reconcile: async (r) => void (routes = r),
+        // what the previous run left: two learned routes and a local one
+        read: async () => [
+          { dst: "10.65.0.64/26", type: "unicast", via: ["10.99.0.12"] },
+          { dst: "10.65.1.0/26", type: "unicast", via: ["10.99.0.12"] },
+          { dst: "10.65.0.0/26", type: "blackhole" },
+        ],
+      },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => {
+        created = o;
+        const done = new Promise<void>((r) => (selectionDone = r));
+        const s = Object.assign(new FakeSpeaker(o), {
+          whenSelectionDone: () => done,
+          async stopForRestart() {
+            s.restartStopped = true;
+          },
+        }) as FakeSpeaker & { whenSelectionDone(): Promise<void>; stopForRestart(): Promise<void>; restartStopped?: boolean };
+        speaker = s;
+        return s;
+      },
+    },
+  );
+  try {
+    await agent.start();
+    assert.equal(created?.restarting, true, "a start that finds learned routes is a restart");
+    speaker!.learn("10.65.0.64/26", ["10.99.0.13"]);
+    await eventually(() =>
+      assert.deepEqual(routes, [
+        { dst: "10.65.0.64/26", type: "unicast", via: ["10.99.0.13"] },
+        { dst: "10.65.1.0/26", type: "unicast", via: ["10.99.0.12"] },
+      ]),
+    );
+    selectionDone();
+    await eventually(() => assert.deepEqual(routes, [{ dst: "10.65.0.64/26", type: "unicast", via: ["10.99.0.13"] }]));
+    await agent.stop(undefined, true);
+    assert.ok(speaker!.restartStopped, "a stop for restart drops sessions without NOTIFICATION");
+    assert.equal(speaker!.stoppedWith, undefined);
+  } finally {
+    clearInterval(keepAlive);
+  }
+});

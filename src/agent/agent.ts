@@ -6,7 +6,10 @@
  *
  * Effects are injected as ports so the agent runs against fakes in tests. A restart does not
  * flush the dataplane: routes are reconciled only after the first full sync, which repairs
- * the difference; a periodic resync repairs drift made by others.
+ * the difference; a periodic resync repairs drift made by others. With graceful restart on
+ * (RFC 4724, restarting speaker), learned routes the previous run left in the kernel stay
+ * installed until the speaker's route selection is done (the peers' End-of-RIB), and only then
+ * are the ones not learned again removed.
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
@@ -19,6 +22,8 @@ import { registerNode, type NodeRegistration } from "./register-node.js";
 /** Programs the kernel's routes: the full desired set of routes tabby owns. */
 export interface RoutePort {
   reconcile(desired: KernelRoute[]): Promise<unknown>;
+  /** The routes tabby owns now (graceful restart: what the previous run installed). */
+  read?(): Promise<KernelRoute[]>;
 }
 
 /** Applies per-interface sysctls for a workload interface (idempotent). */
@@ -44,6 +49,10 @@ export interface BgpPort {
   setPeers(peers: (DesiredPeer & { holdTime?: number })[]): void;
   setOriginated(routes: OriginatedRoute[]): void;
   onFibChange(listener: (changes: { prefix: string; nextHops: string[] }[]) => void): void;
+  /** Graceful restart: resolves when deferred route selection is done. */
+  whenSelectionDone?(): Promise<void>;
+  /** Graceful restart: drop sessions without NOTIFICATION so peers keep our routes. */
+  stopForRestart?(): Promise<void>;
 }
 
 export interface AgentDeps {
@@ -52,7 +61,8 @@ export interface AgentDeps {
   interfaces: InterfacePort;
   /** Policy enforcement; without it the agent programs routing only. */
   policy?: PolicyPort;
-  createSpeaker(opts: { routerId: string; asNumber: number }): BgpPort;
+  /** `restarting`: graceful restart is on and this start follows a run that left routes installed. */
+  createSpeaker(opts: { routerId: string; asNumber: number; restarting?: boolean }): BgpPort;
   clock?: Clock;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -64,11 +74,15 @@ export interface AgentOptions extends NodeRegistration {
   resyncIntervalMs?: number;
   /** Delay that batches bursts of datastore changes (ms). */
   batchDelayMs?: number;
+  /** Graceful restart as restarting speaker (RFC 4724): keep learned kernel routes across a restart. */
+  gracefulRestart?: boolean;
 }
 
 export class Agent {
   private readonly state: HostState = emptyHostState();
   private readonly learned = new Map<string, string[]>();
+  /** Graceful restart: learned routes the previous run installed, kept until selection is done. */
+  private preserved = new Map<string, string[]>();
   private readonly clock: Clock;
   private syncer: Syncer | undefined;
   private speaker: BgpPort | undefined;
@@ -150,14 +164,18 @@ export class Agent {
     }
   }
 
-  /** Stops cleanly: the speaker tells its peers (they withdraw our routes); kernel state stays. */
-  async stop(reason = "tabby agent stopping"): Promise<void> {
+  /**
+   * Stops cleanly: the speaker tells its peers (they withdraw our routes); kernel state stays.
+   * `forRestart` (graceful restart on): sessions drop without NOTIFICATION, so peers keep our routes.
+   */
+  async stop(reason = "tabby agent stopping", forRestart = false): Promise<void> {
     this.stopped = true;
     this.syncer?.stop();
     if (this.flushTimer) this.clock.clearTimeout(this.flushTimer);
     if (this.resyncTimer) this.clock.clearTimeout(this.resyncTimer);
     await this.flushing;
-    await this.speaker?.stop(reason);
+    if (forRestart && this.opts.gracefulRestart && this.speaker?.stopForRestart) await this.speaker.stopForRestart();
+    else await this.speaker?.stop(reason);
   }
 
   /** Learned routes currently programmed, for status. */
@@ -183,7 +201,22 @@ export class Agent {
 
   private async startSpeaker(routerId: string): Promise<void> {
     const asNumber = localAsNumber(this.state, this.opts.nodeName);
-    this.speaker = this.deps.createSpeaker({ routerId, asNumber });
+    let restarting = false;
+    if (this.opts.gracefulRestart && this.deps.routes.read) {
+      // routes via a gateway are learned ones (local routes are blackholes or via a device)
+      this.preserved = new Map();
+      for (const r of await this.deps.routes.read()) if (r.type === "unicast" && r.via && r.via.length > 0) this.preserved.set(r.dst, r.via);
+      restarting = this.preserved.size > 0;
+      if (restarting) this.log("info", "graceful restart: keeping learned routes until the peers' End-of-RIB", { routes: this.preserved.size });
+    }
+    this.speaker = this.deps.createSpeaker(restarting ? { routerId, asNumber, restarting } : { routerId, asNumber });
+    if (restarting && this.speaker.whenSelectionDone) {
+      void this.speaker.whenSelectionDone().then(() => {
+        this.log("info", "graceful restart: route selection done; removing routes not learned again", { kept: this.preserved.size });
+        this.preserved.clear();
+        this.schedule(0);
+      });
+    } else this.preserved.clear();
     this.speaker.onFibChange((changes) => {
       for (const c of changes) {
         if (c.nextHops.length === 0) this.learned.delete(c.prefix);
@@ -259,7 +292,12 @@ export class Agent {
       }
     }
     for (const name of [...this.configured]) if (!desired.interfaces.includes(name)) this.configured.delete(name);
-    await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, this.learned));
+    let learned = this.learned;
+    if (this.preserved.size > 0) {
+      learned = new Map(this.preserved);
+      for (const [k, v] of this.learned) learned.set(k, v);
+    }
+    await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned));
   }
 
   private log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void {

@@ -1,6 +1,7 @@
 /**
  * The speaker's control socket: newline-delimited JSON requests and answers over a unix socket.
- * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`. Served by the agent and by
+ * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
+ * "family"?}` (ask peers to re-send their routes, RFC 2918/7313). Served by the agent and by
  * `tabby bgp run`; `queryControl` is the client used by `tabby bgp peers|routes`.
  */
 import * as net from "node:net";
@@ -11,18 +12,23 @@ import type { Speaker } from "./speaker.js";
 
 export const DEFAULT_CONTROL_SOCKET = "/run/tabby/bgp.sock";
 
-export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" };
+export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
-type Answerable = Pick<Speaker, "peerStatus" | "routes">;
+type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">>;
 
 export function answer(speaker: Answerable, req: unknown): ControlResponse {
-  const r = req as Partial<{ op: string; family: string }>;
+  const r = req as Partial<{ op: string; family: string; peer: string }>;
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
     return { ok: true, result: speaker.routes(r.family) };
+  }
+  if (r?.op === "refresh" && speaker.requestRefresh) {
+    if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
+    if (r.peer !== undefined && typeof r.peer !== "string") return { ok: false, error: "peer must be an address" };
+    return { ok: true, result: { requests: speaker.requestRefresh(r.peer, r.family) } };
   }
   return { ok: false, error: `unknown op ${JSON.stringify(r?.op)}` };
 }

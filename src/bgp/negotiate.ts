@@ -1,6 +1,7 @@
 /**
  * OPEN building, validation and capability negotiation (RFC 4271 §6.2, RFC 5492, RFC 4760 §8,
- * RFC 6793 §3, RFC 7911 §4, RFC 6286 identifiers). Pure.
+ * RFC 6793 §3, RFC 7911 §4, RFC 6286 identifiers, RFC 7313 enhanced route refresh, RFC 4724 §3
+ * restart state and forwarding state). Pure.
  */
 import { BgpProtocolError } from "./errors.js";
 import { dottedToU32 } from "./wire/bytes.js";
@@ -17,15 +18,23 @@ export interface LocalOpenConfig {
   addPath: 0 | 1 | 2 | 3;
   /** Advertise graceful restart (RFC 4724) as a helper: restart time, no forwarding-state families. */
   gracefulRestartTime?: number;
+  /**
+   * RFC 4724 as a restarting speaker (with gracefulRestartTime): list every family with its
+   * forwarding-state (F) bit, and set the restart-state (R) bit while this start is a restart.
+   */
+  restartingSpeaker?: { restarting: boolean; forwarding: boolean };
 }
 
 export function buildOpen(cfg: LocalOpenConfig): OpenMessage {
   const caps: Capability[] = [];
   for (const f of cfg.families) caps.push({ code: CapabilityCode.MULTIPROTOCOL, afi: familyToAfi(f), safi: SAFI.UNICAST });
   caps.push({ code: CapabilityCode.ROUTE_REFRESH });
+  caps.push({ code: CapabilityCode.ENHANCED_ROUTE_REFRESH });
   caps.push({ code: CapabilityCode.FOUR_OCTET_AS, asNumber: cfg.asNumber });
   if (cfg.gracefulRestartTime !== undefined) {
-    caps.push({ code: CapabilityCode.GRACEFUL_RESTART, restarting: false, notification: false, restartTime: cfg.gracefulRestartTime, families: [] });
+    const rs = cfg.restartingSpeaker;
+    const families = rs ? cfg.families.map((f) => ({ afi: familyToAfi(f), safi: SAFI.UNICAST, forwarding: rs.forwarding })) : [];
+    caps.push({ code: CapabilityCode.GRACEFUL_RESTART, restarting: !!rs?.restarting, notification: false, restartTime: cfg.gracefulRestartTime, families });
   }
   const mode = cfg.addPath;
   if (mode !== 0 && cfg.families.length > 0) {
@@ -69,6 +78,8 @@ export interface Negotiated {
   as4: boolean;
   families: AddressFamily[];
   routeRefresh: boolean;
+  /** Both sides advertised enhanced route refresh (RFC 7313): refreshes are framed by BoRR/EoRR. */
+  enhancedRouteRefresh: boolean;
   /** Options for decoding what the peer sends. */
   rx: CodecOptions;
   /** Options for encoding what we send. */
@@ -133,6 +144,7 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
     as4,
     families,
     routeRefresh: has(remote, CapabilityCode.ROUTE_REFRESH) || has(remote, CapabilityCode.CISCO_ROUTE_REFRESH),
+    enhancedRouteRefresh: has(local, CapabilityCode.ENHANCED_ROUTE_REFRESH) && has(remote, CapabilityCode.ENHANCED_ROUTE_REFRESH),
     rx: { as4, addPath: rxAp },
     tx: { as4, addPath: txAp },
     gracefulRestart: grOf(remote),

@@ -2,8 +2,9 @@
  * Import and export policy for one peer, covering what Calico's BGPPeer and BGPFilter express:
  * terms of `{match, action, set}` evaluated in order, first match wins. Match: prefixes with
  * length ranges (`ge`/`le`, as in BIRD's `net ~ [ p{ge,le} ]` and Calico's BGPFilter
- * `matchOperator`/`prefixLength`) and communities (any of). Set: LOCAL_PREF, MED, communities
- * added and removed, next hop `self` or `keep` (export). With no term matching, `defaultAction`
+ * `matchOperator`/`prefixLength`), communities (any of) and large communities (RFC 8092, any of).
+ * Set: LOCAL_PREF, MED, communities and large communities added and removed, next hop `self` or
+ * `keep` (export). With no term matching, `defaultAction`
  * applies; RFC 8212: on eBGP sessions with no policy configured that default is reject (the
  * config layer decides, see bgp-run). Pure.
  */
@@ -18,12 +19,14 @@ export interface PrefixMatchConfig {
 }
 
 export interface PolicyTermConfig {
-  match?: { prefix?: PrefixMatchConfig[]; community?: string[] };
+  match?: { prefix?: PrefixMatchConfig[]; community?: string[]; largeCommunity?: string[] };
   action: "accept" | "reject";
   set?: {
     localPref?: number;
     med?: number;
     communities?: { add?: string[]; remove?: string[] };
+    /** RFC 8092 large communities as "global:local1:local2". */
+    largeCommunities?: { add?: string[]; remove?: string[] };
     nextHop?: "self" | "keep";
   };
 }
@@ -31,11 +34,16 @@ export interface PolicyTermConfig {
 export interface CompiledTerm {
   prefixes: { prefix: Prefix; ge: number; le: number }[] | undefined;
   communities: number[] | undefined;
+  largeCommunities: LargeCommunity[] | undefined;
   accept: boolean;
   set: PolicyTermConfig["set"] | undefined;
   addCommunities: number[];
   removeCommunities: number[];
+  addLarge: LargeCommunity[];
+  removeLarge: LargeCommunity[];
 }
+
+export type LargeCommunity = [number, number, number];
 
 export interface CompiledPolicy {
   terms: CompiledTerm[];
@@ -51,6 +59,16 @@ export function parseCommunityValue(s: string): number {
   if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff) throw new BgpError("BGP_BAD_COMMUNITY", `not a community: ${s}`);
   return ((Number(m[1]) << 16) | Number(m[2])) >>> 0;
 }
+
+/** RFC 8092 §3 text form "global:local1:local2", each a 32-bit unsigned integer. */
+export function parseLargeCommunity(s: string): LargeCommunity {
+  const m = /^(\d+):(\d+):(\d+)$/.exec(s);
+  const parts = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
+  if (!m || parts.some((x) => x > 0xffffffff)) throw new BgpError("BGP_BAD_COMMUNITY", `not a large community: ${s}`);
+  return parts as LargeCommunity;
+}
+
+const sameLarge = (a: readonly number[], b: readonly number[]) => a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
 
 function badPolicy(msg: string): BgpError {
   return new BgpError("BGP_BAD_POLICY", msg);
@@ -78,10 +96,13 @@ export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAcce
     out.push({
       prefixes,
       communities: t.match?.community?.map(parseCommunityValue),
+      largeCommunities: t.match?.largeCommunity?.map(parseLargeCommunity),
       accept: t.action === "accept",
       set,
       addCommunities: set?.communities?.add?.map(parseCommunityValue) ?? [],
       removeCommunities: set?.communities?.remove?.map(parseCommunityValue) ?? [],
+      addLarge: set?.largeCommunities?.add?.map(parseLargeCommunity) ?? [],
+      removeLarge: set?.largeCommunities?.remove?.map(parseLargeCommunity) ?? [],
     });
   }
   return { terms: out, defaultAccept };
@@ -98,11 +119,12 @@ function prefixMatches(t: CompiledTerm, p: Prefix): boolean {
 }
 
 /** The index of the first matching term, or -1. */
-export function matchTerm(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[]): number {
+export function matchTerm(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large: readonly (readonly number[])[] = []): number {
   for (let i = 0; i < policy.terms.length; i++) {
     const t = policy.terms[i]!;
     if (!prefixMatches(t, prefix)) continue;
     if (t.communities && !t.communities.some((c) => communities.includes(c))) continue;
+    if (t.largeCommunities && !t.largeCommunities.some((c) => large.some((l) => sameLarge(c, l)))) continue;
     return i;
   }
   return -1;
@@ -113,6 +135,7 @@ export interface SettableAttrs {
   localPref?: number;
   med?: number;
   communities?: number[];
+  largeCommunities?: LargeCommunity[];
   nextHop?: IP;
 }
 
@@ -129,12 +152,18 @@ export function applySet<A extends SettableAttrs>(attrs: A, t: CompiledTerm): A 
     for (const c of t.addCommunities) set.add(c);
     out.communities = [...set].sort((a, b) => a - b);
   }
+  if (t.addLarge.length > 0 || t.removeLarge.length > 0) {
+    const kept = (attrs.largeCommunities ?? []).filter((c) => !t.removeLarge.some((r) => sameLarge(c, r)));
+    for (const c of t.addLarge) if (!kept.some((k) => sameLarge(k, c))) kept.push(c);
+    kept.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+    out.largeCommunities = kept;
+  }
   return out;
 }
 
 /** Evaluates the policy: undefined when rejected, else the term that matched (or -1 for the default). */
-export function evaluate(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[]): number | undefined {
-  const i = matchTerm(policy, prefix, communities);
+export function evaluate(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large?: readonly (readonly number[])[]): number | undefined {
+  const i = matchTerm(policy, prefix, communities, large);
   if (i < 0) return policy.defaultAccept ? -1 : undefined;
   return policy.terms[i]!.accept ? i : undefined;
 }

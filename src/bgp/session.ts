@@ -14,7 +14,7 @@ import { initialState, step, type FsmAction, type FsmEvent, type FsmState, type 
 import { buildOpen, negotiate, validateOpen, type Negotiated } from "./negotiate.js";
 import { BgpFramer } from "./wire/framer.js";
 import { ceaseNotification, decodeMessage, encodeMessage, shutdownCommunication, type BgpMessage, type NotificationMessage } from "./wire/messages.js";
-import { CeaseSubcode, ErrorCode, type AddressFamily } from "./wire/constants.js";
+import { CeaseSubcode, ErrorCode, RouteRefreshSubtype, type AddressFamily } from "./wire/constants.js";
 import { DEFAULT_CODEC_OPTIONS } from "./wire/attributes.js";
 import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
@@ -43,6 +43,15 @@ export interface PeerConfig {
   export?: PolicyTermConfig[];
   /** ADD-PATH send (RFC 7911): advertise the whole ECMP set to peers that receive; default true. Receive is always on. */
   addPath?: boolean;
+  /** Graceful restart time we advertise (RFC 4724, seconds, at most 4095); default 120. */
+  gracefulRestartTime?: number;
+  /**
+   * Next hop of routes sent to this peer: `true` always our session address (Calico BGPPeer
+   * `nextHopMode: Self`), `false` always the path's own next hop, on eBGP too (`nextHopMode:
+   * Keep`, `keepOriginalNextHop`); absent: the RFC 4271 rules (kept on iBGP, ours on eBGP).
+   * An export policy term's `set.nextHop` still wins.
+   */
+  nextHopSelf?: boolean;
 }
 
 export interface SessionHooks {
@@ -51,6 +60,8 @@ export interface SessionHooks {
   /** `graceful`: lost without a NOTIFICATION either way, so RFC 4724 helper rules apply. */
   down(s: Session, reason: string, wasEstablished: boolean, graceful: boolean): void;
   routeRefresh(s: Session, family: AddressFamily): void;
+  /** RFC 7313: the peer begins (BoRR) or ends (EoRR) re-advertising a family. */
+  refreshMarker?(s: Session, family: AddressFamily, marker: "begin" | "end"): void;
   log(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -83,6 +94,7 @@ export class Session {
   private candidate: Conn | undefined;
   private timers = new Map<ShellTimer, TimerHandle>();
   private localOpen: OpenMessage | undefined;
+  private localOpenRestarting: boolean | undefined;
   negotiated: Negotiated | undefined;
   establishedAt: number | undefined;
   lastError: string | undefined;
@@ -92,7 +104,12 @@ export class Session {
 
   constructor(
     config: PeerConfig,
-    private readonly local: { asNumber: number; routerId: string },
+    private readonly local: {
+      asNumber: number;
+      routerId: string;
+      /** RFC 4724 restarting speaker: read at every OPEN we send (the R bit clears once selection is done). */
+      restartState?: () => { restarting: boolean; forwarding: boolean };
+    },
     private readonly clock: Clock,
     private readonly hooks: SessionHooks,
   ) {
@@ -135,6 +152,28 @@ export class Session {
     this.dropCandidate();
     const closed = this.closed;
     this.dispatch(notification ? { type: "ManualStop", notification } : { type: "ManualStop" });
+    return closed;
+  }
+
+  /**
+   * Drops the connection without a NOTIFICATION (RFC 4724 §4: a restarting speaker's peers then
+   * keep its routes for the restart time). The session stays down until start().
+   */
+  abort(): Promise<void> {
+    this.adminDown = true;
+    for (const t of [...this.timers.keys()]) this.clearTimer(t);
+    this.dropCandidate();
+    const closed = this.closed;
+    const c = this.conn;
+    if (c) {
+      this.conn = undefined;
+      c.closing = true;
+      c.socket.destroy();
+      this.connClosed();
+    }
+    this.fsm = { name: "Idle", config: this.fsm.config, connectRetryCounter: 0 };
+    this.negotiated = undefined;
+    this.establishedAt = undefined;
     return closed;
   }
 
@@ -181,13 +220,17 @@ export class Session {
   }
 
   private ourOpen(): OpenMessage {
+    const rs = this.local.restartState?.();
+    if (rs && this.localOpen && this.localOpenRestarting !== rs.restarting) this.localOpen = undefined;
+    this.localOpenRestarting = rs?.restarting;
     this.localOpen ??= buildOpen({
       asNumber: this.local.asNumber,
       routerId: this.local.routerId,
       holdTime: this.config.holdTime,
       families: this.config.families ?? ["ipv4", "ipv6"],
       addPath: this.config.addPath === false ? 1 : 3,
-      gracefulRestartTime: GR_RESTART_TIME,
+      gracefulRestartTime: this.config.gracefulRestartTime ?? GR_RESTART_TIME,
+      ...(rs ? { restartingSpeaker: rs } : {}),
     });
     return this.localOpen;
   }
@@ -334,7 +377,12 @@ export class Session {
         this.dispatch({ type: "RouteRefreshReceived" });
         if (this.fsm.name === "Established") {
           const fam = m.afi === 1 ? "ipv4" : m.afi === 2 ? "ipv6" : undefined;
-          if (fam && m.safi === 1) this.hooks.routeRefresh(this, fam);
+          // RFC 2918 §4: a family we did not negotiate is ignored; RFC 7313 §5: so is an unknown subtype
+          if (!fam || m.safi !== 1 || !this.negotiated?.families.includes(fam)) return;
+          if (m.subtype === RouteRefreshSubtype.REQUEST) this.hooks.routeRefresh(this, fam);
+          else if (m.subtype === RouteRefreshSubtype.BORR || m.subtype === RouteRefreshSubtype.EORR) {
+            this.hooks.refreshMarker?.(this, fam, m.subtype === RouteRefreshSubtype.BORR ? "begin" : "end");
+          } else this.hooks.log("debug", "ignoring ROUTE-REFRESH with unknown subtype", { peer: this.config.address, subtype: m.subtype });
         }
         return;
     }

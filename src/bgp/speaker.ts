@@ -3,7 +3,10 @@
  * listener that hands inbound connections to the configured peer (others are closed), locally
  * originated routes, Adj-RIB-Out per peer kept as a diff of what was sent, End-of-RIB after the
  * initial dump (RFC 4724 §2), packed UPDATEs, and batched FIB change notifications carrying the
- * ECMP next-hop set. Used by the host agent and by `tabby bgp run`.
+ * ECMP next-hop set. Graceful restart (RFC 4724) as helper and as restarting speaker (R and F
+ * bits, route selection deferred until End-of-RIB from the peers or the deferral timer);
+ * enhanced route refresh (RFC 7313: BoRR/EoRR around a refresh, stale marking on receipt).
+ * Used by the host agent and by `tabby bgp run`.
  */
 import * as net from "node:net";
 import { systemClock, type Clock, type TimerHandle } from "../clock.js";
@@ -21,11 +24,11 @@ import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } fr
 import type { Nlri } from "./wire/nlri.js";
 import type { RibEntry } from "./rib/rib.js";
 import { ceaseNotification } from "./wire/messages.js";
-import { CeaseSubcode, FAMILIES, type AddressFamily } from "./wire/constants.js";
+import { CeaseSubcode, FAMILIES, RouteRefreshSubtype, SAFI, familyToAfi, type AddressFamily } from "./wire/constants.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
 import { setListenerKey } from "./md5.js";
-import { ACCEPT_ALL, applySet, compilePolicy, evaluate, type CompiledPolicy } from "./policy.js";
+import { ACCEPT_ALL, applySet, compilePolicy, evaluate, parseLargeCommunity, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
 
@@ -39,12 +42,30 @@ export interface SpeakerOptions {
   clusterId?: string;
   clock?: Clock;
   log?: LogFn;
+  /**
+   * Graceful restart as a restarting speaker (RFC 4724). Without it the speaker is a helper only
+   * (it keeps a restarting peer's routes, and lists no families of its own).
+   */
+  gracefulRestart?: GracefulRestartOptions;
+}
+
+export interface GracefulRestartOptions {
+  /** Restart time advertised (seconds, ≤ 4095): how long peers keep our routes. Default 120. */
+  restartTime?: number;
+  /** This start is a restart: set the R bit and defer selection until the peers' End-of-RIB. */
+  restarting?: boolean;
+  /** The F bit for every family: our forwarding state survives a restart (default true). */
+  preserveForwarding?: boolean;
+  /** Upper bound on the deferral (seconds, default 360 as in FRR). */
+  selectionDeferralTime?: number;
 }
 
 export interface OriginatedRoute {
   prefix: string;
   nextHop?: string;
   communities?: string[];
+  /** RFC 8092 large communities, "global:local1:local2". */
+  largeCommunities?: string[];
 }
 
 export interface FibChange {
@@ -108,13 +129,27 @@ interface PeerState {
   lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; epoch: number; term: number; result: { out: OutRoute; key: string } | undefined };
   importPolicy: CompiledPolicy;
   exportPolicy: CompiledPolicy;
+  /** Families the peer sent End-of-RIB for in this session (restarting-speaker deferral). */
+  eorReceived: Set<AddressFamily>;
+  /** RFC 7313: families between the peer's BoRR and EoRR, with the timer that bounds the wait. */
+  refreshing: Map<AddressFamily, TimerHandle>;
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
+
+interface LocalRoute {
+  prefix: Prefix;
+  family: AddressFamily;
+  nextHop?: IP;
+  communities: number[];
+  large: [number, number, number][];
+}
 /** Loc-RIB changes gathered from peers' UPDATEs before they are pushed out (see onUpdate). */
 const PENDING_MAX = 2048;
 /** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
 const STALE_PATH_TIME = 360;
+/** RFC 4724 §4.1 selection deferral timer default (FRR's `select-defer-time`). */
+const SELECTION_DEFERRAL_TIME = 360;
 
 export function parseCommunity(s: string): number {
   const named: Record<string, number> = { "no-export": 0xffffff01, "no-advertise": 0xffffff02, "no-export-subconfed": 0xffffff03 };
@@ -136,7 +171,7 @@ export class Speaker {
   private readonly rib: Rib;
   private readonly identity: LocalIdentity;
   private readonly peers = new Map<string, PeerState>();
-  private local = new Map<PrefixKey, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+  private local = new Map<PrefixKey, LocalRoute>();
   private server: net.Server | undefined;
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
   /** Next hops last reported per prefix (only kept while someone listens). */
@@ -153,6 +188,10 @@ export class Speaker {
   private pending = new Map<PrefixKey, RibChange>();
   private pendingScheduled = false;
   private exportMemo = new WeakMap<object, Map<string, { out: OutRoute; key: string } | null>>();
+  /** RFC 4724 §4.1: restarting, best paths are neither sent nor installed until this ends. */
+  private deferring: boolean;
+  private deferTimer: TimerHandle | undefined;
+  private selectionDone: { promise: Promise<void>; resolve: () => void };
 
   constructor(opts: SpeakerOptions) {
     if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
@@ -166,6 +205,23 @@ export class Speaker {
     this.log = opts.log ?? (() => {});
     this.rib = new Rib(opts.asNumber);
     this.identity = { asNumber: opts.asNumber, routerId: opts.routerId, clusterId: opts.clusterId ?? opts.routerId };
+    const rt = opts.gracefulRestart?.restartTime;
+    if (rt !== undefined && (!Number.isInteger(rt) || rt < 0 || rt > 4095)) throw new BgpError("BGP_BAD_RESTART_TIME", `graceful restart time must be 0..4095 seconds: ${rt}`);
+    this.deferring = !!opts.gracefulRestart?.restarting;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.selectionDone = { promise, resolve };
+    if (!this.deferring) resolve();
+  }
+
+  /** Resolves once route selection is no longer deferred (at once unless restarting). */
+  whenSelectionDone(): Promise<void> {
+    return this.selectionDone.promise;
+  }
+
+  /** True while a restarting speaker defers route selection (RFC 4724 §4.1). */
+  get selectionDeferred(): boolean {
+    return this.deferring;
   }
 
   async start(): Promise<void> {
@@ -187,6 +243,49 @@ export class Speaker {
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
+    if (this.deferring) {
+      const secs = this.opts.gracefulRestart?.selectionDeferralTime ?? SELECTION_DEFERRAL_TIME;
+      this.log("info", "restarting: route selection deferred until End-of-RIB from the peers", { maxSeconds: secs });
+      this.deferTimer = this.clock.setTimeout(() => {
+        this.deferTimer = undefined;
+        this.endDeferral("selection deferral timer expired");
+      }, secs * 1000);
+    }
+  }
+
+  /**
+   * Stops for a graceful restart: every session is dropped without a NOTIFICATION, so peers that
+   * help (RFC 4724) keep our routes for the restart time; nothing is withdrawn or uninstalled.
+   */
+  async stopForRestart(): Promise<void> {
+    this.started = false;
+    if (this.deferTimer) this.clock.clearTimeout(this.deferTimer);
+    const server = this.server;
+    this.server = undefined;
+    const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([...this.peers.values()].map((p) => p.session.abort()));
+    await closing;
+  }
+
+  /**
+   * Asks peers to send their routes again (ROUTE-REFRESH, RFC 2918): one peer or all, one family
+   * or both. Peers that did not negotiate route refresh or the family are skipped. Returns how
+   * many requests went out.
+   */
+  requestRefresh(peer?: string, family?: AddressFamily): number {
+    let sent = 0;
+    const want = peer === undefined ? undefined : canonicalAddress(peer);
+    if (want !== undefined && !this.peers.has(want)) throw new BgpError("BGP_NO_PEER", `no peer ${peer}`);
+    for (const [addr, st] of this.peers) {
+      const n = st.session.negotiated;
+      if ((want !== undefined && addr !== want) || !st.session.established || !n?.routeRefresh) continue;
+      for (const f of FAMILIES) {
+        if ((family && f !== family) || !n.families.includes(f)) continue;
+        st.session.send([{ type: "route-refresh", afi: familyToAfi(f), safi: SAFI.UNICAST, subtype: RouteRefreshSubtype.REQUEST }]);
+        sent++;
+      }
+    }
+    return sent;
   }
 
   /** The port actually listened on (useful with port 0). */
@@ -197,6 +296,8 @@ export class Speaker {
 
   async stop(reason?: string): Promise<void> {
     this.started = false;
+    if (this.deferTimer) this.clock.clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
     const note = ceaseNotification(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, reason);
     const server = this.server;
     this.server = undefined;
@@ -228,22 +329,30 @@ export class Speaker {
       const ebgp = cfg.asNumber !== this.opts.asNumber;
       const importPolicy = cfg.import === undefined ? ACCEPT_ALL : compilePolicy(cfg.import, !ebgp);
       const exportPolicy = cfg.export === undefined ? ACCEPT_ALL : compilePolicy(cfg.export, !ebgp);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0, importPolicy, exportPolicy };
-      st.session = new Session({ ...cfg, address: addr }, { asNumber: this.opts.asNumber, routerId: this.opts.routerId }, this.clock, this.hooksFor(st));
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0, importPolicy, exportPolicy, eorReceived: new Set(), refreshing: new Map() };
+      const gr = this.opts.gracefulRestart;
+      const sessionCfg: PeerConfig = { ...cfg, address: addr };
+      if (gr?.restartTime !== undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
+      const local = gr
+        ? { asNumber: this.opts.asNumber, routerId: this.opts.routerId, restartState: () => ({ restarting: this.deferring, forwarding: gr.preserveForwarding ?? true }) }
+        : { asNumber: this.opts.asNumber, routerId: this.opts.routerId };
+      st.session = new Session(sessionCfg, local, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       this.setListenerKey(cfg);
       if (this.started) st.session.start();
     }
+    this.checkDeferral();
   }
 
   setOriginated(routes: OriginatedRoute[]): void {
-    const next = new Map<PrefixKey, { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] }>();
+    const next = new Map<PrefixKey, LocalRoute>();
     for (const r of routes) {
       const prefix = parsePrefix(r.prefix).network();
-      const v: { prefix: Prefix; family: AddressFamily; nextHop?: IP; communities: number[] } = {
+      const v: LocalRoute = {
         prefix,
         family: prefix.family === 4 ? "ipv4" : "ipv6",
         communities: (r.communities ?? []).map(parseCommunity),
+        large: (r.largeCommunities ?? []).map(parseLargeCommunity),
       };
       if (r.nextHop) v.nextHop = parseIP(r.nextHop);
       next.set(prefixKey(prefix), v);
@@ -255,14 +364,14 @@ export class Speaker {
     const shared = new Map<string, RouteAttrs>();
     for (const [k, v] of next) {
       const old = this.local.get(k);
-      const sig = `${v.nextHop ?? ""}|${v.communities.join(",")}`;
-      if (old && `${old.nextHop ?? ""}|${old.communities.join(",")}` === sig) {
+      const sig = `${v.nextHop ?? ""}|${v.communities.join(",")}|${v.large.join(";")}`;
+      if (old && `${old.nextHop ?? ""}|${old.communities.join(",")}|${old.large.join(";")}` === sig) {
         next.set(k, old);
         continue;
       }
       let attrs = shared.get(sig);
       if (!attrs) {
-        attrs = { origin: 0, asPath: [], communities: v.communities, largeCommunities: [], clusterList: [] };
+        attrs = { origin: 0, asPath: [], communities: v.communities, largeCommunities: v.large, clusterList: [] };
         if (v.nextHop) attrs.nextHop = v.nextHop;
         shared.set(sig, attrs);
       }
@@ -366,15 +475,22 @@ export class Speaker {
           selfNextHop: this.selfNextHops(st),
         };
         st.gr = n.gracefulRestart;
+        st.eorReceived.clear();
         this.grReestablished(st);
-        this.initialDump(st);
+        // restarting: the table goes out once selection is done (RFC 4724 §4.1)
+        if (this.deferring) this.checkDeferral();
+        else this.initialDump(st);
       },
       update: (s, u) => this.onUpdate(st, u),
       down: (_s, reason, wasEstablished, graceful) => {
+        this.clearRefreshing(st);
         if (wasEstablished && graceful && this.grKeep(st)) return;
         this.dropPeerRoutes(st);
       },
-      routeRefresh: (_s, family) => this.resend(st, family),
+      routeRefresh: (_s, family) => {
+        if (!this.deferring) this.resend(st, family);
+      },
+      refreshMarker: (_s, family, marker) => this.onRefreshMarker(st, family, marker),
       log: (level, msg, fields) => this.log(level, msg, fields),
     };
   }
@@ -406,6 +522,88 @@ export class Speaker {
     this.propagate(changes);
     if (st.staleFamilies.size > 0) this.setStaleTimer(st, STALE_PATH_TIME);
     else this.clearStale(st);
+  }
+
+  /**
+   * RFC 7313 §4: BoRR marks the peer's routes of the family stale; UPDATEs that follow replace
+   * them; EoRR removes what is still stale. An EoRR without a BoRR is ignored. The wait for EoRR
+   * is bounded (as for graceful restart) so a peer that never sends it cannot pin stale routes.
+   */
+  private onRefreshMarker(st: PeerState, family: AddressFamily, marker: "begin" | "end"): void {
+    if (!st.info) return;
+    if (marker === "begin") {
+      this.pendingFlush();
+      const prev = st.refreshing.get(family);
+      if (prev) this.clock.clearTimeout(prev);
+      const n = this.rib.markFamilyStale(st.info.id, family);
+      this.log("debug", "BoRR received: routes marked stale", { peer: st.config.address, family, routes: n });
+      st.refreshing.set(
+        family,
+        this.clock.setTimeout(() => {
+          this.log("warn", "no EoRR in time: flushing stale routes", { peer: st.config.address, family });
+          this.finishRefresh(st, family);
+        }, STALE_PATH_TIME * 1000),
+      );
+      return;
+    }
+    if (!st.refreshing.has(family)) {
+      this.log("debug", "EoRR without BoRR ignored", { peer: st.config.address, family });
+      return;
+    }
+    this.finishRefresh(st, family);
+  }
+
+  private finishRefresh(st: PeerState, family: AddressFamily): void {
+    const t = st.refreshing.get(family);
+    if (t) this.clock.clearTimeout(t);
+    st.refreshing.delete(family);
+    if (!st.info) return;
+    const changes = new Map<PrefixKey, RibChange>();
+    this.rib.flushStale(st.info.id, family, changes);
+    this.log("debug", "EoRR received: stale routes flushed", { peer: st.config.address, family, changed: changes.size });
+    this.propagate(changes);
+  }
+
+  private clearRefreshing(st: PeerState): void {
+    for (const t of st.refreshing.values()) this.clock.clearTimeout(t);
+    st.refreshing.clear();
+  }
+
+  /** UPDATEs of this read not yet applied to peers go out before a marker changes the RIB. */
+  private pendingFlush(): void {
+    if (this.pending.size > 0) this.propagate(new Map());
+  }
+
+  /**
+   * RFC 4724 §4.1: selection is done when every configured peer is up and has sent End-of-RIB
+   * for each negotiated family (peers without the capability, or restarting themselves, are not
+   * waited for), or when the deferral timer fires.
+   */
+  private checkDeferral(): void {
+    if (!this.deferring || !this.started || this.peers.size === 0) return;
+    for (const st of this.peers.values()) {
+      const n = st.session.negotiated;
+      if (!st.session.established || !n) return;
+      if (!n.gracefulRestart || n.gracefulRestart.restarting) continue;
+      if (!n.families.every((f) => st.eorReceived.has(f))) return;
+    }
+    this.endDeferral("End-of-RIB received from every peer");
+  }
+
+  private endDeferral(why: string): void {
+    if (!this.deferring) return;
+    this.deferring = false;
+    if (this.deferTimer) this.clock.clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
+    this.log("info", "route selection done after restart", { why });
+    this.pendingFlush();
+    for (const st of this.peers.values()) if (st.session.established && st.session.negotiated) this.initialDump(st);
+    // the whole FIB at once: listeners replace what the previous run left installed
+    if (this.fibListeners.length > 0) {
+      for (const e of this.rib.all()) this.fibDiff(prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath);
+    }
+    this.flushFib();
+    this.selectionDone.resolve();
   }
 
   private grEndOfRib(st: PeerState, family: AddressFamily): void {
@@ -450,7 +648,11 @@ export class Speaker {
     if (!st.info) return;
     const eor = isEndOfRib(u);
     if (eor) {
+      this.pendingFlush();
+      this.log("debug", "End-of-RIB received", { peer: st.config.address, family: eor });
+      st.eorReceived.add(eor);
       this.grEndOfRib(st, eor);
+      this.checkDeferral();
       return;
     }
     for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
@@ -468,7 +670,7 @@ export class Speaker {
     let setMemo: Map<RouteAttrs, Map<number, RouteAttrs>> | undefined;
     for (let p of r.announce) {
       if (filtering) {
-        const term = evaluate(pol, p.prefix, p.attrs.communities);
+        const term = evaluate(pol, p.prefix, p.attrs.communities, p.attrs.largeCommunities);
         if (term === undefined) {
           // refused by import policy: gone from the RIB as if withdrawn, counted as received
           this.rib.remove(st.info.id, p.prefix, p.pathId, changes);
@@ -518,7 +720,7 @@ export class Speaker {
     // export policy: the term that matches is part of the memo key (its set actions shape the route)
     let term = -1;
     if (st.exportPolicy !== ACCEPT_ALL) {
-      const t = evaluate(st.exportPolicy, path.prefix, path.attrs.communities);
+      const t = evaluate(st.exportPolicy, path.prefix, path.attrs.communities, path.attrs.largeCommunities);
       if (t === undefined) return undefined;
       term = t;
     }
@@ -537,6 +739,12 @@ export class Speaker {
     const hit = memo.get(mk);
     if (hit !== undefined) return hit ?? undefined;
     let out = exportRoute(path, st.target!);
+    // per-peer next-hop mode (Calico nextHopMode Self/Keep); a policy term's set.nextHop still wins
+    const nhMode = st.config.nextHopSelf;
+    if (out && nhMode !== undefined) {
+      const nextHop = nhMode ? (st.target!.selfNextHop[path.family] ?? out.nextHop) : (path.attrs.nextHop ?? out.nextHop);
+      if (nextHop !== out.nextHop) out = { attrs: out.attrs, nextHop };
+    }
     const t = term >= 0 ? st.exportPolicy.terms[term] : undefined;
     if (out && t?.set) {
       const attrs = applySet(out.attrs, t);
@@ -614,15 +822,21 @@ export class Speaker {
     else st.adjOut.set(key, { ids, keys });
   }
 
-  /** Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh). */
-  private dump(st: PeerState, family: AddressFamily): void {
+  /**
+   * Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh); with
+   * `enhanced` (RFC 7313 §4) framed by BoRR and EoRR instead.
+   */
+  private dump(st: PeerState, family: AddressFamily, enhanced = false): void {
     const n = st.session.negotiated;
     if (!n || !n.families.includes(family)) return;
     st.adjOut.clearKind(family === "ipv4" ? "ipv4" : "other");
     const announce: Announcement[] = [];
     const withdraw: Nlri[] = [];
     for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
-    st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
+    if (enhanced) {
+      const rr = (subtype: number) => ({ type: "route-refresh" as const, afi: familyToAfi(family), safi: SAFI.UNICAST, subtype });
+      st.session.send([rr(RouteRefreshSubtype.BORR), ...packAnnouncements(family, announce, n.tx), rr(RouteRefreshSubtype.EORR)]);
+    } else st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
   }
 
   private initialDump(st: PeerState): void {
@@ -630,7 +844,7 @@ export class Speaker {
   }
 
   private resend(st: PeerState, family: AddressFamily): void {
-    this.dump(st, family);
+    this.dump(st, family, st.session.negotiated?.enhancedRouteRefresh ?? false);
   }
 
   /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
@@ -641,7 +855,7 @@ export class Speaker {
       this.pending = new Map();
       this.propagate(earlier);
     }
-    if (changes.size === 0) return;
+    if (changes.size === 0 || this.deferring) return;
     for (const st of this.peers.values()) {
       const n = st.session.negotiated;
       if (!st.session.established || !n || !st.info) continue;
@@ -660,18 +874,20 @@ export class Speaker {
       if (msgs.length > 0) st.session.send(msgs);
     }
     if (this.fibListeners.length === 0) return;
-    for (const c of changes.values()) {
-      const hops = c.best && c.best.source ? fibHops(c.multipath) : [];
-      const sig = hops.length === 1 ? hops[0]! : hops.join(",");
-      if ((this.fibState.get(c.key) ?? "") === sig) continue;
-      if (sig === "") this.fibState.delete(c.key);
-      else this.fibState.set(c.key, this.intern(sig));
-      this.pendingFib.set(c.key, { prefix: c.prefix.toString(), nextHops: hops });
-    }
+    for (const c of changes.values()) this.fibDiff(c.key, c.prefix, c.best, c.multipath);
     if (this.pendingFib.size > 0 && !this.fibFlushScheduled) {
       this.fibFlushScheduled = true;
       setImmediate(() => this.flushFib());
     }
+  }
+
+  private fibDiff(key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[]): void {
+    const hops = best && best.source ? fibHops(multipath) : [];
+    const sig = hops.length === 1 ? hops[0]! : hops.join(",");
+    if ((this.fibState.get(key) ?? "") === sig) return;
+    if (sig === "") this.fibState.delete(key);
+    else this.fibState.set(key, this.intern(sig));
+    this.pendingFib.set(key, { prefix: prefix.toString(), nextHops: hops });
   }
 
   private flushFib(): void {

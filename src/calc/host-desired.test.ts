@@ -57,6 +57,13 @@ test("mesh: one peer per other node, the lower address passive", () => {
   assert.deepEqual(computeHostDesired(s, "h1").peers, []);
   applyKeyUpdate(s, `${R}bgppeers/tor`, JSON.stringify({ spec: { peerIP: "10.99.0.254:1179", asNumber: 65000 } }));
   assert.deepEqual(computeHostDesired(s, "h1").peers.map((p) => [p.address, p.port, p.asNumber]), [["10.99.0.254", 1179, 65000]]);
+  assert.equal(computeHostDesired(s, "h1").peers[0]!.nextHopSelf, undefined, "nextHopMode Auto: the RFC rules");
+  applyKeyUpdate(s, `${R}bgppeers/tor`, JSON.stringify({ spec: { peerIP: "10.99.0.254:1179", asNumber: 65000, nextHopMode: "Self" } }));
+  assert.equal(computeHostDesired(s, "h1").peers[0]!.nextHopSelf, true);
+  applyKeyUpdate(s, `${R}bgppeers/tor`, JSON.stringify({ spec: { peerIP: "10.99.0.254:1179", asNumber: 65000, nextHopMode: "Keep" } }));
+  assert.equal(computeHostDesired(s, "h1").peers[0]!.nextHopSelf, false);
+  applyKeyUpdate(s, `${R}bgppeers/tor`, JSON.stringify({ spec: { peerIP: "10.99.0.254:1179", asNumber: 65000, keepOriginalNextHop: true } }));
+  assert.equal(computeHostDesired(s, "h1").peers[0]!.nextHopSelf, false);
 });
 
 test("state sequence: any order of the same final state gives the same result; deletes undo", () => {

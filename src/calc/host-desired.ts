@@ -28,6 +28,8 @@ export interface DesiredPeer {
   passive: boolean;
   localAddress?: string;
   localIPv6?: string;
+  /** BGPPeer nextHopMode: Self → true, Keep (or keepOriginalNextHop) → false, Auto → absent. */
+  nextHopSelf?: boolean;
 }
 
 export interface HostDesired {
@@ -74,6 +76,7 @@ export function computeHostDesired(state: HostState, me: string): HostDesired {
       if (peers.some((p) => p.address === peer.peerIP)) continue;
       const dp: DesiredPeer = { address: peer.peerIP, asNumber: peer.asNumber, passive: false };
       if (peer.port !== undefined) dp.port = peer.port;
+      if (peer.nextHopSelf !== undefined) dp.nextHopSelf = peer.nextHopSelf;
       peers.push(withLocal(dp, self.ipv4, self.ipv6));
     }
   }

@@ -31,6 +31,8 @@ export interface PeerInfo {
   peerIP: string;
   port?: number;
   asNumber: number;
+  /** From `nextHopMode` (Self → true, Keep → false) or the older `keepOriginalNextHop: true` (→ false). */
+  nextHopSelf?: boolean;
 }
 
 export interface HostState {
@@ -121,6 +123,8 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       const peer: PeerInfo = { name: rk.name, peerIP: address, asNumber: spec["asNumber"] };
       if (port !== undefined) peer.port = port;
       if (typeof spec["node"] === "string" && spec["node"] !== "") peer.node = spec["node"];
+      if (spec["nextHopMode"] === "Self") peer.nextHopSelf = true;
+      else if (spec["nextHopMode"] === "Keep" || spec["keepOriginalNextHop"] === true) peer.nextHopSelf = false;
       state.peers.set(rk.name, peer);
       return true;
     }

@@ -3,12 +3,15 @@
  * from a YAML config. Serves the control socket; on SIGTERM/SIGINT stops cleanly (Cease 6/2 to
  * every peer, which withdraws our routes from them); on SIGHUP re-reads the file. Peers take
  * `import`/`export` policy (src/bgp/policy.ts); eBGP peers without one get none (RFC 8212).
+ * With `gracefulRestart` in the config it is a restarting-capable speaker (RFC 4724): SIGUSR2
+ * stops without NOTIFICATIONs (peers keep our routes), and `--restarting` (-R) marks the next
+ * start as the restart (R bit; selection deferred until the peers' End-of-RIB).
  */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { Speaker, type PeerConfig, type OriginatedRoute } from "../bgp/speaker.js";
+import { Speaker, type PeerConfig, type OriginatedRoute, type GracefulRestartOptions } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
 
 export interface BgpRunConfig {
@@ -19,6 +22,8 @@ export interface BgpRunConfig {
   control?: string;
   peers?: PeerConfig[];
   announce?: OriginatedRoute[];
+  /** Graceful restart as a restarting speaker (RFC 4724); `true` for the defaults. */
+  gracefulRestart?: Omit<GracefulRestartOptions, "restarting"> | boolean;
 }
 
 export function parseConfig(text: string): BgpRunConfig {
@@ -28,6 +33,14 @@ export function parseConfig(text: string): BgpRunConfig {
   if (typeof c.asNumber !== "number") throw new UsageError("config: asNumber is required");
   for (const p of c.peers ?? []) {
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") throw new UsageError("config: every peer needs address and asNumber");
+    if (p.nextHopSelf !== undefined && typeof p.nextHopSelf !== "boolean") throw new UsageError(`config: peer ${p.address}: nextHopSelf is true or false`);
+  }
+  const gr = c.gracefulRestart;
+  if (gr !== undefined && typeof gr !== "boolean") {
+    if (typeof gr !== "object" || gr === null) throw new UsageError("config: gracefulRestart is true, false or a mapping");
+    for (const k of Object.keys(gr)) {
+      if (!["restartTime", "selectionDeferralTime", "preserveForwarding"].includes(k)) throw new UsageError(`config: gracefulRestart: unknown key ${k}`);
+    }
   }
   // RFC 8212: an eBGP session with no policy configured imports and exports nothing
   const asn = c.asNumber;
@@ -38,18 +51,23 @@ export function parseConfig(text: string): BgpRunConfig {
 export async function run(argv: string[], io: CliIO): Promise<number> {
   let file: string | undefined;
   let verbose = false;
+  let restarting = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-c" || a === "--config") file = argv[++i];
     else if (a === "-v" || a === "--verbose") verbose = true;
-    else throw new UsageError(`unknown argument ${a}\nusage: tabby bgp run -c FILE [-v]`);
+    else if (a === "-R" || a === "--restarting") restarting = true;
+    else throw new UsageError(`unknown argument ${a}\nusage: tabby bgp run -c FILE [-v] [-R]`);
   }
-  if (!file) throw new UsageError("usage: tabby bgp run -c FILE [-v]");
+  if (!file) throw new UsageError("usage: tabby bgp run -c FILE [-v] [-R]");
   const cfg = parseConfig(readFileSync(file, "utf8"));
+  const grCfg = cfg.gracefulRestart === true ? {} : cfg.gracefulRestart || undefined;
+  if (restarting && !grCfg) throw new UsageError("--restarting needs gracefulRestart in the config");
   const speaker = new Speaker({
     routerId: cfg.routerId,
     asNumber: cfg.asNumber,
     ...(cfg.clusterId ? { clusterId: cfg.clusterId } : {}),
+    ...(grCfg ? { gracefulRestart: { ...grCfg, restarting } } : {}),
     // default: every address, both families (a dual-stack socket takes IPv4 as ::ffff:a.b.c.d)
     listen: cfg.listen === false ? false : { address: cfg.listen?.address ?? "::", port: cfg.listen?.port ?? 179 },
     log: (level, msg, fields) => {
@@ -73,13 +91,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
   };
   process.on("SIGHUP", reload);
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once("SIGTERM", done);
-    process.once("SIGINT", done);
+  const how = await new Promise<"stop" | "restart">((resolve) => {
+    process.once("SIGTERM", () => resolve("stop"));
+    process.once("SIGINT", () => resolve("stop"));
+    // graceful restart: leave without NOTIFICATIONs so helpers keep our routes
+    if (grCfg) process.once("SIGUSR2", () => resolve("restart"));
   });
   process.off("SIGHUP", reload);
-  await speaker.stop("tabby bgp run stopping");
+  if (how === "restart") {
+    io.stderr.write(`${new Date().toISOString()} info stopping for a graceful restart\n`);
+    await speaker.stopForRestart();
+  } else await speaker.stop("tabby bgp run stopping");
   await new Promise<void>((r) => control.close(() => r()));
   return 0;
 }

@@ -10,6 +10,9 @@
  *   --listen-port N     BGP port (179); --hold-time S (90)
  *   --datastore URL     (env TABBY_DATASTORE)
  *   --log-level debug|info|warn|error
+ *   --graceful-restart  graceful restart as restarting speaker (RFC 4724): peers keep this host's
+ *                       routes while it restarts; SIGUSR2 stops without NOTIFICATIONs; a start
+ *                       that finds learned routes installed keeps them until the peers' End-of-RIB
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
@@ -64,6 +67,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "hold-time": { type: "string" },
       datastore: { type: "string" },
       "log-level": { type: "string", default: "info" },
+      "graceful-restart": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -99,6 +103,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const listenPort = num("listen-port", values["listen-port"])!;
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
+  const gracefulRestart = values["graceful-restart"] === true;
 
   // The datastore may be down when the host boots: wait for it rather than exit.
   const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
@@ -116,7 +121,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const nft = new NftDataplane(runner);
   let control$: Promise<import("node:net").Server> | undefined;
   const agent = new Agent(
-    { nodeName, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}) },
+    { nodeName, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
       store,
       routes: new RouteTable(runner),
@@ -132,10 +137,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       interfaces: {
         configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
       },
-      createSpeaker: ({ routerId, asNumber: localAs }) => {
+      createSpeaker: ({ routerId, asNumber: localAs, restarting }) => {
         const speaker = new Speaker({
           routerId,
           asNumber: localAs,
+          // the kernel keeps our routes across a restart: forwarding state is preserved (F bit)
+          ...(gracefulRestart ? { gracefulRestart: { restarting: !!restarting, preserveForwarding: true } } : {}),
           listen: { address: routerId, port: listenPort },
           log: (lvl, msg, fields) => log(lvl as Level, msg, { component: "bgp", ...fields }),
         });
@@ -149,15 +156,16 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
-  await new Promise<void>((resolve) => {
+  const forRestart = await new Promise<boolean>((resolve) => {
     const onSignal = (sig: string) => {
       log("info", "stopping", { signal: sig });
-      resolve();
+      resolve(sig === "SIGUSR2");
     };
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
+    if (gracefulRestart) process.once("SIGUSR2", onSignal);
   });
-  await agent.stop();
+  await agent.stop(undefined, forRestart);
   (await control$)?.close();
   await store.close();
   return 0;

@@ -129,6 +129,17 @@ export class Rib {
     this.removeWhere(peerId, changes, (p) => !keep.has(p.family));
   }
 
+  /** RFC 7313 §4 (BoRR): marks the peer's paths of one family stale; they stay in use until flushed. */
+  markFamilyStale(peerId: string, family: AddressFamily): number {
+    let n = 0;
+    for (const p of this.peerPaths(peerId)) {
+      if (p.family !== family) continue;
+      p.stale = true;
+      n++;
+    }
+    return n;
+  }
+
   /** Removes the peer's stale paths (of one family, or all). */
   flushStale(peerId: string, family: AddressFamily | undefined, changes: Map<PrefixKey, RibChange>): void {
     this.removeWhere(peerId, changes, (p) => !!p.stale && (!family || p.family === family));

@@ -84,6 +84,9 @@ export const CeaseSubcode = {
 
 export const RouteRefreshSubcode = { INVALID_MESSAGE_LENGTH: 1 } as const;
 
+/** RFC 7313 §3: the ROUTE-REFRESH "Message Subtype" (formerly Reserved). Others are ignored. */
+export const RouteRefreshSubtype = { REQUEST: 0, BORR: 1, EORR: 2 } as const;
+
 export const CapabilityCode = {
   MULTIPROTOCOL: 1,
   ROUTE_REFRESH: 2,

@@ -220,3 +220,52 @@ test("2-byte AS session: 4-byte ASNs go as AS_TRANS with AS4_PATH and merge back
   assert.deepEqual(back.attributes.asPath, [{ type: 2, asns: [65001, 4200000001] }]);
   assert.equal(back.attributes.as4Path, undefined);
 });
+
+test("enhanced route refresh (RFC 7313): capability 70, BoRR and EoRR", () => {
+  const wire = bytes(
+    MARKER,
+    [0x00, 0x21], // length 33
+    0x01, // OPEN
+    0x04, [0xfc, 0x00], [0x00, 0x5a], [0x0a, 0x00, 0x00, 0x01],
+    0x04, // optional parameters length 4
+    0x02, 0x02, // capabilities, length 2
+    [0x46, 0x00], // enhanced route refresh: code 70, length 0
+  );
+  const m = decodeMessage(wire) as OpenMessage;
+  assert.deepEqual(m.capabilities, [{ code: 70 }]);
+  assert.deepEqual(encodeMessage(m), wire);
+
+  const borr = bytes(MARKER, [0x00, 0x17], 0x05, [0x00, 0x01], 0x01, 0x01); // AFI 1, subtype 1 (BoRR), SAFI 1
+  const eorr = bytes(MARKER, [0x00, 0x17], 0x05, [0x00, 0x02], 0x02, 0x01); // AFI 2, subtype 2 (EoRR), SAFI 1
+  assert.deepEqual(encodeMessage({ type: "route-refresh", afi: 1, safi: 1, subtype: 1 }), borr);
+  assert.deepEqual(encodeMessage({ type: "route-refresh", afi: 2, safi: 1, subtype: 2 }), eorr);
+  assert.deepEqual(decodeMessage(borr), { type: "route-refresh", afi: 1, safi: 1, subtype: 1 });
+  assert.deepEqual(decodeMessage(eorr), { type: "route-refresh", afi: 2, safi: 1, subtype: 2 });
+  // RFC 7313 §5: a BoRR/EoRR whose body is not 4 bytes → NOTIFICATION 7/1 carrying the whole message
+  const long = bytes(MARKER, [0x00, 0x18], 0x05, [0x00, 0x01], 0x01, 0x01, 0x00);
+  assert.throws(() => decodeMessage(long), (e: unknown) => {
+    const err = e as { notifyCode: number; notifySubcode: number; data: Uint8Array };
+    return err.notifyCode === 7 && err.notifySubcode === 1 && Buffer.from(err.data).equals(Buffer.from(long));
+  });
+  // an unknown subtype decodes (the session ignores it, RFC 7313 §5)
+  assert.deepEqual(decodeMessage(bytes(MARKER, [0x00, 0x17], 0x05, [0x00, 0x01], 0x07, 0x01)), { type: "route-refresh", afi: 1, safi: 1, subtype: 7 });
+});
+
+test("graceful restart capability as a restarting speaker: R bit, F bit per AFI/SAFI", () => {
+  const wire = bytes(
+    MARKER,
+    [0x00, 0x2b], // length 43
+    0x01, 0x04, [0xfc, 0x00], [0x00, 0x5a], [0x0a, 0x00, 0x00, 0x02],
+    0x0e, // optional parameters length 14
+    0x02, 0x0c, // capabilities, length 12
+    0x40, 0x0a, // graceful restart, length 10
+    [0x80, 0x78], // R bit set, restart time 120
+    [0x00, 0x01, 0x01, 0x80], // IPv4 unicast, F bit: forwarding preserved
+    [0x00, 0x02, 0x01, 0x00], // IPv6 unicast, F bit clear
+  );
+  const m = decodeMessage(wire) as OpenMessage;
+  assert.deepEqual(m.capabilities, [
+    { code: 64, restarting: true, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: false }] },
+  ]);
+  assert.deepEqual(encodeMessage(m), wire);
+});

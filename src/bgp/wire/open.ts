@@ -1,7 +1,8 @@
 /**
  * OPEN message body (RFC 4271 §4.2) with capabilities in optional parameter 2 (RFC 5492):
  * multiprotocol (RFC 4760), route refresh (RFC 2918), 4-octet AS (RFC 6793), graceful restart
- * (RFC 4724, parsed), ADD-PATH (RFC 7911). Extended optional parameters (RFC 9072) are parsed.
+ * (RFC 4724: restart state R, forwarding state F per AFI/SAFI), ADD-PATH (RFC 7911), enhanced route
+ * refresh (RFC 7313). Extended optional parameters (RFC 9072) are parsed.
  * Unknown capabilities are kept as raw bytes. Pure.
  */
 import { BgpProtocolError } from "../errors.js";
@@ -12,7 +13,7 @@ export type AddPathMode = 1 | 2 | 3; // 1 receive, 2 send, 3 both
 
 export type Capability =
   | { code: 1; afi: number; safi: number }
-  | { code: 2 }
+  | { code: 2 | 70 }
   | { code: 65; asNumber: number }
   | { code: 64; restarting: boolean; notification: boolean; restartTime: number; families: { afi: number; safi: number; forwarding: boolean }[] }
   | { code: 69; families: { afi: number; safi: number; mode: AddPathMode }[] }
@@ -62,6 +63,7 @@ function decodeCapability(code: number, data: Uint8Array): Capability {
       return { code, afi, safi: r.u8() };
     }
     case CapabilityCode.ROUTE_REFRESH:
+    case CapabilityCode.ENHANCED_ROUTE_REFRESH:
       if (data.length === 0) return { code };
       break;
     case CapabilityCode.FOUR_OCTET_AS:

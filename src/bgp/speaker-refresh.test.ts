@@ -1,0 +1,295 @@
+// Scripted peers (raw socket + our codec) against a Speaker: enhanced route refresh (RFC 7313)
+// both ways, graceful restart as the restarting speaker (RFC 4724: R/F bits, selection deferred
+// until End-of-RIB or the deferral timer, stop without NOTIFICATION), per-peer nextHopSelf, and
+// large communities (RFC 8092) passing through, matched and set by policy.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import { Speaker, type FibChange } from "./speaker.js";
+import { BgpFramer } from "./wire/framer.js";
+import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
+import { buildOpen } from "./negotiate.js";
+import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
+import { parsePrefix } from "../net/prefix.js";
+import { parseIP } from "../net/ip.js";
+import type { OpenMessage } from "./wire/open.js";
+import { answer } from "./control.js";
+
+const PORT = 21000 + (process.pid % 1000);
+const AS = 64512;
+
+async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class ScriptedPeer {
+  sock!: net.Socket;
+  got: BgpMessage[] = [];
+  closed = false;
+  async connect(self: string, to: string): Promise<void> {
+    this.sock = net.connect({ host: to, port: PORT, localAddress: self });
+    const framer = new BgpFramer();
+    this.sock.on("data", (d) => {
+      for (const f of framer.push(d)) this.got.push(decodeMessage(f));
+    });
+    this.sock.on("close", () => (this.closed = true));
+    this.sock.on("error", () => {});
+    await new Promise((r) => this.sock.once("connect", r));
+  }
+  send(m: BgpMessage | Uint8Array): void {
+    this.sock.write(m instanceof Uint8Array ? m : encodeMessage(m));
+  }
+  async establish(open: OpenMessage): Promise<OpenMessage> {
+    this.send(open);
+    this.send({ type: "keepalive" });
+    await waitFor("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
+    return this.got.find((m): m is OpenMessage => m.type === "open")!;
+  }
+  updates(): UpdateMessage[] {
+    return this.got.filter((m): m is UpdateMessage => m.type === "update");
+  }
+  announced(): string[] {
+    return this.updates().flatMap((u) => [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])].map((n) => n.prefix.toString()));
+  }
+}
+
+function openFrom(routerId: string, opts: { enhanced?: boolean; gr?: boolean; asNumber?: number } = {}): OpenMessage {
+  const o = buildOpen({ asNumber: opts.asNumber ?? AS, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
+  if (opts.enhanced === false) o.capabilities = o.capabilities.filter((c) => c.code !== 70);
+  if (opts.gr) o.capabilities.push({ code: 64, restarting: false, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
+  return o;
+}
+
+function announce(nextHop: string, prefixes: string[], extra: Partial<UpdateMessage["attributes"]> = {}): BgpMessage {
+  return {
+    type: "update",
+    withdrawn: [],
+    attributes: { origin: 0, asPath: [], nextHop: parseIP(nextHop), localPref: 100, ...extra },
+    nlri: prefixes.map((p) => ({ prefix: parsePrefix(p), pathId: 0 })),
+  };
+}
+
+function fibOf(s: Speaker): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  s.onFibChange((cs: FibChange[]) => {
+    for (const c of cs) if (c.nextHops.length) m.set(c.prefix, c.nextHops); else m.delete(c.prefix);
+  });
+  return m;
+}
+
+const rr = (subtype: number, afi = 1): BgpMessage => ({ type: "route-refresh", afi, safi: 1, subtype });
+
+test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was not re-sent; stray EoRR and unknown subtypes are ignored", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.80", asNumber: AS, listen: { address: "127.0.0.80", port: PORT } });
+  const fib = fibOf(sp);
+  sp.setPeers([{ address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  try {
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.81", "127.0.0.80");
+    await p.establish(openFrom("10.0.0.81"));
+    p.send(announce("10.9.0.81", ["10.81.1.0/24", "10.81.2.0/24", "10.81.3.0/24"]));
+    p.send(endOfRib("ipv4"));
+    await waitFor("3 routes", () => fib.size === 3);
+
+    // EoRR without BoRR, and subtype 9: nothing happens, the session stays
+    p.send(rr(2));
+    p.send(rr(9));
+    await sleep(100);
+    assert.equal(fib.size, 3);
+    assert.ok(sp.peerStatus()[0]!.established);
+
+    // the speaker asks for a refresh (control op), the peer answers with BoRR … EoRR
+    assert.deepEqual(answer(sp, { op: "refresh", peer: "127.0.0.81", family: "ipv4" }), { ok: true, result: { requests: 1 } });
+    await waitFor("ROUTE-REFRESH request", () => p.got.some((m) => m.type === "route-refresh" && m.subtype === 0 && m.afi === 1));
+    p.send(rr(1));
+    p.send(announce("10.9.0.81", ["10.81.1.0/24"]));
+    p.send(announce("10.9.0.82", ["10.81.2.0/24"]));
+    await sleep(100);
+    assert.equal(fib.size, 3, "stale routes stay in use until EoRR");
+    p.send(rr(2));
+    await waitFor("10.81.3.0/24 purged at EoRR", () => fib.size === 2);
+    assert.deepEqual(fib.get("10.81.2.0/24"), ["10.9.0.82"]);
+    assert.ok(sp.peerStatus()[0]!.established);
+
+    // a BoRR with a body of 5 bytes: NOTIFICATION 7/1 with the whole message, session reset
+    const long = encodeMessage(rr(1));
+    const bad = new Uint8Array(long.length + 1);
+    bad.set(long);
+    bad[17] = bad.length;
+    p.send(bad);
+    await waitFor("NOTIFICATION 7/1", () => p.got.some((m) => m.type === "notification"));
+    const n = p.got.find((m) => m.type === "notification")!;
+    assert.ok(n.type === "notification" && n.code === 7 && n.subcode === 1 && Buffer.from(n.data).equals(Buffer.from(bad)));
+    await waitFor("routes gone", () => fib.size === 0);
+    p.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
+
+test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with capability 70; UPDATEs and End-of-RIB to one without", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.82", asNumber: AS, listen: { address: "127.0.0.82", port: PORT } });
+  sp.setPeers([
+    { address: "127.0.0.83", asNumber: AS, passive: true, holdTime: 30 },
+    { address: "127.0.0.84", asNumber: AS, passive: true, holdTime: 30 },
+  ]);
+  sp.setOriginated([{ prefix: "10.82.0.0/24", nextHop: "10.9.0.82" }]);
+  await sp.start();
+  try {
+    const withCap = new ScriptedPeer();
+    await withCap.connect("127.0.0.83", "127.0.0.82");
+    const ours = await withCap.establish(openFrom("10.0.0.83"));
+    assert.ok(ours.capabilities.some((c) => c.code === 70), "we advertise enhanced route refresh");
+    const without = new ScriptedPeer();
+    await without.connect("127.0.0.84", "127.0.0.82");
+    await without.establish(openFrom("10.0.0.84", { enhanced: false }));
+    await waitFor("initial dumps", () => withCap.updates().some((u) => isEndOfRib(u)) && without.updates().some((u) => isEndOfRib(u)));
+
+    for (const p of [withCap, without]) {
+      p.got = [];
+      p.send(rr(0));
+      p.send(rr(0, 2)); // IPv6 was not negotiated: ignored
+    }
+    await waitFor("refresh answered", () => withCap.got.some((m) => m.type === "route-refresh" && m.subtype === 2) && without.updates().some((u) => isEndOfRib(u)));
+    await sleep(50);
+    const kinds = (p: ScriptedPeer) => p.got.filter((m) => m.type !== "keepalive").map((m) => (m.type === "route-refresh" ? `rr${m.subtype}` : m.type === "update" ? (isEndOfRib(m) ? "eor" : "update") : m.type));
+    assert.deepEqual(kinds(withCap), ["rr1", "update", "rr2"]);
+    assert.deepEqual(kinds(without), ["update", "eor"]);
+    assert.deepEqual(withCap.announced(), ["10.82.0.0/24"]);
+    withCap.sock.destroy();
+    without.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
+
+test("graceful restart, restarting speaker: R and F bits, nothing sent or installed before the peer's End-of-RIB, R clear afterwards", async () => {
+  const sp = new Speaker({
+    routerId: "10.0.0.85",
+    asNumber: AS,
+    listen: { address: "127.0.0.85", port: PORT },
+    gracefulRestart: { restarting: true, restartTime: 90 },
+  });
+  const fib = fibOf(sp);
+  let done = false;
+  void sp.whenSelectionDone().then(() => (done = true));
+  sp.setPeers([{ address: "127.0.0.86", asNumber: AS, passive: true, holdTime: 30 }]);
+  sp.setOriginated([{ prefix: "10.85.0.0/24", nextHop: "10.9.0.85" }]);
+  await sp.start();
+  try {
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.86", "127.0.0.85");
+    const ours = await p.establish(openFrom("10.0.0.86", { gr: true }));
+    const gr = ours.capabilities.find((c) => c.code === 64);
+    assert.deepEqual(gr, { code: 64, restarting: true, notification: false, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
+    p.send(announce("10.9.0.86", ["10.86.1.0/24"]));
+    await sleep(150);
+    assert.equal(p.updates().length, 0, "selection deferred: nothing sent");
+    assert.equal(fib.size, 0, "selection deferred: nothing installed");
+    assert.ok(sp.selectionDeferred && !done);
+    assert.equal(sp.routes("ipv4").length, 2, "the RIB itself is up to date");
+
+    p.send(endOfRib("ipv4"));
+    await waitFor("our table and End-of-RIB", () => p.updates().some((u) => isEndOfRib(u)));
+    assert.deepEqual(p.announced(), ["10.85.0.0/24"]);
+    await waitFor("installed", () => fib.has("10.86.1.0/24"));
+    assert.ok(done && !sp.selectionDeferred);
+
+    // after selection, a new session's OPEN no longer claims a restart
+    p.sock.destroy();
+    await waitFor("down", () => !sp.peerStatus()[0]!.established);
+    const p2 = new ScriptedPeer();
+    await p2.connect("127.0.0.86", "127.0.0.85");
+    const again = await p2.establish(openFrom("10.0.0.86", { gr: true }));
+    const gr2 = again.capabilities.find((c) => c.code === 64);
+    assert.ok(gr2 && "restarting" in gr2 && !gr2.restarting);
+    p2.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
+
+test("graceful restart, restarting speaker: the deferral timer ends the wait for a peer that never sends End-of-RIB; stopForRestart sends no NOTIFICATION", async () => {
+  const sp = new Speaker({
+    routerId: "10.0.0.87",
+    asNumber: AS,
+    listen: { address: "127.0.0.87", port: PORT },
+    gracefulRestart: { restarting: true, selectionDeferralTime: 1 },
+  });
+  const fib = fibOf(sp);
+  sp.setPeers([{ address: "127.0.0.88", asNumber: AS, passive: true, holdTime: 30 }]);
+  sp.setOriginated([{ prefix: "10.87.0.0/24", nextHop: "10.9.0.87" }]);
+  await sp.start();
+  const p = new ScriptedPeer();
+  try {
+    await p.connect("127.0.0.88", "127.0.0.87");
+    await p.establish(openFrom("10.0.0.88", { gr: true }));
+    p.send(announce("10.9.0.88", ["10.88.1.0/24"]));
+    await sp.whenSelectionDone();
+    await waitFor("table sent after the timer", () => p.announced().includes("10.87.0.0/24"));
+    await waitFor("installed", () => fib.has("10.88.1.0/24"));
+  } finally {
+    await sp.stopForRestart();
+  }
+  await waitFor("connection closed", () => p.closed);
+  assert.ok(!p.got.some((m) => m.type === "notification"), "no NOTIFICATION on a graceful-restart stop");
+});
+
+test("nextHopSelf per peer, and large communities (RFC 8092) passing through, matched and set by policy", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.90", asNumber: AS, listen: { address: "127.0.0.90", port: PORT } });
+  sp.setPeers([
+    {
+      address: "127.0.0.91",
+      asNumber: AS,
+      passive: true,
+      holdTime: 30,
+      import: [
+        { match: { largeCommunity: ["65000:666:1"] }, action: "reject" },
+        { match: { largeCommunity: ["65000:1:2"] }, action: "accept", set: { largeCommunities: { add: ["64512:7:7"], remove: ["65000:9:9"] } } },
+      ],
+    },
+    { address: "127.0.0.92", asNumber: AS, passive: true, holdTime: 30, nextHopSelf: true, routeReflectorClient: true },
+    { address: "127.0.0.93", asNumber: AS, passive: true, holdTime: 30, routeReflectorClient: true },
+    {
+      address: "127.0.0.94",
+      asNumber: 65094,
+      passive: true,
+      holdTime: 30,
+      nextHopSelf: false,
+      export: [{ match: { largeCommunity: ["64512:7:7"] }, action: "accept", set: { largeCommunities: { add: ["64512:8:8"] } } }],
+    },
+  ]);
+  await sp.start();
+  try {
+    const [src, self, plain, ebgp] = [new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer()];
+    for (const [p, n] of [[src, 91], [self, 92], [plain, 93]] as const) {
+      await p.connect(`127.0.0.${n}`, "127.0.0.90");
+      await p.establish(openFrom(`10.0.0.${n}`));
+    }
+    await ebgp.connect("127.0.0.94", "127.0.0.90");
+    await ebgp.establish(openFrom("10.0.0.94", { asNumber: 65094 }));
+    src.send(announce("10.9.0.91", ["10.91.1.0/24"], { largeCommunities: [[65000, 1, 2], [65000, 9, 9]] }));
+    src.send(announce("10.9.0.91", ["10.91.2.0/24"], { largeCommunities: [[65000, 666, 1]] }));
+    await waitFor("routes reach every peer", () => [self, plain, ebgp].every((p) => p.announced().includes("10.91.1.0/24")));
+    await sleep(100);
+    const view = sp.routes("ipv4");
+    assert.deepEqual(view.map((r) => r.prefix), ["10.91.1.0/24"], "the large-community reject term worked");
+    assert.deepEqual(view[0]!.paths[0]!.largeCommunities, ["64512:7:7", "65000:1:2"]);
+    const got = (p: ScriptedPeer) => p.updates().find((u) => u.nlri.some((n) => n.prefix.toString() === "10.91.1.0/24"))!.attributes;
+    assert.equal(got(self).nextHop?.toString(), "127.0.0.90", "nextHopSelf: true → our session address on iBGP");
+    assert.equal(got(plain).nextHop?.toString(), "10.9.0.91", "default on iBGP: next hop kept");
+    assert.equal(got(ebgp).nextHop?.toString(), "10.9.0.91", "nextHopSelf: false → kept on eBGP too");
+    assert.deepEqual(got(plain).largeCommunities, [[64512, 7, 7], [65000, 1, 2]], "large communities pass through");
+    assert.deepEqual(got(ebgp).largeCommunities, [[64512, 7, 7], [64512, 8, 8], [65000, 1, 2]], "export policy matched and set a large community");
+    for (const p of [src, self, plain, ebgp]) p.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
