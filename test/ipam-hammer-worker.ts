@@ -15,7 +15,7 @@ import { Prng } from "../src/ipam/prng.js";
 const [url, node, wid, gen, countText, seedText] = process.argv.slice(2);
 const log = (line: string) => writeSync(1, `${line}\n`);
 const store = await openStore(url!);
-const ipam = new Ipam(store);
+const ipam = new Ipam(store, { cacheSettings: true });
 const rng = Prng.fromString(`${seedText}-${wid}-${gen}`);
 const held: string[] = [];
 const release = async (h: string) => {
@@ -39,4 +39,5 @@ for (let i = 0; i < count; i++) {
 }
 for (const h of held.splice(0)) await release(h);
 log("DONE");
+ipam.close();
 await store.close();

@@ -3,8 +3,10 @@
  * concurrently through one datastore (SQLite file, then a real etcd), while some are killed with
  * SIGKILL at random moments and restarted. Afterwards no address is held by two handles, no block
  * by two hosts, every release by a survivor freed exactly the address it had been given (a lost
- * compare-and-swap would show there), and after one leak-collection pass with grace 0 — which
- * must release only handles of killed processes — `tabby ipam check` finds nothing.
+ * compare-and-swap would show there). Then two leak collectors (the controller every agent runs,
+ * leader-elected through a lease key; grace 1 s) run until the IPAM data is clean: only one of
+ * them may act, every handle a killed process held must be collected, and nothing else; then
+ * `tabby ipam check` finds nothing.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,7 +17,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { resourceKey } from "../src/datastore/keys.js";
 import { openStore } from "../src/datastore/open.js";
-import { readSnapshot, runGc } from "../src/ipam/collect.js";
+import { readSnapshot } from "../src/ipam/collect.js";
+import { IpamGcController } from "../src/ipam/controller.js";
 import { checkIpam, problemCount } from "../src/ipam/gc.js";
 import { startEtcd, type EtcdServer } from "./etcd-server.js";
 
@@ -39,6 +42,8 @@ interface Outcome {
   allocated: number;
   killedGens: Set<string>;
   bad: string[];
+  /** Handles a killed process had been given and had not begun to release: leaked for sure. */
+  leaked: Set<string>;
 }
 
 async function hammer(url: string, TOTAL: number): Promise<Outcome> {
@@ -49,7 +54,7 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
 
   const per = Math.ceil(TOTAL / WORKERS);
   const done = new Array<number>(WORKERS).fill(0);
-  const out: Outcome = { allocated: 0, killedGens: new Set(), bad: [] };
+  const out: Outcome = { allocated: 0, killedGens: new Set(), bad: [], leaked: new Set() };
   const live = new Map<number, { pid: number; gen: number; kill: () => void }>();
   let gens = 0;
   const finished = new Array<boolean>(WORKERS).fill(false);
@@ -64,11 +69,14 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     let sawDone = false;
+    const holding = new Set<string>();
     createInterface({ input: child.stdout! }).on("line", (line) => {
       if (line.startsWith("A ")) {
         done[w]!++;
         out.allocated++;
-      } else if (line.startsWith("BAD")) out.bad.push(`w${w}g${gen}: ${line}`);
+        holding.add(line.split(" ")[1]!);
+      } else if (line.startsWith("r ")) holding.delete(line.split(" ")[1]!);
+      else if (line.startsWith("BAD")) out.bad.push(`w${w}g${gen}: ${line}`);
       else if (line === "DONE") sawDone = true;
     });
     live.set(w, { pid: child.pid!, gen, kill: () => child.kill("SIGKILL") });
@@ -76,6 +84,7 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
       live.delete(w);
       if (signal === "SIGKILL") {
         out.killedGens.add(`w${w}g${gen}`);
+        for (const h of holding) out.leaked.add(h);
         start(w);
         return;
       }
@@ -111,15 +120,47 @@ async function verify(url: string, o: Outcome, TOTAL: number): Promise<void> {
     const before = checkIpam(await readSnapshot(store));
     assert.deepEqual(before.duplicates, [], "no address held by two handles");
     assert.deepEqual(before.sharedBlocks, [], "no block held by two hosts");
-    // Leak collection: nothing remains but what killed workers held (no WorkloadEndpoints exist,
-    // so every remaining handle is a candidate).
-    const r = await runGc(store, { now: Date.now(), graceMs: 0 });
-    for (const h of r.plan.releaseHandles) {
+    // Leak collection by the controllers: nothing remains but what killed workers held (no
+    // WorkloadEndpoints exist, so every remaining handle is a candidate).
+    const collected = new Set<string>();
+    const actors = new Set<string>();
+    let stopping = false;
+    const controllers: { ctl: IpamGcController; close(): Promise<void> }[] = [];
+    for (const id of ["gc1", "gc2"]) {
+      const s = await openStore(url);
+      const ctl = new IpamGcController(s, {
+        identity: id,
+        graceMs: 1000,
+        intervalMs: 250,
+        leaseTtlSeconds: 10,
+        onPass: (r) => {
+          if (stopping) return; // the survivor may take over while the first stops
+          actors.add(id);
+          for (const h of r.plan.releaseHandles) collected.add(h);
+        },
+      });
+      controllers.push({ ctl, close: () => s.close() });
+      ctl.start();
+    }
+    let afterGc = checkIpam(await readSnapshot(store));
+    const deadline = Date.now() + 60_000;
+    try {
+      while ((problemCount(afterGc) > 0 || [...o.leaked].some((h) => !collected.has(h))) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        afterGc = checkIpam(await readSnapshot(store));
+      }
+    } finally {
+      stopping = true;
+      for (const c of controllers) await c.ctl.stop();
+      for (const c of controllers) await c.close();
+    }
+    assert.equal(problemCount(afterGc), 0, JSON.stringify(afterGc));
+    assert.equal(actors.size, 1, `one collector acted (${[...actors].join(", ")})`);
+    for (const h of collected) {
       const gen = /^hammer\.(w\d+g\d+)n\d+$/.exec(h)?.[1];
       assert.ok(gen && o.killedGens.has(gen), `collected handle ${h} belongs to a killed worker`);
     }
-    const afterGc = checkIpam(await readSnapshot(store));
-    assert.equal(problemCount(afterGc), 0, JSON.stringify(afterGc));
+    for (const h of o.leaked) assert.ok(collected.has(h), `the collector found ${h}, which a killed worker held`);
   } finally {
     await store.close();
   }

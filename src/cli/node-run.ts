@@ -10,6 +10,10 @@
  *   --listen-port N     BGP port (179); --hold-time S (90)
  *   --datastore URL     (env TABBY_DATASTORE)
  *   --log-level debug|info|warn|error
+ *   --ipam-gc-grace DURATION|off  leak collection's grace period (default 15m; KubeControllersConfiguration
+ *                       `default` spec.controllers.node.leakGracePeriod wins when set); off: this agent
+ *                       never collects. Every agent runs the collector; one, elected by lease, acts.
+ *   --ipam-gc-interval DURATION  time between collection passes (default half the grace, at most 5m)
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
@@ -30,6 +34,8 @@ import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { serveControl } from "../bgp/control.js";
+import { IpamGcController } from "../ipam/controller.js";
+import { parseDuration } from "../ipam/gc.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -64,6 +70,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "hold-time": { type: "string" },
       datastore: { type: "string" },
       "log-level": { type: "string", default: "info" },
+      "ipam-gc-grace": { type: "string" },
+      "ipam-gc-interval": { type: "string" },
     },
     strict: true,
   });
@@ -99,6 +107,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const listenPort = num("listen-port", values["listen-port"])!;
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
+  const duration = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(v);
+    } catch {
+      throw new UsageError(`--${flag} takes a duration such as 15m, 90s or 0, got "${v}"`);
+    }
+  };
+  const gcOff = values["ipam-gc-grace"] === "off";
+  const gcGrace = gcOff ? undefined : duration("ipam-gc-grace", values["ipam-gc-grace"]);
+  const gcInterval = duration("ipam-gc-interval", values["ipam-gc-interval"]);
 
   // The datastore may be down when the host boots: wait for it rather than exit.
   const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
@@ -149,6 +168,16 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
+  // IPAM leak collection: every agent stands for election; the leader collects.
+  const gc = gcOff
+    ? undefined
+    : new IpamGcController(store, {
+        identity: `${nodeName}/${process.pid}`,
+        ...(gcGrace !== undefined ? { graceMs: gcGrace } : {}),
+        ...(gcInterval !== undefined ? { intervalMs: gcInterval } : {}),
+        log,
+      });
+  gc?.start();
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       log("info", "stopping", { signal: sig });
@@ -157,6 +186,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
   });
+  await gc?.stop();
   await agent.stop();
   (await control$)?.close();
   await store.close();

@@ -32,7 +32,7 @@ export interface IpamGcControllerOptions {
   graceMs?: number;
   /** Time between passes (default: half the grace period, as Calico; at least 1 s, at most 5 min). */
   intervalMs?: number;
-  /** Leader lease TTL in seconds (default 30); the election runs every TTL/3. */
+  /** Leader lease TTL in seconds (default 30); the election runs every TTL/3 (or every intervalMs if shorter). */
   leaseTtlSeconds?: number;
   clock?: Clock;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -73,7 +73,7 @@ export class IpamGcController {
       identity: opts.identity,
       ...(opts.leaseTtlSeconds !== undefined ? { ttlSeconds: opts.leaseTtlSeconds } : {}),
     });
-    this.electEveryMs = (this.elector.ttlSeconds * 1000) / 3;
+    this.electEveryMs = Math.min((this.elector.ttlSeconds * 1000) / 3, opts.intervalMs ?? Infinity);
   }
 
   get isLeader(): boolean {
