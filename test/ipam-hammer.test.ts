@@ -55,7 +55,7 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
   const per = Math.ceil(TOTAL / WORKERS);
   const done = new Array<number>(WORKERS).fill(0);
   const out: Outcome = { allocated: 0, killedGens: new Set(), bad: [], leaked: new Set() };
-  const live = new Map<number, { pid: number; gen: number; kill: () => void }>();
+  const live = new Map<number, { pid: number; gen: number; holding: Set<string>; kill: () => void }>();
   let gens = 0;
   const finished = new Array<boolean>(WORKERS).fill(false);
   let resolveAll!: () => void;
@@ -79,7 +79,7 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
       else if (line.startsWith("BAD")) out.bad.push(`w${w}g${gen}: ${line}`);
       else if (line === "DONE") sawDone = true;
     });
-    live.set(w, { pid: child.pid!, gen, kill: () => child.kill("SIGKILL") });
+    live.set(w, { pid: child.pid!, gen, holding, kill: () => child.kill("SIGKILL") });
     child.on("close", (code, signal) => {
       live.delete(w);
       if (signal === "SIGKILL") {
@@ -99,7 +99,8 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
   const killer = (async () => {
     while (kills < KILLS && !finished.every(Boolean)) {
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 1500));
-      const candidates = [...live.entries()].filter(([w]) => per - done[w]! > 20);
+      // A worker that holds addresses, so that the kill leaves something for the collector.
+      const candidates = [...live.entries()].filter(([w, l]) => per - done[w]! > 20 && l.holding.size > 0);
       if (candidates.length === 0) continue;
       const [, victim] = candidates[Math.floor(Math.random() * candidates.length)]!;
       victim.kill();
@@ -143,9 +144,10 @@ async function verify(url: string, o: Outcome, TOTAL: number): Promise<void> {
       ctl.start();
     }
     let afterGc = checkIpam(await readSnapshot(store));
+    assert.ok(afterGc.leaks.length > 0, "the killed workers left leaks behind");
     const deadline = Date.now() + 60_000;
     try {
-      while ((problemCount(afterGc) > 0 || [...o.leaked].some((h) => !collected.has(h))) && Date.now() < deadline) {
+      while ((problemCount(afterGc) > 0 || [...o.leaked].some((h) => !collected.has(h)) || actors.size === 0) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
         afterGc = checkIpam(await readSnapshot(store));
       }
