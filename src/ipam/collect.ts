@@ -17,6 +17,7 @@ import { kindPrefix, resourceKey } from "../datastore/keys.js";
 import type { KV, Store } from "../datastore/store.js";
 import { allocations, EMPTY_GC_STATE, planGc, type GcPlan, type GcSnapshot, type GcState } from "./gc.js";
 import { Ipam } from "./ipam.js";
+import { releaseBlockAffinity } from "./release-affinity.js";
 import {
   BLOCK_ROOT,
   HANDLE_ROOT,
@@ -142,56 +143,6 @@ const quiet = (e: unknown) => hasCode(e, "DS_NOT_FOUND") || hasCode(e, "DS_CONFL
 /** Calico's ReleaseAffinity for one empty block. False when it was no longer empty (or already gone). */
 export async function releaseEmptyBlock(store: Store, cidr: string, host: string | undefined): Promise<boolean> {
   return releaseBlockAffinity(store, cidr, host, true);
-}
-
-/**
- * Calico's ReleaseAffinity: affinity → pendingDeletion; then the block is deleted when empty, or
- * (unless `mustBeEmpty`) rewritten with no affinity; then the affinity is deleted — or, when an
- * empty block was wanted and it no longer was, put back to confirmed. Every step is CAS; the
- * last one at the revision of our own pendingDeletion write. True when the block was deleted or
- * unaffined.
- */
-export async function releaseBlockAffinity(store: Store, cidr: string, host: string | undefined, mustBeEmpty: boolean): Promise<boolean> {
-  const akey = host !== undefined ? affinityKey(host, cidr) : undefined;
-  let marked: number | undefined;
-  if (akey) {
-    const a = await store.get(akey);
-    if (a) {
-      try {
-        marked = (await store.update(akey, encodeAffinity({ state: "pendingDeletion", deleted: false }), { revision: a.revision })).revision;
-      } catch (e) {
-        if (!quiet(e)) throw e;
-        return false;
-      }
-    }
-  }
-  const kv = await store.get(blockKey(cidr));
-  let done = false;
-  if (kv) {
-    const b = decodeBlock(kv.value);
-    const empty = !b.allocations.some((x) => x !== null);
-    const ours = host === undefined ? b.affinity == null || !b.affinity.startsWith("host:") : b.affinity === `host:${host}`;
-    try {
-      if (empty) {
-        await store.delete(blockKey(cidr), { revision: kv.revision });
-        done = true;
-      } else if (!mustBeEmpty && ours && b.affinity != null) {
-        await store.update(blockKey(cidr), encodeBlock({ ...b, affinity: null, affinityClaimTime: null }), { revision: kv.revision });
-        done = true;
-      }
-    } catch (e) {
-      if (!quiet(e)) throw e;
-    }
-  }
-  if (akey && marked !== undefined) {
-    try {
-      if (done || !kv) await store.delete(akey, { revision: marked });
-      else await store.update(akey, encodeAffinity({ state: "confirmed", deleted: false }), { revision: marked });
-    } catch (e) {
-      if (!quiet(e)) throw e;
-    }
-  }
-  return done;
 }
 
 /**

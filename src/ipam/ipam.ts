@@ -26,8 +26,10 @@
  * handle is created without reading it first. In the steady state an allocation is three round
  * trips: read the block, create the handle, write the block.
  *
- * Not here: reclaiming empty blocks affine to other hosts, per-address cooldown. Leak and
- * empty-block collection is src/ipam/gc.ts (decisions) and src/ipam/collect.ts (store).
+ * When a host finds every pool fully carved, it takes over another host's empty block claimed
+ * more than a minute ago (Calico's EmptyBlockMinReclaimAge). Not here: per-address cooldown.
+ * Leak and empty-block collection is src/ipam/gc.ts (decisions), src/ipam/collect.ts (store)
+ * and src/ipam/controller.ts (the periodic, leader-elected collector).
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
@@ -72,12 +74,15 @@ import {
 } from "./keys.js";
 import { fullyReserved, reservedOrdinals } from "./reservations.js";
 import { readSettings, SettingsCache, type IpamSettings } from "./settings.js";
+import { releaseBlockAffinity } from "./release-affinity.js";
 import { DEFAULT_BLOCK_SIZE, poolOfBlock, usablePools, type Pool, type SelectorMatcher } from "./pools.js";
 
 /** Calico's cap on blocks per host when IPAMConfiguration.maxBlocksPerHost is 0. */
 export const DEFAULT_MAX_BLOCKS_PER_HOST = 20;
 /** Calico's datastoreRetries. */
 export const DATASTORE_RETRIES = 100;
+/** Calico's EmptyBlockMinReclaimAge: another host's empty block may be taken over once claimed this long ago. */
+export const EMPTY_BLOCK_MIN_RECLAIM_AGE_MS = 60_000;
 
 export interface IpamOptions {
   clock?: Clock;
@@ -445,12 +450,15 @@ export class Ipam implements IpamApi {
 
   /**
    * Claims a block for `node`: the first block, in the host's pseudo-random order over each pool,
-   * that does not exist yet. Returns its CIDR, or undefined when every pool is fully carved.
-   * TODO(ipam-gc): reclaim empty blocks affine to other hosts (Calico: claim older than 1 min).
+   * that does not exist yet. When every pool is fully carved, an empty block of another host
+   * (or of none) claimed more than EMPTY_BLOCK_MIN_RECLAIM_AGE_MS ago is taken over, as Calico
+   * does: its affinity released (compare-and-swap on the block read empty), then claimed.
+   * Returns the CIDR, or undefined when there is nothing to claim.
    */
   private async claimBlock(node: string, family: Family, pools: Pool[], reserved: Prefix[] = []): Promise<string | undefined> {
     const existing = new Set<string>();
-    for (const kv of await this.listAll(blockPrefix(family))) {
+    const kvs = await this.listAll(blockPrefix(family));
+    for (const kv of kvs) {
       const cidr = parseBlockKey(kv.key);
       if (cidr) existing.add(cidr);
     }
@@ -466,6 +474,31 @@ export class Ipam implements IpamApi {
         existing.add(cidr); // another host won it
         taken++;
       }
+    }
+    return this.reclaimEmptyBlock(node, kvs, pools, reserved);
+  }
+
+  private async reclaimEmptyBlock(node: string, kvs: KV[], pools: Pool[], reserved: Prefix[]): Promise<string | undefined> {
+    const now = this.clock.now();
+    const candidates: { pool: number; pos: bigint; cidr: string; host: string | undefined }[] = [];
+    for (const kv of kvs) {
+      if (!parseBlockKey(kv.key)) continue;
+      const b = decodeBlock(kv.value);
+      if (b.deleted || b.affinity === `host:${node}` || (b.affinity != null && !b.affinity.startsWith("host:"))) continue;
+      if (b.allocations.some((a) => a !== null)) continue;
+      const claimed = b.affinityClaimTime ? Date.parse(b.affinityClaimTime) : NaN;
+      if (Number.isFinite(claimed) && now - claimed < EMPTY_BLOCK_MIN_RECLAIM_AGE_MS) continue;
+      const prefix = parsePrefix(b.cidr);
+      const pool = poolOfBlock(pools, prefix);
+      if (!pool || (reserved.length && fullyReserved(prefix, reserved))) continue;
+      const pos = new BlockOrder(pool.cidr, pool.blockSize, node).positionOf(b.cidr);
+      if (pos < 0n) continue; // not of the pool's block size
+      candidates.push({ pool: pools.indexOf(pool), pos, cidr: b.cidr, host: b.affinity?.slice(5) });
+    }
+    candidates.sort((x, y) => x.pool - y.pool || (x.pos < y.pos ? -1 : x.pos > y.pos ? 1 : 0));
+    for (const c of candidates) {
+      if (!(await releaseBlockAffinity(this.store, c.cidr, c.host, true))) continue;
+      if (await this.tryClaim(node, c.cidr)) return c.cidr;
     }
     return undefined;
   }
