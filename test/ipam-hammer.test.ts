@@ -11,7 +11,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -25,13 +25,16 @@ import { startEtcd, type EtcdServer } from "./etcd-server.js";
 const WORKERS = 8;
 const HOSTS = 4;
 /**
- * Issue 6 asks for 5,000 allocations. On the 2-core CI machine that took 115 s on SQLite and
- * 330 s on etcd (every write is fsync'd), so the suite runs fewer by default (about 65 s for
- * both); TABBY_HAMMER_TOTAL=5000 runs the full count on both.
+ * Issue 6 asks for 5,000 allocations on both backends (TABBY_HAMMER_TOTAL overrides). The
+ * datastores live on tmpfs (/dev/shm; TABBY_HAMMER_DIR overrides): the hammer is about
+ * concurrent compare-and-swap and clients killed mid-write, not the disk (the datastore itself
+ * is never killed), and with every write fsync'd to the shared disk of the 2-core CI machine
+ * 5,000 took 104 s on SQLite and 299 s on etcd.
  */
 const TOTAL_ENV = process.env.TABBY_HAMMER_TOTAL;
-const TOTAL_SQLITE = Number(TOTAL_ENV ?? 1000);
-const TOTAL_ETCD = Number(TOTAL_ENV ?? 500);
+const TOTAL_SQLITE = Number(TOTAL_ENV ?? 5000);
+const TOTAL_ETCD = Number(TOTAL_ENV ?? 5000);
+const DATA_PARENT = process.env.TABBY_HAMMER_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
 const KILLS = 6;
 const WORKER = new URL("./ipam-hammer-worker.js", import.meta.url).pathname;
 const MAIN = new URL("../src/cli/main.js", import.meta.url).pathname;
@@ -172,7 +175,7 @@ async function verify(url: string, o: Outcome, TOTAL: number): Promise<void> {
 }
 
 test("hammer: SQLite, 8 processes on 4 hosts, random SIGKILLs", { timeout: 900_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "tti2-hammer-"));
+  const dir = mkdtempSync(join(DATA_PARENT, "tti2-hammer-"));
   try {
     const url = `sqlite://${join(dir, "tabby.db")}`;
     const o = await hammer(url, TOTAL_SQLITE);
@@ -184,7 +187,7 @@ test("hammer: SQLite, 8 processes on 4 hosts, random SIGKILLs", { timeout: 900_0
 
 let etcd: EtcdServer | undefined;
 before(async () => {
-  etcd = await startEtcd();
+  etcd = await startEtcd({ parentDir: DATA_PARENT });
 });
 after(async () => {
   await etcd?.stop();
