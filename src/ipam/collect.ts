@@ -27,8 +27,6 @@ import {
   decodeAffinity,
   decodeBlock,
   decodeHandle,
-  encodeAffinity,
-  encodeBlock,
   parseAffinityKey,
   parseBlockKey,
 } from "./keys.js";
