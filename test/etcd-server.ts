@@ -207,10 +207,11 @@ async function startMembers(n: number, pki: TestPki | undefined, dataDir: string
 
 /**
  * Starts etcd. With `{ tls: true }` clients must use TLS and present a certificate signed by a
- * throw-away CA (client-cert-auth); `pki` then names the files.
+ * throw-away CA (client-cert-auth); `pki` then names the files. `parentDir` puts the data
+ * directory elsewhere than the system's temporary directory (e.g. on tmpfs).
  */
-export async function startEtcd(opts: { tls?: boolean } = {}): Promise<EtcdServer & { pki?: TestPki }> {
-  const dataDir = mkdtempSync(join(tmpdir(), "tabby-etcd-"));
+export async function startEtcd(opts: { tls?: boolean; parentDir?: string } = {}): Promise<EtcdServer & { pki?: TestPki }> {
+  const dataDir = mkdtempSync(join(opts.parentDir ?? tmpdir(), "tabby-etcd-"));
   reapOnExit();
   dataDirs.add(dataDir);
   const pki = opts.tls ? makePki(dataDir) : undefined;

@@ -3,32 +3,40 @@
  * concurrently through one datastore (SQLite file, then a real etcd), while some are killed with
  * SIGKILL at random moments and restarted. Afterwards no address is held by two handles, no block
  * by two hosts, every release by a survivor freed exactly the address it had been given (a lost
- * compare-and-swap would show there), and after one leak-collection pass with grace 0 — which
- * must release only handles of killed processes — `tabby ipam check` finds nothing.
+ * compare-and-swap would show there). Then two leak collectors (the controller every agent runs,
+ * leader-elected through a lease key; grace 1 s) run until the IPAM data is clean: only one of
+ * them may act, every handle a killed process held must be collected, and nothing else; then
+ * `tabby ipam check` finds nothing.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { resourceKey } from "../src/datastore/keys.js";
 import { openStore } from "../src/datastore/open.js";
-import { readSnapshot, runGc } from "../src/ipam/collect.js";
+import { readSnapshot } from "../src/ipam/collect.js";
+import { IpamGcController } from "../src/ipam/controller.js";
 import { checkIpam, problemCount } from "../src/ipam/gc.js";
 import { startEtcd, type EtcdServer } from "./etcd-server.js";
 
 const WORKERS = 8;
 const HOSTS = 4;
 /**
- * Issue 6 asks for 5,000 allocations. On the 2-core CI machine that took 115 s on SQLite and
- * 330 s on etcd (every write is fsync'd), so the suite runs fewer by default (about 65 s for
- * both); TABBY_HAMMER_TOTAL=5000 runs the full count on both.
+ * Issue 6 asks for 5,000 allocations on both backends. The datastores live on tmpfs (/dev/shm;
+ * TABBY_HAMMER_DIR overrides): the hammer is about concurrent compare-and-swap and clients killed
+ * mid-write, not the disk (the datastore itself is never killed). SQLite runs the full 5,000
+ * (36 s alone on the loaded 2-core CI machine, 57 s inside the suite). etcd is bound by the gRPC
+ * client's CPU (seven calls per allocate + release): 5,000 took 257 s alone and 611 s inside the
+ * suite, where it starved the lab's etcd test into its timeout, so the suite runs 1,000 on etcd.
+ * TABBY_HAMMER_TOTAL=5000 runs the full count on both.
  */
 const TOTAL_ENV = process.env.TABBY_HAMMER_TOTAL;
-const TOTAL_SQLITE = Number(TOTAL_ENV ?? 1000);
-const TOTAL_ETCD = Number(TOTAL_ENV ?? 500);
+const TOTAL_SQLITE = Number(TOTAL_ENV ?? 5000);
+const TOTAL_ETCD = Number(TOTAL_ENV ?? 1000);
+const DATA_PARENT = process.env.TABBY_HAMMER_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
 const KILLS = 6;
 const WORKER = new URL("./ipam-hammer-worker.js", import.meta.url).pathname;
 const MAIN = new URL("../src/cli/main.js", import.meta.url).pathname;
@@ -39,6 +47,8 @@ interface Outcome {
   allocated: number;
   killedGens: Set<string>;
   bad: string[];
+  /** Handles a killed process had been given and had not begun to release: leaked for sure. */
+  leaked: Set<string>;
 }
 
 async function hammer(url: string, TOTAL: number): Promise<Outcome> {
@@ -49,8 +59,8 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
 
   const per = Math.ceil(TOTAL / WORKERS);
   const done = new Array<number>(WORKERS).fill(0);
-  const out: Outcome = { allocated: 0, killedGens: new Set(), bad: [] };
-  const live = new Map<number, { pid: number; gen: number; kill: () => void }>();
+  const out: Outcome = { allocated: 0, killedGens: new Set(), bad: [], leaked: new Set() };
+  const live = new Map<number, { pid: number; gen: number; holding: Set<string>; kill: () => void }>();
   let gens = 0;
   const finished = new Array<boolean>(WORKERS).fill(false);
   let resolveAll!: () => void;
@@ -64,18 +74,22 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     let sawDone = false;
+    const holding = new Set<string>();
     createInterface({ input: child.stdout! }).on("line", (line) => {
       if (line.startsWith("A ")) {
         done[w]!++;
         out.allocated++;
-      } else if (line.startsWith("BAD")) out.bad.push(`w${w}g${gen}: ${line}`);
+        holding.add(line.split(" ")[1]!);
+      } else if (line.startsWith("r ")) holding.delete(line.split(" ")[1]!);
+      else if (line.startsWith("BAD")) out.bad.push(`w${w}g${gen}: ${line}`);
       else if (line === "DONE") sawDone = true;
     });
-    live.set(w, { pid: child.pid!, gen, kill: () => child.kill("SIGKILL") });
+    live.set(w, { pid: child.pid!, gen, holding, kill: () => child.kill("SIGKILL") });
     child.on("close", (code, signal) => {
       live.delete(w);
       if (signal === "SIGKILL") {
         out.killedGens.add(`w${w}g${gen}`);
+        for (const h of holding) out.leaked.add(h);
         start(w);
         return;
       }
@@ -90,7 +104,8 @@ async function hammer(url: string, TOTAL: number): Promise<Outcome> {
   const killer = (async () => {
     while (kills < KILLS && !finished.every(Boolean)) {
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 1500));
-      const candidates = [...live.entries()].filter(([w]) => per - done[w]! > 20);
+      // A worker that holds addresses, so that the kill leaves something for the collector.
+      const candidates = [...live.entries()].filter(([w, l]) => per - done[w]! > 20 && l.holding.size > 0);
       if (candidates.length === 0) continue;
       const [, victim] = candidates[Math.floor(Math.random() * candidates.length)]!;
       victim.kill();
@@ -111,15 +126,48 @@ async function verify(url: string, o: Outcome, TOTAL: number): Promise<void> {
     const before = checkIpam(await readSnapshot(store));
     assert.deepEqual(before.duplicates, [], "no address held by two handles");
     assert.deepEqual(before.sharedBlocks, [], "no block held by two hosts");
-    // Leak collection: nothing remains but what killed workers held (no WorkloadEndpoints exist,
-    // so every remaining handle is a candidate).
-    const r = await runGc(store, { now: Date.now(), graceMs: 0 });
-    for (const h of r.plan.releaseHandles) {
+    // Leak collection by the controllers: nothing remains but what killed workers held (no
+    // WorkloadEndpoints exist, so every remaining handle is a candidate).
+    const collected = new Set<string>();
+    const actors = new Set<string>();
+    let stopping = false;
+    const controllers: { ctl: IpamGcController; close(): Promise<void> }[] = [];
+    for (const id of ["gc1", "gc2"]) {
+      const s = await openStore(url);
+      const ctl = new IpamGcController(s, {
+        identity: id,
+        graceMs: 1000,
+        intervalMs: 250,
+        leaseTtlSeconds: 10,
+        onPass: (r) => {
+          if (stopping) return; // the survivor may take over while the first stops
+          actors.add(id);
+          for (const h of r.plan.releaseHandles) collected.add(h);
+        },
+      });
+      controllers.push({ ctl, close: () => s.close() });
+      ctl.start();
+    }
+    let afterGc = checkIpam(await readSnapshot(store));
+    assert.ok(afterGc.leaks.length > 0, "the killed workers left leaks behind");
+    const deadline = Date.now() + 60_000;
+    try {
+      while ((problemCount(afterGc) > 0 || [...o.leaked].some((h) => !collected.has(h)) || actors.size === 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        afterGc = checkIpam(await readSnapshot(store));
+      }
+    } finally {
+      stopping = true;
+      for (const c of controllers) await c.ctl.stop();
+      for (const c of controllers) await c.close();
+    }
+    assert.equal(problemCount(afterGc), 0, JSON.stringify(afterGc));
+    assert.equal(actors.size, 1, `one collector acted (${[...actors].join(", ")})`);
+    for (const h of collected) {
       const gen = /^hammer\.(w\d+g\d+)n\d+$/.exec(h)?.[1];
       assert.ok(gen && o.killedGens.has(gen), `collected handle ${h} belongs to a killed worker`);
     }
-    const afterGc = checkIpam(await readSnapshot(store));
-    assert.equal(problemCount(afterGc), 0, JSON.stringify(afterGc));
+    for (const h of o.leaked) assert.ok(collected.has(h), `the collector found ${h}, which a killed worker held`);
   } finally {
     await store.close();
   }
@@ -129,7 +177,7 @@ async function verify(url: string, o: Outcome, TOTAL: number): Promise<void> {
 }
 
 test("hammer: SQLite, 8 processes on 4 hosts, random SIGKILLs", { timeout: 900_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "tti2-hammer-"));
+  const dir = mkdtempSync(join(DATA_PARENT, "tti2-hammer-"));
   try {
     const url = `sqlite://${join(dir, "tabby.db")}`;
     const o = await hammer(url, TOTAL_SQLITE);
@@ -141,7 +189,7 @@ test("hammer: SQLite, 8 processes on 4 hosts, random SIGKILLs", { timeout: 900_0
 
 let etcd: EtcdServer | undefined;
 before(async () => {
-  etcd = await startEtcd();
+  etcd = await startEtcd({ parentDir: DATA_PARENT });
 });
 after(async () => {
   await etcd?.stop();

@@ -13,6 +13,10 @@
  *   --graceful-restart  graceful restart as restarting speaker (RFC 4724): peers keep this host's
  *                       routes while it restarts; SIGUSR2 stops without NOTIFICATIONs; a start
  *                       that finds learned routes installed keeps them until the peers' End-of-RIB
+ *   --ipam-gc-grace DURATION|off  leak collection's grace period (default 15m; KubeControllersConfiguration
+ *                       `default` spec.controllers.node.leakGracePeriod wins when set); off: this agent
+ *                       never collects. Every agent runs the collector; one, elected by lease, acts.
+ *   --ipam-gc-interval DURATION  time between collection passes (default half the grace, at most 5m)
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
@@ -33,6 +37,8 @@ import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { serveControl } from "../bgp/control.js";
+import { IpamGcController } from "../ipam/controller.js";
+import { parseDuration } from "../ipam/gc.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -68,6 +74,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       datastore: { type: "string" },
       "log-level": { type: "string", default: "info" },
       "graceful-restart": { type: "boolean", default: false },
+      "ipam-gc-grace": { type: "string" },
+      "ipam-gc-interval": { type: "string" },
     },
     strict: true,
   });
@@ -104,6 +112,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
   const gracefulRestart = values["graceful-restart"] === true;
+  const duration = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(v);
+    } catch {
+      throw new UsageError(`--${flag} takes a duration such as 15m, 90s or 0, got "${v}"`);
+    }
+  };
+  const gcOff = values["ipam-gc-grace"] === "off";
+  const gcGrace = gcOff ? undefined : duration("ipam-gc-grace", values["ipam-gc-grace"]);
+  const gcInterval = duration("ipam-gc-interval", values["ipam-gc-interval"]);
 
   // The datastore may be down when the host boots: wait for it rather than exit.
   const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
@@ -156,6 +175,16 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
+  // IPAM leak collection: every agent stands for election; the leader collects.
+  const gc = gcOff
+    ? undefined
+    : new IpamGcController(store, {
+        identity: `${nodeName}/${process.pid}`,
+        ...(gcGrace !== undefined ? { graceMs: gcGrace } : {}),
+        ...(gcInterval !== undefined ? { intervalMs: gcInterval } : {}),
+        log,
+      });
+  gc?.start();
   const forRestart = await new Promise<boolean>((resolve) => {
     const onSignal = (sig: string) => {
       log("info", "stopping", { signal: sig });
@@ -165,6 +194,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     process.once("SIGINT", onSignal);
     if (gracefulRestart) process.once("SIGUSR2", onSignal);
   });
+  await gc?.stop();
   await agent.stop(undefined, forRestart);
   (await control$)?.close();
   await store.close();

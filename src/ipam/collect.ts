@@ -4,16 +4,20 @@
  * planner (./gc.ts) what is due, and carries it out with compare-and-swap writes. Releasing an
  * empty block follows Calico's `ReleaseAffinity`: affinity → pendingDeletion, delete the block
  * only while it is still empty (CAS on its revision), then delete the affinity; if the block got
- * an address meanwhile the affinity goes back to confirmed.
+ * an address meanwhile the affinity goes back to confirmed. The affinity is deleted (or restored)
+ * only at the revision of our own pendingDeletion write: an allocator that re-claimed the block
+ * meanwhile (./ipam.ts re-confirms the affinity) keeps it. A gone host's block that still holds
+ * addresses in use is unaffined the same way, its block kept with no affinity.
  *
  * Calico keeps the "first seen" times in the controller's memory; a one-shot `tabby ipam release
  * --leaked` has none, so they are kept in the store under GC_STATE_KEY between passes.
  */
 import { hasCode } from "../errors.js";
-import { kindPrefix } from "../datastore/keys.js";
+import { kindPrefix, resourceKey } from "../datastore/keys.js";
 import type { KV, Store } from "../datastore/store.js";
 import { allocations, EMPTY_GC_STATE, planGc, type GcPlan, type GcSnapshot, type GcState } from "./gc.js";
 import { Ipam } from "./ipam.js";
+import { releaseBlockAffinity } from "./release-affinity.js";
 import {
   BLOCK_ROOT,
   HANDLE_ROOT,
@@ -23,7 +27,6 @@ import {
   decodeAffinity,
   decodeBlock,
   decodeHandle,
-  encodeAffinity,
   parseAffinityKey,
   parseBlockKey,
 } from "./keys.js";
@@ -101,6 +104,7 @@ export interface GcResult {
   released: number;
   blocksReleased: string[];
   affinitiesReleased: { host: string; cidr: string }[];
+  blocksUnaffined: string[];
 }
 
 /** One GC pass over the store. */
@@ -111,14 +115,22 @@ export async function runGc(store: Store, opts: GcOptions): Promise<GcResult> {
   let plan = planGc(snap, prev, opts.now, opts.graceMs);
   if (opts.onlyHandles) {
     const only = opts.onlyHandles;
-    plan = { ...plan, releaseHandles: plan.releaseHandles.filter((h) => only.has(h)), releaseIPs: [], releaseBlocks: [], releaseAffinities: [] };
+    plan = {
+      ...plan,
+      releaseHandles: plan.releaseHandles.filter((h) => only.has(h)),
+      releaseIPs: [],
+      releaseBlocks: [],
+      releaseAffinities: [],
+      unaffineBlocks: [],
+    };
   }
-  const result: GcResult = { plan, released: 0, blocksReleased: [], affinitiesReleased: [] };
+  const result: GcResult = { plan, released: 0, blocksReleased: [], affinitiesReleased: [], blocksUnaffined: [] };
   if (opts.dryRun) return result;
   const ipam = new Ipam(store);
   for (const h of plan.releaseHandles) result.released += await ipam.releaseByHandle(h);
   if (plan.releaseIPs.length) result.released += await ipam.releaseIPs(plan.releaseIPs);
   for (const b of plan.releaseBlocks) if (await releaseEmptyBlock(store, b.cidr, b.host)) result.blocksReleased.push(b.cidr);
+  for (const b of plan.unaffineBlocks) if (await releaseBlockAffinity(store, b.cidr, b.host, false)) result.blocksUnaffined.push(b.cidr);
   for (const a of plan.releaseAffinities) if (await releaseOrphanAffinity(store, a.host, a.cidr)) result.affinitiesReleased.push(a);
   if (!opts.onlyHandles) await store.put(GC_STATE_KEY, JSON.stringify(plan.state));
   return result;
@@ -128,50 +140,22 @@ const quiet = (e: unknown) => hasCode(e, "DS_NOT_FOUND") || hasCode(e, "DS_CONFL
 
 /** Calico's ReleaseAffinity for one empty block. False when it was no longer empty (or already gone). */
 export async function releaseEmptyBlock(store: Store, cidr: string, host: string | undefined): Promise<boolean> {
-  const akey = host !== undefined ? affinityKey(host, cidr) : undefined;
-  if (akey) {
-    const a = await store.get(akey);
-    if (a) {
-      try {
-        await store.update(akey, encodeAffinity({ state: "pendingDeletion", deleted: false }), { revision: a.revision });
-      } catch (e) {
-        if (!quiet(e)) throw e;
-        return false;
-      }
-    }
-  }
-  const kv = await store.get(blockKey(cidr));
-  let deleted = false;
-  if (kv) {
-    const b = decodeBlock(kv.value);
-    if (!b.allocations.some((x) => x !== null)) {
-      try {
-        await store.delete(blockKey(cidr), { revision: kv.revision });
-        deleted = true;
-      } catch (e) {
-        if (!quiet(e)) throw e;
-      }
-    }
-  }
-  if (akey) {
-    const a = await store.get(akey);
-    if (a) {
-      try {
-        if (deleted || !kv) await store.delete(akey, { revision: a.revision });
-        else await store.update(akey, encodeAffinity({ state: "confirmed", deleted: false }), { revision: a.revision });
-      } catch (e) {
-        if (!quiet(e)) throw e;
-      }
-    }
-  }
-  return deleted;
+  return releaseBlockAffinity(store, cidr, host, true);
 }
 
-/** Deletes an affinity whose block does not exist (a claim interrupted before the block was written). */
+/**
+ * Deletes an affinity whose block does not exist (a claim interrupted before the block was
+ * written), or a gone host's affinity for a block that is not affine to it.
+ */
 export async function releaseOrphanAffinity(store: Store, host: string, cidr: string): Promise<boolean> {
   const akey = affinityKey(host, cidr);
   const a = await store.get(akey);
-  if (!a || (await store.get(blockKey(cidr)))) return false;
+  if (!a) return false;
+  const b = await store.get(blockKey(cidr));
+  if (b) {
+    const node = await store.get(resourceKey("Node", host));
+    if (node || decodeBlock(b.value).affinity === `host:${host}`) return false;
+  }
   try {
     await store.delete(akey, { revision: a.revision });
     return true;

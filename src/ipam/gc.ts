@@ -4,7 +4,10 @@
  * when its node is gone or its workload is gone; it is released only after it has stayed a
  * candidate for a grace period (default 15 minutes), and a handle's addresses are released all
  * together or not at all; an empty block's affinity is released once it has stayed empty for the
- * grace period, but never a node's last block).
+ * grace period, but never a node's last block). When a Node is gone, its blocks that still hold
+ * addresses in use (borrowed by workloads on other hosts) lose their affinity after the grace
+ * period, like Calico's node controller releasing a deleted node's affinities, so no block stays
+ * affine to a host that will never route it; its empty blocks go as empty blocks.
  *
  * tabby identifies a workload by its WorkloadEndpoint: an allocation's workload exists while a
  * WorkloadEndpoint has its containerID (the allocation attribute `containerID`, else the part of
@@ -115,11 +118,13 @@ export interface GcState {
   leaks: Record<string, number>;
   /** block CIDR → first seen empty. */
   emptyBlocks: Record<string, number>;
-  /** "<host> <cidr>" → first seen as an affinity without a block. */
+  /** "<host> <cidr>" → first seen as an affinity without a block (or a gone host's affinity for a block not its). */
   orphanAffinities: Record<string, number>;
+  /** block CIDR → first seen holding addresses in use while affine to a host that is no Node. */
+  orphanBlocks: Record<string, number>;
 }
 
-export const EMPTY_GC_STATE: Readonly<GcState> = { leaks: {}, emptyBlocks: {}, orphanAffinities: {} };
+export const EMPTY_GC_STATE: Readonly<GcState> = { leaks: {}, emptyBlocks: {}, orphanAffinities: {}, orphanBlocks: {} };
 
 export interface GcPlan {
   state: GcState;
@@ -129,8 +134,10 @@ export interface GcPlan {
   releaseIPs: string[];
   /** Empty blocks whose affinity to release (block and affinity deleted). */
   releaseBlocks: { cidr: string; host: string | undefined }[];
-  /** Affinities without a block to delete. */
+  /** Affinities without a block (or of a gone host, for a block not affine to it) to delete. */
   releaseAffinities: { host: string; cidr: string }[];
+  /** Blocks of gone hosts that hold addresses in use: their affinity goes, the block stays. */
+  unaffineBlocks: { cidr: string; host: string }[];
 }
 
 /**
@@ -141,7 +148,7 @@ export interface GcPlan {
 export function planGc(s: GcSnapshot, prev: GcState, now: number, graceMs: number): GcPlan {
   const leaks = findLeaks(s);
   const leakIPs = new Set(leaks.map((l) => l.ip));
-  const state: GcState = { leaks: {}, emptyBlocks: {}, orphanAffinities: {} };
+  const state: GcState = { leaks: {}, emptyBlocks: {}, orphanAffinities: {}, orphanBlocks: {} };
   const due = (map: Record<string, number>, key: string, into: Record<string, number>) => {
     const first = map[key] ?? now;
     into[key] = first;
@@ -183,13 +190,24 @@ export function planGc(s: GcSnapshot, prev: GcState, now: number, graceMs: numbe
     }
     releaseBlocks.push({ cidr: b.cidr, host });
   }
-  const blockCidrs = new Set(s.blocks.filter((b) => !b.deleted).map((b) => b.cidr));
+  // A gone host's blocks that still hold addresses in use (none of them a candidate): unaffine.
+  const unaffineBlocks: GcPlan["unaffineBlocks"] = [];
+  const leakCidrs = new Set(leaks.map((l) => l.cidr));
+  for (const b of sorted) {
+    const host = b.affinity?.startsWith("host:") ? b.affinity.slice(5) : undefined;
+    if (host === undefined || nodes.has(host) || !b.allocations.some((a) => a !== null)) continue;
+    // The clock runs from the node's disappearance; the block goes once its leaks have gone.
+    if (due(prev.orphanBlocks, b.cidr, state.orphanBlocks) && !leakCidrs.has(b.cidr)) unaffineBlocks.push({ cidr: b.cidr, host });
+  }
+  const affinityOf = new Map(s.blocks.filter((b) => !b.deleted).map((b) => [b.cidr, b.affinity ?? null]));
   const releaseAffinities: GcPlan["releaseAffinities"] = [];
   for (const a of s.affinities) {
-    if (blockCidrs.has(a.cidr)) continue;
+    const blockAffinity = affinityOf.get(a.cidr);
+    const orphan = blockAffinity === undefined || (!nodes.has(a.host) && blockAffinity !== `host:${a.host}`);
+    if (!orphan) continue;
     if (due(prev.orphanAffinities, `${a.host} ${a.cidr}`, state.orphanAffinities)) releaseAffinities.push({ host: a.host, cidr: a.cidr });
   }
-  return { state, releaseHandles: releaseHandles.sort(), releaseIPs: releaseIPs.sort(), releaseBlocks, releaseAffinities };
+  return { state, releaseHandles: releaseHandles.sort(), releaseIPs: releaseIPs.sort(), releaseBlocks, releaseAffinities, unaffineBlocks };
 }
 
 export interface IpamProblems {

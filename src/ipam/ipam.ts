@@ -15,15 +15,26 @@
  * IPReservations: automatic assignment skips reserved addresses and never claims a block that is
  * reserved in full (assignIP of a named address ignores them, as Calico's AssignIP does).
  * Configuration comes from the IPAMConfiguration resource `default`, else the raw
- * `/calico/ipam/v2/config` key, else Calico's defaults.
+ * `/calico/ipam/v2/config` key, else Calico's defaults (./settings.ts).
  *
- * Not here: reclaiming empty blocks affine to other hosts, per-address cooldown. Leak and
- * empty-block collection is src/ipam/gc.ts (decisions) and src/ipam/collect.ts (store).
+ * Round trips: pools, configuration and reservations come in one list (plus the raw config key
+ * beside it), or from a watch-fed SettingsCache with `cacheSettings`; such an allocator also
+ * remembers its host's affinities and which of its blocks it last saw full. Memory only picks
+ * the order of the host's own blocks to try: before anything that creates state (claiming or
+ * re-creating a block, borrowing) the settings and affinities are read afresh, so a disabled or
+ * deleted pool never gets a new block and reservations are honoured at claim time. A new
+ * handle is created without reading it first. In the steady state an allocation is three round
+ * trips: read the block, create the handle, write the block.
+ *
+ * When a host finds every pool fully carved, it takes over another host's empty block claimed
+ * more than a minute ago (Calico's EmptyBlockMinReclaimAge). Not here: per-address cooldown.
+ * Leak and empty-block collection is src/ipam/gc.ts (decisions), src/ipam/collect.ts (store)
+ * and src/ipam/controller.ts (the periodic, leader-elected collector).
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { TabbyError, hasCode } from "../errors.js";
-import { kindPrefix, resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../datastore/keys.js";
 import type { KV, Store } from "../datastore/store.js";
 import type { Family, IP } from "../net/ip.js";
 import { hostPrefix, parsePrefix, type Prefix } from "../net/prefix.js";
@@ -46,15 +57,12 @@ import {
 } from "./block.js";
 import {
   BLOCK_ROOT,
-  CONFIG_KEY,
-  DEFAULT_IPAM_CONFIG,
   affinityKey,
   affinityPrefix,
   blockKey,
   blockPrefix,
   decodeAffinity,
   decodeBlock,
-  decodeConfig,
   decodeHandle,
   encodeAffinity,
   encodeBlock,
@@ -64,13 +72,17 @@ import {
   parseBlockKey,
   type IpamConfig,
 } from "./keys.js";
-import { fullyReserved, reservedOrdinals, reservedPrefixes } from "./reservations.js";
-import { DEFAULT_BLOCK_SIZE, poolFromResource, poolOfBlock, usablePools, type Pool, type SelectorMatcher } from "./pools.js";
+import { fullyReserved, reservedOrdinals } from "./reservations.js";
+import { readSettings, SettingsCache, type IpamSettings } from "./settings.js";
+import { releaseBlockAffinity } from "./release-affinity.js";
+import { DEFAULT_BLOCK_SIZE, poolOfBlock, usablePools, type Pool, type SelectorMatcher } from "./pools.js";
 
 /** Calico's cap on blocks per host when IPAMConfiguration.maxBlocksPerHost is 0. */
 export const DEFAULT_MAX_BLOCKS_PER_HOST = 20;
 /** Calico's datastoreRetries. */
 export const DATASTORE_RETRIES = 100;
+/** Calico's EmptyBlockMinReclaimAge: another host's empty block may be taken over once claimed this long ago. */
+export const EMPTY_BLOCK_MIN_RECLAIM_AGE_MS = 60_000;
 
 export interface IpamOptions {
   clock?: Clock;
@@ -78,6 +90,19 @@ export interface IpamOptions {
   selectorMatcher?: SelectorMatcher;
   /** CAS attempts per write before IPAM_CONFLICT (default 100). */
   retries?: number;
+  /**
+   * Keep pools, configuration and reservations in a watch-fed cache, and this allocator's
+   * affinities in memory (for a long-lived allocator; call close() when done). Off by default:
+   * a one-shot CNI call gains nothing from a watch.
+   */
+  cacheSettings?: boolean;
+}
+
+interface AssignContext {
+  settings: IpamSettings;
+  /** Settings read from the store now (memoised for one request). */
+  fresh(): Promise<IpamSettings>;
+  usable(s: IpamSettings, family: Family): Pool[];
 }
 
 const RETRY = Symbol("retry");
@@ -91,6 +116,11 @@ export class Ipam implements IpamApi {
   private readonly clock: Clock;
   private readonly matcher: SelectorMatcher | undefined;
   private readonly retries: number;
+  private readonly cache: SettingsCache | undefined;
+  /** With cacheSettings: "<node> <family>" → confirmed affine blocks, as last listed. */
+  private readonly affinities = new Map<string, Prefix[]>();
+  /** Blocks this allocator last saw with no address to give: tried last. */
+  private readonly full = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -99,6 +129,12 @@ export class Ipam implements IpamApi {
     this.clock = opts.clock ?? systemClock;
     this.matcher = opts.selectorMatcher;
     this.retries = opts.retries ?? DATASTORE_RETRIES;
+    this.cache = opts.cacheSettings ? new SettingsCache(store) : undefined;
+  }
+
+  /** Stops the settings watch (cacheSettings); the store stays open. */
+  close(): void {
+    this.cache?.close();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -106,20 +142,37 @@ export class Ipam implements IpamApi {
 
   async autoAssign(req: AssignRequest): Promise<AssignResult> {
     validateRequest(req);
-    const [pools, config, reserved] = await Promise.all([this.pools(), this.config(), this.reservations()]);
-    const labels = pools.some((p) => p.nodeSelector !== "all()") ? await this.nodeLabels(req.node) : {};
-    const usable = { 4: usablePools(pools, 4, labels, req.pools, this.matcher), 6: usablePools(pools, 6, labels, req.pools, this.matcher) };
-    // Refuse up front rather than assign v4 and then fail for want of a v6 pool.
+    const settings = this.cache ? await this.cache.get() : await readSettings(this.store);
+    let fresh: Promise<IpamSettings> | undefined = this.cache ? undefined : Promise.resolve(settings);
+    let labels: Record<string, string> = {};
+    let haveLabels = false;
+    const needLabels = async (s: IpamSettings) => {
+      if (haveLabels || !s.pools.some((p) => p.nodeSelector !== "all()")) return;
+      labels = await this.nodeLabels(req.node);
+      haveLabels = true;
+    };
+    await needLabels(settings);
+    const ctx: AssignContext = {
+      settings,
+      fresh: () =>
+        (fresh ??= readSettings(this.store).then(async (s) => {
+          await needLabels(s);
+          return s;
+        })),
+      usable: (s, family) => usablePools(s.pools, family, labels, req.pools, this.matcher),
+    };
+    // Refuse up front rather than assign v4 and then fail for want of a v6 pool (a cache that
+    // has not seen a new pool yet is not trusted with that).
     for (const [family, num] of [[4, req.num4], [6, req.num6]] as const) {
-      if (num > 0 && usable[family].length === 0) {
+      if (num > 0 && ctx.usable(settings, family).length === 0 && ctx.usable(await ctx.fresh(), family).length === 0) {
         throw new TabbyError("IPAM_NO_POOL", `no enabled IPv${family} pool selects node ${req.node}`, { node: req.node, family });
       }
     }
     const attrs: AssignAttrs = { handle: req.handle, secondary: req.attrs };
-    const ipv4 = await this.assignFamily(4, req.num4, req.node, attrs, usable[4], config, reserved);
+    const ipv4 = await this.assignFamily(4, req.num4, req.node, attrs, ctx);
     let ipv6: IP[];
     try {
-      ipv6 = await this.assignFamily(6, req.num6, req.node, attrs, usable[6], config, reserved);
+      ipv6 = await this.assignFamily(6, req.num6, req.node, attrs, ctx);
     } catch (err) {
       // Dual stack is all or nothing.
       await this.releaseIPs(ipv4.map(String)).catch(() => undefined);
@@ -136,7 +189,7 @@ export class Ipam implements IpamApi {
   async assignIP(req: { ip: string; handle: string; node: string; attrs?: Record<string, string> }): Promise<string> {
     validateRequest({ handle: req.handle, node: req.node, num4: 0, num6: 0 });
     const ip = parsePrefix(req.ip).addr;
-    const [pools, config] = await Promise.all([this.pools(), this.config()]);
+    const { pools, config } = await readSettings(this.store);
     const pool = pools.find((p) => p.cidr.contains(ip));
     if (!pool) throw new TabbyError("IPAM_NO_POOL", `${ip} is in no IP pool`, { ip: ip.toString() });
     const cidr = blockCidrOf(ip, pool.blockSize).toString();
@@ -212,6 +265,7 @@ export class Ipam implements IpamApi {
     }
     let total = 0;
     for (const [cidr, ips] of byBlock) {
+      this.full.delete(cidr);
       const byHandle = await this.updateBlock(cidr, (b) => {
         const r = releaseAddresses(b, ips);
         return r.released.length ? { block: r.block, value: r.byHandle } : { value: r.byHandle };
@@ -256,15 +310,7 @@ export class Ipam implements IpamApi {
 
   /** The IPPools in the store (unparseable ones are skipped). */
   async pools(): Promise<Pool[]> {
-    const out: Pool[] = [];
-    for (const kv of await this.listAll(kindPrefix("IPPool"))) {
-      try {
-        out.push(poolFromResource(kv.value));
-      } catch {
-        // An invalid pool serves no one; validation on apply reports it.
-      }
-    }
-    return out;
+    return (await readSettings(this.store)).pools;
   }
 
   /**
@@ -272,55 +318,62 @@ export class Ipam implements IpamApi {
    * `/calico/ipam/v2/config` key, else Calico's defaults.
    */
   async config(): Promise<IpamConfig> {
-    const res = await this.store.get(resourceKey("IPAMConfiguration", "default"));
-    if (res) {
-      try {
-        return decodeConfig(res.value);
-      } catch {
-        // fall through to the raw key
-      }
-    }
-    const kv = await this.store.get(CONFIG_KEY);
-    return kv ? decodeConfig(kv.value) : { ...DEFAULT_IPAM_CONFIG };
+    return (await readSettings(this.store)).config;
   }
 
   /** Every reserved CIDR of every IPReservation resource. */
   async reservations(): Promise<Prefix[]> {
-    return reservedPrefixes((await this.listAll(kindPrefix("IPReservation"))).map((kv) => kv.value));
+    return (await readSettings(this.store)).reserved;
   }
 
   // -------------------------------------------------------------------------------------------
   // Assignment
 
-  private async assignFamily(
-    family: Family,
-    num: number,
-    node: string,
-    attrs: AssignAttrs,
-    pools: Pool[],
-    config: IpamConfig,
-    reserved: Prefix[] = [],
-  ): Promise<IP[]> {
+  private async assignFamily(family: Family, num: number, node: string, attrs: AssignAttrs, ctx: AssignContext): Promise<IP[]> {
     if (num <= 0) return [];
     const got: IP[] = [];
+    const tried = new Set<string>();
+    const tryBlocks = async (cidrs: string[], reserved: Prefix[], fromMemory: boolean) => {
+      for (const cidr of cidrs) {
+        if (got.length >= num) return;
+        if (tried.has(cidr)) continue;
+        tried.add(cidr);
+        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node, reserved, fromMemory ? "memory" : "listed")));
+      }
+    };
     try {
-      // 1. The host's own blocks.
-      const affine = await this.affineBlocks(node, family, pools);
-      for (const cidr of affine) {
-        if (got.length >= num) break;
-        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node, reserved)));
+      // 1. The host's own blocks, those last seen full at the end; from memory when allowed.
+      const memKey = `${node} ${family}`;
+      const remembered = this.cache ? this.affinities.get(memKey) : undefined;
+      let s = ctx.settings;
+      const own = remembered ?? (await this.listAffinities(node, family));
+      if (this.cache && !remembered) this.affinities.set(memKey, own);
+      let affine = orderAffine(own, ctx.usable(s, family));
+      await tryBlocks([...affine.filter((c) => !this.full.has(c)), ...affine.filter((c) => this.full.has(c))], s.reserved, remembered !== undefined);
+      if (got.length < num) {
+        // Whatever comes next creates state or reaches beyond this host's blocks: read afresh.
+        s = await ctx.fresh();
+        const pools = ctx.usable(s, family);
+        if (remembered) {
+          const listed = await this.listAffinities(node, family);
+          this.affinities.set(memKey, listed);
+          affine = orderAffine(listed, pools);
+          await tryBlocks(affine, s.reserved, false);
+        }
+        // 2. Claim new blocks, up to the per-host cap.
+        const cap = s.config.maxBlocksPerHost > 0 ? s.config.maxBlocksPerHost : DEFAULT_MAX_BLOCKS_PER_HOST;
+        let owned = affine.length;
+        while (got.length < num && s.config.autoAllocateBlocks && owned < cap) {
+          const cidr = await this.claimBlock(node, family, pools, s.reserved);
+          if (!cidr) break;
+          owned++;
+          this.affinities.delete(memKey);
+          tried.add(cidr);
+          got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node, s.reserved, "listed")));
+        }
+        // 3. Borrow from other hosts' blocks.
+        if (got.length < num && !s.config.strictAffinity) got.push(...(await this.borrow(node, family, num - got.length, attrs, pools, s.reserved)));
       }
-      // 2. Claim new blocks, up to the per-host cap.
-      const cap = config.maxBlocksPerHost > 0 ? config.maxBlocksPerHost : DEFAULT_MAX_BLOCKS_PER_HOST;
-      let owned = affine.length;
-      while (got.length < num && config.autoAllocateBlocks && owned < cap) {
-        const cidr = await this.claimBlock(node, family, pools, reserved);
-        if (!cidr) break;
-        owned++;
-        got.push(...(await this.assignFromBlock(cidr, num - got.length, attrs, node, reserved)));
-      }
-      // 3. Borrow from other hosts' blocks.
-      if (got.length < num && !config.strictAffinity) got.push(...(await this.borrow(node, family, num - got.length, attrs, pools, reserved)));
       if (got.length < num) {
         throw new TabbyError("IPAM_EXHAUSTED", `no free IPv${family} address for node ${node} (wanted ${num}, found ${got.length})`, {
           node,
@@ -335,45 +388,54 @@ export class Ipam implements IpamApi {
     }
   }
 
-  /** Confirmed affine blocks of `node` that lie in one of `pools`, in pool order then address order. */
-  private async affineBlocks(node: string, family: Family, pools: Pool[]): Promise<string[]> {
-    const found: { pool: number; prefix: Prefix }[] = [];
+  /** Every confirmed affinity of `node` for one family (one list). */
+  private async listAffinities(node: string, family: Family): Promise<Prefix[]> {
+    const out: Prefix[] = [];
     for (const kv of await this.listAll(affinityPrefix(node, family))) {
       const k = parseAffinityKey(kv.key);
       if (!k || k.host !== node) continue;
       const a = decodeAffinity(kv.value);
-      if (a.state !== "confirmed" || a.deleted) continue;
-      const prefix = parsePrefix(k.cidr);
-      const pool = poolOfBlock(pools, prefix);
-      if (pool) found.push({ pool: pools.indexOf(pool), prefix });
+      if (a.state === "confirmed" && !a.deleted) out.push(parsePrefix(k.cidr));
     }
-    found.sort((x, y) => x.pool - y.pool || x.prefix.addr.compare(y.prefix.addr));
-    return found.map((f) => f.prefix.toString());
+    return out;
   }
 
   /**
    * Assigns up to `n` addresses from one block. With `affineTo`, only while the block is still
-   * affine to that host; a confirmed affinity whose block is missing gets its block re-created
-   * (Calico does the same for a claim interrupted between affinity and block).
+   * affine to that host. `source` says where the caller learnt of the block: a block missing from
+   * a freshly `listed` confirmed affinity is claimed again (Calico re-creates a block whose claim
+   * was interrupted between affinity and block); one known only from `memory` is forgotten
+   * instead, and the caller lists again.
    */
-  private async assignFromBlock(cidr: string, n: number, attrs: AssignAttrs, affineTo?: string, reserved: Prefix[] = []): Promise<IP[]> {
+  private async assignFromBlock(
+    cidr: string,
+    n: number,
+    attrs: AssignAttrs,
+    affineTo?: string,
+    reserved: Prefix[] = [],
+    source: "memory" | "listed" = "listed",
+  ): Promise<IP[]> {
     const key = blockKey(cidr);
     const skip = reserved.length ? reservedOrdinals(parsePrefix(cidr), reserved) : undefined;
+    const forget = () => {
+      this.affinities.clear();
+      return [];
+    };
     return this.retry(`assign from block ${cidr}`, async (): Promise<Attempt<IP[]>> => {
-      let kv = await this.store.get(key);
+      const kv = await this.store.get(key);
       if (!kv) {
         if (affineTo === undefined) return [];
-        try {
-          kv = await this.store.create(key, encodeBlock(newBlock(cidr, `host:${affineTo}`, this.clock.now())));
-        } catch (err) {
-          if (isExists(err)) return RETRY;
-          throw err;
-        }
+        if (source === "memory") return forget();
+        // Claim it again (pending → block → confirmed), so that an affinity that leak collection
+        // is releasing meanwhile ends confirmed or absent together with the block.
+        return (await this.tryClaim(affineTo, cidr)) ? RETRY : [];
       }
       const block = decodeBlock(kv.value);
       if (block.deleted) return [];
-      if (affineTo !== undefined && block.affinity !== `host:${affineTo}`) return [];
+      if (affineTo !== undefined && block.affinity !== `host:${affineTo}`) return forget();
       const { block: next, ordinals } = assignNext(block, n, attrs, skip ? { reserved: skip } : {});
+      if (ordinals.length < n || freeCount(next) === 0) this.full.add(cidr);
+      else this.full.delete(cidr);
       if (ordinals.length === 0) return [];
       if (attrs.handle) await this.changeHandle(attrs.handle, cidr, ordinals.length);
       try {
@@ -389,12 +451,15 @@ export class Ipam implements IpamApi {
 
   /**
    * Claims a block for `node`: the first block, in the host's pseudo-random order over each pool,
-   * that does not exist yet. Returns its CIDR, or undefined when every pool is fully carved.
-   * TODO(ipam-gc): reclaim empty blocks affine to other hosts (Calico: claim older than 1 min).
+   * that does not exist yet. When every pool is fully carved, an empty block of another host
+   * (or of none) claimed more than EMPTY_BLOCK_MIN_RECLAIM_AGE_MS ago is taken over, as Calico
+   * does: its affinity released (compare-and-swap on the block read empty), then claimed.
+   * Returns the CIDR, or undefined when there is nothing to claim.
    */
   private async claimBlock(node: string, family: Family, pools: Pool[], reserved: Prefix[] = []): Promise<string | undefined> {
     const existing = new Set<string>();
-    for (const kv of await this.listAll(blockPrefix(family))) {
+    const kvs = await this.listAll(blockPrefix(family));
+    for (const kv of kvs) {
       const cidr = parseBlockKey(kv.key);
       if (cidr) existing.add(cidr);
     }
@@ -410,6 +475,31 @@ export class Ipam implements IpamApi {
         existing.add(cidr); // another host won it
         taken++;
       }
+    }
+    return this.reclaimEmptyBlock(node, kvs, pools, reserved);
+  }
+
+  private async reclaimEmptyBlock(node: string, kvs: KV[], pools: Pool[], reserved: Prefix[]): Promise<string | undefined> {
+    const now = this.clock.now();
+    const candidates: { pool: number; pos: bigint; cidr: string; host: string | undefined }[] = [];
+    for (const kv of kvs) {
+      if (!parseBlockKey(kv.key)) continue;
+      const b = decodeBlock(kv.value);
+      if (b.deleted || b.affinity === `host:${node}` || (b.affinity != null && !b.affinity.startsWith("host:"))) continue;
+      if (b.allocations.some((a) => a !== null)) continue;
+      const claimed = b.affinityClaimTime ? Date.parse(b.affinityClaimTime) : NaN;
+      if (Number.isFinite(claimed) && now - claimed < EMPTY_BLOCK_MIN_RECLAIM_AGE_MS) continue;
+      const prefix = parsePrefix(b.cidr);
+      const pool = poolOfBlock(pools, prefix);
+      if (!pool || (reserved.length && fullyReserved(prefix, reserved))) continue;
+      const pos = new BlockOrder(pool.cidr, pool.blockSize, node).positionOf(b.cidr);
+      if (pos < 0n) continue; // not of the pool's block size
+      candidates.push({ pool: pools.indexOf(pool), pos, cidr: b.cidr, host: b.affinity?.slice(5) });
+    }
+    candidates.sort((x, y) => x.pool - y.pool || (x.pos < y.pos ? -1 : x.pos > y.pos ? 1 : 0));
+    for (const c of candidates) {
+      if (!(await releaseBlockAffinity(this.store, c.cidr, c.host, true))) continue;
+      if (await this.tryClaim(node, c.cidr)) return c.cidr;
     }
     return undefined;
   }
@@ -493,6 +583,7 @@ export class Ipam implements IpamApi {
   // Release
 
   private async releaseHandleInBlock(cidr: string, handle: string): Promise<number> {
+    this.full.delete(cidr);
     const n = await this.updateBlock(cidr, (b) => {
       const r = releaseHandleInBlockPure(b, handle);
       return r.released.length ? { block: r.block, value: r.released.length } : { value: 0 };
@@ -545,6 +636,15 @@ export class Ipam implements IpamApi {
   /** Adds `delta` to the handle's count for a block; drops the block at 0 and the handle when empty. */
   private async changeHandle(handle: string, cidr: string, delta: number): Promise<void> {
     const key = handleKey(handle);
+    if (delta > 0) {
+      // A new handle (CNI ADD's usual case) needs no read first.
+      try {
+        await this.store.create(key, encodeHandle({ handleID: handle, block: { [cidr]: delta }, deleted: false }));
+        return;
+      } catch (err) {
+        if (!isExists(err)) throw err;
+      }
+    }
     await this.retry(`update handle ${handle}`, async (): Promise<Attempt<void>> => {
       const kv = await this.store.get(key);
       try {
@@ -623,6 +723,17 @@ function validateRequest(req: AssignRequest): void {
   if (!req.handle || req.handle.includes("/")) throw bad(`bad handle ${JSON.stringify(req.handle)}`);
   if (!req.node || req.node.includes("/")) throw bad(`bad node name ${JSON.stringify(req.node)}`);
   for (const n of [req.num4, req.num6]) if (!Number.isInteger(n) || n < 0) throw bad(`address counts must be non-negative integers`);
+}
+
+/** The affine blocks that lie in one of `pools`, in pool order then address order. Pure. */
+export function orderAffine(affine: readonly Prefix[], pools: readonly Pool[]): string[] {
+  const found: { pool: number; prefix: Prefix }[] = [];
+  for (const prefix of affine) {
+    const pool = poolOfBlock(pools, prefix);
+    if (pool) found.push({ pool: pools.indexOf(pool), prefix });
+  }
+  found.sort((x, y) => x.pool - y.pool || x.prefix.addr.compare(y.prefix.addr));
+  return found.map((f) => f.prefix.toString());
 }
 
 function blockInfo(b: Block): BlockInfo {
