@@ -62,6 +62,8 @@ export interface PeerStatus {
   prefixesReceived: number;
   prefixesAccepted: number;
   prefixesAdvertised: number;
+  /** The update group of the session (peers sharing one Adj-RIB-Out and encoding); absent when down. */
+  updateGroup?: number;
   lastError?: string;
 }
 
@@ -297,6 +299,7 @@ export class Speaker {
         prefixesAccepted: accepted,
         prefixesAdvertised: p.group && p.member ? p.group.group.advertised(p.member) : 0,
       };
+      if (p.group) st.updateGroup = p.group.id;
       if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);
       if (s.lastError) st.lastError = s.lastError;
       return st;
