@@ -565,7 +565,7 @@ export class Speaker {
   /** The group's table for one family to one member, then End-of-RIB (initial dump, route refresh). */
   private dumpTo(st: PeerState, family: AddressFamily): void {
     if (!st.group || !st.member) return;
-    const frames = st.group.group.dump(st.member, family, this.rib.all(family));
+    const frames = st.group.group.dump(st.member, family);
     if (frames.length > 0) st.session.sendEncoded(frames);
   }
 
@@ -685,7 +685,7 @@ export class Speaker {
 
 /** Loc-RIB entries as changes from nothing (to fill a new group's table). */
 function* entryChanges(entries: Iterable<RibEntry>): Generator<GroupChange> {
-  for (const e of entries) yield { family: e.family, prefix: e.prefix, best: e.decision.best, multipath: e.decision.multipath };
+  for (const e of entries) yield { key: prefixKey(e.prefix), family: e.family, best: e.decision.best, multipath: e.decision.multipath };
 }
 
 /** Sorted distinct next hops of a multipath set. */

@@ -7,12 +7,13 @@ import { parseIP } from "../net/ip.js";
 import { parsePrefix } from "../net/prefix.js";
 import { UpdateGroup, type ExportResult, type GroupMember, type Outgoing } from "./update-group.js";
 import { exportRoute, type ExportTarget } from "./rib/export.js";
-import { outRouteKey } from "./pack.js";
+import { ipv4Frames, outRouteKey, packAnnouncements, packWithdrawals } from "./pack.js";
+import fc from "fast-check";
 import { encodeMessage } from "./wire/messages.js";
 import { endOfRib, type UpdateMessage } from "./wire/update.js";
-import type { CodecOptions, PathAttributes } from "./wire/attributes.js";
+import { encodeAttributes, type CodecOptions, type PathAttributes } from "./wire/attributes.js";
 import { hex } from "./wire/bytes.js";
-import type { Path, PeerInfo, RouteAttrs } from "./rib/types.js";
+import { prefixFromKey, prefixKey, type Path, type PeerInfo, type RouteAttrs } from "./rib/types.js";
 
 const AS = 64512;
 const CLUSTER = "9.9.9.9";
@@ -62,7 +63,7 @@ function path(src: PeerInfo | undefined, prefix: string, over: Partial<RouteAttr
   }
   return { family: "ipv4", prefix: parsePrefix(prefix), pathId: 0, attrs, source: src, learnedAt: 0 };
 }
-const change = (prefix: string, ...multipath: Path[]) => ({ family: "ipv4" as const, prefix: parsePrefix(prefix), best: multipath[0], multipath });
+const change = (prefix: string, ...multipath: Path[]) => ({ key: prefixKey(parsePrefix(prefix)), family: "ipv4" as const, best: multipath[0], multipath });
 
 /** The attributes tabby reflects a client's path with (RFC 4456 §8). */
 function reflected(src: PeerInfo, originatorId = src.routerId, localPref = 100): PathAttributes {
@@ -170,10 +171,10 @@ test("update group: a late joiner gets the group's table without its own routes,
   g.sync(rib);
   assert.deepEqual([g.advertised(a), g.advertised(b)], [2, 3]);
   g.join(c);
-  assert.deepEqual(g.dump(c, "ipv4", rib).map(hex), enc(PLAIN, announce(reflected(A), ["10.1.0.0/24"]), endOfRib("ipv4")));
+  assert.deepEqual(g.dump(c, "ipv4").map(hex), enc(PLAIN, announce(reflected(A), ["10.1.0.0/24"]), endOfRib("ipv4")));
   assert.equal(g.advertised(c), 1);
   // a route refresh is the same dump again
-  assert.deepEqual(g.dump(c, "ipv4", rib).map(hex), enc(PLAIN, announce(reflected(A), ["10.1.0.0/24"]), endOfRib("ipv4")));
+  assert.deepEqual(g.dump(c, "ipv4").map(hex), enc(PLAIN, announce(reflected(A), ["10.1.0.0/24"]), endOfRib("ipv4")));
   g.leave(b);
   const out = g.sync([change("10.1.0.0/24")]);
   assert.deepEqual(delivered(g, out), { "10.0.0.1": [], "10.0.0.3": enc(PLAIN, withdraw(["10.1.0.0/24"])) });
@@ -206,8 +207,60 @@ test("update group with ADD-PATH: each member gets every path but its own, under
   // a late joiner with the same router id as nobody gets B's path; B's own dump is empty but for End-of-RIB
   const d = member(D);
   g.join(d);
-  assert.deepEqual(g.dump(d, "ipv4", [change(P, pb)]).map(hex), enc(ADDPATH, announce(reflected(B), [[P, 2]]), endOfRib("ipv4")));
-  assert.deepEqual(g.dump(b, "ipv4", [change(P, pb)]).map(hex), enc(ADDPATH, endOfRib("ipv4")));
+  assert.deepEqual(g.dump(d, "ipv4").map(hex), enc(ADDPATH, announce(reflected(B), [[P, 2]]), endOfRib("ipv4")));
+  assert.deepEqual(g.dump(b, "ipv4").map(hex), enc(ADDPATH, endOfRib("ipv4")));
   const out3 = g.sync([change(P)]);
   assert.deepEqual(delivered(g, out3), { "10.0.0.1": enc(ADDPATH, withdraw([[P, 2]])), "10.0.0.2": [], "10.0.0.3": enc(ADDPATH, withdraw([[P, 2]])), "10.0.0.4": enc(ADDPATH, withdraw([[P, 2]])) });
+});
+
+test("update group over IPv6 (MP_REACH / MP_UNREACH through the general encoder): split horizon and withdrawal", () => {
+  const tx: CodecOptions = PLAIN;
+  const target: ExportTarget = { peer: { ...A, id: "group" }, localAs: AS, routerId: "10.0.0.100", clusterId: CLUSTER, selfNextHop: {} };
+  const g = new UpdateGroup<GroupMember>("k6", ["ipv4", "ipv6"], tx, (p) => {
+    const out = exportRoute(p, target);
+    return out && { out, key: outRouteKey(out, tx), from: p.source?.id, originatorId: out.attrs.originatorId };
+  }, () => 0);
+  const [a, b] = [A, B].map(member) as [GroupMember, GroupMember];
+  g.join(a);
+  g.join(b);
+  const P6 = "fd00:51::/64";
+  const attrs: RouteAttrs = { origin: 0, asPath: [], communities: [], largeCommunities: [], clusterList: [], nextHop: parseIP("fd00::1") };
+  const p6: Path = { family: "ipv6", prefix: parsePrefix(P6), pathId: 0, attrs, source: A, learnedAt: 0 };
+  const ch = (...mp: Path[]) => ({ key: prefixKey(parsePrefix(P6)), family: "ipv6" as const, best: mp[0], multipath: mp });
+  const nl = [{ prefix: parsePrefix(P6), pathId: 0 }];
+  const ann: UpdateMessage = { type: "update", withdrawn: [], nlri: [], attributes: { origin: 0, asPath: [], localPref: 100, originatorId: A.routerId, clusterList: [CLUSTER], mpReach: { family: "ipv6", nextHop: parseIP("fd00::1"), nlri: nl } } };
+  assert.deepEqual(delivered(g, g.sync([ch(p6)])), { "10.0.0.1": [], "10.0.0.2": enc(tx, ann) });
+  assert.deepEqual(g.dump(b, "ipv6").map(hex), enc(tx, ann, endOfRib("ipv6")));
+  assert.deepEqual(g.dump(a, "ipv6").map(hex), enc(tx, endOfRib("ipv6")));
+  const wd: UpdateMessage = { type: "update", withdrawn: [], nlri: [], attributes: { mpUnreach: { family: "ipv6", withdrawn: nl } } };
+  assert.deepEqual(delivered(g, g.sync([ch()])), { "10.0.0.1": [], "10.0.0.2": enc(tx, wd) });
+});
+
+test("ipv4Frames: the same bytes as packAnnouncements / packWithdrawals + encodeMessage (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xffffffff })), { minLength: 1, maxLength: 1500 }),
+      fc.boolean(),
+      fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 40 }),
+      (routes, addPath, communities) => {
+        const tx: CodecOptions = { as4: true, addPath: { ipv4: addPath, ipv6: false } };
+        // network form, one per prefix
+        const seen = new Map<number, [number, number]>();
+        for (const [a, len, id] of routes) {
+          const net = len === 0 ? 0 : (a & (0xffffffff << (32 - len))) >>> 0;
+          seen.set(net * 64 + len, [len, id]);
+        }
+        const keys = [...seen.keys()];
+        const ids = [...seen.values()].map(([, id]) => id);
+        const nlri = keys.map((k, i) => ({ prefix: prefixFromKey(k), pathId: addPath ? ids[i]! : 0 }));
+        const out = { attrs: { origin: 0, asPath: [], communities, localPref: 100 }, nextHop: parseIP("10.9.0.1") };
+        const want = packAnnouncements("ipv4", nlri.map((n) => ({ ...n, out })), tx).map((u) => hex(encodeMessage(u, tx)));
+        const attrs = encodeAttributes({ ...out.attrs, nextHop: out.nextHop }, tx);
+        assert.deepEqual(ipv4Frames(attrs, keys, addPath ? ids : undefined).map(hex), want);
+        const wantWd = packWithdrawals("ipv4", nlri, tx).map((u) => hex(encodeMessage(u, tx)));
+        assert.deepEqual(ipv4Frames(undefined, keys, addPath ? ids : undefined).map(hex), wantWd);
+      },
+    ),
+    { numRuns: 60 },
+  );
 });

@@ -14,16 +14,15 @@
  * A peer that joins gets the group's table as its dump (then End-of-RIB); a route refresh sends
  * the table again to that peer only. Pure: returns encoded messages, sends nothing.
  */
-import type { Prefix } from "../net/prefix.js";
-import type { CodecOptions } from "./wire/attributes.js";
+import { encodeAttributes, type CodecOptions } from "./wire/attributes.js";
 import type { AddressFamily } from "./wire/constants.js";
 import type { Nlri } from "./wire/nlri.js";
 import { endOfRib } from "./wire/update.js";
 import { encodeMessage } from "./wire/messages.js";
 import type { OutRoute } from "./rib/export.js";
 import { PrefixMap } from "./rib/prefix-map.js";
-import { prefixKey, type Path, type PrefixKey } from "./rib/types.js";
-import { packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
+import { prefixFromKey, type Path, type PrefixKey } from "./rib/types.js";
+import { ipv4Frames, packAnnouncements, packWithdrawals } from "./pack.js";
 
 /** A route as the group sends it. One object per (attributes, source, family, term), shared. */
 export interface ExportResult {
@@ -53,8 +52,8 @@ export interface Outgoing<M extends GroupMember> {
 
 /** The part of a Loc-RIB change (or entry) the group needs. */
 export interface GroupChange {
+  key: PrefixKey;
   family: AddressFamily;
-  prefix: Prefix;
   best: Path | undefined;
   multipath: Path[];
 }
@@ -75,18 +74,30 @@ type Entry = ExportResult | Multi;
 
 const NONE: readonly never[] = Object.freeze([]);
 
-interface Bucket<M, T> {
+/** Routes gathered for one message run: prefix keys and (ADD-PATH) path ids side by side. */
+interface Run {
+  keys: PrefixKey[];
+  ids: number[];
+}
+interface AnnRun<M> extends Run {
+  r: ExportResult;
   except: readonly M[];
-  list: T[];
+}
+interface WdRun<M> extends Run {
+  except: readonly M[];
+}
+/** What one member alone gets (its exceptions changed). */
+interface Own {
+  wd: Run;
+  ann: Map<string, AnnRun<never>>;
 }
 
 /** What one sync gathers for one family before encoding. */
 interface Acc<M> {
-  /** attribute key → exception key → bucket (two levels: no string concatenation per route) */
-  ann: Map<string, Map<string, Bucket<M, Announcement>>>;
-  wd: Map<string, Bucket<M, Nlri>>;
-  ownAnn: Map<M, Announcement[]>;
-  ownWd: Map<M, Nlri[]>;
+  /** attribute key → exception key → run (two levels: no string concatenation per route) */
+  ann: Map<string, Map<string, AnnRun<M>>>;
+  wd: Map<string, WdRun<M>>;
+  own: Map<M, Own>;
 }
 
 export class UpdateGroup<M extends GroupMember> {
@@ -142,67 +153,86 @@ export class UpdateGroup<M extends GroupMember> {
     this.hidden.delete(m);
   }
 
-  /**
-   * The whole table for one family as this member sees it, then End-of-RIB (initial dump after
-   * join, or a route refresh). `entries` are the Loc-RIB's: the table holds a subset of their prefixes.
-   */
-  dump(m: M, family: AddressFamily, entries: Iterable<{ prefix: Prefix }>): Uint8Array[] {
+  /** The whole table for one family as this member sees it, then End-of-RIB (initial dump after join, or a route refresh). */
+  dump(m: M, family: AddressFamily): Uint8Array[] {
     const h = this.hidden.get(m);
     if (!h || !this.families.includes(family)) return [];
-    const announce: Announcement[] = [];
+    const runs = new Map<string, AnnRun<never>>();
+    const add = (r: ExportResult, key: PrefixKey, id: number) => {
+      let run = runs.get(r.key);
+      if (!run) runs.set(r.key, (run = { r, except: NONE, keys: [], ids: [] }));
+      run.keys.push(key);
+      run.ids.push(id);
+    };
     let hidden = 0;
-    for (const e of entries) {
-      const entry = this.table.get(prefixKey(e.prefix));
-      if (entry === undefined) continue;
-      let any = false;
+    this.table.forEachOf(family === "ipv4" ? "ipv4" : "other", (entry, key) => {
       if (entry instanceof Multi) {
-        entry.rs.forEach((r, i) => {
-          if (this.excludes(r, m)) return;
+        let any = false;
+        for (let i = 0; i < entry.rs.length; i++) {
+          const r = entry.rs[i]!;
+          if (this.excludes(r, m)) continue;
           any = true;
-          announce.push({ prefix: e.prefix, pathId: entry.ids[i]!, out: r.out, key: r.key });
-        });
-      } else if (!this.excludes(entry, m)) {
-        any = true;
-        announce.push({ prefix: e.prefix, pathId: 0, out: entry.out, key: entry.key });
-      }
-      if (!any) hidden++;
-    }
+          add(r, key, entry.ids[i]!);
+        }
+        if (!any) hidden++;
+      } else if (this.excludes(entry, m)) hidden++;
+      else add(entry, key, 0);
+    });
     h[family] = hidden;
     const out: Uint8Array[] = [];
-    for (const u of packAnnouncements(family, announce, this.tx)) out.push(encodeMessage(u, this.tx));
+    const attrs = new Map<string, Uint8Array>();
+    for (const run of runs.values()) for (const f of this.frames(family, run.r, run, attrs)) out.push(f);
     out.push(encodeMessage(endOfRib(family), this.tx));
     return out;
   }
 
   /** Brings the table in line with Loc-RIB changes, and says what goes out to whom. */
-  sync(changes: Iterable<GroupChange & { key?: PrefixKey }>): Outgoing<M> {
+  sync(changes: Iterable<GroupChange>): Outgoing<M> {
     const out: Outgoing<M> = { shared: [], own: new Map() };
     const accs = new Map<AddressFamily, Acc<M>>();
     for (const c of changes) {
       if (!this.families.includes(c.family)) continue;
       let acc = accs.get(c.family);
-      if (!acc) accs.set(c.family, (acc = { ann: new Map(), wd: new Map(), ownAnn: new Map(), ownWd: new Map() }));
-      this.syncPrefix(acc, c.family, c.key ?? prefixKey(c.prefix), c.prefix, c.best, c.multipath);
+      if (!acc) accs.set(c.family, (acc = { ann: new Map(), wd: new Map(), own: new Map() }));
+      this.syncPrefix(acc, c.family, c.key, c.best, c.multipath);
     }
     if (this.members.size === 0) return out;
+    const attrs = new Map<string, Uint8Array>();
     const own = new Map<M, { wd: Uint8Array[]; ann: Uint8Array[] }>();
-    const ownOf = (m: M) => {
-      let o = own.get(m);
-      if (!o) own.set(m, (o = { wd: [], ann: [] }));
-      return o;
-    };
     for (const [family, acc] of accs) {
       // withdrawals first, then announcements (as each member would get them alone)
-      for (const b of acc.wd.values()) for (const u of packWithdrawals(family, b.list, this.tx)) out.shared.push({ bytes: encodeMessage(u, this.tx), except: b.except });
-      for (const byExcept of acc.ann.values()) for (const b of byExcept.values()) for (const u of packAnnouncements(family, b.list, this.tx)) out.shared.push({ bytes: encodeMessage(u, this.tx), except: b.except });
-      for (const [m, list] of acc.ownWd) for (const u of packWithdrawals(family, list, this.tx)) ownOf(m).wd.push(encodeMessage(u, this.tx));
-      for (const [m, list] of acc.ownAnn) for (const u of packAnnouncements(family, list, this.tx)) ownOf(m).ann.push(encodeMessage(u, this.tx));
+      for (const run of acc.wd.values()) for (const f of this.frames(family, undefined, run, attrs)) out.shared.push({ bytes: f, except: run.except });
+      for (const byExcept of acc.ann.values()) for (const run of byExcept.values()) for (const f of this.frames(family, run.r, run, attrs)) out.shared.push({ bytes: f, except: run.except });
+      for (const [m, o] of acc.own) {
+        let mine = own.get(m);
+        if (!mine) own.set(m, (mine = { wd: [], ann: [] }));
+        for (const f of this.frames(family, undefined, o.wd, attrs)) mine.wd.push(f);
+        for (const run of o.ann.values()) for (const f of this.frames(family, run.r, run, attrs)) mine.ann.push(f);
+      }
     }
     for (const [m, o] of own) out.own.set(m, [...o.wd, ...o.ann]);
     return out;
   }
 
   // ---- internals ----
+
+  /** Encoded UPDATEs for one run: announcements of `r`, or withdrawals without it. */
+  private frames(family: AddressFamily, r: ExportResult | undefined, run: Run, attrCache: Map<string, Uint8Array>): Uint8Array[] {
+    if (run.keys.length === 0) return [];
+    const addPath = this.tx.addPath[family];
+    if (family === "ipv4") {
+      let attrs: Uint8Array | undefined;
+      if (r) {
+        attrs = attrCache.get(r.key);
+        if (!attrs) attrCache.set(r.key, (attrs = encodeAttributes({ ...r.out.attrs, nextHop: r.out.nextHop }, this.tx)));
+      }
+      return ipv4Frames(attrs, run.keys, addPath ? run.ids : undefined);
+    }
+    // other families through the general encoder (MP_REACH carries the NLRI inside an attribute)
+    const nlri: Nlri[] = run.keys.map((k, i) => ({ prefix: prefixFromKey(k), pathId: run.ids[i]! }));
+    const msgs = r ? packAnnouncements(family, nlri.map((n) => ({ ...n, out: r.out, key: r.key })), this.tx) : packWithdrawals(family, nlri, this.tx);
+    return msgs.map((u) => encodeMessage(u, this.tx));
+  }
 
   private excluded(r: ExportResult): readonly M[] {
     const a = r.from !== undefined ? this.byId.get(r.from) : undefined;
@@ -222,7 +252,7 @@ export class UpdateGroup<M extends GroupMember> {
     return !this.excludes(e, m);
   }
 
-  private syncPrefix(acc: Acc<M>, family: AddressFamily, key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[]): void {
+  private syncPrefix(acc: Acc<M>, family: AddressFamily, key: PrefixKey, best: Path | undefined, multipath: Path[]): void {
     const old = this.table.get(key);
     let next: Entry | undefined;
     if (!this.tx.addPath[family]) {
@@ -234,7 +264,7 @@ export class UpdateGroup<M extends GroupMember> {
         return;
       }
       next = r;
-      this.item(acc, prefix, 0, o, r);
+      this.item(acc, key, 0, o, r);
     } else {
       const ids: number[] = [];
       const rs: ExportResult[] = [];
@@ -246,37 +276,43 @@ export class UpdateGroup<M extends GroupMember> {
       }
       const o = old as Multi | undefined;
       next = ids.length > 0 ? new Multi(ids, rs) : undefined;
-      for (let i = 0; i < ids.length; i++) this.item(acc, prefix, ids[i]!, o?.get(ids[i]!), rs[i]);
-      if (o) for (let j = 0; j < o.ids.length; j++) if (!ids.includes(o.ids[j]!)) this.item(acc, prefix, o.ids[j]!, o.rs[j], undefined);
+      for (let i = 0; i < ids.length; i++) this.item(acc, key, ids[i]!, o?.get(ids[i]!), rs[i]);
+      if (o) for (let j = 0; j < o.ids.length; j++) if (!ids.includes(o.ids[j]!)) this.item(acc, key, o.ids[j]!, o.rs[j], undefined);
     }
     this.recount(family, old, next);
     if (next) this.table.set(key, next);
     else this.table.delete(key);
   }
 
-  /** One (prefix, path id) going from `o` to `n`: into the shared buckets or a member's own lists. */
-  private item(acc: Acc<M>, prefix: Prefix, pathId: number, o: ExportResult | undefined, n: ExportResult | undefined): void {
+  /** One (prefix, path id) going from `o` to `n`: into the shared runs or a member's own. */
+  private item(acc: Acc<M>, key: PrefixKey, pathId: number, o: ExportResult | undefined, n: ExportResult | undefined): void {
     if (o === n || this.members.size === 0) return;
     if (n) {
       const en = this.excluded(n);
       if (o && o.key === n.key) {
         // the same bytes: only the members whose exception changed hear of it
         const eo = this.excluded(o);
-        for (const m of eo) if (!en.includes(m)) listOf(acc.ownAnn, m).push({ prefix, pathId, out: n.out, key: n.key });
-        for (const m of en) if (!eo.includes(m)) listOf(acc.ownWd, m).push({ prefix, pathId });
+        for (const m of eo) if (!en.includes(m)) push(ownAnnRun(ownOf(acc, m), n), key, pathId);
+        for (const m of en) if (!eo.includes(m)) push(ownOf(acc, m).wd, key, pathId);
         return;
       }
       let byExcept = acc.ann.get(n.key);
       if (!byExcept) acc.ann.set(n.key, (byExcept = new Map()));
-      bucketOf(byExcept, exceptKey(en), en).list.push({ prefix, pathId, out: n.out, key: n.key });
+      const ek = exceptKey(en);
+      let run = byExcept.get(ek);
+      if (!run) byExcept.set(ek, (run = { r: n, except: en, keys: [], ids: [] }));
+      push(run, key, pathId);
       if (o && en.length > 0) {
         // a member that had the old route but is an exception for the new one: withdraw it there
         const eo = this.excluded(o);
-        for (const m of en) if (!eo.includes(m)) listOf(acc.ownWd, m).push({ prefix, pathId });
+        for (const m of en) if (!eo.includes(m)) push(ownOf(acc, m).wd, key, pathId);
       }
     } else if (o) {
       const eo = this.excluded(o);
-      bucketOf(acc.wd, exceptKey(eo), eo).list.push({ prefix, pathId });
+      const ek = exceptKey(eo);
+      let run = acc.wd.get(ek);
+      if (!run) acc.wd.set(ek, (run = { except: eo, keys: [], ids: [] }));
+      push(run, key, pathId);
     }
   }
 
@@ -297,20 +333,25 @@ export class UpdateGroup<M extends GroupMember> {
   }
 }
 
+function push(run: Run, key: PrefixKey, pathId: number): void {
+  run.keys.push(key);
+  run.ids.push(pathId);
+}
+
+function ownOf<M>(acc: Acc<M>, m: M): Own {
+  let o = acc.own.get(m);
+  if (!o) acc.own.set(m, (o = { wd: { keys: [], ids: [] }, ann: new Map() }));
+  return o;
+}
+
+function ownAnnRun(o: Own, r: ExportResult): AnnRun<never> {
+  let run = o.ann.get(r.key);
+  if (!run) o.ann.set(r.key, (run = { r, except: NONE, keys: [], ids: [] }));
+  return run;
+}
+
 function exceptKey(ms: readonly GroupMember[]): string {
   if (ms.length === 0) return "";
   if (ms.length === 1) return ms[0]!.id;
   return ms.map((m) => m.id).join(",");
-}
-
-function bucketOf<M, T>(map: Map<string, Bucket<M, T>>, key: string, except: readonly M[]): Bucket<M, T> {
-  let b = map.get(key);
-  if (!b) map.set(key, (b = { except, list: [] }));
-  return b;
-}
-
-function listOf<M, T>(map: Map<M, T[]>, m: M): T[] {
-  let l = map.get(m);
-  if (!l) map.set(m, (l = []));
-  return l;
 }

@@ -1,6 +1,6 @@
 /** Data types shared by the RIB modules. Pure. */
-import type { IP } from "../../net/ip.js";
-import type { Prefix } from "../../net/prefix.js";
+import { IP } from "../../net/ip.js";
+import { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
 import type { AsPathSegment, RawAttribute } from "../wire/attributes.js";
 
@@ -61,4 +61,20 @@ export function prefixKey(p: Prefix): PrefixKey {
   let s = "";
   for (let i = 0; i < 16; i += 2) s += String.fromCharCode((b[i]! << 8) | b[i + 1]!);
   return s + String.fromCharCode(p.len);
+}
+
+/** The prefix a key stands for (the inverse of prefixKey). */
+export function prefixFromKey(key: PrefixKey): Prefix {
+  if (typeof key === "number") {
+    const len = key % 64;
+    const a = (key - len) / 64;
+    return new Prefix(new IP(Uint8Array.of(a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff)), len);
+  }
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    const g = key.charCodeAt(i);
+    b[2 * i] = g >> 8;
+    b[2 * i + 1] = g & 0xff;
+  }
+  return new Prefix(new IP(b), key.charCodeAt(8));
 }
