@@ -17,7 +17,7 @@ import { Rib, type RibChange } from "./rib/rib.js";
 import { PrefixMap } from "./rib/prefix-map.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type ExportTarget } from "./rib/export.js";
-import { prefixKey, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
+import { prefixKey, withAttrs, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
 import { outRouteKey } from "./pack.js";
 import { UpdateGroup, type ExportResult, type GroupChange, type GroupMember } from "./update-group.js";
 import type { RibEntry } from "./rib/rib.js";
@@ -484,7 +484,7 @@ export class Speaker {
           if (!byTerm) setMemo.set(p.attrs, (byTerm = new Map()));
           let attrs = byTerm.get(term);
           if (!attrs) byTerm.set(term, (attrs = applySet(p.attrs, pol.terms[term]!)));
-          p = { ...p, attrs };
+          p = withAttrs(p, attrs);
         }
       }
       if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
@@ -685,7 +685,7 @@ export class Speaker {
 
 /** Loc-RIB entries as changes from nothing (to fill a new group's table). */
 function* entryChanges(entries: Iterable<RibEntry>): Generator<GroupChange> {
-  for (const e of entries) yield { key: prefixKey(e.prefix), family: e.family, best: e.decision.best, multipath: e.decision.multipath };
+  for (const e of entries) yield { key: e.key, family: e.family, best: e.decision.best, multipath: e.decision.multipath };
 }
 
 /** Sorted distinct next hops of a multipath set. */
