@@ -17,7 +17,7 @@ import { Rib, type RibChange } from "./rib/rib.js";
 import { PrefixMap } from "./rib/prefix-map.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
 import { exportRoute, type ExportTarget } from "./rib/export.js";
-import { prefixKey, withAttrs, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
+import { pathKey, prefixKey, withAttrs, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
 import { outRouteKey } from "./pack.js";
 import { UpdateGroup, type ExportResult, type GroupChange, type GroupMember } from "./update-group.js";
 import type { RibEntry } from "./rib/rib.js";
@@ -475,7 +475,7 @@ export class Speaker {
         if (term === undefined) {
           // refused by import policy: gone from the RIB as if withdrawn, counted as received
           this.rib.remove(st.info.id, p.prefix, p.pathId, changes);
-          st.rejected.add(`${prefixKey(p.prefix)}#${p.pathId}`);
+          st.rejected.add(`${pathKey(p)}#${p.pathId}`);
           continue;
         }
         if (term >= 0 && pol.terms[term]!.set) {
@@ -487,7 +487,7 @@ export class Speaker {
           p = withAttrs(p, attrs);
         }
       }
-      if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+      if (st.rejected.size > 0) st.rejected.delete(`${pathKey(p)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
     // bounded, so the change records die young (a big batch would be promoted and slow the GC)
