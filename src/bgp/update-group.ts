@@ -318,6 +318,15 @@ export class UpdateGroup<M extends GroupMember> {
 
   /** Keeps the per-member count of hidden prefixes: only members named by an exception can change. */
   private recount(family: AddressFamily, old: Entry | undefined, next: Entry | undefined): void {
+    if (!(old instanceof Multi) && !(next instanceof Multi)) {
+      // the common case, without allocating: each side names at most a member or two
+      const eo = old ? this.excluded(old) : NONE;
+      const en = next ? this.excluded(next) : NONE;
+      const h = family;
+      for (const m of eo) this.hidden.get(m)![h] += (next !== undefined && !this.visible(next, m) ? 1 : 0) - 1;
+      for (const m of en) if (!eo.includes(m)) this.hidden.get(m)![h] += 1 - (old !== undefined && !this.visible(old, m) ? 1 : 0);
+      return;
+    }
     let touched: readonly M[] = NONE;
     for (const e of [old, next]) {
       if (e === undefined) continue;
