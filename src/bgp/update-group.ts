@@ -158,9 +158,14 @@ export class UpdateGroup<M extends GroupMember> {
     const h = this.hidden.get(m);
     if (!h || !this.families.includes(family)) return [];
     const runs = new Map<string, AnnRun<never>>();
+    // consecutive prefixes mostly share one result (one UPDATE's worth): skip the Map then
+    let lastR: ExportResult | undefined;
+    let lastRun: AnnRun<never> | undefined;
     const add = (r: ExportResult, key: PrefixKey, id: number) => {
-      let run = runs.get(r.key);
+      let run = r === lastR ? lastRun : runs.get(r.key);
       if (!run) runs.set(r.key, (run = { r, except: NONE, keys: [], ids: [] }));
+      lastR = r;
+      lastRun = run;
       run.keys.push(key);
       run.ids.push(id);
     };
