@@ -7,9 +7,8 @@
  *
  * Run: npx tsc -p . && node --expose-gc dist/bench/bgp-rib.js [--routes 1000000] [--clients 20] [--group]
  */
-import { parseIP } from "../src/net/ip.js";
+import { IP, parseIP } from "../src/net/ip.js";
 import { Prefix } from "../src/net/prefix.js";
-import { IP } from "../src/net/ip.js";
 import { Rib, type RibChange } from "../src/bgp/rib/rib.js";
 import { importUpdate } from "../src/bgp/rib/import.js";
 import { exportRoute, type ExportTarget } from "../src/bgp/rib/export.js";
@@ -79,5 +78,5 @@ const cpu = process.cpuUsage(cpu0);
 gc();
 const heap1 = process.memoryUsage().heapUsed;
 const cpuS = (cpu.user + cpu.system) / 1e6;
-console.log(`rib_routes ${rib.peerPathCount(clients[0]!.id) * C} cpu_s=${cpuS.toFixed(2)} heap_B_per_route=${((heap1 - heap0) / N).toFixed(0)} group=${withGroup ? `yes (${C + 1} members, ${group!.size} prefixes, ${(sent / 1e6).toFixed(1)} MB encoded once)` : "no"}`);
-if (frames.length === 0) console.log("(no frames)");
+const held = clients.reduce((n, c) => n + rib.peerPathCount(c.id), 0);
+console.log(`rib_routes ${held} cpu_s=${cpuS.toFixed(2)} heap_B_per_route=${((heap1 - heap0) / N).toFixed(0)} group=${withGroup ? `yes (${C + 1} members, ${group!.size} prefixes, ${(sent / 1e6).toFixed(1)} MB encoded once)` : "no"}`);
