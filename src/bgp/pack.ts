@@ -9,6 +9,7 @@ import { HEADER_LENGTH, MAX_MESSAGE_LENGTH, type AddressFamily } from "./wire/co
 import { nlriLength, type Nlri } from "./wire/nlri.js";
 import type { UpdateMessage } from "./wire/update.js";
 import type { OutRoute } from "./rib/export.js";
+import type { PrefixKey } from "./rib/types.js";
 import { hex } from "./wire/bytes.js";
 
 /** A stable identity for an out-route's attributes (for grouping and for Adj-RIB-Out diffs). */
@@ -81,4 +82,69 @@ export function packWithdrawals(family: AddressFamily, nlri: Nlri[], ctx: CodecO
     attributes: { mpUnreach: { family, withdrawn: part } },
     nlri: [],
   }));
+}
+
+/**
+ * IPv4 UPDATE frames written straight from prefix keys (rib/types.ts), with the attributes
+ * encoded once: announcements when `attrs` is given (it must include NEXT_HOP), withdrawals when
+ * it is undefined. The same greedy split and the same bytes as `packAnnouncements` /
+ * `packWithdrawals` then `encodeMessage`, without a Prefix or message object per route (an
+ * update group's dump of a large table is written this way).
+ */
+export function ipv4Frames(attrs: Uint8Array | undefined, keys: readonly PrefixKey[], ids: readonly number[] | undefined): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const base = HEADER_LENGTH + 4 + (attrs ? attrs.length : 0);
+  const per = ids ? 4 : 0;
+  let i = 0;
+  while (i < keys.length) {
+    // how many fit in one message (at least one)
+    let size = base;
+    let j = i;
+    while (j < keys.length) {
+      const l = per + 1 + ((((keys[j] as number) % 64) + 7) >> 3);
+      if (j > i && size + l > MAX_MESSAGE_LENGTH) break;
+      size += l;
+      j++;
+    }
+    const f = new Uint8Array(size);
+    f.fill(0xff, 0, 16);
+    f[16] = size >> 8;
+    f[17] = size & 0xff;
+    f[18] = 2; // UPDATE
+    let at = HEADER_LENGTH;
+    const nlriLen = size - base;
+    if (attrs) {
+      f[at++] = 0;
+      f[at++] = 0;
+      f[at++] = attrs.length >> 8;
+      f[at++] = attrs.length & 0xff;
+      f.set(attrs, at);
+      at += attrs.length;
+    } else {
+      f[at++] = nlriLen >> 8;
+      f[at++] = nlriLen & 0xff;
+    }
+    for (let k = i; k < j; k++) {
+      if (ids) {
+        const id = ids[k]!;
+        f[at++] = id >>> 24;
+        f[at++] = (id >>> 16) & 0xff;
+        f[at++] = (id >>> 8) & 0xff;
+        f[at++] = id & 0xff;
+      }
+      const key = keys[k] as number;
+      const len = key % 64;
+      const a = (key - len) / 64;
+      f[at++] = len;
+      for (let b = 0, n = (len + 7) >> 3; b < n; b++) f[at++] = (a >>> (24 - 8 * b)) & 0xff;
+    }
+    // withdrawals: the (empty) attribute length closes the message
+    if (!attrs) {
+      f[at++] = 0;
+      f[at++] = 0;
+    }
+    out.push(f);
+    i = j;
+  }
+  return out;
 }

@@ -219,6 +219,15 @@ export class Session {
     c.socket.uncork();
   }
 
+  /** Sends messages already encoded with the negotiated options (an update group's shared bytes). */
+  sendEncoded(frames: readonly Uint8Array[]): void {
+    const c = this.conn;
+    if (!c || !this.negotiated || this.fsm.name !== "Established") return;
+    c.socket.cork();
+    for (const f of frames) this.writeTo(c, f);
+    c.socket.uncork();
+  }
+
   private ourOpen(): OpenMessage {
     const rs = this.local.restartState?.();
     if (rs && this.localOpen && this.localOpenRestarting !== rs.restarting) this.localOpen = undefined;

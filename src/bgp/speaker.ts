@@ -1,9 +1,10 @@
 /**
  * The BGP speaker: one Loc-RIB shared by every peer session (BIRD's single-table design), a TCP
  * listener that hands inbound connections to the configured peer (others are closed), locally
- * originated routes, Adj-RIB-Out per peer kept as a diff of what was sent, End-of-RIB after the
- * initial dump (RFC 4724 §2), packed UPDATEs, and batched FIB change notifications carrying the
- * ECMP next-hop set. Graceful restart (RFC 4724) as helper and as restarting speaker (R and F
+ * originated routes, Adj-RIB-Out per update group (peers with identical outbound treatment share
+ * one table and one encoding, update-group.ts) kept as a diff of what was sent, End-of-RIB after
+ * the initial dump (RFC 4724 §2), packed UPDATEs, and batched FIB change notifications carrying
+ * the ECMP next-hop set. Graceful restart (RFC 4724) as helper and as restarting speaker (R and F
  * bits, route selection deferred until End-of-RIB from the peers or the deferral timer);
  * enhanced route refresh (RFC 7313: BoRR/EoRR around a refresh, stale marking on receipt).
  * Used by the host agent and by `tabby bgp run`.
@@ -18,14 +19,14 @@ import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./sess
 import { Rib, type RibChange } from "./rib/rib.js";
 import { PrefixMap } from "./rib/prefix-map.js";
 import { importUpdate, type LocalIdentity } from "./rib/import.js";
-import { exportRoute, type ExportTarget, type OutRoute } from "./rib/export.js";
-import { prefixKey, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
-import { outRouteKey, packAnnouncements, packWithdrawals, type Announcement } from "./pack.js";
-import type { Nlri } from "./wire/nlri.js";
+import { exportRoute, type ExportTarget } from "./rib/export.js";
+import { pathKey, prefixKey, withAttrs, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
+import { outRouteKey } from "./pack.js";
+import { UpdateGroup, type ExportResult, type GroupChange, type GroupMember } from "./update-group.js";
 import type { RibEntry } from "./rib/rib.js";
 import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, RouteRefreshSubtype, SAFI, familyToAfi, type AddressFamily } from "./wire/constants.js";
-import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
+import { isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
 import { setListenerKey } from "./md5.js";
 import { ACCEPT_ALL, applySet, compilePolicy, evaluate, parseLargeCommunity, type CompiledPolicy } from "./policy.js";
@@ -82,6 +83,8 @@ export interface PeerStatus {
   prefixesReceived: number;
   prefixesAccepted: number;
   prefixesAdvertised: number;
+  /** The update group of the session (peers sharing one Adj-RIB-Out and encoding); absent when down. */
+  updateGroup?: number;
   lastError?: string;
 }
 
@@ -103,17 +106,30 @@ export interface RouteView {
   }[];
 }
 
-/**
- * Kept small: one per prefix per peer. Without ADD-PATH it is just the (interned) attribute key
- * of what was sent under path id 0; with ADD-PATH, `ids[i]` was sent with attributes `keys[i]`.
- */
-type AdjOutEntry = string | { ids: number[]; keys: string[] };
+/** A peer's place in its update group while its session is up. */
+interface Member extends GroupMember {
+  st: PeerState;
+}
+
+/** An update group and what its members' export shares (see exportFor). */
+interface GroupState {
+  group: UpdateGroup<Member>;
+  /** Unique per group ever made, so the export memo never serves an old group's result. */
+  id: number;
+  target: ExportTarget;
+  exportPolicy: CompiledPolicy;
+  /** The members' configured next-hop mode (true: self, false: keep), when they set one. */
+  nextHopSelf?: boolean;
+  /** The last export computed (see exportFor). */
+  lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; term: number; result: ExportResult | undefined };
+}
 
 interface PeerState {
   config: PeerConfig;
   session: Session;
-  /** Adj-RIB-Out: prefix key → the path ids sent and the (interned) attribute key of each. */
-  adjOut: PrefixMap<AdjOutEntry>;
+  /** The update group this peer's session belongs to, and its membership (the Adj-RIB-Out). */
+  group: GroupState | undefined;
+  member: Member | undefined;
   /** prefixes refused on import (loops, treat-as-withdraw) */
   rejected: Set<string>;
   info: PeerInfo | undefined;
@@ -122,13 +138,7 @@ interface PeerState {
   /** Families whose paths are kept stale after a graceful session loss, and the timer that ends it. */
   staleFamilies: Set<AddressFamily>;
   staleTimer: TimerHandle | undefined;
-  /** Export context of the current session (next-hop self addresses), and a counter per session. */
-  target: ExportTarget | undefined;
-  epoch: number;
-  /** The last export computed for this peer (see exportFor). */
-  lastExport?: { attrs: RouteAttrs; source: PeerInfo | undefined; family: AddressFamily; epoch: number; term: number; result: { out: OutRoute; key: string } | undefined };
   importPolicy: CompiledPolicy;
-  exportPolicy: CompiledPolicy;
   /** Families the peer sent End-of-RIB for in this session (restarting-speaker deferral). */
   eorReceived: Set<AddressFamily>;
   /** RFC 7313: families between the peer's BoRR and EoRR, with the timer that bounds the wait. */
@@ -183,11 +193,13 @@ export class Speaker {
   private outPathIds = new Map<string, number>();
   private nextOutPathId = 1;
   private interned = new Map<string, string>();
-  private epochs = 0;
+  /** Update groups by key (see groupKey). */
+  private groups = new Map<string, GroupState>();
+  private groupIds = 0;
   /** Loc-RIB changes from UPDATEs not yet pushed to peers (see onUpdate). */
   private pending = new Map<PrefixKey, RibChange>();
   private pendingScheduled = false;
-  private exportMemo = new WeakMap<object, Map<string, { out: OutRoute; key: string } | null>>();
+  private exportMemo = new WeakMap<object, Map<string, ExportResult | null>>();
   /** RFC 4724 §4.1: restarting, best paths are neither sent nor installed until this ends. */
   private deferring: boolean;
   private deferTimer: TimerHandle | undefined;
@@ -328,8 +340,8 @@ export class Speaker {
       parseIP(cfg.address);
       const ebgp = cfg.asNumber !== this.opts.asNumber;
       const importPolicy = cfg.import === undefined ? ACCEPT_ALL : compilePolicy(cfg.import, !ebgp);
-      const exportPolicy = cfg.export === undefined ? ACCEPT_ALL : compilePolicy(cfg.export, !ebgp);
-      const st: PeerState = { config: cfg, session: undefined as unknown as Session, adjOut: new PrefixMap(), rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, target: undefined, epoch: 0, importPolicy, exportPolicy, eorReceived: new Set(), refreshing: new Map() };
+      if (cfg.export !== undefined) compilePolicy(cfg.export, !ebgp); // refuse a bad policy now, not at session up
+      const st: PeerState = { config: cfg, session: undefined as unknown as Session, group: undefined, member: undefined, rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, importPolicy, eorReceived: new Set(), refreshing: new Map() };
       const gr = this.opts.gracefulRestart;
       const sessionCfg: PeerConfig = { ...cfg, address: addr };
       if (gr?.restartTime !== undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
@@ -396,8 +408,9 @@ export class Speaker {
         established: s.established,
         prefixesReceived: accepted + p.rejected.size,
         prefixesAccepted: accepted,
-        prefixesAdvertised: p.adjOut.size,
+        prefixesAdvertised: p.group && p.member ? p.group.group.advertised(p.member) : 0,
       };
+      if (p.group) st.updateGroup = p.group.id;
       if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);
       if (s.lastError) st.lastError = s.lastError;
       return st;
@@ -465,21 +478,13 @@ export class Speaker {
           ibgp: s.ibgp,
           rrClient: !!st.config.routeReflectorClient,
         };
-        st.adjOut.clear();
-        st.epoch = ++this.epochs; // speaker-wide, so a re-created peer never hits an old memo
-        st.target = {
-          peer: st.info,
-          localAs: this.opts.asNumber,
-          routerId: this.opts.routerId,
-          clusterId: this.identity.clusterId,
-          selfNextHop: this.selfNextHops(st),
-        };
+        this.leaveGroup(st);
         st.gr = n.gracefulRestart;
         st.eorReceived.clear();
         this.grReestablished(st);
-        // restarting: the table goes out once selection is done (RFC 4724 §4.1)
+        // restarting: the peer joins its group once selection is done (RFC 4724 §4.1)
         if (this.deferring) this.checkDeferral();
-        else this.initialDump(st);
+        else this.joinGroup(st);
       },
       update: (s, u) => this.onUpdate(st, u),
       down: (_s, reason, wasEstablished, graceful) => {
@@ -500,7 +505,7 @@ export class Speaker {
     if (!st.gr || !st.info || st.gr.families.size === 0) return false;
     const keep = new Set(st.gr.families.keys());
     this.log("info", "peer lost without NOTIFICATION: keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
-    st.adjOut.clear();
+    this.leaveGroup(st);
     st.rejected.clear();
     const changes = new Map<PrefixKey, RibChange>();
     this.rib.markStale(st.info.id, keep, changes);
@@ -597,10 +602,10 @@ export class Speaker {
     this.deferTimer = undefined;
     this.log("info", "route selection done after restart", { why });
     this.pendingFlush();
-    for (const st of this.peers.values()) if (st.session.established && st.session.negotiated) this.initialDump(st);
+    for (const st of this.peers.values()) if (st.session.established && st.session.negotiated && st.info && !st.group) this.joinGroup(st);
     // the whole FIB at once: listeners replace what the previous run left installed
     if (this.fibListeners.length > 0) {
-      for (const e of this.rib.all()) this.fibDiff(prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath);
+      for (const e of this.rib.all()) this.fibDiff(e.key, e.prefix, e.decision.best, e.decision.multipath);
     }
     this.flushFib();
     this.selectionDone.resolve();
@@ -636,7 +641,7 @@ export class Speaker {
 
   private dropPeerRoutes(st: PeerState): void {
     this.clearStale(st);
-    st.adjOut.clear();
+    this.leaveGroup(st);
     st.rejected.clear();
     if (!st.info) return;
     const changes = new Map<PrefixKey, RibChange>();
@@ -674,7 +679,7 @@ export class Speaker {
         if (term === undefined) {
           // refused by import policy: gone from the RIB as if withdrawn, counted as received
           this.rib.remove(st.info.id, p.prefix, p.pathId, changes);
-          st.rejected.add(`${prefixKey(p.prefix)}#${p.pathId}`);
+          st.rejected.add(`${pathKey(p)}#${p.pathId}`);
           continue;
         }
         if (term >= 0 && pol.terms[term]!.set) {
@@ -683,10 +688,10 @@ export class Speaker {
           if (!byTerm) setMemo.set(p.attrs, (byTerm = new Map()));
           let attrs = byTerm.get(term);
           if (!attrs) byTerm.set(term, (attrs = applySet(p.attrs, pol.terms[term]!)));
-          p = { ...p, attrs };
+          p = withAttrs(p, attrs);
         }
       }
-      if (st.rejected.size > 0) st.rejected.delete(`${prefixKey(p.prefix)}#${p.pathId}`);
+      if (st.rejected.size > 0) st.rejected.delete(`${pathKey(p)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
     // bounded, so the change records die young (a big batch would be promoted and slow the GC)
@@ -711,55 +716,120 @@ export class Speaker {
   }
 
   /**
-   * The route as it goes to this peer, and its attribute key. Memoised per attribute object (paths
-   * of one UPDATE, or local routes with equal attributes, share one), per source and per session,
-   * so a big table costs one export computation per attribute set, not per prefix.
+   * What makes two sessions' outbound treatment identical, so they share an update group: export
+   * policy, negotiated families, ADD-PATH send mode and 4-byte AS (the encoding), iBGP/eBGP and
+   * reflector-client role (export.ts), our next-hop-self address on the session, and the peer's
+   * configured next-hop mode (nextHopSelf).
    */
-  private exportFor(st: PeerState, path: Path | undefined): { out: OutRoute; key: string } | undefined {
-    if (!path || !st.info || !st.target) return undefined;
+  private groupKey(st: PeerState, n: Negotiated, self: Partial<Record<AddressFamily, IP>>): string {
+    const exp = st.config.export === undefined ? null : st.config.export;
+    return JSON.stringify([exp, [...n.families].sort(), n.tx.as4, n.tx.addPath.ipv4, n.tx.addPath.ipv6, st.session.ibgp, !!st.config.routeReflectorClient, self.ipv4?.toString() ?? "", self.ipv6?.toString() ?? "", st.config.nextHopSelf ?? null]);
+  }
+
+  /** Session up: join (or make) the peer's update group, then send it the group's table and End-of-RIB. */
+  private joinGroup(st: PeerState): void {
+    const n = st.session.negotiated!;
+    const info = st.info!;
+    const self = this.selfNextHops(st);
+    const key = this.groupKey(st, n, self);
+    // the group's table must be current before a member joins (its dump is that table)
+    this.propagate(new Map());
+    let g = this.groups.get(key);
+    if (!g) {
+      const id = ++this.groupIds;
+      const gs: GroupState = {
+        group: undefined as unknown as UpdateGroup<Member>,
+        id,
+        // the peer identity is the group's; per-peer split horizon is the group's exceptions
+        target: { peer: { ...info, id: `group#${id}` }, localAs: this.opts.asNumber, routerId: this.opts.routerId, clusterId: this.identity.clusterId, selfNextHop: self },
+        exportPolicy: st.config.export === undefined ? ACCEPT_ALL : compilePolicy(st.config.export, info.ibgp),
+        ...(st.config.nextHopSelf !== undefined ? { nextHopSelf: st.config.nextHopSelf } : {}),
+      };
+      gs.group = new UpdateGroup<Member>(key, [...n.families], n.tx, (p) => this.exportFor(gs, p), (p) => this.outPathId(p));
+      gs.group.sync(entryChanges(this.rib.all()));
+      this.groups.set(key, gs);
+      g = gs;
+      this.log("debug", "update group created", { group: id, peer: st.config.address });
+    }
+    const member: Member = { id: info.id, routerId: n.peerRouterId, st };
+    g.group.join(member);
+    st.group = g;
+    st.member = member;
+    for (const family of FAMILIES) this.dumpTo(st, family);
+  }
+
+  /** Session down (or re-established): the peer leaves its group; an empty group is dropped. */
+  private leaveGroup(st: PeerState): void {
+    const g = st.group;
+    if (!g || !st.member) return;
+    g.group.leave(st.member);
+    st.group = undefined;
+    st.member = undefined;
+    if (g.group.members.size === 0 && this.groups.get(g.group.key) === g) this.groups.delete(g.group.key);
+  }
+
+  /** The group's table for one family to one member, then End-of-RIB, or within BoRR/EoRR (RFC 7313). */
+  private dumpTo(st: PeerState, family: AddressFamily, enhanced = false): void {
+    if (!st.group || !st.member) return;
+    const frames = st.group.group.dump(st.member, family, enhanced);
+    if (frames.length > 0) st.session.sendEncoded(frames);
+  }
+
+  /** Route refresh (RFC 2918, RFC 7313): the group's current table again, to this peer only. */
+  private resend(st: PeerState, family: AddressFamily): void {
+    this.propagate(new Map());
+    this.dumpTo(st, family, st.session.negotiated?.enhancedRouteRefresh ?? false);
+  }
+
+  /**
+   * The route as this group sends it. Memoised per attribute object (paths of one UPDATE, or local
+   * routes with equal attributes, share one), per source and per group, so a big table costs one
+   * export computation per attribute set and group, not per prefix and peer.
+   */
+  private exportFor(g: GroupState, path: Path): ExportResult | undefined {
     // export policy: the term that matches is part of the memo key (its set actions shape the route)
     let term = -1;
-    if (st.exportPolicy !== ACCEPT_ALL) {
-      const t = evaluate(st.exportPolicy, path.prefix, path.attrs.communities, path.attrs.largeCommunities);
+    if (g.exportPolicy !== ACCEPT_ALL) {
+      const t = evaluate(g.exportPolicy, path.prefix, path.attrs.communities, path.attrs.largeCommunities);
       if (t === undefined) return undefined;
       term = t;
     }
     // consecutive paths usually share attributes (one UPDATE's prefixes): skip the memo lookup
-    const last = st.lastExport;
-    if (last && last.attrs === path.attrs && last.source === path.source && last.family === path.family && last.epoch === st.epoch && last.term === term) return last.result;
-    const result = this.exportMemoised(st, path, term);
-    st.lastExport = { attrs: path.attrs, source: path.source, family: path.family, epoch: st.epoch, term, result };
+    const last = g.lastExport;
+    if (last && last.attrs === path.attrs && last.source === path.source && last.family === path.family && last.term === term) return last.result;
+    const result = this.exportMemoised(g, path, term);
+    g.lastExport = { attrs: path.attrs, source: path.source, family: path.family, term, result };
     return result;
   }
 
-  private exportMemoised(st: PeerState, path: Path, term: number): { out: OutRoute; key: string } | undefined {
+  private exportMemoised(g: GroupState, path: Path, term: number): ExportResult | undefined {
     let memo = this.exportMemo.get(path.attrs);
     if (!memo) this.exportMemo.set(path.attrs, (memo = new Map()));
-    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${st.epoch}|${term}`;
+    const mk = `${path.source ? path.source.id : "local"}|${path.family}|${g.id}|${term}`;
     const hit = memo.get(mk);
     if (hit !== undefined) return hit ?? undefined;
-    let out = exportRoute(path, st.target!);
-    // per-peer next-hop mode (Calico nextHopMode Self/Keep); a policy term's set.nextHop still wins
-    const nhMode = st.config.nextHopSelf;
+    let out = exportRoute(path, g.target);
+    // per-peer next-hop mode (Calico nextHopMode Self/Keep, part of the group key); a policy term's set.nextHop still wins
+    const nhMode = g.nextHopSelf;
     if (out && nhMode !== undefined) {
-      const nextHop = nhMode ? (st.target!.selfNextHop[path.family] ?? out.nextHop) : (path.attrs.nextHop ?? out.nextHop);
+      const nextHop = nhMode ? (g.target.selfNextHop[path.family] ?? out.nextHop) : (path.attrs.nextHop ?? out.nextHop);
       if (nextHop !== out.nextHop) out = { attrs: out.attrs, nextHop };
     }
-    const t = term >= 0 ? st.exportPolicy.terms[term] : undefined;
+    const t = term >= 0 ? g.exportPolicy.terms[term] : undefined;
     if (out && t?.set) {
       const attrs = applySet(out.attrs, t);
-      if (!st.info?.ibgp) delete attrs.localPref; // LOCAL_PREF never goes to another AS
+      if (!g.target.peer.ibgp) delete attrs.localPref; // LOCAL_PREF never goes to another AS
       let nextHop = out.nextHop;
-      if (t.set.nextHop === "self") nextHop = st.target!.selfNextHop[path.family] ?? nextHop;
+      if (t.set.nextHop === "self") nextHop = g.target.selfNextHop[path.family] ?? nextHop;
       else if (t.set.nextHop === "keep" && path.attrs.nextHop) nextHop = path.attrs.nextHop;
       out = { attrs, nextHop };
     }
-    const r = out ? { out, key: this.intern(outRouteKey(out, st.session.negotiated!.tx)) } : null;
+    const r: ExportResult | null = out ? { out, key: this.intern(outRouteKey(out, g.group.tx)), from: path.source?.id, originatorId: out.attrs.originatorId } : null;
     memo.set(mk, r);
     return r ?? undefined;
   }
 
-  /** One copy of each distinct attribute key, so Adj-RIB-Out entries share strings. */
+  /** One copy of each distinct attribute key, so export results share strings. */
   private intern(s: string): string {
     const have = this.interned.get(s);
     if (have !== undefined) return have;
@@ -775,79 +845,7 @@ export class Speaker {
     return id;
   }
 
-  /**
-   * Brings one prefix of a peer's Adj-RIB-Out to what the Loc-RIB says: the best path, or with
-   * ADD-PATH send negotiated the whole multipath set, each path under its own identifier.
-   */
-  private syncPrefix(st: PeerState, family: AddressFamily, key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[], announce: Announcement[], withdraw: Nlri[]): void {
-    const n = st.session.negotiated!;
-    if (!n.tx.addPath[family]) {
-      // the common case, without allocating: one path (id 0) or none
-      const r = this.exportFor(st, best);
-      const sent = st.adjOut.get(key);
-      const sentKey = typeof sent === "string" ? sent : undefined;
-      if (r) {
-        if (sentKey !== r.key) {
-          announce.push({ prefix, pathId: 0, out: r.out, key: r.key });
-          st.adjOut.set(key, r.key);
-        }
-      } else if (sent !== undefined) {
-        withdraw.push({ prefix, pathId: 0 });
-        st.adjOut.delete(key);
-      }
-      return;
-    }
-    const desired = new Map<number, { out: OutRoute; key: string }>();
-    if (n.tx.addPath[family]) {
-      for (const p of multipath) {
-        const r = this.exportFor(st, p);
-        if (r) desired.set(this.outPathId(p), r);
-      }
-    } else {
-      const r = this.exportFor(st, best);
-      if (r) desired.set(0, r);
-    }
-    const sent = st.adjOut.get(key);
-    const entry = typeof sent === "string" ? { ids: [0], keys: [sent] } : sent;
-    const ids: number[] = [];
-    const keys: string[] = [];
-    for (const [id, d] of desired) {
-      const i = entry ? entry.ids.indexOf(id) : -1;
-      if (!entry || entry.keys[i] !== d.key) announce.push({ prefix, pathId: id, out: d.out, key: d.key });
-      ids.push(id);
-      keys.push(d.key);
-    }
-    if (entry) for (const id of entry.ids) if (!desired.has(id)) withdraw.push({ prefix, pathId: id });
-    if (ids.length === 0) st.adjOut.delete(key);
-    else st.adjOut.set(key, { ids, keys });
-  }
-
-  /**
-   * Sends the whole table for a family followed by End-of-RIB (initial dump, route refresh); with
-   * `enhanced` (RFC 7313 §4) framed by BoRR and EoRR instead.
-   */
-  private dump(st: PeerState, family: AddressFamily, enhanced = false): void {
-    const n = st.session.negotiated;
-    if (!n || !n.families.includes(family)) return;
-    st.adjOut.clearKind(family === "ipv4" ? "ipv4" : "other");
-    const announce: Announcement[] = [];
-    const withdraw: Nlri[] = [];
-    for (const e of this.rib.all(family) as Iterable<RibEntry>) this.syncPrefix(st, family, prefixKey(e.prefix), e.prefix, e.decision.best, e.decision.multipath, announce, withdraw);
-    if (enhanced) {
-      const rr = (subtype: number) => ({ type: "route-refresh" as const, afi: familyToAfi(family), safi: SAFI.UNICAST, subtype });
-      st.session.send([rr(RouteRefreshSubtype.BORR), ...packAnnouncements(family, announce, n.tx), rr(RouteRefreshSubtype.EORR)]);
-    } else st.session.send([...packAnnouncements(family, announce, n.tx), endOfRib(family)]);
-  }
-
-  private initialDump(st: PeerState): void {
-    for (const family of FAMILIES) this.dump(st, family);
-  }
-
-  private resend(st: PeerState, family: AddressFamily): void {
-    this.dump(st, family, st.session.negotiated?.enhancedRouteRefresh ?? false);
-  }
-
-  /** Pushes Loc-RIB changes to every established peer's Adj-RIB-Out and to FIB listeners. */
+  /** Pushes Loc-RIB changes to every update group (once per group, not per peer) and to FIB listeners. */
   private propagate(changes: Map<PrefixKey, RibChange>): void {
     if (this.pending.size > 0) {
       // what came in from peers first, in order
@@ -856,22 +854,16 @@ export class Speaker {
       this.propagate(earlier);
     }
     if (changes.size === 0 || this.deferring) return;
-    for (const st of this.peers.values()) {
-      const n = st.session.negotiated;
-      if (!st.session.established || !n || !st.info) continue;
-      const msgs: UpdateMessage[] = [];
-      for (const family of FAMILIES) {
-        if (!n.families.includes(family)) continue;
-        const announce: Announcement[] = [];
-        const withdraw: Nlri[] = [];
-        for (const c of changes.values()) {
-          if (c.family === family) this.syncPrefix(st, family, c.key, c.prefix, c.best, c.multipath, announce, withdraw);
-        }
-        // no push(...spread): a large batch would overflow the call stack
-        for (const m of packWithdrawals(family, withdraw, n.tx)) msgs.push(m);
-        for (const m of packAnnouncements(family, announce, n.tx)) msgs.push(m);
+    for (const g of this.groups.values()) {
+      const out = g.group.sync(changes.values());
+      if (out.shared.length === 0 && out.own.size === 0) continue;
+      for (const m of g.group.members) {
+        const frames: Uint8Array[] = [];
+        for (const s of out.shared) if (s.except.length === 0 || !s.except.includes(m)) frames.push(s.bytes);
+        const own = out.own.get(m);
+        if (own) for (const f of own) frames.push(f);
+        if (frames.length > 0) m.st.session.sendEncoded(frames);
       }
-      if (msgs.length > 0) st.session.send(msgs);
     }
     if (this.fibListeners.length === 0) return;
     for (const c of changes.values()) this.fibDiff(c.key, c.prefix, c.best, c.multipath);
@@ -903,6 +895,11 @@ export class Speaker {
       }
     }
   }
+}
+
+/** Loc-RIB entries as changes from nothing (to fill a new group's table). */
+function* entryChanges(entries: Iterable<RibEntry>): Generator<GroupChange> {
+  for (const e of entries) yield { key: e.key, family: e.family, best: e.decision.best, multipath: e.decision.multipath };
 }
 
 /** Sorted distinct next hops of a multipath set. */

@@ -10,7 +10,7 @@ import type { PathAttributes } from "../wire/attributes.js";
 import { AttrType, AsPathSegmentType, type AddressFamily } from "../wire/constants.js";
 import type { UpdateMessage } from "../wire/update.js";
 import type { Nlri } from "../wire/nlri.js";
-import type { Path, PeerInfo, RouteAttrs } from "./types.js";
+import { prefixKey, RibPath, type Path, type PeerInfo, type RouteAttrs } from "./types.js";
 
 export interface LocalIdentity {
   asNumber: number;
@@ -104,7 +104,7 @@ export function importUpdate(u: UpdateMessage, peer: PeerInfo, local: LocalIdent
       continue;
     }
     const attrs = routeAttrs(a, peer, r.nextHop, r.linkLocal);
-    for (const n of r.list) announce.push({ family: r.family, prefix: n.prefix, pathId: n.pathId, attrs, source: peer, learnedAt: now });
+    for (const n of r.list) announce.push(new RibPath(prefixKey(n.prefix), n.pathId, attrs, peer, now));
   }
   const out: ImportResult = { announce, withdraw, rejected };
   if (refuse && reach.length > 0) out.treatAsWithdraw = refuse;

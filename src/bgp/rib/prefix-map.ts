@@ -70,6 +70,15 @@ export class PrefixMap<V> {
     }
   }
 
+  /** Calls `f` for every IPv4 (number-keyed) or every other entry, without allocating per entry. */
+  forEachOf(kind: "ipv4" | "other", f: (value: V, key: PrefixKey) => void): void {
+    if (kind === "other") {
+      this.other.forEach(f);
+      return;
+    }
+    for (let len = 0; len < this.v4.length; len++) this.v4[len]?.forEach((v, a) => f(v, (a >>> 0) * 64 + len));
+  }
+
   *values(): Generator<V> {
     for (const m of this.v4) if (m) yield* m.values();
     yield* this.other.values();

@@ -215,3 +215,47 @@ test("PrefixMap: behaves as a Map over IPv4 and IPv6 keys", async () => {
   assert.deepEqual([...m.values()], ["v5"]);
   assert.equal(m.size, 1);
 });
+
+test("Rib: one path stored alone, several as a set, and back; change records and entries read the same", async () => {
+  const { RibPath, prefixFromKey } = await import("./types.js");
+  const rib = new Rib(LOCAL_AS);
+  const a = peer("10.0.0.1", LOCAL_AS, "1.1.1.1");
+  const b = peer("10.0.0.2", LOCAL_AS, "2.2.2.2");
+  const attrs = (nh: string): RouteAttrs => ({ origin: 0, asPath: [], nextHop: parseIP(nh), communities: [], largeCommunities: [], clusterList: [] });
+  const pa = new RibPath(K, 0, attrs("10.0.0.1"), a, 1_700_000_000_123);
+  assert.equal(pa.family, "ipv4");
+  assert.equal(pa.prefix.toString(), "10.1.0.0/24");
+  assert.equal(pa.learnedAt, 1_700_000_000_000);
+  let ch = new Map<PrefixKey, RibChange>();
+  rib.upsert(pa, ch);
+  assert.deepEqual([ch.get(K)!.prefix.toString(), ch.get(K)!.family, ch.get(K)!.oldBest, ch.get(K)!.best, ch.get(K)!.multipath], ["10.1.0.0/24", "ipv4", undefined, pa, [pa]]);
+  // the same path again: no change
+  ch = new Map();
+  rib.upsert(pa, ch);
+  assert.equal(ch.size, 0);
+  // a second path: ECMP set of two, best by router id
+  const pb = new RibPath(K, 0, attrs("10.0.0.2"), b, 0);
+  ch = new Map();
+  rib.upsert(pb, ch);
+  assert.deepEqual([ch.get(K)!.oldBest, ch.get(K)!.best, ch.get(K)!.multipath], [pa, pa, [pa, pb]]);
+  const e = rib.entry(K)!;
+  assert.deepEqual([e.prefix.toString(), e.paths, e.decision.best, e.decision.multipath], ["10.1.0.0/24", [pa, pb], pa, [pa, pb]]);
+  // back to one: b's path alone
+  ch = new Map();
+  rib.remove("10.0.0.1", P, 0, ch);
+  assert.deepEqual([ch.get(K)!.oldBest, ch.get(K)!.best, ch.get(K)!.multipath], [pa, pb, [pb]]);
+  assert.deepEqual(rib.entry(K)!.paths, [pb]);
+  assert.deepEqual([...rib.all("ipv4")].map((x) => x.key), [K]);
+  assert.deepEqual([...rib.all("ipv6")], []);
+  // graceful restart marks on the stored path, and flushing them
+  ch = new Map();
+  rib.markStale("10.0.0.2", new Set(["ipv4"]), ch);
+  assert.equal(pb.stale, true);
+  assert.equal(ch.size, 0);
+  rib.flushStale("10.0.0.2", "ipv4", ch);
+  assert.deepEqual([ch.get(K)!.best, rib.entry(K), rib.peerPathCount("10.0.0.2")], [undefined, undefined, 0]);
+  // prefixFromKey is prefixKey's inverse, both families
+  for (const s of ["0.0.0.0/0", "10.1.0.0/24", "255.255.255.255/32", "::/0", "2001:db8::/32", "fd00:1:2:3:4:5:6:7/128"]) {
+    assert.equal(prefixFromKey(prefixKey(parsePrefix(s))).toString(), s);
+  }
+});

@@ -2,16 +2,21 @@
  * Adj-RIB-In (per peer) and Loc-RIB (RFC 4271 §3.2) in one structure: every candidate path per
  * prefix, identified by (peer, path id), with the decision per prefix kept current as paths come
  * and go. Mutations record the prefixes whose best path or multipath set changed. Pure (no I/O,
- * no clock). Entries hold a small array of paths (usually one to four), not a Map: cheaper in
- * memory and time at hundreds of thousands of prefixes.
+ * no clock).
+ *
+ * Kept small for hundreds of thousands of prefixes: a prefix with one path is stored as that path
+ * alone (its decision is itself), a prefix with several as one `Multi` (the paths, the best, the
+ * multipath set); the map is keyed by prefix key, so no Prefix object is kept (RibPath).
+ * `RibEntry` values are views made when asked for.
  */
 import type { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
 import { decide, type Decision } from "./decision.js";
-import { prefixKey, type Path, type PrefixKey } from "./types.js";
+import { pathKey, prefixFromKey, prefixKey, type Path, type PrefixKey } from "./types.js";
 import { PrefixMap } from "./prefix-map.js";
 
 export interface RibEntry {
+  key: PrefixKey;
   family: AddressFamily;
   prefix: Prefix;
   /** Candidate paths; at most one per (source, path id). Never mutated in place (copy on write). */
@@ -34,7 +39,61 @@ function sourceId(p: Path): string {
   return p.source ? p.source.id : LOCAL;
 }
 
-const NO_DECISION: Decision = Object.freeze({ best: undefined, multipath: Object.freeze([]) as unknown as Path[] });
+function familyOfKey(key: PrefixKey): AddressFamily {
+  return typeof key === "number" ? "ipv4" : "ipv6";
+}
+
+/** A prefix with more than one candidate path. */
+class Multi {
+  constructor(
+    readonly paths: Path[],
+    readonly best: Path | undefined,
+    readonly multipath: Path[],
+  ) {}
+}
+/** What the map holds per prefix: the lone path, or a Multi. */
+type Slot = Path | Multi;
+
+/** A change record; the prefix is made from the key only if someone reads it. */
+class Change implements RibChange {
+  constructor(
+    readonly key: PrefixKey,
+    readonly oldBest: Path | undefined,
+    readonly best: Path | undefined,
+    readonly multipath: Path[],
+  ) {}
+  get family(): AddressFamily {
+    return familyOfKey(this.key);
+  }
+  get prefix(): Prefix {
+    return prefixFromKey(this.key);
+  }
+}
+
+const NO_PATHS: Path[] = Object.freeze([]) as unknown as Path[];
+
+function pathsOf(s: Slot | undefined): Path[] {
+  if (s === undefined) return NO_PATHS;
+  return s instanceof Multi ? s.paths : [s];
+}
+function bestOf(s: Slot | undefined): Path | undefined {
+  return s instanceof Multi ? s.best : s;
+}
+function multipathOf(s: Slot | undefined): Path[] {
+  if (s === undefined) return NO_PATHS;
+  return s instanceof Multi ? s.multipath : [s];
+}
+/** The same best and the same multipath set (in order). */
+function sameDecision(a: Slot | undefined, b: Slot | undefined): boolean {
+  if (bestOf(a) !== bestOf(b)) return false;
+  const am = a instanceof Multi ? a.multipath : undefined;
+  const bm = b instanceof Multi ? b.multipath : undefined;
+  const al = a === undefined ? 0 : am ? am.length : 1;
+  const bl = b === undefined ? 0 : bm ? bm.length : 1;
+  if (al !== bl) return false;
+  for (let i = 0; i < al; i++) if ((am ? am[i] : a) !== (bm ? bm[i] : b)) return false;
+  return true;
+}
 
 function findPath(paths: Path[], src: string, pathId: number): number {
   for (let i = 0; i < paths.length; i++) {
@@ -44,14 +103,8 @@ function findPath(paths: Path[], src: string, pathId: number): number {
   return -1;
 }
 
-function sameDecision(a: Decision, b: Decision): boolean {
-  if (a.best !== b.best) return false;
-  if (a.multipath.length !== b.multipath.length) return false;
-  return a.multipath.every((p, i) => p === b.multipath[i]);
-}
-
 export class Rib {
-  private readonly entries = new PrefixMap<RibEntry>();
+  private readonly entries = new PrefixMap<Slot>();
   /**
    * Paths per peer id ("local" for local origination). A count, not an index: a Set of a
    * million paths costs ~40 bytes and a hash insert per route, while the operations that need a
@@ -69,50 +122,53 @@ export class Rib {
 
   /** Adds or replaces (implicit withdraw) a path. */
   upsert(path: Path, changes: Map<PrefixKey, RibChange>): void {
-    const key = prefixKey(path.prefix);
+    const key = pathKey(path);
     const src = sourceId(path);
-    let e = this.entries.get(key);
-    if (!e) {
-      // a one-element literal: `[]` then push would reserve 17 slots
-      e = { family: path.family, prefix: path.prefix, paths: [path], decision: NO_DECISION };
-      this.entries.set(key, e);
+    const before = this.entries.get(key);
+    if (before === undefined) {
+      this.entries.set(key, path);
       this.count(src, 1);
-    } else {
-      // copy on write: a decision may share the array (see decide), and changes keep decisions
-      const i = findPath(e.paths, src, path.pathId);
-      if (i >= 0) e.paths = e.paths.map((p, j) => (j === i ? path : p));
-      else {
-        e.paths = [...e.paths, path];
-        this.count(src, 1);
-      }
+      this.record(changes, key, undefined, path);
+      return;
     }
-    this.recompute(key, e, changes);
+    // copy on write: a change record may hold the old multipath array
+    const paths = pathsOf(before);
+    const i = findPath(paths, src, path.pathId);
+    let next: Path[];
+    if (i >= 0) next = paths.map((p, j) => (j === i ? path : p));
+    else {
+      next = [...paths, path];
+      this.count(src, 1);
+    }
+    this.settle(key, before, next, changes);
   }
 
   /** Removes the path from `peerId` ("local" for local origination). */
   remove(peerId: string, prefix: Prefix, pathId: number, changes: Map<PrefixKey, RibChange>): void {
     const key = prefixKey(prefix);
-    const e = this.entries.get(key);
-    if (!e) return;
-    const i = findPath(e.paths, peerId, pathId);
+    const before = this.entries.get(key);
+    if (before === undefined) return;
+    const paths = pathsOf(before);
+    const i = findPath(paths, peerId, pathId);
     if (i < 0) return;
-    e.paths = e.paths.filter((_, j) => j !== i);
     this.count(peerId, -1);
-    this.recompute(key, e, changes);
+    this.settle(key, before, paths.filter((_, j) => j !== i), changes);
   }
 
   /** Removes the peer's paths that `drop` selects (all of them without it), scanning the table. */
   private removeWhere(peerId: string, changes: Map<PrefixKey, RibChange>, drop?: (p: Path) => boolean): void {
     if (!this.counts.has(peerId)) return;
-    // deleting from a Map while iterating it is well defined in JS
-    for (const e of this.entries.values()) {
+    const visit = (slot: Slot, key: PrefixKey) => {
+      const paths = pathsOf(slot);
       let gone = 0;
-      for (const p of e.paths) if (sourceId(p) === peerId && (!drop || drop(p))) gone++;
-      if (gone === 0) continue;
-      e.paths = e.paths.filter((p) => !(sourceId(p) === peerId && (!drop || drop(p))));
+      for (const p of paths) if (sourceId(p) === peerId && (!drop || drop(p))) gone++;
+      if (gone === 0) return;
       this.count(peerId, -gone);
-      this.recompute(prefixKey(e.prefix), e, changes);
-    }
+      this.settle(key, slot, paths.filter((p) => !(sourceId(p) === peerId && (!drop || drop(p)))), changes);
+    };
+    // deleting from a Map while iterating it is well defined in JS
+    this.entries.forEachOf("ipv4", visit);
+    this.entries.forEachOf("other", visit);
   }
 
   /** Removes every path learned from the peer (session down). */
@@ -145,21 +201,29 @@ export class Rib {
     this.removeWhere(peerId, changes, (p) => !!p.stale && (!family || p.family === family));
   }
 
-  private recompute(key: PrefixKey, e: RibEntry, changes: Map<PrefixKey, RibChange>): void {
-    const before = e.decision;
-    const after = decide(e.paths, this.localAs);
-    e.decision = after;
-    if (e.paths.length === 0) this.entries.delete(key);
+  /** Stores the prefix's new candidate set with its decision, and records a change if the decision moved. */
+  private settle(key: PrefixKey, before: Slot, paths: Path[], changes: Map<PrefixKey, RibChange>): void {
+    let after: Slot | undefined;
+    if (paths.length === 0) this.entries.delete(key);
+    else if (paths.length === 1) this.entries.set(key, (after = paths[0]!));
+    else {
+      const d = decide(paths, this.localAs);
+      this.entries.set(key, (after = new Multi(paths, d.best, d.multipath)));
+    }
+    this.record(changes, key, before, after);
+  }
+
+  private record(changes: Map<PrefixKey, RibChange>, key: PrefixKey, before: Slot | undefined, after: Slot | undefined): void {
     if (sameDecision(before, after)) return;
     const prev = changes.get(key);
-    changes.set(key, { key, family: e.family, prefix: e.prefix, oldBest: prev ? prev.oldBest : before.best, best: after.best, multipath: after.multipath });
+    changes.set(key, new Change(key, prev ? prev.oldBest : bestOf(before), bestOf(after), multipathOf(after)));
   }
 
   /** Paths learned from one peer (its Adj-RIB-In after import policy). */
   peerPaths(peerId: string): Path[] {
     const out: Path[] = [];
     if (!this.counts.has(peerId)) return out;
-    for (const e of this.entries.values()) for (const p of e.paths) if (sourceId(p) === peerId) out.push(p);
+    for (const s of this.entries.values()) for (const p of pathsOf(s)) if (sourceId(p) === peerId) out.push(p);
     return out;
   }
 
@@ -169,10 +233,35 @@ export class Rib {
   }
 
   entry(key: PrefixKey): RibEntry | undefined {
-    return this.entries.get(key);
+    const s = this.entries.get(key);
+    return s === undefined ? undefined : view(key, s);
   }
 
   *all(family?: AddressFamily): Generator<RibEntry> {
-    for (const e of this.entries.values()) if (!family || e.family === family) yield e;
+    for (const [key, s] of this.entries.entries()) if (!family || familyOfKey(key) === family) yield view(key, s);
   }
+}
+
+/** A RibEntry over a slot; the prefix is made from the key only if someone reads it. */
+class EntryView implements RibEntry {
+  constructor(
+    readonly key: PrefixKey,
+    private readonly s: Slot,
+  ) {}
+  get family(): AddressFamily {
+    return familyOfKey(this.key);
+  }
+  get prefix(): Prefix {
+    return prefixFromKey(this.key);
+  }
+  get paths(): Path[] {
+    return pathsOf(this.s);
+  }
+  get decision(): Decision {
+    return { best: bestOf(this.s), multipath: multipathOf(this.s) };
+  }
+}
+
+function view(key: PrefixKey, s: Slot): RibEntry {
+  return new EntryView(key, s);
 }

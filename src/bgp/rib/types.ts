@@ -1,6 +1,6 @@
 /** Data types shared by the RIB modules. Pure. */
-import type { IP } from "../../net/ip.js";
-import type { Prefix } from "../../net/prefix.js";
+import { IP } from "../../net/ip.js";
+import { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
 import type { AsPathSegment, RawAttribute } from "../wire/attributes.js";
 
@@ -37,6 +37,8 @@ export interface RouteAttrs {
 export interface Path {
   family: AddressFamily;
   prefix: Prefix;
+  /** prefixKey(prefix), when the path carries it (RibPath does: it keeps no Prefix object). */
+  readonly key?: PrefixKey;
   /** ADD-PATH path identifier as received (0 without ADD-PATH). */
   pathId: number;
   attrs: RouteAttrs;
@@ -61,4 +63,60 @@ export function prefixKey(p: Prefix): PrefixKey {
   let s = "";
   for (let i = 0; i < 16; i += 2) s += String.fromCharCode((b[i]! << 8) | b[i + 1]!);
   return s + String.fromCharCode(p.len);
+}
+
+/** The prefix a key stands for (the inverse of prefixKey). */
+export function prefixFromKey(key: PrefixKey): Prefix {
+  if (typeof key === "number") {
+    const len = key % 64;
+    const a = (key - len) / 64;
+    return new Prefix(new IP(Uint8Array.of(a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff)), len);
+  }
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    const g = key.charCodeAt(i);
+    b[2 * i] = g >> 8;
+    b[2 * i + 1] = g & 0xff;
+  }
+  return new Prefix(new IP(b), key.charCodeAt(8));
+}
+
+/** The key of a path's prefix, without making its Prefix object when the path has the key. */
+export function pathKey(p: Path): PrefixKey {
+  return p.key ?? prefixKey(p.prefix);
+}
+
+/**
+ * A path as the RIB keeps it for a learned route: the prefix as its key only (a `Prefix` with its
+ * `IP` and byte view costs ~150 bytes per route; it is made again when asked for, which only
+ * policy, status and FIB output do), the family read from the key, the time in whole seconds (a
+ * small integer, not a boxed double). ~70 bytes.
+ */
+export class RibPath implements Path {
+  declare stale?: boolean;
+  private readonly learnedS: number;
+  constructor(
+    readonly key: PrefixKey,
+    readonly pathId: number,
+    readonly attrs: RouteAttrs,
+    readonly source: PeerInfo | undefined,
+    learnedAt: number,
+  ) {
+    this.learnedS = Math.floor(learnedAt / 1000);
+  }
+  get family(): AddressFamily {
+    return typeof this.key === "number" ? "ipv4" : "ipv6";
+  }
+  get prefix(): Prefix {
+    return prefixFromKey(this.key);
+  }
+  get learnedAt(): number {
+    return this.learnedS * 1000;
+  }
+}
+
+/** The same path with other attributes (import policy `set`). */
+export function withAttrs(p: Path, attrs: RouteAttrs): Path {
+  if (p instanceof RibPath) return new RibPath(p.key, p.pathId, attrs, p.source, p.learnedAt);
+  return { ...p, attrs };
 }
