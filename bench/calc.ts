@@ -11,8 +11,11 @@
  * summary uses CPU time). Prints the figures and the goals; no assertions.
  * Run: npx tsc -p . && node --expose-gc dist/bench/calc.js [--parsed]
  * With --parsed the values are handed over as parsed objects (JSON.parse done before timing),
- * which isolates the graph's own cost from JSON decoding.
+ * which isolates the graph's own cost from JSON decoding. With --profile-sync FILE a CPU profile
+ * of the initial sync alone is written to FILE; --sync-only stops after the sync and memory.
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
 import { buildPolicyCalcGraph } from "../src/calc/policy/index.js";
 
@@ -173,6 +176,14 @@ function cpuMs(): number {
 const PARSED = process.argv.includes("--parsed");
 const parsedInput: [string, object][] = PARSED ? input.map(([k, v]) => [k, JSON.parse(v) as object]) : [];
 if (PARSED) input = [];
+// --profile-sync FILE: a CPU profile of the initial sync alone (open in Chrome DevTools).
+const profileAt = process.argv.indexOf("--profile-sync");
+const profiler = profileAt > 0 ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+}
 let c0 = cpuMs();
 let t0 = performance.now();
 if (PARSED) for (const [k, v] of parsedInput) g.onUpdate(k, v);
@@ -183,6 +194,11 @@ const first = g.flush();
 let t1 = performance.now();
 const syncMs = t1 - t0;
 const syncCpu = cpuMs() - c0;
+if (profiler) {
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(process.argv[profileAt + 1] ?? "sync.cpuprofile", JSON.stringify(profile));
+  profiler.disconnect();
+}
 const count = (k: string) => first.filter((e) => e.kind === k).length;
 console.log(`input: ${PARSED ? "parsed objects (JSON decoding not timed)" : "JSON text, as the datastore delivers it"}`);
 console.log(`cluster: ${ENDPOINTS.toLocaleString("en-US")} endpoints on ${HOSTS} hosts (${PER_HOST} local), ${POLICIES} policies, ${NAMESPACES} namespaces`);

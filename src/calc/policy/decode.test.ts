@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildPolicyCalcGraph } from "./graph.js";
-import { parseKey } from "./decode.js";
+import fc from "fast-check";
+import { asCidr, isV4HostCidr, parseKey } from "./decode.js";
 import { gnp, hep, wep, R } from "./harness.test-util.js";
 
 test("parseKey: kinds, namespaces, malformed keys", () => {
@@ -37,4 +38,18 @@ test("keys the graph does not read are ignored", () => {
   assert.equal(g.onUpdate(`${R}workloadendpoints/prod/x`, "not json"), true);
   g.onInSync();
   assert.deepEqual(g.flush().map((e) => e.kind), ["config-update", "in-sync"]);
+});
+
+test("isV4HostCidr: agrees with the dotted-quad /32 grammar (parts 0-255, no leading zero)", () => {
+  const reference = (s: string): boolean => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/32$/.exec(s);
+    return !!m && m.slice(1).every((p) => Number(p) <= 255 && !(p.length > 1 && p.startsWith("0")));
+  };
+  const part = fc.oneof(fc.stringMatching(/^[0-9]{0,4}$/), fc.integer({ min: 0, max: 300 }).map(String));
+  const text = fc.tuple(fc.array(part, { minLength: 2, maxLength: 5 }), fc.constantFrom("/32", "/31", "", "/320", "/3")).map(([p, suffix]) => p.join(".") + suffix);
+  fc.assert(fc.property(fc.oneof(text, fc.string()), (s) => assert.equal(isV4HostCidr(s), reference(s), s)), { numRuns: 5000 });
+  for (const s of ["10.0.0.1/32", "0.0.0.0/32", "255.255.255.255/32"]) assert.ok(isV4HostCidr(s), s);
+  for (const s of ["256.0.0.1/32", "01.2.3.4/32", "1.2.3/32", "1.2.3.4.5/32", "1.2.3.4", "1..3.4/32"]) assert.ok(!isV4HostCidr(s), s);
+  assert.equal(asCidr("10.0.0.1"), "10.0.0.1/32");
+  assert.equal(asCidr("10.0.0.01/32"), undefined);
 });

@@ -110,12 +110,40 @@ function validated(obj: Record<string, unknown> | undefined, kind: string, name:
   }
 }
 
-const V4_HOST = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/32$/;
+/**
+ * True for "a.b.c.d/32" in canonical dotted-quad form (each part 0-255, no leading zero): the
+ * form nearly every WorkloadEndpoint address has, checked without allocating (no regex match).
+ */
+export function isV4HostCidr(s: string): boolean {
+  const n = s.length;
+  if (n < 10 || n > 18 || s.charCodeAt(n - 3) !== 0x2f || s.charCodeAt(n - 2) !== 0x33 || s.charCodeAt(n - 1) !== 0x32) return false;
+  let parts = 0;
+  let i = 0;
+  const end = n - 3;
+  while (i < end) {
+    const start = i;
+    let v = 0;
+    while (i < end) {
+      const c = s.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 3 || v > 255 || (len > 1 && s.charCodeAt(start) === 0x30)) return false;
+    parts++;
+    if (i < end) {
+      if (s.charCodeAt(i) !== 0x2e || parts === 4) return false;
+      i++;
+      if (i === end) return false;
+    }
+  }
+  return parts === 4;
+}
 
 /** An address or CIDR as a CIDR string: "10.0.0.1" → "10.0.0.1/32"; host bits kept. */
 export function asCidr(s: string): string | undefined {
-  const m = V4_HOST.exec(s);
-  if (m && Number(m[1]) <= 255 && Number(m[2]) <= 255 && Number(m[3]) <= 255 && Number(m[4]) <= 255 && !/(^|\.)0\d/.test(s)) return s;
+  if (isV4HostCidr(s)) return s;
   if (s.includes("/")) return tryParsePrefix(s) ? s : undefined;
   const p = tryParsePrefix(s);
   return p ? p.toString() : undefined;
@@ -229,7 +257,16 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
 const BY_PLURAL = new Map(Object.entries(KINDS).map(([kind, v]) => [v.plural, { kind, namespaced: v.namespaced }]));
 
 /** Like datastore/keys.ts parseResourceKey, with a plural lookup table (this runs per update). */
+const WEP_ROOT = `${RESOURCE_ROOT}${KINDS["WorkloadEndpoint"]!.plural}/`;
+
 export function parseKey(key: string): { kind: string; name: string; namespace?: string } | undefined {
+  if (key.startsWith(WEP_ROOT)) {
+    // The most numerous kind: no lookup of its plural.
+    const a = WEP_ROOT.length - 1;
+    const b = key.indexOf("/", a + 1);
+    if (b === -1 || key.indexOf("/", b + 1) !== -1 || b === a + 1 || b === key.length - 1) return undefined;
+    return { kind: "WorkloadEndpoint", namespace: key.slice(a + 1, b), name: key.slice(b + 1) };
+  }
   if (!key.startsWith(RESOURCE_ROOT)) return undefined;
   const a = key.indexOf("/", RESOURCE_ROOT.length);
   if (a === -1) return undefined;

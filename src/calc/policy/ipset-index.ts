@@ -54,7 +54,18 @@ export const DEAD_SETS_KEPT = 64;
 
 const NO_PORTS: NamedPort[] = [];
 
-const portLabel = (protocol: string, name: string): string => `#port/${protocol}/${name}`;
+/** Port pseudo-labels by protocol and name, made once (a property name is looked up by its text). */
+const portLabels = new Map<string, Map<string, string>>();
+function portLabel(protocol: string, name: string): string {
+  let byName = portLabels.get(protocol);
+  if (!byName) portLabels.set(protocol, (byName = new Map()));
+  let l = byName.get(name);
+  if (l === undefined) {
+    l = `#port/${protocol}/${name}`;
+    if (byName.size < 10_000) byName.set(name, l);
+  }
+  return l;
+}
 
 /** The selector the label index evaluates for a set, and the id it is filed under. */
 function indexSelector(spec: IpSetSpec): { id: string; sel: Selector } {
@@ -82,7 +93,6 @@ function sameSource(a: MemberSource, b: MemberSource): boolean {
 
 export class IpSetIndex {
   private readonly labels: LabelIndex;
-  private readonly sources = new Map<string, StoredSource>();
   private readonly sets = new Map<string, SetState>();
   private readonly setsBySelector = new Map<string, SetState[]>();
   /** Dead sets, oldest first (Map insertion order). */
@@ -90,8 +100,8 @@ export class IpSetIndex {
 
   constructor(private readonly sink: DataplaneSink) {
     this.labels = new LabelIndex({
-      onMatchStarted: (sel, item) => this.contribute(sel, item, +1),
-      onMatchStopped: (sel, item) => this.contribute(sel, item, -1),
+      onMatchStarted: (sel, _item, data) => this.contribute(sel, data as StoredSource, +1),
+      onMatchStopped: (sel, _item, data) => this.contribute(sel, data as StoredSource, -1),
     });
   }
 
@@ -99,27 +109,27 @@ export class IpSetIndex {
   updateItem(id: string, source: MemberSource | undefined, labels?: Labels, parents?: readonly string[], adopt = false): void {
     if (!source) {
       this.labels.updateItem(id, undefined);
-      this.sources.delete(id);
       return;
     }
-    // Keep only what membership needs (not the whole decoded endpoint).
-    const stored: StoredSource =
+    // Keep only what membership needs (not the whole decoded endpoint), as the item's data in
+    // the label index.
+    let stored: StoredSource =
       source.ports.length === 0 && source.nets.length === 1 ? source.nets[0]! : { nets: source.nets, ports: source.ports.length ? source.ports : NO_PORTS };
-    const old = this.sources.get(id);
-    if (old !== undefined && !sameSource(expand(old), expand(stored))) {
-      const matched = [...this.labels.matchesOf(id)];
-      for (const sel of matched) this.contribute(sel, id, -1);
-      this.sources.set(id, stored);
-      for (const sel of matched) this.contribute(sel, id, +1);
-    } else if (old === undefined || typeof old !== "string" || old !== stored) {
-      this.sources.set(id, stored);
+    const old = this.labels.dataOf(id) as StoredSource | undefined;
+    if (old !== undefined) {
+      if (!sameSource(expand(old), expand(stored))) {
+        const matched = [...this.labels.matchesOf(id)];
+        for (const sel of matched) this.contribute(sel, old, -1);
+        this.labels.setData(id, stored);
+        for (const sel of matched) this.contribute(sel, stored, +1);
+      } else stored = old;
     }
     let l = labels ?? {};
     if (source.ports.length) {
       if (!adopt) l = { ...l };
       for (const p of source.ports) l[portLabel(p.protocol, p.name)] = "";
     }
-    this.labels.updateItem(id, l, parents, adopt || l !== labels);
+    this.labels.updateItem(id, l, parents, adopt || l !== labels, stored);
   }
 
   updateProfileLabels(name: string, labels: Labels | undefined): void {
@@ -142,12 +152,12 @@ export class IpSetIndex {
     }
     const st: SetState = { spec, members: new Map(), dead: false, snapshot: undefined };
     this.sets.set(spec.id, st);
-    this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net");
+    this.sink.ipSetAdded(spec.id, spec.namedPort ? "ip-port" : "net", () => st.members.keys());
     const { id: selId, sel } = indexSelector(spec);
     const list = this.setsBySelector.get(selId);
     if (list) {
       list.push(st);
-      for (const item of this.labels.itemsMatching(selId)) this.contributeTo(st, item, +1);
+      for (const item of this.labels.itemsMatching(selId)) this.contributeTo(st, this.labels.dataOf(item) as StoredSource | undefined, +1);
     } else {
       this.setsBySelector.set(selId, [st]);
       this.labels.updateSelector(selId, sel);
@@ -186,13 +196,12 @@ export class IpSetIndex {
     return st && !st.dead ? [...st.members.keys()] : [];
   }
 
-  private contribute(selId: string, item: string, delta: 1 | -1): void {
+  private contribute(selId: string, stored: StoredSource | undefined, delta: 1 | -1): void {
     const list = this.setsBySelector.get(selId);
-    if (list) for (const st of list) this.contributeTo(st, item, delta);
+    if (list) for (const st of list) this.contributeTo(st, stored, delta);
   }
 
-  private contributeTo(st: SetState, item: string, delta: 1 | -1): void {
-    const stored = this.sources.get(item);
+  private contributeTo(st: SetState, stored: StoredSource | undefined, delta: 1 | -1): void {
     if (stored === undefined) return;
     if (typeof stored === "string") {
       if (!st.spec.namedPort) this.count(st, stored, delta);

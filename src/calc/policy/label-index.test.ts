@@ -40,12 +40,20 @@ test("property: LabelIndex matches equal brute force (restrictions, inheritance,
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
       const reported = new Set<string>();
+      // Each item update files new data; every report carries the item's latest data (an item
+      // going away: the data it had), which is what the IP set index counts addresses with.
+      const data = new Map<string, string>();
+      let version = 0;
       const idx = new LabelIndex({
-        onMatchStarted: (s, i) => {
+        onMatchStarted: (s, i, d) => {
           assert.ok(!reported.has(`${s}|${i}`), "start reported twice");
+          assert.equal(d, data.get(i));
           reported.add(`${s}|${i}`);
         },
-        onMatchStopped: (s, i) => assert.ok(reported.delete(`${s}|${i}`), "stop without start"),
+        onMatchStopped: (s, i, d) => {
+          assert.equal(d, data.get(i));
+          assert.ok(reported.delete(`${s}|${i}`), "stop without start");
+        },
       });
       const items = new Map<string, { labels: Record<string, string>; parents: string[] }>();
       const sels = new Map<string, string>();
@@ -56,7 +64,9 @@ test("property: LabelIndex matches equal brute force (restrictions, inheritance,
           const ps = op.parents.map((p) => `p${p}`);
           if (op.labels) items.set(id, { labels: op.labels, parents: ps });
           else items.delete(id);
-          idx.updateItem(id, op.labels ? { ...op.labels } : undefined, ps);
+          if (op.labels) data.set(id, `${id}@${++version}`);
+          idx.updateItem(id, op.labels ? { ...op.labels } : undefined, ps, false, op.labels ? data.get(id) : undefined);
+          assert.equal(idx.dataOf(id), op.labels ? data.get(id) : undefined);
         } else if (op.t === "sel") {
           const id = `s${op.id}`;
           if (op.sel === null) sels.delete(id);

@@ -21,9 +21,10 @@ import { NAMESPACE_LABEL, type Selector, type SelectorNode } from "../../selecto
 
 export type Labels = Record<string, string>;
 
+/** `data`: what the caller filed with the item (updateItem's last argument), as it is now. */
 export interface LabelIndexCallbacks {
-  onMatchStarted(selectorId: string, itemId: string): void;
-  onMatchStopped(selectorId: string, itemId: string): void;
+  onMatchStarted(selectorId: string, itemId: string, data: unknown): void;
+  onMatchStopped(selectorId: string, itemId: string, data: unknown): void;
 }
 
 /** A label the selector needs present: with one of `values`, or any value when `values` is undefined. */
@@ -98,6 +99,8 @@ interface ItemState {
   eff: Labels;
   /** Selector ids matching the item (an array: usually a handful, and far smaller than a Set). */
   matches: string[] | undefined;
+  /** The caller's data for the item (the IP set index keeps its addresses here: one map, not two). */
+  data: unknown;
 }
 
 interface SelectorState {
@@ -147,18 +150,19 @@ export class LabelIndex {
    * labels object itself (re-parented onto the inherited labels) instead of copying it: the
    * caller must not use it again.
    */
-  updateItem(id: string, own: Labels | undefined, parents: readonly string[] = NO_PARENTS, adopt = false): void {
+  updateItem(id: string, own: Labels | undefined, parents: readonly string[] = NO_PARENTS, adopt = false, data?: unknown): void {
     const old = this.items.get(id);
     if (own === undefined) {
       if (!old) return;
       this.unindexItem(id, old.eff);
-      if (old.matches) for (const s of [...old.matches]) this.stopMatch(s, id, undefined);
+      if (old.matches) for (const s of [...old.matches]) this.stopMatch(s, id, undefined, old.data);
       this.detachParent(old.parent);
       this.items.delete(id);
       return;
     }
-    const pkey = parents.length ? parents.join("\u0000") : "";
+    const pkey = parents.length === 0 ? "" : parents.length === 1 ? parents[0]! : parents.join("\u0000");
     if (old) {
+      if (data !== undefined) old.data = data;
       const samePk = (old.parent?.key ?? "") === pkey;
       if (samePk && sameOwnLabels(old.eff, own)) return;
       let parent = old.parent;
@@ -174,7 +178,7 @@ export class LabelIndex {
       return;
     }
     const parent = this.attachParent(parents, pkey);
-    const st: ItemState = { parent, eff: this.effective(own, parent, adopt), matches: undefined };
+    const st: ItemState = { parent, eff: this.effective(own, parent, adopt), matches: undefined, data };
     this.items.set(id, st);
     this.indexItem(id, st.eff);
     this.reevaluate(id, st);
@@ -183,6 +187,17 @@ export class LabelIndex {
   /** The effective labels of an item (own over inherited), or undefined. */
   labelsOf(id: string): Labels | undefined {
     return this.items.get(id)?.eff;
+  }
+
+  /** The data filed with the item (undefined when there is no such item). */
+  dataOf(id: string): unknown {
+    return this.items.get(id)?.data;
+  }
+
+  /** Replaces an item's data, reporting nothing (the caller re-counts its matches itself). */
+  setData(id: string, data: unknown): void {
+    const st = this.items.get(id);
+    if (st) st.data = data;
   }
 
   /** Selector ids currently matching the item. */
@@ -283,6 +298,9 @@ export class LabelIndex {
   }
 
   private intern(s: string): string {
+    // JSON.parse already interns strings of up to 10 characters (V8's JsonParser), and most label
+    // values are that short: a lookup would find the same string.
+    if (s.length <= 10) return s;
     const got = this.strings.get(s);
     if (got !== undefined) return got;
     if (this.strings.size < 1_000_000) this.strings.set(s, s);
@@ -437,11 +455,11 @@ export class LabelIndex {
     // Exact-size arrays: push() would reserve room for 16 more.
     st.matches = st.matches ? [...st.matches, selId] : [selId];
     sel.items.add(itemId);
-    this.cb.onMatchStarted(selId, itemId);
+    this.cb.onMatchStarted(selId, itemId, st.data);
   }
 
   /** `st` undefined: the item is going away (its match set is dropped with it). */
-  private stopMatch(selId: string, itemId: string, st: ItemState | undefined): void {
+  private stopMatch(selId: string, itemId: string, st: ItemState | undefined, data: unknown = st?.data): void {
     if (st?.matches) {
       const i = st.matches.indexOf(selId);
       if (i !== -1) {
@@ -451,7 +469,7 @@ export class LabelIndex {
       if (st.matches.length === 0) st.matches = undefined;
     }
     this.selectors.get(selId)?.items.delete(itemId);
-    this.cb.onMatchStopped(selId, itemId);
+    this.cb.onMatchStopped(selId, itemId, data);
   }
 }
 

@@ -27,7 +27,13 @@ export type IpSetType = "net" | "ip-port";
 
 /** What the graph's stages tell the sequencer. Members are strings: "cidr" or "addr,proto:port". */
 export interface DataplaneSink {
-  ipSetAdded(id: string, type: IpSetType): void;
+  /**
+   * A new set; `members` reads its current members (the caller's live view). Until the next
+   * flush the sequencer reads them from there, once, rather than recording each member added
+   * or removed meanwhile: most members of a new set (all of them in the initial sync) arrive
+   * before it is first sent.
+   */
+  ipSetAdded(id: string, type: IpSetType, members: () => Iterable<string>): void;
   ipSetMemberAdded(id: string, member: string): void;
   /**
    * A set re-created with known members (the strings in insertion order, and the same decoded):
@@ -54,9 +60,10 @@ export function decodeMember(m: string): IpSetMember {
   return { addr: m.slice(0, comma), protocol: m.slice(comma + 1, colon) as "tcp" | "udp" | "sctp", port: Number(m.slice(colon + 1)) };
 }
 
-/** A set created since the last flush: its members, or the snapshot it was restored with. */
+/** A set created since the last flush: its live members, its members, or the snapshot it was restored with. */
 interface NewSet {
   type: IpSetType;
+  live: (() => Iterable<string>) | undefined;
   members: Set<string> | undefined;
   restored: { members: readonly string[]; decoded: readonly IpSetMember[] } | undefined;
 }
@@ -78,18 +85,18 @@ export class EventSequencer implements DataplaneSink {
   private inSyncRequested = false;
   private inSyncSent = false;
 
-  ipSetAdded(id: string, type: IpSetType): void {
+  ipSetAdded(id: string, type: IpSetType, members: () => Iterable<string>): void {
     this.removedSets.delete(id);
     this.addedMembers.delete(id);
     this.removedMembers.delete(id);
-    this.newSets.set(id, { type, members: new Set(), restored: undefined });
+    this.newSets.set(id, { type, live: members, members: undefined, restored: undefined });
   }
 
   ipSetRestored(id: string, type: IpSetType, members: readonly string[], decoded: readonly IpSetMember[]): void {
     this.removedSets.delete(id);
     this.addedMembers.delete(id);
     this.removedMembers.delete(id);
-    this.newSets.set(id, { type, members: undefined, restored: { members, decoded } });
+    this.newSets.set(id, { type, live: undefined, members: undefined, restored: { members, decoded } });
   }
 
   /** A new set's members as a mutable Set (materialising a restored snapshot on first change). */
@@ -103,13 +110,17 @@ export class EventSequencer implements DataplaneSink {
 
   ipSetMemberAdded(id: string, member: string): void {
     const ns = this.newSets.get(id);
-    if (ns) this.newMembers(ns).add(member);
+    if (ns) {
+      if (!ns.live) this.newMembers(ns).add(member);
+    }
     else if (!this.removedMembers.get(id)?.delete(member)) addTo(this.addedMembers, id, member);
   }
 
   ipSetMemberRemoved(id: string, member: string): void {
     const ns = this.newSets.get(id);
-    if (ns) this.newMembers(ns).delete(member);
+    if (ns) {
+      if (!ns.live) this.newMembers(ns).delete(member);
+    }
     else if (!this.addedMembers.get(id)?.delete(member)) addTo(this.removedMembers, id, member);
   }
 
@@ -184,8 +195,9 @@ export class EventSequencer implements DataplaneSink {
       }
       this.config = undefined;
     }
-    for (const [id, { type, members, restored }] of this.newSets) {
-      out.push({ kind: "ipset-update", id, type, members: members ? [...members].map(decodeMember) : restored!.decoded.slice() });
+    for (const [id, { type, live, members, restored }] of this.newSets) {
+      const decoded = live ? Array.from(live(), decodeMember) : members ? [...members].map(decodeMember) : restored!.decoded.slice();
+      out.push({ kind: "ipset-update", id, type, members: decoded });
       this.sentSets.add(id);
     }
     this.newSets.clear();

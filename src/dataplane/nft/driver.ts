@@ -7,8 +7,10 @@
  *   enforcing until the snapshot is complete (calico-spec §9.7-8); the first apply after
  *   in-sync replaces the table atomically (create-if-missing + delete + define).
  * - After that each apply writes only the difference with what it last programmed: set
- *   elements for membership changes, flush+refill of the chains whose rules changed (felix's
- *   nftables Table does the same with its own delta tracking). If a delta transaction fails
+ *   elements for membership changes (as set declarations and `flush set`, never `add/delete
+ *   element`, which make nft 1.0.6 load every set's elements: see deltaScript), flush+refill of
+ *   the chains whose rules changed (felix's nftables Table does the same with its own delta
+ *   tracking). If a delta transaction fails
  *   (someone changed the table under us) the driver falls back to a full replace.
  * - Rendering reuses what did not change (TableRenderer caches by event object identity), so
  *   events must be treated as immutable once applied: send a new object to change something.
