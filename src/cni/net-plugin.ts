@@ -45,7 +45,8 @@ export interface NetPluginDeps {
   /** The namespace standing for the host (tests); undefined: the plugin's own namespace. */
   hostNetns?: string;
   hostSysctl: SysctlWriter;
-  store: Store;
+  /** The datastore, opened on first use (the first kernel command starts before it loads). */
+  store: () => Promise<Store>;
   /** tabby's IPAM, for `ipam.type: tabby-ipam` (opened only when needed). */
   ipam: () => Promise<IpamApi>;
   /** Runs any other IPAM plugin. */
@@ -81,14 +82,25 @@ function hostRoutes(hostIf: string, addrs: string[]): Route[] {
 }
 
 /**
- * Run in the container with the interface name and sysctl path/value pairs as arguments and the
- * `ip -batch` input on stdin: sets the sysctls, applies the batch, prints `ip -j link show` of the
- * interface. Stops at the first failure.
+ * Run in the container with sysctl path/value pairs as arguments and the `ip -batch` input on
+ * stdin: sets the sysctls, then becomes `ip -j -batch -` (no second process). Stops at the first
+ * failure.
  */
-export const CONTAINER_SCRIPT =
-  'set -e; ifname=$1; shift; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; ip -batch -; ip -j link show dev "$ifname"';
+export const CONTAINER_SCRIPT = 'set -e; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; exec ip -j -batch -';
 
-/** The container side's `ip -batch` input: interface up, /32 and /128 (no DAD), gateway routes. Pure. */
+/**
+ * The container side's work: one `ip -j -batch -` (in `sh` first when sysctls are to be set, which
+ * `ip` cannot do) inside the container's namespace. Pure.
+ */
+export function containerCommand(sysctls: { path: string; value: string }[]): [string, string[]] {
+  if (!sysctls.length) return ["ip", ["-j", "-batch", "-"]];
+  return ["sh", ["-c", CONTAINER_SCRIPT, "sh", ...sysctls.flatMap((x) => [x.path, x.value])]];
+}
+
+/**
+ * The container side's `ip -batch` input: interface up, /32 and /128 (no DAD), gateway routes,
+ * then the interface read back (the only line that prints under `-j`: its JSON, for the MAC). Pure.
+ */
 export function containerBatch(ifname: string, addrs: string[], mac?: string): string {
   const lines: string[] = [];
   if (mac) lines.push(`link set dev ${ifname} address ${mac}`);
@@ -98,6 +110,7 @@ export function containerBatch(ifname: string, addrs: string[], mac?: string): s
     lines.push(`route replace ${GATEWAY_V4} dev ${ifname} scope link`, `route replace default via ${GATEWAY_V4} dev ${ifname}`);
   }
   if (addrs.some((a) => a.includes(":"))) lines.push(`route replace default via ${HOST_VETH_LINK_LOCAL} dev ${ifname}`);
+  lines.push(`link show dev ${ifname}`);
   return lines.join("\n") + "\n";
 }
 
@@ -145,7 +158,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
 
     // Inside the container, in one process (start-up dominates the cost of each command): the
-    // IPv6 sysctls, one `ip -batch`, then the interface read back for its MAC.
+    // IPv6 sysctls, then one `ip -batch` that ends by reading the interface back for its MAC.
     const contSysctls = fams.v6
       ? [
           { path: `net/ipv6/conf/${env.ifname}/disable_ipv6`, value: "0" },
@@ -156,11 +169,9 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     // without DAD): the veth up and the routes to the workload, in one transaction.
     const routes = hostRoutes(hostIf, addrs);
     const hostBatch = `link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length });
+    const [contCmd, contArgs] = containerCommand(contSysctls);
     const [setup] = await Promise.all([
-      runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
-        ...ns(env.netns),
-        input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac),
-      }),
+      runOk(deps.runner, contCmd, contArgs, { ...ns(env.netns), input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac) }),
       runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch }),
     ]);
     const contLink = parseLinks(setup.stdout)[0];
@@ -169,7 +180,8 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     // The WorkloadEndpoint.
     const name = wepName(deps.node, id, env.ifname);
     const key = resourceKey("WorkloadEndpoint", name, id.namespace);
-    const [prev] = await Promise.all([deps.store.get(key), ensureNamespaceProfile(deps.store, id.namespace, deps.clock.now())]);
+    const store = await deps.store();
+    const [prev] = await Promise.all([store.get(key), ensureNamespaceProfile(store, id.namespace, deps.clock.now())]);
     let uid: string = randomUUID();
     let created = new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     if (prev) {
@@ -182,8 +194,8 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: contLink.mac, ipNetworks: addrs, uid, creationTimestamp: created });
     // resourceVersion is not stored: as in Calico's etcd backend, readers take it from the key's
     // revision, which is only known after the write.
-    await deps.store.put(key, JSON.stringify(wep));
-    undo.push(() => deps.store.delete(key));
+    await store.put(key, JSON.stringify(wep));
+    undo.push(() => store.delete(key));
 
     const ours: CniResult = {
       interfaces: [{ name: hostIf, mac: HOST_VETH_MAC }, { name: env.ifname, mac: contLink.mac, sandbox: env.netns }],
@@ -205,7 +217,23 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   const id = workloadIdentity(env.containerId, args);
   const hostIf = hostIfName(id);
   const key = resourceKey("WorkloadEndpoint", wepName(deps.node, id, env.ifname), id.namespace);
-  const prev = await deps.store.get(key);
+  const deleteVeth = () => new Links(deps.runner, deps.hostNetns).deleteLink(hostIf);
+  // The kernel removes every route through the veth with it; no route can name a missing device.
+  // A veth named after the container id is this container's alone: its removal (a process) starts
+  // at once and runs beside the datastore's loading and writes. One named after a pod may belong
+  // to a newer container of the same pod: the WorkloadEndpoint says whose it is first.
+  const work: Promise<unknown>[] = [];
+  const ownVeth = id.workloadId === env.containerId;
+  if (ownVeth) work.push(deleteVeth());
+  let store: Store;
+  let prev: Awaited<ReturnType<Store["get"]>>;
+  try {
+    store = await deps.store();
+    prev = await store.get(key);
+  } catch (e) {
+    await Promise.allSettled(work);
+    throw e;
+  }
   let foreign = false;
   if (prev) {
     try {
@@ -216,14 +244,11 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     }
   }
   // A pod re-created under the same name owns the veth and the endpoint now: leave them be.
-  // The rest runs side by side: the veth's removal (a process) overlaps the datastore writes.
-  const work: Promise<unknown>[] = [];
   if (!foreign) {
-    // The kernel removes every route through the veth with it; no route can name a missing device.
-    work.push(new Links(deps.runner, deps.hostNetns).deleteLink(hostIf));
+    if (!ownVeth) work.push(deleteVeth());
     if (prev) {
       work.push(
-        deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
+        store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
           if (!hasCode(e, "DS_NOT_FOUND")) throw e;
         }),
       );

@@ -78,7 +78,7 @@ test("tabby-ipam: a family without a pool is skipped unless asked for explicitly
 
 test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async () => {
   const { rt, runner, sysctl, store } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 0, out.stdout);
@@ -91,7 +91,7 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   );
   assert.deepEqual(runner.lines(), [
     `ip link add name ${hostIf} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`,
-    `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh eth0 net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
+    `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
     `ip -batch -`,
   ]);
   assert.equal(
@@ -103,6 +103,7 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
       "route replace 169.254.1.1 dev eth0 scope link",
       "route replace default via 169.254.1.1 dev eth0",
       "route replace default via fe80::ecee:eeff:feee:eeee dev eth0",
+      "link show dev eth0",
       "",
     ].join("\n"),
   );
@@ -119,9 +120,27 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   assert.deepEqual(profile.spec, { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "web" } });
 });
 
+test("tabby ADD, IPv4 only: the container's work is one `ip -j -batch` with no shell; the veth is created before the store opens", async () => {
+  const { rt, runner } = setup(new FakeIpam("10.65.0.0/26", undefined));
+  let callsAtOpen = -1;
+  const open = rt.openStore;
+  rt.openStore = async (url) => {
+    callsAtOpen = runner.calls.length;
+    return open(url);
+  };
+  runner.on("-j -batch -", { stdout: LINK_JSON });
+  const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
+  assert.equal(out.exitCode, 0, out.stdout);
+  assert.deepEqual(
+    runner.lines().map((l) => l.replace(/tab[0-9a-f]{11}/, "tabX")),
+    [`ip link add name tabX address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`, `[${NETNS}] ip -j -batch -`, "ip -batch -"],
+  );
+  assert.equal(callsAtOpen, 1, "the veth's `ip link add` was started before the datastore was opened");
+});
+
 test("tabby ADD failing part-way undoes everything before reporting", async () => {
   const { rt, runner, store, ipam } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   runner.on("-batch", { code: 2, stderr: "RTNETLINK answers: No such device" });
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 1);
@@ -134,7 +153,7 @@ test("tabby ADD failing part-way undoes everything before reporting", async () =
 
 test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without netns succeed", async () => {
   const { rt, runner, store, ipam } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   assert.equal((await dispatchCni("tabby", conf(), env("ADD"), rt)).exitCode, 0);
   const before = runner.calls.length;
   runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
@@ -147,9 +166,29 @@ test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without net
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_NETNS: "" }), rt), { exitCode: 0, stdout: "" });
 });
 
+test("tabby DEL of a container-named veth starts removing it before the store opens; a pod-named one waits for the endpoint", async () => {
+  for (const [args, first] of [["", 0], ["IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=front", 1]] as const) {
+    const { rt, runner } = setup();
+    runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
+    const order: string[] = [];
+    const open = rt.openStore;
+    rt.openStore = async (url) => {
+      order.push("store");
+      return open(url);
+    };
+    const run = runner.run.bind(runner);
+    runner.run = (cmd, a, o) => {
+      order.push(cmd);
+      return run(cmd, a, o);
+    };
+    assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_ARGS: args }), rt), { exitCode: 0, stdout: "" });
+    assert.equal(order.indexOf("ip"), first, `CNI_ARGS ${JSON.stringify(args)}: ${order.join(", ")}`);
+  }
+});
+
 test("tabby DEL leaves a re-created pod's endpoint and veth alone", async () => {
   const { rt, runner, store } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   assert.equal((await dispatchCni("tabby", conf(), env("ADD", { CNI_CONTAINERID: "new" }), rt)).exitCode, 0);
   const n = runner.calls.length;
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_CONTAINERID: "old" }), rt), { exitCode: 0, stdout: "" });

@@ -51,12 +51,17 @@ export async function runOk(runner: CommandRunner, cmd: string, args: string[], 
   return res;
 }
 
-/** The real runner: spawns the process, collects its output. */
+/**
+ * The real runner: spawns the process, collects its output. `env` replaces the environment the
+ * commands get (default: this process's).
+ */
 export class ExecRunner implements CommandRunner {
+  constructor(private readonly opts: { env?: Record<string, string> } = {}) {}
+
   run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, argv] = wrapNetns(cmd, args, opts.netns);
     return new Promise((resolve, reject) => {
-      const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe"], ...(this.opts.env ? { env: this.opts.env } : {}) });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on("data", (b: Buffer) => out.push(b));
