@@ -82,19 +82,17 @@ function hostRoutes(hostIf: string, addrs: string[]): Route[] {
 }
 
 /**
- * Run in the container with sysctl path/value pairs as arguments and the `ip -batch` input on
- * stdin: sets the sysctls, then becomes `ip -j -batch -` (no second process). Stops at the first
- * failure.
+ * Run in the container: reads a first line of sysctl path/value pairs (space-separated; empty for
+ * none), sets them, then becomes `ip -j -batch -` on the rest of stdin (no second process). It is
+ * started before the addresses are known and waits on stdin meanwhile. Stops at the first failure;
+ * an empty stdin (the ADD failed before its input was written) changes nothing.
  */
-export const CONTAINER_SCRIPT = 'set -e; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; exec ip -j -batch -';
+export const CONTAINER_SCRIPT =
+  'set -ef; read -r s; set -- $s; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; exec ip -j -batch -';
 
-/**
- * The container side's work: one `ip -j -batch -` (in `sh` first when sysctls are to be set, which
- * `ip` cannot do) inside the container's namespace. Pure.
- */
-export function containerCommand(sysctls: { path: string; value: string }[]): [string, string[]] {
-  if (!sysctls.length) return ["ip", ["-j", "-batch", "-"]];
-  return ["sh", ["-c", CONTAINER_SCRIPT, "sh", ...sysctls.flatMap((x) => [x.path, x.value])]];
+/** CONTAINER_SCRIPT's stdin: the sysctls' line, then the batch. Pure. */
+export function containerInput(sysctls: { path: string; value: string }[], batch: string): string {
+  return sysctls.flatMap((x) => [x.path, x.value]).join(" ") + "\n" + batch;
 }
 
 /**
@@ -135,17 +133,41 @@ async function createVeth(host: Links, hostIf: string, env: CniEnv, mtu: number 
   }
 }
 
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult> {
   if (!conf.ipam) throw new CniError(CNI_ERR.INVALID_CONFIG, "network configuration: ipam is required");
   const id = workloadIdentity(env.containerId, args);
   const hostIf = hostIfName(id);
   const host = new Links(deps.runner, deps.hostNetns);
   const undo: (() => Promise<unknown>)[] = [];
+  // The processes that program the container and the host start with the veth's, before the
+  // addresses are known, and wait on stdin: their start-up overlaps IPAM and the datastore's
+  // loading. Each gets its input once everything it depends on is done; on a failure before
+  // that, its stdin is closed empty and it changes nothing.
+  const contIn = deferred<string>();
+  const hostIn = deferred<string>();
+  let programs: Promise<unknown>[] = [];
   try {
     // The veth does not depend on the addresses: create it while IPAM works (its datastore round
     // trips overlap the `ip` process). Both undo steps are registered whatever happens.
     undo.push(() => host.deleteLink(hostIf));
     const vethP = createVeth(host, hostIf, env, conf.mtu ?? (await deps.detectMtu?.()));
+    // Inside the container, in one process (start-up dominates the cost of each command): the
+    // IPv6 sysctls, then one `ip -batch` that ends by reading the interface back for its MAC.
+    const contP = runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT], { ...ns(env.netns), input: contIn.promise });
+    // In the host (once its sysctls are set, so the link-local comes up without DAD): the veth up
+    // and the routes to the workload, in one transaction.
+    const hostP = runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostIn.promise });
+    programs = [contP, hostP];
     const [ipamR, vethR] = await Promise.allSettled([ipamRun("ADD", conf, env, args, deps), vethP]);
     if (ipamR.status === "fulfilled") undo.push(() => ipamRun("DEL", conf, env, args, deps));
     if (vethR.status === "rejected") throw vethR.reason;
@@ -155,25 +177,17 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const v6 = addrs.filter((a) => a.includes(":"));
     if (!addrs.length) throw new CniError(CNI_ERR.NO_ADDRESS, "IPAM returned no addresses");
     const fams = { v4: v4.length > 0, v6: v6.length > 0 };
-    await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
-
-    // Inside the container, in one process (start-up dominates the cost of each command): the
-    // IPv6 sysctls, then one `ip -batch` that ends by reading the interface back for its MAC.
     const contSysctls = fams.v6
       ? [
           { path: `net/ipv6/conf/${env.ifname}/disable_ipv6`, value: "0" },
           { path: `net/ipv6/conf/${env.ifname}/accept_dad`, value: "0" },
         ]
       : [];
-    // In the host, at the same time (the host side's sysctls are set, so its link-local comes up
-    // without DAD): the veth up and the routes to the workload, in one transaction.
+    contIn.resolve(containerInput(contSysctls, containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac)));
+    await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
     const routes = hostRoutes(hostIf, addrs);
-    const hostBatch = `link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length });
-    const [contCmd, contArgs] = containerCommand(contSysctls);
-    const [setup] = await Promise.all([
-      runOk(deps.runner, contCmd, contArgs, { ...ns(env.netns), input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac) }),
-      runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch }),
-    ]);
+    hostIn.resolve(`link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length }));
+    const [setup] = await Promise.all([contP, hostP]);
     const contLink = parseLinks(setup.stdout)[0];
     if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
 
@@ -208,6 +222,10 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     };
     return conf.prevResult ? mergeResults(parseResult(conf.prevResult), ours) : ours;
   } catch (e) {
+    // Unfed programs exit on their empty stdin; wait for them so nothing runs after the undo.
+    contIn.reject(e);
+    hostIn.reject(e);
+    await Promise.allSettled(programs);
     for (const u of undo.reverse()) await u().catch(() => undefined);
     throw e;
   }

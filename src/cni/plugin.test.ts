@@ -91,12 +91,13 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   );
   assert.deepEqual(runner.lines(), [
     `ip link add name ${hostIf} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`,
-    `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
+    `[${NETNS}] sh -c ${CONTAINER_SCRIPT}`,
     `ip -batch -`,
   ]);
   assert.equal(
     runner.calls[1]!.input,
     [
+      "net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0",
       "link set dev eth0 up",
       "addr replace 10.65.0.1/32 dev eth0",
       "addr replace fd00:65::1/128 dev eth0 nodad",
@@ -120,7 +121,7 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   assert.deepEqual(profile.spec, { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "web" } });
 });
 
-test("tabby ADD, IPv4 only: the container's work is one `ip -j -batch` with no shell; the veth is created before the store opens", async () => {
+test("tabby ADD, IPv4 only: no container sysctls; all three processes start before the store opens", async () => {
   const { rt, runner } = setup(new FakeIpam("10.65.0.0/26", undefined));
   let callsAtOpen = -1;
   const open = rt.openStore;
@@ -133,9 +134,10 @@ test("tabby ADD, IPv4 only: the container's work is one `ip -j -batch` with no s
   assert.equal(out.exitCode, 0, out.stdout);
   assert.deepEqual(
     runner.lines().map((l) => l.replace(/tab[0-9a-f]{11}/, "tabX")),
-    [`ip link add name tabX address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`, `[${NETNS}] ip -j -batch -`, "ip -batch -"],
+    [`ip link add name tabX address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`, `[${NETNS}] sh -c ${CONTAINER_SCRIPT}`, "ip -batch -"],
   );
-  assert.equal(callsAtOpen, 1, "the veth's `ip link add` was started before the datastore was opened");
+  assert.equal(runner.calls[1]!.input!.split("\n")[0], "", "no sysctls for the container");
+  assert.equal(callsAtOpen, 3, "the veth's `ip link add` and both programming processes started before the datastore was opened");
 });
 
 test("tabby ADD failing part-way undoes everything before reporting", async () => {
@@ -148,6 +150,17 @@ test("tabby ADD failing part-way undoes everything before reporting", async () =
   assert.match(JSON.parse(out.stdout).msg, /No such device/);
   assert.equal(ipam.byHandle.size, 0, "addresses released");
   assert.match(runner.lines().at(-1)!, /^ip link del dev tab[0-9a-f]{11}$/, "veth deleted last");
+  assert.equal((await store.list("/calico/")).items.length, 0);
+});
+
+test("tabby ADD failing in IPAM: the waiting programs get no input, the veth is removed", async () => {
+  const { rt, runner, store } = setup(new FakeIpam(undefined, undefined));
+  const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
+  assert.equal(JSON.parse(out.stdout).code, 102);
+  assert.equal(runner.calls.length, 4);
+  assert.equal(runner.calls[1]!.input, undefined, "container program never fed");
+  assert.equal(runner.calls[2]!.input, undefined, "host program never fed");
+  assert.match(runner.lines().at(-1)!, /^ip link del dev tab[0-9a-f]{11}$/);
   assert.equal((await store.list("/calico/")).items.length, 0);
 });
 

@@ -8,8 +8,12 @@ import { spawn } from "node:child_process";
 import { TabbyError } from "../errors.js";
 
 export interface RunOptions {
-  /** Text written to the command's stdin. */
-  input?: string;
+  /**
+   * Text written to the command's stdin. A promise: the command starts at once and gets its input
+   * when the promise resolves (stdin closed with nothing written if it rejects), so that its start
+   * overlaps the work that computes the input.
+   */
+  input?: string | Promise<string>;
   /** Network namespace: a path (/proc/PID/ns/net, /var/run/netns/x) or a name under /var/run/netns. */
   netns?: string;
 }
@@ -77,7 +81,9 @@ export class ExecRunner implements CommandRunner {
         }),
       );
       child.stdin.on("error", () => {}); // the command may exit before reading its input
-      child.stdin.end(opts.input ?? "");
+      const input = opts.input ?? "";
+      if (typeof input === "string") child.stdin.end(input);
+      else input.then((text) => child.stdin.end(text), () => child.stdin.end());
     });
   }
 }
@@ -108,8 +114,16 @@ export class FakeRunner implements CommandRunner {
   }
 
   async run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    const call: RecordedCall = { cmd, args, input: opts.input, netns: opts.netns };
-    this.calls.push(call);
+    const call: RecordedCall = { cmd, args, netns: opts.netns };
+    this.calls.push(call); // in the order the commands start
+    if (typeof opts.input === "string") call.input = opts.input;
+    else if (opts.input) {
+      try {
+        call.input = await opts.input;
+      } catch {
+        return { stdout: "", stderr: "stdin closed without input", code: 1 };
+      }
+    }
     const line = [cmd, ...args].join(" ");
     const i = this.rules.findIndex((r) => r.match(line, call));
     let res: Partial<RunResult> = {};
