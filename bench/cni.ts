@@ -7,7 +7,14 @@
  * removed outside the timing). The bench re-runs itself inside a private network namespace so that
  * the plugins program no real host.
  *
- *   node dist/bench/cni.js [--iterations N]
+ *   node dist/bench/cni.js [--iterations N] [--hold-db] [--baseline CHECKOUT]
+ *
+ * --hold-db: the bench keeps its own connection to the SQLite file open for the whole run, as a
+ *   host's running agent (`tabby node run`) does. Then a plugin's close is not the last one, so it
+ *   neither checkpoints the WAL into the database nor deletes it (two fsyncs and a re-created WAL
+ *   per plugin process otherwise), which is how the plugin runs on a real tabby host.
+ * --baseline CHECKOUT: also times the plugins `tabby cni install` of another built checkout writes
+ *   (e.g. an earlier commit), interleaved in the same run, for before/after comparisons.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,7 +24,9 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const { values: args } = parseArgs({ options: { iterations: { type: "string", default: "40" }, inner: { type: "string" } } });
+const { values: args } = parseArgs({
+  options: { iterations: { type: "string", default: "40" }, inner: { type: "string" }, "hold-db": { type: "boolean", default: false }, baseline: { type: "string" } },
+});
 const N = Number(args.iterations);
 const SELF = fileURLToPath(import.meta.url);
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
@@ -34,7 +43,8 @@ if (!args.inner) {
     for (const [ns, d] of [[host, "up0"], [up, "up1"], [host, "lo"]] as const) ip(ns, "link", "set", d, "up");
     ip(host, "addr", "add", "192.168.252.1/24", "dev", "up0");
     ip(host, "route", "add", "default", "via", "192.168.252.2");
-    const r = spawnSync("ip", ["netns", "exec", host, process.execPath, SELF, "--iterations", String(N), "--inner", P], { stdio: "inherit" });
+    const extra = [...(args["hold-db"] ? ["--hold-db"] : []), ...(args.baseline ? ["--baseline", args.baseline] : [])];
+    const r = spawnSync("ip", ["netns", "exec", host, process.execPath, SELF, "--iterations", String(N), "--inner", P, ...extra], { stdio: "inherit" });
     process.exitCode = r.status ?? 1;
   } finally {
     for (const ns of [host, up]) spawnSync("ip", ["netns", "del", ns]);
@@ -80,6 +90,15 @@ async function inner(prefix: string): Promise<void> {
       "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: b4}\nspec: {cidr: 10.81.0.0/16}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: b6}\nspec: {cidr: 'fd81::/64'}\n",
     );
     execFileSync(process.execPath, [CLI, "apply", "-f", join(W, "pools.yaml"), "--datastore", db]);
+    if (args.baseline) execFileSync(process.execPath, [join(args.baseline, "dist/src/cli/main.js"), "cni", "install", "--bin-dir", join(W, "base"), "--no-conflist"]);
+    let held: { close(): unknown } | undefined;
+    if (args["hold-db"]) {
+      // As a running agent holds it: a connection that has read the database (so it is in WAL mode).
+      const { default: Database } = await import("better-sqlite3");
+      const conn = new Database(join(W, "tabby.db"));
+      conn.prepare("SELECT count(*) FROM kv").get();
+      held = conn;
+    }
     const subjects: { name: string; cmd: string; conf: Record<string, unknown>; env?: Record<string, string> }[] = [
       { name: "node -e 0 (floor)", cmd: process.execPath, conf: { cniVersion: "1.0.0", name: "b", type: "none" } },
       {
@@ -100,6 +119,9 @@ async function inner(prefix: string): Promise<void> {
         env: { TABBY_IPAM_LOCK: join(W, "ipam.lock") },
       },
     ];
+    if (args.baseline) {
+      for (const s of subjects.slice(2, 4)) subjects.push({ ...s, name: s.name.replace("tabby + tabby-ipam", "baseline"), cmd: join(W, "base", "tabby") });
+    }
     const results = new Map<string, Sample>(subjects.map((s) => [s.name, { add: [], del: [] }]));
     // Interleave subjects per iteration so that drift on the machine hits all alike.
     for (let i = 0; i < N + 2; i++) {
@@ -131,7 +153,9 @@ async function inner(prefix: string): Promise<void> {
     const floor = results.get(subjects[0]!.name)!;
     const fm = { add: pct(floor.add, 50), del: pct(floor.del, 50) };
     const f = (x: number) => x.toFixed(1);
-    console.log(`cni bench: ${N} ADD+DEL per plugin, each a fresh process and a fresh container namespace`);
+    held?.close();
+    console.log(`cni bench: ${N} ADD+DEL per plugin, each a fresh process and a fresh container namespace${args["hold-db"] ? "; the datastore held open by the bench (as by an agent)" : ""}`);
+    if (args.baseline) console.log(`baseline: the plugins of ${args.baseline}`);
     console.log("| plugin                          | ADD median ms | ADD p99 ms | DEL median ms | DEL p99 ms | ADD / floor | DEL / floor |");
     console.log("| ------------------------------- | ------------- | ---------- | ------------- | ---------- | ----------- | ----------- |");
     for (const s of subjects) {

@@ -39,3 +39,4 @@ if [ ! -d node_modules/better-sqlite3/build ] || [ package-lock.json -nt node_mo
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npx tsc -p .
+node scripts/build-cni.mjs

@@ -15,6 +15,11 @@ function testFiles(dir) {
     .sort();
 }
 
+// The CNI plugin bundles (dist/cni/*.cjs, what `tabby cni install` installs) are rebuilt from the
+// compiled dist/src first, so the tests never run a bundle older than the code `tsc` just built.
+const built = spawnSync(process.execPath, ["scripts/build-cni.mjs"], { stdio: "inherit" });
+if (built.status !== 0) process.exit(built.status ?? 1);
+
 const filters = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const flags = process.argv.slice(2).filter((a) => a.startsWith("-"));
 let files = [...testFiles("dist/src"), ...testFiles("dist/test")];

@@ -9,7 +9,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteStore } from "../src/datastore/sqlite.js";
@@ -77,6 +77,9 @@ before(async () => {
   ip(HOST, "-6", "route", "add", "default", "via", "fd11::2");
   const inst = await tabby(["cni", "install", "--bin-dir", join(W, "bin"), "--no-conflist"]);
   assert.equal(inst.code, 0, inst.stderr);
+  // The fast form: each wrapper runs its one-file CommonJS bundle (scripts/run-tests.mjs builds them).
+  for (const name of ["tabby", "tabby-ipam"]) assert.match(readFileSync(join(W, "bin", name), "utf8"), new RegExp(`/dist/cni/${name}\\.cjs' "\\$@"\n$`));
+  assert.equal(inst.stderr, "", "no note about missing bundles");
   const pools = `apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata: {name: pool-a}

@@ -3,12 +3,17 @@
  * puts the CNI plugins where a runtime looks for them, as Calico's install-cni step does.
  *
  * In the bin dir: `tabby` and `tabby-ipam`, small shell wrappers that exec this Node.js binary on
- * this checkout's dist files (tabby needs its node_modules, so a copied file could not run on its
- * own; `exec` keeps one process and passes stdin, stdout and the environment straight through).
+ * this checkout's bundled plugin (`dist/cni/NAME.cjs`, one CommonJS file each, built by
+ * scripts/build-cni.mjs: a plugin process starts for every ADD and DEL, and one CommonJS file
+ * starts far faster than the ES modules it is made of). The bundle stays in the checkout because
+ * it loads better-sqlite3 from the checkout's node_modules; `exec` keeps one process and passes
+ * stdin, stdout and the environment straight through. Without a bundle (a build without the
+ * devDependencies) the wrappers run the ES module entries instead, and `install` says so.
  * In the conf dir: `10-tabby.conflist`, tabby then the reference `portmap` plugin (capability
  * `portMappings`), unless `--no-conflist`. Files are written to a temporary name and renamed, so
  * a runtime never sees half a file. Defaults: /opt/cni/bin and /etc/cni/net.d.
  */
+import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,10 +25,22 @@ export const DEFAULT_BIN_DIR = "/opt/cni/bin";
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
 export const CONFLIST_NAME = "10-tabby.conflist";
 
-const ENTRY = {
-  tabby: fileURLToPath(new URL("../cni/tabby-main.js", import.meta.url)),
-  "tabby-ipam": fileURLToPath(new URL("../cni/tabby-ipam-main.js", import.meta.url)),
-};
+export type CniPluginName = "tabby" | "tabby-ipam";
+const PLUGINS: CniPluginName[] = ["tabby", "tabby-ipam"];
+
+/** The bundle of a plugin (dist/cni/NAME.cjs) and its ES module entry (dist/src/cni/NAME-main.js). */
+export function pluginFiles(name: CniPluginName): { bundle: string; module: string } {
+  return {
+    bundle: fileURLToPath(new URL(`../../cni/${name}.cjs`, import.meta.url)),
+    module: fileURLToPath(new URL(`../cni/${name}-main.js`, import.meta.url)),
+  };
+}
+
+/** What a wrapper should run: the bundle when it has been built, else the ES module entry. */
+export function pluginEntry(name: CniPluginName): { entry: string; bundled: boolean } {
+  const { bundle, module } = pluginFiles(name);
+  return existsSync(bundle) ? { entry: bundle, bundled: true } : { entry: module, bundled: false };
+}
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -52,12 +69,21 @@ async function writeAtomic(path: string, text: string, mode: number): Promise<vo
   await rename(tmp, path);
 }
 
-export async function installCni(opts: { binDir: string; confDir?: string; datastore?: string; nodename?: string; name?: string }): Promise<string[]> {
+export interface InstallResult {
+  written: string[];
+  /** False when a plugin bundle was missing and its wrapper runs the ES module entry. */
+  bundled: boolean;
+}
+
+export async function installCni(opts: { binDir: string; confDir?: string; datastore?: string; nodename?: string; name?: string }): Promise<InstallResult> {
   const written: string[] = [];
+  let bundled = true;
   await mkdir(opts.binDir, { recursive: true });
-  for (const [name, entry] of Object.entries(ENTRY)) {
+  for (const name of PLUGINS) {
     const path = join(opts.binDir, name);
-    await writeAtomic(path, wrapperScript(process.execPath, entry), 0o755);
+    const e = pluginEntry(name);
+    bundled &&= e.bundled;
+    await writeAtomic(path, wrapperScript(process.execPath, e.entry), 0o755);
     written.push(path);
   }
   if (opts.confDir) {
@@ -66,7 +92,7 @@ export async function installCni(opts: { binDir: string; confDir?: string; datas
     await writeAtomic(path, JSON.stringify(defaultConflist(opts), null, 2) + "\n", 0o644);
     written.push(path);
   }
-  return written;
+  return { written, bundled };
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
@@ -88,7 +114,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\nusage: tabby cni install [--bin-dir DIR] [--conf-dir DIR] [--no-conflist] [--datastore URL] [--nodename NAME] [--name NETWORK]`);
   }
-  const written = await installCni({
+  const { written, bundled } = await installCni({
     binDir: values["bin-dir"],
     ...(values["no-conflist"] ? {} : { confDir: values["conf-dir"] }),
     ...(values.datastore ? { datastore: values.datastore } : {}),
@@ -96,5 +122,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     ...(values.name ? { name: values.name } : {}),
   });
   for (const w of written) io.stdout.write(`wrote ${w}\n`);
+  if (!bundled) io.stderr.write("note: the plugin bundles (dist/cni/*.cjs) are not built; the plugins run unbundled and start slower (build them with `npm run build`)\n");
   return 0;
 }

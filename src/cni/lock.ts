@@ -5,9 +5,12 @@
  * whoever creates it holds the lock; others retry every few milliseconds until `timeoutMs`
  * (Calico's 90 s). A lock file whose pid is no longer alive (a plugin killed mid-ADD) is broken
  * by renaming it aside first, so that two waiters cannot both break it and both take the lock.
- * Written by hand: no maintained pure-JS flock exists.
+ * Written by hand: no maintained pure-JS flock exists. Taking and releasing use blocking calls: a
+ * lock file is a few bytes on a local disk, and the plugin has nothing to do until it holds it
+ * (each asynchronous call would be a round trip through the thread pool on the ADD path).
  */
-import { open, readFile, rename, unlink, mkdir } from "node:fs/promises";
+import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { readFile, rename, unlink, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CNI_ERR, CniError } from "./errors.js";
 
@@ -56,9 +59,15 @@ export function fileLock(path: string = DEFAULT_IPAM_LOCK, timeoutMs = LOCK_TIME
     let delay = 2;
     for (;;) {
       try {
-        const fh = await open(path, "wx", 0o600);
-        await fh.writeFile(String(process.pid));
-        await fh.close();
+        const fd = openSync(path, "wx", 0o600);
+        try {
+          writeSync(fd, String(process.pid));
+        } catch (e) {
+          closeSync(fd);
+          unlinkSync(path); // an empty lock file would look like its creator is still writing
+          throw e;
+        }
+        closeSync(fd);
         break;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -76,7 +85,11 @@ export function fileLock(path: string = DEFAULT_IPAM_LOCK, timeoutMs = LOCK_TIME
     try {
       return await fn();
     } finally {
-      await unlink(path).catch(() => undefined);
+      try {
+        unlinkSync(path);
+      } catch {
+        /* broken by another as stale, or removed by hand */
+      }
     }
   };
 }

@@ -5,9 +5,11 @@
  * start in the common case. /proc/net always shows the caller's network namespace but /sys shows
  * the one sysfs was mounted in (a runtime entered with `nsenter --net` keeps the host's), so the
  * sysfs entry is used only when its ifindex matches the one /proc/net/if_inet6 or /proc/net/igmp
- * gives; otherwise `ip link show` answers. Parsing is pure; `detectUplinkMtu` is the effect.
+ * gives; otherwise `ip link show` answers. Parsing is pure; `detectUplinkMtu` is the effect. The
+ * /proc and /sys reads are synchronous: they never wait on a disk, and a plugin process has
+ * nothing else to do meanwhile (each asynchronous read is a round trip through the thread pool).
  */
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { type CommandRunner, runOk } from "../dataplane/exec.js";
 
 /** The interface of the IPv4 default route in /proc/net/route text. Pure. */
@@ -46,6 +48,14 @@ export function ifindexFromProc(ifInet6: string, igmp: string, dev: string): num
   return undefined;
 }
 
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /** The uplink's MTU, or undefined when the host has no default route. */
 export async function detectUplinkMtu(runner: CommandRunner, hostNetns?: string): Promise<number | undefined> {
   let r4: string, r6: string, mtuOf: (dev: string) => Promise<string | undefined>;
@@ -56,15 +66,11 @@ export async function detectUplinkMtu(runner: CommandRunner, hostNetns?: string)
     const table = new Map((out[2] ?? "").split("\n").filter(Boolean).map((l) => l.split(" ") as [string, string]));
     mtuOf = async (dev) => table.get(dev);
   } else {
-    [r4, r6] = await Promise.all([readFile("/proc/net/route", "utf8").catch(() => ""), readFile("/proc/net/ipv6_route", "utf8").catch(() => "")]);
+    r4 = read("/proc/net/route") ?? "";
+    r6 = read("/proc/net/ipv6_route") ?? "";
     mtuOf = async (dev) => {
-      const [idx, inet6, igmp] = await Promise.all([
-        readFile(`/sys/class/net/${dev}/ifindex`, "utf8").catch(() => ""),
-        readFile("/proc/net/if_inet6", "utf8").catch(() => ""),
-        readFile("/proc/net/igmp", "utf8").catch(() => ""),
-      ]);
-      const want = ifindexFromProc(inet6, igmp, dev);
-      if (want !== undefined && Number.parseInt(idx, 10) === want) return readFile(`/sys/class/net/${dev}/mtu`, "utf8").catch(() => undefined);
+      const want = ifindexFromProc(read("/proc/net/if_inet6") ?? "", read("/proc/net/igmp") ?? "", dev);
+      if (want !== undefined && Number.parseInt(read(`/sys/class/net/${dev}/ifindex`) ?? "", 10) === want) return read(`/sys/class/net/${dev}/mtu`);
       const r = await runner.run("ip", ["-o", "link", "show", "dev", dev]);
       return /\bmtu (\d+)/.exec(r.stdout)?.[1];
     };

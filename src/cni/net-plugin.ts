@@ -45,7 +45,8 @@ export interface NetPluginDeps {
   /** The namespace standing for the host (tests); undefined: the plugin's own namespace. */
   hostNetns?: string;
   hostSysctl: SysctlWriter;
-  store: Store;
+  /** The datastore, opened on first use (the first kernel command starts before it loads). */
+  store: () => Promise<Store>;
   /** tabby's IPAM, for `ipam.type: tabby-ipam` (opened only when needed). */
   ipam: () => Promise<IpamApi>;
   /** Runs any other IPAM plugin. */
@@ -81,14 +82,23 @@ function hostRoutes(hostIf: string, addrs: string[]): Route[] {
 }
 
 /**
- * Run in the container with the interface name and sysctl path/value pairs as arguments and the
- * `ip -batch` input on stdin: sets the sysctls, applies the batch, prints `ip -j link show` of the
- * interface. Stops at the first failure.
+ * Run in the container: reads a first line of sysctl path/value pairs (space-separated; empty for
+ * none), sets them, then becomes `ip -j -batch -` on the rest of stdin (no second process). It is
+ * started before the addresses are known and waits on stdin meanwhile. Stops at the first failure;
+ * an empty stdin (the ADD failed before its input was written) changes nothing.
  */
 export const CONTAINER_SCRIPT =
-  'set -e; ifname=$1; shift; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; ip -batch -; ip -j link show dev "$ifname"';
+  'set -ef; read -r s; set -- $s; while [ $# -gt 1 ]; do printf "%s\\n" "$2" > "/proc/sys/$1"; shift 2; done; exec ip -j -batch -';
 
-/** The container side's `ip -batch` input: interface up, /32 and /128 (no DAD), gateway routes. Pure. */
+/** CONTAINER_SCRIPT's stdin: the sysctls' line, then the batch. Pure. */
+export function containerInput(sysctls: { path: string; value: string }[], batch: string): string {
+  return sysctls.flatMap((x) => [x.path, x.value]).join(" ") + "\n" + batch;
+}
+
+/**
+ * The container side's `ip -batch` input: interface up, /32 and /128 (no DAD), gateway routes,
+ * then the interface read back (the only line that prints under `-j`: its JSON, for the MAC). Pure.
+ */
 export function containerBatch(ifname: string, addrs: string[], mac?: string): string {
   const lines: string[] = [];
   if (mac) lines.push(`link set dev ${ifname} address ${mac}`);
@@ -98,6 +108,7 @@ export function containerBatch(ifname: string, addrs: string[], mac?: string): s
     lines.push(`route replace ${GATEWAY_V4} dev ${ifname} scope link`, `route replace default via ${GATEWAY_V4} dev ${ifname}`);
   }
   if (addrs.some((a) => a.includes(":"))) lines.push(`route replace default via ${HOST_VETH_LINK_LOCAL} dev ${ifname}`);
+  lines.push(`link show dev ${ifname}`);
   return lines.join("\n") + "\n";
 }
 
@@ -122,17 +133,41 @@ async function createVeth(host: Links, hostIf: string, env: CniEnv, mtu: number 
   }
 }
 
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: NetPluginDeps): Promise<CniResult> {
   if (!conf.ipam) throw new CniError(CNI_ERR.INVALID_CONFIG, "network configuration: ipam is required");
   const id = workloadIdentity(env.containerId, args);
   const hostIf = hostIfName(id);
   const host = new Links(deps.runner, deps.hostNetns);
   const undo: (() => Promise<unknown>)[] = [];
+  // The processes that program the container and the host start with the veth's, before the
+  // addresses are known, and wait on stdin: their start-up overlaps IPAM and the datastore's
+  // loading. Each gets its input once everything it depends on is done; on a failure before
+  // that, its stdin is closed empty and it changes nothing.
+  const contIn = deferred<string>();
+  const hostIn = deferred<string>();
+  let programs: Promise<unknown>[] = [];
   try {
     // The veth does not depend on the addresses: create it while IPAM works (its datastore round
     // trips overlap the `ip` process). Both undo steps are registered whatever happens.
     undo.push(() => host.deleteLink(hostIf));
     const vethP = createVeth(host, hostIf, env, conf.mtu ?? (await deps.detectMtu?.()));
+    // Inside the container, in one process (start-up dominates the cost of each command): the
+    // IPv6 sysctls, then one `ip -batch` that ends by reading the interface back for its MAC.
+    const contP = runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT], { ...ns(env.netns), input: contIn.promise });
+    // In the host (once its sysctls are set, so the link-local comes up without DAD): the veth up
+    // and the routes to the workload, in one transaction.
+    const hostP = runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostIn.promise });
+    programs = [contP, hostP];
     const [ipamR, vethR] = await Promise.allSettled([ipamRun("ADD", conf, env, args, deps), vethP]);
     if (ipamR.status === "fulfilled") undo.push(() => ipamRun("DEL", conf, env, args, deps));
     if (vethR.status === "rejected") throw vethR.reason;
@@ -142,34 +177,25 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const v6 = addrs.filter((a) => a.includes(":"));
     if (!addrs.length) throw new CniError(CNI_ERR.NO_ADDRESS, "IPAM returned no addresses");
     const fams = { v4: v4.length > 0, v6: v6.length > 0 };
-    await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
-
-    // Inside the container, in one process (start-up dominates the cost of each command): the
-    // IPv6 sysctls, one `ip -batch`, then the interface read back for its MAC.
     const contSysctls = fams.v6
       ? [
           { path: `net/ipv6/conf/${env.ifname}/disable_ipv6`, value: "0" },
           { path: `net/ipv6/conf/${env.ifname}/accept_dad`, value: "0" },
         ]
       : [];
-    // In the host, at the same time (the host side's sysctls are set, so its link-local comes up
-    // without DAD): the veth up and the routes to the workload, in one transaction.
+    contIn.resolve(containerInput(contSysctls, containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac)));
+    await applySysctls(deps.hostSysctl, [...hostSysctls(fams), ...workloadSysctls(hostIf, fams)]);
     const routes = hostRoutes(hostIf, addrs);
-    const hostBatch = `link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length });
-    const [setup] = await Promise.all([
-      runOk(deps.runner, "sh", ["-c", CONTAINER_SCRIPT, "sh", env.ifname, ...contSysctls.flatMap((x) => [x.path, x.value])], {
-        ...ns(env.netns),
-        input: containerBatch(env.ifname, addrs, args.mac ?? conf.runtimeMac),
-      }),
-      runOk(deps.runner, "ip", ["-batch", "-"], { ...ns(deps.hostNetns), input: hostBatch }),
-    ]);
+    hostIn.resolve(`link set dev ${hostIf} up\n` + renderBatch({ replace: routes, remove: [], added: routes.length }));
+    const [setup] = await Promise.all([contP, hostP]);
     const contLink = parseLinks(setup.stdout)[0];
     if (!contLink) throw new CniError(CNI_ERR.IO_FAILURE, `${env.ifname} vanished from ${env.netns}`);
 
     // The WorkloadEndpoint.
     const name = wepName(deps.node, id, env.ifname);
     const key = resourceKey("WorkloadEndpoint", name, id.namespace);
-    const [prev] = await Promise.all([deps.store.get(key), ensureNamespaceProfile(deps.store, id.namespace, deps.clock.now())]);
+    const store = await deps.store();
+    const [prev] = await Promise.all([store.get(key), ensureNamespaceProfile(store, id.namespace, deps.clock.now())]);
     let uid: string = randomUUID();
     let created = new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     if (prev) {
@@ -182,8 +208,8 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: contLink.mac, ipNetworks: addrs, uid, creationTimestamp: created });
     // resourceVersion is not stored: as in Calico's etcd backend, readers take it from the key's
     // revision, which is only known after the write.
-    await deps.store.put(key, JSON.stringify(wep));
-    undo.push(() => deps.store.delete(key));
+    await store.put(key, JSON.stringify(wep));
+    undo.push(() => store.delete(key));
 
     const ours: CniResult = {
       interfaces: [{ name: hostIf, mac: HOST_VETH_MAC }, { name: env.ifname, mac: contLink.mac, sandbox: env.netns }],
@@ -196,6 +222,10 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     };
     return conf.prevResult ? mergeResults(parseResult(conf.prevResult), ours) : ours;
   } catch (e) {
+    // Unfed programs exit on their empty stdin; wait for them so nothing runs after the undo.
+    contIn.reject(e);
+    hostIn.reject(e);
+    await Promise.allSettled(programs);
     for (const u of undo.reverse()) await u().catch(() => undefined);
     throw e;
   }
@@ -205,7 +235,23 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   const id = workloadIdentity(env.containerId, args);
   const hostIf = hostIfName(id);
   const key = resourceKey("WorkloadEndpoint", wepName(deps.node, id, env.ifname), id.namespace);
-  const prev = await deps.store.get(key);
+  const deleteVeth = () => new Links(deps.runner, deps.hostNetns).deleteLink(hostIf);
+  // The kernel removes every route through the veth with it; no route can name a missing device.
+  // A veth named after the container id is this container's alone: its removal (a process) starts
+  // at once and runs beside the datastore's loading and writes. One named after a pod may belong
+  // to a newer container of the same pod: the WorkloadEndpoint says whose it is first.
+  const work: Promise<unknown>[] = [];
+  const ownVeth = id.workloadId === env.containerId;
+  if (ownVeth) work.push(deleteVeth());
+  let store: Store;
+  let prev: Awaited<ReturnType<Store["get"]>>;
+  try {
+    store = await deps.store();
+    prev = await store.get(key);
+  } catch (e) {
+    await Promise.allSettled(work);
+    throw e;
+  }
   let foreign = false;
   if (prev) {
     try {
@@ -216,14 +262,11 @@ export async function netDel(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     }
   }
   // A pod re-created under the same name owns the veth and the endpoint now: leave them be.
-  // The rest runs side by side: the veth's removal (a process) overlaps the datastore writes.
-  const work: Promise<unknown>[] = [];
   if (!foreign) {
-    // The kernel removes every route through the veth with it; no route can name a missing device.
-    work.push(new Links(deps.runner, deps.hostNetns).deleteLink(hostIf));
+    if (!ownVeth) work.push(deleteVeth());
     if (prev) {
       work.push(
-        deps.store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
+        store.delete(key, { revision: prev.revision }).catch((e: unknown) => {
           if (!hasCode(e, "DS_NOT_FOUND")) throw e;
         }),
       );

@@ -5,6 +5,7 @@
  * the store and IPAM are loaded only when the verb needs them, so VERSION starts fast.
  * `dispatchCni` is the same with every effect injected (tests run it in process).
  */
+import { fstatSync, readFileSync } from "node:fs";
 import type { Clock } from "../clock.js";
 import type { Store } from "../datastore/store.js";
 import type { IpamApi } from "../ipam/api.js";
@@ -107,9 +108,9 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       return done;
     }
 
-    // Load the verb's code, open the store and IPAM side by side (module loading, the native
-    // SQLite binding and the database open overlap their I/O).
-    const [m] = await Promise.all([import("./net-plugin.js"), getStore(), tabbyIpam && cenv.command !== "CHECK" ? getIpam() : undefined]);
+    // The store and IPAM are opened when the verb first needs them, so that its first kernel
+    // command (a veth to create or delete) starts before better-sqlite3 loads and runs beside it.
+    const m = await import("./net-plugin.js");
     const detectMtu =
       rt.detectMtu ??
       (async () => {
@@ -120,7 +121,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       runner: rt.runner,
       ...(rt.hostNetns ? { hostNetns: rt.hostNetns } : {}),
       hostSysctl: rt.hostSysctl,
-      store: await getStore(),
+      store: getStore,
       ipam: getIpam,
       delegateIpam: rt.delegateIpam,
       node,
@@ -143,8 +144,20 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
   }
 }
 
+/**
+ * The network configuration on stdin. Read with blocking reads of fd 0: no stream to set up and no
+ * trip through the event loop per chunk (a plugin process is short and has nothing else to do
+ * yet). A non-blocking stdin (EAGAIN) falls back to the stream.
+ */
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return "";
+  try {
+    if (fstatSync(0).isCharacterDevice() && (await import("node:tty")).isatty(0)) return "";
+    return readFileSync(0, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EBADF") return "";
+    if (code !== "EAGAIN") throw e;
+  }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf8");
@@ -178,7 +191,8 @@ export async function defaultRuntime(): Promise<CniRuntime> {
       const { Ipam } = await import("../ipam/ipam.js");
       return new Ipam(store);
     },
-    runner: new ExecRunner(),
+    // Children get PATH only: nothing else of the runtime's environment concerns `ip` or `nsenter`.
+    runner: new ExecRunner({ env: { PATH: process.env.PATH || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" } }),
     hostSysctl: new ProcSysctl(),
     delegateIpam: execDelegateIpam,
     clock: systemClock,

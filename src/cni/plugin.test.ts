@@ -78,7 +78,7 @@ test("tabby-ipam: a family without a pool is skipped unless asked for explicitly
 
 test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async () => {
   const { rt, runner, sysctl, store } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 0, out.stdout);
@@ -91,18 +91,20 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   );
   assert.deepEqual(runner.lines(), [
     `ip link add name ${hostIf} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`,
-    `[${NETNS}] sh -c ${CONTAINER_SCRIPT} sh eth0 net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0`,
+    `[${NETNS}] sh -c ${CONTAINER_SCRIPT}`,
     `ip -batch -`,
   ]);
   assert.equal(
     runner.calls[1]!.input,
     [
+      "net/ipv6/conf/eth0/disable_ipv6 0 net/ipv6/conf/eth0/accept_dad 0",
       "link set dev eth0 up",
       "addr replace 10.65.0.1/32 dev eth0",
       "addr replace fd00:65::1/128 dev eth0 nodad",
       "route replace 169.254.1.1 dev eth0 scope link",
       "route replace default via 169.254.1.1 dev eth0",
       "route replace default via fe80::ecee:eeff:feee:eeee dev eth0",
+      "link show dev eth0",
       "",
     ].join("\n"),
   );
@@ -119,9 +121,28 @@ test("tabby ADD: exact commands, sysctls, WorkloadEndpoint and result", async ()
   assert.deepEqual(profile.spec, { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "web" } });
 });
 
+test("tabby ADD, IPv4 only: no container sysctls; all three processes start before the store opens", async () => {
+  const { rt, runner } = setup(new FakeIpam("10.65.0.0/26", undefined));
+  let callsAtOpen = -1;
+  const open = rt.openStore;
+  rt.openStore = async (url) => {
+    callsAtOpen = runner.calls.length;
+    return open(url);
+  };
+  runner.on("-j -batch -", { stdout: LINK_JSON });
+  const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
+  assert.equal(out.exitCode, 0, out.stdout);
+  assert.deepEqual(
+    runner.lines().map((l) => l.replace(/tab[0-9a-f]{11}/, "tabX")),
+    [`ip link add name tabX address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns ${NETNS}`, `[${NETNS}] sh -c ${CONTAINER_SCRIPT}`, "ip -batch -"],
+  );
+  assert.equal(runner.calls[1]!.input!.split("\n")[0], "", "no sysctls for the container");
+  assert.equal(callsAtOpen, 3, "the veth's `ip link add` and both programming processes started before the datastore was opened");
+});
+
 test("tabby ADD failing part-way undoes everything before reporting", async () => {
   const { rt, runner, store, ipam } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   runner.on("-batch", { code: 2, stderr: "RTNETLINK answers: No such device" });
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 1);
@@ -132,9 +153,20 @@ test("tabby ADD failing part-way undoes everything before reporting", async () =
   assert.equal((await store.list("/calico/")).items.length, 0);
 });
 
+test("tabby ADD failing in IPAM: the waiting programs get no input, the veth is removed", async () => {
+  const { rt, runner, store } = setup(new FakeIpam(undefined, undefined));
+  const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
+  assert.equal(JSON.parse(out.stdout).code, 102);
+  assert.equal(runner.calls.length, 4);
+  assert.equal(runner.calls[1]!.input, undefined, "container program never fed");
+  assert.equal(runner.calls[2]!.input, undefined, "host program never fed");
+  assert.match(runner.lines().at(-1)!, /^ip link del dev tab[0-9a-f]{11}$/);
+  assert.equal((await store.list("/calico/")).items.length, 0);
+});
+
 test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without netns succeed", async () => {
   const { rt, runner, store, ipam } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   assert.equal((await dispatchCni("tabby", conf(), env("ADD"), rt)).exitCode, 0);
   const before = runner.calls.length;
   runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
@@ -147,9 +179,29 @@ test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without net
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_NETNS: "" }), rt), { exitCode: 0, stdout: "" });
 });
 
+test("tabby DEL of a container-named veth starts removing it before the store opens; a pod-named one waits for the endpoint", async () => {
+  for (const [args, first] of [["", 0], ["IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=front", 1]] as const) {
+    const { rt, runner } = setup();
+    runner.on("link del", { code: 1, stderr: 'Cannot find device "x"' });
+    const order: string[] = [];
+    const open = rt.openStore;
+    rt.openStore = async (url) => {
+      order.push("store");
+      return open(url);
+    };
+    const run = runner.run.bind(runner);
+    runner.run = (cmd, a, o) => {
+      order.push(cmd);
+      return run(cmd, a, o);
+    };
+    assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_ARGS: args }), rt), { exitCode: 0, stdout: "" });
+    assert.equal(order.indexOf("ip"), first, `CNI_ARGS ${JSON.stringify(args)}: ${order.join(", ")}`);
+  }
+});
+
 test("tabby DEL leaves a re-created pod's endpoint and veth alone", async () => {
   const { rt, runner, store } = setup();
-  runner.on("ip -batch -; ip -j link show", { stdout: LINK_JSON });
+  runner.on("-j -batch -", { stdout: LINK_JSON });
   assert.equal((await dispatchCni("tabby", conf(), env("ADD", { CNI_CONTAINERID: "new" }), rt)).exitCode, 0);
   const n = runner.calls.length;
   assert.deepEqual(await dispatchCni("tabby", conf(), env("DEL", { CNI_CONTAINERID: "old" }), rt), { exitCode: 0, stdout: "" });

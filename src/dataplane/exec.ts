@@ -8,8 +8,12 @@ import { spawn } from "node:child_process";
 import { TabbyError } from "../errors.js";
 
 export interface RunOptions {
-  /** Text written to the command's stdin. */
-  input?: string;
+  /**
+   * Text written to the command's stdin. A promise: the command starts at once and gets its input
+   * when the promise resolves (stdin closed with nothing written if it rejects), so that its start
+   * overlaps the work that computes the input.
+   */
+  input?: string | Promise<string>;
   /** Network namespace: a path (/proc/PID/ns/net, /var/run/netns/x) or a name under /var/run/netns. */
   netns?: string;
 }
@@ -51,12 +55,17 @@ export async function runOk(runner: CommandRunner, cmd: string, args: string[], 
   return res;
 }
 
-/** The real runner: spawns the process, collects its output. */
+/**
+ * The real runner: spawns the process, collects its output. `env` replaces the environment the
+ * commands get (default: this process's).
+ */
 export class ExecRunner implements CommandRunner {
+  constructor(private readonly opts: { env?: Record<string, string> } = {}) {}
+
   run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, argv] = wrapNetns(cmd, args, opts.netns);
     return new Promise((resolve, reject) => {
-      const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe"], ...(this.opts.env ? { env: this.opts.env } : {}) });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on("data", (b: Buffer) => out.push(b));
@@ -72,7 +81,9 @@ export class ExecRunner implements CommandRunner {
         }),
       );
       child.stdin.on("error", () => {}); // the command may exit before reading its input
-      child.stdin.end(opts.input ?? "");
+      const input = opts.input ?? "";
+      if (typeof input === "string") child.stdin.end(input);
+      else input.then((text) => child.stdin.end(text), () => child.stdin.end());
     });
   }
 }
@@ -103,8 +114,16 @@ export class FakeRunner implements CommandRunner {
   }
 
   async run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    const call: RecordedCall = { cmd, args, input: opts.input, netns: opts.netns };
-    this.calls.push(call);
+    const call: RecordedCall = { cmd, args, netns: opts.netns };
+    this.calls.push(call); // in the order the commands start
+    if (typeof opts.input === "string") call.input = opts.input;
+    else if (opts.input) {
+      try {
+        call.input = await opts.input;
+      } catch {
+        return { stdout: "", stderr: "stdin closed without input", code: 1 };
+      }
+    }
     const line = [cmd, ...args].join(" ");
     const i = this.rules.findIndex((r) => r.match(line, call));
     let res: Partial<RunResult> = {};

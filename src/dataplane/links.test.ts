@@ -72,3 +72,18 @@ test("sysctls: Calico's per-interface and host-wide set, written in the namespac
   assert.deepEqual(r.calls[0]!.args.slice(3), ["net/ipv4/ip_forward", "1", "net/ipv6/conf/all/forwarding", "1"]);
   assert.equal(r.calls[0]!.netns, "h1");
 });
+
+test("ExecRunner: input given as a promise is written when it resolves; a rejected one closes stdin empty", async () => {
+  const { ExecRunner } = await import("./exec.js");
+  const runner = new ExecRunner({ env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  let feed!: (s: string) => void;
+  const later = new Promise<string>((r) => (feed = r));
+  const p = runner.run("sh", ["-c", 'read -r first; echo "got $first"; cat']);
+  const q = runner.run("sh", ["-c", 'read -r first; echo "[$first]"; cat; echo "${HOME-no HOME}"'], { input: later });
+  setTimeout(() => feed("one\ntwo\n"), 20);
+  assert.equal((await p).stdout, "got \n");
+  const r = await q;
+  assert.equal(r.stdout, "[one]\ntwo\nno HOME\n", "the first line, then the rest; the environment is PATH alone");
+  const failed = await runner.run("sh", ["-c", "read -r x && echo fed || echo none"], { input: Promise.reject(new Error("ADD failed")) });
+  assert.equal(failed.stdout, "none\n");
+});

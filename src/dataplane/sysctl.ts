@@ -6,6 +6,7 @@
  * forwarding for both families. Writers are effects: straight to /proc/sys in the caller's
  * namespace, or through a CommandRunner inside another one.
  */
+import { writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { TabbyError } from "../errors.js";
 import { type CommandRunner, runOk } from "./exec.js";
@@ -41,6 +42,19 @@ export class ProcSysctl implements SysctlWriter {
   }
   async read(path: string): Promise<string> {
     return (await readFile(`${this.root}/${path}`, "utf8")).trim();
+  }
+  /**
+   * The list in order with blocking writes: a /proc/sys write never waits on a disk, and a dozen
+   * of them through the thread pool cost a dozen round trips (the CNI plugin's ADD sets 11).
+   */
+  async writeAll(list: Sysctl[]): Promise<void> {
+    for (const s of list) {
+      try {
+        writeFileSync(`${this.root}/${s.path}`, s.value);
+      } catch (e) {
+        throw new TabbyError("DP_SYSCTL_FAILED", `cannot set ${sysctlName(s.path)}=${s.value}: ${(e as Error).message}`, { path: s.path, value: s.value }, { cause: e });
+      }
+    }
   }
 }
 
