@@ -5,7 +5,6 @@
 import { fileURLToPath } from "node:url";
 
 export const CLI_MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
-export const CNI_IPAM_MAIN = fileURLToPath(new URL("../cni/tabby-ipam-main.js", import.meta.url));
 export const RESPONDER = fileURLToPath(new URL("./responder.js", import.meta.url));
 export const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
 export const NODE = process.execPath;

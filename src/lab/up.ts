@@ -21,7 +21,8 @@ import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type
 import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
-import { CLI_MAIN, CNI_IPAM_MAIN, NODE, RESPONDER } from "./paths.js";
+import { CLI_MAIN, NODE, RESPONDER } from "./paths.js";
+import { pluginEntry } from "../cli/cni-install.js";
 import { labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 
@@ -128,11 +129,14 @@ async function clearLeftovers(plan: LabPlan, say: (l: string) => void): Promise<
   }
 }
 
-/** Shell wrappers: the CNI bin dir a runtime would use, and `tabby` on PATH for `lab exec`. */
+/**
+ * Shell wrappers: the CNI bin dir a runtime would use (the plugins as `tabby cni install` puts
+ * them: the bundles when built), and `tabby` on PATH for `lab exec`.
+ */
 function writeWrappers(dir: string): void {
   const files: [string, string][] = [
-    [join(dir, "cni-bin", "tabby"), `exec "${NODE}" "${CLI_MAIN}" "$@"`],
-    [join(dir, "cni-bin", "tabby-ipam"), `exec "${NODE}" "${CNI_IPAM_MAIN}" "$@"`],
+    [join(dir, "cni-bin", "tabby"), `exec "${NODE}" "${pluginEntry("tabby").entry}" "$@"`],
+    [join(dir, "cni-bin", "tabby-ipam"), `exec "${NODE}" "${pluginEntry("tabby-ipam").entry}" "$@"`],
     [join(dir, "bin", "tabby"), `exec "${NODE}" "${CLI_MAIN}" "$@"`],
   ];
   for (const [file, body] of files) {
