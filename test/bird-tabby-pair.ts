@@ -68,6 +68,16 @@ export function birdTabbyPair(tag: string) {
       const logFd = openSync(join(dir, "tabby.log"), "a");
       tabby = spawn("ip", ["netns", "exec", nsTabby, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], { stdio: ["ignore", logFd, logFd] });
     },
+    /** The namespace tabby runs in. */
+    tabbyNetns: nsTabby,
+    /** Sends tabby a signal and waits for it to exit. */
+    async stopTabby(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+      const t = tabby;
+      if (!t || t.exitCode !== null || t.signalCode !== null) return;
+      const exited = new Promise<void>((r) => t.once("exit", () => r()));
+      t.kill(signal);
+      await exited;
+    },
     /** The end of tabby's log, for a failing test's output. */
     tabbyLog: () => readFileSync(join(dir, "tabby.log"), "utf8").slice(-4000),
     tearDown(): void {

@@ -3,6 +3,8 @@
  * from a YAML config. Serves the control socket; on SIGTERM/SIGINT stops cleanly (Cease 6/2 to
  * every peer, which withdraws our routes from them); on SIGHUP re-reads the file. Peers take
  * `import`/`export` policy (src/bgp/policy.ts); eBGP peers without one get none (RFC 8212).
+ * With `installRoutes: true` the best learned routes go into the kernel FIB (protocol 152) and
+ * are removed again on a clean stop.
  * With `gracefulRestart` in the config it is a restarting-capable speaker (RFC 4724): SIGUSR2
  * stops without NOTIFICATIONs (peers keep our routes), and `--restarting` (-R) marks the next
  * start as the restart (R bit; selection deferred until the peers' End-of-RIB).
@@ -13,6 +15,9 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { Speaker, type PeerConfig, type OriginatedRoute, type GracefulRestartOptions } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
+import { FibInstaller } from "../dataplane/fib-installer.js";
+import { ExecRunner } from "../dataplane/exec.js";
+import { systemClock } from "../clock.js";
 
 export interface BgpRunConfig {
   routerId: string;
@@ -22,6 +27,8 @@ export interface BgpRunConfig {
   control?: string;
   peers?: PeerConfig[];
   announce?: OriginatedRoute[];
+  /** Install the best learned routes into this namespace's kernel FIB (protocol 152). Default false. */
+  installRoutes?: boolean;
   /** Graceful restart as a restarting speaker (RFC 4724); `true` for the defaults. */
   gracefulRestart?: Omit<GracefulRestartOptions, "restarting"> | boolean;
 }
@@ -35,6 +42,7 @@ export function parseConfig(text: string): BgpRunConfig {
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") throw new UsageError("config: every peer needs address and asNumber");
     if (p.nextHopSelf !== undefined && typeof p.nextHopSelf !== "boolean") throw new UsageError(`config: peer ${p.address}: nextHopSelf is true or false`);
   }
+  if (c.installRoutes !== undefined && typeof c.installRoutes !== "boolean") throw new UsageError("config: installRoutes is true or false");
   const gr = c.gracefulRestart;
   if (gr !== undefined && typeof gr !== "boolean") {
     if (typeof gr !== "object" || gr === null) throw new UsageError("config: gracefulRestart is true, false or a mapping");
@@ -63,6 +71,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const cfg = parseConfig(readFileSync(file, "utf8"));
   const grCfg = cfg.gracefulRestart === true ? {} : cfg.gracefulRestart || undefined;
   if (restarting && !grCfg) throw new UsageError("--restarting needs gracefulRestart in the config");
+  const log = (level: string, msg: string, fields?: Record<string, unknown>) => {
+    if (level === "debug" && !verbose) return;
+    io.stderr.write(`${new Date().toISOString()} ${level} ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
+  };
   const speaker = new Speaker({
     routerId: cfg.routerId,
     asNumber: cfg.asNumber,
@@ -70,11 +82,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     ...(grCfg ? { gracefulRestart: { ...grCfg, restarting } } : {}),
     // default: every address, both families (a dual-stack socket takes IPv4 as ::ffff:a.b.c.d)
     listen: cfg.listen === false ? false : { address: cfg.listen?.address ?? "::", port: cfg.listen?.port ?? 179 },
-    log: (level, msg, fields) => {
-      if (level === "debug" && !verbose) return;
-      io.stderr.write(`${new Date().toISOString()} ${level} ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
-    },
+    log,
   });
+  // installRoutes: learned best paths into the kernel, as the agent does (it is read at start only)
+  const fib = cfg.installRoutes ? new FibInstaller(new ExecRunner(), systemClock, log) : undefined;
+  if (fib) speaker.onFibChange((changes) => fib.onChanges(changes));
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
   await speaker.start();
@@ -101,7 +113,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (how === "restart") {
     io.stderr.write(`${new Date().toISOString()} info stopping for a graceful restart\n`);
     await speaker.stopForRestart();
-  } else await speaker.stop("tabby bgp run stopping");
+    await fib?.flush(); // the installed routes stay: forwarding goes on through the restart
+  } else {
+    await speaker.stop("tabby bgp run stopping");
+    await fib?.removeAll(); // nothing backs them any more
+  }
   await new Promise<void>((r) => control.close(() => r()));
   return 0;
 }

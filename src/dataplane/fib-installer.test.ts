@@ -1,0 +1,56 @@
+// FibInstaller: batches of speaker FIB changes become one `ip -force -batch` each, with exact
+// lines; unchanged routes are not re-sent; only installed routes are removed; removeAll on stop.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FakeClock } from "../clock.js";
+import { FakeRunner } from "./exec.js";
+import { FibInstaller } from "./fib-installer.js";
+
+function setup() {
+  const runner = new FakeRunner();
+  const clock = new FakeClock();
+  const logs: string[] = [];
+  const fib = new FibInstaller(runner, clock, (level, msg) => logs.push(`${level} ${msg}`), 20);
+  const batches = () => runner.calls.map((c) => [`${c.cmd} ${c.args.join(" ")}`, c.input]);
+  return { runner, clock, fib, logs, batches };
+}
+
+test("changes within the batch delay go out as one ip -force -batch, ECMP as multipath", async () => {
+  const { clock, fib, batches } = setup();
+  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["10.99.0.12"] }]);
+  fib.onChanges([{ prefix: "fd65::/122", nextHops: ["fd99::12", "fd99::13"] }]);
+  assert.equal(batches().length, 0, "nothing before the delay");
+  clock.advance(20);
+  await fib.flush();
+  assert.deepEqual(batches(), [
+    [
+      "ip -force -batch -",
+      "route replace 10.1.0.0/26 via 10.99.0.12 proto 152\nroute replace fd65::/122 proto 152 nexthop via fd99::12 nexthop via fd99::13\n",
+    ],
+  ]);
+  assert.equal(fib.size, 2);
+});
+
+test("an unchanged route is not sent again; a removal deletes only what was installed", async () => {
+  const { fib, batches } = setup();
+  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["10.99.0.12"] }]);
+  await fib.flush();
+  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["10.99.0.12"] }, { prefix: "10.2.0.0/26", nextHops: [] }]);
+  await fib.flush();
+  assert.equal(batches().length, 1, "same next hop, and a removal of a route never installed: no command");
+  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: [] }]);
+  await fib.flush();
+  assert.deepEqual(batches()[1], ["ip -force -batch -", "route del 10.1.0.0/26 proto 152\n"]);
+  assert.equal(fib.size, 0);
+});
+
+test("a refused line is logged; removeAll takes out every installed route", async () => {
+  const { runner, fib, logs, batches } = setup();
+  runner.on("ip -force -batch", { code: 1, stderr: "Error: Nexthop has invalid gateway.\nCommand failed -:1" }, { once: true });
+  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["192.0.2.1"] }, { prefix: "10.3.0.0/26", nextHops: ["10.99.0.13"] }]);
+  await fib.flush();
+  assert.ok(logs.some((l) => l.startsWith("warn the kernel refused")));
+  await fib.removeAll();
+  assert.deepEqual(batches()[1], ["ip -force -batch -", "route del 10.1.0.0/26 proto 152\nroute del 10.3.0.0/26 proto 152\n"]);
+  assert.equal(fib.size, 0);
+});

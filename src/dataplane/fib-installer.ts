@@ -1,0 +1,98 @@
+/**
+ * Installs a BGP speaker's best routes into the kernel FIB, for `tabby bgp run` with
+ * `installRoutes: true` (the agent has its own reconcile loop, which also owns local routes).
+ * Changes are gathered for `batchDelayMs` and applied as one `ip -force -batch -` of
+ * `route replace` / `route del` lines with protocol 152 (ECMP as multipath routes); a line the
+ * kernel refuses (an unreachable next hop) is logged and the rest still apply. Only routes this
+ * installer put in are ever removed; `removeAll()` takes them out on a clean stop.
+ */
+import type { Clock, TimerHandle } from "../clock.js";
+import type { CommandRunner } from "./exec.js";
+import { deleteLine, replaceLine, type Route } from "./routes.js";
+
+export interface FibChangeLike {
+  prefix: string;
+  nextHops: string[];
+}
+
+export type FibLog = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+
+export class FibInstaller {
+  /** prefix → next hops wanted ([] = remove), not yet applied */
+  private pending = new Map<string, string[]>();
+  /** prefix → the route as installed */
+  private installed = new Map<string, Route>();
+  private timer: TimerHandle | undefined;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly clock: Clock,
+    private readonly log: FibLog,
+    private readonly batchDelayMs = 20,
+  ) {}
+
+  /** Routes installed now (for status and tests). */
+  get size(): number {
+    return this.installed.size;
+  }
+
+  /** Takes a batch of FIB changes from the speaker (`Speaker.onFibChange`). */
+  onChanges(changes: FibChangeLike[]): void {
+    for (const c of changes) this.pending.set(c.prefix, c.nextHops);
+    if (this.timer === undefined) {
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.running = this.running.then(() => this.apply());
+      }, this.batchDelayMs);
+    }
+  }
+
+  /** Applies what is pending now and waits for every batch started so far. */
+  async flush(): Promise<void> {
+    if (this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.running = this.running.then(() => this.apply());
+    }
+    await this.running;
+  }
+
+  /** Removes every route this installer put in (a clean stop: nothing backs them any more). */
+  async removeAll(): Promise<void> {
+    await this.flush();
+    for (const prefix of this.installed.keys()) this.pending.set(prefix, []);
+    await this.apply();
+  }
+
+  private async apply(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const lines: string[] = [];
+    const next = new Map<string, Route | undefined>();
+    for (const [prefix, hops] of this.pending) {
+      const have = this.installed.get(prefix);
+      if (hops.length === 0) {
+        if (have) {
+          lines.push(deleteLine(have));
+          next.set(prefix, undefined);
+        }
+        continue;
+      }
+      const r: Route = { dst: prefix, type: "unicast", via: [...hops] };
+      const line = replaceLine(r);
+      if (have && replaceLine(have) === line) continue;
+      lines.push(line);
+      next.set(prefix, r);
+    }
+    this.pending.clear();
+    if (lines.length === 0) return;
+    // -force: a refused line (say, a next hop not on a connected network) does not stop the rest
+    const r = await this.runner.run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n" });
+    if (r.code !== 0) this.log("warn", "the kernel refused some routes", { err: r.stderr.trim().split("\n").slice(0, 5) });
+    for (const [prefix, route] of next) {
+      if (route) this.installed.set(prefix, route);
+      else this.installed.delete(prefix);
+    }
+    this.log("debug", "FIB updated", { lines: lines.length, installed: this.installed.size });
+  }
+}
