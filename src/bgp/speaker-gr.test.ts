@@ -4,8 +4,8 @@
 // once. Also: malformed UPDATE → NOTIFICATION 3/x and session reset; treat-as-withdraw keeps the session.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as net from "node:net";
-import { Speaker, type FibChange } from "./speaker.js";
+import { ScriptedPeer, fibOf, waitFor } from "./scripted-peer.js";
+import { Speaker } from "./speaker.js";
 import { BgpFramer } from "./wire/framer.js";
 import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { buildOpen } from "./negotiate.js";
@@ -16,38 +16,6 @@ import type { OpenMessage } from "./wire/open.js";
 
 const PORT = 19000 + (process.pid % 1000);
 const AS = 64512;
-
-async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-class ScriptedPeer {
-  sock!: net.Socket;
-  got: BgpMessage[] = [];
-  closed = false;
-  async connect(self: string, to: string): Promise<void> {
-    this.sock = net.connect({ host: to, port: PORT, localAddress: self });
-    const framer = new BgpFramer();
-    this.sock.on("data", (d) => {
-      for (const f of framer.push(d)) this.got.push(decodeMessage(f));
-    });
-    this.sock.on("close", () => (this.closed = true));
-    this.sock.on("error", () => {});
-    await new Promise((r) => this.sock.once("connect", r));
-  }
-  send(m: BgpMessage | Uint8Array): void {
-    this.sock.write(m instanceof Uint8Array ? m : encodeMessage(m));
-  }
-  async establish(open: OpenMessage): Promise<void> {
-    this.send(open);
-    this.send({ type: "keepalive" });
-    await waitFor("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
-  }
-}
 
 function grOpen(): OpenMessage {
   const o = buildOpen({ asNumber: AS, routerId: "10.0.0.61", holdTime: 30, families: ["ipv4"], addPath: 0 });
@@ -64,14 +32,6 @@ function announce(...prefixes: string[]): BgpMessage {
   };
 }
 
-function fibOf(s: Speaker): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  s.onFibChange((cs: FibChange[]) => {
-    for (const c of cs) if (c.nextHops.length) m.set(c.prefix, c.nextHops); else m.delete(c.prefix);
-  });
-  return m;
-}
-
 test("graceful restart helper: routes survive a TCP drop, stale ones go at End-of-RIB", async () => {
   const sp = new Speaker({ routerId: "10.0.0.60", asNumber: AS, listen: { address: "127.0.0.60", port: PORT } });
   const fib = fibOf(sp);
@@ -79,7 +39,7 @@ test("graceful restart helper: routes survive a TCP drop, stale ones go at End-o
   await sp.start();
   try {
     const p1 = new ScriptedPeer();
-    await p1.connect("127.0.0.61", "127.0.0.60");
+    await p1.connect("127.0.0.61", "127.0.0.60", PORT);
     await p1.establish(grOpen());
     p1.send(announce("10.61.1.0/24", "10.61.2.0/24"));
     p1.send(endOfRib("ipv4"));
@@ -91,7 +51,7 @@ test("graceful restart helper: routes survive a TCP drop, stale ones go at End-o
     assert.equal(sp.routes("ipv4").length, 2);
 
     const p2 = new ScriptedPeer();
-    await p2.connect("127.0.0.61", "127.0.0.60");
+    await p2.connect("127.0.0.61", "127.0.0.60", PORT);
     await p2.establish(grOpen());
     p2.send(announce("10.61.1.0/24"));
     await new Promise((r) => setTimeout(r, 100));
@@ -116,7 +76,7 @@ test("malformed UPDATEs: treat-as-withdraw keeps the session, a framing error re
   await sp.start();
   try {
     const p = new ScriptedPeer();
-    await p.connect("127.0.0.63", "127.0.0.62");
+    await p.connect("127.0.0.63", "127.0.0.62", PORT);
     await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.63", holdTime: 30, families: ["ipv4"], addPath: 0 }));
     p.send(announce("10.63.1.0/24", "10.63.2.0/24"));
     await waitFor("learned", () => fib.size === 2);
@@ -151,7 +111,7 @@ test("send hold timer (RFC 9687): a peer that stops reading is dropped after 8 m
   await sp.start();
   try {
     const p = new ScriptedPeer();
-    await p.connect("127.0.0.65", "127.0.0.64");
+    await p.connect("127.0.0.65", "127.0.0.64", PORT);
     await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.65", holdTime: 0, families: ["ipv4"], addPath: 0 }));
     await waitFor("established", () => sp.peerStatus()[0]!.established);
     p.sock.pause(); // stop reading
@@ -181,7 +141,7 @@ test("2-byte-AS peer (no RFC 6793 capability): AS_TRANS in OPEN and AS_PATH, tru
   await sp.start();
   try {
     const p = new ScriptedPeer();
-    await p.connect("127.0.0.73", "127.0.0.72");
+    await p.connect("127.0.0.73", "127.0.0.72", PORT);
     const open = buildOpen({ asNumber: 65001, routerId: "10.0.0.73", holdTime: 30, families: ["ipv4"], addPath: 0 });
     open.capabilities = open.capabilities.filter((c) => c.code !== 65);
     await p.establish(open);

@@ -4,10 +4,9 @@
 // large communities (RFC 8092) passing through, matched and set by policy.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as net from "node:net";
-import { Speaker, type FibChange } from "./speaker.js";
-import { BgpFramer } from "./wire/framer.js";
-import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
+import { ScriptedPeer, fibOf, waitFor } from "./scripted-peer.js";
+import { Speaker } from "./speaker.js";
+import { encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { buildOpen } from "./negotiate.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { parsePrefix } from "../net/prefix.js";
@@ -18,46 +17,7 @@ import { answer } from "./control.js";
 const PORT = 21000 + (process.pid % 1000);
 const AS = 64512;
 
-async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-class ScriptedPeer {
-  sock!: net.Socket;
-  got: BgpMessage[] = [];
-  closed = false;
-  async connect(self: string, to: string): Promise<void> {
-    this.sock = net.connect({ host: to, port: PORT, localAddress: self });
-    const framer = new BgpFramer();
-    this.sock.on("data", (d) => {
-      for (const f of framer.push(d)) this.got.push(decodeMessage(f));
-    });
-    this.sock.on("close", () => (this.closed = true));
-    this.sock.on("error", () => {});
-    await new Promise((r) => this.sock.once("connect", r));
-  }
-  send(m: BgpMessage | Uint8Array): void {
-    this.sock.write(m instanceof Uint8Array ? m : encodeMessage(m));
-  }
-  async establish(open: OpenMessage): Promise<OpenMessage> {
-    this.send(open);
-    this.send({ type: "keepalive" });
-    await waitFor("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
-    return this.got.find((m): m is OpenMessage => m.type === "open")!;
-  }
-  updates(): UpdateMessage[] {
-    return this.got.filter((m): m is UpdateMessage => m.type === "update");
-  }
-  announced(): string[] {
-    return this.updates().flatMap((u) => [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])].map((n) => n.prefix.toString()));
-  }
-}
 
 function openFrom(routerId: string, opts: { enhanced?: boolean; gr?: boolean; asNumber?: number } = {}): OpenMessage {
   const o = buildOpen({ asNumber: opts.asNumber ?? AS, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
@@ -75,14 +35,6 @@ function announce(nextHop: string, prefixes: string[], extra: Partial<UpdateMess
   };
 }
 
-function fibOf(s: Speaker): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  s.onFibChange((cs: FibChange[]) => {
-    for (const c of cs) if (c.nextHops.length) m.set(c.prefix, c.nextHops); else m.delete(c.prefix);
-  });
-  return m;
-}
-
 const rr = (subtype: number, afi = 1): BgpMessage => ({ type: "route-refresh", afi, safi: 1, subtype });
 
 test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was not re-sent; stray EoRR and unknown subtypes are ignored", async () => {
@@ -92,7 +44,7 @@ test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was 
   await sp.start();
   try {
     const p = new ScriptedPeer();
-    await p.connect("127.0.0.81", "127.0.0.80");
+    await p.connect("127.0.0.81", "127.0.0.80", PORT);
     await p.establish(openFrom("10.0.0.81"));
     p.send(announce("10.9.0.81", ["10.81.1.0/24", "10.81.2.0/24", "10.81.3.0/24"]));
     p.send(endOfRib("ipv4"));
@@ -144,11 +96,11 @@ test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with ca
   await sp.start();
   try {
     const withCap = new ScriptedPeer();
-    await withCap.connect("127.0.0.83", "127.0.0.82");
+    await withCap.connect("127.0.0.83", "127.0.0.82", PORT);
     const ours = await withCap.establish(openFrom("10.0.0.83"));
     assert.ok(ours.capabilities.some((c) => c.code === 70), "we advertise enhanced route refresh");
     const without = new ScriptedPeer();
-    await without.connect("127.0.0.84", "127.0.0.82");
+    await without.connect("127.0.0.84", "127.0.0.82", PORT);
     await without.establish(openFrom("10.0.0.84", { enhanced: false }));
     await waitFor("initial dumps", () => withCap.updates().some((u) => isEndOfRib(u)) && without.updates().some((u) => isEndOfRib(u)));
 
@@ -185,7 +137,7 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
   await sp.start();
   try {
     const p = new ScriptedPeer();
-    await p.connect("127.0.0.86", "127.0.0.85");
+    await p.connect("127.0.0.86", "127.0.0.85", PORT);
     const ours = await p.establish(openFrom("10.0.0.86", { gr: true }));
     const gr = ours.capabilities.find((c) => c.code === 64);
     assert.deepEqual(gr, { code: 64, restarting: true, notification: false, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
@@ -206,7 +158,7 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
     p.sock.destroy();
     await waitFor("down", () => !sp.peerStatus()[0]!.established);
     const p2 = new ScriptedPeer();
-    await p2.connect("127.0.0.86", "127.0.0.85");
+    await p2.connect("127.0.0.86", "127.0.0.85", PORT);
     const again = await p2.establish(openFrom("10.0.0.86", { gr: true }));
     const gr2 = again.capabilities.find((c) => c.code === 64);
     assert.ok(gr2 && "restarting" in gr2 && !gr2.restarting);
@@ -229,7 +181,7 @@ test("graceful restart, restarting speaker: the deferral timer ends the wait for
   await sp.start();
   const p = new ScriptedPeer();
   try {
-    await p.connect("127.0.0.88", "127.0.0.87");
+    await p.connect("127.0.0.88", "127.0.0.87", PORT);
     await p.establish(openFrom("10.0.0.88", { gr: true }));
     p.send(announce("10.9.0.88", ["10.88.1.0/24"]));
     await sp.whenSelectionDone();
@@ -270,10 +222,10 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
   try {
     const [src, self, plain, ebgp] = [new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer()];
     for (const [p, n] of [[src, 91], [self, 92], [plain, 93]] as const) {
-      await p.connect(`127.0.0.${n}`, "127.0.0.90");
+      await p.connect(`127.0.0.${n}`, "127.0.0.90", PORT);
       await p.establish(openFrom(`10.0.0.${n}`));
     }
-    await ebgp.connect("127.0.0.94", "127.0.0.90");
+    await ebgp.connect("127.0.0.94", "127.0.0.90", PORT);
     await ebgp.establish(openFrom("10.0.0.94", { asNumber: 65094 }));
     src.send(announce("10.9.0.91", ["10.91.1.0/24"], { largeCommunities: [[65000, 1, 2], [65000, 9, 9]] }));
     src.send(announce("10.9.0.91", ["10.91.2.0/24"], { largeCommunities: [[65000, 666, 1]] }));
