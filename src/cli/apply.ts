@@ -10,12 +10,11 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
 import { parseFileCommand } from "./file-command.js";
 import { UsageError } from "./command.js";
-import { openStoreFromArgs } from "./datastore-flag.js";
+import { withStoreFromArgs } from "./datastore-flag.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { parseManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
-import type { Store } from "../datastore/store.js";
 import { resourceKey } from "../datastore/keys.js";
 import { writeAllOrNothing } from "./undo-log.js";
 
@@ -104,13 +103,8 @@ export async function reportErrors(verb: string, io: CliIO, body: () => Promise<
 }
 
 /** Opens the datastore named by --datastore (or the environment), runs `fn` with a client, closes it. */
-export async function withClient<T>(datastore: string | undefined, io: CliIO, fn: (client: ResourceClient) => Promise<T>): Promise<T> {
-  const store: Store = await openStoreFromArgs(datastore, io.env);
-  try {
-    return await fn(new ResourceClient(store));
-  } finally {
-    await store.close();
-  }
+export function withClient<T>(datastore: string | undefined, io: CliIO, fn: (client: ResourceClient) => Promise<T>): Promise<T> {
+  return withStoreFromArgs(datastore, io.env, (store) => fn(new ResourceClient(store)));
 }
 
 /** reportErrors + withClient, for commands that need the datastore from the start. */

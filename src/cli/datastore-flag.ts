@@ -27,3 +27,13 @@ export async function openStoreFromArgs(flag: string | undefined, env: NodeJS.Pr
   }
   return openStore(flag, env);
 }
+
+/** Opens the store named by --datastore (or the environment), runs `fn` with it, and closes it. */
+export async function withStoreFromArgs<T>(flag: string | undefined, env: NodeJS.ProcessEnv, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStoreFromArgs(flag, env);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -4,14 +4,14 @@
  * blocks claimed by two hosts, affinities without a block, blocks affine to a missing node, and
  * handle records that hold nothing. Exit status 1 when anything is found.
  */
-import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { openStore } from "../datastore/open.js";
+import { withStoreFromArgs } from "./datastore-flag.js";
+import { parseCommandArgs } from "./apply.js";
 import { readSnapshot } from "../ipam/collect.js";
 import { checkIpam, problemCount, type IpamProblems } from "../ipam/gc.js";
 
-export const USAGE = "usage: tabby ipam check [-o table|json] [--datastore URL]";
+export const USAGE = "tabby ipam check [-o table|json] [--datastore URL]";
 
 export function renderText(p: IpamProblems): string {
   const lines: string[] = [];
@@ -27,29 +27,17 @@ export function renderText(p: IpamProblems): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values: { output?: string; datastore?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { output: { type: "string", short: "o" }, datastore: { type: "string" }, help: { type: "boolean", short: "h" } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const { values, positionals } = parseCommandArgs(argv, { output: { type: "string", short: "o" }, datastore: { type: "string" } }, USAGE);
   if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`usage: ${USAGE}\n`);
     return 0;
   }
-  const output = values.output ?? "table";
-  if (output !== "table" && output !== "json") throw new UsageError(`unknown output format ${JSON.stringify(output)}\n${USAGE}`);
-  const store = await openStore(values.datastore, io.env);
-  try {
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
+  const output = (values.output as string | undefined) ?? "table";
+  if (output !== "table" && output !== "json") throw new UsageError(`unknown output format ${JSON.stringify(output)}\nusage: ${USAGE}`);
+  return withStoreFromArgs(values.datastore as string | undefined, io.env, async (store) => {
     const p = checkIpam(await readSnapshot(store));
     io.stdout.write(output === "json" ? `${JSON.stringify({ ...p, problems: problemCount(p) }, null, 2)}\n` : renderText(p));
     return problemCount(p) === 0 ? 0 : 1;
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -6,46 +6,33 @@
  * period (default 15m; `--grace 0` releases at once), empty blocks' affinities (never a node's
  * last block) and affinities without a block.
  */
-import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { openStore } from "../datastore/open.js";
+import { withStoreFromArgs } from "./datastore-flag.js";
+import { parseCommandArgs } from "./apply.js";
 import { runGc } from "../ipam/collect.js";
 import { DEFAULT_LEAK_GRACE_MS, parseDuration } from "../ipam/gc.js";
 import { Ipam } from "../ipam/ipam.js";
 
-export const USAGE = "usage: tabby ipam release --ip ADDR | --handle HANDLE | --leaked [--grace DURATION] [--dry-run] [--datastore URL]";
+export const USAGE = "tabby ipam release --ip ADDR | --handle HANDLE | --leaked [--grace DURATION] [--dry-run] [--datastore URL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values: { ip?: string[]; handle?: string[]; leaked?: boolean; grace?: string; "dry-run"?: boolean; datastore?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        ip: { type: "string", multiple: true },
-        handle: { type: "string", multiple: true },
-        leaked: { type: "boolean" },
-        grace: { type: "string" },
-        "dry-run": { type: "boolean" },
-        datastore: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const { values: v, positionals } = parseCommandArgs(
+    argv,
+    { ip: { type: "string", multiple: true }, handle: { type: "string", multiple: true }, leaked: { type: "boolean" }, grace: { type: "string" }, "dry-run": { type: "boolean" }, datastore: { type: "string" } },
+    USAGE,
+  );
+  const values = v as { ip?: string[]; handle?: string[]; leaked?: boolean; grace?: string; "dry-run"?: boolean; datastore?: string; help?: boolean };
   if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`usage: ${USAGE}\n`);
     return 0;
   }
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   const modes = [values.ip?.length, values.handle?.length, values.leaked].filter(Boolean).length;
-  if (modes !== 1) throw new UsageError(`give exactly one of --ip, --handle, --leaked\n${USAGE}`);
-  if (values.grace !== undefined && !values.leaked) throw new UsageError(`--grace goes with --leaked\n${USAGE}`);
+  if (modes !== 1) throw new UsageError(`give exactly one of --ip, --handle, --leaked\nusage: ${USAGE}`);
+  if (values.grace !== undefined && !values.leaked) throw new UsageError(`--grace goes with --leaked\nusage: ${USAGE}`);
   const graceMs = values.grace !== undefined ? parseDuration(values.grace) : DEFAULT_LEAK_GRACE_MS;
-  const store = await openStore(values.datastore, io.env);
-  try {
+  return withStoreFromArgs(values.datastore, io.env, async (store) => {
     if (values.ip?.length) {
       const n = await new Ipam(store).releaseIPs(values.ip);
       io.stdout.write(`released ${n} of ${values.ip.length} address(es)\n`);
@@ -68,7 +55,5 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const waiting = Object.keys(r.plan.state.leaks).length - r.plan.releaseHandles.length - r.plan.releaseIPs.length;
     io.stdout.write(`${verb} ${r.released} address(es); ${Math.max(0, waiting)} candidate(s) still within the grace period\n`);
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -4,16 +4,16 @@
  * with its affinity and usage. Pool totals can exceed 2^53 (IPv6), so they are bigints and are
  * printed in JSON as decimal strings.
  */
-import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { openStore } from "../datastore/open.js";
+import { withStoreFromArgs } from "./datastore-flag.js";
+import { parseCommandArgs } from "./apply.js";
 import type { Store } from "../datastore/store.js";
 import type { BlockInfo } from "../ipam/api.js";
 import { Ipam } from "../ipam/ipam.js";
 import { parsePrefix } from "../net/prefix.js";
 
-export const USAGE = "usage: tabby ipam show [--show-blocks] [-o table|json] [--datastore URL]";
+export const USAGE = "tabby ipam show [--show-blocks] [-o table|json] [--datastore URL]";
 
 export interface PoolUsage {
   name: string;
@@ -113,35 +113,18 @@ export function renderJson(report: IpamShowReport, showBlocks: boolean): string 
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values: { "show-blocks"?: boolean; output?: string; datastore?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        "show-blocks": { type: "boolean" },
-        output: { type: "string", short: "o" },
-        datastore: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const { values, positionals } = parseCommandArgs(argv, { "show-blocks": { type: "boolean" }, output: { type: "string", short: "o" }, datastore: { type: "string" } }, USAGE);
   if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`usage: ${USAGE}\n`);
     return 0;
   }
-  const output = values.output ?? "table";
-  if (output !== "table" && output !== "json") throw new UsageError(`unknown output format ${JSON.stringify(output)}\n${USAGE}`);
-  const store = await openStore(values.datastore, io.env);
-  try {
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
+  const output = (values.output as string | undefined) ?? "table";
+  if (output !== "table" && output !== "json") throw new UsageError(`unknown output format ${JSON.stringify(output)}\nusage: ${USAGE}`);
+  const showBlocks = values["show-blocks"] === true;
+  return withStoreFromArgs(values.datastore as string | undefined, io.env, async (store) => {
     const report = await collect(store);
-    const showBlocks = values["show-blocks"] === true;
     io.stdout.write(output === "json" ? renderJson(report, showBlocks) : renderTable(report, showBlocks));
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }
