@@ -16,6 +16,7 @@ import type { EndpointData, PolicyData } from "./decode.js";
 import { policySelector } from "./rule-compiler.js";
 import type { RuleScanner } from "./rule-scanner.js";
 import { policyAppliesToKind, type PolicyResolver } from "./policy-resolver.js";
+import { addTo, removeFrom } from "./multimap.js";
 
 function flags(p: PolicyData): string {
   return `${p.spec.doNotTrack ? 1 : 0}${p.spec.preDNAT ? 1 : 0}`;
@@ -36,11 +37,11 @@ export class ActiveRulesCalculator {
   constructor(private readonly scanner: RuleScanner, private readonly resolver: PolicyResolver) {
     this.index = new LabelIndex({
       onMatchStarted: (pid, ep) => {
-        add(this.selected, pid, ep);
+        addTo(this.selected, pid, ep);
         this.setApplied(pid, ep, this.applies(pid, ep));
       },
       onMatchStopped: (pid, ep) => {
-        del(this.selected, pid, ep);
+        removeFrom(this.selected, pid, ep);
         this.setApplied(pid, ep, false);
       },
     });
@@ -109,12 +110,12 @@ export class ActiveRulesCalculator {
     const was = set?.has(ep) ?? false;
     if (on === was) return;
     if (on) {
-      add(this.applied, pid, ep);
+      addTo(this.applied, pid, ep);
       const p = this.policies.get(pid)!;
       if (!set && !this.forced.has(pid)) this.scanner.onPolicyActive(p);
       this.resolver.onPolicyMatch(p, ep);
     } else {
-      del(this.applied, pid, ep);
+      removeFrom(this.applied, pid, ep);
       this.resolver.onPolicyMatchStopped(pid, ep);
       if (!this.applied.has(pid) && !this.forced.has(pid)) this.scanner.onPolicyInactive(pid);
     }
@@ -139,14 +140,4 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 /** Whether two versions of an endpoint give the same endpoint update (given the same policies). */
 function sameOutput(a: EndpointData, b: EndpointData): boolean {
   return a.kind === b.kind && a.id === b.id && a.iface === b.iface && sameList(a.nets, b.nets) && sameList(a.profiles, b.profiles) && sameList(a.allowSpoofedSources, b.allowSpoofedSources);
-}
-
-function add(m: Map<string, Set<string>>, k: string, v: string): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
-}
-function del(m: Map<string, Set<string>>, k: string, v: string): void {
-  const s = m.get(k);
-  if (s && s.delete(v) && s.size === 0) m.delete(k);
 }

@@ -18,6 +18,7 @@
  * Pure: no I/O.
  */
 import { NAMESPACE_LABEL, type Selector, type SelectorNode } from "../../selector/index.js";
+import { addTo, removeFrom } from "./multimap.js";
 
 export type Labels = Record<string, string>;
 
@@ -114,15 +115,6 @@ const EMPTY: ReadonlySet<string> = new Set();
 const NO_MATCHES: readonly string[] = [];
 const ROOT = Object.freeze(Object.create(null)) as Labels;
 
-function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
-}
-function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  const s = m.get(k);
-  if (s && s.delete(v) && s.size === 0) m.delete(k);
-}
 
 export class LabelIndex {
   private readonly items = new Map<string, ItemState>();

@@ -20,6 +20,7 @@ import { BUILTIN_TIERS, type TierSpec } from "../../model/index.js";
 import type { EndpointDirectionPolicy, HostEndpointUpdate, TierOrder, WorkloadEndpointUpdate } from "../policy-output.js";
 import { profileId, type EndpointData, type PolicyData } from "./decode.js";
 import type { DataplaneSink } from "./sequencer.js";
+import { addTo, removeFrom } from "./multimap.js";
 
 interface TierInfo {
   name: string;
@@ -77,14 +78,14 @@ export class PolicyResolver {
 
   onPolicyMatch(policy: PolicyData, ep: string): void {
     this.policies.set(policy.id, policy);
-    add(this.matches, ep, policy.id);
-    add(this.policyEndpoints, policy.id, ep);
+    addTo(this.matches, ep, policy.id);
+    addTo(this.policyEndpoints, policy.id, ep);
     this.dirty.add(ep);
   }
 
   onPolicyMatchStopped(policyId: string, ep: string): void {
-    del(this.matches, ep, policyId);
-    del(this.policyEndpoints, policyId, ep);
+    removeFrom(this.matches, ep, policyId);
+    removeFrom(this.policyEndpoints, policyId, ep);
     if (!this.policyEndpoints.has(policyId)) this.policies.delete(policyId);
     this.dirty.add(ep);
   }
@@ -171,14 +172,4 @@ export class PolicyResolver {
       this.sink.hostEndpointUpdated(u);
     }
   }
-}
-
-function add(m: Map<string, Set<string>>, k: string, v: string): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
-}
-function del(m: Map<string, Set<string>>, k: string, v: string): void {
-  const s = m.get(k);
-  if (s && s.delete(v) && s.size === 0) m.delete(k);
 }

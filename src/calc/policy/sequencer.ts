@@ -22,6 +22,7 @@ import type {
   PolicyDataplaneEvent,
   WorkloadEndpointUpdate,
 } from "../policy-output.js";
+import { addTo } from "./multimap.js";
 
 export type IpSetType = "net" | "ip-port";
 
@@ -252,10 +253,4 @@ export class EventSequencer implements DataplaneSink {
       this.inSyncSent = true;
     }
   }
-}
-
-function addTo(m: Map<string, Set<string>>, k: string, v: string): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
 }
