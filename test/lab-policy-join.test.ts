@@ -93,7 +93,8 @@ test("lab policy: a new workload joins its policies' sets and reaches w2 once la
   assert.equal(up.code, 0, up.stdout + up.stderr);
 
   const { readLabState } = await import("../src/lab/state.js");
-  const { addLabWorkload, setWorkloadLabels } = await import("../src/lab/add-workload.js");
+  const { addLabWorkload } = await import("../src/lab/add-workload.js");
+  const { setWorkloadLabels } = await import("../src/lab/workloads.js");
   const { openLabStore } = await import("../src/lab/etcd.js");
   const { ResourceClient } = await import("../src/datastore/resource-client.js");
   const state = readLabState(name);

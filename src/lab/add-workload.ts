@@ -6,10 +6,8 @@
  * change. The workload's namespace is named like every lab workload (`<lab>-h<i>-w<j>`), so
  * `tabby lab down` removes it even though it is not recorded in the lab's state.
  */
-import { ResourceClient } from "../datastore/resource-client.js";
-import type { WorkloadEndpoint } from "../model/index.js";
 import { TabbyError } from "../errors.js";
-import { LAB_NAMESPACE, NAMED_PORT, type WorkloadPlan } from "./plan.js";
+import type { WorkloadPlan } from "./plan.js";
 import type { LabState, LabWorkload } from "./state.js";
 import { plugWorkload } from "./up.js";
 
@@ -20,22 +18,4 @@ export async function addLabWorkload(state: LabState, host: string, index: numbe
   if (state.plan.workloads.some((w) => w.name === name)) throw new TabbyError("LAB_WORKLOAD_EXISTS", `lab ${state.name} already has ${name}`);
   const plan: WorkloadPlan = { name, host, netns: `${state.plan.name}-${name}`, containerId: `lab-${state.plan.name}-${name}` };
   return { plan, workload: await plugWorkload(state, plan) };
-}
-
-/** Merges `labels` (and the lab's named port) into the workload's endpoint; retried on conflict. */
-export async function setWorkloadLabels(client: ResourceClient, w: WorkloadPlan, labels: Record<string, string>): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const { items } = await client.list<WorkloadEndpoint>("WorkloadEndpoint", LAB_NAMESPACE);
-    const wep = items.find((e) => e.spec.containerID === w.containerId);
-    if (!wep) throw new TabbyError("LAB_NO_ENDPOINT", `no WorkloadEndpoint for ${w.name} (container ${w.containerId})`);
-    wep.metadata.labels = { ...(wep.metadata.labels ?? {}), ...labels };
-    wep.spec.ports = [{ ...NAMED_PORT }];
-    try {
-      await client.update(wep);
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== "DS_CONFLICT") throw err;
-    }
-  }
-  throw new TabbyError("LAB_CONFLICT", `could not label ${w.name}: the endpoint kept changing`);
 }

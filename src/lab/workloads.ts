@@ -28,12 +28,17 @@ export function namespaceProfile(): Resource {
 }
 
 /** Puts the workload's labels and named port on the endpoint the CNI plugin wrote. */
-export async function labelWorkload(client: ResourceClient, w: WorkloadPlan): Promise<void> {
+export function labelWorkload(client: ResourceClient, w: WorkloadPlan): Promise<void> {
+  return setWorkloadLabels(client, w, workloadLabels(w));
+}
+
+/** Merges `labels` (and the lab's named port) into the workload's endpoint; retried on conflict. */
+export async function setWorkloadLabels(client: ResourceClient, w: WorkloadPlan, labels: Record<string, string>): Promise<void> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const { items } = await client.list<WorkloadEndpoint>("WorkloadEndpoint", LAB_NAMESPACE);
     const wep = items.find((e) => e.spec.containerID === w.containerId);
     if (!wep) throw new TabbyError("LAB_NO_ENDPOINT", `no WorkloadEndpoint for ${w.name} (container ${w.containerId})`);
-    wep.metadata.labels = { ...(wep.metadata.labels ?? {}), ...workloadLabels(w) };
+    wep.metadata.labels = { ...(wep.metadata.labels ?? {}), ...labels };
     wep.spec.ports = [{ ...NAMED_PORT }];
     try {
       await client.update(wep);
@@ -42,4 +47,5 @@ export async function labelWorkload(client: ResourceClient, w: WorkloadPlan): Pr
       if ((err as { code?: string }).code !== "DS_CONFLICT") throw err;
     }
   }
+  throw new TabbyError("LAB_CONFLICT", `could not label ${w.name}: the endpoint kept changing`);
 }
