@@ -1,6 +1,7 @@
 /**
  * A test fixture for interop with BIRD 2: two namespaces joined by a veth, BIRD on 10.98.0.1
- * and .3 in one, `tabby bgp run` on 10.98.0.2 and .4 in the other. `setUp`/`tearDown` go in
+ * and .3 (fd98::1 and ::3) in one, `tabby bgp run` on 10.98.0.2 and .4 (fd98::2 and ::4) in the
+ * other. `setUp`/`tearDown` go in
  * before()/after(); `start` runs both daemons from the given configs; everything started is
  * stopped by pid and the namespaces removed, even when a test fails.
  */
@@ -55,6 +56,8 @@ export function birdTabbyPair(tag: string) {
       sh("ip", ["-n", nsBird, "link", "set", veth, "name", "eth0"]);
       for (const a of ["10.98.0.1/24", "10.98.0.3/24"]) sh("ip", ["-n", nsBird, "addr", "add", a, "dev", "eth0"]);
       for (const a of ["10.98.0.2/24", "10.98.0.4/24"]) sh("ip", ["-n", nsTabby, "addr", "add", a, "dev", "eth0"]);
+      for (const a of ["fd98::1/64", "fd98::3/64"]) sh("ip", ["-n", nsBird, "addr", "add", a, "dev", "eth0", "nodad"]);
+      for (const a of ["fd98::2/64", "fd98::4/64"]) sh("ip", ["-n", nsTabby, "addr", "add", a, "dev", "eth0", "nodad"]);
       for (const ns of [nsBird, nsTabby]) {
         sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
         sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
@@ -70,6 +73,10 @@ export function birdTabbyPair(tag: string) {
     },
     /** The namespace tabby runs in. */
     tabbyNetns: nsTabby,
+    /** Sends tabby a signal (SIGHUP: re-read its config). */
+    signalTabby(signal: NodeJS.Signals): void {
+      tabby?.kill(signal);
+    },
     /** Sends tabby a signal and waits for it to exit. */
     async stopTabby(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
       const t = tabby;
