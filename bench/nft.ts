@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { ExecRunner, FakeRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
+import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
 import { applyEvents, emptyState } from "../src/dataplane/nft/state.js";
 import { fullScript, renderTable } from "../src/dataplane/nft/render.js";
 import type { ConfigUpdate, PolicyDataplaneEvent } from "../src/calc/policy-output.js";
@@ -24,14 +25,7 @@ const N = Number(argv[0] ?? 250);
 const PER = Number(argv[1] ?? 10);
 const NS = `ttnfbench${process.pid}`;
 
-const config: ConfigUpdate = {
-  kind: "config-update",
-  failsafeInbound: [{ protocol: "tcp", port: 22 }],
-  failsafeOutbound: [{ protocol: "udp", port: 53 }],
-  defaultEndpointToHostAction: "accept",
-  logRateLimitPerSecond: 0,
-  logPrefix: "tabby-packet",
-};
+const config: ConfigUpdate = minimalConfig();
 
 function endpointEvents(i: number): PolicyDataplaneEvent[] {
   const out: PolicyDataplaneEvent[] = [];

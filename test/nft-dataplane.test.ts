@@ -14,6 +14,7 @@ import { createInterface } from "node:readline";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { ipSetName, policyChain } from "../src/dataplane/nft/names.js";
+import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
 import type {
   ConfigUpdate,
   EndpointDirectionPolicy,
@@ -97,14 +98,7 @@ function reach(check: () => boolean): boolean {
   return check() || check();
 }
 
-const CONFIG: ConfigUpdate = {
-  kind: "config-update",
-  failsafeInbound: [{ protocol: "tcp", port: 22 }],
-  failsafeOutbound: [{ protocol: "udp", port: 53 }],
-  defaultEndpointToHostAction: "accept",
-  logRateLimitPerSecond: 10,
-  logPrefix: "ttnf",
-};
+const CONFIG: ConfigUpdate = minimalConfig({ logRateLimitPerSecond: 10, logPrefix: "ttnf" });
 const OPEN: EndpointDirectionPolicy = { tiers: [], profiles: ["pro/open"] };
 function wep(k: keyof typeof W, ingress: EndpointDirectionPolicy = OPEN, egress: EndpointDirectionPolicy = OPEN, spoof: string[] = []): WorkloadEndpointUpdate {
   return { kind: "workload-endpoint-update", id: `wep/${k}`, iface: IF[k], addrs: [`${V4[k]}/32`, `${V6[k]}/128`], allowSpoofedSources: spoof, ingress, egress };

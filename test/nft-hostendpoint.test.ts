@@ -14,6 +14,7 @@ import { createInterface } from "node:readline";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import type { EndpointDirectionPolicy, HostEndpointUpdate, PolicyDataplaneEvent } from "../src/calc/policy-output.js";
+import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
 
 const P = `ttnf${process.pid}h`;
 const H = `${P}h`;
@@ -102,14 +103,7 @@ const dp = new NftDataplane(new ExecRunner(), { netns: H });
 
 test("host endpoints: failsafe, normal, applyOnForward, preDNAT, doNotTrack", { skip: !canRun }, async () => {
   await dp.apply([
-    {
-      kind: "config-update",
-      failsafeInbound: [{ protocol: "tcp", port: 22 }],
-      failsafeOutbound: [{ protocol: "udp", port: 53 }],
-      defaultEndpointToHostAction: "accept",
-      logRateLimitPerSecond: 0,
-      logPrefix: "ttnf",
-    },
+    minimalConfig({ logPrefix: "ttnf" }),
     { kind: "policy-update", id: "pro/open", ingress: [{ id: "o", action: "allow", match: {} }], egress: [{ id: "o", action: "allow", match: {} }] },
     {
       kind: "workload-endpoint-update",

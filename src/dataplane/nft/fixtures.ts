@@ -27,6 +27,19 @@ export const FIXTURE_CONFIG: ConfigUpdate = {
   logPrefix: "tabby-packet",
 };
 
+/** A small config for functional tests and benches: ssh in and DNS out as failsafes; `over` replaces fields. */
+export function minimalConfig(over: Partial<Omit<ConfigUpdate, "kind">> = {}): ConfigUpdate {
+  return {
+    kind: "config-update",
+    failsafeInbound: [{ protocol: "tcp", port: 22 }],
+    failsafeOutbound: [{ protocol: "udp", port: 53 }],
+    defaultEndpointToHostAction: "accept",
+    logRateLimitPerSecond: 0,
+    logPrefix: "tabby-packet",
+    ...over,
+  };
+}
+
 const NONE: EndpointDirectionPolicy = { tiers: [], profiles: [] };
 
 export function workload(
