@@ -125,7 +125,6 @@ async function runTabby(): Promise<Result> {
   const head = `routerId: 198.51.100.2\nasNumber: 65003\nlisten: false\ncontrol: ${control}\n`;
   writeFileSync(config, `${head}peers: []\n`);
   rmSync(log, { force: true });
-  const t0 = Date.now();
   tabby = startTabby(T, config, control, log, nodeArgs);
   const t = tabby;
   await until(async () => (await tabbyPeers(t)) !== undefined, 20, 60, "tabby control socket");

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { alive, labUnderTest, netnsList, run, tabby, waitFor } from "./helpers.js";
+import { alive, labUnderTest, netnsList, tabby, waitFor } from "./helpers.js";
 
 const { name, env, lab } = labUnderTest("tr", "tabby-lab-rr-");
 

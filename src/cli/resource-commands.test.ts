@@ -4,12 +4,8 @@
 import { test } from "node:test";
 import { cliTestBed, runCli } from "./test-io.js";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
 import { parse } from "yaml";
-import { MemoryStore } from "../datastore/memory.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { useStoreForTests, openStoreFromArgs } from "./datastore-flag.js";
 import { UsageError } from "./command.js";

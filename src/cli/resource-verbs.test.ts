@@ -5,10 +5,8 @@
 import { test } from "node:test";
 import { cliTestBed, runCli } from "./test-io.js";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { MemoryStore } from "../datastore/memory.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { DatastoreError, type Store } from "../datastore/store.js";

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
 import { MemoryStore } from "./memory.js";
 import { SqliteStore } from "./sqlite.js";
-import { DatastoreError, type Store } from "./store.js";
+import type { Store } from "./store.js";
 
 export const DEFAULT_DATASTORE_URL = "sqlite:///var/lib/tabby/tabby.db";
 /** Written by `tabby lab up`: JSON with a `datastore` URL string ($TABBY_LAB_ROOT moves it). */

@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
-import { openStore } from "../datastore/open.js";
 import { resourceKey } from "../datastore/keys.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource } from "../model/index.js";

@@ -6,7 +6,7 @@
  * selectors parsed with Calico's grammar; service account names non-empty.
  * Pure: no I/O.
  */
-import { anything, arrayOf, Checker, cidrField, int, isPlainObject, describe, object, oneOf, selectorField, str, type Field } from "./check.js";
+import { anything, arrayOf, cidrField, int, isPlainObject, describe, object, oneOf, selectorField, str, type Field } from "./check.js";
 import { tryParsePrefix } from "../net/index.js";
 
 export type Protocol = "TCP" | "UDP" | "ICMP" | "ICMPv6" | "SCTP" | "UDPLite" | number;

@@ -17,7 +17,6 @@ type Node =
 const KEYS = ["a", "b", "app", "projectcalico.org/namespace", "k8s-app", "x_y.z", "in", "has", "contains", "not", "global"];
 const VALUES = ["", "a", "b", "ab", "ba", "abc", "'", '"', "x y", "&& ||", "é", "\u{1F600}", "\uE000", "()"];
 
-const ws = fc.constantFrom("", " ", "\t", "  ", " \t");
 const key = fc.constantFrom(...KEYS);
 const val = fc.constantFrom(...VALUES);
 
