@@ -91,4 +91,6 @@ announce:
   assert.equal(gr.peers?.[0]?.nextHopSelf, true);
   assert.throws(() => parseConfig("routerId: 1.2.3.4\nasNumber: 1\ngracefulRestart: { restartTme: 60 }"), /unknown key restartTme/);
   assert.throws(() => parseConfig("routerId: 1.2.3.4\nasNumber: 1\npeers: [{ address: 1.2.3.5, asNumber: 1, nextHopSelf: yes please }]"), /nextHopSelf/);
+  assert.equal(parseConfig("routerId: 1.2.3.4\nasNumber: 1\ninstallRoutes: true").installRoutes, true);
+  assert.throws(() => parseConfig("routerId: 1.2.3.4\nasNumber: 1\ninstallRoutes: sometimes"), /installRoutes is true or false/);
 });
