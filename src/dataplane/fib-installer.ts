@@ -3,8 +3,8 @@
  * `installRoutes: true` (the agent has its own reconcile loop, which also owns local routes).
  * Changes are gathered for `batchDelayMs` and applied as one `ip -force -batch -` of
  * `route replace` / `route del` lines with protocol 152 (ECMP as multipath routes); a line the
- * kernel refuses (an unreachable next hop) is logged and the rest still apply. Only routes this
- * installer put in are ever removed; `removeAll()` takes them out on a clean stop.
+ * kernel refuses (an unreachable next hop) is logged, not counted as installed, and retried with
+ * the prefix's next change; the rest still apply. Only routes this installer put in are ever removed; `removeAll()` takes them out on a clean stop.
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import type { CommandRunner } from "./exec.js";
@@ -68,13 +68,14 @@ export class FibInstaller {
   private async apply(): Promise<void> {
     if (this.pending.size === 0) return;
     const lines: string[] = [];
-    const next = new Map<string, Route | undefined>();
+    /** per line of the batch: the prefix and what it becomes when the line succeeds */
+    const outcome: [string, Route | undefined][] = [];
     for (const [prefix, hops] of this.pending) {
       const have = this.installed.get(prefix);
       if (hops.length === 0) {
         if (have) {
           lines.push(deleteLine(have));
-          next.set(prefix, undefined);
+          outcome.push([prefix, undefined]);
         }
         continue;
       }
@@ -82,17 +83,20 @@ export class FibInstaller {
       const line = replaceLine(r);
       if (have && replaceLine(have) === line) continue;
       lines.push(line);
-      next.set(prefix, r);
+      outcome.push([prefix, r]);
     }
     this.pending.clear();
     if (lines.length === 0) return;
     // -force: a refused line (say, a next hop not on a connected network) does not stop the rest
     const r = await this.runner.run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n" });
-    if (r.code !== 0) this.log("warn", "the kernel refused some routes", { err: r.stderr.trim().split("\n").slice(0, 5) });
-    for (const [prefix, route] of next) {
+    // ip names each refused line ("Command failed -:N", 1-based); the others took effect
+    const refused = new Set([...r.stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1]) - 1));
+    if (r.code !== 0) this.log("warn", "the kernel refused some routes", { refused: [...refused].map((i) => lines[i]).slice(0, 5), err: r.stderr.trim().split("\n").slice(0, 5) });
+    outcome.forEach(([prefix, route], i) => {
+      if (refused.has(i)) return;
       if (route) this.installed.set(prefix, route);
       else this.installed.delete(prefix);
-    }
+    });
     this.log("debug", "FIB updated", { lines: lines.length, installed: this.installed.size });
   }
 }
