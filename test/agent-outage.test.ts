@@ -12,8 +12,9 @@ import { MemoryStore } from "../src/datastore/memory.js";
 import { DatastoreError, type Store, type WatchListener } from "../src/datastore/store.js";
 import { FakeClock } from "../src/clock.js";
 import { Syncer, type KeyUpdate, type SyncStatus } from "../src/agent/syncer.js";
-import { Agent, type BgpPort } from "../src/agent/agent.js";
-import type { DesiredPeer, KernelRoute, OriginatedRoute } from "../src/calc/host-desired.js";
+import { Agent } from "../src/agent/agent.js";
+import { FakeSpeaker, eventually } from "../src/agent/fakes.js";
+import type { KernelRoute } from "../src/calc/host-desired.js";
 
 const tick = async (n = 3) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -120,33 +121,6 @@ test("syncer: an outage keeps the delivered state, retries back off exponentiall
   assert.deepEqual(got.at(-1), [{ key: "/a/4", value: "four" }]);
   s.stop();
 });
-
-class FakeSpeaker implements BgpPort {
-  peers: DesiredPeer[] = [];
-  originated: OriginatedRoute[] = [];
-  constructor(readonly opts: { routerId: string; asNumber: number }) {}
-  async start() {}
-  async stop() {}
-  setPeers(p: DesiredPeer[]) {
-    this.peers = p;
-  }
-  setOriginated(r: OriginatedRoute[]) {
-    this.originated = r;
-  }
-  onFibChange() {}
-}
-
-async function eventually(check: () => void, tries = 300): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (i >= tries) throw err;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 test("agent: starts during an outage and registers when the store is back; a running agent keeps its routes and applies changes made meanwhile", async () => {
   const R = "/calico/resources/v3/projectcalico.org/";

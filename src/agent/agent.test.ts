@@ -1,36 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../datastore/memory.js";
-import { Agent, type BgpPort } from "./agent.js";
-import type { KernelRoute, DesiredPeer, OriginatedRoute } from "../calc/host-desired.js";
+import { Agent } from "./agent.js";
+import { FakeSpeaker, eventually } from "./fakes.js";
+import type { KernelRoute } from "../calc/host-desired.js";
 import { ensureDefaultPools } from "./register-node.js";
-
-class FakeSpeaker implements BgpPort {
-  peers: DesiredPeer[] = [];
-  originated: OriginatedRoute[] = [];
-  started = false;
-  stoppedWith: string | undefined;
-  private listener: ((c: { prefix: string; nextHops: string[] }[]) => void) | undefined;
-  constructor(readonly opts: { routerId: string; asNumber: number }) {}
-  async start() { this.started = true; }
-  async stop(reason?: string) { this.stoppedWith = reason ?? ""; }
-  setPeers(p: DesiredPeer[]) { this.peers = p; }
-  setOriginated(r: OriginatedRoute[]) { this.originated = r; }
-  onFibChange(l: (c: { prefix: string; nextHops: string[] }[]) => void) { this.listener = l; }
-  learn(prefix: string, nextHops: string[]) { this.listener?.([{ prefix, nextHops }]); }
-}
-
-async function eventually(check: () => void, tries = 200): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (i >= tries) throw err;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 test("agent: registers its node, peers with the mesh, originates its blocks, installs learned routes", async () => {
   const store = new MemoryStore();
