@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteStore } from "../src/datastore/sqlite.js";
 import { tabby } from "./helpers.js";
-import { CniPluginError, LibCni, type Conflist } from "./cni-libcni.js";
+import { CniPluginError, LibCni, hostWithUplink, ipJson, type Conflist } from "./cni-libcni.js";
 
 const P = `ttc2c${process.pid}`;
 const HOST = `${P}h`;
@@ -27,8 +27,7 @@ const DS = `sqlite://${DB}`;
 const made: string[] = [];
 const procs: ChildProcess[] = [];
 
-const ip = (ns: string, ...args: string[]) => execFileSync("ip", ["-n", ns, ...args], { encoding: "utf8" });
-const ipj = (ns: string, ...args: string[]) => JSON.parse(execFileSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" }) || "[]");
+const ipj = ipJson;
 const links = (ns: string): string[] => ipj(ns, "link", "show").map((l: { ifname: string }) => l.ifname);
 const inNs = (ns: string, ...args: string[]) => execFileSync("ip", ["netns", "exec", ns, ...args], { encoding: "utf8" });
 
@@ -67,14 +66,7 @@ before(async () => {
     execFileSync("ip", ["netns", "add", ns]);
     made.push(ns);
   }
-  ip(HOST, "link", "add", "name", "up0", "mtu", "1450", "type", "veth", "peer", "name", "up1", "mtu", "1450", "netns", UP);
-  for (const [ns, dev] of [[HOST, "up0"], [UP, "up1"], [HOST, "lo"], [UP, "lo"]] as const) ip(ns, "link", "set", dev, "up");
-  ip(HOST, "addr", "add", "192.168.251.1/24", "dev", "up0");
-  ip(HOST, "-6", "addr", "add", "fd11::1/64", "dev", "up0", "nodad");
-  ip(UP, "addr", "add", "192.168.251.2/24", "dev", "up1");
-  ip(UP, "-6", "addr", "add", "fd11::2/64", "dev", "up1", "nodad");
-  ip(HOST, "route", "add", "default", "via", "192.168.251.2");
-  ip(HOST, "-6", "route", "add", "default", "via", "fd11::2");
+  hostWithUplink(HOST, UP, "192.168.251", "fd11", 1450);
   const inst = await tabby(["cni", "install", "--bin-dir", join(W, "bin"), "--no-conflist"]);
   assert.equal(inst.code, 0, inst.stderr);
   // The fast form: each wrapper runs its one-file CommonJS bundle (scripts/run-tests.mjs builds them).

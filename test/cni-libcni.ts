@@ -7,7 +7,8 @@
  * GC and STATUS (1.1.0) go to every plugin, GC with `cni.dev/valid-attachments`. Plugins are
  * found in `binDirs` (CNI_PATH) and may be run inside a network namespace standing for the host.
  */
-import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { run, type Ran } from "./helpers.js";
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 
@@ -25,11 +26,8 @@ export interface Invocation {
   capabilityArgs?: Record<string, unknown>;
 }
 
-export interface PluginRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** One plugin process's exit code and output. */
+export type PluginRun = Ran;
 
 export class CniPluginError extends Error {
   constructor(
@@ -83,17 +81,8 @@ export class LibCni {
       CNI_ARGS: inv.args ?? "",
       CNI_PATH: this.binDirs.join(":"),
     };
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      child.stdin.on("error", () => {});
-      child.stdin.end(typeof conf === "string" ? conf : JSON.stringify(conf));
-    });
+    // a runtime gives the plugin its own environment, not the runtime's
+    return run(cmd, args, { env, cleanEnv: true, input: typeof conf === "string" ? conf : JSON.stringify(conf) });
   }
 
   /** The config one plugin of the list receives (libcni's buildOneConfig + injectRuntimeConfig). */
@@ -148,4 +137,25 @@ export class LibCni {
   async status(list: Conflist): Promise<void> {
     for (const p of list.plugins) await this.must(String(p.type), "STATUS", this.pluginConf(list, p, {}), {});
   }
+}
+
+/** `ip -n NS ARGS…`, its output; `ipJson` parses `ip -j`. */
+export const ipIn = (ns: string, ...args: string[]) => execFileSync("ip", ["-n", ns, ...args], { encoding: "utf8" });
+export const ipJson = (ns: string, ...args: string[]) => JSON.parse(execFileSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" }) || "[]");
+
+/**
+ * Makes namespace `host` (which must exist) a host with an uplink: a veth `up0` to namespace `up`
+ * (which must exist), `<v4>.1/24` and `<v6>::1/64` on it, and default routes via `.2` / `::2`, so
+ * the plugin finds a default route (for the MTU) as on a real host.
+ */
+export function hostWithUplink(host: string, up: string, v4: string, v6: string, mtu?: number): void {
+  const m = mtu ? ["mtu", String(mtu)] : [];
+  ipIn(host, "link", "add", "name", "up0", ...m, "type", "veth", "peer", "name", "up1", ...m, "netns", up);
+  for (const [ns, dev] of [[host, "up0"], [up, "up1"], [host, "lo"], [up, "lo"]] as const) ipIn(ns, "link", "set", dev, "up");
+  ipIn(host, "addr", "add", `${v4}.1/24`, "dev", "up0");
+  ipIn(host, "-6", "addr", "add", `${v6}::1/64`, "dev", "up0", "nodad");
+  ipIn(up, "addr", "add", `${v4}.2/24`, "dev", "up1");
+  ipIn(up, "-6", "addr", "add", `${v6}::2/64`, "dev", "up1", "nodad");
+  ipIn(host, "route", "add", "default", "via", `${v4}.2`);
+  ipIn(host, "-6", "route", "add", "default", "via", `${v6}::2`);
 }

@@ -15,6 +15,7 @@ import { ExecRunner } from "../src/dataplane/exec.js";
 import { NetnsSysctl } from "../src/dataplane/sysctl.js";
 import { FakeIpam } from "../src/cni/fake-ipam.js";
 import { dispatchCni, type CniRuntime } from "../src/cni/plugin-main.js";
+import { hostWithUplink, ipIn, ipJson } from "./cni-libcni.js";
 
 const P = `ttcn${process.pid}`;
 const HOST = `${P}host`;
@@ -23,19 +24,12 @@ const C1 = `${P}c1`;
 const NETNS = `/var/run/netns/${C1}`;
 
 const inNs = (ns: string, ...args: string[]) => execFileSync("ip", ["netns", "exec", ns, ...args], { encoding: "utf8" });
-const ipj = (ns: string, ...args: string[]) => JSON.parse(execFileSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" }) || "[]");
-const ip = (ns: string, ...args: string[]) => execFileSync("ip", ["-n", ns, ...args], { encoding: "utf8" });
+const ipj = ipJson;
+const ip = ipIn;
 
 before(() => {
   for (const ns of [HOST, UP, C1]) execFileSync("ip", ["netns", "add", ns]);
-  ip(HOST, "link", "add", "name", "up0", "type", "veth", "peer", "name", "up1", "netns", UP);
-  for (const [ns, dev] of [[HOST, "up0"], [UP, "up1"], [HOST, "lo"], [UP, "lo"]] as const) ip(ns, "link", "set", dev, "up");
-  ip(HOST, "addr", "add", "192.168.250.1/24", "dev", "up0");
-  ip(HOST, "-6", "addr", "add", "fd10::1/64", "dev", "up0", "nodad");
-  ip(UP, "addr", "add", "192.168.250.2/24", "dev", "up1");
-  ip(UP, "-6", "addr", "add", "fd10::2/64", "dev", "up1", "nodad");
-  ip(HOST, "route", "add", "default", "via", "192.168.250.2");
-  ip(HOST, "-6", "route", "add", "default", "via", "fd10::2");
+  hostWithUplink(HOST, UP, "192.168.250", "fd10");
 });
 
 after(() => {

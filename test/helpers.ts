@@ -15,9 +15,14 @@ export interface Ran {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
+/**
+ * Runs a command to completion with `input` on stdin; resolves with its exit code and output.
+ * `env` is added to this process's environment, or with `cleanEnv` is the whole environment.
+ */
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cleanEnv?: boolean } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const env = opts.cleanEnv ? opts.env : { ...process.env, ...opts.env };
+    const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
