@@ -9,7 +9,8 @@
 // only when the verb opens that datastore. esbuild is a devDependency: without it (a production
 // install) this script says so and exits 0, and the installer falls back to the ES module entries.
 import { existsSync, mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -29,6 +30,31 @@ if (!existsSync(join(from, "plugin-main.js"))) {
 }
 mkdirSync(out, { recursive: true });
 
+// Native modules, found here once instead of by every plugin process: a bare `require("koffi")`
+// searches node_modules directories and koffi's loader then probes per-platform packages, and
+// better-sqlite3 finds its addon through the `bindings` package's search. Together about 15 ms of
+// each ADD. The bundle requires the files this checkout resolves to, by paths relative to itself.
+const requireHere = createRequire(join(root, "package.json"));
+const nativeOf = (pattern) => Object.keys(requireHere.cache).find((k) => pattern.test(k));
+requireHere("koffi");
+const koffiNode = nativeOf(/koffi[^/]*\/[^/]+\/koffi\.node$/);
+const sqliteLib = requireHere.resolve("better-sqlite3");
+new (requireHere("better-sqlite3"))(":memory:").close();
+const sqliteNode = nativeOf(/better_sqlite3\.node$/);
+if (!koffiNode || !sqliteNode) {
+  console.error(`build-cni: cannot find the native modules (koffi: ${koffiNode}, better-sqlite3: ${sqliteNode})`);
+  process.exit(1);
+}
+const fromBundle = (p) => "./" + relative(out, p);
+/** Bare specifiers the bundle leaves outside, mapped to the files they resolve to here. */
+const pinned = { koffi: fromBundle(koffiNode), "better-sqlite3": fromBundle(sqliteLib) };
+const pinNative = {
+  name: "pin-native",
+  setup(b) {
+    b.onResolve({ filter: /^(koffi|better-sqlite3)$/ }, (a) => ({ path: pinned[a.path], external: true }));
+  },
+};
+
 for (const name of ["tabby", "tabby-ipam"]) {
   await esbuild.build({
     stdin: {
@@ -43,7 +69,10 @@ for (const name of ["tabby", "tabby-ipam"]) {
     target: "node20",
     // import() of a bundled module becomes a lazy initialiser call; of node:* a require().
     supported: { "dynamic-import": false },
-    external: ["better-sqlite3", "etcd3", "koffi"],
+    external: ["etcd3"],
+    plugins: [pinNative],
+    // sqlite.ts hands better-sqlite3 its addon (no `bindings` search).
+    define: { __TABBY_SQLITE_ADDON__: JSON.stringify(fromBundle(sqliteNode)) },
     banner: { js: `// ${name} CNI plugin, bundled by scripts/build-cni.mjs from dist/src/cni; do not edit.` },
     outfile: join(out, `${name}.cjs`),
     logLevel: "warning",

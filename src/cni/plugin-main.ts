@@ -13,6 +13,7 @@ import type { CommandRunner } from "../dataplane/exec.js";
 import type { SysctlWriter } from "../dataplane/sysctl.js";
 import { DEFAULT_VERSION, answerVersion, hasStatusAndGc, isLegacyVersion, parseCniArgs, parseEnv, parseNetConf, versionResult } from "./config.js";
 import type { HostLock } from "./lock.js";
+import type { WorkloadPlumbing } from "./plumbing.js";
 import type { DelegateIpam } from "./delegate.js";
 import { CNI_ERR, CniError, errorJson } from "./errors.js";
 
@@ -34,6 +35,8 @@ export interface CniRuntime {
   ipamLock?: HostLock;
   /** The veth MTU when the config has none; default: the uplink's MTU in `hostNetns`. */
   detectMtu?: () => Promise<number | undefined>;
+  /** ADD's and DEL's kernel work; default: rtnetlink in `hostNetns` (plumbing.ts). */
+  plumbing?: () => WorkloadPlumbing;
 }
 
 export interface CniOutcome {
@@ -47,6 +50,7 @@ const json = (v: unknown) => JSON.stringify(v) + "\n";
 export async function dispatchCni(name: PluginName, stdin: string, env: Record<string, string | undefined>, rt: CniRuntime): Promise<CniOutcome> {
   let version = DEFAULT_VERSION;
   let store: Store | undefined;
+  let plumbing: WorkloadPlumbing | undefined;
   try {
     if (env.CNI_COMMAND === "VERSION") return { exitCode: 0, stdout: json(versionResult(stdin)) };
     version = answerVersion(stdin);
@@ -108,9 +112,10 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       return done;
     }
 
-    // The store and IPAM are opened when the verb first needs them, so that its first kernel
-    // command (a veth to create or delete) starts before better-sqlite3 loads and runs beside it.
+    // The store and IPAM are opened when the verb first needs them: a bad namespace or a taken
+    // interface name fails ADD before better-sqlite3 loads.
     const m = await import("./net-plugin.js");
+    plumbing = rt.plumbing ? rt.plumbing() : new (await import("./plumbing.js")).NetlinkPlumbing(rt.hostNetns);
     const detectMtu =
       rt.detectMtu ??
       (async () => {
@@ -118,6 +123,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
         return detectUplinkMtu(rt.runner, rt.hostNetns);
       });
     const deps = {
+      plumbing,
       runner: rt.runner,
       ...(rt.hostNetns ? { hostNetns: rt.hostNetns } : {}),
       hostSysctl: rt.hostSysctl,
@@ -140,6 +146,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
   } catch (e) {
     return { exitCode: 1, stdout: json(errorJson(e, version)) };
   } finally {
+    plumbing?.close();
     await store?.close().catch(() => undefined);
   }
 }

@@ -44,7 +44,7 @@
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import {
@@ -63,6 +63,13 @@ import {
   type Watcher,
   type WriteOptions,
 } from "./store.js";
+
+/**
+ * In the bundled CNI plugins (scripts/build-cni.mjs) the build names better-sqlite3's addon,
+ * relative to the bundle, so that opening a database skips the `bindings` package's search.
+ */
+declare const __TABBY_SQLITE_ADDON__: string | undefined;
+const bundledAddon = typeof __TABBY_SQLITE_ADDON__ === "string" ? join(__dirname, __TABBY_SQLITE_ADDON__) : undefined;
 
 export interface SqliteStoreOptions {
   /** Time source for lease expiry (default: the system clock). */
@@ -171,7 +178,7 @@ export class SqliteStore implements Store {
     const busy = opts.busyTimeoutMs ?? 5_000;
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      this.db = new Database(path, { timeout: busy });
+      this.db = new Database(path, { timeout: busy, ...(bundledAddon ? { nativeBinding: bundledAddon } : {}) });
     } catch (err) {
       throw this.unavailable(err, "cannot open");
     }

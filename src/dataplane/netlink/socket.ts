@@ -1,0 +1,184 @@
+/**
+ * A NETLINK_ROUTE socket (RFC 3549; netlink(7), rtnetlink(7)) in this or another network
+ * namespace, through libc with the `koffi` FFI package: Node has no AF_NETLINK. A socket belongs
+ * to the namespace it was made in, so one for another namespace is made with the calling thread
+ * briefly moved there by setns(2) (a network namespace switch is per thread; JavaScript runs on
+ * this one thread, and libuv's pool threads stay where they are) and moved back before anything
+ * else runs. Requests are synchronous: rtnetlink handles a request inside the sendmsg call, so the
+ * reply is already queued when recv runs. Shell (I/O); the bytes are codec.ts's.
+ */
+import { closeSync, openSync } from "node:fs";
+import { constants } from "node:os";
+import { TabbyError } from "../../errors.js";
+import { NLMSG_DONE, NLMSG_ERROR, decodeReplies, replyErrno, type Reply } from "./codec.js";
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const CLONE_NEWNET = 0x40000000;
+const RECV_BUF = 65536;
+
+interface Libc {
+  socket(domain: number, type: number, proto: number): number;
+  send(fd: number, buf: Buffer, len: number, flags: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  setns(fd: number, nstype: number): number;
+  close(fd: number): number;
+  errno(): number;
+}
+
+let libc: Libc | undefined;
+
+/** What this module uses of koffi (the package, or in the bundled plugins its addon itself). */
+interface Koffi {
+  load(name: string): { func(sig: string): (...args: unknown[]) => number };
+  errno(): number;
+}
+
+/**
+ * Loads the FFI, once; everything else here needs it first. A dynamic import, so that the bundled
+ * CNI plugins require the addon build-cni.mjs pinned.
+ */
+export async function loadNetlink(): Promise<void> {
+  if (libc) return;
+  if (process.platform !== "linux") throw new TabbyError("DP_NETLINK_UNSUPPORTED", "netlink is Linux only");
+  let koffi: Koffi;
+  try {
+    const m = (await import("koffi")) as unknown as { default?: Koffi } & Koffi;
+    koffi = typeof m.load === "function" ? m : m.default!;
+  } catch (e) {
+    throw new TabbyError("DP_NETLINK_UNSUPPORTED", `netlink needs the koffi package: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+  }
+  const c = koffi.load("libc.so.6");
+  const socket = c.func("int socket(int, int, int)");
+  const send = c.func("long send(int, void *, unsigned long, int)");
+  const recv = c.func("long recv(int, _Out_ void *, unsigned long, int)");
+  const setns = c.func("int setns(int, int)");
+  const close = c.func("int close(int)");
+  libc = {
+    socket: (a, b, p) => socket(a, b, p),
+    send: (fd, b, l, f) => send(fd, b, l, f),
+    recv: (fd, b, l, f) => recv(fd, b, l, f),
+    setns: (fd, t) => setns(fd, t),
+    close: (fd) => close(fd),
+    errno: () => koffi.errno(),
+  };
+}
+
+function load(): Libc {
+  if (!libc) throw new TabbyError("DP_NETLINK_UNSUPPORTED", "netlink used before loadNetlink()");
+  return libc;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+/** "EEXIST" for 17. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/** A failed netlink request or system call; `details.errno` is the errno's name ("EEXIST"). */
+export function netlinkError(op: string, errno: number, netns?: string): TabbyError {
+  const name = errnoName(errno);
+  return new TabbyError("DP_NETLINK_FAILED", `${op}${netns ? ` in ${netns}` : ""}: ${name}`, { op, errno: name, ...(netns ? { netns } : {}) });
+}
+
+/** True when `e` is a netlink failure with that errno name. */
+export function isErrno(e: unknown, name: string): boolean {
+  return e instanceof TabbyError && e.code === "DP_NETLINK_FAILED" && e.details?.errno === name;
+}
+
+/** An open descriptor of the namespace at `path`; DP_NETNS_MISSING when there is none. */
+export function openNetns(path: string): number {
+  try {
+    return openSync(path, "r");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+    throw new TabbyError("DP_NETNS_MISSING", `network namespace ${path}: ${code}`, { netns: path, errno: code }, { cause: e });
+  }
+}
+
+/**
+ * Runs `fn` with this thread in the network namespace at `path` (/proc/sys/net, and sockets made
+ * meanwhile, are that namespace's), and moves back whatever `fn` does. Synchronous on purpose.
+ */
+export function inNetns<T>(path: string, fn: () => T): T {
+  const c = load();
+  const home = openNetns("/proc/thread-self/ns/net");
+  try {
+    const target = openNetns(path);
+    try {
+      if (c.setns(target, CLONE_NEWNET) !== 0) throw netlinkError("setns", c.errno(), path);
+    } finally {
+      closeSync(target);
+    }
+    try {
+      return fn();
+    } finally {
+      // Failing to return would leave the plugin acting on the wrong namespace: never carry on.
+      if (c.setns(home, CLONE_NEWNET) !== 0) {
+        process.stderr.write(`tabby: cannot return to the original network namespace (${errnoName(c.errno())})\n`);
+        process.exit(70);
+      }
+    }
+  } finally {
+    closeSync(home);
+  }
+}
+
+/** An rtnetlink socket. Not for concurrent use: one request at a time (they are synchronous). */
+export class RouteSocket {
+  private seq = 1;
+  private readonly buf = Buffer.alloc(RECV_BUF);
+
+  private constructor(
+    private readonly fd: number,
+    /** For messages: the namespace, when not the caller's own. */
+    readonly netns: string | undefined,
+  ) {}
+
+  /** A socket in the namespace at `netnsPath`, else in this thread's. */
+  static open(netnsPath?: string): RouteSocket {
+    return netnsPath ? inNetns(netnsPath, () => RouteSocket.here(netnsPath)) : RouteSocket.here();
+  }
+
+  /** A socket in this thread's current namespace (inside inNetns: that one, named `label`). */
+  static here(label?: string): RouteSocket {
+    const c = load();
+    const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) throw netlinkError("socket(AF_NETLINK)", c.errno(), label);
+    return new RouteSocket(fd, label);
+  }
+
+  /**
+   * Sends the message `build` makes with the next sequence number and returns the kernel's answers
+   * to it (without the acknowledgement). A negative acknowledgement throws DP_NETLINK_FAILED
+   * naming `op` and the errno.
+   */
+  request(op: string, build: (seq: number) => Buffer): Reply[] {
+    const c = load();
+    const seq = this.seq++;
+    const msg = build(seq);
+    if (c.send(this.fd, msg, msg.length, 0) !== msg.length) throw netlinkError(op, c.errno(), this.netns);
+    const answers: Reply[] = [];
+    for (;;) {
+      const n = c.recv(this.fd, this.buf, this.buf.length, 0);
+      if (n < 0) throw netlinkError(op, c.errno(), this.netns);
+      for (const r of decodeReplies(Buffer.from(this.buf.subarray(0, n)))) {
+        if (r.seq !== seq) continue; // a late answer to an earlier request
+        if (r.type === NLMSG_DONE) return answers;
+        if (r.type === NLMSG_ERROR) {
+          const errno = replyErrno(r);
+          if (errno !== 0) throw netlinkError(op, errno, this.netns);
+          return answers;
+        }
+        answers.push(r);
+      }
+    }
+  }
+
+  close(): void {
+    load().close(this.fd);
+  }
+}
