@@ -75,6 +75,9 @@ for (const name of ["tabby", "tabby-ipam"]) {
     define: { __TABBY_SQLITE_ADDON__: JSON.stringify(fromBundle(sqliteNode)) },
     banner: { js: `// ${name} CNI plugin, bundled by scripts/build-cni.mjs from dist/src/cni; do not edit.` },
     outfile: join(out, `${name}.cjs`),
+    // Smaller to read and parse at every start; names kept (errors report their class name).
+    minify: false,
+    keepNames: true,
     logLevel: "warning",
   });
 }

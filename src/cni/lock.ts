@@ -7,10 +7,10 @@
  * by renaming it aside first, so that two waiters cannot both break it and both take the lock.
  * Written by hand: no maintained pure-JS flock exists. Taking and releasing use blocking calls: a
  * lock file is a few bytes on a local disk, and the plugin has nothing to do until it holds it
- * (each asynchronous call would be a round trip through the thread pool on the ADD path).
+ * (each asynchronous call would be a round trip through the thread pool on the ADD path, and
+ * node:fs/promises alone takes a few ms to load).
  */
-import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { readFile, rename, unlink, mkdir } from "node:fs/promises";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { CNI_ERR, CniError } from "./errors.js";
 
@@ -30,26 +30,31 @@ function alive(pid: number): boolean {
   }
 }
 
-async function tryBreakStale(path: string): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number.parseInt(await readFile(path, "utf8"), 10);
-  } catch {
-    return; // gone already
-  }
+function tryBreakStale(path: string): void {
+  const pidIn = (file: string) => {
+    try {
+      return Number.parseInt(readFileSync(file, "utf8"), 10);
+    } catch {
+      return undefined; // gone already
+    }
+  };
+  const pid = pidIn(path);
   // An empty file: its creator is between open and write; not stale.
-  if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) return;
+  if (pid === undefined || !Number.isInteger(pid) || pid <= 0 || alive(pid)) return;
   const aside = `${path}.stale.${process.pid}`;
   try {
-    await rename(path, aside);
+    renameSync(path, aside);
   } catch {
     return;
   }
   // Renamed someone else's fresh lock by accident (the stale one was broken and retaken in
   // between)? Put it back unless it is the stale one we read.
-  const now = Number.parseInt(await readFile(aside, "utf8").catch(() => ""), 10);
-  if (now === pid) await unlink(aside).catch(() => undefined);
-  else await rename(aside, path).catch(() => undefined);
+  try {
+    if (pidIn(aside) === pid) unlinkSync(aside);
+    else renameSync(aside, path);
+  } catch {
+    /* raced with another breaker: nothing of ours is left */
+  }
 }
 
 /** Runs `fn` holding the lock file at `path`. */
@@ -72,12 +77,12 @@ export function fileLock(path: string = DEFAULT_IPAM_LOCK, timeoutMs = LOCK_TIME
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "ENOENT") {
-          await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+          mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
           continue;
         }
         if (code !== "EEXIST") throw new CniError(CNI_ERR.IO_FAILURE, `cannot create the IPAM lock ${path}: ${(e as Error).message}`);
         if (Date.now() > deadline) throw new CniError(CNI_ERR.TRY_AGAIN_LATER, `timed out after ${timeoutMs} ms waiting for the IPAM lock ${path}`);
-        await tryBreakStale(path);
+        tryBreakStale(path);
         await sleep(delay);
         delay = Math.min(delay * 2, 50);
       }

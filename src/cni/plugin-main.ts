@@ -172,10 +172,9 @@ async function readStdin(): Promise<string> {
 
 /** The real runtime: commands through child processes, this process's /proc/sys, the real store. */
 export async function defaultRuntime(): Promise<CniRuntime> {
-  const [{ ExecRunner }, { ProcSysctl }, { execDelegateIpam }, { systemClock }, os, { fileLock, DEFAULT_IPAM_LOCK }] = await Promise.all([
+  const [{ ExecRunner }, { ProcSysctl }, { systemClock }, os, { fileLock, DEFAULT_IPAM_LOCK }] = await Promise.all([
     import("../dataplane/exec.js"),
     import("../dataplane/sysctl.js"),
-    import("./delegate.js"),
     import("../clock.js"),
     import("node:os"),
     import("./lock.js"),
@@ -201,7 +200,8 @@ export async function defaultRuntime(): Promise<CniRuntime> {
     // Children get PATH only: nothing else of the runtime's environment concerns `ip` or `nsenter`.
     runner: new ExecRunner({ env: { PATH: process.env.PATH || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" } }),
     hostSysctl: new ProcSysctl(),
-    delegateIpam: execDelegateIpam,
+    // Loaded only for another IPAM plugin (it spawns one).
+    delegateIpam: async (...a) => (await import("./delegate.js")).execDelegateIpam(...a),
     clock: systemClock,
     hostname: () => os.hostname(),
     ipamLock: fileLock(process.env.TABBY_IPAM_LOCK || DEFAULT_IPAM_LOCK),

@@ -62,7 +62,7 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
     const fd = openNetns(v.netnsPath);
     try {
       const req = { name: v.hostIf, mac: v.hostMac, peerName: v.ifname, peerNetnsFd: fd, ...(v.mtu ? { mtu: v.mtu, peerMtu: v.mtu } : {}) };
-      sock.request(`create veth ${v.hostIf} (peer ${v.ifname})`, (seq) => newVeth(seq, req));
+      await sock.requestOffThread(`create veth ${v.hostIf} (peer ${v.ifname})`, (seq) => newVeth(seq, req));
     } finally {
       closeSync(fd);
     }
@@ -102,7 +102,7 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
 
   async deleteLink(name: string): Promise<boolean> {
     try {
-      (await this.hostSocket()).request(`delete ${name}`, (seq) => delLink(seq, name));
+      await (await this.hostSocket()).requestOffThread(`delete ${name}`, (seq) => delLink(seq, name));
       return true;
     } catch (e) {
       if (isErrno(e, "ENODEV")) return false;

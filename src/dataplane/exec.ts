@@ -4,7 +4,7 @@
  * `nsenter --net=PATH` for a path, or `ip netns exec NAME` for a name), the fake one records the
  * calls and plays back scripted answers so tests can assert the exact commands.
  */
-import { spawn } from "node:child_process";
+import type { spawn as Spawn } from "node:child_process";
 import { TabbyError } from "../errors.js";
 
 export interface RunOptions {
@@ -55,6 +55,16 @@ export async function runOk(runner: CommandRunner, cmd: string, args: string[], 
   return res;
 }
 
+let spawnFn: typeof Spawn | undefined;
+/**
+ * node:child_process on first use: loading it (with node:net and streams) costs a CNI plugin
+ * process about 10 ms, and ADD and DEL start no process.
+ */
+async function childSpawn(): Promise<typeof Spawn> {
+  spawnFn ??= (await import("node:child_process")).spawn;
+  return spawnFn;
+}
+
 /**
  * The real runner: spawns the process, collects its output. `env` replaces the environment the
  * commands get (default: this process's).
@@ -62,8 +72,9 @@ export async function runOk(runner: CommandRunner, cmd: string, args: string[], 
 export class ExecRunner implements CommandRunner {
   constructor(private readonly opts: { env?: Record<string, string> } = {}) {}
 
-  run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  async run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, argv] = wrapNetns(cmd, args, opts.netns);
+    const spawn = await childSpawn();
     return new Promise((resolve, reject) => {
       const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe"], ...(this.opts.env ? { env: this.opts.env } : {}) });
       const out: Buffer[] = [];

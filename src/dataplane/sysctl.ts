@@ -6,8 +6,7 @@
  * forwarding for both families. Writers are effects: straight to /proc/sys in the caller's
  * namespace, or through a CommandRunner inside another one.
  */
-import { writeFileSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFileSync, writeFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
 import { type CommandRunner, runOk } from "./exec.js";
 
@@ -34,18 +33,15 @@ export interface SysctlWriter {
 export class ProcSysctl implements SysctlWriter {
   constructor(private readonly root = "/proc/sys") {}
   async write(path: string, value: string): Promise<void> {
-    try {
-      await writeFile(`${this.root}/${path}`, value);
-    } catch (e) {
-      throw new TabbyError("DP_SYSCTL_FAILED", `cannot set ${sysctlName(path)}=${value}: ${(e as Error).message}`, { path, value }, { cause: e });
-    }
+    return this.writeAll([{ path, value }]);
   }
   async read(path: string): Promise<string> {
-    return (await readFile(`${this.root}/${path}`, "utf8")).trim();
+    return readFileSync(`${this.root}/${path}`, "utf8").trim();
   }
   /**
-   * The list in order with blocking writes: a /proc/sys write never waits on a disk, and a dozen
-   * of them through the thread pool cost a dozen round trips (the CNI plugin's ADD sets 11).
+   * The list in order with blocking writes (and blocking reads above): /proc/sys never waits on a
+   * disk, a dozen writes through the thread pool cost a dozen round trips (the CNI plugin's ADD
+   * sets 11), and node:fs/promises costs a CNI plugin a few ms to load.
    */
   async writeAll(list: Sysctl[]): Promise<void> {
     for (const s of list) {

@@ -22,6 +22,8 @@ const RECV_BUF = 65536;
 interface Libc {
   socket(domain: number, type: number, proto: number): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
+  /** send(2) on a libuv pool thread: the kernel works on the request meanwhile, not this thread. */
+  sendOffThread(fd: number, buf: Buffer, len: number, flags: number): Promise<number>;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   setns(fd: number, nstype: number): number;
   close(fd: number): number;
@@ -31,8 +33,9 @@ interface Libc {
 let libc: Libc | undefined;
 
 /** What this module uses of koffi (the package, or in the bundled plugins its addon itself). */
+type KoffiFunction = ((...args: unknown[]) => number) & { async(...argsAndCallback: unknown[]): void };
 interface Koffi {
-  load(name: string): { func(sig: string): (...args: unknown[]) => number };
+  load(name: string): { func(sig: string): KoffiFunction };
   errno(): number;
 }
 
@@ -59,6 +62,7 @@ export async function loadNetlink(): Promise<void> {
   libc = {
     socket: (a, b, p) => socket(a, b, p),
     send: (fd, b, l, f) => send(fd, b, l, f),
+    sendOffThread: (fd, b, l, f) => new Promise((resolve, reject) => send.async(fd, b, l, f, (err: unknown, n: number) => (err ? reject(err) : resolve(n)))),
     recv: (fd, b, l, f) => recv(fd, b, l, f),
     setns: (fd, t) => setns(fd, t),
     close: (fd) => close(fd),
@@ -158,9 +162,44 @@ export class RouteSocket {
    */
   request(op: string, build: (seq: number) => Buffer): Reply[] {
     const c = load();
+    const [seq, msg] = this.next(build);
+    try {
+      if (c.send(this.fd, msg, msg.length, 0) !== msg.length) throw netlinkError(op, c.errno(), this.netns);
+      return this.answers(op, seq);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * As `request`, for a request the kernel may take a while over (removing a veth waits for the
+   * network stack to let go of it, tens of ms): sent from a pool thread, so that this thread goes
+   * on meanwhile (a CNI plugin loads its datastore). No other request on this socket until it ends.
+   */
+  async requestOffThread(op: string, build: (seq: number) => Buffer): Promise<Reply[]> {
+    const c = load();
+    const [seq, msg] = this.next(build);
+    try {
+      // errno is the pool thread's, not readable here: a failed send is reported as EIO.
+      if ((await c.sendOffThread(this.fd, msg, msg.length, 0)) !== msg.length) throw netlinkError(op, constants.errno.EIO, this.netns);
+      return this.answers(op, seq);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private busy = false;
+
+  private next(build: (seq: number) => Buffer): [number, Buffer] {
+    if (this.busy) throw new TabbyError("DP_NETLINK_BUSY", "a netlink request is already under way on this socket");
+    this.busy = true;
     const seq = this.seq++;
-    const msg = build(seq);
-    if (c.send(this.fd, msg, msg.length, 0) !== msg.length) throw netlinkError(op, c.errno(), this.netns);
+    return [seq, build(seq)];
+  }
+
+  /** The answers to request `seq`, up to its acknowledgement (or NLMSG_DONE). */
+  private answers(op: string, seq: number): Reply[] {
+    const c = load();
     const answers: Reply[] = [];
     for (;;) {
       const n = c.recv(this.fd, this.buf, this.buf.length, 0);
