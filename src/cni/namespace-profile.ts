@@ -5,7 +5,7 @@
  * workload's traffic is allowed until a policy selects it. An existing profile is left as it is
  * (an operator may have changed it).
  */
-import { randomUUID } from "node:crypto";
+import { randomUid } from "./uid.js";
 import { resourceKey } from "../datastore/keys.js";
 import type { Store } from "../datastore/store.js";
 
@@ -14,7 +14,7 @@ export async function ensureNamespaceProfile(store: Store, namespace: string, no
   const profile = {
     apiVersion: "projectcalico.org/v3",
     kind: "Profile",
-    metadata: { name, uid: randomUUID(), creationTimestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z") },
+    metadata: { name, uid: await randomUid(), creationTimestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z") },
     spec: {
       ingress: [{ action: "Allow" }],
       egress: [{ action: "Allow" }],

@@ -21,7 +21,6 @@
  * ours appended. The veth's MTU is the config's `mtu`, else the host uplink's (mtu.ts). tabby-ipam
  * calls run under the host-wide IPAM lock (lock.ts).
  */
-import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { ensureNamespaceProfile } from "./namespace-profile.js";
 import { resourceKey } from "../datastore/keys.js";
@@ -40,6 +39,7 @@ import { buildWep, hostIfName, wepName, workloadIdentity, type WorkloadEndpoint 
 import { hostCidr, ipamAdd, ipamCheck, ipamDel } from "./ipam-plugin.js";
 import { mergeResults, parseResult, type CniResult } from "./result.js";
 import type { HostLock } from "./lock.js";
+import { randomUid } from "./uid.js";
 import type { PlumbedRoute, WorkloadPlumbing } from "./plumbing.js";
 
 export const TABBY_IPAM_TYPE = "tabby-ipam";
@@ -140,12 +140,15 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   const plumbing = deps.plumbing;
   const undo: (() => Promise<unknown>)[] = [];
   try {
-    // The veth first: a name taken in the container fails the ADD before IPAM is asked.
+    // The kernel creates the veth (on a pool thread: some ms) while IPAM loads the datastore and
+    // assigns. Both undo steps are registered whatever happens.
     undo.push(() => plumbing.deleteLink(hostIf));
-    await createVeth(plumbing, hostIf, env, conf.mtu ?? (await deps.detectMtu?.()));
-    const ipamResult = await ipamRun("ADD", conf, env, args, deps);
-    undo.push(() => ipamRun("DEL", conf, env, args, deps));
-    const addrs = (ipamResult?.ips ?? []).map((ip) => hostCidr(ip.address));
+    const vethP = createVeth(plumbing, hostIf, env, conf.mtu ?? (await deps.detectMtu?.()));
+    const [vethR, ipamR] = await Promise.allSettled([vethP, ipamRun("ADD", conf, env, args, deps)]);
+    if (ipamR.status === "fulfilled") undo.push(() => ipamRun("DEL", conf, env, args, deps));
+    if (vethR.status === "rejected") throw vethR.reason;
+    if (ipamR.status === "rejected") throw ipamR.reason;
+    const addrs = (ipamR.value?.ips ?? []).map((ip) => hostCidr(ip.address));
     if (!addrs.length) throw new CniError(CNI_ERR.NO_ADDRESS, "IPAM returned no addresses");
     const fams = { v4: addrs.some((a) => !a.includes(":")), v6: addrs.some((a) => a.includes(":")) };
     const mac = args.mac ?? conf.runtimeMac;
@@ -165,7 +168,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const key = resourceKey("WorkloadEndpoint", name, id.namespace);
     const store = await deps.store();
     const [prev] = await Promise.all([store.get(key), ensureNamespaceProfile(store, id.namespace, deps.clock.now())]);
-    let uid: string = randomUUID();
+    let uid = await randomUid();
     let created = new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     if (prev) {
       const old = JSON.parse(prev.value) as WorkloadEndpoint;

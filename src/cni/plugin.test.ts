@@ -110,7 +110,7 @@ test("tabby ADD: the kernel work in order, sysctls, WorkloadEndpoint and result"
   assert.deepEqual(profile.spec, { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "web" } });
 });
 
-test("tabby ADD, IPv4 only with a requested MAC: no container sysctls; the veth exists before the store opens", async () => {
+test("tabby ADD, IPv4 only with a requested MAC: no container sysctls; the veth is asked for before the store opens", async () => {
   const { rt, plumbing } = setup(new FakeIpam("10.65.0.0/26", undefined));
   let linesAtOpen = -1;
   const open = rt.openStore;
@@ -122,7 +122,7 @@ test("tabby ADD, IPv4 only with a requested MAC: no container sysctls; the veth 
   assert.equal(out.exitCode, 0, out.stdout);
   assert.equal(plumbing.lines[1], `setupContainer ${NETNS}/eth0 mac=0a:58:0a:00:00:07 sysctls=[] addrs=[10.65.0.1/32] routes=[169.254.1.1/32 scope link, 0.0.0.0/0 via 169.254.1.1]`);
   assert.equal(JSON.parse(out.stdout).interfaces[1].mac, "0a:58:0a:00:00:07", "as the kernel shows it");
-  assert.equal(linesAtOpen, 1, "the veth was made before the datastore was opened");
+  assert.equal(linesAtOpen, 1, "the veth was asked for before the datastore was opened");
 });
 
 test("tabby ADD failing part-way undoes everything before reporting", async () => {
@@ -159,7 +159,7 @@ test("tabby ADD: a stale host veth is replaced; a name taken in the container an
   taken.plumbing.hostLinks.set("tabother", `${NETNS}/eth0`);
   const t = JSON.parse((await dispatchCni("tabby", conf(), env("ADD"), taken.rt)).stdout);
   assert.deepEqual([t.code, t.msg], [4, `interface eth0 already exists in ${NETNS}`]);
-  assert.equal(taken.ipam.byHandle.size, 0, "IPAM was not asked");
+  assert.equal(taken.ipam.byHandle.size, 0, "the addresses IPAM assigned meanwhile are released");
   assert.ok(taken.plumbing.hostLinks.has("tabother"), "the other workload's veth is untouched");
 
   const missing = setup();
