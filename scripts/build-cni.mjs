@@ -5,9 +5,10 @@
 // one CommonJS file is read and compiled once and never starts Node's ESM loader (which the ~40
 // separate ES modules of dist/src/cni would), which is what `tabby cni install` points its wrappers
 // at. The bundle keeps the modules' lazy loading (each verb initialises only what it imports).
-// better-sqlite3 (a native addon) and etcd3 stay outside, loaded from this checkout's node_modules
-// only when the verb opens that datastore. esbuild is a devDependency: without it (a production
-// install) this script says so and exits 0, and the installer falls back to the ES module entries.
+// The native addons (koffi's, better-sqlite3's) and etcd3 stay outside, loaded from this
+// checkout's node_modules only when the verb needs them. esbuild is a devDependency: without it (a
+// production install) this script says so and exits 0, and the installer falls back to the ES
+// module entries.
 import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
@@ -30,7 +31,7 @@ if (!existsSync(join(from, "plugin-main.js"))) {
 }
 mkdirSync(out, { recursive: true });
 
-// Native modules, found here once instead of by every plugin process: a bare `require("koffi")`
+// Native addons, found here once instead of by every plugin process: a bare `require("koffi")`
 // searches node_modules directories and koffi's loader then probes per-platform packages, and
 // better-sqlite3 finds its addon through the `bindings` package's search. Together about 15 ms of
 // each ADD. The bundle requires the files this checkout resolves to, by paths relative to itself.
@@ -38,7 +39,6 @@ const requireHere = createRequire(join(root, "package.json"));
 const nativeOf = (pattern) => Object.keys(requireHere.cache).find((k) => pattern.test(k));
 requireHere("koffi");
 const koffiNode = nativeOf(/koffi[^/]*\/[^/]+\/koffi\.node$/);
-const sqliteLib = requireHere.resolve("better-sqlite3");
 new (requireHere("better-sqlite3"))(":memory:").close();
 const sqliteNode = nativeOf(/better_sqlite3\.node$/);
 if (!koffiNode || !sqliteNode) {
@@ -47,11 +47,11 @@ if (!koffiNode || !sqliteNode) {
 }
 const fromBundle = (p) => "./" + relative(out, p);
 /** Bare specifiers the bundle leaves outside, mapped to the files they resolve to here. */
-const pinned = { koffi: fromBundle(koffiNode), "better-sqlite3": fromBundle(sqliteLib) };
+const pinned = { koffi: fromBundle(koffiNode) };
 const pinNative = {
   name: "pin-native",
   setup(b) {
-    b.onResolve({ filter: /^(koffi|better-sqlite3)$/ }, (a) => ({ path: pinned[a.path], external: true }));
+    b.onResolve({ filter: /^koffi$/ }, (a) => ({ path: pinned[a.path], external: true }));
   },
 };
 
@@ -69,7 +69,9 @@ for (const name of ["tabby", "tabby-ipam"]) {
     target: "node20",
     // import() of a bundled module becomes a lazy initialiser call; of node:* a require().
     supported: { "dynamic-import": false },
-    external: ["etcd3"],
+    // better-sqlite3's JavaScript is bundled (a dozen files fewer to find and read at each start);
+    // its addon is handed over by path (sqlite.ts), so its `bindings` search is never loaded.
+    external: ["etcd3", "bindings"],
     plugins: [pinNative],
     // sqlite.ts hands better-sqlite3 its addon (no `bindings` search).
     define: { __TABBY_SQLITE_ADDON__: JSON.stringify(fromBundle(sqliteNode)) },

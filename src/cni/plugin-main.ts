@@ -5,7 +5,7 @@
  * the store and IPAM are loaded only when the verb needs them, so VERSION starts fast.
  * `dispatchCni` is the same with every effect injected (tests run it in process).
  */
-import { fstatSync, readFileSync } from "node:fs";
+import { fstatSync, readFileSync, writeSync } from "node:fs";
 import type { Clock } from "../clock.js";
 import type { Store } from "../datastore/store.js";
 import type { IpamApi } from "../ipam/api.js";
@@ -216,8 +216,24 @@ export async function runCniPlugin(name: PluginName): Promise<number> {
   } catch (e) {
     out = { exitCode: 1, stdout: json(errorJson(e, DEFAULT_VERSION)) };
   }
-  process.stdout.write(out.stdout);
+  writeStdout(out.stdout);
   return out.exitCode;
+}
+
+/**
+ * The answer, with blocking writes to fd 1: `process.stdout` would first load Node's stream
+ * machinery (~5 ms of a plugin's start-up) for one write. A non-blocking pipe that is full
+ * (EAGAIN) is waited on by retrying.
+ */
+function writeStdout(text: string): void {
+  let buf = Buffer.from(text, "utf8");
+  while (buf.length) {
+    try {
+      buf = buf.subarray(writeSync(1, buf));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+    }
+  }
 }
 
 const env = () => process.env as Record<string, string | undefined>;
