@@ -115,7 +115,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
     // The store and IPAM are opened when the verb first needs them: a bad namespace or a taken
     // interface name fails ADD before better-sqlite3 loads.
     const m = await import("./net-plugin.js");
-    plumbing = rt.plumbing ? rt.plumbing() : new (await import("./plumbing.js")).NetlinkPlumbing(rt.hostNetns);
+    if (cenv.command !== "CHECK") plumbing = rt.plumbing ? rt.plumbing() : await (await import("./plumbing.js")).NetlinkPlumbing.create(rt.hostNetns);
     const detectMtu =
       rt.detectMtu ??
       (async () => {
@@ -123,7 +123,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
         return detectUplinkMtu(rt.runner, rt.hostNetns);
       });
     const deps = {
-      plumbing,
+      plumbing: plumbing ?? noPlumbing,
       runner: rt.runner,
       ...(rt.hostNetns ? { hostNetns: rt.hostNetns } : {}),
       hostSysctl: rt.hostSysctl,
@@ -237,6 +237,13 @@ function writeStdout(text: string): void {
 }
 
 const env = () => process.env as Record<string, string | undefined>;
+
+/** CHECK reads the kernel through `ip` and changes nothing. */
+const noPlumbing = new Proxy({} as WorkloadPlumbing, {
+  get() {
+    throw new CniError(CNI_ERR.IO_FAILURE, "CHECK changes nothing in the kernel");
+  },
+});
 
 /** VERSION touches nothing: no runtime needed. */
 const nullRuntime = new Proxy({} as CniRuntime, {

@@ -49,16 +49,25 @@ export interface WorkloadPlumbing {
 export class NetlinkPlumbing implements WorkloadPlumbing {
   private host: RouteSocket | undefined;
 
-  constructor(private readonly hostNetns?: string) {}
+  private constructor(private readonly hostNetns?: string) {}
 
-  private async hostSocket(): Promise<RouteSocket> {
+  /**
+   * Loads the FFI first, so that every method sends its first request in the same tick it is
+   * called: DEL's veth removal (tens of ms in the kernel) is then under way before the datastore
+   * starts loading beside it, not after.
+   */
+  static async create(hostNetns?: string): Promise<NetlinkPlumbing> {
     await loadNetlink();
+    return new NetlinkPlumbing(hostNetns);
+  }
+
+  private hostSocket(): RouteSocket {
     this.host ??= RouteSocket.open(this.hostNetns ? `/var/run/netns/${this.hostNetns}` : undefined);
     return this.host;
   }
 
   async createVeth(v: { hostIf: string; hostMac: string; ifname: string; netnsPath: string; mtu?: number }): Promise<void> {
-    const sock = await this.hostSocket();
+    const sock = this.hostSocket();
     const fd = openNetns(v.netnsPath);
     try {
       const req = { name: v.hostIf, mac: v.hostMac, peerName: v.ifname, peerNetnsFd: fd, ...(v.mtu ? { mtu: v.mtu, peerMtu: v.mtu } : {}) };
@@ -69,7 +78,6 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
   }
 
   async setupContainer(netnsPath: string, s: ContainerSetup): Promise<{ mac: string }> {
-    await loadNetlink();
     // One visit to the namespace: its sysctls (/proc/sys/net is the caller's namespace's), and the
     // socket that programs it.
     const sock = inNetns(netnsPath, () => {
@@ -94,7 +102,7 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
   }
 
   async setupHost(hostIf: string, routes: PlumbedRoute[], protocol: number): Promise<void> {
-    const sock = await this.hostSocket();
+    const sock = this.hostSocket();
     const link = lookup(sock, hostIf);
     sock.request(`set ${hostIf} up`, (seq) => setLink(seq, link.index, { up: true }));
     addRoutes(sock, link, routes, protocol);
@@ -102,7 +110,7 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
 
   async deleteLink(name: string): Promise<boolean> {
     try {
-      await (await this.hostSocket()).requestOffThread(`delete ${name}`, (seq) => delLink(seq, name));
+      await this.hostSocket().requestOffThread(`delete ${name}`, (seq) => delLink(seq, name));
       return true;
     } catch (e) {
       if (isErrno(e, "ENODEV")) return false;
