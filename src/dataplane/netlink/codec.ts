@@ -237,7 +237,8 @@ export function decodeReplies(buf: Buffer): Reply[] {
 /** An NLMSG_ERROR's errno: 0 for an acknowledgement, else the positive errno. */
 export function replyErrno(r: Reply): number {
   if (r.payload.length < 4) throw new TabbyError("DP_NETLINK_DECODE", "netlink error message without its code");
-  return -r.payload.readInt32LE(0);
+  const code = r.payload.readInt32LE(0);
+  return code === 0 ? 0 : -code;
 }
 
 function decodeAttrs(buf: Buffer): Map<number, Buffer> {
