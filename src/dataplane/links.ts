@@ -3,8 +3,9 @@
  * id) (15 characters, IFNAMSIZ-1; Calico's `cali` names are made the same way), MAC
  * ee:ee:ee:ee:ee:ee on the host side (so every workload's gateway has the same MAC and the same IPv6
  * link-local fe80::ecee:eeff:feee:eeee), the peer created straight inside the container's
- * namespace under its final name. Argument vectors are built by pure functions; the effects go
- * through a CommandRunner.
+ * namespace under its final name (by the CNI plugin over rtnetlink: cni/plumbing.ts). Here: those
+ * names and constants, and reading links and addresses or deleting a link with `ip` (CHECK, GC),
+ * through a CommandRunner; `ip -j` output is parsed by pure functions.
  */
 import { sha1 } from "@noble/hashes/legacy.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
@@ -24,12 +25,6 @@ export const GATEWAY_V4 = "169.254.1.1";
  */
 export function hostVethName(workloadId: string): string {
   return HOST_VETH_PREFIX + bytesToHex(sha1(utf8ToBytes(workloadId))).slice(0, 11);
-}
-
-/** `ip` arguments creating the pair: host side down, peer inside `netnsPath` as `ifname`. Pure. */
-export function vethAddArgs(hostIf: string, ifname: string, netnsPath: string, mtu?: number): string[] {
-  const m = mtu ? ["mtu", String(mtu)] : [];
-  return ["link", "add", "name", hostIf, "address", HOST_VETH_MAC, ...m, "type", "veth", "peer", "name", ifname, ...m, "netns", netnsPath];
 }
 
 export interface LinkInfo {
@@ -100,19 +95,6 @@ export class Links {
     return this.netns ? { netns: this.netns } : {};
   }
 
-  /** Creates the pair; the host side stays down until `setUp` (so sysctls can be set first). */
-  async createVeth(hostIf: string, ifname: string, containerNetns: string, mtu?: number): Promise<void> {
-    await runOk(this.runner, "ip", vethAddArgs(hostIf, ifname, containerNetns, mtu), this.o());
-  }
-
-  async setUp(ifname: string): Promise<void> {
-    await runOk(this.runner, "ip", ["link", "set", "dev", ifname, "up"], this.o());
-  }
-
-  async setMac(ifname: string, mac: string): Promise<void> {
-    await runOk(this.runner, "ip", ["link", "set", "dev", ifname, "address", mac], this.o());
-  }
-
   /** Deletes a link (its peer and its routes go with it); false when it did not exist. */
   async deleteLink(ifname: string): Promise<boolean> {
     const args = ["link", "del", "dev", ifname];
@@ -141,8 +123,4 @@ export class Links {
   }
 
   /** Adds an address; IPv6 without duplicate address detection (the address is ours alone). */
-  async addAddr(ifname: string, cidr: string): Promise<void> {
-    const v6 = cidr.includes(":");
-    await runOk(this.runner, "ip", [...(v6 ? ["-6"] : []), "addr", "replace", cidr, "dev", ifname, ...(v6 ? ["nodad"] : [])], this.o());
-  }
 }
