@@ -153,6 +153,8 @@ test("every error path prints the spec's error JSON on stdout and exits 1", asyn
   await expectErr("tabby-ipam", "ADD", "{not json", 6);
   await expectErr("tabby", "ADD", { ...tabbyConf(), cniVersion: "9.9.9", name: "n" }, 1);
   await expectErr("tabby", "ADD", { ...tabbyConf(), cniVersion: "1.0.0", name: "n" }, 4, { ...inv, netns: "" });
+  const gone = await expectErr("tabby", "ADD", { ...tabbyConf(), cniVersion: "1.0.0", name: "n" }, 4, { ...inv, netns: `/var/run/netns/${P}-no-such-netns` });
+  assert.match(gone.msg, /is not a network namespace/);
   await expectErr("tabby", "ADD", { ...tabbyConf(), cniVersion: "1.0.0", name: "n" }, 4, { ...inv, containerId: "" });
   const down = { ...tabbyConf({ datastore: "sqlite:///dev/null/tabby.db" }), cniVersion: "1.1.0", name: "n" };
   const j = await expectErr("tabby", "ADD", down, 11);
