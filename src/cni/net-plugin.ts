@@ -1,19 +1,19 @@
 /**
  * `tabby`: the CNI network plugin (Calico's `calico` plugin, calico-spec §1.6 and §4.5).
  *
- * ADD: a veth, host side `tab…` (MAC ee:ee:ee:ee:ee:ee) and container side `CNI_IFNAME` →
+ * ADD: a veth, host side `tab…` (MAC ee:ee:ee:ee:ee:ee) and container side `CNI_IFNAME`, beside
  * addresses from IPAM (tabby-ipam in process; any other type exec'd from CNI_PATH) → in the
- * container the /32 and /128, a link route to
- * 169.254.1.1 and default routes via 169.254.1.1 and fe80::ecee:eeff:feee:eeee → in the host a
- * `/32` (`/128`) route per address onto the veth, proto 152, after its sysctls (proxy ARP,
- * forwarding, IPv6 on for its link-local) → the WorkloadEndpoint in the store. The kernel work is
- * rtnetlink from this process (plumbing.ts): ADD waits on nothing but IPAM and the datastore.
+ * container the /32 and /128, a link route to 169.254.1.1 and default routes via 169.254.1.1 and
+ * fe80::ecee:eeff:feee:eeee → in the host a `/32` (`/128`) route per address onto the veth,
+ * proto 152, after its sysctls (proxy ARP, forwarding, IPv6 on for its link-local) → the
+ * WorkloadEndpoint in the store. The kernel work is rtnetlink from this process (plumbing.ts):
+ * ADD waits on nothing but IPAM and the datastore.
  * Every step registers its undo; a failure part-way runs them in reverse before the error is
  * reported, so a failed ADD leaves nothing behind.
  *
  * DEL: idempotent, works without CNI_NETNS; removes the host veth (the kernel removes its routes
- * and the container side with it), the WorkloadEndpoint (unless it now belongs to another container of the
- * same pod), and the addresses by handle. Anything already gone counts as done.
+ * and the container side with it), the WorkloadEndpoint (unless it now belongs to another
+ * container of the same pod), and the addresses by handle. Anything already gone counts as done.
  *
  * CHECK: the veth, the container's addresses and the host routes are as ADD left them.
  *
@@ -52,7 +52,7 @@ export interface NetPluginDeps {
   /** The namespace standing for the host (tests); undefined: the plugin's own namespace. */
   hostNetns?: string;
   hostSysctl: SysctlWriter;
-  /** The datastore, opened on first use (after the veth exists). */
+  /** The datastore, opened on first use (while the kernel creates the veth). */
   store: () => Promise<Store>;
   /** tabby's IPAM, for `ipam.type: tabby-ipam` (opened only when needed). */
   ipam: () => Promise<IpamApi>;

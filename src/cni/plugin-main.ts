@@ -112,8 +112,9 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       return done;
     }
 
-    // The store and IPAM are opened when the verb first needs them: a bad namespace or a taken
-    // interface name fails ADD before better-sqlite3 loads.
+    // The store and IPAM are opened when the verb first needs them. The netlink FFI is loaded
+    // before the verb starts, so that its first kernel request (DEL's veth removal, tens of ms in
+    // the kernel) is under way before better-sqlite3 loads beside it.
     const m = await import("./net-plugin.js");
     if (cenv.command !== "CHECK") plumbing = rt.plumbing ? rt.plumbing() : await (await import("./plumbing.js")).NetlinkPlumbing.create(rt.hostNetns);
     const detectMtu =
