@@ -36,13 +36,13 @@ protocol bgp ibgp1 {
 `;
 }
 
-function tabbyConf(announceV4: boolean): string {
+function tabbyConf(announceV4: boolean, exportToEbgp = "[{ action: accept }]"): string {
   return `routerId: 10.98.0.2
 asNumber: 65002
 listen: { address: "::", port: 179 }
 control: ${control}
 peers:
-  - { address: 10.98.0.1, asNumber: 65001, holdTime: 9, connectRetry: 1, localAddress: 10.98.0.2, localIPv6: "fd98::2", import: [{ action: accept }], export: [{ action: accept }] }
+  - { address: 10.98.0.1, asNumber: 65001, holdTime: 9, connectRetry: 1, localAddress: 10.98.0.2, localIPv6: "fd98::2", import: [{ action: accept }], export: ${exportToEbgp} }
   - { address: "fd98::1", asNumber: 65002, holdTime: 9, connectRetry: 1, localAddress: "fd98::2", families: [ipv6] }
 announce:
 ${announceV4 ? '  - { prefix: 10.20.0.0/24, communities: ["65002:20"] }\n' : ""}  - { prefix: "fd20::/64" }
@@ -98,6 +98,18 @@ test("tabby and BIRD 2 exchange IPv4 and IPv6 routes over eBGP and iBGP", { skip
     pair.signalTabby("SIGHUP");
     await waitFor("BIRD drops 10.20.0.0/24", () => !birdc("show", "route", "protocol", "ebgp1").includes("10.20.0.0/24"));
     assert.ok(birdc("show", "route", "protocol", "ebgp1").includes("fd20::/64"));
+
+    // an export policy change (config reload) reaches BIRD without resetting either session:
+    // tabby re-sends the eBGP peer's table between BoRR and EoRR (RFC 7313) and BIRD drops the rest
+    const since = () => birdc("show", "protocols").split("\n").filter((l) => /^[ei]bgp1\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 5).join(" "));
+    const before = since();
+    assert.equal(before.length, 2);
+    writeFileSync(tabbyConfPath, tabbyConf(false, '[{ match: { prefix: [{ prefix: "fd20::/64" }] }, action: reject }, { action: accept }]'));
+    pair.signalTabby("SIGHUP");
+    await waitFor("BIRD's eBGP session drops fd20::/64", () => !birdc("show", "route", "protocol", "ebgp1").includes("fd20::/64"));
+    assert.ok(birdc("show", "route", "protocol", "ibgp1").includes("fd20::/64"), "the iBGP peer's export is unchanged");
+    assert.deepEqual(since(), before, "neither session went down (same state, same since)");
+    assert.match(birdc("show", "protocols", "all", "ebgp1"), /Enhanced refresh/);
 
     // withdrawal from BIRD reaches tabby
     writeFileSync(join(dir, "bird.conf"), birdConf(false));

@@ -1,11 +1,12 @@
 // Scripted peers (raw socket + our codec) against a Speaker: enhanced route refresh (RFC 7313)
 // both ways, graceful restart as the restarting speaker (RFC 4724: R/F bits, selection deferred
-// until End-of-RIB or the deferral timer, stop without NOTIFICATION), per-peer nextHopSelf, and
-// large communities (RFC 8092) passing through, matched and set by policy.
+// until End-of-RIB or the deferral timer, stop without NOTIFICATION), per-peer nextHopSelf,
+// large communities (RFC 8092) passing through, matched and set by policy, and policy changes
+// applied without a session reset.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ScriptedPeer, fibOf, waitFor } from "./scripted-peer.js";
-import { Speaker } from "./speaker.js";
+import { Speaker, type PeerConfig } from "./speaker.js";
 import { encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { buildOpen } from "./negotiate.js";
 import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
@@ -241,6 +242,64 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
     assert.deepEqual(got(plain).largeCommunities, [[64512, 7, 7], [65000, 1, 2]], "large communities pass through");
     assert.deepEqual(got(ebgp).largeCommunities, [[64512, 7, 7], [64512, 8, 8], [65000, 1, 2]], "export policy matched and set a large community");
     for (const p of [src, self, plain, ebgp]) p.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
+
+test("policy changes keep the session: import asks for a refresh and re-imports, export re-sends between BoRR and EoRR; a peer without RFC 7313 is reset", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.95", asNumber: AS, listen: { address: "127.0.0.95", port: PORT } });
+  const fib = fibOf(sp);
+  const peer = (n: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${n}`, asNumber: AS, passive: true, holdTime: 30, ...extra });
+  const refuse = (prefix: string): PeerConfig["import"] => [{ match: { prefix: [{ prefix }] }, action: "reject" }, { action: "accept" }];
+  sp.setPeers([peer(96), peer(97)]);
+  sp.setOriginated([{ prefix: "10.95.1.0/24", nextHop: "10.9.0.95" }, { prefix: "10.95.2.0/24", nextHop: "10.9.0.95" }]);
+  await sp.start();
+  try {
+    const a = new ScriptedPeer();
+    await a.connect("127.0.0.96", "127.0.0.95", PORT);
+    await a.establish(openFrom("10.0.0.96"));
+    const b = new ScriptedPeer();
+    await b.connect("127.0.0.97", "127.0.0.95", PORT);
+    await b.establish(openFrom("10.0.0.97", { enhanced: false }));
+    a.send(announce("10.9.0.96", ["10.96.1.0/24", "10.96.2.0/24"]));
+    a.send(endOfRib("ipv4"));
+    await waitFor("a's routes", () => fib.size === 2);
+    await waitFor("initial dumps", () => a.updates().some((u) => isEndOfRib(u)) && b.updates().some((u) => isEndOfRib(u)));
+
+    // import: a's routes are asked for again and imported under the new policy
+    a.got = [];
+    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24") }), peer(97)]);
+    await waitFor("ROUTE-REFRESH to a", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 0 && m.afi === 1));
+    a.send(rr(1));
+    a.send(announce("10.9.0.96", ["10.96.1.0/24", "10.96.2.0/24"]));
+    a.send(rr(2));
+    await waitFor("10.96.2.0/24 refused now", () => fib.size === 1);
+    assert.deepEqual([...fib.keys()], ["10.96.1.0/24"]);
+
+    // export: a's table again between BoRR and EoRR, without the route the policy now refuses
+    a.got = [];
+    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24") }), peer(97)]);
+    await waitFor("EoRR to a", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
+    const kinds = a.got.filter((m) => m.type !== "keepalive").map((m) => (m.type === "route-refresh" ? `rr${m.subtype}` : m.type));
+    assert.deepEqual(kinds, ["rr1", "update", "rr2"]);
+    assert.deepEqual(a.announced(), ["10.95.1.0/24"]);
+    assert.equal(a.closed, false);
+    assert.equal(a.notification(), undefined);
+    assert.ok(sp.peerStatus().find((p) => p.address === "127.0.0.96")!.established);
+    assert.equal(fib.size, 1, "a's routes stayed");
+
+    // b has no enhanced route refresh: it could not be told to drop a route, so it is reset
+    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24") }), peer(97, { export: refuse("10.95.2.0/24") })]);
+    await waitFor("b's NOTIFICATION", () => b.notification() !== undefined);
+    assert.deepEqual(b.notification(), { code: 6, subcode: 6 }, "Cease, other configuration change");
+    assert.equal(a.closed, false);
+
+    // a policy that does not compile is refused before anything changes
+    assert.throws(() => sp.setPeers([peer(96, { export: [{ action: "sideways" } as never] }), peer(97)]));
+    assert.ok(sp.peerStatus().find((p) => p.address === "127.0.0.96")!.established);
+    a.sock.destroy();
+    b.sock.destroy();
   } finally {
     await sp.stop();
   }

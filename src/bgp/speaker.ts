@@ -330,6 +330,7 @@ export class Speaker {
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
       } else if (stableJson(next) !== stableJson(st.config)) {
+        if (this.changePolicies(st, next)) continue;
         this.peers.delete(addr);
         void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
         this.dropPeerRoutes(st);
@@ -726,8 +727,45 @@ export class Speaker {
     return JSON.stringify([exp, [...n.families].sort(), n.tx.as4, n.tx.addPath.ipv4, n.tx.addPath.ipv6, st.session.ibgp, !!st.config.routeReflectorClient, self.ipv4?.toString() ?? "", self.ipv6?.toString() ?? "", st.config.nextHopSelf ?? null]);
   }
 
-  /** Session up: join (or make) the peer's update group, then send it the group's table and End-of-RIB. */
-  private joinGroup(st: PeerState): void {
+  /**
+   * A change of a peer's import or export policy alone, applied without resetting its session
+   * (BIRD's and FRR's soft reconfiguration). Export: the peer moves to the update group of its new
+   * treatment and is sent that group's table between BoRR and EoRR (RFC 7313), after which it drops
+   * what was not sent again; a peer without enhanced route refresh could not be told to, so it is
+   * reset as before. Import: the peer is asked for its routes again (ROUTE-REFRESH, RFC 2918), and
+   * each is imported under the new policy (a route it now refuses leaves the RIB as if withdrawn);
+   * a peer without route refresh is reset. A session that is not up just takes the new policies
+   * when it comes up. False when anything else changed, or the session must be reset.
+   */
+  private changePolicies(st: PeerState, next: PeerConfig): boolean {
+    const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null });
+    if (rest(next) !== rest(st.config)) return false;
+    const exportChanged = stableJson({ p: next.export ?? null }) !== stableJson({ p: st.config.export ?? null });
+    const importChanged = stableJson({ p: next.import ?? null }) !== stableJson({ p: st.config.import ?? null });
+    const n = st.session.established ? st.session.negotiated : undefined;
+    if (n && ((exportChanged && !n.enhancedRouteRefresh) || (importChanged && !n.routeRefresh))) return false;
+    const ibgp = next.asNumber === this.opts.asNumber;
+    const importPolicy = next.import === undefined ? ACCEPT_ALL : compilePolicy(next.import, ibgp);
+    if (next.export !== undefined) compilePolicy(next.export, ibgp); // refuse a bad policy before changing anything
+    st.config = next;
+    st.importPolicy = importPolicy;
+    if (!n) return true;
+    this.log("info", "peer policy changed, session kept", { peer: next.address, import: importChanged, export: exportChanged });
+    if (exportChanged && st.group) {
+      this.leaveGroup(st);
+      this.joinGroup(st, true);
+    }
+    if (importChanged) {
+      for (const f of n.families) st.session.send([{ type: "route-refresh", afi: familyToAfi(f), safi: SAFI.UNICAST, subtype: RouteRefreshSubtype.REQUEST }]);
+    }
+    return true;
+  }
+
+  /**
+   * Session up: join (or make) the peer's update group, then send it the group's table and
+   * End-of-RIB; `refresh`: the table between BoRR and EoRR instead (a policy change, RFC 7313).
+   */
+  private joinGroup(st: PeerState, refresh = false): void {
     const n = st.session.negotiated!;
     const info = st.info!;
     const self = this.selfNextHops(st);
@@ -755,7 +793,7 @@ export class Speaker {
     g.group.join(member);
     st.group = g;
     st.member = member;
-    for (const family of FAMILIES) this.dumpTo(st, family);
+    for (const family of FAMILIES) this.dumpTo(st, family, refresh);
   }
 
   /** Session down (or re-established): the peer leaves its group; an empty group is dropped. */
