@@ -290,6 +290,7 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     await waitFor("FRR E has the new session", () => frrNeighbor(E, "10.96.1.2")["bgpState"] === "Established");
     const grInfo = frrNeighbor(E, "10.96.1.2")["gracefulRestartInfo"] as Record<string, unknown>;
     assert.equal(grInfo["rBit"], true, `R bit seen by FRR: ${JSON.stringify(grInfo)}`);
+    assert.equal(grInfo["nBit"], true, `N bit (RFC 8538) seen by FRR: ${JSON.stringify(grInfo)}`);
     assert.equal((grInfo["ipv4Unicast"] as Record<string, unknown>)["fBit"], true, "F bit: forwarding state preserved");
     await waitFor("FRR E drops the route tabby did not announce again", () => frrPaths(E, "ipv4", "10.43.0.0/24").length === 0);
     await waitFor("FRR E has 10.42.0.0/24", () => frrPaths(E, "ipv4", "10.42.0.0/24").length > 0);

@@ -59,7 +59,7 @@ export type FsmAction =
   | { type: "stopTimer"; timer: TimerName }
   | { type: "established" }
   /** The session left Established (or failed before it); `reason` is for status and logs. */
-  | { type: "down"; reason: string; wasEstablished: boolean; graceful: boolean };
+  | { type: "down"; reason: string; wasEstablished: boolean; graceful: boolean; notification?: { message: NotificationMessage; sent: boolean } };
 
 /** Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes). */
 export const OPEN_HOLD_TIME = 240;
@@ -79,13 +79,17 @@ function notification(code: number, subcode: number, data: Uint8Array = new Uint
 
 const ALL_TIMERS: TimerName[] = ["connectRetry", "hold", "keepalive"];
 
-/** `graceful`: the session ended without a NOTIFICATION either way (RFC 4724 §4.2: GR applies). */
-function toIdle(s: FsmState, reason: string, send?: NotificationMessage, graceful = false): StepResult {
+/**
+ * `graceful`: the session ended without a NOTIFICATION either way (RFC 4724 §4.2: GR applies). The
+ * NOTIFICATION sent or `received`, if any, goes with the down action (RFC 8538 decides on it).
+ */
+function toIdle(s: FsmState, reason: string, send?: NotificationMessage, graceful = false, received?: NotificationMessage): StepResult {
   const actions: FsmAction[] = [];
   if (send) actions.push({ type: "sendNotification", notification: send });
   actions.push({ type: "closeConnection" });
   for (const t of ALL_TIMERS) actions.push({ type: "stopTimer", timer: t });
-  actions.push({ type: "down", reason, wasEstablished: s.name === "Established", graceful: graceful && !send });
+  const notified = send ? { message: send, sent: true } : received ? { message: received, sent: false } : undefined;
+  actions.push({ type: "down", reason, wasEstablished: s.name === "Established", graceful: graceful && !send, ...(notified ? { notification: notified } : {}) });
   const next: FsmState = { name: "Idle", config: s.config, connectRetryCounter: s.connectRetryCounter + 1 };
   return { state: next, actions };
 }
@@ -115,7 +119,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
     return { state: { ...r.state, connectRetryCounter: 0 }, actions: r.actions };
   }
   if (e.type === "NotificationReceived" && s.name !== "Idle") {
-    return toIdle(s, `notification ${e.notification.code}/${e.notification.subcode} received`);
+    return toIdle(s, `notification ${e.notification.code}/${e.notification.subcode} received`, undefined, false, e.notification);
   }
   if (e.type === "MessageError" && s.name !== "Idle") {
     return toIdle(s, e.error.message, notification(e.error.notifyCode, e.error.notifySubcode, e.error.data));

@@ -34,7 +34,8 @@ export function buildOpen(cfg: LocalOpenConfig): OpenMessage {
   if (cfg.gracefulRestartTime !== undefined) {
     const rs = cfg.restartingSpeaker;
     const families = rs ? cfg.families.map((f) => ({ afi: familyToAfi(f), safi: SAFI.UNICAST, forwarding: rs.forwarding })) : [];
-    caps.push({ code: CapabilityCode.GRACEFUL_RESTART, restarting: !!rs?.restarting, notification: false, restartTime: cfg.gracefulRestartTime, families });
+    // N bit: NOTIFICATIONs other than a Hard Reset keep routes too (RFC 8538)
+    caps.push({ code: CapabilityCode.GRACEFUL_RESTART, restarting: !!rs?.restarting, notification: true, restartTime: cfg.gracefulRestartTime, families });
   }
   const mode = cfg.addPath;
   if (mode !== 0 && cfg.families.length > 0) {
@@ -86,6 +87,8 @@ export interface Negotiated {
   tx: CodecOptions;
   /** The peer's graceful restart capability (RFC 4724), if any: families whose forwarding state it keeps. */
   gracefulRestart: { restartTime: number; restarting: boolean; families: Map<AddressFamily, boolean> } | undefined;
+  /** Both OPENs carried graceful restart with the N bit (RFC 8538). */
+  grNotification: boolean;
 }
 
 function mpFamilies(open: OpenMessage): Set<AddressFamily> | undefined {
@@ -109,6 +112,10 @@ function addPathModes(open: OpenMessage): Map<AddressFamily, number> {
     }
   }
   return out;
+}
+
+function nBit(open: OpenMessage): boolean {
+  return open.capabilities.some((c) => c.code === CapabilityCode.GRACEFUL_RESTART && "notification" in c && c.notification);
 }
 
 function grOf(open: OpenMessage): Negotiated["gracefulRestart"] {
@@ -148,6 +155,7 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
     rx: { as4, addPath: rxAp },
     tx: { as4, addPath: txAp },
     gracefulRestart: grOf(remote),
+    grNotification: nBit(local) && nBit(remote),
   };
 }
 

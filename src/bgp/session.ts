@@ -8,6 +8,7 @@
  */
 import * as net from "node:net";
 import type { Clock, TimerHandle } from "../clock.js";
+import { keepsRoutes, onTheWire, unwrapHardReset } from "./gr-notification.js";
 import { parseIP, type IP } from "../net/ip.js";
 import { BgpProtocolError } from "./errors.js";
 import { initialState, step, type FsmAction, type FsmEvent, type FsmState, type TimerName } from "./fsm.js";
@@ -372,9 +373,11 @@ export class Session {
         this.dispatch({ type: "KeepaliveReceived" });
         return;
       case "notification": {
-        const text = shutdownCommunication(m);
-        this.lastError = `received NOTIFICATION ${m.code}/${m.subcode}${text ? `: ${text}` : ""}`;
-        this.hooks.log("info", "notification received", { peer: this.config.address, code: m.code, subcode: m.subcode, message: text });
+        // a Hard Reset (RFC 8538) is reported with the NOTIFICATION it carries
+        const inner = unwrapHardReset(m);
+        const text = shutdownCommunication(inner ?? m);
+        this.lastError = `received NOTIFICATION ${m.code}/${m.subcode}${inner ? `, hard reset: ${inner.code}/${inner.subcode}` : ""}${text ? `: ${text}` : ""}`;
+        this.hooks.log("info", "notification received", { peer: this.config.address, code: m.code, subcode: m.subcode, ...(inner ? { hardReset: `${inner.code}/${inner.subcode}` } : {}), message: text });
         this.dispatch({ type: "NotificationReceived", notification: m });
         return;
       }
@@ -418,7 +421,7 @@ export class Session {
         return;
       case "sendNotification":
         if (this.conn) {
-          this.writeTo(this.conn, encodeMessage(a.notification));
+          this.writeTo(this.conn, encodeMessage(onTheWire(a.notification, !!this.negotiated?.grNotification)));
           if (a.notification.code !== 6) this.lastError = `sent NOTIFICATION ${a.notification.code}/${a.notification.subcode}`;
         }
         return;
@@ -458,13 +461,15 @@ export class Session {
         this.hooks.log("info", "session established", { peer: this.config.address, families: this.negotiated.families, hold: this.negotiated.holdTime });
         this.hooks.established(this);
         return;
-      case "down":
+      case "down": {
+        // RFC 8538: with the N bit exchanged, a NOTIFICATION other than a Hard Reset keeps routes too
+        const graceful = a.graceful || (a.wasEstablished && !!this.negotiated?.grNotification && !!a.notification && keepsRoutes(a.notification.message, a.notification.sent));
         if (a.reason !== "stopped") this.lastError ??= a.reason;
         this.hooks.log(a.wasEstablished ? "warn" : "debug", "session down", { peer: this.config.address, reason: a.reason });
         this.dropCandidate();
         this.negotiated = undefined;
         this.establishedAt = undefined;
-        this.hooks.down(this, a.reason, a.wasEstablished, a.graceful);
+        this.hooks.down(this, a.reason, a.wasEstablished, graceful);
         if (!this.adminDown) {
           const n = Math.max(1, this.fsm.connectRetryCounter);
           const delay = Math.min(MAX_IDLE_HOLD_S, 2 ** (n - 1)) * 1000;
@@ -473,6 +478,7 @@ export class Session {
           });
         }
         return;
+      }
     }
   }
 

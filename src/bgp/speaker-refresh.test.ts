@@ -20,10 +20,10 @@ const AS = 64512;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function openFrom(routerId: string, opts: { enhanced?: boolean; gr?: boolean; asNumber?: number } = {}): OpenMessage {
+function openFrom(routerId: string, opts: { enhanced?: boolean; gr?: boolean; nBit?: boolean; asNumber?: number } = {}): OpenMessage {
   const o = buildOpen({ asNumber: opts.asNumber ?? AS, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
   if (opts.enhanced === false) o.capabilities = o.capabilities.filter((c) => c.code !== 70);
-  if (opts.gr) o.capabilities.push({ code: 64, restarting: false, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
+  if (opts.gr) o.capabilities.push({ code: 64, restarting: false, notification: !!opts.nBit, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
   return o;
 }
 
@@ -141,7 +141,7 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
     await p.connect("127.0.0.86", "127.0.0.85", PORT);
     const ours = await p.establish(openFrom("10.0.0.86", { gr: true }));
     const gr = ours.capabilities.find((c) => c.code === 64);
-    assert.deepEqual(gr, { code: 64, restarting: true, notification: false, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
+    assert.deepEqual(gr, { code: 64, restarting: true, notification: true, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
     p.send(announce("10.9.0.86", ["10.86.1.0/24"]));
     await sleep(150);
     assert.equal(p.updates().length, 0, "selection deferred: nothing sent");

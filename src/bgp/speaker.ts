@@ -501,11 +501,11 @@ export class Speaker {
     };
   }
 
-  /** RFC 4724 helper, session lost: keep the peer's routes stale for its restart time. */
+  /** RFC 4724 helper, session lost (or ended by a NOTIFICATION under RFC 8538): keep the peer's routes stale for its restart time. */
   private grKeep(st: PeerState): boolean {
     if (!st.gr || !st.info || st.gr.families.size === 0) return false;
     const keep = new Set(st.gr.families.keys());
-    this.log("info", "peer lost without NOTIFICATION: keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
+    this.log("info", "peer lost gracefully (no NOTIFICATION, or one under the N bit): keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
     this.leaveGroup(st);
     st.rejected.clear();
     const changes = new Map<PrefixKey, RibChange>();

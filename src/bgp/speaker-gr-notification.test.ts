@@ -1,0 +1,122 @@
+// RFC 8538 in a running Speaker against scripted peers (raw socket + our codec): with the N bit
+// exchanged, a NOTIFICATION (received or sent) keeps the peer's routes stale until it is back
+// and has sent End-of-RIB; a Hard Reset flushes them; our own stop goes out as a Hard Reset; a
+// peer without the N bit gets RFC 4724 behaviour (a NOTIFICATION flushes).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ScriptedPeer, fibOf, waitFor } from "./scripted-peer.js";
+import { Speaker } from "./speaker.js";
+import { buildOpen } from "./negotiate.js";
+import { endOfRib } from "./wire/update.js";
+import { ceaseNotification, type BgpMessage, type NotificationMessage } from "./wire/messages.js";
+import type { OpenMessage } from "./wire/open.js";
+import { parsePrefix } from "../net/prefix.js";
+import { parseIP } from "../net/ip.js";
+
+const PORT = 22000 + (process.pid % 1000);
+const AS = 64512;
+const SP = "127.0.0.70";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function openWithGr(routerId: string, nBit: boolean): OpenMessage {
+  const o = buildOpen({ asNumber: AS, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
+  o.capabilities.push({ code: 64, restarting: false, notification: nBit, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
+  return o;
+}
+
+function announce(prefixes: string[]): BgpMessage {
+  return { type: "update", withdrawn: [], attributes: { origin: 0, asPath: [], nextHop: parseIP("10.9.0.71"), localPref: 100 }, nlri: prefixes.map((p) => ({ prefix: parsePrefix(p), pathId: 0 })) };
+}
+
+async function peerUp(nBit: boolean, prefixes: string[]): Promise<ScriptedPeer> {
+  const p = new ScriptedPeer();
+  await p.connect("127.0.0.71", SP, PORT);
+  await p.establish(openWithGr("10.0.0.71", nBit));
+  p.send(announce(prefixes));
+  p.send(endOfRib("ipv4"));
+  return p;
+}
+
+async function withSpeaker(fn: (sp: Speaker, fib: Map<string, string[]>) => Promise<void>): Promise<void> {
+  const sp = new Speaker({ routerId: "10.0.0.70", asNumber: AS, listen: { address: SP, port: PORT } });
+  const fib = fibOf(sp);
+  sp.setPeers([{ address: "127.0.0.71", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  try {
+    await fn(sp, fib);
+  } finally {
+    await sp.stop();
+  }
+}
+
+const hold: NotificationMessage = { type: "notification", code: 4, subcode: 0, data: new Uint8Array(0) };
+
+test("N bit: a NOTIFICATION from the peer keeps its routes until it is back with End-of-RIB", async () => {
+  await withSpeaker(async (sp, fib) => {
+    const p = await peerUp(true, ["10.71.1.0/24", "10.71.2.0/24"]);
+    await waitFor("routes", () => fib.size === 2);
+    p.send(hold);
+    await waitFor("down", () => !sp.peerStatus()[0]!.established);
+    await sleep(100);
+    assert.equal(fib.size, 2, "kept, stale");
+    p.sock.destroy();
+    const back = await peerUp(true, ["10.71.1.0/24"]);
+    await waitFor("the route not sent again is gone at End-of-RIB", () => fib.size === 1);
+    assert.ok(fib.has("10.71.1.0/24"));
+    back.sock.destroy();
+  });
+});
+
+test("N bit: a NOTIFICATION we send (a malformed message) keeps the peer's routes; a Hard Reset from the peer flushes them", async () => {
+  await withSpeaker(async (sp, fib) => {
+    const p = await peerUp(true, ["10.71.1.0/24"]);
+    await waitFor("route", () => fib.size === 1);
+    const bad = new Uint8Array(19).fill(0xff);
+    bad[16] = 0;
+    bad[17] = 19;
+    bad[18] = 99; // message type 99: NOTIFICATION 1/3 from us
+    p.send(bad);
+    await waitFor("our NOTIFICATION", () => p.notification() !== undefined);
+    assert.deepEqual(p.notification(), { code: 1, subcode: 3 }, "an error is not wrapped in a Hard Reset");
+    await waitFor("down", () => !sp.peerStatus()[0]!.established);
+    await sleep(100);
+    assert.equal(fib.size, 1, "kept, stale");
+    p.sock.destroy();
+
+    const again = await peerUp(true, ["10.71.1.0/24", "10.71.3.0/24"]);
+    await waitFor("both routes", () => fib.size === 2);
+    again.send({ type: "notification", code: 6, subcode: 9, data: Uint8Array.from([6, 4]) });
+    await waitFor("flushed by the Hard Reset", () => fib.size === 0);
+    assert.match(sp.peerStatus()[0]!.lastError ?? "", /received NOTIFICATION 6\/9, hard reset: 6\/4/);
+    again.sock.destroy();
+  });
+});
+
+test("N bit: our administrative shutdown goes out as a Hard Reset carrying 6/2; without the N bit as 6/2, and a NOTIFICATION flushes", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.70", asNumber: AS, listen: { address: SP, port: PORT } });
+  const fib = fibOf(sp);
+  sp.setPeers([{ address: "127.0.0.71", asNumber: AS, passive: true, holdTime: 30 }]);
+  await sp.start();
+  const p = await peerUp(true, ["10.71.1.0/24"]);
+  await waitFor("route", () => fib.size === 1);
+  await sp.stop("bye");
+  await waitFor("NOTIFICATION", () => p.notification() !== undefined);
+  const got = p.got.find((m): m is NotificationMessage => m.type === "notification")!;
+  assert.deepEqual([got.code, got.subcode, [...got.data.subarray(0, 2)]], [6, 9, [6, 2]]);
+  assert.deepEqual(Buffer.from(got.data.subarray(2)), Buffer.from(ceaseNotification(2, "bye").data));
+  p.sock.destroy();
+
+  await withSpeaker(async (sp2, fib2) => {
+    const q = await peerUp(false, ["10.71.1.0/24"]);
+    await waitFor("route", () => fib2.size === 1);
+    q.send(hold);
+    await waitFor("flushed: no N bit, RFC 4724 rules", () => fib2.size === 0);
+    q.sock.destroy();
+    const r = await peerUp(false, []);
+    await waitFor("up", () => sp2.peerStatus()[0]!.established);
+    sp2.setPeers([]);
+    await waitFor("NOTIFICATION", () => r.notification() !== undefined);
+    assert.deepEqual(r.notification(), { code: 6, subcode: 3 }, "peer de-configured, plain");
+    r.sock.destroy();
+  });
+});
