@@ -256,8 +256,9 @@ test("GC (1.1.0) removes every attachment not in cni.dev/valid-attachments", asy
   await lib.del(l, a, ra); // DEL after GC is still fine
 });
 
-test("concurrent ADDs on one host under the IPAM lock get distinct addresses; a stale lock is broken", async () => {
-  writeFileSync(join(W, "ipam.lock"), "999999999"); // a plugin that died holding the lock
+test("the IPAM lock: concurrent ADDs get distinct addresses; a holder makes ADD wait; a holder killed blocks nobody", async () => {
+  const lockFile = join(W, "ipam.lock");
+  writeFileSync(lockFile, "999999999"); // an older tabby's lock file with a dead pid: only a name to lock now
   const conf = { ...tabbyConf(), cniVersion: "1.0.0", name: "n" };
   const ids = Array.from({ length: 8 }, (_, i) => `par${i}`);
   const outs = await Promise.all(ids.map((id) => lib.exec("tabby-ipam", "ADD", conf, { containerId: id, netns: "/x", ifname: "eth0" })));
@@ -267,7 +268,30 @@ test("concurrent ADDs on one host under the IPAM lock get distinct addresses; a 
   assert.equal(new Set(addrs).size, 16);
   const dels = await Promise.all(ids.map((id) => lib.exec("tabby-ipam", "DEL", conf, { containerId: id, netns: "", ifname: "eth0" })));
   for (const o of dels) assert.equal(o.code, 0, o.stdout);
-  assert.equal(existsSync(join(W, "ipam.lock")), false);
+  assert.ok(existsSync(lockFile), "the file stays, as Calico's does");
+
+  // flock(1) from util-linux takes the same lock: ADD finishes only after the holder lets go
+  const held = () => spawnSync("flock", ["-n", lockFile, "true"]).status !== 0;
+  const holder = spawn("flock", [lockFile, "sleep", "1"], { stdio: "ignore" });
+  procs.push(holder);
+  const holderDone = new Promise<number>((r) => holder.on("exit", () => r(performance.now())));
+  while (!held()) await new Promise((r) => setTimeout(r, 10));
+  const add = await lib.exec("tabby-ipam", "ADD", conf, { containerId: "waits", netns: "/x", ifname: "eth0" });
+  const addDone = performance.now();
+  assert.equal(add.code, 0, add.stdout);
+  assert.ok((await holderDone) <= addDone, "ADD completed after the holder released the lock");
+
+  // a holder killed while holding it (-o: flock itself holds the lock, not its command)
+  const killed = spawn("flock", ["-o", lockFile, "sleep", "30"], { stdio: "ignore" });
+  procs.push(killed);
+  while (!held()) await new Promise((r) => setTimeout(r, 10));
+  const sleeper = Number(readFileSync(`/proc/${killed.pid}/task/${killed.pid}/children`, "utf8").trim());
+  killed.kill("SIGKILL");
+  await new Promise((r) => killed.on("exit", r));
+  if (sleeper > 0) process.kill(sleeper, "SIGKILL"); // its command, which we started through it
+  assert.equal(held(), false, "the kernel released the dead holder's lock");
+  const del = await lib.exec("tabby-ipam", "DEL", conf, { containerId: "waits", netns: "", ifname: "eth0" });
+  assert.equal(del.code, 0, del.stdout);
   await assertClean();
 });
 

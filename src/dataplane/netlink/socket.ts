@@ -1,6 +1,6 @@
 /**
  * A NETLINK_ROUTE socket (RFC 3549; netlink(7), rtnetlink(7)) in this or another network
- * namespace, through libc with the `koffi` FFI package: Node has no AF_NETLINK. A socket belongs
+ * namespace, through libc (../libc.ts, the `koffi` FFI): Node has no AF_NETLINK. A socket belongs
  * to the namespace it was made in, so one for another namespace is made with the calling thread
  * briefly moved there by setns(2) (a network namespace switch is per thread; JavaScript runs on
  * this one thread, and libuv's pool threads stay where they are) and moved back before anything
@@ -10,6 +10,7 @@
 import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import { TabbyError } from "../../errors.js";
+import { errnoName, loadLibc, loadedLibc } from "../libc.js";
 import { NLMSG_DONE, NLMSG_ERROR, decodeReplies, replyErrno, type Reply } from "./codec.js";
 
 const AF_NETLINK = 16;
@@ -19,68 +20,12 @@ const NETLINK_ROUTE = 0;
 const CLONE_NEWNET = 0x40000000;
 const RECV_BUF = 65536;
 
-interface Libc {
-  socket(domain: number, type: number, proto: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  /** send(2) on a libuv pool thread: the kernel works on the request meanwhile, not this thread. */
-  sendOffThread(fd: number, buf: Buffer, len: number, flags: number): Promise<number>;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  setns(fd: number, nstype: number): number;
-  close(fd: number): number;
-  errno(): number;
-}
-
-let libc: Libc | undefined;
-
-/** What this module uses of koffi (the package, or in the bundled plugins its addon itself). */
-type KoffiFunction = ((...args: unknown[]) => number) & { async(...argsAndCallback: unknown[]): void };
-interface Koffi {
-  load(name: string): { func(sig: string): KoffiFunction };
-  errno(): number;
-}
-
-/**
- * Loads the FFI, once; everything else here needs it first. A dynamic import, so that the bundled
- * CNI plugins require the addon build-cni.mjs pinned.
- */
+/** Loads the FFI, once; everything else here needs it first. */
 export async function loadNetlink(): Promise<void> {
-  if (libc) return;
-  if (process.platform !== "linux") throw new TabbyError("DP_NETLINK_UNSUPPORTED", "netlink is Linux only");
-  let koffi: Koffi;
-  try {
-    const m = (await import("koffi")) as unknown as { default?: Koffi } & Koffi;
-    koffi = typeof m.load === "function" ? m : m.default!;
-  } catch (e) {
-    throw new TabbyError("DP_NETLINK_UNSUPPORTED", `netlink needs the koffi package: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
-  }
-  const c = koffi.load("libc.so.6");
-  const socket = c.func("int socket(int, int, int)");
-  const send = c.func("long send(int, void *, unsigned long, int)");
-  const recv = c.func("long recv(int, _Out_ void *, unsigned long, int)");
-  const setns = c.func("int setns(int, int)");
-  const close = c.func("int close(int)");
-  libc = {
-    socket: (a, b, p) => socket(a, b, p),
-    send: (fd, b, l, f) => send(fd, b, l, f),
-    sendOffThread: (fd, b, l, f) => new Promise((resolve, reject) => send.async(fd, b, l, f, (err: unknown, n: number) => (err ? reject(err) : resolve(n)))),
-    recv: (fd, b, l, f) => recv(fd, b, l, f),
-    setns: (fd, t) => setns(fd, t),
-    close: (fd) => close(fd),
-    errno: () => koffi.errno(),
-  };
+  await loadLibc();
 }
 
-function load(): Libc {
-  if (!libc) throw new TabbyError("DP_NETLINK_UNSUPPORTED", "netlink used before loadNetlink()");
-  return libc;
-}
-
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
-
-/** "EEXIST" for 17. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
-}
+const load = loadedLibc;
 
 /** A failed netlink request or system call; `details.errno` is the errno's name ("EEXIST"). */
 export function netlinkError(op: string, errno: number, netns?: string): TabbyError {
