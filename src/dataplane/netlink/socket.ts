@@ -149,6 +149,7 @@ export class RouteSocket {
     for (;;) {
       const n = c.recv(this.fd, this.buf, this.buf.length, 0);
       if (n < 0) throw netlinkError(op, c.errno(), this.netns);
+      if (n === 0) throw new TabbyError("DP_NETLINK_DECODE", `${op}: the kernel's answer was empty`);
       for (const r of decodeReplies(Buffer.from(this.buf.subarray(0, n)))) {
         if (r.seq !== seq) continue; // a late answer to an earlier request
         if (r.type === NLMSG_DONE) return answers;
