@@ -45,7 +45,10 @@ export interface WorkloadPlumbing {
   close(): void;
 }
 
-/** rtnetlink from this process; the host is `hostNetns` (tests) or this process's namespace. */
+/**
+ * rtnetlink from this process; the host is `hostNetns` (tests: a name under /var/run/netns, or a
+ * path) or this process's namespace.
+ */
 export class NetlinkPlumbing implements WorkloadPlumbing {
   private host: RouteSocket | undefined;
 
@@ -62,7 +65,8 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
   }
 
   private hostSocket(): RouteSocket {
-    this.host ??= RouteSocket.open(this.hostNetns ? `/var/run/netns/${this.hostNetns}` : undefined);
+    const ns = this.hostNetns;
+    this.host ??= RouteSocket.open(ns === undefined ? undefined : ns.startsWith("/") ? ns : `/var/run/netns/${ns}`);
     return this.host;
   }
 
