@@ -289,8 +289,16 @@ test("policy changes keep the session: import asks for a refresh and re-imports,
     assert.ok(sp.peerStatus().find((p) => p.address === "127.0.0.96")!.established);
     assert.equal(fib.size, 1, "a's routes stayed");
 
+    // the next-hop mode is outbound treatment too: our routes again, now with us as next hop
+    a.got = [];
+    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }), peer(97)]);
+    await waitFor("EoRR to a after the next-hop change", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
+    const resent = a.updates().filter((u) => u.nlri.length > 0);
+    assert.deepEqual(resent.map((u) => [u.nlri.map((x) => x.prefix.toString()), u.attributes.nextHop?.toString()]), [[["10.95.1.0/24"], "127.0.0.95"]]);
+    assert.equal(a.closed, false);
+
     // b has no enhanced route refresh: it could not be told to drop a route, so it is reset
-    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24") }), peer(97, { export: refuse("10.95.2.0/24") })]);
+    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }), peer(97, { export: refuse("10.95.2.0/24") })]);
     await waitFor("b's NOTIFICATION", () => b.notification() !== undefined);
     assert.deepEqual(b.notification(), { code: 6, subcode: 6 }, "Cease, other configuration change");
     assert.equal(a.closed, false);

@@ -728,19 +728,22 @@ export class Speaker {
   }
 
   /**
-   * A change of a peer's import or export policy alone, applied without resetting its session
-   * (BIRD's and FRR's soft reconfiguration). Export: the peer moves to the update group of its new
-   * treatment and is sent that group's table between BoRR and EoRR (RFC 7313), after which it drops
-   * what was not sent again; a peer without enhanced route refresh could not be told to, so it is
-   * reset as before. Import: the peer is asked for its routes again (ROUTE-REFRESH, RFC 2918), and
-   * each is imported under the new policy (a route it now refuses leaves the RIB as if withdrawn);
-   * a peer without route refresh is reset. A session that is not up just takes the new policies
-   * when it comes up. False when anything else changed, or the session must be reset.
+   * A change of a peer's import or export policy (or next-hop mode) alone, applied without
+   * resetting its session (BIRD's and FRR's soft reconfiguration). Export: the peer moves to the
+   * update group of its new treatment and is sent that group's table between BoRR and EoRR (RFC
+   * 7313), after which it drops what was not sent again; a peer without enhanced route refresh
+   * could not be told to, so it is reset as before. Import: the peer is asked for its routes again
+   * (ROUTE-REFRESH, RFC 2918), and each is imported under the new policy (a route it now refuses
+   * leaves the RIB as if withdrawn); a peer without route refresh is reset. A session that is not
+   * up just takes the new policies when it comes up. False when anything else changed, or the
+   * session must be reset.
    */
   private changePolicies(st: PeerState, next: PeerConfig): boolean {
-    const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null });
+    const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null, nextHopSelf: null });
     if (rest(next) !== rest(st.config)) return false;
-    const exportChanged = stableJson({ p: next.export ?? null }) !== stableJson({ p: st.config.export ?? null });
+    // the next-hop mode is outbound treatment too: part of the update group's key, like export
+    const outbound = (c: PeerConfig) => stableJson({ p: c.export ?? null, n: c.nextHopSelf ?? null });
+    const exportChanged = outbound(next) !== outbound(st.config);
     const importChanged = stableJson({ p: next.import ?? null }) !== stableJson({ p: st.config.import ?? null });
     const n = st.session.established ? st.session.negotiated : undefined;
     if (n && ((exportChanged && !n.enhancedRouteRefresh) || (importChanged && !n.routeRefresh))) return false;
