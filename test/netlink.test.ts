@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { hasCode } from "../src/errors.js";
-import { getLink, decodeLink } from "../src/dataplane/netlink/codec.js";
+import { getLink, decodeLink, newRoute } from "../src/dataplane/netlink/codec.js";
 import { RouteSocket, inNetns, isErrno, loadNetlink } from "../src/dataplane/netlink/socket.js";
 import { NetlinkPlumbing } from "../src/cni/plumbing.js";
 import { ipJson } from "./cni-libcni.js";
@@ -54,6 +54,9 @@ test("a route socket made for a namespace talks to that namespace; errors carry 
       () => sock.request("look up nope0", (seq) => getLink(seq, "nope0")),
       (e) => isErrno(e, "ENODEV") && (e as Error).message === `look up nope0 in ${path(CONT)}: ENODEV`,
     );
+    // a request that cannot even be encoded leaves the socket free for the next one
+    assert.throws(() => sock.request("bad route", (seq) => newRoute(seq, { dst: "10.0.0.0/33", oif: 1, scope: 0, protocol: 3 })), (e) => hasCode(e, "NET_BAD_PREFIX"));
+    assert.equal(decodeLink(sock.request("look up lo again", (seq) => getLink(seq, "lo"))[0]!).name, "lo");
   } finally {
     sock.close();
   }

@@ -79,6 +79,7 @@ export function inNetns<T>(path: string, fn: () => T): T {
 /** An rtnetlink socket. Not for concurrent use: one request at a time (they are synchronous). */
 export class RouteSocket {
   private seq = 1;
+  private busy = false;
   private readonly buf = Buffer.alloc(RECV_BUF);
 
   private constructor(
@@ -133,13 +134,13 @@ export class RouteSocket {
     }
   }
 
-  private busy = false;
-
+  /** The next sequence number and its message; the socket is busy from here until the answer. */
   private next(build: (seq: number) => Buffer): [number, Buffer] {
     if (this.busy) throw new TabbyError("DP_NETLINK_BUSY", "a netlink request is already under way on this socket");
-    this.busy = true;
     const seq = this.seq++;
-    return [seq, build(seq)];
+    const msg = build(seq); // may refuse its input: the socket stays free
+    this.busy = true;
+    return [seq, msg];
   }
 
   /** The answers to request `seq`, up to its acknowledgement (or NLMSG_DONE). */
