@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { hasCode } from "../src/errors.js";
 import { getLink, decodeLink, newRoute } from "../src/dataplane/netlink/codec.js";
-import { RouteSocket, inNetns, isErrno, loadNetlink } from "../src/dataplane/netlink/socket.js";
+import { loadLibc } from "../src/dataplane/libc.js";
+import { RouteSocket, inNetns, isErrno } from "../src/dataplane/netlink/socket.js";
 import { NetlinkPlumbing } from "../src/cni/plumbing.js";
 import { ipJson } from "./cni-libcni.js";
 
@@ -20,7 +21,7 @@ const ownNetns = () => statSync("/proc/thread-self/ns/net").ino;
 
 before(async () => {
   for (const ns of [HOST, CONT]) execFileSync("ip", ["netns", "add", ns]);
-  await loadNetlink();
+  await loadLibc();
 });
 
 after(() => {

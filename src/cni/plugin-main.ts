@@ -116,7 +116,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
     // before the verb starts, so that its first kernel request (DEL's veth removal, tens of ms in
     // the kernel) is under way before better-sqlite3 loads beside it.
     const m = await import("./net-plugin.js");
-    if (cenv.command !== "CHECK") plumbing = rt.plumbing ? rt.plumbing() : await (await import("./plumbing.js")).NetlinkPlumbing.create(rt.hostNetns);
+    plumbing = rt.plumbing ? rt.plumbing() : await (await import("./plumbing.js")).NetlinkPlumbing.create(rt.hostNetns);
     const detectMtu =
       rt.detectMtu ??
       (async () => {
@@ -124,7 +124,7 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
         return detectUplinkMtu(rt.runner, rt.hostNetns);
       });
     const deps = {
-      plumbing: plumbing ?? noPlumbing,
+      plumbing,
       runner: rt.runner,
       ...(rt.hostNetns ? { hostNetns: rt.hostNetns } : {}),
       hostSysctl: rt.hostSysctl,
@@ -238,13 +238,6 @@ function writeStdout(text: string): void {
 }
 
 const env = () => process.env as Record<string, string | undefined>;
-
-/** CHECK reads the kernel through `ip` and changes nothing. */
-const noPlumbing = new Proxy({} as WorkloadPlumbing, {
-  get() {
-    throw new CniError(CNI_ERR.IO_FAILURE, "CHECK changes nothing in the kernel");
-  },
-});
 
 /** VERSION touches nothing: no runtime needed. */
 const nullRuntime = new Proxy({} as CniRuntime, {

@@ -8,7 +8,8 @@
 import { closeSync, writeFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
 import { RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, decodeLink, delLink, getLink, newAddr, newRoute, newVeth, setLink, type NlLink } from "../dataplane/netlink/codec.js";
-import { RouteSocket, inNetns, isErrno, loadNetlink, openNetns } from "../dataplane/netlink/socket.js";
+import { loadLibc } from "../dataplane/libc.js";
+import { RouteSocket, inNetns, isErrno, openNetns } from "../dataplane/netlink/socket.js";
 import { sysctlName, type Sysctl } from "../dataplane/sysctl.js";
 
 /** A route the plumbing installs: onto the interface, through a gateway or on-link. */
@@ -60,7 +61,7 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
    * starts loading beside it, not after.
    */
   static async create(hostNetns?: string): Promise<NetlinkPlumbing> {
-    await loadNetlink();
+    await loadLibc();
     return new NetlinkPlumbing(hostNetns);
   }
 

@@ -13,21 +13,21 @@ import { parsePrefix } from "../../net/prefix.js";
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const RTM_NEWLINK = 16;
-export const RTM_DELLINK = 17;
-export const RTM_GETLINK = 18;
-export const RTM_NEWADDR = 20;
-export const RTM_NEWROUTE = 24;
+const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
+const RTM_NEWADDR = 20;
+const RTM_NEWROUTE = 24;
 
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_ACK = 0x4;
-export const NLM_F_REPLACE = 0x100;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
 
 const AF_UNSPEC = 0;
 const AF_INET = 2;
 const AF_INET6 = 10;
-export const IFF_UP = 0x1;
+const IFF_UP = 0x1;
 
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
@@ -41,7 +41,7 @@ const NLA_F_NESTED = 0x8000;
 
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
-export const IFA_F_NODAD = 0x02;
+const IFA_F_NODAD = 0x02;
 
 const RTA_DST = 1;
 const RTA_OIF = 4;
@@ -115,7 +115,7 @@ export function macBytes(mac: string): Buffer {
   return Buffer.from(parts.map((p) => Number.parseInt(p, 16)));
 }
 
-export function macText(b: Buffer): string {
+function macText(b: Buffer): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 

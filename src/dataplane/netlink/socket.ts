@@ -5,12 +5,13 @@
  * briefly moved there by setns(2) (a network namespace switch is per thread; JavaScript runs on
  * this one thread, and libuv's pool threads stay where they are) and moved back before anything
  * else runs. Requests are synchronous: rtnetlink handles a request inside the sendmsg call, so the
- * reply is already queued when recv runs. Shell (I/O); the bytes are codec.ts's.
+ * reply is already queued when recv runs. Callers load libc first (`loadLibc`). Shell (I/O); the
+ * bytes are codec.ts's.
  */
 import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import { TabbyError } from "../../errors.js";
-import { errnoName, loadLibc, loadedLibc } from "../libc.js";
+import { errnoName, loadedLibc } from "../libc.js";
 import { NLMSG_DONE, NLMSG_ERROR, decodeReplies, replyErrno, type Reply } from "./codec.js";
 
 const AF_NETLINK = 16;
@@ -19,13 +20,6 @@ const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const CLONE_NEWNET = 0x40000000;
 const RECV_BUF = 65536;
-
-/** Loads the FFI, once; everything else here needs it first. */
-export async function loadNetlink(): Promise<void> {
-  await loadLibc();
-}
-
-const load = loadedLibc;
 
 /** A failed netlink request or system call; `details.errno` is the errno's name ("EEXIST"). */
 export function netlinkError(op: string, errno: number, netns?: string): TabbyError {
@@ -53,7 +47,7 @@ export function openNetns(path: string): number {
  * meanwhile, are that namespace's), and moves back whatever `fn` does. Synchronous on purpose.
  */
 export function inNetns<T>(path: string, fn: () => T): T {
-  const c = load();
+  const c = loadedLibc();
   const home = openNetns("/proc/thread-self/ns/net");
   try {
     const target = openNetns(path);
@@ -95,7 +89,7 @@ export class RouteSocket {
 
   /** A socket in this thread's current namespace (inside inNetns: that one, named `label`). */
   static here(label?: string): RouteSocket {
-    const c = load();
+    const c = loadedLibc();
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw netlinkError("socket(AF_NETLINK)", c.errno(), label);
     return new RouteSocket(fd, label);
@@ -107,7 +101,7 @@ export class RouteSocket {
    * naming `op` and the errno.
    */
   request(op: string, build: (seq: number) => Buffer): Reply[] {
-    const c = load();
+    const c = loadedLibc();
     const [seq, msg] = this.next(build);
     try {
       if (c.send(this.fd, msg, msg.length, 0) !== msg.length) throw netlinkError(op, c.errno(), this.netns);
@@ -123,7 +117,7 @@ export class RouteSocket {
    * on meanwhile (a CNI plugin loads its datastore). No other request on this socket until it ends.
    */
   async requestOffThread(op: string, build: (seq: number) => Buffer): Promise<Reply[]> {
-    const c = load();
+    const c = loadedLibc();
     const [seq, msg] = this.next(build);
     try {
       // errno is the pool thread's, not readable here: a failed send is reported as EIO.
@@ -145,7 +139,7 @@ export class RouteSocket {
 
   /** The answers to request `seq`, up to its acknowledgement (or NLMSG_DONE). */
   private answers(op: string, seq: number): Reply[] {
-    const c = load();
+    const c = loadedLibc();
     const answers: Reply[] = [];
     for (;;) {
       const n = c.recv(this.fd, this.buf, this.buf.length, 0);
@@ -165,6 +159,6 @@ export class RouteSocket {
   }
 
   close(): void {
-    load().close(this.fd);
+    loadedLibc().close(this.fd);
   }
 }
