@@ -8,6 +8,9 @@ import { BgpFramer } from "./wire/framer.js";
 import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
 import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
+import { buildOpen } from "./negotiate.js";
+import { parsePrefix } from "../net/prefix.js";
+import { parseIP } from "../net/ip.js";
 import type { FibChange, Speaker } from "./speaker.js";
 
 export async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
@@ -16,6 +19,28 @@ export async function waitFor(what: string, cond: () => boolean, ms = 10000): Pr
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The OPEN a scripted peer sends: IPv4 only, hold time 30, no ADD-PATH, with route refresh and
+ * enhanced route refresh (`enhanced: false` leaves RFC 7313 out). `gr` adds graceful restart
+ * (RFC 4724) keeping IPv4 forwarding, with the RFC 8538 N bit when `nBit`.
+ */
+export function peerOpen(routerId: string, asNumber: number, opts: { enhanced?: boolean; gr?: boolean; nBit?: boolean } = {}): OpenMessage {
+  const o = buildOpen({ asNumber, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
+  if (opts.enhanced === false) o.capabilities = o.capabilities.filter((c) => c.code !== 70);
+  if (opts.gr) o.capabilities.push({ code: 64, restarting: false, notification: !!opts.nBit, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
+  return o;
+}
+
+/** An UPDATE announcing `prefixes` via `nextHop` (ORIGIN IGP, empty AS_PATH, LOCAL_PREF 100), plus `extra`. */
+export function announce(nextHop: string, prefixes: string[], extra: Partial<UpdateMessage["attributes"]> = {}): UpdateMessage {
+  return {
+    type: "update",
+    withdrawn: [],
+    attributes: { origin: 0, asPath: [], nextHop: parseIP(nextHop), localPref: 100, ...extra },
+    nlri: prefixes.map((p) => ({ prefix: parsePrefix(p), pathId: 0 })),
+  };
 }
 
 export class ScriptedPeer {

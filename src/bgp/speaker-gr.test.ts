@@ -1,36 +1,19 @@
 // A scripted peer (raw socket + our codec) against a Speaker: graceful restart helper (RFC 4724)
 // keeps a peer's routes when its TCP session drops without a NOTIFICATION, then flushes what the
-// restarted peer did not re-announce once its End-of-RIB arrives; a NOTIFICATION drops them at
-// once. Also: malformed UPDATE → NOTIFICATION 3/x and session reset; treat-as-withdraw keeps the session.
+// restarted peer did not re-announce once its End-of-RIB arrives; a NOTIFICATION (no RFC 8538 N
+// bit here) drops them at once. Also: malformed UPDATE → NOTIFICATION 3/x and session reset; treat-as-withdraw keeps the session.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, fibOf, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
 import { Speaker } from "./speaker.js";
 import { BgpFramer } from "./wire/framer.js";
 import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { buildOpen } from "./negotiate.js";
 import { endOfRib } from "./wire/update.js";
-import { parsePrefix } from "../net/prefix.js";
 import { parseIP } from "../net/ip.js";
-import type { OpenMessage } from "./wire/open.js";
 
 const PORT = 19000 + (process.pid % 1000);
 const AS = 64512;
-
-function grOpen(): OpenMessage {
-  const o = buildOpen({ asNumber: AS, routerId: "10.0.0.61", holdTime: 30, families: ["ipv4"], addPath: 0 });
-  o.capabilities.push({ code: 64, restarting: false, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
-  return o;
-}
-
-function announce(...prefixes: string[]): BgpMessage {
-  return {
-    type: "update",
-    withdrawn: [],
-    attributes: { origin: 0, asPath: [], nextHop: parseIP("10.9.0.61"), localPref: 100 },
-    nlri: prefixes.map((p) => ({ prefix: parsePrefix(p), pathId: 0 })),
-  };
-}
 
 test("graceful restart helper: routes survive a TCP drop, stale ones go at End-of-RIB", async () => {
   const sp = new Speaker({ routerId: "10.0.0.60", asNumber: AS, listen: { address: "127.0.0.60", port: PORT } });
@@ -40,8 +23,8 @@ test("graceful restart helper: routes survive a TCP drop, stale ones go at End-o
   try {
     const p1 = new ScriptedPeer();
     await p1.connect("127.0.0.61", "127.0.0.60", PORT);
-    await p1.establish(grOpen());
-    p1.send(announce("10.61.1.0/24", "10.61.2.0/24"));
+    await p1.establish(peerOpen("10.0.0.61", AS, { gr: true }));
+    p1.send(announce("10.9.0.61", ["10.61.1.0/24", "10.61.2.0/24"]));
     p1.send(endOfRib("ipv4"));
     await waitFor("routes learned", () => fib.size === 2);
     p1.sock.destroy(); // crash: no NOTIFICATION
@@ -52,8 +35,8 @@ test("graceful restart helper: routes survive a TCP drop, stale ones go at End-o
 
     const p2 = new ScriptedPeer();
     await p2.connect("127.0.0.61", "127.0.0.60", PORT);
-    await p2.establish(grOpen());
-    p2.send(announce("10.61.1.0/24"));
+    await p2.establish(peerOpen("10.0.0.61", AS, { gr: true }));
+    p2.send(announce("10.9.0.61", ["10.61.1.0/24"]));
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(fib.size, 2, "stale route still used until End-of-RIB");
     p2.send(endOfRib("ipv4"));
@@ -77,11 +60,11 @@ test("malformed UPDATEs: treat-as-withdraw keeps the session, a framing error re
   try {
     const p = new ScriptedPeer();
     await p.connect("127.0.0.63", "127.0.0.62", PORT);
-    await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.63", holdTime: 30, families: ["ipv4"], addPath: 0 }));
-    p.send(announce("10.63.1.0/24", "10.63.2.0/24"));
+    await p.establish(peerOpen("10.0.0.63", AS));
+    p.send(announce("10.9.0.61", ["10.63.1.0/24", "10.63.2.0/24"]));
     await waitFor("learned", () => fib.size === 2);
     // the same prefix again with ORIGIN 7: treat-as-withdraw
-    const bad = encodeMessage(announce("10.63.1.0/24"));
+    const bad = encodeMessage(announce("10.9.0.61", ["10.63.1.0/24"]));
     const at = Buffer.from(bad).indexOf(Buffer.from([0x40, 0x01, 0x01, 0x00]));
     bad[at + 3] = 7;
     p.send(bad);
@@ -90,7 +73,7 @@ test("malformed UPDATEs: treat-as-withdraw keeps the session, a framing error re
     assert.equal(sp.peerStatus()[0]!.prefixesReceived, 2);
     assert.equal(sp.peerStatus()[0]!.prefixesAccepted, 1);
     // attribute length overrunning the attribute field: NOTIFICATION 3/1, session reset
-    const broken = encodeMessage(announce("10.63.3.0/24"));
+    const broken = encodeMessage(announce("10.9.0.61", ["10.63.3.0/24"]));
     broken[23 + 2] = 0x40; // ORIGIN length byte → 64
     p.send(broken);
     await waitFor("NOTIFICATION received", () => p.got.some((m) => m.type === "notification"));
@@ -162,7 +145,7 @@ test("2-byte-AS peer (no RFC 6793 capability): AS_TRANS in OPEN and AS_PATH, tru
     const decoded = decodeMessage(u, two);
     assert.deepEqual(decoded.type === "update" && decoded.attributes.asPath, [{ type: 2, asns: [4200000001] }]);
     // and a 2-byte AS_PATH from the peer is read with 2-byte ASNs
-    p.send(encodeMessage({ ...announce("10.73.0.0/24"), attributes: { origin: 0, asPath: [{ type: 2, asns: [65001, 65002] }], nextHop: parseIP("10.9.0.73") } } as BgpMessage, two));
+    p.send(encodeMessage({ ...announce("10.9.0.61", ["10.73.0.0/24"]), attributes: { origin: 0, asPath: [{ type: 2, asns: [65001, 65002] }], nextHop: parseIP("10.9.0.73") } } as BgpMessage, two));
     await waitFor("learned", () => fib.has("10.73.0.0/24"));
     assert.deepEqual(sp.routes("ipv4").find((r) => r.prefix === "10.73.0.0/24")!.paths[0]!.asPath, [65001, 65002]);
     p.sock.destroy();

@@ -5,36 +5,16 @@
 // applied without a session reset.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, fibOf, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
 import { Speaker, type PeerConfig } from "./speaker.js";
 import { encodeMessage, type BgpMessage } from "./wire/messages.js";
-import { buildOpen } from "./negotiate.js";
-import { endOfRib, isEndOfRib, type UpdateMessage } from "./wire/update.js";
-import { parsePrefix } from "../net/prefix.js";
-import { parseIP } from "../net/ip.js";
-import type { OpenMessage } from "./wire/open.js";
+import { endOfRib, isEndOfRib } from "./wire/update.js";
 import { answer } from "./control.js";
 
 const PORT = 21000 + (process.pid % 1000);
 const AS = 64512;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function openFrom(routerId: string, opts: { enhanced?: boolean; gr?: boolean; nBit?: boolean; asNumber?: number } = {}): OpenMessage {
-  const o = buildOpen({ asNumber: opts.asNumber ?? AS, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
-  if (opts.enhanced === false) o.capabilities = o.capabilities.filter((c) => c.code !== 70);
-  if (opts.gr) o.capabilities.push({ code: 64, restarting: false, notification: !!opts.nBit, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
-  return o;
-}
-
-function announce(nextHop: string, prefixes: string[], extra: Partial<UpdateMessage["attributes"]> = {}): BgpMessage {
-  return {
-    type: "update",
-    withdrawn: [],
-    attributes: { origin: 0, asPath: [], nextHop: parseIP(nextHop), localPref: 100, ...extra },
-    nlri: prefixes.map((p) => ({ prefix: parsePrefix(p), pathId: 0 })),
-  };
-}
 
 const rr = (subtype: number, afi = 1): BgpMessage => ({ type: "route-refresh", afi, safi: 1, subtype });
 
@@ -46,7 +26,7 @@ test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was 
   try {
     const p = new ScriptedPeer();
     await p.connect("127.0.0.81", "127.0.0.80", PORT);
-    await p.establish(openFrom("10.0.0.81"));
+    await p.establish(peerOpen("10.0.0.81", AS));
     p.send(announce("10.9.0.81", ["10.81.1.0/24", "10.81.2.0/24", "10.81.3.0/24"]));
     p.send(endOfRib("ipv4"));
     await waitFor("3 routes", () => fib.size === 3);
@@ -98,11 +78,11 @@ test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with ca
   try {
     const withCap = new ScriptedPeer();
     await withCap.connect("127.0.0.83", "127.0.0.82", PORT);
-    const ours = await withCap.establish(openFrom("10.0.0.83"));
+    const ours = await withCap.establish(peerOpen("10.0.0.83", AS));
     assert.ok(ours.capabilities.some((c) => c.code === 70), "we advertise enhanced route refresh");
     const without = new ScriptedPeer();
     await without.connect("127.0.0.84", "127.0.0.82", PORT);
-    await without.establish(openFrom("10.0.0.84", { enhanced: false }));
+    await without.establish(peerOpen("10.0.0.84", AS, { enhanced: false }));
     await waitFor("initial dumps", () => withCap.updates().some((u) => isEndOfRib(u)) && without.updates().some((u) => isEndOfRib(u)));
 
     for (const p of [withCap, without]) {
@@ -139,7 +119,7 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
   try {
     const p = new ScriptedPeer();
     await p.connect("127.0.0.86", "127.0.0.85", PORT);
-    const ours = await p.establish(openFrom("10.0.0.86", { gr: true }));
+    const ours = await p.establish(peerOpen("10.0.0.86", AS, { gr: true }));
     const gr = ours.capabilities.find((c) => c.code === 64);
     assert.deepEqual(gr, { code: 64, restarting: true, notification: true, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
     p.send(announce("10.9.0.86", ["10.86.1.0/24"]));
@@ -160,7 +140,7 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
     await waitFor("down", () => !sp.peerStatus()[0]!.established);
     const p2 = new ScriptedPeer();
     await p2.connect("127.0.0.86", "127.0.0.85", PORT);
-    const again = await p2.establish(openFrom("10.0.0.86", { gr: true }));
+    const again = await p2.establish(peerOpen("10.0.0.86", AS, { gr: true }));
     const gr2 = again.capabilities.find((c) => c.code === 64);
     assert.ok(gr2 && "restarting" in gr2 && !gr2.restarting);
     p2.sock.destroy();
@@ -183,7 +163,7 @@ test("graceful restart, restarting speaker: the deferral timer ends the wait for
   const p = new ScriptedPeer();
   try {
     await p.connect("127.0.0.88", "127.0.0.87", PORT);
-    await p.establish(openFrom("10.0.0.88", { gr: true }));
+    await p.establish(peerOpen("10.0.0.88", AS, { gr: true }));
     p.send(announce("10.9.0.88", ["10.88.1.0/24"]));
     await sp.whenSelectionDone();
     await waitFor("table sent after the timer", () => p.announced().includes("10.87.0.0/24"));
@@ -224,10 +204,10 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
     const [src, self, plain, ebgp] = [new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer()];
     for (const [p, n] of [[src, 91], [self, 92], [plain, 93]] as const) {
       await p.connect(`127.0.0.${n}`, "127.0.0.90", PORT);
-      await p.establish(openFrom(`10.0.0.${n}`));
+      await p.establish(peerOpen(`10.0.0.${n}`, AS));
     }
     await ebgp.connect("127.0.0.94", "127.0.0.90", PORT);
-    await ebgp.establish(openFrom("10.0.0.94", { asNumber: 65094 }));
+    await ebgp.establish(peerOpen("10.0.0.94", 65094));
     src.send(announce("10.9.0.91", ["10.91.1.0/24"], { largeCommunities: [[65000, 1, 2], [65000, 9, 9]] }));
     src.send(announce("10.9.0.91", ["10.91.2.0/24"], { largeCommunities: [[65000, 666, 1]] }));
     await waitFor("routes reach every peer", () => [self, plain, ebgp].every((p) => p.announced().includes("10.91.1.0/24")));
@@ -258,10 +238,10 @@ test("policy changes keep the session: import asks for a refresh and re-imports,
   try {
     const a = new ScriptedPeer();
     await a.connect("127.0.0.96", "127.0.0.95", PORT);
-    await a.establish(openFrom("10.0.0.96"));
+    await a.establish(peerOpen("10.0.0.96", AS));
     const b = new ScriptedPeer();
     await b.connect("127.0.0.97", "127.0.0.95", PORT);
-    await b.establish(openFrom("10.0.0.97", { enhanced: false }));
+    await b.establish(peerOpen("10.0.0.97", AS, { enhanced: false }));
     a.send(announce("10.9.0.96", ["10.96.1.0/24", "10.96.2.0/24"]));
     a.send(endOfRib("ipv4"));
     await waitFor("a's routes", () => fib.size === 2);
