@@ -339,9 +339,7 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
-      const ebgp = cfg.asNumber !== this.opts.asNumber;
-      const importPolicy = cfg.import === undefined ? ACCEPT_ALL : compilePolicy(cfg.import, !ebgp);
-      if (cfg.export !== undefined) compilePolicy(cfg.export, !ebgp); // refuse a bad policy now, not at session up
+      const importPolicy = this.importPolicyOf(cfg);
       const st: PeerState = { config: cfg, session: undefined as unknown as Session, group: undefined, member: undefined, rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, importPolicy, eorReceived: new Set(), refreshing: new Map() };
       const gr = this.opts.gracefulRestart;
       const sessionCfg: PeerConfig = { ...cfg, address: addr };
@@ -747,9 +745,7 @@ export class Speaker {
     const importChanged = stableJson({ p: next.import ?? null }) !== stableJson({ p: st.config.import ?? null });
     const n = st.session.established ? st.session.negotiated : undefined;
     if (n && ((exportChanged && !n.enhancedRouteRefresh) || (importChanged && !n.routeRefresh))) return false;
-    const ibgp = next.asNumber === this.opts.asNumber;
-    const importPolicy = next.import === undefined ? ACCEPT_ALL : compilePolicy(next.import, ibgp);
-    if (next.export !== undefined) compilePolicy(next.export, ibgp); // refuse a bad policy before changing anything
+    const importPolicy = this.importPolicyOf(next); // refuses a bad policy before anything changes
     st.config = next;
     st.importPolicy = importPolicy;
     if (!n) return true;
@@ -758,10 +754,18 @@ export class Speaker {
       this.leaveGroup(st);
       this.joinGroup(st, true);
     }
-    if (importChanged) {
-      for (const f of n.families) st.session.send([{ type: "route-refresh", afi: familyToAfi(f), safi: SAFI.UNICAST, subtype: RouteRefreshSubtype.REQUEST }]);
-    }
+    if (importChanged) this.requestRefresh(next.address);
     return true;
+  }
+
+  /**
+   * A peer's compiled import policy; its export policy is compiled too, so that a bad one is
+   * refused now rather than when the session comes up (the update group compiles its own).
+   */
+  private importPolicyOf(cfg: PeerConfig): CompiledPolicy {
+    const ibgp = cfg.asNumber === this.opts.asNumber;
+    if (cfg.export !== undefined) compilePolicy(cfg.export, ibgp);
+    return cfg.import === undefined ? ACCEPT_ALL : compilePolicy(cfg.import, ibgp);
   }
 
   /**
