@@ -53,6 +53,28 @@ export interface PeerConfig {
    * An export policy term's `set.nextHop` still wins.
    */
   nextHopSelf?: boolean;
+  /**
+   * Keepalive interval (seconds); default a third of the hold time (RFC 4271 §10). Calico
+   * BGPPeer `keepaliveTime`.
+   */
+  keepaliveTime?: number;
+  /**
+   * GTSM (RFC 5082, Calico BGPPeer `ttlSecurity`): the peer is at most this many hops away. We
+   * send with TTL 255 and refuse packets whose TTL is below 256 - hops. 0 or absent: off.
+   */
+  ttlSecurity?: number;
+  /**
+   * The BGP identifier the peer must present in its OPEN (from its Node resource); a mismatch is
+   * refused with OPEN error Bad BGP Identifier. Absent: any identifier (RFC 4271 rules only).
+   */
+  expectedRouterId?: string;
+  /**
+   * How many times our own AS may appear in a received AS_PATH before the route is a loop
+   * (Calico BGPPeer `numAllowedLocalASNumbers`, BIRD `allow local as`); default 0.
+   */
+  allowOwnAs?: number;
+  /** Maximum prefixes accepted from the peer (per family); past it the session is reset with Cease 6/1. */
+  maxPrefixes?: number;
 }
 
 export interface SessionHooks {
