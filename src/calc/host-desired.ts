@@ -8,6 +8,7 @@
  */
 import { parsePrefix, tryParseIP, type Prefix } from "../net/index.js";
 import type { HostState } from "./host-state.js";
+import type { PolicyTermConfig } from "../bgp/policy.js";
 
 export interface KernelRoute {
   dst: string;
@@ -30,6 +31,17 @@ export interface DesiredPeer {
   localIPv6?: string;
   /** BGPPeer nextHopMode: Self → true, Keep (or keepOriginalNextHop) → false, Auto → absent. */
   nextHopSelf?: boolean;
+  /**
+   * Why this session exists, for status and for the export defaults: the node-to-node mesh, a
+   * BGPPeer naming this node (`node`), a BGPPeer selecting it (`nodeSelector`, or neither = global),
+   * or another tabby node chosen by `peerSelector`; `rrClient` when this node reflects for the peer.
+   */
+  type?: "mesh" | "node-specific" | "global" | "node-peer";
+  /** Names of the BGPFilters the BGPPeer lists (`spec.filters`), in order. */
+  filters?: string[];
+  /** Import and export policy terms (bgp/policy.ts) computed from filters and tabby's safe defaults. */
+  import?: PolicyTermConfig[];
+  export?: PolicyTermConfig[];
 }
 
 export interface HostDesired {
