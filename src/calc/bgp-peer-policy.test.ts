@@ -32,24 +32,11 @@ function world(filters: Record<string, unknown> = {}): HostState {
   return s;
 }
 
-/** The BGPPeer's filters reach DesiredPeer.filters through the peer model (bgpmodel); here they are set directly. */
+/** The ToR peer lists `filters` in its BGPPeer (read from the resource when the peer model gives none). */
 function peersOf(s: HostState, filters: string[] = []): { mesh: DesiredPeer; tor: DesiredPeer } {
+  if (filters.length > 0) put(s, `${R}bgppeers/tor`, { spec: { peerIP: "10.99.0.254", asNumber: 65001, filters } });
   const d = computeHostDesired(s, "h1");
-  const mesh = d.peers.find((p) => p.address === "10.99.0.12")!;
-  const tor = d.peers.find((p) => p.address === "10.99.0.254")!;
-  if (filters.length > 0) {
-    // recompute with the filters on the ToR peer, as bgpmodel's peer model will set them
-    tor.filters = filters;
-    const again = { ...d, peers: [tor] };
-    return { mesh, tor: recompute(s, again).peers[0]! };
-  }
-  return { mesh, tor };
-}
-
-function recompute(s: HostState, d: ReturnType<typeof computeHostDesired>) {
-  const copy = { ...d, peers: d.peers.map((p) => ({ ...p })), originated: d.originated.map((o) => ({ prefix: o.prefix })) };
-  applyRoutePolicy(copy, s, "h1");
-  return copy;
+  return { mesh: d.peers.find((p) => p.address === "10.99.0.12")!, tor: d.peers.find((p) => p.address === "10.99.0.254")! };
 }
 
 function verdict(p: DesiredPeer, dir: "import" | "export", prefix: string, source: RouteSource): "accept" | "reject" {
@@ -183,6 +170,17 @@ test("origination: pool borrows and served service addresses; other addresses no
   // the workload goes: its service address is withdrawn
   put(s, `${R}workloadendpoints/ns/h1-k8s-b-eth0`, undefined);
   assert.ok(!computeHostDesired(s, "h1").originated.some((o) => o.prefix === "192.0.2.10/32"));
+});
+
+test("filters the peer model sets on the DesiredPeer win over the BGPPeer's own list", () => {
+  const s = world({ none: { exportV4: [{ action: "Reject" }] } });
+  put(s, `${R}bgppeers/tor`, { spec: { peerIP: "10.99.0.254", asNumber: 65001, filters: ["none"] } });
+  const d = computeHostDesired(s, "h1");
+  const tor = d.peers.find((p) => p.address === "10.99.0.254")!;
+  assert.equal(verdict(tor, "export", "10.65.0.0/26", "local"), "reject");
+  tor.filters = [];
+  applyRoutePolicy(d, s, "h1");
+  assert.equal(verdict(tor, "export", "10.65.0.0/26", "local"), "accept");
 });
 
 test("max prefixes: a default on every peer, the BGPPeer annotation overrides (0 = none, junk = 1)", () => {

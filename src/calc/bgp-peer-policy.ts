@@ -84,7 +84,7 @@ export function applyRoutePolicy(desired: HostDesired, state: HostState, me: str
   for (const a of [self?.ipv4, self?.ipv6]) if (a) protectedPrefixes.push(parsePrefix(a));
   const ctx: Context = { localAs: state.nodes.get(me)?.asNumber ?? state.asNumber, ownBlocks, protectedPrefixes: dedupe(protectedPrefixes), local, routing };
   for (const peer of desired.peers) {
-    const pol = peerPolicy(peer, ctx);
+    const pol = peerPolicy(peer, ctx, me);
     peer.import = pol.import;
     peer.export = pol.export;
     if (pol.maxPrefixes !== undefined) peer.maxPrefixes = pol.maxPrefixes;
@@ -140,11 +140,21 @@ function withCommunities(r: OriginatedRoute, cfg: BgpConfigRouting): OriginatedR
   return r;
 }
 
-function peerPolicy(peer: DesiredPeer, ctx: Context): { import: PolicyTermConfig[]; export: PolicyTermConfig[]; maxPrefixes?: number } {
+function peerPolicy(peer: DesiredPeer, ctx: Context, me: string): { import: PolicyTermConfig[]; export: PolicyTermConfig[]; maxPrefixes?: number } {
   const ebgp = peer.asNumber !== ctx.localAs;
   const imp: PolicyTermConfig[] = [];
   const exp: PolicyTermConfig[] = [];
-  for (const name of peer.filters ?? []) {
+  // the BGPPeer resource behind this session (by address; the mesh and peerSelector peers have none)
+  let resource: { filters: string[]; maxPrefixes?: number } | undefined;
+  if (peer.type !== "mesh" && peer.type !== "node-peer") {
+    for (const [, r] of [...ctx.routing.bgpPeers.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if ((r.node === undefined || r.node === me) && sameAddress(r.peerIP, peer.address)) {
+        resource = r;
+        break;
+      }
+    }
+  }
+  for (const name of peer.filters ?? resource?.filters ?? []) {
     const f = ctx.routing.filters.get(name);
     imp.push(...filterTerms(f, "import", ctx));
     exp.push(...filterTerms(f, "export", ctx));
@@ -161,16 +171,8 @@ function peerPolicy(peer: DesiredPeer, ctx: Context): { import: PolicyTermConfig
   imp.push({ action: "accept" });
 
   const out: { import: PolicyTermConfig[]; export: PolicyTermConfig[]; maxPrefixes?: number } = { import: imp, export: exp };
-  let limit: number | undefined = DEFAULT_MAX_PREFIXES;
-  if (peer.type !== "mesh" && peer.type !== "node-peer") {
-    for (const l of [...ctx.routing.peerLimits.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (sameAddress(l[1].peerIP, peer.address)) {
-        limit = l[1].maxPrefixes === 0 ? undefined : l[1].maxPrefixes;
-        break;
-      }
-    }
-  }
-  if (limit !== undefined) out.maxPrefixes = limit;
+  const limit = resource?.maxPrefixes ?? DEFAULT_MAX_PREFIXES;
+  if (limit !== 0) out.maxPrefixes = limit;
   return out;
 }
 

@@ -43,14 +43,17 @@ export interface RoutingState {
   pools: Map<string, PoolInfo>;
   /** BGPConfiguration name (`default`, `node.<name>`) → its routing fields. */
   configs: Map<string, BgpConfigRouting>;
-  /** BGPPeer name → its peerIP (without port) and the `tabby.dev/max-prefixes` annotation. */
-  peerLimits: Map<string, { peerIP: string; maxPrefixes: number }>;
+  /**
+   * BGPPeer name → its peerIP (without port), `node`, `filters`, and the `tabby.dev/max-prefixes`
+   * annotation (absent: the default); for peers the peer model gives no `filters` of its own.
+   */
+  bgpPeers: Map<string, { peerIP: string; node?: string; filters: string[]; maxPrefixes?: number }>;
 }
 
 export const MAX_PREFIXES_ANNOTATION = "tabby.dev/max-prefixes";
 
 export function emptyRoutingState(): RoutingState {
-  return { filters: new Map(), pools: new Map(), configs: new Map(), peerLimits: new Map() };
+  return { filters: new Map(), pools: new Map(), configs: new Map(), bgpPeers: new Map() };
 }
 
 type Obj = Record<string, unknown>;
@@ -108,10 +111,13 @@ export function applyRoutingResource(rs: RoutingState, kind: string, name: strin
       const ann = ((obj?.["metadata"] as Obj | undefined)?.["annotations"] ?? {}) as Obj;
       const raw = ann[MAX_PREFIXES_ANNOTATION];
       const peerIP = typeof spec["peerIP"] === "string" ? stripPort(spec["peerIP"]) : undefined;
-      if (!obj || typeof raw !== "string" || !peerIP) return rs.peerLimits.delete(name);
+      if (!obj || !peerIP) return rs.bgpPeers.delete(name);
+      const filters = Array.isArray(spec["filters"]) ? (spec["filters"] as unknown[]).filter((f): f is string => typeof f === "string") : [];
+      const info: { peerIP: string; node?: string; filters: string[]; maxPrefixes?: number } = { peerIP, filters };
+      if (typeof spec["node"] === "string" && spec["node"] !== "") info.node = spec["node"];
       // not a whole number: the strictest limit (1) rather than none, so a typo never lifts the guard
-      const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : 1;
-      rs.peerLimits.set(name, { peerIP, maxPrefixes: n });
+      if (typeof raw === "string") info.maxPrefixes = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : 1;
+      rs.bgpPeers.set(name, info);
       return true;
     }
     default:
