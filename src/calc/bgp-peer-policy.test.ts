@@ -65,14 +65,13 @@ test("export defaults: own routes to everyone, iBGP-learned only towards iBGP (r
   }
 });
 
-test("import defaults: everything but this node's own blocks, workload addresses and node addresses", () => {
+test("import defaults: everything but this node's own blocks and node addresses; the policy does not change with workloads", () => {
   const { mesh, tor } = peersOf(world());
   const table: [string, "accept" | "reject"][] = [
     ["10.65.0.64/26", "accept"],
     ["10.65.0.0/26", "reject"], // our block
-    ["10.65.0.1/32", "reject"], // our workload
+    ["10.65.0.1/32", "accept"], // our workload: the local kernel route wins anyway (mergeKernelRoutes)
     ["10.65.0.2/32", "accept"], // another node's borrow from our block
-    ["10.65.1.7/32", "reject"], // our workload, borrowed
     ["10.99.0.11/32", "reject"], // our node address
     ["fd99::11/128", "reject"],
     ["0.0.0.0/0", "accept"], // a covering route cannot draw local traffic away
@@ -82,6 +81,11 @@ test("import defaults: everything but this node's own blocks, workload addresses
     assert.equal(verdict(mesh, "import", prefix, "ibgp"), want, `${prefix} from the mesh`);
     assert.equal(verdict(tor, "import", prefix, "ebgp"), want, `${prefix} from the ToR`);
   }
+  // a workload starting changes no peer's import policy (that would be a ROUTE-REFRESH from every peer)
+  const s = world();
+  const before = computeHostDesired(s, "h1").peers.map((p) => JSON.stringify(p.import));
+  put(s, `${R}workloadendpoints/ns/h1-k8s-c-eth0`, { spec: { node: "h1", interfaceName: "tabcccccccccccc", ipNetworks: ["10.65.0.9/32"] } });
+  assert.deepEqual(computeHostDesired(s, "h1").peers.map((p) => JSON.stringify(p.import)), before);
 });
 
 test("BGPFilter rules come first, in order, per family; unmatched routes fall through to the defaults", () => {
@@ -113,7 +117,7 @@ test("BGPFilter rules come first, in order, per family; unmatched routes fall th
     ["10.1.2.16/28", "reject"], // In with prefixLength min 28
     ["10.1.2.0/24", "accept"], // too short for the first rule; NotIn 172.16/12 accepts
     ["172.16.5.0/24", "reject"], // in 172.16/12: the catch-all Reject
-    ["10.65.0.1/32", "reject"], // the filter's first rule, before the defaults' hijack guard
+    ["10.65.0.0/26", "accept"], // the filter's NotIn Accept decides before the defaults' guard would (filters first, as Calico)
     ["fd00:1::/64", "accept"], // the v6 rule: only NotEqual rejects; this one falls through to the default
     ["fd00:2::/64", "reject"],
   ];

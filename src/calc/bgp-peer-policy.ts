@@ -12,10 +12,13 @@
  *   sends them only where RFC 4456 allows (this node reflecting for its clients); everything
  *   else is rejected — above all a route learned from an eBGP peer is never passed on (no
  *   transit), and an eBGP peer never gets routes learned from other nodes.
- * - Import, after the BGPFilter rules: a route for exactly one of this node's blocks, one of its
- *   workloads' addresses or one of its own addresses is rejected (a peer cannot draw this node's
- *   local traffic away); everything else is accepted. A covering route (a default route from a
- *   ToR) is accepted: longest-prefix match keeps local traffic local.
+ * - Import, after the BGPFilter rules: a route for exactly one of this node's blocks or one of
+ *   its own addresses is rejected (a peer cannot draw this node's local traffic away);
+ *   everything else is accepted. A covering route (a default route from a ToR) is accepted:
+ *   longest-prefix match keeps local traffic local. Local workload addresses are not listed:
+ *   the kernel route to a local workload always wins over a learned one (mergeKernelRoutes), and
+ *   an import policy that changed with every workload would make every peer resend its table
+ *   (ROUTE-REFRESH) each time a workload starts.
  * - A peer's received prefixes are capped (per family) at DEFAULT_MAX_PREFIXES unless its
  *   BGPPeer's annotation `tabby.dev/max-prefixes` says otherwise ("0": no cap).
  * - A BGPFilter a peer lists that does not exist, or that tabby cannot enforce, rejects every
@@ -80,7 +83,7 @@ export function applyRoutePolicy(desired: HostDesired, state: HostState, me: str
     const iface = byPrefix.get(prefix.toString());
     return iface !== undefined ? { prefix, iface } : { prefix };
   });
-  const protectedPrefixes = [...ownBlocks, ...workloads.map((w) => w.prefix)];
+  const protectedPrefixes = [...ownBlocks];
   for (const a of [self?.ipv4, self?.ipv6]) if (a) protectedPrefixes.push(parsePrefix(a));
   const ctx: Context = { localAs: state.nodes.get(me)?.asNumber ?? state.asNumber, ownBlocks, protectedPrefixes: dedupe(protectedPrefixes), local, routing };
   for (const peer of desired.peers) {
