@@ -203,3 +203,34 @@ test("max prefixes: a default on every peer, the BGPPeer annotation overrides (0
   ({ tor } = peersOf(s));
   assert.equal(tor.maxPrefixes, 1);
 });
+
+test("state sequence: the routing state gives the same result in any order, and deletes undo it", () => {
+  const steps: [string, unknown][] = [
+    [`${R}nodes/h1`, { spec: { bgp: { ipv4Address: "10.99.0.11/24" } } }],
+    [`${R}ippools/main`, { spec: { cidr: "10.65.0.0/16" } }],
+    [`${R}ippools/quiet`, { spec: { cidr: "10.70.0.0/16", disableBGPExport: true } }],
+    ["/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", { state: "confirmed" }],
+    [`${R}workloadendpoints/ns/h1-k8s-a-eth0`, { spec: { node: "h1", interfaceName: "tabaaaaaaaaaaa", ipNetworks: ["10.65.1.7/32", "192.0.2.10/32"] } }],
+    [`${R}BGPFilters/f`, { spec: { exportV4: [{ action: "Reject", interface: "taba*" }], importV6: [{ action: "Reject" }] } }],
+    [`${R}bgppeers/tor`, { metadata: { annotations: { "tabby.dev/max-prefixes": "10" } }, spec: { peerIP: "10.99.0.254", asNumber: 65001, filters: ["f"] } }],
+    [`${R}bgpconfigurations/default`, { spec: { serviceClusterIPs: [{ cidr: "10.96.0.0/12" }], serviceLoadBalancerIPs: [{ cidr: "192.0.2.0/24" }], prefixAdvertisements: [{ cidr: "10.0.0.0/8", communities: ["65000:1"] }] } }],
+    [`${R}bgpconfigurations/node.h1`, { spec: { prefixAdvertisements: [{ cidr: "192.0.2.0/24", communities: ["65000:2"] }] } }],
+  ];
+  const replay = (seq: [string, unknown][]) => {
+    const s = emptyHostState();
+    for (const [k, v] of seq) put(s, k, v);
+    return computeHostDesired(s, "h1");
+  };
+  const want = replay(steps);
+  assert.deepEqual(want.originated, [
+    { prefix: "10.65.0.0/26" },
+    { prefix: "10.65.1.7/32" },
+    { prefix: "192.0.2.10/32", communities: ["65000:2"] },
+    { prefix: "10.96.0.0/12" },
+  ], "the node's own prefixAdvertisements replace the default's");
+  assert.equal(want.peers[0]!.maxPrefixes, 10);
+  assert.deepEqual(replay([...steps].reverse()), want);
+  const undo = steps.map(([k]) => [k, undefined] as [string, unknown]);
+  assert.deepEqual(replay([...steps, ...undo, ...steps]), want);
+  assert.deepEqual(replay([...steps, ...undo]), { localRoutes: [], originated: [], peers: [], interfaces: [] });
+});
