@@ -155,7 +155,7 @@ test("origination: pool borrows and served service addresses; other addresses no
       communities: [{ name: "svc", value: "65000:100" }],
       prefixAdvertisements: [
         { cidr: "192.0.2.0/24", communities: ["svc", "65000:1:2"] },
-        { cidr: "10.65.0.0/16", communities: ["65000:200"] },
+        { cidr: "10.65.0.0/16", communities: ["65000:200", "70000:1"] }, // out of range (written around the model): skipped
       ],
     },
   });

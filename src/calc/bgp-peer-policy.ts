@@ -37,6 +37,7 @@ import { parsePrefix, type Prefix } from "../net/index.js";
 import { compilePolicy, evaluate, type PolicyTermConfig, type PrefixMatchConfig } from "../bgp/policy.js";
 import type { DesiredPeer, HostDesired, OriginatedRoute } from "./host-desired.js";
 import type { HostState } from "./host-state.js";
+import { communityProblem } from "../model/bgp-configuration.js";
 import { effectiveConfig, type BgpConfigRouting, type BGPFilterRule, type FilterInfo, type RoutingState } from "./bgp-routing-state.js";
 
 /** Received prefixes per family and peer before the session is reset (Cease, RFC 4486 subcode 1). */
@@ -134,8 +135,9 @@ function withCommunities(r: OriginatedRoute, cfg: BgpConfigRouting): OriginatedR
     if (!pa.cidr.containsPrefix(p)) continue;
     for (const c of pa.communities) {
       const v = cfg.communities.get(c) ?? c;
+      if (communityProblem(v) !== undefined) continue; // out of range (the model refuses it): never poison the speaker
       if (/^\d+:\d+$/.test(v)) std.add(v);
-      else if (/^\d+:\d+:\d+$/.test(v)) large.add(v);
+      else large.add(v);
     }
   }
   if (std.size > 0) r.communities = [...std].sort();
