@@ -89,8 +89,8 @@ export function applyRoutePolicy(desired: HostDesired, state: HostState, me: str
   const ctx: Context = { localAs: state.nodes.get(me)?.asNumber ?? state.asNumber, ownBlocks, protectedPrefixes: dedupe(protectedPrefixes), local, routing };
   for (const peer of desired.peers) {
     const pol = peerPolicy(peer, ctx, me);
-    peer.import = pol.import;
-    peer.export = pol.export;
+    peer.import = compiles(pol.import);
+    peer.export = compiles(pol.export);
     if (pol.maxPrefixes !== undefined) peer.maxPrefixes = pol.maxPrefixes;
   }
 }
@@ -219,6 +219,16 @@ function ruleTerms(r: BGPFilterRule, fam: 4 | 6, local: LocalRoute[]): PolicyTer
   // a learned route's interface is unknown: a Reject rule takes it (narrower), an Accept rule never does
   if (action === "reject") terms.push({ match: { ...match, source: ["ibgp", "ebgp"] }, action });
   return terms;
+}
+
+/** The terms, or reject-all if the speaker could not compile them (it must never be handed a policy it refuses). */
+function compiles(terms: PolicyTermConfig[]): PolicyTermConfig[] {
+  try {
+    compilePolicy(terms, false);
+    return terms;
+  } catch {
+    return [{ action: "reject" }];
+  }
 }
 
 /** BIRD's `ifname ~ "pattern"`: `*` any run of characters, `?` one character, the rest literal. */
