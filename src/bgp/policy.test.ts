@@ -50,6 +50,37 @@ test("first match wins; community match is any-of; defaults: reject for eBGP, ac
   assert.equal(evaluate(compilePolicy([{ action: "accept" }], false), P("20.0.0.0/8"), []), 0);
 });
 
+test("notPrefix matches routes outside every listed range (BGPFilter NotIn/NotEqual); an empty prefix list matches nothing", () => {
+  const pol = compilePolicy(
+    [
+      { match: { notPrefix: [{ prefix: "10.0.0.0/16", ge: 16, le: 32 }] }, action: "reject" },
+      { match: { notPrefix: [{ prefix: "10.0.1.0/24" }] }, action: "accept" },
+      { match: { prefix: [] }, action: "accept" },
+    ],
+    false,
+  );
+  assert.equal(evaluate(pol, P("192.168.0.0/24"), []), undefined, "outside 10.0/16: rejected");
+  assert.equal(evaluate(pol, P("fd00::/64"), []), undefined, "another family is outside too");
+  assert.equal(evaluate(pol, P("10.0.2.0/24"), []), 1, "inside 10.0/16 and not equal to 10.0.1.0/24");
+  assert.equal(evaluate(pol, P("10.0.1.0/24"), []), undefined, "equal: falls to the empty list, then the default");
+});
+
+test("source: local, ibgp, ebgp (any of); a term with a source never matches a route of unknown source", () => {
+  const pol = compilePolicy(
+    [
+      { match: { source: ["ebgp"] }, action: "reject" },
+      { match: { source: ["local", "ibgp"], prefix: [{ prefix: "10.0.0.0/8", le: 32 }] }, action: "accept" },
+    ],
+    false,
+  );
+  assert.equal(evaluate(pol, P("10.1.0.0/26"), [], [], "ebgp"), undefined);
+  assert.equal(evaluate(pol, P("10.1.0.0/26"), [], [], "ibgp"), 1);
+  assert.equal(evaluate(pol, P("10.1.0.0/26"), [], [], "local"), 1);
+  assert.equal(evaluate(pol, P("10.1.0.0/26"), []), undefined, "unknown source: no term matches, default reject");
+  assert.equal(evaluate(compilePolicy([{ match: { source: ["ebgp"] }, action: "reject" }], true), P("10.1.0.0/26"), []), -1);
+  assert.throws(() => compilePolicy([{ match: { source: ["kernel" as "local"] }, action: "accept" }], true), { code: "BGP_BAD_POLICY" });
+});
+
 test("set: local-pref, MED, communities added and removed (sorted, once), input untouched", () => {
   const pol = compilePolicy([{ action: "accept", set: { localPref: 200, med: 7, communities: { add: ["65000:9", "no-export"], remove: ["65000:1"] } } }], true);
   const attrs = { localPref: 100, communities: [C("65000:1"), C("65000:9")], nextHop: parseIP("10.0.0.1") };

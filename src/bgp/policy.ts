@@ -2,7 +2,10 @@
  * Import and export policy for one peer, covering what Calico's BGPPeer and BGPFilter express:
  * terms of `{match, action, set}` evaluated in order, first match wins. Match: prefixes with
  * length ranges (`ge`/`le`, as in BIRD's `net ~ [ p{ge,le} ]` and Calico's BGPFilter
- * `matchOperator`/`prefixLength`), communities (any of) and large communities (RFC 8092, any of).
+ * `matchOperator`/`prefixLength`), prefixes the route must NOT match (`notPrefix`: BGPFilter
+ * `NotEqual`/`NotIn`, BIRD's `net !~ …`), where the route came from (`source`: originated here,
+ * learned over iBGP or over eBGP; BGPFilter `source: RemotePeers` is ibgp+ebgp, BIRD's
+ * `source = RTS_BGP`), communities (any of) and large communities (RFC 8092, any of).
  * Set: LOCAL_PREF, MED, communities and large communities added and removed, next hop `self` or
  * `keep` (export). With no term matching, `defaultAction`
  * applies; RFC 8212: on eBGP sessions with no policy configured that default is reject (the
@@ -18,8 +21,21 @@ export interface PrefixMatchConfig {
   le?: number;
 }
 
+/** Where a route came from: originated by this speaker, or learned from an iBGP or eBGP peer. */
+export type RouteSource = "local" | "ibgp" | "ebgp";
+const SOURCES: readonly RouteSource[] = ["local", "ibgp", "ebgp"];
+
 export interface PolicyTermConfig {
-  match?: { prefix?: PrefixMatchConfig[]; community?: string[]; largeCommunity?: string[] };
+  match?: {
+    /** Any of these (an empty list matches nothing). */
+    prefix?: PrefixMatchConfig[];
+    /** None of these. */
+    notPrefix?: PrefixMatchConfig[];
+    /** Any of these sources. */
+    source?: RouteSource[];
+    community?: string[];
+    largeCommunity?: string[];
+  };
   action: "accept" | "reject";
   set?: {
     localPref?: number;
@@ -31,8 +47,16 @@ export interface PolicyTermConfig {
   };
 }
 
+interface PrefixRange {
+  prefix: Prefix;
+  ge: number;
+  le: number;
+}
+
 export interface CompiledTerm {
-  prefixes: { prefix: Prefix; ge: number; le: number }[] | undefined;
+  prefixes: PrefixRange[] | undefined;
+  notPrefixes: PrefixRange[] | undefined;
+  sources: RouteSource[] | undefined;
   communities: number[] | undefined;
   largeCommunities: LargeCommunity[] | undefined;
   accept: boolean;
@@ -78,7 +102,7 @@ export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAcce
   const out: CompiledTerm[] = [];
   for (const [i, t] of (terms ?? []).entries()) {
     if (t.action !== "accept" && t.action !== "reject") throw badPolicy(`policy term ${i + 1}: action must be accept or reject`);
-    const prefixes = t.match?.prefix?.map((pm) => {
+    const range = (pm: PrefixMatchConfig): PrefixRange => {
       const prefix = parsePrefix(pm.prefix).network();
       const max = prefix.maxLen;
       const ge = pm.ge ?? prefix.len;
@@ -87,7 +111,11 @@ export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAcce
         throw badPolicy(`policy term ${i + 1}: ${pm.prefix} needs ${prefix.len} ≤ ge ≤ le ≤ ${max} (got ge ${ge}, le ${le})`);
       }
       return { prefix, ge, le };
-    });
+    };
+    const prefixes = t.match?.prefix?.map(range);
+    const notPrefixes = t.match?.notPrefix?.map(range);
+    const sources = t.match?.source;
+    for (const src of sources ?? []) if (!SOURCES.includes(src)) throw badPolicy(`policy term ${i + 1}: match.source must be local, ibgp or ebgp, got ${JSON.stringify(src)}`);
     const set = t.set;
     for (const [k, v] of [["localPref", set?.localPref], ["med", set?.med]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw badPolicy(`policy term ${i + 1}: set.${k} must be a 32-bit unsigned integer`);
@@ -95,6 +123,8 @@ export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAcce
     if (set?.nextHop !== undefined && set.nextHop !== "self" && set.nextHop !== "keep") throw badPolicy(`policy term ${i + 1}: set.nextHop is self or keep`);
     out.push({
       prefixes,
+      notPrefixes,
+      sources: sources ? [...sources] : undefined,
       communities: t.match?.community?.map(parseCommunityValue),
       largeCommunities: t.match?.largeCommunity?.map(parseLargeCommunity),
       accept: t.action === "accept",
@@ -110,19 +140,23 @@ export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAcce
 
 export const ACCEPT_ALL: CompiledPolicy = { terms: [], defaultAccept: true };
 
-function prefixMatches(t: CompiledTerm, p: Prefix): boolean {
-  if (!t.prefixes) return true;
-  for (const m of t.prefixes) {
+function inRanges(ranges: PrefixRange[], p: Prefix): boolean {
+  for (const m of ranges) {
     if (p.family === m.prefix.family && p.len >= m.ge && p.len <= m.le && m.prefix.contains(p.addr)) return true;
   }
   return false;
 }
 
-/** The index of the first matching term, or -1. */
-export function matchTerm(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large: readonly (readonly number[])[] = []): number {
+/**
+ * The index of the first matching term, or -1. `source`: where the route came from; a term that
+ * asks for a source never matches a route whose source is not given.
+ */
+export function matchTerm(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large: readonly (readonly number[])[] = [], source?: RouteSource): number {
   for (let i = 0; i < policy.terms.length; i++) {
     const t = policy.terms[i]!;
-    if (!prefixMatches(t, prefix)) continue;
+    if (t.prefixes && !inRanges(t.prefixes, prefix)) continue;
+    if (t.notPrefixes && inRanges(t.notPrefixes, prefix)) continue;
+    if (t.sources && (source === undefined || !t.sources.includes(source))) continue;
     if (t.communities && !t.communities.some((c) => communities.includes(c))) continue;
     if (t.largeCommunities && !t.largeCommunities.some((c) => large.some((l) => sameLarge(c, l)))) continue;
     return i;
@@ -162,8 +196,8 @@ export function applySet<A extends SettableAttrs>(attrs: A, t: CompiledTerm): A 
 }
 
 /** Evaluates the policy: undefined when rejected, else the term that matched (or -1 for the default). */
-export function evaluate(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large?: readonly (readonly number[])[]): number | undefined {
-  const i = matchTerm(policy, prefix, communities, large);
+export function evaluate(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large?: readonly (readonly number[])[], source?: RouteSource): number | undefined {
+  const i = matchTerm(policy, prefix, communities, large, source);
   if (i < 0) return policy.defaultAccept ? -1 : undefined;
   return policy.terms[i]!.accept ? i : undefined;
 }

@@ -674,7 +674,7 @@ export class Speaker {
     let setMemo: Map<RouteAttrs, Map<number, RouteAttrs>> | undefined;
     for (let p of r.announce) {
       if (filtering) {
-        const term = evaluate(pol, p.prefix, p.attrs.communities, p.attrs.largeCommunities);
+        const term = evaluate(pol, p.prefix, p.attrs.communities, p.attrs.largeCommunities, st.info.ibgp ? "ibgp" : "ebgp");
         if (term === undefined) {
           // refused by import policy: gone from the RIB as if withdrawn, counted as received
           this.rib.remove(st.info.id, p.prefix, p.pathId, changes);
@@ -835,7 +835,7 @@ export class Speaker {
     // export policy: the term that matches is part of the memo key (its set actions shape the route)
     let term = -1;
     if (g.exportPolicy !== ACCEPT_ALL) {
-      const t = evaluate(g.exportPolicy, path.prefix, path.attrs.communities, path.attrs.largeCommunities);
+      const t = evaluate(g.exportPolicy, path.prefix, path.attrs.communities, path.attrs.largeCommunities, !path.source ? "local" : path.source.ibgp ? "ibgp" : "ebgp");
       if (t === undefined) return undefined;
       term = t;
     }

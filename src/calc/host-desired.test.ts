@@ -14,6 +14,7 @@ const confirmed = JSON.stringify({ state: "confirmed", deleted: false });
 type Step = [string, string | undefined];
 
 const steps: Step[] = [
+  [`${R}ippools/default-ipv4-ippool`, JSON.stringify({ kind: "IPPool", spec: { cidr: "10.65.0.0/16" } })],
   [`${R}nodes/h1`, node("h1", "10.99.0.11", "fd99::11")],
   [`${R}nodes/h2`, node("h2", "10.99.0.12", "fd99::12")],
   [`${R}nodes/h3`, node("h3", "10.99.0.13")],

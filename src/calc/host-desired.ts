@@ -9,6 +9,7 @@
 import { parsePrefix, tryParseIP, type Prefix } from "../net/index.js";
 import type { HostState } from "./host-state.js";
 import type { PolicyTermConfig } from "../bgp/policy.js";
+import { applyRoutePolicy } from "./bgp-peer-policy.js";
 
 export interface KernelRoute {
   dst: string;
@@ -20,6 +21,9 @@ export interface KernelRoute {
 
 export interface OriginatedRoute {
   prefix: string;
+  /** BGPConfiguration prefixAdvertisements: standard ("aa:nn") and large ("a:b:c") communities. */
+  communities?: string[];
+  largeCommunities?: string[];
 }
 
 export interface DesiredPeer {
@@ -42,6 +46,8 @@ export interface DesiredPeer {
   /** Import and export policy terms (bgp/policy.ts) computed from filters and tabby's safe defaults. */
   import?: PolicyTermConfig[];
   export?: PolicyTermConfig[];
+  /** Received prefixes accepted per family before the session is reset (bgp-peer-policy.ts). */
+  maxPrefixes?: number;
 }
 
 export interface HostDesired {
@@ -92,7 +98,9 @@ export function computeHostDesired(state: HostState, me: string): HostDesired {
       peers.push(withLocal(dp, self.ipv4, self.ipv6));
     }
   }
-  return { localRoutes, originated, peers, interfaces: [...interfaces].sort() };
+  const desired: HostDesired = { localRoutes, originated, peers, interfaces: [...interfaces].sort() };
+  applyRoutePolicy(desired, state, me);
+  return desired;
 }
 
 /** The AS this host speaks as: its Node's own, else the global BGPConfiguration's. */

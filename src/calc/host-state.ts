@@ -6,6 +6,7 @@
  * affinities count as absent, as in Calico). Pure: no I/O.
  */
 import { parseResourceKey } from "../datastore/keys.js";
+import { applyRoutingResource, emptyRoutingState, type RoutingState } from "./bgp-routing-state.js";
 
 export interface NodeInfo {
   name: string;
@@ -44,6 +45,8 @@ export interface HostState {
   asNumber: number;
   meshEnabled: boolean;
   peers: Map<string, PeerInfo>;
+  /** What decides which routes go where: filters, pools, service addresses, communities (bgp-routing-state.ts). */
+  routing: RoutingState;
 }
 
 export const DEFAULT_AS_NUMBER = 64512;
@@ -56,6 +59,7 @@ export function emptyHostState(): HostState {
     asNumber: DEFAULT_AS_NUMBER,
     meshEnabled: true,
     peers: new Map(),
+    routing: emptyRoutingState(),
   };
 }
 
@@ -108,12 +112,14 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       return true;
     }
     case "BGPConfiguration": {
-      if (rk.name !== "default") return false;
+      const routing = applyRoutingResource(state.routing, rk.kind, rk.name, obj);
+      if (rk.name !== "default") return routing;
       state.asNumber = typeof spec["asNumber"] === "number" ? spec["asNumber"] : DEFAULT_AS_NUMBER;
       state.meshEnabled = spec["nodeToNodeMeshEnabled"] !== false;
       return true;
     }
     case "BGPPeer": {
+      applyRoutingResource(state.routing, rk.kind, rk.name, obj);
       const peerIP = typeof spec["peerIP"] === "string" ? spec["peerIP"] : undefined;
       if (!obj || !peerIP || typeof spec["asNumber"] !== "number") {
         state.peers.delete(rk.name);
@@ -128,6 +134,9 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       state.peers.set(rk.name, peer);
       return true;
     }
+    case "BGPFilter":
+    case "IPPool":
+      return applyRoutingResource(state.routing, rk.kind, rk.name, obj);
     default:
       return false;
   }

@@ -126,8 +126,24 @@ test("nodeSelector is evaluated by the injected matcher", async () => {
   const ipam = new Ipam(s, { selectorMatcher: matcher });
   assert.equal((await ipam.autoAssign({ handle: "a", node: "n1", num4: 1, num6: 0 })).ipv4.length, 1);
   await assert.rejects(ipam.autoAssign({ handle: "b", node: "n2", num4: 1, num6: 0 }), { code: "IPAM_NO_POOL" });
-  // Without a matcher, any selector is accepted (documented TODO until the selector module lands).
-  assert.equal((await new Ipam(s).autoAssign({ handle: "c", node: "n2", num4: 1, num6: 0 })).ipv4.length, 1);
+});
+
+test("without an injected matcher (the CNI plugin's Ipam) the pool's nodeSelector is Calico's selector on the Node's labels", async () => {
+  const s = await storeWith([
+    ["rack1", "10.65.0.0/24", { nodeSelector: "rack == 'r1'" }],
+    ["rack2", "10.66.0.0/24", { nodeSelector: "rack in {'r2'} && has(tor)" }],
+  ]);
+  await s.put(resourceKey("Node", "n1"), JSON.stringify({ metadata: { name: "n1", labels: { rack: "r1" } } }));
+  await s.put(resourceKey("Node", "n2"), JSON.stringify({ metadata: { name: "n2", labels: { rack: "r2", tor: "x" } } }));
+  await s.put(resourceKey("Node", "n3"), JSON.stringify({ metadata: { name: "n3", labels: { rack: "r2" } } }));
+  const ipam = new Ipam(s);
+  assert.match((await ipam.autoAssign({ handle: "a", node: "n1", num4: 1, num6: 0 })).ipv4[0]!, /^10\.65\./);
+  assert.match((await ipam.autoAssign({ handle: "b", node: "n2", num4: 1, num6: 0 })).ipv4[0]!, /^10\.66\./);
+  await assert.rejects(ipam.autoAssign({ handle: "c", node: "n3", num4: 1, num6: 0 }), { code: "IPAM_NO_POOL" });
+  // a Node with no resource has no labels: only all() pools serve it
+  await assert.rejects(ipam.autoAssign({ handle: "d", node: "ghost", num4: 1, num6: 0 }), { code: "IPAM_NO_POOL" });
+  // naming the pool bypasses the selector, as in Calico
+  assert.match((await ipam.autoAssign({ handle: "e", node: "n3", num4: 1, num6: 0, pools: ["rack1"] })).ipv4[0]!, /^10\.65\./);
 });
 
 test("release by handle frees every address across blocks, is idempotent, and reuse is FIFO", async () => {

@@ -75,7 +75,7 @@ import {
 import { fullyReserved, reservedOrdinals } from "./reservations.js";
 import { readSettings, SettingsCache, type IpamSettings } from "./settings.js";
 import { releaseBlockAffinity } from "./release-affinity.js";
-import { DEFAULT_BLOCK_SIZE, poolOfBlock, usablePools, type Pool, type SelectorMatcher } from "./pools.js";
+import { DEFAULT_BLOCK_SIZE, poolOfBlock, selectorMatcher, usablePools, type Pool, type SelectorMatcher } from "./pools.js";
 
 /** Calico's cap on blocks per host when IPAMConfiguration.maxBlocksPerHost is 0. */
 export const DEFAULT_MAX_BLOCKS_PER_HOST = 20;
@@ -86,7 +86,7 @@ export const EMPTY_BLOCK_MIN_RECLAIM_AGE_MS = 60_000;
 
 export interface IpamOptions {
   clock?: Clock;
-  /** Evaluates pool nodeSelectors other than `all()`; without it such pools select every node. */
+  /** Evaluates pool nodeSelectors other than `all()` against the Node's labels; default Calico's selector language (pools.ts selectorMatcher). */
   selectorMatcher?: SelectorMatcher;
   /** CAS attempts per write before IPAM_CONFLICT (default 100). */
   retries?: number;
@@ -114,7 +114,7 @@ const isNotFound = (e: unknown) => hasCode(e, "DS_NOT_FOUND");
 
 export class Ipam implements IpamApi {
   private readonly clock: Clock;
-  private readonly matcher: SelectorMatcher | undefined;
+  private readonly matcher: SelectorMatcher;
   private readonly retries: number;
   private readonly cache: SettingsCache | undefined;
   /** With cacheSettings: "<node> <family>" → confirmed affine blocks, as last listed. */
@@ -127,7 +127,7 @@ export class Ipam implements IpamApi {
     opts: IpamOptions = {},
   ) {
     this.clock = opts.clock ?? systemClock;
-    this.matcher = opts.selectorMatcher;
+    this.matcher = opts.selectorMatcher ?? selectorMatcher;
     this.retries = opts.retries ?? DATASTORE_RETRIES;
     this.cache = opts.cacheSettings ? new SettingsCache(store) : undefined;
   }

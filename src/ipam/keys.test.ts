@@ -66,7 +66,8 @@ test("IPPool resources: defaults, validation, which pools serve a node", () => {
     poolFromResource({ metadata: { name: "v6" }, spec: { cidr: "fd00::/64" } }),
   ];
   const names = (ps: { name: string }[]) => ps.map((x) => x.name);
-  assert.deepEqual(names(usablePools(pools, 4, {})), ["a", "z"], "without a matcher every selector matches");
+  assert.deepEqual(names(usablePools(pools, 4, {})), ["z"], "without a matcher, Calico's selectors: rack == 'x' needs the label");
+  assert.deepEqual(names(usablePools(pools, 4, { rack: "x" })), ["a", "z"]);
   const matcher = (sel: string, labels: Readonly<Record<string, string>>) => sel === "rack == 'x'" && labels.rack === "x";
   assert.deepEqual(names(usablePools(pools, 4, { rack: "y" }, undefined, matcher)), ["z"]);
   assert.deepEqual(names(usablePools(pools, 4, { rack: "y" }, ["a"], matcher)), ["a"], "requested pools bypass the selector");

@@ -8,6 +8,7 @@
 import { TabbyError } from "../errors.js";
 import type { Family } from "../net/ip.js";
 import { tryParsePrefix, type Prefix } from "../net/prefix.js";
+import { parseSelector, type Selector } from "../selector/index.js";
 
 export interface Pool {
   name: string;
@@ -50,14 +51,31 @@ export function poolFromResource(value: string | unknown): Pool {
   };
 }
 
+const parsed = new Map<string, Selector | null>();
+
 /**
- * True when the pool's nodeSelector selects a node with these labels. `all()` always does.
- * Without a matcher other selectors are accepted too.
- * TODO(selector): pass the selector evaluator (src/selector/) as the matcher once it exists.
+ * Calico's selector language (src/selector) against the Node's labels: the matcher every IPAM
+ * caller gets unless it injects another. A selector that does not parse selects no node (the
+ * model refuses such pools; one written around it must not widen where addresses come from).
  */
-export function poolSelectsNode(pool: Pool, labels: Readonly<Record<string, string>>, matcher?: SelectorMatcher): boolean {
+export const selectorMatcher: SelectorMatcher = (selector, labels) => {
+  let sel = parsed.get(selector);
+  if (sel === undefined) {
+    try {
+      sel = parseSelector(selector);
+    } catch {
+      sel = null;
+    }
+    if (parsed.size > 1000) parsed.clear();
+    parsed.set(selector, sel);
+  }
+  return sel !== null && sel.matches(labels);
+};
+
+/** True when the pool's nodeSelector selects a node with these labels. `all()` always does. */
+export function poolSelectsNode(pool: Pool, labels: Readonly<Record<string, string>>, matcher: SelectorMatcher = selectorMatcher): boolean {
   if (pool.nodeSelector === "all()") return true;
-  return matcher ? matcher(pool.nodeSelector, labels) : true;
+  return matcher(pool.nodeSelector, labels);
 }
 
 /**

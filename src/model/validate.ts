@@ -17,6 +17,7 @@ import { checkWorkloadEndpointName, checkWorkloadEndpointSpec } from "./workload
 import { checkProfileSpec } from "./profile.js";
 import { checkBGPConfigurationSpec } from "./bgp-configuration.js";
 import { checkBGPPeerSpec } from "./bgp-peer.js";
+import { checkBGPFilterSpec } from "./bgp-filter.js";
 import { checkTierSpec, tierNameProblem } from "./tier.js";
 import { checkGlobalNetworkPolicySpec, checkNetworkPolicySpec } from "./policy.js";
 import { checkNetworkSetSpec } from "./network-set.js";
@@ -105,6 +106,9 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
           break;
         case "BGPPeer":
           spec = checkBGPPeerSpec(rawSpec, c);
+          break;
+        case "BGPFilter":
+          spec = checkBGPFilterSpec(rawSpec, c);
           break;
         case "Tier":
           spec = checkTierSpec(rawSpec, c, name);
