@@ -129,6 +129,10 @@ test("no port the hosts listen on, nor any control-plane port, answers a workloa
   for (const [host, port] of [[H1, "3784"], [H2, "3784"], [H2, "4784"], ["169.254.1.1", "3784"], [H1, "4785"]] as const) await attack("h1-w1", "udp", host, port);
   await sleep(500);
   assert.deepEqual([...(await c1()), ...(await c2())], [0, 0], "a spoofed BFD packet arrived");
+  // The counters count: the same packet from the fabric (not a workload) arrives.
+  await run("ip", ["netns", "exec", ns("fabric"), process.execPath, ATTACKER, "udp", H2, "3784"]);
+  await sleep(300);
+  assert.deepEqual(await c2(), [1], "the control packet from the fabric");
 });
 
 test("source-address spoofing (v4 and v6) never leaves the host", { timeout: 60_000 }, async () => {
@@ -179,6 +183,7 @@ test("a flood of new connections leaves conntrack, the agent and the routes heal
   const victim = (await addrs("h2-w1", 4))[0]!;
   const allowed = await attack("h1-w1", "flood", victim, "80", "3000");
   assert.equal(allowed.attempted, 3000);
+  assert.ok((allowed.connected as number) >= 2700, `allowed connections got through: ${JSON.stringify(allowed)}`);
   assert.ok((await ct()) < max, "conntrack not full");
   const p = await peers("h1");
   assert.ok(p?.some((x) => x.address === H2 && x.state === "Established"), `h1's agent: ${JSON.stringify(p)}`);
