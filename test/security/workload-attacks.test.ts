@@ -119,7 +119,7 @@ test("no port the hosts listen on, nor any control-plane port, answers a workloa
   }
   assert.ok(listening.has(179), "the agents' BGP port is among them");
   const ports = [...listening].sort((a, b) => a - b).join(",");
-  for (const target of [H1, H2, "169.254.1.1"]) {
+  for (const target of [H1, H2, "fd99::b", "fd99::c", "169.254.1.1"]) {
     const got = await attack("h1-w1", "tcp", target, ports);
     assert.deepEqual(Object.entries(got).filter(([, ok]) => ok), [], `reachable on ${target}`);
   }

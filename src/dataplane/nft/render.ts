@@ -49,7 +49,8 @@
  *                pass = set Pass, return; log = [limit rate N/second] log prefix, continue.
  *                A missing profile renders as a drop; a missing policy as an empty chain.
  *   failsafe-in/out [cali-failsafe-in/out]: accept the failsafe ports (dport).
- *   wl-cp       return for @cp-open interfaces and ports not in @cp-ports (`proto . port`);
+ *   wl-cp       return for ports not in @cp-ports (`proto . port`: most packets stop there)
+ *                and for @cp-open interfaces;
  *                drop to a local address (`fib daddr type local`), @cp-nodes4/6 (every Node's
  *                addresses) and @cp-other4/6 (workload gateway, datastore endpoints).
  *   nat-post    natOutgoing [cali-nat-outgoing]: masquerade from @nat-pools to outside
@@ -379,8 +380,8 @@ export class TableRenderer {
     sets.set("cp-open", { type: "ifname", interval: false, comment: "workloads allowed to reach the control plane", elements: new Set([...cp.openInterfaces].sort().map(nftString)) });
     chains.set("wl-cp", {
       rules: [
-        `iifname @cp-open return`,
         `meta l4proto . th dport != @cp-ports return`,
+        `iifname @cp-open return`,
         `fib daddr type local drop ${comment("workload to this host's control plane")}`,
         `ip daddr @cp-nodes4 drop ${comment("workload to a node's control plane")}`,
         `ip6 daddr @cp-nodes6 drop ${comment("workload to a node's control plane")}`,
