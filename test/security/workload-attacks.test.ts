@@ -14,7 +14,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -189,4 +189,25 @@ test("a flood of new connections leaves conntrack, the agent and the routes heal
   assert.ok(p?.some((x) => x.address === H2 && x.state === "Established"), `h1's agent: ${JSON.stringify(p)}`);
   assert.equal(await routes("h1"), before, "routes intact");
   assert.equal((await attack("h2-w1", "read", (await addrs("h1-w2", 4))[0]!, "80")).data, "h1-w2\n", "traffic still flows");
+});
+
+test("workloadControlPlaneAccessSelector lets a chosen workload reach h2's BGP port, as itself, and nothing else", { timeout: 120_000 }, async () => {
+  const file = join(root, "felix.yaml");
+  const felix = (sel: string) =>
+    `apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: default\nspec:\n  workloadControlPlaneAccessSelector: "${sel}"\n`;
+  const apply = async (yaml: string) => {
+    writeFileSync(file, yaml);
+    const r = await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "apply", "-f", file], env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  };
+  const reaches = async (wl: string) => (await attack(wl, "tcp", H2, "179"))["179"] === true;
+  await apply(felix("host == 'h1' && app == 'w2'"));
+  assert.ok(await waitFor(() => reaches("h1-w2"), 30), "the chosen workload gets through");
+  assert.equal(await reaches("h1-w1"), false, "the others do not");
+  // Through, but as itself: no masquerade to h1's address, so h2 does not take it for h1.
+  const got = await attack("h1-w2", "bgp", H2, "179", "64512", H1, H1, "8.8.8.0/24");
+  assert.ok(!(got.received as string[]).includes("open"), JSON.stringify(got));
+  assert.equal(await hijacked(), "");
+  await apply(felix("has(nothing)"));
+  assert.ok(await waitFor(async () => !(await reaches("h1-w2")), 30), "closed again");
 });
