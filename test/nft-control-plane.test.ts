@@ -125,6 +125,8 @@ test("this host's control plane is closed from the start; other ports stay open"
   await dp.apply(BASE);
   assert.ok(tcp("a", HOST4, 80), "the host's other services (defaultEndpointToHostAction accept)");
   assert.ok(!tcp("a", HOST4, 179), "BGP on this host");
+  assert.ok(!tcp("a", "fd10:253::1", 179), "BGP on this host over IPv6");
+  assert.ok(tcp("a", "fd10:253::1", 80), "the host's other services over IPv6");
   assert.ok(!tcp("a", HOST4, 2379), "etcd on this host");
   assert.ok(!tcp("a", "169.254.1.1", 179), "the gateway");
 });
