@@ -176,6 +176,55 @@ export interface ConfigUpdate {
   natOutgoing?: { natPools: string[]; allPools: string[] };
 }
 
+/**
+ * Workload → control-plane isolation (tabby's own; issue #19): packets from workload interfaces
+ * to a control-plane address on a control-plane port are dropped in prerouting, before NAT and
+ * before policy, for the forward and the input path alike. Everything is sent whole on each
+ * change (the dataplane turns it into set elements: a node joining or leaving touches no rule).
+ */
+export interface ControlPlaneUpdate {
+  kind: "control-plane-update";
+  /** Every Node's addresses (BGP, `addresses`, tunnel addresses), without length: both families. */
+  nodeAddrs: string[];
+  /** Other control-plane addresses: the workload gateway 169.254.1.1, the datastore's endpoints. */
+  otherAddrs: string[];
+  /** The control-plane ports (BGP listen ports, BFD, the datastore, the agent). */
+  ports: { protocol: "tcp" | "udp"; port: number }[];
+  /**
+   * Host-side interfaces of the local workloads FelixConfiguration
+   * `workloadControlPlaneAccessSelector` selects: not dropped (their policy still applies).
+   */
+  openInterfaces: string[];
+}
+
+/** BFD (RFC 5881 single hop 3784 and echo 3785, RFC 5883 multihop 4784, RFC 7130 micro-BFD 4785). */
+export const BFD_UDP_PORTS = [3784, 3785, 4784, 4785] as const;
+/** etcd client and peer ports. */
+export const ETCD_TCP_PORTS = [2379, 2380] as const;
+/** The agent's health and metrics ports (Calico's healthPort and prometheusMetricsPort defaults). */
+export const AGENT_TCP_PORTS = [9091, 9099] as const;
+/** The workload's default gateways: 169.254.1.1 by proxy ARP, and the host veth's link-local address. */
+export const WORKLOAD_GATEWAY4 = "169.254.1.1";
+export const WORKLOAD_GATEWAY6 = "fe80::ecee:eeff:feee:eeee";
+
+/** The control-plane ports for a set of BGP listen ports and extra datastore ports, sorted. */
+export function controlPlanePorts(bgpPorts: Iterable<number>, extraTcp: Iterable<number> = []): { protocol: "tcp" | "udp"; port: number }[] {
+  const tcp = new Set<number>([179, ...bgpPorts, ...ETCD_TCP_PORTS, ...AGENT_TCP_PORTS, ...extraTcp]);
+  return [
+    ...[...tcp].sort((a, b) => a - b).map((port) => ({ protocol: "tcp" as const, port })),
+    ...BFD_UDP_PORTS.map((port) => ({ protocol: "udp" as const, port })),
+  ];
+}
+
+/** What the dataplane enforces before the graph says anything: the default ports, the gateway. */
+export const DEFAULT_CONTROL_PLANE: ControlPlaneUpdate = {
+  kind: "control-plane-update",
+  nodeAddrs: [],
+  otherAddrs: [WORKLOAD_GATEWAY4, WORKLOAD_GATEWAY6],
+  ports: controlPlanePorts([]),
+  openInterfaces: [],
+};
+
 /** Marks the end of the initial snapshot: the dataplane may now remove what it does not know. */
 export interface InSync {
   kind: "in-sync";
@@ -192,6 +241,7 @@ export type PolicyDataplaneEvent =
   | HostEndpointUpdate
   | HostEndpointRemove
   | ConfigUpdate
+  | ControlPlaneUpdate
   | InSync;
 
 /** The failsafe ports Calico opens on host endpoints by default (FelixConfiguration). */

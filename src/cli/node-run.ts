@@ -29,7 +29,9 @@ import { Agent } from "../agent/agent.js";
 import { ensureDefaultPools } from "../agent/register-node.js";
 import { firstFoundAddress, type IpAddrJson } from "../agent/autodetect.js";
 import { jsonLogger, type Level } from "../agent/log.js";
-import { openStore } from "../datastore/open.js";
+import { openStore, resolveDatastoreUrl } from "../datastore/open.js";
+import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
+import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
 import { RouteTable } from "../dataplane/routes.js";
 import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../dataplane/sysctl.js";
@@ -136,7 +138,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   // Policy: the calculation graph turns datastore changes into dataplane events; the nftables
   // dataplane keeps the previous run's table enforcing until the graph is in sync.
-  const policyGraph = buildPolicyCalcGraph(nodeName);
+  // Workloads never reach the control plane: the datastore's endpoints and this agent's BGP
+  // port join the node addresses and ports the graph keeps (docs/security.md).
+  const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
+  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [listenPort, ...ds.tcpPorts] });
   const nft = new NftDataplane(runner);
   let control$: Promise<import("node:net").Server> | undefined;
   const agent = new Agent(

@@ -23,6 +23,7 @@ import { checkGlobalNetworkPolicySpec, checkNetworkPolicySpec } from "./policy.j
 import { checkNetworkSetSpec } from "./network-set.js";
 import { checkHostEndpointSpec } from "./host-endpoint.js";
 import { checkIPAMConfigurationSpec, checkIPReservationSpec } from "./ipam-kinds.js";
+import { checkFelixConfigurationSpec } from "./felix-configuration.js";
 
 /** Kinds whose spec tabby validates field by field. */
 export const VALIDATED_KINDS = [
@@ -131,6 +132,9 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
           break;
         case "IPAMConfiguration":
           spec = checkIPAMConfigurationSpec(rawSpec, c, name);
+          break;
+        case "FelixConfiguration":
+          spec = checkFelixConfigurationSpec(rawSpec, c);
           break;
         default:
           if (!isPlainObject(rawSpec)) c.error("spec", `must be an object, got ${describe(rawSpec)}`);

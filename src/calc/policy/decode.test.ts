@@ -33,11 +33,11 @@ test("values given as objects are never modified", () => {
 
 test("keys the graph does not read are ignored", () => {
   const g = buildPolicyCalcGraph("h1");
-  assert.equal(g.onUpdate(`${R}nodes/h1`, "{}"), false);
+  assert.equal(g.onUpdate(`${R}bgppeers/p1`, "{}"), false);
   assert.equal(g.onUpdate("/calico/ipam/v2/host/h1/ipv4/block/10.0.0.0-26", "{}"), false);
   assert.equal(g.onUpdate(`${R}workloadendpoints/prod/x`, "not json"), true);
   g.onInSync();
-  assert.deepEqual(g.flush().map((e) => e.kind), ["config-update", "in-sync"]);
+  assert.deepEqual(g.flush().map((e) => e.kind), ["config-update", "control-plane-update", "in-sync"]);
 });
 
 test("isV4HostCidr: agrees with the dotted-quad /32 grammar (parts 0-255, no leading zero)", () => {

@@ -76,7 +76,9 @@ export type Decoded =
   | { kind: "Profile"; key: string; name: string; value?: ProfileSpec }
   | { kind: "Tier"; key: string; name: string; value?: TierSpec }
   | { kind: "FelixConfiguration"; key: string; name: string; value?: Record<string, unknown> }
-  | { kind: "IPPool"; key: string; name: string; value?: { cidr: string; natOutgoing: boolean } };
+  | { kind: "IPPool"; key: string; name: string; value?: { cidr: string; natOutgoing: boolean } }
+  | { kind: "Node"; key: string; name: string; value?: { addrs: string[] } }
+  | { kind: "BGPConfiguration"; key: string; name: string; value?: { listenPort?: number } };
 
 /** The namespace profile Calico's Kubernetes conversion makes for each namespace. */
 export const namespaceProfile = (ns: string): string => `kns.${ns}`;
@@ -347,9 +349,38 @@ export function decodeUpdate(key: string, value: string | object | undefined): D
       const cidr = typeof spec?.cidr === "string" ? normNet(spec.cidr) : undefined;
       return { kind, key, name, ...opt(cidr ? { cidr, natOutgoing: spec?.natOutgoing === true } : undefined) };
     }
+    case "Node": {
+      // Every address the node is known by: BGP, `addresses`, tunnel and WireGuard addresses.
+      const spec = parseValue(value)?.["spec"] as Record<string, unknown> | undefined;
+      if (!spec || typeof spec !== "object") return { kind, key, name };
+      return { kind, key, name, value: { addrs: nodeAddrs(spec) } };
+    }
+    case "BGPConfiguration": {
+      const obj = parseValue(value);
+      if (!obj) return { kind, key, name };
+      const port = (obj["spec"] as Record<string, unknown> | undefined)?.["listenPort"];
+      return { kind, key, name, value: typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535 ? { listenPort: port } : {} };
+    }
     default:
       return undefined;
   }
+}
+
+/** A Node's addresses without length, canonical, both families, sorted. */
+export function nodeAddrs(spec: Record<string, unknown>): string[] {
+  const out = new Set<string>();
+  const add = (v: unknown) => {
+    if (typeof v !== "string") return;
+    const p = tryParsePrefix(v);
+    if (p) out.add(p.addr.toString());
+  };
+  const bgp = spec["bgp"] as Record<string, unknown> | undefined;
+  if (bgp && typeof bgp === "object") for (const f of ["ipv4Address", "ipv6Address", "ipv4IPIPTunnelAddr"]) add(bgp[f]);
+  for (const f of ["ipv4VXLANTunnelAddr", "ipv6VXLANTunnelAddr"]) add(spec[f]);
+  const wg = spec["wireguard"] as Record<string, unknown> | undefined;
+  if (wg && typeof wg === "object") for (const f of ["interfaceIPv4Address", "interfaceIPv6Address"]) add(wg[f]);
+  if (Array.isArray(spec["addresses"])) for (const a of spec["addresses"]) if (a && typeof a === "object") add((a as Record<string, unknown>)["address"]);
+  return [...out].sort();
 }
 
 function opt<T>(value: T | undefined): { value?: T } {

@@ -36,6 +36,10 @@
  *     └────▶└─────────────────────────────────────────────┘            └──────────────────────┘
  *      NetworkSet, GlobalNetworkSet, Profile labels
  *
+ * Beside it, the ControlPlaneCalculator (control-plane.ts) follows Node, BGPConfiguration,
+ * FelixConfiguration and the local endpoints, and tells the dataplane which workload traffic
+ * never reaches the control plane (node addresses, ports, the workloads allowed through).
+ *
  * Namespace labels: a namespaced object (WorkloadEndpoint, NetworkSet) carries
  * `projectcalico.org/namespace=<ns>` and inherits the `labelsToApply` of the Profile
  * `kns.<ns>` — what Calico's Kubernetes conversion makes of a Namespace (labels prefixed `pcns.`,
@@ -49,6 +53,7 @@
 import type { PolicyDataplaneEvent } from "../policy-output.js";
 import { ActiveRulesCalculator } from "./active-rules.js";
 import { ConfigCalculator } from "./config.js";
+import { ControlPlaneCalculator, type ControlPlaneOptions } from "./control-plane.js";
 import { Dispatcher, LocalEndpointFilter } from "./dispatcher.js";
 import { IpSetIndex } from "./ipset-index.js";
 import { PolicyResolver } from "./policy-resolver.js";
@@ -71,7 +76,7 @@ export interface PolicyCalcGraph {
 /** Datastore prefixes the policy graph reads (v3 resources). */
 export const POLICY_WATCHED_PREFIXES = ["/calico/resources/v3/projectcalico.org/"];
 
-export function buildPolicyCalcGraph(hostname: string): PolicyCalcGraph {
+export function buildPolicyCalcGraph(hostname: string, controlPlane: ControlPlaneOptions = {}): PolicyCalcGraph {
   const sequencer = new EventSequencer();
   const dispatcher = new Dispatcher();
   const config = new ConfigCalculator(hostname, sequencer);
@@ -79,7 +84,11 @@ export function buildPolicyCalcGraph(hostname: string): PolicyCalcGraph {
   const resolver = new PolicyResolver(sequencer);
   const scanner = new RuleScanner(ipSets, sequencer);
   const active = new ActiveRulesCalculator(scanner, resolver);
-  const local = new LocalEndpointFilter(hostname, (key, ep) => active.onEndpoint(key, ep));
+  const cp = new ControlPlaneCalculator(hostname, sequencer, controlPlane);
+  const local = new LocalEndpointFilter(hostname, (key, ep) => {
+    active.onEndpoint(key, ep);
+    cp.onLocalEndpoint(key, ep);
+  });
 
   for (const kind of ["WorkloadEndpoint", "HostEndpoint"] as const) {
     dispatcher.register(kind, (d) => {
@@ -101,13 +110,17 @@ export function buildPolicyCalcGraph(hostname: string): PolicyCalcGraph {
   });
   dispatcher.register("Tier", (d) => resolver.onTier(d.name, d.value));
   dispatcher.register("FelixConfiguration", (d) => config.onFelixConfiguration(d.name, d.value));
+  dispatcher.register("FelixConfiguration", (d) => cp.onFelixConfiguration(d.name, d.value));
   dispatcher.register("IPPool", (d) => config.onIPPool(d.name, d.value));
+  dispatcher.register("Node", (d) => cp.onNode(d.name, d.value));
+  dispatcher.register("BGPConfiguration", (d) => cp.onBGPConfiguration(d.name, d.value));
 
   return {
     onUpdate: (key, value) => dispatcher.onUpdate(key, value),
     onInSync: () => sequencer.inSync(),
     flush: () => {
       resolver.flush();
+      cp.flush();
       return sequencer.flush();
     },
   };

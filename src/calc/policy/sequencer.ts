@@ -5,7 +5,7 @@
  * update of a policy or endpoint is sent, and only when it differs from what was sent), and
  * flushes them in dependency order:
  *
- *   config → IP set creations (full members) → IP set deltas → policy updates → endpoint updates
+ *   config → control plane → IP set creations (full members) → IP set deltas → policy updates → endpoint updates
  *   → endpoint removals → policy removals → IP set removals → in-sync
  *
  * so that the dataplane always has the sets a policy uses before the policy, and the policies an
@@ -17,6 +17,7 @@
 import type {
   CompiledRule,
   ConfigUpdate,
+  ControlPlaneUpdate,
   HostEndpointUpdate,
   IpSetMember,
   PolicyDataplaneEvent,
@@ -51,6 +52,7 @@ export interface DataplaneSink {
   hostEndpointUpdated(u: HostEndpointUpdate): void;
   hostEndpointRemoved(id: string): void;
   configUpdated(c: ConfigUpdate): void;
+  controlPlaneUpdated(c: ControlPlaneUpdate): void;
 }
 
 /** "10.0.0.1,tcp:80" → {addr, protocol, port}; "10.0.0.0/24" stays a string. */
@@ -72,6 +74,8 @@ interface NewSet {
 export class EventSequencer implements DataplaneSink {
   private config: ConfigUpdate | undefined;
   private sentConfig = "";
+  private controlPlane: ControlPlaneUpdate | undefined;
+  private sentControlPlane = "";
   private readonly sentSets = new Set<string>();
   private readonly newSets = new Map<string, NewSet>();
   private readonly addedMembers = new Map<string, Set<string>>();
@@ -166,6 +170,10 @@ export class EventSequencer implements DataplaneSink {
     this.config = c;
   }
 
+  controlPlaneUpdated(c: ControlPlaneUpdate): void {
+    this.controlPlane = c;
+  }
+
   /** The datastore snapshot is complete: the next flush releases everything, then `in-sync`. */
   inSync(): void {
     this.inSyncRequested = true;
@@ -176,6 +184,7 @@ export class EventSequencer implements DataplaneSink {
     if (
       this.inSyncSent &&
       !this.config &&
+      !this.controlPlane &&
       this.newSets.size === 0 &&
       this.addedMembers.size === 0 &&
       this.removedMembers.size === 0 &&
@@ -195,6 +204,14 @@ export class EventSequencer implements DataplaneSink {
         this.sentConfig = s;
       }
       this.config = undefined;
+    }
+    if (this.controlPlane) {
+      const s = JSON.stringify(this.controlPlane);
+      if (s !== this.sentControlPlane) {
+        out.push(this.controlPlane);
+        this.sentControlPlane = s;
+      }
+      this.controlPlane = undefined;
     }
     for (const [id, { type, live, members, restored }] of this.newSets) {
       const decoded = live ? Array.from(live(), decodeMember) : members ? [...members].map(decodeMember) : restored!.decoded.slice();

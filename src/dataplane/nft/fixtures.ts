@@ -4,6 +4,7 @@
  * to a CIDR, named ports, a host endpoint with failsafes/preDNAT/applyOnForward/doNotTrack, and
  * Log with a rate limit.
  */
+import { controlPlanePorts } from "../../calc/policy-output.js";
 import type {
   ConfigUpdate,
   EndpointDirectionPolicy,
@@ -243,6 +244,20 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
   "nat-outgoing": [
     { ...FIXTURE_CONFIG, natOutgoing: { natPools: ["10.65.0.0/16", "fd65::/64"], allPools: ["10.65.0.0/16", "10.66.0.0/16", "fd65::/64"] } },
     workload("tab00000000005", ["10.65.0.10"], NONE, NONE),
+    { kind: "in-sync" },
+  ],
+  /** Workload → control plane (issue 19): three nodes, a datastore, a BGP port 1179, one router workload let through. */
+  "control-plane": [
+    FIXTURE_CONFIG,
+    {
+      kind: "control-plane-update",
+      nodeAddrs: ["10.99.0.11", "10.99.0.12", "10.99.0.13", "fd00:99::11", "fd00:99::12"],
+      otherAddrs: ["169.254.1.1", "fe80::ecee:eeff:feee:eeee", "10.99.0.254"],
+      ports: controlPlanePorts([179, 1179]),
+      openInterfaces: ["tab00000000007"],
+    },
+    workload("tab00000000006", ["10.65.0.11"], NONE, NONE),
+    workload("tab00000000007", ["10.65.0.12"], NONE, NONE),
     { kind: "in-sync" },
   ],
 };

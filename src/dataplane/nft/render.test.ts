@@ -217,7 +217,7 @@ test("natOutgoing: the NAT chain and pool sets come and go by delta", { skip: !c
     const nat = renderTable(applyEvents(emptyState(), FIXTURES["nat-outgoing"]!));
     const plain = renderTable(applyEvents(emptyState(), FIXTURES["log-rate-limit"]!));
     nft(["-f", "-"], fullScript(nat));
-    assert.match(nft(["list", "chain", "inet", "tabby", "nat-post"]), /ip saddr @nat-pools4 ip daddr != @all-pools4 masquerade/);
+    assert.match(nft(["list", "chain", "inet", "tabby", "nat-post"]), /ip saddr @nat-pools4 ip daddr != @all-pools4 ip daddr != @cp-nodes4 masquerade/);
     nft(["-f", "-"], deltaScript(nat, plain)!);
     assert.doesNotMatch(nft(["list", "table", "inet", "tabby"]), /nat-post|nat-pools|all-pools/);
     nft(["-f", "-"], deltaScript(plain, nat)!);
@@ -248,4 +248,20 @@ test("kernel: random membership changes by delta (flush + declare) leave no drif
   } finally {
     execFileSync("ip", ["netns", "del", ns]);
   }
+});
+
+test("control plane: a node joining or leaving changes the node-address set only", () => {
+  const state = applyEvents(emptyState(), FIXTURES["control-plane"]!);
+  const before = renderTable(state);
+  const cp = state.controlPlane;
+  applyEvents(state, [{ ...cp, nodeAddrs: [...cp.nodeAddrs, "10.99.0.14"] }]);
+  const joined = renderTable(state);
+  assert.equal(deltaScript(before, joined), "table inet tabby {\n\tset cp-nodes4 {\n\t\ttype ipv4_addr\n\t\tcomment \"every node's addresses\"\n\t\telements = { 10.99.0.14 }\n\t}\n}\n");
+  applyEvents(state, [{ ...cp, nodeAddrs: cp.nodeAddrs.filter((a) => a !== "fd00:99::12") }]);
+  const script = deltaScript(joined, renderTable(state))!;
+  assert.ok(script.split("\n").every((l) => !/chain|rule/.test(l)), script);
+  assert.match(script, /^flush set inet tabby cp-nodes4\nflush set inet tabby cp-nodes6\n/);
+  // Opening a workload is an element of cp-open, not a rule either.
+  applyEvents(state, [{ ...state.controlPlane, openInterfaces: [] }]);
+  assert.match(deltaScript(before, renderTable(state))!, /^flush set inet tabby cp-nodes6\nflush set inet tabby cp-open\n/);
 });

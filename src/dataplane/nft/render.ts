@@ -10,7 +10,9 @@
  *     raw-pre    prerouting, priority raw (-300)    [raw cali-PREROUTING]
  *                clear tabby's mark bits; anti-spoofing: a packet in from `tab*` whose
  *                (iifname . saddr) is not in @wl-src4/@wl-src6 is dropped (IPv6 link-local
- *                sources exempt, for neighbour discovery) [strict RPF]; untracked host-endpoint
+ *                sources exempt, for neighbour discovery) [strict RPF]; from `tab*` → wl-cp
+ *                (workload → control plane, tabby's own; also after DNAT in filter-in and
+ *                filter-fw); untracked host-endpoint
  *                ingress policy (→ hu-in) and `notrack accept` when it accepted.
  *     raw-out    output, priority raw               [raw cali-OUTPUT]: untracked egress (→ hu-out).
  *     mangle-pre prerouting, priority mangle (-150), before DNAT (-100) [mangle cali-PREROUTING]:
@@ -47,6 +49,12 @@
  *                pass = set Pass, return; log = [limit rate N/second] log prefix, continue.
  *                A missing profile renders as a drop; a missing policy as an empty chain.
  *   failsafe-in/out [cali-failsafe-in/out]: accept the failsafe ports (dport).
+ *   wl-cp       return for ports not in @cp-ports (`proto . port`: most packets stop there)
+ *                and for @cp-open interfaces;
+ *                drop to a local address (`fib daddr type local`), @cp-nodes4/6 (every Node's
+ *                addresses) and @cp-other4/6 (workload gateway, datastore endpoints).
+ *   nat-post    natOutgoing [cali-nat-outgoing]: masquerade from @nat-pools to outside
+ *                @all-pools and outside @cp-nodes (never to another node: IPPoolsAndHostIPs).
  *   sets        n4-/n6-<hash> (`ipv4_addr`/`ipv6_addr`, flags interval) per net IP set,
  *                p4-/p6-<hash> (`addr . inet_proto . inet_service`) per named-port set; nets
  *                contained in another member are left out (interval sets reject overlaps);
@@ -352,6 +360,37 @@ export class TableRenderer {
     return parts;
   }
 
+  /**
+   * Workload → control plane (issue #19): `wl-cp`, jumped to for every packet in from a `tab*`
+   * interface in raw prerouting (before conntrack, NAT and policy: the forward and the input
+   * path alike) and again after DNAT in filter input/forward. A packet to a control-plane port
+   * (@cp-ports) on this host (any local address), on any node (@cp-nodes4/6) or on another
+   * control-plane address (@cp-other4/6: the workload gateway, the datastore) is dropped,
+   * unless it comes from an interface in @cp-open. Membership changes touch no rule.
+   */
+  private controlPlaneOf(state: DesiredState, sets: Map<string, NftSet>, chains: Map<string, NftChain>): void {
+    const cp = state.controlPlane;
+    for (const f of [4, 6] as const) {
+      sets.set(`cp-nodes${f}`, { type: addrType(f), interval: false, comment: "every node's addresses", elements: hostAddrs(cp.nodeAddrs, f) });
+      sets.set(`cp-other${f}`, { type: addrType(f), interval: false, comment: "other control-plane addresses", elements: hostAddrs(cp.otherAddrs, f) });
+    }
+    const ports = new Set<string>();
+    for (const p of [...cp.ports].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port)) ports.add(`${p.protocol === "tcp" ? 6 : 17} . ${p.port}`);
+    sets.set("cp-ports", { type: "inet_proto . inet_service", interval: false, comment: "control-plane ports", elements: ports });
+    sets.set("cp-open", { type: "ifname", interval: false, comment: "workloads allowed to reach the control plane", elements: new Set([...cp.openInterfaces].sort().map(nftString)) });
+    chains.set("wl-cp", {
+      rules: [
+        `meta l4proto . th dport != @cp-ports return`,
+        `iifname @cp-open return`,
+        `fib daddr type local drop ${comment("workload to this host's control plane")}`,
+        `ip daddr @cp-nodes4 drop ${comment("workload to a node's control plane")}`,
+        `ip6 daddr @cp-nodes6 drop ${comment("workload to a node's control plane")}`,
+        `ip daddr @cp-other4 drop ${comment("workload to the gateway or the datastore")}`,
+        `ip6 daddr @cp-other6 drop ${comment("workload to the gateway or the datastore")}`,
+      ],
+    });
+  }
+
   private renderWith(state: DesiredState, opts: RenderOptions): Rendered {
     const sets = new Map<string, NftSet>();
     const maps = new Map<string, NftMap>();
@@ -472,6 +511,9 @@ export class TableRenderer {
       rules: [ICMPV6_TO_HOST, "jump from-wl", `${toHost} ${comment("defaultEndpointToHostAction " + state.config.defaultEndpointToHostAction)}`],
     });
 
+    // Workload → control plane (issue #19): sets the graph keeps, one static chain.
+    this.controlPlaneOf(state, sets, chains);
+
     // Base chains: static.
     chains.set("raw-pre", {
       hook: "type filter hook prerouting priority raw; policy accept;",
@@ -479,6 +521,7 @@ export class TableRenderer {
         CLEAR_ALL,
         `iifname "tab*" ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
         `iifname "tab*" iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
+        `iifname "tab*" jump wl-cp`,
         `iifname != "tab*" jump hu-in`,
         `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`,
       ],
@@ -493,12 +536,13 @@ export class TableRenderer {
     });
     chains.set("filter-in", {
       hook: "type filter hook input priority filter; policy accept;",
-      rules: ["ct state established,related accept", `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"],
+      rules: ["ct state established,related accept", `iifname "tab*" jump wl-cp`, `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"],
     });
     chains.set("filter-fw", {
       hook: "type filter hook forward priority filter; policy accept;",
       rules: [
         "ct state established,related accept",
+        `iifname "tab*" jump wl-cp`,
         `${IF_NOT_ACCEPTED} jump hf-in`,
         `iifname "tab*" jump from-wl`,
         `oifname "tab*" jump to-wl`,
@@ -526,13 +570,23 @@ export class TableRenderer {
       chains.set("nat-post", {
         hook: "type nat hook postrouting priority srcnat; policy accept;",
         rules: [
-          `ip saddr @nat-pools4 ip daddr != @all-pools4 masquerade ${comment("natOutgoing")}`,
-          `ip6 saddr @nat-pools6 ip6 daddr != @all-pools6 masquerade ${comment("natOutgoing")}`,
+          `ip saddr @nat-pools4 ip daddr != @all-pools4 ip daddr != @cp-nodes4 masquerade ${comment("natOutgoing")}`,
+          `ip6 saddr @nat-pools6 ip6 daddr != @all-pools6 ip6 daddr != @cp-nodes6 masquerade ${comment("natOutgoing")}`,
         ],
       });
     }
     return { sets, maps, chains };
   }
+}
+
+/** The addresses of a list in one family, canonical (RFC 5952), host addresses only. */
+function hostAddrs(list: readonly string[], f: 4 | 6): Set<string> {
+  const out = new Set<string>();
+  for (const a of list) {
+    const p = tryParsePrefix(a);
+    if (p && p.family === f) out.add(p.addr.toString());
+  }
+  return out;
 }
 
 function setBody(s: NftSet, indent: string): string[] {

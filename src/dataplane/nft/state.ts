@@ -2,13 +2,15 @@
  * The desired policy state of one host: the fold of the PolicyDataplaneEvents the calculation
  * graph emits (src/calc/policy-output.ts), as felix's int_dataplane managers keep it
  * (calico-spec §1.3): IP sets with their members, policies and profiles, local workload
- * endpoints, host endpoints, config, and whether the initial snapshot is complete (in-sync).
+ * endpoints, host endpoints, config, the control-plane isolation, and whether the initial snapshot is complete (in-sync).
  * Pure: no I/O. Tolerates spurious removals and repeated updates (state only, no history).
  */
 import { TabbyError } from "../../errors.js";
 import { tryParsePrefix } from "../../net/prefix.js";
+import { DEFAULT_CONTROL_PLANE } from "../../calc/policy-output.js";
 import type {
   ConfigUpdate,
+  ControlPlaneUpdate,
   HostEndpointUpdate,
   IpSetMember,
   PolicyDataplaneEvent,
@@ -37,6 +39,8 @@ export interface DesiredState {
   workloads: Map<string, WorkloadEndpointUpdate>;
   hosts: Map<string, HostEndpointUpdate>;
   config: ConfigUpdate;
+  /** Workload → control-plane isolation (enforced with its defaults before any event). */
+  controlPlane: ControlPlaneUpdate;
   inSync: boolean;
 }
 
@@ -56,6 +60,7 @@ export function emptyState(): DesiredState {
     workloads: new Map(),
     hosts: new Map(),
     config: DEFAULT_CONFIG,
+    controlPlane: DEFAULT_CONTROL_PLANE,
     inSync: false,
   };
 }
@@ -133,6 +138,9 @@ export function applyEvents(state: DesiredState, events: readonly PolicyDataplan
         break;
       case "config-update":
         state.config = ev;
+        break;
+      case "control-plane-update":
+        state.controlPlane = ev;
         break;
       case "in-sync":
         state.inSync = true;

@@ -1,0 +1,25 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { validateResource } from "./validate.js";
+import { ValidationError } from "./errors.js";
+
+const felix = (spec: Record<string, unknown>) => ({ apiVersion: "projectcalico.org/v3", kind: "FelixConfiguration", metadata: { name: "default" }, spec });
+
+function problems(spec: Record<string, unknown>): string[] {
+  try {
+    validateResource(felix(spec));
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof ValidationError);
+    return err.errors.map((e) => `${e.path}: ${e.message}`);
+  }
+}
+
+test("FelixConfiguration: the control-plane access selector must parse; natOutgoingExclusions IPPoolsOnly is refused", () => {
+  assert.deepEqual(problems({ workloadControlPlaneAccessSelector: "projectcalico.org/namespace == 'routers'", natOutgoingExclusions: "IPPoolsAndHostIPs", logPrefix: "x" }), []);
+  assert.match(problems({ workloadControlPlaneAccessSelector: "role ==" }).join(), /^spec\.workloadControlPlaneAccessSelector: must be a valid selector/);
+  assert.match(problems({ natOutgoingExclusions: "IPPoolsOnly" }).join(), /^spec\.natOutgoingExclusions: IPPoolsOnly is not supported: tabby never masquerades workload traffic to another node/);
+  assert.match(problems({ natOutgoingExclusions: 3 }).join(), /must be IPPoolsAndHostIPs, got/);
+  // Fields tabby does not read are kept as written.
+  assert.deepEqual(validateResource(felix({ bpfEnabled: false })).spec, { bpfEnabled: false });
+});
