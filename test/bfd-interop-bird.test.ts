@@ -1,0 +1,118 @@
+// BFD interop with BIRD 2 (`protocol bfd` and `bfd on` in its bgp protocols): `tabby bgp run`
+// and BIRD in two namespaces joined by a veth, eBGP over IPv4 and over IPv6, each with BFD at
+// 300 ms / 300 ms / 3 and a BGP hold time of 90 s. The BFD sessions come Up on both sides with
+// the negotiated timers; then every packet between the namespaces is dropped (nft, in tabby's
+// namespace) and both sides' BFD go Down by detection timeout, and both BGP sessions are taken
+// down by BFD — seen in tabby's log (Cease 6/10 sent), in its peer state and in BIRD's
+// "BFD session down" — long before the 90 s hold time could explain it (the polling is bounded
+// by 15 s). Needs root and bird; skipped without.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { birdTabbyPair, sh, waitFor } from "./bird-tabby-pair.js";
+
+const pair = birdTabbyPair("ttbfb");
+const skip = pair.canRun ? false : "needs root and BIRD 2";
+
+const BIRD = `router id 10.98.0.1;
+log "${pair.dir}/bird.log" all;
+protocol device {}
+protocol bfd {
+  interface "eth0" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; };
+}
+protocol bgp t4 {
+  local 10.98.0.1 as 65001; neighbor 10.98.0.2 as 65002;
+  hold time 90; connect retry time 1; error wait time 1, 2; bfd on;
+  ipv4 { import all; export none; };
+}
+protocol bgp t6 {
+  local fd98::1 as 65001; neighbor fd98::2 as 65002;
+  hold time 90; connect retry time 1; error wait time 1, 2; bfd on;
+  ipv6 { import all; export none; };
+}
+`;
+
+const TABBY = `routerId: 10.98.0.2
+asNumber: 65002
+control: ${pair.control}
+peers:
+  - { address: 10.98.0.1, asNumber: 65001, localAddress: 10.98.0.2, holdTime: 90, families: [ipv4], bfd: true }
+  - { address: "fd98::1", asNumber: 65001, localAddress: "fd98::2", holdTime: 90, families: [ipv6], bfd: { minRx: 300, minTx: 300, multiplier: 3 } }
+`;
+
+/** BIRD's `show bfd sessions` rows: address → state, interval, timeout. */
+function birdBfd(): Map<string, { state: string; interval: number; timeout: number }> {
+  const m = new Map<string, { state: string; interval: number; timeout: number }>();
+  for (const line of pair.birdc("show", "bfd", "sessions").split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 6 && /^[0-9a-f.:]+$/.test(f[0]!) && f[0]!.includes(f[0]!.includes(":") ? ":" : ".")) {
+      m.set(f[0]!, { state: f[2]!, interval: Number(f.at(-2)), timeout: Number(f.at(-1)) });
+    }
+  }
+  return m;
+}
+
+const tabbyLog = () => readFileSync(join(pair.dir, "tabby.log"), "utf8");
+/** tabby's "bfd session state" log lines for a peer, as "from>to/diag". */
+function tabbyBfdTransitions(peer: string): string[] {
+  return tabbyLog()
+    .split("\n")
+    .filter((l) => l.includes(" bfd session state ") && l.includes(`"peer":"${peer}"`))
+    .map((l) => JSON.parse(l.slice(l.indexOf("{"))) as { from: string; to: string; diag: number })
+    .map((f) => `${f.from}>${f.to}/${f.diag}`);
+}
+
+before(() => pair.setUp());
+after(async () => {
+  await pair.stopTabby().catch(() => {});
+  pair.tearDown();
+});
+
+test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on both", { skip, timeout: 90_000 }, async (t) => {
+  pair.start(BIRD, TABBY);
+  let ok = false;
+  t.after(() => {
+    if (!ok) console.log(pair.tabbyLog(), pair.birdc("show", "bfd", "sessions"), readFileSync(join(pair.dir, "bird.log"), "utf8").slice(-3000));
+  });
+  await waitFor("both BGP sessions Established", async () => (await pair.peers()).every((p) => p.established));
+  await waitFor("BIRD's BFD sessions Up", () => {
+    const b = birdBfd();
+    return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up";
+  });
+  await waitFor("tabby's BFD sessions Up", () => tabbyBfdTransitions("10.98.0.1").some((x) => x.includes(">Up")) && tabbyBfdTransitions("fd98::1").some((x) => x.includes(">Up")));
+  // negotiated: BIRD transmits every 300 ms and times out after 3 × 300 ms
+  await waitFor("BIRD on the fast timers after the poll sequence", () => {
+    const b = birdBfd().get("10.98.0.2");
+    return b?.interval === 0.3 && b.timeout === 0.9;
+  });
+  assert.equal(birdBfd().get("fd98::2")?.timeout, 0.9);
+
+  // cut the path: every packet in and out of tabby's eth0 is dropped
+  sh("ip", ["netns", "exec", pair.tabbyNetns, "nft", "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }"]);
+
+  // both sides' BFD detect it by timeout (diag 1: control detection time expired)
+  await waitFor("tabby's BFD Down by timeout", () => tabbyBfdTransitions("10.98.0.1").includes("Up>Down/1") && tabbyBfdTransitions("fd98::1").includes("Up>Down/1"), 15_000);
+  await waitFor("BIRD's BFD Down", () => {
+    const b = birdBfd();
+    return b.get("10.98.0.2")?.state === "Down" && b.get("fd98::2")?.state === "Down";
+  }, 15_000);
+  // and both BGP sessions were taken down by BFD, not by the 90 s hold timer
+  await waitFor("tabby's BGP sessions down", async () => (await pair.peers()).every((p) => !p.established), 15_000);
+  assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"10\.98\.0\.1"/);
+  assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"fd98::1"/);
+  assert.doesNotMatch(tabbyLog(), /hold timer/i);
+  await waitFor("BIRD's BGP sessions down because of BFD", () => {
+    const out = pair.birdc("show", "protocols", "all", "t4") + pair.birdc("show", "protocols", "all", "t6");
+    return (out.match(/BFD session down/g) ?? []).length >= 2 && !/Established/.test(out);
+  }, 15_000);
+
+  // healed: BFD and BGP come back
+  sh("ip", ["netns", "exec", pair.tabbyNetns, "nft", "delete table inet ttbfcut"]);
+  await waitFor("BFD Up again on both", () => {
+    const b = birdBfd();
+    return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up";
+  });
+  await waitFor("BGP Established again", async () => (await pair.peers()).every((p) => p.established));
+  ok = true;
+});
