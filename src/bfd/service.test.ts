@@ -24,7 +24,7 @@ class FakeTransport implements BfdTransport {
         if (this.wire.cut) return;
         const other = this.wire.ends.get(peer);
         // delivered on the next turn, as a socket would
-        queueMicrotask(() => other?.handler({ bytes: bytes.slice(), address: this.me, multihop }));
+        queueMicrotask(() => other?.handler({ bytes: bytes.slice(), address: this.me, port: 49152, multihop }));
       },
       close: () => {},
     };

@@ -30,6 +30,8 @@ export interface ReceivedPacket {
   bytes: Uint8Array;
   /** Source address (IPv4 dotted, IPv6 canonical as Node prints it). */
   address: string;
+  /** Source port (a peer's is in 49152-65535, RFC 5881 §4; not enforced, as FRR and BIRD do not). */
+  port: number;
   multihop: boolean;
 }
 
@@ -174,7 +176,7 @@ export class UdpTransport implements BfdTransport {
           s.close();
           throw e;
         }
-        s.on("message", (msg, rinfo) => this.handler({ bytes: new Uint8Array(msg.buffer, msg.byteOffset, msg.length), address: rinfo.address, multihop }));
+        s.on("message", (msg, rinfo) => this.handler({ bytes: new Uint8Array(msg.buffer, msg.byteOffset, msg.length), address: rinfo.address, port: rinfo.port, multihop }));
         s.on("error", (e) => this.log("error", "bfd receive socket error", { err: e.message }));
         return s;
       })();
