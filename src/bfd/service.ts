@@ -15,6 +15,7 @@ import {
   type BfdSessionState, type Random, type Step,
 } from "./session.js";
 import type { BfdPath, BfdTransport, ReceivedPacket } from "./udp.js";
+import { signControl, validateAuthConfig, verifyControl, type AuthRxState, type BfdAuthConfig } from "./wire/auth.js";
 
 /** Per-peer options as configured: milliseconds and a count. */
 export interface BfdOptions {
@@ -23,6 +24,8 @@ export interface BfdOptions {
   multiplier: number;
   /** RFC 5883 (UDP 4784, no TTL check) instead of RFC 5881. */
   multihop?: boolean;
+  /** Authentication (RFC 5880 §6.7); without it, authenticated packets are discarded. */
+  auth?: BfdAuthConfig;
 }
 
 /** FRR's defaults (bfdd: receive-interval 300, transmit-interval 300, detect-multiplier 3). */
@@ -60,6 +63,10 @@ interface Entry {
   watchers: Set<(reason: string) => void>;
   upSince: number | undefined;
   closed: boolean;
+  auth: BfdAuthConfig | undefined;
+  xmitSeq: number;
+  rcv: AuthRxState;
+  lastRx: number | undefined;
 }
 
 export class BfdService {
@@ -92,7 +99,11 @@ export class BfdService {
     if (!e) {
       const timers = { desiredMinTx: opts.minTx * 1000, requiredMinRx: opts.minRx * 1000, detectMult: opts.multiplier };
       const discr = this.newDiscriminator();
-      e = { key, peer: addr, local: localAddress, multihop, s: initialSession(timers, discr, this.clock.now()), path: undefined, timer: undefined, watchers: new Set(), upSince: undefined, closed: false };
+      e = {
+        key, peer: addr, local: localAddress, multihop, s: initialSession(timers, discr, this.clock.now()), path: undefined, timer: undefined,
+        watchers: new Set(), upSince: undefined, closed: false,
+        auth: opts.auth, xmitSeq: Math.floor(this.random() * 0x100000000) >>> 0, rcv: { known: false, seq: 0 }, lastRx: undefined,
+      };
       this.entries.set(key, e);
       this.byDiscr.set(discr, e);
       const entry = e;
@@ -161,20 +172,28 @@ export class BfdService {
 
   private onPacket(r: ReceivedPacket): void {
     let p: ControlPacket;
+    const from = canonicalAddress(r.address.startsWith("::ffff:") && r.address.includes(".") ? r.address.slice(7) : r.address);
+    let e: Entry | undefined;
     try {
       p = decodeControl(r.bytes);
-      checkAuthPresence(p, false);
+      e = p.yourDiscriminator !== 0 ? this.byDiscr.get(p.yourDiscriminator) : this.entries.get(`${r.multihop ? "multihop" : "single"}|${from}`);
+      if (!e || !e.path || e.peer !== from || e.multihop !== r.multihop) {
+        this.log("debug", "bfd packet for no session discarded", { from, yourDiscriminator: p.yourDiscriminator });
+        return;
+      }
+      checkAuthPresence(p, !!e.auth);
+      if (e.auth) {
+        // §6.8.1: the sequence is forgotten after two detection times without a packet
+        const now = this.clock.now();
+        if (e.lastRx !== undefined && now - e.lastRx > (2 * detectionTime(e.s)) / 1000) e.rcv = { known: false, seq: 0 };
+        e.rcv = verifyControl(r.bytes, p, e.auth, e.rcv);
+      }
     } catch (err) {
-      if (err instanceof BfdError) this.log("debug", "bfd packet discarded", { from: r.address, code: err.code, reason: err.message });
+      if (err instanceof BfdError) this.log("debug", "bfd packet discarded", { from, code: err.code, reason: err.message });
       else throw err;
       return;
     }
-    const from = canonicalAddress(r.address.startsWith("::ffff:") && r.address.includes(".") ? r.address.slice(7) : r.address);
-    const e = p.yourDiscriminator !== 0 ? this.byDiscr.get(p.yourDiscriminator) : this.entries.get(`${r.multihop ? "multihop" : "single"}|${from}`);
-    if (!e || !e.path || e.peer !== from || e.multihop !== r.multihop) {
-      this.log("debug", "bfd packet for no session discarded", { from, yourDiscriminator: p.yourDiscriminator });
-      return;
-    }
+    e.lastRx = this.clock.now();
     this.apply(e, receive(e.s, p, this.clock.now(), this.random), p);
   }
 
@@ -182,7 +201,11 @@ export class BfdService {
     e.s = step.state;
     for (const a of step.actions) {
       if (a.type === "send") {
-        e.path?.send(encodeControl(a.packet));
+        if (!e.path) continue;
+        if (e.auth) {
+          e.path.send(signControl(a.packet, e.auth, e.xmitSeq));
+          e.xmitSeq = (e.xmitSeq + 1) >>> 0;
+        } else e.path.send(encodeControl(a.packet));
         continue;
       }
       this.log(a.to === "Up" || a.from === "Up" ? "info" : "debug", "bfd session state", { peer: e.peer, from: a.from, to: a.to, diag: a.diag });
@@ -217,6 +240,7 @@ export function validateOptions(o: BfdOptions): void {
   ms(o.minRx, "minRx");
   ms(o.minTx, "minTx");
   if (typeof o.multiplier !== "number" || !Number.isInteger(o.multiplier) || o.multiplier < 1 || o.multiplier > 255) throw new BfdError("BFD_CONFIG", `bfd multiplier must be 1..255: ${String(o.multiplier)}`);
+  if (o.auth !== undefined) validateAuthConfig(o.auth);
 }
 
 function canonicalAddress(a: string): string {

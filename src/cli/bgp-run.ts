@@ -75,7 +75,14 @@ function parseBfd(p: PeerConfig): void {
   }
   if (typeof b !== "object" || b === null || Array.isArray(b)) throw new UsageError(`config: peer ${p.address}: bfd is true, false or a mapping`);
   for (const k of Object.keys(b)) {
-    if (!["minRx", "minTx", "multiplier", "multihop"].includes(k)) throw new UsageError(`config: peer ${p.address}: bfd: unknown key ${k}`);
+    if (!["minRx", "minTx", "multiplier", "multihop", "auth"].includes(k)) throw new UsageError(`config: peer ${p.address}: bfd: unknown key ${k}`);
+  }
+  const auth: unknown = (b as { auth?: unknown }).auth;
+  if (auth !== undefined) {
+    if (typeof auth !== "object" || auth === null || Array.isArray(auth)) throw new UsageError(`config: peer ${p.address}: bfd: auth is a mapping {type, keyId, key}`);
+    for (const k of Object.keys(auth)) {
+      if (!["type", "keyId", "key"].includes(k)) throw new UsageError(`config: peer ${p.address}: bfd: auth: unknown key ${k}`);
+    }
   }
   const o = { ...BFD_DEFAULTS, ...(b as object) } as NonNullable<PeerConfig["bfd"]>;
   if (o.multihop !== undefined && typeof o.multihop !== "boolean") throw new UsageError(`config: peer ${p.address}: bfd: multihop is true or false`);
