@@ -20,9 +20,15 @@ log "${pair.dir}/bird.log" all;
 protocol device {}
 protocol bfd {
   interface "eth0" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; };
+  multihop { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; };
 }
 protocol bgp t4 {
   local 10.98.0.1 as 65001; neighbor 10.98.0.2 as 65002;
+  hold time 90; connect retry time 1; error wait time 1, 2; bfd on;
+  ipv4 { import all; export none; };
+}
+protocol bgp mh {
+  local 10.98.0.3 as 65002; neighbor 10.98.0.4 as 65002; multihop;
   hold time 90; connect retry time 1; error wait time 1, 2; bfd on;
   ipv4 { import all; export none; };
 }
@@ -38,6 +44,7 @@ asNumber: 65002
 control: ${pair.control}
 peers:
   - { address: 10.98.0.1, asNumber: 65001, localAddress: 10.98.0.2, holdTime: 90, families: [ipv4], bfd: true }
+  - { address: 10.98.0.3, asNumber: 65002, localAddress: 10.98.0.4, holdTime: 90, families: [ipv4], bfd: { multihop: true } }
   - { address: "fd98::1", asNumber: 65001, localAddress: "fd98::2", holdTime: 90, families: [ipv6], bfd: { minRx: 300, minTx: 300, multiplier: 3 } }
 `;
 
@@ -78,9 +85,9 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
   await waitFor("both BGP sessions Established", async () => (await pair.peers()).every((p) => p.established));
   await waitFor("BIRD's BFD sessions Up", () => {
     const b = birdBfd();
-    return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up";
+    return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up" && b.get("10.98.0.4")?.state === "Up";
   });
-  await waitFor("tabby's BFD sessions Up", () => tabbyBfdTransitions("10.98.0.1").some((x) => x.includes(">Up")) && tabbyBfdTransitions("fd98::1").some((x) => x.includes(">Up")));
+  await waitFor("tabby's BFD sessions Up", () => ["10.98.0.1", "10.98.0.3", "fd98::1"].every((a) => tabbyBfdTransitions(a).some((x) => x.includes(">Up"))));
   // negotiated: BIRD transmits every 300 ms and times out after 3 × 300 ms
   await waitFor("BIRD on the fast timers after the poll sequence", () => {
     const b = birdBfd().get("10.98.0.2");
@@ -92,26 +99,27 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
   sh("ip", ["netns", "exec", pair.tabbyNetns, "nft", "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }"]);
 
   // both sides' BFD detect it by timeout (diag 1: control detection time expired)
-  await waitFor("tabby's BFD Down by timeout", () => tabbyBfdTransitions("10.98.0.1").includes("Up>Down/1") && tabbyBfdTransitions("fd98::1").includes("Up>Down/1"), 15_000);
+  await waitFor("tabby's BFD Down by timeout", () => ["10.98.0.1", "10.98.0.3", "fd98::1"].every((a) => tabbyBfdTransitions(a).includes("Up>Down/1")), 15_000);
   await waitFor("BIRD's BFD Down", () => {
     const b = birdBfd();
-    return b.get("10.98.0.2")?.state === "Down" && b.get("fd98::2")?.state === "Down";
+    return b.get("10.98.0.2")?.state === "Down" && b.get("fd98::2")?.state === "Down" && b.get("10.98.0.4")?.state === "Down";
   }, 15_000);
   // and both BGP sessions were taken down by BFD, not by the 90 s hold timer
   await waitFor("tabby's BGP sessions down", async () => (await pair.peers()).every((p) => !p.established), 15_000);
   assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"10\.98\.0\.1"/);
   assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"fd98::1"/);
+  assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"10\.98\.0\.3"/);
   assert.doesNotMatch(tabbyLog(), /hold timer/i);
   await waitFor("BIRD's BGP sessions down because of BFD", () => {
-    const out = pair.birdc("show", "protocols", "all", "t4") + pair.birdc("show", "protocols", "all", "t6");
-    return (out.match(/BFD session down/g) ?? []).length >= 2 && !/Established/.test(out);
+    const out = ["t4", "t6", "mh"].map((p) => pair.birdc("show", "protocols", "all", p)).join("");
+    return (out.match(/BFD session down/g) ?? []).length >= 3 && !/Established/.test(out);
   }, 15_000);
 
   // healed: BFD and BGP come back
   sh("ip", ["netns", "exec", pair.tabbyNetns, "nft", "delete table inet ttbfcut"]);
   await waitFor("BFD Up again on both", () => {
     const b = birdBfd();
-    return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up";
+    return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up" && b.get("10.98.0.4")?.state === "Up";
   });
   await waitFor("BGP Established again", async () => (await pair.peers()).every((p) => p.established));
   ok = true;
