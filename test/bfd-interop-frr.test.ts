@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
 import type { PeerStatus } from "../src/bgp/speaker.js";
+import type { BfdSessionStatus } from "../src/bfd/service.js";
 import { sh, waitFor } from "./bird-tabby-pair.js";
 
 const FRR = "/usr/lib/frr";
@@ -40,6 +41,7 @@ const DAEMONS = ["zebra", "bfdd", "bgpd"] as const;
 const vtysh = (daemon: string, cmd: string) => sh("vtysh", ["--vty_socket", dir, "--config_dir", dir, "-d", daemon, "-c", cmd]);
 const tabbyLog = () => (existsSync(join(dir, "tabby.log")) ? readFileSync(join(dir, "tabby.log"), "utf8") : "");
 const peers = async () => (await queryControl(control, { op: "peers" })) as PeerStatus[];
+const tabbyBfd = async () => new Map(((await queryControl(control, { op: "bfd" })) as BfdSessionStatus[]).map((s) => [s.peer, s]));
 
 interface FrrBfdPeer {
   peer: string;
@@ -178,6 +180,12 @@ test("BFD with FRR bfdd: Up on both sides, and a cut path takes BFD and BGP down
     return p?.["remote-transmit-interval"] === 300 && p["remote-receive-interval"] === 300 && p["remote-detect-multiplier"] === 3;
   });
   assert.equal(frrBfd().get("fd97::2")?.["remote-transmit-interval"], 300);
+  // tabby's side: Up, 300 ms out, 3 × 300 ms to detect, and `tabby bgp bfd` shows it
+  await waitFor("tabby on the fast timers", async () => [...(await tabbyBfd()).values()].every((s) => s.state === "Up" && s.txIntervalMs === 300 && s.detectionTimeMs === 900));
+  assert.deepEqual([...(await tabbyBfd()).keys()].sort(), ["10.97.0.1", "fd97::1"]);
+  const shown = sh(process.execPath, [main, "bgp", "bfd", "--control", control]);
+  assert.match(shown, /^PEER\s+LOCAL\s+HOPS\s+STATE/);
+  assert.match(shown, /\n10\.97\.0\.1\s+10\.97\.0\.2\s+single\s+Up\s+Up\s+300\s+900\s/);
 
   // cut the path: every packet in and out of FRR's eth0 is dropped
   sh("ip", ["netns", "exec", NS.frr, "nft", "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }"]);
@@ -188,6 +196,7 @@ test("BFD with FRR bfdd: Up on both sides, and a cut path takes BFD and BGP down
     return [...b.values()].length === 2 && [...b.values()].every((p) => p.status === "down" && /detection time expired/.test(p.diagnostic));
   }, 15_000);
   await waitFor("tabby's BGP sessions down", async () => (await peers()).every((p) => !p.established), 15_000);
+  assert.ok([...(await tabbyBfd()).values()].every((s) => s.state !== "Up"));
   assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"10\.97\.0\.1"/);
   assert.match(tabbyLog(), /BFD down: resetting the BGP session .*"peer":"fd97::1"/);
   await waitFor("FRR's BGP sessions down because of BFD", () => {

@@ -132,7 +132,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
   await speaker.start();
-  const control = await serveControl(speaker, cfg.control ?? DEFAULT_CONTROL_SOCKET);
+  const answerable = {
+    peerStatus: () => speaker.peerStatus(),
+    routes: (f?: "ipv4" | "ipv6") => speaker.routes(f),
+    requestRefresh: (peer?: string, f?: "ipv4" | "ipv6") => speaker.requestRefresh(peer, f),
+    bfdStatus: () => bfd.status(),
+  };
+  const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
   // SIGHUP re-reads the file and reconciles peers and announcements
   const reload = () => {
     try {
