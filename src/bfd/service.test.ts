@@ -92,6 +92,7 @@ test("two watchers of one peer share a session; it ends with the last", async ()
   const w2 = a.watch("10.0.0.2", undefined, { minRx: 300, minTx: 300, multiplier: 3 }, () => {});
   await run(clock, 100);
   assert.equal(a.status().length, 1);
+  assert.throws(() => a.watch("10.0.0.2", undefined, { minRx: 100, minTx: 300, multiplier: 3 }, () => {}), { code: "BFD_CONFIG" });
   w1.close();
   assert.equal(a.status().length, 1);
   w2.close();

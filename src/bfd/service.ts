@@ -63,6 +63,7 @@ interface Entry {
   watchers: Set<(reason: string) => void>;
   upSince: number | undefined;
   closed: boolean;
+  optsKey: string;
   auth: BfdAuthConfig | undefined;
   xmitSeq: number;
   rcv: AuthRxState;
@@ -102,7 +103,7 @@ export class BfdService {
       e = {
         key, peer: addr, local: localAddress, multihop, s: initialSession(timers, discr, this.clock.now()), path: undefined, timer: undefined,
         watchers: new Set(), upSince: undefined, closed: false,
-        auth: opts.auth, xmitSeq: Math.floor(this.random() * 0x100000000) >>> 0, rcv: { known: false, seq: 0 }, lastRx: undefined,
+        optsKey: optionsKey(opts, localAddress), auth: opts.auth, xmitSeq: Math.floor(this.random() * 0x100000000) >>> 0, rcv: { known: false, seq: 0 }, lastRx: undefined,
       };
       this.entries.set(key, e);
       this.byDiscr.set(discr, e);
@@ -116,6 +117,10 @@ export class BfdService {
         },
         (err: unknown) => this.log("error", "bfd session cannot start", { peer: addr, err: err instanceof Error ? err.message : String(err) }),
       );
+    }
+    else if (e.optsKey !== optionsKey(opts, localAddress)) {
+      // one session per peer address: a second watcher cannot silently get other timers
+      throw new BfdError("BFD_CONFIG", `a BFD session to ${addr} already runs with other options`);
     }
     const entry = e;
     const fn = (reason: string) => onDown(reason);
@@ -241,6 +246,10 @@ export function validateOptions(o: BfdOptions): void {
   ms(o.minTx, "minTx");
   if (typeof o.multiplier !== "number" || !Number.isInteger(o.multiplier) || o.multiplier < 1 || o.multiplier > 255) throw new BfdError("BFD_CONFIG", `bfd multiplier must be 1..255: ${String(o.multiplier)}`);
   if (o.auth !== undefined) validateAuthConfig(o.auth);
+}
+
+function optionsKey(o: BfdOptions, local: string | undefined): string {
+  return JSON.stringify([o.minRx, o.minTx, o.multiplier, !!o.multihop, o.auth?.type, o.auth?.keyId, o.auth?.key, local ?? null]);
 }
 
 function canonicalAddress(a: string): string {
