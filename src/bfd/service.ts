@@ -82,7 +82,8 @@ export class BfdService {
     opts: { clock?: Clock; random?: Random; log?: Log } = {},
   ) {
     this.clock = opts.clock ?? systemClock;
-    this.random = opts.random ?? Math.random;
+    // discriminators and sequence numbers come from it too: unpredictable by default
+    this.random = opts.random ?? (() => globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! / 0x100000000);
     this.log = opts.log ?? (() => {});
     transport.onPacket((p) => this.onPacket(p));
   }
