@@ -5,7 +5,8 @@
 // namespace) and both sides' BFD go Down by detection timeout, and both BGP sessions are taken
 // down by BFD — seen in tabby's log (Cease 6/10 sent), in its peer state and in BIRD's
 // "BFD session down" — long before the 90 s hold time could explain it (the polling is bounded
-// by 15 s). Needs root and bird; skipped without.
+// by 15 s). Graceful restart is on for the iBGP session, and BIRD's route over it is withdrawn
+// at once all the same (BFD down means the path is gone). Needs root and bird; skipped without.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -27,10 +28,12 @@ protocol bgp t4 {
   hold time 90; connect retry time 1; error wait time 1, 2; bfd on;
   ipv4 { import all; export none; };
 }
+protocol static { ipv4; route 10.77.0.0/24 blackhole; }
 protocol bgp mh {
   local 10.98.0.3 as 65002; neighbor 10.98.0.4 as 65002; multihop;
   hold time 90; connect retry time 1; error wait time 1, 2; bfd on;
-  ipv4 { import all; export none; };
+  graceful restart on; long lived graceful restart off;
+  ipv4 { import all; export where source = RTS_STATIC; next hop self; };
 }
 protocol bgp t6 {
   local fd98::1 as 65001; neighbor fd98::2 as 65002;
@@ -41,6 +44,7 @@ protocol bgp t6 {
 
 const TABBY = `routerId: 10.98.0.2
 asNumber: 65002
+gracefulRestart: true
 control: ${pair.control}
 peers:
   - { address: 10.98.0.1, asNumber: 65001, localAddress: 10.98.0.2, holdTime: 90, families: [ipv4], bfd: true }
@@ -83,7 +87,9 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
   t.after(() => {
     if (!ok) console.log(pair.tabbyLog(), pair.birdc("show", "bfd", "sessions"), readFileSync(join(pair.dir, "bird.log"), "utf8").slice(-3000));
   });
-  await waitFor("both BGP sessions Established", async () => (await pair.peers()).every((p) => p.established));
+  await waitFor("all BGP sessions Established", async () => (await pair.peers()).every((p) => p.established));
+  // BIRD's route over the iBGP session with graceful restart negotiated both ways
+  await waitFor("BIRD's route learned", async () => (await pair.routes()).some((r) => r.prefix === "10.77.0.0/24"));
   await waitFor("BIRD's BFD sessions Up", () => {
     const b = birdBfd();
     return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up" && b.get("10.98.0.4")?.state === "Up";
@@ -113,6 +119,8 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
   assert.match(tabbyLog().slice(cutAt), /BFD down: resetting the BGP session .*"peer":"fd98::1"/);
   assert.match(tabbyLog().slice(cutAt), /BFD down: resetting the BGP session .*"peer":"10\.98\.0\.3"/);
   assert.doesNotMatch(tabbyLog(), /hold timer/i);
+  // graceful restart would keep the routes of a peer that merely went away; the path is gone, so they are not kept
+  assert.equal((await pair.routes()).some((r) => r.prefix === "10.77.0.0/24"), false, "BIRD's route withdrawn despite graceful restart");
   await waitFor("BIRD's BGP sessions down because of BFD", () => {
     const out = ["t4", "t6", "mh"].map((p) => pair.birdc("show", "protocols", "all", p)).join("");
     return (out.match(/BFD session down/g) ?? []).length >= 3 && !/Established/.test(out);
@@ -125,5 +133,6 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
     return b.get("10.98.0.2")?.state === "Up" && b.get("fd98::2")?.state === "Up" && b.get("10.98.0.4")?.state === "Up";
   });
   await waitFor("BGP Established again", async () => (await pair.peers()).every((p) => p.established));
+  await waitFor("BIRD's route back", async () => (await pair.routes()).some((r) => r.prefix === "10.77.0.0/24"));
   ok = true;
 });
