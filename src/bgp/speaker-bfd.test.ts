@@ -46,6 +46,7 @@ for (const nBit of [false, true]) {
       if (nBit) assert.deepEqual([n.code, n.subcode, ...n.data], [6, 9, 6, 10]);
       else assert.deepEqual([n.code, n.subcode], [6, 10]);
       await waitFor("routes flushed", () => fib.size === 0);
+      assert.match(sp.peerStatus()[0]!.lastError ?? "", /^BFD down \(diag 1\): session reset/);
       // the session starts again: the peer can come back
       p.sock.destroy();
       const q = new ScriptedPeer();

@@ -471,7 +471,9 @@ export class Speaker {
     st.bfd = this.opts.failureDetector.watch(addr, st.config.localAddress, st.config.bfd, (reason) => {
       if (this.peers.get(addr) !== st || !this.started) return;
       this.log("warn", "BFD down: resetting the BGP session", { peer: addr, reason, state: st.session.state });
-      void st.session.stop(ceaseNotification(CeaseSubcode.BFD_DOWN)).then(() => {
+      const closed = st.session.stop(ceaseNotification(CeaseSubcode.BFD_DOWN));
+      st.session.lastError = `${reason}: session reset (Cease 6/10)`;
+      void closed.then(() => {
         if (this.peers.get(addr) === st && this.started) st.session.start();
       });
     });
