@@ -99,3 +99,26 @@ test("two watchers of one peer share a session; it ends with the last", async ()
   assert.equal(a.status().length, 0);
   assert.throws(() => a.watch("10.0.0.2", undefined, { minRx: 0, minTx: 300, multiplier: 3 }, () => {}), { code: "BFD_CONFIG" });
 });
+
+test("property: any two timer settings come Up and agree on the intervals of RFC 5880 §6.8.2-§6.8.4", async () => {
+  const fc = (await import("fast-check")).default;
+  // intervals from 100 ms, so the fake wire's delivery (up to one 5 ms step late) never matters
+  const timers = fc.record({ minRx: fc.integer({ min: 100, max: 2000 }), minTx: fc.integer({ min: 100, max: 2000 }), multiplier: fc.integer({ min: 1, max: 10 }) });
+  await fc.assert(
+    fc.asyncProperty(timers, timers, async (ta, tb) => {
+      const { clock, a, b } = pair();
+      a.watch("10.0.0.2", undefined, ta, () => {});
+      b.watch("10.0.0.1", undefined, tb, () => {});
+      await run(clock, 12_000, 5);
+      const sa = a.status()[0]!;
+      const sb = b.status()[0]!;
+      assert.equal(sa.state, "Up");
+      assert.equal(sb.state, "Up");
+      assert.equal(sa.txIntervalMs, Math.max(ta.minTx, tb.minRx));
+      assert.equal(sb.txIntervalMs, Math.max(tb.minTx, ta.minRx));
+      assert.equal(sa.detectionTimeMs, tb.multiplier * Math.max(ta.minRx, tb.minTx));
+      assert.equal(sb.detectionTimeMs, ta.multiplier * Math.max(tb.minRx, ta.minTx));
+    }),
+    { numRuns: 25 },
+  );
+});
