@@ -1,7 +1,8 @@
 /**
  * The speaker's control socket: newline-delimited JSON requests and answers over a unix socket.
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
- * "family"?}` (ask peers to re-send their routes, RFC 2918/7313). Served by the agent and by
+ * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
+ * where the server runs BFD). Served by the agent and by
  * `tabby bgp run`; `queryControl` is the client used by `tabby bgp peers|routes`.
  */
 import * as net from "node:net";
@@ -12,11 +13,11 @@ import type { Speaker } from "./speaker.js";
 
 export const DEFAULT_CONTROL_SOCKET = "/run/tabby/bgp.sock";
 
-export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" };
+export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" } | { op: "bfd" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
-type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">>;
+type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">> & { bfdStatus?(): unknown };
 
 export function answer(speaker: Answerable, req: unknown): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
@@ -30,6 +31,7 @@ export function answer(speaker: Answerable, req: unknown): ControlResponse {
     if (r.peer !== undefined && typeof r.peer !== "string") return { ok: false, error: "peer must be an address" };
     return { ok: true, result: { requests: speaker.requestRefresh(r.peer, r.family) } };
   }
+  if (r?.op === "bfd" && speaker.bfdStatus) return { ok: true, result: speaker.bfdStatus() };
   return { ok: false, error: `unknown op ${JSON.stringify(r?.op)}` };
 }
 

@@ -75,6 +75,19 @@ export interface PeerConfig {
   allowOwnAs?: number;
   /** Maximum prefixes accepted from the peer (per family); past it the session is reset with Cease 6/1. */
   maxPrefixes?: number;
+  /**
+   * BFD (RFC 5880/5881, multihop RFC 5883) to this peer address, run by the speaker's failure
+   * detector: intervals in milliseconds. When it goes Down after having been Up, the session is
+   * reset at once with Cease/10 "BFD Down" (RFC 9384), sent as a Hard Reset (routes flushed).
+   */
+  bfd?: {
+    minRx: number;
+    minTx: number;
+    multiplier: number;
+    multihop?: boolean;
+    /** RFC 5880 §6.7 authentication: the key is 1-16 bytes (simple, MD5) or 1-20 (SHA1). */
+    auth?: { type: "simple" | "keyed-md5" | "meticulous-keyed-md5" | "keyed-sha1" | "meticulous-keyed-sha1"; keyId: number; key: string };
+  };
 }
 
 export interface SessionHooks {

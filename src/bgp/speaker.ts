@@ -48,6 +48,13 @@ export interface SpeakerOptions {
    * (it keeps a restarting peer's routes, and lists no families of its own).
    */
   gracefulRestart?: GracefulRestartOptions;
+  /** Runs BFD for peers whose config has `bfd` (src/bfd/service.ts); without it such peers are refused. */
+  failureDetector?: FailureDetector;
+}
+
+/** A failure detector (BFD) the speaker asks to watch a peer; `onDown` when its path fails. */
+export interface FailureDetector {
+  watch(peer: string, localAddress: string | undefined, opts: NonNullable<PeerConfig["bfd"]>, onDown: (reason: string) => void): { close(): void };
 }
 
 export interface GracefulRestartOptions {
@@ -143,6 +150,8 @@ interface PeerState {
   eorReceived: Set<AddressFamily>;
   /** RFC 7313: families between the peer's BoRR and EoRR, with the timer that bounds the wait. */
   refreshing: Map<AddressFamily, TimerHandle>;
+  /** The failure detector's watch on this peer (config `bfd`). */
+  bfd?: { close(): void };
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
@@ -255,6 +264,7 @@ export class Speaker {
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
+    for (const [addr, p] of this.peers) if (p.config.bfd && !p.bfd) this.watchBfd(p, addr);
     if (this.deferring) {
       const secs = this.opts.gracefulRestart?.selectionDeferralTime ?? SELECTION_DEFERRAL_TIME;
       this.log("info", "restarting: route selection deferred until End-of-RIB from the peers", { maxSeconds: secs });
@@ -275,6 +285,7 @@ export class Speaker {
     const server = this.server;
     this.server = undefined;
     const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    for (const p of this.peers.values()) this.unwatchBfd(p);
     await Promise.all([...this.peers.values()].map((p) => p.session.abort()));
     await closing;
   }
@@ -314,6 +325,7 @@ export class Speaker {
     const server = this.server;
     this.server = undefined;
     const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    for (const p of this.peers.values()) this.unwatchBfd(p);
     await Promise.all([...this.peers.values()].map((p) => p.session.stop(note)));
     await closing;
     for (const p of this.peers.values()) this.dropPeerRoutes(p);
@@ -327,11 +339,13 @@ export class Speaker {
       if ((!next || next.password !== st.config.password) && st.config.password) this.setListenerKey({ ...st.config, password: "" }, true);
       if (!next) {
         this.peers.delete(addr);
+        this.unwatchBfd(st);
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
       } else if (stableJson(next) !== stableJson(st.config)) {
         if (this.changePolicies(st, next)) continue;
         this.peers.delete(addr);
+        this.unwatchBfd(st);
         void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
         this.dropPeerRoutes(st);
       }
@@ -339,6 +353,7 @@ export class Speaker {
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
       parseIP(cfg.address);
+      if (cfg.bfd && !this.opts.failureDetector) throw new BgpError("BGP_NO_BFD", `peer ${cfg.address} asks for bfd but this speaker has no BFD service`);
       const importPolicy = this.importPolicyOf(cfg);
       const st: PeerState = { config: cfg, session: undefined as unknown as Session, group: undefined, member: undefined, rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, importPolicy, eorReceived: new Set(), refreshing: new Map() };
       const gr = this.opts.gracefulRestart;
@@ -351,6 +366,7 @@ export class Speaker {
       this.peers.set(addr, st);
       this.setListenerKey(cfg);
       if (this.started) st.session.start();
+      if (cfg.bfd) this.watchBfd(st, addr);
     }
     this.checkDeferral();
   }
@@ -443,6 +459,30 @@ export class Speaker {
   }
 
   // ---- internals ----
+
+  /**
+   * BFD on the peer's address: once it has been Up and goes Down, the forwarding path is gone, so
+   * the session is reset at once with Cease/10 "BFD Down" (RFC 9384), which goes out as a Hard
+   * Reset under RFC 8538 and so flushes the peer's routes even with graceful restart; the session
+   * then starts again and comes back when the peer can be reached.
+   */
+  private watchBfd(st: PeerState, addr: string): void {
+    if (!this.started || st.bfd || !st.config.bfd || !this.opts.failureDetector) return;
+    st.bfd = this.opts.failureDetector.watch(addr, st.config.localAddress, st.config.bfd, (reason) => {
+      if (this.peers.get(addr) !== st || !this.started) return;
+      this.log("warn", "BFD down: resetting the BGP session", { peer: addr, reason, state: st.session.state });
+      const closed = st.session.stop(ceaseNotification(CeaseSubcode.BFD_DOWN));
+      st.session.lastError = `${reason}: session reset (Cease 6/10)`;
+      void closed.then(() => {
+        if (this.peers.get(addr) === st && this.started) st.session.start();
+      });
+    });
+  }
+
+  private unwatchBfd(st: PeerState): void {
+    st.bfd?.close();
+    st.bfd = undefined;
+  }
 
   /** RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. */
   private setListenerKey(cfg: PeerConfig, remove = false): void {

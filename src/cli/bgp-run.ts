@@ -5,6 +5,8 @@
  * `import`/`export` policy (src/bgp/policy.ts); eBGP peers without one get none (RFC 8212).
  * With `installRoutes: true` the best learned routes go into the kernel FIB (protocol 152) and
  * are removed again on a clean stop.
+ * Peers with `bfd: true` or `bfd: {minRx, minTx, multiplier, multihop}` get a BFD session
+ * (src/bfd/, RFC 5880/5881/5883) that resets the BGP session at once when the path fails.
  * With `gracefulRestart` in the config it is a restarting-capable speaker (RFC 4724): SIGUSR2
  * stops without NOTIFICATIONs (peers keep our routes), and `--restarting` (-R) marks the next
  * start as the restart (R bit; selection deferred until the peers' End-of-RIB).
@@ -18,6 +20,9 @@ import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
 import { FibInstaller } from "../dataplane/fib-installer.js";
 import { ExecRunner } from "../dataplane/exec.js";
 import { systemClock } from "../clock.js";
+import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
+import { UdpTransport } from "../bfd/udp.js";
+import { hasCode } from "../errors.js";
 
 export interface BgpRunConfig {
   routerId: string;
@@ -41,6 +46,7 @@ export function parseConfig(text: string): BgpRunConfig {
   for (const p of c.peers ?? []) {
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") throw new UsageError("config: every peer needs address and asNumber");
     if (p.nextHopSelf !== undefined && typeof p.nextHopSelf !== "boolean") throw new UsageError(`config: peer ${p.address}: nextHopSelf is true or false`);
+    parseBfd(p);
   }
   if (c.installRoutes !== undefined && typeof c.installRoutes !== "boolean") throw new UsageError("config: installRoutes is true or false");
   const gr = c.gracefulRestart;
@@ -54,6 +60,39 @@ export function parseConfig(text: string): BgpRunConfig {
   const asn = c.asNumber;
   c.peers = (c.peers ?? []).map((p) => (p.asNumber === asn ? p : { ...p, import: p.import ?? [], export: p.export ?? [] }));
   return c as BgpRunConfig;
+}
+
+/** `bfd: true` (FRR's defaults: 300 ms, 300 ms, 3), `false`, or a mapping of the fields to change. */
+function parseBfd(p: PeerConfig): void {
+  const b: unknown = p.bfd;
+  if (b === undefined || b === false) {
+    delete p.bfd;
+    return;
+  }
+  if (b === true) {
+    p.bfd = { ...BFD_DEFAULTS };
+    return;
+  }
+  if (typeof b !== "object" || b === null || Array.isArray(b)) throw new UsageError(`config: peer ${p.address}: bfd is true, false or a mapping`);
+  for (const k of Object.keys(b)) {
+    if (!["minRx", "minTx", "multiplier", "multihop", "auth"].includes(k)) throw new UsageError(`config: peer ${p.address}: bfd: unknown key ${k}`);
+  }
+  const auth: unknown = (b as { auth?: unknown }).auth;
+  if (auth !== undefined) {
+    if (typeof auth !== "object" || auth === null || Array.isArray(auth)) throw new UsageError(`config: peer ${p.address}: bfd: auth is a mapping {type, keyId, key}`);
+    for (const k of Object.keys(auth)) {
+      if (!["type", "keyId", "key"].includes(k)) throw new UsageError(`config: peer ${p.address}: bfd: auth: unknown key ${k}`);
+    }
+  }
+  const o = { ...BFD_DEFAULTS, ...(b as object) } as NonNullable<PeerConfig["bfd"]>;
+  if (o.multihop !== undefined && typeof o.multihop !== "boolean") throw new UsageError(`config: peer ${p.address}: bfd: multihop is true or false`);
+  try {
+    validateOptions(o);
+  } catch (e) {
+    if (hasCode(e, "BFD_CONFIG")) throw new UsageError(`config: peer ${p.address}: ${(e as Error).message}`);
+    throw e;
+  }
+  p.bfd = o;
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
@@ -75,7 +114,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (level === "debug" && !verbose) return;
     io.stderr.write(`${new Date().toISOString()} ${level} ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
   };
+  // BFD: sockets open only when a peer asks for it
+  const bfd = new BfdService(new UdpTransport({ log }), { log });
   const speaker = new Speaker({
+    failureDetector: bfd,
     routerId: cfg.routerId,
     asNumber: cfg.asNumber,
     ...(cfg.clusterId ? { clusterId: cfg.clusterId } : {}),
@@ -90,7 +132,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
   await speaker.start();
-  const control = await serveControl(speaker, cfg.control ?? DEFAULT_CONTROL_SOCKET);
+  const answerable = {
+    peerStatus: () => speaker.peerStatus(),
+    routes: (f?: "ipv4" | "ipv6") => speaker.routes(f),
+    requestRefresh: (peer?: string, f?: "ipv4" | "ipv6") => speaker.requestRefresh(peer, f),
+    bfdStatus: () => bfd.status(),
+  };
+  const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
   // SIGHUP re-reads the file and reconciles peers and announcements
   const reload = () => {
     try {
@@ -118,6 +166,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     await speaker.stop("tabby bgp run stopping");
     await fib?.removeAll(); // nothing backs them any more
   }
+  await bfd.close();
   await new Promise<void>((r) => control.close(() => r()));
   return 0;
 }

@@ -24,6 +24,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["bgp", "run"], module: "./bgp-run.js", summary: "run a standalone BGP speaker from a YAML config" },
   { words: ["bgp", "peers"], module: "./bgp-peers.js", summary: "list a speaker's peers" },
   { words: ["bgp", "routes"], module: "./bgp-routes.js", summary: "list a speaker's Loc-RIB" },
+  { words: ["bgp", "bfd"], module: "./bgp-bfd.js", summary: "list a speaker's BFD sessions" },
   { words: ["bgp", "refresh"], module: "./bgp-refresh.js", summary: "ask a speaker's peers to re-send their routes (route refresh)" },
   { words: ["ipam", "show"], module: "./ipam-show.js", summary: "show IP pools, blocks and usage" },
   { words: ["ipam", "check"], module: "./ipam-check.js", summary: "find leaked, shared and orphaned addresses and blocks" },
