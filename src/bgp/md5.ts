@@ -174,16 +174,26 @@ export function connectSecured(host: string, port: number, localAddress: string 
   const len = Buffer.alloc(4);
   const err = Buffer.alloc(4);
   const errLen = Buffer.alloc(4);
+  let done = false;
+  const connected = () => {
+    if (done) return;
+    done = true;
+    clearInterval(timer);
+    onConnect();
+  };
+  // the peer may speak first (its OPEN) before the next poll: data means the handshake is done,
+  // and this listener, added before the caller's, reports it before the data is read
+  socket.once("data", connected);
   const timer = setInterval(() => {
     if (socket.destroyed) return clearInterval(timer);
     len.writeUInt32LE(addr.length, 0);
     if (lib.getpeername(fd, addr, len) === 0) {
-      clearInterval(timer);
-      onConnect();
+      connected();
       return;
     }
     errLen.writeUInt32LE(4, 0);
     if (lib.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, errLen) === 0 && err.readInt32LE(0) !== 0) {
+      done = true;
       clearInterval(timer);
       socket.destroy(new BgpError("BGP_MD5_CONNECT", `connect ${host} failed (errno ${err.readInt32LE(0)})`));
     }

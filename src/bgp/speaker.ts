@@ -29,7 +29,7 @@ import { CeaseSubcode, FAMILIES, RouteRefreshSubtype, SAFI, familyToAfi, type Ad
 import { isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
 import { setConnectionKey, setListenerKey } from "./md5.js";
-import { applyGtsm, inboundSynTtl, minTtl, prepareListenerForGtsm } from "./gtsm.js";
+import { applyGtsm, inboundSynTtl, minTtl, prepareListenerForGtsm, resetTtl } from "./gtsm.js";
 import { bindSecuredListener } from "./listener-socket.js";
 import { ACCEPT_ALL, applySet, compilePolicy, evaluate, parseLargeCommunity, type CompiledPolicy } from "./policy.js";
 
@@ -503,6 +503,12 @@ export class Speaker {
         if (ttl === undefined) return "GTSM: the connection's SYN was not saved, so its TTL cannot be checked";
         if (ttl < min) return `GTSM: SYN arrived with TTL ${ttl}, below ${min} (ttlSecurity ${cfg.ttlSecurity} hops)`;
         applyGtsm(socket, parseIP(addr).family, cfg.ttlSecurity);
+      }
+      else if (this.listenerGtsm) {
+        // not a GTSM peer: free the saved SYN, and send with the system's default TTL again
+        // rather than the 255 inherited from the listener
+        inboundSynTtl(socket);
+        resetTtl(socket, parseIP(addr).family);
       }
       if (cfg.password) setConnectionKey(socket, addr, cfg.password);
     } catch (e) {
