@@ -94,3 +94,31 @@ for (const [family, self, peer] of [
     }
   });
 }
+
+for (const [family, self, peer] of [
+  ["IPv4", "127.0.0.94", "127.0.0.95"],
+  ["IPv6", "::1", "::1"],
+] as const) {
+  test(`TCP-MD5 on ${family}: the listener has the peer's key from the start; an unsigned connection never completes, a signed one establishes`, async () => {
+    const port = PORT + (family === "IPv4" ? 3 : 4);
+    const sp = new Speaker({ routerId: "10.0.0.94", asNumber: AS, listen: { address: family === "IPv4" ? "::" : self, port } });
+    sp.setPeers([{ address: peer, asNumber: AS, passive: true, holdTime: 30, password: "mesh-secret" }]);
+    await sp.start();
+    try {
+      // the kernel drops the unsigned SYN: no handshake, nothing reaches the speaker
+      const unsigned = new ScriptedPeer();
+      const outcome = await Promise.race([unsigned.connect(peer, self, port).then(() => "connected"), sleep(1500).then(() => "no handshake")]);
+      unsigned.sock.destroy();
+      assert.equal(outcome, "no handshake");
+      assert.equal(sp.peerStatus()[0]!.state, "Active");
+
+      const signed = new ScriptedPeer();
+      await signed.connect(peer, self, port, { key: "mesh-secret" });
+      await signed.establish(peerOpen("10.0.0.95", AS));
+      await waitFor("established", () => sp.peerStatus()[0]!.established);
+      signed.sock.destroy();
+    } finally {
+      await sp.stop();
+    }
+  });
+}
