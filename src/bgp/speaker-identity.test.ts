@@ -122,3 +122,23 @@ for (const [family, self, peer] of [
     }
   });
 }
+
+test("TCP-MD5: a connection that completed its handshake before the peer's key reached the listener is refused", async () => {
+  const port = PORT + 5;
+  const sp = new Speaker({ routerId: "10.0.0.96", asNumber: AS, listen: { address: "127.0.0.96", port } });
+  await sp.start();
+  try {
+    // the handshake completes inside connect() on loopback, before the peer is configured...
+    // (a hand-made socket: its connect() is synchronous; the promise settles only on success)
+    const early = new ScriptedPeer();
+    void early.connect("127.0.0.97", "127.0.0.96", port, {});
+    // ...and the peer with its key is configured before the speaker accepts it
+    sp.setPeers([{ address: "127.0.0.97", asNumber: AS, passive: true, holdTime: 30, password: "mesh-secret" }]);
+    await waitFor("the early connection closed", () => early.closed);
+    assert.equal(early.got.length, 0, "nothing was sent to it");
+    assert.match(sp.peerStatus()[0]!.lastError ?? "", /predate the peer's key/);
+    assert.equal(sp.peerStatus()[0]!.established, false);
+  } finally {
+    await sp.stop();
+  }
+});

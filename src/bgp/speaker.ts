@@ -187,6 +187,8 @@ export class Speaker {
   private server: net.Server | undefined;
   /** The listener saves SYNs and answers with TTL 255 (some peer has GTSM). */
   private listenerGtsm = false;
+  /** Keyed peers whose key just went on the listener (setListenerKey). */
+  private readonly keyQuarantine = new Set<string>();
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
   /** Next hops last reported per prefix (only kept while someone listens). */
   private fibState = new PrefixMap<string>();
@@ -461,11 +463,21 @@ export class Speaker {
 
   // ---- internals ----
 
-  /** RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. */
+  /**
+   * RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. A key added to a
+   * listening socket does not cover a connection that completed its handshake before and waits
+   * in the accept queue: connections from the address are refused until the event loop has
+   * polled the listener once more (two setImmediate turns), so such a one is never accepted.
+   */
   private setListenerKey(cfg: PeerConfig, remove = false): void {
     if ((!cfg.password && !remove) || !this.server) return;
     try {
-      setListenerKey(this.server, canonicalAddress(cfg.address), cfg.password ?? "");
+      const addr = canonicalAddress(cfg.address);
+      if (!remove) {
+        this.keyQuarantine.add(addr);
+        setImmediate(() => setImmediate(() => this.keyQuarantine.delete(addr)));
+      }
+      setListenerKey(this.server, addr, cfg.password ?? "");
     } catch (e) {
       this.log("error", "cannot set the TCP-MD5 key on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
     }
@@ -479,7 +491,9 @@ export class Speaker {
       socket.destroy();
       return;
     }
-    const refusal = this.secureInbound(socket, st.config);
+    const refusal = this.keyQuarantine.has(canonicalAddress(addr!))
+      ? "TCP-MD5: the connection may predate the peer's key on the listener"
+      : this.secureInbound(socket, st.config);
     if (refusal) {
       this.log("warn", "refusing connection", { peer: st.config.address, reason: refusal });
       st.session.lastError = refusal;
