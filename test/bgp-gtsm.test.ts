@@ -3,11 +3,13 @@
 // it sends with TTL 64 and BIRD drops that. 2) Two `tabby bgp run` two hops apart (a router
 // namespace between them): with ttlSecurity 1 the far side's SYN arrives with TTL 254 and is
 // refused at accept (the reason shows in the peer's lastError); after a SIGHUP to ttlSecurity 2
-// the session establishes. Needs root, bird2, koffi.
+// the session establishes. 3) Interop with FRR 8.4 bgpd (`neighbor X ttl-security hops 1`, no
+// zebra) on a direct link: establishes over IPv4 with ttlSecurity 1, and never without it. Needs root,
+// bird2, frr, koffi.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
@@ -89,11 +91,25 @@ before(() => {
   sh("ip", ["-n", ns.c, "route", "add", "default", "via", "10.96.2.1"]);
 });
 
+// --- FRR on a direct link: f (10.96.3.1) — t (10.96.3.2) ---
+const BGPD = "/usr/lib/frr/bgpd";
+const hasFrr = existsSync(BGPD) && existsSync("/usr/bin/vtysh");
+const frrNs = { f: `${tag}f`, t: `${tag}t` };
+const frrDir = join(hopDir, "frr");
+
 after(async () => {
+  const frrPid = join(frrDir, "bgpd.pid");
+  if (existsSync(frrPid)) {
+    try {
+      process.kill(Number(readFileSync(frrPid, "utf8").trim()), "SIGTERM");
+    } catch {
+      /* gone */
+    }
+  }
   for (const p of started) if (p.pid && p.exitCode === null && p.signalCode === null) process.kill(p.pid, "SIGKILL");
   pair.tearDown();
   if (canRun) {
-    for (const n of Object.values(ns)) {
+    for (const n of [...Object.values(ns), ...Object.values(frrNs)]) {
       try {
         sh("ip", ["netns", "del", n]);
       } catch {
@@ -140,6 +156,53 @@ test("GTSM two hops apart: ttlSecurity 1 refuses the far peer's SYN (TTL 254), t
     await waitFor("established with ttlSecurity 2", async () => (await peerC()).established);
   } catch (err) {
     for (const f of ["a.log", "c.log"]) process.stderr.write(`--- ${f} ---\n${readFileSync(join(hopDir, f), "utf8").slice(-3000)}\n`);
+    throw err;
+  }
+});
+
+test("GTSM with FRR 8.4 (ttl-security hops 1): the session establishes over IPv4", { skip: (!canRun || !hasFrr) && "needs root and frr", timeout: 120000 }, async () => {
+  for (const n of Object.values(frrNs)) sh("ip", ["netns", "add", n]);
+  sh("ip", ["link", "add", `${tag}z`, "netns", frrNs.f, "type", "veth", "peer", "name", "eth0", "netns", frrNs.t]);
+  sh("ip", ["-n", frrNs.f, "link", "set", `${tag}z`, "name", "eth0"]);
+  sh("ip", ["-n", frrNs.f, "addr", "add", "10.96.3.1/24", "dev", "eth0"]);
+  sh("ip", ["-n", frrNs.t, "addr", "add", "10.96.3.2/24", "dev", "eth0"]);
+  for (const n of Object.values(frrNs)) for (const dev of ["lo", "eth0"]) sh("ip", ["-n", n, "link", "set", dev, "up"]);
+  mkdirSync(frrDir, { recursive: true });
+  writeFileSync(join(frrDir, "bgpd.conf"), `hostname frrg
+log file ${frrDir}/bgpd.log debugging
+debug bgp neighbor-events
+router bgp 65001
+ bgp router-id 10.96.3.1
+ no bgp ebgp-requires-policy
+ neighbor 10.96.3.2 remote-as 65002
+ neighbor 10.96.3.2 ttl-security hops 1
+ neighbor 10.96.3.2 timers 3 9
+ neighbor 10.96.3.2 timers connect 1
+`);
+  sh("ip", ["netns", "exec", frrNs.f, BGPD, "-d", "-Z", "-S", "-P", "0", "-f", join(frrDir, "bgpd.conf"), "-i", join(frrDir, "bgpd.pid"), "--vty_socket", frrDir]);
+  const sock = join(hopDir, "t.sock");
+  const conf = join(hopDir, "t.yaml");
+  writeFileSync(conf, `routerId: 10.96.3.2
+asNumber: 65002
+listen: { address: "::", port: 179 }
+control: ${sock}
+peers:
+  - { address: 10.96.3.1, asNumber: 65001, holdTime: 9, connectRetry: 1, families: [ipv4], ttlSecurity: 1, expectedRouterId: 10.96.3.1, import: [{ action: accept }] }
+`);
+  const t = runTabby(frrNs.t, conf);
+  const vtysh = (cmd: string) => sh("vtysh", ["--vty_socket", frrDir, "--config_dir", frrDir, "-d", "bgpd", "-c", cmd]);
+  try {
+    await waitFor("tabby established with FRR", async () => ((await queryControl(sock, { op: "peers" })) as PeerStatus[])[0]?.established === true);
+    const n = JSON.parse(vtysh("show bgp neighbors 10.96.3.2 json")) as Record<string, { bgpState?: string; minTtl?: number }>;
+    assert.equal(n["10.96.3.2"]?.bgpState, "Established");
+    // without GTSM on tabby's side (TTL 64) FRR drops everything: the session never comes back
+    writeFileSync(conf, readFileSync(conf, "utf8").replace("ttlSecurity: 1, ", ""));
+    t.kill("SIGHUP");
+    await waitFor("the session reset by the change", async () => ((await queryControl(sock, { op: "peers" })) as PeerStatus[])[0]?.established === false);
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.equal(((await queryControl(sock, { op: "peers" })) as PeerStatus[])[0]?.established, false);
+  } catch (err) {
+    process.stderr.write(`--- t.log ---\n${readFileSync(join(hopDir, "t.log"), "utf8").slice(-3000)}\n--- bgpd.log ---\n${existsSync(join(frrDir, "bgpd.log")) ? readFileSync(join(frrDir, "bgpd.log"), "utf8").slice(-3000) : ""}\n`);
     throw err;
   }
 });
