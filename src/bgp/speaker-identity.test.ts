@@ -62,15 +62,18 @@ for (const [what, open, want] of [
   });
 }
 
-for (const [family, self, peer] of [
-  ["IPv4", "127.0.0.92", "127.0.0.93"],
-  ["IPv6", "::1", "::1"],
+for (const [family, self, peer, late] of [
+  ["IPv4", "127.0.0.92", "127.0.0.93", false],
+  ["IPv6", "::1", "::1", true],
 ] as const) {
-  test(`GTSM on ${family}: a SYN with the default TTL is refused at accept, one with TTL 255 is accepted`, async () => {
+  test(`GTSM on ${family}, peer configured ${late ? "after" : "before"} the listener starts: a SYN with the default TTL is refused at accept, one with TTL 255 is accepted`, async () => {
     const port = PORT + (family === "IPv4" ? 1 : 2);
     const sp = new Speaker({ routerId: "10.0.0.92", asNumber: AS, listen: { address: self, port } });
-    sp.setPeers([{ address: peer, asNumber: AS, passive: true, holdTime: 30, ttlSecurity: 1 }]);
+    const peers = [{ address: peer, asNumber: AS, passive: true, holdTime: 30, ttlSecurity: 1 }];
+    if (!late) sp.setPeers(peers);
     await sp.start();
+    // as the agent does: the listener is up first, then the peers (the listener is prepared then)
+    if (late) sp.setPeers(peers);
     try {
       // a plain socket sends with TTL/hop limit 64: not one hop away in GTSM's terms
       const far = new ScriptedPeer();
