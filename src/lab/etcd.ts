@@ -31,10 +31,10 @@ const SOCKET_NAME = "etcd.sock:1";
 const ETCD_BIN = process.env["ETCD_BIN"] ?? "/usr/bin/etcd";
 
 /** The URL `component` uses: etcd on the fabric gateway, with that component's certificate. */
-export function labEtcdUrl(plan: LabPlan, dir: string, component: LabComponent = "admin", host = `${plan.gateway4}:${LAB_ETCD_PORT}`): string {
+export function labEtcdUrl(plan: LabPlan, dir: string, component: LabComponent = "admin"): string {
   const p = pkiPaths(dir);
   const pair = p.clients[component];
-  return `etcds://${host}?ca=${p.ca}&cert=${pair.cert}&key=${pair.key}`;
+  return `etcds://${plan.gateway4}:${LAB_ETCD_PORT}?ca=${p.ca}&cert=${pair.cert}&key=${pair.key}`;
 }
 
 /**
