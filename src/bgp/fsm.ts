@@ -20,6 +20,8 @@ export interface FsmConfig {
   holdTime: number;
   connectRetryTime: number;
   passive: boolean;
+  /** The BGP identifier the peer's OPEN must carry (validateOpen). */
+  expectedRouterId?: string;
 }
 
 export interface FsmState {
@@ -175,7 +177,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
     case "OpenSent":
       switch (e.type) {
         case "OpenReceived": {
-          const err = validateOpen(e.open, { peerAs: cfg.peerAs, localAs: cfg.localAs, localRouterId: cfg.routerId });
+          const err = validateOpen(e.open, { peerAs: cfg.peerAs, localAs: cfg.localAs, localRouterId: cfg.routerId, ...(cfg.expectedRouterId !== undefined ? { expectedRouterId: cfg.expectedRouterId } : {}) });
           if (err) return toIdle(s, err.message, notification(err.notifyCode, err.notifySubcode, err.data));
           const holdTime = Math.min(cfg.holdTime, e.open.holdTime);
           const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.floor(holdTime / 3));

@@ -28,7 +28,9 @@ import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, RouteRefreshSubtype, SAFI, familyToAfi, type AddressFamily } from "./wire/constants.js";
 import { isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
-import { setListenerKey } from "./md5.js";
+import { setConnectionKey, setListenerKey } from "./md5.js";
+import { applyGtsm, inboundSynTtl, minTtl, prepareListenerForGtsm, resetTtl } from "./gtsm.js";
+import { bindSecuredListener } from "./listener-socket.js";
 import { ACCEPT_ALL, applySet, compilePolicy, evaluate, parseLargeCommunity, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
@@ -192,6 +194,10 @@ export class Speaker {
   private readonly peers = new Map<string, PeerState>();
   private local = new Map<PrefixKey, LocalRoute>();
   private server: net.Server | undefined;
+  /** The listener saves SYNs and answers with TTL 255 (some peer has GTSM). */
+  private listenerGtsm = false;
+  /** Keyed peers whose key just went on the listener (setListenerKey). */
+  private readonly keyQuarantine = new Set<string>();
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
   /** Next hops last reported per prefix (only kept while someone listens). */
   private fibState = new PrefixMap<string>();
@@ -251,16 +257,21 @@ export class Speaker {
     const listen = this.opts.listen;
     if (listen) {
       const server = net.createServer((socket) => this.onInbound(socket));
+      // keys and GTSM options go on the socket before it listens (listener-socket.ts)
+      const configs = [...this.peers.values()].map((p) => p.config);
+      const keys = configs.filter((c) => c.password).map((c) => ({ peer: canonicalAddress(c.address), key: c.password! }));
+      const gtsm = configs.some((c) => c.ttlSecurity);
+      const fd = keys.length > 0 || gtsm ? bindSecuredListener(listen.address, listen.port, { keys, gtsm }) : undefined;
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
-        server.listen({ host: listen.address, port: listen.port }, () => {
+        server.listen(fd !== undefined ? { fd } : { host: listen.address, port: listen.port }, () => {
           server.off("error", reject);
           resolve();
         });
       });
       server.on("error", (err) => this.log("error", "listener error", { err: err.message }));
       this.server = server;
-      for (const p of this.peers.values()) this.setListenerKey(p.config);
+      this.listenerGtsm = gtsm;
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
@@ -365,6 +376,14 @@ export class Speaker {
       st.session = new Session(sessionCfg, local, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       this.setListenerKey(cfg);
+      if (cfg.ttlSecurity && this.server && !this.listenerGtsm) {
+        try {
+          prepareListenerForGtsm(this.server);
+          this.listenerGtsm = true;
+        } catch (e) {
+          this.log("error", "cannot set GTSM options on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
+        }
+      }
       if (this.started) st.session.start();
       if (cfg.bfd) this.watchBfd(st, addr);
     }
@@ -484,11 +503,21 @@ export class Speaker {
     st.bfd = undefined;
   }
 
-  /** RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. */
+  /**
+   * RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. A key added to a
+   * listening socket does not cover a connection that completed its handshake before and waits
+   * in the accept queue: connections from the address are refused until the event loop has
+   * polled the listener once more (two setImmediate turns), so such a one is never accepted.
+   */
   private setListenerKey(cfg: PeerConfig, remove = false): void {
     if ((!cfg.password && !remove) || !this.server) return;
     try {
-      setListenerKey(this.server, canonicalAddress(cfg.address), cfg.password ?? "");
+      const addr = canonicalAddress(cfg.address);
+      if (!remove) {
+        this.keyQuarantine.add(addr);
+        setImmediate(() => setImmediate(() => this.keyQuarantine.delete(addr)));
+      }
+      setListenerKey(this.server, addr, cfg.password ?? "");
     } catch (e) {
       this.log("error", "cannot set the TCP-MD5 key on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
     }
@@ -502,7 +531,44 @@ export class Speaker {
       socket.destroy();
       return;
     }
+    const refusal = this.keyQuarantine.has(canonicalAddress(addr!))
+      ? "TCP-MD5: the connection may predate the peer's key on the listener"
+      : this.secureInbound(socket, st.config);
+    if (refusal) {
+      this.log("warn", "refusing connection", { peer: st.config.address, reason: refusal });
+      st.session.lastError = refusal;
+      socket.destroy();
+      return;
+    }
     st.session.acceptInbound(socket);
+  }
+
+  /**
+   * GTSM (RFC 5082) and TCP-MD5 (RFC 2385) on an accepted connection, before anything is read
+   * from it: the SYN must have come from within `ttlSecurity` hops, and from now on the kernel
+   * drops segments from further away and unsigned ones. Returns why the connection is refused.
+   */
+  private secureInbound(socket: net.Socket, cfg: PeerConfig): string | undefined {
+    try {
+      const addr = canonicalAddress(cfg.address);
+      if (cfg.ttlSecurity) {
+        const ttl = inboundSynTtl(socket);
+        const min = minTtl(cfg.ttlSecurity);
+        if (ttl === undefined) return "GTSM: the connection's SYN was not saved, so its TTL cannot be checked";
+        if (ttl < min) return `GTSM: SYN arrived with TTL ${ttl}, below ${min} (ttlSecurity ${cfg.ttlSecurity} hops)`;
+        applyGtsm(socket, parseIP(addr).family, cfg.ttlSecurity);
+      }
+      else if (this.listenerGtsm) {
+        // not a GTSM peer: free the saved SYN, and send with the system's default TTL again
+        // rather than the 255 inherited from the listener
+        inboundSynTtl(socket);
+        resetTtl(socket, parseIP(addr).family);
+      }
+      if (cfg.password) setConnectionKey(socket, addr, cfg.password);
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    return undefined;
   }
 
   private hooksFor(st: PeerState): SessionHooks {

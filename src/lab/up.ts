@@ -22,7 +22,7 @@ import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, NODE, RESPONDER } from "./paths.js";
 import { pluginEntry } from "../cli/cni-install.js";
-import { labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
+import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 
 export interface LabUpOptions extends LabShape {
@@ -48,7 +48,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     name: plan.name,
     plan,
     dir,
-    datastore: opts.datastore === "etcd" ? labEtcdUrl(plan) : `sqlite://${join(dir, "tabby.db")}`,
+    datastore: opts.datastore === "etcd" ? labEtcdUrl(plan, dir) : `sqlite://${join(dir, "tabby.db")}`,
     createdAt: new Date().toISOString(),
     processes: [],
     workloads: [],
@@ -188,7 +188,7 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
 export function startAgent(state: LabState, h: HostPlan, holdTime: number) {
   const control = join(state.dir, `${h.name}.sock`);
   const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, "--ip", h.ipv4, "--ip6", h.ipv6,
-    "--datastore", state.datastore, "--control", control, "--hold-time", String(holdTime)];
+    "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime)];
   const pid = spawnDetached("ip", args, join(state.dir, `${h.name}.log`));
   return { role: "agent" as const, name: h.name, pid, marker: control };
 }
@@ -243,7 +243,7 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
     name: "tabby-lab",
     type: "tabby",
     nodename: host.name,
-    datastore: state.datastore,
+    datastore: labDatastoreFor(state, "cni"),
     ipam: { type: "tabby-ipam" },
   };
   const env = {
