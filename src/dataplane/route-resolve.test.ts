@@ -1,0 +1,106 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { connectedFromIpAddr, resolveNextHops } from "./route-resolve.js";
+
+const CONNECTED = ["10.98.1.1/32", "10.98.1.2/32", "fd98:1::1/128", "192.168.5.0/24"];
+
+test("a next hop on a connected network is kept as is", () => {
+  const r = resolveNextHops(new Map([["10.65.0.0/26", ["10.98.1.1", "10.98.1.2"]]]), CONNECTED);
+  assert.deepEqual([...r.routes], [["10.65.0.0/26", ["10.98.1.1", "10.98.1.2"]]]);
+  assert.deepEqual(r.unresolved, []);
+});
+
+test("a next hop behind another learned route resolves through it, keeping its ECMP set", () => {
+  // a block reflected with the originating host as next hop; that host's /32 learned via both ToRs
+  const learned = new Map([
+    ["10.65.1.0/26", ["10.98.1.12"]],
+    ["10.98.1.12/32", ["10.98.1.2", "10.98.1.1"]],
+    ["fd65::40/122", ["fd98:1::c"]],
+    ["fd98:1::/64", ["fd98:1::1"]],
+  ]);
+  const r = resolveNextHops(learned, CONNECTED);
+  assert.deepEqual(r.routes.get("10.65.1.0/26"), ["10.98.1.1", "10.98.1.2"]);
+  assert.deepEqual(r.routes.get("10.98.1.12/32"), ["10.98.1.1", "10.98.1.2"]);
+  assert.deepEqual(r.routes.get("fd65::40/122"), ["fd98:1::1"]);
+  assert.deepEqual(r.unresolved, []);
+});
+
+test("resolution follows the longest match, over several levels, and merges paths", () => {
+  const learned = new Map([
+    ["10.70.0.0/24", ["10.50.0.9", "10.60.0.1"]],
+    ["10.50.0.0/16", ["10.98.1.1"]],
+    ["10.50.0.0/24", ["10.40.0.1"]], // longer: wins for 10.50.0.9
+    ["10.40.0.0/24", ["10.98.1.2"]],
+    ["10.60.0.0/24", ["192.168.5.7"]],
+  ]);
+  const r = resolveNextHops(learned, CONNECTED);
+  assert.deepEqual(r.routes.get("10.70.0.0/24"), ["10.98.1.2", "192.168.5.7"]);
+});
+
+test("unresolvable next hops: the route is left out (all dead) or keeps the live ones, and both are reported", () => {
+  const learned = new Map([
+    ["10.65.2.0/26", ["10.77.0.1"]],
+    ["10.65.3.0/26", ["10.77.0.1", "10.98.1.1"]],
+  ]);
+  const r = resolveNextHops(learned, CONNECTED);
+  assert.equal(r.routes.has("10.65.2.0/26"), false);
+  assert.deepEqual(r.routes.get("10.65.3.0/26"), ["10.98.1.1"]);
+  assert.deepEqual(r.unresolved, [
+    { dst: "10.65.2.0/26", via: ["10.77.0.1"], reason: "no route to next hop 10.77.0.1" },
+    { dst: "10.65.3.0/26", via: ["10.77.0.1"], reason: "next hop 10.77.0.1 unreachable; installed via the others" },
+  ]);
+});
+
+test("a route never resolves through itself, and cycles end unresolved", () => {
+  const learned = new Map([
+    ["10.80.0.0/24", ["10.80.0.1"]], // next hop inside its own prefix
+    ["10.81.0.0/24", ["10.82.0.1"]],
+    ["10.82.0.0/24", ["10.81.0.1"]],
+    ["0.0.0.0/0", ["10.98.1.1"]],
+  ]);
+  const r = resolveNextHops(learned, CONNECTED);
+  // each falls back to the next longest match that is not on its own chain: the default route
+  assert.deepEqual(r.routes.get("10.80.0.0/24"), ["10.98.1.1"]);
+  assert.deepEqual(r.routes.get("10.81.0.0/24"), ["10.98.1.1"]);
+  const noDefault = new Map([...learned].filter(([k]) => k !== "0.0.0.0/0"));
+  const r2 = resolveNextHops(noDefault, CONNECTED);
+  assert.equal(r2.routes.size, 0);
+  assert.equal(r2.unresolved.length, 3);
+});
+
+test("resolved next hops are always on connected networks (property)", () => {
+  const addr = fc.constantFrom("10.98.1.1", "10.98.1.2", "10.0.0.1", "10.0.1.1", "10.0.2.1", "10.9.9.9", "192.168.5.3");
+  const prefix = fc.constantFrom("10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.0.0/16", "10.1.0.0/24", "0.0.0.0/0");
+  fc.assert(
+    fc.property(fc.array(fc.tuple(prefix, fc.array(addr, { minLength: 1, maxLength: 3 })), { maxLength: 8 }), (rows) => {
+      const learned = new Map<string, string[]>(rows);
+      const r = resolveNextHops(learned, CONNECTED);
+      for (const [dst, hops] of r.routes) {
+        assert.ok(learned.has(dst));
+        assert.ok(hops.length > 0);
+        for (const h of hops) assert.ok(["10.98.1.1", "10.98.1.2", "192.168.5.3"].includes(h), `${dst} via ${h}`);
+      }
+      for (const dst of learned.keys()) assert.ok(r.routes.has(dst) || r.unresolved.some((u) => u.dst === dst));
+    }),
+  );
+});
+
+test("connectedFromIpAddr: networks and point-to-point peers, no loopback or link-local", () => {
+  // captured shape of `ip -j addr show` (iproute2 6.1) for a dual-homed lab host
+  const json = JSON.stringify([
+    { ifname: "lo", flags: ["LOOPBACK", "UP", "LOWER_UP"], addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host" }] },
+    {
+      ifname: "upa",
+      flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+      addr_info: [
+        { family: "inet", local: "10.98.1.11", address: "10.98.1.1", prefixlen: 32, scope: "global" },
+        { family: "inet6", local: "fd98:1::b", address: "fd98:1::1", prefixlen: 128, scope: "global" },
+        { family: "inet6", local: "fe80::1", prefixlen: 64, scope: "link" },
+      ],
+    },
+    { ifname: "eth0", flags: ["BROADCAST", "UP"], addr_info: [{ family: "inet", local: "10.99.0.11", prefixlen: 24, scope: "global" }] },
+    { ifname: "down0", flags: ["BROADCAST"], addr_info: [{ family: "inet", local: "10.5.0.1", prefixlen: 24, scope: "global" }] },
+  ]);
+  assert.deepEqual(connectedFromIpAddr(json), ["10.98.1.1/32", "10.99.0.0/24", "fd98:1::1/128"]);
+});

@@ -1,0 +1,120 @@
+/**
+ * Recursive next hops for learned routes (what Calico's BIRD does with `gateway recursive`, and
+ * the BGP next-hop resolvability check of RFC 4271 §9.1.2.1): a learned route's next hop that is
+ * not on a directly connected network is resolved through the longest-matching other route —
+ * learned or connected — down to next hops that are, keeping ECMP (every path found is kept,
+ * deduplicated). A next hop that resolves to nothing leaves the route unresolved; a route whose
+ * next hops all fail to resolve is not programmed, and the reason is reported. The kernel can only
+ * take next hops on connected networks, so this runs on every programming pass and re-resolves
+ * whenever the learned routes or the connected networks change. Pure: no I/O.
+ */
+import { tryParseIP, tryParsePrefix, type IP, type Prefix } from "../net/index.js";
+
+/** How deep a chain of recursive routes may be (BIRD and FRR use small limits too). */
+export const MAX_RECURSION = 8;
+
+export interface Unresolved {
+  dst: string;
+  /** The learned next hops that led nowhere. */
+  via: string[];
+  reason: string;
+}
+
+export interface Resolution {
+  /** prefix → next hops on connected networks (sorted, unique); only routes that resolved. */
+  routes: Map<string, string[]>;
+  /** Routes left out (every next hop unresolvable) and routes that lost some next hops. */
+  unresolved: Unresolved[];
+}
+
+interface Entry {
+  prefix: Prefix;
+  key: string;
+  via: string[];
+}
+
+/**
+ * Resolves every learned route's next hops. `connected` lists the networks this host reaches
+ * directly (address prefixes of its interfaces, and the peer /32 or /128 of point-to-point
+ * addresses).
+ */
+export function resolveNextHops(learned: Map<string, string[]>, connected: string[]): Resolution {
+  const conn = connected.map((c) => tryParsePrefix(c)).filter((p): p is Prefix => p !== undefined);
+  const entries: Entry[] = [];
+  for (const [key, via] of learned) {
+    const prefix = tryParsePrefix(key);
+    if (prefix) entries.push({ prefix, key, via });
+  }
+  // most specific first: the first match for an address is the longest
+  entries.sort((a, b) => b.prefix.len - a.prefix.len);
+
+  const isConnected = (ip: IP) => conn.some((c) => c.family === ip.family && c.contains(ip));
+  const memo = new Map<string, string[]>();
+
+  /** Direct next hops for `nh` (of the route `owner`), never through a route on `stack`. */
+  const resolveHop = (nh: string, stack: Set<string>): string[] => {
+    const ip = tryParseIP(nh);
+    if (!ip) return [];
+    if (isConnected(ip)) return [ip.toString()];
+    if (stack.size >= MAX_RECURSION) return [];
+    for (const e of entries) {
+      if (stack.has(e.key) || e.prefix.family !== ip.family || !e.prefix.contains(ip)) continue;
+      return resolveRoute(e, stack);
+    }
+    return [];
+  };
+
+  const resolveRoute = (e: Entry, stack: Set<string>): string[] => {
+    const cached = memo.get(e.key);
+    if (cached) return cached;
+    const next = new Set(stack).add(e.key);
+    const out = new Set<string>();
+    for (const nh of e.via) for (const d of resolveHop(nh, next)) out.add(d);
+    const result = [...out].sort();
+    // a result found inside a cycle depends on the stack: only top-level results are kept
+    if (stack.size === 0) memo.set(e.key, result);
+    return result;
+  };
+
+  const routes = new Map<string, string[]>();
+  const unresolved: Unresolved[] = [];
+  for (const e of entries) {
+    const hops = resolveRoute(e, new Set());
+    const dead = e.via.filter((nh) => resolveHop(nh, new Set([e.key])).length === 0);
+    if (hops.length > 0) routes.set(e.key, hops);
+    if (dead.length === e.via.length) {
+      unresolved.push({ dst: e.key, via: [...e.via], reason: `no route to next hop ${dead.join(", ")}` });
+    } else if (dead.length > 0) {
+      unresolved.push({ dst: e.key, via: dead, reason: `next hop ${dead.join(", ")} unreachable; installed via the others` });
+    }
+  }
+  unresolved.sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
+  return { routes, unresolved };
+}
+
+interface IpAddrJson {
+  ifname?: string;
+  flags?: string[];
+  addr_info?: { family?: string; local?: string; address?: string; prefixlen?: number; scope?: string }[];
+}
+
+/**
+ * The connected networks from `ip -j addr show`: each global-scope address's network, or for a
+ * point-to-point address (`peer`) the peer's prefix. Loopback and link-local addresses are left
+ * out (a next hop on them is not a gateway). Pure.
+ */
+export function connectedFromIpAddr(json: string): string[] {
+  const text = json.trim();
+  if (!text) return [];
+  const out = new Set<string>();
+  for (const link of JSON.parse(text) as IpAddrJson[]) {
+    if (link.ifname === "lo" || !(link.flags ?? []).includes("UP")) continue;
+    for (const a of link.addr_info ?? []) {
+      if (a.scope !== "global" || !a.local || a.prefixlen === undefined) continue;
+      const base = a.address && a.address !== a.local ? a.address : a.local;
+      const p = tryParsePrefix(`${base}/${a.prefixlen}`);
+      if (p) out.add(p.network().toString());
+    }
+  }
+  return [...out].sort();
+}
