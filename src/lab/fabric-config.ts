@@ -10,6 +10,9 @@
  *   IPv6 next hop set by route-map), so hosts get two directly connected next hops per route;
  *   in the `rack` AS model the sessions are iBGP and the ToR reflects for its rack (RFC 4456);
  * - towards the spine: eBGP, one session per family on the /31 and /127 link;
+ * - graceful restart off (BIRD's `graceful restart off`, FRR's `bgp graceful-restart-disable`):
+ *   a dead peer's routes go at once instead of lingering as stale for its restart time, which is
+ *   what a fabric that must route around a dead router wants (and what the lab's kill drills test);
  * - ECMP into its own kernel: BIRD `merge paths on` in the kernel protocol, FRR `maximum-paths`
  *   (eBGP and iBGP) with zebra installing the multipath routes.
  * Pure: text in, text out.
@@ -51,6 +54,7 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       "  direct;",
       `  hold time ${hold};`,
       "  connect retry time 2;",
+      "  graceful restart off;",
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
       "  ipv4 { import all; export all; next hop self; };",
       `  ipv6 { import all; export all; next hop self; next hop address ${r.rackIPv6}; };`,
@@ -62,7 +66,7 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
   const links = r.role === "tor" ? [r.up!] : r.down;
   lines.push(`# ${r.role === "tor" ? "the spine" : "the ToRs"}: eBGP, one session per family on the point-to-point link`);
   for (const l of links) {
-    const common = `hold time ${hold}; connect retry time 2;`;
+    const common = `hold time ${hold}; connect retry time 2; graceful restart off;`;
     lines.push(`protocol bgp ${birdName(`${l.peerName}_4`)} { local ${bare(l.ipv4)} as ${r.asNumber}; neighbor ${l.peerIPv4} as ${l.peerAs}; ${common} ipv4 { import all; export all; }; }`);
     lines.push(`protocol bgp ${birdName(`${l.peerName}_6`)} { local ${bare(l.ipv6)} as ${r.asNumber}; neighbor ${l.peerIPv6} as ${l.peerAs}; ${common} ipv6 { import all; export all; }; }`);
   }
@@ -90,9 +94,11 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
     `router bgp ${r.asNumber}`,
     ` bgp router-id ${r.routerId}`,
     " no bgp ebgp-requires-policy",
+    " bgp graceful-restart-disable",
     " no bgp default ipv4-unicast",
     " bgp bestpath as-path multipath-relax",
-    ...(ibgp ? [` bgp cluster-id ${r.rackIPv4}`] : []),
+    // reflected routes get the IPv6 next hop of the route-map too (FRR leaves them alone otherwise)
+    ...(ibgp ? [` bgp cluster-id ${r.rackIPv4}`, " bgp route-reflector allow-outbound-policy"] : []),
   ];
   const neighbors = [...r.down.map((d) => ({ addr: d.peerIPv4, as: d.peerAs })), { addr: up.peerIPv4, as: up.peerAs }, { addr: up.peerIPv6, as: up.peerAs }];
   for (const n of neighbors) {

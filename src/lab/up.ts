@@ -102,7 +102,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       for (const r of opts.policies) await client.apply(r);
       say(`policy: applied ${opts.policies.length} resource(s): ${opts.policies.map((r) => `${r.kind} ${r.metadata.name}`).join(", ")}`);
     }
-    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
+    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${fabric ? `routed fabric, AS model ${fabric.asModel}` : state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
     if (state.reflectors) {
       const client = new ResourceClient(store);
       for (const r of reflectorResources(plan, state.reflectors)) await client.apply(r);
@@ -316,6 +316,23 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
   const hostIf = (result.interfaces ?? []).find((i) => !i.sandbox);
   if (hostIf) wl.interface = hostIf.name;
   return wl;
+}
+
+/** Runs the CNI plugin's DEL for a workload, as a container runtime does when it goes away. */
+export async function unplugWorkload(state: LabState, w: { name: string; host: string; netns: string; containerId: string }): Promise<void> {
+  const host = state.plan.hosts.find((h) => h.name === w.host)!;
+  const conf = { cniVersion: "1.0.0", name: "tabby-lab", type: "tabby", nodename: host.name, datastore: state.datastore, ipam: { type: "tabby-ipam" } };
+  const env = {
+    ...process.env,
+    CNI_COMMAND: "DEL",
+    CNI_CONTAINERID: w.containerId,
+    CNI_NETNS: `/run/netns/${w.netns}`,
+    CNI_IFNAME: "eth0",
+    CNI_PATH: join(state.dir, "cni-bin"),
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
+  };
+  const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
+  if (r.code !== 0) throw new TabbyError("LAB_CNI_FAILED", `CNI DEL for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
 }
 
 /** Waits until every host has a tabby route for every other host's blocks. */

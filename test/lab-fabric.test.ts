@@ -1,0 +1,117 @@
+/**
+ * `tabby lab up --topology fabric` (issue #11), AS per rack, one BIRD and one FRR ToR per rack
+ * (`--tor mixed`), a BIRD spine: every workload reaches every other over IPv4 and IPv6 and the
+ * anycast address; a host's routes to the other rack's blocks are multipath over both ToRs; a ToR
+ * never gets back from a host what the host learned from the other ToR; killing one ToR's daemon
+ * in each rack keeps everything reachable; the anycast address is still reached once one of its
+ * workloads is deleted; `lab down` leaves nothing. One lab for the whole file.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { alive, labUnderTest, netnsList, waitFor } from "./helpers.js";
+import { fabricStatus, hostOriginated, hostRoutes, probeFrom, torReceivedFrom, type FabricStatus } from "./fabric-lab.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LabState } from "../src/lab/state.js";
+import { unplugWorkload } from "../src/lab/up.js";
+import { CHECKS } from "../src/lab/check.js";
+
+const { name, env, lab } = labUnderTest("tf", "tabby-lab-fabric-");
+/** The lab's state.json (this process does not have the lab root in its environment). */
+const readState = () => JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as LabState;
+const passes = async () => (await lab("check")).code === 0;
+
+test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_000 }, async (t) => {
+  const up = await lab("up", "--topology", "fabric", "--workloads", "1");
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  const st: FabricStatus = await fabricStatus(name, env);
+
+  await t.test("status lists the routers, racks and the anycast address", () => {
+    assert.equal(st.topology, "fabric");
+    assert.deepEqual(st.fabric, { racks: 2, hostsPerRack: 2, tor: "mixed", asModel: "rack" });
+    assert.deepEqual(st.routers.map((r) => [r.name, r.kind, r.role, r.rack, r.running]), [
+      ["r1a", "bird", "tor", "r1", true],
+      ["r1b", "frr", "tor", "r1", true],
+      ["r2a", "bird", "tor", "r2", true],
+      ["r2b", "frr", "tor", "r2", true],
+      ["sp1", "bird", "spine", null, true],
+    ]);
+    assert.deepEqual(st.hosts.map((h) => [h.name, h.rack, h.ipv4, h.ipv6]), [
+      ["h1", "r1", "10.98.1.11", "fd98:1::b"],
+      ["h2", "r1", "10.98.1.12", "fd98:1::c"],
+      ["h3", "r2", "10.98.2.11", "fd98:2::b"],
+      ["h4", "r2", "10.98.2.12", "fd98:2::c"],
+    ]);
+    assert.deepEqual(st.anycast, [
+      { address: "10.66.0.1", workloads: ["h1-w1", "h3-w1"] },
+      { address: "fd66::1", workloads: ["h1-w1", "h3-w1"] },
+    ]);
+  });
+
+  await t.test("lab check passes over IPv4 and IPv6, anycast included", async () => {
+    assert.equal(await waitFor(passes, 20, 1000), true);
+    const r = await lab("check");
+    // 4 workloads × 3 others × 2 families × 3 checks, and 2 anycast addresses × 4 × 3
+    assert.match(r.stdout, /96 of 96 checks as expected/);
+  });
+
+  await t.test("a host's routes to the other rack's blocks are multipath over both ToRs", async () => {
+    const h3 = await hostOriginated(st.hosts[2]!.namespace);
+    const h4 = await hostOriginated(st.hosts[3]!.namespace);
+    const remote = [...h3, ...h4];
+    assert.equal(remote.length, 4, `two blocks (v4, v6) per host: ${remote.join(" ")}`);
+    const ok = await waitFor(async () => {
+      const routes = await hostRoutes(st.hosts[0]!.namespace);
+      return remote.every((p) => {
+        const via = (routes.get(p) ?? []).sort().join(",");
+        return via === "10.98.1.1,10.98.1.2" || via === "fd98:1::1,fd98:1::2";
+      });
+    }, 40, 500);
+    assert.equal(ok, true, JSON.stringify([...(await hostRoutes(st.hosts[0]!.namespace))]));
+  });
+
+  await t.test("a ToR gets from a host only what the host originates, never what it learned from the other ToR", async () => {
+    const state = readState();
+    for (const h of st.hosts) {
+      const own = await hostOriginated(h.namespace);
+      for (const a of st.anycast) if (a.workloads.some((w) => w.startsWith(`${h.name}-`))) own.add(a.address.includes(":") ? `${a.address}/128` : `${a.address}/32`);
+      for (const tor of st.routers.filter((r) => r.rack === h.rack)) {
+        const got = await torReceivedFrom(state.dir, tor, h);
+        assert.ok(got.length > 0, `${tor.name} has nothing from ${h.name}`);
+        const foreign = got.filter((p) => !own.has(p));
+        assert.deepEqual(foreign, [], `${tor.name} (${tor.kind}) received from ${h.name} routes it did not originate`);
+      }
+    }
+  });
+
+  await t.test("killing one ToR's daemon in each rack keeps every workload reachable", async () => {
+    const victims = [st.routers.find((r) => r.name === "r1a")!, st.routers.find((r) => r.name === "r2b")!];
+    for (const v of victims) process.kill(v.pid, "SIGKILL");
+    for (const v of victims) assert.equal(await waitFor(async () => !alive(v.pid), 50, 100), true);
+    const after = await fabricStatus(name, env);
+    assert.deepEqual(after.routers.filter((r) => !r.running).map((r) => r.name), ["r1a", "r2b"]);
+    // bounded by a few hold times (9 s): the hosts drop the dead sessions and their routes
+    assert.equal(await waitFor(passes, 30, 1000), true, (await lab("check")).stdout);
+  });
+
+  await t.test("the anycast address is still reached from every workload after one of its workloads is deleted", async () => {
+    const state = readState();
+    const gone = state.plan.workloads.find((w) => w.name === "h1-w1")!;
+    await unplugWorkload(state, gone);
+    const others = st.workloads.filter((w) => w.name !== "h1-w1");
+    const targets = st.anycast.flatMap((a) =>
+      CHECKS.map((c) => ({ name: "anycast", family: (a.address.includes(":") ? 6 : 4) as 4 | 6, address: a.address, accept: ["h3-w1"], ...c })),
+    );
+    const reached = await waitFor(async () => {
+      for (const w of others) if (!(await probeFrom(w.namespace, targets)).every((r) => r.reached)) return false;
+      return true;
+    }, 30, 1000);
+    assert.equal(reached, true);
+  });
+
+  const pids = st.routers.map((r) => r.pid);
+  const down = await lab("down");
+  assert.equal(down.code, 0, down.stderr);
+  assert.deepEqual((await netnsList()).filter((n) => n.startsWith(`${name}-`)), []);
+  for (const pid of pids) assert.equal(alive(pid), false, `router pid ${pid} still runs`);
+});
