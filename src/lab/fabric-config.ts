@@ -10,6 +10,9 @@
  *   IPv6 next hop set by route-map), so hosts get two directly connected next hops per route;
  *   in the `rack` AS model the sessions are iBGP and the ToR reflects for its rack (RFC 4456);
  * - towards the spine: eBGP, one session per family on the /31 and /127 link;
+ * - it announces the rack's host range (10.98.r.0/24, fd98:r::/64), so host addresses are
+ *   reachable across the fabric as in any data center (a workload's traffic to addresses outside
+ *   the IP pools, such as the anycast range, leaves its host masqueraded to the host's address);
  * - graceful restart off (BIRD's `graceful restart off`, FRR's `bgp graceful-restart-disable`):
  *   a dead peer's routes go at once instead of lingering as stale for its restart time, which is
  *   what a fabric that must route around a dead router wants (and what the lab's kill drills test);
@@ -30,6 +33,10 @@ const bare = (cidr: string) => cidr.split("/")[0]!;
 /** BIRD protocol names: letters, digits and underscores (and none of BIRD's keywords). */
 const birdName = (s: string) => `p_${s.replace(/[^a-zA-Z0-9]/g, "_")}`;
 
+/** The rack's host address ranges, which its ToRs announce (hosts are 10.98.r.x, fd98:r::x). */
+export const rackNet4 = (r: RouterPlan) => `${r.rackIPv4!.split(".").slice(0, 3).join(".")}.0/24`;
+export const rackNet6 = (r: RouterPlan) => `${r.rackIPv6!.slice(0, r.rackIPv6!.lastIndexOf("::"))}::/64`;
+
 /** BIRD 2 configuration of a ToR or the spine. */
 export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): string {
   const hold = files.holdTime;
@@ -47,6 +54,12 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
   ];
   if (r.role === "tor") {
     const ibgp = plan.asModel === "rack";
+    lines.push(
+      "# the rack's host addresses, reachable from the whole fabric (the hosts' /32s are connected here)",
+      `protocol static rack4 { ipv4; route ${rackNet4(r)} unreachable; }`,
+      `protocol static rack6 { ipv6; route ${rackNet6(r)} unreachable; }`,
+      "",
+    );
     lines.push(
       `# hosts: ${ibgp ? "iBGP, route-reflector clients of this ToR" : "eBGP, one AS per host"}; IPv6 rides on the IPv4 session`,
       "template bgp host {",
@@ -95,6 +108,7 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
     ` bgp router-id ${r.routerId}`,
     " no bgp ebgp-requires-policy",
     " bgp graceful-restart-disable",
+    " no bgp network import-check",
     " no bgp default ipv4-unicast",
     " bgp bestpath as-path multipath-relax",
     // reflected routes get the IPv6 next hop of the route-map too (FRR leaves them alone otherwise)
@@ -111,6 +125,7 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
       if (ibgp) out.push(`  neighbor ${d.peerIPv4} route-reflector-client`);
       out.push(fam === "ipv4" ? `  neighbor ${d.peerIPv4} next-hop-self force` : `  neighbor ${d.peerIPv4} route-map HOSTS-V6-OUT out`);
     }
+    out.push(`  network ${fam === "ipv4" ? rackNet4(r) : rackNet6(r)}`);
     out.push(`  neighbor ${fam === "ipv4" ? up.peerIPv4 : up.peerIPv6} activate`, "  maximum-paths 8", "  maximum-paths ibgp 8", " exit-address-family");
   }
   return out.join("\n") + "\n";
@@ -129,6 +144,7 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
       listen: { address: "::", port: 179 },
       control: files.control,
       installRoutes: true,
+      announce: [{ prefix: rackNet4(r) }, { prefix: rackNet6(r) }],
       peers: [
         ...r.down.map((d) => ({
           address: d.peerIPv4,
