@@ -4,11 +4,13 @@
  * anycast address; a host's routes to the other rack's blocks are multipath over both ToRs; a ToR
  * never gets back from a host what the host learned from the other ToR; killing one ToR's daemon
  * in each rack keeps everything reachable; the anycast address is still reached once one of its
- * workloads is deleted; `lab down` leaves nothing. One lab for the whole file.
+ * workloads is deleted; `lab down` leaves nothing. One lab for the whole file. That each host
+ * peers only with its own rack's ToRs needs the agent to honour BGPPeer `nodeSelector` (the
+ * bgpmodel work); before it, every host also tries the other racks' ToRs (those stay Active).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { alive, labUnderTest, netnsList, waitFor } from "./helpers.js";
+import { alive, labUnderTest, netnsList, tabby, waitFor } from "./helpers.js";
 import { fabricStatus, hostOriginated, hostRoutes, probeFrom, torReceivedFrom, type FabricStatus } from "./fabric-lab.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +21,11 @@ import { CHECKS } from "../src/lab/check.js";
 const { name, env, lab } = labUnderTest("tf", "tabby-lab-fabric-");
 /** The lab's state.json (this process does not have the lab root in its environment). */
 const readState = () => JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as LabState;
+const hostPeers = async (host: string) => {
+  const r = await tabby(["lab", "exec", "--name", name, host, "--", "tabby", "node", "status", "-o", "json"], env);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { address: string; established: boolean }[];
+};
 const passes = async () => (await lab("check")).code === 0;
 
 test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_000 }, async (t) => {
@@ -46,6 +53,24 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
       { address: "10.66.0.1", workloads: ["h1-w1", "h3-w1"] },
       { address: "fd66::1", workloads: ["h1-w1", "h3-w1"] },
     ]);
+  });
+
+  await t.test("every host peers with its own rack's two ToRs, established", async () => {
+    for (const h of st.hosts) {
+      const mine = st.routers.filter((r) => r.rack === h.rack).map((r) => (r.name.endsWith("a") ? `10.98.${h.rack.slice(1)}.1` : `10.98.${h.rack.slice(1)}.2`));
+      const ok = await waitFor(async () => {
+        const peers = await hostPeers(h.name);
+        return mine.every((a) => peers.some((p) => p.address === a && p.established));
+      }, 40, 500);
+      assert.equal(ok, true, `${h.name}: ${JSON.stringify(await hostPeers(h.name))}`);
+    }
+  });
+
+  await t.test("a BGPPeer with a nodeSelector reaches only the selected nodes (needs the bgpmodel branch)", async () => {
+    for (const h of st.hosts) {
+      const peers = await hostPeers(h.name);
+      assert.deepEqual(peers.map((p) => p.address).sort(), [`10.98.${h.rack.slice(1)}.1`, `10.98.${h.rack.slice(1)}.2`], `${h.name} peers with another rack's ToRs`);
+    }
   });
 
   await t.test("lab check passes over IPv4 and IPv6, anycast included", async () => {
