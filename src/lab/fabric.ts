@@ -18,7 +18,7 @@ import type { FabricHost, FabricPlan, RouterPlan } from "./fabric-plan.js";
 import { birdConfig, frrConfig, tabbyTorConfig, zebraConfig } from "./fabric-config.js";
 import { CLI_MAIN, NODE } from "./paths.js";
 import { ipIn, sh } from "./sh.js";
-import { LAB_ROOT, type LabProcess, type LabState } from "./state.js";
+import { LAB_ROOT, processIsOurs, type LabProcess, type LabState } from "./state.js";
 
 export const FRR_DIR = "/usr/lib/frr";
 
@@ -76,16 +76,14 @@ export function routerDir(labDir: string, r: RouterPlan): string {
   return join(labDir, r.name);
 }
 
-/** Starts every router's daemon(s); returns them as lab processes. */
-export async function startRouters(state: LabState, fabric: FabricPlan, holdTime: number): Promise<LabProcess[]> {
-  const procs: LabProcess[] = [];
+/** Starts every router's daemon(s), handing each router's processes to `started` as it goes. */
+export async function startRouters(state: LabState, fabric: FabricPlan, holdTime: number, started: (procs: LabProcess[]) => void): Promise<void> {
   if (fabric.routers.some((r) => r.kind === "frr")) {
     if (!existsSync(join(FRR_DIR, "bgpd")) || !existsSync(join(FRR_DIR, "zebra"))) throw new TabbyError("LAB_NO_DAEMON", `--tor frr/mixed needs FRR (${FRR_DIR}/zebra and bgpd: apt-get install frr)`);
     // zebra drops to the frr user: it must be able to reach its directory (search permission only)
     for (const d of [LAB_ROOT, state.dir]) chmodSync(d, 0o711);
   }
-  for (const r of fabric.routers) procs.push(...(await startRouter(state, fabric, r, holdTime)));
-  return procs;
+  for (const r of fabric.routers) started(await startRouter(state, fabric, r, holdTime));
 }
 
 export async function startRouter(state: LabState, fabric: FabricPlan, r: RouterPlan, holdTime: number): Promise<LabProcess[]> {
@@ -112,9 +110,14 @@ export async function startRouter(state: LabState, fabric: FabricPlan, r: Router
     // the real zebra, one per namespace, all its paths private to this router
     await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "zebra"), "-d", "-f", zconf, "-i", join(dir, "zebra.pid"), "--vty_socket", dir, "-z", zserv, "-P", "0"]);
     const zebra: LabProcess = { role: "router", name: `${r.name}-zebra`, pid: await pidFile(join(dir, "zebra.pid")), marker: zconf };
-    await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "bgpd"), "-d", "-S", "-P", "0", "-f", bconf, "-i", join(dir, "bgpd.pid"), "--vty_socket", dir, "-z", zserv, "-p", "179"]);
-    // bgpd first in the list: it is the router's BGP daemon (status, kill drills)
-    return [{ role: "router", name: r.name, pid: await pidFile(join(dir, "bgpd.pid")), marker: bconf }, zebra];
+    try {
+      await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "bgpd"), "-d", "-S", "-P", "0", "-f", bconf, "-i", join(dir, "bgpd.pid"), "--vty_socket", dir, "-z", zserv, "-p", "179"]);
+      // bgpd first in the list: it is the router's BGP daemon (status, kill drills)
+      return [{ role: "router", name: r.name, pid: await pidFile(join(dir, "bgpd.pid")), marker: bconf }, zebra];
+    } catch (err) {
+      if (processIsOurs(zebra)) process.kill(zebra.pid, "SIGTERM");
+      throw err;
+    }
   }
   const conf = join(dir, "tabby.yaml");
   writeFileSync(conf, tabbyTorConfig(fabric, r, { ...files, control: join(dir, "tabby.sock") }));

@@ -114,8 +114,11 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     if (fabric) {
       const client = new ResourceClient(store);
       for (const r of fabricResources(fabric, plan.asNumber)) await client.apply(r);
-      state.processes.push(...(await startRouters(state, fabric, opts.holdTime ?? 9)));
-      writeLabState(state);
+      // recorded one router at a time, so `down` stops whatever started if a later one fails
+      await startRouters(state, fabric, opts.holdTime ?? 9, (procs) => {
+        state.processes.push(...procs);
+        writeLabState(state);
+      });
       say(`routers: ${fabric.routers.map((r) => `${r.name} (${r.kind}, AS ${r.asNumber})`).join(", ")}; configs in ${dir}/<router>/`);
       say(`datastore: mesh off, BGPPeer per ToR selecting its rack (${fabric.routers.filter((r) => r.role === "tor").map((r) => `lab-${r.name}`).join(", ")})`);
     }
