@@ -104,3 +104,23 @@ test("connectedFromIpAddr: networks and point-to-point peers, no loopback or lin
   ]);
   assert.deepEqual(connectedFromIpAddr(json), ["10.98.1.1/32", "10.99.0.0/24", "fd98:1::1/128"]);
 });
+
+test("onLinkFromIpRoute: device routes without a gateway, not tabby's, not the kernel's, not blackholes", async () => {
+  const { onLinkFromIpRoute } = await import("./route-resolve.js");
+  // captured shapes of `ip -j -4 route show table main scope link` / `ip -j -6 route show table main`
+  const v4 = JSON.stringify([
+    { dst: "10.5.0.0/24", dev: "eth1", scope: "link", flags: [] },
+    { dst: "10.98.1.1", dev: "upa", protocol: "kernel", scope: "link", prefsrc: "10.98.1.11", flags: [] },
+    { dst: "10.65.0.3", dev: "tabaaaaaaaaaaa", protocol: "152", scope: "link", flags: [] },
+    { dst: "10.6.0.0/24", gateway: "10.5.0.1", dev: "eth1", flags: [] },
+  ]);
+  assert.deepEqual(onLinkFromIpRoute(v4, 4), ["10.5.0.0/24"]);
+  const v6 = JSON.stringify([
+    { dst: "fd05::/64", dev: "eth1", metric: 1024, flags: [] },
+    { dst: "fe80::/64", dev: "eth1", protocol: "kernel", metric: 256, flags: [] },
+    { type: "blackhole", dst: "fd65::/122", dev: "lo", protocol: "152", flags: [] },
+    { dst: "fd06::/64", gateway: "fd05::1", dev: "eth1", flags: [] },
+  ]);
+  assert.deepEqual(onLinkFromIpRoute(v6, 6), ["fd05::/64"]);
+  assert.deepEqual(onLinkFromIpRoute("", 4), []);
+});

@@ -118,3 +118,33 @@ export function connectedFromIpAddr(json: string): string[] {
   }
   return [...out].sort();
 }
+
+interface IpRouteRow {
+  type?: string;
+  dst?: string;
+  gateway?: string;
+  nexthops?: unknown[];
+  dev?: string;
+  scope?: string;
+  protocol?: string;
+}
+
+/**
+ * On-link networks from `ip -j route show table main` (one family): unicast routes through a
+ * device with no gateway — the kernel takes a next hop on them as directly reachable (device
+ * routes someone added by hand, or another agent's). tabby's own routes are left out. Pure.
+ */
+export function onLinkFromIpRoute(json: string, fam: 4 | 6): string[] {
+  const text = json.trim();
+  if (!text) return [];
+  const out: string[] = [];
+  for (const r of JSON.parse(text) as IpRouteRow[]) {
+    if ((r.type && r.type !== "unicast") || r.gateway || r.nexthops || !r.dev || !r.dst || r.dev === "lo") continue;
+    if (r.protocol === "152" || r.protocol === "kernel") continue; // ours; kernel ones come from the addresses
+    if (fam === 4 && r.scope !== "link") continue;
+    const dst = r.dst === "default" ? (fam === 4 ? "0.0.0.0/0" : "::/0") : r.dst.includes("/") ? r.dst : `${r.dst}/${fam === 4 ? 32 : 128}`;
+    const p = tryParsePrefix(dst);
+    if (p && !(p.family === 6 && p.addr.isLinkLocal())) out.push(p.network().toString());
+  }
+  return out;
+}

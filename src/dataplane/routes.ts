@@ -14,7 +14,7 @@
 import { TabbyError } from "../errors.js";
 import { tryParsePrefix } from "../net/prefix.js";
 import { type CommandRunner, commandFailed, runOk } from "./exec.js";
-import { connectedFromIpAddr } from "./route-resolve.js";
+import { connectedFromIpAddr, onLinkFromIpRoute } from "./route-resolve.js";
 
 /** Route protocol number stamped on every route tabby installs (unassigned in rt_protos; Felix uses 80). */
 export const RT_PROTO_TABBY = 152;
@@ -239,10 +239,16 @@ export class RouteTable {
     return [...parseIpRoutes(v4.stdout, 4), ...parseIpRoutes(v6.stdout, 6)];
   }
 
-  /** The networks this namespace reaches directly (for recursive next hops, route-resolve.ts). */
+  /**
+   * The networks this namespace reaches directly, for recursive next hops (route-resolve.ts): its
+   * addresses' networks and point-to-point peers, and device routes without a gateway.
+   */
   async connected(): Promise<string[]> {
-    const r = await runOk(this.runner, "ip", ["-j", "addr", "show"], this.opts());
-    return connectedFromIpAddr(r.stdout);
+    const addrs = await runOk(this.runner, "ip", ["-j", "addr", "show"], this.opts());
+    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "table", "main", "scope", "link"], this.opts());
+    const v6 = await runOk(this.runner, "ip", ["-j", "-6", "route", "show", "table", "main"], this.opts());
+    const all = new Set([...connectedFromIpAddr(addrs.stdout), ...onLinkFromIpRoute(v4.stdout, 4), ...onLinkFromIpRoute(v6.stdout, 6)]);
+    return [...all].sort();
   }
 
   /**
