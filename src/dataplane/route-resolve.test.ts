@@ -107,7 +107,7 @@ test("connectedFromIpAddr: networks and point-to-point peers, no loopback or lin
 
 test("onLinkFromIpRoute: device routes without a gateway, not tabby's, not the kernel's, not blackholes", async () => {
   const { onLinkFromIpRoute } = await import("./route-resolve.js");
-  // captured shapes of `ip -j -4 route show table main scope link` / `ip -j -6 route show table main`
+  // captured shapes of `ip -j -4 route show table main` / `ip -j -6 route show table main`
   const v4 = JSON.stringify([
     { dst: "10.5.0.0/24", dev: "eth1", scope: "link", flags: [] },
     { dst: "10.98.1.1", dev: "upa", protocol: "kernel", scope: "link", prefsrc: "10.98.1.11", flags: [] },

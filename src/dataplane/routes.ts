@@ -245,7 +245,7 @@ export class RouteTable {
    */
   async connected(): Promise<string[]> {
     const addrs = await runOk(this.runner, "ip", ["-j", "addr", "show"], this.opts());
-    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "table", "main", "scope", "link"], this.opts());
+    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "table", "main"], this.opts());
     const v6 = await runOk(this.runner, "ip", ["-j", "-6", "route", "show", "table", "main"], this.opts());
     const all = new Set([...connectedFromIpAddr(addrs.stdout), ...onLinkFromIpRoute(v4.stdout, 4), ...onLinkFromIpRoute(v6.stdout, 6)]);
     return [...all].sort();
