@@ -1,7 +1,8 @@
 /**
  * The speaker's control socket: newline-delimited JSON requests and answers over a unix socket.
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
- * "family"?}` (ask peers to re-send their routes, RFC 2918/7313). Served by the agent and by
+ * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), and from the agent
+ * `{"op":"route-problems"}` (learned routes not in the kernel and why). Served by the agent and by
  * `tabby bgp run`; `queryControl` is the client used by `tabby bgp peers|routes`.
  */
 import * as net from "node:net";
@@ -18,8 +19,15 @@ export type ControlResponse = { ok: true; result: unknown } | { ok: false; error
 
 type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">>;
 
-export function answer(speaker: Answerable, req: unknown): ControlResponse {
+/** What the agent adds to its speaker's control socket. */
+export interface ControlExtras {
+  /** Learned routes not programmed (unresolvable next hop, kernel refusal) with the reason. */
+  routeProblems?(): unknown[];
+}
+
+export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
+  if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
@@ -34,7 +42,7 @@ export function answer(speaker: Answerable, req: unknown): ControlResponse {
 }
 
 /** Serves the control socket until the returned server is closed. Replaces a stale socket file. */
-export async function serveControl(speaker: Answerable, socketPath: string): Promise<net.Server> {
+export async function serveControl(speaker: Answerable, socketPath: string, extras: ControlExtras = {}): Promise<net.Server> {
   mkdirSync(dirname(socketPath), { recursive: true });
   if (existsSync(socketPath)) unlinkSync(socketPath);
   const server = net.createServer((sock) => {
@@ -48,7 +56,7 @@ export async function serveControl(speaker: Answerable, socketPath: string): Pro
         buf = buf.slice(nl + 1);
         let resp: ControlResponse;
         try {
-          resp = answer(speaker, JSON.parse(line));
+          resp = answer(speaker, JSON.parse(line), extras);
         } catch (e) {
           resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
         }
