@@ -15,6 +15,7 @@ import { fabricStatus, hostOriginated, hostRoutes, probeFrom, torReceivedFrom, t
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LabState } from "../src/lab/state.js";
+import { queryControl } from "../src/bgp/control.js";
 import { unplugWorkload } from "../src/lab/up.js";
 import { CHECKS } from "../src/lab/check.js";
 
@@ -93,6 +94,11 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
       });
     }, 40, 500);
     assert.equal(ok, true, JSON.stringify([...(await hostRoutes(st.hosts[0]!.namespace))]));
+  });
+
+  await t.test("every learned route is in the kernel: the agents report no route problems", async () => {
+    const state = readState();
+    for (const h of st.hosts) assert.deepEqual(await queryControl(join(state.dir, `${h.name}.sock`), { op: "route-problems" }), [], h.name);
   });
 
   await t.test("a ToR gets from a host only what the host originates, never what it learned from the other ToR", async () => {

@@ -13,7 +13,7 @@ import type { Speaker } from "./speaker.js";
 
 export const DEFAULT_CONTROL_SOCKET = "/run/tabby/bgp.sock";
 
-export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" };
+export type ControlRequest = { op: "peers" } | { op: "route-problems" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
