@@ -1,7 +1,9 @@
 /**
  * `tabby lab up --topology fabric` (issue #11), AS per rack, one BIRD and one FRR ToR per rack
  * (`--tor mixed`), a BIRD spine: every workload reaches every other over IPv4 and IPv6 and the
- * anycast address; a host's routes to the other rack's blocks are multipath over both ToRs; a ToR
+ * anycast address; a host's routes to the other rack's blocks are multipath over both ToRs; the
+ * rack's own routes, reflected with the originating host as next hop, are resolved recursively
+ * over both ToRs (and no learned route is left out of the kernel); a ToR
  * never gets back from a host what the host learned from the other ToR; killing one ToR's daemon
  * in each rack keeps everything reachable; the anycast address is still reached once one of its
  * workloads is deleted; `lab down` leaves nothing. One lab for the whole file. That each host
@@ -16,6 +18,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LabState } from "../src/lab/state.js";
 import { queryControl } from "../src/bgp/control.js";
+import type { RouteView } from "../src/bgp/speaker.js";
 import { unplugWorkload } from "../src/lab/up.js";
 import { CHECKS } from "../src/lab/check.js";
 
@@ -94,6 +97,28 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
       });
     }, 40, 500);
     assert.equal(ok, true, JSON.stringify([...(await hostRoutes(st.hosts[0]!.namespace))]));
+  });
+
+  await t.test("routes reflected within a rack keep the originating host as next hop, resolved recursively over both ToRs", async () => {
+    const state = readState();
+    const [h1, h2] = [st.hosts[0]!, st.hosts[1]!];
+    const h2Blocks = [...(await hostOriginated(h2.namespace))];
+    assert.equal(h2Blocks.length, 2);
+    const ok = await waitFor(async () => {
+      const kernel = await hostRoutes(h1.namespace);
+      for (const family of ["ipv4", "ipv6"] as const) {
+        const learned = (await queryControl(join(state.dir, `${h1.name}.sock`), { op: "routes", family })) as RouteView[];
+        for (const p of h2Blocks.filter((b) => b.includes(":") === (family === "ipv6"))) {
+          const paths = learned.find((r) => r.prefix === p)?.paths ?? [];
+          // from both ToRs, with h2 itself as the BGP next hop
+          if (paths.length !== 2 || !paths.every((x) => x.nextHop === (family === "ipv4" ? h2.ipv4 : h2.ipv6))) return false;
+          const via = (kernel.get(p) ?? []).sort().join(",");
+          if (via !== (family === "ipv4" ? "10.98.1.1,10.98.1.2" : "fd98:1::1,fd98:1::2")) return false;
+        }
+      }
+      return true;
+    }, 40, 500);
+    assert.equal(ok, true, JSON.stringify([...(await hostRoutes(h1.namespace))]));
   });
 
   await t.test("every learned route is in the kernel: the agents report no route problems", async () => {

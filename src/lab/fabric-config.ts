@@ -6,9 +6,12 @@
  * - towards its hosts: one session per host on the host's address (directly connected: the
  *   host's /32 is the peer of a point-to-point address), IPv4 and IPv6 routes over it (the
  *   agent's way: MP-BGP with its IPv6 address as next hop); the ToR announces itself as next
- *   hop for everything it sends down (BIRD `next hop self`, FRR `next-hop-self force` and an
- *   IPv6 next hop set by route-map), so hosts get two directly connected next hops per route;
- *   in the `rack` AS model the sessions are iBGP and the ToR reflects for its rack (RFC 4456);
+ *   hop for what it learned over eBGP and what it originates (BIRD `next hop self`, FRR
+ *   `next-hop-self` and an IPv6 next hop set by route-map), so hosts get two directly connected
+ *   next hops for those; in the `rack` AS model the sessions are iBGP and the ToR reflects for
+ *   its rack (RFC 4456) keeping the originating host as next hop, as route reflectors do — the
+ *   hosts resolve it recursively through the rack range both ToRs announce (Calico's
+ *   `gateway recursive`), which gives ECMP over both ToRs again;
  * - towards the spine: eBGP, one session per family on the /31 and /127 link;
  * - it announces the rack's host range (10.98.r.0/24, fd98:r::/64), so host addresses are
  *   reachable across the fabric as in any data center (a workload's traffic to addresses outside
@@ -69,8 +72,10 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       "  connect retry time 2;",
       "  graceful restart off;",
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
-      "  ipv4 { import all; export all; next hop self; };",
-      `  ipv6 { import all; export all; next hop self; next hop address ${r.rackIPv6}; };`,
+      // rack model: routes reflected between the rack's hosts keep their originator as next hop
+      // (the hosts resolve it recursively, through the rack range); the rest get this ToR
+      `  ipv4 { import all; export all; next hop self${ibgp ? " ebgp" : ""}; };`,
+      `  ipv6 { import all; export all; next hop self${ibgp ? " ebgp" : ""}; next hop address ${r.rackIPv6}; };`,
       "}",
     );
     for (const d of r.down) lines.push(`protocol bgp ${birdName(d.peerName)} from host { neighbor ${d.peerIPv4} as ${d.peerAs}; }`);
@@ -111,8 +116,7 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
     " no bgp network import-check",
     " no bgp default ipv4-unicast",
     " bgp bestpath as-path multipath-relax",
-    // reflected routes get the IPv6 next hop of the route-map too (FRR leaves them alone otherwise)
-    ...(ibgp ? [` bgp cluster-id ${r.rackIPv4}`, " bgp route-reflector allow-outbound-policy"] : []),
+    ...(ibgp ? [` bgp cluster-id ${r.rackIPv4}`] : []),
   ];
   const neighbors = [...r.down.map((d) => ({ addr: d.peerIPv4, as: d.peerAs })), { addr: up.peerIPv4, as: up.peerAs }, { addr: up.peerIPv6, as: up.peerAs }];
   for (const n of neighbors) {
@@ -123,7 +127,9 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
     for (const d of r.down) {
       out.push(`  neighbor ${d.peerIPv4} activate`);
       if (ibgp) out.push(`  neighbor ${d.peerIPv4} route-reflector-client`);
-      out.push(fam === "ipv4" ? `  neighbor ${d.peerIPv4} next-hop-self force` : `  neighbor ${d.peerIPv4} route-map HOSTS-V6-OUT out`);
+      // next-hop-self (and the route-map, which FRR does not apply to reflected routes) leave
+      // routes reflected between the rack's hosts with their originator as next hop
+      out.push(fam === "ipv4" ? `  neighbor ${d.peerIPv4} next-hop-self` : `  neighbor ${d.peerIPv4} route-map HOSTS-V6-OUT out`);
     }
     out.push(`  network ${fam === "ipv4" ? rackNet4(r) : rackNet6(r)}`);
     out.push(`  neighbor ${fam === "ipv4" ? up.peerIPv4 : up.peerIPv6} activate`, "  maximum-paths 8", "  maximum-paths ibgp 8", " exit-address-family");
