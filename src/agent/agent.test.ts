@@ -190,13 +190,14 @@ test("agent: learned next hops off the connected networks are resolved recursive
   await eventually(() =>
     assert.deepEqual(routes, [
       { dst: "10.65.1.0/26", type: "unicast", via: ["10.98.1.1", "10.98.1.2"] },
+      { dst: "10.65.2.0/26", type: "unicast", via: ["10.77.0.1"] }, // as learned: the kernel decides
       { dst: "10.70.0.0/24", type: "unicast", via: ["10.98.1.1"] },
       { dst: "10.98.1.12/32", type: "unicast", via: ["10.98.1.1", "10.98.1.2"] },
     ]),
   );
   await eventually(() =>
     assert.deepEqual(agent.routeProblems(), [
-      { dst: "10.65.2.0/26", reason: "no route to next hop 10.77.0.1" },
+      { dst: "10.65.2.0/26", reason: "no route to next hop 10.77.0.1; left to the kernel as learned" },
       { dst: "10.70.0.0/24", reason: "kernel refused: Error: Nexthop has invalid gateway." },
     ]),
   );

@@ -3,8 +3,10 @@
  * the BGP next-hop resolvability check of RFC 4271 §9.1.2.1): a learned route's next hop that is
  * not on a directly connected network is resolved through the longest-matching other route —
  * learned or connected — down to next hops that are, keeping ECMP (every path found is kept,
- * deduplicated). A next hop that resolves to nothing leaves the route unresolved; a route whose
- * next hops all fail to resolve is not programmed, and the reason is reported. The kernel can only
+ * deduplicated). A next hop that resolves to nothing is dropped while others resolve; a route
+ * none of whose next hops resolves is handed to the kernel as learned (it may know better: an
+ * on-link route this module was not told of; if not, it refuses the route and that is reported),
+ * and either way the problem is reported. The kernel can only
  * take next hops on connected networks, so this runs on every programming pass and re-resolves
  * whenever the learned routes or the connected networks change. Pure: no I/O.
  */
@@ -21,9 +23,9 @@ export interface Unresolved {
 }
 
 export interface Resolution {
-  /** prefix → next hops on connected networks (sorted, unique); only routes that resolved. */
+  /** prefix → next hops on connected networks (sorted, unique), or as learned when none resolved. */
   routes: Map<string, string[]>;
-  /** Routes left out (every next hop unresolvable) and routes that lost some next hops. */
+  /** Routes none of whose next hops resolved, and routes that lost some next hops. */
   unresolved: Unresolved[];
 }
 
@@ -83,7 +85,10 @@ export function resolveNextHops(learned: Map<string, string[]>, connected: strin
     const dead = e.via.filter((nh) => resolveHop(nh, new Set([e.key])).length === 0);
     if (hops.length > 0) routes.set(e.key, hops);
     if (dead.length === e.via.length) {
-      unresolved.push({ dst: e.key, via: [...e.via], reason: `no route to next hop ${dead.join(", ")}` });
+      // left to the kernel as learned: it may reach them in a way not known here (and if not, it
+      // refuses the route, which is reported in turn)
+      routes.set(e.key, [...new Set(e.via)].sort());
+      unresolved.push({ dst: e.key, via: [...e.via], reason: `no route to next hop ${dead.join(", ")}; left to the kernel as learned` });
     } else if (dead.length > 0) {
       unresolved.push({ dst: e.key, via: dead, reason: `next hop ${dead.join(", ")} unreachable; installed via the others` });
     }
