@@ -130,3 +130,12 @@ test("onLinkFromIpRoute: device routes without a gateway, not tabby's, not the k
   assert.deepEqual(onLinkFromIpRoute(v6, 6), ["fd05::/64"]);
   assert.deepEqual(onLinkFromIpRoute("", 4), []);
 });
+
+test("resolution scales: 20,000 reflected routes through one rack range resolve in one pass", () => {
+  const learned = new Map<string, string[]>([["10.98.0.0/16", ["10.98.1.1", "10.98.1.2"]]]);
+  for (let i = 0; i < 20_000; i++) learned.set(`10.${64 + (i >> 8)}.${i & 255}.0/26`, [`10.98.${(i >> 8) & 255}.${10 + (i % 200)}`]);
+  const r = resolveNextHops(learned, CONNECTED);
+  assert.equal(r.routes.size, 20_001);
+  assert.deepEqual(r.unresolved, []);
+  assert.deepEqual(r.routes.get("10.64.5.0/26"), ["10.98.1.1", "10.98.1.2"]);
+});

@@ -10,7 +10,7 @@
  * take next hops on connected networks, so this runs on every programming pass and re-resolves
  * whenever the learned routes or the connected networks change. Pure: no I/O.
  */
-import { tryParseIP, tryParsePrefix, type IP, type Prefix } from "../net/index.js";
+import { Prefix, tryParseIP, tryParsePrefix, type IP } from "../net/index.js";
 
 /** How deep a chain of recursive routes may be (BIRD and FRR use small limits too). */
 export const MAX_RECURSION = 8;
@@ -43,24 +43,32 @@ interface Entry {
 export function resolveNextHops(learned: Map<string, string[]>, connected: string[]): Resolution {
   const conn = connected.map((c) => tryParsePrefix(c)).filter((p): p is Prefix => p !== undefined);
   const entries: Entry[] = [];
+  // longest-prefix match by length: per family, length → network address → route
+  const byLen = { 4: new Map<number, Map<string, Entry>>(), 6: new Map<number, Map<string, Entry>>() };
   for (const [key, via] of learned) {
     const prefix = tryParsePrefix(key);
-    if (prefix) entries.push({ prefix, key, via });
+    if (!prefix) continue;
+    const e = { prefix, key, via };
+    entries.push(e);
+    const lens = byLen[prefix.family];
+    if (!lens.has(prefix.len)) lens.set(prefix.len, new Map());
+    lens.get(prefix.len)!.set(prefix.network().addr.toString(), e);
   }
-  // most specific first: the first match for an address is the longest
-  entries.sort((a, b) => b.prefix.len - a.prefix.len);
+  const lengths = { 4: [...byLen[4].keys()].sort((a, b) => b - a), 6: [...byLen[6].keys()].sort((a, b) => b - a) };
+  entries.sort((a, b) => b.prefix.len - a.prefix.len || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const isConnected = (ip: IP) => conn.some((c) => c.family === ip.family && c.contains(ip));
   const memo = new Map<string, string[]>();
 
-  /** Direct next hops for `nh` (of the route `owner`), never through a route on `stack`. */
+  /** Direct next hops for `nh`, never through a route on `stack` (the chain being resolved). */
   const resolveHop = (nh: string, stack: Set<string>): string[] => {
     const ip = tryParseIP(nh);
     if (!ip) return [];
     if (isConnected(ip)) return [ip.toString()];
     if (stack.size >= MAX_RECURSION) return [];
-    for (const e of entries) {
-      if (stack.has(e.key) || e.prefix.family !== ip.family || !e.prefix.contains(ip)) continue;
+    for (const len of lengths[ip.family]) {
+      const e = byLen[ip.family].get(len)!.get(new Prefix(ip, len).network().addr.toString());
+      if (!e || stack.has(e.key)) continue;
       return resolveRoute(e, stack);
     }
     return [];
