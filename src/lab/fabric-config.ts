@@ -137,9 +137,14 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
   return out.join("\n") + "\n";
 }
 
-/** `tabby bgp run` configuration of a ToR (routes into the kernel with `installRoutes`). */
+/**
+ * `tabby bgp run` configuration of a ToR (routes into the kernel with `installRoutes`). tabby's
+ * `nextHopSelf` applies to every route, reflected ones included, so hosts behind tabby ToRs get
+ * the ToRs as next hops for their rack's routes too.
+ */
 export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles & { control: string }): string {
-  const accept = [{ action: "accept" }];
+  // a fresh list each time: shared objects would come out as YAML anchors
+  const accept = () => [{ action: "accept" }];
   const up = r.up!;
   return (
     `# tabby lab: ${r.role} ${r.name} (rack ${r.rack}), AS ${r.asNumber}, AS model ${plan.asModel}; generated, do not edit\n` +
@@ -161,11 +166,11 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
           localIPv6: r.rackIPv6,
           nextHopSelf: true,
           ...(plan.asModel === "rack" ? { routeReflectorClient: true } : {}),
-          import: accept,
-          export: accept,
+          import: accept(),
+          export: accept(),
         })),
-        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), import: accept, export: accept },
-        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), import: accept, export: accept },
+        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), import: accept(), export: accept() },
+        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), import: accept(), export: accept() },
       ],
     })
   );
