@@ -1,4 +1,4 @@
-/** `tabby lab status [-o json]`: the lab's hosts and workloads, their namespaces and addresses. */
+/** `tabby lab status [-o json]`: the lab's hosts, routers (with `--topology fabric`), anycast addresses and workloads. */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { requireLab } from "./lab-common.js";
