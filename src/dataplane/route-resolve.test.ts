@@ -129,6 +129,10 @@ test("onLinkFromIpRoute: device routes without a gateway, not tabby's, not the k
   ]);
   assert.deepEqual(onLinkFromIpRoute(v6, 6), ["fd05::/64"]);
   assert.deepEqual(onLinkFromIpRoute("", 4), []);
+  // read with `scope link` on the command line, ip prints no scope
+  const filtered = JSON.stringify([{ dst: "10.5.0.0/24", dev: "eth1", flags: [] }, { dst: "10.9.0.0/24", dev: "va", protocol: "kernel", prefsrc: "10.9.0.1", flags: [] }]);
+  assert.deepEqual(onLinkFromIpRoute(filtered, 4, { scopeFiltered: true }), ["10.5.0.0/24"]);
+  assert.deepEqual(onLinkFromIpRoute(filtered, 4), []);
 });
 
 test("resolution scales: 20,000 reflected routes through one rack range resolve in one pass", () => {

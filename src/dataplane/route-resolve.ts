@@ -35,71 +35,148 @@ interface Entry {
   via: string[];
 }
 
+/** One route's resolution: its next hops on connected networks, and the learned ones that led nowhere. */
+export interface RouteResolution {
+  hops: string[];
+  dead: string[];
+}
+
 /**
- * Resolves every learned route's next hops. `connected` lists the networks this host reaches
- * directly (address prefixes of its interfaces, and the peer /32 or /128 of point-to-point
- * addresses).
+ * Learned routes indexed for longest-prefix match (per family: length → network address →
+ * route), kept current by `set`/`delete`, so a long-lived user (the FIB installer) resolves the
+ * routes that changed without rebuilding anything. Pure.
  */
-export function resolveNextHops(learned: Map<string, string[]>, connected: string[]): Resolution {
-  const conn = connected.map((c) => tryParsePrefix(c)).filter((p): p is Prefix => p !== undefined);
-  const entries: Entry[] = [];
-  // longest-prefix match by length: per family, length → network address → route
-  const byLen = { 4: new Map<number, Map<string, Entry>>(), 6: new Map<number, Map<string, Entry>>() };
-  for (const [key, via] of learned) {
+export class RouteIndex {
+  private readonly routes = new Map<string, Entry>();
+  private readonly byLen = { 4: new Map<number, Map<string, Entry>>(), 6: new Map<number, Map<string, Entry>>() };
+  private lengths: { 4: number[]; 6: number[] } = { 4: [], 6: [] };
+
+  get size(): number {
+    return this.routes.size;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.routes.keys();
+  }
+
+  has(key: string): boolean {
+    return this.routes.has(key);
+  }
+
+  /** The route's learned next hops. */
+  via(key: string): string[] | undefined {
+    return this.routes.get(key)?.via;
+  }
+
+  set(key: string, via: string[]): void {
     const prefix = tryParsePrefix(key);
-    if (!prefix) continue;
-    const e = { prefix, key, via };
-    entries.push(e);
-    const lens = byLen[prefix.family];
-    if (!lens.has(prefix.len)) lens.set(prefix.len, new Map());
+    if (!prefix) return;
+    this.delete(key);
+    const e = { prefix, key, via: [...via] };
+    this.routes.set(key, e);
+    const lens = this.byLen[prefix.family];
+    if (!lens.has(prefix.len)) {
+      lens.set(prefix.len, new Map());
+      this.lengths[prefix.family] = [...lens.keys()].sort((a, b) => b - a);
+    }
     lens.get(prefix.len)!.set(prefix.network().addr.toString(), e);
   }
-  const lengths = { 4: [...byLen[4].keys()].sort((a, b) => b - a), 6: [...byLen[6].keys()].sort((a, b) => b - a) };
-  entries.sort((a, b) => b.prefix.len - a.prefix.len || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
-  const isConnected = (ip: IP) => conn.some((c) => c.family === ip.family && c.contains(ip));
-  const memo = new Map<string, string[]>();
-
-  /** Direct next hops for `nh`, never through a route on `stack` (the chain being resolved). */
-  const resolveHop = (nh: string, stack: Set<string>): string[] => {
-    const ip = tryParseIP(nh);
-    if (!ip) return [];
-    if (isConnected(ip)) return [ip.toString()];
-    if (stack.size >= MAX_RECURSION) return [];
-    for (const len of lengths[ip.family]) {
-      const e = byLen[ip.family].get(len)!.get(new Prefix(ip, len).network().addr.toString());
-      if (!e || stack.has(e.key)) continue;
-      return resolveRoute(e, stack);
+  delete(key: string): void {
+    const e = this.routes.get(key);
+    if (!e) return;
+    this.routes.delete(key);
+    const lens = this.byLen[e.prefix.family];
+    const m = lens.get(e.prefix.len)!;
+    m.delete(e.prefix.network().addr.toString());
+    if (m.size === 0) {
+      lens.delete(e.prefix.len);
+      this.lengths[e.prefix.family] = [...lens.keys()].sort((a, b) => b - a);
     }
-    return [];
-  };
+  }
 
-  const resolveRoute = (e: Entry, stack: Set<string>): string[] => {
-    const cached = memo.get(e.key);
-    if (cached) return cached;
-    const next = new Set(stack).add(e.key);
-    const out = new Set<string>();
-    for (const nh of e.via) for (const d of resolveHop(nh, next)) out.add(d);
-    const result = [...out].sort();
-    // a result found inside a cycle depends on the stack: only top-level results are kept
-    if (stack.size === 0) memo.set(e.key, result);
-    return result;
-  };
+  /** The longest route containing `ip` that is not on `stack`. */
+  private lookup(ip: IP, stack: Set<string>): Entry | undefined {
+    const lens = this.byLen[ip.family];
+    for (const len of this.lengths[ip.family]) {
+      const e = lens.get(len)!.get(new Prefix(ip, len).network().addr.toString());
+      if (e && !stack.has(e.key)) return e;
+    }
+    return undefined;
+  }
 
+  /** Resolves one route's next hops against the connected networks. */
+  resolve(key: string, connected: Prefix[]): RouteResolution {
+    const e = this.routes.get(key);
+    if (!e) return { hops: [], dead: [] };
+    const isConnected = (ip: IP) => connected.some((c) => c.family === ip.family && c.contains(ip));
+    const resolveHop = (nh: string, stack: Set<string>): string[] => {
+      const ip = tryParseIP(nh);
+      if (!ip) return [];
+      if (isConnected(ip)) return [ip.toString()];
+      if (stack.size >= MAX_RECURSION) return [];
+      const via = this.lookup(ip, stack);
+      if (!via) return [];
+      const next = new Set(stack).add(via.key);
+      const out = new Set<string>();
+      for (const h of via.via) for (const d of resolveHop(h, next)) out.add(d);
+      return [...out];
+    };
+    const hops = new Set<string>();
+    const dead: string[] = [];
+    for (const nh of e.via) {
+      const d = resolveHop(nh, new Set([e.key]));
+      if (d.length === 0) dead.push(nh);
+      for (const x of d) hops.add(x);
+    }
+    return { hops: [...hops].sort(), dead };
+  }
+
+  /** True when every next hop of the route is on a connected network (nothing to resolve). */
+  direct(key: string, connected: Prefix[]): boolean {
+    const e = this.routes.get(key);
+    if (!e) return true;
+    return e.via.every((nh) => {
+      const ip = tryParseIP(nh);
+      return ip !== undefined && connected.some((c) => c.family === ip.family && c.contains(ip));
+    });
+  }
+}
+
+/**
+ * What to install for a resolved route: the resolved next hops, or, when none resolved, the
+ * learned ones (left to the kernel, which may reach them in a way not known here and otherwise
+ * refuses the route, which is reported in turn); and the problem to report, if any.
+ */
+export function outcome(key: string, via: string[], r: RouteResolution): { hops: string[]; problem?: Unresolved } {
+  if (r.dead.length === 0) return { hops: r.hops };
+  if (r.hops.length === 0) {
+    return { hops: [...new Set(via)].sort(), problem: { dst: key, via: [...via], reason: `no route to next hop ${r.dead.join(", ")}; left to the kernel as learned` } };
+  }
+  return { hops: r.hops, problem: { dst: key, via: r.dead, reason: `next hop ${r.dead.join(", ")} unreachable; installed via the others` } };
+}
+
+/** Parses the connected networks once for `RouteIndex.resolve`. */
+export function parseConnected(connected: string[]): Prefix[] {
+  return connected.map((c) => tryParsePrefix(c)).filter((p): p is Prefix => p !== undefined);
+}
+
+/**
+ * Resolves every learned route's next hops. `connected` lists the networks this host reaches
+ * directly (address prefixes of its interfaces, the peer /32 or /128 of point-to-point addresses,
+ * device routes without a gateway).
+ */
+export function resolveNextHops(learned: Map<string, string[]>, connected: string[]): Resolution {
+  const conn = parseConnected(connected);
+  const index = new RouteIndex();
+  for (const [key, via] of learned) index.set(key, via);
   const routes = new Map<string, string[]>();
   const unresolved: Unresolved[] = [];
-  for (const e of entries) {
-    const hops = resolveRoute(e, new Set());
-    const dead = e.via.filter((nh) => resolveHop(nh, new Set([e.key])).length === 0);
-    if (hops.length > 0) routes.set(e.key, hops);
-    if (dead.length === e.via.length) {
-      // left to the kernel as learned: it may reach them in a way not known here (and if not, it
-      // refuses the route, which is reported in turn)
-      routes.set(e.key, [...new Set(e.via)].sort());
-      unresolved.push({ dst: e.key, via: [...e.via], reason: `no route to next hop ${dead.join(", ")}; left to the kernel as learned` });
-    } else if (dead.length > 0) {
-      unresolved.push({ dst: e.key, via: dead, reason: `next hop ${dead.join(", ")} unreachable; installed via the others` });
-    }
+  for (const [key, via] of learned) {
+    if (!index.has(key)) continue;
+    const o = outcome(key, via, index.resolve(key, conn));
+    routes.set(key, o.hops);
+    if (o.problem) unresolved.push(o.problem);
   }
   unresolved.sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
   return { routes, unresolved };
@@ -147,14 +224,15 @@ interface IpRouteRow {
  * device with no gateway — the kernel takes a next hop on them as directly reachable (device
  * routes someone added by hand, or another agent's). tabby's own routes are left out. Pure.
  */
-export function onLinkFromIpRoute(json: string, fam: 4 | 6): string[] {
+export function onLinkFromIpRoute(json: string, fam: 4 | 6, opts: { scopeFiltered?: boolean } = {}): string[] {
   const text = json.trim();
   if (!text) return [];
   const out: string[] = [];
   for (const r of JSON.parse(text) as IpRouteRow[]) {
     if ((r.type && r.type !== "unicast") || r.gateway || r.nexthops || !r.dev || !r.dst || r.dev === "lo") continue;
     if (r.protocol === "152" || r.protocol === "kernel") continue; // ours; kernel ones come from the addresses
-    if (fam === 4 && r.scope !== "link") continue;
+    // with `scope link` on its command line, ip leaves the scope out of what it prints
+    if (fam === 4 && r.scope !== "link" && !opts.scopeFiltered) continue;
     const dst = r.dst === "default" ? (fam === 4 ? "0.0.0.0/0" : "::/0") : r.dst.includes("/") ? r.dst : `${r.dst}/${fam === 4 ? 32 : 128}`;
     const p = tryParsePrefix(dst);
     if (p && !(p.family === 6 && p.addr.isLinkLocal())) out.push(p.network().toString());

@@ -243,11 +243,16 @@ export class RouteTable {
    * The networks this namespace reaches directly, for recursive next hops (route-resolve.ts): its
    * addresses' networks and point-to-point peers, and device routes without a gateway.
    */
-  async connected(): Promise<string[]> {
+  async connected(opts: { v6Routes?: boolean } = {}): Promise<string[]> {
     const addrs = await runOk(this.runner, "ip", ["-j", "addr", "show"], this.opts());
-    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "table", "main"], this.opts());
-    const v6 = await runOk(this.runner, "ip", ["-j", "-6", "route", "show", "table", "main"], this.opts());
-    const all = new Set([...connectedFromIpAddr(addrs.stdout), ...onLinkFromIpRoute(v4.stdout, 4), ...onLinkFromIpRoute(v6.stdout, 6)]);
+    // IPv4 on-link routes are the link-scope ones (the kernel filters); IPv6 routes have no scope,
+    // so finding its on-link ones means reading the whole table: `v6Routes: false` skips that
+    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "table", "main", "scope", "link"], this.opts());
+    const all = new Set([...connectedFromIpAddr(addrs.stdout), ...onLinkFromIpRoute(v4.stdout, 4, { scopeFiltered: true })]);
+    if (opts.v6Routes !== false) {
+      const v6 = await runOk(this.runner, "ip", ["-j", "-6", "route", "show", "table", "main"], this.opts());
+      for (const c of onLinkFromIpRoute(v6.stdout, 6)) all.add(c);
+    }
     return [...all].sort();
   }
 
