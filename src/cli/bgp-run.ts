@@ -16,6 +16,7 @@ import { UsageError } from "./command.js";
 import { Speaker, type PeerConfig, type OriginatedRoute, type GracefulRestartOptions } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
 import { FibInstaller } from "../dataplane/fib-installer.js";
+import { RouteTable } from "../dataplane/routes.js";
 import { ExecRunner } from "../dataplane/exec.js";
 import { systemClock } from "../clock.js";
 
@@ -85,7 +86,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     log,
   });
   // installRoutes: learned best paths into the kernel, as the agent does (it is read at start only)
-  const fib = cfg.installRoutes ? new FibInstaller(new ExecRunner(), systemClock, log) : undefined;
+  // next hops off the connected networks resolve recursively through the other learned routes
+  const fibRunner = new ExecRunner();
+  const fibTable = new RouteTable(fibRunner);
+  const fib = cfg.installRoutes ? new FibInstaller(fibRunner, systemClock, log, 20, { connected: () => fibTable.connected({ v6Routes: false }) }) : undefined;
   if (fib) speaker.onFibChange((changes) => fib.onChanges(changes));
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
