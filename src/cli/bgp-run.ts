@@ -3,8 +3,8 @@
  * from a YAML config. Serves the control socket; on SIGTERM/SIGINT stops cleanly (Cease 6/2 to
  * every peer, which withdraws our routes from them); on SIGHUP re-reads the file. Peers take
  * `import`/`export` policy (src/bgp/policy.ts); eBGP peers without one get none (RFC 8212).
- * With `installRoutes: true` the best learned routes go into the kernel FIB (protocol 152) and
- * are removed again on a clean stop.
+ * With `installRoutes: true` the best learned routes go into the kernel FIB (protocol 152), next
+ * hops off the connected networks resolved recursively, and are removed again on a clean stop.
  * With `gracefulRestart` in the config it is a restarting-capable speaker (RFC 4724): SIGUSR2
  * stops without NOTIFICATIONs (peers keep our routes), and `--restarting` (-R) marks the next
  * start as the restart (R bit; selection deferred until the peers' End-of-RIB).
