@@ -37,7 +37,7 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
   assert.equal(up.code, 0, up.stdout + up.stderr);
   const st: FabricStatus = await fabricStatus(name, env);
 
-  await t.test("status lists the routers, racks and the anycast address", () => {
+  await t.test("status lists the routers, racks and the anycast address", async () => {
     assert.equal(st.topology, "fabric");
     assert.deepEqual(st.fabric, { racks: 2, hostsPerRack: 2, tor: "mixed", asModel: "rack" });
     assert.deepEqual(st.routers.map((r) => [r.name, r.kind, r.role, r.rack, r.running]), [
@@ -53,6 +53,11 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
       ["h3", "r2", "10.98.2.11", "fd98:2::b"],
       ["h4", "r2", "10.98.2.12", "fd98:2::c"],
     ]);
+    const text = (await lab("status")).stdout;
+    assert.match(text, /ROUTER\s+ROLE\s+RACK\s+KIND/);
+    assert.match(text, /r1b\s+tor\s+r1\s+frr\s+65001\s+\S+-r1b\s+running \(pid \d+\)/);
+    assert.match(text, /h3\s+r2\s+\S+-h3\s+10\.98\.2\.11/);
+    assert.match(text, /anycast 10\.66\.0\.1: h1-w1, h3-w1/);
     assert.deepEqual(st.anycast, [
       { address: "10.66.0.1", workloads: ["h1-w1", "h3-w1"] },
       { address: "fd66::1", workloads: ["h1-w1", "h3-w1"] },
