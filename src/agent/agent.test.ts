@@ -150,3 +150,65 @@ test("agent with graceful restart: learned routes the previous run installed sta
     clearInterval(keepAlive);
   }
 });
+
+test("agent: learned next hops off the connected networks are resolved recursively; unresolvable and refused routes are reported and retried", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
+  let routes: KernelRoute[] = [];
+  let connected = ["10.98.1.1/32", "10.98.1.2/32"];
+  let refuse: string | undefined = "10.70.0.0/24";
+  const logs: string[] = [];
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.98.1.11/32", batchDelayMs: 1 },
+    {
+      store,
+      routes: {
+        reconcile: async (r) => {
+          routes = r;
+          return { refused: refuse ? [{ dst: refuse, reason: "Error: Nexthop has invalid gateway." }] : [] };
+        },
+        connected: async () => connected,
+      },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+      log: (_l, msg, f) => {
+        logs.push(msg);
+        if (process.env["DEBUG_AGENT"]) console.error(msg, f);
+      },
+    },
+  );
+  // the system clock's timers do not keep the process alive: hold it while the agent works
+  const hold = setInterval(() => {}, 1000);
+  await agent.start();
+  // a reflected block keeps its originator (10.98.1.12) as next hop; that host's /32 came via both ToRs
+  speaker!.learn("10.98.1.12/32", ["10.98.1.1", "10.98.1.2"]);
+  speaker!.learn("10.65.1.0/26", ["10.98.1.12"]);
+  speaker!.learn("10.65.2.0/26", ["10.77.0.1"]);
+  speaker!.learn("10.70.0.0/24", ["10.98.1.1"]);
+  await eventually(() =>
+    assert.deepEqual(routes, [
+      { dst: "10.65.1.0/26", type: "unicast", via: ["10.98.1.1", "10.98.1.2"] },
+      { dst: "10.65.2.0/26", type: "unicast", via: ["10.77.0.1"] }, // as learned: the kernel decides
+      { dst: "10.70.0.0/24", type: "unicast", via: ["10.98.1.1"] },
+      { dst: "10.98.1.12/32", type: "unicast", via: ["10.98.1.1", "10.98.1.2"] },
+    ]),
+  );
+  await eventually(() =>
+    assert.deepEqual(agent.routeProblems(), [
+      { dst: "10.65.2.0/26", reason: "no route to next hop 10.77.0.1; left to the kernel as learned" },
+      { dst: "10.70.0.0/24", reason: "kernel refused: Error: Nexthop has invalid gateway." },
+    ]),
+  );
+  assert.ok(logs.includes("routes not programmed (retried on every pass)"));
+  // the underlying route changes: the block follows it on the next pass; the refusal clears
+  refuse = undefined;
+  connected = [...connected, "10.77.0.0/24"];
+  speaker!.learn("10.98.1.12/32", ["10.98.1.2"]);
+  await eventually(() => assert.deepEqual(routes.find((r) => r.dst === "10.65.1.0/26")?.via, ["10.98.1.2"]));
+  await eventually(() => assert.deepEqual(routes.find((r) => r.dst === "10.65.2.0/26")?.via, ["10.77.0.1"]));
+  await eventually(() => assert.deepEqual(agent.routeProblems(), []));
+  await agent.stop("bye");
+  clearInterval(hold);
+});

@@ -18,10 +18,20 @@ import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from
 import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
+import { resolveNextHops } from "../dataplane/route-resolve.js";
+
+/** A learned route left out of the kernel or refused by it, and why (kept for status). */
+export interface RouteProblem {
+  dst: string;
+  reason: string;
+}
 
 /** Programs the kernel's routes: the full desired set of routes tabby owns. */
 export interface RoutePort {
+  /** `refused`: routes the kernel would not take (the others took effect); retried next pass. */
   reconcile(desired: KernelRoute[]): Promise<unknown>;
+  /** Directly connected networks, for resolving learned next hops recursively (route-resolve.ts). */
+  connected?(): Promise<string[]>;
   /** The routes tabby owns now (graceful restart: what the previous run installed). */
   read?(): Promise<KernelRoute[]>;
 }
@@ -94,6 +104,7 @@ export class Agent {
   private resyncPolicy = false;
   private stopped = false;
   private configured = new Set<string>();
+  private problems: RouteProblem[] = [];
   private firstSync: { resolve: () => void; promise: Promise<void> };
   status: SyncStatus = "wait-for-datastore";
 
@@ -181,6 +192,11 @@ export class Agent {
   /** Learned routes currently programmed, for status. */
   learnedRoutes(): Map<string, string[]> {
     return new Map(this.learned);
+  }
+
+  /** Routes not programmed on the last pass: unresolvable next hops and kernel refusals. */
+  routeProblems(): RouteProblem[] {
+    return [...this.problems];
   }
 
   /** A speaker that cannot start (say, its address is not up yet) is retried, never fatal. */
@@ -297,7 +313,19 @@ export class Agent {
       learned = new Map(this.preserved);
       for (const [k, v] of this.learned) learned.set(k, v);
     }
-    await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned));
+    // Next hops not on a connected network are resolved through the other routes (recursive
+    // next hop), so a fabric that keeps iBGP next hops still gives the kernel usable gateways.
+    const problems: RouteProblem[] = [];
+    if (this.deps.routes.connected) {
+      const res = resolveNextHops(learned, await this.deps.routes.connected());
+      learned = res.routes;
+      for (const u of res.unresolved) problems.push({ dst: u.dst, reason: u.reason });
+    }
+    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as { refused?: { dst: string; reason: string }[] } | undefined;
+    for (const r of result?.refused ?? []) problems.push({ dst: r.dst, reason: `kernel refused: ${r.reason}` });
+    const key = (ps: RouteProblem[]) => ps.map((p) => `${p.dst} ${p.reason}`).join("\n");
+    if (key(problems) !== key(this.problems) && problems.length > 0) this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });
+    this.problems = problems;
   }
 
   private log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void {

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { controlDirProblem, queryControl, serveControl } from "./control.js";
+import { answer, controlDirProblem, queryControl, serveControl } from "./control.js";
 
 const root = mkdtempSync(join(tmpdir(), "tabby-control-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -52,4 +52,11 @@ test("a world-writable directory is refused and no socket is made", async () => 
   chmodSync(dir, 0o1777);
   await assert.rejects(serveControl(speaker, join(dir, "bgp.sock")), { code: "BGP_CONTROL_INSECURE", message: /writable by every user/ });
   assert.equal(existsSync(join(dir, "bgp.sock")), false);
+});
+
+test("control: route-problems answers from the agent's extras, and is unknown without them", () => {
+  const problems = [{ dst: "10.65.2.0/26", reason: "no route to next hop 10.77.0.1" }];
+  assert.deepEqual(answer(speaker, { op: "route-problems" }, { routeProblems: () => problems }), { ok: true, result: problems });
+  assert.deepEqual(answer(speaker, { op: "route-problems" }), { ok: false, error: 'unknown op "route-problems"' });
+  assert.deepEqual(answer(speaker, { op: "peers" }), { ok: true, result: [] });
 });

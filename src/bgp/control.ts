@@ -2,9 +2,10 @@
  * The speaker's control socket: newline-delimited JSON requests and answers over a unix socket.
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
  * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
- * where the server runs BFD). Served by the agent and by `tabby bgp run`; `queryControl` is the
- * client used by `tabby bgp peers|routes`. The socket is for root (or the user running the
- * speaker) only: 0600, in a directory others cannot write.
+ * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
+ * the kernel and why). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
+ * only: 0600, in a directory others cannot write.
  */
 import * as net from "node:net";
 import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
@@ -14,14 +15,26 @@ import type { Speaker } from "./speaker.js";
 
 export const DEFAULT_CONTROL_SOCKET = "/run/tabby/bgp.sock";
 
-export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" } | { op: "bfd" };
+export type ControlRequest =
+  | { op: "peers" }
+  | { op: "route-problems" }
+  | { op: "routes"; family?: "ipv4" | "ipv6" }
+  | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" }
+  | { op: "bfd" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
 type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">> & { bfdStatus?(): unknown };
 
-export function answer(speaker: Answerable, req: unknown): ControlResponse {
+/** What the agent adds to its speaker's control socket. */
+export interface ControlExtras {
+  /** Learned routes not programmed (unresolvable next hop, kernel refusal) with the reason. */
+  routeProblems?(): unknown[];
+}
+
+export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
+  if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
@@ -54,7 +67,7 @@ export function controlDirProblem(dir: string, st: { mode: number; uid: number; 
  * 0177), in a directory only root or this user can write; an unsafe directory is refused
  * with BGP_CONTROL_INSECURE.
  */
-export async function serveControl(speaker: Answerable, socketPath: string): Promise<net.Server> {
+export async function serveControl(speaker: Answerable, socketPath: string, extras: ControlExtras = {}): Promise<net.Server> {
   const dir = dirname(socketPath);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const problem = controlDirProblem(dir, statSync(dir), process.getuid?.() ?? 0);
@@ -71,7 +84,7 @@ export async function serveControl(speaker: Answerable, socketPath: string): Pro
         buf = buf.slice(nl + 1);
         let resp: ControlResponse;
         try {
-          resp = answer(speaker, JSON.parse(line));
+          resp = answer(speaker, JSON.parse(line), extras);
         } catch (e) {
           resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
         }

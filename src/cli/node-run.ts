@@ -170,7 +170,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           listen: { address: routerId, port: listenPort },
           log: (lvl, msg, fields) => log(lvl as Level, msg, { component: "bgp", ...fields }),
         });
-        control$ = serveControl(speaker, control);
+        control$ = serveControl(speaker, control, { routeProblems: () => agent.routeProblems() });
         control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
         return speaker;
       },
