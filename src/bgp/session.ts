@@ -73,7 +73,10 @@ export interface PeerConfig {
    * (Calico BGPPeer `numAllowedLocalASNumbers`, BIRD `allow local as`); default 0.
    */
   allowOwnAs?: number;
-  /** Maximum prefixes accepted from the peer (per family); past it the session is reset with Cease 6/1. */
+  /**
+   * Maximum paths accepted from the peer (after import policy, all families together); past it the
+   * speaker resets the session with Cease 6/1 (RFC 4486) and tries again a minute later.
+   */
   maxPrefixes?: number;
 }
 
@@ -144,6 +147,7 @@ export class Session {
       holdTime: this.config.holdTime,
       connectRetryTime: this.config.connectRetry,
       passive: this.config.passive,
+      ...(config.keepaliveTime !== undefined ? { keepaliveTime: config.keepaliveTime } : {}),
     });
   }
 
