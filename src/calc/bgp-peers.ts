@@ -102,6 +102,10 @@ export function peerAppliesTo(p: PeerInfo, node: NodeInfo): boolean {
 
 export function computePeerPlan(state: HostState, me: string, secrets: SecretLookup = noSecrets): PeerPlan {
   const plan: PeerPlan = { peers: [], refused: [], routes: [] };
+  for (const name of ["default", `node.${me}`]) {
+    const problem = state.bgpConfigs.get(name)?.problem;
+    if (problem) plan.refused.push({ source: `BGPConfiguration ${name}`, reason: problem });
+  }
   const self = state.nodes.get(me);
   if (!self || (!self.ipv4 && !self.ipv6)) return plan;
   const localAs = self.asNumber ?? state.asNumber;
