@@ -287,6 +287,11 @@ export class Agent {
       if (d?.type) st.type = d.type;
       if (d?.name) st.source = d.name;
       if (d?.routeReflectorClient) st.rrClient = true;
+      if (d?.password && ["Idle", "Connect", "Active"].includes(s.state)) {
+        // RFC 2385: a segment with a wrong or missing signature is dropped without an answer
+        const hint = "no BGP connection yet; TCP-MD5 is on for this peer, and a password mismatch makes either side drop every segment silently";
+        st.reason = st.reason ? `${st.reason} (${hint})` : hint;
+      }
       return st;
     });
     for (const r of this.refused) {
