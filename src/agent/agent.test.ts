@@ -27,7 +27,7 @@ test("agent: registers its node, peers with the mesh, originates its blocks, ins
   const node = JSON.parse((await store.get(`${R}nodes/h1`))!.value);
   assert.equal(node.spec.bgp.ipv4Address, "10.99.0.11/24");
   assert.equal(node.spec.bgp.ipv6Address, "fd99::11/64");
-  assert.deepEqual(speaker!.opts, { routerId: "10.99.0.11", asNumber: 65010, listenPort: 179, listenAddress: "10.99.0.11", logSeverity: "Info" });
+  assert.deepEqual(speaker!.opts, { routerId: "10.99.0.11", asNumber: 65010, listenPort: 179, listenAddress: "10.99.0.11" });
   assert.deepEqual(speaker!.peers.map((p) => [p.address, p.passive]), [["10.99.0.12", true]]);
 
   await store.put("/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", JSON.stringify({ state: "confirmed" }));

@@ -14,7 +14,7 @@
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { computeHostDesired, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
-import { speakerIdentity, type RefusedPeer, type SecretLookup, type SpeakerIdentity } from "../calc/bgp-peers.js";
+import { speakerIdentity, speakerLogSeverity, type RefusedPeer, type SecretLookup, type SpeakerIdentity } from "../calc/bgp-peers.js";
 import type { PeerStatus, RouteView } from "../bgp/speaker.js";
 import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from "../calc/host-state.js";
 import type { Store } from "../datastore/store.js";
@@ -298,6 +298,11 @@ export class Agent {
       out.push({ address: r.address ?? "-", asNumber: 0, state: "Refused", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, source: r.source, reason: r.reason });
     }
     return out;
+  }
+
+  /** BGPConfiguration `logSeverityScreen` for this node, read at every speaker log line (no restart). */
+  speakerLogSeverity(): string | undefined {
+    return speakerLogSeverity(this.state, this.opts.nodeName);
   }
 
   routes(family?: "ipv4" | "ipv6"): RouteView[] {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { applyKeyUpdate, emptyHostState, type HostState } from "./host-state.js";
-import { computePeerPlan, routerIdOf, speakerIdentity, type SecretLookup } from "./bgp-peers.js";
+import { computePeerPlan, routerIdOf, speakerIdentity, speakerLogSeverity, type SecretLookup } from "./bgp-peers.js";
 import { computeHostDesired } from "./host-desired.js";
 
 const R = "/calico/resources/v3/projectcalico.org/";
@@ -94,8 +94,11 @@ test("per-node BGPConfiguration: this node's listen port and bind mode; mesh ses
   ]);
   assert.deepEqual(computePeerPlan(s, "h1").peers.map((p) => [p.address, p.port, p.gracefulRestartTime]), [["10.0.0.2", 2179, 60]]);
   assert.deepEqual(computePeerPlan(s, "h2").peers.map((p) => [p.address, p.port]), [["10.0.0.1", 1179]]);
-  assert.deepEqual(speakerIdentity(s, "h1"), { routerId: "10.0.0.1", asNumber: 64512, listenPort: 1179, listenAddress: "10.0.0.1", logSeverity: "Info" });
-  assert.deepEqual(speakerIdentity(s, "h2"), { routerId: "10.0.0.2", asNumber: 64512, listenPort: 2179, logSeverity: "Info" });
+  assert.deepEqual(speakerIdentity(s, "h1"), { routerId: "10.0.0.1", asNumber: 64512, listenPort: 1179, listenAddress: "10.0.0.1" });
+  assert.deepEqual(speakerIdentity(s, "h2"), { routerId: "10.0.0.2", asNumber: 64512, listenPort: 2179 });
+  assert.equal(speakerLogSeverity(s, "h2"), "Info");
+  applyKeyUpdate(s, ...conf("node.h2", { logSeverityScreen: "Warning" }));
+  assert.equal(speakerLogSeverity(s, "h2"), "Warning");
   applyKeyUpdate(s, `${R}bgpconfigurations/node.h2`, undefined);
   assert.equal(computePeerPlan(s, "h1").peers[0]!.port, 1179);
 });

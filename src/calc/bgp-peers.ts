@@ -51,8 +51,11 @@ export interface SpeakerIdentity {
   listenPort: number;
   /** Bind address (BGPConfiguration `bindMode: NodeIP`, tabby's default); absent: every address. */
   listenAddress?: string;
-  /** BGPConfiguration `logSeverityScreen` (node override, else default). */
-  logSeverity?: string;
+}
+
+/** BGPConfiguration `logSeverityScreen` for this node (its `node.<name>` override, else `default`). */
+export function speakerLogSeverity(state: HostState, me: string): string | undefined {
+  return configOf(state, me, "logSeverity");
 }
 
 export const DEFAULT_LISTEN_PORT = 179;
@@ -81,8 +84,6 @@ export function speakerIdentity(state: HostState, me: string): SpeakerIdentity |
   const id: SpeakerIdentity = { routerId: routerIdOf(self), asNumber: self.asNumber ?? state.asNumber, listenPort: listenPortOf(state, me) };
   if (self.rrClusterId) id.clusterId = self.rrClusterId;
   if (configOf(state, me, "bindMode") !== "None") id.listenAddress = (self.ipv4 ?? self.ipv6)!;
-  const sev = configOf(state, me, "logSeverity");
-  if (sev) id.logSeverity = sev;
   return id;
 }
 

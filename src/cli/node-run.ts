@@ -170,8 +170,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
       },
       readSecret: fileSecrets(secretsDir),
-      createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress, logSeverity }) => {
-        const floor = speakerLogFloor(logSeverity);
+      createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress }) => {
         return new Speaker({
           routerId,
           asNumber: localAs,
@@ -181,7 +180,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           // bindMode None: every address ("::" takes IPv4 too); NodeIP (default): the node's address
           listen: { address: listenAddress ?? "::", port: listenPort },
           log: (lvl, msg, fields) => {
-            if (LEVELS.indexOf(lvl as Level) >= floor) log(lvl as Level, msg, { component: "bgp", ...fields });
+            if (LEVELS.indexOf(lvl as Level) >= speakerLogFloor(agent.speakerLogSeverity())) log(lvl as Level, msg, { component: "bgp", ...fields });
           },
         });
       },
