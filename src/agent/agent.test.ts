@@ -5,6 +5,7 @@ import { Agent } from "./agent.js";
 import { FakeSpeaker, eventually } from "./fakes.js";
 import type { KernelRoute } from "../calc/host-desired.js";
 import { ensureDefaultPools } from "./register-node.js";
+import { routerIdOf } from "../calc/bgp-peers.js";
 
 test("agent: registers its node, peers with the mesh, originates its blocks, installs learned routes", async () => {
   const store = new MemoryStore();
@@ -238,6 +239,29 @@ test("agent: a node with a route reflector cluster id reflects for the nodes tha
     assert.equal(speaker!.opts.clusterId, "224.0.0.1");
     await eventually(() => assert.deepEqual(speaker!.peers.map((p) => [p.address, p.routeReflectorClient, p.type]), [["10.99.0.21", true, "node-peer"], ["10.99.0.22", true, "node-peer"]]));
     assert.deepEqual(agent.peerStatus().map((p) => p.rrClient), [true, true]);
+  } finally {
+    await agent.stop();
+    clearInterval(keepAlive);
+  }
+});
+
+test("agent on an IPv6-only node: registers without IPv4, a router id from its name, the mesh over IPv6", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}nodes/v6b`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "v6b" }, spec: { bgp: { ipv6Address: "fd99::b/64" } } }));
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "v6a", ipv6: "fd99::a/64", batchDelayMs: 1 },
+    { store, routes: { reconcile: async () => {} }, interfaces: { configureWorkloadInterface: async () => {} }, createSpeaker: (o) => (speaker = new FakeSpeaker(o)) },
+  );
+  try {
+    await agent.start();
+    const node = JSON.parse((await store.get(`${R}nodes/v6a`))!.value);
+    assert.deepEqual(node.spec.bgp, { ipv6Address: "fd99::a/64" });
+    assert.equal(speaker!.opts.routerId, routerIdOf({ name: "v6a" }));
+    assert.equal(speaker!.opts.listenAddress, "fd99::a");
+    await eventually(() => assert.deepEqual(speaker!.peers.map((p) => [p.address, p.localAddress, p.passive, p.expectedRouterId]), [["fd99::b", "fd99::a", true, routerIdOf({ name: "v6b" })]]));
   } finally {
     await agent.stop();
     clearInterval(keepAlive);
