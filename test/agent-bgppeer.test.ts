@@ -8,6 +8,8 @@
  * - BGP passwords come from `password.secretKeyRef` files (`--secrets-dir`): the matching key
  *   establishes with BIRD and with FRR, a stale key never does and status says why, a missing
  *   key is a refused peering, not a session without password;
+ * - an IPv6 peerIP: h1's session to BIRD over IPv6, bound to its IPv6 address, brings BIRD's
+ *   IPv6 route into its kernel;
  * - h3 with `routeReflectorClusterID` reflects between h1 and h2 (a BGPPeer with peerSelector,
  *   and its automatic reverse): each learns the other's block through h3 into its kernel.
  * Needs root, bird2 and FRR; skipped without them.
@@ -32,6 +34,7 @@ const skip = canRun ? false : "needs root, bird2 and FRR";
 const TAG = `tbp${process.pid % 100000}`;
 const NS = { br: `${TAG}br`, h1: `${TAG}h1`, h2: `${TAG}h2`, h3: `${TAG}h3`, bird: `${TAG}bi`, frr: `${TAG}fr` };
 const ADDR: Record<string, string[]> = { h1: ["10.97.0.11"], h2: ["10.97.0.12"], h3: ["10.97.0.13"], bird: ["10.97.0.201", "10.97.0.203"], frr: ["10.97.0.202"] };
+const ADDR6: Record<string, string> = { h1: "fd97::11", bird: "fd97::201" };
 const dir = mkdtempSync(join(tmpdir(), "tabby-bgppeer-"));
 const datastore = `sqlite://${join(dir, "tabby.db")}`;
 const main = new URL("../src/cli/main.js", import.meta.url).pathname;
@@ -41,12 +44,22 @@ const peers = async (h: string) => (await queryControl(sock(h), { op: "peers" })
 const peer = async (h: string, addr: string) => (await peers(h)).find((p) => p.address === addr);
 const birdc = (...args: string[]) => sh("birdc", ["-s", join(dir, "bird.ctl"), ...args]);
 const vtysh = (cmd: string) => sh("vtysh", ["--vty_socket", join(dir, "frr"), "--config_dir", join(dir, "frr"), "-d", "bgpd", "-c", cmd]);
+/** A subtest that prints the agents' logs when it fails. */
+const logged = (fn: () => Promise<void>) => async () => {
+  try {
+    await fn();
+  } catch (err) {
+    process.stderr.write(logs() + "\n");
+    throw err;
+  }
+};
 const logs = () => [...agents.keys()].map((h) => `--- ${h} ---\n${readFileSync(join(dir, `${h}.log`), "utf8").slice(-3000)}`).join("\n");
 
 const BIRD_CONF = `router id 10.97.0.201;
 log "${join(dir, "bird.log")}" all;
 protocol device { scan time 1; }
 protocol static s4 { ipv4; route 10.20.1.0/24 blackhole; }
+protocol static s6 { ipv6; route fd20:1::/64 blackhole; }
 template bgp tor {
   local as 65000; hold time 9; connect retry time 1; connect delay time 1; error wait time 1, 5;
   ipv4 { import all; export where proto = "s4"; };
@@ -54,6 +67,11 @@ template bgp tor {
 protocol bgp h1 from tor { local 10.97.0.201; neighbor 10.97.0.11 as 64512; password "tor-secret"; }
 protocol bgp h2 from tor { local 10.97.0.201; neighbor 10.97.0.12 as 64512; password "tor-secret"; passive on; }
 protocol bgp oldkey from tor { local 10.97.0.203; neighbor 10.97.0.11 as 64512; password "tor-secret"; }
+protocol bgp h1v6 {
+  local fd97::201 as 65000; neighbor fd97::11 as 64512; password "tor-secret";
+  hold time 9; connect retry time 1; connect delay time 1; error wait time 1, 5;
+  ipv6 { import all; export where proto = "s6"; };
+}
 `;
 
 const FRR_CONF = `hostname torfrr
@@ -83,6 +101,7 @@ before(async () => {
     sh("ip", ["link", "add", veth, "netns", NS.br, "type", "veth", "peer", "name", "eth0", "netns", ns]);
     sh("ip", ["-n", NS.br, "link", "set", veth, "master", "br0", "up"]);
     for (const a of addrs) sh("ip", ["-n", ns, "addr", "add", `${a}/24`, "dev", "eth0"]);
+    if (ADDR6[role]) sh("ip", ["-n", ns, "addr", "add", `${ADDR6[role]}/64`, "dev", "eth0", "nodad"]);
     sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
     sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
   }
@@ -104,6 +123,7 @@ before(async () => {
     { kind: "BGPPeer", metadata: { name: "tor-bird" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.201", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
     { kind: "BGPPeer", metadata: { name: "tor-frr" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.202", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
     { kind: "BGPPeer", metadata: { name: "tor-stale" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.203", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "stale" } } } },
+    { kind: "BGPPeer", metadata: { name: "tor-bird6" }, spec: { nodeSelector: "rack == 'a'", peerIP: "[fd97::201]:179", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
     { kind: "BGPPeer", metadata: { name: "tor-missing" }, spec: { node: "h2", peerIP: "10.97.0.204", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "missing" } } } },
   ];
   for (const r of res) await client.create({ apiVersion: V3, ...r } as never);
@@ -119,7 +139,7 @@ before(async () => {
   sh("ip", ["netns", "exec", NS.frr, BGPD, "-d", "-Z", "-S", "-P", "0", "-f", join(dir, "frr", "bgpd.conf"), "-i", join(dir, "frr", "bgpd.pid"), "--vty_socket", join(dir, "frr")]);
   for (const h of ["h1", "h2", "h3"]) {
     const fd = openSync(join(dir, `${h}.log`), "a");
-    const args = ["netns", "exec", NS[h as "h1"], process.execPath, main, "node", "run", "--name", h, "--ip", `${ADDR[h]![0]}/24`, "--ip6", "none",
+    const args = ["netns", "exec", NS[h as "h1"], process.execPath, main, "node", "run", "--name", h, "--ip", `${ADDR[h]![0]}/24`, "--ip6", ADDR6[h] ? `${ADDR6[h]}/64` : "none",
       "--datastore", datastore, "--control", sock(h), "--secrets-dir", join(dir, "secrets"), "--hold-time", "9", "--ipam-gc-grace", "off"];
     agents.set(h, spawn("ip", args, { stdio: ["ignore", fd, fd] }));
   }
@@ -142,12 +162,12 @@ after(() => {
       /* not there */
     }
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env["TABBY_TEST_KEEP"]) rmSync(dir, { recursive: true, force: true });
 });
 
 test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-cluster route reflector, from the datastore", { skip, timeout: 180_000 }, async (t) => {
   try {
-    await t.test("a peer for rack a: h1 establishes with BIRD and FRR using the password from its secret; h2 opens no session", async () => {
+    await t.test("a peer for rack a: h1 establishes with BIRD and FRR using the password from its secret; h2 opens no session", logged(async () => {
       await waitFor("h1 Established with BIRD and FRR", async () => (await peer("h1", "10.97.0.201"))?.established === true && (await peer("h1", "10.97.0.202"))?.established === true, 60_000);
       assert.match(birdc("show", "protocols", "h1"), /Established/);
       const n = JSON.parse(vtysh("show bgp neighbors 10.97.0.11 json")) as Record<string, { bgpState?: string }>;
@@ -155,6 +175,7 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
       const h1 = await peers("h1");
       assert.deepEqual(h1.filter((p) => p.source?.startsWith("tor-")).map((p) => [p.address, p.type, p.source]), [
         ["10.97.0.201", "node-specific", "tor-bird"],
+        ["fd97::201", "node-specific", "tor-bird6"],
         ["10.97.0.202", "node-specific", "tor-frr"],
         ["10.97.0.203", "node-specific", "tor-stale"],
       ]);
@@ -162,9 +183,15 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
       assert.ok(!h2.some((p) => ["10.97.0.201", "10.97.0.202", "10.97.0.203"].includes(p.address)), JSON.stringify(h2));
       assert.doesNotMatch(birdc("show", "protocols", "h2"), /Established/);
       assert.doesNotMatch(birdc("show", "protocols", "all", "h2"), /Last error/, "nothing ever connected to BIRD's passive protocol for h2");
-    });
+    }));
 
-    await t.test("a stale key never establishes and status says why; a missing secret is a refused peering", async () => {
+    await t.test("an IPv6 peerIP: a session over IPv6 from the node's IPv6 address, BIRD's IPv6 route in the kernel", logged(async () => {
+      await waitFor("h1 Established with BIRD over IPv6", async () => (await peer("h1", "fd97::201"))?.established === true, 60_000);
+      assert.match(birdc("show", "protocols", "all", "h1v6"), /Established[\s\S]*Source address:\s+fd97::201/);
+      await waitFor("fd20:1::/64 via BIRD in h1's kernel", () => /via fd97::201/.test(sh("ip", ["-n", NS.h1, "-6", "route", "show", "fd20:1::/64"])), 30_000);
+    }));
+
+    await t.test("a stale key never establishes and status says why; a missing secret is a refused peering", logged(async () => {
       // several connect retries on both sides first
       await new Promise((r) => setTimeout(r, 5000));
       const stale = (await peer("h1", "10.97.0.203"))!;
@@ -178,9 +205,9 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
       const text = await tabby(["node", "status", "--control", sock("h2")]);
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /10\.97\.0\.204\s+-\s+-\s+tor-missing\s+Refused/);
-    });
+    }));
 
-    await t.test("h3 (routeReflectorClusterID) reflects between its clients h1 and h2, mesh off", async () => {
+    await t.test("h3 (routeReflectorClusterID) reflects between its clients h1 and h2, mesh off", logged(async () => {
       await waitFor("h3 Established with h1 and h2", async () => (await peers("h3")).filter((p) => p.established).length === 2, 60_000);
       const h3 = await peers("h3");
       assert.deepEqual(h3.map((p) => [p.address, p.type, p.rrClient]), [["10.97.0.11", "node-peer", true], ["10.97.0.12", "node-peer", true]]);
@@ -188,7 +215,7 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
       await waitFor("h1 routes h2's block via h2, learned through h3", () => /via 10\.97\.0\.12/.test(sh("ip", ["-n", NS.h1, "route", "show", "10.65.2.0/26"])), 30_000);
       await waitFor("h2 routes h1's block via h1", () => /via 10\.97\.0\.11/.test(sh("ip", ["-n", NS.h2, "route", "show", "10.65.1.0/26"])), 30_000);
       await waitFor("h2 has the ToRs' routes through h3 (next hop kept)", () => /10\.20\.1\.0\/24/.test(sh("ip", ["-n", NS.h2, "route", "show"])), 30_000);
-    });
+    }));
   } catch (err) {
     process.stderr.write(logs() + "\n");
     throw err;

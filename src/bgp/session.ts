@@ -315,6 +315,9 @@ export class Session {
 
   private onData(c: Conn, chunk: Buffer): void {
     if (c.closing) return;
+    // a TCP-MD5 socket (md5.ts) learns of its handshake by polling; bytes from the peer (BIRD
+    // sends its OPEN at once) prove it done, so they are never an OPEN "in Connect"
+    if (c === this.conn && c.outbound && this.fsm.name === "Connect") this.dispatch({ type: "TcpConnectionConfirmed" });
     let frames: Uint8Array[];
     try {
       frames = c.framer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
