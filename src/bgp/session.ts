@@ -289,6 +289,7 @@ export class Session {
     socket.on("data", (chunk: Buffer) => this.onData(c, chunk));
     socket.on("error", (err) => {
       if (c === this.conn || c === this.candidate) this.hooks.log("debug", "socket error", { peer: this.config.address, err: err.message });
+      if (c === this.conn) this.lastError = `socket: ${err.message}`;
     });
     socket.on("close", () => this.onClose(c));
     return c;

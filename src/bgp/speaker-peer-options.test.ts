@@ -117,3 +117,28 @@ test("maxPrefixes: one path too many ends the session with Cease 6/1 (family and
     await sp.stop();
   }
 });
+
+test("status: a peer that refuses the connection has the socket error as its reason; a NOTIFICATION received is given in words", async () => {
+  const sp = new Speaker({ routerId: "10.0.0.120", asNumber: AS, listen: { address: "127.0.0.120", port: PORT + 3 } });
+  // nobody listens on 127.0.0.121:PORT+4
+  sp.setPeers([
+    { address: "127.0.0.121", asNumber: AS, port: PORT + 4, localAddress: "127.0.0.120", holdTime: 30, connectRetry: 1 },
+    { address: "127.0.0.122", asNumber: AS, passive: true, holdTime: 30 },
+  ]);
+  await sp.start();
+  try {
+    await waitFor("the refused connection's reason", () => /ECONNREFUSED/.test(sp.peerStatus()[0]!.reason ?? ""));
+    assert.match(sp.peerStatus()[0]!.reason!, /^socket: connect ECONNREFUSED 127\.0\.0\.121:\d+$/);
+    const p = new ScriptedPeer();
+    await p.connect("127.0.0.122", "127.0.0.120", PORT + 3);
+    await p.establish(peerOpen("10.0.0.122", AS));
+    await waitFor("established", () => sp.peerStatus()[1]!.established);
+    assert.equal(sp.peerStatus()[1]!.reason, undefined);
+    p.send({ type: "notification", code: 6, subcode: 4, data: new Uint8Array(0) });
+    await waitFor("down", () => !sp.peerStatus()[1]!.established);
+    assert.equal(sp.peerStatus()[1]!.reason, "received NOTIFICATION 6/4 (Cease / Administrative Reset)");
+    p.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});
