@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { applyKeyUpdate, emptyHostState, type HostState } from "./host-state.js";
 import { computePeerPlan, routerIdOf, speakerIdentity, speakerLogSeverity, type SecretLookup } from "./bgp-peers.js";
 import { computeHostDesired } from "./host-desired.js";
+import { durationSeconds, splitPeerIP } from "./bgp-resources.js";
 
 const R = "/calico/resources/v3/projectcalico.org/";
 type Step = [string, string | undefined];
@@ -185,4 +186,32 @@ test("state sequence: BGPPeers and configurations in any order give the same pee
   const churn: Step[] = [...steps, ...steps.map(([k]) => [k, undefined] as Step), ...steps];
   assert.deepEqual(computePeerPlan(replay(churn), "b1"), want);
   assert.deepEqual(computePeerPlan(replay([...steps, ...steps.map(([k]) => [k, undefined] as Step)]), "b1").peers, []);
+});
+
+test("node and nodeSelector together (written by another tool) are refused, not half applied", () => {
+  const s = replay([...fabric, peer("both", { node: "a1", nodeSelector: "rack == 'b'", peerIP: "10.0.9.9", asNumber: 65000 })]);
+  for (const n of ["a1", "b1"]) {
+    const plan = computePeerPlan(s, n);
+    assert.deepEqual(plan.peers, []);
+    assert.match(plan.refused[0]!.reason, /spec.node must be empty when nodeSelector is set/);
+  }
+});
+
+test("property: durations and peerIP forms parse back to what was written", () => {
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let i = 0; i < 500; i++) {
+    const [h, m, sec, ms] = [rnd(3), rnd(60), rnd(60), rnd(1000)];
+    const parts = [h ? `${h}h` : "", m ? `${m}m` : "", sec ? `${sec}s` : "", ms ? `${ms}ms` : ""].join("");
+    const text = parts || "0";
+    assert.equal(durationSeconds(text), Math.round(h * 3600 + m * 60 + sec + ms / 1000), text);
+    const v4 = `${rnd(256)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`;
+    const v6 = `fd${rnd(100)}::${rnd(0xffff).toString(16)}`;
+    const port = 1 + rnd(65535);
+    assert.deepEqual(splitPeerIP(v4), { address: v4 });
+    assert.deepEqual(splitPeerIP(`${v4}:${port}`), { address: v4, port });
+    assert.deepEqual(splitPeerIP(v6), { address: v6 });
+    assert.deepEqual(splitPeerIP(`[${v6}]:${port}`), { address: v6, port });
+  }
+  for (const bad of ["", "1x", "s", "5s3", "-1s", "1.5.2s"]) assert.equal(durationSeconds(bad), undefined, bad);
 });

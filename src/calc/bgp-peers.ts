@@ -164,11 +164,12 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
   for (const p of [...state.peers.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const forward = peerAppliesTo(p, self);
     const reverse = !!p.peerSelector && p.reversePeering === "Auto" && p.peerSelector.matches(self.labels);
-    if (!forward && !reverse) continue;
     if (p.problem) {
-      plan.refused.push({ source: p.name, ...(p.peerIP ? { address: p.peerIP } : {}), reason: p.problem });
+      // reported wherever any of its selectors would put it
+      if (forward || reverse || !!p.nodeSelector?.matches(self.labels)) plan.refused.push({ source: p.name, ...(p.peerIP ? { address: p.peerIP } : {}), reason: p.problem });
       continue;
     }
+    if (!forward && !reverse) continue;
     const withOptions = (dp: DesiredPeer): DesiredPeer => {
       if (p.nextHopSelf !== undefined) dp.nextHopSelf = p.nextHopSelf;
       if (p.keepaliveTime !== undefined) dp.keepaliveTime = p.keepaliveTime;
