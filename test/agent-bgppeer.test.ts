@@ -10,6 +10,8 @@
  *   key is a refused peering, not a session without password;
  * - an IPv6 peerIP: h1's session to BIRD over IPv6, bound to its IPv6 address, brings BIRD's
  *   IPv6 route into its kernel;
+ * - `reachableBy`: h3 reaches a peer that is on no connected network (BIRD's loopback address)
+ *   through the host route the agent programs via the given gateway;
  * - h3 with `routeReflectorClusterID` reflects between h1 and h2 (a BGPPeer with peerSelector,
  *   and its automatic reverse): each learns the other's block through h3 into its kernel.
  * Needs root, bird2 and FRR; skipped without them.
@@ -34,7 +36,8 @@ const skip = canRun ? false : "needs root, bird2 and FRR";
 const TAG = `tbp${process.pid % 100000}`;
 const NS = { br: `${TAG}br`, h1: `${TAG}h1`, h2: `${TAG}h2`, h3: `${TAG}h3`, bird: `${TAG}bi`, frr: `${TAG}fr` };
 const ADDR: Record<string, string[]> = { h1: ["10.97.0.11"], h2: ["10.97.0.12"], h3: ["10.97.0.13"], bird: ["10.97.0.201", "10.97.0.203"], frr: ["10.97.0.202"] };
-const ADDR6: Record<string, string> = { h1: "fd97::11", bird: "fd97::201" };
+// every host has IPv6: the IPv6 route h1 learns from BIRD is reflected to h2 as well
+const ADDR6: Record<string, string> = { h1: "fd97::11", h2: "fd97::12", h3: "fd97::13", bird: "fd97::201" };
 const dir = mkdtempSync(join(tmpdir(), "tabby-bgppeer-"));
 const datastore = `sqlite://${join(dir, "tabby.db")}`;
 const main = new URL("../src/cli/main.js", import.meta.url).pathname;
@@ -58,6 +61,7 @@ const logs = () => [...agents.keys()].map((h) => `--- ${h} ---\n${readFileSync(j
 const BIRD_CONF = `router id 10.97.0.201;
 log "${join(dir, "bird.log")}" all;
 protocol device { scan time 1; }
+protocol direct { ipv4; interface "eth0"; }
 protocol static s4 { ipv4; route 10.20.1.0/24 blackhole; }
 protocol static s6 { ipv6; route fd20:1::/64 blackhole; }
 template bgp tor {
@@ -67,6 +71,7 @@ template bgp tor {
 protocol bgp h1 from tor { local 10.97.0.201; neighbor 10.97.0.11 as 64512; password "tor-secret"; }
 protocol bgp h2 from tor { local 10.97.0.201; neighbor 10.97.0.12 as 64512; password "tor-secret"; passive on; }
 protocol bgp oldkey from tor { local 10.97.0.203; neighbor 10.97.0.11 as 64512; password "tor-secret"; }
+protocol bgp far from tor { local 10.96.5.5; neighbor 10.97.0.13 as 64512; multihop; password "tor-secret"; }
 protocol bgp h1v6 {
   local fd97::201 as 65000; neighbor fd97::11 as 64512; password "tor-secret";
   hold time 9; connect retry time 1; connect delay time 1; error wait time 1, 5;
@@ -101,6 +106,7 @@ before(async () => {
     sh("ip", ["link", "add", veth, "netns", NS.br, "type", "veth", "peer", "name", "eth0", "netns", ns]);
     sh("ip", ["-n", NS.br, "link", "set", veth, "master", "br0", "up"]);
     for (const a of addrs) sh("ip", ["-n", ns, "addr", "add", `${a}/24`, "dev", "eth0"]);
+    if (role === "bird") sh("ip", ["-n", ns, "addr", "add", "10.96.5.5/32", "dev", "lo"]);
     if (ADDR6[role]) sh("ip", ["-n", ns, "addr", "add", `${ADDR6[role]}/64`, "dev", "eth0", "nodad"]);
     sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
     sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
@@ -124,6 +130,7 @@ before(async () => {
     { kind: "BGPPeer", metadata: { name: "tor-frr" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.202", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
     { kind: "BGPPeer", metadata: { name: "tor-stale" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.203", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "stale" } } } },
     { kind: "BGPPeer", metadata: { name: "tor-bird6" }, spec: { nodeSelector: "rack == 'a'", peerIP: "[fd97::201]:179", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
+    { kind: "BGPPeer", metadata: { name: "far" }, spec: { node: "h3", peerIP: "10.96.5.5", asNumber: 65000, reachableBy: "10.97.0.201", password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
     { kind: "BGPPeer", metadata: { name: "tor-missing" }, spec: { node: "h2", peerIP: "10.97.0.204", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "missing" } } } },
   ];
   for (const r of res) await client.create({ apiVersion: V3, ...r } as never);
@@ -191,6 +198,15 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
       await waitFor("fd20:1::/64 via BIRD in h1's kernel", () => /via fd97::201/.test(sh("ip", ["-n", NS.h1, "-6", "route", "show", "fd20:1::/64"])), 30_000);
     }));
 
+    await t.test("reachableBy: a host route to the peer via the gateway, and the session over it", logged(async () => {
+      await waitFor("h3 Established with BIRD's loopback address", async () => (await peer("h3", "10.96.5.5"))?.established === true, 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${birdc("show", "protocols", "all", "far")}`);
+      });
+      assert.match(sh("ip", ["-n", NS.h3, "route", "show", "10.96.5.5"]), /^10\.96\.5\.5 via 10\.97\.0\.201 dev eth0 proto 152/);
+      assert.equal(sh("ip", ["-n", NS.h2, "route", "show", "10.96.5.5"]).trim(), "", "only on the node the BGPPeer is for");
+      assert.equal((await peer("h3", "10.96.5.5"))!.type, "node-specific");
+    }));
+
     await t.test("a stale key never establishes and status says why; a missing secret is a refused peering", logged(async () => {
       // several connect retries on both sides first
       await new Promise((r) => setTimeout(r, 5000));
@@ -208,9 +224,9 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
     }));
 
     await t.test("h3 (routeReflectorClusterID) reflects between its clients h1 and h2, mesh off", logged(async () => {
-      await waitFor("h3 Established with h1 and h2", async () => (await peers("h3")).filter((p) => p.established).length === 2, 60_000);
+      await waitFor("h3 Established with h1 and h2", async () => (await peers("h3")).filter((p) => p.established && p.type === "node-peer").length === 2, 60_000);
       const h3 = await peers("h3");
-      assert.deepEqual(h3.map((p) => [p.address, p.type, p.rrClient]), [["10.97.0.11", "node-peer", true], ["10.97.0.12", "node-peer", true]]);
+      assert.deepEqual(h3.filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]), [["10.97.0.11", true], ["10.97.0.12", true]]);
       assert.deepEqual((await peers("h2")).filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]), [["10.97.0.13", undefined]], "h2 peers with the reflector only");
       await waitFor("h1 routes h2's block via h2, learned through h3", () => /via 10\.97\.0\.12/.test(sh("ip", ["-n", NS.h1, "route", "show", "10.65.2.0/26"])), 30_000);
       await waitFor("h2 routes h1's block via h1", () => /via 10\.97\.0\.11/.test(sh("ip", ["-n", NS.h2, "route", "show", "10.65.1.0/26"])), 30_000);
