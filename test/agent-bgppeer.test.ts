@@ -71,7 +71,12 @@ template bgp tor {
 protocol bgp h1 from tor { local 10.97.0.201; neighbor 10.97.0.11 as 64512; password "tor-secret"; }
 protocol bgp h2 from tor { local 10.97.0.201; neighbor 10.97.0.12 as 64512; password "tor-secret"; passive on; }
 protocol bgp oldkey from tor { local 10.97.0.203; neighbor 10.97.0.11 as 64512; password "tor-secret"; }
-protocol bgp far from tor { local 10.96.5.5; neighbor 10.97.0.13 as 64512; multihop; password "tor-secret"; }
+# exports nothing: its next hop (10.96.5.5) would be a recursive one, which is the fabric work's
+protocol bgp far {
+  local 10.96.5.5 as 65000; neighbor 10.97.0.13 as 64512; multihop; password "tor-secret";
+  hold time 9; connect retry time 1; connect delay time 1; error wait time 1, 5;
+  ipv4 { import all; export none; };
+}
 protocol bgp h1v6 {
   local fd97::201 as 65000; neighbor fd97::11 as 64512; password "tor-secret";
   hold time 9; connect retry time 1; connect delay time 1; error wait time 1, 5;
