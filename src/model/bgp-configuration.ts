@@ -3,7 +3,10 @@
  * The cluster-wide `default` gets Calico's defaults filled in: asNumber 64512,
  * nodeToNodeMeshEnabled true, logSeverityScreen Info, listenPort 179. Node-specific
  * configurations (any other name) may not set the cluster-only fields nodeToNodeMeshEnabled,
- * asNumber, serviceClusterIPs and serviceExternalIPs (clientv3 `ValidateDefaultOnlyFields`).
+ * asNumber, serviceClusterIPs and serviceExternalIPs (clientv3 `ValidateDefaultOnlyFields`), nor
+ * nodeMeshPassword and nodeMeshMaxRestartTime (confd reads them from the global config only, so
+ * a per-node value would be ignored; tabby refuses it). Fields the agent cannot honour are
+ * refused (`unsupportedConfigFields`).
  * Communities are standard `aa:nn` (RFC 1997) or large `a:b:c` (RFC 8092).
  * Pure: no I/O.
  */

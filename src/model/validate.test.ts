@@ -279,6 +279,8 @@ test("BGPConfiguration default gets Calico's defaults; node-specific ones do not
   rejects(bgpconf({ asNumber: 65001 }, "node.host1"), "spec.asNumber", /cluster-wide/);
   rejects(bgpconf({ serviceClusterIPs: [{ cidr: "10.96.0.0/12" }] }, "rack1"), "spec.serviceClusterIPs", /cluster-wide BGPConfiguration "default", not in "rack1"/);
   rejects(bgpconf({ serviceExternalIPs: [{ cidr: "203.0.113.0/24" }] }, "node.host1"), "spec.serviceExternalIPs", /cluster-wide/);
+  rejects(bgpconf({ nodeMeshPassword: { secretKeyRef: { name: "bgp", key: "mesh" } } }, "node.host1"), "spec.nodeMeshPassword", /cluster-wide/);
+  rejects(bgpconf({ nodeMeshMaxRestartTime: "60s" }, "node.host1"), "spec.nodeMeshMaxRestartTime", /cluster-wide/);
   assert.deepEqual(errorsOf(bgpconf({ serviceLoadBalancerIPs: [{ cidr: "203.0.113.0/24" }], serviceClusterIPs: [] }, "node.host1")), []);
 });
 
