@@ -267,3 +267,34 @@ test("agent on an IPv6-only node: registers without IPv4, a router id from its n
     clearInterval(keepAlive);
   }
 });
+
+test("agent: a new speaker that cannot start (its new port is taken) is retried, not left stopped", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  let failures = 1;
+  const made: FakeSpeaker[] = [];
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async () => {} },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => {
+        const s = new FakeSpeaker(o);
+        if (o.listenPort === 1179 && failures-- > 0) s.start = async () => Promise.reject(new Error("listen EADDRINUSE 10.99.0.11:1179"));
+        made.push(s);
+        return s;
+      },
+    },
+  );
+  try {
+    await agent.start();
+    await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "BGPConfiguration", metadata: { name: "default" }, spec: { listenPort: 1179 } }));
+    await eventually(() => assert.ok(made.length === 3 && made[2]!.started), 500);
+    assert.deepEqual(made.map((s) => [s.opts.listenPort, s.started]), [[179, true], [1179, false], [1179, true]]);
+  } finally {
+    await agent.stop();
+    clearInterval(keepAlive);
+  }
+});

@@ -269,13 +269,21 @@ export class Agent {
    */
   private async ensureSpeakerIdentity(): Promise<void> {
     const id = speakerIdentity(this.state, this.opts.nodeName);
-    if (!id || JSON.stringify(id) === this.speakerKey) return;
+    if (!id || (this.speaker && JSON.stringify(id) === this.speakerKey)) return;
     this.log("info", "BGP identity changed: restarting the speaker", { was: this.speakerKey, now: id });
     const old = this.speaker;
     this.speaker = undefined;
     await old?.stop("BGP configuration changed");
     this.learned.clear();
-    await this.startSpeaker(false);
+    try {
+      await this.startSpeaker(false);
+    } catch (err) {
+      // say, the new listen port is taken: the programming pass fails and is retried
+      await (this.speaker as BgpPort | undefined)?.stop().catch(() => undefined);
+      this.speaker = undefined;
+      this.speakerKey = undefined;
+      throw err;
+    }
   }
 
   /** Every peer: the speaker's sessions with why they exist, then the peerings refused and why. */
@@ -365,7 +373,8 @@ export class Agent {
     }
     await this.ensureSpeakerIdentity();
     const desired = computeHostDesired(this.state, this.opts.nodeName, this.deps.readSecret);
-    const speaker = this.speaker!;
+    const speaker = this.speaker;
+    if (!speaker) throw new Error("no BGP speaker");
     this.desiredPeers = desired.peers;
     this.refused = desired.refusedPeers;
     const refusedKey = JSON.stringify(this.refused);
