@@ -22,6 +22,8 @@ export interface FsmConfig {
   passive: boolean;
   /** The BGP identifier the peer's OPEN must carry (validateOpen). */
   expectedRouterId?: string;
+  /** Configured keepalive interval (seconds); never more than a third of the negotiated hold time. */
+  keepaliveTime?: number;
 }
 
 export interface FsmState {
@@ -180,7 +182,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
           const err = validateOpen(e.open, { peerAs: cfg.peerAs, localAs: cfg.localAs, localRouterId: cfg.routerId, ...(cfg.expectedRouterId !== undefined ? { expectedRouterId: cfg.expectedRouterId } : {}) });
           if (err) return toIdle(s, err.message, notification(err.notifyCode, err.notifySubcode, err.data));
           const holdTime = Math.min(cfg.holdTime, e.open.holdTime);
-          const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.floor(holdTime / 3));
+          const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.min(cfg.keepaliveTime ?? Infinity, Math.floor(holdTime / 3)));
           const next: FsmState = { ...s, name: "OpenConfirm", holdTime, keepaliveTime, peerOpen: e.open };
           const actions: FsmAction[] = [{ type: "sendKeepalive" }, { type: "stopTimer", timer: "hold" }];
           if (holdTime > 0) {

@@ -74,7 +74,10 @@ export interface PeerConfig {
    * (Calico BGPPeer `numAllowedLocalASNumbers`, BIRD `allow local as`); default 0.
    */
   allowOwnAs?: number;
-  /** Maximum prefixes accepted from the peer (per family); past it the session is reset with Cease 6/1. */
+  /**
+   * Maximum paths accepted from the peer (after import policy, all families together); past it the
+   * speaker resets the session with Cease 6/1 (RFC 4486) and tries again a minute later.
+   */
   maxPrefixes?: number;
   /**
    * BFD (RFC 5880/5881, multihop RFC 5883) to this peer address, run by the speaker's failure
@@ -167,6 +170,7 @@ export class Session {
       connectRetryTime: this.config.connectRetry,
       passive: this.config.passive,
       ...(config.expectedRouterId !== undefined ? { expectedRouterId: checkRouterId(config.expectedRouterId, config.address) } : {}),
+      ...(config.keepaliveTime !== undefined ? { keepaliveTime: config.keepaliveTime } : {}),
     });
     if (config.ttlSecurity) checkHops(config.ttlSecurity, `peer ${config.address}`);
   }
@@ -309,6 +313,7 @@ export class Session {
     socket.on("data", (chunk: Buffer) => this.onData(c, chunk));
     socket.on("error", (err) => {
       if (c === this.conn || c === this.candidate) this.hooks.log("debug", "socket error", { peer: this.config.address, err: err.message });
+      if (c === this.conn) this.lastError = `socket: ${err.message}`;
     });
     socket.on("close", () => this.onClose(c));
     return c;
@@ -335,6 +340,9 @@ export class Session {
 
   private onData(c: Conn, chunk: Buffer): void {
     if (c.closing) return;
+    // a TCP-MD5 socket (md5.ts) learns of its handshake by polling; bytes from the peer (BIRD
+    // sends its OPEN at once) prove it done, so they are never an OPEN "in Connect"
+    if (c === this.conn && c.outbound && this.fsm.name === "Connect") this.dispatch({ type: "TcpConnectionConfirmed" });
     let frames: Uint8Array[];
     try {
       frames = c.framer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));

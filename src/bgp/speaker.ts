@@ -31,6 +31,7 @@ import { dottedToU32 } from "./wire/bytes.js";
 import { setConnectionKey, setListenerKey } from "./md5.js";
 import { applyGtsm, inboundSynTtl, minTtl, prepareListenerForGtsm, resetTtl } from "./gtsm.js";
 import { bindSecuredListener } from "./listener-socket.js";
+import { describeSessionError } from "./notification-text.js";
 import { ACCEPT_ALL, applySet, compilePolicy, evaluate, parseLargeCommunity, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
@@ -95,6 +96,8 @@ export interface PeerStatus {
   /** The update group of the session (peers sharing one Adj-RIB-Out and encoding); absent when down. */
   updateGroup?: number;
   lastError?: string;
+  /** Why the session is not Established, in words: the socket error, the NOTIFICATION sent or received, a limit hit. */
+  reason?: string;
 }
 
 export interface RouteView {
@@ -154,6 +157,8 @@ interface PeerState {
   refreshing: Map<AddressFamily, TimerHandle>;
   /** The failure detector's watch on this peer (config `bfd`). */
   bfd?: { close(): void };
+  /** Why the speaker itself took the session down (the maximum-prefix guard), and the timer that restarts it. */
+  limit?: { reason: string; timer: TimerHandle | undefined };
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
@@ -169,6 +174,8 @@ interface LocalRoute {
 const PENDING_MAX = 2048;
 /** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
 const STALE_PATH_TIME = 360;
+/** How long a session reset by the maximum-prefix guard stays down before it is tried again (s). */
+export const MAX_PREFIX_RESTART_TIME = 60;
 /** RFC 4724 §4.1 selection deferral timer default (FRR's `select-defer-time`). */
 const SELECTION_DEFERRAL_TIME = 360;
 
@@ -369,7 +376,7 @@ export class Speaker {
       const st: PeerState = { config: cfg, session: undefined as unknown as Session, group: undefined, member: undefined, rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, importPolicy, eorReceived: new Set(), refreshing: new Map() };
       const gr = this.opts.gracefulRestart;
       const sessionCfg: PeerConfig = { ...cfg, address: addr };
-      if (gr?.restartTime !== undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
+      if (gr?.restartTime !== undefined && sessionCfg.gracefulRestartTime === undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
       const local = gr
         ? { asNumber: this.opts.asNumber, routerId: this.opts.routerId, restartState: () => ({ restarting: this.deferring, forwarding: gr.preserveForwarding ?? true }) }
         : { asNumber: this.opts.asNumber, routerId: this.opts.routerId };
@@ -447,6 +454,10 @@ export class Speaker {
       if (p.group) st.updateGroup = p.group.id;
       if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);
       if (s.lastError) st.lastError = s.lastError;
+      if (!s.established) {
+        const why = p.limit?.reason ?? (s.lastError ? describeSessionError(s.lastError) : undefined);
+        if (why) st.reason = why;
+      }
       return st;
     });
   }
@@ -583,6 +594,8 @@ export class Speaker {
           ibgp: s.ibgp,
           rrClient: !!st.config.routeReflectorClient,
         };
+        if (st.config.allowOwnAs) st.info.allowOwnAs = st.config.allowOwnAs;
+        if (st.limit) this.clearLimit(st);
         this.leaveGroup(st);
         st.gr = n.gracefulRestart;
         st.eorReceived.clear();
@@ -799,6 +812,11 @@ export class Speaker {
       if (st.rejected.size > 0) st.rejected.delete(`${pathKey(p)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
+    const max = st.config.maxPrefixes;
+    if (max !== undefined && this.rib.peerPathCount(st.info.id) > max) {
+      this.maxPrefixesReached(st, max, r.announce[0]?.family ?? "ipv4");
+      return;
+    }
     // bounded, so the change records die young (a big batch would be promoted and slow the GC)
     if (changes.size >= PENDING_MAX) this.propagate(new Map());
     else if (!this.pendingScheduled && changes.size > 0) {
@@ -808,6 +826,37 @@ export class Speaker {
         this.propagate(new Map());
       });
     }
+  }
+
+  /**
+   * The maximum-prefix guard (RFC 4486): more paths accepted from the peer than `maxPrefixes`
+   * (all families together) ends the session with Cease 6/1 (a Hard Reset under RFC 8538, so the
+   * peer does not keep our routes stale either), drops the peer's routes, and tries the session
+   * again after MAX_PREFIX_RESTART_TIME. The data carries the family and the bound.
+   */
+  private maxPrefixesReached(st: PeerState, max: number, family: AddressFamily): void {
+    const count = this.rib.peerPathCount(st.info!.id);
+    const reason = `maximum prefixes reached: more than ${max} accepted (${count}); sent NOTIFICATION 6/1 (Cease / Maximum Number of Prefixes Reached), retrying in ${MAX_PREFIX_RESTART_TIME}s`;
+    this.log("warn", "maximum prefixes reached: resetting the session", { peer: st.config.address, max, count });
+    const data = new Uint8Array(7);
+    const dv = new DataView(data.buffer);
+    dv.setUint16(0, familyToAfi(family));
+    dv.setUint8(2, SAFI.UNICAST);
+    dv.setUint32(3, max);
+    const addr = canonicalAddress(st.config.address);
+    if (st.limit?.timer) this.clock.clearTimeout(st.limit.timer);
+    st.limit = { reason, timer: undefined };
+    void st.session.stop({ ...ceaseNotification(CeaseSubcode.MAX_PREFIXES_REACHED), data });
+    this.dropPeerRoutes(st);
+    st.limit.timer = this.clock.setTimeout(() => {
+      if (st.limit) st.limit.timer = undefined;
+      if (this.started && this.peers.get(addr) === st) st.session.start();
+    }, MAX_PREFIX_RESTART_TIME * 1000);
+  }
+
+  private clearLimit(st: PeerState): void {
+    if (st.limit?.timer) this.clock.clearTimeout(st.limit.timer);
+    st.limit = undefined;
   }
 
   private selfNextHops(st: PeerState): Partial<Record<AddressFamily, IP>> {

@@ -48,6 +48,10 @@ export function parseConfig(text: string): BgpRunConfig {
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") throw new UsageError("config: every peer needs address and asNumber");
     if (p.nextHopSelf !== undefined && typeof p.nextHopSelf !== "boolean") throw new UsageError(`config: peer ${p.address}: nextHopSelf is true or false`);
     parseBfd(p);
+    for (const [k, min] of [["keepaliveTime", 1], ["allowOwnAs", 0], ["maxPrefixes", 1]] as const) {
+      const v = p[k];
+      if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new UsageError(`config: peer ${p.address}: ${k} is a whole number of at least ${min}`);
+    }
   }
   if (c.installRoutes !== undefined && typeof c.installRoutes !== "boolean") throw new UsageError("config: installRoutes is true or false");
   const gr = c.gracefulRestart;
