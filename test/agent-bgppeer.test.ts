@@ -235,7 +235,9 @@ test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-
       assert.deepEqual((await peers("h2")).filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]), [["10.97.0.13", undefined]], "h2 peers with the reflector only");
       await waitFor("h1 routes h2's block via h2, learned through h3", () => /via 10\.97\.0\.12/.test(sh("ip", ["-n", NS.h1, "route", "show", "10.65.2.0/26"])), 30_000);
       await waitFor("h2 routes h1's block via h1", () => /via 10\.97\.0\.11/.test(sh("ip", ["-n", NS.h2, "route", "show", "10.65.1.0/26"])), 30_000);
-      await waitFor("h2 has the ToRs' routes through h3 (next hop kept)", () => /10\.20\.1\.0\/24/.test(sh("ip", ["-n", NS.h2, "route", "show"])), 30_000);
+      // a route h1 learned from its eBGP ToRs is never passed on (no transit, docs/bgp.md): by the
+      // time the blocks went round through h3 it would have, so its absence now is meaningful
+      assert.doesNotMatch(sh("ip", ["-n", NS.h2, "route", "show"]), /10\.20\.1\.0\/24/, "h1 passes no eBGP-learned route into the cluster");
     }));
   } catch (err) {
     process.stderr.write(logs() + "\n");

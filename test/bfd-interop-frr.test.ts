@@ -33,7 +33,9 @@ const skip = process.getuid?.() !== 0 ? "needs root" : !hasFrr || !frrUser ? "ne
 const TAG = `ttbff${process.pid}`;
 const NS = { tabby: `${TAG}t`, frr: `${TAG}f` };
 const dir = mkdtempSync(join(tmpdir(), "ttbff-"));
-const control = join(dir, "tabby.sock");
+// FRR's directory belongs to the frr user; tabby's control socket needs one only root can write
+const tabbyDir = mkdtempSync(join(tmpdir(), "ttbff-tabby-"));
+const control = join(tabbyDir, "tabby.sock");
 const main = new URL("../src/cli/main.js", import.meta.url).pathname;
 let tabby: ChildProcess | undefined;
 const DAEMONS = ["zebra", "bfdd", "bgpd"] as const;
@@ -100,6 +102,7 @@ after(() => {
     }
   }
   rmSync(dir, { recursive: true, force: true });
+  rmSync(tabbyDir, { recursive: true, force: true });
 });
 
 function startFrr(): void {

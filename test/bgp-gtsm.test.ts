@@ -129,8 +129,12 @@ test("GTSM with BIRD 2 (ttl security on): IPv4 and IPv6 establish with ttlSecuri
     assert.match(birdc("show", "protocols", "near6"), /Established/);
     // several connect retries on both sides: BIRD drops every TTL-64 segment from .4
     await new Promise((r) => setTimeout(r, 6000));
-    assert.equal((await peers()).find((p) => p.address === "10.98.0.3")!.established, false);
+    // BIRD sets its minimum TTL on a socket only after accepting it, so tabby's first OPEN can slip
+    // in and tabby may briefly see OpenConfirm or even Established (BIRD's KEEPALIVE reaches it,
+    // its own never reaches BIRD): what GTSM guarantees is that BIRD never establishes and so
+    // never sends a route.
     assert.doesNotMatch(birdc("show", "protocols", "plain"), /Established/);
+    assert.equal((await peers()).find((p) => p.address === "10.98.0.3")!.prefixesReceived, 0);
   } catch (err) {
     process.stderr.write(`--- tabby log ---\n${pair.tabbyLog()}\n`);
     throw err;
