@@ -27,7 +27,7 @@ import { queryControl } from "../src/bgp/control.js";
 import { openStore } from "../src/datastore/open.js";
 import { ResourceClient } from "../src/datastore/resource-client.js";
 import type { AgentPeerStatus } from "../src/agent/agent.js";
-import { tabby } from "./helpers.js";
+import { tabby, stopByPidFile, deleteNetns } from "./helpers.js";
 
 const BGPD = "/usr/lib/frr/bgpd";
 const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/bird") && existsSync(BGPD) && existsSync("/usr/bin/vtysh");
@@ -161,19 +161,9 @@ after(() => {
   if (!canRun) return;
   for (const a of agents.values()) if (a.pid && a.exitCode === null && a.signalCode === null) process.kill(a.pid, "SIGKILL");
   for (const pidFile of [join(dir, "bird.pid"), join(dir, "frr", "bgpd.pid")]) {
-    try {
-      process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
-    } catch {
-      /* not started or gone */
-    }
+    stopByPidFile(pidFile);
   }
-  for (const ns of Object.values(NS)) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
+  deleteNetns(Object.values(NS));
   if (!process.env["TABBY_TEST_KEEP"]) rmSync(dir, { recursive: true, force: true });
 });
 

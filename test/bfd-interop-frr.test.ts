@@ -18,6 +18,7 @@ import { queryControl } from "../src/bgp/control.js";
 import type { PeerStatus } from "../src/bgp/speaker.js";
 import type { BfdSessionStatus } from "../src/bfd/service.js";
 import { sh, waitFor } from "./bird-tabby-pair.js";
+import { stopByPidFile, deleteNetns } from "./helpers.js";
 
 const FRR = "/usr/lib/frr";
 const hasFrr = ["zebra", "bfdd", "bgpd"].every((d) => existsSync(join(FRR, d))) && existsSync("/usr/bin/vtysh");
@@ -87,20 +88,9 @@ after(() => {
   if (tabby?.pid && tabby.exitCode === null && tabby.signalCode === null) process.kill(tabby.pid, "SIGKILL");
   for (const d of DAEMONS) {
     const pidFile = join(dir, `${d}.pid`);
-    if (!existsSync(pidFile)) continue;
-    try {
-      process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
-    } catch {
-      /* gone */
-    }
+    stopByPidFile(pidFile);
   }
-  for (const ns of Object.values(NS)) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
+  deleteNetns(Object.values(NS));
   rmSync(dir, { recursive: true, force: true });
   rmSync(tabbyDir, { recursive: true, force: true });
 });

@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sh, waitFor } from "./bird-tabby-pair.js";
+import { deleteNetns } from "./helpers.js";
 
 const canRun = process.getuid?.() === 0;
 const TAG = `ttbf${process.pid}`;
@@ -70,13 +71,7 @@ before(() => {
 after(() => {
   if (!canRun) return;
   for (const p of running) if (p.pid && p.exitCode === null && p.signalCode === null) process.kill(p.pid, "SIGKILL");
-  for (const ns of [NS_AGENT, NS_PEER]) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
+  deleteNetns([NS_AGENT, NS_PEER]);
   rmSync(dir, { recursive: true, force: true });
 });
 

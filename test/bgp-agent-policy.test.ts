@@ -14,6 +14,7 @@ import { sh, waitFor } from "./bird-tabby-pair.js";
 import { queryControl } from "../src/bgp/control.js";
 import type { RouteView } from "../src/bgp/speaker.js";
 import { openStore } from "../src/datastore/open.js";
+import { stopByPidFile, deleteNetns } from "./helpers.js";
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/bird");
 const TAG = `ttbp${process.pid}`;
@@ -59,20 +60,8 @@ before(() => {
 after(() => {
   if (!canRun) return;
   for (const p of running) if (p.pid && p.exitCode === null && p.signalCode === null) process.kill(p.pid, "SIGKILL");
-  if (existsSync(birdPid)) {
-    try {
-      process.kill(Number(readFileSync(birdPid, "utf8").trim()), "SIGTERM");
-    } catch {
-      /* gone */
-    }
-  }
-  for (const ns of Object.values(NS)) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
+  stopByPidFile(birdPid);
+  deleteNetns(Object.values(NS));
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
 import type { PeerStatus } from "../src/bgp/speaker.js";
 import { birdTabbyPair, sh, waitFor } from "./bird-tabby-pair.js";
+import { stopByPidFile } from "./helpers.js";
 
 const pair = birdTabbyPair("ttgt");
 const { canRun, dir, control, birdc, peers } = pair;
@@ -99,13 +100,7 @@ const frrDir = join(hopDir, "frr");
 
 after(async () => {
   const frrPid = join(frrDir, "bgpd.pid");
-  if (existsSync(frrPid)) {
-    try {
-      process.kill(Number(readFileSync(frrPid, "utf8").trim()), "SIGTERM");
-    } catch {
-      /* gone */
-    }
-  }
+  stopByPidFile(frrPid);
   for (const p of started) if (p.pid && p.exitCode === null && p.signalCode === null) process.kill(p.pid, "SIGKILL");
   pair.tearDown();
   if (canRun) {

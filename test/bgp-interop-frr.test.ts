@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
 import { sh, waitFor } from "./bird-tabby-pair.js";
+import { stopByPidFile, deleteNetns } from "./helpers.js";
 
 const BGPD = "/usr/lib/frr/bgpd";
 const hasFrr = existsSync(BGPD) && existsSync("/usr/bin/vtysh");
@@ -187,20 +188,9 @@ after(() => {
   if (tabby?.pid && tabby.exitCode === null && tabby.signalCode === null) process.kill(tabby.pid, "SIGKILL");
   for (const f of [E, I]) {
     const pidFile = join(f.dir, "bgpd.pid");
-    if (!existsSync(pidFile)) continue;
-    try {
-      process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
-    } catch {
-      /* gone */
-    }
+    stopByPidFile(pidFile);
   }
-  for (const ns of Object.values(NS)) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
+  deleteNetns(Object.values(NS));
   // TTBF_KEEP=1 keeps the directory (configs, FRR and tabby logs) for a look after a run
   if (!process.env["TTBF_KEEP"]) rmSync(dir, { recursive: true, force: true });
 });

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
 import { sh, waitFor } from "./bird-tabby-pair.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
+import { deleteNetns } from "./helpers.js";
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/bin/gobgpd") && existsSync("/usr/bin/gobgp");
 const NS_GO = `ttbg${process.pid}g`;
@@ -86,13 +87,7 @@ before(() => {
 after(() => {
   if (!canRun) return;
   for (const p of [tabby, gobgpd]) if (p?.pid && p.exitCode === null && p.signalCode === null) process.kill(p.pid, "SIGKILL");
-  for (const ns of [NS_GO, NS_TABBY]) {
-    try {
-      sh("ip", ["netns", "del", ns]);
-    } catch {
-      /* not there */
-    }
-  }
+  deleteNetns([NS_GO, NS_TABBY]);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
 import { sh, waitFor } from "./bird-tabby-pair.js";
 import type { PeerStatus } from "../src/bgp/speaker.js";
+import { stopByPidFile } from "./helpers.js";
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/bird");
 const NS = `ttbg${process.pid}r`;
@@ -49,13 +50,7 @@ after(() => {
   if (tabby?.pid && tabby.exitCode === null && tabby.signalCode === null) process.kill(tabby.pid, "SIGKILL");
   for (const n of CLIENTS) {
     const pidFile = join(dir, `bird${n}.pid`);
-    if (existsSync(pidFile)) {
-      try {
-        process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
-      } catch {
-        /* gone */
-      }
-    }
+    stopByPidFile(pidFile);
   }
   try {
     sh("ip", ["netns", "del", NS]);

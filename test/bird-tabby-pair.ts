@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryControl } from "../src/bgp/control.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
+import { stopByPidFile, deleteNetns } from "./helpers.js";
 
 export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -90,20 +91,8 @@ export function birdTabbyPair(tag: string) {
     tearDown(): void {
       if (!canRun) return;
       if (tabby?.pid && tabby.exitCode === null) process.kill(tabby.pid, "SIGKILL");
-      if (existsSync(birdPid)) {
-        try {
-          process.kill(Number(readFileSync(birdPid, "utf8").trim()), "SIGTERM");
-        } catch {
-          /* gone */
-        }
-      }
-      for (const ns of [nsBird, nsTabby]) {
-        try {
-          sh("ip", ["netns", "del", ns]);
-        } catch {
-          /* not there */
-        }
-      }
+      stopByPidFile(birdPid);
+      deleteNetns([nsBird, nsTabby]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,5 +1,5 @@
 /** Helpers for functional tests: run the real CLI, poll for a condition, run commands. */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -54,6 +54,20 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Cleanup in after(): SIGTERM to the pid a daemon wrote to `pidFile`, if the file is there. */
+export function stopByPidFile(pidFile: string): void {
+  try {
+    process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
+  } catch {
+    /* not started, or gone */
+  }
+}
+
+/** Cleanup in after(): deletes these network namespaces; one already gone is no error. */
+export function deleteNetns(names: Iterable<string>): void {
+  for (const ns of names) spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
 }
 
 /** The names of the network namespaces that exist now. */
