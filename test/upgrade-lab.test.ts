@@ -22,7 +22,7 @@ import { alive, labUnderTest, run, waitFor } from "./helpers.js";
 
 const canRun = process.getuid?.() === 0;
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const { name, lab } = labUnderTest("tu", "tabby-lab-");
+const { lab } = labUnderTest("tu", "tabby-lab-");
 const W = mkdtempSync(join(tmpdir(), `ttup${process.pid}-`));
 const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
 const started: ChildProcess[] = [];
