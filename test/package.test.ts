@@ -87,3 +87,23 @@ test("installed: cni install, then a runtime's ADD and DEL through the installed
   assert.deepEqual(ipJson(HOST, "route", "show", "proto", "152"), []);
   assert.equal(existsSync(join(W, "tabby.db")), true);
 });
+
+test("installed: node install --root writes units that run the installed package; uninstall --root removes them", async () => {
+  const root = join(W, "root");
+  const dry = await tabbyInstalled(["node", "install", "--root", root, "--dry-run", "--no-cni"]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would write \/etc\/systemd\/system\/tabby-node\.service/);
+  assert.equal(existsSync(root), false);
+  const inst = await tabbyInstalled(["node", "install", "--root", root, "--datastore", DS, "--nodename", "host-a", "--bin-dir", "/opt/cni/bin", "--conf-dir", "/etc/cni/net.d"]);
+  assert.equal(inst.code, 0, inst.stderr);
+  const unit = readFileSync(join(root, "etc/systemd/system/tabby-node.service"), "utf8");
+  const main = join(PREFIX, "lib/node_modules/tabby/dist/src/cli/main.js");
+  assert.ok(unit.includes(`ExecStart=${process.execPath} ${main} node run --graceful-restart $TABBY_NODE_ARGS`), unit);
+  assert.match(readFileSync(join(root, "etc/default/tabby"), "utf8"), /^TABBY_NODENAME=host-a$/m);
+  assert.match(readFileSync(join(root, "opt/cni/bin/tabby"), "utf8"), /lib\/node_modules\/tabby\/dist\/cni\/tabby\.cjs/);
+  const bad = await tabbyInstalled(["node", "install", "--root", "relative"]);
+  assert.equal(bad.code, 2);
+  const un = await tabbyInstalled(["node", "uninstall", "--root", root, "--purge"]);
+  assert.equal(un.code, 0, un.stderr);
+  assert.deepEqual(readdirSync(root, { recursive: true }).map(String).filter((f) => !["etc", "opt", "var", "var/lib", "opt/cni", "opt/cni/bin", "etc/cni", "etc/cni/net.d", "etc/systemd", "etc/systemd/system", "etc/default", "etc/sysctl.d", "etc/modules-load.d"].includes(f)), []);
+});
