@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { RouteTable, type Route } from "../src/dataplane/routes.js";
+import { resolveNextHops } from "../src/dataplane/route-resolve.js";
 
 const NS = `ttcn${process.pid}rt`;
 const ip = (...args: string[]) => execFileSync("ip", ["-n", NS, ...args], { encoding: "utf8" });
@@ -50,8 +51,8 @@ test("RouteTable.reconcile installs, changes and removes only proto 152 routes",
     { dst: "fd02::/122", type: "blackhole" },
     { dst: "fd03::5/128", type: "unicast", dev: "vb" },
   ];
-  assert.deepEqual(await table.reconcile(desired), { added: 7, removed: 0, replaced: 0 });
-  assert.deepEqual(await table.reconcile(desired), { added: 0, removed: 0, replaced: 0 }, "read-back matches");
+  assert.deepEqual(await table.reconcile(desired), { added: 7, removed: 0, replaced: 0, refused: [] });
+  assert.deepEqual(await table.reconcile(desired), { added: 0, removed: 0, replaced: 0, refused: [] }, "read-back matches");
   assert.equal(
     kernelRoutes(),
     [
@@ -76,8 +77,8 @@ test("RouteTable.reconcile installs, changes and removes only proto 152 routes",
     { dst: "fd01::/64", type: "unicast", via: ["fd00::2", "fd00::3", "fd00::4"] },
     { dst: "fd02::/122", type: "blackhole" },
   ];
-  assert.deepEqual(await table.reconcile(next), { added: 0, removed: 4, replaced: 3 });
-  assert.deepEqual(await table.reconcile(next), { added: 0, removed: 0, replaced: 0 });
+  assert.deepEqual(await table.reconcile(next), { added: 0, removed: 4, replaced: 3, refused: [] });
+  assert.deepEqual(await table.reconcile(next), { added: 0, removed: 0, replaced: 0, refused: [] });
   assert.equal(
     kernelRoutes(),
     [
@@ -92,6 +93,52 @@ test("RouteTable.reconcile installs, changes and removes only proto 152 routes",
       "fd77::/64 via fd00::2 dev va proto static",
     ].join("\n"),
   );
-  assert.deepEqual(await table.reconcile([]), { added: 0, removed: 4, replaced: 0 });
+  assert.deepEqual(await table.reconcile([]), { added: 0, removed: 4, replaced: 0, refused: [] });
   assert.equal(kernelRoutes(), ["10.77.0.0/24 via 10.9.0.2 dev va proto static", "fd77::/64 via fd00::2 dev va proto static"].join("\n"));
+});
+
+test("a route the kernel refuses does not block the others; it is reported and retried", async () => {
+  const table = new RouteTable(new ExecRunner(), { netns: NS });
+  const desired: Route[] = [
+    { dst: "10.20.0.0/24", type: "unicast", via: ["10.66.0.1"] }, // not on a connected network
+    { dst: "10.21.0.0/24", type: "unicast", via: ["10.9.0.2"] },
+    { dst: "fd20::/64", type: "unicast", via: ["fd66::1"] },
+    { dst: "fd21::/64", type: "unicast", via: ["fd00::2"] },
+  ];
+  const res = await table.reconcile(desired);
+  assert.deepEqual(res.refused.map((r) => r.dst).sort(), ["10.20.0.0/24", "fd20::/64"]);
+  assert.ok(res.refused.every((r) => r.reason.length > 0), JSON.stringify(res.refused));
+  assert.equal(res.added, 2);
+  const have = (await table.read()).map((r) => r.dst).sort();
+  assert.deepEqual(have, ["10.21.0.0/24", "fd21::/64"]);
+  // once the next hop's network is connected, the next pass installs what was refused
+  ip("addr", "add", "10.66.0.5/24", "dev", "va");
+  const again = await table.reconcile(desired);
+  assert.deepEqual(again.refused.map((r) => r.dst), ["fd20::/64"]);
+  assert.deepEqual((await table.read()).map((r) => r.dst).sort(), ["10.20.0.0/24", "10.21.0.0/24", "fd21::/64"]);
+  ip("addr", "del", "10.66.0.5/24", "dev", "va");
+  await table.reconcile([]);
+});
+
+test("recursive next hops resolved against the namespace's connected networks install as direct gateways", async () => {
+  const table = new RouteTable(new ExecRunner(), { netns: NS });
+  ip("addr", "add", "10.98.1.11/32", "peer", "10.98.1.1/32", "dev", "va");
+  ip("-6", "addr", "add", "fd98:1::b/128", "peer", "fd98:1::1/128", "dev", "va", "nodad");
+  ip("route", "add", "10.55.0.0/24", "dev", "va"); // a device route someone else made: on-link too
+  const connected = await table.connected();
+  for (const c of ["10.98.1.1/32", "fd98:1::1/128", "10.9.0.0/24", "10.55.0.0/24"]) assert.ok(connected.includes(c), `${c} in ${connected.join(" ")}`);
+  const learned = new Map([
+    ["10.65.1.0/26", ["10.98.1.12"]], // a reflected block: the originating host as next hop
+    ["10.98.1.12/32", ["10.98.1.1", "10.9.0.3"]],
+    ["fd65::40/122", ["fd98:1::c"]],
+    ["fd98:1::c/128", ["fd98:1::1"]],
+  ]);
+  const { routes, unresolved } = resolveNextHops(learned, connected);
+  assert.deepEqual(unresolved, []);
+  const res = await table.reconcile([...routes].map(([dst, via]) => ({ dst, type: "unicast" as const, via })));
+  assert.deepEqual(res.refused, []);
+  const got = new Map((await table.read()).map((r) => [r.dst, r.via]));
+  assert.deepEqual(got.get("10.65.1.0/26"), ["10.9.0.3", "10.98.1.1"]);
+  assert.deepEqual(got.get("fd65::40/122"), ["fd98:1::1"]);
+  await table.reconcile([]);
 });

@@ -5,6 +5,7 @@ import { Agent } from "./agent.js";
 import { FakeSpeaker, eventually } from "./fakes.js";
 import type { KernelRoute } from "../calc/host-desired.js";
 import { ensureDefaultPools } from "./register-node.js";
+import { routerIdOf } from "../calc/bgp-peers.js";
 
 test("agent: registers its node, peers with the mesh, originates its blocks, installs learned routes", async () => {
   const store = new MemoryStore();
@@ -27,7 +28,7 @@ test("agent: registers its node, peers with the mesh, originates its blocks, ins
   const node = JSON.parse((await store.get(`${R}nodes/h1`))!.value);
   assert.equal(node.spec.bgp.ipv4Address, "10.99.0.11/24");
   assert.equal(node.spec.bgp.ipv6Address, "fd99::11/64");
-  assert.deepEqual(speaker!.opts, { routerId: "10.99.0.11", asNumber: 65010 });
+  assert.deepEqual(speaker!.opts, { routerId: "10.99.0.11", asNumber: 65010, listenPort: 179, listenAddress: "10.99.0.11" });
   assert.deepEqual(speaker!.peers.map((p) => [p.address, p.passive]), [["10.99.0.12", true]]);
 
   await store.put("/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", JSON.stringify({ state: "confirmed" }));
@@ -147,6 +148,215 @@ test("agent with graceful restart: learned routes the previous run installed sta
     assert.ok(speaker!.restartStopped, "a stop for restart drops sessions without NOTIFICATION");
     assert.equal(speaker!.stoppedWith, undefined);
   } finally {
+    clearInterval(keepAlive);
+  }
+});
+
+test("agent: learned next hops off the connected networks are resolved recursively; unresolvable and refused routes are reported and retried", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
+  let routes: KernelRoute[] = [];
+  let connected = ["10.98.1.1/32", "10.98.1.2/32"];
+  let refuse: string | undefined = "10.70.0.0/24";
+  const logs: string[] = [];
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.98.1.11/32", batchDelayMs: 1 },
+    {
+      store,
+      routes: {
+        reconcile: async (r) => {
+          routes = r;
+          return { refused: refuse ? [{ dst: refuse, reason: "Error: Nexthop has invalid gateway." }] : [] };
+        },
+        connected: async () => connected,
+      },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+      log: (_l, msg, f) => {
+        logs.push(msg);
+        if (process.env["DEBUG_AGENT"]) console.error(msg, f);
+      },
+    },
+  );
+  // the system clock's timers do not keep the process alive: hold it while the agent works
+  const hold = setInterval(() => {}, 1000);
+  await agent.start();
+  // a reflected block keeps its originator (10.98.1.12) as next hop; that host's /32 came via both ToRs
+  speaker!.learn("10.98.1.12/32", ["10.98.1.1", "10.98.1.2"]);
+  speaker!.learn("10.65.1.0/26", ["10.98.1.12"]);
+  speaker!.learn("10.65.2.0/26", ["10.77.0.1"]);
+  speaker!.learn("10.70.0.0/24", ["10.98.1.1"]);
+  await eventually(() =>
+    assert.deepEqual(routes, [
+      { dst: "10.65.1.0/26", type: "unicast", via: ["10.98.1.1", "10.98.1.2"] },
+      { dst: "10.65.2.0/26", type: "unicast", via: ["10.77.0.1"] }, // as learned: the kernel decides
+      { dst: "10.70.0.0/24", type: "unicast", via: ["10.98.1.1"] },
+      { dst: "10.98.1.12/32", type: "unicast", via: ["10.98.1.1", "10.98.1.2"] },
+    ]),
+  );
+  await eventually(() =>
+    assert.deepEqual(agent.routeProblems(), [
+      { dst: "10.65.2.0/26", reason: "no route to next hop 10.77.0.1; left to the kernel as learned" },
+      { dst: "10.70.0.0/24", reason: "kernel refused: Error: Nexthop has invalid gateway." },
+    ]),
+  );
+  assert.ok(logs.includes("routes not programmed (retried on every pass)"));
+  // the underlying route changes: the block follows it on the next pass; the refusal clears
+  refuse = undefined;
+  connected = [...connected, "10.77.0.0/24"];
+  speaker!.learn("10.98.1.12/32", ["10.98.1.2"]);
+  await eventually(() => assert.deepEqual(routes.find((r) => r.dst === "10.65.1.0/26")?.via, ["10.98.1.2"]));
+  await eventually(() => assert.deepEqual(routes.find((r) => r.dst === "10.65.2.0/26")?.via, ["10.77.0.1"]));
+  await eventually(() => assert.deepEqual(agent.routeProblems(), []));
+  await agent.stop("bye");
+  clearInterval(hold);
+});
+
+test("agent BGP model: a nodeSelector peer on the selected node only, passwords from the secret lookup, refusals and types in status, reachableBy routes, a new speaker when the listen port changes", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  const KINDS: Record<string, string> = { nodes: "Node", bgpconfigurations: "BGPConfiguration", bgppeers: "BGPPeer" };
+  const put = (k: string, v: { metadata?: object; spec: object }) =>
+    store.put(`${R}${k}`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: KINDS[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }));
+  await put("nodes/h2", { metadata: { name: "h2", labels: { rack: "b" } }, spec: { bgp: { ipv4Address: "10.99.0.12/24" } } });
+  await put("bgpconfigurations/default", { spec: { nodeToNodeMeshEnabled: false } });
+  await put("bgppeers/tor-a", { spec: { nodeSelector: "rack == 'a'", peerIP: "10.99.0.1", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor-a" } }, reachableBy: "10.99.0.254" } });
+  await put("bgppeers/tor-b", { spec: { nodeSelector: "rack == 'b'", peerIP: "10.99.0.2", asNumber: 65000 } });
+  await put("bgppeers/spine", { spec: { peerIP: "10.99.0.3", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "nope" } } } });
+  const agents: Agent[] = [];
+  const speakers = new Map<string, FakeSpeaker[]>();
+  const routes = new Map<string, KernelRoute[]>();
+  const start = async (name: string, ipv4: string) => {
+    const agent = new Agent(
+      { nodeName: name, ipv4, batchDelayMs: 1 },
+      {
+        store,
+        routes: { reconcile: async (r) => void routes.set(name, r) },
+        interfaces: { configureWorkloadInterface: async () => {} },
+        readSecret: (ref) => (ref.key === "tor-a" ? { value: "pw-a" } : { error: `no such file ${ref.name}/${ref.key}` }),
+        createSpeaker: (o) => {
+          const s = new FakeSpeaker(o);
+          speakers.set(name, [...(speakers.get(name) ?? []), s]);
+          return s;
+        },
+      },
+    );
+    agents.push(agent);
+    await agent.start();
+    return agent;
+  };
+  try {
+    // h1 registers itself; its labels come from the Node resource (as `tabby label` would set them)
+    await put("nodes/h1", { metadata: { name: "h1", labels: { rack: "a" } }, spec: { bgp: { ipv4Address: "10.99.0.11/24" } } });
+    const h1 = await start("h1", "10.99.0.11/24");
+    const h2 = await start("h2", "10.99.0.12/24");
+    const cur = (n: string) => speakers.get(n)!.at(-1)!;
+    await eventually(() => assert.deepEqual(cur("h1").peers.map((p) => [p.address, p.password, p.type]), [["10.99.0.1", "pw-a", "node-specific"]]));
+    await eventually(() => assert.deepEqual(cur("h2").peers.map((p) => p.address), ["10.99.0.2"]), 300);
+    assert.ok(!cur("h2").peers.some((p) => p.address === "10.99.0.1"), "h2 opens no session to rack a's peer");
+    await eventually(() => assert.deepEqual(routes.get("h1"), [{ dst: "10.99.0.1/32", type: "unicast", via: ["10.99.0.254"] }]));
+    assert.deepEqual(routes.get("h2"), []);
+
+    cur("h1").states.set("10.99.0.1", "Established");
+    const st = h1.peerStatus();
+    assert.deepEqual(st.map((p) => [p.address, p.state, p.type, p.source]), [["10.99.0.1", "Established", "node-specific", "tor-a"], ["10.99.0.3", "Refused", undefined, "spine"]]);
+    assert.equal(st[1]!.reason, "password: no such file bgp/nope");
+    assert.equal(h2.peerStatus().find((p) => p.source === "spine")?.state, "Refused", "a global peer with an unreadable secret is refused everywhere");
+
+    // the listen port is part of the speaker's identity: a new speaker, the peers given again
+    await put("bgpconfigurations/node.h1", { spec: { listenPort: 1179 } });
+    await eventually(() => assert.equal(speakers.get("h1")!.length, 2));
+    assert.equal(speakers.get("h1")![0]!.stoppedWith, "BGP configuration changed");
+    assert.equal(cur("h1").opts.listenPort, 1179);
+    await eventually(() => assert.deepEqual(cur("h1").peers.map((p) => p.address), ["10.99.0.1"]));
+    assert.equal(speakers.get("h2")!.length, 1, "other nodes keep their speaker");
+  } finally {
+    for (const a of agents) await a.stop();
+    clearInterval(keepAlive);
+  }
+});
+
+test("agent: a node with a route reflector cluster id reflects for the nodes that peer with it", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  const KINDS: Record<string, string> = { nodes: "Node", bgpconfigurations: "BGPConfiguration", bgppeers: "BGPPeer" };
+  const put = (k: string, v: { metadata?: object; spec: object }) =>
+    store.put(`${R}${k}`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: KINDS[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }));
+  await put("bgpconfigurations/default", { spec: { nodeToNodeMeshEnabled: false } });
+  await put("nodes/c1", { metadata: { name: "c1" }, spec: { bgp: { ipv4Address: "10.99.0.21/24" } } });
+  await put("nodes/c2", { metadata: { name: "c2" }, spec: { bgp: { ipv4Address: "10.99.0.22/24" } } });
+  await put("nodes/rr", { metadata: { name: "rr", labels: { "route-reflector": "true" } }, spec: { bgp: { ipv4Address: "10.99.0.20/24", routeReflectorClusterID: "224.0.0.1" } } });
+  await put("bgppeers/peer-with-rr", { spec: { nodeSelector: "all()", peerSelector: "route-reflector == 'true'" } });
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "rr", ipv4: "10.99.0.20/24", batchDelayMs: 1 },
+    { store, routes: { reconcile: async () => {} }, interfaces: { configureWorkloadInterface: async () => {} }, createSpeaker: (o) => (speaker = new FakeSpeaker(o)) },
+  );
+  try {
+    await agent.start();
+    assert.equal(speaker!.opts.clusterId, "224.0.0.1");
+    await eventually(() => assert.deepEqual(speaker!.peers.map((p) => [p.address, p.routeReflectorClient, p.type]), [["10.99.0.21", true, "node-peer"], ["10.99.0.22", true, "node-peer"]]));
+    assert.deepEqual(agent.peerStatus().map((p) => p.rrClient), [true, true]);
+  } finally {
+    await agent.stop();
+    clearInterval(keepAlive);
+  }
+});
+
+test("agent on an IPv6-only node: registers without IPv4, a router id from its name, the mesh over IPv6", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}nodes/v6b`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "v6b" }, spec: { bgp: { ipv6Address: "fd99::b/64" } } }));
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "v6a", ipv6: "fd99::a/64", batchDelayMs: 1 },
+    { store, routes: { reconcile: async () => {} }, interfaces: { configureWorkloadInterface: async () => {} }, createSpeaker: (o) => (speaker = new FakeSpeaker(o)) },
+  );
+  try {
+    await agent.start();
+    const node = JSON.parse((await store.get(`${R}nodes/v6a`))!.value);
+    assert.deepEqual(node.spec.bgp, { ipv6Address: "fd99::a/64" });
+    assert.equal(speaker!.opts.routerId, routerIdOf({ name: "v6a" }));
+    assert.equal(speaker!.opts.listenAddress, "fd99::a");
+    await eventually(() => assert.deepEqual(speaker!.peers.map((p) => [p.address, p.localAddress, p.passive, p.expectedRouterId]), [["fd99::b", "fd99::a", true, routerIdOf({ name: "v6b" })]]));
+  } finally {
+    await agent.stop();
+    clearInterval(keepAlive);
+  }
+});
+
+test("agent: a new speaker that cannot start (its new port is taken) is retried, not left stopped", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  let failures = 1;
+  const made: FakeSpeaker[] = [];
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async () => {} },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => {
+        const s = new FakeSpeaker(o);
+        if (o.listenPort === 1179 && failures-- > 0) s.start = async () => Promise.reject(new Error("listen EADDRINUSE 10.99.0.11:1179"));
+        made.push(s);
+        return s;
+      },
+    },
+  );
+  try {
+    await agent.start();
+    await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "BGPConfiguration", metadata: { name: "default" }, spec: { listenPort: 1179 } }));
+    await eventually(() => assert.ok(made.length === 3 && made[2]!.started), 500);
+    assert.deepEqual(made.map((s) => [s.opts.listenPort, s.started]), [[179, true], [1179, false], [1179, true]]);
+  } finally {
+    await agent.stop();
     clearInterval(keepAlive);
   }
 });

@@ -13,15 +13,27 @@
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
-import { computeHostDesired, localAsNumber, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
+import { computeHostDesired, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
+import { speakerIdentity, speakerLogSeverity, type RefusedPeer, type SecretLookup, type SpeakerIdentity } from "../calc/bgp-peers.js";
+import type { PeerStatus, RouteView } from "../bgp/speaker.js";
 import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from "../calc/host-state.js";
 import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
+import { resolveNextHops } from "../dataplane/route-resolve.js";
+
+/** A learned route left out of the kernel or refused by it, and why (kept for status). */
+export interface RouteProblem {
+  dst: string;
+  reason: string;
+}
 
 /** Programs the kernel's routes: the full desired set of routes tabby owns. */
 export interface RoutePort {
+  /** `refused`: routes the kernel would not take (the others took effect); retried next pass. */
   reconcile(desired: KernelRoute[]): Promise<unknown>;
+  /** Directly connected networks, for resolving learned next hops recursively (route-resolve.ts). */
+  connected?(): Promise<string[]>;
   /** The routes tabby owns now (graceful restart: what the previous run installed). */
   read?(): Promise<KernelRoute[]>;
 }
@@ -53,7 +65,24 @@ export interface BgpPort {
   whenSelectionDone?(): Promise<void>;
   /** Graceful restart: drop sessions without NOTIFICATION so peers keep our routes. */
   stopForRestart?(): Promise<void>;
+  /** For `node status` and the control socket. */
+  peerStatus?(): PeerStatus[];
+  routes?(family?: "ipv4" | "ipv6"): RouteView[];
+  requestRefresh?(peer?: string, family?: "ipv4" | "ipv6"): number;
 }
+
+/** A peer as `tabby node status` shows it: the speaker's view plus why the session exists. */
+export interface AgentPeerStatus extends PeerStatus {
+  /** mesh, node-specific (BGPPeer node/nodeSelector), global (BGPPeer for every node), node-peer (peerSelector). */
+  type?: DesiredPeer["type"];
+  /** The BGPPeer it comes from ("node-mesh" for the mesh). */
+  source?: string;
+  /** This node reflects routes for the peer. */
+  rrClient?: boolean;
+}
+
+/** What the speaker is created with: its identity (bgp-peers.ts) and, on the first start, whether it restarts. */
+export type SpeakerOptions = SpeakerIdentity & { restarting?: boolean };
 
 export interface AgentDeps {
   store: Store;
@@ -61,8 +90,14 @@ export interface AgentDeps {
   interfaces: InterfacePort;
   /** Policy enforcement; without it the agent programs routing only. */
   policy?: PolicyPort;
-  /** `restarting`: graceful restart is on and this start follows a run that left routes installed. */
-  createSpeaker(opts: { routerId: string; asNumber: number; restarting?: boolean }): BgpPort;
+  /**
+   * `restarting`: graceful restart is on and this start follows a run that left routes installed.
+   * Called again with the new identity when the router id, AS, cluster id, listen port or bind
+   * mode change (the old speaker is stopped first).
+   */
+  createSpeaker(opts: SpeakerOptions): BgpPort;
+  /** Reads BGP passwords (`password.secretKeyRef`, `nodeMeshPassword`); without it every password is refused. */
+  readSecret?: SecretLookup;
   clock?: Clock;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -94,6 +129,12 @@ export class Agent {
   private resyncPolicy = false;
   private stopped = false;
   private configured = new Set<string>();
+  private problems: RouteProblem[] = [];
+  /** The identity the running speaker was made with (JSON), and the peers last given to it. */
+  private speakerKey: string | undefined;
+  private desiredPeers: DesiredPeer[] = [];
+  private refused: RefusedPeer[] = [];
+  private refusedKey = "[]";
   private firstSync: { resolve: () => void; promise: Promise<void> };
   status: SyncStatus = "wait-for-datastore";
 
@@ -129,7 +170,7 @@ export class Agent {
           if (s === "in-sync" && !this.inSync) {
             this.inSync = true;
             this.deps.policy?.onInSync();
-            void this.startSpeakerWithRetry(node.ipv4);
+            void this.startSpeakerWithRetry();
           }
         },
         onError: (err) => this.log("warn", "datastore watch failed; will resync", { err: String(err) }),
@@ -146,7 +187,7 @@ export class Agent {
    * unavailable, so an agent started during an outage waits instead of exiting. Other errors
    * (a bad address, an invalid Node) are not retried. Undefined if stopped meanwhile.
    */
-  private async registerWithRetry(): Promise<{ ipv4: string; ipv6?: string } | undefined> {
+  private async registerWithRetry(): Promise<{ ipv4?: string; ipv6?: string } | undefined> {
     let delay = 1000;
     for (;;) {
       try {
@@ -183,11 +224,16 @@ export class Agent {
     return new Map(this.learned);
   }
 
+  /** Routes not programmed on the last pass: unresolvable next hops and kernel refusals. */
+  routeProblems(): RouteProblem[] {
+    return [...this.problems];
+  }
+
   /** A speaker that cannot start (say, its address is not up yet) is retried, never fatal. */
-  private async startSpeakerWithRetry(routerId: string): Promise<void> {
+  private async startSpeakerWithRetry(): Promise<void> {
     for (let delay = 500; !this.stopped; delay = Math.min(delay * 2, 8000)) {
       try {
-        await this.startSpeaker(routerId);
+        await this.startSpeaker(true);
         this.schedule(0);
         return;
       } catch (err) {
@@ -199,33 +245,96 @@ export class Agent {
     }
   }
 
-  private async startSpeaker(routerId: string): Promise<void> {
-    const asNumber = localAsNumber(this.state, this.opts.nodeName);
+  private async startSpeaker(first: boolean): Promise<void> {
+    const id = speakerIdentity(this.state, this.opts.nodeName);
+    if (!id) throw new Error(`node ${this.opts.nodeName} has no BGP address in the datastore yet`);
     let restarting = false;
-    if (this.opts.gracefulRestart && this.deps.routes.read) {
+    if (first && this.opts.gracefulRestart && this.deps.routes.read) {
       // routes via a gateway are learned ones (local routes are blackholes or via a device)
       this.preserved = new Map();
       for (const r of await this.deps.routes.read()) if (r.type === "unicast" && r.via && r.via.length > 0) this.preserved.set(r.dst, r.via);
       restarting = this.preserved.size > 0;
       if (restarting) this.log("info", "graceful restart: keeping learned routes until the peers' End-of-RIB", { routes: this.preserved.size });
     }
-    this.speaker = this.deps.createSpeaker(restarting ? { routerId, asNumber, restarting } : { routerId, asNumber });
-    if (restarting && this.speaker.whenSelectionDone) {
-      void this.speaker.whenSelectionDone().then(() => {
+    const speaker = this.deps.createSpeaker(restarting ? { ...id, restarting } : id);
+    this.speaker = speaker;
+    this.speakerKey = JSON.stringify(id);
+    if (restarting && speaker.whenSelectionDone) {
+      void speaker.whenSelectionDone().then(() => {
         this.log("info", "graceful restart: route selection done; removing routes not learned again", { kept: this.preserved.size });
         this.preserved.clear();
         this.schedule(0);
       });
-    } else this.preserved.clear();
-    this.speaker.onFibChange((changes) => {
+    } else if (first) this.preserved.clear();
+    speaker.onFibChange((changes) => {
+      if (this.speaker !== speaker) return;
       for (const c of changes) {
         if (c.nextHops.length === 0) this.learned.delete(c.prefix);
         else this.learned.set(c.prefix, c.nextHops);
       }
       this.schedule();
     });
-    await this.speaker.start();
-    this.log("info", "BGP speaker started", { routerId, asNumber });
+    await speaker.start();
+    this.log("info", "BGP speaker started", { ...id });
+  }
+
+  /**
+   * A new speaker when what it was created with changed (router id, AS, route reflector cluster
+   * id, listen port or address): sessions cannot change those in place. Its peers see a Cease and
+   * withdraw our routes, and the routes learned from them go until they are learned again.
+   */
+  private async ensureSpeakerIdentity(): Promise<void> {
+    const id = speakerIdentity(this.state, this.opts.nodeName);
+    if (!id || (this.speaker && JSON.stringify(id) === this.speakerKey)) return;
+    this.log("info", "BGP identity changed: restarting the speaker", { was: this.speakerKey, now: id });
+    const old = this.speaker;
+    this.speaker = undefined;
+    await old?.stop("BGP configuration changed");
+    this.learned.clear();
+    try {
+      await this.startSpeaker(false);
+    } catch (err) {
+      // say, the new listen port is taken: the programming pass fails and is retried
+      await (this.speaker as BgpPort | undefined)?.stop().catch(() => undefined);
+      this.speaker = undefined;
+      this.speakerKey = undefined;
+      throw err;
+    }
+  }
+
+  /** Every peer: the speaker's sessions with why they exist, then the peerings refused and why. */
+  peerStatus(): AgentPeerStatus[] {
+    const byAddress = new Map(this.desiredPeers.map((p) => [p.address, p]));
+    const out: AgentPeerStatus[] = (this.speaker?.peerStatus?.() ?? []).map((s) => {
+      const d = byAddress.get(s.address);
+      const st: AgentPeerStatus = { ...s };
+      if (d?.type) st.type = d.type;
+      if (d?.name) st.source = d.name;
+      if (d?.routeReflectorClient) st.rrClient = true;
+      if (d?.password && ["Idle", "Connect", "Active"].includes(s.state)) {
+        // RFC 2385: a segment with a wrong or missing signature is dropped without an answer
+        const hint = "no BGP connection yet; TCP-MD5 is on for this peer, and a password mismatch makes either side drop every segment silently";
+        st.reason = st.reason ? `${st.reason} (${hint})` : hint;
+      }
+      return st;
+    });
+    for (const r of this.refused) {
+      out.push({ address: r.address ?? "-", asNumber: 0, state: "Refused", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, source: r.source, reason: r.reason });
+    }
+    return out;
+  }
+
+  /** BGPConfiguration `logSeverityScreen` for this node, read at every speaker log line (no restart). */
+  speakerLogSeverity(): string | undefined {
+    return speakerLogSeverity(this.state, this.opts.nodeName);
+  }
+
+  routes(family?: "ipv4" | "ipv6"): RouteView[] {
+    return this.speaker?.routes?.(family) ?? [];
+  }
+
+  requestRefresh(peer?: string, family?: "ipv4" | "ipv6"): number {
+    return this.speaker?.requestRefresh?.(peer, family) ?? 0;
   }
 
   private schedule(delay = this.opts.batchDelayMs ?? 20): void {
@@ -278,8 +387,17 @@ export class Agent {
         await this.deps.policy.resync();
       }
     }
-    const desired = computeHostDesired(this.state, this.opts.nodeName);
-    const speaker = this.speaker!;
+    await this.ensureSpeakerIdentity();
+    const desired = computeHostDesired(this.state, this.opts.nodeName, this.deps.readSecret);
+    const speaker = this.speaker;
+    if (!speaker) throw new Error("no BGP speaker");
+    this.desiredPeers = desired.peers;
+    this.refused = desired.refusedPeers;
+    const refusedKey = JSON.stringify(this.refused);
+    if (refusedKey !== this.refusedKey) {
+      for (const r of this.refused) this.log("error", "BGP peering refused", { ...r });
+      this.refusedKey = refusedKey;
+    }
     speaker.setPeers(desired.peers.map((p) => (this.opts.holdTime ? { ...p, holdTime: this.opts.holdTime } : p)));
     speaker.setOriginated(desired.originated);
     for (const name of desired.interfaces) {
@@ -297,7 +415,19 @@ export class Agent {
       learned = new Map(this.preserved);
       for (const [k, v] of this.learned) learned.set(k, v);
     }
-    await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned));
+    // Next hops not on a connected network are resolved through the other routes (recursive
+    // next hop), so a fabric that keeps iBGP next hops still gives the kernel usable gateways.
+    const problems: RouteProblem[] = [];
+    if (this.deps.routes.connected) {
+      const res = resolveNextHops(learned, await this.deps.routes.connected());
+      learned = res.routes;
+      for (const u of res.unresolved) problems.push({ dst: u.dst, reason: u.reason });
+    }
+    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as { refused?: { dst: string; reason: string }[] } | undefined;
+    for (const r of result?.refused ?? []) problems.push({ dst: r.dst, reason: `kernel refused: ${r.reason}` });
+    const key = (ps: RouteProblem[]) => ps.map((p) => `${p.dst} ${p.reason}`).join("\n");
+    if (key(problems) !== key(this.problems) && problems.length > 0) this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });
+    this.problems = problems;
   }
 
   private log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void {

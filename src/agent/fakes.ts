@@ -3,8 +3,9 @@
  * can feed it learned routes, and `eventually` for state the agent reaches asynchronously. Not
  * used by tabby itself.
  */
-import type { BgpPort } from "./agent.js";
+import type { BgpPort, SpeakerOptions } from "./agent.js";
 import type { DesiredPeer, OriginatedRoute } from "../calc/host-desired.js";
+import type { PeerStatus } from "../bgp/speaker.js";
 
 export class FakeSpeaker implements BgpPort {
   peers: DesiredPeer[] = [];
@@ -12,7 +13,15 @@ export class FakeSpeaker implements BgpPort {
   started = false;
   stoppedWith: string | undefined;
   private listener: ((c: { prefix: string; nextHops: string[] }[]) => void) | undefined;
-  constructor(readonly opts: { routerId: string; asNumber: number }) {}
+  /** Per-address session state for peerStatus (default Active). */
+  states = new Map<string, string>();
+  constructor(readonly opts: SpeakerOptions) {}
+  peerStatus(): PeerStatus[] {
+    return this.peers.map((p) => {
+      const state = this.states.get(p.address) ?? "Active";
+      return { address: p.address, asNumber: p.asNumber, state, established: state === "Established", prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0 };
+    });
+  }
   async start() {
     this.started = true;
   }

@@ -11,8 +11,8 @@ import { parsePrefix } from "../net/index.js";
 
 export interface NodeRegistration {
   nodeName: string;
-  /** "addr/len" of the host's IPv4 address on the fabric (required for BGP). */
-  ipv4: string;
+  /** "addr/len" of the host's IPv4 address on the fabric; an IPv6-only host has none (then ipv6 is required). */
+  ipv4?: string;
   /** "addr/len" of the host's IPv6 address, if any. */
   ipv6?: string;
   /** This node's own AS number; the global BGPConfiguration's when unset. */
@@ -21,16 +21,19 @@ export interface NodeRegistration {
 
 const CAS_RETRIES = 100;
 
-export async function registerNode(store: Store, reg: NodeRegistration): Promise<{ ipv4: string; ipv6?: string }> {
-  const v4 = parsePrefix(reg.ipv4);
-  if (v4.family !== 4) throw new TabbyError("AGENT_BAD_ADDRESS", `--ip must be an IPv4 address/len, got ${reg.ipv4}`);
+export async function registerNode(store: Store, reg: NodeRegistration): Promise<{ ipv4?: string; ipv6?: string }> {
+  const v4 = reg.ipv4 ? parsePrefix(reg.ipv4) : undefined;
+  if (v4 && v4.family !== 4) throw new TabbyError("AGENT_BAD_ADDRESS", `--ip must be an IPv4 address/len, got ${reg.ipv4}`);
   const v6 = reg.ipv6 ? parsePrefix(reg.ipv6) : undefined;
   if (v6 && v6.family !== 6) throw new TabbyError("AGENT_BAD_ADDRESS", `--ip6 must be an IPv6 address/len, got ${reg.ipv6}`);
+  if (!v4 && !v6) throw new TabbyError("AGENT_NO_ADDRESS", `node ${reg.nodeName} needs an IPv4 or an IPv6 address for BGP`);
   const client = new ResourceClient(store);
   for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
     const cur = await client.get<Node>("Node", reg.nodeName);
     const node: Node = cur ?? { apiVersion: API_VERSION, kind: "Node", metadata: { name: reg.nodeName }, spec: {} };
-    const bgp = { ...(node.spec.bgp ?? {}), ipv4Address: v4.toString() };
+    const bgp = { ...(node.spec.bgp ?? {}) };
+    if (v4) bgp.ipv4Address = v4.toString();
+    else delete bgp.ipv4Address;
     if (v6) bgp.ipv6Address = v6.toString();
     else delete bgp.ipv6Address;
     if (reg.asNumber !== undefined) bgp.asNumber = reg.asNumber;
@@ -38,7 +41,7 @@ export async function registerNode(store: Store, reg: NodeRegistration): Promise
     try {
       if (cur) await client.update(node); // compare-and-swap on metadata.resourceVersion
       else await client.create(node);
-      return { ipv4: v4.addr.toString(), ...(v6 ? { ipv6: v6.addr.toString() } : {}) };
+      return { ...(v4 ? { ipv4: v4.addr.toString() } : {}), ...(v6 ? { ipv6: v6.addr.toString() } : {}) };
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== "DS_CONFLICT" && code !== "DS_ALREADY_EXISTS") throw err;

@@ -2,25 +2,39 @@
  * The speaker's control socket: newline-delimited JSON requests and answers over a unix socket.
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
  * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
- * where the server runs BFD). Served by the agent and by
- * `tabby bgp run`; `queryControl` is the client used by `tabby bgp peers|routes`.
+ * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
+ * the kernel and why). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
+ * only: 0600, in a directory others cannot write.
  */
 import * as net from "node:net";
-import { existsSync, unlinkSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { BgpError } from "./errors.js";
 import type { Speaker } from "./speaker.js";
 
 export const DEFAULT_CONTROL_SOCKET = "/run/tabby/bgp.sock";
 
-export type ControlRequest = { op: "peers" } | { op: "routes"; family?: "ipv4" | "ipv6" } | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" } | { op: "bfd" };
+export type ControlRequest =
+  | { op: "peers" }
+  | { op: "route-problems" }
+  | { op: "routes"; family?: "ipv4" | "ipv6" }
+  | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" }
+  | { op: "bfd" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
 type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">> & { bfdStatus?(): unknown };
 
-export function answer(speaker: Answerable, req: unknown): ControlResponse {
+/** What the agent adds to its speaker's control socket. */
+export interface ControlExtras {
+  /** Learned routes not programmed (unresolvable next hop, kernel refusal) with the reason. */
+  routeProblems?(): unknown[];
+}
+
+export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
+  if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
@@ -35,9 +49,29 @@ export function answer(speaker: Answerable, req: unknown): ControlResponse {
   return { ok: false, error: `unknown op ${JSON.stringify(r?.op)}` };
 }
 
-/** Serves the control socket until the returned server is closed. Replaces a stale socket file. */
-export async function serveControl(speaker: Answerable, socketPath: string): Promise<net.Server> {
-  mkdirSync(dirname(socketPath), { recursive: true });
+/**
+ * Why `dir` cannot hold a private socket: another user could write it (replace the socket and
+ * answer in our place). Owned by root or by us, not writable by others nor by a non-root group.
+ */
+export function controlDirProblem(dir: string, st: { mode: number; uid: number; gid: number }, myUid: number): string | undefined {
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
+  if (st.uid !== 0 && st.uid !== myUid) return `${dir} is owned by uid ${st.uid}, neither root nor this user`;
+  if (st.mode & 0o002) return `${dir} is writable by every user (mode ${mode}); chmod 755 ${dir} or choose another path`;
+  if (st.mode & 0o020 && st.gid !== 0) return `${dir} is writable by group ${st.gid} (mode ${mode}); chmod 755 ${dir} or choose another path`;
+  return undefined;
+}
+
+/**
+ * Serves the control socket until the returned server is closed. Replaces a stale socket file.
+ * The socket is private (issue 19): mode 0600 from the moment it exists (made under umask
+ * 0177), in a directory only root or this user can write; an unsafe directory is refused
+ * with BGP_CONTROL_INSECURE.
+ */
+export async function serveControl(speaker: Answerable, socketPath: string, extras: ControlExtras = {}): Promise<net.Server> {
+  const dir = dirname(socketPath);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const problem = controlDirProblem(dir, statSync(dir), process.getuid?.() ?? 0);
+  if (problem) throw new BgpError("BGP_CONTROL_INSECURE", `refusing to serve the control socket ${socketPath}: ${problem}`);
   if (existsSync(socketPath)) unlinkSync(socketPath);
   const server = net.createServer((sock) => {
     let buf = "";
@@ -50,7 +84,7 @@ export async function serveControl(speaker: Answerable, socketPath: string): Pro
         buf = buf.slice(nl + 1);
         let resp: ControlResponse;
         try {
-          resp = answer(speaker, JSON.parse(line));
+          resp = answer(speaker, JSON.parse(line), extras);
         } catch (e) {
           resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
         }
@@ -61,11 +95,18 @@ export async function serveControl(speaker: Answerable, socketPath: string): Pro
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(socketPath, () => {
-      server.off("error", reject);
-      resolve();
-    });
+    // bind() runs inside listen(), synchronously: the socket file is born 0600
+    const umask = process.umask(0o177);
+    try {
+      server.listen(socketPath, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
   });
+  chmodSync(socketPath, 0o600);
   return server;
 }
 

@@ -20,6 +20,10 @@ export interface FsmConfig {
   holdTime: number;
   connectRetryTime: number;
   passive: boolean;
+  /** The BGP identifier the peer's OPEN must carry (validateOpen). */
+  expectedRouterId?: string;
+  /** Configured keepalive interval (seconds); never more than a third of the negotiated hold time. */
+  keepaliveTime?: number;
 }
 
 export interface FsmState {
@@ -175,10 +179,10 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
     case "OpenSent":
       switch (e.type) {
         case "OpenReceived": {
-          const err = validateOpen(e.open, { peerAs: cfg.peerAs, localAs: cfg.localAs, localRouterId: cfg.routerId });
+          const err = validateOpen(e.open, { peerAs: cfg.peerAs, localAs: cfg.localAs, localRouterId: cfg.routerId, ...(cfg.expectedRouterId !== undefined ? { expectedRouterId: cfg.expectedRouterId } : {}) });
           if (err) return toIdle(s, err.message, notification(err.notifyCode, err.notifySubcode, err.data));
           const holdTime = Math.min(cfg.holdTime, e.open.holdTime);
-          const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.floor(holdTime / 3));
+          const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.min(cfg.keepaliveTime ?? Infinity, Math.floor(holdTime / 3)));
           const next: FsmState = { ...s, name: "OpenConfirm", holdTime, keepaliveTime, peerOpen: e.open };
           const actions: FsmAction[] = [{ type: "sendKeepalive" }, { type: "stopTimer", timer: "hold" }];
           if (holdTime > 0) {

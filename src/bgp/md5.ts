@@ -1,5 +1,6 @@
 /**
- * TCP-MD5 signatures (RFC 2385) on Linux. Node has no setsockopt, so this goes through libc with
+ * TCP-MD5 signatures (RFC 2385) on Linux, and the hand-made outbound socket that also carries
+ * the GTSM options (gtsm.ts) from before its SYN. Node has no setsockopt, so this goes through libc with
  * the `koffi` FFI package (loaded only when a peer has a password): the key is set per peer
  * address on the listening socket (accepted connections inherit it) and, for outbound
  * connections, on a socket made here before its non-blocking connect, then handed to Node as a
@@ -11,6 +12,7 @@ import * as net from "node:net";
 import { createRequire } from "node:module";
 import { parseIP, type IP } from "../net/ip.js";
 import { BgpError } from "./errors.js";
+import { gtsmOptions, setIntOptions } from "./gtsm.js";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -24,7 +26,7 @@ const SO_ERROR = 4;
 const EINPROGRESS = 115;
 const MAX_KEY = 80;
 
-interface Libc {
+export interface Libc {
   socket(domain: number, type: number, proto: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
@@ -37,9 +39,10 @@ interface Libc {
 
 let libc: Libc | undefined;
 
-function load(): Libc {
+/** libc through koffi, for socket options Node does not offer (TCP-MD5, GTSM). */
+export function loadLibc(): Libc {
   if (libc) return libc;
-  if (process.platform !== "linux") throw new BgpError("BGP_MD5_UNSUPPORTED", "TCP-MD5 passwords are supported on Linux only");
+  if (process.platform !== "linux") throw new BgpError("BGP_MD5_UNSUPPORTED", "TCP-MD5 passwords and GTSM are supported on Linux only");
   let koffi: {
     load(name: string): { func(sig: string): (...args: unknown[]) => number };
     errno(): number;
@@ -47,7 +50,7 @@ function load(): Libc {
   try {
     koffi = createRequire(import.meta.url)("koffi");
   } catch (e) {
-    throw new BgpError("BGP_MD5_UNSUPPORTED", `TCP-MD5 needs the koffi package: ${e instanceof Error ? e.message : String(e)}`);
+    throw new BgpError("BGP_MD5_UNSUPPORTED", `TCP-MD5 and GTSM need the koffi package: ${e instanceof Error ? e.message : String(e)}`);
   }
   const c = koffi.load("libc.so.6");
   const f = (sig: string) => c.func(sig);
@@ -109,7 +112,7 @@ function fail(what: string, errno: number): BgpError {
 
 /** Sets (or with "" removes) the key for `peer` on a listening server's socket. */
 export function setListenerKey(server: net.Server, peer: string, key: string): void {
-  const lib = load();
+  const lib = loadLibc();
   const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (fd === undefined || fd < 0) throw new BgpError("BGP_MD5_SYSCALL", "no file descriptor on the listener");
   const a = server.address();
@@ -118,20 +121,43 @@ export function setListenerKey(server: net.Server, peer: string, key: string): v
   if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) throw fail("setsockopt(TCP_MD5SIG) on the listener", lib.errno());
 }
 
+export interface SecuredConnectOptions {
+  /** TCP-MD5 key (RFC 2385). */
+  key?: string;
+  /** GTSM hop count (RFC 5082, gtsm.ts). */
+  ttlSecurity?: number;
+}
+
 /**
- * Connects to `host:port` with the key set before the SYN. Returns the socket at once (writes
- * queue) and calls `onConnect` when the handshake completes; a failed connect surfaces as the
- * socket's 'error'/'close'.
+ * Sets the key for `peer` on an accepted connection too: it inherited the listener's key if it
+ * had one when the handshake completed; if not (a peer configured while its connection sat in
+ * the accept queue), every later segment must be signed all the same.
  */
-export function connectWithKey(host: string, port: number, localAddress: string | undefined, key: string, onConnect: () => void): net.Socket {
-  const lib = load();
+export function setConnectionKey(socket: net.Socket, peer: string, key: string): void {
+  const lib = loadLibc();
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) throw new BgpError("BGP_MD5_SYSCALL", "no file descriptor on the connection");
+  const sig = md5sig(parseIP(peer), key, socket.remoteFamily === "IPv4" ? 4 : 6);
+  if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) throw fail("setsockopt(TCP_MD5SIG) on the connection", lib.errno());
+}
+
+/**
+ * Connects to `host:port` with the key and the GTSM options set before the SYN. Returns the
+ * socket at once (writes queue) and calls `onConnect` when the handshake completes; a failed
+ * connect surfaces as the socket's 'error'/'close'.
+ */
+export function connectSecured(host: string, port: number, localAddress: string | undefined, opts: SecuredConnectOptions, onConnect: () => void): net.Socket {
+  const lib = loadLibc();
   const peer = parseIP(host);
   const fam = peer.family;
   const fd = lib.socket(fam === 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw fail("socket", lib.errno());
   try {
-    const sig = md5sig(peer, key, fam);
-    if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) throw fail("setsockopt(TCP_MD5SIG)", lib.errno());
+    if (opts.key) {
+      const sig = md5sig(peer, opts.key, fam);
+      if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) throw fail("setsockopt(TCP_MD5SIG)", lib.errno());
+    }
+    if (opts.ttlSecurity) setIntOptions(fd, gtsmOptions(fam, opts.ttlSecurity));
     if (localAddress) {
       const la = sockaddr(parseIP(localAddress), 0, fam);
       if (lib.bind(fd, la, la.length) !== 0) throw fail(`bind ${localAddress}`, lib.errno());
@@ -148,16 +174,26 @@ export function connectWithKey(host: string, port: number, localAddress: string 
   const len = Buffer.alloc(4);
   const err = Buffer.alloc(4);
   const errLen = Buffer.alloc(4);
+  let done = false;
+  const connected = () => {
+    if (done) return;
+    done = true;
+    clearInterval(timer);
+    onConnect();
+  };
+  // the peer may speak first (its OPEN) before the next poll: data means the handshake is done,
+  // and this listener, added before the caller's, reports it before the data is read
+  socket.once("data", connected);
   const timer = setInterval(() => {
     if (socket.destroyed) return clearInterval(timer);
     len.writeUInt32LE(addr.length, 0);
     if (lib.getpeername(fd, addr, len) === 0) {
-      clearInterval(timer);
-      onConnect();
+      connected();
       return;
     }
     errLen.writeUInt32LE(4, 0);
     if (lib.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, errLen) === 0 && err.readInt32LE(0) !== 0) {
+      done = true;
       clearInterval(timer);
       socket.destroy(new BgpError("BGP_MD5_CONNECT", `connect ${host} failed (errno ${err.readInt32LE(0)})`));
     }

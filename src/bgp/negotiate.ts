@@ -48,6 +48,8 @@ export interface OpenExpectations {
   peerAs: number;
   localAs: number;
   localRouterId: string;
+  /** The identifier the peer must present (its Node resource's); absent: any valid one. */
+  expectedRouterId?: string;
 }
 
 /** RFC 4271 §6.2 checks; returns the error to send, or undefined when the OPEN is acceptable. */
@@ -66,6 +68,10 @@ export function validateOpen(open: OpenMessage, exp: OpenExpectations): BgpProto
   // RFC 6286: any non-zero identifier; within an AS it must differ from ours
   if (id === 0 || (exp.peerAs === exp.localAs && id === dottedToU32(exp.localRouterId))) {
     return new BgpProtocolError(`bad BGP identifier ${open.routerId}`, ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER);
+  }
+  // the peer proves it is the node configured at this address: the AS above, the identifier here
+  if (exp.expectedRouterId !== undefined && id !== dottedToU32(exp.expectedRouterId)) {
+    return new BgpProtocolError(`BGP identifier ${open.routerId}, expected ${exp.expectedRouterId}`, ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER);
   }
   return undefined;
 }

@@ -12,6 +12,7 @@ import { buildOpen } from "./negotiate.js";
 import { parsePrefix } from "../net/prefix.js";
 import { parseIP } from "../net/ip.js";
 import type { FibChange, Speaker } from "./speaker.js";
+import { connectSecured, type SecuredConnectOptions } from "./md5.js";
 
 export async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
   const end = Date.now() + ms;
@@ -48,15 +49,19 @@ export class ScriptedPeer {
   got: BgpMessage[] = [];
   closed = false;
 
-  async connect(self: string, to: string, port: number): Promise<void> {
-    this.sock = net.connect({ host: to, port, localAddress: self });
+  /** Connects from `self`; `secured` makes the socket by hand with TCP-MD5 and GTSM options (md5.ts). */
+  async connect(self: string, to: string, port: number, secured?: SecuredConnectOptions): Promise<void> {
+    let connected!: () => void;
+    const up = new Promise<void>((r) => (connected = r));
+    this.sock = secured ? connectSecured(to, port, self, secured, () => connected()) : net.connect({ host: to, port, localAddress: self });
+    if (!secured) this.sock.once("connect", () => connected());
     const framer = new BgpFramer();
     this.sock.on("data", (d) => {
       for (const f of framer.push(d)) this.got.push(decodeMessage(f));
     });
     this.sock.on("close", () => (this.closed = true));
     this.sock.on("error", () => {});
-    await new Promise((r) => this.sock.once("connect", r));
+    await up;
   }
 
   send(m: BgpMessage | Uint8Array): void {

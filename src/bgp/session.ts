@@ -10,7 +10,6 @@ import * as net from "node:net";
 import type { Clock, TimerHandle } from "../clock.js";
 import { keepsRoutes, onTheWire, unwrapHardReset } from "./gr-notification.js";
 import { parseIP, type IP } from "../net/ip.js";
-import { BgpProtocolError } from "./errors.js";
 import { initialState, step, type FsmAction, type FsmEvent, type FsmState, type TimerName } from "./fsm.js";
 import { buildOpen, negotiate, validateOpen, type Negotiated } from "./negotiate.js";
 import { BgpFramer } from "./wire/framer.js";
@@ -21,7 +20,9 @@ import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
 import type { PolicyTermConfig } from "./policy.js";
-import { connectWithKey } from "./md5.js";
+import { connectSecured } from "./md5.js";
+import { checkHops } from "./gtsm.js";
+import { BgpError, BgpProtocolError } from "./errors.js";
 
 export interface PeerConfig {
   address: string;
@@ -73,7 +74,10 @@ export interface PeerConfig {
    * (Calico BGPPeer `numAllowedLocalASNumbers`, BIRD `allow local as`); default 0.
    */
   allowOwnAs?: number;
-  /** Maximum prefixes accepted from the peer (per family); past it the session is reset with Cease 6/1. */
+  /**
+   * Maximum paths accepted from the peer (after import policy, all families together); past it the
+   * speaker resets the session with Cease 6/1 (RFC 4486) and tries again a minute later.
+   */
   maxPrefixes?: number;
   /**
    * BFD (RFC 5880/5881, multihop RFC 5883) to this peer address, run by the speaker's failure
@@ -118,6 +122,14 @@ type ShellTimer = TimerName | "idleHold" | "sendHold";
 /** Restart time we advertise as a graceful-restart helper (BIRD's default is 120 s). */
 export const GR_RESTART_TIME = 120;
 
+function checkRouterId(id: string, peer: string): string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(id);
+  if (!m || m.slice(1).some((o) => Number(o) > 255) || id === "0.0.0.0") {
+    throw new BgpError("BGP_ROUTER_ID", `peer ${peer}: expectedRouterId must be a non-zero dotted quad, not ${JSON.stringify(id)}`);
+  }
+  return id;
+}
+
 export function stripMapped(addr: string | undefined): string | undefined {
   if (!addr) return addr;
   return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
@@ -157,7 +169,10 @@ export class Session {
       holdTime: this.config.holdTime,
       connectRetryTime: this.config.connectRetry,
       passive: this.config.passive,
+      ...(config.expectedRouterId !== undefined ? { expectedRouterId: checkRouterId(config.expectedRouterId, config.address) } : {}),
+      ...(config.keepaliveTime !== undefined ? { keepaliveTime: config.keepaliveTime } : {}),
     });
+    if (config.ttlSecurity) checkHops(config.ttlSecurity, `peer ${config.address}`);
   }
 
   get state(): string {
@@ -298,6 +313,7 @@ export class Session {
     socket.on("data", (chunk: Buffer) => this.onData(c, chunk));
     socket.on("error", (err) => {
       if (c === this.conn || c === this.candidate) this.hooks.log("debug", "socket error", { peer: this.config.address, err: err.message });
+      if (c === this.conn) this.lastError = `socket: ${err.message}`;
     });
     socket.on("close", () => this.onClose(c));
     return c;
@@ -324,6 +340,9 @@ export class Session {
 
   private onData(c: Conn, chunk: Buffer): void {
     if (c.closing) return;
+    // a TCP-MD5 socket (md5.ts) learns of its handshake by polling; bytes from the peer (BIRD
+    // sends its OPEN at once) prove it done, so they are never an OPEN "in Connect"
+    if (c === this.conn && c.outbound && this.fsm.name === "Connect") this.dispatch({ type: "TcpConnectionConfirmed" });
     let frames: Uint8Array[];
     try {
       frames = c.framer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -361,7 +380,7 @@ export class Session {
       this.dropCandidate();
       return;
     }
-    const err = validateOpen(m, { peerAs: this.config.asNumber, localAs: this.local.asNumber, localRouterId: this.local.routerId });
+    const err = validateOpen(m, { peerAs: this.config.asNumber, localAs: this.local.asNumber, localRouterId: this.local.routerId, ...(this.config.expectedRouterId !== undefined ? { expectedRouterId: this.config.expectedRouterId } : {}) });
     if (err) {
       this.writeTo(c, encodeMessage({ type: "notification", code: err.notifyCode, subcode: err.notifySubcode, data: err.data }));
       this.dropCandidate();
@@ -518,15 +537,17 @@ export class Session {
   }
 
   private connect(): void {
-    if (this.config.password) {
+    if (this.config.password || this.config.ttlSecurity) {
+      // TCP-MD5 and GTSM must be on the socket before its SYN: a socket made by hand (md5.ts)
+      const opts = { ...(this.config.password ? { key: this.config.password } : {}), ...(this.config.ttlSecurity ? { ttlSecurity: this.config.ttlSecurity } : {}) };
       let socket: net.Socket;
       try {
-        socket = connectWithKey(this.config.address, this.config.port, this.config.localAddress, this.config.password, () => {
+        socket = connectSecured(this.config.address, this.config.port, this.config.localAddress, opts, () => {
           if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
         });
       } catch (e) {
         this.lastError = e instanceof Error ? e.message : String(e);
-        this.hooks.log("warn", "TCP-MD5 connect failed", { peer: this.config.address, err: this.lastError });
+        this.hooks.log("warn", "secured connect failed", { peer: this.config.address, err: this.lastError });
         return; // the ConnectRetry timer tries again
       }
       const c = this.makeConn(socket, true);

@@ -28,7 +28,10 @@ import { ceaseNotification } from "./wire/messages.js";
 import { CeaseSubcode, FAMILIES, RouteRefreshSubtype, SAFI, familyToAfi, type AddressFamily } from "./wire/constants.js";
 import { isEndOfRib, type UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
-import { setListenerKey } from "./md5.js";
+import { setConnectionKey, setListenerKey } from "./md5.js";
+import { applyGtsm, inboundSynTtl, minTtl, prepareListenerForGtsm, resetTtl } from "./gtsm.js";
+import { bindSecuredListener } from "./listener-socket.js";
+import { describeSessionError } from "./notification-text.js";
 import { ACCEPT_ALL, applySet, compilePolicy, evaluate, parseLargeCommunity, type CompiledPolicy } from "./policy.js";
 
 export type { PeerConfig } from "./session.js";
@@ -93,6 +96,8 @@ export interface PeerStatus {
   /** The update group of the session (peers sharing one Adj-RIB-Out and encoding); absent when down. */
   updateGroup?: number;
   lastError?: string;
+  /** Why the session is not Established, in words: the socket error, the NOTIFICATION sent or received, a limit hit. */
+  reason?: string;
 }
 
 export interface RouteView {
@@ -152,6 +157,8 @@ interface PeerState {
   refreshing: Map<AddressFamily, TimerHandle>;
   /** The failure detector's watch on this peer (config `bfd`). */
   bfd?: { close(): void };
+  /** Why the speaker itself took the session down (the maximum-prefix guard), and the timer that restarts it. */
+  limit?: { reason: string; timer: TimerHandle | undefined };
 }
 
 const ORIGINS = ["igp", "egp", "incomplete"];
@@ -167,6 +174,8 @@ interface LocalRoute {
 const PENDING_MAX = 2048;
 /** How long stale paths may wait for End-of-RIB after the peer is back (BIRD/FRR: 360 s). */
 const STALE_PATH_TIME = 360;
+/** How long a session reset by the maximum-prefix guard stays down before it is tried again (s). */
+export const MAX_PREFIX_RESTART_TIME = 60;
 /** RFC 4724 §4.1 selection deferral timer default (FRR's `select-defer-time`). */
 const SELECTION_DEFERRAL_TIME = 360;
 
@@ -192,6 +201,10 @@ export class Speaker {
   private readonly peers = new Map<string, PeerState>();
   private local = new Map<PrefixKey, LocalRoute>();
   private server: net.Server | undefined;
+  /** The listener saves SYNs and answers with TTL 255 (some peer has GTSM). */
+  private listenerGtsm = false;
+  /** Keyed peers whose key just went on the listener (setListenerKey). */
+  private readonly keyQuarantine = new Set<string>();
   private fibListeners: ((changes: FibChange[]) => void)[] = [];
   /** Next hops last reported per prefix (only kept while someone listens). */
   private fibState = new PrefixMap<string>();
@@ -251,16 +264,21 @@ export class Speaker {
     const listen = this.opts.listen;
     if (listen) {
       const server = net.createServer((socket) => this.onInbound(socket));
+      // keys and GTSM options go on the socket before it listens (listener-socket.ts)
+      const configs = [...this.peers.values()].map((p) => p.config);
+      const keys = configs.filter((c) => c.password).map((c) => ({ peer: canonicalAddress(c.address), key: c.password! }));
+      const gtsm = configs.some((c) => c.ttlSecurity);
+      const fd = keys.length > 0 || gtsm ? bindSecuredListener(listen.address, listen.port, { keys, gtsm }) : undefined;
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
-        server.listen({ host: listen.address, port: listen.port }, () => {
+        server.listen(fd !== undefined ? { fd } : { host: listen.address, port: listen.port }, () => {
           server.off("error", reject);
           resolve();
         });
       });
       server.on("error", (err) => this.log("error", "listener error", { err: err.message }));
       this.server = server;
-      for (const p of this.peers.values()) this.setListenerKey(p.config);
+      this.listenerGtsm = gtsm;
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
@@ -358,13 +376,21 @@ export class Speaker {
       const st: PeerState = { config: cfg, session: undefined as unknown as Session, group: undefined, member: undefined, rejected: new Set(), info: undefined, gr: undefined, staleFamilies: new Set(), staleTimer: undefined, importPolicy, eorReceived: new Set(), refreshing: new Map() };
       const gr = this.opts.gracefulRestart;
       const sessionCfg: PeerConfig = { ...cfg, address: addr };
-      if (gr?.restartTime !== undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
+      if (gr?.restartTime !== undefined && sessionCfg.gracefulRestartTime === undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
       const local = gr
         ? { asNumber: this.opts.asNumber, routerId: this.opts.routerId, restartState: () => ({ restarting: this.deferring, forwarding: gr.preserveForwarding ?? true }) }
         : { asNumber: this.opts.asNumber, routerId: this.opts.routerId };
       st.session = new Session(sessionCfg, local, this.clock, this.hooksFor(st));
       this.peers.set(addr, st);
       this.setListenerKey(cfg);
+      if (cfg.ttlSecurity && this.server && !this.listenerGtsm) {
+        try {
+          prepareListenerForGtsm(this.server);
+          this.listenerGtsm = true;
+        } catch (e) {
+          this.log("error", "cannot set GTSM options on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
+        }
+      }
       if (this.started) st.session.start();
       if (cfg.bfd) this.watchBfd(st, addr);
     }
@@ -428,6 +454,10 @@ export class Speaker {
       if (p.group) st.updateGroup = p.group.id;
       if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);
       if (s.lastError) st.lastError = s.lastError;
+      if (!s.established) {
+        const why = p.limit?.reason ?? (s.lastError ? describeSessionError(s.lastError) : undefined);
+        if (why) st.reason = why;
+      }
       return st;
     });
   }
@@ -484,11 +514,21 @@ export class Speaker {
     st.bfd = undefined;
   }
 
-  /** RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. */
+  /**
+   * RFC 2385: the listener needs the peer's key so the peer's SYN is accepted. A key added to a
+   * listening socket does not cover a connection that completed its handshake before and waits
+   * in the accept queue: connections from the address are refused until the event loop has
+   * polled the listener once more (two setImmediate turns), so such a one is never accepted.
+   */
   private setListenerKey(cfg: PeerConfig, remove = false): void {
     if ((!cfg.password && !remove) || !this.server) return;
     try {
-      setListenerKey(this.server, canonicalAddress(cfg.address), cfg.password ?? "");
+      const addr = canonicalAddress(cfg.address);
+      if (!remove) {
+        this.keyQuarantine.add(addr);
+        setImmediate(() => setImmediate(() => this.keyQuarantine.delete(addr)));
+      }
+      setListenerKey(this.server, addr, cfg.password ?? "");
     } catch (e) {
       this.log("error", "cannot set the TCP-MD5 key on the listener", { peer: cfg.address, err: e instanceof Error ? e.message : String(e) });
     }
@@ -502,7 +542,44 @@ export class Speaker {
       socket.destroy();
       return;
     }
+    const refusal = this.keyQuarantine.has(canonicalAddress(addr!))
+      ? "TCP-MD5: the connection may predate the peer's key on the listener"
+      : this.secureInbound(socket, st.config);
+    if (refusal) {
+      this.log("warn", "refusing connection", { peer: st.config.address, reason: refusal });
+      st.session.lastError = refusal;
+      socket.destroy();
+      return;
+    }
     st.session.acceptInbound(socket);
+  }
+
+  /**
+   * GTSM (RFC 5082) and TCP-MD5 (RFC 2385) on an accepted connection, before anything is read
+   * from it: the SYN must have come from within `ttlSecurity` hops, and from now on the kernel
+   * drops segments from further away and unsigned ones. Returns why the connection is refused.
+   */
+  private secureInbound(socket: net.Socket, cfg: PeerConfig): string | undefined {
+    try {
+      const addr = canonicalAddress(cfg.address);
+      if (cfg.ttlSecurity) {
+        const ttl = inboundSynTtl(socket);
+        const min = minTtl(cfg.ttlSecurity);
+        if (ttl === undefined) return "GTSM: the connection's SYN was not saved, so its TTL cannot be checked";
+        if (ttl < min) return `GTSM: SYN arrived with TTL ${ttl}, below ${min} (ttlSecurity ${cfg.ttlSecurity} hops)`;
+        applyGtsm(socket, parseIP(addr).family, cfg.ttlSecurity);
+      }
+      else if (this.listenerGtsm) {
+        // not a GTSM peer: free the saved SYN, and send with the system's default TTL again
+        // rather than the 255 inherited from the listener
+        inboundSynTtl(socket);
+        resetTtl(socket, parseIP(addr).family);
+      }
+      if (cfg.password) setConnectionKey(socket, addr, cfg.password);
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    return undefined;
   }
 
   private hooksFor(st: PeerState): SessionHooks {
@@ -517,6 +594,8 @@ export class Speaker {
           ibgp: s.ibgp,
           rrClient: !!st.config.routeReflectorClient,
         };
+        if (st.config.allowOwnAs) st.info.allowOwnAs = st.config.allowOwnAs;
+        if (st.limit) this.clearLimit(st);
         this.leaveGroup(st);
         st.gr = n.gracefulRestart;
         st.eorReceived.clear();
@@ -733,6 +812,11 @@ export class Speaker {
       if (st.rejected.size > 0) st.rejected.delete(`${pathKey(p)}#${p.pathId}`);
       this.rib.upsert(p, changes);
     }
+    const max = st.config.maxPrefixes;
+    if (max !== undefined && this.rib.peerPathCount(st.info.id) > max) {
+      this.maxPrefixesReached(st, max, r.announce[0]?.family ?? "ipv4");
+      return;
+    }
     // bounded, so the change records die young (a big batch would be promoted and slow the GC)
     if (changes.size >= PENDING_MAX) this.propagate(new Map());
     else if (!this.pendingScheduled && changes.size > 0) {
@@ -742,6 +826,37 @@ export class Speaker {
         this.propagate(new Map());
       });
     }
+  }
+
+  /**
+   * The maximum-prefix guard (RFC 4486): more paths accepted from the peer than `maxPrefixes`
+   * (all families together) ends the session with Cease 6/1 (a Hard Reset under RFC 8538, so the
+   * peer does not keep our routes stale either), drops the peer's routes, and tries the session
+   * again after MAX_PREFIX_RESTART_TIME. The data carries the family and the bound.
+   */
+  private maxPrefixesReached(st: PeerState, max: number, family: AddressFamily): void {
+    const count = this.rib.peerPathCount(st.info!.id);
+    const reason = `maximum prefixes reached: more than ${max} accepted (${count}); sent NOTIFICATION 6/1 (Cease / Maximum Number of Prefixes Reached), retrying in ${MAX_PREFIX_RESTART_TIME}s`;
+    this.log("warn", "maximum prefixes reached: resetting the session", { peer: st.config.address, max, count });
+    const data = new Uint8Array(7);
+    const dv = new DataView(data.buffer);
+    dv.setUint16(0, familyToAfi(family));
+    dv.setUint8(2, SAFI.UNICAST);
+    dv.setUint32(3, max);
+    const addr = canonicalAddress(st.config.address);
+    if (st.limit?.timer) this.clock.clearTimeout(st.limit.timer);
+    st.limit = { reason, timer: undefined };
+    void st.session.stop({ ...ceaseNotification(CeaseSubcode.MAX_PREFIXES_REACHED), data });
+    this.dropPeerRoutes(st);
+    st.limit.timer = this.clock.setTimeout(() => {
+      if (st.limit) st.limit.timer = undefined;
+      if (this.started && this.peers.get(addr) === st) st.session.start();
+    }, MAX_PREFIX_RESTART_TIME * 1000);
+  }
+
+  private clearLimit(st: PeerState): void {
+    if (st.limit?.timer) this.clock.clearTimeout(st.limit.timer);
+    st.limit = undefined;
   }
 
   private selfNextHops(st: PeerState): Partial<Record<AddressFamily, IP>> {

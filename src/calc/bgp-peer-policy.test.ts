@@ -232,5 +232,5 @@ test("state sequence: the routing state gives the same result in any order, and 
   assert.deepEqual(replay([...steps].reverse()), want);
   const undo = steps.map(([k]) => [k, undefined] as [string, unknown]);
   assert.deepEqual(replay([...steps, ...undo, ...steps]), want);
-  assert.deepEqual(replay([...steps, ...undo]), { localRoutes: [], originated: [], peers: [], interfaces: [] });
+  assert.deepEqual(replay([...steps, ...undo]), { localRoutes: [], originated: [], peers: [], refusedPeers: [], interfaces: [] });
 });

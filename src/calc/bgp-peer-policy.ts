@@ -88,7 +88,7 @@ export function applyRoutePolicy(desired: HostDesired, state: HostState, me: str
   for (const a of [self?.ipv4, self?.ipv6]) if (a) protectedPrefixes.push(parsePrefix(a));
   const ctx: Context = { localAs: state.nodes.get(me)?.asNumber ?? state.asNumber, ownBlocks, protectedPrefixes: dedupe(protectedPrefixes), local, routing };
   for (const peer of desired.peers) {
-    const pol = peerPolicy(peer, ctx, me);
+    const pol = peerPolicy(peer, ctx);
     peer.import = compiles(pol.import);
     peer.export = compiles(pol.export);
     if (pol.maxPrefixes !== undefined) peer.maxPrefixes = pol.maxPrefixes;
@@ -145,21 +145,13 @@ function withCommunities(r: OriginatedRoute, cfg: BgpConfigRouting): OriginatedR
   return r;
 }
 
-function peerPolicy(peer: DesiredPeer, ctx: Context, me: string): { import: PolicyTermConfig[]; export: PolicyTermConfig[]; maxPrefixes?: number } {
+function peerPolicy(peer: DesiredPeer, ctx: Context): { import: PolicyTermConfig[]; export: PolicyTermConfig[]; maxPrefixes?: number } {
   const ebgp = peer.asNumber !== ctx.localAs;
   const imp: PolicyTermConfig[] = [];
   const exp: PolicyTermConfig[] = [];
-  // the BGPPeer resource behind this session (by address; the mesh and peerSelector peers have none)
-  let resource: { filters: string[]; maxPrefixes?: number } | undefined;
-  if (peer.type !== "mesh" && peer.type !== "node-peer") {
-    for (const [, r] of [...ctx.routing.bgpPeers.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if ((r.node === undefined || r.node === me) && sameAddress(r.peerIP, peer.address)) {
-        resource = r;
-        break;
-      }
-    }
-  }
-  for (const name of peer.filters ?? resource?.filters ?? []) {
+  // the BGPPeer resource behind this session (the peer model names it; the mesh has none)
+  const resource = peer.type !== "mesh" && peer.name ? ctx.routing.bgpPeers.get(peer.name) : undefined;
+  for (const name of peer.filters ?? []) {
     const f = ctx.routing.filters.get(name);
     imp.push(...filterTerms(f, "import", ctx));
     exp.push(...filterTerms(f, "export", ctx));
@@ -234,14 +226,6 @@ function compiles(terms: PolicyTermConfig[]): PolicyTermConfig[] {
 /** BIRD's `ifname ~ "pattern"`: `*` any run of characters, `?` one character, the rest literal. */
 function globRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
-}
-
-function sameAddress(a: string, b: string): boolean {
-  try {
-    return parsePrefix(a).addr.compare(parsePrefix(b).addr) === 0;
-  } catch {
-    return a === b;
-  }
 }
 
 /** Distinct prefixes in a stable order (IPv4 first, by address, then length), whatever the input order. */

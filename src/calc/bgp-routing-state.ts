@@ -43,11 +43,8 @@ export interface RoutingState {
   pools: Map<string, PoolInfo>;
   /** BGPConfiguration name (`default`, `node.<name>`) → its routing fields. */
   configs: Map<string, BgpConfigRouting>;
-  /**
-   * BGPPeer name → its peerIP (without port), `node`, `filters`, and the `tabby.dev/max-prefixes`
-   * annotation (absent: the default); for peers the peer model gives no `filters` of its own.
-   */
-  bgpPeers: Map<string, { peerIP: string; node?: string; filters: string[]; maxPrefixes?: number }>;
+  /** BGPPeer name → its `tabby.dev/max-prefixes` annotation (absent: the default). */
+  bgpPeers: Map<string, { maxPrefixes?: number }>;
 }
 
 export const MAX_PREFIXES_ANNOTATION = "tabby.dev/max-prefixes";
@@ -108,13 +105,10 @@ export function applyRoutingResource(rs: RoutingState, kind: string, name: strin
       return true;
     }
     case "BGPPeer": {
-      const ann = ((obj?.["metadata"] as Obj | undefined)?.["annotations"] ?? {}) as Obj;
+      if (!obj) return rs.bgpPeers.delete(name);
+      const ann = ((obj["metadata"] as Obj | undefined)?.["annotations"] ?? {}) as Obj;
       const raw = ann[MAX_PREFIXES_ANNOTATION];
-      const peerIP = typeof spec["peerIP"] === "string" ? stripPort(spec["peerIP"]) : undefined;
-      if (!obj || !peerIP) return rs.bgpPeers.delete(name);
-      const filters = Array.isArray(spec["filters"]) ? (spec["filters"] as unknown[]).filter((f): f is string => typeof f === "string") : [];
-      const info: { peerIP: string; node?: string; filters: string[]; maxPrefixes?: number } = { peerIP, filters };
-      if (typeof spec["node"] === "string" && spec["node"] !== "") info.node = spec["node"];
+      const info: { maxPrefixes?: number } = {};
       // not a whole number: the strictest limit (1) rather than none, so a typo never lifts the guard
       if (typeof raw === "string") info.maxPrefixes = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : 1;
       rs.bgpPeers.set(name, info);
@@ -123,13 +117,6 @@ export function applyRoutingResource(rs: RoutingState, kind: string, name: strin
     default:
       return false;
   }
-}
-
-function stripPort(peerIP: string): string {
-  const bracket = /^\[([^\]]+)\]:\d+$/.exec(peerIP);
-  if (bracket) return bracket[1]!;
-  const v4port = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(peerIP);
-  return v4port ? v4port[1]! : peerIP;
 }
 
 /** The routing fields in force on `node`: `default`'s, with `node.<node>`'s per-node fields over them. */

@@ -74,7 +74,7 @@ test("state sequence: any order of the same final state gives the same result; d
   const churn: Step[] = [...steps, ...steps.map(([k]) => [k, undefined] as Step), ...steps];
   assert.deepEqual(computeHostDesired(replay(churn), "h1"), want);
   const gone = replay([...steps, ...steps.map(([k]) => [k, undefined] as Step)]);
-  assert.deepEqual(computeHostDesired(gone, "h1"), { localRoutes: [], originated: [], peers: [], interfaces: [] });
+  assert.deepEqual(computeHostDesired(gone, "h1"), { localRoutes: [], originated: [], peers: [], refusedPeers: [], interfaces: [] });
 });
 
 test("learned routes merge under local ones, ECMP next hops sorted", () => {

@@ -3,13 +3,13 @@
  * per local workload, a blackhole per affine block so traffic to unallocated addresses is
  * dropped rather than sent to the default route), the prefixes its BGP speaker originates
  * (whole affine blocks as aggregates; borrowed addresses as host routes, as Calico/BIRD do),
- * and its BGP peers (the iBGP full mesh, one side passive per pair: the node with the lower
- * address waits, as calico-node's BIRD config does; plus BGPPeer resources). Pure: no I/O.
+ * and its BGP peers (bgp-peers.ts: the mesh, BGPPeers, route reflection). Pure: no I/O.
  */
-import { parsePrefix, tryParseIP, type Prefix } from "../net/index.js";
+import { parsePrefix, type Prefix } from "../net/index.js";
 import type { HostState } from "./host-state.js";
 import type { PolicyTermConfig } from "../bgp/policy.js";
 import { applyRoutePolicy } from "./bgp-peer-policy.js";
+import { computePeerPlan, type RefusedPeer, type SecretLookup } from "./bgp-peers.js";
 
 export interface KernelRoute {
   dst: string;
@@ -41,6 +41,22 @@ export interface DesiredPeer {
    * or another tabby node chosen by `peerSelector`; `rrClient` when this node reflects for the peer.
    */
   type?: "mesh" | "node-specific" | "global" | "node-peer";
+  /** The BGPPeer this session comes from ("node-mesh" for the mesh). */
+  name?: string;
+  /** This node reflects routes for the peer (RFC 4456 client; Calico's in-cluster RR rule). */
+  routeReflectorClient?: boolean;
+  /** TCP-MD5 password, read from the secret `password.secretKeyRef` (or `nodeMeshPassword`) names. */
+  password?: string;
+  /** BGPPeer `keepaliveTime` (seconds). */
+  keepaliveTime?: number;
+  /** BGPPeer `maxRestartTime` / BGPConfiguration `nodeMeshMaxRestartTime` (seconds). */
+  gracefulRestartTime?: number;
+  /** BGPPeer `numAllowedLocalASNumbers`. */
+  allowOwnAs?: number;
+  /** BGPPeer `ttlSecurity` (GTSM hops). */
+  ttlSecurity?: number;
+  /** The BGP identifier the peer must present: set when the peer is a tabby node. */
+  expectedRouterId?: string;
   /** Names of the BGPFilters the BGPPeer lists (`spec.filters`), in order. */
   filters?: string[];
   /** Import and export policy terms (bgp/policy.ts) computed from filters and tabby's safe defaults. */
@@ -55,12 +71,13 @@ export interface HostDesired {
   localRoutes: KernelRoute[];
   originated: OriginatedRoute[];
   peers: DesiredPeer[];
+  /** Peerings refused, with the reason (an unreadable secret, an invalid BGPPeer, ...). */
+  refusedPeers: RefusedPeer[];
   /** Host-side interfaces of local workloads (for per-interface sysctls). */
   interfaces: string[];
 }
 
-export function computeHostDesired(state: HostState, me: string): HostDesired {
-  const self = state.nodes.get(me);
+export function computeHostDesired(state: HostState, me: string, secrets?: SecretLookup): HostDesired {
   const ownBlocks: Prefix[] = [];
   for (const [cidr, node] of state.blockAffinity) if (node === me) ownBlocks.push(parsePrefix(cidr));
   ownBlocks.sort(comparePrefix);
@@ -81,24 +98,9 @@ export function computeHostDesired(state: HostState, me: string): HostDesired {
     if (b.len < b.maxLen) localRoutes.push({ dst: b.toString(), type: "blackhole" });
   }
 
-  const peers: DesiredPeer[] = [];
-  if (self?.ipv4) {
-    if (state.meshEnabled) {
-      for (const other of [...state.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        if (other.name === me || !other.ipv4 || other.ipv4 === self.ipv4) continue;
-        peers.push(withLocal({ address: other.ipv4, asNumber: other.asNumber ?? state.asNumber, passive: lowerAddress(self.ipv4, other.ipv4) }, self.ipv4, self.ipv6));
-      }
-    }
-    for (const peer of [...state.peers.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (peer.node !== undefined && peer.node !== me) continue;
-      if (peers.some((p) => p.address === peer.peerIP)) continue;
-      const dp: DesiredPeer = { address: peer.peerIP, asNumber: peer.asNumber, passive: false };
-      if (peer.port !== undefined) dp.port = peer.port;
-      if (peer.nextHopSelf !== undefined) dp.nextHopSelf = peer.nextHopSelf;
-      peers.push(withLocal(dp, self.ipv4, self.ipv6));
-    }
-  }
-  const desired: HostDesired = { localRoutes, originated, peers, interfaces: [...interfaces].sort() };
+  const plan = computePeerPlan(state, me, secrets);
+  localRoutes.push(...plan.routes);
+  const desired: HostDesired = { localRoutes, originated, peers: plan.peers, refusedPeers: plan.refused, interfaces: [...interfaces].sort() };
   applyRoutePolicy(desired, state, me);
   return desired;
 }
@@ -106,20 +108,6 @@ export function computeHostDesired(state: HostState, me: string): HostDesired {
 /** The AS this host speaks as: its Node's own, else the global BGPConfiguration's. */
 export function localAsNumber(state: HostState, me: string): number {
   return state.nodes.get(me)?.asNumber ?? state.asNumber;
-}
-
-function withLocal(p: DesiredPeer, v4: string, v6: string | undefined): DesiredPeer {
-  p.localAddress = v4;
-  if (v6) p.localIPv6 = v6;
-  return p;
-}
-
-/** True when `a` sorts below `b` as an address (the passive side of a mesh pair). */
-function lowerAddress(a: string, b: string): boolean {
-  const ia = tryParseIP(a);
-  const ib = tryParseIP(b);
-  if (!ia || !ib) return a < b;
-  return ia.compare(ib) < 0;
 }
 
 function comparePrefix(a: Prefix, b: Prefix): number {

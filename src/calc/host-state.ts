@@ -7,13 +7,21 @@
  */
 import { parseResourceKey } from "../datastore/keys.js";
 import { applyRoutingResource, emptyRoutingState, type RoutingState } from "./bgp-routing-state.js";
+import { parseBgpConfiguration, parseBgpPeer, type BgpConfigInfo, type PeerInfo } from "./bgp-resources.js";
+
+export type { BgpConfigInfo, PeerInfo } from "./bgp-resources.js";
+export { splitPeerIP } from "./bgp-resources.js";
 
 export interface NodeInfo {
   name: string;
+  /** metadata.labels: what BGPPeer nodeSelector and peerSelector match. */
+  labels: Record<string, string>;
   /** Address without prefix length. */
   ipv4?: string;
   ipv6?: string;
   asNumber?: number;
+  /** spec.bgp.routeReflectorClusterID: this node reflects routes (Calico's in-cluster RR). */
+  rrClusterId?: string;
 }
 
 export interface EndpointInfo {
@@ -25,17 +33,6 @@ export interface EndpointInfo {
   ipNetworks: string[];
 }
 
-export interface PeerInfo {
-  name: string;
-  /** Local side: a node name, or undefined for every node. */
-  node?: string;
-  peerIP: string;
-  port?: number;
-  asNumber: number;
-  /** From `nextHopMode` (Self → true, Keep → false) or the older `keepOriginalNextHop: true` (→ false). */
-  nextHopSelf?: boolean;
-}
-
 export interface HostState {
   nodes: Map<string, NodeInfo>;
   endpoints: Map<string, EndpointInfo>;
@@ -44,6 +41,8 @@ export interface HostState {
   /** BGPConfiguration `default`: AS number and mesh switch. */
   asNumber: number;
   meshEnabled: boolean;
+  /** Every BGPConfiguration by name: `default` and the per-node `node.<name>` overrides. */
+  bgpConfigs: Map<string, BgpConfigInfo>;
   peers: Map<string, PeerInfo>;
   /** What decides which routes go where: filters, pools, service addresses, communities (bgp-routing-state.ts). */
   routing: RoutingState;
@@ -58,6 +57,7 @@ export function emptyHostState(): HostState {
     blockAffinity: new Map(),
     asNumber: DEFAULT_AS_NUMBER,
     meshEnabled: true,
+    bgpConfigs: new Map(),
     peers: new Map(),
     routing: emptyRoutingState(),
   };
@@ -93,12 +93,18 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
         return true;
       }
       const bgp = (spec["bgp"] ?? {}) as Record<string, unknown>;
-      const info: NodeInfo = { name: rk.name };
+      const meta = (obj["metadata"] ?? {}) as Record<string, unknown>;
+      const labels: Record<string, string> = {};
+      if (meta["labels"] && typeof meta["labels"] === "object") {
+        for (const [k, v] of Object.entries(meta["labels"] as Record<string, unknown>)) if (typeof v === "string") labels[k] = v;
+      }
+      const info: NodeInfo = { name: rk.name, labels };
       const v4 = stripLen(bgp["ipv4Address"]);
       const v6 = stripLen(bgp["ipv6Address"]);
       if (v4) info.ipv4 = v4;
       if (v6) info.ipv6 = v6;
       if (typeof bgp["asNumber"] === "number") info.asNumber = bgp["asNumber"];
+      if (typeof bgp["routeReflectorClusterID"] === "string" && bgp["routeReflectorClusterID"] !== "") info.rrClusterId = bgp["routeReflectorClusterID"];
       state.nodes.set(rk.name, info);
       return true;
     }
@@ -112,26 +118,20 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       return true;
     }
     case "BGPConfiguration": {
-      const routing = applyRoutingResource(state.routing, rk.kind, rk.name, obj);
-      if (rk.name !== "default") return routing;
-      state.asNumber = typeof spec["asNumber"] === "number" ? spec["asNumber"] : DEFAULT_AS_NUMBER;
-      state.meshEnabled = spec["nodeToNodeMeshEnabled"] !== false;
+      applyRoutingResource(state.routing, rk.kind, rk.name, obj);
+      if (!obj) state.bgpConfigs.delete(rk.name);
+      else state.bgpConfigs.set(rk.name, parseBgpConfiguration(rk.name, spec));
+      if (rk.name === "default") {
+        const d = state.bgpConfigs.get("default");
+        state.asNumber = d?.asNumber ?? DEFAULT_AS_NUMBER;
+        state.meshEnabled = d?.meshEnabled ?? true;
+      }
       return true;
     }
     case "BGPPeer": {
       applyRoutingResource(state.routing, rk.kind, rk.name, obj);
-      const peerIP = typeof spec["peerIP"] === "string" ? spec["peerIP"] : undefined;
-      if (!obj || !peerIP || typeof spec["asNumber"] !== "number") {
-        state.peers.delete(rk.name);
-        return true;
-      }
-      const { address, port } = splitPeerIP(peerIP);
-      const peer: PeerInfo = { name: rk.name, peerIP: address, asNumber: spec["asNumber"] };
-      if (port !== undefined) peer.port = port;
-      if (typeof spec["node"] === "string" && spec["node"] !== "") peer.node = spec["node"];
-      if (spec["nextHopMode"] === "Self") peer.nextHopSelf = true;
-      else if (spec["nextHopMode"] === "Keep" || spec["keepOriginalNextHop"] === true) peer.nextHopSelf = false;
-      state.peers.set(rk.name, peer);
+      if (!obj) state.peers.delete(rk.name);
+      else state.peers.set(rk.name, parseBgpPeer(rk.name, spec));
       return true;
     }
     case "BGPFilter":
@@ -155,13 +155,4 @@ function stripLen(v: unknown): string | undefined {
   if (typeof v !== "string" || v === "") return undefined;
   const slash = v.indexOf("/");
   return slash === -1 ? v : v.slice(0, slash);
-}
-
-/** Calico's `peerIP` is "ip", "ip:port", or "[ipv6]:port". */
-export function splitPeerIP(peerIP: string): { address: string; port?: number } {
-  const bracket = /^\[([^\]]+)\]:(\d+)$/.exec(peerIP);
-  if (bracket) return { address: bracket[1]!, port: Number(bracket[2]) };
-  const v4port = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(peerIP);
-  if (v4port) return { address: v4port[1]!, port: Number(v4port[2]) };
-  return { address: peerIP };
 }

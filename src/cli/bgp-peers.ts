@@ -39,7 +39,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const rows = [["PEER", "AS", "STATE", "UPTIME", "RECEIVED", "ACCEPTED", "ADVERTISED", "LAST ERROR"]];
   for (const p of peers) {
-    rows.push([p.address, String(p.asNumber), p.state, duration(p.uptimeSeconds), String(p.prefixesReceived), String(p.prefixesAccepted), String(p.prefixesAdvertised), p.lastError ?? ""]);
+    rows.push([p.address, String(p.asNumber), p.state, duration(p.uptimeSeconds), String(p.prefixesReceived), String(p.prefixesAccepted), String(p.prefixesAdvertised), (p.established ? p.lastError : (p.reason ?? p.lastError)) ?? ""]);
   }
   io.stdout.write(table(rows));
   return 0;

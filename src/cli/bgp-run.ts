@@ -3,8 +3,8 @@
  * from a YAML config. Serves the control socket; on SIGTERM/SIGINT stops cleanly (Cease 6/2 to
  * every peer, which withdraws our routes from them); on SIGHUP re-reads the file. Peers take
  * `import`/`export` policy (src/bgp/policy.ts); eBGP peers without one get none (RFC 8212).
- * With `installRoutes: true` the best learned routes go into the kernel FIB (protocol 152) and
- * are removed again on a clean stop.
+ * With `installRoutes: true` the best learned routes go into the kernel FIB (protocol 152), next
+ * hops off the connected networks resolved recursively, and are removed again on a clean stop.
  * Peers with `bfd: true` or `bfd: {minRx, minTx, multiplier, multihop}` get a BFD session
  * (src/bfd/, RFC 5880/5881/5883) that resets the BGP session at once when the path fails.
  * With `gracefulRestart` in the config it is a restarting-capable speaker (RFC 4724): SIGUSR2
@@ -18,6 +18,7 @@ import { UsageError } from "./command.js";
 import { Speaker, type PeerConfig, type OriginatedRoute, type GracefulRestartOptions } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
 import { FibInstaller } from "../dataplane/fib-installer.js";
+import { RouteTable } from "../dataplane/routes.js";
 import { ExecRunner } from "../dataplane/exec.js";
 import { systemClock } from "../clock.js";
 import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
@@ -47,6 +48,10 @@ export function parseConfig(text: string): BgpRunConfig {
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") throw new UsageError("config: every peer needs address and asNumber");
     if (p.nextHopSelf !== undefined && typeof p.nextHopSelf !== "boolean") throw new UsageError(`config: peer ${p.address}: nextHopSelf is true or false`);
     parseBfd(p);
+    for (const [k, min] of [["keepaliveTime", 1], ["allowOwnAs", 0], ["maxPrefixes", 1]] as const) {
+      const v = p[k];
+      if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new UsageError(`config: peer ${p.address}: ${k} is a whole number of at least ${min}`);
+    }
   }
   if (c.installRoutes !== undefined && typeof c.installRoutes !== "boolean") throw new UsageError("config: installRoutes is true or false");
   const gr = c.gracefulRestart;
@@ -127,7 +132,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     log,
   });
   // installRoutes: learned best paths into the kernel, as the agent does (it is read at start only)
-  const fib = cfg.installRoutes ? new FibInstaller(new ExecRunner(), systemClock, log) : undefined;
+  // next hops off the connected networks resolve recursively through the other learned routes
+  const fibRunner = new ExecRunner();
+  const fibTable = new RouteTable(fibRunner);
+  const fib = cfg.installRoutes ? new FibInstaller(fibRunner, systemClock, log, 20, { connected: () => fibTable.connected({ v6Routes: false }) }) : undefined;
   if (fib) speaker.onFibChange((changes) => fib.onChanges(changes));
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);

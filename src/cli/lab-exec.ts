@@ -1,6 +1,6 @@
 /**
- * `tabby lab exec NAME -- CMD...`: run a command inside a lab host or workload namespace. In a
- * host, `tabby` on PATH talks to that host's agent and the lab's datastore.
+ * `tabby lab exec NAME -- CMD...`: run a command inside a lab host, router or workload namespace.
+ * In a host, `tabby` on PATH talks to that host's agent and the lab's datastore.
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -22,11 +22,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const state = requireLab(nameFlag);
   const host = state.plan.hosts.find((h) => h.name === target);
   const wl = state.workloads.find((w) => w.name === target);
-  if (!host && !wl) {
-    const names = [...state.plan.hosts.map((h) => h.name), ...state.workloads.map((w) => w.name)];
-    throw new UsageError(`no host or workload "${target}" in lab ${state.name}; one of: ${names.join(", ")}`);
+  const router = state.fabric?.routers.find((r) => r.name === target);
+  if (!host && !wl && !router) {
+    const names = [...state.plan.hosts.map((h) => h.name), ...(state.fabric?.routers ?? []).map((r) => r.name), ...state.workloads.map((w) => w.name)];
+    throw new UsageError(`no host, router or workload "${target}" in lab ${state.name}; one of: ${names.join(", ")}`);
   }
-  const netns = host ? host.netns : wl!.netns;
+  const netns = host ? host.netns : router ? router.netns : wl!.netns;
   const env: NodeJS.ProcessEnv = { ...io.env, TABBY_DATASTORE: state.datastore, PATH: `${join(state.dir, "bin")}:${io.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` };
   if (host) {
     env["TABBY_NODENAME"] = host.name;

@@ -1,8 +1,8 @@
-/** `tabby lab status [-o json]`: the lab's hosts and workloads, their namespaces and addresses. */
+/** `tabby lab status [-o json]`: the lab's hosts, routers (with `--topology fabric`), anycast addresses and workloads. */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { requireLab } from "./lab-common.js";
-import { processIsOurs } from "../lab/state.js";
+import { processIsOurs, type LabProcess } from "../lab/state.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { name: { type: "string" }, output: { type: "string", short: "o" } } });
@@ -10,7 +10,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const agents = new Map(state.processes.filter((p) => p.role === "agent").map((p) => [p.name, p]));
   const hosts = state.plan.hosts.map((h) => {
     const p = agents.get(h.name);
-    return { name: h.name, namespace: h.netns, ipv4: h.ipv4.split("/")[0], ipv6: h.ipv6.split("/")[0], agentPid: p?.pid, agentRunning: p ? processIsOurs(p) : false };
+    return { name: h.name, ...(h.rack ? { rack: h.rack } : {}), namespace: h.netns, ipv4: h.ipv4.split("/")[0], ipv6: h.ipv6.split("/")[0], agentPid: p?.pid, agentRunning: p ? processIsOurs(p) : false };
   });
   const workloads = state.workloads.map((w) => ({ name: w.name, host: w.host, namespace: w.netns, ipv4: w.ipv4, ipv6: w.ipv6, interface: w.interface }));
   const rrProcs = new Map(state.processes.filter((p) => p.role === "reflector").map((p) => [p.name, p]));
@@ -18,14 +18,31 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const p = rrProcs.get(r.name);
     return { name: r.name, namespace: r.netns, ipv4: r.ipv4.split("/")[0], ipv6: r.ipv6.split("/")[0], pid: p?.pid, running: p ? processIsOurs(p) : false };
   });
-  const out = { name: state.name, ready: state.ready, datastore: state.datastore, topology: state.topology ?? "mesh", fabric: { namespace: state.plan.fabricNetns, gateway4: state.plan.gateway4, gateway6: state.plan.gateway6 }, hosts, reflectors, workloads };
+  // a router's first recorded process is its BGP daemon (FRR's zebra follows as "<name>-zebra")
+  const routerProcs = new Map<string, LabProcess>();
+  for (const p of state.processes) if (p.role === "router" && !routerProcs.has(p.name)) routerProcs.set(p.name, p);
+  const routers = (state.fabric?.routers ?? []).map((r) => {
+    const p = routerProcs.get(r.name);
+    return { name: r.name, kind: r.kind, role: r.role, rack: r.rack ?? null, namespace: r.netns, asNumber: r.asNumber, pid: p?.pid ?? null, running: p ? processIsOurs(p) : false };
+  });
+  const fabricInfo = state.fabric
+    ? { racks: state.fabric.racks, hostsPerRack: state.fabric.hostsPerRack, tor: state.fabric.tor, asModel: state.fabric.asModel }
+    : { namespace: state.plan.fabricNetns, gateway4: state.plan.gateway4, gateway6: state.plan.gateway6 };
+  const out = { name: state.name, ready: state.ready, datastore: state.datastore, topology: state.topology ?? "mesh", fabric: fabricInfo, hosts, reflectors, routers, anycast: state.anycast ?? [], workloads };
   if (values.output === "json") {
     io.stdout.write(JSON.stringify(out, null, 2) + "\n");
     return 0;
   }
   io.stdout.write(`lab ${state.name} (${state.ready ? "up" : "incomplete"}), datastore ${state.datastore}\n\n`);
-  io.stdout.write(table(["HOST", "NAMESPACE", "IPV4", "IPV6", "AGENT"], hosts.map((h) => [h.name, h.namespace, h.ipv4 ?? "", h.ipv6 ?? "", h.agentRunning ? `running (pid ${h.agentPid})` : "stopped"])));
+  if (state.fabric) io.stdout.write(`routed fabric: ${state.fabric.racks} rack(s) × ${state.fabric.hostsPerRack} host(s), ToRs ${state.fabric.tor}, AS model ${state.fabric.asModel}\n\n`);
+  io.stdout.write(table(["HOST", ...(state.fabric ? ["RACK"] : []), "NAMESPACE", "IPV4", "IPV6", "AGENT"], hosts.map((h) => [h.name, ...(state.fabric ? [h.rack ?? ""] : []), h.namespace, h.ipv4 ?? "", h.ipv6 ?? "", h.agentRunning ? `running (pid ${h.agentPid})` : "stopped"])));
   io.stdout.write("\n");
+  if (routers.length > 0) {
+    io.stdout.write(table(["ROUTER", "ROLE", "RACK", "KIND", "AS", "NAMESPACE", "DAEMON"], routers.map((r) => [r.name, r.role, r.rack ?? "-", r.kind, String(r.asNumber), r.namespace, r.running ? `running (pid ${r.pid})` : "stopped"])));
+    io.stdout.write("\n");
+  }
+  for (const a of state.anycast ?? []) io.stdout.write(`anycast ${a.address}: ${a.workloads.join(", ")}\n`);
+  if (state.anycast?.length) io.stdout.write("\n");
   if (reflectors.length > 0) {
     io.stdout.write(table(["REFLECTOR", "NAMESPACE", "IPV4", "IPV6", "SPEAKER"], reflectors.map((r) => [r.name, r.namespace, r.ipv4 ?? "", r.ipv6 ?? "", r.running ? `running (pid ${r.pid})` : "stopped"])));
     io.stdout.write("\n");

@@ -1,7 +1,8 @@
 /**
  * `tabby lab up [--hosts N] [--workloads M] [--name NAME] [--policy FILE...]
- * [--datastore sqlite|etcd]`: build the virtual data center; policy manifests are applied once
- * the datastore is seeded.
+ * [--datastore sqlite|etcd] [--topology mesh|rr|fabric] [--racks R] [--tor bird|frr|tabby|mixed]
+ * [--as-model rack|host]`: build the virtual data center; policy manifests are applied once the
+ * datastore is seeded. With `--topology fabric`, `--hosts` counts per rack (default 2).
  */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
@@ -15,7 +16,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      hosts: { type: "string", default: "3" },
+      hosts: { type: "string" },
+      racks: { type: "string" },
+      tor: { type: "string" },
+      "as-model": { type: "string" },
       workloads: { type: "string", default: "2" },
       name: { type: "string", default: DEFAULT_LAB_NAME },
       "hold-time": { type: "string", default: "9" },
@@ -33,11 +37,24 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const policies: Resource[] = [];
   for (const file of values.policy ?? []) policies.push(...parseManifests(readFileSync(file, "utf8"), file));
   if (values.datastore !== "sqlite" && values.datastore !== "etcd") throw new UsageError(`--datastore must be sqlite or etcd, got "${values.datastore}"`);
-  if (values.topology !== "mesh" && values.topology !== "rr") throw new UsageError(`--topology is mesh or rr, got "${values.topology}"`);
+  if (values.topology !== "mesh" && values.topology !== "rr" && values.topology !== "fabric") throw new UsageError(`--topology is mesh, rr or fabric, got "${values.topology}"`);
+  const fabric = values.topology === "fabric";
+  for (const flag of ["racks", "tor", "as-model"] as const) {
+    if (!fabric && values[flag] !== undefined) throw new UsageError(`--${flag} only applies to --topology fabric`);
+  }
+  if (values.tor !== undefined && !["bird", "frr", "tabby", "mixed"].includes(values.tor)) throw new UsageError(`--tor is bird, frr, tabby or mixed, got "${values.tor}"`);
+  if (values["as-model"] !== undefined && values["as-model"] !== "rack" && values["as-model"] !== "host") throw new UsageError(`--as-model is rack or host, got "${values["as-model"]}"`);
   const started = Date.now();
   await labUp({
     name: values.name,
-    hosts: num("hosts", values.hosts),
+    hosts: num("hosts", values.hosts ?? (fabric ? "2" : "3")),
+    ...(fabric
+      ? {
+          racks: num("racks", values.racks ?? "2"),
+          tor: (values.tor ?? "mixed") as "bird" | "frr" | "tabby" | "mixed",
+          asModel: (values["as-model"] ?? "rack") as "rack" | "host",
+        }
+      : {}),
     workloads: num("workloads", values.workloads),
     holdTime: num("hold-time", values["hold-time"]),
     policies,

@@ -1,13 +1,17 @@
 /**
  * `tabby node run`: the per-host agent. Flags mirror calico-node's environment:
  *   --name NAME         node name (env TABBY_NODENAME, else the hostname)
- *   --ip CIDR|autodetect  this host's IPv4 address/len for BGP (default autodetect, first-found)
+ *   --ip CIDR|autodetect|none  this host's IPv4 address/len for BGP (default autodetect, first-found);
+ *                       none: an IPv6-only host (its BGP router id is derived from the node name)
  *   --ip6 CIDR|autodetect|none  IPv6 address/len (default autodetect; none disables)
  *   --as N              this node's AS number (default: BGPConfiguration's, 64512)
  *   --ipv4-pool CIDR    default IPv4 pool created when none exists (192.168.0.0/16)
  *   --ipv6-pool CIDR    default IPv6 pool created when none exists (none)
  *   --control PATH      status socket (env TABBY_CONTROL, default /run/tabby/node.sock)
- *   --listen-port N     BGP port (179); --hold-time S (90)
+ *   --hold-time S       BGP hold time (90); the listen port and address come from BGPConfiguration
+ *                       (listenPort, bindMode; `node.<name>` overrides `default`)
+ *   --secrets-dir DIR   where BGP passwords are read (env TABBY_SECRETS_DIR, default /etc/tabby/secrets):
+ *                       secretKeyRef {name, key} is the file DIR/name/key
  *   --datastore URL     (env TABBY_DATASTORE)
  *   --log-level debug|info|warn|error
  *   --graceful-restart  graceful restart as restarting speaker (RFC 4724): peers keep this host's
@@ -40,11 +44,20 @@ import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { serveControl } from "../bgp/control.js";
 import { IpamGcController } from "../ipam/controller.js";
+import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
 import { ensureSchema } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
+
+const LEVELS: Level[] = ["debug", "info", "warn", "error"];
+
+/** BGPConfiguration `logSeverityScreen` as the lowest level of the speaker's lines that are logged. */
+function speakerLogFloor(severity: string | undefined): number {
+  const map: Record<string, Level> = { Trace: "debug", Debug: "debug", Info: "info", Warning: "warn", Error: "error", Fatal: "error" };
+  return LEVELS.indexOf(map[severity ?? "Info"] ?? "info");
+}
 
 /**
  * Retries an operation that failed only because the datastore is unavailable (DS_UNAVAILABLE),
@@ -73,7 +86,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "ipv4-pool": { type: "string", default: "192.168.0.0/16" },
       "ipv6-pool": { type: "string" },
       control: { type: "string" },
-      "listen-port": { type: "string", default: "179" },
+      "secrets-dir": { type: "string" },
       "hold-time": { type: "string" },
       datastore: { type: "string" },
       "log-level": { type: "string", default: "info" },
@@ -103,16 +116,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     links ??= JSON.parse((await runOk(runner, "ip", ["-j", "addr", "show"])).stdout) as IpAddrJson[];
     return firstFoundAddress(links, fam);
   };
-  const ipv4 = values.ip === "autodetect" ? await detect(4) : values.ip;
-  if (!ipv4) throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN");
+  const ipv4 = values.ip === "none" ? undefined : values.ip === "autodetect" ? await detect(4) : values.ip;
   const ipv6 = values.ip6 === "none" ? undefined : values.ip6 === "autodetect" ? await detect(6) : values.ip6;
+  if (!ipv4 && values.ip !== "none") throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN (or --ip none for an IPv6-only host)");
+  if (!ipv4 && !ipv6) throw new TabbyError("AGENT_NO_ADDRESS", "--ip none needs an IPv6 address (--ip6 ADDR/LEN or autodetect)");
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
     return Number(v);
   };
   const asNumber = num("as", values.as);
-  const listenPort = num("listen-port", values["listen-port"])!;
+  const secretsDir = values["secrets-dir"] ?? io.env["TABBY_SECRETS_DIR"] ?? DEFAULT_SECRETS_DIR;
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
   const gracefulRestart = values["graceful-restart"] === true;
@@ -143,14 +157,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   // Policy: the calculation graph turns datastore changes into dataplane events; the nftables
   // dataplane keeps the previous run's table enforcing until the graph is in sync.
-  // Workloads never reach the control plane: the datastore's endpoints and this agent's BGP
-  // port join the node addresses and ports the graph keeps (docs/security.md).
+  // Workloads never reach the control plane: the datastore's endpoints join the node addresses
+  // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
-  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [listenPort, ...ds.tcpPorts] });
+  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
   const nft = new NftDataplane(runner);
-  let control$: Promise<import("node:net").Server> | undefined;
-  const agent = new Agent(
-    { nodeName, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
+  const agent: Agent = new Agent(
+    { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
       store,
       routes: new RouteTable(runner),
@@ -166,22 +179,27 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       interfaces: {
         configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
       },
-      createSpeaker: ({ routerId, asNumber: localAs, restarting }) => {
-        const speaker = new Speaker({
+      readSecret: fileSecrets(secretsDir),
+      createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress }) => {
+        return new Speaker({
           routerId,
           asNumber: localAs,
+          ...(clusterId ? { clusterId } : {}),
           // the kernel keeps our routes across a restart: forwarding state is preserved (F bit)
           ...(gracefulRestart ? { gracefulRestart: { restarting: !!restarting, preserveForwarding: true } } : {}),
-          listen: { address: routerId, port: listenPort },
-          log: (lvl, msg, fields) => log(lvl as Level, msg, { component: "bgp", ...fields }),
+          // bindMode None: every address ("::" takes IPv4 too); NodeIP (default): the node's address
+          listen: { address: listenAddress ?? "::", port: listenPort },
+          log: (lvl, msg, fields) => {
+            if (LEVELS.indexOf(lvl as Level) >= speakerLogFloor(agent.speakerLogSeverity())) log(lvl as Level, msg, { component: "bgp", ...fields });
+          },
         });
-        control$ = serveControl(speaker, control);
-        control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
-        return speaker;
       },
       log,
     },
   );
+  // one control socket for the agent's life: it answers from whichever speaker is current
+  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems() });
+  control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
@@ -206,7 +224,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   });
   await gc?.stop();
   await agent.stop(undefined, forRestart);
-  (await control$)?.close();
+  (await control$.catch(() => undefined))?.close();
   await store.close();
   return 0;
 }

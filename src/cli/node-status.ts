@@ -1,13 +1,15 @@
 /**
- * `tabby node status [-o json]`: this host's BGP peers with their state, uptime and prefix
- * counts, read from the local agent's control socket (--control, env TABBY_CONTROL, default
- * /run/tabby/node.sock) — calicoctl node status, for tabby's own speaker.
+ * `tabby node status [-o json]`: this host's BGP peers with their address, AS, type (mesh,
+ * node-specific, global, node-peer; rr client when this node reflects for it), state, uptime,
+ * prefix counts, and the reason a session is not Established (the socket error, the NOTIFICATION
+ * in words, a refused peering), read from the local agent's control socket (--control, env
+ * TABBY_CONTROL, default /run/tabby/node.sock) — calicoctl node status, for tabby's own speaker.
  */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { queryControl } from "../bgp/control.js";
-import type { PeerStatus } from "../bgp/speaker.js";
+import type { AgentPeerStatus } from "../agent/agent.js";
 
 const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -15,9 +17,9 @@ const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { control: { type: "string" }, output: { type: "string", short: "o" } } });
   const sock = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
-  let peers: PeerStatus[];
+  let peers: AgentPeerStatus[];
   try {
-    peers = (await queryControl(sock, { op: "peers" })) as PeerStatus[];
+    peers = (await queryControl(sock, { op: "peers" })) as AgentPeerStatus[];
   } catch (err) {
     throw new TabbyError("CLI_AGENT_UNREACHABLE", `tabby node is not running here (no answer on ${sock}): ${(err as Error).message}`);
   }
@@ -27,16 +29,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const node = io.env["TABBY_NODENAME"];
   io.stdout.write(`tabby node${node ? ` ${node}` : ""} is running.\n\nBGP peers:\n`);
-  const head = ["PEER ADDRESS", "AS", "STATE", "SINCE", "RECEIVED", "ACCEPTED", "ADVERTISED", "INFO"];
+  const head = ["PEER ADDRESS", "AS", "TYPE", "SOURCE", "STATE", "SINCE", "RECEIVED", "ACCEPTED", "ADVERTISED", "REASON"];
   const rows = peers.map((p) => [
     p.address,
-    String(p.asNumber),
+    p.asNumber ? String(p.asNumber) : "-",
+    `${p.type ?? "-"}${p.rrClient ? " (rr client)" : ""}`,
+    p.source ?? "-",
     p.state,
     p.uptimeSeconds !== undefined ? formatDuration(p.uptimeSeconds) : "-",
     String(p.prefixesReceived),
     String(p.prefixesAccepted),
     String(p.prefixesAdvertised),
-    p.lastError ?? "",
+    p.established ? "" : (p.reason ?? p.lastError ?? ""),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) io.stdout.write(r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd() + "\n");

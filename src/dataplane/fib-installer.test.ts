@@ -55,3 +55,37 @@ test("a refused line is logged and not counted as installed; removeAll takes out
   assert.deepEqual(batches()[1], ["ip -force -batch -", "route del 10.3.0.0/26 proto 152\n"]);
   assert.equal(fib.size, 0);
 });
+
+test("with connected networks: next hops off them resolve through other learned routes, and follow them", async () => {
+  const runner = new FakeRunner();
+  const clock = new FakeClock();
+  let connected = ["10.98.1.1/32", "10.98.1.2/32"];
+  const fib = new FibInstaller(runner, clock, () => {}, 20, { connected: async () => connected });
+  const inputs = () => runner.calls.map((c) => c.input);
+  // a block reflected with its originator as next hop, and the route to that originator
+  fib.onChanges([
+    { prefix: "10.65.1.0/26", nextHops: ["10.98.1.12"] },
+    { prefix: "10.98.1.0/24", nextHops: ["10.98.1.1", "10.98.1.2"] },
+  ]);
+  await fib.flush();
+  assert.deepEqual(inputs(), [
+    "route replace 10.65.1.0/26 proto 152 nexthop via 10.98.1.1 nexthop via 10.98.1.2\nroute replace 10.98.1.0/24 proto 152 nexthop via 10.98.1.1 nexthop via 10.98.1.2\n",
+  ]);
+  assert.equal(fib.problems.length, 0);
+  // the route underneath changes: the block follows it in the same batch
+  fib.onChanges([{ prefix: "10.98.1.0/24", nextHops: ["10.98.1.2"] }]);
+  await fib.flush();
+  assert.equal(inputs()[1], "route replace 10.98.1.0/24 via 10.98.1.2 proto 152\nroute replace 10.65.1.0/26 via 10.98.1.2 proto 152\n");
+  // it goes away: the block is handed to the kernel as learned (which refuses it) and reported
+  runner.on("ip -force -batch", { code: 1, stderr: "Error: Nexthop has invalid gateway.\nCommand failed -:2\n" }, { once: true });
+  fib.onChanges([{ prefix: "10.98.1.0/24", nextHops: [] }]);
+  await fib.flush();
+  assert.equal(inputs()[2], "route del 10.98.1.0/24 proto 152\nroute replace 10.65.1.0/26 via 10.98.1.12 proto 152\n");
+  assert.deepEqual(fib.problems.map((p) => p.dst), ["10.65.1.0/26"]);
+  // the next hop's network becomes connected: everything is looked at again
+  connected = [...connected, "10.98.1.0/24"];
+  fib.onChanges([{ prefix: "10.70.0.0/24", nextHops: ["10.98.1.1"] }]);
+  await fib.flush();
+  assert.equal(inputs()[3], "route replace 10.70.0.0/24 via 10.98.1.1 proto 152\nroute replace 10.65.1.0/26 via 10.98.1.12 proto 152\n");
+  assert.deepEqual(fib.problems, []);
+});

@@ -4,11 +4,22 @@
  * Changes are gathered for `batchDelayMs` and applied as one `ip -force -batch -` of
  * `route replace` / `route del` lines with protocol 152 (ECMP as multipath routes); a line the
  * kernel refuses (an unreachable next hop) is logged, not counted as installed, and retried with
- * the prefix's next change; the rest still apply. Only routes this installer put in are ever removed; `removeAll()` takes them out on a clean stop.
+ * the prefix's next change; the rest still apply. With `connected` given, next hops that are not
+ * on a connected network are resolved recursively through the other learned routes
+ * (route-resolve.ts, as BIRD's `gateway recursive`): the routes that need it are re-resolved on
+ * every batch, so they follow the routes under them, and everything is re-resolved when the
+ * connected networks change. Only routes this installer put in are ever removed; `removeAll()`
+ * takes them out on a clean stop.
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import type { CommandRunner } from "./exec.js";
 import { deleteLine, replaceLine, type Route } from "./routes.js";
+import { outcome, parseConnected, RouteIndex, type Unresolved } from "./route-resolve.js";
+
+export interface FibOptions {
+  /** The networks reached directly (RouteTable.connected); turns on recursive next hops. */
+  connected?: () => Promise<string[]>;
+}
 
 export interface FibChangeLike {
   prefix: string;
@@ -24,13 +35,24 @@ export class FibInstaller {
   private installed = new Map<string, Route>();
   private timer: TimerHandle | undefined;
   private running: Promise<void> = Promise.resolve();
+  /** With `connected`: every learned route, the ones with a next hop off the connected networks, and the last connected list. */
+  private readonly index = new RouteIndex();
+  private readonly indirect = new Set<string>();
+  private lastConnected = "";
+  private readonly problemsByPrefix = new Map<string, Unresolved>();
 
   constructor(
     private readonly runner: CommandRunner,
     private readonly clock: Clock,
     private readonly log: FibLog,
     private readonly batchDelayMs = 20,
+    private readonly opts: FibOptions = {},
   ) {}
+
+  /** Routes whose next hops did not all resolve (with `connected`), for status. */
+  get problems(): Unresolved[] {
+    return [...this.problemsByPrefix.values()];
+  }
 
   /** Routes installed now (for status and tests). */
   get size(): number {
@@ -65,12 +87,55 @@ export class FibInstaller {
     await this.apply();
   }
 
+  /** Resolves what is pending (and what depends on other routes) into next hops to install. */
+  private async resolvePending(pending: Map<string, string[]>): Promise<Map<string, string[]>> {
+    if (!this.opts.connected) return pending;
+    const list = await this.opts.connected();
+    const conn = parseConnected(list);
+    for (const [prefix, hops] of pending) {
+      if (hops.length > 0) this.index.set(prefix, hops);
+      else this.index.delete(prefix);
+    }
+    const consider = new Set(pending.keys());
+    const key = list.join(",");
+    if (key !== this.lastConnected) {
+      this.lastConnected = key;
+      for (const p of this.index.keys()) consider.add(p);
+    } else {
+      for (const p of this.indirect) consider.add(p);
+    }
+    const want = new Map<string, string[]>();
+    for (const p of consider) {
+      const via = this.index.via(p);
+      if (!via) {
+        want.set(p, []);
+        this.indirect.delete(p);
+        this.problemsByPrefix.delete(p);
+      } else if (this.index.direct(p, conn)) {
+        want.set(p, via);
+        this.indirect.delete(p);
+        this.problemsByPrefix.delete(p);
+      } else {
+        this.indirect.add(p);
+        const o = outcome(p, via, this.index.resolve(p, conn));
+        want.set(p, o.hops);
+        if (o.problem) this.problemsByPrefix.set(p, o.problem);
+        else this.problemsByPrefix.delete(p);
+      }
+    }
+    return want;
+  }
+
   private async apply(): Promise<void> {
     if (this.pending.size === 0) return;
+    // changes that arrive while this batch resolves wait for the next one
+    const pending = this.pending;
+    this.pending = new Map();
+    const wanted = await this.resolvePending(pending);
     const lines: string[] = [];
     /** per line of the batch: the prefix and what it becomes when the line succeeds */
     const outcome: [string, Route | undefined][] = [];
-    for (const [prefix, hops] of this.pending) {
+    for (const [prefix, hops] of wanted) {
       const have = this.installed.get(prefix);
       if (hops.length === 0) {
         if (have) {
@@ -85,7 +150,6 @@ export class FibInstaller {
       lines.push(line);
       outcome.push([prefix, r]);
     }
-    this.pending.clear();
     if (lines.length === 0) return;
     // -force: a refused line (say, a next hop not on a connected network) does not stop the rest
     const r = await this.runner.run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n" });

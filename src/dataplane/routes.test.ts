@@ -100,11 +100,11 @@ test("RouteTable.reconcile reads both families in the namespace and applies one 
   const runner = new FakeRunner().on("-4 route show", { stdout: V4_JSON }).on("-6 route show", { stdout: V6_JSON });
   const table = new RouteTable(runner, { netns: "ns1" });
   const res = await table.reconcile(desired);
-  assert.deepEqual(res, { added: 0, removed: 1, replaced: 0 });
+  assert.deepEqual(res, { added: 0, removed: 1, replaced: 0, refused: [] });
   assert.deepEqual(runner.lines(), [
     "[ns1] ip -j -4 route show proto 152 table main",
     "[ns1] ip -j -6 route show proto 152 table main",
-    "[ns1] ip -batch -",
+    "[ns1] ip -force -batch -",
   ]);
   assert.equal(runner.calls[2]!.input, "route del 10.4.0.0/24 proto 152\n");
 });
@@ -113,8 +113,33 @@ test("RouteTable.reconcile runs nothing when in sync, and reports a failed batch
   const runner = new FakeRunner().on("-4 route show", { stdout: V4_JSON }).on("-6 route show", { stdout: "[]" });
   const table = new RouteTable(runner);
   const v4 = parseIpRoutes(V4_JSON, 4);
-  assert.deepEqual(await table.reconcile(v4), { added: 0, removed: 0, replaced: 0 });
+  assert.deepEqual(await table.reconcile(v4), { added: 0, removed: 0, replaced: 0, refused: [] });
   assert.equal(runner.calls.length, 2);
   runner.on("-batch", { code: 2, stderr: "Error: Nexthop has invalid gateway." });
   await assert.rejects(table.reconcile([]), (e: Error & { code?: string }) => e.code === "DP_COMMAND_FAILED" && /invalid gateway/.test(e.message));
+});
+
+test("parseBatchFailures: each refused line with the kernel's reason", async () => {
+  const { parseBatchFailures } = await import("./routes.js");
+  const lines = ["route replace 10.1.0.0/24 via 10.9.9.9 proto 152", "route replace blackhole 10.2.0.0/24 proto 152", "route replace 10.3.0.0/24 via 10.9.9.8 proto 152", "route del 10.4.0.0/24 proto 152"];
+  // captured from iproute2 6.1 `ip -force -batch -`
+  const stderr = "Error: Nexthop has invalid gateway.\nCommand failed -:1\nError: Nexthop has invalid gateway.\nCommand failed -:3\nRTNETLINK answers: No such process\nCommand failed -:4\n";
+  assert.deepEqual(parseBatchFailures(stderr, lines), [
+    { line: lines[0], dst: "10.1.0.0/24", op: "replace", reason: "Error: Nexthop has invalid gateway." },
+    { line: lines[2], dst: "10.3.0.0/24", op: "replace", reason: "Error: Nexthop has invalid gateway." },
+    { line: lines[3], dst: "10.4.0.0/24", op: "del", reason: "RTNETLINK answers: No such process" },
+  ]);
+});
+
+test("RouteTable.reconcile: a refused route does not block the others and is reported", async () => {
+  const runner = new FakeRunner().on("-4 route show", { stdout: "[]" }).on("-6 route show", { stdout: "[]" });
+  runner.on("-batch", { code: 1, stderr: "Error: Nexthop has invalid gateway.\nCommand failed -:1\n" });
+  const table = new RouteTable(runner);
+  const res = await table.reconcile([
+    { dst: "10.1.0.0/24", type: "unicast", via: ["10.9.9.9"] },
+    { dst: "10.2.0.0/24", type: "blackhole" },
+  ]);
+  assert.equal(runner.calls[2]!.args.join(" "), "-force -batch -");
+  assert.deepEqual([res.added, res.refused.map((r) => [r.dst, r.reason])], [1, [["10.1.0.0/24", "Error: Nexthop has invalid gateway."]]]);
+  assert.deepEqual(table.refusals.map((r) => r.dst), ["10.1.0.0/24"]);
 });

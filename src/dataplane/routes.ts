@@ -1,15 +1,20 @@
 /**
  * The route driver: tabby's routes in the kernel's main table, both families, marked with route
  * protocol RT_PROTO_TABBY. Reads them back with `ip -j route show proto 152`, diffs them against
- * the desired set (pure) and applies the difference in one `ip -batch -` transaction. Never touches
- * a route with another protocol (Felix does the same with its own protocol 80, calico-spec §4.5).
+ * the desired set (pure) and applies the difference in one `ip -force -batch -`: each line stands on
+ * its own, so a route the kernel refuses (a next hop not on a connected network, a device that went
+ * away) does not block the others; every refusal is returned with the route and the kernel's
+ * reason, kept for status, and retried on the next pass (the diff still shows it missing). Never
+ * touches a route with another protocol (Felix does the same with its own protocol 80,
+ * calico-spec §4.5).
  *
  * Shapes handled on read-back: ECMP as `nexthops: [{gateway, dev}]` (v4 and recent v6 kernels),
  * and older IPv6 ECMP as several entries with the same dst, one gateway each (merged here).
  */
 import { TabbyError } from "../errors.js";
 import { tryParsePrefix } from "../net/prefix.js";
-import { type CommandRunner, runOk } from "./exec.js";
+import { type CommandRunner, commandFailed, runOk } from "./exec.js";
+import { connectedFromIpAddr, onLinkFromIpRoute } from "./route-resolve.js";
 
 /** Route protocol number stamped on every route tabby installs (unassigned in rt_protos; Felix uses 80). */
 export const RT_PROTO_TABBY = 152;
@@ -124,6 +129,40 @@ export function renderBatch(ops: RouteOps): string {
   return lines.length ? lines.join("\n") + "\n" : "";
 }
 
+/** A route the kernel would not take, and why (its error message). */
+export interface RouteRefusal {
+  /** The `ip -batch` line that failed. */
+  line: string;
+  dst: string;
+  op: "replace" | "del";
+  reason: string;
+}
+
+/**
+ * Which lines of an `ip -force -batch -` run failed, from its stderr: iproute2 prints the error
+ * (one or more lines) then `Command failed -:N` (N 1-based) for each refused line. Pure.
+ */
+export function parseBatchFailures(stderr: string, lines: string[]): RouteRefusal[] {
+  const out: RouteRefusal[] = [];
+  let reason: string[] = [];
+  for (const raw of stderr.split("\n")) {
+    const l = raw.trim();
+    if (!l) continue;
+    const m = /^Command failed -:(\d+)$/.exec(l);
+    if (!m) {
+      reason.push(l);
+      continue;
+    }
+    const line = lines[Number(m[1]) - 1] ?? "";
+    const words = line.split(" ");
+    const op = words[1] === "del" ? "del" : "replace";
+    const dst = words.slice(2).find((w) => w.includes("/")) ?? words[2] ?? "";
+    out.push({ line, dst, op, reason: reason.join("; ") || "refused" });
+    reason = [];
+  }
+  return out;
+}
+
 interface IpRouteJson {
   type?: string;
   dst?: string;
@@ -179,6 +218,8 @@ export function parseIpRoutes(json: string, fam: 4 | 6): Route[] {
 /** Reads and reconciles tabby's routes in one namespace (the caller's, or `opts.netns`). */
 export class RouteTable {
   private readonly netns: string | undefined;
+  /** What the kernel refused on the last pass (empty when everything took). */
+  refusals: RouteRefusal[] = [];
 
   constructor(
     private readonly runner: CommandRunner,
@@ -198,11 +239,45 @@ export class RouteTable {
     return [...parseIpRoutes(v4.stdout, 4), ...parseIpRoutes(v6.stdout, 6)];
   }
 
-  async reconcile(desired: Route[]): Promise<{ added: number; removed: number; replaced: number }> {
+  /**
+   * The networks this namespace reaches directly, for recursive next hops (route-resolve.ts): its
+   * addresses' networks and point-to-point peers, and device routes without a gateway.
+   */
+  async connected(opts: { v6Routes?: boolean } = {}): Promise<string[]> {
+    const addrs = await runOk(this.runner, "ip", ["-j", "addr", "show"], this.opts());
+    // IPv4 on-link routes are the link-scope ones (the kernel filters); IPv6 routes have no scope,
+    // so finding its on-link ones means reading the whole table: `v6Routes: false` skips that
+    const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "table", "main", "scope", "link"], this.opts());
+    const all = new Set([...connectedFromIpAddr(addrs.stdout), ...onLinkFromIpRoute(v4.stdout, 4, { scopeFiltered: true })]);
+    if (opts.v6Routes !== false) {
+      const v6 = await runOk(this.runner, "ip", ["-j", "-6", "route", "show", "table", "main"], this.opts());
+      for (const c of onLinkFromIpRoute(v6.stdout, 6)) all.add(c);
+    }
+    return [...all].sort();
+  }
+
+  /**
+   * Applies the difference; lines the kernel refuses are reported in `refused` (and kept in
+   * `refusals`), the rest take effect. Throws only when `ip` itself fails.
+   */
+  async reconcile(desired: Route[]): Promise<{ added: number; removed: number; replaced: number; refused: RouteRefusal[] }> {
     const actual = await this.read();
     const ops = diffRoutes(desired, actual);
     const batch = renderBatch(ops);
-    if (batch) await runOk(this.runner, "ip", ["-batch", "-"], this.opts(batch));
-    return { added: ops.added, removed: ops.remove.length, replaced: ops.replace.length - ops.added };
+    let refused: RouteRefusal[] = [];
+    if (batch) {
+      const args = ["-force", "-batch", "-"];
+      const res = await this.runner.run("ip", args, this.opts(batch));
+      if (res.code !== 0) {
+        refused = parseBatchFailures(res.stderr, batch.trimEnd().split("\n"));
+        if (refused.length === 0) throw commandFailed("ip", args, res, this.netns);
+      }
+    }
+    this.refusals = refused;
+    const failed = new Set(refused.map((r) => r.line));
+    const present = new Set(actual.map((r) => normalizeRoute(r).dst));
+    const ok = ops.replace.filter((r) => !failed.has(replaceLine(r)));
+    const added = ok.filter((r) => !present.has(r.dst)).length;
+    return { added, removed: ops.remove.filter((r) => !failed.has(deleteLine(r))).length, replaced: ok.length - added, refused };
   }
 }

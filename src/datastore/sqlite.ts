@@ -45,6 +45,7 @@
 import Database from "better-sqlite3";
 import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { securePaths } from "./sqlite-permissions.js";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
@@ -177,7 +178,10 @@ export class SqliteStore implements Store {
   private writesSinceCompact = 0;
   private readonly stmt: ReturnType<SqliteStore["prepare"]>;
 
-  /** Open (creating if needed, with its parent directory at mode 0700) the store at `path`. */
+  /**
+   * Open (creating if needed: the file 0600, its parent directory 0700) the store at `path`;
+   * refuses files or a directory others can write (sqlite-permissions.ts).
+   */
   static open(path: string, opts: SqliteStoreOptions = {}): SqliteStore {
     return new SqliteStore(path, opts);
   }
@@ -189,9 +193,13 @@ export class SqliteStore implements Store {
     this.compactEvery = opts.compactEvery ?? 1_000;
     const busy = opts.busyTimeoutMs ?? 5_000;
     try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      if (path !== ":memory:") {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        securePaths(path);
+      }
       this.db = new Database(path, { timeout: busy, ...(bundledAddon() ? { nativeBinding: bundledAddon() as string } : {}) });
     } catch (err) {
+      if (err instanceof DatastoreError) throw err;
       throw this.unavailable(err, "cannot open");
     }
     try {

@@ -89,7 +89,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export type DatastoreErrorCode = "DS_NOT_FOUND" | "DS_ALREADY_EXISTS" | "DS_CONFLICT" | "DS_COMPACTED" | "DS_UNAVAILABLE";
+export type DatastoreErrorCode = "DS_NOT_FOUND" | "DS_ALREADY_EXISTS" | "DS_CONFLICT" | "DS_COMPACTED" | "DS_UNAVAILABLE" | "DS_INSECURE_PERMISSIONS";
 
 export class DatastoreError extends TabbyError {
   declare readonly code: DatastoreErrorCode;

@@ -41,6 +41,9 @@ export interface CheckReport {
 
 const POLICY_KINDS = ["Tier", "NetworkPolicy", "GlobalNetworkPolicy", "Profile", "NetworkSet", "GlobalNetworkSet"];
 
+/** The `to` of a probe of an anycast address (followed by the address). */
+export const ANYCAST = "anycast";
+
 /** The checks run against each target address. */
 export const CHECKS: { protocol: "icmp" | "tcp"; port?: number }[] = [{ protocol: "icmp" }, ...TCP_PORTS.map((port) => ({ protocol: "tcp" as const, port }))];
 
@@ -59,13 +62,18 @@ export async function labCheck(state: LabState): Promise<CheckReport> {
           for (const c of CHECKS) targets.push({ name: dst.name, family, address, ...c });
         }
       }
+      // anycast (--topology fabric): whichever holder answers, from every workload
+      for (const a of state.anycast ?? []) {
+        const family = a.address.includes(":") ? 6 : 4;
+        for (const c of CHECKS) targets.push({ name: ANYCAST, family, address: a.address, accept: a.workloads, ...c });
+      }
       const r = await runCommand("ip", ["netns", "exec", src.netns, NODE, PROBE, JSON.stringify(targets)], { timeoutMs: 120_000 });
       if (r.code !== 0) throw new TabbyError("LAB_PROBE_FAILED", `probe in ${src.name} failed: ${r.stderr.trim()}`);
       for (const t of JSON.parse(r.stdout) as ProbeResult[]) {
         const srcAddr = t.family === 4 ? src.ipv4! : src.ipv6!;
         const verdict = evaluator.evaluate({ src: srcAddr, dst: t.address, protocol: t.protocol, ...(t.port ? { dstPort: t.port } : {}) });
         const why = verdict.allowed ? `allowed (${verdict.ingress.by})` : `denied by ${!verdict.egress.allowed ? `egress: ${verdict.egress.by}` : `ingress: ${verdict.ingress.by}`}`;
-        const pr: PairResult = { from: src.name, to: t.name, family: t.family, address: t.address, protocol: t.protocol, observed: t.reached, expected: verdict.allowed, why };
+        const pr: PairResult = { from: src.name, to: t.name === ANYCAST ? `${ANYCAST} ${t.address}` : t.name, family: t.family, address: t.address, protocol: t.protocol, observed: t.reached, expected: verdict.allowed, why };
         if (t.port !== undefined) pr.port = t.port;
         if (t.error) pr.error = t.error;
         results.push(pr);
@@ -160,6 +168,19 @@ export function formatMatrix(state: LabState, report: CheckReport): string {
     }
     lines.push("");
   }
+  for (const a of state.anycast ?? []) {
+    const cells = names.map((from) => {
+      const glyphs = CHECKS.map((c) => {
+        const r = report.results.find((x) => x.from === from && x.to === `${ANYCAST} ${a.address}` && x.protocol === c.protocol && x.port === c.port);
+        if (!r) return "?";
+        if (r.observed === r.expected) return r.observed ? "✓" : "·";
+        return r.expected ? "✗" : "!";
+      });
+      return `${from} ${glyphs.join("")}`;
+    });
+    lines.push(`anycast ${a.address} (served by ${a.workloads.join(", ")}), from: ${cells.join("  ")}`);
+  }
+  if (state.anycast?.length) lines.push("");
   for (const r of report.results.filter((x) => x.observed !== x.expected)) {
     lines.push(
       `MISMATCH ${r.from} → ${r.to} ${r.address} ${checkLabel(r)}: ${r.observed ? "reached" : `blocked${r.error ? ` (${r.error})` : ""}`}, but the policies say ${r.why}`,

@@ -8,6 +8,7 @@
  * real CNI plugin.
  */
 import { TabbyError } from "../errors.js";
+import type { FabricPlan } from "./fabric-plan.js";
 
 export interface LabShape {
   name: string;
@@ -23,6 +24,8 @@ export interface HostPlan {
   ipv6: string;
   /** Interface name of the host's port on the fabric bridge. */
   fabricPort: string;
+  /** `--topology fabric`: the host's rack (its Node gets the label `rack`). */
+  rack?: string;
 }
 
 export interface WorkloadPlan {
@@ -56,12 +59,24 @@ export const LAB_NAMESPACE = "lab";
 
 const NAME_RE = /^[a-z][a-z0-9]{0,9}$/;
 
-export function planLab(shape: LabShape): LabPlan {
+/**
+ * The lab's plan; with a routed fabric (fabric-plan.ts) the hosts take its names, racks and
+ * addresses (one /32 and /128 each, on both uplinks) instead of the bridge's.
+ */
+export function planLab(shape: LabShape, fabric?: FabricPlan): LabPlan {
   if (!NAME_RE.test(shape.name)) {
     throw new TabbyError("LAB_BAD_NAME", `lab name must be 1-10 lower-case letters or digits starting with a letter, got "${shape.name}"`);
   }
   if (!Number.isInteger(shape.hosts) || shape.hosts < 1 || shape.hosts > 200) {
     throw new TabbyError("LAB_BAD_SHAPE", `--hosts must be between 1 and 200, got ${shape.hosts}`);
+  }
+  if (fabric) {
+    const plan = planLab({ ...shape, hosts: fabric.hosts.length });
+    plan.hosts = plan.hosts.map((h, i) => {
+      const f = fabric.hosts[i]!;
+      return { ...h, ipv4: `${f.ipv4}/32`, ipv6: `${f.ipv6}/128`, rack: f.rack };
+    });
+    return plan;
   }
   if (!Number.isInteger(shape.workloads) || shape.workloads < 0 || shape.workloads > 50) {
     throw new TabbyError("LAB_BAD_SHAPE", `--workloads must be between 0 and 50, got ${shape.workloads}`);
@@ -102,5 +117,5 @@ export function labNamespaces(plan: LabPlan): string[] {
 
 /** True when a namespace name belongs to the lab (for cleaning up after a crash). */
 export function isLabNamespace(labName: string, netns: string): boolean {
-  return netns === `${labName}-fabric` || new RegExp(`^${labName}-(h\\d+(-w\\d+)?|rr\\d+)$`).test(netns);
+  return netns === `${labName}-fabric` || new RegExp(`^${labName}-(h\\d+(-w\\d+)?|rr\\d+|r\\d+[ab]|sp\\d+)$`).test(netns);
 }

@@ -13,6 +13,8 @@ export interface ProbeTarget {
   address: string;
   protocol: "icmp" | "tcp";
   port?: number;
+  /** An anycast target: any of these names is a right answer (the target's own name otherwise). */
+  accept?: string[];
 }
 
 export interface ProbeResult extends ProbeTarget {
@@ -40,7 +42,7 @@ function tcp(t: ProbeTarget): Promise<{ ok: boolean; error?: string }> {
     const timer = setTimeout(() => done({ ok: false, error: "timeout" }), 2500);
     sock.setEncoding("utf8");
     sock.on("data", (d: string) => (data += d));
-    sock.on("end", () => done(data.trim() === t.name ? { ok: true } : { ok: false, error: `answered as ${JSON.stringify(data.trim())}` }));
+    sock.on("end", () => done((t.accept ?? [t.name]).includes(data.trim()) ? { ok: true } : { ok: false, error: `answered as ${JSON.stringify(data.trim())}` }));
     sock.on("error", (err) => done({ ok: false, error: (err as NodeJS.ErrnoException).code ?? err.message }));
   });
 }

@@ -17,7 +17,7 @@ import { CLI_MAIN, NODE } from "./paths.js";
 import { ipIn, sh } from "./sh.js";
 import type { LabProcess } from "./state.js";
 
-export type Topology = "mesh" | "rr";
+export type Topology = "mesh" | "rr" | "fabric";
 
 export interface ReflectorPlan {
   name: string;

@@ -8,12 +8,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, renameSync 
 import { join } from "node:path";
 import type { LabPlan } from "./plan.js";
 import type { ReflectorPlan, Topology } from "./reflectors.js";
+import type { FabricPlan } from "./fabric-plan.js";
 
 export const LAB_ROOT = process.env["TABBY_LAB_ROOT"] ?? "/run/tabby/lab";
 export const CURRENT_FILE = join(LAB_ROOT, "current.json");
 
 export interface LabProcess {
-  role: "agent" | "responder" | "etcd" | "reflector";
+  role: "agent" | "responder" | "etcd" | "reflector" | "router";
   name: string;
   pid: number;
   /** A string that appears in /proc/<pid>/cmdline while the process is ours. */
@@ -40,6 +41,10 @@ export interface LabState {
   /** "rr": hosts peer with the route reflectors below instead of the mesh (absent = mesh). */
   topology?: Topology;
   reflectors?: ReflectorPlan[];
+  /** `--topology fabric`: racks, routers and their addresses (fabric-plan.ts). */
+  fabric?: FabricPlan;
+  /** `--topology fabric`: the anycast addresses and the workloads that serve them. */
+  anycast?: { address: string; workloads: string[] }[];
   /** Set once `up` finished. */
   ready: boolean;
   /** BGP hold time the agents were started with (seconds). */

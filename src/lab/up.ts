@@ -22,8 +22,10 @@ import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, NODE, RESPONDER } from "./paths.js";
 import { pluginEntry } from "../cli/cni-install.js";
-import { labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
+import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
+import { planFabric, type AsModel, type TorChoice } from "./fabric-plan.js";
+import { anycastWorkloads, buildFabricTopology, fabricAgentArgs, fabricResources, labelNodes, placeAnycast, startRouters } from "./fabric.js";
 
 export interface LabUpOptions extends LabShape {
   /** Resources to apply once the datastore is seeded (validated by the caller). */
@@ -32,14 +34,25 @@ export interface LabUpOptions extends LabShape {
   holdTime?: number;
   /** `sqlite` (default): a file in the lab dir; `etcd`: etcd in the fabric (src/lab/etcd.ts). */
   datastore?: "sqlite" | "etcd";
-  /** "mesh" (default): node-to-node mesh; "rr": two tabby route reflectors (see reflectors.ts). */
+  /**
+   * "mesh" (default): node-to-node mesh; "rr": two tabby route reflectors (see reflectors.ts);
+   * "fabric": racks behind ToR routers and a spine (fabric-plan.ts), `hosts` counting per rack.
+   */
   topology?: Topology;
+  /** `fabric`: racks (default 2), ToR daemons (default mixed), AS model (default rack). */
+  racks?: number;
+  tor?: TorChoice;
+  asModel?: AsModel;
   say?: (line: string) => void;
 }
 
 export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const say = opts.say ?? (() => {});
-  const plan = planLab(opts);
+  const fabric = opts.topology === "fabric" ? planFabric(opts.name, { racks: opts.racks ?? 2, hosts: opts.hosts, tor: opts.tor ?? "mixed", asModel: opts.asModel ?? "rack" }) : undefined;
+  if (fabric && opts.datastore === "etcd") {
+    throw new TabbyError("LAB_UNSUPPORTED", "--datastore etcd is not available with --topology fabric yet (etcd lives on the bridge fabric's gateway, which a routed fabric does not have)");
+  }
+  const plan = planLab(opts, fabric);
   await clearLeftovers(plan, say);
 
   const dir = labDir(plan.name);
@@ -48,7 +61,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     name: plan.name,
     plan,
     dir,
-    datastore: opts.datastore === "etcd" ? labEtcdUrl(plan) : `sqlite://${join(dir, "tabby.db")}`,
+    datastore: opts.datastore === "etcd" ? labEtcdUrl(plan, dir) : `sqlite://${join(dir, "tabby.db")}`,
     createdAt: new Date().toISOString(),
     processes: [],
     workloads: [],
@@ -59,12 +72,22 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     state.topology = "rr";
     state.reflectors = planReflectors(plan);
   }
+  if (fabric) {
+    state.topology = "fabric";
+    state.fabric = fabric;
+  }
   writeLabState(state);
   writeWrappers(dir);
 
-  say(`fabric: bridge in ${plan.fabricNetns}, ${plan.hosts.length} host(s) on 10.99.0.0/24 and fd99::/64`);
-  await buildFabric(plan);
-  for (const h of plan.hosts) await buildHost(plan, h);
+  if (fabric) {
+    const tors = fabric.routers.filter((r) => r.role === "tor");
+    say(`fabric: ${fabric.racks} rack(s) of ${fabric.hostsPerRack} host(s), each host dual-homed to its rack's ToRs (${tors.map((r) => `${r.name}: ${r.kind}`).join(", ")}), ToRs to spine sp1 (bird); AS model ${fabric.asModel}`);
+    await buildFabricTopology(plan.name, fabric);
+  } else {
+    say(`fabric: bridge in ${plan.fabricNetns}, ${plan.hosts.length} host(s) on 10.99.0.0/24 and fd99::/64`);
+    await buildFabric(plan);
+    for (const h of plan.hosts) await buildHost(plan, h);
+  }
 
   if (opts.datastore === "etcd") {
     state.processes.push(await startLabEtcd(state));
@@ -79,7 +102,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       for (const r of opts.policies) await client.apply(r);
       say(`policy: applied ${opts.policies.length} resource(s): ${opts.policies.map((r) => `${r.kind} ${r.metadata.name}`).join(", ")}`);
     }
-    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
+    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${fabric ? `routed fabric, AS model ${fabric.asModel}` : state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
     if (state.reflectors) {
       const client = new ResourceClient(store);
       for (const r of reflectorResources(plan, state.reflectors)) await client.apply(r);
@@ -88,12 +111,28 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       say(`reflectors: tabby bgp run in ${state.reflectors.map((r) => `${r.netns} (${r.ipv4.split("/")[0]})`).join(", ")}, one cluster, every host a client`);
     }
 
+    if (fabric) {
+      const client = new ResourceClient(store);
+      for (const r of fabricResources(fabric, plan.asNumber)) await client.apply(r);
+      // recorded one router at a time, so `down` stops whatever started if a later one fails
+      await startRouters(state, fabric, opts.holdTime ?? 9, (procs) => {
+        state.processes.push(...procs);
+        writeLabState(state);
+      });
+      say(`routers: ${fabric.routers.map((r) => `${r.name} (${r.kind}, AS ${r.asNumber})`).join(", ")}; configs in ${dir}/<router>/`);
+      say(`datastore: mesh off, BGPPeer per ToR selecting its rack (${fabric.routers.filter((r) => r.role === "tor").map((r) => `lab-${r.name}`).join(", ")})`);
+    }
+
     for (const h of plan.hosts) {
       state.processes.push(startAgent(state, h, state.holdTime ?? 9));
       writeLabState(state);
     }
     say(`agents: started tabby node run in ${plan.hosts.map((h) => h.netns).join(", ")}`);
     await waitForNodes(store, state);
+    if (fabric) {
+      await labelNodes(new ResourceClient(store), fabric);
+      say(`nodes: labelled ${fabric.hosts.map((h) => `${h.name} rack=${h.rack}`).join(", ")}`);
+    }
 
     for (const w of plan.workloads) {
       const wl = await plugWorkload(state, w);
@@ -102,6 +141,16 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       state.processes.push(startResponder(state, wl));
       writeLabState(state);
       say(`workload ${w.name} on ${w.host}: ${wl.ipv4 ?? "-"} ${wl.ipv6 ?? "-"} (${wl.interface})`);
+    }
+
+    if (fabric) {
+      const holders = anycastWorkloads(fabric, state.workloads.map((w) => w.name));
+      for (const name of holders) await placeAnycast(new ResourceClient(store), fabric, plan.workloads.find((w) => w.name === name)!);
+      if (holders.length) {
+        state.anycast = [fabric.anycast.ipv4, fabric.anycast.ipv6].map((address) => ({ address, workloads: holders }));
+        writeLabState(state);
+        say(`anycast: ${fabric.anycast.ipv4} and ${fabric.anycast.ipv6} on ${holders.join(", ")} (range listed in serviceLoadBalancerIPs)`);
+      }
     }
 
     say("waiting for BGP to spread every host's blocks...");
@@ -187,8 +236,9 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
 
 export function startAgent(state: LabState, h: HostPlan, holdTime: number) {
   const control = join(state.dir, `${h.name}.sock`);
-  const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, "--ip", h.ipv4, "--ip6", h.ipv6,
-    "--datastore", state.datastore, "--control", control, "--hold-time", String(holdTime)];
+  const fh = state.fabric?.hosts.find((f) => f.name === h.name);
+  const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
+    "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime)];
   const pid = spawnDetached("ip", args, join(state.dir, `${h.name}.log`));
   return { role: "agent" as const, name: h.name, pid, marker: control };
 }
@@ -243,7 +293,7 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
     name: "tabby-lab",
     type: "tabby",
     nodename: host.name,
-    datastore: state.datastore,
+    datastore: labDatastoreFor(state, "cni"),
     ipam: { type: "tabby-ipam" },
   };
   const env = {
@@ -269,6 +319,23 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
   const hostIf = (result.interfaces ?? []).find((i) => !i.sandbox);
   if (hostIf) wl.interface = hostIf.name;
   return wl;
+}
+
+/** Runs the CNI plugin's DEL for a workload, as a container runtime does when it goes away. */
+export async function unplugWorkload(state: LabState, w: { name: string; host: string; netns: string; containerId: string }): Promise<void> {
+  const host = state.plan.hosts.find((h) => h.name === w.host)!;
+  const conf = { cniVersion: "1.0.0", name: "tabby-lab", type: "tabby", nodename: host.name, datastore: state.datastore, ipam: { type: "tabby-ipam" } };
+  const env = {
+    ...process.env,
+    CNI_COMMAND: "DEL",
+    CNI_CONTAINERID: w.containerId,
+    CNI_NETNS: `/run/netns/${w.netns}`,
+    CNI_IFNAME: "eth0",
+    CNI_PATH: join(state.dir, "cni-bin"),
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
+  };
+  const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
+  if (r.code !== 0) throw new TabbyError("LAB_CNI_FAILED", `CNI DEL for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
 }
 
 /** Waits until every host has a tabby route for every other host's blocks. */

@@ -3,7 +3,10 @@
  * The cluster-wide `default` gets Calico's defaults filled in: asNumber 64512,
  * nodeToNodeMeshEnabled true, logSeverityScreen Info, listenPort 179. Node-specific
  * configurations (any other name) may not set the cluster-only fields nodeToNodeMeshEnabled,
- * asNumber, serviceClusterIPs and serviceExternalIPs (clientv3 `ValidateDefaultOnlyFields`).
+ * asNumber, serviceClusterIPs and serviceExternalIPs (clientv3 `ValidateDefaultOnlyFields`), nor
+ * nodeMeshPassword and nodeMeshMaxRestartTime (confd reads them from the global config only, so
+ * a per-node value would be ignored; tabby refuses it). Fields the agent cannot honour are
+ * refused (`unsupportedConfigFields`).
  * Communities are standard `aa:nn` (RFC 1997) or large `a:b:c` (RFC 8092).
  * Pure: no I/O.
  */
@@ -51,8 +54,14 @@ export interface BGPConfigurationSpec {
 }
 export type BGPConfiguration = Resource<"BGPConfiguration", BGPConfigurationSpec>;
 
+const secretKeyRef = object<SecretKeyRef>({ name: str, key: str });
 export const passwordField: Field<BGPPassword> = object<BGPPassword>({
-  secretKeyRef: object<SecretKeyRef>({ name: str, key: str }),
+  secretKeyRef: (v, p, c) => {
+    const r = secretKeyRef(v, p, c);
+    if (r && r.name === undefined && c.errors.every((e) => e.path !== `${p}.name`)) c.error(`${p}.name`, "is required");
+    if (r && r.key === undefined && c.errors.every((e) => e.path !== `${p}.key`)) c.error(`${p}.key`, "is required");
+    return r;
+  },
 });
 
 /** Why `v` is not a BGP community value, or undefined. */
@@ -118,11 +127,13 @@ export function checkBGPConfigurationSpec(v: unknown, c: Checker, name: string):
     });
   });
   if (name !== "default") {
-    for (const f of ["nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs"] as const) {
+    // the mesh's password and restart time must be the same on both ends: cluster-wide only
+    for (const f of ["nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs", "nodeMeshPassword", "nodeMeshMaxRestartTime"] as const) {
       const x = spec[f];
       if (x !== undefined && !(Array.isArray(x) && x.length === 0)) c.error(`spec.${f}`, `can only be set in the cluster-wide BGPConfiguration "default", not in ${JSON.stringify(name)}`);
     }
   }
+  for (const [path, why] of unsupportedConfigFields(spec)) c.error(path, why);
   if (name === "default") {
     spec.asNumber ??= BGP_DEFAULTS.asNumber;
     spec.nodeToNodeMeshEnabled ??= BGP_DEFAULTS.nodeToNodeMeshEnabled;
@@ -130,4 +141,22 @@ export function checkBGPConfigurationSpec(v: unknown, c: Checker, name: string):
     spec.listenPort ??= BGP_DEFAULTS.listenPort;
   }
   return reorder(spec, Object.keys(FIELDS));
+}
+
+/**
+ * Fields Calico defines that tabby's agent cannot honour: refused with the reason, never
+ * accepted and ignored (docs/resources.md lists every field).
+ */
+export function unsupportedConfigFields(spec: BGPConfigurationSpec): [string, string][] {
+  const out: [string, string][] = [];
+  for (const f of ["localWorkloadPeeringIPV4", "localWorkloadPeeringIPV6"] as const) {
+    if (spec[f] !== undefined) out.push([`spec.${f}`, "is not supported: tabby does not peer with local workloads"]);
+  }
+  if (spec.programClusterRoutes === "Disabled" || spec.programClusterRoutes === "EnabledIPIPOnly") {
+    out.push(["spec.programClusterRoutes", `${spec.programClusterRoutes} is not supported: tabby has no IPIP or VXLAN and always programs the routes it learns over BGP (Enabled or EnabledNoEncapOnly)`]);
+  }
+  for (const f of ["ipv4NormalRoutePriority", "ipv6NormalRoutePriority", "ipv4ElevatedRoutePriority", "ipv6ElevatedRoutePriority"] as const) {
+    if (spec[f] !== undefined) out.push([`spec.${f}`, "is not supported: tabby programs learned routes with the kernel's default metric and has no elevated priority for migrating workloads"]);
+  }
+  return out;
 }

@@ -106,5 +106,20 @@ export function checkBGPPeerSpec(v: unknown, c: Checker): BGPPeerSpec | undefine
     else if (peer && via && peer.ip.family !== via.family) c.error("spec.reachableBy", `must be of the same IP version as peerIP (${spec.peerIP}), got ${spec.reachableBy}`);
   }
   if (spec.keepOriginalNextHop && spec.nextHopMode !== undefined) c.error("spec.keepOriginalNextHop", "is deprecated and must not be true when nextHopMode is set");
+  for (const [path, why] of unsupportedPeerFields(spec)) c.error(path, why);
   return spec;
+}
+
+/**
+ * Fields Calico defines that tabby's agent cannot honour: refused with the reason, never
+ * accepted and ignored (docs/resources.md lists every field).
+ */
+export function unsupportedPeerFields(spec: BGPPeerSpec): [string, string][] {
+  const out: [string, string][] = [];
+  if (spec.localASNumber !== undefined) out.push(["spec.localASNumber", "is not supported: tabby speaks one AS per node (Node spec.bgp.asNumber, else BGPConfiguration asNumber) on every session"]);
+  if (spec.failureDetectionMode === "BFDIfDirectlyConnected") out.push(["spec.failureDetectionMode", "BFDIfDirectlyConnected is not supported: tabby has no BFD yet (issue #13); use None"]);
+  if (spec.restartMode === "LongLivedGracefulRestart") out.push(["spec.restartMode", "LongLivedGracefulRestart is not supported: tabby implements graceful restart (RFC 4724) only; use GracefulRestart"]);
+  if (spec.birdGatewayMode === "DirectIfDirectlyConnected") out.push(["spec.birdGatewayMode", "DirectIfDirectlyConnected is not supported: tabby has no BIRD; it resolves next hops through the kernel's routes (Recursive)"]);
+  if (spec.localWorkloadSelector !== undefined) out.push(["spec.localWorkloadSelector", "is not supported: tabby does not peer with local workloads"]);
+  return out;
 }

@@ -279,6 +279,8 @@ test("BGPConfiguration default gets Calico's defaults; node-specific ones do not
   rejects(bgpconf({ asNumber: 65001 }, "node.host1"), "spec.asNumber", /cluster-wide/);
   rejects(bgpconf({ serviceClusterIPs: [{ cidr: "10.96.0.0/12" }] }, "rack1"), "spec.serviceClusterIPs", /cluster-wide BGPConfiguration "default", not in "rack1"/);
   rejects(bgpconf({ serviceExternalIPs: [{ cidr: "203.0.113.0/24" }] }, "node.host1"), "spec.serviceExternalIPs", /cluster-wide/);
+  rejects(bgpconf({ nodeMeshPassword: { secretKeyRef: { name: "bgp", key: "mesh" } } }, "node.host1"), "spec.nodeMeshPassword", /cluster-wide/);
+  rejects(bgpconf({ nodeMeshMaxRestartTime: "60s" }, "node.host1"), "spec.nodeMeshMaxRestartTime", /cluster-wide/);
   assert.deepEqual(errorsOf(bgpconf({ serviceLoadBalancerIPs: [{ cidr: "203.0.113.0/24" }], serviceClusterIPs: [] }, "node.host1")), []);
 });
 
@@ -329,6 +331,22 @@ test("BGPPeer peerIP forms and exclusive fields", () => {
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, filters: ["Bad_Filter"] }), "spec.filters[0]", /BGPFilter name/);
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, password: { secretKeyRef: { name: "s" }, plain: "x" } }), "spec.password.plain", /unknown field/);
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, localWorkloadSelector: "x == 'y'" }), "spec.peerIP", /empty when localWorkloadSelector/);
+  // what tabby cannot honour is refused, naming the field and why
+  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, localASNumber: 65002 }), "spec.localASNumber", /one AS per node/);
+  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, failureDetectionMode: "BFDIfDirectlyConnected" }), "spec.failureDetectionMode", /no BFD/);
+  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, restartMode: "LongLivedGracefulRestart" }), "spec.restartMode", /RFC 4724\) only/);
+  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, birdGatewayMode: "DirectIfDirectlyConnected" }), "spec.birdGatewayMode", /Recursive/);
+  rejects(peer({ asNumber: 65001, localWorkloadSelector: "x == 'y'" }), "spec.localWorkloadSelector", /local workloads/);
+  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, password: { secretKeyRef: { name: "s" } } }), "spec.password.secretKeyRef.key", /is required/);
+  validateResource(peer({ peerIP: "192.0.2.1", asNumber: 65001, failureDetectionMode: "None", restartMode: "GracefulRestart", reversePeering: "Manual", numAllowedLocalASNumbers: 2, ttlSecurity: 1 }));
+});
+
+test("BGPConfiguration: fields tabby cannot honour are refused with the reason", () => {
+  const conf = (spec: Record<string, unknown>) => ({ apiVersion: V3, kind: "BGPConfiguration", metadata: { name: "default" }, spec });
+  rejects(conf({ programClusterRoutes: "Disabled" }), "spec.programClusterRoutes", /no IPIP or VXLAN/);
+  rejects(conf({ ipv4NormalRoutePriority: 1024 }), "spec.ipv4NormalRoutePriority", /default metric/);
+  rejects(conf({ localWorkloadPeeringIPV4: "169.254.0.1/32" }), "spec.localWorkloadPeeringIPV4", /local workloads/);
+  validateResource(conf({ programClusterRoutes: "EnabledNoEncapOnly", bindMode: "None", listenPort: 1179 }));
 });
 
 // ---------- generic kinds ----------

@@ -1,6 +1,6 @@
 /**
  * Turns a decoded UPDATE from a peer into RIB operations: RFC 7606 treat-as-withdraw, loop
- * detection (own AS in AS_PATH from eBGP, RFC 4456 §8 ORIGINATOR_ID and CLUSTER_LIST), and the
+ * detection (own AS in AS_PATH from eBGP, unless allowed N times as BIRD's `allow local as`, RFC 4456 §8 ORIGINATOR_ID and CLUSTER_LIST), and the
  * attributes an eBGP peer may not set (LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST). Time is a parameter.
  * Pure.
  */
@@ -70,7 +70,11 @@ function ebgpAsPathReason(a: PathAttributes, peer: PeerInfo): string | undefined
 const IBGP_ONLY_ATTRIBUTES: ReadonlySet<number> = new Set([AttrType.LOCAL_PREF, AttrType.ORIGINATOR_ID, AttrType.CLUSTER_LIST]);
 
 function loopReason(a: PathAttributes, peer: PeerInfo, local: LocalIdentity): string | undefined {
-  if (!peer.ibgp && (a.asPath ?? []).some((s) => s.asns.includes(local.asNumber))) return "own AS in AS_PATH";
+  if (!peer.ibgp) {
+    let own = 0;
+    for (const seg of a.asPath ?? []) for (const asn of seg.asns) if (asn === local.asNumber) own++;
+    if (own > (peer.allowOwnAs ?? 0)) return peer.allowOwnAs ? `own AS in AS_PATH ${own} times (at most ${peer.allowOwnAs} allowed)` : "own AS in AS_PATH";
+  }
   if (peer.ibgp && a.originatorId === local.routerId) return "own router id as ORIGINATOR_ID";
   if (peer.ibgp && (a.clusterList ?? []).includes(local.clusterId)) return "own cluster id in CLUSTER_LIST";
   return undefined;

@@ -14,6 +14,8 @@ export interface PeerInfo {
   ibgp: boolean;
   /** This speaker reflects routes for the peer (RFC 4456 client). */
   rrClient: boolean;
+  /** How many times our AS may appear in a path from this peer before it is a loop (default 0). */
+  allowOwnAs?: number;
 }
 
 /** Normalised attributes of a stored path. */

@@ -1,0 +1,98 @@
+/**
+ * The lab etcd's certificates (issue 19: the datastore is private), made by `lab up` with
+ * Debian's `openssl` in `<lab dir>/pki` (0700; keys 0600): a CA for this lab only, a server
+ * certificate for etcd (SANs: the fabric gateway, 127.0.0.1 and localhost, for the agents on the
+ * fabric and `lab up`'s own bridge), and one client certificate per component whose Common Name
+ * is its etcd user (etcd maps the CN of a verified client certificate to the user, as Calico's
+ * etcd RBAC guidance sets it up): tabby-agent, tabby-cni, tabby-admin. EC P-256 keys. `pkiPaths`
+ * and the extension texts are pure; `makeLabPki` runs openssl.
+ */
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { TabbyError } from "../errors.js";
+
+export type LabComponent = "agent" | "cni" | "admin";
+export const LAB_COMPONENTS: readonly LabComponent[] = ["agent", "cni", "admin"];
+
+/** The etcd user (= certificate CN) of each component. */
+export const LAB_ETCD_USER: Record<LabComponent, string> = { agent: "tabby-agent", cni: "tabby-cni", admin: "tabby-admin" };
+
+export interface KeyPair {
+  cert: string;
+  key: string;
+}
+
+export interface LabPki {
+  dir: string;
+  ca: string;
+  caKey: string;
+  server: KeyPair;
+  clients: Record<LabComponent, KeyPair>;
+}
+
+export function pkiPaths(labDir: string): LabPki {
+  const dir = join(labDir, "pki");
+  const pair = (n: string): KeyPair => ({ cert: join(dir, `${n}.pem`), key: join(dir, `${n}-key.pem`) });
+  return {
+    dir,
+    ca: join(dir, "ca.pem"),
+    caKey: join(dir, "ca-key.pem"),
+    server: pair("etcd-server"),
+    clients: { agent: pair("agent"), cni: pair("cni"), admin: pair("admin") },
+  };
+}
+
+/** An openssl config with the subject and the `ext` section for one certificate. */
+export function certConfig(cn: string, kind: "ca" | "server" | "client", sans: string[] = []): string {
+  const ext =
+    kind === "ca"
+      ? ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,keyCertSign,cRLSign", "subjectKeyIdentifier = hash"]
+      : [
+          "basicConstraints = critical,CA:FALSE",
+          "keyUsage = critical,digitalSignature,keyEncipherment",
+          // etcd's HTTP gateway dials its own gRPC side with the server certificate as a client one
+          `extendedKeyUsage = ${kind === "server" ? "serverAuth,clientAuth" : "clientAuth"}`,
+          "authorityKeyIdentifier = keyid",
+          ...(sans.length ? [`subjectAltName = ${sans.join(",")}`] : []),
+        ];
+  return ["[req]", "distinguished_name = dn", "prompt = no", "[dn]", `CN = ${cn}`, "[ext]", ...ext, ""].join("\n");
+}
+
+function openssl(args: string[]): void {
+  try {
+    execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new TabbyError("LAB_PKI_FAILED", `openssl ${args[0]} failed: ${err.stderr?.toString().trim() || err.message}`);
+  }
+}
+
+const DAYS = "825";
+
+/** Makes (again, from scratch) the lab's CA and certificates; `serverIPs` go in etcd's SANs. */
+export function makeLabPki(labDir: string, labName: string, serverIPs: string[]): LabPki {
+  const p = pkiPaths(labDir);
+  if (existsSync(p.dir)) rmSync(p.dir, { recursive: true, force: true });
+  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+  const cnf = (name: string, text: string) => {
+    const f = join(p.dir, `${name}.cnf`);
+    writeFileSync(f, text, { mode: 0o600 });
+    return f;
+  };
+  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"];
+  const caCnf = cnf("ca", certConfig(`tabby lab ${labName} CA`, "ca"));
+  openssl(["req", "-x509", "-new", "-config", caCnf, "-extensions", "ext", ...newKey, "-keyout", p.caKey, "-out", p.ca, "-days", DAYS]);
+  const issue = (pair: KeyPair, name: string, text: string) => {
+    const c = cnf(name, text);
+    const csr = join(p.dir, `${name}.csr`);
+    openssl(["req", "-new", "-config", c, ...newKey, "-keyout", pair.key, "-out", csr]);
+    openssl(["x509", "-req", "-in", csr, "-CA", p.ca, "-CAkey", p.caKey, "-set_serial", `0x${randomBytes(16).toString("hex")}`, "-days", DAYS, "-extfile", c, "-extensions", "ext", "-out", pair.cert]);
+    rmSync(csr);
+  };
+  issue(p.server, "etcd-server", certConfig("tabby-lab-etcd", "server", [...serverIPs.map((ip) => `IP:${ip}`), "IP:127.0.0.1", "DNS:localhost"]));
+  for (const c of LAB_COMPONENTS) issue(p.clients[c], c, certConfig(LAB_ETCD_USER[c], "client"));
+  for (const k of [p.caKey, p.server.key, ...LAB_COMPONENTS.map((c) => p.clients[c].key)]) chmodSync(k, 0o600);
+  return p;
+}
