@@ -6,7 +6,7 @@
 // separate ES modules of dist/src/cni would), which is what `tabby cni install` points its wrappers
 // at. The bundle keeps the modules' lazy loading (each verb initialises only what it imports).
 // The native addons (koffi's, better-sqlite3's) and etcd3 stay outside, loaded from this
-// checkout's node_modules only when the verb needs them. esbuild is a devDependency: without it (a
+// checkout's (or the installed package's) node_modules only when the verb needs them. esbuild is a devDependency: without it (a
 // production install) this script says so and exits 0, and the installer falls back to the ES
 // module entries.
 import { existsSync, mkdirSync } from "node:fs";
