@@ -74,8 +74,13 @@ test("installed: cni install, then a runtime's ADD and DEL through the installed
 
   for (const ns of [HOST, UP, C]) execFileSync("ip", ["netns", "add", ns]);
   hostWithUplink(HOST, UP, "192.168.252", "fd12");
+  await addAndDel(bin, join(W, "net.d"));
+});
+
+/** A runtime's ADD then DEL through the plugins in BIN, with the conflist in CONF (tabby only). */
+async function addAndDel(bin: string, conf: string): Promise<void> {
   const lib = new LibCni([bin], HOST, { TABBY_IPAM_LOCK: join(W, "ipam.lock") });
-  const list = JSON.parse(readFileSync(join(W, "net.d", "10-tabby.conflist"), "utf8"));
+  const list = JSON.parse(readFileSync(join(conf, "10-tabby.conflist"), "utf8"));
   list.plugins = list.plugins.filter((p: { type: string }) => p.type === "tabby");
   const inv = { containerId: "pkg0001", netns: `/var/run/netns/${C}`, ifname: "eth0", args: "IgnoreUnknown=1" };
   const res = await lib.add(list, inv);
@@ -86,6 +91,19 @@ test("installed: cni install, then a runtime's ADD and DEL through the installed
   await lib.del(list, inv, res);
   assert.deepEqual(ipJson(HOST, "route", "show", "proto", "152"), []);
   assert.equal(existsSync(join(W, "tabby.db")), true);
+}
+
+test("installed as another project's dependency (hoisted node_modules): the bundles fall back to the module search", { skip: !canRun && "needs root" }, async () => {
+  const proj = join(W, "project");
+  execFileSync("npm", ["install", "--prefix", proj, "--no-audit", "--no-fund", "--loglevel=error", tarball], { env, stdio: ["ignore", "ignore", "inherit"] });
+  const pkgDir = join(proj, "node_modules/tabby");
+  assert.equal(existsSync(join(pkgDir, "node_modules/koffi")), false, "koffi is hoisted beside tabby, not below it");
+  const bin = join(W, "cni-bin-hoisted");
+  const conf = join(W, "net.d-hoisted");
+  const inst = await run(process.execPath, [join(pkgDir, "dist/src/cli/main.js"), "cni", "install", "--bin-dir", bin, "--conf-dir", conf, "--datastore", DS, "--nodename", "host-a"], { env });
+  assert.equal(inst.code, 0, inst.stderr);
+  assert.match(readFileSync(join(bin, "tabby"), "utf8"), /project\/node_modules\/tabby\/dist\/cni\/tabby\.cjs/);
+  await addAndDel(bin, conf);
 });
 
 test("installed: node install --root writes units that run the installed package; uninstall --root removes them", async () => {
