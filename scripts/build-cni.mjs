@@ -6,7 +6,7 @@
 // separate ES modules of dist/src/cni would), which is what `tabby cni install` points its wrappers
 // at. The bundle keeps the modules' lazy loading (each verb initialises only what it imports).
 // The native addons (koffi's, better-sqlite3's) and etcd3 stay outside, loaded from this
-// checkout's node_modules only when the verb needs them. esbuild is a devDependency: without it (a
+// checkout's (or the installed package's) node_modules only when the verb needs them. esbuild is a devDependency: without it (a
 // production install) this script says so and exits 0, and the installer falls back to the ES
 // module entries.
 import { existsSync, mkdirSync } from "node:fs";
@@ -40,18 +40,31 @@ const nativeOf = (pattern) => Object.keys(requireHere.cache).find((k) => pattern
 requireHere("koffi");
 const koffiNode = nativeOf(/koffi[^/]*\/[^/]+\/koffi\.node$/);
 new (requireHere("better-sqlite3"))(":memory:").close();
-const sqliteNode = nativeOf(/better_sqlite3\.node$/);
+const sqliteNode = nativeOf(/better-sqlite3\/(prebuilds\/[^/]+|build\/Release\/better_sqlite3)\.node$/);
 if (!koffiNode || !sqliteNode) {
   console.error(`build-cni: cannot find the native modules (koffi: ${koffiNode}, better-sqlite3: ${sqliteNode})`);
   process.exit(1);
 }
 const fromBundle = (p) => "./" + relative(out, p);
 /** Bare specifiers the bundle leaves outside, mapped to the files they resolve to here. */
-const pinned = { koffi: fromBundle(koffiNode) };
+// Installed from the package (`npm install -g tabby-*.tgz`) the layout below the package is the
+// same, so the pinned path holds; where it does not (dependencies hoisted by another installer,
+// another platform's build), a small shim falls back to the ordinary `require("koffi")`.
+const pinnedKoffi = fromBundle(koffiNode);
 const pinNative = {
   name: "pin-native",
   setup(b) {
-    b.onResolve({ filter: /^koffi$/ }, (a) => ({ path: pinned[a.path], external: true }));
+    b.onResolve({ filter: /^koffi$/ }, (a) =>
+      a.namespace === "pin" ? { path: "koffi", external: true } : { path: "koffi", namespace: "pin" },
+    );
+    b.onResolve({ filter: /\.node$/ }, (a) => ({ path: a.path, external: true }));
+    b.onLoad({ filter: /^koffi$/, namespace: "pin" }, () => ({
+      contents: `const { existsSync } = require("node:fs"); const { join } = require("node:path");\n` +
+        `const pinned = join(__dirname, ${JSON.stringify(pinnedKoffi)});\n` +
+        `module.exports = existsSync(pinned) ? require(${JSON.stringify(pinnedKoffi)}) : require("koffi");\n`,
+      loader: "js",
+      resolveDir: out,
+    }));
   },
 };
 
@@ -66,20 +79,17 @@ for (const name of ["tabby", "tabby-ipam"]) {
     bundle: true,
     platform: "node",
     format: "cjs",
-    target: "node20",
+    target: "node22",
     // import() of a bundled module becomes a lazy initialiser call; of node:* a require().
     supported: { "dynamic-import": false },
     // better-sqlite3's JavaScript is bundled (a dozen files fewer to find and read at each start);
     // its addon is handed over by path (sqlite.ts), so its `bindings` search is never loaded.
-    external: ["etcd3", "bindings"],
+    external: ["etcd3"],
     plugins: [pinNative],
     // sqlite.ts hands better-sqlite3 its addon (no `bindings` search).
     define: { __TABBY_SQLITE_ADDON__: JSON.stringify(fromBundle(sqliteNode)) },
     banner: { js: `// ${name} CNI plugin, bundled by scripts/build-cni.mjs from dist/src/cni; do not edit.` },
     outfile: join(out, `${name}.cjs`),
-    // Smaller to read and parse at every start; names kept (errors report their class name).
-    minify: false,
-    keepNames: true,
     // Less to read and parse at every start (a few ms); class names kept for errors' names.
     minify: true,
     keepNames: true,

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what tabby needs on a Debian machine, as root: the kernel tools it drives, the BGP
-# peers and etcd its tests run against, and its npm packages. Safe to run again: it installs
-# only what is missing.
+# peers and etcd its tests run against, a maintained Node.js LTS (scripts/install-node.sh, from
+# the npm registry, under /opt/tabby-node) and its npm packages for that Node. Safe to run again:
+# it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd; do
+for pair in npm:npm ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -34,9 +35,15 @@ if ! [ -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null 2>&1; then
   [ "$status" -eq 0 ] || exit "$status"
 fi
 
-if [ ! -d node_modules/better-sqlite3/build ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "installing npm packages"
+# Node.js 24 LTS (the machines' Node 20 is out of maintenance); everything below runs on it.
+bash scripts/install-node.sh >/dev/null
+. scripts/node-env.sh
+# npm packages, again whenever the lock changed or they were installed for another Node.
+stamp=node_modules/.tabby-node-version
+if [ ! -d node_modules/better-sqlite3 ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ "$(cat "$stamp" 2>/dev/null)" != "$(node --version)" ]; then
+  echo "installing npm packages for Node.js $(node --version)"
   npm ci --no-audit --no-fund --loglevel=error
+  node --version >"$stamp"
 fi
 npx tsc -p .
 node scripts/build-cni.mjs

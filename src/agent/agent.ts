@@ -178,7 +178,10 @@ export class Agent {
       this.clock,
     );
     this.syncer.start();
-    await this.firstSync.promise;
+    // The first sync is programmed from the clock's timers, which do not keep the process alive
+    // (with a fake speaker and store nothing else does; Node 22 and 24 then end the event loop).
+    const hold = setInterval(() => {}, 60_000);
+    await this.firstSync.promise.finally(() => clearInterval(hold));
     this.armResync();
   }
 

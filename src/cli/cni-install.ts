@@ -3,10 +3,10 @@
  * puts the CNI plugins where a runtime looks for them, as Calico's install-cni step does.
  *
  * In the bin dir: `tabby` and `tabby-ipam`, small shell wrappers that exec this Node.js binary on
- * this checkout's bundled plugin (`dist/cni/NAME.cjs`, one CommonJS file each, built by
+ * this checkout's (or installed package's) bundled plugin (`dist/cni/NAME.cjs`, one CommonJS file each, built by
  * scripts/build-cni.mjs: a plugin process starts for every ADD and DEL, and one CommonJS file
- * starts far faster than the ES modules it is made of). The bundle stays in the checkout because
- * it loads better-sqlite3 from the checkout's node_modules; `exec` keeps one process and passes
+ * starts far faster than the ES modules it is made of). The bundle stays where it is because
+ * it loads better-sqlite3 and koffi from the package's node_modules; `exec` keeps one process and passes
  * stdin, stdout and the environment straight through. Without a bundle (a build without the
  * devDependencies) the wrappers run the ES module entries instead, and `install` says so.
  * In the conf dir: `10-tabby.conflist`, tabby then the reference `portmap` plugin (capability

@@ -20,6 +20,10 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["datastore", "export"], module: "./datastore-export.js", summary: "write every resource and IPAM key to -o FILE" },
   { words: ["datastore", "import"], module: "./datastore-import.js", summary: "load an export into an empty datastore: import -f FILE" },
   { words: ["node", "run"], module: "./node-run.js", summary: "run the per-host agent" },
+  { words: ["node", "install"], module: "./node-install.js", summary: "write systemd units, env file, CNI plugins, sysctls: install [--root DIR] [--dry-run]" },
+  { words: ["node", "uninstall"], module: "./node-uninstall.js", summary: "remove what node install wrote and clean the dataplane" },
+  { words: ["node", "cleanup"], module: "./node-cleanup.js", summary: "remove tabby's routes, nft table and interfaces from this host" },
+  { words: ["node", "check"], module: "./node-check.js", summary: "preflight: kernel, sysctls, nft, clock, datastore, CNI, port 179" },
   { words: ["node", "status"], module: "./node-status.js", summary: "this host's BGP peers and their state" },
   { words: ["bgp", "run"], module: "./bgp-run.js", summary: "run a standalone BGP speaker from a YAML config" },
   { words: ["bgp", "peers"], module: "./bgp-peers.js", summary: "list a speaker's peers" },
@@ -50,6 +54,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const { runCniPlugin } = await import("../cni/plugin-main.js");
     return runCniPlugin("tabby");
   }
+  if (argv[0] === "--version" || argv[0] === "-V") argv = ["version", ...argv.slice(1)];
   if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") {
     io.stdout.write(usage());
     return argv.length === 0 ? 2 : 0;

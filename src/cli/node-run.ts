@@ -46,6 +46,8 @@ import { serveControl } from "../bgp/control.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
+import { ensureSchema } from "../datastore/schema.js";
+import { tabbyVersion } from "../version.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -142,6 +144,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   // The datastore may be down when the host boots: wait for it rather than exit.
   const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
+  // Never run against a datastore a newer, incompatible tabby wrote (DS_SCHEMA_TOO_NEW).
+  const schema = await untilAvailable(() => ensureSchema(store, tabbyVersion()), "check the datastore schema", log);
+  log("info", "datastore schema", { schema: schema.version, minReader: schema.minReader, writtenBy: schema.writtenBy, tabby: tabbyVersion() });
   const pools: { ipv4?: string; ipv6?: string } = { ipv4: values["ipv4-pool"] };
   if (values["ipv6-pool"]) pools.ipv6 = values["ipv6-pool"];
   const made = await untilAvailable(() => ensureDefaultPools(store, pools), "check the IP pools", log);

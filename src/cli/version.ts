@@ -1,9 +1,9 @@
-/** `tabby version`: the package version. */
-import { readFileSync } from "node:fs";
+/** `tabby version` and `tabby --version`: the package version, and the Node.js that runs it. */
 import type { CliIO } from "./command.js";
+import { tabbyVersion } from "../version.js";
+import { SCHEMA_VERSION } from "../datastore/schema.js";
 
 export async function run(_argv: string[], io: CliIO): Promise<number> {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  io.stdout.write(`tabby ${pkg.version}\n`);
+  io.stdout.write(`tabby ${tabbyVersion()} (datastore schema ${SCHEMA_VERSION}, node ${process.version})\n`);
   return 0;
 }

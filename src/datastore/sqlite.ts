@@ -43,7 +43,8 @@
  * deletes each attached key as a normal delete event (one revision per key, like MemoryStore).
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { securePaths } from "./sqlite-permissions.js";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.js";
@@ -70,7 +71,18 @@ import {
  * relative to the bundle, so that opening a database skips the `bindings` package's search.
  */
 declare const __TABBY_SQLITE_ADDON__: string | undefined;
-const bundledAddon = typeof __TABBY_SQLITE_ADDON__ === "string" ? join(__dirname, __TABBY_SQLITE_ADDON__) : undefined;
+let bundledAddonMemo: string | object | undefined;
+function bundledAddon(): string | object | undefined {
+  if (typeof __TABBY_SQLITE_ADDON__ !== "string") return undefined;
+  if (bundledAddonMemo) return bundledAddonMemo;
+  const pinned = join(__dirname, __TABBY_SQLITE_ADDON__);
+  if (existsSync(pinned)) return (bundledAddonMemo = pinned);
+  // The bundle runs where its build's layout does not hold (dependencies hoisted by another
+  // installer, another platform's prebuild): better-sqlite3's own search, from where it is installed.
+  const req = createRequire(join(__dirname, "bundle.cjs"));
+  const dir = dirname(req.resolve("better-sqlite3/package.json"));
+  return (bundledAddonMemo = (req(join(dir, "lib/binding.js")) as { getBinding(n?: unknown): object }).getBinding());
+}
 
 export interface SqliteStoreOptions {
   /** Time source for lease expiry (default: the system clock). */
@@ -185,7 +197,7 @@ export class SqliteStore implements Store {
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         securePaths(path);
       }
-      this.db = new Database(path, { timeout: busy, ...(bundledAddon ? { nativeBinding: bundledAddon } : {}) });
+      this.db = new Database(path, { timeout: busy, ...(bundledAddon() ? { nativeBinding: bundledAddon() as string } : {}) });
     } catch (err) {
       if (err instanceof DatastoreError) throw err;
       throw this.unavailable(err, "cannot open");
