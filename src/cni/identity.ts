@@ -79,6 +79,8 @@ export function buildWep(p: {
   ipNetworks: string[];
   uid: string;
   creationTimestamp: string;
+  /** The runtime's labels (labels.ts), already mapped and checked; tabby's own keys win. */
+  labels?: Record<string, string>;
 }): WorkloadEndpoint {
   const spec: WorkloadEndpointSpec = {
     orchestrator: p.id.orchestrator,
@@ -98,7 +100,7 @@ export function buildWep(p: {
     metadata: {
       name: wepName(p.node, p.id, p.endpoint),
       namespace: p.id.namespace,
-      labels: { "projectcalico.org/namespace": p.id.namespace, "projectcalico.org/orchestrator": p.id.orchestrator },
+      labels: { ...p.labels, "projectcalico.org/namespace": p.id.namespace, "projectcalico.org/orchestrator": p.id.orchestrator },
       uid: p.uid,
       creationTimestamp: p.creationTimestamp,
     },
