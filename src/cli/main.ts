@@ -20,6 +20,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["datastore", "export"], module: "./datastore-export.js", summary: "write every resource and IPAM key to -o FILE" },
   { words: ["datastore", "import"], module: "./datastore-import.js", summary: "load an export into an empty datastore: import -f FILE" },
   { words: ["node", "run"], module: "./node-run.js", summary: "run the per-host agent" },
+  { words: ["docker-plugin"], module: "./docker-plugin.js", summary: "serve Docker's network and IPAM driver API (docs/docker.md)" },
   { words: ["node", "status"], module: "./node-status.js", summary: "this host's BGP peers and their state" },
   { words: ["bgp", "run"], module: "./bgp-run.js", summary: "run a standalone BGP speaker from a YAML config" },
   { words: ["bgp", "peers"], module: "./bgp-peers.js", summary: "list a speaker's peers" },
