@@ -42,7 +42,7 @@ import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../datap
 import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
-import { EndpointStatusPublisher } from "../dataplane/endpoint-status.js";
+import { EndpointStatusPublisher } from "../dataplane/endpoint-status-publisher.js";
 import { serveControl } from "../bgp/control.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { parseDuration } from "../ipam/gc.js";

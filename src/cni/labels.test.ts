@@ -110,3 +110,12 @@ test("ADD: a reserved label fails before anything is made; a zero timeout does n
   assert.equal((await dispatchCni("tabby", noWait, env, b.rt)).exitCode, 0);
   assert.equal(b.waits.length, 0);
 });
+
+test("label key and value rules agree with the datastore's (model/meta.ts)", async () => {
+  const { qualifiedNameProblem, labelValueProblem: modelValue } = await import("../model/meta.js");
+  const { labelKeyProblem, labelValueProblem } = await import("./labels.js");
+  const keys = ["a", "role", "app.kubernetes.io/name", "x/y/z", "/a", "a/", "A/b", "ex-ample.com/k_1", "-a", "a-", "a".repeat(63), "a".repeat(64), `${"a".repeat(254)}/b`, "a..b/c", "a.b/c.d"];
+  for (const k of keys) assert.equal(labelKeyProblem(k) === undefined, qualifiedNameProblem(k) === undefined, k);
+  const values = ["", "web", "a b", "-x", "x-", "1.2_3", "a".repeat(63), "a".repeat(64), "{}"];
+  for (const v of values) assert.equal(labelValueProblem(v) === undefined, modelValue(v) === undefined, v);
+});

@@ -16,7 +16,6 @@
  * after mapping fails the ADD rather than letting a workload claim another namespace's identity.
  * CNI_ARGS K8S_POD_NAMESPACE/K8S_POD_NAME give the namespace and orchestrator (identity.ts).
  */
-import { labelValueProblem, qualifiedNameProblem } from "../model/meta.js";
 import { CNI_ERR, CniError } from "./errors.js";
 
 export const POD_ANNOTATIONS_CAP = "io.kubernetes.cri.pod-annotations";
@@ -34,6 +33,29 @@ export interface RuntimeLabels {
   annotations: Record<string, string>;
   /** Given as labels. */
   labels: Record<string, string>;
+}
+
+// The datastore's label rules (model/meta.ts), restated here so that ADD does not load the model's
+// validators and the selector parser they pull in (docs/benchmarks.md: keep the ADD path small).
+const DNS_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const SUBDOMAIN = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*$`);
+const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+
+/** Why `key` is not a label key (Kubernetes qualified name), or undefined. */
+export function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !SUBDOMAIN.test(prefix))) return "the key's prefix must be a DNS-1123 subdomain";
+  if (name.length === 0 || name.length > 63 || !NAME.test(name)) return "the key's name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric";
+  return undefined;
+}
+
+/** Why `value` is not a label value, or undefined. */
+export function labelValueProblem(value: string): string | undefined {
+  if (value === "") return undefined;
+  if (value.length > 63 || !NAME.test(value)) return "the value must be empty or 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric";
+  return undefined;
 }
 
 type Bad = (field: string, why: string) => CniError;
@@ -100,7 +122,7 @@ export function workloadLabels(src: RuntimeLabels, rules: LabelRules): Record<st
   const add = (k: string, v: string, strict: boolean) => {
     const key = mapKey(k, rules);
     if (key === undefined) return;
-    const problem = qualifiedNameProblem(key) ?? labelValueProblem(v);
+    const problem = labelKeyProblem(key) ?? labelValueProblem(v);
     if (problem) {
       if (!strict) return;
       throw new CniError(CNI_ERR.INVALID_CONFIG, `label ${JSON.stringify(key)}=${JSON.stringify(v)}${key !== k ? ` (from ${JSON.stringify(k)})` : ""}: ${problem}`);

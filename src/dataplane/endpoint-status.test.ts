@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EndpointStatusPublisher, statusMatches, waitEndpointProgrammed } from "./endpoint-status.js";
+import { statusMatches, waitEndpointProgrammed } from "./endpoint-status.js";
+import { EndpointStatusPublisher } from "./endpoint-status-publisher.js";
 
 const root = await mkdtemp(join(tmpdir(), "tabby-epstatus-"));
 after(() => rm(root, { recursive: true, force: true }));

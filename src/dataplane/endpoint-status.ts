@@ -10,9 +10,11 @@
  * assigned: a file left by an earlier workload on the same interface name never matches, since
  * IPAM does not hand out an address that is in use.
  * The directory exists only while an agent has published on this host: when it is missing, no
- * agent programs policy here and the wait is skipped.
+ * agent programs policy here and the wait is skipped. The agent's side: endpoint-status-publisher.ts.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+// Blocking reads of a small file: this runs in the CNI plugin's ADD, which keeps
+// node:fs/promises off its path (docs/cni.md "Speed").
+import { readFileSync, statSync } from "node:fs";
 import type { Clock } from "../clock.js";
 
 export interface EndpointStatusRecord {
@@ -37,37 +39,6 @@ export function statusMatches(text: string, addrs: readonly string[]): boolean {
   }
 }
 
-/** Writes the status directory: one file per programmed endpoint, stale ones removed. */
-export class EndpointStatusPublisher {
-  /** iface → content as last written; undefined until the directory has been read once. */
-  private written: Map<string, string> | undefined;
-
-  constructor(private readonly dir: string) {}
-
-  async publish(endpoints: Iterable<{ iface: string; id: string; addrs: string[] }>): Promise<void> {
-    if (!this.written) {
-      await mkdir(this.dir, { recursive: true, mode: 0o755 });
-      this.written = new Map();
-      // Files of a previous run are stale until this run says otherwise.
-      for (const f of await readdir(this.dir)) if (!f.startsWith(".")) this.written.set(f, "");
-    }
-    const want = new Map<string, string>();
-    for (const e of endpoints) want.set(e.iface, statusContent(e));
-    for (const [iface, text] of want) {
-      if (this.written.get(iface) === text) continue;
-      const tmp = `${this.dir}/.${iface}.tmp`;
-      await writeFile(tmp, text, { mode: 0o644 });
-      await rename(tmp, `${this.dir}/${iface}`);
-      this.written.set(iface, text);
-    }
-    for (const iface of [...this.written.keys()]) {
-      if (want.has(iface)) continue;
-      await rm(`${this.dir}/${iface}`, { force: true });
-      this.written.delete(iface);
-    }
-  }
-}
-
 /**
  * Waits until the status file of `iface` names `addrs`. Resolves true when it does, false when no
  * agent publishes on this host (no directory) or after `timeoutMs`.
@@ -82,11 +53,11 @@ export async function waitEndpointProgrammed(
   const sleep = () => new Promise<void>((resolve) => setTimeout(resolve, pollMs));
   for (;;) {
     try {
-      if (statusMatches(await readFile(`${w.dir}/${w.iface}`, "utf8"), w.addrs)) return true;
+      if (statusMatches(readFileSync(`${w.dir}/${w.iface}`, "utf8"), w.addrs)) return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       try {
-        await stat(w.dir);
+        statSync(w.dir);
       } catch {
         return false; // no agent publishes here
       }
