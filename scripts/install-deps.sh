@@ -34,6 +34,22 @@ if ! [ -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null 2>&1; then
   [ "$status" -eq 0 ] || exit "$status"
 fi
 
+# Docker (dockerd) for test/docker-plugin.test.ts's real-daemon variant (docs/docker.md): tests
+# start their own dockerd per namespace, so keep the package's service from starting at install.
+if ! [ -x /usr/sbin/dockerd ]; then
+  echo "installing Debian package: docker.io (service not started)"
+  export DEBIAN_FRONTEND=noninteractive
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt-get update -qq
+  status=0
+  apt-get install -y -qq --no-install-recommends docker.io >/dev/null || status=$?
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$status" -eq 0 ] || exit "$status"
+fi
+
 if [ ! -d node_modules/better-sqlite3/build ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
