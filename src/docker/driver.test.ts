@@ -112,3 +112,16 @@ test("a container label with tabby's own prefix keeps the endpoint unwritten (it
   );
   assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 0);
 });
+
+test("a CNI runtime's GC leaves Docker's endpoints alone", async () => {
+  const { netGc } = await import("../cni/gc-status.js");
+  const { FakeRunner } = await import("../dataplane/exec.js");
+  const store = new MemoryStore();
+  const wep = (name: string, orchestrator: string) =>
+    store.put(`/calico/resources/v3/projectcalico.org/workloadendpoints/ns/${name}`, JSON.stringify({ kind: "WorkloadEndpoint", metadata: { name }, spec: { orchestrator, node: "h1", containerID: name, endpoint: "eth0", interfaceName: `tab${name}` } }));
+  await wep("dock", "libnetwork");
+  await wep("podx", "cni");
+  const runner = new FakeRunner();
+  assert.deepEqual(await netGc(store, runner, undefined, "h1", []), ["podx"]);
+  assert.ok(await store.get("/calico/resources/v3/projectcalico.org/workloadendpoints/ns/dock"));
+});
