@@ -92,7 +92,7 @@ spec:
 `;
 
 test("default-deny plus an allow by label: a new workload's first SYN passes, nothing else does", { skip: !canRun && "needs root", timeout: 120000 }, async () => {
-  const agent = spawn("ip", ["netns", "exec", HOST, process.execPath, main, "node", "run", "--name", "h1", "--ip", "192.168.251.1/24", "--ip6", "none", "--ipv4-pool", "10.68.0.0/16", "--datastore", datastore, "--control", join(dir, "node.sock"), "--ipam-gc-grace", "off"], {
+  const agent = spawn("ip", ["netns", "exec", HOST, process.execPath, main, "node", "run", "--name", "h1", "--ip", "192.168.251.1/24", "--ip6", "none", "--ipv4-pool", "10.68.0.0/16", "--datastore", datastore, "--control", join(dir, "node.sock"), "--endpoint-status-dir", statusDir, "--ipam-gc-grace", "off"], {
     stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), openSync(join(dir, "agent.log"), "a")],
   });
   running.push(agent);

@@ -61,7 +61,7 @@ after(() => {
 function call(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = request({ socketPath: pluginSock, path, method: "POST", headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } }, (res) => {
+    const req = request({ socketPath: pluginSock, path, method: "POST", agent: false, headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (text += c));
@@ -103,7 +103,7 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   await startEngine();
   const agentLog = openSync(join(dir, "agent.log"), "a");
   running.push(
-    spawn("ip", ["netns", "exec", HOST, process.execPath, main, "node", "run", "--name", "h1", "--ip", "192.168.252.1/24", "--ip6", "fd12::1/64", "--ipv4-pool", "10.69.0.0/16", "--ipv6-pool", "fd69::/48", "--datastore", datastore, "--control", join(dir, "node.sock"), "--ipam-gc-grace", "off"], { stdio: ["ignore", agentLog, agentLog] }),
+    spawn("ip", ["netns", "exec", HOST, process.execPath, main, "node", "run", "--name", "h1", "--ip", "192.168.252.1/24", "--ip6", "fd12::1/64", "--ipv4-pool", "10.69.0.0/16", "--ipv6-pool", "fd69::/48", "--datastore", datastore, "--control", join(dir, "node.sock"), "--endpoint-status-dir", statusDir, "--ipam-gc-grace", "off"], { stdio: ["ignore", agentLog, agentLog] }),
   );
   await waitFor("the agent's endpoint status", () => existsSync(statusDir), 60000);
   const pluginLog = openSync(join(dir, "plugin.log"), "a");

@@ -18,8 +18,9 @@
  *                       never collects. Every agent runs the collector; one, elected by lease, acts.
  *   --ipam-gc-interval DURATION  time between collection passes (default half the grace, at most 5m)
  *   --endpoint-status-dir DIR  where the agent says which workload endpoints it has programmed, for
- *                       the CNI plugin's and Docker driver's wait (default: `endpoint-status` beside
- *                       the control socket, /run/tabby/endpoint-status; `off`: not published)
+ *                       the CNI plugin's and Docker driver's wait (default /run/tabby/endpoint-status
+ *                       with the default control socket, else `<control without .sock>.endpoint-status`;
+ *                       `off`: not published)
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
@@ -48,6 +49,16 @@ import { IpamGcController } from "../ipam/controller.js";
 import { parseDuration } from "../ipam/gc.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
+
+/**
+ * The endpoint status directory when not given: /run/tabby/endpoint-status (the CNI plugin's
+ * default) for the default control socket, else one named after the control socket
+ * (`/x/h1.sock` → `/x/h1.endpoint-status`), so that agents sharing a directory (a lab) never share it.
+ */
+export function defaultStatusDir(control: string): string {
+  if (control === DEFAULT_NODE_CONTROL) return join(dirname(control), "endpoint-status");
+  return `${control.replace(/\.sock$/, "")}.endpoint-status`;
+}
 
 /**
  * Retries an operation that failed only because the datastore is unavailable (DS_UNAVAILABLE),
@@ -121,7 +132,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
   const gracefulRestart = values["graceful-restart"] === true;
   const statusDirFlag = values["endpoint-status-dir"];
-  const statusDir = statusDirFlag === "off" ? undefined : (statusDirFlag ?? join(dirname(control), "endpoint-status"));
+  const statusDir = statusDirFlag === "off" ? undefined : (statusDirFlag ?? defaultStatusDir(control));
   const duration = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     try {

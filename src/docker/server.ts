@@ -45,6 +45,9 @@ export async function servePlugin(socketPath: string, handle: Handler, log?: (le
       queue = queue.then(run, run);
     });
   });
+  // dockerd's client keeps idle connections and POSTs are not retried: a server that closes an
+  // idle connection as a call is sent on it fails that call (EPIPE). Keep them open instead.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => resolve());
