@@ -81,6 +81,8 @@ export function buildWep(p: {
   creationTimestamp: string;
   /** The runtime's labels (labels.ts), already mapped and checked; tabby's own keys win. */
   labels?: Record<string, string>;
+  /** Profiles after the namespace's (the CNI network's, outside Kubernetes). */
+  profiles?: string[];
 }): WorkloadEndpoint {
   const spec: WorkloadEndpointSpec = {
     orchestrator: p.id.orchestrator,
@@ -90,7 +92,7 @@ export function buildWep(p: {
     interfaceName: p.interfaceName,
     mac: p.mac,
     ipNetworks: p.ipNetworks,
-    profiles: [`kns.${p.id.namespace}`],
+    profiles: [`kns.${p.id.namespace}`, ...(p.profiles ?? [])],
   };
   if (p.id.orchestrator === "k8s") spec.pod = p.id.workload;
   else spec.workload = p.id.workload;

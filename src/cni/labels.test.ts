@@ -109,6 +109,11 @@ test("ADD: a reserved label fails before anything is made; a zero timeout does n
   const noWait = JSON.stringify({ cniVersion: "1.0.0", name: "t", type: "tabby", ipam: { type: "tabby-ipam" }, policy_setup_timeout_seconds: 0 });
   assert.equal((await dispatchCni("tabby", noWait, env, b.rt)).exitCode, 0);
   assert.equal(b.waits.length, 0);
+  // Outside Kubernetes the endpoint also lists its CNI network's profile, whose label it inherits.
+  const wep = JSON.parse((await b.store.get("/calico/resources/v3/projectcalico.org/workloadendpoints/default/host--a-cni-c1-eth0"))!.value);
+  assert.deepEqual(wep.spec.profiles, ["kns.default", "cni.t"]);
+  const profile = JSON.parse((await b.store.get("/calico/resources/v3/projectcalico.org/profiles/cni.t"))!.value);
+  assert.deepEqual(profile.spec, { labelsToApply: { "cni.network": "t" } });
 });
 
 test("label key and value rules agree with the datastore's (model/meta.ts)", async () => {

@@ -22,7 +22,7 @@
  * calls run under the host-wide IPAM lock (lock.ts).
  */
 import type { Clock } from "../clock.js";
-import { ensureNamespaceProfile } from "./namespace-profile.js";
+import { ensureNamespaceProfile, ensureNetworkProfile } from "./namespace-profile.js";
 import { resourceKey } from "../datastore/keys.js";
 import type { Store } from "../datastore/store.js";
 import { hasCode } from "../errors.js";
@@ -172,7 +172,11 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const name = wepName(deps.node, id, env.ifname);
     const key = resourceKey("WorkloadEndpoint", name, id.namespace);
     const store = await deps.store();
-    const [prev] = await Promise.all([store.get(key), ensureNamespaceProfile(store, id.namespace, deps.clock.now())]);
+    const [prev, , netProfile] = await Promise.all([
+      store.get(key),
+      ensureNamespaceProfile(store, id.namespace, deps.clock.now()),
+      id.orchestrator === "cni" ? ensureNetworkProfile(store, conf.name, deps.clock.now()) : undefined,
+    ]);
     let uid = await randomUid();
     let created = new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     if (prev) {
@@ -182,7 +186,7 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
         created = old.metadata.creationTimestamp ?? created;
       }
     }
-    const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: cont.mac, ipNetworks: addrs, uid, creationTimestamp: created, labels });
+    const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: cont.mac, ipNetworks: addrs, uid, creationTimestamp: created, labels, ...(netProfile ? { profiles: [netProfile] } : {}) });
     // resourceVersion is not stored: as in Calico's etcd backend, readers take it from the key's
     // revision, which is only known after the write.
     await store.put(key, JSON.stringify(wep));
