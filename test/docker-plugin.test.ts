@@ -108,7 +108,7 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   await waitFor("the agent's endpoint status", () => existsSync(statusDir), 60000);
   const pluginLog = openSync(join(dir, "plugin.log"), "a");
   running.push(
-    spawn("ip", ["netns", "exec", HOST, process.execPath, main, "docker-plugin", "--plugin-dir", pluginDir, "--nodename", "h1", "--datastore", datastore, "--docker-host", `unix://${engineSock}`, "--endpoint-status-dir", statusDir, "--label-map", "com.example.=", "--log-level", "debug"], {
+    spawn("ip", ["netns", "exec", HOST, process.execPath, main, "docker-plugin", "--plugin-dir", pluginDir, "--nodename", "h1", "--datastore", datastore, "--docker-host", `unix://${engineSock}`, "--endpoint-status-dir", statusDir, "--label-drop", "com.example.", "--log-level", "debug"], {
       stdio: ["ignore", pluginLog, pluginLog],
       env: { ...process.env, TABBY_IPAM_LOCK: join(dir, "ipam.lock") },
     }),

@@ -7,8 +7,9 @@
  *   --nodename NAME      this host's node name (env TABBY_NODENAME, else the hostname)
  *   --docker-host URL    the engine API for containers' and networks' labels
  *                        (default unix:///var/run/docker.sock; `none`: endpoints carry no container labels)
- *   --label-map FROM=TO  rename a label prefix (repeatable; `FROM=` drops it), as the CNI config's labels.map
- *   --label-only PREFIX  keep only labels with this prefix after mapping (repeatable)
+ *   --label-only PREFIX  keep only the container's labels with this prefix (repeatable), then:
+ *   --label-map FROM=TO  rename a label prefix (repeatable; `FROM=` strips it), as the CNI config's labels.map
+ *   --label-drop PREFIX  drop labels with this prefix (repeatable; labels.map's null)
  *   --endpoint-status-dir DIR  the agent's endpoint status (default /run/tabby/endpoint-status)
  *   --policy-setup-timeout SECONDS  how long to wait for the agent after writing an endpoint (10)
  *   --log-level debug|info|warn|error
@@ -34,7 +35,7 @@ import { EngineClient } from "../docker/engine.js";
 import { servePlugin } from "../docker/server.js";
 
 export const USAGE =
-  "tabby docker-plugin [--plugin-dir DIR] [--name NAME] [--datastore URL] [--nodename NAME] [--docker-host unix://PATH|none] [--label-map FROM=TO]... [--label-only PREFIX]... [--endpoint-status-dir DIR] [--policy-setup-timeout SECONDS] [--log-level LEVEL]";
+  "tabby docker-plugin [--plugin-dir DIR] [--name NAME] [--datastore URL] [--nodename NAME] [--docker-host unix://PATH|none] [--label-only PREFIX]... [--label-map FROM=TO]... [--label-drop PREFIX]... [--endpoint-status-dir DIR] [--policy-setup-timeout SECONDS] [--log-level LEVEL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   let values;
@@ -49,6 +50,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         "docker-host": { type: "string", default: "unix:///var/run/docker.sock" },
         "label-map": { type: "string", multiple: true },
         "label-only": { type: "string", multiple: true },
+        "label-drop": { type: "string", multiple: true },
         "endpoint-status-dir": { type: "string", default: DEFAULT_ENDPOINT_STATUS_DIR },
         "policy-setup-timeout": { type: "string", default: String(DEFAULT_POLICY_SETUP_TIMEOUT_SECONDS) },
         "log-level": { type: "string", default: "info" },
@@ -65,7 +67,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   for (const m of values["label-map"] ?? []) {
     const eq = m.indexOf("=");
     if (eq <= 0) throw new UsageError(`--label-map takes FROM=TO, got ${JSON.stringify(m)}`);
-    map[m.slice(0, eq)] = m.slice(eq + 1) || null;
+    map[m.slice(0, eq)] = m.slice(eq + 1);
+  }
+  for (const d of values["label-drop"] ?? []) {
+    if (!d) throw new UsageError("--label-drop takes a prefix");
+    map[d] = null;
   }
   const only = values["label-only"];
   const timeout = Number(values["policy-setup-timeout"]);

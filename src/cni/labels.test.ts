@@ -9,14 +9,18 @@ import { dispatchCni, type CniRuntime } from "./plugin-main.js";
 import { mapKey, workloadLabels } from "./labels.js";
 import { parseNetConf } from "./config.js";
 
-test("label rules: the longest prefix wins, null drops, `only` filters after mapping", () => {
-  const rules = { map: { "io.podman/": "podman/", "io.podman/secret": null, "org.opencontainers.": null }, only: ["podman/", "app"] };
+test("label rules: `only` filters the runtime's keys, then the longest prefix wins, \"\" strips, null drops", () => {
+  const rules = { map: { "io.podman/": "podman/", "io.podman/secret": null, "org.opencontainers.": null }, only: ["io.podman/", "org.", "app"] };
   assert.equal(mapKey("io.podman/role", rules), "podman/role");
   assert.equal(mapKey("io.podman/secret-x", rules), undefined);
   assert.equal(mapKey("org.opencontainers.image.title", rules), undefined);
   assert.equal(mapKey("app", rules), "app");
   assert.equal(mapKey("tier", rules), undefined);
   assert.equal(mapKey("tier", { map: {} }), "tier");
+  // Calico's libnetwork plugin: only org.projectcalico.label.*, prefix stripped.
+  const calico = { map: { "org.projectcalico.label.": "" }, only: ["org.projectcalico.label."] };
+  assert.equal(mapKey("org.projectcalico.label.role", calico), "role");
+  assert.equal(mapKey("role", calico), undefined);
 });
 
 test("labels: annotations that are not labels are skipped, a bad label fails, tabby's prefixes are refused", () => {

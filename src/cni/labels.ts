@@ -9,9 +9,9 @@
  * 2. `args.cni.labels` (the CNI "args" convention, `[{ "key": K, "value": V }]`), also
  *    `runtimeConfig.labels` in the same form or as a map (podman, containerd `ctr --label`).
  *    These are meant as labels: an invalid one fails the ADD.
- * Then the network config's `labels` block: `map` renames key prefixes (`{"from/": "to/"}`; the
- * longest matching prefix wins; `null` drops the key), `only` (optional) keeps only keys starting
- * with one of its prefixes after mapping. The prefix `projectcalico.org/` and `pcns.` are tabby's
+ * Then the network config's `labels` block: `only` (optional) keeps only the runtime's keys that
+ * start with one of its prefixes; `map` renames key prefixes (`{"from/": "to/"}`, `""` strips the
+ * prefix; the longest matching prefix wins; `null` drops the key). The prefix `projectcalico.org/` and `pcns.` are tabby's
  * own (namespace, orchestrator, inherited namespace labels): a runtime label that still carries one
  * after mapping fails the ADD rather than letting a workload claim another namespace's identity.
  * CNI_ARGS K8S_POD_NAMESPACE/K8S_POD_NAME give the namespace and orchestrator (identity.ts).
@@ -24,7 +24,7 @@ export const RESERVED_LABEL_PREFIXES = ["projectcalico.org/", "pcns."];
 export interface LabelRules {
   /** Prefix → replacement prefix, or null to drop keys with that prefix. */
   map: Record<string, string | null>;
-  /** When set, only keys (after mapping) with one of these prefixes are kept. */
+  /** When set, only the runtime's keys (before mapping) with one of these prefixes are kept. */
   only?: string[];
 }
 
@@ -102,8 +102,9 @@ export function parseLabelRules(v: unknown, bad: Bad): LabelRules {
   return rules;
 }
 
-/** The key after the prefix map; undefined when dropped. */
+/** The key after the filter and the prefix map; undefined when dropped. */
 export function mapKey(key: string, rules: LabelRules): string | undefined {
+  if (rules.only && !rules.only.some((p) => key.startsWith(p))) return undefined;
   let best: string | undefined;
   for (const from of Object.keys(rules.map)) if (key.startsWith(from) && (best === undefined || from.length > best.length)) best = from;
   let out = key;
@@ -112,7 +113,6 @@ export function mapKey(key: string, rules: LabelRules): string | undefined {
     if (to === null || to === undefined) return undefined;
     out = to + key.slice(best.length);
   }
-  if (rules.only && !rules.only.some((p) => out.startsWith(p))) return undefined;
   return out;
 }
 
