@@ -73,7 +73,7 @@ export interface DockerDriverDeps {
 /** An error answered to dockerd as `{"Err": message}`. */
 export class DockerPluginError extends TabbyError {}
 
-const bad = (msg: string, details?: Record<string, unknown>) => new DockerPluginError("DOCKER_BAD_REQUEST", msg, details);
+const bad = (msg: string, details?: Record<string, unknown>) => new DockerPluginError("CNI_DOCKER_BAD_REQUEST", msg, details);
 
 type Body = Record<string, unknown>;
 const str = (b: Body, k: string): string => {
@@ -154,7 +154,7 @@ export class DockerDriver {
         return {};
       }
       default:
-        throw new DockerPluginError("DOCKER_UNSUPPORTED", `tabby does not implement ${path}`);
+        throw new DockerPluginError("CNI_DOCKER_UNSUPPORTED", `tabby does not implement ${path}`);
     }
   }
 
@@ -208,7 +208,7 @@ export class DockerDriver {
       const tmp = `${DOCKER_HANDLE_PREFIX}pending.${await randomUid()}`;
       const r = await this.d.ipam.autoAssign({ handle: tmp, node: this.d.node, num4: fam === 4 ? 1 : 0, num6: fam === 6 ? 1 : 0, attrs, ...(pools ? { pools } : {}) });
       const addr = (fam === 4 ? r.ipv4 : r.ipv6)[0];
-      if (!addr) throw new DockerPluginError("DOCKER_NO_ADDRESS", `no IPv${fam} address available for node ${this.d.node}`);
+      if (!addr) throw new DockerPluginError("CNI_DOCKER_NO_ADDRESS", `no IPv${fam} address available for node ${this.d.node}`);
       const ip = hostCidr(addr).split("/")[0]!;
       if (!this.d.ipam.assignIP) throw bad("this IPAM cannot assign a named address");
       await this.d.ipam.releaseByHandle(tmp);
