@@ -36,7 +36,7 @@ export async function servePlugin(socketPath: string, handle: Handler, log?: (le
         } catch (e) {
           status = 500;
           out = errorBody(e);
-          log?.("warn", "call failed", { path, err: out.Err });
+          log?.("warn", "call failed", { path, code: (e as { code?: string }).code, err: out.Err });
         }
         const data = JSON.stringify(out);
         res.writeHead(status, { "Content-Type": PLUGIN_CONTENT_TYPE, "Content-Length": Buffer.byteLength(data) });
