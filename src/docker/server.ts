@@ -8,7 +8,7 @@
 import { createServer, type Server } from "node:http";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { errorBody } from "./driver.js";
+import { errorBody } from "./protocol.js";
 
 export const PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
 
