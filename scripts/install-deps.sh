@@ -19,21 +19,24 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# FRR (bgpd, vtysh) for test/bgp-interop-frr.test.ts, which runs its own bgpd per namespace: keep
-# the package's service from starting at install time (a policy-rc.d that says no, only for this).
-if ! [ -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null 2>&1; then
-  echo "installing Debian package: frr (service not started)"
+# Daemons the tests start themselves, one per namespace: their packages' own services must not
+# start at install time (a policy-rc.d that says no, only while they install).
+install_without_service() {
+  echo "installing Debian package(s): $* (service not started)"
   export DEBIAN_FRONTEND=noninteractive
-  made_policy=""
+  local made_policy="" status=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
   fi
   apt-get update -qq
-  status=0
-  apt-get install -y -qq frr >/dev/null || status=$?
+  apt-get install -y -qq "$@" >/dev/null || status=$?
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  [ "$status" -eq 0 ] || exit "$status"
-fi
+  return "$status"
+}
+# FRR (bgpd, bfdd, zebra, vtysh): interop tests and the fabric lab's ToRs.
+if ! [ -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null 2>&1; then install_without_service frr; fi
+# Docker (dockerd): test/docker-daemon.test.ts starts its own per namespace (docs/docker.md).
+if ! [ -x /usr/sbin/dockerd ]; then install_without_service --no-install-recommends docker.io; fi
 
 # Node.js 24 LTS (the machines' Node 20 is out of maintenance); everything below runs on it.
 bash scripts/install-node.sh >/dev/null

@@ -22,7 +22,7 @@ test("cni install writes executable wrappers and the default conflist", async ()
       cniVersion: "1.0.0",
       name: "tabby",
       plugins: [
-        { type: "tabby", datastore: "sqlite:///x/y.db", nodename: "n1", ipam: { type: "tabby-ipam" } },
+        { type: "tabby", datastore: "sqlite:///x/y.db", nodename: "n1", ipam: { type: "tabby-ipam" }, capabilities: { "io.kubernetes.cri.pod-annotations": true } },
         { type: "portmap", snat: true, capabilities: { portMappings: true } },
       ],
     });

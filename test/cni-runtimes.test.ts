@@ -257,6 +257,8 @@ test("containerd: CRI sandboxes (gRPC) and ctr run --rm --cni; portmap with Host
     const id = await cri.runPodSandbox({
       metadata: { name: "crip", uid: "uid-crip", namespace: "crins", attempt: 0 },
       hostname: "crip",
+      // Through the pod-annotations capability: a valid label is taken, free-form JSON is not.
+      annotations: { role: "api", "kubectl.kubernetes.io/last-applied-configuration": '{"kind":"Pod"}' },
       log_directory: join(dir, "logs"),
       port_mappings: [{ protocol: "TCP", container_port: 8080, host_port: 18090 }],
       linux: {},
@@ -266,6 +268,11 @@ test("containerd: CRI sandboxes (gRPC) and ctr run --rm --cni; portmap with Host
     const ips = [st.status.network!.ip, ...st.status.network!.additional_ips.map((x) => x.ip)];
     const pod = await wepOf((w) => w.spec.pod === "crip");
     assert.equal(pod.wep.spec.orchestrator, "k8s", "K8S_POD_NAMESPACE/K8S_POD_NAME from CRI");
+    assert.deepEqual(
+      (pod.wep as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels,
+      { role: "api", "projectcalico.org/namespace": "crins", "projectcalico.org/orchestrator": "k8s" },
+      "the pod's annotations arrive as labels (io.kubernetes.cri.pod-annotations)",
+    );
     assert.deepEqual(ips.sort(), [pod.v4, pod.v6].sort(), "CRI reports tabby's addresses");
     const ns = netnsWith(pod.v4);
     assert.ok(ns, "the sandbox's netns");

@@ -55,6 +55,8 @@ export function defaultConflist(opts: { datastore?: string; nodename?: string; n
   if (opts.datastore) tabby.datastore = opts.datastore;
   if (opts.nodename) tabby.nodename = opts.nodename;
   tabby.ipam = { type: "tabby-ipam" };
+  // containerd's CRI then passes the pod's annotations: labels at ADD (docs/cni.md "Labels").
+  tabby.capabilities = { "io.kubernetes.cri.pod-annotations": true };
   return {
     cniVersion: "1.0.0",
     name: opts.name ?? "tabby",

@@ -24,6 +24,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["node", "uninstall"], module: "./node-uninstall.js", summary: "remove what node install wrote and clean the dataplane" },
   { words: ["node", "cleanup"], module: "./node-cleanup.js", summary: "remove tabby's routes, nft table and interfaces from this host" },
   { words: ["node", "check"], module: "./node-check.js", summary: "preflight: kernel, sysctls, nft, clock, datastore, CNI, port 179" },
+  { words: ["docker-plugin"], module: "./docker-plugin.js", summary: "serve Docker's network and IPAM driver API (docs/docker.md)" },
   { words: ["node", "status"], module: "./node-status.js", summary: "this host's BGP peers and their state" },
   { words: ["bgp", "run"], module: "./bgp-run.js", summary: "run a standalone BGP speaker from a YAML config" },
   { words: ["bgp", "peers"], module: "./bgp-peers.js", summary: "list a speaker's peers" },

@@ -21,11 +21,16 @@
  *                       `default` spec.controllers.node.leakGracePeriod wins when set); off: this agent
  *                       never collects. Every agent runs the collector; one, elected by lease, acts.
  *   --ipam-gc-interval DURATION  time between collection passes (default half the grace, at most 5m)
+ *   --endpoint-status-dir DIR  where the agent says which workload endpoints it has programmed, for
+ *                       the CNI plugin's and Docker driver's wait (default /run/tabby/endpoint-status
+ *                       with the default control socket, else `<control without .sock>.endpoint-status`;
+ *                       `off`: not published)
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
 import { parseArgs } from "node:util";
 import { hostname } from "node:os";
+import { dirname, join } from "node:path";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { TabbyError } from "../errors.js";
@@ -42,6 +47,7 @@ import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../datap
 import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
+import { EndpointStatusPublisher } from "../dataplane/endpoint-status-publisher.js";
 import { serveControl } from "../bgp/control.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
@@ -57,6 +63,16 @@ const LEVELS: Level[] = ["debug", "info", "warn", "error"];
 function speakerLogFloor(severity: string | undefined): number {
   const map: Record<string, Level> = { Trace: "debug", Debug: "debug", Info: "info", Warning: "warn", Error: "error", Fatal: "error" };
   return LEVELS.indexOf(map[severity ?? "Info"] ?? "info");
+}
+
+/**
+ * The endpoint status directory when not given: /run/tabby/endpoint-status (the CNI plugin's
+ * default) for the default control socket, else one named after the control socket
+ * (`/x/h1.sock` → `/x/h1.endpoint-status`), so that agents sharing a directory (a lab) never share it.
+ */
+export function defaultStatusDir(control: string): string {
+  if (control === DEFAULT_NODE_CONTROL) return join(dirname(control), "endpoint-status");
+  return `${control.replace(/\.sock$/, "")}.endpoint-status`;
 }
 
 /**
@@ -93,6 +109,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "graceful-restart": { type: "boolean", default: false },
       "ipam-gc-grace": { type: "string" },
       "ipam-gc-interval": { type: "string" },
+      "endpoint-status-dir": { type: "string" },
     },
     strict: true,
   });
@@ -130,6 +147,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
   const gracefulRestart = values["graceful-restart"] === true;
+  const statusDirFlag = values["endpoint-status-dir"];
+  const statusDir = statusDirFlag === "off" ? undefined : (statusDirFlag ?? defaultStatusDir(control));
   const duration = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     try {
@@ -162,6 +181,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
   const nft = new NftDataplane(runner);
+  const endpointStatus = statusDir ? new EndpointStatusPublisher(statusDir) : undefined;
   const agent: Agent = new Agent(
     { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
@@ -170,7 +190,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       policy: {
         onUpdate: (key, value) => policyGraph.onUpdate(key, value),
         onInSync: () => policyGraph.onInSync(),
-        sync: () => nft.apply(policyGraph.flush()),
+        sync: async () => {
+          await nft.apply(policyGraph.flush());
+          // Endpoints are ready once the table that knows them is in the kernel (Felix's endpoint status).
+          if (endpointStatus && nft.programmedOnce) await endpointStatus.publish(nft.state.workloads.values());
+        },
         resync: async () => {
           const drift = await nft.resync();
           if (drift.length) log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });

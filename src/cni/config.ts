@@ -6,9 +6,14 @@
  */
 import { isIP } from "../net/ip.js";
 import { CNI_ERR, CniError } from "./errors.js";
+import { labelList, parseLabelRules, POD_ANNOTATIONS_CAP, type LabelRules, type RuntimeLabels } from "./labels.js";
 
 export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export const DEFAULT_VERSION = "1.0.0";
+/** ADD waits at most this long for the agent to program a new endpoint's policy (docs/cni.md). */
+export const DEFAULT_POLICY_SETUP_TIMEOUT_SECONDS = 10;
+/** Where `tabby node run` publishes the endpoints it has programmed (one file per host interface). */
+export const DEFAULT_ENDPOINT_STATUS_DIR = "/run/tabby/endpoint-status";
 
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
 const COMMANDS: readonly string[] = ["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"];
@@ -57,6 +62,14 @@ export interface NetConf {
   runtimeIps?: string[];
   runtimeMac?: string;
   portMappings?: PortMapping[];
+  /** Labels and pod annotations the runtime passed (labels.ts). */
+  runtimeLabels: RuntimeLabels;
+  /** tabby: the `labels` block (prefix map and filter). */
+  labelRules: LabelRules;
+  /** tabby (Calico's name): seconds ADD waits for the agent to program the endpoint's policy; 0: no wait. */
+  policySetupTimeoutSeconds: number;
+  /** tabby: where the agent publishes which endpoints are programmed. */
+  endpointStatusDir: string;
   /** GC: `cni.dev/valid-attachments`. */
   validAttachments?: Attachment[];
   /** The whole object as received (handed on to delegated IPAM plugins). */
@@ -161,14 +174,33 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
   }
   if (!isObject(raw)) throw new CniError(CNI_ERR.DECODING_FAILURE, "network configuration is not a JSON object");
   const bad = (field: string, why: string) => new CniError(CNI_ERR.INVALID_CONFIG, `network configuration: ${field} ${why}`);
-  const { cniVersion, name, type, ipam, mtu, datastore, nodename, prevResult, runtimeConfig, args } = raw;
+  const { cniVersion, name, type, ipam, mtu, datastore, nodename, prevResult, runtimeConfig, args, labels } = raw;
   if (typeof cniVersion !== "string" || !cniVersion) throw bad("cniVersion", "must be a string");
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
     throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CNI version ${cniVersion} is not supported (supported: ${SUPPORTED_VERSIONS.join(", ")})`);
   }
   if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw bad("name", "must be a non-empty name of [A-Za-z0-9_.-]");
   if (typeof type !== "string" || !type) throw bad("type", "must be a string");
-  const conf: NetConf = { cniVersion, name, type, raw };
+  const conf: NetConf = {
+    cniVersion,
+    name,
+    type,
+    raw,
+    runtimeLabels: { annotations: {}, labels: {} },
+    labelRules: labels === undefined ? { map: {} } : parseLabelRules(labels, bad),
+    policySetupTimeoutSeconds: DEFAULT_POLICY_SETUP_TIMEOUT_SECONDS,
+    endpointStatusDir: DEFAULT_ENDPOINT_STATUS_DIR,
+  };
+  const timeout = raw.policy_setup_timeout_seconds;
+  if (timeout !== undefined) {
+    if (typeof timeout !== "number" || !(timeout >= 0) || timeout > 3600) throw bad("policy_setup_timeout_seconds", "must be a number of seconds, 0-3600");
+    conf.policySetupTimeoutSeconds = timeout;
+  }
+  const statusDir = raw.endpoint_status_dir;
+  if (statusDir !== undefined) {
+    if (typeof statusDir !== "string" || !statusDir.startsWith("/")) throw bad("endpoint_status_dir", "must be an absolute path");
+    conf.endpointStatusDir = statusDir;
+  }
   if (ipam !== undefined) {
     if (!isObject(ipam) || typeof ipam.type !== "string" || !ipam.type) throw bad("ipam", "must be an object with a type");
     for (const f of ["assign_ipv4", "assign_ipv6"] as const) {
@@ -210,7 +242,12 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
   const ips: string[] = [];
   if (runtimeConfig !== undefined) {
     if (!isObject(runtimeConfig)) throw bad("runtimeConfig", "must be an object");
-    const { ips: rIps, mac, portMappings } = runtimeConfig;
+    const { ips: rIps, mac, portMappings, labels: rLabels } = runtimeConfig;
+    const annotations = runtimeConfig[POD_ANNOTATIONS_CAP];
+    if (annotations !== undefined && annotations !== null) {
+      conf.runtimeLabels.annotations = labelList(annotations, `runtimeConfig["${POD_ANNOTATIONS_CAP}"]`, bad);
+    }
+    if (rLabels !== undefined && rLabels !== null) Object.assign(conf.runtimeLabels.labels, labelList(rLabels, "runtimeConfig.labels", bad));
     if (rIps !== undefined) ips.push(...ipList(rIps, "runtimeConfig.ips", bad));
     if (mac !== undefined && mac !== "") {
       if (typeof mac !== "string" || !MAC_RE.test(mac)) throw bad("runtimeConfig.mac", "must be a MAC address");
@@ -219,6 +256,7 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
     if (portMappings !== undefined && portMappings !== null) conf.portMappings = parsePortMappings(portMappings, bad);
   }
   if (isObject(args) && isObject(args.cni) && args.cni.ips !== undefined) ips.push(...ipList(args.cni.ips, "args.cni.ips", bad));
+  if (isObject(args) && isObject(args.cni) && args.cni.labels !== undefined) Object.assign(conf.runtimeLabels.labels, labelList(args.cni.labels, "args.cni.labels", bad));
   if (ips.length) conf.runtimeIps = ips;
   const valid = raw["cni.dev/valid-attachments"];
   if (valid !== undefined) {

@@ -76,7 +76,10 @@ export async function ipamGc(store: Store, ipam: IpamApi, node: string, valid: A
   return [...stale];
 }
 
-/** tabby GC: this node's endpoints not in the valid list lose their veth and their WorkloadEndpoint. */
+/**
+ * tabby GC: this node's CNI endpoints not in the valid list lose their veth and their
+ * WorkloadEndpoint (Docker's, orchestrator `libnetwork`, are left alone).
+ */
 export async function netGc(store: Store, runner: CommandRunner, hostNetns: string | undefined, node: string, valid: Attachment[]): Promise<string[]> {
   const keep = new Set(valid.map((a) => `${a.containerID}/${a.ifname}`));
   const links = new Links(runner, hostNetns);
@@ -90,6 +93,8 @@ export async function netGc(store: Store, runner: CommandRunner, hostNetns: stri
     }
     const s = wep.spec;
     if (!s || s.node !== node || keep.has(`${s.containerID}/${s.endpoint}`)) continue;
+    // Docker's endpoints (tabby docker-plugin) are not the CNI runtime's to collect.
+    if (s.orchestrator === "libnetwork") continue;
     if (s.interfaceName) await links.deleteLink(s.interfaceName);
     await store.delete(kv.key, { revision: kv.revision }).catch((e: unknown) => {
       if (!hasCode(e, "DS_NOT_FOUND") && !hasCode(e, "DS_CONFLICT")) throw e;

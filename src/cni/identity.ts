@@ -79,6 +79,10 @@ export function buildWep(p: {
   ipNetworks: string[];
   uid: string;
   creationTimestamp: string;
+  /** The runtime's labels (labels.ts), already mapped and checked; tabby's own keys win. */
+  labels?: Record<string, string>;
+  /** Profiles after the namespace's (the CNI network's, outside Kubernetes). */
+  profiles?: string[];
 }): WorkloadEndpoint {
   const spec: WorkloadEndpointSpec = {
     orchestrator: p.id.orchestrator,
@@ -88,7 +92,7 @@ export function buildWep(p: {
     interfaceName: p.interfaceName,
     mac: p.mac,
     ipNetworks: p.ipNetworks,
-    profiles: [`kns.${p.id.namespace}`],
+    profiles: [`kns.${p.id.namespace}`, ...(p.profiles ?? [])],
   };
   if (p.id.orchestrator === "k8s") spec.pod = p.id.workload;
   else spec.workload = p.id.workload;
@@ -98,7 +102,7 @@ export function buildWep(p: {
     metadata: {
       name: wepName(p.node, p.id, p.endpoint),
       namespace: p.id.namespace,
-      labels: { "projectcalico.org/namespace": p.id.namespace, "projectcalico.org/orchestrator": p.id.orchestrator },
+      labels: { ...p.labels, "projectcalico.org/namespace": p.id.namespace, "projectcalico.org/orchestrator": p.id.orchestrator },
       uid: p.uid,
       creationTimestamp: p.creationTimestamp,
     },

@@ -4,6 +4,13 @@
  * with no Kubernetes to do that, the plugin creates it on first use with the same content, so a
  * workload's traffic is allowed until a policy selects it. An existing profile is left as it is
  * (an operator may have changed it).
+ *
+ * Outside Kubernetes (orchestrator `cni`), a workload also lists its CNI network's profile
+ * `cni.<network name>` (Calico's CNI plugin named a non-Kubernetes workload's profile after the
+ * network), created on first use with `labelsToApply: {cni.network: <name>}` and no rules: the
+ * endpoints of a network inherit that label (and any an operator adds to the profile), so policy
+ * can select by network; with no rules it allows nothing of its own (the namespace profile before
+ * it decides what profiles allow).
  */
 import { randomUid } from "./uid.js";
 import { resourceKey } from "../datastore/keys.js";
@@ -26,4 +33,25 @@ export async function ensureNamespaceProfile(store: Store, namespace: string, no
   } catch (err) {
     if ((err as { code?: string }).code !== "DS_ALREADY_EXISTS") throw err;
   }
+}
+
+/** The profile name for a CNI network name (resource names are lower case, no `_`). Pure. */
+export function networkProfileName(network: string): string {
+  return `cni.${network.toLowerCase().replace(/_/g, "-")}`;
+}
+
+export async function ensureNetworkProfile(store: Store, network: string, now: number): Promise<string> {
+  const name = networkProfileName(network);
+  const profile = {
+    apiVersion: "projectcalico.org/v3",
+    kind: "Profile",
+    metadata: { name, uid: await randomUid(), creationTimestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z") },
+    spec: { labelsToApply: { "cni.network": network.slice(0, 63) } },
+  };
+  try {
+    await store.create(resourceKey("Profile", name), JSON.stringify(profile));
+  } catch (err) {
+    if ((err as { code?: string }).code !== "DS_ALREADY_EXISTS") throw err;
+  }
+  return name;
 }

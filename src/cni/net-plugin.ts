@@ -22,7 +22,7 @@
  * calls run under the host-wide IPAM lock (lock.ts).
  */
 import type { Clock } from "../clock.js";
-import { ensureNamespaceProfile } from "./namespace-profile.js";
+import { ensureNamespaceProfile, ensureNetworkProfile } from "./namespace-profile.js";
 import { resourceKey } from "../datastore/keys.js";
 import type { Store } from "../datastore/store.js";
 import { hasCode } from "../errors.js";
@@ -35,6 +35,7 @@ import { applySysctls, hostSysctls, workloadSysctls, type Sysctl, type SysctlWri
 import type { CniArgs, CniEnv, NetConf } from "./config.js";
 import type { DelegateIpam } from "./delegate.js";
 import { CNI_ERR, CniError } from "./errors.js";
+import { workloadLabels } from "./labels.js";
 import { buildWep, hostIfName, wepName, workloadIdentity, type WorkloadEndpoint } from "./identity.js";
 import { hostCidr, ipamAdd, ipamCheck, ipamDel } from "./ipam-plugin.js";
 import { mergeResults, parseResult, type CniResult } from "./result.js";
@@ -64,6 +65,8 @@ export interface NetPluginDeps {
   lock?: HostLock;
   /** The MTU to use when the config gives none (default: the kernel's). */
   detectMtu?: () => Promise<number | undefined>;
+  /** Waits until the agent has programmed the endpoint (endpoint-status.ts); absent: no wait. */
+  waitProgrammed?: (w: { dir: string; iface: string; id: string; addrs: string[]; timeoutMs: number }) => Promise<boolean>;
   /** Pool selection by namespace (gc-status.ts namespacePools). */
   namespacePools?: (namespace: string) => Promise<string[] | undefined>;
 }
@@ -137,6 +140,8 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
   if (!conf.ipam) throw new CniError(CNI_ERR.INVALID_CONFIG, "network configuration: ipam is required");
   const id = workloadIdentity(env.containerId, args);
   const hostIf = hostIfName(id);
+  // Labels are checked before anything is made: a bad one fails the ADD with nothing to undo.
+  const labels = workloadLabels(conf.runtimeLabels, conf.labelRules);
   const plumbing = deps.plumbing;
   const undo: (() => Promise<unknown>)[] = [];
   try {
@@ -167,7 +172,11 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     const name = wepName(deps.node, id, env.ifname);
     const key = resourceKey("WorkloadEndpoint", name, id.namespace);
     const store = await deps.store();
-    const [prev] = await Promise.all([store.get(key), ensureNamespaceProfile(store, id.namespace, deps.clock.now())]);
+    const [prev, , netProfile] = await Promise.all([
+      store.get(key),
+      ensureNamespaceProfile(store, id.namespace, deps.clock.now()),
+      id.orchestrator === "cni" ? ensureNetworkProfile(store, conf.name, deps.clock.now()) : undefined,
+    ]);
     let uid = await randomUid();
     let created = new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     if (prev) {
@@ -177,11 +186,16 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
         created = old.metadata.creationTimestamp ?? created;
       }
     }
-    const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: cont.mac, ipNetworks: addrs, uid, creationTimestamp: created });
+    const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: cont.mac, ipNetworks: addrs, uid, creationTimestamp: created, labels, ...(netProfile ? { profiles: [netProfile] } : {}) });
     // resourceVersion is not stored: as in Calico's etcd backend, readers take it from the key's
     // revision, which is only known after the write.
     await store.put(key, JSON.stringify(wep));
     undo.push(() => store.delete(key));
+    // Until the agent programs the endpoint, the dataplane drops everything on its interface
+    // (an unknown `tab*` fails closed); wait for that so the workload starts with its policy.
+    if (deps.waitProgrammed && conf.policySetupTimeoutSeconds > 0) {
+      await deps.waitProgrammed({ dir: conf.endpointStatusDir, iface: hostIf, id: key, addrs, timeoutMs: conf.policySetupTimeoutSeconds * 1000 });
+    }
 
     const ours: CniResult = {
       interfaces: [{ name: hostIf, mac: HOST_VETH_MAC }, { name: env.ifname, mac: cont.mac, sandbox: env.netns }],

@@ -35,6 +35,8 @@ export interface CniRuntime {
   ipamLock?: HostLock;
   /** The veth MTU when the config has none; default: the uplink's MTU in `hostNetns`. */
   detectMtu?: () => Promise<number | undefined>;
+  /** ADD's wait for the agent (endpoint-status.ts); default: poll the status directory. */
+  waitProgrammed?: (w: { dir: string; iface: string; id: string; addrs: string[]; timeoutMs: number }) => Promise<boolean>;
   /** ADD's and DEL's kernel work; default: rtnetlink in `hostNetns` (plumbing.ts). */
   plumbing?: () => WorkloadPlumbing;
 }
@@ -136,6 +138,12 @@ export async function dispatchCni(name: PluginName, stdin: string, env: Record<s
       lock,
       detectMtu,
       namespacePools: nsPools,
+      waitProgrammed:
+        rt.waitProgrammed ??
+        (async (w: { dir: string; iface: string; addrs: string[]; timeoutMs: number }) => {
+          const { waitEndpointProgrammed } = await import("../dataplane/endpoint-status.js");
+          return waitEndpointProgrammed(w, rt.clock);
+        }),
     };
     if (cenv.command === "ADD") {
       const { formatResult } = await import("./result.js");

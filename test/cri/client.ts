@@ -56,6 +56,8 @@ export interface SandboxConfig {
   metadata: { name: string; uid: string; namespace: string; attempt?: number };
   hostname?: string;
   log_directory?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   port_mappings?: { protocol?: "TCP" | "UDP"; container_port: number; host_port: number; host_ip?: string }[];
   linux?: Record<string, unknown>;
 }
