@@ -28,6 +28,7 @@ export const LAB_ETCD_ROLES: Record<LabComponent, Grant[]> = {
     { prefix: `${R}ippools/`, access: "Readwrite" }, // default pools when there are none
     { prefix: "/calico/ipam/v2/", access: "Readwrite" }, // IPAM garbage collection
     { prefix: "/tabby/", access: "Readwrite" }, // the collector's leader lease and state
+    { prefix: "/calico/tabby/", access: "Readwrite" }, // the schema record an upgraded agent raises (datastore/schema.ts)
   ],
   cni: [
     { prefix: "/calico/", access: "Read" },

@@ -282,23 +282,25 @@ async function waitForNodes(store: Store, state: LabState): Promise<void> {
   throw new TabbyError("LAB_TIMEOUT", `agents did not register within 30 s; see the logs in ${state.dir}`);
 }
 
-/** Runs the real CNI plugin in the host's namespace, as a container runtime does. */
-export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorkload> {
+/**
+ * Runs the real CNI plugin in the host's namespace with one verb, as a container runtime does.
+ * ADD waits until the host's agent has programmed the new endpoint's policy (the agent's
+ * endpoint status directory, named after its control socket: src/cli/node-run.ts).
+ */
+async function runCni(state: LabState, w: { name: string; host: string; netns: string; containerId: string }, command: "ADD" | "DEL"): Promise<string> {
   const host = state.plan.hosts.find((h) => h.name === w.host)!;
-  await sh("ip", ["netns", "add", w.netns]);
-  await ipIn(w.netns, "link", "set", "lo", "up");
-  await sysctls(w.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
   const conf = {
     cniVersion: "1.0.0",
     name: "tabby-lab",
     type: "tabby",
     nodename: host.name,
     datastore: labDatastoreFor(state, "cni"),
+    endpoint_status_dir: join(state.dir, `${host.name}.endpoint-status`),
     ipam: { type: "tabby-ipam" },
   };
   const env = {
     ...process.env,
-    CNI_COMMAND: "ADD",
+    CNI_COMMAND: command,
     CNI_CONTAINERID: w.containerId,
     CNI_NETNS: `/run/netns/${w.netns}`,
     CNI_IFNAME: "eth0",
@@ -306,10 +308,16 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
     CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
   };
   const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
-  if (r.code !== 0) {
-    throw new TabbyError("LAB_CNI_FAILED", `CNI ADD for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
-  }
-  const result = JSON.parse(r.stdout) as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
+  if (r.code !== 0) throw new TabbyError("LAB_CNI_FAILED", `CNI ${command} for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Plugs a workload in: its namespace, then the CNI plugin's ADD. */
+export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorkload> {
+  await sh("ip", ["netns", "add", w.netns]);
+  await ipIn(w.netns, "link", "set", "lo", "up");
+  await sysctls(w.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+  const result = JSON.parse(await runCni(state, w, "ADD")) as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
   const wl: LabWorkload = { name: w.name, host: w.host, netns: w.netns };
   for (const ip of result.ips ?? []) {
     const p = parsePrefix(ip.address);
@@ -323,19 +331,7 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
 
 /** Runs the CNI plugin's DEL for a workload, as a container runtime does when it goes away. */
 export async function unplugWorkload(state: LabState, w: { name: string; host: string; netns: string; containerId: string }): Promise<void> {
-  const host = state.plan.hosts.find((h) => h.name === w.host)!;
-  const conf = { cniVersion: "1.0.0", name: "tabby-lab", type: "tabby", nodename: host.name, datastore: state.datastore, ipam: { type: "tabby-ipam" } };
-  const env = {
-    ...process.env,
-    CNI_COMMAND: "DEL",
-    CNI_CONTAINERID: w.containerId,
-    CNI_NETNS: `/run/netns/${w.netns}`,
-    CNI_IFNAME: "eth0",
-    CNI_PATH: join(state.dir, "cni-bin"),
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
-  };
-  const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
-  if (r.code !== 0) throw new TabbyError("LAB_CNI_FAILED", `CNI DEL for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
+  await runCni(state, w, "DEL");
 }
 
 /** Waits until every host has a tabby route for every other host's blocks. */
