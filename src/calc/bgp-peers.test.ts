@@ -72,7 +72,7 @@ test("route reflector nodes: no mesh with them; same-AS peers with no or another
     node("rr1", { ipv4Address: "10.0.0.10/24", routeReflectorClusterID: "224.0.0.1" }, { rr: "" }),
     node("rr2", { ipv4Address: "10.0.0.11/24", routeReflectorClusterID: "224.0.0.1" }, { rr: "" }),
     node("x", { ipv4Address: "10.0.0.20/24", asNumber: 65009 }),
-    peer("to-rr", { nodeSelector: "all()", peerSelector: "has(rr)" }),
+    peer("z-rr", { nodeSelector: "all()", peerSelector: "has(rr)" }),
   ]);
   // mesh on (default): the clients mesh among themselves, never with an RR
   assert.deepEqual(computePeerPlan(s, "a1").peers.map((p) => [p.address, p.type]), [["10.0.0.2", "mesh"], ["10.0.0.20", "mesh"], ["10.0.0.10", "node-peer"], ["10.0.0.11", "node-peer"]]);
@@ -214,4 +214,91 @@ test("property: durations and peerIP forms parse back to what was written", () =
     assert.deepEqual(splitPeerIP(`[${v6}]:${port}`), { address: v6, port });
   }
   for (const bad of ["", "1x", "s", "5s3", "-1s", "1.5.2s"]) assert.equal(durationSeconds(bad), undefined, bad);
+});
+
+const confAnn = (name: string, spec: Record<string, unknown>, annotations: Record<string, string>): Step => [
+  `${R}bgpconfigurations/${name}`,
+  JSON.stringify({ kind: "BGPConfiguration", metadata: { name, annotations }, spec }),
+];
+const ttls = (s: HostState, me: string) => computePeerPlan(s, me).peers.map((p) => [p.address, p.ttlSecurity]);
+
+test("GTSM default: mesh sessions between nodes on a shared subnet get ttlSecurity 1; /32, other subnets and mismatched lengths do not", () => {
+  const s = replay([
+    node("a", { ipv4Address: "10.99.0.11/24", ipv6Address: "fd99::b/64" }),
+    node("b", { ipv4Address: "10.99.0.12/24" }),
+    node("c", { ipv4Address: "10.98.0.13/24" }), // another subnet: routers in between
+    node("d", { ipv4Address: "10.99.0.14/32" }), // a /32 says nothing about the link
+    node("e", { ipv4Address: "10.99.0.15/16" }), // e's /16 holds a, but a's /24 holds e too: both agree
+    node("f", { ipv4Address: "10.99.1.16/16" }), // f's /16 holds a, a's /24 does not hold f: neither end turns it on
+  ]);
+  assert.deepEqual(ttls(s, "a"), [["10.99.0.12", 1], ["10.98.0.13", undefined], ["10.99.0.14", undefined], ["10.99.0.15", 1], ["10.99.1.16", undefined]]);
+  // each end computes the same answer
+  for (const other of ["b", "c", "d", "e", "f"]) {
+    const mine = computePeerPlan(s, "a").peers.find((p) => p.name === "node-mesh" && p.address === s.nodes.get(other)!.ipv4)!.ttlSecurity;
+    const theirs = computePeerPlan(s, other).peers.find((p) => p.address === "10.99.0.11")!.ttlSecurity;
+    assert.equal(theirs, mine, `a and ${other} agree`);
+  }
+  // an address change moves a node off the subnet and GTSM goes with it
+  applyKeyUpdate(s, ...node("b", { ipv4Address: "10.99.0.12/32" }));
+  assert.equal(computePeerPlan(s, "a").peers.find((p) => p.address === "10.99.0.12")!.ttlSecurity, undefined);
+});
+
+test("GTSM default over IPv6: IPv6-only nodes on one /64 get it, on /128 addresses not", () => {
+  const s = replay([node("v6a", { ipv6Address: "fd99::a/64" }), node("v6b", { ipv6Address: "fd99::b/64" }), node("v6c", { ipv6Address: "fd99::c/128" })]);
+  assert.deepEqual(ttls(s, "v6a"), [["fd99::b", 1], ["fd99::c", undefined]]);
+});
+
+test("GTSM knob: tabby.dev/mesh-ttl-security off on default turns the default off; an unknown value or a per-node one is refused and GTSM stays on", () => {
+  const nodes = [node("a", { ipv4Address: "10.99.0.11/24" }), node("b", { ipv4Address: "10.99.0.12/24" })];
+  const off = replay([...nodes, confAnn("default", {}, { "tabby.dev/mesh-ttl-security": "off" })]);
+  assert.deepEqual(ttls(off, "a"), [["10.99.0.12", undefined]]);
+  assert.deepEqual(computePeerPlan(off, "a").refused, []);
+  const on = replay([...nodes, confAnn("default", {}, { "tabby.dev/mesh-ttl-security": "on" })]);
+  assert.deepEqual(ttls(on, "a"), [["10.99.0.12", 1]]);
+  for (const bad of ["Off", "false", "0", ""]) {
+    const s = replay([...nodes, confAnn("default", {}, { "tabby.dev/mesh-ttl-security": bad })]);
+    assert.deepEqual(ttls(s, "a"), [["10.99.0.12", 1]], `${JSON.stringify(bad)} never turns GTSM off`);
+    const r = computePeerPlan(s, "a").refused;
+    assert.equal(r.length, 1);
+    assert.match(r[0]!.reason, /mesh-ttl-security.*must be "on" or "off"/);
+  }
+  const perNode = replay([...nodes, confAnn("node.a", {}, { "tabby.dev/mesh-ttl-security": "off" })]);
+  assert.deepEqual(ttls(perNode, "a"), [["10.99.0.12", 1]], "a per-node knob would leave the two ends disagreeing");
+  assert.match(computePeerPlan(perNode, "a").refused[0]!.reason, /cluster-wide BGPConfiguration "default"/);
+  // state sequence: off, then the annotation removed: back on
+  applyKeyUpdate(off, ...conf("default", {}));
+  assert.deepEqual(ttls(off, "a"), [["10.99.0.12", 1]]);
+});
+
+test("GTSM with BGPPeers: peerSelector sessions take the default, an explicit ttlSecurity wins (0 is off), external peerIP peers get none", () => {
+  const nodes = [
+    node("a", { ipv4Address: "10.99.0.11/24" }, { role: "client" }),
+    node("rr", { ipv4Address: "10.99.0.10/24", routeReflectorClusterID: "224.0.0.1" }, { rr: "" }),
+    conf("default", { nodeToNodeMeshEnabled: false }),
+  ];
+  const s = replay([...nodes, peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)" }), peer("tor", { peerIP: "10.99.0.1", asNumber: 65000 })]);
+  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", undefined], ["10.99.0.10", 1]], "the ToR is not a tabby node: no default");
+  assert.deepEqual(ttls(s, "rr"), [["10.99.0.1", undefined], ["10.99.0.11", 1]], "the reflector agrees");
+  applyKeyUpdate(s, ...peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)", ttlSecurity: 0 }));
+  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", undefined], ["10.99.0.10", undefined]], "ttlSecurity: 0 is off on both ends");
+  assert.deepEqual(ttls(s, "rr"), [["10.99.0.1", undefined], ["10.99.0.11", undefined]]);
+  applyKeyUpdate(s, ...peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)", ttlSecurity: 2 }));
+  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", undefined], ["10.99.0.10", 2]]);
+  applyKeyUpdate(s, ...peer("tor", { peerIP: "10.99.0.1", asNumber: 65000, ttlSecurity: 1 }));
+  assert.deepEqual(ttls(s, "a")[0], ["10.99.0.1", 1], "an external peer gets GTSM when its BGPPeer asks");
+  // a peerIP that is another node's address: that node computes the same default for us
+  const t = replay([...nodes, peer("direct", { node: "a", peerIP: "10.99.0.10", asNumber: 64512 }), peer("back", { node: "rr", peerIP: "10.99.0.11", asNumber: 64512 })]);
+  assert.deepEqual(ttls(t, "a"), [["10.99.0.10", 1]]);
+  assert.deepEqual(ttls(t, "rr"), [["10.99.0.11", 1]]);
+  // the knob covers every node-to-node default, not an explicit BGPPeer value
+  applyKeyUpdate(s, ...confAnn("default", { nodeToNodeMeshEnabled: false }, { "tabby.dev/mesh-ttl-security": "off" }));
+  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", 1], ["10.99.0.10", 2]]);
+  applyKeyUpdate(s, ...peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)" }));
+  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", 1], ["10.99.0.10", undefined]]);
+});
+
+test("ttlSecurity 255 (it would accept TTL 1, any sender) is refused, not passed to the session", () => {
+  const s = replay([node("a", { ipv4Address: "10.99.0.11/24" }), peer("tor", { peerIP: "10.99.0.1", asNumber: 65000, ttlSecurity: 255 })]);
+  assert.deepEqual(addrs(s, "a"), []);
+  assert.match(computePeerPlan(s, "a").refused[0]!.reason, /ttlSecurity/);
 });

@@ -14,12 +14,19 @@
  * - One session per pair of nodes carries both families (MP-BGP): over IPv4 when both nodes
  *   have an IPv4 address, else over IPv6. Calico's bird/bird6 run one session per family.
  * - A node without IPv4 takes a router id derived from its name (Calico's `CALICO_ROUTER_ID=hash`).
+ * - GTSM by default between nodes one link apart (tabby's, issue #19; Calico has no default): a
+ *   node-to-node session (mesh, `peerSelector`, or a `peerIP` that is another node's address)
+ *   gets `ttlSecurity` 1 when each node's address lies in the other's subnet (the prefix length
+ *   of its Node `ipv4Address`/`ipv6Address`; a /32 or /128 says nothing), unless its BGPPeer sets
+ *   `ttlSecurity` (0: off) or BGPConfiguration `default` is annotated
+ *   `tabby.dev/mesh-ttl-security: "off"`. Both ends compute the same answer. External `peerIP`
+ *   peers get no default: the router on the other side must be configured for GTSM too.
  * Secrets are read through an injected lookup. A peering that cannot be set up as written (an
  * unreadable password, an invalid BGPPeer, no address of the peer's family) is refused with the
  * reason, never set up without what it asked for. Pure: no I/O.
  */
 import { createHash } from "node:crypto";
-import { tryParseIP } from "../net/index.js";
+import { tryParseIP, tryParsePrefix } from "../net/index.js";
 import type { SecretKeyRef } from "../model/bgp-configuration.js";
 import type { BgpConfigInfo, HostState, NodeInfo, PeerInfo } from "./host-state.js";
 import type { DesiredPeer, KernelRoute } from "./host-desired.js";
@@ -59,6 +66,27 @@ export function speakerLogSeverity(state: HostState, me: string): string | undef
 }
 
 export const DEFAULT_LISTEN_PORT = 179;
+
+/** The GTSM hop count of the default between nodes on a shared subnet: one link, no router between. */
+export const DEFAULT_NODE_TTL_SECURITY = 1;
+
+/**
+ * True when nodes `a` and `b` are directly connected over `family`: each one's address lies in
+ * the other's subnet (symmetric, so both ends agree on GTSM). A host-length prefix (/32, /128),
+ * or none, says nothing about the link: false.
+ */
+export function onSharedSubnet(a: NodeInfo, b: NodeInfo, family: 4 | 6): boolean {
+  const inSubnetOf = (n: NodeInfo, other: NodeInfo): boolean => {
+    const addr = family === 4 ? n.ipv4 : n.ipv6;
+    const len = family === 4 ? n.ipv4Len : n.ipv6Len;
+    const them = family === 4 ? other.ipv4 : other.ipv6;
+    if (!addr || !them || len === undefined || len === 0 || len >= (family === 4 ? 32 : 128)) return false;
+    const net = tryParsePrefix(`${addr}/${len}`);
+    const ip = tryParseIP(them);
+    return !!net && !!ip && net.family === family && net.contains(ip);
+  };
+  return inSubnetOf(a, b) && inSubnetOf(b, a);
+}
 
 const noSecrets: SecretLookup = (ref) => ({ error: `secret ${ref.name}/${ref.key} cannot be read (no secret source configured)` });
 
@@ -133,6 +161,9 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
     plan.peers.push(dp);
   };
 
+  // the GTSM default between nodes (the knob is cluster-wide: both ends must agree)
+  const nodeGtsm = state.bgpConfigs.get("default")?.meshTtlSecurity !== "off";
+
   const nodePeer = (other: NodeInfo, type: "mesh" | "node-peer", source: string): DesiredPeer | undefined => {
     const pair = pairAddresses(self, other);
     if (!pair) {
@@ -146,6 +177,7 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
     if (port !== DEFAULT_LISTEN_PORT) dp.port = port;
     dp.expectedRouterId = routerIdOf(other);
     if (rrClient(asNumber, other)) dp.routeReflectorClient = true;
+    if (nodeGtsm && onSharedSubnet(self, other, pair.address.includes(":") ? 6 : 4)) dp.ttlSecurity = DEFAULT_NODE_TTL_SECURITY;
     return dp;
   };
 
@@ -175,7 +207,9 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
       if (p.keepaliveTime !== undefined) dp.keepaliveTime = p.keepaliveTime;
       if (p.maxRestartTime !== undefined) dp.gracefulRestartTime = p.maxRestartTime;
       if (p.allowOwnAs !== undefined) dp.allowOwnAs = p.allowOwnAs;
-      if (p.ttlSecurity !== undefined) dp.ttlSecurity = p.ttlSecurity;
+      // an explicit ttlSecurity wins over the default; 0 turns GTSM off
+      if (p.ttlSecurity === 0) delete dp.ttlSecurity;
+      else if (p.ttlSecurity !== undefined) dp.ttlSecurity = p.ttlSecurity;
       if (p.filters) dp.filters = [...p.filters];
       return dp;
     };
@@ -193,6 +227,8 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
         if (self.ipv6) dp.localIPv6 = self.ipv6;
         const peerNode = nodeByAddress(p.peerIP);
         if (peerNode) dp.expectedRouterId = routerIdOf(peerNode);
+        // another tabby node computes the same default for us; an external router is not assumed to
+        if (peerNode && nodeGtsm && onSharedSubnet(self, peerNode, ip?.family === 6 ? 6 : 4)) dp.ttlSecurity = DEFAULT_NODE_TTL_SECURITY;
         if (rrClient(p.asNumber, peerNode)) dp.routeReflectorClient = true;
         add(p.name, withOptions(dp), p.password);
         if (p.reachableBy && plan.peers.some((x) => x.address === p.peerIP)) {

@@ -8,7 +8,7 @@
  */
 import { Checker } from "../model/check.js";
 import { checkBGPPeerSpec } from "../model/bgp-peer.js";
-import { checkBGPConfigurationSpec, type SecretKeyRef } from "../model/bgp-configuration.js";
+import { checkBGPConfigurationSpec, meshTtlSecurityProblem, MESH_TTL_SECURITY_ANNOTATION, type SecretKeyRef } from "../model/bgp-configuration.js";
 import { parseSelector, type Selector } from "../selector/index.js";
 
 export interface PeerInfo {
@@ -32,6 +32,7 @@ export interface PeerInfo {
   maxRestartTime?: number;
   /** `numAllowedLocalASNumbers`. */
   allowOwnAs?: number;
+  /** GTSM hops; 0 = explicitly off (no default applies); absent = the default (bgp-peers.ts). */
   ttlSecurity?: number;
   filters?: string[];
   reachableBy?: string;
@@ -51,6 +52,8 @@ export interface BgpConfigInfo {
   /** `nodeMeshMaxRestartTime` in seconds. */
   meshMaxRestartTime?: number;
   logSeverity?: string;
+  /** Annotation `tabby.dev/mesh-ttl-security` (`default` only): "off" turns off the GTSM default between nodes. */
+  meshTtlSecurity?: "on" | "off";
   /** Why the agent refuses this BGPConfiguration, when it does. */
   problem?: string;
 }
@@ -86,18 +89,22 @@ export function parseBgpPeer(name: string, spec: unknown): PeerInfo {
   const rt = secs("maxRestartTime", s.maxRestartTime, 0, MAX_RESTART_TIME);
   if (rt !== undefined) peer.maxRestartTime = rt;
   if (s.numAllowedLocalASNumbers) peer.allowOwnAs = s.numAllowedLocalASNumbers;
-  if (s.ttlSecurity) peer.ttlSecurity = s.ttlSecurity;
+  if (s.ttlSecurity !== undefined) peer.ttlSecurity = s.ttlSecurity;
   if (s.filters?.length) peer.filters = s.filters;
   if (s.reachableBy) peer.reachableBy = s.reachableBy;
   if (problems.length > 0) peer.problem = problems.join("; ");
   return peer;
 }
 
-export function parseBgpConfiguration(name: string, spec: unknown): BgpConfigInfo {
+export function parseBgpConfiguration(name: string, spec: unknown, annotations?: Record<string, unknown>): BgpConfigInfo {
   const c = new Checker();
   const s = checkBGPConfigurationSpec(spec, c, name) ?? {};
   const conf: BgpConfigInfo = { name };
   const problems = c.errors.map((e) => `${e.path} ${e.message}`);
+  const ttlProblem = meshTtlSecurityProblem(name, annotations);
+  // a value tabby cannot honour is reported and leaves GTSM on (never silently off)
+  if (ttlProblem) problems.push(`metadata.annotations["${MESH_TTL_SECURITY_ANNOTATION}"] ${ttlProblem}`);
+  else if (annotations?.[MESH_TTL_SECURITY_ANNOTATION] !== undefined) conf.meshTtlSecurity = annotations[MESH_TTL_SECURITY_ANNOTATION] as "on" | "off";
   if (s.asNumber !== undefined) conf.asNumber = s.asNumber;
   if (s.nodeToNodeMeshEnabled !== undefined) conf.meshEnabled = s.nodeToNodeMeshEnabled;
   if (s.listenPort !== undefined) conf.listenPort = s.listenPort;

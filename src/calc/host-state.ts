@@ -19,6 +19,9 @@ export interface NodeInfo {
   /** Address without prefix length. */
   ipv4?: string;
   ipv6?: string;
+  /** The prefix lengths written with them (`10.99.0.11/24`): the subnet the node is directly on (bgp-peers.ts). */
+  ipv4Len?: number;
+  ipv6Len?: number;
   asNumber?: number;
   /** spec.bgp.routeReflectorClusterID: this node reflects routes (Calico's in-cluster RR). */
   rrClusterId?: string;
@@ -103,6 +106,10 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       const v6 = stripLen(bgp["ipv6Address"]);
       if (v4) info.ipv4 = v4;
       if (v6) info.ipv6 = v6;
+      const l4 = lenOf(bgp["ipv4Address"]);
+      const l6 = lenOf(bgp["ipv6Address"]);
+      if (v4 && l4 !== undefined) info.ipv4Len = l4;
+      if (v6 && l6 !== undefined) info.ipv6Len = l6;
       if (typeof bgp["asNumber"] === "number") info.asNumber = bgp["asNumber"];
       if (typeof bgp["routeReflectorClusterID"] === "string" && bgp["routeReflectorClusterID"] !== "") info.rrClusterId = bgp["routeReflectorClusterID"];
       state.nodes.set(rk.name, info);
@@ -120,7 +127,7 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
     case "BGPConfiguration": {
       applyRoutingResource(state.routing, rk.kind, rk.name, obj);
       if (!obj) state.bgpConfigs.delete(rk.name);
-      else state.bgpConfigs.set(rk.name, parseBgpConfiguration(rk.name, spec));
+      else state.bgpConfigs.set(rk.name, parseBgpConfiguration(rk.name, spec, ((obj["metadata"] ?? {}) as Record<string, unknown>)["annotations"] as Record<string, unknown> | undefined));
       if (rk.name === "default") {
         const d = state.bgpConfigs.get("default");
         state.asNumber = d?.asNumber ?? DEFAULT_AS_NUMBER;
@@ -155,4 +162,11 @@ function stripLen(v: unknown): string | undefined {
   if (typeof v !== "string" || v === "") return undefined;
   const slash = v.indexOf("/");
   return slash === -1 ? v : v.slice(0, slash);
+}
+
+/** The prefix length of "addr/len", if it has one. */
+function lenOf(v: unknown): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const m = /\/(\d{1,3})$/.exec(v);
+  return m ? Number(m[1]) : undefined;
 }

@@ -12,6 +12,8 @@
  *   its rack (RFC 4456) keeping the originating host as next hop, as route reflectors do — the
  *   hosts resolve it recursively through the rack range both ToRs announce (Calico's
  *   `gateway recursive`), which gives ECMP over both ToRs again;
+ *   GTSM (RFC 5082) on every host session: sent with TTL 255, only TTL 255 accepted (BIRD `ttl
+ *   security on`, FRR `ttl-security hops 1`, tabby `ttlSecurity: 1`), as the hosts' BGPPeers ask;
  * - towards the spine: eBGP, one session per family on the /31 and /127 link;
  * - it announces the rack's host range (10.98.r.0/24, fd98:r::/64), so host addresses are
  *   reachable across the fabric as in any data center (a workload's traffic to addresses outside
@@ -71,6 +73,7 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       `  hold time ${hold};`,
       "  connect retry time 2;",
       "  graceful restart off;",
+      "  ttl security on;",
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
       // rack model: routes reflected between the rack's hosts keep their originator as next hop
       // (the hosts resolve it recursively, through the rack range); the rest get this ToR
@@ -122,6 +125,7 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
   for (const n of neighbors) {
     out.push(` neighbor ${n.addr} remote-as ${n.as}`, ` neighbor ${n.addr} timers 3 ${hold}`, ` neighbor ${n.addr} timers connect 2`);
   }
+  for (const d of r.down) out.push(` neighbor ${d.peerIPv4} ttl-security hops 1`);
   for (const fam of ["ipv4", "ipv6"] as const) {
     out.push(` address-family ${fam} unicast`);
     for (const d of r.down) {
@@ -165,6 +169,7 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
           localAddress: r.rackIPv4,
           localIPv6: r.rackIPv6,
           nextHopSelf: true,
+          ttlSecurity: 1,
           ...(plan.asModel === "rack" ? { routeReflectorClient: true } : {}),
           import: accept(),
           export: accept(),

@@ -143,6 +143,9 @@ async function pidFile(file: string): Promise<number> {
   throw new TabbyError("LAB_ROUTER_FAILED", `no pid file ${file} after 5 s: the daemon did not start (see its log beside it)`);
 }
 
+/** GTSM hop count between hosts and their ToRs: one link, so anything from further away is dropped. */
+export const FABRIC_TTL_SECURITY = 1;
+
 /** Datastore resources of the fabric: no mesh, one BGPPeer per ToR for its rack, the anycast range. */
 export function fabricResources(fabric: FabricPlan, asNumber: number): Resource[] {
   return [
@@ -159,7 +162,8 @@ export function fabricResources(fabric: FabricPlan, asNumber: number): Resource[
           apiVersion: API_VERSION,
           kind: "BGPPeer",
           metadata: { name: `lab-${r.name}` },
-          spec: { nodeSelector: `rack == '${r.rack}'`, peerIP: r.rackIPv4, asNumber: r.asNumber },
+          // the ToR is on the host's link: GTSM (RFC 5082), as the ToR's config has it towards the hosts
+          spec: { nodeSelector: `rack == '${r.rack}'`, peerIP: r.rackIPv4, asNumber: r.asNumber, ttlSecurity: FABRIC_TTL_SECURITY },
         }),
       ),
   ];

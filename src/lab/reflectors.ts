@@ -4,7 +4,10 @@
  * in one cluster (RFC 4456), with every host as a route reflector client; the datastore gets
  * `nodeToNodeMeshEnabled: false` and one global BGPPeer per reflector, which every agent turns
  * into a session. With two reflectors each host learns every route twice (same next hop), so
- * losing one reflector loses no route. The layout part is pure; `startReflectors` is the shell.
+ * losing one reflector loses no route. Every reflector is on the hosts' bridge, one link away,
+ * so both ends of each session run GTSM (RFC 5082, `ttlSecurity: 1`): a BGPPeer to an address
+ * that is not a tabby node gets no GTSM by default, so the lab sets it on both sides.
+ * The layout part is pure; `startReflectors` is the shell.
  */
 import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -60,6 +63,7 @@ export function reflectorConfig(plan: LabPlan, rr: ReflectorPlan, control: strin
       asNumber: plan.asNumber,
       passive: true,
       routeReflectorClient: true,
+      ttlSecurity: 1,
       holdTime,
       localAddress: bare(rr.ipv4),
       localIPv6: bare(rr.ipv6),
@@ -72,7 +76,7 @@ export function reflectorResources(plan: LabPlan, reflectors: ReflectorPlan[]): 
   return [
     { apiVersion: API_VERSION, kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: false } },
     ...reflectors.map(
-      (rr): Resource => ({ apiVersion: API_VERSION, kind: "BGPPeer", metadata: { name: `lab-${rr.name}` }, spec: { peerIP: bare(rr.ipv4), asNumber: plan.asNumber } }),
+      (rr): Resource => ({ apiVersion: API_VERSION, kind: "BGPPeer", metadata: { name: `lab-${rr.name}` }, spec: { peerIP: bare(rr.ipv4), asNumber: plan.asNumber, ttlSecurity: 1 } }),
     ),
   ];
 }

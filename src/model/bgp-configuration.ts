@@ -8,6 +8,9 @@
  * a per-node value would be ignored; tabby refuses it). Fields the agent cannot honour are
  * refused (`unsupportedConfigFields`).
  * Communities are standard `aa:nn` (RFC 1997) or large `a:b:c` (RFC 8092).
+ * tabby's own knob, annotation `tabby.dev/mesh-ttl-security` (`"on"`, the default, or `"off"`):
+ * whether node-to-node sessions between nodes on a shared subnet get GTSM (docs/bgp.md);
+ * cluster-wide, so `default` only, and any other value is refused.
  * Pure: no I/O.
  */
 import { arrayOf, asNumber, bool, Checker, cidrField, duration, int, matching, object, oneOf, reorder, str, type Field } from "./check.js";
@@ -107,6 +110,20 @@ const FIELDS: { [K in keyof BGPConfigurationSpec]-?: Field<BGPConfigurationSpec[
   ipv6ElevatedRoutePriority: routePriority,
 };
 const specSchema = object<BGPConfigurationSpec>(FIELDS);
+
+/** Annotation on BGPConfiguration `default`: GTSM on node-to-node sessions across one link ("on", default) or not ("off"). */
+export const MESH_TTL_SECURITY_ANNOTATION = "tabby.dev/mesh-ttl-security";
+export const MESH_TTL_SECURITY_VALUES = ["on", "off"] as const;
+
+/** Why a BGPConfiguration's `tabby.dev/mesh-ttl-security` annotation cannot be honoured, or undefined. */
+export function meshTtlSecurityProblem(name: string, annotations: Record<string, unknown> | undefined): string | undefined {
+  const v = annotations?.[MESH_TTL_SECURITY_ANNOTATION];
+  if (v === undefined) return undefined;
+  // both ends of a session must agree, so the knob is cluster-wide
+  if (name !== "default") return `can only be set on the cluster-wide BGPConfiguration "default", not on ${JSON.stringify(name)}`;
+  if (!(MESH_TTL_SECURITY_VALUES as readonly unknown[]).includes(v)) return `must be "on" or "off", got ${JSON.stringify(v)}`;
+  return undefined;
+}
 
 export const BGP_DEFAULTS = { asNumber: 64512, nodeToNodeMeshEnabled: true, logSeverityScreen: "Info", listenPort: 179 } as const;
 

@@ -77,7 +77,8 @@ const specSchema = object<BGPPeerSpec>({
   keepaliveTime: duration,
   birdGatewayMode: oneOf(["Recursive", "DirectIfDirectlyConnected"] as const),
   numAllowedLocalASNumbers: int(0, 10),
-  ttlSecurity: int(0, 255),
+  // GTSM hops; 0 = off. Calico allows 255, which would accept TTL 1 (any sender): refused
+  ttlSecurity: int(0, 254),
   reachableBy: ipField(),
   filters: arrayOf(matching(DNS1123_SUBDOMAIN, "a BGPFilter name")),
   localWorkloadSelector: selectorField,

@@ -398,3 +398,16 @@ test("property: an IPv4 blockSize is accepted exactly when it is within 20..32",
     }),
   );
 });
+
+test("BGPConfiguration annotation tabby.dev/mesh-ttl-security: on or off, on default only; BGPPeer ttlSecurity 0..254", () => {
+  const ann = (v: string, name = "default") => ({ ...bgpconf({}, name), metadata: { name, annotations: { "tabby.dev/mesh-ttl-security": v } } });
+  assert.deepEqual(errorsOf(ann("off")), []);
+  assert.deepEqual(errorsOf(ann("on")), []);
+  const path = 'metadata.annotations["tabby.dev/mesh-ttl-security"]';
+  rejects(ann("false"), path, /must be "on" or "off", got "false"/);
+  rejects(ann("off", "node.h1"), path, /cluster-wide BGPConfiguration "default"/);
+  const peer = (ttlSecurity: number) => ({ apiVersion: V3, kind: "BGPPeer", metadata: { name: "tor" }, spec: { peerIP: "10.0.0.1", asNumber: 65000, ttlSecurity } });
+  assert.deepEqual(errorsOf(peer(0)), []);
+  assert.deepEqual(errorsOf(peer(254)), []);
+  rejects(peer(255), "spec.ttlSecurity", /254/);
+});

@@ -15,7 +15,7 @@ import { checkIPPoolSpec, checkIPPoolUpdate, type IPPoolSpec } from "./ippool.js
 import { checkNodeSpec } from "./node.js";
 import { checkWorkloadEndpointName, checkWorkloadEndpointSpec } from "./workload-endpoint.js";
 import { checkProfileSpec } from "./profile.js";
-import { checkBGPConfigurationSpec } from "./bgp-configuration.js";
+import { checkBGPConfigurationSpec, meshTtlSecurityProblem, MESH_TTL_SECURITY_ANNOTATION } from "./bgp-configuration.js";
 import { checkBGPPeerSpec } from "./bgp-peer.js";
 import { checkBGPFilterSpec } from "./bgp-filter.js";
 import { checkTierSpec, tierNameProblem } from "./tier.js";
@@ -104,6 +104,10 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
           break;
         case "BGPConfiguration":
           spec = checkBGPConfigurationSpec(rawSpec, c, name);
+          {
+            const why = meshTtlSecurityProblem(name, meta?.annotations);
+            if (why) c.error(`metadata.annotations["${MESH_TTL_SECURITY_ANNOTATION}"]`, why);
+          }
           break;
         case "BGPPeer":
           spec = checkBGPPeerSpec(rawSpec, c);

@@ -5,6 +5,8 @@
  *   bgp HOST PORT AS ROUTER_ID NEXT_HOP PREFIX  open TCP, send OPEN (as AS/ROUTER_ID), KEEPALIVE
  *                     and, if an OPEN comes back, an UPDATE for PREFIX via NEXT_HOP (tabby's codec)
  *                     → {connected, received: [message types]}
+ *   bgp255 …          the same, sending with TTL 255 as a GTSM peer does (the most a workload can
+ *                     do against RFC 5082: its host still takes one off when it forwards)
  *   tcp HOST PORT,…   connect to each port (1.5 s each) → {"<port>": true|false}
  *   udp HOST PORT [SRC]  send one BFD control packet (RFC 5880, state Up), from SRC if given → {sent}
  *   flood HOST PORT COUNT  COUNT new TCP connections, 100 at a time, 1 s each → {attempted, connected}
@@ -18,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { BgpFramer } from "../../src/bgp/wire/framer.js";
 import { decodeMessage, encodeMessage } from "../../src/bgp/wire/messages.js";
 import { announce, peerOpen } from "../../src/bgp/scripted-peer.js";
+import { connectSecured } from "../../src/bgp/md5.js";
 
 const [mode, ...args] = process.argv.slice(2);
 const out = (v: unknown) => console.log(JSON.stringify(v));
@@ -32,18 +35,47 @@ function connect(host: string, port: number, ms: number): Promise<net.Socket | u
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function bgp(host: string, port: number, as: number, routerId: string, nextHop: string, prefix: string): Promise<void> {
-  const s = await connect(host, port, 3000);
+const earlyData = new WeakMap<net.Socket, { early: Buffer[]; keep: (d: Buffer) => void }>();
+
+/** Connects sending with TTL (hop limit) 255; accepts any TTL back. */
+function connect255(host: string, port: number, ms: number): Promise<net.Socket | undefined> {
+  return new Promise((resolve) => {
+    let s: net.Socket | undefined;
+    const t = setTimeout(() => (s?.destroy(), resolve(undefined)), ms);
+    try {
+      // ttlSecurity 254: IP_TTL 255 out, minimum TTL 2 in
+      s = connectSecured(host, port, undefined, { ttlSecurity: 254 }, () => (clearTimeout(t), resolve(s)));
+      // the first data (the peer's OPEN) may be what tells the handshake is done: keep it
+      const early: Buffer[] = [];
+      const keep = (d: Buffer) => early.push(d);
+      s.on("data", keep);
+      earlyData.set(s, { early, keep });
+      s.once("error", () => (clearTimeout(t), s!.destroy(), resolve(undefined)));
+    } catch {
+      clearTimeout(t);
+      resolve(undefined);
+    }
+  });
+}
+
+async function bgp(host: string, port: number, as: number, routerId: string, nextHop: string, prefix: string, ttl255 = false): Promise<void> {
+  const s = await (ttl255 ? connect255 : connect)(host, port, 3000);
   if (!s) return out({ connected: false, received: [] });
   const received: string[] = [];
   const framer = new BgpFramer();
-  s.on("data", (d: Buffer) => {
+  const onData = (d: Buffer) => {
     try {
       for (const f of framer.push(d)) received.push(decodeMessage(f).type);
     } catch {
       received.push("garbage");
     }
-  });
+  };
+  const e = earlyData.get(s);
+  if (e) {
+    s.removeListener("data", e.keep);
+    for (const d of e.early) onData(d);
+  }
+  s.on("data", onData);
   s.on("error", () => {});
   s.write(encodeMessage(peerOpen(routerId, as)));
   s.write(encodeMessage({ type: "keepalive" }));
@@ -183,6 +215,9 @@ async function na(iface: string, ip: string): Promise<void> {
 switch (mode) {
   case "bgp":
     await bgp(args[0]!, Number(args[1]), Number(args[2]), args[3]!, args[4]!, args[5]!);
+    break;
+  case "bgp255":
+    await bgp(args[0]!, Number(args[1]), Number(args[2]), args[3]!, args[4]!, args[5]!, true);
     break;
   case "tcp":
     await tcp(args[0]!, args[1]!.split(",").map(Number));

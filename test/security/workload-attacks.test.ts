@@ -6,7 +6,8 @@
  * h2's kernel, the BGP session between the hosts stays as it was, BFD never arrives, the
  * datastore and every port the hosts listen on are closed, spoofed sources never leave h1,
  * ARP/ND claims for a neighbour's address do not redirect its traffic, and a flood of new
- * connections leaves conntrack, the agent and the routes healthy.
+ * connections leaves conntrack, the agent and the routes healthy. The hosts' own session runs GTSM
+ * (RFC 5082, the default between nodes on one subnet): every segment arrives with TTL 255.
  *
  * On the tree before the workload → control-plane drop (issue #19), the impersonation with the
  * agent down and the datastore reach fail here: natOutgoing masqueraded the workload to h1's
@@ -210,4 +211,14 @@ test("workloadControlPlaneAccessSelector lets a chosen workload reach h2's BGP p
   assert.equal(await hijacked(), "");
   await apply(felix("has(nothing)"));
   assert.ok(await waitFor(async () => !(await reaches("h1-w2")), 30), "closed again");
+});
+
+test("the mesh session between the hosts runs GTSM: every BGP segment from h1 arrives at h2 with TTL 255", { timeout: 60_000 }, async () => {
+  assert.ok(await established(), "h1 and h2 peer");
+  const count = await counter(ns("h2"), [`ip saddr ${H1} tcp sport 179 ip ttl 255`, `ip saddr ${H1} tcp dport 179 ip ttl 255`, `ip saddr ${H1} tcp sport 179 ip ttl != 255`, `ip saddr ${H1} tcp dport 179 ip ttl != 255`]);
+  // KEEPALIVEs every 3 s with the lab's 9 s hold time
+  assert.ok(await waitFor(async () => { const [a, b] = await count(); return a! + b! >= 2; }, 50), "BGP segments with TTL 255");
+  const [, , c, d] = await count();
+  assert.equal(c! + d!, 0, "no BGP segment from h1 with another TTL");
+  await run("ip", ["netns", "exec", ns("h2"), "nft", "delete", "table", "inet", "sectest"]);
 });
