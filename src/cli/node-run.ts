@@ -21,6 +21,10 @@
  *                       `default` spec.controllers.node.leakGracePeriod wins when set); off: this agent
  *                       never collects. Every agent runs the collector; one, elected by lease, acts.
  *   --ipam-gc-interval DURATION  time between collection passes (default half the grace, at most 5m)
+ * Metrics and health (docs/observability.md) follow FelixConfiguration `default` and
+ * `node.<name>` as read at start: prometheusMetricsEnabled/Host/Port (off; 127.0.0.1:9091) and
+ * healthEnabled/Host/Port (on; 127.0.0.1:9099). A change takes effect at the next start (Felix
+ * restarts itself on such changes too); the agent logs the values it used.
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
@@ -46,6 +50,15 @@ import { serveControl } from "../bgp/control.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import { systemClock } from "../clock.js";
+import { AgentMetrics } from "../metrics/agent-metrics.js";
+import { invalidResource } from "../metrics/invalid-resource.js";
+import { serveHttp, type HttpRoutes } from "../metrics/http.js";
+import { healthReport } from "../health/checks.js";
+import { DatastoreProbe } from "../health/datastore-probe.js";
+import { observabilityConfig } from "../health/config.js";
+import type * as http from "node:http";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -147,6 +160,20 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const made = await untilAvailable(() => ensureDefaultPools(store, pools), "check the IP pools", log);
   if (made.length) log("info", "created default IP pools", { pools: made });
 
+  // Metrics and health endpoints: FelixConfiguration default, then node.<name>, read once.
+  const felix = await untilAvailable(async () => {
+    const client = new ResourceClient(store);
+    const specs: (Record<string, unknown> | undefined)[] = [];
+    for (const name of ["default", `node.${nodeName}`]) {
+      const r = await client.get("FelixConfiguration", name).catch((err: unknown) => {
+        if ((err as { code?: string }).code === "DS_UNAVAILABLE") throw err;
+        return undefined; // absent (or invalid: refused by validation, so defaults apply)
+      });
+      specs.push(r?.spec as Record<string, unknown> | undefined);
+    }
+    return observabilityConfig(specs);
+  }, "read FelixConfiguration", log);
+
   const sysctl = new ProcSysctl();
   await applySysctls(sysctl, hostSysctls({ v4: true, v6: ipv6 !== undefined }));
 
@@ -157,6 +184,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
   const nft = new NftDataplane(runner);
+  let metrics: AgentMetrics | undefined;
   const agent: Agent = new Agent(
     { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
@@ -168,13 +196,32 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         sync: () => nft.apply(policyGraph.flush()),
         resync: async () => {
           const drift = await nft.resync();
-          if (drift.length) log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });
+          metrics?.resynced(drift.length);
+          if (drift.length) {
+            log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });
+            agent.noteError("dataplane", `repaired nftables drift: ${drift.slice(0, 3).join("; ")}`);
+          }
         },
       },
       interfaces: {
         configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
       },
       readSecret: fileSecrets(secretsDir),
+      events: {
+        datastoreUpdates: (updates) => {
+          metrics?.events.datastoreUpdates?.(updates);
+          for (const u of updates) {
+            const bad = invalidResource(u.key, u.value);
+            if (!bad) continue;
+            metrics?.invalidResourceSeen(bad.kind);
+            const what = `${bad.kind} ${bad.namespace ? `${bad.namespace}/` : ""}${bad.name}`;
+            log("error", "invalid resource in the datastore: treated as absent", { resource: what, err: bad.message });
+            agent.noteError("datastore", `invalid ${what}: ${bad.message}`);
+          }
+        },
+        datastoreError: (err) => metrics?.events.datastoreError?.(err),
+        programmed: (seconds, err) => metrics?.events.programmed?.(seconds, err),
+      },
       createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress }) => {
         return new Speaker({
           routerId,
@@ -192,8 +239,51 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       log,
     },
   );
+  const probe = new DatastoreProbe(store, systemClock);
+  const health = () => healthReport(agent.healthInputs(), probe.state(), Date.now());
+  if (felix.metrics) {
+    metrics = new AgentMetrics({
+      peers: () => agent.peerStatus(),
+      health: () => agent.healthInputs(),
+      routeCounts: () => agent.routeCounts(),
+      routeProblems: () => agent.routeProblems(),
+      policy: () => {
+        const c = nft.programmedCounts();
+        return {
+          endpoints: { workload: nft.state.workloads.size, host: nft.state.hosts.size },
+          policies: nft.state.policies.size,
+          ipsets: nft.state.ipsets.size,
+          chains: c.chains,
+          rules: c.rules,
+        };
+      },
+      store,
+    });
+  }
+  // one HTTP server per address: metrics and health share one when their addresses match
+  const servers: http.Server[] = [];
+  const byAddr = new Map<string, HttpRoutes>();
+  const m = metrics;
+  if (felix.metrics && m) byAddr.set(`${felix.metrics.host} ${felix.metrics.port}`, { metrics: { contentType: m.contentType, render: () => m.metrics() } });
+  if (felix.health) {
+    const k = `${felix.health.host} ${felix.health.port}`;
+    byAddr.set(k, { ...byAddr.get(k), health });
+  }
+  for (const [k, routes] of byAddr) {
+    const [host, port] = k.split(" ") as [string, string];
+    const srv = await serveHttp(host, Number(port), routes).catch((err: unknown) => {
+      // the agent still programs the network; the operator sees why the endpoint is missing
+      log("error", "cannot serve metrics/health", { err: String(err) });
+      agent.noteError("dataplane", String(err));
+      return undefined;
+    });
+    if (!srv) continue;
+    servers.push(srv);
+    log("info", "serving", { address: `${host.includes(":") ? `[${host}]` : host}:${port}`, paths: [...(routes.metrics ? ["/metrics"] : []), ...(routes.health ? ["/livez", "/readyz", "/liveness", "/readiness"] : [])] });
+  }
+  probe.start();
   // one control socket for the agent's life: it answers from whichever speaker is current
-  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems() });
+  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems(), health });
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
 
   await agent.start();
@@ -219,6 +309,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   });
   await gc?.stop();
   await agent.stop(undefined, forRestart);
+  probe.stop();
+  for (const srv of servers) srv.close();
   (await control$.catch(() => undefined))?.close();
   await store.close();
   return 0;

@@ -18,7 +18,6 @@ import { poolFromResource, type Pool } from "../ipam/pools.js";
 import type { Block } from "../ipam/block.js";
 import { registerBgpMetrics, type BgpSources } from "./bgp-collector.js";
 import { ipamUsage } from "./ipam-usage.js";
-import { invalidResource } from "./invalid-resource.js";
 
 /** Policy as the dataplane holds it (src/dataplane/nft: DesiredState and the programmed table). */
 export interface PolicySnapshot {
@@ -170,21 +169,18 @@ export class AgentMetrics {
   }
 
   /** The agent's event hooks (AgentDeps.events). */
-  agentEvents(): AgentEvents {
-    return {
-      datastoreUpdates: (updates) => {
-        this.watchEvents.inc(updates.length);
-        for (const u of updates) {
-          const bad = invalidResource(u.key, u.value);
-          if (bad) this.invalid.inc({ kind: bad.kind });
-        }
-      },
-      datastoreError: () => this.reconnects.inc(),
-      programmed: (seconds, err) => {
-        this.applyDuration.observe(seconds);
-        if (err !== undefined) this.applyErrors.inc();
-      },
-    };
+  readonly events: AgentEvents = {
+    datastoreUpdates: (updates) => this.watchEvents.inc(updates.length),
+    datastoreError: () => this.reconnects.inc(),
+    programmed: (seconds, err) => {
+      this.applyDuration.observe(seconds);
+      if (err !== undefined) this.applyErrors.inc();
+    },
+  };
+
+  /** A resource that fails validation was read from the datastore (src/metrics/invalid-resource.ts). */
+  invalidResourceSeen(kind: string): void {
+    this.invalid.inc({ kind });
   }
 
   /** A dataplane resync ran and repaired `drift` differences. */
