@@ -54,11 +54,12 @@ import { ResourceClient } from "../datastore/resource-client.js";
 import { systemClock } from "../clock.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { invalidResource } from "../metrics/invalid-resource.js";
-import { serveHttp, type HttpRoutes } from "../metrics/http.js";
-import { healthReport } from "../health/checks.js";
+import { HttpEndpoints } from "../metrics/endpoints.js";
+import { healthReport, startingReport } from "../health/checks.js";
 import { DatastoreProbe } from "../health/datastore-probe.js";
 import { observabilityConfig } from "../health/config.js";
-import type * as http from "node:http";
+
+const PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -153,6 +154,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const gcGrace = gcOff ? undefined : duration("ipam-gc-grace", values["ipam-gc-grace"]);
   const gcInterval = duration("ipam-gc-interval", values["ipam-gc-interval"]);
 
+  // Health answers from the start (on its defaults until FelixConfiguration is read): 503 while
+  // the datastore is out of reach, so a probe tells "starting" from "ready".
+  let running: Agent | undefined;
+  let probe: DatastoreProbe | undefined;
+  let metrics: AgentMetrics | undefined;
+  const health = () => (running ? healthReport(running.healthInputs(), probe?.state(), Date.now()) : startingReport("the agent is starting: waiting for the datastore"));
+  const endpoints = new HttpEndpoints(
+    { metrics: { contentType: PROM_CONTENT_TYPE, render: () => metrics?.metrics() ?? Promise.resolve("") }, health },
+    log,
+  );
+  await endpoints.apply(observabilityConfig([]));
+
   // The datastore may be down when the host boots: wait for it rather than exit.
   const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
   const pools: { ipv4?: string; ipv6?: string } = { ipv4: values["ipv4-pool"] };
@@ -184,7 +197,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
   const nft = new NftDataplane(runner);
-  let metrics: AgentMetrics | undefined;
   const agent: Agent = new Agent(
     { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
@@ -239,8 +251,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       log,
     },
   );
-  const probe = new DatastoreProbe(store, systemClock);
-  const health = () => healthReport(agent.healthInputs(), probe.state(), Date.now());
+  running = agent;
+  probe = new DatastoreProbe(store, systemClock);
   if (felix.metrics) {
     metrics = new AgentMetrics({
       peers: () => agent.peerStatus(),
@@ -260,27 +272,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       store,
     });
   }
-  // one HTTP server per address: metrics and health share one when their addresses match
-  const servers: http.Server[] = [];
-  const byAddr = new Map<string, HttpRoutes>();
-  const m = metrics;
-  if (felix.metrics && m) byAddr.set(`${felix.metrics.host} ${felix.metrics.port}`, { metrics: { contentType: m.contentType, render: () => m.metrics() } });
-  if (felix.health) {
-    const k = `${felix.health.host} ${felix.health.port}`;
-    byAddr.set(k, { ...byAddr.get(k), health });
-  }
-  for (const [k, routes] of byAddr) {
-    const [host, port] = k.split(" ") as [string, string];
-    const srv = await serveHttp(host, Number(port), routes).catch((err: unknown) => {
-      // the agent still programs the network; the operator sees why the endpoint is missing
-      log("error", "cannot serve metrics/health", { err: String(err) });
-      agent.noteError("dataplane", String(err));
-      return undefined;
-    });
-    if (!srv) continue;
-    servers.push(srv);
-    log("info", "serving", { address: `${host.includes(":") ? `[${host}]` : host}:${port}`, paths: [...(routes.metrics ? ["/metrics"] : []), ...(routes.health ? ["/livez", "/readyz", "/liveness", "/readiness"] : [])] });
-  }
+  for (const err of await endpoints.apply(felix)) agent.noteError("dataplane", err); // the network is still programmed
   probe.start();
   // one control socket for the agent's life: it answers from whichever speaker is current
   const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems(), health });
@@ -310,7 +302,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await gc?.stop();
   await agent.stop(undefined, forRestart);
   probe.stop();
-  for (const srv of servers) srv.close();
+  await endpoints.close();
   (await control$.catch(() => undefined))?.close();
   await store.close();
   return 0;

@@ -59,3 +59,12 @@ export function healthReport(h: AgentHealthInputs, probe: ProbeState | undefined
   // (it keeps the dataplane as it is meanwhile), as Felix's liveness does not fail on it.
   return { ready: checks.every((c) => c.ok), live: true, checks };
 }
+
+/** Before the agent exists (the datastore not reached yet): live, not ready. */
+export function startingReport(detail: string): HealthReport {
+  return {
+    ready: false,
+    live: true,
+    checks: (["datastore", "dataplane", "bgp"] as const).map((name) => ({ name, ok: false, detail })),
+  };
+}
