@@ -160,9 +160,13 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
     assert.ok(await waitFor(async () => (sample(await scrape("h1"), "tabby_datastore_invalid_resources_total", 'kind="GlobalNetworkPolicy"') ?? 0) === before + 1, 50, 200));
     const ns = await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status"], env);
     assert.match(ns.stdout, /last error \S+ ago: invalid GlobalNetworkPolicy broken: .*selector/);
-    // treated as absent: the lab still checks
-    const c = await lab("check");
-    assert.equal(c.code, 0, c.stdout);
+    // treated as absent: the agent goes on programming, and stays ready
+    const m = await scrape("h1");
+    assert.equal(sample(m, "tabby_dataplane_apply_errors_total"), 0);
+    assert.equal(sample(m, "tabby_dataplane_programmed"), 1);
+    assert.equal((await readyz("h1")).status, 200);
+    const del = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, "--input-type=module", "-e", script.replace(/await s\.put\([^)]*\)/, `await s.delete(${JSON.stringify(key)})`)]);
+    assert.equal(del.code, 0, del.stderr);
   });
 
   await t.test("/readyz is 503 while etcd is frozen and before a restarted agent's first sync, 200 after", async () => {

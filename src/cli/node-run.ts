@@ -195,7 +195,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // Workloads never reach the control plane: the datastore's endpoints join the node addresses
   // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
-  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
+  // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
+  const servedPorts = [felix.metrics?.port, felix.health?.port].filter((p): p is number => p !== undefined);
+  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });
   const nft = new NftDataplane(runner);
   const agent: Agent = new Agent(
     { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
