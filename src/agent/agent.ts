@@ -112,6 +112,12 @@ export interface AgentEvents {
   datastoreError?(err: unknown): void;
   /** One programming pass ended (seconds it took; the error when it failed). */
   programmed?(seconds: number, err?: unknown): void;
+  /**
+   * The network converged after an event: `event` a short fixed name ("peer-down", "bfd-down",
+   * "restart", ...; never an address), `seconds` from the event to the dataplane reflecting it.
+   * Becomes tabby_convergence_seconds{event} (AgentMetrics.observeConvergence).
+   */
+  convergence?(event: string, seconds: number): void;
 }
 
 /** A component's last error, for `node status` and /readyz (src/health). */

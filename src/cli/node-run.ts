@@ -235,6 +235,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         },
         datastoreError: (err) => metrics?.events.datastoreError?.(err),
         programmed: (seconds, err) => metrics?.events.programmed?.(seconds, err),
+        convergence: (event, seconds) => metrics?.observeConvergence(event, seconds),
       },
       createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress }) => {
         return new Speaker({

@@ -91,6 +91,7 @@ test("dataplane, datastore, policy and convergence families; events counted as t
   m.resynced(3);
   m.observeConvergence("peer-down", 0.3);
   m.observeConvergence("peer-down", -1); // ignored: not a duration
+  m.events.convergence!("bfd-down", 0.1); // the agent's hook (AgentEvents.convergence)
   const t = await m.metrics();
   for (const line of [
     "tabby_dataplane_apply_duration_seconds_count 2",
@@ -115,6 +116,7 @@ test("dataplane, datastore, policy and convergence families; events counted as t
     'tabby_datastore_invalid_resources_total{kind="GlobalNetworkPolicy"} 1',
     'tabby_convergence_seconds_count{event="peer-down"} 1',
     'tabby_convergence_seconds_sum{event="peer-down"} 0.3',
+    'tabby_convergence_seconds_count{event="bfd-down"} 1',
   ]) assert.ok(t.includes(line + "\n"), `missing ${line}`);
   assert.doesNotMatch(t, /^process_/m, "process metrics off in this test");
 });

@@ -176,6 +176,7 @@ export class AgentMetrics {
       this.applyDuration.observe(seconds);
       if (err !== undefined) this.applyErrors.inc();
     },
+    convergence: (event, seconds) => this.observeConvergence(event, seconds),
   };
 
   /** A resource that fails validation was read from the datastore (src/metrics/invalid-resource.ts). */
