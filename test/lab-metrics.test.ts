@@ -7,15 +7,16 @@
  *    fails its bgp check until h2 is back;
  *  - a resource that fails validation, written straight into etcd, counts in
  *    tabby_datastore_invalid_resources_total and is the datastore's last error in node status;
+ *  - a FelixConfiguration change of the endpoints while the agent runs shows in node status;
  *  - /readyz is 503 while etcd is frozen, 503 before a restarted agent's first sync, 200 after.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alive, run, tabby, waitFor } from "./helpers.js";
+import { alive, CLI, run, tabby, waitFor } from "./helpers.js";
 
 const name = `tm${process.pid % 100000}`;
 const root = mkdtempSync(join(tmpdir(), "ttm-lab-"));
@@ -100,6 +101,7 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
       ["tabby_dataplane_nft_rules", "", (v) => v >= 1],
       ["tabby_policy_endpoints", 'type="workload"', (v) => v === 1],
       ["tabby_policy_policies", "", (v) => v >= 0],
+      ["tabby_policy_rules", "", (v) => v >= 0],
       ["tabby_policy_ipsets", "", (v) => v >= 0],
       ["tabby_datastore_sync_state", 'state="in-sync"', (v) => v === 1],
       ["tabby_datastore_watch_events_total", "", (v) => v >= 5],
@@ -166,6 +168,19 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
     assert.equal(sample(m, "tabby_dataplane_programmed"), 1);
     assert.equal((await readyz("h1")).status, 200);
     const del = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, "--input-type=module", "-e", script.replace(/await s\.put\([^)]*\)/, `await s.delete(${JSON.stringify(key)})`)]);
+    assert.equal(del.code, 0, del.stderr);
+  });
+
+  await t.test("a FelixConfiguration change of the endpoints while running is reported, not silently ignored", async () => {
+    const file = join(root, "felix.yaml");
+    writeFileSync(file, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: node.h1\nspec:\n  prometheusMetricsPort: 9200\n");
+    const applied = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, CLI, "apply", "-f", file, "--datastore", st.datastore]);
+    assert.equal(applied.code, 0, applied.stderr);
+    let out = "";
+    const seen = await waitFor(async () => /restart the agent to apply/.test((out = (await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status"], env)).stdout)), 50, 200);
+    assert.ok(seen, out);
+    assert.ok((await scrape("h1")).includes("tabby_bgp_sessions"), "still served where it was");
+    const del = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, CLI, "delete", "felixconfiguration", "node.h1", "--datastore", st.datastore]);
     assert.equal(del.code, 0, del.stderr);
   });
 

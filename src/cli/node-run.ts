@@ -51,6 +51,7 @@ import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
 import { ResourceClient } from "../datastore/resource-client.js";
+import { resourceKey } from "../datastore/keys.js";
 import { systemClock } from "../clock.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { invalidResource } from "../metrics/invalid-resource.js";
@@ -174,7 +175,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (made.length) log("info", "created default IP pools", { pools: made });
 
   // Metrics and health endpoints: FelixConfiguration default, then node.<name>, read once.
-  const felix = await untilAvailable(async () => {
+  const felixRead = await untilAvailable(async () => {
     const client = new ResourceClient(store);
     const specs: (Record<string, unknown> | undefined)[] = [];
     for (const name of ["default", `node.${nodeName}`]) {
@@ -184,8 +185,30 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       });
       specs.push(r?.spec as Record<string, unknown> | undefined);
     }
-    return observabilityConfig(specs);
+    return specs;
   }, "read FelixConfiguration", log);
+  const felix = observabilityConfig(felixRead);
+
+  // The endpoints are set at start (and the ports they use join the workload→control-plane drop
+  // then): a later change is not silently ignored but reported, to take effect at the next start.
+  const felixKeys = [resourceKey("FelixConfiguration", "default"), resourceKey("FelixConfiguration", `node.${nodeName}`)] as const;
+  const felixSpecs = new Map<string, Record<string, unknown> | undefined>(felixKeys.map((k, i) => [k, felixRead[i]]));
+  const noteFelixChange = (key: string, value: string | undefined) => {
+    let spec: Record<string, unknown> | undefined;
+    try {
+      // an invalid resource counts as absent, as it does at start (the reader refuses it)
+      spec = value === undefined || invalidResource(key, value) ? undefined : ((JSON.parse(value) as { spec?: Record<string, unknown> }).spec ?? undefined);
+    } catch {
+      spec = undefined;
+    }
+    felixSpecs.set(key, spec);
+    const now = observabilityConfig(felixKeys.map((k) => felixSpecs.get(k)));
+    if (JSON.stringify(now) !== JSON.stringify(felix)) {
+      const msg = `FelixConfiguration changed the metrics/health endpoints (now ${JSON.stringify(now)}, serving ${JSON.stringify(felix)}): restart the agent to apply`;
+      log("warn", msg);
+      running?.noteError("datastore", msg);
+    }
+  };
 
   const sysctl = new ProcSysctl();
   await applySysctls(sysctl, hostSysctls({ v4: true, v6: ipv6 !== undefined }));
@@ -225,6 +248,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         datastoreUpdates: (updates) => {
           metrics?.events.datastoreUpdates?.(updates);
           for (const u of updates) {
+            if (u.key === felixKeys[0] || u.key === felixKeys[1]) noteFelixChange(u.key, u.value);
             const bad = invalidResource(u.key, u.value);
             if (!bad) continue;
             metrics?.invalidResourceSeen(bad.kind);
@@ -267,6 +291,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         return {
           endpoints: { workload: nft.state.workloads.size, host: nft.state.hosts.size },
           policies: nft.state.policies.size,
+          policyRules: [...nft.state.policies.values()].reduce((n, p) => n + p.ingress.length + p.egress.length, 0),
           ipsets: nft.state.ipsets.size,
           chains: c.chains,
           rules: c.rules,

@@ -40,7 +40,7 @@ function sources(over: Partial<AgentMetricsSources> = {}): AgentMetricsSources {
     health: () => ({ sync: "in-sync", programmed: true, peersConfigured: 2, peersEstablished: 1, lastErrors: {} }),
     routeCounts: () => ({ local: 3, learned: 4 }),
     routeProblems: () => [{ dst: "10.9.0.0/26", reason: "unresolvable" }],
-    policy: () => ({ endpoints: { workload: 2, host: 1 }, policies: 3, ipsets: 4, chains: 12, rules: 40 }),
+    policy: () => ({ endpoints: { workload: 2, host: 1 }, policies: 3, policyRules: 9, ipsets: 4, chains: 12, rules: 40 }),
     ...over,
   };
 }
@@ -108,6 +108,7 @@ test("dataplane, datastore, policy and convergence families; events counted as t
     'tabby_policy_endpoints{type="workload"} 2',
     'tabby_policy_endpoints{type="host"} 1',
     "tabby_policy_policies 3",
+    "tabby_policy_rules 9",
     "tabby_policy_ipsets 4",
     'tabby_datastore_sync_state{state="in-sync"} 1',
     'tabby_datastore_sync_state{state="resync"} 0',

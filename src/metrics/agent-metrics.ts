@@ -23,6 +23,8 @@ import { ipamUsage } from "./ipam-usage.js";
 export interface PolicySnapshot {
   endpoints: { workload: number; host: number };
   policies: number;
+  /** Compiled rules of those policies (ingress and egress). */
+  policyRules: number;
   ipsets: number;
   /** nft chains and rules in table inet tabby as last programmed. */
   chains: number;
@@ -116,6 +118,7 @@ export class AgentMetrics {
         },
       });
       g("tabby_policy_policies", "Policies (all tiers) active on this host", (p) => p.policies);
+      g("tabby_policy_rules", "Rules of the policies active on this host (ingress and egress, as compiled)", (p) => p.policyRules);
       g("tabby_policy_ipsets", "IP sets (selectors, named ports, network sets) active on this host", (p) => p.ipsets);
       g("tabby_dataplane_nft_chains", "Chains in nftables table inet tabby as last programmed", (p) => p.chains);
       g("tabby_dataplane_nft_rules", "Rules in nftables table inet tabby as last programmed", (p) => p.rules);
