@@ -279,7 +279,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     },
   );
   running = agent;
-  probe = new DatastoreProbe(store, systemClock);
+  // the probe reads this node's own Node: a key every agent may read, whatever the datastore's RBAC
+  probe = new DatastoreProbe(store, systemClock, { key: resourceKey("Node", nodeName) });
   if (felix.metrics) {
     metrics = new AgentMetrics({
       peers: () => agent.peerStatus(),

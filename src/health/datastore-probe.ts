@@ -26,7 +26,7 @@ export class DatastoreProbe {
   constructor(private readonly store: Pick<Store, "get">, private readonly clock: Clock, opts: DatastoreProbeOptions = {}) {
     this.intervalMs = opts.intervalMs ?? 3000;
     this.timeoutMs = opts.timeoutMs ?? 2000;
-    this.key = opts.key ?? "/calico/resources/v3/clusterinformations/default";
+    this.key = opts.key ?? "/calico/resources/v3/projectcalico.org/clusterinformations/default";
   }
 
   state(): ProbeState | undefined {
