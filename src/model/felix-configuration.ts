@@ -12,8 +12,8 @@
  *     tabby exports one set of process metrics always, and cannot turn parts off.
  * Pure: no I/O.
  */
-import { isIP } from "node:net";
 import { Checker, describe, isPlainObject, selectorField } from "./check.js";
+import { tryParseIP } from "../net/index.js";
 
 export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<string, unknown> | undefined {
   if (!isPlainObject(v)) {
@@ -36,7 +36,7 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   }
   for (const f of ["prometheusMetricsHost", "healthHost"]) {
     const h = spec[f];
-    if (h !== undefined && (typeof h !== "string" || !(isIP(h) || h === ""))) c.error(`spec.${f}`, `must be an IP address to listen on, got ${describe(h)}`);
+    if (h !== undefined && (typeof h !== "string" || (h !== "" && tryParseIP(h) === undefined))) c.error(`spec.${f}`, `must be an IP address to listen on, got ${describe(h)}`);
   }
   for (const f of ["prometheusMetricsPort", "healthPort"]) {
     const p = spec[f];
