@@ -33,7 +33,7 @@ export function handle(routes: HttpRoutes, method: string, path: string): Promis
   return { status: 404, type: "text/plain", body: "not found\n" };
 }
 
-/** Listens on host:port; rejects with AGENT_HTTP_LISTEN when the address cannot be bound. */
+/** Listens on host:port (unref'd); rejects with AGENT_HTTP_LISTEN when the address cannot be bound. */
 export function serveHttp(host: string, port: number, routes: HttpRoutes): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
@@ -44,6 +44,7 @@ export function serveHttp(host: string, port: number, routes: HttpRoutes): Promi
   });
   return new Promise((resolve, reject) => {
     server.once("error", (err) => reject(new TabbyError("AGENT_HTTP_LISTEN", `cannot listen on ${host}:${port}: ${(err as Error).message}`)));
-    server.listen(port, host, () => resolve(server));
+    // never what keeps a process alive: an agent that fails exits even while serving health
+    server.listen(port, host, () => resolve(server.unref()));
   });
 }
