@@ -2,12 +2,13 @@
  * `tabby lab up --topology rr`: two tabby route reflectors (standalone `tabby bgp run`, one
  * cluster) replace the node-to-node mesh; every host peers with both and only with them; every
  * workload reaches every other; a reflector killed with SIGKILL loses no route (the other still
- * reflects everything); `lab status` shows the reflectors and `lab down` stops them.
+ * reflects everything); `lab status` shows the reflectors and `lab down` stops them; each
+ * reflector serves its metrics on its namespace's loopback.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { alive, labUnderTest, netnsList, tabby, waitFor } from "./helpers.js";
+import { alive, labUnderTest, netnsList, run, tabby, waitFor } from "./helpers.js";
 
 const { name, env, lab } = labUnderTest("tr", "tabby-lab-rr-");
 
@@ -62,6 +63,9 @@ test("lab --topology rr: reflectors instead of the mesh, and one may die", { tim
       const peers = JSON.parse(r.stdout) as NodePeer[];
       assert.deepEqual(peers.map((p) => p.address).sort(), st.hosts.map((h) => h.ipv4).sort());
       assert.ok(peers.every((p) => p.established), r.stdout);
+      // the lab turns metrics on for every reflector, on its own namespace's loopback
+      const m = await run("ip", ["netns", "exec", rr.namespace, "curl", "-s", "-m", "5", "http://127.0.0.1:9091/metrics"]);
+      assert.match(m.stdout, new RegExp(`^tabby_bgp_sessions\\{state="Established"\\} ${st.hosts.length}$`, "m"), m.stdout.slice(0, 2000));
     }
   });
 

@@ -99,7 +99,43 @@ export interface AgentDeps {
   /** Reads BGP passwords (`password.secretKeyRef`, `nodeMeshPassword`); without it every password is refused. */
   readSecret?: SecretLookup;
   clock?: Clock;
+  /** Observability hooks (src/metrics): counted as they happen, never awaited. */
+  events?: AgentEvents;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** What the agent reports as it happens, for metrics (src/metrics/agent-metrics.ts). */
+export interface AgentEvents {
+  /** A batch of datastore changes delivered by the syncer. */
+  datastoreUpdates?(updates: { key: string; value: string | undefined }[]): void;
+  /** The datastore watch or list failed (the syncer re-lists: a reconnect). */
+  datastoreError?(err: unknown): void;
+  /** One programming pass ended (seconds it took; the error when it failed). */
+  programmed?(seconds: number, err?: unknown): void;
+  /**
+   * The network converged after an event: `event` a short fixed name ("peer-down", "bfd-down",
+   * "restart", ...; never an address), `seconds` from the event to the dataplane reflecting it.
+   * Becomes tabby_convergence_seconds{event} (AgentMetrics.observeConvergence).
+   */
+  convergence?(event: string, seconds: number): void;
+}
+
+/** A component's last error, for `node status` and /readyz (src/health). */
+export interface ComponentError {
+  message: string;
+  /** Clock time (ms) it happened. */
+  at: number;
+}
+
+/** What readiness is computed from (src/health/checks.ts). */
+export interface AgentHealthInputs {
+  sync: SyncStatus;
+  /** The last programming pass succeeded (and at least one ran since the first sync). */
+  programmed: boolean;
+  /** Peers the datastore configures for this node, and the sessions Established. */
+  peersConfigured: number;
+  peersEstablished: number;
+  lastErrors: Partial<Record<"datastore" | "dataplane" | "bgp", ComponentError>>;
 }
 
 export interface AgentOptions extends NodeRegistration {
@@ -130,6 +166,7 @@ export class Agent {
   private stopped = false;
   private configured = new Set<string>();
   private problems: RouteProblem[] = [];
+  private localRouteCount = 0;
   /** The identity the running speaker was made with (JSON), and the peers last given to it. */
   private speakerKey: string | undefined;
   private desiredPeers: DesiredPeer[] = [];
@@ -137,6 +174,8 @@ export class Agent {
   private refusedKey = "[]";
   private firstSync: { resolve: () => void; promise: Promise<void> };
   status: SyncStatus = "wait-for-datastore";
+  private programmedOk = false;
+  private readonly lastErrors: AgentHealthInputs["lastErrors"] = {};
 
   constructor(
     private readonly opts: AgentOptions,
@@ -163,6 +202,7 @@ export class Agent {
             touched = applyKeyUpdate(this.state, u.key, u.value) || touched;
             touched = (this.deps.policy?.onUpdate(u.key, u.value) ?? false) || touched;
           }
+          this.deps.events?.datastoreUpdates?.(updates);
           if (touched) this.schedule();
         },
         onStatus: (s) => {
@@ -173,7 +213,11 @@ export class Agent {
             void this.startSpeakerWithRetry();
           }
         },
-        onError: (err) => this.log("warn", "datastore watch failed; will resync", { err: String(err) }),
+        onError: (err) => {
+          this.lastErrors.datastore = { message: String(err), at: this.clock.now() };
+          this.deps.events?.datastoreError?.(err);
+          this.log("warn", "datastore watch failed; will resync", { err: String(err) });
+        },
       },
       this.clock,
     );
@@ -240,6 +284,7 @@ export class Agent {
         this.schedule(0);
         return;
       } catch (err) {
+        this.lastErrors.bgp = { message: `speaker failed to start: ${String(err)}`, at: this.clock.now() };
         this.log("error", "BGP speaker failed to start; retrying", { err: String(err), retryInMs: delay });
         await this.speaker?.stop().catch(() => undefined);
         this.speaker = undefined;
@@ -327,6 +372,28 @@ export class Agent {
     return out;
   }
 
+  /** What /readyz and `node status` judge this agent by (src/health/checks.ts). */
+  healthInputs(): AgentHealthInputs {
+    const sessions = this.speaker?.peerStatus?.() ?? [];
+    return {
+      sync: this.status,
+      programmed: this.inSync && this.programmedOk,
+      peersConfigured: this.desiredPeers.length,
+      peersEstablished: sessions.filter((s) => s.established).length,
+      lastErrors: { ...this.lastErrors },
+    };
+  }
+
+  /** Records a component's error seen outside the agent (an invalid resource, a failed resync). */
+  noteError(component: "datastore" | "dataplane" | "bgp", message: string): void {
+    this.lastErrors[component] = { message, at: this.clock.now() };
+  }
+
+  /** The desired kernel routes last programmed, by kind (metrics). */
+  routeCounts(): { local: number; learned: number } {
+    return { local: this.localRouteCount, learned: this.learned.size };
+  }
+
   /** BGPConfiguration `logSeverityScreen` for this node, read at every speaker log line (no restart). */
   speakerLogSeverity(): string | undefined {
     return speakerLogSeverity(this.state, this.opts.nodeName);
@@ -366,9 +433,15 @@ export class Agent {
     this.flushing = (async () => {
       while (this.dirty && !this.stopped) {
         this.dirty = false;
+        const t0 = this.clock.now();
         try {
           await this.program();
+          this.programmedOk = true;
+          this.deps.events?.programmed?.((this.clock.now() - t0) / 1000);
         } catch (err) {
+          this.programmedOk = false;
+          this.lastErrors.dataplane = { message: String(err), at: this.clock.now() };
+          this.deps.events?.programmed?.((this.clock.now() - t0) / 1000, err);
           this.log("error", "programming failed; will retry", { err: String(err) });
           this.dirty = true;
           await new Promise((r) => setTimeout(r, 1000));
@@ -395,6 +468,7 @@ export class Agent {
     const speaker = this.speaker;
     if (!speaker) throw new Error("no BGP speaker");
     this.desiredPeers = desired.peers;
+    this.localRouteCount = desired.localRoutes.length;
     this.refused = desired.refusedPeers;
     const refusedKey = JSON.stringify(this.refused);
     if (refusedKey !== this.refusedKey) {

@@ -3,7 +3,7 @@
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
  * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
  * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
- * the kernel and why). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * the kernel and why) and `{"op":"health"}` (readiness checks, each component's last error). Served by the agent and by `tabby bgp run`; `queryControl` is the client
  * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
  * only: 0600, in a directory others cannot write.
  */
@@ -20,7 +20,8 @@ export type ControlRequest =
   | { op: "route-problems" }
   | { op: "routes"; family?: "ipv4" | "ipv6" }
   | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" }
-  | { op: "bfd" };
+  | { op: "bfd" }
+  | { op: "health" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -30,11 +31,14 @@ type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker,
 export interface ControlExtras {
   /** Learned routes not programmed (unresolvable next hop, kernel refusal) with the reason. */
   routeProblems?(): unknown[];
+  /** The agent's readiness checks with each component's last error (src/health/checks.ts). */
+  health?(): unknown;
 }
 
 export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
   if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
+  if (r?.op === "health" && extras.health) return { ok: true, result: extras.health() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };

@@ -146,6 +146,8 @@ export class Session {
   negotiated: Negotiated | undefined;
   establishedAt: number | undefined;
   lastError: string | undefined;
+  /** Counters for metrics (src/metrics): UPDATEs in and out, Established sessions lost. */
+  readonly counters = { updatesReceived: 0, updatesSent: 0, flaps: 0 };
   private adminDown = true;
   private closed: Promise<void> = Promise.resolve();
   private resolveClosed: (() => void) | undefined;
@@ -266,7 +268,10 @@ export class Session {
     if (!c || !this.negotiated || this.fsm.name !== "Established") return;
     const ctx = this.negotiated.tx;
     c.socket.cork();
-    for (const m of msgs) this.writeTo(c, encodeMessage(m, ctx));
+    for (const m of msgs) {
+      if (m.type === "update") this.counters.updatesSent++;
+      this.writeTo(c, encodeMessage(m, ctx));
+    }
     c.socket.uncork();
   }
 
@@ -275,6 +280,7 @@ export class Session {
     const c = this.conn;
     if (!c || !this.negotiated || this.fsm.name !== "Established") return;
     c.socket.cork();
+    this.counters.updatesSent += frames.length; // an update group's frames are UPDATEs
     for (const f of frames) this.writeTo(c, f);
     c.socket.uncork();
   }
@@ -436,6 +442,7 @@ export class Session {
         return;
       }
       case "update":
+        this.counters.updatesReceived++;
         this.dispatch({ type: "UpdateReceived" });
         if (this.fsm.name === "Established") this.hooks.update(this, m);
         return;
@@ -519,6 +526,7 @@ export class Session {
         // RFC 8538: with the N bit exchanged, a NOTIFICATION other than a Hard Reset keeps routes too
         const graceful = a.graceful || (a.wasEstablished && !!this.negotiated?.grNotification && !!a.notification && keepsRoutes(a.notification.message, a.notification.sent));
         if (a.reason !== "stopped") this.lastError ??= a.reason;
+        if (a.wasEstablished) this.counters.flaps++;
         this.hooks.log(a.wasEstablished ? "warn" : "debug", "session down", { peer: this.config.address, reason: a.reason });
         this.dropCandidate();
         this.negotiated = undefined;

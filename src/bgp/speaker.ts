@@ -96,6 +96,10 @@ export interface PeerStatus {
   /** The update group of the session (peers sharing one Adj-RIB-Out and encoding); absent when down. */
   updateGroup?: number;
   lastError?: string;
+  /** Since the speaker was made: UPDATEs received and sent, and how often the Established session was lost. */
+  updatesReceived?: number;
+  updatesSent?: number;
+  flaps?: number;
   /** Why the session is not Established, in words: the socket error, the NOTIFICATION sent or received, a limit hit. */
   reason?: string;
 }
@@ -450,6 +454,9 @@ export class Speaker {
         prefixesReceived: accepted + p.rejected.size,
         prefixesAccepted: accepted,
         prefixesAdvertised: p.group && p.member ? p.group.group.advertised(p.member) : 0,
+        updatesReceived: s.counters.updatesReceived,
+        updatesSent: s.counters.updatesSent,
+        flaps: s.counters.flaps,
       };
       if (p.group) st.updateGroup = p.group.id;
       if (s.establishedAt !== undefined) st.uptimeSeconds = Math.floor((this.clock.now() - s.establishedAt) / 1000);

@@ -10,6 +10,8 @@
  * With `gracefulRestart` in the config it is a restarting-capable speaker (RFC 4724): SIGUSR2
  * stops without NOTIFICATIONs (peers keep our routes), and `--restarting` (-R) marks the next
  * start as the restart (R bit; selection deferred until the peers' End-of-RIB).
+ * `metrics: {address, port}` serves Prometheus metrics (BGP, BFD, process) on /metrics
+ * (default 127.0.0.1:9091; docs/observability.md).
  */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
@@ -24,6 +26,11 @@ import { systemClock } from "../clock.js";
 import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
 import { UdpTransport } from "../bfd/udp.js";
 import { hasCode } from "../errors.js";
+import { isIP } from "node:net";
+import type { Server } from "node:http";
+import { speakerRegistry } from "../metrics/speaker-metrics.js";
+import { serveHttp } from "../metrics/http.js";
+import { DEFAULT_METRICS_PORT } from "../health/config.js";
 
 export interface BgpRunConfig {
   routerId: string;
@@ -37,6 +44,8 @@ export interface BgpRunConfig {
   installRoutes?: boolean;
   /** Graceful restart as a restarting speaker (RFC 4724); `true` for the defaults. */
   gracefulRestart?: Omit<GracefulRestartOptions, "restarting"> | boolean;
+  /** Prometheus metrics on http://address:port/metrics (address default 127.0.0.1, port 9091); absent: off. */
+  metrics?: { address?: string; port?: number };
 }
 
 export function parseConfig(text: string): BgpRunConfig {
@@ -59,6 +68,17 @@ export function parseConfig(text: string): BgpRunConfig {
     if (typeof gr !== "object" || gr === null) throw new UsageError("config: gracefulRestart is true, false or a mapping");
     for (const k of Object.keys(gr)) {
       if (!["restartTime", "selectionDeferralTime", "preserveForwarding"].includes(k)) throw new UsageError(`config: gracefulRestart: unknown key ${k}`);
+    }
+  }
+  const m = c.metrics as unknown;
+  if (m !== undefined) {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) throw new UsageError("config: metrics is a mapping {address, port}");
+    for (const [k, v] of Object.entries(m)) {
+      if (k === "address") {
+        if (typeof v !== "string" || isIP(v) === 0) throw new UsageError(`config: metrics: address must be an IP address, got ${JSON.stringify(v)}`);
+      } else if (k === "port") {
+        if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw new UsageError(`config: metrics: port must be 1-65535, got ${JSON.stringify(v)}`);
+      } else throw new UsageError(`config: metrics: unknown key ${k}`);
     }
   }
   // RFC 8212: an eBGP session with no policy configured imports and exports nothing
@@ -147,6 +167,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     bfdStatus: () => bfd.status(),
   };
   const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
+  let metricsServer: Server | undefined;
+  if (cfg.metrics) {
+    const reg = speakerRegistry({ peers: () => speaker.peerStatus(), bfd: () => bfd.status() });
+    const host = cfg.metrics.address ?? "127.0.0.1";
+    const port = cfg.metrics.port ?? DEFAULT_METRICS_PORT;
+    metricsServer = await serveHttp(host, port, { metrics: { contentType: reg.contentType, render: () => reg.metrics() } });
+    log("info", "serving metrics", { address: `${host.includes(":") ? `[${host}]` : host}:${port}` });
+  }
   // SIGHUP re-reads the file and reconciles peers and announcements
   const reload = () => {
     try {
@@ -176,5 +204,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   await bfd.close();
   await new Promise<void>((r) => control.close(() => r()));
+  metricsServer?.close();
   return 0;
 }

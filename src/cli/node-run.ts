@@ -25,6 +25,10 @@
  *                       the CNI plugin's and Docker driver's wait (default /run/tabby/endpoint-status
  *                       with the default control socket, else `<control without .sock>.endpoint-status`;
  *                       `off`: not published)
+ * Metrics and health (docs/observability.md) follow FelixConfiguration `default` and
+ * `node.<name>` as read at start: prometheusMetricsEnabled/Host/Port (off; 127.0.0.1:9091) and
+ * healthEnabled/Host/Port (on; 127.0.0.1:9099). A change takes effect at the next start (Felix
+ * restarts itself on such changes too); the agent logs the values it used.
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
@@ -54,6 +58,17 @@ import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
 import { ensureSchema } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import { resourceKey } from "../datastore/keys.js";
+import { systemClock } from "../clock.js";
+import { AgentMetrics } from "../metrics/agent-metrics.js";
+import { invalidResource } from "../metrics/invalid-resource.js";
+import { HttpEndpoints } from "../metrics/endpoints.js";
+import { healthReport, startingReport } from "../health/checks.js";
+import { DatastoreProbe } from "../health/datastore-probe.js";
+import { observabilityConfig } from "../health/config.js";
+
+const PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -161,6 +176,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const gcGrace = gcOff ? undefined : duration("ipam-gc-grace", values["ipam-gc-grace"]);
   const gcInterval = duration("ipam-gc-interval", values["ipam-gc-interval"]);
 
+  // Health answers from the start (on its defaults until FelixConfiguration is read): 503 while
+  // the datastore is out of reach, so a probe tells "starting" from "ready".
+  let running: Agent | undefined;
+  let probe: DatastoreProbe | undefined;
+  let metrics: AgentMetrics | undefined;
+  const health = () => (running ? healthReport(running.healthInputs(), probe?.state(), Date.now()) : startingReport("the agent is starting: waiting for the datastore"));
+  const endpoints = new HttpEndpoints(
+    { metrics: { contentType: PROM_CONTENT_TYPE, render: () => metrics?.metrics() ?? Promise.resolve("") }, health },
+    log,
+  );
+  await endpoints.apply(observabilityConfig([]));
+
   // The datastore may be down when the host boots: wait for it rather than exit.
   const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
   // Never run against a datastore a newer, incompatible tabby wrote (DS_SCHEMA_TOO_NEW).
@@ -171,6 +198,42 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const made = await untilAvailable(() => ensureDefaultPools(store, pools), "check the IP pools", log);
   if (made.length) log("info", "created default IP pools", { pools: made });
 
+  // Metrics and health endpoints: FelixConfiguration default, then node.<name>, read once.
+  const felixRead = await untilAvailable(async () => {
+    const client = new ResourceClient(store);
+    const specs: (Record<string, unknown> | undefined)[] = [];
+    for (const name of ["default", `node.${nodeName}`]) {
+      const r = await client.get("FelixConfiguration", name).catch((err: unknown) => {
+        if ((err as { code?: string }).code === "DS_UNAVAILABLE") throw err;
+        return undefined; // absent (or invalid: refused by validation, so defaults apply)
+      });
+      specs.push(r?.spec as Record<string, unknown> | undefined);
+    }
+    return specs;
+  }, "read FelixConfiguration", log);
+  const felix = observabilityConfig(felixRead);
+
+  // The endpoints are set at start (and the ports they use join the workload→control-plane drop
+  // then): a later change is not silently ignored but reported, to take effect at the next start.
+  const felixKeys = [resourceKey("FelixConfiguration", "default"), resourceKey("FelixConfiguration", `node.${nodeName}`)] as const;
+  const felixSpecs = new Map<string, Record<string, unknown> | undefined>(felixKeys.map((k, i) => [k, felixRead[i]]));
+  const noteFelixChange = (key: string, value: string | undefined) => {
+    let spec: Record<string, unknown> | undefined;
+    try {
+      // an invalid resource counts as absent, as it does at start (the reader refuses it)
+      spec = value === undefined || invalidResource(key, value) ? undefined : ((JSON.parse(value) as { spec?: Record<string, unknown> }).spec ?? undefined);
+    } catch {
+      spec = undefined;
+    }
+    felixSpecs.set(key, spec);
+    const now = observabilityConfig(felixKeys.map((k) => felixSpecs.get(k)));
+    if (JSON.stringify(now) !== JSON.stringify(felix)) {
+      const msg = `FelixConfiguration changed the metrics/health endpoints (now ${JSON.stringify(now)}, serving ${JSON.stringify(felix)}): restart the agent to apply`;
+      log("warn", msg);
+      running?.noteError("datastore", msg);
+    }
+  };
+
   const sysctl = new ProcSysctl();
   await applySysctls(sysctl, hostSysctls({ v4: true, v6: ipv6 !== undefined }));
 
@@ -179,7 +242,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // Workloads never reach the control plane: the datastore's endpoints join the node addresses
   // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
-  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
+  // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
+  const servedPorts = [felix.metrics?.port, felix.health?.port].filter((p): p is number => p !== undefined);
+  const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });
   const nft = new NftDataplane(runner);
   const endpointStatus = statusDir ? new EndpointStatusPublisher(statusDir) : undefined;
   const agent: Agent = new Agent(
@@ -197,13 +262,34 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         },
         resync: async () => {
           const drift = await nft.resync();
-          if (drift.length) log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });
+          metrics?.resynced(drift.length);
+          if (drift.length) {
+            log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });
+            agent.noteError("dataplane", `repaired nftables drift: ${drift.slice(0, 3).join("; ")}`);
+          }
         },
       },
       interfaces: {
         configureWorkloadInterface: (name) => applySysctls(sysctl, workloadSysctls(name, { v4: true, v6: ipv6 !== undefined })),
       },
       readSecret: fileSecrets(secretsDir),
+      events: {
+        datastoreUpdates: (updates) => {
+          metrics?.events.datastoreUpdates?.(updates);
+          for (const u of updates) {
+            if (u.key === felixKeys[0] || u.key === felixKeys[1]) noteFelixChange(u.key, u.value);
+            const bad = invalidResource(u.key, u.value);
+            if (!bad) continue;
+            metrics?.invalidResourceSeen(bad.kind);
+            const what = `${bad.kind} ${bad.namespace ? `${bad.namespace}/` : ""}${bad.name}`;
+            log("error", "invalid resource in the datastore: treated as absent", { resource: what, err: bad.message });
+            agent.noteError("datastore", `invalid ${what}: ${bad.message}`);
+          }
+        },
+        datastoreError: (err) => metrics?.events.datastoreError?.(err),
+        programmed: (seconds, err) => metrics?.events.programmed?.(seconds, err),
+        convergence: (event, seconds) => metrics?.observeConvergence(event, seconds),
+      },
       createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress }) => {
         return new Speaker({
           routerId,
@@ -221,8 +307,33 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       log,
     },
   );
+  running = agent;
+  // the probe reads this node's own Node: a key every agent may read, whatever the datastore's RBAC
+  probe = new DatastoreProbe(store, systemClock, { key: resourceKey("Node", nodeName) });
+  if (felix.metrics) {
+    metrics = new AgentMetrics({
+      peers: () => agent.peerStatus(),
+      health: () => agent.healthInputs(),
+      routeCounts: () => agent.routeCounts(),
+      routeProblems: () => agent.routeProblems(),
+      policy: () => {
+        const c = nft.programmedCounts();
+        return {
+          endpoints: { workload: nft.state.workloads.size, host: nft.state.hosts.size },
+          policies: nft.state.policies.size,
+          policyRules: [...nft.state.policies.values()].reduce((n, p) => n + p.ingress.length + p.egress.length, 0),
+          ipsets: nft.state.ipsets.size,
+          chains: c.chains,
+          rules: c.rules,
+        };
+      },
+      store,
+    });
+  }
+  for (const err of await endpoints.apply(felix)) agent.noteError("dataplane", err); // the network is still programmed
+  probe.start();
   // one control socket for the agent's life: it answers from whichever speaker is current
-  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems() });
+  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems(), health });
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
 
   await agent.start();
@@ -248,6 +359,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   });
   await gc?.stop();
   await agent.stop(undefined, forRestart);
+  probe.stop();
+  await endpoints.close();
   (await control$.catch(() => undefined))?.close();
   await store.close();
   return 0;

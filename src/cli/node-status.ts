@@ -4,12 +4,16 @@
  * prefix counts, and the reason a session is not Established (the socket error, the NOTIFICATION
  * in words, a refused peering), read from the local agent's control socket (--control, env
  * TABBY_CONTROL, default /run/tabby/node.sock) — calicoctl node status, for tabby's own speaker.
+ * Before the peers, the agent's readiness as /readyz computes it (datastore, dataplane, BGP: each
+ * check's state) with each component's last error and its age. `-o json` prints the peers only
+ * (as before); the checks as JSON are /readyz's body.
  */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { queryControl } from "../bgp/control.js";
 import type { AgentPeerStatus } from "../agent/agent.js";
+import type { HealthReport } from "../health/checks.js";
 
 const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -28,7 +32,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   const node = io.env["TABBY_NODENAME"];
-  io.stdout.write(`tabby node${node ? ` ${node}` : ""} is running.\n\nBGP peers:\n`);
+  io.stdout.write(`tabby node${node ? ` ${node}` : ""} is running.\n\n`);
+  // an agent older than the health op answers with an error: leave the section out
+  const health = (await queryControl(sock, { op: "health" }).catch(() => undefined)) as HealthReport | undefined;
+  if (health) io.stdout.write(formatHealth(health) + "\n");
+  io.stdout.write(`BGP peers:\n`);
   const head = ["PEER ADDRESS", "AS", "TYPE", "SOURCE", "STATE", "SINCE", "RECEIVED", "ACCEPTED", "ADVERTISED", "REASON"];
   const rows = peers.map((p) => [
     p.address,
@@ -45,6 +53,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) io.stdout.write(r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd() + "\n");
   return 0;
+}
+
+/** The readiness checks as `node status` prints them: one line per check, its last error below. */
+export function formatHealth(h: HealthReport): string {
+  const lines = [`Readiness: ${h.ready ? "ready" : "NOT ready"}`];
+  const w = Math.max(...h.checks.map((c) => c.name.length));
+  for (const c of h.checks) {
+    lines.push(`  ${c.name.padEnd(w)}  ${c.ok ? "ok  " : "FAIL"}  ${c.detail}`);
+    if (c.lastError) lines.push(`  ${"".padEnd(w)}        last error ${formatDuration(c.lastError.ageSeconds)} ago: ${c.lastError.message}`);
+  }
+  return lines.join("\n") + "\n";
 }
 
 export function formatDuration(s: number): string {

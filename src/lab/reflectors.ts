@@ -58,6 +58,8 @@ export function reflectorConfig(plan: LabPlan, rr: ReflectorPlan, control: strin
     clusterId: LAB_CLUSTER_ID,
     listen: { address: "::", port: 179 },
     control,
+    // metrics on the reflector's own loopback (its namespace): `lab exec` or `ip netns exec` scrapes them
+    metrics: { address: "127.0.0.1", port: 9091 },
     peers: plan.hosts.map((h) => ({
       address: bare(h.ipv4),
       asNumber: plan.asNumber,

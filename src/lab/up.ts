@@ -128,6 +128,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       writeLabState(state);
     }
     say(`agents: started tabby node run in ${plan.hosts.map((h) => h.netns).join(", ")}`);
+    say(`metrics: every agent${state.reflectors ? " and reflector" : ""} serves http://127.0.0.1:9091/metrics in its namespace, agents also /readyz on :9099 (tabby lab exec h1 -- curl -s 127.0.0.1:9091/metrics)`);
     await waitForNodes(store, state);
     if (fabric) {
       await labelNodes(new ResourceClient(store), fabric);
@@ -230,6 +231,8 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
     { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv4" }, spec: { cidr: plan.pool4, blockSize: 26, natOutgoing: true } },
     { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv6" }, spec: { cidr: plan.pool6, blockSize: 122 } },
     namespaceProfile(),
+    // every agent serves metrics and health on its own loopback (each host is a namespace)
+    { apiVersion: API_VERSION, kind: "FelixConfiguration", metadata: { name: "default" }, spec: { prometheusMetricsEnabled: true, healthEnabled: true } },
   ];
   for (const r of resources) await client.apply(r);
 }

@@ -23,3 +23,13 @@ test("FelixConfiguration: the control-plane access selector must parse; natOutgo
   // Fields tabby does not read are kept as written.
   assert.deepEqual(validateResource(felix({ bpfEnabled: false })).spec, { bpfEnabled: false });
 });
+
+test("FelixConfiguration: metrics and health fields are typed (they are honoured, src/health/config.ts); unsupported metric switches refused", () => {
+  assert.deepEqual(problems({ prometheusMetricsEnabled: true, prometheusMetricsHost: "0.0.0.0", prometheusMetricsPort: 9091, healthEnabled: false, healthHost: "::1", healthPort: 9099 }), []);
+  assert.match(problems({ prometheusMetricsEnabled: "yes" }).join(), /^spec\.prometheusMetricsEnabled: must be true or false, got/);
+  assert.match(problems({ healthHost: "localhost" }).join(), /^spec\.healthHost: must be an IP address to listen on/);
+  assert.match(problems({ prometheusMetricsPort: 0 }).join(), /^spec\.prometheusMetricsPort: must be a port 1-65535/);
+  assert.match(problems({ healthPort: 70000 }).join(), /^spec\.healthPort: must be a port 1-65535/);
+  assert.match(problems({ prometheusGoMetricsEnabled: false }).join(), /^spec\.prometheusGoMetricsEnabled: only true is supported/);
+  assert.deepEqual(problems({ prometheusProcessMetricsEnabled: true }), []);
+});

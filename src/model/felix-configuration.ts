@@ -5,10 +5,15 @@
  *   - `workloadControlPlaneAccessSelector` (tabby's own, docs/security.md) must be a selector;
  *   - `natOutgoingExclusions`: tabby always excludes node addresses as well as pools from
  *     natOutgoing (Calico's `IPPoolsAndHostIPs`); `IPPoolsOnly`, Calico's default, is refused
- *     rather than ignored, so nobody believes workload traffic to nodes is masqueraded.
+ *     rather than ignored, so nobody believes workload traffic to nodes is masqueraded;
+ *   - the metrics and health endpoints (src/health/config.ts): `prometheusMetricsEnabled` and
+ *     `healthEnabled` booleans, `*Host` an IP address, `*Port` 1-65535; the other
+ *     `prometheus*MetricsEnabled` fields (Go, process, WireGuard) are refused unless true:
+ *     tabby exports one set of process metrics always, and cannot turn parts off.
  * Pure: no I/O.
  */
 import { Checker, describe, isPlainObject, selectorField } from "./check.js";
+import { tryParseIP } from "../net/index.js";
 
 export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<string, unknown> | undefined {
   if (!isPlainObject(v)) {
@@ -25,6 +30,20 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
         ? "IPPoolsOnly is not supported: tabby never masquerades workload traffic to another node (only IPPoolsAndHostIPs)"
         : `must be IPPoolsAndHostIPs, got ${describe(excl)}`,
     );
+  }
+  for (const f of ["prometheusMetricsEnabled", "healthEnabled"]) {
+    if (spec[f] !== undefined && typeof spec[f] !== "boolean") c.error(`spec.${f}`, `must be true or false, got ${describe(spec[f])}`);
+  }
+  for (const f of ["prometheusMetricsHost", "healthHost"]) {
+    const h = spec[f];
+    if (h !== undefined && (typeof h !== "string" || (h !== "" && tryParseIP(h) === undefined))) c.error(`spec.${f}`, `must be an IP address to listen on, got ${describe(h)}`);
+  }
+  for (const f of ["prometheusMetricsPort", "healthPort"]) {
+    const p = spec[f];
+    if (p !== undefined && !(typeof p === "number" && Number.isInteger(p) && p >= 1 && p <= 65535)) c.error(`spec.${f}`, `must be a port 1-65535, got ${describe(p)}`);
+  }
+  for (const f of ["prometheusGoMetricsEnabled", "prometheusProcessMetricsEnabled", "prometheusWireGuardMetricsEnabled"]) {
+    if (spec[f] !== undefined && spec[f] !== true) c.error(`spec.${f}`, "only true is supported: tabby always exports its process metrics and cannot turn families off");
   }
   return spec;
 }

@@ -71,6 +71,15 @@ export class NftDataplane {
     return this.programmed !== undefined;
   }
 
+  /** Chains, rules and sets of the table as last programmed (metrics). */
+  programmedCounts(): { chains: number; rules: number; sets: number } {
+    const p = this.programmed;
+    if (!p) return { chains: 0, rules: 0, sets: 0 };
+    let rules = 0;
+    for (const c of p.chains.values()) rules += c.rules.length;
+    return { chains: p.chains.size, rules, sets: p.sets.size + p.maps.size };
+  }
+
   private async run(script: string): Promise<void> {
     this.stats.transactions++;
     this.stats.lastScript = script;
