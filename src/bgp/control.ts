@@ -3,7 +3,8 @@
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
  * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
  * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
- * the kernel and why). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * the kernel and why) and `{"op":"explain-route","dst","src"?,"iif"?}` (the kernel's route to dst
+ * now, for `tabby explain`). Served by the agent and by `tabby bgp run`; `queryControl` is the client
  * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
  * only: 0600, in a directory others cannot write.
  */
@@ -20,7 +21,8 @@ export type ControlRequest =
   | { op: "route-problems" }
   | { op: "routes"; family?: "ipv4" | "ipv6" }
   | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" }
-  | { op: "bfd" };
+  | { op: "bfd" }
+  | { op: "explain-route"; dst: string; src?: string; iif?: string };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -30,6 +32,8 @@ type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker,
 export interface ControlExtras {
   /** Learned routes not programmed (unresolvable next hop, kernel refusal) with the reason. */
   routeProblems?(): unknown[];
+  /** `tabby explain`: how this host's kernel forwards to `dst` now (src/explain/route-lookup.ts). */
+  explainRoute?(req: unknown): Promise<unknown>;
 }
 
 export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
@@ -75,6 +79,7 @@ export async function serveControl(speaker: Answerable, socketPath: string, extr
   if (existsSync(socketPath)) unlinkSync(socketPath);
   const server = net.createServer((sock) => {
     let buf = "";
+    let pending: Promise<void> = Promise.resolve();
     sock.setEncoding("utf8");
     sock.on("data", (d: string) => {
       buf += d;
@@ -82,13 +87,17 @@ export async function serveControl(speaker: Answerable, socketPath: string, extr
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let resp: ControlResponse;
-        try {
-          resp = answer(speaker, JSON.parse(line), extras);
-        } catch (e) {
-          resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
-        }
-        sock.write(JSON.stringify(resp) + "\n");
+        // answers go out in request order, the asynchronous ones (explain-route) included
+        pending = pending.then(async () => {
+          let resp: ControlResponse;
+          try {
+            const req = JSON.parse(line) as { op?: string };
+            resp = req?.op === "explain-route" && extras.explainRoute ? { ok: true, result: await extras.explainRoute(req) } : answer(speaker, req, extras);
+          } catch (e) {
+            resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
+          }
+          if (!sock.destroyed) sock.write(JSON.stringify(resp) + "\n");
+        });
       }
     });
     sock.on("error", () => {});

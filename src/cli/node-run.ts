@@ -43,6 +43,7 @@ import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { serveControl } from "../bgp/control.js";
+import { lookupRoute } from "../explain/route-lookup.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
@@ -193,7 +194,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     },
   );
   // one control socket for the agent's life: it answers from whichever speaker is current
-  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems() });
+  const explainRunner = new ExecRunner();
+  const control$ = serveControl(agent, control, {
+    routeProblems: () => agent.routeProblems(),
+    explainRoute: (req) => lookupRoute(req as object, { runner: explainRunner, routes: (f) => agent.routes(f), problems: () => agent.routeProblems() }),
+  });
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
 
   await agent.start();
