@@ -36,6 +36,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["lab", "restart"], module: "./lab-restart.js", summary: "stop and start a host's agent: restart HOST [--kill]" },
   { words: ["lab", "down"], module: "./lab-down.js", summary: "remove everything lab up made" },
   { words: ["cni", "install"], module: "./cni-install.js", summary: "install the CNI plugins and a default conflist" },
+  { words: ["explain"], module: "./explain.js", summary: "the path of a packet now: explain SRC DST [--port P] [--protocol tcp|udp|icmp]" },
   { words: ["selector"], module: "./selector.js", summary: "evaluate a selector: selector EXPR [--labels k=v,...]" },
   { words: ["version"], module: "./version.js", summary: "print tabby's version" },
 ];
