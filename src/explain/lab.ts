@@ -34,10 +34,17 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
   const evaluator = new PolicyEvaluator(world);
   const places: Place[] = [];
   const netns = new Map<string, string>();
+  // every address of a namespace, and the link (name, MTU) that holds it
+  const links = new Map<string, Map<string, { dev: string; mtu: number }>>();
   const nsAddrs = async (ns: string): Promise<string[]> => {
     const r = await runner.run("ip", ["-j", "addr", "show"], { netns: ns });
     if (r.code !== 0) return [];
-    return (JSON.parse(r.stdout || "[]") as { addr_info?: { local?: string; scope?: string }[] }[]).flatMap((l) => (l.addr_info ?? []).filter((a) => a.local && a.scope !== "host").map((a) => a.local!));
+    const byAddr = new Map<string, { dev: string; mtu: number }>();
+    for (const l of JSON.parse(r.stdout || "[]") as { ifname: string; mtu: number; addr_info?: { local?: string; scope?: string }[] }[]) {
+      for (const a of l.addr_info ?? []) if (a.local && a.scope !== "host") byAddr.set(a.local, { dev: l.ifname, mtu: l.mtu });
+    }
+    links.set(ns, byAddr);
+    return [...byAddr.keys()];
   };
   const hostNames = new Set(state.plan.hosts.map((h) => h.name));
   await Promise.all([
@@ -76,6 +83,10 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     ownerOf: (addr, near) => {
       const all = places.filter((p) => p.addrs.includes(addr) && p !== near);
       return all.find((p) => p.kind !== "workload" || p.host === near?.name) ?? all[0];
+    },
+    ingressLink: (place, addr) => {
+      const ns = netns.get(place.name);
+      return ns ? links.get(ns)?.get(addr) : undefined;
     },
     workloadOn: (host, iface) => places.find((p) => p.kind === "workload" && p.host === host && p.iface === iface),
   };

@@ -31,6 +31,8 @@ export interface Topology {
   /** The workload behind a host's interface. */
   workloadOn(host: string, iface: string): Place | undefined;
   place(name: string): Place | undefined;
+  /** The interface of `place` that holds `addr`, and its MTU (a packet arrives through it). */
+  ingressLink?(place: Place, addr: string): { dev: string; mtu: number } | undefined;
 }
 
 export interface HopOracle {
@@ -95,7 +97,7 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
   const packet = { src: req.srcAddr, dst: req.dstAddr, protocol: req.protocol, ...(req.port !== undefined ? { dstPort: req.port } : {}) };
 
   let size = req.size;
-  const mtus: { at: string; dev: string; mtu: number }[] = [];
+  const mtus: { at: string; dev: string; mtu: number; ingress?: boolean }[] = [];
   let current: Place;
   let iif: string | undefined;
   if (req.src.kind === "workload") {
@@ -149,7 +151,7 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
       at: current.name,
       kind: "route",
       ok: !!next,
-      detail: `${current.name} → ${next?.name ?? "?"}: kernel route ${fibText}${ans.chosen.gateway ? `, next hop ${ans.chosen.gateway}` : ""} dev ${ans.chosen.dev}${mtu !== Infinity ? ` mtu ${mtu}` : ""}; ${bgpText} [${ans.via}]`,
+      detail: `${current.name} → ${next?.name ?? "?"}: kernel route ${fibText}${ans.chosen.gateway ? `, next hop ${ans.chosen.gateway}` : ""}${ans.fib?.dev === ans.chosen.dev ? "" : ` dev ${ans.chosen.dev}`}${mtu !== Infinity ? ` mtu ${mtu}` : ""}; ${bgpText} [${ans.via}]`,
       route: ans,
     };
     if (!next) {
@@ -157,6 +159,8 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
       return fail(st);
     }
     steps.push(st);
+    const inLink = next.kind !== "workload" ? topo.ingressLink?.(next, ans.chosen.gateway ?? req.dstAddr) : undefined;
+    if (inLink) mtus.push({ at: next.name, dev: inLink.dev, mtu: inLink.mtu, ingress: true });
     path.push(next.name);
     current = next;
     if (current.kind === "workload") {
@@ -173,7 +177,10 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
       out.size = size;
       const small = mtus.find((m) => m.mtu < size!);
       if (small) {
-        return fail({ at: small.at, kind: "mtu", ok: false, detail: `a ${size}-byte packet does not fit ${small.at}'s ${small.dev} (mtu ${small.mtu}); the path MTU is ${out.pathMtu} — an MTU mismatch: packets with DF set are dropped there (ICMP "fragmentation needed" must reach the source)` });
+        const how = small.ingress
+          ? `it arrives through ${small.at}'s ${small.dev} (mtu ${small.mtu}), which drops larger frames on receipt with no ICMP to tell the source — an MTU mismatch between the two ends of a link`
+          : `it leaves through ${small.at}'s ${small.dev} (mtu ${small.mtu}): with DF set it is dropped there and only an ICMP "fragmentation needed" reaching the source lets it shrink`;
+        return fail({ at: small.at, kind: "mtu", ok: false, detail: `a ${size}-byte packet does not fit: ${how}; the path MTU is ${out.pathMtu}` });
       }
       steps.push({ at: path.join(" → "), kind: "mtu", ok: true, detail: `path MTU ${out.pathMtu}; a ${size}-byte packet fits` });
     }
