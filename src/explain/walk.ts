@@ -170,8 +170,9 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
   }
   if (!reached) return fail({ at: current.name, kind: "route", ok: false, detail: `more than ${MAX_HOPS} hops` });
 
-  // The path MTU, and the first link a packet of `size` bytes does not fit.
+  // The path MTU, and the first link a packet of `size` bytes (default: what the source's first link takes) does not fit.
   if (mtus.length) {
+    size ??= mtus[0]!.mtu;
     out.pathMtu = Math.min(...mtus.map((m) => m.mtu));
     if (size !== undefined) {
       out.size = size;
