@@ -16,7 +16,8 @@ import { TabbyError } from "../errors.js";
 import { tryParseIP } from "../net/index.js";
 import { currentLabName, readLabState } from "../lab/state.js";
 import { labExplainContext } from "../explain/lab.js";
-import { explainPath, type Explanation, type Place } from "../explain/walk.js";
+import { explainPath, type Place } from "../explain/walk.js";
+import { formatExplanation } from "../explain/format.js";
 import { DEFAULT_FAILSAFE_INBOUND } from "../calc/policy-output.js";
 import type { EvalProtocol } from "../calc/policy-eval.js";
 
@@ -85,15 +86,4 @@ function hostAddr(state: { plan: { hosts: { name: string; ipv4: string; ipv6: st
   const h = state.plan.hosts.find((x) => x.name === place.name);
   if (h) return (family === 4 ? h.ipv4 : h.ipv6).split("/")[0];
   return place.addrs.find((a) => (family === 6) === a.includes(":"));
-}
-
-export function formatExplanation(ex: Explanation): string {
-  const what = `${ex.protocol.toUpperCase()}${ex.port !== undefined ? ` ${ex.port}` : ""}`;
-  const lines = [`${ex.src} (${ex.srcAddr}) → ${ex.dst} (${ex.dstAddr}) ${what}`, ""];
-  for (const s of ex.steps) lines.push(`${s.ok ? "  ok  " : "  FAIL"} ${s.kind.padEnd(15)} ${s.at}: ${s.detail}`);
-  lines.push("");
-  if (ex.pathMtu !== undefined) lines.push(`path: ${ex.path.join(" → ")}, path MTU ${ex.pathMtu}`);
-  else lines.push(`path: ${ex.path.join(" → ")}`);
-  lines.push(ex.arrives ? "the packet arrives" : `the packet does not arrive: it fails at ${ex.failed!.at} (${ex.failed!.kind}): ${ex.failed!.reason}`);
-  return lines.join("\n") + "\n";
 }

@@ -41,7 +41,7 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     if (r.code !== 0) return [];
     const byAddr = new Map<string, { dev: string; mtu: number }>();
     for (const l of JSON.parse(r.stdout || "[]") as { ifname: string; mtu: number; addr_info?: { local?: string; scope?: string }[] }[]) {
-      for (const a of l.addr_info ?? []) if (a.local && a.scope !== "host") byAddr.set(a.local, { dev: l.ifname, mtu: l.mtu });
+      for (const a of l.addr_info ?? []) if (a.local && a.scope === "global") byAddr.set(a.local, { dev: l.ifname, mtu: l.mtu });
     }
     links.set(ns, byAddr);
     return [...byAddr.keys()];
@@ -69,13 +69,13 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     const addrs = [w.ipv4, w.ipv6].filter((a): a is string => !!a);
     for (const a of state.anycast ?? []) if (a.workloads.includes(w.name)) addrs.push(a.address);
     const ep = world.endpoints.find((e) => e.addrs.includes(w.ipv4 ?? "") || e.addrs.includes(w.ipv6 ?? ""));
-    places.push({ kind: "workload", name: w.name, host: w.host, ...(w.interface ? { iface: w.interface } : {}), ...(ep ? { endpoint: `${ep.namespace}/${ep.name}` } : {}), addrs });
+    places.push({ kind: "workload", name: w.name, host: w.host, ...(w.interface ? { iface: w.interface } : {}), ...(ep ? { endpoint: `${ep.namespace}/${ep.name}`, labels: ep.labels } : {}), addrs });
     netns.set(w.name, w.netns);
   }
   // workload endpoints that are not lab workloads (made by hand) by their endpoint name
   for (const e of world.endpoints) {
     if (places.some((p) => p.endpoint === `${e.namespace}/${e.name}`)) continue;
-    if (e.node && hostNames.has(e.node)) places.push({ kind: "workload", name: e.name, host: e.node, endpoint: `${e.namespace}/${e.name}`, addrs: e.addrs });
+    if (e.node && hostNames.has(e.node)) places.push({ kind: "workload", name: e.name, host: e.node, endpoint: `${e.namespace}/${e.name}`, labels: e.labels, addrs: e.addrs });
   }
   const topo: LabExplainContext["topo"] = {
     places,

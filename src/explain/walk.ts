@@ -21,6 +21,8 @@ export interface Place {
   iface?: string;
   endpoint?: string;
   addrs: string[];
+  /** Workloads: the endpoint's labels (for the map). */
+  labels?: Record<string, string>;
   /** Hosts: a tabby agent answers for it (routers are asked through their kernel). */
   agent?: boolean;
 }
