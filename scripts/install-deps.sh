@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what tabby needs on a Debian machine, as root: the kernel tools it drives, the BGP
 # peers and etcd its tests run against, and its npm packages. Safe to run again: it installs
-# only what is missing.
+# only what is missing. Chromium (headless) drives the map's browser test (test/ui-map.test.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd; do
+for pair in ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd chromium:chromium; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -60,13 +60,13 @@ function el(name, attrs, parent, text) {
 export function layout(state) {
   const racks = [...new Set(state.nodes.filter((n) => n.rack).map((n) => n.rack))].sort();
   const groups = racks.length ? racks : ["all"];
-  const colW = 300, pos = new Map();
+  const colW = 340, pos = new Map();
   const top = state.nodes.filter((n) => n.kind === "router" && !n.rack);
   top.forEach((n, i) => pos.set(n.name, { x: (groups.length * colW) / 2 + (i - (top.length - 1) / 2) * 160, y: 40 }));
   groups.forEach((rack, ri) => {
     const inRack = (n) => (racks.length ? n.rack === rack : true);
     const tors = state.nodes.filter((n) => n.kind === "router" && n.rack && inRack(n));
-    tors.forEach((n, i) => pos.set(n.name, { x: ri * colW + colW / 2 + (i - (tors.length - 1) / 2) * 130, y: 150 }));
+    tors.forEach((n, i) => pos.set(n.name, { x: ri * colW + colW / 2 + (i - (tors.length - 1) / 2) * 165, y: 150 }));
     const hosts = state.nodes.filter((n) => n.kind === "host" && inRack(n));
     const hw = racks.length ? colW / Math.max(1, hosts.length) : colW;
     hosts.forEach((n, i) => pos.set(n.name, { x: racks.length ? ri * colW + hw * (i + 0.5) : colW * (i + 0.5), y: 270 }));
@@ -84,7 +84,7 @@ function draw(state) {
   svg.setAttribute("width", String(Math.max(width, 600)));
   svg.setAttribute("height", String(360 + perHost * 58));
   racks.forEach((r, i) => {
-    el("rect", { class: "rack", x: i * colW + 6, y: 110, width: colW - 12, height: 220 + perHost * 58 }, svg);
+    el("rect", { class: "rack", x: i * colW + 6, y: 110, width: colW - 12, height: 250 + perHost * 58 }, svg);
     el("text", { class: "racklabel", x: i * colW + 12, y: 124 }, svg, "rack " + r);
   });
   for (const s of state.sessions) {
@@ -96,24 +96,29 @@ function draw(state) {
   for (const n of state.nodes) {
     const p = pos.get(n.name);
     if (!p) continue;
-    const g = el("g", { class: "node " + n.kind + (n.up ? "" : " down"), "data-node": n.name, "data-up": n.up, transform: "translate(" + (p.x - 60) + "," + (p.y - 18) + ")" }, svg);
+    const g = el("g", { class: "node " + n.kind + (n.up ? "" : " down"), "data-node": n.name, "data-up": n.up, transform: "translate(" + (p.x - 75) + "," + (p.y - 18) + ")" }, svg);
     const lines = n.kind === "host" ? n.prefixes.length : 0;
-    el("rect", { width: 120, height: 36 + lines * 12 }, g);
+    el("rect", { width: 150, height: 36 + lines * 12 }, g);
     el("text", { class: "name", x: 8, y: 15 }, g, n.name + (n.role ? " (" + n.role + ")" : "") + (n.up ? "" : " ✗"));
     el("text", { x: 8, y: 29 }, g, n.addrs.find((a) => !a.includes(":")) || "");
-    n.prefixes.forEach((pr, i) => el("text", { class: "prefix", x: 8, y: 42 + i * 12 }, g, pr));
+    n.prefixes.forEach((pr, i) => el("text", { class: "prefix", x: 8, y: 42 + i * 12 }, g, short(pr)));
     if (n.kind !== "host") continue;
     state.workloads.filter((w) => w.host === n.name).forEach((w, i) => {
-      const wg = el("g", { class: "wl" + (picked[0] === w.name ? " src" : picked[1] === w.name ? " dst" : ""), "data-workload": w.name, transform: "translate(" + (p.x - 60) + "," + (p.y + 30 + lines * 12 + i * 58) + ")" }, svg);
-      el("rect", { width: 120, height: 52 }, wg);
+      const wg = el("g", { class: "wl" + (picked[0] === w.name ? " src" : picked[1] === w.name ? " dst" : ""), "data-workload": w.name, transform: "translate(" + (p.x - 75) + "," + (p.y + 30 + lines * 12 + i * 58) + ")" }, svg);
+      el("rect", { width: 150, height: 52 }, wg);
       el("text", { x: 6, y: 13 }, wg, w.name);
       el("text", { x: 6, y: 26 }, wg, w.addrs.find((a) => !a.includes(":")) || "");
-      el("text", { x: 6, y: 38 }, wg, (w.addrs.find((a) => a.includes(":")) || "").slice(0, 22));
-      el("text", { x: 6, y: 49 }, wg, Object.entries(w.labels).map(([k, v]) => k + "=" + v).join(",").slice(0, 24));
+      el("text", { x: 6, y: 38 }, wg, short(w.addrs.find((a) => a.includes(":")) || ""));
+      const labels = Object.entries(w.labels).filter(([k]) => !k.includes("projectcalico.org/")).map(([k, v]) => k + "=" + v).join(" ");
+      el("text", { x: 6, y: 49 }, wg, labels.slice(0, 28));
+      el("title", {}, wg, w.name + "\\n" + w.addrs.join("\\n") + "\\n" + Object.entries(w.labels).map(([k, v]) => k + "=" + v).join("\\n"));
       wg.addEventListener("click", () => pick(w.name));
     });
   }
 }
+
+/** A long IPv6 address or prefix, shortened to fit a box (the full text is in the title). */
+function short(a) { return a.length > 26 ? a.slice(0, 12) + "…" + a.slice(-12) : a; }
 
 let last;
 async function pick(name) {

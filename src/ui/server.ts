@@ -10,7 +10,7 @@ import { labExplainContext, type LabExplainContext } from "../explain/lab.js";
 import { explainPath } from "../explain/walk.js";
 import { formatExplanation } from "../explain/format.js";
 import { DEFAULT_FAILSAFE_INBOUND } from "../calc/policy-output.js";
-import { readMapState, type MapState } from "./state.js";
+import { readMapState, type AgentView, type MapState } from "./state.js";
 import { APP_JS, INDEX_HTML } from "./page.js";
 
 export interface UiOptions {
@@ -21,13 +21,14 @@ export interface UiOptions {
 export async function serveUi(loadState: () => LabState, opts: UiOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   let current: { ctx: LabExplainContext; map: MapState } | undefined;
   let refreshing: Promise<MapState> | undefined;
+  const lastPeers = new Map<string, AgentView["peers"]>();
   // one reading of the lab at a time, shared by the requests that arrive meanwhile
   const refresh = (): Promise<MapState> =>
     (refreshing ??= (async () => {
       try {
         const state = loadState();
         const ctx = await labExplainContext(state);
-        const map = await readMapState(state, ctx);
+        const map = await readMapState(state, ctx, lastPeers);
         current = { ctx, map };
         return map;
       } finally {

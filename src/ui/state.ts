@@ -53,10 +53,11 @@ export interface AgentView {
 }
 
 /** Sessions from what each agent says, keyed by the pair of ends. Pure. */
-export function mapSessions(views: AgentView[], ownerOf: (addr: string) => string | undefined): MapSession[] {
+export function mapSessions(views: AgentView[], ownerOf: (addr: string) => string | undefined, lastPeers: ReadonlyMap<string, AgentView["peers"]> = new Map()): MapSession[] {
   const byPair = new Map<string, { a: string; b: string; states: (string | undefined)[] }>();
   for (const v of views) {
-    for (const p of v.peers ?? []) {
+    // a silent agent's sessions are the ones it last reported (then drawn down)
+    for (const p of v.peers ?? lastPeers.get(v.host) ?? []) {
       const other = ownerOf(p.address);
       if (!other) continue;
       const [a, b] = [v.host, other].sort() as [string, string];
@@ -76,7 +77,8 @@ export function mapSessions(views: AgentView[], ownerOf: (addr: string) => strin
   });
 }
 
-export async function readMapState(state: LabState, ctx: LabExplainContext): Promise<MapState> {
+/** `lastPeers`: each host's peers as last heard, kept by the caller across readings (updated here). */
+export async function readMapState(state: LabState, ctx: LabExplainContext, lastPeers: Map<string, AgentView["peers"]> = new Map()): Promise<MapState> {
   const hosts = state.plan.hosts;
   const views: AgentView[] = await Promise.all(
     hosts.map(async (h) => {
@@ -112,8 +114,10 @@ export async function readMapState(state: LabState, ctx: LabExplainContext): Pro
   }
   for (const r of state.reflectors ?? []) nodes.push({ name: r.name, kind: "router", role: "reflector", addrs: [r.ipv4.split("/")[0]!, r.ipv6.split("/")[0]!], up: true, prefixes: [] });
   const ownerOf = (addr: string) => nodes.find((n) => n.addrs.includes(addr))?.name;
+  const sessions = mapSessions(views, ownerOf, lastPeers);
+  for (const v of views) if (v.peers) lastPeers.set(v.host, v.peers);
   const workloads: MapWorkload[] = places
     .filter((p) => p.kind === "workload")
     .map((p) => ({ name: p.name, host: p.host ?? "", addrs: p.addrs, labels: p.labels ?? {} }));
-  return { lab: state.name, topology: state.topology ?? "mesh", at: new Date().toISOString(), nodes, sessions: mapSessions(views, ownerOf), workloads };
+  return { lab: state.name, topology: state.topology ?? "mesh", at: new Date().toISOString(), nodes, sessions, workloads };
 }
