@@ -123,9 +123,10 @@ export class PolicyEvaluator {
 
   /**
    * `at` names the endpoints (namespace/name) when an address alone does not (an anycast address
-   * held by several workloads: `tabby explain` knows which one the route reached).
+   * held by several workloads: `tabby explain` knows which one the route reached). `attribution`:
+   * verdicts carry the tier, policy, rule index and rule that decided (for `tabby explain`).
    */
-  evaluate(packet: EvalPacket, at: { src?: string; dst?: string } = {}): Evaluation {
+  evaluate(packet: EvalPacket, at: { src?: string; dst?: string } = {}, attribution = false): Evaluation {
     const byName = (n: string | undefined) => (n === undefined ? undefined : [...this.effectiveLabels.keys()].find((e) => `${e.namespace}/${e.name}` === n));
     const srcEp = byName(at.src) ?? this.endpointsByIp.get(canonicalIp(packet.src));
     const dstEp = byName(at.dst) ?? this.endpointsByIp.get(canonicalIp(packet.dst));
@@ -138,7 +139,8 @@ export class PolicyEvaluator {
       if (fwdIn && !fwdIn.allowed && ingress.allowed) ingress = fwdIn;
     }
     const out = fwdOut && !fwdOut.allowed && egress.allowed ? fwdOut : egress;
-    return { allowed: out.allowed && ingress.allowed, egress: out, ingress };
+    const plain = (v: Verdict): Verdict => (attribution ? v : { allowed: v.allowed, by: v.by });
+    return { allowed: out.allowed && ingress.allowed, egress: plain(out), ingress: plain(ingress) };
   }
 
   /** Forwarded traffic through `node`'s fabric interface: its host endpoint's applyOnForward policies. */

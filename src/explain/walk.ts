@@ -107,7 +107,7 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
     const spoof: Step = { at: req.src.name, kind: "anti-spoofing", ok: own, detail: own ? `${req.srcAddr} is ${req.src.name}'s own address` : `${req.srcAddr} is not an address of ${req.src.name}: its host drops the packet as spoofed` };
     if (!own) return fail(spoof);
     steps.push(spoof);
-    const ev = evaluator.evaluate(packet, at(req.src, req.dst));
+    const ev = evaluator.evaluate(packet, at(req.src, req.dst), true);
     const st: Step = { at: `${req.src.host} (${req.src.name} egress)`, kind: "egress policy", ok: ev.egress.allowed, detail: verdictText(ev.egress), verdict: ev.egress };
     if (!ev.egress.allowed) return fail(st);
     steps.push(st);
@@ -190,7 +190,7 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
   }
 
   if (reached.kind === "workload") {
-    const ev = evaluator.evaluate(packet, at(req.src, reached));
+    const ev = evaluator.evaluate(packet, at(req.src, reached), true);
     const st: Step = { at: `${reached.host} (${reached.name} ingress)`, kind: "ingress policy", ok: ev.ingress.allowed, detail: verdictText(ev.ingress), verdict: ev.ingress };
     if (!ev.ingress.allowed) return fail(st);
     steps.push(st);
