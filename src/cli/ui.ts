@@ -7,8 +7,8 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { requireLab } from "./lab-common.js";
 import { serveUi } from "../ui/server.js";
+import { DEFAULT_UI_LISTEN } from "../ui/listen.js";
 
-export const DEFAULT_UI_LISTEN = "127.0.0.1:9099";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { name: { type: "string" }, listen: { type: "string" } } });

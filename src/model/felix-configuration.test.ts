@@ -23,3 +23,10 @@ test("FelixConfiguration: the control-plane access selector must parse; natOutgo
   // Fields tabby does not read are kept as written.
   assert.deepEqual(validateResource(felix({ bpfEnabled: false })).spec, { bpfEnabled: false });
 });
+
+test("FelixConfiguration: Calico's flow-log fields are refused by name, not kept and ignored", () => {
+  assert.deepEqual(problems({ flowLogsFlushInterval: "15s", flowLogsGoldmaneServer: "goldmane:7443" }), [
+    `spec.flowLogsFlushInterval: flow logs are not implemented by tabby yet (docs/observability.md, "flows"); remove flowLogsFlushInterval`,
+    `spec.flowLogsGoldmaneServer: flow logs are not implemented by tabby yet (docs/observability.md, "flows"); remove flowLogsGoldmaneServer`,
+  ]);
+});
