@@ -24,9 +24,11 @@ test("FelixConfiguration: the control-plane access selector must parse; natOutgo
   assert.deepEqual(validateResource(felix({ bpfEnabled: false })).spec, { bpfEnabled: false });
 });
 
-test("FelixConfiguration: Calico's flow-log fields are refused by name, not kept and ignored", () => {
-  assert.deepEqual(problems({ flowLogsFlushInterval: "15s", flowLogsGoldmaneServer: "goldmane:7443" }), [
-    `spec.flowLogsFlushInterval: flow logs are not implemented by tabby yet (docs/observability.md, "flows"); remove flowLogsFlushInterval`,
-    `spec.flowLogsGoldmaneServer: flow logs are not implemented by tabby yet (docs/observability.md, "flows"); remove flowLogsGoldmaneServer`,
+test("FelixConfiguration: flowLogsEnabled and flowLogsFlushInterval are checked; Calico's other flow-log fields are refused by name", () => {
+  assert.deepEqual(problems({ flowLogsEnabled: true, flowLogsFlushInterval: "15s" }), []);
+  assert.match(problems({ flowLogsEnabled: "yes" }).join(), /^spec\.flowLogsEnabled: must be true or false/);
+  assert.match(problems({ flowLogsFlushInterval: 15 }).join(), /^spec\.flowLogsFlushInterval: must be a duration/);
+  assert.deepEqual(problems({ flowLogsGoldmaneServer: "goldmane:7443" }), [
+    "spec.flowLogsGoldmaneServer: is not supported: tabby's flow logs are read with `tabby flows` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md \"flows\"); remove flowLogsGoldmaneServer",
   ]);
 });

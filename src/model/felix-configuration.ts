@@ -6,7 +6,8 @@
  *   - `natOutgoingExclusions`: tabby always excludes node addresses as well as pools from
  *     natOutgoing (Calico's `IPPoolsAndHostIPs`); `IPPoolsOnly`, Calico's default, is refused
  *     rather than ignored, so nobody believes workload traffic to nodes is masqueraded;
- *   - `flowLogs*` (Calico's flow-log fields): refused, tabby records no flow logs yet.
+ *   - flow logs: `flowLogsEnabled` (tabby's) must be a boolean, `flowLogsFlushInterval` a duration;
+ *     Calico's other `flowLogs*` fields are refused by name.
  * Pure: no I/O.
  */
 import { Checker, describe, isPlainObject, selectorField } from "./check.js";
@@ -27,10 +28,13 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
         : `must be IPPoolsAndHostIPs, got ${describe(excl)}`,
     );
   }
-  // Calico's flow-log fields (flowLogsFlushInterval, flowLogsGoldmaneServer, ...): tabby records no
-  // flow logs yet, so a value would be accepted and do nothing
-  for (const k of Object.keys(spec).filter((k) => k.startsWith("flowLogs")).sort()) {
-    c.error(`spec.${k}`, `flow logs are not implemented by tabby yet (docs/observability.md, "flows"); remove ${k}`);
+  // Flow logs: tabby's `flowLogsEnabled` and Calico's `flowLogsFlushInterval` are honoured; Calico's
+  // other flow-log fields (Goldmane, local reporter, evaluation modes) are refused by name
+  if (spec["flowLogsEnabled"] !== undefined && typeof spec["flowLogsEnabled"] !== "boolean") c.error("spec.flowLogsEnabled", `must be true or false, got ${describe(spec["flowLogsEnabled"])}`);
+  const flush = spec["flowLogsFlushInterval"];
+  if (flush !== undefined && (typeof flush !== "string" || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(flush))) c.error("spec.flowLogsFlushInterval", `must be a duration such as 15s or 5m, got ${describe(flush)}`);
+  for (const k of Object.keys(spec).filter((k) => k.startsWith("flowLogs") && k !== "flowLogsEnabled" && k !== "flowLogsFlushInterval").sort()) {
+    c.error(`spec.${k}`, `is not supported: tabby's flow logs are read with \`tabby flows\` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md "flows"); remove ${k}`);
   }
   return spec;
 }

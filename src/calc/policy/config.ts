@@ -4,12 +4,13 @@
  * `failsafeInboundHostPorts` / `failsafeOutboundHostPorts` (v3 `[{protocol, port}]`, or the
  * config-file form "tcp:22"; an empty list means none; absent means Calico's defaults),
  * `defaultEndpointToHostAction` (Drop | Accept | Return; default Drop), `logPrefix` (default
- * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited).
+ * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited),
+ * `flowLogsEnabled` (tabby's: flow logs through NFLOG group FLOW_LOG_GROUP, docs/observability.md).
  * Also IPPools, for natOutgoing (felix's masq-ipam-pools / all-ipam-pools): the CIDRs of pools
  * with natOutgoing and of every pool.
  * Pure: no I/O.
  */
-import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type ConfigUpdate } from "../policy-output.js";
+import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, FLOW_LOG_GROUP, type ConfigUpdate } from "../policy-output.js";
 import type { DataplaneSink } from "./sequencer.js";
 
 type ProtoPort = { protocol: "tcp" | "udp"; port: number };
@@ -51,6 +52,7 @@ export function configFromSpec(spec: Record<string, unknown>): ConfigUpdate {
     defaultEndpointToHostAction: action === "accept" || action === "return" ? action : "drop",
     logRateLimitPerSecond: rate(spec["logActionRateLimit"]),
     logPrefix: typeof spec["logPrefix"] === "string" && spec["logPrefix"] !== "" ? spec["logPrefix"] : "calico-packet",
+    ...(spec["flowLogsEnabled"] === true ? { flowLogGroup: FLOW_LOG_GROUP } : {}),
   };
 }
 
