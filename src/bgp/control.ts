@@ -4,7 +4,7 @@
  * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
  * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
  * the kernel and why) and `{"op":"explain-route","dst","src"?,"iif"?}` (the kernel's route to dst
- * now, for `tabby explain`). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * now, for `tabby explain`) and `{"op":"flows"}` (flow-log records, for `tabby flows`). Served by the agent and by `tabby bgp run`; `queryControl` is the client
  * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
  * only: 0600, in a directory others cannot write.
  */
@@ -22,7 +22,8 @@ export type ControlRequest =
   | { op: "routes"; family?: "ipv4" | "ipv6" }
   | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" }
   | { op: "bfd" }
-  | { op: "explain-route"; dst: string; src?: string; iif?: string };
+  | { op: "explain-route"; dst: string; src?: string; iif?: string }
+  | { op: "flows" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -34,11 +35,14 @@ export interface ControlExtras {
   routeProblems?(): unknown[];
   /** `tabby explain`: how this host's kernel forwards to `dst` now (src/explain/route-lookup.ts). */
   explainRoute?(req: unknown): Promise<unknown>;
+  /** `tabby flows`: this host's flow-log records (src/flows/). */
+  flows?(): unknown;
 }
 
 export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
   if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
+  if (r?.op === "flows" && extras.flows) return { ok: true, result: extras.flows() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };

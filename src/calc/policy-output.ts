@@ -170,6 +170,8 @@ export interface ConfigUpdate {
   logPrefix: string;
   /** Flow logs on (FelixConfiguration `flowLogsEnabled`, tabby's): the NFLOG group verdicts copy packets to. */
   flowLogGroup?: number;
+  /** FelixConfiguration `flowLogsFlushInterval`: the flow-log aggregation interval (ms). */
+  flowLogFlushMs?: number;
   /**
    * IPPool natOutgoing (felix's cali-nat-outgoing): sources in `natPools` going to destinations
    * outside every pool in `allPools` are masqueraded to the host's address. CIDRs, both

@@ -44,6 +44,8 @@ import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { serveControl } from "../bgp/control.js";
 import { lookupRoute } from "../explain/route-lookup.js";
+import { FlowLogReader } from "../flows/reader.js";
+import { FLOW_LOG_GROUP } from "../calc/policy-output.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
@@ -158,6 +160,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: ds.tcpPorts });
   const nft = new NftDataplane(runner);
+  // flow logs: read NFLOG always (idle unless FelixConfiguration flowLogsEnabled makes nft log to it)
+  const flowLogs = new FlowLogReader(FLOW_LOG_GROUP);
+  flowLogs.start().catch((err: unknown) => log("warn", "flow logs unavailable: cannot read NFLOG", { err: String(err) }));
   const agent: Agent = new Agent(
     { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
@@ -166,7 +171,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       policy: {
         onUpdate: (key, value) => policyGraph.onUpdate(key, value),
         onInSync: () => policyGraph.onInSync(),
-        sync: () => nft.apply(policyGraph.flush()),
+        sync: () => {
+          const events = policyGraph.flush();
+          for (const e of events) if (e.kind === "config-update" && e.flowLogFlushMs !== undefined) flowLogs.aggregator.setInterval(e.flowLogFlushMs);
+          return nft.apply(events);
+        },
         resync: async () => {
           const drift = await nft.resync();
           if (drift.length) log("warn", "repaired nftables drift", { drift: drift.slice(0, 10) });
@@ -197,6 +206,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const explainRunner = new ExecRunner();
   const control$ = serveControl(agent, control, {
     routeProblems: () => agent.routeProblems(),
+    flows: () => ({ records: flowLogs.records(), ...(flowLogs.lastError ? { error: flowLogs.lastError } : {}) }),
     explainRoute: (req) => lookupRoute(req as object, { runner: explainRunner, routes: (f) => agent.routes(f), problems: () => agent.routeProblems() }),
   });
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));

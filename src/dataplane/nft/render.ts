@@ -146,9 +146,12 @@ export interface RenderOptions {
   flowLogGroup?: number;
 }
 
-/** The NFLOG statement of a flow-log verdict: `F <A|D> <what> <dir> <rule>`, at most 127 bytes. */
+/**
+ * The NFLOG statement of a flow-log verdict: prefix `F <A|D> <what> <dir> <rule number|->`, at
+ * most 127 bytes, written in the order `nft list` prints it (so readback sees no drift).
+ */
 export function flowLog(group: number, verdict: "A" | "D", what: string, dir: Direction, rule: string): string {
-  return `log group ${group} prefix ${nftString(`F ${verdict} ${what} ${dir} ${rule}`.slice(0, 127))}`;
+  return `log prefix ${nftString(`F ${verdict} ${what.slice(0, 100)} ${dir} ${rule}`)} group ${group}`;
 }
 
 function comment(text: string): string {
@@ -156,9 +159,9 @@ function comment(text: string): string {
 }
 
 /** The nft rules of one compiled rule (zero, one or several: families and OR alternatives). */
-export function renderRule(rule: CompiledRule, opts: RenderOptions, at?: { id: string; dir: Direction }): string[] {
+export function renderRule(rule: CompiledRule, opts: RenderOptions, at?: { id: string; dir: Direction; index: number }): string[] {
   let action: string;
-  const flow = (v: "A" | "D") => (opts.flowLogGroup !== undefined && at ? `${flowLog(opts.flowLogGroup, v, at.id, at.dir, rule.id)} ` : "");
+  const flow = (v: "A" | "D") => (opts.flowLogGroup !== undefined && at ? `${flowLog(opts.flowLogGroup, v, at.id, at.dir, String(at.index + 1))} ` : "");
   switch (rule.action) {
     case "allow":
       action = flow("A") + SET_ACCEPT_RETURN;
@@ -181,7 +184,7 @@ export function renderRule(rule: CompiledRule, opts: RenderOptions, at?: { id: s
 /** A policy's (or profile's) chain rules in one direction. */
 export function renderPolicyRules(p: PolicyUpdate | undefined, id: string, dir: Direction, opts: RenderOptions): string[] {
   if (!p) return id.startsWith("pro/") ? [`drop ${comment("missing profile " + id)}`] : [];
-  return (dir === "ingress" ? p.ingress : p.egress).flatMap((r) => renderRule(r, opts, { id, dir }));
+  return (dir === "ingress" ? p.ingress : p.egress).flatMap((r, index) => renderRule(r, opts, { id, dir, index }));
 }
 
 /** The body of an endpoint chain (§3.3). */
