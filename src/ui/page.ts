@@ -26,6 +26,7 @@ export const INDEX_HTML = `<!doctype html>
   line.session { stroke-width: 2.5; }
   line.session.established { stroke: #43a047; }
   line.session.down { stroke: #e53935; stroke-dasharray: 6 4; }
+  line.session.unknown { stroke: #b0bec5; stroke-dasharray: 2 3; }
   .wl rect { fill: #e3f2fd; stroke: #1e88e5; rx: 4; cursor: pointer; }
   .wl.src rect { fill: #fff59d; } .wl.dst rect { fill: #ffcc80; }
   .wl text { font-size: 10px; pointer-events: none; }
@@ -35,7 +36,7 @@ export const INDEX_HTML = `<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>tabby map</h1><span id="lab">connecting…</span><span id="legend"><span class="up">━ established</span><span class="down">┅ down</span></span><span>click a workload, then another: explain</span></header>
+<header><h1>tabby map</h1><span id="lab">connecting…</span><span id="legend"><span class="up">━ established</span><span class="down">┅ down</span><span style="color:#90a4ae">┈ router to router (not asked)</span></span><span>click a workload, then another: explain</span></header>
 <svg id="map" xmlns="http://www.w3.org/2000/svg" width="1200" height="600"></svg>
 <pre id="explain"></pre>
 <script type="module" src="/app.js"></script>
@@ -90,7 +91,7 @@ function draw(state) {
   for (const s of state.sessions) {
     const a = pos.get(s.a), b = pos.get(s.b);
     if (!a || !b) continue;
-    const line = el("line", { class: "session " + (s.established ? "established" : "down"), x1: a.x, y1: a.y, x2: b.x, y2: b.y, "data-session": s.a + "|" + s.b, "data-state": s.state }, svg);
+    const line = el("line", { class: "session " + (s.unknown ? "unknown" : s.established ? "established" : "down"), x1: a.x, y1: a.y, x2: b.x, y2: b.y, "data-session": s.a + "|" + s.b, "data-state": s.state }, svg);
     el("title", {}, line, s.a + " ↔ " + s.b + ": " + s.state);
   }
   for (const n of state.nodes) {

@@ -27,6 +27,8 @@ export interface MapSession {
   /** "Established" when every end that answered says so and no end is silent; else the first other state. */
   state: string;
   established: boolean;
+  /** A session between routers (ToR to spine): in the plan, its state not asked of the routers' daemons. */
+  unknown?: boolean;
 }
 
 export interface MapWorkload {
@@ -115,6 +117,9 @@ export async function readMapState(state: LabState, ctx: LabExplainContext, last
   for (const r of state.reflectors ?? []) nodes.push({ name: r.name, kind: "router", role: "reflector", addrs: [r.ipv4.split("/")[0]!, r.ipv6.split("/")[0]!], up: true, prefixes: [] });
   const ownerOf = (addr: string) => nodes.find((n) => n.addrs.includes(addr))?.name;
   const sessions = mapSessions(views, ownerOf, lastPeers);
+  for (const r of state.fabric?.routers ?? []) {
+    for (const l of r.down) if (state.fabric!.routers.some((t) => t.name === l.peerName)) sessions.push({ a: r.name, b: l.peerName, state: "not asked (router daemons)", established: false, unknown: true });
+  }
   for (const v of views) if (v.peers) lastPeers.set(v.host, v.peers);
   const workloads: MapWorkload[] = places
     .filter((p) => p.kind === "workload")
