@@ -69,6 +69,10 @@ test("the map shows the lab and a killed agent's sessions go down", { timeout: 6
 
   const ex = await fetch(`${url}api/explain?src=${status.workloads[0]!.name}&dst=${status.workloads.at(-1)!.name}`);
   assert.match(await ex.text(), /the packet arrives/);
+  // the page's own explain (what two clicks do), through a link
+  const page = await dom(`${url}#explain=${status.workloads[0]!.name},${status.workloads.at(-1)!.name}`);
+  assert.match(page, /<pre id="explain">[^<]*the packet arrives/);
+  assert.match(page, /class="wl src"/);
 
   // kill h2's agent (a process this test's lab started): its sessions turn to down on the map
   const h2 = (JSON.parse((await lab("status", "-o", "json")).stdout) as { hosts: { name: string; agentPid: number }[] }).hosts.find((h) => h.name === "h2")!;

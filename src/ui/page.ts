@@ -138,7 +138,13 @@ async function poll() {
   try {
     const r = await fetch("/api/state", { cache: "no-store" });
     const text = await r.text();
-    if (r.ok && text !== lastJson) { lastJson = text; last = JSON.parse(text); draw(last); }
+    if (r.ok && text !== lastJson) {
+      const first = !last;
+      lastJson = text; last = JSON.parse(text); draw(last);
+      // a link to an explanation: #explain=SRC,DST (what two clicks do)
+      const m = /^#explain=([^,]+),(.+)$/.exec(decodeURIComponent(location.hash));
+      if (first && m) { picked = [m[1]]; pick(m[2]); }
+    }
     else if (!r.ok) document.getElementById("lab").textContent = "error: " + text;
   } catch { document.getElementById("lab").textContent = "reconnecting…"; }
   setTimeout(poll, 1000);
