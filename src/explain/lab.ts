@@ -79,7 +79,13 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
   }
   const topo: LabExplainContext["topo"] = {
     places,
-    place: (name) => places.find((p) => p.name === name || p.endpoint === name || (p.endpoint && p.endpoint.split("/")[1] === name)),
+    place: (name) => {
+      const found = places.find((p) => p.name === name || p.endpoint === name || (p.endpoint && p.endpoint.split("/")[1] === name));
+      if (found) return found;
+      // a HostEndpoint by name: its host
+      const hep = world.hostEndpoints?.find((h) => h.name === name);
+      return hep ? places.find((p) => p.kind === "host" && p.name === hep.node) : undefined;
+    },
     ownerOf: (addr, near) => {
       const all = places.filter((p) => p.addrs.includes(addr) && p !== near);
       return all.find((p) => p.kind !== "workload" || p.host === near?.name) ?? all[0];
