@@ -18,7 +18,6 @@ import { currentLabName, readLabState } from "../lab/state.js";
 import { labExplainContext } from "../explain/lab.js";
 import { explainPath, type Place } from "../explain/walk.js";
 import { formatExplanation } from "../explain/format.js";
-import { DEFAULT_FAILSAFE_INBOUND } from "../calc/policy-output.js";
 import type { EvalProtocol } from "../calc/policy-eval.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
@@ -72,7 +71,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const dst = resolve(positionals[1]!, "DST");
   if (src.place.kind === "router") throw new TabbyError("CLI_EXPLAIN_UNKNOWN", `SRC ${positionals[0]} is a router: explain starts at a workload or a host`);
   const ex = await explainPath(
-    { src: src.place, dst: dst.place, srcAddr: src.addr, dstAddr: dst.addr, protocol: protocol as EvalProtocol, ...(port !== undefined ? { port } : {}), ...(size !== undefined ? { size } : {}), failsafeInbound: [...DEFAULT_FAILSAFE_INBOUND] },
+    { src: src.place, dst: dst.place, srcAddr: src.addr, dstAddr: dst.addr, protocol: protocol as EvalProtocol, ...(port !== undefined ? { port } : {}), ...(size !== undefined ? { size } : {}), failsafeInbound: ctx.failsafeInbound },
     ctx.topo,
     ctx.oracle,
     ctx.evaluator,

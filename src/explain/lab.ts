@@ -12,11 +12,16 @@ import { ExecRunner, type CommandRunner } from "../dataplane/exec.js";
 import { TabbyError } from "../errors.js";
 import { PolicyEvaluator } from "../calc/policy-eval.js";
 import { loadWorld } from "../lab/check.js";
+import { openLabStore } from "../lab/etcd.js";
+import { ResourceClient } from "../datastore/resource-client.js";
+import { configFromSpec } from "../calc/policy/config.js";
 import type { LabState } from "../lab/state.js";
 import { lookupRoute, type ExplainRouteAnswer } from "./route-lookup.js";
 import type { HopOracle, Place, Topology } from "./walk.js";
 
 export interface LabExplainContext {
+  /** FelixConfiguration `default`'s failsafe inbound ports (Calico's defaults when unset or unreadable). */
+  failsafeInbound: { protocol: string; port: number }[];
   topo: Topology & { places: Place[] };
   oracle: HopOracle;
   evaluator: PolicyEvaluator;
@@ -120,5 +125,19 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
       return (JSON.parse(r.stdout || "[]") as { mtu?: number }[])[0]?.mtu;
     },
   };
-  return { topo, oracle, evaluator, netnsOf: (n) => netns.get(n) };
+  return { failsafeInbound: await failsafeInbound(state), topo, oracle, evaluator, netnsOf: (n) => netns.get(n) };
+}
+
+async function failsafeInbound(state: LabState): Promise<{ protocol: string; port: number }[]> {
+  try {
+    const { store, close } = await openLabStore(state);
+    try {
+      const felix = (await new ResourceClient(store).list("FelixConfiguration")).items.find((r) => r.metadata.name === "default");
+      return configFromSpec((felix?.spec ?? {}) as Record<string, unknown>).failsafeInbound;
+    } finally {
+      await close();
+    }
+  } catch {
+    return configFromSpec({}).failsafeInbound;
+  }
 }

@@ -9,7 +9,6 @@ import type { LabState } from "../lab/state.js";
 import { labExplainContext, type LabExplainContext } from "../explain/lab.js";
 import { explainPath } from "../explain/walk.js";
 import { formatExplanation } from "../explain/format.js";
-import { DEFAULT_FAILSAFE_INBOUND } from "../calc/policy-output.js";
 import { readMapState, type AgentView, type MapState } from "./state.js";
 import { APP_JS, INDEX_HTML } from "./page.js";
 
@@ -61,7 +60,7 @@ export async function serveUi(loadState: () => LabState, opts: UiOptions): Promi
         const d = dst ? ctx.topo.place(dst) : undefined;
         if (!s || !d || s.kind !== "workload" || d.kind !== "workload") return send(400, "text/plain", "src and dst must be workloads\n");
         const ex = await explainPath(
-          { src: s, dst: d, srcAddr: s.addrs[0]!, dstAddr: d.addrs.find((a) => a.includes(":") === s.addrs[0]!.includes(":"))!, protocol, ...(port ? { port: Number(port) } : {}), failsafeInbound: [...DEFAULT_FAILSAFE_INBOUND] },
+          { src: s, dst: d, srcAddr: s.addrs[0]!, dstAddr: d.addrs.find((a) => a.includes(":") === s.addrs[0]!.includes(":"))!, protocol, ...(port ? { port: Number(port) } : {}), failsafeInbound: ctx.failsafeInbound },
           ctx.topo,
           ctx.oracle,
           ctx.evaluator,
