@@ -2,12 +2,13 @@
 # Installs what tabby needs on a Debian machine, as root: the kernel tools it drives, the BGP
 # peers and etcd its tests run against, a maintained Node.js LTS (scripts/install-node.sh, from
 # the npm registry, under /opt/tabby-node) and its npm packages for that Node. Safe to run again:
-# it installs only what is missing.
+# it installs only what is missing. Chromium (headless) drives the map's browser test
+# (test/ui-map.test.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in npm:npm ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd; do
+for pair in npm:npm ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd:gobgpd etcd:etcd-server iperf3:iperf3 nsenter:util-linux podman:podman runc:runc busybox:busybox-static containerd:containerd chromium:chromium; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -3,7 +3,9 @@
  * Requests: `{"op":"peers"}`, `{"op":"routes","family":"ipv4"|"ipv6"}`, `{"op":"refresh","peer"?,
  * "family"?}` (ask peers to re-send their routes, RFC 2918/7313), `{"op":"bfd"}` (BFD sessions,
  * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
- * the kernel and why) and `{"op":"health"}` (readiness checks, each component's last error). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * the kernel and why), `{"op":"health"}` (readiness checks, each component's last error),
+ * `{"op":"explain-route","dst","src"?,"iif"?}` (the kernel's route to dst now, for `tabby explain`)
+ * and `{"op":"flows"}` (flow-log records, for `tabby flows`). Served by the agent and by `tabby bgp run`; `queryControl` is the client
  * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
  * only: 0600, in a directory others cannot write.
  */
@@ -21,7 +23,9 @@ export type ControlRequest =
   | { op: "routes"; family?: "ipv4" | "ipv6" }
   | { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" }
   | { op: "bfd" }
-  | { op: "health" };
+  | { op: "health" }
+  | { op: "explain-route"; dst: string; src?: string; iif?: string }
+  | { op: "flows" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -33,12 +37,17 @@ export interface ControlExtras {
   routeProblems?(): unknown[];
   /** The agent's readiness checks with each component's last error (src/health/checks.ts). */
   health?(): unknown;
+  /** `tabby explain`: how this host's kernel forwards to `dst` now (src/explain/route-lookup.ts). */
+  explainRoute?(req: unknown): Promise<unknown>;
+  /** `tabby flows`: this host's flow-log records (src/flows/). */
+  flows?(): unknown;
 }
 
 export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
   if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
   if (r?.op === "health" && extras.health) return { ok: true, result: extras.health() };
+  if (r?.op === "flows" && extras.flows) return { ok: true, result: extras.flows() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
@@ -79,6 +88,7 @@ export async function serveControl(speaker: Answerable, socketPath: string, extr
   if (existsSync(socketPath)) unlinkSync(socketPath);
   const server = net.createServer((sock) => {
     let buf = "";
+    let pending: Promise<void> = Promise.resolve();
     sock.setEncoding("utf8");
     sock.on("data", (d: string) => {
       buf += d;
@@ -86,13 +96,17 @@ export async function serveControl(speaker: Answerable, socketPath: string, extr
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let resp: ControlResponse;
-        try {
-          resp = answer(speaker, JSON.parse(line), extras);
-        } catch (e) {
-          resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
-        }
-        sock.write(JSON.stringify(resp) + "\n");
+        // answers go out in request order, the asynchronous ones (explain-route) included
+        pending = pending.then(async () => {
+          let resp: ControlResponse;
+          try {
+            const req = JSON.parse(line) as { op?: string };
+            resp = req?.op === "explain-route" && extras.explainRoute ? { ok: true, result: await extras.explainRoute(req) } : answer(speaker, req, extras);
+          } catch (e) {
+            resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
+          }
+          if (!sock.destroyed) sock.write(JSON.stringify(resp) + "\n");
+        });
       }
     });
     sock.on("error", () => {});

@@ -63,6 +63,11 @@ export interface Verdict {
   allowed: boolean;
   /** What decided, e.g. `np lab/allow-web rule 1 (Allow)` or `end of tier default`. */
   by: string;
+  /** For `tabby explain`: the tier, the policy (`np ns/name`, `gnp name`, `profile name`), the rule (1-based) that decided. */
+  tier?: string;
+  policy?: string;
+  ruleIndex?: number;
+  rule?: Rule;
 }
 
 export interface Evaluation {
@@ -116,9 +121,15 @@ export class PolicyEvaluator {
     }
   }
 
-  evaluate(packet: EvalPacket): Evaluation {
-    const srcEp = this.endpointsByIp.get(canonicalIp(packet.src));
-    const dstEp = this.endpointsByIp.get(canonicalIp(packet.dst));
+  /**
+   * `at` names the endpoints (namespace/name) when an address alone does not (an anycast address
+   * held by several workloads: `tabby explain` knows which one the route reached). `attribution`:
+   * verdicts carry the tier, policy, rule index and rule that decided (for `tabby explain`).
+   */
+  evaluate(packet: EvalPacket, at: { src?: string; dst?: string } = {}, attribution = false): Evaluation {
+    const byName = (n: string | undefined) => (n === undefined ? undefined : [...this.effectiveLabels.keys()].find((e) => `${e.namespace}/${e.name}` === n));
+    const srcEp = byName(at.src) ?? this.endpointsByIp.get(canonicalIp(packet.src));
+    const dstEp = byName(at.dst) ?? this.endpointsByIp.get(canonicalIp(packet.dst));
     const egress: Verdict = srcEp ? this.direction(srcEp, "Egress", packet) : { allowed: true, by: "source is not a workload" };
     let ingress: Verdict = dstEp ? this.direction(dstEp, "Ingress", packet) : { allowed: true, by: "destination is not a workload" };
     let fwdOut: Verdict | undefined;
@@ -128,7 +139,8 @@ export class PolicyEvaluator {
       if (fwdIn && !fwdIn.allowed && ingress.allowed) ingress = fwdIn;
     }
     const out = fwdOut && !fwdOut.allowed && egress.allowed ? fwdOut : egress;
-    return { allowed: out.allowed && ingress.allowed, egress: out, ingress };
+    const plain = (v: Verdict): Verdict => (attribution ? v : { allowed: v.allowed, by: v.by });
+    return { allowed: out.allowed && ingress.allowed, egress: plain(out), ingress: plain(ingress) };
   }
 
   /** Forwarded traffic through `node`'s fabric interface: its host endpoint's applyOnForward policies. */
@@ -156,13 +168,14 @@ export class PolicyEvaluator {
         const hit = this.firstMatch(rules, packet, p);
         if (!hit) continue;
         const by = `${prefix}${p.kindShort} ${policyKey(p)} ${dir.toLowerCase()} rule ${hit.index + 1} (${hit.rule.action})`;
-        if (hit.rule.action === "Allow") return { allowed: true, by };
-        if (hit.rule.action === "Deny") return { allowed: false, by };
+        const what = { tier: tierName, policy: `${p.kindShort} ${policyKey(p)}`, ruleIndex: hit.index + 1, rule: hit.rule };
+        if (hit.rule.action === "Allow") return { allowed: true, by, ...what };
+        if (hit.rule.action === "Deny") return { allowed: false, by, ...what };
         passed = true; // Pass: skip the rest of this tier
         break;
       }
       const tier = this.tiers.get(tierName) ?? { order: Infinity, defaultAction: "Deny" as const };
-      if (!passed && tier.defaultAction === "Deny") return { allowed: false, by: `${prefix}end of tier ${tierName} (no policy allowed it)` };
+      if (!passed && tier.defaultAction === "Deny") return { allowed: false, by: `${prefix}end of tier ${tierName} (no policy allowed it)`, tier: tierName };
     }
     return undefined;
   }
@@ -182,8 +195,9 @@ export class PolicyEvaluator {
       const hit = this.firstMatch((dir === "Ingress" ? spec.ingress : spec.egress) ?? [], packet, undefined);
       if (!hit || hit.rule.action === "Pass") continue;
       const by = `profile ${profName} ${dir.toLowerCase()} rule ${hit.index + 1} (${hit.rule.action})`;
-      if (hit.rule.action === "Allow") return { allowed: true, by };
-      if (hit.rule.action === "Deny") return { allowed: false, by };
+      const what = { policy: `profile ${profName}`, ruleIndex: hit.index + 1, rule: hit.rule };
+      if (hit.rule.action === "Allow") return { allowed: true, by, ...what };
+      if (hit.rule.action === "Deny") return { allowed: false, by, ...what };
     }
     return { allowed: false, by: ep.profiles.length ? "no profile allowed it" : "no policy or profile applies" };
   }

@@ -168,6 +168,10 @@ export interface ConfigUpdate {
   /** Log rule rate limit (packets per second; 0 = unlimited). */
   logRateLimitPerSecond: number;
   logPrefix: string;
+  /** Flow logs on (FelixConfiguration `flowLogsEnabled`, tabby's): the NFLOG group verdicts copy packets to. */
+  flowLogGroup?: number;
+  /** FelixConfiguration `flowLogsFlushInterval`: the flow-log aggregation interval (ms). */
+  flowLogFlushMs?: number;
   /**
    * IPPool natOutgoing (felix's cali-nat-outgoing): sources in `natPools` going to destinations
    * outside every pool in `allPools` are masqueraded to the host's address. CIDRs, both
@@ -245,6 +249,9 @@ export type PolicyDataplaneEvent =
   | InSync;
 
 /** The failsafe ports Calico opens on host endpoints by default (FelixConfiguration). */
+/** The NFLOG group flow-log verdicts copy packets to (src/flows/); the agent reads it. */
+export const FLOW_LOG_GROUP = 7;
+
 export const DEFAULT_FAILSAFE_INBOUND = [
   { protocol: "tcp", port: 22 }, { protocol: "udp", port: 68 }, { protocol: "tcp", port: 179 },
   { protocol: "tcp", port: 2379 }, { protocol: "tcp", port: 2380 }, { protocol: "tcp", port: 5473 },

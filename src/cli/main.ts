@@ -41,6 +41,9 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["lab", "restart"], module: "./lab-restart.js", summary: "stop and start a host's agent: restart HOST [--kill]" },
   { words: ["lab", "down"], module: "./lab-down.js", summary: "remove everything lab up made" },
   { words: ["cni", "install"], module: "./cni-install.js", summary: "install the CNI plugins and a default conflist" },
+  { words: ["explain"], module: "./explain.js", summary: "the path of a packet now: explain SRC DST [--port P] [--protocol tcp|udp|icmp]" },
+  { words: ["flows"], module: "./flows.js", summary: "flow logs with the policy that decided: flows [--follow] [--denied] [-o json]" },
+  { words: ["ui"], module: "./ui.js", summary: "serve a live map of the lab: ui [--listen 127.0.0.1:9099]" },
   { words: ["selector"], module: "./selector.js", summary: "evaluate a selector: selector EXPR [--labels k=v,...]" },
   { words: ["version"], module: "./version.js", summary: "print tabby's version" },
 ];

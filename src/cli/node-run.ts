@@ -53,6 +53,9 @@ import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { EndpointStatusPublisher } from "../dataplane/endpoint-status-publisher.js";
 import { serveControl } from "../bgp/control.js";
+import { lookupRoute } from "../explain/route-lookup.js";
+import { FlowLogReader } from "../flows/reader.js";
+import { FLOW_LOG_GROUP } from "../calc/policy-output.js";
 import { IpamGcController } from "../ipam/controller.js";
 import { DEFAULT_SECRETS_DIR, fileSecrets } from "../agent/secrets.js";
 import { parseDuration } from "../ipam/gc.js";
@@ -247,6 +250,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });
   const nft = new NftDataplane(runner);
   const endpointStatus = statusDir ? new EndpointStatusPublisher(statusDir) : undefined;
+  // flow logs: read NFLOG always (idle unless FelixConfiguration flowLogsEnabled makes nft log to it)
+  const flowLogs = new FlowLogReader(FLOW_LOG_GROUP);
+  flowLogs.start().catch((err: unknown) => log("warn", "flow logs unavailable: cannot read NFLOG", { err: String(err) }));
   const agent: Agent = new Agent(
     { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
     {
@@ -256,7 +262,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         onUpdate: (key, value) => policyGraph.onUpdate(key, value),
         onInSync: () => policyGraph.onInSync(),
         sync: async () => {
-          await nft.apply(policyGraph.flush());
+          const events = policyGraph.flush();
+          for (const e of events) if (e.kind === "config-update" && e.flowLogFlushMs !== undefined) flowLogs.aggregator.setInterval(e.flowLogFlushMs);
+          await nft.apply(events);
           // Endpoints are ready once the table that knows them is in the kernel (Felix's endpoint status).
           if (endpointStatus && nft.programmedOnce) await endpointStatus.publish(nft.state.workloads.values());
         },
@@ -333,7 +341,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   for (const err of await endpoints.apply(felix)) agent.noteError("dataplane", err); // the network is still programmed
   probe.start();
   // one control socket for the agent's life: it answers from whichever speaker is current
-  const control$ = serveControl(agent, control, { routeProblems: () => agent.routeProblems(), health });
+  const control$ = serveControl(agent, control, {
+    routeProblems: () => agent.routeProblems(),
+    health,
+    flows: () => ({ records: flowLogs.records(), ...(flowLogs.lastError ? { error: flowLogs.lastError } : {}) }),
+    explainRoute: (req) => lookupRoute(req as object, { runner, routes: (f) => agent.routes(f), problems: () => agent.routeProblems() }),
+  });
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
 
   await agent.start();

@@ -90,7 +90,7 @@ export async function labCheck(state: LabState): Promise<CheckReport> {
  * directory, so that while the datastore is unavailable (an outage drill) the check still runs
  * against the policies as they were last read — nothing can change them meanwhile.
  */
-async function loadWorld(state: LabState): Promise<{ world: EvalWorld; note?: string }> {
+export async function loadWorld(state: LabState): Promise<{ world: EvalWorld; note?: string }> {
   const snapshot = join(state.dir, "policy-snapshot.json");
   let world: EvalWorld;
   try {

@@ -25,6 +25,7 @@ import { pluginEntry } from "../cli/cni-install.js";
 import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 import { planFabric, type AsModel, type TorChoice } from "./fabric-plan.js";
+import { DEFAULT_UI_LISTEN } from "../ui/listen.js";
 import { anycastWorkloads, buildFabricTopology, fabricAgentArgs, fabricResources, labelNodes, placeAnycast, startRouters } from "./fabric.js";
 
 export interface LabUpOptions extends LabShape {
@@ -163,6 +164,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   writeLabState(state);
   setCurrentLab(state);
   say(`lab ${plan.name} is up: try \`tabby lab check\`, \`tabby lab status\`, \`tabby lab exec h1 -- tabby node status\``);
+  say(`map: \`tabby ui\` serves it at http://${DEFAULT_UI_LISTEN}/ ; \`tabby explain h1-w1 h2-w1\` walks a packet's path`);
   return state;
 }
 

@@ -33,3 +33,12 @@ test("FelixConfiguration: metrics and health fields are typed (they are honoured
   assert.match(problems({ prometheusGoMetricsEnabled: false }).join(), /^spec\.prometheusGoMetricsEnabled: only true is supported/);
   assert.deepEqual(problems({ prometheusProcessMetricsEnabled: true }), []);
 });
+
+test("FelixConfiguration: flowLogsEnabled and flowLogsFlushInterval are checked; Calico's other flow-log fields are refused by name", () => {
+  assert.deepEqual(problems({ flowLogsEnabled: true, flowLogsFlushInterval: "15s" }), []);
+  assert.match(problems({ flowLogsEnabled: "yes" }).join(), /^spec\.flowLogsEnabled: must be true or false/);
+  assert.match(problems({ flowLogsFlushInterval: 15 }).join(), /^spec\.flowLogsFlushInterval: must be a duration/);
+  assert.deepEqual(problems({ flowLogsGoldmaneServer: "goldmane:7443" }), [
+    "spec.flowLogsGoldmaneServer: is not supported: tabby's flow logs are read with `tabby flows` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md \"flows\"); remove flowLogsGoldmaneServer",
+  ]);
+});

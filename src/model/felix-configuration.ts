@@ -10,6 +10,8 @@
  *     `healthEnabled` booleans, `*Host` an IP address, `*Port` 1-65535; the other
  *     `prometheus*MetricsEnabled` fields (Go, process, WireGuard) are refused unless true:
  *     tabby exports one set of process metrics always, and cannot turn parts off.
+ *   - flow logs: `flowLogsEnabled` (tabby's) must be a boolean, `flowLogsFlushInterval` a duration;
+ *     Calico's other `flowLogs*` fields are refused by name.
  * Pure: no I/O.
  */
 import { Checker, describe, isPlainObject, selectorField } from "./check.js";
@@ -44,6 +46,14 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   }
   for (const f of ["prometheusGoMetricsEnabled", "prometheusProcessMetricsEnabled", "prometheusWireGuardMetricsEnabled"]) {
     if (spec[f] !== undefined && spec[f] !== true) c.error(`spec.${f}`, "only true is supported: tabby always exports its process metrics and cannot turn families off");
+  }
+  // Flow logs: tabby's `flowLogsEnabled` and Calico's `flowLogsFlushInterval` are honoured; Calico's
+  // other flow-log fields (Goldmane, local reporter, evaluation modes) are refused by name
+  if (spec["flowLogsEnabled"] !== undefined && typeof spec["flowLogsEnabled"] !== "boolean") c.error("spec.flowLogsEnabled", `must be true or false, got ${describe(spec["flowLogsEnabled"])}`);
+  const flush = spec["flowLogsFlushInterval"];
+  if (flush !== undefined && (typeof flush !== "string" || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(flush))) c.error("spec.flowLogsFlushInterval", `must be a duration such as 15s or 5m, got ${describe(flush)}`);
+  for (const k of Object.keys(spec).filter((k) => k.startsWith("flowLogs") && k !== "flowLogsEnabled" && k !== "flowLogsFlushInterval").sort()) {
+    c.error(`spec.${k}`, `is not supported: tabby's flow logs are read with \`tabby flows\` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md "flows"); remove ${k}`);
   }
   return spec;
 }

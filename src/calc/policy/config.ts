@@ -4,12 +4,14 @@
  * `failsafeInboundHostPorts` / `failsafeOutboundHostPorts` (v3 `[{protocol, port}]`, or the
  * config-file form "tcp:22"; an empty list means none; absent means Calico's defaults),
  * `defaultEndpointToHostAction` (Drop | Accept | Return; default Drop), `logPrefix` (default
- * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited).
+ * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited),
+ * `flowLogsEnabled` (tabby's: flow logs through NFLOG group FLOW_LOG_GROUP, docs/observability.md)
+ * and `flowLogsFlushInterval` (the aggregation interval).
  * Also IPPools, for natOutgoing (felix's masq-ipam-pools / all-ipam-pools): the CIDRs of pools
  * with natOutgoing and of every pool.
  * Pure: no I/O.
  */
-import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type ConfigUpdate } from "../policy-output.js";
+import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, FLOW_LOG_GROUP, type ConfigUpdate } from "../policy-output.js";
 import type { DataplaneSink } from "./sequencer.js";
 
 type ProtoPort = { protocol: "tcp" | "udp"; port: number };
@@ -41,6 +43,16 @@ function rate(v: unknown): number {
   return m ? Number(m[1]) / PER[m[2]!]! : 0;
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration ("15s", "5m0s", "1h30m") in milliseconds; undefined when it is not one. */
+function durationMs(v: unknown): number | undefined {
+  if (typeof v !== "string" || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(v)) return undefined;
+  let ms = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return ms > 0 ? ms : undefined;
+}
+
 /** The ConfigUpdate for a merged FelixConfiguration spec. */
 export function configFromSpec(spec: Record<string, unknown>): ConfigUpdate {
   const action = typeof spec["defaultEndpointToHostAction"] === "string" ? spec["defaultEndpointToHostAction"].toLowerCase() : "drop";
@@ -51,6 +63,8 @@ export function configFromSpec(spec: Record<string, unknown>): ConfigUpdate {
     defaultEndpointToHostAction: action === "accept" || action === "return" ? action : "drop",
     logRateLimitPerSecond: rate(spec["logActionRateLimit"]),
     logPrefix: typeof spec["logPrefix"] === "string" && spec["logPrefix"] !== "" ? spec["logPrefix"] : "calico-packet",
+    ...(spec["flowLogsEnabled"] === true ? { flowLogGroup: FLOW_LOG_GROUP } : {}),
+    ...(durationMs(spec["flowLogsFlushInterval"]) !== undefined ? { flowLogFlushMs: durationMs(spec["flowLogsFlushInterval"])! } : {}),
   };
 }
 

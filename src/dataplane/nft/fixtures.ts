@@ -114,6 +114,8 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
     ),
     { kind: "in-sync" },
   ],
+  /** tiers-pass with flow logs on: allow and deny verdicts and the end-of-tier drops log to NFLOG with their attribution. */
+  "flow-logs": [],
   /** Egress: deny to an IPv4 CIDR (must not affect IPv6), allow ICMP echo, allow the rest. */
   "egress-deny-cidr": [
     FIXTURE_CONFIG,
@@ -261,3 +263,5 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
     { kind: "in-sync" },
   ],
 };
+
+FIXTURES["flow-logs"] = [{ ...FIXTURE_CONFIG, flowLogGroup: 7 }, ...FIXTURES["tiers-pass"]!.slice(1)];

@@ -137,6 +137,21 @@ type Mode = "normal" | "forward" | "prednat" | "untracked";
 export interface RenderOptions {
   logPrefix: string;
   logRateLimitPerSecond: number;
+  /**
+   * Flow logs (src/flows/): the NFLOG group that allow and deny verdicts and end-of-tier drops
+   * copy their packet to, with a prefix naming the policy, direction and rule. Absent: none.
+   * Only a connection's first packet reaches the policy chains (established traffic is accepted
+   * before them), so allowed flows cost one log per connection; denied ones one per packet.
+   */
+  flowLogGroup?: number;
+}
+
+/**
+ * The NFLOG statement of a flow-log verdict: prefix `F <A|D> <what> <dir> <rule number|->`, at
+ * most 127 bytes, written in the order `nft list` prints it (so readback sees no drift).
+ */
+export function flowLog(group: number, verdict: "A" | "D", what: string, dir: Direction, rule: string): string {
+  return `log prefix ${nftString(`F ${verdict} ${what.slice(0, 100)} ${dir} ${rule}`)} group ${group}`;
 }
 
 function comment(text: string): string {
@@ -144,14 +159,15 @@ function comment(text: string): string {
 }
 
 /** The nft rules of one compiled rule (zero, one or several: families and OR alternatives). */
-export function renderRule(rule: CompiledRule, opts: RenderOptions): string[] {
+export function renderRule(rule: CompiledRule, opts: RenderOptions, at?: { id: string; dir: Direction; index: number }): string[] {
   let action: string;
+  const flow = (v: "A" | "D") => (opts.flowLogGroup !== undefined && at ? `${flowLog(opts.flowLogGroup, v, at.id, at.dir, String(at.index + 1))} ` : "");
   switch (rule.action) {
     case "allow":
-      action = SET_ACCEPT_RETURN;
+      action = flow("A") + SET_ACCEPT_RETURN;
       break;
     case "deny":
-      action = "drop";
+      action = flow("D") + "drop";
       break;
     case "pass":
       action = SET_PASS_RETURN;
@@ -168,7 +184,7 @@ export function renderRule(rule: CompiledRule, opts: RenderOptions): string[] {
 /** A policy's (or profile's) chain rules in one direction. */
 export function renderPolicyRules(p: PolicyUpdate | undefined, id: string, dir: Direction, opts: RenderOptions): string[] {
   if (!p) return id.startsWith("pro/") ? [`drop ${comment("missing profile " + id)}`] : [];
-  return (dir === "ingress" ? p.ingress : p.egress).flatMap((r) => renderRule(r, opts));
+  return (dir === "ingress" ? p.ingress : p.egress).flatMap((r, index) => renderRule(r, opts, { id, dir, index }));
 }
 
 /** The body of an endpoint chain (§3.3). */
@@ -176,8 +192,9 @@ export function renderEndpointRules(
   pol: EndpointDirectionPolicy,
   dir: Direction,
   mode: Mode,
-  opts: { failsafe?: "in" | "out"; invalidDrop?: boolean } = {},
+  opts: { failsafe?: "in" | "out"; invalidDrop?: boolean; flowLogGroup?: number } = {},
 ): string[] {
+  const flow = (what: string) => (opts.flowLogGroup !== undefined ? `${flowLog(opts.flowLogGroup, "D", what, dir, "-")} ` : "");
   const rules = [CLEAR_ALL];
   if (opts.invalidDrop) rules.push("ct state invalid drop");
   if (opts.failsafe) rules.push(`jump failsafe-${opts.failsafe}`);
@@ -190,7 +207,7 @@ export function renderEndpointRules(
       rules.push(`${IF_ACCEPTED} return`);
     });
     if (endOfTierDrop && tier.defaultAction === "deny") {
-      rules.push(`${IF_NOT_PASSED} drop ${comment("end of tier " + tier.name)}`);
+      rules.push(`${IF_NOT_PASSED} ${flow("end-of-tier " + tier.name)}drop ${comment("end of tier " + tier.name)}`);
     }
   });
   if (endOfTierDrop) {
@@ -198,7 +215,7 @@ export function renderEndpointRules(
       rules.push(`jump ${policyChain(pid, dir)}`);
       rules.push(`${IF_ACCEPTED} return`);
     }
-    rules.push(`drop ${comment("no profile accepted")}`);
+    rules.push(`${flow(pol.profiles.length ? "no-profile-accepted" : "no-policy-or-profile")}drop ${comment("no profile accepted")}`);
   }
   return rules;
 }
@@ -290,9 +307,12 @@ export class TableRenderer {
 
   render(state: DesiredState): Rendered {
     const opts: RenderOptions = { logPrefix: state.config.logPrefix, logRateLimitPerSecond: state.config.logRateLimitPerSecond };
-    const key = `${opts.logPrefix}\0${opts.logRateLimitPerSecond}`;
+    if (state.config.flowLogGroup !== undefined) opts.flowLogGroup = state.config.flowLogGroup;
+    this.flowLogGroup = state.config.flowLogGroup;
+    const key = `${opts.logPrefix}\0${opts.logRateLimitPerSecond}\0${opts.flowLogGroup ?? ""}`;
     if (key !== this.optsKey) {
       this.policyCache = new WeakMap();
+      this.workloadCache = new WeakMap();
       this.optsKey = key;
     }
     return this.renderWith(state, opts);
@@ -334,7 +354,11 @@ export class TableRenderer {
     return out;
   }
 
+  /** Flow logs for the workload chains being rendered (set by render()). */
+  private flowLogGroup: number | undefined;
+
   private workloadOf(w: WorkloadEndpointUpdate): WorkloadParts {
+    const flowOpt = this.flowLogGroup !== undefined ? { flowLogGroup: this.flowLogGroup } : {};
     let parts = this.workloadCache.get(w);
     if (parts) return parts;
     const src: Record<4 | 6, string[]> = { 4: [], 6: [] };
@@ -352,8 +376,8 @@ export class TableRenderer {
     }
     parts = {
       uses,
-      fw: { rules: renderEndpointRules(w.egress, "egress", "normal", { invalidDrop: true }) },
-      tw: { rules: renderEndpointRules(w.ingress, "ingress", "normal", { invalidDrop: true }) },
+      fw: { rules: renderEndpointRules(w.egress, "egress", "normal", { invalidDrop: true, ...flowOpt }) },
+      tw: { rules: renderEndpointRules(w.ingress, "ingress", "normal", { invalidDrop: true, ...flowOpt }) },
       src,
     };
     this.workloadCache.set(w, parts);
