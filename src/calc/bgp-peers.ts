@@ -176,6 +176,7 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
       if (p.maxRestartTime !== undefined) dp.gracefulRestartTime = p.maxRestartTime;
       if (p.allowOwnAs !== undefined) dp.allowOwnAs = p.allowOwnAs;
       if (p.ttlSecurity !== undefined) dp.ttlSecurity = p.ttlSecurity;
+      if (p.bfdIfDirectlyConnected) dp.bfdIfDirectlyConnected = true;
       if (p.filters) dp.filters = [...p.filters];
       return dp;
     };
