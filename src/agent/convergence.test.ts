@@ -15,13 +15,14 @@ test("each event's time runs from when it was noted to the kernel change", () =>
   assert.deepEqual(t.programmed(2000), [], "nothing twice");
 });
 
-test("withdrawals with a peer going down are one peer-down event; the first noting starts the clock", () => {
+test("changes with a peer going down are one peer-down event (ECMP shrinks count too); the first noting starts the clock", () => {
   const t = new ConvergenceTracker();
   t.noteFib([{ prefix: "10.65.2.0/26", nextHops: [] }, { prefix: "10.65.3.0/26", nextHops: [] }, { prefix: "10.65.4.0/26", nextHops: ["10.99.0.4"] }], 500, ["10.99.0.2"]);
+  t.noteFib([{ prefix: "10.65.5.0/26", nextHops: [] }], 510, ["10.99.0.2"]);
   t.noteFib([{ prefix: "10.65.4.0/26", nextHops: ["10.99.0.5"] }], 520);
   assert.deepEqual(t.programmed(530), [
-    { event: "peer-down", peer: "10.99.0.2", routes: 2, ms: 30 },
-    { event: "route-learned", prefix: "10.65.4.0/26", ms: 30 },
+    { event: "peer-down", peer: "10.99.0.2", routes: 4, ms: 30 },
+    { event: "route-learned", prefix: "10.65.4.0/26", ms: 10 },
   ]);
   t.noteFib([{ prefix: "x", nextHops: [] }], 0);
   t.clear();

@@ -14,7 +14,7 @@ export interface ConvergenceEvent {
   /** The prefix (routes, workloads) or the peer's address (peer-down). */
   prefix?: string;
   peer?: string;
-  /** Prefixes the event removed from the FIB (peer-down). */
+  /** Prefixes whose FIB entry the event changed (peer-down). */
   routes?: number;
   /** From the event to the end of the kernel change, milliseconds. */
   ms: number;
@@ -31,14 +31,13 @@ export class ConvergenceTracker {
   private pending = new Map<string, Pending>();
 
   /**
-   * Learned-route changes from the speaker at `now`. Withdrawals that come with peers that just
-   * went down count as one peer-down event per peer (their routes went with them).
+   * Learned-route changes from the speaker at `now`. Changes that come with peers that just
+   * went down count as one peer-down event per peer: the routes it took with it, withdrawn or
+   * left with fewer next hops (ECMP), are `routes`.
    */
   noteFib(changes: { prefix: string; nextHops: string[] }[], now: number, peersDown: string[] = []): void {
-    const withdrawn = changes.filter((c) => c.nextHops.length === 0);
     if (peersDown.length > 0) {
-      for (const peer of peersDown) this.add("peer-down", peer, now, withdrawn.length);
-      for (const c of changes) if (c.nextHops.length > 0) this.add("route-learned", c.prefix, now, 1);
+      for (const peer of peersDown) this.add("peer-down", peer, now, changes.length);
       return;
     }
     for (const c of changes) this.add(c.nextHops.length === 0 ? "route-withdrawn" : "route-learned", c.prefix, now, 1);

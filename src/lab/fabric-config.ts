@@ -19,6 +19,7 @@
  * - graceful restart off (BIRD's `graceful restart off`, FRR's `bgp graceful-restart-disable`):
  *   a dead peer's routes go at once instead of lingering as stale for its restart time, which is
  *   what a fabric that must route around a dead router wants (and what the lab's kill drills test);
+ * - with `lab up --bfd`, BFD on the host sessions (BIRD `bfd on`, FRR bfdd, tabby `bfd`);
  * - ECMP into its own kernel: BIRD `merge paths on` in the kernel protocol, FRR `maximum-paths`
  *   (eBGP and iBGP) with zebra installing the multipath routes.
  * Pure: text in, text out.
@@ -63,6 +64,13 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       `protocol static rack6 { ipv6; route ${rackNet6(r)} unreachable; }`,
       "",
     );
+    if (plan.bfd) {
+      lines.push(
+        "# BFD (RFC 5880/5881) on the host sessions: a silent path failure ends them within the detection time",
+        `protocol bfd { interface "*" { min rx interval ${plan.bfd.minRx} ms; min tx interval ${plan.bfd.minTx} ms; multiplier ${plan.bfd.multiplier}; }; }`,
+        "",
+      );
+    }
     lines.push(
       `# hosts: ${ibgp ? "iBGP, route-reflector clients of this ToR" : "eBGP, one AS per host"}; IPv6 rides on the IPv4 session`,
       "template bgp host {",
@@ -71,6 +79,7 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       `  hold time ${hold};`,
       "  connect retry time 2;",
       "  graceful restart off;",
+      ...(plan.bfd ? ["  bfd on;"] : []),
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
       // rack model: routes reflected between the rack's hosts keep their originator as next hop
       // (the hosts resolve it recursively, through the rack range); the rest get this ToR
@@ -122,6 +131,8 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
   for (const n of neighbors) {
     out.push(` neighbor ${n.addr} remote-as ${n.as}`, ` neighbor ${n.addr} timers 3 ${hold}`, ` neighbor ${n.addr} timers connect 2`);
   }
+  // BFD on the host sessions (bfdd runs beside bgpd): multiplier, receive and transmit intervals
+  if (plan.bfd) for (const d of r.down) out.push(` neighbor ${d.peerIPv4} bfd ${plan.bfd.multiplier} ${plan.bfd.minRx} ${plan.bfd.minTx}`);
   for (const fam of ["ipv4", "ipv6"] as const) {
     out.push(` address-family ${fam} unicast`);
     for (const d of r.down) {
@@ -166,6 +177,7 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
           localIPv6: r.rackIPv6,
           nextHopSelf: true,
           ...(plan.asModel === "rack" ? { routeReflectorClient: true } : {}),
+          ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}),
           import: accept(),
           export: accept(),
         })),

@@ -23,7 +23,7 @@ async function killAll(procs: LabProcess[]): Promise<void> {
   if (stuck) throw new TabbyError("LAB_PROCESS_STUCK", `${stuck.role} ${stuck.name} (pid ${stuck.pid}) did not die`);
 }
 
-const routerProcs = (state: LabState, name: string) => state.processes.filter((p) => p.role === "router" && (p.name === name || p.name === `${name}-zebra`));
+const routerProcs = (state: LabState, name: string) => state.processes.filter((p) => p.role === "router" && (p.name === name || p.name === `${name}-zebra` || p.name === `${name}-bfdd`));
 
 export async function failLab(state: LabState, target: string): Promise<LabFailure> {
   const f = planFailure(state, target);
@@ -53,7 +53,7 @@ export async function healLab(state: LabState, target?: string): Promise<LabFail
       const r = state.fabric!.routers.find((x) => x.name === f.router)!;
       // a killed daemon leaves its pid file: the new one must not be read as started
       const dir = routerDir(state.dir, r);
-      for (const file of ["bird.pid", "bird.ctl", "zebra.pid", "bgpd.pid"]) if (existsSync(join(dir, file))) rmSync(join(dir, file));
+      for (const file of ["bird.pid", "bird.ctl", "zebra.pid", "bgpd.pid", "bfdd.pid"]) if (existsSync(join(dir, file))) rmSync(join(dir, file));
       const fresh = await startRouter(state, state.fabric!, r, state.holdTime ?? 9);
       state.processes = [...state.processes.filter((p) => !routerProcs(state, f.router).includes(p)), ...fresh];
     } else if (f.kind === "reflector") {
