@@ -138,3 +138,20 @@ test("FRR's bgpd and zebra accept every generated FRR configuration (-C, dry run
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("lab up --bfd: BFD on every host session of every kind of ToR, timers as given; the spine links without", () => {
+  const f = { ...planFabric("fab", { racks: 1, hosts: 1, tor: "mixed", asModel: "host" }), bfd: { minRx: 100, minTx: 100, multiplier: 3 } };
+  const [r1a, r1b] = f.routers;
+  const bird = birdConfig(f, r1a!, files);
+  assert.match(bird, /protocol bfd \{ interface "\*" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/);
+  assert.match(bird, /template bgp host \{[^}]*bfd on;/);
+  assert.equal(bird.match(/bfd on/g)!.length, 1, "in the host template only");
+  const frr = frrConfig(f, r1b!, files);
+  assert.match(frr, /^ neighbor 10\.98\.1\.11 bfd 3 100 100$/m);
+  assert.doesNotMatch(frr, /neighbor 10\.97\.\S+ bfd/);
+  const tabby = tabbyTorConfig(f, { ...r1a!, kind: "tabby" }, { ...files, control: "/x.sock" });
+  assert.match(tabby, /address: 10\.98\.1\.11[\s\S]*?bfd:\s+minRx: 100\s+minTx: 100\s+multiplier: 3/);
+  // without --bfd: nothing of it
+  const plain = planFabric("fab", { racks: 1, hosts: 1, tor: "mixed", asModel: "host" });
+  assert.doesNotMatch(birdConfig(plain, plain.routers[0]!, files) + frrConfig(plain, plain.routers[1]!, files), /bfd/);
+});

@@ -78,6 +78,9 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       "  direct;",
       `  hold time ${hold};`,
       "  connect retry time 2;",
+      // after an error (a hold timer expiry, BFD down) BIRD waits 60 s before it peers again by
+      // default; a healed host link should come back as soon as BGP can connect
+      "  error wait time 1, 10;",
       "  graceful restart off;",
       ...(plan.bfd ? ["  bfd on;"] : []),
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
