@@ -16,9 +16,12 @@
  * - it announces the rack's host range (10.98.r.0/24, fd98:r::/64), so host addresses are
  *   reachable across the fabric as in any data center (a workload's traffic to addresses outside
  *   the IP pools, such as the anycast range, leaves its host masqueraded to the host's address);
- * - graceful restart off (BIRD's `graceful restart off`, FRR's `bgp graceful-restart-disable`):
- *   a dead peer's routes go at once instead of lingering as stale for its restart time, which is
- *   what a fabric that must route around a dead router wants (and what the lab's kill drills test);
+ * - graceful restart off towards the spine (BIRD's `graceful restart off`, FRR's
+ *   `bgp graceful-restart-disable`): a dead router's routes go at once instead of lingering as
+ *   stale for its restart time, which is what a fabric that must route around a dead router wants
+ *   (and what the lab's kill drills test); towards the hosts a helper only (BIRD `graceful
+ *   restart aware`, FRR `neighbor X graceful-restart-helper`): a host's agent that restarts keeps
+ *   its routes, and the ToR, which never claims to restart itself, is still dropped at once;
  * - with `lab up --bfd`, BFD on the host sessions (BIRD `bfd on`, FRR bfdd, tabby `bfd`);
  * - ECMP into its own kernel: BIRD `merge paths on` in the kernel protocol, FRR `maximum-paths`
  *   (eBGP and iBGP) with zebra installing the multipath routes.
@@ -81,7 +84,8 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       // after an error (a hold timer expiry, BFD down) BIRD waits 60 s before it peers again by
       // default; a healed host link should come back as soon as BGP can connect
       "  error wait time 1, 10;",
-      "  graceful restart off;",
+      // helper for the hosts (an agent that restarts keeps its routes here), never restarting itself
+      "  graceful restart aware;",
       ...(plan.bfd ? ["  bfd on;"] : []),
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
       // rack model: routes reflected between the rack's hosts keep their originator as next hop
@@ -134,6 +138,8 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
   for (const n of neighbors) {
     out.push(` neighbor ${n.addr} remote-as ${n.as}`, ` neighbor ${n.addr} timers 3 ${hold}`, ` neighbor ${n.addr} timers connect 2`);
   }
+  // graceful restart helper for the hosts only (the global disable covers the spine sessions)
+  for (const d of r.down) out.push(` neighbor ${d.peerIPv4} graceful-restart-helper`);
   // BFD on the host sessions (bfdd runs beside bgpd): multiplier, receive and transmit intervals
   if (plan.bfd) for (const d of r.down) out.push(` neighbor ${d.peerIPv4} bfd ${plan.bfd.multiplier} ${plan.bfd.minRx} ${plan.bfd.minTx}`);
   for (const fam of ["ipv4", "ipv6"] as const) {

@@ -10,6 +10,15 @@ test("losses and the longest run of them, from the sequence numbers; the last pa
   assert.deepEqual(summarizePing(text, 10), { sent: 10, received: 6, lost: 4, longestRun: 3, longestGapMs: 30 });
 });
 
+test("with receive timestamps (-D) the longest gap is the longest silence between replies", () => {
+  const at = (t: string, seq: number) => `[${t}] ${reply(seq)}`;
+  const text = [at("1000.000000", 1), at("1000.010000", 2), at("1000.530500", 3), at("1000.540000", 4), "5 packets transmitted, 4 received"].join("\n");
+  // seq 3 came 520.5 ms after seq 2 although nothing was lost in between: ping itself was late
+  assert.deepEqual(summarizePing(text, 10), { sent: 4, received: 4, lost: 0, longestRun: 0, longestGapMs: 0 });
+  const lossy = [at("1000.000000", 1), at("1000.010000", 2), at("1000.900000", 9), at("1000.910000", 10), "11 packets transmitted, 4 received"].join("\n");
+  assert.deepEqual(summarizePing(lossy, 10), { sent: 10, received: 4, lost: 6, longestRun: 6, longestGapMs: 890 });
+});
+
 test("nothing lost; no summary line (ping killed): the highest sequence number seen stands for what was sent", () => {
   const text = [1, 2, 3, 4].map(reply).join("\n");
   assert.deepEqual(summarizePing(text, 10), { sent: 3, received: 3, lost: 0, longestRun: 0, longestGapMs: 0 });

@@ -1,9 +1,11 @@
 /**
- * Reads the output of `ping -n -i 0.01 ADDR` (iputils) stopped with SIGINT, as the lab's drill
- * prober runs it: which sequence numbers were answered, how many were sent, how many lost, and
- * the longest run of consecutive losses as time (run × the send interval: the prober sends on a
- * fixed schedule, so this is a count, not a measured wall-clock time). The last packet sent is
- * not counted: its reply may still have been on the way when ping stopped. Pure.
+ * Reads the output of `ping -D -n -i 0.01 ADDR` (iputils) stopped with SIGINT, as the lab's drill
+ * prober runs it: which sequence numbers were answered, how many were sent, how many lost, the
+ * longest run of consecutive losses, and the longest gap: the longest time between two replies
+ * in a row, from ping's own receive timestamps (-D) — under load ping sends less often than
+ * asked, so run × interval would understate it; without timestamps it is run × interval. The
+ * last packet sent is not counted: its reply may still have been on the way when ping stopped.
+ * Pure.
  */
 
 export interface PingSummary {
@@ -17,7 +19,12 @@ export interface PingSummary {
 
 export function summarizePing(text: string, intervalMs: number): PingSummary {
   const answered = new Set<number>();
-  for (const m of text.matchAll(/bytes from [^:]+: icmp_seq=(\d+) /g)) answered.add(Number(m[1]));
+  const stamps: number[] = [];
+  for (const m of text.matchAll(/^(?:\[(\d+\.\d+)\] )?\d+ bytes from [^:]+: icmp_seq=(\d+) .*$/gm)) {
+    if (m[0].includes("(DUP!)")) continue;
+    answered.add(Number(m[2]));
+    if (m[1]) stamps.push(Number(m[1]));
+  }
   const tx = /(\d+) packets transmitted/.exec(text);
   // without the summary line, the highest sequence number seen is what is known to be sent
   const transmitted = tx ? Number(tx[1]) : Math.max(0, ...answered, ...[...text.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
@@ -34,5 +41,13 @@ export function summarizePing(text: string, intervalMs: number): PingSummary {
       longestRun = Math.max(longestRun, run);
     }
   }
-  return { sent, received, lost: sent - received, longestRun, longestGapMs: longestRun * intervalMs };
+  let longestGapMs = longestRun * intervalMs;
+  if (stamps.length > 1) {
+    // a normal interval between replies is no gap: only silences longer than it count
+    let gap = 0;
+    for (let i = 1; i < stamps.length; i++) gap = Math.max(gap, stamps[i]! - stamps[i - 1]!);
+    const ms = Math.round(gap * 1000);
+    longestGapMs = longestRun === 0 ? 0 : ms;
+  }
+  return { sent, received, lost: sent - received, longestRun, longestGapMs };
 }
