@@ -5,7 +5,8 @@
  * h1:r1a`: every packet dropped, carrier up) under a 10 ms prober in every workload loses at
  * most what the 300 ms detection time allows (packets lost ≤ detection / 10 ms per flow + a
  * margin for the kernel update). With BFD taken off the BGPPeers (the agents stop it at once)
- * the same cut waits for the 9 s hold time: clearly more lost. Packet counts are asserted,
+ * the same cut waits for the 9 s hold time: clearly more lost; and an agent killed with SIGKILL
+ * and restarted loses nothing (the ToRs are graceful restart helpers). Packet counts are asserted,
  * never wall-clock times.
  */
 import { test } from "node:test";
@@ -65,6 +66,13 @@ test("fabric with BFD: a silent host↔ToR cut costs the detection time, without
     const applied = await tabby(["apply", "-f", file, "--datastore", state.datastore], env);
     assert.equal(applied.code, 0, applied.stderr);
     assert.equal(await waitFor(async () => (await h1Peers()).every((p) => p.bfd === undefined && p.state === "Established"), 60, 250), true, JSON.stringify(await h1Peers()));
+    // the ToRs are graceful restart helpers towards the hosts: an agent crash costs nothing
+    const k = await lab("drill", "h1", "--settle", "3", "-o", "json");
+    assert.equal(k.code, 0, k.stdout + k.stderr);
+    const kr = (JSON.parse(k.stdout) as Drill).results[0]!;
+    assert.ok(kr.sent > 100, `the probers ran (${kr.sent} sent)`);
+    assert.equal(kr.lost, 0, `agent kill -9 in the fabric: ${kr.lost} of ${kr.sent} lost`);
+    assert.equal(await upToR(), true);
     const r = await drillCut(12);
     assert.ok(r.lost > 3 * Math.max(withBfd, 20), `without BFD ${r.lost} lost, with BFD ${withBfd}`);
     assert.ok(r.lost >= 200, `at least 2 s worth of one flow lost waiting for the hold time: ${r.lost}`);
