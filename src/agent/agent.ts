@@ -9,7 +9,11 @@
  * the difference; a periodic resync repairs drift made by others. With graceful restart on
  * (RFC 4724, restarting speaker), learned routes the previous run left in the kernel stay
  * installed until the speaker's route selection is done (the peers' End-of-RIB), and only then
- * are the ones not learned again removed.
+ * are the ones not learned again removed. Graceful restart is on by default in `node run`.
+ *
+ * BGPPeers with `failureDetectionMode: BFDIfDirectlyConnected` get single-hop BFD with the
+ * node's timers when directly connected (bfd-peers.ts); each forwarding change is logged with
+ * its time from event to kernel as a `convergence` line (convergence.ts).
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
