@@ -57,6 +57,7 @@ test("mesh lab: agent kill -9 and restart loses nothing; a cut link blackholes u
     const again = await lab("fail", "h1:fabric");
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already failed/);
+    assert.match((await lab("status")).stdout, /failed: h1:fabric \(link\); `tabby lab heal` undoes them/);
     const h = await lab("heal");
     assert.equal(h.code, 0, h.stderr);
     assert.match(h.stdout, /h1:fabric: healed/);
