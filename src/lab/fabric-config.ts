@@ -22,7 +22,8 @@
  *   (and what the lab's kill drills test); towards the hosts a helper only (BIRD `graceful
  *   restart aware`, FRR `neighbor X graceful-restart-helper`): a host's agent that restarts keeps
  *   its routes, and the ToR, which never claims to restart itself, is still dropped at once;
- * - with `lab up --bfd`, BFD on the host sessions (BIRD `bfd on`, FRR bfdd, tabby `bfd`);
+ * - with `lab up --bfd`, BFD on every session, host↔ToR and ToR↔spine (BIRD `bfd on`, FRR
+ *   bfdd, tabby `bfd`);
  * - ECMP into its own kernel: BIRD `merge paths on` in the kernel protocol, FRR `maximum-paths`
  *   (eBGP and iBGP) with zebra installing the multipath routes.
  * Pure: text in, text out.
@@ -59,6 +60,13 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
     "protocol kernel kernel6 { ipv6 { import none; export all; }; merge paths on; }",
     "",
   ];
+  if (plan.bfd) {
+    lines.push(
+      "# BFD (RFC 5880/5881) on every session: a silent path failure ends it within the detection time",
+      `protocol bfd { interface "*" { min rx interval ${plan.bfd.minRx} ms; min tx interval ${plan.bfd.minTx} ms; multiplier ${plan.bfd.multiplier}; }; }`,
+      "",
+    );
+  }
   if (r.role === "tor") {
     const ibgp = plan.asModel === "rack";
     lines.push(
@@ -67,13 +75,6 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       `protocol static rack6 { ipv6; route ${rackNet6(r)} unreachable; }`,
       "",
     );
-    if (plan.bfd) {
-      lines.push(
-        "# BFD (RFC 5880/5881) on the host sessions: a silent path failure ends them within the detection time",
-        `protocol bfd { interface "*" { min rx interval ${plan.bfd.minRx} ms; min tx interval ${plan.bfd.minTx} ms; multiplier ${plan.bfd.multiplier}; }; }`,
-        "",
-      );
-    }
     lines.push(
       `# hosts: ${ibgp ? "iBGP, route-reflector clients of this ToR" : "eBGP, one AS per host"}; IPv6 rides on the IPv4 session`,
       "template bgp host {",
@@ -100,7 +101,7 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
   const links = r.role === "tor" ? [r.up!] : r.down;
   lines.push(`# ${r.role === "tor" ? "the spine" : "the ToRs"}: eBGP, one session per family on the point-to-point link`);
   for (const l of links) {
-    const common = `hold time ${hold}; connect retry time 2; graceful restart off;`;
+    const common = `hold time ${hold}; connect retry time 2; graceful restart off;${plan.bfd ? " bfd on; error wait time 1, 10;" : ""}`;
     lines.push(`protocol bgp ${birdName(`${l.peerName}_4`)} { local ${bare(l.ipv4)} as ${r.asNumber}; neighbor ${l.peerIPv4} as ${l.peerAs}; ${common} ipv4 { import all; export all; }; }`);
     lines.push(`protocol bgp ${birdName(`${l.peerName}_6`)} { local ${bare(l.ipv6)} as ${r.asNumber}; neighbor ${l.peerIPv6} as ${l.peerAs}; ${common} ipv6 { import all; export all; }; }`);
   }
@@ -141,7 +142,7 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
   // graceful restart helper for the hosts only (the global disable covers the spine sessions)
   for (const d of r.down) out.push(` neighbor ${d.peerIPv4} graceful-restart-helper`);
   // BFD on the host sessions (bfdd runs beside bgpd): multiplier, receive and transmit intervals
-  if (plan.bfd) for (const d of r.down) out.push(` neighbor ${d.peerIPv4} bfd ${plan.bfd.multiplier} ${plan.bfd.minRx} ${plan.bfd.minTx}`);
+  if (plan.bfd) for (const n of neighbors) out.push(` neighbor ${n.addr} bfd ${plan.bfd.multiplier} ${plan.bfd.minRx} ${plan.bfd.minTx}`);
   for (const fam of ["ipv4", "ipv6"] as const) {
     out.push(` address-family ${fam} unicast`);
     for (const d of r.down) {
@@ -190,8 +191,8 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
           import: accept(),
           export: accept(),
         })),
-        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), import: accept(), export: accept() },
-        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), import: accept(), export: accept() },
+        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}), import: accept(), export: accept() },
+        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}), import: accept(), export: accept() },
       ],
     })
   );
