@@ -9,7 +9,11 @@
  * the difference; a periodic resync repairs drift made by others. With graceful restart on
  * (RFC 4724, restarting speaker), learned routes the previous run left in the kernel stay
  * installed until the speaker's route selection is done (the peers' End-of-RIB), and only then
- * are the ones not learned again removed.
+ * are the ones not learned again removed. Graceful restart is on by default in `node run`.
+ *
+ * BGPPeers with `failureDetectionMode: BFDIfDirectlyConnected` get single-hop BFD with the
+ * node's timers when directly connected (bfd-peers.ts); each forwarding change is logged with
+ * its time from event to kernel as a `convergence` line (convergence.ts).
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
@@ -21,6 +25,8 @@ import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
 import { resolveNextHops } from "../dataplane/route-resolve.js";
+import { planBfd, type BfdTimers, type PeerWithBfd } from "./bfd-peers.js";
+import { ConvergenceTracker } from "./convergence.js";
 
 /** A learned route left out of the kernel or refused by it, and why (kept for status). */
 export interface RouteProblem {
@@ -58,7 +64,7 @@ export interface PolicyPort {
 export interface BgpPort {
   start(): Promise<void>;
   stop(reason?: string): Promise<void>;
-  setPeers(peers: (DesiredPeer & { holdTime?: number })[]): void;
+  setPeers(peers: (PeerWithBfd & { holdTime?: number })[]): void;
   setOriginated(routes: OriginatedRoute[]): void;
   onFibChange(listener: (changes: { prefix: string; nextHops: string[] }[]) => void): void;
   /** Graceful restart: resolves when deferred route selection is done. */
@@ -79,6 +85,8 @@ export interface AgentPeerStatus extends PeerStatus {
   source?: string;
   /** This node reflects routes for the peer. */
   rrClient?: boolean;
+  /** BFD to this peer: the session's state (Up, Down, Init, AdminDown), or why there is none. */
+  bfd?: string;
 }
 
 /** What the speaker is created with: its identity (bgp-peers.ts) and, on the first start, whether it restarts. */
@@ -98,6 +106,8 @@ export interface AgentDeps {
   createSpeaker(opts: SpeakerOptions): BgpPort;
   /** Reads BGP passwords (`password.secretKeyRef`, `nodeMeshPassword`); without it every password is refused. */
   readSecret?: SecretLookup;
+  /** The BFD sessions the speaker's failure detector runs (for `node status`). */
+  bfdStatus?: () => { peer: string; state: string; detectionTimeMs?: number }[];
   clock?: Clock;
   /** Observability hooks (src/metrics): counted as they happen, never awaited. */
   events?: AgentEvents;
@@ -147,6 +157,11 @@ export interface AgentOptions extends NodeRegistration {
   batchDelayMs?: number;
   /** Graceful restart as restarting speaker (RFC 4724): keep learned kernel routes across a restart. */
   gracefulRestart?: boolean;
+  /**
+   * BFD timers for peers with `failureDetectionMode: BFDIfDirectlyConnected` (bfd-peers.ts);
+   * absent: this agent runs no BFD and says so for those peers.
+   */
+  bfd?: BfdTimers;
 }
 
 export class Agent {
@@ -170,6 +185,14 @@ export class Agent {
   /** The identity the running speaker was made with (JSON), and the peers last given to it. */
   private speakerKey: string | undefined;
   private desiredPeers: DesiredPeer[] = [];
+  /** Peers that asked for BFD and run without it, and why. */
+  private bfdOff = new Map<string, string>();
+  private readonly convergence = new ConvergenceTracker();
+  /** Peers Established at the last FIB change (to tell a peer going down from a withdrawal). */
+  private establishedPeers = new Set<string>();
+  /** Local workload routes programmed by the last pass, and when the datastore first changed since. */
+  private localDsts: Set<string> | undefined;
+  private changedSince: number | undefined;
   private refused: RefusedPeer[] = [];
   private refusedKey = "[]";
   private firstSync: { resolve: () => void; promise: Promise<void> };
@@ -203,7 +226,10 @@ export class Agent {
             touched = (this.deps.policy?.onUpdate(u.key, u.value) ?? false) || touched;
           }
           this.deps.events?.datastoreUpdates?.(updates);
-          if (touched) this.schedule();
+          if (touched) {
+            this.changedSince ??= this.clock.now();
+            this.schedule();
+          }
         },
         onStatus: (s) => {
           this.status = s;
@@ -316,6 +342,11 @@ export class Agent {
     } else if (first) this.preserved.clear();
     speaker.onFibChange((changes) => {
       if (this.speaker !== speaker) return;
+      // a peer that was Established and no longer is: these withdrawals are its going down
+      const now = new Set((speaker.peerStatus?.() ?? []).filter((s) => s.established).map((s) => s.address));
+      const down = [...this.establishedPeers].filter((a) => !now.has(a));
+      this.establishedPeers = now;
+      this.convergence.noteFib(changes, this.clock.now(), down);
       for (const c of changes) {
         if (c.nextHops.length === 0) this.learned.delete(c.prefix);
         else this.learned.set(c.prefix, c.nextHops);
@@ -353,12 +384,16 @@ export class Agent {
   /** Every peer: the speaker's sessions with why they exist, then the peerings refused and why. */
   peerStatus(): AgentPeerStatus[] {
     const byAddress = new Map(this.desiredPeers.map((p) => [p.address, p]));
+    const bfdState = new Map((this.deps.bfdStatus?.() ?? []).map((b) => [b.peer, b.detectionTimeMs !== undefined ? `${b.state} (detection ${b.detectionTimeMs} ms)` : b.state]));
     const out: AgentPeerStatus[] = (this.speaker?.peerStatus?.() ?? []).map((s) => {
       const d = byAddress.get(s.address);
       const st: AgentPeerStatus = { ...s };
       if (d?.type) st.type = d.type;
       if (d?.name) st.source = d.name;
       if (d?.routeReflectorClient) st.rrClient = true;
+      const bfdOff = this.bfdOff.get(s.address);
+      if (bfdOff) st.bfd = bfdOff;
+      else if (d?.bfdIfDirectlyConnected) st.bfd = bfdState.get(s.address) ?? "not started";
       if (d?.password && ["Idle", "Connect", "Active"].includes(s.state)) {
         // RFC 2385: a segment with a wrong or missing signature is dropped without an answer
         const hint = "no BGP connection yet; TCP-MD5 is on for this peer, and a password mismatch makes either side drop every segment silently";
@@ -392,6 +427,11 @@ export class Agent {
   /** The desired kernel routes last programmed, by kind (metrics). */
   routeCounts(): { local: number; learned: number } {
     return { local: this.localRouteCount, learned: this.learned.size };
+  }
+
+  /** The BFD sessions (the control socket's `bfd` op, `tabby bgp bfd --control`). */
+  bfdStatus(): unknown {
+    return this.deps.bfdStatus?.() ?? [];
   }
 
   /** BGPConfiguration `logSeverityScreen` for this node, read at every speaker log line (no restart). */
@@ -454,6 +494,9 @@ export class Agent {
   }
 
   private async program(): Promise<void> {
+    // datastore changes from here on belong to the next pass
+    const since = this.changedSince;
+    this.changedSince = undefined;
     // Policy first: a new workload's rules exist before its routes make it reachable (and
     // until then its interface is unknown to the dataplane, which drops its traffic).
     if (this.deps.policy) {
@@ -475,7 +518,12 @@ export class Agent {
       for (const r of this.refused) this.log("error", "BGP peering refused", { ...r });
       this.refusedKey = refusedKey;
     }
-    speaker.setPeers(desired.peers.map((p) => (this.opts.holdTime ? { ...p, holdTime: this.opts.holdTime } : p)));
+    // BFD for the directly connected peers that ask for it (needs the node's connected networks)
+    const connected = this.deps.routes.connected ? await this.deps.routes.connected() : undefined;
+    const bfd = planBfd(desired.peers, connected, this.opts.bfd);
+    if (JSON.stringify([...bfd.off]) !== JSON.stringify([...this.bfdOff])) for (const [peer, why] of bfd.off) this.log("info", "peer asks for BFD; running without it", { peer, reason: why });
+    this.bfdOff = bfd.off;
+    speaker.setPeers(bfd.peers.map((p) => (this.opts.holdTime ? { ...p, holdTime: this.opts.holdTime } : p)));
     speaker.setOriginated(desired.originated);
     for (const name of desired.interfaces) {
       if (this.configured.has(name)) continue;
@@ -495,12 +543,20 @@ export class Agent {
     // Next hops not on a connected network are resolved through the other routes (recursive
     // next hop), so a fabric that keeps iBGP next hops still gives the kernel usable gateways.
     const problems: RouteProblem[] = [];
-    if (this.deps.routes.connected) {
-      const res = resolveNextHops(learned, await this.deps.routes.connected());
+    if (connected) {
+      const res = resolveNextHops(learned, connected);
       learned = res.routes;
       for (const u of res.unresolved) problems.push({ dst: u.dst, reason: u.reason });
     }
+    // workload routes new since the last pass: their time runs from the datastore change
+    const localDsts = new Set(desired.localRoutes.filter((r) => r.dev).map((r) => r.dst));
+    if (this.localDsts && since !== undefined) this.convergence.noteWorkloads([...localDsts].filter((d) => !this.localDsts!.has(d)), since);
+    this.localDsts = localDsts;
     const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as { refused?: { dst: string; reason: string }[] } | undefined;
+    for (const e of this.convergence.programmed(this.clock.now())) {
+      this.log("info", "convergence", { ...e });
+      this.deps.events?.convergence?.(e.event, e.ms / 1000);
+    }
     for (const r of result?.refused ?? []) problems.push({ dst: r.dst, reason: `kernel refused: ${r.reason}` });
     const key = (ps: RouteProblem[]) => ps.map((p) => `${p.dst} ${p.reason}`).join("\n");
     if (key(problems) !== key(this.problems) && problems.length > 0) this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });

@@ -210,6 +210,7 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
       // an explicit ttlSecurity wins over the default; 0 turns GTSM off
       if (p.ttlSecurity === 0) delete dp.ttlSecurity;
       else if (p.ttlSecurity !== undefined) dp.ttlSecurity = p.ttlSecurity;
+      if (p.bfdIfDirectlyConnected) dp.bfdIfDirectlyConnected = true;
       if (p.filters) dp.filters = [...p.filters];
       return dp;
     };

@@ -34,6 +34,8 @@ export interface PeerInfo {
   allowOwnAs?: number;
   /** GTSM hops; 0 = explicitly off (no default applies); absent = the default (bgp-peers.ts). */
   ttlSecurity?: number;
+  /** `failureDetectionMode: BFDIfDirectlyConnected`: BFD (RFC 5880/5881) when the peer is on a connected network. */
+  bfdIfDirectlyConnected?: boolean;
   filters?: string[];
   reachableBy?: string;
   /** Auto (default): the nodes a peerSelector selects peer back with the nodes this BGPPeer applies to. */
@@ -90,6 +92,7 @@ export function parseBgpPeer(name: string, spec: unknown): PeerInfo {
   if (rt !== undefined) peer.maxRestartTime = rt;
   if (s.numAllowedLocalASNumbers) peer.allowOwnAs = s.numAllowedLocalASNumbers;
   if (s.ttlSecurity !== undefined) peer.ttlSecurity = s.ttlSecurity;
+  if (s.failureDetectionMode === "BFDIfDirectlyConnected") peer.bfdIfDirectlyConnected = true;
   if (s.filters?.length) peer.filters = s.filters;
   if (s.reachableBy) peer.reachableBy = s.reachableBy;
   if (problems.length > 0) peer.problem = problems.join("; ");

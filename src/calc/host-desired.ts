@@ -53,6 +53,12 @@ export interface DesiredPeer {
   gracefulRestartTime?: number;
   /** BGPPeer `numAllowedLocalASNumbers`. */
   allowOwnAs?: number;
+  /**
+   * BGPPeer `failureDetectionMode: BFDIfDirectlyConnected`: the agent runs single-hop BFD to the
+   * peer when its address is on one of the node's connected networks (agent/bfd-peers.ts), and
+   * no BFD otherwise (shown in `node status`), as Calico Enterprise documents.
+   */
+  bfdIfDirectlyConnected?: boolean;
   /** BGPPeer `ttlSecurity` (GTSM hops). */
   ttlSecurity?: number;
   /** The BGP identifier the peer must present: set when the peer is a tabby node. */

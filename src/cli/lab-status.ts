@@ -1,4 +1,4 @@
-/** `tabby lab status [-o json]`: the lab's hosts, routers (with `--topology fabric`), anycast addresses and workloads. */
+/** `tabby lab status [-o json]`: the lab's hosts, routers (with `--topology fabric`), anycast addresses, workloads, and the `lab fail` failures in force. */
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { requireLab } from "./lab-common.js";
@@ -28,7 +28,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const fabricInfo = state.fabric
     ? { racks: state.fabric.racks, hostsPerRack: state.fabric.hostsPerRack, tor: state.fabric.tor, asModel: state.fabric.asModel }
     : { namespace: state.plan.fabricNetns, gateway4: state.plan.gateway4, gateway6: state.plan.gateway6 };
-  const out = { name: state.name, ready: state.ready, datastore: state.datastore, topology: state.topology ?? "mesh", fabric: fabricInfo, hosts, reflectors, routers, anycast: state.anycast ?? [], workloads };
+  const out = { name: state.name, ready: state.ready, datastore: state.datastore, topology: state.topology ?? "mesh", fabric: fabricInfo, hosts, reflectors, routers, anycast: state.anycast ?? [], workloads, failures: (state.failures ?? []).map((f) => ({ target: f.target, kind: f.kind })), ...(state.bfd ? { bfd: state.bfd } : {}) };
   if (values.output === "json") {
     io.stdout.write(JSON.stringify(out, null, 2) + "\n");
     return 0;
@@ -47,6 +47,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(table(["REFLECTOR", "NAMESPACE", "IPV4", "IPV6", "SPEAKER"], reflectors.map((r) => [r.name, r.namespace, r.ipv4 ?? "", r.ipv6 ?? "", r.running ? `running (pid ${r.pid})` : "stopped"])));
     io.stdout.write("\n");
   }
+  // `lab fail` failures in force (`lab heal` undoes them)
+  if (state.failures?.length) io.stdout.write(`failed: ${state.failures.map((f) => `${f.target} (${f.kind})`).join(", ")}; \`tabby lab heal\` undoes them\n\n`);
   io.stdout.write(table(["WORKLOAD", "HOST", "NAMESPACE", "IPV4", "IPV6", "INTERFACE"], workloads.map((w) => [w.name, w.host, w.namespace, w.ipv4 ?? "", w.ipv6 ?? "", w.interface ?? ""])));
   return 0;
 }

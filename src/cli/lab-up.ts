@@ -26,6 +26,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       policy: { type: "string", multiple: true },
       datastore: { type: "string", default: "sqlite" },
       topology: { type: "string", default: "mesh" },
+      bfd: { type: "string" },
     },
     strict: true,
   });
@@ -44,6 +45,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   if (values.tor !== undefined && !["bird", "frr", "tabby", "mixed"].includes(values.tor)) throw new UsageError(`--tor is bird, frr, tabby or mixed, got "${values.tor}"`);
   if (values["as-model"] !== undefined && values["as-model"] !== "rack" && values["as-model"] !== "host") throw new UsageError(`--as-model is rack or host, got "${values["as-model"]}"`);
+  // --bfd MS[xN]: BFD on the fabric's host↔ToR sessions, MS both intervals, N the multiplier (3)
+  let bfd: { minRx: number; minTx: number; multiplier: number } | undefined;
+  if (values.bfd !== undefined) {
+    if (!fabric) throw new UsageError("--bfd only applies to --topology fabric");
+    const m = /^(\d+)(?:x(\d+))?$/.exec(values.bfd);
+    if (!m || Number(m[1]) < 10 || Number(m[1]) > 60000 || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 255))) throw new UsageError(`--bfd takes an interval in ms (10..60000), optionally xN for the multiplier (1..255): 100 or 100x3, got "${values.bfd}"`);
+    bfd = { minRx: Number(m[1]), minTx: Number(m[1]), multiplier: Number(m[2] ?? 3) };
+  }
   const started = Date.now();
   await labUp({
     name: values.name,
@@ -53,6 +62,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           racks: num("racks", values.racks ?? "2"),
           tor: (values.tor ?? "mixed") as "bird" | "frr" | "tabby" | "mixed",
           asModel: (values["as-model"] ?? "rack") as "rack" | "host",
+          ...(bfd ? { bfd } : {}),
         }
       : {}),
     workloads: num("workloads", values.workloads),

@@ -14,9 +14,14 @@
  *                       secretKeyRef {name, key} is the file DIR/name/key
  *   --datastore URL     (env TABBY_DATASTORE)
  *   --log-level debug|info|warn|error
- *   --graceful-restart  graceful restart as restarting speaker (RFC 4724): peers keep this host's
- *                       routes while it restarts; SIGUSR2 stops without NOTIFICATIONs; a start
- *                       that finds learned routes installed keeps them until the peers' End-of-RIB
+ *   --graceful-restart  (the default, as calico-node's BIRD) graceful restart as restarting speaker
+ *                       (RFC 4724): peers keep this host's routes while it restarts (a crash, a kill -9
+ *                       or SIGUSR2, which stops without NOTIFICATIONs); a start that finds learned
+ *                       routes installed keeps them until the peers' End-of-RIB
+ *   --no-graceful-restart  turn it off: peers withdraw this host's routes as soon as its sessions drop
+ *   --bfd-min-rx MS, --bfd-min-tx MS, --bfd-multiplier N  BFD timers (RFC 5880) for BGPPeers with
+ *                       `failureDetectionMode: BFDIfDirectlyConnected` whose address is directly
+ *                       connected (default 300, 300, 3: FRR's); --no-bfd: no BFD (those peers say so)
  *   --ipam-gc-grace DURATION|off  leak collection's grace period (default 15m; KubeControllersConfiguration
  *                       `default` spec.controllers.node.leakGracePeriod wins when set); off: this agent
  *                       never collects. Every agent runs the collector; one, elected by lease, acts.
@@ -72,6 +77,8 @@ import { DatastoreProbe } from "../health/datastore-probe.js";
 import { observabilityConfig } from "../health/config.js";
 
 const PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
+import { UdpTransport } from "../bfd/udp.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -124,7 +131,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "hold-time": { type: "string" },
       datastore: { type: "string" },
       "log-level": { type: "string", default: "info" },
-      "graceful-restart": { type: "boolean", default: false },
+      "graceful-restart": { type: "boolean" },
+      "no-graceful-restart": { type: "boolean" },
+      "bfd-min-rx": { type: "string" },
+      "bfd-min-tx": { type: "string" },
+      "bfd-multiplier": { type: "string" },
+      "no-bfd": { type: "boolean" },
       "ipam-gc-grace": { type: "string" },
       "ipam-gc-interval": { type: "string" },
       "endpoint-status-dir": { type: "string" },
@@ -164,7 +176,25 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const secretsDir = values["secrets-dir"] ?? io.env["TABBY_SECRETS_DIR"] ?? DEFAULT_SECRETS_DIR;
   const holdTime = num("hold-time", values["hold-time"]);
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
-  const gracefulRestart = values["graceful-restart"] === true;
+  if (values["graceful-restart"] && values["no-graceful-restart"]) throw new UsageError("--graceful-restart and --no-graceful-restart contradict each other");
+  // Calico's default: BIRD runs with graceful restart on
+  const gracefulRestart = values["no-graceful-restart"] !== true;
+  const noBfd = values["no-bfd"] === true;
+  if (noBfd && (values["bfd-min-rx"] ?? values["bfd-min-tx"] ?? values["bfd-multiplier"]) !== undefined) throw new UsageError("--no-bfd and --bfd-* timers contradict each other");
+  const bfdTimers = noBfd
+    ? undefined
+    : {
+        minRx: num("bfd-min-rx", values["bfd-min-rx"]) ?? BFD_DEFAULTS.minRx,
+        minTx: num("bfd-min-tx", values["bfd-min-tx"]) ?? BFD_DEFAULTS.minTx,
+        multiplier: num("bfd-multiplier", values["bfd-multiplier"]) ?? BFD_DEFAULTS.multiplier,
+      };
+  if (bfdTimers) {
+    try {
+      validateOptions(bfdTimers);
+    } catch (e) {
+      throw new UsageError(`--bfd-*: ${(e as Error).message}`);
+    }
+  }
   const statusDirFlag = values["endpoint-status-dir"];
   const statusDir = statusDirFlag === "off" ? undefined : (statusDirFlag ?? defaultStatusDir(control));
   const duration = (flag: string, v: string | undefined) => {
@@ -253,8 +283,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // flow logs: read NFLOG always (idle unless FelixConfiguration flowLogsEnabled makes nft log to it)
   const flowLogs = new FlowLogReader(FLOW_LOG_GROUP);
   flowLogs.start().catch((err: unknown) => log("warn", "flow logs unavailable: cannot read NFLOG", { err: String(err) }));
+  // BFD: one service for the agent's life (every speaker it makes shares it); sockets open only
+  // when a peer gets BFD. Workloads cannot reach UDP 3784/4784 here (the control-plane drop).
+  const bfdLog = (lvl: string, msg: string, fields?: Record<string, unknown>) => {
+    if (lvl !== "debug") log(lvl as Level, msg, { component: "bfd", ...fields });
+  };
+  const bfd = bfdTimers ? new BfdService(new UdpTransport({ log: bfdLog }), { log: bfdLog }) : undefined;
   const agent: Agent = new Agent(
-    { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}) },
+    { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}), ...(bfdTimers ? { bfd: bfdTimers } : {}) },
     {
       store,
       routes: new RouteTable(runner),
@@ -298,8 +334,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         programmed: (seconds, err) => metrics?.events.programmed?.(seconds, err),
         convergence: (event, seconds) => metrics?.observeConvergence(event, seconds),
       },
+      ...(bfd ? { bfdStatus: () => bfd.status() } : {}),
       createSpeaker: ({ routerId, asNumber: localAs, restarting, clusterId, listenPort, listenAddress }) => {
         return new Speaker({
+          ...(bfd ? { failureDetector: bfd } : {}),
           routerId,
           asNumber: localAs,
           ...(clusterId ? { clusterId } : {}),
@@ -374,6 +412,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await agent.stop(undefined, forRestart);
   probe.stop();
   await endpoints.close();
+  await bfd?.close();
   (await control$.catch(() => undefined))?.close();
   await store.close();
   return 0;

@@ -2,7 +2,7 @@
  * `tabby node status [-o json]`: this host's BGP peers with their address, AS, type (mesh,
  * node-specific, global, node-peer; rr client when this node reflects for it), state, uptime,
  * prefix counts, and the reason a session is not Established (the socket error, the NOTIFICATION
- * in words, a refused peering), read from the local agent's control socket (--control, env
+ * in words, a refused peering), and, when a peer asks for BFD, its BFD state or why it has none, read from the local agent's control socket (--control, env
  * TABBY_CONTROL, default /run/tabby/node.sock) — calicoctl node status, for tabby's own speaker.
  * Before the peers, the agent's readiness as /readyz computes it (datastore, dataplane, BGP: each
  * check's state) with each component's last error and its age. `-o json` prints the peers only
@@ -50,6 +50,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     String(p.prefixesAdvertised),
     p.established ? "" : (p.reason ?? p.lastError ?? ""),
   ]);
+  // BFD (failureDetectionMode BFDIfDirectlyConnected): its own column, before the reason
+  if (peers.some((p) => p.bfd)) {
+    head.splice(head.length - 1, 0, "BFD");
+    peers.forEach((p, i) => rows[i]!.splice(rows[i]!.length - 1, 0, p.bfd ?? "-"));
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) io.stdout.write(r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd() + "\n");
   return 0;

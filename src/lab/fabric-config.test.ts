@@ -138,3 +138,25 @@ test("FRR's bgpd and zebra accept every generated FRR configuration (-C, dry run
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("lab up --bfd: BFD on every session of every kind of router (hosts and spine links), timers as given", () => {
+  const f = { ...planFabric("fab", { racks: 1, hosts: 1, tor: "mixed", asModel: "host" }), bfd: { minRx: 100, minTx: 100, multiplier: 3 } };
+  const [r1a, r1b] = f.routers;
+  const bird = birdConfig(f, r1a!, files);
+  assert.match(bird, /protocol bfd \{ interface "\*" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/);
+  assert.match(bird, /template bgp host \{[^}]*bfd on;/);
+  assert.equal(bird.match(/bfd on/g)!.length, 3, "the host template and the two spine sessions");
+  const spine = birdConfig(f, f.routers.find((r) => r.role === "spine")!, files);
+  assert.match(spine, /protocol bfd \{/);
+  assert.equal(spine.match(/bfd on/g)!.length, 4, "two ToRs, two families");
+  const frr = frrConfig(f, r1b!, files);
+  assert.match(frr, /^ neighbor 10\.98\.1\.11 bfd 3 100 100$/m);
+  assert.match(frr, /^ neighbor 10\.97\.0\.\d+ bfd 3 100 100$/m);
+  assert.match(frr, /^ neighbor fd97::\S+ bfd 3 100 100$/m);
+  const tabby = tabbyTorConfig(f, { ...r1a!, kind: "tabby" }, { ...files, control: "/x.sock" });
+  assert.match(tabby, /address: 10\.98\.1\.11[\s\S]*?bfd:\s+minRx: 100\s+minTx: 100\s+multiplier: 3/);
+  assert.equal(tabby.match(/bfd:/g)!.length, 3, "the host and both spine sessions");
+  // without --bfd: nothing of it
+  const plain = planFabric("fab", { racks: 1, hosts: 1, tor: "mixed", asModel: "host" });
+  assert.doesNotMatch(birdConfig(plain, plain.routers[0]!, files) + frrConfig(plain, plain.routers[1]!, files), /bfd/);
+});

@@ -18,9 +18,14 @@
  * - it announces the rack's host range (10.98.r.0/24, fd98:r::/64), so host addresses are
  *   reachable across the fabric as in any data center (a workload's traffic to addresses outside
  *   the IP pools, such as the anycast range, leaves its host masqueraded to the host's address);
- * - graceful restart off (BIRD's `graceful restart off`, FRR's `bgp graceful-restart-disable`):
- *   a dead peer's routes go at once instead of lingering as stale for its restart time, which is
- *   what a fabric that must route around a dead router wants (and what the lab's kill drills test);
+ * - graceful restart off towards the spine (BIRD's `graceful restart off`, FRR's
+ *   `bgp graceful-restart-disable`): a dead router's routes go at once instead of lingering as
+ *   stale for its restart time, which is what a fabric that must route around a dead router wants
+ *   (and what the lab's kill drills test); towards the hosts a helper only (BIRD `graceful
+ *   restart aware`, FRR `neighbor X graceful-restart-helper`): a host's agent that restarts keeps
+ *   its routes, and the ToR, which never claims to restart itself, is still dropped at once;
+ * - with `lab up --bfd`, BFD on every session, host↔ToR and ToR↔spine (BIRD `bfd on`, FRR
+ *   bfdd, tabby `bfd`);
  * - ECMP into its own kernel: BIRD `merge paths on` in the kernel protocol, FRR `maximum-paths`
  *   (eBGP and iBGP) with zebra installing the multipath routes.
  * Pure: text in, text out.
@@ -57,6 +62,13 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
     "protocol kernel kernel6 { ipv6 { import none; export all; }; merge paths on; }",
     "",
   ];
+  if (plan.bfd) {
+    lines.push(
+      "# BFD (RFC 5880/5881) on every session: a silent path failure ends it within the detection time",
+      `protocol bfd { interface "*" { min rx interval ${plan.bfd.minRx} ms; min tx interval ${plan.bfd.minTx} ms; multiplier ${plan.bfd.multiplier}; }; }`,
+      "",
+    );
+  }
   if (r.role === "tor") {
     const ibgp = plan.asModel === "rack";
     lines.push(
@@ -72,8 +84,13 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
       "  direct;",
       `  hold time ${hold};`,
       "  connect retry time 2;",
-      "  graceful restart off;",
       "  ttl security on;",
+      // after an error (a hold timer expiry, BFD down) BIRD waits 60 s before it peers again by
+      // default; a healed host link should come back as soon as BGP can connect
+      "  error wait time 1, 10;",
+      // helper for the hosts (an agent that restarts keeps its routes here), never restarting itself
+      "  graceful restart aware;",
+      ...(plan.bfd ? ["  bfd on;"] : []),
       ...(ibgp ? ["  rr client;", `  rr cluster id ${r.rackIPv4};`] : []),
       // rack model: routes reflected between the rack's hosts keep their originator as next hop
       // (the hosts resolve it recursively, through the rack range); the rest get this ToR
@@ -87,7 +104,7 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
   const links = r.role === "tor" ? [r.up!] : r.down;
   lines.push(`# ${r.role === "tor" ? "the spine" : "the ToRs"}: eBGP, one session per family on the point-to-point link`);
   for (const l of links) {
-    const common = `hold time ${hold}; connect retry time 2; graceful restart off;`;
+    const common = `hold time ${hold}; connect retry time 2; graceful restart off;${plan.bfd ? " bfd on; error wait time 1, 10;" : ""}`;
     lines.push(`protocol bgp ${birdName(`${l.peerName}_4`)} { local ${bare(l.ipv4)} as ${r.asNumber}; neighbor ${l.peerIPv4} as ${l.peerAs}; ${common} ipv4 { import all; export all; }; }`);
     lines.push(`protocol bgp ${birdName(`${l.peerName}_6`)} { local ${bare(l.ipv6)} as ${r.asNumber}; neighbor ${l.peerIPv6} as ${l.peerAs}; ${common} ipv6 { import all; export all; }; }`);
   }
@@ -126,6 +143,10 @@ export function frrConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles): 
     out.push(` neighbor ${n.addr} remote-as ${n.as}`, ` neighbor ${n.addr} timers 3 ${hold}`, ` neighbor ${n.addr} timers connect 2`);
   }
   for (const d of r.down) out.push(` neighbor ${d.peerIPv4} ttl-security hops 1`);
+  // graceful restart helper for the hosts only (the global disable covers the spine sessions)
+  for (const d of r.down) out.push(` neighbor ${d.peerIPv4} graceful-restart-helper`);
+  // BFD on the host sessions (bfdd runs beside bgpd): multiplier, receive and transmit intervals
+  if (plan.bfd) for (const n of neighbors) out.push(` neighbor ${n.addr} bfd ${plan.bfd.multiplier} ${plan.bfd.minRx} ${plan.bfd.minTx}`);
   for (const fam of ["ipv4", "ipv6"] as const) {
     out.push(` address-family ${fam} unicast`);
     for (const d of r.down) {
@@ -171,11 +192,12 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
           nextHopSelf: true,
           ttlSecurity: 1,
           ...(plan.asModel === "rack" ? { routeReflectorClient: true } : {}),
+          ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}),
           import: accept(),
           export: accept(),
         })),
-        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), import: accept(), export: accept() },
-        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), import: accept(), export: accept() },
+        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}), import: accept(), export: accept() },
+        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}), import: accept(), export: accept() },
       ],
     })
   );

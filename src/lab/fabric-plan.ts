@@ -80,6 +80,12 @@ export interface FabricPlan {
   spineAs: number;
   routers: RouterPlan[];
   hosts: FabricHost[];
+  /**
+   * `lab up --bfd`: BFD on every host↔ToR session (ms, count): BGPPeers with
+   * `failureDetectionMode: BFDIfDirectlyConnected`, the agents' `--bfd-*` timers, BIRD
+   * `protocol bfd` + `bfd on`, FRR bfdd + `neighbor X bfd`, tabby ToRs' peer `bfd`.
+   */
+  bfd?: { minRx: number; minTx: number; multiplier: number };
   /** The anycast addresses one workload per rack serves, and their range for BGPConfiguration. */
   anycast: { ipv4: string; ipv6: string; range4: string; range6: string };
 }

@@ -110,12 +110,21 @@ export async function startRouter(state: LabState, fabric: FabricPlan, r: Router
     // the real zebra, one per namespace, all its paths private to this router
     await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "zebra"), "-d", "-f", zconf, "-i", join(dir, "zebra.pid"), "--vty_socket", dir, "-z", zserv, "-P", "0"]);
     const zebra: LabProcess = { role: "router", name: `${r.name}-zebra`, pid: await pidFile(join(dir, "zebra.pid")), marker: zconf };
+    const extra: LabProcess[] = [zebra];
     try {
+      if (fabric.bfd) {
+        // bfdd serves bgpd's `neighbor X bfd` sessions
+        const fconf = join(dir, "bfdd.conf");
+        writeFileSync(fconf, [`hostname ${r.name}-bfdd`, `log file ${dir}/bfdd.log`, ""].join("\n"));
+        chownSync(fconf, uid, gid);
+        await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "bfdd"), "-d", "-f", fconf, "-i", join(dir, "bfdd.pid"), "--vty_socket", dir, "-z", zserv, "-P", "0", "--bfdctl", join(dir, "bfdd.sock")]);
+        extra.push({ role: "router", name: `${r.name}-bfdd`, pid: await pidFile(join(dir, "bfdd.pid")), marker: fconf });
+      }
       await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "bgpd"), "-d", "-S", "-P", "0", "-f", bconf, "-i", join(dir, "bgpd.pid"), "--vty_socket", dir, "-z", zserv, "-p", "179"]);
       // bgpd first in the list: it is the router's BGP daemon (status, kill drills)
-      return [{ role: "router", name: r.name, pid: await pidFile(join(dir, "bgpd.pid")), marker: bconf }, zebra];
+      return [{ role: "router", name: r.name, pid: await pidFile(join(dir, "bgpd.pid")), marker: bconf }, ...extra];
     } catch (err) {
-      if (processIsOurs(zebra)) process.kill(zebra.pid, "SIGTERM");
+      for (const p of extra) if (processIsOurs(p)) process.kill(p.pid, "SIGTERM");
       throw err;
     }
   }
@@ -163,7 +172,7 @@ export function fabricResources(fabric: FabricPlan, asNumber: number): Resource[
           kind: "BGPPeer",
           metadata: { name: `lab-${r.name}` },
           // the ToR is on the host's link: GTSM (RFC 5082), as the ToR's config has it towards the hosts
-          spec: { nodeSelector: `rack == '${r.rack}'`, peerIP: r.rackIPv4, asNumber: r.asNumber, ttlSecurity: FABRIC_TTL_SECURITY },
+          spec: { nodeSelector: `rack == '${r.rack}'`, peerIP: r.rackIPv4, asNumber: r.asNumber, ttlSecurity: FABRIC_TTL_SECURITY, ...(fabric.bfd ? { failureDetectionMode: "BFDIfDirectlyConnected" } : {}) },
         }),
       ),
   ];
@@ -187,8 +196,9 @@ export async function labelNodes(client: ResourceClient, fabric: FabricPlan): Pr
 }
 
 /** The extra `tabby node run` arguments of a fabric host: its /32 and /128 and its AS. */
-export function fabricAgentArgs(h: FabricHost): string[] {
-  return ["--ip", `${h.ipv4}/32`, "--ip6", `${h.ipv6}/128`, "--as", String(h.asNumber)];
+export function fabricAgentArgs(h: FabricHost, bfd?: FabricPlan["bfd"]): string[] {
+  const timers = bfd ? ["--bfd-min-rx", String(bfd.minRx), "--bfd-min-tx", String(bfd.minTx), "--bfd-multiplier", String(bfd.multiplier)] : [];
+  return ["--ip", `${h.ipv4}/32`, "--ip6", `${h.ipv6}/128`, "--as", String(h.asNumber), ...timers];
 }
 
 /** The workloads that serve the anycast address: the first workload of each rack's first host. */

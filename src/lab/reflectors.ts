@@ -96,18 +96,25 @@ export async function startReflectors(plan: LabPlan, reflectors: ReflectorPlan[]
     await ipIn(rr.netns, "addr", "add", rr.ipv6, "dev", "eth0", "nodad");
     await ipIn(rr.netns, "link", "set", "eth0", "up");
     const control = join(dir, `${rr.name}.sock`);
-    const config = join(dir, `${rr.name}.yaml`);
-    writeFileSync(config, reflectorConfig(plan, rr, control, holdTime));
-    const fd = openSync(join(dir, `${rr.name}.log`), "a");
-    try {
-      const child = spawn("ip", ["netns", "exec", rr.netns, NODE, CLI_MAIN, "bgp", "run", "-c", config], { detached: true, stdio: ["ignore", fd, fd] });
-      child.unref();
-      if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start reflector ${rr.name}`);
-      // the config path is on the command line: a reused pid is never mistaken for ours
-      procs.push({ role: "reflector", name: rr.name, pid: child.pid, marker: config });
-    } finally {
-      closeSync(fd);
-    }
+    writeFileSync(reflectorConfigFile(dir, rr), reflectorConfig(plan, rr, control, holdTime));
+    procs.push(spawnReflector(rr, dir));
   }
   return procs;
+}
+
+const reflectorConfigFile = (dir: string, rr: ReflectorPlan) => join(dir, `${rr.name}.yaml`);
+
+/** Starts a reflector's speaker from the config `startReflectors` wrote (also `lab heal`). */
+export function spawnReflector(rr: ReflectorPlan, dir: string): LabProcess {
+  const config = reflectorConfigFile(dir, rr);
+  const fd = openSync(join(dir, `${rr.name}.log`), "a");
+  try {
+    const child = spawn("ip", ["netns", "exec", rr.netns, NODE, CLI_MAIN, "bgp", "run", "-c", config], { detached: true, stdio: ["ignore", fd, fd] });
+    child.unref();
+    if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start reflector ${rr.name}`);
+    // the config path is on the command line: a reused pid is never mistaken for ours
+    return { role: "reflector", name: rr.name, pid: child.pid, marker: config };
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { LabPlan } from "./plan.js";
 import type { ReflectorPlan, Topology } from "./reflectors.js";
 import type { FabricPlan } from "./fabric-plan.js";
+import type { LabFailure } from "./failure-plan.js";
 
 export const LAB_ROOT = process.env["TABBY_LAB_ROOT"] ?? "/run/tabby/lab";
 export const CURRENT_FILE = join(LAB_ROOT, "current.json");
@@ -49,6 +50,10 @@ export interface LabState {
   ready: boolean;
   /** BGP hold time the agents were started with (seconds). */
   holdTime?: number;
+  /** `lab up --bfd`: BFD timers on the fabric's host↔ToR sessions (ms, count). */
+  bfd?: { minRx: number; minTx: number; multiplier: number };
+  /** `lab fail`: the failures in force, which `lab heal` undoes (failure-plan.ts). */
+  failures?: LabFailure[];
 }
 
 export function labDir(name: string): string {

@@ -40,6 +40,8 @@ export interface LabUpOptions extends LabShape {
    * "fabric": racks behind ToR routers and a spine (fabric-plan.ts), `hosts` counting per rack.
    */
   topology?: Topology;
+  /** `fabric`: BFD on the host↔ToR sessions with these timers (ms, count). */
+  bfd?: { minRx: number; minTx: number; multiplier: number };
   /** `fabric`: racks (default 2), ToR daemons (default mixed), AS model (default rack). */
   racks?: number;
   tor?: TorChoice;
@@ -50,6 +52,8 @@ export interface LabUpOptions extends LabShape {
 export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const say = opts.say ?? (() => {});
   const fabric = opts.topology === "fabric" ? planFabric(opts.name, { racks: opts.racks ?? 2, hosts: opts.hosts, tor: opts.tor ?? "mixed", asModel: opts.asModel ?? "rack" }) : undefined;
+  if (opts.bfd && !fabric) throw new TabbyError("LAB_UNSUPPORTED", "--bfd applies to --topology fabric (the host↔ToR sessions are the directly connected ones)");
+  if (fabric && opts.bfd) fabric.bfd = opts.bfd;
   if (fabric && opts.datastore === "etcd") {
     throw new TabbyError("LAB_UNSUPPORTED", "--datastore etcd is not available with --topology fabric yet (etcd lives on the bridge fabric's gateway, which a routed fabric does not have)");
   }
@@ -76,6 +80,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   if (fabric) {
     state.topology = "fabric";
     state.fabric = fabric;
+    if (fabric.bfd) state.bfd = fabric.bfd;
   }
   writeLabState(state);
   writeWrappers(dir);
@@ -242,7 +247,7 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
 export function startAgent(state: LabState, h: HostPlan, holdTime: number) {
   const control = join(state.dir, `${h.name}.sock`);
   const fh = state.fabric?.hosts.find((f) => f.name === h.name);
-  const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
+  const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh, state.fabric?.bfd) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
     "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime)];
   const pid = spawnDetached("ip", args, join(state.dir, `${h.name}.log`));
   return { role: "agent" as const, name: h.name, pid, marker: control };

@@ -118,7 +118,6 @@ export function checkBGPPeerSpec(v: unknown, c: Checker): BGPPeerSpec | undefine
 export function unsupportedPeerFields(spec: BGPPeerSpec): [string, string][] {
   const out: [string, string][] = [];
   if (spec.localASNumber !== undefined) out.push(["spec.localASNumber", "is not supported: tabby speaks one AS per node (Node spec.bgp.asNumber, else BGPConfiguration asNumber) on every session"]);
-  if (spec.failureDetectionMode === "BFDIfDirectlyConnected") out.push(["spec.failureDetectionMode", "BFDIfDirectlyConnected is not supported: tabby has no BFD yet (issue #13); use None"]);
   if (spec.restartMode === "LongLivedGracefulRestart") out.push(["spec.restartMode", "LongLivedGracefulRestart is not supported: tabby implements graceful restart (RFC 4724) only; use GracefulRestart"]);
   if (spec.birdGatewayMode === "DirectIfDirectlyConnected") out.push(["spec.birdGatewayMode", "DirectIfDirectlyConnected is not supported: tabby has no BIRD; it resolves next hops through the kernel's routes (Recursive)"]);
   if (spec.localWorkloadSelector !== undefined) out.push(["spec.localWorkloadSelector", "is not supported: tabby does not peer with local workloads"]);

@@ -333,7 +333,8 @@ test("BGPPeer peerIP forms and exclusive fields", () => {
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, localWorkloadSelector: "x == 'y'" }), "spec.peerIP", /empty when localWorkloadSelector/);
   // what tabby cannot honour is refused, naming the field and why
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, localASNumber: 65002 }), "spec.localASNumber", /one AS per node/);
-  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, failureDetectionMode: "BFDIfDirectlyConnected" }), "spec.failureDetectionMode", /no BFD/);
+  rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, failureDetectionMode: "BFD" }), "spec.failureDetectionMode", /./);
+  validateResource(peer({ peerIP: "192.0.2.1", asNumber: 65001, failureDetectionMode: "BFDIfDirectlyConnected" }));
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, restartMode: "LongLivedGracefulRestart" }), "spec.restartMode", /RFC 4724\) only/);
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, birdGatewayMode: "DirectIfDirectlyConnected" }), "spec.birdGatewayMode", /Recursive/);
   rejects(peer({ asNumber: 65001, localWorkloadSelector: "x == 'y'" }), "spec.localWorkloadSelector", /local workloads/);

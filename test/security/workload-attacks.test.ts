@@ -75,11 +75,15 @@ async function counter(netns: string, rules: string[]): Promise<() => Promise<nu
   return async () => [...(await sh(netns, "nft", "list", "table", "inet", "sectest")).matchAll(/packets (\d+)/g)].map((m) => Number(m[1]));
 }
 
-test("BGP impersonation with h1's agent killed: no OPEN back, no route in h2", { timeout: 120_000 }, async () => {
+test("BGP impersonation with h1's agent killed, graceful restart on (the default): no OPEN back, no route in h2", { timeout: 120_000 }, async () => {
   const agent = labState().processes.find((p) => p.role === "agent" && p.name === "h1")!;
+  assert.match(await routes("h2"), /via 10\.99\.0\.11/, "h2 has h1's routes");
   process.kill(agent.pid, "SIGKILL"); // a crash: the lab recorded this pid as h1's agent
   await sleep(1000);
   try {
+    // graceful restart (RFC 4724) is on: h2 keeps h1's routes while h1 is away, which is the
+    // window an impostor speaking for h1 would want to use
+    assert.match(await routes("h2"), /via 10\.99\.0\.11/, "h2 keeps h1's routes (graceful restart helper)");
     const got = await attack("h1-w1", "bgp", H2, "179", "64512", H1, H1, "8.8.8.0/24");
     assert.ok(!(got.received as string[]).includes("open"), `h2 answered the impostor: ${JSON.stringify(got)}`);
     await sleep(1000);
