@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { labUnderTest, run, tabby, waitFor } from "./helpers.js";
 import { probeFrom } from "./fabric-lab.js";
 import type { Explanation } from "../src/explain/walk.js";
+import { DEFAULT_DENY } from "./lab-scenarios.js";
 
 const { name, env, lab } = labUnderTest("tx", "tabby-lab-explain-");
 
@@ -18,24 +19,6 @@ function manifest(file: string, yaml: string): string {
   writeFileSync(path, yaml);
   return path;
 }
-
-const DEFAULT_DENY = `
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: { name: default-deny, namespace: lab }
-spec: { selector: all(), types: [Ingress] }
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: { name: allow-w1-to-w2, namespace: lab }
-spec:
-  selector: app == 'w2'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      source: { selector: app == 'w1' }
-      destination: { ports: [http-alt] }
-`;
 
 const TIERS = `
 apiVersion: projectcalico.org/v3

@@ -57,10 +57,11 @@ test("fabric with BFD: a silent host↔ToR cut costs the detection time, without
 
   await t.test("without BFD: the same cut waits for the hold time (9 s)", async () => {
     assert.equal(await upToR(), true, "r1a is back after the heal");
+    // the lab's BGPPeers without failureDetectionMode (GTSM stays: the ToRs require it)
     const file = join(env.TABBY_LAB_ROOT, "no-bfd.yaml");
     writeFileSync(
       file,
-      ["r1a", "r1b"].map((r, i) => `apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: lab-${r} }\nspec: { nodeSelector: "rack == 'r1'", peerIP: 10.98.1.${i + 1}, asNumber: 65001 }\n`).join("---\n"),
+      ["r1a", "r1b"].map((r, i) => `apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: lab-${r} }\nspec: { nodeSelector: "rack == 'r1'", peerIP: 10.98.1.${i + 1}, asNumber: 65001, ttlSecurity: 1 }\n`).join("---\n"),
     );
     const state = JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as { datastore: string };
     const applied = await tabby(["apply", "-f", file, "--datastore", state.datastore], env);

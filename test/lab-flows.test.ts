@@ -11,26 +11,11 @@ import { join } from "node:path";
 import { labUnderTest, run, tabby, waitFor } from "./helpers.js";
 import { probeFrom } from "./fabric-lab.js";
 import type { FlowRecord } from "../src/flows/aggregate.js";
+import { DEFAULT_DENY } from "./lab-scenarios.js";
 
 const { name, env, lab } = labUnderTest("tf", "tabby-lab-flows-");
 
-const POLICY = `
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: { name: default-deny, namespace: lab }
-spec: { selector: all(), types: [Ingress] }
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: { name: allow-w1-to-w2, namespace: lab }
-spec:
-  selector: app == 'w2'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      source: { selector: app == 'w1' }
-      destination: { ports: [http-alt] }
----
+const POLICY = `${DEFAULT_DENY}---
 apiVersion: projectcalico.org/v3
 kind: FelixConfiguration
 metadata: { name: default }

@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { labUnderTest, run, tabby, waitFor } from "./helpers.js";
+import { DEFAULT_DENY } from "./lab-scenarios.js";
 
 const { name, env, lab } = labUnderTest("tp", "tabby-lab-policy-");
 const dir = env.TABBY_LAB_ROOT;
@@ -52,24 +53,6 @@ async function setsDiagnosis(): Promise<string> {
   }
   return out;
 }
-
-const DEFAULT_DENY = `
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: { name: default-deny, namespace: lab }
-spec: { selector: all(), types: [Ingress] }
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: { name: allow-w1-to-w2, namespace: lab }
-spec:
-  selector: app == 'w2'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      source: { selector: app == 'w1' }
-      destination: { ports: [http-alt] }
-`;
 
 const TIERS = `
 apiVersion: projectcalico.org/v3
