@@ -46,7 +46,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["cni", "install"], module: "./cni-install.js", summary: "install the CNI plugins and a default conflist" },
   { words: ["explain"], module: "./explain.js", summary: "the path of a packet now: explain SRC DST [--port P] [--protocol tcp|udp|icmp]" },
   { words: ["flows"], module: "./flows.js", summary: "flow logs with the policy that decided: flows [--follow] [--denied] [-o json]" },
-  { words: ["ui"], module: "./ui.js", summary: "serve a live map of the lab: ui [--listen 127.0.0.1:9099]" },
+  { words: ["ui"], module: "./ui.js", summary: "serve a live map of the lab: ui [--listen 127.0.0.1:9098]" },
   { words: ["selector"], module: "./selector.js", summary: "evaluate a selector: selector EXPR [--labels k=v,...]" },
   { words: ["version"], module: "./version.js", summary: "print tabby's version" },
 ];
@@ -56,7 +56,18 @@ function usage(): string {
   return `usage: tabby COMMAND [options]\n\n${lines.join("\n")}\n\nGlobal: --datastore URL (or TABBY_DATASTORE): sqlite:///path (default sqlite:///var/lib/tabby/tabby.db),\n        etcd://host:port[,host:port], etcds://host:port?ca=FILE&cert=FILE&key=FILE\n`;
 }
 
+/** The Node.js lines tabby runs on (package.json `engines`): older ones crash in the SQLite addon. */
+const MIN_NODE_MAJOR = 22;
+
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < MIN_NODE_MAJOR) {
+    io.stderr.write(
+      `tabby: needs Node.js ${MIN_NODE_MAJOR} or 24 (maintained LTS lines), this is ${process.version}; ` +
+        `scripts/install-node.sh installs Node.js 24 under /opt/tabby-node (docs/install.md)\n`,
+    );
+    return 1;
+  }
   if (io.env.CNI_COMMAND) {
     const { runCniPlugin } = await import("../cni/plugin-main.js");
     return runCniPlugin("tabby");
