@@ -14,15 +14,15 @@ import { PolicyEvaluator } from "../calc/policy-eval.js";
 import { loadWorld } from "../lab/check.js";
 import { openLabStore } from "../lab/etcd.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { configFromSpec } from "../calc/policy/config.js";
 import type { LabState } from "../lab/state.js";
 import { lookupRoute, type ExplainRouteAnswer } from "./route-lookup.js";
-import type { HopOracle, Place, Topology } from "./walk.js";
+import type { HopOracle, Place } from "./walk.js";
+import { failsafeFromFelix, placesTopology, type PlacesTopology } from "./topology.js";
 
 export interface LabExplainContext {
   /** FelixConfiguration `default`'s failsafe inbound ports (Calico's defaults when unset or unreadable). */
   failsafeInbound: { protocol: string; port: number }[];
-  topo: Topology & { places: Place[] };
+  topo: PlacesTopology;
   oracle: HopOracle;
   evaluator: PolicyEvaluator;
   netnsOf(name: string): string | undefined;
@@ -82,25 +82,10 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     if (places.some((p) => p.endpoint === `${e.namespace}/${e.name}`)) continue;
     if (e.node && hostNames.has(e.node)) places.push({ kind: "workload", name: e.name, host: e.node, endpoint: `${e.namespace}/${e.name}`, labels: e.labels, addrs: e.addrs });
   }
-  const topo: LabExplainContext["topo"] = {
-    places,
-    place: (name) => {
-      const found = places.find((p) => p.name === name || p.endpoint === name || (p.endpoint && p.endpoint.split("/")[1] === name));
-      if (found) return found;
-      // a HostEndpoint by name: its host
-      const hep = world.hostEndpoints?.find((h) => h.name === name);
-      return hep ? places.find((p) => p.kind === "host" && p.name === hep.node) : undefined;
-    },
-    ownerOf: (addr, near) => {
-      const all = places.filter((p) => p.addrs.includes(addr) && p !== near);
-      return all.find((p) => p.kind !== "workload" || p.host === near?.name) ?? all[0];
-    },
-    ingressLink: (place, addr) => {
-      const ns = netns.get(place.name);
-      return ns ? links.get(ns)?.get(addr) : undefined;
-    },
-    workloadOn: (host, iface) => places.find((p) => p.kind === "workload" && p.host === host && p.iface === iface),
-  };
+  const topo = placesTopology(places, world.hostEndpoints, (place, addr) => {
+    const ns = netns.get(place.name);
+    return ns ? links.get(ns)?.get(addr) : undefined;
+  });
   const oracle: HopOracle = {
     async route(at, req) {
       if (at.agent) {
@@ -132,12 +117,11 @@ async function failsafeInbound(state: LabState): Promise<{ protocol: string; por
   try {
     const { store, close } = await openLabStore(state);
     try {
-      const felix = (await new ResourceClient(store).list("FelixConfiguration")).items.find((r) => r.metadata.name === "default");
-      return configFromSpec((felix?.spec ?? {}) as Record<string, unknown>).failsafeInbound;
+      return failsafeFromFelix((await new ResourceClient(store).list("FelixConfiguration")).items);
     } finally {
       await close();
     }
   } catch {
-    return configFromSpec({}).failsafeInbound;
+    return failsafeFromFelix([]);
   }
 }
