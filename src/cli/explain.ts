@@ -46,6 +46,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "tls-key": { type: "string" },
       "agent-port": { type: "string" },
       "fabric-interface": { type: "string" },
+      via: { type: "string" },
     },
   });
   if (positionals.length !== 2) throw new UsageError("usage: tabby explain SRC DST [--port P] [--protocol tcp|udp|icmp] [-6] [--size BYTES] [-o json] [--name LAB | --datastore URL --tls-ca FILE --tls-cert FILE --tls-key FILE [--agent-port N] [--fabric-interface IF]]");
@@ -66,8 +67,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (labName && !state) throw new TabbyError("CLI_EXPLAIN_NO_LAB", `no lab named "${labName}" is up`);
   let ctx: ExplainContext;
   let where: string;
+  if (values.via !== undefined && (!state || !["api", "control"].includes(values.via))) throw new UsageError(`--via is for a lab: api (the agents' explain API, the default) or control (their control sockets), not ${values.via}`);
   if (state) {
-    ctx = await labExplainContext(state);
+    ctx = await labExplainContext(state, undefined, { via: values.via === "control" ? "control" : "api" });
     where = `lab ${state.name}`;
   } else {
     if (!tls.files) {
@@ -86,6 +88,20 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     where = "the datastore";
   }
   const family = values.ipv6 || positionals.some((p) => tryParseIP(p)?.family === 6) ? 6 : 4;
+  try {
+    return await explainAndPrint(ctx, positionals, { family, protocol: protocol as EvalProtocol, port, size, json: values.output === "json", where, state }, io);
+  } finally {
+    await ctx.close?.();
+  }
+}
+
+async function explainAndPrint(
+  ctx: ExplainContext,
+  positionals: string[],
+  o: { family: 4 | 6; protocol: EvalProtocol; port: number | undefined; size: number | undefined; json: boolean; where: string; state: Parameters<typeof hostAddr>[0] },
+  io: CliIO,
+): Promise<number> {
+  const { family, protocol, port, size, where, state } = o;
   const resolve = (text: string, role: string): { place: Place; addr: string } => {
     const ip = tryParseIP(text);
     if (ip) {
@@ -109,7 +125,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     ctx.oracle,
     ctx.evaluator,
   );
-  if (values.output === "json") io.stdout.write(JSON.stringify(ex, null, 2) + "\n");
+  if (o.json) io.stdout.write(JSON.stringify(ex, null, 2) + "\n");
   else io.stdout.write(formatExplanation(ex));
   return ex.arrives ? 0 : 1;
 }

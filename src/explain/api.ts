@@ -11,6 +11,7 @@
  */
 import * as https from "node:https";
 import { readFileSync } from "node:fs";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { TabbyError } from "../errors.js";
 import { tryParseIP } from "../net/index.js";
@@ -109,12 +110,17 @@ export function boundAddress(server: https.Server): Listen {
 }
 
 /** Asks an agent's explain API. Errors: CLI_EXPLAIN_AGENT_UNREACHABLE (TLS, network), CLI_EXPLAIN_AGENT_ERROR (its answer). */
-export function queryExplainApi(at: Listen, tls: TlsFiles | { ca: Buffer; cert: Buffer; key: Buffer }, request: ControlRequest, timeoutMs = 5000): Promise<unknown> {
+/**
+ * `via`: a unix socket that carries the bytes to `at` (the lab's pipe into its namespaces,
+ * src/lab/explain-pipe.ts); the TLS session and the check of the agent's certificate against
+ * `at.host` are the same.
+ */
+export function queryExplainApi(at: Listen, tls: TlsFiles | { ca: Buffer; cert: Buffer; key: Buffer }, request: ControlRequest, timeoutMs = 5000, via?: string): Promise<unknown> {
   const creds = typeof tls.ca === "string" ? readTls(tls as TlsFiles, "CLI_EXPLAIN_TLS") : (tls as { ca: Buffer; cert: Buffer; key: Buffer });
   const where = `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}`;
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: at.host, port: at.port, method: "POST", path: EXPLAIN_API_PATH, ...creds, minVersion: "TLSv1.2", headers: { "content-type": "application/json" }, timeout: timeoutMs, agent: false },
+      { host: at.host, port: at.port, ...(via ? { socketPath: via, checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(at.host, cert) } : {}), method: "POST", path: EXPLAIN_API_PATH, ...creds, minVersion: "TLSv1.2", headers: { "content-type": "application/json" }, timeout: timeoutMs, agent: false },
       (res) => {
         let body = "";
         res.setEncoding("utf8");

@@ -24,6 +24,8 @@ export interface ExplainContext {
   topo: PlacesTopology;
   oracle: HopOracle;
   evaluator: PolicyEvaluator;
+  /** Ends what asking started, if anything. */
+  close?(): Promise<void>;
 }
 
 export interface RemoteOptions {
