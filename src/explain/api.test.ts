@@ -94,3 +94,11 @@ test("--explain-listen takes IP:PORT or [IPv6]:PORT only", () => {
   assert.deepEqual(parseListen("[fd00::1]:9095"), { host: "fd00::1", port: 9095 });
   for (const bad of ["9095", "host.example:9095", "192.0.2.1", "192.0.2.1:0", "fd00::1:9095"]) assert.throws(() => parseListen(bad), /IP:PORT/);
 });
+
+test("node run: the explain API is off unless --explain-listen, and then needs all three TLS files", async () => {
+  const { explainApiConfig } = await import("../cli/node-run.js");
+  assert.equal(explainApiConfig({}), undefined);
+  assert.throws(() => explainApiConfig({ "explain-tls-ca": "ca.pem" }), /--explain-tls-ca without --explain-listen/);
+  assert.throws(() => explainApiConfig({ "explain-listen": "10.0.0.1:9095", "explain-tls-ca": "ca.pem" }), /missing --explain-tls-cert, --explain-tls-key/);
+  assert.deepEqual(explainApiConfig({ "explain-listen": "10.0.0.1:9095", "explain-tls-ca": "c", "explain-tls-cert": "s", "explain-tls-key": "k" }), { listen: { host: "10.0.0.1", port: 9095 }, tls: { ca: "c", cert: "s", key: "k" } });
+});
