@@ -2,6 +2,7 @@
  * `tabby explain` in a lab (one lab for the file): with a default-deny policy and a tiered policy,
  * explain agrees with a real probe and names the deciding tier, policy and rule; a kernel route
  * deleted on purpose and an MTU mismatch planted on purpose are found at the hop where they are.
+ * The agents are asked over their explain API (mutual TLS) and agree with their control sockets.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -78,7 +79,7 @@ test("explain in the lab", { timeout: 600_000 }, async (t) => {
     assert.equal(ingress.verdict?.policy, "np lab/allow-w1-to-w2");
     assert.equal(ingress.verdict?.ruleIndex, 1);
     const route = allowed.steps.find((s) => s.kind === "route" && s.at === "h1")!;
-    assert.equal(route.route?.via, "h1's agent");
+    assert.match(route.route?.via ?? "", /^h1's agent \(explain API 10\.99\.0\.\d+:9095, from tx\d*-fabric\)$/);
     assert.ok(route.route?.bgp, "the BGP route behind the kernel route");
 
     const denied = await agrees(status, "h1-w1", "h2-w2", 80);
@@ -88,6 +89,21 @@ test("explain in the lab", { timeout: 600_000 }, async (t) => {
     const r = await tabby(["explain", "h1-w1", "h2-w2", "--port", "80", "--name", name], env);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /does not arrive: it fails at h2/);
+  });
+
+  await t.test("over the explain API (mutual TLS) explain agrees with the control sockets; workloads cannot reach the API", async () => {
+    const viaApi = await explain("h1-w1", "h3-w2", "--port", "8080");
+    const viaSocket = await explain("h1-w1", "h3-w2", "--port", "8080", "--via", "control");
+    // the same answers; only who was asked, and how, differs (`via`, quoted in a route step's detail)
+    const strip = (ex: Explanation) => JSON.parse(JSON.stringify(ex, (k, v: unknown) => (k === "via" ? undefined : k === "detail" && typeof v === "string" ? v.replace(/ \[[^\]]*\]$/, "") : v))) as Explanation;
+    assert.deepEqual(strip(viaApi.ex), strip(viaSocket.ex));
+    assert.equal(viaApi.code, viaSocket.code);
+    assert.deepEqual(viaSocket.ex.steps.filter((s) => s.route).map((s) => s.route!.via), ["h1's agent", "h3's agent"]);
+    assert.ok(viaApi.ex.steps.filter((s) => s.route).every((s) => /explain API/.test(s.route!.via)));
+    // the agents' explain port joins the workload-to-control-plane drop
+    const w = status.workloads.find((x) => x.name === "h1-w1")!;
+    const [probe] = await probeFrom(w.namespace, [{ name: "h1-api", family: 4, address: "10.99.0.10", protocol: "tcp", port: 9095 }]);
+    assert.equal(probe!.reached, false, "a workload reaches its host's explain API");
   });
 
   await t.test("a tiered policy: the deny in tier security is named; Pass falls through to the default tier", async () => {

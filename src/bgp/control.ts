@@ -29,7 +29,7 @@ export type ControlRequest =
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
-type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">> & { bfdStatus?(): unknown };
+export type Answerable = Pick<Speaker, "peerStatus" | "routes"> & Partial<Pick<Speaker, "requestRefresh">> & { bfdStatus?(): unknown };
 
 /** What the agent adds to its speaker's control socket. */
 export interface ControlExtras {
@@ -60,6 +60,16 @@ export function answer(speaker: Answerable, req: unknown, extras: ControlExtras 
   }
   if (r?.op === "bfd" && speaker.bfdStatus) return { ok: true, result: speaker.bfdStatus() };
   return { ok: false, error: `unknown op ${JSON.stringify(r?.op)}` };
+}
+
+/**
+ * The one answering code for every transport (this socket, the agent's explain API in
+ * src/explain/api.ts): the asynchronous ops (explain-route) and then `answer`.
+ */
+export async function answerAsync(speaker: Answerable, req: unknown, extras: ControlExtras = {}): Promise<ControlResponse> {
+  const r = req as { op?: string } | null;
+  if (r?.op === "explain-route" && extras.explainRoute) return { ok: true, result: await extras.explainRoute(req) };
+  return answer(speaker, req, extras);
 }
 
 /**
@@ -100,8 +110,7 @@ export async function serveControl(speaker: Answerable, socketPath: string, extr
         pending = pending.then(async () => {
           let resp: ControlResponse;
           try {
-            const req = JSON.parse(line) as { op?: string };
-            resp = req?.op === "explain-route" && extras.explainRoute ? { ok: true, result: await extras.explainRoute(req) } : answer(speaker, req, extras);
+            resp = await answerAsync(speaker, JSON.parse(line), extras);
           } catch (e) {
             resp = { ok: false, error: e instanceof Error ? e.message : String(e) };
           }

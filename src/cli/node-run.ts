@@ -30,6 +30,10 @@
  *                       the CNI plugin's and Docker driver's wait (default /run/tabby/endpoint-status
  *                       with the default control socket, else `<control without .sock>.endpoint-status`;
  *                       `off`: not published)
+ *   --explain-listen IP:PORT  serve the explain API (`tabby explain` from other machines, src/explain/api.ts)
+ *                       on that address only: HTTPS with mutual TLS, read-only. Off by default; needs
+ *   --explain-tls-ca FILE, --explain-tls-cert FILE, --explain-tls-key FILE  the CA that client
+ *                       certificates must chain to, and this agent's server certificate and key
  * Metrics and health (docs/observability.md) follow FelixConfiguration `default` and
  * `node.<name>` as read at start: prometheusMetricsEnabled/Host/Port (off; 127.0.0.1:9091) and
  * healthEnabled/Host/Port (on; 127.0.0.1:9099). A change takes effect at the next start (Felix
@@ -57,7 +61,8 @@ import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { EndpointStatusPublisher } from "../dataplane/endpoint-status-publisher.js";
-import { serveControl } from "../bgp/control.js";
+import { serveControl, type ControlExtras } from "../bgp/control.js";
+import { parseListen, serveExplainApi, type Listen, type TlsFiles } from "../explain/api.js";
 import { lookupRoute } from "../explain/route-lookup.js";
 import { FlowLogReader } from "../flows/reader.js";
 import { FLOW_LOG_GROUP } from "../calc/policy-output.js";
@@ -140,12 +145,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       "ipam-gc-grace": { type: "string" },
       "ipam-gc-interval": { type: "string" },
       "endpoint-status-dir": { type: "string" },
+      "explain-listen": { type: "string" },
+      "explain-tls-ca": { type: "string" },
+      "explain-tls-cert": { type: "string" },
+      "explain-tls-key": { type: "string" },
     },
     strict: true,
   });
   const level = values["log-level"] as Level;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
   const nodeName = values.name ?? io.env["TABBY_NODENAME"] ?? hostname();
+  const explainApi = explainApiConfig(values);
   const log = jsonLogger(level, io.stderr, { node: nodeName });
   // Whatever kills the agent says so in its log first.
   process.on("uncaughtException", (err) => {
@@ -276,7 +286,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
   const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
-  const servedPorts = [felix.metrics?.port, felix.health?.port].filter((p): p is number => p !== undefined);
+  const servedPorts = [felix.metrics?.port, felix.health?.port, explainApi?.listen.port].filter((p): p is number => p !== undefined);
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });
   const nft = new NftDataplane(runner);
   const endpointStatus = statusDir ? new EndpointStatusPublisher(statusDir) : undefined;
@@ -379,13 +389,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   for (const err of await endpoints.apply(felix)) agent.noteError("dataplane", err); // the network is still programmed
   probe.start();
   // one control socket for the agent's life: it answers from whichever speaker is current
-  const control$ = serveControl(agent, control, {
+  const controlExtras: ControlExtras = {
     routeProblems: () => agent.routeProblems(),
     health,
     flows: () => ({ records: flowLogs.records(), ...(flowLogs.lastError ? { error: flowLogs.lastError } : {}) }),
     explainRoute: (req) => lookupRoute(req as object, { runner, routes: (f) => agent.routes(f), problems: () => agent.routeProblems() }),
-  });
+  };
+  const control$ = serveControl(agent, control, controlExtras);
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
+  // the explain API, when configured: the same answers for `tabby explain` on other machines;
+  // an API asked for that cannot be served stops the start (never a silently missing endpoint)
+  const explainServer = explainApi ? await serveExplainApi(explainApi.listen, explainApi.tls, agent, controlExtras) : undefined;
+  if (explainApi) log("info", "serving the explain API (mutual TLS)", { listen: `${explainApi.listen.host}:${explainApi.listen.port}` });
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
@@ -414,6 +429,20 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await endpoints.close();
   await bfd?.close();
   (await control$.catch(() => undefined))?.close();
+  explainServer?.close();
   await store.close();
   return 0;
+}
+
+/** The explain API's flags: all four or none (never a listener without its TLS, nor TLS files ignored). */
+export function explainApiConfig(values: { "explain-listen"?: string; "explain-tls-ca"?: string; "explain-tls-cert"?: string; "explain-tls-key"?: string }): { listen: Listen; tls: TlsFiles } | undefined {
+  const tlsFlags = ["explain-tls-ca", "explain-tls-cert", "explain-tls-key"] as const;
+  const given = tlsFlags.filter((f) => values[f] !== undefined);
+  if (values["explain-listen"] === undefined) {
+    if (given.length) throw new UsageError(`--${given[0]} without --explain-listen: the explain API is off unless --explain-listen IP:PORT turns it on`);
+    return undefined;
+  }
+  const missing = tlsFlags.filter((f) => values[f] === undefined);
+  if (missing.length) throw new UsageError(`--explain-listen needs mutual TLS: missing ${missing.map((f) => `--${f}`).join(", ")}`);
+  return { listen: parseListen(values["explain-listen"]), tls: { ca: values["explain-tls-ca"]!, cert: values["explain-tls-cert"]!, key: values["explain-tls-key"]! } };
 }

@@ -1,12 +1,20 @@
 /**
  * `tabby explain` in the lab: the places (hosts, routers, workloads, anycast holders) from the
- * lab's state; each host's route asked from its agent over the agent's control socket in the lab
- * directory (`<lab dir>/<host>.sock`, the agent's own `explain-route` op); a router's route read
+ * lab's state; each host's route asked from its agent: over its explain API (mutual TLS, the same
+ * API as across real machines, src/explain/api.ts) on its fabric address — reached through a byte
+ * pipe run in a namespace that routes to the hosts (the root namespace has none into the lab;
+ * src/lab/explain-pipe.ts), the TLS session end to end — or, with `via: "control"` (the live map,
+ * `tabby explain --via control`), over its control socket in the lab directory
+ * (`<lab dir>/<host>.sock`); both answer with the agent's own `explain-route` code. A router's route read
  * from its kernel with `ip route get` in its namespace (routers run BIRD, FRR or a tabby speaker,
  * not an agent); a workload's MTU from its eth0. The policies are read from the lab's datastore
  * as `lab check` reads them. The shell of explain: all the I/O, none of the logic (walk.ts).
  */
 import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { EXPLAIN_PIPE, NODE } from "../lab/paths.js";
+import { explainPkiPaths } from "../lab/pki.js";
+import { DEFAULT_EXPLAIN_PORT, queryExplainApi } from "./api.js";
 import { queryControl } from "../bgp/control.js";
 import { ExecRunner, type CommandRunner } from "../dataplane/exec.js";
 import { TabbyError } from "../errors.js";
@@ -14,18 +22,20 @@ import { PolicyEvaluator } from "../calc/policy-eval.js";
 import { loadWorld } from "../lab/check.js";
 import { openLabStore } from "../lab/etcd.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { configFromSpec } from "../calc/policy/config.js";
 import type { LabState } from "../lab/state.js";
 import { lookupRoute, type ExplainRouteAnswer } from "./route-lookup.js";
-import type { HopOracle, Place, Topology } from "./walk.js";
+import type { HopOracle, Place } from "./walk.js";
+import { failsafeFromFelix, placesTopology, type PlacesTopology } from "./topology.js";
 
 export interface LabExplainContext {
   /** FelixConfiguration `default`'s failsafe inbound ports (Calico's defaults when unset or unreadable). */
   failsafeInbound: { protocol: string; port: number }[];
-  topo: Topology & { places: Place[] };
+  topo: PlacesTopology;
   oracle: HopOracle;
   evaluator: PolicyEvaluator;
   netnsOf(name: string): string | undefined;
+  /** Ends what asking started (the explain API pipes). */
+  close(): Promise<void>;
 }
 
 /** Inside a network namespace, for a router's kernel. */
@@ -33,7 +43,39 @@ function nsRunner(runner: CommandRunner, netns: string): CommandRunner {
   return { run: (cmd, args, opts) => runner.run(cmd, args, { ...opts, netns }) };
 }
 
-export async function labExplainContext(state: LabState, runner: CommandRunner = new ExecRunner()): Promise<LabExplainContext> {
+export interface LabExplainOptions {
+  /**
+   * How a host's agent is asked: `api` (default for `tabby explain`) its explain API on its fabric
+   * address with the lab's explain client certificate, through a pipe run in a namespace that
+   * routes to the hosts (`explainPipe`); `control` its control socket in the lab directory.
+   */
+  via?: "api" | "control";
+}
+
+/** The namespace that routes to every host's fabric address: the bridge's, or a routed fabric's spine. */
+export function labRoutingNetns(state: LabState): string {
+  return state.fabric?.routers.find((r) => r.role === "spine")?.netns ?? state.plan.fabricNetns;
+}
+
+/** Starts the byte pipe (src/lab/explain-pipe.ts) in `netns` to host:port; resolves when it listens. */
+async function startPipe(netns: string, socketPath: string, host: string, port: number): Promise<{ close(): void }> {
+  const child = spawn("ip", ["netns", "exec", netns, NODE, EXPLAIN_PIPE, socketPath, host, String(port)], { stdio: ["pipe", "pipe", "pipe"] });
+  let err = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      if (out.includes("ready")) resolve();
+    });
+    child.once("exit", (code) => reject(new TabbyError("LAB_COMMAND_FAILED", `the explain pipe in ${netns} ended (${code}): ${err.trim()}`)));
+    child.once("error", reject);
+  });
+  // `ip netns exec` execs node in place: this pid is the pipe's; closing its stdin ends it
+  return { close: () => child.stdin.end() };
+}
+
+export async function labExplainContext(state: LabState, runner: CommandRunner = new ExecRunner(), opts: LabExplainOptions = {}): Promise<LabExplainContext> {
   if (!state.ready) throw new TabbyError("LAB_NOT_READY", `lab "${state.name}" did not finish coming up; run \`tabby lab up\` again`);
   const { world } = await loadWorld(state);
   const evaluator = new PolicyEvaluator(world);
@@ -82,27 +124,26 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     if (places.some((p) => p.endpoint === `${e.namespace}/${e.name}`)) continue;
     if (e.node && hostNames.has(e.node)) places.push({ kind: "workload", name: e.name, host: e.node, endpoint: `${e.namespace}/${e.name}`, labels: e.labels, addrs: e.addrs });
   }
-  const topo: LabExplainContext["topo"] = {
-    places,
-    place: (name) => {
-      const found = places.find((p) => p.name === name || p.endpoint === name || (p.endpoint && p.endpoint.split("/")[1] === name));
-      if (found) return found;
-      // a HostEndpoint by name: its host
-      const hep = world.hostEndpoints?.find((h) => h.name === name);
-      return hep ? places.find((p) => p.kind === "host" && p.name === hep.node) : undefined;
-    },
-    ownerOf: (addr, near) => {
-      const all = places.filter((p) => p.addrs.includes(addr) && p !== near);
-      return all.find((p) => p.kind !== "workload" || p.host === near?.name) ?? all[0];
-    },
-    ingressLink: (place, addr) => {
-      const ns = netns.get(place.name);
-      return ns ? links.get(ns)?.get(addr) : undefined;
-    },
-    workloadOn: (host, iface) => places.find((p) => p.kind === "workload" && p.host === host && p.iface === iface),
+  const topo = placesTopology(places, world.hostEndpoints, (place, addr) => {
+    const ns = netns.get(place.name);
+    return ns ? links.get(ns)?.get(addr) : undefined;
+  });
+  const pipes = new Map<string, Promise<{ close(): void }>>();
+  const askApi = async (at: Place, req: { dst: string; src?: string; iif?: string }) => {
+    const h = state.plan.hosts.find((x) => x.name === at.name);
+    if (!h) throw new TabbyError("LAB_NOT_FOUND", `no lab host ${at.name}`);
+    const host = h.ipv4.split("/")[0]!;
+    const sock = join(state.dir, `${at.name}-explain.sock`);
+    const ns = labRoutingNetns(state);
+    if (!pipes.has(at.name)) pipes.set(at.name, startPipe(ns, sock, host, DEFAULT_EXPLAIN_PORT));
+    await pipes.get(at.name);
+    const p = explainPkiPaths(state.dir, []);
+    const ans = (await queryExplainApi({ host, port: DEFAULT_EXPLAIN_PORT }, { ca: p.ca, cert: p.client.cert, key: p.client.key }, { op: "explain-route", ...req }, 5000, sock)) as ExplainRouteAnswer;
+    return { ...ans, via: `${at.name}'s agent (explain API ${host}:${DEFAULT_EXPLAIN_PORT}, from ${ns})` };
   };
   const oracle: HopOracle = {
     async route(at, req) {
+      if (at.agent && opts.via === "api") return askApi(at, req);
       if (at.agent) {
         const sock = join(state.dir, `${at.name}.sock`);
         try {
@@ -125,19 +166,27 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
       return (JSON.parse(r.stdout || "[]") as { mtu?: number }[])[0]?.mtu;
     },
   };
-  return { failsafeInbound: await failsafeInbound(state), topo, oracle, evaluator, netnsOf: (n) => netns.get(n) };
+  return {
+    failsafeInbound: await failsafeInbound(state),
+    topo,
+    oracle,
+    evaluator,
+    netnsOf: (n) => netns.get(n),
+    close: async () => {
+      for (const p of pipes.values()) (await p.catch(() => undefined))?.close();
+    },
+  };
 }
 
 async function failsafeInbound(state: LabState): Promise<{ protocol: string; port: number }[]> {
   try {
     const { store, close } = await openLabStore(state);
     try {
-      const felix = (await new ResourceClient(store).list("FelixConfiguration")).items.find((r) => r.metadata.name === "default");
-      return configFromSpec((felix?.spec ?? {}) as Record<string, unknown>).failsafeInbound;
+      return failsafeFromFelix((await new ResourceClient(store).list("FelixConfiguration")).items);
     } finally {
       await close();
     }
   } catch {
-    return configFromSpec({}).failsafeInbound;
+    return failsafeFromFelix([]);
   }
 }

@@ -73,6 +73,20 @@ test("a kernel route that does not follow BGP, a blackhole, no route, a spoofed 
   assert.equal(spoof.failed?.kind, "anti-spoofing");
 });
 
+test("a hop whose agent cannot be asked is reported as such, not guessed", async () => {
+  const down: HopOracle = {
+    async route(at) {
+      if (at.name === "h2") throw new Error("cannot ask the agent at 192.168.0.2:9095: connect ECONNREFUSED");
+      return oracle(goodH1).route(at, { dst: "10.0.2.1" });
+    },
+  };
+  const ex = await explainPath(req, topo, down, new PolicyEvaluator({ endpoints, resources: [profile] }));
+  assert.equal(ex.arrives, false);
+  assert.deepEqual(ex.failed && { at: ex.failed.at, kind: ex.failed.kind }, { at: "h2", kind: "route" });
+  assert.match(ex.failed!.reason, /cannot ask how h2 forwards to 10\.0\.2\.1: .*ECONNREFUSED/);
+  assert.equal(ex.steps.filter((s) => s.kind === "route" && s.ok).length, 1);
+});
+
 test("an MTU mismatch on the receiving end of a link", async () => {
   mtuH2 = 1400;
   const ex = await explainPath(req, topo, oracle(goodH1), new PolicyEvaluator({ endpoints, resources: [profile] }));

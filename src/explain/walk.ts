@@ -6,7 +6,8 @@
  *
  * The routes are not recomputed: each hop is asked through an injected `HopOracle` (the agents'
  * control sockets, a router's kernel). The policy verdicts come from the same evaluator as
- * `tabby lab check` (calc/policy-eval.ts). The first step that fails is named with its reason.
+ * `tabby lab check` (calc/policy-eval.ts). The first step that fails is named with its reason; a
+ * hop whose oracle cannot answer (an agent that cannot be reached) fails as such.
  * Pure apart from the oracle it is given.
  */
 import type { PolicyEvaluator, EvalProtocol, Verdict } from "../calc/policy-eval.js";
@@ -132,7 +133,13 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
       reached = current;
       break;
     }
-    const ans = await oracle.route(current, { dst: req.dstAddr, ...(iif ? { src: req.srcAddr, iif } : {}) });
+    let ans: ExplainRouteAnswer & { via: string };
+    try {
+      ans = await oracle.route(current, { dst: req.dstAddr, ...(iif ? { src: req.srcAddr, iif } : {}) });
+    } catch (err) {
+      // a hop nobody could ask is reported as unknown, never guessed
+      return fail({ at: current.name, kind: "route", ok: false, detail: `cannot ask how ${current.name} forwards to ${req.dstAddr}: ${(err as Error).message}` });
+    }
     iif = undefined;
     const fibText = ans.fib ? `${ans.fib.prefix}${ans.fib.gateways.length ? ` via ${ans.fib.gateways.join(", ")}` : ""}${ans.fib.dev ? ` dev ${ans.fib.dev}` : ""} (${protoName(ans.fib.protocol)})` : "no route";
     const bgpText = ans.bgp ? `BGP ${ans.bgp.prefix} via ${ans.bgp.nextHops.join(", ")}${ans.bgp.peer ? ` from ${ans.bgp.peer}` : ""}${ans.bgp.asPath.length ? ` AS path ${ans.bgp.asPath.join(" ")}` : ""}` : "no BGP route";

@@ -107,7 +107,19 @@ export async function loadWorld(state: LabState): Promise<{ world: EvalWorld; no
 async function readWorld(state: LabState): Promise<EvalWorld> {
   const { store, close } = await openLabStore(state);
   try {
-    const client = new ResourceClient(store);
+    return await readWorldFrom(new ResourceClient(store), "eth0");
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * The policies, workload endpoints and host endpoints of a datastore, as the evaluator takes them;
+ * `fabricInterface`: the hosts' interface between nodes (the lab's eth0), whose host endpoints
+ * apply to forwarded traffic (without it, only `*` host endpoints do).
+ */
+export async function readWorldFrom(client: ResourceClient, fabricInterface?: string): Promise<EvalWorld> {
+  {
     const resources: Resource[] = [];
     for (const kind of POLICY_KINDS) resources.push(...(await client.list(kind)).items);
     const endpoints: EvalEndpoint[] = (await client.list<WorkloadEndpoint>("WorkloadEndpoint")).items.map((w) => {
@@ -127,9 +139,7 @@ async function readWorld(state: LabState): Promise<EvalWorld> {
     const hostEndpoints: EvalHostEndpoint[] = (await client.list<HostEndpoint>("HostEndpoint")).items
       .filter((h) => h.spec.node && h.spec.interfaceName)
       .map((h) => ({ name: h.metadata.name, node: h.spec.node!, interfaceName: h.spec.interfaceName!, labels: h.metadata.labels ?? {} }));
-    return { endpoints, resources, hostEndpoints, fabricInterface: "eth0" };
-  } finally {
-    await close();
+    return { endpoints, resources, hostEndpoints, ...(fabricInterface ? { fabricInterface } : {}) };
   }
 }
 

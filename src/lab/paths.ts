@@ -8,3 +8,4 @@ export const CLI_MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url)
 export const RESPONDER = fileURLToPath(new URL("./responder.js", import.meta.url));
 export const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
 export const NODE = process.execPath;
+export const EXPLAIN_PIPE = fileURLToPath(new URL("./explain-pipe.js", import.meta.url));

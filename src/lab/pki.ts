@@ -71,28 +71,62 @@ function openssl(args: string[]): void {
 
 const DAYS = "825";
 
-/** Makes (again, from scratch) the lab's CA and certificates; `serverIPs` go in etcd's SANs. */
-export function makeLabPki(labDir: string, labName: string, serverIPs: string[]): LabPki {
-  const p = pkiPaths(labDir);
-  if (existsSync(p.dir)) rmSync(p.dir, { recursive: true, force: true });
-  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+/** A fresh private directory with a new CA in it, and an `issue` that signs certificates with it. */
+function newCa(dir: string, ca: string, caKey: string, caName: string): (pair: KeyPair, name: string, text: string) => void {
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const cnf = (name: string, text: string) => {
-    const f = join(p.dir, `${name}.cnf`);
+    const f = join(dir, `${name}.cnf`);
     writeFileSync(f, text, { mode: 0o600 });
     return f;
   };
   const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"];
-  const caCnf = cnf("ca", certConfig(`tabby lab ${labName} CA`, "ca"));
-  openssl(["req", "-x509", "-new", "-config", caCnf, "-extensions", "ext", ...newKey, "-keyout", p.caKey, "-out", p.ca, "-days", DAYS]);
-  const issue = (pair: KeyPair, name: string, text: string) => {
+  const caCnf = cnf("ca", certConfig(caName, "ca"));
+  openssl(["req", "-x509", "-new", "-config", caCnf, "-extensions", "ext", ...newKey, "-keyout", caKey, "-out", ca, "-days", DAYS]);
+  chmodSync(caKey, 0o600);
+  return (pair, name, text) => {
     const c = cnf(name, text);
-    const csr = join(p.dir, `${name}.csr`);
+    const csr = join(dir, `${name}.csr`);
     openssl(["req", "-new", "-config", c, ...newKey, "-keyout", pair.key, "-out", csr]);
-    openssl(["x509", "-req", "-in", csr, "-CA", p.ca, "-CAkey", p.caKey, "-set_serial", `0x${randomBytes(16).toString("hex")}`, "-days", DAYS, "-extfile", c, "-extensions", "ext", "-out", pair.cert]);
+    openssl(["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-set_serial", `0x${randomBytes(16).toString("hex")}`, "-days", DAYS, "-extfile", c, "-extensions", "ext", "-out", pair.cert]);
     rmSync(csr);
+    chmodSync(pair.key, 0o600);
   };
+}
+
+/** Makes (again, from scratch) the lab's CA and certificates; `serverIPs` go in etcd's SANs. */
+export function makeLabPki(labDir: string, labName: string, serverIPs: string[]): LabPki {
+  const p = pkiPaths(labDir);
+  const issue = newCa(p.dir, p.ca, p.caKey, `tabby lab ${labName} CA`);
   issue(p.server, "etcd-server", certConfig("tabby-lab-etcd", "server", [...serverIPs.map((ip) => `IP:${ip}`), "IP:127.0.0.1", "DNS:localhost"]));
   for (const c of LAB_COMPONENTS) issue(p.clients[c], c, certConfig(LAB_ETCD_USER[c], "client"));
-  for (const k of [p.caKey, p.server.key, ...LAB_COMPONENTS.map((c) => p.clients[c].key)]) chmodSync(k, 0o600);
+  return p;
+}
+
+/**
+ * The agents' explain API certificates (src/explain/api.ts), in `<lab dir>/explain-pki`: a CA of
+ * their own (an explain client certificate is no etcd credential, and the reverse), a server
+ * certificate per host whose SANs are its fabric addresses (the address its agent listens on),
+ * and one client certificate for `tabby explain`.
+ */
+export interface ExplainPki {
+  dir: string;
+  ca: string;
+  caKey: string;
+  hosts: Record<string, KeyPair>;
+  client: KeyPair;
+}
+
+export function explainPkiPaths(labDir: string, hostNames: string[]): ExplainPki {
+  const dir = join(labDir, "explain-pki");
+  const pair = (n: string): KeyPair => ({ cert: join(dir, `${n}.pem`), key: join(dir, `${n}-key.pem`) });
+  return { dir, ca: join(dir, "ca.pem"), caKey: join(dir, "ca-key.pem"), hosts: Object.fromEntries(hostNames.map((h) => [h, pair(`agent-${h}`)])), client: pair("explain-client") };
+}
+
+export function makeExplainPki(labDir: string, labName: string, hosts: { name: string; ips: string[] }[]): ExplainPki {
+  const p = explainPkiPaths(labDir, hosts.map((h) => h.name));
+  const issue = newCa(p.dir, p.ca, p.caKey, `tabby lab ${labName} explain CA`);
+  for (const h of hosts) issue(p.hosts[h.name]!, `agent-${h.name}`, certConfig(`tabby-agent-${h.name}`, "server", h.ips.map((ip) => `IP:${ip}`)));
+  issue(p.client, "explain-client", certConfig("tabby-explain", "client"));
   return p;
 }

@@ -5,6 +5,8 @@
  * namespace plugged into its host by running the real CNI plugin exactly as a container
  * runtime does, with a small TCP service inside. Progress is reported as it builds.
  */
+import { explainPkiPaths, makeExplainPki } from "./pki.js";
+import { DEFAULT_EXPLAIN_PORT } from "../explain/api.js";
 import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -129,11 +131,13 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       say(`datastore: mesh off, BGPPeer per ToR selecting its rack (${fabric.routers.filter((r) => r.role === "tor").map((r) => `lab-${r.name}`).join(", ")})`);
     }
 
+    makeExplainPki(dir, plan.name, plan.hosts.map((h) => ({ name: h.name, ips: [h.ipv4.split("/")[0]!, h.ipv6.split("/")[0]!] })));
     for (const h of plan.hosts) {
       state.processes.push(startAgent(state, h, state.holdTime ?? 9));
       writeLabState(state);
     }
     say(`agents: started tabby node run in ${plan.hosts.map((h) => h.netns).join(", ")}`);
+    say(`explain: every agent serves its explain API (mutual TLS) on its fabric IPv4 address, port ${DEFAULT_EXPLAIN_PORT}; certificates in ${dir}/explain-pki`);
     say(`metrics: every agent${state.reflectors ? " and reflector" : ""} serves http://127.0.0.1:9091/metrics in its namespace, agents also /readyz on :9099 (tabby lab exec h1 -- curl -s 127.0.0.1:9091/metrics)`);
     await waitForNodes(store, state);
     if (fabric) {
@@ -248,9 +252,16 @@ export function startAgent(state: LabState, h: HostPlan, holdTime: number) {
   const control = join(state.dir, `${h.name}.sock`);
   const fh = state.fabric?.hosts.find((f) => f.name === h.name);
   const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh, state.fabric?.bfd) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
-    "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime)];
+    "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime), ...labExplainApiArgs(state.dir, h)];
   const pid = spawnDetached("ip", args, join(state.dir, `${h.name}.log`));
   return { role: "agent" as const, name: h.name, pid, marker: control };
+}
+
+/** Every lab agent serves the explain API on its fabric IPv4 address (`tabby explain` in the lab asks it there). */
+export function labExplainApiArgs(dir: string, h: HostPlan): string[] {
+  const p = explainPkiPaths(dir, [h.name]);
+  const pair = p.hosts[h.name]!;
+  return ["--explain-listen", `${h.ipv4.split("/")[0]}:${DEFAULT_EXPLAIN_PORT}`, "--explain-tls-ca", p.ca, "--explain-tls-cert", pair.cert, "--explain-tls-key", pair.key];
 }
 
 function startResponder(state: LabState, w: LabWorkload) {
