@@ -13,7 +13,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { request } from "node:https";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
@@ -23,6 +23,7 @@ import type { LabPlan } from "./plan.js";
 import type { LabProcess, LabState } from "./state.js";
 import { makeLabPki, pkiPaths, type LabComponent, type LabPki } from "./pki.js";
 import { enableLabEtcdAuth } from "./etcd-rbac.js";
+import { relayServer } from "./relay.js";
 
 export const LAB_ETCD_PORT = 2379;
 const PEER_PORT = 2380;
@@ -128,21 +129,8 @@ function healthy(socketPath: string, pki: LabPki): Promise<boolean> {
  */
 export async function bridgeToLabEtcd(dir: string): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const socketPath = labEtcdSocket(dir);
-  const open = new Set<Socket>();
-  const server: Server = createServer((c) => {
-    const u = connect(socketPath);
-    open.add(c).add(u);
-    const end = () => {
-      c.destroy();
-      u.destroy();
-      open.delete(c);
-      open.delete(u);
-    };
-    c.on("error", end).on("close", end);
-    u.on("error", end).on("close", end);
-    c.pipe(u);
-    u.pipe(c);
-  });
+  const relay = relayServer(() => connect(socketPath));
+  const server = relay.server;
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
@@ -150,11 +138,7 @@ export async function bridgeToLabEtcd(dir: string): Promise<{ url: string; port:
   return {
     url: `etcds://127.0.0.1:${port}?ca=${p.ca}&cert=${p.clients.admin.cert}&key=${p.clients.admin.key}`,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => relay.close(),
   };
 }
 

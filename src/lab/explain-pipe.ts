@@ -7,7 +7,8 @@
  * the agent, exactly as across real machines. Prints `ready` when listening; exits when its
  * stdin closes (the CLI is done or gone).
  */
-import { connect, createServer, type Socket } from "node:net";
+import { connect } from "node:net";
+import { relayServer } from "./relay.js";
 import { rmSync } from "node:fs";
 
 const [socketPath, host, portText] = process.argv.slice(2);
@@ -15,21 +16,8 @@ if (!socketPath || !host || !portText) {
   process.stderr.write("usage: explain-pipe SOCKET HOST PORT\n");
   process.exit(2);
 }
-const open = new Set<Socket>();
-const server = createServer((c) => {
-  const u = connect({ host, port: Number(portText) });
-  open.add(c).add(u);
-  const end = () => {
-    c.destroy();
-    u.destroy();
-    open.delete(c);
-    open.delete(u);
-  };
-  c.on("error", end).on("close", end);
-  u.on("error", end).on("close", end);
-  c.pipe(u);
-  u.pipe(c);
-});
+const relay = relayServer(() => connect({ host, port: Number(portText) }));
+const server = relay.server;
 rmSync(socketPath, { force: true });
 const umask = process.umask(0o177);
 server.listen(socketPath, () => {
@@ -37,8 +25,7 @@ server.listen(socketPath, () => {
   process.stdout.write("ready\n");
 });
 const stop = () => {
-  for (const s of open) s.destroy();
-  server.close();
+  void relay.close();
   rmSync(socketPath, { force: true });
   process.exit(0);
 };
