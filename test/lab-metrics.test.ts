@@ -12,29 +12,23 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alive, CLI, run, tabby, waitFor } from "./helpers.js";
+import { alive, CLI, labUnderTest, run, tabby, waitFor } from "./helpers.js";
 
-const name = `tm${process.pid % 100000}`;
-const root = mkdtempSync(join(tmpdir(), "ttm-lab-"));
-const env = { TABBY_LAB_ROOT: root };
-const lab = (...args: string[]) => tabby(["lab", ...args, "--name", name], env);
 let etcdPid: number | undefined;
-
-after(async () => {
-  if (etcdPid !== undefined) {
-    try {
-      process.kill(etcdPid, "SIGCONT");
-    } catch {
-      /* gone */
-    }
+// registered before the lab's own cleanup, so a frozen etcd is thawed before `lab down` stops it
+after(() => {
+  if (etcdPid === undefined) return;
+  try {
+    process.kill(etcdPid, "SIGCONT");
+  } catch {
+    /* gone */
   }
-  await lab("down");
-  rmSync(root, { recursive: true, force: true });
 });
+const { name, env, lab } = labUnderTest("tm", "ttm-lab-");
+const root = env.TABBY_LAB_ROOT;
 
 interface State {
   datastore: string;
