@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { NODE, PROBE } from "../src/lab/paths.js";
 import type { ProbeResult, ProbeTarget } from "../src/lab/probe.js";
+import assert from "node:assert/strict";
 import { run, tabby } from "./helpers.js";
 
 export interface FabricStatus {
@@ -74,4 +75,21 @@ export async function torReceivedFrom(labDir: string, router: { name: string; ki
 export async function probeFrom(netns: string, targets: ProbeTarget[]): Promise<ProbeResult[]> {
   const r = await run("ip", ["netns", "exec", netns, NODE, PROBE, JSON.stringify(targets)]);
   return JSON.parse(r.stdout) as ProbeResult[];
+}
+
+/**
+ * No host is a transit: every ToR receives from each host of its rack something, and nothing but
+ * what that host originates (its blocks and the anycast addresses its workloads hold), never a
+ * route the host learned from the other ToR.
+ */
+export async function assertNoTransit(labDir: string, st: FabricStatus): Promise<void> {
+  for (const h of st.hosts) {
+    const own = await hostOriginated(h.namespace);
+    for (const a of st.anycast) if (a.workloads.some((w) => w.startsWith(`${h.name}-`))) own.add(a.address.includes(":") ? `${a.address}/128` : `${a.address}/32`);
+    for (const tor of st.routers.filter((r) => r.rack === h.rack)) {
+      const got = await torReceivedFrom(labDir, tor, h);
+      assert.ok(got.length > 0, `${tor.name} has nothing from ${h.name}`);
+      assert.deepEqual(got.filter((p) => !own.has(p)), [], `${tor.name} (${tor.kind}) received from ${h.name} routes it did not originate`);
+    }
+  }
 }

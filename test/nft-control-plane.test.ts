@@ -17,6 +17,7 @@ import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
 import { DEFAULT_CONTROL_PLANE, type ControlPlaneUpdate, type EndpointDirectionPolicy, type PolicyDataplaneEvent, type WorkloadEndpointUpdate } from "../src/calc/policy-output.js";
+import { plumbWorkload } from "./workload-plumbing.js";
 
 const P = `ttcp${process.pid}`;
 const H = `${P}h`;
@@ -62,20 +63,7 @@ before(async () => {
   ip(H, "-6", "route", "add", "default", "via", NODE6);
   ip(N, "route", "add", "10.67.0.0/16", "via", HOST4);
   ip(N, "-6", "route", "add", "fd00:67::/64", "via", "fd10:253::1");
-  for (const k of ["a", "r"] as const) {
-    const ns = W[k];
-    ip(H, "link", "add", "name", IF[k], "address", "ee:ee:ee:ee:ee:ee", "type", "veth", "peer", "name", "eth0", "netns", ns);
-    inNs(H, "sysctl", "-qw", `net.ipv4.conf.${IF[k]}.proxy_arp=1`, `net.ipv4.neigh.${IF[k]}.proxy_delay=0`);
-    ip(H, "link", "set", IF[k], "up");
-    ip(H, "route", "add", `${V4[k]}/32`, "dev", IF[k], "scope", "link");
-    ip(H, "-6", "route", "add", `${V6[k]}/128`, "dev", IF[k]);
-    ip(ns, "link", "set", "eth0", "up");
-    ip(ns, "addr", "add", `${V4[k]}/32`, "dev", "eth0");
-    ip(ns, "-6", "addr", "add", `${V6[k]}/128`, "dev", "eth0", "nodad");
-    ip(ns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link");
-    ip(ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0");
-    ip(ns, "-6", "route", "add", "default", "via", "fe80::ecee:eeff:feee:eeee", "dev", "eth0");
-  }
+  for (const k of ["a", "r"] as const) plumbWorkload(H, W[k], IF[k], V4[k], V6[k]);
   // n counts BFD and records the source of every new TCP connection to 80.
   const probe = `table inet probe {\n chain in {\n type filter hook input priority 0;\n udp dport 3784 counter\n tcp dport 80 ct state new ip saddr ${V4.a} counter\n tcp dport 80 ct state new ip saddr ${HOST4} counter\n }\n}\n`;
   execFileSync("ip", ["netns", "exec", N, "nft", "-f", "-"], { input: probe });

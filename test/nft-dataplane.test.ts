@@ -15,6 +15,7 @@ import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { ipSetName, policyChain } from "../src/dataplane/nft/names.js";
 import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
+import { plumbWorkload } from "./workload-plumbing.js";
 import type {
   ConfigUpdate,
   EndpointDirectionPolicy,
@@ -55,20 +56,7 @@ before(async () => {
   ip(H, "-6", "addr", "add", "fd10:65::1/64", "dev", "up0", "nodad");
   ip(U, "-6", "addr", "add", "fd10:65::2/64", "dev", "up1", "nodad");
   ip(H, "-6", "route", "add", "default", "via", "fd10:65::2");
-  for (const k of ["a", "b", "c"] as const) {
-    const ns = W[k];
-    ip(H, "link", "add", "name", IF[k], "address", "ee:ee:ee:ee:ee:ee", "type", "veth", "peer", "name", "eth0", "netns", ns);
-    inNs(H, "sysctl", "-qw", `net.ipv4.conf.${IF[k]}.proxy_arp=1`, `net.ipv4.neigh.${IF[k]}.proxy_delay=0`);
-    ip(H, "link", "set", IF[k], "up");
-    ip(H, "route", "add", `${V4[k]}/32`, "dev", IF[k], "scope", "link");
-    ip(H, "-6", "route", "add", `${V6[k]}/128`, "dev", IF[k]);
-    ip(ns, "link", "set", "eth0", "up");
-    ip(ns, "addr", "add", `${V4[k]}/32`, "dev", "eth0");
-    ip(ns, "-6", "addr", "add", `${V6[k]}/128`, "dev", "eth0", "nodad");
-    ip(ns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link");
-    ip(ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0");
-    ip(ns, "-6", "route", "add", "default", "via", "fe80::ecee:eeff:feee:eeee", "dev", "eth0");
-  }
+  for (const k of ["a", "b", "c"] as const) plumbWorkload(H, W[k], IF[k], V4[k], V6[k]);
   // Echo servers in b.
   const srv = spawn("ip", ["netns", "exec", W.b, process.execPath, TOOL, "serve", "80", "81", "8080"], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(srv);

@@ -15,6 +15,7 @@ import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import type { EndpointDirectionPolicy, HostEndpointUpdate, PolicyDataplaneEvent } from "../src/calc/policy-output.js";
 import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
+import { plumbWorkload } from "./workload-plumbing.js";
 
 const P = `ttnf${process.pid}h`;
 const H = `${P}h`;
@@ -51,14 +52,7 @@ before(async () => {
   ip(U, "addr", "add", `${OUT}/24`, "dev", "up1");
   ip(U, "route", "add", "10.66.0.0/16", "via", HOST);
   ip(H, "route", "add", "default", "via", OUT);
-  ip(H, "link", "add", "name", WIF, "address", "ee:ee:ee:ee:ee:ee", "type", "veth", "peer", "name", "eth0", "netns", W);
-  inNs(H, "sysctl", "-qw", `net.ipv4.conf.${WIF}.proxy_arp=1`, `net.ipv4.neigh.${WIF}.proxy_delay=0`);
-  ip(H, "link", "set", WIF, "up");
-  ip(H, "route", "add", `${WL}/32`, "dev", WIF, "scope", "link");
-  ip(W, "link", "set", "eth0", "up");
-  ip(W, "addr", "add", `${WL}/32`, "dev", "eth0");
-  ip(W, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link");
-  ip(W, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0");
+  plumbWorkload(H, W, WIF, WL);
   await serve(H, [22, 80, 8080]);
   await serve(W, [80, 8080]);
 });

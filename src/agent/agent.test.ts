@@ -7,6 +7,14 @@ import type { KernelRoute } from "../calc/host-desired.js";
 import { ensureDefaultPools } from "./register-node.js";
 import { routerIdOf } from "../calc/bgp-peers.js";
 
+/** Writes a resource as `plural/name` (Node, BGPConfiguration, BGPPeer), as the CLI would store it. */
+function putter(store: MemoryStore) {
+  const kinds: Record<string, string> = { nodes: "Node", bgpconfigurations: "BGPConfiguration", bgppeers: "BGPPeer" };
+  return (k: string, v: { metadata?: object; spec: object }) =>
+    store.put(`/calico/resources/v3/projectcalico.org/${k}`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: kinds[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }));
+}
+
+
 test("agent: registers its node, peers with the mesh, originates its blocks, installs learned routes", async () => {
   const store = new MemoryStore();
   const R = "/calico/resources/v3/projectcalico.org/";
@@ -217,10 +225,7 @@ test("agent: learned next hops off the connected networks are resolved recursive
 test("agent BGP model: a nodeSelector peer on the selected node only, passwords from the secret lookup, refusals and types in status, reachableBy routes, a new speaker when the listen port changes", async () => {
   const keepAlive = setInterval(() => {}, 1000);
   const store = new MemoryStore();
-  const R = "/calico/resources/v3/projectcalico.org/";
-  const KINDS: Record<string, string> = { nodes: "Node", bgpconfigurations: "BGPConfiguration", bgppeers: "BGPPeer" };
-  const put = (k: string, v: { metadata?: object; spec: object }) =>
-    store.put(`${R}${k}`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: KINDS[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }));
+  const put = putter(store);
   await put("nodes/h2", { metadata: { name: "h2", labels: { rack: "b" } }, spec: { bgp: { ipv4Address: "10.99.0.12/24" } } });
   await put("bgpconfigurations/default", { spec: { nodeToNodeMeshEnabled: false } });
   await put("bgppeers/tor-a", { spec: { nodeSelector: "rack == 'a'", peerIP: "10.99.0.1", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor-a" } }, reachableBy: "10.99.0.254" } });
@@ -282,10 +287,7 @@ test("agent BGP model: a nodeSelector peer on the selected node only, passwords 
 test("agent: a node with a route reflector cluster id reflects for the nodes that peer with it", async () => {
   const keepAlive = setInterval(() => {}, 1000);
   const store = new MemoryStore();
-  const R = "/calico/resources/v3/projectcalico.org/";
-  const KINDS: Record<string, string> = { nodes: "Node", bgpconfigurations: "BGPConfiguration", bgppeers: "BGPPeer" };
-  const put = (k: string, v: { metadata?: object; spec: object }) =>
-    store.put(`${R}${k}`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: KINDS[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }));
+  const put = putter(store);
   await put("bgpconfigurations/default", { spec: { nodeToNodeMeshEnabled: false } });
   await put("nodes/c1", { metadata: { name: "c1" }, spec: { bgp: { ipv4Address: "10.99.0.21/24" } } });
   await put("nodes/c2", { metadata: { name: "c2" }, spec: { bgp: { ipv4Address: "10.99.0.22/24" } } });
