@@ -172,6 +172,9 @@ export function unsupportedConfigFields(spec: BGPConfigurationSpec): [string, st
   if (spec.programClusterRoutes === "Disabled" || spec.programClusterRoutes === "EnabledIPIPOnly") {
     out.push(["spec.programClusterRoutes", `${spec.programClusterRoutes} is not supported: tabby has no IPIP or VXLAN and always programs the routes it learns over BGP (Enabled or EnabledNoEncapOnly)`]);
   }
+  if (spec.serviceLoadBalancerAggregation === "Enabled") {
+    out.push(["spec.serviceLoadBalancerAggregation", "Enabled is not supported: tabby advertises each LoadBalancer address a node's workloads hold as a host route, never the range (Disabled)"]);
+  }
   for (const f of ["ipv4NormalRoutePriority", "ipv6NormalRoutePriority", "ipv4ElevatedRoutePriority", "ipv6ElevatedRoutePriority"] as const) {
     if (spec[f] !== undefined) out.push([`spec.${f}`, "is not supported: tabby programs learned routes with the kernel's default metric and has no elevated priority for migrating workloads"]);
   }

@@ -347,6 +347,7 @@ test("BGPConfiguration: fields tabby cannot honour are refused with the reason",
   rejects(conf({ programClusterRoutes: "Disabled" }), "spec.programClusterRoutes", /no IPIP or VXLAN/);
   rejects(conf({ ipv4NormalRoutePriority: 1024 }), "spec.ipv4NormalRoutePriority", /default metric/);
   rejects(conf({ localWorkloadPeeringIPV4: "169.254.0.1/32" }), "spec.localWorkloadPeeringIPV4", /local workloads/);
+  rejects(conf({ serviceLoadBalancerAggregation: "Enabled" }), "spec.serviceLoadBalancerAggregation", /never the range/);
   validateResource(conf({ programClusterRoutes: "EnabledNoEncapOnly", bindMode: "None", listenPort: 1179 }));
 });
 
