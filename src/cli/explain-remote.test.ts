@@ -21,6 +21,8 @@ const bed = cliTestBed("tabby-explain-remote-");
 let pki: LabPki;
 let port = 0;
 const servers: https.Server[] = [];
+/** The ToR h1's kernel chooses for 10.0.3.0/26 (ECMP over two ToRs picks one). */
+let torChosen = "127.0.0.9";
 
 const speaker = { peerStatus: () => [], routes: () => [] as never[] };
 function agent(host: string, answer: (dst: string) => unknown) {
@@ -35,7 +37,7 @@ before(async () => {
   // h1 forwards 10.0.3.0/26 to its ToR 127.0.0.9 (which learned it from h2 and runs no agent)
   const h1 = await agent("127.0.0.1", (dst) =>
     dst.startsWith("10.0.3.")
-      ? { dst, chosen: { dev: "eth0", gateway: "127.0.0.9" }, fib: { prefix: "10.0.3.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.9"] }, bgp: { prefix: "10.0.3.0/26", nextHops: ["127.0.0.9"], peer: "127.0.0.9", asPath: [65001, 64512] }, devMtu: 1500 }
+      ? { dst, chosen: { dev: "eth0", gateway: torChosen }, fib: { prefix: "10.0.3.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.9"] }, bgp: { prefix: "10.0.3.0/26", nextHops: ["127.0.0.9"], peer: "127.0.0.9", asPath: [65001, 64512] }, devMtu: 1500 }
       : { dst, chosen: { dev: "eth0", gateway: "127.0.0.2" }, fib: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.2"] }, bgp: { prefix: "10.0.2.0/26", nextHops: ["127.0.0.2"], peer: "127.0.0.2", asPath: [] }, devMtu: 1500 },
   );
   servers.push(h1);
@@ -59,7 +61,9 @@ async function seed(): Promise<void> {
 }
 
 async function seedTor(): Promise<void> {
-  await new ResourceClient(bed.store).create({ apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name: "tor-a" }, spec: { peerIP: "127.0.0.9", asNumber: 65001 } } as Resource);
+  const c = new ResourceClient(bed.store);
+  await c.create({ apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name: "tor-a" }, spec: { peerIP: "127.0.0.9", asNumber: 65001 } } as Resource);
+  await c.create({ apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name: "tor-b" }, spec: { peerIP: "127.0.0.10:179", asNumber: 65001 } } as Resource);
 }
 
 const tlsArgs = () => ["--tls-ca", pki.ca, "--tls-cert", pki.clients.admin.cert, "--tls-key", pki.clients.admin.key, "--agent-port", String(port)];
@@ -120,6 +124,19 @@ test("through a router that runs no agent: a BGPPeer's segment is inferred from 
   );
   const text = await runCli(explain, ["10.0.1.1", "10.0.3.1", "--port", "80", ...tlsArgs()]);
   assert.match(text.stdout, /inferred, not asked: router 127\.0\.0\.9 \(BGPPeer tor-a\) runs no agent/);
+});
+
+test("ECMP: the kernel's next hop is the other ToR: that router is named, and where BGP's best path came from", async (t) => {
+  await seed();
+  await seedTor();
+  torChosen = "127.0.0.10";
+  t.after(() => (torChosen = "127.0.0.9"));
+  const r = await runCli(explain, ["10.0.1.1", "10.0.3.1", "--port", "80", "-o", "json", ...tlsArgs()]);
+  assert.equal(r.code, 0, r.stdout);
+  const ex = JSON.parse(r.stdout) as Ex;
+  assert.deepEqual(ex.path, ["ns/h1-k8s-w--h1-eth0", "h1", "router 127.0.0.10", "h2", "ns/h2-k8s-far-eth0"]);
+  assert.deepEqual([ex.inferred![0]!.bgpPeer, (ex.inferred![0] as { learnedFrom?: string }).learnedFrom], ["tor-b", "127.0.0.9"]);
+  assert.match(ex.steps.find((s) => s.inferred)!.detail, /h1's kernel chose it \(ECMP\); the best path to 10\.0\.3\.0\/26 came from 127\.0\.0\.9 with AS path \[65001 64512\]/);
 });
 
 test("through a router no BGPPeer names: the walk ends there, as nothing explain knows", async () => {

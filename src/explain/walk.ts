@@ -55,9 +55,11 @@ export interface InferredHop {
   /** Its BGPPeer resource and AS. */
   bgpPeer: string;
   asNumber?: number;
-  /** The route it advertised to the host before it: prefix and AS path. */
+  /** The BGP route the host before it holds for the destination: prefix and AS path. */
   prefix: string;
   asPath: number[];
+  /** When the kernel's next hop is another BGPPeer than the one the best path came from (ECMP): that one. */
+  learnedFrom?: string;
   /** The host the walk went on at, and why that host. */
   continuedAt: string;
   why: string;
@@ -206,7 +208,7 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
           at: `router ${inferred.router}`,
           kind: "route",
           ok: true,
-          detail: `router ${inferred.router} (BGPPeer ${inferred.bgpPeer}${as}): not asked — forwarding inferred from BGP: it advertised ${inferred.prefix} with AS path [${inferred.asPath.join(" ")}] to ${current.name}; the walk goes on at ${inferred.continuedAt}, ${inferred.why} (the routers' links and MTUs are not known)`,
+          detail: `router ${inferred.router} (BGPPeer ${inferred.bgpPeer}${as}): not asked — forwarding inferred from BGP: ${inferred.learnedFrom ? `${current.name}'s kernel chose it (ECMP); the best path to ${inferred.prefix} came from ${inferred.learnedFrom}` : `it advertised ${inferred.prefix}`} with AS path [${inferred.asPath.join(" ")}] to ${current.name}; the walk goes on at ${inferred.continuedAt}, ${inferred.why} (the routers' links and MTUs are not known)`,
           inferred,
         });
         (out.inferred ??= []).push(inferred);
@@ -269,17 +271,25 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
  * BGPPeer; and the host that originates `dst`. Undefined when either is missing.
  */
 function inferThroughRouter(current: Place, ans: ExplainRouteAnswer, dst: string, topo: Topology): InferredHop | undefined {
-  if (!ans.bgp || !topo.bgpPeer || !topo.originOf) return undefined;
+  if (!ans.bgp?.peer || !topo.bgpPeer || !topo.originOf) return undefined;
+  const learned = topo.bgpPeer(ans.bgp.peer);
+  if (!learned) return undefined;
+  const origin = topo.originOf(dst);
+  if (!origin || origin.place.name === current.name) return undefined;
+  // the router the packet goes to: the kernel's next hop when it is a BGPPeer too (ECMP over two ToRs), else the peer BGP names
   const gw = ans.chosen?.gateway;
-  const candidates = [gw && ans.bgp.nextHops.includes(gw) ? gw : undefined, ans.bgp.peer].filter((x): x is string => !!x);
-  for (const router of candidates) {
-    const peer = topo.bgpPeer(router);
-    if (!peer) continue;
-    const origin = topo.originOf(dst);
-    if (!origin || origin.place.name === current.name) return undefined;
-    return { router, bgpPeer: peer.name, ...(peer.asNumber !== undefined ? { asNumber: peer.asNumber } : {}), prefix: ans.bgp.prefix, asPath: ans.bgp.asPath, continuedAt: origin.place.name, why: origin.why };
-  }
-  return undefined;
+  const viaGw = gw && gw !== ans.bgp.peer ? topo.bgpPeer(gw) : undefined;
+  const [router, peer] = viaGw ? [gw!, viaGw] : [ans.bgp.peer, learned];
+  return {
+    router,
+    bgpPeer: peer.name,
+    ...(peer.asNumber !== undefined ? { asNumber: peer.asNumber } : {}),
+    prefix: ans.bgp.prefix,
+    asPath: ans.bgp.asPath,
+    ...(router !== ans.bgp.peer ? { learnedFrom: ans.bgp.peer } : {}),
+    continuedAt: origin.place.name,
+    why: origin.why,
+  };
 }
 
 function at(src: Place, dst: Place): { src?: string; dst?: string } {
