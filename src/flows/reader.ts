@@ -54,15 +54,23 @@ export class FlowLogReader {
     }
   }
 
-  /** Destroy events, then a dump when one is due (every CONNTRACK_DUMP_MS, and as an interval ends), into the aggregator. */
-  private countConntrack(): void {
+  /**
+   * Conntrack into the aggregator. Before the NFLOG packets (`boundary`): a dump when the interval
+   * has ended, so what was counted up to its end lands in it before anything rolls it. After them
+   * (so an allowed connection's first packet is known before its counters): destroy events, and
+   * a dump every CONNTRACK_DUMP_MS.
+   */
+  private countConntrack(phase: "boundary" | "after"): void {
     if (!this.conntrack.running) return;
     try {
       const at = this.now();
-      const ended = this.conntrack.drainEvents();
-      if (ended.length) this.aggregator.count(ended, at);
       const end = this.aggregator.intervalEnd();
-      if (at - this.lastDump >= CONNTRACK_DUMP_MS || (end !== undefined && at >= end && this.lastDump < end)) {
+      if (phase === "after") {
+        const ended = this.conntrack.drainEvents();
+        if (ended.length) this.aggregator.count(ended, at);
+      }
+      const due = phase === "boundary" ? end !== undefined && at >= end && this.lastDump < end : at - this.lastDump >= CONNTRACK_DUMP_MS;
+      if (due) {
         const all = this.conntrack.readDump();
         if (all) {
           this.aggregator.count(all, at, { complete: true, staleMs: 3 * CONNTRACK_DUMP_MS });
@@ -90,7 +98,12 @@ export class FlowLogReader {
   }
 
   private drain(): void {
-    this.countConntrack();
+    this.countConntrack("boundary");
+    this.drainNflog();
+    this.countConntrack("after");
+  }
+
+  private drainNflog(): void {
     if (this.fd < 0 || !this.c) return;
     for (let i = 0; i < 1000; i++) {
       const n = Number(this.c.recv(this.fd, this.buf, this.buf.length, 0));
