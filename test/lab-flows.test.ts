@@ -2,7 +2,8 @@
  * Flow logs in a lab: with FelixConfiguration `flowLogsEnabled`, a connection denied by a
  * default-deny policy appears in `tabby flows --denied` at the destination's host, with the
  * verdict's attribution (end of tier default), and the allowed one with the policy and rule that
- * allowed it at both ends.
+ * allowed it at both ends, counted by conntrack accounting in both directions (not only its first
+ * packet).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -62,6 +63,22 @@ test("flow logs: a denied connection with the policy that denied it; an allowed 
   assert.deepEqual([allowIn.host, allowIn.policy, allowIn.rule], ["h2", "np lab/allow-w1-to-w2", 1]);
   const allowOut = flows.find((f) => f.action === "allow" && f.direction === "egress" && f.dstPort === 8080)!;
   assert.deepEqual([allowOut.host, allowOut.policy, allowOut.rule], ["h1", "profile kns.lab", 1]);
+
+  // conntrack accounting (on while flow logs are) gives allowed connections all their packets, both ways
+  const acct = await run("ip", ["netns", "exec", `${name}-h2`, "sysctl", "-n", "net.netfilter.nf_conntrack_acct"]);
+  assert.equal(acct.stdout.trim(), "1");
+  let counted: FlowRecord[] = [];
+  const grew = await waitFor(async () => {
+    const r = await tabby(["flows", "--name", name, "-o", "json"], env);
+    if (r.code !== 0) return false;
+    counted = (JSON.parse(r.stdout) as FlowRecord[]).filter((f) => f.action === "allow" && f.dstPort === 8080 && f.conntrack);
+    return counted.some((f) => f.direction === "ingress" && f.host === "h2") && counted.some((f) => f.direction === "egress" && f.host === "h1");
+  }, 60, 500);
+  assert.ok(grew, JSON.stringify(counted, null, 1));
+  for (const f of counted) {
+    // a TCP handshake and close: SYN, ACK, FIN, ... one way; SYN-ACK, FIN, ... back
+    assert.ok(f.packets >= 2 && f.replyPackets! >= 1 && f.bytes > 60 && f.replyBytes! >= 40, JSON.stringify(f));
+  }
 
   const text = await tabby(["flows", "--name", name, "--denied"], env);
   assert.equal(text.code, 0, text.stderr);

@@ -78,8 +78,8 @@ function hostPort(a: string, p: number | undefined): string {
 }
 
 export function formatFlows(records: FlowRecord[], header: boolean): string {
-  const rows = records.map((r) => [r.start.slice(11, 19), r.host ?? "", hostPort(r.src, r.srcPort), hostPort(r.dst, r.dstPort), r.protocol, r.action, r.direction, `${r.policy}${r.rule !== undefined ? ` rule ${r.rule}` : ""}`, String(r.packets), String(r.bytes)]);
-  const head = ["START", "HOST", "SOURCE", "DESTINATION", "PROTO", "ACTION", "AT", "DECIDED BY", "PACKETS", "BYTES"];
+  const rows = records.map((r) => [r.start.slice(11, 19), r.host ?? "", hostPort(r.src, r.srcPort), hostPort(r.dst, r.dstPort), r.protocol, r.action, r.direction, `${r.policy}${r.rule !== undefined ? ` rule ${r.rule}` : ""}`, String(r.packets), String(r.bytes), r.replyPackets !== undefined ? String(r.replyPackets) : "-", r.replyBytes !== undefined ? String(r.replyBytes) : "-"]);
+  const head = ["START", "HOST", "SOURCE", "DESTINATION", "PROTO", "ACTION", "AT", "DECIDED BY", "PACKETS", "BYTES", "REPLY PACKETS", "REPLY BYTES"];
   const all = header ? [head, ...rows] : rows;
   const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   return all.map((r) => r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd()).join("\n") + (all.length ? "\n" : "");

@@ -309,7 +309,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         onInSync: () => policyGraph.onInSync(),
         sync: async () => {
           const events = policyGraph.flush();
-          for (const e of events) if (e.kind === "config-update" && e.flowLogFlushMs !== undefined) flowLogs.aggregator.setInterval(e.flowLogFlushMs);
+          for (const e of events) {
+            if (e.kind !== "config-update") continue;
+            if (e.flowLogFlushMs !== undefined) flowLogs.aggregator.setInterval(e.flowLogFlushMs);
+            // allowed flows count their whole connection through conntrack accounting while flow logs are on
+            await flowLogs.setCounting(e.flowLogGroup !== undefined).catch((err: unknown) => log("warn", "flow logs: allowed flows count their first packet only", { err: String(err) }));
+          }
           await nft.apply(events);
           // Endpoints are ready once the table that knows them is in the kernel (Felix's endpoint status).
           if (endpointStatus && nft.programmedOnce) await endpointStatus.publish(nft.state.workloads.values());
@@ -426,6 +431,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await gc?.stop();
   await agent.stop(undefined, forRestart);
   probe.stop();
+  flowLogs.stop();
   await endpoints.close();
   await bfd?.close();
   (await control$.catch(() => undefined))?.close();

@@ -1,5 +1,5 @@
 /**
- * The few libc calls Node does not offer (socket(2) and send/recv for AF_NETLINK, setns(2),
+ * The few libc calls Node does not offer (socket(2), send/recv and setsockopt for AF_NETLINK, setns(2),
  * flock(2)), through the `koffi` FFI package, loaded once on first need. A dynamic import, so that
  * the bundled CNI plugins require the addon scripts/build-cni.mjs pinned. Linux only. Shell (I/O).
  */
@@ -12,6 +12,7 @@ export interface Libc {
   /** send(2) on a libuv pool thread: the kernel works on the request meanwhile, not this thread. */
   sendOffThread(fd: number, buf: Buffer, len: number, flags: number): Promise<number>;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   setns(fd: number, nstype: number): number;
   flock(fd: number, operation: number): number;
   close(fd: number): number;
@@ -43,6 +44,7 @@ export async function loadLibc(): Promise<Libc> {
   const socket = c.func("int socket(int, int, int)");
   const send = c.func("long send(int, void *, unsigned long, int)");
   const recv = c.func("long recv(int, _Out_ void *, unsigned long, int)");
+  const setsockopt = c.func("int setsockopt(int, int, int, void *, unsigned int)");
   const setns = c.func("int setns(int, int)");
   const flock = c.func("int flock(int, int)");
   const close = c.func("int close(int)");
@@ -51,6 +53,7 @@ export async function loadLibc(): Promise<Libc> {
     send: (fd, b, l, f) => send(fd, b, l, f),
     sendOffThread: (fd, b, l, f) => new Promise((resolve, reject) => send.async(fd, b, l, f, (err: unknown, n: number) => (err ? reject(err) : resolve(n)))),
     recv: (fd, b, l, f) => recv(fd, b, l, f),
+    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
     setns: (fd, t) => setns(fd, t),
     flock: (fd, op) => flock(fd, op),
     close: (fd) => close(fd),

@@ -4,15 +4,22 @@
  * its HostEndpoints' expectedIPs), each WorkloadEndpoint (a workload on spec.node behind
  * spec.interfaceName, named `namespace/name`) — and each host's route asked from its agent's
  * explain API (src/explain/api.ts) at the Node's address and the configured port, with a client
- * certificate. Routers between hosts are not in the datastore: a path through one ends at it as a
- * hop nobody can ask (reported, never guessed). The lab's resolver (src/explain/lab.ts) reads
- * lab state instead; both share the topology (topology.ts) and the walk (walk.ts).
+ * certificate. Routers between hosts run no agent: a path through one that is a BGPPeer (a ToR)
+ * is crossed by inference from the BGP route it advertised, said to be inferred, and goes on at
+ * the Node that originates the destination (its workload's node, the Node holding the address,
+ * or the affinity of the IPAM block holding it); through any other it ends there, reported,
+ * never guessed. The lab's resolver (src/explain/lab.ts) reads lab state instead; both share the
+ * topology (topology.ts) and the walk (walk.ts).
  */
 import { TabbyError } from "../errors.js";
 import { PolicyEvaluator } from "../calc/policy-eval.js";
 import { readWorldFrom } from "../lab/check.js";
 import type { ResourceClient } from "../datastore/resource-client.js";
-import type { HostEndpoint, Node, WorkloadEndpoint } from "../model/index.js";
+import { parsePeerIP, type BGPPeer, type HostEndpoint, type Node, type WorkloadEndpoint } from "../model/index.js";
+import { Ipam } from "../ipam/ipam.js";
+import type { BlockInfo } from "../ipam/api.js";
+import { tryParseIP } from "../net/index.js";
+import { prefixCovers } from "./route-lookup.js";
 import type { ExplainRouteAnswer } from "./route-lookup.js";
 import type { HopOracle, Place } from "./walk.js";
 import { failsafeFromFelix, placesTopology, type PlacesTopology } from "./topology.js";
@@ -59,6 +66,34 @@ export function datastorePlaces(nodes: Node[], heps: HostEndpoint[], world: { en
   return { places, agentAddr };
 }
 
+/** BGPPeers with a peerIP, by the canonical text of that IP (the id a speaker names a peer by). Pure. */
+export function bgpPeersByIp(peers: BGPPeer[]): Map<string, { name: string; asNumber?: number }> {
+  const out = new Map<string, { name: string; asNumber?: number }>();
+  for (const p of peers) {
+    const ip = p.spec.peerIP ? parsePeerIP(p.spec.peerIP)?.ip : undefined;
+    if (ip && !out.has(ip.toString())) out.set(ip.toString(), { name: p.metadata.name, ...(p.spec.asNumber !== undefined ? { asNumber: p.spec.asNumber } : {}) });
+  }
+  return out;
+}
+
+/**
+ * The host that originates an address into BGP: a workload's node, the Node whose addresses hold
+ * it, or the node an IPAM block holding it is affine to (`host:NAME`), in that order. Pure.
+ */
+export function originOf(places: Place[], blocks: BlockInfo[], addr: string): { place: Place; why: string } | undefined {
+  const host = (name: string | undefined) => places.find((p) => p.kind === "host" && p.name === name);
+  const w = places.find((p) => p.kind === "workload" && p.addrs.includes(addr) && host(p.host));
+  if (w) return { place: host(w.host)!, why: `the node of ${w.name}, which holds ${addr}` };
+  const h = places.find((p) => p.kind === "host" && p.addrs.includes(addr));
+  if (h) return { place: h, why: `the Node that holds ${addr}` };
+  const covering = blocks.filter((b) => b.affinity?.startsWith("host:") && prefixCovers(b.cidr, addr)).sort((a, b) => Number(b.cidr.split("/")[1]) - Number(a.cidr.split("/")[1]));
+  for (const b of covering) {
+    const node = host(b.affinity!.slice(5));
+    if (node) return { place: node, why: `affine to IPAM block ${b.cidr}, which holds ${addr}` };
+  }
+  return undefined;
+}
+
 export async function datastoreExplainContext(client: ResourceClient, opts: RemoteOptions): Promise<ExplainContext> {
   const world = await readWorldFrom(client, opts.fabricInterface);
   const nodes = (await client.list<Node>("Node")).items;
@@ -76,5 +111,12 @@ export async function datastoreExplainContext(client: ResourceClient, opts: Remo
       return { ...ans, via: `${at.name}'s agent (${where})` };
     },
   };
-  return { failsafeInbound: failsafeFromFelix((await client.list("FelixConfiguration")).items), topo: placesTopology(places, world.hostEndpoints), oracle, evaluator: new PolicyEvaluator(world) };
+  const peers = bgpPeersByIp((await client.list<BGPPeer>("BGPPeer")).items);
+  const blocks = await new Ipam(client.store).allBlocks();
+  const topo: PlacesTopology = {
+    ...placesTopology(places, world.hostEndpoints),
+    bgpPeer: (ip) => peers.get(tryParseIP(ip)?.toString() ?? ip),
+    originOf: (addr) => originOf(places, blocks, addr),
+  };
+  return { failsafeInbound: failsafeFromFelix((await client.list("FelixConfiguration")).items), topo, oracle, evaluator: new PolicyEvaluator(world) };
 }

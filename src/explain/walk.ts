@@ -8,7 +8,13 @@
  * control sockets, a router's kernel). The policy verdicts come from the same evaluator as
  * `tabby lab check` (calc/policy-eval.ts). The first step that fails is named with its reason; a
  * hop whose oracle cannot answer (an agent that cannot be reached) fails as such.
- * Pure apart from the oracle it is given.
+ *
+ * A next hop that is no known place (a ToR or spine of a real fabric, which runs no agent) is
+ * crossed only by inference, and says so: when the hop's BGP route for the destination was
+ * learned from a BGPPeer the topology knows, the router segment is recorded as "not asked —
+ * forwarding inferred from BGP" (the prefix and AS path the router advertised) and the walk goes
+ * on at the host that originates the destination (`originOf`), asking its agent. Otherwise the
+ * walk fails there as before. Pure apart from the oracle it is given.
  */
 import type { PolicyEvaluator, EvalProtocol, Verdict } from "../calc/policy-eval.js";
 import type { ExplainRouteAnswer } from "./route-lookup.js";
@@ -36,6 +42,27 @@ export interface Topology {
   place(name: string): Place | undefined;
   /** The interface of `place` that holds `addr`, and its MTU (a packet arrives through it). */
   ingressLink?(place: Place, addr: string): { dev: string; mtu: number } | undefined;
+  /** A router configured as a BGPPeer (by its peer IP): its resource name and AS. */
+  bgpPeer?(ip: string): { name: string; asNumber?: number } | undefined;
+  /** The host that originates `addr` into BGP (its workload's host, its own address, its IPAM block's affinity), and why. */
+  originOf?(addr: string): { place: Place; why: string } | undefined;
+}
+
+/** A router segment explain crossed without asking anyone: what BGP said about it. */
+export interface InferredHop {
+  /** The router's address (the BGP peer the route was learned from). */
+  router: string;
+  /** Its BGPPeer resource and AS. */
+  bgpPeer: string;
+  asNumber?: number;
+  /** The BGP route the host before it holds for the destination: prefix and AS path. */
+  prefix: string;
+  asPath: number[];
+  /** When the kernel's next hop is another BGPPeer than the one the best path came from (ECMP): that one. */
+  learnedFrom?: string;
+  /** The host the walk went on at, and why that host. */
+  continuedAt: string;
+  why: string;
 }
 
 export interface HopOracle {
@@ -67,6 +94,8 @@ export interface Step {
   /** Route steps: the agent's answer; policy steps: the verdict. */
   route?: ExplainRouteAnswer & { via: string };
   verdict?: Verdict;
+  /** A router segment that was not asked: forwarding inferred from BGP. */
+  inferred?: InferredHop;
 }
 
 export interface Explanation {
@@ -84,6 +113,11 @@ export interface Explanation {
   pathMtu?: number;
   size?: number;
   steps: Step[];
+  /**
+   * Router segments that were inferred from BGP, never asked (their forwarding, links and MTUs
+   * are not known to explain); absent when every hop was asked.
+   */
+  inferred?: InferredHop[];
 }
 
 const MAX_HOPS = 16;
@@ -164,6 +198,26 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
       route: ans,
     };
     if (!next) {
+      const inferred = inferThroughRouter(current, ans, req.dstAddr, topo);
+      if (inferred) {
+        st.ok = true;
+        st.detail = `${current.name} → router ${inferred.router}: kernel route ${fibText}${ans.chosen.gateway ? `, next hop ${ans.chosen.gateway}` : ""}${ans.fib?.dev === ans.chosen.dev ? "" : ` dev ${ans.chosen.dev}`}${mtu !== Infinity ? ` mtu ${mtu}` : ""}; ${bgpText} [${ans.via}]`;
+        steps.push(st);
+        const as = inferred.asNumber !== undefined ? `, AS ${inferred.asNumber}` : "";
+        steps.push({
+          at: `router ${inferred.router}`,
+          kind: "route",
+          ok: true,
+          detail: `router ${inferred.router} (BGPPeer ${inferred.bgpPeer}${as}): not asked — forwarding inferred from BGP: ${inferred.learnedFrom ? `${current.name}'s kernel chose it (ECMP); the best path to ${inferred.prefix} came from ${inferred.learnedFrom}` : `it advertised ${inferred.prefix}`} with AS path [${inferred.asPath.join(" ")}] to ${current.name}; the walk goes on at ${inferred.continuedAt}, ${inferred.why} (the routers' links and MTUs are not known)`,
+          inferred,
+        });
+        (out.inferred ??= []).push(inferred);
+        path.push(`router ${inferred.router}`);
+        const origin = topo.place(inferred.continuedAt)!;
+        path.push(origin.name);
+        current = origin;
+        continue;
+      }
       st.detail = `${current.name} sends it to ${ans.chosen.gateway ?? req.dstAddr} dev ${ans.chosen.dev}, which is no host, router or workload this explain knows (route ${fibText})${problems}`;
       return fail(st);
     }
@@ -209,6 +263,33 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
   out.arrives = true;
   if (reached.name !== req.dst.name) out.dst = `${req.dst.name} (reached ${reached.name})`;
   return out;
+}
+
+/**
+ * The router segment after `current`, when BGP names it: the kernel's gateway if it is a BGPPeer
+ * among the BGP route's next hops, else the peer the BGP route was learned from if it is a
+ * BGPPeer; and the host that originates `dst`. Undefined when either is missing.
+ */
+function inferThroughRouter(current: Place, ans: ExplainRouteAnswer, dst: string, topo: Topology): InferredHop | undefined {
+  if (!ans.bgp?.peer || !topo.bgpPeer || !topo.originOf) return undefined;
+  const learned = topo.bgpPeer(ans.bgp.peer);
+  if (!learned) return undefined;
+  const origin = topo.originOf(dst);
+  if (!origin || origin.place.name === current.name) return undefined;
+  // the router the packet goes to: the kernel's next hop when it is a BGPPeer too (ECMP over two ToRs), else the peer BGP names
+  const gw = ans.chosen?.gateway;
+  const viaGw = gw && gw !== ans.bgp.peer ? topo.bgpPeer(gw) : undefined;
+  const [router, peer] = viaGw ? [gw!, viaGw] : [ans.bgp.peer, learned];
+  return {
+    router,
+    bgpPeer: peer.name,
+    ...(peer.asNumber !== undefined ? { asNumber: peer.asNumber } : {}),
+    prefix: ans.bgp.prefix,
+    asPath: ans.bgp.asPath,
+    ...(router !== ans.bgp.peer ? { learnedFrom: ans.bgp.peer } : {}),
+    continuedAt: origin.place.name,
+    why: origin.why,
+  };
 }
 
 function at(src: Place, dst: Place): { src?: string; dst?: string } {

@@ -88,3 +88,55 @@ test("aggregation: one record per flow and verdict per interval, packets and byt
   agg.add(p, 12_500);
   assert.equal(agg.records(13_000).length, 3, "a new interval starts a new record for the same flow");
 });
+
+test("conntrack counting: an allowed flow's record gets the connection's packets and bytes both ways, at each attribution, split per interval", () => {
+  const agg = new FlowAggregator(10_000);
+  const first = { prefix: "F A np/lab/allow ingress 1", length: 60, protocol: 6, src: "10.0.0.1", dst: "10.0.0.2", srcPort: 4000, dstPort: 8080 };
+  agg.add(first, 1_000);
+  // the same first packet also passed the source's egress on this host (both endpoints local)
+  agg.add({ ...first, prefix: "F A pro/kns.lab egress 1" }, 1_000);
+  const ct = { id: 9, zone: 0, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 8080, destroyed: false };
+  agg.count([{ ...ct, orig: { packets: 5, bytes: 400 }, reply: { packets: 4, bytes: 3000 } }], 5_000, { complete: true });
+  let r = agg.records(6_000);
+  assert.deepEqual(
+    r.map((x) => [x.direction, x.packets, x.bytes, x.replyPackets, x.replyBytes, x.conntrack]),
+    [
+      ["ingress", 5, 400, 4, 3000, true],
+      ["egress", 5, 400, 4, 3000, true],
+    ],
+    "the first packet is not counted twice",
+  );
+  // a dump as the interval ends counts in the interval that ends; the rest goes to the next one
+  agg.count([{ ...ct, orig: { packets: 7, bytes: 500 }, reply: { packets: 6, bytes: 4000 } }], 11_000, { complete: true });
+  agg.roll(11_000);
+  agg.count([{ ...ct, orig: { packets: 10, bytes: 700 }, reply: { packets: 8, bytes: 5000 }, destroyed: true }], 12_000);
+  r = agg.records(13_000);
+  const ingress = r.filter((x) => x.direction === "ingress");
+  assert.deepEqual(
+    ingress.map((x) => [x.packets, x.bytes, x.replyPackets, x.replyBytes, x.start, !!x.open]),
+    [
+      [7, 500, 6, 4000, new Date(1_000).toISOString(), false],
+      [3, 200, 2, 1000, new Date(12_000).toISOString(), true],
+    ],
+  );
+  assert.equal(agg.followed(), 0, "a destroyed connection is forgotten");
+  // later counters of another connection on that tuple, without a first packet of its own: not counted
+  agg.count([{ ...ct, id: 10, orig: { packets: 99, bytes: 9999 }, reply: { packets: 9, bytes: 99 } }], 13_000);
+  assert.equal(agg.records(13_000).filter((x) => x.open).reduce((n, x) => n + x.packets, 0), 6);
+});
+
+test("conntrack counting: denied flows and entries in other zones are not counted; a connection a complete dump no longer has is forgotten", () => {
+  const agg = new FlowAggregator(60_000);
+  const p = { prefix: "F D end-of-tier default ingress -", length: 60, protocol: 6, src: "10.0.0.1", dst: "10.0.0.2", srcPort: 4000, dstPort: 80 };
+  agg.add(p, 1_000);
+  agg.add({ ...p, prefix: "F A np/lab/allow ingress 1", dstPort: 8080 }, 1_000);
+  assert.equal(agg.followed(), 1, "only the allowed one is followed");
+  agg.count([{ id: 1, zone: 0, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 80, orig: { packets: 50, bytes: 5000 }, reply: { packets: 0, bytes: 0 }, destroyed: false }], 2_000);
+  agg.count([{ id: 2, zone: 5, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 8080, orig: { packets: 50, bytes: 5000 }, reply: { packets: 9, bytes: 900 }, destroyed: false }], 2_000);
+  const r = agg.records(3_000);
+  assert.deepEqual(r.map((x) => [x.action, x.packets, x.replyPackets]), [["deny", 1, undefined], ["allow", 1, 0]]);
+  agg.count([{ id: 3, zone: 0, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 8080, orig: { packets: 2, bytes: 120 }, reply: { packets: 1, bytes: 60 }, destroyed: false }], 4_000, { complete: true });
+  assert.equal(agg.followed(), 1);
+  agg.count([], 5_000, { complete: true });
+  assert.equal(agg.followed(), 0, "gone from the table: its destroy event was lost");
+});

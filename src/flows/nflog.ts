@@ -127,7 +127,8 @@ export function parseIpHeader(b: Buffer): Omit<LoggedPacket, "prefix" | "indev" 
   return out;
 }
 
-function v6(b: Buffer): string {
+/** An IPv6 address's 16 bytes as text, the longest run of zero groups written `::`. */
+export function v6(b: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
   // the longest run of zero groups becomes "::"

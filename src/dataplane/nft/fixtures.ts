@@ -265,3 +265,5 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
 };
 
 FIXTURES["flow-logs"] = [{ ...FIXTURE_CONFIG, flowLogGroup: 7 }, ...FIXTURES["tiers-pass"]!.slice(1)];
+/** Host endpoint policy is flow-logged as workload policy is: its rules and its chains' drops. */
+FIXTURES["host-endpoint-flow-logs"] = [{ ...FIXTURE_CONFIG, flowLogGroup: 7 }, ...FIXTURES["host-endpoint"]!.slice(1)];

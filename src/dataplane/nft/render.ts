@@ -511,10 +511,12 @@ export class TableRenderer {
         if (iface === "*") wildcard.set(d, chain);
         else hepMaps.get(d)!.set(nftString(iface), `goto ${chain}`);
       };
-      add("hn-in", `fh-${s}`, renderEndpointRules(h.normal.ingress, "ingress", "normal", { failsafe: "in", invalidDrop: true }));
-      add("hn-out", `th-${s}`, renderEndpointRules(h.normal.egress, "egress", "normal", { failsafe: "out", invalidDrop: true }));
-      if (h.forward.ingress.tiers.length) add("hf-in", `fhfw-${s}`, renderEndpointRules(h.forward.ingress, "ingress", "forward"));
-      if (h.forward.egress.tiers.length) add("hf-out", `thfw-${s}`, renderEndpointRules(h.forward.egress, "egress", "forward"));
+      // flow logs: the tracked (normal, forward) chains' drops too; preDNAT and untracked ones never drop at their end
+      const hepFlow = this.flowLogGroup !== undefined ? { flowLogGroup: this.flowLogGroup } : {};
+      add("hn-in", `fh-${s}`, renderEndpointRules(h.normal.ingress, "ingress", "normal", { failsafe: "in", invalidDrop: true, ...hepFlow }));
+      add("hn-out", `th-${s}`, renderEndpointRules(h.normal.egress, "egress", "normal", { failsafe: "out", invalidDrop: true, ...hepFlow }));
+      if (h.forward.ingress.tiers.length) add("hf-in", `fhfw-${s}`, renderEndpointRules(h.forward.ingress, "ingress", "forward", hepFlow));
+      if (h.forward.egress.tiers.length) add("hf-out", `thfw-${s}`, renderEndpointRules(h.forward.egress, "egress", "forward", hepFlow));
       if (h.preDnat.ingress.tiers.length) add("hp-in", `pd-${s}`, renderEndpointRules(h.preDnat.ingress, "ingress", "prednat", { failsafe: "in" }));
       if (h.untracked.ingress.tiers.length) add("hu-in", `uhi-${s}`, renderEndpointRules(h.untracked.ingress, "ingress", "untracked", { failsafe: "in" }));
       if (h.untracked.egress.tiers.length) add("hu-out", `uho-${s}`, renderEndpointRules(h.untracked.egress, "egress", "untracked", { failsafe: "out" }));
