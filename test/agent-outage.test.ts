@@ -13,7 +13,7 @@ import { DatastoreError, type Store, type WatchListener } from "../src/datastore
 import { FakeClock } from "../src/clock.js";
 import { Syncer, type KeyUpdate, type SyncStatus } from "../src/agent/syncer.js";
 import { Agent } from "../src/agent/agent.js";
-import { FakeSpeaker, eventually } from "../src/agent/fakes.js";
+import { FakeSpeaker, eventually } from "../src/testkit/agent/fake-speaker.js";
 import type { KernelRoute } from "../src/calc/host-desired.js";
 
 const tick = async (n = 3) => {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../datastore/memory.js";
 import { Agent } from "./agent.js";
-import { FakeSpeaker, eventually } from "./fakes.js";
+import { FakeSpeaker, eventually } from "../testkit/agent/fake-speaker.js";
 import type { KernelRoute } from "../calc/host-desired.js";
 import { ensureDefaultPools } from "./register-node.js";
 import { routerIdOf } from "../calc/bgp-peers.js";

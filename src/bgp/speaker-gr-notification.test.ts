@@ -4,7 +4,7 @@
 // peer without the N bit gets plain Ceases (and, in speaker-gr.test.ts, RFC 4724 behaviour).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker } from "./speaker.js";
 import { endOfRib } from "./wire/update.js";
 import { ceaseNotification, type NotificationMessage } from "./wire/messages.js";

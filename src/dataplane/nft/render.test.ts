@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { FIXTURES } from "./fixtures.js";
+import { FIXTURES } from "../../testkit/dataplane/nft/fixtures.js";
 import { applyEvents, emptyState } from "./state.js";
 import { deltaScript, fullScript, renderTable } from "./render.js";
 import { renderMatch } from "./match.js";
