@@ -23,6 +23,7 @@ import type { PeerStatus, RouteView } from "../bgp/speaker.js";
 import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from "../calc/host-state.js";
 import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
+import { decodeStored, type StoredObject } from "../model/stored.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
 import { resolveNextHops } from "../dataplane/route-resolve.js";
 import { planBfd, type BfdTimers, type PeerWithBfd } from "./bfd-peers.js";
@@ -54,7 +55,8 @@ export interface InterfacePort {
  * `sync` programs whatever changed since the last call; `resync` repairs drift.
  */
 export interface PolicyPort {
-  onUpdate(key: string, value: string | undefined): boolean;
+  /** One datastore change, decoded once by the agent (undefined: deleted or not a JSON object); the object is the policy's to keep. */
+  onUpdate(key: string, value: StoredObject | undefined): boolean;
   onInSync(): void;
   sync(): Promise<void>;
   resync(): Promise<void>;
@@ -222,8 +224,11 @@ export class Agent {
         onUpdates: (updates) => {
           let touched = false;
           for (const u of updates) {
-            touched = applyKeyUpdate(this.state, u.key, u.value) || touched;
-            touched = (this.deps.policy?.onUpdate(u.key, u.value) ?? false) || touched;
+            // one decode feeds both pipelines; the host state copies what it keeps, so the
+            // policy graph may then adopt the object
+            const obj = decodeStored(u.value);
+            touched = applyKeyUpdate(this.state, u.key, obj) || touched;
+            touched = (this.deps.policy?.onUpdate(u.key, obj) ?? false) || touched;
           }
           this.deps.events?.datastoreUpdates?.(updates);
           if (touched) {

@@ -72,7 +72,7 @@ import { parseDuration } from "../ipam/gc.js";
 import { ensureSchema } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { systemClock } from "../clock.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { invalidResource } from "../metrics/invalid-resource.js";
@@ -305,7 +305,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       store,
       routes: new RouteTable(runner),
       policy: {
-        onUpdate: (key, value) => policyGraph.onUpdate(key, value),
+        onUpdate: (key, value) => policyGraph.onUpdate(key, value, true),
         onInSync: () => policyGraph.onInSync(),
         sync: async () => {
           const events = policyGraph.flush();

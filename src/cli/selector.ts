@@ -17,7 +17,7 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { parseSelector, SelectorError, type Selector } from "../selector/index.js";
 import type { Store } from "../datastore/store.js";
-import { kindPrefix } from "../datastore/keys.js";
+import { kindPrefix } from "../model/keys.js";
 import { openStoreFromArgs } from "./datastore-flag.js";
 import { decodeUpdate, type EndpointData } from "../calc/policy/decode.js";
 import { LabelIndex } from "../calc/policy/label-index.js";

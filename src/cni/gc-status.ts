@@ -12,7 +12,7 @@
  * valid list: the runtime must send the union, as libcni does per network list.
  */
 import type { Store } from "../datastore/store.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { hasCode } from "../errors.js";
 import type { IpamApi } from "../ipam/api.js";
 import { BLOCK_ROOT, decodeBlock } from "../ipam/keys.js";
