@@ -79,7 +79,8 @@ test("syncer: an outage keeps the delivered state, retries back off exponentiall
   await mem.put("/a/2", "two");
   const got: KeyUpdate[][] = [];
   const statuses: SyncStatus[] = [];
-  const s = new Syncer(o.store, ["/a/"], { onUpdates: (u) => got.push(u), onStatus: (st) => statuses.push(st) }, clock, 1000, 8000);
+  // no jitter (random 0): the retries come at exactly the backoff's bases
+  const s = new Syncer(o.store, ["/a/"], { onUpdates: (u) => got.push(u), onStatus: (st) => statuses.push(st) }, clock, 1000, 8000, () => 0);
   s.start();
   await tick();
   assert.deepEqual(got, [[{ key: "/a/1", value: "one" }, { key: "/a/2", value: "two" }]]);

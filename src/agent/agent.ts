@@ -24,6 +24,7 @@ import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from
 import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
 import { decodeStored, type StoredObject } from "../model/stored.js";
+import { Backoff, type Random } from "../net/backoff.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
 import { resolveNextHops } from "../dataplane/route-resolve.js";
 import { planBfd, type BfdTimers, type PeerWithBfd } from "./bfd-peers.js";
@@ -111,6 +112,8 @@ export interface AgentDeps {
   /** The BFD sessions the speaker's failure detector runs (for `node status`). */
   bfdStatus?: () => { peer: string; state: string; detectionTimeMs?: number }[];
   clock?: Clock;
+  /** Randomness for the retries' jitter (net/backoff.ts); Math.random unless a test fixes it. */
+  random?: Random;
   /** Observability hooks (src/metrics): counted as they happen, never awaited. */
   events?: AgentEvents;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -251,6 +254,9 @@ export class Agent {
         },
       },
       this.clock,
+      1000,
+      8000,
+      this.deps.random,
     );
     this.syncer.start();
     // The first sync is programmed from the clock's timers, which do not keep the process alive
@@ -261,24 +267,24 @@ export class Agent {
   }
 
   /**
-   * Registers the Node, retrying with backoff (1 s doubling to 8 s) while the datastore is
-   * unavailable, so an agent started during an outage waits instead of exiting. Other errors
-   * (a bad address, an invalid Node) are not retried. Undefined if stopped meanwhile.
+   * Registers the Node, retrying with backoff (1 s doubling to 8 s, with jitter) while the
+   * datastore is unavailable, so an agent started during an outage waits instead of exiting.
+   * Other errors (a bad address, an invalid Node) are not retried. Undefined if stopped meanwhile.
    */
   private async registerWithRetry(): Promise<{ ipv4?: string; ipv6?: string } | undefined> {
-    let delay = 1000;
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 8000 }, this.deps.random);
     for (;;) {
       try {
         return await registerNode(this.deps.store, this.opts);
       } catch (err) {
         if ((err as { code?: string }).code !== "DS_UNAVAILABLE") throw err;
         if (this.stopped) return undefined;
+        const delay = backoff.next();
         this.log("warn", "datastore unavailable; will retry registering the node", { err: String(err), retryInMs: delay });
         // The clock's timers do not keep the process alive (nothing else does yet): hold it.
         const hold = setInterval(() => {}, 60_000);
         await new Promise<void>((r) => this.clock.setTimeout(r, delay)).finally(() => clearInterval(hold));
         if (this.stopped) return undefined;
-        delay = Math.min(8000, delay * 2);
       }
     }
   }
@@ -307,15 +313,17 @@ export class Agent {
     return [...this.problems];
   }
 
-  /** A speaker that cannot start (say, its address is not up yet) is retried, never fatal. */
+  /** A speaker that cannot start (say, its address is not up yet) is retried (0.5 s doubling to 8 s, with jitter), never fatal. */
   private async startSpeakerWithRetry(): Promise<void> {
-    for (let delay = 500; !this.stopped; delay = Math.min(delay * 2, 8000)) {
+    const backoff = new Backoff({ initialMs: 500, maxMs: 8000 }, this.deps.random);
+    while (!this.stopped) {
       try {
         await this.startSpeaker(true);
         this.schedule(0);
         return;
       } catch (err) {
         this.lastErrors.bgp = { message: `speaker failed to start: ${String(err)}`, at: this.clock.now() };
+        const delay = backoff.next();
         this.log("error", "BGP speaker failed to start; retrying", { err: String(err), retryInMs: delay });
         await this.speaker?.stop().catch(() => undefined);
         this.speaker = undefined;
