@@ -401,7 +401,7 @@ export class Session {
     const existing = this.conn;
     // keep the connection initiated by the speaker with the higher BGP Identifier
     const remoteWins = dottedToU32(m.routerId) > dottedToU32(this.local.routerId);
-    const keepCandidate = !existing || !existing.outbound || remoteWins;
+    const keepCandidate = !existing?.outbound || remoteWins;
     if (!keepCandidate) {
       this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
       this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
@@ -511,7 +511,7 @@ export class Session {
         }
         return;
       }
-      case "startTimer":
+      case "startTimer": {
         const ms = a.timer === "connectRetry" ? jittered(a.seconds * 1000, JITTER, this.local.random ?? Math.random) : a.seconds * 1000;
         this.setTimer(a.timer, ms, () => {
           const ev: FsmEvent =
@@ -519,6 +519,7 @@ export class Session {
           this.dispatch(ev);
         });
         return;
+      }
       case "stopTimer":
         this.clearTimer(a.timer);
         return;

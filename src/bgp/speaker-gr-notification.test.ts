@@ -92,7 +92,7 @@ test("N bit: our administrative shutdown goes out as a Hard Reset carrying 6/2; 
   assert.deepEqual(Buffer.from(got.data.subarray(2)), Buffer.from(ceaseNotification(2, "bye").data));
   p.sock.destroy();
 
-  await withSpeaker(async (sp2, fib2) => {
+  await withSpeaker(async (sp2, _fib2) => {
     const r = await peerUp(false, []);
     await waitFor("up", () => sp2.peerStatus()[0]!.established);
     sp2.setPeers([]);

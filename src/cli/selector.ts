@@ -40,6 +40,7 @@ export function parseLabelList(specs: string[]): Record<string, string> {
 
 /** The input with a caret under `position`; tabs kept in the padding so the caret lines up. */
 export function caretLines(input: string, position: number): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it replaces
   const shown = input.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "?");
   const pad = shown.slice(0, position).replace(/[^\t]/g, " ");
   return `  ${shown}\n  ${pad}^\n`;

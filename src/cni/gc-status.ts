@@ -69,7 +69,7 @@ export async function ipamGc(store: Store, ipam: IpamApi, node: string, valid: A
     }
     for (const a of block.attributes) {
       const h = a.handle_id;
-      if (h && h.startsWith(HANDLE_PREFIX) && a.secondary?.node === node && !keep.has(h)) stale.add(h);
+      if (h?.startsWith(HANDLE_PREFIX) && a.secondary?.node === node && !keep.has(h)) stale.add(h);
     }
   }
   for (const h of stale) await ipam.releaseByHandle(h);

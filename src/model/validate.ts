@@ -47,7 +47,7 @@ const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"])
 
 /** The kinds tabby knows, as registered by Calico (see src/model/keys.ts). */
 export function isKnownKind(kind: string): boolean {
-  return Object.prototype.hasOwnProperty.call(KINDS, kind);
+  return  Object.hasOwn(KINDS, kind);
 }
 
 /** Collects the problems of one resource; returns the defaulted copy (meaningful only if no errors). */

@@ -207,7 +207,7 @@ function allStrings(o: Record<string, unknown>): boolean {
 }
 
 function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<string, unknown> | undefined, parsedHere: boolean): EndpointData | undefined {
-  if (!obj || obj["kind"] !== "WorkloadEndpoint") return undefined;
+  if (obj?.["kind"] !== "WorkloadEndpoint") return undefined;
   const spec = obj["spec"] as Record<string, unknown> | undefined;
   const meta = obj["metadata"] as Record<string, unknown> | undefined;
   if (!spec || typeof spec !== "object" || !meta || typeof meta !== "object") return undefined;
