@@ -62,7 +62,6 @@ const pureModule = (spec: string) => spec === "yaml" || spec.startsWith("@noble/
  * test fails on any other cycle, and when one of these is gone (then delete it here).
  */
 const KNOWN_CYCLES: string[][] = [
-  ["bgp/gtsm.ts", "bgp/md5.ts"], // gtsm takes md5's libc loader, md5 takes gtsm's socket options
   ["cli/apply.ts", "cli/file-command.ts"], // the CLI's argument parsing, replaced by one parser (issue #12)
 ];
 
