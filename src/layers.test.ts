@@ -24,6 +24,7 @@ export const LAYERS: Unit[] = [
   { rank: 0, unit: "errors", paths: ["errors.ts"], pure: true },
   { rank: 0, unit: "clock", paths: ["clock.ts"], pure: true },
   { rank: 0, unit: "version", paths: ["version.ts"] },
+  { rank: 0, unit: "ports", paths: ["ports.ts"], pure: true },
   { rank: 1, unit: "net", paths: ["net/"], pure: true },
   { rank: 1, unit: "selector", paths: ["selector/"], pure: true },
   { rank: 2, unit: "model", paths: ["model/"], pure: true },
@@ -47,9 +48,8 @@ export const LAYERS: Unit[] = [
   { rank: 8, unit: "lab", paths: ["lab/"] },
   { rank: 9, unit: "explain", paths: ["explain/"] },
   { rank: 10, unit: "ui", paths: ["ui/"] },
-  { rank: 11, unit: "lab-run", paths: ["lab/up.ts", "lab/restart.ts", "lab/add-workload.ts", "lab/failures.ts", "lab/drill.ts"] },
-  { rank: 12, unit: "cli", paths: ["cli/"] },
-  { rank: 12, unit: "index", paths: ["index.ts"] },
+  { rank: 11, unit: "cli", paths: ["cli/"] },
+  { rank: 11, unit: "index", paths: ["index.ts"] },
 ];
 
 /** Builtins that do I/O: a pure module imports none of them. */

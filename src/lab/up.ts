@@ -6,7 +6,7 @@
  * runtime does, with a small TCP service inside. Progress is reported as it builds.
  */
 import { explainPkiPaths, makeExplainPki } from "./pki.js";
-import { DEFAULT_EXPLAIN_PORT } from "../explain/api.js";
+import { DEFAULT_EXPLAIN_PORT, DEFAULT_UI_LISTEN } from "../ports.js";
 import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -27,7 +27,6 @@ import { pluginEntry } from "../cni/plugin-files.js";
 import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 import { planFabric, type AsModel, type TorChoice } from "./fabric-plan.js";
-import { DEFAULT_UI_LISTEN } from "../ui/listen.js";
 import { anycastWorkloads, buildFabricTopology, fabricAgentArgs, fabricResources, labelNodes, placeAnycast, startRouters } from "./fabric.js";
 
 export interface LabUpOptions extends LabShape {
