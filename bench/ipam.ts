@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { resourceKey } from "../src/datastore/keys.js";
+import { resourceKey } from "../src/model/keys.js";
 import { openStore } from "../src/datastore/open.js";
 import type { Store } from "../src/datastore/store.js";
 import { Ipam } from "../src/ipam/ipam.js";

@@ -14,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { ExecRunner, FakeRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
-import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
+import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
 import { applyEvents, emptyState } from "../src/dataplane/nft/state.js";
 import { fullScript, renderTable } from "../src/dataplane/nft/render.js";
 import type { ConfigUpdate, PolicyDataplaneEvent } from "../src/calc/policy-output.js";

@@ -13,7 +13,7 @@ import { DatastoreError, type Store, type WatchListener } from "../src/datastore
 import { FakeClock } from "../src/clock.js";
 import { Syncer, type KeyUpdate, type SyncStatus } from "../src/agent/syncer.js";
 import { Agent } from "../src/agent/agent.js";
-import { FakeSpeaker, eventually } from "../src/agent/fakes.js";
+import { FakeSpeaker, eventually } from "../src/testkit/agent/fake-speaker.js";
 import type { KernelRoute } from "../src/calc/host-desired.js";
 
 const tick = async (n = 3) => {
@@ -79,7 +79,8 @@ test("syncer: an outage keeps the delivered state, retries back off exponentiall
   await mem.put("/a/2", "two");
   const got: KeyUpdate[][] = [];
   const statuses: SyncStatus[] = [];
-  const s = new Syncer(o.store, ["/a/"], { onUpdates: (u) => got.push(u), onStatus: (st) => statuses.push(st) }, clock, 1000, 8000);
+  // no jitter (random 0): the retries come at exactly the backoff's bases
+  const s = new Syncer(o.store, ["/a/"], { onUpdates: (u) => got.push(u), onStatus: (st) => statuses.push(st) }, clock, 1000, 8000, () => 0);
   s.start();
   await tick();
   assert.deepEqual(got, [[{ key: "/a/1", value: "one" }, { key: "/a/2", value: "two" }]]);

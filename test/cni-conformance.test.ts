@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteStore } from "../src/datastore/sqlite.js";
 import { tabby } from "./helpers.js";
-import { CniPluginError, LibCni, hostWithUplink, ipJson, type Conflist } from "./cni-libcni.js";
+import { type CniPluginError, LibCni, hostWithUplink, ipJson, type Conflist } from "./cni-libcni.js";
 
 const P = `ttc2c${process.pid}`;
 const HOST = `${P}h`;

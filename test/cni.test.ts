@@ -13,7 +13,7 @@ import { systemClock } from "../src/clock.js";
 import { MemoryStore } from "../src/datastore/memory.js";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { NetnsSysctl } from "../src/dataplane/sysctl.js";
-import { FakeIpam } from "../src/cni/fake-ipam.js";
+import { FakeIpam } from "../src/testkit/cni/fake-ipam.js";
 import { dispatchCni, type CniRuntime } from "../src/cni/plugin-main.js";
 import { hostWithUplink, ipIn, ipJson } from "./cni-libcni.js";
 

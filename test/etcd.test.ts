@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { EtcdStore, parseEtcdUrl } from "../src/datastore/etcd.js";
-import { resourceKey } from "../src/datastore/keys.js";
+import { resourceKey } from "../src/model/keys.js";
 import { hasCode } from "../src/errors.js";
 import type { Store } from "../src/datastore/store.js";
 import { startEtcd, type EtcdServer } from "./etcd-server.js";

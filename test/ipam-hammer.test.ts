@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { resourceKey } from "../src/datastore/keys.js";
+import { resourceKey } from "../src/model/keys.js";
 import { openStore } from "../src/datastore/open.js";
 import { readSnapshot } from "../src/ipam/collect.js";
 import { IpamGcController } from "../src/ipam/controller.js";

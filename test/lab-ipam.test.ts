@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resourceKey } from "../src/datastore/keys.js";
+import { resourceKey } from "../src/model/keys.js";
 import { openStore } from "../src/datastore/open.js";
 import { Ipam } from "../src/ipam/ipam.js";
 import type { LabState } from "../src/lab/state.js";

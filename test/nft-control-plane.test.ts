@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
-import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
+import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
 import { DEFAULT_CONTROL_PLANE, type ControlPlaneUpdate, type EndpointDirectionPolicy, type PolicyDataplaneEvent, type WorkloadEndpointUpdate } from "../src/calc/policy-output.js";
 import { plumbWorkload } from "./workload-plumbing.js";
 

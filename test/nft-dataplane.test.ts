@@ -14,7 +14,7 @@ import { createInterface } from "node:readline";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { ipSetName, policyChain } from "../src/dataplane/nft/names.js";
-import { minimalConfig } from "../src/dataplane/nft/fixtures.js";
+import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
 import { plumbWorkload } from "./workload-plumbing.js";
 import type {
   ConfigUpdate,

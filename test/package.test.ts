@@ -47,7 +47,7 @@ test("the tarball holds the compiled code, the CNI bundles, docs, LICENSE and CH
   for (const f of ["package/LICENSE", "package/CHANGELOG.md", "package/docs/install.md", "package/dist/cni/tabby.cjs", "package/dist/cni/tabby-ipam.cjs", "package/dist/src/cli/main.js"]) {
     assert.ok(files.includes(f), `${f} in the tarball`);
   }
-  assert.deepEqual(files.filter((f) => /\.test\.|test-|fake|\/test\//.test(f)), []);
+  assert.deepEqual(files.filter((f) => /\.test\.|test-|fake|testkit|\/test\//.test(f)), []);
   assert.match(readFileSync(join(REPO, "LICENSE"), "utf8"), /Apache License\s+Version 2\.0/);
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string>; engines: { node: string } };
   assert.match(pkg.scripts["prepack"]!, /build/);

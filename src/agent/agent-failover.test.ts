@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../datastore/memory.js";
 import { Agent } from "./agent.js";
-import { FakeSpeaker, eventually } from "./fakes.js";
+import { FakeSpeaker, eventually } from "../testkit/agent/fake-speaker.js";
 import type { Clock } from "../clock.js";
 
 const R = "/calico/resources/v3/projectcalico.org/";

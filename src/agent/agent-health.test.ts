@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../datastore/memory.js";
 import { Agent, type AgentHealthInputs } from "./agent.js";
-import { FakeSpeaker, eventually } from "./fakes.js";
+import { FakeSpeaker, eventually } from "../testkit/agent/fake-speaker.js";
 
 test("agent health inputs and events: sync, programming, peers, errors", async () => {
   const store = new MemoryStore();

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../datastore/memory.js";
 import { Agent } from "./agent.js";
-import { FakeSpeaker, eventually } from "./fakes.js";
+import { FakeSpeaker, eventually } from "../testkit/agent/fake-speaker.js";
 import type { KernelRoute } from "../calc/host-desired.js";
 import { compilePolicy, evaluate, type RouteSource } from "../bgp/policy.js";
 import { parsePrefix } from "../net/index.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../datastore/memory.js";
 import { Agent } from "./agent.js";
-import { FakeSpeaker, eventually } from "./fakes.js";
+import { FakeSpeaker, eventually } from "../testkit/agent/fake-speaker.js";
 import type { KernelRoute } from "../calc/host-desired.js";
 import { ensureDefaultPools } from "./register-node.js";
 import { routerIdOf } from "../calc/bgp-peers.js";
@@ -101,6 +101,41 @@ test("agent: feeds every change to policy, tells it when in sync, and programs p
   await eventually(() => assert.deepEqual(order, ["policy", "routes"]));
   await agent.stop();
   clearInterval(keepAlive);
+});
+
+test("agent: decodes each datastore value once and hands policy the object (invalid JSON and deletions as undefined)", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  const got = new Map<string, unknown>();
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async () => {} },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      policy: { onUpdate: (key, obj) => (got.set(key, obj), true), onInSync: () => {}, sync: async () => {}, resync: async () => {} },
+      createSpeaker: (o) => new FakeSpeaker(o),
+    },
+  );
+  await agent.start();
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = ((text: string, reviver?: Parameters<typeof parse>[1]) => (parses++, parse(text, reviver))) as typeof JSON.parse;
+  try {
+    await store.put(`${R}nodes/h2`, JSON.stringify({ kind: "Node", spec: { bgp: { ipv4Address: "10.99.0.12/24" } } }));
+    await eventually(() => assert.deepEqual(got.get(`${R}nodes/h2`), { kind: "Node", spec: { bgp: { ipv4Address: "10.99.0.12/24" } } }));
+    assert.equal(parses, 1, "one JSON.parse for the host state and the policy graph together");
+    await store.put(`${R}globalnetworkpolicies/broken`, "{not json");
+    await eventually(() => assert.ok(got.has(`${R}globalnetworkpolicies/broken`)));
+    assert.equal(got.get(`${R}globalnetworkpolicies/broken`), undefined);
+    await store.delete(`${R}nodes/h2`);
+    await eventually(() => assert.equal(got.get(`${R}nodes/h2`), undefined));
+  } finally {
+    JSON.parse = parse;
+    await agent.stop();
+    clearInterval(keepAlive);
+  }
 });
 
 test("agent with graceful restart: learned routes the previous run installed stay until selection is done, then the stale ones go", async () => {

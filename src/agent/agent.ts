@@ -23,6 +23,8 @@ import type { PeerStatus, RouteView } from "../bgp/speaker.js";
 import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from "../calc/host-state.js";
 import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
+import { decodeStored, type StoredObject } from "../model/stored.js";
+import { Backoff, type Random } from "../net/backoff.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
 import { resolveNextHops } from "../dataplane/route-resolve.js";
 import { planBfd, type BfdTimers, type PeerWithBfd } from "./bfd-peers.js";
@@ -54,7 +56,8 @@ export interface InterfacePort {
  * `sync` programs whatever changed since the last call; `resync` repairs drift.
  */
 export interface PolicyPort {
-  onUpdate(key: string, value: string | undefined): boolean;
+  /** One datastore change, decoded once by the agent (undefined: deleted or not a JSON object); the object is the policy's to keep. */
+  onUpdate(key: string, value: StoredObject | undefined): boolean;
   onInSync(): void;
   sync(): Promise<void>;
   resync(): Promise<void>;
@@ -109,6 +112,8 @@ export interface AgentDeps {
   /** The BFD sessions the speaker's failure detector runs (for `node status`). */
   bfdStatus?: () => { peer: string; state: string; detectionTimeMs?: number }[];
   clock?: Clock;
+  /** Randomness for the retries' jitter (net/backoff.ts); Math.random unless a test fixes it. */
+  random?: Random;
   /** Observability hooks (src/metrics): counted as they happen, never awaited. */
   events?: AgentEvents;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -222,8 +227,11 @@ export class Agent {
         onUpdates: (updates) => {
           let touched = false;
           for (const u of updates) {
-            touched = applyKeyUpdate(this.state, u.key, u.value) || touched;
-            touched = (this.deps.policy?.onUpdate(u.key, u.value) ?? false) || touched;
+            // one decode feeds both pipelines; the host state copies what it keeps, so the
+            // policy graph may then adopt the object
+            const obj = decodeStored(u.value);
+            touched = applyKeyUpdate(this.state, u.key, obj) || touched;
+            touched = (this.deps.policy?.onUpdate(u.key, obj) ?? false) || touched;
           }
           this.deps.events?.datastoreUpdates?.(updates);
           if (touched) {
@@ -246,6 +254,9 @@ export class Agent {
         },
       },
       this.clock,
+      1000,
+      8000,
+      this.deps.random,
     );
     this.syncer.start();
     // The first sync is programmed from the clock's timers, which do not keep the process alive
@@ -256,24 +267,24 @@ export class Agent {
   }
 
   /**
-   * Registers the Node, retrying with backoff (1 s doubling to 8 s) while the datastore is
-   * unavailable, so an agent started during an outage waits instead of exiting. Other errors
-   * (a bad address, an invalid Node) are not retried. Undefined if stopped meanwhile.
+   * Registers the Node, retrying with backoff (1 s doubling to 8 s, with jitter) while the
+   * datastore is unavailable, so an agent started during an outage waits instead of exiting.
+   * Other errors (a bad address, an invalid Node) are not retried. Undefined if stopped meanwhile.
    */
   private async registerWithRetry(): Promise<{ ipv4?: string; ipv6?: string } | undefined> {
-    let delay = 1000;
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 8000 }, this.deps.random);
     for (;;) {
       try {
         return await registerNode(this.deps.store, this.opts);
       } catch (err) {
         if ((err as { code?: string }).code !== "DS_UNAVAILABLE") throw err;
         if (this.stopped) return undefined;
+        const delay = backoff.next();
         this.log("warn", "datastore unavailable; will retry registering the node", { err: String(err), retryInMs: delay });
         // The clock's timers do not keep the process alive (nothing else does yet): hold it.
         const hold = setInterval(() => {}, 60_000);
         await new Promise<void>((r) => this.clock.setTimeout(r, delay)).finally(() => clearInterval(hold));
         if (this.stopped) return undefined;
-        delay = Math.min(8000, delay * 2);
       }
     }
   }
@@ -302,15 +313,17 @@ export class Agent {
     return [...this.problems];
   }
 
-  /** A speaker that cannot start (say, its address is not up yet) is retried, never fatal. */
+  /** A speaker that cannot start (say, its address is not up yet) is retried (0.5 s doubling to 8 s, with jitter), never fatal. */
   private async startSpeakerWithRetry(): Promise<void> {
-    for (let delay = 500; !this.stopped; delay = Math.min(delay * 2, 8000)) {
+    const backoff = new Backoff({ initialMs: 500, maxMs: 8000 }, this.deps.random);
+    while (!this.stopped) {
       try {
         await this.startSpeaker(true);
         this.schedule(0);
         return;
       } catch (err) {
         this.lastErrors.bgp = { message: `speaker failed to start: ${String(err)}`, at: this.clock.now() };
+        const delay = backoff.next();
         this.log("error", "BGP speaker failed to start; retrying", { err: String(err), retryInMs: delay });
         await this.speaker?.stop().catch(() => undefined);
         this.speaker = undefined;

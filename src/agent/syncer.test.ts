@@ -43,3 +43,25 @@ test("syncer lists, then streams changes; a compaction re-lists and emits deleti
   assert.deepEqual(s2status, ["wait-for-datastore", "resync", "in-sync", "resync", "in-sync"]);
   s2.stop();
 });
+
+test("syncer: retries after a failed list come with jitter from the injected randomness (a quarter at most, never later)", async () => {
+  const clock = new FakeClock();
+  let lists = 0;
+  const down = {
+    list: async () => {
+      lists++;
+      throw Object.assign(new Error("down"), { code: "DS_UNAVAILABLE" });
+    },
+  } as unknown as MemoryStore;
+  const s = new Syncer(down, ["/a/"], { onUpdates: () => {}, onStatus: () => {} }, clock, 1000, 8000, () => 0.5);
+  s.start();
+  await tick();
+  assert.equal(lists, 1);
+  // bases 1000, 2000, 4000 ms, each less half of a quarter (random 0.5): 875, 1750, 3500 ms
+  for (const [wait, total] of [[874, 1], [1, 2], [1749, 2], [1, 3], [3499, 3], [1, 4]] as const) {
+    clock.advance(wait);
+    await tick();
+    assert.equal(lists, total, `after ${wait} more ms`);
+  }
+  s.stop();
+});

@@ -3,14 +3,17 @@
  * as (key, value | undefined) in batches. Calico's watchersyncer semantics: on a watch error it
  * re-lists and emits deletions for keys that vanished meanwhile (so a "too old" revision or an
  * outage never leaves stale state), and it reports when it is first in sync. Retries back off
- * exponentially (retryMs doubling up to maxRetryMs) while the datastore stays unavailable, and
- * start again from retryMs once a resync succeeds. The syncer never clears what it delivered
+ * exponentially with jitter (retryMs doubling up to maxRetryMs, each less up to a quarter:
+ * net/backoff.ts, so that the agents of every host do not re-list together after a datastore
+ * outage) while the datastore stays unavailable, and start again from retryMs once a resync
+ * succeeds. The syncer never clears what it delivered
  * because the store is unreachable: consumers keep the last known state (and so the dataplane
  * stays as it is) until a successful re-list says otherwise.
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import type { DatastoreError, Store, Watcher, WatchEvent } from "../datastore/store.js";
+import { Backoff, type Random } from "../net/backoff.js";
 
 export interface KeyUpdate {
   key: string;
@@ -32,8 +35,8 @@ export class Syncer {
   private watchers: Watcher[] = [];
   private stopped = false;
   private retryTimer: ReturnType<Clock["setTimeout"]> | undefined;
-  /** Delay before the next retry; doubles on each failed attempt. */
-  private nextDelayMs: number;
+  /** Delays between retries: doubling on each failed attempt, reset by a successful resync. */
+  private readonly backoff: Backoff;
   /** Bumped by every resync, so a resync that finds itself superseded stops quietly. */
   private generation = 0;
 
@@ -42,10 +45,11 @@ export class Syncer {
     private readonly prefixes: string[],
     private readonly handlers: SyncerHandlers,
     private readonly clock: Clock = systemClock,
-    private readonly retryMs = 1000,
-    private readonly maxRetryMs = 8000,
+    retryMs = 1000,
+    maxRetryMs = 8000,
+    random: Random = Math.random,
   ) {
-    this.nextDelayMs = retryMs;
+    this.backoff = new Backoff({ initialMs: retryMs, maxMs: maxRetryMs }, random);
   }
 
   start(): void {
@@ -87,7 +91,7 @@ export class Syncer {
         this.known.add(key);
       }
       if (this.stopped) return;
-      this.nextDelayMs = this.retryMs;
+      this.backoff.reset();
       this.handlers.onUpdates(updates);
       this.handlers.onStatus("in-sync");
     } catch (err) {
@@ -122,8 +126,7 @@ export class Syncer {
     if (this.stopped || this.retryTimer) return;
     for (const w of this.watchers) w.close();
     this.watchers = [];
-    const delay = this.nextDelayMs;
-    this.nextDelayMs = Math.min(this.maxRetryMs, this.nextDelayMs * 2);
+    const delay = this.backoff.next();
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       void this.resync();

@@ -183,7 +183,7 @@ export class BfdService {
     try {
       p = decodeControl(r.bytes);
       e = p.yourDiscriminator !== 0 ? this.byDiscr.get(p.yourDiscriminator) : this.entries.get(`${r.multihop ? "multihop" : "single"}|${from}`);
-      if (!e || !e.path || e.peer !== from || e.multihop !== r.multihop) {
+      if (!e?.path || e.peer !== from || e.multihop !== r.multihop) {
         this.log("debug", "bfd packet for no session discarded", { from, yourDiscriminator: p.yourDiscriminator });
         return;
       }

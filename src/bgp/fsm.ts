@@ -4,7 +4,7 @@
  * shell carries out; unexpected messages give RFC 6608 FSM errors. Collision detection (§6.8) is
  * done by the session, which owns both connections. Pure.
  */
-import { BgpProtocolError } from "./errors.js";
+import type { BgpProtocolError } from "./errors.js";
 import { validateOpen } from "./negotiate.js";
 import { CeaseSubcode, ErrorCode, FsmSubcode } from "./wire/constants.js";
 import type { NotificationMessage } from "./wire/messages.js";

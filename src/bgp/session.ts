@@ -22,6 +22,7 @@ import { dottedToU32 } from "./wire/bytes.js";
 import type { PolicyTermConfig } from "./policy.js";
 import { connectSecured } from "./md5.js";
 import { checkHops } from "./gtsm.js";
+import { backoffBase, jittered, type Random } from "../net/backoff.js";
 import { BgpError, BgpProtocolError } from "./errors.js";
 
 export interface PeerConfig {
@@ -114,7 +115,10 @@ interface Conn {
   closing: boolean;
 }
 
-const MAX_IDLE_HOLD_S = 30;
+/** DampPeerOscillations: 1 s after the first failure, doubling to 30 s, as a backoff (net/backoff.ts). */
+const IDLE_HOLD = { initialMs: 1000, maxMs: 30_000 };
+/** RFC 4271 §10: the ConnectRetry timer (and the idle hold) less up to a quarter, at random. */
+const JITTER = 0.25;
 /** RFC 9687: give up on a peer that has not read our data for max(8 min, 2 × hold time). */
 const MIN_SEND_HOLD_S = 480;
 
@@ -159,6 +163,8 @@ export class Session {
       routerId: string;
       /** RFC 4724 restarting speaker: read at every OPEN we send (the R bit clears once selection is done). */
       restartState?: () => { restarting: boolean; forwarding: boolean };
+      /** Randomness for the timers' jitter (Math.random unless a test fixes it). */
+      random?: Random;
     },
     private readonly clock: Clock,
     private readonly hooks: SessionHooks,
@@ -395,7 +401,7 @@ export class Session {
     const existing = this.conn;
     // keep the connection initiated by the speaker with the higher BGP Identifier
     const remoteWins = dottedToU32(m.routerId) > dottedToU32(this.local.routerId);
-    const keepCandidate = !existing || !existing.outbound || remoteWins;
+    const keepCandidate = !existing?.outbound || remoteWins;
     if (!keepCandidate) {
       this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
       this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
@@ -505,13 +511,15 @@ export class Session {
         }
         return;
       }
-      case "startTimer":
-        this.setTimer(a.timer, a.seconds * 1000, () => {
+      case "startTimer": {
+        const ms = a.timer === "connectRetry" ? jittered(a.seconds * 1000, JITTER, this.local.random ?? Math.random) : a.seconds * 1000;
+        this.setTimer(a.timer, ms, () => {
           const ev: FsmEvent =
             a.timer === "hold" ? { type: "HoldTimerExpires" } : a.timer === "keepalive" ? { type: "KeepaliveTimerExpires" } : { type: "ConnectRetryTimerExpires" };
           this.dispatch(ev);
         });
         return;
+      }
       case "stopTimer":
         this.clearTimer(a.timer);
         return;
@@ -534,7 +542,7 @@ export class Session {
         this.hooks.down(this, a.reason, a.wasEstablished, graceful);
         if (!this.adminDown) {
           const n = Math.max(1, this.fsm.connectRetryCounter);
-          const delay = Math.min(MAX_IDLE_HOLD_S, 2 ** (n - 1)) * 1000;
+          const delay = jittered(backoffBase(IDLE_HOLD, n - 1), JITTER, this.local.random ?? Math.random);
           this.setTimer("idleHold", delay, () => {
             if (!this.adminDown && this.fsm.name === "Idle") this.dispatch({ type: "ManualStart" });
           });

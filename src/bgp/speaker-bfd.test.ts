@@ -4,7 +4,7 @@
 // flushed even though graceful restart would have kept them; then the session comes back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker, type FailureDetector } from "./speaker.js";
 import { endOfRib } from "./wire/update.js";
 

@@ -4,7 +4,7 @@
 // peer without the N bit gets plain Ceases (and, in speaker-gr.test.ts, RFC 4724 behaviour).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker } from "./speaker.js";
 import { endOfRib } from "./wire/update.js";
 import { ceaseNotification, type NotificationMessage } from "./wire/messages.js";
@@ -92,7 +92,7 @@ test("N bit: our administrative shutdown goes out as a Hard Reset carrying 6/2; 
   assert.deepEqual(Buffer.from(got.data.subarray(2)), Buffer.from(ceaseNotification(2, "bye").data));
   p.sock.destroy();
 
-  await withSpeaker(async (sp2, fib2) => {
+  await withSpeaker(async (sp2, _fib2) => {
     const r = await peerUp(false, []);
     await waitFor("up", () => sp2.peerStatus()[0]!.established);
     sp2.setPeers([]);

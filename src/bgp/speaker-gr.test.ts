@@ -4,7 +4,7 @@
 // bit here) drops them at once. Also: malformed UPDATE → NOTIFICATION 3/x and session reset; treat-as-withdraw keeps the session.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker } from "./speaker.js";
 import { BgpFramer } from "./wire/framer.js";
 import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";

@@ -4,7 +4,7 @@
 // sent with TTL 255 (and expecting 255 back) is accepted, on IPv4 and IPv6. Scripted peers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker } from "./speaker.js";
 import { validateOpen } from "./negotiate.js";
 

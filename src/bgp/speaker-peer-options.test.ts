@@ -4,7 +4,7 @@
 // sent as a Hard Reset when the N bit was exchanged, RFC 8538). Time is a FakeClock.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { MAX_PREFIX_RESTART_TIME, Speaker } from "./speaker.js";
 import { FakeClock } from "../clock.js";
 import type { NotificationMessage } from "./wire/messages.js";

@@ -5,7 +5,7 @@
 // applied without a session reset.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "./scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker, type PeerConfig } from "./speaker.js";
 import { encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { endOfRib, isEndOfRib } from "./wire/update.js";

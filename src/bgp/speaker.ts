@@ -611,8 +611,8 @@ export class Speaker {
         if (this.deferring) this.checkDeferral();
         else this.joinGroup(st);
       },
-      update: (s, u) => this.onUpdate(st, u),
-      down: (_s, reason, wasEstablished, graceful) => {
+      update: (_s, u) => this.onUpdate(st, u),
+      down: (_s, _reason, wasEstablished, graceful) => {
         this.clearRefreshing(st);
         if (wasEstablished && graceful && this.grKeep(st)) return;
         this.dropPeerRoutes(st);
@@ -1081,7 +1081,7 @@ export class Speaker {
   }
 
   private fibDiff(key: PrefixKey, prefix: Prefix, best: Path | undefined, multipath: Path[]): void {
-    const hops = best && best.source ? fibHops(multipath) : [];
+    const hops = best?.source ? fibHops(multipath) : [];
     const sig = hops.length === 1 ? hops[0]! : hops.join(",");
     if ((this.fibState.get(key) ?? "") === sig) return;
     if (sig === "") this.fibState.delete(key);

@@ -177,7 +177,7 @@ const FAMILY_ALL: Record<4 | 6, PrefixMatchConfig> = { 4: { prefix: "0.0.0.0/0",
 
 /** The terms of one filter for one direction, IPv4 rules then IPv6 (their matches never overlap). */
 export function filterTerms(f: FilterInfo | undefined, dir: "import" | "export", ctx: Pick<Context, "local">): PolicyTermConfig[] {
-  if (!f || !f.spec) return [{ action: "reject" }]; // missing or unusable: fail closed
+  if (!f?.spec) return [{ action: "reject" }]; // missing or unusable: fail closed
   const out: PolicyTermConfig[] = [];
   for (const fam of [4, 6] as const) {
     const rules = f.spec[`${dir}V${fam}`] ?? [];

@@ -198,7 +198,7 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
     const reverse = !!p.peerSelector && p.reversePeering === "Auto" && p.peerSelector.matches(self.labels);
     if (p.problem) {
       // reported wherever any of its selectors would put it
-      if (forward || reverse || !!p.nodeSelector?.matches(self.labels)) plan.refused.push({ source: p.name, ...(p.peerIP ? { address: p.peerIP } : {}), reason: p.problem });
+      if (forward || reverse || p.nodeSelector?.matches(self.labels)) plan.refused.push({ source: p.name, ...(p.peerIP ? { address: p.peerIP } : {}), reason: p.problem });
       continue;
     }
     if (!forward && !reverse) continue;

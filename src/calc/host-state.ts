@@ -5,7 +5,8 @@
  * (`/calico/ipam/v2/host/<node>/ipv4/block/<cidr>` with `{"state":"confirmed"}`; pending
  * affinities count as absent, as in Calico). Pure: no I/O.
  */
-import { parseResourceKey } from "../datastore/keys.js";
+import { parseResourceKey } from "../model/keys.js";
+import { decodeStored, type StoredObject } from "../model/stored.js";
 import { applyRoutingResource, emptyRoutingState, type RoutingState } from "./bgp-routing-state.js";
 import { parseBgpConfiguration, parseBgpPeer, type BgpConfigInfo, type PeerInfo } from "./bgp-resources.js";
 
@@ -72,22 +73,24 @@ const AFFINITY_RE = /^\/calico\/ipam\/v2\/host\/([^/]+)\/ipv[46]\/block\/([^/]+)
 export const WATCHED_PREFIXES = ["/calico/resources/v3/projectcalico.org/", "/calico/ipam/v2/host/"];
 
 /**
- * Applies one key change (value undefined = deleted) to the state. Returns true when the key
- * was one the state tracks. Values that do not parse are ignored (treated as absent).
+ * Applies one key change (value undefined = deleted) to the state: the stored JSON text, or the
+ * object the agent decoded once for both pipelines (model/stored.ts). Returns true when the key
+ * was one the state tracks. Values that do not parse are ignored (treated as absent). The state
+ * copies what it keeps and never changes the object: the policy graph may adopt it after this.
  */
-export function applyKeyUpdate(state: HostState, key: string, value: string | undefined): boolean {
+export function applyKeyUpdate(state: HostState, key: string, value: string | StoredObject | undefined): boolean {
   const aff = AFFINITY_RE.exec(key);
   if (aff) {
     const node = aff[1]!;
     const cidr = aff[2]!.replace(/-(\d+)$/, "/$1");
-    const confirmed = value !== undefined && parseJson(value)?.["state"] === "confirmed";
+    const confirmed = decodeStored(value)?.["state"] === "confirmed";
     if (confirmed) state.blockAffinity.set(cidr, node);
     else if (state.blockAffinity.get(cidr) === node) state.blockAffinity.delete(cidr);
     return true;
   }
   const rk = parseResourceKey(key);
   if (!rk) return false;
-  const obj = value === undefined ? undefined : parseJson(value);
+  const obj = decodeStored(value);
   const spec = (obj?.["spec"] ?? {}) as Record<string, unknown>;
   switch (rk.kind) {
     case "Node": {
@@ -146,15 +149,6 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       return applyRoutingResource(state.routing, rk.kind, rk.name, obj);
     default:
       return false;
-  }
-}
-
-function parseJson(value: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(value) as unknown;
-    return v && typeof v === "object" ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -15,7 +15,7 @@ import { ResourceClient } from "../datastore/resource-client.js";
 import { parseManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { writeAllOrNothing } from "./undo-log.js";
 
 /** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */

@@ -13,34 +13,18 @@
  * `portMappings`), unless `--no-conflist`. Files are written to a temporary name and renamed, so
  * a runtime never sees half a file. Defaults: /opt/cni/bin and /etc/cni/net.d.
  */
-import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
+import { pluginEntry, type CniPluginName } from "../cni/plugin-files.js";
 
 export const DEFAULT_BIN_DIR = "/opt/cni/bin";
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
 export const CONFLIST_NAME = "10-tabby.conflist";
 
-export type CniPluginName = "tabby" | "tabby-ipam";
 const PLUGINS: CniPluginName[] = ["tabby", "tabby-ipam"];
-
-/** The bundle of a plugin (dist/cni/NAME.cjs) and its ES module entry (dist/src/cni/NAME-main.js). */
-export function pluginFiles(name: CniPluginName): { bundle: string; module: string } {
-  return {
-    bundle: fileURLToPath(new URL(`../../cni/${name}.cjs`, import.meta.url)),
-    module: fileURLToPath(new URL(`../cni/${name}-main.js`, import.meta.url)),
-  };
-}
-
-/** What a wrapper should run: the bundle when it has been built, else the ES module entry. */
-export function pluginEntry(name: CniPluginName): { entry: string; bundled: boolean } {
-  const { bundle, module } = pluginFiles(name);
-  return existsSync(bundle) ? { entry: bundle, bundled: true } : { entry: module, bundled: false };
-}
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

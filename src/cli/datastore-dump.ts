@@ -8,7 +8,7 @@
  * not exported: they belong to a running process. Pure: no I/O.
  */
 import { parseAllDocuments, stringify } from "yaml";
-import { RESOURCE_ROOT, parseResourceKey, resourceKey } from "../datastore/keys.js";
+import { RESOURCE_ROOT, parseResourceKey, resourceKey } from "../model/keys.js";
 import type { KV } from "../datastore/store.js";
 import { ManifestParseError, ValidationError, type FieldError } from "../model/errors.js";
 import { validateResource } from "../model/validate.js";

@@ -6,7 +6,7 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
 import { resolveKind } from "../model/kinds.js";
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "../model/keys.js";
 import { hasCode, TabbyError } from "../errors.js";
 import type { Resource } from "../model/resource.js";
 

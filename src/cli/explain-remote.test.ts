@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type * as https from "node:https";
-import { cliTestBed, runCli } from "./test-io.js";
+import { cliTestBed, runCli } from "../testkit/cli/cli-test-bed.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { makeLabPki, type LabPki } from "../lab/pki.js";
 import { boundAddress, serveExplainApi } from "../explain/api.js";

@@ -9,7 +9,7 @@ import { UsageError } from "./command.js";
 import { parseCommandArgs, withStore } from "./apply.js";
 import { resolveKind } from "../model/kinds.js";
 import { toJson, toYaml } from "../model/manifest.js";
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "../model/keys.js";
 import { TabbyError } from "../errors.js";
 import type { Resource } from "../model/resource.js";
 import type { IPPoolSpec } from "../model/ippool.js";

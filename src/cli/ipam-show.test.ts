@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { MemoryStore } from "../datastore/memory.js";
 import { Ipam } from "../ipam/ipam.js";
 import { collect, renderJson, renderTable, run } from "./ipam-show.js";

@@ -9,7 +9,7 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { describeResource, parseCommandArgs, withStore } from "./apply.js";
 import { resolveKind } from "../model/kinds.js";
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "../model/keys.js";
 import { DatastoreError } from "../datastore/store.js";
 import { TabbyError, hasCode } from "../errors.js";
 import { ValidationError } from "../model/errors.js";

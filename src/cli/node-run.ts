@@ -72,7 +72,8 @@ import { parseDuration } from "../ipam/gc.js";
 import { ensureSchema } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
+import { Backoff } from "../net/backoff.js";
 import { systemClock } from "../clock.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { invalidResource } from "../metrics/invalid-resource.js";
@@ -107,14 +108,16 @@ export function defaultStatusDir(control: string): string {
 
 /**
  * Retries an operation that failed only because the datastore is unavailable (DS_UNAVAILABLE),
- * backing off from 1 s to 8 s; any other error is final.
+ * backing off from 1 s to 8 s with jitter (net/backoff.ts); any other error is final.
  */
 async function untilAvailable<T>(op: () => Promise<T>, what: string, log: ReturnType<typeof jsonLogger>): Promise<T> {
-  for (let delay = 1000; ; delay = Math.min(delay * 2, 8000)) {
+  const backoff = new Backoff({ initialMs: 1000, maxMs: 8000 });
+  for (;;) {
     try {
       return await op();
     } catch (err) {
       if ((err as { code?: string }).code !== "DS_UNAVAILABLE") throw err;
+      const delay = backoff.next();
       log("warn", `cannot ${what} yet; retrying`, { err: String(err), retryInMs: delay });
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -305,7 +308,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       store,
       routes: new RouteTable(runner),
       policy: {
-        onUpdate: (key, value) => policyGraph.onUpdate(key, value),
+        onUpdate: (key, value) => policyGraph.onUpdate(key, value, true),
         onInSync: () => policyGraph.onInSync(),
         sync: async () => {
           const events = policyGraph.flush();

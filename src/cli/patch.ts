@@ -10,7 +10,7 @@ import { UsageError } from "./command.js";
 import { describeResource, parseCommandArgs, withStore } from "./apply.js";
 import { mergePatch } from "./merge-patch.js";
 import { resolveKind } from "../model/kinds.js";
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "../model/keys.js";
 import { DatastoreError } from "../datastore/store.js";
 import { TabbyError, hasCode } from "../errors.js";
 import { ValidationError } from "../model/errors.js";

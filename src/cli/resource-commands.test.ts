@@ -2,7 +2,7 @@
  * The apply/create/get/delete commands driven in-process against an injected MemoryStore.
  */
 import { test } from "node:test";
-import { cliTestBed, runCli } from "./test-io.js";
+import { cliTestBed, runCli } from "../testkit/cli/cli-test-bed.js";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "yaml";

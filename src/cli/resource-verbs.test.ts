@@ -3,7 +3,7 @@
  * mid-way), and datastore export/import, driven in-process against injected MemoryStores.
  */
 import { test } from "node:test";
-import { cliTestBed, runCli } from "./test-io.js";
+import { cliTestBed, runCli } from "../testkit/cli/cli-test-bed.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -17,7 +17,7 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { parseSelector, SelectorError, type Selector } from "../selector/index.js";
 import type { Store } from "../datastore/store.js";
-import { kindPrefix } from "../datastore/keys.js";
+import { kindPrefix } from "../model/keys.js";
 import { openStoreFromArgs } from "./datastore-flag.js";
 import { decodeUpdate, type EndpointData } from "../calc/policy/decode.js";
 import { LabelIndex } from "../calc/policy/label-index.js";
@@ -40,6 +40,7 @@ export function parseLabelList(specs: string[]): Record<string, string> {
 
 /** The input with a caret under `position`; tabs kept in the padding so the caret lines up. */
 export function caretLines(input: string, position: number): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it replaces
   const shown = input.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "?");
   const pad = shown.slice(0, position).replace(/[^\t]/g, " ");
   return `  ${shown}\n  ${pad}^\n`;

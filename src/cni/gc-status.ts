@@ -12,7 +12,7 @@
  * valid list: the runtime must send the union, as libcni does per network list.
  */
 import type { Store } from "../datastore/store.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { hasCode } from "../errors.js";
 import type { IpamApi } from "../ipam/api.js";
 import { BLOCK_ROOT, decodeBlock } from "../ipam/keys.js";
@@ -69,7 +69,7 @@ export async function ipamGc(store: Store, ipam: IpamApi, node: string, valid: A
     }
     for (const a of block.attributes) {
       const h = a.handle_id;
-      if (h && h.startsWith(HANDLE_PREFIX) && a.secondary?.node === node && !keep.has(h)) stale.add(h);
+      if (h?.startsWith(HANDLE_PREFIX) && a.secondary?.node === node && !keep.has(h)) stale.add(h);
     }
   }
   for (const h of stale) await ipam.releaseByHandle(h);

@@ -11,6 +11,7 @@
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { errnoName, loadLibc } from "../dataplane/libc.js";
+import { Backoff } from "../net/backoff.js";
 import { CNI_ERR, CniError } from "./errors.js";
 
 export const DEFAULT_IPAM_LOCK = "/var/run/tabby/ipam.lock";
@@ -48,13 +49,13 @@ export function fileLock(path: string = DEFAULT_IPAM_LOCK, timeoutMs = LOCK_TIME
     const fd = openLockFile(path);
     try {
       const deadline = Date.now() + timeoutMs;
-      let delay = 1;
+      // 1 ms doubling to 50 ms, up to half of each at random: plugins of one pod start together
+      const backoff = new Backoff({ initialMs: 1, maxMs: 50, jitter: 0.5 });
       while (libc.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
         const errno = libc.errno();
         if (errno !== EWOULDBLOCK && errno !== EINTR) throw new CniError(CNI_ERR.IO_FAILURE, `cannot lock ${path}: ${errnoName(errno)}`);
         if (Date.now() > deadline) throw new CniError(CNI_ERR.TRY_AGAIN_LATER, `timed out after ${timeoutMs} ms waiting for the IPAM lock ${path}`);
-        await sleep(delay);
-        delay = Math.min(delay * 2, 50);
+        await sleep(backoff.next());
       }
       try {
         return await fn();

@@ -33,6 +33,7 @@ export function defaultRouteDev6(procNetIpv6Route: string): string | undefined {
 }
 
 const SCRIPT =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${f%/mtu} is the shell's, not a template's
   'cat /proc/net/route; echo "#"; cat /proc/net/ipv6_route; echo "#"; for f in /sys/class/net/*/mtu; do d=${f%/mtu}; echo "${d##*/} $(cat $f)"; done';
 
 /** The ifindex of `dev` in /proc/net/if_inet6 or /proc/net/igmp text. Pure. */

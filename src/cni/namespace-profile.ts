@@ -13,7 +13,7 @@
  * it decides what profiles allow).
  */
 import { randomUid } from "./uid.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import type { Store } from "../datastore/store.js";
 
 export async function ensureNamespaceProfile(store: Store, namespace: string, now: number): Promise<void> {

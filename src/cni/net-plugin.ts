@@ -23,7 +23,7 @@
  */
 import type { Clock } from "../clock.js";
 import { ensureNamespaceProfile, ensureNetworkProfile } from "./namespace-profile.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import type { Store } from "../datastore/store.js";
 import { hasCode } from "../errors.js";
 import type { IpamApi } from "../ipam/api.js";

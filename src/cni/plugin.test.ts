@@ -5,9 +5,9 @@ import { FakeClock } from "../clock.js";
 import { MemoryStore } from "../datastore/memory.js";
 import { FakeRunner } from "../dataplane/exec.js";
 import type { SysctlWriter } from "../dataplane/sysctl.js";
-import { FakeIpam } from "./fake-ipam.js";
+import { FakeIpam } from "../testkit/cni/fake-ipam.js";
 import { dispatchCni, type CniRuntime } from "./plugin-main.js";
-import { FakePlumbing } from "./fake-plumbing.js";
+import { FakePlumbing } from "../testkit/cni/fake-plumbing.js";
 import { netlinkError } from "../dataplane/netlink/socket.js";
 
 class RecordingSysctl implements SysctlWriter {

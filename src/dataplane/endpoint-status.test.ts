@@ -32,7 +32,7 @@ test("wait: true once the file names the addresses; false without a directory; f
   const dir = join(root, "wait");
   await mkdir(dir);
   await writeFile(join(dir, "tabw"), '{"id":"old","addrs":["10.0.0.7/32"]}');
-  let t = 0;
+  const t = 0;
   const clock = { now: () => t };
   const w = waitEndpointProgrammed({ dir, iface: "tabw", addrs: ["10.0.0.8/32"], timeoutMs: 1000 }, clock, 1);
   await new Promise((r) => setTimeout(r, 20));

@@ -65,6 +65,7 @@ test("ExecRunner: input given as a promise is written when it resolves; a reject
   let feed!: (s: string) => void;
   const later = new Promise<string>((r) => (feed = r));
   const p = runner.run("sh", ["-c", 'read -r first; echo "got $first"; cat']);
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${HOME-...} is the shell's, not a template's
   const q = runner.run("sh", ["-c", 'read -r first; echo "[$first]"; cat; echo "${HOME-no HOME}"'], { input: later });
   setTimeout(() => feed("one\ntwo\n"), 20);
   assert.equal((await p).stdout, "got \n");

@@ -54,7 +54,7 @@ export function normalizeRoute(r: Route): Route {
   if (r.type === "blackhole") return { dst, type: "blackhole" };
   const out: Route = { dst, type: "unicast" };
   if (r.dev) out.dev = r.dev;
-  if (r.via && r.via.length) out.via = [...r.via].map((v) => v.toLowerCase()).sort();
+  if (r.via?.length) out.via = [...r.via].map((v) => v.toLowerCase()).sort();
   // iproute2 gives a v4 route without gateway scope link; v6 has no scopes to speak of.
   if (family(dst) === 4 && (r.scope === "link" || !out.via)) out.scope = "link";
   return out;

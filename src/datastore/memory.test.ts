@@ -1,4 +1,4 @@
-import { runStoreContract } from "./contract.js";
+import { runStoreContract } from "../testkit/datastore/store-contract.js";
 import { MemoryStore } from "./memory.js";
 
 runStoreContract("MemoryStore", async ({ clock }) => {

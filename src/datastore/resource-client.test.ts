@@ -5,7 +5,7 @@ import { hasCode } from "../errors.js";
 import type { IPPool, Resource, WorkloadEndpoint } from "../model/index.js";
 import { MemoryStore } from "./memory.js";
 import { ResourceClient, type ResourceEvent } from "./resource-client.js";
-import { resourceKey } from "./keys.js";
+import { resourceKey } from "../model/keys.js";
 
 const V3 = "projectcalico.org/v3" as const;
 

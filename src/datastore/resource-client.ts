@@ -1,7 +1,7 @@
 /**
  * A typed client for Calico v3 resources over the Store contract, in the manner of
  * libcalico-go's clientv3 over its etcd v3 backend: each resource is the JSON of the full v3
- * object at its Calico key (src/datastore/keys.ts); `metadata.resourceVersion` is the key's
+ * object at its Calico key (src/model/keys.ts); `metadata.resourceVersion` is the key's
  * revision (not stored, filled in on read); `uid` and `creationTimestamp` are set on create and
  * kept for the object's life. Every write validates and defaults the object (src/model); an
  * update whose resourceVersion is set is a compare-and-swap (DS_CONFLICT when stale).
@@ -12,7 +12,7 @@ import { systemClock } from "../clock.js";
 import { TabbyError } from "../errors.js";
 import { validateResource, validateUpdate } from "../model/validate.js";
 import type { Resource } from "../model/resource.js";
-import { kindInfo, kindPrefix, parseResourceKey, resourceKey } from "./keys.js";
+import { kindInfo, kindPrefix, parseResourceKey, resourceKey } from "../model/keys.js";
 import { DatastoreError, type KV, type Store, type Watcher } from "./store.js";
 
 export interface ResourceList<R extends Resource = Resource> {

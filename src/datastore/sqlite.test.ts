@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { FakeClock } from "../clock.js";
 import { hasCode } from "../errors.js";
-import { runStoreContract } from "./contract.js";
+import { runStoreContract } from "../testkit/datastore/store-contract.js";
 import { prefixEnd, SqliteStore } from "./sqlite.js";
 import type { WatchEvent } from "./store.js";
 

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeClock } from "../clock.js";
 import { MemoryStore } from "../datastore/memory.js";
-import { FakeIpam } from "../cni/fake-ipam.js";
-import { FakePlumbing } from "../cni/fake-plumbing.js";
+import { FakeIpam } from "../testkit/cni/fake-ipam.js";
+import { FakePlumbing } from "../testkit/cni/fake-plumbing.js";
 import { DockerDriver, hostIfOf, parsePoolId, poolId, tempIfOf, type DockerEngine } from "./driver.js";
 import { findContainer } from "./engine.js";
 

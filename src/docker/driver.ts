@@ -20,7 +20,7 @@
  * network, egress allowed (Calico's libnetwork profile).
  */
 import type { Clock } from "../clock.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import type { Store } from "../datastore/store.js";
 import { hasCode } from "../errors.js";
 import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, HOST_VETH_MAC, hostVethName } from "../dataplane/links.js";

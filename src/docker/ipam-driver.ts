@@ -7,7 +7,7 @@
  * from tabby's IPAM for this node under the handle `tabby-docker.<address>` (dockerd asks before
  * the endpoint exists, and releases by address); `ReleaseAddress` releases that handle.
  */
-import { kindPrefix } from "../datastore/keys.js";
+import { kindPrefix } from "../model/keys.js";
 import type { Store } from "../datastore/store.js";
 import { hasCode } from "../errors.js";
 import { hostCidr, type CniIpam } from "../cni/ipam-plugin.js";

@@ -19,8 +19,7 @@ import { answerAsync, type Answerable, type ControlExtras, type ControlRequest, 
 
 /** The ops the explain API answers: all read-only. */
 export const EXPLAIN_API_OPS: readonly string[] = ["explain-route", "peers", "route-problems"];
-/** The port `tabby explain` asks when none is configured (pass the same to `node run --explain-listen`). */
-export const DEFAULT_EXPLAIN_PORT = 9095;
+export { DEFAULT_EXPLAIN_PORT } from "../ports.js";
 export const EXPLAIN_API_PATH = "/v1/control";
 const MAX_BODY = 64 * 1024;
 

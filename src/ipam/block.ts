@@ -13,7 +13,7 @@
  * which is what it is for. Pure: no I/O; time is a parameter.
  */
 import { TabbyError } from "../errors.js";
-import { IP, ipFromBigInt } from "../net/ip.js";
+import { type IP, ipFromBigInt } from "../net/ip.js";
 import { Prefix, parsePrefix } from "../net/prefix.js";
 import { Prng } from "./prng.js";
 

@@ -13,7 +13,7 @@
  * --leaked` has none, so they are kept in the store under GC_STATE_KEY between passes.
  */
 import { hasCode } from "../errors.js";
-import { kindPrefix, resourceKey } from "../datastore/keys.js";
+import { kindPrefix, resourceKey } from "../model/keys.js";
 import type { KV, Store } from "../datastore/store.js";
 import { allocations, EMPTY_GC_STATE, planGc, type GcPlan, type GcSnapshot, type GcState } from "./gc.js";
 import { Ipam } from "./ipam.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeClock } from "../clock.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { MemoryStore } from "../datastore/memory.js";
 import { readSnapshot } from "./collect.js";
 import { IPAM_GC_LEADER_KEY, IpamGcController, graceFromKubeControllersConfig } from "./controller.js";

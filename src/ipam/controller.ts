@@ -17,7 +17,7 @@
  */
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import type { Store } from "../datastore/store.js";
 import { runGc, type GcResult } from "./collect.js";
 import { DEFAULT_LEAK_GRACE_MS, parseDuration } from "./gc.js";

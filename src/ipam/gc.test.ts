@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { FakeClock } from "../clock.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { MemoryStore } from "../datastore/memory.js";
 import { checkIpam, EMPTY_GC_STATE, parseDuration, planGc, problemCount } from "./gc.js";
 import { readSnapshot, runGc } from "./collect.js";

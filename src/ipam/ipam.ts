@@ -34,7 +34,7 @@
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { TabbyError, hasCode } from "../errors.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import type { KV, Store } from "../datastore/store.js";
 import type { Family, IP } from "../net/ip.js";
 import { hostPrefix, parsePrefix, type Prefix } from "../net/prefix.js";

@@ -69,7 +69,7 @@ export const selectorMatcher: SelectorMatcher = (selector, labels) => {
     if (parsed.size > 1000) parsed.clear();
     parsed.set(selector, sel);
   }
-  return sel !== null && sel.matches(labels);
+  return sel?.matches(labels) === true;
 };
 
 /** True when the pool's nodeSelector selects a node with these labels. `all()` always does. */

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeClock } from "../clock.js";
 import { hasCode } from "../errors.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { MemoryStore } from "../datastore/memory.js";
 import { validateResource } from "../model/validate.js";
 import { parsePrefix } from "../net/prefix.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeClock } from "../clock.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { MemoryStore } from "../datastore/memory.js";
 import type { Store } from "../datastore/store.js";
 import { Ipam } from "./ipam.js";

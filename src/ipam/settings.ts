@@ -12,7 +12,7 @@
  * ./ipam.ts), so a disabled or deleted pool never gets a new block and a reservation is never
  * claimed as a block once it is written.
  */
-import { RESOURCE_ROOT, kindPrefix, resourceKey } from "../datastore/keys.js";
+import { RESOURCE_ROOT, kindPrefix, resourceKey } from "../model/keys.js";
 import type { DatastoreError, KV, Store, Watcher } from "../datastore/store.js";
 import type { Prefix } from "../net/prefix.js";
 import { CONFIG_KEY, DEFAULT_IPAM_CONFIG, decodeConfig, type IpamConfig } from "./keys.js";

@@ -11,7 +11,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
-import { ResourceClient } from "../datastore/resource-client.js";
+import type { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource, type WorkloadEndpoint } from "../model/index.js";
 import { LAB_NAMESPACE } from "./plan.js";
 import type { FabricHost, FabricPlan, RouterPlan } from "./fabric-plan.js";

@@ -6,13 +6,13 @@
  * runtime does, with a small TCP service inside. Progress is reported as it builds.
  */
 import { explainPkiPaths, makeExplainPki } from "./pki.js";
-import { DEFAULT_EXPLAIN_PORT } from "../explain/api.js";
+import { DEFAULT_EXPLAIN_PORT, DEFAULT_UI_LISTEN } from "../ports.js";
 import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource } from "../model/index.js";
 import type { Store } from "../datastore/store.js";
@@ -23,11 +23,10 @@ import { ipIn, listNetns, runCommand, sh } from "./sh.js";
 import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, NODE, RESPONDER } from "./paths.js";
-import { pluginEntry } from "../cli/cni-install.js";
+import { pluginEntry } from "../cni/plugin-files.js";
 import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 import { planFabric, type AsModel, type TorChoice } from "./fabric-plan.js";
-import { DEFAULT_UI_LISTEN } from "../ui/listen.js";
 import { anycastWorkloads, buildFabricTopology, fabricAgentArgs, fabricResources, labelNodes, placeAnycast, startRouters } from "./fabric.js";
 
 export interface LabUpOptions extends LabShape {

@@ -3,7 +3,7 @@
  * on its endpoint (as kube-controllers copies pod labels and container ports onto the
  * WorkloadEndpoint), and the namespace profile Kubernetes' namespace conversion would create.
  */
-import { ResourceClient } from "../datastore/resource-client.js";
+import type { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource, type WorkloadEndpoint } from "../model/index.js";
 import { TabbyError } from "../errors.js";
 import { LAB_NAMESPACE, NAMED_PORT, type WorkloadPlan } from "./plan.js";

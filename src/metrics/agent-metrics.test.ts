@@ -6,7 +6,7 @@ import { ipamUsage } from "./ipam-usage.js";
 import { invalidResource } from "./invalid-resource.js";
 import { handle } from "./http.js";
 import { MemoryStore } from "../datastore/memory.js";
-import { resourceKey } from "../datastore/keys.js";
+import { resourceKey } from "../model/keys.js";
 import { blockKey, encodeBlock } from "../ipam/keys.js";
 import { assignNext, newBlock } from "../ipam/block.js";
 import { poolFromResource } from "../ipam/pools.js";

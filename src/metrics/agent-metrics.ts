@@ -12,7 +12,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { AgentEvents, AgentHealthInputs, RouteProblem } from "../agent/agent.js";
 import type { SyncStatus } from "../agent/syncer.js";
 import type { Store } from "../datastore/store.js";
-import { kindPrefix } from "../datastore/keys.js";
+import { kindPrefix } from "../model/keys.js";
 import { BLOCK_ROOT, decodeBlock } from "../ipam/keys.js";
 import { poolFromResource, type Pool } from "../ipam/pools.js";
 import type { Block } from "../ipam/block.js";

@@ -13,7 +13,7 @@
  * cluster-wide, so `default` only, and any other value is refused.
  * Pure: no I/O.
  */
-import { arrayOf, asNumber, bool, Checker, cidrField, duration, int, matching, object, oneOf, reorder, str, type Field } from "./check.js";
+import { arrayOf, asNumber, bool, type Checker, cidrField, duration, int, matching, object, oneOf, reorder, str, type Field } from "./check.js";
 import { DNS1123_SUBDOMAIN } from "./meta.js";
 import type { Resource } from "./resource.js";
 

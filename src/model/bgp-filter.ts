@@ -9,7 +9,7 @@
  * implemented and so are refused (strict schema), as is `interface` on import rules (tabby knows
  * no interface for a learned route). Pure: no I/O.
  */
-import { arrayOf, Checker, cidrField, int, isPlainObject, object, oneOf, reorder, str, type Field } from "./check.js";
+import { arrayOf, type Checker, cidrField, int, isPlainObject, object, oneOf, reorder, str, type Field } from "./check.js";
 import { tryParsePrefix } from "../net/index.js";
 import type { Resource } from "./resource.js";
 

@@ -6,7 +6,7 @@
  * the deprecated keepOriginalNextHop not together with nextHopMode.
  * Pure: no I/O.
  */
-import { arrayOf, asNumber, bool, Checker, describe, duration, int, ipField, matching, object, oneOf, selectorField, str, type Field } from "./check.js";
+import { arrayOf, asNumber, bool, type Checker, describe, duration, int, ipField, matching, object, oneOf, selectorField, str, type Field } from "./check.js";
 import { DNS1123_SUBDOMAIN } from "./meta.js";
 import { passwordField, type BGPPassword } from "./bgp-configuration.js";
 import { tryParseIP, type IP } from "../net/index.js";

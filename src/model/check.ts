@@ -49,7 +49,7 @@ export function object<T>(fields: { [K in keyof T]-?: Field<T[K]> }): Field<T> {
       return undefined;
     }
     for (const k of Object.keys(v)) {
-      if (!Object.prototype.hasOwnProperty.call(fields, k)) c.error(childPath(path, k), "unknown field");
+      if (!Object.hasOwn(fields, k)) c.error(childPath(path, k), "unknown field");
     }
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(fields) as (keyof T & string)[]) {

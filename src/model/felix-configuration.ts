@@ -14,7 +14,7 @@
  *     Calico's other `flowLogs*` fields are refused by name.
  * Pure: no I/O.
  */
-import { Checker, describe, isPlainObject, selectorField } from "./check.js";
+import { type Checker, describe, isPlainObject, selectorField } from "./check.js";
 import { tryParseIP } from "../net/index.js";
 
 export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<string, unknown> | undefined {

@@ -5,7 +5,7 @@
  * sets of selectors that select the endpoint); `profiles`; named `ports` with TCP/UDP/SCTP.
  * Pure: no I/O.
  */
-import { arrayOf, Checker, describe, int, ipField, matching, object, str } from "./check.js";
+import { arrayOf, type Checker, describe, int, ipField, matching, object, str } from "./check.js";
 import { nameProblem } from "./meta.js";
 import { protocolField, type Protocol } from "./rules.js";
 import type { Resource } from "./resource.js";

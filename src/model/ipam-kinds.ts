@@ -6,7 +6,7 @@
  * strictAffinity, as Calico's validator says), `autoAllocateBlocks` (default true).
  * Pure: no I/O.
  */
-import { arrayOf, bool, Checker, cidrField, int, object, reorder } from "./check.js";
+import { arrayOf, bool, type Checker, cidrField, int, object, reorder } from "./check.js";
 import type { Resource } from "./resource.js";
 
 export interface IPReservationSpec {

@@ -7,7 +7,7 @@
  * IPv4 only; IPIP and VXLAN are not both enabled; LoadBalancer pools stand alone.
  * Pure: no I/O.
  */
-import { arrayOf, bool, Checker, int, object, oneOf, reorder, selectorField, str, type Field } from "./check.js";
+import { arrayOf, bool, type Checker, int, object, oneOf, reorder, selectorField, str, type Field } from "./check.js";
 import { parsePrefix, tryParsePrefix } from "../net/index.js";
 import type { Resource } from "./resource.js";
 

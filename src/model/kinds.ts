@@ -3,7 +3,7 @@
  * singular or plural, or Calico's short names (`wep`, `hep`, `bgpconfig`, `gnp`, …).
  * Pure: no I/O.
  */
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "./keys.js";
 
 const SHORT: Record<string, string[]> = {
   Node: ["no"],

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { parseManifests, toJson, toYaml, validateResource, ValidationError, type IPPool, type Resource } from "./index.js";
-import { hasCode, TabbyError } from "../errors.js";
+import { parseManifests, toJson, toYaml, validateResource, type ValidationError, type IPPool, type Resource } from "./index.js";
+import { hasCode, type TabbyError } from "../errors.js";
 
 /** A small cluster in Calico's schema, as an operator would write it. */
 const CLUSTER = `# pools, a node, a peer, the BGP config, a profile and a workload

@@ -11,7 +11,7 @@ import { Checker, isPlainObject } from "./check.js";
 import { ManifestParseError, ValidationError, type FieldError } from "./errors.js";
 import { checkResource, isKnownKind } from "./validate.js";
 import { API_VERSION, type Resource } from "./resource.js";
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "./keys.js";
 
 export interface ParseOptions {
   /** Namespace given to namespaced resources that have none (calicoctl uses "default" or -n). */

@@ -6,7 +6,7 @@
  * same form or empty; annotations ≤ 256 KiB in total; namespaces are DNS-1123 labels.
  * Pure: no I/O.
  */
-import { Checker, childPath, describe, isPlainObject, str, anything, mapOf, matching, type Field } from "./check.js";
+import { type Checker, childPath, describe, isPlainObject, str, anything, mapOf, matching, type Field } from "./check.js";
 import type { ObjectMeta } from "./resource.js";
 
 const LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";

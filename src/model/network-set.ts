@@ -3,7 +3,7 @@
  * selectors select like endpoints (Calico v3 `NetworkSetSpec`: `nets[]`, each an IP or CIDR).
  * Pure: no I/O.
  */
-import { arrayOf, Checker, cidrField, object } from "./check.js";
+import { arrayOf, type Checker, cidrField, object } from "./check.js";
 import type { Resource } from "./resource.js";
 
 export interface NetworkSetSpec {

@@ -5,7 +5,7 @@
  * (`validateNodeSpec`); `addresses[].type` is CalicoNodeIP|InternalIP|ExternalIP.
  * Pure: no I/O.
  */
-import { anything, arrayOf, asNumber, Checker, cidrField, ipField, matching, object, oneOf, str, type Field } from "./check.js";
+import { anything, arrayOf, asNumber, type Checker, cidrField, ipField, matching, object, oneOf, str, type Field } from "./check.js";
 import type { Resource } from "./resource.js";
 
 export interface NodeBGPSpec {

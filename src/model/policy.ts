@@ -12,7 +12,7 @@
  * - selectors parsed with Calico's grammar; at most 1024 rules per direction (Calico's CRD limit).
  * Pure: no I/O.
  */
-import { arrayOf, bool, Checker, object, oneOf, selectorField, type Field } from "./check.js";
+import { arrayOf, bool, type Checker, object, oneOf, selectorField, type Field } from "./check.js";
 import { ruleField, type Rule } from "./rules.js";
 import { DEFAULT_TIER, orderField, tierNameProblem } from "./tier.js";
 import type { Resource } from "./resource.js";

@@ -2,7 +2,7 @@
  * Profile (cluster-scoped): rules and labels that endpoints listing it inherit
  * (`labelsToApply`; an endpoint's own labels win). Pure: no I/O.
  */
-import { arrayOf, Checker, object, type Field } from "./check.js";
+import { arrayOf, type Checker, object, type Field } from "./check.js";
 import { labelsField } from "./meta.js";
 import { ruleField, type Rule } from "./rules.js";
 import type { Resource } from "./resource.js";

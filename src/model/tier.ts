@@ -7,7 +7,7 @@
  * DNS-1123 labels (no dots: policy names use "<tier>." as their prefix).
  * Pure: no I/O.
  */
-import { Checker, describe, object, oneOf, type Field } from "./check.js";
+import { type Checker, describe, object, oneOf, type Field } from "./check.js";
 import { DNS1123_LABEL } from "./meta.js";
 import type { Resource } from "./resource.js";
 

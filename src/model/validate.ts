@@ -2,11 +2,11 @@
  * `validateResource`: strict decoding, Calico's validation and Calico's defaults for one v3
  * resource. Node, IPPool, WorkloadEndpoint, Profile, BGPConfiguration, BGPPeer, Tier,
  * NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet and HostEndpoint are checked
- * field by field; the other kinds Calico registers (src/datastore/keys.ts) get their metadata
+ * field by field; the other kinds Calico registers (src/model/keys.ts) get their metadata
  * checked and their spec kept as it is. Every problem is reported, each with its field path.
  * Pure: no I/O.
  */
-import { KINDS } from "../datastore/keys.js";
+import { KINDS } from "./keys.js";
 import { Checker, describe, isPlainObject } from "./check.js";
 import { ValidationError, type FieldError, type Origin } from "./errors.js";
 import { checkMetadata } from "./meta.js";
@@ -45,9 +45,9 @@ export const VALIDATED_KINDS = [
 
 const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
 
-/** The kinds tabby knows, as registered by Calico (see src/datastore/keys.ts). */
+/** The kinds tabby knows, as registered by Calico (see src/model/keys.ts). */
 export function isKnownKind(kind: string): boolean {
-  return Object.prototype.hasOwnProperty.call(KINDS, kind);
+  return  Object.hasOwn(KINDS, kind);
 }
 
 /** Collects the problems of one resource; returns the defaulted copy (meaningful only if no errors). */

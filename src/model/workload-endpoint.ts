@@ -10,7 +10,7 @@
  * are set from the namespace and spec on every write (users cannot override them).
  * Pure: no I/O.
  */
-import { anything, arrayOf, Checker, cidrField, describe, int, ipField, matching, object, str, type Field } from "./check.js";
+import { anything, arrayOf, type Checker, cidrField, describe, int, ipField, matching, object, str, type Field } from "./check.js";
 import { macField } from "./node.js";
 import { nameProblem } from "./meta.js";
 import { protocolField, type Protocol } from "./rules.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseSelector, rewriteNamespaceSelector, makeUniqueId, selectorFromAst, SelectorError } from "./index.js";
-import { CANONICAL_CASES, REJECTED } from "./calico-cases.test-data.js";
+import { CANONICAL_CASES, REJECTED } from "../testkit/selector/calico-cases.js";
 
 test("canonical form and unique ID match Calico's, byte for byte", () => {
   assert.ok(CANONICAL_CASES.length >= 30);

@@ -13,6 +13,7 @@
  */
 import { SelectorError } from "./error.js";
 
+// biome-ignore lint/suspicious/noConstEnum: tsc inlines the token kinds on the tokenizer's hot path; no bundler compiles this TypeScript
 export const enum Tok {
   Label,
   String,

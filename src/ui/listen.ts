@@ -1,2 +1,2 @@
-/** Where `tabby ui` listens unless told otherwise: loopback only (the map is the operator's). */
-export const DEFAULT_UI_LISTEN = "127.0.0.1:9098";
+/** Where `tabby ui` listens unless told otherwise (src/ports.ts). */
+export { DEFAULT_UI_LISTEN } from "../ports.js";

@@ -1,12 +1,12 @@
 /**
- * The shared Store contract (src/datastore/contract.ts) against EtcdStore on a real etcd 3.4 from
+ * The shared Store contract (src/testkit/datastore/store-contract.ts) against EtcdStore on a real etcd 3.4 from
  * Debian's etcd-server: the same suite MemoryStore and SqliteStore pass. One etcd serves the whole
  * suite; before each test every key is deleted (so `list("")` sees only that test's keys), and the
  * suite never assumes revisions start anywhere in particular. Leases run on etcd's own clock.
  */
 import { after } from "node:test";
 import etcd3 from "etcd3";
-import { runStoreContract } from "../../src/datastore/contract.js";
+import { runStoreContract } from "../../src/testkit/datastore/store-contract.js";
 import { EtcdStore, parseEtcdUrl } from "../../src/datastore/etcd.js";
 import { startEtcd, type EtcdServer } from "../etcd-server.js";
 

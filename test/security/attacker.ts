@@ -19,7 +19,7 @@ import * as dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 import { BgpFramer } from "../../src/bgp/wire/framer.js";
 import { decodeMessage, encodeMessage } from "../../src/bgp/wire/messages.js";
-import { announce, peerOpen } from "../../src/bgp/scripted-peer.js";
+import { announce, peerOpen } from "../../src/testkit/bgp/scripted-peer.js";
 import { connectSecured } from "../../src/bgp/md5.js";
 
 const [mode, ...args] = process.argv.slice(2);

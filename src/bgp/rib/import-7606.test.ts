@@ -8,7 +8,7 @@ import { parseIP } from "../../net/ip.js";
 import { parsePrefix } from "../../net/prefix.js";
 import { decodeMessage } from "../wire/messages.js";
 import type { UpdateMessage } from "../wire/update.js";
-import { updateBytes, CODEC_AS4 } from "../wire/rfc7606-corpus.js";
+import { updateBytes, CODEC_AS4 } from "../../testkit/bgp/wire/rfc7606-corpus.js";
 import { importUpdate } from "./import.js";
 import type { PeerInfo } from "./types.js";
 

@@ -139,7 +139,7 @@ function needsAs4(segs: AsPathSegment[] | undefined): boolean {
   return !!segs && segs.some((s) => s.asns.some((a) => a > 0xffff));
 }
 
-function u32List(r: ByteReader, len: number, unit: number, name: string, fail: (m: string) => BgpProtocolError): void {
+function u32List(_r: ByteReader, len: number, unit: number, name: string, fail: (m: string) => BgpProtocolError): void {
   if (len === 0 || len % unit !== 0) throw fail(`${name} length ${len} is not a multiple of ${unit}`);
 }
 
@@ -196,7 +196,7 @@ export const ATTRIBUTE_CODECS: ReadonlyMap<number, AttrCodec> = new Map<number, 
         into.nextHop = ip;
       },
       encode(a, _ctx, w) {
-        if (!a.nextHop || a.nextHop.family !== 4) return false;
+        if (a.nextHop?.family !== 4) return false;
         w.bytes(a.nextHop.bytes);
         return true;
       },

@@ -6,7 +6,7 @@
 import { IP } from "../../net/ip.js";
 import { Prefix } from "../../net/prefix.js";
 import { BgpProtocolError, type ErrorAction } from "../errors.js";
-import { ByteReader, ByteWriter } from "./bytes.js";
+import { ByteReader, type ByteWriter } from "./bytes.js";
 import { ErrorCode, UpdateSubcode, type AddressFamily } from "./constants.js";
 
 export interface Nlri {

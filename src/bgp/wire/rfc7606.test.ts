@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { decodeMessage } from "./messages.js";
 import type { UpdateMessage } from "./update.js";
 import { BgpProtocolError, type ErrorAction } from "../errors.js";
-import { MALFORMED_UPDATES, CODEC_AS4, type MalformedCase } from "./rfc7606-corpus.js";
+import { MALFORMED_UPDATES, CODEC_AS4, type MalformedCase } from "../../testkit/bgp/wire/rfc7606-corpus.js";
 
 function outcome(c: MalformedCase): { action: ErrorAction | "none"; code?: number; subcode?: number; u?: UpdateMessage } {
   try {

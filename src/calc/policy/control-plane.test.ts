@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { ControlPlaneUpdate, PolicyDataplaneEvent } from "../policy-output.js";
 import { buildPolicyCalcGraph } from "./graph.js";
-import { R, felixConfig, nsProfile, wep, type KV } from "./harness.test-util.js";
+import { R, felixConfig, nsProfile, wep, type KV } from "../../testkit/calc/policy/harness.js";
 
 const V3 = "projectcalico.org/v3";
 const node = (name: string, spec: Record<string, unknown>): KV => [`${R}nodes/${name}`, { apiVersion: V3, kind: "Node", metadata: { name }, spec }];

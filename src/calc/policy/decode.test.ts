@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { buildPolicyCalcGraph } from "./graph.js";
 import fc from "fast-check";
 import { asCidr, isV4HostCidr, parseKey } from "./decode.js";
-import { gnp, hep, wep, R } from "./harness.test-util.js";
+import { gnp, hep, wep, R } from "../../testkit/calc/policy/harness.js";
 
 test("parseKey: kinds, namespaces, malformed keys", () => {
   assert.deepEqual(parseKey(`${R}workloadendpoints/prod/w1`), { kind: "WorkloadEndpoint", namespace: "prod", name: "w1" });

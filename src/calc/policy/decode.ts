@@ -2,7 +2,7 @@
  * Decoding datastore key/value pairs into the calculation graph's inputs, like felix's
  * ValidationFilter: a value that does not decode or validate counts as a deletion (existence is
  * decided by the value, never by the kind of update). Keys follow Calico's etcd v3 layout
- * (src/datastore/keys.ts). Policies, profiles, tiers, network sets and host endpoints go through
+ * (src/model/keys.ts). Policies, profiles, tiers, network sets and host endpoints go through
  * the model's full validation (src/model), which also applies Calico's defaults (tier `default`,
  * inferred `types`); workload endpoints, by far the most numerous, are decoded by a lighter
  * structural check of the fields the graph reads.
@@ -12,7 +12,8 @@
  * (from spec.serviceAccountName).
  * Pure: no I/O.
  */
-import { KINDS, RESOURCE_ROOT } from "../../datastore/keys.js";
+import { KINDS, RESOURCE_ROOT } from "../../model/keys.js";
+import { decodeStored, type StoredObject } from "../../model/stored.js";
 import { validateResource, type GlobalNetworkPolicySpec, type HostEndpointSpec, type NetworkPolicySpec, type NetworkSetSpec, type ProfileSpec, type Resource, type Rule, type TierSpec } from "../../model/index.js";
 import { NAMESPACE_LABEL } from "../../selector/index.js";
 import { tryParsePrefix } from "../../net/index.js";
@@ -91,14 +92,7 @@ export function policyId(kind: string, name: string, namespace?: string): string
 export const profileId = (name: string): string => `pro/${name}`;
 
 function parseValue(value: string | object | undefined): Record<string, unknown> | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "string") return value as Record<string, unknown>;
-  try {
-    const v = JSON.parse(value) as unknown;
-    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  return decodeStored(value as string | StoredObject | undefined);
 }
 
 function validated(obj: Record<string, unknown> | undefined, kind: string, name: string, namespace?: string): Resource | undefined {
@@ -213,7 +207,7 @@ function allStrings(o: Record<string, unknown>): boolean {
 }
 
 function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<string, unknown> | undefined, parsedHere: boolean): EndpointData | undefined {
-  if (!obj || obj["kind"] !== "WorkloadEndpoint") return undefined;
+  if (obj?.["kind"] !== "WorkloadEndpoint") return undefined;
   const spec = obj["spec"] as Record<string, unknown> | undefined;
   const meta = obj["metadata"] as Record<string, unknown> | undefined;
   if (!spec || typeof spec !== "object" || !meta || typeof meta !== "object") return undefined;
@@ -258,7 +252,7 @@ function decodeWorkloadEndpoint(key: string, namespace: string, obj: Record<stri
 
 const BY_PLURAL = new Map(Object.entries(KINDS).map(([kind, v]) => [v.plural, { kind, namespaced: v.namespaced }]));
 
-/** Like datastore/keys.ts parseResourceKey, with a plural lookup table (this runs per update). */
+/** Like model/keys.ts parseResourceKey, with a plural lookup table (this runs per update). */
 const WEP_ROOT = `${RESOURCE_ROOT}${KINDS["WorkloadEndpoint"]!.plural}/`;
 
 export function parseKey(key: string): { kind: string; name: string; namespace?: string } | undefined {
@@ -284,13 +278,17 @@ export function parseKey(key: string): { kind: string; name: string; namespace?:
 }
 
 /** Decodes one datastore update; undefined when the key is not one the policy graph reads. */
-export function decodeUpdate(key: string, value: string | object | undefined): Decoded | undefined {
+/**
+ * Decodes one datastore change. `owned`: the object is the graph's to keep and change (it was
+ * parsed from text for this call alone: the graph then adopts its labels instead of copying them).
+ */
+export function decodeUpdate(key: string, value: string | object | undefined, owned = typeof value === "string"): Decoded | undefined {
   const rk = parseKey(key);
   if (!rk) return undefined;
   const { kind, name, namespace } = rk;
   switch (kind) {
     case "WorkloadEndpoint":
-      return { kind, key, value: decodeWorkloadEndpoint(key, namespace!, parseValue(value), typeof value === "string") };
+      return { kind, key, value: decodeWorkloadEndpoint(key, namespace!, parseValue(value), owned) };
     case "HostEndpoint": {
       const r = validated(parseValue(value), kind, name);
       if (!r) return { kind, key };

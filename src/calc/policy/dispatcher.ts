@@ -20,8 +20,8 @@ export class Dispatcher {
   }
 
   /** Returns false when the key is not one any stage reads. */
-  onUpdate(key: string, value: string | object | undefined): boolean {
-    const d = decodeUpdate(key, value);
+  onUpdate(key: string, value: string | object | undefined, owned?: boolean): boolean {
+    const d = decodeUpdate(key, value, owned);
     if (!d) return false;
     const l = this.handlers.get(d.kind);
     if (!l) return false;

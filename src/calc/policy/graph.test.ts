@@ -1,8 +1,8 @@
 /**
- * State-sequence tests for the policy calculation graph (see harness.test-util.ts).
+ * State-sequence tests for the policy calculation graph (see src/testkit/calc/policy/harness.ts).
  */
 import { test } from "node:test";
-import { EMPTY, HOST, felixConfig, gnetset, gnp, hep, netset, np, npid, nsProfile, profile, runSequence, sid, tier, wep, wepKey, type State } from "./harness.test-util.js";
+import { EMPTY, HOST, felixConfig, gnetset, gnp, hep, netset, np, npid, nsProfile, profile, runSequence, sid, tier, wep, wepKey, type State } from "../../testkit/calc/policy/harness.js";
 
 const allow = { action: "allow", match: {} };
 const nsProfilePolicies = (...nss: string[]) => Object.fromEntries(nss.map((ns) => [`pro/kns.${ns}`, { ingress: [allow], egress: [allow] }]));

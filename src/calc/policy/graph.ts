@@ -64,9 +64,10 @@ export interface PolicyCalcGraph {
   /**
    * One datastore change: `key` in Calico's etcd v3 layout, `value` the resource as JSON text (or
    * an already-parsed object), undefined when deleted. Keys of other kinds are ignored (returns
-   * false). A value that does not validate counts as a deletion.
+   * false). A value that does not validate counts as a deletion. `owned` (default: true for text):
+   * the object is the graph's to keep and change, as the agent's once-decoded objects are.
    */
-  onUpdate(key: string, value: string | object | undefined): boolean;
+  onUpdate(key: string, value: string | object | undefined, owned?: boolean): boolean;
   /** The initial snapshot has been delivered; the next flush releases it, ending with `in-sync`. */
   onInSync(): void;
   /** Everything that changed since the last flush, in dependency order; [] before onInSync(). */
@@ -116,7 +117,7 @@ export function buildPolicyCalcGraph(hostname: string, controlPlane: ControlPlan
   dispatcher.register("BGPConfiguration", (d) => cp.onBGPConfiguration(d.name, d.value));
 
   return {
-    onUpdate: (key, value) => dispatcher.onUpdate(key, value),
+    onUpdate: (key, value, owned) => dispatcher.onUpdate(key, value, owned),
     onInSync: () => sequencer.inSync(),
     flush: () => {
       resolver.flush();

@@ -469,7 +469,7 @@ export class LabelIndex {
 function sameOwnLabels(eff: Labels, own: Labels): boolean {
   let n = 0;
   for (const k in own) {
-    if (!Object.prototype.hasOwnProperty.call(eff, k) || eff[k] !== own[k]) return false;
+    if (!Object.hasOwn(eff, k) || eff[k] !== own[k]) return false;
     n++;
   }
   return Object.keys(eff).length === n;

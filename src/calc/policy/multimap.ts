@@ -10,5 +10,5 @@ export function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
 
 export function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   const s = m.get(k);
-  if (s && s.delete(v) && s.size === 0) m.delete(k);
+  if (s?.delete(v) && s.size === 0) m.delete(k);
 }

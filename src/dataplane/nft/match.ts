@@ -43,7 +43,7 @@ export function ruleFamilies(m: RuleMatch): IpFamily[] {
   if (m.protocol === 1) fams = fams.filter((f) => f === 4);
   if (m.protocol === 58) fams = fams.filter((f) => f === 6);
   for (const list of [m.srcNets, m.notSrcNets, m.dstNets, m.notDstNets]) {
-    if (list && list.length) fams = fams.filter((f) => (netsOf(list, f) ?? []).length > 0);
+    if (list?.length) fams = fams.filter((f) => (netsOf(list, f) ?? []).length > 0);
   }
   return fams;
 }
@@ -88,7 +88,7 @@ function renderForFamily(m: RuleMatch, f: IpFamily): { text: string; fs: boolean
   ];
   for (const [list, prefix] of nets) {
     const n = netsOf(list, f);
-    if (n && n.length) {
+    if (n?.length) {
       base.push(`${prefix} ${anon(n)}`);
       familySpecific = true;
     }

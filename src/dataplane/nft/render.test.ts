@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { FIXTURES } from "./fixtures.js";
+import { FIXTURES } from "../../testkit/dataplane/nft/fixtures.js";
 import { applyEvents, emptyState } from "./state.js";
 import { deltaScript, fullScript, renderTable } from "./render.js";
 import { renderMatch } from "./match.js";
@@ -177,8 +177,8 @@ test("property: a rendered rule never matches a family its match rules out", asy
   fc.assert(
     fc.property(match, (m) => {
       const out = renderMatch(m);
-      const v4only = [m.srcNets, m.notDstNets].some((l) => l && l.every((n) => !n.includes(":")));
-      const v6only = [m.srcNets, m.notDstNets].some((l) => l && l.every((n) => n.includes(":")));
+      const v4only = [m.srcNets, m.notDstNets].some((l) => l?.every((n) => !n.includes(":")));
+      const v6only = [m.srcNets, m.notDstNets].some((l) => l?.every((n) => n.includes(":")));
       for (const r of out) {
         if (/\bip6 |icmpv6|ipv6/.test(r.text)) assert.equal(r.family, 6, r.text);
         if (/\bip |\bicmp |ipv4/.test(r.text)) assert.equal(r.family, 4, r.text);

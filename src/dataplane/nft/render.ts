@@ -587,7 +587,7 @@ export class TableRenderer {
     });
     // natOutgoing (felix's cali-nat-outgoing): only when some pool asks for it.
     const nat = state.config.natOutgoing;
-    if (nat && nat.natPools.length) {
+    if (nat?.natPools.length) {
       const fam = (list: string[], f: 4 | 6) => new Set(list.filter((c) => c.includes(":") === (f === 6)));
       for (const f of [4, 6] as const) {
         sets.set(`nat-pools${f}`, { type: addrType(f), interval: true, comment: "IP pools with natOutgoing", elements: fam(nat.natPools, f) });

@@ -3,9 +3,9 @@
  * next free address of one IPv4 and one IPv6 pool, keyed by handle). Either pool may be absent,
  * in which case requests for that family fail with IPAM_NO_POOL, as the real IPAM does.
  */
-import { TabbyError } from "../errors.js";
-import type { AssignRequest, AssignResult, BlockInfo, IpamApi } from "../ipam/api.js";
-import { parsePrefix } from "../net/prefix.js";
+import { TabbyError } from "../../errors.js";
+import type { AssignRequest, AssignResult, BlockInfo, IpamApi } from "../../ipam/api.js";
+import { parsePrefix } from "../../net/prefix.js";
 
 export class FakeIpam implements IpamApi {
   readonly byHandle = new Map<string, string[]>();

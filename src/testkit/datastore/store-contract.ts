@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { FakeClock } from "../clock.js";
-import { hasCode } from "../errors.js";
-import type { DatastoreError, KV, Store, WatchEvent, Watcher } from "./store.js";
+import { FakeClock } from "../../clock.js";
+import { hasCode } from "../../errors.js";
+import type { DatastoreError, KV, Store, WatchEvent, Watcher } from "../../datastore/store.js";
 
 export interface StoreFixture {
   store: Store;

@@ -4,13 +4,13 @@
  * to a CIDR, named ports, a host endpoint with failsafes/preDNAT/applyOnForward/doNotTrack, and
  * Log with a rate limit.
  */
-import { controlPlanePorts } from "../../calc/policy-output.js";
+import { controlPlanePorts } from "../../../calc/policy-output.js";
 import type {
   ConfigUpdate,
   EndpointDirectionPolicy,
   PolicyDataplaneEvent,
   WorkloadEndpointUpdate,
-} from "../../calc/policy-output.js";
+} from "../../../calc/policy-output.js";
 
 export const FIXTURE_CONFIG: ConfigUpdate = {
   kind: "config-update",

@@ -3,7 +3,8 @@
  * store's content is laid out the same whether it lives in SQLite or etcd:
  *   /calico/resources/v3/projectcalico.org/<plural>/<name>              (cluster-scoped)
  *   /calico/resources/v3/projectcalico.org/<plural>/<namespace>/<name>  (namespaced)
- * IPAM objects live under /calico/ipam/v2/ (see src/ipam/keys.ts).
+ * IPAM objects live under /calico/ipam/v2/ (see src/ipam/keys.ts). It belongs to the model (its
+ * errors are MODEL_*): the model, the calculation graph and every backend use it.
  */
 import { TabbyError } from "../errors.js";
 

@@ -3,9 +3,9 @@
  * which container interfaces exist (so "exists" and "no such device" answer as the kernel would),
  * records every call as a line, and fails the step a test names. Pure (no I/O).
  */
-import { TabbyError } from "../errors.js";
-import { netlinkError } from "../dataplane/netlink/socket.js";
-import type { ContainerSetup, PlumbedRoute, WorkloadPlumbing } from "./plumbing.js";
+import { TabbyError } from "../../errors.js";
+import { netlinkError } from "../../dataplane/netlink/socket.js";
+import type { ContainerSetup, PlumbedRoute, WorkloadPlumbing } from "../../cni/plumbing.js";
 
 const ERRNO = { EEXIST: 17, ENODEV: 19 } as const;
 

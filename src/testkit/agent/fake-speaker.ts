@@ -3,9 +3,9 @@
  * can feed it learned routes, and `eventually` for state the agent reaches asynchronously. Not
  * used by tabby itself.
  */
-import type { BgpPort, SpeakerOptions } from "./agent.js";
-import type { DesiredPeer, OriginatedRoute } from "../calc/host-desired.js";
-import type { PeerStatus } from "../bgp/speaker.js";
+import type { BgpPort, SpeakerOptions } from "../../agent/agent.js";
+import type { DesiredPeer, OriginatedRoute } from "../../calc/host-desired.js";
+import type { PeerStatus } from "../../bgp/speaker.js";
 
 export class FakeSpeaker implements BgpPort {
   peers: DesiredPeer[] = [];

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
-import { MemoryStore } from "../datastore/memory.js";
-import { useStoreForTests } from "./datastore-flag.js";
+import { MemoryStore } from "../../datastore/memory.js";
+import { useStoreForTests } from "../../cli/datastore-flag.js";
 
 /** Runs one command module's `run` with captured output. */
 export async function runCli(mod: { run: (argv: string[], io: never) => Promise<number> }, argv: string[], stdin?: string) {

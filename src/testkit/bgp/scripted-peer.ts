@@ -4,15 +4,15 @@
  * input), and a view of a speaker's FIB changes. Not used by tabby itself.
  */
 import * as net from "node:net";
-import { BgpFramer } from "./wire/framer.js";
-import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
-import type { OpenMessage } from "./wire/open.js";
-import type { UpdateMessage } from "./wire/update.js";
-import { buildOpen } from "./negotiate.js";
-import { parsePrefix } from "../net/prefix.js";
-import { parseIP } from "../net/ip.js";
-import type { FibChange, Speaker } from "./speaker.js";
-import { connectSecured, type SecuredConnectOptions } from "./md5.js";
+import { BgpFramer } from "../../bgp/wire/framer.js";
+import { decodeMessage, encodeMessage, type BgpMessage } from "../../bgp/wire/messages.js";
+import type { OpenMessage } from "../../bgp/wire/open.js";
+import type { UpdateMessage } from "../../bgp/wire/update.js";
+import { buildOpen } from "../../bgp/negotiate.js";
+import { parsePrefix } from "../../net/prefix.js";
+import { parseIP } from "../../net/ip.js";
+import type { FibChange, Speaker } from "../../bgp/speaker.js";
+import { connectSecured, type SecuredConnectOptions } from "../../bgp/md5.js";
 
 export async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
   const end = Date.now() + ms;

@@ -4,8 +4,8 @@
  * action a receiver must take and, where one is sent, the UPDATE error subcode (RFC 4271 §6.3).
  * Shared by the decoder's test and the live-speaker test. Pure data, built by hand.
  */
-import type { ErrorAction } from "../errors.js";
-import type { CodecOptions } from "./attributes.js";
+import type { ErrorAction } from "../../../bgp/errors.js";
+import type { CodecOptions } from "../../../bgp/wire/attributes.js";
 
 export interface MalformedCase {
   section: string;

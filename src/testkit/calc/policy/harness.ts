@@ -9,9 +9,9 @@
  * expectation.
  */
 import assert from "node:assert/strict";
-import { makeUniqueId, parseSelector } from "../../selector/index.js";
-import type { CompiledRule, ConfigUpdate, EndpointDirectionPolicy, HostEndpointUpdate, PolicyDataplaneEvent, RuleMatch, WorkloadEndpointUpdate } from "../policy-output.js";
-import { buildPolicyCalcGraph } from "./graph.js";
+import { makeUniqueId, parseSelector } from "../../../selector/index.js";
+import type { CompiledRule, ConfigUpdate, EndpointDirectionPolicy, HostEndpointUpdate, PolicyDataplaneEvent, RuleMatch, WorkloadEndpointUpdate } from "../../../calc/policy-output.js";
+import { buildPolicyCalcGraph } from "../../../calc/policy/graph.js";
 
 export const R = "/calico/resources/v3/projectcalico.org/";
 export const HOST = "h1";
