@@ -1,12 +1,12 @@
 /**
- * The effectful shell for one BGP peer: owns the TCP connection(s) (`node:net`), the timers (via
- * the injected Clock), runs the pure FSM's actions, frames and decodes messages with the
- * negotiated options. Active and passive: the speaker's listener hands inbound sockets over with
- * `acceptInbound`. Connection collisions (RFC 4271 §6.8) are resolved here, where both
+ * The effectful shell for one BGP peer: owns the connection(s) (ByteStreams from the injected
+ * BgpNetwork, transport.ts: TCP in tabby, in memory in tests), the timers (via the injected Clock),
+ * feeds every event to the pure FSM (fsm.ts) and carries out its actions, frames and decodes
+ * messages with the negotiated options. Active and passive: the speaker's listener hands inbound
+ * connections over with `acceptInbound`. Connection collisions (RFC 4271 §6.8) are resolved here, where both
  * connections are visible. After an error the session restarts itself with an exponential
  * idle-hold backoff (RFC 4271 §8.1.1 DampPeerOscillations).
  */
-import * as net from "node:net";
 import type { Clock, TimerHandle } from "../clock.js";
 import { keepsRoutes, onTheWire, unwrapHardReset } from "./gr-notification.js";
 import { parseIP, type IP } from "../net/ip.js";
@@ -20,7 +20,7 @@ import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
 import type { PolicyTermConfig } from "./policy.js";
-import { connectSecured } from "./md5.js";
+import type { BgpNetwork, ByteStream } from "./transport.js";
 import { checkHops } from "./gtsm.js";
 import { BgpError, BgpProtocolError } from "./errors.js";
 
@@ -106,7 +106,7 @@ export interface SessionHooks {
 }
 
 interface Conn {
-  socket: net.Socket;
+  socket: ByteStream;
   framer: BgpFramer;
   outbound: boolean;
   /** Set on an inbound connection that arrived during OpenSent/OpenConfirm (collision candidate). */
@@ -162,6 +162,7 @@ export class Session {
     },
     private readonly clock: Clock,
     private readonly hooks: SessionHooks,
+    private readonly network: BgpNetwork,
   ) {
     this.config = { port: 179, passive: false, holdTime: 90, connectRetry: 5, ...config };
     this.fsm = initialState({
@@ -224,14 +225,14 @@ export class Session {
       c.socket.destroy();
       this.connClosed();
     }
-    this.fsm = { name: "Idle", config: this.fsm.config, connectRetryCounter: 0 };
+    this.dispatch({ type: "Abort" });
     this.negotiated = undefined;
     this.establishedAt = undefined;
     return closed;
   }
 
-  /** An inbound TCP connection from this peer's address, handed over by the speaker's listener. */
-  acceptInbound(socket: net.Socket): void {
+  /** An inbound connection from this peer's address, handed over by the speaker's listener. */
+  acceptInbound(socket: ByteStream): void {
     if (this.adminDown) {
       socket.destroy();
       return;
@@ -240,7 +241,7 @@ export class Session {
     switch (this.fsm.name) {
       case "Idle":
         this.clearTimer("idleHold");
-        this.fsm = { ...this.fsm, name: "Active" };
+        this.dispatch({ type: "InboundConnection" });
         this.adopt(c);
         return;
       case "Active":
@@ -313,15 +314,14 @@ export class Session {
     this.closed = new Promise((r) => (this.resolveClosed = r));
   }
 
-  private makeConn(socket: net.Socket, outbound: boolean): Conn {
+  private makeConn(socket: ByteStream, outbound: boolean): Conn {
     const c: Conn = { socket, framer: new BgpFramer(), outbound, closing: false };
-    socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.onData(c, chunk));
-    socket.on("error", (err) => {
+    socket.onData((chunk) => this.onData(c, chunk));
+    socket.onError((err) => {
       if (c === this.conn || c === this.candidate) this.hooks.log("debug", "socket error", { peer: this.config.address, err: err.message });
       if (c === this.conn) this.lastError = `socket: ${err.message}`;
     });
-    socket.on("close", () => this.onClose(c));
+    socket.onClose(() => this.onClose(c));
     return c;
   }
 
@@ -344,14 +344,14 @@ export class Session {
     }
   }
 
-  private onData(c: Conn, chunk: Buffer): void {
+  private onData(c: Conn, chunk: Uint8Array): void {
     if (c.closing) return;
     // a TCP-MD5 socket (md5.ts) learns of its handshake by polling; bytes from the peer (BIRD
     // sends its OPEN at once) prove it done, so they are never an OPEN "in Connect"
     if (c === this.conn && c.outbound && this.fsm.name === "Connect") this.dispatch({ type: "TcpConnectionConfirmed" });
     let frames: Uint8Array[];
     try {
-      frames = c.framer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      frames = c.framer.push(chunk);
     } catch (e) {
       this.protocolError(c, e);
       return;
@@ -395,9 +395,10 @@ export class Session {
     const existing = this.conn;
     // keep the connection initiated by the speaker with the higher BGP Identifier
     const remoteWins = dottedToU32(m.routerId) > dottedToU32(this.local.routerId);
-    const keepCandidate = !existing || !existing.outbound || remoteWins;
+    // RFC 4271 §6.8: a collision with an Established session always keeps the Established one
+    const keepCandidate = this.fsm.name !== "Established" && (!existing || !existing.outbound || remoteWins);
     if (!keepCandidate) {
-      this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
+      this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address, state: this.fsm.name });
       this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
       this.dropCandidate();
       return;
@@ -410,8 +411,7 @@ export class Session {
       existing.socket.end();
     }
     this.conn = c;
-    for (const t of ["hold", "keepalive", "connectRetry"] as const) this.clearTimer(t);
-    this.fsm = { name: "OpenSent", config: this.fsm.config, connectRetryCounter: this.fsm.connectRetryCounter };
+    this.dispatch({ type: "ConnectionReplaced" });
     this.dispatch({ type: "OpenReceived", open: m });
   }
 
@@ -495,7 +495,7 @@ export class Session {
         // flush what was written (a NOTIFICATION), then close; destroy if the peer never reads
         c.socket.end(() => c.socket.destroy());
         const t = this.clock.setTimeout(() => c.socket.destroy(), 2000);
-        c.socket.once("close", () => {
+        c.socket.onClose(() => {
           this.clock.clearTimeout(t);
           this.connClosed();
         });
@@ -545,33 +545,27 @@ export class Session {
   }
 
   private connect(): void {
-    if (this.config.password || this.config.ttlSecurity) {
-      // TCP-MD5 and GTSM must be on the socket before its SYN: a socket made by hand (md5.ts)
-      const opts = { ...(this.config.password ? { key: this.config.password } : {}), ...(this.config.ttlSecurity ? { ttlSecurity: this.config.ttlSecurity } : {}) };
-      let socket: net.Socket;
-      try {
-        socket = connectSecured(this.config.address, this.config.port, this.config.localAddress, opts, () => {
-          if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
-        });
-      } catch (e) {
-        this.lastError = e instanceof Error ? e.message : String(e);
-        this.hooks.log("warn", "secured connect failed", { peer: this.config.address, err: this.lastError });
-        return; // the ConnectRetry timer tries again
-      }
-      const c = this.makeConn(socket, true);
-      this.conn = c;
-      this.markOpen();
-      return;
+    const req = {
+      address: this.config.address,
+      port: this.config.port,
+      ...(this.config.localAddress ? { localAddress: this.config.localAddress } : {}),
+      ...(this.config.password ? { password: this.config.password } : {}),
+      ...(this.config.ttlSecurity ? { ttlSecurity: this.config.ttlSecurity } : {}),
+    };
+    let c: Conn | undefined;
+    let socket: ByteStream;
+    try {
+      socket = this.network.connect(req, () => {
+        if (c !== undefined && this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
+      });
+    } catch (e) {
+      this.lastError = e instanceof Error ? e.message : String(e);
+      this.hooks.log("warn", "connect failed", { peer: this.config.address, err: this.lastError });
+      return; // the ConnectRetry timer tries again
     }
-    const opts: net.NetConnectOpts = { host: this.config.address, port: this.config.port };
-    if (this.config.localAddress) (opts as net.TcpNetConnectOpts).localAddress = this.config.localAddress;
-    const socket = net.connect(opts);
-    const c = this.makeConn(socket, true);
+    c = this.makeConn(socket, true);
     this.conn = c;
     this.markOpen();
-    socket.once("connect", () => {
-      if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
-    });
   }
 
   private destroyConn(c: Conn): void {
@@ -590,7 +584,7 @@ export class Session {
         this.lastError = "send hold timer expired";
         this.dispatch({ type: "MessageError", error: new BgpProtocolError("send hold timer expired", ErrorCode.SEND_HOLD_TIMER_EXPIRED, 0) });
       });
-      c.socket.once("drain", () => {
+      c.socket.onceDrain(() => {
         if (c === this.conn) this.clearTimer("sendHold");
       });
     }
