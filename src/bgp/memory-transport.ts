@@ -18,13 +18,10 @@ export class MemoryStream implements ByteStream {
   key: string | undefined;
   private ended = false;
   private stalled = false;
-  private backlog = 0;
   private readonly data: ((chunk: Uint8Array) => void)[] = [];
   private readonly closes: (() => void)[] = [];
   private readonly errors: ((err: Error) => void)[] = [];
   private drains: (() => void)[] = [];
-  /** Everything written by this end, in order (for tests that check bytes on the wire). */
-  readonly written: Uint8Array[] = [];
 
   constructor(
     readonly localAddress: string | undefined,
@@ -34,11 +31,7 @@ export class MemoryStream implements ByteStream {
   write(bytes: Uint8Array): boolean {
     if (this.destroyed || this.ended) return false;
     const copy = bytes.slice();
-    this.written.push(copy);
-    if (this.stalled) {
-      this.backlog += copy.length;
-      return false;
-    }
+    if (this.stalled) return false; // never delivered: the test only needs the backpressure
     queueMicrotask(() => this.other.receive(copy));
     return true;
   }
@@ -76,14 +69,13 @@ export class MemoryStream implements ByteStream {
     this.drains.push(fn);
   }
 
-  /** The peer stops reading: writes are held and report backpressure until `resume`. */
+  /** The peer stops reading: writes report backpressure (and are not delivered) until `resume`. */
   stall(): void {
     this.stalled = true;
   }
-  /** Writes held by `stall` go out (as nothing: the test only needed the backpressure), then drain. */
+  /** Reading again: later writes go through, and the stream drains (what `stall` held is lost). */
   resume(): void {
     this.stalled = false;
-    this.backlog = 0;
     const d = this.drains;
     this.drains = [];
     queueMicrotask(() => {
@@ -146,8 +138,6 @@ function canon(a: string): string {
 export class MemoryNetwork implements BgpNetwork {
   private readonly listeners = new Map<string, MemoryListener>();
   private nextPort = 40000;
-  /** Every connection made, client end first (for tests). */
-  readonly connections: [MemoryStream, MemoryStream][] = [];
 
   connect(req: ConnectRequest, onConnected: () => void): ByteStream {
     const local = req.localAddress ?? (parseIP(req.address).family === 4 ? "127.0.0.1" : "::1");
@@ -156,7 +146,6 @@ export class MemoryNetwork implements BgpNetwork {
     client.other = server;
     server.other = client;
     if (req.password) client.key = req.password;
-    this.connections.push([client, server]);
     const l = this.listeners.get(`${canon(req.address)}|${req.port}`) ?? this.listeners.get(`any|${req.port}`);
     queueMicrotask(() => {
       if (client.destroyed) return;
@@ -181,5 +170,30 @@ export class MemoryNetwork implements BgpNetwork {
     const l = new MemoryListener(port, security, onInbound);
     this.listeners.set(key, l);
     return l;
+  }
+}
+
+/** Turns of the event loop a wait may take before it gives up (each turn is microseconds). */
+const MAX_TURNS = 20_000;
+
+/**
+ * Lets in-memory traffic and the clock's `soon` work run until `cond` holds: event-loop turns
+ * (microtasks and setImmediate), never wall-clock time; `clock` is a FakeClock whose queued
+ * `soon` callbacks run each turn (its timers only move with `advance`).
+ */
+export async function until(what: string, cond: () => boolean, clock?: { runSoon(): number }): Promise<void> {
+  for (let i = 0; i < MAX_TURNS; i++) {
+    if (cond()) return;
+    await new Promise((r) => setImmediate(r));
+    clock?.runSoon();
+  }
+  throw new Error(`never happened (in ${MAX_TURNS} turns): ${what}`);
+}
+
+/** Runs until nothing is left to do: no bytes in flight and no `soon` work (a few idle turns). */
+export async function settle(clock?: { runSoon(): number }): Promise<void> {
+  for (let idle = 0; idle < 5; ) {
+    await new Promise((r) => setImmediate(r));
+    idle = clock && clock.runSoon() > 0 ? 0 : idle + 1;
   }
 }
