@@ -12,9 +12,9 @@ import { buildOpen } from "./negotiate.js";
 import { parsePrefix } from "../net/prefix.js";
 import { parseIP } from "../net/ip.js";
 import type { FibChange, Speaker } from "./speaker.js";
-import type { SecuredConnectOptions } from "./md5.js";
+import { connectSecured, type SecuredConnectOptions } from "./md5.js";
 import type { BgpNetwork, ByteStream } from "./transport.js";
-import { tcpNetwork } from "./tcp-transport.js";
+import { SocketStream, tcpNetwork } from "./tcp-transport.js";
 import { MemoryNetwork, settle, until } from "./memory-transport.js";
 import { FakeClock } from "../clock.js";
 
@@ -64,13 +64,17 @@ export class ScriptedPeer {
     readonly wait: Waiter = waitFor,
   ) {}
 
-  /** Connects from `self`; `secured` puts TCP-MD5 and GTSM options on the socket before its SYN (md5.ts). */
+  /**
+   * Connects from `self`; `secured` puts TCP-MD5 and GTSM options on the socket before its SYN: over
+   * TCP a socket made by hand (md5.ts, whose connect() is synchronous on loopback) even when empty.
+   */
   async connect(self: string, to: string, port: number, secured?: SecuredConnectOptions): Promise<void> {
     let connected!: () => void;
-    let failed!: (e: Error) => void;
-    const up = new Promise<void>((r, j) => ((connected = r), (failed = j)));
+    // settles on success only (a refused connection shows as `closed`)
+    const up = new Promise<void>((r) => (connected = r));
     const req = { address: to, port, localAddress: self, ...(secured?.key ? { password: secured.key } : {}), ...(secured?.ttlSecurity ? { ttlSecurity: secured.ttlSecurity } : {}) };
-    this.sock = this.network.connect(req, () => connected());
+    this.sock =
+      secured && this.network === tcpNetwork ? new SocketStream(connectSecured(to, port, self, secured, () => connected())) : this.network.connect(req, () => connected());
     const framer = new BgpFramer();
     this.sock.onData((d) => {
       for (const f of framer.push(d)) {
@@ -84,10 +88,7 @@ export class ScriptedPeer {
         this.got.push(m);
       }
     });
-    this.sock.onClose(() => {
-      this.closed = true;
-      failed(new Error(`connection from ${self} to ${to} port ${port} closed`));
-    });
+    this.sock.onClose(() => (this.closed = true));
     this.sock.onError(() => {});
     await up;
   }
