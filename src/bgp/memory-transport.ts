@@ -69,7 +69,7 @@ export class MemoryStream implements ByteStream {
     this.drains.push(fn);
   }
 
-  /** The peer stops reading: writes report backpressure (and are not delivered) until `resume`. */
+  /** The other end stops reading: writes on this end report backpressure (and are not delivered) until `resume`. */
   stall(): void {
     this.stalled = true;
   }
@@ -161,7 +161,7 @@ export class MemoryNetwork implements BgpNetwork {
     return client;
   }
 
-  async listen(at: { address: string; port: number }, security: ListenerSecurity, onInbound: (s: ByteStream) => void): Promise<BgpListener> {
+  async listen(at: { address: string; port: number }, security: ListenerSecurity, onInbound: (s: ByteStream) => void, _onError?: (err: Error) => void): Promise<BgpListener> {
     const port = at.port === 0 ? this.nextPort++ : at.port;
     const any = at.address === "0.0.0.0" || at.address === "::";
     const key = `${any ? "any" : canon(at.address)}|${port}`;

@@ -99,7 +99,7 @@ test("send hold timer (RFC 9687): a peer that stops reading is dropped after 8 m
     await p.connect("127.0.0.65", "127.0.0.64", PORT);
     await p.establish(buildOpen({ asNumber: AS, routerId: "10.0.0.65", holdTime: 0, families: ["ipv4"], addPath: 0 }));
     await m.wait("established", () => sp.peerStatus()[0]!.established);
-    (p.sock as MemoryStream).other.stall(); // stop reading: the speaker's writes back up
+    (p.sock as MemoryStream).other.stall(); // the peer stops reading: the speaker's end backs up
     // distinct communities → one UPDATE per route, none of which the stalled connection takes
     const routes = [];
     for (let i = 0; i < 1_000; i++) routes.push({ prefix: `100.${i >> 8}.${i & 255}.0/24`.replace(/^100\.(\d+)/, (_m, a) => `${100 + (Number(a) >> 8)}.${Number(a) & 255}`), communities: [`${i >> 16}:${i & 0xffff}`] });
