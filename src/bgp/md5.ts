@@ -9,10 +9,10 @@
  * the project's reference notes, bgp.md §1.9).
  */
 import * as net from "node:net";
-import { createRequire } from "node:module";
 import { parseIP, type IP } from "../net/ip.js";
 import { BgpError } from "./errors.js";
 import { gtsmOptions, setIntOptions } from "./gtsm.js";
+import { loadLibc } from "./libc.js";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -26,53 +26,7 @@ const SO_ERROR = 4;
 const EINPROGRESS = 115;
 const MAX_KEY = 80;
 
-export interface Libc {
-  socket(domain: number, type: number, proto: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  connect(fd: number, addr: Buffer, len: number): number;
-  getpeername(fd: number, addr: Buffer, len: Buffer): number;
-  close(fd: number): number;
-  errno(): number;
-}
-
-let libc: Libc | undefined;
-
-/** libc through koffi, for socket options Node does not offer (TCP-MD5, GTSM). */
-export function loadLibc(): Libc {
-  if (libc) return libc;
-  if (process.platform !== "linux") throw new BgpError("BGP_MD5_UNSUPPORTED", "TCP-MD5 passwords and GTSM are supported on Linux only");
-  let koffi: {
-    load(name: string): { func(sig: string): (...args: unknown[]) => number };
-    errno(): number;
-  };
-  try {
-    koffi = createRequire(import.meta.url)("koffi");
-  } catch (e) {
-    throw new BgpError("BGP_MD5_UNSUPPORTED", `TCP-MD5 and GTSM need the koffi package: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const c = koffi.load("libc.so.6");
-  const f = (sig: string) => c.func(sig);
-  const socket = f("int socket(int, int, int)");
-  const setsockopt = f("int setsockopt(int, int, int, void *, uint32_t)");
-  const getsockopt = f("int getsockopt(int, int, int, void *, void *)");
-  const bind = f("int bind(int, void *, uint32_t)");
-  const connect = f("int connect(int, void *, uint32_t)");
-  const getpeername = f("int getpeername(int, void *, void *)");
-  const close = f("int close(int)");
-  libc = {
-    socket: (a, b, d) => socket(a, b, d),
-    setsockopt: (a, b, d, v, l) => setsockopt(a, b, d, v, l),
-    getsockopt: (a, b, d, v, l) => getsockopt(a, b, d, v, l),
-    bind: (a, v, l) => bind(a, v, l),
-    connect: (a, v, l) => connect(a, v, l),
-    getpeername: (a, v, l) => getpeername(a, v, l),
-    close: (a) => close(a),
-    errno: () => koffi.errno(),
-  };
-  return libc;
-}
+export { loadLibc, type Libc } from "./libc.js";
 
 /** A sockaddr for `ip` in the socket's family (IPv4 in an IPv6 socket as ::ffff:a.b.c.d). */
 export function sockaddr(ip: IP, port: number, socketFamily: 4 | 6): Buffer {
