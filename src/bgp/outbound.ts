@@ -16,7 +16,7 @@ import { exportRoute, type ExportTarget } from "./rib/export.js";
 import type { LocalIdentity } from "./rib/import.js";
 import type { Rib, RibChange, RibEntry } from "./rib/rib.js";
 import type { Path, PeerInfo, PrefixKey, RouteAttrs } from "./rib/types.js";
-import type { PeerConfig } from "./session.js";
+import type { PeerConfig } from "./peer-config.js";
 import type { LogFn } from "./speaker-types.js";
 import { UpdateGroup, type ExportResult, type GroupChange, type GroupMember } from "./update-group.js";
 import { FAMILIES, type AddressFamily } from "./wire/constants.js";

@@ -12,7 +12,7 @@ import { importInto } from "./peer-import.js";
 import { ACCEPT_ALL, compilePolicy } from "./policy.js";
 import { Rib, type RibChange } from "./rib/rib.js";
 import type { PeerInfo, PrefixKey } from "./rib/types.js";
-import type { PeerConfig } from "./session.js";
+import type { PeerConfig } from "./peer-config.js";
 import { formatCommunity, parseCommunity, peerStatusOf, routeViews, type PeerFacts } from "./speaker-views.js";
 import type { UpdateMessage } from "./wire/update.js";
 

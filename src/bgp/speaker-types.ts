@@ -4,7 +4,7 @@
  * (agent, CLI, metrics) through speaker.ts. Types only.
  */
 import type { Clock } from "../clock.js";
-import type { PeerConfig } from "./session.js";
+import type { PeerConfig } from "./peer-config.js";
 import type { BgpNetwork } from "./transport.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";

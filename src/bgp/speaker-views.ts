@@ -6,7 +6,7 @@
 import type { Rib } from "./rib/rib.js";
 import { BgpError } from "./errors.js";
 import { describeSessionError } from "./notification-text.js";
-import type { PeerConfig } from "./session.js";
+import type { PeerConfig } from "./peer-config.js";
 import type { PeerStatus, RouteView } from "./speaker-types.js";
 import type { AddressFamily } from "./wire/constants.js";
 
