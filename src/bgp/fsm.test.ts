@@ -223,11 +223,16 @@ test("collision resolved for the other connection: OpenSent again, timers stoppe
   assert.equal(h.clock.pendingTimers(), 0);
   h.fire({ type: "OpenReceived", open: peerOpen() }).fire({ type: "KeepaliveReceived" });
   assert.equal(h.state.name, "Established");
-  // an Established session is never replaced (RFC 4271 §6.8)
+  // a collision begun before Established is resolved from there too: no down, OpenSent again
   h.take();
   h.fire({ type: "ConnectionReplaced" });
-  assert.equal(h.state.name, "Established");
+  assert.equal(h.state.name, "OpenSent");
   assert.deepEqual(h.take(), []);
+  assert.equal(h.clock.pendingTimers(), 0);
+  // and nothing while Idle
+  h.fire({ type: "ManualStop" }).take();
+  h.fire({ type: "ConnectionReplaced" });
+  assert.equal(h.state.name, "Idle");
 });
 
 test("abort (graceful restart): Idle at once, timers stopped, no NOTIFICATION and no down", () => {

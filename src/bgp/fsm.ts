@@ -58,7 +58,10 @@ export type FsmEvent =
   | { type: "InboundConnection" }
   /**
    * Collision resolution (RFC 4271 §6.8) kept the other connection, whose OPEN arrived: the
-   * session goes on from OpenSent on it (the OpenReceived follows), its timers restarted.
+   * session goes on from OpenSent on it (the OpenReceived follows), its timers restarted. Also
+   * from Established when the collision began before it (the OPEN exchange on the other
+   * connection was under way): the session is not reported down, and Established again once the
+   * other connection is up.
    */
   | { type: "ConnectionReplaced" }
   /**
@@ -133,8 +136,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
     return { state: { name: "Idle", config: cfg, connectRetryCounter: 0 }, actions: ALL_TIMERS.map((t) => ({ type: "stopTimer", timer: t })) };
   }
   if (e.type === "ConnectionReplaced") {
-    // never from Established: the session keeps an Established connection (RFC 4271 §6.8)
-    if (s.name === "Idle" || s.name === "Established") return same();
+    if (s.name === "Idle") return same();
     return {
       state: { name: "OpenSent", config: cfg, connectRetryCounter: s.connectRetryCounter },
       actions: [

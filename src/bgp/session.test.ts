@@ -1,8 +1,8 @@
 // One session (session.ts) over the in-memory transport with a fake clock, watching its FSM
 // transitions: every change of state is an FSM event (fsm.ts), also those the shell causes: an
 // inbound connection during the idle hold (InboundConnection), a drop for a graceful restart
-// (Abort, no NOTIFICATION and no down report), and a connection collision with an Established
-// session, which keeps the Established one (RFC 4271 §6.8, Cease 6/7 on the newcomer).
+// (Abort, no NOTIFICATION and no down report), and a connection collision begun before
+// Established and resolved after it for the other connection (ConnectionReplaced).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Session, type SessionHooks } from "./session.js";
@@ -79,7 +79,7 @@ test("abort (graceful restart): Idle through the FSM, no NOTIFICATION, no down r
   assert.equal(b.m.clock.pendingTimers(), 0);
 });
 
-test("a collision resolved after the first connection reached Established keeps it: Cease 6/7 on the newcomer", async () => {
+test("a collision begun before Established and resolved after it: the other connection through the FSM (ConnectionReplaced), no down", async () => {
   const b = bench();
   b.s.start();
   await b.ready;
@@ -93,14 +93,17 @@ test("a collision resolved after the first connection reached Established keeps 
   await b.m.wait("our OPEN on the candidate", () => late.got.some((x) => x.type === "open"));
   first.send({ type: "keepalive" });
   await b.m.wait("established", () => b.s.established);
-  // the candidate's OPEN only now: an identifier that would win before Established
+  // the candidate's OPEN only now: the first connection is not ours, so the peer's choice stands
   late.send(peerOpen("10.0.0.9", AS));
-  await b.m.wait("the newcomer refused", () => late.closed);
-  assert.deepEqual(late.notification(), { code: 6, subcode: 7 });
-  assert.ok(b.s.established);
-  assert.ok(!first.closed);
+  await b.m.wait("the first connection closed with 6/7", () => first.closed);
+  assert.deepEqual(first.notification(), { code: 6, subcode: 7 });
+  assert.equal(b.s.state, "OpenConfirm");
+  late.send({ type: "keepalive" });
+  await b.m.wait("established on the other connection", () => b.s.established);
+  assert.deepEqual(b.fsm.slice(-3), ["Established→OpenSent ConnectionReplaced", "OpenSent→OpenConfirm OpenReceived", "OpenConfirm→Established KeepaliveReceived"]);
   assert.deepEqual(b.downs, []);
-  assert.equal(b.ups(), 1);
-  first.sock.destroy();
+  assert.equal(b.ups(), 2);
+  assert.ok(!late.closed);
+  late.sock.destroy();
   await b.s.stop();
 });

@@ -327,10 +327,9 @@ export class Session {
     const existing = this.conn;
     // keep the connection initiated by the speaker with the higher BGP Identifier
     const remoteWins = dottedToU32(m.routerId) > dottedToU32(this.local.routerId);
-    // RFC 4271 §6.8: a collision with an Established session always keeps the Established one
-    const keepCandidate = this.fsm.name !== "Established" && (!existing || !existing.outbound || remoteWins);
+    const keepCandidate = !existing || !existing.outbound || remoteWins;
     if (!keepCandidate) {
-      this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address, state: this.fsm.name });
+      this.hooks.log("debug", "collision: keeping our connection", { peer: this.config.address });
       this.writeTo(c, encodeMessage(ceaseNotification(CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)));
       this.dropCandidate();
       return;
