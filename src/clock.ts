@@ -7,6 +7,17 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * Runs `fn` once the work in hand is done (after this turn's I/O), to batch what one read
+   * brought. Absent: the caller uses setImmediate.
+   */
+  soon?(fn: () => void): void;
+}
+
+/** `clock.soon`, or setImmediate for a clock without it. */
+export function soon(clock: Clock, fn: () => void): void {
+  if (clock.soon) clock.soon(fn);
+  else setImmediate(fn);
 }
 
 export interface TimerHandle {
@@ -23,6 +34,9 @@ export const systemClock: Clock = {
   clearTimeout(handle) {
     clearTimeout(handle.id as NodeJS.Timeout);
   },
+  soon(fn) {
+    setImmediate(fn);
+  },
 };
 
 /** A manually advanced clock for tests. */
@@ -30,6 +44,7 @@ export class FakeClock implements Clock {
   private t: number;
   private seq = 0;
   private timers = new Map<number, { at: number; fn: () => void }>();
+  private soonQueue: (() => void)[] = [];
 
   constructor(start = 1_700_000_000_000) {
     this.t = start;
@@ -45,10 +60,26 @@ export class FakeClock implements Clock {
   clearTimeout(handle: TimerHandle): void {
     this.timers.delete(handle.id as number);
   }
+  /** Queued until `runSoon` or `advance` (which runs them first, then after each timer). */
+  soon(fn: () => void): void {
+    this.soonQueue.push(fn);
+  }
+  /** Runs what `soon` queued, also what that queues; returns how many ran. */
+  runSoon(): number {
+    let n = 0;
+    while (this.soonQueue.length > 0) {
+      const q = this.soonQueue;
+      this.soonQueue = [];
+      for (const fn of q) fn();
+      n += q.length;
+    }
+    return n;
+  }
   /** Advance time, firing due timers in order of their deadlines. */
   advance(ms: number): void {
     const end = this.t + ms;
     for (;;) {
+      this.runSoon();
       let nextId = -1;
       let nextAt = Infinity;
       for (const [id, timer] of this.timers) {
@@ -63,6 +94,7 @@ export class FakeClock implements Clock {
       this.t = timer.at;
       timer.fn();
     }
+    this.runSoon();
     this.t = end;
   }
   pendingTimers(): number {

@@ -196,3 +196,51 @@ test("ManualStop in Established sends the given Cease; NOTIFICATION received goe
   assert.deepEqual(g.take(), ["closeConnection", "down (was established)"]);
   assert.equal(g.clock.pendingTimers(), 0);
 });
+
+test("an inbound connection while Idle (idle hold): Active, then OpenSent on it", () => {
+  const h = new Harness({ ...CONFIG, passive: true });
+  h.fire({ type: "InboundConnection" });
+  assert.equal(h.state.name, "Active");
+  assert.deepEqual(h.take(), []);
+  h.fire({ type: "TcpConnectionConfirmed" });
+  assert.equal(h.state.name, "OpenSent");
+  assert.deepEqual(h.take(), ["sendOpen"]);
+  // anywhere else it changes nothing
+  establish(h.fire({ type: "ManualStop" }));
+  h.fire({ type: "InboundConnection" });
+  assert.equal(h.state.name, "Established");
+});
+
+test("collision resolved for the other connection: OpenSent again, timers stopped, the counter kept", () => {
+  const h = new Harness();
+  h.fire({ type: "ManualStart" }).fire({ type: "TcpConnectionConfirmed" }).fire({ type: "OpenReceived", open: peerOpen() });
+  assert.equal(h.state.name, "OpenConfirm");
+  h.take();
+  h.fire({ type: "ConnectionReplaced" });
+  assert.equal(h.state.name, "OpenSent");
+  assert.equal(h.state.peerOpen, undefined);
+  assert.equal(h.state.holdTime, undefined);
+  assert.equal(h.clock.pendingTimers(), 0);
+  h.fire({ type: "OpenReceived", open: peerOpen() }).fire({ type: "KeepaliveReceived" });
+  assert.equal(h.state.name, "Established");
+  // a collision begun before Established is resolved from there too: no down, OpenSent again
+  h.take();
+  h.fire({ type: "ConnectionReplaced" });
+  assert.equal(h.state.name, "OpenSent");
+  assert.deepEqual(h.take(), []);
+  assert.equal(h.clock.pendingTimers(), 0);
+  // and nothing while Idle
+  h.fire({ type: "ManualStop" }).take();
+  h.fire({ type: "ConnectionReplaced" });
+  assert.equal(h.state.name, "Idle");
+});
+
+test("abort (graceful restart): Idle at once, timers stopped, no NOTIFICATION and no down", () => {
+  const h = new Harness();
+  establish(h);
+  h.fire({ type: "Abort" });
+  assert.equal(h.state.name, "Idle");
+  assert.equal(h.state.connectRetryCounter, 0);
+  assert.deepEqual(h.take(), []);
+  assert.equal(h.clock.pendingTimers(), 0);
+});

@@ -2,7 +2,9 @@
  * The BGP finite state machine of RFC 4271 §8 as a pure transition function:
  * `step(state, event) → { state, actions }`. Timers and socket operations are actions the session
  * shell carries out; unexpected messages give RFC 6608 FSM errors. Collision detection (§6.8) is
- * done by the session, which owns both connections. Pure.
+ * done by the session, which owns both connections, and reported as `ConnectionReplaced`. Every
+ * change of state goes through `step`, also the shell's own: an inbound connection while idle
+ * (`InboundConnection`) and a drop without NOTIFICATION for a graceful restart (`Abort`). Pure.
  */
 import type { BgpProtocolError } from "./errors.js";
 import { validateOpen } from "./negotiate.js";
@@ -51,7 +53,22 @@ export type FsmEvent =
   | { type: "UpdateReceived" }
   | { type: "RouteRefreshReceived" }
   | { type: "NotificationReceived"; notification: NotificationMessage }
-  | { type: "MessageError"; error: BgpProtocolError };
+  | { type: "MessageError"; error: BgpProtocolError }
+  /** A connection from the peer was accepted while Idle (the idle-hold wait): go Active and take it. */
+  | { type: "InboundConnection" }
+  /**
+   * Collision resolution (RFC 4271 §6.8) kept the other connection, whose OPEN arrived: the
+   * session goes on from OpenSent on it (the OpenReceived follows), its timers restarted. Also
+   * from Established when the collision began before it (the OPEN exchange on the other
+   * connection was under way): the session is not reported down, and Established again once the
+   * other connection is up.
+   */
+  | { type: "ConnectionReplaced" }
+  /**
+   * Dropped without a NOTIFICATION and without reporting the session down (RFC 4724 §4: a
+   * restarting speaker's peers keep its routes); the shell has closed the connection itself.
+   */
+  | { type: "Abort" };
 
 export type FsmAction =
   | { type: "connect" }
@@ -115,6 +132,21 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
   const same = (actions: FsmAction[] = []): StepResult => ({ state: s, actions });
   const cfg = s.config;
 
+  if (e.type === "Abort") {
+    return { state: { name: "Idle", config: cfg, connectRetryCounter: 0 }, actions: ALL_TIMERS.map((t) => ({ type: "stopTimer", timer: t })) };
+  }
+  if (e.type === "ConnectionReplaced") {
+    if (s.name === "Idle") return same();
+    return {
+      state: { name: "OpenSent", config: cfg, connectRetryCounter: s.connectRetryCounter },
+      actions: [
+        { type: "stopTimer", timer: "hold" },
+        { type: "stopTimer", timer: "keepalive" },
+        { type: "stopTimer", timer: "connectRetry" },
+      ],
+    };
+  }
+
   // events handled alike in every state past Idle
   if (e.type === "ManualStop") {
     if (s.name === "Idle") return same();
@@ -142,6 +174,7 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
         };
       }
       if (e.type === "TcpConnectionConfirmed") return same([{ type: "closeConnection" }]);
+      if (e.type === "InboundConnection") return { state: { ...s, name: "Active" }, actions: [] };
       return same();
 
     case "Connect":

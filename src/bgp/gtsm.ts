@@ -11,7 +11,7 @@
  */
 import type * as net from "node:net";
 import { BgpError } from "./errors.js";
-import { loadLibc } from "./socket-libc.js";
+import { loadLibc } from "./libc.js";
 
 export const IPPROTO_IP = 0;
 export const IPPROTO_TCP = 6;

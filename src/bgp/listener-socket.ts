@@ -9,8 +9,8 @@
 import { parseIP } from "../net/ip.js";
 import { BgpError } from "./errors.js";
 import { listenerGtsmOptions, setIntOptions } from "./gtsm.js";
+import { loadLibc } from "./libc.js";
 import { md5sig, sockaddr } from "./md5.js";
-import { loadLibc } from "./socket-libc.js";
 
 const AF_INET = 2;
 const AF_INET6 = 10;

@@ -12,7 +12,7 @@ import * as net from "node:net";
 import { parseIP, type IP } from "../net/ip.js";
 import { BgpError } from "./errors.js";
 import { gtsmOptions, setIntOptions } from "./gtsm.js";
-import { loadLibc } from "./socket-libc.js";
+import { loadLibc } from "./libc.js";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -25,6 +25,8 @@ const SOL_SOCKET = 1;
 const SO_ERROR = 4;
 const EINPROGRESS = 115;
 const MAX_KEY = 80;
+
+export { loadLibc, type Libc } from "./libc.js";
 
 /** A sockaddr for `ip` in the socket's family (IPv4 in an IPv6 socket as ::ffff:a.b.c.d). */
 export function sockaddr(ip: IP, port: number, socketFamily: 4 | 6): Buffer {

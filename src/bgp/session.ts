@@ -1,12 +1,12 @@
 /**
- * The effectful shell for one BGP peer: owns the TCP connection(s) (`node:net`), the timers (via
- * the injected Clock), runs the pure FSM's actions, frames and decodes messages with the
- * negotiated options. Active and passive: the speaker's listener hands inbound sockets over with
- * `acceptInbound`. Connection collisions (RFC 4271 §6.8) are resolved here, where both
+ * The effectful shell for one BGP peer: owns the connection(s) (ByteStreams from the injected
+ * BgpNetwork, transport.ts: TCP in tabby, in memory in tests), the timers (via the injected Clock),
+ * feeds every event to the pure FSM (fsm.ts) and carries out its actions, frames and decodes
+ * messages with the negotiated options. Active and passive: the speaker's listener hands inbound
+ * connections over with `acceptInbound`. Connection collisions (RFC 4271 §6.8) are resolved here, where both
  * connections are visible. After an error the session restarts itself with an exponential
  * idle-hold backoff (RFC 4271 §8.1.1 DampPeerOscillations).
  */
-import * as net from "node:net";
 import type { Clock, TimerHandle } from "../clock.js";
 import { keepsRoutes, onTheWire, unwrapHardReset } from "./gr-notification.js";
 import { parseIP, type IP } from "../net/ip.js";
@@ -19,81 +19,13 @@ import { DEFAULT_CODEC_OPTIONS } from "./wire/attributes.js";
 import type { OpenMessage } from "./wire/open.js";
 import type { UpdateMessage } from "./wire/update.js";
 import { dottedToU32 } from "./wire/bytes.js";
-import type { PolicyTermConfig } from "./policy.js";
-import { connectSecured } from "./md5.js";
+import type { BgpNetwork, ByteStream } from "./transport.js";
 import { checkHops } from "./gtsm.js";
 import { backoffBase, jittered, type Random } from "../net/backoff.js";
 import { BgpError, BgpProtocolError } from "./errors.js";
+import type { PeerConfig } from "./peer-config.js";
 
-export interface PeerConfig {
-  address: string;
-  asNumber: number;
-  port?: number;
-  passive?: boolean;
-  localAddress?: string;
-  localIPv6?: string;
-  families?: AddressFamily[];
-  holdTime?: number;
-  connectRetry?: number;
-  routeReflectorClient?: boolean;
-  /**
-   * Import and export policy (policy.ts): terms, first match wins. Absent: accept everything.
-   * Present: no match means reject on eBGP (RFC 8212) and accept on iBGP.
-   */
-  import?: PolicyTermConfig[];
-  /** TCP-MD5 (RFC 2385) password, Linux only. */
-  password?: string;
-  export?: PolicyTermConfig[];
-  /** ADD-PATH send (RFC 7911): advertise the whole ECMP set to peers that receive; default true. Receive is always on. */
-  addPath?: boolean;
-  /** Graceful restart time we advertise (RFC 4724, seconds, at most 4095); default 120. */
-  gracefulRestartTime?: number;
-  /**
-   * Next hop of routes sent to this peer: `true` always our session address (Calico BGPPeer
-   * `nextHopMode: Self`), `false` always the path's own next hop, on eBGP too (`nextHopMode:
-   * Keep`, `keepOriginalNextHop`); absent: the RFC 4271 rules (kept on iBGP, ours on eBGP).
-   * An export policy term's `set.nextHop` still wins.
-   */
-  nextHopSelf?: boolean;
-  /**
-   * Keepalive interval (seconds); default a third of the hold time (RFC 4271 §10). Calico
-   * BGPPeer `keepaliveTime`.
-   */
-  keepaliveTime?: number;
-  /**
-   * GTSM (RFC 5082, Calico BGPPeer `ttlSecurity`): the peer is at most this many hops away. We
-   * send with TTL 255 and refuse packets whose TTL is below 256 - hops. 0 or absent: off.
-   */
-  ttlSecurity?: number;
-  /**
-   * The BGP identifier the peer must present in its OPEN (from its Node resource); a mismatch is
-   * refused with OPEN error Bad BGP Identifier. Absent: any identifier (RFC 4271 rules only).
-   */
-  expectedRouterId?: string;
-  /**
-   * How many times our own AS may appear in a received AS_PATH before the route is a loop
-   * (Calico BGPPeer `numAllowedLocalASNumbers`, BIRD `allow local as`); default 0.
-   */
-  allowOwnAs?: number;
-  /**
-   * Maximum paths accepted from the peer (after import policy, all families together); past it the
-   * speaker resets the session with Cease 6/1 (RFC 4486) and tries again a minute later.
-   */
-  maxPrefixes?: number;
-  /**
-   * BFD (RFC 5880/5881, multihop RFC 5883) to this peer address, run by the speaker's failure
-   * detector: intervals in milliseconds. When it goes Down after having been Up, the session is
-   * reset at once with Cease/10 "BFD Down" (RFC 9384), sent as a Hard Reset (routes flushed).
-   */
-  bfd?: {
-    minRx: number;
-    minTx: number;
-    multiplier: number;
-    multihop?: boolean;
-    /** RFC 5880 §6.7 authentication: the key is 1-16 bytes (simple, MD5) or 1-20 (SHA1). */
-    auth?: { type: "simple" | "keyed-md5" | "meticulous-keyed-md5" | "keyed-sha1" | "meticulous-keyed-sha1"; keyId: number; key: string };
-  };
-}
+export type { PeerConfig } from "./peer-config.js";
 
 export interface SessionHooks {
   established(s: Session): void;
@@ -107,7 +39,7 @@ export interface SessionHooks {
 }
 
 interface Conn {
-  socket: net.Socket;
+  socket: ByteStream;
   framer: BgpFramer;
   outbound: boolean;
   /** Set on an inbound connection that arrived during OpenSent/OpenConfirm (collision candidate). */
@@ -168,6 +100,7 @@ export class Session {
     },
     private readonly clock: Clock,
     private readonly hooks: SessionHooks,
+    private readonly network: BgpNetwork,
   ) {
     this.config = { port: 179, passive: false, holdTime: 90, connectRetry: 5, ...config };
     this.fsm = initialState({
@@ -230,14 +163,14 @@ export class Session {
       c.socket.destroy();
       this.connClosed();
     }
-    this.fsm = { name: "Idle", config: this.fsm.config, connectRetryCounter: 0 };
+    this.dispatch({ type: "Abort" });
     this.negotiated = undefined;
     this.establishedAt = undefined;
     return closed;
   }
 
-  /** An inbound TCP connection from this peer's address, handed over by the speaker's listener. */
-  acceptInbound(socket: net.Socket): void {
+  /** An inbound connection from this peer's address, handed over by the speaker's listener. */
+  acceptInbound(socket: ByteStream): void {
     if (this.adminDown) {
       socket.destroy();
       return;
@@ -246,7 +179,7 @@ export class Session {
     switch (this.fsm.name) {
       case "Idle":
         this.clearTimer("idleHold");
-        this.fsm = { ...this.fsm, name: "Active" };
+        this.dispatch({ type: "InboundConnection" });
         this.adopt(c);
         return;
       case "Active":
@@ -319,15 +252,14 @@ export class Session {
     this.closed = new Promise((r) => (this.resolveClosed = r));
   }
 
-  private makeConn(socket: net.Socket, outbound: boolean): Conn {
+  private makeConn(socket: ByteStream, outbound: boolean): Conn {
     const c: Conn = { socket, framer: new BgpFramer(), outbound, closing: false };
-    socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.onData(c, chunk));
-    socket.on("error", (err) => {
+    socket.onData((chunk) => this.onData(c, chunk));
+    socket.onError((err) => {
       if (c === this.conn || c === this.candidate) this.hooks.log("debug", "socket error", { peer: this.config.address, err: err.message });
       if (c === this.conn) this.lastError = `socket: ${err.message}`;
     });
-    socket.on("close", () => this.onClose(c));
+    socket.onClose(() => this.onClose(c));
     return c;
   }
 
@@ -350,14 +282,14 @@ export class Session {
     }
   }
 
-  private onData(c: Conn, chunk: Buffer): void {
+  private onData(c: Conn, chunk: Uint8Array): void {
     if (c.closing) return;
     // a TCP-MD5 socket (md5.ts) learns of its handshake by polling; bytes from the peer (BIRD
     // sends its OPEN at once) prove it done, so they are never an OPEN "in Connect"
     if (c === this.conn && c.outbound && this.fsm.name === "Connect") this.dispatch({ type: "TcpConnectionConfirmed" });
     let frames: Uint8Array[];
     try {
-      frames = c.framer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      frames = c.framer.push(chunk);
     } catch (e) {
       this.protocolError(c, e);
       return;
@@ -416,8 +348,7 @@ export class Session {
       existing.socket.end();
     }
     this.conn = c;
-    for (const t of ["hold", "keepalive", "connectRetry"] as const) this.clearTimer(t);
-    this.fsm = { name: "OpenSent", config: this.fsm.config, connectRetryCounter: this.fsm.connectRetryCounter };
+    this.dispatch({ type: "ConnectionReplaced" });
     this.dispatch({ type: "OpenReceived", open: m });
   }
 
@@ -501,7 +432,7 @@ export class Session {
         // flush what was written (a NOTIFICATION), then close; destroy if the peer never reads
         c.socket.end(() => c.socket.destroy());
         const t = this.clock.setTimeout(() => c.socket.destroy(), 2000);
-        c.socket.once("close", () => {
+        c.socket.onClose(() => {
           this.clock.clearTimeout(t);
           this.connClosed();
         });
@@ -553,33 +484,27 @@ export class Session {
   }
 
   private connect(): void {
-    if (this.config.password || this.config.ttlSecurity) {
-      // TCP-MD5 and GTSM must be on the socket before its SYN: a socket made by hand (md5.ts)
-      const opts = { ...(this.config.password ? { key: this.config.password } : {}), ...(this.config.ttlSecurity ? { ttlSecurity: this.config.ttlSecurity } : {}) };
-      let socket: net.Socket;
-      try {
-        socket = connectSecured(this.config.address, this.config.port, this.config.localAddress, opts, () => {
-          if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
-        });
-      } catch (e) {
-        this.lastError = e instanceof Error ? e.message : String(e);
-        this.hooks.log("warn", "secured connect failed", { peer: this.config.address, err: this.lastError });
-        return; // the ConnectRetry timer tries again
-      }
-      const c = this.makeConn(socket, true);
-      this.conn = c;
-      this.markOpen();
-      return;
+    const req = {
+      address: this.config.address,
+      port: this.config.port,
+      ...(this.config.localAddress ? { localAddress: this.config.localAddress } : {}),
+      ...(this.config.password ? { password: this.config.password } : {}),
+      ...(this.config.ttlSecurity ? { ttlSecurity: this.config.ttlSecurity } : {}),
+    };
+    let c: Conn | undefined;
+    let socket: ByteStream;
+    try {
+      socket = this.network.connect(req, () => {
+        if (c !== undefined && this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
+      });
+    } catch (e) {
+      this.lastError = e instanceof Error ? e.message : String(e);
+      this.hooks.log("warn", "connect failed", { peer: this.config.address, err: this.lastError });
+      return; // the ConnectRetry timer tries again
     }
-    const opts: net.NetConnectOpts = { host: this.config.address, port: this.config.port };
-    if (this.config.localAddress) (opts as net.TcpNetConnectOpts).localAddress = this.config.localAddress;
-    const socket = net.connect(opts);
-    const c = this.makeConn(socket, true);
+    c = this.makeConn(socket, true);
     this.conn = c;
     this.markOpen();
-    socket.once("connect", () => {
-      if (this.conn === c) this.dispatch({ type: "TcpConnectionConfirmed" });
-    });
   }
 
   private destroyConn(c: Conn): void {
@@ -598,7 +523,7 @@ export class Session {
         this.lastError = "send hold timer expired";
         this.dispatch({ type: "MessageError", error: new BgpProtocolError("send hold timer expired", ErrorCode.SEND_HOLD_TIMER_EXPIRED, 0) });
       });
-      c.socket.once("drain", () => {
+      c.socket.onceDrain(() => {
         if (c === this.conn) this.clearTimer("sendHold");
       });
     }

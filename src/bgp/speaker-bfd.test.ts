@@ -4,11 +4,11 @@
 // flushed even though graceful restart would have kept them; then the session comes back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
+import { inMemory, announce, fibOf, peerOpen } from "../testkit/bgp/scripted-peer.js";
 import { Speaker, type FailureDetector } from "./speaker.js";
 import { endOfRib } from "./wire/update.js";
 
-const PORT = 23000 + (process.pid % 1000);
+const PORT = 179;
 const AS = 64512;
 const SP = "127.0.0.80";
 
@@ -23,8 +23,9 @@ class FakeDetector implements FailureDetector {
 
 for (const nBit of [false, true]) {
   test(`BFD down resets the session with Cease 6/10${nBit ? " inside a Hard Reset" : ""} and flushes routes despite graceful restart`, async () => {
+    const m = inMemory();
     const det = new FakeDetector();
-    const sp = new Speaker({ routerId: "10.0.0.80", asNumber: AS, listen: { address: SP, port: PORT }, failureDetector: det });
+    const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.80", asNumber: AS, listen: { address: SP, port: PORT }, failureDetector: det });
     const fib = fibOf(sp);
     const bfd = { minRx: 300, minTx: 300, multiplier: 3 };
     sp.setPeers([{ address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 90, localAddress: SP, bfd }]);
@@ -33,27 +34,27 @@ for (const nBit of [false, true]) {
     try {
       assert.deepEqual(det.watches.get("127.0.0.81")?.opts, bfd);
       assert.equal(det.watches.get("127.0.0.81")?.local, SP);
-      const p = new ScriptedPeer();
+      const p = m.peer();
       await p.connect("127.0.0.81", SP, PORT);
       await p.establish(peerOpen("10.0.0.81", AS, { gr: true, nBit }));
       p.send(announce("10.9.0.81", ["10.81.1.0/24"]));
       p.send(endOfRib("ipv4"));
-      await waitFor("route", () => fib.size === 1);
+      await m.wait("route", () => fib.size === 1);
       det.watches.get("127.0.0.81")!.onDown("BFD down (diag 1)");
-      await waitFor("NOTIFICATION", () => p.notification() !== undefined);
+      await m.wait("NOTIFICATION", () => p.notification() !== undefined);
       const n = p.got.find((m) => m.type === "notification")!;
       assert.ok(n.type === "notification");
       if (nBit) assert.deepEqual([n.code, n.subcode, ...n.data], [6, 9, 6, 10]);
       else assert.deepEqual([n.code, n.subcode], [6, 10]);
-      await waitFor("routes flushed", () => fib.size === 0);
+      await m.wait("routes flushed", () => fib.size === 0);
       assert.match(sp.peerStatus()[0]!.lastError ?? "", /^BFD down \(diag 1\): session reset/);
       // the session starts again: the peer can come back
       p.sock.destroy();
-      const q = new ScriptedPeer();
-      await waitFor("session restarted", () => sp.peerStatus()[0]!.state !== "Idle");
+      const q = m.peer();
+      await m.wait("session restarted", () => sp.peerStatus()[0]!.state !== "Idle");
       await q.connect("127.0.0.81", SP, PORT);
       await q.establish(peerOpen("10.0.0.81", AS));
-      await waitFor("established again", () => sp.peerStatus()[0]!.established);
+      await m.wait("established again", () => sp.peerStatus()[0]!.established);
       q.sock.destroy();
       // deconfiguring the peer ends the watch
       sp.setPeers([]);

@@ -1,13 +1,14 @@
-// Update groups inside a running Speaker, against scripted peers (raw sockets + our codec), with
+// Update groups inside a running Speaker, against scripted peers (in-memory connections + our codec, fake clock), with
 // the exact UPDATE bytes each peer receives: a late joiner's dump is the group's table without its
 // own routes, then End-of-RIB; a route refresh re-sends it to that peer only; a withdrawal reaches
 // the members that had the route; "prefixes advertised" per peer; a changed export policy puts the
 // peer into another group without resetting its session (BoRR, the new table, EoRR).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as net from "node:net";
 import { Speaker, type PeerConfig } from "./speaker.js";
 import { BgpFramer } from "./wire/framer.js";
+import { inMemory } from "../testkit/bgp/scripted-peer.js";
+import type { ByteStream } from "./transport.js";
 import { decodeMessage, encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { buildOpen } from "./negotiate.js";
 import { endOfRib, type UpdateMessage } from "./wire/update.js";
@@ -15,40 +16,37 @@ import { hex } from "./wire/bytes.js";
 import { parsePrefix } from "../net/prefix.js";
 import { parseIP } from "../net/ip.js";
 
-const PORT = 21000 + (process.pid % 1000);
+const PORT = 179;
 const AS = 64512;
 const RR = "127.0.0.80";
 
-async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-const settle = () => new Promise((r) => setTimeout(r, 150));
+/** The in-memory bench of the test running now. */
+let m = inMemory();
+const waitFor = (what: string, cond: () => boolean) => m.wait(what, cond);
+const settle = () => m.settle();
 
-/** A peer on a raw socket: what it receives is kept as UPDATE frames (hex), and BoRR/EoRR markers. */
+/** A peer on a raw connection: what it receives is kept as UPDATE frames (hex), and BoRR/EoRR markers. */
 class ScriptedPeer {
-  sock!: net.Socket;
+  sock!: ByteStream;
   updates: string[] = [];
   got: BgpMessage[] = [];
   closed = false;
   constructor(readonly n: number) {}
   async up(): Promise<void> {
-    this.sock = net.connect({ host: RR, port: PORT, localAddress: `127.0.0.${this.n}` });
+    let connected!: () => void;
+    const up = new Promise<void>((r) => (connected = r));
+    this.sock = m.network.connect({ address: RR, port: PORT, localAddress: `127.0.0.${this.n}` }, () => connected());
     const framer = new BgpFramer();
-    this.sock.on("data", (d) => {
+    this.sock.onData((d) => {
       for (const f of framer.push(d)) {
-        const m = decodeMessage(f);
-        this.got.push(m);
-        if (m.type === "update") this.updates.push(hex(f));
-        else if (m.type === "route-refresh" && m.subtype !== 0) this.updates.push(m.subtype === 1 ? "BoRR" : "EoRR"); // RFC 7313 markers
+        const msg = decodeMessage(f);
+        this.got.push(msg);
+        if (msg.type === "update") this.updates.push(hex(f));
+        else if (msg.type === "route-refresh" && msg.subtype !== 0) this.updates.push(msg.subtype === 1 ? "BoRR" : "EoRR"); // RFC 7313 markers
       }
     });
-    this.sock.on("close", () => (this.closed = true));
-    this.sock.on("error", () => {});
-    await new Promise((r) => this.sock.once("connect", r));
+    this.sock.onClose(() => (this.closed = true));
+    await up;
     this.send(buildOpen({ asNumber: AS, routerId: `10.0.0.${this.n}`, holdTime: 30, families: ["ipv4"], addPath: 0 }));
     this.send({ type: "keepalive" });
     await waitFor("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
@@ -76,7 +74,8 @@ const withdraw = (...prefixes: string[]) => hex(encodeMessage({ type: "update", 
 const EOR = hex(encodeMessage(endOfRib("ipv4")));
 
 test("update groups in the speaker: late joiner's dump, route refresh, withdrawals, prefixes advertised, policy change", async () => {
-  const rr = new Speaker({ routerId: "10.0.0.80", asNumber: AS, clusterId: "1.1.1.1", listen: { address: RR, port: PORT } });
+  m = inMemory();
+  const rr = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.80", asNumber: AS, clusterId: "1.1.1.1", listen: { address: RR, port: PORT } });
   const cfg = (n: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${n}`, asNumber: AS, passive: true, holdTime: 30, routeReflectorClient: true, localAddress: RR, ...extra });
   rr.setPeers([cfg(81), cfg(82), cfg(83)]);
   await rr.start();

@@ -1,10 +1,10 @@
 // Peers prove who they are (issue 19): the BGP identifier and AS in the peer's OPEN must match
 // what the configuration says (OPEN errors 2/3 Bad BGP Identifier, 2/2 Bad Peer AS), and GTSM
-// (RFC 5082) on real loopback sockets: a SYN sent with the default TTL is refused at accept, one
+// (RFC 5082) on real loopback sockets (the identifier checks over the in-memory transport): a SYN sent with the default TTL is refused at accept, one
 // sent with TTL 255 (and expecting 255 back) is accepted, on IPv4 and IPv6. Scripted peers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
+import { ScriptedPeer, announce, fibOf, inMemory, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
 import { Speaker } from "./speaker.js";
 import { validateOpen } from "./negotiate.js";
 
@@ -34,27 +34,29 @@ for (const [what, open, want] of [
   ["another AS", peerOpen("10.0.0.91", AS + 1), [2, 2]],
 ] as const) {
   test(`an impostor with ${what} is refused before Established and its routes never arrive`, async () => {
-    const sp = new Speaker({ routerId: "10.0.0.90", asNumber: AS, listen: { address: "127.0.0.90", port: PORT } });
+    // speaker logic only: over the in-memory transport
+    const m = inMemory();
+    const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.90", asNumber: AS, listen: { address: "127.0.0.90", port: PORT } });
     const fib = fibOf(sp);
     sp.setPeers([{ address: "127.0.0.91", asNumber: AS, passive: true, holdTime: 30, expectedRouterId: "10.0.0.91" }]);
     await sp.start();
     try {
-      const p = new ScriptedPeer();
+      const p = m.peer();
       await p.connect("127.0.0.91", "127.0.0.90", PORT);
       p.send(open);
       p.send({ type: "keepalive" });
       p.send(announce("10.9.0.91", ["8.8.8.0/24"]));
-      await waitFor("NOTIFICATION", () => p.notification() !== undefined);
+      await m.wait("NOTIFICATION", () => p.notification() !== undefined);
       assert.deepEqual(p.notification(), { code: want[0], subcode: want[1] });
-      await waitFor("connection closed", () => p.closed);
+      await m.wait("connection closed", () => p.closed);
       assert.equal(sp.peerStatus()[0]!.established, false);
       assert.equal(fib.size, 0);
 
       // the real peer, same address, right AS and identifier
-      const real = new ScriptedPeer();
+      const real = m.peer();
       await real.connect("127.0.0.91", "127.0.0.90", PORT);
       await real.establish(peerOpen("10.0.0.91", AS));
-      await waitFor("established", () => sp.peerStatus()[0]!.established);
+      await m.wait("established", () => sp.peerStatus()[0]!.established);
       real.sock.destroy();
     } finally {
       await sp.stop();

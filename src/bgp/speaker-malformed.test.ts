@@ -1,4 +1,4 @@
-// Malformed input against a live Speaker over TCP: every case of the RFC 7606 corpus gets its
+// Malformed input against a live Speaker (over the in-memory transport, fake clock): every case of the RFC 7606 corpus gets its
 // action on the wire (NOTIFICATION 3/x and session reset; treat-as-withdraw with the session kept;
 // attribute discard), then randomly mutated UPDATEs (fast-check) never crash the speaker, never
 // end a session without a NOTIFICATION, and do not grow its memory.
@@ -8,7 +8,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import { Speaker } from "./speaker.js";
-import { ScriptedPeer, waitFor } from "../testkit/bgp/scripted-peer.js";
+import { inMemory, type ScriptedPeer } from "../testkit/bgp/scripted-peer.js";
 import { buildOpen } from "./negotiate.js";
 import { encodeMessage } from "./wire/messages.js";
 import { MALFORMED_UPDATES, updateBytes } from "../testkit/bgp/wire/rfc7606-corpus.js";
@@ -16,7 +16,7 @@ import { parsePrefix } from "../net/prefix.js";
 import { parseIP } from "../net/ip.js";
 import type { CodecOptions } from "./wire/attributes.js";
 
-const PORT = 20000 + (process.pid % 1000);
+const PORT = 179;
 const AS = 64512;
 const SPEAKER = "127.0.0.80";
 const PEER4 = "127.0.0.81"; // negotiates 4-byte ASNs
@@ -32,7 +32,8 @@ function announce(prefix: string, two = false): Uint8Array {
 }
 
 class Harness {
-  readonly sp = new Speaker({ routerId: "10.0.0.80", asNumber: AS, listen: { address: SPEAKER, port: PORT } });
+  readonly bench = inMemory();
+  readonly sp = new Speaker({ clock: this.bench.clock, network: this.bench.network, routerId: "10.0.0.80", asNumber: AS, listen: { address: SPEAKER, port: PORT } });
   private peers = new Map<string, ScriptedPeer>();
 
   async start(): Promise<void> {
@@ -45,12 +46,12 @@ class Harness {
     const cur = this.peers.get(from);
     if (cur && !cur.closed && !cur.notification()) return cur;
     cur?.sock.destroy();
-    const p = new ScriptedPeer();
+    const p = this.bench.peer();
     await p.connect(from, SPEAKER, PORT);
     const open = buildOpen({ asNumber: AS, routerId: from.replace("127.0.0", "10.0.0"), holdTime: 30, families: ["ipv4", "ipv6"], addPath: 0 });
     if (from === PEER2) open.capabilities = open.capabilities.filter((c) => c.code !== 65);
     await p.establish(open);
-    await waitFor(`session from ${from}`, () => this.status(from)?.established === true);
+    await this.bench.wait(`session from ${from}`, () => this.status(from)?.established === true);
     this.peers.set(from, p);
     return p;
   }
@@ -79,21 +80,21 @@ test("every RFC 7606 corpus case gets its action from a live speaker", async () 
       const two = from === PEER2;
       const p = await h.session(from);
       p.send(announce("10.0.0.0/24", two));
-      await waitFor(`${what}: the valid route first`, () => h.has("10.0.0.0/24", from));
+      await h.bench.wait(`${what}: the valid route first`, () => h.has("10.0.0.0/24", from));
       p.send(c.bytes);
       if (c.action === "session-reset") {
-        await waitFor(`${what}: NOTIFICATION`, () => p.notification() !== undefined);
+        await h.bench.wait(`${what}: NOTIFICATION`, () => p.notification() !== undefined);
         const n = p.notification()!;
         assert.equal(n.code, 3, what);
         if (c.subcode !== undefined) assert.equal(n.subcode, c.subcode, what);
-        await waitFor(`${what}: closed`, () => p.closed);
-        await waitFor(`${what}: routes gone`, () => !h.has("10.0.0.0/24", from));
+        await h.bench.wait(`${what}: closed`, () => p.closed);
+        await h.bench.wait(`${what}: routes gone`, () => !h.has("10.0.0.0/24", from));
         continue;
       }
       // a probe after the case (a prefix of its own): once it is in, the case has been processed
       const probe = `10.1.${i}.0/24`;
       p.send(announce(probe, two));
-      await waitFor(`${what}: probe`, () => h.has(probe, from));
+      await h.bench.wait(`${what}: probe`, () => h.has(probe, from));
       assert.equal(p.notification(), undefined, `${what}: no NOTIFICATION`);
       assert.equal(h.status(from)?.established, true, `${what}: session kept`);
       assert.equal(h.has("10.0.0.0/24", from), c.action !== "treat-as-withdraw", `${what}: route ${c.action === "treat-as-withdraw" ? "withdrawn" : "kept"}`);
@@ -163,15 +164,15 @@ test("mutated UPDATEs: no crash, no silent close, no memory growth", async (t) =
         const bad = mutate(bases[which]!, m);
         p.send(bad);
         p.send(announce("10.0.2.0/24"));
-        await waitFor("the probe, or a NOTIFICATION", () => h.has("10.0.2.0/24", PEER4) || p.notification() !== undefined, 5000);
+        await h.bench.wait("the probe, or a NOTIFICATION", () => h.has("10.0.2.0/24", PEER4) || p.notification() !== undefined);
         if (p.notification()) {
           resets++;
-          await waitFor("closed after the NOTIFICATION", () => p.closed);
+          await h.bench.wait("closed after the NOTIFICATION", () => p.closed);
         } else {
           kept++;
           // clean up for the next run: withdraw the probe
           p.send(encodeMessage({ type: "update", withdrawn: [{ prefix: parsePrefix("10.0.2.0/24"), pathId: 0 }], attributes: {}, nlri: [] }));
-          await waitFor("probe withdrawn", () => !h.has("10.0.2.0/24", PEER4));
+          await h.bench.wait("probe withdrawn", () => !h.has("10.0.2.0/24", PEER4));
         }
         // a session that ended without a NOTIFICATION would be a silent close
         assert.ok(!p.closed || p.notification() !== undefined, `closed without a NOTIFICATION on ${Buffer.from(bad).toString("hex")}`);
@@ -192,7 +193,7 @@ test("mutated UPDATEs: no crash, no silent close, no memory growth", async (t) =
     // and the speaker still works
     const p = await h.session(PEER4);
     p.send(announce("10.0.3.0/24"));
-    await waitFor("a clean route after all that", () => h.has("10.0.3.0/24", PEER4));
+    await h.bench.wait("a clean route after all that", () => h.has("10.0.3.0/24", PEER4));
   } finally {
     await h.stop();
   }
@@ -235,18 +236,18 @@ test("bad OPENs, bad headers and out-of-order messages get the right NOTIFICATIO
   await h.start();
   try {
     for (const c of OPEN_CASES) {
-      const p = new ScriptedPeer();
+      const p = h.bench.peer();
       await p.connect(PEER4, SPEAKER, PORT);
       p.send(c.bytes);
-      await waitFor(`${c.name}: NOTIFICATION`, () => p.notification() !== undefined);
+      await h.bench.wait(`${c.name}: NOTIFICATION`, () => p.notification() !== undefined);
       const n = p.notification()!;
       assert.equal(n.code, c.code, c.name);
       if (c.subcode !== undefined) assert.equal(n.subcode, c.subcode, c.name);
-      await waitFor(`${c.name}: closed`, () => p.closed);
+      await h.bench.wait(`${c.name}: closed`, () => p.closed);
     }
     const p = await h.session(PEER4);
     p.send(announce("10.0.4.0/24"));
-    await waitFor("a good session after the bad ones", () => h.has("10.0.4.0/24", PEER4));
+    await h.bench.wait("a good session after the bad ones", () => h.has("10.0.4.0/24", PEER4));
   } finally {
     await h.stop();
   }

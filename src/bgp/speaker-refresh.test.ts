@@ -5,49 +5,49 @@
 // applied without a session reset.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ScriptedPeer, announce, fibOf, peerOpen, waitFor } from "../testkit/bgp/scripted-peer.js";
+import { type ScriptedPeer, inMemory, announce, fibOf, peerOpen } from "../testkit/bgp/scripted-peer.js";
 import { Speaker, type PeerConfig } from "./speaker.js";
 import { encodeMessage, type BgpMessage } from "./wire/messages.js";
 import { endOfRib, isEndOfRib } from "./wire/update.js";
 import { answer } from "./control.js";
 
-const PORT = 21000 + (process.pid % 1000);
+const PORT = 179;
 const AS = 64512;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const rr = (subtype: number, afi = 1): BgpMessage => ({ type: "route-refresh", afi, safi: 1, subtype });
 
 test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was not re-sent; stray EoRR and unknown subtypes are ignored", async () => {
-  const sp = new Speaker({ routerId: "10.0.0.80", asNumber: AS, listen: { address: "127.0.0.80", port: PORT } });
+  const m = inMemory();
+  const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.80", asNumber: AS, listen: { address: "127.0.0.80", port: PORT } });
   const fib = fibOf(sp);
   sp.setPeers([{ address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 30 }]);
   await sp.start();
   try {
-    const p = new ScriptedPeer();
+    const p = m.peer();
     await p.connect("127.0.0.81", "127.0.0.80", PORT);
     await p.establish(peerOpen("10.0.0.81", AS));
     p.send(announce("10.9.0.81", ["10.81.1.0/24", "10.81.2.0/24", "10.81.3.0/24"]));
     p.send(endOfRib("ipv4"));
-    await waitFor("3 routes", () => fib.size === 3);
+    await m.wait("3 routes", () => fib.size === 3);
 
     // EoRR without BoRR, and subtype 9: nothing happens, the session stays
     p.send(rr(2));
     p.send(rr(9));
-    await sleep(100);
+    await m.settle();
     assert.equal(fib.size, 3);
     assert.ok(sp.peerStatus()[0]!.established);
 
     // the speaker asks for a refresh (control op), the peer answers with BoRR … EoRR
     assert.deepEqual(answer(sp, { op: "refresh", peer: "127.0.0.81", family: "ipv4" }), { ok: true, result: { requests: 1 } });
-    await waitFor("ROUTE-REFRESH request", () => p.got.some((m) => m.type === "route-refresh" && m.subtype === 0 && m.afi === 1));
+    await m.wait("ROUTE-REFRESH request", () => p.got.some((m) => m.type === "route-refresh" && m.subtype === 0 && m.afi === 1));
     p.send(rr(1));
     p.send(announce("10.9.0.81", ["10.81.1.0/24"]));
     p.send(announce("10.9.0.82", ["10.81.2.0/24"]));
-    await sleep(100);
+    await m.settle();
     assert.equal(fib.size, 3, "stale routes stay in use until EoRR");
     p.send(rr(2));
-    await waitFor("10.81.3.0/24 purged at EoRR", () => fib.size === 2);
+    await m.wait("10.81.3.0/24 purged at EoRR", () => fib.size === 2);
     assert.deepEqual(fib.get("10.81.2.0/24"), ["10.9.0.82"]);
     assert.ok(sp.peerStatus()[0]!.established);
 
@@ -57,10 +57,10 @@ test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was 
     bad.set(long);
     bad[17] = bad.length;
     p.send(bad);
-    await waitFor("NOTIFICATION 7/1", () => p.got.some((m) => m.type === "notification"));
+    await m.wait("NOTIFICATION 7/1", () => p.got.some((m) => m.type === "notification"));
     const n = p.got.find((m) => m.type === "notification")!;
     assert.ok(n.type === "notification" && n.code === 7 && n.subcode === 1 && Buffer.from(n.data).equals(Buffer.from(bad)));
-    await waitFor("routes gone", () => fib.size === 0);
+    await m.wait("routes gone", () => fib.size === 0);
     p.sock.destroy();
   } finally {
     await sp.stop();
@@ -68,7 +68,8 @@ test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was 
 });
 
 test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with capability 70; UPDATEs and End-of-RIB to one without", async () => {
-  const sp = new Speaker({ routerId: "10.0.0.82", asNumber: AS, listen: { address: "127.0.0.82", port: PORT } });
+  const m = inMemory();
+  const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.82", asNumber: AS, listen: { address: "127.0.0.82", port: PORT } });
   sp.setPeers([
     { address: "127.0.0.83", asNumber: AS, passive: true, holdTime: 30 },
     { address: "127.0.0.84", asNumber: AS, passive: true, holdTime: 30 },
@@ -76,22 +77,22 @@ test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with ca
   sp.setOriginated([{ prefix: "10.82.0.0/24", nextHop: "10.9.0.82" }]);
   await sp.start();
   try {
-    const withCap = new ScriptedPeer();
+    const withCap = m.peer();
     await withCap.connect("127.0.0.83", "127.0.0.82", PORT);
     const ours = await withCap.establish(peerOpen("10.0.0.83", AS));
     assert.ok(ours.capabilities.some((c) => c.code === 70), "we advertise enhanced route refresh");
-    const without = new ScriptedPeer();
+    const without = m.peer();
     await without.connect("127.0.0.84", "127.0.0.82", PORT);
     await without.establish(peerOpen("10.0.0.84", AS, { enhanced: false }));
-    await waitFor("initial dumps", () => withCap.updates().some((u) => isEndOfRib(u)) && without.updates().some((u) => isEndOfRib(u)));
+    await m.wait("initial dumps", () => withCap.updates().some((u) => isEndOfRib(u)) && without.updates().some((u) => isEndOfRib(u)));
 
     for (const p of [withCap, without]) {
       p.got = [];
       p.send(rr(0));
       p.send(rr(0, 2)); // IPv6 was not negotiated: ignored
     }
-    await waitFor("refresh answered", () => withCap.got.some((m) => m.type === "route-refresh" && m.subtype === 2) && without.updates().some((u) => isEndOfRib(u)));
-    await sleep(50);
+    await m.wait("refresh answered", () => withCap.got.some((m) => m.type === "route-refresh" && m.subtype === 2) && without.updates().some((u) => isEndOfRib(u)));
+    await m.settle();
     const kinds = (p: ScriptedPeer) => p.got.filter((m) => m.type !== "keepalive").map((m) => (m.type === "route-refresh" ? `rr${m.subtype}` : m.type === "update" ? (isEndOfRib(m) ? "eor" : "update") : m.type));
     assert.deepEqual(kinds(withCap), ["rr1", "update", "rr2"]);
     assert.deepEqual(kinds(without), ["update", "eor"]);
@@ -104,7 +105,10 @@ test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with ca
 });
 
 test("graceful restart, restarting speaker: R and F bits, nothing sent or installed before the peer's End-of-RIB, R clear afterwards", async () => {
+  const m = inMemory();
   const sp = new Speaker({
+    clock: m.clock,
+    network: m.network,
     routerId: "10.0.0.85",
     asNumber: AS,
     listen: { address: "127.0.0.85", port: PORT },
@@ -117,28 +121,28 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
   sp.setOriginated([{ prefix: "10.85.0.0/24", nextHop: "10.9.0.85" }]);
   await sp.start();
   try {
-    const p = new ScriptedPeer();
+    const p = m.peer();
     await p.connect("127.0.0.86", "127.0.0.85", PORT);
     const ours = await p.establish(peerOpen("10.0.0.86", AS, { gr: true }));
     const gr = ours.capabilities.find((c) => c.code === 64);
     assert.deepEqual(gr, { code: 64, restarting: true, notification: true, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
     p.send(announce("10.9.0.86", ["10.86.1.0/24"]));
-    await sleep(150);
+    await m.settle();
     assert.equal(p.updates().length, 0, "selection deferred: nothing sent");
     assert.equal(fib.size, 0, "selection deferred: nothing installed");
     assert.ok(sp.selectionDeferred && !done);
     assert.equal(sp.routes("ipv4").length, 2, "the RIB itself is up to date");
 
     p.send(endOfRib("ipv4"));
-    await waitFor("our table and End-of-RIB", () => p.updates().some((u) => isEndOfRib(u)));
+    await m.wait("our table and End-of-RIB", () => p.updates().some((u) => isEndOfRib(u)));
     assert.deepEqual(p.announced(), ["10.85.0.0/24"]);
-    await waitFor("installed", () => fib.has("10.86.1.0/24"));
+    await m.wait("installed", () => fib.has("10.86.1.0/24"));
     assert.ok(done && !sp.selectionDeferred);
 
     // after selection, a new session's OPEN no longer claims a restart
     p.sock.destroy();
-    await waitFor("down", () => !sp.peerStatus()[0]!.established);
-    const p2 = new ScriptedPeer();
+    await m.wait("down", () => !sp.peerStatus()[0]!.established);
+    const p2 = m.peer();
     await p2.connect("127.0.0.86", "127.0.0.85", PORT);
     const again = await p2.establish(peerOpen("10.0.0.86", AS, { gr: true }));
     const gr2 = again.capabilities.find((c) => c.code === 64);
@@ -150,7 +154,10 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
 });
 
 test("graceful restart, restarting speaker: the deferral timer ends the wait for a peer that never sends End-of-RIB; stopForRestart sends no NOTIFICATION", async () => {
+  const m = inMemory();
   const sp = new Speaker({
+    clock: m.clock,
+    network: m.network,
     routerId: "10.0.0.87",
     asNumber: AS,
     listen: { address: "127.0.0.87", port: PORT },
@@ -160,23 +167,27 @@ test("graceful restart, restarting speaker: the deferral timer ends the wait for
   sp.setPeers([{ address: "127.0.0.88", asNumber: AS, passive: true, holdTime: 30 }]);
   sp.setOriginated([{ prefix: "10.87.0.0/24", nextHop: "10.9.0.87" }]);
   await sp.start();
-  const p = new ScriptedPeer();
+  const p = m.peer();
   try {
     await p.connect("127.0.0.88", "127.0.0.87", PORT);
     await p.establish(peerOpen("10.0.0.88", AS, { gr: true }));
     p.send(announce("10.9.0.88", ["10.88.1.0/24"]));
+    await m.settle();
+    assert.ok(sp.selectionDeferred, "still deferred before the timer");
+    m.clock.advance(1000);
     await sp.whenSelectionDone();
-    await waitFor("table sent after the timer", () => p.announced().includes("10.87.0.0/24"));
-    await waitFor("installed", () => fib.has("10.88.1.0/24"));
+    await m.wait("table sent after the timer", () => p.announced().includes("10.87.0.0/24"));
+    await m.wait("installed", () => fib.has("10.88.1.0/24"));
   } finally {
     await sp.stopForRestart();
   }
-  await waitFor("connection closed", () => p.closed);
+  await m.wait("connection closed", () => p.closed);
   assert.ok(!p.got.some((m) => m.type === "notification"), "no NOTIFICATION on a graceful-restart stop");
 });
 
 test("nextHopSelf per peer, and large communities (RFC 8092) passing through, matched and set by policy", async () => {
-  const sp = new Speaker({ routerId: "10.0.0.90", asNumber: AS, listen: { address: "127.0.0.90", port: PORT } });
+  const m = inMemory();
+  const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.90", asNumber: AS, listen: { address: "127.0.0.90", port: PORT } });
   sp.setPeers([
     {
       address: "127.0.0.91",
@@ -201,7 +212,7 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
   ]);
   await sp.start();
   try {
-    const [src, self, plain, ebgp] = [new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer(), new ScriptedPeer()];
+    const [src, self, plain, ebgp] = [m.peer(), m.peer(), m.peer(), m.peer()];
     for (const [p, n] of [[src, 91], [self, 92], [plain, 93]] as const) {
       await p.connect(`127.0.0.${n}`, "127.0.0.90", PORT);
       await p.establish(peerOpen(`10.0.0.${n}`, AS));
@@ -210,8 +221,8 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
     await ebgp.establish(peerOpen("10.0.0.94", 65094));
     src.send(announce("10.9.0.91", ["10.91.1.0/24"], { largeCommunities: [[65000, 1, 2], [65000, 9, 9]] }));
     src.send(announce("10.9.0.91", ["10.91.2.0/24"], { largeCommunities: [[65000, 666, 1]] }));
-    await waitFor("routes reach every peer", () => [self, plain, ebgp].every((p) => p.announced().includes("10.91.1.0/24")));
-    await sleep(100);
+    await m.wait("routes reach every peer", () => [self, plain, ebgp].every((p) => p.announced().includes("10.91.1.0/24")));
+    await m.settle();
     const view = sp.routes("ipv4");
     assert.deepEqual(view.map((r) => r.prefix), ["10.91.1.0/24"], "the large-community reject term worked");
     assert.deepEqual(view[0]!.paths[0]!.largeCommunities, ["64512:7:7", "65000:1:2"]);
@@ -228,7 +239,8 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
 });
 
 test("policy changes keep the session: import asks for a refresh and re-imports, export re-sends between BoRR and EoRR; a peer without RFC 7313 is reset", async () => {
-  const sp = new Speaker({ routerId: "10.0.0.95", asNumber: AS, listen: { address: "127.0.0.95", port: PORT } });
+  const m = inMemory();
+  const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.95", asNumber: AS, listen: { address: "127.0.0.95", port: PORT } });
   const fib = fibOf(sp);
   const peer = (n: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${n}`, asNumber: AS, passive: true, holdTime: 30, ...extra });
   const refuse = (prefix: string): PeerConfig["import"] => [{ match: { prefix: [{ prefix }] }, action: "reject" }, { action: "accept" }];
@@ -236,31 +248,31 @@ test("policy changes keep the session: import asks for a refresh and re-imports,
   sp.setOriginated([{ prefix: "10.95.1.0/24", nextHop: "10.9.0.95" }, { prefix: "10.95.2.0/24", nextHop: "10.9.0.95" }]);
   await sp.start();
   try {
-    const a = new ScriptedPeer();
+    const a = m.peer();
     await a.connect("127.0.0.96", "127.0.0.95", PORT);
     await a.establish(peerOpen("10.0.0.96", AS));
-    const b = new ScriptedPeer();
+    const b = m.peer();
     await b.connect("127.0.0.97", "127.0.0.95", PORT);
     await b.establish(peerOpen("10.0.0.97", AS, { enhanced: false }));
     a.send(announce("10.9.0.96", ["10.96.1.0/24", "10.96.2.0/24"]));
     a.send(endOfRib("ipv4"));
-    await waitFor("a's routes", () => fib.size === 2);
-    await waitFor("initial dumps", () => a.updates().some((u) => isEndOfRib(u)) && b.updates().some((u) => isEndOfRib(u)));
+    await m.wait("a's routes", () => fib.size === 2);
+    await m.wait("initial dumps", () => a.updates().some((u) => isEndOfRib(u)) && b.updates().some((u) => isEndOfRib(u)));
 
     // import: a's routes are asked for again and imported under the new policy
     a.got = [];
     sp.setPeers([peer(96, { import: refuse("10.96.2.0/24") }), peer(97)]);
-    await waitFor("ROUTE-REFRESH to a", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 0 && m.afi === 1));
+    await m.wait("ROUTE-REFRESH to a", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 0 && m.afi === 1));
     a.send(rr(1));
     a.send(announce("10.9.0.96", ["10.96.1.0/24", "10.96.2.0/24"]));
     a.send(rr(2));
-    await waitFor("10.96.2.0/24 refused now", () => fib.size === 1);
+    await m.wait("10.96.2.0/24 refused now", () => fib.size === 1);
     assert.deepEqual([...fib.keys()], ["10.96.1.0/24"]);
 
     // export: a's table again between BoRR and EoRR, without the route the policy now refuses
     a.got = [];
     sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24") }), peer(97)]);
-    await waitFor("EoRR to a", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
+    await m.wait("EoRR to a", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
     const kinds = a.got.filter((m) => m.type !== "keepalive").map((m) => (m.type === "route-refresh" ? `rr${m.subtype}` : m.type));
     assert.deepEqual(kinds, ["rr1", "update", "rr2"]);
     assert.deepEqual(a.announced(), ["10.95.1.0/24"]);
@@ -272,14 +284,14 @@ test("policy changes keep the session: import asks for a refresh and re-imports,
     // the next-hop mode is outbound treatment too: our routes again, now with us as next hop
     a.got = [];
     sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }), peer(97)]);
-    await waitFor("EoRR to a after the next-hop change", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
+    await m.wait("EoRR to a after the next-hop change", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
     const resent = a.updates().filter((u) => u.nlri.length > 0);
     assert.deepEqual(resent.map((u) => [u.nlri.map((x) => x.prefix.toString()), u.attributes.nextHop?.toString()]), [[["10.95.1.0/24"], "127.0.0.95"]]);
     assert.equal(a.closed, false);
 
     // b has no enhanced route refresh: it could not be told to drop a route, so it is reset
     sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }), peer(97, { export: refuse("10.95.2.0/24") })]);
-    await waitFor("b's NOTIFICATION", () => b.notification() !== undefined);
+    await m.wait("b's NOTIFICATION", () => b.notification() !== undefined);
     assert.deepEqual(b.notification(), { code: 6, subcode: 6 }, "Cease, other configuration change");
     assert.equal(a.closed, false);
 

@@ -1,4 +1,4 @@
-// Export policy by route source on live speakers (loopback), as the agent sets it (calc/
+// Export policy by route source on live speakers (in-memory transport, fake clock), as the agent sets it (calc/
 // bgp-peer-policy.ts): a route reflector accepts its own routes and iBGP-learned ones towards its
 // clients, and only its own towards an eBGP peer. Reflection between clients still works (RFC
 // 4456), an eBGP peer's route never reaches the clients, and the clients' routes never reach the
@@ -7,20 +7,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Speaker, type PeerConfig } from "./speaker.js";
 import type { PolicyTermConfig } from "./policy.js";
+import { inMemory } from "../testkit/bgp/scripted-peer.js";
 
-const PORT = 19000 + (process.pid % 1000);
+const PORT = 179;
 const AS = 64512;
 const EXT = 65001;
 
-async function waitFor(what: string, cond: () => boolean, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const m = inMemory();
+const waitFor = (what: string, cond: () => boolean) => m.wait(what, cond);
 
-const sp = (n: number, as = AS) => new Speaker({ routerId: `10.0.0.${n}`, asNumber: as, listen: { address: `127.0.0.${n}`, port: PORT } });
+const sp = (n: number, as = AS) => new Speaker({ clock: m.clock, network: m.network, routerId: `10.0.0.${n}`, asNumber: as, listen: { address: `127.0.0.${n}`, port: PORT } });
 const cfg = (self: number, other: number, as: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${other}`, asNumber: as, port: PORT, localAddress: `127.0.0.${self}`, holdTime: 9, connectRetry: 1, ...extra });
 const toIbgp: PolicyTermConfig[] = [{ match: { source: ["local"] }, action: "accept" }, { match: { source: ["ibgp"] }, action: "accept" }, { action: "reject" }];
 const toEbgp: PolicyTermConfig[] = [{ match: { source: ["local"] }, action: "accept" }, { action: "reject" }];
@@ -28,7 +24,7 @@ const all: PolicyTermConfig[] = [{ action: "accept" }];
 const prefixes = (s: Speaker) => s.routes("ipv4").map((r) => r.prefix);
 
 test("source-based export: reflection between clients works; eBGP routes stay off the clients, client routes off the eBGP peer", async () => {
-  const rr = new Speaker({ routerId: "10.0.0.40", asNumber: AS, clusterId: "1.1.1.1", listen: { address: "127.0.0.40", port: PORT } });
+  const rr = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.40", asNumber: AS, clusterId: "1.1.1.1", listen: { address: "127.0.0.40", port: PORT } });
   const c1 = sp(41);
   const c2 = sp(42);
   const ext = sp(43, EXT);

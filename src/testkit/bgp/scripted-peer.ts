@@ -1,9 +1,9 @@
 /**
- * Test support: a BGP peer scripted message by message over a raw TCP socket, using tabby's own
- * codec, for driving a Speaker through exact sequences (RFC 4724 restarts, RFC 7606 malformed
- * input), and a view of a speaker's FIB changes. Not used by tabby itself.
+ * Test support: a BGP peer scripted message by message over a raw connection (TCP, or the
+ * in-memory network of memory-transport.ts), using tabby's own codec, for driving a Speaker
+ * through exact sequences (RFC 4724 restarts, RFC 7606 malformed input), and a view of a speaker's
+ * FIB changes. Not used by tabby itself.
  */
-import * as net from "node:net";
 import { BgpFramer } from "../../bgp/wire/framer.js";
 import { decodeMessage, encodeMessage, type BgpMessage } from "../../bgp/wire/messages.js";
 import type { OpenMessage } from "../../bgp/wire/open.js";
@@ -13,6 +13,13 @@ import { parsePrefix } from "../../net/prefix.js";
 import { parseIP } from "../../net/ip.js";
 import type { FibChange, Speaker } from "../../bgp/speaker.js";
 import { connectSecured, type SecuredConnectOptions } from "../../bgp/md5.js";
+import type { BgpNetwork, ByteStream } from "../../bgp/transport.js";
+import { SocketStream, tcpNetwork } from "../../bgp/tcp-transport.js";
+import { MemoryNetwork, settle, until } from "./memory-transport.js";
+import { FakeClock } from "../../clock.js";
+
+/** Waits until `cond` holds: `waitFor` (wall clock, for real sockets) or memory-transport's `until`. */
+export type Waiter = (what: string, cond: () => boolean) => Promise<void>;
 
 export async function waitFor(what: string, cond: () => boolean, ms = 10000): Promise<void> {
   const end = Date.now() + ms;
@@ -45,22 +52,44 @@ export function announce(nextHop: string, prefixes: string[], extra: Partial<Upd
 }
 
 export class ScriptedPeer {
-  sock!: net.Socket;
+  sock!: ByteStream;
   got: BgpMessage[] = [];
+  /** Every message received, as bytes (also those the default codec options cannot decode). */
+  raw: Uint8Array[] = [];
   closed = false;
 
-  /** Connects from `self`; `secured` makes the socket by hand with TCP-MD5 and GTSM options (md5.ts). */
+  /** Over `network` (TCP by default), waiting with `wait`. */
+  constructor(
+    private readonly network: BgpNetwork = tcpNetwork,
+    readonly wait: Waiter = waitFor,
+  ) {}
+
+  /**
+   * Connects from `self`; `secured` puts TCP-MD5 and GTSM options on the socket before its SYN: over
+   * TCP a socket made by hand (md5.ts, whose connect() is synchronous on loopback) even when empty.
+   */
   async connect(self: string, to: string, port: number, secured?: SecuredConnectOptions): Promise<void> {
     let connected!: () => void;
+    // settles on success only (a refused connection shows as `closed`)
     const up = new Promise<void>((r) => (connected = r));
-    this.sock = secured ? connectSecured(to, port, self, secured, () => connected()) : net.connect({ host: to, port, localAddress: self });
-    if (!secured) this.sock.once("connect", () => connected());
+    const req = { address: to, port, localAddress: self, ...(secured?.key ? { password: secured.key } : {}), ...(secured?.ttlSecurity ? { ttlSecurity: secured.ttlSecurity } : {}) };
+    this.sock =
+      secured && this.network === tcpNetwork ? new SocketStream(connectSecured(to, port, self, secured, () => connected())) : this.network.connect(req, () => connected());
     const framer = new BgpFramer();
-    this.sock.on("data", (d) => {
-      for (const f of framer.push(d)) this.got.push(decodeMessage(f));
+    this.sock.onData((d) => {
+      for (const f of framer.push(d)) {
+        this.raw.push(f);
+        let m: BgpMessage;
+        try {
+          m = decodeMessage(f);
+        } catch {
+          continue; // kept in `raw` only (a 2-byte-AS UPDATE, say)
+        }
+        this.got.push(m);
+      }
     });
-    this.sock.on("close", () => (this.closed = true));
-    this.sock.on("error", () => {});
+    this.sock.onClose(() => (this.closed = true));
+    this.sock.onError(() => {});
     await up;
   }
 
@@ -72,7 +101,7 @@ export class ScriptedPeer {
   async establish(open: OpenMessage): Promise<OpenMessage> {
     this.send(open);
     this.send({ type: "keepalive" });
-    await waitFor("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
+    await this.wait("OPEN + KEEPALIVE from the speaker", () => this.got.some((m) => m.type === "open") && this.got.some((m) => m.type === "keepalive"));
     return this.got.find((m): m is OpenMessage => m.type === "open")!;
   }
 
@@ -99,4 +128,16 @@ export function fibOf(s: Speaker): Map<string, string[]> {
     else m.delete(c.prefix);
   });
   return m;
+}
+
+/**
+ * An in-memory test bench: a MemoryNetwork, a FakeClock, a waiter that turns the event loop
+ * (never the wall clock), and scripted peers on that network. Give the Speaker `clock` and
+ * `network`.
+ */
+export function inMemory(): { network: MemoryNetwork; clock: FakeClock; wait: Waiter; settle: () => Promise<void>; peer: () => ScriptedPeer } {
+  const network = new MemoryNetwork();
+  const clock = new FakeClock();
+  const wait: Waiter = (what, cond) => until(what, cond, clock);
+  return { network, clock, wait, settle: () => settle(clock), peer: () => new ScriptedPeer(network, wait) };
 }

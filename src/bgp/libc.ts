@@ -1,8 +1,7 @@
 /**
- * libc through the `koffi` FFI for the socket options Node does not offer: TCP-MD5 (md5.ts, RFC
- * 2385) and GTSM (gtsm.ts, RFC 5082), and the hand-made sockets that carry them
- * (listener-socket.ts, md5.ts's outbound connect). Loaded on first use only: a speaker with no
- * password and no GTSM never loads koffi. Shell (I/O).
+ * libc through the `koffi` FFI package, loaded on first use, for the socket calls Node does not
+ * offer: setsockopt/getsockopt for TCP-MD5 (RFC 2385, md5.ts) and GTSM (RFC 5082, gtsm.ts), and
+ * sockets made by hand (md5.ts, listener-socket.ts). Linux only. Shell (I/O).
  */
 import { createRequire } from "node:module";
 import { BgpError } from "./errors.js";
