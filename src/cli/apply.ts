@@ -17,6 +17,7 @@ import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../datastore/keys.js";
 import { writeAllOrNothing } from "./undo-log.js";
+import { manifestText } from "./manifest-input.js";
 
 /** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
 export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
@@ -35,13 +36,15 @@ async function readSource(file: string, io: CliIO): Promise<string> {
     const stdin = (io as CliIO & { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-    return Buffer.concat(chunks).toString("utf8");
+    return manifestText(Buffer.concat(chunks), "<stdin>");
   }
+  let bytes: Buffer;
   try {
-    return await readFile(file, "utf8");
+    bytes = await readFile(file);
   } catch (err) {
     throw new TabbyError("CLI_FILE", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
   }
+  return manifestText(bytes, file);
 }
 
 /**

@@ -6,7 +6,7 @@
  * is returned. Output: one object for one resource, a List for several.
  * Pure: no I/O (text in, text out); uses the `yaml` package.
  */
-import { parseAllDocuments, stringify } from "yaml";
+import { LineCounter, parseAllDocuments, stringify } from "yaml";
 import { Checker, isPlainObject } from "./check.js";
 import { ManifestParseError, ValidationError, type FieldError } from "./errors.js";
 import { checkResource, isKnownKind } from "./validate.js";
@@ -36,14 +36,18 @@ function identify(item: unknown): { kind?: string; name?: string } {
 
 /** Parses and validates every resource in `text`; `source` names it in errors (a path or "-"). */
 export function parseManifests(text: string, source?: string, opts: ParseOptions = {}): Resource[] {
-  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter: lines });
   const values: unknown[] = [];
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
     const err = doc.errors[0];
     if (err) {
-      const pos = err.linePos?.[0];
-      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${err.message.split("\n")[0]}`, { source, document: i + 1 });
+      // line and column from the start of the input (1-based); the message is the parser's first
+      // line, cut short: it never echoes a long stretch of the input back
+      const pos = err.linePos?.[0] ?? (err.pos?.[0] !== undefined ? lines.linePos(err.pos[0]) : undefined);
+      const msg = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${msg.length > 160 ? `${msg.slice(0, 157)}...` : msg}`, { source, document: i + 1, ...(pos ? { line: pos.line, column: pos.col } : {}) });
     }
     values.push(doc.toJS({ maxAliasCount: 100 }));
   });

@@ -154,10 +154,12 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
 
 /**
  * Validates one resource and returns a new object with Calico's defaults applied. Throws
- * ValidationError (code MODEL_INVALID) listing every problem with its field path.
+ * ValidationError (code MODEL_INVALID) listing every problem with its field path. With `stored`
+ * (a reader of what is already in the datastore), values tabby does not honour are not errors:
+ * the reader fails closed on them itself (a policy rule with `http` is never compiled).
  */
-export function validateResource<R extends Resource = Resource>(input: unknown, origin: Origin = {}): R {
-  const c = new Checker();
+export function validateResource<R extends Resource = Resource>(input: unknown, origin: Origin = {}, opts: { stored?: boolean } = {}): R {
+  const c = new Checker(opts.stored ? "stored" : "write");
   const r = checkResource(input, c);
   if (c.errors.length || !r) throw new ValidationError(c.errors, { ...whatOf(input), ...origin });
   return r as R;
