@@ -16,7 +16,8 @@ import { parseManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../datastore/keys.js";
-import { writeAllOrNothing } from "./undo-log.js";
+import { writeBatch } from "./write-batch.js";
+import { interruptedExitCode, withInterrupt } from "./interrupt.js";
 import { manifestText } from "./manifest-input.js";
 
 /** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
@@ -99,7 +100,7 @@ export async function reportErrors(verb: string, io: CliIO, body: () => Promise<
   } catch (err) {
     if (err instanceof TabbyError) {
       io.stderr.write(`tabby ${verb}: ${err.message} [${err.code}]\n`);
-      return 1;
+      return err.code === "CLI_INTERRUPTED" ? interruptedExitCode(err.details) : 1;
     }
     throw err;
   }
@@ -120,7 +121,7 @@ export function describeResource(r: { kind: string; metadata: { name: string; na
   return `${r.kind}(${r.metadata.namespace ? `${r.metadata.namespace}/` : ""}${r.metadata.name})`;
 }
 
-/** The datastore key and display label of a resource, for writeAllOrNothing. */
+/** The datastore key and display label of a resource, for writeBatch. */
 export function resourceId(r: Resource): { key: string; label: string } {
   return { key: resourceKey(r.kind, r.metadata.name, r.metadata.namespace), label: describeResource(r) };
 }
@@ -137,8 +138,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     // Every document of every file is read and validated before the datastore is touched.
     const resources = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
-      // A write failing mid-way (conflict, datastore down) rolls back the earlier ones.
-      const done = await writeAllOrNothing(client.store, resources, sourcedId, async (s) => Number((await client.apply(s.resource)).metadata.resourceVersion), "applied");
+      // One transaction: a failure or SIGINT/SIGTERM before the commit writes nothing (write-batch.ts).
+      const done = await withInterrupt((signal) => writeBatch(client.store, resources, sourcedId, (c, s) => c.apply(s.resource), "applied", { signal }));
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
       return 0;
     });

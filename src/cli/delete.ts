@@ -4,7 +4,10 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
+import { loadManifests, parseCommandArgs, reportErrors, resourceId, withClient } from "./apply.js";
+import { writeBatch } from "./write-batch.js";
+import { withInterrupt } from "./interrupt.js";
+import type { ResourceClient } from "../datastore/resource-client.js";
 import { resolveKind } from "../model/kinds.js";
 import { KINDS } from "../datastore/keys.js";
 import { hasCode, TabbyError } from "../errors.js";
@@ -46,21 +49,19 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         ...(r.metadata.namespace !== undefined ? { namespace: r.metadata.namespace } : {}),
       }));
     return withClient(values.datastore as string | undefined, io, async (client) => {
-      let done = 0;
-      for (const t of list) {
-        const asResource = { kind: t.kind, metadata: { name: t.name, namespace: t.namespace } };
+      // One transaction, as apply: a missing resource, a tier still in use or SIGINT deletes nothing.
+      const id = (t: (typeof list)[number]) => resourceId({ kind: t.kind, metadata: { name: t.name, namespace: t.namespace } } as Resource);
+      const del = async (c: ResourceClient, t: (typeof list)[number]) => {
         try {
-          await client.delete(t.kind, t.name, t.namespace);
-          done++;
+          await c.delete(t.kind, t.name, t.namespace);
+          return true;
         } catch (err) {
-          if (hasCode(err, "DS_NOT_FOUND")) {
-            if (values["skip-not-exists"]) continue;
-            throw partialFailure("deleted", done, list.length, asResource as Resource, new TabbyError("DS_NOT_FOUND", "resource does not exist"));
-          }
-          if (err instanceof TabbyError) throw partialFailure("deleted", done, list.length, asResource as Resource, err);
-          throw err;
+          if (!hasCode(err, "DS_NOT_FOUND")) throw err;
+          if (values["skip-not-exists"]) return false;
+          throw new TabbyError("DS_NOT_FOUND", "resource does not exist");
         }
-      }
+      };
+      const done = await withInterrupt((signal) => writeBatch(client.store, list, id, del, "deleted", { signal }));
       io.stdout.write(`Successfully deleted ${done} resource(s)\n`);
       return 0;
     });

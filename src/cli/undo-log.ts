@@ -17,8 +17,8 @@ interface Entry {
   key: string;
   label: string;
   before: KV | undefined;
-  /** Revision our write produced; "failed" when the write threw (its outcome may be unknown). */
-  written: number | "failed" | undefined;
+  /** Revision our write produced; "deleted" when it was a delete; "failed" when the write threw (its outcome may be unknown). */
+  written: number | "deleted" | "failed" | undefined;
 }
 
 export class UndoLog {
@@ -26,13 +26,19 @@ export class UndoLog {
   constructor(private readonly store: Store) {}
 
   /** Reads and remembers `key`'s state before a write; call `done` with the write's revision. */
-  async before(key: string, label: string): Promise<{ done(revision: number): void; failed(): void }> {
+  async before(key: string, label: string): Promise<{ done(revision: number): void; deleted(): void; failed(): void }> {
     const e: Entry = { key, label, before: await this.store.get(key), written: undefined };
     this.entries.push(e);
     return {
       done: (revision) => void (e.written = revision),
+      deleted: () => void (e.written = "deleted"),
       failed: () => void (e.written = "failed"),
     };
+  }
+
+  /** How many writes are recorded (and would be undone). */
+  get size(): number {
+    return this.entries.length;
   }
 
   /**
@@ -45,6 +51,12 @@ export class UndoLog {
       try {
         const cur = await this.store.get(e.key);
         const ours = e.written;
+        if (ours === "deleted") {
+          // put back what we deleted, unless someone has created the key again since
+          if (cur) left.push(`${e.label} (created again by someone else since; left as it is)`);
+          else if (e.before) await this.store.create(e.key, e.before.value);
+          continue;
+        }
         if (ours === "failed" || ours === undefined) {
           // The write failed: if the key is unchanged, nothing to undo. If it changed, it may be
           // our unacknowledged write or someone else's: it is left alone and reported.
