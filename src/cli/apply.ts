@@ -16,7 +16,7 @@ import { parseManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../datastore/keys.js";
-import { writeBatch } from "./write-batch.js";
+import { progressTo, writeBatch } from "./write-batch.js";
 import { interruptedExitCode, withInterrupt } from "./interrupt.js";
 import { manifestText } from "./manifest-input.js";
 
@@ -139,7 +139,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const resources = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       // One transaction: a failure or SIGINT/SIGTERM before the commit writes nothing (write-batch.ts).
-      const done = await withInterrupt((signal) => writeBatch(client.store, resources, sourcedId, (c, s) => c.apply(s.resource), "applied", { signal }));
+      const done = await withInterrupt((signal) => writeBatch(client.store, resources, sourcedId, (c, s) => c.apply(s.resource), "applied", { signal, onProgress: progressTo(io.stderr, "apply", resources.length) }));
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
       return 0;
     });

@@ -6,7 +6,7 @@
 import type { CliIO } from "./command.js";
 import { loadSourcedManifests, reportErrors, sourcedId, withClient } from "./apply.js";
 import { checkExistence, parseFileCommand } from "./file-command.js";
-import { writeBatch } from "./write-batch.js";
+import { progressTo, writeBatch } from "./write-batch.js";
 import { withInterrupt } from "./interrupt.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
@@ -16,7 +16,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sourced = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       await checkExistence(client, sourced, false);
-      const done = await withInterrupt((signal) => writeBatch(client.store, sourced, sourcedId, (c, s) => c.create(s.resource), "created", { signal }));
+      const done = await withInterrupt((signal) => writeBatch(client.store, sourced, sourcedId, (c, s) => c.create(s.resource), "created", { signal, onProgress: progressTo(io.stderr, "create", sourced.length) }));
       io.stdout.write(`Successfully created ${done} resource(s)\n`);
       return 0;
     });

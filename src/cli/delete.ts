@@ -5,7 +5,7 @@
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { loadManifests, parseCommandArgs, reportErrors, resourceId, withClient } from "./apply.js";
-import { writeBatch } from "./write-batch.js";
+import { progressTo, writeBatch } from "./write-batch.js";
 import { withInterrupt } from "./interrupt.js";
 import type { ResourceClient } from "../datastore/resource-client.js";
 import { resolveKind } from "../model/kinds.js";
@@ -61,7 +61,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           throw new TabbyError("DS_NOT_FOUND", "resource does not exist");
         }
       };
-      const done = await withInterrupt((signal) => writeBatch(client.store, list, id, del, "deleted", { signal }));
+      const done = await withInterrupt((signal) => writeBatch(client.store, list, id, del, "deleted", { signal, onProgress: progressTo(io.stderr, "delete", list.length) }));
       io.stdout.write(`Successfully deleted ${done} resource(s)\n`);
       return 0;
     });

@@ -15,9 +15,11 @@ import { UndoLog } from "./undo-log.js";
 export interface BatchOptions {
   /** Aborted by SIGINT/SIGTERM (src/cli/interrupt.ts); its reason names the signal. */
   signal?: AbortSignal | undefined;
+  /** Told every few hundred resources how far the batch is ("checked": prepared, "written": journal). */
+  onProgress?: ((phase: "checked" | "written", done: number, total: number) => void) | undefined;
 }
 
-/** How often (in resources) the loop lets the event loop run, so a signal is seen promptly. */
+/** How often (in resources) the loop reports progress and lets the event loop run, so a signal is seen promptly. */
 const YIELD_EVERY = 200;
 
 function signalName(signal: AbortSignal): string {
@@ -41,7 +43,10 @@ export async function writeBatch<T>(
   const labels = new Map<string, string>();
   let done = 0;
   for (let i = 0; i < items.length; i++) {
-    if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEvents();
+    if (i % YIELD_EVERY === 0 && i > 0) {
+      opts.onProgress?.("checked", i, items.length);
+      await yieldToEvents();
+    }
     if (opts.signal?.aborted) {
       throw new InterruptedError(`interrupted by ${signalName(opts.signal)} after ${i} of ${items.length} resource(s) were checked; nothing was written (nothing had been committed)`, { signal: opts.signal.reason, checked: i, total: items.length, written: 0 });
     }
@@ -87,7 +92,10 @@ async function journal(store: Store, ops: BatchOp[], labels: Map<string, string>
     throw new TabbyError(code, `${head} (${tail})`, details, cause === undefined ? undefined : { cause });
   };
   for (let i = 0; i < ops.length; i++) {
-    if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEvents();
+    if (i % YIELD_EVERY === 0 && i > 0) {
+      opts.onProgress?.("written", i, ops.length);
+      await yieldToEvents();
+    }
     if (opts.signal?.aborted) await undo(`interrupted by ${signalName(opts.signal)} after ${i} of ${ops.length} write(s)`, "CLI_INTERRUPTED", i);
     const op = ops[i]!;
     const label = labels.get(op.key) ?? op.key;
@@ -104,4 +112,12 @@ async function journal(store: Store, ops: BatchOp[], labels: Map<string, string>
       await undo(`${label}: ${err.message}`, err.code, i, err);
     }
   }
+}
+
+/** Progress lines on stderr for a large batch (from 1,000 resources), every 10,000 (journal: every 200). */
+export function progressTo(stderr: NodeJS.WritableStream, verb: string, total: number): BatchOptions["onProgress"] {
+  if (total < 1000) return undefined;
+  return (phase, done, n) => {
+    if (phase === "written" || done % 10_000 === 0) stderr.write(`tabby ${verb}: ${done} of ${n} resource(s) ${phase}\n`);
+  };
 }
