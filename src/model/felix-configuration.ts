@@ -181,7 +181,7 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   const spec = structuredClone(v) as Record<string, unknown>;
   for (const [k, val] of Object.entries(spec)) {
     const path = childPath("spec", k);
-    if (val === null) continue;
+    if (val === null || val === undefined) continue;
     if (TABBY_FIELDS.has(k)) continue; // checked below
     const f = BY_NAME.get(k);
     if (!f) {

@@ -357,9 +357,10 @@ test("BGPConfiguration: fields tabby cannot honour are refused with the reason",
 
 // ---------- generic kinds ----------
 
-test("other registered kinds: metadata checked, spec kept as is", () => {
+test("CalicoNodeStatus: refused when written (tabby does not fill it in); a stored one keeps its spec", () => {
   const gnp = { apiVersion: V3, kind: "CalicoNodeStatus", metadata: { name: "default" }, spec: { node: "a", whatever: { nested: [1, 2] } } };
-  assert.deepEqual(validateResource(gnp).spec, gnp.spec);
+  rejects(gnp, "spec", /tabby does not fill in CalicoNodeStatus objects; use `tabby node status`/);
+  assert.deepEqual(validateResource(gnp, {}, { stored: true }).spec, gnp.spec);
   rejects({ ...gnp, metadata: { name: "Deny" } }, "metadata.name", /lower case/);
   rejects({ ...gnp, spec: [1] }, "spec", /must be an object/);
 });

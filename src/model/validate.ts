@@ -1,9 +1,8 @@
 /**
  * `validateResource`: strict decoding, Calico's validation and Calico's defaults for one v3
- * resource. Node, IPPool, WorkloadEndpoint, Profile, BGPConfiguration, BGPPeer, Tier,
- * NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet and HostEndpoint are checked
- * field by field; the other kinds Calico registers (src/datastore/keys.ts) get their metadata
- * checked and their spec kept as it is. Every problem is reported, each with its field path.
+ * resource. Every kind in VALIDATED_KINDS is checked field by field; CalicoNodeStatus (a request
+ * for status tabby answers with `tabby node status` instead) is refused when written.
+ * Every problem is reported, each with its field path.
  * Pure: no I/O.
  */
 import { KINDS } from "../datastore/keys.js";
@@ -24,6 +23,7 @@ import { checkNetworkSetSpec } from "./network-set.js";
 import { checkHostEndpointSpec } from "./host-endpoint.js";
 import { checkIPAMConfigurationSpec, checkIPReservationSpec } from "./ipam-kinds.js";
 import { checkFelixConfigurationSpec } from "./felix-configuration.js";
+import { checkClusterInformationSpec, checkKubeControllersConfigurationSpec } from "./cluster-kinds.js";
 
 /** Kinds whose spec tabby validates field by field. */
 export const VALIDATED_KINDS = [
@@ -41,6 +41,10 @@ export const VALIDATED_KINDS = [
   "HostEndpoint",
   "IPReservation",
   "IPAMConfiguration",
+  "BGPFilter",
+  "FelixConfiguration",
+  "KubeControllersConfiguration",
+  "ClusterInformation",
 ] as const;
 
 const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
@@ -140,8 +144,16 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
         case "FelixConfiguration":
           spec = checkFelixConfigurationSpec(rawSpec, c);
           break;
+        case "KubeControllersConfiguration":
+          spec = checkKubeControllersConfigurationSpec(rawSpec, c, name);
+          break;
+        case "ClusterInformation":
+          spec = checkClusterInformationSpec(rawSpec, c, name);
+          break;
         default:
+          // CalicoNodeStatus: a request that calico-node fill in BGP status; tabby does not
           if (!isPlainObject(rawSpec)) c.error("spec", `must be an object, got ${describe(rawSpec)}`);
+          else if (kind === "CalicoNodeStatus") c.unsupported("spec", "tabby does not fill in CalicoNodeStatus objects; use `tabby node status` (or its JSON output) for a node's BGP status");
           spec = structuredClone(rawSpec);
       }
     }
