@@ -159,7 +159,7 @@ export class ResourceClient {
   async delete<R extends Resource = Resource>(kind: string, name: string, namespace?: string, opts: { resourceVersion?: string } = {}): Promise<R> {
     const key = resourceKey(kind, name, namespace);
     const revision = parseVersion(opts.resourceVersion);
-    if ((await this.store.get(key)) !== undefined) await checkDelete(this, kind, name);
+    await checkDelete(this, kind, name);
     const kv = await this.store.delete(key, revision === undefined ? {} : { revision });
     return decode(kv) as R;
   }
