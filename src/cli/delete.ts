@@ -4,7 +4,7 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { loadManifests, parseCommandArgs, reportErrors, resourceId, withClient } from "./apply.js";
+import { loadSourcedManifests, parseCommandArgs, reportErrors, resourceId, sourcedId, withClient } from "./apply.js";
 import { progressTo, writeBatch } from "./write-batch.js";
 import { withInterrupt } from "./interrupt.js";
 import type { ResourceClient } from "../datastore/resource-client.js";
@@ -29,7 +29,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const files = (values.filename as string[] | undefined) ?? [];
   const namespace = values.namespace as string | undefined;
-  let targets: { kind: string; name: string; namespace?: string }[] | undefined;
+  let targets: { kind: string; name: string; namespace?: string; label?: string }[] | undefined;
   if (files.length) {
     if (positionals.length) throw new UsageError(`give either -f FILE or KIND NAME, not both\nusage: ${USAGE}`);
   } else {
@@ -43,14 +43,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   return reportErrors("delete", io, async () => {
     const list =
       targets ??
-      (await loadManifests(files, io, namespace)).map((r: Resource) => ({
-        kind: r.kind,
-        name: r.metadata.name,
-        ...(r.metadata.namespace !== undefined ? { namespace: r.metadata.namespace } : {}),
+      (await loadSourcedManifests(files, io, namespace)).map((s) => ({
+        kind: s.resource.kind,
+        name: s.resource.metadata.name,
+        ...(s.resource.metadata.namespace !== undefined ? { namespace: s.resource.metadata.namespace } : {}),
+        label: sourcedId(s).label,
       }));
     return withClient(values.datastore as string | undefined, io, async (client) => {
       // One transaction, as apply: a missing resource, a tier still in use or SIGINT deletes nothing.
-      const id = (t: (typeof list)[number]) => resourceId({ kind: t.kind, metadata: { name: t.name, namespace: t.namespace } } as Resource);
+      const id = (t: (typeof list)[number]) => {
+        const r = resourceId({ kind: t.kind, metadata: { name: t.name, namespace: t.namespace } } as Resource);
+        return t.label ? { key: r.key, label: t.label } : r;
+      };
       const del = async (c: ResourceClient, t: (typeof list)[number]) => {
         try {
           await c.delete(t.kind, t.name, t.namespace);
