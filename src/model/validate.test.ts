@@ -211,7 +211,9 @@ test("WorkloadEndpoint gateways, NATs, interface, MAC, ports, spoofing", () => {
   rejects(wep({ ipv4Gateway: "fd00::1" }), "spec.ipv4Gateway", /IPv4 address/);
   rejects(wep({ ipv6Gateway: "169.254.1.1" }), "spec.ipv6Gateway", /IPv6 address/);
   assert.deepEqual(errorsOf(wep({ ipv4Gateway: "169.254.1.1", ipv6Gateway: "fe80::1" })), []);
-  assert.deepEqual(errorsOf(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "172.16.0.9" }] })), []);
+  // A well-formed NAT is still refused: tabby has no floating IPs (never accepted and ignored)
+  rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "172.16.0.9" }] }), "spec.ipNATs", /floating IPs \(1:1 NAT\) are not implemented/);
+  rejects(wep({ qosControls: { ingressBandwidth: 1000000 } }), "spec.qosControls", /not implemented/);
   rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.7", externalIP: "172.16.0.9" }] }), "spec.ipNATs[0].internalIP", /not one of the endpoint's ipNetworks/);
   rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "fd00::9" }] }), "spec.ipNATs[0]", /same IP version/);
   rejects(wep({ interfaceName: "cali1234567890abc" }), "spec.interfaceName", /at most 15/);
