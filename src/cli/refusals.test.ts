@@ -65,7 +65,7 @@ test("policy rules with http or services criteria are refused (fail closed)", as
     doc("GlobalNetworkPolicy", "allow-health", "  selector: app == 'web'\n  ingress:\n  - action: Allow\n    protocol: TCP\n    http:\n      methods: [GET]\n      paths:\n      - exact: /health\n"),
     /invalid GlobalNetworkPolicy "allow-health": spec\.ingress\[0\]\.http: HTTP match criteria are not enforced by tabby/,
   );
-  await refused(doc("NetworkPolicy", "to-api", "  egress:\n  - action: Allow\n    destination:\n      services:\n        name: api\n", "prod"), /invalid NetworkPolicy "to-api": spec\.egress\[0\]\.destination\.services: Kubernetes Service matches are not enforced/);
+  await refused(doc("NetworkPolicy", "to-api", "  egress:\n  - action: Allow\n    destination:\n      services:\n        name: api\n", "prod"), /invalid NetworkPolicy "prod\/to-api": spec\.egress\[0\]\.destination\.services: Kubernetes Service matches are not enforced/);
 });
 
 test("FelixConfiguration: a quoted failsafe port, an unhonoured value and an unknown field are each refused by path", async () => {

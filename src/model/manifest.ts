@@ -23,14 +23,16 @@ interface Problem {
   errors: FieldError[];
   kind?: string | undefined;
   name?: string | undefined;
+  namespace?: string | undefined;
 }
 
-function identify(item: unknown): { kind?: string; name?: string } {
+function identify(item: unknown): { kind?: string; name?: string; namespace?: string } {
   if (!isPlainObject(item)) return {};
   const meta = isPlainObject(item.metadata) ? item.metadata : {};
   return {
     ...(typeof item.kind === "string" ? { kind: item.kind } : {}),
     ...(typeof meta.name === "string" && meta.name ? { name: meta.name } : {}),
+    ...(typeof meta.namespace === "string" && meta.namespace && typeof item.kind === "string" && KINDS[item.kind]?.namespaced ? { namespace: meta.namespace } : {}),
   };
 }
 
@@ -58,19 +60,20 @@ export function parseManifests(text: string, source?: string, opts: ParseOptions
     if (value === null || value === undefined) return; // an empty document ("---" at the end)
     const items = expand(value);
     const errors: FieldError[] = [];
-    let what: { kind?: string; name?: string } | undefined;
+    let what: { kind?: string; name?: string; namespace?: string } | undefined;
     for (const { path, item } of items) {
       const c = new Checker();
-      const r = checkResource(withNamespace(item, opts.defaultNamespace), c);
+      const withNs = withNamespace(item, opts.defaultNamespace);
+      const r = checkResource(withNs, c);
       for (const e of c.errors) errors.push({ path: joinPath(path, e.path), message: e.message });
       if (!c.errors.length && r) out.push(r);
-      else what ??= items.length === 1 ? identify(item) : {};
+      else what ??= items.length === 1 ? identify(withNs) : {};
     }
     if (errors.length) problems.push({ document, errors, ...what });
   });
   if (problems.length) {
     const first = problems[0]!;
-    if (problems.length === 1) throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name });
+    if (problems.length === 1) throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name, namespace: first.namespace });
     const all = problems.flatMap((p) => p.errors.map((e) => ({ path: `document ${p.document}: ${e.path}`, message: e.message })));
     const err = new ValidationError(all, { source });
     (err.details as Record<string, unknown>).documents = problems;

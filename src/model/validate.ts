@@ -181,14 +181,16 @@ export function validateResource<R extends Resource = Resource>(input: unknown, 
 export function validateUpdate(prev: Resource, next: Resource): void {
   const c = new Checker();
   if (prev.kind === "IPPool" && next.kind === "IPPool") checkIPPoolUpdate(prev.spec as IPPoolSpec, next.spec as IPPoolSpec, c);
-  if (c.errors.length) throw new ValidationError(c.errors, { kind: next.kind, name: next.metadata.name });
+  if (c.errors.length) throw new ValidationError(c.errors, { kind: next.kind, name: next.metadata.name, namespace: next.metadata.namespace });
 }
 
-function whatOf(input: unknown): { kind?: string; name?: string } {
+function whatOf(input: unknown): { kind?: string; name?: string; namespace?: string } {
   if (!isPlainObject(input)) return {};
   const kind = typeof input.kind === "string" ? input.kind : undefined;
-  const name = isPlainObject(input.metadata) && typeof input.metadata.name === "string" ? input.metadata.name : undefined;
-  return { ...(kind !== undefined ? { kind } : {}), ...(name !== undefined ? { name } : {}) };
+  const meta = isPlainObject(input.metadata) ? input.metadata : {};
+  const name = typeof meta.name === "string" ? meta.name : undefined;
+  const namespace = typeof meta.namespace === "string" && meta.namespace && kind && KINDS[kind]?.namespaced ? meta.namespace : undefined;
+  return { ...(kind !== undefined ? { kind } : {}), ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) };
 }
 
 export type { FieldError };
