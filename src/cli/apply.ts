@@ -5,14 +5,13 @@
  * resource verbs (create, delete, get) share.
  */
 import { readFile } from "node:fs/promises";
-import { parseAllDocuments } from "yaml";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
 import { parseFileCommand } from "./file-command.js";
 import { UsageError } from "./command.js";
 import { withStoreFromArgs } from "./datastore-flag.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { parseManifests } from "../model/manifest.js";
+import { parseManifests, parseSourcedManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../datastore/keys.js";
@@ -74,15 +73,8 @@ export async function loadSourcedManifests(files: string[], io: CliIO, namespace
   for (const f of files) {
     const source = f === "-" ? "<stdin>" : f;
     const text = await readSource(f, io);
-    // Whole text first: its errors number the documents and list every problem.
-    const all = parseManifests(text, source, { defaultNamespace: namespace });
-    const sourced: SourcedResource[] = [];
-    parseAllDocuments(text).forEach((doc, i) => {
-      for (const resource of parseManifests(doc.toString(), source, { defaultNamespace: namespace })) sourced.push({ resource, source, document: i + 1 });
-    });
-    // The per-document parse must agree with the whole-text one; if not, keep the resources.
-    if (sourced.length === all.length) out.push(...sourced.map((s, i) => ({ ...s, resource: all[i]! })));
-    else out.push(...all.map((resource) => ({ resource, source, document: 0 })));
+    // One parse: its errors number the documents and list every problem.
+    for (const { resource, document } of parseSourcedManifests(text, source, { defaultNamespace: namespace })) out.push({ resource, source, document });
   }
   return out;
 }

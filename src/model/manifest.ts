@@ -38,6 +38,11 @@ function identify(item: unknown): { kind?: string; name?: string; namespace?: st
 
 /** Parses and validates every resource in `text`; `source` names it in errors (a path or "-"). */
 export function parseManifests(text: string, source?: string, opts: ParseOptions = {}): Resource[] {
+  return parseSourcedManifests(text, source, opts).map((s) => s.resource);
+}
+
+/** parseManifests, also giving the document (from 1) each resource came from. */
+export function parseSourcedManifests(text: string, source?: string, opts: ParseOptions = {}): { resource: Resource; document: number }[] {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter: lines });
   const values: unknown[] = [];
@@ -53,7 +58,7 @@ export function parseManifests(text: string, source?: string, opts: ParseOptions
     }
     values.push(doc.toJS({ maxAliasCount: 100 }));
   });
-  const out: Resource[] = [];
+  const out: { resource: Resource; document: number }[] = [];
   const problems: Problem[] = [];
   values.forEach((value, i) => {
     const document = i + 1;
@@ -66,7 +71,7 @@ export function parseManifests(text: string, source?: string, opts: ParseOptions
       const withNs = withNamespace(item, opts.defaultNamespace);
       const r = checkResource(withNs, c);
       for (const e of c.errors) errors.push({ path: joinPath(path, e.path), message: e.message });
-      if (!c.errors.length && r) out.push(r);
+      if (!c.errors.length && r) out.push({ resource: r, document });
       else what ??= items.length === 1 ? identify(withNs) : {};
     }
     if (errors.length) problems.push({ document, errors, ...what });
