@@ -132,3 +132,11 @@ test("YAML errors name the file, the document, the line and the column", async (
   assert.match(r.stderr, /indent\.yaml: document 2: line 12, column 1: All mapping items must start at the same column \[MODEL_PARSE\]/);
   assert.deepEqual(await snapshot(bed.store), {});
 });
+
+test("JSON is checked as JSON: an error names the line and column, not a null field", async () => {
+  const text = '{\n  "apiVersion": "projectcalico.org/v3",\n  "kind": "IPPool",\n  "metadata": {"name": "a"},\n  "spec": {"cidr": }\n}\n';
+  const r = await runCli(apply, ["-f", file("pool.json", text)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /pool\.json: document 1: line 5, column 20: invalid JSON: expected a value, found "\}" \[MODEL_PARSE\]/);
+  assert.deepEqual(await snapshot(bed.store), {});
+});

@@ -10,6 +10,7 @@ import { LineCounter, parseAllDocuments, stringify } from "yaml";
 import { Checker, isPlainObject } from "./check.js";
 import { ManifestParseError, ValidationError, type FieldError } from "./errors.js";
 import { checkResource, isKnownKind } from "./validate.js";
+import { jsonProblem } from "./json-check.js";
 import { API_VERSION, type Resource } from "./resource.js";
 import { KINDS } from "../datastore/keys.js";
 
@@ -44,6 +45,17 @@ export function parseManifests(text: string, source?: string, opts: ParseOptions
 /** parseManifests, also giving the document (from 1) each resource came from. */
 export function parseSourcedManifests(text: string, source?: string, opts: ParseOptions = {}): { resource: Resource; document: number }[] {
   const lines = new LineCounter();
+  // JSON is checked as JSON (the YAML parser would read `{"cidr": }` as a null cidr)
+  const start = /^\s*/.exec(text)![0].length;
+  if (text[start] === "{" || text[start] === "[") {
+    const problem = jsonProblem(text);
+    if (problem) {
+      const before = text.slice(0, problem.offset);
+      const line = before.split("\n").length;
+      const col = problem.offset - before.lastIndexOf("\n");
+      throw new ManifestParseError(`line ${line}, column ${col}: invalid JSON: ${problem.message}`, { source, document: 1 }, { line, column: col });
+    }
+  }
   const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter: lines });
   const values: unknown[] = [];
   const list = Array.isArray(docs) ? docs : [docs];
@@ -54,7 +66,7 @@ export function parseSourcedManifests(text: string, source?: string, opts: Parse
       // line, cut short: it never echoes a long stretch of the input back
       const pos = err.linePos?.[0] ?? (err.pos?.[0] !== undefined ? lines.linePos(err.pos[0]) : undefined);
       const msg = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${msg.length > 160 ? `${msg.slice(0, 157)}...` : msg}`, { source, document: i + 1, ...(pos ? { line: pos.line, column: pos.col } : {}) });
+      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${msg.length > 160 ? `${msg.slice(0, 157)}...` : msg}`, { source, document: i + 1 }, pos ? { line: pos.line, column: pos.col } : {});
     }
     values.push(doc.toJS({ maxAliasCount: 100 }));
   });
