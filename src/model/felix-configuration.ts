@@ -43,7 +43,7 @@ const HONOURED = new Set([
 /** tabby's own fields (not Calico's). */
 const TABBY_FIELDS = new Set(["workloadControlPlaneAccessSelector", "flowLogsEnabled", "logActionRateLimit"]);
 
-/** Values that mean "off" for a feature tabby does not have, accepted like the default. */
+/** The values accepted for these fields instead of Calico's default: "off" for a feature tabby does not have, or what tabby does. */
 const OFF_OK: Record<string, readonly unknown[]> = {
   useInternalDataplaneDriver: [true],
   ipv6Support: [true],
@@ -57,6 +57,8 @@ const OFF_OK: Record<string, readonly unknown[]> = {
   removeExternalRoutes: [false],
   nftablesMode: ["Disabled", "Enabled", "Auto"],
   ipForwarding: ["Enabled"],
+  // tabby's workload interfaces are tab… (Calico's default, cali, is not what tabby does)
+  interfacePrefix: ["tab"],
 };
 
 /** Why a family of fields is not honoured, by name prefix (longest first wins). */
@@ -84,6 +86,7 @@ const WHY: [string, string][] = [
   ["windows", "tabby runs on Linux only"],
   ["aws", "tabby does not manage AWS settings"],
   ["log", "tabby's agent logs to standard error at the level `tabby node run` is given"],
+  ["interfacePrefix", "tabby's workload interfaces are named tab… (a configurable prefix comes with tap workloads, issue #20)"],
 ];
 
 function whyNot(name: string): string {
@@ -143,7 +146,8 @@ function durationSeconds(s: string): number {
 }
 
 function isDefault(f: FelixField, v: unknown): boolean {
-  if (OFF_OK[f.n]?.some((x) => (typeof x === "string" && typeof v === "string" ? x.toLowerCase() === v.toLowerCase() : x === v))) return true;
+  const ok = OFF_OK[f.n];
+  if (ok) return ok.some((x) => (typeof x === "string" && typeof v === "string" ? x.toLowerCase() === v.toLowerCase() : x === v));
   if (f.d === undefined) return false;
   if (f.t === "duration" && typeof v === "string" && typeof f.d === "string") return durationSeconds(v) === durationSeconds(f.d);
   if (typeof f.d === "string" && typeof v === "string") return f.d.toLowerCase() === v.toLowerCase();
