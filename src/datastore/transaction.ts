@@ -14,7 +14,7 @@
  * what, if anything, could not be.
  */
 import { TabbyError } from "../errors.js";
-import { alreadyExists, conflict, DatastoreError, notFound, type BatchOp, type CasOptions, type KV, type ListOptions, type ListResult, type Store, type Watcher, type WriteOptions } from "./store.js";
+import { alreadyExists, conflict, notFound, type BatchOp, type CasOptions, type KV, type ListOptions, type ListResult, type Store, type Watcher, type WriteOptions } from "./store.js";
 
 interface Pending {
   kv: KV | undefined;
@@ -142,8 +142,4 @@ export class InterruptedError extends TabbyError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super("CLI_INTERRUPTED", message, details);
   }
-}
-
-export function isDatastoreError(err: unknown): err is DatastoreError {
-  return err instanceof DatastoreError;
 }
