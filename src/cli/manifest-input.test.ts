@@ -28,3 +28,9 @@ test("manifestText: binary is described by size; other encodings by where they s
   assert.throws(() => manifestText(Buffer.from("kind: a\nname: caf\xe9\n", "latin1"), "f.yaml"), { message: "f.yaml: 19 bytes that are not UTF-8 text (line 2, byte 18 of the input); save it as UTF-8" });
   assert.equal(manifestText(Buffer.from("\ufeffkind: a\n", "utf8"), "f"), "kind: a\n");
 });
+
+test("manifestText: random bytes without a NUL are still binary, not 'another encoding'", () => {
+  const bytes = Buffer.alloc(4096);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = 1 + ((i * 7919) % 255);
+  assert.throws(() => manifestText(bytes, "<stdin>"), { message: "<stdin>: 4096 bytes of binary data, not YAML or JSON" });
+});

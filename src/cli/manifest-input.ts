@@ -11,22 +11,19 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function manifestText(bytes: Uint8Array, source: string): string {
   const binary = () => new ManifestParseError(`${bytes.length} bytes of binary data, not YAML or JSON`, { source }, { bytes: bytes.length });
-  if (bytes.includes(0)) throw binary();
+  // control bytes are the same single bytes in every ASCII-based encoding: count them first
+  let control = 0;
+  for (const b of bytes) if ((b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) || b === 0x7f) control++;
+  if (bytes.includes(0) || (control > 0 && control * 100 > bytes.length)) throw binary();
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
-    // text in another encoding (Latin-1, UTF-16) rather than binary: say where it stops being UTF-8
+    // text in another encoding (Latin-1, say) rather than binary: say where it stops being UTF-8
     const good = validUtf8Prefix(bytes);
     const line = bytes.subarray(0, good).filter((b) => b === 0x0a).length + 1;
     throw new ManifestParseError(`${bytes.length} bytes that are not UTF-8 text (line ${line}, byte ${good + 1} of the input); save it as UTF-8`, { source }, { bytes: bytes.length, offset: good });
   }
-  let control = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) control++;
-  }
-  if (control > 0 && control * 100 > text.length) throw binary();
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
