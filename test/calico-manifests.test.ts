@@ -83,6 +83,7 @@ for (const f of samples) {
 }
 
 const BAD: [string, RegExp][] = [
+  ["ippool-ipipmode.yaml", /bad\/ippool-ipipmode\.yaml: document 1: invalid IPPool "my\.ippool-1": spec\.ipipMode: CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never \[MODEL_INVALID\]/],
   ["ippool-blocksize.yaml", /bad\/ippool-blocksize\.yaml: document 1: invalid IPPool "my\.ippool-1": spec\.blockSize: must be between 20 and 32 for an IPv4 pool, got 40 \[MODEL_INVALID\]/],
   ["bgppeer-asnumber.yaml", /bad\/bgppeer-asnumber\.yaml: document 1: invalid BGPPeer "some\.name": spec\.asNumber: must be an AS number .*got 99999999999 \[MODEL_INVALID\]/],
   ["bgpconfiguration-severity.yaml", /bad\/bgpconfiguration-severity\.yaml: document 1: invalid BGPConfiguration "default": spec\.logSeverityScreen: must be one of .*got "Loud" \[MODEL_INVALID\]/],

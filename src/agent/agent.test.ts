@@ -99,6 +99,9 @@ test("agent: feeds every change to policy, tells it when in sync, and programs p
   order.length = 0;
   await store.put(`${R}globalnetworkpolicies/allow-dns`, JSON.stringify({ spec: { selector: "all()" } }));
   await eventually(() => assert.deepEqual(order, ["policy", "routes"]));
+  // A rule the dataplane cannot enforce, written behind the API's back: skipped, and reported.
+  await store.put(`${R}globalnetworkpolicies/web`, JSON.stringify({ spec: { selector: "all()", ingress: [{ action: "Allow", http: { methods: ["GET"] } }] } }));
+  await eventually(() => assert.match(agent.healthInputs().lastErrors.dataplane?.message ?? "", /^GlobalNetworkPolicy web: spec\.ingress\[0\]\.http: rule skipped \(never matches\)/));
   await agent.stop();
   clearInterval(keepAlive);
 });

@@ -15,6 +15,7 @@
  * node's timers when directly connected (bfd-peers.ts); each forwarding change is logged with
  * its time from event to kernel as a `convergence` line (convergence.ts).
  */
+import { unenforcedRulesOf } from "../calc/policy/unenforced.js";
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { computeHostDesired, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
@@ -232,6 +233,11 @@ export class Agent {
             const obj = decodeStored(u.value);
             touched = applyKeyUpdate(this.state, u.key, obj) || touched;
             touched = (this.deps.policy?.onUpdate(u.key, obj) ?? false) || touched;
+            for (const why of unenforcedRulesOf(u.key, obj)) {
+              // fail closed, and say so: the rule is skipped by the dataplane (src/calc/policy/unenforced.ts)
+              this.lastErrors.dataplane = { message: why, at: this.clock.now() };
+              this.log("warn", "policy rule not enforceable; skipped", { rule: why });
+            }
           }
           this.deps.events?.datastoreUpdates?.(updates);
           if (touched) {

@@ -16,7 +16,7 @@
 import { parseSelector, rewriteNamespaceSelector, NAMESPACE_LABEL, type Selector } from "../selector/index.js";
 import { parsePrefix, tryParseIP, type IP } from "../net/index.js";
 import type { Resource } from "../model/resource.js";
-import type { EntityRule, Rule, Port } from "../model/rules.js";
+import { unenforceableCriteria, type EntityRule, type Rule, type Port } from "../model/rules.js";
 
 export interface EvalEndpoint {
   name: string;
@@ -206,6 +206,7 @@ export class PolicyEvaluator {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       if (rule.action === "Log") continue;
+      if (unenforceableCriteria(rule).length) continue; // never matches: the dataplane skips it too
       if (this.ruleMatches(rule, packet, policy)) return { rule, index: i };
     }
     return undefined;

@@ -5,18 +5,19 @@
  * resource verbs (create, delete, get) share.
  */
 import { readFile } from "node:fs/promises";
-import { parseAllDocuments } from "yaml";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
 import { parseFileCommand } from "./file-command.js";
 import { UsageError } from "./command.js";
 import { withStoreFromArgs } from "./datastore-flag.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { parseManifests } from "../model/manifest.js";
+import { parseManifests, parseSourcedManifests } from "../model/manifest.js";
 import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../model/keys.js";
-import { writeAllOrNothing } from "./undo-log.js";
+import { progressTo, writeBatch } from "./write-batch.js";
+import { interruptedExitCode, withInterrupt } from "./interrupt.js";
+import { manifestText } from "./manifest-input.js";
 
 /** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
 export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
@@ -35,13 +36,15 @@ async function readSource(file: string, io: CliIO): Promise<string> {
     const stdin = (io as CliIO & { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-    return Buffer.concat(chunks).toString("utf8");
+    return manifestText(Buffer.concat(chunks), "<stdin>");
   }
+  let bytes: Buffer;
   try {
-    return await readFile(file, "utf8");
+    bytes = await readFile(file);
   } catch (err) {
     throw new TabbyError("CLI_FILE", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
   }
+  return manifestText(bytes, file);
 }
 
 /**
@@ -70,15 +73,8 @@ export async function loadSourcedManifests(files: string[], io: CliIO, namespace
   for (const f of files) {
     const source = f === "-" ? "<stdin>" : f;
     const text = await readSource(f, io);
-    // Whole text first: its errors number the documents and list every problem.
-    const all = parseManifests(text, source, { defaultNamespace: namespace });
-    const sourced: SourcedResource[] = [];
-    parseAllDocuments(text).forEach((doc, i) => {
-      for (const resource of parseManifests(doc.toString(), source, { defaultNamespace: namespace })) sourced.push({ resource, source, document: i + 1 });
-    });
-    // The per-document parse must agree with the whole-text one; if not, keep the resources.
-    if (sourced.length === all.length) out.push(...sourced.map((s, i) => ({ ...s, resource: all[i]! })));
-    else out.push(...all.map((resource) => ({ resource, source, document: 0 })));
+    // One parse: its errors number the documents and list every problem.
+    for (const { resource, document } of parseSourcedManifests(text, source, { defaultNamespace: namespace })) out.push({ resource, source, document });
   }
   return out;
 }
@@ -96,7 +92,7 @@ export async function reportErrors(verb: string, io: CliIO, body: () => Promise<
   } catch (err) {
     if (err instanceof TabbyError) {
       io.stderr.write(`tabby ${verb}: ${err.message} [${err.code}]\n`);
-      return 1;
+      return err.code === "CLI_INTERRUPTED" ? interruptedExitCode(err.details) : 1;
     }
     throw err;
   }
@@ -117,7 +113,7 @@ export function describeResource(r: { kind: string; metadata: { name: string; na
   return `${r.kind}(${r.metadata.namespace ? `${r.metadata.namespace}/` : ""}${r.metadata.name})`;
 }
 
-/** The datastore key and display label of a resource, for writeAllOrNothing. */
+/** The datastore key and display label of a resource, for writeBatch. */
 export function resourceId(r: Resource): { key: string; label: string } {
   return { key: resourceKey(r.kind, r.metadata.name, r.metadata.namespace), label: describeResource(r) };
 }
@@ -134,8 +130,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     // Every document of every file is read and validated before the datastore is touched.
     const resources = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
-      // A write failing mid-way (conflict, datastore down) rolls back the earlier ones.
-      const done = await writeAllOrNothing(client.store, resources, sourcedId, async (s) => Number((await client.apply(s.resource)).metadata.resourceVersion), "applied");
+      // One transaction: a failure or SIGINT/SIGTERM before the commit writes nothing (write-batch.ts).
+      const done = await withInterrupt((signal) => writeBatch(client.store, resources, sourcedId, (c, s) => c.apply(s.resource), "applied", { signal, onProgress: progressTo(io.stderr, "apply", resources.length) }));
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
       return 0;
     });

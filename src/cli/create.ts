@@ -6,7 +6,8 @@
 import type { CliIO } from "./command.js";
 import { loadSourcedManifests, reportErrors, sourcedId, withClient } from "./apply.js";
 import { checkExistence, parseFileCommand } from "./file-command.js";
-import { writeAllOrNothing } from "./undo-log.js";
+import { progressTo, writeBatch } from "./write-batch.js";
+import { withInterrupt } from "./interrupt.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const args = parseFileCommand(argv, "create", io);
@@ -15,7 +16,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sourced = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       await checkExistence(client, sourced, false);
-      const done = await writeAllOrNothing(client.store, sourced, sourcedId, async (s) => Number((await client.create(s.resource)).metadata.resourceVersion), "created");
+      const done = await withInterrupt((signal) => writeBatch(client.store, sourced, sourcedId, (c, s) => c.create(s.resource), "created", { signal, onProgress: progressTo(io.stderr, "create", sourced.length) }));
       io.stdout.write(`Successfully created ${done} resource(s)\n`);
       return 0;
     });

@@ -111,7 +111,9 @@ export function parseDump(text: string, source: string): DumpEntry[] {
       if (errors.length) throw new ValidationError(errors, { kind: RAW_KIND, source, document, ...(typeof o.key === "string" ? { name: o.key } : {}) });
       entry = { key: o.key as string, value: o.value as string, label: `${RAW_KIND}(${o.key as string})` };
     } else {
-      const r = validateResource(v, { source, document });
+      // a copy of what a datastore holds: values tabby does not honour (written by another tool
+      // or an older tabby) are carried over as they are, as the agent reads them ("stored")
+      const r = validateResource(v, { source, document }, { stored: true });
       const meta = r.metadata;
       delete meta.resourceVersion;
       const ns = meta.namespace ? `${meta.namespace}/` : "";

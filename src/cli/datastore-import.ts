@@ -11,7 +11,8 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { parseCommandArgs, reportErrors, withClient } from "./apply.js";
 import { DUMP_ROOT, parseDump } from "./datastore-dump.js";
-import { writeAllOrNothing } from "./undo-log.js";
+import { progressTo, writeBatch } from "./write-batch.js";
+import { withInterrupt } from "./interrupt.js";
 import { DatastoreError } from "../datastore/store.js";
 import { TabbyError } from "../errors.js";
 
@@ -45,12 +46,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (existing.items.length && values.force !== true) {
         throw new DatastoreError("DS_ALREADY_EXISTS", `the target datastore ${store.url} is not empty (it has ${existing.items[0]!.key}); nothing was imported (--force overwrites)`);
       }
-      const done = await writeAllOrNothing(
-        store,
-        entries,
-        (e) => ({ key: e.key, label: e.label }),
-        async (e) => (values.force === true ? (await store.put(e.key, e.value)).revision : (await store.create(e.key, e.value)).revision),
-        "imported",
+      // One transaction (etcd: a journal past 128 keys), as apply; SIGINT/SIGTERM writes nothing.
+      const done = await withInterrupt((signal) =>
+        writeBatch(store, entries, (e) => ({ key: e.key, label: e.label }), (c, e) => (values.force === true ? c.store.put(e.key, e.value) : c.store.create(e.key, e.value)), "imported", {
+          signal,
+          onProgress: progressTo(io.stderr, "datastore import", entries.length),
+        }),
       );
       io.stdout.write(`Imported ${done} key(s) into ${store.url}\n`);
       return 0;

@@ -4,7 +4,10 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { loadManifests, parseCommandArgs, partialFailure, reportErrors, withClient } from "./apply.js";
+import { loadSourcedManifests, parseCommandArgs, reportErrors, resourceId, sourcedId, withClient } from "./apply.js";
+import { progressTo, writeBatch } from "./write-batch.js";
+import { withInterrupt } from "./interrupt.js";
+import type { ResourceClient } from "../datastore/resource-client.js";
 import { resolveKind } from "../model/kinds.js";
 import { KINDS } from "../model/keys.js";
 import { hasCode, TabbyError } from "../errors.js";
@@ -26,7 +29,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const files = (values.filename as string[] | undefined) ?? [];
   const namespace = values.namespace as string | undefined;
-  let targets: { kind: string; name: string; namespace?: string }[] | undefined;
+  let targets: { kind: string; name: string; namespace?: string; label?: string }[] | undefined;
   if (files.length) {
     if (positionals.length) throw new UsageError(`give either -f FILE or KIND NAME, not both\nusage: ${USAGE}`);
   } else {
@@ -40,27 +43,29 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   return reportErrors("delete", io, async () => {
     const list =
       targets ??
-      (await loadManifests(files, io, namespace)).map((r: Resource) => ({
-        kind: r.kind,
-        name: r.metadata.name,
-        ...(r.metadata.namespace !== undefined ? { namespace: r.metadata.namespace } : {}),
+      (await loadSourcedManifests(files, io, namespace)).map((s) => ({
+        kind: s.resource.kind,
+        name: s.resource.metadata.name,
+        ...(s.resource.metadata.namespace !== undefined ? { namespace: s.resource.metadata.namespace } : {}),
+        label: sourcedId(s).label,
       }));
     return withClient(values.datastore as string | undefined, io, async (client) => {
-      let done = 0;
-      for (const t of list) {
-        const asResource = { kind: t.kind, metadata: { name: t.name, namespace: t.namespace } };
+      // One transaction, as apply: a missing resource, a tier still in use or SIGINT deletes nothing.
+      const id = (t: (typeof list)[number]) => {
+        const r = resourceId({ kind: t.kind, metadata: { name: t.name, namespace: t.namespace } } as Resource);
+        return t.label ? { key: r.key, label: t.label } : r;
+      };
+      const del = async (c: ResourceClient, t: (typeof list)[number]) => {
         try {
-          await client.delete(t.kind, t.name, t.namespace);
-          done++;
+          await c.delete(t.kind, t.name, t.namespace);
+          return true;
         } catch (err) {
-          if (hasCode(err, "DS_NOT_FOUND")) {
-            if (values["skip-not-exists"]) continue;
-            throw partialFailure("deleted", done, list.length, asResource as Resource, new TabbyError("DS_NOT_FOUND", "resource does not exist"));
-          }
-          if (err instanceof TabbyError) throw partialFailure("deleted", done, list.length, asResource as Resource, err);
-          throw err;
+          if (!hasCode(err, "DS_NOT_FOUND")) throw err;
+          if (values["skip-not-exists"]) return false;
+          throw new TabbyError("DS_NOT_FOUND", "resource does not exist");
         }
-      }
+      };
+      const done = await withInterrupt((signal) => writeBatch(client.store, list, id, del, "deleted", { signal, onProgress: progressTo(io.stderr, "delete", list.length) }));
       io.stdout.write(`Successfully deleted ${done} resource(s)\n`);
       return 0;
     });

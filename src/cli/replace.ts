@@ -7,7 +7,8 @@
 import type { CliIO } from "./command.js";
 import { loadSourcedManifests, reportErrors, sourcedId, withClient } from "./apply.js";
 import { checkExistence, parseFileCommand } from "./file-command.js";
-import { writeAllOrNothing } from "./undo-log.js";
+import { progressTo, writeBatch } from "./write-batch.js";
+import { withInterrupt } from "./interrupt.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const args = parseFileCommand(argv, "replace", io);
@@ -16,7 +17,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sourced = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       await checkExistence(client, sourced, true);
-      const done = await writeAllOrNothing(client.store, sourced, sourcedId, async (s) => Number((await client.update(s.resource)).metadata.resourceVersion), "replaced");
+      const done = await withInterrupt((signal) => writeBatch(client.store, sourced, sourcedId, (c, s) => c.update(s.resource), "replaced", { signal, onProgress: progressTo(io.stderr, "replace", sourced.length) }));
       io.stdout.write(`Successfully replaced ${done} resource(s)\n`);
       return 0;
     });

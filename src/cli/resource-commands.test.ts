@@ -36,7 +36,7 @@ metadata:
 spec:
   cidr: 10.200.0.0/20
   blockSize: 28
-  ipipMode: CrossSubnet
+  natOutgoing: true
   nodeSelector: edge == 'true'
 `;
 
@@ -93,7 +93,7 @@ test("apply -f: multi-document files, repeatable -f, then get shows them", async
   );
   const w = await cli(get, ["IPPool", "-o", "wide"]);
   assert.match(w.stdout, /^NAME\s+CIDR\s+NAT\s+IPIPMODE\s+VXLANMODE\s+DISABLED\s+DISABLEBGPEXPORT\s+SELECTOR\n/);
-  assert.match(w.stdout, /edge-pool\s+10\.200\.0\.0\/20\s+false\s+CrossSubnet\s+Never\s+false\s+false\s+edge == 'true'\n/);
+  assert.match(w.stdout, /edge-pool\s+10\.200\.0\.0\/20\s+true\s+Never\s+Never\s+false\s+false\s+edge == 'true'\n/);
 });
 
 test("apply is idempotent and updates in place", async () => {

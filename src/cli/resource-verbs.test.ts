@@ -126,14 +126,18 @@ test("label: add, refuse to change without --overwrite, overwrite, remove with k
   assert.deepEqual(await labels(), {});
 });
 
-/** A store whose `n`th write (create/update/put/delete, counted from 1) fails as if etcd went away. */
-function failingOnWrite(inner: Store, n: number): Store {
+/**
+ * A store whose `n`th write (create/update/put/delete/commitBatch, counted from 1) fails as if etcd
+ * went away; with `maxBatchOps` it takes at most that many writes in one commit (as etcd does).
+ */
+function failingOnWrite(inner: Store, n: number, maxBatchOps?: number): Store {
   let writes = 0;
   return new Proxy(inner, {
     get(target, prop, receiver) {
+      if (prop === "maxBatchOps") return maxBatchOps;
       const v: unknown = Reflect.get(target, prop, receiver);
       if (typeof v !== "function") return v;
-      if (["create", "update", "put", "delete"].includes(prop as string)) {
+      if (["create", "update", "put", "delete", "commitBatch"].includes(prop as string)) {
         return async (...args: unknown[]) => {
           if (++writes === n) throw new DatastoreError("DS_UNAVAILABLE", "injected: datastore unavailable");
           return (v as (...a: unknown[]) => unknown).apply(target, args);
@@ -144,15 +148,26 @@ function failingOnWrite(inner: Store, n: number): Store {
   });
 }
 
-test("apply of many documents: a datastore failure mid-way rolls back the earlier writes", async () => {
+test("apply of many documents is one commit: when it fails, nothing is written", async () => {
   await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "10.2.0.0/16")}`)]);
   const snap = await snapshot(bed.store);
-  // Update a, create c, update b (fails: the 3rd write), create d.
   const docs = [pool("a", "10.1.0.0/16", "  disabled: true\n"), pool("c", "10.3.0.0/16"), pool("b", "10.2.0.0/16", "  disabled: true\n"), pool("d", "10.4.0.0/16")].join("---\n");
-  useStoreForTests(failingOnWrite(bed.store, 3));
+  useStoreForTests(failingOnWrite(bed.store, 1));
   const r = await cli(apply, ["-f", file("four.yaml", docs)]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /four\.yaml: document 3: IPPool\(b\): injected: datastore unavailable \(the 2 resource\(s\) applied before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/);
+  assert.match(r.stderr, /the commit of 4 write\(s\) failed: injected: datastore unavailable; nothing was changed \[DS_UNAVAILABLE\]/);
+  assert.deepEqual(await snapshot(bed.store), snap);
+});
+
+test("apply larger than one backend transaction: a datastore failure mid-way rolls back the earlier writes (journal)", async () => {
+  await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "10.2.0.0/16")}`)]);
+  const snap = await snapshot(bed.store);
+  // Update a, create c, update b (fails: the 3rd write), create d; the backend takes 2 ops per commit.
+  const docs = [pool("a", "10.1.0.0/16", "  disabled: true\n"), pool("c", "10.3.0.0/16"), pool("b", "10.2.0.0/16", "  disabled: true\n"), pool("d", "10.4.0.0/16")].join("---\n");
+  useStoreForTests(failingOnWrite(bed.store, 3, 2));
+  const r = await cli(apply, ["-f", file("four.yaml", docs)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /four\.yaml: document 3: IPPool\(b\): injected: datastore unavailable \(the 2 write\(s\) made before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/);
   assert.deepEqual(await snapshot(bed.store), snap);
 });
 
@@ -162,13 +177,13 @@ test("apply: a write refused by the datastore-level checks mid-way (immutable fi
   const docs = [pool("n", "10.9.0.0/16"), pool("a", "10.7.0.0/16")].join("---\n");
   const r = await cli(apply, ["-f", file("two.yaml", docs)]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /two\.yaml: document 2: IPPool\(a\): .*spec\.cidr.*rolled back; nothing was changed/);
+  assert.match(r.stderr, /two\.yaml: document 2: IPPool\(a\): .*spec\.cidr: cannot be changed.*\(nothing was changed\) \[MODEL_INVALID\]/);
   assert.deepEqual(await snapshot(bed.store), snap);
 });
 
 test("create: a failure mid-way rolls back the resources created before it", async () => {
   const snap = await snapshot(bed.store);
-  useStoreForTests(failingOnWrite(bed.store, 2));
+  useStoreForTests(failingOnWrite(bed.store, 2, 1));
   const r = await cli(create, ["-f", file("c.yaml", [pool("x", "10.5.0.0/16"), pool("y", "10.6.0.0/16")].join("---\n"))]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /rolled back; nothing was changed/);

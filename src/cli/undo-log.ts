@@ -1,9 +1,10 @@
 /**
- * All-or-nothing for multi-resource writes over a Store that has no multi-key transaction
- * (the contract in src/datastore/store.ts is per key, like Calico's backend API). Before each
- * write the command records the key's previous KV; if a later write fails, `rollback` puts back
- * every earlier key, newest first, each with compare-and-swap on the revision our write produced,
- * so a change someone else made since is never overwritten (that key is reported instead).
+ * The journal for multi-resource writes too large for one backend transaction (write-batch.ts:
+ * more than etcd's 128 operations). Before each write the command records the key's previous KV;
+ * if a later write fails, or SIGINT/SIGTERM arrives, `rollback` puts back every earlier key (a
+ * deleted one is created again), newest first, each with compare-and-swap on the revision our
+ * write produced, so a change someone else made since is never overwritten (that key is reported
+ * instead).
  *
  * What can still be partial, and is reported: watchers saw the intermediate states; a key another
  * writer changed after us keeps their change; the write that failed with DS_UNAVAILABLE may or
@@ -17,8 +18,8 @@ interface Entry {
   key: string;
   label: string;
   before: KV | undefined;
-  /** Revision our write produced; "failed" when the write threw (its outcome may be unknown). */
-  written: number | "failed" | undefined;
+  /** Revision our write produced; "deleted" when it was a delete; "failed" when the write threw (its outcome may be unknown). */
+  written: number | "deleted" | "failed" | undefined;
 }
 
 export class UndoLog {
@@ -26,13 +27,19 @@ export class UndoLog {
   constructor(private readonly store: Store) {}
 
   /** Reads and remembers `key`'s state before a write; call `done` with the write's revision. */
-  async before(key: string, label: string): Promise<{ done(revision: number): void; failed(): void }> {
+  async before(key: string, label: string): Promise<{ done(revision: number): void; deleted(): void; failed(): void }> {
     const e: Entry = { key, label, before: await this.store.get(key), written: undefined };
     this.entries.push(e);
     return {
       done: (revision) => void (e.written = revision),
+      deleted: () => void (e.written = "deleted"),
       failed: () => void (e.written = "failed"),
     };
+  }
+
+  /** How many writes are recorded (and would be undone). */
+  get size(): number {
+    return this.entries.length;
   }
 
   /**
@@ -45,6 +52,12 @@ export class UndoLog {
       try {
         const cur = await this.store.get(e.key);
         const ours = e.written;
+        if (ours === "deleted") {
+          // put back what we deleted, unless someone has created the key again since
+          if (cur) left.push(`${e.label} (created again by someone else since; left as it is)`);
+          else if (e.before) await this.store.create(e.key, e.before.value);
+          continue;
+        }
         if (ours === "failed" || ours === undefined) {
           // The write failed: if the key is unchanged, nothing to undo. If it changed, it may be
           // our unacknowledged write or someone else's: it is left alone and reported.
@@ -69,41 +82,4 @@ export class UndoLog {
     this.entries.length = 0;
     return left;
   }
-}
-
-/**
- * Runs `write` for each item in order under an UndoLog. On the first failure it rolls back and
- * throws a TabbyError with the failure's code saying what failed and whether everything was
- * undone ("nothing was changed") or what remains.
- */
-export async function writeAllOrNothing<T>(
-  store: Store,
-  items: T[],
-  id: (item: T) => { key: string; label: string },
-  write: (item: T) => Promise<number>,
-  verb: string,
-): Promise<number> {
-  const log = new UndoLog(store);
-  let done = 0;
-  for (const item of items) {
-    const { key, label } = id(item);
-    let step: Awaited<ReturnType<UndoLog["before"]>> | undefined;
-    try {
-      step = await log.before(key, label);
-      step.done(await write(item));
-      done++;
-    } catch (err) {
-      step?.failed();
-      if (!(err instanceof TabbyError)) throw err;
-      const left = await log.rollback();
-      const tail =
-        left.length > 0
-          ? `rolled back what could be; still ${verb}: ${left.join(", ")}`
-          : done === 0
-            ? "nothing was changed"
-            : `the ${done} resource(s) ${verb} before it were rolled back; nothing was changed`;
-      throw new TabbyError(err.code, `${label}: ${err.message} (${tail})`, { ...err.details, rolledBack: left.length === 0, left }, { cause: err });
-    }
-  }
-  return done;
 }

@@ -53,6 +53,7 @@ import {
   compacted,
   conflict,
   notFound,
+  type BatchOp,
   type CasOptions,
   type KV,
   type ListOptions,
@@ -275,6 +276,22 @@ export class EtcdStore implements Store {
     const rev = Number(res.header.revision);
     const prev = res.responses[0]?.response_put?.prev_kv;
     return { key, value, revision: rev, createRevision: prev ? Number(prev.create_revision) : rev, lease: opts.lease || undefined };
+  }
+
+  /** etcd's default --max-txn-ops: a larger batch is the caller's to split (src/datastore/transaction.ts). */
+  readonly maxBatchOps = 128;
+
+  /** One Txn: compare every key's revision, then all the puts and deletes, or nothing. */
+  async commitBatch(ops: BatchOp[]): Promise<void> {
+    if (!ops.length) return;
+    const compare = ops.map((op) =>
+      op.expect === 0
+        ? { key: Buffer.from(op.key), target: TARGET_CREATE, result: EQUAL, create_revision: 0 }
+        : { key: Buffer.from(op.key), target: TARGET_MOD, result: EQUAL, mod_revision: op.expect },
+    );
+    const success = ops.map((op) => (op.value === undefined ? { request_delete_range: { key: Buffer.from(op.key) } } : { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value) } }));
+    const res = await this.call("txn", false, (o) => this.client.kv.txn({ compare, success, failure: [] } as never, o));
+    if (!res.succeeded) throw new DatastoreError("DS_CONFLICT", `a key of the batch changed since it was read (${ops.length} writes, none applied)`, { keys: ops.length });
   }
 
   async put(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {

@@ -10,6 +10,7 @@ import {
   compacted,
   conflict,
   notFound,
+  type BatchOp,
   type CasOptions,
   type KV,
   type ListOptions,
@@ -89,6 +90,18 @@ export class MemoryStore implements Store {
     this.watchers.add(entry);
     if (backlog.length) queueMicrotask(() => this.watchers.has(entry) && listener.onEvents(backlog));
     return { close: () => this.watchers.delete(entry) };
+  }
+
+  async commitBatch(ops: BatchOp[]): Promise<void> {
+    this.expireLeases();
+    for (const op of ops) {
+      const cur = this.data.get(op.key)?.revision ?? 0;
+      if (cur !== op.expect) throw conflict(op.key, op.expect, cur);
+    }
+    for (const op of ops) {
+      if (op.value === undefined) this.remove(op.key);
+      else this.write(op.key, op.value, undefined);
+    }
   }
 
   async currentRevision(): Promise<number> {

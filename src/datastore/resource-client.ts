@@ -4,7 +4,8 @@
  * object at its Calico key (src/model/keys.ts); `metadata.resourceVersion` is the key's
  * revision (not stored, filled in on read); `uid` and `creationTimestamp` are set on create and
  * kept for the object's life. Every write validates and defaults the object (src/model); an
- * update whose resourceVersion is set is a compare-and-swap (DS_CONFLICT when stale).
+ * update whose resourceVersion is set is a compare-and-swap (DS_CONFLICT when stale). Checks that
+ * need the rest of the store (pools that overlap, tiers still in use) are in semantic-checks.ts.
  */
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
@@ -13,6 +14,7 @@ import { TabbyError } from "../errors.js";
 import { validateResource, validateUpdate } from "../model/validate.js";
 import type { Resource } from "../model/resource.js";
 import { kindInfo, kindPrefix, parseResourceKey, resourceKey } from "../model/keys.js";
+import { checkDelete, checkWrite } from "./semantic-checks.js";
 import { DatastoreError, type KV, type Store, type Watcher } from "./store.js";
 
 export interface ResourceList<R extends Resource = Resource> {
@@ -92,6 +94,7 @@ export class ResourceClient {
     meta.creationTimestamp = new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
     delete meta.resourceVersion;
     const key = resourceKey(v.kind, meta.name, meta.namespace);
+    await checkWrite(this, v);
     const kv = await this.store.create(key, JSON.stringify(v));
     return withVersion(v, kv.revision);
   }
@@ -156,6 +159,7 @@ export class ResourceClient {
   async delete<R extends Resource = Resource>(kind: string, name: string, namespace?: string, opts: { resourceVersion?: string } = {}): Promise<R> {
     const key = resourceKey(kind, name, namespace);
     const revision = parseVersion(opts.resourceVersion);
+    await checkDelete(this, kind, name);
     const kv = await this.store.delete(key, revision === undefined ? {} : { revision });
     return decode(kv) as R;
   }
@@ -188,6 +192,7 @@ export class ResourceClient {
   private async replace<R extends Resource>(key: string, cur: KV, v: R): Promise<R> {
     const old = decode(cur);
     validateUpdate(old, v);
+    await checkWrite(this, v);
     const meta = v.metadata;
     delete meta.resourceVersion;
     if (old.metadata.uid !== undefined) meta.uid = old.metadata.uid;

@@ -55,6 +55,7 @@ import {
   conflict,
   DatastoreError,
   notFound,
+  type BatchOp,
   type CasOptions,
   type KV,
   type ListOptions,
@@ -312,6 +313,18 @@ export class SqliteStore implements Store {
       if (!cur) throw notFound(key);
       if (opts.revision !== undefined && cur.revision !== opts.revision) throw conflict(key, opts.revision, cur.revision);
       return this.putRow(key, value, opts.lease, cur);
+    });
+  }
+
+  /** Every op in one IMMEDIATE transaction: one commit (one fsync) for the lot, or nothing. */
+  async commitBatch(ops: BatchOp[]): Promise<void> {
+    this.write(() => {
+      for (const op of ops) {
+        const cur = this.stmt.get.get(op.key);
+        if ((cur?.revision ?? 0) !== op.expect) throw conflict(op.key, op.expect, cur?.revision ?? 0);
+        if (op.value !== undefined) this.putRow(op.key, op.value, undefined, cur);
+        else if (cur) this.deleteRow(cur);
+      }
     });
   }
 

@@ -5,8 +5,9 @@
  *
  * Revisions are global and strictly increasing: every successful write gets the next one.
  * `KV.revision` is the revision of the last write to that key (etcd's mod_revision). One
- * exception to "one write, one revision": a lease revocation or expiry may delete all the lease's
- * keys in a single revision (etcd does), so their delete events can share it. Keys are non-empty
+ * exceptions to "one write, one revision": a lease revocation or expiry may delete all the lease's
+ * keys in a single revision (etcd does), so their delete events can share it; so do the writes of
+ * one etcd `commitBatch`. Keys are non-empty
  * strings (etcd rejects an empty key).
  */
 import { TabbyError } from "../errors.js";
@@ -65,6 +66,16 @@ export interface Watcher {
   close(): void;
 }
 
+/**
+ * One write of a batch (see `Store.commitBatch`): `value` to put, or undefined to delete; applied
+ * only if the key's current revision is `expect` (0: the key must not exist).
+ */
+export interface BatchOp {
+  key: string;
+  value: string | undefined;
+  expect: number;
+}
+
 export interface Store {
   /** A short description for logs and errors, e.g. "sqlite:///var/lib/tabby/tabby.db". */
   readonly url: string;
@@ -78,6 +89,14 @@ export interface Store {
   put(key: string, value: string, opts?: WriteOptions): Promise<KV>;
   /** Fails with DS_NOT_FOUND if absent, DS_CONFLICT if `revision` is given and differs. Returns the deleted KV. */
   delete(key: string, opts?: { revision?: number }): Promise<KV>;
+  /**
+   * All of `ops` or none: every `expect` is checked and every write applied in one transaction
+   * (SQLite: one IMMEDIATE transaction, one revision per op; etcd: one Txn, so the ops share one
+   * revision, as etcd's own multi-key transactions do). DS_CONFLICT (nothing written) when an
+   * `expect` does not hold. `maxBatchOps` bounds the ops one call takes (etcd's --max-txn-ops).
+   */
+  commitBatch?(ops: BatchOp[]): Promise<void>;
+  readonly maxBatchOps?: number;
   /** Watch every key under `prefix` for changes after `afterRevision`. */
   watch(prefix: string, afterRevision: number, listener: WatchListener): Watcher;
   currentRevision(): Promise<number>;

@@ -27,7 +27,9 @@ export function invalidResource(key: string, value: string | undefined): Invalid
     return { ...where, message: `not JSON: ${(err as Error).message}` };
   }
   try {
-    validateResource(obj);
+    // as the agent reads it: values tabby does not honour are not "invalid" here (a policy rule it
+    // cannot enforce is skipped and reported on its own: src/calc/policy/unenforced.ts)
+    validateResource(obj, {}, { stored: true });
     return undefined;
   } catch (err) {
     return { ...where, message: (err as Error).message };

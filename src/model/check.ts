@@ -11,8 +11,21 @@ import { parseSelector, SelectorError } from "../selector/index.js";
 
 export class Checker {
   readonly errors: FieldError[] = [];
+  /** In "stored" mode: fields set to a value tabby does not honour (see `unsupported`). */
+  readonly unhonoured: FieldError[] = [];
+  /**
+   * "write" (default): a value tabby cannot honour is an error, so a manifest setting it is refused.
+   * "stored": reading what is already in the datastore (an agent, an older writer): such values are
+   * collected in `unhonoured` instead, and the reader decides what failing closed means for them.
+   */
+  constructor(readonly mode: "write" | "stored" = "write") {}
   error(path: string, message: string): void {
     this.errors.push({ path, message });
+  }
+  /** A well-formed value tabby does not honour: refused when writing, noted when reading. */
+  unsupported(path: string, message: string): void {
+    if (this.mode === "stored") this.unhonoured.push({ path, message });
+    else this.errors.push({ path, message });
   }
 }
 

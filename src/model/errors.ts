@@ -26,16 +26,18 @@ function originPrefix(o: Origin): string {
 
 /** One or more fields of a resource are invalid (code MODEL_INVALID). */
 export class ValidationError extends TabbyError {
-  declare readonly details: { errors: FieldError[]; kind?: string; name?: string; source?: string; document?: number };
+  declare readonly details: { errors: FieldError[]; kind?: string; name?: string; namespace?: string; source?: string; document?: number };
   readonly errors: FieldError[];
 
-  constructor(errors: FieldError[], what: { kind?: string | undefined; name?: string | undefined } & Origin = {}) {
-    const subject = what.kind ? `${what.kind}${what.name ? ` "${what.name}"` : ""}` : "resource";
+  constructor(errors: FieldError[], what: { kind?: string | undefined; name?: string | undefined; namespace?: string | undefined } & Origin = {}) {
+    const id = what.name ? `${what.namespace ? `${what.namespace}/` : ""}${what.name}` : "";
+    const subject = what.kind ? `${what.kind}${id ? ` "${id}"` : ""}` : "resource";
     const lines = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message));
     super("MODEL_INVALID", `${originPrefix(what)}invalid ${subject}: ${lines.join("; ")}`, {
       errors,
       ...(what.kind !== undefined ? { kind: what.kind } : {}),
       ...(what.name !== undefined ? { name: what.name } : {}),
+      ...(what.namespace !== undefined ? { namespace: what.namespace } : {}),
       ...(what.source !== undefined ? { source: what.source } : {}),
       ...(what.document !== undefined ? { document: what.document } : {}),
     });

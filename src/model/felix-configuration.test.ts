@@ -30,7 +30,7 @@ test("FelixConfiguration: metrics and health fields are typed (they are honoured
   assert.match(problems({ healthHost: "localhost" }).join(), /^spec\.healthHost: must be an IP address to listen on/);
   assert.match(problems({ prometheusMetricsPort: 0 }).join(), /^spec\.prometheusMetricsPort: must be a port 1-65535/);
   assert.match(problems({ healthPort: 70000 }).join(), /^spec\.healthPort: must be a port 1-65535/);
-  assert.match(problems({ prometheusGoMetricsEnabled: false }).join(), /^spec\.prometheusGoMetricsEnabled: only true is supported/);
+  assert.match(problems({ prometheusGoMetricsEnabled: false }).join(), /^spec\.prometheusGoMetricsEnabled: false is not honoured: tabby always exports its process metrics and cannot turn families off\. Remove prometheusGoMetricsEnabled or set it to true$/);
   assert.deepEqual(problems({ prometheusProcessMetricsEnabled: true }), []);
 });
 
@@ -39,6 +39,6 @@ test("FelixConfiguration: flowLogsEnabled and flowLogsFlushInterval are checked;
   assert.match(problems({ flowLogsEnabled: "yes" }).join(), /^spec\.flowLogsEnabled: must be true or false/);
   assert.match(problems({ flowLogsFlushInterval: 15 }).join(), /^spec\.flowLogsFlushInterval: must be a duration/);
   assert.deepEqual(problems({ flowLogsGoldmaneServer: "goldmane:7443" }), [
-    "spec.flowLogsGoldmaneServer: is not supported: tabby's flow logs are read with `tabby flows` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md \"flows\"); remove flowLogsGoldmaneServer",
+    "spec.flowLogsGoldmaneServer: \"goldmane:7443\" is not honoured: tabby's flow logs are read with `tabby flows` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md). Remove flowLogsGoldmaneServer",
   ]);
 });

@@ -12,7 +12,7 @@ export type { IPPool, IPPoolSpec, EncapMode, IPPoolAllowedUse } from "./ippool.j
 export type { Node, NodeSpec, NodeBGPSpec } from "./node.js";
 export { workloadEndpointName, type WorkloadEndpointIdentifiers, type WorkloadEndpoint, type WorkloadEndpointSpec, type WorkloadEndpointPort, type IPNAT } from "./workload-endpoint.js";
 export type { Profile, ProfileSpec } from "./profile.js";
-export type { Rule, EntityRule, ICMPFields, Protocol, Port } from "./rules.js";
+export { unenforceableCriteria, type Rule, type EntityRule, type ICMPFields, type Protocol, type Port, type HTTPMatch } from "./rules.js";
 export { BGP_DEFAULTS, communityProblem, type BGPConfiguration, type BGPConfigurationSpec, type Community, type PrefixAdvertisement, type BGPPassword, type SecretKeyRef } from "./bgp-configuration.js";
 export { parsePeerIP, type BGPPeer, type BGPPeerSpec } from "./bgp-peer.js";
 export { BUILTIN_TIERS, DEFAULT_TIER, type Tier, type TierSpec } from "./tier.js";

@@ -5,6 +5,9 @@
  * `all()`; allowedUses [Workload, Tunnel]; assignmentMode Automatic; the CIDR must be a network
  * (no host bits), must not overlap link-local space, and must be at least one block; IPIP is
  * IPv4 only; IPIP and VXLAN are not both enabled; LoadBalancer pools stand alone.
+ * Refused as not honoured (Checker.unsupported): ipipMode/vxlanMode other than Never (tabby builds
+ * no tunnels), assignmentMode Manual. Overlap with other pools is checked where the datastore is
+ * (src/datastore/resource-client.ts), as in clientv3.
  * Pure: no I/O.
  */
 import { arrayOf, bool, type Checker, int, object, oneOf, reorder, selectorField, str, type Field } from "./check.js";
@@ -93,6 +96,11 @@ export function checkIPPoolSpec(v: unknown, c: Checker): IPPoolSpec | undefined 
     if (spec.nodeSelector !== "all()") c.error("spec.nodeSelector", `must be all() on a LoadBalancer pool, got ${JSON.stringify(spec.nodeSelector)}`);
   }
   if (new Set(spec.allowedUses).size !== spec.allowedUses.length) c.error("spec.allowedUses", "must not repeat a use");
+  // Field inventory (docs/resources.md): well-formed values tabby cannot honour are refused by name.
+  for (const f of ["ipipMode", "vxlanMode"] as const) {
+    if (spec[f] !== "Never") c.unsupported(`spec.${f}`, `${spec[f]} is not supported: tabby is pure layer 3 and builds no tunnels; use Never`);
+  }
+  if (spec.assignmentMode === "Manual") c.unsupported("spec.assignmentMode", "Manual is not supported: tabby's IPAM assigns from every pool that fits (no per-request pool choice); use Automatic");
   return reorder(spec, Object.keys(FIELDS));
 }
 

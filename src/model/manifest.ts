@@ -6,10 +6,11 @@
  * is returned. Output: one object for one resource, a List for several.
  * Pure: no I/O (text in, text out); uses the `yaml` package.
  */
-import { parseAllDocuments, stringify } from "yaml";
+import { LineCounter, parseAllDocuments, stringify } from "yaml";
 import { Checker, isPlainObject } from "./check.js";
 import { ManifestParseError, ValidationError, type FieldError } from "./errors.js";
 import { checkResource, isKnownKind } from "./validate.js";
+import { jsonProblem } from "./json-check.js";
 import { API_VERSION, type Resource } from "./resource.js";
 import { KINDS } from "./keys.js";
 
@@ -23,50 +24,73 @@ interface Problem {
   errors: FieldError[];
   kind?: string | undefined;
   name?: string | undefined;
+  namespace?: string | undefined;
 }
 
-function identify(item: unknown): { kind?: string; name?: string } {
+function identify(item: unknown): { kind?: string; name?: string; namespace?: string } {
   if (!isPlainObject(item)) return {};
   const meta = isPlainObject(item.metadata) ? item.metadata : {};
   return {
     ...(typeof item.kind === "string" ? { kind: item.kind } : {}),
     ...(typeof meta.name === "string" && meta.name ? { name: meta.name } : {}),
+    ...(typeof meta.namespace === "string" && meta.namespace && typeof item.kind === "string" && KINDS[item.kind]?.namespaced ? { namespace: meta.namespace } : {}),
   };
 }
 
 /** Parses and validates every resource in `text`; `source` names it in errors (a path or "-"). */
 export function parseManifests(text: string, source?: string, opts: ParseOptions = {}): Resource[] {
-  const docs = parseAllDocuments(text, { prettyErrors: false });
+  return parseSourcedManifests(text, source, opts).map((s) => s.resource);
+}
+
+/** parseManifests, also giving the document (from 1) each resource came from. */
+export function parseSourcedManifests(text: string, source?: string, opts: ParseOptions = {}): { resource: Resource; document: number }[] {
+  const lines = new LineCounter();
+  // JSON is checked as JSON (the YAML parser would read `{"cidr": }` as a null cidr)
+  const start = /^\s*/.exec(text)![0].length;
+  if (text[start] === "{" || text[start] === "[") {
+    const problem = jsonProblem(text);
+    if (problem) {
+      const before = text.slice(0, problem.offset);
+      const line = before.split("\n").length;
+      const col = problem.offset - before.lastIndexOf("\n");
+      throw new ManifestParseError(`line ${line}, column ${col}: invalid JSON: ${problem.message}`, { source, document: 1 }, { line, column: col });
+    }
+  }
+  const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter: lines });
   const values: unknown[] = [];
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
     const err = doc.errors[0];
     if (err) {
-      const pos = err.linePos?.[0];
-      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${err.message.split("\n")[0]}`, { source, document: i + 1 });
+      // line and column from the start of the input (1-based); the message is the parser's first
+      // line, cut short: it never echoes a long stretch of the input back
+      const pos = err.linePos?.[0] ?? (err.pos?.[0] !== undefined ? lines.linePos(err.pos[0]) : undefined);
+      const msg = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${msg.length > 160 ? `${msg.slice(0, 157)}...` : msg}`, { source, document: i + 1 }, pos ? { line: pos.line, column: pos.col } : {});
     }
     values.push(doc.toJS({ maxAliasCount: 100 }));
   });
-  const out: Resource[] = [];
+  const out: { resource: Resource; document: number }[] = [];
   const problems: Problem[] = [];
   values.forEach((value, i) => {
     const document = i + 1;
     if (value === null || value === undefined) return; // an empty document ("---" at the end)
     const items = expand(value);
     const errors: FieldError[] = [];
-    let what: { kind?: string; name?: string } | undefined;
+    let what: { kind?: string; name?: string; namespace?: string } | undefined;
     for (const { path, item } of items) {
       const c = new Checker();
-      const r = checkResource(withNamespace(item, opts.defaultNamespace), c);
+      const withNs = withNamespace(item, opts.defaultNamespace);
+      const r = checkResource(withNs, c);
       for (const e of c.errors) errors.push({ path: joinPath(path, e.path), message: e.message });
-      if (!c.errors.length && r) out.push(r);
-      else what ??= items.length === 1 ? identify(item) : {};
+      if (!c.errors.length && r) out.push({ resource: r, document });
+      else what ??= items.length === 1 ? identify(withNs) : {};
     }
     if (errors.length) problems.push({ document, errors, ...what });
   });
   if (problems.length) {
     const first = problems[0]!;
-    if (problems.length === 1) throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name });
+    if (problems.length === 1) throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name, namespace: first.namespace });
     const all = problems.flatMap((p) => p.errors.map((e) => ({ path: `document ${p.document}: ${e.path}`, message: e.message })));
     const err = new ValidationError(all, { source });
     (err.details as Record<string, unknown>).documents = problems;

@@ -6,8 +6,9 @@
  * selectors parsed with Calico's grammar; service account names non-empty.
  * Pure: no I/O.
  */
-import { anything, arrayOf, cidrField, int, isPlainObject, describe, object, oneOf, selectorField, str, type Field } from "./check.js";
+import { arrayOf, cidrField, int, isPlainObject, describe, object, oneOf, selectorField, str, type Field } from "./check.js";
 import { tryParsePrefix } from "../net/index.js";
+import type { FieldError } from "./errors.js";
 
 export type Protocol = "TCP" | "UDP" | "ICMP" | "ICMPv6" | "SCTP" | "UDPLite" | number;
 /** A port number, a "min:max" range, or a named port. */
@@ -37,8 +38,13 @@ export interface Rule {
   notICMP?: ICMPFields;
   source?: EntityRule;
   destination?: EntityRule;
-  http?: unknown;
+  http?: HTTPMatch;
   metadata?: { annotations?: Record<string, string> };
+}
+/** Calico's HTTPMatch (application layer; enforced by Calico only with its L7 proxy). */
+export interface HTTPMatch {
+  methods?: string[];
+  paths?: { exact?: string; prefix?: string }[];
 }
 
 const PROTOCOL_NAMES = ["TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"];
@@ -102,7 +108,14 @@ const ruleSchema = object<Rule>({
   notICMP: icmp,
   source: entityRule,
   destination: entityRule,
-  http: anything,
+  http: object<HTTPMatch>({
+    methods: arrayOf(str),
+    paths: arrayOf((v, p, c) => {
+      const m = object<{ exact?: string; prefix?: string }>({ exact: str, prefix: str })(v, p, c);
+      if (m && (m.exact === undefined) === (m.prefix === undefined)) c.error(p, "must set exactly one of exact and prefix");
+      return m;
+    }),
+  }),
   metadata: object<{ annotations?: Record<string, string> }>({ annotations: (v, p, c) => (isPlainObject(v) ? (v as Record<string, string>) : void c.error(p, "must be a map")) }),
 });
 
@@ -139,5 +152,24 @@ export const ruleField: Field<Rule> = (v, path, c) => {
     }
   }
   if (families.size > 1) c.error(path, "rule contains both IPv4 and IPv6 CIDRs");
+  for (const u of unenforceableCriteria(r)) c.unsupported(`${path}.${u.path}`, u.message);
   return r;
 };
+
+/**
+ * The match criteria of `rule` tabby's dataplane (nftables, layers 3 and 4) cannot enforce, each
+ * with its path inside the rule and why. Refused when written; a stored rule that has any is never
+ * compiled (src/calc/policy/rule-compiler.ts): enforcing the rest of it would widen an Allow.
+ */
+export function unenforceableCriteria(rule: Rule): FieldError[] {
+  const out: FieldError[] = [];
+  if (rule.http !== undefined) {
+    out.push({ path: "http", message: "HTTP match criteria are not enforced by tabby (no layer-7 proxy); a rule with them is refused, never enforced without them. Remove http, or express the rule with ports" });
+  }
+  for (const side of ["source", "destination"] as const) {
+    if (rule[side]?.services !== undefined) {
+      out.push({ path: `${side}.services`, message: "Kubernetes Service matches are not enforced by tabby (it does not read Services or their endpoints); a rule with them is refused. Use a selector, nets or ports instead" });
+    }
+  }
+  return out;
+}

@@ -116,11 +116,13 @@ test("IPPool defaults: v4 and v6", () => {
   const v6 = validateResource<IPPool>(pool({ cidr: "fd00:10::/48", natOutgoing: false }));
   assert.equal(v6.spec.blockSize, 122);
   assert.equal(v6.spec.natOutgoing, false);
-  const explicit = validateResource<IPPool>(pool({ cidr: "10.0.0.0/8", blockSize: 24, ipipMode: "CrossSubnet", nodeSelector: "rack == 'a'", allowedUses: ["Tunnel"], assignmentMode: "Manual" }));
+  const explicit = validateResource<IPPool>(pool({ cidr: "10.0.0.0/8", blockSize: 24, ipipMode: "Never", nodeSelector: "rack == 'a'", allowedUses: ["Tunnel"], assignmentMode: "Automatic" }));
   assert.equal(explicit.spec.blockSize, 24);
-  assert.equal(explicit.spec.ipipMode, "CrossSubnet");
+  assert.equal(explicit.spec.ipipMode, "Never");
   assert.deepEqual(explicit.spec.allowedUses, ["Tunnel"]);
-  assert.equal(explicit.spec.assignmentMode, "Manual");
+  assert.equal(explicit.spec.assignmentMode, "Automatic");
+  // Stored by another writer, a tunnel mode is kept for the reader to judge (Checker "stored").
+  assert.equal(validateResource<IPPool>(pool({ cidr: "10.0.0.0/8", ipipMode: "CrossSubnet" }), {}, { stored: true }).spec.ipipMode, "CrossSubnet");
 });
 
 test("IPPool blockSize range per family", () => {
@@ -150,7 +152,9 @@ test("IPPool encapsulation and uses", () => {
   rejects(pool({ cidr: "10.0.0.0/16", vxlanMode: "always" }), "spec.vxlanMode", /one of Never, Always, CrossSubnet/);
   rejects(pool({ cidr: "fd00::/48", ipipMode: "Always" }), "spec.ipipMode", /IPv6/);
   rejects(pool({ cidr: "10.0.0.0/16", ipipMode: "Always", vxlanMode: "CrossSubnet" }), "spec.vxlanMode", /together with ipipMode/);
-  assert.deepEqual(errorsOf(pool({ cidr: "fd00::/48", vxlanMode: "Always" })), []);
+  rejects(pool({ cidr: "fd00::/48", vxlanMode: "Always" }), "spec.vxlanMode", /tabby is pure layer 3 and builds no tunnels; use Never/);
+  rejects(pool({ cidr: "10.0.0.0/16", ipipMode: "CrossSubnet" }), "spec.ipipMode", /^CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never$/);
+  rejects(pool({ cidr: "10.0.0.0/16", assignmentMode: "Manual" }), "spec.assignmentMode", /Manual is not supported/);
   rejects(pool({ cidr: "10.0.0.0/16", allowedUses: ["Workload", "Printing"] }), "spec.allowedUses[1]", /one of Workload, Tunnel, LoadBalancer/);
   rejects(pool({ cidr: "10.0.0.0/16", allowedUses: ["LoadBalancer", "Workload"] }), "spec.allowedUses[1]", /LoadBalancer cannot be combined with Workload/);
   rejects(pool({ cidr: "10.0.0.0/16", allowedUses: ["LoadBalancer"], ipipMode: "Always" }), "spec.allowedUses", /IPIP or VXLAN/);
@@ -207,7 +211,9 @@ test("WorkloadEndpoint gateways, NATs, interface, MAC, ports, spoofing", () => {
   rejects(wep({ ipv4Gateway: "fd00::1" }), "spec.ipv4Gateway", /IPv4 address/);
   rejects(wep({ ipv6Gateway: "169.254.1.1" }), "spec.ipv6Gateway", /IPv6 address/);
   assert.deepEqual(errorsOf(wep({ ipv4Gateway: "169.254.1.1", ipv6Gateway: "fe80::1" })), []);
-  assert.deepEqual(errorsOf(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "172.16.0.9" }] })), []);
+  // A well-formed NAT is still refused: tabby has no floating IPs (never accepted and ignored)
+  rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "172.16.0.9" }] }), "spec.ipNATs", /floating IPs \(1:1 NAT\) are not implemented/);
+  rejects(wep({ qosControls: { ingressBandwidth: 1000000 } }), "spec.qosControls", /not implemented/);
   rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.7", externalIP: "172.16.0.9" }] }), "spec.ipNATs[0].internalIP", /not one of the endpoint's ipNetworks/);
   rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "fd00::9" }] }), "spec.ipNATs[0]", /same IP version/);
   rejects(wep({ interfaceName: "cali1234567890abc" }), "spec.interfaceName", /at most 15/);
@@ -353,9 +359,10 @@ test("BGPConfiguration: fields tabby cannot honour are refused with the reason",
 
 // ---------- generic kinds ----------
 
-test("other registered kinds: metadata checked, spec kept as is", () => {
-  const gnp = { apiVersion: V3, kind: "FelixConfiguration", metadata: { name: "default" }, spec: { logSeverityScreen: "Info", whatever: { nested: [1, 2] } } };
-  assert.deepEqual(validateResource(gnp).spec, gnp.spec);
+test("CalicoNodeStatus: refused when written (tabby does not fill it in); a stored one keeps its spec", () => {
+  const gnp = { apiVersion: V3, kind: "CalicoNodeStatus", metadata: { name: "default" }, spec: { node: "a", whatever: { nested: [1, 2] } } };
+  rejects(gnp, "spec", /tabby does not fill in CalicoNodeStatus objects; use `tabby node status`/);
+  assert.deepEqual(validateResource(gnp, {}, { stored: true }).spec, gnp.spec);
   rejects({ ...gnp, metadata: { name: "Deny" } }, "metadata.name", /lower case/);
   rejects({ ...gnp, spec: [1] }, "spec", /must be an object/);
 });
@@ -381,13 +388,13 @@ test("property: validation is idempotent (a validated resource validates to itse
       if (ipip !== undefined) spec.ipipMode = ipip;
       let once;
       try {
-        once = validateResource(pool(spec));
+        once = validateResource(pool(spec), {}, { stored: true });
       } catch (e) {
         // Only the link-local range may be refused here.
         assert.ok(a === 169 && b === 254, String(e));
         return;
       }
-      assert.deepEqual(validateResource(once), once);
+      assert.deepEqual(validateResource(once, {}, { stored: true }), once);
     }),
   );
 });

@@ -1,9 +1,8 @@
 /**
  * `validateResource`: strict decoding, Calico's validation and Calico's defaults for one v3
- * resource. Node, IPPool, WorkloadEndpoint, Profile, BGPConfiguration, BGPPeer, Tier,
- * NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet and HostEndpoint are checked
- * field by field; the other kinds Calico registers (src/model/keys.ts) get their metadata
- * checked and their spec kept as it is. Every problem is reported, each with its field path.
+ * resource. Every kind in VALIDATED_KINDS is checked field by field; CalicoNodeStatus (a request
+ * for status tabby answers with `tabby node status` instead) is refused when written.
+ * Every problem is reported, each with its field path.
  * Pure: no I/O.
  */
 import { KINDS } from "./keys.js";
@@ -24,6 +23,7 @@ import { checkNetworkSetSpec } from "./network-set.js";
 import { checkHostEndpointSpec } from "./host-endpoint.js";
 import { checkIPAMConfigurationSpec, checkIPReservationSpec } from "./ipam-kinds.js";
 import { checkFelixConfigurationSpec } from "./felix-configuration.js";
+import { checkClusterInformationSpec, checkKubeControllersConfigurationSpec } from "./cluster-kinds.js";
 
 /** Kinds whose spec tabby validates field by field. */
 export const VALIDATED_KINDS = [
@@ -41,6 +41,10 @@ export const VALIDATED_KINDS = [
   "HostEndpoint",
   "IPReservation",
   "IPAMConfiguration",
+  "BGPFilter",
+  "FelixConfiguration",
+  "KubeControllersConfiguration",
+  "ClusterInformation",
 ] as const;
 
 const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
@@ -140,8 +144,16 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
         case "FelixConfiguration":
           spec = checkFelixConfigurationSpec(rawSpec, c);
           break;
+        case "KubeControllersConfiguration":
+          spec = checkKubeControllersConfigurationSpec(rawSpec, c, name);
+          break;
+        case "ClusterInformation":
+          spec = checkClusterInformationSpec(rawSpec, c, name);
+          break;
         default:
+          // CalicoNodeStatus: a request that calico-node fill in BGP status; tabby does not
           if (!isPlainObject(rawSpec)) c.error("spec", `must be an object, got ${describe(rawSpec)}`);
+          else if (kind === "CalicoNodeStatus") c.unsupported("spec", "tabby does not fill in CalicoNodeStatus objects; use `tabby node status` (or its JSON output) for a node's BGP status");
           spec = structuredClone(rawSpec);
       }
     }
@@ -154,10 +166,12 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
 
 /**
  * Validates one resource and returns a new object with Calico's defaults applied. Throws
- * ValidationError (code MODEL_INVALID) listing every problem with its field path.
+ * ValidationError (code MODEL_INVALID) listing every problem with its field path. With `stored`
+ * (a reader of what is already in the datastore), values tabby does not honour are not errors:
+ * the reader fails closed on them itself (a policy rule with `http` is never compiled).
  */
-export function validateResource<R extends Resource = Resource>(input: unknown, origin: Origin = {}): R {
-  const c = new Checker();
+export function validateResource<R extends Resource = Resource>(input: unknown, origin: Origin = {}, opts: { stored?: boolean } = {}): R {
+  const c = new Checker(opts.stored ? "stored" : "write");
   const r = checkResource(input, c);
   if (c.errors.length || !r) throw new ValidationError(c.errors, { ...whatOf(input), ...origin });
   return r as R;
@@ -167,14 +181,16 @@ export function validateResource<R extends Resource = Resource>(input: unknown, 
 export function validateUpdate(prev: Resource, next: Resource): void {
   const c = new Checker();
   if (prev.kind === "IPPool" && next.kind === "IPPool") checkIPPoolUpdate(prev.spec as IPPoolSpec, next.spec as IPPoolSpec, c);
-  if (c.errors.length) throw new ValidationError(c.errors, { kind: next.kind, name: next.metadata.name });
+  if (c.errors.length) throw new ValidationError(c.errors, { kind: next.kind, name: next.metadata.name, namespace: next.metadata.namespace });
 }
 
-function whatOf(input: unknown): { kind?: string; name?: string } {
+function whatOf(input: unknown): { kind?: string; name?: string; namespace?: string } {
   if (!isPlainObject(input)) return {};
   const kind = typeof input.kind === "string" ? input.kind : undefined;
-  const name = isPlainObject(input.metadata) && typeof input.metadata.name === "string" ? input.metadata.name : undefined;
-  return { ...(kind !== undefined ? { kind } : {}), ...(name !== undefined ? { name } : {}) };
+  const meta = isPlainObject(input.metadata) ? input.metadata : {};
+  const name = typeof meta.name === "string" ? meta.name : undefined;
+  const namespace = typeof meta.namespace === "string" && meta.namespace && kind && KINDS[kind]?.namespaced ? meta.namespace : undefined;
+  return { ...(kind !== undefined ? { kind } : {}), ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) };
 }
 
 export type { FieldError };

@@ -10,7 +10,7 @@
  * are set from the namespace and spec on every write (users cannot override them).
  * Pure: no I/O.
  */
-import { anything, arrayOf, type Checker, cidrField, describe, int, ipField, matching, object, str, type Field } from "./check.js";
+import { anything, arrayOf, type Checker, cidrField, describe, int, ipField, isPlainObject, matching, object, str, type Field } from "./check.js";
 import { macField } from "./node.js";
 import { nameProblem } from "./meta.js";
 import { protocolField, type Protocol } from "./rules.js";
@@ -133,6 +133,11 @@ export function checkWorkloadEndpointSpec(v: unknown, c: Checker): WorkloadEndpo
     if (!p.name && !p.hostPort) c.error(`${at}.name`, "is required when no hostPort is given");
   });
   const nets = (spec.ipNetworks ?? []).map((n) => tryParsePrefix(n)).filter((p) => p !== undefined);
+  // Field inventory: tabby programs no floating-IP DNAT and no QoS shaping; refused, never ignored.
+  if (spec.ipNATs?.length) c.unsupported("spec.ipNATs", "floating IPs (1:1 NAT) are not implemented by tabby's dataplane; remove ipNATs");
+  if (spec.qosControls !== undefined && !(isPlainObject(spec.qosControls) && Object.keys(spec.qosControls).length === 0)) {
+    c.unsupported("spec.qosControls", "bandwidth and packet-rate limits are not implemented by tabby's dataplane; remove qosControls");
+  }
   spec.ipNATs?.forEach((nat, i) => {
     const at = `spec.ipNATs[${i}]`;
     if (nat.internalIP === undefined) c.error(`${at}.internalIP`, "is required");

@@ -27,3 +27,14 @@ test("config stage: IPPools with natOutgoing fill ConfigUpdate.natOutgoing", () 
   calc.onIPPool("c", undefined);
   assert.equal(got.at(-1)!.natOutgoing, undefined, "no natOutgoing pool: no NAT");
 });
+
+test("config stage: a stored failsafe entry with a quoted port keeps the port open (never dropped)", () => {
+  const got: ConfigUpdate[] = [];
+  const sink = { configUpdated: (c: ConfigUpdate) => got.push(c) } as unknown as DataplaneSink;
+  const calc = new ConfigCalculator("h1", sink);
+  calc.onFelixConfiguration("default", { failsafeInboundHostPorts: [{ protocol: "tcp", port: "22" }, { protocol: "UDP", port: 68 }] });
+  assert.deepEqual(got.at(-1)!.failsafeInbound, [
+    { protocol: "tcp", port: 22 },
+    { protocol: "udp", port: 68 },
+  ]);
+});

@@ -28,6 +28,9 @@ function protoPorts(v: unknown, dflt: readonly ProtoPort[]): ProtoPort[] {
     } else if (x && typeof x === "object") {
       ({ protocol: proto, port } = x as Record<string, unknown>);
       if (proto === undefined) proto = "tcp";
+      // A quoted port ("22") is refused by `tabby apply`; one stored by another writer is kept
+      // open rather than dropped: dropping a failsafe port could lock the operator out.
+      if (typeof port === "string" && /^\d{1,5}$/.test(port)) port = Number(port);
     }
     const p = typeof proto === "string" ? proto.toLowerCase() : undefined;
     if ((p === "tcp" || p === "udp") && typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535) out.push({ protocol: p, port });

@@ -19,7 +19,7 @@
  */
 import { createHash } from "node:crypto";
 import { makeUniqueId, parseSelector, rewriteNamespaceSelector, NAMESPACE_LABEL, SERVICE_ACCOUNT_LABEL_PREFIX, type Selector } from "../../selector/index.js";
-import type { EntityRule, Port, Protocol, Rule } from "../../model/index.js";
+import { unenforceableCriteria, type EntityRule, type Port, type Protocol, type Rule } from "../../model/index.js";
 import type { CompiledRule, PortRange, RuleAction, RuleMatch } from "../policy-output.js";
 import { SERVICE_ACCOUNT_LABEL } from "./decode.js";
 import { tryParsePrefix } from "../../net/index.js";
@@ -181,11 +181,11 @@ export class RuleCompiler {
 export function compileRules(owner: string, ingress: Rule[], egress: Rule[], namespace: string | undefined): CompiledRules {
   const ipSets = new Map<string, IpSetSpec>();
   const c = new RuleCompiler(ipSets);
-  return {
-    ingress: ingress.map((r, i) => c.compile(r, namespace, owner, "in", i)),
-    egress: egress.map((r, i) => c.compile(r, namespace, owner, "out", i)),
-    ipSets,
-  };
+  // Fail closed: a rule with criteria the dataplane cannot enforce (http, services) is skipped,
+  // whatever its action, as Calico's Felix skips rules it cannot render; enforcing the rest of it
+  // would widen an Allow. The agent reports such rules (unenforceableRulesOf).
+  const compileAll = (rules: Rule[], dir: string) => rules.flatMap((r, i) => (unenforceableCriteria(r).length ? [] : [c.compile(r, namespace, owner, dir, i)]));
+  return { ingress: compileAll(ingress, "in"), egress: compileAll(egress, "out"), ipSets };
 }
 
 /** The rules Calico puts in place of a profile that does not exist: deny everything. */

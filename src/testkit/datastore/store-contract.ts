@@ -436,6 +436,32 @@ export function runStoreContract(
       r.watcher!.close();
     }));
 
+    test("commitBatch: all writes or none; each guarded by its expected revision; watchers see them", withStore(async ({ store }) => {
+      if (!store.commitBatch) return;
+      const a = await store.put("/b/a", "1");
+      const r = rec().listen(store, "/b/", a.revision);
+      await store.commitBatch([
+        { key: "/b/a", value: "2", expect: a.revision },
+        { key: "/b/new", value: "n", expect: 0 },
+      ]);
+      assert.equal((await store.get("/b/a"))?.value, "2");
+      assert.equal((await store.get("/b/new"))?.value, "n");
+      await r.untilCount(2);
+      const before = (await store.list("/b/")).items;
+      // one stale expectation: nothing of the batch is written
+      await rejectsWith(store.commitBatch([
+        { key: "/b/other", value: "x", expect: 0 },
+        { key: "/b/a", value: "3", expect: a.revision },
+      ]), "DS_CONFLICT");
+      await rejectsWith(store.commitBatch([{ key: "/b/new", value: "again", expect: 0 }]), "DS_CONFLICT");
+      assert.deepEqual((await store.list("/b/")).items, before);
+      // deletes
+      const cur = (await store.get("/b/new"))!;
+      await store.commitBatch([{ key: "/b/new", value: undefined, expect: cur.revision }]);
+      assert.equal(await store.get("/b/new"), undefined);
+      r.watcher!.close();
+    }));
+
     test("a second handle on the same data: writes are seen by the other's watchers and CAS conflicts across handles", async (t) => {
       const clock = new FakeClock();
       const f = await makeStore({ clock });
