@@ -6,10 +6,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseAllDocuments } from "yaml";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
 import { parseFileCommand } from "./file-command.js";
-import { UsageError } from "./command.js";
 import { withStoreFromArgs } from "./datastore-flag.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { parseManifests } from "../model/manifest.js";
@@ -17,18 +15,6 @@ import type { Resource } from "../model/resource.js";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../datastore/keys.js";
 import { writeAllOrNothing } from "./undo-log.js";
-
-/** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
-export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }) as {
-      values: Record<string, string | boolean | string[] | undefined>;
-      positionals: string[];
-    };
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
-  }
-}
 
 async function readSource(file: string, io: CliIO): Promise<string> {
   if (file === "-") {

@@ -16,6 +16,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { CliIO } from "./command.js";
+import { parseCommandLine } from "./parse.js";
 import { UsageError } from "./command.js";
 import { Speaker, type PeerConfig, type OriginatedRoute, type GracefulRestartOptions } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
@@ -121,17 +122,12 @@ function parseBfd(p: PeerConfig): void {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let file: string | undefined;
-  let verbose = false;
-  let restarting = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "-c" || a === "--config") file = argv[++i];
-    else if (a === "-v" || a === "--verbose") verbose = true;
-    else if (a === "-R" || a === "--restarting") restarting = true;
-    else throw new UsageError(`unknown argument ${a}\nusage: tabby bgp run -c FILE [-v] [-R]`);
-  }
-  if (!file) throw new UsageError("usage: tabby bgp run -c FILE [-v] [-R]");
+  const parsed = parseCommandLine("bgp run", argv, io);
+  if (!parsed) return 0;
+  const file = parsed.values.config;
+  const verbose = parsed.values.verbose === true;
+  const restarting = parsed.values.restarting === true;
+  if (!file) throw new UsageError("-c FILE is required\nusage: tabby bgp run -c FILE [-v] [-R]");
   const cfg = parseConfig(readFileSync(file, "utf8"));
   const grCfg = cfg.gracefulRestart === true ? {} : cfg.gracefulRestart || undefined;
   if (restarting && !grCfg) throw new UsageError("--restarting needs gracefulRestart in the config");

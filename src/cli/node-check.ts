@@ -11,11 +11,11 @@
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { ExecRunner } from "../dataplane/exec.js";
-import { DEFAULT_CONF_DIR, CONFLIST_NAME } from "./cni-install.js";
+import { CONFLIST_NAME } from "./cni-install.js";
 import { decideSchema, SCHEMA_KEY, SCHEMA_MIN_READER, SCHEMA_VERSION } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
 import { agentAnswers } from "./node-cleanup.js";
@@ -146,16 +146,9 @@ export function formatFindings(fs: Finding[]): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { datastore: { type: "string" }, "conf-dir": { type: "string", default: DEFAULT_CONF_DIR }, port: { type: "string", default: "179" }, control: { type: "string" } },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: tabby node check [--datastore URL] [--conf-dir DIR] [--port N]`);
-  }
+  const parsed = parseCommandLine("node check", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port takes a port number, got "${values.port}"`);
   const runner = new ExecRunner();

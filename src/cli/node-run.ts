@@ -41,7 +41,7 @@
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import type { CliIO } from "./command.js";
@@ -122,36 +122,9 @@ async function untilAvailable<T>(op: () => Promise<T>, what: string, log: Return
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      name: { type: "string" },
-      ip: { type: "string", default: "autodetect" },
-      ip6: { type: "string", default: "autodetect" },
-      as: { type: "string" },
-      "ipv4-pool": { type: "string", default: "192.168.0.0/16" },
-      "ipv6-pool": { type: "string" },
-      control: { type: "string" },
-      "secrets-dir": { type: "string" },
-      "hold-time": { type: "string" },
-      datastore: { type: "string" },
-      "log-level": { type: "string", default: "info" },
-      "graceful-restart": { type: "boolean" },
-      "no-graceful-restart": { type: "boolean" },
-      "bfd-min-rx": { type: "string" },
-      "bfd-min-tx": { type: "string" },
-      "bfd-multiplier": { type: "string" },
-      "no-bfd": { type: "boolean" },
-      "ipam-gc-grace": { type: "string" },
-      "ipam-gc-interval": { type: "string" },
-      "endpoint-status-dir": { type: "string" },
-      "explain-listen": { type: "string" },
-      "explain-tls-ca": { type: "string" },
-      "explain-tls-cert": { type: "string" },
-      "explain-tls-key": { type: "string" },
-    },
-    strict: true,
-  });
+  const parsed = parseCommandLine("node run", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const level = values["log-level"] as Level;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
   const nodeName = values.name ?? io.env["TABBY_NODENAME"] ?? hostname();
