@@ -21,6 +21,8 @@ interface Access {
   stderr: NodeJS.WritableStream;
 }
 let access: Access | undefined;
+/** The URLs already announced on stderr (an agent retrying the open says it once). */
+const announced = new Set<string>();
 
 /** Set by main.ts before it runs a command. */
 export function setDatastoreAccess(a: Access | undefined): void {
@@ -59,7 +61,10 @@ export async function openStoreFromArgs(flag: string | undefined, env: NodeJS.Pr
     });
   }
   const { url, from } = datastoreFromArgs(flag, env);
-  if (from && access) access.stderr.write(`tabby ${access.command}: datastore ${shown(url)} (from ${from})\n`);
+  if (from && access && !announced.has(url)) {
+    announced.add(url);
+    access.stderr.write(`tabby ${access.command}: datastore ${shown(url)} (from ${from})\n`);
+  }
   return openStore(url, env, { create: access?.access !== "read" });
 }
 

@@ -22,7 +22,7 @@ import { rm } from "node:fs/promises";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { jsonLogger, type Level } from "../agent/log.js";
-import { openStore } from "../datastore/open.js";
+import { openStoreFromArgs } from "./datastore-flag.js";
 import { Ipam } from "../ipam/ipam.js";
 import { ProcSysctl } from "../dataplane/sysctl.js";
 import { systemClock } from "../clock.js";
@@ -61,7 +61,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const node = values.nodename ?? io.env["TABBY_NODENAME"] ?? hostname();
   const log = jsonLogger(level, io.stderr, { component: "docker-plugin", node });
 
-  const store = await openStore(values.datastore, io.env);
+  const store = await openStoreFromArgs(values.datastore, io.env);
   const statusDir = values["endpoint-status-dir"]!;
   const driver = new DockerDriver({
     store,

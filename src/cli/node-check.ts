@@ -178,8 +178,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       }),
     agentRunning: () => agentAnswers(control),
     readSchema: async () => {
-      const { openStore } = await import("../datastore/open.js");
-      const store = await withTimeout(openStore(values.datastore, io.env), 5000);
+      const { openStoreFromArgs } = await import("./datastore-flag.js");
+      const store = await withTimeout(openStoreFromArgs(values.datastore, io.env), 5000);
       try {
         const kv = await withTimeout(store.get(SCHEMA_KEY), 5000);
         return kv ? { value: kv.value, revision: kv.revision } : undefined;

@@ -51,7 +51,7 @@ import { Agent } from "../agent/agent.js";
 import { ensureDefaultPools } from "../agent/register-node.js";
 import { firstFoundAddress, type IpAddrJson } from "../agent/autodetect.js";
 import { jsonLogger, type Level } from "../agent/log.js";
-import { openStore, resolveDatastoreUrl } from "../datastore/open.js";
+import { datastoreFromArgs, openStoreFromArgs } from "./datastore-flag.js";
 import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
@@ -205,7 +205,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await endpoints.apply(observabilityConfig([]));
 
   // The datastore may be down when the host boots: wait for it rather than exit.
-  const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
+  const store = await untilAvailable(() => openStoreFromArgs(values.datastore, io.env), "open the datastore", log);
   // Never run against a datastore a newer, incompatible tabby wrote (DS_SCHEMA_TOO_NEW).
   const schema = await untilAvailable(() => ensureSchema(store, tabbyVersion()), "check the datastore schema", log);
   log("info", "datastore schema", { schema: schema.version, minReader: schema.minReader, writtenBy: schema.writtenBy, tabby: tabbyVersion() });
@@ -257,7 +257,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // dataplane keeps the previous run's table enforcing until the graph is in sync.
   // Workloads never reach the control plane: the datastore's endpoints join the node addresses
   // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
-  const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
+  const ds = await datastoreEndpoints(datastoreFromArgs(values.datastore, io.env).url, async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
   const servedPorts = [felix.metrics?.port, felix.health?.port, explainApi?.listen.port].filter((p): p is number => p !== undefined);
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });

@@ -656,6 +656,9 @@ export class SqliteStore implements Store {
     if (isSqliteError(err) && (err.code === "SQLITE_NOTADB" || err.code.startsWith("SQLITE_CORRUPT"))) {
       return new DatastoreError("DS_CORRUPT", `${this.url}: the file ${this.path} is corrupt or not an SQLite database (${err.message}); restore it from a backup (tabby datastore export/import)`, { path: this.path, code: err.code }, { cause: err });
     }
+    if (isSqliteError(err) && this.readOnly && err.code.startsWith("SQLITE_READONLY")) {
+      return new DatastoreError("DS_UNAVAILABLE", `${this.url}: opened read-only: this user (uid ${process.getuid?.() ?? "?"}) may not write ${this.path} or its directory`, { url: this.url, code: err.code }, { cause: err });
+    }
     if (isSqliteError(err)) return this.unavailable(err, what);
     if ((err as NodeJS.ErrnoException)?.code && (err as NodeJS.ErrnoException).syscall) return this.unavailable(err, "i/o error");
     return err;
