@@ -37,9 +37,9 @@ export function configFilePath(env: NodeJS.ProcessEnv): { path: string; explicit
 /** Parses a config file's text; `file` names it in errors. */
 export function parseClientConfig(text: string, file: string): ClientConfig {
   const y = locateYaml(text);
-  const fail = (path: YamlPath, why: string): never => {
+  const fail = (path: YamlPath, why: string, shown: YamlPath = path): never => {
     const p = y.at(path);
-    throw new TabbyError("CLI_CONFIG", `${file}${p ? `:${p.line}:${p.col}` : ""}: ${path.length ? `${formatPath(path)}: ` : ""}${why}`, { file, path: formatPath(path) });
+    throw new TabbyError("CLI_CONFIG", `${file}${p ? `:${p.line}:${p.col}` : ""}: ${shown.length ? `${formatPath(shown)}: ` : ""}${why}`, { file, path: formatPath(path) });
   };
   if (y.syntax) throw new TabbyError("CLI_CONFIG", `${file}:${y.syntax.line}:${y.syntax.col}: not YAML: ${y.syntax.message}`, { file });
   const v = y.value ?? {};
@@ -48,7 +48,7 @@ export function parseClientConfig(text: string, file: string): ClientConfig {
   for (const k of Object.keys(m)) {
     if (!(KEYS as readonly string[]).includes(k)) {
       const near = nearest(k, KEYS);
-      fail([k], `unknown key${near ? `; did you mean ${near}?` : ` (known: ${KEYS.join(", ")})`}`);
+      fail([k], `unknown key ${k}${near ? `; did you mean ${near}?` : ` (known: ${KEYS.join(", ")})`}`, []);
     }
   }
   for (const k of KEYS) if (m[k] !== undefined && (typeof m[k] !== "string" || m[k] === "")) fail([k], "must be a non-empty string");
