@@ -80,12 +80,13 @@ export function valuesOf(cmd: Command, spec: CommandSpec): Record<string, string
     if (o.type === "boolean") {
       // "--no-x" and "--x" share commander's attribute x: true, false, or unset (true by default when only --no-x exists)
       const given = long.startsWith("no-") ? v === false : v === true && !(cmd.getOptionValueSource(opt.attributeName()) === "default");
-      out[long] = given ? true : (o.default as boolean | undefined);
-    } else {
-      out[long] = v as string | string[] | undefined;
+      const b = given ? true : (o.default as boolean | undefined);
+      if (b !== undefined) out[long] = b;
+    } else if (v !== undefined) {
+      out[long] = v as string | string[];
     }
   }
-  return out;
+  return out; // absent options are absent, as with node:util parseArgs
 }
 
 /** Thrown out of commander (exitOverride) so nothing calls process.exit. */
