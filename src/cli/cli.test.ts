@@ -165,6 +165,33 @@ test("tabby completion bash loads in bash and completes commands, subcommands, o
   assert.match(zsh.stdout, /^#compdef tabby\n/);
 });
 
+test("tabby completion zsh completes in an interactive zsh (zpty)", { skip: spawnSync("zsh", ["--version"]).status !== 0 ? "no zsh" : false, timeout: 60_000 }, () => {
+  const zdir = join(dir, "zsh");
+  mkdirSync(join(zdir, "bin"), { recursive: true });
+  writeFileSync(join(zdir, "bin", "tabby"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  writeFileSync(join(zdir, "_tabby"), tabby(["completion", "zsh"]).stdout);
+  const lines = ["tabby lab u", "tabby get nodes -o y", "tabby bgp refresh --pe", "tabby lab up --topology fa", "tabby get ippoo"];
+  // types each line and TAB into a real interactive zsh, prints the line as completed
+  writeFileSync(
+    join(zdir, "drive.zsh"),
+    `zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PATH=${zdir}/bin:\\$PATH; PS1='%% '; autoload -U compinit; compinit -u; source ${zdir}/_tabby"
+for line in ${lines.map((l) => `"${l}"`).join(" ")}; do
+  zpty -w -n z "$line"$'\\t'
+  sleep 1
+  all=""
+  while zpty -r -t z chunk; do all+=$chunk; done
+  print -r -- "$all" | tr '\\r' '\\n' | tail -1 | sed 's/\\x1b\\[[0-9;?]*[a-zA-Z]//g; s/.*\\x08//'
+  zpty -w -n z $'\\C-e\\C-u'
+done
+zpty -d z
+`,
+  );
+  const r = spawnSync("zsh", [join(zdir, "drive.zsh")], { encoding: "utf8", timeout: 50_000 });
+  assert.deepEqual(r.stdout.split("\n").map((l) => l.trim()).filter(Boolean), ["tabby lab up", "tabby get nodes -o yaml", "tabby bgp refresh --peer", "tabby lab up --topology fabric", "tabby get ippool"]);
+});
+
 test("config file: $TABBY_CONFIG names the datastore; $TABBY_DATASTORE and --datastore win; the source is said on stderr", () => {
   const a = `sqlite://${join(dir, "cfg-a.db")}`;
   const b = `sqlite://${join(dir, "cfg-b.db")}`;
