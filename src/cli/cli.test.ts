@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,6 +77,18 @@ test("--help on every command and subcommand exits 0 and lists its options; reso
     const viaHelp = await tabbyIn(["help", ...words.split(" ")]);
     assert.equal(viaHelp.code, 0, `tabby help ${words}`);
   }
+});
+
+test("every command module is in the command tree and parses with it (no second parser)", () => {
+  const cliDir = fileURLToPath(new URL(".", import.meta.url));
+  const modules = readdirSync(cliDir).filter((f) => f.endsWith(".js") && !f.endsWith(".test.js"));
+  const inTree = new Set(Object.values(COMMANDS).map((c) => c.module.replace("./", "")));
+  for (const f of modules) {
+    const text = readFileSync(join(cliDir, f), "utf8");
+    if (/export async function run\(/.test(text)) assert.ok(inTree.has(f), `${f} has a run() but no entry in commands.ts: add one, or main cannot reach it`);
+    assert.doesNotMatch(text, /import\s*\{[^}]*\bparseArgs\b[^}]*\}\s*from\s*"node:util"/, `${f} parses arguments with node:util parseArgs: declare its options in commands.ts and use parseCommandLine`);
+  }
+  for (const m of inTree) assert.ok(modules.includes(m), `commands.ts names ${m}, which does not exist`);
 });
 
 test("help shows the defaults the commands use (the tree's literals match the modules' constants)", () => {

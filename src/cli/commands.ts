@@ -6,6 +6,11 @@
  *
  * Options are declared like node:util parseArgs options (type, short, multiple, default) plus the
  * help text, so parse.ts can type each command's values from its entry.
+ *
+ * Adding a command or an option: add it here (main.ts refuses what is not here: an unknown
+ * command or option is a usage error), and in the module call
+ * `parseCommandLine("WORDS", argv, io)` (parse.ts). cli.test.ts fails for a module with a `run`
+ * that is not in the tree, or one that parses with node:util parseArgs.
  */
 
 export interface OptionSpec {
@@ -349,6 +354,7 @@ export const COMMANDS = {
   explain: {
     summary: "the path of a packet now: explain SRC DST [--port P] [--protocol tcp|udp|icmp]",
     module: "./explain.js",
+    datastore: "read",
     args: [{ name: "SRC", help: "a workload, host or address" }, { name: "DST", help: "a workload, host or address" }],
     options: {
       ...LAB,
