@@ -57,7 +57,7 @@ const DATASTORE = {
 const NAMESPACE = { namespace: { type: "string", short: "n", arg: "NAMESPACE", help: "namespace of namespaced kinds (default: default)" } } as const;
 const FILES = { filename: { type: "string", short: "f", multiple: true, arg: "FILE", help: "a YAML or JSON file of resources, - for stdin (repeatable)" } } as const;
 const LAB = { name: { type: "string", arg: "LAB", help: "the lab (default: the running one)" } } as const;
-const CONTROL = { control: { type: "string", arg: "SOCK", help: "the control socket" } } as const;
+const CONTROL = { control: { type: "string", arg: "SOCK", help: "the agent's control socket (default: $TABBY_CONTROL, else /run/tabby/node.sock)" } } as const;
 const SPEAKER = {
   control: { type: "string", arg: "SOCK", help: "the speaker's control socket (default /run/tabby/bgp.sock)" },
   output: { type: "string", short: "o", arg: "FORMAT", help: "table or json", choices: ["table", "json"] },
@@ -248,6 +248,7 @@ export const COMMANDS = {
   "bgp run": {
     summary: "run a standalone BGP speaker from a YAML config",
     module: "./bgp-run.js",
+    usage: "-c FILE [-v] [-R]",
     options: {
       config: { type: "string", short: "c", arg: "FILE", help: "the speaker's YAML config (docs/bgp.md)" },
       verbose: { type: "boolean", short: "v", help: "debug logging" },

@@ -10,24 +10,11 @@
 import { openStore, resolveDatastore } from "../datastore/open.js";
 import type { Store } from "../datastore/store.js";
 import { readClientConfig } from "./config-file.js";
+import { commandContext } from "./command-context.js";
 
 let injected: Store | undefined;
-
-/** What main.ts knows about the running command. Unset (in-process tests): create, say nothing. */
-interface Access {
-  command: string;
-  /** "read": never create a database; "write" or undefined: create a missing SQLite file. */
-  access: "read" | "write" | undefined;
-  stderr: NodeJS.WritableStream;
-}
-let access: Access | undefined;
 /** The URLs already announced on stderr (an agent retrying the open says it once). */
 const announced = new Set<string>();
-
-/** Set by main.ts before it runs a command. */
-export function setDatastoreAccess(a: Access | undefined): void {
-  access = a;
-}
 
 /** Makes openStoreFromArgs return `store` (until called with undefined). For in-process tests. */
 export function useStoreForTests(store: Store | undefined): void {
@@ -61,6 +48,8 @@ export async function openStoreFromArgs(flag: string | undefined, env: NodeJS.Pr
     });
   }
   const { url, from } = datastoreFromArgs(flag, env);
+  // main.ts's context; unset (in-process tests of one module): create as before, say nothing
+  const access = commandContext();
   if (from && access && !announced.has(url)) {
     announced.add(url);
     access.stderr.write(`tabby ${access.command}: datastore ${shown(url)} (from ${from})\n`);

@@ -12,7 +12,7 @@ import { UsageError } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { COMMANDS, GROUPS, type CommandWords } from "./commands.js";
 import { commandFor, TabbyHelp } from "./parse.js";
-import { setDatastoreAccess } from "./datastore-flag.js";
+import { setCommandContext } from "./command-context.js";
 
 /** The Node.js lines tabby runs on (package.json `engines`): older ones crash in the SQLite addon. */
 const MIN_NODE_MAJOR = 22;
@@ -107,7 +107,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   if (!chosen) return 2;
   const words = chosen;
   const spec = COMMANDS[words];
-  setDatastoreAccess({ command: words, access: "datastore" in spec ? spec.datastore : undefined, stderr: io.stderr });
+  setCommandContext({ command: words, access: "datastore" in spec ? spec.datastore : undefined, stderr: io.stderr });
   try {
     const mod = (await import(spec.module)) as CommandModule;
     return await mod.run(argv.slice(words.split(" ").length), io);
