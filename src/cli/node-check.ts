@@ -18,6 +18,7 @@ import { ExecRunner } from "../dataplane/exec.js";
 import { CONFLIST_NAME } from "./cni-install.js";
 import { decideSchema, SCHEMA_KEY, SCHEMA_MIN_READER, SCHEMA_VERSION } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
+import { hasCode, type TabbyError } from "../errors.js";
 import { agentAnswers } from "./node-cleanup.js";
 
 export type Verdict = "ok" | "warn" | "FAIL";
@@ -133,7 +134,9 @@ export async function runChecks(p: HostProbe, opts: { confDir: string; port: num
   try {
     out.push(judgeSchema(await p.readSchema()));
   } catch (e) {
-    out.push(bad("datastore", "FAIL", `cannot reach the datastore: ${(e as Error).message}`, "check TABBY_DATASTORE in /etc/default/tabby, the network path and the certificates; `tabby get nodes` shows the same error"));
+    // a preflight never creates the database: a SQLite file not there yet is the agent's to make
+    if (hasCode(e, "DS_NO_DATABASE")) out.push(ok("datastore", `${String((e as TabbyError).details?.["path"] ?? "the SQLite file")} does not exist yet (tabby node run creates it)`));
+    else out.push(bad("datastore", "FAIL", `cannot reach the datastore: ${(e as Error).message}`, "check TABBY_DATASTORE in /etc/default/tabby, the network path and the certificates; `tabby get nodes` shows the same error"));
   }
   out.push(judgeCni(opts.confDir, p.listDir(opts.confDir)));
   out.push(judgePort(opts.port, await p.tryListen(opts.port), await p.agentRunning()));
