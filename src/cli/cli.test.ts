@@ -135,6 +135,7 @@ test("usage errors exit 2 with a message and no stack trace", () => {
   }
   assert.match(tabby(["get", "nodes", "--bogus"]).stderr, /^tabby get: unknown option '--bogus'\n\(tabby get --help lists the options\)\n$/);
   assert.match(tabby(["gte"]).stderr, /unknown command 'gte'[\s\S]*get/);
+  assert.equal(tabby(["lab", "stats"]).stderr, "tabby lab: unknown command 'stats'\n(Did you mean status?)\n(tabby lab --help lists the commands)\n");
 });
 
 test("other errors exit 1 without a stack trace; --debug prints it", () => {

@@ -100,7 +100,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (err.code === "commander.help" || err.code === "commander.executeSubCommandAsync") return 2; // a group without its subcommand: help on stderr
     const words = argv.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ");
     const known = (Object.keys(COMMANDS) as string[]).find((w) => words === w || words.startsWith(`${w} `));
-    const at = known ? `tabby ${known}` : "tabby";
+    const group = !known && argv[0] !== undefined && argv[0] in GROUPS ? argv[0] : undefined;
+    const at = known ? `tabby ${known}` : group ? `tabby ${group}` : "tabby";
     io.stderr.write(`${at}: ${err.message.replace(/^error: /, "")}\n(${at} --help lists the ${known ? "options" : "commands"})\n`);
     return 2;
   }
