@@ -104,6 +104,57 @@ export function parseConfig(text: string, file = "config"): BgpRunConfig {
   const cfg = c as Partial<BgpRunConfig>;
   if (typeof cfg.routerId !== "string") fail(cfg.routerId === undefined ? [] : ["routerId"], "routerId (dotted quad) is required");
   if (typeof cfg.asNumber !== "number") fail(cfg.asNumber === undefined ? [] : ["asNumber"], "asNumber is required");
+  // Types and ranges the speaker would otherwise refuse at start, without the line.
+  const m0 = c as Record<string, unknown>;
+  const want = (v: unknown, path: (string | number)[], ok: (v: unknown) => boolean, what: string) => {
+    if (v !== undefined && !ok(v)) fail(path, `${formatPath(path)} must be ${what}, not ${JSON.stringify(v)}`);
+  };
+  const int = (lo: number, hi: number) => (v: unknown) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  const ipv4 = (v: unknown) => typeof v === "string" && isIP(v) === 4;
+  const ip = (v: unknown) => typeof v === "string" && isIP(v) !== 0;
+  const bool = (v: unknown) => typeof v === "boolean";
+  const str = (v: unknown) => typeof v === "string" && v !== "";
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  const cidr = (v: unknown) => typeof v === "string" && /^[^/]+\/\d{1,3}$/.test(v) && isIP(v.split("/")[0]!) !== 0;
+  want(m0["routerId"], ["routerId"], ipv4, "a dotted quad");
+  want(m0["asNumber"], ["asNumber"], int(1, 4294967295), "an AS number (1-4294967295)");
+  want(m0["clusterId"], ["clusterId"], ipv4, "a dotted quad");
+  want(m0["control"], ["control"], str, "a socket path");
+  if (isMapping(m0["listen"])) {
+    want(m0["listen"]["address"], ["listen", "address"], ip, "an IP address");
+    want(m0["listen"]["port"], ["listen", "port"], int(0, 65535), "a port number");
+  }
+  if (isMapping(m0["gracefulRestart"])) {
+    const g = m0["gracefulRestart"];
+    want(g["restartTime"], ["gracefulRestart", "restartTime"], int(0, 4095), "0-4095 seconds");
+    want(g["selectionDeferralTime"], ["gracefulRestart", "selectionDeferralTime"], int(0, 65535), "seconds");
+    want(g["preserveForwarding"], ["gracefulRestart", "preserveForwarding"], bool, "true or false");
+  }
+  ((Array.isArray(m0["announce"]) ? m0["announce"] : []) as unknown[]).forEach((a, i) => {
+    if (!isMapping(a)) return fail(["announce", i], "every announcement is a mapping {prefix, nextHop, communities, largeCommunities}", ["announce", i]);
+    if (a["prefix"] === undefined) fail(["announce", i], "every announcement needs a prefix", ["announce", i]);
+    want(a["prefix"], ["announce", i, "prefix"], cidr, "a prefix (address/length)");
+    want(a["nextHop"], ["announce", i, "nextHop"], ip, "an IP address");
+    want(a["communities"], ["announce", i, "communities"], strings, "a list of communities (\"65000:1\")");
+    want(a["largeCommunities"], ["announce", i, "largeCommunities"], strings, "a list of large communities (\"64512:1:2\")");
+  });
+  ((Array.isArray(m0["peers"]) ? m0["peers"] : []) as unknown[]).forEach((p, i) => {
+    if (!isMapping(p)) return fail(["peers", i], "every peer is a mapping {address, asNumber, ...}", ["peers", i]);
+    const at = (k: string) => ["peers", i, k];
+    want(p["address"], at("address"), ip, "an IP address");
+    want(p["asNumber"], at("asNumber"), int(1, 4294967295), "an AS number (1-4294967295)");
+    want(p["port"], at("port"), int(1, 65535), "a port number");
+    want(p["localAddress"], at("localAddress"), ip, "an IP address");
+    want(p["localIPv6"], at("localIPv6"), (v) => typeof v === "string" && isIP(v) === 6, "an IPv6 address");
+    want(p["families"], at("families"), (v) => Array.isArray(v) && v.length > 0 && v.every((f) => f === "ipv4" || f === "ipv6"), "a list of ipv4 and/or ipv6");
+    want(p["holdTime"], at("holdTime"), (v) => v === 0 || int(3, 65535)(v), "0 or 3-65535 seconds (RFC 4271)");
+    want(p["connectRetry"], at("connectRetry"), (v) => typeof v === "number" && v > 0, "seconds above 0");
+    for (const k of ["routeReflectorClient", "addPath"]) want(p[k], at(k), bool, "true or false");
+    want(p["password"], at("password"), str, "a string");
+    want(p["gracefulRestartTime"], at("gracefulRestartTime"), int(0, 4095), "0-4095 seconds");
+    want(p["ttlSecurity"], at("ttlSecurity"), int(0, 254), "a hop count (1-254; 0 is off)");
+    want(p["expectedRouterId"], at("expectedRouterId"), ipv4, "a dotted quad");
+  });
   (cfg.peers ?? []).forEach((p, i) => {
     const at = (...k: (string | number)[]) => ["peers", i, ...k];
     if (typeof p.address !== "string" || typeof p.asNumber !== "number") fail(at(), "every peer needs address and asNumber");

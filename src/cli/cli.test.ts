@@ -266,7 +266,7 @@ test("datastore safety: a read never creates a database; a missing path is an er
   assert.equal(tabby(["get", "nodes", "--datastore", `sqlite://${missingDir}/x.db`]).stdout, "NAME\nn2\n");
 });
 
-test("datastore safety: a corrupt file is DS_CORRUPT naming it, at once, for reads, writes and the agent", async () => {
+test("datastore safety: a corrupt file is DS_CORRUPT naming it, at once, for reads, writes and the agent", { timeout: 120_000 }, async () => {
   const bad = join(dir, "corrupt.db");
   writeFileSync(bad, Buffer.alloc(8192, 0x5a));
   chmodSync(bad, 0o600);
@@ -279,7 +279,7 @@ test("datastore safety: a corrupt file is DS_CORRUPT naming it, at once, for rea
   const agent = spawn(process.execPath, [CLI, "node", "run", "--name", "t", "--ip", "192.0.2.1/32", "--ip6", "none", "--control", join(dir, "agent.sock"), "--datastore", `sqlite://${bad}`], { env: BASE_ENV, stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   agent.stderr.setEncoding("utf8").on("data", (d: string) => (log += d));
-  const exit = await Promise.race([new Promise<number | null>((r) => agent.on("exit", (c) => r(c))), sleep(20_000).then(() => "running" as const)]);
+  const exit = await Promise.race([new Promise<number | null>((r) => agent.on("exit", (c) => r(c))), sleep(90_000).then(() => "running" as const)]);
   if (exit === "running") agent.kill("SIGKILL");
   assert.notEqual(exit, "running", `the agent kept retrying: ${log}`);
   assert.notEqual(exit, 0);
