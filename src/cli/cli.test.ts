@@ -329,6 +329,10 @@ test("bgp run config: unknown keys are errors with their path, line and column a
   assert.equal(err("routerId: 1.2.3.4\nasNumber: [1\n"), "rr.yaml:3:1: not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]");
   assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\nasNumber: 2\n"), "rr.yaml:3:1: not valid YAML: Map keys must be unique");
   assert.equal(err("asNumber: 1\n"), "rr.yaml:1:1: routerId (dotted quad) is required");
+  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, holdTime: 2 }\n"), "rr.yaml:4:38: peers[0].holdTime must be 0 or 3-65535 seconds (RFC 4271), not 2");
+  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, families: [ipv4, evpn] }\n"), 'rr.yaml:4:38: peers[0].families must be a list of ipv4 and/or ipv6, not ["ipv4","evpn"]');
+  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\nannounce:\n  - { prefix: 10.0.0.0 }\n"), 'rr.yaml:4:7: announce[0].prefix must be a prefix (address/length), not "10.0.0.0"');
+  assert.equal(err("routerId: 1.2.3.256\nasNumber: 1\n"), 'rr.yaml:1:1: routerId must be a dotted quad, not "1.2.3.256"');
 });
 
 test("bgp run: a config error exits 1 naming the file and line; a refused connection shows in bgp peers", async () => {
