@@ -28,7 +28,7 @@ test("cni install writes executable wrappers and the default conflist", async ()
     });
     const bad = await tabby(["cni", "install", "--bogus"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /usage: tabby cni install/);
+    assert.match(bad.stderr, /unknown option '--bogus'\n\(tabby cni install --help lists the options\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

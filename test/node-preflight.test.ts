@@ -4,7 +4,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, run, tabby } from "./helpers.js";
@@ -35,7 +35,9 @@ test("node check: every check reported; a CNI config that wins is a FAIL with it
   assert.match(r.stdout, /^FAIL cni +05-bridge\.conflist in .* sorts before 10-tabby\.conflist.*\n +fix: move .*05-bridge\.conflist away$/m);
   assert.match(r.stdout, /^warn sysctl net\.ipv4\.ip_forward +net\.ipv4\.ip_forward = 0/m, "a fresh namespace does not forward");
   assert.match(r.stdout, /^ok +bgp port +port 179 is free$/m);
-  assert.match(r.stdout, /^ok +datastore +reachable; empty/m);
+  // a preflight creates nothing: the agent makes the SQLite file
+  assert.match(r.stdout, /^ok +datastore +\/.*check\.db does not exist yet \(tabby node run creates it\)$/m);
+  assert.equal(existsSync(join(W, "check.db")), false);
   assert.match(r.stdout, /1 check\(s\) failed\n$/);
 });
 

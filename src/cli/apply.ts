@@ -5,10 +5,8 @@
  * resource verbs (create, delete, get) share.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIO } from "./command.js";
 import { parseFileCommand } from "./file-command.js";
-import { UsageError } from "./command.js";
 import { withStoreFromArgs } from "./datastore-flag.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { parseManifests, parseSourcedManifests } from "../model/manifest.js";
@@ -18,18 +16,6 @@ import { resourceKey } from "../model/keys.js";
 import { progressTo, writeBatch } from "./write-batch.js";
 import { interruptedExitCode, withInterrupt } from "./interrupt.js";
 import { manifestText } from "./manifest-input.js";
-
-/** parseArgs (plus -h/--help), with its errors turned into usage errors (exit code 2). */
-export function parseCommandArgs<T extends ParseArgsConfig["options"]>(argv: string[], options: T, usage: string) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }) as {
-      values: Record<string, string | boolean | string[] | undefined>;
-      positionals: string[];
-    };
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
-  }
-}
 
 async function readSource(file: string, io: CliIO): Promise<string> {
   if (file === "-") {

@@ -5,7 +5,9 @@ import type { BfdSessionStatus } from "../bfd/service.js";
 import { parseCommon, table } from "./bgp-peers.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { control, output } = parseCommon(argv);
+  const args = parseCommon("bgp bfd", argv, io);
+  if (!args) return 0;
+  const { control, output } = args;
   const sessions = (await queryControl(control, { op: "bfd" })) as BfdSessionStatus[];
   if (output === "json") {
     io.stdout.write(JSON.stringify(sessions, null, 2) + "\n");

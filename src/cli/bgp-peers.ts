@@ -2,20 +2,27 @@
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { DEFAULT_CONTROL_SOCKET, queryControl } from "../bgp/control.js";
+import { parseCommandLine, type Values } from "./parse.js";
 import type { PeerStatus } from "../bgp/speaker.js";
 
-export function parseCommon(argv: string[], extra: Record<string, (v: string) => void> = {}): { control: string; output: "table" | "json" } {
-  let control = DEFAULT_CONTROL_SOCKET;
-  let output: "table" | "json" = "table";
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = argv[i + 1];
-    if (a === "--control" && v !== undefined) (control = v), i++;
-    else if (a === "-o" && (v === "json" || v === "table")) (output = v), i++;
-    else if (extra[a] && v !== undefined) extra[a](v), i++;
-    else throw new UsageError(`unknown argument ${a}`);
-  }
-  return { control, output };
+type SpeakerCommand = "bgp peers" | "bgp routes" | "bgp bfd" | "bgp refresh";
+
+/** The flags the speaker's query commands share (--control SOCK, -o table|json); undefined after --help. */
+export function parseCommon<W extends SpeakerCommand>(words: W, argv: string[], io: CliIO): { control: string; output: "table" | "json"; values: Values<W> } | undefined {
+  const parsed = parseCommandLine(words, argv, io);
+  if (!parsed) return undefined;
+  const { values, positionals } = parsed;
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const v = values as Values<"bgp peers">;
+  const output = v.output ?? "table";
+  if (output !== "table" && output !== "json") throw new UsageError(`-o is table or json, not ${JSON.stringify(output)}`);
+  return { control: v.control ?? DEFAULT_CONTROL_SOCKET, output, values };
+}
+
+/** --family ipv4|ipv6, checked. */
+export function familyOf(v: string | undefined): "ipv4" | "ipv6" | undefined {
+  if (v !== undefined && v !== "ipv4" && v !== "ipv6") throw new UsageError("--family is ipv4 or ipv6");
+  return v;
 }
 
 export function table(rows: string[][]): string {
@@ -31,7 +38,9 @@ function duration(s: number | undefined): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { control, output } = parseCommon(argv);
+  const args = parseCommon("bgp peers", argv, io);
+  if (!args) return 0;
+  const { control, output } = args;
   const peers = (await queryControl(control, { op: "peers" })) as PeerStatus[];
   if (output === "json") {
     io.stdout.write(JSON.stringify(peers, null, 2) + "\n");

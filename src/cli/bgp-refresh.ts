@@ -5,20 +5,15 @@
  * re-send). Prints how many requests went out.
  */
 import type { CliIO } from "./command.js";
-import { UsageError } from "./command.js";
 import { queryControl } from "../bgp/control.js";
-import { parseCommon } from "./bgp-peers.js";
+import { familyOf, parseCommon } from "./bgp-peers.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let peer: string | undefined;
-  let family: "ipv4" | "ipv6" | undefined;
-  const { control, output } = parseCommon(argv, {
-    "--peer": (v) => (peer = v),
-    "--family": (v) => {
-      if (v !== "ipv4" && v !== "ipv6") throw new UsageError("--family is ipv4 or ipv6");
-      family = v;
-    },
-  });
+  const args = parseCommon("bgp refresh", argv, io);
+  if (!args) return 0;
+  const { control, output } = args;
+  const peer = args.values.peer;
+  const family = familyOf(args.values.family);
   const req: { op: "refresh"; peer?: string; family?: "ipv4" | "ipv6" } = { op: "refresh" };
   if (peer !== undefined) req.peer = peer;
   if (family !== undefined) req.family = family;

@@ -1,18 +1,14 @@
 /** `tabby bgp routes [--control SOCK] [--family ipv4|ipv6] [-o json]`: a running speaker's Loc-RIB. */
 import type { CliIO } from "./command.js";
-import { UsageError } from "./command.js";
 import { queryControl } from "../bgp/control.js";
 import type { RouteView } from "../bgp/speaker.js";
-import { parseCommon, table } from "./bgp-peers.js";
+import { familyOf, parseCommon, table } from "./bgp-peers.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let family: "ipv4" | "ipv6" | undefined;
-  const { control, output } = parseCommon(argv, {
-    "--family": (v) => {
-      if (v !== "ipv4" && v !== "ipv6") throw new UsageError("--family is ipv4 or ipv6");
-      family = v;
-    },
-  });
+  const args = parseCommon("bgp routes", argv, io);
+  if (!args) return 0;
+  const { control, output } = args;
+  const family = familyOf(args.values.family);
   const routes = (await queryControl(control, family ? { op: "routes", family } : { op: "routes" })) as RouteView[];
   if (output === "json") {
     io.stdout.write(JSON.stringify(routes, null, 2) + "\n");

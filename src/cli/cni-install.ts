@@ -15,9 +15,8 @@
  */
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
-import { UsageError } from "./command.js";
 import { pluginEntry, type CniPluginName } from "../cni/plugin-files.js";
 
 export const DEFAULT_BIN_DIR = "/opt/cni/bin";
@@ -82,24 +81,9 @@ export async function installCni(opts: { binDir: string; confDir?: string; datas
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        "bin-dir": { type: "string", default: DEFAULT_BIN_DIR },
-        "conf-dir": { type: "string", default: DEFAULT_CONF_DIR },
-        "no-conflist": { type: "boolean", default: false },
-        datastore: { type: "string" },
-        nodename: { type: "string" },
-        name: { type: "string" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: tabby cni install [--bin-dir DIR] [--conf-dir DIR] [--no-conflist] [--datastore URL] [--nodename NAME] [--name NETWORK]`);
-  }
+  const parsed = parseCommandLine("cni install", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const { written, bundled } = await installCni({
     binDir: values["bin-dir"],
     ...(values["no-conflist"] ? {} : { confDir: values["conf-dir"] }),

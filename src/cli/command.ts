@@ -15,7 +15,7 @@ export interface CommandModule {
   run: CommandRun;
 }
 
-/** A usage error: main prints the message and the command's usage, exit code 2. */
+/** A usage error (bad arguments or options): main prints the message, exit code 2 (docs/cli.md). */
 export class UsageError extends Error {
   readonly code = "CLI_USAGE";
 }

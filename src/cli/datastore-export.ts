@@ -8,23 +8,17 @@
 import { writeFile } from "node:fs/promises";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { parseCommandArgs, withStore } from "./apply.js";
+import { withStore } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import { DUMP_ROOT, docOfKV, renderDump, type DumpDoc } from "./datastore-dump.js";
 import { TabbyError } from "../errors.js";
 
-const OPTIONS = {
-  output: { type: "string", short: "o" },
-  format: { type: "string" },
-  datastore: { type: "string" },
-} as const;
 const USAGE = "tabby datastore export [-o FILE] [--format yaml|json] [--datastore URL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("datastore export", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   const file = values.output as string | undefined;
   const format = (values.format as string | undefined) ?? (file?.endsWith(".json") ? "json" : "yaml");

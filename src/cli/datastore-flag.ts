@@ -1,17 +1,39 @@
 /**
  * The `--datastore URL` flag every command takes: opens the Store it names (flag, then
- * TABBY_DATASTORE, then the running lab, then the default SQLite file; see src/datastore/open.ts).
+ * TABBY_DATASTORE, then the config file (config-file.ts), then the running lab, then the default
+ * SQLite file; see src/datastore/open.ts). When the datastore was not given by the flag, the
+ * command says on stderr which one it used and why. Commands that only read (main.ts tells, from
+ * the command tree) never create a database: a missing SQLite file is an error naming it.
  * Tests inject a Store with `useStoreForTests`, which commands then get instead; its `close` is
  * a no-op so the test keeps using it.
  */
-import { openStore } from "../datastore/open.js";
+import { openStore, resolveDatastore } from "../datastore/open.js";
 import type { Store } from "../datastore/store.js";
+import { readClientConfig } from "./config-file.js";
+import { commandContext } from "./command-context.js";
 
 let injected: Store | undefined;
+/** The URLs already announced on stderr (an agent retrying the open says it once). */
+const announced = new Set<string>();
 
 /** Makes openStoreFromArgs return `store` (until called with undefined). For in-process tests. */
 export function useStoreForTests(store: Store | undefined): void {
   injected = store;
+}
+
+/** The URL the flag, environment, config file, running lab or default name, and where it came from. */
+export function datastoreFromArgs(flag: string | undefined, env: NodeJS.ProcessEnv): { url: string; from: string | undefined } {
+  if (flag) return { url: flag, from: undefined };
+  if (env["TABBY_DATASTORE"]) return { url: env["TABBY_DATASTORE"], from: "$TABBY_DATASTORE" };
+  const cfg = readClientConfig(env);
+  if (cfg?.datastore) return { url: cfg.datastore, from: `the config file ${cfg.file}` };
+  const r = resolveDatastore(undefined, env);
+  return { url: r.url, from: r.source === "lab" ? `the running lab (${r.file})` : "the default" };
+}
+
+/** A URL for messages: the userinfo of etcd URLs (user:password@) left out. */
+function shown(url: string): string {
+  return url.replace(/^(etcds?:\/\/)[^@/?]*@/, "$1");
 }
 
 export async function openStoreFromArgs(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<Store> {
@@ -25,7 +47,14 @@ export async function openStoreFromArgs(flag: string | undefined, env: NodeJS.Pr
       },
     });
   }
-  return openStore(flag, env);
+  const { url, from } = datastoreFromArgs(flag, env);
+  // main.ts's context; unset (in-process tests of one module): create as before, say nothing
+  const access = commandContext();
+  if (from && access && !announced.has(url)) {
+    announced.add(url);
+    access.stderr.write(`tabby ${access.command}: datastore ${shown(url)} (from ${from})\n`);
+  }
+  return openStore(url, env, { create: access?.access !== "read" });
 }
 
 /** Opens the store named by --datastore (or the environment), runs `fn` with it, and closes it. */

@@ -9,26 +9,20 @@
 import { readFile } from "node:fs/promises";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { parseCommandArgs, reportErrors, withClient } from "./apply.js";
+import { reportErrors, withClient } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import { DUMP_ROOT, parseDump } from "./datastore-dump.js";
 import { progressTo, writeBatch } from "./write-batch.js";
 import { withInterrupt } from "./interrupt.js";
 import { DatastoreError } from "../datastore/store.js";
 import { TabbyError } from "../errors.js";
 
-const OPTIONS = {
-  filename: { type: "string", short: "f" },
-  force: { type: "boolean" },
-  datastore: { type: "string" },
-} as const;
 const USAGE = "tabby datastore import -f FILE [--force] [--datastore URL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("datastore import", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const file = values.filename as string | undefined;
   if (!file) throw new UsageError(`-f FILE is required\nusage: ${USAGE}`);
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);

@@ -4,29 +4,22 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { loadSourcedManifests, parseCommandArgs, reportErrors, resourceId, sourcedId, withClient } from "./apply.js";
+import { loadSourcedManifests, reportErrors, resourceId, sourcedId, withClient } from "./apply.js";
 import { progressTo, writeBatch } from "./write-batch.js";
 import { withInterrupt } from "./interrupt.js";
 import type { ResourceClient } from "../datastore/resource-client.js";
+import { parseCommandLine } from "./parse.js";
 import { resolveKind } from "../model/kinds.js";
 import { KINDS } from "../model/keys.js";
 import { hasCode, TabbyError } from "../errors.js";
 import type { Resource } from "../model/resource.js";
 
-const OPTIONS = {
-  filename: { type: "string", short: "f", multiple: true },
-  namespace: { type: "string", short: "n" },
-  "skip-not-exists": { type: "boolean" },
-  datastore: { type: "string" },
-} as const;
 const USAGE = "tabby delete KIND NAME [NAME...] [-n NAMESPACE] | -f FILE [--skip-not-exists] [--datastore URL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("delete", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const files = (values.filename as string[] | undefined) ?? [];
   const namespace = values.namespace as string | undefined;
   let targets: { kind: string; name: string; namespace?: string; label?: string }[] | undefined;

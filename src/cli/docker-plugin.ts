@@ -15,20 +15,19 @@
  *   --log-level debug|info|warn|error
  * Runs until SIGTERM/SIGINT; removes its socket on the way out.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { rm } from "node:fs/promises";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { jsonLogger, type Level } from "../agent/log.js";
-import { openStore } from "../datastore/open.js";
+import { openStoreFromArgs } from "./datastore-flag.js";
 import { Ipam } from "../ipam/ipam.js";
 import { ProcSysctl } from "../dataplane/sysctl.js";
 import { systemClock } from "../clock.js";
 import { NetlinkPlumbing } from "../cni/plumbing.js";
 import { DEFAULT_IPAM_LOCK, fileLock } from "../cni/lock.js";
-import { DEFAULT_ENDPOINT_STATUS_DIR, DEFAULT_POLICY_SETUP_TIMEOUT_SECONDS } from "../cni/config.js";
 import { waitEndpointProgrammed } from "../dataplane/endpoint-status.js";
 import { DockerDriver } from "../docker/driver.js";
 import { EngineClient } from "../docker/engine.js";
@@ -38,28 +37,9 @@ export const USAGE =
   "tabby docker-plugin [--plugin-dir DIR] [--name NAME] [--datastore URL] [--nodename NAME] [--docker-host unix://PATH|none] [--label-only PREFIX]... [--label-map FROM=TO]... [--label-drop PREFIX]... [--endpoint-status-dir DIR] [--policy-setup-timeout SECONDS] [--log-level LEVEL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        "plugin-dir": { type: "string", default: "/run/docker/plugins" },
-        name: { type: "string", default: "tabby" },
-        datastore: { type: "string" },
-        nodename: { type: "string" },
-        "docker-host": { type: "string", default: "unix:///var/run/docker.sock" },
-        "label-map": { type: "string", multiple: true },
-        "label-only": { type: "string", multiple: true },
-        "label-drop": { type: "string", multiple: true },
-        "endpoint-status-dir": { type: "string", default: DEFAULT_ENDPOINT_STATUS_DIR },
-        "policy-setup-timeout": { type: "string", default: String(DEFAULT_POLICY_SETUP_TIMEOUT_SECONDS) },
-        "log-level": { type: "string", default: "info" },
-      },
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: ${USAGE}`);
-  }
+  const parsed = parseCommandLine("docker-plugin", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const level = values["log-level"] as Level;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError("--log-level must be debug, info, warn or error");
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(values.name!)) throw new UsageError(`--name ${JSON.stringify(values.name)} is not a plugin name`);
@@ -81,7 +61,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const node = values.nodename ?? io.env["TABBY_NODENAME"] ?? hostname();
   const log = jsonLogger(level, io.stderr, { component: "docker-plugin", node });
 
-  const store = await openStore(values.datastore, io.env);
+  const store = await openStoreFromArgs(values.datastore, io.env);
   const statusDir = values["endpoint-status-dir"]!;
   const driver = new DockerDriver({
     store,

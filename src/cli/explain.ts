@@ -14,7 +14,7 @@
  * address and --agent-port (env TABBY_EXPLAIN_PORT, default 9095) with the client certificate
  * --tls-ca/--tls-cert/--tls-key (env TABBY_EXPLAIN_TLS_CA/_CERT/_KEY), mutual TLS (src/explain/api.ts).
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { TabbyError } from "../errors.js";
@@ -30,25 +30,9 @@ import { formatExplanation } from "../explain/format.js";
 import type { EvalProtocol } from "../calc/policy-eval.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      name: { type: "string" },
-      port: { type: "string", short: "p" },
-      protocol: { type: "string" },
-      size: { type: "string" },
-      ipv6: { type: "boolean", short: "6" },
-      output: { type: "string", short: "o" },
-      datastore: { type: "string" },
-      "tls-ca": { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "agent-port": { type: "string" },
-      "fabric-interface": { type: "string" },
-      via: { type: "string" },
-    },
-  });
+  const parsed = parseCommandLine("explain", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 2) throw new UsageError("usage: tabby explain SRC DST [--port P] [--protocol tcp|udp|icmp] [-6] [--size BYTES] [-o json] [--name LAB | --datastore URL --tls-ca FILE --tls-cert FILE --tls-key FILE [--agent-port N] [--fabric-interface IF]]");
   const protocol = (values.protocol ?? (values.port ? "tcp" : "icmp")).toLowerCase();
   if (!["tcp", "udp", "icmp"].includes(protocol)) throw new UsageError(`--protocol must be tcp, udp or icmp, not ${values.protocol}`);

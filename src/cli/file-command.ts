@@ -5,15 +5,10 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { describeResource, parseCommandArgs, sourcedId, type SourcedResource } from "./apply.js";
+import { describeResource, sourcedId, type SourcedResource } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import type { ResourceClient } from "../datastore/resource-client.js";
 import { DatastoreError } from "../datastore/store.js";
-
-const OPTIONS = {
-  filename: { type: "string", short: "f", multiple: true },
-  namespace: { type: "string", short: "n" },
-  datastore: { type: "string" },
-} as const;
 
 export interface FileCommandArgs {
   files: string[];
@@ -24,14 +19,12 @@ export interface FileCommandArgs {
 export const fileCommandUsage = (verb: string) => `tabby ${verb} -f FILE [-f FILE...] [-n NAMESPACE] [--datastore URL]`;
 
 /** Parses the flags; undefined when -h printed the usage. */
-export function parseFileCommand(argv: string[], verb: string, io: CliIO): FileCommandArgs | undefined {
+export function parseFileCommand(argv: string[], verb: "apply" | "create" | "replace", io: CliIO): FileCommandArgs | undefined {
   const usage = fileCommandUsage(verb);
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, usage);
-  if (values.help) {
-    io.stdout.write(`usage: ${usage}\n`);
-    return undefined;
-  }
-  const files = (values.filename as string[] | undefined) ?? [];
+  const parsed = parseCommandLine(verb, argv, io);
+  if (!parsed) return undefined;
+  const { values, positionals } = parsed;
+  const files = values.filename ?? [];
   if (!files.length) throw new UsageError(`-f FILE is required\nusage: ${usage}`);
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${usage}`);
   return { files, namespace: values.namespace as string | undefined, datastore: values.datastore as string | undefined };

@@ -5,7 +5,7 @@
  * socket; elsewhere the local agent (`--control`, default /run/tabby/node.sock). `--follow` asks
  * again every two seconds and prints each flow once, when it first appears.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import { join } from "node:path";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
@@ -16,10 +16,9 @@ import type { FlowRecord } from "../flows/aggregate.js";
 const DEFAULT_SOCKET = "/run/tabby/node.sock";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { name: { type: "string" }, control: { type: "string" }, follow: { type: "boolean", short: "f" }, denied: { type: "boolean" }, output: { type: "string", short: "o" } },
-  });
+  const parsed = parseCommandLine("flows", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (values.output !== undefined && values.output !== "json") throw new UsageError("-o must be json");
   const labName = values.control ? undefined : (values.name ?? currentLabName());
   const state = labName ? readLabState(labName) : undefined;

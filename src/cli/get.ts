@@ -6,7 +6,8 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { parseCommandArgs, withStore } from "./apply.js";
+import { withStore } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import { resolveKind } from "../model/kinds.js";
 import { toJson, toYaml } from "../model/manifest.js";
 import { KINDS } from "../model/keys.js";
@@ -20,12 +21,6 @@ import type { BGPPeerSpec } from "../model/bgp-peer.js";
 import type { BGPConfigurationSpec } from "../model/bgp-configuration.js";
 import { BGP_DEFAULTS } from "../model/bgp-configuration.js";
 
-const OPTIONS = {
-  namespace: { type: "string", short: "n" },
-  "all-namespaces": { type: "boolean", short: "A" },
-  output: { type: "string", short: "o" },
-  datastore: { type: "string" },
-} as const;
 const USAGE = "tabby get KIND [NAME...] [-n NAMESPACE | -A] [-o yaml|json|wide] [--datastore URL]";
 
 interface Column {
@@ -127,11 +122,9 @@ export function renderTable(cols: Column[], rows: Resource[]): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("get", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const [kindText, ...names] = positionals;
   if (!kindText) throw new UsageError(`KIND is required\nusage: ${USAGE}`);
   const kind = resolveKind(kindText);

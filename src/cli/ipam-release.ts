@@ -9,7 +9,7 @@
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { withStoreFromArgs } from "./datastore-flag.js";
-import { parseCommandArgs } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import { runGc } from "../ipam/collect.js";
 import { DEFAULT_LEAK_GRACE_MS, parseDuration } from "../ipam/gc.js";
 import { Ipam } from "../ipam/ipam.js";
@@ -17,16 +17,9 @@ import { Ipam } from "../ipam/ipam.js";
 export const USAGE = "tabby ipam release --ip ADDR | --handle HANDLE | --leaked [--grace DURATION] [--dry-run] [--datastore URL]";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values: v, positionals } = parseCommandArgs(
-    argv,
-    { ip: { type: "string", multiple: true }, handle: { type: "string", multiple: true }, leaked: { type: "boolean" }, grace: { type: "string" }, "dry-run": { type: "boolean" }, datastore: { type: "string" } },
-    USAGE,
-  );
-  const values = v as { ip?: string[]; handle?: string[]; leaked?: boolean; grace?: string; "dry-run"?: boolean; datastore?: string; help?: boolean };
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("ipam release", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   const modes = [values.ip?.length, values.handle?.length, values.leaked].filter(Boolean).length;
   if (modes !== 1) throw new UsageError(`give exactly one of --ip, --handle, --leaked\nusage: ${USAGE}`);

@@ -7,7 +7,7 @@
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { withStoreFromArgs } from "./datastore-flag.js";
-import { parseCommandArgs } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import type { Store } from "../datastore/store.js";
 import type { BlockInfo } from "../ipam/api.js";
 import { Ipam } from "../ipam/ipam.js";
@@ -113,11 +113,9 @@ export function renderJson(report: IpamShowReport, showBlocks: boolean): string 
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, { "show-blocks": { type: "boolean" }, output: { type: "string", short: "o" }, datastore: { type: "string" } }, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("ipam show", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   const output = (values.output as string | undefined) ?? "table";
   if (output !== "table" && output !== "json") throw new UsageError(`unknown output format ${JSON.stringify(output)}\nusage: ${USAGE}`);

@@ -3,7 +3,7 @@
  * another (default: the topology's set, src/lab/drill.ts) while every workload pings a workload
  * on another host every 10 ms, and prints per failure the packets lost and the longest gap.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import { loadavg, cpus } from "node:os";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
@@ -11,11 +11,9 @@ import { requireLab } from "./lab-common.js";
 import { defaultDrill, runDrill, PROBE_INTERVAL_MS } from "../lab/drill.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { name: { type: "string" }, down: { type: "string" }, settle: { type: "string" }, output: { type: "string", short: "o" } },
-  });
+  const parsed = parseCommandLine("lab drill", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const secs = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${flag} takes seconds, got "${v}"`);

@@ -5,20 +5,18 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { CliIO } from "./command.js";
+import { parseCommandLine } from "./parse.js";
 import { UsageError } from "./command.js";
 import { requireLab } from "./lab-common.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let nameFlag: string | undefined;
-  const args = [...argv];
-  if (args[0] === "--name") {
-    nameFlag = args[1];
-    args.splice(0, 2);
-  }
-  const target = args[0];
-  const dash = args.indexOf("--");
-  const cmd = dash === -1 ? args.slice(1) : args.slice(dash + 1);
-  if (!target || target === "--" || cmd.length === 0) throw new UsageError("usage: tabby lab exec NAME -- CMD [ARGS...]");
+  const parsed = parseCommandLine("lab exec", argv, io);
+  if (!parsed) return 0;
+  const nameFlag = parsed.values.name;
+  // options after NAME are the command's (passThrough); a "--" before CMD is optional
+  const [target, ...rest] = parsed.positionals;
+  const cmd = rest[0] === "--" ? rest.slice(1) : rest;
+  if (!target || cmd.length === 0) throw new UsageError("usage: tabby lab exec NAME -- CMD [ARGS...]");
   const state = requireLab(nameFlag);
   const host = state.plan.hosts.find((h) => h.name === target);
   const wl = state.workloads.find((w) => w.name === target);

@@ -1,11 +1,13 @@
 /** `tabby lab status [-o json]`: the lab's hosts, routers (with `--topology fabric`), anycast addresses, workloads, and the `lab fail` failures in force. */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { requireLab } from "./lab-common.js";
 import { processIsOurs, type LabProcess } from "../lab/state.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { name: { type: "string" }, output: { type: "string", short: "o" } } });
+  const parsed = parseCommandLine("lab status", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const state = requireLab(values.name);
   const agents = new Map(state.processes.filter((p) => p.role === "agent").map((p) => [p.name, p]));
   const hosts = state.plan.hosts.map((h) => {

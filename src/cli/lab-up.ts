@@ -4,32 +4,18 @@
  * [--as-model rack|host]`: build the virtual data center; policy manifests are applied once the
  * datastore is seeded. With `--topology fabric`, `--hosts` counts per rack (default 2).
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { labUp } from "../lab/up.js";
-import { DEFAULT_LAB_NAME } from "../lab/plan.js";
+
 import { parseManifests, type Resource } from "../model/index.js";
 import { readFileSync } from "node:fs";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      hosts: { type: "string" },
-      racks: { type: "string" },
-      tor: { type: "string" },
-      "as-model": { type: "string" },
-      workloads: { type: "string", default: "2" },
-      name: { type: "string", default: DEFAULT_LAB_NAME },
-      "hold-time": { type: "string", default: "9" },
-      policy: { type: "string", multiple: true },
-      datastore: { type: "string", default: "sqlite" },
-      topology: { type: "string", default: "mesh" },
-      bfd: { type: "string" },
-    },
-    strict: true,
-  });
+  const parsed = parseCommandLine("lab up", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const num = (flag: string, v: string) => {
     if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
     return Number(v);

@@ -7,19 +7,14 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { describeResource, parseCommandArgs, withStore } from "./apply.js";
+import { describeResource, withStore } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import { resolveKind } from "../model/kinds.js";
 import { KINDS } from "../model/keys.js";
 import { DatastoreError } from "../datastore/store.js";
 import { TabbyError, hasCode } from "../errors.js";
 import { ValidationError } from "../model/errors.js";
 
-const OPTIONS = {
-  overwrite: { type: "boolean" },
-  remove: { type: "boolean" },
-  namespace: { type: "string", short: "n" },
-  datastore: { type: "string" },
-} as const;
 const USAGE = "tabby label KIND NAME KEY=VALUE... [KEY-...] [--overwrite] | KIND NAME KEY --remove  [-n NAMESPACE] [--datastore URL]";
 const RETRIES = 5;
 
@@ -45,11 +40,9 @@ export function parseLabelChanges(args: string[], remove: boolean): LabelChange[
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("label", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const [kindText, name, ...rest] = positionals;
   if (!kindText || !name) throw new UsageError(`KIND and NAME are required\nusage: ${USAGE}`);
   const kind = resolveKind(kindText);

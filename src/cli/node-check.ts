@@ -11,13 +11,14 @@
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { ExecRunner } from "../dataplane/exec.js";
-import { DEFAULT_CONF_DIR, CONFLIST_NAME } from "./cni-install.js";
+import { CONFLIST_NAME } from "./cni-install.js";
 import { decideSchema, SCHEMA_KEY, SCHEMA_MIN_READER, SCHEMA_VERSION } from "../datastore/schema.js";
 import { tabbyVersion } from "../version.js";
+import { hasCode, type TabbyError } from "../errors.js";
 import { agentAnswers } from "./node-cleanup.js";
 
 export type Verdict = "ok" | "warn" | "FAIL";
@@ -133,7 +134,9 @@ export async function runChecks(p: HostProbe, opts: { confDir: string; port: num
   try {
     out.push(judgeSchema(await p.readSchema()));
   } catch (e) {
-    out.push(bad("datastore", "FAIL", `cannot reach the datastore: ${(e as Error).message}`, "check TABBY_DATASTORE in /etc/default/tabby, the network path and the certificates; `tabby get nodes` shows the same error"));
+    // a preflight never creates the database: a SQLite file not there yet is the agent's to make
+    if (hasCode(e, "DS_NO_DATABASE")) out.push(ok("datastore", `${String((e as TabbyError).details?.["path"] ?? "the SQLite file")} does not exist yet (tabby node run creates it)`));
+    else out.push(bad("datastore", "FAIL", `cannot reach the datastore: ${(e as Error).message}`, "check TABBY_DATASTORE in /etc/default/tabby, the network path and the certificates; `tabby get nodes` shows the same error"));
   }
   out.push(judgeCni(opts.confDir, p.listDir(opts.confDir)));
   out.push(judgePort(opts.port, await p.tryListen(opts.port), await p.agentRunning()));
@@ -146,16 +149,9 @@ export function formatFindings(fs: Finding[]): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { datastore: { type: "string" }, "conf-dir": { type: "string", default: DEFAULT_CONF_DIR }, port: { type: "string", default: "179" }, control: { type: "string" } },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: tabby node check [--datastore URL] [--conf-dir DIR] [--port N]`);
-  }
+  const parsed = parseCommandLine("node check", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port takes a port number, got "${values.port}"`);
   const runner = new ExecRunner();
@@ -185,8 +181,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       }),
     agentRunning: () => agentAnswers(control),
     readSchema: async () => {
-      const { openStore } = await import("../datastore/open.js");
-      const store = await withTimeout(openStore(values.datastore, io.env), 5000);
+      const { openStoreFromArgs } = await import("./datastore-flag.js");
+      const store = await withTimeout(openStoreFromArgs(values.datastore, io.env), 5000);
       try {
         const kv = await withTimeout(store.get(SCHEMA_KEY), 5000);
         return kv ? { value: kv.value, revision: kv.revision } : undefined;

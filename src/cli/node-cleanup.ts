@@ -8,9 +8,8 @@
  * The plan (cleanupPlan) is pure; `run` reads the state with `ip -j` and `nft -j` and executes it.
  */
 import { connect } from "node:net";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
-import { UsageError } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { ExecRunner, runOk, type CommandRunner } from "../dataplane/exec.js";
 import { RT_PROTO_TABBY } from "../dataplane/routes.js";
@@ -93,16 +92,9 @@ export async function nodeCleanup(opts: { runner: CommandRunner; netns?: string;
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { netns: { type: "string" }, force: { type: "boolean", default: false }, "dry-run": { type: "boolean", default: false }, control: { type: "string" } },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: tabby node cleanup [--dry-run] [--force] [--netns NS] [--control PATH]`);
-  }
+  const parsed = parseCommandLine("node cleanup", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const control = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
   if (!values.force && !values.netns && (await agentAnswers(control))) {
     throw new TabbyError("CLI_AGENT_RUNNING", `an agent answers on ${control}: stop it first (systemctl stop tabby-node), or pass --force`);

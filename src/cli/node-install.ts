@@ -14,10 +14,10 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { CONFLIST_NAME, DEFAULT_BIN_DIR, DEFAULT_CONF_DIR, installCni } from "./cni-install.js";
+import { CONFLIST_NAME, installCni } from "./cni-install.js";
 import { BGP_CONFIG_DIR, MANIFEST, installFiles, type InstallFile, type UnitOptions } from "./node-units.js";
 import { tabbyVersion } from "../version.js";
 
@@ -91,32 +91,10 @@ export async function nodeInstall(opts: {
   return manifest;
 }
 
-export function parseInstallFlags(argv: string[], extra: Record<string, { type: "string" | "boolean"; default?: string | boolean }> = {}) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        root: { type: "string", default: "/" },
-        "dry-run": { type: "boolean", default: false },
-        ...extra,
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values as Record<string, string | boolean | undefined>;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
-}
-
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const v = parseInstallFlags(argv, {
-    datastore: { type: "string" },
-    nodename: { type: "string" },
-    "node-args": { type: "string" },
-    "no-cni": { type: "boolean", default: false },
-    "bin-dir": { type: "string", default: DEFAULT_BIN_DIR },
-    "conf-dir": { type: "string", default: DEFAULT_CONF_DIR },
-  });
+  const parsed = parseCommandLine("node install", argv, io);
+  if (!parsed) return 0;
+  const v = parsed.values;
   const root = v.root as string;
   if (!root.startsWith("/")) throw new UsageError(`--root must be an absolute path, got "${root}"\n${USAGE}`);
   const unit: UnitOptions = {

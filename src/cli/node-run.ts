@@ -41,7 +41,7 @@
  * Runs until SIGTERM/SIGINT, then stops cleanly: peers are told (they withdraw this host's
  * routes); the kernel state is left for the next start to reconcile.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import type { CliIO } from "./command.js";
@@ -51,7 +51,7 @@ import { Agent } from "../agent/agent.js";
 import { ensureDefaultPools } from "../agent/register-node.js";
 import { firstFoundAddress, type IpAddrJson } from "../agent/autodetect.js";
 import { jsonLogger, type Level } from "../agent/log.js";
-import { openStore, resolveDatastoreUrl } from "../datastore/open.js";
+import { datastoreFromArgs, openStoreFromArgs } from "./datastore-flag.js";
 import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
@@ -125,36 +125,9 @@ async function untilAvailable<T>(op: () => Promise<T>, what: string, log: Return
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      name: { type: "string" },
-      ip: { type: "string", default: "autodetect" },
-      ip6: { type: "string", default: "autodetect" },
-      as: { type: "string" },
-      "ipv4-pool": { type: "string", default: "192.168.0.0/16" },
-      "ipv6-pool": { type: "string" },
-      control: { type: "string" },
-      "secrets-dir": { type: "string" },
-      "hold-time": { type: "string" },
-      datastore: { type: "string" },
-      "log-level": { type: "string", default: "info" },
-      "graceful-restart": { type: "boolean" },
-      "no-graceful-restart": { type: "boolean" },
-      "bfd-min-rx": { type: "string" },
-      "bfd-min-tx": { type: "string" },
-      "bfd-multiplier": { type: "string" },
-      "no-bfd": { type: "boolean" },
-      "ipam-gc-grace": { type: "string" },
-      "ipam-gc-interval": { type: "string" },
-      "endpoint-status-dir": { type: "string" },
-      "explain-listen": { type: "string" },
-      "explain-tls-ca": { type: "string" },
-      "explain-tls-cert": { type: "string" },
-      "explain-tls-key": { type: "string" },
-    },
-    strict: true,
-  });
+  const parsed = parseCommandLine("node run", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const level = values["log-level"] as Level;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
   const nodeName = values.name ?? io.env["TABBY_NODENAME"] ?? hostname();
@@ -235,7 +208,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await endpoints.apply(observabilityConfig([]));
 
   // The datastore may be down when the host boots: wait for it rather than exit.
-  const store = await untilAvailable(() => openStore(values.datastore, io.env), "open the datastore", log);
+  const store = await untilAvailable(() => openStoreFromArgs(values.datastore, io.env), "open the datastore", log);
   // Never run against a datastore a newer, incompatible tabby wrote (DS_SCHEMA_TOO_NEW).
   const schema = await untilAvailable(() => ensureSchema(store, tabbyVersion()), "check the datastore schema", log);
   log("info", "datastore schema", { schema: schema.version, minReader: schema.minReader, writtenBy: schema.writtenBy, tabby: tabbyVersion() });
@@ -287,7 +260,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // dataplane keeps the previous run's table enforcing until the graph is in sync.
   // Workloads never reach the control plane: the datastore's endpoints join the node addresses
   // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
-  const ds = await datastoreEndpoints(resolveDatastoreUrl(values.datastore, io.env), async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
+  const ds = await datastoreEndpoints(datastoreFromArgs(values.datastore, io.env).url, async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
   // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
   const servedPorts = [felix.metrics?.port, felix.health?.port, explainApi?.listen.port].filter((p): p is number => p !== undefined);
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });

@@ -8,7 +8,7 @@
  * check's state) with each component's last error and its age. `-o json` prints the peers only
  * (as before); the checks as JSON are /readyz's body.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { queryControl } from "../bgp/control.js";
@@ -19,7 +19,9 @@ const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { control: { type: "string" }, output: { type: "string", short: "o" } } });
+  const parsed = parseCommandLine("node status", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const sock = values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_NODE_CONTROL;
   let peers: AgentPeerStatus[];
   try {

@@ -13,7 +13,8 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { TabbyError } from "../errors.js";
 import { ExecRunner, type CommandRunner } from "../dataplane/exec.js";
-import { parseInstallFlags, type Manifest } from "./node-install.js";
+import type { Manifest } from "./node-install.js";
+import { parseCommandLine } from "./parse.js";
 import { BGP_CONFIG_DIR, MANIFEST } from "./node-units.js";
 import { nodeCleanup } from "./node-cleanup.js";
 
@@ -49,7 +50,9 @@ async function systemctl(runner: CommandRunner, say: (l: string) => void, args: 
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const v = parseInstallFlags(argv, { purge: { type: "boolean", default: false }, "keep-dataplane": { type: "boolean", default: false } });
+  const parsed = parseCommandLine("node uninstall", argv, io);
+  if (!parsed) return 0;
+  const v = parsed.values;
   const root = v.root as string;
   if (!root.startsWith("/")) throw new UsageError(`--root must be an absolute path, got "${root}"`);
   const dryRun = v["dry-run"] === true;

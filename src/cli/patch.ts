@@ -7,7 +7,8 @@
  */
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
-import { describeResource, parseCommandArgs, withStore } from "./apply.js";
+import { describeResource, withStore } from "./apply.js";
+import { parseCommandLine } from "./parse.js";
 import { mergePatch } from "./merge-patch.js";
 import { resolveKind } from "../model/kinds.js";
 import { KINDS } from "../model/keys.js";
@@ -16,20 +17,13 @@ import { TabbyError, hasCode } from "../errors.js";
 import { ValidationError } from "../model/errors.js";
 import type { Resource } from "../model/resource.js";
 
-const OPTIONS = {
-  patch: { type: "string", short: "p" },
-  namespace: { type: "string", short: "n" },
-  datastore: { type: "string" },
-} as const;
 const USAGE = "tabby patch KIND NAME -p PATCH [-n NAMESPACE] [--datastore URL]";
 const RETRIES = 5;
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE);
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine("patch", argv, io);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const [kindText, name, ...extra] = positionals;
   if (!kindText || !name) throw new UsageError(`KIND and NAME are required\nusage: ${USAGE}`);
   if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}\nusage: ${USAGE}`);

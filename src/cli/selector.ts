@@ -12,7 +12,7 @@
  * reuses the policy graph's decoder and label index (src/calc/policy/), so it selects exactly what
  * the agent would.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { parseSelector, SelectorError, type Selector } from "../selector/index.js";
@@ -47,21 +47,8 @@ export function caretLines(input: string, position: number): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        labels: { type: "string", short: "l", multiple: true },
-        output: { type: "string", short: "o", default: "text" },
-        endpoints: { type: "boolean", default: false },
-        datastore: { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const parsed = parseCommandLine("selector", argv, io);
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
   if (positionals.length !== 1) {
     throw new UsageError(`expected exactly one selector expression (quote it), got ${positionals.length}\n${USAGE}`);

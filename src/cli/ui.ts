@@ -2,7 +2,7 @@
  * `tabby ui [--listen ADDR:PORT] [--name LAB]`: serves the live map of a lab (src/ui/) until
  * interrupted. Default 127.0.0.1:9098 (9099 is the agent's health port); another address must be given on purpose.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { requireLab } from "./lab-common.js";
@@ -11,7 +11,9 @@ import { DEFAULT_UI_LISTEN } from "../ui/listen.js";
 
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { name: { type: "string" }, listen: { type: "string" } } });
+  const parsed = parseCommandLine("ui", argv, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const listen = values.listen ?? DEFAULT_UI_LISTEN;
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen must be ADDRESS:PORT, not ${listen}`);

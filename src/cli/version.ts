@@ -2,8 +2,10 @@
 import type { CliIO } from "./command.js";
 import { tabbyVersion } from "../version.js";
 import { SCHEMA_VERSION } from "../datastore/schema.js";
+import { parseCommandLine } from "./parse.js";
 
-export async function run(_argv: string[], io: CliIO): Promise<number> {
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  if (!parseCommandLine("version", argv, io)) return 0;
   io.stdout.write(`tabby ${tabbyVersion()} (datastore schema ${SCHEMA_VERSION}, node ${process.version})\n`);
   return 0;
 }

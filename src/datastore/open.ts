@@ -5,7 +5,12 @@
  *   etcd://host:port,... an etcd v3 cluster (etcds://…?ca=&cert=&key= for TLS; see etcd.ts)
  * Precedence (resolveDatastoreUrl): --datastore flag, then $TABBY_DATASTORE, then the datastore of a
  * running lab (/run/tabby/lab/current.json, written by `tabby lab up`), then the default
- * sqlite:///var/lib/tabby/tabby.db.
+ * sqlite:///var/lib/tabby/tabby.db. (The CLI puts its config file, src/cli/config-file.ts, between
+ * $TABBY_DATASTORE and the lab.)
+ *
+ * Opening never creates a database unless asked (`create`, the default for writers): a reader
+ * given a path that does not exist gets DS_NO_DATABASE naming it; a file that is not a database
+ * is DS_CORRUPT; a file this process may only read is opened read-only (sqlite.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
@@ -29,9 +34,18 @@ const badUrl = (url: string, why: string, details: Record<string, unknown> = {})
 
 /** The datastore URL to use, by precedence: flag, $TABBY_DATASTORE, running lab, default. */
 export function resolveDatastoreUrl(flag?: string, env: NodeJS.ProcessEnv = process.env, labFile: string = labCurrentFile(env)): string {
-  if (flag) return flag;
+  return resolveDatastore(flag, env, labFile).url;
+}
+
+/** resolveDatastoreUrl, also saying where the URL came from (the lab's file when it was the lab). */
+export function resolveDatastore(
+  flag?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  labFile: string = labCurrentFile(env),
+): { url: string; source: "flag" | "env" | "lab" | "default"; file?: string } {
+  if (flag) return { url: flag, source: "flag" };
   const fromEnv = env["TABBY_DATASTORE"];
-  if (fromEnv) return fromEnv;
+  if (fromEnv) return { url: fromEnv, source: "env" };
   if (existsSync(labFile)) {
     let parsed: unknown;
     try {
@@ -43,9 +57,14 @@ export function resolveDatastoreUrl(flag?: string, env: NodeJS.ProcessEnv = proc
     if (typeof ds !== "string" || !ds) {
       throw new TabbyError("DS_BAD_URL", `${labFile} has no "datastore" string; is the lab half up? (tabby lab down removes it)`, { file: labFile });
     }
-    return ds;
+    return { url: ds, source: "lab", file: labFile };
   }
-  return DEFAULT_DATASTORE_URL;
+  return { url: DEFAULT_DATASTORE_URL, source: "default" };
+}
+
+export interface OpenOptions {
+  /** Create a SQLite database (and its directory) that does not exist (default true). */
+  create?: boolean;
 }
 
 /** Parse a datastore URL without opening anything. */
@@ -67,12 +86,12 @@ export function parseDatastoreUrl(url: string): { kind: "sqlite"; path: string }
 }
 
 /** Open the datastore named by `url` (default: resolveDatastoreUrl(undefined, env)). */
-export async function openStore(url?: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+export async function openStore(url?: string, env: NodeJS.ProcessEnv = process.env, opts: OpenOptions = {}): Promise<Store> {
   const resolved = url ?? resolveDatastoreUrl(undefined, env);
   const parsed = parseDatastoreUrl(resolved);
   switch (parsed.kind) {
     case "sqlite":
-      return SqliteStore.open(parsed.path);
+      return SqliteStore.open(parsed.path, { create: opts.create ?? true });
     case "memory":
       return new MemoryStore();
     case "etcd": {

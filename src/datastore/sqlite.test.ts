@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -116,11 +116,17 @@ describe("SqliteStore specifics", () => {
     await store.close();
   });
 
-  test("an unopenable path fails with DS_UNAVAILABLE", () => {
+  test("an unopenable path fails with DS_UNAVAILABLE; a file that is not a database is DS_CORRUPT (not worth a retry)", () => {
     const file = join(root, "plain-file");
     writeFileSync(file, "not a directory");
     assert.throws(() => SqliteStore.open(join(file, "sub", "x.db")), (e) => hasCode(e, "DS_UNAVAILABLE"));
-    assert.throws(() => SqliteStore.open(file), (e) => hasCode(e, "DS_UNAVAILABLE"), "not a database");
+    assert.throws(() => SqliteStore.open(file), (e) => hasCode(e, "DS_CORRUPT") && (e as Error).message.includes(file), "not a database");
+  });
+
+  test("create: false never creates a database: a missing file is DS_NO_DATABASE naming it, and nothing is made", () => {
+    const dir = join(root, "never-made");
+    assert.throws(() => SqliteStore.open(join(dir, "x.db"), { create: false }), (e) => hasCode(e, "DS_NO_DATABASE") && (e as Error).message.includes(join(dir, "x.db")));
+    assert.equal(existsSync(dir), false);
   });
 
   test("a watcher on a second connection sees writes from the first, with a fake clock not driving the poll", async () => {

@@ -43,7 +43,7 @@
  * deletes each attached key as a normal delete event (one revision per key, like MemoryStore).
  */
 import Database from "better-sqlite3";
-import { existsSync, mkdirSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { securePaths } from "./sqlite-permissions.js";
 import { dirname, join } from "node:path";
@@ -94,6 +94,11 @@ export interface SqliteStoreOptions {
   synchronous?: "full" | "normal";
   /** How long to wait for another process's write lock before DS_UNAVAILABLE, in ms (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * Create the database (and its directory) when the file does not exist (default true). When
+   * false, a missing file is DS_NO_DATABASE: readers never create one.
+   */
+  create?: boolean;
   /** Automatic compaction keeps this many newest revisions of history (default 10,000). */
   historyRetention?: number;
   /** Run automatic compaction every this many writes through this store (default 1,000; 0 = never). */
@@ -161,12 +166,44 @@ CREATE INDEX IF NOT EXISTS leases_expiry ON leases(expires_at);
 `;
 
 /** SQLite result codes that mean "the store cannot serve now": lock timeouts, I/O, full disk, corruption. */
+/** Whether this process may write the database file and its directory (for the WAL and SHM files). */
+function writable(path: string): boolean {
+  try {
+    if (existsSync(path)) accessSync(path, fsConstants.W_OK);
+    accessSync(dirname(path), fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens a database this process may only read. SQLite reads a WAL database read-only when its
+ * -shm file exists (a writer has it open); when none does and the directory is read-only it
+ * cannot make one, so the file is read into memory instead (the header's WAL mark cleared): a
+ * snapshot, which is what a one-shot reader needs.
+ */
+function openReadOnly(path: string, addon: { nativeBinding?: string }): Database.Database {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true, ...addon });
+    db.pragma("user_version", { simple: true });
+    return db;
+  } catch (err) {
+    if (!(isSqliteError(err) && (err.code === "SQLITE_READONLY_DIRECTORY" || err.code === "SQLITE_CANTOPEN" || err.code.startsWith("SQLITE_READONLY")))) throw err;
+  }
+  const bytes = readFileSync(path);
+  if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
+  return new Database(bytes, { readonly: true, ...addon });
+}
+
 function isSqliteError(err: unknown): err is Error & { code: string } {
   return err instanceof Error && err.name === "SqliteError" && typeof (err as { code?: unknown }).code === "string";
 }
 
 export class SqliteStore implements Store {
   readonly url: string;
+  /** Opened read-only: this process may not write the file or its directory. Writes fail. */
+  readonly readOnly: boolean = false;
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly retention: number;
@@ -193,26 +230,38 @@ export class SqliteStore implements Store {
     this.retention = opts.historyRetention ?? 10_000;
     this.compactEvery = opts.compactEvery ?? 1_000;
     const busy = opts.busyTimeoutMs ?? 5_000;
+    const addon = bundledAddon() ? { nativeBinding: bundledAddon() as string } : {};
     try {
       if (path !== ":memory:") {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        if (opts.create === false && !existsSync(path)) {
+          throw new DatastoreError("DS_NO_DATABASE", `${this.url}: no datastore there: ${path} does not exist (reading never creates one; check the path, or write to it first with tabby apply or tabby node run)`, { path });
+        }
+        if (opts.create !== false) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         securePaths(path);
+        this.readOnly = !writable(path);
       }
-      this.db = new Database(path, { timeout: busy, ...(bundledAddon() ? { nativeBinding: bundledAddon() as string } : {}) });
+      this.db = this.readOnly ? openReadOnly(path, addon) : new Database(path, { timeout: busy, ...addon });
     } catch (err) {
       if (err instanceof DatastoreError) throw err;
-      throw this.unavailable(err, "cannot open");
+      const e = this.translate(err, "cannot open");
+      throw e instanceof DatastoreError ? e : this.unavailable(err, "cannot open");
     }
     try {
-      // journal_mode needs a moment of exclusive access; a concurrent opener may hold it (busy_timeout applies).
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma(`synchronous = ${opts.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-      this.db.transaction(() => {
+      if (this.readOnly) {
         const version = this.db.pragma("user_version", { simple: true }) as number;
         if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
-        this.db.exec(SCHEMA);
-        if (version < 1) this.db.pragma("user_version = 1");
-      }).immediate();
+        if (version < 1) throw new DatastoreError("DS_CORRUPT", `${this.url}: ${path} is an SQLite database but not a tabby datastore (no schema), and it is read-only here`, { path });
+      } else {
+        // journal_mode needs a moment of exclusive access; a concurrent opener may hold it (busy_timeout applies).
+        this.db.pragma("journal_mode = WAL");
+        this.db.pragma(`synchronous = ${opts.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+        this.db.transaction(() => {
+          const version = this.db.pragma("user_version", { simple: true }) as number;
+          if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
+          this.db.exec(SCHEMA);
+          if (version < 1) this.db.pragma("user_version = 1");
+        }).immediate();
+      }
       this.stmt = this.prepare();
       this.lastSeen = this.readRevision();
       this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
@@ -532,6 +581,7 @@ export class SqliteStore implements Store {
    * next operation or tick collects (etcd's lease revocation is asynchronous too).
    */
   private collectExpiredLeases(): void {
+    if (this.readOnly) return; // a reader that may not write leaves expiry to the writers
     const next = this.stmt.nextExpiry.get()!.t;
     if (next === null || next > this.clock.now()) return;
     try {
@@ -613,9 +663,16 @@ export class SqliteStore implements Store {
     return e instanceof DatastoreError ? e : this.unavailable(err, "unexpected error");
   }
 
-  private translate(err: unknown): unknown {
+  private translate(err: unknown, what = "sqlite error"): unknown {
     if (err instanceof DatastoreError) return err;
-    if (isSqliteError(err)) return this.unavailable(err, "sqlite error");
+    // Not a database, or a damaged one: retrying will not help, so it is not DS_UNAVAILABLE.
+    if (isSqliteError(err) && (err.code === "SQLITE_NOTADB" || err.code.startsWith("SQLITE_CORRUPT"))) {
+      return new DatastoreError("DS_CORRUPT", `${this.url}: the file ${this.path} is corrupt or not an SQLite database (${err.message}); restore it from a backup (tabby datastore export/import)`, { path: this.path, code: err.code }, { cause: err });
+    }
+    if (isSqliteError(err) && this.readOnly && err.code.startsWith("SQLITE_READONLY")) {
+      return new DatastoreError("DS_UNAVAILABLE", `${this.url}: opened read-only: this user (uid ${process.getuid?.() ?? "?"}) may not write ${this.path} or its directory`, { url: this.url, code: err.code }, { cause: err });
+    }
+    if (isSqliteError(err)) return this.unavailable(err, what);
     if ((err as NodeJS.ErrnoException)?.code && (err as NodeJS.ErrnoException).syscall) return this.unavailable(err, "i/o error");
     return err;
   }

@@ -108,7 +108,17 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export type DatastoreErrorCode = "DS_NOT_FOUND" | "DS_ALREADY_EXISTS" | "DS_CONFLICT" | "DS_COMPACTED" | "DS_UNAVAILABLE" | "DS_INSECURE_PERMISSIONS";
+export type DatastoreErrorCode =
+  | "DS_NOT_FOUND"
+  | "DS_ALREADY_EXISTS"
+  | "DS_CONFLICT"
+  | "DS_COMPACTED"
+  | "DS_UNAVAILABLE"
+  | "DS_INSECURE_PERMISSIONS"
+  // a SQLite path that does not exist, opened by a reader (which never creates one)
+  | "DS_NO_DATABASE"
+  // the SQLite file is not a database or is damaged: retrying does not help
+  | "DS_CORRUPT";
 
 export class DatastoreError extends TabbyError {
   declare readonly code: DatastoreErrorCode;

@@ -37,3 +37,14 @@ const ALIASES: Map<string, string> = (() => {
 export function resolveKind(text: string): string | undefined {
   return ALIASES.get(text.toLowerCase());
 }
+
+/** Every kind with the names `resolveKind` takes for it (lower case, canonical plural first), for help and completion. */
+export function kindAliases(): { kind: string; aliases: string[] }[] {
+  const out = new Map<string, string[]>();
+  for (const [alias, kind] of ALIASES) {
+    if (!out.has(kind)) out.set(kind, []);
+    // resolveKind also takes KINDs (networkpolicys); help shows the real plural only
+    if (alias !== kind.toLowerCase() && (alias !== `${kind.toLowerCase()}s` || KINDS[kind]?.plural.toLowerCase() === alias)) out.get(kind)!.push(alias);
+  }
+  return [...out].map(([kind, aliases]) => ({ kind, aliases: [...new Set(aliases)] }));
+}
