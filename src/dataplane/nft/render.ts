@@ -72,6 +72,7 @@ import type {
   WorkloadEndpointUpdate,
 } from "../../calc/policy-output.js";
 import { Prefix, tryParsePrefix } from "../../net/prefix.js";
+import { forwardHead, forwardTail } from "./fastpath.js";
 import { renderMatch } from "./match.js";
 import {
   MARK_ACCEPT,
@@ -281,8 +282,8 @@ const HEP_DISPATCH = ["hn-in", "hn-out", "hf-in", "hf-out", "hp-in", "hu-in", "h
 type HepDispatch = (typeof HEP_DISPATCH)[number];
 
 /** Renders the whole desired table (no cache). */
-export function renderTable(state: DesiredState): Rendered {
-  return new TableRenderer().render(state);
+export function renderTable(state: DesiredState, epoch = 1): Rendered {
+  return new TableRenderer().render(state, epoch);
 }
 
 interface WorkloadParts {
@@ -305,7 +306,8 @@ export class TableRenderer {
   private refsCache = new WeakMap<PolicyUpdate, Map<string, "net" | "ip-port">>();
   private optsKey = "";
 
-  render(state: DesiredState): Rendered {
+  /** `epoch`: the policy epoch written into the forward hook (fastpath.ts). */
+  render(state: DesiredState, epoch = 1): Rendered {
     const opts: RenderOptions = { logPrefix: state.config.logPrefix, logRateLimitPerSecond: state.config.logRateLimitPerSecond };
     if (state.config.flowLogGroup !== undefined) opts.flowLogGroup = state.config.flowLogGroup;
     this.flowLogGroup = state.config.flowLogGroup;
@@ -315,7 +317,7 @@ export class TableRenderer {
       this.workloadCache = new WeakMap();
       this.optsKey = key;
     }
-    return this.renderWith(state, opts);
+    return this.renderWith(state, opts, epoch);
   }
 
   private policyChainOf(state: DesiredState, id: string, dir: Direction, opts: RenderOptions): NftChain {
@@ -415,7 +417,7 @@ export class TableRenderer {
     });
   }
 
-  private renderWith(state: DesiredState, opts: RenderOptions): Rendered {
+  private renderWith(state: DesiredState, opts: RenderOptions, epoch: number): Rendered {
     const sets = new Map<string, NftSet>();
     const maps = new Map<string, NftMap>();
     const chains = new Map<string, NftChain>();
@@ -538,49 +540,60 @@ export class TableRenderer {
     // Workload → control plane (issue #19): sets the graph keeps, one static chain.
     this.controlPlaneOf(state, sets, chains);
 
-    // Base chains: static.
+    // Base chains. Traffic no workload and no host endpoint is concerned with leaves each hook
+    // at its first rule; hooks (or parts) that only serve host endpoints are empty without them.
+    const anyHep = heps.size > 0;
+    const has = (d: HepDispatch) => wildcard.has(d) || hepMaps.get(d)!.size > 0;
     chains.set("raw-pre", {
       hook: "type filter hook prerouting priority raw; policy accept;",
       rules: [
-        CLEAR_ALL,
-        `iifname "tab*" ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
-        `iifname "tab*" iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
-        `iifname "tab*" jump wl-cp`,
-        `iifname != "tab*" jump hu-in`,
-        `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`,
+        ...(anyHep ? [CLEAR_ALL] : []),
+        ...(has("hu-in") ? [`iifname != "tab*" jump hu-in`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
+        `iifname != "tab*" accept ${comment("not from a workload")}`,
+        `ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
+        `iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
+        `jump wl-cp`,
       ],
     });
     chains.set("raw-out", {
       hook: "type filter hook output priority raw; policy accept;",
-      rules: [CLEAR_ALL, `oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`],
+      rules: [
+        ...(anyHep ? [CLEAR_ALL] : []),
+        ...(has("hu-out") ? [`oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
+      ],
     });
     chains.set("mangle-pre", {
       hook: "type filter hook prerouting priority mangle; policy accept;",
-      rules: [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`],
+      rules: has("hp-in") ? [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`] : [],
     });
     chains.set("filter-in", {
       hook: "type filter hook input priority filter; policy accept;",
-      rules: ["ct state established,related accept", `iifname "tab*" jump wl-cp`, `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"],
+      rules: [
+        "ct state established,related accept",
+        `iifname "tab*" jump wl-cp`,
+        `iifname "tab*" goto wl-to-host`,
+        ...(anyHep ? [`${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"] : []),
+      ],
     });
     chains.set("filter-fw", {
       hook: "type filter hook forward priority filter; policy accept;",
       rules: [
-        "ct state established,related accept",
+        ...forwardHead(epoch),
         `iifname "tab*" jump wl-cp`,
-        `${IF_NOT_ACCEPTED} jump hf-in`,
+        ...(has("hf-in") ? [`${IF_NOT_ACCEPTED} jump hf-in`] : []),
         `iifname "tab*" jump from-wl`,
         `oifname "tab*" jump to-wl`,
-        "jump hf-out",
+        ...(has("hf-out") ? ["jump hf-out"] : []),
+        forwardTail(epoch),
       ],
     });
     chains.set("filter-out", {
       hook: "type filter hook output priority filter; policy accept;",
       rules: [
         "ct state established,related accept",
-        `${IF_ACCEPTED} accept`,
-        `oifname "tab*" accept ${comment("host to workload is not policed")}`,
-        ICMPV6_LINK_PLUMBING,
-        "jump hn-out",
+        ...(anyHep
+          ? [`${IF_ACCEPTED} accept`, `oifname "tab*" accept ${comment("host to workload is not policed")}`, ICMPV6_LINK_PLUMBING, "jump hn-out"]
+          : []),
       ],
     });
     // natOutgoing (felix's cali-nat-outgoing): only when some pool asks for it.
