@@ -14,7 +14,7 @@
  *   (someone changed the table under us) the driver falls back to a full replace.
  * - Rendering reuses what did not change (TableRenderer caches by event object identity), so
  *   events must be treated as immutable once applied: send a new object to change something.
- * - Every apply that changes anything moves the policy epoch on (fastpath.ts), in the same
+ * - Every apply that can change a verdict moves the policy epoch on (fastpath.ts), in the same
  *   transaction: forwarded connections judged under an older epoch are judged once more at
  *   their next original-direction packet. A new driver (agent restart) starts at a random epoch.
  * - resync() reads the table back (`nft -j list table inet tabby`) and replaces it when it
@@ -24,7 +24,7 @@ import type { PolicyDataplaneEvent } from "../../calc/policy-output.js";
 import { type CommandRunner, runOk } from "../exec.js";
 import { TABLE_FAMILY, TABLE_NAME } from "./names.js";
 import { diffActual, parseTableJson } from "./readback.js";
-import { nextEpoch } from "./fastpath.js";
+import { nextEpoch, policyChanged } from "./fastpath.js";
 import { type DeltaStats, type Rendered, TableRenderer, deltaScript, fullScript } from "./render.js";
 import { type DesiredState, applyEvents, emptyState } from "./state.js";
 
@@ -127,9 +127,11 @@ export class NftDataplane {
       this.programmed = want;
       return;
     }
-    // Something changed: a new epoch, so established connections are judged again.
-    this.epochNow = nextEpoch(this.epochNow);
-    want = this.renderer.render(this.state, this.epochNow);
+    if (script !== undefined && policyChanged(this.programmed, want)) {
+      // A change that can alter verdicts: a new epoch, so established connections are judged again.
+      this.epochNow = nextEpoch(this.epochNow);
+      want = this.renderer.render(this.state, this.epochNow);
+    }
     script = deltaScript(this.programmed, want, this.stats);
     if (script === undefined) return this.replace(want);
     try {

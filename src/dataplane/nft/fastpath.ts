@@ -8,8 +8,11 @@
  * rule but judges each forwarded connection once more after every policy change:
  *
  *   - The connection's conntrack mark holds the policy epoch it was last judged under. The
- *     driver bumps the epoch in the same transaction as any change of sets, maps or policy and
- *     endpoint chains; the epoch is written into the forward hook's rules, never into packets.
+ *     driver moves the epoch on, in the same transaction, with every change that can change a
+ *     forwarded connection's verdict (policyChanged: policy and endpoint chains, dispatch maps,
+ *     the policies' IP sets); the epoch is written into the forward hook's rules. Changes that
+ *     cannot (the control-plane sets, which raw prerouting checks on every packet anyway; the
+ *     anti-spoofing sets, likewise; natOutgoing's pools) leave it, and every rule, alone.
  *   - First rule: established, judged under this epoch → accept (one conntrack-mark compare:
  *     the fast path; no policy chain, no set lookup). Related (ICMP errors) → accept.
  *   - Denied under this epoch → drop, both directions.
@@ -27,6 +30,39 @@
  * the fast path never skips it. Pure: rule texts only.
  */
 import { CT_DENIED, CT_EPOCH_MAX, CT_EPOCH_SHIFT, CT_MASK, hex32 } from "./names.js";
+import type { Rendered } from "./render.js";
+
+/** Sets whose members never decide a forwarded connection's policy verdict (see above). */
+const NOT_POLICY_SETS = /^(cp-|wl-src|nat-pools|all-pools)/;
+
+/**
+ * Whether `to` can judge an established forwarded connection differently from `from`: a policy,
+ * endpoint or dispatch chain, a verdict map or a policy's IP set differs. Base chains (hooks)
+ * are left out: they differ by the epoch itself. Pure.
+ */
+export function policyChanged(from: Rendered, to: Rendered): boolean {
+  const sameSet = <T>(a: Set<T>, b: Set<T>) => a.size === b.size && [...a].every((x) => b.has(x));
+  for (const name of new Set([...from.sets.keys(), ...to.sets.keys()])) {
+    if (NOT_POLICY_SETS.test(name)) continue;
+    const a = from.sets.get(name);
+    const b = to.sets.get(name);
+    if (a === b) continue;
+    if (!a || !b || !sameSet(a.elements, b.elements)) return true;
+  }
+  for (const name of new Set([...from.maps.keys(), ...to.maps.keys()])) {
+    const a = from.maps.get(name);
+    const b = to.maps.get(name);
+    if (a === b) continue;
+    if (!a || !b || a.elements.size !== b.elements.size || [...a.elements].some(([k, v]) => b.elements.get(k) !== v)) return true;
+  }
+  for (const name of new Set([...from.chains.keys(), ...to.chains.keys()])) {
+    const a = from.chains.get(name);
+    const b = to.chains.get(name);
+    if (a === b || a?.hook || b?.hook) continue;
+    if (!a || !b || a.rules.length !== b.rules.length || a.rules.some((r, i) => r !== b.rules[i])) return true;
+  }
+  return false;
+}
 
 /** An epoch in range (1..32767), wrapping. */
 export function nextEpoch(epoch: number): number {
