@@ -6,27 +6,36 @@
  *
  * Table layout (Calico equivalents in brackets):
  *
- *   base chains (all `policy accept`: a packet tabby does not judge is left to other tables)
+ *   base chains (all `policy accept`: a packet tabby does not judge is left to other tables).
+ *                Traffic that neither a workload nor a host endpoint concerns leaves each hook at
+ *                its first rule, and what serves only host endpoints is rendered only when some
+ *                host endpoint needs it (issue #15: host traffic does not pay for workload policy).
  *     raw-pre    prerouting, priority raw (-300)    [raw cali-PREROUTING]
- *                clear tabby's mark bits; anti-spoofing: a packet in from `tab*` whose
- *                (iifname . saddr) is not in @wl-src4/@wl-src6 is dropped (IPv6 link-local
- *                sources exempt, for neighbour discovery) [strict RPF]; from `tab*` → wl-cp
+ *                [with host endpoints: clear tabby's mark bits; untracked host-endpoint ingress
+ *                policy (→ hu-in) and `notrack accept` when it accepted]; not from `tab*` → accept;
+ *                anti-spoofing, for every packet (before conntrack, so the fast path never skips
+ *                it): a packet whose (iifname . saddr) is not in @wl-src4/@wl-src6 is dropped
+ *                (IPv6 link-local sources exempt, for neighbour discovery) [strict RPF]; → wl-cp
  *                (workload → control plane, tabby's own; also after DNAT in filter-in and
- *                filter-fw); untracked host-endpoint
- *                ingress policy (→ hu-in) and `notrack accept` when it accepted.
- *     raw-out    output, priority raw               [raw cali-OUTPUT]: untracked egress (→ hu-out).
+ *                filter-fw).
+ *     raw-out    output, priority raw               [raw cali-OUTPUT]: [with host endpoints:
+ *                clear the mark bits; untracked egress (→ hu-out)]; else empty.
  *     mangle-pre prerouting, priority mangle (-150), before DNAT (-100) [mangle cali-PREROUTING]:
- *                established accept; preDNAT host-endpoint policy (→ hp-in).
+ *                only with preDNAT policy: Accept mark → accept; established accept; → hp-in.
  *     filter-in  input, priority filter (0)          [filter cali-INPUT]: established accept;
- *                `tab*` → goto wl-to-host; Accept mark (preDNAT/untracked) → accept;
- *                host-endpoint ingress (→ hn-in).
- *     filter-fw  forward, priority filter            [filter cali-FORWARD]: established accept;
- *                applyOnForward ingress unless already accepted (→ hf-in); from `tab*` → from-wl;
- *                to `tab*` → to-wl; applyOnForward egress (→ hf-out). Forwarded traffic through a
+ *                `tab*` → goto wl-to-host; [with host endpoints: Accept mark (preDNAT/untracked)
+ *                → accept; host-endpoint ingress (→ hn-in)].
+ *     filter-fw  forward, priority filter            [filter cali-FORWARD]: the fast path
+ *                (fastpath.ts): established and judged under the current policy epoch (conntrack
+ *                mark) → accept; related → accept; denied under this epoch → drop; older epoch:
+ *                reply direction → accept, original direction → judged again below, marked
+ *                "denied" first; then [applyOnForward ingress unless already accepted (→ hf-in)];
+ *                from `tab*` → from-wl; to `tab*` → to-wl; [applyOnForward egress (→ hf-out)];
+ *                last: mark the connection judged under this epoch. Forwarded traffic through a
  *                host endpoint with no applyOnForward policy is allowed (no dispatch entry).
  *     filter-out output, priority filter             [filter cali-OUTPUT]: established accept;
- *                Accept mark → accept; to `tab*` accepted (host→workload is not policed, as in
- *                Calico's *tables mode); host-endpoint egress (→ hn-out).
+ *                [with host endpoints: Accept mark → accept; to `tab*` accepted (host→workload
+ *                is not policed, as in Calico's *tables mode); host-endpoint egress (→ hn-out)].
  *   dispatch    from-wl / to-wl: `iifname|oifname vmap @wl-from-map|@wl-to-map` (goto fw-/tw-
  *                chains), then drop: an unknown `tab*` interface fails closed
  *                [cali-from-wl-dispatch / cali-to-wl-dispatch].
@@ -60,7 +69,8 @@
  *                contained in another member are left out (interval sets reject overlaps);
  *                wl-src4/wl-src6 (`ifname . addr`, interval): each workload's allowed sources.
  *
- * Mark bits (names.ts): Accept 0x10000, Pass 0x20000; tabby touches no other bit.
+ * Mark bits (names.ts): Accept 0x10000, Pass 0x20000; tabby touches no other bit. Conntrack mark
+ * bits (names.ts, fastpath.ts): the policy epoch (bits 16-30) and "denied" (bit 31).
  */
 import type {
   CompiledRule,
