@@ -14,13 +14,17 @@
  *   heavy     1,000 policies in the default tier apply to each workload in both directions, each
  *             matching a 10-member IP set (10,000 members), the allow-all profile last;
  *   none      tabby's table deleted (reference: the kernel without tabby).
- * Then, in rounds, alternating (so drifting load on the shared machine hits all cases alike):
- * host-to-host over the fabric, workload-to-workload through tabby in each table state, and
- * workload-to-workload over VXLAN; each with 1 and 4 streams, IPv4 and IPv6, `iperf3 -t SECONDS`.
- * Prints every figure (Gbit/s, median of the rounds, with min–max) and the ratios to
- * host-to-host (with the table in the same state) and to VXLAN. Benchmarks print; no assertions.
+ *   compare   (with `--compare ROOT`) another checkout's built renderer, default policy: a
+ *             same-run before/after of a dataplane change.
+ * Then, in rounds, for each table state in turn, for each of 1 and 4 streams, IPv4 and IPv6
+ * (`iperf3 -t SECONDS`), back to back: host-to-host over the fabric, workload-to-workload, and
+ * workload-to-workload over the VXLAN overlay (which crosses the same host namespaces, so the
+ * table's host hooks apply to its outer packets). Prints every figure (Gbit/s, median of the
+ * rounds, with min–max) and the ratios workload/host and workload/VXLAN taken per round (paths
+ * measured back to back share the machine's load of that moment) with their median.
+ * Benchmarks print; no assertions.
  *
- * Run (root): npx tsc -p . && node dist/bench/dataplane.js [--rounds 3] [--seconds 3] [--quick]
+ * Run (root): npx tsc -p . && node dist/bench/dataplane.js [--rounds 5] [--seconds 2] [--quick] [--compare ROOT]
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { ExecRunner } from "../src/dataplane/exec.js";
@@ -32,8 +36,8 @@ function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
-const ROUNDS = arg("rounds", 3);
-const SECONDS = arg("seconds", 3);
+const ROUNDS = arg("rounds", 5);
+const SECONDS = arg("seconds", 2);
 const QUICK = process.argv.includes("--quick");
 const P = `tbdp${process.pid % 100000}`;
 const FAB = `${P}-f`;
@@ -139,11 +143,22 @@ function events(i: number, heavy: boolean): PolicyDataplaneEvent[] {
   return out;
 }
 
-type TableState = "default" | "heavy" | "none";
+type TableState = "default" | "heavy" | "none" | "compare";
 let tableState: TableState | undefined;
+/** `--compare ROOT`: another checkout's built renderer (e.g. the commit before a change), for a same-run before/after. */
+const COMPARE = (() => {
+  const i = process.argv.indexOf("--compare");
+  return i >= 0 ? process.argv[i + 1] : undefined;
+})();
 async function setTables(s: TableState): Promise<void> {
   if (s === tableState) return;
   for (let i = 0; i < 2; i++) {
+    if (s === "compare") {
+      const st = await import(`${COMPARE}/dist/src/dataplane/nft/state.js`);
+      const r = await import(`${COMPARE}/dist/src/dataplane/nft/render.js`);
+      sh("ip", ["netns", "exec", H[i]!, "nft", "-f", "-"], r.fullScript(r.renderTable(st.applyEvents(st.emptyState(), events(i, false)))));
+      continue;
+    }
     const dp = new NftDataplane(new ExecRunner(), { netns: H[i]! });
     if (s === "none") await dp.remove();
     else await dp.apply(events(i, s === "heavy"));
@@ -159,13 +174,22 @@ function startServers(): void {
   execFileSync("sleep", ["0.5"]);
 }
 
-function iperf(from: string, to: string, streams: number): number {
+/**
+ * One iperf3 run: Gbit/s received, and CPU seconds per GB of the two iperf3 processes (sender and
+ * receiver, user + system, iperf3's own getrusage figures): on veths the whole kernel path of a
+ * packet (both hosts' netfilter hooks and routing included) runs in the sender's system calls
+ * and the softirq they raise, so this figure measures what a packet costs, and unlike
+ * throughput it hardly moves with the load that other processes put on the machine.
+ */
+function iperf(from: string, to: string, streams: number): { gbps: number; cpuPerGB: number } {
   for (let attempt = 0; ; attempt++) {
     try {
       const out = inNs(from, "iperf3", "-c", to, "-p", "5201", "-t", String(SECONDS), "-P", String(streams), "-J");
       const j = JSON.parse(out);
       if (!j.end?.sum_received) throw new Error(`iperf3 ${from} → ${to}: ${j.error ?? "no result"}`);
-      return j.end.sum_received.bits_per_second / 1e9;
+      const secs = j.end.sum_received.seconds as number;
+      const cpu = ((j.end.cpu_utilization_percent.host_total + j.end.cpu_utilization_percent.remote_total) / 100) * secs;
+      return { gbps: j.end.sum_received.bits_per_second / 1e9, cpuPerGB: cpu / (j.end.sum_received.bytes / 1e9) };
     } catch (e) {
       if (attempt >= 2) throw e;
       execFileSync("sleep", ["0.3"]);
@@ -173,21 +197,18 @@ function iperf(from: string, to: string, streams: number): number {
   }
 }
 
-interface Case {
-  name: string;
-  table: TableState;
-  from: string;
-  to: [string, string];
-}
-const CASES: Case[] = [
-  { name: "host-to-host (tabby table, default)", table: "default", from: H[0], to: [HOST4[1]!, HOST6[1]!] },
-  { name: "workload-to-workload, default policy", table: "default", from: W[0], to: [WL4[1]!, WL6[1]!] },
-  { name: "VXLAN+bridge overlay (tabby table, default)", table: "default", from: X[0], to: [VX4[1]!, VX6[1]!] },
-  { name: "host-to-host (1,000 policies loaded)", table: "heavy", from: H[0], to: [HOST4[1]!, HOST6[1]!] },
-  { name: "workload-to-workload, 1,000 policies", table: "heavy", from: W[0], to: [WL4[1]!, WL6[1]!] },
-  { name: "host-to-host (no tabby table)", table: "none", from: H[0], to: [HOST4[1]!, HOST6[1]!] },
-  { name: "workload-to-workload (no tabby table)", table: "none", from: W[0], to: [WL4[1]!, WL6[1]!] },
-  { name: "VXLAN+bridge overlay (no tabby table)", table: "none", from: X[0], to: [VX4[1]!, VX6[1]!] },
+type Path = "host" | "workload" | "vxlan";
+const PATHS: Record<Path, { from: string; to: [string, string] }> = {
+  host: { from: H[0], to: [HOST4[1]!, HOST6[1]!] },
+  workload: { from: W[0], to: [WL4[1]!, WL6[1]!] },
+  vxlan: { from: X[0], to: [VX4[1]!, VX6[1]!] },
+};
+/** Table states in the order each round visits them, and the paths measured back to back in each. */
+const STATES: [TableState, string, Path[]][] = [
+  ["default", "tabby, default policy", ["host", "workload", "vxlan"]],
+  ...(COMPARE ? ([["compare", `compare build (${COMPARE}), default policy`, ["host", "workload", "vxlan"]]] as [TableState, string, Path[]][]) : []),
+  ["heavy", "tabby, 1,000 policies + 10,000 set members", ["host", "workload", "vxlan"]],
+  ["none", "no tabby table", ["host", "workload", "vxlan"]],
 ];
 const VARIANTS = (QUICK ? [[4, 1]] : [[4, 1], [4, 4], [6, 1], [6, 4]]) as [4 | 6, number][];
 const vname = ([f, s]: [4 | 6, number]) => `v${f} ×${s}`;
@@ -201,41 +222,52 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   build();
   startServers();
-  const results = new Map<string, number[]>(); // `${case}|${variant}` → Gbit/s per round
+  // `${state}|${path}|${variant}` → Gbit/s per round; ratios are taken per round (the two paths
+  // measured back to back), then their median: slow drifts of the shared machine's load cancel.
+  const results = new Map<string, number[]>();
+  const put = (k: string, v: number) => (results.get(k) ?? results.set(k, []).get(k)!).push(v);
   const t0 = Date.now();
   for (let r = 0; r < ROUNDS; r++) {
-    for (const c of CASES) {
-      await setTables(c.table);
+    for (const [state, , paths] of STATES) {
+      await setTables(state);
       for (const v of VARIANTS) {
-        const g = iperf(c.from, c.to[v[0] === 4 ? 0 : 1], v[1]);
-        const k = `${c.name}|${vname(v)}`;
-        (results.get(k) ?? results.set(k, []).get(k)!).push(g);
+        for (const p of paths) {
+          const m = iperf(PATHS[p].from, PATHS[p].to[v[0] === 4 ? 0 : 1]!, v[1]);
+          put(`${state}|${p}|${vname(v)}`, m.gbps);
+          put(`cpu:${state}|${p}|${vname(v)}`, m.cpuPerGB);
+        }
       }
     }
     console.error(`round ${r + 1}/${ROUNDS} done (${((Date.now() - t0) / 1000).toFixed(0)} s), load ${sh("cat", ["/proc/loadavg"]).trim()}`);
   }
-  const fig = (c: string, v: [4 | 6, number]) => median(results.get(`${c}|${vname(v)}`)!);
-  const cell = (c: string, v: [4 | 6, number]) => {
-    const xs = results.get(`${c}|${vname(v)}`)!;
-    return `${fig(c, v).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
-  };
-  console.log(`dataplane bench: iperf3 -t ${SECONDS}, ${ROUNDS} rounds alternating; Gbit/s, median (min–max); load at end: ${sh("cat", ["/proc/loadavg"]).trim()}`);
-  console.log(`| case | ${VARIANTS.map(vname).join(" | ")} |`);
-  console.log(`|---|${VARIANTS.map(() => "---").join("|")}|`);
-  for (const c of CASES) console.log(`| ${c.name} | ${VARIANTS.map((v) => cell(c.name, v)).join(" | ")} |`);
-  const ratio = (a: string, b: string) => VARIANTS.map((v) => (fig(a, v) / fig(b, v)).toFixed(2)).join(" | ");
-  console.log("\nratios (medians):");
+  const series = (state: TableState, p: Path, v: [4 | 6, number], what = "") => results.get(`${what}${state}|${p}|${vname(v)}`)!;
+  const cell = (xs: number[], digits = 1) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+  const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
+  console.log(`dataplane bench: iperf3 -t ${SECONDS}, ${ROUNDS} rounds; Gbit/s, median (min–max); load at end: ${sh("cat", ["/proc/loadavg"]).trim()}`);
+  console.log(`| table | path | ${VARIANTS.map(vname).join(" | ")} |`);
+  console.log(`|---|---|${VARIANTS.map(() => "---").join("|")}|`);
+  for (const [state, label, paths] of STATES) {
+    for (const p of paths) console.log(`| ${label} | ${p} | ${VARIANTS.map((v) => cell(series(state, p, v))).join(" | ")} |`);
+  }
+  console.log("\nCPU seconds per GB (sender + receiver iperf3 processes: the packets' kernel path), median (min–max)");
+  console.log(`| table | path | ${VARIANTS.map(vname).join(" | ")} |`);
+  console.log(`|---|---|${VARIANTS.map(() => "---").join("|")}|`);
+  for (const [state, label, paths] of STATES) {
+    for (const p of paths) console.log(`| ${label} | ${p} | ${VARIANTS.map((v) => cell(series(state, p, v, "cpu:"), 3)).join(" | ")} |`);
+  }
+  console.log("\nratios: median (min–max) of the per-round ratios");
   console.log(`| ratio | ${VARIANTS.map(vname).join(" | ")} |`);
   console.log(`|---|${VARIANTS.map(() => "---").join("|")}|`);
-  const [hh, wl, vx, hhH, wlH, hhN, wlN, vxN] = CASES.map((c) => c.name) as [string, string, string, string, string, string, string, string];
-  console.log(`| workload/host, default policy (goal ≥ 0.97) | ${ratio(wl, hh)} |`);
-  console.log(`| workload/host, 1,000 policies (goal ≥ 0.97) | ${ratio(wlH, hhH)} |`);
-  console.log(`| workload/VXLAN, default policy (goal ≥ 1.2) | ${ratio(wl, vx)} |`);
-  console.log(`| workload 1,000 policies/VXLAN (goal ≥ 1.2) | ${ratio(wlH, vx)} |`);
-  console.log(`| host with table / host without | ${ratio(hh, hhN)} |`);
-  console.log(`| workload/host, no table | ${ratio(wlN, hhN)} |`);
-  console.log(`| workload default policy / workload no table | ${ratio(wl, wlN)} |`);
-  console.log(`| VXLAN/host, no table | ${ratio(vxN, hhN)} |`);
+  const row = (label: string, f: (v: [4 | 6, number]) => number[]) => console.log(`| ${label} | ${VARIANTS.map((v) => cell(f(v), 2)).join(" | ")} |`);
+  for (const [state, label] of STATES) {
+    row(`${label}: workload / host (goal ≥ 0.97)`, (v) => ratios(series(state, "workload", v), series(state, "host", v)));
+    row(`${label}: workload / VXLAN (goal ≥ 1.2)`, (v) => ratios(series(state, "workload", v), series(state, "vxlan", v)));
+  }
+  for (const [state, label] of STATES) {
+    if (state === "none") continue;
+    row(`CPU per GB, ${label} / no table: host`, (v) => ratios(series(state, "host", v, "cpu:"), series("none", "host", v, "cpu:")));
+    row(`CPU per GB, ${label} / no table: workload`, (v) => ratios(series(state, "workload", v, "cpu:"), series("none", "workload", v, "cpu:")));
+  }
 }
 
 main().then(
