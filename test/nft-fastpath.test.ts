@@ -165,15 +165,22 @@ test("a new policy that denies a held flow cuts it (both ways); allowed again, i
 
 test("an endpoint removed mid-flow stops receiving", { skip: !canRun }, async () => {
   await dp.apply([wep("b"), wep("c")]);
+  // What reaches c's port 80, counted inside c (its replies alone would be stopped anyway: the
+  // removed endpoint's addresses leave the anti-spoofing set).
+  execFileSync("ip", ["netns", "exec", W.c, "nft", "-f", "-"], { input: "table inet cnt {\n chain in {\n type filter hook input priority 0;\n tcp dport 80 counter\n }\n}\n" });
+  const received = () => Number(/counter packets (\d+)/.exec(inNs(W.c, "nft", "list", "chain", "inet", "cnt", "in"))![1]);
   const h = new Held("a", V4.c, 80);
   try {
     assert.ok(await h.waitFor("CONNECTED", 3000));
     assert.ok(await h.echo("one"));
     await dp.apply([{ kind: "workload-endpoint-remove", id: "wep/c", iface: IF.c }]);
-    assert.ok(!(await h.echo("two", 1500)), "no packet reaches the removed endpoint's interface");
+    const before = received();
+    assert.ok(!(await h.echo("two", 1500)), "no echo");
+    assert.equal(received(), before, "no packet of the flow reached the removed endpoint");
     assert.ok(!tcp("a", V4.c, 81), "nor a new connection");
   } finally {
     h.close();
+    inNs(W.c, "nft", "delete", "table", "inet", "cnt");
     await dp.apply([wep("c")]);
   }
 });
