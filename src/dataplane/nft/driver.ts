@@ -122,17 +122,17 @@ export class NftDataplane {
     if (!this.state.inSync) return;
     let want = this.renderer.render(this.state, this.epochNow);
     if (!this.programmed) return this.replace(want);
-    let script = deltaScript(this.programmed, want);
-    if (script === "") {
+    if (deltaScript(this.programmed, want) === "") {
       this.programmed = want;
       return;
     }
-    if (script !== undefined && policyChanged(this.programmed, want)) {
-      // A change that can alter verdicts: a new epoch, so established connections are judged again.
+    if (policyChanged(this.programmed, want)) {
+      // A change that can alter verdicts: a new epoch (whether it goes in as a delta or as a
+      // full replace), so established connections are judged again.
       this.epochNow = nextEpoch(this.epochNow);
       want = this.renderer.render(this.state, this.epochNow);
     }
-    script = deltaScript(this.programmed, want, this.stats);
+    const script = deltaScript(this.programmed, want, this.stats);
     if (script === undefined) return this.replace(want);
     try {
       await this.run(script);
