@@ -6,7 +6,10 @@
 import { TabbyError } from "../errors.js";
 import type { Store } from "../datastore/store.js";
 import { ResourceClient } from "../datastore/resource-client.js";
-import { API_VERSION, type IPPool, type Node } from "../model/index.js";
+// Straight from the modules, not the model/index.js barrel: that one loads the YAML manifest
+// code (and the yaml package), which an agent never needs (issue #15, idle memory).
+import { API_VERSION } from "../model/resource.js";
+import type { IPPool, Node } from "../model/index.js";
 import { parsePrefix } from "../net/index.js";
 
 export interface NodeRegistration {

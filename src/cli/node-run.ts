@@ -62,7 +62,10 @@ import { buildPolicyCalcGraph } from "../calc/policy/index.js";
 import { NftDataplane } from "../dataplane/nft/index.js";
 import { EndpointStatusPublisher } from "../dataplane/endpoint-status-publisher.js";
 import { serveControl, type ControlExtras } from "../bgp/control.js";
-import { parseListen, serveExplainApi, type Listen, type TlsFiles } from "../explain/api.js";
+// The explain API (node:https, node:tls) and the metrics (prom-client) are loaded only when
+// configured: an idle agent with neither does not carry them (issue #15, docs/benchmarks.md).
+import type { Listen, TlsFiles } from "../explain/api.js";
+import { parseListen } from "../explain/listen.js";
 import { lookupRoute } from "../explain/route-lookup.js";
 import { FlowLogReader } from "../flows/reader.js";
 import { FLOW_LOG_GROUP } from "../calc/policy-output.js";
@@ -75,7 +78,7 @@ import { ResourceClient } from "../datastore/resource-client.js";
 import { resourceKey } from "../model/keys.js";
 import { Backoff } from "../net/backoff.js";
 import { systemClock } from "../clock.js";
-import { AgentMetrics } from "../metrics/agent-metrics.js";
+import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import { invalidResource } from "../metrics/invalid-resource.js";
 import { HttpEndpoints } from "../metrics/endpoints.js";
 import { healthReport, startingReport } from "../health/checks.js";
@@ -348,6 +351,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // the probe reads this node's own Node: a key every agent may read, whatever the datastore's RBAC
   probe = new DatastoreProbe(store, systemClock, { key: resourceKey("Node", nodeName) });
   if (felix.metrics) {
+    const { AgentMetrics } = await import("../metrics/agent-metrics.js");
     metrics = new AgentMetrics({
       peers: () => agent.peerStatus(),
       health: () => agent.healthInputs(),
@@ -380,7 +384,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
   // the explain API, when configured: the same answers for `tabby explain` on other machines;
   // an API asked for that cannot be served stops the start (never a silently missing endpoint)
-  const explainServer = explainApi ? await serveExplainApi(explainApi.listen, explainApi.tls, agent, controlExtras) : undefined;
+  const explainServer = explainApi ? await (await import("../explain/api.js")).serveExplainApi(explainApi.listen, explainApi.tls, agent, controlExtras) : undefined;
   if (explainApi) log("info", "serving the explain API (mutual TLS)", { listen: `${explainApi.listen.host}:${explainApi.listen.port}` });
 
   await agent.start();

@@ -14,7 +14,6 @@ import { readFileSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { TabbyError } from "../errors.js";
-import { tryParseIP } from "../net/index.js";
 import { answerAsync, type Answerable, type ControlExtras, type ControlRequest, type ControlResponse } from "../bgp/control.js";
 
 /** The ops the explain API answers: all read-only. */
@@ -29,21 +28,8 @@ export interface TlsFiles {
   key: string;
 }
 
-export interface Listen {
-  host: string;
-  port: number;
-}
-
-/** `ADDR:PORT` or `[V6ADDR]:PORT` with an IP address (never a wildcard unless spelled out). */
-export function parseListen(text: string, flag = "--explain-listen"): Listen {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  const ip = m ? tryParseIP(m[1]!) : undefined;
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !ip || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new TabbyError("AGENT_EXPLAIN_LISTEN", `${flag} must be IP:PORT or [IPv6]:PORT, not ${JSON.stringify(text)}`);
-  }
-  return { host: ip.toString(), port };
-}
+export { parseListen, type Listen } from "./listen.js";
+import type { Listen } from "./listen.js";
 
 function readTls(files: TlsFiles, code: string): { ca: Buffer; cert: Buffer; key: Buffer } {
   const read = (what: string, f: string): Buffer => {

@@ -14,7 +14,9 @@
  */
 import { KINDS, RESOURCE_ROOT } from "../../model/keys.js";
 import { decodeStored, type StoredObject } from "../../model/stored.js";
-import { validateResource, type GlobalNetworkPolicySpec, type HostEndpointSpec, type NetworkPolicySpec, type NetworkSetSpec, type ProfileSpec, type Resource, type Rule, type TierSpec } from "../../model/index.js";
+// validate.js itself, not the model/index.js barrel, which loads the YAML manifest code (idle memory, issue #15).
+import { validateResource } from "../../model/validate.js";
+import type { GlobalNetworkPolicySpec, HostEndpointSpec, NetworkPolicySpec, NetworkSetSpec, ProfileSpec, Resource, Rule, TierSpec } from "../../model/index.js";
 import { NAMESPACE_LABEL } from "../../selector/index.js";
 import { tryParsePrefix } from "../../net/index.js";
 

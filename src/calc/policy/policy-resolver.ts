@@ -16,7 +16,8 @@
  * Endpoint updates are computed at flush time for the endpoints marked dirty since the last one.
  * Pure: no I/O.
  */
-import { BUILTIN_TIERS, type TierSpec } from "../../model/index.js";
+import { BUILTIN_TIERS } from "../../model/tier.js";
+import type { TierSpec } from "../../model/index.js";
 import type { EndpointDirectionPolicy, HostEndpointUpdate, TierOrder, WorkloadEndpointUpdate } from "../policy-output.js";
 import { profileId, type EndpointData, type PolicyData } from "./decode.js";
 import type { DataplaneSink } from "./sequencer.js";

@@ -14,6 +14,9 @@
  *   (someone changed the table under us) the driver falls back to a full replace.
  * - Rendering reuses what did not change (TableRenderer caches by event object identity), so
  *   events must be treated as immutable once applied: send a new object to change something.
+ * - Every apply that can change a verdict moves the policy epoch on (fastpath.ts), in the same
+ *   transaction: forwarded connections judged under an older epoch are judged once more at
+ *   their next original-direction packet. A new driver (agent restart) starts at a random epoch.
  * - resync() reads the table back (`nft -j list table inet tabby`) and replaces it when it
  *   differs from the last rendering (rule, chain or element deleted or added by hand).
  */
@@ -21,6 +24,7 @@ import type { PolicyDataplaneEvent } from "../../calc/policy-output.js";
 import { type CommandRunner, runOk } from "../exec.js";
 import { TABLE_FAMILY, TABLE_NAME } from "./names.js";
 import { diffActual, parseTableJson } from "./readback.js";
+import { nextEpoch, policyChanged } from "./fastpath.js";
 import { type DeltaStats, type Rendered, TableRenderer, deltaScript, fullScript } from "./render.js";
 import { type DesiredState, applyEvents, emptyState } from "./state.js";
 
@@ -29,6 +33,8 @@ export interface NftDataplaneOptions {
   netns?: string;
   /** The nft binary (default "nft"). */
   nft?: string;
+  /** The first policy epoch (1..32767; default random, so a restarted agent re-judges every connection). */
+  epoch?: number;
 }
 
 export interface NftApplyStats extends DeltaStats {
@@ -55,6 +61,8 @@ export class NftDataplane {
   private readonly renderer = new TableRenderer();
   private readonly netns: string | undefined;
   private readonly nft: string;
+  /** The policy epoch programmed into the forward hook (fastpath.ts). */
+  private epochNow: number;
   /** apply/resync/remove run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -64,6 +72,12 @@ export class NftDataplane {
   ) {
     this.netns = opts.netns;
     this.nft = opts.nft ?? "nft";
+    this.epochNow = opts.epoch ?? 1 + Math.floor(Math.random() * 0x7fff);
+  }
+
+  /** The policy epoch of the last programming (tests, explain). */
+  get epoch(): number {
+    return this.epochNow;
   }
 
   /** True once the initial snapshot is complete and the table has been programmed. */
@@ -106,13 +120,19 @@ export class NftDataplane {
   private async applyNow(events: readonly PolicyDataplaneEvent[]): Promise<void> {
     applyEvents(this.state, events);
     if (!this.state.inSync) return;
-    const want = this.renderer.render(this.state);
+    let want = this.renderer.render(this.state, this.epochNow);
     if (!this.programmed) return this.replace(want);
-    const script = deltaScript(this.programmed, want, this.stats);
-    if (script === "") {
+    if (deltaScript(this.programmed, want) === "") {
       this.programmed = want;
       return;
     }
+    if (policyChanged(this.programmed, want)) {
+      // A change that can alter verdicts: a new epoch (whether it goes in as a delta or as a
+      // full replace), so established connections are judged again.
+      this.epochNow = nextEpoch(this.epochNow);
+      want = this.renderer.render(this.state, this.epochNow);
+    }
+    const script = deltaScript(this.programmed, want, this.stats);
     if (script === undefined) return this.replace(want);
     try {
       await this.run(script);
@@ -124,7 +144,7 @@ export class NftDataplane {
 
   /** The differences between the kernel's table and the desired one ([] when in sync). */
   async drift(): Promise<string[]> {
-    const want = this.programmed ?? this.renderer.render(this.state);
+    const want = this.programmed ?? this.renderer.render(this.state, this.epochNow);
     const res = await this.runner.run(this.nft, ["-j", "list", "table", TABLE_FAMILY, TABLE_NAME], this.netns ? { netns: this.netns } : {});
     // A missing table is an error exit; that is drift too.
     return diffActual(want, res.code === 0 ? parseTableJson(res.stdout) : undefined);
@@ -138,7 +158,8 @@ export class NftDataplane {
   private async resyncNow(): Promise<string[]> {
     if (!this.state.inSync) return [];
     const d = await this.drift();
-    if (d.length || !this.programmed) await this.replace(this.renderer.render(this.state));
+    if (d.length && this.programmed) this.epochNow = nextEpoch(this.epochNow);
+    if (d.length || !this.programmed) await this.replace(this.renderer.render(this.state, this.epochNow));
     return d;
   }
 

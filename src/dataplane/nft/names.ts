@@ -59,3 +59,13 @@ export function ipSetName(id: string, fam: 4 | 6, type: "net" | "ip-port"): stri
 export function nftString(s: string): string {
   return `"${s.replace(/["\\\n\r\t]/g, "")}"`;
 }
+
+/**
+ * Connection mark bits tabby owns (the fast path, fastpath.ts): the policy epoch a forwarded
+ * connection was last judged under (bits 16-30, 1..32767; 0 = never judged) and "denied at that
+ * epoch" (bit 31). The low 16 bits are left to others.
+ */
+export const CT_EPOCH_SHIFT = 16;
+export const CT_EPOCH_MAX = 0x7fff;
+export const CT_DENIED = 0x80000000;
+export const CT_MASK = 0xffff0000;

@@ -12,6 +12,7 @@ import { FIXTURES } from "../../testkit/dataplane/nft/fixtures.js";
 import { applyEvents, emptyState } from "./state.js";
 import { deltaScript, fullScript, renderTable } from "./render.js";
 import { renderMatch } from "./match.js";
+import { forwardHead, forwardTail } from "./fastpath.js";
 import { ExecRunner, FakeRunner } from "../exec.js";
 import { NftDataplane } from "./driver.js";
 
@@ -108,7 +109,7 @@ test("delta: a policy change rewrites its chain only; a new endpoint adds its ch
 
 test("driver: nothing before in-sync, then one full replace, then deltas", async () => {
   const runner = new FakeRunner();
-  const dp = new NftDataplane(runner, { netns: "x" });
+  const dp = new NftDataplane(runner, { netns: "x", epoch: 0x7fff });
   const events = FIXTURES["k8s-default-deny"]!;
   await dp.apply(events.slice(0, -1));
   assert.equal(runner.calls.length, 0);
@@ -116,7 +117,12 @@ test("driver: nothing before in-sync, then one full replace, then deltas", async
   assert.deepEqual(runner.lines(), ["[x] nft -f -"]);
   assert.ok(runner.calls[0]!.input!.startsWith("table inet tabby\ndelete table inet tabby\ntable inet tabby {\n"));
   await dp.apply([{ kind: "ipset-delta", id: "s:frontend", added: ["10.65.9.9"], removed: [] }]);
-  assert.match(runner.calls[1]!.input!, /^table inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:frontend"\n\t\telements = \{ 10\.65\.9\.9 \}\n\t\}\n\}\n$/);
+  // The set's new element, and the forward hook moved to the next policy epoch (0x7fff wraps
+  // to 1) in the same transaction: established connections are judged again (fastpath.ts).
+  const [sets, fw] = runner.calls[1]!.input!.split("flush chain inet tabby filter-fw\n");
+  assert.match(sets!, /^table inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:frontend"\n\t\telements = \{ 10\.65\.9\.9 \}\n\t\}\n\}\n$/);
+  assert.equal(fw, forwardHead(1).concat(["iifname \"tab*\" jump wl-cp", "iifname \"tab*\" jump from-wl", "oifname \"tab*\" jump to-wl", forwardTail(1)]).map((r) => `add rule inet tabby filter-fw ${r}\n`).join(""));
+  assert.equal(dp.epoch, 1);
   await dp.apply([]);
   assert.equal(runner.calls.length, 2, "no change, no transaction");
 });

@@ -6,27 +6,36 @@
  *
  * Table layout (Calico equivalents in brackets):
  *
- *   base chains (all `policy accept`: a packet tabby does not judge is left to other tables)
+ *   base chains (all `policy accept`: a packet tabby does not judge is left to other tables).
+ *                Traffic that neither a workload nor a host endpoint concerns leaves each hook at
+ *                its first rule, and what serves only host endpoints is rendered only when some
+ *                host endpoint needs it (issue #15: host traffic does not pay for workload policy).
  *     raw-pre    prerouting, priority raw (-300)    [raw cali-PREROUTING]
- *                clear tabby's mark bits; anti-spoofing: a packet in from `tab*` whose
- *                (iifname . saddr) is not in @wl-src4/@wl-src6 is dropped (IPv6 link-local
- *                sources exempt, for neighbour discovery) [strict RPF]; from `tab*` → wl-cp
+ *                [with host endpoints: clear tabby's mark bits; untracked host-endpoint ingress
+ *                policy (→ hu-in) and `notrack accept` when it accepted]; not from `tab*` → accept;
+ *                anti-spoofing, for every packet (before conntrack, so the fast path never skips
+ *                it): a packet whose (iifname . saddr) is not in @wl-src4/@wl-src6 is dropped
+ *                (IPv6 link-local sources exempt, for neighbour discovery) [strict RPF]; → wl-cp
  *                (workload → control plane, tabby's own; also after DNAT in filter-in and
- *                filter-fw); untracked host-endpoint
- *                ingress policy (→ hu-in) and `notrack accept` when it accepted.
- *     raw-out    output, priority raw               [raw cali-OUTPUT]: untracked egress (→ hu-out).
+ *                filter-fw).
+ *     raw-out    output, priority raw               [raw cali-OUTPUT]: [with host endpoints:
+ *                clear the mark bits; untracked egress (→ hu-out)]; else empty.
  *     mangle-pre prerouting, priority mangle (-150), before DNAT (-100) [mangle cali-PREROUTING]:
- *                established accept; preDNAT host-endpoint policy (→ hp-in).
+ *                only with preDNAT policy: Accept mark → accept; established accept; → hp-in.
  *     filter-in  input, priority filter (0)          [filter cali-INPUT]: established accept;
- *                `tab*` → goto wl-to-host; Accept mark (preDNAT/untracked) → accept;
- *                host-endpoint ingress (→ hn-in).
- *     filter-fw  forward, priority filter            [filter cali-FORWARD]: established accept;
- *                applyOnForward ingress unless already accepted (→ hf-in); from `tab*` → from-wl;
- *                to `tab*` → to-wl; applyOnForward egress (→ hf-out). Forwarded traffic through a
+ *                `tab*` → goto wl-to-host; [with host endpoints: Accept mark (preDNAT/untracked)
+ *                → accept; host-endpoint ingress (→ hn-in)].
+ *     filter-fw  forward, priority filter            [filter cali-FORWARD]: the fast path
+ *                (fastpath.ts): established and judged under the current policy epoch (conntrack
+ *                mark) → accept; related → accept; denied under this epoch → drop; older epoch:
+ *                reply direction → accept, original direction → judged again below, marked
+ *                "denied" first; then [applyOnForward ingress unless already accepted (→ hf-in)];
+ *                from `tab*` → from-wl; to `tab*` → to-wl; [applyOnForward egress (→ hf-out)];
+ *                last: mark the connection judged under this epoch. Forwarded traffic through a
  *                host endpoint with no applyOnForward policy is allowed (no dispatch entry).
  *     filter-out output, priority filter             [filter cali-OUTPUT]: established accept;
- *                Accept mark → accept; to `tab*` accepted (host→workload is not policed, as in
- *                Calico's *tables mode); host-endpoint egress (→ hn-out).
+ *                [with host endpoints: Accept mark → accept; to `tab*` accepted (host→workload
+ *                is not policed, as in Calico's *tables mode); host-endpoint egress (→ hn-out)].
  *   dispatch    from-wl / to-wl: `iifname|oifname vmap @wl-from-map|@wl-to-map` (goto fw-/tw-
  *                chains), then drop: an unknown `tab*` interface fails closed
  *                [cali-from-wl-dispatch / cali-to-wl-dispatch].
@@ -60,7 +69,8 @@
  *                contained in another member are left out (interval sets reject overlaps);
  *                wl-src4/wl-src6 (`ifname . addr`, interval): each workload's allowed sources.
  *
- * Mark bits (names.ts): Accept 0x10000, Pass 0x20000; tabby touches no other bit.
+ * Mark bits (names.ts): Accept 0x10000, Pass 0x20000; tabby touches no other bit. Conntrack mark
+ * bits (names.ts, fastpath.ts): the policy epoch (bits 16-30) and "denied" (bit 31).
  */
 import type {
   CompiledRule,
@@ -72,6 +82,7 @@ import type {
   WorkloadEndpointUpdate,
 } from "../../calc/policy-output.js";
 import { Prefix, tryParsePrefix } from "../../net/prefix.js";
+import { forwardHead, forwardTail } from "./fastpath.js";
 import { renderMatch } from "./match.js";
 import {
   MARK_ACCEPT,
@@ -281,8 +292,8 @@ const HEP_DISPATCH = ["hn-in", "hn-out", "hf-in", "hf-out", "hp-in", "hu-in", "h
 type HepDispatch = (typeof HEP_DISPATCH)[number];
 
 /** Renders the whole desired table (no cache). */
-export function renderTable(state: DesiredState): Rendered {
-  return new TableRenderer().render(state);
+export function renderTable(state: DesiredState, epoch = 1): Rendered {
+  return new TableRenderer().render(state, epoch);
 }
 
 interface WorkloadParts {
@@ -305,7 +316,8 @@ export class TableRenderer {
   private refsCache = new WeakMap<PolicyUpdate, Map<string, "net" | "ip-port">>();
   private optsKey = "";
 
-  render(state: DesiredState): Rendered {
+  /** `epoch`: the policy epoch written into the forward hook (fastpath.ts). */
+  render(state: DesiredState, epoch = 1): Rendered {
     const opts: RenderOptions = { logPrefix: state.config.logPrefix, logRateLimitPerSecond: state.config.logRateLimitPerSecond };
     if (state.config.flowLogGroup !== undefined) opts.flowLogGroup = state.config.flowLogGroup;
     this.flowLogGroup = state.config.flowLogGroup;
@@ -315,7 +327,7 @@ export class TableRenderer {
       this.workloadCache = new WeakMap();
       this.optsKey = key;
     }
-    return this.renderWith(state, opts);
+    return this.renderWith(state, opts, epoch);
   }
 
   private policyChainOf(state: DesiredState, id: string, dir: Direction, opts: RenderOptions): NftChain {
@@ -415,7 +427,7 @@ export class TableRenderer {
     });
   }
 
-  private renderWith(state: DesiredState, opts: RenderOptions): Rendered {
+  private renderWith(state: DesiredState, opts: RenderOptions, epoch: number): Rendered {
     const sets = new Map<string, NftSet>();
     const maps = new Map<string, NftMap>();
     const chains = new Map<string, NftChain>();
@@ -540,49 +552,60 @@ export class TableRenderer {
     // Workload → control plane (issue #19): sets the graph keeps, one static chain.
     this.controlPlaneOf(state, sets, chains);
 
-    // Base chains: static.
+    // Base chains. Traffic no workload and no host endpoint is concerned with leaves each hook
+    // at its first rule; hooks (or parts) that only serve host endpoints are empty without them.
+    const anyHep = heps.size > 0;
+    const has = (d: HepDispatch) => wildcard.has(d) || hepMaps.get(d)!.size > 0;
     chains.set("raw-pre", {
       hook: "type filter hook prerouting priority raw; policy accept;",
       rules: [
-        CLEAR_ALL,
-        `iifname "tab*" ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
-        `iifname "tab*" iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
-        `iifname "tab*" jump wl-cp`,
-        `iifname != "tab*" jump hu-in`,
-        `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`,
+        ...(anyHep ? [CLEAR_ALL] : []),
+        ...(has("hu-in") ? [`iifname != "tab*" jump hu-in`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
+        `iifname != "tab*" accept ${comment("not from a workload")}`,
+        `ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
+        `iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
+        `jump wl-cp`,
       ],
     });
     chains.set("raw-out", {
       hook: "type filter hook output priority raw; policy accept;",
-      rules: [CLEAR_ALL, `oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`],
+      rules: [
+        ...(anyHep ? [CLEAR_ALL] : []),
+        ...(has("hu-out") ? [`oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
+      ],
     });
     chains.set("mangle-pre", {
       hook: "type filter hook prerouting priority mangle; policy accept;",
-      rules: [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`],
+      rules: has("hp-in") ? [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`] : [],
     });
     chains.set("filter-in", {
       hook: "type filter hook input priority filter; policy accept;",
-      rules: ["ct state established,related accept", `iifname "tab*" jump wl-cp`, `iifname "tab*" goto wl-to-host`, `${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"],
+      rules: [
+        "ct state established,related accept",
+        `iifname "tab*" jump wl-cp`,
+        `iifname "tab*" goto wl-to-host`,
+        ...(anyHep ? [`${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"] : []),
+      ],
     });
     chains.set("filter-fw", {
       hook: "type filter hook forward priority filter; policy accept;",
       rules: [
-        "ct state established,related accept",
+        ...forwardHead(epoch),
         `iifname "tab*" jump wl-cp`,
-        `${IF_NOT_ACCEPTED} jump hf-in`,
+        ...(has("hf-in") ? [`${IF_NOT_ACCEPTED} jump hf-in`] : []),
         `iifname "tab*" jump from-wl`,
         `oifname "tab*" jump to-wl`,
-        "jump hf-out",
+        ...(has("hf-out") ? ["jump hf-out"] : []),
+        forwardTail(epoch),
       ],
     });
     chains.set("filter-out", {
       hook: "type filter hook output priority filter; policy accept;",
       rules: [
         "ct state established,related accept",
-        `${IF_ACCEPTED} accept`,
-        `oifname "tab*" accept ${comment("host to workload is not policed")}`,
-        ICMPV6_LINK_PLUMBING,
-        "jump hn-out",
+        ...(anyHep
+          ? [`${IF_ACCEPTED} accept`, `oifname "tab*" accept ${comment("host to workload is not policed")}`, ICMPV6_LINK_PLUMBING, "jump hn-out"]
+          : []),
       ],
     });
     // natOutgoing (felix's cali-nat-outgoing): only when some pool asks for it.
