@@ -42,3 +42,8 @@ test("FelixConfiguration: flowLogsEnabled and flowLogsFlushInterval are checked;
     "spec.flowLogsGoldmaneServer: is not supported: tabby's flow logs are read with `tabby flows` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md \"flows\"); remove flowLogsGoldmaneServer",
   ]);
 });
+
+test("FelixConfiguration: interfacePrefix is a comma-separated list of name prefixes (issue 20)", () => {
+  assert.deepEqual(problems({ interfacePrefix: "tab,tap" }), []);
+  assert.match(problems({ interfacePrefix: "tab,ta p" }).join(), /^spec\.interfacePrefix: interfacePrefix: "ta p" is not an interface name prefix/);
+});

@@ -12,10 +12,12 @@
  *     tabby exports one set of process metrics always, and cannot turn parts off.
  *   - flow logs: `flowLogsEnabled` (tabby's) must be a boolean, `flowLogsFlushInterval` a duration;
  *     Calico's other `flowLogs*` fields are refused by name.
+ *   - `interfacePrefix`: comma-separated interface name prefixes (src/net/iface-prefix.ts).
  * Pure: no I/O.
  */
 import { Checker, describe, isPlainObject, selectorField } from "./check.js";
 import { tryParseIP } from "../net/index.js";
+import { parseInterfacePrefixes } from "../net/iface-prefix.js";
 
 export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<string, unknown> | undefined {
   if (!isPlainObject(v)) {
@@ -54,6 +56,13 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   if (flush !== undefined && (typeof flush !== "string" || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(flush))) c.error("spec.flowLogsFlushInterval", `must be a duration such as 15s or 5m, got ${describe(flush)}`);
   for (const k of Object.keys(spec).filter((k) => k.startsWith("flowLogs") && k !== "flowLogsEnabled" && k !== "flowLogsFlushInterval").sort()) {
     c.error(`spec.${k}`, `is not supported: tabby's flow logs are read with \`tabby flows\` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md "flows"); remove ${k}`);
+  }
+  if (spec["interfacePrefix"] !== undefined) {
+    try {
+      parseInterfacePrefixes(spec["interfacePrefix"]);
+    } catch (e) {
+      c.error("spec.interfacePrefix", (e as Error).message);
+    }
   }
   return spec;
 }
