@@ -34,6 +34,8 @@ export interface EndpointInfo {
   interfaceName: string;
   /** "ip/32" or "ip/128". */
   ipNetworks: string[];
+  /** The workload's MAC (`spec.mac`): the only sender its DHCP answers go to (src/dhcp). */
+  mac?: string;
 }
 
 export interface HostState {
@@ -121,7 +123,7 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
         return true;
       }
       const nets = Array.isArray(spec["ipNetworks"]) ? spec["ipNetworks"].filter((n): n is string => typeof n === "string") : [];
-      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets });
+      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets, ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}) });
       return true;
     }
     case "BGPConfiguration": {

@@ -34,6 +34,7 @@ const COMMANDS: { words: string[]; module: string; summary: string }[] = [
   { words: ["ipam", "show"], module: "./ipam-show.js", summary: "show IP pools, blocks and usage" },
   { words: ["ipam", "check"], module: "./ipam-check.js", summary: "find leaked, shared and orphaned addresses and blocks" },
   { words: ["ipam", "release"], module: "./ipam-release.js", summary: "release --ip ADDR | --handle H | --leaked [--grace 15m]" },
+  { words: ["workload"], module: "./workload.js", summary: "VMs on taps: workload add --interface TAP --name NAME | delete --name NAME" },
   { words: ["lab", "up"], module: "./lab-up.js", summary: "build a virtual data center in network namespaces" },
   { words: ["lab", "check"], module: "./lab-check.js", summary: "show who reaches whom in the lab" },
   { words: ["lab", "status"], module: "./lab-status.js", summary: "list the lab's hosts, routers and workloads" },

@@ -13,6 +13,8 @@
  *   - flow logs: `flowLogsEnabled` (tabby's) must be a boolean, `flowLogsFlushInterval` a duration;
  *     Calico's other `flowLogs*` fields are refused by name.
  *   - `interfacePrefix`: comma-separated interface name prefixes (src/net/iface-prefix.ts).
+ *   - `workloadDHCPDNSServers` (IP addresses) and `workloadDHCPDomain` (a DNS name): tabby's own,
+ *     what the agent's DHCP/RA responder tells workloads (src/dhcp/agent-hook.ts).
  * Pure: no I/O.
  */
 import { Checker, describe, isPlainObject, selectorField } from "./check.js";
@@ -57,6 +59,10 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   for (const k of Object.keys(spec).filter((k) => k.startsWith("flowLogs") && k !== "flowLogsEnabled" && k !== "flowLogsFlushInterval").sort()) {
     c.error(`spec.${k}`, `is not supported: tabby's flow logs are read with \`tabby flows\` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md "flows"); remove ${k}`);
   }
+  const dns = spec["workloadDHCPDNSServers"];
+  if (dns !== undefined && !(Array.isArray(dns) && dns.every((d) => typeof d === "string" && tryParseIP(d) !== undefined))) c.error("spec.workloadDHCPDNSServers", `must be a list of IP addresses, got ${describe(dns)}`);
+  const dom = spec["workloadDHCPDomain"];
+  if (dom !== undefined && !(typeof dom === "string" && /^(?=.{1,253}$)[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/.test(dom))) c.error("spec.workloadDHCPDomain", `must be a DNS domain name, got ${describe(dom)}`);
   if (spec["interfacePrefix"] !== undefined) {
     try {
       parseInterfacePrefixes(spec["interfacePrefix"]);
