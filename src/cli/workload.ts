@@ -22,6 +22,7 @@ import { ensureNamespaceProfile } from "../cni/namespace-profile.js";
 import { TabbyError, hasCode } from "../errors.js";
 import { checkVmWorkload, parseLabelList, vmEndpoint, vmHandle, type VmOrchestrator, type VmWorkload } from "../vm/workload.js";
 import type { Resource } from "../model/index.js";
+import type { Store } from "../datastore/store.js";
 
 interface AddOpts {
   interface: string;
@@ -35,10 +36,21 @@ interface AddOpts {
   output?: "json" | "text";
 }
 
-export async function addWorkload(o: AddOpts, env: NodeJS.ProcessEnv): Promise<{ endpoint: string; namespace: string; addresses: string[] }> {
+export interface AddedWorkload {
+  endpoint: string;
+  namespace: string;
+  addresses: string[];
+}
+
+export async function addWorkload(o: AddOpts, env: NodeJS.ProcessEnv): Promise<AddedWorkload> {
+  return withStoreFromArgs(o.datastore, env, (store) => addWorkloadTo(store, o, env));
+}
+
+/** `workload add` on an open store (the lab passes its own). */
+export async function addWorkloadTo(store: Store, o: Omit<AddOpts, "datastore" | "output">, env: NodeJS.ProcessEnv): Promise<AddedWorkload> {
   const w: VmWorkload = { name: o.name, namespace: o.namespace, node: o.node ?? env["TABBY_NODENAME"] ?? hostname(), orchestrator: o.orchestrator, interfaceName: o.interface, labels: parseLabelList(o.labels), ...(o.mac ? { mac: o.mac } : {}) };
   checkVmWorkload(w);
-  return withStoreFromArgs(o.datastore, env, async (store) => {
+  {
     const client = new ResourceClient(store);
     if (!(await client.get("Node", w.node))) throw new TabbyError("CLI_NO_NODE", `no Node ${w.node}: give --node the name the host's agent runs as`, { node: w.node });
     const { items } = await client.list<Resource<"WorkloadEndpoint", { interfaceName?: string; node?: string; workload?: string; orchestrator?: string }>>("WorkloadEndpoint");
@@ -65,7 +77,7 @@ export async function addWorkload(o: AddOpts, env: NodeJS.ProcessEnv): Promise<{
       await ipam.releaseByHandle(handle).catch(() => 0);
       throw e;
     }
-  });
+  }
 }
 
 function isVm(o: string | undefined): boolean {

@@ -16,8 +16,8 @@ export const VM_MODULES = ["kernel/drivers/virtio/virtio_pci.ko", "kernel/driver
 /** The line /init prints on the console once the responder runs (what `lab up` waits for). */
 export const READY_MARK = "TABBY-VM-READY";
 
-/** /init: `port` is the probe responder's TCP port; `modules` the .ko files in load order. */
-export function initScript(port: number, modules: readonly string[]): string {
+/** /init: `ports` are the probe responder's TCP ports; `modules` the .ko files in load order. */
+export function initScript(ports: readonly number[], modules: readonly string[]): string {
   const mods = modules.map((m) => `insmod /lib/modules/${m.split("/").pop()}`).join("\n");
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -36,12 +36,13 @@ udhcpc -i eth0 -s /etc/udhcpc.script -O staticroutes -O mtu -t 20 -T 1 -A 1 -b -
 # IPv6: router advertisement and DHCPv6 (dhcpcd; its own RA handling replaces the kernel's)
 dhcpcd -6 -q -b -c /bin/true -f /etc/dhcpcd.conf eth0
 # the lab's probe responder: every connection is answered with the VM's name
-nc -ll -p ${port} -e echo "\${NAME:-vm}" &
+${ports.map((p) => `nc -ll -p ${p} -e echo "\${NAME:-vm}" &`).join("\n")}
 # a shell on the second serial port (lab vm exec)
 setsid sh -c 'stty -echo -F /dev/ttyS1 2>/dev/null; exec sh </dev/ttyS1 >/dev/ttyS1 2>&1' &
+# ready once DHCP gave an IPv4 address and DHCPv6 an IPv6 one (at most 60 s)
 i=0
-while [ $i -lt 300 ]; do
-  ip -4 addr show dev eth0 | grep -q 'inet ' && break
+while [ $i -lt 600 ]; do
+  ip -4 addr show dev eth0 | grep -q 'inet ' && ip -6 addr show dev eth0 scope global | grep -q 'inet6 ' && break
   sleep 0.1; i=$((i+1))
 done
 echo "${READY_MARK} $(ip -o addr show dev eth0 | tr -s ' ' | cut -d' ' -f3,4 | tr '\\n' ' ')" > /dev/console
@@ -71,7 +72,7 @@ case "$1" in
     fi
     : > /etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
-    echo "dhcp4 $1 $ip/\${mask:-32} mtu=\${mtu:-} routes=\${staticroutes:-}" > /dev/console
+    echo "dhcp4 $ip/\${mask:-32} mtu=\${mtu:-} routes=\${staticroutes:-}" > /dev/console
     ;;
 esac
 exit 0

@@ -38,7 +38,7 @@ export interface InitramfsInputs {
   dhcpcd: Uint8Array;
   /** Shared libraries dhcpcd needs: path in the VM → bytes. */
   libs: [string, Uint8Array][];
-  port: number;
+  ports: readonly number[];
 }
 
 /** The archive's entries. Pure. */
@@ -55,7 +55,7 @@ export function initramfsEntries(i: InitramfsInputs): CpioEntry[] {
     { type: "file", path: "bin/busybox", data: i.busybox, mode: 0o755 },
     { type: "symlink", path: "bin/sh", target: "busybox" },
     { type: "file", path: "sbin/dhcpcd", data: i.dhcpcd, mode: 0o755 },
-    { type: "file", path: "init", data: enc.encode(initScript(i.port, i.modules.map(([n]) => n))), mode: 0o755 },
+    { type: "file", path: "init", data: enc.encode(initScript(i.ports, i.modules.map(([n]) => n))), mode: 0o755 },
     { type: "file", path: "etc/udhcpc.script", data: enc.encode(UDHCPC_SCRIPT), mode: 0o755 },
     { type: "file", path: "etc/dhcpcd.conf", data: enc.encode(DHCPCD_CONF) },
     { type: "file", path: "etc/passwd", data: enc.encode(PASSWD) },
@@ -94,8 +94,8 @@ function need(path: string, pkg: string): Uint8Array {
   return readFileSync(path);
 }
 
-/** Writes the gzip'd initramfs to `out` for `kernel`; the responder listens on `port`. */
-export function buildInitramfs(kernel: VmKernel, out: string, port: number): void {
+/** Writes the gzip'd initramfs to `out` for `kernel`; the responder listens on `ports`. */
+export function buildInitramfs(kernel: VmKernel, out: string, ports: readonly number[]): void {
   const libs: [string, Uint8Array][] = [
     ["/lib/x86_64-linux-gnu/libc.so.6", need("/lib/x86_64-linux-gnu/libc.so.6", "libc6")],
     ["/lib64/ld-linux-x86-64.so.2", need("/lib64/ld-linux-x86-64.so.2", "libc6")],
@@ -105,7 +105,7 @@ export function buildInitramfs(kernel: VmKernel, out: string, port: number): voi
     modules: moduleLoadOrder(readFileSync(`${kernel.modules}/modules.dep`, "utf8"), VM_MODULES).map((m) => [basename(m), need(`${kernel.modules}/${m}`, `linux-image-${kernel.release}`)]),
     dhcpcd: need("/usr/sbin/dhcpcd", "dhcpcd-base"),
     libs,
-    port,
+    ports,
   });
   writeFileSync(out, gzipSync(encodeCpio(entries), { level: 1 }));
 }
