@@ -113,15 +113,35 @@ test("a policy selecting the VMs' labels blocks and allows as written", { timeou
 
 test("a spoofed source from inside a VM is dropped", { timeout: 120_000 }, async () => {
   const sh = shellOf("h1-vm1");
+  const vm = wl("h1-vm1");
   const target4 = wl("h2-w1").ipv4;
   const target6 = wl("h2-w1").ipv6;
+  // counters at the receiving container (its namespace is the lab's): what arrives from where
+  const dst = wl("h2-w1").namespace;
+  const nft = (script: string) => run("ip", ["netns", "exec", dst, "nft", "-f", "-"], { input: script });
+  const watch = `table inet spoofwatch {
+    chain pre { type filter hook prerouting priority -400; policy accept;
+      ip saddr ${vm.ipv4} icmp type echo-request counter
+      ip saddr ${wl("h1-w1").ipv4} icmp type echo-request counter
+      ip saddr 10.65.250.250 icmp type echo-request counter
+      ip6 saddr ${vm.ipv6} icmpv6 type echo-request counter
+      ip6 saddr fd65::99 icmpv6 type echo-request counter
+    }
+  }`;
+  assert.equal((await nft(watch)).code, 0);
   const own = await vmShell(sh, `ping -c 1 -W 2 ${target4} >/dev/null && echo ok4; ping -6 -c 1 -W 2 ${target6} >/dev/null && echo ok6`);
   assert.equal(own.output.replace(/\s+/g, " ").trim(), "ok4 ok6", "its own addresses pass");
   // the container's address on the same host, and an unallocated one of the pool
-  const spoof4 = await vmShell(sh, `for a in ${wl("h1-w1").ipv4} 10.65.250.250; do ip addr add $a/32 dev eth0; ping -c 1 -W 2 -I $a ${target4} >/dev/null && echo leaked $a; ip addr del $a/32 dev eth0; done; echo end`);
-  assert.equal(spoof4.output.trim(), "end", spoof4.output);
-  const spoof6 = await vmShell(sh, `echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad; ip -6 addr add fd65::99/128 dev eth0; ping -6 -c 1 -W 2 -I fd65::99 ${target6} >/dev/null && echo leaked; ip -6 addr del fd65::99/128 dev eth0; echo end`);
-  assert.equal(spoof6.output.trim(), "end", spoof6.output);
+  await vmShell(sh, `for a in ${wl("h1-w1").ipv4} 10.65.250.250; do ip addr add $a/32 dev eth0; ping -c 2 -W 1 -I $a ${target4} >/dev/null; ip addr del $a/32 dev eth0; done; echo end`);
+  await vmShell(sh, `echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad; ip -6 addr add fd65::99/128 dev eth0; ping -6 -c 2 -W 1 -I fd65::99 ${target6} >/dev/null; ip -6 addr del fd65::99/128 dev eth0; echo end`);
+  const listed = (await run("ip", ["netns", "exec", dst, "nft", "list", "table", "inet", "spoofwatch"])).stdout;
+  const counts = [...listed.matchAll(/saddr (\S+) .*counter packets (\d+)/g)].map((m) => [m[1], Number(m[2])]);
+  assert.deepEqual(
+    counts.map(([a, n]) => [a, (n as number) > 0]),
+    [[vm.ipv4, true], [wl("h1-w1").ipv4, false], ["10.65.250.250", false], [vm.ipv6, true], ["fd65::99", false]],
+    listed,
+  );
+  await run("ip", ["netns", "exec", dst, "nft", "delete", "table", "inet", "spoofwatch"]);
 });
 
 test("workload add and delete for a tap leave nothing behind", { timeout: 120_000 }, async () => {
