@@ -145,7 +145,10 @@ export class DhcpService {
       }
       try {
         const answers = respond({ proto: f.proto, mac: f.mac, packet: f.packet }, ep, link, this.deps.config());
-        if (!answers.length) this.stats.ignored++;
+        if (!answers.length) {
+          this.stats.ignored++;
+          this.deps.log("debug", "a request not answered", { interface: name, from: f.mac });
+        }
         for (const a of answers) {
           sock.send(f.ifindex, a.proto, a.mac, a.packet);
           this.stats.answered++;
