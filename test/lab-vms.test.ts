@@ -61,6 +61,10 @@ test("the VM took its addresses from DHCP and DHCPv6, not from its command line"
   assert.match(a6.output, /default via fe80::\S+ dev eth0/, "the router advertisement gave the default route");
   const r4 = await vmShell(sh, "ip -4 route");
   assert.match(r4.output, /default via 169\.254\.1\.1 dev eth0/);
+  // `lab exec` runs in the guest, not in its host's namespace
+  const ex = await tabby(["lab", "exec", "--name", name, "h1-vm1", "--", "cat", "/proc/sys/kernel/hostname"], env);
+  assert.equal(ex.code, 0, ex.stderr);
+  assert.equal(ex.stdout.trim(), "h1-vm1");
 });
 
 test("VMs and containers on different hosts reach each other over IPv4 and IPv6", { timeout: 180_000 }, async () => {
