@@ -107,20 +107,29 @@ async function waitReady(w: LabWorkload, state: LabState, timeoutMs = 240_000): 
 /** The busybox commands that probe `t` from inside a VM, printing "R" when reached. Pure. */
 export function vmProbeCommand(t: ProbeTarget): string {
   const fam = t.family === 6 ? "-6" : "-4";
-  if (t.protocol === "icmp") return `{ ping ${fam} -c 1 -W 2 ${t.address} >/dev/null 2>&1 || ping ${fam} -c 1 -W 2 ${t.address} >/dev/null 2>&1; } && echo R || echo U`;
+  if (t.protocol === "icmp") return `{ ping ${fam} -c 1 -W 3 ${t.address} >/dev/null 2>&1 || ping ${fam} -c 1 -W 3 ${t.address} >/dev/null 2>&1; } && echo R || echo U`;
   const accept = (t.accept ?? [t.name]).map((n) => `"${n}"`).join(" ");
-  return `a=$(nc -w 2 ${t.address} ${t.port} </dev/null 2>/dev/null | tr -d '\\r\\n'); r=U; for n in ${accept}; do [ "$a" = "$n" ] && r=R; done; echo "$r $a"`;
+  return `a=$(nc -w 4 ${t.address} ${t.port} </dev/null 2>/dev/null | tr -d '\\r\\n'); r=U; for n in ${accept}; do [ "$a" = "$n" ] && r=R; done; echo "$r $a"`;
 }
 
-/** `lab check` from a VM: every target through the VM's serial shell, one after another. */
+/**
+ * `lab check` from a VM: every target at once, as background jobs of one command through the
+ * VM's serial shell (each prints "<index> R|U [answer]"), then the results in target order.
+ */
 export async function probeFromVm(w: LabWorkload, targets: ProbeTarget[]): Promise<ProbeResult[]> {
   if (!w.shell) throw new TabbyError("LAB_VM_SHELL", `workload ${w.name} is not a VM`);
-  const out: ProbeResult[] = [];
-  for (const t of targets) {
-    const r = await vmShell(w.shell, vmProbeCommand(t), 30_000);
-    const [verdict, ...rest] = r.output.trim().split(/\s+/);
-    const reached = verdict === "R";
-    out.push({ ...t, reached, ...(!reached && t.protocol === "tcp" ? { error: rest.length ? `answered as ${JSON.stringify(rest.join(" "))}` : "no answer" } : {}) });
+  if (!targets.length) return [];
+  // one line: an interactive shell prints continuation prompts into the output otherwise
+  const jobs = targets.map((t, i) => `( r=$(${vmProbeCommand(t)}); echo "${i} $r" ) &`).join(" ");
+  const r = await vmShell(w.shell, `{ ${jobs} wait; } 2>/dev/null`, 120_000);
+  const lines = new Map<number, string[]>();
+  for (const l of r.output.split("\n")) {
+    const [i, ...rest] = l.trim().split(/\s+/);
+    if (i !== undefined && /^\d+$/.test(i)) lines.set(Number(i), rest);
   }
-  return out;
+  return targets.map((t, i) => {
+    const [verdict, ...answer] = lines.get(i) ?? [];
+    const reached = verdict === "R";
+    return { ...t, reached, ...(!reached && t.protocol === "tcp" ? { error: answer.length ? `answered as ${JSON.stringify(answer.join(" "))}` : "no answer" } : {}), ...(verdict === undefined ? { error: "no result from the VM" } : {}) };
+  });
 }
