@@ -189,3 +189,25 @@ test("/proc/net/if_inet6: link-local addresses by interface", () => {
   const text = "fe8000000000000088adb5fffefc0365 02 40 20 80   tapvmp\nfd650000000000000000000000000005 03 80 00 80 eth0\nfe80000000000000ecee00fffe000000 04 40 20 80 tab1\n";
   assert.deepEqual([...linkLocals(text)], [["tapvmp", "fe80::88ad:b5ff:fefc:365"], ["tab1", "fe80::ecee:ff:fe00:0"]]);
 });
+
+test("responder: any frame gives answers or NET_DHCP_MALFORMED, never another error", () => {
+  const ep = { ipNetworks: ["10.65.0.5/32", "fd65::5/128"] };
+  const link = { mac: SERVER_MAC, linkLocal: "fe80::1", mtu: 1500 };
+  // random bytes, and random bytes behind valid IPv4/IPv6 UDP headers to the DHCP ports
+  const frames = fc.oneof(
+    fc.record({ proto: fc.constantFrom(ETH_P_IP, ETH_P_IPV6), packet: fc.uint8Array({ maxLength: 400 }) }),
+    fc.uint8Array({ maxLength: 400 }).map((b) => ({ proto: ETH_P_IP, packet: ipv4Udp("0.0.0.0", "255.255.255.255", 68, 67, b) })),
+    fc.uint8Array({ maxLength: 400 }).map((b) => ({ proto: ETH_P_IPV6, packet: ipv6Udp("fe80::2", "ff02::1:2", 546, 547, b) })),
+    fc.uint8Array({ maxLength: 100 }).map((b) => ({ proto: ETH_P_IPV6, packet: ipv6Icmp("fe80::2", "ff02::2", Uint8Array.from([133, 0, 0, 0, ...b])) })),
+  );
+  fc.assert(
+    fc.property(frames, (f) => {
+      try {
+        for (const a of respond({ ...f, mac: "52:54:00:00:00:01" }, ep, link, DEFAULT_RESPONDER_CONFIG)) parseIpPacket(a.packet);
+      } catch (e) {
+        assert.equal((e as { code?: string }).code, "NET_DHCP_MALFORMED", String(e));
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
