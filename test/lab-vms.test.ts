@@ -26,13 +26,17 @@ const consoleOf = (vm: string) => readFileSync(LAB_STATE().workloads.find((w) =>
 let status: Status;
 const wl = (n: string) => status.workloads.find((w) => w.name === n)!;
 
+/**
+ * `lab check` until it passes: a TCG guest on a loaded machine may answer a probe late (each
+ * connection forks its responder), so a check is repeated for a few minutes at most.
+ */
 async function checkPasses(): Promise<string> {
   let last = "";
   const ok = await waitFor(async () => {
     const r = await lab("check");
     last = r.stdout + r.stderr;
     return r.code === 0;
-  }, 15, 1000);
+  }, 30, 1000);
   assert.ok(ok, last);
   return last;
 }
@@ -67,7 +71,7 @@ test("the VM took its addresses from DHCP and DHCPv6, not from its command line"
   assert.equal(ex.stdout.trim(), "h1-vm1");
 });
 
-test("VMs and containers on different hosts reach each other over IPv4 and IPv6", { timeout: 180_000 }, async () => {
+test("VMs and containers on different hosts reach each other over IPv4 and IPv6", { timeout: 600_000 }, async () => {
   const out = await checkPasses();
   assert.match(out, /72 of 72 checks as expected/);
   // and directly: the VM on h1 to the container on h2, v4 and v6, by TCP (the name answers)
@@ -95,7 +99,7 @@ spec:
       protocol: ICMPv6
 `;
 
-test("a policy selecting the VMs' labels blocks and allows as written", { timeout: 180_000 }, async () => {
+test("a policy selecting the VMs' labels blocks and allows as written", { timeout: 900_000 }, async () => {
   const file = join(env.TABBY_LAB_ROOT, "vm-policy.yaml");
   writeFileSync(file, VM_POLICY);
   const applied = await tabby(["apply", "-f", file], env);
