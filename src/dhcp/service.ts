@@ -134,7 +134,7 @@ export class DhcpService {
   private async loop(sock: PacketSocket): Promise<void> {
     for (;;) {
       const f = await sock.receive();
-      if (this.sock !== sock || (f === undefined && this.stopped(sock))) return;
+      if (this.sock !== sock || sock.isClosed) return;
       if (!f) continue;
       const name = this.ifname(f.ifindex);
       const ep = name ? this.deps.lookup(name) : undefined;
@@ -159,9 +159,5 @@ export class DhcpService {
         else this.deps.log("warn", "DHCP/RA responder failed", { interface: name, err: String(err) });
       }
     }
-  }
-
-  private stopped(sock: PacketSocket): boolean {
-    return sock.isClosed;
   }
 }
