@@ -569,6 +569,16 @@ export class Agent {
     return undefined;
   }
 
+  /**
+   * A local workload's interface showed signs of life (a DHCP request on it: src/dhcp). If it
+   * could not be configured yet — a hypervisor made its tap after the endpoint was written — a
+   * pass runs now rather than at the next resync, so the VM is routed once it asks.
+   */
+  workloadInterfaceSeen(ifname: string): void {
+    if (this.configured.has(ifname) || !this.localEndpointOn(ifname)) return;
+    this.schedule(0);
+  }
+
   /** Host interfaces of this node's workload endpoints. */
   localInterfaces(): string[] {
     return [...this.state.endpoints.values()].filter((e) => e.node === this.opts.nodeName).map((e) => e.interfaceName);

@@ -10,7 +10,7 @@ import { DhcpService } from "./service.js";
 import { DEFAULT_RESPONDER_CONFIG, type ResponderConfig } from "./responder.js";
 
 export interface DhcpHookDeps {
-  agent: { localEndpointOn(ifname: string): EndpointInfo | undefined; localInterfaces(): string[] };
+  agent: { localEndpointOn(ifname: string): EndpointInfo | undefined; localInterfaces(): string[]; workloadInterfaceSeen(ifname: string): void };
   /** The merged FelixConfiguration spec (default, then node.<name>). */
   felix(): Record<string, unknown>;
   log(level: "info" | "warn" | "debug", msg: string, fields?: Record<string, unknown>): void;
@@ -34,6 +34,7 @@ export async function startWorkloadDhcp(d: DhcpHookDeps): Promise<DhcpService | 
       return e ? { ipNetworks: e.ipNetworks, ...(e.mac ? { mac: e.mac } : {}) } : undefined;
     },
     interfaces: () => d.agent.localInterfaces(),
+    seen: (ifname) => d.agent.workloadInterfaceSeen(ifname),
     config: () => responderConfig(d.felix()),
     log: d.log,
   });

@@ -15,6 +15,8 @@ export interface DhcpServiceDeps {
   lookup(ifname: string): EndpointAddrs | undefined;
   config(): ResponderConfig;
   log(level: "info" | "warn" | "debug", msg: string, fields?: Record<string, unknown>): void;
+  /** Told of every request that arrives on a local workload's interface (the interface exists). */
+  seen?(ifname: string): void;
   /** The local workload interfaces, for the periodic unsolicited router advertisements. */
   interfaces(): string[];
   /** Unsolicited RA period (ms; default 30 s; RFC 4861 allows 4 s to 1800 s). */
@@ -143,6 +145,7 @@ export class DhcpService {
         this.stats.ignored++;
         continue;
       }
+      this.deps.seen?.(name);
       try {
         const answers = respond({ proto: f.proto, mac: f.mac, packet: f.packet }, ep, link, this.deps.config());
         if (!answers.length) {
