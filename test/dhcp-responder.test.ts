@@ -30,11 +30,18 @@ test("DHCPv4 to busybox udhcpc over a veth, and nothing but requests reaches the
   for (const ns of [HOST, GUEST]) assert.equal((await ip("netns", "add", ns)).code, 0);
   assert.equal((await ip("-n", HOST, "link", "add", "tapt1", "mtu", "1400", "type", "veth", "peer", "name", "eth0", "netns", GUEST)).code, 0);
   await ip("-n", GUEST, "link", "set", "eth0", "address", "52:54:00:00:00:31");
-  for (const [ns, dev] of [[HOST, "tapt1"], [GUEST, "eth0"], [GUEST, "lo"]] as const) await ip("-n", ns, "link", "set", dev, "up");
+  for (const [ns, dev] of [
+    [HOST, "tapt1"],
+    [GUEST, "eth0"],
+    [GUEST, "lo"],
+  ] as const)
+    await ip("-n", ns, "link", "set", dev, "up");
   // the host side as the agent sets a workload interface: proxy ARP answers for 169.254.1.1
   await run("ip", ["netns", "exec", HOST, "sysctl", "-qw", "net.ipv4.conf.tapt1.proxy_arp=1", "net.ipv4.neigh.tapt1.proxy_delay=0"]);
 
-  const worker = spawn("ip", ["netns", "exec", HOST, process.execPath, WORKER, "tapt1", "52:54:00:00:00:31", "10.65.7.9/32", "fd65::7:9/128"], { stdio: ["ignore", "pipe", "inherit"] });
+  const worker = spawn("ip", ["netns", "exec", HOST, process.execPath, WORKER, "tapt1", "52:54:00:00:00:31", "10.65.7.9/32", "fd65::7:9/128"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let out = "";
   worker.stdout.on("data", (d: Buffer) => (out += d.toString()));
   after(() => worker.kill("SIGKILL"));
@@ -46,9 +53,35 @@ test("DHCPv4 to busybox udhcpc over a veth, and nothing but requests reaches the
   await run("ip", ["netns", "exec", GUEST, "sh", "-c", "echo x | busybox nc -u -w 1 255.255.255.255 9999; true"]);
 
   const script = join(dir, "udhcpc.script");
-  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && env | grep -E '^(ip|mask|router|staticroutes|mtu|dns|domain|serverid|lease)=' | sort > ${join(dir, "lease")}\nexit 0\n`);
+  writeFileSync(
+    script,
+    `#!/bin/sh\n[ "$1" = bound ] && env | grep -E '^(ip|mask|router|staticroutes|mtu|dns|domain|serverid|lease)=' | sort > ${join(dir, "lease")}\nexit 0\n`,
+  );
   chmodSync(script, 0o755);
-  const r = await run("ip", ["netns", "exec", GUEST, "busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1", "-s", script, "-O", "staticroutes", "-O", "mtu", "-O", "domain"]);
+  const r = await run("ip", [
+    "netns",
+    "exec",
+    GUEST,
+    "busybox",
+    "udhcpc",
+    "-i",
+    "eth0",
+    "-f",
+    "-q",
+    "-n",
+    "-t",
+    "5",
+    "-T",
+    "1",
+    "-s",
+    script,
+    "-O",
+    "staticroutes",
+    "-O",
+    "mtu",
+    "-O",
+    "domain",
+  ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.deepEqual(readFileSync(join(dir, "lease"), "utf8").trim().split("\n"), [
     "dns=192.0.2.53",

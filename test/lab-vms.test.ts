@@ -19,7 +19,8 @@ const { name, env, lab } = labUnderTest("tv", "tabby-lab-vms-");
 interface Status {
   workloads: { name: string; kind: string; host: string; namespace: string; ipv4: string; ipv6: string; interface: string; pid?: number }[];
 }
-const LAB_STATE = () => JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as { workloads: { name: string; shell?: string; console?: string }[] };
+const LAB_STATE = () =>
+  JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as { workloads: { name: string; shell?: string; console?: string }[] };
 const shellOf = (vm: string) => LAB_STATE().workloads.find((w) => w.name === vm)!.shell!;
 const consoleOf = (vm: string) => readFileSync(LAB_STATE().workloads.find((w) => w.name === vm)!.console!, "utf8");
 
@@ -39,11 +40,15 @@ const wl = (n: string) => status.workloads.find((w) => w.name === n)!;
  */
 async function checkPasses(): Promise<string> {
   let last = "";
-  const ok = await waitFor(async () => {
-    const r = await lab("check");
-    last = r.stdout + r.stderr;
-    return r.code === 0;
-  }, 30, 1000);
+  const ok = await waitFor(
+    async () => {
+      const r = await lab("check");
+      last = r.stdout + r.stderr;
+      return r.code === 0;
+    },
+    30,
+    1000,
+  );
   assert.ok(ok, last);
   return last;
 }
@@ -54,16 +59,29 @@ test("lab up --vms 1: a VM per host, listed as kind vm", { timeout: 600_000 }, a
   const st = await lab("status", "-o", "json");
   status = JSON.parse(st.stdout) as Status;
   const vms = status.workloads.filter((w) => w.kind === "vm");
-  assert.deepEqual(vms.map((w) => [w.name, w.host, w.interface]), [["h1-vm1", "h1", "taph1vm1"], ["h2-vm1", "h2", "taph2vm1"]]);
+  assert.deepEqual(
+    vms.map((w) => [w.name, w.host, w.interface]),
+    [
+      ["h1-vm1", "h1", "taph1vm1"],
+      ["h2-vm1", "h2", "taph2vm1"],
+    ],
+  );
   for (const v of vms) assert.ok(v.pid && alive(v.pid), `${v.name}'s QEMU runs`);
-  assert.deepEqual(status.workloads.filter((w) => w.kind === "container").map((w) => w.name), ["h1-w1", "h2-w1"]);
+  assert.deepEqual(
+    status.workloads.filter((w) => w.kind === "container").map((w) => w.name),
+    ["h1-w1", "h2-w1"],
+  );
 });
 
 test("the VM took its addresses from DHCP and DHCPv6, not from its command line", { timeout: 120_000 }, async () => {
   const vm = wl("h1-vm1");
   const con = consoleOf("h1-vm1");
   assert.match(con, new RegExp(`udhcpc: lease of ${vm.ipv4.replace(/\./g, "\\.")} obtained from 169\\.254\\.1\\.1`));
-  assert.match(con, new RegExp(`dhcp4 ${vm.ipv4.replace(/\./g, "\\.")}/32 mtu=\\d+ routes=169\\.254\\.1\\.1/32 0\\.0\\.0\\.0 0\\.0\\.0\\.0/0 169\\.254\\.1\\.1`), "option 121: the gateway on-link, then the default through it");
+  assert.match(
+    con,
+    new RegExp(`dhcp4 ${vm.ipv4.replace(/\./g, "\\.")}/32 mtu=\\d+ routes=169\\.254\\.1\\.1/32 0\\.0\\.0\\.0 0\\.0\\.0\\.0/0 169\\.254\\.1\\.1`),
+    "option 121: the gateway on-link, then the default through it",
+  );
   const sh = shellOf("h1-vm1");
   const cmdline = await vmShell(sh, "cat /proc/cmdline");
   assert.ok(!cmdline.output.includes(vm.ipv4) && !cmdline.output.includes("ip="), cmdline.output);
@@ -113,7 +131,10 @@ test("a policy selecting the VMs' labels blocks and allows as written", { timeou
   const sh = shellOf("h2-vm1");
   const to80 = await vmShell(sh, `nc -w 2 ${wl("h1-vm1").ipv4} 80 </dev/null 2>/dev/null; nc -w 2 ${wl("h1-vm1").ipv6} 80 </dev/null 2>/dev/null; echo done`);
   assert.equal(to80.output.trim(), "done", "TCP 80 to the VM is dropped on both families");
-  assert.equal(await vmUntil("h2-vm1", `nc -w 5 ${wl("h1-vm1").ipv4} 8080 </dev/null; nc -w 5 ${wl("h1-vm1").ipv6} 8080 </dev/null`, "h1-vm1 h1-vm1"), "h1-vm1 h1-vm1");
+  assert.equal(
+    await vmUntil("h2-vm1", `nc -w 5 ${wl("h1-vm1").ipv4} 8080 </dev/null; nc -w 5 ${wl("h1-vm1").ipv6} 8080 </dev/null`, "h1-vm1 h1-vm1"),
+    "h1-vm1 h1-vm1",
+  );
   assert.equal(await vmUntil("h2-vm1", `nc -w 5 ${wl("h1-w1").ipv4} 80 </dev/null`, "h1-w1"), "h1-w1", "the containers are not selected");
   const del = await tabby(["delete", "globalnetworkpolicy", "vms-web-only"], env);
   assert.equal(del.code, 0, del.stderr);
@@ -138,15 +159,31 @@ test("a spoofed source from inside a VM is dropped", { timeout: 120_000 }, async
     }
   }`;
   assert.equal((await nft(watch)).code, 0);
-  assert.equal(await vmUntil("h1-vm1", `ping -c 1 -W 3 ${target4} >/dev/null && echo ok4; ping -6 -c 1 -W 3 ${target6} >/dev/null && echo ok6`, "ok4 ok6"), "ok4 ok6", "its own addresses pass");
+  assert.equal(
+    await vmUntil("h1-vm1", `ping -c 1 -W 3 ${target4} >/dev/null && echo ok4; ping -6 -c 1 -W 3 ${target6} >/dev/null && echo ok6`, "ok4 ok6"),
+    "ok4 ok6",
+    "its own addresses pass",
+  );
   // the container's address on the same host, and an unallocated one of the pool
-  await vmShell(sh, `for a in ${wl("h1-w1").ipv4} 10.65.250.250; do ip addr add $a/32 dev eth0; ping -c 2 -W 1 -I $a ${target4} >/dev/null; ip addr del $a/32 dev eth0; done; echo end`);
-  await vmShell(sh, `echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad; ip -6 addr add fd65::99/128 dev eth0; ping -6 -c 2 -W 1 -I fd65::99 ${target6} >/dev/null; ip -6 addr del fd65::99/128 dev eth0; echo end`);
+  await vmShell(
+    sh,
+    `for a in ${wl("h1-w1").ipv4} 10.65.250.250; do ip addr add $a/32 dev eth0; ping -c 2 -W 1 -I $a ${target4} >/dev/null; ip addr del $a/32 dev eth0; done; echo end`,
+  );
+  await vmShell(
+    sh,
+    `echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad; ip -6 addr add fd65::99/128 dev eth0; ping -6 -c 2 -W 1 -I fd65::99 ${target6} >/dev/null; ip -6 addr del fd65::99/128 dev eth0; echo end`,
+  );
   const listed = (await run("ip", ["netns", "exec", dst, "nft", "list", "table", "inet", "spoofwatch"])).stdout;
   const counts = [...listed.matchAll(/saddr (\S+) .*counter packets (\d+)/g)].map((m) => [m[1], Number(m[2])]);
   assert.deepEqual(
     counts.map(([a, n]) => [a, (n as number) > 0]),
-    [[vm.ipv4, true], [wl("h1-w1").ipv4, false], ["10.65.250.250", false], [vm.ipv6, true], ["fd65::99", false]],
+    [
+      [vm.ipv4, true],
+      [wl("h1-w1").ipv4, false],
+      ["10.65.250.250", false],
+      [vm.ipv6, true],
+      ["fd65::99", false],
+    ],
     listed,
   );
   await run("ip", ["netns", "exec", dst, "nft", "delete", "table", "inet", "spoofwatch"]);
@@ -156,7 +193,10 @@ test("workload add and delete for a tap leave nothing behind", { timeout: 120_00
   const ns = `${name}-h1`;
   assert.equal((await run("ip", ["-n", ns, "tuntap", "add", "dev", "tapextra", "mode", "tap"])).code, 0);
   assert.equal((await run("ip", ["-n", ns, "link", "set", "tapextra", "up"])).code, 0);
-  const add = await tabby(["workload", "add", "--interface", "tapextra", "--name", "extra", "--namespace", "lab", "--node", "h1", "--labels", "app=extra", "-o", "json"], env);
+  const add = await tabby(
+    ["workload", "add", "--interface", "tapextra", "--name", "extra", "--namespace", "lab", "--node", "h1", "--labels", "app=extra", "-o", "json"],
+    env,
+  );
   assert.equal(add.code, 0, add.stderr);
   const { addresses } = JSON.parse(add.stdout) as { addresses: string[] };
   assert.equal(addresses.length, 2);

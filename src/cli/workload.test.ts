@@ -30,14 +30,38 @@ test("workload add: IPAM addresses of both families and a libvirt WorkloadEndpoi
   const url = `sqlite://${join(dir, "t.db")}`;
   try {
     const s = await openStore(url);
-    const put = (k: string, n: string, spec: object) => s.put(resourceKey(k, n), JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: k, metadata: { name: n }, spec }));
+    const put = (k: string, n: string, spec: object) =>
+      s.put(resourceKey(k, n), JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: k, metadata: { name: n }, spec }));
     await put("IPPool", "v4", { cidr: "10.9.0.0/24" });
     await put("IPPool", "v6", { cidr: "fd09::/120" });
     await put("Node", "h1", {});
     await s.close();
 
     let o = io();
-    assert.equal(await workload(["add", "--interface", "tapvm1", "--name", "vm1", "--labels", "app=db,tier=back", "--mac", "52:54:00:AB:CD:EF", "--node", "h1", "--datastore", url, "-o", "json"], o.io), 0, o.err());
+    assert.equal(
+      await workload(
+        [
+          "add",
+          "--interface",
+          "tapvm1",
+          "--name",
+          "vm1",
+          "--labels",
+          "app=db,tier=back",
+          "--mac",
+          "52:54:00:AB:CD:EF",
+          "--node",
+          "h1",
+          "--datastore",
+          url,
+          "-o",
+          "json",
+        ],
+        o.io,
+      ),
+      0,
+      o.err(),
+    );
     const r = JSON.parse(o.text()) as { endpoint: string; addresses: string[] };
     assert.equal(r.endpoint, "h1-libvirt-vm1-eth0");
     assert.equal(r.addresses.length, 2);
@@ -45,9 +69,20 @@ test("workload add: IPAM addresses of both families and a libvirt WorkloadEndpoi
     assert.match(r.addresses[1]!, /^fd09::/);
 
     const s2 = await openStore(url);
-    const wep = await new ResourceClient(s2).get<{ kind: string; metadata: { labels: Record<string, string> }; spec: Record<string, unknown> } & import("../model/index.js").Resource>("WorkloadEndpoint", "h1-libvirt-vm1-eth0", "default");
+    const wep = await new ResourceClient(s2).get<
+      { kind: string; metadata: { labels: Record<string, string> }; spec: Record<string, unknown> } & import("../model/index.js").Resource
+    >("WorkloadEndpoint", "h1-libvirt-vm1-eth0", "default");
     assert.ok(wep);
-    assert.deepEqual(wep.spec, { orchestrator: "libvirt", workload: "vm1", node: "h1", endpoint: "eth0", interfaceName: "tapvm1", mac: "52:54:00:ab:cd:ef", ipNetworks: [`${r.addresses[0]}/32`, `${r.addresses[1]}/128`], profiles: ["kns.default"] });
+    assert.deepEqual(wep.spec, {
+      orchestrator: "libvirt",
+      workload: "vm1",
+      node: "h1",
+      endpoint: "eth0",
+      interfaceName: "tapvm1",
+      mac: "52:54:00:ab:cd:ef",
+      ipNetworks: [`${r.addresses[0]}/32`, `${r.addresses[1]}/128`],
+      profiles: ["kns.default"],
+    });
     assert.deepEqual(wep.metadata.labels, { app: "db", tier: "back", "projectcalico.org/namespace": "default", "projectcalico.org/orchestrator": "libvirt" });
     assert.ok(await s2.get(resourceKey("Profile", "kns.default")), "the namespace profile is made");
     await s2.close();

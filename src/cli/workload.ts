@@ -48,14 +48,32 @@ export async function addWorkload(o: AddOpts, env: NodeJS.ProcessEnv): Promise<A
 
 /** `workload add` on an open store (the lab passes its own). */
 export async function addWorkloadTo(store: Store, o: Omit<AddOpts, "datastore" | "output">, env: NodeJS.ProcessEnv): Promise<AddedWorkload> {
-  const w: VmWorkload = { name: o.name, namespace: o.namespace, node: o.node ?? env["TABBY_NODENAME"] ?? hostname(), orchestrator: o.orchestrator, interfaceName: o.interface, labels: parseLabelList(o.labels), ...(o.mac ? { mac: o.mac } : {}) };
+  const w: VmWorkload = {
+    name: o.name,
+    namespace: o.namespace,
+    node: o.node ?? env["TABBY_NODENAME"] ?? hostname(),
+    orchestrator: o.orchestrator,
+    interfaceName: o.interface,
+    labels: parseLabelList(o.labels),
+    ...(o.mac ? { mac: o.mac } : {}),
+  };
   checkVmWorkload(w);
   {
     const client = new ResourceClient(store);
-    if (!(await client.get("Node", w.node))) throw new TabbyError("CLI_NO_NODE", `no Node ${w.node}: give --node the name the host's agent runs as`, { node: w.node });
-    const { items } = await client.list<Resource<"WorkloadEndpoint", { interfaceName?: string; node?: string; workload?: string; orchestrator?: string }>>("WorkloadEndpoint");
-    const clash = items.find((e) => (e.spec.node === w.node && e.spec.interfaceName === w.interfaceName) || (e.metadata.namespace === w.namespace && e.spec.workload === w.name && isVm(e.spec.orchestrator)));
-    if (clash) throw new TabbyError("CLI_WORKLOAD_EXISTS", `WorkloadEndpoint ${clash.metadata.namespace}/${clash.metadata.name} already has ${clash.spec.interfaceName === w.interfaceName ? `interface ${w.interfaceName}` : `VM ${w.name}`}`);
+    if (!(await client.get("Node", w.node)))
+      throw new TabbyError("CLI_NO_NODE", `no Node ${w.node}: give --node the name the host's agent runs as`, { node: w.node });
+    const { items } =
+      await client.list<Resource<"WorkloadEndpoint", { interfaceName?: string; node?: string; workload?: string; orchestrator?: string }>>("WorkloadEndpoint");
+    const clash = items.find(
+      (e) =>
+        (e.spec.node === w.node && e.spec.interfaceName === w.interfaceName) ||
+        (e.metadata.namespace === w.namespace && e.spec.workload === w.name && isVm(e.spec.orchestrator)),
+    );
+    if (clash)
+      throw new TabbyError(
+        "CLI_WORKLOAD_EXISTS",
+        `WorkloadEndpoint ${clash.metadata.namespace}/${clash.metadata.name} already has ${clash.spec.interfaceName === w.interfaceName ? `interface ${w.interfaceName}` : `VM ${w.name}`}`,
+      );
     const ipam = new Ipam(store);
     const handle = vmHandle(w);
     const attrs = { namespace: w.namespace, node: w.node, workload: w.name };
@@ -84,7 +102,10 @@ function isVm(o: string | undefined): boolean {
   return o === "libvirt" || o === "openstack";
 }
 
-export async function deleteWorkload(o: { name: string; namespace: string; datastore?: string }, env: NodeJS.ProcessEnv): Promise<{ deleted: string[]; released: number }> {
+export async function deleteWorkload(
+  o: { name: string; namespace: string; datastore?: string },
+  env: NodeJS.ProcessEnv,
+): Promise<{ deleted: string[]; released: number }> {
   return withStoreFromArgs(o.datastore, env, async (store) => {
     const client = new ResourceClient(store);
     const { items } = await client.list<Resource<"WorkloadEndpoint", { workload?: string; orchestrator?: string }>>("WorkloadEndpoint", o.namespace);

@@ -128,7 +128,10 @@ export function encodeDhcp4(m: Dhcp4Message): Uint8Array {
   out.set(v4bytes(m.yiaddr), 16);
   out.set(v4bytes(m.siaddr), 20);
   out.set(v4bytes(m.giaddr), 24);
-  out.set(m.chaddr.split(":").map((x) => parseInt(x, 16)), 28);
+  out.set(
+    m.chaddr.split(":").map((x) => parseInt(x, 16)),
+    28,
+  );
   v.setUint32(236, MAGIC);
   out.set(opts, 240);
   return out;
@@ -199,7 +202,13 @@ export function answerDhcp4(req: Dhcp4Message, lease: Dhcp4Lease): Dhcp4Reply | 
     }
     options.set(OPT_SUBNET_MASK, Uint8Array.of(255, 255, 255, 255));
     options.set(OPT_ROUTER, v4bytes(lease.gateway));
-    options.set(OPT_CLASSLESS_ROUTES, classlessRoutes([{ dst: `${lease.gateway}/32`, via: "0.0.0.0" }, { dst: "0.0.0.0/0", via: lease.gateway }]));
+    options.set(
+      OPT_CLASSLESS_ROUTES,
+      classlessRoutes([
+        { dst: `${lease.gateway}/32`, via: "0.0.0.0" },
+        { dst: "0.0.0.0/0", via: lease.gateway },
+      ]),
+    );
     if (lease.dns.length) options.set(OPT_DNS, Uint8Array.from(lease.dns.flatMap((d) => [...v4bytes(d)])));
     if (lease.domain) options.set(OPT_DOMAIN, new TextEncoder().encode(lease.domain));
     if (lease.mtu) options.set(OPT_MTU, Uint8Array.of(lease.mtu >> 8, lease.mtu & 0xff));

@@ -140,14 +140,20 @@ export function answerDhcp6(req: Dhcp6Message, lease: Dhcp6Lease): Dhcp6Message 
         const iaid = o.data.subarray(0, 4);
         const t1 = Math.floor(lease.preferredSeconds / 2);
         const t2 = Math.floor((lease.preferredSeconds * 4) / 5);
-        const addr = encodeOptions6([{ code: OPT_IAADDR, data: Uint8Array.from([...v6bytes(lease.address), ...be32(lease.preferredSeconds, lease.validSeconds)]) }]);
+        const addr = encodeOptions6([
+          { code: OPT_IAADDR, data: Uint8Array.from([...v6bytes(lease.address), ...be32(lease.preferredSeconds, lease.validSeconds)]) },
+        ]);
         return { code: OPT_IA_NA, data: Uint8Array.from([...iaid, ...be32(t1, t2), ...addr]) };
       });
   switch (req.type) {
     case SOLICIT: {
       if (!clientId || theirServer) return undefined; // RFC 8415 §16.2
       const rapid = opt(OPT_RAPID_COMMIT) !== undefined;
-      return { type: rapid ? REPLY : ADVERTISE, xid: req.xid, options: [...base, ...(rapid ? [{ code: OPT_RAPID_COMMIT, data: new Uint8Array(0) }] : []), ...iaNa(), ...dns] };
+      return {
+        type: rapid ? REPLY : ADVERTISE,
+        xid: req.xid,
+        options: [...base, ...(rapid ? [{ code: OPT_RAPID_COMMIT, data: new Uint8Array(0) }] : []), ...iaNa(), ...dns],
+      };
     }
     case REQUEST6:
     case RENEW:
@@ -159,7 +165,13 @@ export function answerDhcp6(req: Dhcp6Message, lease: Dhcp6Lease): Dhcp6Message 
     case CONFIRM: {
       if (!clientId) return undefined;
       const mine = v6bytes(lease.address);
-      const addrs = req.options.filter((o) => o.code === OPT_IA_NA && o.data.length >= 12).flatMap((o) => decodeOptions6(o.data.subarray(12)).filter((x) => x.code === OPT_IAADDR).map((x) => x.data.subarray(0, 16)));
+      const addrs = req.options
+        .filter((o) => o.code === OPT_IA_NA && o.data.length >= 12)
+        .flatMap((o) =>
+          decodeOptions6(o.data.subarray(12))
+            .filter((x) => x.code === OPT_IAADDR)
+            .map((x) => x.data.subarray(0, 16)),
+        );
       const ok = addrs.every((a) => same(a, mine));
       return { type: REPLY, xid: req.xid, options: [...base, ok ? status(0, "all addresses on link") : status(4, "not on link")] };
     }

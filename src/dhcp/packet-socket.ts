@@ -106,7 +106,12 @@ export class PacketSocket {
         }
         if (err || n <= 0) return resolve(undefined);
         if (addr[10] === PACKET_OUTGOING) return resolve(undefined);
-        resolve({ ifindex: addr.readInt32LE(4), proto: addr.readUInt16BE(2), mac: macOf(addr, 12, Math.min(addr[11]!, 8)), packet: Uint8Array.from(buf.subarray(0, n)) });
+        resolve({
+          ifindex: addr.readInt32LE(4),
+          proto: addr.readUInt16BE(2),
+          mac: macOf(addr, 12, Math.min(addr[11]!, 8)),
+          packet: Uint8Array.from(buf.subarray(0, n)),
+        });
       });
     });
   }
@@ -124,7 +129,8 @@ export class PacketSocket {
     addr[11] = 6;
     Buffer.from(mac.split(":").map((x) => parseInt(x, 16))).copy(addr, 12);
     const b = Buffer.from(packet);
-    if (this.a.sendto(this.fd, b, b.length, 0, addr, 20) !== b.length) throw new TabbyError("DP_PACKET_SOCKET", `cannot send on interface ${ifindex} (errno ${this.a.errno()})`);
+    if (this.a.sendto(this.fd, b, b.length, 0, addr, 20) !== b.length)
+      throw new TabbyError("DP_PACKET_SOCKET", `cannot send on interface ${ifindex} (errno ${this.a.errno()})`);
   }
 
   close(): void {

@@ -86,9 +86,22 @@ export function respond(frame: Frame, ep: EndpointAddrs, link: HostLink, cfg: Re
     const address = first(ep, 4);
     if (!address) return [];
     const req = decodeDhcp4(p.payload);
-    const r = answerDhcp4(req, { address, gateway: GATEWAY_V4, leaseSeconds: cfg.leaseSeconds, dns: dns4, ...(cfg.domain ? { domain: cfg.domain } : {}), ...(link.mtu ? { mtu: link.mtu } : {}) });
+    const r = answerDhcp4(req, {
+      address,
+      gateway: GATEWAY_V4,
+      leaseSeconds: cfg.leaseSeconds,
+      dns: dns4,
+      ...(cfg.domain ? { domain: cfg.domain } : {}),
+      ...(link.mtu ? { mtu: link.mtu } : {}),
+    });
     if (!r) return [];
-    return [{ proto: ETH_P_IP, mac: r.broadcast ? BROADCAST_MAC : req.chaddr, packet: ipv4Udp(GATEWAY_V4, r.dst, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, encodeDhcp4(r.message)) }];
+    return [
+      {
+        proto: ETH_P_IP,
+        mac: r.broadcast ? BROADCAST_MAC : req.chaddr,
+        packet: ipv4Udp(GATEWAY_V4, r.dst, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, encodeDhcp4(r.message)),
+      },
+    ];
   }
   if (frame.proto !== ETH_P_IPV6 || p.family !== 6 || !link.linkLocal) return [];
   if (p.proto === PROTO_ICMPV6 && isRouterSolicitation(p.payload, p.hopLimit)) {
@@ -100,7 +113,13 @@ export function respond(frame: Frame, ep: EndpointAddrs, link: HostLink, cfg: Re
   if (p.proto === PROTO_UDP && p.dstPort === DHCP6_SERVER_PORT) {
     const address = first(ep, 6);
     if (!address) return [];
-    const reply = answerDhcp6(decodeDhcp6(p.payload), { address, serverMac: link.mac, preferredSeconds: cfg.leaseSeconds, validSeconds: cfg.leaseSeconds, dns: dns6 });
+    const reply = answerDhcp6(decodeDhcp6(p.payload), {
+      address,
+      serverMac: link.mac,
+      preferredSeconds: cfg.leaseSeconds,
+      validSeconds: cfg.leaseSeconds,
+      dns: dns6,
+    });
     if (!reply) return [];
     return [{ proto: ETH_P_IPV6, mac: frame.mac, packet: ipv6Udp(link.linkLocal, p.src, DHCP6_SERVER_PORT, DHCP6_CLIENT_PORT, encodeDhcp6(reply)) }];
   }

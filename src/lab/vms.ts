@@ -53,10 +53,28 @@ export async function startLabVms(state: LabState, store: Store, perHost: number
       const mac = vmMac(hi + 1, j);
       await ipIn(h.netns, "tuntap", "add", "dev", tap, "mode", "tap");
       await ipIn(h.netns, "link", "set", tap, "up");
-      const added = await addWorkloadTo(store, { interface: tap, name, namespace: LAB_NAMESPACE, labels: Object.entries(vmLabels(h.name, j)).map(([k, v]) => `${k}=${v}`).join(","), mac, orchestrator: "libvirt", node: h.name }, process.env);
+      const added = await addWorkloadTo(
+        store,
+        {
+          interface: tap,
+          name,
+          namespace: LAB_NAMESPACE,
+          labels: Object.entries(vmLabels(h.name, j))
+            .map(([k, v]) => `${k}=${v}`)
+            .join(","),
+          mac,
+          orchestrator: "libvirt",
+          node: h.name,
+        },
+        process.env,
+      );
       const shell = join(state.dir, `${name}.shell`);
       const console = join(state.dir, `${name}.console`);
-      const args = ["--net=" + `/run/netns/${h.netns}`, "qemu-system-x86_64", ...qemuArgs({ name, kernel: kernel.image, initrd, tap, mac, console, shell, accel })];
+      const args = [
+        "--net=" + `/run/netns/${h.netns}`,
+        "qemu-system-x86_64",
+        ...qemuArgs({ name, kernel: kernel.image, initrd, tap, mac, console, shell, accel }),
+      ];
       const pid = spawnDetached("nsenter", args, join(state.dir, `${name}.qemu.log`));
       const proc: LabProcess = { role: "vm", name, pid, marker: shell };
       state.processes.push(proc);
@@ -98,7 +116,8 @@ async function waitReady(w: LabWorkload, state: LabState, timeoutMs = 240_000): 
       if (missing.length) throw new TabbyError("LAB_VM_ADDRESS", `VM ${w.name} came up without ${missing.join(", ")} (its console says: ${line.trim()})`);
       return;
     }
-    if (!existsSync(`/proc/${proc.pid}`)) throw new TabbyError("LAB_VM_FAILED", `VM ${w.name} (QEMU pid ${proc.pid}) exited; see ${join(state.dir, `${w.name}.qemu.log`)} and ${w.console}`);
+    if (!existsSync(`/proc/${proc.pid}`))
+      throw new TabbyError("LAB_VM_FAILED", `VM ${w.name} (QEMU pid ${proc.pid}) exited; see ${join(state.dir, `${w.name}.qemu.log`)} and ${w.console}`);
     await sleep(500);
   }
   throw new TabbyError("LAB_TIMEOUT", `VM ${w.name} did not get its addresses within ${timeoutMs / 1000} s; its console: ${w.console}`);
@@ -107,7 +126,8 @@ async function waitReady(w: LabWorkload, state: LabState, timeoutMs = 240_000): 
 /** The busybox commands that probe `t` from inside a VM, printing "R" when reached. Pure. */
 export function vmProbeCommand(t: ProbeTarget): string {
   const fam = t.family === 6 ? "-6" : "-4";
-  if (t.protocol === "icmp") return `{ ping ${fam} -c 1 -W 3 ${t.address} >/dev/null 2>&1 || ping ${fam} -c 1 -W 3 ${t.address} >/dev/null 2>&1; } && echo R || echo U`;
+  if (t.protocol === "icmp")
+    return `{ ping ${fam} -c 1 -W 3 ${t.address} >/dev/null 2>&1 || ping ${fam} -c 1 -W 3 ${t.address} >/dev/null 2>&1; } && echo R || echo U`;
   const accept = (t.accept ?? [t.name]).map((n) => `"${n}"`).join(" ");
   return `a=$(nc -w 4 ${t.address} ${t.port} </dev/null 2>/dev/null | tr -d '\\r\\n'); r=U; for n in ${accept}; do [ "$a" = "$n" ] && r=R; done; echo "$r $a"`;
 }
@@ -130,6 +150,11 @@ export async function probeFromVm(w: LabWorkload, targets: ProbeTarget[]): Promi
   return targets.map((t, i) => {
     const [verdict, ...answer] = lines.get(i) ?? [];
     const reached = verdict === "R";
-    return { ...t, reached, ...(!reached && t.protocol === "tcp" ? { error: answer.length ? `answered as ${JSON.stringify(answer.join(" "))}` : "no answer" } : {}), ...(verdict === undefined ? { error: "no result from the VM" } : {}) };
+    return {
+      ...t,
+      reached,
+      ...(!reached && t.protocol === "tcp" ? { error: answer.length ? `answered as ${JSON.stringify(answer.join(" "))}` : "no answer" } : {}),
+      ...(verdict === undefined ? { error: "no result from the VM" } : {}),
+    };
   });
 }

@@ -9,7 +9,8 @@ test("interfacePrefix: Felix's comma-separated list, tabby's default tab", () =>
   assert.deepEqual(parseInterfacePrefixes(""), ["tab"]);
   assert.deepEqual(parseInterfacePrefixes("tab,tap"), ["tab", "tap"]);
   assert.deepEqual(parseInterfacePrefixes(" tap , tab,tap"), ["tap", "tab"]);
-  for (const bad of ["tab,", "ta b", "tab*", "a".repeat(15), 3]) assert.throws(() => parseInterfacePrefixes(bad), { code: "MODEL_BAD_INTERFACE_PREFIX" }, String(bad));
+  for (const bad of ["tab,", "ta b", "tab*", "a".repeat(15), 3])
+    assert.throws(() => parseInterfacePrefixes(bad), { code: "MODEL_BAD_INTERFACE_PREFIX" }, String(bad));
   assert.equal(matchesPrefix("tapvm1", ["tab", "tap"]), true);
   assert.equal(matchesPrefix("eth0", ["tab", "tap"]), false);
 });

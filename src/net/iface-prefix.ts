@@ -24,7 +24,8 @@ export function badInterfacePrefix(p: string): string | undefined {
  */
 export function parseInterfacePrefixes(v: unknown): string[] {
   if (v === undefined || v === "") return [...DEFAULT_INTERFACE_PREFIXES];
-  if (typeof v !== "string") throw new TabbyError("MODEL_BAD_INTERFACE_PREFIX", `interfacePrefix must be a comma-separated string such as "tab,tap", got ${JSON.stringify(v)}`);
+  if (typeof v !== "string")
+    throw new TabbyError("MODEL_BAD_INTERFACE_PREFIX", `interfacePrefix must be a comma-separated string such as "tab,tap", got ${JSON.stringify(v)}`);
   const out: string[] = [];
   for (const raw of v.split(",")) {
     const p = raw.trim();
@@ -39,4 +40,3 @@ export function parseInterfacePrefixes(v: unknown): string[] {
 export function matchesPrefix(ifname: string, prefixes: readonly string[]): boolean {
   return prefixes.some((p) => ifname.startsWith(p));
 }
-

@@ -27,7 +27,23 @@ export async function vmAccel(env: NodeJS.ProcessEnv = process.env, timeoutMs = 
   try {
     writeFileSync(join(dir, "boot.img"), probeBootSector());
     const out = join(dir, "serial");
-    const p = spawn("qemu-system-x86_64", ["-enable-kvm", "-nodefaults", "-no-user-config", "-display", "none", "-m", "16", "-drive", `file=${join(dir, "boot.img")},format=raw,if=ide`, "-serial", `file:${out}`], { stdio: "ignore" });
+    const p = spawn(
+      "qemu-system-x86_64",
+      [
+        "-enable-kvm",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-m",
+        "16",
+        "-drive",
+        `file=${join(dir, "boot.img")},format=raw,if=ide`,
+        "-serial",
+        `file:${out}`,
+      ],
+      { stdio: "ignore" },
+    );
     const exited = new Promise<void>((resolve) => p.on("close", () => resolve()));
     let ok = false;
     for (let t = 0; t < timeoutMs && p.exitCode === null; t += 100) {

@@ -27,7 +27,11 @@ export function vmKernel(boot = "/boot", libModules = "/lib/modules"): VmKernel 
     .filter((r) => existsSync(`${libModules}/${r}/kernel/drivers/net/virtio_net.ko`))
     .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   const release = releases.pop();
-  if (!release) throw new TabbyError("LAB_NO_VM_KERNEL", `no kernel in ${boot} with virtio_net in ${libModules}: install Debian's linux-image-amd64 (scripts/install-deps.sh)`);
+  if (!release)
+    throw new TabbyError(
+      "LAB_NO_VM_KERNEL",
+      `no kernel in ${boot} with virtio_net in ${libModules}: install Debian's linux-image-amd64 (scripts/install-deps.sh)`,
+    );
   return { image: `${boot}/vmlinuz-${release}`, release, modules: `${libModules}/${release}` };
 }
 
@@ -55,7 +59,17 @@ export function initramfsEntries(i: InitramfsInputs): CpioEntry[] {
     { type: "file", path: "bin/busybox", data: i.busybox, mode: 0o755 },
     { type: "symlink", path: "bin/sh", target: "busybox" },
     { type: "file", path: "sbin/dhcpcd", data: i.dhcpcd, mode: 0o755 },
-    { type: "file", path: "init", data: enc.encode(initScript(i.ports, i.modules.map(([n]) => n))), mode: 0o755 },
+    {
+      type: "file",
+      path: "init",
+      data: enc.encode(
+        initScript(
+          i.ports,
+          i.modules.map(([n]) => n),
+        ),
+      ),
+      mode: 0o755,
+    },
     { type: "file", path: "etc/udhcpc.script", data: enc.encode(UDHCPC_SCRIPT), mode: 0o755 },
     { type: "file", path: "etc/dhcpcd.conf", data: enc.encode(DHCPCD_CONF) },
     { type: "file", path: "etc/passwd", data: enc.encode(PASSWD) },
@@ -74,7 +88,15 @@ export function moduleLoadOrder(modulesDep: string, wanted: readonly string[]): 
   const deps = new Map<string, string[]>();
   for (const line of modulesDep.split("\n")) {
     const i = line.indexOf(":");
-    if (i > 0) deps.set(line.slice(0, i), line.slice(i + 1).trim().split(/\s+/).filter(Boolean));
+    if (i > 0)
+      deps.set(
+        line.slice(0, i),
+        line
+          .slice(i + 1)
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean),
+      );
   }
   const out: string[] = [];
   const visit = (m: string, path: string[]) => {
@@ -102,7 +124,10 @@ export function buildInitramfs(kernel: VmKernel, out: string, ports: readonly nu
   ];
   const entries = initramfsEntries({
     busybox: need("/bin/busybox", "busybox-static"),
-    modules: moduleLoadOrder(readFileSync(`${kernel.modules}/modules.dep`, "utf8"), VM_MODULES).map((m) => [basename(m), need(`${kernel.modules}/${m}`, `linux-image-${kernel.release}`)]),
+    modules: moduleLoadOrder(readFileSync(`${kernel.modules}/modules.dep`, "utf8"), VM_MODULES).map((m) => [
+      basename(m),
+      need(`${kernel.modules}/${m}`, `linux-image-${kernel.release}`),
+    ]),
     dhcpcd: need("/usr/sbin/dhcpcd", "dhcpcd-base"),
     libs,
     ports,

@@ -6,6 +6,9 @@ import { parseShellOutput } from "./serial-shell.js";
 test("serial shell: output between the markers, whatever the tty adds", () => {
   const m = "__tabby1x2";
   assert.deepEqual(parseShellOutput(`~ # ${m}-start\r\nR\r\n${m}-end 0\r\n~ # `, m), { code: 0, output: "R" });
-  assert.deepEqual(parseShellOutput(`printf '%s-start\\n' ${m}; ping x; printf '%s-end %d\\n' ${m} $?\r\n${m}-start\r\nline 1\r\nline 2\r\n${m}-end 1\r\n`, m), { code: 1, output: "line 1\nline 2" });
+  assert.deepEqual(
+    parseShellOutput(`printf '%s-start\\n' ${m}; ping x; printf '%s-end %d\\n' ${m} $?\r\n${m}-start\r\nline 1\r\nline 2\r\n${m}-end 1\r\n`, m),
+    { code: 1, output: "line 1\nline 2" },
+  );
   assert.equal(parseShellOutput(`${m}-start\r\nstill running`, m), undefined);
 });
