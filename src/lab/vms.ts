@@ -123,6 +123,9 @@ async function waitReady(w: LabWorkload, state: LabState, timeoutMs = 240_000): 
   throw new TabbyError("LAB_TIMEOUT", `VM ${w.name} did not get its addresses within ${timeoutMs / 1000} s; its console: ${w.console}`);
 }
 
+/** The longest command sent to a VM's shell (a tty in canonical mode takes lines of 4095 bytes). */
+const MAX_SHELL_LINE = 3000;
+
 /** The busybox commands that probe `t` from inside a VM, printing "R" when reached. Pure. */
 export function vmProbeCommand(t: ProbeTarget): string {
   const fam = t.family === 6 ? "-6" : "-4";
@@ -139,13 +142,22 @@ export function vmProbeCommand(t: ProbeTarget): string {
 export async function probeFromVm(w: LabWorkload, targets: ProbeTarget[]): Promise<ProbeResult[]> {
   if (!w.shell) throw new TabbyError("LAB_VM_SHELL", `workload ${w.name} is not a VM`);
   if (!targets.length) return [];
-  // one line: an interactive shell prints continuation prompts into the output otherwise
-  const jobs = targets.map((t, i) => `( r=$(${vmProbeCommand(t)}); echo "${i} $r" ) &`).join(" ");
-  const r = await vmShell(w.shell, `{ ${jobs} wait; } 2>/dev/null`, 120_000);
+  // One line per command (an interactive shell prints continuation prompts into the output
+  // otherwise), each under the tty's 4096-byte line limit: the jobs go in batches.
+  const jobs = targets.map((t, i) => `( r=$(${vmProbeCommand(t)}); echo "${i} $r" ) &`);
+  const batches: string[][] = [[]];
+  for (const j of jobs) {
+    const cur = batches[batches.length - 1]!;
+    if (cur.length && cur.join(" ").length + j.length > MAX_SHELL_LINE) batches.push([j]);
+    else cur.push(j);
+  }
   const lines = new Map<number, string[]>();
-  for (const l of r.output.split("\n")) {
-    const [i, ...rest] = l.trim().split(/\s+/);
-    if (i !== undefined && /^\d+$/.test(i)) lines.set(Number(i), rest);
+  for (const b of batches) {
+    const r = await vmShell(w.shell, `{ ${b.join(" ")} wait; } 2>/dev/null`, 120_000);
+    for (const l of r.output.split("\n")) {
+      const [i, ...rest] = l.trim().split(/\s+/);
+      if (i !== undefined && /^\d+$/.test(i)) lines.set(Number(i), rest);
+    }
   }
   return targets.map((t, i) => {
     const [verdict, ...answer] = lines.get(i) ?? [];

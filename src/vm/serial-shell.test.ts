@@ -12,3 +12,9 @@ test("serial shell: output between the markers, whatever the tty adds", () => {
   );
   assert.equal(parseShellOutput(`${m}-start\r\nstill running`, m), undefined);
 });
+
+test("serial shell: a command longer than a tty line is refused, not left hanging", async () => {
+  const { vmShell } = await import("./serial-shell.js");
+  await assert.rejects(vmShell("/nonexistent", "x".repeat(5000)), { code: "LAB_VM_SHELL" });
+  await assert.rejects(vmShell("/nonexistent", "a\nb"), { code: "LAB_VM_SHELL" });
+});

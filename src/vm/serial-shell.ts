@@ -26,7 +26,15 @@ export function parseShellOutput(text: string, mark: string): ShellResult | unde
   return undefined;
 }
 
+/** A tty in canonical mode takes input lines of at most 4095 bytes (and waits forever for the rest). */
+export const MAX_COMMAND_BYTES = 3900;
+
 export function vmShell(socket: string, command: string, timeoutMs = 30_000): Promise<ShellResult> {
+  if (Buffer.byteLength(command) > MAX_COMMAND_BYTES || command.includes("\n")) {
+    return Promise.reject(
+      new TabbyError("LAB_VM_SHELL", `a command for the VM shell must be one line of at most ${MAX_COMMAND_BYTES} bytes (the serial tty's limit)`),
+    );
+  }
   const mark = `__tabby${process.pid}x${Math.floor(Math.random() * 1e9)}`;
   return new Promise((resolve, reject) => {
     const s = connect(socket);
