@@ -36,6 +36,8 @@ export interface EndpointInfo {
   ipNetworks: string[];
   /** The workload's MAC (`spec.mac`): the only sender its DHCP answers go to (src/dhcp). */
   mac?: string;
+  /** `spec.orchestrator` (DHCP and RA serve the VM orchestrators' endpoints: src/dhcp/agent-hook.ts). */
+  orchestrator?: string;
 }
 
 export interface HostState {
@@ -123,7 +125,7 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
         return true;
       }
       const nets = Array.isArray(spec["ipNetworks"]) ? spec["ipNetworks"].filter((n): n is string => typeof n === "string") : [];
-      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets, ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}) });
+      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets, ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}), ...(typeof spec["orchestrator"] === "string" ? { orchestrator: spec["orchestrator"] } : {}) });
       return true;
     }
     case "BGPConfiguration": {

@@ -2,8 +2,11 @@
  * The agent's DHCP/RA responder, wired to what the agent knows: the local WorkloadEndpoint on
  * an interface and the FelixConfiguration fields tabby adds for it (docs/vms.md):
  * `workloadDHCPDNSServers` (IPv4 and IPv6 addresses: DHCPv4 option 6, DHCPv6 option 23, RA
- * RDNSS) and `workloadDHCPDomain` (option 15). Started after the agent is in sync; a host where
- * the packet socket cannot be opened runs without it, saying so. Shell.
+ * RDNSS) and `workloadDHCPDomain` (option 15). Only VMs are served: endpoints whose orchestrator
+ * is `libvirt` or `openstack` (as Calico served OpenStack's); a container's addresses are set by
+ * its CNI plugin, and a router advertisement on its veth would add routes it did not ask for.
+ * Started after the agent is in sync; a host where the packet socket cannot be opened runs
+ * without it, saying so. Shell.
  */
 import type { EndpointInfo } from "../calc/host-state.js";
 import { DhcpService } from "./service.js";
@@ -27,13 +30,25 @@ export function responderConfig(spec: Record<string, unknown>): ResponderConfig 
   };
 }
 
+/** The orchestrators whose endpoints get DHCP and RA answers. */
+export const DHCP_ORCHESTRATORS: readonly string[] = ["libvirt", "openstack"];
+
+/** True when the endpoint's workload gets DHCP and RA answers. Pure. */
+export function servesEndpoint(e: Pick<EndpointInfo, "orchestrator"> | undefined): boolean {
+  return !!e && DHCP_ORCHESTRATORS.includes(e.orchestrator ?? "");
+}
+
 export async function startWorkloadDhcp(d: DhcpHookDeps): Promise<DhcpService | undefined> {
+  const served = (ifname: string) => {
+    const e = d.agent.localEndpointOn(ifname);
+    return servesEndpoint(e) ? e : undefined;
+  };
   const svc = new DhcpService({
     lookup: (ifname) => {
-      const e = d.agent.localEndpointOn(ifname);
+      const e = served(ifname);
       return e ? { ipNetworks: e.ipNetworks, ...(e.mac ? { mac: e.mac } : {}) } : undefined;
     },
-    interfaces: () => d.agent.localInterfaces(),
+    interfaces: () => d.agent.localInterfaces().filter((n) => served(n) !== undefined),
     seen: (ifname) => d.agent.workloadInterfaceSeen(ifname),
     config: () => responderConfig(d.felix()),
     log: d.log,

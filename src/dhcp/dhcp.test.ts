@@ -268,3 +268,23 @@ test("responder: any frame gives answers or NET_DHCP_MALFORMED, never another er
     { numRuns: 3000 },
   );
 });
+
+test("agent hook: VMs only, DNS and domain from FelixConfiguration", async () => {
+  const { responderConfig, servesEndpoint } = await import("./agent-hook.js");
+  assert.deepEqual(
+    [
+      servesEndpoint({ orchestrator: "libvirt" }),
+      servesEndpoint({ orchestrator: "openstack" }),
+      servesEndpoint({ orchestrator: "k8s" }),
+      servesEndpoint({}),
+      servesEndpoint(undefined),
+    ],
+    [true, true, false, false, false],
+  );
+  assert.deepEqual(responderConfig({ workloadDHCPDNSServers: ["10.0.0.53", "fd00::53"], workloadDHCPDomain: "vms.example" }), {
+    ...DEFAULT_RESPONDER_CONFIG,
+    dns: ["10.0.0.53", "fd00::53"],
+    domain: "vms.example",
+  });
+  assert.deepEqual(responderConfig({}), DEFAULT_RESPONDER_CONFIG);
+});
