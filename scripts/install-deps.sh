@@ -13,6 +13,10 @@ for pair in npm:npm ip:iproute2 nft:nftables ping:iputils-ping bird:bird2 gobgpd
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
 [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
+# VMs in the lab (docs/vms.md): QEMU, Debian's kernel in /boot, dhcpcd for the guest's DHCPv6
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+[ -x /usr/sbin/dhcpcd ] || need+=(dhcpcd-base)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

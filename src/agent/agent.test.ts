@@ -400,3 +400,35 @@ test("agent: a new speaker that cannot start (its new port is taken) is retried,
     clearInterval(keepAlive);
   }
 });
+
+test("agent: a workload interface that appears after its endpoint is configured when it is seen, not at the next resync", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  let tapExists = false;
+  const configured: string[] = [];
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.99.0.11/24", batchDelayMs: 1, resyncIntervalMs: 3_600_000 },
+    {
+      store,
+      routes: { reconcile: async () => undefined },
+      interfaces: {
+        configureWorkloadInterface: async (n) => {
+          if (!tapExists) throw new Error(`no such device ${n}`);
+          configured.push(n);
+        },
+      },
+      createSpeaker: (o) => new FakeSpeaker(o),
+    },
+  );
+  await agent.start();
+  await store.put(`${R}workloadendpoints/default/h1-libvirt-vm1-eth0`, JSON.stringify({ spec: { node: "h1", interfaceName: "tapvm1", ipNetworks: ["10.65.0.3/32"], mac: "52:54:00:00:00:01" } }));
+  await eventually(() => assert.equal(agent.localEndpointOn("tapvm1")?.mac, "52:54:00:00:00:01"));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(configured, [], "the tap is not there yet");
+  tapExists = true;
+  agent.workloadInterfaceSeen("eth9");
+  agent.workloadInterfaceSeen("tapvm1");
+  await eventually(() => assert.deepEqual(configured, ["tapvm1"]));
+  assert.deepEqual(agent.localInterfaces(), ["tapvm1"]);
+  await agent.stop("bye");
+});

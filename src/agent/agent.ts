@@ -21,7 +21,7 @@ import { systemClock } from "../clock.js";
 import { computeHostDesired, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
 import { speakerIdentity, speakerLogSeverity, type RefusedPeer, type SecretLookup, type SpeakerIdentity } from "../calc/bgp-peers.js";
 import type { PeerStatus, RouteView } from "../bgp/speaker.js";
-import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState } from "../calc/host-state.js";
+import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState, type EndpointInfo } from "../calc/host-state.js";
 import type { Store } from "../datastore/store.js";
 import { Syncer, type SyncStatus } from "./syncer.js";
 import { decodeStored, type StoredObject } from "../model/stored.js";
@@ -580,6 +580,27 @@ export class Agent {
     const key = (ps: RouteProblem[]) => ps.map((p) => `${p.dst} ${p.reason}`).join("\n");
     if (key(problems) !== key(this.problems) && problems.length > 0) this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });
     this.problems = problems;
+  }
+
+  /** This node's workload endpoint on host interface `ifname` (the DHCP responder's question). */
+  localEndpointOn(ifname: string): EndpointInfo | undefined {
+    for (const e of this.state.endpoints.values()) if (e.node === this.opts.nodeName && e.interfaceName === ifname) return e;
+    return undefined;
+  }
+
+  /**
+   * A local workload's interface showed signs of life (a DHCP request on it: src/dhcp). If it
+   * could not be configured yet — a hypervisor made its tap after the endpoint was written — a
+   * pass runs now rather than at the next resync, so the VM is routed once it asks.
+   */
+  workloadInterfaceSeen(ifname: string): void {
+    if (this.configured.has(ifname) || !this.localEndpointOn(ifname)) return;
+    this.schedule(0);
+  }
+
+  /** Host interfaces of this node's workload endpoints. */
+  localInterfaces(): string[] {
+    return [...this.state.endpoints.values()].filter((e) => e.node === this.opts.nodeName).map((e) => e.interfaceName);
   }
 
   private log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void {

@@ -35,6 +35,10 @@ export interface EndpointInfo {
   interfaceName: string;
   /** "ip/32" or "ip/128". */
   ipNetworks: string[];
+  /** The workload's MAC (`spec.mac`): the only sender its DHCP answers go to (src/dhcp). */
+  mac?: string;
+  /** `spec.orchestrator` (DHCP and RA serve the VM orchestrators' endpoints: src/dhcp/agent-hook.ts). */
+  orchestrator?: string;
 }
 
 export interface HostState {
@@ -124,7 +128,7 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | St
         return true;
       }
       const nets = Array.isArray(spec["ipNetworks"]) ? spec["ipNetworks"].filter((n): n is string => typeof n === "string") : [];
-      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets });
+      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets, ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}), ...(typeof spec["orchestrator"] === "string" ? { orchestrator: spec["orchestrator"] } : {}) });
       return true;
     }
     case "BGPConfiguration": {

@@ -178,6 +178,11 @@ export interface ConfigUpdate {
    * families. Absent or empty natPools: no NAT.
    */
   natOutgoing?: { natPools: string[]; allPools: string[] };
+  /**
+   * FelixConfiguration `interfacePrefix` ("tab,tap"): the name prefixes of workload interfaces
+   * (src/dataplane/iface-prefix.ts). Absent: tabby's default, "tab".
+   */
+  interfacePrefixes?: string[];
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * `tabby lab exec NAME -- CMD...`: run a command inside a lab host, router or workload namespace.
- * In a host, `tabby` on PATH talks to that host's agent and the lab's datastore.
+ * In a host, `tabby` on PATH talks to that host's agent and the lab's datastore. In a VM
+ * (`lab up --vms`), the command runs in the guest's busybox shell (its serial console).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -24,6 +25,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (!host && !wl && !router) {
     const names = [...state.plan.hosts.map((h) => h.name), ...(state.fabric?.routers ?? []).map((r) => r.name), ...state.workloads.map((w) => w.name)];
     throw new UsageError(`no host, router or workload "${target}" in lab ${state.name}; one of: ${names.join(", ")}`);
+  }
+  if (!host && !router && wl?.kind === "vm" && wl.shell) {
+    const { vmShell } = await import("../vm/serial-shell.js");
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const r = await vmShell(wl.shell, cmd.map(quote).join(" "), 120_000);
+    if (r.output) io.stdout.write(`${r.output}\n`);
+    return r.code;
   }
   const netns = host ? host.netns : router ? router.netns : wl!.netns;
   const env: NodeJS.ProcessEnv = { ...io.env, TABBY_DATASTORE: state.datastore, PATH: `${join(state.dir, "bin")}:${io.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` };

@@ -14,7 +14,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const p = agents.get(h.name);
     return { name: h.name, ...(h.rack ? { rack: h.rack } : {}), namespace: h.netns, ipv4: h.ipv4.split("/")[0], ipv6: h.ipv6.split("/")[0], agentPid: p?.pid, agentRunning: p ? processIsOurs(p) : false };
   });
-  const workloads = state.workloads.map((w) => ({ name: w.name, host: w.host, namespace: w.netns, ipv4: w.ipv4, ipv6: w.ipv6, interface: w.interface }));
+  const workloads = state.workloads.map((w) => ({ name: w.name, kind: w.kind ?? "container", host: w.host, namespace: w.netns, ipv4: w.ipv4, ipv6: w.ipv6, interface: w.interface, ...(w.kind === "vm" ? { pid: state.processes.find((p) => p.role === "vm" && p.name === w.name)?.pid } : {}) }));
   const rrProcs = new Map(state.processes.filter((p) => p.role === "reflector").map((p) => [p.name, p]));
   const reflectors = (state.reflectors ?? []).map((r) => {
     const p = rrProcs.get(r.name);
@@ -51,7 +51,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   // `lab fail` failures in force (`lab heal` undoes them)
   if (state.failures?.length) io.stdout.write(`failed: ${state.failures.map((f) => `${f.target} (${f.kind})`).join(", ")}; \`tabby lab heal\` undoes them\n\n`);
-  io.stdout.write(table(["WORKLOAD", "HOST", "NAMESPACE", "IPV4", "IPV6", "INTERFACE"], workloads.map((w) => [w.name, w.host, w.namespace, w.ipv4 ?? "", w.ipv6 ?? "", w.interface ?? ""])));
+  io.stdout.write(table(["WORKLOAD", "KIND", "HOST", "NAMESPACE", "IPV4", "IPV6", "INTERFACE"], workloads.map((w) => [w.name, w.kind, w.host, w.namespace, w.ipv4 ?? "", w.ipv6 ?? "", w.interface ?? ""])));
   return 0;
 }
 

@@ -1,8 +1,9 @@
 /**
  * `tabby lab up [--hosts N] [--workloads M] [--name NAME] [--policy FILE...]
  * [--datastore sqlite|etcd] [--topology mesh|rr|fabric] [--racks R] [--tor bird|frr|tabby|mixed]
- * [--as-model rack|host]`: build the virtual data center; policy manifests are applied once the
- * datastore is seeded. With `--topology fabric`, `--hosts` counts per rack (default 2).
+ * [--as-model rack|host] [--vms N]`: build the virtual data center; policy manifests are applied once the
+ * datastore is seeded. With `--topology fabric`, `--hosts` counts per rack (default 2). `--vms N`: N QEMU VMs per
+ * host on taps (docs/vms.md).
  */
 import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
@@ -52,6 +53,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         }
       : {}),
     workloads: num("workloads", values.workloads),
+    ...(values.vms !== undefined ? { vms: num("vms", values.vms) } : {}),
     holdTime: num("hold-time", values["hold-time"]),
     policies,
     datastore: values.datastore,

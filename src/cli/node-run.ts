@@ -56,6 +56,7 @@ import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
 import { RouteTable } from "../dataplane/routes.js";
+import { startWorkloadDhcp } from "../dhcp/agent-hook.js";
 import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../dataplane/sysctl.js";
 import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
@@ -389,6 +390,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
+  // DHCP, DHCPv6 and RA for workloads that ask (VMs on taps: docs/vms.md)
+  const dhcp = await startWorkloadDhcp({ agent, felix: () => ({ ...felixSpecs.get(felixKeys[0]), ...felixSpecs.get(felixKeys[1]) }), log: (l, m, f) => log(l as Level, m, { component: "dhcp", ...f }) });
   // IPAM leak collection: every agent stands for election; the leader collects.
   const gc = gcOff
     ? undefined
@@ -409,6 +412,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (gracefulRestart) process.once("SIGUSR2", onSignal);
   });
   await gc?.stop();
+  await dhcp?.stop();
   await agent.stop(undefined, forRestart);
   probe.stop();
   flowLogs.stop();

@@ -16,6 +16,7 @@ import { runCommand } from "./sh.js";
 import { NODE, PROBE } from "./paths.js";
 import type { LabState } from "./state.js";
 import type { ProbeResult, ProbeTarget } from "./probe.js";
+import { probeFromVm } from "./vms.js";
 
 export interface PairResult {
   from: string;
@@ -67,9 +68,14 @@ export async function labCheck(state: LabState): Promise<CheckReport> {
         const family = a.address.includes(":") ? 6 : 4;
         for (const c of CHECKS) targets.push({ name: ANYCAST, family, address: a.address, accept: a.workloads, ...c });
       }
-      const r = await runCommand("ip", ["netns", "exec", src.netns, NODE, PROBE, JSON.stringify(targets)], { timeoutMs: 120_000 });
-      if (r.code !== 0) throw new TabbyError("LAB_PROBE_FAILED", `probe in ${src.name} failed: ${r.stderr.trim()}`);
-      for (const t of JSON.parse(r.stdout) as ProbeResult[]) {
+      let probed: ProbeResult[];
+      if (src.kind === "vm") probed = await probeFromVm(src, targets);
+      else {
+        const r = await runCommand("ip", ["netns", "exec", src.netns, NODE, PROBE, JSON.stringify(targets)], { timeoutMs: 120_000 });
+        if (r.code !== 0) throw new TabbyError("LAB_PROBE_FAILED", `probe in ${src.name} failed: ${r.stderr.trim()}`);
+        probed = JSON.parse(r.stdout) as ProbeResult[];
+      }
+      for (const t of probed) {
         const srcAddr = t.family === 4 ? src.ipv4! : src.ipv6!;
         const verdict = evaluator.evaluate({ src: srcAddr, dst: t.address, protocol: t.protocol, ...(t.port ? { dstPort: t.port } : {}) });
         const why = verdict.allowed ? `allowed (${verdict.ingress.by})` : `denied by ${!verdict.egress.allowed ? `egress: ${verdict.egress.by}` : `ingress: ${verdict.ingress.by}`}`;

@@ -14,7 +14,7 @@ export async function labDown(name: string, say: (line: string) => void = () => 
   if (state) {
     // Responders first, then agents (SIGTERM: each agent's speaker says goodbye to its peers),
     // then the route reflectors and the lab's etcd if it has them.
-    const rank = { responder: 0, agent: 1, reflector: 2, router: 2, etcd: 3 } as const;
+    const rank = { responder: 0, vm: 0, agent: 1, reflector: 2, router: 2, etcd: 3 } as const;
     const order = [...state.processes].sort((a, b) => rank[a.role] - rank[b.role]);
     processes = await stopProcesses(order);
   }

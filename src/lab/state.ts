@@ -15,7 +15,7 @@ export const LAB_ROOT = process.env["TABBY_LAB_ROOT"] ?? "/run/tabby/lab";
 export const CURRENT_FILE = join(LAB_ROOT, "current.json");
 
 export interface LabProcess {
-  role: "agent" | "responder" | "etcd" | "reflector" | "router";
+  role: "agent" | "responder" | "etcd" | "reflector" | "router" | "vm";
   name: string;
   pid: number;
   /** A string that appears in /proc/<pid>/cmdline while the process is ours. */
@@ -29,6 +29,11 @@ export interface LabWorkload {
   ipv4?: string;
   ipv6?: string;
   interface?: string;
+  /** `lab up --vms`: a QEMU VM on the tap `interface` in its host's namespace (src/lab/vms.ts). */
+  kind?: "vm";
+  /** VMs: the unix socket of the VM's serial shell, and its console log. */
+  shell?: string;
+  console?: string;
 }
 
 export interface LabState {

@@ -27,6 +27,7 @@ import { pluginEntry } from "../cni/plugin-files.js";
 import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
 import { planFabric, type AsModel, type TorChoice } from "./fabric-plan.js";
+import { startLabVms } from "./vms.js";
 import { anycastWorkloads, buildFabricTopology, fabricAgentArgs, fabricResources, labelNodes, placeAnycast, startRouters } from "./fabric.js";
 
 export interface LabUpOptions extends LabShape {
@@ -47,6 +48,8 @@ export interface LabUpOptions extends LabShape {
   racks?: number;
   tor?: TorChoice;
   asModel?: AsModel;
+  /** `--vms N`: N QEMU VMs per host on taps, addressed by DHCP (src/lab/vms.ts). */
+  vms?: number;
   say?: (line: string) => void;
 }
 
@@ -103,7 +106,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   }
   const { store, close: closeStore } = await openLabStore(state);
   try {
-    await seedDatastore(store, plan);
+    await seedDatastore(store, plan, (opts.vms ?? 0) > 0);
     if (opts.policies?.length) {
       const client = new ResourceClient(store);
       for (const r of opts.policies) await client.apply(r);
@@ -162,6 +165,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
         say(`anycast: ${fabric.anycast.ipv4} and ${fabric.anycast.ipv6} on ${holders.join(", ")} (range listed in serviceLoadBalancerIPs)`);
       }
     }
+
+    if (opts.vms) await startLabVms(state, store, opts.vms, say);
 
     say("waiting for BGP to spread every host's blocks...");
     await waitForRoutes(store, state, say);
@@ -234,7 +239,7 @@ async function sysctls(netns: string, settings: string[]): Promise<void> {
   await sh("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", ...settings]);
 }
 
-async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
+async function seedDatastore(store: Store, plan: LabPlan, vms = false): Promise<void> {
   const client = new ResourceClient(store);
   const resources: Resource[] = [
     { apiVersion: API_VERSION, kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: true } },
@@ -242,7 +247,7 @@ async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
     { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv6" }, spec: { cidr: plan.pool6, blockSize: 122 } },
     namespaceProfile(),
     // every agent serves metrics and health on its own loopback (each host is a namespace)
-    { apiVersion: API_VERSION, kind: "FelixConfiguration", metadata: { name: "default" }, spec: { prometheusMetricsEnabled: true, healthEnabled: true } },
+    { apiVersion: API_VERSION, kind: "FelixConfiguration", metadata: { name: "default" }, spec: { prometheusMetricsEnabled: true, healthEnabled: true, ...(vms ? { interfacePrefix: "tab,tap" } : {}) } },
   ];
   for (const r of resources) await client.apply(r);
 }

@@ -42,3 +42,14 @@ test("FelixConfiguration: flowLogsEnabled and flowLogsFlushInterval are checked;
     "spec.flowLogsGoldmaneServer: \"goldmane:7443\" is not honoured: tabby's flow logs are read with `tabby flows` (flowLogsEnabled, flowLogsFlushInterval; docs/observability.md). Remove flowLogsGoldmaneServer",
   ]);
 });
+
+test("FelixConfiguration: interfacePrefix is a comma-separated list of name prefixes (issue 20)", () => {
+  assert.deepEqual(problems({ interfacePrefix: "tab,tap" }), []);
+  assert.match(problems({ interfacePrefix: "tab,ta p" }).join(), /^spec\.interfacePrefix: interfacePrefix: "ta p" is not an interface name prefix/);
+});
+
+test("FelixConfiguration: the workload DHCP fields are IP addresses and a domain name (issue 20)", () => {
+  assert.deepEqual(problems({ workloadDHCPDNSServers: ["10.0.0.53", "fd00::53"], workloadDHCPDomain: "lab.example" }), []);
+  assert.match(problems({ workloadDHCPDNSServers: ["dns.example"] }).join(), /^spec\.workloadDHCPDNSServers: must be a list of IP addresses/);
+  assert.match(problems({ workloadDHCPDomain: "a b" }).join(), /^spec\.workloadDHCPDomain: must be a DNS domain name/);
+});

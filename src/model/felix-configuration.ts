@@ -15,12 +15,17 @@
  *     only true (tabby always exports its process metrics and cannot turn families off);
  *   - `natOutgoingExclusions`: only `IPPoolsAndHostIPs` (tabby never masquerades workload
  *     traffic to another node); Calico's default `IPPoolsOnly` is refused rather than ignored.
- * tabby's own fields: `workloadControlPlaneAccessSelector` (docs/security.md), `flowLogsEnabled`
- * and `logActionRateLimit` ("N/second|minute|hour|day").
+ *   - `interfacePrefix`: comma-separated interface name prefixes (Felix's; tabby's default `tab`;
+ *     src/net/iface-prefix.ts).
+ * tabby's own fields: `workloadControlPlaneAccessSelector` (docs/security.md), `flowLogsEnabled`,
+ * `logActionRateLimit` ("N/second|minute|hour|day"), and `workloadDHCPDNSServers` (IP addresses)
+ * and `workloadDHCPDomain` (a DNS name): what the agent's DHCP/RA responder tells VMs
+ * (src/dhcp/agent-hook.ts).
  * Pure: no I/O.
  */
 import { type Checker, childPath, describe, isPlainObject, selectorField } from "./check.js";
 import { tryParseIP } from "../net/index.js";
+import { parseInterfacePrefixes } from "../net/iface-prefix.js";
 import { FELIX_FIELDS, type FelixField } from "./felix-fields.js";
 
 const BY_NAME = new Map(FELIX_FIELDS.map((f) => [f.n, f]));
@@ -39,9 +44,10 @@ const HONOURED = new Set([
   "healthHost",
   "healthPort",
   "natOutgoingExclusions",
+  "interfacePrefix",
 ]);
 /** tabby's own fields (not Calico's). */
-const TABBY_FIELDS = new Set(["workloadControlPlaneAccessSelector", "flowLogsEnabled", "logActionRateLimit"]);
+const TABBY_FIELDS = new Set(["workloadControlPlaneAccessSelector", "flowLogsEnabled", "logActionRateLimit", "workloadDHCPDNSServers", "workloadDHCPDomain"]);
 
 /** The values accepted for these fields instead of Calico's default: "off" for a feature tabby does not have, or what tabby does. */
 const OFF_OK: Record<string, readonly unknown[]> = {
@@ -57,8 +63,6 @@ const OFF_OK: Record<string, readonly unknown[]> = {
   removeExternalRoutes: [false],
   nftablesMode: ["Disabled", "Enabled", "Auto"],
   ipForwarding: ["Enabled"],
-  // tabby's workload interfaces are tab… (Calico's default, cali, is not what tabby does)
-  interfacePrefix: ["tab"],
 };
 
 /** Why a family of fields is not honoured, by name prefix (longest first wins). */
@@ -86,7 +90,6 @@ const WHY: [string, string][] = [
   ["windows", "tabby runs on Linux only"],
   ["aws", "tabby does not manage AWS settings"],
   ["log", "tabby's agent logs to standard error at the level `tabby node run` is given"],
-  ["interfacePrefix", "tabby's workload interfaces are named tab… (a configurable prefix comes with tap workloads, issue #20)"],
 ];
 
 function whyNot(name: string): string {
@@ -224,5 +227,16 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   }
   const a = spec["defaultEndpointToHostAction"];
   if (typeof a === "string" && a === "") c.error("spec.defaultEndpointToHostAction", "must be Drop, Accept or Return");
+  const dns = spec["workloadDHCPDNSServers"];
+  if (dns !== undefined && !(Array.isArray(dns) && dns.every((d) => typeof d === "string" && tryParseIP(d) !== undefined))) c.error("spec.workloadDHCPDNSServers", `must be a list of IP addresses, got ${describe(dns)}`);
+  const dom = spec["workloadDHCPDomain"];
+  if (dom !== undefined && !(typeof dom === "string" && /^(?=.{1,253}$)[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/.test(dom))) c.error("spec.workloadDHCPDomain", `must be a DNS domain name, got ${describe(dom)}`);
+  if (spec["interfacePrefix"] !== undefined) {
+    try {
+      parseInterfacePrefixes(spec["interfacePrefix"]);
+    } catch (e) {
+      c.error("spec.interfacePrefix", (e as Error).message);
+    }
+  }
   return spec;
 }

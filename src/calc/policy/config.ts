@@ -6,13 +6,15 @@
  * `defaultEndpointToHostAction` (Drop | Accept | Return; default Drop), `logPrefix` (default
  * "calico-packet") and `logActionRateLimit` ("N/second|minute|hour|day"; absent = unlimited),
  * `flowLogsEnabled` (tabby's: flow logs through NFLOG group FLOW_LOG_GROUP, docs/observability.md)
- * and `flowLogsFlushInterval` (the aggregation interval).
+ * and `flowLogsFlushInterval` (the aggregation interval), `interfacePrefix` (workload interface
+ * name prefixes, comma-separated; src/net/iface-prefix.ts).
  * Also IPPools, for natOutgoing (felix's masq-ipam-pools / all-ipam-pools): the CIDRs of pools
  * with natOutgoing and of every pool.
  * Pure: no I/O.
  */
 import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, FLOW_LOG_GROUP, type ConfigUpdate } from "../policy-output.js";
 import type { DataplaneSink } from "./sequencer.js";
+import { parseInterfacePrefixes } from "../../net/iface-prefix.js";
 
 type ProtoPort = { protocol: "tcp" | "udp"; port: number };
 
@@ -68,7 +70,18 @@ export function configFromSpec(spec: Record<string, unknown>): ConfigUpdate {
     logPrefix: typeof spec["logPrefix"] === "string" && spec["logPrefix"] !== "" ? spec["logPrefix"] : "calico-packet",
     ...(spec["flowLogsEnabled"] === true ? { flowLogGroup: FLOW_LOG_GROUP } : {}),
     ...(durationMs(spec["flowLogsFlushInterval"]) !== undefined ? { flowLogFlushMs: durationMs(spec["flowLogsFlushInterval"])! } : {}),
+    ...(interfacePrefixesOf(spec["interfacePrefix"]) ?? {}),
   };
+}
+
+/** `interfacePrefix` when set and valid (the model refuses an invalid one at apply time; one already in the datastore leaves the default). */
+function interfacePrefixesOf(v: unknown): { interfacePrefixes: string[] } | undefined {
+  if (v === undefined || v === "") return undefined;
+  try {
+    return { interfacePrefixes: parseInterfacePrefixes(v) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The natOutgoing field for a set of pools (sorted, so equal inputs give equal output). */

@@ -84,6 +84,8 @@ import type {
 import { Prefix, tryParsePrefix } from "../../net/prefix.js";
 import { forwardHead, forwardTail } from "./fastpath.js";
 import { renderMatch } from "./match.js";
+import { nftIfaceMatch } from "./iface-match.js";
+import { DEFAULT_INTERFACE_PREFIXES } from "../../net/iface-prefix.js";
 import {
   MARK_ACCEPT,
   MARK_MASK,
@@ -439,6 +441,8 @@ export class TableRenderer {
       for (const id of p.profiles) used.set(policyChain(id, dir), { id, dir });
     };
     const workloads = [...state.workloads.values()].sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+    // Workload interfaces: FelixConfiguration interfacePrefix, and endpoints' names it misses.
+    const WL = nftIfaceMatch(state.config.interfacePrefixes ?? DEFAULT_INTERFACE_PREFIXES, workloads.map((w) => w.iface));
     for (const w of workloads) for (const [name, id, dir] of this.workloadOf(w).uses) used.set(name, { id, dir });
     const heps = hostsByIface(state);
     for (const h of heps.values()) {
@@ -541,7 +545,7 @@ export class TableRenderer {
       const kw = d.endsWith("-in") ? "iifname" : "oifname";
       const rules = [`${kw} vmap @${d}-map`];
       const any = wildcard.get(d);
-      if (any) rules.push(`${kw} "lo" return`, `${kw} "tab*" return`, `goto ${any}`);
+      if (any) rules.push(`${kw} "lo" return`, `${kw} ${WL} return`, `goto ${any}`);
       chains.set(d, { rules });
     }
     const toHost = state.config.defaultEndpointToHostAction === "drop" ? "drop" : "accept";
@@ -560,8 +564,8 @@ export class TableRenderer {
       hook: "type filter hook prerouting priority raw; policy accept;",
       rules: [
         ...(anyHep ? [CLEAR_ALL] : []),
-        ...(has("hu-in") ? [`iifname != "tab*" jump hu-in`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
-        `iifname != "tab*" accept ${comment("not from a workload")}`,
+        ...(has("hu-in") ? [`iifname != ${WL} jump hu-in`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
+        `iifname != ${WL} accept ${comment("not from a workload")}`,
         `ip6 saddr != fe80::/10 iifname . ip6 saddr != @wl-src6 drop ${comment("spoofed source")}`,
         `iifname . ip saddr != @wl-src4 drop ${comment("spoofed source")}`,
         `jump wl-cp`,
@@ -571,19 +575,19 @@ export class TableRenderer {
       hook: "type filter hook output priority raw; policy accept;",
       rules: [
         ...(anyHep ? [CLEAR_ALL] : []),
-        ...(has("hu-out") ? [`oifname != "tab*" jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
+        ...(has("hu-out") ? [`oifname != ${WL} jump hu-out`, `${IF_ACCEPTED} notrack accept ${comment("untracked policy accepted")}`] : []),
       ],
     });
     chains.set("mangle-pre", {
       hook: "type filter hook prerouting priority mangle; policy accept;",
-      rules: has("hp-in") ? [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != "tab*" jump hp-in`] : [],
+      rules: has("hp-in") ? [`${IF_ACCEPTED} accept`, "ct state established,related accept", `iifname != ${WL} jump hp-in`] : [],
     });
     chains.set("filter-in", {
       hook: "type filter hook input priority filter; policy accept;",
       rules: [
         "ct state established,related accept",
-        `iifname "tab*" jump wl-cp`,
-        `iifname "tab*" goto wl-to-host`,
+        `iifname ${WL} jump wl-cp`,
+        `iifname ${WL} goto wl-to-host`,
         ...(anyHep ? [`${IF_ACCEPTED} accept`, ICMPV6_LINK_PLUMBING, "jump hn-in"] : []),
       ],
     });
@@ -591,10 +595,10 @@ export class TableRenderer {
       hook: "type filter hook forward priority filter; policy accept;",
       rules: [
         ...forwardHead(epoch),
-        `iifname "tab*" jump wl-cp`,
+        `iifname ${WL} jump wl-cp`,
         ...(has("hf-in") ? [`${IF_NOT_ACCEPTED} jump hf-in`] : []),
-        `iifname "tab*" jump from-wl`,
-        `oifname "tab*" jump to-wl`,
+        `iifname ${WL} jump from-wl`,
+        `oifname ${WL} jump to-wl`,
         ...(has("hf-out") ? ["jump hf-out"] : []),
         forwardTail(epoch),
       ],
@@ -604,7 +608,7 @@ export class TableRenderer {
       rules: [
         "ct state established,related accept",
         ...(anyHep
-          ? [`${IF_ACCEPTED} accept`, `oifname "tab*" accept ${comment("host to workload is not policed")}`, ICMPV6_LINK_PLUMBING, "jump hn-out"]
+          ? [`${IF_ACCEPTED} accept`, `oifname ${WL} accept ${comment("host to workload is not policed")}`, ICMPV6_LINK_PLUMBING, "jump hn-out"]
           : []),
       ],
     });

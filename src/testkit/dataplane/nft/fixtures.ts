@@ -267,3 +267,14 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
 FIXTURES["flow-logs"] = [{ ...FIXTURE_CONFIG, flowLogGroup: 7 }, ...FIXTURES["tiers-pass"]!.slice(1)];
 /** Host endpoint policy is flow-logged as workload policy is: its rules and its chains' drops. */
 FIXTURES["host-endpoint-flow-logs"] = [{ ...FIXTURE_CONFIG, flowLogGroup: 7 }, ...FIXTURES["host-endpoint"]!.slice(1)];
+/**
+ * Tap workloads (issue 20): FelixConfiguration interfacePrefix "tab,tap", a container on a veth, a
+ * VM on a QEMU tap and a libvirt `vnet` tap named by its WorkloadEndpoint alone.
+ */
+FIXTURES["tap-workloads"] = [
+  { ...FIXTURE_CONFIG, interfacePrefixes: ["tab", "tap"] },
+  workload("tab00000000008", ["10.65.0.13"], NONE, NONE),
+  workload("tapvm1", ["10.65.0.14", "fd65::e"], NONE, NONE),
+  workload("vnet3", ["10.65.0.15"], NONE, NONE),
+  { kind: "in-sync" },
+];
