@@ -223,6 +223,24 @@ export class HeldRoutes {
     return touched;
   }
 
+  /** Session `s` went down: it holds nothing now. */
+  clearSession(s: number): void {
+    const held = this.held[s]!;
+    for (let idx = 0; idx < held.length; idx++) {
+      if (held[idx] !== 1) continue;
+      held[idx] = 0;
+      if (this.holders[idx] === this.everywhere) this.complete--;
+      this.holders[idx]!--;
+    }
+  }
+
+  /** Forgets every session's routes. */
+  reset(): void {
+    for (const h of this.held) h.fill(0);
+    this.holders.fill(0);
+    this.complete = 0;
+  }
+
   /** Routes session `s` holds. */
   count(s: number): number {
     let n = 0;
