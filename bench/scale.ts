@@ -11,10 +11,13 @@
  *   - dead host: one host's sessions are closed (TCP, no NOTIFICATION) → its routes are gone
  *     from every other session;
  * then the ratios tabby/BIRD. Node's own floor (`node -e` holding nothing) is measured in the
- * same run for reference. With --calc it also runs bench/calc.js (1000 hosts × 100 endpoints,
+ * same run for reference. With --agent, once the tabby reflectors have converged, a real
+ * `tabby node run` (namespace ttsa<pid>, SQLite datastore seeded with the Nodes, their blocks and
+ * two BGPPeers to the reflectors) joins: time until its kernel holds every host's IPv4 routes,
+ * its RSS and CPU. With --calc it also runs bench/calc.js (1000 hosts × 100 endpoints,
  * 2,000 policies: the agent's calculation graph at this scale).
  *
- * Run (root, bird2): npx tsc -p . && node dist/bench/scale.js --hosts 1000 [--order tabby,bird] [--rounds 1] [--inflight 8] [--calc] [--keep]
+ * Run (root, bird2): npx tsc -p . && node dist/bench/scale.js --hosts 1000 [--order tabby,bird] [--rounds 1] [--inflight 8] [--agent] [--calc] [--keep]
  * The simulator keeps at most --inflight connects per reflector not yet Established (BIRD listens
  * with a backlog of a few connections; SYNs beyond it are dropped and retried by the kernel after
  * 1, 2, 4 … s, which would measure the backoff rather than the reflector).
@@ -23,15 +26,15 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BgpFramer } from "../src/bgp/wire/framer.js";
-import { extraBlock, HeldRoutes, hostAnnouncement, hostOpen, KEEPALIVE, ROUTES_PER_HOST, EXTRA_SLOT, MAX_HOSTS, sessionAddress } from "./scale-host.js";
-import { birdc, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, tabbyPeers, type Tabby } from "./bgp-util.js";
+import { extraBlock, HeldRoutes, hostAnnouncement, hostOpen, KEEPALIVE, nextHop6, ROUTES_PER_HOST, EXTRA_SLOT, MAX_HOSTS, sessionAddress } from "./scale-host.js";
+import { birdc, CLI, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, tabbyPeers, type Tabby } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const H = flag(argv, "--hosts", 100);
@@ -196,6 +199,12 @@ function simulator(): void {
 // ---------------------------------------------------------------- the bench (parent)
 
 const NS = `ttsc${process.pid}`;
+/** The real agent's namespace, and its address (on the simulated hosts' subnet). */
+const AG = `ttsa${process.pid}`;
+const AGENT = "10.200.255.250";
+const AGENT6 = "fd00:200::fffa";
+const withAgent = argv.includes("--agent");
+let agent: ChildProcess | undefined;
 const keep = argv.includes("--keep");
 const rounds = flag(argv, "--rounds", 1);
 const orderArg = argv.indexOf("--order");
@@ -213,28 +222,36 @@ function cleanup(): void {
   if (sim && sim.exitCode === null) sim.kill("SIGKILL");
   for (const t of tabbys) if (t.child.exitCode === null) t.child.kill("SIGKILL");
   for (const b of ["b1", "b2"]) if (dir) stopBird(join(dir, b));
+  if (agent && agent.exitCode === null) agent.kill("SIGKILL");
   trySh("ip", ["netns", "del", NS]);
+  trySh("ip", ["netns", "del", AG]);
   if (dir && !keep) rmSync(dir, { recursive: true, force: true });
 }
 
 function setup(): void {
   sh("ip", ["netns", "add", NS]);
+  sh("ip", ["netns", "add", AG]);
+  sh("ip", ["-n", AG, "link", "set", "lo", "up"]);
   const batch = [
     "link set lo up",
-    "link add ra type veth peer name rb",
+    // the other end is the real agent's uplink: every simulated host is on-link from there
+    `link add ra type veth peer name rb netns ${AG}`,
     "link set ra up",
-    "link set rb up",
     ...[...TABBY_RRS, ...BIRD_RRS].map((a) => `addr add ${a}/16 dev ra`),
   ];
-  for (let i = 0; i < H; i++) batch.push(`addr add ${sessionAddress(i)}/16 dev ra`);
+  for (let i = 0; i < H; i++) batch.push(`addr add ${sessionAddress(i)}/16 dev ra`, `addr add ${nextHop6(i)}/64 dev ra nodad`);
   writeFileSync(join(dir, "ip.batch"), `${batch.join("\n")}\n`);
   sh("ip", ["-n", NS, "-batch", join(dir, "ip.batch")]);
   sh("ip", ["netns", "exec", NS, "sysctl", "-q", "-w", "net.core.somaxconn=8192", "net.ipv4.tcp_max_syn_backlog=8192"]);
+  sh("ip", ["-n", AG, "addr", "add", `${AGENT}/16`, "dev", "rb"]);
+  sh("ip", ["-n", AG, "addr", "add", `${AGENT6}/64`, "dev", "rb", "nodad"]);
+  sh("ip", ["-n", AG, "link", "set", "rb", "up"]);
 }
 
 function tabbyConfig(rr: string, control: string): string {
   let y = `routerId: ${rr}\nasNumber: 65000\nclusterId: 1.1.1.1\nlisten: { address: ${rr}, port: 179 }\ncontrol: ${control}\npeers:\n`;
   for (let i = 0; i < H; i++) y += `  - { address: ${sessionAddress(i)}, asNumber: 65000, localAddress: ${rr}, routeReflectorClient: true, passive: true, holdTime: 240 }\n`;
+  if (withAgent) y += `  - { address: ${AGENT}, asNumber: 65000, localAddress: ${rr}, routeReflectorClient: true, passive: true }\n`;
   return y;
 }
 
@@ -317,6 +334,7 @@ interface Figures {
   withdrawMs: number;
   notifications: unknown;
   simCpuS: number;
+  agentLine: string | undefined;
 }
 
 const cpuOf = (pids: number[]) => pids.map((p) => procCpuS(p));
@@ -331,6 +349,7 @@ async function phase(who: string): Promise<Figures> {
   const conv = await ev("converged", 900);
   const cpu1 = cpuOf(rr.pids);
   const mem = rr.pids.map((p) => procMem(p));
+  const agentLine = who === "tabby" && withAgent ? await agentJoins() : undefined;
   send({ cmd: "newblock", host: 0 });
   const nb = await ev("newblock", 300);
   send({ cmd: "kill", host: 1 });
@@ -350,7 +369,62 @@ async function phase(who: string): Promise<Figures> {
     withdrawMs: wd.ms,
     notifications: closed.notifications,
     simCpuS: closed.simCpuS as number,
+    agentLine,
   };
+}
+
+/**
+ * The datastore the real agent reads: mesh off, the two tabby reflectors as global BGPPeers, an
+ * IPPool, and H + 1 Nodes with their blocks' affinities (as IPAM would have claimed them).
+ */
+async function seedDatastore(url: string): Promise<void> {
+  const { openStore } = await import("../src/datastore/open.js");
+  const { ResourceClient } = await import("../src/datastore/resource-client.js");
+  const store = await openStore(url, {});
+  const client = new ResourceClient(store);
+  const V3 = "projectcalico.org/v3";
+  const res: object[] = [
+    { kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: 65000, nodeToNodeMeshEnabled: false } },
+    { kind: "IPPool", metadata: { name: "pool" }, spec: { cidr: "10.64.0.0/10", blockSize: 26 } },
+    { kind: "Node", metadata: { name: "agent" }, spec: { bgp: { ipv4Address: `${AGENT}/16`, ipv6Address: `${AGENT6}/64` } } },
+    ...TABBY_RRS.map((a, k) => ({ kind: "BGPPeer", metadata: { name: `rr${k + 1}` }, spec: { peerIP: a, asNumber: 65000 } })),
+  ];
+  for (let i = 0; i < H; i++) res.push({ kind: "Node", metadata: { name: `h${i}` }, spec: { bgp: { ipv4Address: `${sessionAddress(i)}/16` } } });
+  for (const r of res) await client.create({ apiVersion: V3, ...r } as never);
+  for (let i = 0; i < H; i++) {
+    const a = 0x0a400000 + 64 * i;
+    await store.put(`/calico/ipam/v2/host/h${i}/ipv4/block/10.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}-26`, JSON.stringify({ state: "confirmed", deleted: false }));
+  }
+  await store.close();
+}
+
+/** Routes tabby installed (protocol 152) in the agent's namespace, IPv4 and IPv6. */
+function agentRoutes(): number {
+  let n = 0;
+  for (const f of ["-4", "-6"]) n += (trySh("ip", [f, "-n", AG, "route", "show", "proto", "152"]) ?? "").split("\n").filter((l) => l.trim() !== "").length;
+  return n;
+}
+
+/** A real `tabby node run` joins the converged network: time until its kernel holds every host's IPv4 routes; its memory. */
+async function agentJoins(): Promise<string> {
+  const url = `sqlite://${join(dir, "agent.db")}`;
+  const t0 = performance.now();
+  await seedDatastore(url);
+  const seeded = performance.now();
+  mkdirSync(join(dir, "secrets"), { recursive: true, mode: 0o700 });
+  const log = openSync(join(dir, "agent.log"), "a");
+  const args = ["netns", "exec", AG, process.execPath, CLI, "node", "run", "--name", "agent", "--ip", `${AGENT}/32`, "--ip6", `${AGENT6}/128`, "--datastore", url, "--control", join(dir, "agent.sock"), "--secrets-dir", join(dir, "secrets"), "--ipam-gc-grace", "off"];
+  const start = performance.now();
+  agent = spawn("ip", args, { stdio: ["ignore", log, log] });
+  const want = ROUTES_PER_HOST * H; // per host: its /26, two /32, its /122 and a /128
+  const done = await until(() => agentRoutes() >= want, 100, 600, `the agent's kernel to hold ${want} routes`);
+  const m = procMem(agent.pid!);
+  const cpu = procCpuS(agent.pid!);
+  const gone = new Promise((r) => agent!.once("exit", r));
+  agent.kill("SIGTERM");
+  await Promise.race([gone, sleep(20_000)]);
+  if (agent.exitCode === null) agent.kill("SIGKILL");
+  return `agent_join_s ${s(done - start)} (tabby node run start → its kernel holds all ${want} routes, v4 and v6; datastore seeded with ${H + 1} Nodes in ${s(seeded - t0)} s) agent_rss_MB ${mb(m.rssKb)} (peak ${mb(m.hwmKb)}) agent_cpu_s ${cpu.toFixed(2)}`;
 }
 
 /** RSS of a Node process that holds nothing (the runtime's own floor), in the same run. */
@@ -391,6 +465,7 @@ async function main(): Promise<void> {
       console.log(
         `${who}_rr converge_s ${s(f.convergeMs)} (all ${H * 2} established ${s(f.establishedMs)}) rr_cpu_s ${f.cpuS.map((c) => c.toFixed(2)).join("+")} rr_rss_MB ${f.rssKb.map(mb).join("+")} (idle ${f.idleRssKb.map(mb).join("+")}, peak ${f.hwmKb.map(mb).join("+")}) new_block_ms ${f.newBlockMs.toFixed(1)} dead_host_withdrawn_ms ${f.withdrawMs.toFixed(1)} notifications ${JSON.stringify(f.notifications)} simulator_cpu_s ${f.simCpuS.toFixed(2)} load ${loadavg()}`,
       );
+      if (f.agentLine) console.log(f.agentLine);
       trySh("ip", ["-n", NS, "neigh", "flush", "all"]);
       await sleep(1000);
     }
