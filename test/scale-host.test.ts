@@ -64,6 +64,11 @@ test("scale host: the scanner sees what the codec encodes (classic and MP NLRI a
   const wd = encodeMessage({ type: "update", withdrawn: [{ prefix: p.v4[0]!, pathId: 0 }], attributes: { mpUnreach: { family: "ipv6", withdrawn: p.v6.map((prefix) => ({ prefix, pathId: 0 })) } }, nlri: [] });
   held.apply(4, wd);
   assert.deepEqual([held.holding(1, 0), held.holding(1, 3), held.holding(1, 4), held.holding(1, 1), held.complete], [3, 3, 3, 4, 2]);
+  // a session going down drops what it held
+  held.clearSession(0);
+  assert.deepEqual([held.count(0), held.holding(1, 1), held.complete], [0, 3, 0]);
+  held.reset();
+  assert.deepEqual([held.count(5), held.holding(1, 1)], [0, 0]);
   // a long UPDATE (attributes over 255 bytes: extended length) scans the same
   const many = Array.from({ length: 200 }, (_, k) => ({ prefix: parsePrefix(`10.192.0.${k & 0xfc}/32`), pathId: 0 }));
   const big = encodeMessage({ type: "update", withdrawn: [], attributes: { origin: 0, asPath: [], mpReach: { family: "ipv6", nextHop: parsePrefix("fd00::1/128").addr, nlri: hostPrefixes(2, hosts).v6.concat(hostPrefixes(2, hosts).v6).map((prefix) => ({ prefix, pathId: 0 })) }, communities: Array.from({ length: 80 }, (_, k) => k) }, nlri: many });
