@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, rmSync, createWriteStream, existsSync, read
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { birdRouteCount, flag, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyPeers, trySh, until, pidOf, type Tabby } from "./bgp-util.js";
+import { birdRouteCount, flag, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyMemoryLine, tabbyPeers, trySh, until, pidOf, type Tabby } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const N = flag(argv, "--routes", 100_000);
@@ -149,6 +149,7 @@ async function runTabby(): Promise<Result> {
   // settled figure: after the burst's garbage is collected
   await sleep(3000);
   const settled = procMem(t.pid);
+  const heap = await tabbyMemoryLine(t, N);
   await stopTabby(t);
   const perRoute = ((m.rssKb - idle.rssKb) * 1024) / N;
   const perRouteSettled = ((settled.rssKb - idle.rssKb) * 1024) / N;
@@ -156,7 +157,7 @@ async function runTabby(): Promise<Result> {
     name: "tabby",
     estToAllMs: tAll - tEst,
     startToAllMs: tAll - tHup,
-    mem: `cpu_s=${cpuS.toFixed(2)} idle_rss_kB=${idle.rssKb} rss_at_all_kB=${m.rssKb} peak_rss_kB=${m.hwmKb} rss_after_3s_kB=${settled.rssKb} (${Math.round(perRouteSettled)} B/route settled)`,
+    mem: `cpu_s=${cpuS.toFixed(2)} ${heap} idle_rss_kB=${idle.rssKb} rss_at_all_kB=${m.rssKb} peak_rss_kB=${m.hwmKb} rss_after_3s_kB=${settled.rssKb} (${Math.round(perRouteSettled)} B/route settled)`,
     bytesPerRoute: perRoute,
   };
 }

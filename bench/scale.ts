@@ -34,7 +34,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BgpFramer } from "../src/bgp/wire/framer.js";
 import { extraBlock, HeldRoutes, hostAnnouncement, hostOpen, KEEPALIVE, nextHop6, ROUTES_PER_HOST, EXTRA_SLOT, MAX_HOSTS, sessionAddress } from "./scale-host.js";
-import { birdc, CLI, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, tabbyPeers, type Tabby } from "./bgp-util.js";
+import { birdc, CLI, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, tabbyMemoryLine, tabbyPeers, type Tabby } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const H = flag(argv, "--hosts", 100);
@@ -264,6 +264,8 @@ function birdConfig(rr: string): string {
 
 interface Reflector {
   pids: number[];
+  /** tabby's own memory account (control op `memory`), per reflector */
+  memory(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -279,6 +281,7 @@ async function startTabbyPair(): Promise<Reflector> {
   for (const t of ts) await until(async () => (await tabbyPeers(t)) !== undefined, 50, 120, "tabby reflector control socket");
   return {
     pids: ts.map((t) => t.pid),
+    memory: async () => (await Promise.all(ts.map((t) => tabbyMemoryLine(t)))).join(" | "),
     stop: async () => {
       for (const t of ts) await stopTabby(t);
     },
@@ -296,6 +299,7 @@ async function startBirdPair(): Promise<Reflector> {
   for (const b of bases) await until(() => pidOf(b) !== undefined && /BIRD/.test(birdc(NS, b, "show", "status")), 50, 120, "BIRD reflector");
   return {
     pids: bases.map((b) => pidOf(b)!),
+    memory: async () => "",
     stop: async () => {
       for (const b of bases) {
         const pid = pidOf(b);
@@ -335,6 +339,7 @@ interface Figures {
   notifications: unknown;
   simCpuS: number;
   agentLine: string | undefined;
+  memLine: string;
 }
 
 const cpuOf = (pids: number[]) => pids.map((p) => procCpuS(p));
@@ -349,6 +354,7 @@ async function phase(who: string): Promise<Figures> {
   const conv = await ev("converged", 900);
   const cpu1 = cpuOf(rr.pids);
   const mem = rr.pids.map((p) => procMem(p));
+  const memLine = await rr.memory();
   const agentLine = who === "tabby" && withAgent ? await agentJoins() : undefined;
   send({ cmd: "newblock", host: 0 });
   const nb = await ev("newblock", 300);
@@ -370,6 +376,7 @@ async function phase(who: string): Promise<Figures> {
     notifications: closed.notifications,
     simCpuS: closed.simCpuS as number,
     agentLine,
+    memLine,
   };
 }
 
@@ -465,6 +472,7 @@ async function main(): Promise<void> {
       console.log(
         `${who}_rr converge_s ${s(f.convergeMs)} (all ${H * 2} established ${s(f.establishedMs)}) rr_cpu_s ${f.cpuS.map((c) => c.toFixed(2)).join("+")} rr_rss_MB ${f.rssKb.map(mb).join("+")} (idle ${f.idleRssKb.map(mb).join("+")}, peak ${f.hwmKb.map(mb).join("+")}) new_block_ms ${f.newBlockMs.toFixed(1)} dead_host_withdrawn_ms ${f.withdrawMs.toFixed(1)} notifications ${JSON.stringify(f.notifications)} simulator_cpu_s ${f.simCpuS.toFixed(2)} load ${loadavg()}`,
       );
+      if (f.memLine) console.log(`${who}_rr_memory ${f.memLine}`);
       if (f.agentLine) console.log(f.agentLine);
       trySh("ip", ["-n", NS, "neigh", "flush", "all"]);
       await sleep(1000);
