@@ -52,6 +52,8 @@ interface Sim {
   framer: BgpFramer;
   state: "idle" | "connecting" | "open" | "established";
   dead: boolean;
+  /** set-up times (performance.now): connect called, TCP up, the reflector's OPEN, its KEEPALIVE */
+  t: [number, number, number, number];
 }
 
 function simulator(): void {
@@ -69,9 +71,17 @@ function simulator(): void {
   const check = () => {
     waiters = waiters.filter((w) => {
       if (!w.test()) return true;
-      emit({ ev: w.ev, ms: performance.now() - t0 });
+      emit({ ev: w.ev, ms: performance.now() - t0, ...(w.ev === "established" ? { setup: setupMedians() } : {}) });
       return false;
     });
+  };
+  /** Median ms per session: connect → TCP up, TCP up → the reflector's OPEN, OPEN → its KEEPALIVE. */
+  const setupMedians = () => {
+    const med = (f: (t: Sim["t"]) => number) => {
+      const xs = sims.map((x) => f(x.t)).sort((a, b) => a - b);
+      return Number(xs[Math.floor(xs.length / 2)]!.toFixed(1));
+    };
+    return { tcp: med((t) => t[1] - t[0]), open: med((t) => t[2] - t[1]), keepalive: med((t) => t[3] - t[2]) };
   };
   const notifications = new Map<string, number>();
   // connects in flight (not yet Established) per reflector, at most INFLIGHT: a reflector's
@@ -110,11 +120,13 @@ function simulator(): void {
     if (closing || x.dead || x.state !== "idle") return;
     busy(x.rr, 1);
     x.state = "connecting";
+    x.t = [performance.now(), 0, 0, 0];
     x.framer = new BgpFramer();
     const sock = connect({ host: x.rr, port: 179, localAddress: sessionAddress(x.host) });
     x.sock = sock;
     sock.setNoDelay(true);
     sock.on("connect", () => {
+      x.t[1] = performance.now();
       x.state = "open";
       sock.write(hostOpen(x.host));
     });
@@ -129,8 +141,11 @@ function simulator(): void {
       for (const m of msgs) {
         const type = m[18];
         if (type === 2) held.apply(idx, m);
-        else if (type === 1) sock.write(KEEPALIVE);
-        else if (type === 4 && x.state === "open") {
+        else if (type === 1) {
+          x.t[2] = performance.now();
+          sock.write(KEEPALIVE);
+        } else if (type === 4 && x.state === "open") {
+          x.t[3] = performance.now();
           x.state = "established";
           established++;
           busy(x.rr, -1);
@@ -164,7 +179,7 @@ function simulator(): void {
       rrs.splice(0, rrs.length, ...c.rrs!);
       held.reset();
       sims.length = 0;
-      for (let h = 0; h < H; h++) for (const rr of rrs) sims.push({ host: h, rr, sock: undefined, framer: new BgpFramer(), state: "idle", dead: false });
+      for (let h = 0; h < H; h++) for (const rr of rrs) sims.push({ host: h, rr, sock: undefined, framer: new BgpFramer(), state: "idle", dead: false, t: [0, 0, 0, 0] });
       waiters.push({ ev: "established", test: () => established === sims.length });
       waiters.push({ ev: "converged", test: () => held.complete === H * ROUTES_PER_HOST });
       inflight.clear();
@@ -329,6 +344,7 @@ async function ev(name: string, timeoutS: number): Promise<{ ev: string; ms: num
 interface Figures {
   who: string;
   establishedMs: number;
+  setup: unknown;
   convergeMs: number;
   cpuS: number[];
   rssKb: number[];
@@ -366,6 +382,7 @@ async function phase(who: string): Promise<Figures> {
   return {
     who,
     establishedMs: est.ms,
+    setup: est.setup,
     convergeMs: conv.ms,
     cpuS: cpu1.map((c, i) => c - cpu0[i]!),
     rssKb: mem.map((m) => m.rssKb),
@@ -470,7 +487,7 @@ async function main(): Promise<void> {
       const f = await phase(who);
       res.set(who, [...(res.get(who) ?? []), f]);
       console.log(
-        `${who}_rr converge_s ${s(f.convergeMs)} (all ${H * 2} established ${s(f.establishedMs)}) rr_cpu_s ${f.cpuS.map((c) => c.toFixed(2)).join("+")} rr_rss_MB ${f.rssKb.map(mb).join("+")} (idle ${f.idleRssKb.map(mb).join("+")}, peak ${f.hwmKb.map(mb).join("+")}) new_block_ms ${f.newBlockMs.toFixed(1)} dead_host_withdrawn_ms ${f.withdrawMs.toFixed(1)} notifications ${JSON.stringify(f.notifications)} simulator_cpu_s ${f.simCpuS.toFixed(2)} load ${loadavg()}`,
+        `${who}_rr converge_s ${s(f.convergeMs)} (all ${H * 2} established ${s(f.establishedMs)}; per session, median ms: ${JSON.stringify(f.setup)}) rr_cpu_s ${f.cpuS.map((c) => c.toFixed(2)).join("+")} rr_rss_MB ${f.rssKb.map(mb).join("+")} (idle ${f.idleRssKb.map(mb).join("+")}, peak ${f.hwmKb.map(mb).join("+")}) new_block_ms ${f.newBlockMs.toFixed(1)} dead_host_withdrawn_ms ${f.withdrawMs.toFixed(1)} notifications ${JSON.stringify(f.notifications)} simulator_cpu_s ${f.simCpuS.toFixed(2)} load ${loadavg()}`,
       );
       if (f.memLine) console.log(`${who}_rr_memory ${f.memLine}`);
       if (f.agentLine) console.log(f.agentLine);
