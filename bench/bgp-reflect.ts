@@ -106,6 +106,9 @@ async function tabbyRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
   const hwmKb = procMem(t.pid).hwmKb;
   const cpuS = procCpuS(t.pid);
   console.log(`tabby_rr_memory rss_kB=${procMem(t.pid).rssKb} ${await tabbyMemoryLine(t, N)}`);
+  // once idle, the speaker's memory reducer gives the burst's young generation back
+  await sleep(15_000);
+  console.log(`tabby_rr_memory_after_15s_idle rss_kB=${procMem(t.pid).rssKb} ${await tabbyMemoryLine(t, N)}`);
   await stopTabby(t);
   await until(() => birdRouteCount(NS, join(dir, "mt")) === 0, 100, 60, "tabby RR monitor to drop the routes");
   return { ms: t1 - t0, hwmKb, cpuS };

@@ -356,6 +356,7 @@ interface Figures {
   simCpuS: number;
   agentLine: string | undefined;
   memLine: string;
+  idleAfterKb: number[];
 }
 
 const cpuOf = (pids: number[]) => pids.map((p) => procCpuS(p));
@@ -371,6 +372,9 @@ async function phase(who: string): Promise<Figures> {
   const cpu1 = cpuOf(rr.pids);
   const mem = rr.pids.map((p) => procMem(p));
   const memLine = await rr.memory();
+  // and once idle (tabby's memory reducer runs after an idle 10 s interval)
+  await sleep(15_000);
+  const idleAfter = rr.pids.map((p) => procMem(p).rssKb);
   const agentLine = who === "tabby" && withAgent ? await agentJoins() : undefined;
   send({ cmd: "newblock", host: 0 });
   const nb = await ev("newblock", 300);
@@ -394,6 +398,7 @@ async function phase(who: string): Promise<Figures> {
     simCpuS: closed.simCpuS as number,
     agentLine,
     memLine,
+    idleAfterKb: idleAfter,
   };
 }
 
@@ -487,7 +492,7 @@ async function main(): Promise<void> {
       const f = await phase(who);
       res.set(who, [...(res.get(who) ?? []), f]);
       console.log(
-        `${who}_rr converge_s ${s(f.convergeMs)} (all ${H * 2} established ${s(f.establishedMs)}; per session, median ms: ${JSON.stringify(f.setup)}) rr_cpu_s ${f.cpuS.map((c) => c.toFixed(2)).join("+")} rr_rss_MB ${f.rssKb.map(mb).join("+")} (idle ${f.idleRssKb.map(mb).join("+")}, peak ${f.hwmKb.map(mb).join("+")}) new_block_ms ${f.newBlockMs.toFixed(1)} dead_host_withdrawn_ms ${f.withdrawMs.toFixed(1)} notifications ${JSON.stringify(f.notifications)} simulator_cpu_s ${f.simCpuS.toFixed(2)} load ${loadavg()}`,
+        `${who}_rr converge_s ${s(f.convergeMs)} (all ${H * 2} established ${s(f.establishedMs)}; per session, median ms: ${JSON.stringify(f.setup)}) rr_cpu_s ${f.cpuS.map((c) => c.toFixed(2)).join("+")} rr_rss_MB ${f.rssKb.map(mb).join("+")} (idle ${f.idleRssKb.map(mb).join("+")}, peak ${f.hwmKb.map(mb).join("+")}, 15 s after convergence ${f.idleAfterKb.map(mb).join("+")}) new_block_ms ${f.newBlockMs.toFixed(1)} dead_host_withdrawn_ms ${f.withdrawMs.toFixed(1)} notifications ${JSON.stringify(f.notifications)} simulator_cpu_s ${f.simCpuS.toFixed(2)} load ${loadavg()}`,
       );
       if (f.memLine) console.log(`${who}_rr_memory ${f.memLine}`);
       if (f.agentLine) console.log(f.agentLine);

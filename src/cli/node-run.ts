@@ -84,6 +84,7 @@ import { observabilityConfig } from "../health/config.js";
 const PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
 import { UdpTransport } from "../bfd/udp.js";
+import { startMemoryReducer } from "../bgp/memory-reducer.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -409,6 +410,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
+  // a burst's young generation back once idle (docs/benchmarks.md "Memory like BIRD's")
+  const stopReducer = startMemoryReducer({ log: (level, msg, fields) => log(level, msg, fields) });
   // IPAM leak collection: every agent stands for election; the leader collects.
   const gc = gcOff
     ? undefined
@@ -428,6 +431,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     process.once("SIGINT", onSignal);
     if (gracefulRestart) process.once("SIGUSR2", onSignal);
   });
+  stopReducer();
   await gc?.stop();
   await agent.stop(undefined, forRestart);
   probe.stop();
