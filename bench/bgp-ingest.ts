@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, rmSync, createWriteStream, existsSync, read
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { birdRouteCount, flag, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyPeers, trySh, until, pidOf, type Tabby } from "./bgp-util.js";
+import { birdRouteCount, flag, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyMemoryLine, tabbyPeers, trySh, until, pidOf, type Tabby } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const N = flag(argv, "--routes", 100_000);
@@ -108,10 +108,11 @@ async function runBird(): Promise<Result> {
   const base0 = procMem(pid);
   const tAll = await until(() => birdRouteCount(B, base) === N, 50, 600, "BIRD receiver routes").then(() => Date.now());
   const m = procMem(pid);
+  const cpuS = procCpuS(pid);
   // BIRD logs local time: "2026-11-26 05:10:00.123 <TRACE> p: State changed to up"
   const tEst = await logTime(log, /p: State changed to up/, (l) => new Date(l.slice(0, 23).replace(" ", "T")).getTime());
   stopBird(base);
-  return { name: "bird", estToAllMs: tAll - tEst, startToAllMs: tAll - t0, mem: `peak_rss_kB=${m.hwmKb} (+${m.hwmKb - base0.rssKb} kB = ${Math.round(((m.hwmKb - base0.rssKb) * 1024) / N)} B/route)` };
+  return { name: "bird", estToAllMs: tAll - tEst, startToAllMs: tAll - t0, mem: `cpu_s=${cpuS.toFixed(2)} peak_rss_kB=${m.hwmKb} (+${m.hwmKb - base0.rssKb} kB = ${Math.round(((m.hwmKb - base0.rssKb) * 1024) / N)} B/route)` };
 }
 
 /**
@@ -130,6 +131,7 @@ async function runTabby(): Promise<Result> {
   await until(async () => (await tabbyPeers(t)) !== undefined, 20, 60, "tabby control socket");
   await sleep(1000);
   const idle = procMem(t.pid);
+  const cpu0 = procCpuS(t.pid);
   writeFileSync(config, `${head}peers:\n  - address: 198.51.100.1\n    asNumber: 65001\n    connectRetry: 1\n    import: [{ action: accept }]\n`);
   const tHup = Date.now();
   t.child.kill("SIGHUP");
@@ -141,11 +143,16 @@ async function runTabby(): Promise<Result> {
   }, 20, 600, "tabby routes").then(() => Date.now());
   if (trace.length) console.log(trace.join(" "));
   const m = procMem(t.pid);
+  const cpuS = procCpuS(t.pid) - cpu0;
   // "2026-11-26T05:10:00.123Z info session established {...}"
   const tEst = await logTime(log, /session established/, (l) => new Date(l.slice(0, 24)).getTime());
   // settled figure: after the burst's garbage is collected
   await sleep(3000);
   const settled = procMem(t.pid);
+  const heap = await tabbyMemoryLine(t, N);
+  // and once V8's memory reducer has had its idle time (it shrinks the young generation)
+  await sleep(15_000);
+  const idle15 = procMem(t.pid);
   await stopTabby(t);
   const perRoute = ((m.rssKb - idle.rssKb) * 1024) / N;
   const perRouteSettled = ((settled.rssKb - idle.rssKb) * 1024) / N;
@@ -153,7 +160,7 @@ async function runTabby(): Promise<Result> {
     name: "tabby",
     estToAllMs: tAll - tEst,
     startToAllMs: tAll - tHup,
-    mem: `idle_rss_kB=${idle.rssKb} rss_at_all_kB=${m.rssKb} peak_rss_kB=${m.hwmKb} rss_after_3s_kB=${settled.rssKb} (${Math.round(perRouteSettled)} B/route settled)`,
+    mem: `cpu_s=${cpuS.toFixed(2)} ${heap} idle_rss_kB=${idle.rssKb} rss_at_all_kB=${m.rssKb} peak_rss_kB=${m.hwmKb} rss_after_3s_kB=${settled.rssKb} (${Math.round(perRouteSettled)} B/route settled) rss_after_18s_kB=${idle15.rssKb} (${Math.round(((idle15.rssKb - idle.rssKb) * 1024) / N)} B/route)`,
     bytesPerRoute: perRoute,
   };
 }

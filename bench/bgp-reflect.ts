@@ -8,11 +8,12 @@
  * Run: npx tsc -p . && node dist/bench/bgp-reflect.js [--clients 20] [--routes-each 5000] [--rounds 1]
  * One namespace ttb2f<pid>: BIRD RR 192.0.2.1, tabby RR 192.0.2.2, clients .11…, monitors after them.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { birdRouteCount, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, type Tabby } from "./bgp-util.js";
+import { birdRouteCount, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyMemoryLine, trySh, until, type Tabby } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const C = flag(argv, "--clients", 20);
@@ -104,9 +105,22 @@ async function tabbyRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
   const t1 = await until(() => birdRouteCount(NS, join(dir, "mt")) === N, 50, 600, "tabby RR monitor");
   const hwmKb = procMem(t.pid).hwmKb;
   const cpuS = procCpuS(t.pid);
+  console.log(`tabby_rr_memory rss_kB=${procMem(t.pid).rssKb} ${await tabbyMemoryLine(t, N)}`);
+  // once idle, the speaker's memory reducer gives the burst's young generation back
+  await sleep(15_000);
+  console.log(`tabby_rr_memory_after_15s_idle rss_kB=${procMem(t.pid).rssKb} ${await tabbyMemoryLine(t, N)}`);
   await stopTabby(t);
   await until(() => birdRouteCount(NS, join(dir, "mt")) === 0, 100, 60, "tabby RR monitor to drop the routes");
   return { ms: t1 - t0, hwmKb, cpuS };
+}
+
+/** RSS of a Node process that holds nothing (the runtime's own floor), in the same run. */
+async function nodeFloorKb(): Promise<number> {
+  const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1e6)"], { stdio: "ignore" });
+  await sleep(1500);
+  const kb = procMem(c.pid!).rssKb;
+  c.kill("SIGKILL");
+  return kb;
 }
 
 async function main(): Promise<void> {
@@ -118,6 +132,8 @@ async function main(): Promise<void> {
   const t: number[] = [];
   const bc: number[] = [];
   const tc: number[] = [];
+  const floor = await nodeFloorKb();
+  console.log(`node_floor_rss_kB ${floor} (node -e holding nothing, same run)`);
   for (let r = 1; r <= rounds; r++) {
     if (!only) {
       const br = await birdRr();

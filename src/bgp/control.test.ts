@@ -60,3 +60,12 @@ test("control: route-problems answers from the agent's extras, and is unknown wi
   assert.deepEqual(answer(speaker, { op: "route-problems" }), { ok: false, error: 'unknown op "route-problems"' });
   assert.deepEqual(answer(speaker, { op: "peers" }), { ok: true, result: [] });
 });
+
+test("control: memory answers the process's RSS, heap by space and external memory, consistently", () => {
+  const speaker = { peerStatus: () => [], routes: () => [] };
+  const r = answer(speaker, { op: "memory" });
+  assert.equal(r.ok, true);
+  const m = (r as { result: { rss: number; heapTotal: number; heapUsed: number; external: number; spaces: Record<string, { size: number; used: number }> } }).result;
+  assert.ok(m.rss > 0 && m.heapUsed > 0 && m.heapUsed <= m.heapTotal && m.external >= 0);
+  for (const name of ["new_space", "old_space"]) assert.ok(m.spaces[name] && m.spaces[name]!.used <= m.spaces[name]!.size, name);
+});

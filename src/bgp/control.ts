@@ -5,13 +5,15 @@
  * where the server runs BFD), and from the agent `{"op":"route-problems"}` (learned routes not in
  * the kernel and why), `{"op":"health"}` (readiness checks, each component's last error),
  * `{"op":"explain-route","dst","src"?,"iif"?}` (the kernel's route to dst now, for `tabby explain`)
- * and `{"op":"flows"}` (flow-log records, for `tabby flows`). Served by the agent and by `tabby bgp run`; `queryControl` is the client
+ * and `{"op":"flows"}` (flow-log records, for `tabby flows`); `{"op":"memory"}` (RSS, V8 heap by
+ * space, external memory: what a route table costs, for the benches). Served by the agent and by `tabby bgp run`; `queryControl` is the client
  * used by `tabby bgp peers|routes`. The socket is for root (or the user running the speaker)
  * only: 0600, in a directory others cannot write.
  */
 import * as net from "node:net";
 import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
+import { getHeapSpaceStatistics } from "node:v8";
 import { BgpError } from "./errors.js";
 import type { Speaker } from "./speaker.js";
 
@@ -25,7 +27,8 @@ export type ControlRequest =
   | { op: "bfd" }
   | { op: "health" }
   | { op: "explain-route"; dst: string; src?: string; iif?: string }
-  | { op: "flows" };
+  | { op: "flows" }
+  | { op: "memory" };
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -43,12 +46,21 @@ export interface ControlExtras {
   flows?(): unknown;
 }
 
+/** The process's memory in bytes: RSS, V8's heap (total, used, and per space), external and ArrayBuffer memory. */
+export function memoryBreakdown(): Record<string, unknown> {
+  const m = process.memoryUsage();
+  const spaces: Record<string, { size: number; used: number }> = {};
+  for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name] = { size: sp.space_size, used: sp.space_used_size };
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, spaces };
+}
+
 export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {
   const r = req as Partial<{ op: string; family: string; peer: string }>;
   if (r?.op === "route-problems" && extras.routeProblems) return { ok: true, result: extras.routeProblems() };
   if (r?.op === "health" && extras.health) return { ok: true, result: extras.health() };
   if (r?.op === "flows" && extras.flows) return { ok: true, result: extras.flows() };
   if (r?.op === "peers") return { ok: true, result: speaker.peerStatus() };
+  if (r?.op === "memory") return { ok: true, result: memoryBreakdown() };
   if (r?.op === "routes") {
     if (r.family !== undefined && r.family !== "ipv4" && r.family !== "ipv6") return { ok: false, error: `unknown family ${r.family}` };
     return { ok: true, result: speaker.routes(r.family) };

@@ -264,3 +264,37 @@ test("ipv4Frames: the same bytes as packAnnouncements / packWithdrawals + encode
     { numRuns: 60 },
   );
 });
+
+test("update group: a joiner's dump reuses the last dump's frames only when its runs are the same (property: the same bytes as a group that never dumped)", () => {
+  const sources = [A, B, C, undefined];
+  const prefixes = ["10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24", "10.1.3.0/24", "10.1.4.0/25"];
+  const op = fc.oneof(
+    fc.record({ sync: fc.array(fc.tuple(fc.nat(prefixes.length - 1), fc.nat(sources.length)), { minLength: 1, maxLength: 4 }) }),
+    fc.record({ dump: fc.nat(2) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 12 }), (ops) => {
+      const members = [A, B, C].map(member);
+      const g = group(PLAIN);
+      for (const m of members) g.join(m);
+      const history: ReturnType<typeof change>[][] = [];
+      for (const o of ops) {
+        if ("sync" in o) {
+          // source index = sources.length: the prefix is withdrawn
+          const cs = o.sync.map(([p, s]) => (s === sources.length ? change(prefixes[p]!) : change(prefixes[p]!, path(sources[s], prefixes[p]!))));
+          history.push(cs);
+          g.sync(cs);
+          continue;
+        }
+        const fresh = group(PLAIN);
+        for (const m of members) fresh.join(m);
+        for (const cs of history) fresh.sync(cs);
+        const m = members[o.dump]!;
+        const fm = [...fresh.members][o.dump]!;
+        assert.deepEqual(g.dump(m, "ipv4").map(hex), fresh.dump(fm, "ipv4").map(hex));
+        assert.equal(g.advertised(m), fresh.advertised(fm));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -109,6 +109,8 @@ export class UpdateGroup<M extends GroupMember> {
   private readonly byRouterId = new Map<string, M[]>();
   /** Per member and family: how many of the group's prefixes it gets nothing of. */
   private readonly hidden = new Map<M, Record<AddressFamily, number>>();
+  /** Per family: the runs of the last dump and their encoded frames, by attribute key. */
+  private readonly dumpCache = new Map<AddressFamily, Map<string, CachedRun>>();
 
   /**
    * @param exporter the route as this group sends it, or undefined when it is not sent
@@ -174,24 +176,43 @@ export class UpdateGroup<M extends GroupMember> {
       run.ids.push(id);
     };
     let hidden = 0;
+    const skipped: string[] = [];
     this.table.forEachOf(family === "ipv4" ? "ipv4" : "other", (entry, key) => {
       if (entry instanceof Multi) {
         let any = false;
         for (let i = 0; i < entry.rs.length; i++) {
           const r = entry.rs[i]!;
-          if (this.excludes(r, m)) continue;
+          if (this.excludes(r, m)) {
+            skipped.push(r.key);
+            continue;
+          }
           any = true;
           add(r, key, entry.ids[i]!);
         }
         if (!any) hidden++;
-      } else if (this.excludes(entry, m)) hidden++;
-      else add(entry, key, 0);
+      } else if (this.excludes(entry, m)) {
+        hidden++;
+        skipped.push(entry.key);
+      } else add(entry, key, 0);
     });
     h[family] = hidden;
     const rr = (subtype: number) => encodeMessage({ type: "route-refresh", afi: familyToAfi(family), safi: SAFI.UNICAST, subtype }, this.tx);
     const out: Uint8Array[] = enhanced ? [rr(RouteRefreshSubtype.BORR)] : [];
     const attrs = new Map<string, Uint8Array>();
-    for (const run of runs.values()) for (const f of this.frames(family, run.r, run, attrs)) out.push(f);
+    // A burst of joiners (a reflector's clients after it starts) would each encode the whole table
+    // again: a run whose prefixes are those of the last dump is sent as the same bytes. What this
+    // member skipped (its own routes) is kept for the next member.
+    const cache = this.dumpCache.get(family);
+    const keepCache = this.table.size <= DUMP_CACHE_MAX;
+    const next = new Map<string, CachedRun>();
+    for (const run of runs.values()) {
+      const c = cache?.get(run.r.key);
+      const frames = c && sameRun(c, run) ? c.frames : this.frames(family, run.r, run, attrs);
+      if (keepCache) next.set(run.r.key, c && frames === c.frames ? c : { keys: run.keys, ids: run.ids, frames });
+      for (const f of frames) out.push(f);
+    }
+    if (keepCache && cache) for (const k of skipped) if (!next.has(k) && cache.has(k)) next.set(k, cache.get(k)!);
+    this.dumpCache.set(family, next);
     out.push(enhanced ? rr(RouteRefreshSubtype.EORR) : encodeMessage(endOfRib(family), this.tx));
     return out;
   }
@@ -350,6 +371,23 @@ export class UpdateGroup<M extends GroupMember> {
       this.hidden.get(m)![family] += after - before;
     }
   }
+}
+
+/** Dumps of tables up to this many prefixes keep their frames for the next joiner. */
+const DUMP_CACHE_MAX = 250_000;
+
+interface CachedRun {
+  keys: PrefixKey[];
+  ids: number[];
+  frames: Uint8Array[];
+}
+
+/** The same prefixes and path ids in the same order (so the same bytes). */
+function sameRun(c: CachedRun, run: Run): boolean {
+  const n = run.keys.length;
+  if (c.keys.length !== n) return false;
+  for (let i = 0; i < n; i++) if (c.keys[i] !== run.keys[i] || c.ids[i] !== run.ids[i]) return false;
+  return true;
 }
 
 function push(run: Run, key: PrefixKey, pathId: number): void {

@@ -30,6 +30,7 @@ import type { Server } from "node:http";
 import { speakerRegistry } from "../metrics/speaker-metrics.js";
 import { serveHttp } from "../metrics/http.js";
 import { DEFAULT_METRICS_PORT } from "../health/config.js";
+import { startMemoryReducer } from "../bgp/memory-reducer.js";
 
 import { parseConfig } from "./bgp-run-config.js";
 export { parseConfig, type BgpRunConfig } from "./bgp-run-config.js";
@@ -78,6 +79,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
   await speaker.start();
+  // a burst's young generation back once idle (docs/benchmarks.md "Memory like BIRD's")
+  const stopReducer = startMemoryReducer({ log });
   const answerable = {
     peerStatus: () => speaker.peerStatus(),
     routes: (f?: "ipv4" | "ipv6") => speaker.routes(f),
@@ -112,6 +115,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (grCfg) process.once("SIGUSR2", () => resolve("restart"));
   });
   process.off("SIGHUP", reload);
+  stopReducer();
   if (how === "restart") {
     io.stderr.write(`${new Date().toISOString()} info stopping for a graceful restart\n`);
     await speaker.stopForRestart();

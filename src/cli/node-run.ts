@@ -89,6 +89,7 @@ import { observabilityConfig } from "../health/config.js";
 const PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
 import { UdpTransport } from "../bfd/udp.js";
+import { startMemoryReducer } from "../bgp/memory-reducer.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -392,6 +393,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   log("info", "in sync; programming the dataplane", { control });
   // DHCP, DHCPv6 and RA for workloads that ask (VMs on taps: docs/vms.md)
   const dhcp = await startWorkloadDhcp({ agent, felix: () => ({ ...felixSpecs.get(felixKeys[0]), ...felixSpecs.get(felixKeys[1]) }), log: (l, m, f) => log(l as Level, m, { component: "dhcp", ...f }) });
+  // a burst's young generation back once idle (docs/benchmarks.md "Memory like BIRD's")
+  const stopReducer = startMemoryReducer({ log: (level, msg, fields) => log(level, msg, fields) });
   // IPAM leak collection: every agent stands for election; the leader collects.
   const gc = gcOff
     ? undefined
@@ -411,6 +414,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     process.once("SIGINT", onSignal);
     if (gracefulRestart) process.once("SIGUSR2", onSignal);
   });
+  stopReducer();
   await gc?.stop();
   await dhcp?.stop();
   await agent.stop(undefined, forRestart);

@@ -250,7 +250,9 @@ test("Rib: one path stored alone, several as a set, and back; change records and
   // graceful restart marks on the stored path, and flushing them
   ch = new Map();
   rib.markStale("10.0.0.2", new Set(["ipv4"]), ch);
-  assert.equal(pb.stale, true);
+  // b's lone path was stored packed (its class index): marking unpacks it, the mark is on the stored path
+  assert.equal(rib.entry(K)!.paths[0]!.stale, true);
+  assert.deepEqual(rib.entry(K)!.decision.best, Object.assign(new RibPath(K, 0, pb.attrs, b, 0), { stale: true }));
   assert.equal(ch.size, 0);
   rib.flushStale("10.0.0.2", "ipv4", ch);
   assert.deepEqual([ch.get(K)!.best, rib.entry(K), rib.peerPathCount("10.0.0.2")], [undefined, undefined, 0]);
@@ -258,4 +260,40 @@ test("Rib: one path stored alone, several as a set, and back; change records and
   for (const s of ["0.0.0.0/0", "10.1.0.0/24", "255.255.255.255/32", "::/0", "2001:db8::/32", "fd00:1:2:3:4:5:6:7/128"]) {
     assert.equal(prefixFromKey(prefixKey(parsePrefix(s))).toString(), s);
   }
+});
+
+test("Rib: lone learned paths packed as a class index per UPDATE; read back equal, freed with their last prefix", async () => {
+  const { RibPath } = await import("./types.js");
+  const rib = new Rib(LOCAL_AS);
+  const a = peer("10.0.0.1", LOCAL_AS, "1.1.1.1");
+  const b = peer("10.0.0.2", LOCAL_AS, "2.2.2.2");
+  const attrs = (nh: string): RouteAttrs => ({ origin: 0, asPath: [], nextHop: parseIP(nh), communities: [], largeCommunities: [], clusterList: [] });
+  const one = attrs("10.0.0.1");
+  const keys = ["10.2.0.0/24", "10.2.1.0/24", "10.2.2.0/24"].map((s) => prefixKey(parsePrefix(s)));
+  const ch = new Map<PrefixKey, RibChange>();
+  // one UPDATE: same attributes object, same second → one class
+  for (const k of keys) rib.upsert(new RibPath(k, 0, one, a, 5_000), ch);
+  assert.equal(rib.classCount, 1);
+  assert.equal(ch.size, 3);
+  assert.deepEqual(ch.get(keys[0]!)!.best, new RibPath(keys[0]!, 0, one, a, 5_000));
+  const e = rib.entry(keys[1]!)!;
+  assert.equal(e.decision.best, e.paths[0]);
+  assert.deepEqual([e.paths[0]!.prefix.toString(), e.paths[0]!.source, e.paths[0]!.attrs, e.paths[0]!.learnedAt], ["10.2.1.0/24", a, one, 5_000]);
+  // path id ≠ 0 is not packed; a second peer makes a set (the packed path unpacked into it)
+  const b1 = new RibPath(keys[0]!, 0, attrs("10.0.0.2"), b, 6_000);
+  const c2 = new Map<PrefixKey, RibChange>();
+  rib.upsert(b1, c2);
+  assert.deepEqual(rib.entry(keys[0]!)!.paths.map((p) => p.source!.id), ["10.0.0.1", "10.0.0.2"]);
+  assert.equal(rib.peerPathCount("10.0.0.1"), 3);
+  assert.deepEqual(rib.peerPaths("10.0.0.1").map((p) => p.prefix.toString()).sort(), ["10.2.0.0/24", "10.2.1.0/24", "10.2.2.0/24"]);
+  // withdrawals: the class goes with its last packed prefix
+  rib.remove("10.0.0.1", parsePrefix("10.2.1.0/24"), 0, c2);
+  rib.remove("10.0.0.1", parsePrefix("10.2.1.0/24"), 7, c2);
+  assert.equal(rib.classCount, 1); // a's class, for 10.2.2.0/24 (10.2.0.0/24's path is in the set)
+  rib.removePeer("10.0.0.1", c2);
+  assert.equal(rib.peerPathCount("10.0.0.1"), 0);
+  assert.deepEqual([...rib.all()].map((x) => x.paths.map((p) => p.source!.id)), [["10.0.0.2"]]);
+  assert.equal(rib.classCount, 1); // b's path alone again, packed
+  rib.removePeer("10.0.0.2", c2);
+  assert.equal(rib.classCount, 0);
 });

@@ -4,15 +4,17 @@
  * and go. Mutations record the prefixes whose best path or multipath set changed. Pure (no I/O,
  * no clock).
  *
- * Kept small for hundreds of thousands of prefixes: a prefix with one path is stored as that path
- * alone (its decision is itself), a prefix with several as one `Multi` (the paths, the best, the
- * multipath set); the map is keyed by prefix key, so no Prefix object is kept (RibPath).
- * `RibEntry` values are views made when asked for.
+ * Kept small for a million prefixes: a prefix with one learned path (path id 0, not stale) is
+ * stored as a small integer, the index of its path class (attributes, source, time: one per
+ * UPDATE, shared by all its prefixes), so the map holds no object for it at all; a prefix with one
+ * other path as that path alone (its decision is itself); a prefix with several as one `Multi`
+ * (the paths, the best, the multipath set). The map is keyed by prefix key, so no Prefix object
+ * is kept (RibPath). `RibEntry` values and the paths of packed slots are made when asked for.
  */
 import type { Prefix } from "../../net/prefix.js";
 import type { AddressFamily } from "../wire/constants.js";
 import { decide, type Decision } from "./decision.js";
-import { pathKey, prefixFromKey, prefixKey, type Path, type PrefixKey } from "./types.js";
+import { pathKey, prefixFromKey, prefixKey, RibPath, type Path, type PeerInfo, type PrefixKey, type RouteAttrs } from "./types.js";
 import { PrefixMap } from "./prefix-map.js";
 
 export interface RibEntry {
@@ -51,8 +53,18 @@ class Multi {
     readonly multipath: Path[],
   ) {}
 }
-/** What the map holds per prefix: the lone path, or a Multi. */
-type Slot = Path | Multi;
+/** What the map holds per prefix: a packed lone path (its class index), the lone path, or a Multi. */
+type Slot = number | Path | Multi;
+
+/** What the prefixes of one packed path share: everything of the path but its prefix. */
+class PathClass {
+  refs = 0;
+  constructor(
+    readonly attrs: RouteAttrs,
+    readonly source: PeerInfo,
+    readonly learnedS: number,
+  ) {}
+}
 
 /** A change record; the prefix is made from the key only if someone reads it. */
 class Change implements RibChange {
@@ -72,20 +84,12 @@ class Change implements RibChange {
 
 const NO_PATHS: Path[] = Object.freeze([]) as unknown as Path[];
 
-function pathsOf(s: Slot | undefined): Path[] {
-  if (s === undefined) return NO_PATHS;
-  return s instanceof Multi ? s.paths : [s];
-}
-function bestOf(s: Slot | undefined): Path | undefined {
-  return s instanceof Multi ? s.best : s;
-}
-function multipathOf(s: Slot | undefined): Path[] {
-  if (s === undefined) return NO_PATHS;
-  return s instanceof Multi ? s.multipath : [s];
-}
-/** The same best and the same multipath set (in order). */
+/** The same best and the same multipath set (in order); packed slots compare by class. */
 function sameDecision(a: Slot | undefined, b: Slot | undefined): boolean {
-  if (bestOf(a) !== bestOf(b)) return false;
+  if (typeof a === "number" || typeof b === "number") return a === b;
+  const ab = a instanceof Multi ? a.best : a;
+  const bb = b instanceof Multi ? b.best : b;
+  if (ab !== bb) return false;
   const am = a instanceof Multi ? a.multipath : undefined;
   const bm = b instanceof Multi ? b.multipath : undefined;
   const al = a === undefined ? 0 : am ? am.length : 1;
@@ -105,6 +109,11 @@ function findPath(paths: Path[], src: string, pathId: number): number {
 
 export class Rib {
   private readonly entries = new PrefixMap<Slot>();
+  /** Path classes by index (the packed slots' values); freed indices are reused. */
+  private readonly classes: (PathClass | undefined)[] = [];
+  private readonly freeClasses: number[] = [];
+  /** The class last made: the prefixes of one UPDATE arrive in a row with the same attributes. */
+  private lastClass = -1;
   /**
    * Paths per peer id ("local" for local origination). A count, not an index: a Set of a
    * million paths costs ~40 bytes and a hash insert per route, while the operations that need a
@@ -120,19 +129,69 @@ export class Rib {
     else this.counts.delete(src);
   }
 
+  /** The class index for a path that can be packed (learned, path id 0, not stale), or -1. */
+  private classOf(p: Path): number {
+    if (!(p instanceof RibPath) || p.pathId !== 0 || p.stale || !p.source) return -1;
+    const s = Math.floor(p.learnedAt / 1000);
+    const last = this.lastClass >= 0 ? this.classes[this.lastClass] : undefined;
+    if (last && last.attrs === p.attrs && last.source === p.source && last.learnedS === s) return this.lastClass;
+    const c = new PathClass(p.attrs, p.source, s);
+    const i = this.freeClasses.pop() ?? this.classes.length;
+    this.classes[i] = c;
+    return (this.lastClass = i);
+  }
+
+  private unref(slot: Slot | undefined): void {
+    if (typeof slot !== "number") return;
+    const c = this.classes[slot]!;
+    if (--c.refs > 0) return;
+    this.classes[slot] = undefined;
+    this.freeClasses.push(slot);
+    if (this.lastClass === slot) this.lastClass = -1;
+  }
+
+  /** What to store for a lone path: its class index when it packs, else the path. */
+  private lone(p: Path): Slot {
+    const i = this.classOf(p);
+    if (i < 0) return p;
+    this.classes[i]!.refs++;
+    return i;
+  }
+
+  /** The path a packed slot stands for (a new object each time). */
+  private unpack(key: PrefixKey, i: number): Path {
+    const c = this.classes[i]!;
+    return new RibPath(key, 0, c.attrs, c.source, c.learnedS * 1000);
+  }
+
+  private pathsOf(key: PrefixKey, s: Slot | undefined): Path[] {
+    if (s === undefined) return NO_PATHS;
+    if (typeof s === "number") return [this.unpack(key, s)];
+    return s instanceof Multi ? s.paths : [s];
+  }
+
+  /** Best and multipath set of a slot (one object for a packed path, so best === multipath[0]). */
+  private decisionOf(key: PrefixKey, s: Slot | undefined): Decision {
+    if (s === undefined) return { best: undefined, multipath: NO_PATHS };
+    if (s instanceof Multi) return { best: s.best, multipath: s.multipath };
+    const p = typeof s === "number" ? this.unpack(key, s) : s;
+    return { best: p, multipath: [p] };
+  }
+
   /** Adds or replaces (implicit withdraw) a path. */
   upsert(path: Path, changes: Map<PrefixKey, RibChange>): void {
     const key = pathKey(path);
     const src = sourceId(path);
     const before = this.entries.get(key);
     if (before === undefined) {
-      this.entries.set(key, path);
+      const slot = this.lone(path);
+      this.entries.set(key, slot);
       this.count(src, 1);
-      this.record(changes, key, undefined, path);
+      this.record(changes, key, undefined, slot, path);
       return;
     }
     // copy on write: a change record may hold the old multipath array
-    const paths = pathsOf(before);
+    const paths = this.pathsOf(key, before);
     const i = findPath(paths, src, path.pathId);
     let next: Path[];
     if (i >= 0) next = paths.map((p, j) => (j === i ? path : p));
@@ -148,7 +207,13 @@ export class Rib {
     const key = prefixKey(prefix);
     const before = this.entries.get(key);
     if (before === undefined) return;
-    const paths = pathsOf(before);
+    if (typeof before === "number") {
+      if (pathId !== 0 || this.classes[before]!.source.id !== peerId) return;
+      this.count(peerId, -1);
+      this.settle(key, before, NO_PATHS, changes);
+      return;
+    }
+    const paths = this.pathsOf(key, before);
     const i = findPath(paths, peerId, pathId);
     if (i < 0) return;
     this.count(peerId, -1);
@@ -159,7 +224,8 @@ export class Rib {
   private removeWhere(peerId: string, changes: Map<PrefixKey, RibChange>, drop?: (p: Path) => boolean): void {
     if (!this.counts.has(peerId)) return;
     const visit = (slot: Slot, key: PrefixKey) => {
-      const paths = pathsOf(slot);
+      if (typeof slot === "number" && this.classes[slot]!.source.id !== peerId) return;
+      const paths = this.pathsOf(key, slot);
       let gone = 0;
       for (const p of paths) if (sourceId(p) === peerId && (!drop || drop(p))) gone++;
       if (gone === 0) return;
@@ -181,18 +247,36 @@ export class Rib {
    * (marked stale, still used); the rest go.
    */
   markStale(peerId: string, keep: ReadonlySet<AddressFamily>, changes: Map<PrefixKey, RibChange>): void {
-    for (const p of this.peerPaths(peerId)) if (keep.has(p.family)) p.stale = true;
+    for (const f of keep) this.markFamilyStale(peerId, f);
     this.removeWhere(peerId, changes, (p) => !keep.has(p.family));
   }
 
-  /** RFC 7313 §4 (BoRR): marks the peer's paths of one family stale; they stay in use until flushed. */
+  /**
+   * RFC 7313 §4 (BoRR): marks the peer's paths of one family stale; they stay in use until flushed.
+   * A packed path is unpacked first (the stale mark lives on the path); the decision is unchanged.
+   */
   markFamilyStale(peerId: string, family: AddressFamily): number {
+    if (!this.counts.has(peerId)) return 0;
     let n = 0;
-    for (const p of this.peerPaths(peerId)) {
-      if (p.family !== family) continue;
-      p.stale = true;
-      n++;
-    }
+    const visit = (slot: Slot, key: PrefixKey) => {
+      if (typeof slot === "number") {
+        if (this.classes[slot]!.source.id !== peerId) return;
+        const p = this.unpack(key, slot);
+        p.stale = true;
+        this.entries.set(key, p);
+        this.unref(slot);
+        n++;
+        return;
+      }
+      for (const p of slot instanceof Multi ? slot.paths : [slot]) {
+        if (sourceId(p) !== peerId) continue;
+        p.stale = true;
+        n++;
+      }
+    };
+    this.entries.forEachOf(family === "ipv4" ? "ipv4" : "other", (slot, key) => {
+      if (familyOfKey(key) === family) visit(slot, key);
+    });
     return n;
   }
 
@@ -205,25 +289,31 @@ export class Rib {
   private settle(key: PrefixKey, before: Slot, paths: Path[], changes: Map<PrefixKey, RibChange>): void {
     let after: Slot | undefined;
     if (paths.length === 0) this.entries.delete(key);
-    else if (paths.length === 1) this.entries.set(key, (after = paths[0]!));
+    else if (paths.length === 1) this.entries.set(key, (after = this.lone(paths[0]!)));
     else {
       const d = decide(paths, this.localAs);
       this.entries.set(key, (after = new Multi(paths, d.best, d.multipath)));
     }
-    this.record(changes, key, before, after);
+    this.record(changes, key, before, after, paths[0]);
+    this.unref(before);
   }
 
-  private record(changes: Map<PrefixKey, RibChange>, key: PrefixKey, before: Slot | undefined, after: Slot | undefined): void {
+  /** `lone`: the path a packed `after` was made from (reported as is, not unpacked again). */
+  private record(changes: Map<PrefixKey, RibChange>, key: PrefixKey, before: Slot | undefined, after: Slot | undefined, lone?: Path): void {
     if (sameDecision(before, after)) return;
     const prev = changes.get(key);
-    changes.set(key, new Change(key, prev ? prev.oldBest : bestOf(before), bestOf(after), multipathOf(after)));
+    const d = this.decisionOf(key, typeof after === "number" && lone ? lone : after);
+    changes.set(key, new Change(key, prev ? prev.oldBest : this.decisionOf(key, before).best, d.best, d.multipath));
   }
 
   /** Paths learned from one peer (its Adj-RIB-In after import policy). */
   peerPaths(peerId: string): Path[] {
     const out: Path[] = [];
     if (!this.counts.has(peerId)) return out;
-    for (const s of this.entries.values()) for (const p of pathsOf(s)) if (sourceId(p) === peerId) out.push(p);
+    for (const [key, s] of this.entries.entries()) {
+      if (typeof s === "number" && this.classes[s]!.source.id !== peerId) continue;
+      for (const p of this.pathsOf(key, s)) if (sourceId(p) === peerId) out.push(p);
+    }
     return out;
   }
 
@@ -234,19 +324,34 @@ export class Rib {
 
   entry(key: PrefixKey): RibEntry | undefined {
     const s = this.entries.get(key);
-    return s === undefined ? undefined : view(key, s);
+    return s === undefined ? undefined : this.view(key, s);
   }
 
   *all(family?: AddressFamily): Generator<RibEntry> {
-    for (const [key, s] of this.entries.entries()) if (!family || familyOfKey(key) === family) yield view(key, s);
+    for (const [key, s] of this.entries.entries()) if (!family || familyOfKey(key) === family) yield this.view(key, s);
+  }
+
+  /** Path classes alive (for tests and memory accounting). */
+  get classCount(): number {
+    return this.classes.length - this.freeClasses.length;
+  }
+
+  private view(key: PrefixKey, s: Slot): RibEntry {
+    if (typeof s === "number") {
+      const p = this.unpack(key, s);
+      return new EntryView(key, [p], { best: p, multipath: [p] });
+    }
+    if (s instanceof Multi) return new EntryView(key, s.paths, { best: s.best, multipath: s.multipath });
+    return new EntryView(key, [s], { best: s, multipath: [s] });
   }
 }
 
-/** A RibEntry over a slot; the prefix is made from the key only if someone reads it. */
+/** A RibEntry; the prefix is made from the key only if someone reads it. */
 class EntryView implements RibEntry {
   constructor(
     readonly key: PrefixKey,
-    private readonly s: Slot,
+    readonly paths: Path[],
+    readonly decision: Decision,
   ) {}
   get family(): AddressFamily {
     return familyOfKey(this.key);
@@ -254,14 +359,4 @@ class EntryView implements RibEntry {
   get prefix(): Prefix {
     return prefixFromKey(this.key);
   }
-  get paths(): Path[] {
-    return pathsOf(this.s);
-  }
-  get decision(): Decision {
-    return { best: bestOf(this.s), multipath: multipathOf(this.s) };
-  }
-}
-
-function view(key: PrefixKey, s: Slot): RibEntry {
-  return new EntryView(key, s);
 }
