@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
-import { addWorkloadTo } from "../cli/workload.js";
+import { addWorkloadTo } from "../vm/workload-store.js";
 import type { Store } from "../datastore/store.js";
 import { buildInitramfs, vmKernel } from "../vm/initramfs.js";
 import { READY_MARK } from "../vm/init-script.js";
