@@ -10,8 +10,30 @@ import { parseCommandLine } from "./parse.js";
 import { UsageError } from "./command.js";
 import { requireLab } from "./lab-common.js";
 
+/**
+ * With a "--" before CMD, lab exec's own options may also stand between NAME and "--"
+ * (`lab exec h1 --name lab -- cmd`, as before the one parser): they are moved in front of NAME so
+ * that the parser, which passes everything after NAME through to CMD, still sees them.
+ */
+function ownOptionsFirst(argv: string[]): string[] {
+  const dd = argv.indexOf("--");
+  if (dd < 0) return argv;
+  const head = argv.slice(0, dd);
+  const first = head.findIndex((a) => !a.startsWith("-"));
+  if (first < 0) return argv;
+  const moved: string[] = [];
+  const kept: string[] = [];
+  for (let i = first + 1; i < head.length; i++) {
+    const a = head[i]!;
+    if (a === "--name" && i + 1 < head.length) moved.push(a, head[++i]!);
+    else if (a.startsWith("--name=")) moved.push(a);
+    else kept.push(a);
+  }
+  return [...head.slice(0, first), ...moved, head[first]!, ...kept, ...argv.slice(dd)];
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const parsed = parseCommandLine("lab exec", argv, io);
+  const parsed = parseCommandLine("lab exec", ownOptionsFirst(argv), io);
   if (!parsed) return 0;
   const nameFlag = parsed.values.name;
   // options after NAME are the command's (passThrough); a "--" before CMD is optional

@@ -101,11 +101,14 @@ test("a Tier that still holds policies cannot be deleted; built-in tiers never; 
   const both = [doc("GlobalNetworkPolicy", "security.deny-bad", "  tier: security\n"), doc("Tier", "security", "  order: 100\n")].join("---\n");
   const ok = await runCli(del, ["-f", file("both.yaml", both)]);
   assert.deepEqual(ok, { code: 0, stdout: "Successfully deleted 2 resource(s)\n", stderr: "" });
-  // The other order refuses, and deletes nothing.
+  // In the order a manifest creates them (tier first) too: delete -f takes tiers last.
+  assert.equal((await runCli(apply, ["-f", file("base.yaml", BASE)])).code, 0);
+  const reversed = [doc("Tier", "security", "  order: 100\n"), doc("GlobalNetworkPolicy", "security.deny-bad", "  tier: security\n")].join("---\n");
+  assert.deepEqual(await runCli(del, ["-f", file("rev.yaml", reversed)]), { code: 0, stdout: "Successfully deleted 2 resource(s)\n", stderr: "" });
+  // A file that deletes the tier but not every policy in it still refuses, and deletes nothing.
   assert.equal((await runCli(apply, ["-f", file("base.yaml", BASE)])).code, 0);
   const snap = await snapshot(bed.store);
-  const reversed = [doc("Tier", "security", "  order: 100\n"), doc("GlobalNetworkPolicy", "security.deny-bad", "  tier: security\n")].join("---\n");
-  const no = await runCli(del, ["-f", file("rev.yaml", reversed)]);
+  const no = await runCli(del, ["-f", file("tier-only.yaml", doc("Tier", "security", "  order: 100\n"))]);
   assert.equal(no.code, 1);
   assert.match(no.stderr, /still holds 1 policy/);
   assert.deepEqual(await snapshot(bed.store), snap);
