@@ -8,6 +8,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
 import { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource, type WorkloadEndpoint } from "../model/index.js";
@@ -39,6 +40,7 @@ export async function buildFabricTopology(labName: string, fabric: FabricPlan, r
   // IPv6 peer's route only on a link that is up), then its addresses and routes.
   const links = new Map<string, string[]>();
   const addrs = new Map<string, string[]>();
+  const routes = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, ns: string, ...l: string[]) => m.set(ns, [...(m.get(ns) ?? []), ...l]);
   for (const r of fabric.routers) add(links, r.netns, "link set lo up");
   for (const tor of tors) {
@@ -64,8 +66,8 @@ export async function buildFabricTopology(labName: string, fabric: FabricPlan, r
     }
     // A server's static default over both uplinks (proxy ARP for the workloads' gateway needs a
     // route); the specific routes, which win, come from BGP.
-    add(addrs, ns, `route add default ${h.uplinks.map((u) => `nexthop via ${u.torIPv4} dev ${u.ifname}`).join(" ")}`);
-    add(addrs, ns, `route add ::/0 ${h.uplinks.map((u) => `nexthop via ${u.torIPv6} dev ${u.ifname}`).join(" ")}`);
+    add(routes, ns, `route replace default ${h.uplinks.map((u) => `nexthop via ${u.torIPv4} dev ${u.ifname}`).join(" ")}`);
+    add(routes, ns, `route replace ::/0 ${h.uplinks.map((u) => `nexthop via ${u.torIPv6} dev ${u.ifname}`).join(" ")}`);
   }
   await ipBatch(runner, undefined, root);
   const routerNs = new Set(fabric.routers.map((r) => r.netns));
@@ -75,6 +77,19 @@ export async function buildFabricTopology(labName: string, fabric: FabricPlan, r
     await ipBatch(runner, ns, links.get(ns)!);
   });
   await eachLimited(all, 6, (ns) => ipBatch(runner, ns, addrs.get(ns) ?? []));
+  // The IPv6 peer routes the default's next hops need come a moment after their addresses (the
+  // address is tentative until the kernel's address work has run, even with nodad): the routes
+  // go last, and are tried again (`replace` is idempotent) while the kernel says "No route to host".
+  await eachLimited([...routes.keys()], 6, async (ns) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await ipBatch(runner, ns, routes.get(ns)!);
+      } catch (err) {
+        if (attempt >= 40 || !/No route to host/.test((err as Error).message)) throw err;
+        await sleep(50);
+      }
+    }
+  });
 }
 
 /** The directory of a router's files inside the lab directory. */
