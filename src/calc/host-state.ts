@@ -73,9 +73,12 @@ export const WATCHED_PREFIXES = ["/calico/resources/v3/projectcalico.org/", "/ca
 
 /**
  * Applies one key change (value undefined = deleted) to the state. Returns true when the key
- * was one the state tracks. Values that do not parse are ignored (treated as absent).
+ * was one the state tracks — with `me` (this host's node name), a WorkloadEndpoint only when it
+ * is or was on this host: the desired routes and interfaces read local endpoints only, so
+ * another host's workload coming and going asks for no programming pass here. Values that do
+ * not parse are ignored (treated as absent).
  */
-export function applyKeyUpdate(state: HostState, key: string, value: string | undefined): boolean {
+export function applyKeyUpdate(state: HostState, key: string, value: string | undefined, me?: string): boolean {
   const aff = AFFINITY_RE.exec(key);
   if (aff) {
     const node = aff[1]!;
@@ -116,13 +119,14 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | un
       return true;
     }
     case "WorkloadEndpoint": {
+      const was = state.endpoints.get(key)?.node;
       if (!obj || typeof spec["node"] !== "string" || typeof spec["interfaceName"] !== "string") {
         state.endpoints.delete(key);
-        return true;
+        return me === undefined || was === me;
       }
       const nets = Array.isArray(spec["ipNetworks"]) ? spec["ipNetworks"].filter((n): n is string => typeof n === "string") : [];
       state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets });
-      return true;
+      return me === undefined || was === me || spec["node"] === me;
     }
     case "BGPConfiguration": {
       applyRoutingResource(state.routing, rk.kind, rk.name, obj);

@@ -12,7 +12,7 @@ import { PolicyEvaluator, type EvalEndpoint, type EvalHostEndpoint, type EvalWor
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TCP_PORTS } from "./plan.js";
-import { eachLimited, labEffects, type LabEffects } from "./sh.js";
+import { eachLimited, labEffects, netnsPath, type LabEffects } from "./sh.js";
 import { DEFAULT_SAMPLE, FULL_MATRIX_MAX, pairCount, samplePairs } from "./sample.js";
 import { randomInt } from "node:crypto";
 import { NODE, PROBE } from "./paths.js";
@@ -99,7 +99,8 @@ export async function labCheck(state: LabState, opts: CheckOptions = {}, fx: Lab
       const family = a.address.includes(":") ? 6 : 4;
       for (const c of CHECKS) targets.push({ name: ANYCAST, family, address: a.address, accept: a.workloads, ...c });
     }
-    const r = await fx.runner.run(NODE, [PROBE, JSON.stringify(targets)], { netns: src.netns });
+    // nsenter (sh.ts netnsPath): the probe needs the network namespace only
+    const r = await fx.runner.run(NODE, [PROBE, JSON.stringify(targets)], { netns: netnsPath(src.netns) });
     if (r.code !== 0) throw new TabbyError("LAB_PROBE_FAILED", `probe in ${src.name} failed: ${r.stderr.trim()}`);
     for (const t of JSON.parse(r.stdout) as ProbeResult[]) {
       const srcAddr = t.family === 4 ? src.ipv4! : src.ipv6!;

@@ -43,8 +43,17 @@ export async function ipBatch(runner: CommandRunner, netns: string | undefined, 
   await sh(runner, "ip", [...(netns ? ["-n", netns] : []), "-batch", "-"], { input: lines.join("\n") + "\n" });
 }
 
+/**
+ * A named namespace as a path: the runner enters it with `nsenter --net=PATH`, which joins the
+ * network namespace only. `ip netns exec` (and `ip -n`) also make a private mount namespace and
+ * remount /sys, copying the mount table, which holds a bind mount per namespace: with hundreds of
+ * namespaces that copy costs more than the command. Net sysctls need only the network namespace
+ * (/proc/sys/net is the writer's namespace's); what reads /sys/class/net must use `ip netns exec`.
+ */
+export const netnsPath = (netns: string) => `/run/netns/${netns}`;
+
 /** Sysctls inside a namespace. */
-export const sysctls = (runner: CommandRunner, netns: string, settings: string[]) => sh(runner, "ip", ["netns", "exec", netns, "sysctl", "-q", "-w", ...settings]);
+export const sysctls = (runner: CommandRunner, netns: string, settings: string[]) => sh(runner, "sysctl", ["-q", "-w", ...settings], { netns: netnsPath(netns) });
 
 export async function listNetns(runner: CommandRunner): Promise<string[]> {
   const out = await sh(runner, "ip", ["-j", "netns", "list"]);

@@ -18,7 +18,7 @@ import type { Store } from "../datastore/store.js";
 import { parsePrefix } from "../net/index.js";
 import { planLab, isLabNamespace, TCP_PORTS, LAB_NAMESPACE, type LabPlan, type LabShape, type HostPlan, type WorkloadPlan } from "./plan.js";
 import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type LabProcess, type LabState, type LabWorkload } from "./state.js";
-import { eachLimited, ipBatch, ipIn, labEffects, listNetns, sh, sysctls, type LabEffects } from "./sh.js";
+import { eachLimited, ipBatch, labEffects, listNetns, netnsPath, sh, sysctls, type LabEffects } from "./sh.js";
 import { tail, type DaemonSpec } from "./supervisor.js";
 import type { CommandRunner } from "../dataplane/exec.js";
 import { RouteTable } from "../dataplane/routes.js";
@@ -268,14 +268,14 @@ function hostLines(plan: LabPlan, h: { ipv4: string; ipv6: string }): string[] {
   ];
 }
 
-/** Every workload's namespace in one `ip -batch`, then lo up and no DAD in each. */
+/** Every workload's namespace in one `ip -batch`, then no DAD and lo up in each. */
 async function makeWorkloadNamespaces(workloads: WorkloadPlan[], runner: CommandRunner): Promise<void> {
   await ipBatch(runner, undefined, workloads.map((w) => `netns add ${w.netns}`));
-  await eachLimited(workloads, NETNS_CONCURRENCY, async (w) => {
-    await sysctls(runner, w.netns, NO_DAD);
-    await ipIn(runner, w.netns, "link", "set", "lo", "up");
-  });
+  await eachLimited(workloads, NETNS_CONCURRENCY, (w) => prepareWorkloadNetns(runner, w.netns));
 }
+
+/** One process per workload namespace (entered with nsenter: see sh.ts netnsPath). */
+const prepareWorkloadNetns = async (runner: CommandRunner, netns: string): Promise<void> => void await sh(runner, "sh", ["-c", `sysctl -q -w ${NO_DAD.join(" ")} && ip link set lo up`], { netns: netnsPath(netns) });
 
 async function seedDatastore(store: Store, plan: LabPlan): Promise<void> {
   const client = new ResourceClient(store);
@@ -311,7 +311,8 @@ export function labExplainApiArgs(dir: string, h: HostPlan): string[] {
 }
 
 function startResponder(state: LabState, w: LabWorkload, fx: LabEffects): Promise<LabProcess> {
-  return fx.supervisor.start({ role: "responder", name: w.name, cmd: NODE, args: [RESPONDER, w.name, ...TCP_PORTS.map(String)], netns: w.netns, log: join(state.dir, `${w.name}.log`), marker: RESPONDER });
+  // nsenter (sh.ts netnsPath) execs node in place: the pid is the responder's
+  return fx.supervisor.start({ role: "responder", name: w.name, cmd: NODE, args: [RESPONDER, w.name, ...TCP_PORTS.map(String)], netns: netnsPath(w.netns), log: join(state.dir, `${w.name}.log`), marker: RESPONDER });
 }
 
 async function waitForNodes(store: Store, state: LabState, fx: LabEffects): Promise<void> {
@@ -363,8 +364,7 @@ async function runCni(state: LabState, w: { name: string; host: string; netns: s
 export async function plugWorkload(state: LabState, w: WorkloadPlan, fx: LabEffects = labEffects(), opts: { netnsMade?: boolean } = {}): Promise<LabWorkload> {
   if (!opts.netnsMade) {
     await sh(fx.runner, "ip", ["netns", "add", w.netns]);
-    await sysctls(fx.runner, w.netns, NO_DAD);
-    await ipIn(fx.runner, w.netns, "link", "set", "lo", "up");
+    await prepareWorkloadNetns(fx.runner, w.netns);
   }
   const result = JSON.parse(await runCni(state, w, "ADD", fx.runner)) as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
   const wl: LabWorkload = { name: w.name, host: w.host, netns: w.netns };
