@@ -4,12 +4,14 @@
  * command line), cuts a link or a router's forwarding with an nftables table of the lab's own in
  * that namespace — and records them in the lab's state so `heal` undoes exactly those.
  */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { TabbyError } from "../errors.js";
 import { failRuleset, failTable, planFailure, type LabFailure } from "./failure-plan.js";
 import { writeLabState, type LabProcess, type LabState } from "./state.js";
 import { labEffects, sh, type LabEffects } from "./sh.js";
 import { restartAgent } from "./restart.js";
-import { startRouter } from "./fabric.js";
+import { routerDir, startRouter } from "./fabric.js";
 import { reflectorSpec } from "./reflectors.js";
 
 /** SIGKILL, as a crash: no grace period. */
@@ -43,7 +45,9 @@ export async function healLab(state: LabState, target?: string, fx: LabEffects =
     if (f.kind === "agent") await restartAgent(state, f.host, true, fx);
     else if (f.kind === "router") {
       const r = state.fabric!.routers.find((x) => x.name === f.router)!;
-      // a killed daemon leaves its pid file: the supervisor removes it before the new start
+      // a killed daemon leaves its pid file (the supervisor removes it before the new start) and
+      // BIRD its control socket
+      rmSync(join(routerDir(state.dir, r), "bird.ctl"), { force: true });
       const fresh = await startRouter(state, state.fabric!, r, state.holdTime ?? 9, fx);
       state.processes = [...state.processes.filter((p) => !routerProcs(state, f.router).includes(p)), ...fresh];
     } else if (f.kind === "reflector") {
