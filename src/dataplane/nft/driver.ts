@@ -104,9 +104,6 @@ export class NftDataplane {
   }
 
   private async applyNow(events: readonly PolicyDataplaneEvent[]): Promise<void> {
-    // nothing changed since the table was programmed: no render, no diff (an agent gets a pass
-    // for every datastore change anywhere, most of which change nothing here)
-    if (events.length === 0 && this.programmed) return;
     applyEvents(this.state, events);
     if (!this.state.inSync) return;
     const want = this.renderer.render(this.state);
