@@ -37,6 +37,23 @@ test("lab: up, check, routes, no tunnels, clean withdraw, down", { timeout: 300_
   const check = await lab("check");
   assert.equal(check.code, 0, check.stdout + check.stderr);
   assert.match(check.stdout, /180 of 180 checks as expected \(180 should reach, 0 should be blocked\)/);
+  assert.match(check.stdout, /every ordered pair of the 6 workloads \(the full matrix/);
+
+  // a seeded sample of ordered pairs: printed with its seed, and the same pairs again from the seed
+  const sampled = await lab("check", "--sample", "4", "--seed", "7", "-o", "json");
+  assert.equal(sampled.code, 0, sampled.stdout + sampled.stderr);
+  const rep = JSON.parse(sampled.stdout) as { sample: { pairs: number; of: number; seed: number }; results: { from: string; to: string }[]; failed: number };
+  assert.deepEqual(rep.sample, { pairs: 4, of: 30, seed: 7, why: "as asked" });
+  const pairs = [...new Set(rep.results.map((r) => `${r.from}>${r.to}`))];
+  assert.equal(pairs.length, 4);
+  assert.equal(rep.results.length, 4 * 6, "each pair: ICMP and two TCP ports over both families");
+  const repeat = await lab("check", "--sample", "4", "--seed", "7");
+  assert.equal(repeat.code, 0, repeat.stdout + repeat.stderr);
+  assert.match(repeat.stdout, /sample: 4 of 30 ordered pairs \(as asked\), seed 7; `tabby lab check --name \S+ --sample 4 --seed 7`/);
+  for (const p of pairs) assert.ok(repeat.stdout.includes(p.replace(">", " → ")), `${p} again with the same seed`);
+  assert.match(repeat.stdout, /24 of 24 checks as expected/);
+  const bad = await lab("check", "--seed", "7");
+  assert.equal(bad.code, 2, bad.stdout + bad.stderr);
 
   const st = JSON.parse((await lab("status", "-o", "json")).stdout) as Status;
   assert.equal(st.hosts.length, 3);

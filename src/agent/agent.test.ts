@@ -98,6 +98,14 @@ test("agent: feeds every change to policy, tells it when in sync, and programs p
   assert.deepEqual(order.slice(0, 2), ["policy", "routes"]);
   order.length = 0;
   await store.put(`${R}globalnetworkpolicies/allow-dns`, JSON.stringify({ spec: { selector: "all()" } }));
+  // a policy-only change flushes the policy and leaves the routes alone
+  await eventually(() => assert.deepEqual(order, ["policy"]));
+  order.length = 0;
+  // another host's workload is nothing to this host's routes (nor, here, to its policy)
+  const wep = (node: string, name: string) => JSON.stringify({ spec: { node, interfaceName: `cali${name}`, ipNetworks: ["10.65.0.9/32"] } });
+  await store.put(`${R}workloadendpoints/lab/h2-k8s-w1-eth0`, wep("h2", "w1"));
+  // a workload of its own is: policy first, then routes
+  await store.put(`${R}workloadendpoints/lab/h1-k8s-w2-eth0`, wep("h1", "w2"));
   await eventually(() => assert.deepEqual(order, ["policy", "routes"]));
   // A rule the dataplane cannot enforce, written behind the API's back: skipped, and reported.
   await store.put(`${R}globalnetworkpolicies/web`, JSON.stringify({ spec: { selector: "all()", ingress: [{ action: "Allow", http: { methods: ["GET"] } }] } }));

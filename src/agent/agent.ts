@@ -183,6 +183,8 @@ export class Agent {
   private resyncTimer: TimerHandle | undefined;
   private flushing: Promise<void> | undefined;
   private dirty = false;
+  /** The routing half of the next pass is needed (a policy-only change skips it). */
+  private routesDirty = true;
   private resyncPolicy = false;
   private stopped = false;
   private configured = new Set<string>();
@@ -226,13 +228,16 @@ export class Agent {
       WATCHED_PREFIXES,
       {
         onUpdates: (updates) => {
-          let touched = false;
+          // routing: the host's routes, peers or interfaces may change (another host's workload
+          // does not: applyKeyUpdate with this node's name); policy: the policy pipeline reads it
+          let routing = false;
+          let policy = false;
           for (const u of updates) {
             // one decode feeds both pipelines; the host state copies what it keeps, so the
             // policy graph may then adopt the object
             const obj = decodeStored(u.value);
-            touched = applyKeyUpdate(this.state, u.key, obj) || touched;
-            touched = (this.deps.policy?.onUpdate(u.key, obj) ?? false) || touched;
+            routing = applyKeyUpdate(this.state, u.key, obj, this.opts.nodeName) || routing;
+            policy = (this.deps.policy?.onUpdate(u.key, obj) ?? false) || policy;
             for (const why of unenforcedRulesOf(u.key, obj)) {
               // fail closed, and say so: the rule is skipped by the dataplane (src/calc/policy/unenforced.ts)
               this.lastErrors.dataplane = { message: why, at: this.clock.now() };
@@ -240,10 +245,8 @@ export class Agent {
             }
           }
           this.deps.events?.datastoreUpdates?.(updates);
-          if (touched) {
-            this.changedSince ??= this.clock.now();
-            this.schedule();
-          }
+          if (routing) this.changedSince ??= this.clock.now();
+          if (routing || policy) this.schedule(undefined, routing);
         },
         onStatus: (s) => {
           this.status = s;
@@ -466,7 +469,9 @@ export class Agent {
     return this.speaker?.requestRefresh?.(peer, family) ?? 0;
   }
 
-  private schedule(delay = this.opts.batchDelayMs ?? 20): void {
+  /** `routes` false: only the policy needs a flush (the pass skips the routing half). */
+  private schedule(delay = this.opts.batchDelayMs ?? 20, routes = true): void {
+    if (routes) this.routesDirty = true;
     if (!this.inSync || !this.speaker || this.stopped) return;
     this.dirty = true;
     if (this.flushTimer) return;
@@ -513,18 +518,36 @@ export class Agent {
   }
 
   private async program(): Promise<void> {
+    const routes = this.routesDirty;
+    this.routesDirty = false;
     // datastore changes from here on belong to the next pass
-    const since = this.changedSince;
-    this.changedSince = undefined;
-    // Policy first: a new workload's rules exist before its routes make it reachable (and
-    // until then its interface is unknown to the dataplane, which drops its traffic).
-    if (this.deps.policy) {
-      await this.deps.policy.sync();
-      if (this.resyncPolicy) {
-        this.resyncPolicy = false;
-        await this.deps.policy.resync();
+    const since = routes ? this.changedSince : undefined;
+    if (routes) this.changedSince = undefined;
+    try {
+      // Policy first: a new workload's rules exist before its routes make it reachable (and
+      // until then its interface is unknown to the dataplane, which drops its traffic).
+      if (this.deps.policy) {
+        await this.deps.policy.sync();
+        if (this.resyncPolicy) {
+          this.resyncPolicy = false;
+          await this.deps.policy.resync();
+        }
       }
+    } catch (err) {
+      this.routesDirty ||= routes; // the retry does the whole pass
+      throw err;
     }
+    if (!routes) return;
+    try {
+      await this.programRoutes(since);
+    } catch (err) {
+      this.routesDirty = true;
+      throw err;
+    }
+  }
+
+  /** The routing half of a pass: peers, originated blocks, workload interfaces, kernel routes. */
+  private async programRoutes(since: number | undefined): Promise<void> {
     await this.ensureSpeakerIdentity();
     const desired = computeHostDesired(this.state, this.opts.nodeName, this.deps.readSecret);
     const speaker = this.speaker;

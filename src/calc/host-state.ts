@@ -79,10 +79,13 @@ export const WATCHED_PREFIXES = ["/calico/resources/v3/projectcalico.org/", "/ca
 /**
  * Applies one key change (value undefined = deleted) to the state: the stored JSON text, or the
  * object the agent decoded once for both pipelines (model/stored.ts). Returns true when the key
- * was one the state tracks. Values that do not parse are ignored (treated as absent). The state
- * copies what it keeps and never changes the object: the policy graph may adopt it after this.
+ * was one the state tracks — with `me` (this host's node name), a WorkloadEndpoint only when it
+ * is or was on this host: the desired routes and interfaces read local endpoints only, so
+ * another host's workload coming and going asks for no programming pass here. Values that do
+ * not parse are ignored (treated as absent). The state copies what it keeps and never changes
+ * the object: the policy graph may adopt it after this.
  */
-export function applyKeyUpdate(state: HostState, key: string, value: string | StoredObject | undefined): boolean {
+export function applyKeyUpdate(state: HostState, key: string, value: string | StoredObject | undefined, me?: string): boolean {
   const aff = AFFINITY_RE.exec(key);
   if (aff) {
     const node = aff[1]!;
@@ -123,13 +126,14 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | St
       return true;
     }
     case "WorkloadEndpoint": {
+      const was = state.endpoints.get(key)?.node;
       if (!obj || typeof spec["node"] !== "string" || typeof spec["interfaceName"] !== "string") {
         state.endpoints.delete(key);
-        return true;
+        return me === undefined || was === me;
       }
       const nets = Array.isArray(spec["ipNetworks"]) ? spec["ipNetworks"].filter((n): n is string => typeof n === "string") : [];
       state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets, ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}), ...(typeof spec["orchestrator"] === "string" ? { orchestrator: spec["orchestrator"] } : {}) });
-      return true;
+      return me === undefined || was === me || spec["node"] === me;
     }
     case "BGPConfiguration": {
       applyRoutingResource(state.routing, rk.kind, rk.name, obj);

@@ -327,12 +327,21 @@ export const COMMANDS = {
       "hold-time": { type: "string", default: "9", arg: "SECONDS", help: "BGP hold time" },
       policy: { type: "string", multiple: true, arg: "FILE", help: "apply these manifests (repeatable)" },
       datastore: { type: "string", default: "sqlite", arg: "KIND", help: "sqlite or etcd (a private TLS etcd)", choices: ["sqlite", "etcd"] },
-      topology: { type: "string", default: "mesh", arg: "TOPOLOGY", help: "mesh, rr or fabric", choices: ["mesh", "rr", "fabric"] },
+      topology: { type: "string", arg: "TOPOLOGY", help: "mesh, rr or fabric (default: mesh, rr above 20 hosts)", choices: ["mesh", "rr", "fabric"] },
       bfd: { type: "string", arg: "MS[xN]", help: "BFD on the fabric's host-ToR sessions: interval MS, multiplier N (3)" },
       vms: { type: "string", arg: "N", help: "QEMU VMs per host, on taps, addressed by DHCP (docs/vms.md)" },
     },
   },
-  "lab check": { summary: "show who reaches whom in the lab", module: "./lab-check.js", options: { ...LAB, output: { type: "string", short: "o", arg: "FORMAT", help: "json", choices: ["json"] } } },
+  "lab check": {
+    summary: "show who reaches whom in the lab",
+    module: "./lab-check.js",
+    options: {
+      ...LAB,
+      output: { type: "string", short: "o", arg: "FORMAT", help: "json", choices: ["json"] },
+      sample: { type: "string", arg: "N", help: "check a seeded random sample of N ordered pairs (the default above 40 workloads: 200)" },
+      seed: { type: "string", arg: "S", help: "with --sample: the seed, to repeat a run's pairs" },
+    },
+  },
   "lab status": { summary: "list the lab's hosts, routers and workloads", module: "./lab-status.js", options: { ...LAB, output: { type: "string", short: "o", arg: "FORMAT", help: "json", choices: ["json"] } } },
   "lab exec": {
     summary: "run a command in a lab host, router or workload: exec NAME -- CMD",

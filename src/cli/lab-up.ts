@@ -25,7 +25,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const policies: Resource[] = [];
   for (const file of values.policy ?? []) policies.push(...parseManifests(readFileSync(file, "utf8"), file));
   if (values.datastore !== "sqlite" && values.datastore !== "etcd") throw new UsageError(`--datastore must be sqlite or etcd, got "${values.datastore}"`);
-  if (values.topology !== "mesh" && values.topology !== "rr" && values.topology !== "fabric") throw new UsageError(`--topology is mesh, rr or fabric, got "${values.topology}"`);
+  if (values.topology !== undefined && values.topology !== "mesh" && values.topology !== "rr" && values.topology !== "fabric") throw new UsageError(`--topology is mesh, rr or fabric, got "${values.topology}"`);
   const fabric = values.topology === "fabric";
   for (const flag of ["racks", "tor", "as-model"] as const) {
     if (!fabric && values[flag] !== undefined) throw new UsageError(`--${flag} only applies to --topology fabric`);
@@ -57,7 +57,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     holdTime: num("hold-time", values["hold-time"]),
     policies,
     datastore: values.datastore,
-    topology: values.topology,
+    // absent: a mesh, or route reflectors above AUTO_RR_ABOVE hosts (src/lab/up.ts)
+    ...(values.topology ? { topology: values.topology } : {}),
     say: (line) => io.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
   });
   return 0;

@@ -10,13 +10,10 @@
  * lets `lab up` itself — running in the root namespace — seed the datastore and watch the agents
  * come up through a loopback TCP bridge (TLS end to end, with the admin certificate).
  */
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { TabbyError } from "../errors.js";
 import { openStore } from "../datastore/open.js";
 import type { Store } from "../datastore/store.js";
 import type { LabPlan } from "./plan.js";
@@ -24,6 +21,7 @@ import type { LabProcess, LabState } from "./state.js";
 import { makeLabPki, pkiPaths, type LabComponent, type LabPki } from "./pki.js";
 import { enableLabEtcdAuth } from "./etcd-rbac.js";
 import { relayServer } from "./relay.js";
+import { labEffects, type LabEffects } from "./sh.js";
 
 export const LAB_ETCD_PORT = 2379;
 const PEER_PORT = 2380;
@@ -55,7 +53,7 @@ export function labEtcdSocket(dir: string): string {
  * etcd.log) with TLS and client-certificate authentication, waits until healthy, and on a new
  * data directory creates the roles and users and enables authentication.
  */
-export async function startLabEtcd(state: LabState): Promise<LabProcess> {
+export async function startLabEtcd(state: LabState, fx: LabEffects = labEffects()): Promise<LabProcess> {
   const plan = state.plan;
   const dataDir = join(state.dir, "etcd-data");
   const fresh = !existsSync(dataDir);
@@ -63,40 +61,21 @@ export async function startLabEtcd(state: LabState): Promise<LabProcess> {
   const pki = makeLabPki(state.dir, plan.name, [plan.gateway4]);
   const client = `https://${plan.gateway4}:${LAB_ETCD_PORT}`;
   const peer = `http://127.0.0.1:${PEER_PORT}`;
-  const args = ["netns", "exec", plan.fabricNetns, ETCD_BIN,
-    "--name", "lab", "--data-dir", dataDir,
+  const args = ["--name", "lab", "--data-dir", dataDir,
     "--listen-client-urls", `${client},unixs://${SOCKET_NAME}`, "--advertise-client-urls", client,
     "--cert-file", pki.server.cert, "--key-file", pki.server.key, "--trusted-ca-file", pki.ca, "--client-cert-auth",
     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `lab=${peer}`,
     "--initial-cluster-token", `tabby-lab-${plan.name}`, "--logger", "zap", "--log-level", "warn"];
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (process.arch !== "x64") env["ETCD_UNSUPPORTED_ARCH"] = process.arch;
-  const fd = openSync(join(state.dir, "etcd.log"), "a");
-  let pid: number | undefined;
-  try {
-    const child = spawn("ip", args, { cwd: state.dir, detached: true, stdio: ["ignore", fd, fd], env });
-    child.unref();
-    pid = child.pid;
-  } finally {
-    closeSync(fd);
-  }
-  if (pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start ${ETCD_BIN}`);
-  // `ip netns exec` execs etcd in place, so this pid is etcd's; its data dir marks it as ours.
-  const proc: LabProcess = { role: "etcd", name: "etcd", pid, marker: dataDir };
   const socket = labEtcdSocket(state.dir);
-  for (let i = 0; i < 200; i++) {
-    if (await healthy(socket, pki)) {
-      if (fresh) await enableAuth(state.dir, pki);
-      return proc;
-    }
-    try {
-      process.kill(pid, 0);
-    } catch {
-      break;
-    }
-    await sleep(100);
-  }
-  throw new TabbyError("LAB_ETCD_FAILED", `etcd did not become healthy; see ${join(state.dir, "etcd.log")}`);
+  // `ip netns exec` execs etcd in place, so this pid is etcd's; its data dir marks it as ours.
+  const proc = await fx.supervisor.start({
+    role: "etcd", name: "etcd", cmd: ETCD_BIN, args, netns: plan.fabricNetns, cwd: state.dir, env,
+    log: join(state.dir, "etcd.log"), marker: dataDir, ready: () => healthy(socket, pki), readyTimeoutMs: 20_000,
+  });
+  if (fresh) await enableAuth(state.dir, pki);
+  return proc;
 }
 
 async function enableAuth(dir: string, pki: LabPki): Promise<void> {

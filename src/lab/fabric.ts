@@ -6,8 +6,7 @@
  * (BGPConfiguration without the mesh, one BGPPeer per ToR selecting the rack's nodes by label),
  * labels the Nodes, and places the anycast address on one workload per rack.
  */
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
@@ -17,58 +16,80 @@ import { LAB_NAMESPACE } from "./plan.js";
 import type { FabricHost, FabricPlan, RouterPlan } from "./fabric-plan.js";
 import { birdConfig, frrConfig, tabbyTorConfig, zebraConfig } from "./fabric-config.js";
 import { CLI_MAIN, NODE } from "./paths.js";
-import { ipIn, sh } from "./sh.js";
-import { LAB_ROOT, processIsOurs, type LabProcess, type LabState } from "./state.js";
+import { eachLimited, ipBatch, labEffects, sh, sysctls, type LabEffects } from "./sh.js";
+import { LAB_ROOT, type LabProcess, type LabState } from "./state.js";
+import type { CommandRunner } from "../dataplane/exec.js";
 
 export const FRR_DIR = "/usr/lib/frr";
 
-async function makeNetns(ns: string, router: boolean): Promise<void> {
-  await sh("ip", ["netns", "add", ns]);
-  await ipIn(ns, "link", "set", "lo", "up");
-  const settings = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"];
-  // routers forward; hosts get forwarding from their agent
-  if (router) settings.push("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
-  await sh("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", ...settings]);
-}
+const NETNS_SYSCTLS = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"];
+// routers forward; hosts get forwarding from their agent
+const ROUTER_SYSCTLS = [...NETNS_SYSCTLS, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"];
 
-/** Namespaces, links and addresses of the whole fabric, hosts included (before any daemon). */
-export async function buildFabricTopology(labName: string, fabric: FabricPlan): Promise<void> {
-  for (const r of fabric.routers) await makeNetns(r.netns, true);
+/**
+ * Namespaces, links and addresses of the whole fabric, hosts included (before any daemon): the
+ * namespaces and veths in one `ip -batch` in the root namespace, then each namespace's sysctls
+ * and one `ip -n NS -batch` with its links, addresses and routes.
+ */
+export async function buildFabricTopology(labName: string, fabric: FabricPlan, runner: CommandRunner = labEffects().runner): Promise<void> {
   const nsOf = (name: string) => `${labName}-${name}`;
   const spine = fabric.routers.find((r) => r.role === "spine")!;
-  for (const tor of fabric.routers.filter((r) => r.role === "tor")) {
+  const tors = fabric.routers.filter((r) => r.role === "tor");
+  const root: string[] = [...fabric.routers.map((r) => `netns add ${r.netns}`), ...fabric.hosts.map((h) => `netns add ${nsOf(h.name)}`)];
+  // Per namespace, in order: its links up (every end, before any address: the kernel adds an
+  // IPv6 peer's route only on a link that is up), then its addresses and routes.
+  const links = new Map<string, string[]>();
+  const addrs = new Map<string, string[]>();
+  const routes = new Map<string, string[]>();
+  const add = (m: Map<string, string[]>, ns: string, ...l: string[]) => m.set(ns, [...(m.get(ns) ?? []), ...l]);
+  for (const r of fabric.routers) add(links, r.netns, "link set lo up");
+  for (const tor of tors) {
     const up = tor.up!;
-    await sh("ip", ["link", "add", up.ifname, "netns", tor.netns, "type", "veth", "peer", "name", up.peerIfname, "netns", spine.netns]);
-    // links up before addresses: the kernel adds an IPv6 peer's route only on an up link
-    await ipIn(tor.netns, "link", "set", up.ifname, "up");
-    await ipIn(spine.netns, "link", "set", up.peerIfname, "up");
-    await ipIn(tor.netns, "addr", "add", up.ipv4, "dev", up.ifname);
-    await ipIn(tor.netns, "addr", "add", up.ipv6, "dev", up.ifname, "nodad");
-    await ipIn(spine.netns, "addr", "add", `${up.peerIPv4}/31`, "dev", up.peerIfname);
-    await ipIn(spine.netns, "addr", "add", `${up.peerIPv6}/127`, "dev", up.peerIfname, "nodad");
+    root.push(`link add ${up.ifname} netns ${tor.netns} type veth peer name ${up.peerIfname} netns ${spine.netns}`);
+    add(links, tor.netns, `link set ${up.ifname} up`);
+    add(links, spine.netns, `link set ${up.peerIfname} up`);
+    add(addrs, tor.netns, `addr add ${up.ipv4} dev ${up.ifname}`, `addr add ${up.ipv6} dev ${up.ifname} nodad`);
+    add(addrs, spine.netns, `addr add ${up.peerIPv4}/31 dev ${up.peerIfname}`, `addr add ${up.peerIPv6}/127 dev ${up.peerIfname} nodad`);
   }
   for (const h of fabric.hosts) {
     const ns = nsOf(h.name);
-    await makeNetns(ns, false);
+    add(links, ns, "link set lo up");
     for (const u of h.uplinks) {
       const tor = fabric.routers.find((r) => r.name === u.tor)!;
       const down = tor.down.find((d) => d.peerName === h.name)!;
-      await sh("ip", ["link", "add", u.ifname, "netns", ns, "type", "veth", "peer", "name", down.ifname, "netns", tor.netns]);
-      await ipIn(ns, "link", "set", u.ifname, "up");
-      await ipIn(tor.netns, "link", "set", down.ifname, "up");
+      root.push(`link add ${u.ifname} netns ${ns} type veth peer name ${down.ifname} netns ${tor.netns}`);
+      add(links, ns, `link set ${u.ifname} up`);
+      add(links, tor.netns, `link set ${down.ifname} up`);
       // one /32 (/128) on both uplinks, each with its ToR as the point-to-point peer
-      await ipIn(ns, "addr", "add", `${h.ipv4}/32`, "peer", `${u.torIPv4}/32`, "dev", u.ifname);
-      await ipIn(ns, "addr", "add", `${h.ipv6}/128`, "peer", `${u.torIPv6}/128`, "dev", u.ifname, "nodad");
-      await ipIn(tor.netns, "addr", "add", down.ipv4, "peer", `${h.ipv4}/32`, "dev", down.ifname);
-      await ipIn(tor.netns, "addr", "add", down.ipv6, "peer", `${h.ipv6}/128`, "dev", down.ifname, "nodad");
+      add(addrs, ns, `addr add ${h.ipv4}/32 peer ${u.torIPv4}/32 dev ${u.ifname}`, `addr add ${h.ipv6}/128 peer ${u.torIPv6}/128 dev ${u.ifname} nodad`);
+      add(addrs, tor.netns, `addr add ${down.ipv4} peer ${h.ipv4}/32 dev ${down.ifname}`, `addr add ${down.ipv6} peer ${h.ipv6}/128 dev ${down.ifname} nodad`);
     }
     // A server's static default over both uplinks (proxy ARP for the workloads' gateway needs a
     // route); the specific routes, which win, come from BGP.
-    const hops4 = h.uplinks.flatMap((u) => ["nexthop", "via", u.torIPv4, "dev", u.ifname]);
-    const hops6 = h.uplinks.flatMap((u) => ["nexthop", "via", u.torIPv6, "dev", u.ifname]);
-    await ipIn(ns, "route", "add", "default", ...hops4);
-    await ipIn(ns, "-6", "route", "add", "default", ...hops6);
+    add(routes, ns, `route replace default ${h.uplinks.map((u) => `nexthop via ${u.torIPv4} dev ${u.ifname}`).join(" ")}`);
+    add(routes, ns, `route replace ::/0 ${h.uplinks.map((u) => `nexthop via ${u.torIPv6} dev ${u.ifname}`).join(" ")}`);
   }
+  await ipBatch(runner, undefined, root);
+  const routerNs = new Set(fabric.routers.map((r) => r.netns));
+  const all = [...links.keys()];
+  await eachLimited(all, 6, async (ns) => {
+    await sysctls(runner, ns, routerNs.has(ns) ? ROUTER_SYSCTLS : NETNS_SYSCTLS);
+    await ipBatch(runner, ns, links.get(ns)!);
+  });
+  await eachLimited(all, 6, (ns) => ipBatch(runner, ns, addrs.get(ns) ?? []));
+  // The IPv6 peer routes the default's next hops need come a moment after their addresses (the
+  // address is tentative until the kernel's address work has run, even with nodad): the routes
+  // go last, and are tried again (`replace` is idempotent) while the kernel says "No route to host".
+  await eachLimited([...routes.keys()], 6, async (ns) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await ipBatch(runner, ns, routes.get(ns)!);
+      } catch (err) {
+        if (attempt >= 40 || !/No route to host/.test((err as Error).message)) throw err;
+        await sleep(50);
+      }
+    }
+  });
 }
 
 /** The directory of a router's files inside the lab directory. */
@@ -77,79 +98,52 @@ export function routerDir(labDir: string, r: RouterPlan): string {
 }
 
 /** Starts every router's daemon(s), handing each router's processes to `started` as it goes. */
-export async function startRouters(state: LabState, fabric: FabricPlan, holdTime: number, started: (procs: LabProcess[]) => void): Promise<void> {
+export async function startRouters(state: LabState, fabric: FabricPlan, holdTime: number, started: (procs: LabProcess[]) => void, fx: LabEffects = labEffects()): Promise<void> {
   if (fabric.routers.some((r) => r.kind === "frr")) {
     if (!existsSync(join(FRR_DIR, "bgpd")) || !existsSync(join(FRR_DIR, "zebra"))) throw new TabbyError("LAB_NO_DAEMON", `--tor frr/mixed needs FRR (${FRR_DIR}/zebra and bgpd: apt-get install frr)`);
     // zebra drops to the frr user: it must be able to reach its directory (search permission only)
     for (const d of [LAB_ROOT, state.dir]) chmodSync(d, 0o711);
   }
-  for (const r of fabric.routers) started(await startRouter(state, fabric, r, holdTime));
+  for (const r of fabric.routers) started(await startRouter(state, fabric, r, holdTime, fx));
 }
 
-export async function startRouter(state: LabState, fabric: FabricPlan, r: RouterPlan, holdTime: number): Promise<LabProcess[]> {
+export async function startRouter(state: LabState, fabric: FabricPlan, r: RouterPlan, holdTime: number, fx: LabEffects = labEffects()): Promise<LabProcess[]> {
   const dir = routerDir(state.dir, r);
   mkdirSync(dir, { recursive: true });
   const files = { dir, holdTime };
   if (r.kind === "bird") {
     const conf = join(dir, "bird.conf");
     writeFileSync(conf, birdConfig(fabric, r, files));
-    await sh("ip", ["netns", "exec", r.netns, "bird", "-c", conf, "-s", join(dir, "bird.ctl"), "-P", join(dir, "bird.pid")]);
-    return [{ role: "router", name: r.name, pid: await pidFile(join(dir, "bird.pid")), marker: conf }];
+    return [await fx.supervisor.start({ role: "router", name: r.name, cmd: "bird", args: ["-c", conf, "-s", join(dir, "bird.ctl"), "-P", join(dir, "bird.pid")], netns: r.netns, log: join(dir, "bird.out"), marker: conf, pidFile: join(dir, "bird.pid"), daemonizes: true })];
   }
   if (r.kind === "frr") {
     const zconf = join(dir, "zebra.conf");
     const bconf = join(dir, "bgpd.conf");
+    const fconf = join(dir, "bfdd.conf");
     writeFileSync(zconf, zebraConfig(r, files));
     writeFileSync(bconf, frrConfig(fabric, r, files));
     writeFileSync(join(dir, "vtysh.conf"), "");
-    const uid = Number(execFileSync("id", ["-u", "frr"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "frr"], { encoding: "utf8" }).trim());
-    chownSync(dir, uid, gid);
-    for (const f of [zconf, bconf, join(dir, "vtysh.conf")]) chownSync(f, uid, gid);
+    if (fabric.bfd) writeFileSync(fconf, [`hostname ${r.name}-bfdd`, `log file ${dir}/bfdd.log`, ""].join("\n"));
+    // FRR's daemons drop to the frr user: their directory and configurations are its
+    await sh(fx.runner, "chown", ["frr:frr", dir, zconf, bconf, join(dir, "vtysh.conf"), ...(fabric.bfd ? [fconf] : [])]);
     const zserv = join(dir, "zserv.api");
+    const frrd = (daemon: string, name: string, conf: string, args: string[]) =>
+      fx.supervisor.start({ role: "router", name, cmd: join(FRR_DIR, daemon), args: ["-d", "-f", conf, "-i", join(dir, `${daemon}.pid`), "--vty_socket", dir, "-z", zserv, "-P", "0", ...args], netns: r.netns, log: join(dir, `${daemon}.out`), marker: conf, pidFile: join(dir, `${daemon}.pid`), daemonizes: true });
     // the real zebra, one per namespace, all its paths private to this router
-    await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "zebra"), "-d", "-f", zconf, "-i", join(dir, "zebra.pid"), "--vty_socket", dir, "-z", zserv, "-P", "0"]);
-    const zebra: LabProcess = { role: "router", name: `${r.name}-zebra`, pid: await pidFile(join(dir, "zebra.pid")), marker: zconf };
-    const extra: LabProcess[] = [zebra];
+    const extra: LabProcess[] = [await frrd("zebra", `${r.name}-zebra`, zconf, [])];
     try {
-      if (fabric.bfd) {
-        // bfdd serves bgpd's `neighbor X bfd` sessions
-        const fconf = join(dir, "bfdd.conf");
-        writeFileSync(fconf, [`hostname ${r.name}-bfdd`, `log file ${dir}/bfdd.log`, ""].join("\n"));
-        chownSync(fconf, uid, gid);
-        await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "bfdd"), "-d", "-f", fconf, "-i", join(dir, "bfdd.pid"), "--vty_socket", dir, "-z", zserv, "-P", "0", "--bfdctl", join(dir, "bfdd.sock")]);
-        extra.push({ role: "router", name: `${r.name}-bfdd`, pid: await pidFile(join(dir, "bfdd.pid")), marker: fconf });
-      }
-      await sh("ip", ["netns", "exec", r.netns, join(FRR_DIR, "bgpd"), "-d", "-S", "-P", "0", "-f", bconf, "-i", join(dir, "bgpd.pid"), "--vty_socket", dir, "-z", zserv, "-p", "179"]);
+      // bfdd serves bgpd's `neighbor X bfd` sessions
+      if (fabric.bfd) extra.push(await frrd("bfdd", `${r.name}-bfdd`, fconf, ["--bfdctl", join(dir, "bfdd.sock")]));
       // bgpd first in the list: it is the router's BGP daemon (status, kill drills)
-      return [{ role: "router", name: r.name, pid: await pidFile(join(dir, "bgpd.pid")), marker: bconf }, ...extra];
+      return [await frrd("bgpd", r.name, bconf, ["-S", "-p", "179"]), ...extra];
     } catch (err) {
-      for (const p of extra) if (processIsOurs(p)) process.kill(p.pid, "SIGTERM");
+      await fx.supervisor.stop(extra);
       throw err;
     }
   }
   const conf = join(dir, "tabby.yaml");
   writeFileSync(conf, tabbyTorConfig(fabric, r, { ...files, control: join(dir, "tabby.sock") }));
-  const fd = openSync(join(dir, "tabby.log"), "a");
-  try {
-    const child = spawn("ip", ["netns", "exec", r.netns, NODE, CLI_MAIN, "bgp", "run", "-c", conf], { detached: true, stdio: ["ignore", fd, fd] });
-    child.unref();
-    if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start router ${r.name}`);
-    return [{ role: "router", name: r.name, pid: child.pid, marker: conf }];
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function pidFile(file: string): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    if (existsSync(file)) {
-      const pid = Number(readFileSync(file, "utf8").trim());
-      if (pid > 0) return pid;
-    }
-    await sleep(50);
-  }
-  throw new TabbyError("LAB_ROUTER_FAILED", `no pid file ${file} after 5 s: the daemon did not start (see its log beside it)`);
+  return [await fx.supervisor.start({ role: "router", name: r.name, cmd: NODE, args: [CLI_MAIN, "bgp", "run", "-c", conf], netns: r.netns, log: join(dir, "tabby.log"), marker: conf })];
 }
 
 /** GTSM hop count between hosts and their ToRs: one link, so anything from further away is dropped. */
@@ -213,9 +207,8 @@ export function anycastWorkloads(fabric: FabricPlan, workloadNames: string[]): s
 }
 
 /** Adds the anycast addresses inside the workload and to its WorkloadEndpoint's ipNetworks. */
-export async function placeAnycast(client: ResourceClient, fabric: FabricPlan, w: { netns: string; containerId: string }): Promise<void> {
-  await ipIn(w.netns, "addr", "add", `${fabric.anycast.ipv4}/32`, "dev", "eth0");
-  await ipIn(w.netns, "addr", "add", `${fabric.anycast.ipv6}/128`, "dev", "eth0", "nodad");
+export async function placeAnycast(client: ResourceClient, fabric: FabricPlan, w: { netns: string; containerId: string }, runner: CommandRunner = labEffects().runner): Promise<void> {
+  await ipBatch(runner, w.netns, [`addr add ${fabric.anycast.ipv4}/32 dev eth0`, `addr add ${fabric.anycast.ipv6}/128 dev eth0 nodad`]);
   for (let attempt = 0; ; attempt++) {
     const { items } = await client.list<WorkloadEndpoint>("WorkloadEndpoint", LAB_NAMESPACE);
     const wep = items.find((e) => e.spec.containerID === w.containerId);

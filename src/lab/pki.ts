@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { TabbyError } from "../errors.js";
+import type { CommandRunner } from "../dataplane/exec.js";
 
 export type LabComponent = "agent" | "cni" | "admin";
 export const LAB_COMPONENTS: readonly LabComponent[] = ["agent", "cni", "admin"];
@@ -70,26 +71,42 @@ function openssl(args: string[]): void {
 }
 
 const DAYS = "825";
+const NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"];
+
+/** A fresh private directory with the CA's openssl config in it; the CA's own `req` command. */
+function freshCaDir(dir: string, ca: string, caKey: string, caName: string): string[] {
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const caCnf = writeCnf(dir, "ca", certConfig(caName, "ca"));
+  return ["req", "-x509", "-new", "-config", caCnf, "-extensions", "ext", ...NEW_KEY, "-keyout", caKey, "-out", ca, "-days", DAYS];
+}
+
+function writeCnf(dir: string, name: string, text: string): string {
+  const f = join(dir, `${name}.cnf`);
+  writeFileSync(f, text, { mode: 0o600 });
+  return f;
+}
+
+/** The two openssl commands that issue one certificate (key and request, then the CA's signature). */
+function issueCommands(dir: string, ca: string, caKey: string, pair: KeyPair, name: string, text: string): { req: string[]; sign: string[]; csr: string } {
+  const c = writeCnf(dir, name, text);
+  const csr = join(dir, `${name}.csr`);
+  return {
+    csr,
+    req: ["req", "-new", "-config", c, ...NEW_KEY, "-keyout", pair.key, "-out", csr],
+    sign: ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-set_serial", `0x${randomBytes(16).toString("hex")}`, "-days", DAYS, "-extfile", c, "-extensions", "ext", "-out", pair.cert],
+  };
+}
 
 /** A fresh private directory with a new CA in it, and an `issue` that signs certificates with it. */
 function newCa(dir: string, ca: string, caKey: string, caName: string): (pair: KeyPair, name: string, text: string) => void {
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const cnf = (name: string, text: string) => {
-    const f = join(dir, `${name}.cnf`);
-    writeFileSync(f, text, { mode: 0o600 });
-    return f;
-  };
-  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"];
-  const caCnf = cnf("ca", certConfig(caName, "ca"));
-  openssl(["req", "-x509", "-new", "-config", caCnf, "-extensions", "ext", ...newKey, "-keyout", caKey, "-out", ca, "-days", DAYS]);
+  openssl(freshCaDir(dir, ca, caKey, caName));
   chmodSync(caKey, 0o600);
   return (pair, name, text) => {
-    const c = cnf(name, text);
-    const csr = join(dir, `${name}.csr`);
-    openssl(["req", "-new", "-config", c, ...newKey, "-keyout", pair.key, "-out", csr]);
-    openssl(["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-set_serial", `0x${randomBytes(16).toString("hex")}`, "-days", DAYS, "-extfile", c, "-extensions", "ext", "-out", pair.cert]);
-    rmSync(csr);
+    const cmd = issueCommands(dir, ca, caKey, pair, name, text);
+    openssl(cmd.req);
+    openssl(cmd.sign);
+    rmSync(cmd.csr, { force: true });
     chmodSync(pair.key, 0o600);
   };
 }
@@ -123,10 +140,35 @@ export function explainPkiPaths(labDir: string, hostNames: string[]): ExplainPki
   return { dir, ca: join(dir, "ca.pem"), caKey: join(dir, "ca-key.pem"), hosts: Object.fromEntries(hostNames.map((h) => [h, pair(`agent-${h}`)])), client: pair("explain-client") };
 }
 
-export function makeExplainPki(labDir: string, labName: string, hosts: { name: string; ips: string[] }[]): ExplainPki {
+/**
+ * Makes the explain certificates through the lab's command runner, PKI_CONCURRENCY openssl
+ * commands at a time (a 50-host lab needs 100 of them); the files are private as above.
+ */
+export async function makeExplainPki(runner: CommandRunner, labDir: string, labName: string, hosts: { name: string; ips: string[] }[]): Promise<ExplainPki> {
   const p = explainPkiPaths(labDir, hosts.map((h) => h.name));
-  const issue = newCa(p.dir, p.ca, p.caKey, `tabby lab ${labName} explain CA`);
-  for (const h of hosts) issue(p.hosts[h.name]!, `agent-${h.name}`, certConfig(`tabby-agent-${h.name}`, "server", h.ips.map((ip) => `IP:${ip}`)));
-  issue(p.client, "explain-client", certConfig("tabby-explain", "client"));
+  const run = async (args: string[]) => {
+    const r = await runner.run("openssl", args);
+    if (r.code !== 0) throw new TabbyError("LAB_PKI_FAILED", `openssl ${args[0]} failed: ${r.stderr.trim() || r.stdout.trim()}`);
+  };
+  await run(freshCaDir(p.dir, p.ca, p.caKey, `tabby lab ${labName} explain CA`));
+  const certs: { pair: KeyPair; name: string; text: string }[] = [
+    ...hosts.map((h) => ({ pair: p.hosts[h.name]!, name: `agent-${h.name}`, text: certConfig(`tabby-agent-${h.name}`, "server", h.ips.map((ip) => `IP:${ip}`)) })),
+    { pair: p.client, name: "explain-client", text: certConfig("tabby-explain", "client") },
+  ];
+  let next = 0;
+  const worker = async () => {
+    while (next < certs.length) {
+      const c = certs[next++]!;
+      const cmd = issueCommands(p.dir, p.ca, p.caKey, c.pair, c.name, c.text);
+      await run(cmd.req);
+      await run(cmd.sign);
+      rmSync(cmd.csr, { force: true });
+    }
+  };
+  await Promise.all(Array.from({ length: PKI_CONCURRENCY }, worker));
+  // openssl writes keys 0600 under its umask already on most systems; make sure (the fake runner writes nothing)
+  for (const f of [p.caKey, ...certs.map((c) => c.pair.key)]) if (existsSync(f)) chmodSync(f, 0o600);
   return p;
 }
+
+const PKI_CONCURRENCY = 4;

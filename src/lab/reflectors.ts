@@ -9,15 +9,14 @@
  * that is not a tabby node gets no GTSM by default, so the lab sets it on both sides.
  * The layout part is pure; `startReflectors` is the shell.
  */
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
 import { stringify } from "yaml";
-import { TabbyError } from "../errors.js";
 import { API_VERSION, type Resource } from "../model/index.js";
 import { FABRIC4, FABRIC6, type LabPlan } from "./plan.js";
 import { CLI_MAIN, NODE } from "./paths.js";
-import { ipIn, sh } from "./sh.js";
+import { ipBatch, labEffects, sysctls, type LabEffects } from "./sh.js";
+import type { DaemonSpec } from "./supervisor.js";
 import type { LabProcess } from "./state.js";
 
 export type Topology = "mesh" | "rr" | "fabric";
@@ -84,37 +83,25 @@ export function reflectorResources(plan: LabPlan, reflectors: ReflectorPlan[]): 
 }
 
 /** Makes each reflector's namespace on the fabric bridge and starts its speaker. */
-export async function startReflectors(plan: LabPlan, reflectors: ReflectorPlan[], dir: string, holdTime: number): Promise<LabProcess[]> {
+export async function startReflectors(plan: LabPlan, reflectors: ReflectorPlan[], dir: string, holdTime: number, fx: LabEffects = labEffects()): Promise<LabProcess[]> {
   const procs: LabProcess[] = [];
   for (const rr of reflectors) {
-    await sh("ip", ["netns", "add", rr.netns]);
-    await ipIn(rr.netns, "link", "set", "lo", "up");
-    await sh("ip", ["netns", "exec", rr.netns, "sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
-    await sh("ip", ["link", "add", "eth0", "netns", rr.netns, "type", "veth", "peer", "name", rr.fabricPort, "netns", plan.fabricNetns]);
-    await ipIn(plan.fabricNetns, "link", "set", rr.fabricPort, "master", "br0", "up");
-    await ipIn(rr.netns, "addr", "add", rr.ipv4, "dev", "eth0");
-    await ipIn(rr.netns, "addr", "add", rr.ipv6, "dev", "eth0", "nodad");
-    await ipIn(rr.netns, "link", "set", "eth0", "up");
+    await ipBatch(fx.runner, undefined, [`netns add ${rr.netns}`, `link add eth0 netns ${rr.netns} type veth peer name ${rr.fabricPort} netns ${plan.fabricNetns}`]);
+    await sysctls(fx.runner, rr.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+    await ipBatch(fx.runner, plan.fabricNetns, [`link set ${rr.fabricPort} master br0 up`]);
+    await ipBatch(fx.runner, rr.netns, ["link set lo up", `addr add ${rr.ipv4} dev eth0`, `addr add ${rr.ipv6} dev eth0 nodad`, "link set eth0 up"]);
     const control = join(dir, `${rr.name}.sock`);
     writeFileSync(reflectorConfigFile(dir, rr), reflectorConfig(plan, rr, control, holdTime));
-    procs.push(spawnReflector(rr, dir));
+    procs.push(await fx.supervisor.start(reflectorSpec(rr, dir)));
   }
   return procs;
 }
 
 const reflectorConfigFile = (dir: string, rr: ReflectorPlan) => join(dir, `${rr.name}.yaml`);
 
-/** Starts a reflector's speaker from the config `startReflectors` wrote (also `lab heal`). */
-export function spawnReflector(rr: ReflectorPlan, dir: string): LabProcess {
+/** The supervisor's spec of a reflector's speaker, from the config `startReflectors` wrote (also `lab heal`). */
+export function reflectorSpec(rr: ReflectorPlan, dir: string): DaemonSpec {
   const config = reflectorConfigFile(dir, rr);
-  const fd = openSync(join(dir, `${rr.name}.log`), "a");
-  try {
-    const child = spawn("ip", ["netns", "exec", rr.netns, NODE, CLI_MAIN, "bgp", "run", "-c", config], { detached: true, stdio: ["ignore", fd, fd] });
-    child.unref();
-    if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start reflector ${rr.name}`);
-    // the config path is on the command line: a reused pid is never mistaken for ours
-    return { role: "reflector", name: rr.name, pid: child.pid, marker: config };
-  } finally {
-    closeSync(fd);
-  }
+  // the config path is on the command line: a reused pid is never mistaken for ours
+  return { role: "reflector", name: rr.name, cmd: NODE, args: [CLI_MAIN, "bgp", "run", "-c", config], netns: rr.netns, log: join(dir, `${rr.name}.log`), marker: config };
 }

@@ -7,9 +7,8 @@
  */
 import { explainPkiPaths, makeExplainPki } from "./pki.js";
 import { DEFAULT_EXPLAIN_PORT, DEFAULT_UI_LISTEN } from "../ports.js";
-import { openSync, closeSync, mkdirSync, writeFileSync, chmodSync, readFileSync } from "node:fs";
+import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
 import { resourceKey } from "../model/keys.js";
@@ -18,8 +17,11 @@ import { API_VERSION, type Resource } from "../model/index.js";
 import type { Store } from "../datastore/store.js";
 import { parsePrefix } from "../net/index.js";
 import { planLab, isLabNamespace, TCP_PORTS, LAB_NAMESPACE, type LabPlan, type LabShape, type HostPlan, type WorkloadPlan } from "./plan.js";
-import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type LabState, type LabWorkload } from "./state.js";
-import { ipIn, listNetns, runCommand, sh } from "./sh.js";
+import { labDir, processIsOurs, readLabState, setCurrentLab, writeLabState, type LabProcess, type LabState, type LabWorkload } from "./state.js";
+import { eachLimited, ipBatch, labEffects, listNetns, netnsPath, sh, sysctls, type LabEffects } from "./sh.js";
+import { tail, type DaemonSpec } from "./supervisor.js";
+import type { CommandRunner } from "../dataplane/exec.js";
+import { RouteTable } from "../dataplane/routes.js";
 import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, NODE, RESPONDER } from "./paths.js";
@@ -53,7 +55,7 @@ export interface LabUpOptions extends LabShape {
   say?: (line: string) => void;
 }
 
-export async function labUp(opts: LabUpOptions): Promise<LabState> {
+export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): Promise<LabState> {
   const say = opts.say ?? (() => {});
   const fabric = opts.topology === "fabric" ? planFabric(opts.name, { racks: opts.racks ?? 2, hosts: opts.hosts, tor: opts.tor ?? "mixed", asModel: opts.asModel ?? "rack" }) : undefined;
   if (opts.bfd && !fabric) throw new TabbyError("LAB_UNSUPPORTED", "--bfd applies to --topology fabric (the host↔ToR sessions are the directly connected ones)");
@@ -62,7 +64,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     throw new TabbyError("LAB_UNSUPPORTED", "--datastore etcd is not available with --topology fabric yet (etcd lives on the bridge fabric's gateway, which a routed fabric does not have)");
   }
   const plan = planLab(opts, fabric);
-  await clearLeftovers(plan, say);
+  const topology = opts.topology ?? (plan.hosts.length > AUTO_RR_ABOVE ? "rr" : "mesh");
+  await clearLeftovers(plan, say, fx);
 
   const dir = labDir(plan.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -77,9 +80,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     ready: false,
     holdTime: opts.holdTime ?? 9,
   };
-  if (opts.topology === "rr") {
+  if (topology === "rr") {
     state.topology = "rr";
     state.reflectors = planReflectors(plan);
+    if (opts.topology === undefined) say(`topology: ${plan.hosts.length} hosts, more than ${AUTO_RR_ABOVE}: two route reflectors instead of a full mesh (--topology mesh to insist)`);
   }
   if (fabric) {
     state.topology = "fabric";
@@ -88,19 +92,21 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   }
   writeLabState(state);
   writeWrappers(dir);
+  // the agents' certificates are made while the network is built (openssl, in parallel)
+  const pki = makeExplainPki(fx.runner, dir, plan.name, plan.hosts.map((h) => ({ name: h.name, ips: [h.ipv4.split("/")[0]!, h.ipv6.split("/")[0]!] })));
+  pki.catch(() => {}); // awaited below; a failure there is reported there
 
   if (fabric) {
     const tors = fabric.routers.filter((r) => r.role === "tor");
     say(`fabric: ${fabric.racks} rack(s) of ${fabric.hostsPerRack} host(s), each host dual-homed to its rack's ToRs (${tors.map((r) => `${r.name}: ${r.kind}`).join(", ")}), ToRs to spine sp1 (bird); AS model ${fabric.asModel}`);
-    await buildFabricTopology(plan.name, fabric);
+    await buildFabricTopology(plan.name, fabric, fx.runner);
   } else {
     say(`fabric: bridge in ${plan.fabricNetns}, ${plan.hosts.length} host(s) on 10.99.0.0/24 and fd99::/64`);
-    await buildFabric(plan);
-    for (const h of plan.hosts) await buildHost(plan, h);
+    await buildBridgeFabric(plan, fx.runner);
   }
 
   if (opts.datastore === "etcd") {
-    state.processes.push(await startLabEtcd(state));
+    state.processes.push(await startLabEtcd(state, fx));
     writeLabState(state);
     say(`etcd: running in ${plan.fabricNetns}, serving ${state.datastore} to the hosts`);
   }
@@ -116,7 +122,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     if (state.reflectors) {
       const client = new ResourceClient(store);
       for (const r of reflectorResources(plan, state.reflectors)) await client.apply(r);
-      state.processes.push(...(await startReflectors(plan, state.reflectors, dir, opts.holdTime ?? 9)));
+      state.processes.push(...(await startReflectors(plan, state.reflectors, dir, opts.holdTime ?? 9, fx)));
       writeLabState(state);
       say(`reflectors: tabby bgp run in ${state.reflectors.map((r) => `${r.netns} (${r.ipv4.split("/")[0]})`).join(", ")}, one cluster, every host a client`);
     }
@@ -128,37 +134,45 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       await startRouters(state, fabric, opts.holdTime ?? 9, (procs) => {
         state.processes.push(...procs);
         writeLabState(state);
-      });
+      }, fx);
       say(`routers: ${fabric.routers.map((r) => `${r.name} (${r.kind}, AS ${r.asNumber})`).join(", ")}; configs in ${dir}/<router>/`);
       say(`datastore: mesh off, BGPPeer per ToR selecting its rack (${fabric.routers.filter((r) => r.role === "tor").map((r) => `lab-${r.name}`).join(", ")})`);
     }
 
-    makeExplainPki(dir, plan.name, plan.hosts.map((h) => ({ name: h.name, ips: [h.ipv4.split("/")[0]!, h.ipv6.split("/")[0]!] })));
+    await pki;
     for (const h of plan.hosts) {
-      state.processes.push(startAgent(state, h, state.holdTime ?? 9));
+      state.processes.push(await startAgent(state, h, state.holdTime ?? 9, fx));
       writeLabState(state);
     }
-    say(`agents: started tabby node run in ${plan.hosts.map((h) => h.netns).join(", ")}`);
+    say(`agents: started tabby node run in ${plan.hosts.length > 6 ? `${plan.hosts[0]!.netns} … ${plan.hosts.at(-1)!.netns}` : plan.hosts.map((h) => h.netns).join(", ")}`);
     say(`explain: every agent serves its explain API (mutual TLS) on its fabric IPv4 address, port ${DEFAULT_EXPLAIN_PORT}; certificates in ${dir}/explain-pki`);
     say(`metrics: every agent${state.reflectors ? " and reflector" : ""} serves http://127.0.0.1:9091/metrics in its namespace, agents also /readyz on :9099 (tabby lab exec h1 -- curl -s 127.0.0.1:9091/metrics)`);
-    await waitForNodes(store, state);
+    // the workloads' namespaces are made while the agents start
+    await makeWorkloadNamespaces(plan.workloads, fx.runner);
+    await waitForNodes(store, state, fx);
     if (fabric) {
       await labelNodes(new ResourceClient(store), fabric);
       say(`nodes: labelled ${fabric.hosts.map((h) => `${h.name} rack=${h.rack}`).join(", ")}`);
     }
 
-    for (const w of plan.workloads) {
-      const wl = await plugWorkload(state, w);
-      await labelWorkload(new ResourceClient(store), w);
+    // Workloads are plugged WORKLOAD_CONCURRENCY at a time, as a runtime starting many pods
+    // does; each is recorded (and reported) as it comes, and the list is put in plan order.
+    const client = new ResourceClient(store);
+    await eachLimited(plan.workloads, WORKLOAD_CONCURRENCY, async (w) => {
+      const wl = await plugWorkload(state, w, fx, { netnsMade: true });
+      await labelWorkload(client, w);
       state.workloads.push(wl);
-      state.processes.push(startResponder(state, wl));
+      state.processes.push(await startResponder(state, wl, fx));
       writeLabState(state);
       say(`workload ${w.name} on ${w.host}: ${wl.ipv4 ?? "-"} ${wl.ipv6 ?? "-"} (${wl.interface})`);
-    }
+    });
+    const order = new Map(plan.workloads.map((w, i) => [w.name, i]));
+    state.workloads.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+    writeLabState(state);
 
     if (fabric) {
       const holders = anycastWorkloads(fabric, state.workloads.map((w) => w.name));
-      for (const name of holders) await placeAnycast(new ResourceClient(store), fabric, plan.workloads.find((w) => w.name === name)!);
+      for (const name of holders) await placeAnycast(new ResourceClient(store), fabric, plan.workloads.find((w) => w.name === name)!, fx.runner);
       if (holders.length) {
         state.anycast = [fabric.anycast.ipv4, fabric.anycast.ipv6].map((address) => ({ address, workloads: holders }));
         writeLabState(state);
@@ -166,10 +180,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       }
     }
 
-    if (opts.vms) await startLabVms(state, store, opts.vms, say);
+    if (opts.vms) await startLabVms(state, store, opts.vms, say, fx);
 
     say("waiting for BGP to spread every host's blocks...");
-    await waitForRoutes(store, state, say);
+    await waitForRoutes(store, state, say, fx.runner);
   } finally {
     await closeStore();
   }
@@ -181,15 +195,22 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   return state;
 }
 
-async function clearLeftovers(plan: LabPlan, say: (l: string) => void): Promise<void> {
+/** Above this many hosts, `lab up` without --topology uses route reflectors: a full mesh is n(n-1)/2 sessions. */
+export const AUTO_RR_ABOVE = 20;
+/** CNI ADDs (and responder starts) in flight at once. */
+export const WORKLOAD_CONCURRENCY = 6;
+/** Namespaces configured at once (a sysctl and an `ip -batch` each). */
+const NETNS_CONCURRENCY = 6;
+
+async function clearLeftovers(plan: LabPlan, say: (l: string) => void, fx: LabEffects): Promise<void> {
   const prior = readLabState(plan.name);
   if (prior?.ready && prior.processes.some((p) => p.role === "agent" && processIsOurs(p))) {
     throw new TabbyError("LAB_ALREADY_UP", `lab "${plan.name}" is already up; run \`tabby lab down\` first (or pick another --name)`);
   }
-  const stale = (await listNetns()).filter((ns) => isLabNamespace(plan.name, ns));
+  const stale = (await listNetns(fx.runner)).filter((ns) => isLabNamespace(plan.name, ns));
   if (prior || stale.length) {
     say(`found leftovers of an earlier lab "${plan.name}" (${stale.length} namespace(s)); removing them`);
-    await labDown(plan.name);
+    await labDown(plan.name, () => {}, fx);
   }
 }
 
@@ -210,34 +231,55 @@ function writeWrappers(dir: string): void {
   }
 }
 
-async function buildFabric(plan: LabPlan): Promise<void> {
-  const ns = plan.fabricNetns;
-  await sh("ip", ["netns", "add", ns]);
-  await ipIn(ns, "link", "set", "lo", "up");
-  await ipIn(ns, "link", "add", "br0", "type", "bridge");
-  await ipIn(ns, "link", "set", "br0", "up");
-  await sysctls(ns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
-  await ipIn(ns, "addr", "add", `${plan.gateway4}/24`, "dev", "br0");
-  await ipIn(ns, "addr", "add", `${plan.gateway6}/64`, "dev", "br0", "nodad");
+const NO_DAD = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"];
+
+/**
+ * The bridge fabric and its hosts: every namespace and veth made by one `ip -batch` in the root
+ * namespace, then each namespace's sysctls and its own `ip -n NS -batch` (links, addresses, routes).
+ */
+async function buildBridgeFabric(plan: LabPlan, runner: CommandRunner): Promise<void> {
+  const fab = plan.fabricNetns;
+  await ipBatch(runner, undefined, [
+    `netns add ${fab}`,
+    ...plan.hosts.map((h) => `netns add ${h.netns}`),
+    ...plan.hosts.map((h) => `link add eth0 netns ${h.netns} type veth peer name ${h.fabricPort} netns ${fab}`),
+  ]);
+  await sysctls(runner, fab, NO_DAD);
+  await ipBatch(runner, fab, [
+    "link set lo up",
+    "link add br0 type bridge",
+    "link set br0 up",
+    `addr add ${plan.gateway4}/24 dev br0`,
+    `addr add ${plan.gateway6}/64 dev br0 nodad`,
+    ...plan.hosts.map((h) => `link set ${h.fabricPort} master br0 up`),
+  ]);
+  await eachLimited(plan.hosts, NETNS_CONCURRENCY, async (h) => {
+    await sysctls(runner, h.netns, NO_DAD);
+    await ipBatch(runner, h.netns, hostLines(plan, h));
+  });
 }
 
-async function buildHost(plan: LabPlan, h: HostPlan): Promise<void> {
-  await sh("ip", ["netns", "add", h.netns]);
-  await ipIn(h.netns, "link", "set", "lo", "up");
-  await sysctls(h.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
-  await sh("ip", ["link", "add", "eth0", "netns", h.netns, "type", "veth", "peer", "name", h.fabricPort, "netns", plan.fabricNetns]);
-  await ipIn(plan.fabricNetns, "link", "set", h.fabricPort, "master", "br0", "up");
-  await ipIn(h.netns, "addr", "add", h.ipv4, "dev", "eth0");
-  await ipIn(h.netns, "addr", "add", h.ipv6, "dev", "eth0", "nodad");
-  await ipIn(h.netns, "link", "set", "eth0", "up");
-  // A host in a data center has a default route; proxy ARP for the workloads' gateway needs one.
-  await ipIn(h.netns, "route", "add", "default", "via", plan.gateway4);
-  await ipIn(h.netns, "-6", "route", "add", "default", "via", plan.gateway6);
+/** A bridge-fabric host's own configuration, as `ip -batch` lines. */
+function hostLines(plan: LabPlan, h: { ipv4: string; ipv6: string }): string[] {
+  return [
+    "link set lo up",
+    `addr add ${h.ipv4} dev eth0`,
+    `addr add ${h.ipv6} dev eth0 nodad`,
+    "link set eth0 up",
+    // A host in a data center has a default route; proxy ARP for the workloads' gateway needs one.
+    `route add default via ${plan.gateway4}`,
+    `route add ::/0 via ${plan.gateway6}`,
+  ];
 }
 
-async function sysctls(netns: string, settings: string[]): Promise<void> {
-  await sh("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", ...settings]);
+/** Every workload's namespace in one `ip -batch`, then no DAD and lo up in each. */
+async function makeWorkloadNamespaces(workloads: WorkloadPlan[], runner: CommandRunner): Promise<void> {
+  await ipBatch(runner, undefined, workloads.map((w) => `netns add ${w.netns}`));
+  await eachLimited(workloads, NETNS_CONCURRENCY, (w) => prepareWorkloadNetns(runner, w.netns));
 }
+
+/** One process per workload namespace (entered with nsenter: see sh.ts netnsPath). */
+const prepareWorkloadNetns = async (runner: CommandRunner, netns: string): Promise<void> => void await sh(runner, "sh", ["-c", `sysctl -q -w ${NO_DAD.join(" ")} && ip link set lo up`], { netns: netnsPath(netns) });
 
 async function seedDatastore(store: Store, plan: LabPlan, vms = false): Promise<void> {
   const client = new ResourceClient(store);
@@ -252,13 +294,17 @@ async function seedDatastore(store: Store, plan: LabPlan, vms = false): Promise<
   for (const r of resources) await client.apply(r);
 }
 
-export function startAgent(state: LabState, h: HostPlan, holdTime: number) {
+/** The supervisor's spec of a host's agent: `tabby node run` in the host's namespace. */
+export function agentSpec(state: LabState, h: HostPlan, holdTime: number): DaemonSpec {
   const control = join(state.dir, `${h.name}.sock`);
   const fh = state.fabric?.hosts.find((f) => f.name === h.name);
-  const args = ["netns", "exec", h.netns, NODE, CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh, state.fabric?.bfd) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
+  const args = [CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh, state.fabric?.bfd) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
     "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime), ...labExplainApiArgs(state.dir, h)];
-  const pid = spawnDetached("ip", args, join(state.dir, `${h.name}.log`));
-  return { role: "agent" as const, name: h.name, pid, marker: control };
+  return { role: "agent", name: h.name, cmd: NODE, args, netns: h.netns, log: join(state.dir, `${h.name}.log`), marker: control };
+}
+
+export function startAgent(state: LabState, h: HostPlan, holdTime: number, fx: LabEffects = labEffects()): Promise<LabProcess> {
+  return fx.supervisor.start(agentSpec(state, h, holdTime));
 }
 
 /** Every lab agent serves the explain API on its fabric IPv4 address (`tabby explain` in the lab asks it there). */
@@ -268,51 +314,33 @@ export function labExplainApiArgs(dir: string, h: HostPlan): string[] {
   return ["--explain-listen", `${h.ipv4.split("/")[0]}:${DEFAULT_EXPLAIN_PORT}`, "--explain-tls-ca", p.ca, "--explain-tls-cert", pair.cert, "--explain-tls-key", pair.key];
 }
 
-function startResponder(state: LabState, w: LabWorkload) {
-  const args = ["netns", "exec", w.netns, NODE, RESPONDER, w.name, ...TCP_PORTS.map(String)];
-  const pid = spawnDetached("ip", args, join(state.dir, `${w.name}.log`));
-  return { role: "responder" as const, name: w.name, pid, marker: RESPONDER };
+function startResponder(state: LabState, w: LabWorkload, fx: LabEffects): Promise<LabProcess> {
+  // nsenter (sh.ts netnsPath) execs node in place: the pid is the responder's
+  return fx.supervisor.start({ role: "responder", name: w.name, cmd: NODE, args: [RESPONDER, w.name, ...TCP_PORTS.map(String)], netns: netnsPath(w.netns), log: join(state.dir, `${w.name}.log`), marker: RESPONDER });
 }
 
-/** How each process this `lab up` started ended, by pid: the parent's own record, free of races. */
-const exits = new Map<number, string>();
-
-function spawnDetached(cmd: string, args: string[], logFile: string): number {
-  const fd = openSync(logFile, "a");
-  try {
-    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd] });
-    child.unref();
-    if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start ${cmd} ${args.join(" ")}`);
-    const pid = child.pid;
-    child.on("exit", (code, signal) => exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${code}`));
-    return pid;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function waitForNodes(store: Store, state: LabState): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    let all = true;
-    for (const h of state.plan.hosts) if (!(await store.get(resourceKey("Node", h.name)))) all = false;
-    if (all) return;
-    const dead = state.processes.find((p) => p.role === "agent" && exits.has(p.pid));
+async function waitForNodes(store: Store, state: LabState, fx: LabEffects): Promise<void> {
+  const waiting = new Set(state.plan.hosts.map((h) => h.name));
+  for (let i = 0; i < 600; i++) {
+    for (const name of [...waiting]) if (await store.get(resourceKey("Node", name))) waiting.delete(name);
+    if (waiting.size === 0) return;
+    const dead = state.processes.find((p) => p.role === "agent" && fx.supervisor.exitOf(p.pid));
     if (dead) {
       const log = join(state.dir, `${dead.name}.log`);
-      const how = exits.get(dead.pid)!;
-      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead.name} (pid ${dead.pid}) ${how}; the end of ${log}:\n${tail(log, 15)}`);
+      throw new TabbyError("LAB_AGENT_FAILED", `agent ${dead.name} (pid ${dead.pid}) ${fx.supervisor.exitOf(dead.pid)}; the end of ${log}:\n${tail(log, 15)}`);
     }
     await sleep(100);
   }
-  throw new TabbyError("LAB_TIMEOUT", `agents did not register within 30 s; see the logs in ${state.dir}`);
+  throw new TabbyError("LAB_TIMEOUT", `agents did not register within 60 s (${[...waiting].join(", ")} missing); see the logs in ${state.dir}`);
 }
 
 /**
- * Runs the real CNI plugin in the host's namespace with one verb, as a container runtime does.
- * ADD waits until the host's agent has programmed the new endpoint's policy (the agent's
- * endpoint status directory, named after its control socket: src/cli/node-run.ts).
+ * Runs the real CNI plugin in the host's namespace with one verb, as a container runtime does
+ * (the CNI_* variables set through `env`, so the recorded command shows them). ADD waits until
+ * the host's agent has programmed the new endpoint's policy (the agent's endpoint status
+ * directory, named after its control socket: src/cli/node-run.ts).
  */
-async function runCni(state: LabState, w: { name: string; host: string; netns: string; containerId: string }, command: "ADD" | "DEL"): Promise<string> {
+async function runCni(state: LabState, w: { name: string; host: string; netns: string; containerId: string }, command: "ADD" | "DEL", runner: CommandRunner): Promise<string> {
   const host = state.plan.hosts.find((h) => h.name === w.host)!;
   const conf = {
     cniVersion: "1.0.0",
@@ -323,26 +351,26 @@ async function runCni(state: LabState, w: { name: string; host: string; netns: s
     endpoint_status_dir: join(state.dir, `${host.name}.endpoint-status`),
     ipam: { type: "tabby-ipam" },
   };
-  const env = {
-    ...process.env,
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: w.containerId,
-    CNI_NETNS: `/run/netns/${w.netns}`,
-    CNI_IFNAME: "eth0",
-    CNI_PATH: join(state.dir, "cni-bin"),
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
-  };
-  const r = await runCommand("ip", ["netns", "exec", host.netns, join(state.dir, "cni-bin", "tabby")], { input: JSON.stringify(conf), env });
+  const vars = [
+    `CNI_COMMAND=${command}`,
+    `CNI_CONTAINERID=${w.containerId}`,
+    `CNI_NETNS=/run/netns/${w.netns}`,
+    "CNI_IFNAME=eth0",
+    `CNI_PATH=${join(state.dir, "cni-bin")}`,
+    `CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
+  ];
+  const r = await runner.run("env", [...vars, join(state.dir, "cni-bin", "tabby")], { netns: host.netns, input: JSON.stringify(conf) });
   if (r.code !== 0) throw new TabbyError("LAB_CNI_FAILED", `CNI ${command} for ${w.name} failed: ${r.stdout.trim() || r.stderr.trim()}`);
   return r.stdout;
 }
 
-/** Plugs a workload in: its namespace, then the CNI plugin's ADD. */
-export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<LabWorkload> {
-  await sh("ip", ["netns", "add", w.netns]);
-  await ipIn(w.netns, "link", "set", "lo", "up");
-  await sysctls(w.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
-  const result = JSON.parse(await runCni(state, w, "ADD")) as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
+/** Plugs a workload in: its namespace (unless made already), then the CNI plugin's ADD. */
+export async function plugWorkload(state: LabState, w: WorkloadPlan, fx: LabEffects = labEffects(), opts: { netnsMade?: boolean } = {}): Promise<LabWorkload> {
+  if (!opts.netnsMade) {
+    await sh(fx.runner, "ip", ["netns", "add", w.netns]);
+    await prepareWorkloadNetns(fx.runner, w.netns);
+  }
+  const result = JSON.parse(await runCni(state, w, "ADD", fx.runner)) as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
   const wl: LabWorkload = { name: w.name, host: w.host, netns: w.netns };
   for (const ip of result.ips ?? []) {
     const p = parsePrefix(ip.address);
@@ -355,12 +383,12 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan): Promise<La
 }
 
 /** Runs the CNI plugin's DEL for a workload, as a container runtime does when it goes away. */
-export async function unplugWorkload(state: LabState, w: { name: string; host: string; netns: string; containerId: string }): Promise<void> {
-  await runCni(state, w, "DEL");
+export async function unplugWorkload(state: LabState, w: { name: string; host: string; netns: string; containerId: string }, fx: LabEffects = labEffects()): Promise<void> {
+  await runCni(state, w, "DEL", fx.runner);
 }
 
 /** Waits until every host has a tabby route for every other host's blocks. */
-async function waitForRoutes(store: Store, state: LabState, say: (l: string) => void): Promise<void> {
+async function waitForRoutes(store: Store, state: LabState, say: (l: string) => void, runner: CommandRunner): Promise<void> {
   let missing: string[] = [];
   for (let i = 0; i < 120; i++) {
     const aff = await store.list("/calico/ipam/v2/host/");
@@ -372,36 +400,19 @@ async function waitForRoutes(store: Store, state: LabState, say: (l: string) => 
       }
     }
     missing = [];
-    for (const h of state.plan.hosts) {
-      const routes = await tabbyRoutes(h.netns);
+    await eachLimited(state.plan.hosts, NETNS_CONCURRENCY, async (h) => {
+      const routes = await tabbyRoutes(h.netns, runner);
       for (const b of blocks) if (b.node !== h.name && !routes.has(b.cidr)) missing.push(`${h.name}→${b.cidr}`);
-    }
+    });
     if (missing.length === 0) return;
     await sleep(250);
   }
   say(`warning: routes still missing after 30 s: ${missing.slice(0, 8).join(", ")}`);
 }
 
-export async function tabbyRoutes(netns: string): Promise<Map<string, string[]>> {
+/** tabby's routes in a namespace (protocol RT_PROTO_TABBY, read by the agent's own route driver): destination → next hops. */
+export async function tabbyRoutes(netns: string, runner: CommandRunner = labEffects().runner): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const fam of ["-4", "-6"]) {
-    const text = await sh("ip", ["-n", netns, "-j", fam, "route", "show", "proto", "152"]);
-    if (!text.trim()) continue;
-    for (const r of JSON.parse(text) as { dst: string; gateway?: string; nexthops?: { gateway?: string }[] }[]) {
-      const dst = r.dst.includes("/") ? r.dst : `${r.dst}/${fam === "-4" ? 32 : 128}`;
-      const via = r.nexthops ? r.nexthops.map((n) => n.gateway ?? "") : r.gateway ? [r.gateway] : [];
-      out.set(dst, via);
-    }
-  }
+  for (const r of await new RouteTable(runner, { netns }).read()) out.set(r.dst, r.via ?? []);
   return out;
-}
-
-
-/** The last `n` lines of a file, or a note that it cannot be read. */
-function tail(file: string, n: number): string {
-  try {
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-n).join("\n");
-  } catch (err) {
-    return `(cannot read it: ${(err as Error).message})`;
-  }
 }

@@ -9,9 +9,8 @@
  * through its serial shell (`probeFromVm`). Processes are recorded by pid (role `vm`) for
  * `lab down`. Shell (I/O).
  */
-import { closeSync, openSync, readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
 import { addWorkloadTo } from "../vm/workload-store.js";
@@ -22,8 +21,8 @@ import { qemuArgs, vmMac } from "../vm/qemu.js";
 import { vmAccel } from "../vm/accel.js";
 import { vmShell } from "../vm/serial-shell.js";
 import { LAB_NAMESPACE, TCP_PORTS } from "./plan.js";
-import { ipIn } from "./sh.js";
-import { writeLabState, type LabProcess, type LabState, type LabWorkload } from "./state.js";
+import { ipIn, labEffects, type LabEffects } from "./sh.js";
+import { writeLabState, type LabState, type LabWorkload } from "./state.js";
 import type { ProbeResult, ProbeTarget } from "./probe.js";
 
 /** The tap of VM `j` on host `host` ("taph1vm1"; at most 15 characters). */
@@ -38,7 +37,7 @@ export function vmLabels(host: string, j: number): Record<string, string> {
 }
 
 /** Boots `perHost` VMs on every host of a lab whose agents run; returns when every VM has its addresses. */
-export async function startLabVms(state: LabState, store: Store, perHost: number, say: (l: string) => void): Promise<void> {
+export async function startLabVms(state: LabState, store: Store, perHost: number, say: (l: string) => void, fx: LabEffects = labEffects()): Promise<void> {
   if (perHost <= 0) return;
   const kernel = vmKernel();
   const initrd = join(state.dir, "vm-initrd.gz");
@@ -51,8 +50,8 @@ export async function startLabVms(state: LabState, store: Store, perHost: number
       const name = `${h.name}-vm${j}`;
       const tap = vmTap(h.name, j);
       const mac = vmMac(hi + 1, j);
-      await ipIn(h.netns, "tuntap", "add", "dev", tap, "mode", "tap");
-      await ipIn(h.netns, "link", "set", tap, "up");
+      await ipIn(fx.runner, h.netns, "tuntap", "add", "dev", tap, "mode", "tap");
+      await ipIn(fx.runner, h.netns, "link", "set", tap, "up");
       const added = await addWorkloadTo(
         store,
         {
@@ -70,13 +69,16 @@ export async function startLabVms(state: LabState, store: Store, perHost: number
       );
       const shell = join(state.dir, `${name}.shell`);
       const console = join(state.dir, `${name}.console`);
-      const args = [
-        "--net=" + `/run/netns/${h.netns}`,
-        "qemu-system-x86_64",
-        ...qemuArgs({ name, kernel: kernel.image, initrd, tap, mac, console, shell, accel }),
-      ];
-      const pid = spawnDetached("nsenter", args, join(state.dir, `${name}.qemu.log`));
-      const proc: LabProcess = { role: "vm", name, pid, marker: shell };
+      // the lab's one process supervisor; nsenter (a path, not `ip netns exec`): QEMU needs the network namespace only
+      const proc = await fx.supervisor.start({
+        role: "vm",
+        name,
+        cmd: "qemu-system-x86_64",
+        args: qemuArgs({ name, kernel: kernel.image, initrd, tap, mac, console, shell, accel }),
+        netns: `/run/netns/${h.netns}`,
+        log: join(state.dir, `${name}.qemu.log`),
+        marker: shell,
+      });
       state.processes.push(proc);
       const w: LabWorkload = { name, host: h.name, netns: h.netns, interface: tap, kind: "vm", shell, console };
       for (const a of added.addresses) {
@@ -90,18 +92,6 @@ export async function startLabVms(state: LabState, store: Store, perHost: number
   }
   await Promise.all(started.map((w) => waitReady(w, state)));
   for (const w of started) say(`vm ${w.name} on ${w.host}: ${w.ipv4 ?? "-"} ${w.ipv6 ?? "-"} by DHCP/DHCPv6 (${w.interface})`);
-}
-
-function spawnDetached(cmd: string, args: string[], logFile: string): number {
-  const fd = openSync(logFile, "a");
-  try {
-    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd] });
-    child.unref();
-    if (child.pid === undefined) throw new TabbyError("LAB_COMMAND_FAILED", `could not start ${cmd}`);
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Waits for the VM's ready line; the addresses it shows must be the ones IPAM gave (by DHCP). */
