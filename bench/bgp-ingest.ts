@@ -14,7 +14,24 @@ import { mkdtempSync, writeFileSync, rmSync, createWriteStream, existsSync, read
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { birdRouteCount, flag, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyMemoryLine, tabbyPeers, trySh, until, pidOf, type Tabby } from "./bgp-util.js";
+import {
+  birdRouteCount,
+  flag,
+  procCpuS,
+  procMem,
+  s,
+  sh,
+  startBird,
+  startTabby,
+  stopBird,
+  stopTabby,
+  tabbyMemoryLine,
+  tabbyPeers,
+  trySh,
+  until,
+  pidOf,
+  type Tabby,
+} from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const N = flag(argv, "--routes", 100_000);
@@ -51,7 +68,13 @@ function setupNetwork(): void {
   sh("ip", ["-n", B, "addr", "add", "192.0.2.2/24", "dev", "b2"]);
   sh("ip", ["-n", S, "addr", "add", "198.51.100.1/24", "dev", "t1"]);
   sh("ip", ["-n", T, "addr", "add", "198.51.100.2/24", "dev", "t2"]);
-  for (const [ns, dev] of [[S, "b1"], [S, "t1"], [B, "b2"], [T, "t2"]] as const) sh("ip", ["-n", ns, "link", "set", dev, "up"]);
+  for (const [ns, dev] of [
+    [S, "b1"],
+    [S, "t1"],
+    [B, "b2"],
+    [T, "t2"],
+  ] as const)
+    sh("ip", ["-n", ns, "link", "set", dev, "up"]);
 }
 
 /** Sender: N static /32 blackholes exported to both receivers; passive, so receivers connect. */
@@ -85,11 +108,16 @@ interface Result {
 /** The wall-clock time (ms) of the first log line matching `re`, parsed from the line's timestamp. */
 async function logTime(file: string, re: RegExp, parse: (line: string) => number): Promise<number> {
   let at = NaN;
-  await until(() => {
-    const line = (existsSync(file) ? readFileSync(file, "utf8") : "").split("\n").find((l) => re.test(l));
-    if (line) at = parse(line);
-    return line !== undefined;
-  }, 20, 120, `${re} in ${file}`);
+  await until(
+    () => {
+      const line = (existsSync(file) ? readFileSync(file, "utf8") : "").split("\n").find((l) => re.test(l));
+      if (line) at = parse(line);
+      return line !== undefined;
+    },
+    20,
+    120,
+    `${re} in ${file}`,
+  );
   return at;
 }
 
@@ -112,7 +140,12 @@ async function runBird(): Promise<Result> {
   // BIRD logs local time: "2026-11-26 05:10:00.123 <TRACE> p: State changed to up"
   const tEst = await logTime(log, /p: State changed to up/, (l) => new Date(l.slice(0, 23).replace(" ", "T")).getTime());
   stopBird(base);
-  return { name: "bird", estToAllMs: tAll - tEst, startToAllMs: tAll - t0, mem: `cpu_s=${cpuS.toFixed(2)} peak_rss_kB=${m.hwmKb} (+${m.hwmKb - base0.rssKb} kB = ${Math.round(((m.hwmKb - base0.rssKb) * 1024) / N)} B/route)` };
+  return {
+    name: "bird",
+    estToAllMs: tAll - tEst,
+    startToAllMs: tAll - t0,
+    mem: `cpu_s=${cpuS.toFixed(2)} peak_rss_kB=${m.hwmKb} (+${m.hwmKb - base0.rssKb} kB = ${Math.round(((m.hwmKb - base0.rssKb) * 1024) / N)} B/route)`,
+  };
 }
 
 /**
@@ -136,11 +169,16 @@ async function runTabby(): Promise<Result> {
   const tHup = Date.now();
   t.child.kill("SIGHUP");
   const trace: string[] = [];
-  const tAll = await until(async () => {
-    const n = (await tabbyPeers(t))?.[0]?.prefixesAccepted;
-    if (process.env.TTB2_TRACE) trace.push(`${Date.now() - tHup}:${n}`);
-    return n === N;
-  }, 20, 600, "tabby routes").then(() => Date.now());
+  const tAll = await until(
+    async () => {
+      const n = (await tabbyPeers(t))?.[0]?.prefixesAccepted;
+      if (process.env.TTB2_TRACE) trace.push(`${Date.now() - tHup}:${n}`);
+      return n === N;
+    },
+    20,
+    600,
+    "tabby routes",
+  ).then(() => Date.now());
   if (trace.length) console.log(trace.join(" "));
   const m = procMem(t.pid);
   const cpuS = procCpuS(t.pid) - cpu0;
@@ -177,7 +215,9 @@ async function main(): Promise<void> {
     for (const who of order) {
       const r = who === "bird" ? await runBird() : await runTabby();
       results.set(who, [...(results.get(who) ?? []), r]);
-      console.log(`${r.name}_ingest_s ${s(r.estToAllMs)} (established → all ${N} held; process start (tabby: SIGHUP adding the peer) → all: ${s(r.startToAllMs)}) ${r.mem}${r.bytesPerRoute !== undefined ? ` bytes_per_route=${Math.round(r.bytesPerRoute)}` : ""}`);
+      console.log(
+        `${r.name}_ingest_s ${s(r.estToAllMs)} (established → all ${N} held; process start (tabby: SIGHUP adding the peer) → all: ${s(r.startToAllMs)}) ${r.mem}${r.bytesPerRoute !== undefined ? ` bytes_per_route=${Math.round(r.bytesPerRoute)}` : ""}`,
+      );
       await sleep(500);
     }
   }

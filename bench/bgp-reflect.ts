@@ -13,7 +13,23 @@ import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { birdRouteCount, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, tabbyMemoryLine, trySh, until, type Tabby } from "./bgp-util.js";
+import {
+  birdRouteCount,
+  flag,
+  pidOf,
+  procCpuS,
+  procMem,
+  s,
+  sh,
+  startBird,
+  startTabby,
+  stopBird,
+  stopTabby,
+  tabbyMemoryLine,
+  trySh,
+  until,
+  type Tabby,
+} from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const C = flag(argv, "--clients", 20);

@@ -29,7 +29,8 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error("run with node --expose-gc");
 
 const clients: PeerInfo[] = [];
-for (let i = 1; i <= C; i++) clients.push({ id: `192.0.2.${10 + i}`, address: parseIP(`192.0.2.${10 + i}`), asNumber: AS, routerId: `192.0.2.${10 + i}`, ibgp: true, rrClient: true });
+for (let i = 1; i <= C; i++)
+  clients.push({ id: `192.0.2.${10 + i}`, address: parseIP(`192.0.2.${10 + i}`), asNumber: AS, routerId: `192.0.2.${10 + i}`, ibgp: true, rrClient: true });
 
 // the UPDATEs, encoded before measuring
 const frames: { from: number; bytes: Uint8Array }[] = [];
@@ -41,7 +42,10 @@ for (let c = 0; c < C; c++) {
       const n = c * each + k;
       nlri.push({ prefix: new Prefix(new IP(Uint8Array.of(10, (n >> 16) & 255, (n >> 8) & 255, n & 255)), 32), pathId: 0 });
     }
-    frames.push({ from: c, bytes: encodeMessage({ type: "update", withdrawn: [], attributes: { origin: 0, asPath: [], nextHop: clients[c]!.address, localPref: 100 }, nlri }, tx) });
+    frames.push({
+      from: c,
+      bytes: encodeMessage({ type: "update", withdrawn: [], attributes: { origin: 0, asPath: [], nextHop: clients[c]!.address, localPref: 100 }, nlri }, tx),
+    });
   }
 }
 
@@ -50,13 +54,19 @@ let group: UpdateGroup<GroupMember> | undefined;
 if (withGroup) {
   const target: ExportTarget = { peer: { ...clients[0]!, id: "group" }, localAs: AS, routerId: "192.0.2.2", clusterId: "1.1.1.1", selfNextHop: {} };
   const memo = new Map<RouteAttrs, ExportResult | undefined>();
-  group = new UpdateGroup<GroupMember>("bench", ["ipv4"], tx, (p: Path) => {
-    if (!memo.has(p.attrs)) {
-      const out = exportRoute(p, target);
-      memo.set(p.attrs, out && { out, key: outRouteKey(out, tx), from: p.source?.id, originatorId: out.attrs.originatorId });
-    }
-    return memo.get(p.attrs);
-  }, () => 0);
+  group = new UpdateGroup<GroupMember>(
+    "bench",
+    ["ipv4"],
+    tx,
+    (p: Path) => {
+      if (!memo.has(p.attrs)) {
+        const out = exportRoute(p, target);
+        memo.set(p.attrs, out && { out, key: outRouteKey(out, tx), from: p.source?.id, originatorId: out.attrs.originatorId });
+      }
+      return memo.get(p.attrs);
+    },
+    () => 0,
+  );
   for (const c of clients) group.join({ id: c.id, routerId: c.routerId });
   group.join({ id: "192.0.2.200", routerId: "192.0.2.200" });
 }
@@ -79,4 +89,6 @@ gc();
 const heap1 = process.memoryUsage().heapUsed;
 const cpuS = (cpu.user + cpu.system) / 1e6;
 const held = clients.reduce((n, c) => n + rib.peerPathCount(c.id), 0);
-console.log(`rib_routes ${held} cpu_s=${cpuS.toFixed(2)} heap_B_per_route=${((heap1 - heap0) / N).toFixed(0)} group=${withGroup ? `yes (${C + 1} members, ${group!.size} prefixes, ${(sent / 1e6).toFixed(1)} MB encoded once)` : "no"}`);
+console.log(
+  `rib_routes ${held} cpu_s=${cpuS.toFixed(2)} heap_B_per_route=${((heap1 - heap0) / N).toFixed(0)} group=${withGroup ? `yes (${C + 1} members, ${group!.size} prefixes, ${(sent / 1e6).toFixed(1)} MB encoded once)` : "no"}`,
+);

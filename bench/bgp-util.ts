@@ -105,7 +105,11 @@ export async function tabbyPeers(t: Tabby): Promise<PeerRow[] | undefined> {
  */
 export async function tabbyMemoryLine(t: Tabby, n?: number): Promise<string> {
   try {
-    const m = (await queryControl(t.control, { op: "memory" }, 5000)) as { heapUsed: number; external: number; spaces: Record<string, { size: number; used: number }> };
+    const m = (await queryControl(t.control, { op: "memory" }, 5000)) as {
+      heapUsed: number;
+      external: number;
+      spaces: Record<string, { size: number; used: number }>;
+    };
     const mbs = (b: number) => (b / 1048576).toFixed(1);
     const per = n ? ` (${Math.round(m.heapUsed / n)} B/route of heap)` : "";
     return `heap_used_MB=${mbs(m.heapUsed)}${per} new_space_MB=${mbs(m.spaces.new_space?.size ?? 0)} old_space_used_MB=${mbs(m.spaces.old_space?.used ?? 0)} external_MB=${mbs(m.external)}`;

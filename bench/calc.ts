@@ -74,7 +74,13 @@ function endpoint(i: number, version: number, appShift = 0): [string, string] {
       interfaceName: `tab${i.toString(16).padStart(11, "0")}`,
       ipNetworks: [`${ip}/32`],
       profiles: [`kns.${ns}`, `ksa.${ns}.default`],
-      ports: i % 3 === 0 ? [{ name: "http", protocol: "TCP", port: 8080 }, { name: "metrics", protocol: "TCP", port: 9090 }] : [],
+      ports:
+        i % 3 === 0
+          ? [
+              { name: "http", protocol: "TCP", port: 8080 },
+              { name: "metrics", protocol: "TCP", port: 9090 },
+            ]
+          : [],
     },
   };
   return [flat(`${R}workloadendpoints/${ns}/${name}`), JSON.stringify(value)];
@@ -101,7 +107,12 @@ function saProfile(k: number): [string, string] {
   const name = `ksa.ns-${k}.default`;
   return [
     `${R}profiles/${name}`,
-    JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Profile", metadata: { name }, spec: { labelsToApply: { "pcsa.projectcalico.org/name": "default" } } }),
+    JSON.stringify({
+      apiVersion: "projectcalico.org/v3",
+      kind: "Profile",
+      metadata: { name },
+      spec: { labelsToApply: { "pcsa.projectcalico.org/name": "default" } },
+    }),
   ];
 }
 
@@ -114,17 +125,46 @@ function policy(p: number): [string, string] {
     case 0: // GNP by tier with a namespaceSelector source
       return [
         `${R}globalnetworkpolicies/g-${p}`,
-        JSON.stringify({ ...api, kind: "GlobalNetworkPolicy", metadata: { name: `g-${p}` }, spec: { order: p, selector: `tier == '${TIERS[p % 4]}' && app == 'app-${a}'`, ingress: [{ action: "Allow", source: { namespaceSelector: `team == 'team-${p % 10}'`, selector: `app == 'app-${b}'` } }] } }),
+        JSON.stringify({
+          ...api,
+          kind: "GlobalNetworkPolicy",
+          metadata: { name: `g-${p}` },
+          spec: {
+            order: p,
+            selector: `tier == '${TIERS[p % 4]}' && app == 'app-${a}'`,
+            ingress: [{ action: "Allow", source: { namespaceSelector: `team == 'team-${p % 10}'`, selector: `app == 'app-${b}'` } }],
+          },
+        }),
       ];
     case 1: // named ports
       return [
         `${R}networkpolicies/ns-${k}/np-${p}`,
-        JSON.stringify({ ...api, kind: "NetworkPolicy", metadata: { name: `np-${p}`, namespace: `ns-${k}` }, spec: { selector: `app == 'app-${a}'`, ingress: [{ action: "Allow", protocol: "TCP", source: { selector: `app == 'app-${b}'` }, destination: { ports: ["http"] } }] } }),
+        JSON.stringify({
+          ...api,
+          kind: "NetworkPolicy",
+          metadata: { name: `np-${p}`, namespace: `ns-${k}` },
+          spec: {
+            selector: `app == 'app-${a}'`,
+            ingress: [{ action: "Allow", protocol: "TCP", source: { selector: `app == 'app-${b}'` }, destination: { ports: ["http"] } }],
+          },
+        }),
       ];
     case 2: // egress to a network set or CIDR
       return [
         `${R}networkpolicies/ns-${k}/np-${p}`,
-        JSON.stringify({ ...api, kind: "NetworkPolicy", metadata: { name: `np-${p}`, namespace: `ns-${k}` }, spec: { selector: `app == 'app-${a}'`, types: ["Egress"], egress: [{ action: "Allow", destination: { selector: `role == 'ext-${p % 20}'` } }, { action: "Deny", destination: { nets: [`192.0.${p % 256}.0/24`] } }] } }),
+        JSON.stringify({
+          ...api,
+          kind: "NetworkPolicy",
+          metadata: { name: `np-${p}`, namespace: `ns-${k}` },
+          spec: {
+            selector: `app == 'app-${a}'`,
+            types: ["Egress"],
+            egress: [
+              { action: "Allow", destination: { selector: `role == 'ext-${p % 20}'` } },
+              { action: "Deny", destination: { nets: [`192.0.${p % 256}.0/24`] } },
+            ],
+          },
+        }),
       ];
     default: // namespaced app-to-app allows, ingress and egress
       return [
@@ -136,7 +176,14 @@ function policy(p: number): [string, string] {
           spec: {
             order: 100 + (p % 7),
             selector: `app == 'app-${a}' && version != 'v0'`,
-            ingress: [{ action: "Allow", protocol: "TCP", source: { selector: `app in {'app-${b}', 'app-${(b + 1) % APPS}'}` }, destination: { ports: [8080, "9000:9100"] } }],
+            ingress: [
+              {
+                action: "Allow",
+                protocol: "TCP",
+                source: { selector: `app in {'app-${b}', 'app-${(b + 1) % APPS}'}` },
+                destination: { ports: [8080, "9000:9100"] },
+              },
+            ],
             egress: [{ action: "Allow", protocol: "TCP", destination: { selector: `tier == 'db' && app == 'app-${b}'`, ports: [5432] } }],
           },
         }),
@@ -147,7 +194,12 @@ function policy(p: number): [string, string] {
 function netset(i: number): [string, string] {
   return [
     `${R}globalnetworksets/ext-${i}`,
-    JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "GlobalNetworkSet", metadata: { name: `ext-${i}`, labels: { role: `ext-${i % 20}` } }, spec: { nets: [`198.51.${i % 256}.0/24`] } }),
+    JSON.stringify({
+      apiVersion: "projectcalico.org/v3",
+      kind: "GlobalNetworkSet",
+      metadata: { name: `ext-${i}`, labels: { role: `ext-${i % 20}` } },
+      spec: { nets: [`198.51.${i % 256}.0/24`] },
+    }),
   ];
 }
 
@@ -202,7 +254,9 @@ if (profiler) {
 const count = (k: string) => first.filter((e) => e.kind === k).length;
 console.log(`input: ${PARSED ? "parsed objects (JSON decoding not timed)" : "JSON text, as the datastore delivers it"}`);
 console.log(`cluster: ${ENDPOINTS.toLocaleString("en-US")} endpoints on ${HOSTS} hosts (${PER_HOST} local), ${POLICIES} policies, ${NAMESPACES} namespaces`);
-console.log(`initial sync: ${syncMs.toFixed(0)} ms wall (flush ${(t1 - tFed).toFixed(0)} ms), ${syncCpu.toFixed(0)} ms CPU (goal ≤ 2000 ms) → ${first.length} events: ${count("ipset-update")} IP sets, ${count("policy-update")} policies/profiles, ${count("workload-endpoint-update")} local endpoints`);
+console.log(
+  `initial sync: ${syncMs.toFixed(0)} ms wall (flush ${(t1 - tFed).toFixed(0)} ms), ${syncCpu.toFixed(0)} ms CPU (goal ≤ 2000 ms) → ${first.length} events: ${count("ipset-update")} IP sets, ${count("policy-update")} policies/profiles, ${count("workload-endpoint-update")} local endpoints`,
+);
 
 // ---- memory (the input released first: the heap holds the graph alone) ----
 first.length = 0;
@@ -211,7 +265,9 @@ parsedInput.length = 0;
 gc?.();
 const heap1 = process.memoryUsage().heapUsed;
 const perEp = (heap1 - heap0) / ENDPOINTS;
-console.log(`memory: heap ${mb(heap1 - heap0)} for the graph → ${Math.round(perEp)} B/endpoint (goal ≤ 1024 B)${gc ? "" : " [no --expose-gc: figure includes garbage]"}`);
+console.log(
+  `memory: heap ${mb(heap1 - heap0)} for the graph → ${Math.round(perEp)} B/endpoint (goal ≤ 1024 B)${gc ? "" : " [no --expose-gc: figure includes garbage]"}`,
+);
 
 if (process.argv.includes("--sync-only")) process.exit(0);
 

@@ -25,7 +25,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const { values: args } = parseArgs({
-  options: { iterations: { type: "string", default: "40" }, inner: { type: "string" }, "hold-db": { type: "boolean", default: false }, baseline: { type: "string" } },
+  options: {
+    iterations: { type: "string", default: "40" },
+    inner: { type: "string" },
+    "hold-db": { type: "boolean", default: false },
+    baseline: { type: "string" },
+  },
 });
 const N = Number(args.iterations);
 const SELF = fileURLToPath(import.meta.url);
@@ -40,7 +45,12 @@ if (!args.inner) {
     for (const ns of [host, up]) execFileSync("ip", ["netns", "add", ns]);
     const ip = (ns: string, ...a: string[]) => execFileSync("ip", ["-n", ns, ...a]);
     ip(host, "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", up);
-    for (const [ns, d] of [[host, "up0"], [up, "up1"], [host, "lo"]] as const) ip(ns, "link", "set", d, "up");
+    for (const [ns, d] of [
+      [host, "up0"],
+      [up, "up1"],
+      [host, "lo"],
+    ] as const)
+      ip(ns, "link", "set", d, "up");
     ip(host, "addr", "add", "192.168.252.1/24", "dev", "up0");
     ip(host, "route", "add", "default", "via", "192.168.252.2");
     const extra = [...(args["hold-db"] ? ["--hold-db"] : []), ...(args.baseline ? ["--baseline", args.baseline] : [])];
@@ -90,7 +100,8 @@ async function inner(prefix: string): Promise<void> {
       "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: b4}\nspec: {cidr: 10.81.0.0/16}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: b6}\nspec: {cidr: 'fd81::/64'}\n",
     );
     execFileSync(process.execPath, [CLI, "apply", "-f", join(W, "pools.yaml"), "--datastore", db]);
-    if (args.baseline) execFileSync(process.execPath, [join(args.baseline, "dist/src/cli/main.js"), "cni", "install", "--bin-dir", join(W, "base"), "--no-conflist"]);
+    if (args.baseline)
+      execFileSync(process.execPath, [join(args.baseline, "dist/src/cli/main.js"), "cni", "install", "--bin-dir", join(W, "base"), "--no-conflist"]);
     let held: { close(): unknown } | undefined;
     if (args["hold-db"]) {
       // As a running agent holds it: a connection that has read the database (so it is in WAL mode).
@@ -154,7 +165,9 @@ async function inner(prefix: string): Promise<void> {
     const fm = { add: pct(floor.add, 50), del: pct(floor.del, 50) };
     const f = (x: number) => x.toFixed(1);
     held?.close();
-    console.log(`cni bench: ${N} ADD+DEL per plugin, each a fresh process and a fresh container namespace${args["hold-db"] ? "; the datastore held open by the bench (as by an agent)" : ""}`);
+    console.log(
+      `cni bench: ${N} ADD+DEL per plugin, each a fresh process and a fresh container namespace${args["hold-db"] ? "; the datastore held open by the bench (as by an agent)" : ""}`,
+    );
     if (args.baseline) console.log(`baseline: the plugins of ${args.baseline}`);
     console.log("| plugin                          | ADD median ms | ADD p99 ms | DEL median ms | DEL p99 ms | ADD / floor | DEL / floor |");
     console.log("| ------------------------------- | ------------- | ---------- | ------------- | ---------- | ----------- | ----------- |");

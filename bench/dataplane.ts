@@ -58,8 +58,15 @@ const inNs = (ns: string, ...args: string[]) => sh("ip", ["netns", "exec", ns, .
 
 const children: ChildProcess[] = [];
 function cleanup(): void {
-  for (const c of children) if (c.pid && c.exitCode === null) try { process.kill(c.pid); } catch {}
-  for (const ns of [...W, ...X, ...H, FAB]) try { sh("ip", ["netns", "del", ns]); } catch {}
+  for (const c of children)
+    if (c.pid && c.exitCode === null)
+      try {
+        process.kill(c.pid);
+      } catch {}
+  for (const ns of [...W, ...X, ...H, FAB])
+    try {
+      sh("ip", ["netns", "del", ns]);
+    } catch {}
 }
 if (!process.env.KEEP) process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
@@ -132,7 +139,9 @@ function events(i: number, heavy: boolean): PolicyDataplaneEvent[] {
       out.push({
         kind: "policy-update",
         id,
-        ingress: [{ id: `${id}-i`, action: "allow", match: { protocol: 6, srcIpSets: [set], dstPorts: [{ first: 9000 + (p % 500), last: 9000 + (p % 500) }] } }],
+        ingress: [
+          { id: `${id}-i`, action: "allow", match: { protocol: 6, srcIpSets: [set], dstPorts: [{ first: 9000 + (p % 500), last: 9000 + (p % 500) }] } },
+        ],
         egress: [{ id: `${id}-e`, action: "allow", match: { protocol: 17, dstIpSets: [set] } }],
       });
     }
@@ -210,7 +219,16 @@ const STATES: [TableState, string, Path[]][] = [
   ["heavy", "tabby, 1,000 policies + 10,000 set members", ["host", "workload", "vxlan"]],
   ["none", "no tabby table", ["host", "workload", "vxlan"]],
 ];
-const VARIANTS = (QUICK ? [[4, 1]] : [[4, 1], [4, 4], [6, 1], [6, 4]]) as [4 | 6, number][];
+const VARIANTS = (
+  QUICK
+    ? [[4, 1]]
+    : [
+        [4, 1],
+        [4, 4],
+        [6, 1],
+        [6, 4],
+      ]
+) as [4 | 6, number][];
 const vname = ([f, s]: [4 | 6, number]) => `v${f} ×${s}`;
 
 const median = (xs: number[]) => {

@@ -58,7 +58,12 @@ function endpointEvents(i: number): PolicyDataplaneEvent[] {
     ingress: { tiers: [{ name: "default", defaultAction: "deny", policies: pols }], profiles: [`pro/kns.ns${i}`] },
     egress: { tiers: [{ name: "default", defaultAction: "deny", policies: pols }], profiles: [`pro/kns.ns${i}`] },
   });
-  out.unshift({ kind: "policy-update", id: `pro/kns.ns${i}`, ingress: [{ id: "p", action: "allow", match: {} }], egress: [{ id: "p", action: "allow", match: {} }] });
+  out.unshift({
+    kind: "policy-update",
+    id: `pro/kns.ns${i}`,
+    ingress: [{ id: "p", action: "allow", match: {} }],
+    egress: [{ id: "p", action: "allow", match: {} }],
+  });
   return out;
 }
 
@@ -100,7 +105,6 @@ if (CPU_ONLY) process.exit(0);
 
 execFileSync("ip", ["netns", "add", NS]);
 try {
-
   // Render alone.
   let t0 = performance.now();
   const rendered = renderTable(applyEvents(emptyState(), all));
@@ -110,7 +114,9 @@ try {
   for (const c of rendered.chains.values()) rules += c.rules.length;
   let elements = 0;
   for (const s of rendered.sets.values()) elements += s.elements.size;
-  console.log(`state: ${N} endpoints × ${PER} policies → ${rendered.chains.size} chains, ${rules} rules, ${rendered.sets.size} sets (${elements} elements); script ${(script.length / 1024).toFixed(0)} KiB`);
+  console.log(
+    `state: ${N} endpoints × ${PER} policies → ${rendered.chains.size} chains, ${rules} rules, ${rendered.sets.size} sets (${elements} elements); script ${(script.length / 1024).toFixed(0)} KiB`,
+  );
   console.log(`render (fold + render + script text): ${ms(tRender)}`);
 
   // 1. Full apply through the driver.
@@ -172,9 +178,13 @@ try {
   const name = /set (n4-\w+) \{/.exec(add.scripts[0] ?? "")?.[1] ?? "";
   const oldAdd = replay([`add element inet tabby ${name} { 10.250.1.1 }\n`, `add element inet tabby ${name} { 10.250.1.2 }\n`]);
   const oldDel = replay([`delete element inet tabby ${name} { 10.250.1.1 }\n`, `delete element inet tabby ${name} { 10.250.1.2 }\n`]);
-  console.log(`set member add:    NftDataplane.apply ${ms(add.ms)} each (render + diff + nft)   nft -f of the same script ${ms(addFloor)}   ratio ${(add.ms / addFloor).toFixed(2)}`);
+  console.log(
+    `set member add:    NftDataplane.apply ${ms(add.ms)} each (render + diff + nft)   nft -f of the same script ${ms(addFloor)}   ratio ${(add.ms / addFloor).toFixed(2)}`,
+  );
   console.log(`set member remove: NftDataplane.apply ${ms(del.ms)} each   nft -f of the same script ${ms(delFloor)}   ratio ${(del.ms / delFloor).toFixed(2)}`);
-  console.log(`  for reference, one \`nft add element\` ${ms(oldAdd)}, one \`nft delete element\` ${ms(oldDel)} (${rendered.sets.size} sets: nft loads every set's elements first)`);
+  console.log(
+    `  for reference, one \`nft add element\` ${ms(oldAdd)}, one \`nft delete element\` ${ms(oldDel)} (${rendered.sets.size} sets: nft loads every set's elements first)`,
+  );
 } finally {
   execFileSync("ip", ["netns", "del", NS]);
 }

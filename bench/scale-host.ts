@@ -76,13 +76,23 @@ const nlri = (ps: Prefix[]): Nlri[] => ps.map((prefix) => ({ prefix, pathId: 0 }
 export function hostAnnouncement(i: number, hosts: number): Uint8Array[] {
   const p = hostPrefixes(i, hosts);
   const u4: UpdateMessage = { type: "update", withdrawn: [], attributes: { ...attrs(), nextHop: v4(SESSION_BASE + i) }, nlri: nlri(p.v4) };
-  const u6: UpdateMessage = { type: "update", withdrawn: [], attributes: { ...attrs(), mpReach: { family: "ipv6", nextHop: nextHop6(i), nlri: nlri(p.v6) } }, nlri: [] };
+  const u6: UpdateMessage = {
+    type: "update",
+    withdrawn: [],
+    attributes: { ...attrs(), mpReach: { family: "ipv6", nextHop: nextHop6(i), nlri: nlri(p.v6) } },
+    nlri: [],
+  };
   return [u4, u6, endOfRib("ipv4"), endOfRib("ipv6")].map((u) => encodeMessage(u));
 }
 
 /** Host i's extra /26, as a new block an agent would announce after an IPAM allocation. */
 export function extraBlock(i: number, hosts: number): Uint8Array {
-  return encodeMessage({ type: "update", withdrawn: [], attributes: { ...attrs(), nextHop: v4(SESSION_BASE + i) }, nlri: [{ prefix: new Prefix(v4(V4_BLOCKS + 64 * (hosts + i)), 26), pathId: 0 }] });
+  return encodeMessage({
+    type: "update",
+    withdrawn: [],
+    attributes: { ...attrs(), nextHop: v4(SESSION_BASE + i) },
+    nlri: [{ prefix: new Prefix(v4(V4_BLOCKS + 64 * (hosts + i)), 26), pathId: 0 }],
+  });
 }
 
 /** The OPEN host i sends: iBGP AS 65000, IPv4 and IPv6 unicast, 4-byte AS, route refresh. */
@@ -93,12 +103,7 @@ export function hostOpen(i: number, holdTime = 240): Uint8Array {
     myAs: AS,
     holdTime,
     routerId: sessionAddress(i),
-    capabilities: [
-      { code: 1, afi: 1, safi: 1 },
-      { code: 1, afi: 2, safi: 1 },
-      { code: 2 },
-      { code: 65, asNumber: AS },
-    ],
+    capabilities: [{ code: 1, afi: 1, safi: 1 }, { code: 1, afi: 2, safi: 1 }, { code: 2 }, { code: 65, asNumber: AS }],
   });
 }
 
@@ -148,7 +153,11 @@ function walkNlri(m: Uint8Array, from: number, to: number, v6fam: boolean, visit
  * Walks a whole UPDATE message (header included): `gone` for each withdrawn prefix (classic and
  * MP_UNREACH), `got` for each announced one (classic NLRI and MP_REACH). IPv4/IPv6 unicast only.
  */
-export function scanUpdate(m: Uint8Array, got: (v6fam: boolean, a: number, low: number, len: number) => void, gone: (v6fam: boolean, a: number, low: number, len: number) => void): void {
+export function scanUpdate(
+  m: Uint8Array,
+  got: (v6fam: boolean, a: number, low: number, len: number) => void,
+  gone: (v6fam: boolean, a: number, low: number, len: number) => void,
+): void {
   let p = 19;
   const wlen = (m[p]! << 8) | m[p + 1]!;
   p += 2;

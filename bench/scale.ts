@@ -33,8 +33,37 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BgpFramer } from "../src/bgp/wire/framer.js";
-import { extraBlock, HeldRoutes, hostAnnouncement, hostOpen, KEEPALIVE, nextHop6, ROUTES_PER_HOST, EXTRA_SLOT, MAX_HOSTS, sessionAddress } from "./scale-host.js";
-import { birdc, CLI, flag, pidOf, procCpuS, procMem, s, sh, startBird, startTabby, stopBird, stopTabby, trySh, until, tabbyMemoryLine, tabbyPeers, type Tabby } from "./bgp-util.js";
+import {
+  extraBlock,
+  HeldRoutes,
+  hostAnnouncement,
+  hostOpen,
+  KEEPALIVE,
+  nextHop6,
+  ROUTES_PER_HOST,
+  EXTRA_SLOT,
+  MAX_HOSTS,
+  sessionAddress,
+} from "./scale-host.js";
+import {
+  birdc,
+  CLI,
+  flag,
+  pidOf,
+  procCpuS,
+  procMem,
+  s,
+  sh,
+  startBird,
+  startTabby,
+  stopBird,
+  stopTabby,
+  trySh,
+  until,
+  tabbyMemoryLine,
+  tabbyPeers,
+  type Tabby,
+} from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const H = flag(argv, "--hosts", 100);
@@ -179,7 +208,8 @@ function simulator(): void {
       rrs.splice(0, rrs.length, ...c.rrs!);
       held.reset();
       sims.length = 0;
-      for (let h = 0; h < H; h++) for (const rr of rrs) sims.push({ host: h, rr, sock: undefined, framer: new BgpFramer(), state: "idle", dead: false, t: [0, 0, 0, 0] });
+      for (let h = 0; h < H; h++)
+        for (const rr of rrs) sims.push({ host: h, rr, sock: undefined, framer: new BgpFramer(), state: "idle", dead: false, t: [0, 0, 0, 0] });
       waiters.push({ ev: "established", test: () => established === sims.length });
       waiters.push({ ev: "converged", test: () => held.complete === H * ROUTES_PER_HOST });
       inflight.clear();
@@ -204,7 +234,7 @@ function simulator(): void {
       closing = true;
       for (const x of sims) x.sock?.destroy();
       const cpu = process.cpuUsage();
-      emit({ ev: "closed", ms: 0, simCpuS: (cpu.user + cpu.system) / 1e6 - simCpu0, notifications: Object.fromEntries(notifications)});
+      emit({ ev: "closed", ms: 0, simCpuS: (cpu.user + cpu.system) / 1e6 - simCpu0, notifications: Object.fromEntries(notifications) });
       notifications.clear();
     } else if (c.cmd === "exit") process.exit(0);
     check();
@@ -265,7 +295,8 @@ function setup(): void {
 
 function tabbyConfig(rr: string, control: string): string {
   let y = `routerId: ${rr}\nasNumber: 65000\nclusterId: 1.1.1.1\nlisten: { address: ${rr}, port: 179 }\ncontrol: ${control}\npeers:\n`;
-  for (let i = 0; i < H; i++) y += `  - { address: ${sessionAddress(i)}, asNumber: 65000, localAddress: ${rr}, routeReflectorClient: true, passive: true, holdTime: 240 }\n`;
+  for (let i = 0; i < H; i++)
+    y += `  - { address: ${sessionAddress(i)}, asNumber: 65000, localAddress: ${rr}, routeReflectorClient: true, passive: true, holdTime: 240 }\n`;
   if (withAgent) y += `  - { address: ${AGENT}, asNumber: 65000, localAddress: ${rr}, routeReflectorClient: true, passive: true }\n`;
   return y;
 }
@@ -422,7 +453,10 @@ async function seedDatastore(url: string): Promise<void> {
   for (const r of res) await client.create({ apiVersion: V3, ...r } as never);
   for (let i = 0; i < H; i++) {
     const a = 0x0a400000 + 64 * i;
-    await store.put(`/calico/ipam/v2/host/h${i}/ipv4/block/10.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}-26`, JSON.stringify({ state: "confirmed", deleted: false }));
+    await store.put(
+      `/calico/ipam/v2/host/h${i}/ipv4/block/10.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}-26`,
+      JSON.stringify({ state: "confirmed", deleted: false }),
+    );
   }
   await store.close();
 }
@@ -442,7 +476,29 @@ async function agentJoins(): Promise<string> {
   const seeded = performance.now();
   mkdirSync(join(dir, "secrets"), { recursive: true, mode: 0o700 });
   const log = openSync(join(dir, "agent.log"), "a");
-  const args = ["netns", "exec", AG, process.execPath, CLI, "node", "run", "--name", "agent", "--ip", `${AGENT}/32`, "--ip6", `${AGENT6}/128`, "--datastore", url, "--control", join(dir, "agent.sock"), "--secrets-dir", join(dir, "secrets"), "--ipam-gc-grace", "off"];
+  const args = [
+    "netns",
+    "exec",
+    AG,
+    process.execPath,
+    CLI,
+    "node",
+    "run",
+    "--name",
+    "agent",
+    "--ip",
+    `${AGENT}/32`,
+    "--ip6",
+    `${AGENT6}/128`,
+    "--datastore",
+    url,
+    "--control",
+    join(dir, "agent.sock"),
+    "--secrets-dir",
+    join(dir, "secrets"),
+    "--ipam-gc-grace",
+    "off",
+  ];
   const start = performance.now();
   agent = spawn("ip", args, { stdio: ["ignore", log, log] });
   const want = ROUTES_PER_HOST * H; // per host: its /26, two /32, its /122 and a /128
@@ -478,12 +534,16 @@ async function main(): Promise<void> {
   process.on("exit", cleanup);
   process.on("SIGINT", () => process.exit(130));
   setup();
-  sim = spawn("ip", ["netns", "exec", NS, process.execPath, SELF, "--sim", "--hosts", String(H), "--inflight", String(INFLIGHT)], { stdio: ["pipe", "pipe", "inherit"] });
+  sim = spawn("ip", ["netns", "exec", NS, process.execPath, SELF, "--sim", "--hosts", String(H), "--inflight", String(INFLIGHT)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   createInterface({ input: sim.stdout! }).on("line", (l) => {
     evQueue.push(JSON.parse(l));
     evWake?.();
   });
-  console.log(`scale: ${H} simulated hosts × 2 reflectors (${H * 2} sessions), ${H * ROUTES_PER_HOST} routes (${ROUTES_PER_HOST} per host: v4 /26 + 2 /32, v6 /122 + /128); order ${order.join(", ")}, ${rounds} round(s), at most ${INFLIGHT} connects in flight per reflector; load average ${loadavg()}`);
+  console.log(
+    `scale: ${H} simulated hosts × 2 reflectors (${H * 2} sessions), ${H * ROUTES_PER_HOST} routes (${ROUTES_PER_HOST} per host: v4 /26 + 2 /32, v6 /122 + /128); order ${order.join(", ")}, ${rounds} round(s), at most ${INFLIGHT} connects in flight per reflector; load average ${loadavg()}`,
+  );
   const floor = await nodeFloorKb();
   console.log(`node_floor_rss_kB ${floor} (node -e holding nothing, same run)`);
   const res = new Map<string, Figures[]>();
@@ -504,7 +564,9 @@ async function main(): Promise<void> {
   const b = res.get("bird");
   if (t && b) {
     const ratio = (g: (f: Figures) => number) => (med(t.map(g)) / med(b.map(g))).toFixed(2);
-    console.log(`ratio tabby/bird: converge ${ratio((f) => f.convergeMs)} (goal ≤ 0.5), new block ${ratio((f) => f.newBlockMs)}, dead host ${ratio((f) => f.withdrawMs)}, reflector CPU ${ratio((f) => sum(f.cpuS))}, reflector RSS ${ratio((f) => sum(f.rssKb))} (medians over rounds, both reflectors summed)`);
+    console.log(
+      `ratio tabby/bird: converge ${ratio((f) => f.convergeMs)} (goal ≤ 0.5), new block ${ratio((f) => f.newBlockMs)}, dead host ${ratio((f) => f.withdrawMs)}, reflector CPU ${ratio((f) => sum(f.cpuS))}, reflector RSS ${ratio((f) => sum(f.rssKb))} (medians over rounds, both reflectors summed)`,
+    );
     console.log(`tabby reflector RSS above node's floor: ${t.map((f) => f.rssKb.map((k) => mb(k - floor)).join("+")).join(", ")} MB`);
   }
   send({ cmd: "exit" });

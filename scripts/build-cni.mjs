@@ -54,12 +54,11 @@ const pinnedKoffi = fromBundle(koffiNode);
 const pinNative = {
   name: "pin-native",
   setup(b) {
-    b.onResolve({ filter: /^koffi$/ }, (a) =>
-      a.namespace === "pin" ? { path: "koffi", external: true } : { path: "koffi", namespace: "pin" },
-    );
+    b.onResolve({ filter: /^koffi$/ }, (a) => (a.namespace === "pin" ? { path: "koffi", external: true } : { path: "koffi", namespace: "pin" }));
     b.onResolve({ filter: /\.node$/ }, (a) => ({ path: a.path, external: true }));
     b.onLoad({ filter: /^koffi$/, namespace: "pin" }, () => ({
-      contents: `const { existsSync } = require("node:fs"); const { join } = require("node:path");\n` +
+      contents:
+        `const { existsSync } = require("node:fs"); const { join } = require("node:path");\n` +
         `const pinned = join(__dirname, ${JSON.stringify(pinnedKoffi)});\n` +
         `module.exports = existsSync(pinned) ? require(${JSON.stringify(pinnedKoffi)}) : require("koffi");\n`,
       loader: "js",

@@ -18,7 +18,14 @@ function testFiles(dir) {
 // The CNI plugin bundles (dist/cni/*.cjs, what `tabby cni install` installs) are rebuilt from the
 // compiled dist/src when any compiled module is newer, so the tests never run a bundle older than
 // the code `tsc` just built (and a build that just made them is not repeated).
-const newest = (dir) => Math.max(0, ...readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith(".js")).map((f) => statSync(join(dir, f)).mtimeMs));
+const newest = (dir) =>
+  Math.max(
+    0,
+    ...readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".js"))
+      .map((f) => statSync(join(dir, f)).mtimeMs),
+  );
 const bundleTime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
 if (Math.min(bundleTime("dist/cni/tabby.cjs"), bundleTime("dist/cni/tabby-ipam.cjs")) < newest("dist/src")) {
   const built = spawnSync(process.execPath, ["scripts/build-cni.mjs"], { stdio: "inherit" });

@@ -30,9 +30,19 @@ export const LAYERS: Unit[] = [
   { rank: 2, unit: "model", paths: ["model/"], pure: true },
   { rank: 3, unit: "bgp-core", paths: ["bgp/errors.ts", "bgp/wire/", "bgp/rib/", "bgp/fsm.ts", "bgp/negotiate.ts", "bgp/policy.ts"], pure: true },
   { rank: 3, unit: "bfd-core", paths: ["bfd/errors.ts", "bfd/wire/", "bfd/session.ts"], pure: true },
-  { rank: 3, unit: "ipam-core", paths: ["ipam/api.ts", "ipam/block.ts", "ipam/gc.ts", "ipam/keys.ts", "ipam/pools.ts", "ipam/prng.ts", "ipam/reservations.ts"], pure: true },
+  {
+    rank: 3,
+    unit: "ipam-core",
+    paths: ["ipam/api.ts", "ipam/block.ts", "ipam/gc.ts", "ipam/keys.ts", "ipam/pools.ts", "ipam/prng.ts", "ipam/reservations.ts"],
+    pure: true,
+  },
   { rank: 3, unit: "dataplane-core", paths: ["dataplane/netlink/codec.ts", "dataplane/route-resolve.ts"], pure: true },
-  { rank: 3, unit: "dhcp-core", paths: ["dhcp/errors.ts", "dhcp/bpf.ts", "dhcp/dhcp4.ts", "dhcp/dhcp6.ts", "dhcp/ip-packet.ts", "dhcp/ra.ts", "dhcp/responder.ts"], pure: true },
+  {
+    rank: 3,
+    unit: "dhcp-core",
+    paths: ["dhcp/errors.ts", "dhcp/bpf.ts", "dhcp/dhcp4.ts", "dhcp/dhcp6.ts", "dhcp/ip-packet.ts", "dhcp/ra.ts", "dhcp/responder.ts"],
+    pure: true,
+  },
   { rank: 3, unit: "vm-core", paths: ["vm/workload.ts", "vm/cpio.ts", "vm/init-script.ts", "vm/qemu.ts"], pure: true },
   { rank: 4, unit: "calc", paths: ["calc/"], pure: true },
   { rank: 4, unit: "datastore", paths: ["datastore/"] },
@@ -41,7 +51,20 @@ export const LAYERS: Unit[] = [
   { rank: 5, unit: "ipam", paths: ["ipam/"] },
   { rank: 5, unit: "dataplane", paths: ["dataplane/"] },
   { rank: 5, unit: "dhcp", paths: ["dhcp/"] },
-  { rank: 5, unit: "dataplane", paths: ["dataplane/nft/render.ts", "dataplane/nft/match.ts", "dataplane/nft/state.ts", "dataplane/nft/names.ts", "dataplane/nft/readback.ts", "dataplane/nft/fastpath.ts", "dataplane/nft/iface-match.ts"], pure: true },
+  {
+    rank: 5,
+    unit: "dataplane",
+    paths: [
+      "dataplane/nft/render.ts",
+      "dataplane/nft/match.ts",
+      "dataplane/nft/state.ts",
+      "dataplane/nft/names.ts",
+      "dataplane/nft/readback.ts",
+      "dataplane/nft/fastpath.ts",
+      "dataplane/nft/iface-match.ts",
+    ],
+    pure: true,
+  },
   { rank: 6, unit: "agent", paths: ["agent/"] },
   { rank: 6, unit: "cni", paths: ["cni/"] },
   { rank: 7, unit: "health", paths: ["health/"] },
@@ -57,7 +80,8 @@ export const LAYERS: Unit[] = [
 ];
 
 /** Builtins that do I/O: a pure module imports none of them. */
-const IO_BUILTINS = /^node:(fs|fs\/promises|net|child_process|dgram|http|https|http2|tls|dns|dns\/promises|os|worker_threads|cluster|readline|tty|inspector|process)$/;
+const IO_BUILTINS =
+  /^node:(fs|fs\/promises|net|child_process|dgram|http|https|http2|tls|dns|dns\/promises|os|worker_threads|cluster|readline|tty|inspector|process)$/;
 /** Packages a pure module may use (pure themselves). */
 const pureModule = (spec: string) => spec === "yaml" || spec.startsWith("@noble/hashes/");
 
@@ -94,7 +118,11 @@ export function importsOf(source: string): { spec: string; line: number; typeOnl
   const bare = /^import\s+"([^"]+)"/gm;
   const typeOnly = (text: string) => {
     if (/^(?:import|export)\s+type\s/.test(text)) return true;
-    const names = /\{([^}]*)\}/.exec(text)?.[1]?.split(",").map((n) => n.trim()).filter(Boolean);
+    const names = /\{([^}]*)\}/
+      .exec(text)?.[1]
+      ?.split(",")
+      .map((n) => n.trim())
+      .filter(Boolean);
     return !!names && names.length > 0 && !/^(?:import|export)\s+(?:\w+\s*,|\*)/.test(text) && names.every((n) => n.startsWith("type "));
   };
   for (const re of [statement, bare]) for (const m of source.matchAll(re)) out.push({ spec: m[1]!, line: lineAt(m.index), typeOnly: typeOnly(m[0]) });
@@ -149,12 +177,14 @@ test("the import parser finds static, type-only, re-exported, multi-line and dyn
     'export * from "./h.js";',
     'export { i } from "./i.js";',
     'import "./side.js";',
-    "/** import(\"./doc.js\") is no import */",
+    '/** import("./doc.js") is no import */',
     'const j = await import("./j.js");',
     'const s = "from \\"./str.js\\"";',
   ].join("\n");
   assert.deepEqual(
-    importsOf(src).map((i) => `${i.line}:${i.spec}${i.typeOnly ? " (type)" : ""}`).sort(),
+    importsOf(src)
+      .map((i) => `${i.line}:${i.spec}${i.typeOnly ? " (type)" : ""}`)
+      .sort(),
     ["1:./a.js", "2:../b.js (type)", "3:./b2.js (type)", "4:./c.js", "8:node:net", "9:yaml", "10:./h.js", "11:./i.js", "12:./side.js", "14:./j.js"].sort(),
   );
 });
@@ -163,8 +193,15 @@ test("every module of src/ is in a layer, and every relative import names a file
   const { files, edges } = scan();
   assert.ok(files.length > 300, `found ${files.length} modules under ${SRC}`);
   const known = new Set(files);
-  assert.deepEqual(files.filter((f) => shipped(f) && !unitOf(f)), [], "modules in no layer: add their folder to LAYERS");
-  assert.deepEqual(edges.filter((e) => shipped(e.from) && !known.has(e.to)).map((e) => `${e.from}:${e.line} -> ${e.to}`), []);
+  assert.deepEqual(
+    files.filter((f) => shipped(f) && !unitOf(f)),
+    [],
+    "modules in no layer: add their folder to LAYERS",
+  );
+  assert.deepEqual(
+    edges.filter((e) => shipped(e.from) && !known.has(e.to)).map((e) => `${e.from}:${e.line} -> ${e.to}`),
+    [],
+  );
 });
 
 test("no module imports a higher layer or a sibling of its own rank", () => {
@@ -192,7 +229,9 @@ test("pure modules import only pure modules and no I/O builtin", () => {
 });
 
 test("tabby's code never imports the test support (src/testkit/)", () => {
-  const bad = scan().edges.filter((e) => shipped(e.from) && isTestkit(e.to)).map((e) => `${e.from}:${e.line} imports ${e.to}`);
+  const bad = scan()
+    .edges.filter((e) => shipped(e.from) && isTestkit(e.to))
+    .map((e) => `${e.from}:${e.line} imports ${e.to}`);
   assert.deepEqual(bad, []);
 });
 

@@ -35,7 +35,13 @@ const skip = canRun ? false : "needs root, bird2 and FRR";
 
 const TAG = `tbp${process.pid % 100000}`;
 const NS = { br: `${TAG}br`, h1: `${TAG}h1`, h2: `${TAG}h2`, h3: `${TAG}h3`, bird: `${TAG}bi`, frr: `${TAG}fr` };
-const ADDR: Record<string, string[]> = { h1: ["10.97.0.11"], h2: ["10.97.0.12"], h3: ["10.97.0.13"], bird: ["10.97.0.201", "10.97.0.203"], frr: ["10.97.0.202"] };
+const ADDR: Record<string, string[]> = {
+  h1: ["10.97.0.11"],
+  h2: ["10.97.0.12"],
+  h3: ["10.97.0.13"],
+  bird: ["10.97.0.201", "10.97.0.203"],
+  frr: ["10.97.0.202"],
+};
 // every host has IPv6: the IPv6 route h1 learns from BIRD is reflected to h2 as well
 const ADDR6: Record<string, string> = { h1: "fd97::11", h2: "fd97::12", h3: "fd97::13", bird: "fd97::201" };
 const dir = mkdtempSync(join(tmpdir(), "tabby-bgppeer-"));
@@ -129,18 +135,50 @@ before(async () => {
     { kind: "IPPool", metadata: { name: "pool" }, spec: { cidr: "10.65.0.0/16", blockSize: 26 } },
     { kind: "Node", metadata: { name: "h1", labels: { rack: "a" } }, spec: { bgp: { ipv4Address: "10.97.0.11/24" } } },
     { kind: "Node", metadata: { name: "h2", labels: { rack: "b" } }, spec: { bgp: { ipv4Address: "10.97.0.12/24" } } },
-    { kind: "Node", metadata: { name: "h3", labels: { "route-reflector": "true" } }, spec: { bgp: { ipv4Address: "10.97.0.13/24", routeReflectorClusterID: "224.0.0.1" } } },
+    {
+      kind: "Node",
+      metadata: { name: "h3", labels: { "route-reflector": "true" } },
+      spec: { bgp: { ipv4Address: "10.97.0.13/24", routeReflectorClusterID: "224.0.0.1" } },
+    },
     { kind: "BGPPeer", metadata: { name: "to-rr" }, spec: { nodeSelector: "!has(route-reflector)", peerSelector: "has(route-reflector)" } },
-    { kind: "BGPPeer", metadata: { name: "tor-bird" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.201", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
-    { kind: "BGPPeer", metadata: { name: "tor-frr" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.202", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
-    { kind: "BGPPeer", metadata: { name: "tor-stale" }, spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.203", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "stale" } } } },
-    { kind: "BGPPeer", metadata: { name: "tor-bird6" }, spec: { nodeSelector: "rack == 'a'", peerIP: "[fd97::201]:179", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
-    { kind: "BGPPeer", metadata: { name: "far" }, spec: { node: "h3", peerIP: "10.96.5.5", asNumber: 65000, reachableBy: "10.97.0.201", password: { secretKeyRef: { name: "bgp", key: "tor" } } } },
-    { kind: "BGPPeer", metadata: { name: "tor-missing" }, spec: { node: "h2", peerIP: "10.97.0.204", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "missing" } } } },
+    {
+      kind: "BGPPeer",
+      metadata: { name: "tor-bird" },
+      spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.201", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } },
+    },
+    {
+      kind: "BGPPeer",
+      metadata: { name: "tor-frr" },
+      spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.202", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } },
+    },
+    {
+      kind: "BGPPeer",
+      metadata: { name: "tor-stale" },
+      spec: { nodeSelector: "rack == 'a'", peerIP: "10.97.0.203", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "stale" } } },
+    },
+    {
+      kind: "BGPPeer",
+      metadata: { name: "tor-bird6" },
+      spec: { nodeSelector: "rack == 'a'", peerIP: "[fd97::201]:179", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor" } } },
+    },
+    {
+      kind: "BGPPeer",
+      metadata: { name: "far" },
+      spec: { node: "h3", peerIP: "10.96.5.5", asNumber: 65000, reachableBy: "10.97.0.201", password: { secretKeyRef: { name: "bgp", key: "tor" } } },
+    },
+    {
+      kind: "BGPPeer",
+      metadata: { name: "tor-missing" },
+      spec: { node: "h2", peerIP: "10.97.0.204", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "missing" } } },
+    },
   ];
   for (const r of res) await client.create({ apiVersion: V3, ...r } as never);
   // each host's block, as IPAM would have claimed it
-  for (const [h, b] of [["h1", "10.65.1.0-26"], ["h2", "10.65.2.0-26"]]) await store.put(`/calico/ipam/v2/host/${h}/ipv4/block/${b}`, JSON.stringify({ state: "confirmed", deleted: false }));
+  for (const [h, b] of [
+    ["h1", "10.65.1.0-26"],
+    ["h2", "10.65.2.0-26"],
+  ])
+    await store.put(`/calico/ipam/v2/host/${h}/ipv4/block/${b}`, JSON.stringify({ state: "confirmed", deleted: false }));
   await store.close();
 
   writeFileSync(join(dir, "bird.conf"), BIRD_CONF);
@@ -148,11 +186,50 @@ before(async () => {
   mkdirSync(join(dir, "frr"));
   writeFileSync(join(dir, "frr", "bgpd.conf"), FRR_CONF);
   writeFileSync(join(dir, "frr", "vtysh.conf"), "");
-  sh("ip", ["netns", "exec", NS.frr, BGPD, "-d", "-Z", "-S", "-P", "0", "-f", join(dir, "frr", "bgpd.conf"), "-i", join(dir, "frr", "bgpd.pid"), "--vty_socket", join(dir, "frr")]);
+  sh("ip", [
+    "netns",
+    "exec",
+    NS.frr,
+    BGPD,
+    "-d",
+    "-Z",
+    "-S",
+    "-P",
+    "0",
+    "-f",
+    join(dir, "frr", "bgpd.conf"),
+    "-i",
+    join(dir, "frr", "bgpd.pid"),
+    "--vty_socket",
+    join(dir, "frr"),
+  ]);
   for (const h of ["h1", "h2", "h3"]) {
     const fd = openSync(join(dir, `${h}.log`), "a");
-    const args = ["netns", "exec", NS[h as "h1"], process.execPath, main, "node", "run", "--name", h, "--ip", `${ADDR[h]![0]}/24`, "--ip6", ADDR6[h] ? `${ADDR6[h]}/64` : "none",
-      "--datastore", datastore, "--control", sock(h), "--secrets-dir", join(dir, "secrets"), "--hold-time", "9", "--ipam-gc-grace", "off"];
+    const args = [
+      "netns",
+      "exec",
+      NS[h as "h1"],
+      process.execPath,
+      main,
+      "node",
+      "run",
+      "--name",
+      h,
+      "--ip",
+      `${ADDR[h]![0]}/24`,
+      "--ip6",
+      ADDR6[h] ? `${ADDR6[h]}/64` : "none",
+      "--datastore",
+      datastore,
+      "--control",
+      sock(h),
+      "--secrets-dir",
+      join(dir, "secrets"),
+      "--hold-time",
+      "9",
+      "--ipam-gc-grace",
+      "off",
+    ];
     agents.set(h, spawn("ip", args, { stdio: ["ignore", fd, fd] }));
   }
 });
@@ -167,68 +244,113 @@ after(() => {
   if (!process.env["TABBY_TEST_KEEP"]) rmSync(dir, { recursive: true, force: true });
 });
 
-test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-cluster route reflector, from the datastore", { skip, timeout: 180_000 }, async (t) => {
+test("BGPPeer nodeSelector, secretKeyRef passwords with BIRD and FRR, and an in-cluster route reflector, from the datastore", {
+  skip,
+  timeout: 180_000,
+}, async (t) => {
   try {
-    await t.test("a peer for rack a: h1 establishes with BIRD and FRR using the password from its secret; h2 opens no session", logged(async () => {
-      await waitFor("h1 Established with BIRD and FRR", async () => (await peer("h1", "10.97.0.201"))?.established === true && (await peer("h1", "10.97.0.202"))?.established === true, 60_000);
-      assert.match(birdc("show", "protocols", "h1"), /Established/);
-      const n = JSON.parse(vtysh("show bgp neighbors 10.97.0.11 json")) as Record<string, { bgpState?: string }>;
-      assert.equal(n["10.97.0.11"]?.bgpState, "Established");
-      const h1 = await peers("h1");
-      assert.deepEqual(h1.filter((p) => p.source?.startsWith("tor-")).map((p) => [p.address, p.type, p.source]), [
-        ["10.97.0.201", "node-specific", "tor-bird"],
-        ["fd97::201", "node-specific", "tor-bird6"],
-        ["10.97.0.202", "node-specific", "tor-frr"],
-        ["10.97.0.203", "node-specific", "tor-stale"],
-      ]);
-      const h2 = await peers("h2");
-      assert.ok(!h2.some((p) => ["10.97.0.201", "10.97.0.202", "10.97.0.203"].includes(p.address)), JSON.stringify(h2));
-      assert.doesNotMatch(birdc("show", "protocols", "h2"), /Established/);
-      assert.doesNotMatch(birdc("show", "protocols", "all", "h2"), /Last error/, "nothing ever connected to BIRD's passive protocol for h2");
-    }));
+    await t.test(
+      "a peer for rack a: h1 establishes with BIRD and FRR using the password from its secret; h2 opens no session",
+      logged(async () => {
+        await waitFor(
+          "h1 Established with BIRD and FRR",
+          async () => (await peer("h1", "10.97.0.201"))?.established === true && (await peer("h1", "10.97.0.202"))?.established === true,
+          60_000,
+        );
+        assert.match(birdc("show", "protocols", "h1"), /Established/);
+        const n = JSON.parse(vtysh("show bgp neighbors 10.97.0.11 json")) as Record<string, { bgpState?: string }>;
+        assert.equal(n["10.97.0.11"]?.bgpState, "Established");
+        const h1 = await peers("h1");
+        assert.deepEqual(
+          h1.filter((p) => p.source?.startsWith("tor-")).map((p) => [p.address, p.type, p.source]),
+          [
+            ["10.97.0.201", "node-specific", "tor-bird"],
+            ["fd97::201", "node-specific", "tor-bird6"],
+            ["10.97.0.202", "node-specific", "tor-frr"],
+            ["10.97.0.203", "node-specific", "tor-stale"],
+          ],
+        );
+        const h2 = await peers("h2");
+        assert.ok(!h2.some((p) => ["10.97.0.201", "10.97.0.202", "10.97.0.203"].includes(p.address)), JSON.stringify(h2));
+        assert.doesNotMatch(birdc("show", "protocols", "h2"), /Established/);
+        assert.doesNotMatch(birdc("show", "protocols", "all", "h2"), /Last error/, "nothing ever connected to BIRD's passive protocol for h2");
+      }),
+    );
 
-    await t.test("an IPv6 peerIP: a session over IPv6 from the node's IPv6 address, BIRD's IPv6 route in the kernel", logged(async () => {
-      await waitFor("h1 Established with BIRD over IPv6", async () => (await peer("h1", "fd97::201"))?.established === true, 60_000);
-      assert.match(birdc("show", "protocols", "all", "h1v6"), /Established[\s\S]*Source address:\s+fd97::201/);
-      await waitFor("fd20:1::/64 via BIRD in h1's kernel", () => /via fd97::201/.test(sh("ip", ["-n", NS.h1, "-6", "route", "show", "fd20:1::/64"])), 30_000);
-    }));
+    await t.test(
+      "an IPv6 peerIP: a session over IPv6 from the node's IPv6 address, BIRD's IPv6 route in the kernel",
+      logged(async () => {
+        await waitFor("h1 Established with BIRD over IPv6", async () => (await peer("h1", "fd97::201"))?.established === true, 60_000);
+        assert.match(birdc("show", "protocols", "all", "h1v6"), /Established[\s\S]*Source address:\s+fd97::201/);
+        await waitFor("fd20:1::/64 via BIRD in h1's kernel", () => /via fd97::201/.test(sh("ip", ["-n", NS.h1, "-6", "route", "show", "fd20:1::/64"])), 30_000);
+      }),
+    );
 
-    await t.test("reachableBy: a host route to the peer via the gateway, and the session over it", logged(async () => {
-      await waitFor("h3 Established with BIRD's loopback address", async () => (await peer("h3", "10.96.5.5"))?.established === true, 60_000).catch((err: Error) => {
-        throw new Error(`${err.message}\n${birdc("show", "protocols", "all", "far")}`);
-      });
-      assert.match(sh("ip", ["-n", NS.h3, "route", "show", "10.96.5.5"]), /^10\.96\.5\.5 via 10\.97\.0\.201 dev eth0 proto 152/);
-      assert.equal(sh("ip", ["-n", NS.h2, "route", "show", "10.96.5.5"]).trim(), "", "only on the node the BGPPeer is for");
-      assert.equal((await peer("h3", "10.96.5.5"))!.type, "node-specific");
-    }));
+    await t.test(
+      "reachableBy: a host route to the peer via the gateway, and the session over it",
+      logged(async () => {
+        await waitFor("h3 Established with BIRD's loopback address", async () => (await peer("h3", "10.96.5.5"))?.established === true, 60_000).catch(
+          (err: Error) => {
+            throw new Error(`${err.message}\n${birdc("show", "protocols", "all", "far")}`);
+          },
+        );
+        assert.match(sh("ip", ["-n", NS.h3, "route", "show", "10.96.5.5"]), /^10\.96\.5\.5 via 10\.97\.0\.201 dev eth0 proto 152/);
+        assert.equal(sh("ip", ["-n", NS.h2, "route", "show", "10.96.5.5"]).trim(), "", "only on the node the BGPPeer is for");
+        assert.equal((await peer("h3", "10.96.5.5"))!.type, "node-specific");
+      }),
+    );
 
-    await t.test("a stale key never establishes and status says why; a missing secret is a refused peering", logged(async () => {
-      // several connect retries on both sides first
-      await new Promise((r) => setTimeout(r, 5000));
-      const stale = (await peer("h1", "10.97.0.203"))!;
-      assert.equal(stale.established, false);
-      assert.ok(!["OpenSent", "OpenConfirm", "Established"].includes(stale.state), stale.state);
-      assert.match(stale.reason ?? "", /TCP-MD5 is on for this peer, and a password mismatch/);
-      assert.doesNotMatch(birdc("show", "protocols", "oldkey"), /Established/);
-      const missing = (await peers("h2")).find((p) => p.source === "tor-missing")!;
-      assert.deepEqual([missing.address, missing.state], ["10.97.0.204", "Refused"]);
-      assert.match(missing.reason!, /password: .*bgp\/missing does not exist/);
-      const text = await tabby(["node", "status", "--control", sock("h2")]);
-      assert.equal(text.code, 0, text.stderr);
-      assert.match(text.stdout, /10\.97\.0\.204\s+-\s+-\s+tor-missing\s+Refused/);
-    }));
+    await t.test(
+      "a stale key never establishes and status says why; a missing secret is a refused peering",
+      logged(async () => {
+        // several connect retries on both sides first
+        await new Promise((r) => setTimeout(r, 5000));
+        const stale = (await peer("h1", "10.97.0.203"))!;
+        assert.equal(stale.established, false);
+        assert.ok(!["OpenSent", "OpenConfirm", "Established"].includes(stale.state), stale.state);
+        assert.match(stale.reason ?? "", /TCP-MD5 is on for this peer, and a password mismatch/);
+        assert.doesNotMatch(birdc("show", "protocols", "oldkey"), /Established/);
+        const missing = (await peers("h2")).find((p) => p.source === "tor-missing")!;
+        assert.deepEqual([missing.address, missing.state], ["10.97.0.204", "Refused"]);
+        assert.match(missing.reason!, /password: .*bgp\/missing does not exist/);
+        const text = await tabby(["node", "status", "--control", sock("h2")]);
+        assert.equal(text.code, 0, text.stderr);
+        assert.match(text.stdout, /10\.97\.0\.204\s+-\s+-\s+tor-missing\s+Refused/);
+      }),
+    );
 
-    await t.test("h3 (routeReflectorClusterID) reflects between its clients h1 and h2, mesh off", logged(async () => {
-      await waitFor("h3 Established with h1 and h2", async () => (await peers("h3")).filter((p) => p.established && p.type === "node-peer").length === 2, 60_000);
-      const h3 = await peers("h3");
-      assert.deepEqual(h3.filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]), [["10.97.0.11", true], ["10.97.0.12", true]]);
-      assert.deepEqual((await peers("h2")).filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]), [["10.97.0.13", undefined]], "h2 peers with the reflector only");
-      await waitFor("h1 routes h2's block via h2, learned through h3", () => /via 10\.97\.0\.12/.test(sh("ip", ["-n", NS.h1, "route", "show", "10.65.2.0/26"])), 30_000);
-      await waitFor("h2 routes h1's block via h1", () => /via 10\.97\.0\.11/.test(sh("ip", ["-n", NS.h2, "route", "show", "10.65.1.0/26"])), 30_000);
-      // a route h1 learned from its eBGP ToRs is never passed on (no transit, docs/bgp.md): by the
-      // time the blocks went round through h3 it would have, so its absence now is meaningful
-      assert.doesNotMatch(sh("ip", ["-n", NS.h2, "route", "show"]), /10\.20\.1\.0\/24/, "h1 passes no eBGP-learned route into the cluster");
-    }));
+    await t.test(
+      "h3 (routeReflectorClusterID) reflects between its clients h1 and h2, mesh off",
+      logged(async () => {
+        await waitFor(
+          "h3 Established with h1 and h2",
+          async () => (await peers("h3")).filter((p) => p.established && p.type === "node-peer").length === 2,
+          60_000,
+        );
+        const h3 = await peers("h3");
+        assert.deepEqual(
+          h3.filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]),
+          [
+            ["10.97.0.11", true],
+            ["10.97.0.12", true],
+          ],
+        );
+        assert.deepEqual(
+          (await peers("h2")).filter((p) => p.type === "node-peer").map((p) => [p.address, p.rrClient]),
+          [["10.97.0.13", undefined]],
+          "h2 peers with the reflector only",
+        );
+        await waitFor(
+          "h1 routes h2's block via h2, learned through h3",
+          () => /via 10\.97\.0\.12/.test(sh("ip", ["-n", NS.h1, "route", "show", "10.65.2.0/26"])),
+          30_000,
+        );
+        await waitFor("h2 routes h1's block via h1", () => /via 10\.97\.0\.11/.test(sh("ip", ["-n", NS.h2, "route", "show", "10.65.1.0/26"])), 30_000);
+        // a route h1 learned from its eBGP ToRs is never passed on (no transit, docs/bgp.md): by the
+        // time the blocks went round through h3 it would have, so its absence now is meaningful
+        assert.doesNotMatch(sh("ip", ["-n", NS.h2, "route", "show"]), /10\.20\.1\.0\/24/, "h1 passes no eBGP-learned route into the cluster");
+      }),
+    );
   } catch (err) {
     process.stderr.write(logs() + "\n");
     throw err;

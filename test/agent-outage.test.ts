@@ -83,7 +83,12 @@ test("syncer: an outage keeps the delivered state, retries back off exponentiall
   const s = new Syncer(o.store, ["/a/"], { onUpdates: (u) => got.push(u), onStatus: (st) => statuses.push(st) }, clock, 1000, 8000, () => 0);
   s.start();
   await tick();
-  assert.deepEqual(got, [[{ key: "/a/1", value: "one" }, { key: "/a/2", value: "two" }]]);
+  assert.deepEqual(got, [
+    [
+      { key: "/a/1", value: "one" },
+      { key: "/a/2", value: "two" },
+    ],
+  ]);
 
   o.down();
   await tick();
@@ -98,13 +103,21 @@ test("syncer: an outage keeps the delivered state, retries back off exponentiall
     attempts.push(o.calls());
   }
   const before = attempts[0]!;
-  assert.deepEqual(attempts.map((a) => a - before), [0, 1, 1, 2, 2, 3, 3, 4, 4, 5], "retries at 1, 3, 7, 15 and 23 s");
+  assert.deepEqual(
+    attempts.map((a) => a - before),
+    [0, 1, 1, 2, 2, 3, 3, 4, 4, 5],
+    "retries at 1, 3, 7, 15 and 23 s",
+  );
   assert.equal(got.length, 1, "nothing delivered (in particular no deletions) while the store is down");
 
   o.up();
   clock.advance(8000);
   await tick();
-  assert.deepEqual(got.at(-1), [{ key: "/a/1", value: undefined }, { key: "/a/2", value: "two" }, { key: "/a/3", value: "three" }]);
+  assert.deepEqual(got.at(-1), [
+    { key: "/a/1", value: undefined },
+    { key: "/a/2", value: "two" },
+    { key: "/a/3", value: "three" },
+  ]);
   assert.equal(statuses.at(-1), "in-sync");
   // After a success the backoff starts again from 1 s.
   o.down();
@@ -151,12 +164,18 @@ test("agent: starts during an outage and registers when the store is back; a run
   const started = agent.start();
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(await mem.get(`${R}nodes/h1`), undefined, "not registered while down");
-  assert.ok(logs.some((l) => l.startsWith("warn datastore unavailable; will retry registering")), logs.join("\n"));
+  assert.ok(
+    logs.some((l) => l.startsWith("warn datastore unavailable; will retry registering")),
+    logs.join("\n"),
+  );
   o.up();
   await started;
   assert.ok(await mem.get(`${R}nodes/h1`), "registered once the store is back");
   await eventually(() => assert.deepEqual(routes, [{ dst: "10.65.0.0/26", type: "blackhole" }]));
-  assert.deepEqual(speaker!.peers.map((p) => p.address), ["10.99.0.12"]);
+  assert.deepEqual(
+    speaker!.peers.map((p) => p.address),
+    ["10.99.0.12"],
+  );
 
   o.down();
   await new Promise((r) => setTimeout(r, 50));
@@ -165,7 +184,11 @@ test("agent: starts during an outage and registers when the store is back; a run
   await mem.put(`${R}nodes/h3`, JSON.stringify({ spec: { bgp: { ipv4Address: "10.99.0.13/24" } } }));
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(routes, [{ dst: "10.65.0.0/26", type: "blackhole" }], "routes untouched during the outage");
-  assert.deepEqual(speaker!.peers.map((p) => p.address), ["10.99.0.12"], "peers untouched during the outage");
+  assert.deepEqual(
+    speaker!.peers.map((p) => p.address),
+    ["10.99.0.12"],
+    "peers untouched during the outage",
+  );
   assert.equal(reconciles, during, "nothing re-programmed from a half-known state");
   o.up();
   await eventually(() => assert.deepEqual(speaker!.peers.map((p) => p.address).sort(), ["10.99.0.12", "10.99.0.13"]), 500);

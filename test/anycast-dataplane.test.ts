@@ -12,12 +12,27 @@ import { applyEvents, emptyState, type DesiredState } from "../src/dataplane/nft
 import { fullScript, renderTable } from "../src/dataplane/nft/render.js";
 
 const R = "/calico/resources/v3/projectcalico.org/";
-const canRun = process.getuid?.() === 0 && (() => { try { execFileSync("nft", ["--version"]); return true; } catch { return false; } })();
+const canRun =
+  process.getuid?.() === 0 &&
+  (() => {
+    try {
+      execFileSync("nft", ["--version"]);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
-const wep = (name: string, node: string, iface: string, ips: string[], app: string) => [
-  `${R}workloadendpoints/prod/${name}`,
-  JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "WorkloadEndpoint", metadata: { name, namespace: "prod", labels: { app } }, spec: { node, orchestrator: "k8s", interfaceName: iface, ipNetworks: ips, profiles: [] } }),
-] as const;
+const wep = (name: string, node: string, iface: string, ips: string[], app: string) =>
+  [
+    `${R}workloadendpoints/prod/${name}`,
+    JSON.stringify({
+      apiVersion: "projectcalico.org/v3",
+      kind: "WorkloadEndpoint",
+      metadata: { name, namespace: "prod", labels: { app } },
+      spec: { node, orchestrator: "k8s", interfaceName: iface, ipNetworks: ips, profiles: [] },
+    }),
+  ] as const;
 
 test("an address shared by several endpoints: anti-spoofing per interface, IP set membership by reference", () => {
   const g = buildPolicyCalcGraph("h1");
@@ -25,7 +40,15 @@ test("an address shared by several endpoints: anti-spoofing per interface, IP se
     wep("h1-k8s-lb1-eth0", "h1", "tab00000000001", ["10.65.0.1/32", "192.0.2.10/32"], "lb"),
     wep("h1-k8s-lb2-eth0", "h1", "tab00000000002", ["10.65.0.2/32", "192.0.2.10/32"], "lb"),
     wep("h2-k8s-lb3-eth0", "h2", "tab00000000003", ["10.65.0.70/32", "192.0.2.10/32"], "lb"),
-    [`${R}globalnetworkpolicies/lb-peers`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "GlobalNetworkPolicy", metadata: { name: "lb-peers" }, spec: { selector: "app == 'lb'", ingress: [{ action: "Allow", source: { selector: "app == 'lb'" } }] } })],
+    [
+      `${R}globalnetworkpolicies/lb-peers`,
+      JSON.stringify({
+        apiVersion: "projectcalico.org/v3",
+        kind: "GlobalNetworkPolicy",
+        metadata: { name: "lb-peers" },
+        spec: { selector: "app == 'lb'", ingress: [{ action: "Allow", source: { selector: "app == 'lb'" } }] },
+      }),
+    ],
   ] as const;
   for (const [k, v] of kvs) g.onUpdate(k, v);
   g.onInSync();

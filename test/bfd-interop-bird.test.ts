@@ -105,14 +105,28 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
   // only what happens after the cut counts (a flap before it would otherwise satisfy the checks)
   const cutAt = tabbyLog().length;
   // cut the path: every packet in and out of tabby's eth0 is dropped
-  sh("ip", ["netns", "exec", pair.tabbyNetns, "nft", "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }"]);
+  sh("ip", [
+    "netns",
+    "exec",
+    pair.tabbyNetns,
+    "nft",
+    "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }",
+  ]);
 
   // both sides' BFD detect it by timeout (diag 1: control detection time expired)
-  await waitFor("tabby's BFD Down by timeout", () => ["10.98.0.1", "10.98.0.3", "fd98::1"].every((a) => tabbyBfdTransitions(a, cutAt).includes("Up>Down/1")), 15_000);
-  await waitFor("BIRD's BFD Down", () => {
-    const b = birdBfd();
-    return b.get("10.98.0.2")?.state === "Down" && b.get("fd98::2")?.state === "Down" && b.get("10.98.0.4")?.state === "Down";
-  }, 15_000);
+  await waitFor(
+    "tabby's BFD Down by timeout",
+    () => ["10.98.0.1", "10.98.0.3", "fd98::1"].every((a) => tabbyBfdTransitions(a, cutAt).includes("Up>Down/1")),
+    15_000,
+  );
+  await waitFor(
+    "BIRD's BFD Down",
+    () => {
+      const b = birdBfd();
+      return b.get("10.98.0.2")?.state === "Down" && b.get("fd98::2")?.state === "Down" && b.get("10.98.0.4")?.state === "Down";
+    },
+    15_000,
+  );
   // and both BGP sessions were taken down by BFD, not by the 90 s hold timer
   await waitFor("tabby's BGP sessions down", async () => (await pair.peers()).every((p) => !p.established), 15_000);
   assert.match(tabbyLog().slice(cutAt), /BFD down: resetting the BGP session .*"peer":"10\.98\.0\.1"/);
@@ -120,11 +134,19 @@ test("BFD with BIRD: Up on both sides, and a cut path takes BFD and BGP down on 
   assert.match(tabbyLog().slice(cutAt), /BFD down: resetting the BGP session .*"peer":"10\.98\.0\.3"/);
   assert.doesNotMatch(tabbyLog(), /hold timer/i);
   // graceful restart would keep the routes of a peer that merely went away; the path is gone, so they are not kept
-  assert.equal((await pair.routes()).some((r) => r.prefix === "10.77.0.0/24"), false, "BIRD's route withdrawn despite graceful restart");
-  await waitFor("BIRD's BGP sessions down because of BFD", () => {
-    const out = ["t4", "t6", "mh"].map((p) => pair.birdc("show", "protocols", "all", p)).join("");
-    return (out.match(/BFD session down/g) ?? []).length >= 3 && !/Established/.test(out);
-  }, 15_000);
+  assert.equal(
+    (await pair.routes()).some((r) => r.prefix === "10.77.0.0/24"),
+    false,
+    "BIRD's route withdrawn despite graceful restart",
+  );
+  await waitFor(
+    "BIRD's BGP sessions down because of BFD",
+    () => {
+      const out = ["t4", "t6", "mh"].map((p) => pair.birdc("show", "protocols", "all", p)).join("");
+      return (out.match(/BFD session down/g) ?? []).length >= 3 && !/Established/.test(out);
+    },
+    15_000,
+  );
 
   // healed: BFD and BGP come back
   sh("ip", ["netns", "exec", pair.tabbyNetns, "nft", "delete table inet ttbfcut"]);

@@ -75,7 +75,10 @@ before(() => {
   for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
   sh("ip", ["link", "add", `${TAG}x`, "netns", NS.frr, "type", "veth", "peer", "name", "eth0", "netns", NS.tabby]);
   sh("ip", ["-n", NS.frr, "link", "set", `${TAG}x`, "name", "eth0"]);
-  for (const [ns, n] of [[NS.frr, 1], [NS.tabby, 2]] as const) {
+  for (const [ns, n] of [
+    [NS.frr, 1],
+    [NS.tabby, 2],
+  ] as const) {
     sh("ip", ["-n", ns, "addr", "add", `10.97.0.${n}/24`, "dev", "eth0"]);
     sh("ip", ["-n", ns, "addr", "add", `fd97::${n}/64`, "dev", "eth0", "nodad"]);
     sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
@@ -146,7 +149,9 @@ peers:
 `,
   );
   const logFd = openSync(join(dir, "tabby.log"), "a");
-  tabby = spawn("ip", ["netns", "exec", NS.tabby, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], { stdio: ["ignore", logFd, logFd] });
+  tabby = spawn("ip", ["netns", "exec", NS.tabby, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], {
+    stdio: ["ignore", logFd, logFd],
+  });
 }
 
 test("BFD with FRR bfdd: Up on both sides, and a cut path takes BFD and BGP down on both", { skip, timeout: 120_000 }, async (t) => {
@@ -168,7 +173,10 @@ test("BFD with FRR bfdd: Up on both sides, and a cut path takes BFD and BGP down
     const b = frrBfd();
     return b.get("10.97.0.2")?.status === "up" && b.get("fd97::2")?.status === "up";
   });
-  await waitFor("tabby's BFD sessions Up", () => tabbyBfdTransitions("10.97.0.1").some((x) => x.includes(">Up")) && tabbyBfdTransitions("fd97::1").some((x) => x.includes(">Up")));
+  await waitFor(
+    "tabby's BFD sessions Up",
+    () => tabbyBfdTransitions("10.97.0.1").some((x) => x.includes(">Up")) && tabbyBfdTransitions("fd97::1").some((x) => x.includes(">Up")),
+  );
   // FRR sees our timers once our poll sequence has run: 300 ms both ways, multiplier 3
   await waitFor("FRR has tabby's fast timers", () => {
     const p = frrBfd().get("10.97.0.2");
@@ -176,7 +184,9 @@ test("BFD with FRR bfdd: Up on both sides, and a cut path takes BFD and BGP down
   });
   assert.equal(frrBfd().get("fd97::2")?.["remote-transmit-interval"], 300);
   // tabby's side: Up, 300 ms out, 3 × 300 ms to detect, and `tabby bgp bfd` shows it
-  await waitFor("tabby on the fast timers", async () => [...(await tabbyBfd()).values()].every((s) => s.state === "Up" && s.txIntervalMs === 300 && s.detectionTimeMs === 900));
+  await waitFor("tabby on the fast timers", async () =>
+    [...(await tabbyBfd()).values()].every((s) => s.state === "Up" && s.txIntervalMs === 300 && s.detectionTimeMs === 900),
+  );
   assert.deepEqual([...(await tabbyBfd()).keys()].sort(), ["10.97.0.1", "fd97::1"]);
   const shown = sh(process.execPath, [main, "bgp", "bfd", "--control", control]);
   assert.match(shown, /^PEER\s+LOCAL\s+HOPS\s+STATE/);
@@ -185,24 +195,42 @@ test("BFD with FRR bfdd: Up on both sides, and a cut path takes BFD and BGP down
   // only what happens after the cut counts (a flap before it would otherwise satisfy the checks)
   const cutAt = tabbyLog().length;
   // cut the path: every packet in and out of FRR's eth0 is dropped
-  sh("ip", ["netns", "exec", NS.frr, "nft", "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }"]);
+  sh("ip", [
+    "netns",
+    "exec",
+    NS.frr,
+    "nft",
+    "add table inet ttbfcut; add chain inet ttbfcut in { type filter hook input priority 0; iifname eth0 drop; }; add chain inet ttbfcut out { type filter hook output priority 0; oifname eth0 drop; }",
+  ]);
 
-  await waitFor("tabby's BFD Down by timeout", () => tabbyBfdTransitions("10.97.0.1", cutAt).includes("Up>Down/1") && tabbyBfdTransitions("fd97::1", cutAt).includes("Up>Down/1"), 15_000);
-  await waitFor("FRR's BFD down by timeout", () => {
-    const b = frrBfd();
-    return [...b.values()].length === 2 && [...b.values()].every((p) => p.status === "down" && /detection time expired/.test(p.diagnostic));
-  }, 15_000);
+  await waitFor(
+    "tabby's BFD Down by timeout",
+    () => tabbyBfdTransitions("10.97.0.1", cutAt).includes("Up>Down/1") && tabbyBfdTransitions("fd97::1", cutAt).includes("Up>Down/1"),
+    15_000,
+  );
+  await waitFor(
+    "FRR's BFD down by timeout",
+    () => {
+      const b = frrBfd();
+      return [...b.values()].length === 2 && [...b.values()].every((p) => p.status === "down" && /detection time expired/.test(p.diagnostic));
+    },
+    15_000,
+  );
   await waitFor("tabby's BGP sessions down", async () => (await peers()).every((p) => !p.established), 15_000);
   assert.ok([...(await tabbyBfd()).values()].every((s) => s.state !== "Up"));
   assert.match(tabbyLog().slice(cutAt), /BFD down: resetting the BGP session .*"peer":"10\.97\.0\.1"/);
   assert.match(tabbyLog().slice(cutAt), /BFD down: resetting the BGP session .*"peer":"fd97::1"/);
-  await waitFor("FRR's BGP sessions down because of BFD", () => {
-    return ["10.97.0.2", "fd97::2"].every((a) => {
-      const n = frrNeighbor(a);
-      // FRR resets the session itself with Cease/10, as tabby does
-      return n.bgpState !== "Established" && /BFD Down/.test(String(n.lastNotificationReason ?? ""));
-    });
-  }, 15_000);
+  await waitFor(
+    "FRR's BGP sessions down because of BFD",
+    () => {
+      return ["10.97.0.2", "fd97::2"].every((a) => {
+        const n = frrNeighbor(a);
+        // FRR resets the session itself with Cease/10, as tabby does
+        return n.bgpState !== "Established" && /BFD Down/.test(String(n.lastNotificationReason ?? ""));
+      });
+    },
+    15_000,
+  );
 
   // healed: BFD and BGP come back
   sh("ip", ["netns", "exec", NS.frr, "nft", "delete table inet ttbfcut"]);

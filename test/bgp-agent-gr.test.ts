@@ -31,7 +31,23 @@ function spawnLogged(ns: string, args: string[], log: string): ChildProcess {
   return p;
 }
 
-const agentArgs = ["node", "run", "--name", "h1", "--ip", "10.95.0.1/24", "--ip6", "none", "--datastore", datastore, "--control", join(dir, "node.sock"), "--hold-time", "9", "--graceful-restart"];
+const agentArgs = [
+  "node",
+  "run",
+  "--name",
+  "h1",
+  "--ip",
+  "10.95.0.1/24",
+  "--ip6",
+  "none",
+  "--datastore",
+  datastore,
+  "--control",
+  join(dir, "node.sock"),
+  "--hold-time",
+  "9",
+  "--graceful-restart",
+];
 
 function peerConf(prefix: string): string {
   return `routerId: 10.95.0.2
@@ -75,7 +91,10 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("agent graceful restart: learned kernel routes stay until the peer's End-of-RIB, then the stale one goes", { skip: !canRun && "needs root", timeout: 150000 }, async () => {
+test("agent graceful restart: learned kernel routes stay until the peer's End-of-RIB, then the stale one goes", {
+  skip: !canRun && "needs root",
+  timeout: 150000,
+}, async () => {
   try {
     writeFileSync(
       join(dir, "peer-resource.yaml"),
@@ -96,15 +115,23 @@ test("agent graceful restart: learned kernel routes stay until the peer's End-of
 
     agent = spawnLogged(NS_AGENT, agentArgs, "agent.log");
     await waitFor("the new agent sees a restart", () => /graceful restart: keeping learned routes/.test(log("agent.log")), 60000);
-    await waitFor("the new agent programs the dataplane", () => log("agent.log").split("graceful restart: keeping learned routes")[1]?.includes("in sync; programming the dataplane") ?? false, 60000);
+    await waitFor(
+      "the new agent programs the dataplane",
+      () => log("agent.log").split("graceful restart: keeping learned routes")[1]?.includes("in sync; programming the dataplane") ?? false,
+      60000,
+    );
     await new Promise((r) => setTimeout(r, 2000));
     assert.match(kernelRoutes(), /10\.77\.0\.0\/24 via 10\.95\.0\.2/, "kept while selection is deferred");
 
     peer = startPeer("10.78.0.0/24");
-    await waitFor("10.78.0.0/24 installed and the stale 10.77.0.0/24 removed", () => {
-      const r = kernelRoutes();
-      return /10\.78\.0\.0\/24 via 10\.95\.0\.2/.test(r) && !/10\.77\.0\.0/.test(r);
-    }, 60000);
+    await waitFor(
+      "10.78.0.0/24 installed and the stale 10.77.0.0/24 removed",
+      () => {
+        const r = kernelRoutes();
+        return /10\.78\.0\.0\/24 via 10\.95\.0\.2/.test(r) && !/10\.77\.0\.0/.test(r);
+      },
+      60000,
+    );
     assert.match(log("agent.log"), /route selection done after restart.*End-of-RIB received from every peer/);
   } catch (err) {
     process.stderr.write(`--- agent log ---\n${log("agent.log").slice(-5000)}\n--- peer log ---\n${log("peer.log").slice(-3000)}\n`);

@@ -43,7 +43,10 @@ before(() => {
   if (!canRun) return;
   for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
   // h1 eth1 10.95.1.1 — t1 eth0 10.95.1.2; h1 eth2 10.95.2.1 — t2 eth0 10.95.2.2
-  for (const [i, tor] of [[1, NS.t1], [2, NS.t2]] as const) {
+  for (const [i, tor] of [
+    [1, NS.t1],
+    [2, NS.t2],
+  ] as const) {
     sh("ip", ["link", "add", `${TAG}${i}`, "netns", NS.h1, "type", "veth", "peer", "name", "eth0", "netns", tor]);
     sh("ip", ["-n", NS.h1, "link", "set", `${TAG}${i}`, "name", `eth${i}`]);
     sh("ip", ["-n", NS.h1, "addr", "add", `10.95.${i}.1/24`, "dev", `eth${i}`]);
@@ -98,15 +101,44 @@ metadata: { name: tor-b }
 spec: { node: h1, peerIP: 10.95.2.2, asNumber: 65002${t2Filters} }
 `;
 
-test("a dual-homed host is never a transit between its ToRs, and a BGPFilter keeps a prefix out of the kernel", { skip: !canRun && "needs root and BIRD", timeout: 180000 }, async () => {
+test("a dual-homed host is never a transit between its ToRs, and a BGPFilter keeps a prefix out of the kernel", {
+  skip: !canRun && "needs root and BIRD",
+  timeout: 180000,
+}, async () => {
   try {
-    writeFileSync(join(dir, "bgpconfig.yaml"), "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: { name: default }\nspec: { nodeToNodeMeshEnabled: false, asNumber: 64512 }\n");
+    writeFileSync(
+      join(dir, "bgpconfig.yaml"),
+      "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: { name: default }\nspec: { nodeToNodeMeshEnabled: false, asNumber: 64512 }\n",
+    );
     tabby("apply", "-f", join(dir, "bgpconfig.yaml"));
     writeFileSync(join(dir, "bird.conf"), BIRD_CONF);
     sh("ip", ["netns", "exec", NS.t1, "bird", "-c", join(dir, "bird.conf"), "-s", birdSock, "-P", birdPid]);
     writeFileSync(join(dir, "t2.yaml"), T2_CONF);
     spawnLogged(NS.t2, ["bgp", "run", "-c", join(dir, "t2.yaml"), "-v"], "t2.log");
-    spawnLogged(NS.h1, ["node", "run", "--name", "h1", "--ip", "10.95.1.1/24", "--ip6", "none", "--ipv4-pool", "10.65.0.0/16", "--datastore", datastore, "--control", join(dir, "node.sock"), "--hold-time", "9", "--ipam-gc-grace", "off"], "agent.log");
+    spawnLogged(
+      NS.h1,
+      [
+        "node",
+        "run",
+        "--name",
+        "h1",
+        "--ip",
+        "10.95.1.1/24",
+        "--ip6",
+        "none",
+        "--ipv4-pool",
+        "10.65.0.0/16",
+        "--datastore",
+        datastore,
+        "--control",
+        join(dir, "node.sock"),
+        "--hold-time",
+        "9",
+        "--ipam-gc-grace",
+        "off",
+      ],
+      "agent.log",
+    );
     await waitFor("agent registered", () => /registered node/.test(log("agent.log")), 60000);
     writeFileSync(join(dir, "peers.yaml"), RESOURCES(""));
     tabby("apply", "-f", join(dir, "peers.yaml"));
@@ -115,7 +147,11 @@ test("a dual-homed host is never a transit between its ToRs, and a BGPFilter kee
       await store.put("/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", JSON.stringify({ state: "confirmed", deleted: false }));
 
       // both ToRs' routes reach h1's kernel; h1's block reaches both ToRs
-      await waitFor("both ToR prefixes in h1's kernel", () => /10\.81\.0\.0\/24 via 10\.95\.1\.2/.test(kernelRoutes()) && /10\.82\.0\.0\/24 via 10\.95\.2\.2/.test(kernelRoutes()), 90000);
+      await waitFor(
+        "both ToR prefixes in h1's kernel",
+        () => /10\.81\.0\.0\/24 via 10\.95\.1\.2/.test(kernelRoutes()) && /10\.82\.0\.0\/24 via 10\.95\.2\.2/.test(kernelRoutes()),
+        90000,
+      );
       await waitFor("h1's block at both ToRs", async () => /10\.65\.0\.0\/26/.test(birdRoutes()) && (await t2Routes()).includes("10.65.0.0/26"), 60000);
 
       // h1 learned each ToR's prefix before it originates this second block; a session's UPDATEs
@@ -128,7 +164,8 @@ test("a dual-homed host is never a transit between its ToRs, and a BGPFilter kee
       // a BGPFilter on tor-b rejects its prefix on import: out of h1's kernel, the other stays
       writeFileSync(
         join(dir, "filter.yaml"),
-        "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: { name: no-82 }\nspec:\n  importV4:\n    - { action: Reject, matchOperator: In, cidr: 10.82.0.0/16 }\n---\n" + RESOURCES(", filters: [no-82]"),
+        "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: { name: no-82 }\nspec:\n  importV4:\n    - { action: Reject, matchOperator: In, cidr: 10.82.0.0/16 }\n---\n" +
+          RESOURCES(", filters: [no-82]"),
       );
       tabby("apply", "-f", join(dir, "filter.yaml"));
       await waitFor("10.82.0.0/24 gone from h1's kernel", () => !/10\.82\.0\.0/.test(kernelRoutes()), 60000);

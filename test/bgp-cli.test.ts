@@ -14,11 +14,43 @@ import { parseConfig } from "../src/cli/bgp-run.js";
 import type { PeerStatus, RouteView } from "../src/bgp/speaker.js";
 
 const PEERS: PeerStatus[] = [
-  { address: "10.0.0.2", asNumber: 64512, state: "Established", established: true, uptimeSeconds: 75, prefixesReceived: 3, prefixesAccepted: 2, prefixesAdvertised: 1 },
-  { address: "fd00::3", asNumber: 65001, state: "Active", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, lastError: "received NOTIFICATION 6/2" },
+  {
+    address: "10.0.0.2",
+    asNumber: 64512,
+    state: "Established",
+    established: true,
+    uptimeSeconds: 75,
+    prefixesReceived: 3,
+    prefixesAccepted: 2,
+    prefixesAdvertised: 1,
+  },
+  {
+    address: "fd00::3",
+    asNumber: 65001,
+    state: "Active",
+    established: false,
+    prefixesReceived: 0,
+    prefixesAccepted: 0,
+    prefixesAdvertised: 0,
+    lastError: "received NOTIFICATION 6/2",
+  },
 ];
 const ROUTES: RouteView[] = [
-  { prefix: "10.1.0.0/24", paths: [{ nextHop: "10.0.0.2", asPath: [], origin: "igp", localPref: 100, communities: ["64512:1"], largeCommunities: ["64512:7:8"], peer: "10.0.0.2", best: true }] },
+  {
+    prefix: "10.1.0.0/24",
+    paths: [
+      {
+        nextHop: "10.0.0.2",
+        asPath: [],
+        origin: "igp",
+        localPref: 100,
+        communities: ["64512:1"],
+        largeCommunities: ["64512:7:8"],
+        peer: "10.0.0.2",
+        best: true,
+      },
+    ],
+  },
 ];
 const fake = {
   peerStatus: () => PEERS,
@@ -32,7 +64,12 @@ const fake = {
 
 function io() {
   let out = "";
-  const stdout = new Writable({ write(c, _e, cb) { out += String(c); cb(); } });
+  const stdout = new Writable({
+    write(c, _e, cb) {
+      out += String(c);
+      cb();
+    },
+  });
   return { io: { stdout, stderr: stdout, env: {} }, out: () => out };
 }
 
@@ -63,7 +100,10 @@ test("bgp peers and bgp routes read the control socket", async () => {
     const fj = io();
     await refreshRun(["--control", sock, "-o", "json"], fj.io);
     assert.deepEqual(JSON.parse(fj.out()), { requests: 2 });
-    assert.deepEqual(fake.refreshAsked, [["10.0.0.2", "ipv4"], [undefined, undefined]]);
+    assert.deepEqual(fake.refreshAsked, [
+      ["10.0.0.2", "ipv4"],
+      [undefined, undefined],
+    ]);
     await assert.rejects(refreshRun(["--control", sock, "--family", "ipv5"], io().io), /ipv4 or ipv6/);
   } finally {
     await new Promise<void>((res) => server.close(() => res()));

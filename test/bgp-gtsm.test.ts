@@ -84,9 +84,23 @@ before(() => {
   sh("ip", ["link", "add", `${tag}y`, "netns", ns.c, "type", "veth", "peer", "name", "rc", "netns", ns.r]);
   sh("ip", ["-n", ns.a, "link", "set", `${tag}x`, "name", "eth0"]);
   sh("ip", ["-n", ns.c, "link", "set", `${tag}y`, "name", "eth0"]);
-  const addrs: [string, string, string][] = [[ns.a, "eth0", "10.96.1.2/24"], [ns.r, "ra", "10.96.1.1/24"], [ns.r, "rc", "10.96.2.1/24"], [ns.c, "eth0", "10.96.2.2/24"]];
+  const addrs: [string, string, string][] = [
+    [ns.a, "eth0", "10.96.1.2/24"],
+    [ns.r, "ra", "10.96.1.1/24"],
+    [ns.r, "rc", "10.96.2.1/24"],
+    [ns.c, "eth0", "10.96.2.2/24"],
+  ];
   for (const [n, dev, a] of addrs) sh("ip", ["-n", n, "addr", "add", a, "dev", dev]);
-  for (const [n, dev] of [[ns.a, "eth0"], [ns.r, "ra"], [ns.r, "rc"], [ns.c, "eth0"], [ns.a, "lo"], [ns.r, "lo"], [ns.c, "lo"]] as const) sh("ip", ["-n", n, "link", "set", dev, "up"]);
+  for (const [n, dev] of [
+    [ns.a, "eth0"],
+    [ns.r, "ra"],
+    [ns.r, "rc"],
+    [ns.c, "eth0"],
+    [ns.a, "lo"],
+    [ns.r, "lo"],
+    [ns.c, "lo"],
+  ] as const)
+    sh("ip", ["-n", n, "link", "set", dev, "up"]);
   sh("ip", ["netns", "exec", ns.r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   sh("ip", ["-n", ns.a, "route", "add", "default", "via", "10.96.1.1"]);
   sh("ip", ["-n", ns.c, "route", "add", "default", "via", "10.96.2.1"]);
@@ -115,7 +129,10 @@ after(async () => {
   rmSync(hopDir, { recursive: true, force: true });
 });
 
-test("GTSM with BIRD 2 (ttl security on): IPv4 and IPv6 establish with ttlSecurity 1; a peer sending TTL 64 never does", { skip: !canRun && "needs root and bird2", timeout: 120000 }, async () => {
+test("GTSM with BIRD 2 (ttl security on): IPv4 and IPv6 establish with ttlSecurity 1; a peer sending TTL 64 never does", {
+  skip: !canRun && "needs root and bird2",
+  timeout: 120000,
+}, async () => {
   pair.start(BIRD_CONF, TABBY_CONF);
   try {
     await waitFor("the IPv4 GTSM session", async () => (await peers()).find((p) => p.address === "10.98.0.1")?.established === true);
@@ -136,7 +153,10 @@ test("GTSM with BIRD 2 (ttl security on): IPv4 and IPv6 establish with ttlSecuri
   }
 });
 
-test("GTSM two hops apart: ttlSecurity 1 refuses the far peer's SYN (TTL 254), ttlSecurity 2 accepts it", { skip: !canRun && "needs root", timeout: 120000 }, async () => {
+test("GTSM two hops apart: ttlSecurity 1 refuses the far peer's SYN (TTL 254), ttlSecurity 2 accepts it", {
+  skip: !canRun && "needs root",
+  timeout: 120000,
+}, async () => {
   const sockA = join(hopDir, "a.sock");
   const sockC = join(hopDir, "c.sock");
   const confA = join(hopDir, "a.yaml");
@@ -159,7 +179,10 @@ test("GTSM two hops apart: ttlSecurity 1 refuses the far peer's SYN (TTL 254), t
   }
 });
 
-test("GTSM with FRR 8.4 (ttl-security hops 1): the session establishes over IPv4", { skip: (!canRun || !hasFrr) && "needs root and frr", timeout: 120000 }, async () => {
+test("GTSM with FRR 8.4 (ttl-security hops 1): the session establishes over IPv4", {
+  skip: (!canRun || !hasFrr) && "needs root and frr",
+  timeout: 120000,
+}, async () => {
   for (const n of Object.values(frrNs)) sh("ip", ["netns", "add", n]);
   sh("ip", ["link", "add", `${tag}z`, "netns", frrNs.f, "type", "veth", "peer", "name", "eth0", "netns", frrNs.t]);
   sh("ip", ["-n", frrNs.f, "link", "set", `${tag}z`, "name", "eth0"]);
@@ -167,7 +190,9 @@ test("GTSM with FRR 8.4 (ttl-security hops 1): the session establishes over IPv4
   sh("ip", ["-n", frrNs.t, "addr", "add", "10.96.3.2/24", "dev", "eth0"]);
   for (const n of Object.values(frrNs)) for (const dev of ["lo", "eth0"]) sh("ip", ["-n", n, "link", "set", dev, "up"]);
   mkdirSync(frrDir, { recursive: true });
-  writeFileSync(join(frrDir, "bgpd.conf"), `hostname frrg
+  writeFileSync(
+    join(frrDir, "bgpd.conf"),
+    `hostname frrg
 log file ${frrDir}/bgpd.log debugging
 debug bgp neighbor-events
 router bgp 65001
@@ -177,17 +202,37 @@ router bgp 65001
  neighbor 10.96.3.2 ttl-security hops 1
  neighbor 10.96.3.2 timers 3 9
  neighbor 10.96.3.2 timers connect 1
-`);
-  sh("ip", ["netns", "exec", frrNs.f, BGPD, "-d", "-Z", "-S", "-P", "0", "-f", join(frrDir, "bgpd.conf"), "-i", join(frrDir, "bgpd.pid"), "--vty_socket", frrDir]);
+`,
+  );
+  sh("ip", [
+    "netns",
+    "exec",
+    frrNs.f,
+    BGPD,
+    "-d",
+    "-Z",
+    "-S",
+    "-P",
+    "0",
+    "-f",
+    join(frrDir, "bgpd.conf"),
+    "-i",
+    join(frrDir, "bgpd.pid"),
+    "--vty_socket",
+    frrDir,
+  ]);
   const sock = join(hopDir, "t.sock");
   const conf = join(hopDir, "t.yaml");
-  writeFileSync(conf, `routerId: 10.96.3.2
+  writeFileSync(
+    conf,
+    `routerId: 10.96.3.2
 asNumber: 65002
 listen: { address: "::", port: 179 }
 control: ${sock}
 peers:
   - { address: 10.96.3.1, asNumber: 65001, holdTime: 9, connectRetry: 1, families: [ipv4], ttlSecurity: 1, expectedRouterId: 10.96.3.1, import: [{ action: accept }] }
-`);
+`,
+  );
   const t = runTabby(frrNs.t, conf);
   const vtysh = (cmd: string) => sh("vtysh", ["--vty_socket", frrDir, "--config_dir", frrDir, "-d", "bgpd", "-c", cmd]);
   try {
@@ -201,7 +246,9 @@ peers:
     await new Promise((r) => setTimeout(r, 6000));
     assert.equal(((await queryControl(sock, { op: "peers" })) as PeerStatus[])[0]?.established, false);
   } catch (err) {
-    process.stderr.write(`--- t.log ---\n${readFileSync(join(hopDir, "t.log"), "utf8").slice(-3000)}\n--- bgpd.log ---\n${existsSync(join(frrDir, "bgpd.log")) ? readFileSync(join(frrDir, "bgpd.log"), "utf8").slice(-3000) : ""}\n`);
+    process.stderr.write(
+      `--- t.log ---\n${readFileSync(join(hopDir, "t.log"), "utf8").slice(-3000)}\n--- bgpd.log ---\n${existsSync(join(frrDir, "bgpd.log")) ? readFileSync(join(frrDir, "bgpd.log"), "utf8").slice(-3000) : ""}\n`,
+    );
     throw err;
   }
 });

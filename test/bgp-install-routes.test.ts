@@ -41,7 +41,10 @@ function kernelRoutes(): Map<string, string> {
   return new Map(rows.map((r) => [r.dst, r.gateway ?? ""]));
 }
 
-test("installRoutes: learned routes in the kernel, withdrawals and a clean stop take them out", { skip: !canRun && "needs root and bird2", timeout: 120000 }, async () => {
+test("installRoutes: learned routes in the kernel, withdrawals and a clean stop take them out", {
+  skip: !canRun && "needs root and bird2",
+  timeout: 120000,
+}, async () => {
   pair.start(BIRD_CONF, TABBY_CONF);
   try {
     await waitFor("session established", async () => (await peers()).every((p) => p.established));

@@ -149,7 +149,19 @@ function startFrr(f: Frr, ns: string, conf: string): void {
   sh("ip", ["netns", "exec", ns, BGPD, "-d", "-Z", "-S", "-P", "0", "-f", join(f.dir, "bgpd.conf"), "-i", join(f.dir, "bgpd.pid"), "--vty_socket", f.dir]);
 }
 
-type FrrPath = { valid?: boolean; stale?: boolean; bestpath?: boolean; aspath?: { string: string }; community?: { string: string }; largeCommunity?: { string: string }; med?: number; metric?: number; locPrf?: number; localpref?: number; nexthops?: { ip: string }[] };
+type FrrPath = {
+  valid?: boolean;
+  stale?: boolean;
+  bestpath?: boolean;
+  aspath?: { string: string };
+  community?: { string: string };
+  largeCommunity?: { string: string };
+  med?: number;
+  metric?: number;
+  locPrf?: number;
+  localpref?: number;
+  nexthops?: { ip: string }[];
+};
 
 /** FRR's paths for one prefix (empty when it has none). */
 function frrPaths(f: Frr, family: "ipv4" | "ipv6", prefix: string): FrrPath[] {
@@ -168,7 +180,10 @@ const tabbyLog = () => (existsSync(join(dir, "tabby.log")) ? readFileSync(join(d
 before(() => {
   if (!canRun) return;
   for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
-  for (const [n, ns] of [[1, NS.e], [2, NS.i]] as const) {
+  for (const [n, ns] of [
+    [1, NS.e],
+    [2, NS.i],
+  ] as const) {
     const veth = `${TAG}${n}`;
     sh("ip", ["link", "add", veth, "netns", ns, "type", "veth", "peer", "name", `eth${n}`, "netns", NS.tabby]);
     sh("ip", ["-n", ns, "link", "set", veth, "name", "eth0"]);
@@ -195,13 +210,21 @@ after(() => {
   if (!process.env["TTBF_KEEP"]) rmSync(dir, { recursive: true, force: true });
 });
 
-test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdrawals, enhanced route refresh, graceful restart with FRR as helper", { skip, timeout: 180000 }, async () => {
+test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdrawals, enhanced route refresh, graceful restart with FRR as helper", {
+  skip,
+  timeout: 180000,
+}, async () => {
   startFrr(E, NS.e, FRR_E_CONF);
   startFrr(I, NS.i, FRR_I_CONF);
   tabby = startTabby(false);
   try {
     await waitFor("both sessions established at tabby", async () => (await peers()).every((p) => p.established), 60000);
-    await waitFor("all sessions established at FRR", () => ["10.96.1.2"].every((a) => frrNeighbor(E, a)["bgpState"] === "Established") && ["fd96:2::2", "10.96.2.2"].every((a) => frrNeighbor(I, a)["bgpState"] === "Established"));
+    await waitFor(
+      "all sessions established at FRR",
+      () =>
+        ["10.96.1.2"].every((a) => frrNeighbor(E, a)["bgpState"] === "Established") &&
+        ["fd96:2::2", "10.96.2.2"].every((a) => frrNeighbor(I, a)["bgpState"] === "Established"),
+    );
     const capsE = frrNeighbor(E, "10.96.1.2")["neighborCapabilities"] as Record<string, unknown>;
     assert.equal(capsE["enhancedRouteRefresh"], "advertisedAndReceived");
     assert.equal(capsE["gracefulRestart"], "advertisedAndReceived");
@@ -210,7 +233,10 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     await waitFor("tabby learns FRR's routes", async () => {
       const v4 = await routes("ipv4");
       const v6 = await routes("ipv6");
-      return ["10.30.0.0/24", "10.31.0.0/24", "10.50.0.0/24"].every((p) => v4.some((r) => r.prefix === p)) && ["fd30::/64", "fd50::/64"].every((p) => v6.some((r) => r.prefix === p));
+      return (
+        ["10.30.0.0/24", "10.31.0.0/24", "10.50.0.0/24"].every((p) => v4.some((r) => r.prefix === p)) &&
+        ["fd30::/64", "fd50::/64"].every((p) => v6.some((r) => r.prefix === p))
+      );
     });
     const r30 = (await routes("ipv4")).find((r) => r.prefix === "10.30.0.0/24")!.paths[0]!;
     assert.deepEqual([r30.nextHop, r30.asPath, r30.med, r30.communities, r30.largeCommunities], ["10.96.1.1", [65001], 30, ["65001:30"], ["65001:3:30"]]);
@@ -222,7 +248,10 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     assert.deepEqual([r50v4.nextHop, r50v4.asPath, r50v4.localPref, r50v4.communities], ["10.96.2.1", [], 150, ["65002:50"]]);
 
     // tabby → FRR, with attributes
-    await waitFor("FRR E learns tabby's routes", () => frrPaths(E, "ipv4", "10.40.0.0/24").length > 0 && frrPaths(E, "ipv4", "10.41.0.0/24").length > 0 && frrPaths(E, "ipv6", "fd40::/64").length > 0);
+    await waitFor(
+      "FRR E learns tabby's routes",
+      () => frrPaths(E, "ipv4", "10.40.0.0/24").length > 0 && frrPaths(E, "ipv4", "10.41.0.0/24").length > 0 && frrPaths(E, "ipv6", "fd40::/64").length > 0,
+    );
     const p40 = frrPaths(E, "ipv4", "10.40.0.0/24")[0]!;
     assert.equal(p40.aspath?.string, "65002");
     assert.equal(p40.community?.string, "65002:40");
@@ -233,7 +262,10 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     // iBGP: the eBGP-learned fd30::/64 goes to FRR I with our address (nextHopSelf), LOCAL_PREF kept
     await waitFor("FRR I learns fd30::/64 and fd40::/64", () => frrPaths(I, "ipv6", "fd30::/64").length > 0 && frrPaths(I, "ipv6", "fd40::/64").length > 0);
     const i30 = frrPaths(I, "ipv6", "fd30::/64")[0]!;
-    assert.ok(i30.nexthops?.some((n) => n.ip === "fd96:2::2"), `nextHopSelf: ${JSON.stringify(i30.nexthops)}`);
+    assert.ok(
+      i30.nexthops?.some((n) => n.ip === "fd96:2::2"),
+      `nextHopSelf: ${JSON.stringify(i30.nexthops)}`,
+    );
     assert.equal(i30.aspath?.string, "65001");
     assert.equal(i30.locPrf ?? i30.localpref, 100);
     await waitFor("FRR I learns 10.30.0.0/24 over the IPv4 iBGP session", () => frrPaths(I, "ipv4", "10.30.0.0/24").length > 0);
@@ -256,7 +288,10 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     assert.deepEqual(await queryControl(control, { op: "refresh", peer: "10.96.1.1", family: "ipv4" }), { requests: 1 });
     await waitFor("tabby sees FRR's BoRR and EoRR", () => /BoRR received/.test(tabbyLog()) && /EoRR received/.test(tabbyLog()));
     await new Promise((r) => setTimeout(r, 300));
-    assert.ok((await routes("ipv4")).some((r) => r.prefix === "10.30.0.0/24"), "re-sent routes are not purged");
+    assert.ok(
+      (await routes("ipv4")).some((r) => r.prefix === "10.30.0.0/24"),
+      "re-sent routes are not purged",
+    );
 
     // withdrawal tabby → FRR (configuration reload)
     assert.ok(frrPaths(E, "ipv4", "10.43.0.0/24").length > 0);
@@ -292,7 +327,9 @@ test("tabby and FRR: eBGP and iBGP, IPv4 and IPv6, attributes both ways, withdra
     assert.match(tabbyLog(), /route selection done after restart/);
     await waitFor("tabby relearns FRR's routes", async () => (await routes("ipv4")).some((r) => r.prefix === "10.30.0.0/24"));
   } catch (err) {
-    process.stderr.write(`--- tabby log ---\n${tabbyLog().slice(-6000)}\n--- FRR E log ---\n${E.log().slice(-4000)}\n--- FRR I log ---\n${I.log().slice(-2000)}\n`);
+    process.stderr.write(
+      `--- tabby log ---\n${tabbyLog().slice(-6000)}\n--- FRR E log ---\n${E.log().slice(-4000)}\n--- FRR I log ---\n${I.log().slice(-2000)}\n`,
+    );
     throw err;
   }
 });

@@ -24,11 +24,9 @@ const main = new URL("../src/cli/main.js", import.meta.url).pathname;
 let gobgpd: ChildProcess | undefined;
 let tabby: ChildProcess | undefined;
 
-
 function gobgp(...args: string[]): string {
   return sh("ip", ["netns", "exec", NS_GO, "gobgp", "-p", "50051", ...args]);
 }
-
 
 const GOBGP_CONF = `[global.config]
   as = 65002
@@ -76,7 +74,10 @@ before(() => {
   sh("ip", ["netns", "add", NS_TABBY]);
   sh("ip", ["link", "add", VETH, "netns", NS_GO, "type", "veth", "peer", "name", "eth0", "netns", NS_TABBY]);
   sh("ip", ["-n", NS_GO, "link", "set", VETH, "name", "eth0"]);
-  for (const [ns, n] of [[NS_GO, 1], [NS_TABBY, 2]] as const) {
+  for (const [ns, n] of [
+    [NS_GO, 1],
+    [NS_TABBY, 2],
+  ] as const) {
     sh("ip", ["-n", ns, "addr", "add", `10.99.0.${n}/24`, "dev", "eth0"]);
     sh("ip", ["-n", ns, "addr", "add", `fd99::${n}/64`, "dev", "eth0", "nodad"]);
     sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
@@ -95,7 +96,9 @@ test("tabby as a client of a GoBGP route reflector with ADD-PATH", { skip: !canR
   writeFileSync(join(dir, "gobgpd.toml"), GOBGP_CONF);
   writeFileSync(join(dir, "tabby.yaml"), TABBY_CONF);
   const goLog = openSync(join(dir, "gobgpd.log"), "a");
-  gobgpd = spawn("ip", ["netns", "exec", NS_GO, "gobgpd", "-f", join(dir, "gobgpd.toml"), "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-p"], { stdio: ["ignore", goLog, goLog] });
+  gobgpd = spawn("ip", ["netns", "exec", NS_GO, "gobgpd", "-f", join(dir, "gobgpd.toml"), "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-p"], {
+    stdio: ["ignore", goLog, goLog],
+  });
   const log = openSync(join(dir, "tabby.log"), "a");
   tabby = spawn("ip", ["netns", "exec", NS_TABBY, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], { stdio: ["ignore", log, log] });
   const tabbyExited = new Promise<void>((r) => tabby!.once("exit", () => r()));
@@ -118,7 +121,10 @@ test("tabby as a client of a GoBGP route reflector with ADD-PATH", { skip: !canR
     await waitFor("IPv6 route at tabby", async () => (await routes("ipv6")).some((x) => x.prefix === "fd70::/64" && x.paths[0]!.nextHop === "fd99::11"));
 
     // tabby's routes at GoBGP
-    await waitFor("GoBGP learns tabby's routes", () => gobgp("neighbor", "10.99.0.2", "adj-in").includes("10.80.0.0/24") && gobgp("neighbor", "10.99.0.2", "adj-in", "-a", "ipv6").includes("fd80::/64"));
+    await waitFor(
+      "GoBGP learns tabby's routes",
+      () => gobgp("neighbor", "10.99.0.2", "adj-in").includes("10.80.0.0/24") && gobgp("neighbor", "10.99.0.2", "adj-in", "-a", "ipv6").includes("fd80::/64"),
+    );
     const adjIn = gobgp("neighbor", "10.99.0.2", "adj-in");
     assert.match(adjIn, /10\.80\.0\.0\/24\s+10\.99\.0\.2/);
     assert.match(gobgp("neighbor", "10.99.0.2", "adj-in", "-a", "ipv6"), /fd80::\/64\s+fd99::2/);
@@ -133,7 +139,9 @@ test("tabby as a client of a GoBGP route reflector with ADD-PATH", { skip: !canR
     await tabbyExited;
     await waitFor("GoBGP drops tabby's routes", () => !gobgp("global", "rib").includes("10.80.0.0/24"));
   } catch (err) {
-    process.stderr.write(`--- tabby log ---\n${readFileSync(join(dir, "tabby.log"), "utf8").slice(-6000)}\n--- gobgpd log ---\n${readFileSync(join(dir, "gobgpd.log"), "utf8").slice(-4000)}\n`);
+    process.stderr.write(
+      `--- tabby log ---\n${readFileSync(join(dir, "tabby.log"), "utf8").slice(-6000)}\n--- gobgpd log ---\n${readFileSync(join(dir, "gobgpd.log"), "utf8").slice(-4000)}\n`,
+    );
     throw err;
   }
 });

@@ -23,7 +23,6 @@ let tabby: ChildProcess | undefined;
 
 const birdc = (n: number, ...args: string[]) => sh("birdc", ["-s", join(dir, `bird${n}.ctl`), ...args]);
 
-
 function birdConf(n: number, anycast: boolean): string {
   return `router id 127.0.0.${n};
 log "${join(dir, `bird${n}.log`)}" all;
@@ -81,7 +80,10 @@ ${CLIENTS.map((n) => `  - { address: 127.0.0.${n}, asNumber: 64512, localAddress
   try {
     await waitFor("all clients established", async () => ((await queryControl(control, { op: "peers" })) as PeerStatus[]).every((p) => p.established));
     // client 5 did not originate 10.99.0.0/24 and gets both paths (ADD-PATH from tabby)
-    await waitFor("two paths at client 5", () => (birdc(5, "show", "route", "all", "10.99.0.0/24").match(/BGP\.next_hop: 10\.255\.0\.[24]/g) ?? []).length === 2);
+    await waitFor(
+      "two paths at client 5",
+      () => (birdc(5, "show", "route", "all", "10.99.0.0/24").match(/BGP\.next_hop: 10\.255\.0\.[24]/g) ?? []).length === 2,
+    );
     const all = birdc(5, "show", "route", "all", "10.99.0.0/24");
     assert.match(all, /BGP\.next_hop: 10\.255\.0\.2/);
     assert.match(all, /BGP\.next_hop: 10\.255\.0\.4/);
@@ -89,14 +91,19 @@ ${CLIENTS.map((n) => `  - { address: 127.0.0.${n}, asNumber: 64512, localAddress
     assert.match(all, /BGP\.originator_id: 127\.0\.0\.4/);
     assert.match(all, /BGP\.cluster_list: 127\.0\.0\.3/);
     // every client has every other client's own prefix, reflected once
-    await waitFor("full reflection", () => CLIENTS.every((n) => CLIENTS.every((m) => m === n || birdc(n, "show", "route", `10.${m}.0.0/24`).includes(`10.${m}.0.0/24`))));
+    await waitFor("full reflection", () =>
+      CLIENTS.every((n) => CLIENTS.every((m) => m === n || birdc(n, "show", "route", `10.${m}.0.0/24`).includes(`10.${m}.0.0/24`))),
+    );
     // a client never gets its own route back (split horizon / ORIGINATOR_ID)
     assert.ok(!birdc(2, "show", "route", "protocol", "to_rr").includes("10.2.0.0/24"));
     assert.match(birdc(5, "show", "protocols", "all", "to_rr"), /ADD-PATH\s*\n\s*RX: ipv4\s*\n\s*TX: ipv4/);
     // one anycast origin withdraws: client 5 keeps one path
     writeFileSync(join(dir, "bird4.conf"), birdConf(4, false));
     birdc(4, "configure");
-    await waitFor("one path left at client 5", () => (birdc(5, "show", "route", "all", "10.99.0.0/24").match(/BGP\.next_hop: 10\.255\.0\.[24]/g) ?? []).length === 1);
+    await waitFor(
+      "one path left at client 5",
+      () => (birdc(5, "show", "route", "all", "10.99.0.0/24").match(/BGP\.next_hop: 10\.255\.0\.[24]/g) ?? []).length === 1,
+    );
     assert.match(birdc(5, "show", "route", "all", "10.99.0.0/24"), /BGP\.next_hop: 10\.255\.0\.2/);
   } catch (err) {
     process.stderr.write(`--- tabby log ---\n${readFileSync(join(dir, "tabby.log"), "utf8").slice(-6000)}\n`);

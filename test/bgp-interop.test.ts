@@ -101,7 +101,11 @@ test("tabby and BIRD 2 exchange IPv4 and IPv6 routes over eBGP and iBGP", { skip
 
     // an export policy change (config reload) reaches BIRD without resetting either session:
     // tabby re-sends the eBGP peer's table between BoRR and EoRR (RFC 7313) and BIRD drops the rest
-    const since = () => birdc("show", "protocols").split("\n").filter((l) => /^[ei]bgp1\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 5).join(" "));
+    const since = () =>
+      birdc("show", "protocols")
+        .split("\n")
+        .filter((l) => /^[ei]bgp1\s/.test(l))
+        .map((l) => l.trim().split(/\s+/).slice(0, 5).join(" "));
     const before = since();
     assert.equal(before.length, 2);
     writeFileSync(tabbyConfPath, tabbyConf(false, '[{ match: { prefix: [{ prefix: "fd20::/64" }] }, action: reject }, { action: accept }]'));
@@ -123,7 +127,9 @@ test("tabby and BIRD 2 exchange IPv4 and IPv6 routes over eBGP and iBGP", { skip
     const prot = birdc("show", "protocols", "all", "ebgp1");
     assert.match(prot, /Administrative shutdown|Received: .*shutdown/i);
   } catch (err) {
-    process.stderr.write(`--- tabby log ---\n${pair.tabbyLog()}\n--- bird log ---\n${existsSync(join(dir, "bird.log")) ? readFileSync(join(dir, "bird.log"), "utf8").slice(-4000) : ""}\n`);
+    process.stderr.write(
+      `--- tabby log ---\n${pair.tabbyLog()}\n--- bird log ---\n${existsSync(join(dir, "bird.log")) ? readFileSync(join(dir, "bird.log"), "utf8").slice(-4000) : ""}\n`,
+    );
     throw err;
   }
 });

@@ -52,7 +52,10 @@ announce:
 before(() => pair.setUp());
 after(() => pair.tearDown());
 
-test("policy with BIRD 2: rejected prefixes stay out, set attributes arrive, RFC 8212 without policy", { skip: !canRun && "needs root and bird2", timeout: 120000 }, async () => {
+test("policy with BIRD 2: rejected prefixes stay out, set attributes arrive, RFC 8212 without policy", {
+  skip: !canRun && "needs root and bird2",
+  timeout: 120000,
+}, async () => {
   pair.start(BIRD_CONF, TABBY_CONF);
   try {
     await waitFor("both sessions established", async () => (await peers()).every((p) => p.established));
@@ -63,7 +66,10 @@ test("policy with BIRD 2: rejected prefixes stay out, set attributes arrive, RFC
     assert.equal(ps.find((p) => p.address === "10.98.0.1")!.prefixesAccepted, 1);
     assert.equal(ps.find((p) => p.address === "10.98.0.3")!.prefixesAccepted, 0, "RFC 8212: no import policy, nothing accepted");
     const learned = (await routes()).filter((r) => r.paths.some((p) => p.peer !== "local"));
-    assert.deepEqual(learned.map((r) => r.prefix), ["10.10.0.0/24"]);
+    assert.deepEqual(
+      learned.map((r) => r.prefix),
+      ["10.10.0.0/24"],
+    );
     const p = learned[0]!.paths[0]!;
     assert.equal(p.peer, "10.98.0.1");
     assert.equal(p.localPref, 250);

@@ -70,7 +70,9 @@ export function birdTabbyPair(tag: string) {
       sh("ip", ["netns", "exec", nsBird, "bird", "-c", join(dir, "bird.conf"), "-s", birdSock, "-P", birdPid]);
       writeFileSync(join(dir, "tabby.yaml"), tabbyConf);
       const logFd = openSync(join(dir, "tabby.log"), "a");
-      tabby = spawn("ip", ["netns", "exec", nsTabby, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], { stdio: ["ignore", logFd, logFd] });
+      tabby = spawn("ip", ["netns", "exec", nsTabby, process.execPath, main, "bgp", "run", "-c", join(dir, "tabby.yaml"), "-v"], {
+        stdio: ["ignore", logFd, logFd],
+      });
     },
     /** The namespace tabby runs in. */
     tabbyNetns: nsTabby,

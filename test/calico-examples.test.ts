@@ -47,7 +47,9 @@ interface Expected {
 const expected = parse(readFileSync(join(DIR, "expected.yaml"), "utf8")) as Expected[];
 
 test("every example has an expected outcome", () => {
-  const files = readdirSync(DIR).filter((f) => f.endsWith(".yaml") && f !== "expected.yaml").sort();
+  const files = readdirSync(DIR)
+    .filter((f) => f.endsWith(".yaml") && f !== "expected.yaml")
+    .sort();
   assert.deepEqual(expected.map((e) => e.file).sort(), files);
 });
 
@@ -62,7 +64,11 @@ for (const e of expected) {
       assert.match(r.stderr, new RegExp(`^tabby ${verb}: .*${e.file.replace(/\./g, "\\.")}: document \\d+: .*${e.refused}`));
       assert.deepEqual(await snapshot(), before);
     } else {
-      assert.deepEqual(r, { code: 0, stdout: `Successfully ${{ apply: "applied", create: "created", delete: "deleted" }[verb]} ${e.applied} resource(s)\n`, stderr: "" });
+      assert.deepEqual(r, {
+        code: 0,
+        stdout: `Successfully ${{ apply: "applied", create: "created", delete: "deleted" }[verb]} ${e.applied} resource(s)\n`,
+        stderr: "",
+      });
     }
   });
 }

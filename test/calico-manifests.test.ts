@@ -47,7 +47,9 @@ async function snapshot(): Promise<Record<string, string>> {
   }
 }
 
-const samples = readdirSync(FIXTURES).filter((f) => f.endsWith(".yaml")).sort();
+const samples = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort();
 
 test("the fixture set covers the eight kinds", () => {
   const kinds = samples.map((f) => (parse(readFileSync(join(FIXTURES, f), "utf8")) as { kind: string }).kind).sort();
@@ -83,10 +85,22 @@ for (const f of samples) {
 }
 
 const BAD: [string, RegExp][] = [
-  ["ippool-ipipmode.yaml", /bad\/ippool-ipipmode\.yaml: document 1: invalid IPPool "my\.ippool-1": spec\.ipipMode: CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never \[MODEL_INVALID\]/],
-  ["ippool-blocksize.yaml", /bad\/ippool-blocksize\.yaml: document 1: invalid IPPool "my\.ippool-1": spec\.blockSize: must be between 20 and 32 for an IPv4 pool, got 40 \[MODEL_INVALID\]/],
-  ["bgppeer-asnumber.yaml", /bad\/bgppeer-asnumber\.yaml: document 1: invalid BGPPeer "some\.name": spec\.asNumber: must be an AS number .*got 99999999999 \[MODEL_INVALID\]/],
-  ["bgpconfiguration-severity.yaml", /bad\/bgpconfiguration-severity\.yaml: document 1: invalid BGPConfiguration "default": spec\.logSeverityScreen: must be one of .*got "Loud" \[MODEL_INVALID\]/],
+  [
+    "ippool-ipipmode.yaml",
+    /bad\/ippool-ipipmode\.yaml: document 1: invalid IPPool "my\.ippool-1": spec\.ipipMode: CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never \[MODEL_INVALID\]/,
+  ],
+  [
+    "ippool-blocksize.yaml",
+    /bad\/ippool-blocksize\.yaml: document 1: invalid IPPool "my\.ippool-1": spec\.blockSize: must be between 20 and 32 for an IPv4 pool, got 40 \[MODEL_INVALID\]/,
+  ],
+  [
+    "bgppeer-asnumber.yaml",
+    /bad\/bgppeer-asnumber\.yaml: document 1: invalid BGPPeer "some\.name": spec\.asNumber: must be an AS number .*got 99999999999 \[MODEL_INVALID\]/,
+  ],
+  [
+    "bgpconfiguration-severity.yaml",
+    /bad\/bgpconfiguration-severity\.yaml: document 1: invalid BGPConfiguration "default": spec\.logSeverityScreen: must be one of .*got "Loud" \[MODEL_INVALID\]/,
+  ],
   ["profile-typo.yaml", /bad\/profile-typo\.yaml: document 1: invalid Profile "dev-apps": spec\.ingres: unknown field \[MODEL_INVALID\]/],
   ["two-docs-second-bad.yaml", /bad\/two-docs-second-bad\.yaml: document 2: invalid HostEndpoint "Some_Name": metadata\.name: must consist of lower case/],
 ];

@@ -40,7 +40,11 @@ function netns(tag: string): string {
 
 const lib = new LibCni([join(W, "bin"), REF], HOST, { TABBY_IPAM_LOCK: join(W, "ipam.lock") });
 const tabbyConf = (extra: Record<string, unknown> = {}) => ({ type: "tabby", datastore: DS, nodename: "host-a", ipam: { type: "tabby-ipam" }, ...extra });
-const list = (cniVersion: string, ...plugins: Record<string, unknown>[]): Conflist => ({ cniVersion, name: "tabbynet", plugins: plugins.length ? plugins : [tabbyConf()] });
+const list = (cniVersion: string, ...plugins: Record<string, unknown>[]): Conflist => ({
+  cniVersion,
+  name: "tabbynet",
+  plugins: plugins.length ? plugins : [tabbyConf()],
+});
 
 async function datastoreKeys(prefix: string): Promise<string[]> {
   const s = SqliteStore.open(DB);
@@ -118,7 +122,10 @@ test("every verb in every version: the answer is in the version asked for", asyn
     assert.equal(ips.length, 2);
     assert.match(ips[0]!.address, /^10\.70\.0\.\d+\/32$/);
     assert.match(ips[1]!.address, /^fd70::[0-9a-f:]+\/128$/);
-    assert.deepEqual(ips.map((x) => x.version), v.startsWith("0.") ? ["4", "6"] : [undefined, undefined]);
+    assert.deepEqual(
+      ips.map((x) => x.version),
+      v.startsWith("0.") ? ["4", "6"] : [undefined, undefined],
+    );
     assert.equal((res.interfaces as { sandbox?: string }[])[ips[0]!.interface]!.sandbox, c);
     if (v === "0.3.1") {
       await assert.rejects(lib.check(l, inv, res), (e: CniPluginError) => e.json.code === 1);
@@ -187,7 +194,10 @@ test("a requested IP and MAC, from CNI_ARGS (podman) and from runtimeConfig (cap
   const l = list("1.0.0");
   const inv = { containerId: "req1", netns: c, ifname: "eth0", args: "IgnoreUnknown=1;IP=10.70.0.200;MAC=0a:58:0a:46:00:c8" };
   const res = await lib.add(l, inv);
-  assert.deepEqual((res.ips as { address: string }[]).map((x) => x.address), ["10.70.0.200/32"]);
+  assert.deepEqual(
+    (res.ips as { address: string }[]).map((x) => x.address),
+    ["10.70.0.200/32"],
+  );
   assert.equal(ipj(made.at(-1)!, "link", "show", "dev", "eth0")[0].address, "0a:58:0a:46:00:c8");
   // Someone else asking for the same address: error 102, nothing left behind.
   const c2 = netns("r2");
@@ -198,7 +208,10 @@ test("a requested IP and MAC, from CNI_ARGS (podman) and from runtimeConfig (cap
   const lc = list("1.0.0", tabbyConf({ capabilities: { ips: true, mac: true } }));
   const inv2 = { containerId: "req3", netns: c2, ifname: "eth0", capabilityArgs: { ips: ["10.70.0.201/24", "fd70::201/64"], mac: "0a:58:0a:46:00:c9" } };
   const res2 = await lib.add(lc, inv2);
-  assert.deepEqual((res2.ips as { address: string }[]).map((x) => x.address), ["10.70.0.201/32", "fd70::201/128"]);
+  assert.deepEqual(
+    (res2.ips as { address: string }[]).map((x) => x.address),
+    ["10.70.0.201/32", "fd70::201/128"],
+  );
   assert.equal(ipj(made.at(-1)!, "link", "show", "dev", "eth0")[0].address, "0a:58:0a:46:00:c9");
   await lib.del(lc, inv2, res2);
   await assertClean();
@@ -305,7 +318,9 @@ function fetchFrom(ns: string, host: string, port: number): string {
   return "";
 }
 
-test("chained in front of portmap, bandwidth and tuning, run as libcni runs a conflist", { skip: !HAVE_REF && "containernetworking-plugins is not installed" }, async () => {
+test("chained in front of portmap, bandwidth and tuning, run as libcni runs a conflist", {
+  skip: !HAVE_REF && "containernetworking-plugins is not installed",
+}, async () => {
   const l = list(
     "1.0.0",
     tabbyConf(),
@@ -315,7 +330,11 @@ test("chained in front of portmap, bandwidth and tuning, run as libcni runs a co
   );
   const c = netns("x");
   const cns = made.at(-1)!;
-  const server = spawn("ip", ["netns", "exec", cns, process.execPath, "-e", `require("net").createServer(s=>s.end("tabby-"+s.localPort+"\\n")).listen(8080,"::")`], { stdio: "ignore" });
+  const server = spawn(
+    "ip",
+    ["netns", "exec", cns, process.execPath, "-e", `require("net").createServer(s=>s.end("tabby-"+s.localPort+"\\n")).listen(8080,"::")`],
+    { stdio: "ignore" },
+  );
   procs.push(server);
   for (const [id, pm] of [
     ["chain1", { hostPort: 18080, containerPort: 8080, protocol: "tcp" }],
@@ -344,7 +363,11 @@ test("chained in front of portmap, bandwidth and tuning, run as libcni runs a co
     await lib.del(l, { ...inv, netns: "" });
     assert.doesNotMatch(inNs(HOST, "iptables-save", "-t", "nat"), new RegExp(`dport ${hostPort}`), "portmap's rules are gone");
     assert.doesNotMatch(inNs(HOST, "ip6tables-save", "-t", "nat"), new RegExp(`dport ${hostPort}`));
-    assert.deepEqual(links(HOST).filter((n) => n.startsWith("bwp")), [], "bandwidth's ifb is gone");
+    assert.deepEqual(
+      links(HOST).filter((n) => n.startsWith("bwp")),
+      [],
+      "bandwidth's ifb is gone",
+    );
     await assertClean();
   }
 });

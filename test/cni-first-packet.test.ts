@@ -26,7 +26,8 @@ const main = new URL("../src/cli/main.js", import.meta.url).pathname;
 const datastore = `sqlite://${join(dir, "tabby.db")}`;
 const statusDir = join(dir, "endpoint-status");
 const running: ChildProcess[] = [];
-const sh = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input !== undefined ? { input } : {}) });
+const sh = (cmd: string, args: string[], input?: string) =>
+  execFileSync(cmd, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input !== undefined ? { input } : {}) });
 const inNs = (ns: string, ...args: string[]) => sh("ip", ["netns", "exec", ns, ...args]);
 const log = () => (existsSync(join(dir, "agent.log")) ? readFileSync(join(dir, "agent.log"), "utf8") : "");
 
@@ -59,7 +60,15 @@ function cniAdd(ns: string, id: string, labels: Record<string, string>): string 
   const r = spawnSync("ip", ["netns", "exec", HOST, process.execPath, main], {
     input: JSON.stringify(conf),
     encoding: "utf8",
-    env: { PATH: process.env.PATH, CNI_COMMAND: "ADD", CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: "eth0", CNI_ARGS: `K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${id}`, CNI_PATH: "/nonexistent" },
+    env: {
+      PATH: process.env.PATH,
+      CNI_COMMAND: "ADD",
+      CNI_CONTAINERID: id,
+      CNI_NETNS: `/var/run/netns/${ns}`,
+      CNI_IFNAME: "eth0",
+      CNI_ARGS: `K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${id}`,
+      CNI_PATH: "/nonexistent",
+    },
   });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   return (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split("/")[0]!;
@@ -73,7 +82,11 @@ function connect(ns: string, addr: string, port: number): string {
 
 /** A counter of TCP SYNs (without ACK) in `ns`'s output or input hook, optionally from one source. */
 function addSynCounter(ns: string, hook: "output" | "input", from?: string): () => number {
-  sh("ip", ["netns", "exec", ns, "nft", "-f", "-"], `table inet ttfp {\n chain ${hook} {\n type filter hook ${hook} priority 0;\n ${from ? `ip saddr ${from} ` : ""}tcp flags & (syn | ack) == syn counter\n }\n}\n`);
+  sh(
+    "ip",
+    ["netns", "exec", ns, "nft", "-f", "-"],
+    `table inet ttfp {\n chain ${hook} {\n type filter hook ${hook} priority 0;\n ${from ? `ip saddr ${from} ` : ""}tcp flags & (syn | ack) == syn counter\n }\n}\n`,
+  );
   return () => Number(/packets (\d+)/.exec(inNs(ns, "nft", "list", "chain", "inet", "ttfp", hook))?.[1] ?? "NaN");
 }
 
@@ -91,10 +104,41 @@ spec:
   ingress: [{ action: Allow, protocol: TCP, source: { selector: role == 'web' }, destination: { ports: [8080] } }]
 `;
 
-test("default-deny plus an allow by label: a new workload's first SYN passes, nothing else does", { skip: !canRun && "needs root", timeout: 120000 }, async () => {
-  const agent = spawn("ip", ["netns", "exec", HOST, process.execPath, main, "node", "run", "--name", "h1", "--ip", "192.168.251.1/24", "--ip6", "none", "--ipv4-pool", "10.68.0.0/16", "--datastore", datastore, "--control", join(dir, "node.sock"), "--endpoint-status-dir", statusDir, "--ipam-gc-grace", "off"], {
-    stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), openSync(join(dir, "agent.log"), "a")],
-  });
+test("default-deny plus an allow by label: a new workload's first SYN passes, nothing else does", {
+  skip: !canRun && "needs root",
+  timeout: 120000,
+}, async () => {
+  const agent = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      HOST,
+      process.execPath,
+      main,
+      "node",
+      "run",
+      "--name",
+      "h1",
+      "--ip",
+      "192.168.251.1/24",
+      "--ip6",
+      "none",
+      "--ipv4-pool",
+      "10.68.0.0/16",
+      "--datastore",
+      datastore,
+      "--control",
+      join(dir, "node.sock"),
+      "--endpoint-status-dir",
+      statusDir,
+      "--ipam-gc-grace",
+      "off",
+    ],
+    {
+      stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), openSync(join(dir, "agent.log"), "a")],
+    },
+  );
   running.push(agent);
   try {
     // The status directory appears with the agent's first programmed table.
@@ -105,7 +149,9 @@ test("default-deny plus an allow by label: a new workload's first SYN passes, no
     const db = cniAdd(NS.db, "db1", { role: "db" });
     assert.deepEqual(readdirSync(statusDir).filter((f) => !f.startsWith(".")).length, 1, "ADD returned after the agent published the endpoint");
     for (const port of [8080, 9090]) {
-      const srv = spawn("ip", ["netns", "exec", NS.db, process.execPath, "-e", `require("net").createServer((s)=>s.end()).listen(${port},"0.0.0.0")`], { stdio: "ignore" });
+      const srv = spawn("ip", ["netns", "exec", NS.db, process.execPath, "-e", `require("net").createServer((s)=>s.end()).listen(${port},"0.0.0.0")`], {
+        stdio: "ignore",
+      });
       running.push(srv);
     }
     await waitFor("the servers listen", () => /:8080\b/.test(inNs(NS.db, "ss", "-ltn")) && /:9090\b/.test(inNs(NS.db, "ss", "-ltn")), 20000);

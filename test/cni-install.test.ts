@@ -10,11 +10,26 @@ import { tabby } from "./helpers.js";
 test("cni install writes executable wrappers and the default conflist", async () => {
   const dir = mkdtempSync(join(tmpdir(), `ttc2i${process.pid}-`));
   try {
-    const r = await tabby(["cni", "install", "--bin-dir", join(dir, "bin"), "--conf-dir", join(dir, "net.d"), "--datastore", "sqlite:///x/y.db", "--nodename", "n1"]);
+    const r = await tabby([
+      "cni",
+      "install",
+      "--bin-dir",
+      join(dir, "bin"),
+      "--conf-dir",
+      join(dir, "net.d"),
+      "--datastore",
+      "sqlite:///x/y.db",
+      "--nodename",
+      "n1",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     for (const p of ["tabby", "tabby-ipam"]) {
       assert.equal(statSync(join(dir, "bin", p)).mode & 0o777, 0o755);
-      const v = spawnSync(join(dir, "bin", p), [], { input: '{"cniVersion":"0.4.0"}', env: { PATH: process.env.PATH, CNI_COMMAND: "VERSION" }, encoding: "utf8" });
+      const v = spawnSync(join(dir, "bin", p), [], {
+        input: '{"cniVersion":"0.4.0"}',
+        env: { PATH: process.env.PATH, CNI_COMMAND: "VERSION" },
+        encoding: "utf8",
+      });
       assert.equal(v.status, 0, v.stderr);
       assert.deepEqual(JSON.parse(v.stdout), { cniVersion: "0.4.0", supportedVersions: ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] });
     }
@@ -22,7 +37,13 @@ test("cni install writes executable wrappers and the default conflist", async ()
       cniVersion: "1.0.0",
       name: "tabby",
       plugins: [
-        { type: "tabby", datastore: "sqlite:///x/y.db", nodename: "n1", ipam: { type: "tabby-ipam" }, capabilities: { "io.kubernetes.cri.pod-annotations": true } },
+        {
+          type: "tabby",
+          datastore: "sqlite:///x/y.db",
+          nodename: "n1",
+          ipam: { type: "tabby-ipam" },
+          capabilities: { "io.kubernetes.cri.pod-annotations": true },
+        },
         { type: "portmap", snat: true, capabilities: { portMappings: true } },
       ],
     });

@@ -151,7 +151,13 @@ export const ipJson = (ns: string, ...args: string[]) => JSON.parse(execFileSync
 export function hostWithUplink(host: string, up: string, v4: string, v6: string, mtu?: number): void {
   const m = mtu ? ["mtu", String(mtu)] : [];
   ipIn(host, "link", "add", "name", "up0", ...m, "type", "veth", "peer", "name", "up1", ...m, "netns", up);
-  for (const [ns, dev] of [[host, "up0"], [up, "up1"], [host, "lo"], [up, "lo"]] as const) ipIn(ns, "link", "set", dev, "up");
+  for (const [ns, dev] of [
+    [host, "up0"],
+    [up, "up1"],
+    [host, "lo"],
+    [up, "lo"],
+  ] as const)
+    ipIn(ns, "link", "set", dev, "up");
   ipIn(host, "addr", "add", `${v4}.1/24`, "dev", "up0");
   ipIn(host, "-6", "addr", "add", `${v6}::1/64`, "dev", "up0", "nodad");
   ipIn(up, "addr", "add", `${v4}.2/24`, "dev", "up1");

@@ -24,7 +24,9 @@ import { run, waitFor } from "./helpers.js";
 import { CriClient } from "./cri/client.js";
 
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-const MISSING = ["podman", "runc", "containerd", "ctr", "busybox"].filter((c) => !have(c)).concat(existsSync("/usr/lib/cni/portmap") ? [] : ["containernetworking-plugins"]);
+const MISSING = ["podman", "runc", "containerd", "ctr", "busybox"]
+  .filter((c) => !have(c))
+  .concat(existsSync("/usr/lib/cni/portmap") ? [] : ["containernetworking-plugins"]);
 const SKIP = MISSING.length ? `runtime packages not installed (${MISSING.join(", ")}): run scripts/install-deps.sh` : false;
 
 const LAB = `ttc2r${process.pid % 100000}`;
@@ -69,17 +71,32 @@ async function datastoreItems(prefix: string): Promise<{ key: string; value: str
 const weps = async () => (await datastoreItems("/calico/resources/v3/projectcalico.org/workloadendpoints/")).map((kv) => JSON.parse(kv.value) as Wep);
 const handles = async () => (await datastoreItems("/calico/ipam/v2/handle/")).map((kv) => kv.key);
 const tabLinks = (ns: string) =>
-  (JSON.parse(execFileSync("ip", ["-n", ns, "-j", "link", "show"], { encoding: "utf8" })) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith("tab"));
+  (JSON.parse(execFileSync("ip", ["-n", ns, "-j", "link", "show"], { encoding: "utf8" })) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .filter((n) => n.startsWith("tab"));
 const workloadRoutes = (ns: string) =>
-  ["-4", "-6"].flatMap((f) => (JSON.parse(execFileSync("ip", ["-n", ns, "-j", f, "route", "show", "proto", "152"], { encoding: "utf8" }) || "[]") as { dst: string; dev?: string }[]))
+  ["-4", "-6"]
+    .flatMap(
+      (f) =>
+        JSON.parse(execFileSync("ip", ["-n", ns, "-j", f, "route", "show", "proto", "152"], { encoding: "utf8" }) || "[]") as { dst: string; dev?: string }[],
+    )
     .filter((r) => r.dev?.startsWith("tab"))
     .map((r) => `${r.dst} ${r.dev}`);
 
 async function assertNothingLeft(what: string): Promise<void> {
-  const left = await waitFor(async () => {
-    const l = { handles: await handles(), weps: (await weps()).map((w) => w.metadata.name), veths: [...tabLinks(H1), ...tabLinks(H2)], routes: [...workloadRoutes(H1), ...workloadRoutes(H2)] };
-    return Object.values(l).every((x) => x.length === 0) ? true : l;
-  }, 20, 250);
+  const left = await waitFor(
+    async () => {
+      const l = {
+        handles: await handles(),
+        weps: (await weps()).map((w) => w.metadata.name),
+        veths: [...tabLinks(H1), ...tabLinks(H2)],
+        routes: [...workloadRoutes(H1), ...workloadRoutes(H2)],
+      };
+      return Object.values(l).every((x) => x.length === 0) ? true : l;
+    },
+    20,
+    250,
+  );
   assert.equal(left, true, `${what}: left behind ${JSON.stringify(left)}`);
 }
 
@@ -131,7 +148,8 @@ before(async () => {
   const root = join(W, "rootfs");
   for (const d of ["bin", "etc", "proc", "sys", "dev", "tmp", "www"]) mkdirSync(join(root, d), { recursive: true });
   execFileSync("cp", ["/bin/busybox", join(root, "bin", "busybox")]);
-  for (const a of ["sh", "ip", "ping", "nc", "wget", "cat", "ls", "sleep", "echo", "hostname", "httpd", "netstat"]) symlinkSync("busybox", join(root, "bin", a));
+  for (const a of ["sh", "ip", "ping", "nc", "wget", "cat", "ls", "sleep", "echo", "hostname", "httpd", "netstat"])
+    symlinkSync("busybox", join(root, "bin", a));
   writeFileSync(join(root, "www", "index.html"), "tabby-web\n");
   execFileSync("tar", ["-C", root, "-cf", join(W, "rootfs.tar"), "."]);
 
@@ -173,7 +191,10 @@ after(async () => {
 });
 
 test("podman: containers on two tabby hosts, cross-host IPv4 and IPv6, portmap, nothing left after rm", { skip: SKIP }, async () => {
-  await must(podman("h1", "run", "-d", "--name", "ttc2web", "--network", "tabby", "-p", "18080:8080", "localhost/bb:latest", "httpd", "-f", "-p", "8080", "-h", "/www"), "podman run on h1");
+  await must(
+    podman("h1", "run", "-d", "--name", "ttc2web", "--network", "tabby", "-p", "18080:8080", "localhost/bb:latest", "httpd", "-f", "-p", "8080", "-h", "/www"),
+    "podman run on h1",
+  );
   await must(podman("h2", "run", "-d", "--name", "ttc2cli", "--network", "tabby", "localhost/bb:latest", "sleep", "600"), "podman run on h2");
 
   const web = await wepOf((w) => w.spec.workload === "ttc2web");
@@ -227,7 +248,10 @@ async function startContainerd(): Promise<{ sock: string; dir: string }> {
   assert.ok(await waitFor(async () => existsSync(sock), 100, 100), "containerd's socket appears");
   // Images: the pause image (sleep forever) for CRI, busybox for ctr run.
   await must(podman("h1", "import", "--change", 'ENTRYPOINT ["/bin/sleep","999999999"]', join(W, "rootfs.tar"), "localhost/pause:latest"), "pause image");
-  for (const [img, ns] of [["pause", "k8s.io"], ["bb", "default"]] as const) {
+  for (const [img, ns] of [
+    ["pause", "k8s.io"],
+    ["bb", "default"],
+  ] as const) {
     const tar = join(W, `${img}.tar`);
     await must(podman("h1", "save", "--format", "docker-archive", "-o", tar, `localhost/${img}:latest`), `podman save ${img}`);
     await must(run("ctr", ["-a", sock, "-n", ns, "images", "import", tar]), `ctr import ${img}`);
@@ -251,7 +275,10 @@ test("containerd: CRI sandboxes (gRPC) and ctr run --rm --cni; portmap with Host
   try {
     assert.equal((await cri.version()).runtime_name, "containerd");
     // A podman container on host 2 to reach across hosts.
-    await must(podman("h2", "run", "-d", "--name", "ttc2peer", "--network", "tabby", "localhost/bb:latest", "httpd", "-f", "-p", "8080", "-h", "/www"), "podman run on h2");
+    await must(
+      podman("h2", "run", "-d", "--name", "ttc2peer", "--network", "tabby", "localhost/bb:latest", "httpd", "-f", "-p", "8080", "-h", "/www"),
+      "podman run on h2",
+    );
     const peer = await wepOf((w) => w.spec.workload === "ttc2peer");
 
     const id = await cri.runPodSandbox({
@@ -296,7 +323,10 @@ test("containerd: CRI sandboxes (gRPC) and ctr run --rm --cni; portmap with Host
 
     // ctr run --rm --cni reads /etc/cni/net.d and /opt/cni/bin: bind ours over them privately.
     const script = `mkdir -p /etc/cni/net.d /opt/cni/bin && mount --bind ${dir}/net.d /etc/cni/net.d && mount --bind ${dir}/bin /opt/cni/bin && exec ctr -a ${sock} run --rm --cni localhost/bb:latest ttc2ctr sh -c "ip addr show eth0"`;
-    const out = await must(run("nsenter", [`--net=/var/run/netns/${H1}`, "--", "unshare", "-m", "--propagation", "private", "sh", "-c", script]), "ctr run --rm --cni");
+    const out = await must(
+      run("nsenter", [`--net=/var/run/netns/${H1}`, "--", "unshare", "-m", "--propagation", "private", "sh", "-c", script]),
+      "ctr run --rm --cni",
+    );
     assert.match(out, /inet 10\.65\.\d+\.\d+\/32/, "ctr's container got a tabby address");
     await assertNothingLeft("after ctr run --rm");
   } finally {

@@ -75,7 +75,9 @@ function pings(ns: string, ...args: string[]): boolean {
 }
 
 function ownedRoutes(ns: string): string[] {
-  return [...ipj(ns, "-4", "route", "show", "proto", "152"), ...ipj(ns, "-6", "route", "show", "proto", "152")].map((r: { dst: string; dev?: string }) => `${r.dst} ${r.dev}`);
+  return [...ipj(ns, "-4", "route", "show", "proto", "152"), ...ipj(ns, "-6", "route", "show", "proto", "152")].map(
+    (r: { dst: string; dev?: string }) => `${r.dst} ${r.dev}`,
+  );
 }
 
 test("VERSION from the executable", () => {
@@ -107,9 +109,17 @@ test("ADD plugs the container in; CHECK passes; DEL leaves nothing; DEL again an
   assert.deepEqual(ownedRoutes(HOST), [`10.66.0.1 ${hostIf}`, `fd00:66::1 ${hostIf}`]);
 
   // Container side: addresses and default routes.
-  const cAddrs = ipj(C1, "addr", "show", "dev", "eth0")[0].addr_info.filter((a: { scope: string }) => a.scope === "global").map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+  const cAddrs = ipj(C1, "addr", "show", "dev", "eth0")[0]
+    .addr_info.filter((a: { scope: string }) => a.scope === "global")
+    .map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
   assert.deepEqual(cAddrs, ["10.66.0.1/32", "fd00:66::1/128"]);
-  assert.deepEqual(ip(C1, "route", "show").trim().split("\n").map((l) => l.trim()), ["default via 169.254.1.1 dev eth0", "169.254.1.1 dev eth0 scope link"]);
+  assert.deepEqual(
+    ip(C1, "route", "show")
+      .trim()
+      .split("\n")
+      .map((l) => l.trim()),
+    ["default via 169.254.1.1 dev eth0", "169.254.1.1 dev eth0 scope link"],
+  );
   assert.match(ip(C1, "-6", "route", "show", "default"), /^default via fe80::ecee:eeff:feee:eeee dev eth0/);
 
   // Traffic: to the host through the proxy-ARP gateway, and to the host veth's link-local.
@@ -130,9 +140,17 @@ test("ADD plugs the container in; CHECK passes; DEL leaves nothing; DEL again an
 
   const del = await dispatchCni("tabby", JSON.stringify(conf), env("DEL"), rt);
   assert.deepEqual(del, { exitCode: 0, stdout: "" });
-  assert.deepEqual(ipj(HOST, "link", "show").map((l: { ifname: string }) => l.ifname).filter((n: string) => n.startsWith("tab")), []);
+  assert.deepEqual(
+    ipj(HOST, "link", "show")
+      .map((l: { ifname: string }) => l.ifname)
+      .filter((n: string) => n.startsWith("tab")),
+    [],
+  );
   assert.deepEqual(ownedRoutes(HOST), []);
-  assert.deepEqual(ipj(C1, "link", "show").map((l: { ifname: string }) => l.ifname), ["lo"]);
+  assert.deepEqual(
+    ipj(C1, "link", "show").map((l: { ifname: string }) => l.ifname),
+    ["lo"],
+  );
   assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 0);
   assert.equal(ipam.byHandle.size, 0);
 
@@ -148,7 +166,12 @@ test("a failed ADD (interface name taken in the container) leaves nothing behind
     const add = await dispatchCni("tabby", JSON.stringify(conf), env("ADD"), rt);
     assert.equal(add.exitCode, 1);
     assert.equal(JSON.parse(add.stdout).code, 4);
-    assert.deepEqual(ipj(HOST, "link", "show").map((l: { ifname: string }) => l.ifname).filter((n: string) => n.startsWith("tab")), []);
+    assert.deepEqual(
+      ipj(HOST, "link", "show")
+        .map((l: { ifname: string }) => l.ifname)
+        .filter((n: string) => n.startsWith("tab")),
+      [],
+    );
     assert.equal(ipam.byHandle.size, 0);
     assert.equal((await store.list("/calico/resources/v3/projectcalico.org/workloadendpoints/")).items.length, 0);
   } finally {
@@ -163,12 +186,22 @@ test("the tabby executable, run by a 'runtime' in the host namespace, with a del
   const dir = await mkdtemp(join(tmpdir(), `${P}-bin-`));
   try {
     // A stand-in IPAM plugin: fixed addresses (block-masked, as Calico's IPAM gives them).
-    await writeFile(join(dir, "fixed-ipam"), `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] && echo '{"cniVersion":"1.0.0","ips":[{"address":"10.67.0.9/26"},{"address":"fd00:67::9/122"}]}'\nexit 0\n`);
+    await writeFile(
+      join(dir, "fixed-ipam"),
+      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] && echo '{"cniVersion":"1.0.0","ips":[{"address":"10.67.0.9/26"},{"address":"fd00:67::9/122"}]}'\nexit 0\n`,
+    );
     await chmod(join(dir, "fixed-ipam"), 0o755);
     const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
     const run = (cmd: string, netns: string) =>
       spawnSync("ip", ["netns", "exec", HOST, process.execPath, main], {
-        input: JSON.stringify({ cniVersion: "0.4.0", name: "tabby-net", type: "tabby", datastore: "memory://", nodename: "host-a", ipam: { type: "fixed-ipam" } }),
+        input: JSON.stringify({
+          cniVersion: "0.4.0",
+          name: "tabby-net",
+          type: "tabby",
+          datastore: "memory://",
+          nodename: "host-a",
+          ipam: { type: "fixed-ipam" },
+        }),
         env: { PATH: process.env.PATH, CNI_COMMAND: cmd, CNI_CONTAINERID: "ctr0002", CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_ARGS: "", CNI_PATH: dir },
         encoding: "utf8",
       });
@@ -188,7 +221,10 @@ test("the tabby executable, run by a 'runtime' in the host namespace, with a del
     assert.equal(del.status, 0, del.stdout + del.stderr);
     assert.equal(del.stdout, "");
     assert.deepEqual(ownedRoutes(HOST), []);
-    assert.deepEqual(ipj(C1, "link", "show").map((l: { ifname: string }) => l.ifname), ["lo"]);
+    assert.deepEqual(
+      ipj(C1, "link", "show").map((l: { ifname: string }) => l.ifname),
+      ["lo"],
+    );
     assert.equal(run("DEL", "").status, 0);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -107,14 +107,20 @@ test("a route the kernel refuses does not block the others; it is reported and r
   ];
   const res = await table.reconcile(desired);
   assert.deepEqual(res.refused.map((r) => r.dst).sort(), ["10.20.0.0/24", "fd20::/64"]);
-  assert.ok(res.refused.every((r) => r.reason.length > 0), JSON.stringify(res.refused));
+  assert.ok(
+    res.refused.every((r) => r.reason.length > 0),
+    JSON.stringify(res.refused),
+  );
   assert.equal(res.added, 2);
   const have = (await table.read()).map((r) => r.dst).sort();
   assert.deepEqual(have, ["10.21.0.0/24", "fd21::/64"]);
   // once the next hop's network is connected, the next pass installs what was refused
   ip("addr", "add", "10.66.0.5/24", "dev", "va");
   const again = await table.reconcile(desired);
-  assert.deepEqual(again.refused.map((r) => r.dst), ["fd20::/64"]);
+  assert.deepEqual(
+    again.refused.map((r) => r.dst),
+    ["fd20::/64"],
+  );
   assert.deepEqual((await table.read()).map((r) => r.dst).sort(), ["10.20.0.0/24", "10.21.0.0/24", "fd21::/64"]);
   ip("addr", "del", "10.66.0.5/24", "dev", "va");
   await table.reconcile([]);

@@ -35,7 +35,17 @@ test("sqlite → export → import into etcd → export: identical; re-import re
     assert.equal(r.code, 0, r.stderr);
   }
   const s = SqliteStore.open(join(dir, "tabby.db"));
-  await s.put("/calico/ipam/v2/assignment/ipv4/block/10.1.0.0-26", JSON.stringify({ cidr: "10.1.0.0/26", affinity: "host:rack1-host1", allocations: [0, null], unallocated: [1], attributes: [{ handle_id: "h1" }], deleted: false }));
+  await s.put(
+    "/calico/ipam/v2/assignment/ipv4/block/10.1.0.0-26",
+    JSON.stringify({
+      cidr: "10.1.0.0/26",
+      affinity: "host:rack1-host1",
+      allocations: [0, null],
+      unallocated: [1],
+      attributes: [{ handle_id: "h1" }],
+      deleted: false,
+    }),
+  );
   await s.put("/calico/ipam/v2/host/rack1-host1/ipv4/block/10.1.0.0-26", '{"state":"confirmed","deleted":"false"}');
   await s.put("/calico/ipam/v2/handle/h1", '{"block":{"10.1.0.0/26":1},"deleted":false}');
   await s.close();

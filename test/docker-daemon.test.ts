@@ -36,7 +36,11 @@ const running: ChildProcess[] = [];
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 const tabby = (...args: string[]) => spawnSync(process.execPath, [main, ...args, "--datastore", datastore], { encoding: "utf8" });
 const dsock = (h: H) => join(dir, `docker-${h}.sock`);
-const docker = (h: H, ...args: string[]) => spawnSync("/usr/bin/docker", ["-H", `unix://${dsock(h)}`, ...args], { encoding: "utf8", env: { PATH: process.env.PATH, DOCKER_CONFIG: join(dir, "docker-cli") } });
+const docker = (h: H, ...args: string[]) =>
+  spawnSync("/usr/bin/docker", ["-H", `unix://${dsock(h)}`, ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, DOCKER_CONFIG: join(dir, "docker-cli") },
+  });
 const dockerOk = (h: H, ...args: string[]) => {
   const r = docker(h, ...args);
   assert.equal(r.status, 0, `docker ${args.join(" ")}: ${r.stderr}${r.stdout}\n${logs()}`);
@@ -99,7 +103,10 @@ const pingsSoon = (h: H, name: string, target: string) => {
   return false;
 };
 
-test("Docker with tabby: addresses, labels, cross-host v4/v6 over BGP, policy by container label, nothing left after rm", { skip: !canRun && "needs root, docker.io and busybox", timeout: 300000 }, async () => {
+test("Docker with tabby: addresses, labels, cross-host v4/v6 over BGP, policy by container label, nothing left after rm", {
+  skip: !canRun && "needs root, docker.io and busybox",
+  timeout: 300000,
+}, async () => {
   // The image, offline.
   const root = join(dir, "rootfs");
   for (const d of ["bin", "etc", "proc", "sys", "dev", "tmp"]) mkdirSync(join(root, d), { recursive: true });
@@ -108,12 +115,88 @@ test("Docker with tabby: addresses, labels, cross-host v4/v6 over BGP, policy by
   execFileSync("tar", ["-C", root, "-cf", join(dir, "rootfs.tar"), "."]);
 
   for (const h of HOSTS) {
-    spawnLogged("ip", ["netns", "exec", ns(h), process.execPath, main, "node", "run", "--name", `h${h}`, "--ip", `${addr[h]}/24`, "--ip6", `fd97::${h === "a" ? 1 : 2}/64`, "--ipv4-pool", "10.98.0.0/16", "--ipv6-pool", "fd98::/48", "--datastore", datastore, "--control", join(dir, `node-${h}.sock`), "--endpoint-status-dir", join(dir, `endpoint-status-${h}`), "--hold-time", "9", "--ipam-gc-grace", "off"], `agent-${h}.log`);
-    spawnLogged("nsenter", [`--net=/var/run/netns/${ns(h)}`, "--", "/usr/sbin/dockerd", "--data-root", join(dir, `data-${h}`), "--exec-root", join(dir, `exec-${h}`), "--pidfile", join(dir, `dockerd-${h}.pid`), "-H", `unix://${dsock(h)}`, "--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"], `dockerd-${h}.log`);
+    spawnLogged(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns(h),
+        process.execPath,
+        main,
+        "node",
+        "run",
+        "--name",
+        `h${h}`,
+        "--ip",
+        `${addr[h]}/24`,
+        "--ip6",
+        `fd97::${h === "a" ? 1 : 2}/64`,
+        "--ipv4-pool",
+        "10.98.0.0/16",
+        "--ipv6-pool",
+        "fd98::/48",
+        "--datastore",
+        datastore,
+        "--control",
+        join(dir, `node-${h}.sock`),
+        "--endpoint-status-dir",
+        join(dir, `endpoint-status-${h}`),
+        "--hold-time",
+        "9",
+        "--ipam-gc-grace",
+        "off",
+      ],
+      `agent-${h}.log`,
+    );
+    spawnLogged(
+      "nsenter",
+      [
+        `--net=/var/run/netns/${ns(h)}`,
+        "--",
+        "/usr/sbin/dockerd",
+        "--data-root",
+        join(dir, `data-${h}`),
+        "--exec-root",
+        join(dir, `exec-${h}`),
+        "--pidfile",
+        join(dir, `dockerd-${h}.pid`),
+        "-H",
+        `unix://${dsock(h)}`,
+        "--iptables=false",
+        "--ip6tables=false",
+        "--bridge=none",
+        "--storage-driver=vfs",
+      ],
+      `dockerd-${h}.log`,
+    );
   }
   for (const h of HOSTS) await waitFor(`agent ${h} programs its table`, () => existsSync(join(dir, `endpoint-status-${h}`)), 60000);
   for (const h of HOSTS) {
-    spawnLogged("ip", ["netns", "exec", ns(h), process.execPath, main, "docker-plugin", "--name", plugin(h), "--nodename", `h${h}`, "--datastore", datastore, "--docker-host", `unix://${dsock(h)}`, "--endpoint-status-dir", join(dir, `endpoint-status-${h}`), "--log-level", "debug"], `plugin-${h}.log`, { ...process.env, TABBY_IPAM_LOCK: join(dir, `ipam-${h}.lock`) });
+    spawnLogged(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns(h),
+        process.execPath,
+        main,
+        "docker-plugin",
+        "--name",
+        plugin(h),
+        "--nodename",
+        `h${h}`,
+        "--datastore",
+        datastore,
+        "--docker-host",
+        `unix://${dsock(h)}`,
+        "--endpoint-status-dir",
+        join(dir, `endpoint-status-${h}`),
+        "--log-level",
+        "debug",
+      ],
+      `plugin-${h}.log`,
+      { ...process.env, TABBY_IPAM_LOCK: join(dir, `ipam-${h}.lock`) },
+    );
   }
   for (const h of HOSTS) {
     await waitFor(`dockerd ${h}`, () => docker(h, "version").status === 0, 60000);
@@ -131,17 +214,32 @@ test("Docker with tabby: addresses, labels, cross-host v4/v6 over BGP, policy by
     assert.match(ips[h].v4, /^10\.98\./);
     assert.match(ips[h].v6, /^fd98:/);
   }
-  await waitFor("both endpoints written", () => (tabby("get", "workloadendpoints", "-n", "docker", "-o", "json").stdout.match(/"role": "web"/g) ?? []).length === 2, 60000);
+  await waitFor(
+    "both endpoints written",
+    () => (tabby("get", "workloadendpoints", "-n", "docker", "-o", "json").stdout.match(/"role": "web"/g) ?? []).length === 2,
+    60000,
+  );
 
   // Cross-host, both families, through BGP-learned routes.
-  await waitFor("a route to b's container via b, learned over BGP", () => sh("ip", ["-n", ns("a"), "route", "get", ips.b.v4]).includes(`via ${addr.b} `), 90000);
-  await waitFor("a route to a's container via a, learned over BGP", () => sh("ip", ["-n", ns("b"), "-6", "route", "get", ips.a.v6]).includes("via fd97::1 "), 90000);
+  await waitFor(
+    "a route to b's container via b, learned over BGP",
+    () => sh("ip", ["-n", ns("a"), "route", "get", ips.b.v4]).includes(`via ${addr.b} `),
+    90000,
+  );
+  await waitFor(
+    "a route to a's container via a, learned over BGP",
+    () => sh("ip", ["-n", ns("b"), "-6", "route", "get", ips.a.v6]).includes("via fd97::1 "),
+    90000,
+  );
   assert.ok(pingsSoon("a", "weba", ips.b.v4), `IPv4 a→b\n${logs()}`);
   assert.ok(pingsSoon("b", "webb", ips.a.v6), `IPv6 b→a\n${logs()}`);
 
   // A policy selecting the container label: deny ICMP into role=web from role=web on host b only
   // when selected by label; then allow again when the policy goes.
-  writeFileSync(join(dir, "deny.yaml"), "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: no-ping-web }\nspec:\n  selector: role == 'web'\n  types: [Ingress]\n  ingress: [{ action: Deny, protocol: ICMP }, { action: Deny, protocol: ICMPv6 }, { action: Allow }]\n");
+  writeFileSync(
+    join(dir, "deny.yaml"),
+    "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: no-ping-web }\nspec:\n  selector: role == 'web'\n  types: [Ingress]\n  ingress: [{ action: Deny, protocol: ICMP }, { action: Deny, protocol: ICMPv6 }, { action: Allow }]\n",
+  );
   assert.equal(tabby("apply", "-f", join(dir, "deny.yaml")).status, 0);
   await waitFor("the deny in force", () => !pingFrom("a", "weba", ips.b.v4), 30000);
   assert.ok(!pingFrom("b", "webb", ips.a.v6));
@@ -156,7 +254,11 @@ test("Docker with tabby: addresses, labels, cross-host v4/v6 over BGP, policy by
   await waitFor("endpoints gone", () => !/WorkloadEndpoint/.test(tabby("get", "workloadendpoints", "-n", "docker", "-o", "json").stdout), 30000);
   for (const h of HOSTS) {
     const links = JSON.parse(sh("ip", ["-n", ns(h), "-j", "link", "show"])) as { ifname: string }[];
-    assert.deepEqual(links.filter((l) => l.ifname.startsWith("tab") || l.ifname.startsWith("tmp")), [], `no veth left on ${h}`);
+    assert.deepEqual(
+      links.filter((l) => l.ifname.startsWith("tab") || l.ifname.startsWith("tmp")),
+      [],
+      `no veth left on ${h}`,
+    );
   }
   assert.doesNotMatch(tabby("get", "profiles", "-o", "json").stdout, /docker\./);
   const check = tabby("ipam", "check");

@@ -39,7 +39,8 @@ let engine: Server | undefined;
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 const inNs = (ns: string, ...args: string[]) => sh("ip", ["netns", "exec", ns, ...args]);
 const tabby = (...args: string[]) => spawnSync(process.execPath, [main, ...args, "--datastore", datastore], { encoding: "utf8" });
-const logs = () => ["agent.log", "plugin.log"].map((f) => (existsSync(join(dir, f)) ? `--- ${f}\n${readFileSync(join(dir, f), "utf8").slice(-2500)}` : "")).join("\n");
+const logs = () =>
+  ["agent.log", "plugin.log"].map((f) => (existsSync(join(dir, f)) ? `--- ${f}\n${readFileSync(join(dir, f), "utf8").slice(-2500)}` : "")).join("\n");
 
 before(() => {
   if (!canRun) return;
@@ -61,12 +62,21 @@ after(() => {
 function call(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = request({ socketPath: pluginSock, path, method: "POST", agent: false, headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
-    });
+    const req = request(
+      {
+        socketPath: pluginSock,
+        path,
+        method: "POST",
+        agent: false,
+        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+      },
+    );
     req.on("error", reject);
     req.end(data);
   });
@@ -99,19 +109,77 @@ const pings = (ns: string, addr: string) => {
   return false;
 };
 
-test("docker network and IPAM driver: a container gets addresses, labels, a profile and policy; removal leaves nothing", { skip: !canRun && "needs root", timeout: 180000 }, async () => {
+test("docker network and IPAM driver: a container gets addresses, labels, a profile and policy; removal leaves nothing", {
+  skip: !canRun && "needs root",
+  timeout: 180000,
+}, async () => {
   await startEngine();
   const agentLog = openSync(join(dir, "agent.log"), "a");
   running.push(
-    spawn("ip", ["netns", "exec", HOST, process.execPath, main, "node", "run", "--name", "h1", "--ip", "192.168.252.1/24", "--ip6", "fd12::1/64", "--ipv4-pool", "10.69.0.0/16", "--ipv6-pool", "fd69::/48", "--datastore", datastore, "--control", join(dir, "node.sock"), "--endpoint-status-dir", statusDir, "--ipam-gc-grace", "off"], { stdio: ["ignore", agentLog, agentLog] }),
+    spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        HOST,
+        process.execPath,
+        main,
+        "node",
+        "run",
+        "--name",
+        "h1",
+        "--ip",
+        "192.168.252.1/24",
+        "--ip6",
+        "fd12::1/64",
+        "--ipv4-pool",
+        "10.69.0.0/16",
+        "--ipv6-pool",
+        "fd69::/48",
+        "--datastore",
+        datastore,
+        "--control",
+        join(dir, "node.sock"),
+        "--endpoint-status-dir",
+        statusDir,
+        "--ipam-gc-grace",
+        "off",
+      ],
+      { stdio: ["ignore", agentLog, agentLog] },
+    ),
   );
   await waitFor("the agent's endpoint status", () => existsSync(statusDir), 60000);
   const pluginLog = openSync(join(dir, "plugin.log"), "a");
   running.push(
-    spawn("ip", ["netns", "exec", HOST, process.execPath, main, "docker-plugin", "--plugin-dir", pluginDir, "--nodename", "h1", "--datastore", datastore, "--docker-host", `unix://${engineSock}`, "--endpoint-status-dir", statusDir, "--label-drop", "com.example.", "--log-level", "debug"], {
-      stdio: ["ignore", pluginLog, pluginLog],
-      env: { ...process.env, TABBY_IPAM_LOCK: join(dir, "ipam.lock") },
-    }),
+    spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        HOST,
+        process.execPath,
+        main,
+        "docker-plugin",
+        "--plugin-dir",
+        pluginDir,
+        "--nodename",
+        "h1",
+        "--datastore",
+        datastore,
+        "--docker-host",
+        `unix://${engineSock}`,
+        "--endpoint-status-dir",
+        statusDir,
+        "--label-drop",
+        "com.example.",
+        "--log-level",
+        "debug",
+      ],
+      {
+        stdio: ["ignore", pluginLog, pluginLog],
+        env: { ...process.env, TABBY_IPAM_LOCK: join(dir, "ipam.lock") },
+      },
+    ),
   );
   await waitFor("the plugin's socket", () => existsSync(pluginSock), 30000);
 
@@ -123,7 +191,12 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   const p4 = await ok("/IpamDriver.RequestPool", { AddressSpace: spaces.LocalDefaultAddressSpace, Pool: "", SubPool: "", Options: {}, V6: false });
   const p6 = await ok("/IpamDriver.RequestPool", { AddressSpace: spaces.LocalDefaultAddressSpace, Pool: "", SubPool: "", Options: {}, V6: true });
   assert.deepEqual(p4, { PoolID: "tabby/4/*", Pool: "0.0.0.0/0", Data: { "com.docker.network.gateway": "0.0.0.0/0" } });
-  const refused = await call("/NetworkDriver.CreateNetwork", { NetworkID: NET_ID, Options: { "com.docker.network.generic": { "tabby.mtu": "1400" } }, IPv4Data: [], IPv6Data: [] });
+  const refused = await call("/NetworkDriver.CreateNetwork", {
+    NetworkID: NET_ID,
+    Options: { "com.docker.network.generic": { "tabby.mtu": "1400" } },
+    IPv4Data: [],
+    IPv6Data: [],
+  });
   assert.equal(refused.status, 500);
   assert.match(String(refused.body.Err), /does not implement: tabby\.mtu/);
   await ok("/NetworkDriver.CreateNetwork", {
@@ -155,16 +228,27 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   sh("ip", ["-n", C1, "route", "add", "169.254.1.1/32", "dev", "eth0", "scope", "link"]);
   sh("ip", ["-n", C1, "route", "add", "default", "via", "169.254.1.1"]);
   sh("ip", ["-n", C1, "-6", "route", "add", "default", "via", "fe80::ecee:eeff:feee:eeee", "dev", "eth0"]);
-  containers = [{ Id: "c0ffee".padEnd(64, "2"), Names: ["/web1"], Labels: { role: "web", "com.example.build": "42", maintainer: "Jo <jo@example.com>" }, NetworkSettings: { Networks: { shop: { NetworkID: NET_ID, EndpointID: EP_ID } } } }];
+  containers = [
+    {
+      Id: "c0ffee".padEnd(64, "2"),
+      Names: ["/web1"],
+      Labels: { role: "web", "com.example.build": "42", maintainer: "Jo <jo@example.com>" },
+      NetworkSettings: { Networks: { shop: { NetworkID: NET_ID, EndpointID: EP_ID } } },
+    },
+  ];
 
   // The endpoint: the container's labels (mapped; an invalid one not taken), the network's profile.
   let wep: { metadata: { labels: Record<string, string> }; spec: { profiles: string[]; ipNetworks: string[]; interfaceName: string } } | undefined;
-  await waitFor("the workload endpoint", () => {
-    const r = tabby("get", "workloadendpoints", "-n", "docker", "-o", "json");
-    const list = JSON.parse(r.stdout || "{}") as { items?: (typeof wep)[] };
-    wep = list.items?.[0] ?? (r.stdout.includes('"kind": "WorkloadEndpoint"') ? (JSON.parse(r.stdout) as typeof wep) : undefined);
-    return wep !== undefined;
-  }, 30000);
+  await waitFor(
+    "the workload endpoint",
+    () => {
+      const r = tabby("get", "workloadendpoints", "-n", "docker", "-o", "json");
+      const list = JSON.parse(r.stdout || "{}") as { items?: (typeof wep)[] };
+      wep = list.items?.[0] ?? (r.stdout.includes('"kind": "WorkloadEndpoint"') ? (JSON.parse(r.stdout) as typeof wep) : undefined);
+      return wep !== undefined;
+    },
+    30000,
+  );
   assert.deepEqual(wep!.metadata.labels, { role: "web", "projectcalico.org/namespace": "docker", "projectcalico.org/orchestrator": "libnetwork" });
   assert.deepEqual(wep!.spec.profiles, ["docker.4f1c0c3a2b1d"]);
   assert.deepEqual([...wep!.spec.ipNetworks].sort(), [a4, a6].sort());
@@ -177,7 +261,10 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   assert.ok(!pings(UP, a4.split("/")[0]!), "the profile lets in only the network's own endpoints");
 
   // A policy selecting the container's label blocks its traffic out.
-  writeFileSync(join(dir, "deny.yaml"), "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: web-out }\nspec:\n  selector: role == 'web'\n  types: [Egress]\n  egress: [{ action: Deny, protocol: ICMP }, { action: Deny, protocol: ICMPv6 }]\n");
+  writeFileSync(
+    join(dir, "deny.yaml"),
+    "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: web-out }\nspec:\n  selector: role == 'web'\n  types: [Egress]\n  egress: [{ action: Deny, protocol: ICMP }, { action: Deny, protocol: ICMPv6 }]\n",
+  );
   assert.equal(tabby("apply", "-f", join(dir, "deny.yaml")).status, 0);
   await waitFor("the deny in force", () => spawnSync("ip", ["netns", "exec", C1, "ping", "-c", "1", "-W", "1", "192.168.252.2"]).status !== 0, 30000);
   assert.ok(!pings(C1, "fd12::2"));
@@ -190,7 +277,11 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   await ok("/IpamDriver.ReleasePool", { PoolID: p4.PoolID });
   await ok("/IpamDriver.ReleasePool", { PoolID: p6.PoolID });
   await ok("/NetworkDriver.DeleteNetwork", { NetworkID: NET_ID });
-  assert.equal(JSON.parse(sh("ip", ["-n", HOST, "-j", "link", "show", "type", "veth"])).filter((l: { ifname: string }) => l.ifname.startsWith("tab")).length, 0, "no veth left");
+  assert.equal(
+    JSON.parse(sh("ip", ["-n", HOST, "-j", "link", "show", "type", "veth"])).filter((l: { ifname: string }) => l.ifname.startsWith("tab")).length,
+    0,
+    "no veth left",
+  );
   assert.doesNotMatch(tabby("get", "workloadendpoints", "-n", "docker", "-o", "json").stdout, /WorkloadEndpoint/);
   assert.notEqual(tabby("get", "profile", "docker.4f1c0c3a2b1d").status, 0, "the network's profile is gone");
   const check = tabby("ipam", "check");

@@ -40,7 +40,10 @@ test("a user granted /calico/ reads, writes and watches there; elsewhere it gets
     assert.deepEqual(await store.get(kv.key), kv);
     await rec.until(() => rec.events.length === 1, "the event");
     w.close();
-    const err = await store.put("/elsewhere", "x").then(() => assert.fail("write outside the grant succeeded"), (e: unknown) => e);
+    const err = await store.put("/elsewhere", "x").then(
+      () => assert.fail("write outside the grant succeeded"),
+      (e: unknown) => e,
+    );
     assert.ok(hasCode(err, "DS_UNAVAILABLE"), String(err));
     assert.match((err as Error).message, /permission denied/);
   } finally {
@@ -49,5 +52,7 @@ test("a user granted /calico/ reads, writes and watches there; elsewhere it gets
 });
 
 test("a wrong password fails open with DS_UNAVAILABLE", async () => {
-  await assert.rejects(EtcdStore.open({ ...parseEtcdUrl(`etcd://tabby:wrong@${hostPort}`), dialTimeoutMs: 3000 }), (e: unknown) => hasCode(e, "DS_UNAVAILABLE"));
+  await assert.rejects(EtcdStore.open({ ...parseEtcdUrl(`etcd://tabby:wrong@${hostPort}`), dialTimeoutMs: 3000 }), (e: unknown) =>
+    hasCode(e, "DS_UNAVAILABLE"),
+  );
 });

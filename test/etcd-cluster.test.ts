@@ -62,10 +62,17 @@ test("one member of three down: reads, CAS writes and watches carry on through t
   }
   assert.deepEqual(rec.errors, []);
   const values = rec.events.map((e) => (e.type === "put" ? e.kv.value : "deleted"));
-  assert.deepEqual(values, Array.from({ length: 60 }, (_, i) => String(i + 1)), "each value once, in order");
+  assert.deepEqual(
+    values,
+    Array.from({ length: 60 }, (_, i) => String(i + 1)),
+    "each value once, in order",
+  );
   const revs = rec.events.map(evRev);
   assert.ok(revs.every((r, i) => i === 0 || r > revs[i - 1]!));
-  assert.deepEqual((await store.list(p)).items.map((kv) => kv.value), ["60"]);
+  assert.deepEqual(
+    (await store.list(p)).items.map((kv) => kv.value),
+    ["60"],
+  );
 
   await cluster.restart(1);
   const after = await store.update(`${p}counter`, "61");

@@ -93,16 +93,30 @@ function makePki(dir: string): TestPki {
   ] as const) {
     writeFileSync(f(`${name}.ext`), ext);
     ossl("req", ...ec, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", `/CN=tabby-test-${name}`);
-    ossl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f(`${name}.pem`), "-days", "2", "-extfile", f(`${name}.ext`));
+    ossl(
+      "x509",
+      "-req",
+      "-in",
+      f(`${name}.csr`),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      f(`${name}.pem`),
+      "-days",
+      "2",
+      "-extfile",
+      f(`${name}.ext`),
+    );
   }
   return { ca: f("ca.pem"), serverCert: f("server.pem"), serverKey: f("server.key"), clientCert: f("client.pem"), clientKey: f("client.key") };
 }
 
 async function healthy(clientUrl: string, pki: TestPki | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const opts = pki
-      ? { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 }
-      : { timeout: 1000 };
+    const opts = pki ? { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 } : { timeout: 1000 };
     const req = (pki ? httpsRequest : httpRequest)(`${clientUrl}/health`, opts, (res) => {
       let body = "";
       res.on("data", (c: Buffer) => (body += c.toString()));
@@ -186,16 +200,26 @@ async function startMembers(n: number, pki: TestPki | undefined, dataDir: string
   const members = names.map((name, i) => {
     const clientUrl = `${pki ? "https" : "http"}://127.0.0.1:${ports[2 * i]}`;
     const args = [
-      "--name", name,
-      "--data-dir", join(dataDir, `data-${name}`),
-      "--listen-client-urls", clientUrl,
-      "--advertise-client-urls", clientUrl,
-      "--listen-peer-urls", peerUrls[i]!,
-      "--initial-advertise-peer-urls", peerUrls[i]!,
-      "--initial-cluster", initialCluster,
-      "--initial-cluster-token", `tabby-test-${process.pid}-${ports[0]}`,
-      "--logger", "zap",
-      "--log-level", "warn",
+      "--name",
+      name,
+      "--data-dir",
+      join(dataDir, `data-${name}`),
+      "--listen-client-urls",
+      clientUrl,
+      "--advertise-client-urls",
+      clientUrl,
+      "--listen-peer-urls",
+      peerUrls[i]!,
+      "--initial-advertise-peer-urls",
+      peerUrls[i]!,
+      "--initial-cluster",
+      initialCluster,
+      "--initial-cluster-token",
+      `tabby-test-${process.pid}-${ports[0]}`,
+      "--logger",
+      "zap",
+      "--log-level",
+      "warn",
       ...(pki ? ["--cert-file", pki.serverCert, "--key-file", pki.serverKey, "--trusted-ca-file", pki.ca, "--client-cert-auth"] : []),
     ];
     return new Member(clientUrl, args, join(dataDir, `etcd-${name}.log`), pki);

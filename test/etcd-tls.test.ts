@@ -43,7 +43,8 @@ test("without a client certificate etcd refuses us: DS_UNAVAILABLE", async () =>
 
 test("a missing TLS file is DS_UNAVAILABLE naming the file", async () => {
   const opts = parseEtcdUrl(etcd.url);
-  await assert.rejects(EtcdStore.open({ ...opts, tls: { ...opts.tls, ca: "/nonexistent/ca.pem" } }), (e: unknown) =>
-    hasCode(e, "DS_UNAVAILABLE") && /\/nonexistent\/ca\.pem/.test((e as Error).message),
+  await assert.rejects(
+    EtcdStore.open({ ...opts, tls: { ...opts.tls, ca: "/nonexistent/ca.pem" } }),
+    (e: unknown) => hasCode(e, "DS_UNAVAILABLE") && /\/nonexistent\/ca\.pem/.test((e as Error).message),
   );
 });

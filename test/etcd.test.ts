@@ -27,7 +27,8 @@ after(async () => {
   await etcd?.stop();
 });
 
-const rejectsWith = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: unknown) => hasCode(e, code) || assert.fail(`expected ${code}, got ${String(e)}`));
+const rejectsWith = (p: Promise<unknown>, code: string) =>
+  assert.rejects(p, (e: unknown) => hasCode(e, code) || assert.fail(`expected ${code}, got ${String(e)}`));
 
 describe("etcd store: single keys", () => {
   test("get of an absent key is undefined; create then get round-trips", async () => {
@@ -130,7 +131,10 @@ describe("etcd store: list", () => {
     await store.put(p.slice(0, -1), "the prefix without its slash is not under it");
     await store.put(`${p.slice(0, -1)}0/x`, "a sibling");
     const res = await store.list(p);
-    assert.deepEqual(res.items.map((kv) => kv.key), [...keys].sort());
+    assert.deepEqual(
+      res.items.map((kv) => kv.key),
+      [...keys].sort(),
+    );
     assert.equal(res.more, false);
     assert.ok(res.items.every((kv) => kv.value === kv.key && kv.revision <= res.revision));
     assert.equal(res.revision, await store.currentRevision());
@@ -158,7 +162,10 @@ describe("etcd store: list", () => {
     assert.equal(exact.items.length, 23);
     assert.equal(exact.more, false);
     assert.deepEqual(await store.list(p, { limit: 0 }).then((r) => [r.items.length, r.more]), [0, true]);
-    assert.deepEqual((await store.list(p, { startAfter: `${p}k21` })).items.map((kv) => kv.key), [`${p}k22`]);
+    assert.deepEqual(
+      (await store.list(p, { startAfter: `${p}k21` })).items.map((kv) => kv.key),
+      [`${p}k22`],
+    );
     assert.deepEqual((await store.list(p, { startAfter: "/" })).items.length, 23, "startAfter before the prefix");
     assert.deepEqual((await store.list(p, { startAfter: `${p}k22` })).items, []);
   });
@@ -176,7 +183,10 @@ describe("etcd store: watch", () => {
     const writing = (async () => {
       for (let i = 0; !stop || i < 30; i++) {
         const k = `${p}k${i % 7}`;
-        if (i % 5 === 4) await writer.delete(k).catch((e: unknown) => { if (!hasCode(e, "DS_NOT_FOUND")) throw e; });
+        if (i % 5 === 4)
+          await writer.delete(k).catch((e: unknown) => {
+            if (!hasCode(e, "DS_NOT_FOUND")) throw e;
+          });
         else lastWrite = (await writer.put(k, String(i))).revision;
       }
     })();
@@ -195,7 +205,10 @@ describe("etcd store: watch", () => {
     assert.deepEqual(rec.errors, []);
     // Revisions strictly increase (single-key writes), all after the list.
     const revs = rec.events.map(evRev);
-    assert.ok(revs.every((r, i) => r > listed.revision && (i === 0 || r > revs[i - 1]!)), `revisions in order: ${revs.join(",")}`);
+    assert.ok(
+      revs.every((r, i) => r > listed.revision && (i === 0 || r > revs[i - 1]!)),
+      `revisions in order: ${revs.join(",")}`,
+    );
     // Replaying the events over the list gives exactly the final state.
     const state = new Map(listed.items.map((kv) => [kv.key, kv.value]));
     for (const e of rec.events) {
@@ -208,7 +221,10 @@ describe("etcd store: watch", () => {
       }
     }
     const final = await store.list(p);
-    assert.deepEqual([...state].sort(), final.items.map((kv) => [kv.key, kv.value]));
+    assert.deepEqual(
+      [...state].sort(),
+      final.items.map((kv) => [kv.key, kv.value]),
+    );
   });
 
   test("watch replays history from an old revision and ignores other prefixes; events carry prev", async () => {
@@ -335,8 +351,14 @@ describe("etcd store: leases", () => {
     await store.revokeLease(lease);
     await rec.until(() => rec.events.length >= 2, "two deletes");
     w.close();
-    assert.deepEqual(rec.events.map((e) => [e.type, evKey(e)]).sort(), [["delete", `${p}a`], ["delete", `${p}b`]]);
-    assert.deepEqual((await store.list(p)).items.map((kv) => kv.key), [`${p}c`]);
+    assert.deepEqual(rec.events.map((e) => [e.type, evKey(e)]).sort(), [
+      ["delete", `${p}a`],
+      ["delete", `${p}b`],
+    ]);
+    assert.deepEqual(
+      (await store.list(p)).items.map((kv) => kv.key),
+      [`${p}c`],
+    );
     await store.revokeLease(lease);
     await rejectsWith(store.keepAlive(lease), "DS_NOT_FOUND");
   });
@@ -382,9 +404,13 @@ describe("etcd store: concurrency and lifecycle", () => {
       }
     };
     // Two async workers per client, all racing on one key.
-    await Promise.all(clients.flatMap((s) => [0, 1].map(async () => {
-      for (let i = 0; i < perClient / 2; i++) await increment(s);
-    })));
+    await Promise.all(
+      clients.flatMap((s) =>
+        [0, 1].map(async () => {
+          for (let i = 0; i < perClient / 2; i++) await increment(s);
+        }),
+      ),
+    );
     assert.equal((await store.get(key))?.value, String(clients.length * perClient));
     assert.ok(conflicts > 0, "the workers really raced");
     for (const s of clients) await s.close();
@@ -427,4 +453,3 @@ describe("etcd store: concurrency and lifecycle", () => {
     assert.equal(store.url, etcd.url);
   });
 });
-

@@ -57,7 +57,16 @@ export async function torReceivedFrom(labDir: string, router: { name: string; ki
   if (router.kind === "frr") {
     const out: string[] = [];
     for (const fam of ["ipv4", "ipv6"]) {
-      const r = await run("vtysh", ["--vty_socket", dir, "--config_dir", dir, "-d", "bgpd", "-c", `show bgp ${fam} unicast neighbors ${host.ipv4} routes json`]);
+      const r = await run("vtysh", [
+        "--vty_socket",
+        dir,
+        "--config_dir",
+        dir,
+        "-d",
+        "bgpd",
+        "-c",
+        `show bgp ${fam} unicast neighbors ${host.ipv4} routes json`,
+      ]);
       const j = JSON.parse(r.stdout || "{}") as { routes?: Record<string, unknown> };
       out.push(...Object.keys(j.routes ?? {}));
     }
@@ -66,7 +75,8 @@ export async function torReceivedFrom(labDir: string, router: { name: string; ki
   const out: string[] = [];
   for (const fam of ["ipv4", "ipv6"]) {
     const r = await tabby(["bgp", "routes", "--control", join(dir, "tabby.sock"), "--family", fam, "-o", "json"]);
-    for (const v of JSON.parse(r.stdout || "[]") as { prefix: string; paths: { peer: string }[] }[]) if (v.paths.some((p) => p.peer === host.ipv4)) out.push(v.prefix);
+    for (const v of JSON.parse(r.stdout || "[]") as { prefix: string; paths: { peer: string }[] }[])
+      if (v.paths.some((p) => p.peer === host.ipv4)) out.push(v.prefix);
   }
   return out;
 }
@@ -85,11 +95,16 @@ export async function probeFrom(netns: string, targets: ProbeTarget[]): Promise<
 export async function assertNoTransit(labDir: string, st: FabricStatus): Promise<void> {
   for (const h of st.hosts) {
     const own = await hostOriginated(h.namespace);
-    for (const a of st.anycast) if (a.workloads.some((w) => w.startsWith(`${h.name}-`))) own.add(a.address.includes(":") ? `${a.address}/128` : `${a.address}/32`);
+    for (const a of st.anycast)
+      if (a.workloads.some((w) => w.startsWith(`${h.name}-`))) own.add(a.address.includes(":") ? `${a.address}/128` : `${a.address}/32`);
     for (const tor of st.routers.filter((r) => r.rack === h.rack)) {
       const got = await torReceivedFrom(labDir, tor, h);
       assert.ok(got.length > 0, `${tor.name} has nothing from ${h.name}`);
-      assert.deepEqual(got.filter((p) => !own.has(p)), [], `${tor.name} (${tor.kind}) received from ${h.name} routes it did not originate`);
+      assert.deepEqual(
+        got.filter((p) => !own.has(p)),
+        [],
+        `${tor.name} (${tor.kind}) received from ${h.name} routes it did not originate`,
+      );
     }
   }
 }

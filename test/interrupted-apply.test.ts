@@ -38,7 +38,10 @@ function manifests(n: number, prefix: string): string {
 }
 
 /** Runs `tabby ARGS`; sends SIGINT to it once a stderr line matches `when`. */
-function runInterrupted(args: string[], when: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string; sent: boolean }> {
+function runInterrupted(
+  args: string[],
+  when: RegExp,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string; sent: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TABBY_LAB_ROOT: dir } });
     let stderr = "";
@@ -78,7 +81,10 @@ test("SIGINT during a 50,000-document apply on SQLite: nothing is written, and i
   const r = await runInterrupted(["apply", "-f", big, "--datastore", datastore], /resource\(s\) checked\n/);
   assert.ok(r.sent, `no progress line seen: ${r.stderr}`);
   assert.equal(r.code, 130, r.stderr);
-  assert.match(r.stderr, /tabby apply: interrupted by SIGINT after \d+ of 50000 resource\(s\) were checked; nothing was written \(nothing had been committed\) \[CLI_INTERRUPTED\]\n$/);
+  assert.match(
+    r.stderr,
+    /tabby apply: interrupted by SIGINT after \d+ of 50000 resource\(s\) were checked; nothing was written \(nothing had been committed\) \[CLI_INTERRUPTED\]\n$/,
+  );
   assert.doesNotMatch(r.stdout, /Successfully/);
   assert.deepEqual(await withSqlite(db, snapshot), before);
 });
@@ -94,7 +100,10 @@ test("SIGINT while a 1,000-document apply is written to etcd through the journal
     const r = await runInterrupted(["apply", "-f", f, "--datastore", etcd.url], /resource\(s\) written\n/);
     assert.ok(r.sent, `no progress line seen: ${r.stderr}`);
     assert.equal(r.code, 130, r.stderr);
-    assert.match(r.stderr, /tabby apply: interrupted by SIGINT after (\d+) of 1000 write\(s\) \(the \1 write\(s\) made before it were rolled back; nothing was changed\) \[CLI_INTERRUPTED\]\n$/);
+    assert.match(
+      r.stderr,
+      /tabby apply: interrupted by SIGINT after (\d+) of 1000 write\(s\) \(the \1 write\(s\) made before it were rolled back; nothing was changed\) \[CLI_INTERRUPTED\]\n$/,
+    );
     assert.deepEqual(await snapshot(store), before);
   } finally {
     await store.close();

@@ -44,7 +44,20 @@ test("lab etcd: TLS with client certificates and a role per component", { timeou
 
   // no certificate: nothing, from the fabric and from a workload
   for (const ns of [fabric, `${name}-h1-w1`]) {
-    const tlsNoCert = await run("ip", ["netns", "exec", ns, "curl", "-sS", "-m", "5", "--cacert", `${pki}/ca.pem`, "https://10.99.0.254:2379/v3/kv/range", "-d", '{"key":"L2NhbGljby8="}']);
+    const tlsNoCert = await run("ip", [
+      "netns",
+      "exec",
+      ns,
+      "curl",
+      "-sS",
+      "-m",
+      "5",
+      "--cacert",
+      `${pki}/ca.pem`,
+      "https://10.99.0.254:2379/v3/kv/range",
+      "-d",
+      '{"key":"L2NhbGljby8="}',
+    ]);
     assert.doesNotMatch(tlsNoCert.stderr, /network namespace/, `${ns} exists`);
     assert.notEqual(tlsNoCert.code, 0, `${ns}: TLS without a client certificate: ${tlsNoCert.stdout}`);
     assert.doesNotMatch(tlsNoCert.stdout, /kvs|count/);
@@ -54,7 +67,10 @@ test("lab etcd: TLS with client certificates and a role per component", { timeou
 
   // roles: only the admin may write policy
   const gnp = join(root, "gnp.yaml");
-  writeFileSync(gnp, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: allow-everything\nspec:\n  selector: all()\n  ingress:\n    - action: Allow\n");
+  writeFileSync(
+    gnp,
+    "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: allow-everything\nspec:\n  selector: all()\n  ingress:\n    - action: Allow\n",
+  );
   for (const c of ["agent", "cni"]) {
     const r = await run("ip", ["netns", "exec", fabric, process.execPath, CLI, "apply", "-f", gnp, "--datastore", urlFor(c)]);
     assert.notEqual(r.code, 0, `${c} wrote a policy`);
@@ -66,7 +82,18 @@ test("lab etcd: TLS with client certificates and a role per component", { timeou
   }
   const ok = await run("ip", ["netns", "exec", fabric, process.execPath, CLI, "apply", "-f", gnp, "--datastore", urlFor("admin")]);
   assert.equal(ok.code, 0, ok.stderr);
-  const del = await run("ip", ["netns", "exec", fabric, process.execPath, CLI, "delete", "globalnetworkpolicy", "allow-everything", "--datastore", urlFor("admin")]);
+  const del = await run("ip", [
+    "netns",
+    "exec",
+    fabric,
+    process.execPath,
+    CLI,
+    "delete",
+    "globalnetworkpolicy",
+    "allow-everything",
+    "--datastore",
+    urlFor("admin"),
+  ]);
   assert.equal(del.code, 0, del.stderr);
 
   const c = await lab("check");

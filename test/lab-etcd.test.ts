@@ -124,8 +124,14 @@ test("lab with etcd in the fabric survives a 30 s etcd freeze and a network cut;
     // check reports as "should be blocked but got through"), TCP is as expected.
     const during = await lab("check", "-o", "json");
     const results = (JSON.parse(during.stdout) as { results: { protocol: string; observed: boolean; expected: boolean }[] }).results;
-    assert.ok(results.filter((r) => r.protocol === "icmp").every((r) => r.observed && !r.expected), during.stdout.slice(0, 2000));
-    assert.ok(results.filter((r) => r.protocol === "tcp").every((r) => r.observed && r.expected), during.stdout.slice(0, 2000));
+    assert.ok(
+      results.filter((r) => r.protocol === "icmp").every((r) => r.observed && !r.expected),
+      during.stdout.slice(0, 2000),
+    );
+    assert.ok(
+      results.filter((r) => r.protocol === "tcp").every((r) => r.observed && r.expected),
+      during.stdout.slice(0, 2000),
+    );
     const heal = await run("ip", ["netns", "exec", fabric, "nft", "delete", "table", "inet", "ttd2cut"]);
     assert.equal(heal.code, 0, heal.stderr);
     const seen = await waitFor(async () => (await peersOfH1()).includes("10.99.0.200"), 60, 500);
@@ -133,11 +139,15 @@ test("lab with etcd in the fabric survives a 30 s etcd freeze and a network cut;
     assert.deepEqual(await peersOfH1(), ["10.99.0.12", "10.99.0.200"]);
     // After the cut the policy is enforced: lab check passes with the pings blocked.
     let after = "";
-    const enforced = await waitFor(async () => {
-      const c = await lab("check");
-      after = c.stdout;
-      return c.code === 0;
-    }, 20, 1000);
+    const enforced = await waitFor(
+      async () => {
+        const c = await lab("check");
+        after = c.stdout;
+        return c.code === 0;
+      },
+      20,
+      1000,
+    );
     assert.ok(enforced, after);
     assert.match(after, /12 of 12 checks as expected \(8 should reach, 4 should be blocked\)/);
     for (const a of agents) assert.ok(alive(a.pid), `agent ${a.name} still running`);

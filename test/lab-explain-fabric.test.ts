@@ -23,20 +23,24 @@ test("explain to the fabric's anycast address agrees with a probe that names the
   const anycast = status.anycast.find((a) => !a.address.includes(":"))!;
   for (const w of status.workloads) {
     let last = "";
-    const ok = await waitFor(async () => {
-      const r = await tabby(["explain", w.name, anycast.address, "--port", "80", "--name", name, "-o", "json"], env);
-      last = r.stdout + r.stderr;
-      if (r.code !== 0) return false;
-      const ex = JSON.parse(r.stdout) as Explanation;
-      const holder = ex.path[ex.path.length - 1]!;
-      if (!anycast.workloads.includes(holder)) return false;
-      // the path crosses a router unless the holder is on the source's own host
-      const sameHost = status.workloads.find((x) => x.name === holder)!.host === w.host;
-      if (!sameHost && !ex.steps.some((s) => s.kind === "route" && /kernel$/.test(s.route?.via ?? ""))) return false;
-      const [p] = await probeFrom(w.namespace, [{ name: holder, family: 4, address: anycast.address, protocol: "tcp", port: 80, accept: [holder] }]);
-      last += `\nprobe: ${JSON.stringify(p)}`;
-      return p!.reached;
-    }, 20, 500);
+    const ok = await waitFor(
+      async () => {
+        const r = await tabby(["explain", w.name, anycast.address, "--port", "80", "--name", name, "-o", "json"], env);
+        last = r.stdout + r.stderr;
+        if (r.code !== 0) return false;
+        const ex = JSON.parse(r.stdout) as Explanation;
+        const holder = ex.path[ex.path.length - 1]!;
+        if (!anycast.workloads.includes(holder)) return false;
+        // the path crosses a router unless the holder is on the source's own host
+        const sameHost = status.workloads.find((x) => x.name === holder)!.host === w.host;
+        if (!sameHost && !ex.steps.some((s) => s.kind === "route" && /kernel$/.test(s.route?.via ?? ""))) return false;
+        const [p] = await probeFrom(w.namespace, [{ name: holder, family: 4, address: anycast.address, protocol: "tcp", port: 80, accept: [holder] }]);
+        last += `\nprobe: ${JSON.stringify(p)}`;
+        return p!.reached;
+      },
+      20,
+      500,
+    );
     assert.ok(ok, `${w.name} → anycast: ${last}`);
   }
 });
@@ -56,16 +60,34 @@ test("as real machines: across racks the ToRs are crossed by inference from BGP,
   const { datastore } = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { datastore: string };
   assert.match(datastore, /^sqlite:/);
   const pki = join(dir, "explain-pki");
-  const args = ["explain", src.ipv4, dst.ipv4, "--port", "80", "-o", "json", "--tls-ca", join(pki, "ca.pem"), "--tls-cert", join(pki, "explain-client.pem"), "--tls-key", join(pki, "explain-client-key.pem")];
+  const args = [
+    "explain",
+    src.ipv4,
+    dst.ipv4,
+    "--port",
+    "80",
+    "-o",
+    "json",
+    "--tls-ca",
+    join(pki, "ca.pem"),
+    "--tls-cert",
+    join(pki, "explain-client.pem"),
+    "--tls-key",
+    join(pki, "explain-client-key.pem"),
+  ];
   let last = "";
   let ex: Explanation | undefined;
-  const ok = await waitFor(async () => {
-    const r = await tabbyInNetns(spine.namespace, datastore, args);
-    last = `${r.code}\n${r.stdout}\n${r.stderr}`;
-    if (r.code !== 0) return false;
-    ex = JSON.parse(r.stdout) as Explanation;
-    return true;
-  }, 10, 1000);
+  const ok = await waitFor(
+    async () => {
+      const r = await tabbyInNetns(spine.namespace, datastore, args);
+      last = `${r.code}\n${r.stdout}\n${r.stderr}`;
+      if (r.code !== 0) return false;
+      ex = JSON.parse(r.stdout) as Explanation;
+      return true;
+    },
+    10,
+    1000,
+  );
   assert.ok(ok && ex, last);
   assert.equal(ex.arrives, true, last);
   // the ToR: not asked, inferred from the BGPPeer the source's host learned the route from
@@ -75,6 +97,13 @@ test("as real machines: across racks the ToRs are crossed by inference from BGP,
   assert.equal(inf.continuedAt, dst.host);
   assert.ok(ex.path.includes(`router ${inf.router}`), last);
   const routed = ex.steps.filter((s) => s.route).map((s) => s.route!.via);
-  assert.deepEqual(routed.map((v) => v.split("'")[0]), [src.host, dst.host], last);
-  assert.ok(routed.every((v) => /agent \(/.test(v)), "the hosts' agents were asked over their explain API");
+  assert.deepEqual(
+    routed.map((v) => v.split("'")[0]),
+    [src.host, dst.host],
+    last,
+  );
+  assert.ok(
+    routed.every((v) => /agent \(/.test(v)),
+    "the hosts' agents were asked over their explain API",
+  );
 });

@@ -56,12 +56,16 @@ async function agrees(status: Status, from: string, to: string, port: number): P
   const src = status.workloads.find((w) => w.name === from)!;
   const dst = status.workloads.find((w) => w.name === to)!;
   let last: { ex?: Explanation; reached?: boolean } = {};
-  const ok = await waitFor(async () => {
-    const { ex } = await explain(from, to, "--port", String(port));
-    const [probe] = await probeFrom(src.namespace, [{ name: to, family: 4, address: dst.ipv4, protocol: "tcp", port }]);
-    last = { ex, reached: probe!.reached };
-    return ex.arrives === probe!.reached;
-  }, 20, 500);
+  const ok = await waitFor(
+    async () => {
+      const { ex } = await explain(from, to, "--port", String(port));
+      const [probe] = await probeFrom(src.namespace, [{ name: to, family: 4, address: dst.ipv4, protocol: "tcp", port }]);
+      last = { ex, reached: probe!.reached };
+      return ex.arrives === probe!.reached;
+    },
+    20,
+    500,
+  );
   assert.ok(ok, `explain says ${last.ex?.arrives}, the probe ${last.reached}: ${JSON.stringify(last.ex?.failed)}`);
   return last.ex!;
 }
@@ -95,10 +99,16 @@ test("explain in the lab", { timeout: 600_000 }, async (t) => {
     const viaApi = await explain("h1-w1", "h3-w2", "--port", "8080");
     const viaSocket = await explain("h1-w1", "h3-w2", "--port", "8080", "--via", "control");
     // the same answers; only who was asked, and how, differs (`via`, quoted in a route step's detail)
-    const strip = (ex: Explanation) => JSON.parse(JSON.stringify(ex, (k, v: unknown) => (k === "via" ? undefined : k === "detail" && typeof v === "string" ? v.replace(/ \[[^\]]*\]$/, "") : v))) as Explanation;
+    const strip = (ex: Explanation) =>
+      JSON.parse(
+        JSON.stringify(ex, (k, v: unknown) => (k === "via" ? undefined : k === "detail" && typeof v === "string" ? v.replace(/ \[[^\]]*\]$/, "") : v)),
+      ) as Explanation;
     assert.deepEqual(strip(viaApi.ex), strip(viaSocket.ex));
     assert.equal(viaApi.code, viaSocket.code);
-    assert.deepEqual(viaSocket.ex.steps.filter((s) => s.route).map((s) => s.route!.via), ["h1's agent", "h3's agent"]);
+    assert.deepEqual(
+      viaSocket.ex.steps.filter((s) => s.route).map((s) => s.route!.via),
+      ["h1's agent", "h3's agent"],
+    );
     assert.ok(viaApi.ex.steps.filter((s) => s.route).every((s) => /explain API/.test(s.route!.via)));
     // the agents' explain port joins the workload-to-control-plane drop
     const w = status.workloads.find((x) => x.name === "h1-w1")!;

@@ -27,8 +27,14 @@ test("lab --topology fabric --as-model host, mixed BIRD/FRR ToRs", { timeout: 18
   await t.test("every host and ToR has an AS of its own", () => {
     assert.deepEqual(st.fabric, { racks: 2, hostsPerRack: 2, tor: "mixed", asModel: "host" });
     const state = readState();
-    assert.deepEqual(state.fabric!.hosts.map((h) => h.asNumber), [4200000001, 4200000002, 4200000003, 4200000004]);
-    assert.deepEqual(state.fabric!.routers.map((r) => r.asNumber), [65011, 65012, 65021, 65022, 65000]);
+    assert.deepEqual(
+      state.fabric!.hosts.map((h) => h.asNumber),
+      [4200000001, 4200000002, 4200000003, 4200000004],
+    );
+    assert.deepEqual(
+      state.fabric!.routers.map((r) => r.asNumber),
+      [65011, 65012, 65021, 65022, 65000],
+    );
   });
 
   await t.test("lab check passes over IPv4 and IPv6, anycast included", async () => {
@@ -39,10 +45,14 @@ test("lab --topology fabric --as-model host, mixed BIRD/FRR ToRs", { timeout: 18
   await t.test("a host's routes to the other rack's blocks are multipath over both ToRs", async () => {
     const remote = [...(await hostOriginated(st.hosts[2]!.namespace)), ...(await hostOriginated(st.hosts[3]!.namespace))];
     assert.equal(remote.length, 4);
-    const ok = await waitFor(async () => {
-      const routes = await hostRoutes(st.hosts[0]!.namespace);
-      return remote.every((p) => ["10.98.1.1,10.98.1.2", "fd98:1::1,fd98:1::2"].includes((routes.get(p) ?? []).sort().join(",")));
-    }, 40, 500);
+    const ok = await waitFor(
+      async () => {
+        const routes = await hostRoutes(st.hosts[0]!.namespace);
+        return remote.every((p) => ["10.98.1.1,10.98.1.2", "fd98:1::1,fd98:1::2"].includes((routes.get(p) ?? []).sort().join(",")));
+      },
+      40,
+      500,
+    );
     assert.equal(ok, true, JSON.stringify([...(await hostRoutes(st.hosts[0]!.namespace))]));
   });
 
@@ -52,5 +62,8 @@ test("lab --topology fabric --as-model host, mixed BIRD/FRR ToRs", { timeout: 18
 
   const down = await lab("down");
   assert.equal(down.code, 0, down.stderr);
-  assert.deepEqual((await netnsList()).filter((n) => n.startsWith(`${name}-`)), []);
+  assert.deepEqual(
+    (await netnsList()).filter((n) => n.startsWith(`${name}-`)),
+    [],
+  );
 });

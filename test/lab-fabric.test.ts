@@ -40,19 +40,25 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
   await t.test("status lists the routers, racks and the anycast address", async () => {
     assert.equal(st.topology, "fabric");
     assert.deepEqual(st.fabric, { racks: 2, hostsPerRack: 2, tor: "mixed", asModel: "rack" });
-    assert.deepEqual(st.routers.map((r) => [r.name, r.kind, r.role, r.rack, r.running]), [
-      ["r1a", "bird", "tor", "r1", true],
-      ["r1b", "frr", "tor", "r1", true],
-      ["r2a", "bird", "tor", "r2", true],
-      ["r2b", "frr", "tor", "r2", true],
-      ["sp1", "bird", "spine", null, true],
-    ]);
-    assert.deepEqual(st.hosts.map((h) => [h.name, h.rack, h.ipv4, h.ipv6]), [
-      ["h1", "r1", "10.98.1.11", "fd98:1::b"],
-      ["h2", "r1", "10.98.1.12", "fd98:1::c"],
-      ["h3", "r2", "10.98.2.11", "fd98:2::b"],
-      ["h4", "r2", "10.98.2.12", "fd98:2::c"],
-    ]);
+    assert.deepEqual(
+      st.routers.map((r) => [r.name, r.kind, r.role, r.rack, r.running]),
+      [
+        ["r1a", "bird", "tor", "r1", true],
+        ["r1b", "frr", "tor", "r1", true],
+        ["r2a", "bird", "tor", "r2", true],
+        ["r2b", "frr", "tor", "r2", true],
+        ["sp1", "bird", "spine", null, true],
+      ],
+    );
+    assert.deepEqual(
+      st.hosts.map((h) => [h.name, h.rack, h.ipv4, h.ipv6]),
+      [
+        ["h1", "r1", "10.98.1.11", "fd98:1::b"],
+        ["h2", "r1", "10.98.1.12", "fd98:1::c"],
+        ["h3", "r2", "10.98.2.11", "fd98:2::b"],
+        ["h4", "r2", "10.98.2.12", "fd98:2::c"],
+      ],
+    );
     const text = (await lab("status")).stdout;
     assert.match(text, /ROUTER\s+ROLE\s+RACK\s+KIND/);
     assert.match(text, /r1b\s+tor\s+r1\s+frr\s+65001\s+\S+-r1b\s+running \(pid \d+\)/);
@@ -67,10 +73,14 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
   await t.test("every host peers with its own rack's two ToRs, established", async () => {
     for (const h of st.hosts) {
       const mine = st.routers.filter((r) => r.rack === h.rack).map((r) => (r.name.endsWith("a") ? `10.98.${h.rack.slice(1)}.1` : `10.98.${h.rack.slice(1)}.2`));
-      const ok = await waitFor(async () => {
-        const peers = await hostPeers(h.name);
-        return mine.every((a) => peers.some((p) => p.address === a && p.established));
-      }, 40, 500);
+      const ok = await waitFor(
+        async () => {
+          const peers = await hostPeers(h.name);
+          return mine.every((a) => peers.some((p) => p.address === a && p.established));
+        },
+        40,
+        500,
+      );
       assert.equal(ok, true, `${h.name}: ${JSON.stringify(await hostPeers(h.name))}`);
     }
   });
@@ -78,7 +88,11 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
   await t.test("a BGPPeer with a nodeSelector reaches only the selected nodes", async () => {
     for (const h of st.hosts) {
       const peers = await hostPeers(h.name);
-      assert.deepEqual(peers.map((p) => p.address).sort(), [`10.98.${h.rack.slice(1)}.1`, `10.98.${h.rack.slice(1)}.2`], `${h.name} peers with another rack's ToRs`);
+      assert.deepEqual(
+        peers.map((p) => p.address).sort(),
+        [`10.98.${h.rack.slice(1)}.1`, `10.98.${h.rack.slice(1)}.2`],
+        `${h.name} peers with another rack's ToRs`,
+      );
     }
   });
 
@@ -94,13 +108,17 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
     const h4 = await hostOriginated(st.hosts[3]!.namespace);
     const remote = [...h3, ...h4];
     assert.equal(remote.length, 4, `two blocks (v4, v6) per host: ${remote.join(" ")}`);
-    const ok = await waitFor(async () => {
-      const routes = await hostRoutes(st.hosts[0]!.namespace);
-      return remote.every((p) => {
-        const via = (routes.get(p) ?? []).sort().join(",");
-        return via === "10.98.1.1,10.98.1.2" || via === "fd98:1::1,fd98:1::2";
-      });
-    }, 40, 500);
+    const ok = await waitFor(
+      async () => {
+        const routes = await hostRoutes(st.hosts[0]!.namespace);
+        return remote.every((p) => {
+          const via = (routes.get(p) ?? []).sort().join(",");
+          return via === "10.98.1.1,10.98.1.2" || via === "fd98:1::1,fd98:1::2";
+        });
+      },
+      40,
+      500,
+    );
     assert.equal(ok, true, JSON.stringify([...(await hostRoutes(st.hosts[0]!.namespace))]));
   });
 
@@ -109,20 +127,24 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
     const [h1, h2] = [st.hosts[0]!, st.hosts[1]!];
     const h2Blocks = [...(await hostOriginated(h2.namespace))];
     assert.equal(h2Blocks.length, 2);
-    const ok = await waitFor(async () => {
-      const kernel = await hostRoutes(h1.namespace);
-      for (const family of ["ipv4", "ipv6"] as const) {
-        const learned = (await queryControl(join(state.dir, `${h1.name}.sock`), { op: "routes", family })) as RouteView[];
-        for (const p of h2Blocks.filter((b) => b.includes(":") === (family === "ipv6"))) {
-          const paths = learned.find((r) => r.prefix === p)?.paths ?? [];
-          // from both ToRs, with h2 itself as the BGP next hop
-          if (paths.length !== 2 || !paths.every((x) => x.nextHop === (family === "ipv4" ? h2.ipv4 : h2.ipv6))) return false;
-          const via = (kernel.get(p) ?? []).sort().join(",");
-          if (via !== (family === "ipv4" ? "10.98.1.1,10.98.1.2" : "fd98:1::1,fd98:1::2")) return false;
+    const ok = await waitFor(
+      async () => {
+        const kernel = await hostRoutes(h1.namespace);
+        for (const family of ["ipv4", "ipv6"] as const) {
+          const learned = (await queryControl(join(state.dir, `${h1.name}.sock`), { op: "routes", family })) as RouteView[];
+          for (const p of h2Blocks.filter((b) => b.includes(":") === (family === "ipv6"))) {
+            const paths = learned.find((r) => r.prefix === p)?.paths ?? [];
+            // from both ToRs, with h2 itself as the BGP next hop
+            if (paths.length !== 2 || !paths.every((x) => x.nextHop === (family === "ipv4" ? h2.ipv4 : h2.ipv6))) return false;
+            const via = (kernel.get(p) ?? []).sort().join(",");
+            if (via !== (family === "ipv4" ? "10.98.1.1,10.98.1.2" : "fd98:1::1,fd98:1::2")) return false;
+          }
         }
-      }
-      return true;
-    }, 40, 500);
+        return true;
+      },
+      40,
+      500,
+    );
     assert.equal(ok, true, JSON.stringify([...(await hostRoutes(h1.namespace))]));
   });
 
@@ -140,7 +162,10 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
     for (const v of victims) process.kill(v.pid, "SIGKILL");
     for (const v of victims) assert.equal(await waitFor(async () => !alive(v.pid), 50, 100), true);
     const after = await fabricStatus(name, env);
-    assert.deepEqual(after.routers.filter((r) => !r.running).map((r) => r.name), ["r1a", "r2b"]);
+    assert.deepEqual(
+      after.routers.filter((r) => !r.running).map((r) => r.name),
+      ["r1a", "r2b"],
+    );
     // bounded by a few hold times (9 s): the hosts drop the dead sessions and their routes
     assert.equal(await waitFor(passes, 30, 1000), true, (await lab("check")).stdout);
   });
@@ -153,16 +178,23 @@ test("lab --topology fabric, AS per rack, mixed BIRD/FRR ToRs", { timeout: 180_0
     const targets = st.anycast.flatMap((a) =>
       CHECKS.map((c) => ({ name: "anycast", family: (a.address.includes(":") ? 6 : 4) as 4 | 6, address: a.address, accept: ["h3-w1"], ...c })),
     );
-    const reached = await waitFor(async () => {
-      for (const w of others) if (!(await probeFrom(w.namespace, targets)).every((r) => r.reached)) return false;
-      return true;
-    }, 30, 1000);
+    const reached = await waitFor(
+      async () => {
+        for (const w of others) if (!(await probeFrom(w.namespace, targets)).every((r) => r.reached)) return false;
+        return true;
+      },
+      30,
+      1000,
+    );
     assert.equal(reached, true);
   });
 
   const pids = st.routers.map((r) => r.pid);
   const down = await lab("down");
   assert.equal(down.code, 0, down.stderr);
-  assert.deepEqual((await netnsList()).filter((n) => n.startsWith(`${name}-`)), []);
+  assert.deepEqual(
+    (await netnsList()).filter((n) => n.startsWith(`${name}-`)),
+    [],
+  );
   for (const pid of pids) assert.equal(alive(pid), false, `router pid ${pid} still runs`);
 });

@@ -61,12 +61,21 @@ test("fabric with BFD: a silent host↔ToR cut costs the detection time, without
     const file = join(env.TABBY_LAB_ROOT, "no-bfd.yaml");
     writeFileSync(
       file,
-      ["r1a", "r1b"].map((r, i) => `apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: lab-${r} }\nspec: { nodeSelector: "rack == 'r1'", peerIP: 10.98.1.${i + 1}, asNumber: 65001, ttlSecurity: 1 }\n`).join("---\n"),
+      ["r1a", "r1b"]
+        .map(
+          (r, i) =>
+            `apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: lab-${r} }\nspec: { nodeSelector: "rack == 'r1'", peerIP: 10.98.1.${i + 1}, asNumber: 65001, ttlSecurity: 1 }\n`,
+        )
+        .join("---\n"),
     );
     const state = JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as { datastore: string };
     const applied = await tabby(["apply", "-f", file, "--datastore", state.datastore], env);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.equal(await waitFor(async () => (await h1Peers()).every((p) => p.bfd === undefined && p.state === "Established"), 60, 250), true, JSON.stringify(await h1Peers()));
+    assert.equal(
+      await waitFor(async () => (await h1Peers()).every((p) => p.bfd === undefined && p.state === "Established"), 60, 250),
+      true,
+      JSON.stringify(await h1Peers()),
+    );
     // the ToRs are graceful restart helpers towards the hosts: an agent crash costs nothing
     const k = await lab("drill", "h1", "--settle", "3", "-o", "json");
     assert.equal(k.code, 0, k.stdout + k.stderr);

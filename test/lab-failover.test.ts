@@ -33,7 +33,13 @@ test("mesh lab: agent kill -9 and restart loses nothing; a cut link blackholes u
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const d = JSON.parse(r.stdout) as Drill;
     assert.equal(d.topology, "mesh");
-    assert.deepEqual(d.results.map((x) => [x.target, x.kind, x.flows]), [["h1", "agent", 2], ["h2", "agent", 2]]);
+    assert.deepEqual(
+      d.results.map((x) => [x.target, x.kind, x.flows]),
+      [
+        ["h1", "agent", 2],
+        ["h2", "agent", 2],
+      ],
+    );
     for (const x of d.results) {
       assert.ok(x.sent > 200, `${x.target}: the probers ran (${x.sent} sent)`);
       assert.equal(x.lost, 0, `${x.target}: ${x.lost} of ${x.sent} lost, longest gap ${x.longestGapMs} ms`);
@@ -43,7 +49,10 @@ test("mesh lab: agent kill -9 and restart loses nothing; a cut link blackholes u
     assert.match(h2log, /keeping its routes \(graceful restart helper\)/);
     assert.match(h2log, /graceful restart: keeping learned routes until the peers' End-of-RIB/);
     // and the agents say how long each change took to reach the kernel
-    const conv = h2log.split("\n").filter((l) => l.includes('"msg":"convergence"')).map((l) => JSON.parse(l) as { event: string; ms: number });
+    const conv = h2log
+      .split("\n")
+      .filter((l) => l.includes('"msg":"convergence"'))
+      .map((l) => JSON.parse(l) as { event: string; ms: number });
     assert.ok(conv.some((c) => c.event === "route-learned") && conv.some((c) => c.event === "workload-added"), "convergence events logged");
     assert.ok(conv.every((c) => Number.isInteger(c.ms) && c.ms >= 0));
   });

@@ -38,20 +38,24 @@ test("flow logs: a denied connection with the policy that denied it; an allowed 
   const dst = w["h2-w2"]!;
 
   let flows: FlowRecord[] = [];
-  const seen = await waitFor(async () => {
-    const [denied, allowed] = await probeFrom(src.namespace, [
-      { name: "h2-w2", family: 4, address: dst.ipv4, protocol: "tcp", port: 80 },
-      { name: "h2-w2", family: 4, address: dst.ipv4, protocol: "tcp", port: 8080 },
-    ]);
-    if (denied!.reached || !allowed!.reached) return false;
-    const r = await tabby(["flows", "--name", name, "-o", "json"], env);
-    if (r.code !== 0) return false;
-    flows = JSON.parse(r.stdout) as FlowRecord[];
-    const deny = flows.find((f) => f.action === "deny" && f.src === src.ipv4 && f.dst === dst.ipv4 && f.dstPort === 80);
-    const allowIn = flows.find((f) => f.action === "allow" && f.direction === "ingress" && f.dst === dst.ipv4 && f.dstPort === 8080);
-    const allowOut = flows.find((f) => f.action === "allow" && f.direction === "egress" && f.src === src.ipv4 && f.dstPort === 8080);
-    return !!deny && !!allowIn && !!allowOut;
-  }, 30, 500);
+  const seen = await waitFor(
+    async () => {
+      const [denied, allowed] = await probeFrom(src.namespace, [
+        { name: "h2-w2", family: 4, address: dst.ipv4, protocol: "tcp", port: 80 },
+        { name: "h2-w2", family: 4, address: dst.ipv4, protocol: "tcp", port: 8080 },
+      ]);
+      if (denied!.reached || !allowed!.reached) return false;
+      const r = await tabby(["flows", "--name", name, "-o", "json"], env);
+      if (r.code !== 0) return false;
+      flows = JSON.parse(r.stdout) as FlowRecord[];
+      const deny = flows.find((f) => f.action === "deny" && f.src === src.ipv4 && f.dst === dst.ipv4 && f.dstPort === 80);
+      const allowIn = flows.find((f) => f.action === "allow" && f.direction === "ingress" && f.dst === dst.ipv4 && f.dstPort === 8080);
+      const allowOut = flows.find((f) => f.action === "allow" && f.direction === "egress" && f.src === src.ipv4 && f.dstPort === 8080);
+      return !!deny && !!allowIn && !!allowOut;
+    },
+    30,
+    500,
+  );
   assert.ok(seen, JSON.stringify(flows, null, 1));
   const deny = flows.find((f) => f.action === "deny" && f.dstPort === 80 && f.dst === dst.ipv4)!;
   assert.equal(deny.host, "h2");
@@ -68,12 +72,16 @@ test("flow logs: a denied connection with the policy that denied it; an allowed 
   const acct = await run("ip", ["netns", "exec", `${name}-h2`, "sysctl", "-n", "net.netfilter.nf_conntrack_acct"]);
   assert.equal(acct.stdout.trim(), "1");
   let counted: FlowRecord[] = [];
-  const grew = await waitFor(async () => {
-    const r = await tabby(["flows", "--name", name, "-o", "json"], env);
-    if (r.code !== 0) return false;
-    counted = (JSON.parse(r.stdout) as FlowRecord[]).filter((f) => f.action === "allow" && f.dstPort === 8080 && f.conntrack);
-    return counted.some((f) => f.direction === "ingress" && f.host === "h2") && counted.some((f) => f.direction === "egress" && f.host === "h1");
-  }, 60, 500);
+  const grew = await waitFor(
+    async () => {
+      const r = await tabby(["flows", "--name", name, "-o", "json"], env);
+      if (r.code !== 0) return false;
+      counted = (JSON.parse(r.stdout) as FlowRecord[]).filter((f) => f.action === "allow" && f.dstPort === 8080 && f.conntrack);
+      return counted.some((f) => f.direction === "ingress" && f.host === "h2") && counted.some((f) => f.direction === "egress" && f.host === "h1");
+    },
+    60,
+    500,
+  );
   assert.ok(grew, JSON.stringify(counted, null, 1));
   for (const f of counted) {
     // a TCP handshake and close: SYN, ACK, FIN, ... one way; SYN-ACK, FIN, ... back

@@ -74,7 +74,11 @@ test("lab IPAM: block claims, borrowing advertised as /32 and reachable, natOutg
 
   await t.test("natOutgoing: a workload reaches the gateway from its host's address", async () => {
     const listener = spawn("ip", [
-      "netns", "exec", state.plan.fabricNetns, process.execPath, "-e",
+      "netns",
+      "exec",
+      state.plan.fabricNetns,
+      process.execPath,
+      "-e",
       `require("net").createServer((s) => { console.log(s.remoteAddress); s.end(); }).listen(7777, ${JSON.stringify(state.plan.gateway4)}, () => console.log("listening"));`,
     ]);
     try {
@@ -82,11 +86,20 @@ test("lab IPAM: block claims, borrowing advertised as /32 and reachable, natOutg
       listener.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
       assert.ok(await waitFor(async () => out.includes("listening")));
       const wl = wlOf("h1");
-      const connected = await waitFor(async () => (await run("ip", ["netns", "exec", wl.netns, "bash", "-c", `exec 3<>/dev/tcp/${state.plan.gateway4}/7777 && cat <&3`])).code === 0, 50);
+      const connected = await waitFor(
+        async () => (await run("ip", ["netns", "exec", wl.netns, "bash", "-c", `exec 3<>/dev/tcp/${state.plan.gateway4}/7777 && cat <&3`])).code === 0,
+        50,
+      );
       assert.ok(connected, "the workload reaches the gateway");
-      const peers = out.split("\n").filter((l) => l && l !== "listening").map((l) => l.replace(/^::ffff:/, ""));
+      const peers = out
+        .split("\n")
+        .filter((l) => l && l !== "listening")
+        .map((l) => l.replace(/^::ffff:/, ""));
       assert.ok(peers.length >= 1);
-      assert.ok(peers.every((p) => p === hostIp("h1")), `arrived from ${peers.join(", ")}, want ${hostIp("h1")} (workload ${wl.ipv4})`);
+      assert.ok(
+        peers.every((p) => p === hostIp("h1")),
+        `arrived from ${peers.join(", ")}, want ${hostIp("h1")} (workload ${wl.ipv4})`,
+      );
       // And the ruleset says so.
       const nft = await run("ip", ["netns", "exec", hostNs("h1"), "nft", "list", "chain", "inet", "tabby", "nat-post"]);
       assert.match(nft.stdout, /masquerade/);
@@ -100,7 +113,12 @@ test("lab IPAM: block claims, borrowing advertised as /32 and reachable, natOutg
   try {
     await store.put(
       resourceKey("IPPool", "tiny"),
-      JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "IPPool", metadata: { name: "tiny" }, spec: { cidr: TINY, blockSize: 29, natOutgoing: true } }),
+      JSON.stringify({
+        apiVersion: "projectcalico.org/v3",
+        kind: "IPPool",
+        metadata: { name: "tiny" },
+        spec: { cidr: TINY, blockSize: 29, natOutgoing: true },
+      }),
     );
     const ipam = new Ipam(store);
 

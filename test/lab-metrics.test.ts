@@ -60,7 +60,9 @@ function sample(text: string, metric: string, labels = ""): number | undefined {
   return line === undefined ? undefined : Number(line.slice(head.length));
 }
 
-test("lab metrics and health: families, a session down, an invalid resource, readiness across a frozen datastore and a restart", { timeout: 420_000 }, async (t) => {
+test("lab metrics and health: families, a session down, an invalid resource, readiness across a frozen datastore and a restart", {
+  timeout: 420_000,
+}, async (t) => {
   const up = await lab("up", "--hosts", "2", "--workloads", "1", "--datastore", "etcd");
   assert.equal(up.code, 0, up.stdout + up.stderr);
   assert.match(up.stdout, /metrics: every agent serves http:\/\/127\.0\.0\.1:9091\/metrics/);
@@ -71,7 +73,7 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
   await t.test("every family is present with sane values", async () => {
     // learned routes arrive a moment after the session: wait for the peer's prefixes
     let m = "";
-    await waitFor(async () => ((sample((m = await scrape("h1")), "tabby_bgp_peer_prefixes_accepted", h1Peer) ?? 0) > 0), 50, 200);
+    await waitFor(async () => (sample((m = await scrape("h1")), "tabby_bgp_peer_prefixes_accepted", h1Peer) ?? 0) > 0, 50, 200);
     const checks: [string, string, (v: number) => boolean][] = [
       ["tabby_bgp_sessions", 'state="Established"', (v) => v === 1],
       ["tabby_bgp_peer_state", `${h1Peer},state="Established"`, (v) => v === 1],
@@ -109,14 +111,21 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
       const v = sample(m, n, l);
       return v === undefined || !ok(v);
     });
-    assert.deepEqual(bad.map(([n, l]) => `${n}{${l}} = ${sample(m, n, l)}`), [], m.slice(0, 6000));
+    assert.deepEqual(
+      bad.map(([n, l]) => `${n}{${l}} = ${sample(m, n, l)}`),
+      [],
+      m.slice(0, 6000),
+    );
     assert.match(m, /^# TYPE tabby_convergence_seconds histogram$/m);
     assert.match(m, /^# TYPE tabby_datastore_invalid_resources_total counter$/m);
     // the other host too
     assert.equal(sample(await scrape("h2"), "tabby_bgp_peer_up", 'peer="10.99.0.11",peer_as="64512",type="mesh"'), 1);
     const r = await readyz("h1");
     assert.equal(r.status, 200, JSON.stringify(r.checks));
-    assert.deepEqual(r.checks.map((c) => `${c.name} ${c.ok}`), ["datastore true", "dataplane true", "bgp true"]);
+    assert.deepEqual(
+      r.checks.map((c) => `${c.name} ${c.ok}`),
+      ["datastore true", "dataplane true", "bgp true"],
+    );
     assert.equal((await get("h1", "/livez", 9099)).status, 200);
     assert.equal((await get("h1", "/readiness", 9099)).status, 200);
   });
@@ -134,7 +143,10 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
     assert.equal(sample(m, "tabby_bgp_peer_prefixes_accepted", h1Peer), 0);
     const r = await readyz("h1");
     assert.equal(r.status, 503);
-    assert.deepEqual(r.checks.find((c) => c.name === "bgp"), { name: "bgp", ok: false, detail: "0 of 1 peers Established" });
+    assert.deepEqual(
+      r.checks.find((c) => c.name === "bgp"),
+      { name: "bgp", ok: false, detail: "0 of 1 peers Established" },
+    );
     // node status shows the same checks
     const ns = await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status"], env);
     assert.match(ns.stdout, /Readiness: NOT ready/);
@@ -149,11 +161,22 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
     const before = sample(await scrape("h1"), "tabby_datastore_invalid_resources_total", 'kind="GlobalNetworkPolicy"') ?? 0;
     const open = fileURLToPath(new URL("../src/datastore/open.js", import.meta.url));
     const key = "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/broken";
-    const value = JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "GlobalNetworkPolicy", metadata: { name: "broken" }, spec: { selector: "role ==" } });
+    const value = JSON.stringify({
+      apiVersion: "projectcalico.org/v3",
+      kind: "GlobalNetworkPolicy",
+      metadata: { name: "broken" },
+      spec: { selector: "role ==" },
+    });
     const script = `const { openStore } = await import(${JSON.stringify(open)}); const s = await openStore(${JSON.stringify(st.datastore)}, {}); await s.put(${JSON.stringify(key)}, ${JSON.stringify(value)}); await s.close();`;
     const w = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, "--input-type=module", "-e", script]);
     assert.equal(w.code, 0, w.stderr);
-    assert.ok(await waitFor(async () => (sample(await scrape("h1"), "tabby_datastore_invalid_resources_total", 'kind="GlobalNetworkPolicy"') ?? 0) === before + 1, 50, 200));
+    assert.ok(
+      await waitFor(
+        async () => (sample(await scrape("h1"), "tabby_datastore_invalid_resources_total", 'kind="GlobalNetworkPolicy"') ?? 0) === before + 1,
+        50,
+        200,
+      ),
+    );
     const ns = await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status"], env);
     assert.match(ns.stdout, /last error \S+ ago: invalid GlobalNetworkPolicy broken: .*selector/);
     // treated as absent: the agent goes on programming, and stays ready
@@ -161,7 +184,15 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
     assert.equal(sample(m, "tabby_dataplane_apply_errors_total"), 0);
     assert.equal(sample(m, "tabby_dataplane_programmed"), 1);
     assert.equal((await readyz("h1")).status, 200);
-    const del = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, "--input-type=module", "-e", script.replace(/await s\.put\([^)]*\)/, `await s.delete(${JSON.stringify(key)})`)]);
+    const del = await run("ip", [
+      "netns",
+      "exec",
+      `${name}-fabric`,
+      process.execPath,
+      "--input-type=module",
+      "-e",
+      script.replace(/await s\.put\([^)]*\)/, `await s.delete(${JSON.stringify(key)})`),
+    ]);
     assert.equal(del.code, 0, del.stderr);
   });
 
@@ -171,10 +202,25 @@ test("lab metrics and health: families, a session down, an invalid resource, rea
     const applied = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, CLI, "apply", "-f", file, "--datastore", st.datastore]);
     assert.equal(applied.code, 0, applied.stderr);
     let out = "";
-    const seen = await waitFor(async () => /restart the agent to apply/.test((out = (await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status"], env)).stdout)), 50, 200);
+    const seen = await waitFor(
+      async () => /restart the agent to apply/.test((out = (await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status"], env)).stdout)),
+      50,
+      200,
+    );
     assert.ok(seen, out);
     assert.ok((await scrape("h1")).includes("tabby_bgp_sessions"), "still served where it was");
-    const del = await run("ip", ["netns", "exec", `${name}-fabric`, process.execPath, CLI, "delete", "felixconfiguration", "node.h1", "--datastore", st.datastore]);
+    const del = await run("ip", [
+      "netns",
+      "exec",
+      `${name}-fabric`,
+      process.execPath,
+      CLI,
+      "delete",
+      "felixconfiguration",
+      "node.h1",
+      "--datastore",
+      st.datastore,
+    ]);
     assert.equal(del.code, 0, del.stderr);
   });
 

@@ -129,7 +129,10 @@ test("lab policy: a HostEndpoint with failsafes, then applyOnForward", { timeout
     assert.equal(await tcp(fabric, "10.99.0.11", 12345), "refused");
     assert.ok(!(await ping(fabric, "10.99.0.11")));
     const later = await peers();
-    assert.ok(later.every((p) => p.state === "Established"), JSON.stringify(later));
+    assert.ok(
+      later.every((p) => p.state === "Established"),
+      JSON.stringify(later),
+    );
     // lab check evaluates forwarded traffic against host endpoints too (src/calc/policy-eval.ts):
     // the IPv4 pings between h1-w1 and h2-w1 are expected blocked, everything else reaches.
     const check = await lab("check");

@@ -117,7 +117,9 @@ test("lab policy: a new workload joins its policies' sets and reaches w2 once la
     const before = await reaches(plan.netns, { name: "h2-w2", address: w2.ipv4!, port: 8080 });
     assert.equal(before.reached, false, "before the label, w2 must not be reachable");
 
-    const prober = spawn("ip", ["netns", "exec", plan.netns, process.execPath, "-e", PROBER, w2.ipv4!, "8080", "h2-w2"], { stdio: ["ignore", "pipe", "inherit"] });
+    const prober = spawn("ip", ["netns", "exec", plan.netns, process.execPath, "-e", PROBER, w2.ipv4!, "8080", "h2-w2"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const lines = createInterface({ input: prober.stdout })[Symbol.asyncIterator]();
     assert.equal((await lines.next()).value, "ready");
     const t0 = Date.now();
@@ -128,7 +130,9 @@ test("lab policy: a new workload joins its policies' sets and reaches w2 once la
     const m = /^ok (\d+)$/.exec(line);
     assert.ok(m, `after the label, w2 must become reachable (prober said ${JSON.stringify(line)})`);
     const ms = Number(m[1]) - t0;
-    console.log(`new workload labelled role=client: first connection to h2-w2:8080 answered ${ms} ms after the label write started (the write itself took ${written - t0} ms)`);
+    console.log(
+      `new workload labelled role=client: first connection to h2-w2:8080 answered ${ms} ms after the label write started (the write itself took ${written - t0} ms)`,
+    );
   } finally {
     await ds.close();
   }

@@ -33,11 +33,15 @@ interface Status {
  */
 async function checkPasses(): Promise<string> {
   let last = "";
-  const ok = await waitFor(async () => {
-    const r = await lab("check");
-    last = r.stdout + r.stderr;
-    return r.code === 0;
-  }, 20, 1000);
+  const ok = await waitFor(
+    async () => {
+      const r = await lab("check");
+      last = r.stdout + r.stderr;
+      return r.code === 0;
+    },
+    20,
+    1000,
+  );
   if (!ok) last += await setsDiagnosis();
   assert.ok(ok, last);
   return last;
@@ -48,7 +52,10 @@ async function setsDiagnosis(): Promise<string> {
   let out = "\n--- tabby sets per host ---\n";
   for (const h of ["h1", "h2", "h3"]) {
     const r = await run("ip", ["netns", "exec", `${name}-${h}`, "nft", "list", "table", "inet", "tabby"]);
-    const sets = r.stdout.split("\n").filter((l) => /^\s*(set |elements)/.test(l)).join("\n");
+    const sets = r.stdout
+      .split("\n")
+      .filter((l) => /^\s*(set |elements)/.test(l))
+      .join("\n");
     out += `${h}:\n${sets.slice(0, 3000)}\n`;
   }
   return out;
@@ -145,7 +152,18 @@ test("lab policy: default deny + allow by label on a named port, tiers with Pass
   await t.test("an agent killed with SIGKILL and restarted: an open TCP connection survives", async () => {
     const w1 = status.workloads.find((w) => w.name === "h1-w1")!;
     const w2 = status.workloads.find((w) => w.name === "h2-w2")!;
-    const server = spawn("ip", ["netns", "exec", w2.namespace, process.execPath, "-e", "require('net').createServer((s) => s.pipe(s)).listen(9000, '::', () => console.log('listening'))"], { stdio: ["ignore", "pipe", "ignore"] });
+    const server = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        w2.namespace,
+        process.execPath,
+        "-e",
+        "require('net').createServer((s) => s.pipe(s)).listen(9000, '::', () => console.log('listening'))",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     await new Promise<void>((resolve) => server.stdout.once("data", () => resolve()));
     const clientScript = `
       const s = require('net').connect(9000, ${JSON.stringify(w2.ipv4)});

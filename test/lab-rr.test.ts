@@ -38,10 +38,13 @@ test("lab --topology rr: reflectors instead of the mesh, and one may die", { tim
 
   const st = JSON.parse((await lab("status", "-o", "json")).stdout) as Status;
   assert.equal(st.topology, "rr");
-  assert.deepEqual(st.reflectors.map((r) => [r.name, r.ipv4, r.ipv6, r.running]), [
-    ["rr1", "10.99.0.2", "fd99::2", true],
-    ["rr2", "10.99.0.3", "fd99::3", true],
-  ]);
+  assert.deepEqual(
+    st.reflectors.map((r) => [r.name, r.ipv4, r.ipv6, r.running]),
+    [
+      ["rr1", "10.99.0.2", "fd99::2", true],
+      ["rr2", "10.99.0.3", "fd99::3", true],
+    ],
+  );
   const text = (await lab("status")).stdout;
   assert.match(text, /REFLECTOR/);
   assert.match(text, /rr1\s+\S+-rr1\s+10\.99\.0\.2/);
@@ -55,14 +58,20 @@ test("lab --topology rr: reflectors instead of the mesh, and one may die", { tim
       const peers = await hostPeers(h.name);
       assert.deepEqual(peers.map((p) => p.address).sort(), ["10.99.0.2", "10.99.0.3"]);
       // two blocks (v4, v6) from each of the two other hosts, from each reflector
-      assert.ok(peers.every((p) => p.established && p.prefixesAccepted === 4), JSON.stringify(peers));
+      assert.ok(
+        peers.every((p) => p.established && p.prefixesAccepted === 4),
+        JSON.stringify(peers),
+      );
     }
     for (const rr of st.reflectors) {
       const r = await tabby(["bgp", "peers", "--control", join(env.TABBY_LAB_ROOT, name, `${rr.name}.sock`), "-o", "json"]);
       assert.equal(r.code, 0, r.stderr);
       const peers = JSON.parse(r.stdout) as NodePeer[];
       assert.deepEqual(peers.map((p) => p.address).sort(), st.hosts.map((h) => h.ipv4).sort());
-      assert.ok(peers.every((p) => p.established), r.stdout);
+      assert.ok(
+        peers.every((p) => p.established),
+        r.stdout,
+      );
       // the lab turns metrics on for every reflector, on its own namespace's loopback
       const m = await run("ip", ["netns", "exec", rr.namespace, "curl", "-s", "-m", "5", "http://127.0.0.1:9091/metrics"]);
       assert.match(m.stdout, new RegExp(`^tabby_bgp_sessions\\{state="Established"\\} ${st.hosts.length}$`, "m"), m.stdout.slice(0, 2000));
@@ -85,6 +94,9 @@ test("lab --topology rr: reflectors instead of the mesh, and one may die", { tim
   const rr2 = st.reflectors[1]!;
   const down = await lab("down");
   assert.equal(down.code, 0, down.stderr);
-  assert.deepEqual((await netnsList()).filter((n) => n.startsWith(`${name}-`)), []);
+  assert.deepEqual(
+    (await netnsList()).filter((n) => n.startsWith(`${name}-`)),
+    [],
+  );
   assert.equal(alive(rr2.pid), false, `reflector rr2 (pid ${rr2.pid}) still runs`);
 });

@@ -98,7 +98,10 @@ test("lab: up, check, routes, no tunnels, clean withdraw, down", { timeout: 300_
     assert.equal(r.code, 0, r.stderr);
     const peers = JSON.parse(r.stdout) as { address: string; established: boolean; prefixesAccepted: number }[];
     assert.deepEqual(peers.map((p) => p.address).sort(), ["10.99.0.12", "10.99.0.13"]);
-    assert.ok(peers.every((p) => p.established && p.prefixesAccepted >= 2), r.stdout);
+    assert.ok(
+      peers.every((p) => p.established && p.prefixesAccepted >= 2),
+      r.stdout,
+    );
   });
 
   await t.test("a cleanly stopped agent's routes are withdrawn from the others", async () => {
@@ -112,6 +115,9 @@ test("lab: up, check, routes, no tunnels, clean withdraw, down", { timeout: 300_
 
   const down = await lab("down");
   assert.equal(down.code, 0, down.stderr);
-  assert.deepEqual((await netnsList()).filter((n) => n.startsWith(`${name}-`)), []);
+  assert.deepEqual(
+    (await netnsList()).filter((n) => n.startsWith(`${name}-`)),
+    [],
+  );
   for (const h of st.hosts) assert.equal(alive(h.agentPid), false, `agent ${h.name} (pid ${h.agentPid}) still runs`);
 });

@@ -40,9 +40,18 @@ test("inNetns runs in the namespace and always comes back, also when the functio
   assert.notEqual(there, home);
   assert.equal(there, statSync(path(CONT)).ino);
   assert.equal(ownNetns(), home);
-  assert.throws(() => inNetns(path(CONT), () => { throw new Error("inside"); }), /inside/);
+  assert.throws(
+    () =>
+      inNetns(path(CONT), () => {
+        throw new Error("inside");
+      }),
+    /inside/,
+  );
   assert.equal(ownNetns(), home, "back after a throw");
-  assert.throws(() => inNetns(path(`${P}none`), () => 1), (e) => hasCode(e, "DP_NETNS_MISSING"));
+  assert.throws(
+    () => inNetns(path(`${P}none`), () => 1),
+    (e) => hasCode(e, "DP_NETNS_MISSING"),
+  );
   assert.equal(ownNetns(), home);
 });
 
@@ -56,7 +65,10 @@ test("a route socket made for a namespace talks to that namespace; errors carry 
       (e) => isErrno(e, "ENODEV") && (e as Error).message === `look up nope0 in ${path(CONT)}: ENODEV`,
     );
     // a request that cannot even be encoded leaves the socket free for the next one
-    assert.throws(() => sock.request("bad route", (seq) => newRoute(seq, { dst: "10.0.0.0/33", oif: 1, scope: 0, protocol: 3 })), (e) => hasCode(e, "NET_BAD_PREFIX"));
+    assert.throws(
+      () => sock.request("bad route", (seq) => newRoute(seq, { dst: "10.0.0.0/33", oif: 1, scope: 0, protocol: 3 })),
+      (e) => hasCode(e, "NET_BAD_PREFIX"),
+    );
     assert.equal(decodeLink(sock.request("look up lo again", (seq) => getLink(seq, "lo"))[0]!).name, "lo");
   } finally {
     sock.close();
@@ -67,12 +79,18 @@ test("plumbing: veth with its peer in the container, both sides programmed, EEXI
   const p = await NetlinkPlumbing.create(HOST);
   try {
     await p.createVeth({ hostIf: "tabnltest", hostMac: "ee:ee:ee:ee:ee:ee", ifname: "eth0", netnsPath: path(CONT), mtu: 1400 });
-    await assert.rejects(p.createVeth({ hostIf: "tabnltest", hostMac: "ee:ee:ee:ee:ee:ee", ifname: "eth1", netnsPath: path(CONT) }), (e) => isErrno(e, "EEXIST"));
+    await assert.rejects(p.createVeth({ hostIf: "tabnltest", hostMac: "ee:ee:ee:ee:ee:ee", ifname: "eth1", netnsPath: path(CONT) }), (e) =>
+      isErrno(e, "EEXIST"),
+    );
     const { mac } = await p.setupContainer(path(CONT), {
       ifname: "eth0",
       sysctls: [{ path: "net/ipv6/conf/eth0/accept_dad", value: "0" }],
       addrs: ["10.99.0.5/32", "fd99::5/128"],
-      routes: [{ dst: "169.254.1.1/32", scope: "link" }, { dst: "0.0.0.0/0", gateway: "169.254.1.1" }, { dst: "::/0", gateway: "fe80::ecee:eeff:feee:eeee" }],
+      routes: [
+        { dst: "169.254.1.1/32", scope: "link" },
+        { dst: "0.0.0.0/0", gateway: "169.254.1.1" },
+        { dst: "::/0", gateway: "fe80::ecee:eeff:feee:eeee" },
+      ],
     });
     const [cont] = ipJson(CONT, "link", "show", "dev", "eth0");
     assert.equal(cont.address, mac);
@@ -80,10 +98,19 @@ test("plumbing: veth with its peer in the container, both sides programmed, EEXI
     assert.ok(cont.flags.includes("UP"));
     assert.equal(execFileSync("ip", ["netns", "exec", CONT, "cat", "/proc/sys/net/ipv6/conf/eth0/accept_dad"], { encoding: "utf8" }).trim(), "0");
     const addrs = ipJson(CONT, "addr", "show", "dev", "eth0")[0].addr_info.filter((a: { scope: string }) => a.scope === "global");
-    assert.deepEqual(addrs.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`), ["10.99.0.5/32", "fd99::5/128"]);
+    assert.deepEqual(
+      addrs.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`),
+      ["10.99.0.5/32", "fd99::5/128"],
+    );
     assert.ok(addrs[1].nodad, "IPv6 address without DAD");
-    const routes4 = ipJson(CONT, "-4", "route", "show").map((r: { dst: string; gateway?: string; scope?: string }) => `${r.dst} ${r.gateway ?? ""} ${r.scope ?? ""}`);
-    assert.deepEqual(routes4.sort(), ["169.254.1.1  link", "default 169.254.1.1 "], "the default route through the on-link gateway; ip -j omits scope universe");
+    const routes4 = ipJson(CONT, "-4", "route", "show").map(
+      (r: { dst: string; gateway?: string; scope?: string }) => `${r.dst} ${r.gateway ?? ""} ${r.scope ?? ""}`,
+    );
+    assert.deepEqual(
+      routes4.sort(),
+      ["169.254.1.1  link", "default 169.254.1.1 "],
+      "the default route through the on-link gateway; ip -j omits scope universe",
+    );
     assert.equal(ipJson(CONT, "-6", "route", "show", "default")[0].gateway, "fe80::ecee:eeff:feee:eeee");
 
     await p.setupHost("tabnltest", [{ dst: "10.99.0.5/32", scope: "link" }, { dst: "fd99::5/128" }], 152);
@@ -91,15 +118,24 @@ test("plumbing: veth with its peer in the container, both sides programmed, EEXI
     assert.equal(host.address, "ee:ee:ee:ee:ee:ee");
     assert.ok(host.flags.includes("UP"));
     const owned = [...ipJson(HOST, "-4", "route", "show", "proto", "152"), ...ipJson(HOST, "-6", "route", "show", "proto", "152")];
-    assert.deepEqual(owned.map((r: { dst: string; dev: string }) => `${r.dst} ${r.dev}`), ["10.99.0.5 tabnltest", "fd99::5 tabnltest"]);
+    assert.deepEqual(
+      owned.map((r: { dst: string; dev: string }) => `${r.dst} ${r.dev}`),
+      ["10.99.0.5 tabnltest", "fd99::5 tabnltest"],
+    );
 
     assert.equal(await p.deleteLink("tabnltest"), true);
     assert.equal(await p.deleteLink("tabnltest"), false, "already gone");
-    assert.deepEqual(ipJson(HOST, "link", "show").map((l: { ifname: string }) => l.ifname), ["lo"]);
-    assert.deepEqual(ipJson(CONT, "link", "show").map((l: { ifname: string }) => l.ifname), ["lo"], "the peer went with it");
-    await assert.rejects(
-      p.createVeth({ hostIf: "tabnltest", hostMac: "ee:ee:ee:ee:ee:ee", ifname: "eth0", netnsPath: path(`${P}none`) }),
-      (e) => hasCode(e, "DP_NETNS_MISSING"),
+    assert.deepEqual(
+      ipJson(HOST, "link", "show").map((l: { ifname: string }) => l.ifname),
+      ["lo"],
+    );
+    assert.deepEqual(
+      ipJson(CONT, "link", "show").map((l: { ifname: string }) => l.ifname),
+      ["lo"],
+      "the peer went with it",
+    );
+    await assert.rejects(p.createVeth({ hostIf: "tabnltest", hostMac: "ee:ee:ee:ee:ee:ee", ifname: "eth0", netnsPath: path(`${P}none`) }), (e) =>
+      hasCode(e, "DP_NETNS_MISSING"),
     );
   } finally {
     p.close();

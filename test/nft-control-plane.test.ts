@@ -16,7 +16,13 @@ import { createInterface } from "node:readline";
 import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
-import { DEFAULT_CONTROL_PLANE, type ControlPlaneUpdate, type EndpointDirectionPolicy, type PolicyDataplaneEvent, type WorkloadEndpointUpdate } from "../src/calc/policy-output.js";
+import {
+  DEFAULT_CONTROL_PLANE,
+  type ControlPlaneUpdate,
+  type EndpointDirectionPolicy,
+  type PolicyDataplaneEvent,
+  type WorkloadEndpointUpdate,
+} from "../src/calc/policy-output.js";
 import { plumbWorkload } from "./workload-plumbing.js";
 
 const P = `ttcp${process.pid}`;
@@ -97,7 +103,13 @@ function ruleHandles(): string {
 
 const OPEN: EndpointDirectionPolicy = { tiers: [], profiles: ["pro/open"] };
 const wep = (k: keyof typeof W): WorkloadEndpointUpdate => ({
-  kind: "workload-endpoint-update", id: `wep/${k}`, iface: IF[k], addrs: [`${V4[k]}/32`, `${V6[k]}/128`], allowSpoofedSources: [], ingress: OPEN, egress: OPEN,
+  kind: "workload-endpoint-update",
+  id: `wep/${k}`,
+  iface: IF[k],
+  addrs: [`${V4[k]}/32`, `${V6[k]}/128`],
+  allowSpoofedSources: [],
+  ingress: OPEN,
+  egress: OPEN,
 });
 const cp = (over: Partial<ControlPlaneUpdate>): ControlPlaneUpdate => ({ ...DEFAULT_CONTROL_PLANE, ...over });
 const dp = new NftDataplane(new ExecRunner(), { netns: H });

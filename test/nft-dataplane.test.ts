@@ -16,12 +16,7 @@ import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { ipSetName, policyChain } from "../src/dataplane/nft/names.js";
 import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
 import { plumbWorkload } from "./workload-plumbing.js";
-import type {
-  ConfigUpdate,
-  EndpointDirectionPolicy,
-  PolicyDataplaneEvent,
-  WorkloadEndpointUpdate,
-} from "../src/calc/policy-output.js";
+import type { ConfigUpdate, EndpointDirectionPolicy, PolicyDataplaneEvent, WorkloadEndpointUpdate } from "../src/calc/policy-output.js";
 
 const P = `ttnf${process.pid}`;
 const H = `${P}h`;
@@ -89,7 +84,15 @@ function reach(check: () => boolean): boolean {
 const CONFIG: ConfigUpdate = minimalConfig({ logRateLimitPerSecond: 10, logPrefix: "ttnf" });
 const OPEN: EndpointDirectionPolicy = { tiers: [], profiles: ["pro/open"] };
 function wep(k: keyof typeof W, ingress: EndpointDirectionPolicy = OPEN, egress: EndpointDirectionPolicy = OPEN, spoof: string[] = []): WorkloadEndpointUpdate {
-  return { kind: "workload-endpoint-update", id: `wep/${k}`, iface: IF[k], addrs: [`${V4[k]}/32`, `${V6[k]}/128`], allowSpoofedSources: spoof, ingress, egress };
+  return {
+    kind: "workload-endpoint-update",
+    id: `wep/${k}`,
+    iface: IF[k],
+    addrs: [`${V4[k]}/32`, `${V6[k]}/128`],
+    allowSpoofedSources: spoof,
+    ingress,
+    egress,
+  };
 }
 const BASE: PolicyDataplaneEvent[] = [
   CONFIG,
@@ -130,11 +133,20 @@ test("nothing is programmed before in-sync; then profiles allow everything both 
   await dp.apply(BASE);
   assert.equal(spawnSync("ip", ["netns", "exec", H, "nft", "list", "table", "inet", "tabby"]).status, 1, "no table yet");
   await dp.apply([{ kind: "in-sync" }]);
-  assert.ok(reach(() => ping("a", V4.b)), "ping a→b");
-  assert.ok(reach(() => ping("a", V6.b)), "ping6 a→b");
+  assert.ok(
+    reach(() => ping("a", V4.b)),
+    "ping a→b",
+  );
+  assert.ok(
+    reach(() => ping("a", V6.b)),
+    "ping6 a→b",
+  );
   assert.ok(tcp("a", V4.b, 81));
   assert.ok(tcp("a", V6.b, 81));
-  assert.ok(reach(() => ping("a", "192.168.251.1")), "workload → host (defaultEndpointToHostAction accept)");
+  assert.ok(
+    reach(() => ping("a", "192.168.251.1")),
+    "workload → host (defaultEndpointToHostAction accept)",
+  );
   assert.deepEqual(await dp.drift(), []);
 });
 
@@ -146,7 +158,10 @@ test("default deny once a policy applies: only tcp/80 from a, both families", { 
   assert.ok(!tcp("a", V6.b, 81), "81 denied (v6)");
   assert.ok(!ping("a", V4.b), "ping denied");
   assert.ok(!ping("a", V6.b), "ping6 denied");
-  assert.ok(reach(() => ping("b", V4.a)), "b's egress is still open, replies are established");
+  assert.ok(
+    reach(() => ping("b", V4.a)),
+    "b's egress is still open, replies are established",
+  );
 });
 
 test("a set membership change takes effect without touching any rule but the forward hook's epoch", { skip: !canRun }, async () => {
@@ -154,7 +169,10 @@ test("a set membership change takes effect without touching any rule but the for
   await dp.apply([{ kind: "ipset-delta", id: "s:a", added: [], removed: [V4.a] }]);
   // The set, and the forward hook rewritten with the next policy epoch (fastpath.ts): a policy's
   // set changed, so established connections are judged again.
-  assert.match(dp.stats.lastScript, /^flush set inet tabby n4-\w+\ntable inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:a"\n\t\}\n\}\nflush chain inet tabby filter-fw\n(add rule inet tabby filter-fw .*\n)+$/);
+  assert.match(
+    dp.stats.lastScript,
+    /^flush set inet tabby n4-\w+\ntable inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:a"\n\t\}\n\}\nflush chain inet tabby filter-fw\n(add rule inet tabby filter-fw .*\n)+$/,
+  );
   assert.ok(!tcp("a", V4.b, 80), "a is no longer in the set");
   assert.ok(tcp("a", V6.b, 80), "its IPv6 address still is");
   await dp.apply([{ kind: "ipset-delta", id: "s:a", added: [V4.a], removed: [] }]);
@@ -174,7 +192,12 @@ test("Pass skips the rest of the tier; the next tier decides", { skip: !canRun }
       egress: [],
     },
     { kind: "policy-update", id: "gnp/sec.allow-all", ingress: [{ id: "a", action: "allow", match: {} }], egress: [] },
-    { kind: "policy-update", id: "gnp/app.allow-81", ingress: [{ id: "a", action: "allow", match: { protocol: 6, dstPorts: [{ first: 81, last: 81 }] } }], egress: [] },
+    {
+      kind: "policy-update",
+      id: "gnp/app.allow-81",
+      ingress: [{ id: "a", action: "allow", match: { protocol: 6, dstPorts: [{ first: 81, last: 81 }] } }],
+      egress: [],
+    },
     wep("b", {
       tiers: [
         // allow-all comes after the pass: never reached for a.
@@ -194,7 +217,10 @@ test("a spoofed source is dropped unless allowSpoofedSources lists it", { skip: 
   await dp.apply([wep("b"), wep("a", OPEN, OPEN, ["10.65.9.0/24"])]);
   ip(W.a, "addr", "add", "10.65.9.9/32", "dev", "eth0");
   ip(H, "route", "add", "10.65.9.9/32", "dev", IF.a, "scope", "link");
-  assert.ok(reach(() => ping("a", V4.b, "10.65.9.9")), "allowed spoofed source");
+  assert.ok(
+    reach(() => ping("a", V4.b, "10.65.9.9")),
+    "allowed spoofed source",
+  );
   await dp.apply([wep("a")]);
   assert.ok(!ping("a", V4.b, "10.65.9.9"), "spoofed source dropped");
   assert.ok(ping("a", V4.b), "own address still fine");

@@ -66,10 +66,21 @@ after(() => {
 
 const OPEN: EndpointDirectionPolicy = { tiers: [], profiles: ["pro/open"] };
 function wep(k: keyof typeof W, ingress: EndpointDirectionPolicy = OPEN): WorkloadEndpointUpdate {
-  return { kind: "workload-endpoint-update", id: `wep/${k}`, iface: IF[k], addrs: [`${V4[k]}/32`, `${V6[k]}/128`], allowSpoofedSources: [], ingress, egress: OPEN };
+  return {
+    kind: "workload-endpoint-update",
+    id: `wep/${k}`,
+    iface: IF[k],
+    addrs: [`${V4[k]}/32`, `${V6[k]}/128`],
+    allowSpoofedSources: [],
+    ingress,
+    egress: OPEN,
+  };
 }
 const ONLY_81: EndpointDirectionPolicy = { tiers: [{ name: "default", defaultAction: "deny", policies: ["np/t/allow-81"] }], profiles: ["pro/open"] };
-const ALSO_80: EndpointDirectionPolicy = { tiers: [{ name: "default", defaultAction: "deny", policies: ["np/t/allow-81", "np/t/allow-80"] }], profiles: ["pro/open"] };
+const ALSO_80: EndpointDirectionPolicy = {
+  tiers: [{ name: "default", defaultAction: "deny", policies: ["np/t/allow-81", "np/t/allow-80"] }],
+  profiles: ["pro/open"],
+};
 const port = (p: number) => ({ protocol: 6, dstPorts: [{ first: p, last: p }] });
 const BASE: PolicyDataplaneEvent[] = [
   minimalConfig(),
@@ -167,7 +178,9 @@ test("an endpoint removed mid-flow stops receiving", { skip: !canRun }, async ()
   await dp.apply([wep("b"), wep("c")]);
   // What reaches c's port 80, counted inside c (its replies alone would be stopped anyway: the
   // removed endpoint's addresses leave the anti-spoofing set).
-  execFileSync("ip", ["netns", "exec", W.c, "nft", "-f", "-"], { input: "table inet cnt {\n chain in {\n type filter hook input priority 0;\n tcp dport 80 counter\n }\n}\n" });
+  execFileSync("ip", ["netns", "exec", W.c, "nft", "-f", "-"], {
+    input: "table inet cnt {\n chain in {\n type filter hook input priority 0;\n tcp dport 80 counter\n }\n}\n",
+  });
   const received = () => Number(/counter packets (\d+)/.exec(inNs(W.c, "nft", "list", "chain", "inet", "cnt", "in"))![1]);
   const h = new Held("a", V4.c, 80);
   try {

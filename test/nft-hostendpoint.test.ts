@@ -110,8 +110,14 @@ test("host endpoints: failsafe, normal, applyOnForward, preDNAT, doNotTrack", { 
     },
     { kind: "in-sync" },
   ]);
-  assert.ok(reach(() => tcp(U, HOST, 80)), "no host endpoint: host open");
-  assert.ok(reach(() => tcp(U, WL, 80)), "forwarded to the workload");
+  assert.ok(
+    reach(() => tcp(U, HOST, 80)),
+    "no host endpoint: host open",
+  );
+  assert.ok(
+    reach(() => tcp(U, WL, 80)),
+    "forwarded to the workload",
+  );
 
   // A host endpoint with no policy: default deny except failsafe; forwarding unaffected.
   await dp.apply([hep()]);
@@ -132,7 +138,12 @@ test("host endpoints: failsafe, normal, applyOnForward, preDNAT, doNotTrack", { 
 
   // preDNAT: deny tcp/8080 on ingress, before routing: to the host and forwarded.
   await dp.apply([
-    { kind: "policy-update", id: "gnp/pd-deny-8080", ingress: [{ id: "r", action: "deny", match: { protocol: 6, dstPorts: [{ first: 8080, last: 8080 }] } }], egress: [] },
+    {
+      kind: "policy-update",
+      id: "gnp/pd-deny-8080",
+      ingress: [{ id: "r", action: "deny", match: { protocol: 6, dstPorts: [{ first: 8080, last: 8080 }] } }],
+      egress: [],
+    },
     hep({
       normal: { ingress: tier("gnp/h80", "gnp/h8080"), egress: NONE },
       forward: { ingress: tier("gnp/h8080"), egress: NONE },

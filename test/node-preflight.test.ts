@@ -27,7 +27,21 @@ test("node check: every check reported; a CNI config that wins is a FAIL with it
   mkdirSync(conf);
   writeFileSync(join(conf, "05-bridge.conflist"), "{}");
   writeFileSync(join(conf, "10-tabby.conflist"), "{}");
-  const r = await run("ip", ["netns", "exec", ns, process.execPath, CLI, "node", "check", "--conf-dir", conf, "--datastore", `sqlite://${join(W, "check.db")}`, "--control", join(W, "none.sock")]);
+  const r = await run("ip", [
+    "netns",
+    "exec",
+    ns,
+    process.execPath,
+    CLI,
+    "node",
+    "check",
+    "--conf-dir",
+    conf,
+    "--datastore",
+    `sqlite://${join(W, "check.db")}`,
+    "--control",
+    join(W, "none.sock"),
+  ]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   for (const check of ["node", "kernel", "nft", "nftables", "iproute2", "sysctl net.ipv4.ip_forward", "clock", "datastore", "cni", "bgp port"]) {
     assert.match(r.stdout, new RegExp(`^(ok|warn|FAIL) +${check.replace(/\./g, "\\.")} `, "m"), `${check} reported:\n${r.stdout}`);

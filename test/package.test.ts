@@ -32,9 +32,15 @@ const tabbyInstalled = (args: string[]) => run(installed(), args, { env });
 let tarball = "";
 
 before(() => {
-  const packed = JSON.parse(execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", W], { cwd: REPO, env, encoding: "utf8" })) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", W], { cwd: REPO, env, encoding: "utf8" })) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
   tarball = join(W, packed[0]!.filename);
-  execFileSync("npm", ["install", "-g", "--prefix", PREFIX, "--no-audit", "--no-fund", "--loglevel=error", tarball], { env, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync("npm", ["install", "-g", "--prefix", PREFIX, "--no-audit", "--no-fund", "--loglevel=error", tarball], {
+    env,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
 });
 
 after(() => {
@@ -44,10 +50,20 @@ after(() => {
 
 test("the tarball holds the compiled code, the CNI bundles, docs, LICENSE and CHANGELOG, and no tests", () => {
   const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n");
-  for (const f of ["package/LICENSE", "package/CHANGELOG.md", "package/docs/install.md", "package/dist/cni/tabby.cjs", "package/dist/cni/tabby-ipam.cjs", "package/dist/src/cli/main.js"]) {
+  for (const f of [
+    "package/LICENSE",
+    "package/CHANGELOG.md",
+    "package/docs/install.md",
+    "package/dist/cni/tabby.cjs",
+    "package/dist/cni/tabby-ipam.cjs",
+    "package/dist/src/cli/main.js",
+  ]) {
     assert.ok(files.includes(f), `${f} in the tarball`);
   }
-  assert.deepEqual(files.filter((f) => /\.test\.|test-|fake|testkit|\/test\//.test(f)), []);
+  assert.deepEqual(
+    files.filter((f) => /\.test\.|test-|fake|testkit|\/test\//.test(f)),
+    [],
+  );
   assert.match(readFileSync(join(REPO, "LICENSE"), "utf8"), /Apache License\s+Version 2\.0/);
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string>; engines: { node: string } };
   assert.match(pkg.scripts["prepack"]!, /build/);
@@ -93,14 +109,20 @@ async function addAndDel(bin: string, conf: string): Promise<void> {
   assert.equal(existsSync(join(W, "tabby.db")), true);
 }
 
-test("installed as another project's dependency (hoisted node_modules): the bundles fall back to the module search", { skip: !canRun && "needs root" }, async () => {
+test("installed as another project's dependency (hoisted node_modules): the bundles fall back to the module search", {
+  skip: !canRun && "needs root",
+}, async () => {
   const proj = join(W, "project");
   execFileSync("npm", ["install", "--prefix", proj, "--no-audit", "--no-fund", "--loglevel=error", tarball], { env, stdio: ["ignore", "ignore", "inherit"] });
   const pkgDir = join(proj, "node_modules/tabby");
   assert.equal(existsSync(join(pkgDir, "node_modules/koffi")), false, "koffi is hoisted beside tabby, not below it");
   const bin = join(W, "cni-bin-hoisted");
   const conf = join(W, "net.d-hoisted");
-  const inst = await run(process.execPath, [join(pkgDir, "dist/src/cli/main.js"), "cni", "install", "--bin-dir", bin, "--conf-dir", conf, "--datastore", DS, "--nodename", "host-a"], { env });
+  const inst = await run(
+    process.execPath,
+    [join(pkgDir, "dist/src/cli/main.js"), "cni", "install", "--bin-dir", bin, "--conf-dir", conf, "--datastore", DS, "--nodename", "host-a"],
+    { env },
+  );
   assert.equal(inst.code, 0, inst.stderr);
   assert.match(readFileSync(join(bin, "tabby"), "utf8"), /project\/node_modules\/tabby\/dist\/cni\/tabby\.cjs/);
   await addAndDel(bin, conf);
@@ -112,7 +134,20 @@ test("installed: node install --root writes units that run the installed package
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /would write \/etc\/systemd\/system\/tabby-node\.service/);
   assert.equal(existsSync(root), false);
-  const inst = await tabbyInstalled(["node", "install", "--root", root, "--datastore", DS, "--nodename", "host-a", "--bin-dir", "/opt/cni/bin", "--conf-dir", "/etc/cni/net.d"]);
+  const inst = await tabbyInstalled([
+    "node",
+    "install",
+    "--root",
+    root,
+    "--datastore",
+    DS,
+    "--nodename",
+    "host-a",
+    "--bin-dir",
+    "/opt/cni/bin",
+    "--conf-dir",
+    "/etc/cni/net.d",
+  ]);
   assert.equal(inst.code, 0, inst.stderr);
   const unit = readFileSync(join(root, "etc/systemd/system/tabby-node.service"), "utf8");
   const main = join(PREFIX, "lib/node_modules/tabby/dist/src/cli/main.js");
@@ -123,5 +158,27 @@ test("installed: node install --root writes units that run the installed package
   assert.equal(bad.code, 2);
   const un = await tabbyInstalled(["node", "uninstall", "--root", root, "--purge"]);
   assert.equal(un.code, 0, un.stderr);
-  assert.deepEqual(readdirSync(root, { recursive: true }).map(String).filter((f) => !["etc", "opt", "var", "var/lib", "opt/cni", "opt/cni/bin", "etc/cni", "etc/cni/net.d", "etc/systemd", "etc/systemd/system", "etc/default", "etc/sysctl.d", "etc/modules-load.d"].includes(f)), []);
+  assert.deepEqual(
+    readdirSync(root, { recursive: true })
+      .map(String)
+      .filter(
+        (f) =>
+          ![
+            "etc",
+            "opt",
+            "var",
+            "var/lib",
+            "opt/cni",
+            "opt/cni/bin",
+            "etc/cni",
+            "etc/cni/net.d",
+            "etc/systemd",
+            "etc/systemd/system",
+            "etc/default",
+            "etc/sysctl.d",
+            "etc/modules-load.d",
+          ].includes(f),
+      ),
+    [],
+  );
 });

@@ -69,11 +69,17 @@ function tcp(port: number): boolean {
   return once() || once(); // the first packet may wait on ARP
 }
 
-const obj = (kind: string, name: string, spec: object, extra: object = {}) => JSON.stringify({ apiVersion: "projectcalico.org/v3", kind, metadata: { name, ...extra }, spec });
+const obj = (kind: string, name: string, spec: object, extra: object = {}) =>
+  JSON.stringify({ apiVersion: "projectcalico.org/v3", kind, metadata: { name, ...extra }, spec });
 const wep = (k: "a" | "b") =>
   [
     `${R}workloadendpoints/prod/h1-k8s-${k}-eth0`,
-    obj("WorkloadEndpoint", `h1-k8s-${k}-eth0`, { node: "h1", orchestrator: "k8s", pod: k, endpoint: "eth0", interfaceName: IF[k], ipNetworks: [`${V4[k]}/32`], profiles: ["open"] }, { namespace: "prod", labels: { app: k } }),
+    obj(
+      "WorkloadEndpoint",
+      `h1-k8s-${k}-eth0`,
+      { node: "h1", orchestrator: "k8s", pod: k, endpoint: "eth0", interfaceName: IF[k], ipNetworks: [`${V4[k]}/32`], profiles: ["open"] },
+      { namespace: "prod", labels: { app: k } },
+    ),
   ] as const;
 const OPEN = [`${R}profiles/open`, obj("Profile", "open", { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }] })] as const;
 const GNP_KEY = `${R}globalnetworkpolicies/b-web`;
@@ -106,7 +112,13 @@ test("an Allow rule with http criteria never allows; without http it does; a Den
   assert.ok(!tcp(81), "default deny for 81");
 
   // A Deny with services criteria is skipped: the Allow after it decides.
-  await put(GNP_KEY, gnp([{ action: "Deny", protocol: "TCP", source: { services: { name: "frontend", namespace: "prod" } } }, { action: "Allow", protocol: "TCP", destination: { ports: [80] } }]));
+  await put(
+    GNP_KEY,
+    gnp([
+      { action: "Deny", protocol: "TCP", source: { services: { name: "frontend", namespace: "prod" } } },
+      { action: "Allow", protocol: "TCP", destination: { ports: [80] } },
+    ]),
+  );
   assert.ok(tcp(80), "the services Deny never matches; the Allow after it applies");
   assert.ok(!tcp(81));
 });

@@ -4,16 +4,38 @@ import assert from "node:assert/strict";
 import { decodeMessage, encodeMessage } from "../src/bgp/wire/messages.js";
 import type { Prefix } from "../src/net/prefix.js";
 import { parsePrefix } from "../src/net/prefix.js";
-import { extraBlock, HeldRoutes, hostAnnouncement, hostOpen, hostPrefixes, routeIndex, scanUpdate, sessionAddress, SLOTS, EXTRA_SLOT } from "../bench/scale-host.js";
+import {
+  extraBlock,
+  HeldRoutes,
+  hostAnnouncement,
+  hostOpen,
+  hostPrefixes,
+  routeIndex,
+  scanUpdate,
+  sessionAddress,
+  SLOTS,
+  EXTRA_SLOT,
+} from "../bench/scale-host.js";
 
 test("scale host: the announcement decodes to its blocks and addresses, v4 and v6, with End-of-RIB", () => {
-  const [u4, u6, e4, e6] = hostAnnouncement(3, 10).map((b) => decodeMessage(b)) as [ReturnType<typeof decodeMessage>, ReturnType<typeof decodeMessage>, ReturnType<typeof decodeMessage>, ReturnType<typeof decodeMessage>];
+  const [u4, u6, e4, e6] = hostAnnouncement(3, 10).map((b) => decodeMessage(b)) as [
+    ReturnType<typeof decodeMessage>,
+    ReturnType<typeof decodeMessage>,
+    ReturnType<typeof decodeMessage>,
+    ReturnType<typeof decodeMessage>,
+  ];
   assert.equal(u4.type, "update");
   if (u4.type !== "update" || u6.type !== "update" || e4.type !== "update" || e6.type !== "update") return;
-  assert.deepEqual(u4.nlri.map((n) => n.prefix.toString()), ["10.64.0.192/26", "10.192.0.12/32", "10.192.0.13/32"]);
+  assert.deepEqual(
+    u4.nlri.map((n) => n.prefix.toString()),
+    ["10.64.0.192/26", "10.192.0.12/32", "10.192.0.13/32"],
+  );
   assert.equal(u4.attributes.nextHop!.toString(), "10.200.1.3");
   assert.equal(u4.attributes.localPref, 100);
-  assert.deepEqual(u6.attributes.mpReach!.nlri.map((n) => n.prefix.toString()), ["fd00:64::c0/122", "fd00:65::c/128"]);
+  assert.deepEqual(
+    u6.attributes.mpReach!.nlri.map((n) => n.prefix.toString()),
+    ["fd00:64::c0/122", "fd00:65::c/128"],
+  );
   assert.equal(u6.attributes.mpReach!.nextHop.toString(), "fd00:200::103");
   assert.deepEqual([e4.nlri.length, e6.attributes.mpUnreach?.family], [0, "ipv6"]);
   const open = decodeMessage(hostOpen(3));
@@ -33,7 +55,11 @@ test("scale host: every planned prefix maps back to its host and slot; others to
         const lo = b.length === 16 ? ((b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!) >>> 0 : 0;
         return routeIndex(b.length === 16, hi, lo, x.len, hosts);
       };
-      assert.deepEqual([...p.v4, ...p.v6].map(idx), [0, 1, 2, EXTRA_SLOT, 3, 4].map((s) => i * SLOTS + s), `host ${i} of ${hosts}`);
+      assert.deepEqual(
+        [...p.v4, ...p.v6].map(idx),
+        [0, 1, 2, EXTRA_SLOT, 3, 4].map((s) => i * SLOTS + s),
+        `host ${i} of ${hosts}`,
+      );
     }
   }
   for (const s of ["10.64.0.0/24", "10.1.0.0/26", "10.192.0.2/32", "10.192.0.3/32", "fd00:64::1/122", "fd00:66::/128", "10.64.0.0/26"]) {
@@ -61,7 +87,12 @@ test("scale host: the scanner sees what the codec encodes (classic and MP NLRI a
   assert.equal(held.holding(1, 0), 4);
   // withdrawals, classic and MP_UNREACH, from one session
   const p = hostPrefixes(1, hosts);
-  const wd = encodeMessage({ type: "update", withdrawn: [{ prefix: p.v4[0]!, pathId: 0 }], attributes: { mpUnreach: { family: "ipv6", withdrawn: p.v6.map((prefix) => ({ prefix, pathId: 0 })) } }, nlri: [] });
+  const wd = encodeMessage({
+    type: "update",
+    withdrawn: [{ prefix: p.v4[0]!, pathId: 0 }],
+    attributes: { mpUnreach: { family: "ipv6", withdrawn: p.v6.map((prefix) => ({ prefix, pathId: 0 })) } },
+    nlri: [],
+  });
   held.apply(4, wd);
   assert.deepEqual([held.holding(1, 0), held.holding(1, 3), held.holding(1, 4), held.holding(1, 1), held.complete], [3, 3, 3, 4, 2]);
   // a session going down drops what it held
@@ -71,8 +102,28 @@ test("scale host: the scanner sees what the codec encodes (classic and MP NLRI a
   assert.deepEqual([held.count(5), held.holding(1, 1)], [0, 0]);
   // a long UPDATE (attributes over 255 bytes: extended length) scans the same
   const many = Array.from({ length: 200 }, (_, k) => ({ prefix: parsePrefix(`10.192.0.${k & 0xfc}/32`), pathId: 0 }));
-  const big = encodeMessage({ type: "update", withdrawn: [], attributes: { origin: 0, asPath: [], mpReach: { family: "ipv6", nextHop: parsePrefix("fd00::1/128").addr, nlri: hostPrefixes(2, hosts).v6.concat(hostPrefixes(2, hosts).v6).map((prefix) => ({ prefix, pathId: 0 })) }, communities: Array.from({ length: 80 }, (_, k) => k) }, nlri: many });
+  const big = encodeMessage({
+    type: "update",
+    withdrawn: [],
+    attributes: {
+      origin: 0,
+      asPath: [],
+      mpReach: {
+        family: "ipv6",
+        nextHop: parsePrefix("fd00::1/128").addr,
+        nlri: hostPrefixes(2, hosts)
+          .v6.concat(hostPrefixes(2, hosts).v6)
+          .map((prefix) => ({ prefix, pathId: 0 })),
+      },
+      communities: Array.from({ length: 80 }, (_, k) => k),
+    },
+    nlri: many,
+  });
   let got = 0;
-  scanUpdate(big, () => got++, () => assert.fail("no withdrawals"));
+  scanUpdate(
+    big,
+    () => got++,
+    () => assert.fail("no withdrawals"),
+  );
   assert.equal(got, 204);
 });

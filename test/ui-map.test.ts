@@ -23,7 +23,17 @@ after(() => {
   rmSync(profile, { recursive: true, force: true });
 });
 
-const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", `--user-data-dir=${profile}`, "--hide-scrollbars"];
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  `--user-data-dir=${profile}`,
+  "--hide-scrollbars",
+];
 const SCREENSHOT = fileURLToPath(new URL("../../docs/ui-map.png", import.meta.url));
 
 /** The page after its script ran (a second of virtual time: the first poll and a redraw). */
@@ -55,11 +65,15 @@ test("the map shows the lab and a killed agent's sessions go down", { timeout: 6
   });
 
   let html = "";
-  const all = await waitFor(async () => {
-    html = await dom(url);
-    const s = sessions(html);
-    return status.hosts.every((h) => [...s].filter(([k, v]) => k.split("|").includes(h.name) && v === "Established").length >= 2);
-  }, 20, 500);
+  const all = await waitFor(
+    async () => {
+      html = await dom(url);
+      const s = sessions(html);
+      return status.hosts.every((h) => [...s].filter(([k, v]) => k.split("|").includes(h.name) && v === "Established").length >= 2);
+    },
+    20,
+    500,
+  );
   assert.ok(all, `every host shows its two ToR sessions established:\n${[...sessions(html)].join("\n")}`);
   const tors = status.routers.filter((r) => r.role === "tor");
   assert.equal([...sessions(html)].filter(([, v]) => /not asked/.test(v)).length, tors.length, "the spine's links to each ToR are drawn, as not asked");
@@ -77,11 +91,15 @@ test("the map shows the lab and a killed agent's sessions go down", { timeout: 6
   // kill h2's agent (a process this test's lab started): its sessions turn to down on the map
   const h2 = (JSON.parse((await lab("status", "-o", "json")).stdout) as { hosts: { name: string; agentPid: number }[] }).hosts.find((h) => h.name === "h2")!;
   process.kill(h2.agentPid, "SIGKILL");
-  const down = await waitFor(async () => {
-    html = await dom(url);
-    const s = [...sessions(html)].filter(([k]) => k.split("|").includes("h2"));
-    return /data-node="h2" data-up="false"/.test(html) && s.length >= 2 && s.every(([, v]) => v !== "Established");
-  }, 20, 500);
+  const down = await waitFor(
+    async () => {
+      html = await dom(url);
+      const s = [...sessions(html)].filter(([k]) => k.split("|").includes("h2"));
+      return /data-node="h2" data-up="false"/.test(html) && s.length >= 2 && s.every(([, v]) => v !== "Established");
+    },
+    20,
+    500,
+  );
   assert.ok(down, `h2's sessions are down:\n${[...sessions(html)].join("\n")}`);
   const hostNames = new Set(status.hosts.map((h) => h.name));
   const others = [...sessions(html)].filter(([k]) => !k.split("|").includes("h2") && k.split("|").some((n) => hostNames.has(n)));

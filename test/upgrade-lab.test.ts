@@ -40,13 +40,18 @@ interface Status {
 
 /** Installs the tarball into PREFIX; returns the installed CLI entry. */
 function installTarball(tarball: string, prefix: string): string {
-  execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--loglevel=error", tarball], { env, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--loglevel=error", tarball], {
+    env,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   return join(prefix, "lib/node_modules/tabby/dist/src/cli/main.js");
 }
 
 /** The `node run` arguments a lab agent was started with (from /proc), minus node and CLI. */
 function agentArgs(pid: number): string[] {
-  const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+  const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+    .split("\0")
+    .filter((a) => a !== "");
   const i = argv.indexOf("node", 2);
   assert.equal(argv[i + 1], "run", argv.join(" "));
   return argv.slice(i + 2);
@@ -55,7 +60,10 @@ function agentArgs(pid: number): string[] {
 function startAgent(netns: string, cli: string, args: string[], log: string, capBounded: boolean): ChildProcess {
   const fd = openSync(log, "a");
   const bounded = capBounded ? ["setpriv", "--bounding-set", "-all,+net_admin,+net_bind_service,+net_raw", "--"] : [];
-  const p = spawn("ip", ["netns", "exec", netns, ...bounded, process.execPath, cli, "node", "run", ...args, "--graceful-restart"], { stdio: ["ignore", fd, fd], env });
+  const p = spawn("ip", ["netns", "exec", netns, ...bounded, process.execPath, cli, "node", "run", ...args, "--graceful-restart"], {
+    stdio: ["ignore", fd, fd],
+    env,
+  });
   closeSync(fd);
   started.push(p);
   return p;
@@ -103,8 +111,14 @@ function gaps(seqs: number[]): number[] {
   return missing;
 }
 
-test("an agent upgraded in place (SIGUSR2, new version under the unit's capabilities) loses no packet of a 10 ms prober", { skip: !canRun && "needs root", timeout: 400_000 }, async () => {
-  const packed = JSON.parse(execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", W], { cwd: REPO, env, encoding: "utf8" })) as { filename: string; version: string }[];
+test("an agent upgraded in place (SIGUSR2, new version under the unit's capabilities) loses no packet of a 10 ms prober", {
+  skip: !canRun && "needs root",
+  timeout: 400_000,
+}, async () => {
+  const packed = JSON.parse(execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", W], { cwd: REPO, env, encoding: "utf8" })) as {
+    filename: string;
+    version: string;
+  }[];
   const tarball = join(W, packed[0]!.filename);
   const oldCli = installTarball(tarball, join(W, "old"));
   const newCli = installTarball(tarball, join(W, "new"));
@@ -127,7 +141,11 @@ test("an agent upgraded in place (SIGUSR2, new version under the unit's capabili
     agents.set(h.name, { args, proc: startAgent(h.namespace, oldCli, args, join(W, `${h.name}.log`), false) });
   }
   for (const h of [h1, h2]) {
-    assert.equal(await waitFor(() => established(oldCli, controlOf(agents.get(h.name)!.args), 1), 300), true, `${h.name} established on the installed package:\n${readFileSync(join(W, `${h.name}.log`), "utf8").slice(-2000)}`);
+    assert.equal(
+      await waitFor(() => established(oldCli, controlOf(agents.get(h.name)!.args), 1), 300),
+      true,
+      `${h.name} established on the installed package:\n${readFileSync(join(W, `${h.name}.log`), "utf8").slice(-2000)}`,
+    );
   }
   const reach = async (ns: string, addr: string) => (await run("ip", ["netns", "exec", ns, "ping", "-c", "1", "-W", "1", addr])).code === 0;
   assert.equal(await waitFor(() => reach(w2.namespace, w1.ipv4), 100), true, "w2 reaches w1");
@@ -144,7 +162,11 @@ test("an agent upgraded in place (SIGUSR2, new version under the unit's capabili
   const log1 = join(W, "h1-new.log");
   const fresh = startAgent(h1.namespace, newCli, a1.args, log1, true);
   const newLog = () => readFileSync(log1, "utf8");
-  assert.equal(await waitFor(async () => /graceful restart: keeping learned routes/.test(newLog()), 300), true, `the new agent starts as a restart:\n${newLog().slice(-2000)}`);
+  assert.equal(
+    await waitFor(async () => /graceful restart: keeping learned routes/.test(newLog()), 300),
+    true,
+    `the new agent starts as a restart:\n${newLog().slice(-2000)}`,
+  );
   assert.equal(await waitFor(async () => /in sync; programming the dataplane/.test(newLog()), 300), true, `the new agent syncs:\n${newLog().slice(-2000)}`);
   assert.equal(await waitFor(() => established(newCli, controlOf(a1.args), 1), 300), true, `h1 established again:\n${newLog().slice(-2000)}`);
   assert.equal(await waitFor(() => established(oldCli, controlOf(agents.get("h2")!.args), 1), 300), true, "h2 sees h1 again");

@@ -49,7 +49,10 @@ test("agent: BFD for directly connected BFDIfDirectlyConnected peers only; conve
     assert.deepEqual(bfdOf("10.98.1.3"), undefined, "not asked for");
     assert.deepEqual(bfdOf("192.0.2.9"), undefined, "not directly connected: no BFD");
     assert.deepEqual(bfdOf("10.98.1.1"), undefined, "10.98.1.1 is not on 10.98.1.2/31");
-    assert.ok(s.peers.every((p) => !("bfdIfDirectlyConnected" in p)), "the speaker gets session config only");
+    assert.ok(
+      s.peers.every((p) => !("bfdIfDirectlyConnected" in p)),
+      "the speaker gets session config only",
+    );
     const st = agent.peerStatus();
     assert.match(st.find((p) => p.address === "192.0.2.9")!.bfd!, /not directly connected/);
     assert.equal(st.find((p) => p.address === "10.98.1.3")!.bfd, undefined);
@@ -74,7 +77,9 @@ test("agent: BFD for directly connected BFDIfDirectlyConnected peers only; conve
 
     // a workload added: its route's time runs from the datastore change
     await put(`${R}workloadendpoints/default/h1-cni-x-eth0`, { spec: { node: "h1", interfaceName: "tabaaaaaaaaaaa", ipNetworks: ["10.65.0.3/32"] } });
-    await eventually(() => assert.ok(logs.some((l) => l.msg === "convergence" && l.fields!["event"] === "workload-added" && l.fields!["prefix"] === "10.65.0.3/32")));
+    await eventually(() =>
+      assert.ok(logs.some((l) => l.msg === "convergence" && l.fields!["event"] === "workload-added" && l.fields!["prefix"] === "10.65.0.3/32")),
+    );
   } finally {
     await agent.stop();
     clearInterval(keepAlive);

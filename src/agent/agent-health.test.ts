@@ -31,7 +31,12 @@ test("agent health inputs and events: sync, programming, peers, errors", async (
       },
     },
   );
-  const pick = (h: AgentHealthInputs) => ({ sync: h.sync, programmed: h.programmed, peers: `${h.peersEstablished}/${h.peersConfigured}`, errors: Object.keys(h.lastErrors) });
+  const pick = (h: AgentHealthInputs) => ({
+    sync: h.sync,
+    programmed: h.programmed,
+    peers: `${h.peersEstablished}/${h.peersConfigured}`,
+    errors: Object.keys(h.lastErrors),
+  });
   assert.deepEqual(pick(agent.healthInputs()), { sync: "wait-for-datastore", programmed: false, peers: "0/0", errors: [] });
   await agent.start();
   await eventually(() => assert.deepEqual(pick(agent.healthInputs()), { sync: "in-sync", programmed: true, peers: "0/1", errors: [] }));

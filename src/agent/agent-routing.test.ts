@@ -48,7 +48,12 @@ test("agent: two ToRs get only this host's routes, a BGPFilter shapes import, a 
   );
   try {
     await agent.start();
-    await eventually(() => assert.deepEqual(speaker!.peers.map((p) => p.address), ["10.99.1.1", "10.99.2.1"]));
+    await eventually(() =>
+      assert.deepEqual(
+        speaker!.peers.map((p) => p.address),
+        ["10.99.1.1", "10.99.2.1"],
+      ),
+    );
     const s = speaker!;
     for (const tor of ["10.99.1.1", "10.99.2.1"]) {
       assert.equal(exported(s, tor, "10.65.0.0/26", "local"), true, `own block to ${tor}`);
@@ -61,19 +66,39 @@ test("agent: two ToRs get only this host's routes, a BGPFilter shapes import, a 
     assert.equal(imported(s, "10.99.2.1", "203.0.113.0/25"), true, "tor-b has no filter");
 
     // a workload with a pool address and a LoadBalancer address: both routed, both originated
-    await put(`${R}workloadendpoints/default/h1-cni-x-eth0`, { spec: { node: "h1", interfaceName: "tabaaaaaaaaaaa", ipNetworks: ["10.65.0.3/32", "192.0.2.10/32"] } });
-    await eventually(() => assert.deepEqual(s.originated.map((o) => o.prefix), ["10.65.0.0/26", "192.0.2.10/32"]));
+    await put(`${R}workloadendpoints/default/h1-cni-x-eth0`, {
+      spec: { node: "h1", interfaceName: "tabaaaaaaaaaaa", ipNetworks: ["10.65.0.3/32", "192.0.2.10/32"] },
+    });
+    await eventually(() =>
+      assert.deepEqual(
+        s.originated.map((o) => o.prefix),
+        ["10.65.0.0/26", "192.0.2.10/32"],
+      ),
+    );
     await eventually(() => assert.ok(routes.some((r) => r.dst === "192.0.2.10/32" && r.dev === "tabaaaaaaaaaaa")));
     // another host serving the same address announces it too: the kernel keeps the local route
     s.learn("192.0.2.10/32", ["10.99.1.1"]);
     s.learn("10.65.0.64/26", ["10.99.1.1", "10.99.2.1"]);
     await eventually(() => assert.ok(routes.some((r) => r.dst === "10.65.0.64/26")));
-    assert.deepEqual(routes.filter((r) => r.dst === "192.0.2.10/32"), [{ dst: "192.0.2.10/32", type: "unicast", dev: "tabaaaaaaaaaaa", scope: "link" }]);
+    assert.deepEqual(
+      routes.filter((r) => r.dst === "192.0.2.10/32"),
+      [{ dst: "192.0.2.10/32", type: "unicast", dev: "tabaaaaaaaaaaa", scope: "link" }],
+    );
 
     // the workload goes: no route, no origination; the learned anycast route takes over
     await store.delete(`${R}workloadendpoints/default/h1-cni-x-eth0`);
-    await eventually(() => assert.deepEqual(s.originated.map((o) => o.prefix), ["10.65.0.0/26"]));
-    await eventually(() => assert.deepEqual(routes.filter((r) => r.dst === "192.0.2.10/32"), [{ dst: "192.0.2.10/32", type: "unicast", via: ["10.99.1.1"] }]));
+    await eventually(() =>
+      assert.deepEqual(
+        s.originated.map((o) => o.prefix),
+        ["10.65.0.0/26"],
+      ),
+    );
+    await eventually(() =>
+      assert.deepEqual(
+        routes.filter((r) => r.dst === "192.0.2.10/32"),
+        [{ dst: "192.0.2.10/32", type: "unicast", via: ["10.99.1.1"] }],
+      ),
+    );
 
     // the filter changes: the peer's import policy follows
     await put(`${R}BGPFilters/no-test-nets`, { spec: { importV4: [{ action: "Reject", matchOperator: "In", cidr: "198.51.100.0/24" }] } });

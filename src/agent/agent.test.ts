@@ -11,9 +11,11 @@ import { routerIdOf } from "../calc/bgp-peers.js";
 function putter(store: MemoryStore) {
   const kinds: Record<string, string> = { nodes: "Node", bgpconfigurations: "BGPConfiguration", bgppeers: "BGPPeer" };
   return (k: string, v: { metadata?: object; spec: object }) =>
-    store.put(`/calico/resources/v3/projectcalico.org/${k}`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: kinds[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }));
+    store.put(
+      `/calico/resources/v3/projectcalico.org/${k}`,
+      JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: kinds[k.split("/")[0]!], ...v, metadata: { name: k.split("/")[1], ...v.metadata } }),
+    );
 }
-
 
 test("agent: registers its node, peers with the mesh, originates its blocks, installs learned routes", async () => {
   const store = new MemoryStore();
@@ -37,7 +39,10 @@ test("agent: registers its node, peers with the mesh, originates its blocks, ins
   assert.equal(node.spec.bgp.ipv4Address, "10.99.0.11/24");
   assert.equal(node.spec.bgp.ipv6Address, "fd99::11/64");
   assert.deepEqual(speaker!.opts, { routerId: "10.99.0.11", asNumber: 65010, listenPort: 179, listenAddress: "10.99.0.11" });
-  assert.deepEqual(speaker!.peers.map((p) => [p.address, p.passive]), [["10.99.0.12", true]]);
+  assert.deepEqual(
+    speaker!.peers.map((p) => [p.address, p.passive]),
+    [["10.99.0.12", true]],
+  );
 
   await store.put("/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", JSON.stringify({ state: "confirmed" }));
   await store.put(
@@ -109,7 +114,12 @@ test("agent: feeds every change to policy, tells it when in sync, and programs p
   await eventually(() => assert.deepEqual(order, ["policy", "routes"]));
   // A rule the dataplane cannot enforce, written behind the API's back: skipped, and reported.
   await store.put(`${R}globalnetworkpolicies/web`, JSON.stringify({ spec: { selector: "all()", ingress: [{ action: "Allow", http: { methods: ["GET"] } }] } }));
-  await eventually(() => assert.match(agent.healthInputs().lastErrors.dataplane?.message ?? "", /^GlobalNetworkPolicy web: spec\.ingress\[0\]\.http: rule skipped \(never matches\)/));
+  await eventually(() =>
+    assert.match(
+      agent.healthInputs().lastErrors.dataplane?.message ?? "",
+      /^GlobalNetworkPolicy web: spec\.ingress\[0\]\.http: rule skipped \(never matches\)/,
+    ),
+  );
   await agent.stop();
   clearInterval(keepAlive);
 });
@@ -274,7 +284,15 @@ test("agent BGP model: a nodeSelector peer on the selected node only, passwords 
   const put = putter(store);
   await put("nodes/h2", { metadata: { name: "h2", labels: { rack: "b" } }, spec: { bgp: { ipv4Address: "10.99.0.12/24" } } });
   await put("bgpconfigurations/default", { spec: { nodeToNodeMeshEnabled: false } });
-  await put("bgppeers/tor-a", { spec: { nodeSelector: "rack == 'a'", peerIP: "10.99.0.1", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "tor-a" } }, reachableBy: "10.99.0.254" } });
+  await put("bgppeers/tor-a", {
+    spec: {
+      nodeSelector: "rack == 'a'",
+      peerIP: "10.99.0.1",
+      asNumber: 65000,
+      password: { secretKeyRef: { name: "bgp", key: "tor-a" } },
+      reachableBy: "10.99.0.254",
+    },
+  });
   await put("bgppeers/tor-b", { spec: { nodeSelector: "rack == 'b'", peerIP: "10.99.0.2", asNumber: 65000 } });
   await put("bgppeers/spine", { spec: { peerIP: "10.99.0.3", asNumber: 65000, password: { secretKeyRef: { name: "bgp", key: "nope" } } } });
   const agents: Agent[] = [];
@@ -305,15 +323,33 @@ test("agent BGP model: a nodeSelector peer on the selected node only, passwords 
     const h1 = await start("h1", "10.99.0.11/24");
     const h2 = await start("h2", "10.99.0.12/24");
     const cur = (n: string) => speakers.get(n)!.at(-1)!;
-    await eventually(() => assert.deepEqual(cur("h1").peers.map((p) => [p.address, p.password, p.type]), [["10.99.0.1", "pw-a", "node-specific"]]));
-    await eventually(() => assert.deepEqual(cur("h2").peers.map((p) => p.address), ["10.99.0.2"]), 300);
+    await eventually(() =>
+      assert.deepEqual(
+        cur("h1").peers.map((p) => [p.address, p.password, p.type]),
+        [["10.99.0.1", "pw-a", "node-specific"]],
+      ),
+    );
+    await eventually(
+      () =>
+        assert.deepEqual(
+          cur("h2").peers.map((p) => p.address),
+          ["10.99.0.2"],
+        ),
+      300,
+    );
     assert.ok(!cur("h2").peers.some((p) => p.address === "10.99.0.1"), "h2 opens no session to rack a's peer");
     await eventually(() => assert.deepEqual(routes.get("h1"), [{ dst: "10.99.0.1/32", type: "unicast", via: ["10.99.0.254"] }]));
     assert.deepEqual(routes.get("h2"), []);
 
     cur("h1").states.set("10.99.0.1", "Established");
     const st = h1.peerStatus();
-    assert.deepEqual(st.map((p) => [p.address, p.state, p.type, p.source]), [["10.99.0.1", "Established", "node-specific", "tor-a"], ["10.99.0.3", "Refused", undefined, "spine"]]);
+    assert.deepEqual(
+      st.map((p) => [p.address, p.state, p.type, p.source]),
+      [
+        ["10.99.0.1", "Established", "node-specific", "tor-a"],
+        ["10.99.0.3", "Refused", undefined, "spine"],
+      ],
+    );
     assert.equal(st[1]!.reason, "password: no such file bgp/nope");
     assert.equal(h2.peerStatus().find((p) => p.source === "spine")?.state, "Refused", "a global peer with an unreadable secret is refused everywhere");
 
@@ -322,7 +358,12 @@ test("agent BGP model: a nodeSelector peer on the selected node only, passwords 
     await eventually(() => assert.equal(speakers.get("h1")!.length, 2));
     assert.equal(speakers.get("h1")![0]!.stoppedWith, "BGP configuration changed");
     assert.equal(cur("h1").opts.listenPort, 1179);
-    await eventually(() => assert.deepEqual(cur("h1").peers.map((p) => p.address), ["10.99.0.1"]));
+    await eventually(() =>
+      assert.deepEqual(
+        cur("h1").peers.map((p) => p.address),
+        ["10.99.0.1"],
+      ),
+    );
     assert.equal(speakers.get("h2")!.length, 1, "other nodes keep their speaker");
   } finally {
     for (const a of agents) await a.stop();
@@ -337,18 +378,37 @@ test("agent: a node with a route reflector cluster id reflects for the nodes tha
   await put("bgpconfigurations/default", { spec: { nodeToNodeMeshEnabled: false } });
   await put("nodes/c1", { metadata: { name: "c1" }, spec: { bgp: { ipv4Address: "10.99.0.21/24" } } });
   await put("nodes/c2", { metadata: { name: "c2" }, spec: { bgp: { ipv4Address: "10.99.0.22/24" } } });
-  await put("nodes/rr", { metadata: { name: "rr", labels: { "route-reflector": "true" } }, spec: { bgp: { ipv4Address: "10.99.0.20/24", routeReflectorClusterID: "224.0.0.1" } } });
+  await put("nodes/rr", {
+    metadata: { name: "rr", labels: { "route-reflector": "true" } },
+    spec: { bgp: { ipv4Address: "10.99.0.20/24", routeReflectorClusterID: "224.0.0.1" } },
+  });
   await put("bgppeers/peer-with-rr", { spec: { nodeSelector: "all()", peerSelector: "route-reflector == 'true'" } });
   let speaker: FakeSpeaker | undefined;
   const agent = new Agent(
     { nodeName: "rr", ipv4: "10.99.0.20/24", batchDelayMs: 1 },
-    { store, routes: { reconcile: async () => {} }, interfaces: { configureWorkloadInterface: async () => {} }, createSpeaker: (o) => (speaker = new FakeSpeaker(o)) },
+    {
+      store,
+      routes: { reconcile: async () => {} },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+    },
   );
   try {
     await agent.start();
     assert.equal(speaker!.opts.clusterId, "224.0.0.1");
-    await eventually(() => assert.deepEqual(speaker!.peers.map((p) => [p.address, p.routeReflectorClient, p.type]), [["10.99.0.21", true, "node-peer"], ["10.99.0.22", true, "node-peer"]]));
-    assert.deepEqual(agent.peerStatus().map((p) => p.rrClient), [true, true]);
+    await eventually(() =>
+      assert.deepEqual(
+        speaker!.peers.map((p) => [p.address, p.routeReflectorClient, p.type]),
+        [
+          ["10.99.0.21", true, "node-peer"],
+          ["10.99.0.22", true, "node-peer"],
+        ],
+      ),
+    );
+    assert.deepEqual(
+      agent.peerStatus().map((p) => p.rrClient),
+      [true, true],
+    );
   } finally {
     await agent.stop();
     clearInterval(keepAlive);
@@ -359,11 +419,19 @@ test("agent on an IPv6-only node: registers without IPv4, a router id from its n
   const keepAlive = setInterval(() => {}, 1000);
   const store = new MemoryStore();
   const R = "/calico/resources/v3/projectcalico.org/";
-  await store.put(`${R}nodes/v6b`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "v6b" }, spec: { bgp: { ipv6Address: "fd99::b/64" } } }));
+  await store.put(
+    `${R}nodes/v6b`,
+    JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "v6b" }, spec: { bgp: { ipv6Address: "fd99::b/64" } } }),
+  );
   let speaker: FakeSpeaker | undefined;
   const agent = new Agent(
     { nodeName: "v6a", ipv6: "fd99::a/64", batchDelayMs: 1 },
-    { store, routes: { reconcile: async () => {} }, interfaces: { configureWorkloadInterface: async () => {} }, createSpeaker: (o) => (speaker = new FakeSpeaker(o)) },
+    {
+      store,
+      routes: { reconcile: async () => {} },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+    },
   );
   try {
     await agent.start();
@@ -371,7 +439,12 @@ test("agent on an IPv6-only node: registers without IPv4, a router id from its n
     assert.deepEqual(node.spec.bgp, { ipv6Address: "fd99::a/64" });
     assert.equal(speaker!.opts.routerId, routerIdOf({ name: "v6a" }));
     assert.equal(speaker!.opts.listenAddress, "fd99::a");
-    await eventually(() => assert.deepEqual(speaker!.peers.map((p) => [p.address, p.localAddress, p.passive, p.expectedRouterId]), [["fd99::b", "fd99::a", true, routerIdOf({ name: "v6b" })]]));
+    await eventually(() =>
+      assert.deepEqual(
+        speaker!.peers.map((p) => [p.address, p.localAddress, p.passive, p.expectedRouterId]),
+        [["fd99::b", "fd99::a", true, routerIdOf({ name: "v6b" })]],
+      ),
+    );
   } finally {
     await agent.stop();
     clearInterval(keepAlive);
@@ -400,9 +473,19 @@ test("agent: a new speaker that cannot start (its new port is taken) is retried,
   );
   try {
     await agent.start();
-    await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "BGPConfiguration", metadata: { name: "default" }, spec: { listenPort: 1179 } }));
+    await store.put(
+      `${R}bgpconfigurations/default`,
+      JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "BGPConfiguration", metadata: { name: "default" }, spec: { listenPort: 1179 } }),
+    );
     await eventually(() => assert.ok(made.length === 3 && made[2]!.started), 500);
-    assert.deepEqual(made.map((s) => [s.opts.listenPort, s.started]), [[179, true], [1179, false], [1179, true]]);
+    assert.deepEqual(
+      made.map((s) => [s.opts.listenPort, s.started]),
+      [
+        [179, true],
+        [1179, false],
+        [1179, true],
+      ],
+    );
   } finally {
     await agent.stop();
     clearInterval(keepAlive);
@@ -429,7 +512,10 @@ test("agent: a workload interface that appears after its endpoint is configured 
     },
   );
   await agent.start();
-  await store.put(`${R}workloadendpoints/default/h1-libvirt-vm1-eth0`, JSON.stringify({ spec: { node: "h1", interfaceName: "tapvm1", ipNetworks: ["10.65.0.3/32"], mac: "52:54:00:00:00:01" } }));
+  await store.put(
+    `${R}workloadendpoints/default/h1-libvirt-vm1-eth0`,
+    JSON.stringify({ spec: { node: "h1", interfaceName: "tapvm1", ipNetworks: ["10.65.0.3/32"], mac: "52:54:00:00:00:01" } }),
+  );
   await eventually(() => assert.equal(agent.localEndpointOn("tapvm1")?.mac, "52:54:00:00:00:01"));
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(configured, [], "the tap is not there yet");

@@ -406,7 +406,9 @@ export class Agent {
   /** Every peer: the speaker's sessions with why they exist, then the peerings refused and why. */
   peerStatus(): AgentPeerStatus[] {
     const byAddress = new Map(this.desiredPeers.map((p) => [p.address, p]));
-    const bfdState = new Map((this.deps.bfdStatus?.() ?? []).map((b) => [b.peer, b.detectionTimeMs !== undefined ? `${b.state} (detection ${b.detectionTimeMs} ms)` : b.state]));
+    const bfdState = new Map(
+      (this.deps.bfdStatus?.() ?? []).map((b) => [b.peer, b.detectionTimeMs !== undefined ? `${b.state} (detection ${b.detectionTimeMs} ms)` : b.state]),
+    );
     const out: AgentPeerStatus[] = (this.speaker?.peerStatus?.() ?? []).map((s) => {
       const d = byAddress.get(s.address);
       const st: AgentPeerStatus = { ...s };
@@ -424,7 +426,17 @@ export class Agent {
       return st;
     });
     for (const r of this.refused) {
-      out.push({ address: r.address ?? "-", asNumber: 0, state: "Refused", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, source: r.source, reason: r.reason });
+      out.push({
+        address: r.address ?? "-",
+        asNumber: 0,
+        state: "Refused",
+        established: false,
+        prefixesReceived: 0,
+        prefixesAccepted: 0,
+        prefixesAdvertised: 0,
+        source: r.source,
+        reason: r.reason,
+      });
     }
     return out;
   }
@@ -563,7 +575,8 @@ export class Agent {
     // BFD for the directly connected peers that ask for it (needs the node's connected networks)
     const connected = this.deps.routes.connected ? await this.deps.routes.connected() : undefined;
     const bfd = planBfd(desired.peers, connected, this.opts.bfd);
-    if (JSON.stringify([...bfd.off]) !== JSON.stringify([...this.bfdOff])) for (const [peer, why] of bfd.off) this.log("info", "peer asks for BFD; running without it", { peer, reason: why });
+    if (JSON.stringify([...bfd.off]) !== JSON.stringify([...this.bfdOff]))
+      for (const [peer, why] of bfd.off) this.log("info", "peer asks for BFD; running without it", { peer, reason: why });
     this.bfdOff = bfd.off;
     speaker.setPeers(bfd.peers.map((p) => (this.opts.holdTime ? { ...p, holdTime: this.opts.holdTime } : p)));
     speaker.setOriginated(desired.originated);
@@ -592,16 +605,23 @@ export class Agent {
     }
     // workload routes new since the last pass: their time runs from the datastore change
     const localDsts = new Set(desired.localRoutes.filter((r) => r.dev).map((r) => r.dst));
-    if (this.localDsts && since !== undefined) this.convergence.noteWorkloads([...localDsts].filter((d) => !this.localDsts!.has(d)), since);
+    if (this.localDsts && since !== undefined)
+      this.convergence.noteWorkloads(
+        [...localDsts].filter((d) => !this.localDsts!.has(d)),
+        since,
+      );
     this.localDsts = localDsts;
-    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as { refused?: { dst: string; reason: string }[] } | undefined;
+    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as
+      | { refused?: { dst: string; reason: string }[] }
+      | undefined;
     for (const e of this.convergence.programmed(this.clock.now())) {
       this.log("info", "convergence", { ...e });
       this.deps.events?.convergence?.(e.event, e.ms / 1000);
     }
     for (const r of result?.refused ?? []) problems.push({ dst: r.dst, reason: `kernel refused: ${r.reason}` });
     const key = (ps: RouteProblem[]) => ps.map((p) => `${p.dst} ${p.reason}`).join("\n");
-    if (key(problems) !== key(this.problems) && problems.length > 0) this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });
+    if (key(problems) !== key(this.problems) && problems.length > 0)
+      this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });
     this.problems = problems;
   }
 

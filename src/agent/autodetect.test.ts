@@ -7,11 +7,15 @@ test("first-found autodetection skips loopback, workload veths, down links and l
     { ifname: "lo", flags: ["UP"], addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host" }] },
     { ifname: "tab0123456789a", flags: ["UP"], addr_info: [{ family: "inet", local: "10.65.0.1", prefixlen: 32, scope: "global" }] },
     { ifname: "eth1", flags: ["BROADCAST"], addr_info: [{ family: "inet", local: "10.1.0.1", prefixlen: 24, scope: "global" }] },
-    { ifname: "eth0", flags: ["UP"], addr_info: [
-      { family: "inet6", local: "fe80::1", prefixlen: 64, scope: "link" },
-      { family: "inet", local: "10.99.0.11", prefixlen: 24, scope: "global" },
-      { family: "inet6", local: "fd99::b", prefixlen: 64, scope: "global" },
-    ] },
+    {
+      ifname: "eth0",
+      flags: ["UP"],
+      addr_info: [
+        { family: "inet6", local: "fe80::1", prefixlen: 64, scope: "link" },
+        { family: "inet", local: "10.99.0.11", prefixlen: 24, scope: "global" },
+        { family: "inet6", local: "fd99::b", prefixlen: 64, scope: "global" },
+      ],
+    },
   ];
   assert.equal(firstFoundAddress(links, 4), "10.99.0.11/24");
   assert.equal(firstFoundAddress(links, 6), "fd99::b/64");

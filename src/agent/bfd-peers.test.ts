@@ -30,5 +30,8 @@ test("BFD only for the peers that ask and are directly connected; the others say
   assert.match(plan.off.get("192.0.2.9")!, /not directly connected/);
   assert.match(planBfd(peers, ["10.99.0.0/24"], undefined).off.get("10.99.0.2")!, /without BFD/);
   assert.match(planBfd(peers, undefined, timers).off.get("10.99.0.2")!, /unknown/);
-  assert.equal(planBfd(peers, undefined, timers).peers.some((p) => "bfd" in p || "bfdIfDirectlyConnected" in p), false);
+  assert.equal(
+    planBfd(peers, undefined, timers).peers.some((p) => "bfd" in p || "bfdIfDirectlyConnected" in p),
+    false,
+  );
 });

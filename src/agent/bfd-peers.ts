@@ -44,7 +44,8 @@ export function planBfd(peers: DesiredPeer[], connected: string[] | undefined, t
     if (!bfdIfDirectlyConnected) return rest;
     if (!timers) off.set(p.address, "BFD off: this agent runs without BFD (--bfd off)");
     else if (!connected) off.set(p.address, "BFD off: this node's connected networks are unknown");
-    else if (!directlyConnected(p.address, connected)) off.set(p.address, "BFD off: the peer is not directly connected (failureDetectionMode BFDIfDirectlyConnected)");
+    else if (!directlyConnected(p.address, connected))
+      off.set(p.address, "BFD off: the peer is not directly connected (failureDetectionMode BFDIfDirectlyConnected)");
     else return { ...rest, bfd: { ...timers } };
     return rest;
   });

@@ -17,7 +17,15 @@ test("each event's time runs from when it was noted to the kernel change", () =>
 
 test("changes with a peer going down are one peer-down event (ECMP shrinks count too); the first noting starts the clock", () => {
   const t = new ConvergenceTracker();
-  t.noteFib([{ prefix: "10.65.2.0/26", nextHops: [] }, { prefix: "10.65.3.0/26", nextHops: [] }, { prefix: "10.65.4.0/26", nextHops: ["10.99.0.4"] }], 500, ["10.99.0.2"]);
+  t.noteFib(
+    [
+      { prefix: "10.65.2.0/26", nextHops: [] },
+      { prefix: "10.65.3.0/26", nextHops: [] },
+      { prefix: "10.65.4.0/26", nextHops: ["10.99.0.4"] },
+    ],
+    500,
+    ["10.99.0.2"],
+  );
   t.noteFib([{ prefix: "10.65.5.0/26", nextHops: [] }], 510, ["10.99.0.2"]);
   t.noteFib([{ prefix: "10.65.4.0/26", nextHops: ["10.99.0.5"] }], 520);
   assert.deepEqual(t.programmed(530), [

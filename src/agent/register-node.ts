@@ -42,7 +42,8 @@ export async function registerNode(store: Store, reg: NodeRegistration): Promise
     if (reg.asNumber !== undefined) bgp.asNumber = reg.asNumber;
     node.spec = { ...node.spec, bgp };
     try {
-      if (cur) await client.update(node); // compare-and-swap on metadata.resourceVersion
+      if (cur)
+        await client.update(node); // compare-and-swap on metadata.resourceVersion
       else await client.create(node);
       return { ...(v4 ? { ipv4: v4.addr.toString() } : {}), ...(v6 ? { ipv6: v6.addr.toString() } : {}) };
     } catch (err) {

@@ -21,7 +21,10 @@ test("syncer lists, then streams changes; a compaction re-lists and emits deleti
   await store.put("/a/2", "two");
   await store.delete("/a/1");
   await tick();
-  assert.deepEqual(got.slice(1), [{ key: "/a/2", value: "two" }, { key: "/a/1", value: undefined }]);
+  assert.deepEqual(got.slice(1), [
+    { key: "/a/2", value: "two" },
+    { key: "/a/1", value: undefined },
+  ]);
 
   // Simulate a watch failure with history gone: the syncer re-lists after its retry delay
   // and reports only what changed relative to what it delivered.
@@ -58,7 +61,14 @@ test("syncer: retries after a failed list come with jitter from the injected ran
   await tick();
   assert.equal(lists, 1);
   // bases 1000, 2000, 4000 ms, each less half of a quarter (random 0.5): 875, 1750, 3500 ms
-  for (const [wait, total] of [[874, 1], [1, 2], [1749, 2], [1, 3], [3499, 3], [1, 4]] as const) {
+  for (const [wait, total] of [
+    [874, 1],
+    [1, 2],
+    [1749, 2],
+    [1, 3],
+    [3499, 3],
+    [1, 4],
+  ] as const) {
     clock.advance(wait);
     await tick();
     assert.equal(lists, total, `after ${wait} more ms`);

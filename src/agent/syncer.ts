@@ -105,9 +105,7 @@ export class Syncer {
     const w = this.store.watch(prefix, afterRevision, {
       onEvents: (events: WatchEvent[]) => {
         if (this.stopped) return;
-        const updates: KeyUpdate[] = events.map((ev) =>
-          ev.type === "put" ? { key: ev.kv.key, value: ev.kv.value } : { key: ev.key, value: undefined },
-        );
+        const updates: KeyUpdate[] = events.map((ev) => (ev.type === "put" ? { key: ev.kv.key, value: ev.kv.value } : { key: ev.key, value: undefined }));
         for (const u of updates) {
           if (u.value === undefined) this.known.delete(u.key);
           else this.known.add(u.key);

@@ -12,7 +12,10 @@ class Wire {
 }
 class FakeTransport implements BfdTransport {
   handler: (p: ReceivedPacket) => void = () => {};
-  constructor(private readonly wire: Wire, private readonly me: string) {
+  constructor(
+    private readonly wire: Wire,
+    private readonly me: string,
+  ) {
     wire.ends.set(me, this);
   }
   onPacket(h: (p: ReceivedPacket) => void): void {
@@ -43,7 +46,7 @@ function pair() {
   const clock = new FakeClock(0);
   const wire = new Wire();
   let seed = 1;
-  const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
   const logs: string[] = [];
   const mk = (me: string) =>
     new BfdService(new FakeTransport(wire, me), { clock, random, log: (_l, msg, f) => msg === "bfd session state" && logs.push(`${me}:${f?.from}>${f?.to}`) });
@@ -103,7 +106,11 @@ test("two watchers of one peer share a session; it ends with the last", async ()
 test("property: any two timer settings come Up and agree on the intervals of RFC 5880 §6.8.2-§6.8.4", async () => {
   const fc = (await import("fast-check")).default;
   // intervals from 100 ms, so the fake wire's delivery (up to one 5 ms step late) never matters
-  const timers = fc.record({ minRx: fc.integer({ min: 100, max: 2000 }), minTx: fc.integer({ min: 100, max: 2000 }), multiplier: fc.integer({ min: 1, max: 10 }) });
+  const timers = fc.record({
+    minRx: fc.integer({ min: 100, max: 2000 }),
+    minTx: fc.integer({ min: 100, max: 2000 }),
+    multiplier: fc.integer({ min: 1, max: 10 }),
+  });
   await fc.assert(
     fc.asyncProperty(timers, timers, async (ta, tb) => {
       const { clock, a, b } = pair();

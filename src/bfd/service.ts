@@ -11,8 +11,16 @@ import { parseIP } from "../net/ip.js";
 import { BfdError } from "./errors.js";
 import { checkAuthPresence, decodeControl, encodeControl, type ControlPacket, type StateName } from "./wire/packet.js";
 import {
-  detectionTime, initialSession, nextDeadline, receive, setAdminDown, tick, txInterval,
-  type BfdSessionState, type Random, type Step,
+  detectionTime,
+  initialSession,
+  nextDeadline,
+  receive,
+  setAdminDown,
+  tick,
+  txInterval,
+  type BfdSessionState,
+  type Random,
+  type Step,
 } from "./session.js";
 import type { BfdPath, BfdTransport, ReceivedPacket } from "./udp.js";
 import { signControl, validateAuthConfig, verifyControl, type AuthRxState, type BfdAuthConfig } from "./wire/auth.js";
@@ -102,9 +110,21 @@ export class BfdService {
       const timers = { desiredMinTx: opts.minTx * 1000, requiredMinRx: opts.minRx * 1000, detectMult: opts.multiplier };
       const discr = this.newDiscriminator();
       e = {
-        key, peer: addr, local: localAddress, multihop, s: initialSession(timers, discr, this.clock.now()), path: undefined, timer: undefined,
-        watchers: new Set(), upSince: undefined, closed: false,
-        optsKey: optionsKey(opts, localAddress), auth: opts.auth, xmitSeq: Math.floor(this.random() * 0x100000000) >>> 0, rcv: { known: false, seq: 0 }, lastRx: undefined,
+        key,
+        peer: addr,
+        local: localAddress,
+        multihop,
+        s: initialSession(timers, discr, this.clock.now()),
+        path: undefined,
+        timer: undefined,
+        watchers: new Set(),
+        upSince: undefined,
+        closed: false,
+        optsKey: optionsKey(opts, localAddress),
+        auth: opts.auth,
+        xmitSeq: Math.floor(this.random() * 0x100000000) >>> 0,
+        rcv: { known: false, seq: 0 },
+        lastRx: undefined,
       };
       this.entries.set(key, e);
       this.byDiscr.set(discr, e);
@@ -118,8 +138,7 @@ export class BfdService {
         },
         (err: unknown) => this.log("error", "bfd session cannot start", { peer: addr, err: err instanceof Error ? err.message : String(err) }),
       );
-    }
-    else if (e.optsKey !== optionsKey(opts, localAddress)) {
+    } else if (e.optsKey !== optionsKey(opts, localAddress)) {
       // one session per peer address: a second watcher cannot silently get other timers
       throw new BfdError("BFD_CONFIG", `a BFD session to ${addr} already runs with other options`);
     }
@@ -231,21 +250,26 @@ export class BfdService {
     e.timer = undefined;
     const at = nextDeadline(e.s);
     if (at !== undefined && e.path) {
-      e.timer = this.clock.setTimeout(() => {
-        e.timer = undefined;
-        if (!e.closed) this.apply(e, tick(e.s, this.clock.now(), this.random));
-      }, Math.max(0, at - this.clock.now()));
+      e.timer = this.clock.setTimeout(
+        () => {
+          e.timer = undefined;
+          if (!e.closed) this.apply(e, tick(e.s, this.clock.now(), this.random));
+        },
+        Math.max(0, at - this.clock.now()),
+      );
     }
   }
 }
 
 export function validateOptions(o: BfdOptions): void {
   const ms = (v: unknown, what: string) => {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 4_294_967) throw new BfdError("BFD_CONFIG", `bfd ${what} must be 1..4294967 milliseconds: ${String(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 4_294_967)
+      throw new BfdError("BFD_CONFIG", `bfd ${what} must be 1..4294967 milliseconds: ${String(v)}`);
   };
   ms(o.minRx, "minRx");
   ms(o.minTx, "minTx");
-  if (typeof o.multiplier !== "number" || !Number.isInteger(o.multiplier) || o.multiplier < 1 || o.multiplier > 255) throw new BfdError("BFD_CONFIG", `bfd multiplier must be 1..255: ${String(o.multiplier)}`);
+  if (typeof o.multiplier !== "number" || !Number.isInteger(o.multiplier) || o.multiplier < 1 || o.multiplier > 255)
+    throw new BfdError("BFD_CONFIG", `bfd multiplier must be 1..255: ${String(o.multiplier)}`);
   if (o.auth !== undefined) validateAuthConfig(o.auth);
 }
 

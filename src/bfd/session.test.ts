@@ -2,8 +2,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  changeTimers, controlPacket, detectionTime, initialSession, nextDeadline, receive, setAdminDown, tick, txInterval,
-  type BfdAction, type BfdSessionState, type BfdTimers,
+  changeTimers,
+  controlPacket,
+  detectionTime,
+  initialSession,
+  nextDeadline,
+  receive,
+  setAdminDown,
+  tick,
+  txInterval,
+  type BfdAction,
+  type BfdSessionState,
+  type BfdTimers,
 } from "./session.js";
 import { Diag, decodeControl, encodeControl, type ControlPacket } from "./wire/packet.js";
 
@@ -156,7 +166,10 @@ test("a peer asking for no packets (required min rx 0) gets none", () => {
   const { a, b, now } = upPair();
   const r = receive(a, wire({ ...controlPacket(b), requiredMinRx: 0 }), now + 1, half);
   assert.equal(r.state.txAt, undefined);
-  assert.deepEqual(sent(tick(r.state, now + 5000, half).actions).filter((p) => p.state === "Up"), []);
+  assert.deepEqual(
+    sent(tick(r.state, now + 5000, half).actions).filter((p) => p.state === "Up"),
+    [],
+  );
 });
 
 test("AdminDown: packets from the peer do not move the state; leaving it goes to Down", () => {

@@ -49,8 +49,7 @@ export interface BfdSessionState {
 
 export type BfdAction =
   /** Send this packet now. */
-  | { type: "send"; packet: ControlPacket }
-  | { type: "state"; from: StateName; to: StateName; diag: number };
+  { type: "send"; packet: ControlPacket } | { type: "state"; from: StateName; to: StateName; diag: number };
 
 export interface Step {
   state: BfdSessionState;

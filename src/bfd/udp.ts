@@ -121,7 +121,8 @@ function fdOf(socket: dgram.Socket): number {
 /** Drops, in the kernel, every packet that reaches `socket` with a TTL (hop limit) other than 255. */
 export function requireTtl255(socket: dgram.Socket, family: 4 | 6): void {
   const lib = loadFilterLib();
-  if (lib.attach(fdOf(socket), ttlFilterProgram(family)) !== 0) throw new BfdError("BFD_TTL_CHECK", `setsockopt(SO_ATTACH_FILTER) failed (errno ${lib.errno()})`);
+  if (lib.attach(fdOf(socket), ttlFilterProgram(family)) !== 0)
+    throw new BfdError("BFD_TTL_CHECK", `setsockopt(SO_ATTACH_FILTER) failed (errno ${lib.errno()})`);
 }
 
 // ---- sockets ----
@@ -176,7 +177,9 @@ export class UdpTransport implements BfdTransport {
           s.close();
           throw e;
         }
-        s.on("message", (msg, rinfo) => this.handler({ bytes: new Uint8Array(msg.buffer, msg.byteOffset, msg.length), address: rinfo.address, port: rinfo.port, multihop }));
+        s.on("message", (msg, rinfo) =>
+          this.handler({ bytes: new Uint8Array(msg.buffer, msg.byteOffset, msg.length), address: rinfo.address, port: rinfo.port, multihop }),
+        );
         s.on("error", (e) => this.log("error", "bfd receive socket error", { err: e.message }));
         return s;
       })();

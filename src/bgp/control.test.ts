@@ -65,7 +65,8 @@ test("control: memory answers the process's RSS, heap by space and external memo
   const speaker = { peerStatus: () => [], routes: () => [] };
   const r = answer(speaker, { op: "memory" });
   assert.equal(r.ok, true);
-  const m = (r as { result: { rss: number; heapTotal: number; heapUsed: number; external: number; spaces: Record<string, { size: number; used: number }> } }).result;
+  const m = (r as { result: { rss: number; heapTotal: number; heapUsed: number; external: number; spaces: Record<string, { size: number; used: number }> } })
+    .result;
   assert.ok(m.rss > 0 && m.heapUsed > 0 && m.heapUsed <= m.heapTotal && m.external >= 0);
   for (const name of ["new_space", "old_space"]) assert.ok(m.spaces[name] && m.spaces[name]!.used <= m.spaces[name]!.size, name);
 });

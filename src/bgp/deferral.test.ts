@@ -9,7 +9,10 @@ import type { Negotiated } from "./negotiate.js";
 import type { AddressFamily } from "./wire/constants.js";
 
 const neg = (gr: "helper" | "restarting" | "none", families: AddressFamily[] = ["ipv4"]): Negotiated =>
-  ({ families, gracefulRestart: gr === "none" ? undefined : { restarting: gr === "restarting", restartTime: 120, families: new Map(), notification: false } }) as unknown as Negotiated;
+  ({
+    families,
+    gracefulRestart: gr === "none" ? undefined : { restarting: gr === "restarting", restartTime: 120, families: new Map(), notification: false },
+  }) as unknown as Negotiated;
 const up = (n: Negotiated, eor: AddressFamily[] = []): DeferralPeer => ({ established: true, negotiated: n, eorReceived: new Set(eor) });
 
 test("selectionReady: every peer up and done", () => {

@@ -24,13 +24,7 @@ export class BgpProtocolError extends BgpError {
   /** The path attribute type the error is about, when it is about one (RFC 7606 needs it). */
   attrType?: number;
 
-  constructor(
-    message: string,
-    notifyCode: number,
-    notifySubcode: number,
-    action: ErrorAction = "session-reset",
-    data: Uint8Array = new Uint8Array(0),
-  ) {
+  constructor(message: string, notifyCode: number, notifySubcode: number, action: ErrorAction = "session-reset", data: Uint8Array = new Uint8Array(0)) {
     super("BGP_PROTOCOL", message, { notifyCode, notifySubcode, action });
     this.notifyCode = notifyCode;
     this.notifySubcode = notifySubcode;

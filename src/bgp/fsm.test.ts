@@ -25,8 +25,16 @@ class Harness {
         case "startTimer": {
           const old = this.timers.get(a.timer);
           if (old) this.clock.clearTimeout(old);
-          const ev: FsmEvent = a.timer === "hold" ? { type: "HoldTimerExpires" } : a.timer === "keepalive" ? { type: "KeepaliveTimerExpires" } : { type: "ConnectRetryTimerExpires" };
-          this.timers.set(a.timer, this.clock.setTimeout(() => this.fire(ev), a.seconds * 1000));
+          const ev: FsmEvent =
+            a.timer === "hold"
+              ? { type: "HoldTimerExpires" }
+              : a.timer === "keepalive"
+                ? { type: "KeepaliveTimerExpires" }
+                : { type: "ConnectRetryTimerExpires" };
+          this.timers.set(
+            a.timer,
+            this.clock.setTimeout(() => this.fire(ev), a.seconds * 1000),
+          );
           break;
         }
         case "stopTimer": {
@@ -93,7 +101,10 @@ test("keepalives every hold/3 and hold timer expiry when the peer goes quiet", (
   assert.equal(h.state.name, "Established");
   h.clock.advance(1000);
   assert.equal(h.state.name, "Idle");
-  assert.deepEqual(h.take().filter((x) => x !== "sendKeepalive"), ["notify 4/0", "closeConnection", "down (was established)"]);
+  assert.deepEqual(
+    h.take().filter((x) => x !== "sendKeepalive"),
+    ["notify 4/0", "closeConnection", "down (was established)"],
+  );
   assert.equal(h.clock.pendingTimers(), 0);
 });
 
@@ -109,7 +120,10 @@ test("UPDATEs also restart the hold timer", () => {
 
 test("hold time 0 from the peer: no keepalives, no hold timer", () => {
   const h = new Harness();
-  h.fire({ type: "ManualStart" }).fire({ type: "TcpConnectionConfirmed" }).fire({ type: "OpenReceived", open: peerOpen({ holdTime: 0 }) }).fire({ type: "KeepaliveReceived" });
+  h.fire({ type: "ManualStart" })
+    .fire({ type: "TcpConnectionConfirmed" })
+    .fire({ type: "OpenReceived", open: peerOpen({ holdTime: 0 }) })
+    .fire({ type: "KeepaliveReceived" });
   h.take();
   h.clock.advance(3_600_000);
   assert.equal(h.state.name, "Established");
@@ -148,7 +162,9 @@ test("OPEN validation: bad AS 2/2, hold time 1 or 2 → 2/6, own identifier on i
 
 test("4-byte AS: the capability's AS is what is checked", () => {
   const h = new Harness({ ...CONFIG, peerAs: 4200000000 });
-  h.fire({ type: "ManualStart" }).fire({ type: "TcpConnectionConfirmed" }).fire({ type: "OpenReceived", open: peerOpen({}, 4200000000) });
+  h.fire({ type: "ManualStart" })
+    .fire({ type: "TcpConnectionConfirmed" })
+    .fire({ type: "OpenReceived", open: peerOpen({}, 4200000000) });
   assert.equal(h.state.name, "OpenConfirm");
 });
 

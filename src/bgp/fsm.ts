@@ -110,17 +110,26 @@ function toIdle(s: FsmState, reason: string, send?: NotificationMessage, gracefu
   actions.push({ type: "closeConnection" });
   for (const t of ALL_TIMERS) actions.push({ type: "stopTimer", timer: t });
   const notified = send ? { message: send, sent: true } : received ? { message: received, sent: false } : undefined;
-  actions.push({ type: "down", reason, wasEstablished: s.name === "Established", graceful: graceful && !send, ...(notified ? { notification: notified } : {}) });
+  actions.push({
+    type: "down",
+    reason,
+    wasEstablished: s.name === "Established",
+    graceful: graceful && !send,
+    ...(notified ? { notification: notified } : {}),
+  });
   const next: FsmState = { name: "Idle", config: s.config, connectRetryCounter: s.connectRetryCounter + 1 };
   return { state: next, actions };
 }
 
 function unexpected(s: FsmState, what: string): StepResult {
   const sub =
-    s.name === "OpenSent" ? FsmSubcode.UNEXPECTED_MESSAGE_IN_OPENSENT
-    : s.name === "OpenConfirm" ? FsmSubcode.UNEXPECTED_MESSAGE_IN_OPENCONFIRM
-    : s.name === "Established" ? FsmSubcode.UNEXPECTED_MESSAGE_IN_ESTABLISHED
-    : FsmSubcode.UNSPECIFIED;
+    s.name === "OpenSent"
+      ? FsmSubcode.UNEXPECTED_MESSAGE_IN_OPENSENT
+      : s.name === "OpenConfirm"
+        ? FsmSubcode.UNEXPECTED_MESSAGE_IN_OPENCONFIRM
+        : s.name === "Established"
+          ? FsmSubcode.UNEXPECTED_MESSAGE_IN_ESTABLISHED
+          : FsmSubcode.UNSPECIFIED;
   return toIdle(s, `unexpected ${what} in ${s.name}`, notification(ErrorCode.FSM, sub));
 }
 
@@ -150,7 +159,10 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
   // events handled alike in every state past Idle
   if (e.type === "ManualStop") {
     if (s.name === "Idle") return same();
-    const send = s.name === "OpenSent" || s.name === "OpenConfirm" || s.name === "Established" ? (e.notification ?? notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)) : undefined;
+    const send =
+      s.name === "OpenSent" || s.name === "OpenConfirm" || s.name === "Established"
+        ? (e.notification ?? notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN))
+        : undefined;
     const r = toIdle(s, "stopped", send);
     return { state: { ...r.state, connectRetryCounter: 0 }, actions: r.actions };
   }
@@ -183,16 +195,15 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
         case "TcpConnectionConfirmed":
           return {
             state: { ...s, name: "OpenSent" },
-            actions: [
-              { type: "stopTimer", timer: "connectRetry" },
-              { type: "sendOpen" },
-              { type: "startTimer", timer: "hold", seconds: OPEN_HOLD_TIME },
-            ],
+            actions: [{ type: "stopTimer", timer: "connectRetry" }, { type: "sendOpen" }, { type: "startTimer", timer: "hold", seconds: OPEN_HOLD_TIME }],
           };
         case "TcpConnectionFails":
           return {
             state: { ...s, name: "Active" },
-            actions: [{ type: "closeConnection" }, ...(cfg.passive ? [] : [{ type: "startTimer" as const, timer: "connectRetry" as const, seconds: cfg.connectRetryTime }])],
+            actions: [
+              { type: "closeConnection" },
+              ...(cfg.passive ? [] : [{ type: "startTimer" as const, timer: "connectRetry" as const, seconds: cfg.connectRetryTime }]),
+            ],
           };
         case "ConnectRetryTimerExpires":
           if (cfg.passive) return same();
@@ -212,7 +223,12 @@ export function step(s: FsmState, e: FsmEvent): StepResult {
     case "OpenSent":
       switch (e.type) {
         case "OpenReceived": {
-          const err = validateOpen(e.open, { peerAs: cfg.peerAs, localAs: cfg.localAs, localRouterId: cfg.routerId, ...(cfg.expectedRouterId !== undefined ? { expectedRouterId: cfg.expectedRouterId } : {}) });
+          const err = validateOpen(e.open, {
+            peerAs: cfg.peerAs,
+            localAs: cfg.localAs,
+            localRouterId: cfg.routerId,
+            ...(cfg.expectedRouterId !== undefined ? { expectedRouterId: cfg.expectedRouterId } : {}),
+          });
           if (err) return toIdle(s, err.message, notification(err.notifyCode, err.notifySubcode, err.data));
           const holdTime = Math.min(cfg.holdTime, e.open.holdTime);
           const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.min(cfg.keepaliveTime ?? Infinity, Math.floor(holdTime / 3)));

@@ -5,10 +5,23 @@ import assert from "node:assert/strict";
 import { checkHops, gtsmOptions, listenerGtsmOptions, minTtl, synTtl } from "./gtsm.js";
 
 test("GTSM socket options: TTL 255 out, minimum 256 - hops in, IPv4 and IPv6 levels", () => {
-  assert.deepEqual(gtsmOptions(4, 1), [{ level: 0, name: 2, value: 255 }, { level: 0, name: 21, value: 255 }]);
-  assert.deepEqual(gtsmOptions(6, 2), [{ level: 41, name: 16, value: 255 }, { level: 41, name: 73, value: 254 }]);
-  assert.deepEqual(listenerGtsmOptions(4), [{ level: 0, name: 2, value: 255 }, { level: 6, name: 27, value: 1 }]);
-  assert.deepEqual(listenerGtsmOptions(6), [{ level: 0, name: 2, value: 255 }, { level: 41, name: 16, value: 255 }, { level: 6, name: 27, value: 1 }]);
+  assert.deepEqual(gtsmOptions(4, 1), [
+    { level: 0, name: 2, value: 255 },
+    { level: 0, name: 21, value: 255 },
+  ]);
+  assert.deepEqual(gtsmOptions(6, 2), [
+    { level: 41, name: 16, value: 255 },
+    { level: 41, name: 73, value: 254 },
+  ]);
+  assert.deepEqual(listenerGtsmOptions(4), [
+    { level: 0, name: 2, value: 255 },
+    { level: 6, name: 27, value: 1 },
+  ]);
+  assert.deepEqual(listenerGtsmOptions(6), [
+    { level: 0, name: 2, value: 255 },
+    { level: 41, name: 16, value: 255 },
+    { level: 6, name: 27, value: 1 },
+  ]);
   assert.equal(minTtl(1), 255);
   assert.equal(minTtl(254), 2);
 });

@@ -105,7 +105,9 @@ export function applyGtsm(socket: net.Socket, trafficFamily: 4 | 6, hops: number
 
 /** Back to the system's default TTL / hop limit (-1) on a connection accepted by a GTSM listener. */
 export function resetTtl(socket: net.Socket, trafficFamily: 4 | 6): void {
-  setIntOptions(fdOf(socket), [trafficFamily === 4 ? { level: IPPROTO_IP, name: IP_TTL, value: -1 } : { level: IPPROTO_IPV6, name: IPV6_UNICAST_HOPS, value: -1 }]);
+  setIntOptions(fdOf(socket), [
+    trafficFamily === 4 ? { level: IPPROTO_IP, name: IP_TTL, value: -1 } : { level: IPPROTO_IPV6, name: IPV6_UNICAST_HOPS, value: -1 },
+  ]);
 }
 
 /** Sets the listener's GTSM options (on a listener Node made; see also listener-socket.ts). */

@@ -50,11 +50,22 @@ test("no import cycle among src/bgp's modules (type-only imports included)", (t)
   for (const f of readdirSync(SRC, { recursive: true }).map(String)) {
     if (!f.endsWith(".ts") || f.endsWith(".test.ts")) continue;
     const file = join(SRC, f);
-    const deps = [...readFileSync(file, "utf8").matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.[^"]+)\.js"/gms)].map((m) => relative(SRC, resolve(dirname(file), `${m[1]}.ts`)));
+    const deps = [...readFileSync(file, "utf8").matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.[^"]+)\.js"/gms)].map((m) =>
+      relative(SRC, resolve(dirname(file), `${m[1]}.ts`)),
+    );
     graph.set(f, deps);
   }
   assert.ok(graph.has("speaker.ts") && graph.size > 30);
   assert.deepEqual(cycles(graph), []);
   // and the check sees one when there is one
-  assert.deepEqual(cycles(new Map([["a.ts", ["b.ts"]], ["b.ts", ["a.ts"]], ["c.ts", ["a.ts"]]])), [["a.ts", "b.ts"]]);
+  assert.deepEqual(
+    cycles(
+      new Map([
+        ["a.ts", ["b.ts"]],
+        ["b.ts", ["a.ts"]],
+        ["c.ts", ["a.ts"]],
+      ]),
+    ),
+    [["a.ts", "b.ts"]],
+  );
 });

@@ -44,7 +44,8 @@ export function bindSecuredListener(address: string, port: number, sec: Listener
       const peer = parseIP(k.peer);
       if (fam === 4 && peer.family === 6) continue; // an IPv4 listener never sees this peer
       const sig = md5sig(peer, k.key, fam);
-      if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) throw new BgpError("BGP_MD5_SYSCALL", `setsockopt(TCP_MD5SIG) for ${k.peer} failed (errno ${lib.errno()})`);
+      if (lib.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0)
+        throw new BgpError("BGP_MD5_SYSCALL", `setsockopt(TCP_MD5SIG) for ${k.peer} failed (errno ${lib.errno()})`);
     }
     if (sec.gtsm) setIntOptions(fd, listenerGtsmOptions(fam));
     const sa = sockaddr(parseIP(address), port, fam);

@@ -65,7 +65,11 @@ export function startMemoryReducer(opts: MemoryReducerOptions = {}): () => void 
     const rss = process.memoryUsage().rss;
     const t = performance.now();
     gc({ type: "major", execution: "sync", flavor: "last-resort" });
-    opts.log?.("debug", "idle: heap compacted", { rssBeforeMB: Math.round(rss / 1048576), rssAfterMB: Math.round(process.memoryUsage().rss / 1048576), ms: Math.round(performance.now() - t) });
+    opts.log?.("debug", "idle: heap compacted", {
+      rssBeforeMB: Math.round(rss / 1048576),
+      rssAfterMB: Math.round(process.memoryUsage().rss / 1048576),
+      ms: Math.round(performance.now() - t),
+    });
     last = performance.eventLoopUtilization(); // the collection itself is not load
   }, opts.intervalMs ?? 10_000);
   timer.unref();

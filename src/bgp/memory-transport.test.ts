@@ -9,7 +9,12 @@ import type { ByteStream } from "./transport.js";
 
 async function pair(net = new MemoryNetwork(), password?: string): Promise<{ client: ByteStream; server: ByteStream; net: MemoryNetwork }> {
   let server: ByteStream | undefined;
-  const l = await net.listen({ address: "127.0.0.1", port: 179 }, { keys: password ? [{ peer: "127.0.0.2", key: password }] : [], gtsm: false }, (s) => (server = s), () => {});
+  const l = await net.listen(
+    { address: "127.0.0.1", port: 179 },
+    { keys: password ? [{ peer: "127.0.0.2", key: password }] : [], gtsm: false },
+    (s) => (server = s),
+    () => {},
+  );
   let connected = false;
   const client = net.connect({ address: "127.0.0.1", port: 179, localAddress: "127.0.0.2", ...(password ? { password } : {}) }, () => (connected = true));
   assert.ok(!connected && client.connecting, "never inside connect()");
@@ -67,8 +72,21 @@ test("no listener: ECONNREFUSED, then close; a second listener on the same addre
   await settle();
   assert.deepEqual(errors, ["connect ECONNREFUSED 127.0.0.1:179"]);
   assert.ok(closed && !connected);
-  await net.listen({ address: "127.0.0.1", port: 179 }, { keys: [], gtsm: false }, () => {}, () => {});
-  await assert.rejects(net.listen({ address: "127.0.0.1", port: 179 }, { keys: [], gtsm: false }, () => {}, () => {}), /EADDRINUSE/);
+  await net.listen(
+    { address: "127.0.0.1", port: 179 },
+    { keys: [], gtsm: false },
+    () => {},
+    () => {},
+  );
+  await assert.rejects(
+    net.listen(
+      { address: "127.0.0.1", port: 179 },
+      { keys: [], gtsm: false },
+      () => {},
+      () => {},
+    ),
+    /EADDRINUSE/,
+  );
 });
 
 test("a stalled reader: writes report backpressure, resume drains", async () => {
@@ -91,7 +109,12 @@ test("TCP-MD5: the listener admits a connection signed with the peer's key only"
   await pair(new MemoryNetwork(), "s3cret");
   const net = new MemoryNetwork();
   let server: ByteStream | undefined;
-  const l = await net.listen({ address: "127.0.0.1", port: 179 }, { keys: [], gtsm: false }, (s) => (server = s), () => {});
+  const l = await net.listen(
+    { address: "127.0.0.1", port: 179 },
+    { keys: [], gtsm: false },
+    (s) => (server = s),
+    () => {},
+  );
   l.setKey("127.0.0.2", "s3cret");
   net.connect({ address: "127.0.0.1", port: 179, localAddress: "127.0.0.2" }, () => {});
   await until("accepted", () => server !== undefined);

@@ -55,7 +55,13 @@ export interface OpenExpectations {
 /** RFC 4271 §6.2 checks; returns the error to send, or undefined when the OPEN is acceptable. */
 export function validateOpen(open: OpenMessage, exp: OpenExpectations): BgpProtocolError | undefined {
   if (open.version !== BGP_VERSION) {
-    return new BgpProtocolError(`unsupported version ${open.version}`, ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_VERSION, "session-reset", Uint8Array.of(0, BGP_VERSION));
+    return new BgpProtocolError(
+      `unsupported version ${open.version}`,
+      ErrorCode.OPEN_MESSAGE,
+      OpenSubcode.UNSUPPORTED_VERSION,
+      "session-reset",
+      Uint8Array.of(0, BGP_VERSION),
+    );
   }
   const asn = openAsNumber(open);
   if (asn !== exp.peerAs) {
@@ -164,4 +170,3 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
     grNotification: nBit(local) && nBit(remote),
   };
 }
-

@@ -9,7 +9,15 @@ const CODES: Record<number, [string, Record<number, string>]> = {
   1: ["Message Header Error", { 1: "Connection Not Synchronized", 2: "Bad Message Length", 3: "Bad Message Type" }],
   2: [
     "OPEN Message Error",
-    { 1: "Unsupported Version Number", 2: "Bad Peer AS", 3: "Bad BGP Identifier", 4: "Unsupported Optional Parameter", 6: "Unacceptable Hold Time", 7: "Unsupported Capability", 11: "Role Mismatch" },
+    {
+      1: "Unsupported Version Number",
+      2: "Bad Peer AS",
+      3: "Bad BGP Identifier",
+      4: "Unsupported Optional Parameter",
+      6: "Unacceptable Hold Time",
+      7: "Unsupported Capability",
+      11: "Role Mismatch",
+    },
   ],
   3: [
     "UPDATE Message Error",
@@ -57,5 +65,8 @@ export function notificationText(code: number, subcode: number): string {
 
 /** The session's last error with every "NOTIFICATION c/s" and "hard reset: c/s" followed by its words. */
 export function describeSessionError(text: string): string {
-  return text.replace(/(NOTIFICATION|hard reset:) (\d+)\/(\d+)/g, (_m, what: string, c: string, s: string) => `${what} ${c}/${s} (${notificationText(Number(c), Number(s))})`);
+  return text.replace(
+    /(NOTIFICATION|hard reset:) (\d+)\/(\d+)/g,
+    (_m, what: string, c: string, s: string) => `${what} ${c}/${s} (${notificationText(Number(c), Number(s))})`,
+  );
 }

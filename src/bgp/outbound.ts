@@ -100,11 +100,23 @@ export class Outbound<P extends object> {
         group: undefined as unknown as UpdateGroup<Member>,
         id,
         // the peer identity is the group's; per-peer split horizon is the group's exceptions
-        target: { peer: { ...s.info, id: `group#${id}` }, localAs: this.local.asNumber, routerId: this.local.routerId, clusterId: this.local.clusterId, selfNextHop: self },
+        target: {
+          peer: { ...s.info, id: `group#${id}` },
+          localAs: this.local.asNumber,
+          routerId: this.local.routerId,
+          clusterId: this.local.clusterId,
+          selfNextHop: self,
+        },
         exportPolicy: s.config.export === undefined ? ACCEPT_ALL : compilePolicy(s.config.export, s.info.ibgp),
         ...(s.config.nextHopSelf !== undefined ? { nextHopSelf: s.config.nextHopSelf } : {}),
       };
-      gs.group = new UpdateGroup<Member>(key, [...n.families], n.tx, (p) => this.exportFor(gs, p), (p) => this.outPathId(p));
+      gs.group = new UpdateGroup<Member>(
+        key,
+        [...n.families],
+        n.tx,
+        (p) => this.exportFor(gs, p),
+        (p) => this.outPathId(p),
+      );
       gs.group.sync(entryChanges(this.rib.all()));
       this.groups.set(key, gs);
       g = gs;
@@ -166,7 +178,13 @@ export class Outbound<P extends object> {
     // export policy: the term that matches is part of the memo key (its set actions shape the route)
     let term = -1;
     if (g.exportPolicy !== ACCEPT_ALL) {
-      const t = evaluate(g.exportPolicy, path.prefix, path.attrs.communities, path.attrs.largeCommunities, !path.source ? "local" : path.source.ibgp ? "ibgp" : "ebgp");
+      const t = evaluate(
+        g.exportPolicy,
+        path.prefix,
+        path.attrs.communities,
+        path.attrs.largeCommunities,
+        !path.source ? "local" : path.source.ibgp ? "ibgp" : "ebgp",
+      );
       if (t === undefined) return undefined;
       term = t;
     }
@@ -200,7 +218,9 @@ export class Outbound<P extends object> {
       else if (t.set.nextHop === "keep" && path.attrs.nextHop) nextHop = path.attrs.nextHop;
       out = { attrs, nextHop };
     }
-    const r: ExportResult | null = out ? { out, key: this.intern(outRouteKey(out, g.group.tx)), from: path.source?.id, originatorId: out.attrs.originatorId } : null;
+    const r: ExportResult | null = out
+      ? { out, key: this.intern(outRouteKey(out, g.group.tx)), from: path.source?.id, originatorId: out.attrs.originatorId }
+      : null;
     memo.set(mk, r);
     return r ?? undefined;
   }
@@ -233,7 +253,18 @@ export function selfNextHops(s: Pick<OutboundSession, "config" | "localAddress">
 export function groupKey(s: Pick<OutboundSession, "config" | "negotiated" | "ibgp">, self: Partial<Record<AddressFamily, IP>>): string {
   const n = s.negotiated;
   const exp = s.config.export === undefined ? null : s.config.export;
-  return JSON.stringify([exp, [...n.families].sort(), n.tx.as4, n.tx.addPath.ipv4, n.tx.addPath.ipv6, s.ibgp, !!s.config.routeReflectorClient, self.ipv4?.toString() ?? "", self.ipv6?.toString() ?? "", s.config.nextHopSelf ?? null]);
+  return JSON.stringify([
+    exp,
+    [...n.families].sort(),
+    n.tx.as4,
+    n.tx.addPath.ipv4,
+    n.tx.addPath.ipv6,
+    s.ibgp,
+    !!s.config.routeReflectorClient,
+    self.ipv4?.toString() ?? "",
+    self.ipv6?.toString() ?? "",
+    s.config.nextHopSelf ?? null,
+  ]);
 }
 
 /** Loc-RIB entries as changes from nothing (to fill a new group's table). */

@@ -26,7 +26,14 @@ export interface ImportResult {
   family: AddressFamily | undefined;
 }
 
-export function importInto(rib: Rib, u: UpdateMessage, peer: ImportingPeer, local: LocalIdentity, now: number, changes: Map<PrefixKey, RibChange>): ImportResult {
+export function importInto(
+  rib: Rib,
+  u: UpdateMessage,
+  peer: ImportingPeer,
+  local: LocalIdentity,
+  now: number,
+  changes: Map<PrefixKey, RibChange>,
+): ImportResult {
   const info = peer.info;
   const r = importUpdate(u, info, local, now);
   for (const w of r.withdraw) {

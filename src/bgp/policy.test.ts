@@ -105,9 +105,12 @@ peers:
   - { address: 10.0.0.3, asNumber: 65000 }
   - { address: 10.0.0.4, asNumber: 65002, import: [{ action: accept }] }
 `);
-  assert.deepEqual(c.peers!.map((p) => [p.import, p.export]), [
-    [[], []],
-    [undefined, undefined],
-    [[{ action: "accept" }], []],
-  ]);
+  assert.deepEqual(
+    c.peers!.map((p) => [p.import, p.export]),
+    [
+      [[], []],
+      [undefined, undefined],
+      [[{ action: "accept" }], []],
+    ],
+  );
 });

@@ -115,10 +115,15 @@ export function compilePolicy(terms: PolicyTermConfig[] | undefined, defaultAcce
     const prefixes = t.match?.prefix?.map(range);
     const notPrefixes = t.match?.notPrefix?.map(range);
     const sources = t.match?.source;
-    for (const src of sources ?? []) if (!SOURCES.includes(src)) throw badPolicy(`policy term ${i + 1}: match.source must be local, ibgp or ebgp, got ${JSON.stringify(src)}`);
+    for (const src of sources ?? [])
+      if (!SOURCES.includes(src)) throw badPolicy(`policy term ${i + 1}: match.source must be local, ibgp or ebgp, got ${JSON.stringify(src)}`);
     const set = t.set;
-    for (const [k, v] of [["localPref", set?.localPref], ["med", set?.med]] as const) {
-      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw badPolicy(`policy term ${i + 1}: set.${k} must be a 32-bit unsigned integer`);
+    for (const [k, v] of [
+      ["localPref", set?.localPref],
+      ["med", set?.med],
+    ] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff))
+        throw badPolicy(`policy term ${i + 1}: set.${k} must be a 32-bit unsigned integer`);
     }
     if (set?.nextHop !== undefined && set.nextHop !== "self" && set.nextHop !== "keep") throw badPolicy(`policy term ${i + 1}: set.nextHop is self or keep`);
     out.push({
@@ -151,7 +156,13 @@ function inRanges(ranges: PrefixRange[], p: Prefix): boolean {
  * The index of the first matching term, or -1. `source`: where the route came from; a term that
  * asks for a source never matches a route whose source is not given.
  */
-export function matchTerm(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large: readonly (readonly number[])[] = [], source?: RouteSource): number {
+export function matchTerm(
+  policy: CompiledPolicy,
+  prefix: Prefix,
+  communities: readonly number[],
+  large: readonly (readonly number[])[] = [],
+  source?: RouteSource,
+): number {
   for (let i = 0; i < policy.terms.length; i++) {
     const t = policy.terms[i]!;
     if (t.prefixes && !inRanges(t.prefixes, prefix)) continue;
@@ -196,7 +207,13 @@ export function applySet<A extends SettableAttrs>(attrs: A, t: CompiledTerm): A 
 }
 
 /** Evaluates the policy: undefined when rejected, else the term that matched (or -1 for the default). */
-export function evaluate(policy: CompiledPolicy, prefix: Prefix, communities: readonly number[], large?: readonly (readonly number[])[], source?: RouteSource): number | undefined {
+export function evaluate(
+  policy: CompiledPolicy,
+  prefix: Prefix,
+  communities: readonly number[],
+  large?: readonly (readonly number[])[],
+  source?: RouteSource,
+): number | undefined {
   const i = matchTerm(policy, prefix, communities, large, source);
   if (i < 0) return policy.defaultAccept ? -1 : undefined;
   return policy.terms[i]!.accept ? i : undefined;

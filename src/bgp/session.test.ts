@@ -100,7 +100,11 @@ test("a collision begun before Established and resolved after it: the other conn
   assert.equal(b.s.state, "OpenConfirm");
   late.send({ type: "keepalive" });
   await b.m.wait("established on the other connection", () => b.s.established);
-  assert.deepEqual(b.fsm.slice(-3), ["Established→OpenSent ConnectionReplaced", "OpenSent→OpenConfirm OpenReceived", "OpenConfirm→Established KeepaliveReceived"]);
+  assert.deepEqual(b.fsm.slice(-3), [
+    "Established→OpenSent ConnectionReplaced",
+    "OpenSent→OpenConfirm OpenReceived",
+    "OpenConfirm→Established KeepaliveReceived",
+  ]);
   assert.deepEqual(b.downs, []);
   assert.equal(b.ups(), 2);
   assert.ok(!late.closed);

@@ -323,7 +323,12 @@ export class Session {
       this.dropCandidate();
       return;
     }
-    const err = validateOpen(m, { peerAs: this.config.asNumber, localAs: this.local.asNumber, localRouterId: this.local.routerId, ...(this.config.expectedRouterId !== undefined ? { expectedRouterId: this.config.expectedRouterId } : {}) });
+    const err = validateOpen(m, {
+      peerAs: this.config.asNumber,
+      localAs: this.local.asNumber,
+      localRouterId: this.local.routerId,
+      ...(this.config.expectedRouterId !== undefined ? { expectedRouterId: this.config.expectedRouterId } : {}),
+    });
     if (err) {
       this.writeTo(c, encodeMessage({ type: "notification", code: err.notifyCode, subcode: err.notifySubcode, data: err.data }));
       this.dropCandidate();
@@ -373,7 +378,13 @@ export class Session {
         const inner = unwrapHardReset(m);
         const text = shutdownCommunication(inner ?? m);
         this.lastError = `received NOTIFICATION ${m.code}/${m.subcode}${inner ? `, hard reset: ${inner.code}/${inner.subcode}` : ""}${text ? `: ${text}` : ""}`;
-        this.hooks.log("info", "notification received", { peer: this.config.address, code: m.code, subcode: m.subcode, ...(inner ? { hardReset: `${inner.code}/${inner.subcode}` } : {}), message: text });
+        this.hooks.log("info", "notification received", {
+          peer: this.config.address,
+          code: m.code,
+          subcode: m.subcode,
+          ...(inner ? { hardReset: `${inner.code}/${inner.subcode}` } : {}),
+          message: text,
+        });
         this.dispatch({ type: "NotificationReceived", notification: m });
         return;
       }
@@ -445,7 +456,11 @@ export class Session {
         const ms = a.timer === "connectRetry" ? jittered(a.seconds * 1000, JITTER, this.local.random ?? Math.random) : a.seconds * 1000;
         this.setTimer(a.timer, ms, () => {
           const ev: FsmEvent =
-            a.timer === "hold" ? { type: "HoldTimerExpires" } : a.timer === "keepalive" ? { type: "KeepaliveTimerExpires" } : { type: "ConnectRetryTimerExpires" };
+            a.timer === "hold"
+              ? { type: "HoldTimerExpires" }
+              : a.timer === "keepalive"
+                ? { type: "KeepaliveTimerExpires" }
+                : { type: "ConnectRetryTimerExpires" };
           this.dispatch(ev);
         });
         return;
@@ -462,7 +477,8 @@ export class Session {
         return;
       case "down": {
         // RFC 8538: with the N bit exchanged, a NOTIFICATION other than a Hard Reset keeps routes too
-        const graceful = a.graceful || (a.wasEstablished && !!this.negotiated?.grNotification && !!a.notification && keepsRoutes(a.notification.message, a.notification.sent));
+        const graceful =
+          a.graceful || (a.wasEstablished && !!this.negotiated?.grNotification && !!a.notification && keepsRoutes(a.notification.message, a.notification.sent));
         if (a.reason !== "stopped") this.lastError ??= a.reason;
         if (a.wasEstablished) this.counters.flaps++;
         this.hooks.log(a.wasEstablished ? "warn" : "debug", "session down", { peer: this.config.address, reason: a.reason });

@@ -25,7 +25,14 @@ for (const nBit of [false, true]) {
   test(`BFD down resets the session with Cease 6/10${nBit ? " inside a Hard Reset" : ""} and flushes routes despite graceful restart`, async () => {
     const m = inMemory();
     const det = new FakeDetector();
-    const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.80", asNumber: AS, listen: { address: SP, port: PORT }, failureDetector: det });
+    const sp = new Speaker({
+      clock: m.clock,
+      network: m.network,
+      routerId: "10.0.0.80",
+      asNumber: AS,
+      listen: { address: SP, port: PORT },
+      failureDetector: det,
+    });
     const fib = fibOf(sp);
     const bfd = { minRx: 300, minTx: 300, multiplier: 3 };
     sp.setPeers([{ address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 90, localAddress: SP, bfd }]);

@@ -102,7 +102,11 @@ test("send hold timer (RFC 9687): a peer that stops reading is dropped after 8 m
     (p.sock as MemoryStream).other.stall(); // the peer stops reading: the speaker's end backs up
     // distinct communities → one UPDATE per route, none of which the stalled connection takes
     const routes = [];
-    for (let i = 0; i < 1_000; i++) routes.push({ prefix: `100.${i >> 8}.${i & 255}.0/24`.replace(/^100\.(\d+)/, (_m, a) => `${100 + (Number(a) >> 8)}.${Number(a) & 255}`), communities: [`${i >> 16}:${i & 0xffff}`] });
+    for (let i = 0; i < 1_000; i++)
+      routes.push({
+        prefix: `100.${i >> 8}.${i & 255}.0/24`.replace(/^100\.(\d+)/, (_m, a) => `${100 + (Number(a) >> 8)}.${Number(a) & 255}`),
+        communities: [`${i >> 16}:${i & 0xffff}`],
+      });
     sp.setOriginated(routes);
     await m.settle();
     clock.advance(479_000);
@@ -146,7 +150,15 @@ test("2-byte-AS peer (no RFC 6793 capability): AS_TRANS in OPEN and AS_PATH, tru
     const decoded = decodeMessage(u, two);
     assert.deepEqual(decoded.type === "update" && decoded.attributes.asPath, [{ type: 2, asns: [4200000001] }]);
     // and a 2-byte AS_PATH from the peer is read with 2-byte ASNs
-    p.send(encodeMessage({ ...announce("10.9.0.61", ["10.73.0.0/24"]), attributes: { origin: 0, asPath: [{ type: 2, asns: [65001, 65002] }], nextHop: parseIP("10.9.0.73") } } as BgpMessage, two));
+    p.send(
+      encodeMessage(
+        {
+          ...announce("10.9.0.61", ["10.73.0.0/24"]),
+          attributes: { origin: 0, asPath: [{ type: 2, asns: [65001, 65002] }], nextHop: parseIP("10.9.0.73") },
+        } as BgpMessage,
+        two,
+      ),
+    );
     await m.wait("learned", () => fib.has("10.73.0.0/24"));
     assert.deepEqual(sp.routes("ipv4").find((r) => r.prefix === "10.73.0.0/24")!.paths[0]!.asPath, [65001, 65002]);
     p.sock.destroy();

@@ -68,15 +68,37 @@ function announce(n: number, ...prefixes: string[]): UpdateMessage {
 }
 /** As the reflector sends a client's route on (RFC 4456 §8). */
 function reflected(n: number, ...prefixes: string[]): string {
-  return hex(encodeMessage({ type: "update", withdrawn: [], attributes: { origin: 0, asPath: [], nextHop: parseIP(`10.9.0.${n}`), localPref: 100, originatorId: `10.0.0.${n}`, clusterList: ["1.1.1.1"] }, nlri: nlri(prefixes) }));
+  return hex(
+    encodeMessage({
+      type: "update",
+      withdrawn: [],
+      attributes: { origin: 0, asPath: [], nextHop: parseIP(`10.9.0.${n}`), localPref: 100, originatorId: `10.0.0.${n}`, clusterList: ["1.1.1.1"] },
+      nlri: nlri(prefixes),
+    }),
+  );
 }
 const withdraw = (...prefixes: string[]) => hex(encodeMessage({ type: "update", withdrawn: nlri(prefixes), attributes: {}, nlri: [] }));
 const EOR = hex(encodeMessage(endOfRib("ipv4")));
 
 test("update groups in the speaker: late joiner's dump, route refresh, withdrawals, prefixes advertised, policy change", async () => {
   m = inMemory();
-  const rr = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.80", asNumber: AS, clusterId: "1.1.1.1", listen: { address: RR, port: PORT } });
-  const cfg = (n: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${n}`, asNumber: AS, passive: true, holdTime: 30, routeReflectorClient: true, localAddress: RR, ...extra });
+  const rr = new Speaker({
+    clock: m.clock,
+    network: m.network,
+    routerId: "10.0.0.80",
+    asNumber: AS,
+    clusterId: "1.1.1.1",
+    listen: { address: RR, port: PORT },
+  });
+  const cfg = (n: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({
+    address: `127.0.0.${n}`,
+    asNumber: AS,
+    passive: true,
+    holdTime: 30,
+    routeReflectorClient: true,
+    localAddress: RR,
+    ...extra,
+  });
   rr.setPeers([cfg(81), cfg(82), cfg(83)]);
   await rr.start();
   const peers: ScriptedPeer[] = [];

@@ -33,7 +33,13 @@ function announce(prefix: string, two = false): Uint8Array {
 
 class Harness {
   readonly bench = inMemory();
-  readonly sp = new Speaker({ clock: this.bench.clock, network: this.bench.network, routerId: "10.0.0.80", asNumber: AS, listen: { address: SPEAKER, port: PORT } });
+  readonly sp = new Speaker({
+    clock: this.bench.clock,
+    network: this.bench.network,
+    routerId: "10.0.0.80",
+    asNumber: AS,
+    listen: { address: SPEAKER, port: PORT },
+  });
   private peers = new Map<string, ScriptedPeer>();
 
   async start(): Promise<void> {

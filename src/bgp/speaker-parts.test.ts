@@ -33,11 +33,13 @@ test("update group key: same treatment, same group; policy, role, next-hop mode,
     key(cfg(), n, false),
     key(cfg(), negotiate(open(0), open(0))),
     key(cfg(), n, true, selfNextHops({ config: cfg(), localAddress: parseIP("10.0.0.9") })),
-  ]) assert.notEqual(other, base);
+  ])
+    assert.notEqual(other, base);
 });
 
 test("next-hop self: the connection's address for its family, the configured ones otherwise", () => {
-  const v = (c: PeerConfig, la?: string) => Object.fromEntries(Object.entries(selfNextHops({ config: c, localAddress: la ? parseIP(la) : undefined })).map(([k, ip]) => [k, ip!.toString()]));
+  const v = (c: PeerConfig, la?: string) =>
+    Object.fromEntries(Object.entries(selfNextHops({ config: c, localAddress: la ? parseIP(la) : undefined })).map(([k, ip]) => [k, ip!.toString()]));
   assert.deepEqual(v(cfg(), "10.0.0.1"), { ipv4: "10.0.0.1" });
   assert.deepEqual(v(cfg({ localIPv6: "fd00::1" }), "10.0.0.1"), { ipv4: "10.0.0.1", ipv6: "fd00::1" });
   assert.deepEqual(v(cfg({ localAddress: "10.0.0.5" }), "fd00::7"), { ipv4: "10.0.0.5", ipv6: "fd00::7" });
@@ -59,14 +61,20 @@ test("import: policy refusals leave the RIB as withdrawals and count as received
   const r = importInto(rib, u(["10.1.0.0/24", "192.168.0.0/24"]), peer, { asNumber: AS, routerId: "10.0.0.1", clusterId: "10.0.0.1" }, 0, changes);
   assert.equal(r.treatAsWithdraw, undefined);
   assert.equal(r.family, "ipv4");
-  assert.deepEqual(routeViews(rib).map((v) => [v.prefix, v.paths[0]!.localPref]), [["10.1.0.0/24", 300]]);
+  assert.deepEqual(
+    routeViews(rib).map((v) => [v.prefix, v.paths[0]!.localPref]),
+    [["10.1.0.0/24", 300]],
+  );
   assert.equal(peer.rejected.size, 1, "192.168.0.0/24 refused, counted");
   importInto(rib, u([], ["192.168.0.0/24"]), peer, { asNumber: AS, routerId: "10.0.0.1", clusterId: "10.0.0.1" }, 0, changes);
   assert.equal(peer.rejected.size, 0, "a withdrawal forgets the refusal");
   // our own AS in the path: a loop, refused on import
   const loop = { ...u(["10.2.0.0/24"]), attributes: { origin: 0, asPath: [{ type: 2 as const, asns: [65001, AS] }], nextHop: parseIP("10.0.0.2") } };
   importInto(rib, loop, { ...peer, importPolicy: ACCEPT_ALL }, { asNumber: AS, routerId: "10.0.0.1", clusterId: "10.0.0.1" }, 0, changes);
-  assert.deepEqual(routeViews(rib).map((v) => v.prefix), ["10.1.0.0/24"]);
+  assert.deepEqual(
+    routeViews(rib).map((v) => v.prefix),
+    ["10.1.0.0/24"],
+  );
 });
 
 test("communities as text, both ways; a bad one refused with BGP_BAD_COMMUNITY", () => {
@@ -79,7 +87,14 @@ test("communities as text, both ways; a bad one refused with BGP_BAD_COMMUNITY",
 test("peer status: counts, uptime, and the reason in words when down (the maximum-prefix guard first)", () => {
   const facts = (over: Partial<PeerFacts["session"]> = {}, limitReason?: string): PeerFacts => ({
     config: cfg(),
-    session: { state: "Established", established: true, establishedAt: 1_000, lastError: undefined, counters: { updatesReceived: 3, updatesSent: 4, flaps: 1 }, ...over },
+    session: {
+      state: "Established",
+      established: true,
+      establishedAt: 1_000,
+      lastError: undefined,
+      counters: { updatesReceived: 3, updatesSent: 4, flaps: 1 },
+      ...over,
+    },
     accepted: 5,
     rejected: 2,
     advertised: 7,

@@ -33,10 +33,18 @@ test("keepaliveTime: KEEPALIVEs at the configured interval; unset, a third of th
     clock.advance(6000);
     await m.settle();
     const after = peers.map(keepalives);
-    assert.deepEqual(after.map((n, i) => n - before[i]!), [3, 0, 0], "2 s interval: 3 in 6 s; 10 s (30/3): none yet");
+    assert.deepEqual(
+      after.map((n, i) => n - before[i]!),
+      [3, 0, 0],
+      "2 s interval: 3 in 6 s; 10 s (30/3): none yet",
+    );
     clock.advance(4000);
     await m.settle();
-    assert.deepEqual(peers.map((p, i) => keepalives(p) - before[i]!), [5, 1, 1], "25 s configured with hold 30: clamped to 10 s");
+    assert.deepEqual(
+      peers.map((p, i) => keepalives(p) - before[i]!),
+      [5, 1, 1],
+      "25 s configured with hold 30: clamped to 10 s",
+    );
     for (const p of peers) p.sock.destroy();
   } finally {
     await sp.stop();
@@ -67,7 +75,13 @@ test("allowOwnAs: a path with our AS up to N times is accepted from that peer on
     await m.wait("both peers' UPDATEs counted", () => sp.peerStatus().reduce((n, s) => n + s.prefixesReceived, 0) === 4);
     await m.settle();
     assert.deepEqual([...fib.keys()].sort(), ["10.101.1.0/24", "10.102.2.0/24"]);
-    assert.deepEqual(sp.peerStatus().map((s) => [s.address, s.prefixesReceived, s.prefixesAccepted]), [["127.0.0.101", 2, 1], ["127.0.0.102", 2, 1]]);
+    assert.deepEqual(
+      sp.peerStatus().map((s) => [s.address, s.prefixesReceived, s.prefixesAccepted]),
+      [
+        ["127.0.0.101", 2, 1],
+        ["127.0.0.102", 2, 1],
+      ],
+    );
     a.sock.destroy();
     b.sock.destroy();
   } finally {

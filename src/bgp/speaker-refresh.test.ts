@@ -14,7 +14,6 @@ import { answer } from "./control.js";
 const PORT = 179;
 const AS = 64512;
 
-
 const rr = (subtype: number, afi = 1): BgpMessage => ({ type: "route-refresh", afi, safi: 1, subtype });
 
 test("enhanced route refresh, receiving: BoRR marks stale, EoRR purges what was not re-sent; stray EoRR and unknown subtypes are ignored", async () => {
@@ -80,7 +79,10 @@ test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with ca
     const withCap = m.peer();
     await withCap.connect("127.0.0.83", "127.0.0.82", PORT);
     const ours = await withCap.establish(peerOpen("10.0.0.83", AS));
-    assert.ok(ours.capabilities.some((c) => c.code === 70), "we advertise enhanced route refresh");
+    assert.ok(
+      ours.capabilities.some((c) => c.code === 70),
+      "we advertise enhanced route refresh",
+    );
     const without = m.peer();
     await without.connect("127.0.0.84", "127.0.0.82", PORT);
     await without.establish(peerOpen("10.0.0.84", AS, { enhanced: false }));
@@ -91,9 +93,15 @@ test("enhanced route refresh, answering: BoRR, the table, EoRR to a peer with ca
       p.send(rr(0));
       p.send(rr(0, 2)); // IPv6 was not negotiated: ignored
     }
-    await m.wait("refresh answered", () => withCap.got.some((m) => m.type === "route-refresh" && m.subtype === 2) && without.updates().some((u) => isEndOfRib(u)));
+    await m.wait(
+      "refresh answered",
+      () => withCap.got.some((m) => m.type === "route-refresh" && m.subtype === 2) && without.updates().some((u) => isEndOfRib(u)),
+    );
     await m.settle();
-    const kinds = (p: ScriptedPeer) => p.got.filter((m) => m.type !== "keepalive").map((m) => (m.type === "route-refresh" ? `rr${m.subtype}` : m.type === "update" ? (isEndOfRib(m) ? "eor" : "update") : m.type));
+    const kinds = (p: ScriptedPeer) =>
+      p.got
+        .filter((m) => m.type !== "keepalive")
+        .map((m) => (m.type === "route-refresh" ? `rr${m.subtype}` : m.type === "update" ? (isEndOfRib(m) ? "eor" : "update") : m.type));
     assert.deepEqual(kinds(withCap), ["rr1", "update", "rr2"]);
     assert.deepEqual(kinds(without), ["update", "eor"]);
     assert.deepEqual(withCap.announced(), ["10.82.0.0/24"]);
@@ -125,7 +133,16 @@ test("graceful restart, restarting speaker: R and F bits, nothing sent or instal
     await p.connect("127.0.0.86", "127.0.0.85", PORT);
     const ours = await p.establish(peerOpen("10.0.0.86", AS, { gr: true }));
     const gr = ours.capabilities.find((c) => c.code === 64);
-    assert.deepEqual(gr, { code: 64, restarting: true, notification: true, restartTime: 90, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }] });
+    assert.deepEqual(gr, {
+      code: 64,
+      restarting: true,
+      notification: true,
+      restartTime: 90,
+      families: [
+        { afi: 1, safi: 1, forwarding: true },
+        { afi: 2, safi: 1, forwarding: true },
+      ],
+    });
     p.send(announce("10.9.0.86", ["10.86.1.0/24"]));
     await m.settle();
     assert.equal(p.updates().length, 0, "selection deferred: nothing sent");
@@ -213,25 +230,55 @@ test("nextHopSelf per peer, and large communities (RFC 8092) passing through, ma
   await sp.start();
   try {
     const [src, self, plain, ebgp] = [m.peer(), m.peer(), m.peer(), m.peer()];
-    for (const [p, n] of [[src, 91], [self, 92], [plain, 93]] as const) {
+    for (const [p, n] of [
+      [src, 91],
+      [self, 92],
+      [plain, 93],
+    ] as const) {
       await p.connect(`127.0.0.${n}`, "127.0.0.90", PORT);
       await p.establish(peerOpen(`10.0.0.${n}`, AS));
     }
     await ebgp.connect("127.0.0.94", "127.0.0.90", PORT);
     await ebgp.establish(peerOpen("10.0.0.94", 65094));
-    src.send(announce("10.9.0.91", ["10.91.1.0/24"], { largeCommunities: [[65000, 1, 2], [65000, 9, 9]] }));
+    src.send(
+      announce("10.9.0.91", ["10.91.1.0/24"], {
+        largeCommunities: [
+          [65000, 1, 2],
+          [65000, 9, 9],
+        ],
+      }),
+    );
     src.send(announce("10.9.0.91", ["10.91.2.0/24"], { largeCommunities: [[65000, 666, 1]] }));
     await m.wait("routes reach every peer", () => [self, plain, ebgp].every((p) => p.announced().includes("10.91.1.0/24")));
     await m.settle();
     const view = sp.routes("ipv4");
-    assert.deepEqual(view.map((r) => r.prefix), ["10.91.1.0/24"], "the large-community reject term worked");
+    assert.deepEqual(
+      view.map((r) => r.prefix),
+      ["10.91.1.0/24"],
+      "the large-community reject term worked",
+    );
     assert.deepEqual(view[0]!.paths[0]!.largeCommunities, ["64512:7:7", "65000:1:2"]);
     const got = (p: ScriptedPeer) => p.updates().find((u) => u.nlri.some((n) => n.prefix.toString() === "10.91.1.0/24"))!.attributes;
     assert.equal(got(self).nextHop?.toString(), "127.0.0.90", "nextHopSelf: true → our session address on iBGP");
     assert.equal(got(plain).nextHop?.toString(), "10.9.0.91", "default on iBGP: next hop kept");
     assert.equal(got(ebgp).nextHop?.toString(), "10.9.0.91", "nextHopSelf: false → kept on eBGP too");
-    assert.deepEqual(got(plain).largeCommunities, [[64512, 7, 7], [65000, 1, 2]], "large communities pass through");
-    assert.deepEqual(got(ebgp).largeCommunities, [[64512, 7, 7], [64512, 8, 8], [65000, 1, 2]], "export policy matched and set a large community");
+    assert.deepEqual(
+      got(plain).largeCommunities,
+      [
+        [64512, 7, 7],
+        [65000, 1, 2],
+      ],
+      "large communities pass through",
+    );
+    assert.deepEqual(
+      got(ebgp).largeCommunities,
+      [
+        [64512, 7, 7],
+        [64512, 8, 8],
+        [65000, 1, 2],
+      ],
+      "export policy matched and set a large community",
+    );
     for (const p of [src, self, plain, ebgp]) p.sock.destroy();
   } finally {
     await sp.stop();
@@ -245,7 +292,10 @@ test("policy changes keep the session: import asks for a refresh and re-imports,
   const peer = (n: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${n}`, asNumber: AS, passive: true, holdTime: 30, ...extra });
   const refuse = (prefix: string): PeerConfig["import"] => [{ match: { prefix: [{ prefix }] }, action: "reject" }, { action: "accept" }];
   sp.setPeers([peer(96), peer(97)]);
-  sp.setOriginated([{ prefix: "10.95.1.0/24", nextHop: "10.9.0.95" }, { prefix: "10.95.2.0/24", nextHop: "10.9.0.95" }]);
+  sp.setOriginated([
+    { prefix: "10.95.1.0/24", nextHop: "10.9.0.95" },
+    { prefix: "10.95.2.0/24", nextHop: "10.9.0.95" },
+  ]);
   await sp.start();
   try {
     const a = m.peer();
@@ -286,11 +336,17 @@ test("policy changes keep the session: import asks for a refresh and re-imports,
     sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }), peer(97)]);
     await m.wait("EoRR to a after the next-hop change", () => a.got.some((m) => m.type === "route-refresh" && m.subtype === 2));
     const resent = a.updates().filter((u) => u.nlri.length > 0);
-    assert.deepEqual(resent.map((u) => [u.nlri.map((x) => x.prefix.toString()), u.attributes.nextHop?.toString()]), [[["10.95.1.0/24"], "127.0.0.95"]]);
+    assert.deepEqual(
+      resent.map((u) => [u.nlri.map((x) => x.prefix.toString()), u.attributes.nextHop?.toString()]),
+      [[["10.95.1.0/24"], "127.0.0.95"]],
+    );
     assert.equal(a.closed, false);
 
     // b has no enhanced route refresh: it could not be told to drop a route, so it is reset
-    sp.setPeers([peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }), peer(97, { export: refuse("10.95.2.0/24") })]);
+    sp.setPeers([
+      peer(96, { import: refuse("10.96.2.0/24"), export: refuse("10.95.2.0/24"), nextHopSelf: true }),
+      peer(97, { export: refuse("10.95.2.0/24") }),
+    ]);
     await m.wait("b's NOTIFICATION", () => b.notification() !== undefined);
     assert.deepEqual(b.notification(), { code: 6, subcode: 6 }, "Cease, other configuration change");
     assert.equal(a.closed, false);

@@ -12,7 +12,14 @@ const AS = 64512;
 let m = inMemory();
 
 function speaker(n: number, clusterId?: string): Speaker {
-  return new Speaker({ clock: m.clock, network: m.network, routerId: `10.0.0.${n}`, asNumber: AS, listen: { address: `127.0.0.${n}`, port: PORT }, ...(clusterId ? { clusterId } : {}) });
+  return new Speaker({
+    clock: m.clock,
+    network: m.network,
+    routerId: `10.0.0.${n}`,
+    asNumber: AS,
+    listen: { address: `127.0.0.${n}`, port: PORT },
+    ...(clusterId ? { clusterId } : {}),
+  });
 }
 
 function peerCfg(self: number, other: number, extra: Partial<PeerConfig> = {}): PeerConfig {
@@ -22,7 +29,9 @@ function peerCfg(self: number, other: number, extra: Partial<PeerConfig> = {}): 
 function fib(s: Speaker): Map<string, string[]> {
   const view = new Map<string, string[]>();
   s.onFibChange((cs: FibChange[]) => {
-    for (const c of cs) if (c.nextHops.length) view.set(c.prefix, c.nextHops); else view.delete(c.prefix);
+    for (const c of cs)
+      if (c.nextHops.length) view.set(c.prefix, c.nextHops);
+      else view.delete(c.prefix);
   });
   return view;
 }

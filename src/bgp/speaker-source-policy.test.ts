@@ -16,15 +16,35 @@ const EXT = 65001;
 const m = inMemory();
 const waitFor = (what: string, cond: () => boolean) => m.wait(what, cond);
 
-const sp = (n: number, as = AS) => new Speaker({ clock: m.clock, network: m.network, routerId: `10.0.0.${n}`, asNumber: as, listen: { address: `127.0.0.${n}`, port: PORT } });
-const cfg = (self: number, other: number, as: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address: `127.0.0.${other}`, asNumber: as, port: PORT, localAddress: `127.0.0.${self}`, holdTime: 9, connectRetry: 1, ...extra });
-const toIbgp: PolicyTermConfig[] = [{ match: { source: ["local"] }, action: "accept" }, { match: { source: ["ibgp"] }, action: "accept" }, { action: "reject" }];
+const sp = (n: number, as = AS) =>
+  new Speaker({ clock: m.clock, network: m.network, routerId: `10.0.0.${n}`, asNumber: as, listen: { address: `127.0.0.${n}`, port: PORT } });
+const cfg = (self: number, other: number, as: number, extra: Partial<PeerConfig> = {}): PeerConfig => ({
+  address: `127.0.0.${other}`,
+  asNumber: as,
+  port: PORT,
+  localAddress: `127.0.0.${self}`,
+  holdTime: 9,
+  connectRetry: 1,
+  ...extra,
+});
+const toIbgp: PolicyTermConfig[] = [
+  { match: { source: ["local"] }, action: "accept" },
+  { match: { source: ["ibgp"] }, action: "accept" },
+  { action: "reject" },
+];
 const toEbgp: PolicyTermConfig[] = [{ match: { source: ["local"] }, action: "accept" }, { action: "reject" }];
 const all: PolicyTermConfig[] = [{ action: "accept" }];
 const prefixes = (s: Speaker) => s.routes("ipv4").map((r) => r.prefix);
 
 test("source-based export: reflection between clients works; eBGP routes stay off the clients, client routes off the eBGP peer", async () => {
-  const rr = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.40", asNumber: AS, clusterId: "1.1.1.1", listen: { address: "127.0.0.40", port: PORT } });
+  const rr = new Speaker({
+    clock: m.clock,
+    network: m.network,
+    routerId: "10.0.0.40",
+    asNumber: AS,
+    clusterId: "1.1.1.1",
+    listen: { address: "127.0.0.40", port: PORT },
+  });
   const c1 = sp(41);
   const c2 = sp(42);
   const ext = sp(43, EXT);
@@ -42,7 +62,10 @@ test("source-based export: reflection between clients works; eBGP routes stay of
     ext.setOriginated([{ prefix: "10.90.0.0/24" }]);
     rr.setOriginated([{ prefix: "10.70.0.0/24" }]);
     await Promise.all(speakers.map((s) => s.start()));
-    await waitFor("the RR learns the client's and the eBGP peer's routes", () => prefixes(rr).includes("10.51.0.0/24") && prefixes(rr).includes("10.90.0.0/24"));
+    await waitFor(
+      "the RR learns the client's and the eBGP peer's routes",
+      () => prefixes(rr).includes("10.51.0.0/24") && prefixes(rr).includes("10.90.0.0/24"),
+    );
     await waitFor("c2 gets c1's route reflected", () => prefixes(c2).includes("10.51.0.0/24") && prefixes(c2).includes("10.70.0.0/24"));
     await waitFor("ext gets the RR's own route", () => prefixes(ext).includes("10.70.0.0/24"));
     // a marker originated after both were learned: when it arrives, anything exported before it has too

@@ -94,4 +94,3 @@ export interface RouteView {
     clusterList?: string[];
   }[];
 }
-

@@ -9,7 +9,10 @@ const PORT = 179;
 
 function fibView(changes: FibChange[][]): Map<string, string[]> {
   const m = new Map<string, string[]>();
-  for (const batch of changes) for (const c of batch) if (c.nextHops.length) m.set(c.prefix, c.nextHops); else m.delete(c.prefix);
+  for (const batch of changes)
+    for (const c of batch)
+      if (c.nextHops.length) m.set(c.prefix, c.nextHops);
+      else m.delete(c.prefix);
   return m;
 }
 

@@ -42,7 +42,17 @@ import { parseCommunity, peerStatusOf, routeViews } from "./speaker-views.js";
 import type { FibChange, LogFn, OriginatedRoute, PeerStatus, RouteView, SpeakerOptions } from "./speaker-types.js";
 
 export type { PeerConfig } from "./session.js";
-export type { FailureDetector, FibChange, GracefulRestartOptions, LogFn, LogLevel, OriginatedRoute, PeerStatus, RouteView, SpeakerOptions } from "./speaker-types.js";
+export type {
+  FailureDetector,
+  FibChange,
+  GracefulRestartOptions,
+  LogFn,
+  LogLevel,
+  OriginatedRoute,
+  PeerStatus,
+  RouteView,
+  SpeakerOptions,
+} from "./speaker-types.js";
 export { formatCommunity, parseCommunity } from "./speaker-views.js";
 
 /** A configured peer: its session and what the speaker keeps for it. */
@@ -107,7 +117,8 @@ export class Speaker {
     this.rib = new Rib(opts.asNumber);
     this.identity = { asNumber: opts.asNumber, routerId: opts.routerId, clusterId: opts.clusterId ?? opts.routerId };
     const rt = opts.gracefulRestart?.restartTime;
-    if (rt !== undefined && (!Number.isInteger(rt) || rt < 0 || rt > 4095)) throw new BgpError("BGP_BAD_RESTART_TIME", `graceful restart time must be 0..4095 seconds: ${rt}`);
+    if (rt !== undefined && (!Number.isInteger(rt) || rt < 0 || rt > 4095))
+      throw new BgpError("BGP_BAD_RESTART_TIME", `graceful restart time must be 0..4095 seconds: ${rt}`);
     this.deferral = new SelectionDeferral(!!opts.gracefulRestart?.restarting, this.clock);
     this.outbound = new Outbound<PeerState>(this.identity, this.rib, this.log);
     const turn = (fn: () => void) => soon(this.clock, fn);
@@ -135,7 +146,12 @@ export class Speaker {
       const configs = [...this.peers.values()].map((p) => p.config);
       const keys = configs.filter((c) => c.password).map((c) => ({ peer: canonicalAddress(c.address), key: c.password! }));
       const gtsm = configs.some((c) => c.ttlSecurity);
-      this.listener = await this.network.listen(listen, { keys, gtsm }, (s) => this.onInbound(s), (err) => this.log("error", "listener error", { err: err.message }));
+      this.listener = await this.network.listen(
+        listen,
+        { keys, gtsm },
+        (s) => this.onInbound(s),
+        (err) => this.log("error", "listener error", { err: err.message }),
+      );
       this.log("info", "listening", listen);
     }
     for (const p of this.peers.values()) p.session.start();
@@ -225,7 +241,11 @@ export class Speaker {
       const sessionCfg: PeerConfig = { ...cfg, address: addr };
       if (gr?.restartTime !== undefined && sessionCfg.gracefulRestartTime === undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
       const local = gr
-        ? { asNumber: this.opts.asNumber, routerId: this.opts.routerId, restartState: () => ({ restarting: this.deferral.active, forwarding: gr.preserveForwarding ?? true }) }
+        ? {
+            asNumber: this.opts.asNumber,
+            routerId: this.opts.routerId,
+            restartState: () => ({ restarting: this.deferral.active, forwarding: gr.preserveForwarding ?? true }),
+          }
         : { asNumber: this.opts.asNumber, routerId: this.opts.routerId };
       const st: PeerState = {
         config: cfg,
@@ -434,14 +454,22 @@ export class Speaker {
     this.outbound.leave(st);
     // the group's table must be current before a member joins (its dump is that table)
     this.flow.flush();
-    this.outbound.join(st, { config: st.config, info: st.info!, negotiated: s.negotiated!, ibgp: s.ibgp, localAddress: s.localAddress, send: (frames) => s.sendEncoded(frames) }, refresh);
+    this.outbound.join(
+      st,
+      { config: st.config, info: st.info!, negotiated: s.negotiated!, ibgp: s.ibgp, localAddress: s.localAddress, send: (frames) => s.sendEncoded(frames) },
+      refresh,
+    );
   }
 
   /** RFC 4724 helper, session lost (or ended by a NOTIFICATION under RFC 8538): keep the peer's routes stale for its restart time. */
   private grKeep(st: PeerState): boolean {
     if (!st.gr || !st.info || st.gr.families.size === 0) return false;
     const keep = new Set(st.gr.families.keys());
-    this.log("info", "peer lost gracefully (no NOTIFICATION, or one under the N bit): keeping its routes (graceful restart helper)", { peer: st.config.address, families: [...keep], restartTime: st.gr.restartTime });
+    this.log("info", "peer lost gracefully (no NOTIFICATION, or one under the N bit): keeping its routes (graceful restart helper)", {
+      peer: st.config.address,
+      families: [...keep],
+      restartTime: st.gr.restartTime,
+    });
     this.outbound.leave(st);
     st.rejected.clear();
     st.stale.keep(keep, st.gr.restartTime);
@@ -450,7 +478,11 @@ export class Speaker {
 
   private checkDeferral(): void {
     if (!this.deferral.active || !this.started) return;
-    if (selectionReady([...this.peers.values()].map((st) => ({ established: st.session.established, negotiated: st.session.negotiated, eorReceived: st.eorReceived })))) {
+    if (
+      selectionReady(
+        [...this.peers.values()].map((st) => ({ established: st.session.established, negotiated: st.session.negotiated, eorReceived: st.eorReceived })),
+      )
+    ) {
       this.endDeferral("End-of-RIB received from every peer");
     }
   }
@@ -459,7 +491,8 @@ export class Speaker {
     if (!this.deferral.end()) return;
     this.log("info", "route selection done after restart", { why });
     this.flow.flush();
-    for (const st of this.peers.values()) if (st.session.established && st.session.negotiated && st.info && this.outbound.groupOf(st) === undefined) this.joinGroup(st);
+    for (const st of this.peers.values())
+      if (st.session.established && st.session.negotiated && st.info && this.outbound.groupOf(st) === undefined) this.joinGroup(st);
     // the whole FIB at once: listeners replace what the previous run left installed
     this.fib.resync(this.rib.all());
     this.fib.flush();
@@ -489,7 +522,14 @@ export class Speaker {
     }
     for (const e of u.errors ?? []) this.log("warn", "UPDATE error", { peer: st.config.address, action: e.action, err: e.message });
     // changes gather across the UPDATEs of one read and go out together (fewer, fuller UPDATEs)
-    const r = importInto(this.rib, u, { info: st.info, importPolicy: st.importPolicy, rejected: st.rejected }, this.identity, this.clock.now(), this.flow.gathering);
+    const r = importInto(
+      this.rib,
+      u,
+      { info: st.info, importPolicy: st.importPolicy, rejected: st.rejected },
+      this.identity,
+      this.clock.now(),
+      this.flow.gathering,
+    );
     if (r.treatAsWithdraw) this.log("warn", "UPDATE treated as withdraw", { peer: st.config.address, reason: r.treatAsWithdraw });
     const max = st.config.maxPrefixes;
     if (max !== undefined && this.rib.peerPathCount(st.info.id) > max) {
@@ -572,7 +612,13 @@ export class Speaker {
 }
 
 function stableJson(v: object): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b))));
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b)),
+    ),
+  );
 }
 
 function canonicalAddress(a: string): string {

@@ -21,7 +21,15 @@ const path = (prefix: string): Path => {
     family: p.family === 4 ? "ipv4" : "ipv6",
     prefix: p,
     pathId: 0,
-    attrs: { origin: 0, asPath: [], nextHop: parseIP(p.family === 4 ? "10.0.0.2" : "fd00::2"), localPref: 100, communities: [], largeCommunities: [], clusterList: [] },
+    attrs: {
+      origin: 0,
+      asPath: [],
+      nextHop: parseIP(p.family === 4 ? "10.0.0.2" : "fd00::2"),
+      localPref: 100,
+      communities: [],
+      largeCommunities: [],
+      clusterList: [],
+    },
     source: PEER,
     learnedAt: 0,
   };
@@ -31,7 +39,12 @@ function setup(prefixes: string[]): { rib: Rib; clock: FakeClock; deps: StaleDep
   const rib = new Rib(AS);
   const clock = new FakeClock();
   const committed: string[][] = [];
-  const deps: StaleDeps = { rib, clock, log: () => {}, commit: (c) => void committed.push([...c.values()].filter((x) => !x.best).map((x) => x.prefix.toString())) };
+  const deps: StaleDeps = {
+    rib,
+    clock,
+    log: () => {},
+    commit: (c) => void committed.push([...c.values()].filter((x) => !x.best).map((x) => x.prefix.toString())),
+  };
   for (const p of prefixes) rib.upsert(path(p), new Map());
   const held = () => [...rib.all()].map((e) => e.prefix.toString()).sort();
   return { rib, clock, deps, committed, held };

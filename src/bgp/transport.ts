@@ -77,5 +77,10 @@ export interface BgpNetwork {
    */
   connect(req: ConnectRequest, onConnected: () => void): ByteStream;
   /** Listens at `at`; each accepted connection goes to `onInbound`. */
-  listen(at: { address: string; port: number }, security: ListenerSecurity, onInbound: (s: ByteStream) => void, onError: (err: Error) => void): Promise<BgpListener>;
+  listen(
+    at: { address: string; port: number },
+    security: ListenerSecurity,
+    onInbound: (s: ByteStream) => void,
+    onError: (err: Error) => void,
+  ): Promise<BgpListener>;
 }

@@ -32,7 +32,13 @@ const member = (p: PeerInfo): GroupMember => ({ id: p.id, routerId: p.routerId }
 
 /** A reflector-client group, exporting as tabby does (export.ts), one result per (attrs, source). */
 function group(tx: CodecOptions): UpdateGroup<GroupMember> {
-  const target: ExportTarget = { peer: { ...A, id: "group" }, localAs: AS, routerId: "10.0.0.100", clusterId: CLUSTER, selfNextHop: { ipv4: parseIP("10.0.0.100") } };
+  const target: ExportTarget = {
+    peer: { ...A, id: "group" },
+    localAs: AS,
+    routerId: "10.0.0.100",
+    clusterId: CLUSTER,
+    selfNextHop: { ipv4: parseIP("10.0.0.100") },
+  };
   const memo = new Map<RouteAttrs, Map<string, ExportResult | undefined>>();
   const exporter = (p: Path): ExportResult | undefined => {
     let m = memo.get(p.attrs);
@@ -58,7 +64,15 @@ function path(src: PeerInfo | undefined, prefix: string, over: Partial<RouteAttr
   const k = `${src?.id}|${JSON.stringify(over)}`;
   let attrs = attrsCache.get(k);
   if (!attrs) {
-    attrs = { origin: 0, asPath: [], communities: [], largeCommunities: [], clusterList: [], nextHop: parseIP(src ? src.id.replace("10.0.0.", "10.9.0.") : "10.9.9.9"), ...over };
+    attrs = {
+      origin: 0,
+      asPath: [],
+      communities: [],
+      largeCommunities: [],
+      clusterList: [],
+      nextHop: parseIP(src ? src.id.replace("10.0.0.", "10.9.0.") : "10.9.9.9"),
+      ...over,
+    };
     attrsCache.set(k, attrs);
   }
   return { family: "ipv4", prefix: parsePrefix(prefix), pathId: 0, attrs, source: src, learnedAt: 0 };
@@ -70,10 +84,20 @@ function reflected(src: PeerInfo, originatorId = src.routerId, localPref = 100):
   return { origin: 0, asPath: [], nextHop: parseIP(src.id.replace("10.0.0.", "10.9.0.")), localPref, originatorId, clusterList: [CLUSTER] };
 }
 function announce(attrs: PathAttributes, prefixes: (string | [string, number])[]): UpdateMessage {
-  return { type: "update", withdrawn: [], attributes: attrs, nlri: prefixes.map((p) => (typeof p === "string" ? { prefix: parsePrefix(p), pathId: 0 } : { prefix: parsePrefix(p[0]), pathId: p[1] })) };
+  return {
+    type: "update",
+    withdrawn: [],
+    attributes: attrs,
+    nlri: prefixes.map((p) => (typeof p === "string" ? { prefix: parsePrefix(p), pathId: 0 } : { prefix: parsePrefix(p[0]), pathId: p[1] })),
+  };
 }
 function withdraw(prefixes: (string | [string, number])[]): UpdateMessage {
-  return { type: "update", withdrawn: prefixes.map((p) => (typeof p === "string" ? { prefix: parsePrefix(p), pathId: 0 } : { prefix: parsePrefix(p[0]), pathId: p[1] })), attributes: {}, nlri: [] };
+  return {
+    type: "update",
+    withdrawn: prefixes.map((p) => (typeof p === "string" ? { prefix: parsePrefix(p), pathId: 0 } : { prefix: parsePrefix(p[0]), pathId: p[1] })),
+    attributes: {},
+    nlri: [],
+  };
 }
 
 /** What each member receives from one sync, as hex frames. */
@@ -153,7 +177,11 @@ test("update group: the same bytes from another source only reach the members wh
   const viaD = path(D, P, over);
   const viaA = path(A, P, over);
   const attrs: PathAttributes = { ...reflected(A, "7.7.7.7"), nextHop: parseIP("10.9.0.7") };
-  assert.deepEqual(delivered(g, g.sync([change(P, viaD)])), { "10.0.0.1": enc(PLAIN, announce(attrs, [P])), "10.0.0.2": enc(PLAIN, announce(attrs, [P])), "10.0.0.3": enc(PLAIN, announce(attrs, [P])) });
+  assert.deepEqual(delivered(g, g.sync([change(P, viaD)])), {
+    "10.0.0.1": enc(PLAIN, announce(attrs, [P])),
+    "10.0.0.2": enc(PLAIN, announce(attrs, [P])),
+    "10.0.0.3": enc(PLAIN, announce(attrs, [P])),
+  });
   // best moves to A's copy: the bytes are the same, only A must lose it
   assert.deepEqual(delivered(g, g.sync([change(P, viaA, viaD)])), { "10.0.0.1": enc(PLAIN, withdraw([P])), "10.0.0.2": [], "10.0.0.3": [] });
   assert.deepEqual([g.advertised(a), g.advertised(b)], [0, 1]);
@@ -210,16 +238,27 @@ test("update group with ADD-PATH: each member gets every path but its own, under
   assert.deepEqual(g.dump(d, "ipv4").map(hex), enc(ADDPATH, announce(reflected(B), [[P, 2]]), endOfRib("ipv4")));
   assert.deepEqual(g.dump(b, "ipv4").map(hex), enc(ADDPATH, endOfRib("ipv4")));
   const out3 = g.sync([change(P)]);
-  assert.deepEqual(delivered(g, out3), { "10.0.0.1": enc(ADDPATH, withdraw([[P, 2]])), "10.0.0.2": [], "10.0.0.3": enc(ADDPATH, withdraw([[P, 2]])), "10.0.0.4": enc(ADDPATH, withdraw([[P, 2]])) });
+  assert.deepEqual(delivered(g, out3), {
+    "10.0.0.1": enc(ADDPATH, withdraw([[P, 2]])),
+    "10.0.0.2": [],
+    "10.0.0.3": enc(ADDPATH, withdraw([[P, 2]])),
+    "10.0.0.4": enc(ADDPATH, withdraw([[P, 2]])),
+  });
 });
 
 test("update group over IPv6 (MP_REACH / MP_UNREACH through the general encoder): split horizon and withdrawal", () => {
   const tx: CodecOptions = PLAIN;
   const target: ExportTarget = { peer: { ...A, id: "group" }, localAs: AS, routerId: "10.0.0.100", clusterId: CLUSTER, selfNextHop: {} };
-  const g = new UpdateGroup<GroupMember>("k6", ["ipv4", "ipv6"], tx, (p) => {
-    const out = exportRoute(p, target);
-    return out && { out, key: outRouteKey(out, tx), from: p.source?.id, originatorId: out.attrs.originatorId };
-  }, () => 0);
+  const g = new UpdateGroup<GroupMember>(
+    "k6",
+    ["ipv4", "ipv6"],
+    tx,
+    (p) => {
+      const out = exportRoute(p, target);
+      return out && { out, key: outRouteKey(out, tx), from: p.source?.id, originatorId: out.attrs.originatorId };
+    },
+    () => 0,
+  );
   const [a, b] = [A, B].map(member) as [GroupMember, GroupMember];
   g.join(a);
   g.join(b);
@@ -228,7 +267,19 @@ test("update group over IPv6 (MP_REACH / MP_UNREACH through the general encoder)
   const p6: Path = { family: "ipv6", prefix: parsePrefix(P6), pathId: 0, attrs, source: A, learnedAt: 0 };
   const ch = (...mp: Path[]) => ({ key: prefixKey(parsePrefix(P6)), family: "ipv6" as const, best: mp[0], multipath: mp });
   const nl = [{ prefix: parsePrefix(P6), pathId: 0 }];
-  const ann: UpdateMessage = { type: "update", withdrawn: [], nlri: [], attributes: { origin: 0, asPath: [], localPref: 100, originatorId: A.routerId, clusterList: [CLUSTER], mpReach: { family: "ipv6", nextHop: parseIP("fd00::1"), nlri: nl } } };
+  const ann: UpdateMessage = {
+    type: "update",
+    withdrawn: [],
+    nlri: [],
+    attributes: {
+      origin: 0,
+      asPath: [],
+      localPref: 100,
+      originatorId: A.routerId,
+      clusterList: [CLUSTER],
+      mpReach: { family: "ipv6", nextHop: parseIP("fd00::1"), nlri: nl },
+    },
+  };
   assert.deepEqual(delivered(g, g.sync([ch(p6)])), { "10.0.0.1": [], "10.0.0.2": enc(tx, ann) });
   assert.deepEqual(g.dump(b, "ipv6").map(hex), enc(tx, ann, endOfRib("ipv6")));
   assert.deepEqual(g.dump(a, "ipv6").map(hex), enc(tx, endOfRib("ipv6")));
@@ -239,7 +290,10 @@ test("update group over IPv6 (MP_REACH / MP_UNREACH through the general encoder)
 test("ipv4Frames: the same bytes as packAnnouncements / packWithdrawals + encodeMessage (property)", () => {
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xffffffff })), { minLength: 1, maxLength: 1500 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xffffffff })), {
+        minLength: 1,
+        maxLength: 1500,
+      }),
       fc.boolean(),
       fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 40 }),
       (routes, addPath, communities) => {
@@ -254,7 +308,11 @@ test("ipv4Frames: the same bytes as packAnnouncements / packWithdrawals + encode
         const ids = [...seen.values()].map(([, id]) => id);
         const nlri = keys.map((k, i) => ({ prefix: prefixFromKey(k), pathId: addPath ? ids[i]! : 0 }));
         const out = { attrs: { origin: 0, asPath: [], communities, localPref: 100 }, nextHop: parseIP("10.9.0.1") };
-        const want = packAnnouncements("ipv4", nlri.map((n) => ({ ...n, out })), tx).map((u) => hex(encodeMessage(u, tx)));
+        const want = packAnnouncements(
+          "ipv4",
+          nlri.map((n) => ({ ...n, out })),
+          tx,
+        ).map((u) => hex(encodeMessage(u, tx)));
         const attrs = encodeAttributes({ ...out.attrs, nextHop: out.nextHop }, tx);
         assert.deepEqual(ipv4Frames(attrs, keys, addPath ? ids : undefined).map(hex), want);
         const wantWd = packWithdrawals("ipv4", nlri, tx).map((u) => hex(encodeMessage(u, tx)));

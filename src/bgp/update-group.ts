@@ -233,7 +233,8 @@ export class UpdateGroup<M extends GroupMember> {
     for (const [family, acc] of accs) {
       // withdrawals first, then announcements (as each member would get them alone)
       for (const run of acc.wd.values()) for (const f of this.frames(family, undefined, run, attrs)) out.shared.push({ bytes: f, except: run.except });
-      for (const byExcept of acc.ann.values()) for (const run of byExcept.values()) for (const f of this.frames(family, run.r, run, attrs)) out.shared.push({ bytes: f, except: run.except });
+      for (const byExcept of acc.ann.values())
+        for (const run of byExcept.values()) for (const f of this.frames(family, run.r, run, attrs)) out.shared.push({ bytes: f, except: run.except });
       for (const [m, o] of acc.own) {
         let mine = own.get(m);
         if (!mine) own.set(m, (mine = { wd: [], ann: [] }));
@@ -261,7 +262,13 @@ export class UpdateGroup<M extends GroupMember> {
     }
     // other families through the general encoder (MP_REACH carries the NLRI inside an attribute)
     const nlri: Nlri[] = run.keys.map((k, i) => ({ prefix: prefixFromKey(k), pathId: run.ids[i]! }));
-    const msgs = r ? packAnnouncements(family, nlri.map((n) => ({ ...n, out: r.out, key: r.key })), this.tx) : packWithdrawals(family, nlri, this.tx);
+    const msgs = r
+      ? packAnnouncements(
+          family,
+          nlri.map((n) => ({ ...n, out: r.out, key: r.key })),
+          this.tx,
+        )
+      : packWithdrawals(family, nlri, this.tx);
     return msgs.map((u) => encodeMessage(u, this.tx));
   }
 

@@ -85,7 +85,10 @@ test("import defaults: everything but this node's own blocks and node addresses;
   const s = world();
   const before = computeHostDesired(s, "h1").peers.map((p) => JSON.stringify(p.import));
   put(s, `${R}workloadendpoints/ns/h1-k8s-c-eth0`, { spec: { node: "h1", interfaceName: "tabcccccccccccc", ipNetworks: ["10.65.0.9/32"] } });
-  assert.deepEqual(computeHostDesired(s, "h1").peers.map((p) => JSON.stringify(p.import)), before);
+  assert.deepEqual(
+    computeHostDesired(s, "h1").peers.map((p) => JSON.stringify(p.import)),
+    before,
+  );
 });
 
 test("BGPFilter rules come first, in order, per family; unmatched routes fall through to the defaults", () => {
@@ -125,7 +128,14 @@ test("BGPFilter rules come first, in order, per family; unmatched routes fall th
 });
 
 test("interface rules: local workload routes by pattern; learned routes are never accepted by one and rejected by a Reject one", () => {
-  const s = world({ ifs: { exportV4: [{ action: "Reject", interface: "tabb*" }, { action: "Accept", interface: "taba*", source: "RemotePeers" }] } });
+  const s = world({
+    ifs: {
+      exportV4: [
+        { action: "Reject", interface: "tabb*" },
+        { action: "Accept", interface: "taba*", source: "RemotePeers" },
+      ],
+    },
+  });
   put(s, `${R}bgpconfigurations/default`, { spec: { serviceLoadBalancerIPs: [{ cidr: "192.0.2.0/24" }] } });
   const { tor } = peersOf(s, ["ifs"]);
   assert.equal(verdict(tor, "export", "192.0.2.10/32", "local"), "reject", "tabbbbbbbbbbbb's service address");
@@ -146,7 +156,11 @@ test("a filter that is missing or cannot be enforced rejects everything at its p
 test("origination: pool borrows and served service addresses; other addresses not; cluster IP ranges from every node; communities", () => {
   const s = world();
   let orig = computeHostDesired(s, "h1").originated;
-  assert.deepEqual(orig.map((o) => o.prefix), ["10.65.0.0/26", "10.70.0.0/26", "fd65::/122", "10.65.1.7/32"], "192.0.2.10 and 198.51.100.5 are in no pool and no service range");
+  assert.deepEqual(
+    orig.map((o) => o.prefix),
+    ["10.65.0.0/26", "10.70.0.0/26", "fd65::/122", "10.65.1.7/32"],
+    "192.0.2.10 and 198.51.100.5 are in no pool and no service range",
+  );
   put(s, `${R}bgpconfigurations/default`, {
     spec: {
       serviceClusterIPs: [{ cidr: "10.96.0.0/12" }],
@@ -170,7 +184,10 @@ test("origination: pool borrows and served service addresses; other addresses no
     { prefix: "10.96.0.0/12" },
   ]);
   // h2 has no workloads: it originates the cluster IP range only
-  assert.deepEqual(computeHostDesired(s, "h2").originated.map((o) => o.prefix), ["10.96.0.0/12"]);
+  assert.deepEqual(
+    computeHostDesired(s, "h2").originated.map((o) => o.prefix),
+    ["10.96.0.0/12"],
+  );
   // the workload goes: its service address is withdrawn
   put(s, `${R}workloadendpoints/ns/h1-k8s-b-eth0`, undefined);
   assert.ok(!computeHostDesired(s, "h1").originated.some((o) => o.prefix === "192.0.2.10/32"));
@@ -192,7 +209,8 @@ test("max prefixes: a default on every peer, the BGPPeer annotation overrides (0
   let { mesh, tor } = peersOf(s);
   assert.equal(mesh.maxPrefixes, DEFAULT_MAX_PREFIXES);
   assert.equal(tor.maxPrefixes, DEFAULT_MAX_PREFIXES);
-  const peer = (v: string) => put(s, `${R}bgppeers/tor`, { metadata: { annotations: { "tabby.dev/max-prefixes": v } }, spec: { peerIP: "10.99.0.254", asNumber: 65001 } });
+  const peer = (v: string) =>
+    put(s, `${R}bgppeers/tor`, { metadata: { annotations: { "tabby.dev/max-prefixes": v } }, spec: { peerIP: "10.99.0.254", asNumber: 65001 } });
   peer("500");
   ({ tor } = peersOf(s));
   assert.equal(tor.maxPrefixes, 500);
@@ -213,7 +231,16 @@ test("state sequence: the routing state gives the same result in any order, and 
     [`${R}workloadendpoints/ns/h1-k8s-a-eth0`, { spec: { node: "h1", interfaceName: "tabaaaaaaaaaaa", ipNetworks: ["10.65.1.7/32", "192.0.2.10/32"] } }],
     [`${R}BGPFilters/f`, { spec: { exportV4: [{ action: "Reject", interface: "taba*" }], importV6: [{ action: "Reject" }] } }],
     [`${R}bgppeers/tor`, { metadata: { annotations: { "tabby.dev/max-prefixes": "10" } }, spec: { peerIP: "10.99.0.254", asNumber: 65001, filters: ["f"] } }],
-    [`${R}bgpconfigurations/default`, { spec: { serviceClusterIPs: [{ cidr: "10.96.0.0/12" }], serviceLoadBalancerIPs: [{ cidr: "192.0.2.0/24" }], prefixAdvertisements: [{ cidr: "10.0.0.0/8", communities: ["65000:1"] }] } }],
+    [
+      `${R}bgpconfigurations/default`,
+      {
+        spec: {
+          serviceClusterIPs: [{ cidr: "10.96.0.0/12" }],
+          serviceLoadBalancerIPs: [{ cidr: "192.0.2.0/24" }],
+          prefixAdvertisements: [{ cidr: "10.0.0.0/8", communities: ["65000:1"] }],
+        },
+      },
+    ],
     [`${R}bgpconfigurations/node.h1`, { spec: { prefixAdvertisements: [{ cidr: "192.0.2.0/24", communities: ["65000:2"] }] } }],
   ];
   const replay = (seq: [string, unknown][]) => {
@@ -222,12 +249,11 @@ test("state sequence: the routing state gives the same result in any order, and 
     return computeHostDesired(s, "h1");
   };
   const want = replay(steps);
-  assert.deepEqual(want.originated, [
-    { prefix: "10.65.0.0/26" },
-    { prefix: "10.65.1.7/32" },
-    { prefix: "192.0.2.10/32", communities: ["65000:2"] },
-    { prefix: "10.96.0.0/12" },
-  ], "the node's own prefixAdvertisements replace the default's");
+  assert.deepEqual(
+    want.originated,
+    [{ prefix: "10.65.0.0/26" }, { prefix: "10.65.1.7/32" }, { prefix: "192.0.2.10/32", communities: ["65000:2"] }, { prefix: "10.96.0.0/12" }],
+    "the node's own prefixAdvertisements replace the default's",
+  );
   assert.equal(want.peers[0]!.maxPrefixes, 10);
   assert.deepEqual(replay([...steps].reverse()), want);
   const undo = steps.map(([k]) => [k, undefined] as [string, unknown]);

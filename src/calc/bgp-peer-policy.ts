@@ -225,7 +225,12 @@ function compiles(terms: PolicyTermConfig[]): PolicyTermConfig[] {
 
 /** BIRD's `ifname ~ "pattern"`: `*` any run of characters, `?` one character, the rest literal. */
 function globRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
 }
 
 /** Distinct prefixes in a stable order (IPv4 first, by address, then length), whatever the input order. */

@@ -13,7 +13,10 @@ const node = (name: string, bgp: Record<string, unknown>, labels: Record<string,
   JSON.stringify({ kind: "Node", metadata: { name, labels }, spec: { bgp } }),
 ];
 const peer = (name: string, spec: Record<string, unknown>): Step => [`${R}bgppeers/${name}`, JSON.stringify({ kind: "BGPPeer", metadata: { name }, spec })];
-const conf = (name: string, spec: Record<string, unknown>): Step => [`${R}bgpconfigurations/${name}`, JSON.stringify({ kind: "BGPConfiguration", metadata: { name }, spec })];
+const conf = (name: string, spec: Record<string, unknown>): Step => [
+  `${R}bgpconfigurations/${name}`,
+  JSON.stringify({ kind: "BGPConfiguration", metadata: { name }, spec }),
+];
 
 function replay(seq: Step[]): HostState {
   const s = emptyHostState();
@@ -55,7 +58,10 @@ test("peerSelector: peering with the selected tabby nodes at their addresses and
     peer("to-spine", { nodeSelector: "rack == 'a'", peerSelector: "spine == 'yes'", keepaliveTime: "10s", numAllowedLocalASNumbers: 1 }),
   ]);
   const a1 = computePeerPlan(s, "a1").peers;
-  assert.deepEqual(a1.map((p) => [p.address, p.asNumber, p.type, p.passive, p.keepaliveTime, p.allowOwnAs, p.expectedRouterId]), [["10.0.2.3", 65102, "node-peer", true, 10, 1, "10.0.2.3"]]);
+  assert.deepEqual(
+    a1.map((p) => [p.address, p.asNumber, p.type, p.passive, p.keepaliveTime, p.allowOwnAs, p.expectedRouterId]),
+    [["10.0.2.3", 65102, "node-peer", true, 10, 1, "10.0.2.3"]],
+  );
   assert.deepEqual(addrs(s, "b2"), ["10.0.1.1", "10.0.1.3"], "the selected node peers back with every node the BGPPeer applies to");
   assert.equal(computePeerPlan(s, "b2").peers[0]!.asNumber, 65001, "a Node without asNumber: the global AS");
   assert.equal(computePeerPlan(s, "b2").peers[0]!.passive, false, "the higher address connects");
@@ -75,11 +81,30 @@ test("route reflector nodes: no mesh with them; same-AS peers with no or another
     peer("z-rr", { nodeSelector: "all()", peerSelector: "has(rr)" }),
   ]);
   // mesh on (default): the clients mesh among themselves, never with an RR
-  assert.deepEqual(computePeerPlan(s, "a1").peers.map((p) => [p.address, p.type]), [["10.0.0.2", "mesh"], ["10.0.0.20", "mesh"], ["10.0.0.10", "node-peer"], ["10.0.0.11", "node-peer"]]);
+  assert.deepEqual(
+    computePeerPlan(s, "a1").peers.map((p) => [p.address, p.type]),
+    [
+      ["10.0.0.2", "mesh"],
+      ["10.0.0.20", "mesh"],
+      ["10.0.0.10", "node-peer"],
+      ["10.0.0.11", "node-peer"],
+    ],
+  );
   const rr1 = computePeerPlan(s, "rr1").peers;
-  assert.deepEqual(rr1.map((p) => [p.address, !!p.routeReflectorClient]), [["10.0.0.1", true], ["10.0.0.2", true], ["10.0.0.11", false], ["10.0.0.20", false]],
-    "same cluster id: not a client; an eBGP peer is never a client");
-  assert.ok(computePeerPlan(s, "a1").peers.every((p) => !p.routeReflectorClient), "a node without a cluster id reflects nothing");
+  assert.deepEqual(
+    rr1.map((p) => [p.address, !!p.routeReflectorClient]),
+    [
+      ["10.0.0.1", true],
+      ["10.0.0.2", true],
+      ["10.0.0.11", false],
+      ["10.0.0.20", false],
+    ],
+    "same cluster id: not a client; an eBGP peer is never a client",
+  );
+  assert.ok(
+    computePeerPlan(s, "a1").peers.every((p) => !p.routeReflectorClient),
+    "a node without a cluster id reflects nothing",
+  );
   assert.equal(speakerIdentity(s, "rr1")!.clusterId, "224.0.0.1");
   assert.equal(speakerIdentity(s, "a1")!.clusterId, undefined);
   applyKeyUpdate(s, ...node("rr2", { ipv4Address: "10.0.0.11/24", routeReflectorClusterID: "224.0.0.2" }, { rr: "" }));
@@ -93,8 +118,14 @@ test("per-node BGPConfiguration: this node's listen port and bind mode; mesh ses
     conf("default", { listenPort: 1179, nodeMeshMaxRestartTime: "60s" }),
     conf("node.h2", { listenPort: 2179, bindMode: "None" }),
   ]);
-  assert.deepEqual(computePeerPlan(s, "h1").peers.map((p) => [p.address, p.port, p.gracefulRestartTime]), [["10.0.0.2", 2179, 60]]);
-  assert.deepEqual(computePeerPlan(s, "h2").peers.map((p) => [p.address, p.port]), [["10.0.0.1", 1179]]);
+  assert.deepEqual(
+    computePeerPlan(s, "h1").peers.map((p) => [p.address, p.port, p.gracefulRestartTime]),
+    [["10.0.0.2", 2179, 60]],
+  );
+  assert.deepEqual(
+    computePeerPlan(s, "h2").peers.map((p) => [p.address, p.port]),
+    [["10.0.0.1", 1179]],
+  );
   assert.deepEqual(speakerIdentity(s, "h1"), { routerId: "10.0.0.1", asNumber: 64512, listenPort: 1179, listenAddress: "10.0.0.1" });
   assert.deepEqual(speakerIdentity(s, "h2"), { routerId: "10.0.0.2", asNumber: 64512, listenPort: 2179 });
   assert.equal(speakerLogSeverity(s, "h2"), "Info");
@@ -113,18 +144,24 @@ test("IPv6: an IPv6 peerIP binds the node's IPv6 address; IPv6-only nodes mesh o
     peer("tor6", { nodeSelector: "all()", peerIP: "[fd00::fe]:1179", asNumber: 65000 }),
   ]);
   const d1 = computePeerPlan(s, "d1");
-  assert.deepEqual(d1.peers.map((p) => [p.address, p.localAddress, p.type]), [
-    ["10.0.0.4", "10.0.0.1", "mesh"],
-    ["fd00::a", "fd00::1", "mesh"],
-    ["fd00::b", "fd00::1", "mesh"],
-    ["fd00::fe", "fd00::1", "node-specific"],
-  ]);
+  assert.deepEqual(
+    d1.peers.map((p) => [p.address, p.localAddress, p.type]),
+    [
+      ["10.0.0.4", "10.0.0.1", "mesh"],
+      ["fd00::a", "fd00::1", "mesh"],
+      ["fd00::b", "fd00::1", "mesh"],
+      ["fd00::fe", "fd00::1", "node-specific"],
+    ],
+  );
   const v6a = computePeerPlan(s, "v6a");
-  assert.deepEqual(v6a.peers.map((p) => [p.address, p.passive, p.expectedRouterId]), [
-    ["fd00::1", false, "10.0.0.1"],
-    ["fd00::b", true, routerIdOf({ name: "v6b" })],
-    ["fd00::fe", false, undefined],
-  ]);
+  assert.deepEqual(
+    v6a.peers.map((p) => [p.address, p.passive, p.expectedRouterId]),
+    [
+      ["fd00::1", false, "10.0.0.1"],
+      ["fd00::b", true, routerIdOf({ name: "v6b" })],
+      ["fd00::fe", false, undefined],
+    ],
+  );
   assert.match(v6a.refused[0]!.reason, /v4 has no address of a family this node has/);
   const id = speakerIdentity(s, "v6a")!;
   assert.equal(id.routerId, routerIdOf({ name: "v6a" }));
@@ -133,9 +170,17 @@ test("IPv6: an IPv6 peerIP binds the node's IPv6 address; IPv6-only nodes mesh o
   assert.equal(id.listenAddress, "fd00::a");
   // an IPv6 peer for a node without IPv6, bound to the node's address: refused, not bound elsewhere
   const v4 = computePeerPlan(s, "v4");
-  assert.deepEqual(v4.refused.map((r) => [r.source, r.reason]).filter(([src]) => src === "tor6"), [["tor6", "sourceAddress UseNodeIP: this node has no IPv6 address"]]);
+  assert.deepEqual(
+    v4.refused.map((r) => [r.source, r.reason]).filter(([src]) => src === "tor6"),
+    [["tor6", "sourceAddress UseNodeIP: this node has no IPv6 address"]],
+  );
   applyKeyUpdate(s, ...peer("tor6", { nodeSelector: "all()", peerIP: "fd00::fe", asNumber: 65000, sourceAddress: "None" }));
-  assert.deepEqual(computePeerPlan(s, "v4").peers.filter((p) => p.name === "tor6").map((p) => [p.address, p.localAddress]), [["fd00::fe", undefined]]);
+  assert.deepEqual(
+    computePeerPlan(s, "v4")
+      .peers.filter((p) => p.name === "tor6")
+      .map((p) => [p.address, p.localAddress]),
+    [["fd00::fe", undefined]],
+  );
 });
 
 test("passwords: read through the injected lookup; an unreadable secret refuses the session instead of opening it without", () => {
@@ -152,13 +197,27 @@ test("passwords: read through the injected lookup; an unreadable secret refuses 
   assert.match(computePeerPlan(s, "a1").refused[0]!.reason, /no secret source configured/, "no lookup: refused too");
   // the mesh password
   applyKeyUpdate(s, ...conf("default", { asNumber: 65001, nodeMeshPassword: { secretKeyRef: { name: "bgp", key: "tor" } } }));
-  assert.deepEqual(computePeerPlan(s, "b1", secrets).peers.filter((p) => p.type === "mesh").map((p) => p.password), ["s3cret", "s3cret", "s3cret"]);
+  assert.deepEqual(
+    computePeerPlan(s, "b1", secrets)
+      .peers.filter((p) => p.type === "mesh")
+      .map((p) => p.password),
+    ["s3cret", "s3cret", "s3cret"],
+  );
 });
 
 test("BGPPeer options reach the session; reachableBy is a host route to the peer; an invalid BGPPeer is refused where it applies", () => {
   const s = replay([
     ...fabric,
-    peer("far", { nodeSelector: "rack == 'a'", peerIP: "192.0.2.9", asNumber: 65000, reachableBy: "10.0.1.0", maxRestartTime: "300s", ttlSecurity: 2, nextHopMode: "Self", filters: ["f1", "f2"] }),
+    peer("far", {
+      nodeSelector: "rack == 'a'",
+      peerIP: "192.0.2.9",
+      asNumber: 65000,
+      reachableBy: "10.0.1.0",
+      maxRestartTime: "300s",
+      ttlSecurity: 2,
+      nextHopMode: "Self",
+      filters: ["f1", "f2"],
+    }),
     peer("bfd", { nodeSelector: "rack == 'b'", peerIP: "192.0.2.8", asNumber: 65000, failureDetectionMode: "BFDIfDirectlyConnected" }),
   ]);
   const d = computeHostDesired(s, "a1");
@@ -168,7 +227,10 @@ test("BGPPeer options reach the session; reachableBy is a host route to the peer
   assert.equal(p.bfdIfDirectlyConnected, undefined);
   assert.deepEqual(computeHostDesired(s, "b1").localRoutes, []);
   const b1 = computeHostDesired(s, "b1");
-  assert.deepEqual(b1.peers.map((x) => [x.address, x.bfdIfDirectlyConnected]), [["192.0.2.8", true]]);
+  assert.deepEqual(
+    b1.peers.map((x) => [x.address, x.bfdIfDirectlyConnected]),
+    [["192.0.2.8", true]],
+  );
   assert.deepEqual(b1.refusedPeers, []);
   assert.deepEqual(computeHostDesired(s, "a1").refusedPeers, [], "refused only where it applies");
 });
@@ -181,7 +243,13 @@ test("state sequence: BGPPeers and configurations in any order give the same pee
     conf("node.a1", { listenPort: 1179 }),
   ];
   const want = computePeerPlan(replay(steps), "b1");
-  assert.deepEqual(want.peers.map((p) => [p.address, p.port]), [["10.0.1.1", 1179], ["10.0.1.3", undefined]]);
+  assert.deepEqual(
+    want.peers.map((p) => [p.address, p.port]),
+    [
+      ["10.0.1.1", 1179],
+      ["10.0.1.3", undefined],
+    ],
+  );
   assert.deepEqual(computePeerPlan(replay([...steps].reverse()), "b1"), want);
   const churn: Step[] = [...steps, ...steps.map(([k]) => [k, undefined] as Step), ...steps];
   assert.deepEqual(computePeerPlan(replay(churn), "b1"), want);
@@ -231,7 +299,13 @@ test("GTSM default: mesh sessions between nodes on a shared subnet get ttlSecuri
     node("e", { ipv4Address: "10.99.0.15/16" }), // e's /16 holds a, but a's /24 holds e too: both agree
     node("f", { ipv4Address: "10.99.1.16/16" }), // f's /16 holds a, a's /24 does not hold f: neither end turns it on
   ]);
-  assert.deepEqual(ttls(s, "a"), [["10.99.0.12", 1], ["10.98.0.13", undefined], ["10.99.0.14", undefined], ["10.99.0.15", 1], ["10.99.1.16", undefined]]);
+  assert.deepEqual(ttls(s, "a"), [
+    ["10.99.0.12", 1],
+    ["10.98.0.13", undefined],
+    ["10.99.0.14", undefined],
+    ["10.99.0.15", 1],
+    ["10.99.1.16", undefined],
+  ]);
   // each end computes the same answer
   for (const other of ["b", "c", "d", "e", "f"]) {
     const mine = computePeerPlan(s, "a").peers.find((p) => p.name === "node-mesh" && p.address === s.nodes.get(other)!.ipv4)!.ttlSecurity;
@@ -245,7 +319,10 @@ test("GTSM default: mesh sessions between nodes on a shared subnet get ttlSecuri
 
 test("GTSM default over IPv6: IPv6-only nodes on one /64 get it, on /128 addresses not", () => {
   const s = replay([node("v6a", { ipv6Address: "fd99::a/64" }), node("v6b", { ipv6Address: "fd99::b/64" }), node("v6c", { ipv6Address: "fd99::c/128" })]);
-  assert.deepEqual(ttls(s, "v6a"), [["fd99::b", 1], ["fd99::c", undefined]]);
+  assert.deepEqual(ttls(s, "v6a"), [
+    ["fd99::b", 1],
+    ["fd99::c", undefined],
+  ]);
 });
 
 test("GTSM knob: tabby.dev/mesh-ttl-security off on default turns the default off; an unknown value or a per-node one is refused and GTSM stays on", () => {
@@ -277,24 +354,61 @@ test("GTSM with BGPPeers: peerSelector sessions take the default, an explicit tt
     conf("default", { nodeToNodeMeshEnabled: false }),
   ];
   const s = replay([...nodes, peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)" }), peer("tor", { peerIP: "10.99.0.1", asNumber: 65000 })]);
-  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", undefined], ["10.99.0.10", 1]], "the ToR is not a tabby node: no default");
-  assert.deepEqual(ttls(s, "rr"), [["10.99.0.1", undefined], ["10.99.0.11", 1]], "the reflector agrees");
+  assert.deepEqual(
+    ttls(s, "a"),
+    [
+      ["10.99.0.1", undefined],
+      ["10.99.0.10", 1],
+    ],
+    "the ToR is not a tabby node: no default",
+  );
+  assert.deepEqual(
+    ttls(s, "rr"),
+    [
+      ["10.99.0.1", undefined],
+      ["10.99.0.11", 1],
+    ],
+    "the reflector agrees",
+  );
   applyKeyUpdate(s, ...peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)", ttlSecurity: 0 }));
-  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", undefined], ["10.99.0.10", undefined]], "ttlSecurity: 0 is off on both ends");
-  assert.deepEqual(ttls(s, "rr"), [["10.99.0.1", undefined], ["10.99.0.11", undefined]]);
+  assert.deepEqual(
+    ttls(s, "a"),
+    [
+      ["10.99.0.1", undefined],
+      ["10.99.0.10", undefined],
+    ],
+    "ttlSecurity: 0 is off on both ends",
+  );
+  assert.deepEqual(ttls(s, "rr"), [
+    ["10.99.0.1", undefined],
+    ["10.99.0.11", undefined],
+  ]);
   applyKeyUpdate(s, ...peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)", ttlSecurity: 2 }));
-  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", undefined], ["10.99.0.10", 2]]);
+  assert.deepEqual(ttls(s, "a"), [
+    ["10.99.0.1", undefined],
+    ["10.99.0.10", 2],
+  ]);
   applyKeyUpdate(s, ...peer("tor", { peerIP: "10.99.0.1", asNumber: 65000, ttlSecurity: 1 }));
   assert.deepEqual(ttls(s, "a")[0], ["10.99.0.1", 1], "an external peer gets GTSM when its BGPPeer asks");
   // a peerIP that is another node's address: that node computes the same default for us
-  const t = replay([...nodes, peer("direct", { node: "a", peerIP: "10.99.0.10", asNumber: 64512 }), peer("back", { node: "rr", peerIP: "10.99.0.11", asNumber: 64512 })]);
+  const t = replay([
+    ...nodes,
+    peer("direct", { node: "a", peerIP: "10.99.0.10", asNumber: 64512 }),
+    peer("back", { node: "rr", peerIP: "10.99.0.11", asNumber: 64512 }),
+  ]);
   assert.deepEqual(ttls(t, "a"), [["10.99.0.10", 1]]);
   assert.deepEqual(ttls(t, "rr"), [["10.99.0.11", 1]]);
   // the knob covers every node-to-node default, not an explicit BGPPeer value
   applyKeyUpdate(s, ...confAnn("default", { nodeToNodeMeshEnabled: false }, { "tabby.dev/mesh-ttl-security": "off" }));
-  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", 1], ["10.99.0.10", 2]]);
+  assert.deepEqual(ttls(s, "a"), [
+    ["10.99.0.1", 1],
+    ["10.99.0.10", 2],
+  ]);
   applyKeyUpdate(s, ...peer("z-rr", { nodeSelector: "!has(rr)", peerSelector: "has(rr)" }));
-  assert.deepEqual(ttls(s, "a"), [["10.99.0.1", 1], ["10.99.0.10", undefined]]);
+  assert.deepEqual(ttls(s, "a"), [
+    ["10.99.0.1", 1],
+    ["10.99.0.10", undefined],
+  ]);
 });
 
 test("ttlSecurity 255 (it would accept TTL 1, any sender) is refused, not passed to the session", () => {

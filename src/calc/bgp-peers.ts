@@ -141,7 +141,8 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
   const nodes = [...state.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   const seen = new Set<string>();
   for (const a of [self.ipv4, self.ipv6]) if (a) seen.add(canonical(a));
-  const nodeByAddress = (addr: string) => nodes.find((n) => (n.ipv4 && canonical(n.ipv4) === canonical(addr)) || (n.ipv6 && canonical(n.ipv6) === canonical(addr)));
+  const nodeByAddress = (addr: string) =>
+    nodes.find((n) => (n.ipv4 && canonical(n.ipv4) === canonical(addr)) || (n.ipv6 && canonical(n.ipv6) === canonical(addr)));
 
   const rrClient = (peerAs: number, peerNode: NodeInfo | undefined) => !!self.rrClusterId && peerAs === localAs && peerNode?.rrClusterId !== self.rrClusterId;
 
@@ -167,7 +168,10 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
   const nodePeer = (other: NodeInfo, type: "mesh" | "node-peer", source: string): DesiredPeer | undefined => {
     const pair = pairAddresses(self, other);
     if (!pair) {
-      plan.refused.push({ source, reason: `node ${other.name} has no address of a family this node has (IPv4 ${self.ipv4 ?? "none"}, IPv6 ${self.ipv6 ?? "none"})` });
+      plan.refused.push({
+        source,
+        reason: `node ${other.name} has no address of a family this node has (IPv4 ${self.ipv4 ?? "none"}, IPv6 ${self.ipv6 ?? "none"})`,
+      });
       return undefined;
     }
     const asNumber = other.asNumber ?? state.asNumber;
@@ -198,7 +202,8 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
     const reverse = !!p.peerSelector && p.reversePeering === "Auto" && p.peerSelector.matches(self.labels);
     if (p.problem) {
       // reported wherever any of its selectors would put it
-      if (forward || reverse || p.nodeSelector?.matches(self.labels)) plan.refused.push({ source: p.name, ...(p.peerIP ? { address: p.peerIP } : {}), reason: p.problem });
+      if (forward || reverse || p.nodeSelector?.matches(self.labels))
+        plan.refused.push({ source: p.name, ...(p.peerIP ? { address: p.peerIP } : {}), reason: p.problem });
       continue;
     }
     if (!forward && !reverse) continue;
@@ -222,7 +227,13 @@ export function computePeerPlan(state: HostState, me: string, secrets: SecretLoo
       } else if (p.sourceAddress === "UseNodeIP" && !local) {
         plan.refused.push({ source: p.name, address: p.peerIP, reason: `sourceAddress UseNodeIP: this node has no IPv${ip?.family ?? 4} address` });
       } else {
-        const dp: DesiredPeer = { address: p.peerIP, asNumber: p.asNumber, passive: false, type: p.node !== undefined || p.nodeSelector ? "node-specific" : "global", name: p.name };
+        const dp: DesiredPeer = {
+          address: p.peerIP,
+          asNumber: p.asNumber,
+          passive: false,
+          type: p.node !== undefined || p.nodeSelector ? "node-specific" : "global",
+          name: p.name,
+        };
         if (p.port !== undefined) dp.port = p.port;
         if (p.sourceAddress === "UseNodeIP") dp.localAddress = local!;
         if (self.ipv6) dp.localIPv6 = self.ipv6;

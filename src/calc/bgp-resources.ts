@@ -116,7 +116,8 @@ export function parseBgpConfiguration(name: string, spec: unknown, annotations?:
   if (s.logSeverityScreen !== undefined) conf.logSeverity = s.logSeverityScreen;
   if (s.nodeMeshMaxRestartTime !== undefined) {
     const n = durationSeconds(s.nodeMeshMaxRestartTime);
-    if (n === undefined || n > MAX_RESTART_TIME) problems.push(`spec.nodeMeshMaxRestartTime must be a duration of at most ${MAX_RESTART_TIME}s, got ${JSON.stringify(s.nodeMeshMaxRestartTime)}`);
+    if (n === undefined || n > MAX_RESTART_TIME)
+      problems.push(`spec.nodeMeshMaxRestartTime must be a duration of at most ${MAX_RESTART_TIME}s, got ${JSON.stringify(s.nodeMeshMaxRestartTime)}`);
     else conf.meshMaxRestartTime = n;
   }
   if (problems.length > 0) conf.problem = problems.join("; ");

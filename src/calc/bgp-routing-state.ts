@@ -63,27 +63,40 @@ export function applyRoutingResource(rs: RoutingState, kind: string, name: strin
   const spec = (obj?.["spec"] ?? {}) as Obj;
   switch (kind) {
     case "BGPFilter": {
-      if (!obj) return rs.filters.delete(name), true;
+      if (!obj) return (rs.filters.delete(name), true);
       const c = new Checker();
       const checked = checkBGPFilterSpec(spec, c);
-      if (c.errors.length > 0 || !checked) rs.filters.set(name, { name, unusable: c.errors.map((e) => `${e.path}: ${e.message}`).join("; ") || "not an object" });
+      if (c.errors.length > 0 || !checked)
+        rs.filters.set(name, { name, unusable: c.errors.map((e) => `${e.path}: ${e.message}`).join("; ") || "not an object" });
       else rs.filters.set(name, { name, spec: checked });
       return true;
     }
     case "IPPool": {
       const cidr = typeof spec["cidr"] === "string" ? tryParsePrefix(spec["cidr"]) : undefined;
-      if (!obj || !cidr) return rs.pools.delete(name), true;
+      if (!obj || !cidr) return (rs.pools.delete(name), true);
       const sel = typeof spec["nodeSelector"] === "string" && spec["nodeSelector"].trim() !== "" ? spec["nodeSelector"].trim() : "all()";
-      rs.pools.set(name, { name, cidr: cidr.network(), disableBGPExport: spec["disableBGPExport"] === true, disabled: spec["disabled"] === true, nodeSelector: sel });
+      rs.pools.set(name, {
+        name,
+        cidr: cidr.network(),
+        disableBGPExport: spec["disableBGPExport"] === true,
+        disabled: spec["disabled"] === true,
+        nodeSelector: sel,
+      });
       return true;
     }
     case "BGPConfiguration": {
-      if (!obj) return rs.configs.delete(name), true;
+      if (!obj) return (rs.configs.delete(name), true);
       const cidrs = (v: unknown): Prefix[] =>
-        Array.isArray(v) ? v.flatMap((x) => { const p = typeof (x as Obj)?.["cidr"] === "string" ? tryParsePrefix((x as Obj)["cidr"] as string) : undefined; return p ? [p.network()] : []; }) : [];
+        Array.isArray(v)
+          ? v.flatMap((x) => {
+              const p = typeof (x as Obj)?.["cidr"] === "string" ? tryParsePrefix((x as Obj)["cidr"] as string) : undefined;
+              return p ? [p.network()] : [];
+            })
+          : [];
       const communities = new Map<string, string>();
       if (Array.isArray(spec["communities"])) {
-        for (const cm of spec["communities"] as Obj[]) if (typeof cm?.["name"] === "string" && typeof cm["value"] === "string") communities.set(cm["name"], cm["value"]);
+        for (const cm of spec["communities"] as Obj[])
+          if (typeof cm?.["name"] === "string" && typeof cm["value"] === "string") communities.set(cm["name"], cm["value"]);
       }
       let prefixAdvertisements: BgpConfigRouting["prefixAdvertisements"];
       if (Array.isArray(spec["prefixAdvertisements"])) {
@@ -123,7 +136,13 @@ export function applyRoutingResource(rs: RoutingState, kind: string, name: strin
 export function effectiveConfig(rs: RoutingState, node: string): BgpConfigRouting {
   const def = rs.configs.get("default");
   const own = rs.configs.get(`node.${node}`);
-  const base: BgpConfigRouting = def ?? { serviceClusterIPs: [], serviceExternalIPs: [], serviceLoadBalancerIPs: [], communities: new Map(), prefixAdvertisements: undefined };
+  const base: BgpConfigRouting = def ?? {
+    serviceClusterIPs: [],
+    serviceExternalIPs: [],
+    serviceLoadBalancerIPs: [],
+    communities: new Map(),
+    prefixAdvertisements: undefined,
+  };
   if (!own) return base;
   // Calico: communities and prefixAdvertisements of the node's own configuration win when it sets them
   const out = { ...base };

@@ -43,21 +43,39 @@ test("host desired state: routes, blackholes, originated blocks and borrowed hos
     { dst: "10.65.0.0/26", type: "blackhole" },
     { dst: "fd65::/122", type: "blackhole" },
   ]);
-  assert.deepEqual(d.originated.map((o) => o.prefix), ["10.65.0.0/26", "fd65::/122", "10.65.0.70/32"]);
+  assert.deepEqual(
+    d.originated.map((o) => o.prefix),
+    ["10.65.0.0/26", "fd65::/122", "10.65.0.70/32"],
+  );
   assert.deepEqual(d.interfaces, ["tab0123456789a", "tab0123456789b"]);
 });
 
 test("mesh: one peer per other node, the lower address passive", () => {
   const s = replay(steps);
   const h1 = computeHostDesired(s, "h1").peers;
-  assert.deepEqual(h1.map((p) => [p.address, p.passive]), [["10.99.0.12", true], ["10.99.0.13", true]]);
+  assert.deepEqual(
+    h1.map((p) => [p.address, p.passive]),
+    [
+      ["10.99.0.12", true],
+      ["10.99.0.13", true],
+    ],
+  );
   assert.equal(h1[0]!.localIPv6, "fd99::11");
   const h3 = computeHostDesired(s, "h3").peers;
-  assert.deepEqual(h3.map((p) => [p.address, p.passive]), [["10.99.0.11", false], ["10.99.0.12", false]]);
+  assert.deepEqual(
+    h3.map((p) => [p.address, p.passive]),
+    [
+      ["10.99.0.11", false],
+      ["10.99.0.12", false],
+    ],
+  );
   applyKeyUpdate(s, `${R}bgpconfigurations/default`, JSON.stringify({ spec: { nodeToNodeMeshEnabled: false, asNumber: 65001 } }));
   assert.deepEqual(computeHostDesired(s, "h1").peers, []);
   applyKeyUpdate(s, `${R}bgppeers/tor`, JSON.stringify({ spec: { peerIP: "10.99.0.254:1179", asNumber: 65000 } }));
-  assert.deepEqual(computeHostDesired(s, "h1").peers.map((p) => [p.address, p.port, p.asNumber]), [["10.99.0.254", 1179, 65000]]);
+  assert.deepEqual(
+    computeHostDesired(s, "h1").peers.map((p) => [p.address, p.port, p.asNumber]),
+    [["10.99.0.254", 1179, 65000]],
+  );
   assert.equal(computeHostDesired(s, "h1").peers[0]!.nextHopSelf, undefined, "nextHopMode Auto: the RFC rules");
   applyKeyUpdate(s, `${R}bgppeers/tor`, JSON.stringify({ spec: { peerIP: "10.99.0.254:1179", asNumber: 65000, nextHopMode: "Self" } }));
   assert.equal(computeHostDesired(s, "h1").peers[0]!.nextHopSelf, true);

@@ -132,13 +132,24 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | St
         return me === undefined || was === me;
       }
       const nets = Array.isArray(spec["ipNetworks"]) ? spec["ipNetworks"].filter((n): n is string => typeof n === "string") : [];
-      state.endpoints.set(key, { key, node: spec["node"], interfaceName: spec["interfaceName"], ipNetworks: nets, ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}), ...(typeof spec["orchestrator"] === "string" ? { orchestrator: spec["orchestrator"] } : {}) });
+      state.endpoints.set(key, {
+        key,
+        node: spec["node"],
+        interfaceName: spec["interfaceName"],
+        ipNetworks: nets,
+        ...(typeof spec["mac"] === "string" && spec["mac"] !== "" ? { mac: spec["mac"] } : {}),
+        ...(typeof spec["orchestrator"] === "string" ? { orchestrator: spec["orchestrator"] } : {}),
+      });
       return me === undefined || was === me || spec["node"] === me;
     }
     case "BGPConfiguration": {
       applyRoutingResource(state.routing, rk.kind, rk.name, obj);
       if (!obj) state.bgpConfigs.delete(rk.name);
-      else state.bgpConfigs.set(rk.name, parseBgpConfiguration(rk.name, spec, ((obj["metadata"] ?? {}) as Record<string, unknown>)["annotations"] as Record<string, unknown> | undefined));
+      else
+        state.bgpConfigs.set(
+          rk.name,
+          parseBgpConfiguration(rk.name, spec, ((obj["metadata"] ?? {}) as Record<string, unknown>)["annotations"] as Record<string, unknown> | undefined),
+        );
       if (rk.name === "default") {
         const d = state.bgpConfigs.get("default");
         state.asNumber = d?.asNumber ?? DEFAULT_AS_NUMBER;

@@ -12,7 +12,12 @@ const r = (kind: string, name: string, spec: unknown, namespace?: string, labels
 
 const allowAll = r("Profile", "kns.lab", { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.team": "blue" } });
 const ep = (name: string, addr: string, labels: Record<string, string>, extra: Partial<EvalEndpoint> = {}): EvalEndpoint => ({
-  name, namespace: "lab", labels, profiles: ["kns.lab"], addrs: [addr], ...extra,
+  name,
+  namespace: "lab",
+  labels,
+  profiles: ["kns.lab"],
+  addrs: [addr],
+  ...extra,
 });
 const web = ep("web", "10.65.0.1", { app: "web" }, { ports: [{ name: "http", protocol: "TCP", port: 8080 }] });
 const client = ep("client", "10.65.0.2", { app: "client" });
@@ -36,10 +41,15 @@ test("k8s-style default deny + allow from a label, on a named port", () => {
   const resources = [
     allowAll,
     r("NetworkPolicy", "default-deny", { selector: "all()", types: ["Ingress"] }, "lab"),
-    r("NetworkPolicy", "allow-client", {
-      selector: "app == 'web'",
-      ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'client'" }, destination: { ports: ["http"] } }],
-    }, "lab"),
+    r(
+      "NetworkPolicy",
+      "allow-client",
+      {
+        selector: "app == 'web'",
+        ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'client'" }, destination: { ports: ["http"] } }],
+      },
+      "lab",
+    ),
   ];
   const e = new PolicyEvaluator({ endpoints, resources });
   assert.equal(e.evaluate({ src: "10.65.0.2", dst: "10.65.0.1", protocol: "tcp", dstPort: 8080 }).allowed, true);
@@ -59,7 +69,12 @@ test("tiers: Pass skips to the next tier; a tier's defaultAction Pass does not d
   const resources = [
     allowAll,
     r("Tier", "security", { order: 100 }),
-    r("GlobalNetworkPolicy", "security.pass-web", { tier: "security", order: 1, selector: "app == 'web'", ingress: [{ action: "Pass", source: { selector: "app == 'client'" } }, { action: "Deny" }] }),
+    r("GlobalNetworkPolicy", "security.pass-web", {
+      tier: "security",
+      order: 1,
+      selector: "app == 'web'",
+      ingress: [{ action: "Pass", source: { selector: "app == 'client'" } }, { action: "Deny" }],
+    }),
     r("GlobalNetworkPolicy", "deny-icmp", { order: 10, selector: "app == 'web'", ingress: [{ action: "Deny", protocol: "ICMP" }, { action: "Allow" }] }),
   ];
   const e = new PolicyEvaluator({ endpoints, resources });
@@ -72,7 +87,11 @@ test("tiers: Pass skips to the next tier; a tier's defaultAction Pass does not d
   });
   const passTier = new PolicyEvaluator({
     endpoints,
-    resources: [allowAll, r("Tier", "audit", { order: 50, defaultAction: "Pass" }), r("GlobalNetworkPolicy", "audit.watch", { tier: "audit", selector: "all()", ingress: [{ action: "Log" }] })],
+    resources: [
+      allowAll,
+      r("Tier", "audit", { order: 50, defaultAction: "Pass" }),
+      r("GlobalNetworkPolicy", "audit.watch", { tier: "audit", selector: "all()", ingress: [{ action: "Log" }] }),
+    ],
   });
   assert.equal(passTier.evaluate({ src: "10.65.0.3", dst: "10.65.0.1", protocol: "icmp" }).allowed, true);
 });
@@ -81,8 +100,17 @@ test("egress deny to a CIDR; GlobalNetworkSet selected by label; namespaceSelect
   const resources = [
     allowAll,
     r("GlobalNetworkSet", "blocked", { nets: ["10.65.0.3/32", "192.0.2.0/24"] }, undefined, { role: "blocked" }),
-    r("GlobalNetworkPolicy", "no-blocked", { selector: "app == 'client'", types: ["Egress"], egress: [{ action: "Deny", destination: { selector: "role == 'blocked'" } }, { action: "Allow" }] }),
-    r("NetworkPolicy", "no-doc", { selector: "app == 'web'", egress: [{ action: "Deny", destination: { nets: ["198.51.100.0/24"] } }, { action: "Allow" }] }, "lab"),
+    r("GlobalNetworkPolicy", "no-blocked", {
+      selector: "app == 'client'",
+      types: ["Egress"],
+      egress: [{ action: "Deny", destination: { selector: "role == 'blocked'" } }, { action: "Allow" }],
+    }),
+    r(
+      "NetworkPolicy",
+      "no-doc",
+      { selector: "app == 'web'", egress: [{ action: "Deny", destination: { nets: ["198.51.100.0/24"] } }, { action: "Allow" }] },
+      "lab",
+    ),
     r("GlobalNetworkPolicy", "from-blue", { selector: "app == 'other'", ingress: [{ action: "Allow", source: { namespaceSelector: "team == 'blue'" } }] }),
   ];
   const e = new PolicyEvaluator({ endpoints, resources });
@@ -107,7 +135,8 @@ test("host endpoints: forwarded traffic between nodes meets applyOnForward polic
   const b = ep("b", "10.65.2.1", { app: "b" }, { node: "h2" });
   const a2 = ep("a2", "10.65.1.2", { app: "a2" }, { node: "h1" });
   const hostEndpoints = [{ name: "h1-eth0", node: "h1", interfaceName: "eth0", labels: { hep: "h1" } }];
-  const world = (resources: Resource[]) => new PolicyEvaluator({ endpoints: [a, b, a2], resources: [allowAll, ...resources], hostEndpoints, fabricInterface: "eth0" });
+  const world = (resources: Resource[]) =>
+    new PolicyEvaluator({ endpoints: [a, b, a2], resources: [allowAll, ...resources], hostEndpoints, fabricInterface: "eth0" });
   // A host endpoint without policy leaves forwarded traffic alone.
   assert.equal(world([]).evaluate({ src: b.addrs[0]!, dst: a.addrs[0]!, protocol: "icmp" }).allowed, true);
   const noIcmp = r("GlobalNetworkPolicy", "no-fwd-icmp", {

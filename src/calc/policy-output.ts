@@ -258,12 +258,24 @@ export type PolicyDataplaneEvent =
 export const FLOW_LOG_GROUP = 7;
 
 export const DEFAULT_FAILSAFE_INBOUND = [
-  { protocol: "tcp", port: 22 }, { protocol: "udp", port: 68 }, { protocol: "tcp", port: 179 },
-  { protocol: "tcp", port: 2379 }, { protocol: "tcp", port: 2380 }, { protocol: "tcp", port: 5473 },
-  { protocol: "tcp", port: 6443 }, { protocol: "tcp", port: 6666 }, { protocol: "tcp", port: 6667 },
+  { protocol: "tcp", port: 22 },
+  { protocol: "udp", port: 68 },
+  { protocol: "tcp", port: 179 },
+  { protocol: "tcp", port: 2379 },
+  { protocol: "tcp", port: 2380 },
+  { protocol: "tcp", port: 5473 },
+  { protocol: "tcp", port: 6443 },
+  { protocol: "tcp", port: 6666 },
+  { protocol: "tcp", port: 6667 },
 ] as const;
 export const DEFAULT_FAILSAFE_OUTBOUND = [
-  { protocol: "udp", port: 53 }, { protocol: "udp", port: 67 }, { protocol: "tcp", port: 179 },
-  { protocol: "tcp", port: 2379 }, { protocol: "tcp", port: 2380 }, { protocol: "tcp", port: 5473 },
-  { protocol: "tcp", port: 6443 }, { protocol: "tcp", port: 6666 }, { protocol: "tcp", port: 6667 },
+  { protocol: "udp", port: 53 },
+  { protocol: "udp", port: 67 },
+  { protocol: "tcp", port: 179 },
+  { protocol: "tcp", port: 2379 },
+  { protocol: "tcp", port: 2380 },
+  { protocol: "tcp", port: 5473 },
+  { protocol: "tcp", port: 6443 },
+  { protocol: "tcp", port: 6666 },
+  { protocol: "tcp", port: 6667 },
 ] as const;

@@ -117,7 +117,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const resources = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       // One transaction: a failure or SIGINT/SIGTERM before the commit writes nothing (write-batch.ts).
-      const done = await withInterrupt((signal) => writeBatch(client.store, resources, sourcedId, (c, s) => c.apply(s.resource), "applied", { signal, onProgress: progressTo(io.stderr, "apply", resources.length) }));
+      const done = await withInterrupt((signal) =>
+        writeBatch(client.store, resources, sourcedId, (c, s) => c.apply(s.resource), "applied", {
+          signal,
+          onProgress: progressTo(io.stderr, "apply", resources.length),
+        }),
+      );
       io.stdout.write(`Successfully applied ${done} resource(s)\n`);
       return 0;
     });

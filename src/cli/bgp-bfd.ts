@@ -16,7 +16,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const rows = [["PEER", "LOCAL", "HOPS", "STATE", "REMOTE", "TX MS", "DETECT MS", "DIAG", "DISCRIMINATORS"]];
   for (const s of sessions) {
     rows.push([
-      s.peer, s.local ?? "-", s.multihop ? "multi" : "single", s.state, s.remoteState, String(s.txIntervalMs), String(s.detectionTimeMs), String(s.diag),
+      s.peer,
+      s.local ?? "-",
+      s.multihop ? "multi" : "single",
+      s.state,
+      s.remoteState,
+      String(s.txIntervalMs),
+      String(s.detectionTimeMs),
+      String(s.diag),
       `${s.localDiscriminator}/${s.remoteDiscriminator}`,
     ]);
   }

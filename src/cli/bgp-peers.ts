@@ -8,7 +8,11 @@ import type { PeerStatus } from "../bgp/speaker.js";
 type SpeakerCommand = "bgp peers" | "bgp routes" | "bgp bfd" | "bgp refresh";
 
 /** The flags the speaker's query commands share (--control SOCK, -o table|json); undefined after --help. */
-export function parseCommon<W extends SpeakerCommand>(words: W, argv: string[], io: CliIO): { control: string; output: "table" | "json"; values: Values<W> } | undefined {
+export function parseCommon<W extends SpeakerCommand>(
+  words: W,
+  argv: string[],
+  io: CliIO,
+): { control: string; output: "table" | "json"; values: Values<W> } | undefined {
   const parsed = parseCommandLine(words, argv, io);
   if (!parsed) return undefined;
   const { values, positionals } = parsed;
@@ -27,7 +31,16 @@ export function familyOf(v: string | undefined): "ipv4" | "ipv6" | undefined {
 
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }
 
 function duration(s: number | undefined): string {
@@ -48,7 +61,16 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const rows = [["PEER", "AS", "STATE", "UPTIME", "RECEIVED", "ACCEPTED", "ADVERTISED", "LAST ERROR"]];
   for (const p of peers) {
-    rows.push([p.address, String(p.asNumber), p.state, duration(p.uptimeSeconds), String(p.prefixesReceived), String(p.prefixesAccepted), String(p.prefixesAdvertised), (p.established ? p.lastError : (p.reason ?? p.lastError)) ?? ""]);
+    rows.push([
+      p.address,
+      String(p.asNumber),
+      p.state,
+      duration(p.uptimeSeconds),
+      String(p.prefixesReceived),
+      String(p.prefixesAccepted),
+      String(p.prefixesAdvertised),
+      (p.established ? p.lastError : (p.reason ?? p.lastError)) ?? "",
+    ]);
   }
   io.stdout.write(table(rows));
   return 0;

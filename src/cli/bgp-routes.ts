@@ -17,7 +17,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const rows = [["", "PREFIX", "NEXT HOP", "PEER", "AS PATH", "ORIGIN", "LOCPRF", "MED", "COMMUNITIES"]];
   for (const r of routes) {
     for (const p of r.paths) {
-      rows.push([p.best ? "*>" : "*", r.prefix, p.nextHop, p.peer, p.asPath.join(" "), p.origin, p.localPref === undefined ? "" : String(p.localPref), p.med === undefined ? "" : String(p.med), [...p.communities, ...(p.largeCommunities ?? [])].join(" ")]);
+      rows.push([
+        p.best ? "*>" : "*",
+        r.prefix,
+        p.nextHop,
+        p.peer,
+        p.asPath.join(" "),
+        p.origin,
+        p.localPref === undefined ? "" : String(p.localPref),
+        p.med === undefined ? "" : String(p.med),
+        [...p.communities, ...(p.largeCommunities ?? [])].join(" "),
+      ]);
     }
   }
   io.stdout.write(table(rows));

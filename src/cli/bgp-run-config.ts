@@ -46,15 +46,35 @@ const POLICY: Shape = {
 };
 const PEER: Shape = {
   map: {
-    address: L, asNumber: L, port: L, passive: L, localAddress: L, localIPv6: L, families: L, holdTime: L, connectRetry: L,
-    routeReflectorClient: L, import: POLICY, export: POLICY, password: L, addPath: L, gracefulRestartTime: L, nextHopSelf: L,
-    keepaliveTime: L, ttlSecurity: L, expectedRouterId: L, allowOwnAs: L, maxPrefixes: L,
+    address: L,
+    asNumber: L,
+    port: L,
+    passive: L,
+    localAddress: L,
+    localIPv6: L,
+    families: L,
+    holdTime: L,
+    connectRetry: L,
+    routeReflectorClient: L,
+    import: POLICY,
+    export: POLICY,
+    password: L,
+    addPath: L,
+    gracefulRestartTime: L,
+    nextHopSelf: L,
+    keepaliveTime: L,
+    ttlSecurity: L,
+    expectedRouterId: L,
+    allowOwnAs: L,
+    maxPrefixes: L,
     bfd: { scalar: true, map: { minRx: L, minTx: L, multiplier: L, multihop: L, auth: { map: { type: L, keyId: L, key: L } } } },
   },
 };
 const CONFIG: Shape = {
   map: {
-    routerId: L, asNumber: L, clusterId: L,
+    routerId: L,
+    asNumber: L,
+    clusterId: L,
     listen: { scalar: true, map: { address: L, port: L } },
     control: L,
     peers: { list: PEER },
@@ -75,9 +95,18 @@ export function parseConfig(text: string, file = "config"): BgpRunConfig {
   // at: where in the file (line and column of that key); shown: the path printed before the message
   const fail = (at: YamlPath, why: string, shown: YamlPath = []): never => {
     const p = y.at(at);
-    throw new ConfigError("CLI_CONFIG", `${file}${p ? `:${p.line}:${p.col}` : ""}: ${shown.length ? `${formatPath(shown)}: ` : ""}${why}`, { file, path: formatPath(at), ...(p ?? {}) });
+    throw new ConfigError("CLI_CONFIG", `${file}${p ? `:${p.line}:${p.col}` : ""}: ${shown.length ? `${formatPath(shown)}: ` : ""}${why}`, {
+      file,
+      path: formatPath(at),
+      ...(p ?? {}),
+    });
   };
-  if (y.syntax) throw new ConfigError("CLI_CONFIG", `${file}:${y.syntax.line}:${y.syntax.col}: not valid YAML: ${y.syntax.message}`, { file, line: y.syntax.line, col: y.syntax.col });
+  if (y.syntax)
+    throw new ConfigError("CLI_CONFIG", `${file}:${y.syntax.line}:${y.syntax.col}: not valid YAML: ${y.syntax.message}`, {
+      file,
+      line: y.syntax.line,
+      col: y.syntax.col,
+    });
   const c = y.value as Partial<BgpRunConfig> | null | undefined;
   if (!isMapping(c)) fail([], "the config is a YAML mapping (routerId, asNumber, peers, ...)");
 
@@ -135,8 +164,8 @@ export function parseConfig(text: string, file = "config"): BgpRunConfig {
     if (a["prefix"] === undefined) fail(["announce", i], "every announcement needs a prefix", ["announce", i]);
     want(a["prefix"], ["announce", i, "prefix"], cidr, "a prefix (address/length)");
     want(a["nextHop"], ["announce", i, "nextHop"], ip, "an IP address");
-    want(a["communities"], ["announce", i, "communities"], strings, "a list of communities (\"65000:1\")");
-    want(a["largeCommunities"], ["announce", i, "largeCommunities"], strings, "a list of large communities (\"64512:1:2\")");
+    want(a["communities"], ["announce", i, "communities"], strings, 'a list of communities ("65000:1")');
+    want(a["largeCommunities"], ["announce", i, "largeCommunities"], strings, 'a list of large communities ("64512:1:2")');
   });
   ((Array.isArray(m0["peers"]) ? m0["peers"] : []) as unknown[]).forEach((p, i) => {
     if (!isMapping(p)) return fail(["peers", i], "every peer is a mapping {address, asNumber, ...}", ["peers", i]);
@@ -161,7 +190,11 @@ export function parseConfig(text: string, file = "config"): BgpRunConfig {
     if (p.nextHopSelf !== undefined && typeof p.nextHopSelf !== "boolean") fail(at("nextHopSelf"), `peer ${p.address}: nextHopSelf is true or false`);
     if (p.passive !== undefined && typeof p.passive !== "boolean") fail(at("passive"), `peer ${p.address}: passive is true or false`);
     parseBfd(p, (k, why) => fail(at("bfd", ...k), why));
-    for (const [k, min] of [["keepaliveTime", 1], ["allowOwnAs", 0], ["maxPrefixes", 1]] as const) {
+    for (const [k, min] of [
+      ["keepaliveTime", 1],
+      ["allowOwnAs", 0],
+      ["maxPrefixes", 1],
+    ] as const) {
       const v = p[k];
       if (v !== undefined && (!Number.isInteger(v) || v < min)) fail(at(k), `peer ${p.address}: ${k} is a whole number of at least ${min}`);
     }
@@ -183,9 +216,11 @@ export function parseConfig(text: string, file = "config"): BgpRunConfig {
   if (m !== undefined) {
     if (!isMapping(m)) fail(["metrics"], "metrics is a mapping {address, port}");
     const mm = m as Record<string, unknown>;
-    if (mm["address"] !== undefined && (typeof mm["address"] !== "string" || isIP(mm["address"]) === 0)) fail(["metrics", "address"], `metrics: address must be an IP address, got ${JSON.stringify(mm["address"])}`);
+    if (mm["address"] !== undefined && (typeof mm["address"] !== "string" || isIP(mm["address"]) === 0))
+      fail(["metrics", "address"], `metrics: address must be an IP address, got ${JSON.stringify(mm["address"])}`);
     const port = mm["port"];
-    if (port !== undefined && (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)) fail(["metrics", "port"], `metrics: port must be 1-65535, got ${JSON.stringify(port)}`);
+    if (port !== undefined && (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535))
+      fail(["metrics", "port"], `metrics: port must be 1-65535, got ${JSON.stringify(port)}`);
   }
   const listen = cfg.listen as unknown;
   if (listen !== undefined && listen !== false && !isMapping(listen)) fail(["listen"], "listen is false or a mapping {address, port}");

@@ -47,14 +47,20 @@ test("bgp run serves /metrics where the config says", async () => {
   const port = await freePort();
   const conf = join(dir, "speaker.yaml");
   // a peer that never answers (connect-only to a closed loopback port): the session stays down
-  writeFileSync(conf, `routerId: 10.0.0.1\nasNumber: 64512\nlisten: false\ncontrol: ${join(dir, "bgp.sock")}\nmetrics: { address: 127.0.0.1, port: ${port} }\npeers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n`);
+  writeFileSync(
+    conf,
+    `routerId: 10.0.0.1\nasNumber: 64512\nlisten: false\ncontrol: ${join(dir, "bgp.sock")}\nmetrics: { address: 127.0.0.1, port: ${port} }\npeers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n`,
+  );
   const main = fileURLToPath(new URL("./main.js", import.meta.url));
   const child = spawn(process.execPath, [main, "bgp", "run", "-c", conf], { stdio: "ignore" });
   pid = child.pid;
   let text = "";
   for (let i = 0; i < 100 && !text.includes("tabby_bgp_peer_up"); i++) {
     await sleep(100);
-    text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+    text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+      (r) => r.text(),
+      () => "",
+    );
   }
   assert.match(text, /^tabby_bgp_peer_up\{peer="127\.0\.0\.1",peer_as="64512",type="explicit"\} 0$/m);
   assert.match(text, /^tabby_bgp_sessions\{state="Established"\} 0$/m);

@@ -40,7 +40,12 @@ function readConfigText(file: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (err) {
-    throw new TabbyError("CLI_CONFIG", `cannot read the config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
+    throw new TabbyError(
+      "CLI_CONFIG",
+      `cannot read the config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { file },
+      { cause: err },
+    );
   }
 }
 

@@ -48,7 +48,8 @@ async function tabbyIn(argv: string[], env: NodeJS.ProcessEnv = BASE_ENV) {
 
 /** As a process (what a shell sees); `uid` runs it as another user. */
 function tabby(argv: string[], env: NodeJS.ProcessEnv = BASE_ENV, uid?: number) {
-  const cmd = uid === undefined ? [process.execPath, CLI, ...argv] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", process.execPath, CLI, ...argv];
+  const cmd =
+    uid === undefined ? [process.execPath, CLI, ...argv] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", process.execPath, CLI, ...argv];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { env: { ...env }, encoding: "utf8", timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -62,7 +63,8 @@ test("--help on every command and subcommand exits 0 and lists its options; reso
   for (const g of Object.keys(GROUPS)) {
     const h = await tabbyIn([g, "--help"]);
     assert.equal(h.code, 0, `${g} --help`);
-    for (const w of Object.keys(COMMANDS).filter((x) => x.startsWith(`${g} `))) assert.match(h.stdout, new RegExp(`\\n  ${w.split(" ")[1]}\\b`), `tabby ${g} --help lists ${w}`);
+    for (const w of Object.keys(COMMANDS).filter((x) => x.startsWith(`${g} `)))
+      assert.match(h.stdout, new RegExp(`\\n  ${w.split(" ")[1]}\\b`), `tabby ${g} --help lists ${w}`);
   }
   for (const [words, spec] of Object.entries(COMMANDS)) {
     for (const flag of ["--help", "-h"]) {
@@ -72,7 +74,8 @@ test("--help on every command and subcommand exits 0 and lists its options; reso
       for (const long of Object.keys(spec.options)) assert.ok(h.stdout.includes(`--${long}`), `tabby ${words} --help lists --${long}`);
       const kinds = "kinds" in spec && spec.kinds;
       assert.equal(/\nKinds /.test(h.stdout), kinds, `${words}: kinds listed iff a resource verb`);
-      if (kinds) for (const { kind, aliases } of kindAliases()) assert.match(h.stdout, new RegExp(`\\n  ${kind} +${aliases.join(", ")}\\n`), `${words} lists ${kind}`);
+      if (kinds)
+        for (const { kind, aliases } of kindAliases()) assert.match(h.stdout, new RegExp(`\\n  ${kind} +${aliases.join(", ")}\\n`), `${words} lists ${kind}`);
     }
     const viaHelp = await tabbyIn(["help", ...words.split(" ")]);
     assert.equal(viaHelp.code, 0, `tabby help ${words}`);
@@ -86,7 +89,11 @@ test("every command module is in the command tree and parses with it (no second 
   for (const f of modules) {
     const text = readFileSync(join(cliDir, f), "utf8");
     if (/export async function run\(/.test(text)) assert.ok(inTree.has(f), `${f} has a run() but no entry in commands.ts: add one, or main cannot reach it`);
-    assert.doesNotMatch(text, /import\s*\{[^}]*\bparseArgs\b[^}]*\}\s*from\s*"node:util"/, `${f} parses arguments with node:util parseArgs: declare its options in commands.ts and use parseCommandLine`);
+    assert.doesNotMatch(
+      text,
+      /import\s*\{[^}]*\bparseArgs\b[^}]*\}\s*from\s*"node:util"/,
+      `${f} parses arguments with node:util parseArgs: declare its options in commands.ts and use parseCommandLine`,
+    );
   }
   for (const m of inTree) assert.ok(modules.includes(m), `commands.ts names ${m}, which does not exist`);
 });
@@ -158,7 +165,11 @@ test("tabby completion bash loads in bash and completes commands, subcommands, o
   writeFileSync(script, r.stdout);
   const complete = (words: string[]) => {
     const arr = words.map((w) => `'${w}'`).join(" ");
-    const b = spawnSync("bash", ["-c", `source ${script} && complete -p tabby && COMP_WORDS=(tabby ${arr}) && COMP_CWORD=${words.length} && _tabby && echo "\${COMPREPLY[*]}"`], { encoding: "utf8" });
+    const b = spawnSync(
+      "bash",
+      ["-c", `source ${script} && complete -p tabby && COMP_WORDS=(tabby ${arr}) && COMP_CWORD=${words.length} && _tabby && echo "\${COMPREPLY[*]}"`],
+      { encoding: "utf8" },
+    );
     assert.equal(b.status, 0, b.stderr);
     const [registered, reply] = b.stdout.trimEnd().split("\n");
     assert.match(registered!, /complete .*-F _tabby tabby$/);
@@ -178,7 +189,10 @@ test("tabby completion bash loads in bash and completes commands, subcommands, o
   assert.match(zsh.stdout, /^#compdef tabby\n/);
 });
 
-test("tabby completion zsh completes in an interactive zsh (zpty)", { skip: spawnSync("zsh", ["--version"]).status !== 0 ? "no zsh" : false, timeout: 60_000 }, () => {
+test("tabby completion zsh completes in an interactive zsh (zpty)", {
+  skip: spawnSync("zsh", ["--version"]).status !== 0 ? "no zsh" : false,
+  timeout: 60_000,
+}, () => {
   const zdir = join(dir, "zsh");
   mkdirSync(join(zdir, "bin"), { recursive: true });
   writeFileSync(join(zdir, "bin", "tabby"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
@@ -202,7 +216,13 @@ zpty -d z
 `,
   );
   const r = spawnSync("zsh", [join(zdir, "drive.zsh")], { encoding: "utf8", timeout: 50_000 });
-  assert.deepEqual(r.stdout.split("\n").map((l) => l.trim()).filter(Boolean), ["tabby lab up", "tabby get nodes -o yaml", "tabby bgp refresh --peer", "tabby lab up --topology fabric", "tabby get ippool"]);
+  assert.deepEqual(
+    r.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean),
+    ["tabby lab up", "tabby get nodes -o yaml", "tabby bgp refresh --peer", "tabby lab up --topology fabric", "tabby get ippool"],
+  );
 });
 
 test("config file: $TABBY_CONFIG names the datastore; $TABBY_DATASTORE and --datastore win; the source is said on stderr", () => {
@@ -238,19 +258,35 @@ test("config file: $TABBY_CONFIG names the datastore; $TABBY_DATASTORE and --dat
 });
 
 test("config file: the etcd TLS files fold into the etcds:// URL; half a certificate or a wrong type is refused with its line", () => {
-  const c = parseClientConfig("datastore: etcds://10.0.0.1:2379,10.0.0.2:2379\netcdCACertFile: /e/ca.pem\netcdCertFile: /e/c.pem\netcdKeyFile: /e/k.pem\n", "t.yaml");
+  const c = parseClientConfig(
+    "datastore: etcds://10.0.0.1:2379,10.0.0.2:2379\netcdCACertFile: /e/ca.pem\netcdCertFile: /e/c.pem\netcdKeyFile: /e/k.pem\n",
+    "t.yaml",
+  );
   assert.equal(c.datastore, "etcds://10.0.0.1:2379,10.0.0.2:2379?ca=%2Fe%2Fca.pem&cert=%2Fe%2Fc.pem&key=%2Fe%2Fk.pem");
   assert.deepEqual(parseClientConfig("", "t.yaml"), { file: "t.yaml" });
-  assert.throws(() => parseClientConfig("datastore: etcds://h:2379\netcdCertFile: /e/c.pem\n", "t.yaml"), /^TabbyError: t\.yaml:2:1: etcdCertFile: etcdCACertFile, etcdCertFile and etcdKeyFile go together$/);
+  assert.throws(
+    () => parseClientConfig("datastore: etcds://h:2379\netcdCertFile: /e/c.pem\n", "t.yaml"),
+    /^TabbyError: t\.yaml:2:1: etcdCertFile: etcdCACertFile, etcdCertFile and etcdKeyFile go together$/,
+  );
   assert.throws(() => parseClientConfig("datastore: 5\n", "t.yaml"), /t\.yaml:1:1: datastore: must be a non-empty string/);
-  assert.throws(() => parseClientConfig("datastore: etcd://h:2379\netcdCACertFile: a\netcdCertFile: b\netcdKeyFile: c\n", "t.yaml"), /need datastore: etcds:\/\//);
+  assert.throws(
+    () => parseClientConfig("datastore: etcd://h:2379\netcdCACertFile: a\netcdCertFile: b\netcdKeyFile: c\n", "t.yaml"),
+    /need datastore: etcds:\/\//,
+  );
   assert.throws(() => parseClientConfig("kind: CalicoAPIConfig\n", "t.yaml"), /t\.yaml:1:1: kind: must be TabbyConfig/);
   assert.throws(() => parseClientConfig("datastore: [a\n", "t.yaml"), /t\.yaml:\d+:\d+: not YAML/);
 });
 
 test("datastore safety: a read never creates a database; a missing path is an error naming it", () => {
   const missingDir = join(dir, "typo");
-  for (const argv of [["get", "nodes"], ["ipam", "show"], ["ipam", "check"], ["datastore", "export"], ["delete", "node", "n1"], ["selector", "all()", "--endpoints"]]) {
+  for (const argv of [
+    ["get", "nodes"],
+    ["ipam", "show"],
+    ["ipam", "check"],
+    ["datastore", "export"],
+    ["delete", "node", "n1"],
+    ["selector", "all()", "--endpoints"],
+  ]) {
     const r = tabby([...argv, "--datastore", `sqlite://${missingDir}/x.db`]);
     assert.equal(r.code, 1, `${argv.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`${missingDir}/x\\.db does not exist.*\\[DS_NO_DATABASE\\]`), argv.join(" "));
@@ -270,13 +306,20 @@ test("datastore safety: a corrupt file is DS_CORRUPT naming it, at once, for rea
   const bad = join(dir, "corrupt.db");
   writeFileSync(bad, Buffer.alloc(8192, 0x5a));
   chmodSync(bad, 0o600);
-  for (const argv of [["get", "nodes"], ["apply", "-f", "-"]]) {
+  for (const argv of [
+    ["get", "nodes"],
+    ["apply", "-f", "-"],
+  ]) {
     const r = tabby([...argv, "--datastore", `sqlite://${bad}`]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`${bad} is corrupt or not an SQLite database.*\\[DS_CORRUPT\\]`));
   }
   // the agent does not retry it as "unavailable": it stops with the reason
-  const agent = spawn(process.execPath, [CLI, "node", "run", "--name", "t", "--ip", "192.0.2.1/32", "--ip6", "none", "--control", join(dir, "agent.sock"), "--datastore", `sqlite://${bad}`], { env: BASE_ENV, stdio: ["ignore", "ignore", "pipe"] });
+  const agent = spawn(
+    process.execPath,
+    [CLI, "node", "run", "--name", "t", "--ip", "192.0.2.1/32", "--ip6", "none", "--control", join(dir, "agent.sock"), "--datastore", `sqlite://${bad}`],
+    { env: BASE_ENV, stdio: ["ignore", "ignore", "pipe"] },
+  );
   let log = "";
   agent.stderr.setEncoding("utf8").on("data", (d: string) => (log += d));
   const exit = await Promise.race([new Promise<number | null>((r) => agent.on("exit", (c) => r(c))), sleep(90_000).then(() => "running" as const)]);
@@ -287,7 +330,9 @@ test("datastore safety: a corrupt file is DS_CORRUPT naming it, at once, for rea
   assert.doesNotMatch(log, /retrying/);
 });
 
-test("datastore safety: a file this user may only read can be read (not written)", { skip: process.getuid?.() !== 0 || spawnSync("setpriv", ["--version"]).status !== 0 ? "needs root and setpriv" : false }, () => {
+test("datastore safety: a file this user may only read can be read (not written)", {
+  skip: process.getuid?.() !== 0 || spawnSync("setpriv", ["--version"]).status !== 0 ? "needs root and setpriv" : false,
+}, () => {
   const ro = join(dir, "ro");
   mkdirSync(ro, { mode: 0o755 });
   const url = `sqlite://${join(ro, "t.db")}`;
@@ -315,23 +360,52 @@ test("bgp run config: unknown keys are errors with their path, line and column a
     return "accepted";
   };
   assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeer:\n  - { address: 1.2.3.5, asNumber: 1 }\n"), "rr.yaml:3:1: unknown key peer; did you mean peers?");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - address: 1.2.3.5\n    asNumber: 1\n    pasive: true\n"), "rr.yaml:6:5: peers[0]: unknown key pasive; did you mean passive?");
   assert.equal(
-    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 2 }\n  - address: 1.2.3.6\n    asNumber: 2\n    import:\n      - { action: accept, match: { prefixes: [] } }\n"),
+    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - address: 1.2.3.5\n    asNumber: 1\n    pasive: true\n"),
+    "rr.yaml:6:5: peers[0]: unknown key pasive; did you mean passive?",
+  );
+  assert.equal(
+    err(
+      "routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 2 }\n  - address: 1.2.3.6\n    asNumber: 2\n    import:\n      - { action: accept, match: { prefixes: [] } }\n",
+    ),
     "rr.yaml:8:36: peers[1].import[0].match: unknown key prefixes; did you mean prefix?",
   );
   assert.equal(err('routerId: 1.2.3.4\nasNumber: 1\nlisten: { address: "::", prot: 179 }\n'), "rr.yaml:3:26: listen: unknown key prot; did you mean port?");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\nfrobnicate: 1\n"), "rr.yaml:3:1: unknown key frobnicate (known here: routerId, asNumber, clusterId, listen, control, peers, announce, installRoutes, gracefulRestart, metrics)");
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\nfrobnicate: 1\n"),
+    "rr.yaml:3:1: unknown key frobnicate (known here: routerId, asNumber, clusterId, listen, control, peers, announce, installRoutes, gracefulRestart, metrics)",
+  );
   // value errors name the line too
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, passive: maybe }\n"), "rr.yaml:4:38: peer 1.2.3.5: passive is true or false");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - address: 1.2.3.5\n    asNumber: 2\n    export:\n      - { action: accept }\n      - { action: maybe }\n"), "rr.yaml:8:9: peer 1.2.3.5: export: policy term 2: action must be accept or reject");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, bfd: { minRx: 0 } }\n"), "rr.yaml:4:45: peer 1.2.3.5: bfd minRx must be 1..4294967 milliseconds: 0");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: [1\n"), "rr.yaml:3:1: not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]");
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, passive: maybe }\n"),
+    "rr.yaml:4:38: peer 1.2.3.5: passive is true or false",
+  );
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - address: 1.2.3.5\n    asNumber: 2\n    export:\n      - { action: accept }\n      - { action: maybe }\n"),
+    "rr.yaml:8:9: peer 1.2.3.5: export: policy term 2: action must be accept or reject",
+  );
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, bfd: { minRx: 0 } }\n"),
+    "rr.yaml:4:45: peer 1.2.3.5: bfd minRx must be 1..4294967 milliseconds: 0",
+  );
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: [1\n"),
+    "rr.yaml:3:1: not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  );
   assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\nasNumber: 2\n"), "rr.yaml:3:1: not valid YAML: Map keys must be unique");
   assert.equal(err("asNumber: 1\n"), "rr.yaml:1:1: routerId (dotted quad) is required");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, holdTime: 2 }\n"), "rr.yaml:4:38: peers[0].holdTime must be 0 or 3-65535 seconds (RFC 4271), not 2");
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, families: [ipv4, evpn] }\n"), 'rr.yaml:4:38: peers[0].families must be a list of ipv4 and/or ipv6, not ["ipv4","evpn"]');
-  assert.equal(err("routerId: 1.2.3.4\nasNumber: 1\nannounce:\n  - { prefix: 10.0.0.0 }\n"), 'rr.yaml:4:7: announce[0].prefix must be a prefix (address/length), not "10.0.0.0"');
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, holdTime: 2 }\n"),
+    "rr.yaml:4:38: peers[0].holdTime must be 0 or 3-65535 seconds (RFC 4271), not 2",
+  );
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\npeers:\n  - { address: 1.2.3.5, asNumber: 1, families: [ipv4, evpn] }\n"),
+    'rr.yaml:4:38: peers[0].families must be a list of ipv4 and/or ipv6, not ["ipv4","evpn"]',
+  );
+  assert.equal(
+    err("routerId: 1.2.3.4\nasNumber: 1\nannounce:\n  - { prefix: 10.0.0.0 }\n"),
+    'rr.yaml:4:7: announce[0].prefix must be a prefix (address/length), not "10.0.0.0"',
+  );
   assert.equal(err("routerId: 1.2.3.256\nasNumber: 1\n"), 'rr.yaml:1:1: routerId must be a dotted quad, not "1.2.3.256"');
 });
 
@@ -348,7 +422,10 @@ test("bgp run: a config error exits 1 naming the file and line; a refused connec
   await new Promise<void>((res) => srv.close(() => res()));
   const sock = join(dir, "bgp.sock");
   const cfg = join(dir, "refused.yaml");
-  writeFileSync(cfg, `routerId: 10.0.0.1\nasNumber: 64512\nlisten: false\ncontrol: ${sock}\npeers:\n  - { address: 127.0.0.1, port: ${port}, asNumber: 64512, connectRetry: 1 }\n`);
+  writeFileSync(
+    cfg,
+    `routerId: 10.0.0.1\nasNumber: 64512\nlisten: false\ncontrol: ${sock}\npeers:\n  - { address: 127.0.0.1, port: ${port}, asNumber: 64512, connectRetry: 1 }\n`,
+  );
   const speaker = spawn(process.execPath, [CLI, "bgp", "run", "-c", cfg], { env: BASE_ENV, stdio: "ignore" });
   after(() => {
     if (speaker.exitCode === null) speaker.kill("SIGTERM");

@@ -92,6 +92,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     ...(values.name ? { name: values.name } : {}),
   });
   for (const w of written) io.stdout.write(`wrote ${w}\n`);
-  if (!bundled) io.stderr.write("note: the plugin bundles (dist/cni/*.cjs) are not built; the plugins run unbundled and start slower (build them with `npm run build`)\n");
+  if (!bundled)
+    io.stderr.write("note: the plugin bundles (dist/cni/*.cjs) are not built; the plugins run unbundled and start slower (build them with `npm run build`)\n");
   return 0;
 }

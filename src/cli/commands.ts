@@ -52,10 +52,16 @@ export interface CommandSpec {
 }
 
 const DATASTORE = {
-  datastore: { type: "string", arg: "URL", help: "the datastore (sqlite:///path, etcd://host:port, etcds://...); default: $TABBY_DATASTORE, the config file, the running lab, sqlite:///var/lib/tabby/tabby.db" },
+  datastore: {
+    type: "string",
+    arg: "URL",
+    help: "the datastore (sqlite:///path, etcd://host:port, etcds://...); default: $TABBY_DATASTORE, the config file, the running lab, sqlite:///var/lib/tabby/tabby.db",
+  },
 } as const;
 const NAMESPACE = { namespace: { type: "string", short: "n", arg: "NAMESPACE", help: "namespace of namespaced kinds (default: default)" } } as const;
-const FILES = { filename: { type: "string", short: "f", multiple: true, arg: "FILE", help: "a YAML or JSON file of resources, - for stdin (repeatable)" } } as const;
+const FILES = {
+  filename: { type: "string", short: "f", multiple: true, arg: "FILE", help: "a YAML or JSON file of resources, - for stdin (repeatable)" },
+} as const;
 const LAB = { name: { type: "string", arg: "LAB", help: "the lab (default: the running one)" } } as const;
 const CONTROL = { control: { type: "string", arg: "SOCK", help: "the agent's control socket (default: $TABBY_CONTROL, else /run/tabby/node.sock)" } } as const;
 const SPEAKER = {
@@ -63,7 +69,9 @@ const SPEAKER = {
   output: { type: "string", short: "o", arg: "FORMAT", help: "table or json", choices: ["table", "json"] },
 } as const;
 const FAMILY = { family: { type: "string", arg: "FAMILY", help: "ipv4 or ipv6", choices: ["ipv4", "ipv6"] } } as const;
-const LOG_LEVEL = { "log-level": { type: "string", default: "info", arg: "LEVEL", help: "debug, info, warn or error", choices: ["debug", "info", "warn", "error"] } } as const;
+const LOG_LEVEL = {
+  "log-level": { type: "string", default: "info", arg: "LEVEL", help: "debug, info, warn or error", choices: ["debug", "info", "warn", "error"] },
+} as const;
 const KIND_ARG = { name: "KIND", help: "resource kind (see Kinds below)", kinds: true } as const;
 
 export const COMMANDS = {
@@ -119,7 +127,11 @@ export const COMMANDS = {
     kinds: true,
     datastore: "read",
     args: [KIND_ARG, { name: "NAME", help: "the resource" }],
-    options: { patch: { type: "string", short: "p", arg: "PATCH", help: "a JSON merge patch (RFC 7386), e.g. '{\"spec\":{\"disabled\":true}}'" }, ...NAMESPACE, ...DATASTORE },
+    options: {
+      patch: { type: "string", short: "p", arg: "PATCH", help: 'a JSON merge patch (RFC 7386), e.g. \'{"spec":{"disabled":true}}\'' },
+      ...NAMESPACE,
+      ...DATASTORE,
+    },
   },
   label: {
     summary: "set or remove labels: label KIND NAME k=v [k-] [--overwrite]",
@@ -138,13 +150,21 @@ export const COMMANDS = {
     summary: "write every resource and IPAM key to -o FILE",
     module: "./datastore-export.js",
     datastore: "read",
-    options: { output: { type: "string", short: "o", arg: "FILE", help: "the file to write (default: stdout)" }, format: { type: "string", arg: "FORMAT", help: "yaml or json (default: from the file name, else yaml)", choices: ["yaml", "json"] }, ...DATASTORE },
+    options: {
+      output: { type: "string", short: "o", arg: "FILE", help: "the file to write (default: stdout)" },
+      format: { type: "string", arg: "FORMAT", help: "yaml or json (default: from the file name, else yaml)", choices: ["yaml", "json"] },
+      ...DATASTORE,
+    },
   },
   "datastore import": {
     summary: "load an export into an empty datastore: import -f FILE",
     module: "./datastore-import.js",
     datastore: "write",
-    options: { filename: { type: "string", short: "f", arg: "FILE", help: "the export to load, - for stdin" }, force: { type: "boolean", help: "import into a datastore that is not empty (overwrites)" }, ...DATASTORE },
+    options: {
+      filename: { type: "string", short: "f", arg: "FILE", help: "the export to load, - for stdin" },
+      force: { type: "boolean", help: "import into a datastore that is not empty (overwrites)" },
+      ...DATASTORE,
+    },
   },
   "node run": {
     summary: "run the per-host agent",
@@ -267,7 +287,11 @@ export const COMMANDS = {
     summary: "show IP pools, blocks and usage",
     module: "./ipam-show.js",
     datastore: "read",
-    options: { "show-blocks": { type: "boolean", help: "list every block" }, output: { type: "string", short: "o", arg: "FORMAT", help: "table or json", choices: ["table", "json"] }, ...DATASTORE },
+    options: {
+      "show-blocks": { type: "boolean", help: "list every block" },
+      output: { type: "string", short: "o", arg: "FORMAT", help: "table or json", choices: ["table", "json"] },
+      ...DATASTORE,
+    },
   },
   "ipam check": {
     summary: "find leaked, shared and orphaned addresses and blocks",
@@ -342,13 +366,20 @@ export const COMMANDS = {
       seed: { type: "string", arg: "S", help: "with --sample: the seed, to repeat a run's pairs" },
     },
   },
-  "lab status": { summary: "list the lab's hosts, routers and workloads", module: "./lab-status.js", options: { ...LAB, output: { type: "string", short: "o", arg: "FORMAT", help: "json", choices: ["json"] } } },
+  "lab status": {
+    summary: "list the lab's hosts, routers and workloads",
+    module: "./lab-status.js",
+    options: { ...LAB, output: { type: "string", short: "o", arg: "FORMAT", help: "json", choices: ["json"] } },
+  },
   "lab exec": {
     summary: "run a command in a lab host, router or workload: exec NAME -- CMD",
     module: "./lab-exec.js",
     passThrough: true,
     usage: "[--name LAB] NAME -- CMD [ARGS...]",
-    args: [{ name: "NAME", help: "a host, router or workload" }, { name: "CMD", help: "the command and its arguments", variadic: true }],
+    args: [
+      { name: "NAME", help: "a host, router or workload" },
+      { name: "CMD", help: "the command and its arguments", variadic: true },
+    ],
     options: { ...LAB },
   },
   "lab restart": {
@@ -363,7 +394,12 @@ export const COMMANDS = {
     args: [{ name: "TARGET", help: "HOST (its agent), ROUTER, or A:B (a link)" }],
     options: { ...LAB },
   },
-  "lab heal": { summary: "undo a failure (or all): heal [TARGET]", module: "./lab-heal.js", args: [{ name: "TARGET", help: "the failure to undo (default: all)" }], options: { ...LAB } },
+  "lab heal": {
+    summary: "undo a failure (or all): heal [TARGET]",
+    module: "./lab-heal.js",
+    args: [{ name: "TARGET", help: "the failure to undo (default: all)" }],
+    options: { ...LAB },
+  },
   "lab drill": {
     summary: "run failures under a 10 ms prober: packets lost, longest gap",
     module: "./lab-drill.js",
@@ -392,7 +428,10 @@ export const COMMANDS = {
     summary: "the path of a packet now: explain SRC DST [--port P] [--protocol tcp|udp|icmp]",
     module: "./explain.js",
     datastore: "read",
-    args: [{ name: "SRC", help: "a workload, host or address" }, { name: "DST", help: "a workload, host or address" }],
+    args: [
+      { name: "SRC", help: "a workload, host or address" },
+      { name: "DST", help: "a workload, host or address" },
+    ],
     options: {
       ...LAB,
       port: { type: "string", short: "p", arg: "PORT", help: "destination port (tcp or udp)" },
@@ -420,7 +459,11 @@ export const COMMANDS = {
       output: { type: "string", short: "o", arg: "FORMAT", help: "json", choices: ["json"] },
     },
   },
-  ui: { summary: "serve a live map of the lab: ui [--listen 127.0.0.1:9098]", module: "./ui.js", options: { ...LAB, listen: { type: "string", arg: "ADDR:PORT", help: "where to serve (default 127.0.0.1:9098)" } } },
+  ui: {
+    summary: "serve a live map of the lab: ui [--listen 127.0.0.1:9098]",
+    module: "./ui.js",
+    options: { ...LAB, listen: { type: "string", arg: "ADDR:PORT", help: "where to serve (default 127.0.0.1:9098)" } },
+  },
   selector: {
     summary: "evaluate a selector: selector EXPR [--labels k=v,...]",
     module: "./selector.js",

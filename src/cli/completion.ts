@@ -18,7 +18,11 @@ export function completionTables(): string {
   const specs = Object.entries(COMMANDS) as [string, CommandSpec][];
   const top = [...new Set(specs.map(([w]) => w.split(" ")[0]!))];
   const children = new Map<string, string[]>([["", top]]);
-  for (const g of Object.keys(GROUPS)) children.set(g, specs.filter(([w]) => w.startsWith(`${g} `)).map(([w]) => w.split(" ")[1]!));
+  for (const g of Object.keys(GROUPS))
+    children.set(
+      g,
+      specs.filter(([w]) => w.startsWith(`${g} `)).map(([w]) => w.split(" ")[1]!),
+    );
   const lines: string[] = [];
   lines.push("_tabby_children() {", '  case "$1" in');
   for (const [path, kids] of children) lines.push(`    "${path}") echo "${q(kids)}" ;;`);
@@ -26,7 +30,9 @@ export function completionTables(): string {
   const flags = (o: { short?: string }, long: string) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])];
   lines.push("_tabby_options() {", '  case "$1" in');
   for (const [w, s] of specs) {
-    const all = Object.entries(s.options).filter(([, o]) => !o.hidden).flatMap(([l, o]) => flags(o, l));
+    const all = Object.entries(s.options)
+      .filter(([, o]) => !o.hidden)
+      .flatMap(([l, o]) => flags(o, l));
     lines.push(`    "${w}") echo "${q([...all, "--help"])}" ;;`);
   }
   lines.push("  esac", "}");
@@ -39,7 +45,7 @@ export function completionTables(): string {
       for (const f of flags(o, l)) lines.push(`    "${w} ${f}") echo "${vals}" ;;`);
     }
   }
-  lines.push('    *) return 1 ;;', "  esac", "}");
+  lines.push("    *) return 1 ;;", "  esac", "}");
   lines.push("_tabby_kind_arg() {", '  case "$1" in');
   for (const [w, s] of specs) if (s.args?.[0]?.kinds) lines.push(`    "${w}") return 0 ;;`);
   lines.push("  esac", "  return 1", "}");
@@ -52,11 +58,11 @@ export function completionTables(): string {
     '  for w in "$@"; do',
     '    if [ "$skip" = 1 ]; then skip=0; continue; fi',
     '    case "$w" in',
-    '      --) _tabby_nargs=$((_tabby_nargs+1)); continue ;;',
+    "      --) _tabby_nargs=$((_tabby_nargs+1)); continue ;;",
     '      -*) if [ -n "$_tabby_path" ] && _tabby_values "$_tabby_path" "$w" >/dev/null; then skip=1; fi; continue ;;',
     "    esac",
     '    if [ "$_tabby_nargs" = 0 ]; then',
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a JavaScript template
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a JavaScript template
     '      next="$_tabby_path${_tabby_path:+ }$w"',
     '      case " $(_tabby_children "$_tabby_path") " in *" $w "*) _tabby_path="$next"; continue ;; esac',
     "    fi",
@@ -116,6 +122,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const shell = parsed.positionals[0];
   if (shell === "bash") io.stdout.write(bashScript());
   else if (shell === "zsh") io.stdout.write(zshScript());
-  else throw new UsageError(`${shell === undefined ? "SHELL is required" : `no completion for ${JSON.stringify(shell)}`}: bash or zsh\nusage: tabby completion bash|zsh`);
+  else
+    throw new UsageError(
+      `${shell === undefined ? "SHELL is required" : `no completion for ${JSON.stringify(shell)}`}: bash or zsh\nusage: tabby completion bash|zsh`,
+    );
   return 0;
 }

@@ -39,7 +39,10 @@ export function parseClientConfig(text: string, file: string): ClientConfig {
   const y = locateYaml(text);
   const fail = (path: YamlPath, why: string, shown: YamlPath = path): never => {
     const p = y.at(path);
-    throw new TabbyError("CLI_CONFIG", `${file}${p ? `:${p.line}:${p.col}` : ""}: ${shown.length ? `${formatPath(shown)}: ` : ""}${why}`, { file, path: formatPath(path) });
+    throw new TabbyError("CLI_CONFIG", `${file}${p ? `:${p.line}:${p.col}` : ""}: ${shown.length ? `${formatPath(shown)}: ` : ""}${why}`, {
+      file,
+      path: formatPath(path),
+    });
   };
   if (y.syntax) throw new TabbyError("CLI_CONFIG", `${file}:${y.syntax.line}:${y.syntax.col}: not YAML: ${y.syntax.message}`, { file });
   const v = y.value ?? {};
@@ -75,7 +78,12 @@ export function readClientConfig(env: NodeJS.ProcessEnv): ClientConfig | undefin
     text = readFileSync(where.path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new TabbyError("CLI_CONFIG", `cannot read the config file ${where.path}${where.explicit ? " ($TABBY_CONFIG)" : ""}: ${code ?? (err as Error).message}`, { file: where.path }, { cause: err });
+    throw new TabbyError(
+      "CLI_CONFIG",
+      `cannot read the config file ${where.path}${where.explicit ? " ($TABBY_CONFIG)" : ""}: ${code ?? (err as Error).message}`,
+      { file: where.path },
+      { cause: err },
+    );
   }
   return parseClientConfig(text, where.path);
 }

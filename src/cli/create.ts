@@ -16,7 +16,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sourced = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       await checkExistence(client, sourced, false);
-      const done = await withInterrupt((signal) => writeBatch(client.store, sourced, sourcedId, (c, s) => c.create(s.resource), "created", { signal, onProgress: progressTo(io.stderr, "create", sourced.length) }));
+      const done = await withInterrupt((signal) =>
+        writeBatch(client.store, sourced, sourcedId, (c, s) => c.create(s.resource), "created", {
+          signal,
+          onProgress: progressTo(io.stderr, "create", sourced.length),
+        }),
+      );
       io.stdout.write(`Successfully created ${done} resource(s)\n`);
       return 0;
     });

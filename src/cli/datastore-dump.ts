@@ -56,8 +56,23 @@ export function docOfKV(kv: KV): DumpDoc | undefined {
  * ObjectMeta's field order (as the model writes metadata), so an export of an imported store is
  * byte for byte the export it came from, whichever order the first store kept the fields in.
  */
-const META_ORDER = ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-  "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields"];
+const META_ORDER = [
+  "name",
+  "generateName",
+  "namespace",
+  "selfLink",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+  "managedFields",
+];
 
 function orderedMeta<M extends object>(m: M): M {
   const rank = (k: string) => (META_ORDER.includes(k) ? META_ORDER.indexOf(k) : META_ORDER.length);

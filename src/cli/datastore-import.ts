@@ -38,14 +38,24 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       const store = client.store;
       const existing = await store.list(DUMP_ROOT, { limit: 1 });
       if (existing.items.length && values.force !== true) {
-        throw new DatastoreError("DS_ALREADY_EXISTS", `the target datastore ${store.url} is not empty (it has ${existing.items[0]!.key}); nothing was imported (--force overwrites)`);
+        throw new DatastoreError(
+          "DS_ALREADY_EXISTS",
+          `the target datastore ${store.url} is not empty (it has ${existing.items[0]!.key}); nothing was imported (--force overwrites)`,
+        );
       }
       // One transaction (etcd: a journal past 128 keys), as apply; SIGINT/SIGTERM writes nothing.
       const done = await withInterrupt((signal) =>
-        writeBatch(store, entries, (e) => ({ key: e.key, label: e.label }), (c, e) => (values.force === true ? c.store.put(e.key, e.value) : c.store.create(e.key, e.value)), "imported", {
-          signal,
-          onProgress: progressTo(io.stderr, "datastore import", entries.length),
-        }),
+        writeBatch(
+          store,
+          entries,
+          (e) => ({ key: e.key, label: e.label }),
+          (c, e) => (values.force === true ? c.store.put(e.key, e.value) : c.store.create(e.key, e.value)),
+          "imported",
+          {
+            signal,
+            onProgress: progressTo(io.stderr, "datastore import", entries.length),
+          },
+        ),
       );
       io.stdout.write(`Imported ${done} key(s) into ${store.url}\n`);
       return 0;

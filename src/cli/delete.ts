@@ -61,7 +61,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       // Tiers last: a file that made a tier and its policies deletes them together (the tier's
       // "still holds policies" check runs inside the transaction, after the policies are gone).
       const ordered = [...list.filter((t) => t.kind !== "Tier"), ...list.filter((t) => t.kind === "Tier")];
-      const done = await withInterrupt((signal) => writeBatch(client.store, ordered, id, del, "deleted", { signal, onProgress: progressTo(io.stderr, "delete", list.length) }));
+      const done = await withInterrupt((signal) =>
+        writeBatch(client.store, ordered, id, del, "deleted", { signal, onProgress: progressTo(io.stderr, "delete", list.length) }),
+      );
       io.stdout.write(`Successfully deleted ${done} resource(s)\n`);
       return 0;
     });

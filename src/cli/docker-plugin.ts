@@ -57,7 +57,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const timeout = Number(values["policy-setup-timeout"]);
   if (!(timeout >= 0)) throw new UsageError(`--policy-setup-timeout takes seconds, got ${JSON.stringify(values["policy-setup-timeout"])}`);
   const dockerHost = values["docker-host"]!;
-  if (dockerHost !== "none" && !dockerHost.startsWith("unix://")) throw new UsageError(`--docker-host must be unix://PATH or none, got ${JSON.stringify(dockerHost)}`);
+  if (dockerHost !== "none" && !dockerHost.startsWith("unix://"))
+    throw new UsageError(`--docker-host must be unix://PATH or none, got ${JSON.stringify(dockerHost)}`);
   const node = values.nodename ?? io.env["TABBY_NODENAME"] ?? hostname();
   const log = jsonLogger(level, io.stderr, { component: "docker-plugin", node });
 
@@ -73,12 +74,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     clock: systemClock,
     ...(dockerHost !== "none" ? { engine: new EngineClient(dockerHost.slice("unix://".length)) } : {}),
     labelRules: { map, ...(only?.length ? { only } : {}) },
-    ...(timeout > 0 ? { waitProgrammed: (w: { iface: string; addrs: string[] }) => waitEndpointProgrammed({ dir: statusDir, ...w, timeoutMs: timeout * 1000 }, systemClock) } : {}),
+    ...(timeout > 0
+      ? { waitProgrammed: (w: { iface: string; addrs: string[] }) => waitEndpointProgrammed({ dir: statusDir, ...w, timeoutMs: timeout * 1000 }, systemClock) }
+      : {}),
     log: (lvl, msg, f) => log(lvl as Level, msg, f),
     lock: fileLock(io.env["TABBY_IPAM_LOCK"] || DEFAULT_IPAM_LOCK),
   });
   const socket = join(values["plugin-dir"]!, `${values.name}.sock`);
-  const server = await servePlugin(socket, (p, b) => driver.handle(p, b), (lvl, msg, f) => log(lvl as Level, msg, f));
+  const server = await servePlugin(
+    socket,
+    (p, b) => driver.handle(p, b),
+    (lvl, msg, f) => log(lvl as Level, msg, f),
+  );
   log("info", "serving Docker's network and IPAM driver API", { socket });
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());

@@ -98,7 +98,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (!(err instanceof CommanderError)) return report(io, "tabby", err, debug);
     if (err.exitCode === 0) return 0; // --help, tabby help COMMAND
     if (err.code === "commander.help" || err.code === "commander.executeSubCommandAsync") return 2; // a group without its subcommand: help on stderr
-    const words = argv.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ");
+    const words = argv
+      .filter((a) => !a.startsWith("-"))
+      .slice(0, 2)
+      .join(" ");
     const known = (Object.keys(COMMANDS) as string[]).find((w) => words === w || words.startsWith(`${w} `));
     const group = !known && argv[0] !== undefined && argv[0] in GROUPS ? argv[0] : undefined;
     const at = known ? `tabby ${known}` : group ? `tabby ${group}` : "tabby";

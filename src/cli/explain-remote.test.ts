@@ -37,12 +37,30 @@ before(async () => {
   // h1 forwards 10.0.3.0/26 to its ToR 127.0.0.9 (which learned it from h2 and runs no agent)
   const h1 = await agent("127.0.0.1", (dst) =>
     dst.startsWith("10.0.3.")
-      ? { dst, chosen: { dev: "eth0", gateway: torChosen }, fib: { prefix: "10.0.3.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.9"] }, bgp: { prefix: "10.0.3.0/26", nextHops: ["127.0.0.9"], peer: "127.0.0.9", asPath: [65001, 64512] }, devMtu: 1500 }
-      : { dst, chosen: { dev: "eth0", gateway: "127.0.0.2" }, fib: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.2"] }, bgp: { prefix: "10.0.2.0/26", nextHops: ["127.0.0.2"], peer: "127.0.0.2", asPath: [] }, devMtu: 1500 },
+      ? {
+          dst,
+          chosen: { dev: "eth0", gateway: torChosen },
+          fib: { prefix: "10.0.3.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.9"] },
+          bgp: { prefix: "10.0.3.0/26", nextHops: ["127.0.0.9"], peer: "127.0.0.9", asPath: [65001, 64512] },
+          devMtu: 1500,
+        }
+      : {
+          dst,
+          chosen: { dev: "eth0", gateway: "127.0.0.2" },
+          fib: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["127.0.0.2"] },
+          bgp: { prefix: "10.0.2.0/26", nextHops: ["127.0.0.2"], peer: "127.0.0.2", asPath: [] },
+          devMtu: 1500,
+        },
   );
   servers.push(h1);
   port = boundAddress(h1).port;
-  servers.push(await agent("127.0.0.2", (dst) => (dst === "10.0.3.1" ? { dst, chosen: { dev: "tabw3" }, fib: { prefix: "10.0.3.1", type: "unicast", protocol: "152", dev: "tabw3", gateways: [] }, devMtu: 1500 } : { dst, chosen: { dev: "tabw2" }, fib: { prefix: "10.0.2.1", type: "unicast", protocol: "152", dev: "tabw2", gateways: [] }, devMtu: 1500 })));
+  servers.push(
+    await agent("127.0.0.2", (dst) =>
+      dst === "10.0.3.1"
+        ? { dst, chosen: { dev: "tabw3" }, fib: { prefix: "10.0.3.1", type: "unicast", protocol: "152", dev: "tabw3", gateways: [] }, devMtu: 1500 }
+        : { dst, chosen: { dev: "tabw2" }, fib: { prefix: "10.0.2.1", type: "unicast", protocol: "152", dev: "tabw2", gateways: [] }, devMtu: 1500 },
+    ),
+  );
 });
 after(() => {
   for (const s of servers) s.close();
@@ -51,19 +69,46 @@ after(() => {
 async function seed(): Promise<void> {
   const c = new ResourceClient(bed.store);
   const V3 = "projectcalico.org/v3";
-  await c.create({ apiVersion: V3, kind: "Profile", metadata: { name: "open" }, spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }] } } as Resource);
-  for (const [n, ip] of [["h1", "127.0.0.1"], ["h2", "127.0.0.2"]] as const) {
+  await c.create({
+    apiVersion: V3,
+    kind: "Profile",
+    metadata: { name: "open" },
+    spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }] },
+  } as Resource);
+  for (const [n, ip] of [
+    ["h1", "127.0.0.1"],
+    ["h2", "127.0.0.2"],
+  ] as const) {
     await c.create({ apiVersion: V3, kind: "Node", metadata: { name: n }, spec: { bgp: { ipv4Address: `${ip}/8` } } } as Resource);
   }
-  for (const [n, ip, iface, pod] of [["h1", "10.0.1.1", "tabw1", "w-h1"], ["h2", "10.0.2.1", "tabw2", "w-h2"], ["h2", "10.0.3.1", "tabw3", "far"]] as const) {
-    await c.create({ apiVersion: V3, kind: "WorkloadEndpoint", metadata: { name: "", namespace: "ns" }, spec: { node: n, orchestrator: "k8s", pod, endpoint: "eth0", ipNetworks: [`${ip}/32`], interfaceName: iface, profiles: ["open"] } } as Resource);
+  for (const [n, ip, iface, pod] of [
+    ["h1", "10.0.1.1", "tabw1", "w-h1"],
+    ["h2", "10.0.2.1", "tabw2", "w-h2"],
+    ["h2", "10.0.3.1", "tabw3", "far"],
+  ] as const) {
+    await c.create({
+      apiVersion: V3,
+      kind: "WorkloadEndpoint",
+      metadata: { name: "", namespace: "ns" },
+      spec: { node: n, orchestrator: "k8s", pod, endpoint: "eth0", ipNetworks: [`${ip}/32`], interfaceName: iface, profiles: ["open"] },
+    } as Resource);
   }
 }
 
 async function seedTor(): Promise<void> {
   const c = new ResourceClient(bed.store);
-  await c.create({ apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name: "tor-a" }, spec: { peerIP: "127.0.0.9", asNumber: 65001 } } as Resource);
-  await c.create({ apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name: "tor-b" }, spec: { peerIP: "127.0.0.10:179", asNumber: 65001 } } as Resource);
+  await c.create({
+    apiVersion: "projectcalico.org/v3",
+    kind: "BGPPeer",
+    metadata: { name: "tor-a" },
+    spec: { peerIP: "127.0.0.9", asNumber: 65001 },
+  } as Resource);
+  await c.create({
+    apiVersion: "projectcalico.org/v3",
+    kind: "BGPPeer",
+    metadata: { name: "tor-b" },
+    spec: { peerIP: "127.0.0.10:179", asNumber: 65001 },
+  } as Resource);
 }
 
 const tlsArgs = () => ["--tls-ca", pki.ca, "--tls-cert", pki.clients.admin.cert, "--tls-key", pki.clients.admin.key, "--agent-port", String(port)];
@@ -91,7 +136,18 @@ test("a hop whose agent cannot be asked is reported as such: exit 1", async () =
 test("a client certificate from another CA gets no answer; no certificate at all is refused before asking", async () => {
   await seed();
   const other = makeLabPki(join(bed.dir, "other"), "other", []);
-  const foreign = await runCli(explain, ["10.0.1.1", "10.0.2.1", "--tls-ca", pki.ca, "--tls-cert", other.clients.admin.cert, "--tls-key", other.clients.admin.key, "--agent-port", String(port)]);
+  const foreign = await runCli(explain, [
+    "10.0.1.1",
+    "10.0.2.1",
+    "--tls-ca",
+    pki.ca,
+    "--tls-cert",
+    other.clients.admin.cert,
+    "--tls-key",
+    other.clients.admin.key,
+    "--agent-port",
+    String(port),
+  ]);
   assert.equal(foreign.code, 1);
   assert.match(foreign.stdout, /cannot ask the agent at 127\.0\.0\.1/);
   await assert.rejects(runCli(explain, ["10.0.1.1", "10.0.2.1", "--datastore", "memory:"]), (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_NO_TLS");
@@ -113,10 +169,23 @@ test("through a router that runs no agent: a BGPPeer's segment is inferred from 
   assert.equal(r.code, 0, r.stdout);
   const ex = JSON.parse(r.stdout) as Ex;
   assert.deepEqual(ex.path, ["ns/h1-k8s-w--h1-eth0", "h1", "router 127.0.0.9", "h2", "ns/h2-k8s-far-eth0"]);
-  assert.deepEqual(ex.inferred, [{ router: "127.0.0.9", bgpPeer: "tor-a", asNumber: 65001, prefix: "10.0.3.0/26", asPath: [65001, 64512], continuedAt: "h2", why: "the node of ns/h2-k8s-far-eth0, which holds 10.0.3.1" }]);
+  assert.deepEqual(ex.inferred, [
+    {
+      router: "127.0.0.9",
+      bgpPeer: "tor-a",
+      asNumber: 65001,
+      prefix: "10.0.3.0/26",
+      asPath: [65001, 64512],
+      continuedAt: "h2",
+      why: "the node of ns/h2-k8s-far-eth0, which holds 10.0.3.1",
+    },
+  ]);
   const router = ex.steps.find((s) => s.inferred)!;
   assert.equal(router.at, "router 127.0.0.9");
-  assert.match(router.detail, /^router 127\.0\.0\.9 \(BGPPeer tor-a, AS 65001\): not asked — forwarding inferred from BGP: it advertised 10\.0\.3\.0\/26 with AS path \[65001 64512\]/);
+  assert.match(
+    router.detail,
+    /^router 127\.0\.0\.9 \(BGPPeer tor-a, AS 65001\): not asked — forwarding inferred from BGP: it advertised 10\.0\.3\.0\/26 with AS path \[65001 64512\]/,
+  );
   // the hosts on both sides were asked, the router was not
   assert.deepEqual(
     ex.steps.filter((s) => s.route).map((s) => s.route!.via),
@@ -136,7 +205,10 @@ test("ECMP: the kernel's next hop is the other ToR: that router is named, and wh
   const ex = JSON.parse(r.stdout) as Ex;
   assert.deepEqual(ex.path, ["ns/h1-k8s-w--h1-eth0", "h1", "router 127.0.0.10", "h2", "ns/h2-k8s-far-eth0"]);
   assert.deepEqual([ex.inferred![0]!.bgpPeer, (ex.inferred![0] as { learnedFrom?: string }).learnedFrom], ["tor-b", "127.0.0.9"]);
-  assert.match(ex.steps.find((s) => s.inferred)!.detail, /h1's kernel chose it \(ECMP\); the best path to 10\.0\.3\.0\/26 came from 127\.0\.0\.9 with AS path \[65001 64512\]/);
+  assert.match(
+    ex.steps.find((s) => s.inferred)!.detail,
+    /h1's kernel chose it \(ECMP\); the best path to 10\.0\.3\.0\/26 came from 127\.0\.0\.9 with AS path \[65001 64512\]/,
+  );
 });
 
 test("through a router no BGPPeer names: the walk ends there, as nothing explain knows", async () => {

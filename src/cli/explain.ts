@@ -33,14 +33,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("explain", argv, io);
   if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (positionals.length !== 2) throw new UsageError("usage: tabby explain SRC DST [--port P] [--protocol tcp|udp|icmp] [-6] [--size BYTES] [-o json] [--name LAB | --datastore URL --tls-ca FILE --tls-cert FILE --tls-key FILE [--agent-port N] [--fabric-interface IF]]");
+  if (positionals.length !== 2)
+    throw new UsageError(
+      "usage: tabby explain SRC DST [--port P] [--protocol tcp|udp|icmp] [-6] [--size BYTES] [-o json] [--name LAB | --datastore URL --tls-ca FILE --tls-cert FILE --tls-key FILE [--agent-port N] [--fabric-interface IF]]",
+    );
   const protocol = (values.protocol ?? (values.port ? "tcp" : "icmp")).toLowerCase();
   if (!["tcp", "udp", "icmp"].includes(protocol)) throw new UsageError(`--protocol must be tcp, udp or icmp, not ${values.protocol}`);
   const port = values.port !== undefined ? Number(values.port) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UsageError(`--port must be 1-65535, not ${values.port}`);
   if (port !== undefined && protocol === "icmp") throw new UsageError("--port needs --protocol tcp or udp");
   const size = values.size !== undefined ? Number(values.size) : undefined;
-  if (size !== undefined && (!Number.isInteger(size) || size < 28 || size > 65535)) throw new UsageError(`--size must be a packet size in bytes, not ${values.size}`);
+  if (size !== undefined && (!Number.isInteger(size) || size < 28 || size > 65535))
+    throw new UsageError(`--size must be a packet size in bytes, not ${values.size}`);
   if (values.output !== undefined && values.output !== "json") throw new UsageError(`-o must be json`);
 
   const tls = tlsFiles(values, io.env);
@@ -51,7 +55,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (labName && !state) throw new TabbyError("CLI_EXPLAIN_NO_LAB", `no lab named "${labName}" is up`);
   let ctx: ExplainContext;
   let where: string;
-  if (values.via !== undefined && (!state || !["api", "control"].includes(values.via))) throw new UsageError(`--via is for a lab: api (the agents' explain API, the default) or control (their control sockets), not ${values.via}`);
+  if (values.via !== undefined && (!state || !["api", "control"].includes(values.via)))
+    throw new UsageError(`--via is for a lab: api (the agents' explain API, the default) or control (their control sockets), not ${values.via}`);
   if (state) {
     ctx = await labExplainContext(state, undefined, { via: values.via === "control" ? "control" : "api" });
     where = `lab ${state.name}`;
@@ -67,13 +72,22 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) throw new UsageError(`--agent-port must be 1-65535, not ${agentPort}`);
     const files = tls.files;
     ctx = await withStoreFromArgs(values.datastore, io.env, (store) =>
-      datastoreExplainContext(new ResourceClient(store), { port: apiPort, tls: files, ...(values["fabric-interface"] ? { fabricInterface: values["fabric-interface"] } : {}) }),
+      datastoreExplainContext(new ResourceClient(store), {
+        port: apiPort,
+        tls: files,
+        ...(values["fabric-interface"] ? { fabricInterface: values["fabric-interface"] } : {}),
+      }),
     );
     where = "the datastore";
   }
   const family = values.ipv6 || positionals.some((p) => tryParseIP(p)?.family === 6) ? 6 : 4;
   try {
-    return await explainAndPrint(ctx, positionals, { family, protocol: protocol as EvalProtocol, port, size, json: values.output === "json", where, state }, io);
+    return await explainAndPrint(
+      ctx,
+      positionals,
+      { family, protocol: protocol as EvalProtocol, port, size, json: values.output === "json", where, state },
+      io,
+    );
   } finally {
     await ctx.close?.();
   }
@@ -82,7 +96,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 async function explainAndPrint(
   ctx: ExplainContext,
   positionals: string[],
-  o: { family: 4 | 6; protocol: EvalProtocol; port: number | undefined; size: number | undefined; json: boolean; where: string; state: Parameters<typeof hostAddr>[0] },
+  o: {
+    family: 4 | 6;
+    protocol: EvalProtocol;
+    port: number | undefined;
+    size: number | undefined;
+    json: boolean;
+    where: string;
+    state: Parameters<typeof hostAddr>[0];
+  },
   io: CliIO,
 ): Promise<number> {
   const { family, protocol, port, size, where, state } = o;
@@ -104,7 +126,16 @@ async function explainAndPrint(
   const dst = resolve(positionals[1]!, "DST");
   if (src.place.kind === "router") throw new TabbyError("CLI_EXPLAIN_UNKNOWN", `SRC ${positionals[0]} is a router: explain starts at a workload or a host`);
   const ex = await explainPath(
-    { src: src.place, dst: dst.place, srcAddr: src.addr, dstAddr: dst.addr, protocol: protocol as EvalProtocol, ...(port !== undefined ? { port } : {}), ...(size !== undefined ? { size } : {}), failsafeInbound: ctx.failsafeInbound },
+    {
+      src: src.place,
+      dst: dst.place,
+      srcAddr: src.addr,
+      dstAddr: dst.addr,
+      protocol: protocol as EvalProtocol,
+      ...(port !== undefined ? { port } : {}),
+      ...(size !== undefined ? { size } : {}),
+      failsafeInbound: ctx.failsafeInbound,
+    },
     ctx.topo,
     ctx.oracle,
     ctx.evaluator,
@@ -121,13 +152,17 @@ function hostAddr(state: { plan: { hosts: { name: string; ipv4: string; ipv6: st
 }
 
 /** The client certificate flags, else TABBY_EXPLAIN_TLS_CA/_CERT/_KEY: all three or none. */
-export function tlsFiles(values: { "tls-ca"?: string; "tls-cert"?: string; "tls-key"?: string }, env: NodeJS.ProcessEnv): { given: boolean; files?: TlsFiles; missing: string[] } {
+export function tlsFiles(
+  values: { "tls-ca"?: string; "tls-cert"?: string; "tls-key"?: string },
+  env: NodeJS.ProcessEnv,
+): { given: boolean; files?: TlsFiles; missing: string[] } {
   const pick = (flag: "tls-ca" | "tls-cert" | "tls-key", envName: string) => values[flag] ?? env[envName];
   const ca = pick("tls-ca", "TABBY_EXPLAIN_TLS_CA");
   const cert = pick("tls-cert", "TABBY_EXPLAIN_TLS_CERT");
   const key = pick("tls-key", "TABBY_EXPLAIN_TLS_KEY");
   const missing = [ca ? "" : "--tls-ca", cert ? "" : "--tls-cert", key ? "" : "--tls-key"].filter(Boolean);
   const given = missing.length < 3;
-  if (given && missing.length) throw new UsageError(`the explain client certificate needs --tls-ca, --tls-cert and --tls-key together; missing ${missing.join(", ")}`);
+  if (given && missing.length)
+    throw new UsageError(`the explain client certificate needs --tls-ca, --tls-cert and --tls-key together; missing ${missing.join(", ")}`);
   return ca && cert && key ? { given, files: { ca, cert, key }, missing } : { given, missing };
 }

@@ -23,7 +23,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const labName = values.control ? undefined : (values.name ?? currentLabName());
   const state = labName ? readLabState(labName) : undefined;
   if (values.name && !state) throw new UsageError(`no lab named "${values.name}" is up`);
-  const sockets = state ? state.plan.hosts.map((h) => ({ host: h.name, sock: join(state.dir, `${h.name}.sock`) })) : [{ host: "", sock: values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_SOCKET }];
+  const sockets = state
+    ? state.plan.hosts.map((h) => ({ host: h.name, sock: join(state.dir, `${h.name}.sock`) }))
+    : [{ host: "", sock: values.control ?? io.env["TABBY_CONTROL"] ?? DEFAULT_SOCKET }];
 
   const read = async (): Promise<{ records: FlowRecord[]; errors: string[] }> => {
     const records: FlowRecord[] = [];
@@ -77,9 +79,31 @@ function hostPort(a: string, p: number | undefined): string {
 }
 
 export function formatFlows(records: FlowRecord[], header: boolean): string {
-  const rows = records.map((r) => [r.start.slice(11, 19), r.host ?? "", hostPort(r.src, r.srcPort), hostPort(r.dst, r.dstPort), r.protocol, r.action, r.direction, `${r.policy}${r.rule !== undefined ? ` rule ${r.rule}` : ""}`, String(r.packets), String(r.bytes), r.replyPackets !== undefined ? String(r.replyPackets) : "-", r.replyBytes !== undefined ? String(r.replyBytes) : "-"]);
+  const rows = records.map((r) => [
+    r.start.slice(11, 19),
+    r.host ?? "",
+    hostPort(r.src, r.srcPort),
+    hostPort(r.dst, r.dstPort),
+    r.protocol,
+    r.action,
+    r.direction,
+    `${r.policy}${r.rule !== undefined ? ` rule ${r.rule}` : ""}`,
+    String(r.packets),
+    String(r.bytes),
+    r.replyPackets !== undefined ? String(r.replyPackets) : "-",
+    r.replyBytes !== undefined ? String(r.replyBytes) : "-",
+  ]);
   const head = ["START", "HOST", "SOURCE", "DESTINATION", "PROTO", "ACTION", "AT", "DECIDED BY", "PACKETS", "BYTES", "REPLY PACKETS", "REPLY BYTES"];
   const all = header ? [head, ...rows] : rows;
   const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  return all.map((r) => r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd()).join("\n") + (all.length ? "\n" : "");
+  return (
+    all
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]! + 2))
+          .join("")
+          .trimEnd(),
+      )
+      .join("\n") + (all.length ? "\n" : "")
+  );
 }

@@ -83,7 +83,16 @@ function columns(kind: string, wide: boolean, ctx: TableContext): Column[] {
     }
     case "Profile":
       return wide
-        ? [name, { header: "LABELS", cell: (r) => Object.entries((r.spec as ProfileSpec).labelsToApply ?? {}).map(([k, v]) => `${k}=${v}`).join(",") }]
+        ? [
+            name,
+            {
+              header: "LABELS",
+              cell: (r) =>
+                Object.entries((r.spec as ProfileSpec).labelsToApply ?? {})
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(","),
+            },
+          ]
         : [name];
     case "BGPPeer": {
       const s = (r: Resource) => r.spec as BGPPeerSpec;
@@ -107,7 +116,12 @@ function columns(kind: string, wide: boolean, ctx: TableContext): Column[] {
       const s = (r: Resource) => r.spec as { node?: string; interfaceName?: string; expectedIPs?: string[]; profiles?: string[] };
       const cols: Column[] = [name, { header: "NODE", cell: (r) => s(r).node ?? "" }];
       if (!wide) return cols;
-      return [...cols, { header: "INTERFACE", cell: (r) => s(r).interfaceName ?? "" }, { header: "IPS", cell: (r) => list(s(r).expectedIPs) }, { header: "PROFILES", cell: (r) => list(s(r).profiles) }];
+      return [
+        ...cols,
+        { header: "INTERFACE", cell: (r) => s(r).interfaceName ?? "" },
+        { header: "IPS", cell: (r) => list(s(r).expectedIPs) },
+        { header: "PROFILES", cell: (r) => list(s(r).profiles) },
+      ];
     }
     default:
       return [name];
@@ -118,7 +132,15 @@ function columns(kind: string, wide: boolean, ctx: TableContext): Column[] {
 export function renderTable(cols: Column[], rows: Resource[]): string {
   const cells = [cols.map((c) => c.header), ...rows.map((r) => cols.map((c) => c.cell(r)))];
   const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return cells.map((row) => row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]! + 3))).join("").trimEnd() + "\n").join("");
+  return cells
+    .map(
+      (row) =>
+        row
+          .map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]! + 3)))
+          .join("")
+          .trimEnd() + "\n",
+    )
+    .join("");
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {

@@ -24,7 +24,10 @@ test("ipam release --ip / --handle / --leaked, and ipam check before and after",
   const url = `sqlite://${join(dir, "t.db")}`;
   try {
     const s = await openStore(url);
-    await s.put(resourceKey("IPPool", "p"), JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "IPPool", metadata: { name: "p" }, spec: { cidr: "10.9.0.0/24" } }));
+    await s.put(
+      resourceKey("IPPool", "p"),
+      JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "IPPool", metadata: { name: "p" }, spec: { cidr: "10.9.0.0/24" } }),
+    );
     await s.put(resourceKey("Node", "n1"), JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "n1" }, spec: {} }));
     const ipam = new Ipam(s);
     const a = await ipam.autoAssign({ handle: "tabby-net.a", node: "n1", num4: 1, num6: 0 });

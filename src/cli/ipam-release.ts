@@ -44,7 +44,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     for (const ip of r.plan.releaseIPs) io.stdout.write(`${verb} address ${ip}\n`);
     for (const b of values["dry-run"] ? r.plan.releaseBlocks.map((b) => b.cidr) : r.blocksReleased) io.stdout.write(`${verb} empty block ${b}\n`);
     for (const a of values["dry-run"] ? r.plan.releaseAffinities : r.affinitiesReleased) io.stdout.write(`${verb} affinity of ${a.host} for ${a.cidr}\n`);
-    for (const b of values["dry-run"] ? r.plan.unaffineBlocks.map((b) => b.cidr) : r.blocksUnaffined) io.stdout.write(`${verb} the gone host's affinity of block ${b}\n`);
+    for (const b of values["dry-run"] ? r.plan.unaffineBlocks.map((b) => b.cidr) : r.blocksUnaffined)
+      io.stdout.write(`${verb} the gone host's affinity of block ${b}\n`);
     const waiting = Object.keys(r.plan.state.leaks).length - r.plan.releaseHandles.length - r.plan.releaseIPs.length;
     io.stdout.write(`${verb} ${r.released} address(es); ${Math.max(0, waiting)} candidate(s) still within the grace period\n`);
     return 0;

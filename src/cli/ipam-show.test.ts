@@ -52,7 +52,9 @@ test("ipam show: per-pool usage like calicoctl, and blocks with their affinity",
       "",
     ].join("\n"),
   );
-  const doc = JSON.parse(renderJson(report, true)) as { pools: { cidr: string; total: string; inUse: number; free: string; blocks: { affinity: string; inUse: number }[] }[] };
+  const doc = JSON.parse(renderJson(report, true)) as {
+    pools: { cidr: string; total: string; inUse: number; free: string; blocks: { affinity: string; inUse: number }[] }[];
+  };
   assert.deepEqual(
     doc.pools.map((p) => [p.cidr, p.total, p.inUse, p.free, p.blocks.map((b) => `${b.affinity}:${b.inUse}`)]),
     [
@@ -61,14 +63,20 @@ test("ipam show: per-pool usage like calicoctl, and blocks with their affinity",
       ["fd65::/64", "18446744073709551616", 1, "18446744073709551615", ["host:n1:1"]],
     ],
   );
-  assert.equal((JSON.parse(renderJson(report, false)) as { pools: object[] }).pools.every((p) => !("blocks" in p)), true);
+  assert.equal(
+    (JSON.parse(renderJson(report, false)) as { pools: object[] }).pools.every((p) => !("blocks" in p)),
+    true,
+  );
 });
 
 test("ipam show: blocks whose pool is gone are listed apart", async () => {
   const s = await fixture();
   await s.delete(resourceKey("IPPool", "default-ipv6"));
   const report = await collect(s);
-  assert.deepEqual(report.orphanBlocks.map((b) => b.affinity), ["host:n1"]);
+  assert.deepEqual(
+    report.orphanBlocks.map((b) => b.affinity),
+    ["host:n1"],
+  );
   assert.match(renderTable(report, true), /\| Block \(no pool\) +\| fd65::/);
 });
 

@@ -27,13 +27,43 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const load = loadavg()[0]!.toFixed(2);
   const results = await runDrill(state, targets, { say, ...(downMs !== undefined ? { downMs } : {}), ...(settleMs !== undefined ? { settleMs } : {}) });
   if (values.output === "json") {
-    io.stdout.write(JSON.stringify({ topology: state.topology ?? "mesh", holdTime: state.holdTime ?? 9, bfd: state.bfd ?? null, probeIntervalMs: PROBE_INTERVAL_MS, loadAvg: Number(load), cpus: cpus().length, results }, null, 2) + "\n");
+    io.stdout.write(
+      JSON.stringify(
+        {
+          topology: state.topology ?? "mesh",
+          holdTime: state.holdTime ?? 9,
+          bfd: state.bfd ?? null,
+          probeIntervalMs: PROBE_INTERVAL_MS,
+          loadAvg: Number(load),
+          cpus: cpus().length,
+          results,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
     return 0;
   }
-  io.stdout.write(`lab ${state.name} (${state.topology ?? "mesh"}), prober every ${PROBE_INTERVAL_MS} ms per workload, load average ${load} on ${cpus().length} CPU(s)\n`);
+  io.stdout.write(
+    `lab ${state.name} (${state.topology ?? "mesh"}), prober every ${PROBE_INTERVAL_MS} ms per workload, load average ${load} on ${cpus().length} CPU(s)\n`,
+  );
   const head = ["FAILURE", "KIND", "DETECTION", "HELD", "FLOWS HIT", "LOST", "LONGEST GAP"];
-  const rows = results.map((r) => [r.target, r.kind, r.detection, `${r.heldMs} ms`, `${r.flowsHit}/${r.flows}`, `${r.lost} of ${r.sent}`, `${r.longestGapMs} ms`]);
+  const rows = results.map((r) => [
+    r.target,
+    r.kind,
+    r.detection,
+    `${r.heldMs} ms`,
+    `${r.flowsHit}/${r.flows}`,
+    `${r.lost} of ${r.sent}`,
+    `${r.longestGapMs} ms`,
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) io.stdout.write(r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd() + "\n");
+  for (const r of [head, ...rows])
+    io.stdout.write(
+      r
+        .map((c, i) => c.padEnd(widths[i]! + 2))
+        .join("")
+        .trimEnd() + "\n",
+    );
   return 0;
 }

@@ -56,7 +56,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     return r.code;
   }
   const netns = host ? host.netns : router ? router.netns : wl!.netns;
-  const env: NodeJS.ProcessEnv = { ...io.env, TABBY_DATASTORE: state.datastore, PATH: `${join(state.dir, "bin")}:${io.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` };
+  const env: NodeJS.ProcessEnv = {
+    ...io.env,
+    TABBY_DATASTORE: state.datastore,
+    PATH: `${join(state.dir, "bin")}:${io.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
+  };
   if (host) {
     env["TABBY_NODENAME"] = host.name;
     env["TABBY_CONTROL"] = join(state.dir, `${host.name}.sock`);

@@ -5,7 +5,12 @@ import { UsageError } from "./command.js";
 import { requireLab } from "./lab-common.js";
 import { failLab } from "../lab/failures.js";
 
-const WHAT = { agent: "agent killed (SIGKILL)", router: "router dead (daemons killed, nothing forwarded)", reflector: "reflector killed (SIGKILL)", link: "link cut (every packet dropped, carrier up)" };
+const WHAT = {
+  agent: "agent killed (SIGKILL)",
+  router: "router dead (daemons killed, nothing forwarded)",
+  reflector: "reflector killed (SIGKILL)",
+  link: "link cut (every packet dropped, carrier up)",
+};
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("lab fail", argv, io);

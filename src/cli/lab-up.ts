@@ -25,19 +25,23 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const policies: Resource[] = [];
   for (const file of values.policy ?? []) policies.push(...parseManifests(readFileSync(file, "utf8"), file));
   if (values.datastore !== "sqlite" && values.datastore !== "etcd") throw new UsageError(`--datastore must be sqlite or etcd, got "${values.datastore}"`);
-  if (values.topology !== undefined && values.topology !== "mesh" && values.topology !== "rr" && values.topology !== "fabric") throw new UsageError(`--topology is mesh, rr or fabric, got "${values.topology}"`);
+  if (values.topology !== undefined && values.topology !== "mesh" && values.topology !== "rr" && values.topology !== "fabric")
+    throw new UsageError(`--topology is mesh, rr or fabric, got "${values.topology}"`);
   const fabric = values.topology === "fabric";
   for (const flag of ["racks", "tor", "as-model"] as const) {
     if (!fabric && values[flag] !== undefined) throw new UsageError(`--${flag} only applies to --topology fabric`);
   }
-  if (values.tor !== undefined && !["bird", "frr", "tabby", "mixed"].includes(values.tor)) throw new UsageError(`--tor is bird, frr, tabby or mixed, got "${values.tor}"`);
-  if (values["as-model"] !== undefined && values["as-model"] !== "rack" && values["as-model"] !== "host") throw new UsageError(`--as-model is rack or host, got "${values["as-model"]}"`);
+  if (values.tor !== undefined && !["bird", "frr", "tabby", "mixed"].includes(values.tor))
+    throw new UsageError(`--tor is bird, frr, tabby or mixed, got "${values.tor}"`);
+  if (values["as-model"] !== undefined && values["as-model"] !== "rack" && values["as-model"] !== "host")
+    throw new UsageError(`--as-model is rack or host, got "${values["as-model"]}"`);
   // --bfd MS[xN]: BFD on the fabric's host↔ToR sessions, MS both intervals, N the multiplier (3)
   let bfd: { minRx: number; minTx: number; multiplier: number } | undefined;
   if (values.bfd !== undefined) {
     if (!fabric) throw new UsageError("--bfd only applies to --topology fabric");
     const m = /^(\d+)(?:x(\d+))?$/.exec(values.bfd);
-    if (!m || Number(m[1]) < 10 || Number(m[1]) > 60000 || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 255))) throw new UsageError(`--bfd takes an interval in ms (10..60000), optionally xN for the multiplier (1..255): 100 or 100x3, got "${values.bfd}"`);
+    if (!m || Number(m[1]) < 10 || Number(m[1]) > 60000 || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 255)))
+      throw new UsageError(`--bfd takes an interval in ms (10..60000), optionally xN for the multiplier (1..255): 100 or 100x3, got "${values.bfd}"`);
     bfd = { minRx: Number(m[1]), minTx: Number(m[1]), multiplier: Number(m[2] ?? 3) };
   }
   const started = Date.now();

@@ -25,7 +25,9 @@ test("property: validUtf8Prefix is the whole input exactly when TextDecoder acce
 
 test("manifestText: binary is described by size; other encodings by where they stop being UTF-8; a BOM is dropped", () => {
   assert.throws(() => manifestText(Buffer.from([0x61, 0, 0x62]), "f"), { message: "f: 3 bytes of binary data, not YAML or JSON" });
-  assert.throws(() => manifestText(Buffer.from("kind: a\nname: caf\xe9\n", "latin1"), "f.yaml"), { message: "f.yaml: 19 bytes that are not UTF-8 text (line 2, byte 18 of the input); save it as UTF-8" });
+  assert.throws(() => manifestText(Buffer.from("kind: a\nname: caf\xe9\n", "latin1"), "f.yaml"), {
+    message: "f.yaml: 19 bytes that are not UTF-8 text (line 2, byte 18 of the input); save it as UTF-8",
+  });
   assert.equal(manifestText(Buffer.from("\ufeffkind: a\n", "utf8"), "f"), "kind: a\n");
 });
 

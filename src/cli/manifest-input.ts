@@ -22,7 +22,11 @@ export function manifestText(bytes: Uint8Array, source: string): string {
     // text in another encoding (Latin-1, say) rather than binary: say where it stops being UTF-8
     const good = validUtf8Prefix(bytes);
     const line = bytes.subarray(0, good).filter((b) => b === 0x0a).length + 1;
-    throw new ManifestParseError(`${bytes.length} bytes that are not UTF-8 text (line ${line}, byte ${good + 1} of the input); save it as UTF-8`, { source }, { bytes: bytes.length, offset: good });
+    throw new ManifestParseError(
+      `${bytes.length} bytes that are not UTF-8 text (line ${line}, byte ${good + 1} of the input); save it as UTF-8`,
+      { source },
+      { bytes: bytes.length, offset: good },
+    );
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

@@ -79,7 +79,10 @@ test("runChecks on a fake host: an unreachable datastore fails with a fix, every
   assert.equal(by["clock"]!.verdict, "warn");
   assert.equal(by["module veth"]!.verdict, "ok");
   assert.equal(by["module nf_tables"]!.verdict, "ok", "nft answering is proof enough");
-  assert.deepEqual(fs.filter((f) => f.verdict === "FAIL").map((f) => f.check), ["datastore"]);
+  assert.deepEqual(
+    fs.filter((f) => f.verdict === "FAIL").map((f) => f.check),
+    ["datastore"],
+  );
 });
 
 test("cleanup plan: tabby's veths, both route families, the table; nothing else", () => {
@@ -89,10 +92,9 @@ test("cleanup plan: tabby's veths, both route families, the table; nothing else"
     routes6: [],
     nftTable: true,
   });
-  assert.deepEqual(steps.map((s) => [s.cmd, ...s.args].join(" ")), [
-    "ip link del tab1234567890a",
-    "ip -4 route flush table all proto 152",
-    "nft delete table inet tabby",
-  ]);
+  assert.deepEqual(
+    steps.map((s) => [s.cmd, ...s.args].join(" ")),
+    ["ip link del tab1234567890a", "ip -4 route flush table all proto 152", "nft delete table inet tabby"],
+  );
   assert.deepEqual(cleanupPlan({ links: [], routes4: [], routes6: [], nftTable: false }), []);
 });

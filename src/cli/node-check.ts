@@ -50,8 +50,14 @@ const bad = (check: string, verdict: "warn" | "FAIL", detail: string, fix: strin
 export function judgeNode(version: string): Finding {
   const major = Number(/^v?(\d+)/.exec(version)?.[1] ?? 0);
   if (major === 22 || major === 24) return ok("node", `Node.js ${version}`);
-  if (major > 24) return bad("node", "warn", `Node.js ${version} is newer than the lines tabby is tested on (22, 24)`, "install Node.js 24 LTS (scripts/install-node.sh)");
-  return bad("node", "FAIL", `Node.js ${version} is out of maintenance; tabby needs 22 or 24`, "install Node.js 24 LTS (scripts/install-node.sh), then reinstall tabby with it");
+  if (major > 24)
+    return bad("node", "warn", `Node.js ${version} is newer than the lines tabby is tested on (22, 24)`, "install Node.js 24 LTS (scripts/install-node.sh)");
+  return bad(
+    "node",
+    "FAIL",
+    `Node.js ${version} is out of maintenance; tabby needs 22 or 24`,
+    "install Node.js 24 LTS (scripts/install-node.sh), then reinstall tabby with it",
+  );
 }
 
 /** nft's version from `nft --version` ("nftables v1.0.6 (Lester Gooch #5)"). Pure. */
@@ -60,7 +66,8 @@ export function judgeNft(code: number, stdout: string): Finding {
   const m = /v(\d+)\.(\d+)\.(\d+)/.exec(stdout);
   if (!m) return bad("nft", "warn", `cannot read nft's version from "${stdout.trim()}"`, "apt-get install nftables (1.0 or newer)");
   const [maj, min, pat] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (maj === 0 && (min < 9 || (min === 9 && pat < 3))) return bad("nft", "FAIL", `nft ${m[0]} is too old (JSON output and inet tables need 0.9.3)`, "upgrade nftables (Debian 11 or newer ships 0.9.8+)");
+  if (maj === 0 && (min < 9 || (min === 9 && pat < 3)))
+    return bad("nft", "FAIL", `nft ${m[0]} is too old (JSON output and inet tables need 0.9.3)`, "upgrade nftables (Debian 11 or newer ships 0.9.8+)");
   return ok("nft", `nft ${m[0]}`);
 }
 
@@ -68,7 +75,12 @@ export function judgeNft(code: number, stdout: string): Finding {
 export function judgeSysctl(name: string, value: string | undefined): Finding {
   if (value === undefined) return bad(`sysctl ${name}`, "warn", `${name} cannot be read`, "check that the kernel has the family enabled");
   if (value.trim() === "1") return ok(`sysctl ${name}`, `${name} = 1`);
-  return bad(`sysctl ${name}`, "warn", `${name} = ${value.trim()} (the agent sets it to 1 at start)`, `sysctl --system (tabby node install wrote /etc/sysctl.d/60-tabby.conf) or sysctl -w ${name}=1`);
+  return bad(
+    `sysctl ${name}`,
+    "warn",
+    `${name} = ${value.trim()} (the agent sets it to 1 at start)`,
+    `sysctl --system (tabby node install wrote /etc/sysctl.d/60-tabby.conf) or sysctl -w ${name}=1`,
+  );
 }
 
 /** Other CNI configurations: a runtime takes the first file by name. Pure. */
@@ -76,13 +88,20 @@ export function judgeCni(confDir: string, files: string[] | undefined): Finding 
   const confs = (files ?? []).filter((f) => /\.(conflist|conf|json)$/.test(f)).sort();
   if (confs.length === 0) return bad("cni", "warn", `no CNI configuration in ${confDir}`, `tabby cni install --conf-dir ${confDir} (or tabby node install)`);
   if (!confs.includes(CONFLIST_NAME)) {
-    return bad("cni", "FAIL", `no ${CONFLIST_NAME} in ${confDir}; a runtime uses ${confs[0]}`, `tabby cni install --conf-dir ${confDir}, and move ${confs.join(", ")} away`);
+    return bad(
+      "cni",
+      "FAIL",
+      `no ${CONFLIST_NAME} in ${confDir}; a runtime uses ${confs[0]}`,
+      `tabby cni install --conf-dir ${confDir}, and move ${confs.join(", ")} away`,
+    );
   }
   if (confs[0] !== CONFLIST_NAME) {
     return bad("cni", "FAIL", `${confs[0]} in ${confDir} sorts before ${CONFLIST_NAME}: a runtime uses it, not tabby`, `move ${confDir}/${confs[0]} away`);
   }
   const others = confs.slice(1);
-  return others.length ? bad("cni", "warn", `${CONFLIST_NAME} is used; ${others.join(", ")} are ignored by runtimes`, `remove the unused configurations from ${confDir}`) : ok("cni", `${confDir}/${CONFLIST_NAME} is the only configuration`);
+  return others.length
+    ? bad("cni", "warn", `${CONFLIST_NAME} is used; ${others.join(", ")} are ignored by runtimes`, `remove the unused configurations from ${confDir}`)
+    : ok("cni", `${confDir}/${CONFLIST_NAME} is the only configuration`);
 }
 
 /** The BGP port. Pure. */
@@ -90,9 +109,15 @@ export function judgePort(port: number, listenError: string | undefined, agentRu
   if (listenError === undefined) return ok("bgp port", `port ${port} is free`);
   if (listenError === "EADDRINUSE") {
     if (agentRunning) return ok("bgp port", `port ${port} is held by the running tabby agent`);
-    return bad("bgp port", "FAIL", `another program listens on port ${port}`, `find it with \`ss -ltnp 'sport = :${port}'\` (bird, frr bgpd?) and stop it, or run the agent with --listen-port`);
+    return bad(
+      "bgp port",
+      "FAIL",
+      `another program listens on port ${port}`,
+      `find it with \`ss -ltnp 'sport = :${port}'\` (bird, frr bgpd?) and stop it, or run the agent with --listen-port`,
+    );
   }
-  if (listenError === "EACCES") return bad("bgp port", "warn", `cannot bind port ${port} as this user`, "run the check as root (the unit keeps CAP_NET_BIND_SERVICE)");
+  if (listenError === "EACCES")
+    return bad("bgp port", "warn", `cannot bind port ${port} as this user`, "run the check as root (the unit keeps CAP_NET_BIND_SERVICE)");
   return bad("bgp port", "warn", `cannot test port ${port}: ${listenError}`, "check the host's addresses");
 }
 
@@ -100,7 +125,12 @@ export function judgePort(port: number, listenError: string | undefined, agentRu
 export function judgeSchema(stored: { value: string; revision: number } | undefined): Finding {
   try {
     const d = decideSchema(stored, { version: SCHEMA_VERSION, minReader: SCHEMA_MIN_READER, tabby: tabbyVersion() });
-    return ok("datastore", stored ? `reachable; schema ${JSON.parse(stored.value).version} (${d.action === "keep" ? "compatible" : "this tabby will record schema " + SCHEMA_VERSION})` : "reachable; empty (the first agent records the schema)");
+    return ok(
+      "datastore",
+      stored
+        ? `reachable; schema ${JSON.parse(stored.value).version} (${d.action === "keep" ? "compatible" : "this tabby will record schema " + SCHEMA_VERSION})`
+        : "reachable; empty (the first agent records the schema)",
+    );
   } catch (e) {
     return bad("datastore", "FAIL", (e as Error).message, "upgrade tabby on this host to the version the rest of the fleet runs");
   }
@@ -110,33 +140,74 @@ export async function runChecks(p: HostProbe, opts: { confDir: string; port: num
   const out: Finding[] = [judgeNode(p.nodeVersion)];
   const kernel = (await p.run("uname", ["-r"])).stdout.trim();
   const [kmaj, kmin] = kernel.split(".").map(Number) as [number, number];
-  out.push(kmaj > 5 || (kmaj === 5 && kmin >= 4) ? ok("kernel", `Linux ${kernel}`) : bad("kernel", "warn", `Linux ${kernel} is older than 5.4, the oldest tabby is tested on`, "upgrade the kernel (Debian 11 or newer)"));
+  out.push(
+    kmaj > 5 || (kmaj === 5 && kmin >= 4)
+      ? ok("kernel", `Linux ${kernel}`)
+      : bad("kernel", "warn", `Linux ${kernel} is older than 5.4, the oldest tabby is tested on`, "upgrade the kernel (Debian 11 or newer)"),
+  );
   const nftv = await p.run("nft", ["--version"]);
   out.push(judgeNft(nftv.code, nftv.stdout));
   if (nftv.code === 0) {
     const t = await p.run("nft", ["list", "tables"]);
-    out.push(t.code === 0 ? ok("nftables", "the kernel answers nftables requests") : bad("nftables", "FAIL", `nft list tables: ${t.stderr.trim()}`, "run as root; load the nf_tables module (modprobe nf_tables)"));
+    out.push(
+      t.code === 0
+        ? ok("nftables", "the kernel answers nftables requests")
+        : bad("nftables", "FAIL", `nft list tables: ${t.stderr.trim()}`, "run as root; load the nf_tables module (modprobe nf_tables)"),
+    );
   }
   const ipj = await p.run("ip", ["-j", "link", "show", "lo"]);
-  out.push(ipj.code === 0 && ipj.stdout.trim().startsWith("[") ? ok("iproute2", "ip speaks JSON") : bad("iproute2", "FAIL", "ip -j does not work", "apt-get install iproute2"));
+  out.push(
+    ipj.code === 0 && ipj.stdout.trim().startsWith("[")
+      ? ok("iproute2", "ip speaks JSON")
+      : bad("iproute2", "FAIL", "ip -j does not work", "apt-get install iproute2"),
+  );
   const builtin = p.readFile(`/lib/modules/${kernel}/modules.builtin`) ?? "";
   const nftWorks = out.some((f) => f.check === "nftables" && f.verdict === "ok");
   for (const mod of ["nf_tables", "veth"]) {
     const loaded = p.listDir(`/sys/module/${mod}`) !== undefined || new RegExp(`/${mod}\\.ko`).test(builtin) || (mod === "nf_tables" && nftWorks);
-    out.push(loaded ? ok(`module ${mod}`, `${mod} is loaded or built in`) : bad(`module ${mod}`, "warn", `${mod} is not loaded yet (a built-in module without parameters cannot be told apart)`, `modprobe ${mod} (tabby node install lists it in /etc/modules-load.d/tabby.conf)`));
+    out.push(
+      loaded
+        ? ok(`module ${mod}`, `${mod} is loaded or built in`)
+        : bad(
+            `module ${mod}`,
+            "warn",
+            `${mod} is not loaded yet (a built-in module without parameters cannot be told apart)`,
+            `modprobe ${mod} (tabby node install lists it in /etc/modules-load.d/tabby.conf)`,
+          ),
+    );
   }
   out.push(judgeSysctl("net.ipv4.ip_forward", p.readFile("/proc/sys/net/ipv4/ip_forward")));
   out.push(judgeSysctl("net.ipv6.conf.all.forwarding", p.readFile("/proc/sys/net/ipv6/conf/all/forwarding")));
   const td = await p.run("timedatectl", ["show", "-p", "NTPSynchronized", "--value"]);
   if (td.code === 0 && td.stdout.trim() === "yes") out.push(ok("clock", "synchronised (NTP)"));
-  else if (td.code === 0) out.push(bad("clock", "warn", "the clock is not synchronised: leases, certificates and logs need it", "enable NTP: apt-get install systemd-timesyncd (or chrony); timedatectl set-ntp true"));
-  else out.push(bad("clock", "warn", "cannot tell whether the clock is synchronised (no timedatectl)", "make sure an NTP client (chrony, systemd-timesyncd) runs"));
+  else if (td.code === 0)
+    out.push(
+      bad(
+        "clock",
+        "warn",
+        "the clock is not synchronised: leases, certificates and logs need it",
+        "enable NTP: apt-get install systemd-timesyncd (or chrony); timedatectl set-ntp true",
+      ),
+    );
+  else
+    out.push(
+      bad("clock", "warn", "cannot tell whether the clock is synchronised (no timedatectl)", "make sure an NTP client (chrony, systemd-timesyncd) runs"),
+    );
   try {
     out.push(judgeSchema(await p.readSchema()));
   } catch (e) {
     // a preflight never creates the database: a SQLite file not there yet is the agent's to make
-    if (hasCode(e, "DS_NO_DATABASE")) out.push(ok("datastore", `${String((e as TabbyError).details?.["path"] ?? "the SQLite file")} does not exist yet (tabby node run creates it)`));
-    else out.push(bad("datastore", "FAIL", `cannot reach the datastore: ${(e as Error).message}`, "check TABBY_DATASTORE in /etc/default/tabby, the network path and the certificates; `tabby get nodes` shows the same error"));
+    if (hasCode(e, "DS_NO_DATABASE"))
+      out.push(ok("datastore", `${String((e as TabbyError).details?.["path"] ?? "the SQLite file")} does not exist yet (tabby node run creates it)`));
+    else
+      out.push(
+        bad(
+          "datastore",
+          "FAIL",
+          `cannot reach the datastore: ${(e as Error).message}`,
+          "check TABBY_DATASTORE in /etc/default/tabby, the network path and the certificates; `tabby get nodes` shows the same error",
+        ),
+      );
   }
   out.push(judgeCni(opts.confDir, p.listDir(opts.confDir)));
   out.push(judgePort(opts.port, await p.tryListen(opts.port), await p.agentRunning()));

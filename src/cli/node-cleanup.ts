@@ -38,17 +38,31 @@ export interface CleanupStep {
 export function cleanupPlan(s: DataplaneState): CleanupStep[] {
   const steps: CleanupStep[] = [];
   for (const l of s.links) {
-    if (l.ifname.startsWith(HOST_VETH_PREFIX) && l.kind === "veth") steps.push({ what: `workload interface ${l.ifname}`, cmd: "ip", args: ["link", "del", l.ifname] });
+    if (l.ifname.startsWith(HOST_VETH_PREFIX) && l.kind === "veth")
+      steps.push({ what: `workload interface ${l.ifname}`, cmd: "ip", args: ["link", "del", l.ifname] });
   }
-  if (s.routes4.length) steps.push({ what: `${s.routes4.length} IPv4 route(s) of protocol ${RT_PROTO_TABBY}`, cmd: "ip", args: ["-4", "route", "flush", "table", "all", "proto", String(RT_PROTO_TABBY)] });
-  if (s.routes6.length) steps.push({ what: `${s.routes6.length} IPv6 route(s) of protocol ${RT_PROTO_TABBY}`, cmd: "ip", args: ["-6", "route", "flush", "table", "all", "proto", String(RT_PROTO_TABBY)] });
+  if (s.routes4.length)
+    steps.push({
+      what: `${s.routes4.length} IPv4 route(s) of protocol ${RT_PROTO_TABBY}`,
+      cmd: "ip",
+      args: ["-4", "route", "flush", "table", "all", "proto", String(RT_PROTO_TABBY)],
+    });
+  if (s.routes6.length)
+    steps.push({
+      what: `${s.routes6.length} IPv6 route(s) of protocol ${RT_PROTO_TABBY}`,
+      cmd: "ip",
+      args: ["-6", "route", "flush", "table", "all", "proto", String(RT_PROTO_TABBY)],
+    });
   if (s.nftTable) steps.push({ what: `nftables table ${TABLE_FAMILY} ${TABLE_NAME}`, cmd: "nft", args: ["delete", "table", TABLE_FAMILY, TABLE_NAME] });
   return steps;
 }
 
 export async function readDataplane(runner: CommandRunner, netns?: string): Promise<DataplaneState> {
   const o = netns ? { netns } : {};
-  const links = JSON.parse((await runOk(runner, "ip", ["-d", "-j", "link", "show"], o)).stdout || "[]") as { ifname: string; linkinfo?: { info_kind?: string } }[];
+  const links = JSON.parse((await runOk(runner, "ip", ["-d", "-j", "link", "show"], o)).stdout || "[]") as {
+    ifname: string;
+    linkinfo?: { info_kind?: string };
+  }[];
   const routes = async (fam: string) => {
     // every table: a BGP-learned route may sit outside main when a policy put it there
     const out = (await runOk(runner, "ip", [fam, "-j", "route", "show", "table", "all", "proto", String(RT_PROTO_TABBY)], o)).stdout;
@@ -99,6 +113,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (!values.force && !values.netns && (await agentAnswers(control))) {
     throw new TabbyError("CLI_AGENT_RUNNING", `an agent answers on ${control}: stop it first (systemctl stop tabby-node), or pass --force`);
   }
-  await nodeCleanup({ runner: new ExecRunner(), ...(values.netns ? { netns: values.netns } : {}), dryRun: values["dry-run"], say: (l) => io.stdout.write(l + "\n") });
+  await nodeCleanup({
+    runner: new ExecRunner(),
+    ...(values.netns ? { netns: values.netns } : {}),
+    dryRun: values["dry-run"],
+    say: (l) => io.stdout.write(l + "\n"),
+  });
   return 0;
 }

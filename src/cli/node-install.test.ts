@@ -103,6 +103,9 @@ test("systemd-analyze verify accepts the units", { skip: !analyze && "systemd-an
   mkdirSync(dir);
   for (const f of ["tabby-node.service", "tabby-bgp@.service"]) writeFileSync(join(dir, f), readFileSync(join(GOLDEN, "etc/systemd/system", f)));
   // an instance of the template, as `systemctl start tabby-bgp@rr1` would make
-  const out = execFileSync("systemd-analyze", ["verify", join(dir, "tabby-node.service"), `${join(dir, "tabby-bgp@.service")}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const out = execFileSync("systemd-analyze", ["verify", join(dir, "tabby-node.service"), `${join(dir, "tabby-bgp@.service")}`], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   assert.doesNotMatch(out, /Unknown (key|section)|[Ii]nvalid/);
 });

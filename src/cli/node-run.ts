@@ -156,7 +156,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   };
   const ipv4 = values.ip === "none" ? undefined : values.ip === "autodetect" ? await detect(4) : values.ip;
   const ipv6 = values.ip6 === "none" ? undefined : values.ip6 === "autodetect" ? await detect(6) : values.ip6;
-  if (!ipv4 && values.ip !== "none") throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN (or --ip none for an IPv6-only host)");
+  if (!ipv4 && values.ip !== "none")
+    throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN (or --ip none for an IPv6-only host)");
   if (!ipv4 && !ipv6) throw new TabbyError("AGENT_NO_ADDRESS", "--ip none needs an IPv6 address (--ip6 ADDR/LEN or autodetect)");
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
@@ -171,7 +172,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // Calico's default: BIRD runs with graceful restart on
   const gracefulRestart = values["no-graceful-restart"] !== true;
   const noBfd = values["no-bfd"] === true;
-  if (noBfd && (values["bfd-min-rx"] ?? values["bfd-min-tx"] ?? values["bfd-multiplier"]) !== undefined) throw new UsageError("--no-bfd and --bfd-* timers contradict each other");
+  if (noBfd && (values["bfd-min-rx"] ?? values["bfd-min-tx"] ?? values["bfd-multiplier"]) !== undefined)
+    throw new UsageError("--no-bfd and --bfd-* timers contradict each other");
   const bfdTimers = noBfd
     ? undefined
     : {
@@ -205,11 +207,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   let running: Agent | undefined;
   let probe: DatastoreProbe | undefined;
   let metrics: AgentMetrics | undefined;
-  const health = () => (running ? healthReport(running.healthInputs(), probe?.state(), Date.now()) : startingReport("the agent is starting: waiting for the datastore"));
-  const endpoints = new HttpEndpoints(
-    { metrics: { contentType: PROM_CONTENT_TYPE, render: () => metrics?.metrics() ?? Promise.resolve("") }, health },
-    log,
-  );
+  const health = () =>
+    running ? healthReport(running.healthInputs(), probe?.state(), Date.now()) : startingReport("the agent is starting: waiting for the datastore");
+  const endpoints = new HttpEndpoints({ metrics: { contentType: PROM_CONTENT_TYPE, render: () => metrics?.metrics() ?? Promise.resolve("") }, health }, log);
   await endpoints.apply(observabilityConfig([]));
 
   // The datastore may be down when the host boots: wait for it rather than exit.
@@ -223,18 +223,22 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (made.length) log("info", "created default IP pools", { pools: made });
 
   // Metrics and health endpoints: FelixConfiguration default, then node.<name>, read once.
-  const felixRead = await untilAvailable(async () => {
-    const client = new ResourceClient(store);
-    const specs: (Record<string, unknown> | undefined)[] = [];
-    for (const name of ["default", `node.${nodeName}`]) {
-      const r = await client.get("FelixConfiguration", name).catch((err: unknown) => {
-        if ((err as { code?: string }).code === "DS_UNAVAILABLE") throw err;
-        return undefined; // absent (or invalid: refused by validation, so defaults apply)
-      });
-      specs.push(r?.spec as Record<string, unknown> | undefined);
-    }
-    return specs;
-  }, "read FelixConfiguration", log);
+  const felixRead = await untilAvailable(
+    async () => {
+      const client = new ResourceClient(store);
+      const specs: (Record<string, unknown> | undefined)[] = [];
+      for (const name of ["default", `node.${nodeName}`]) {
+        const r = await client.get("FelixConfiguration", name).catch((err: unknown) => {
+          if ((err as { code?: string }).code === "DS_UNAVAILABLE") throw err;
+          return undefined; // absent (or invalid: refused by validation, so defaults apply)
+        });
+        specs.push(r?.spec as Record<string, unknown> | undefined);
+      }
+      return specs;
+    },
+    "read FelixConfiguration",
+    log,
+  );
   const felix = observabilityConfig(felixRead);
 
   // The endpoints are set at start (and the ports they use join the workload→control-plane drop
@@ -265,7 +269,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // dataplane keeps the previous run's table enforcing until the graph is in sync.
   // Workloads never reach the control plane: the datastore's endpoints join the node addresses
   // and the BGP ports (from BGPConfiguration) that the graph keeps (docs/security.md).
-  const ds = await datastoreEndpoints(datastoreFromArgs(values.datastore, io.env).url, async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
+  const ds = await datastoreEndpoints(datastoreFromArgs(values.datastore, io.env).url, async (host) =>
+    (await dnsLookup(host, { all: true })).map((a) => a.address),
+  );
   // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
   const servedPorts = [felix.metrics?.port, felix.health?.port, explainApi?.listen.port].filter((p): p is number => p !== undefined);
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });
@@ -281,7 +287,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   };
   const bfd = bfdTimers ? new BfdService(new UdpTransport({ log: bfdLog }), { log: bfdLog }) : undefined;
   const agent: Agent = new Agent(
-    { nodeName, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(asNumber !== undefined ? { asNumber } : {}), ...(holdTime !== undefined ? { holdTime } : {}), ...(gracefulRestart ? { gracefulRestart } : {}), ...(bfdTimers ? { bfd: bfdTimers } : {}) },
+    {
+      nodeName,
+      ...(ipv4 ? { ipv4 } : {}),
+      ...(ipv6 ? { ipv6 } : {}),
+      ...(asNumber !== undefined ? { asNumber } : {}),
+      ...(holdTime !== undefined ? { holdTime } : {}),
+      ...(gracefulRestart ? { gracefulRestart } : {}),
+      ...(bfdTimers ? { bfd: bfdTimers } : {}),
+    },
     {
       store,
       routes: new RouteTable(runner),
@@ -294,7 +308,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
             if (e.kind !== "config-update") continue;
             if (e.flowLogFlushMs !== undefined) flowLogs.aggregator.setInterval(e.flowLogFlushMs);
             // allowed flows count their whole connection through conntrack accounting while flow logs are on
-            await flowLogs.setCounting(e.flowLogGroup !== undefined).catch((err: unknown) => log("warn", "flow logs: allowed flows count their first packet only", { err: String(err) }));
+            await flowLogs
+              .setCounting(e.flowLogGroup !== undefined)
+              .catch((err: unknown) => log("warn", "flow logs: allowed flows count their first packet only", { err: String(err) }));
           }
           await nft.apply(events);
           // Endpoints are ready once the table that knows them is in the kernel (Felix's endpoint status).
@@ -386,13 +402,19 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   control$.catch((err: unknown) => log("error", "cannot serve the control socket", { control, err: String(err) }));
   // the explain API, when configured: the same answers for `tabby explain` on other machines;
   // an API asked for that cannot be served stops the start (never a silently missing endpoint)
-  const explainServer = explainApi ? await (await import("../explain/api.js")).serveExplainApi(explainApi.listen, explainApi.tls, agent, controlExtras) : undefined;
+  const explainServer = explainApi
+    ? await (await import("../explain/api.js")).serveExplainApi(explainApi.listen, explainApi.tls, agent, controlExtras)
+    : undefined;
   if (explainApi) log("info", "serving the explain API (mutual TLS)", { listen: `${explainApi.listen.host}:${explainApi.listen.port}` });
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
   // DHCP, DHCPv6 and RA for workloads that ask (VMs on taps: docs/vms.md)
-  const dhcp = await startWorkloadDhcp({ agent, felix: () => ({ ...felixSpecs.get(felixKeys[0]), ...felixSpecs.get(felixKeys[1]) }), log: (l, m, f) => log(l as Level, m, { component: "dhcp", ...f }) });
+  const dhcp = await startWorkloadDhcp({
+    agent,
+    felix: () => ({ ...felixSpecs.get(felixKeys[0]), ...felixSpecs.get(felixKeys[1]) }),
+    log: (l, m, f) => log(l as Level, m, { component: "dhcp", ...f }),
+  });
   // a burst's young generation back once idle (docs/benchmarks.md "Memory like BIRD's")
   const stopReducer = startMemoryReducer({ log: (level, msg, fields) => log(level, msg, fields) });
   // IPAM leak collection: every agent stands for election; the leader collects.
@@ -429,7 +451,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 }
 
 /** The explain API's flags: all four or none (never a listener without its TLS, nor TLS files ignored). */
-export function explainApiConfig(values: { "explain-listen"?: string; "explain-tls-ca"?: string; "explain-tls-cert"?: string; "explain-tls-key"?: string }): { listen: Listen; tls: TlsFiles } | undefined {
+export function explainApiConfig(values: {
+  "explain-listen"?: string;
+  "explain-tls-ca"?: string;
+  "explain-tls-cert"?: string;
+  "explain-tls-key"?: string;
+}): { listen: Listen; tls: TlsFiles } | undefined {
   const tlsFlags = ["explain-tls-ca", "explain-tls-cert", "explain-tls-key"] as const;
   const given = tlsFlags.filter((f) => values[f] !== undefined);
   if (values["explain-listen"] === undefined) {
@@ -438,5 +465,8 @@ export function explainApiConfig(values: { "explain-listen"?: string; "explain-t
   }
   const missing = tlsFlags.filter((f) => values[f] === undefined);
   if (missing.length) throw new UsageError(`--explain-listen needs mutual TLS: missing ${missing.map((f) => `--${f}`).join(", ")}`);
-  return { listen: parseListen(values["explain-listen"]), tls: { ca: values["explain-tls-ca"]!, cert: values["explain-tls-cert"]!, key: values["explain-tls-key"]! } };
+  return {
+    listen: parseListen(values["explain-listen"]),
+    tls: { ca: values["explain-tls-ca"]!, cert: values["explain-tls-cert"]!, key: values["explain-tls-key"]! },
+  };
 }

@@ -17,7 +17,6 @@ import type { HealthReport } from "../health/checks.js";
 
 const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
-
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("node status", argv, io);
   if (!parsed) return 0;
@@ -58,7 +57,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     peers.forEach((p, i) => rows[i]!.splice(rows[i]!.length - 1, 0, p.bfd ?? "-"));
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) io.stdout.write(r.map((c, i) => c.padEnd(widths[i]! + 2)).join("").trimEnd() + "\n");
+  for (const r of [head, ...rows])
+    io.stdout.write(
+      r
+        .map((c, i) => c.padEnd(widths[i]! + 2))
+        .join("")
+        .trimEnd() + "\n",
+    );
   return 0;
 }
 

@@ -27,7 +27,11 @@ export async function nodeUninstall(opts: { root: string; dryRun: boolean; purge
   const mpath = under(opts.root, MANIFEST);
   if (!existsSync(mpath)) throw new TabbyError("CLI_NOT_INSTALLED", `no install manifest at ${mpath}: nothing installed by tabby node install here`);
   const m = JSON.parse(readFileSync(mpath, "utf8")) as Manifest;
-  const remove = [...m.files.filter((f) => f !== MANIFEST), ...(opts.purge ? [...m.conffiles, "/var/lib/tabby/tabby.db", "/var/lib/tabby/tabby.db-wal", "/var/lib/tabby/tabby.db-shm"] : []), MANIFEST];
+  const remove = [
+    ...m.files.filter((f) => f !== MANIFEST),
+    ...(opts.purge ? [...m.conffiles, "/var/lib/tabby/tabby.db", "/var/lib/tabby/tabby.db-wal", "/var/lib/tabby/tabby.db-shm"] : []),
+    MANIFEST,
+  ];
   const removed: string[] = [];
   for (const f of remove) {
     const p = under(opts.root, f);

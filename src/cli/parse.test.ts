@@ -20,7 +20,13 @@ test("values by long name, defaults, repeatable options, attached values", () =>
   assert.deepEqual(parse("apply", ["-f", "-", "--filename", "b.yaml"])!.values.filename, ["-", "b.yaml"]);
   assert.deepEqual(parse("selector", ["has(a)", "-l", "a=b", "-l", "c=d"])!.values, { labels: ["a=b", "c=d"], output: "text", endpoints: false });
   assert.equal(parse("explain", ["a", "b", "-6", "-p", "80"])!.values.ipv6, true);
-  assert.deepEqual(parse("node install", [])!.values, { root: "/", "dry-run": false, "no-cni": false, "bin-dir": "/opt/cni/bin", "conf-dir": "/etc/cni/net.d" });
+  assert.deepEqual(parse("node install", [])!.values, {
+    root: "/",
+    "dry-run": false,
+    "no-cni": false,
+    "bin-dir": "/opt/cni/bin",
+    "conf-dir": "/etc/cni/net.d",
+  });
 });
 
 test('"--no-x" flags: given or not, and beside their positive "--x"', () => {
@@ -40,10 +46,22 @@ test("lab exec: options after NAME belong to the command; -- is optional", () =>
 });
 
 test("usage errors: unknown option, missing value, extra argument", () => {
-  assert.throws(() => parse("get", ["nodes", "--bogus"]), (e) => e instanceof UsageError && /^unknown option '--bogus'\n\(tabby get --help lists the options\)$/.test(e.message));
-  assert.throws(() => parse("get", ["nodes", "-o"]), (e) => e instanceof UsageError && /argument missing/.test(e.message));
-  assert.throws(() => parse("lab check", ["extra"]), (e) => e instanceof UsageError && /unexpected argument "extra"/.test(e.message));
-  assert.throws(() => parse("patch", ["node", "a", "b"]), (e) => e instanceof UsageError && /unexpected argument "b"/.test(e.message));
+  assert.throws(
+    () => parse("get", ["nodes", "--bogus"]),
+    (e) => e instanceof UsageError && /^unknown option '--bogus'\n\(tabby get --help lists the options\)$/.test(e.message),
+  );
+  assert.throws(
+    () => parse("get", ["nodes", "-o"]),
+    (e) => e instanceof UsageError && /argument missing/.test(e.message),
+  );
+  assert.throws(
+    () => parse("lab check", ["extra"]),
+    (e) => e instanceof UsageError && /unexpected argument "extra"/.test(e.message),
+  );
+  assert.throws(
+    () => parse("patch", ["node", "a", "b"]),
+    (e) => e instanceof UsageError && /unexpected argument "b"/.test(e.message),
+  );
 });
 
 test("--help prints the command's help on stdout and resolves to undefined", () => {

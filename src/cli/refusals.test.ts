@@ -30,7 +30,11 @@ ${spec}`;
 const BASE = [
   doc("IPPool", "main", "  cidr: 10.1.0.0/16\n"),
   doc("Tier", "security", "  order: 100\n"),
-  doc("GlobalNetworkPolicy", "security.deny-bad", "  tier: security\n  selector: all()\n  ingress:\n  - action: Deny\n    source:\n      nets: [192.0.2.0/24]\n"),
+  doc(
+    "GlobalNetworkPolicy",
+    "security.deny-bad",
+    "  tier: security\n  selector: all()\n  ingress:\n  - action: Deny\n    source:\n      nets: [192.0.2.0/24]\n",
+  ),
 ].join("---\n");
 
 /** Applies BASE, then `verb` with the text; asserts a refusal naming `want` and an unchanged store. */
@@ -46,47 +50,76 @@ async function refused(text: string, want: RegExp, verb: typeof apply | typeof c
 }
 
 test("IPPool ipipMode/vxlanMode: tunnels refused by name (pure layer 3)", async () => {
-  await refused(doc("IPPool", "edge", "  cidr: 10.9.0.0/16\n  ipipMode: Always\n"), /input\.yaml: document 1: invalid IPPool "edge": spec\.ipipMode: Always is not supported: tabby is pure layer 3 and builds no tunnels; use Never \[MODEL_INVALID\]/);
+  await refused(
+    doc("IPPool", "edge", "  cidr: 10.9.0.0/16\n  ipipMode: Always\n"),
+    /input\.yaml: document 1: invalid IPPool "edge": spec\.ipipMode: Always is not supported: tabby is pure layer 3 and builds no tunnels; use Never \[MODEL_INVALID\]/,
+  );
   await refused(doc("IPPool", "edge", "  cidr: 10.9.0.0/16\n  vxlanMode: CrossSubnet\n"), /spec\.vxlanMode: CrossSubnet is not supported/);
 });
 
 test("IPPool overlapping an existing pool is refused, also by a later document of the same file", async () => {
-  await refused(doc("IPPool", "half", "  cidr: 10.1.128.0/17\n"), /input\.yaml: document 1: IPPool\(half\): invalid IPPool "half": spec\.cidr: 10\.1\.128\.0\/17 overlaps IPPool "main" \(10\.1\.0\.0\/16\); pools must not overlap \(nothing was changed\)/);
+  await refused(
+    doc("IPPool", "half", "  cidr: 10.1.128.0/17\n"),
+    /input\.yaml: document 1: IPPool\(half\): invalid IPPool "half": spec\.cidr: 10\.1\.128\.0\/17 overlaps IPPool "main" \(10\.1\.0\.0\/16\); pools must not overlap \(nothing was changed\)/,
+  );
   const two = [doc("IPPool", "x", "  cidr: 10.20.0.0/16\n"), doc("IPPool", "y", "  cidr: 10.20.4.0/24\n")].join("---\n");
   await refused(two, /document 2: IPPool\(y\): .*spec\.cidr: 10\.20\.4\.0\/24 overlaps IPPool "x"/);
 });
 
 test("IPPool cidr is immutable", async () => {
-  await refused(doc("IPPool", "main", "  cidr: 10.2.0.0/16\n"), /IPPool\(main\): invalid IPPool "main": spec\.cidr: cannot be changed \(was 10\.1\.0\.0\/16, now 10\.2\.0\.0\/16\)/);
+  await refused(
+    doc("IPPool", "main", "  cidr: 10.2.0.0/16\n"),
+    /IPPool\(main\): invalid IPPool "main": spec\.cidr: cannot be changed \(was 10\.1\.0\.0\/16, now 10\.2\.0\.0\/16\)/,
+  );
 });
 
 test("policy rules with http or services criteria are refused (fail closed)", async () => {
   await refused(
-    doc("GlobalNetworkPolicy", "allow-health", "  selector: app == 'web'\n  ingress:\n  - action: Allow\n    protocol: TCP\n    http:\n      methods: [GET]\n      paths:\n      - exact: /health\n"),
+    doc(
+      "GlobalNetworkPolicy",
+      "allow-health",
+      "  selector: app == 'web'\n  ingress:\n  - action: Allow\n    protocol: TCP\n    http:\n      methods: [GET]\n      paths:\n      - exact: /health\n",
+    ),
     /invalid GlobalNetworkPolicy "allow-health": spec\.ingress\[0\]\.http: HTTP match criteria are not enforced by tabby/,
   );
-  await refused(doc("NetworkPolicy", "to-api", "  egress:\n  - action: Allow\n    destination:\n      services:\n        name: api\n", "prod"), /invalid NetworkPolicy "prod\/to-api": spec\.egress\[0\]\.destination\.services: Kubernetes Service matches are not enforced/);
+  await refused(
+    doc("NetworkPolicy", "to-api", "  egress:\n  - action: Allow\n    destination:\n      services:\n        name: api\n", "prod"),
+    /invalid NetworkPolicy "prod\/to-api": spec\.egress\[0\]\.destination\.services: Kubernetes Service matches are not enforced/,
+  );
 });
 
 test("FelixConfiguration: a quoted failsafe port, an unhonoured value and an unknown field are each refused by path", async () => {
   const felix = (spec: string) => doc("FelixConfiguration", "default", spec);
-  await refused(felix("  failsafeInboundHostPorts:\n  - protocol: tcp\n    port: \"22\"\n"), /invalid FelixConfiguration "default": spec\.failsafeInboundHostPorts\[0\]\.port: must be a number, not a string: write 22 without quotes/);
+  await refused(
+    felix('  failsafeInboundHostPorts:\n  - protocol: tcp\n    port: "22"\n'),
+    /invalid FelixConfiguration "default": spec\.failsafeInboundHostPorts\[0\]\.port: must be a number, not a string: write 22 without quotes/,
+  );
   await refused(felix("  wireguardEnabled: true\n"), /spec\.wireguardEnabled: true is not honoured: tabby has no WireGuard encryption/);
   await refused(felix("  bpfEnabeld: true\n"), /spec\.bpfEnabeld: unknown field \(not a FelixConfiguration field\)/);
   await refused(felix("  routeRefreshInterval: 90\n"), /spec\.routeRefreshInterval: must be a duration/);
 });
 
 test("KubeControllersConfiguration and ClusterInformation: values nothing in tabby acts on are refused", async () => {
-  await refused(doc("KubeControllersConfiguration", "default", "  controllers:\n    node:\n      hostEndpoint:\n        autoCreate: Enabled\n"), /spec\.controllers\.node\.hostEndpoint\.autoCreate: "Enabled" is not honoured: tabby runs no kube-controllers/);
+  await refused(
+    doc("KubeControllersConfiguration", "default", "  controllers:\n    node:\n      hostEndpoint:\n        autoCreate: Enabled\n"),
+    /spec\.controllers\.node\.hostEndpoint\.autoCreate: "Enabled" is not honoured: tabby runs no kube-controllers/,
+  );
   await refused(doc("ClusterInformation", "default", "  datastoreReady: false\n"), /spec\.datastoreReady: false is not honoured/);
 });
 
 test("BGPFilter fields tabby does not implement are refused by path", async () => {
-  await refused(doc("BGPFilter", "f", "  exportV4:\n  - action: Accept\n    cidr: 10.0.0.0/8\n    matchOperator: In\n    peerType: eBGP\n"), /invalid BGPFilter "f": spec\.exportV4\[0\]\.peerType: unknown field/);
+  await refused(
+    doc("BGPFilter", "f", "  exportV4:\n  - action: Accept\n    cidr: 10.0.0.0/8\n    matchOperator: In\n    peerType: eBGP\n"),
+    /invalid BGPFilter "f": spec\.exportV4\[0\]\.peerType: unknown field/,
+  );
 });
 
 test("create refuses like apply; a refused document anywhere writes nothing", async () => {
-  await refused([doc("IPPool", "ok", "  cidr: 10.30.0.0/16\n"), doc("IPPool", "bad", "  cidr: 10.31.0.0/16\n  ipipMode: Always\n")].join("---\n"), /document 2: invalid IPPool "bad": spec\.ipipMode/, create);
+  await refused(
+    [doc("IPPool", "ok", "  cidr: 10.30.0.0/16\n"), doc("IPPool", "bad", "  cidr: 10.31.0.0/16\n  ipipMode: Always\n")].join("---\n"),
+    /document 2: invalid IPPool "bad": spec\.ipipMode/,
+    create,
+  );
 });
 
 test("a Tier that still holds policies cannot be deleted; built-in tiers never; deleting the policy and the tier in one file works", async () => {
@@ -94,7 +127,10 @@ test("a Tier that still holds policies cannot be deleted; built-in tiers never; 
   const before = await snapshot(bed.store);
   const r = await runCli(del, ["tier", "security"]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /Tier\(security\): invalid Tier "security": metadata\.name: tier security still holds 1 policy \(GlobalNetworkPolicy\(security\.deny-bad\)\); delete or move them first \(nothing was changed\) \[MODEL_INVALID\]/);
+  assert.match(
+    r.stderr,
+    /Tier\(security\): invalid Tier "security": metadata\.name: tier security still holds 1 policy \(GlobalNetworkPolicy\(security\.deny-bad\)\); delete or move them first \(nothing was changed\) \[MODEL_INVALID\]/,
+  );
   assert.deepEqual(await snapshot(bed.store), before);
   const d = await runCli(del, ["tier", "default"]);
   assert.match(d.stderr, /the default tier is built in and cannot be deleted/);

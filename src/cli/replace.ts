@@ -17,7 +17,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sourced = await loadSourcedManifests(args.files, io, args.namespace);
     return withClient(args.datastore, io, async (client) => {
       await checkExistence(client, sourced, true);
-      const done = await withInterrupt((signal) => writeBatch(client.store, sourced, sourcedId, (c, s) => c.update(s.resource), "replaced", { signal, onProgress: progressTo(io.stderr, "replace", sourced.length) }));
+      const done = await withInterrupt((signal) =>
+        writeBatch(client.store, sourced, sourcedId, (c, s) => c.update(s.resource), "replaced", {
+          signal,
+          onProgress: progressTo(io.stderr, "replace", sourced.length),
+        }),
+      );
       io.stdout.write(`Successfully replaced ${done} resource(s)\n`);
       return 0;
     });

@@ -89,7 +89,9 @@ test("apply -f: multi-document files, repeatable -f, then get shows them", async
   assert.equal(t.code, 0);
   assert.equal(
     t.stdout,
-    "NAME                  CIDR             SELECTOR\n" + "default-ipv4-ippool   192.168.0.0/16   all()\n" + "edge-pool             10.200.0.0/20    edge == 'true'\n",
+    "NAME                  CIDR             SELECTOR\n" +
+      "default-ipv4-ippool   192.168.0.0/16   all()\n" +
+      "edge-pool             10.200.0.0/20    edge == 'true'\n",
   );
   const w = await cli(get, ["IPPool", "-o", "wide"]);
   assert.match(w.stdout, /^NAME\s+CIDR\s+NAT\s+IPIPMODE\s+VXLANMODE\s+DISABLED\s+DISABLEBGPEXPORT\s+SELECTOR\n/);
@@ -118,7 +120,12 @@ test("apply: a bad document anywhere means nothing is written; the error names f
 });
 
 test("apply -f - reads stdin; JSON works too", async () => {
-  const json = JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "Profile", metadata: { name: "kns.prod" }, spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "prod" } } });
+  const json = JSON.stringify({
+    apiVersion: "projectcalico.org/v3",
+    kind: "Profile",
+    metadata: { name: "kns.prod" },
+    spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "prod" } },
+  });
   const r = await cli(apply, ["-f", "-"], json);
   assert.equal(r.code, 0, r.stderr);
   const g = await cli(get, ["profiles", "-o", "wide"]);
@@ -176,7 +183,23 @@ test("get: kinds by singular, plural, short name and any case", async () => {
   for (const k of ["node", "nodes", "Node", "NODES", "no"]) {
     assert.equal((await cli(get, [k])).stdout, "NAME\nrack1-host1\nrack1-host2\n", k);
   }
-  for (const k of ["ippool", "ippools", "IPPools", "bgpconfig", "bgpconfigs", "bgpconfiguration", "bgppeer", "bgppeers", "profile", "profiles", "wep", "workloadendpoints", "hep", "gnp", "networkpolicy"]) {
+  for (const k of [
+    "ippool",
+    "ippools",
+    "IPPools",
+    "bgpconfig",
+    "bgpconfigs",
+    "bgpconfiguration",
+    "bgppeer",
+    "bgppeers",
+    "profile",
+    "profiles",
+    "wep",
+    "workloadendpoints",
+    "hep",
+    "gnp",
+    "networkpolicy",
+  ]) {
     assert.equal((await cli(get, [k])).code, 0, k);
   }
   await assert.rejects(cli(get, ["routers"]), /unknown resource kind "routers"/);
@@ -192,10 +215,7 @@ test("get nodes -o wide shows the AS, inherited from the BGPConfiguration in par
   );
   await cli(apply, ["-f", "-"], "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {asNumber: 63400}\n");
   assert.match((await cli(get, ["nodes", "-o", "wide"])).stdout, /rack1-host1\s+\(63400\)/);
-  assert.equal(
-    (await cli(get, ["bgpconfig"])).stdout,
-    "NAME      LOGSEVERITY   MESHENABLED   ASNUMBER\n" + "default   Info          true          63400\n",
-  );
+  assert.equal((await cli(get, ["bgpconfig"])).stdout, "NAME      LOGSEVERITY   MESHENABLED   ASNUMBER\n" + "default   Info          true          63400\n");
 });
 
 test("get BGP peers table", async () => {

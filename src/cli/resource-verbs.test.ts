@@ -49,7 +49,11 @@ test("mergePatch follows RFC 7386 (its appendix A examples)", () => {
     [{ a: "c" }, { a: ["b"] }, { a: ["b"] }],
     [{ a: { b: "c" } }, { a: { b: "d", c: null } }, { a: { b: "d" } }],
     [{ a: [{ b: "c" }] }, { a: [1] }, { a: [1] }],
-    [["a", "b"], ["c", "d"], ["c", "d"]],
+    [
+      ["a", "b"],
+      ["c", "d"],
+      ["c", "d"],
+    ],
     [{ a: "b" }, ["c"], ["c"]],
     [{ a: "foo" }, null, null],
     [{ a: "foo" }, "bar", "bar"],
@@ -151,7 +155,12 @@ function failingOnWrite(inner: Store, n: number, maxBatchOps?: number): Store {
 test("apply of many documents is one commit: when it fails, nothing is written", async () => {
   await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "10.2.0.0/16")}`)]);
   const snap = await snapshot(bed.store);
-  const docs = [pool("a", "10.1.0.0/16", "  disabled: true\n"), pool("c", "10.3.0.0/16"), pool("b", "10.2.0.0/16", "  disabled: true\n"), pool("d", "10.4.0.0/16")].join("---\n");
+  const docs = [
+    pool("a", "10.1.0.0/16", "  disabled: true\n"),
+    pool("c", "10.3.0.0/16"),
+    pool("b", "10.2.0.0/16", "  disabled: true\n"),
+    pool("d", "10.4.0.0/16"),
+  ].join("---\n");
   useStoreForTests(failingOnWrite(bed.store, 1));
   const r = await cli(apply, ["-f", file("four.yaml", docs)]);
   assert.equal(r.code, 1);
@@ -163,11 +172,19 @@ test("apply larger than one backend transaction: a datastore failure mid-way rol
   await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "10.2.0.0/16")}`)]);
   const snap = await snapshot(bed.store);
   // Update a, create c, update b (fails: the 3rd write), create d; the backend takes 2 ops per commit.
-  const docs = [pool("a", "10.1.0.0/16", "  disabled: true\n"), pool("c", "10.3.0.0/16"), pool("b", "10.2.0.0/16", "  disabled: true\n"), pool("d", "10.4.0.0/16")].join("---\n");
+  const docs = [
+    pool("a", "10.1.0.0/16", "  disabled: true\n"),
+    pool("c", "10.3.0.0/16"),
+    pool("b", "10.2.0.0/16", "  disabled: true\n"),
+    pool("d", "10.4.0.0/16"),
+  ].join("---\n");
   useStoreForTests(failingOnWrite(bed.store, 3, 2));
   const r = await cli(apply, ["-f", file("four.yaml", docs)]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /four\.yaml: document 3: IPPool\(b\): injected: datastore unavailable \(the 2 write\(s\) made before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/);
+  assert.match(
+    r.stderr,
+    /four\.yaml: document 3: IPPool\(b\): injected: datastore unavailable \(the 2 write\(s\) made before it were rolled back; nothing was changed\) \[DS_UNAVAILABLE\]/,
+  );
   assert.deepEqual(await snapshot(bed.store), snap);
 });
 
@@ -192,8 +209,21 @@ test("create: a failure mid-way rolls back the resources created before it", asy
 
 test("datastore export then import into another store reproduces every resource and IPAM key; leased keys are left out", async () => {
   await cli(apply, ["-f", file("base.yaml", `${pool("a", "10.1.0.0/16")}---\n${pool("b", "fd00:1::/48")}`)]);
-  await cli(apply, ["-f", file("np.yaml", `apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: allow-web\n  namespace: prod\nspec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n`)]);
-  const block = JSON.stringify({ cidr: "10.1.0.0/26", affinity: "host:h1", allocations: [0, null], unallocated: [1], attributes: [{ handle_id: "h" }], deleted: false });
+  await cli(apply, [
+    "-f",
+    file(
+      "np.yaml",
+      `apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: allow-web\n  namespace: prod\nspec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n`,
+    ),
+  ]);
+  const block = JSON.stringify({
+    cidr: "10.1.0.0/26",
+    affinity: "host:h1",
+    allocations: [0, null],
+    unallocated: [1],
+    attributes: [{ handle_id: "h" }],
+    deleted: false,
+  });
   await bed.store.put("/calico/ipam/v2/assignment/ipv4/block/10.1.0.0-26", block);
   await bed.store.put("/calico/ipam/v2/host/h1/ipv4/block/10.1.0.0-26", '{"state":"confirmed","deleted":"false"}');
   await bed.store.put("/calico/ipam/v2/handle/h", '{"block":{"10.1.0.0/26":1},"deleted":false}');

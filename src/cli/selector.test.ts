@@ -95,7 +95,11 @@ async function endpointStore(): Promise<MemoryStore> {
       metadata: { namespace: "dev", labels: { app: "web" } },
       spec: { node: "h2", orchestrator: "k8s", pod: "web-2", endpoint: "eth0", ipNetworks: ["10.0.1.3/32"], interfaceName: "tab3" },
     },
-    { kind: "HostEndpoint", metadata: { name: "h1-eth0", labels: { app: "web", role: "host" } }, spec: { node: "h1", interfaceName: "eth0", expectedIPs: ["192.168.0.1"] } },
+    {
+      kind: "HostEndpoint",
+      metadata: { name: "h1-eth0", labels: { app: "web", role: "host" } },
+      spec: { node: "h1", interfaceName: "eth0", expectedIPs: ["192.168.0.1"] },
+    },
   ];
   for (const r of res) await client.create({ apiVersion: "projectcalico.org/v3", ...r } as unknown as Resource);
   return store;
@@ -115,7 +119,9 @@ test("--endpoints: own labels, listed profiles, then the namespace profile; host
   await withStore(store, async () => {
     const web = await call([`app == "web"`, "--endpoints", "-o", "json"]);
     assert.equal(web.code, 0, web.err);
-    const j = JSON.parse(web.out) as { endpoints: { kind: string; namespace: string; name: string; node: string; networks: string[]; labels: Record<string, string> }[] };
+    const j = JSON.parse(web.out) as {
+      endpoints: { kind: string; namespace: string; name: string; node: string; networks: string[]; labels: Record<string, string> }[];
+    };
     assert.deepEqual(
       j.endpoints.map((e) => [e.kind, e.namespace, e.node, e.networks]),
       [
@@ -135,14 +141,23 @@ test("--endpoints: own labels, listed profiles, then the namespace profile; host
     });
     // Own labels win over inherited ones.
     const own = JSON.parse((await call([`env == "own"`, "--endpoints", "-o", "json"])).out) as typeof j;
-    assert.deepEqual(own.endpoints.map((e) => e.networks), [["10.0.0.2/32", "fd00::2/128"]]);
+    assert.deepEqual(
+      own.endpoints.map((e) => e.networks),
+      [["10.0.0.2/32", "fd00::2/128"]],
+    );
     const ns = JSON.parse((await call([`env == "from-ns"`, "--endpoints", "-o", "json"])).out) as typeof j;
     assert.deepEqual(ns.endpoints.length, 0, "db has its own env; web's listed profile sets env first");
     const team = JSON.parse((await call([`pcns.team == "blue" && !has(tier)`, "--endpoints", "-o", "json"])).out) as typeof j;
-    assert.deepEqual(team.endpoints.map((e) => e.node), ["h2"]);
+    assert.deepEqual(
+      team.endpoints.map((e) => e.node),
+      ["h2"],
+    );
     // != is true when the label is absent: dev/web-2 and the host endpoint have no namespace label "prod".
     const notProd = JSON.parse((await call([`projectcalico.org/namespace != "prod"`, "--endpoints", "-o", "json"])).out) as typeof j;
-    assert.deepEqual(notProd.endpoints.map((e) => e.kind + "/" + e.namespace), ["HostEndpoint/", "WorkloadEndpoint/dev"]);
+    assert.deepEqual(
+      notProd.endpoints.map((e) => e.kind + "/" + e.namespace),
+      ["HostEndpoint/", "WorkloadEndpoint/dev"],
+    );
   });
 });
 

@@ -65,9 +65,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     if (!(err instanceof SelectorError)) throw err;
     if (output === "json") {
-      io.stdout.write(
-        `${JSON.stringify({ input: expr, error: { code: err.code, message: err.message, position: err.position } })}\n`,
-      );
+      io.stdout.write(`${JSON.stringify({ input: expr, error: { code: err.code, message: err.message, position: err.position } })}\n`);
     }
     io.stderr.write(`tabby selector: ${err.message}\n${caretLines(expr, err.position)}`);
     return 1;
@@ -164,5 +162,13 @@ export function endpointTable(eps: SelectedEndpoint[]): string {
   const rows = [["NAMESPACE", "NAME", "NODE", "NETWORKS"]];
   for (const e of eps) rows.push([e.kind === "HostEndpoint" ? "(host)" : e.namespace, e.name, e.node, e.networks.join(",")]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join("").trimEnd() + "\n").join("");
+  return rows
+    .map(
+      (r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2)))
+          .join("")
+          .trimEnd() + "\n",
+    )
+    .join("");
 }

@@ -9,7 +9,6 @@ import { requireLab } from "./lab-common.js";
 import { serveUi } from "../ui/server.js";
 import { DEFAULT_UI_LISTEN } from "../ui/listen.js";
 
-
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("ui", argv, io);
   if (!parsed) return 0;

@@ -43,7 +43,8 @@ export async function runAdd(argv: string[], io: CliIO): Promise<number> {
   if (!values.interface) throw new UsageError("--interface TAP is required");
   if (!values.name) throw new UsageError("--name NAME is required");
   const orchestrator = values.orchestrator ?? "libvirt";
-  if (orchestrator !== "libvirt" && orchestrator !== "openstack") throw new UsageError(`--orchestrator must be libvirt or openstack, got ${JSON.stringify(orchestrator)}`);
+  if (orchestrator !== "libvirt" && orchestrator !== "openstack")
+    throw new UsageError(`--orchestrator must be libvirt or openstack, got ${JSON.stringify(orchestrator)}`);
   const output = values.output ?? "text";
   if (output !== "text" && output !== "json") throw new UsageError(`-o must be text or json, got ${JSON.stringify(output)}`);
   const r = await addWorkload(

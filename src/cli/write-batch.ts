@@ -48,7 +48,10 @@ export async function writeBatch<T>(
       await yieldToEvents();
     }
     if (opts.signal?.aborted) {
-      throw new InterruptedError(`interrupted by ${signalName(opts.signal)} after ${i} of ${items.length} resource(s) were checked; nothing was written (nothing had been committed)`, { signal: opts.signal.reason, checked: i, total: items.length, written: 0 });
+      throw new InterruptedError(
+        `interrupted by ${signalName(opts.signal)} after ${i} of ${items.length} resource(s) were checked; nothing was written (nothing had been committed)`,
+        { signal: opts.signal.reason, checked: i, total: items.length, written: 0 },
+      );
     }
     const item = items[i]!;
     const { key, label } = id(item);
@@ -62,7 +65,12 @@ export async function writeBatch<T>(
   }
   const ops = tx.ops();
   if (opts.signal?.aborted) {
-    throw new InterruptedError(`interrupted by ${signalName(opts.signal)} before the commit; nothing was written`, { signal: opts.signal.reason, checked: items.length, total: items.length, written: 0 });
+    throw new InterruptedError(`interrupted by ${signalName(opts.signal)} before the commit; nothing was written`, {
+      signal: opts.signal.reason,
+      checked: items.length,
+      total: items.length,
+      written: 0,
+    });
   }
   if (!ops.length) return done;
   if (store.commitBatch && (store.maxBatchOps === undefined || ops.length <= store.maxBatchOps)) {
@@ -70,9 +78,15 @@ export async function writeBatch<T>(
       await store.commitBatch(ops);
     } catch (err) {
       if (err instanceof TabbyError && err.code === "DS_CONFLICT") {
-        throw new TabbyError("DS_CONFLICT", `another writer changed a resource of the input while it was being ${verb} (${err.message}); nothing was changed: run the command again`, err.details, { cause: err });
+        throw new TabbyError(
+          "DS_CONFLICT",
+          `another writer changed a resource of the input while it was being ${verb} (${err.message}); nothing was changed: run the command again`,
+          err.details,
+          { cause: err },
+        );
       }
-      if (err instanceof TabbyError) throw new TabbyError(err.code, `the commit of ${ops.length} write(s) failed: ${err.message}; nothing was changed`, err.details, { cause: err });
+      if (err instanceof TabbyError)
+        throw new TabbyError(err.code, `the commit of ${ops.length} write(s) failed: ${err.message}; nothing was changed`, err.details, { cause: err });
       throw err;
     }
     return done;
@@ -86,7 +100,11 @@ async function journal(store: Store, ops: BatchOp[], labels: Map<string, string>
   const log = new UndoLog(store);
   const undo = async (head: string, code: string, n: number, cause?: unknown): Promise<never> => {
     const left = await log.rollback();
-    const tail = left.length ? `rolled back what could be; still ${verb}: ${left.join(", ")}` : n ? `the ${n} write(s) made before it were rolled back; nothing was changed` : "nothing was changed";
+    const tail = left.length
+      ? `rolled back what could be; still ${verb}: ${left.join(", ")}`
+      : n
+        ? `the ${n} write(s) made before it were rolled back; nothing was changed`
+        : "nothing was changed";
     const details = { rolledBack: left.length === 0, left, ...(code === "CLI_INTERRUPTED" ? { signal: opts.signal?.reason } : {}) };
     if (code === "CLI_INTERRUPTED") throw new InterruptedError(`${head} (${tail})`, details);
     throw new TabbyError(code, `${head} (${tail})`, details, cause === undefined ? undefined : { cause });

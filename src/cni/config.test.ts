@@ -9,7 +9,17 @@ import { formatResult, parseResult } from "./result.js";
 const code = (n: number) => (e: unknown) => e instanceof CniError && e.cniCode === n;
 
 test("parseNetConf: valid config, defaults and normalisation", () => {
-  const c = parseNetConf(JSON.stringify({ cniVersion: "1.0.0", name: "tabby-net", type: "tabby", mtu: 1400, datastore: "sqlite:///tmp/x.db", nodename: "h1", ipam: { type: "tabby-ipam", assign_ipv6: "false" } }));
+  const c = parseNetConf(
+    JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "tabby-net",
+      type: "tabby",
+      mtu: 1400,
+      datastore: "sqlite:///tmp/x.db",
+      nodename: "h1",
+      ipam: { type: "tabby-ipam", assign_ipv6: "false" },
+    }),
+  );
   assert.equal(c.name, "tabby-net");
   assert.equal(c.mtu, 1400);
   assert.equal(c.datastore, "sqlite:///tmp/x.db");
@@ -32,7 +42,14 @@ test("parseNetConf: errors carry the spec's codes", () => {
 
 test("parseEnv: required variables per command", () => {
   const base = { CNI_CONTAINERID: "c1", CNI_NETNS: "/var/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin:/usr/lib/cni" };
-  assert.deepEqual(parseEnv({ ...base, CNI_COMMAND: "ADD" }), { command: "ADD", containerId: "c1", netns: "/var/run/netns/x", ifname: "eth0", args: "", path: ["/opt/cni/bin", "/usr/lib/cni"] });
+  assert.deepEqual(parseEnv({ ...base, CNI_COMMAND: "ADD" }), {
+    command: "ADD",
+    containerId: "c1",
+    netns: "/var/run/netns/x",
+    ifname: "eth0",
+    args: "",
+    path: ["/opt/cni/bin", "/usr/lib/cni"],
+  });
   assert.equal(parseEnv({ ...base, CNI_COMMAND: "DEL", CNI_NETNS: "" }).netns, "");
   assert.throws(() => parseEnv({ ...base, CNI_COMMAND: "ADD", CNI_NETNS: "" }), code(4));
   assert.throws(() => parseEnv({ ...base, CNI_COMMAND: "FOO" }), code(4));
@@ -65,7 +82,10 @@ test("VERSION answer (golden) and version negotiation", () => {
 
 test("error JSON (golden)", () => {
   assert.equal(JSON.stringify(errorJson(new CniError(7, "bad config"), "1.0.0")), '{"cniVersion":"1.0.0","code":7,"msg":"bad config"}');
-  assert.equal(JSON.stringify(errorJson(new TabbyError("DP_COMMAND_FAILED", "ip failed"), "0.4.0")), '{"cniVersion":"0.4.0","code":101,"msg":"ip failed","details":"DP_COMMAND_FAILED"}');
+  assert.equal(
+    JSON.stringify(errorJson(new TabbyError("DP_COMMAND_FAILED", "ip failed"), "0.4.0")),
+    '{"cniVersion":"0.4.0","code":101,"msg":"ip failed","details":"DP_COMMAND_FAILED"}',
+  );
   assert.equal(errorJson(new TabbyError("DS_UNAVAILABLE", "down"), "1.0.0").code, 11);
   assert.equal(errorJson(new TabbyError("IPAM_EXHAUSTED", "full"), "1.0.0").code, 100);
   assert.equal(JSON.stringify(errorJson(new Error("boom"), "1.0.0")), '{"cniVersion":"1.0.0","code":5,"msg":"boom"}');
@@ -73,9 +93,18 @@ test("error JSON (golden)", () => {
 
 test("result JSON: 1.0.0 and 0.4.0 (golden), and parse back", () => {
   const r = {
-    interfaces: [{ name: "tab123", mac: "ee:ee:ee:ee:ee:ee" }, { name: "eth0", mac: "aa:bb:cc:dd:ee:ff", sandbox: "/var/run/netns/c" }],
-    ips: [{ address: "10.0.0.5/32", interface: 1 }, { address: "fd00::5/128", interface: 1 }],
-    routes: [{ dst: "0.0.0.0/0", gw: "169.254.1.1" }, { dst: "::/0", gw: "fe80::ecee:eeff:feee:eeee" }],
+    interfaces: [
+      { name: "tab123", mac: "ee:ee:ee:ee:ee:ee" },
+      { name: "eth0", mac: "aa:bb:cc:dd:ee:ff", sandbox: "/var/run/netns/c" },
+    ],
+    ips: [
+      { address: "10.0.0.5/32", interface: 1 },
+      { address: "fd00::5/128", interface: 1 },
+    ],
+    routes: [
+      { dst: "0.0.0.0/0", gw: "169.254.1.1" },
+      { dst: "::/0", gw: "fe80::ecee:eeff:feee:eeee" },
+    ],
     dns: {},
   };
   assert.equal(
@@ -101,7 +130,16 @@ test("workload identity, handle, veth name and WorkloadEndpoint name", () => {
   assert.match(hostIfName(k8s), /^tab[0-9a-f]{11}$/);
   // Calico: "-" doubled in each segment, segments joined by "-".
   assert.equal(wepName("node-1", k8s, "eth0"), "node--1-k8s-core--dns--1-eth0");
-  const wep = buildWep({ node: "node-1", id: k8s, endpoint: "eth0", interfaceName: "tabX", mac: "aa:bb:cc:dd:ee:ff", ipNetworks: ["10.0.0.5/32"], uid: "u1", creationTimestamp: "2026-01-01T00:00:00Z" });
+  const wep = buildWep({
+    node: "node-1",
+    id: k8s,
+    endpoint: "eth0",
+    interfaceName: "tabX",
+    mac: "aa:bb:cc:dd:ee:ff",
+    ipNetworks: ["10.0.0.5/32"],
+    uid: "u1",
+    creationTimestamp: "2026-01-01T00:00:00Z",
+  });
   assert.deepEqual(wep, {
     apiVersion: "projectcalico.org/v3",
     kind: "WorkloadEndpoint",
@@ -112,7 +150,20 @@ test("workload identity, handle, veth name and WorkloadEndpoint name", () => {
       uid: "u1",
       creationTimestamp: "2026-01-01T00:00:00Z",
     },
-    spec: { orchestrator: "k8s", node: "node-1", containerID: "c0ffee", endpoint: "eth0", interfaceName: "tabX", mac: "aa:bb:cc:dd:ee:ff", ipNetworks: ["10.0.0.5/32"], profiles: ["kns.kube-system"], pod: "core-dns-1" },
+    spec: {
+      orchestrator: "k8s",
+      node: "node-1",
+      containerID: "c0ffee",
+      endpoint: "eth0",
+      interfaceName: "tabX",
+      mac: "aa:bb:cc:dd:ee:ff",
+      ipNetworks: ["10.0.0.5/32"],
+      profiles: ["kns.kube-system"],
+      pod: "core-dns-1",
+    },
   });
-  assert.equal(buildWep({ node: "n", id: cni, endpoint: "eth0", interfaceName: "t", mac: "m", ipNetworks: [], uid: "u", creationTimestamp: "t" }).spec.workload, "c0ffee");
+  assert.equal(
+    buildWep({ node: "n", id: cni, endpoint: "eth0", interfaceName: "t", mac: "m", ipNetworks: [], uid: "u", creationTimestamp: "t" }).spec.workload,
+    "c0ffee",
+  );
 });

@@ -224,7 +224,8 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
     throw bad("ipam", "is required");
   }
   if (mtu !== undefined) {
-    if (typeof mtu !== "number" || !Number.isInteger(mtu) || mtu < 0 || mtu > 65535 || (mtu > 0 && mtu < 68)) throw bad("mtu", "must be 0 or an integer 68-65535");
+    if (typeof mtu !== "number" || !Number.isInteger(mtu) || mtu < 0 || mtu > 65535 || (mtu > 0 && mtu < 68))
+      throw bad("mtu", "must be 0 or an integer 68-65535");
     if (mtu > 0) conf.mtu = mtu;
   }
   if (datastore !== undefined) {
@@ -256,13 +257,15 @@ export function parseNetConf(text: string, opts: { requireIpam?: boolean } = {})
     if (portMappings !== undefined && portMappings !== null) conf.portMappings = parsePortMappings(portMappings, bad);
   }
   if (isObject(args) && isObject(args.cni) && args.cni.ips !== undefined) ips.push(...ipList(args.cni.ips, "args.cni.ips", bad));
-  if (isObject(args) && isObject(args.cni) && args.cni.labels !== undefined) Object.assign(conf.runtimeLabels.labels, labelList(args.cni.labels, "args.cni.labels", bad));
+  if (isObject(args) && isObject(args.cni) && args.cni.labels !== undefined)
+    Object.assign(conf.runtimeLabels.labels, labelList(args.cni.labels, "args.cni.labels", bad));
   if (ips.length) conf.runtimeIps = ips;
   const valid = raw["cni.dev/valid-attachments"];
   if (valid !== undefined) {
     if (!Array.isArray(valid)) throw bad("cni.dev/valid-attachments", "must be a list");
     conf.validAttachments = valid.map((a: unknown) => {
-      if (!isObject(a) || typeof a.containerID !== "string" || typeof a.ifname !== "string") throw bad("cni.dev/valid-attachments", "entries need containerID and ifname");
+      if (!isObject(a) || typeof a.containerID !== "string" || typeof a.ifname !== "string")
+        throw bad("cni.dev/valid-attachments", "entries need containerID and ifname");
       return { containerID: a.containerID, ifname: a.ifname };
     });
   }

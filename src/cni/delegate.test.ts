@@ -11,13 +11,19 @@ import { hostCidr } from "./ipam-plugin.js";
 test("hostCidr narrows to a host prefix in canonical form", () => {
   assert.equal(hostCidr("10.65.0.5/26"), "10.65.0.5/32");
   assert.equal(hostCidr("FD00:66:0:0::1/122"), "fd00:66::1/128");
-  assert.throws(() => hostCidr("nope/32"), (e) => e instanceof CniError && e.cniCode === 6);
+  assert.throws(
+    () => hostCidr("nope/32"),
+    (e) => e instanceof CniError && e.cniCode === 6,
+  );
 });
 
 test("delegated IPAM: found in CNI_PATH, fed the config and env, result and errors read back", async () => {
   const dir = await mkdtemp(join(tmpdir(), "ttcn-delegate-"));
   try {
-    await writeFile(join(dir, "ok-ipam"), `#!/bin/sh\nread -r conf\ncase "$conf" in *'"name":"n"'*) ;; *) exit 3;; esac\necho '{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24","gateway":"10.1.2.1"}]}'\n`);
+    await writeFile(
+      join(dir, "ok-ipam"),
+      `#!/bin/sh\nread -r conf\ncase "$conf" in *'"name":"n"'*) ;; *) exit 3;; esac\necho '{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24","gateway":"10.1.2.1"}]}'\n`,
+    );
     await writeFile(join(dir, "bad-ipam"), `#!/bin/sh\necho '{"cniVersion":"1.0.0","code":11,"msg":"busy, try later"}'\nexit 1\n`);
     await chmod(join(dir, "ok-ipam"), 0o755);
     await chmod(join(dir, "bad-ipam"), 0o755);

@@ -73,7 +73,14 @@ export async function ipamAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: I
       let addrs: string[];
       const pools = f.pools ?? nsPools;
       try {
-        const r = await deps.ipam.autoAssign({ handle, node: deps.node, num4: f.fam === 4 ? 1 : 0, num6: f.fam === 6 ? 1 : 0, attrs, ...(pools ? { pools } : {}) });
+        const r = await deps.ipam.autoAssign({
+          handle,
+          node: deps.node,
+          num4: f.fam === 4 ? 1 : 0,
+          num6: f.fam === 6 ? 1 : 0,
+          attrs,
+          ...(pools ? { pools } : {}),
+        });
         addrs = f.fam === 4 ? r.ipv4 : r.ipv6;
       } catch (e) {
         if (hasCode(e, "IPAM_NO_POOL") && !f.explicit && !f.pools) continue;
@@ -92,7 +99,12 @@ export async function ipamAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: I
     if (hasCode(e, "IPAM_EXHAUSTED") || hasCode(e, "IPAM_NO_POOL") || hasCode(e, "IPAM_ADDRESS_IN_USE") || hasCode(e, "IPAM_STRICT_AFFINITY")) {
       throw new CniError(CNI_ERR.NO_ADDRESS, `IPAM assignment failed: ${(e as Error).message}`, undefined, { cause: e });
     }
-    throw new CniError(hasCode(e, "DS_UNAVAILABLE") ? CNI_ERR.TRY_AGAIN_LATER : CNI_ERR.DATASTORE, `IPAM assignment failed: ${(e as Error).message}`, undefined, { cause: e });
+    throw new CniError(
+      hasCode(e, "DS_UNAVAILABLE") ? CNI_ERR.TRY_AGAIN_LATER : CNI_ERR.DATASTORE,
+      `IPAM assignment failed: ${(e as Error).message}`,
+      undefined,
+      { cause: e },
+    );
   }
   return toResult(got);
 }

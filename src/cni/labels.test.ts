@@ -9,7 +9,7 @@ import { dispatchCni, type CniRuntime } from "./plugin-main.js";
 import { mapKey, workloadLabels } from "./labels.js";
 import { parseNetConf } from "./config.js";
 
-test("label rules: `only` filters the runtime's keys, then the longest prefix wins, \"\" strips, null drops", () => {
+test('label rules: `only` filters the runtime\'s keys, then the longest prefix wins, "" strips, null drops', () => {
   const rules = { map: { "io.podman/": "podman/", "io.podman/secret": null, "org.opencontainers.": null }, only: ["io.podman/", "org.", "app"] };
   assert.equal(mapKey("io.podman/role", rules), "podman/role");
   assert.equal(mapKey("io.podman/secret-x", rules), undefined);
@@ -25,12 +25,20 @@ test("label rules: `only` filters the runtime's keys, then the longest prefix wi
 
 test("labels: annotations that are not labels are skipped, a bad label fails, tabby's prefixes are refused", () => {
   const rules = { map: {} };
-  assert.deepEqual(workloadLabels({ annotations: { role: "web", "kubectl.kubernetes.io/last-applied-configuration": '{"a": 1}' }, labels: { role: "db" } }, rules), { role: "db" });
-  assert.throws(() => workloadLabels({ annotations: {}, labels: { role: "not valid!" } }, rules), (e: Error & { code?: string }) => /role/.test(e.message));
+  assert.deepEqual(
+    workloadLabels({ annotations: { role: "web", "kubectl.kubernetes.io/last-applied-configuration": '{"a": 1}' }, labels: { role: "db" } }, rules),
+    { role: "db" },
+  );
+  assert.throws(
+    () => workloadLabels({ annotations: {}, labels: { role: "not valid!" } }, rules),
+    (e: Error & { code?: string }) => /role/.test(e.message),
+  );
   assert.throws(() => workloadLabels({ annotations: {}, labels: { "projectcalico.org/namespace": "kube-system" } }, rules), /tabby's own/);
   assert.throws(() => workloadLabels({ annotations: { "pcns.projectcalico.org/name": "x" }, labels: {} }, rules), /tabby's own/);
   // …unless the config maps it away.
-  assert.deepEqual(workloadLabels({ annotations: {}, labels: { "projectcalico.org/namespace": "x" } }, { map: { "projectcalico.org/": "runtime/" } }), { "runtime/namespace": "x" });
+  assert.deepEqual(workloadLabels({ annotations: {}, labels: { "projectcalico.org/namespace": "x" } }, { map: { "projectcalico.org/": "runtime/" } }), {
+    "runtime/namespace": "x",
+  });
 });
 
 test("network config: every label source is read; unknown fields in `labels` are refused", () => {
@@ -51,8 +59,14 @@ test("network config: every label source is read; unknown fields in `labels` are
   assert.equal(c.policySetupTimeoutSeconds, 2.5);
   assert.equal(c.endpointStatusDir, "/tmp/x");
   assert.throws(() => parseNetConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "tabby", labels: { drop: ["x"] } })), /does not implement: drop/);
-  assert.throws(() => parseNetConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "tabby", args: { cni: { labels: [{ key: "a" }] } } })), /args.cni.labels/);
-  assert.throws(() => parseNetConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "tabby", policy_setup_timeout_seconds: -1 })), /policy_setup_timeout_seconds/);
+  assert.throws(
+    () => parseNetConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "tabby", args: { cni: { labels: [{ key: "a" }] } } })),
+    /args.cni.labels/,
+  );
+  assert.throws(
+    () => parseNetConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "tabby", policy_setup_timeout_seconds: -1 })),
+    /policy_setup_timeout_seconds/,
+  );
 });
 
 function setup() {
@@ -88,10 +102,22 @@ test("ADD: the runtime's labels are on the WorkloadEndpoint before ADD waits for
     type: "tabby",
     ipam: { type: "tabby-ipam" },
     labels: { map: { "io.podman/": null } },
-    args: { cni: { labels: [{ key: "role", value: "web" }, { key: "io.podman/x", value: "1" }] } },
+    args: {
+      cni: {
+        labels: [
+          { key: "role", value: "web" },
+          { key: "io.podman/x", value: "1" },
+        ],
+      },
+    },
     runtimeConfig: { "io.kubernetes.cri.pod-annotations": { team: "a", "big/json": "{}" } },
   });
-  const out = await dispatchCni("tabby", stdin, { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_ARGS: "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart" }, rt);
+  const out = await dispatchCni(
+    "tabby",
+    stdin,
+    { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_ARGS: "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart" },
+    rt,
+  );
   assert.equal(out.exitCode, 0, out.stdout);
   assert.equal(waits.length, 1);
   const w = waits[0] as { dir: string; timeoutMs: number; addrs: string[]; labels: Record<string, string> };
@@ -103,7 +129,13 @@ test("ADD: the runtime's labels are on the WorkloadEndpoint before ADD waits for
 
 test("ADD: a reserved label fails before anything is made; a zero timeout does not wait", async () => {
   const a = setup();
-  const bad = JSON.stringify({ cniVersion: "1.0.0", name: "t", type: "tabby", ipam: { type: "tabby-ipam" }, args: { cni: { labels: [{ key: "projectcalico.org/namespace", value: "kube-system" }] } } });
+  const bad = JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "t",
+    type: "tabby",
+    ipam: { type: "tabby-ipam" },
+    args: { cni: { labels: [{ key: "projectcalico.org/namespace", value: "kube-system" }] } },
+  });
   const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0" };
   const out = await dispatchCni("tabby", bad, env, a.rt);
   assert.equal(out.exitCode, 1);
@@ -123,7 +155,23 @@ test("ADD: a reserved label fails before anything is made; a zero timeout does n
 test("label key and value rules agree with the datastore's (model/meta.ts)", async () => {
   const { qualifiedNameProblem, labelValueProblem: modelValue } = await import("../model/meta.js");
   const { labelKeyProblem, labelValueProblem } = await import("./labels.js");
-  const keys = ["a", "role", "app.kubernetes.io/name", "x/y/z", "/a", "a/", "A/b", "ex-ample.com/k_1", "-a", "a-", "a".repeat(63), "a".repeat(64), `${"a".repeat(254)}/b`, "a..b/c", "a.b/c.d"];
+  const keys = [
+    "a",
+    "role",
+    "app.kubernetes.io/name",
+    "x/y/z",
+    "/a",
+    "a/",
+    "A/b",
+    "ex-ample.com/k_1",
+    "-a",
+    "a-",
+    "a".repeat(63),
+    "a".repeat(64),
+    `${"a".repeat(254)}/b`,
+    "a..b/c",
+    "a.b/c.d",
+  ];
   for (const k of keys) assert.equal(labelKeyProblem(k) === undefined, qualifiedNameProblem(k) === undefined, k);
   const values = ["", "web", "a b", "-x", "x-", "1.2_3", "a".repeat(63), "a".repeat(64), "{}"];
   for (const v of values) assert.equal(labelValueProblem(v) === undefined, modelValue(v) === undefined, v);

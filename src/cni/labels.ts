@@ -47,7 +47,8 @@ export function labelKeyProblem(key: string): string | undefined {
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
   if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !SUBDOMAIN.test(prefix))) return "the key's prefix must be a DNS-1123 subdomain";
-  if (name.length === 0 || name.length > 63 || !NAME.test(name)) return "the key's name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric";
+  if (name.length === 0 || name.length > 63 || !NAME.test(name))
+    return "the key's name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric";
   return undefined;
 }
 
@@ -125,10 +126,16 @@ export function workloadLabels(src: RuntimeLabels, rules: LabelRules): Record<st
     const problem = labelKeyProblem(key) ?? labelValueProblem(v);
     if (problem) {
       if (!strict) return;
-      throw new CniError(CNI_ERR.INVALID_CONFIG, `label ${JSON.stringify(key)}=${JSON.stringify(v)}${key !== k ? ` (from ${JSON.stringify(k)})` : ""}: ${problem}`);
+      throw new CniError(
+        CNI_ERR.INVALID_CONFIG,
+        `label ${JSON.stringify(key)}=${JSON.stringify(v)}${key !== k ? ` (from ${JSON.stringify(k)})` : ""}: ${problem}`,
+      );
     }
     if (RESERVED_LABEL_PREFIXES.some((p) => key.startsWith(p))) {
-      throw new CniError(CNI_ERR.INVALID_CONFIG, `label ${JSON.stringify(key)}: the prefixes ${RESERVED_LABEL_PREFIXES.join(", ")} are tabby's own; map or drop it in the network config's "labels"`);
+      throw new CniError(
+        CNI_ERR.INVALID_CONFIG,
+        `label ${JSON.stringify(key)}: the prefixes ${RESERVED_LABEL_PREFIXES.join(", ")} are tabby's own; map or drop it in the network config's "labels"`,
+      );
     }
     out[key] = v;
   };

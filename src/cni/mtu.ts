@@ -64,7 +64,12 @@ export async function detectUplinkMtu(runner: CommandRunner, hostNetns?: string)
     const out = (await runOk(runner, "sh", ["-c", SCRIPT], { netns: hostNetns })).stdout.split("#\n");
     r4 = out[0] ?? "";
     r6 = out[1] ?? "";
-    const table = new Map((out[2] ?? "").split("\n").filter(Boolean).map((l) => l.split(" ") as [string, string]));
+    const table = new Map(
+      (out[2] ?? "")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ") as [string, string]),
+    );
     mtuOf = async (dev) => table.get(dev);
   } else {
     r4 = read("/proc/net/route") ?? "";

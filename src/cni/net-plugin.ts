@@ -98,7 +98,12 @@ export function hostRoutes(addrs: string[]): PlumbedRoute[] {
  */
 export function containerRoutes(fams: { v4: boolean; v6: boolean }): PlumbedRoute[] {
   return [
-    ...(fams.v4 ? [{ dst: `${GATEWAY_V4}/32`, scope: "link" as const }, { dst: "0.0.0.0/0", gateway: GATEWAY_V4 }] : []),
+    ...(fams.v4
+      ? [
+          { dst: `${GATEWAY_V4}/32`, scope: "link" as const },
+          { dst: "0.0.0.0/0", gateway: GATEWAY_V4 },
+        ]
+      : []),
     ...(fams.v6 ? [{ dst: "::/0", gateway: HOST_VETH_LINK_LOCAL }] : []),
   ];
 }
@@ -186,7 +191,18 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
         created = old.metadata.creationTimestamp ?? created;
       }
     }
-    const wep = buildWep({ node: deps.node, id, endpoint: env.ifname, interfaceName: hostIf, mac: cont.mac, ipNetworks: addrs, uid, creationTimestamp: created, labels, ...(netProfile ? { profiles: [netProfile] } : {}) });
+    const wep = buildWep({
+      node: deps.node,
+      id,
+      endpoint: env.ifname,
+      interfaceName: hostIf,
+      mac: cont.mac,
+      ipNetworks: addrs,
+      uid,
+      creationTimestamp: created,
+      labels,
+      ...(netProfile ? { profiles: [netProfile] } : {}),
+    });
     // resourceVersion is not stored: as in Calico's etcd backend, readers take it from the key's
     // revision, which is only known after the write.
     await store.put(key, JSON.stringify(wep));
@@ -198,12 +214,12 @@ export async function netAdd(conf: NetConf, env: CniEnv, args: CniArgs, deps: Ne
     }
 
     const ours: CniResult = {
-      interfaces: [{ name: hostIf, mac: HOST_VETH_MAC }, { name: env.ifname, mac: cont.mac, sandbox: env.netns }],
-      ips: addrs.map((address) => ({ address, interface: 1 })),
-      routes: [
-        ...(fams.v4 ? [{ dst: "0.0.0.0/0", gw: GATEWAY_V4 }] : []),
-        ...(fams.v6 ? [{ dst: "::/0", gw: HOST_VETH_LINK_LOCAL }] : []),
+      interfaces: [
+        { name: hostIf, mac: HOST_VETH_MAC },
+        { name: env.ifname, mac: cont.mac, sandbox: env.netns },
       ],
+      ips: addrs.map((address) => ({ address, interface: 1 })),
+      routes: [...(fams.v4 ? [{ dst: "0.0.0.0/0", gw: GATEWAY_V4 }] : []), ...(fams.v6 ? [{ dst: "::/0", gw: HOST_VETH_LINK_LOCAL }] : [])],
       dns: {},
     };
     return conf.prevResult ? mergeResults(parseResult(conf.prevResult), ours) : ours;

@@ -43,14 +43,24 @@ function setup(ipam = new FakeIpam("10.65.0.0/26", "fd00:65::/122")) {
 
 const NETNS = "/var/run/netns/c1";
 const conf = (ipam: Record<string, unknown> = { type: "tabby-ipam" }, v = "1.0.0") => JSON.stringify({ cniVersion: v, name: "tabby-net", type: "tabby", ipam });
-const env = (cmd: string, extra: Record<string, string> = {}) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: "ctr1", CNI_NETNS: NETNS, CNI_IFNAME: "eth0", CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=front", ...extra });
+const env = (cmd: string, extra: Record<string, string> = {}) => ({
+  CNI_COMMAND: cmd,
+  CNI_CONTAINERID: "ctr1",
+  CNI_NETNS: NETNS,
+  CNI_IFNAME: "eth0",
+  CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=front",
+  ...extra,
+});
 
 test("tabby-ipam: ADD assigns both families under tabby-net.<id>, repeats idempotently, DEL releases", async () => {
   const { rt, ipam } = setup();
   const ipamConf = JSON.stringify({ cniVersion: "0.4.0", name: "tabby-net", type: "tabby", ipam: { type: "tabby-ipam" } });
   const add = await dispatchCni("tabby-ipam", ipamConf, env("ADD"), rt);
   assert.equal(add.exitCode, 0);
-  assert.equal(add.stdout, '{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.65.0.1/32"},{"version":"6","address":"fd00:65::1/128"}],"routes":[],"dns":{}}\n');
+  assert.equal(
+    add.stdout,
+    '{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.65.0.1/32"},{"version":"6","address":"fd00:65::1/128"}],"routes":[],"dns":{}}\n',
+  );
   assert.equal((await dispatchCni("tabby-ipam", ipamConf, env("ADD"), rt)).stdout, add.stdout);
   assert.deepEqual([...ipam.byHandle.keys()], ["tabby-net.ctr1"]);
   assert.equal((await dispatchCni("tabby-ipam", ipamConf, env("CHECK"), rt)).exitCode, 0);
@@ -104,7 +114,17 @@ test("tabby ADD: the kernel work in order, sysctls, WorkloadEndpoint and result"
   assert.ok(kv);
   const wep = JSON.parse(kv.value);
   assert.equal(wep.metadata.creationTimestamp, "2026-01-01T00:00:00Z");
-  assert.deepEqual(wep.spec, { orchestrator: "k8s", node: "host-a", containerID: "ctr1", endpoint: "eth0", interfaceName: HOST_IF, mac: "aa:bb:cc:dd:ee:01", ipNetworks: ["10.65.0.1/32", "fd00:65::1/128"], profiles: ["kns.web"], pod: "front" });
+  assert.deepEqual(wep.spec, {
+    orchestrator: "k8s",
+    node: "host-a",
+    containerID: "ctr1",
+    endpoint: "eth0",
+    interfaceName: HOST_IF,
+    mac: "aa:bb:cc:dd:ee:01",
+    ipNetworks: ["10.65.0.1/32", "fd00:65::1/128"],
+    profiles: ["kns.web"],
+    pod: "front",
+  });
   // The namespace profile it lists exists (allow all, as Kubernetes' namespace conversion makes it).
   const profile = JSON.parse((await store.get("/calico/resources/v3/projectcalico.org/profiles/kns.web"))!.value);
   assert.deepEqual(profile.spec, { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }], labelsToApply: { "pcns.projectcalico.org/name": "web" } });
@@ -120,7 +140,10 @@ test("tabby ADD, IPv4 only with a requested MAC: no container sysctls; the veth 
   };
   const out = await dispatchCni("tabby", conf(), env("ADD", { CNI_ARGS: "IgnoreUnknown=1;MAC=0A:58:0A:00:00:07" }), rt);
   assert.equal(out.exitCode, 0, out.stdout);
-  assert.equal(plumbing.lines[1], `setupContainer ${NETNS}/eth0 mac=0a:58:0a:00:00:07 sysctls=[] addrs=[10.65.0.1/32] routes=[169.254.1.1/32 scope link, 0.0.0.0/0 via 169.254.1.1]`);
+  assert.equal(
+    plumbing.lines[1],
+    `setupContainer ${NETNS}/eth0 mac=0a:58:0a:00:00:07 sysctls=[] addrs=[10.65.0.1/32] routes=[169.254.1.1/32 scope link, 0.0.0.0/0 via 169.254.1.1]`,
+  );
   assert.equal(JSON.parse(out.stdout).interfaces[1].mac, "0a:58:0a:00:00:07", "as the kernel shows it");
   assert.equal(linesAtOpen, 1, "the veth was asked for before the datastore was opened");
 });
@@ -142,7 +165,10 @@ test("tabby ADD failing in IPAM removes the veth and programs nothing", async ()
   const { rt, plumbing, store } = setup(new FakeIpam(undefined, undefined));
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(JSON.parse(out.stdout).code, 102);
-  assert.deepEqual(plumbing.lines.map((l) => l.split(" ")[0]), ["createVeth", "deleteLink"]);
+  assert.deepEqual(
+    plumbing.lines.map((l) => l.split(" ")[0]),
+    ["createVeth", "deleteLink"],
+  );
   assert.equal(plumbing.hostLinks.size, 0);
   assert.equal((await store.list("/calico/")).items.length, 0);
 });
@@ -152,7 +178,10 @@ test("tabby ADD: a stale host veth is replaced; a name taken in the container an
   plumbing.hostLinks.set(HOST_IF, "/var/run/netns/gone/eth0");
   const out = await dispatchCni("tabby", conf(), env("ADD"), rt);
   assert.equal(out.exitCode, 0, out.stdout);
-  assert.deepEqual(plumbing.lines.slice(0, 3).map((l) => l.split(" ")[0]), ["createVeth", "deleteLink", "createVeth"]);
+  assert.deepEqual(
+    plumbing.lines.slice(0, 3).map((l) => l.split(" ")[0]),
+    ["createVeth", "deleteLink", "createVeth"],
+  );
   assert.equal(ipam.byHandle.size, 1);
 
   const taken = setup();
@@ -183,7 +212,10 @@ test("tabby DEL: removes veth, WEP and addresses; second DEL and DEL without net
 });
 
 test("tabby DEL of a container-named veth removes it before the store opens; a pod-named one waits for the endpoint", async () => {
-  for (const [args, first] of [["", 0], ["IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=front", 1]] as const) {
+  for (const [args, first] of [
+    ["", 0],
+    ["IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=front", 1],
+  ] as const) {
     const { rt, plumbing } = setup();
     const order: string[] = [];
     const open = rt.openStore;

@@ -7,7 +7,19 @@
  */
 import { closeSync, writeFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
-import { RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, decodeLink, delLink, getLink, newAddr, newRoute, newVeth, setLink, type NlLink } from "../dataplane/netlink/codec.js";
+import {
+  RTPROT_BOOT,
+  RT_SCOPE_LINK,
+  RT_SCOPE_UNIVERSE,
+  decodeLink,
+  delLink,
+  getLink,
+  newAddr,
+  newRoute,
+  newVeth,
+  setLink,
+  type NlLink,
+} from "../dataplane/netlink/codec.js";
 import { loadLibc } from "../dataplane/libc.js";
 import { RouteSocket, inNetns, isErrno, openNetns } from "../dataplane/netlink/socket.js";
 import { sysctlName, type Sysctl } from "../dataplane/sysctl.js";
@@ -90,7 +102,12 @@ export class NetlinkPlumbing implements WorkloadPlumbing {
         try {
           writeFileSync(`/proc/sys/${x.path}`, x.value);
         } catch (e) {
-          throw new TabbyError("DP_SYSCTL_FAILED", `cannot set ${sysctlName(x.path)}=${x.value} in ${netnsPath}: ${(e as Error).message}`, { path: x.path, value: x.value }, { cause: e });
+          throw new TabbyError(
+            "DP_SYSCTL_FAILED",
+            `cannot set ${sysctlName(x.path)}=${x.value} in ${netnsPath}: ${(e as Error).message}`,
+            { path: x.path, value: x.value },
+            { cause: e },
+          );
         }
       }
       return RouteSocket.here(netnsPath);
@@ -137,7 +154,13 @@ function lookup(sock: RouteSocket, name: string): NlLink {
 
 function addRoutes(sock: RouteSocket, link: NlLink, routes: PlumbedRoute[], protocol: number): void {
   for (const r of routes) {
-    const req = { dst: r.dst, oif: link.index, scope: r.scope === "link" ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE, protocol, ...(r.gateway ? { gateway: r.gateway } : {}) };
+    const req = {
+      dst: r.dst,
+      oif: link.index,
+      scope: r.scope === "link" ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+      protocol,
+      ...(r.gateway ? { gateway: r.gateway } : {}),
+    };
     sock.request(`route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${link.name}`, (seq) => newRoute(seq, req));
   }
 }

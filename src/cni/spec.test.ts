@@ -34,8 +34,18 @@ test("runtimeConfig ips/mac, args.cni.ips, ipv4_pools and valid-attachments", ()
 });
 
 test("a result after a prevResult: theirs first, our interface indices shifted; 1.1.0 has no ip version", () => {
-  const prev = { interfaces: [{ name: "br0" }], ips: [{ address: "192.0.2.1/24", interface: 0 }], routes: [{ dst: "192.0.2.0/24" }], dns: { nameservers: ["192.0.2.53"] } };
-  const ours = { interfaces: [{ name: "tab1" }, { name: "eth0", sandbox: "/ns" }], ips: [{ address: "10.0.0.1/32", interface: 1 }], routes: [{ dst: "0.0.0.0/0", gw: "169.254.1.1" }], dns: {} };
+  const prev = {
+    interfaces: [{ name: "br0" }],
+    ips: [{ address: "192.0.2.1/24", interface: 0 }],
+    routes: [{ dst: "192.0.2.0/24" }],
+    dns: { nameservers: ["192.0.2.53"] },
+  };
+  const ours = {
+    interfaces: [{ name: "tab1" }, { name: "eth0", sandbox: "/ns" }],
+    ips: [{ address: "10.0.0.1/32", interface: 1 }],
+    routes: [{ dst: "0.0.0.0/0", gw: "169.254.1.1" }],
+    dns: {},
+  };
   const m = mergeResults(prev, ours);
   assert.deepEqual(formatResult(m, "1.1.0"), {
     cniVersion: "1.1.0",
@@ -51,7 +61,8 @@ test("a result after a prevResult: theirs first, our interface indices shifted; 
 });
 
 test("uplink detection reads the default routes from /proc", () => {
-  const r4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+  const r4 =
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
     "eth0\t0000FEA9\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n" +
     "ens4\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
   assert.equal(defaultRouteDev4(r4), "ens4");

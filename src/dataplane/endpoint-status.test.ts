@@ -41,7 +41,7 @@ test("wait: true once the file names the addresses; false without a directory; f
   assert.equal(await waitEndpointProgrammed({ dir: join(root, "absent"), iface: "tabw", addrs: ["10.0.0.8/32"], timeoutMs: 1000 }, clock, 1), false);
   // A fake clock that passes 100 ms per look: the wait gives up after its deadline.
   let looks = 0;
-  const ticking = { now: () => (looks++) * 100 };
+  const ticking = { now: () => looks++ * 100 };
   assert.equal(await waitEndpointProgrammed({ dir, iface: "tabx", addrs: ["10.0.0.9/32"], timeoutMs: 500 }, ticking, 1), false);
   assert.ok(looks >= 6 && looks < 10);
 });

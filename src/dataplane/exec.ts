@@ -81,9 +81,7 @@ export class ExecRunner implements CommandRunner {
       const err: Buffer[] = [];
       child.stdout.on("data", (b: Buffer) => out.push(b));
       child.stderr.on("data", (b: Buffer) => err.push(b));
-      child.on("error", (e) =>
-        reject(new TabbyError("DP_COMMAND_FAILED", `cannot run ${file}: ${e.message}`, { cmd, args, stderr: "" }, { cause: e })),
-      );
+      child.on("error", (e) => reject(new TabbyError("DP_COMMAND_FAILED", `cannot run ${file}: ${e.message}`, { cmd, args, stderr: "" }, { cause: e })));
       child.on("close", (code, signal) =>
         resolve({
           stdout: Buffer.concat(out).toString("utf8"),
@@ -94,7 +92,11 @@ export class ExecRunner implements CommandRunner {
       child.stdin.on("error", () => {}); // the command may exit before reading its input
       const input = opts.input ?? "";
       if (typeof input === "string") child.stdin.end(input);
-      else input.then((text) => child.stdin.end(text), () => child.stdin.end());
+      else
+        input.then(
+          (text) => child.stdin.end(text),
+          () => child.stdin.end(),
+        );
     });
   }
 }

@@ -35,7 +35,10 @@ test("an unchanged route is not sent again; a removal deletes only what was inst
   const { fib, batches } = setup();
   fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["10.99.0.12"] }]);
   await fib.flush();
-  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["10.99.0.12"] }, { prefix: "10.2.0.0/26", nextHops: [] }]);
+  fib.onChanges([
+    { prefix: "10.1.0.0/26", nextHops: ["10.99.0.12"] },
+    { prefix: "10.2.0.0/26", nextHops: [] },
+  ]);
   await fib.flush();
   assert.equal(batches().length, 1, "same next hop, and a removal of a route never installed: no command");
   fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: [] }]);
@@ -47,7 +50,10 @@ test("an unchanged route is not sent again; a removal deletes only what was inst
 test("a refused line is logged and not counted as installed; removeAll takes out what was", async () => {
   const { runner, fib, logs, batches } = setup();
   runner.on("ip -force -batch", { code: 1, stderr: "Error: Nexthop has invalid gateway.\nCommand failed -:1" }, { once: true });
-  fib.onChanges([{ prefix: "10.1.0.0/26", nextHops: ["192.0.2.1"] }, { prefix: "10.3.0.0/26", nextHops: ["10.99.0.13"] }]);
+  fib.onChanges([
+    { prefix: "10.1.0.0/26", nextHops: ["192.0.2.1"] },
+    { prefix: "10.3.0.0/26", nextHops: ["10.99.0.13"] },
+  ]);
   await fib.flush();
   assert.ok(logs.some((l) => l.startsWith("warn the kernel refused")));
   assert.equal(fib.size, 1, "only the accepted route is installed");
@@ -81,7 +87,10 @@ test("with connected networks: next hops off them resolve through other learned 
   fib.onChanges([{ prefix: "10.98.1.0/24", nextHops: [] }]);
   await fib.flush();
   assert.equal(inputs()[2], "route del 10.98.1.0/24 proto 152\nroute replace 10.65.1.0/26 via 10.98.1.12 proto 152\n");
-  assert.deepEqual(fib.problems.map((p) => p.dst), ["10.65.1.0/26"]);
+  assert.deepEqual(
+    fib.problems.map((p) => p.dst),
+    ["10.65.1.0/26"],
+  );
   // the next hop's network becomes connected: everything is looked at again
   connected = [...connected, "10.98.1.0/24"];
   fib.onChanges([{ prefix: "10.70.0.0/24", nextHops: ["10.98.1.1"] }]);

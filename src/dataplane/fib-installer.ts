@@ -155,7 +155,11 @@ export class FibInstaller {
     const r = await this.runner.run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n" });
     // ip names each refused line ("Command failed -:N", 1-based); the others took effect
     const refused = new Set([...r.stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1]) - 1));
-    if (r.code !== 0) this.log("warn", "the kernel refused some routes", { refused: [...refused].map((i) => lines[i]).slice(0, 5), err: r.stderr.trim().split("\n").slice(0, 5) });
+    if (r.code !== 0)
+      this.log("warn", "the kernel refused some routes", {
+        refused: [...refused].map((i) => lines[i]).slice(0, 5),
+        err: r.stderr.trim().split("\n").slice(0, 5),
+      });
     outcome.forEach(([prefix, route], i) => {
       if (refused.has(i)) return;
       if (route) this.installed.set(prefix, route);

@@ -38,7 +38,12 @@ export async function loadLibc(): Promise<Libc> {
     const m = (await import("koffi")) as unknown as { default?: Koffi } & Koffi;
     koffi = typeof m.load === "function" ? m : m.default!;
   } catch (e) {
-    throw new TabbyError("DP_FFI_UNSUPPORTED", `the koffi package is needed for netlink, setns and flock: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+    throw new TabbyError(
+      "DP_FFI_UNSUPPORTED",
+      `the koffi package is needed for netlink, setns and flock: ${e instanceof Error ? e.message : String(e)}`,
+      undefined,
+      { cause: e },
+    );
   }
   const c = koffi.load("libc.so.6");
   const socket = c.func("int socket(int, int, int)");

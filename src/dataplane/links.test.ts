@@ -30,7 +30,9 @@ test("link deletion: exact command; a missing link is false, any other failure a
 test("parseLinks / parseAddrs read ip -j output", () => {
   const links = parseLinks(`[{"ifindex":4,"link_index":2,"ifname":"tabtest","flags":["BROADCAST","MULTICAST","UP"],"mtu":1400,"address":"ee:ee:ee:ee:ee:ee"}]`);
   assert.deepEqual(links, [{ ifname: "tabtest", ifindex: 4, mac: "ee:ee:ee:ee:ee:ee", mtu: 1400, up: true }]);
-  const addrs = parseAddrs(`[{"ifindex":2,"ifname":"eth0","mtu":1500,"addr_info":[{"family":"inet","local":"10.0.0.5","prefixlen":32,"scope":"global"},{"family":"inet6","local":"fd00::5","prefixlen":128,"scope":"global"},{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]`);
+  const addrs = parseAddrs(
+    `[{"ifindex":2,"ifname":"eth0","mtu":1500,"addr_info":[{"family":"inet","local":"10.0.0.5","prefixlen":32,"scope":"global"},{"family":"inet6","local":"fd00::5","prefixlen":128,"scope":"global"},{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]`,
+  );
   assert.deepEqual(addrs, [
     { cidr: "10.0.0.5/32", family: 4, scope: "global" },
     { cidr: "fd00::5/128", family: 6, scope: "global" },
@@ -39,19 +41,25 @@ test("parseLinks / parseAddrs read ip -j output", () => {
 });
 
 test("sysctls: Calico's per-interface and host-wide set, written in the namespace", async () => {
-  assert.deepEqual(workloadSysctls("tab1", { v4: true, v6: true }).map((s) => `${s.path}=${s.value}`), [
-    "net/ipv4/conf/tab1/route_localnet=1",
-    "net/ipv4/neigh/tab1/proxy_delay=0",
-    "net/ipv4/conf/tab1/proxy_arp=1",
-    "net/ipv4/conf/tab1/forwarding=1",
-    "net/ipv6/conf/tab1/disable_ipv6=0",
-    "net/ipv6/conf/tab1/accept_dad=0",
-    "net/ipv6/conf/tab1/proxy_ndp=1",
-    "net/ipv6/conf/tab1/forwarding=1",
-    "net/ipv6/conf/tab1/accept_ra=0",
-  ]);
+  assert.deepEqual(
+    workloadSysctls("tab1", { v4: true, v6: true }).map((s) => `${s.path}=${s.value}`),
+    [
+      "net/ipv4/conf/tab1/route_localnet=1",
+      "net/ipv4/neigh/tab1/proxy_delay=0",
+      "net/ipv4/conf/tab1/proxy_arp=1",
+      "net/ipv4/conf/tab1/forwarding=1",
+      "net/ipv6/conf/tab1/disable_ipv6=0",
+      "net/ipv6/conf/tab1/accept_dad=0",
+      "net/ipv6/conf/tab1/proxy_ndp=1",
+      "net/ipv6/conf/tab1/forwarding=1",
+      "net/ipv6/conf/tab1/accept_ra=0",
+    ],
+  );
   assert.deepEqual(workloadSysctls("tab1", { v4: false, v6: false }), []);
-  assert.deepEqual(hostSysctls({ v4: true, v6: true }).map((s) => `${s.path}=${s.value}`), ["net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1"]);
+  assert.deepEqual(
+    hostSysctls({ v4: true, v6: true }).map((s) => `${s.path}=${s.value}`),
+    ["net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1"],
+  );
   const r = new FakeRunner();
   await applySysctls(new NetnsSysctl(r, "h1"), hostSysctls({ v4: true, v6: true }));
   assert.equal(r.calls.length, 1, "one process for the list");

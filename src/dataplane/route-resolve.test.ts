@@ -65,11 +65,14 @@ test("a route never resolves through itself, and cycles end unresolved", () => {
   assert.deepEqual(r.routes.get("10.81.0.0/24"), ["10.98.1.1"]);
   const noDefault = new Map([...learned].filter(([k]) => k !== "0.0.0.0/0"));
   const r2 = resolveNextHops(noDefault, CONNECTED);
-  assert.deepEqual([...r2.routes], [
-    ["10.80.0.0/24", ["10.80.0.1"]],
-    ["10.81.0.0/24", ["10.82.0.1"]],
-    ["10.82.0.0/24", ["10.81.0.1"]],
-  ]);
+  assert.deepEqual(
+    [...r2.routes],
+    [
+      ["10.80.0.0/24", ["10.80.0.1"]],
+      ["10.81.0.0/24", ["10.82.0.1"]],
+      ["10.82.0.0/24", ["10.81.0.1"]],
+    ],
+  );
   assert.equal(r2.unresolved.length, 3);
 });
 
@@ -85,7 +88,9 @@ test("next hops are on connected networks, or the route's own when nothing resol
       for (const [dst, hops] of r.routes) {
         assert.ok(hops.length > 0);
         const asLearned = [...new Set(learned.get(dst))].sort();
-        const ok = hops.every((h) => direct.includes(h)) || (r.unresolved.some((u) => u.dst === dst && /left to the kernel/.test(u.reason)) && hops.join() === asLearned.join());
+        const ok =
+          hops.every((h) => direct.includes(h)) ||
+          (r.unresolved.some((u) => u.dst === dst && /left to the kernel/.test(u.reason)) && hops.join() === asLearned.join());
         assert.ok(ok, `${dst} via ${hops.join(",")}`);
       }
     }),
@@ -130,7 +135,10 @@ test("onLinkFromIpRoute: device routes without a gateway, not tabby's, not the k
   assert.deepEqual(onLinkFromIpRoute(v6, 6), ["fd05::/64"]);
   assert.deepEqual(onLinkFromIpRoute("", 4), []);
   // read with `scope link` on the command line, ip prints no scope
-  const filtered = JSON.stringify([{ dst: "10.5.0.0/24", dev: "eth1", flags: [] }, { dst: "10.9.0.0/24", dev: "va", protocol: "kernel", prefsrc: "10.9.0.1", flags: [] }]);
+  const filtered = JSON.stringify([
+    { dst: "10.5.0.0/24", dev: "eth1", flags: [] },
+    { dst: "10.9.0.0/24", dev: "va", protocol: "kernel", prefsrc: "10.9.0.1", flags: [] },
+  ]);
   assert.deepEqual(onLinkFromIpRoute(filtered, 4, { scopeFiltered: true }), ["10.5.0.0/24"]);
   assert.deepEqual(onLinkFromIpRoute(filtered, 4), []);
 });

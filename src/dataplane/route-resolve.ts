@@ -151,7 +151,10 @@ export class RouteIndex {
 export function outcome(key: string, via: string[], r: RouteResolution): { hops: string[]; problem?: Unresolved } {
   if (r.dead.length === 0) return { hops: r.hops };
   if (r.hops.length === 0) {
-    return { hops: [...new Set(via)].sort(), problem: { dst: key, via: [...via], reason: `no route to next hop ${r.dead.join(", ")}; left to the kernel as learned` } };
+    return {
+      hops: [...new Set(via)].sort(),
+      problem: { dst: key, via: [...via], reason: `no route to next hop ${r.dead.join(", ")}; left to the kernel as learned` },
+    };
   }
   return { hops: r.hops, problem: { dst: key, via: r.dead, reason: `next hop ${r.dead.join(", ")} unreachable; installed via the others` } };
 }

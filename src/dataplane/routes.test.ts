@@ -79,7 +79,9 @@ test("diffRoutes converges: applying the ops to actual yields desired (property)
   const fix = (r: { dst: string; type: "unicast" | "blackhole"; via: readonly string[] | undefined }): Route => {
     if (r.type === "blackhole") return { dst: r.dst, type: "blackhole" };
     const v6 = r.dst.includes(":");
-    return r.via ? { dst: r.dst, type: "unicast", via: r.via.map((v) => (v6 ? v.replace("192.0.2.", "2001:db8::") : v)) } : { dst: r.dst, type: "unicast", dev: "x" };
+    return r.via
+      ? { dst: r.dst, type: "unicast", via: r.via.map((v) => (v6 ? v.replace("192.0.2.", "2001:db8::") : v)) }
+      : { dst: r.dst, type: "unicast", dev: "x" };
   };
   const uniq = (rs: Route[]) => [...new Map(rs.map((r) => [r.dst, r])).values()];
   fc.assert(
@@ -121,9 +123,15 @@ test("RouteTable.reconcile runs nothing when in sync, and reports a failed batch
 
 test("parseBatchFailures: each refused line with the kernel's reason", async () => {
   const { parseBatchFailures } = await import("./routes.js");
-  const lines = ["route replace 10.1.0.0/24 via 10.9.9.9 proto 152", "route replace blackhole 10.2.0.0/24 proto 152", "route replace 10.3.0.0/24 via 10.9.9.8 proto 152", "route del 10.4.0.0/24 proto 152"];
+  const lines = [
+    "route replace 10.1.0.0/24 via 10.9.9.9 proto 152",
+    "route replace blackhole 10.2.0.0/24 proto 152",
+    "route replace 10.3.0.0/24 via 10.9.9.8 proto 152",
+    "route del 10.4.0.0/24 proto 152",
+  ];
   // captured from iproute2 6.1 `ip -force -batch -`
-  const stderr = "Error: Nexthop has invalid gateway.\nCommand failed -:1\nError: Nexthop has invalid gateway.\nCommand failed -:3\nRTNETLINK answers: No such process\nCommand failed -:4\n";
+  const stderr =
+    "Error: Nexthop has invalid gateway.\nCommand failed -:1\nError: Nexthop has invalid gateway.\nCommand failed -:3\nRTNETLINK answers: No such process\nCommand failed -:4\n";
   assert.deepEqual(parseBatchFailures(stderr, lines), [
     { line: lines[0], dst: "10.1.0.0/24", op: "replace", reason: "Error: Nexthop has invalid gateway." },
     { line: lines[2], dst: "10.3.0.0/24", op: "replace", reason: "Error: Nexthop has invalid gateway." },
@@ -141,5 +149,8 @@ test("RouteTable.reconcile: a refused route does not block the others and is rep
   ]);
   assert.equal(runner.calls[2]!.args.join(" "), "-force -batch -");
   assert.deepEqual([res.added, res.refused.map((r) => [r.dst, r.reason])], [1, [["10.1.0.0/24", "Error: Nexthop has invalid gateway."]]]);
-  assert.deepEqual(table.refusals.map((r) => r.dst), ["10.1.0.0/24"]);
+  assert.deepEqual(
+    table.refusals.map((r) => r.dst),
+    ["10.1.0.0/24"],
+  );
 });

@@ -118,9 +118,7 @@ export function replaceLine(r: Route): string {
 
 export function deleteLine(r: Route): string {
   const n = normalizeRoute(r);
-  return n.type === "blackhole"
-    ? `route del blackhole ${n.dst} proto ${RT_PROTO_TABBY}`
-    : `route del ${n.dst} proto ${RT_PROTO_TABBY}`;
+  return n.type === "blackhole" ? `route del blackhole ${n.dst} proto ${RT_PROTO_TABBY}` : `route del ${n.dst} proto ${RT_PROTO_TABBY}`;
 }
 
 /** The whole `ip -batch -` input for a set of operations: deletions first, then replacements. Pure. */

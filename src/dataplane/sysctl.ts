@@ -48,7 +48,12 @@ export class ProcSysctl implements SysctlWriter {
       try {
         writeFileSync(`${this.root}/${s.path}`, s.value);
       } catch (e) {
-        throw new TabbyError("DP_SYSCTL_FAILED", `cannot set ${sysctlName(s.path)}=${s.value}: ${(e as Error).message}`, { path: s.path, value: s.value }, { cause: e });
+        throw new TabbyError(
+          "DP_SYSCTL_FAILED",
+          `cannot set ${sysctlName(s.path)}=${s.value}: ${(e as Error).message}`,
+          { path: s.path, value: s.value },
+          { cause: e },
+        );
       }
     }
   }

@@ -35,17 +35,7 @@
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import etcd3 from "etcd3";
-import type {
-  Etcd3 as Etcd3Client,
-  IDuplexStream,
-  IEvent,
-  IKeyValue,
-  IOptions,
-  IRequestOp,
-  ITxnResponse,
-  IWatchRequest,
-  IWatchResponse,
-} from "etcd3";
+import type { Etcd3 as Etcd3Client, IDuplexStream, IEvent, IKeyValue, IOptions, IRequestOp, ITxnResponse, IWatchRequest, IWatchResponse } from "etcd3";
 import { TabbyError } from "../errors.js";
 import {
   DatastoreError,
@@ -215,7 +205,12 @@ export class EtcdStore implements Store {
     try {
       client = new Etcd3(options);
     } catch (err) {
-      throw new DatastoreError("DS_UNAVAILABLE", `cannot configure etcd client for ${endpoints.join(",")}: ${(err as Error).message}`, { endpoints }, { cause: err });
+      throw new DatastoreError(
+        "DS_UNAVAILABLE",
+        `cannot configure etcd client for ${endpoints.join(",")}: ${(err as Error).message}`,
+        { endpoints },
+        { cause: err },
+      );
     }
     const store = new EtcdStore(client, endpoints, secure, opts);
     try {
@@ -241,14 +236,18 @@ export class EtcdStore implements Store {
       if (Buffer.compare(after, start) > 0) start = after;
     }
     if (opts.limit === 0) {
-      const res = await this.call("list", true, (o) =>
-        this.client.kv.range({ key: start, range_end: range.end, count_only: true }, o),
-      );
+      const res = await this.call("list", true, (o) => this.client.kv.range({ key: start, range_end: range.end, count_only: true }, o));
       return { items: [], revision: Number(res.header.revision), more: Number(res.count) > 0 };
     }
     const res = await this.call("list", true, (o) =>
       this.client.kv.range(
-        { key: start, range_end: range.end, sort_order: SORT_ASCEND as never, sort_target: SORT_BY_KEY as never, ...(opts.limit !== undefined ? { limit: opts.limit } : {}) },
+        {
+          key: start,
+          range_end: range.end,
+          sort_order: SORT_ASCEND as never,
+          sort_target: SORT_BY_KEY as never,
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        },
         o,
       ),
     );
@@ -257,9 +256,14 @@ export class EtcdStore implements Store {
 
   async create(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {
     const k = Buffer.from(key);
-    const res = await this.txn("create", [{ key: k, target: TARGET_CREATE, result: EQUAL, create_revision: 0 }], {
-      request_put: { key: k, value: Buffer.from(value), ...(opts.lease ? { lease: opts.lease } : {}) },
-    }, k);
+    const res = await this.txn(
+      "create",
+      [{ key: k, target: TARGET_CREATE, result: EQUAL, create_revision: 0 }],
+      {
+        request_put: { key: k, value: Buffer.from(value), ...(opts.lease ? { lease: opts.lease } : {}) },
+      },
+      k,
+    );
     if (!res.succeeded) throw alreadyExists(key);
     const rev = Number(res.header.revision);
     return { key, value, revision: rev, createRevision: rev, lease: opts.lease || undefined };
@@ -269,9 +273,14 @@ export class EtcdStore implements Store {
     const k = Buffer.from(key);
     const compare = [{ key: k, target: TARGET_CREATE, result: GREATER, create_revision: 0 }];
     if (opts.revision !== undefined) compare.push({ key: k, target: TARGET_MOD, result: EQUAL, mod_revision: opts.revision } as never);
-    const res = await this.txn("update", compare, {
-      request_put: { key: k, value: Buffer.from(value), prev_kv: true, ...(opts.lease ? { lease: opts.lease } : {}) },
-    }, k);
+    const res = await this.txn(
+      "update",
+      compare,
+      {
+        request_put: { key: k, value: Buffer.from(value), prev_kv: true, ...(opts.lease ? { lease: opts.lease } : {}) },
+      },
+      k,
+    );
     if (!res.succeeded) throw this.casFailure(key, opts.revision, res);
     const rev = Number(res.header.revision);
     const prev = res.responses[0]?.response_put?.prev_kv;
@@ -289,9 +298,14 @@ export class EtcdStore implements Store {
         ? { key: Buffer.from(op.key), target: TARGET_CREATE, result: EQUAL, create_revision: 0 }
         : { key: Buffer.from(op.key), target: TARGET_MOD, result: EQUAL, mod_revision: op.expect },
     );
-    const success = ops.map((op) => (op.value === undefined ? { request_delete_range: { key: Buffer.from(op.key) } } : { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value) } }));
+    const success = ops.map((op) =>
+      op.value === undefined
+        ? { request_delete_range: { key: Buffer.from(op.key) } }
+        : { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value) } },
+    );
     const res = await this.call("txn", false, (o) => this.client.kv.txn({ compare, success, failure: [] } as never, o));
-    if (!res.succeeded) throw new DatastoreError("DS_CONFLICT", `a key of the batch changed since it was read (${ops.length} writes, none applied)`, { keys: ops.length });
+    if (!res.succeeded)
+      throw new DatastoreError("DS_CONFLICT", `a key of the batch changed since it was read (${ops.length} writes, none applied)`, { keys: ops.length });
   }
 
   async put(key: string, value: string, opts: WriteOptions = {}): Promise<KV> {
@@ -420,13 +434,18 @@ export class EtcdStore implements Store {
   /** @internal */
   unavailable(op: string, cause: unknown): DatastoreError {
     const msg = cause instanceof Error ? cause.message : String(cause);
-    return new DatastoreError("DS_UNAVAILABLE", `etcd at ${this.endpoints.join(",")} unavailable (${op}): ${msg}`, { op, endpoints: this.endpoints }, { cause });
+    return new DatastoreError(
+      "DS_UNAVAILABLE",
+      `etcd at ${this.endpoints.join(",")} unavailable (${op}): ${msg}`,
+      { op, endpoints: this.endpoints },
+      { cause },
+    );
   }
 
   private async txn(op: string, compare: object[], success: IRequestOp, key: Buffer): Promise<ITxnResponse> {
-    return this.call(op, false, (o) =>
-      this.client.kv.txn({ compare, success: [success], failure: [{ request_range: { key } }] } as never, o),
-    ).catch(leaseMissing(success.request_put?.lease));
+    return this.call(op, false, (o) => this.client.kv.txn({ compare, success: [success], failure: [{ request_range: { key } }] } as never, o)).catch(
+      leaseMissing(success.request_put?.lease),
+    );
   }
 
   private casFailure(key: string, revision: number | undefined, res: ITxnResponse): DatastoreError {

@@ -26,9 +26,15 @@ test("resolveDatastoreUrl: flag, then TABBY_DATASTORE, then the running lab, the
 test("resolveDatastoreUrl: a broken lab file is an error, not a silent fallback", () => {
   const lab = join(root, "broken.json");
   writeFileSync(lab, "{not json");
-  assert.throws(() => resolveDatastoreUrl(undefined, {}, lab), (e) => hasCode(e, "DS_BAD_URL"));
+  assert.throws(
+    () => resolveDatastoreUrl(undefined, {}, lab),
+    (e) => hasCode(e, "DS_BAD_URL"),
+  );
   writeFileSync(lab, JSON.stringify({ datastore: 3 }));
-  assert.throws(() => resolveDatastoreUrl(undefined, {}, lab), (e) => hasCode(e, "DS_BAD_URL"));
+  assert.throws(
+    () => resolveDatastoreUrl(undefined, {}, lab),
+    (e) => hasCode(e, "DS_BAD_URL"),
+  );
 });
 
 test("parseDatastoreUrl accepts the three forms and rejects the rest naming the URL", () => {
@@ -53,7 +59,10 @@ test("openStore opens SQLite and memory stores; an unreachable etcd is DS_UNAVAI
   await s.close();
   const m = await openStore("memory://");
   assert.ok(m instanceof MemoryStore);
-  await assert.rejects(openStore("etcd://127.0.0.1:1?dialTimeoutMs=500"), (e: unknown) => hasCode(e, "DS_UNAVAILABLE") && /127\.0\.0\.1:1/.test((e as Error).message));
+  await assert.rejects(
+    openStore("etcd://127.0.0.1:1?dialTimeoutMs=500"),
+    (e: unknown) => hasCode(e, "DS_UNAVAILABLE") && /127\.0\.0\.1:1/.test((e as Error).message),
+  );
   await assert.rejects(openStore("sqlite://rel.db"), (e) => hasCode(e, "DS_BAD_URL"));
   const viaEnv = await openStore(undefined, { TABBY_DATASTORE: `sqlite://${path}` });
   assert.equal((await viaEnv.get("/a"))?.value, "1");

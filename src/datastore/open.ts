@@ -51,7 +51,12 @@ export function resolveDatastore(
     try {
       parsed = JSON.parse(readFileSync(labFile, "utf8"));
     } catch (err) {
-      throw new TabbyError("DS_BAD_URL", `cannot read the running lab's datastore from ${labFile}: ${(err as Error).message}`, { file: labFile }, { cause: err });
+      throw new TabbyError(
+        "DS_BAD_URL",
+        `cannot read the running lab's datastore from ${labFile}: ${(err as Error).message}`,
+        { file: labFile },
+        { cause: err },
+      );
     }
     const ds = (parsed as { datastore?: unknown } | null)?.datastore;
     if (typeof ds !== "string" || !ds) {

@@ -49,7 +49,10 @@ test("create refuses an existing name and an invalid object, writing nothing", a
   const { store, client } = setup();
   await client.create(pool("p", "10.0.0.0/16"));
   await assert.rejects(client.create(pool("p", "10.1.0.0/16")), (e) => hasCode(e, "DS_ALREADY_EXISTS"));
-  await assert.rejects(client.create(pool("q", "10.1.0.0/16", { blockSize: 40 })), (e) => hasCode(e, "MODEL_INVALID") && /spec\.blockSize/.test((e as Error).message));
+  await assert.rejects(
+    client.create(pool("q", "10.1.0.0/16", { blockSize: 40 })),
+    (e) => hasCode(e, "MODEL_INVALID") && /spec\.blockSize/.test((e as Error).message),
+  );
   assert.equal(await store.currentRevision(), 1);
 });
 
@@ -75,7 +78,10 @@ test("update: compare-and-swap on resourceVersion", async () => {
 test("update refuses to change an IPPool's cidr or blockSize", async () => {
   const { client } = setup();
   const v1 = await client.create(pool("p", "10.0.0.0/16"));
-  await assert.rejects(client.update({ ...v1, spec: { ...v1.spec, cidr: "10.1.0.0/16" } }), (e) => hasCode(e, "MODEL_INVALID") && /spec\.cidr: cannot be changed/.test((e as Error).message));
+  await assert.rejects(
+    client.update({ ...v1, spec: { ...v1.spec, cidr: "10.1.0.0/16" } }),
+    (e) => hasCode(e, "MODEL_INVALID") && /spec\.cidr: cannot be changed/.test((e as Error).message),
+  );
   await assert.rejects(client.apply({ ...v1, spec: { ...v1.spec, blockSize: 28 } }), (e) => hasCode(e, "MODEL_INVALID"));
 });
 
@@ -120,12 +126,21 @@ test("namespaced kinds: per namespace and across namespaces", async () => {
   await client.create(wep("prod", "web-2", "10.65.0.3"));
   await client.create(wep("dev", "web-1", "10.65.0.4"));
   await client.create(wep("prod2", "web-9", "10.65.0.5"));
-  assert.deepEqual((await client.list("WorkloadEndpoint", "prod")).items.map((r) => r.metadata.name), ["host1-k8s-web--1-eth0", "host1-k8s-web--2-eth0"]);
+  assert.deepEqual(
+    (await client.list("WorkloadEndpoint", "prod")).items.map((r) => r.metadata.name),
+    ["host1-k8s-web--1-eth0", "host1-k8s-web--2-eth0"],
+  );
   const all = await client.list("WorkloadEndpoint");
-  assert.deepEqual(all.items.map((r) => `${r.metadata.namespace}/${r.metadata.name}`), ["dev/host1-k8s-web--1-eth0", "prod/host1-k8s-web--1-eth0", "prod/host1-k8s-web--2-eth0", "prod2/host1-k8s-web--9-eth0"]);
+  assert.deepEqual(
+    all.items.map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+    ["dev/host1-k8s-web--1-eth0", "prod/host1-k8s-web--1-eth0", "prod/host1-k8s-web--2-eth0", "prod2/host1-k8s-web--9-eth0"],
+  );
   assert.equal(all.revision, 4);
   assert.ok(await client.get("WorkloadEndpoint", "host1-k8s-web--1-eth0", "dev"));
-  assert.throws(() => resourceKey("WorkloadEndpoint", "x"), (e) => hasCode(e, "MODEL_NAMESPACE_REQUIRED"));
+  assert.throws(
+    () => resourceKey("WorkloadEndpoint", "x"),
+    (e) => hasCode(e, "MODEL_NAMESPACE_REQUIRED"),
+  );
 });
 
 test("list returns every item in key order with the store revision", async () => {
@@ -170,7 +185,10 @@ test("watch of a namespaced kind reports the namespace", async () => {
   client.watch("WorkloadEndpoint", 0, { onEvents: (evs) => events.push(...evs), onError: (e) => assert.fail(e) });
   await client.create(wep("prod", "web-1", "10.65.0.2"));
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(events.map((e) => [e.namespace, e.name]), [["prod", "host1-k8s-web--1-eth0"]]);
+  assert.deepEqual(
+    events.map((e) => [e.namespace, e.name]),
+    [["prod", "host1-k8s-web--1-eth0"]],
+  );
 });
 
 test("watch from a compacted revision reports DS_COMPACTED", async () => {
@@ -192,7 +210,10 @@ test("concurrent unconditional updates both succeed (the loser re-reads); condit
   ]);
   assert.equal(results.length, 2);
   const latest = (await client.get<IPPool>("IPPool", "p"))!;
-  const settled = await Promise.allSettled([client.update({ ...latest, spec: { ...latest.spec, natOutgoing: false } }), client.update({ ...latest, spec: { ...latest.spec, disabled: false } })]);
+  const settled = await Promise.allSettled([
+    client.update({ ...latest, spec: { ...latest.spec, natOutgoing: false } }),
+    client.update({ ...latest, spec: { ...latest.spec, disabled: false } }),
+  ]);
   assert.deepEqual(settled.map((s) => s.status).sort(), ["fulfilled", "rejected"]);
   const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult;
   assert.ok(hasCode(rejected.reason, "DS_CONFLICT"));

@@ -112,11 +112,15 @@ export class ResourceClient {
       const cur = await this.store.get(key);
       if (!cur) throw new DatastoreError("DS_NOT_FOUND", `${v.kind} ${displayName(v)} does not exist`, { key });
       if (expected !== undefined && cur.revision !== expected) {
-        throw new DatastoreError("DS_CONFLICT", `${v.kind} ${displayName(v)} was changed by someone else (resourceVersion ${expected}, now ${cur.revision}); get it again and retry`, {
-          key,
-          expected,
-          actual: cur.revision,
-        });
+        throw new DatastoreError(
+          "DS_CONFLICT",
+          `${v.kind} ${displayName(v)} was changed by someone else (resourceVersion ${expected}, now ${cur.revision}); get it again and retry`,
+          {
+            key,
+            expected,
+            actual: cur.revision,
+          },
+        );
       }
       try {
         return await this.replace(key, cur, v);
@@ -137,19 +141,28 @@ export class ResourceClient {
       const cur = await this.store.get(key);
       try {
         if (!cur) {
-          if (expected !== undefined) throw new DatastoreError("DS_NOT_FOUND", `${v.kind} ${displayName(v)} does not exist (resourceVersion ${expected} given)`, { key });
+          if (expected !== undefined)
+            throw new DatastoreError("DS_NOT_FOUND", `${v.kind} ${displayName(v)} does not exist (resourceVersion ${expected} given)`, { key });
           return await this.create(v);
         }
         if (expected !== undefined && cur.revision !== expected) {
-          throw new DatastoreError("DS_CONFLICT", `${v.kind} ${displayName(v)} was changed by someone else (resourceVersion ${expected}, now ${cur.revision})`, {
-            key,
-            expected,
-            actual: cur.revision,
-          });
+          throw new DatastoreError(
+            "DS_CONFLICT",
+            `${v.kind} ${displayName(v)} was changed by someone else (resourceVersion ${expected}, now ${cur.revision})`,
+            {
+              key,
+              expected,
+              actual: cur.revision,
+            },
+          );
         }
         return await this.replace(key, cur, v);
       } catch (err) {
-        const raced = err instanceof DatastoreError && (err.code === "DS_ALREADY_EXISTS" || (err.code === "DS_CONFLICT" && expected === undefined) || (err.code === "DS_NOT_FOUND" && expected === undefined));
+        const raced =
+          err instanceof DatastoreError &&
+          (err.code === "DS_ALREADY_EXISTS" ||
+            (err.code === "DS_CONFLICT" && expected === undefined) ||
+            (err.code === "DS_NOT_FOUND" && expected === undefined));
         if (!raced || attempt >= APPLY_RETRIES) throw err;
       }
     }
@@ -208,7 +221,10 @@ function displayName(r: Resource): string {
 
 function parseVersion(v: string | undefined): number | undefined {
   if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v)) throw new TabbyError("MODEL_INVALID", `metadata.resourceVersion must be a revision number, got ${JSON.stringify(v)}`, { errors: [{ path: "metadata.resourceVersion", message: "must be a revision number" }] });
+  if (!/^\d+$/.test(v))
+    throw new TabbyError("MODEL_INVALID", `metadata.resourceVersion must be a revision number, got ${JSON.stringify(v)}`, {
+      errors: [{ path: "metadata.resourceVersion", message: "must be a revision number" }],
+    });
   return Number(v);
 }
 

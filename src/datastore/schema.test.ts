@@ -18,16 +18,29 @@ test("schema: same or newer compatible schema is kept (a rolling upgrade runs ol
 
 test("schema: an older schema is raised, minReader never lowered", () => {
   assert.deepEqual(decideSchema(rec(1, 1), me), { action: "write", record: { version: 2, minReader: 1, writtenBy: "0.3.0" }, revision: 7 });
-  assert.deepEqual(decideSchema(rec(1, 1), { ...me, minReader: 0 }), { action: "write", record: { version: 2, minReader: 1, writtenBy: "0.3.0" }, revision: 7 });
+  assert.deepEqual(decideSchema(rec(1, 1), { ...me, minReader: 0 }), {
+    action: "write",
+    record: { version: 2, minReader: 1, writtenBy: "0.3.0" },
+    revision: 7,
+  });
 });
 
 test("schema: a datastore that needs a newer reader is refused, naming both versions", () => {
-  assert.throws(() => decideSchema(rec(3, 3, "0.9.0"), me), (e: unknown) => hasCode(e, "DS_SCHEMA_TOO_NEW") && /0\.9\.0/.test((e as Error).message) && /0\.3\.0/.test((e as Error).message));
+  assert.throws(
+    () => decideSchema(rec(3, 3, "0.9.0"), me),
+    (e: unknown) => hasCode(e, "DS_SCHEMA_TOO_NEW") && /0\.9\.0/.test((e as Error).message) && /0\.3\.0/.test((e as Error).message),
+  );
 });
 
 test("schema: a malformed record is an error, not a silent overwrite", () => {
-  assert.throws(() => decideSchema({ value: "nope", revision: 1 }, me), (e: unknown) => hasCode(e, "DS_SCHEMA_BAD"));
-  assert.throws(() => decideSchema({ value: '{"version":"2"}', revision: 1 }, me), (e: unknown) => hasCode(e, "DS_SCHEMA_BAD"));
+  assert.throws(
+    () => decideSchema({ value: "nope", revision: 1 }, me),
+    (e: unknown) => hasCode(e, "DS_SCHEMA_BAD"),
+  );
+  assert.throws(
+    () => decideSchema({ value: '{"version":"2"}', revision: 1 }, me),
+    (e: unknown) => hasCode(e, "DS_SCHEMA_BAD"),
+  );
 });
 
 test("schema: ensureSchema writes, keeps, upgrades and refuses against a store", async () => {

@@ -26,9 +26,7 @@ export interface SchemaRecord {
   writtenBy: string;
 }
 
-export type SchemaDecision =
-  | { action: "keep" }
-  | { action: "write"; record: SchemaRecord; revision?: number };
+export type SchemaDecision = { action: "keep" } | { action: "write"; record: SchemaRecord; revision?: number };
 
 function parseRecord(text: string): SchemaRecord {
   let v: unknown;
@@ -48,7 +46,10 @@ function parseRecord(text: string): SchemaRecord {
  * What to do with the datastore's schema record, for a reader of schema `mine` (pure).
  * Refuses (DS_SCHEMA_TOO_NEW) when the datastore needs a newer reader.
  */
-export function decideSchema(stored: { value: string; revision: number } | undefined, me: { version: number; minReader: number; tabby: string }): SchemaDecision {
+export function decideSchema(
+  stored: { value: string; revision: number } | undefined,
+  me: { version: number; minReader: number; tabby: string },
+): SchemaDecision {
   const fresh: SchemaRecord = { version: me.version, minReader: me.minReader, writtenBy: me.tabby };
   if (!stored) return { action: "write", record: fresh };
   const rec = parseRecord(stored.value);

@@ -25,7 +25,10 @@ export async function checkWrite(client: Lister, r: Resource): Promise<void> {
     if (other.metadata.name === r.metadata.name) continue;
     const o = tryParsePrefix(String((other.spec as { cidr?: unknown }).cidr ?? ""));
     if (o && o.family === cidr.family && o.overlaps(cidr)) {
-      throw new ValidationError([{ path: "spec.cidr", message: `${cidr} overlaps IPPool ${JSON.stringify(other.metadata.name)} (${o}); pools must not overlap` }], { kind: "IPPool", name: r.metadata.name });
+      throw new ValidationError(
+        [{ path: "spec.cidr", message: `${cidr} overlaps IPPool ${JSON.stringify(other.metadata.name)} (${o}); pools must not overlap` }],
+        { kind: "IPPool", name: r.metadata.name },
+      );
     }
   }
 }
@@ -33,15 +36,25 @@ export async function checkWrite(client: Lister, r: Resource): Promise<void> {
 /** Refuses deleting a resource others still depend on. */
 export async function checkDelete(client: Lister, kind: string, name: string): Promise<void> {
   if (kind !== "Tier") return;
-  if (BUILTIN_TIERS[name]) throw new ValidationError([{ path: "metadata.name", message: `the ${name} tier is built in and cannot be deleted` }], { kind, name });
+  if (BUILTIN_TIERS[name])
+    throw new ValidationError([{ path: "metadata.name", message: `the ${name} tier is built in and cannot be deleted` }], { kind, name });
   const users: string[] = [];
   for (const k of ["NetworkPolicy", "GlobalNetworkPolicy"]) {
     for (const p of (await client.list(k)).items) {
-      if (((p.spec as { tier?: string }).tier ?? "default") === name) users.push(`${k}(${p.metadata.namespace ? `${p.metadata.namespace}/` : ""}${p.metadata.name})`);
+      if (((p.spec as { tier?: string }).tier ?? "default") === name)
+        users.push(`${k}(${p.metadata.namespace ? `${p.metadata.namespace}/` : ""}${p.metadata.name})`);
     }
   }
   if (users.length) {
     const shown = users.slice(0, 5).join(", ") + (users.length > 5 ? ` and ${users.length - 5} more` : "");
-    throw new ValidationError([{ path: "metadata.name", message: `tier ${name} still holds ${users.length} polic${users.length === 1 ? "y" : "ies"} (${shown}); delete or move them first` }], { kind, name });
+    throw new ValidationError(
+      [
+        {
+          path: "metadata.name",
+          message: `tier ${name} still holds ${users.length} polic${users.length === 1 ? "y" : "ies"} (${shown}); delete or move them first`,
+        },
+      ],
+      { kind, name },
+    );
   }
 }

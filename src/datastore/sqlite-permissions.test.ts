@@ -22,7 +22,10 @@ test("permissionProblem: others' write bits, a non-root group's write bit and a 
   assert.equal(permissionProblem("/d", { mode: DIR | 0o755, uid: 0, gid: 0 }, 0), undefined);
   assert.equal(permissionProblem("/d", { mode: DIR | 0o770, uid: 0, gid: 0 }, 0), undefined, "group root may write");
   assert.equal(permissionProblem("/f", { mode: FILE | 0o600, uid: 1000, gid: 1000 }, 1000), undefined, "a user's own store");
-  assert.match(permissionProblem("/tmp", { mode: DIR | 0o1777, uid: 0, gid: 0 }, 0)!, /^directory \/tmp is writable by every user \(mode 1777\): chmod 700 \/tmp$/);
+  assert.match(
+    permissionProblem("/tmp", { mode: DIR | 0o1777, uid: 0, gid: 0 }, 0)!,
+    /^directory \/tmp is writable by every user \(mode 1777\): chmod 700 \/tmp$/,
+  );
   assert.match(permissionProblem("/f", { mode: FILE | 0o666, uid: 0, gid: 0 }, 0)!, /file \/f is writable by every user \(mode 0666\): chmod 600 \/f/);
   assert.match(permissionProblem("/f", { mode: FILE | 0o660, uid: 0, gid: 50 }, 0)!, /writable by group 50, not root's/);
   assert.match(permissionProblem("/f", { mode: FILE | 0o600, uid: 1000, gid: 0 }, 0)!, /owned by uid 1000, neither root nor this user/);
@@ -49,16 +52,20 @@ for (const [what, prepare, path] of [
   ["a sticky world-writable directory (like /tmp)", (d: string) => chmodSync(d, 0o1777), (d: string) => d],
   ["a world-writable database file", (d: string) => chmodSync(join(d, "tabby.db"), 0o666), (d: string) => join(d, "tabby.db")],
   ["a world-writable WAL file", (d: string) => writeFileSync(join(d, "tabby.db-wal"), "", { mode: 0o622 }), (d: string) => join(d, "tabby.db-wal")],
-  ["a database file writable by a non-root group", (d: string) => {
-    chownSync(join(d, "tabby.db"), 0, 100);
-    chmodSync(join(d, "tabby.db"), 0o660);
-  }, (d: string) => join(d, "tabby.db")],
+  [
+    "a database file writable by a non-root group",
+    (d: string) => {
+      chownSync(join(d, "tabby.db"), 0, 100);
+      chmodSync(join(d, "tabby.db"), 0o660);
+    },
+    (d: string) => join(d, "tabby.db"),
+  ],
   ["a database file owned by another user", (d: string) => chownSync(join(d, "tabby.db"), 65534, 65534), (d: string) => join(d, "tabby.db")],
 ] as const) {
   test(`refuses ${what}, naming the path and the fix`, { skip: process.getuid?.() !== 0 && "needs root (chown)" }, async () => {
     const d = mkdtempSync(join(root, "case-"));
     const db = join(d, "tabby.db");
-    await (SqliteStore.open(db)).close();
+    await SqliteStore.open(db).close();
     rmSync(`${db}-wal`, { force: true });
     rmSync(`${db}-shm`, { force: true });
     const umask = process.umask(0);
@@ -68,12 +75,15 @@ for (const [what, prepare, path] of [
       process.umask(umask);
     }
     const bad = path(d);
-    assert.throws(() => SqliteStore.open(db), (err: Error & { code?: string }) => {
-      assert.equal(err.code, "DS_INSECURE_PERMISSIONS");
-      assert.ok(err.message.includes(`${bad} is`), err.message);
-      assert.match(err.message, /: (chmod|chown) /);
-      return true;
-    });
+    assert.throws(
+      () => SqliteStore.open(db),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, "DS_INSECURE_PERMISSIONS");
+        assert.ok(err.message.includes(`${bad} is`), err.message);
+        assert.match(err.message, /: (chmod|chown) /);
+        return true;
+      },
+    );
   });
 }
 

@@ -24,9 +24,11 @@ export function permissionProblem(path: string, st: Ownership, myUid: number): s
   const isDir = (st.mode & constants.S_IFMT) === constants.S_IFDIR;
   const what = isDir ? "directory" : "file";
   const fix = isDir ? `chmod 700 ${path}` : `chmod 600 ${path}`;
-  if (st.uid !== 0 && st.uid !== myUid) return `${what} ${path} is owned by uid ${st.uid}, neither root nor this user (uid ${myUid}), who could change it: chown ${myUid} ${path} && ${fix}`;
+  if (st.uid !== 0 && st.uid !== myUid)
+    return `${what} ${path} is owned by uid ${st.uid}, neither root nor this user (uid ${myUid}), who could change it: chown ${myUid} ${path} && ${fix}`;
   if (st.mode & 0o002) return `${what} ${path} is writable by every user (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}): ${fix}`;
-  if (st.mode & 0o020 && st.gid !== 0) return `${what} ${path} is writable by group ${st.gid}, not root's (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}): ${fix}`;
+  if (st.mode & 0o020 && st.gid !== 0)
+    return `${what} ${path} is writable by group ${st.gid}, not root's (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}): ${fix}`;
   return undefined;
 }
 

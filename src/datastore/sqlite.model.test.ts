@@ -71,7 +71,10 @@ async function apply(store: Store, clock: FakeClock, leases: number[], o: Op): P
       case "get":
         return (await store.get(o.key)) ?? null;
       case "list":
-        return await store.list(o.prefix, { ...(o.limit === undefined ? {} : { limit: o.limit }), ...(o.startAfter === undefined ? {} : { startAfter: o.startAfter }) });
+        return await store.list(o.prefix, {
+          ...(o.limit === undefined ? {} : { limit: o.limit }),
+          ...(o.startAfter === undefined ? {} : { startAfter: o.startAfter }),
+        });
       case "grant": {
         const id = await store.grantLease(o.ttl);
         leases.push(id);
@@ -94,7 +97,10 @@ async function history(store: Store): Promise<WatchEvent[]> {
   const events: WatchEvent[] = [];
   const target = await store.currentRevision();
   const w = store.watch("", 0, { onEvents: (evs) => events.push(...evs), onError: (e) => assert.fail(e) });
-  const last = () => { const e = events.at(-1); return e ? (e.type === "put" ? e.kv.revision : e.revision) : 0; };
+  const last = () => {
+    const e = events.at(-1);
+    return e ? (e.type === "put" ? e.kv.revision : e.revision) : 0;
+  };
   // a bound on a broken watch, not a timing assertion: on a loaded machine the store's 20 ms poll
   // can fall far behind, so give it long enough that only a watch that never delivers fails
   const deadline = Date.now() + 60_000;

@@ -119,13 +119,23 @@ describe("SqliteStore specifics", () => {
   test("an unopenable path fails with DS_UNAVAILABLE; a file that is not a database is DS_CORRUPT (not worth a retry)", () => {
     const file = join(root, "plain-file");
     writeFileSync(file, "not a directory");
-    assert.throws(() => SqliteStore.open(join(file, "sub", "x.db")), (e) => hasCode(e, "DS_UNAVAILABLE"));
-    assert.throws(() => SqliteStore.open(file), (e) => hasCode(e, "DS_CORRUPT") && (e as Error).message.includes(file), "not a database");
+    assert.throws(
+      () => SqliteStore.open(join(file, "sub", "x.db")),
+      (e) => hasCode(e, "DS_UNAVAILABLE"),
+    );
+    assert.throws(
+      () => SqliteStore.open(file),
+      (e) => hasCode(e, "DS_CORRUPT") && (e as Error).message.includes(file),
+      "not a database",
+    );
   });
 
   test("create: false never creates a database: a missing file is DS_NO_DATABASE naming it, and nothing is made", () => {
     const dir = join(root, "never-made");
-    assert.throws(() => SqliteStore.open(join(dir, "x.db"), { create: false }), (e) => hasCode(e, "DS_NO_DATABASE") && (e as Error).message.includes(join(dir, "x.db")));
+    assert.throws(
+      () => SqliteStore.open(join(dir, "x.db"), { create: false }),
+      (e) => hasCode(e, "DS_NO_DATABASE") && (e as Error).message.includes(join(dir, "x.db")),
+    );
     assert.equal(existsSync(dir), false);
   });
 
@@ -139,7 +149,10 @@ describe("SqliteStore specifics", () => {
     for (let i = 0; i < 50; i++) await a.put(`/k${i % 3}`, String(i));
     const deadline = Date.now() + 5000;
     while (seen.length < 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     await a.close();
     await b.close();
   });

@@ -189,7 +189,8 @@ function openReadOnly(path: string, addon: { nativeBinding?: string }): Database
     db.pragma("user_version", { simple: true });
     return db;
   } catch (err) {
-    if (!(isSqliteError(err) && (err.code === "SQLITE_READONLY_DIRECTORY" || err.code === "SQLITE_CANTOPEN" || err.code.startsWith("SQLITE_READONLY")))) throw err;
+    if (!(isSqliteError(err) && (err.code === "SQLITE_READONLY_DIRECTORY" || err.code === "SQLITE_CANTOPEN" || err.code.startsWith("SQLITE_READONLY"))))
+      throw err;
   }
   const bytes = readFileSync(path);
   if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
@@ -224,7 +225,10 @@ export class SqliteStore implements Store {
     return new SqliteStore(path, opts);
   }
 
-  private constructor(readonly path: string, opts: SqliteStoreOptions) {
+  private constructor(
+    readonly path: string,
+    opts: SqliteStoreOptions,
+  ) {
     this.url = `sqlite://${path}`;
     this.clock = opts.clock ?? systemClock;
     this.retention = opts.historyRetention ?? 10_000;
@@ -234,7 +238,11 @@ export class SqliteStore implements Store {
     try {
       if (path !== ":memory:") {
         if (opts.create === false && !existsSync(path)) {
-          throw new DatastoreError("DS_NO_DATABASE", `${this.url}: no datastore there: ${path} does not exist (reading never creates one; check the path, or write to it first with tabby apply or tabby node run)`, { path });
+          throw new DatastoreError(
+            "DS_NO_DATABASE",
+            `${this.url}: no datastore there: ${path} does not exist (reading never creates one; check the path, or write to it first with tabby apply or tabby node run)`,
+            { path },
+          );
         }
         if (opts.create !== false) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         securePaths(path);
@@ -250,17 +258,22 @@ export class SqliteStore implements Store {
       if (this.readOnly) {
         const version = this.db.pragma("user_version", { simple: true }) as number;
         if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
-        if (version < 1) throw new DatastoreError("DS_CORRUPT", `${this.url}: ${path} is an SQLite database but not a tabby datastore (no schema), and it is read-only here`, { path });
+        if (version < 1)
+          throw new DatastoreError("DS_CORRUPT", `${this.url}: ${path} is an SQLite database but not a tabby datastore (no schema), and it is read-only here`, {
+            path,
+          });
       } else {
         // journal_mode needs a moment of exclusive access; a concurrent opener may hold it (busy_timeout applies).
         this.db.pragma("journal_mode = WAL");
         this.db.pragma(`synchronous = ${opts.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-        this.db.transaction(() => {
-          const version = this.db.pragma("user_version", { simple: true }) as number;
-          if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
-          this.db.exec(SCHEMA);
-          if (version < 1) this.db.pragma("user_version = 1");
-        }).immediate();
+        this.db
+          .transaction(() => {
+            const version = this.db.pragma("user_version", { simple: true }) as number;
+            if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
+            this.db.exec(SCHEMA);
+            if (version < 1) this.db.pragma("user_version = 1");
+          })
+          .immediate();
       }
       this.stmt = this.prepare();
       this.lastSeen = this.readRevision();
@@ -280,15 +293,11 @@ export class SqliteStore implements Store {
       listFrom: db.prepare<[string, string, number], KvRow>(
         "SELECT key, value, revision, create_revision, lease FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?",
       ),
-      listFromOpen: db.prepare<[string, number], KvRow>(
-        "SELECT key, value, revision, create_revision, lease FROM kv WHERE key > ? ORDER BY key LIMIT ?",
-      ),
+      listFromOpen: db.prepare<[string, number], KvRow>("SELECT key, value, revision, create_revision, lease FROM kv WHERE key > ? ORDER BY key LIMIT ?"),
       listAt: db.prepare<[string, string, number], KvRow>(
         "SELECT key, value, revision, create_revision, lease FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
       ),
-      listAtOpen: db.prepare<[string, number], KvRow>(
-        "SELECT key, value, revision, create_revision, lease FROM kv WHERE key >= ? ORDER BY key LIMIT ?",
-      ),
+      listAtOpen: db.prepare<[string, number], KvRow>("SELECT key, value, revision, create_revision, lease FROM kv WHERE key >= ? ORDER BY key LIMIT ?"),
       maxRevision: db.prepare<[], { r: number | null }>("SELECT MAX(revision) AS r FROM history"),
       compactedTo: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE name = 'compacted_to'"),
       setCompactedTo: db.prepare<[number]>("UPDATE meta SET value = ? WHERE name = 'compacted_to'"),
@@ -297,7 +306,9 @@ export class SqliteStore implements Store {
           "ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision, lease = excluded.lease",
       ),
       deleteKey: db.prepare<[string]>("DELETE FROM kv WHERE key = ?"),
-      appendHistory: db.prepare<[number, string, string, string | null, number | null, number | null, string | null, number | null, number | null, number | null]>(
+      appendHistory: db.prepare<
+        [number, string, string, string | null, number | null, number | null, string | null, number | null, number | null, number | null]
+      >(
         "INSERT INTO history (revision, key, type, value, create_revision, lease, prev_value, prev_revision, prev_create_revision, prev_lease) " +
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
@@ -667,10 +678,20 @@ export class SqliteStore implements Store {
     if (err instanceof DatastoreError) return err;
     // Not a database, or a damaged one: retrying will not help, so it is not DS_UNAVAILABLE.
     if (isSqliteError(err) && (err.code === "SQLITE_NOTADB" || err.code.startsWith("SQLITE_CORRUPT"))) {
-      return new DatastoreError("DS_CORRUPT", `${this.url}: the file ${this.path} is corrupt or not an SQLite database (${err.message}); restore it from a backup (tabby datastore export/import)`, { path: this.path, code: err.code }, { cause: err });
+      return new DatastoreError(
+        "DS_CORRUPT",
+        `${this.url}: the file ${this.path} is corrupt or not an SQLite database (${err.message}); restore it from a backup (tabby datastore export/import)`,
+        { path: this.path, code: err.code },
+        { cause: err },
+      );
     }
     if (isSqliteError(err) && this.readOnly && err.code.startsWith("SQLITE_READONLY")) {
-      return new DatastoreError("DS_UNAVAILABLE", `${this.url}: opened read-only: this user (uid ${process.getuid?.() ?? "?"}) may not write ${this.path} or its directory`, { url: this.url, code: err.code }, { cause: err });
+      return new DatastoreError(
+        "DS_UNAVAILABLE",
+        `${this.url}: opened read-only: this user (uid ${process.getuid?.() ?? "?"}) may not write ${this.path} or its directory`,
+        { url: this.url, code: err.code },
+        { cause: err },
+      );
     }
     if (isSqliteError(err)) return this.unavailable(err, what);
     if ((err as NodeJS.ErrnoException)?.code && (err as NodeJS.ErrnoException).syscall) return this.unavailable(err, "i/o error");

@@ -15,9 +15,15 @@ test("BufferedStore: writes stay in memory, reads see them, list merges them in 
   await tx.delete("/k/c");
   await assert.rejects(tx.create("/k/b", "again"), (e) => hasCode(e, "DS_ALREADY_EXISTS"));
   await assert.rejects(tx.delete("/k/c"), (e) => hasCode(e, "DS_NOT_FOUND"));
-  assert.equal((await base.get("/k/b")), undefined, "nothing reached the store");
+  assert.equal(await base.get("/k/b"), undefined, "nothing reached the store");
   assert.equal((await tx.get("/k/a"))?.value, "1b");
-  assert.deepEqual((await tx.list("/k/")).items.map((kv) => [kv.key, kv.value]), [["/k/a", "1b"], ["/k/b", "2"]]);
+  assert.deepEqual(
+    (await tx.list("/k/")).items.map((kv) => [kv.key, kv.value]),
+    [
+      ["/k/a", "1b"],
+      ["/k/b", "2"],
+    ],
+  );
   const p1 = await tx.list("/k/", { limit: 1 });
   assert.deepEqual([p1.items.map((kv) => kv.key), p1.more], [["/k/a"], true]);
   const p2 = await tx.list("/k/", { limit: 1, startAfter: "/k/a" });
@@ -29,7 +35,13 @@ test("BufferedStore: writes stay in memory, reads see them, list merges them in 
     { key: "/k/c", value: undefined, expect: (await base.get("/k/c"))!.revision },
   ]);
   await base.commitBatch(tx.ops());
-  assert.deepEqual((await base.list("/k/")).items.map((kv) => [kv.key, kv.value]), [["/k/a", "1b"], ["/k/b", "2"]]);
+  assert.deepEqual(
+    (await base.list("/k/")).items.map((kv) => [kv.key, kv.value]),
+    [
+      ["/k/a", "1b"],
+      ["/k/b", "2"],
+    ],
+  );
   await assert.rejects(tx.put("/k/x", "1", { lease: 1 }), (e) => hasCode(e, "DS_UNSUPPORTED"));
 });
 

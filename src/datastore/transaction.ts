@@ -14,7 +14,19 @@
  * what, if anything, could not be.
  */
 import { TabbyError } from "../errors.js";
-import { alreadyExists, conflict, notFound, type BatchOp, type CasOptions, type KV, type ListOptions, type ListResult, type Store, type Watcher, type WriteOptions } from "./store.js";
+import {
+  alreadyExists,
+  conflict,
+  notFound,
+  type BatchOp,
+  type CasOptions,
+  type KV,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type Watcher,
+  type WriteOptions,
+} from "./store.js";
 
 interface Pending {
   kv: KV | undefined;

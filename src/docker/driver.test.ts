@@ -78,7 +78,10 @@ test("Join makes the veth with its peer in the host for dockerd; the endpoint is
     DisableGatewayService: true,
   });
   const hostIf = hostIfOf(EP);
-  assert.deepEqual(plumbing.lines.slice(1), [`createVeth ${hostIf} ee:ee:ee:ee:ee:ee mtu=- peer /proc/self/ns/net/${tempIfOf(EP)}`, `setupHost ${hostIf} proto=152 routes=[10.65.0.7/32 scope link, fd00:65::7/128]`]);
+  assert.deepEqual(plumbing.lines.slice(1), [
+    `createVeth ${hostIf} ee:ee:ee:ee:ee:ee mtu=- peer /proc/self/ns/net/${tempIfOf(EP)}`,
+    `setupHost ${hostIf} proto=152 routes=[10.65.0.7/32 scope link, fd00:65::7/128]`,
+  ]);
   // The endpoint is written in the background once the engine names the container.
   for (let i = 0; i < 50 && !waited.length; i++) await new Promise((r) => setTimeout(r, 5));
   const key = "/calico/resources/v3/projectcalico.org/workloadendpoints/docker/h1-libnetwork-eeeeeeeeeeee-eth0";
@@ -103,7 +106,10 @@ test("Join makes the veth with its peer in the host for dockerd; the endpoint is
 });
 
 test("a container label with tabby's own prefix keeps the endpoint unwritten (its traffic stays dropped)", async () => {
-  const engine: DockerEngine = { containerOfEndpoint: async () => ({ id: "c", name: "x", labels: { "projectcalico.org/namespace": "kube-system" } }), network: async () => ({ name: "shop", labels: {} }) };
+  const engine: DockerEngine = {
+    containerOfEndpoint: async () => ({ id: "c", name: "x", labels: { "projectcalico.org/namespace": "kube-system" } }),
+    network: async () => ({ name: "shop", labels: {} }),
+  };
   const { d, store } = setup(engine);
   await d.handle("/NetworkDriver.CreateEndpoint", { NetworkID: NET, EndpointID: EP, Interface: { Address: "10.65.0.8/32" } });
   await d.publishEndpoint(NET, EP, { addrs: ["10.65.0.8/32"] }).then(
@@ -118,7 +124,14 @@ test("a CNI runtime's GC leaves Docker's endpoints alone", async () => {
   const { FakeRunner } = await import("../dataplane/exec.js");
   const store = new MemoryStore();
   const wep = (name: string, orchestrator: string) =>
-    store.put(`/calico/resources/v3/projectcalico.org/workloadendpoints/ns/${name}`, JSON.stringify({ kind: "WorkloadEndpoint", metadata: { name }, spec: { orchestrator, node: "h1", containerID: name, endpoint: "eth0", interfaceName: `tab${name}` } }));
+    store.put(
+      `/calico/resources/v3/projectcalico.org/workloadendpoints/ns/${name}`,
+      JSON.stringify({
+        kind: "WorkloadEndpoint",
+        metadata: { name },
+        spec: { orchestrator, node: "h1", containerID: name, endpoint: "eth0", interfaceName: `tab${name}` },
+      }),
+    );
   await wep("dock", "libnetwork");
   await wep("podx", "cni");
   const runner = new FakeRunner();

@@ -65,12 +65,11 @@ export interface DockerDriverDeps {
   lock?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
-
-
 export const hostIfOf = (endpointId: string) => hostVethName(`docker.${endpointId}`);
 /** The peer dockerd moves into the container ("tmp" + the same hash). */
 export const tempIfOf = (endpointId: string) => "tmp" + hostIfOf(endpointId).slice(3);
-export const wepNameOf = (node: string, endpointId: string) => [node, "libnetwork", endpointId.slice(0, 12), "eth0"].map((s) => s.replace(/-/g, "--")).join("-");
+export const wepNameOf = (node: string, endpointId: string) =>
+  [node, "libnetwork", endpointId.slice(0, 12), "eth0"].map((s) => s.replace(/-/g, "--")).join("-");
 export const profileOf = (networkId: string) => `docker.${networkId.slice(0, 12)}`;
 
 interface PendingEndpoint {
@@ -131,13 +130,14 @@ export class DockerDriver {
     }
   }
 
-
   private async createNetwork(b: Body): Promise<Body> {
     str(b, "NetworkID");
     const opts = isObject(b.Options) ? b.Options : {};
     const generic = opts["com.docker.network.generic"];
     if (isObject(generic) && Object.keys(generic).length) {
-      throw bad(`driver options tabby does not implement: ${Object.keys(generic).join(", ")} (network labels choose the profile's labels; --ipam-opt chooses pools)`);
+      throw bad(
+        `driver options tabby does not implement: ${Object.keys(generic).join(", ")} (network labels choose the profile's labels; --ipam-opt chooses pools)`,
+      );
     }
     for (const k of ["IPv4Data", "IPv6Data"] as const) {
       const list = Array.isArray(b[k]) ? (b[k] as Body[]) : [];
@@ -180,7 +180,9 @@ export class DockerDriver {
     }
     // The endpoint's identity: written when the container's labels are known (dockerd creates the
     // container's record around this call); until then its traffic is dropped.
-    void this.publishEndpoint(networkId, id, ep).catch((e: unknown) => this.d.log?.("error", "cannot write the workload endpoint", { endpoint: id, err: String(e) }));
+    void this.publishEndpoint(networkId, id, ep).catch((e: unknown) =>
+      this.d.log?.("error", "cannot write the workload endpoint", { endpoint: id, err: String(e) }),
+    );
     return {
       InterfaceName: { SrcName: tempIf, DstPrefix: "eth" },
       ...(fams.v4 ? { Gateway: GATEWAY_V4 } : {}),
@@ -249,7 +251,12 @@ export class DockerDriver {
     const profile = {
       apiVersion: API_VERSION,
       kind: "Profile",
-      metadata: { name, uid: await randomUid(), creationTimestamp: new Date(this.d.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z"), annotations: { "tabby.dev/docker-network-id": networkId } },
+      metadata: {
+        name,
+        uid: await randomUid(),
+        creationTimestamp: new Date(this.d.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        annotations: { "tabby.dev/docker-network-id": networkId },
+      },
       spec: {
         ingress: [{ action: "Allow", source: { selector: `${NETWORK_LABEL} == '${net.name}'` } }],
         egress: [{ action: "Allow" }],
@@ -282,4 +289,3 @@ export class DockerDriver {
     }
   }
 }
-

@@ -90,7 +90,14 @@ export class DockerIpamDriver {
     // the handle that names it (another assignment may win the address in between: try again).
     for (let attempt = 0; ; attempt++) {
       const tmp = `${DOCKER_HANDLE_PREFIX}pending.${await randomUid()}`;
-      const r = await this.d.ipam.autoAssign({ handle: tmp, node: this.d.node, num4: fam === 4 ? 1 : 0, num6: fam === 6 ? 1 : 0, attrs, ...(pools ? { pools } : {}) });
+      const r = await this.d.ipam.autoAssign({
+        handle: tmp,
+        node: this.d.node,
+        num4: fam === 4 ? 1 : 0,
+        num6: fam === 6 ? 1 : 0,
+        attrs,
+        ...(pools ? { pools } : {}),
+      });
       const addr = (fam === 4 ? r.ipv4 : r.ipv6)[0];
       if (!addr) throw new DockerPluginError("CNI_DOCKER_NO_ADDRESS", `no IPv${fam} address available for node ${this.d.node}`);
       const ip = hostCidr(addr).split("/")[0]!;

@@ -14,7 +14,11 @@ export const PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
 
 export type Handler = (path: string, body: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
-export async function servePlugin(socketPath: string, handle: Handler, log?: (level: string, msg: string, f?: Record<string, unknown>) => void): Promise<Server> {
+export async function servePlugin(
+  socketPath: string,
+  handle: Handler,
+  log?: (level: string, msg: string, f?: Record<string, unknown>) => void,
+): Promise<Server> {
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
   await rm(socketPath, { force: true });
   let queue: Promise<unknown> = Promise.resolve();

@@ -22,18 +22,13 @@ before(async () => {
   good = makeLabPki(join(dir, "good"), "good", []);
   other = makeLabPki(join(dir, "other"), "other", []);
   const speaker = { peerStatus: () => [{ peer: "192.0.2.1", state: "Established" }], routes: () => [] as never[], requestRefresh: () => 1 };
-  server = await serveExplainApi(
-    { host: "127.0.0.1", port: 0 },
-    { ca: good.ca, cert: good.server.cert, key: good.server.key },
-    speaker as never,
-    {
-      routeProblems: () => [],
-      explainRoute: async (req) => {
-        asked.push(req);
-        return { dst: (req as { dst: string }).dst, chosen: { dev: "eth0" } };
-      },
+  server = await serveExplainApi({ host: "127.0.0.1", port: 0 }, { ca: good.ca, cert: good.server.cert, key: good.server.key }, speaker as never, {
+    routeProblems: () => [],
+    explainRoute: async (req) => {
+      asked.push(req);
+      return { dst: (req as { dst: string }).dst, chosen: { dev: "eth0" } };
     },
-  );
+  });
   port = boundAddress(server).port;
 });
 after(() => {
@@ -53,13 +48,18 @@ test("a client certificate from the configured CA gets the control socket's answ
 
 test("read-only: ops that change something (refresh) or are not explain's are refused", async () => {
   const at = { host: "127.0.0.1", port };
-  await assert.rejects(queryExplainApi(at, creds(good), { op: "refresh" }), (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_AGENT_ERROR" && /read-only/.test(e.message));
+  await assert.rejects(
+    queryExplainApi(at, creds(good), { op: "refresh" }),
+    (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_AGENT_ERROR" && /read-only/.test(e.message),
+  );
   await assert.rejects(queryExplainApi(at, creds(good), { op: "flows" }), /read-only/);
 });
 
 test("no client certificate: the handshake fails, nothing is answered", async () => {
   const got = await new Promise<string>((resolve) => {
-    const req = https.request({ host: "127.0.0.1", port, method: "POST", path: EXPLAIN_API_PATH, ca: readFileSync(good.ca), agent: false }, (res) => resolve(`answered ${res.statusCode}`));
+    const req = https.request({ host: "127.0.0.1", port, method: "POST", path: EXPLAIN_API_PATH, ca: readFileSync(good.ca), agent: false }, (res) =>
+      resolve(`answered ${res.statusCode}`),
+    );
     req.on("error", (e) => resolve(`error: ${e.message}`));
     req.end(JSON.stringify({ op: "peers" }));
   });
@@ -68,12 +68,18 @@ test("no client certificate: the handshake fails, nothing is answered", async ()
 
 test("a client certificate from another CA is refused", async () => {
   const foreign = { ca: readFileSync(good.ca), cert: readFileSync(other.clients.admin.cert), key: readFileSync(other.clients.admin.key) };
-  await assert.rejects(queryExplainApi({ host: "127.0.0.1", port }, foreign, { op: "peers" }), (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_AGENT_UNREACHABLE");
+  await assert.rejects(
+    queryExplainApi({ host: "127.0.0.1", port }, foreign, { op: "peers" }),
+    (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_AGENT_UNREACHABLE",
+  );
 });
 
 test("the client checks the agent too: a server from another CA is refused", async () => {
   const wrongCa = { ca: readFileSync(other.ca), cert: readFileSync(good.clients.admin.cert), key: readFileSync(good.clients.admin.key) };
-  await assert.rejects(queryExplainApi({ host: "127.0.0.1", port }, wrongCa, { op: "peers" }), (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_AGENT_UNREACHABLE");
+  await assert.rejects(
+    queryExplainApi({ host: "127.0.0.1", port }, wrongCa, { op: "peers" }),
+    (e: Error & { code?: string }) => e.code === "CLI_EXPLAIN_AGENT_UNREACHABLE",
+  );
 });
 
 test("bound to the address given only", async () => {
@@ -100,5 +106,8 @@ test("node run: the explain API is off unless --explain-listen, and then needs a
   assert.equal(explainApiConfig({}), undefined);
   assert.throws(() => explainApiConfig({ "explain-tls-ca": "ca.pem" }), /--explain-tls-ca without --explain-listen/);
   assert.throws(() => explainApiConfig({ "explain-listen": "10.0.0.1:9095", "explain-tls-ca": "ca.pem" }), /missing --explain-tls-cert, --explain-tls-key/);
-  assert.deepEqual(explainApiConfig({ "explain-listen": "10.0.0.1:9095", "explain-tls-ca": "c", "explain-tls-cert": "s", "explain-tls-key": "k" }), { listen: { host: "10.0.0.1", port: 9095 }, tls: { ca: "c", cert: "s", key: "k" } });
+  assert.deepEqual(explainApiConfig({ "explain-listen": "10.0.0.1:9095", "explain-tls-ca": "c", "explain-tls-cert": "s", "explain-tls-key": "k" }), {
+    listen: { host: "10.0.0.1", port: 9095 },
+    tls: { ca: "c", cert: "s", key: "k" },
+  });
 });

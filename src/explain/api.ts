@@ -44,43 +44,47 @@ function readTls(files: TlsFiles, code: string): { ca: Buffer; cert: Buffer; key
 
 /** Serves the explain API until the returned server is closed. */
 export async function serveExplainApi(listen: Listen, tls: TlsFiles, speaker: Answerable, extras: ControlExtras): Promise<https.Server> {
-  const server = https.createServer({ ...readTls(tls, "AGENT_EXPLAIN_TLS"), requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" }, (req, res) => {
-    const reply = (status: number, body: ControlResponse) => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body) + "\n");
-    };
-    // the handshake already refused unverified clients; this is a second lock on the same door
-    if (!(req.socket as { authorized?: boolean }).authorized) return reply(401, { ok: false, error: "a client certificate from the configured CA is required" });
-    if (req.url !== EXPLAIN_API_PATH) return reply(404, { ok: false, error: `no such path ${req.url}; POST ${EXPLAIN_API_PATH}` });
-    if (req.method !== "POST") return reply(405, { ok: false, error: `POST ${EXPLAIN_API_PATH}` });
-    let body = "";
-    let tooBig = false;
-    req.setEncoding("utf8");
-    req.on("data", (d: string) => {
-      body += d;
-      if (body.length > MAX_BODY && !tooBig) {
-        tooBig = true;
-        reply(413, { ok: false, error: "request too large" });
-        req.destroy();
-      }
-    });
-    req.on("end", () => {
-      if (tooBig) return;
-      let request: { op?: unknown };
-      try {
-        request = JSON.parse(body) as { op?: unknown };
-      } catch (e) {
-        return reply(400, { ok: false, error: `bad JSON: ${(e as Error).message}` });
-      }
-      if (typeof request?.op !== "string" || !EXPLAIN_API_OPS.includes(request.op)) {
-        return reply(403, { ok: false, error: `the explain API is read-only and answers ${EXPLAIN_API_OPS.join(", ")}, not ${JSON.stringify(request?.op)}` });
-      }
-      answerAsync(speaker, request, extras).then(
-        (r) => reply(r.ok ? 200 : 400, r),
-        (e: unknown) => reply(500, { ok: false, error: e instanceof Error ? e.message : String(e) }),
-      );
-    });
-  });
+  const server = https.createServer(
+    { ...readTls(tls, "AGENT_EXPLAIN_TLS"), requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
+    (req, res) => {
+      const reply = (status: number, body: ControlResponse) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(body) + "\n");
+      };
+      // the handshake already refused unverified clients; this is a second lock on the same door
+      if (!(req.socket as { authorized?: boolean }).authorized)
+        return reply(401, { ok: false, error: "a client certificate from the configured CA is required" });
+      if (req.url !== EXPLAIN_API_PATH) return reply(404, { ok: false, error: `no such path ${req.url}; POST ${EXPLAIN_API_PATH}` });
+      if (req.method !== "POST") return reply(405, { ok: false, error: `POST ${EXPLAIN_API_PATH}` });
+      let body = "";
+      let tooBig = false;
+      req.setEncoding("utf8");
+      req.on("data", (d: string) => {
+        body += d;
+        if (body.length > MAX_BODY && !tooBig) {
+          tooBig = true;
+          reply(413, { ok: false, error: "request too large" });
+          req.destroy();
+        }
+      });
+      req.on("end", () => {
+        if (tooBig) return;
+        let request: { op?: unknown };
+        try {
+          request = JSON.parse(body) as { op?: unknown };
+        } catch (e) {
+          return reply(400, { ok: false, error: `bad JSON: ${(e as Error).message}` });
+        }
+        if (typeof request?.op !== "string" || !EXPLAIN_API_OPS.includes(request.op)) {
+          return reply(403, { ok: false, error: `the explain API is read-only and answers ${EXPLAIN_API_OPS.join(", ")}, not ${JSON.stringify(request?.op)}` });
+        }
+        answerAsync(speaker, request, extras).then(
+          (r) => reply(r.ok ? 200 : 400, r),
+          (e: unknown) => reply(500, { ok: false, error: e instanceof Error ? e.message : String(e) }),
+        );
+      });
+    },
+  );
   server.on("tlsClientError", () => {}); // a refused client is not the agent's error
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(new TabbyError("AGENT_EXPLAIN_LISTEN", `cannot serve the explain API on ${listen.host}:${listen.port}: ${e.message}`)));
@@ -100,12 +104,29 @@ export function boundAddress(server: https.Server): Listen {
  * src/lab/explain-pipe.ts); the TLS session and the check of the agent's certificate against
  * `at.host` are the same.
  */
-export function queryExplainApi(at: Listen, tls: TlsFiles | { ca: Buffer; cert: Buffer; key: Buffer }, request: ControlRequest, timeoutMs = 5000, via?: string): Promise<unknown> {
+export function queryExplainApi(
+  at: Listen,
+  tls: TlsFiles | { ca: Buffer; cert: Buffer; key: Buffer },
+  request: ControlRequest,
+  timeoutMs = 5000,
+  via?: string,
+): Promise<unknown> {
   const creds = typeof tls.ca === "string" ? readTls(tls as TlsFiles, "CLI_EXPLAIN_TLS") : (tls as { ca: Buffer; cert: Buffer; key: Buffer });
   const where = `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}`;
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: at.host, port: at.port, ...(via ? { socketPath: via, checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(at.host, cert) } : {}), method: "POST", path: EXPLAIN_API_PATH, ...creds, minVersion: "TLSv1.2", headers: { "content-type": "application/json" }, timeout: timeoutMs, agent: false },
+      {
+        host: at.host,
+        port: at.port,
+        ...(via ? { socketPath: via, checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(at.host, cert) } : {}),
+        method: "POST",
+        path: EXPLAIN_API_PATH,
+        ...creds,
+        minVersion: "TLSv1.2",
+        headers: { "content-type": "application/json" },
+        timeout: timeoutMs,
+        agent: false,
+      },
       (res) => {
         let body = "";
         res.setEncoding("utf8");

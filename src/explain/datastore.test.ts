@@ -28,9 +28,16 @@ test("origin of an address: a workload's node, then a Node holding it, then its 
 
 test("BGPPeers by peer IP: ports and IPv6 spellings canonical, peers by selector left out", () => {
   const peer = (name: string, spec: BGPPeer["spec"]) => ({ apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name }, spec }) as BGPPeer;
-  const m = bgpPeersByIp([peer("tor-a", { peerIP: "172.16.0.1:1179", asNumber: 65001 }), peer("tor6", { peerIP: "[2001:DB8:0::1]:179", asNumber: 65002 }), peer("mesh", { peerSelector: "all()" })]);
-  assert.deepEqual([...m], [
-    ["172.16.0.1", { name: "tor-a", asNumber: 65001 }],
-    ["2001:db8::1", { name: "tor6", asNumber: 65002 }],
+  const m = bgpPeersByIp([
+    peer("tor-a", { peerIP: "172.16.0.1:1179", asNumber: 65001 }),
+    peer("tor6", { peerIP: "[2001:DB8:0::1]:179", asNumber: 65002 }),
+    peer("mesh", { peerSelector: "all()" }),
   ]);
+  assert.deepEqual(
+    [...m],
+    [
+      ["172.16.0.1", { name: "tor-a", asNumber: 65001 }],
+      ["2001:db8::1", { name: "tor6", asNumber: 65002 }],
+    ],
+  );
 });

@@ -48,11 +48,21 @@ export interface RemoteOptions {
 const bare = (a: string): string => a.split("/")[0]!;
 
 /** The places a datastore describes, and the address each host's agent is asked at. Pure. */
-export function datastorePlaces(nodes: Node[], heps: HostEndpoint[], world: { endpoints: { name: string; namespace: string; labels: Record<string, string>; addrs: string[]; node?: string }[] }, weps: { name: string; namespace: string; iface?: string }[]): { places: Place[]; agentAddr: Map<string, string> } {
+export function datastorePlaces(
+  nodes: Node[],
+  heps: HostEndpoint[],
+  world: { endpoints: { name: string; namespace: string; labels: Record<string, string>; addrs: string[]; node?: string }[] },
+  weps: { name: string; namespace: string; iface?: string }[],
+): { places: Place[]; agentAddr: Map<string, string> } {
   const places: Place[] = [];
   const agentAddr = new Map<string, string>();
   for (const n of nodes) {
-    const addrs = [n.spec.bgp?.ipv4Address, n.spec.bgp?.ipv6Address, ...(n.spec.addresses ?? []).map((a) => a.address), ...heps.filter((h) => h.spec.node === n.metadata.name).flatMap((h) => h.spec.expectedIPs ?? [])]
+    const addrs = [
+      n.spec.bgp?.ipv4Address,
+      n.spec.bgp?.ipv6Address,
+      ...(n.spec.addresses ?? []).map((a) => a.address),
+      ...heps.filter((h) => h.spec.node === n.metadata.name).flatMap((h) => h.spec.expectedIPs ?? []),
+    ]
       .filter((a): a is string => !!a)
       .map(bare);
     places.push({ kind: "host", name: n.metadata.name, addrs: [...new Set(addrs)], agent: true });
@@ -61,7 +71,15 @@ export function datastorePlaces(nodes: Node[], heps: HostEndpoint[], world: { en
   }
   for (const e of world.endpoints) {
     const iface = weps.find((w) => w.name === e.name && w.namespace === e.namespace)?.iface;
-    places.push({ kind: "workload", name: `${e.namespace}/${e.name}`, endpoint: `${e.namespace}/${e.name}`, labels: e.labels, addrs: e.addrs, ...(e.node ? { host: e.node } : {}), ...(iface ? { iface } : {}) });
+    places.push({
+      kind: "workload",
+      name: `${e.namespace}/${e.name}`,
+      endpoint: `${e.namespace}/${e.name}`,
+      labels: e.labels,
+      addrs: e.addrs,
+      ...(e.node ? { host: e.node } : {}),
+      ...(iface ? { iface } : {}),
+    });
   }
   return { places, agentAddr };
 }
@@ -71,7 +89,8 @@ export function bgpPeersByIp(peers: BGPPeer[]): Map<string, { name: string; asNu
   const out = new Map<string, { name: string; asNumber?: number }>();
   for (const p of peers) {
     const ip = p.spec.peerIP ? parsePeerIP(p.spec.peerIP)?.ip : undefined;
-    if (ip && !out.has(ip.toString())) out.set(ip.toString(), { name: p.metadata.name, ...(p.spec.asNumber !== undefined ? { asNumber: p.spec.asNumber } : {}) });
+    if (ip && !out.has(ip.toString()))
+      out.set(ip.toString(), { name: p.metadata.name, ...(p.spec.asNumber !== undefined ? { asNumber: p.spec.asNumber } : {}) });
   }
   return out;
 }
@@ -86,7 +105,9 @@ export function originOf(places: Place[], blocks: BlockInfo[], addr: string): { 
   if (w) return { place: host(w.host)!, why: `the node of ${w.name}, which holds ${addr}` };
   const h = places.find((p) => p.kind === "host" && p.addrs.includes(addr));
   if (h) return { place: h, why: `the Node that holds ${addr}` };
-  const covering = blocks.filter((b) => b.affinity?.startsWith("host:") && prefixCovers(b.cidr, addr)).sort((a, b) => Number(b.cidr.split("/")[1]) - Number(a.cidr.split("/")[1]));
+  const covering = blocks
+    .filter((b) => b.affinity?.startsWith("host:") && prefixCovers(b.cidr, addr))
+    .sort((a, b) => Number(b.cidr.split("/")[1]) - Number(a.cidr.split("/")[1]));
   for (const b of covering) {
     const node = host(b.affinity!.slice(5));
     if (node) return { place: node, why: `affine to IPAM block ${b.cidr}, which holds ${addr}` };
@@ -98,14 +119,19 @@ export async function datastoreExplainContext(client: ResourceClient, opts: Remo
   const world = await readWorldFrom(client, opts.fabricInterface);
   const nodes = (await client.list<Node>("Node")).items;
   const heps = (await client.list<HostEndpoint>("HostEndpoint")).items;
-  const weps = (await client.list<WorkloadEndpoint>("WorkloadEndpoint")).items.map((w) => ({ name: w.metadata.name, namespace: w.metadata.namespace ?? "default", ...(w.spec.interfaceName ? { iface: w.spec.interfaceName } : {}) }));
+  const weps = (await client.list<WorkloadEndpoint>("WorkloadEndpoint")).items.map((w) => ({
+    name: w.metadata.name,
+    namespace: w.metadata.namespace ?? "default",
+    ...(w.spec.interfaceName ? { iface: w.spec.interfaceName } : {}),
+  }));
   const { places, agentAddr } = datastorePlaces(nodes, heps, world, weps);
   const ask = opts.ask ?? ((at: Listen, request: ControlRequest) => queryExplainApi(at, opts.tls, request));
   const oracle: HopOracle = {
     async route(at, req) {
       if (!at.agent) throw new TabbyError("CLI_EXPLAIN_NO_AGENT", `${at.name} runs no tabby agent to ask`);
       const host = agentAddr.get(at.name);
-      if (!host) throw new TabbyError("CLI_EXPLAIN_NO_AGENT", `Node ${at.name} has no address (spec.bgp.ipv4Address, ipv6Address or addresses) to reach its agent at`);
+      if (!host)
+        throw new TabbyError("CLI_EXPLAIN_NO_AGENT", `Node ${at.name} has no address (spec.bgp.ipv4Address, ipv6Address or addresses) to reach its agent at`);
       const where = `${host.includes(":") ? `[${host}]` : host}:${opts.port}`;
       const ans = (await ask({ host, port: opts.port }, { op: "explain-route", ...req })) as ExplainRouteAnswer;
       return { ...ans, via: `${at.name}'s agent (${where})` };

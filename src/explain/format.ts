@@ -8,7 +8,10 @@ export function formatExplanation(ex: Explanation): string {
   lines.push("");
   if (ex.pathMtu !== undefined) lines.push(`path: ${ex.path.join(" → ")}, path MTU ${ex.pathMtu}`);
   else lines.push(`path: ${ex.path.join(" → ")}`);
-  for (const i of ex.inferred ?? []) lines.push(`inferred, not asked: router ${i.router} (BGPPeer ${i.bgpPeer}) runs no agent; its forwarding to ${i.prefix} is taken from the BGP routes the host before it holds`);
+  for (const i of ex.inferred ?? [])
+    lines.push(
+      `inferred, not asked: router ${i.router} (BGPPeer ${i.bgpPeer}) runs no agent; its forwarding to ${i.prefix} is taken from the BGP routes the host before it holds`,
+    );
   lines.push(ex.arrives ? "the packet arrives" : `the packet does not arrive: it fails at ${ex.failed!.at} (${ex.failed!.kind}): ${ex.failed!.reason}`);
   return lines.join("\n") + "\n";
 }

@@ -116,13 +116,21 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     const addrs = [w.ipv4, w.ipv6].filter((a): a is string => !!a);
     for (const a of state.anycast ?? []) if (a.workloads.includes(w.name)) addrs.push(a.address);
     const ep = world.endpoints.find((e) => e.addrs.includes(w.ipv4 ?? "") || e.addrs.includes(w.ipv6 ?? ""));
-    places.push({ kind: "workload", name: w.name, host: w.host, ...(w.interface ? { iface: w.interface } : {}), ...(ep ? { endpoint: `${ep.namespace}/${ep.name}`, labels: ep.labels } : {}), addrs });
+    places.push({
+      kind: "workload",
+      name: w.name,
+      host: w.host,
+      ...(w.interface ? { iface: w.interface } : {}),
+      ...(ep ? { endpoint: `${ep.namespace}/${ep.name}`, labels: ep.labels } : {}),
+      addrs,
+    });
     netns.set(w.name, w.netns);
   }
   // workload endpoints that are not lab workloads (made by hand) by their endpoint name
   for (const e of world.endpoints) {
     if (places.some((p) => p.endpoint === `${e.namespace}/${e.name}`)) continue;
-    if (e.node && hostNames.has(e.node)) places.push({ kind: "workload", name: e.name, host: e.node, endpoint: `${e.namespace}/${e.name}`, labels: e.labels, addrs: e.addrs });
+    if (e.node && hostNames.has(e.node))
+      places.push({ kind: "workload", name: e.name, host: e.node, endpoint: `${e.namespace}/${e.name}`, labels: e.labels, addrs: e.addrs });
   }
   const topo = placesTopology(places, world.hostEndpoints, (place, addr) => {
     const ns = netns.get(place.name);
@@ -138,7 +146,13 @@ export async function labExplainContext(state: LabState, runner: CommandRunner =
     if (!pipes.has(at.name)) pipes.set(at.name, startPipe(ns, sock, host, DEFAULT_EXPLAIN_PORT));
     await pipes.get(at.name);
     const p = explainPkiPaths(state.dir, []);
-    const ans = (await queryExplainApi({ host, port: DEFAULT_EXPLAIN_PORT }, { ca: p.ca, cert: p.client.cert, key: p.client.key }, { op: "explain-route", ...req }, 5000, sock)) as ExplainRouteAnswer;
+    const ans = (await queryExplainApi(
+      { host, port: DEFAULT_EXPLAIN_PORT },
+      { ca: p.ca, cert: p.client.cert, key: p.client.key },
+      { op: "explain-route", ...req },
+      5000,
+      sock,
+    )) as ExplainRouteAnswer;
     return { ...ans, via: `${at.name}'s agent (explain API ${host}:${DEFAULT_EXPLAIN_PORT}, from ${ns})` };
   };
   const oracle: HopOracle = {

@@ -66,9 +66,12 @@ export interface RouteLookupDeps {
 }
 
 export function validateRequest(req: Partial<ExplainRouteRequest>): ExplainRouteRequest {
-  if (typeof req.dst !== "string" || !tryParseIP(req.dst)) throw new TabbyError("AGENT_BAD_REQUEST", `explain-route: dst must be an IP address, not ${JSON.stringify(req.dst)}`);
-  if (req.src !== undefined && (typeof req.src !== "string" || !tryParseIP(req.src))) throw new TabbyError("AGENT_BAD_REQUEST", `explain-route: src must be an IP address`);
-  if (req.iif !== undefined && (typeof req.iif !== "string" || !/^[A-Za-z0-9_.-]{1,15}$/.test(req.iif))) throw new TabbyError("AGENT_BAD_REQUEST", `explain-route: iif must be an interface name`);
+  if (typeof req.dst !== "string" || !tryParseIP(req.dst))
+    throw new TabbyError("AGENT_BAD_REQUEST", `explain-route: dst must be an IP address, not ${JSON.stringify(req.dst)}`);
+  if (req.src !== undefined && (typeof req.src !== "string" || !tryParseIP(req.src)))
+    throw new TabbyError("AGENT_BAD_REQUEST", `explain-route: src must be an IP address`);
+  if (req.iif !== undefined && (typeof req.iif !== "string" || !/^[A-Za-z0-9_.-]{1,15}$/.test(req.iif)))
+    throw new TabbyError("AGENT_BAD_REQUEST", `explain-route: iif must be an interface name`);
   return { op: "explain-route", dst: req.dst, ...(req.src ? { src: req.src } : {}), ...(req.iif ? { iif: req.iif } : {}) };
 }
 
@@ -149,7 +152,12 @@ export function coveringBgpRoute(routes: RoutesView[], dst: string): BgpCover | 
   if (!best) return undefined;
   const paths = best.r.paths.filter((p) => p.best);
   const first = paths[0] ?? best.r.paths[0];
-  return { prefix: best.r.prefix, nextHops: (paths.length ? paths : best.r.paths.slice(0, 1)).map((p) => p.nextHop), asPath: first?.asPath ?? [], ...(first?.peer ? { peer: first.peer } : {}) };
+  return {
+    prefix: best.r.prefix,
+    nextHops: (paths.length ? paths : best.r.paths.slice(0, 1)).map((p) => p.nextHop),
+    asPath: first?.asPath ?? [],
+    ...(first?.peer ? { peer: first.peer } : {}),
+  };
 }
 
 export function prefixCovers(prefix: string, addr: string): boolean {

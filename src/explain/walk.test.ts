@@ -24,19 +24,39 @@ function oracle(h1Answer: Partial<ExplainRouteAnswer>): HopOracle {
   return {
     async route(at) {
       if (at.name === "h1") return { dst: "10.0.2.1", devMtu: 1500, ...h1Answer, via: "h1's agent" };
-      return { dst: "10.0.2.1", chosen: { dev: "tab2" }, fib: { prefix: "10.0.2.1", type: "unicast", protocol: "152", dev: "tab2", gateways: [] }, devMtu: 1500, via: "h2's agent" };
+      return {
+        dst: "10.0.2.1",
+        chosen: { dev: "tab2" },
+        fib: { prefix: "10.0.2.1", type: "unicast", protocol: "152", dev: "tab2", gateways: [] },
+        devMtu: 1500,
+        via: "h2's agent",
+      };
     },
     workloadMtu: async () => 1500,
   };
 }
-const goodH1: Partial<ExplainRouteAnswer> = { chosen: { dev: "eth0", gateway: "192.168.0.2" }, fib: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["192.168.0.2"] }, bgp };
+const goodH1: Partial<ExplainRouteAnswer> = {
+  chosen: { dev: "eth0", gateway: "192.168.0.2" },
+  fib: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["192.168.0.2"] },
+  bgp,
+};
 
 const endpoints = [
   { name: "w1", namespace: "ns", labels: { app: "a" }, profiles: ["p"], addrs: ["10.0.1.1"] },
   { name: "w2", namespace: "ns", labels: { app: "b" }, profiles: ["p"], addrs: ["10.0.2.1"] },
 ];
-const profile: Resource = { apiVersion: "projectcalico.org/v3", kind: "Profile", metadata: { name: "p" }, spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }] } } as Resource;
-const deny: Resource = { apiVersion: "projectcalico.org/v3", kind: "NetworkPolicy", metadata: { name: "deny-b", namespace: "ns" }, spec: { selector: "app == 'b'", ingress: [{ action: "Allow", protocol: "TCP", destination: { ports: [80] } }] } } as Resource;
+const profile: Resource = {
+  apiVersion: "projectcalico.org/v3",
+  kind: "Profile",
+  metadata: { name: "p" },
+  spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }] },
+} as Resource;
+const deny: Resource = {
+  apiVersion: "projectcalico.org/v3",
+  kind: "NetworkPolicy",
+  metadata: { name: "deny-b", namespace: "ns" },
+  spec: { selector: "app == 'b'", ingress: [{ action: "Allow", protocol: "TCP", destination: { ports: [80] } }] },
+} as Resource;
 const req = { src: w1, dst: w2, srcAddr: "10.0.1.1", dstAddr: "10.0.2.1", protocol: "tcp" as const, port: 443 };
 
 test("a packet that arrives: the hops, the BGP route, the verdicts, the path MTU", async () => {
@@ -44,7 +64,10 @@ test("a packet that arrives: the hops, the BGP route, the verdicts, the path MTU
   const ex = await explainPath(req, topo, oracle(goodH1), new PolicyEvaluator({ endpoints, resources: [profile] }));
   assert.equal(ex.arrives, true);
   assert.deepEqual(ex.path, ["w1", "h1", "h2", "w2"]);
-  assert.deepEqual(ex.steps.map((s) => s.kind), ["anti-spoofing", "egress policy", "route", "route", "mtu", "ingress policy", "arrive"]);
+  assert.deepEqual(
+    ex.steps.map((s) => s.kind),
+    ["anti-spoofing", "egress policy", "route", "route", "mtu", "ingress policy", "arrive"],
+  );
   assert.equal(ex.pathMtu, 1500);
 });
 
@@ -62,10 +85,20 @@ test("the deciding policy and rule; end of tier", async () => {
 
 test("a kernel route that does not follow BGP, a blackhole, no route, a spoofed source", async () => {
   const ev = new PolicyEvaluator({ endpoints, resources: [profile] });
-  const deleted = await explainPath(req, topo, oracle({ chosen: { dev: "eth0", gateway: "192.168.0.254" }, fib: { prefix: "default", type: "unicast", dev: "eth0", gateways: ["192.168.0.254"] }, bgp }), ev);
+  const deleted = await explainPath(
+    req,
+    topo,
+    oracle({ chosen: { dev: "eth0", gateway: "192.168.0.254" }, fib: { prefix: "default", type: "unicast", dev: "eth0", gateways: ["192.168.0.254"] }, bgp }),
+    ev,
+  );
   assert.equal(deleted.failed?.at, "h1");
   assert.match(deleted.failed!.reason, /does not follow BGP: BGP 10\.0\.2\.0\/26/);
-  const hole = await explainPath(req, topo, oracle({ error: "RTNETLINK answers: Invalid argument", fib: { prefix: "10.0.2.0/24", type: "blackhole", gateways: [] } }), ev);
+  const hole = await explainPath(
+    req,
+    topo,
+    oracle({ error: "RTNETLINK answers: Invalid argument", fib: { prefix: "10.0.2.0/24", type: "blackhole", gateways: [] } }),
+    ev,
+  );
   assert.match(hole.failed!.reason, /blackhole route 10\.0\.2\.0\/24/);
   const none = await explainPath(req, topo, oracle({ error: "Network is unreachable" }), ev);
   assert.match(none.failed!.reason, /will not forward.*Network is unreachable/);
@@ -99,9 +132,18 @@ test("an MTU mismatch on the receiving end of a link", async () => {
 });
 
 test("route-lookup parsing: ip route get, show match (longest prefix, ECMP, metrics mtu), Loc-RIB longest match", () => {
-  assert.deepEqual(parseRouteGet(`[{"dst":"10.0.2.1","gateway":"192.168.0.2","dev":"eth0","prefsrc":"192.168.0.1","flags":[],"uid":0,"cache":[]}]`), { dev: "eth0", gateway: "192.168.0.2", prefsrc: "192.168.0.1" });
-  const fib = bestFibEntry(`[{"dst":"default","gateway":"192.168.0.254","dev":"eth0","protocol":"kernel"},{"dst":"10.0.2.0/26","protocol":"152","metric":20,"metrics":[{"mtu":1400}],"nexthops":[{"gateway":"192.168.0.2","dev":"eth0"},{"gateway":"192.168.0.3","dev":"eth1"}]}]`);
-  assert.deepEqual(fib, { entry: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["192.168.0.2", "192.168.0.3"] }, mtu: 1400 });
+  assert.deepEqual(parseRouteGet(`[{"dst":"10.0.2.1","gateway":"192.168.0.2","dev":"eth0","prefsrc":"192.168.0.1","flags":[],"uid":0,"cache":[]}]`), {
+    dev: "eth0",
+    gateway: "192.168.0.2",
+    prefsrc: "192.168.0.1",
+  });
+  const fib = bestFibEntry(
+    `[{"dst":"default","gateway":"192.168.0.254","dev":"eth0","protocol":"kernel"},{"dst":"10.0.2.0/26","protocol":"152","metric":20,"metrics":[{"mtu":1400}],"nexthops":[{"gateway":"192.168.0.2","dev":"eth0"},{"gateway":"192.168.0.3","dev":"eth1"}]}]`,
+  );
+  assert.deepEqual(fib, {
+    entry: { prefix: "10.0.2.0/26", type: "unicast", protocol: "152", dev: "eth0", gateways: ["192.168.0.2", "192.168.0.3"] },
+    mtu: 1400,
+  });
   const rib = [
     { prefix: "10.0.0.0/16", paths: [{ nextHop: "1.1.1.1", asPath: [65000], peer: "1.1.1.1", best: true }] },
     { prefix: "10.0.2.0/26", paths: [{ nextHop: "2.2.2.2", asPath: [], peer: "2.2.2.2", best: true }] },

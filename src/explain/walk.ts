@@ -125,7 +125,17 @@ const MAX_HOPS = 16;
 export async function explainPath(req: ExplainRequest, topo: Topology, oracle: HopOracle, evaluator: PolicyEvaluator): Promise<Explanation> {
   const steps: Step[] = [];
   const path: string[] = [req.src.name];
-  const out: Explanation = { src: req.src.name, dst: req.dst.name, srcAddr: req.srcAddr, dstAddr: req.dstAddr, protocol: req.protocol, ...(req.port !== undefined ? { port: req.port } : {}), arrives: false, path, steps };
+  const out: Explanation = {
+    src: req.src.name,
+    dst: req.dst.name,
+    srcAddr: req.srcAddr,
+    dstAddr: req.dstAddr,
+    protocol: req.protocol,
+    ...(req.port !== undefined ? { port: req.port } : {}),
+    arrives: false,
+    path,
+    steps,
+  };
   const fail = (s: Step): Explanation => {
     steps.push(s);
     out.failed = { at: s.at, kind: s.kind, reason: s.detail };
@@ -139,11 +149,24 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
   let iif: string | undefined;
   if (req.src.kind === "workload") {
     const own = req.src.addrs.includes(req.srcAddr);
-    const spoof: Step = { at: req.src.name, kind: "anti-spoofing", ok: own, detail: own ? `${req.srcAddr} is ${req.src.name}'s own address` : `${req.srcAddr} is not an address of ${req.src.name}: its host drops the packet as spoofed` };
+    const spoof: Step = {
+      at: req.src.name,
+      kind: "anti-spoofing",
+      ok: own,
+      detail: own
+        ? `${req.srcAddr} is ${req.src.name}'s own address`
+        : `${req.srcAddr} is not an address of ${req.src.name}: its host drops the packet as spoofed`,
+    };
     if (!own) return fail(spoof);
     steps.push(spoof);
     const ev = evaluator.evaluate(packet, at(req.src, req.dst), true);
-    const st: Step = { at: `${req.src.host} (${req.src.name} egress)`, kind: "egress policy", ok: ev.egress.allowed, detail: verdictText(ev.egress), verdict: ev.egress };
+    const st: Step = {
+      at: `${req.src.host} (${req.src.name} egress)`,
+      kind: "egress policy",
+      ok: ev.egress.allowed,
+      detail: verdictText(ev.egress),
+      verdict: ev.egress,
+    };
     if (!ev.egress.allowed) return fail(st);
     steps.push(st);
     const wmtu = await oracle.workloadMtu?.(req.src);
@@ -161,7 +184,8 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
   const visited = new Set<string>();
   let reached: Place | undefined;
   for (let hop = 0; hop < MAX_HOPS; hop++) {
-    if (visited.has(current.name)) return fail({ at: current.name, kind: "route", ok: false, detail: `routing loop: the packet comes back to ${current.name} (path ${path.join(" → ")})` });
+    if (visited.has(current.name))
+      return fail({ at: current.name, kind: "route", ok: false, detail: `routing loop: the packet comes back to ${current.name} (path ${path.join(" → ")})` });
     visited.add(current.name);
     if (current.addrs.includes(req.dstAddr)) {
       reached = current;
@@ -172,20 +196,51 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
       ans = await oracle.route(current, { dst: req.dstAddr, ...(iif ? { src: req.srcAddr, iif } : {}) });
     } catch (err) {
       // a hop nobody could ask is reported as unknown, never guessed
-      return fail({ at: current.name, kind: "route", ok: false, detail: `cannot ask how ${current.name} forwards to ${req.dstAddr}: ${(err as Error).message}` });
+      return fail({
+        at: current.name,
+        kind: "route",
+        ok: false,
+        detail: `cannot ask how ${current.name} forwards to ${req.dstAddr}: ${(err as Error).message}`,
+      });
     }
     iif = undefined;
-    const fibText = ans.fib ? `${ans.fib.prefix}${ans.fib.gateways.length ? ` via ${ans.fib.gateways.join(", ")}` : ""}${ans.fib.dev ? ` dev ${ans.fib.dev}` : ""} (${protoName(ans.fib.protocol)})` : "no route";
-    const bgpText = ans.bgp ? `BGP ${ans.bgp.prefix} via ${ans.bgp.nextHops.join(", ")}${ans.bgp.peer ? ` from ${ans.bgp.peer}` : ""}${ans.bgp.asPath.length ? ` AS path ${ans.bgp.asPath.join(" ")}` : ""}` : "no BGP route";
+    const fibText = ans.fib
+      ? `${ans.fib.prefix}${ans.fib.gateways.length ? ` via ${ans.fib.gateways.join(", ")}` : ""}${ans.fib.dev ? ` dev ${ans.fib.dev}` : ""} (${protoName(ans.fib.protocol)})`
+      : "no route";
+    const bgpText = ans.bgp
+      ? `BGP ${ans.bgp.prefix} via ${ans.bgp.nextHops.join(", ")}${ans.bgp.peer ? ` from ${ans.bgp.peer}` : ""}${ans.bgp.asPath.length ? ` AS path ${ans.bgp.asPath.join(" ")}` : ""}`
+      : "no BGP route";
     const problems = ans.problems?.length ? `; the agent reports: ${ans.problems.map((p) => `${p.dst}: ${p.reason}`).join("; ")}` : "";
     if (ans.fib && ["blackhole", "unreachable", "prohibit"].includes(ans.fib.type)) {
-      const why = ans.fib.protocol === TABBY_PROTO && ans.fib.type === "blackhole" ? ` (tabby's blackhole for a block this host holds: no workload has ${req.dstAddr})` : "";
-      return fail({ at: current.name, kind: "route", ok: false, detail: `${current.name}'s kernel has a ${ans.fib.type} route ${ans.fib.prefix}${why}; ${bgpText}${problems}`, route: ans });
+      const why =
+        ans.fib.protocol === TABBY_PROTO && ans.fib.type === "blackhole"
+          ? ` (tabby's blackhole for a block this host holds: no workload has ${req.dstAddr})`
+          : "";
+      return fail({
+        at: current.name,
+        kind: "route",
+        ok: false,
+        detail: `${current.name}'s kernel has a ${ans.fib.type} route ${ans.fib.prefix}${why}; ${bgpText}${problems}`,
+        route: ans,
+      });
     }
-    if (!ans.chosen) return fail({ at: current.name, kind: "route", ok: false, detail: `${current.name}'s kernel will not forward to ${req.dstAddr}: ${ans.error ?? "no route"}; ${bgpText}${problems}`, route: ans });
+    if (!ans.chosen)
+      return fail({
+        at: current.name,
+        kind: "route",
+        ok: false,
+        detail: `${current.name}'s kernel will not forward to ${req.dstAddr}: ${ans.error ?? "no route"}; ${bgpText}${problems}`,
+        route: ans,
+      });
     const fibLen = ans.fib ? prefixLen(ans.fib.prefix) : -1;
     if (current.agent && ans.bgp && fibLen < prefixLen(ans.bgp.prefix) && !ans.chosen.dev.startsWith("tab")) {
-      return fail({ at: current.name, kind: "route", ok: false, detail: `${current.name}'s kernel does not follow BGP: ${bgpText}, but the kernel's route is ${fibText} — the route was deleted or overridden${problems}`, route: ans });
+      return fail({
+        at: current.name,
+        kind: "route",
+        ok: false,
+        detail: `${current.name}'s kernel does not follow BGP: ${bgpText}, but the kernel's route is ${fibText} — the route was deleted or overridden${problems}`,
+        route: ans,
+      });
     }
     const next = ans.chosen.dev.startsWith("tab") ? topo.workloadOn(current.name, ans.chosen.dev) : topo.ownerOf(ans.chosen.gateway ?? req.dstAddr, current);
     const mtu = Math.min(ans.devMtu ?? Infinity, ans.routeMtu ?? Infinity);
@@ -252,12 +307,25 @@ export async function explainPath(req: ExplainRequest, topo: Topology, oracle: H
 
   if (reached.kind === "workload") {
     const ev = evaluator.evaluate(packet, at(req.src, reached), true);
-    const st: Step = { at: `${reached.host} (${reached.name} ingress)`, kind: "ingress policy", ok: ev.ingress.allowed, detail: verdictText(ev.ingress), verdict: ev.ingress };
+    const st: Step = {
+      at: `${reached.host} (${reached.name} ingress)`,
+      kind: "ingress policy",
+      ok: ev.ingress.allowed,
+      detail: verdictText(ev.ingress),
+      verdict: ev.ingress,
+    };
     if (!ev.ingress.allowed) return fail(st);
     steps.push(st);
   } else {
     const fs = req.protocol !== "icmp" && req.port !== undefined && req.failsafeInbound?.some((f) => f.protocol === req.protocol && f.port === req.port);
-    steps.push({ at: reached.name, kind: "failsafe", ok: true, detail: fs ? `${req.protocol} ${req.port} is a failsafe inbound port: allowed to the host whatever its host endpoint policy says` : `to the host itself: host endpoint policy for traffic to a host is not evaluated by explain` });
+    steps.push({
+      at: reached.name,
+      kind: "failsafe",
+      ok: true,
+      detail: fs
+        ? `${req.protocol} ${req.port} is a failsafe inbound port: allowed to the host whatever its host endpoint policy says`
+        : `to the host itself: host endpoint policy for traffic to a host is not evaluated by explain`,
+    });
   }
   steps.push({ at: reached.name, kind: "arrive", ok: true, detail: `arrives at ${reached.name} (${req.dstAddr})` });
   out.arrives = true;

@@ -57,7 +57,11 @@ export function parsePrefix(prefix: string): Pick<FlowRecord, "action" | "direct
   else if (what === "no-policy-or-profile") policy = "no policy or profile";
   else if (what === "no-profile-accepted") policy = "no profile accepted";
   else policy = policyName(what!);
-  const out: Pick<FlowRecord, "action" | "direction" | "policy" | "rule"> = { action: v === "A" ? "allow" : "deny", direction: dir as "ingress" | "egress", policy };
+  const out: Pick<FlowRecord, "action" | "direction" | "policy" | "rule"> = {
+    action: v === "A" ? "allow" : "deny",
+    direction: dir as "ingress" | "egress",
+    policy,
+  };
   if (/^\d+$/.test(rule!)) out.rule = Number(rule);
   return out;
 }
@@ -99,7 +103,10 @@ export class FlowAggregator {
   private intervalStart: number | undefined;
   private counted = new Map<string, Counted>();
 
-  constructor(private intervalMs: number, private readonly keep = 5000) {}
+  constructor(
+    private intervalMs: number,
+    private readonly keep = 5000,
+  ) {}
 
   setInterval(ms: number): void {
     this.intervalMs = ms;
@@ -153,7 +160,17 @@ export class FlowAggregator {
     // a first packet for a tuple conntrack already showed is a new connection on the same tuple
     if (c && c.ctId !== undefined) c = undefined;
     if (!c) {
-      c = { tuple: { src: p.src, dst: p.dst, protocol: PROTO[p.protocol] ?? String(p.protocol), ...(p.srcPort !== undefined ? { srcPort: p.srcPort } : {}), ...(p.dstPort !== undefined ? { dstPort: p.dstPort } : {}) }, by: new Map(), since: nowMs };
+      c = {
+        tuple: {
+          src: p.src,
+          dst: p.dst,
+          protocol: PROTO[p.protocol] ?? String(p.protocol),
+          ...(p.srcPort !== undefined ? { srcPort: p.srcPort } : {}),
+          ...(p.dstPort !== undefined ? { dstPort: p.dstPort } : {}),
+        },
+        by: new Map(),
+        since: nowMs,
+      };
       this.counted.delete(key);
       this.counted.set(key, c);
       if (this.counted.size > MAX_COUNTED) this.counted.delete(this.counted.keys().next().value!);

@@ -104,7 +104,8 @@ export class ConntrackReader {
     if (this.dump < 0 || !this.c) return undefined;
     if (!this.dumping) {
       const req = dumpRequest(this.seq++);
-      if (this.c.send(this.dump, req, req.length, 0) < 0) throw new TabbyError("AGENT_CONNTRACK_FAILED", `asking for a conntrack dump: errno ${this.c.errno()}`);
+      if (this.c.send(this.dump, req, req.length, 0) < 0)
+        throw new TabbyError("AGENT_CONNTRACK_FAILED", `asking for a conntrack dump: errno ${this.c.errno()}`);
       this.dumping = [];
     }
     for (let i = 0; i < 100_000; i++) {

@@ -16,7 +16,13 @@ function attr(type: number, body: Buffer): Buffer {
 function packetMsg(prefix: string, payload: Buffer, outdev = 7): Buffer {
   const dev = Buffer.alloc(4);
   dev.writeUInt32BE(outdev);
-  const body = Buffer.concat([Buffer.from([2, 0, 0, 7]), attr(1, Buffer.from([0x08, 0x00, 1, 0])), attr(5, dev), attr(10, Buffer.from(prefix + "\0")), attr(9, payload)]);
+  const body = Buffer.concat([
+    Buffer.from([2, 0, 0, 7]),
+    attr(1, Buffer.from([0x08, 0x00, 1, 0])),
+    attr(5, dev),
+    attr(10, Buffer.from(prefix + "\0")),
+    attr(9, payload),
+  ]);
   const hdr = Buffer.alloc(16);
   hdr.writeUInt32LE(16 + body.length, 0);
   hdr.writeUInt16LE(0x0400, 4);
@@ -34,12 +40,24 @@ test("bind message: NFULNL_MSG_CONFIG, group in network order, bind command, cop
 
 test("decode: prefix, out device and the 5-tuple of a logged TCP packet; an error answer throws", () => {
   const [p] = decodeNflog(Buffer.concat([packetMsg("F D end-of-tier default ingress -", TCP4), packetMsg("x", Buffer.alloc(3))]));
-  assert.deepEqual(p, { prefix: "F D end-of-tier default ingress -", outdev: 7, length: 60, protocol: 6, src: "10.65.174.128", dst: "10.65.33.129", srcPort: 3390, dstPort: 80 });
+  assert.deepEqual(p, {
+    prefix: "F D end-of-tier default ingress -",
+    outdev: 7,
+    length: 60,
+    protocol: 6,
+    src: "10.65.174.128",
+    dst: "10.65.33.129",
+    srcPort: 3390,
+    dstPort: 80,
+  });
   const err = Buffer.alloc(36);
   err.writeUInt32LE(36, 0);
   err.writeUInt16LE(2, 4);
   err.writeInt32LE(-1, 16);
-  assert.throws(() => decodeNflog(err), (e: unknown) => e instanceof TabbyError && e.code === "AGENT_NFLOG_FAILED");
+  assert.throws(
+    () => decodeNflog(err),
+    (e: unknown) => e instanceof TabbyError && e.code === "AGENT_NFLOG_FAILED",
+  );
 });
 
 test("IPv6 header: addresses compressed, next header, ports", () => {
@@ -56,7 +74,7 @@ test("IPv6 header: addresses compressed, next header, ports", () => {
 
 test("decoding never throws on arbitrary bytes except for an error answer (property)", () => {
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (let i = 0; i < 2000; i++) {
     const b = Buffer.from(Array.from({ length: Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256)));
     try {
@@ -82,9 +100,15 @@ test("aggregation: one record per flow and verdict per interval, packets and byt
   agg.add({ ...p, srcPort: 4001 }, 3_000);
   let r = agg.records(4_000);
   assert.equal(r.length, 2);
-  assert.deepEqual([r[0]!.packets, r[0]!.bytes, r[0]!.start, r[0]!.end, r[0]!.open], [2, 120, new Date(1_000).toISOString(), new Date(2_000).toISOString(), true]);
+  assert.deepEqual(
+    [r[0]!.packets, r[0]!.bytes, r[0]!.start, r[0]!.end, r[0]!.open],
+    [2, 120, new Date(1_000).toISOString(), new Date(2_000).toISOString(), true],
+  );
   r = agg.records(12_000);
-  assert.ok(r.every((x) => !("open" in x)), "the interval closed");
+  assert.ok(
+    r.every((x) => !("open" in x)),
+    "the interval closed",
+  );
   agg.add(p, 12_500);
   assert.equal(agg.records(13_000).length, 3, "a new interval starts a new record for the same flow");
 });
@@ -122,7 +146,13 @@ test("conntrack counting: an allowed flow's record gets the connection's packets
   assert.equal(agg.followed(), 0, "a destroyed connection is forgotten");
   // later counters of another connection on that tuple, without a first packet of its own: not counted
   agg.count([{ ...ct, id: 10, orig: { packets: 99, bytes: 9999 }, reply: { packets: 9, bytes: 99 } }], 13_000);
-  assert.equal(agg.records(13_000).filter((x) => x.open).reduce((n, x) => n + x.packets, 0), 6);
+  assert.equal(
+    agg
+      .records(13_000)
+      .filter((x) => x.open)
+      .reduce((n, x) => n + x.packets, 0),
+    6,
+  );
 });
 
 test("conntrack counting: denied flows and entries in other zones are not counted; a connection a complete dump no longer has is forgotten", () => {
@@ -131,11 +161,66 @@ test("conntrack counting: denied flows and entries in other zones are not counte
   agg.add(p, 1_000);
   agg.add({ ...p, prefix: "F A np/lab/allow ingress 1", dstPort: 8080 }, 1_000);
   assert.equal(agg.followed(), 1, "only the allowed one is followed");
-  agg.count([{ id: 1, zone: 0, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 80, orig: { packets: 50, bytes: 5000 }, reply: { packets: 0, bytes: 0 }, destroyed: false }], 2_000);
-  agg.count([{ id: 2, zone: 5, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 8080, orig: { packets: 50, bytes: 5000 }, reply: { packets: 9, bytes: 900 }, destroyed: false }], 2_000);
+  agg.count(
+    [
+      {
+        id: 1,
+        zone: 0,
+        src: "10.0.0.1",
+        dst: "10.0.0.2",
+        protocol: 6,
+        srcPort: 4000,
+        dstPort: 80,
+        orig: { packets: 50, bytes: 5000 },
+        reply: { packets: 0, bytes: 0 },
+        destroyed: false,
+      },
+    ],
+    2_000,
+  );
+  agg.count(
+    [
+      {
+        id: 2,
+        zone: 5,
+        src: "10.0.0.1",
+        dst: "10.0.0.2",
+        protocol: 6,
+        srcPort: 4000,
+        dstPort: 8080,
+        orig: { packets: 50, bytes: 5000 },
+        reply: { packets: 9, bytes: 900 },
+        destroyed: false,
+      },
+    ],
+    2_000,
+  );
   const r = agg.records(3_000);
-  assert.deepEqual(r.map((x) => [x.action, x.packets, x.replyPackets]), [["deny", 1, undefined], ["allow", 1, 0]]);
-  agg.count([{ id: 3, zone: 0, src: "10.0.0.1", dst: "10.0.0.2", protocol: 6, srcPort: 4000, dstPort: 8080, orig: { packets: 2, bytes: 120 }, reply: { packets: 1, bytes: 60 }, destroyed: false }], 4_000, { complete: true });
+  assert.deepEqual(
+    r.map((x) => [x.action, x.packets, x.replyPackets]),
+    [
+      ["deny", 1, undefined],
+      ["allow", 1, 0],
+    ],
+  );
+  agg.count(
+    [
+      {
+        id: 3,
+        zone: 0,
+        src: "10.0.0.1",
+        dst: "10.0.0.2",
+        protocol: 6,
+        srcPort: 4000,
+        dstPort: 8080,
+        orig: { packets: 2, bytes: 120 },
+        reply: { packets: 1, bytes: 60 },
+        destroyed: false,
+      },
+    ],
+    4_000,
+    { complete: true },
+  );
   assert.equal(agg.followed(), 1);
   agg.count([], 5_000, { complete: true });
   assert.equal(agg.followed(), 0, "gone from the table: its destroy event was lost");

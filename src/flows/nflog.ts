@@ -134,7 +134,10 @@ export function v6(b: Buffer): string {
   // the longest run of zero groups becomes "::"
   let best = { at: -1, len: 0 };
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== "0") { i++; continue; }
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === "0") j++;
     if (j - i > best.len && j - i > 1) best = { at: i, len: j - i };

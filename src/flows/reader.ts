@@ -37,7 +37,13 @@ export class FlowLogReader {
   readonly conntrack: ConntrackReader;
   private lastDump = -Infinity;
 
-  constructor(private readonly group: number, private readonly now: () => number = Date.now, flushMs = DEFAULT_FLUSH_MS, private readonly pollMs = 200, conntrack = new ConntrackReader()) {
+  constructor(
+    private readonly group: number,
+    private readonly now: () => number = Date.now,
+    flushMs = DEFAULT_FLUSH_MS,
+    private readonly pollMs = 200,
+    conntrack = new ConntrackReader(),
+  ) {
     this.aggregator = new FlowAggregator(flushMs);
     this.conntrack = conntrack;
   }

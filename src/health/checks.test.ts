@@ -8,7 +8,9 @@ import type { AgentHealthInputs } from "../agent/agent.js";
 
 const base: AgentHealthInputs = { sync: "in-sync", programmed: true, peersConfigured: 2, peersEstablished: 1, lastErrors: {} };
 const state = (h: AgentHealthInputs, probe?: { ok: boolean; detail?: string }) =>
-  healthReport(h, probe, 1_000_000).checks.map((c) => `${c.name}:${c.ok ? "ok" : "fail"}`).join(" ");
+  healthReport(h, probe, 1_000_000)
+    .checks.map((c) => `${c.name}:${c.ok ? "ok" : "fail"}`)
+    .join(" ");
 
 test("readiness over an agent's life: wait → resync → programmed → peer up → datastore frozen → back", () => {
   const seq: [AgentHealthInputs, { ok: boolean; detail?: string } | undefined][] = [
@@ -37,7 +39,11 @@ test("readiness over an agent's life: wait → resync → programmed → peer up
 });
 
 test("readiness: no peers configured is fine; details and last errors (with age) are in the report", () => {
-  const r = healthReport({ ...base, peersConfigured: 0, peersEstablished: 0, lastErrors: { bgp: { message: "boom", at: 990_000 } } }, { ok: false, detail: "DS_UNAVAILABLE: etcd" }, 1_000_000);
+  const r = healthReport(
+    { ...base, peersConfigured: 0, peersEstablished: 0, lastErrors: { bgp: { message: "boom", at: 990_000 } } },
+    { ok: false, detail: "DS_UNAVAILABLE: etcd" },
+    1_000_000,
+  );
   assert.equal(r.ready, false);
   assert.deepEqual(r.checks, [
     { name: "datastore", ok: false, detail: "in sync, but the datastore does not answer: DS_UNAVAILABLE: etcd" },
@@ -49,9 +55,15 @@ test("readiness: no peers configured is fine; details and last errors (with age)
 
 test("endpoint config: Felix's fields merged default then node; loopback and Felix's ports by default", () => {
   assert.deepEqual(observabilityConfig([]), { health: { host: "127.0.0.1", port: 9099 } });
-  assert.deepEqual(observabilityConfig([{ prometheusMetricsEnabled: true }, undefined]), { metrics: { host: "127.0.0.1", port: 9091 }, health: { host: "127.0.0.1", port: 9099 } });
+  assert.deepEqual(observabilityConfig([{ prometheusMetricsEnabled: true }, undefined]), {
+    metrics: { host: "127.0.0.1", port: 9091 },
+    health: { host: "127.0.0.1", port: 9099 },
+  });
   assert.deepEqual(
-    observabilityConfig([{ prometheusMetricsEnabled: true, prometheusMetricsPort: 9200, healthHost: "10.0.0.1" }, { prometheusMetricsHost: "::1", healthEnabled: false }]),
+    observabilityConfig([
+      { prometheusMetricsEnabled: true, prometheusMetricsPort: 9200, healthHost: "10.0.0.1" },
+      { prometheusMetricsHost: "::1", healthEnabled: false },
+    ]),
     { metrics: { host: "::1", port: 9200 } },
   );
   // the node's own FelixConfiguration turns off what default turned on

@@ -29,7 +29,8 @@ export function observabilityConfig(specs: (Record<string, unknown> | undefined)
   const str = (k: string) => (typeof merged[k] === "string" && merged[k] !== "" ? (merged[k] as string) : undefined);
   const num = (k: string) => (typeof merged[k] === "number" ? (merged[k] as number) : undefined);
   const out: ObservabilityConfig = {};
-  if (merged["prometheusMetricsEnabled"] === true) out.metrics = { host: str("prometheusMetricsHost") ?? DEFAULT_HOST, port: num("prometheusMetricsPort") ?? DEFAULT_METRICS_PORT };
+  if (merged["prometheusMetricsEnabled"] === true)
+    out.metrics = { host: str("prometheusMetricsHost") ?? DEFAULT_HOST, port: num("prometheusMetricsPort") ?? DEFAULT_METRICS_PORT };
   if (merged["healthEnabled"] !== false) out.health = { host: str("healthHost") ?? DEFAULT_HOST, port: num("healthPort") ?? DEFAULT_HEALTH_PORT };
   return out;
 }

@@ -23,7 +23,11 @@ export class DatastoreProbe {
   private readonly timeoutMs: number;
   private readonly key: string;
 
-  constructor(private readonly store: Pick<Store, "get">, private readonly clock: Clock, opts: DatastoreProbeOptions = {}) {
+  constructor(
+    private readonly store: Pick<Store, "get">,
+    private readonly clock: Clock,
+    opts: DatastoreProbeOptions = {},
+  ) {
     this.intervalMs = opts.intervalMs ?? 3000;
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.key = opts.key ?? "/calico/resources/v3/projectcalico.org/clusterinformations/default";
@@ -45,7 +49,9 @@ export class DatastoreProbe {
   /** One probe: resolves with the new state. */
   async probeOnce(): Promise<ProbeState> {
     let deadline: TimerHandle | undefined;
-    const timeout = new Promise<ProbeState>((r) => (deadline = this.clock.setTimeout(() => r({ ok: false, detail: `no answer within ${this.timeoutMs} ms` }), this.timeoutMs)));
+    const timeout = new Promise<ProbeState>(
+      (r) => (deadline = this.clock.setTimeout(() => r({ ok: false, detail: `no answer within ${this.timeoutMs} ms` }), this.timeoutMs)),
+    );
     const asked = this.store.get(this.key).then(
       (): ProbeState => ({ ok: true }),
       (err: unknown): ProbeState => ({ ok: false, detail: String(err) }),

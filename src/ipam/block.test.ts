@@ -79,7 +79,10 @@ test("release by address and by handle: freed ordinals go to the FIFO tail, attr
   const r2 = releaseByHandle(r.block, "b");
   assert.deepEqual(r2.released, [2, 3]);
   assert.deepEqual(r2.block.unallocated, [5, 6, 7, 1, 2, 3]);
-  assert.deepEqual(r2.block.attributes.map((a) => a.handle_id), ["a", "c"]);
+  assert.deepEqual(
+    r2.block.attributes.map((a) => a.handle_id),
+    ["a", "c"],
+  );
   assert.deepEqual(r2.block.allocations, [0, null, null, null, 1, null, null, null]);
   assert.deepEqual(ordinalsOfHandle(r2.block, "c"), [4]);
   assert.deepEqual(releaseByHandle(r2.block, "nobody").released, []);
@@ -150,13 +153,19 @@ test("property: random assign/release sequences keep the block consistent and th
           b = r.block;
         } else if (o.kind === "releaseHandle") {
           const r = releaseByHandle(b, `h${o.h}`);
-          const want = [...holder].filter(([, h]) => h === `h${o.h}`).map(([x]) => x).sort((x, y) => x - y);
+          const want = [...holder]
+            .filter(([, h]) => h === `h${o.h}`)
+            .map(([x]) => x)
+            .sort((x, y) => x - y);
           assert.deepEqual(r.released, want);
           for (const x of want) holder.delete(x);
           fifo.push(...want);
           b = r.block;
         } else {
-          const r = releaseAddresses(b, o.ords.map((x) => addressOf(b, x)));
+          const r = releaseAddresses(
+            b,
+            o.ords.map((x) => addressOf(b, x)),
+          );
           const want: number[] = [];
           for (const x of o.ords) if (holder.has(x) && !want.includes(x)) want.push(x);
           assert.deepEqual(r.released, want);
@@ -224,10 +233,5 @@ test("PRNG: stable values (a host's block order must not change across versions)
   const first = [r.nextUint32(), r.nextUint32(), r.nextUint32()];
   // mulberry32(1) is published as 0.6270739405881613, 0.002735721180215478, 0.5274470399599522 (x 2^32).
   assert.deepEqual(first, [2693262067, 11749833, 2265367787]);
-  assert.deepEqual([...blockOrder("10.65.0.0/24", 26, "node-a")].map(String), [
-    "10.65.0.192/26",
-    "10.65.0.0/26",
-    "10.65.0.64/26",
-    "10.65.0.128/26",
-  ]);
+  assert.deepEqual([...blockOrder("10.65.0.0/24", 26, "node-a")].map(String), ["10.65.0.192/26", "10.65.0.0/26", "10.65.0.64/26", "10.65.0.128/26"]);
 });

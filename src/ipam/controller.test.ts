@@ -24,7 +24,8 @@ async function setup(blockSize = 29, nodes = ["n1"]) {
   const wep = (cid: string, node = "n1", ips: string[] = []) =>
     s.put(resourceKey("WorkloadEndpoint", `w-${cid}`, "default"), v3("WorkloadEndpoint", `w-${cid}`, { node, containerID: cid, ipNetworks: ips }, "default"));
   const unwep = (cid: string) => s.delete(resourceKey("WorkloadEndpoint", `w-${cid}`, "default"));
-  const assign = (cid: string, node = "n1", num4 = 1) => ipam.autoAssign({ handle: `tabby-net.${cid}`, node, num4, num6: 0, attrs: { node, containerID: cid } });
+  const assign = (cid: string, node = "n1", num4 = 1) =>
+    ipam.autoAssign({ handle: `tabby-net.${cid}`, node, num4, num6: 0, attrs: { node, containerID: cid } });
   return { clock, s, ipam, wep, unwep, assign };
 }
 
@@ -92,7 +93,8 @@ test("leader election: of two controllers one acts; when the leader dies the oth
   const { clock, s, assign } = await setup();
   await assign("gone");
   const passes: string[] = [];
-  const mk = (id: string) => new IpamGcController(s, { identity: id, clock, graceMs: GRACE, intervalMs: 5_000, leaseTtlSeconds: 30, onPass: () => passes.push(id) });
+  const mk = (id: string) =>
+    new IpamGcController(s, { identity: id, clock, graceMs: GRACE, intervalMs: 5_000, leaseTtlSeconds: 30, onPass: () => passes.push(id) });
   const c1 = mk("c1");
   const c2 = mk("c2");
   await c1.step();

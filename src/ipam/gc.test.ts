@@ -23,9 +23,15 @@ async function fixture() {
   await a("gone-node", "n2");
   await ipam.assignIP({ ip: "10.9.0.200", handle: "tabby-net.half", node: "n1", attrs: { node: "n1", containerID: "half" } });
   await ipam.assignIP({ ip: "10.9.0.201", handle: "tabby-net.half", node: "n1", attrs: { node: "n1", containerID: "half" } });
-  await s.put(resourceKey("WorkloadEndpoint", "w1", "default"), v3("WorkloadEndpoint", "w1", { node: "n1", containerID: "live", ipNetworks: live.ipv4 }, "default"));
+  await s.put(
+    resourceKey("WorkloadEndpoint", "w1", "default"),
+    v3("WorkloadEndpoint", "w1", { node: "n1", containerID: "live", ipNetworks: live.ipv4 }, "default"),
+  );
   // "half": one of its two addresses is still named by an endpoint.
-  await s.put(resourceKey("WorkloadEndpoint", "w2", "default"), v3("WorkloadEndpoint", "w2", { node: "n1", containerID: "other", ipNetworks: ["10.9.0.200/32"] }, "default"));
+  await s.put(
+    resourceKey("WorkloadEndpoint", "w2", "default"),
+    v3("WorkloadEndpoint", "w2", { node: "n1", containerID: "other", ipNetworks: ["10.9.0.200/32"] }, "default"),
+  );
   return { s, ipam };
 }
 
@@ -41,7 +47,9 @@ test("parseDuration takes Go durations", () => {
 test("leaks: workload gone and node gone; released only after the grace period, all or none per handle", async () => {
   const { s } = await fixture();
   const snap = await readSnapshot(s);
-  const leaks = checkIpam(snap).leaks.map((l) => `${l.handle} ${l.reason}`).sort();
+  const leaks = checkIpam(snap)
+    .leaks.map((l) => `${l.handle} ${l.reason}`)
+    .sort();
   assert.deepEqual(leaks, ["tabby-net.gone workload-gone", "tabby-net.gone-node node-gone", "tabby-net.half workload-gone"]);
   const grace = 15 * 60_000;
   const p1 = planGc(snap, EMPTY_GC_STATE, 1_000_000, grace);
@@ -73,7 +81,10 @@ test("runGc with grace 0 releases the leaks; ipam check then finds only what is 
   const r2 = await runGc(s, { now: 6, graceMs: 0 });
   assert.equal(r2.blocksReleased.length, 1);
   const after = checkIpam(await readSnapshot(s));
-  assert.deepEqual(after.leaks.map((l) => l.handle), ["tabby-net.half"]);
+  assert.deepEqual(
+    after.leaks.map((l) => l.handle),
+    ["tabby-net.half"],
+  );
   assert.equal(after.orphanBlocks.length, 0);
 });
 

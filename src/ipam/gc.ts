@@ -109,7 +109,10 @@ export function findLeaks(s: GcSnapshot): Leak[] {
 export function staleHandles(s: GcSnapshot): string[] {
   const held = new Set<string>();
   for (const a of allocations(s.blocks)) if (a.handle !== null) held.add(a.handle);
-  return s.handles.filter((h) => !h.deleted && !held.has(h.handleID)).map((h) => h.handleID).sort();
+  return s.handles
+    .filter((h) => !h.deleted && !held.has(h.handleID))
+    .map((h) => h.handleID)
+    .sort();
 }
 
 /** What has been seen when (epoch ms), carried from one GC pass to the next. */

@@ -4,7 +4,16 @@ import { FakeClock } from "../clock.js";
 import { hasCode } from "../errors.js";
 import { resourceKey } from "../model/keys.js";
 import { MemoryStore } from "../datastore/memory.js";
-import { conflict, type CasOptions, type KV, type ListOptions, type ListResult, type Store, type WatchListener, type WriteOptions } from "../datastore/store.js";
+import {
+  conflict,
+  type CasOptions,
+  type KV,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type WatchListener,
+  type WriteOptions,
+} from "../datastore/store.js";
 import { parsePrefix } from "../net/prefix.js";
 import { blockCidrOf, handleCounts } from "./block.js";
 import { Ipam } from "./ipam.js";
@@ -38,7 +47,10 @@ test("one host fills its block, then claims another; keys and values are Calico'
   }
   assert.equal(new Set(got).size, 9);
   const first = blockOf(got[0]!, 29);
-  assert.ok(got.slice(0, 8).every((a) => blockOf(a, 29) === first), "the first 8 come from one block");
+  assert.ok(
+    got.slice(0, 8).every((a) => blockOf(a, 29) === first),
+    "the first 8 come from one block",
+  );
   const second = blockOf(got[8]!, 29);
   assert.notEqual(second, first);
   // Within a block, addresses come out in ordinal order.
@@ -49,7 +61,10 @@ test("one host fills its block, then claims another; keys and values are Calico'
   const blocks = await ipam.blocksOfNode("n1");
   assert.deepEqual(blocks.map((b) => b.cidr).sort(), [first, second].sort());
   assert.ok(blocks.every((b) => b.affinity === "host:n1" && b.size === 8));
-  assert.equal(blocks.reduce((n, b) => n + b.allocated, 0), 9);
+  assert.equal(
+    blocks.reduce((n, b) => n + b.allocated, 0),
+    9,
+  );
 
   // Calico's layout.
   const bkey = `/calico/ipam/v2/assignment/ipv4/block/${first.replace("/", "-")}`;
@@ -188,7 +203,10 @@ test("exhaustion: IPAM_EXHAUSTED once every address of every pool is taken, noth
   // Asking for more than exists in one go holds nothing afterwards.
   await ipam.releaseByHandle("h0");
   await assert.rejects(ipam.autoAssign({ handle: "two", node: "n1", num4: 2, num6: 0 }), { code: "IPAM_EXHAUSTED" });
-  assert.equal((await ipam.allBlocks()).reduce((n, b) => n + b.allocated, 0), 7);
+  assert.equal(
+    (await ipam.allBlocks()).reduce((n, b) => n + b.allocated, 0),
+    7,
+  );
 });
 
 test("borrowing: without strict affinity a host borrows from others' blocks; with it, it does not", async () => {
@@ -248,7 +266,10 @@ test("assignIP: a specific address, claiming its block; in use, outside pools, s
   const s = await storeWith([["p4", "10.65.0.0/24"]]);
   const ipam = new Ipam(s);
   assert.equal(await ipam.assignIP({ ip: "10.65.0.77", handle: "tun", node: "n1" }), "10.65.0.77/32");
-  assert.deepEqual((await ipam.blocksOfNode("n1")).map((b) => [b.cidr, b.allocated]), [["10.65.0.64/26", 1]]);
+  assert.deepEqual(
+    (await ipam.blocksOfNode("n1")).map((b) => [b.cidr, b.allocated]),
+    [["10.65.0.64/26", 1]],
+  );
   assert.deepEqual(await ipam.addressesOfHandle("tun"), ["10.65.0.77/32"]);
   await assert.rejects(ipam.assignIP({ ip: "10.65.0.77", handle: "x", node: "n1" }), { code: "IPAM_ADDRESS_IN_USE" });
   await assert.rejects(ipam.assignIP({ ip: "10.99.0.1", handle: "x", node: "n1" }), { code: "IPAM_NO_POOL" });
@@ -363,11 +384,7 @@ async function checkConsistent(s: Store): Promise<{ allocated: Map<string, strin
     }
   }
   const handles = (await s.list("/calico/ipam/v2/handle/")).items.map((kv) => decodeHandle(kv.value));
-  assert.deepEqual(
-    new Map(handles.map((h) => [h.handleID, h.block])),
-    fromBlocks,
-    "handle records count exactly what the blocks hold",
-  );
+  assert.deepEqual(new Map(handles.map((h) => [h.handleID, h.block])), fromBlocks, "handle records count exactly what the blocks hold");
   const allocated = new Map<string, string>();
   for (const b of blocks) {
     b.allocations.forEach((a, o) => {

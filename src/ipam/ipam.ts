@@ -163,7 +163,10 @@ export class Ipam implements IpamApi {
     };
     // Refuse up front rather than assign v4 and then fail for want of a v6 pool (a cache that
     // has not seen a new pool yet is not trusted with that).
-    for (const [family, num] of [[4, req.num4], [6, req.num6]] as const) {
+    for (const [family, num] of [
+      [4, req.num4],
+      [6, req.num6],
+    ] as const) {
       if (num > 0 && ctx.usable(settings, family).length === 0 && ctx.usable(await ctx.fresh(), family).length === 0) {
         throw new TabbyError("IPAM_NO_POOL", `no enabled IPv${family} pool selects node ${req.node}`, { node: req.node, family });
       }

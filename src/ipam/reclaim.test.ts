@@ -33,7 +33,10 @@ for (const strictAffinity of [true, false]) {
     const n2 = await ipam.blocksOfNode("n2");
     assert.equal(n2.length, 1, "n2 claimed a block of its own");
     assert.notEqual(n2[0]!.cidr, busy, "the empty one, not the one in use");
-    assert.deepEqual((await ipam.blocksOfNode("n1")).map((b) => b.cidr), [busy]);
+    assert.deepEqual(
+      (await ipam.blocksOfNode("n1")).map((b) => b.cidr),
+      [busy],
+    );
     assert.ok(got.ipv4[0]!.startsWith(n2[0]!.cidr.split(".").slice(0, 3).join(".")));
     assert.deepEqual(await ipam.addressesOfHandle("a"), [kept]);
     assert.equal(problemCount(checkIpam(await readSnapshot(s))), 0, "no block shared, no affinity left behind");

@@ -58,6 +58,9 @@ test("config: IPAMConfiguration default wins over the raw key; raw key still rea
   assert.equal((await ipam.config()).strictAffinity, false);
   await s.put(CONFIG_KEY, encodeConfig({ strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: 3 }));
   assert.deepEqual(await ipam.config(), { strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: 3 });
-  await s.put(resourceKey("IPAMConfiguration", "default"), JSON.stringify(res("IPAMConfiguration", "default", { strictAffinity: false, autoAllocateBlocks: false })));
+  await s.put(
+    resourceKey("IPAMConfiguration", "default"),
+    JSON.stringify(res("IPAMConfiguration", "default", { strictAffinity: false, autoAllocateBlocks: false })),
+  );
   assert.deepEqual(await ipam.config(), { strictAffinity: false, autoAllocateBlocks: false, maxBlocksPerHost: 0 });
 });

@@ -12,14 +12,20 @@ const v3 = (kind: string, name: string, spec: unknown) => JSON.stringify({ apiVe
 
 test("settingsFrom: pools (invalid ones skipped), reservations, IPAMConfiguration before the raw key", () => {
   const items = [
-    { key: resourceKey("IPAMConfiguration", "default"), value: v3("IPAMConfiguration", "default", { strictAffinity: true, maxBlocksPerHost: 3, autoAllocateBlocks: true }) },
+    {
+      key: resourceKey("IPAMConfiguration", "default"),
+      value: v3("IPAMConfiguration", "default", { strictAffinity: true, maxBlocksPerHost: 3, autoAllocateBlocks: true }),
+    },
     { key: resourceKey("IPPool", "a"), value: v3("IPPool", "a", { cidr: "10.1.0.0/16" }) },
     { key: resourceKey("IPPool", "bad"), value: v3("IPPool", "bad", { cidr: "nonsense" }) },
     { key: resourceKey("IPReservation", "r"), value: v3("IPReservation", "r", { reservedCIDRs: ["10.1.0.1", "10.1.2.0/24"] }) },
   ];
   const raw = encodeConfig({ strictAffinity: false, autoAllocateBlocks: false, maxBlocksPerHost: 0 });
   const s = settingsFrom(items, raw);
-  assert.deepEqual(s.pools.map((p) => p.name), ["a"]);
+  assert.deepEqual(
+    s.pools.map((p) => p.name),
+    ["a"],
+  );
   assert.deepEqual(s.reserved.map(String), ["10.1.0.1/32", "10.1.2.0/24"]);
   assert.equal(s.config.strictAffinity, true);
   assert.equal(settingsFrom(items.slice(1), raw).config.autoAllocateBlocks, false, "the raw key when there is no resource");
@@ -30,7 +36,10 @@ test("SettingsCache follows changes through its watch", async () => {
   const s = new MemoryStore(new FakeClock());
   await s.put(resourceKey("IPPool", "a"), v3("IPPool", "a", { cidr: "10.1.0.0/16" }));
   const cache = new SettingsCache(s);
-  assert.deepEqual((await cache.get()).pools.map((p) => p.name), ["a"]);
+  assert.deepEqual(
+    (await cache.get()).pools.map((p) => p.name),
+    ["a"],
+  );
   await s.put(resourceKey("IPPool", "b"), v3("IPPool", "b", { cidr: "10.2.0.0/16" }));
   await s.put(CONFIG_KEY, encodeConfig({ strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: 0 }));
   await new Promise((r) => setTimeout(r, 10));

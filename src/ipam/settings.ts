@@ -94,7 +94,11 @@ export class SettingsCache {
 
   async get(): Promise<IpamSettings> {
     if (this.current) return this.current;
-    if (this.values) return (this.current = settingsFrom(Array.from(this.values, ([key, value]) => ({ key, value })), this.raw));
+    if (this.values)
+      return (this.current = settingsFrom(
+        Array.from(this.values, ([key, value]) => ({ key, value })),
+        this.raw,
+      ));
     this.loading ??= this.load().finally(() => (this.loading = undefined));
     return this.loading;
   }

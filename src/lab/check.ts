@@ -73,7 +73,8 @@ export async function labCheck(state: LabState, opts: CheckOptions = {}, fx: Lab
   let sample: CheckReport["sample"];
   let wanted: Map<string, Set<string>> | undefined;
   const size = opts.sample ?? (names.length > FULL_MATRIX_MAX ? DEFAULT_SAMPLE : undefined);
-  if (opts.sample !== undefined && (!Number.isInteger(opts.sample) || opts.sample < 1)) throw new TabbyError("LAB_BAD_SAMPLE", `--sample takes a positive whole number of pairs, got ${opts.sample}`);
+  if (opts.sample !== undefined && (!Number.isInteger(opts.sample) || opts.sample < 1))
+    throw new TabbyError("LAB_BAD_SAMPLE", `--sample takes a positive whole number of pairs, got ${opts.sample}`);
   if (opts.seed !== undefined && size === undefined) throw new TabbyError("LAB_BAD_SAMPLE", "--seed picks the pairs of a --sample; give --sample N too");
   if (size !== undefined && size < total) {
     const seed = opts.seed ?? randomInt(0, 2 ** 31);
@@ -89,7 +90,10 @@ export async function labCheck(state: LabState, opts: CheckOptions = {}, fx: Lab
     const targets: ProbeTarget[] = [];
     for (const dst of state.workloads) {
       if (dst.name === src.name || (want && !want.has(dst.name))) continue;
-      for (const [family, address] of [[4, dst.ipv4], [6, dst.ipv6]] as const) {
+      for (const [family, address] of [
+        [4, dst.ipv4],
+        [6, dst.ipv6],
+      ] as const) {
         if (!address) continue;
         for (const c of CHECKS) targets.push({ name: dst.name, family, address, ...c });
       }
@@ -111,8 +115,19 @@ export async function labCheck(state: LabState, opts: CheckOptions = {}, fx: Lab
     for (const t of probed) {
       const srcAddr = t.family === 4 ? src.ipv4! : src.ipv6!;
       const verdict = evaluator.evaluate({ src: srcAddr, dst: t.address, protocol: t.protocol, ...(t.port ? { dstPort: t.port } : {}) });
-      const why = verdict.allowed ? `allowed (${verdict.ingress.by})` : `denied by ${!verdict.egress.allowed ? `egress: ${verdict.egress.by}` : `ingress: ${verdict.ingress.by}`}`;
-      const pr: PairResult = { from: src.name, to: t.name === ANYCAST ? `${ANYCAST} ${t.address}` : t.name, family: t.family, address: t.address, protocol: t.protocol, observed: t.reached, expected: verdict.allowed, why };
+      const why = verdict.allowed
+        ? `allowed (${verdict.ingress.by})`
+        : `denied by ${!verdict.egress.allowed ? `egress: ${verdict.egress.by}` : `ingress: ${verdict.ingress.by}`}`;
+      const pr: PairResult = {
+        from: src.name,
+        to: t.name === ANYCAST ? `${ANYCAST} ${t.address}` : t.name,
+        family: t.family,
+        address: t.address,
+        protocol: t.protocol,
+        observed: t.reached,
+        expected: verdict.allowed,
+        why,
+      };
       if (t.port !== undefined) pr.port = t.port;
       if (t.error) pr.error = t.error;
       results.push(pr);
@@ -167,7 +182,9 @@ export async function readWorldFrom(client: ResourceClient, fabricInterface?: st
         labels: w.metadata.labels ?? {},
         profiles: w.spec.profiles ?? [],
         addrs: (w.spec.ipNetworks ?? []).map((n) => n.split("/")[0]!),
-        ports: (w.spec.ports ?? []).filter((p) => p.name).map((p) => ({ name: p.name!, port: p.port, ...(p.protocol !== undefined ? { protocol: String(p.protocol) } : {}) })),
+        ports: (w.spec.ports ?? [])
+          .filter((p) => p.name)
+          .map((p) => ({ name: p.name!, port: p.port, ...(p.protocol !== undefined ? { protocol: String(p.protocol) } : {}) })),
       };
       if (w.spec.serviceAccountName) ep.serviceAccount = w.spec.serviceAccountName;
       if (w.spec.node) ep.node = w.spec.node;
@@ -199,9 +216,14 @@ export function formatMatrix(state: LabState, report: CheckReport): string {
   const lines: string[] = report.note ? [`note: ${report.note}`, ""] : [];
   const legend = CHECKS.map(checkLabel).join(", ");
   if (report.sample) return formatSample(state, report, lines, legend);
-  lines.push(`every ordered pair of the ${names.length} workloads (the full matrix, the default up to ${FULL_MATRIX_MAX} workloads; --sample N probes N random pairs)`, "");
+  lines.push(
+    `every ordered pair of the ${names.length} workloads (the full matrix, the default up to ${FULL_MATRIX_MAX} workloads; --sample N probes N random pairs)`,
+    "",
+  );
   for (const family of [4, 6] as const) {
-    lines.push(`IPv${family}  (a glyph per check: ${legend}; ✓ reached, · blocked as the policies say; ✗ should reach but did not, ! should be blocked but got through)`);
+    lines.push(
+      `IPv${family}  (a glyph per check: ${legend}; ✓ reached, · blocked as the policies say; ✗ should reach but did not, ! should be blocked but got through)`,
+    );
     lines.push(" ".repeat(width) + names.map((n) => n.padEnd(width)).join(""));
     for (const from of names) {
       const cells = names.map((to) => {
@@ -241,13 +263,18 @@ const glyph = (r: PairResult | undefined) => (!r ? "?" : r.observed === r.expect
 function mismatchLines(report: CheckReport): string[] {
   return report.results
     .filter((x) => x.observed !== x.expected)
-    .map((r) => `MISMATCH ${r.from} → ${r.to} ${r.address} ${checkLabel(r)}: ${r.observed ? "reached" : `blocked${r.error ? ` (${r.error})` : ""}`}, but the policies say ${r.why}`);
+    .map(
+      (r) =>
+        `MISMATCH ${r.from} → ${r.to} ${r.address} ${checkLabel(r)}: ${r.observed ? "reached" : `blocked${r.error ? ` (${r.error})` : ""}`}, but the policies say ${r.why}`,
+    );
 }
 
 /** A sampled check: one line per pair probed (both families), with the seed that repeats it. */
 function formatSample(state: LabState, report: CheckReport, lines: string[], legend: string): string {
   const s = report.sample!;
-  lines.push(`sample: ${s.pairs} of ${s.of} ordered pairs (${s.why}), seed ${s.seed}; \`tabby lab check --name ${state.name} --sample ${s.pairs} --seed ${s.seed}\` probes the same pairs`);
+  lines.push(
+    `sample: ${s.pairs} of ${s.of} ordered pairs (${s.why}), seed ${s.seed}; \`tabby lab check --name ${state.name} --sample ${s.pairs} --seed ${s.seed}\` probes the same pairs`,
+  );
   lines.push(`(a glyph per check: ${legend}; ✓ reached, · blocked as the policies say; ✗ should reach but did not, ! should be blocked but got through)`);
   const byPair = new Map<string, PairResult[]>();
   for (const r of report.results) {

@@ -57,7 +57,9 @@ interface Running {
 /** ping every 10 ms from each pair's workload; `stop` ends them (SIGINT, by pid) and reads them. */
 export function startProbers(pairs: ProbePair[]): { stop(): Promise<{ pair: ProbePair; summary: PingSummary }[]> } {
   const running: Running[] = pairs.map((pair) => {
-    const child = spawn("ip", ["netns", "exec", pair.from.netns, "ping", "-D", "-n", "-i", String(PROBE_INTERVAL_MS / 1000), pair.to.ipv4!], { stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn("ip", ["netns", "exec", pair.from.netns, "ping", "-D", "-n", "-i", String(PROBE_INTERVAL_MS / 1000), pair.to.ipv4!], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     const r: Running = { pair, child, out: "", closed: new Promise((res) => child.on("close", () => res())) };
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (r.out += d));
     return r;

@@ -61,18 +61,51 @@ export async function startLabEtcd(state: LabState, fx: LabEffects = labEffects(
   const pki = makeLabPki(state.dir, plan.name, [plan.gateway4]);
   const client = `https://${plan.gateway4}:${LAB_ETCD_PORT}`;
   const peer = `http://127.0.0.1:${PEER_PORT}`;
-  const args = ["--name", "lab", "--data-dir", dataDir,
-    "--listen-client-urls", `${client},unixs://${SOCKET_NAME}`, "--advertise-client-urls", client,
-    "--cert-file", pki.server.cert, "--key-file", pki.server.key, "--trusted-ca-file", pki.ca, "--client-cert-auth",
-    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `lab=${peer}`,
-    "--initial-cluster-token", `tabby-lab-${plan.name}`, "--logger", "zap", "--log-level", "warn"];
+  const args = [
+    "--name",
+    "lab",
+    "--data-dir",
+    dataDir,
+    "--listen-client-urls",
+    `${client},unixs://${SOCKET_NAME}`,
+    "--advertise-client-urls",
+    client,
+    "--cert-file",
+    pki.server.cert,
+    "--key-file",
+    pki.server.key,
+    "--trusted-ca-file",
+    pki.ca,
+    "--client-cert-auth",
+    "--listen-peer-urls",
+    peer,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster",
+    `lab=${peer}`,
+    "--initial-cluster-token",
+    `tabby-lab-${plan.name}`,
+    "--logger",
+    "zap",
+    "--log-level",
+    "warn",
+  ];
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (process.arch !== "x64") env["ETCD_UNSUPPORTED_ARCH"] = process.arch;
   const socket = labEtcdSocket(state.dir);
   // `ip netns exec` execs etcd in place, so this pid is etcd's; its data dir marks it as ours.
   const proc = await fx.supervisor.start({
-    role: "etcd", name: "etcd", cmd: ETCD_BIN, args, netns: plan.fabricNetns, cwd: state.dir, env,
-    log: join(state.dir, "etcd.log"), marker: dataDir, ready: () => healthy(socket, pki), readyTimeoutMs: 20_000,
+    role: "etcd",
+    name: "etcd",
+    cmd: ETCD_BIN,
+    args,
+    netns: plan.fabricNetns,
+    cwd: state.dir,
+    env,
+    log: join(state.dir, "etcd.log"),
+    marker: dataDir,
+    ready: () => healthy(socket, pki),
+    readyTimeoutMs: 20_000,
   });
   if (fresh) await enableAuth(state.dir, pki);
   return proc;

@@ -20,55 +20,91 @@ const files = { dir: "/run/tabby/lab/fab/ROUTER", holdTime: 9 };
 
 test("fabric plan: racks, dual-homed hosts, ToRs, one spine; rack AS model", () => {
   const f = planFabric("fab", { racks: 2, hosts: 2, tor: "mixed", asModel: "rack" });
-  assert.deepEqual(f.routers.map((r) => [r.name, r.netns, r.kind, r.role, r.rack, r.asNumber, r.routerId]), [
-    ["r1a", "fab-r1a", "bird", "tor", "r1", 65001, "10.98.1.1"],
-    ["r1b", "fab-r1b", "frr", "tor", "r1", 65001, "10.98.1.2"],
-    ["r2a", "fab-r2a", "bird", "tor", "r2", 65002, "10.98.2.1"],
-    ["r2b", "fab-r2b", "frr", "tor", "r2", 65002, "10.98.2.2"],
-    ["sp1", "fab-sp1", "bird", "spine", undefined, 65000, "10.97.255.1"],
-  ]);
-  assert.deepEqual(f.hosts.map((h) => [h.name, h.rack, h.asNumber, h.ipv4, h.ipv6, h.uplinks.map((u) => `${u.ifname}→${u.tor} ${u.torIPv4} ${u.torIPv6}`)]), [
-    ["h1", "r1", 65001, "10.98.1.11", "fd98:1::b", ["upa→r1a 10.98.1.1 fd98:1::1", "upb→r1b 10.98.1.2 fd98:1::2"]],
-    ["h2", "r1", 65001, "10.98.1.12", "fd98:1::c", ["upa→r1a 10.98.1.1 fd98:1::1", "upb→r1b 10.98.1.2 fd98:1::2"]],
-    ["h3", "r2", 65002, "10.98.2.11", "fd98:2::b", ["upa→r2a 10.98.2.1 fd98:2::1", "upb→r2b 10.98.2.2 fd98:2::2"]],
-    ["h4", "r2", 65002, "10.98.2.12", "fd98:2::c", ["upa→r2a 10.98.2.1 fd98:2::1", "upb→r2b 10.98.2.2 fd98:2::2"]],
-  ]);
+  assert.deepEqual(
+    f.routers.map((r) => [r.name, r.netns, r.kind, r.role, r.rack, r.asNumber, r.routerId]),
+    [
+      ["r1a", "fab-r1a", "bird", "tor", "r1", 65001, "10.98.1.1"],
+      ["r1b", "fab-r1b", "frr", "tor", "r1", 65001, "10.98.1.2"],
+      ["r2a", "fab-r2a", "bird", "tor", "r2", 65002, "10.98.2.1"],
+      ["r2b", "fab-r2b", "frr", "tor", "r2", 65002, "10.98.2.2"],
+      ["sp1", "fab-sp1", "bird", "spine", undefined, 65000, "10.97.255.1"],
+    ],
+  );
+  assert.deepEqual(
+    f.hosts.map((h) => [h.name, h.rack, h.asNumber, h.ipv4, h.ipv6, h.uplinks.map((u) => `${u.ifname}→${u.tor} ${u.torIPv4} ${u.torIPv6}`)]),
+    [
+      ["h1", "r1", 65001, "10.98.1.11", "fd98:1::b", ["upa→r1a 10.98.1.1 fd98:1::1", "upb→r1b 10.98.1.2 fd98:1::2"]],
+      ["h2", "r1", 65001, "10.98.1.12", "fd98:1::c", ["upa→r1a 10.98.1.1 fd98:1::1", "upb→r1b 10.98.1.2 fd98:1::2"]],
+      ["h3", "r2", 65002, "10.98.2.11", "fd98:2::b", ["upa→r2a 10.98.2.1 fd98:2::1", "upb→r2b 10.98.2.2 fd98:2::2"]],
+      ["h4", "r2", 65002, "10.98.2.12", "fd98:2::c", ["upa→r2a 10.98.2.1 fd98:2::1", "upb→r2b 10.98.2.2 fd98:2::2"]],
+    ],
+  );
   const r2b = f.routers[3]!;
-  assert.deepEqual(r2b.up, { ifname: "up-sp1", ipv4: "10.97.0.7/31", ipv6: "fd97::7/127", peerName: "sp1", peerIfname: "dn-r2b", peerIPv4: "10.97.0.6", peerIPv6: "fd97::6", peerAs: 65000 });
-  assert.deepEqual(r2b.down.map((d) => [d.ifname, d.ipv4, d.ipv6, d.peerIPv4, d.peerAs]), [
-    ["dn-h3", "10.98.2.2/32", "fd98:2::2/128", "10.98.2.11", 65002],
-    ["dn-h4", "10.98.2.2/32", "fd98:2::2/128", "10.98.2.12", 65002],
-  ]);
+  assert.deepEqual(r2b.up, {
+    ifname: "up-sp1",
+    ipv4: "10.97.0.7/31",
+    ipv6: "fd97::7/127",
+    peerName: "sp1",
+    peerIfname: "dn-r2b",
+    peerIPv4: "10.97.0.6",
+    peerIPv6: "fd97::6",
+    peerAs: 65000,
+  });
+  assert.deepEqual(
+    r2b.down.map((d) => [d.ifname, d.ipv4, d.ipv6, d.peerIPv4, d.peerAs]),
+    [
+      ["dn-h3", "10.98.2.2/32", "fd98:2::2/128", "10.98.2.11", 65002],
+      ["dn-h4", "10.98.2.2/32", "fd98:2::2/128", "10.98.2.12", 65002],
+    ],
+  );
   const sp = f.routers[4]!;
-  assert.deepEqual(sp.down.map((d) => [d.ifname, d.ipv4, d.peerIPv4, d.peerAs]), [
-    ["dn-r1a", "10.97.0.0/31", "10.97.0.1", 65001],
-    ["dn-r1b", "10.97.0.2/31", "10.97.0.3", 65001],
-    ["dn-r2a", "10.97.0.4/31", "10.97.0.5", 65002],
-    ["dn-r2b", "10.97.0.6/31", "10.97.0.7", 65002],
-  ]);
+  assert.deepEqual(
+    sp.down.map((d) => [d.ifname, d.ipv4, d.peerIPv4, d.peerAs]),
+    [
+      ["dn-r1a", "10.97.0.0/31", "10.97.0.1", 65001],
+      ["dn-r1b", "10.97.0.2/31", "10.97.0.3", 65001],
+      ["dn-r2a", "10.97.0.4/31", "10.97.0.5", 65002],
+      ["dn-r2b", "10.97.0.6/31", "10.97.0.7", 65002],
+    ],
+  );
   // the lab plan takes the fabric's hosts; every namespace is recognised as the lab's
   const lab = planLab({ name: "fab", hosts: 2, workloads: 1 }, f);
-  assert.deepEqual(lab.hosts.map((h) => [h.name, h.ipv4, h.ipv6, h.rack]), [
-    ["h1", "10.98.1.11/32", "fd98:1::b/128", "r1"],
-    ["h2", "10.98.1.12/32", "fd98:1::c/128", "r1"],
-    ["h3", "10.98.2.11/32", "fd98:2::b/128", "r2"],
-    ["h4", "10.98.2.12/32", "fd98:2::c/128", "r2"],
-  ]);
+  assert.deepEqual(
+    lab.hosts.map((h) => [h.name, h.ipv4, h.ipv6, h.rack]),
+    [
+      ["h1", "10.98.1.11/32", "fd98:1::b/128", "r1"],
+      ["h2", "10.98.1.12/32", "fd98:1::c/128", "r1"],
+      ["h3", "10.98.2.11/32", "fd98:2::b/128", "r2"],
+      ["h4", "10.98.2.12/32", "fd98:2::c/128", "r2"],
+    ],
+  );
   assert.equal(lab.workloads.length, 4);
   for (const ns of [...f.routers.map((r) => r.netns), ...lab.hosts.map((h) => h.netns)]) assert.ok(isLabNamespace("fab", ns), ns);
 });
 
 test("fabric plan: host AS model gives every host and every ToR an AS of its own", () => {
   const f = planFabric("fab", { racks: 2, hosts: 1, tor: "bird", asModel: "host" });
-  assert.deepEqual(f.routers.map((r) => [r.name, r.kind, r.asNumber]), [
-    ["r1a", "bird", 65011],
-    ["r1b", "bird", 65012],
-    ["r2a", "bird", 65021],
-    ["r2b", "bird", 65022],
-    ["sp1", "bird", 65000],
-  ]);
-  assert.deepEqual(f.hosts.map((h) => [h.name, h.asNumber]), [["h1", 4200000001], ["h2", 4200000002]]);
-  assert.deepEqual(f.routers[0]!.down.map((d) => d.peerAs), [4200000001]);
+  assert.deepEqual(
+    f.routers.map((r) => [r.name, r.kind, r.asNumber]),
+    [
+      ["r1a", "bird", 65011],
+      ["r1b", "bird", 65012],
+      ["r2a", "bird", 65021],
+      ["r2b", "bird", 65022],
+      ["sp1", "bird", 65000],
+    ],
+  );
+  assert.deepEqual(
+    f.hosts.map((h) => [h.name, h.asNumber]),
+    [
+      ["h1", 4200000001],
+      ["h2", 4200000002],
+    ],
+  );
+  assert.deepEqual(
+    f.routers[0]!.down.map((d) => d.peerAs),
+    [4200000001],
+  );
 });
 
 test("fabric plan: bad shapes are refused with a code", () => {
@@ -130,7 +166,11 @@ test("FRR's bgpd and zebra accept every generated FRR configuration (-C, dry run
         assert.doesNotMatch(r1.stdout + r1.stderr, /No such command|Unknown command|error/i, `${r.name}: ${r1.stderr}`);
         const z = join(dir, "zebra.conf");
         writeFileSync(z, zebraConfig(r, { dir, holdTime: 9 }));
-        const r2 = spawnSync("/usr/lib/frr/zebra", ["-C", "-u", "frr", "-g", "frr", "-f", z, "-i", join(dir, "z.pid"), "--vty_socket", dir, "-z", join(dir, "zs.api")], { encoding: "utf8" });
+        const r2 = spawnSync(
+          "/usr/lib/frr/zebra",
+          ["-C", "-u", "frr", "-g", "frr", "-f", z, "-i", join(dir, "z.pid"), "--vty_socket", dir, "-z", join(dir, "zs.api")],
+          { encoding: "utf8" },
+        );
         assert.doesNotMatch(r2.stdout + r2.stderr, /No such command|Unknown command/i, `${r.name} zebra: ${r2.stderr}`);
       }
     }

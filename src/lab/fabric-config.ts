@@ -105,8 +105,12 @@ export function birdConfig(plan: FabricPlan, r: RouterPlan, files: RouterFiles):
   lines.push(`# ${r.role === "tor" ? "the spine" : "the ToRs"}: eBGP, one session per family on the point-to-point link`);
   for (const l of links) {
     const common = `hold time ${hold}; connect retry time 2; graceful restart off;${plan.bfd ? " bfd on; error wait time 1, 10;" : ""}`;
-    lines.push(`protocol bgp ${birdName(`${l.peerName}_4`)} { local ${bare(l.ipv4)} as ${r.asNumber}; neighbor ${l.peerIPv4} as ${l.peerAs}; ${common} ipv4 { import all; export all; }; }`);
-    lines.push(`protocol bgp ${birdName(`${l.peerName}_6`)} { local ${bare(l.ipv6)} as ${r.asNumber}; neighbor ${l.peerIPv6} as ${l.peerAs}; ${common} ipv6 { import all; export all; }; }`);
+    lines.push(
+      `protocol bgp ${birdName(`${l.peerName}_4`)} { local ${bare(l.ipv4)} as ${r.asNumber}; neighbor ${l.peerIPv4} as ${l.peerAs}; ${common} ipv4 { import all; export all; }; }`,
+    );
+    lines.push(
+      `protocol bgp ${birdName(`${l.peerName}_6`)} { local ${bare(l.ipv6)} as ${r.asNumber}; neighbor ${l.peerIPv6} as ${l.peerAs}; ${common} ipv6 { import all; export all; }; }`,
+    );
   }
   return lines.join("\n") + "\n";
 }
@@ -196,8 +200,28 @@ export function tabbyTorConfig(plan: FabricPlan, r: RouterPlan, files: RouterFil
           import: accept(),
           export: accept(),
         })),
-        { address: up.peerIPv4, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv4"], localAddress: bare(up.ipv4), ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}), import: accept(), export: accept() },
-        { address: up.peerIPv6, asNumber: up.peerAs, holdTime: files.holdTime, connectRetry: 2, families: ["ipv6"], localAddress: bare(up.ipv6), ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}), import: accept(), export: accept() },
+        {
+          address: up.peerIPv4,
+          asNumber: up.peerAs,
+          holdTime: files.holdTime,
+          connectRetry: 2,
+          families: ["ipv4"],
+          localAddress: bare(up.ipv4),
+          ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}),
+          import: accept(),
+          export: accept(),
+        },
+        {
+          address: up.peerIPv6,
+          asNumber: up.peerAs,
+          holdTime: files.holdTime,
+          connectRetry: 2,
+          families: ["ipv6"],
+          localAddress: bare(up.ipv6),
+          ...(plan.bfd ? { bfd: { ...plan.bfd } } : {}),
+          import: accept(),
+          export: accept(),
+        },
       ],
     })
   );

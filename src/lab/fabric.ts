@@ -22,7 +22,12 @@ import type { CommandRunner } from "../dataplane/exec.js";
 
 export const FRR_DIR = "/usr/lib/frr";
 
-const NETNS_SYSCTLS = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"];
+const NETNS_SYSCTLS = [
+  "net.ipv6.conf.all.accept_dad=0",
+  "net.ipv6.conf.default.accept_dad=0",
+  "net.ipv4.conf.all.rp_filter=0",
+  "net.ipv4.conf.default.rp_filter=0",
+];
 // routers forward; hosts get forwarding from their agent
 const ROUTER_SYSCTLS = [...NETNS_SYSCTLS, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"];
 
@@ -98,9 +103,16 @@ export function routerDir(labDir: string, r: RouterPlan): string {
 }
 
 /** Starts every router's daemon(s), handing each router's processes to `started` as it goes. */
-export async function startRouters(state: LabState, fabric: FabricPlan, holdTime: number, started: (procs: LabProcess[]) => void, fx: LabEffects = labEffects()): Promise<void> {
+export async function startRouters(
+  state: LabState,
+  fabric: FabricPlan,
+  holdTime: number,
+  started: (procs: LabProcess[]) => void,
+  fx: LabEffects = labEffects(),
+): Promise<void> {
   if (fabric.routers.some((r) => r.kind === "frr")) {
-    if (!existsSync(join(FRR_DIR, "bgpd")) || !existsSync(join(FRR_DIR, "zebra"))) throw new TabbyError("LAB_NO_DAEMON", `--tor frr/mixed needs FRR (${FRR_DIR}/zebra and bgpd: apt-get install frr)`);
+    if (!existsSync(join(FRR_DIR, "bgpd")) || !existsSync(join(FRR_DIR, "zebra")))
+      throw new TabbyError("LAB_NO_DAEMON", `--tor frr/mixed needs FRR (${FRR_DIR}/zebra and bgpd: apt-get install frr)`);
     // zebra drops to the frr user: it must be able to reach its directory (search permission only)
     for (const d of [LAB_ROOT, state.dir]) chmodSync(d, 0o711);
   }
@@ -114,7 +126,19 @@ export async function startRouter(state: LabState, fabric: FabricPlan, r: Router
   if (r.kind === "bird") {
     const conf = join(dir, "bird.conf");
     writeFileSync(conf, birdConfig(fabric, r, files));
-    return [await fx.supervisor.start({ role: "router", name: r.name, cmd: "bird", args: ["-c", conf, "-s", join(dir, "bird.ctl"), "-P", join(dir, "bird.pid")], netns: r.netns, log: join(dir, "bird.out"), marker: conf, pidFile: join(dir, "bird.pid"), daemonizes: true })];
+    return [
+      await fx.supervisor.start({
+        role: "router",
+        name: r.name,
+        cmd: "bird",
+        args: ["-c", conf, "-s", join(dir, "bird.ctl"), "-P", join(dir, "bird.pid")],
+        netns: r.netns,
+        log: join(dir, "bird.out"),
+        marker: conf,
+        pidFile: join(dir, "bird.pid"),
+        daemonizes: true,
+      }),
+    ];
   }
   if (r.kind === "frr") {
     const zconf = join(dir, "zebra.conf");
@@ -128,7 +152,17 @@ export async function startRouter(state: LabState, fabric: FabricPlan, r: Router
     await sh(fx.runner, "chown", ["frr:frr", dir, zconf, bconf, join(dir, "vtysh.conf"), ...(fabric.bfd ? [fconf] : [])]);
     const zserv = join(dir, "zserv.api");
     const frrd = (daemon: string, name: string, conf: string, args: string[]) =>
-      fx.supervisor.start({ role: "router", name, cmd: join(FRR_DIR, daemon), args: ["-d", "-f", conf, "-i", join(dir, `${daemon}.pid`), "--vty_socket", dir, "-z", zserv, "-P", "0", ...args], netns: r.netns, log: join(dir, `${daemon}.out`), marker: conf, pidFile: join(dir, `${daemon}.pid`), daemonizes: true });
+      fx.supervisor.start({
+        role: "router",
+        name,
+        cmd: join(FRR_DIR, daemon),
+        args: ["-d", "-f", conf, "-i", join(dir, `${daemon}.pid`), "--vty_socket", dir, "-z", zserv, "-P", "0", ...args],
+        netns: r.netns,
+        log: join(dir, `${daemon}.out`),
+        marker: conf,
+        pidFile: join(dir, `${daemon}.pid`),
+        daemonizes: true,
+      });
     // the real zebra, one per namespace, all its paths private to this router
     const extra: LabProcess[] = [await frrd("zebra", `${r.name}-zebra`, zconf, [])];
     try {
@@ -143,7 +177,17 @@ export async function startRouter(state: LabState, fabric: FabricPlan, r: Router
   }
   const conf = join(dir, "tabby.yaml");
   writeFileSync(conf, tabbyTorConfig(fabric, r, { ...files, control: join(dir, "tabby.sock") }));
-  return [await fx.supervisor.start({ role: "router", name: r.name, cmd: NODE, args: [CLI_MAIN, "bgp", "run", "-c", conf], netns: r.netns, log: join(dir, "tabby.log"), marker: conf })];
+  return [
+    await fx.supervisor.start({
+      role: "router",
+      name: r.name,
+      cmd: NODE,
+      args: [CLI_MAIN, "bgp", "run", "-c", conf],
+      netns: r.netns,
+      log: join(dir, "tabby.log"),
+      marker: conf,
+    }),
+  ];
 }
 
 /** GTSM hop count between hosts and their ToRs: one link, so anything from further away is dropped. */
@@ -166,7 +210,13 @@ export function fabricResources(fabric: FabricPlan, asNumber: number): Resource[
           kind: "BGPPeer",
           metadata: { name: `lab-${r.name}` },
           // the ToR is on the host's link: GTSM (RFC 5082), as the ToR's config has it towards the hosts
-          spec: { nodeSelector: `rack == '${r.rack}'`, peerIP: r.rackIPv4, asNumber: r.asNumber, ttlSecurity: FABRIC_TTL_SECURITY, ...(fabric.bfd ? { failureDetectionMode: "BFDIfDirectlyConnected" } : {}) },
+          spec: {
+            nodeSelector: `rack == '${r.rack}'`,
+            peerIP: r.rackIPv4,
+            asNumber: r.asNumber,
+            ttlSecurity: FABRIC_TTL_SECURITY,
+            ...(fabric.bfd ? { failureDetectionMode: "BFDIfDirectlyConnected" } : {}),
+          },
         }),
       ),
   ];
@@ -207,7 +257,12 @@ export function anycastWorkloads(fabric: FabricPlan, workloadNames: string[]): s
 }
 
 /** Adds the anycast addresses inside the workload and to its WorkloadEndpoint's ipNetworks. */
-export async function placeAnycast(client: ResourceClient, fabric: FabricPlan, w: { netns: string; containerId: string }, runner: CommandRunner = labEffects().runner): Promise<void> {
+export async function placeAnycast(
+  client: ResourceClient,
+  fabric: FabricPlan,
+  w: { netns: string; containerId: string },
+  runner: CommandRunner = labEffects().runner,
+): Promise<void> {
   await ipBatch(runner, w.netns, [`addr add ${fabric.anycast.ipv4}/32 dev eth0`, `addr add ${fabric.anycast.ipv6}/128 dev eth0 nodad`]);
   for (let attempt = 0; ; attempt++) {
     const { items } = await client.list<WorkloadEndpoint>("WorkloadEndpoint", LAB_NAMESPACE);
@@ -225,4 +280,3 @@ export async function placeAnycast(client: ResourceClient, fabric: FabricPlan, w
     }
   }
 }
-

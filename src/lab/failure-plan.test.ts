@@ -59,7 +59,10 @@ test("rulesets: a link drops only its interface, both ways; a dead router drops 
 
 test("drill: each workload probes one on another host, another rack when there is one; default failures per topology", () => {
   const fab = state("fabric");
-  assert.deepEqual(probePairs(fab).map((p) => `${p.from.name}→${p.to.name}`), ["h1-w1→h2-w1", "h2-w1→h1-w1"]);
+  assert.deepEqual(
+    probePairs(fab).map((p) => `${p.from.name}→${p.to.name}`),
+    ["h1-w1→h2-w1", "h2-w1→h1-w1"],
+  );
   assert.deepEqual(defaultDrill(fab), ["h1", "h1:r1a", "r1a"]);
   assert.deepEqual(defaultDrill(state("rr")), ["h1", "rr1"]);
   assert.deepEqual(defaultDrill(state("mesh")), ["h1", "h2"]);

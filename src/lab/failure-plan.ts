@@ -58,8 +58,7 @@ export function failTargets(state: LabState): string[] {
 }
 
 export function planFailure(state: LabState, target: string): LabFailure {
-  const unknown = () =>
-    new TabbyError("LAB_NO_TARGET", `no failure target "${target}" in lab ${state.name}; one of: ${failTargets(state).join(", ")}`);
+  const unknown = () => new TabbyError("LAB_NO_TARGET", `no failure target "${target}" in lab ${state.name}; one of: ${failTargets(state).join(", ")}`);
   const parts = target.split(":");
   if (parts.length === 1) {
     if (state.plan.hosts.some((h) => h.name === target)) return { target, kind: "agent", host: target };
@@ -72,7 +71,10 @@ export function planFailure(state: LabState, target: string): LabFailure {
   if (parts.length !== 2) throw unknown();
   const [a, b] = parts as [string, string];
   if (state.fabric) {
-    for (const [x, y] of [[a, b], [b, a]] as const) {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       const h = state.fabric.hosts.find((hh) => hh.name === x);
       const up = h?.uplinks.find((u) => u.tor === y);
       const host = state.plan.hosts.find((hh) => hh.name === x);

@@ -17,16 +17,26 @@ import { reflectorSpec } from "./reflectors.js";
 /** SIGKILL, as a crash: no grace period. */
 const killAll = (fx: LabEffects, procs: LabProcess[]) => fx.supervisor.stop(procs, { signal: "SIGKILL", graceMs: 0 });
 
-const routerProcs = (state: LabState, name: string) => state.processes.filter((p) => p.role === "router" && (p.name === name || p.name === `${name}-zebra` || p.name === `${name}-bfdd`));
+const routerProcs = (state: LabState, name: string) =>
+  state.processes.filter((p) => p.role === "router" && (p.name === name || p.name === `${name}-zebra` || p.name === `${name}-bfdd`));
 
 export async function failLab(state: LabState, target: string, fx: LabEffects = labEffects()): Promise<LabFailure> {
   const f = planFailure(state, target);
-  if ((state.failures ?? []).some((x) => x.target === f.target)) throw new TabbyError("LAB_ALREADY_FAILED", `${target} has already failed; \`tabby lab heal ${target}\` first`);
+  if ((state.failures ?? []).some((x) => x.target === f.target))
+    throw new TabbyError("LAB_ALREADY_FAILED", `${target} has already failed; \`tabby lab heal ${target}\` first`);
   const rules = failRuleset(f);
   if (rules && f.kind !== "agent") await sh(fx.runner, "nft", ["-f", "-"], { netns: f.netns, input: rules });
-  if (f.kind === "agent") await killAll(fx, state.processes.filter((p) => p.role === "agent" && p.name === f.host));
+  if (f.kind === "agent")
+    await killAll(
+      fx,
+      state.processes.filter((p) => p.role === "agent" && p.name === f.host),
+    );
   else if (f.kind === "router") await killAll(fx, routerProcs(state, f.router));
-  else if (f.kind === "reflector") await killAll(fx, state.processes.filter((p) => p.role === "reflector" && p.name === f.reflector));
+  else if (f.kind === "reflector")
+    await killAll(
+      fx,
+      state.processes.filter((p) => p.role === "reflector" && p.name === f.reflector),
+    );
   state.failures = [...(state.failures ?? []), f];
   writeLabState(state);
   return f;
@@ -36,7 +46,8 @@ export async function failLab(state: LabState, target: string, fx: LabEffects = 
 export async function healLab(state: LabState, target?: string, fx: LabEffects = labEffects()): Promise<LabFailure[]> {
   const all = state.failures ?? [];
   const which = target === undefined ? all : all.filter((f) => f.target === target || f.target === planFailure(state, target).target);
-  if (target !== undefined && which.length === 0) throw new TabbyError("LAB_NOT_FAILED", `${target} has not failed (failed now: ${all.map((f) => f.target).join(", ") || "nothing"})`);
+  if (target !== undefined && which.length === 0)
+    throw new TabbyError("LAB_NOT_FAILED", `${target} has not failed (failed now: ${all.map((f) => f.target).join(", ") || "nothing"})`);
   for (const f of which) {
     if (f.kind !== "agent") {
       const r = await fx.runner.run("nft", ["delete", "table", "inet", failTable(f)], { netns: f.netns });

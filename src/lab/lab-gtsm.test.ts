@@ -22,7 +22,11 @@ const plural: Record<string, string> = { Node: "nodes", BGPPeer: "bgppeers", BGP
 function stateOf(plan: LabPlan, resources: Resource[]): HostState {
   const s = emptyHostState();
   for (const h of plan.hosts) {
-    const node = { kind: "Node", metadata: { name: h.name, labels: h.rack ? { rack: h.rack } : {} }, spec: { bgp: { ipv4Address: h.ipv4, ipv6Address: h.ipv6 } } };
+    const node = {
+      kind: "Node",
+      metadata: { name: h.name, labels: h.rack ? { rack: h.rack } : {} },
+      spec: { bgp: { ipv4Address: h.ipv4, ipv6Address: h.ipv6 } },
+    };
     applyKeyUpdate(s, `${R}nodes/${h.name}`, JSON.stringify(node));
   }
   for (const r of resources) applyKeyUpdate(s, `${R}${plural[r.kind]}/${r.metadata.name}`, JSON.stringify(r));
@@ -35,7 +39,14 @@ test("mesh lab: every host-to-host session runs GTSM by default (the hosts share
   for (const h of plan.hosts) {
     const peers = computePeerPlan(s, h.name).peers;
     assert.equal(peers.length, 2);
-    assert.deepEqual(peers.map((p) => [p.type, p.ttlSecurity]), [["mesh", 1], ["mesh", 1]], h.name);
+    assert.deepEqual(
+      peers.map((p) => [p.type, p.ttlSecurity]),
+      [
+        ["mesh", 1],
+        ["mesh", 1],
+      ],
+      h.name,
+    );
   }
 });
 
@@ -43,10 +54,23 @@ test("rr lab: both ends of every host-reflector session ask for GTSM", () => {
   const plan = planLab({ name: "tabby", hosts: 2, workloads: 1 });
   const rrs = planReflectors(plan);
   const s = stateOf(plan, reflectorResources(plan, rrs));
-  for (const h of plan.hosts) assert.deepEqual(computePeerPlan(s, h.name).peers.map((p) => [p.address, p.ttlSecurity]), [["10.99.0.2", 1], ["10.99.0.3", 1]]);
+  for (const h of plan.hosts)
+    assert.deepEqual(
+      computePeerPlan(s, h.name).peers.map((p) => [p.address, p.ttlSecurity]),
+      [
+        ["10.99.0.2", 1],
+        ["10.99.0.3", 1],
+      ],
+    );
   for (const rr of rrs) {
     const conf = parse(reflectorConfig(plan, rr, "/run/x.sock", 9)) as { peers: { address: string; ttlSecurity?: number }[] };
-    assert.deepEqual(conf.peers.map((p) => [p.address, p.ttlSecurity]), [["10.99.0.11", 1], ["10.99.0.12", 1]]);
+    assert.deepEqual(
+      conf.peers.map((p) => [p.address, p.ttlSecurity]),
+      [
+        ["10.99.0.11", 1],
+        ["10.99.0.12", 1],
+      ],
+    );
   }
 });
 
@@ -58,7 +82,11 @@ test("fabric lab: hosts' sessions to their ToRs ask for GTSM, in both AS models"
     for (const h of plan.hosts) {
       const peers = computePeerPlan(s, h.name).peers;
       assert.equal(peers.length, 2, `${h.name}: one session per ToR`);
-      assert.deepEqual(peers.map((p) => p.ttlSecurity), [1, 1], `${asModel} ${h.name}`);
+      assert.deepEqual(
+        peers.map((p) => p.ttlSecurity),
+        [1, 1],
+        `${asModel} ${h.name}`,
+      );
     }
   }
 });

@@ -6,7 +6,15 @@ const reply = (seq: number) => `64 bytes from 10.65.0.5: icmp_seq=${seq} ttl=62 
 
 test("losses and the longest run of them, from the sequence numbers; the last packet sent is not counted", () => {
   const seqs = [1, 2, 3, 7, 8, 10];
-  const text = ["PING 10.65.0.5 (10.65.0.5) 56(84) bytes of data.", ...seqs.map(reply), "From 10.99.0.11 icmp_seq=9 Destination Host Unreachable", reply(3) + " (DUP!)", "", "--- 10.65.0.5 ping statistics ---", "11 packets transmitted, 6 received, +1 errors, 45% packet loss, time 100ms"].join("\n");
+  const text = [
+    "PING 10.65.0.5 (10.65.0.5) 56(84) bytes of data.",
+    ...seqs.map(reply),
+    "From 10.99.0.11 icmp_seq=9 Destination Host Unreachable",
+    reply(3) + " (DUP!)",
+    "",
+    "--- 10.65.0.5 ping statistics ---",
+    "11 packets transmitted, 6 received, +1 errors, 45% packet loss, time 100ms",
+  ].join("\n");
   assert.deepEqual(summarizePing(text, 10), { sent: 10, received: 6, lost: 4, longestRun: 3, longestGapMs: 30 });
 });
 

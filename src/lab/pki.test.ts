@@ -18,7 +18,10 @@ test("certConfig: the extensions of a CA, a server and a client certificate", ()
     certConfig("tabby-cni", "client"),
     "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = tabby-cni\n[ext]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = clientAuth\nauthorityKeyIdentifier = keyid\n",
   );
-  assert.match(certConfig("s", "server", ["IP:10.99.0.254"]), /extendedKeyUsage = serverAuth,clientAuth\nauthorityKeyIdentifier = keyid\nsubjectAltName = IP:10.99.0.254\n$/);
+  assert.match(
+    certConfig("s", "server", ["IP:10.99.0.254"]),
+    /extendedKeyUsage = serverAuth,clientAuth\nauthorityKeyIdentifier = keyid\nsubjectAltName = IP:10.99.0.254\n$/,
+  );
   assert.match(certConfig("ca", "ca"), /basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign/);
 });
 

@@ -94,7 +94,26 @@ function issueCommands(dir: string, ca: string, caKey: string, pair: KeyPair, na
   return {
     csr,
     req: ["req", "-new", "-config", c, ...NEW_KEY, "-keyout", pair.key, "-out", csr],
-    sign: ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-set_serial", `0x${randomBytes(16).toString("hex")}`, "-days", DAYS, "-extfile", c, "-extensions", "ext", "-out", pair.cert],
+    sign: [
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      ca,
+      "-CAkey",
+      caKey,
+      "-set_serial",
+      `0x${randomBytes(16).toString("hex")}`,
+      "-days",
+      DAYS,
+      "-extfile",
+      c,
+      "-extensions",
+      "ext",
+      "-out",
+      pair.cert,
+    ],
   };
 }
 
@@ -137,7 +156,13 @@ export interface ExplainPki {
 export function explainPkiPaths(labDir: string, hostNames: string[]): ExplainPki {
   const dir = join(labDir, "explain-pki");
   const pair = (n: string): KeyPair => ({ cert: join(dir, `${n}.pem`), key: join(dir, `${n}-key.pem`) });
-  return { dir, ca: join(dir, "ca.pem"), caKey: join(dir, "ca-key.pem"), hosts: Object.fromEntries(hostNames.map((h) => [h, pair(`agent-${h}`)])), client: pair("explain-client") };
+  return {
+    dir,
+    ca: join(dir, "ca.pem"),
+    caKey: join(dir, "ca-key.pem"),
+    hosts: Object.fromEntries(hostNames.map((h) => [h, pair(`agent-${h}`)])),
+    client: pair("explain-client"),
+  };
 }
 
 /**
@@ -145,14 +170,25 @@ export function explainPkiPaths(labDir: string, hostNames: string[]): ExplainPki
  * commands at a time (a 50-host lab needs 100 of them); the files are private as above.
  */
 export async function makeExplainPki(runner: CommandRunner, labDir: string, labName: string, hosts: { name: string; ips: string[] }[]): Promise<ExplainPki> {
-  const p = explainPkiPaths(labDir, hosts.map((h) => h.name));
+  const p = explainPkiPaths(
+    labDir,
+    hosts.map((h) => h.name),
+  );
   const run = async (args: string[]) => {
     const r = await runner.run("openssl", args);
     if (r.code !== 0) throw new TabbyError("LAB_PKI_FAILED", `openssl ${args[0]} failed: ${r.stderr.trim() || r.stdout.trim()}`);
   };
   await run(freshCaDir(p.dir, p.ca, p.caKey, `tabby lab ${labName} explain CA`));
   const certs: { pair: KeyPair; name: string; text: string }[] = [
-    ...hosts.map((h) => ({ pair: p.hosts[h.name]!, name: `agent-${h.name}`, text: certConfig(`tabby-agent-${h.name}`, "server", h.ips.map((ip) => `IP:${ip}`)) })),
+    ...hosts.map((h) => ({
+      pair: p.hosts[h.name]!,
+      name: `agent-${h.name}`,
+      text: certConfig(
+        `tabby-agent-${h.name}`,
+        "server",
+        h.ips.map((ip) => `IP:${ip}`),
+      ),
+    })),
     { pair: p.client, name: "explain-client", text: certConfig("tabby-explain", "client") },
   ];
   let next = 0;

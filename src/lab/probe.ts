@@ -42,7 +42,9 @@ function tcp(t: ProbeTarget): Promise<{ ok: boolean; error?: string }> {
     const timer = setTimeout(() => done({ ok: false, error: "timeout" }), 2500);
     sock.setEncoding("utf8");
     sock.on("data", (d: string) => (data += d));
-    sock.on("end", () => done((t.accept ?? [t.name]).includes(data.trim()) ? { ok: true } : { ok: false, error: `answered as ${JSON.stringify(data.trim())}` }));
+    sock.on("end", () =>
+      done((t.accept ?? [t.name]).includes(data.trim()) ? { ok: true } : { ok: false, error: `answered as ${JSON.stringify(data.trim())}` }),
+    );
     sock.on("error", (err) => done({ ok: false, error: (err as NodeJS.ErrnoException).code ?? err.message }));
   });
 }

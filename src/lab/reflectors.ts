@@ -77,16 +77,30 @@ export function reflectorResources(plan: LabPlan, reflectors: ReflectorPlan[]): 
   return [
     { apiVersion: API_VERSION, kind: "BGPConfiguration", metadata: { name: "default" }, spec: { asNumber: plan.asNumber, nodeToNodeMeshEnabled: false } },
     ...reflectors.map(
-      (rr): Resource => ({ apiVersion: API_VERSION, kind: "BGPPeer", metadata: { name: `lab-${rr.name}` }, spec: { peerIP: bare(rr.ipv4), asNumber: plan.asNumber, ttlSecurity: 1 } }),
+      (rr): Resource => ({
+        apiVersion: API_VERSION,
+        kind: "BGPPeer",
+        metadata: { name: `lab-${rr.name}` },
+        spec: { peerIP: bare(rr.ipv4), asNumber: plan.asNumber, ttlSecurity: 1 },
+      }),
     ),
   ];
 }
 
 /** Makes each reflector's namespace on the fabric bridge and starts its speaker. */
-export async function startReflectors(plan: LabPlan, reflectors: ReflectorPlan[], dir: string, holdTime: number, fx: LabEffects = labEffects()): Promise<LabProcess[]> {
+export async function startReflectors(
+  plan: LabPlan,
+  reflectors: ReflectorPlan[],
+  dir: string,
+  holdTime: number,
+  fx: LabEffects = labEffects(),
+): Promise<LabProcess[]> {
   const procs: LabProcess[] = [];
   for (const rr of reflectors) {
-    await ipBatch(fx.runner, undefined, [`netns add ${rr.netns}`, `link add eth0 netns ${rr.netns} type veth peer name ${rr.fabricPort} netns ${plan.fabricNetns}`]);
+    await ipBatch(fx.runner, undefined, [
+      `netns add ${rr.netns}`,
+      `link add eth0 netns ${rr.netns} type veth peer name ${rr.fabricPort} netns ${plan.fabricNetns}`,
+    ]);
     await sysctls(fx.runner, rr.netns, ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
     await ipBatch(fx.runner, plan.fabricNetns, [`link set ${rr.fabricPort} master br0 up`]);
     await ipBatch(fx.runner, rr.netns, ["link set lo up", `addr add ${rr.ipv4} dev eth0`, `addr add ${rr.ipv6} dev eth0 nodad`, "link set eth0 up"]);
@@ -103,5 +117,13 @@ const reflectorConfigFile = (dir: string, rr: ReflectorPlan) => join(dir, `${rr.
 export function reflectorSpec(rr: ReflectorPlan, dir: string): DaemonSpec {
   const config = reflectorConfigFile(dir, rr);
   // the config path is on the command line: a reused pid is never mistaken for ours
-  return { role: "reflector", name: rr.name, cmd: NODE, args: [CLI_MAIN, "bgp", "run", "-c", config], netns: rr.netns, log: join(dir, `${rr.name}.log`), marker: config };
+  return {
+    role: "reflector",
+    name: rr.name,
+    cmd: NODE,
+    args: [CLI_MAIN, "bgp", "run", "-c", config],
+    netns: rr.netns,
+    log: join(dir, `${rr.name}.log`),
+    marker: config,
+  };
 }

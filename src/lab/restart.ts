@@ -14,7 +14,11 @@ export async function restartAgent(state: LabState, host: string, kill: boolean,
   const idx = state.processes.findIndex((p) => p.role === "agent" && p.name === host);
   const old = idx >= 0 ? state.processes[idx] : undefined;
   // SIGTERM with 5 s to say goodbye (then SIGKILL), or SIGKILL at once as a crash
-  const fresh = await fx.supervisor.restart(old && processIsOurs(old) ? old : undefined, agentSpec(state, plan, state.holdTime ?? 9), kill ? { signal: "SIGKILL", graceMs: 0 } : { graceMs: 5000 });
+  const fresh = await fx.supervisor.restart(
+    old && processIsOurs(old) ? old : undefined,
+    agentSpec(state, plan, state.holdTime ?? 9),
+    kill ? { signal: "SIGKILL", graceMs: 0 } : { graceMs: 5000 },
+  );
   if (idx >= 0) state.processes[idx] = fresh;
   else state.processes.push(fresh);
   writeLabState(state);

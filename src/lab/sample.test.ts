@@ -41,7 +41,7 @@ test("property: every sample size and seed gives distinct valid pairs; the gener
     const n = 2 + (seed % 9);
     const extra = seed % 3 === 0 ? ["anycast a", "anycast b"] : [];
     const total = pairCount(n, extra.length);
-    const k = 1 + (seed * 7) % total;
+    const k = 1 + ((seed * 7) % total);
     const s = samplePairs(names(n), extra, k, seed);
     assert.equal(s.length, Math.min(k, total));
     assert.equal(new Set(s.map((p) => `${p.from} ${p.to}`)).size, s.length);

@@ -25,11 +25,15 @@ export function labEffects(): LabEffects {
 export async function sh(runner: CommandRunner, cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
   const r = await runner.run(cmd, args, opts);
   if (r.code !== 0) {
-    throw new TabbyError("LAB_COMMAND_FAILED", `${cmd} ${args.join(" ")}${opts.netns ? ` (netns ${opts.netns})` : ""} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`, {
-      cmd,
-      args,
-      stderr: r.stderr,
-    });
+    throw new TabbyError(
+      "LAB_COMMAND_FAILED",
+      `${cmd} ${args.join(" ")}${opts.netns ? ` (netns ${opts.netns})` : ""} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`,
+      {
+        cmd,
+        args,
+        stderr: r.stderr,
+      },
+    );
   }
   return r.stdout;
 }
@@ -53,7 +57,8 @@ export async function ipBatch(runner: CommandRunner, netns: string | undefined, 
 export const netnsPath = (netns: string) => `/run/netns/${netns}`;
 
 /** Sysctls inside a namespace. */
-export const sysctls = (runner: CommandRunner, netns: string, settings: string[]) => sh(runner, "sysctl", ["-q", "-w", ...settings], { netns: netnsPath(netns) });
+export const sysctls = (runner: CommandRunner, netns: string, settings: string[]) =>
+  sh(runner, "sysctl", ["-q", "-w", ...settings], { netns: netnsPath(netns) });
 
 export async function listNetns(runner: CommandRunner): Promise<string[]> {
   const out = await sh(runner, "ip", ["-j", "netns", "list"]);

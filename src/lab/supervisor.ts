@@ -89,7 +89,12 @@ export class ProcessSupervisor implements Supervisor {
   private startForeground(spec: DaemonSpec, file: string, argv: string[]): LabProcess {
     const fd = openSync(spec.log, "a");
     try {
-      const child = spawn(file, argv, { detached: true, stdio: ["ignore", fd, fd], ...(spec.cwd ? { cwd: spec.cwd } : {}), ...(spec.env ? { env: spec.env } : {}) });
+      const child = spawn(file, argv, {
+        detached: true,
+        stdio: ["ignore", fd, fd],
+        ...(spec.cwd ? { cwd: spec.cwd } : {}),
+        ...(spec.env ? { env: spec.env } : {}),
+      });
       child.unref();
       if (child.pid === undefined) throw new TabbyError("LAB_DAEMON_FAILED", `could not start ${spec.role} ${spec.name}: ${file} ${argv.join(" ")}`);
       const pid = child.pid;
@@ -117,7 +122,11 @@ export class ProcessSupervisor implements Supervisor {
     } finally {
       closeSync(fd);
     }
-    if (code !== 0) throw new TabbyError("LAB_DAEMON_FAILED", `${spec.role} ${spec.name}: ${spec.cmd} exited with code ${code}; the end of ${spec.log}:\n${tail(spec.log, 15)}`);
+    if (code !== 0)
+      throw new TabbyError(
+        "LAB_DAEMON_FAILED",
+        `${spec.role} ${spec.name}: ${spec.cmd} exited with code ${code}; the end of ${spec.log}:\n${tail(spec.log, 15)}`,
+      );
     for (let i = 0; i < 100; i++) {
       if (existsSync(spec.pidFile)) {
         const pid = Number(readFileSync(spec.pidFile, "utf8").trim());
@@ -136,7 +145,10 @@ export class ProcessSupervisor implements Supervisor {
       if (how) throw new TabbyError("LAB_DAEMON_FAILED", `${spec.role} ${spec.name} (pid ${proc.pid}) ${how}; the end of ${spec.log}:\n${tail(spec.log, 15)}`);
       await sleep(100);
     }
-    throw new TabbyError("LAB_DAEMON_FAILED", `${spec.role} ${spec.name} (pid ${proc.pid}) did not become ready in ${(spec.readyTimeoutMs ?? 20_000) / 1000} s; see ${spec.log}`);
+    throw new TabbyError(
+      "LAB_DAEMON_FAILED",
+      `${spec.role} ${spec.name} (pid ${proc.pid}) did not become ready in ${(spec.readyTimeoutMs ?? 20_000) / 1000} s; see ${spec.log}`,
+    );
   }
 
   async stop(procs: LabProcess[], opts: StopOptions = {}): Promise<number> {
@@ -176,7 +188,9 @@ export class FakeSupervisor implements Supervisor {
 
   async start(spec: DaemonSpec): Promise<LabProcess> {
     const [file, argv] = wrapNetns(spec.cmd, spec.args, spec.netns);
-    this.record(`start ${spec.role} ${spec.name}${spec.daemonizes ? " (daemonizes)" : ""}: ${[file, ...argv].join(" ")} > ${spec.log}${spec.pidFile ? ` pid ${spec.pidFile}` : ""}`);
+    this.record(
+      `start ${spec.role} ${spec.name}${spec.daemonizes ? " (daemonizes)" : ""}: ${[file, ...argv].join(" ")} > ${spec.log}${spec.pidFile ? ` pid ${spec.pidFile}` : ""}`,
+    );
     await this.onStart(spec);
     return { role: spec.role, name: spec.name, pid: this.nextPid++, marker: spec.marker };
   }

@@ -30,9 +30,12 @@ after(() => rmSync(root, { recursive: true, force: true }));
 /** Paths that differ between machines and runs, replaced by names. */
 function normalize(text: string): string {
   return text
-    .split(root).join("<root>")
-    .split(process.execPath).join("<node>")
-    .split(DIST).join("<dist>")
+    .split(root)
+    .join("<root>")
+    .split(process.execPath)
+    .join("<node>")
+    .split(DIST)
+    .join("<dist>")
     .replace(/-set_serial 0x[0-9a-f]+/g, "-set_serial <random>");
 }
 
@@ -66,7 +69,11 @@ async function recordUp(opts: LabUpOptions): Promise<string> {
   const state = await labUp({ ...opts, say: (l) => say.push(l) }, { runner, supervisor });
   assert.equal(state.ready, true);
   assert.equal(state.workloads.length, state.plan.workloads.length);
-  assert.deepEqual(state.workloads.map((w) => w.name), state.plan.workloads.map((w) => w.name), "workloads recorded in plan order");
+  assert.deepEqual(
+    state.workloads.map((w) => w.name),
+    state.plan.workloads.map((w) => w.name),
+    "workloads recorded in plan order",
+  );
   await store?.close();
   return normalize(lines.join("\n") + "\n");
 }
@@ -83,9 +90,22 @@ async function cniAdd(client: ResourceClient, args: string[], n: number) {
     apiVersion: API_VERSION,
     kind: "WorkloadEndpoint",
     metadata: { name: `${node}-cni-${containerId.replace(/-/g, "--")}-eth0`, namespace: "lab" },
-    spec: { orchestrator: "cni", node, workload: containerId, containerID: containerId, endpoint: "eth0", interfaceName: `tab${n}`, ipNetworks: [`${ip4}/32`, `${ip6}/128`], profiles: ["kns.lab"] },
+    spec: {
+      orchestrator: "cni",
+      node,
+      workload: containerId,
+      containerID: containerId,
+      endpoint: "eth0",
+      interfaceName: `tab${n}`,
+      ipNetworks: [`${ip4}/32`, `${ip6}/128`],
+      profiles: ["kns.lab"],
+    },
   });
-  const result = { cniVersion: "1.0.0", interfaces: [{ name: `tab${n}` }, { name: "eth0", sandbox: "/run/netns/x" }], ips: [{ address: `${ip4}/32` }, { address: `${ip6}/128` }] };
+  const result = {
+    cniVersion: "1.0.0",
+    interfaces: [{ name: `tab${n}` }, { name: "eth0", sandbox: "/run/netns/x" }],
+    ips: [{ address: `${ip4}/32` }, { address: `${ip6}/128` }],
+  };
   return { stdout: JSON.stringify(result), stderr: "", code: 0 };
 }
 
@@ -108,6 +128,8 @@ test("lab up plan, route reflectors chosen above 20 hosts when no topology is gi
   assert.equal(got.match(/^start agent /gm)?.length, 21);
 });
 
-test("lab up plan, fabric: 2 racks × 1 host, mixed ToRs (BIRD and FRR), 1 workload each", { skip: !existsSync("/usr/lib/frr/bgpd") && "FRR is not installed" }, async () => {
+test("lab up plan, fabric: 2 racks × 1 host, mixed ToRs (BIRD and FRR), 1 workload each", {
+  skip: !existsSync("/usr/lib/frr/bgpd") && "FRR is not installed",
+}, async () => {
   golden("up-fabric.txt", await recordUp({ name: "pf", hosts: 1, workloads: 1, topology: "fabric", racks: 2, tor: "mixed", asModel: "rack" }));
 });

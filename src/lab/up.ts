@@ -57,11 +57,18 @@ export interface LabUpOptions extends LabShape {
 
 export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): Promise<LabState> {
   const say = opts.say ?? (() => {});
-  const fabric = opts.topology === "fabric" ? planFabric(opts.name, { racks: opts.racks ?? 2, hosts: opts.hosts, tor: opts.tor ?? "mixed", asModel: opts.asModel ?? "rack" }) : undefined;
-  if (opts.bfd && !fabric) throw new TabbyError("LAB_UNSUPPORTED", "--bfd applies to --topology fabric (the host↔ToR sessions are the directly connected ones)");
+  const fabric =
+    opts.topology === "fabric"
+      ? planFabric(opts.name, { racks: opts.racks ?? 2, hosts: opts.hosts, tor: opts.tor ?? "mixed", asModel: opts.asModel ?? "rack" })
+      : undefined;
+  if (opts.bfd && !fabric)
+    throw new TabbyError("LAB_UNSUPPORTED", "--bfd applies to --topology fabric (the host↔ToR sessions are the directly connected ones)");
   if (fabric && opts.bfd) fabric.bfd = opts.bfd;
   if (fabric && opts.datastore === "etcd") {
-    throw new TabbyError("LAB_UNSUPPORTED", "--datastore etcd is not available with --topology fabric yet (etcd lives on the bridge fabric's gateway, which a routed fabric does not have)");
+    throw new TabbyError(
+      "LAB_UNSUPPORTED",
+      "--datastore etcd is not available with --topology fabric yet (etcd lives on the bridge fabric's gateway, which a routed fabric does not have)",
+    );
   }
   const plan = planLab(opts, fabric);
   const topology = opts.topology ?? (plan.hosts.length > AUTO_RR_ABOVE ? "rr" : "mesh");
@@ -83,7 +90,8 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
   if (topology === "rr") {
     state.topology = "rr";
     state.reflectors = planReflectors(plan);
-    if (opts.topology === undefined) say(`topology: ${plan.hosts.length} hosts, more than ${AUTO_RR_ABOVE}: two route reflectors instead of a full mesh (--topology mesh to insist)`);
+    if (opts.topology === undefined)
+      say(`topology: ${plan.hosts.length} hosts, more than ${AUTO_RR_ABOVE}: two route reflectors instead of a full mesh (--topology mesh to insist)`);
   }
   if (fabric) {
     state.topology = "fabric";
@@ -93,12 +101,19 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
   writeLabState(state);
   writeWrappers(dir);
   // the agents' certificates are made while the network is built (openssl, in parallel)
-  const pki = makeExplainPki(fx.runner, dir, plan.name, plan.hosts.map((h) => ({ name: h.name, ips: [h.ipv4.split("/")[0]!, h.ipv6.split("/")[0]!] })));
+  const pki = makeExplainPki(
+    fx.runner,
+    dir,
+    plan.name,
+    plan.hosts.map((h) => ({ name: h.name, ips: [h.ipv4.split("/")[0]!, h.ipv6.split("/")[0]!] })),
+  );
   pki.catch(() => {}); // awaited below; a failure there is reported there
 
   if (fabric) {
     const tors = fabric.routers.filter((r) => r.role === "tor");
-    say(`fabric: ${fabric.racks} rack(s) of ${fabric.hostsPerRack} host(s), each host dual-homed to its rack's ToRs (${tors.map((r) => `${r.name}: ${r.kind}`).join(", ")}), ToRs to spine sp1 (bird); AS model ${fabric.asModel}`);
+    say(
+      `fabric: ${fabric.racks} rack(s) of ${fabric.hostsPerRack} host(s), each host dual-homed to its rack's ToRs (${tors.map((r) => `${r.name}: ${r.kind}`).join(", ")}), ToRs to spine sp1 (bird); AS model ${fabric.asModel}`,
+    );
     await buildFabricTopology(plan.name, fabric, fx.runner);
   } else {
     say(`fabric: bridge in ${plan.fabricNetns}, ${plan.hosts.length} host(s) on 10.99.0.0/24 and fd99::/64`);
@@ -118,7 +133,9 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
       for (const r of opts.policies) await client.apply(r);
       say(`policy: applied ${opts.policies.length} resource(s): ${opts.policies.map((r) => `${r.kind} ${r.metadata.name}`).join(", ")}`);
     }
-    say(`datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${fabric ? `routed fabric, AS model ${fabric.asModel}` : state.reflectors ? "route reflectors" : "node-to-node mesh"})`);
+    say(
+      `datastore: ${state.datastore} (pools ${plan.pool4}, ${plan.pool6}; AS ${plan.asNumber}, ${fabric ? `routed fabric, AS model ${fabric.asModel}` : state.reflectors ? "route reflectors" : "node-to-node mesh"})`,
+    );
     if (state.reflectors) {
       const client = new ResourceClient(store);
       for (const r of reflectorResources(plan, state.reflectors)) await client.apply(r);
@@ -131,12 +148,23 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
       const client = new ResourceClient(store);
       for (const r of fabricResources(fabric, plan.asNumber)) await client.apply(r);
       // recorded one router at a time, so `down` stops whatever started if a later one fails
-      await startRouters(state, fabric, opts.holdTime ?? 9, (procs) => {
-        state.processes.push(...procs);
-        writeLabState(state);
-      }, fx);
+      await startRouters(
+        state,
+        fabric,
+        opts.holdTime ?? 9,
+        (procs) => {
+          state.processes.push(...procs);
+          writeLabState(state);
+        },
+        fx,
+      );
       say(`routers: ${fabric.routers.map((r) => `${r.name} (${r.kind}, AS ${r.asNumber})`).join(", ")}; configs in ${dir}/<router>/`);
-      say(`datastore: mesh off, BGPPeer per ToR selecting its rack (${fabric.routers.filter((r) => r.role === "tor").map((r) => `lab-${r.name}`).join(", ")})`);
+      say(
+        `datastore: mesh off, BGPPeer per ToR selecting its rack (${fabric.routers
+          .filter((r) => r.role === "tor")
+          .map((r) => `lab-${r.name}`)
+          .join(", ")})`,
+      );
     }
 
     await pki;
@@ -144,9 +172,15 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
       state.processes.push(await startAgent(state, h, state.holdTime ?? 9, fx));
       writeLabState(state);
     }
-    say(`agents: started tabby node run in ${plan.hosts.length > 6 ? `${plan.hosts[0]!.netns} … ${plan.hosts.at(-1)!.netns}` : plan.hosts.map((h) => h.netns).join(", ")}`);
-    say(`explain: every agent serves its explain API (mutual TLS) on its fabric IPv4 address, port ${DEFAULT_EXPLAIN_PORT}; certificates in ${dir}/explain-pki`);
-    say(`metrics: every agent${state.reflectors ? " and reflector" : ""} serves http://127.0.0.1:9091/metrics in its namespace, agents also /readyz on :9099 (tabby lab exec h1 -- curl -s 127.0.0.1:9091/metrics)`);
+    say(
+      `agents: started tabby node run in ${plan.hosts.length > 6 ? `${plan.hosts[0]!.netns} … ${plan.hosts.at(-1)!.netns}` : plan.hosts.map((h) => h.netns).join(", ")}`,
+    );
+    say(
+      `explain: every agent serves its explain API (mutual TLS) on its fabric IPv4 address, port ${DEFAULT_EXPLAIN_PORT}; certificates in ${dir}/explain-pki`,
+    );
+    say(
+      `metrics: every agent${state.reflectors ? " and reflector" : ""} serves http://127.0.0.1:9091/metrics in its namespace, agents also /readyz on :9099 (tabby lab exec h1 -- curl -s 127.0.0.1:9091/metrics)`,
+    );
     // the workloads' namespaces are made while the agents start
     await makeWorkloadNamespaces(plan.workloads, fx.runner);
     await waitForNodes(store, state, fx);
@@ -171,7 +205,10 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
     writeLabState(state);
 
     if (fabric) {
-      const holders = anycastWorkloads(fabric, state.workloads.map((w) => w.name));
+      const holders = anycastWorkloads(
+        fabric,
+        state.workloads.map((w) => w.name),
+      );
       for (const name of holders) await placeAnycast(new ResourceClient(store), fabric, plan.workloads.find((w) => w.name === name)!, fx.runner);
       if (holders.length) {
         state.anycast = [fabric.anycast.ipv4, fabric.anycast.ipv6].map((address) => ({ address, workloads: holders }));
@@ -274,12 +311,17 @@ function hostLines(plan: LabPlan, h: { ipv4: string; ipv6: string }): string[] {
 
 /** Every workload's namespace in one `ip -batch`, then no DAD and lo up in each. */
 async function makeWorkloadNamespaces(workloads: WorkloadPlan[], runner: CommandRunner): Promise<void> {
-  await ipBatch(runner, undefined, workloads.map((w) => `netns add ${w.netns}`));
+  await ipBatch(
+    runner,
+    undefined,
+    workloads.map((w) => `netns add ${w.netns}`),
+  );
   await eachLimited(workloads, NETNS_CONCURRENCY, (w) => prepareWorkloadNetns(runner, w.netns));
 }
 
 /** One process per workload namespace (entered with nsenter: see sh.ts netnsPath). */
-const prepareWorkloadNetns = async (runner: CommandRunner, netns: string): Promise<void> => void await sh(runner, "sh", ["-c", `sysctl -q -w ${NO_DAD.join(" ")} && ip link set lo up`], { netns: netnsPath(netns) });
+const prepareWorkloadNetns = async (runner: CommandRunner, netns: string): Promise<void> =>
+  void (await sh(runner, "sh", ["-c", `sysctl -q -w ${NO_DAD.join(" ")} && ip link set lo up`], { netns: netnsPath(netns) }));
 
 async function seedDatastore(store: Store, plan: LabPlan, vms = false): Promise<void> {
   const client = new ResourceClient(store);
@@ -289,7 +331,12 @@ async function seedDatastore(store: Store, plan: LabPlan, vms = false): Promise<
     { apiVersion: API_VERSION, kind: "IPPool", metadata: { name: "lab-ipv6" }, spec: { cidr: plan.pool6, blockSize: 122 } },
     namespaceProfile(),
     // every agent serves metrics and health on its own loopback (each host is a namespace)
-    { apiVersion: API_VERSION, kind: "FelixConfiguration", metadata: { name: "default" }, spec: { prometheusMetricsEnabled: true, healthEnabled: true, ...(vms ? { interfacePrefix: "tab,tap" } : {}) } },
+    {
+      apiVersion: API_VERSION,
+      kind: "FelixConfiguration",
+      metadata: { name: "default" },
+      spec: { prometheusMetricsEnabled: true, healthEnabled: true, ...(vms ? { interfacePrefix: "tab,tap" } : {}) },
+    },
   ];
   for (const r of resources) await client.apply(r);
 }
@@ -298,8 +345,21 @@ async function seedDatastore(store: Store, plan: LabPlan, vms = false): Promise<
 export function agentSpec(state: LabState, h: HostPlan, holdTime: number): DaemonSpec {
   const control = join(state.dir, `${h.name}.sock`);
   const fh = state.fabric?.hosts.find((f) => f.name === h.name);
-  const args = [CLI_MAIN, "node", "run", "--name", h.name, ...(fh ? fabricAgentArgs(fh, state.fabric?.bfd) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
-    "--datastore", labDatastoreFor(state, "agent"), "--control", control, "--hold-time", String(holdTime), ...labExplainApiArgs(state.dir, h)];
+  const args = [
+    CLI_MAIN,
+    "node",
+    "run",
+    "--name",
+    h.name,
+    ...(fh ? fabricAgentArgs(fh, state.fabric?.bfd) : ["--ip", h.ipv4, "--ip6", h.ipv6]),
+    "--datastore",
+    labDatastoreFor(state, "agent"),
+    "--control",
+    control,
+    "--hold-time",
+    String(holdTime),
+    ...labExplainApiArgs(state.dir, h),
+  ];
   return { role: "agent", name: h.name, cmd: NODE, args, netns: h.netns, log: join(state.dir, `${h.name}.log`), marker: control };
 }
 
@@ -311,12 +371,29 @@ export function startAgent(state: LabState, h: HostPlan, holdTime: number, fx: L
 export function labExplainApiArgs(dir: string, h: HostPlan): string[] {
   const p = explainPkiPaths(dir, [h.name]);
   const pair = p.hosts[h.name]!;
-  return ["--explain-listen", `${h.ipv4.split("/")[0]}:${DEFAULT_EXPLAIN_PORT}`, "--explain-tls-ca", p.ca, "--explain-tls-cert", pair.cert, "--explain-tls-key", pair.key];
+  return [
+    "--explain-listen",
+    `${h.ipv4.split("/")[0]}:${DEFAULT_EXPLAIN_PORT}`,
+    "--explain-tls-ca",
+    p.ca,
+    "--explain-tls-cert",
+    pair.cert,
+    "--explain-tls-key",
+    pair.key,
+  ];
 }
 
 function startResponder(state: LabState, w: LabWorkload, fx: LabEffects): Promise<LabProcess> {
   // nsenter (sh.ts netnsPath) execs node in place: the pid is the responder's
-  return fx.supervisor.start({ role: "responder", name: w.name, cmd: NODE, args: [RESPONDER, w.name, ...TCP_PORTS.map(String)], netns: netnsPath(w.netns), log: join(state.dir, `${w.name}.log`), marker: RESPONDER });
+  return fx.supervisor.start({
+    role: "responder",
+    name: w.name,
+    cmd: NODE,
+    args: [RESPONDER, w.name, ...TCP_PORTS.map(String)],
+    netns: netnsPath(w.netns),
+    log: join(state.dir, `${w.name}.log`),
+    marker: RESPONDER,
+  });
 }
 
 async function waitForNodes(store: Store, state: LabState, fx: LabEffects): Promise<void> {
@@ -340,7 +417,12 @@ async function waitForNodes(store: Store, state: LabState, fx: LabEffects): Prom
  * the host's agent has programmed the new endpoint's policy (the agent's endpoint status
  * directory, named after its control socket: src/cli/node-run.ts).
  */
-async function runCni(state: LabState, w: { name: string; host: string; netns: string; containerId: string }, command: "ADD" | "DEL", runner: CommandRunner): Promise<string> {
+async function runCni(
+  state: LabState,
+  w: { name: string; host: string; netns: string; containerId: string },
+  command: "ADD" | "DEL",
+  runner: CommandRunner,
+): Promise<string> {
   const host = state.plan.hosts.find((h) => h.name === w.host)!;
   const conf = {
     cniVersion: "1.0.0",
@@ -383,7 +465,11 @@ export async function plugWorkload(state: LabState, w: WorkloadPlan, fx: LabEffe
 }
 
 /** Runs the CNI plugin's DEL for a workload, as a container runtime does when it goes away. */
-export async function unplugWorkload(state: LabState, w: { name: string; host: string; netns: string; containerId: string }, fx: LabEffects = labEffects()): Promise<void> {
+export async function unplugWorkload(
+  state: LabState,
+  w: { name: string; host: string; netns: string; containerId: string },
+  fx: LabEffects = labEffects(),
+): Promise<void> {
   await runCni(state, w, "DEL", fx.runner);
 }
 

@@ -26,8 +26,26 @@ const peerUp: AgentPeerStatus = {
   flaps: 1,
   type: "mesh",
 };
-const peerDown: AgentPeerStatus = { address: "10.0.0.3", asNumber: 64512, state: "Active", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, type: "mesh" };
-const refused: AgentPeerStatus = { address: "-", asNumber: 0, state: "Refused", established: false, prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0, reason: "no password" };
+const peerDown: AgentPeerStatus = {
+  address: "10.0.0.3",
+  asNumber: 64512,
+  state: "Active",
+  established: false,
+  prefixesReceived: 0,
+  prefixesAccepted: 0,
+  prefixesAdvertised: 0,
+  type: "mesh",
+};
+const refused: AgentPeerStatus = {
+  address: "-",
+  asNumber: 0,
+  state: "Refused",
+  established: false,
+  prefixesReceived: 0,
+  prefixesAccepted: 0,
+  prefixesAdvertised: 0,
+  reason: "no password",
+};
 
 /** The sample lines of one metric family, without HELP/TYPE. */
 function samples(text: string, name: string): string[] {
@@ -84,7 +102,10 @@ test("dataplane, datastore, policy and convergence families; events counted as t
   const m = new AgentMetrics(sources(), { processMetrics: false });
   m.events.programmed!(0.02);
   m.events.programmed!(0.5, new Error("nft failed"));
-  m.events.datastoreUpdates!([{ key: "a", value: "1" }, { key: "b", value: undefined }]);
+  m.events.datastoreUpdates!([
+    { key: "a", value: "1" },
+    { key: "b", value: undefined },
+  ]);
   m.events.datastoreError!(new Error("gone"));
   m.invalidResourceSeen("GlobalNetworkPolicy");
   m.resynced(0);
@@ -118,7 +139,8 @@ test("dataplane, datastore, policy and convergence families; events counted as t
     'tabby_convergence_seconds_count{event="peer-down"} 1',
     'tabby_convergence_seconds_sum{event="peer-down"} 0.3',
     'tabby_convergence_seconds_count{event="bfd-down"} 1',
-  ]) assert.ok(t.includes(line + "\n"), `missing ${line}`);
+  ])
+    assert.ok(t.includes(line + "\n"), `missing ${line}`);
   assert.doesNotMatch(t, /^process_/m, "process metrics off in this test");
 });
 
@@ -138,7 +160,7 @@ test("IPAM per pool, read from the datastore at scrape time; process metrics on 
   assert.match(t, /^nodejs_heap_size_used_bytes \d/m);
 });
 
-test("ipamUsage: blocks outside every pool count under pool \"\"; deleted blocks do not count", () => {
+test('ipamUsage: blocks outside every pool count under pool ""; deleted blocks do not count', () => {
   const pools = [poolFromResource({ metadata: { name: "a" }, spec: { cidr: "10.1.0.0/24", blockSize: 28 } })];
   const inA = assignNext(newBlock("10.1.0.16/28", "host:x", 0), 2, {}).block;
   const stray = assignNext(newBlock("10.2.0.0/28", "host:x", 0), 1, {}).block;
@@ -167,7 +189,19 @@ test("speaker registry (bgp run): BGP and BFD families", async () => {
   const reg = speakerRegistry(
     {
       peers: () => [peerUp],
-      bfd: () => [{ peer: "10.0.0.2", multihop: false, state: "Up", remoteState: "Up", localDiscriminator: 1, remoteDiscriminator: 2, diag: 0, txIntervalMs: 300, detectionTimeMs: 900 }],
+      bfd: () => [
+        {
+          peer: "10.0.0.2",
+          multihop: false,
+          state: "Up",
+          remoteState: "Up",
+          localDiscriminator: 1,
+          remoteDiscriminator: 2,
+          diag: 0,
+          txIntervalMs: 300,
+          detectionTimeMs: 900,
+        },
+      ],
     },
     { processMetrics: false },
   );

@@ -67,7 +67,11 @@ export class AgentMetrics {
     });
     this.applyErrors = new Counter({ name: "tabby_dataplane_apply_errors_total", help: "Programming passes that failed (retried)", registers: [reg] });
     this.resyncs = new Counter({ name: "tabby_dataplane_resyncs_total", help: "Periodic dataplane resyncs (drift checks) run", registers: [reg] });
-    this.drift = new Counter({ name: "tabby_dataplane_drift_repaired_total", help: "Differences from the desired nftables table found by a resync and repaired", registers: [reg] });
+    this.drift = new Counter({
+      name: "tabby_dataplane_drift_repaired_total",
+      help: "Differences from the desired nftables table found by a resync and repaired",
+      registers: [reg],
+    });
     new Gauge({
       name: "tabby_dataplane_programmed",
       help: "1 when the last programming pass succeeded",
@@ -133,8 +137,16 @@ export class AgentMetrics {
         for (const st of SYNC_STATES) this.set({ state: st }, s === st ? 1 : 0);
       },
     });
-    this.watchEvents = new Counter({ name: "tabby_datastore_watch_events_total", help: "Datastore changes delivered by the syncer (list and watch)", registers: [reg] });
-    this.reconnects = new Counter({ name: "tabby_datastore_reconnects_total", help: "Datastore watch or list failures, each followed by a re-list", registers: [reg] });
+    this.watchEvents = new Counter({
+      name: "tabby_datastore_watch_events_total",
+      help: "Datastore changes delivered by the syncer (list and watch)",
+      registers: [reg],
+    });
+    this.reconnects = new Counter({
+      name: "tabby_datastore_reconnects_total",
+      help: "Datastore watch or list failures, each followed by a re-list",
+      registers: [reg],
+    });
     this.invalid = new Counter({
       name: "tabby_datastore_invalid_resources_total",
       help: "Resources read from the datastore that fail validation (treated as absent), by kind",
@@ -145,8 +157,7 @@ export class AgentMetrics {
       const store = src.store;
       let usage: Promise<ReturnType<typeof ipamUsage> | undefined> | undefined;
       // one datastore read serves the gauges of one scrape
-      const read = () =>
-        (usage ??= readIpam(store).finally(() => setTimeout(() => (usage = undefined), 100).unref()));
+      const read = () => (usage ??= readIpam(store).finally(() => setTimeout(() => (usage = undefined), 100).unref()));
       const pg = (name: string, help: string, v: (u: ReturnType<typeof ipamUsage>[number]) => number) =>
         new Gauge({
           name,

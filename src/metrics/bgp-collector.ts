@@ -20,7 +20,13 @@ export interface BgpSources {
 }
 
 /** A counter whose value is read from elsewhere at scrape time (prom-client counters only go up by inc). */
-function readCounter<L extends string>(reg: Registry, name: string, help: string, labelNames: L[], read: () => { labels: Record<L, string>; value: number }[]): Counter<L> {
+function readCounter<L extends string>(
+  reg: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+  read: () => { labels: Record<L, string>; value: number }[],
+): Counter<L> {
   return new Counter<L>({
     name,
     help,

@@ -16,7 +16,11 @@ export interface HttpRoutes {
 const READY = new Set(["/readyz", "/readiness"]);
 const LIVE = new Set(["/livez", "/liveness"]);
 
-export function handle(routes: HttpRoutes, method: string, path: string): Promise<{ status: number; type: string; body: string }> | { status: number; type: string; body: string } {
+export function handle(
+  routes: HttpRoutes,
+  method: string,
+  path: string,
+): Promise<{ status: number; type: string; body: string }> | { status: number; type: string; body: string } {
   if (method !== "GET" && method !== "HEAD") return { status: 405, type: "text/plain", body: "method not allowed\n" };
   if (path === "/metrics" && routes.metrics) {
     const m = routes.metrics;

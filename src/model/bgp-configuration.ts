@@ -138,16 +138,22 @@ export function checkBGPConfigurationSpec(v: unknown, c: Checker, name: string):
     if (cm.value === undefined && c.errors.every((e) => e.path !== `spec.communities[${i}].value`)) c.error(`spec.communities[${i}].value`, "is required");
   });
   spec.prefixAdvertisements?.forEach((pa, i) => {
-    if (pa.cidr === undefined && c.errors.every((e) => e.path !== `spec.prefixAdvertisements[${i}].cidr`)) c.error(`spec.prefixAdvertisements[${i}].cidr`, "is required");
+    if (pa.cidr === undefined && c.errors.every((e) => e.path !== `spec.prefixAdvertisements[${i}].cidr`))
+      c.error(`spec.prefixAdvertisements[${i}].cidr`, "is required");
     pa.communities?.forEach((cv, j) => {
-      if (!names.has(cv) && communityProblem(cv)) c.error(`spec.prefixAdvertisements[${i}].communities[${j}]`, `must be a community value (aa:nn or a:b:c) or the name of one in spec.communities, got ${JSON.stringify(cv)}`);
+      if (!names.has(cv) && communityProblem(cv))
+        c.error(
+          `spec.prefixAdvertisements[${i}].communities[${j}]`,
+          `must be a community value (aa:nn or a:b:c) or the name of one in spec.communities, got ${JSON.stringify(cv)}`,
+        );
     });
   });
   if (name !== "default") {
     // the mesh's password and restart time must be the same on both ends: cluster-wide only
     for (const f of ["nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs", "nodeMeshPassword", "nodeMeshMaxRestartTime"] as const) {
       const x = spec[f];
-      if (x !== undefined && !(Array.isArray(x) && x.length === 0)) c.error(`spec.${f}`, `can only be set in the cluster-wide BGPConfiguration "default", not in ${JSON.stringify(name)}`);
+      if (x !== undefined && !(Array.isArray(x) && x.length === 0))
+        c.error(`spec.${f}`, `can only be set in the cluster-wide BGPConfiguration "default", not in ${JSON.stringify(name)}`);
     }
   }
   for (const [path, why] of unsupportedConfigFields(spec)) c.error(path, why);
@@ -170,13 +176,23 @@ export function unsupportedConfigFields(spec: BGPConfigurationSpec): [string, st
     if (spec[f] !== undefined) out.push([`spec.${f}`, "is not supported: tabby does not peer with local workloads"]);
   }
   if (spec.programClusterRoutes === "Disabled" || spec.programClusterRoutes === "EnabledIPIPOnly") {
-    out.push(["spec.programClusterRoutes", `${spec.programClusterRoutes} is not supported: tabby has no IPIP or VXLAN and always programs the routes it learns over BGP (Enabled or EnabledNoEncapOnly)`]);
+    out.push([
+      "spec.programClusterRoutes",
+      `${spec.programClusterRoutes} is not supported: tabby has no IPIP or VXLAN and always programs the routes it learns over BGP (Enabled or EnabledNoEncapOnly)`,
+    ]);
   }
   if (spec.serviceLoadBalancerAggregation === "Enabled") {
-    out.push(["spec.serviceLoadBalancerAggregation", "Enabled is not supported: tabby advertises each LoadBalancer address a node's workloads hold as a host route, never the range (Disabled)"]);
+    out.push([
+      "spec.serviceLoadBalancerAggregation",
+      "Enabled is not supported: tabby advertises each LoadBalancer address a node's workloads hold as a host route, never the range (Disabled)",
+    ]);
   }
   for (const f of ["ipv4NormalRoutePriority", "ipv6NormalRoutePriority", "ipv4ElevatedRoutePriority", "ipv6ElevatedRoutePriority"] as const) {
-    if (spec[f] !== undefined) out.push([`spec.${f}`, "is not supported: tabby programs learned routes with the kernel's default metric and has no elevated priority for migrating workloads"]);
+    if (spec[f] !== undefined)
+      out.push([
+        `spec.${f}`,
+        "is not supported: tabby programs learned routes with the kernel's default metric and has no elevated priority for migrating workloads",
+      ]);
   }
   return out;
 }

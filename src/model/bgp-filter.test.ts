@@ -39,8 +39,14 @@ test("bad rules are refused with the field's path", () => {
   assert.match(one({ action: "Accept", matchOperator: "In" }).join(), /cidr: cidr and matchOperator/);
   assert.match(one({ action: "Accept", cidr: "fd00::/8", matchOperator: "In" }).join(), /exportV4\[0\]\.cidr: must be an IPv4/);
   assert.match(one({ action: "Accept", cidr: "10.0.0.1/8", matchOperator: "In" }).join(), /no host bits/);
-  assert.match(one({ action: "Accept", cidr: "10.0.0.0/16", matchOperator: "Equal", prefixLength: { min: 24 } }).join(), /only valid with matchOperator In or NotIn/);
-  assert.match(one({ action: "Accept", cidr: "10.0.0.0/16", matchOperator: "In", prefixLength: { min: 8 } }).join(), /min: must be at least the cidr's length 16/);
+  assert.match(
+    one({ action: "Accept", cidr: "10.0.0.0/16", matchOperator: "Equal", prefixLength: { min: 24 } }).join(),
+    /only valid with matchOperator In or NotIn/,
+  );
+  assert.match(
+    one({ action: "Accept", cidr: "10.0.0.0/16", matchOperator: "In", prefixLength: { min: 8 } }).join(),
+    /min: must be at least the cidr's length 16/,
+  );
   assert.match(one({ action: "Accept", cidr: "10.0.0.0/16", matchOperator: "In", prefixLength: { min: 28, max: 24 } }).join(), /min 28 is above max 24/);
   assert.match(one({ action: "Accept", cidr: "10.0.0.0/16", matchOperator: "In", prefixLength: { max: 33 } }).join(), /prefixLength\.max/);
   assert.match(one({ action: "Accept", source: "Kernel" }).join(), /source/);

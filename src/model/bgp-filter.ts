@@ -62,9 +62,12 @@ export function checkBGPFilterSpec(v: unknown, c: Checker): BGPFilterSpec | unde
     spec[list]?.forEach((r, i) => {
       const at = `spec.${list}[${i}]`;
       if (r.action === undefined) c.error(`${at}.action`, "is required (Accept or Reject)");
-      if ((r.cidr === undefined) !== (r.matchOperator === undefined)) c.error(r.cidr === undefined ? `${at}.cidr` : `${at}.matchOperator`, "cidr and matchOperator must be set together");
-      if (list.startsWith("import") && r.interface !== undefined) c.error(`${at}.interface`, "is not supported on import rules: tabby knows no interface for a learned route");
-      if (r.interface !== undefined && !/^[A-Za-z0-9_.*-]{1,15}$/.test(r.interface)) c.error(`${at}.interface`, `must be an interface name or pattern (* wildcards) of at most 15 characters, got ${JSON.stringify(r.interface)}`);
+      if ((r.cidr === undefined) !== (r.matchOperator === undefined))
+        c.error(r.cidr === undefined ? `${at}.cidr` : `${at}.matchOperator`, "cidr and matchOperator must be set together");
+      if (list.startsWith("import") && r.interface !== undefined)
+        c.error(`${at}.interface`, "is not supported on import rules: tabby knows no interface for a learned route");
+      if (r.interface !== undefined && !/^[A-Za-z0-9_.*-]{1,15}$/.test(r.interface))
+        c.error(`${at}.interface`, `must be an interface name or pattern (* wildcards) of at most 15 characters, got ${JSON.stringify(r.interface)}`);
       const pl = r.prefixLength;
       if (pl) {
         const p = r.cidr !== undefined ? tryParsePrefix(r.cidr) : undefined;

@@ -56,7 +56,8 @@ export function parsePeerIP(text: string): { ip: IP; port?: number } | undefined
 const peerIPField: Field<string> = (v, p, c) => {
   const s = str(v, p, c);
   if (s === undefined) return undefined;
-  if (!parsePeerIP(s)) return void c.error(p, `must be an IP address with an optional port ("10.0.0.1", "10.0.0.1:179", "[2001:db8::1]:179"), got ${describe(s)}`);
+  if (!parsePeerIP(s))
+    return void c.error(p, `must be an IP address with an optional port ("10.0.0.1", "10.0.0.1:179", "[2001:db8::1]:179"), got ${describe(s)}`);
   return s;
 };
 
@@ -104,9 +105,11 @@ export function checkBGPPeerSpec(v: unknown, c: Checker): BGPPeerSpec | undefine
     const peer = spec.peerIP ? parsePeerIP(spec.peerIP) : undefined;
     const via = tryParseIP(spec.reachableBy);
     if (!spec.peerIP) c.error("spec.reachableBy", "must be empty when peerIP is empty");
-    else if (peer && via && peer.ip.family !== via.family) c.error("spec.reachableBy", `must be of the same IP version as peerIP (${spec.peerIP}), got ${spec.reachableBy}`);
+    else if (peer && via && peer.ip.family !== via.family)
+      c.error("spec.reachableBy", `must be of the same IP version as peerIP (${spec.peerIP}), got ${spec.reachableBy}`);
   }
-  if (spec.keepOriginalNextHop && spec.nextHopMode !== undefined) c.error("spec.keepOriginalNextHop", "is deprecated and must not be true when nextHopMode is set");
+  if (spec.keepOriginalNextHop && spec.nextHopMode !== undefined)
+    c.error("spec.keepOriginalNextHop", "is deprecated and must not be true when nextHopMode is set");
   for (const [path, why] of unsupportedPeerFields(spec)) c.error(path, why);
   return spec;
 }
@@ -117,9 +120,18 @@ export function checkBGPPeerSpec(v: unknown, c: Checker): BGPPeerSpec | undefine
  */
 export function unsupportedPeerFields(spec: BGPPeerSpec): [string, string][] {
   const out: [string, string][] = [];
-  if (spec.localASNumber !== undefined) out.push(["spec.localASNumber", "is not supported: tabby speaks one AS per node (Node spec.bgp.asNumber, else BGPConfiguration asNumber) on every session"]);
-  if (spec.restartMode === "LongLivedGracefulRestart") out.push(["spec.restartMode", "LongLivedGracefulRestart is not supported: tabby implements graceful restart (RFC 4724) only; use GracefulRestart"]);
-  if (spec.birdGatewayMode === "DirectIfDirectlyConnected") out.push(["spec.birdGatewayMode", "DirectIfDirectlyConnected is not supported: tabby has no BIRD; it resolves next hops through the kernel's routes (Recursive)"]);
+  if (spec.localASNumber !== undefined)
+    out.push([
+      "spec.localASNumber",
+      "is not supported: tabby speaks one AS per node (Node spec.bgp.asNumber, else BGPConfiguration asNumber) on every session",
+    ]);
+  if (spec.restartMode === "LongLivedGracefulRestart")
+    out.push(["spec.restartMode", "LongLivedGracefulRestart is not supported: tabby implements graceful restart (RFC 4724) only; use GracefulRestart"]);
+  if (spec.birdGatewayMode === "DirectIfDirectlyConnected")
+    out.push([
+      "spec.birdGatewayMode",
+      "DirectIfDirectlyConnected is not supported: tabby has no BIRD; it resolves next hops through the kernel's routes (Recursive)",
+    ]);
   if (spec.localWorkloadSelector !== undefined) out.push(["spec.localWorkloadSelector", "is not supported: tabby does not peer with local workloads"]);
   return out;
 }

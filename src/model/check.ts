@@ -197,7 +197,8 @@ export function cidrField(opts: { family?: 4 | 6; strict?: boolean } = {}): Fiel
     const p = tryParsePrefix(s);
     if (!p) return void c.error(path, `must be an IP address or CIDR, got ${describe(s)}`);
     if (opts.family && p.family !== opts.family) return void c.error(path, `must be an IPv${opts.family} address or CIDR, got ${describe(s)}`);
-    if (opts.strict && !p.isNetwork()) return void c.error(path, `must be a network address with no host bits set (did you mean ${p.network().toString()}?), got ${describe(s)}`);
+    if (opts.strict && !p.isNetwork())
+      return void c.error(path, `must be a network address with no host bits set (did you mean ${p.network().toString()}?), got ${describe(s)}`);
     return s;
   };
 }

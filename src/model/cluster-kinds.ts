@@ -21,7 +21,8 @@ const NO_KCC = "tabby runs no kube-controllers, so nothing would act on it";
 function defaultOnly<T>(field: Field<T>, def: T, same: (a: T, b: T) => boolean = (a, b) => a === b): Field<T> {
   return (v, path, c) => {
     const r = field(v, path, c);
-    if (r !== undefined && !same(r, def)) c.unsupported(path, `${JSON.stringify(r)} is not honoured: ${NO_KCC}. Remove it or use Calico's default ${JSON.stringify(def)}`);
+    if (r !== undefined && !same(r, def))
+      c.unsupported(path, `${JSON.stringify(r)} is not honoured: ${NO_KCC}. Remove it or use Calico's default ${JSON.stringify(def)}`);
     return r;
   };
 }

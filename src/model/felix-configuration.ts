@@ -174,9 +174,18 @@ function checkFailsafe(v: unknown, path: string, c: Checker): void {
     if (typeof proto !== "string" || !["tcp", "udp"].includes(proto.toLowerCase())) c.error(`${p}.protocol`, `must be TCP or UDP, got ${describe(proto)}`);
     const port = e["port"];
     if (port === undefined) c.error(`${p}.port`, "is required");
-    else if (typeof port === "string") c.error(`${p}.port`, `must be a number, not a string: write ${/^\d+$/.test(port) ? port : "the port"} without quotes (got ${describe(port)}); a failsafe port is never dropped silently`);
-    else if (!(typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535)) c.error(`${p}.port`, `must be a port 1-65535, got ${describe(port)}`);
-    if (e["net"] !== undefined && e["net"] !== "") c.unsupported(`${p}.net`, `tabby's failsafe rules match the port from any address; a failsafe limited to ${describe(e["net"])} is refused rather than widened. Remove net`);
+    else if (typeof port === "string")
+      c.error(
+        `${p}.port`,
+        `must be a number, not a string: write ${/^\d+$/.test(port) ? port : "the port"} without quotes (got ${describe(port)}); a failsafe port is never dropped silently`,
+      );
+    else if (!(typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535))
+      c.error(`${p}.port`, `must be a port 1-65535, got ${describe(port)}`);
+    if (e["net"] !== undefined && e["net"] !== "")
+      c.unsupported(
+        `${p}.net`,
+        `tabby's failsafe rules match the port from any address; a failsafe limited to ${describe(e["net"])} is refused rather than widened. Remove net`,
+      );
   });
 }
 
@@ -206,15 +215,20 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
       c.unsupported(path, `${describe(val)} is not honoured: ${whyNot(k)}. Remove ${k}${d ? ` or set it to ${d}` : ""}`);
     }
   }
-  if (spec["workloadControlPlaneAccessSelector"] !== undefined) selectorField(spec["workloadControlPlaneAccessSelector"], "spec.workloadControlPlaneAccessSelector", c);
-  if (spec["flowLogsEnabled"] !== undefined && typeof spec["flowLogsEnabled"] !== "boolean") c.error("spec.flowLogsEnabled", `must be true or false, got ${describe(spec["flowLogsEnabled"])}`);
+  if (spec["workloadControlPlaneAccessSelector"] !== undefined)
+    selectorField(spec["workloadControlPlaneAccessSelector"], "spec.workloadControlPlaneAccessSelector", c);
+  if (spec["flowLogsEnabled"] !== undefined && typeof spec["flowLogsEnabled"] !== "boolean")
+    c.error("spec.flowLogsEnabled", `must be true or false, got ${describe(spec["flowLogsEnabled"])}`);
   const rate = spec["logActionRateLimit"];
-  if (rate !== undefined && (typeof rate !== "string" || !/^\d+\/(second|minute|hour|day)$/.test(rate))) c.error("spec.logActionRateLimit", `must be "N/second", "N/minute", "N/hour" or "N/day", got ${describe(rate)}`);
+  if (rate !== undefined && (typeof rate !== "string" || !/^\d+\/(second|minute|hour|day)$/.test(rate)))
+    c.error("spec.logActionRateLimit", `must be "N/second", "N/minute", "N/hour" or "N/day", got ${describe(rate)}`);
   const excl = spec["natOutgoingExclusions"];
   if (excl !== undefined && excl !== "IPPoolsAndHostIPs") {
     c.unsupported(
       "spec.natOutgoingExclusions",
-      excl === "IPPoolsOnly" ? "IPPoolsOnly is not supported: tabby never masquerades workload traffic to another node (only IPPoolsAndHostIPs)" : `must be IPPoolsAndHostIPs, got ${describe(excl)}`,
+      excl === "IPPoolsOnly"
+        ? "IPPoolsOnly is not supported: tabby never masquerades workload traffic to another node (only IPPoolsAndHostIPs)"
+        : `must be IPPoolsAndHostIPs, got ${describe(excl)}`,
     );
   }
   for (const f of ["prometheusMetricsHost", "healthHost"]) {
@@ -228,9 +242,11 @@ export function checkFelixConfigurationSpec(v: unknown, c: Checker): Record<stri
   const a = spec["defaultEndpointToHostAction"];
   if (typeof a === "string" && a === "") c.error("spec.defaultEndpointToHostAction", "must be Drop, Accept or Return");
   const dns = spec["workloadDHCPDNSServers"];
-  if (dns !== undefined && !(Array.isArray(dns) && dns.every((d) => typeof d === "string" && tryParseIP(d) !== undefined))) c.error("spec.workloadDHCPDNSServers", `must be a list of IP addresses, got ${describe(dns)}`);
+  if (dns !== undefined && !(Array.isArray(dns) && dns.every((d) => typeof d === "string" && tryParseIP(d) !== undefined)))
+    c.error("spec.workloadDHCPDNSServers", `must be a list of IP addresses, got ${describe(dns)}`);
   const dom = spec["workloadDHCPDomain"];
-  if (dom !== undefined && !(typeof dom === "string" && /^(?=.{1,253}$)[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/.test(dom))) c.error("spec.workloadDHCPDomain", `must be a DNS domain name, got ${describe(dom)}`);
+  if (dom !== undefined && !(typeof dom === "string" && /^(?=.{1,253}$)[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/.test(dom)))
+    c.error("spec.workloadDHCPDomain", `must be a DNS domain name, got ${describe(dom)}`);
   if (spec["interfacePrefix"] !== undefined) {
     try {
       parseInterfacePrefixes(spec["interfacePrefix"]);

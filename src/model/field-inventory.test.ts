@@ -23,14 +23,18 @@ function problems(input: unknown): string[] {
 }
 
 test("policy rules: http and services are refused by path at write; a stored rule keeps them (and is skipped by the compiler)", () => {
-  const gnp = res("GlobalNetworkPolicy", {
-    selector: "app == 'web'",
-    ingress: [
-      { action: "Allow", protocol: "TCP", http: { methods: ["GET"], paths: [{ exact: "/health" }] } },
-      { action: "Allow", destination: { services: { name: "api", namespace: "prod" } } },
-      { action: "Deny", source: { services: { name: "x" } } },
-    ],
-  }, "web");
+  const gnp = res(
+    "GlobalNetworkPolicy",
+    {
+      selector: "app == 'web'",
+      ingress: [
+        { action: "Allow", protocol: "TCP", http: { methods: ["GET"], paths: [{ exact: "/health" }] } },
+        { action: "Allow", destination: { services: { name: "api", namespace: "prod" } } },
+        { action: "Deny", source: { services: { name: "x" } } },
+      ],
+    },
+    "web",
+  );
   const p = problems(gnp);
   assert.equal(p.length, 3);
   assert.match(p[0]!, /^spec\.ingress\[0\]\.http: HTTP match criteria are not enforced by tabby \(no layer-7 proxy\)/);
@@ -39,7 +43,10 @@ test("policy rules: http and services are refused by path at write; a stored rul
   const stored = validateResource<{ kind: string; metadata: { name: string }; spec: { ingress: object[] } } & never>(gnp, {}, { stored: true });
   assert.equal((stored as unknown as { spec: { ingress: object[] } }).spec.ingress.length, 3);
   // http is still typed when stored: a malformed one is an error either way
-  assert.match(problems(res("GlobalNetworkPolicy", { ingress: [{ action: "Allow", http: { paths: [{ exact: "/a", prefix: "/b" }] } }] }, "x")).join(), /spec\.ingress\[0\]\.http\.paths\[0\]: must set exactly one of exact and prefix/);
+  assert.match(
+    problems(res("GlobalNetworkPolicy", { ingress: [{ action: "Allow", http: { paths: [{ exact: "/a", prefix: "/b" }] } }] }, "x")).join(),
+    /spec\.ingress\[0\]\.http\.paths\[0\]: must set exactly one of exact and prefix/,
+  );
   assert.deepEqual(unenforceableCriteria({ action: "Allow", protocol: "TCP", destination: { ports: [80] } }), []);
   // a Profile's rules are checked the same way
   assert.match(problems(res("Profile", { ingress: [{ action: "Allow", http: { methods: ["GET"] } }] }, "p")).join(), /^spec\.ingress\[0\]\.http: /);
@@ -48,19 +55,46 @@ test("policy rules: http and services are refused by path at write; a stored rul
 test("FelixConfiguration: every Calico field is typed; unknown fields refused; non-default values of unhonoured fields refused by name", () => {
   const felix = (spec: object) => res("FelixConfiguration", spec);
   // Calico's defaults and "off" values are accepted
-  assert.deepEqual(problems(felix({ bpfEnabled: false, wireguardEnabled: false, ipipEnabled: false, vxlanEnabled: false, routeRefreshInterval: "1m30s", xdpEnabled: true, logSeverityScreen: "info", chainInsertMode: "Insert", ipv6Support: true, nftablesMode: "Enabled" })), []);
+  assert.deepEqual(
+    problems(
+      felix({
+        bpfEnabled: false,
+        wireguardEnabled: false,
+        ipipEnabled: false,
+        vxlanEnabled: false,
+        routeRefreshInterval: "1m30s",
+        xdpEnabled: true,
+        logSeverityScreen: "info",
+        chainInsertMode: "Insert",
+        ipv6Support: true,
+        nftablesMode: "Enabled",
+      }),
+    ),
+    [],
+  );
   assert.deepEqual(problems(felix({ logSeverityScreen: "Info", reportingInterval: "30s", vxlanPort: 4789 })), []);
   // unhonoured values: refused with path, value and why
-  assert.deepEqual(problems(felix({ wireguardEnabled: true })), ["spec.wireguardEnabled: true is not honoured: tabby has no WireGuard encryption. Remove wireguardEnabled or set it to false"]);
-  assert.match(problems(felix({ bpfEnabled: true })).join(), /^spec\.bpfEnabled: true is not honoured: tabby's dataplane is nftables; it has no eBPF dataplane/);
+  assert.deepEqual(problems(felix({ wireguardEnabled: true })), [
+    "spec.wireguardEnabled: true is not honoured: tabby has no WireGuard encryption. Remove wireguardEnabled or set it to false",
+  ]);
+  assert.match(
+    problems(felix({ bpfEnabled: true })).join(),
+    /^spec\.bpfEnabled: true is not honoured: tabby's dataplane is nftables; it has no eBPF dataplane/,
+  );
   assert.match(problems(felix({ ipv6Support: false })).join(), /^spec\.ipv6Support: false is not honoured: .* set it to true$/);
-  assert.match(problems(felix({ routeRefreshInterval: "10s" })).join(), /^spec\.routeRefreshInterval: "10s" is not honoured: tabby does not implement it\. Remove routeRefreshInterval or set it to "90s"$/);
+  assert.match(
+    problems(felix({ routeRefreshInterval: "10s" })).join(),
+    /^spec\.routeRefreshInterval: "10s" is not honoured: tabby does not implement it\. Remove routeRefreshInterval or set it to "90s"$/,
+  );
   assert.match(problems(felix({ ipipEnabled: true })).join(), /builds no IPIP tunnels/);
   // types and enums
   assert.match(problems(felix({ bpfEnabled: "yes" })).join(), /^spec\.bpfEnabled: must be true or false, got "yes"$/);
   assert.match(problems(felix({ vxlanPort: "4789" })).join(), /^spec\.vxlanPort: must be an integer, got "4789"$/);
   assert.match(problems(felix({ routeRefreshInterval: 90 })).join(), /^spec\.routeRefreshInterval: must be a duration/);
-  assert.match(problems(felix({ logSeverityScreen: "Loud" })).join(), /^spec\.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error, Fatal, got "Loud"$/);
+  assert.match(
+    problems(felix({ logSeverityScreen: "Loud" })).join(),
+    /^spec\.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error, Fatal, got "Loud"$/,
+  );
   assert.deepEqual(problems(felix({ bpfEnabeld: false })), ["spec.bpfEnabeld: unknown field (not a FelixConfiguration field)"]);
   // stored (another writer): kept, not an error
   assert.deepEqual(validateResource(felix({ bpfEnabled: true }), {}, { stored: true }).spec, { bpfEnabled: true });
@@ -68,12 +102,29 @@ test("FelixConfiguration: every Calico field is typed; unknown fields refused; n
 
 test("FelixConfiguration failsafe ports: a quoted port is refused, not dropped; net and SCTP refused; TCP/UDP numbers accepted", () => {
   const felix = (spec: object) => res("FelixConfiguration", spec);
-  assert.deepEqual(problems(felix({ failsafeInboundHostPorts: [{ protocol: "TCP", port: 22 }, { protocol: "udp", port: 68 }], failsafeOutboundHostPorts: [{ protocol: "UDP", port: 53 }] })), []);
+  assert.deepEqual(
+    problems(
+      felix({
+        failsafeInboundHostPorts: [
+          { protocol: "TCP", port: 22 },
+          { protocol: "udp", port: 68 },
+        ],
+        failsafeOutboundHostPorts: [{ protocol: "UDP", port: 53 }],
+      }),
+    ),
+    [],
+  );
   assert.deepEqual(problems(felix({ failsafeInboundHostPorts: [{ protocol: "tcp", port: "22" }] })), [
-    "spec.failsafeInboundHostPorts[0].port: must be a number, not a string: write 22 without quotes (got \"22\"); a failsafe port is never dropped silently",
+    'spec.failsafeInboundHostPorts[0].port: must be a number, not a string: write 22 without quotes (got "22"); a failsafe port is never dropped silently',
   ]);
-  assert.match(problems(felix({ failsafeInboundHostPorts: [{ protocol: "TCP", port: 22, net: "10.0.0.0/8" }] })).join(), /^spec\.failsafeInboundHostPorts\[0\]\.net: tabby's failsafe rules match the port from any address/);
-  assert.match(problems(felix({ failsafeOutboundHostPorts: [{ protocol: "SCTP", port: 9 }] })).join(), /^spec\.failsafeOutboundHostPorts\[0\]\.protocol: must be TCP or UDP/);
+  assert.match(
+    problems(felix({ failsafeInboundHostPorts: [{ protocol: "TCP", port: 22, net: "10.0.0.0/8" }] })).join(),
+    /^spec\.failsafeInboundHostPorts\[0\]\.net: tabby's failsafe rules match the port from any address/,
+  );
+  assert.match(
+    problems(felix({ failsafeOutboundHostPorts: [{ protocol: "SCTP", port: 9 }] })).join(),
+    /^spec\.failsafeOutboundHostPorts\[0\]\.protocol: must be TCP or UDP/,
+  );
   assert.match(problems(felix({ failsafeInboundHostPorts: [{ protocol: "TCP", port: 70000 }] })).join(), /port: must be a port 1-65535/);
   assert.match(problems(felix({ failsafeInboundHostPorts: [{ protocol: "TCP" }] })).join(), /port: is required/);
   assert.match(problems(felix({ failsafeInboundHostPorts: "tcp:22" })).join(), /must be a list of \{protocol, port\}/);
@@ -83,7 +134,9 @@ test("IPPool: tunnel modes and Manual assignment refused by name; Never accepted
   const pool = (spec: object) => res("IPPool", { cidr: "10.9.0.0/16", ...spec }, "p");
   assert.deepEqual(problems(pool({ ipipMode: "Never", vxlanMode: "Never", assignmentMode: "Automatic" })), []);
   assert.deepEqual(problems(pool({ ipipMode: "Always" })), ["spec.ipipMode: Always is not supported: tabby is pure layer 3 and builds no tunnels; use Never"]);
-  assert.deepEqual(problems(pool({ vxlanMode: "CrossSubnet" })), ["spec.vxlanMode: CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never"]);
+  assert.deepEqual(problems(pool({ vxlanMode: "CrossSubnet" })), [
+    "spec.vxlanMode: CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never",
+  ]);
   assert.match(problems(pool({ ipip: { enabled: true } })).join(), /^spec\.ipip: unknown field/);
 });
 
@@ -94,11 +147,18 @@ test("KubeControllersConfiguration: typed; Calico's defaults accepted; anything 
     healthChecks: "Enabled",
     etcdV3CompactionPeriod: "10m0s",
     prometheusMetricsPort: 9094,
-    controllers: { node: { reconcilerPeriod: "5m", syncLabels: "Enabled", hostEndpoint: { autoCreate: "Disabled" } }, policy: { reconcilerPeriod: "5m" }, workloadEndpoint: { reconcilerPeriod: "5m" }, serviceAccount: { reconcilerPeriod: "5m" }, namespace: { reconcilerPeriod: "5m" }, loadBalancer: { assignIPs: "AllServices" } },
+    controllers: {
+      node: { reconcilerPeriod: "5m", syncLabels: "Enabled", hostEndpoint: { autoCreate: "Disabled" } },
+      policy: { reconcilerPeriod: "5m" },
+      workloadEndpoint: { reconcilerPeriod: "5m" },
+      serviceAccount: { reconcilerPeriod: "5m" },
+      namespace: { reconcilerPeriod: "5m" },
+      loadBalancer: { assignIPs: "AllServices" },
+    },
   };
   assert.deepEqual(problems(kcc(calicoDefault)), []);
   assert.deepEqual(problems(kcc({ controllers: { node: { hostEndpoint: { autoCreate: "Enabled" } } } })), [
-    "spec.controllers.node.hostEndpoint.autoCreate: \"Enabled\" is not honoured: tabby runs no kube-controllers, so nothing would act on it. Remove it or use Calico's default \"Disabled\"",
+    'spec.controllers.node.hostEndpoint.autoCreate: "Enabled" is not honoured: tabby runs no kube-controllers, so nothing would act on it. Remove it or use Calico\'s default "Disabled"',
   ]);
   assert.match(problems(kcc({ healthChecks: "Sometimes" })).join(), /^spec\.healthChecks: must be one of Enabled, Disabled/);
   assert.match(problems(kcc({ controllers: { nodes: {} } })).join(), /^spec\.controllers\.nodes: unknown field/);

@@ -40,14 +40,15 @@ export function checkHostEndpointSpec(v: unknown, c: Checker): HostEndpointSpec 
   const spec = specSchema(v, "spec", c);
   if (!spec) return undefined;
   if (!spec.node && !c.errors.some((e) => e.path === "spec.node")) c.error("spec.node", "is required");
-  if (!spec.interfaceName && !(spec.expectedIPs?.length) && !c.errors.some((e) => e.path.startsWith("spec.interfaceName"))) {
+  if (!spec.interfaceName && !spec.expectedIPs?.length && !c.errors.some((e) => e.path.startsWith("spec.interfaceName"))) {
     c.error("spec.interfaceName", "is required when expectedIPs is empty (give interfaceName, expectedIPs, or both)");
   }
   spec.ports?.forEach((p, i) => {
     const at = `spec.ports[${i}]`;
     if (!p.name) c.error(`${at}.name`, "is required");
     if (p.protocol === undefined && !c.errors.some((e) => e.path === `${at}.protocol`)) c.error(`${at}.protocol`, "is required");
-    else if (p.protocol !== undefined && !["TCP", "UDP", "SCTP", 6, 17, 132].includes(p.protocol)) c.error(`${at}.protocol`, `must be TCP, UDP or SCTP (a protocol with ports), got ${describe(p.protocol)}`);
+    else if (p.protocol !== undefined && !["TCP", "UDP", "SCTP", 6, 17, 132].includes(p.protocol))
+      c.error(`${at}.protocol`, `must be TCP, UDP or SCTP (a protocol with ports), got ${describe(p.protocol)}`);
     if (p.port === undefined && !c.errors.some((e) => e.path === `${at}.port`)) c.error(`${at}.port`, "is required");
   });
   return spec;

@@ -100,7 +100,8 @@ export function checkIPPoolSpec(v: unknown, c: Checker): IPPoolSpec | undefined 
   for (const f of ["ipipMode", "vxlanMode"] as const) {
     if (spec[f] !== "Never") c.unsupported(`spec.${f}`, `${spec[f]} is not supported: tabby is pure layer 3 and builds no tunnels; use Never`);
   }
-  if (spec.assignmentMode === "Manual") c.unsupported("spec.assignmentMode", "Manual is not supported: tabby's IPAM assigns from every pool that fits (no per-request pool choice); use Automatic");
+  if (spec.assignmentMode === "Manual")
+    c.unsupported("spec.assignmentMode", "Manual is not supported: tabby's IPAM assigns from every pool that fits (no per-request pool choice); use Automatic");
   return reorder(spec, Object.keys(FIELDS));
 }
 

@@ -103,7 +103,15 @@ test("multi-document YAML: every kind parses, defaults applied, order kept", () 
   const rs = parseManifests(CLUSTER, "cluster.yaml");
   assert.deepEqual(
     rs.map((r) => `${r.kind}/${r.metadata.name}`),
-    ["IPPool/default-ipv4-ippool", "IPPool/default-ipv6-ippool", "Node/rack1-host1", "BGPConfiguration/default", "BGPPeer/rack1-tor", "Profile/kns.prod", "WorkloadEndpoint/rack1--host1-k8s-frontend--5gs43-eth0"],
+    [
+      "IPPool/default-ipv4-ippool",
+      "IPPool/default-ipv6-ippool",
+      "Node/rack1-host1",
+      "BGPConfiguration/default",
+      "BGPPeer/rack1-tor",
+      "Profile/kns.prod",
+      "WorkloadEndpoint/rack1--host1-k8s-frontend--5gs43-eth0",
+    ],
   );
   const v6 = rs[1] as IPPool;
   assert.equal(v6.spec.blockSize, 122);
@@ -121,7 +129,10 @@ test("JSON object and JSON array", () => {
   const one = JSON.stringify({ apiVersion: "projectcalico.org/v3", kind: "IPPool", metadata: { name: "p1" }, spec: { cidr: "10.1.0.0/16" } });
   assert.equal(parseManifests(one, "p.json").length, 1);
   const arr = JSON.stringify([JSON.parse(one), { ...JSON.parse(one), metadata: { name: "p2" }, spec: { cidr: "10.2.0.0/16" } }]);
-  assert.deepEqual(parseManifests(arr, "p.json").map((r) => r.metadata.name), ["p1", "p2"]);
+  assert.deepEqual(
+    parseManifests(arr, "p.json").map((r) => r.metadata.name),
+    ["p1", "p2"],
+  );
 });
 
 test("kind: List and typed lists (IPPoolList) with items", () => {
@@ -137,7 +148,10 @@ items:
   metadata: {name: h1}
   spec: {}
 `;
-  assert.deepEqual(parseManifests(list).map((r) => r.kind), ["IPPool", "Node"]);
+  assert.deepEqual(
+    parseManifests(list).map((r) => r.kind),
+    ["IPPool", "Node"],
+  );
   const typed = `apiVersion: projectcalico.org/v3
 kind: IPPoolList
 metadata: {resourceVersion: "12"}
@@ -148,7 +162,10 @@ items:
   spec: {cidr: 10.2.0.0/16}
 `;
   const rs = parseManifests(typed);
-  assert.deepEqual(rs.map((r) => `${r.kind}/${r.metadata.name}`), ["IPPool/a", "IPPool/b"]);
+  assert.deepEqual(
+    rs.map((r) => `${r.kind}/${r.metadata.name}`),
+    ["IPPool/a", "IPPool/b"],
+  );
   assert.deepEqual(parseManifests("apiVersion: projectcalico.org/v3\nkind: List\nitems: []\n"), []);
 });
 
@@ -161,12 +178,19 @@ test("errors name the source, the 1-based document index and the field path", ()
       assert.equal(e.details.source, "cluster.yaml");
       assert.equal(e.details.document, 1);
       assert.deepEqual(e.errors, [{ path: "spec.blockSize", message: "must be between 20 and 32 for an IPv4 pool, got 40" }]);
-      assert.equal(e.message, 'cluster.yaml: document 1: invalid IPPool "default-ipv4-ippool": spec.blockSize: must be between 20 and 32 for an IPv4 pool, got 40');
+      assert.equal(
+        e.message,
+        'cluster.yaml: document 1: invalid IPPool "default-ipv4-ippool": spec.blockSize: must be between 20 and 32 for an IPv4 pool, got 40',
+      );
       return true;
     },
   );
   const badWep = CLUSTER.replace("- 192.168.91.113/32", "- 192.168.91.113/32\n  - 192.168.91.0/24");
-  assert.throws(() => parseManifests(badWep, "cluster.yaml"), (e: ValidationError) => e.details.document === 7 && e.errors[0]!.path === "spec.ipNetworks[1]" && /document 7: .*spec\.ipNetworks\[1\]: must be a single address/.test(e.message));
+  assert.throws(
+    () => parseManifests(badWep, "cluster.yaml"),
+    (e: ValidationError) =>
+      e.details.document === 7 && e.errors[0]!.path === "spec.ipNetworks[1]" && /document 7: .*spec\.ipNetworks\[1\]: must be a single address/.test(e.message),
+  );
 });
 
 test("errors inside lists and arrays carry the item path", () => {
@@ -178,9 +202,18 @@ items:
 - metadata: {name: b}
   spec: {cidr: 10.2.0.0/16, vxlanMode: Sometimes}
 `;
-  assert.throws(() => parseManifests(list, "l.yaml"), (e: ValidationError) => e.errors[0]!.path === "items[1].spec.vxlanMode" && e.message.includes("l.yaml: document 1:"));
-  const arr = JSON.stringify([{ apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "ok" } }, { apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "NO" } }]);
-  assert.throws(() => parseManifests(arr, "a.json"), (e: ValidationError) => e.errors[0]!.path === "[1].metadata.name");
+  assert.throws(
+    () => parseManifests(list, "l.yaml"),
+    (e: ValidationError) => e.errors[0]!.path === "items[1].spec.vxlanMode" && e.message.includes("l.yaml: document 1:"),
+  );
+  const arr = JSON.stringify([
+    { apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "ok" } },
+    { apiVersion: "projectcalico.org/v3", kind: "Node", metadata: { name: "NO" } },
+  ]);
+  assert.throws(
+    () => parseManifests(arr, "a.json"),
+    (e: ValidationError) => e.errors[0]!.path === "[1].metadata.name",
+  );
 });
 
 test("several bad documents: one error listing each with its document", () => {
@@ -188,7 +221,10 @@ test("several bad documents: one error listing each with its document", () => {
   assert.throws(
     () => parseManifests(two, "c.yaml"),
     (e: ValidationError) => {
-      assert.deepEqual(e.errors.map((x) => x.path), ["document 1: spec.cidr", "document 5: spec.peerIP"]);
+      assert.deepEqual(
+        e.errors.map((x) => x.path),
+        ["document 1: spec.cidr", "document 5: spec.peerIP"],
+      );
       assert.match(e.message, /^c\.yaml: invalid resource: document 1: spec\.cidr: .*; document 5: spec\.peerIP: /);
       return true;
     },
@@ -210,7 +246,10 @@ test("YAML syntax errors are MODEL_PARSE with source and document", () => {
     () => parseManifests(text, "broken.yaml"),
     (e: TabbyError) => hasCode(e, "MODEL_PARSE") && e.details?.document === 8 && e.message.startsWith("broken.yaml: document 8: "),
   );
-  assert.throws(() => parseManifests('{"kind": ', "x.json"), (e: TabbyError) => hasCode(e, "MODEL_PARSE") && e.message.startsWith("x.json: document 1: "));
+  assert.throws(
+    () => parseManifests('{"kind": ', "x.json"),
+    (e: TabbyError) => hasCode(e, "MODEL_PARSE") && e.message.startsWith("x.json: document 1: "),
+  );
 });
 
 test("defaultNamespace fills in namespaced kinds only", () => {
@@ -292,7 +331,12 @@ test("property: any valid WorkloadEndpoint / IPPool survives YAML and JSON round
         metadata: { namespace: ns, labels },
         spec: { node, orchestrator: "k8s", pod, endpoint: "eth0", ipNetworks: ips.map(([a, b]) => `10.${a}.${b}.1/32`), interfaceName: "cali0", ports },
       };
-      const pool = { apiVersion: "projectcalico.org/v3", kind: "IPPool", metadata: { name: `pool-${len}` }, spec: { cidr: `10.0.0.0/${len}`, natOutgoing: nat } };
+      const pool = {
+        apiVersion: "projectcalico.org/v3",
+        kind: "IPPool",
+        metadata: { name: `pool-${len}` },
+        spec: { cidr: `10.0.0.0/${len}`, natOutgoing: nat },
+      };
       const rs = [validateResource(wep), validateResource(pool)];
       assert.deepEqual(parseManifests(toYaml(rs), "p.yaml"), rs);
       assert.deepEqual(parseManifests(toJson(rs), "p.json"), rs);

@@ -33,7 +33,9 @@ function identify(item: unknown): { kind?: string; name?: string; namespace?: st
   return {
     ...(typeof item.kind === "string" ? { kind: item.kind } : {}),
     ...(typeof meta.name === "string" && meta.name ? { name: meta.name } : {}),
-    ...(typeof meta.namespace === "string" && meta.namespace && typeof item.kind === "string" && KINDS[item.kind]?.namespaced ? { namespace: meta.namespace } : {}),
+    ...(typeof meta.namespace === "string" && meta.namespace && typeof item.kind === "string" && KINDS[item.kind]?.namespaced
+      ? { namespace: meta.namespace }
+      : {}),
   };
 }
 
@@ -66,7 +68,11 @@ export function parseSourcedManifests(text: string, source?: string, opts: Parse
       // line, cut short: it never echoes a long stretch of the input back
       const pos = err.linePos?.[0] ?? (err.pos?.[0] !== undefined ? lines.linePos(err.pos[0]) : undefined);
       const msg = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-      throw new ManifestParseError(`${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${msg.length > 160 ? `${msg.slice(0, 157)}...` : msg}`, { source, document: i + 1 }, pos ? { line: pos.line, column: pos.col } : {});
+      throw new ManifestParseError(
+        `${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${msg.length > 160 ? `${msg.slice(0, 157)}...` : msg}`,
+        { source, document: i + 1 },
+        pos ? { line: pos.line, column: pos.col } : {},
+      );
     }
     values.push(doc.toJS({ maxAliasCount: 100 }));
   });
@@ -90,7 +96,8 @@ export function parseSourcedManifests(text: string, source?: string, opts: Parse
   });
   if (problems.length) {
     const first = problems[0]!;
-    if (problems.length === 1) throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name, namespace: first.namespace });
+    if (problems.length === 1)
+      throw new ValidationError(first.errors, { source, document: first.document, kind: first.kind, name: first.name, namespace: first.namespace });
     const all = problems.flatMap((p) => p.errors.map((e) => ({ path: `document ${p.document}: ${e.path}`, message: e.message })));
     const err = new ValidationError(all, { source });
     (err.details as Record<string, unknown>).documents = problems;

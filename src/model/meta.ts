@@ -112,7 +112,7 @@ export function checkMetadata(
   for (const [k, f] of Object.entries(META_FIELDS)) {
     const raw = v[k];
     if (raw === undefined || raw === null) continue;
-    if (k === "namespace" && raw === "" ) continue;
+    if (k === "namespace" && raw === "") continue;
     const r = f(raw, childPath(path, k), c);
     if (r !== undefined) out[k] = r;
   }

@@ -95,7 +95,9 @@ test("Rules: actions, protocols, ICMP, ports, nets and selectors with field path
   rejects(rule({ action: "Allow", source: { namespaceSelector: "x = 'y'" } }), "spec.ingress[0].source.namespaceSelector", /valid selector/);
   rejects(rule({ action: "Allow", source: { serviceAccounts: { names: [""] } } }), "spec.ingress[0].source.serviceAccounts.names[0]", /empty/);
   rejects(rule({ action: "Allow", source: { serviceAccounts: { selector: "(" } } }), "spec.ingress[0].source.serviceAccounts.selector", /valid selector/);
-  const ok = validateResource<GlobalNetworkPolicy>(rule({ action: "Pass", protocol: "TCP", destination: { ports: [80, "8000:8080", "http"], notPorts: ["metrics"] } }));
+  const ok = validateResource<GlobalNetworkPolicy>(
+    rule({ action: "Pass", protocol: "TCP", destination: { ports: [80, "8000:8080", "http"], notPorts: ["metrics"] } }),
+  );
   assert.deepEqual(ok.spec.ingress?.[0]?.destination?.ports, [80, "8000:8080", "http"]);
   validateResource(rule({ action: "Log", protocol: 132, source: { ports: [9] } }));
   validateResource(rule({ action: "Allow", protocol: "ICMPv6", icmp: { type: 128, code: 0 } }));
@@ -106,12 +108,18 @@ test("NetworkSet, GlobalNetworkSet and HostEndpoint", () => {
   validateResource(res("GlobalNetworkSet", "ext", { nets: ["192.0.2.1"] }));
   rejects(res("GlobalNetworkSet", "ext", { nets: ["nope"] }), "spec.nets[0]", /CIDR/);
   rejects(res("NetworkSet", "ext", { nets: [] }), "metadata.namespace", /required/);
-  validateResource(res("HostEndpoint", "h1-eth0", { node: "h1", interfaceName: "eth0", expectedIPs: ["10.0.0.1"], ports: [{ name: "ssh", protocol: "TCP", port: 22 }] }));
+  validateResource(
+    res("HostEndpoint", "h1-eth0", { node: "h1", interfaceName: "eth0", expectedIPs: ["10.0.0.1"], ports: [{ name: "ssh", protocol: "TCP", port: 22 }] }),
+  );
   validateResource(res("HostEndpoint", "h1-all", { node: "h1", interfaceName: "*" }));
   rejects(res("HostEndpoint", "h", { interfaceName: "eth0" }), "spec.node", /required/);
   rejects(res("HostEndpoint", "h", { node: "h1" }), "spec.interfaceName", /expectedIPs/);
   rejects(res("HostEndpoint", "h", { node: "h1", expectedIPs: ["10.0.0.1/24"] }), "spec.expectedIPs[0]", /IP address/);
-  rejects(res("HostEndpoint", "h", { node: "h1", interfaceName: "eth0", ports: [{ name: "x", protocol: "ICMP", port: 1 }] }), "spec.ports[0].protocol", /TCP, UDP or SCTP/);
+  rejects(
+    res("HostEndpoint", "h", { node: "h1", interfaceName: "eth0", ports: [{ name: "x", protocol: "ICMP", port: 1 }] }),
+    "spec.ports[0].protocol",
+    /TCP, UDP or SCTP/,
+  );
   rejects(res("HostEndpoint", "h", { node: "h1", interfaceName: "eth0", profiles: ["Bad_Name"] }), "spec.profiles[0]", /profile name/);
 });
 

@@ -116,7 +116,9 @@ const ruleSchema = object<Rule>({
       return m;
     }),
   }),
-  metadata: object<{ annotations?: Record<string, string> }>({ annotations: (v, p, c) => (isPlainObject(v) ? (v as Record<string, string>) : void c.error(p, "must be a map")) }),
+  metadata: object<{ annotations?: Record<string, string> }>({
+    annotations: (v, p, c) => (isPlainObject(v) ? (v as Record<string, string>) : void c.error(p, "must be a map")),
+  }),
 });
 
 export const ruleField: Field<Rule> = (v, path, c) => {
@@ -138,8 +140,10 @@ export const ruleField: Field<Rule> = (v, path, c) => {
     }
     if (i.code !== undefined && i.type === undefined) c.error(`${path}.${f}.code`, "ICMP code specified without an ICMP type");
   }
-  if (r.ipVersion !== undefined && (r.protocol === "ICMP" || r.notProtocol === "ICMP") && r.ipVersion !== 4) c.error(`${path}.ipVersion`, "must be 4 with protocol ICMP");
-  if (r.ipVersion !== undefined && (r.protocol === "ICMPv6" || r.notProtocol === "ICMPv6") && r.ipVersion !== 6) c.error(`${path}.ipVersion`, "must be 6 with protocol ICMPv6");
+  if (r.ipVersion !== undefined && (r.protocol === "ICMP" || r.notProtocol === "ICMP") && r.ipVersion !== 4)
+    c.error(`${path}.ipVersion`, "must be 4 with protocol ICMP");
+  if (r.ipVersion !== undefined && (r.protocol === "ICMPv6" || r.notProtocol === "ICMPv6") && r.ipVersion !== 6)
+    c.error(`${path}.ipVersion`, "must be 6 with protocol ICMPv6");
   const families = new Set<number>();
   for (const side of ["source", "destination"] as const) {
     for (const f of ["nets", "notNets"] as const) {
@@ -147,7 +151,8 @@ export const ruleField: Field<Rule> = (v, path, c) => {
         const p = tryParsePrefix(n);
         if (!p) return;
         families.add(p.family);
-        if (r.ipVersion !== undefined && p.family !== r.ipVersion) c.error(`${path}.${side}.${f}[${i}]`, `is IPv${p.family} but the rule's ipVersion is ${r.ipVersion}`);
+        if (r.ipVersion !== undefined && p.family !== r.ipVersion)
+          c.error(`${path}.${side}.${f}[${i}]`, `is IPv${p.family} but the rule's ipVersion is ${r.ipVersion}`);
       });
     }
   }
@@ -164,11 +169,19 @@ export const ruleField: Field<Rule> = (v, path, c) => {
 export function unenforceableCriteria(rule: Rule): FieldError[] {
   const out: FieldError[] = [];
   if (rule.http !== undefined) {
-    out.push({ path: "http", message: "HTTP match criteria are not enforced by tabby (no layer-7 proxy); a rule with them is refused, never enforced without them. Remove http, or express the rule with ports" });
+    out.push({
+      path: "http",
+      message:
+        "HTTP match criteria are not enforced by tabby (no layer-7 proxy); a rule with them is refused, never enforced without them. Remove http, or express the rule with ports",
+    });
   }
   for (const side of ["source", "destination"] as const) {
     if (rule[side]?.services !== undefined) {
-      out.push({ path: `${side}.services`, message: "Kubernetes Service matches are not enforced by tabby (it does not read Services or their endpoints); a rule with them is refused. Use a selector, nets or ports instead" });
+      out.push({
+        path: `${side}.services`,
+        message:
+          "Kubernetes Service matches are not enforced by tabby (it does not read Services or their endpoints); a rule with them is refused. Use a selector, nets or ports instead",
+      });
     }
   }
   return out;

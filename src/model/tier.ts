@@ -45,7 +45,8 @@ export function checkTierSpec(v: unknown, c: Checker, name: string): TierSpec | 
   if (!spec) return undefined;
   const builtin = BUILTIN_TIERS[name];
   if (builtin) {
-    if (spec.order !== undefined && spec.order !== builtin.order) c.error("spec.order", `the ${name} tier's order is fixed at ${builtin.order}, got ${spec.order}`);
+    if (spec.order !== undefined && spec.order !== builtin.order)
+      c.error("spec.order", `the ${name} tier's order is fixed at ${builtin.order}, got ${spec.order}`);
     spec.order ??= builtin.order;
     spec.defaultAction ??= builtin.defaultAction;
   }

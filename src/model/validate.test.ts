@@ -1,7 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { validateResource, validateUpdate, ValidationError, workloadEndpointName, type FieldError, type IPPool, type BGPConfiguration, type WorkloadEndpoint } from "./index.js";
+import {
+  validateResource,
+  validateUpdate,
+  ValidationError,
+  workloadEndpointName,
+  type FieldError,
+  type IPPool,
+  type BGPConfiguration,
+  type WorkloadEndpoint,
+} from "./index.js";
 
 const V3 = "projectcalico.org/v3";
 
@@ -116,7 +125,9 @@ test("IPPool defaults: v4 and v6", () => {
   const v6 = validateResource<IPPool>(pool({ cidr: "fd00:10::/48", natOutgoing: false }));
   assert.equal(v6.spec.blockSize, 122);
   assert.equal(v6.spec.natOutgoing, false);
-  const explicit = validateResource<IPPool>(pool({ cidr: "10.0.0.0/8", blockSize: 24, ipipMode: "Never", nodeSelector: "rack == 'a'", allowedUses: ["Tunnel"], assignmentMode: "Automatic" }));
+  const explicit = validateResource<IPPool>(
+    pool({ cidr: "10.0.0.0/8", blockSize: 24, ipipMode: "Never", nodeSelector: "rack == 'a'", allowedUses: ["Tunnel"], assignmentMode: "Automatic" }),
+  );
   assert.equal(explicit.spec.blockSize, 24);
   assert.equal(explicit.spec.ipipMode, "Never");
   assert.deepEqual(explicit.spec.allowedUses, ["Tunnel"]);
@@ -153,7 +164,11 @@ test("IPPool encapsulation and uses", () => {
   rejects(pool({ cidr: "fd00::/48", ipipMode: "Always" }), "spec.ipipMode", /IPv6/);
   rejects(pool({ cidr: "10.0.0.0/16", ipipMode: "Always", vxlanMode: "CrossSubnet" }), "spec.vxlanMode", /together with ipipMode/);
   rejects(pool({ cidr: "fd00::/48", vxlanMode: "Always" }), "spec.vxlanMode", /tabby is pure layer 3 and builds no tunnels; use Never/);
-  rejects(pool({ cidr: "10.0.0.0/16", ipipMode: "CrossSubnet" }), "spec.ipipMode", /^CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never$/);
+  rejects(
+    pool({ cidr: "10.0.0.0/16", ipipMode: "CrossSubnet" }),
+    "spec.ipipMode",
+    /^CrossSubnet is not supported: tabby is pure layer 3 and builds no tunnels; use Never$/,
+  );
   rejects(pool({ cidr: "10.0.0.0/16", assignmentMode: "Manual" }), "spec.assignmentMode", /Manual is not supported/);
   rejects(pool({ cidr: "10.0.0.0/16", allowedUses: ["Workload", "Printing"] }), "spec.allowedUses[1]", /one of Workload, Tunnel, LoadBalancer/);
   rejects(pool({ cidr: "10.0.0.0/16", allowedUses: ["LoadBalancer", "Workload"] }), "spec.allowedUses[1]", /LoadBalancer cannot be combined with Workload/);
@@ -173,15 +188,32 @@ test("every error is reported, not just the first", () => {
 test("IPPool cidr and blockSize cannot change on update", () => {
   const a = validateResource(pool({ cidr: "10.0.0.0/16" }));
   assert.doesNotThrow(() => validateUpdate(a, validateResource(pool({ cidr: "10.0.0.0/16", natOutgoing: true }))));
-  assert.throws(() => validateUpdate(a, validateResource(pool({ cidr: "10.1.0.0/16" }))), (e: ValidationError) => e.errors[0]!.path === "spec.cidr");
-  assert.throws(() => validateUpdate(a, validateResource(pool({ cidr: "10.0.0.0/16", blockSize: 28 }))), (e: ValidationError) => e.errors[0]!.path === "spec.blockSize");
+  assert.throws(
+    () => validateUpdate(a, validateResource(pool({ cidr: "10.1.0.0/16" }))),
+    (e: ValidationError) => e.errors[0]!.path === "spec.cidr",
+  );
+  assert.throws(
+    () => validateUpdate(a, validateResource(pool({ cidr: "10.0.0.0/16", blockSize: 28 }))),
+    (e: ValidationError) => e.errors[0]!.path === "spec.blockSize",
+  );
 });
 
 // ---------- Node ----------
 
 test("Node BGP fields", () => {
-  const n = validateResource(node({ bgp: { ipv4Address: "10.0.0.11/24", ipv6Address: "fd00::11/64", asNumber: 64513, routeReflectorClusterID: "224.0.0.1" }, orchRefs: [{ orchestrator: "k8s", nodeName: "host1" }], addresses: [{ address: "10.0.0.11", type: "InternalIP" }] }));
-  assert.deepEqual((n.spec as { bgp: unknown }).bgp, { asNumber: 64513, ipv4Address: "10.0.0.11/24", ipv6Address: "fd00::11/64", routeReflectorClusterID: "224.0.0.1" });
+  const n = validateResource(
+    node({
+      bgp: { ipv4Address: "10.0.0.11/24", ipv6Address: "fd00::11/64", asNumber: 64513, routeReflectorClusterID: "224.0.0.1" },
+      orchRefs: [{ orchestrator: "k8s", nodeName: "host1" }],
+      addresses: [{ address: "10.0.0.11", type: "InternalIP" }],
+    }),
+  );
+  assert.deepEqual((n.spec as { bgp: unknown }).bgp, {
+    asNumber: 64513,
+    ipv4Address: "10.0.0.11/24",
+    ipv6Address: "fd00::11/64",
+    routeReflectorClusterID: "224.0.0.1",
+  });
   assert.equal((validateResource(node({ bgp: { asNumber: "1.10" } })).spec as { bgp: { asNumber: number } }).bgp.asNumber, 65546, "asdot is normalised");
   rejects(node({ bgp: { ipv4Address: "fd00::1/64" } }), "spec.bgp.ipv4Address", /IPv4/);
   rejects(node({ bgp: { ipv4Address: "10.0.0.300/24" } }), "spec.bgp.ipv4Address", /IP address or CIDR/);
@@ -199,7 +231,12 @@ test("Node BGP fields", () => {
 // ---------- WorkloadEndpoint ----------
 
 test("WorkloadEndpoint networks are single addresses", () => {
-  const ok = wep({ ipNetworks: ["10.65.0.2/32", "fd00::2/128", "10.65.0.3"], interfaceName: "cali1234567890a", mac: "ee:ee:ee:ee:ee:ee", profiles: ["kns.prod", "ksa.prod.default"] });
+  const ok = wep({
+    ipNetworks: ["10.65.0.2/32", "fd00::2/128", "10.65.0.3"],
+    interfaceName: "cali1234567890a",
+    mac: "ee:ee:ee:ee:ee:ee",
+    profiles: ["kns.prod", "ksa.prod.default"],
+  });
   assert.deepEqual(errorsOf(ok), []);
   rejects(wep({ ipNetworks: ["10.65.0.2/32", "10.65.0.0/26"] }), "spec.ipNetworks[1]", /single address \(\/32\), got 10.65.0.0\/26/);
   rejects(wep({ ipNetworks: ["fd00::/64"] }), "spec.ipNetworks[0]", /\/128/);
@@ -212,14 +249,32 @@ test("WorkloadEndpoint gateways, NATs, interface, MAC, ports, spoofing", () => {
   rejects(wep({ ipv6Gateway: "169.254.1.1" }), "spec.ipv6Gateway", /IPv6 address/);
   assert.deepEqual(errorsOf(wep({ ipv4Gateway: "169.254.1.1", ipv6Gateway: "fe80::1" })), []);
   // A well-formed NAT is still refused: tabby has no floating IPs (never accepted and ignored)
-  rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "172.16.0.9" }] }), "spec.ipNATs", /floating IPs \(1:1 NAT\) are not implemented/);
+  rejects(
+    wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "172.16.0.9" }] }),
+    "spec.ipNATs",
+    /floating IPs \(1:1 NAT\) are not implemented/,
+  );
   rejects(wep({ qosControls: { ingressBandwidth: 1000000 } }), "spec.qosControls", /not implemented/);
-  rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.7", externalIP: "172.16.0.9" }] }), "spec.ipNATs[0].internalIP", /not one of the endpoint's ipNetworks/);
+  rejects(
+    wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.7", externalIP: "172.16.0.9" }] }),
+    "spec.ipNATs[0].internalIP",
+    /not one of the endpoint's ipNetworks/,
+  );
   rejects(wep({ ipNetworks: ["10.65.0.2/32"], ipNATs: [{ internalIP: "10.65.0.2", externalIP: "fd00::9" }] }), "spec.ipNATs[0]", /same IP version/);
   rejects(wep({ interfaceName: "cali1234567890abc" }), "spec.interfaceName", /at most 15/);
   rejects(wep({ interfaceName: "cali/0" }), "spec.interfaceName", /interface name/);
   rejects(wep({ mac: "zz:ee:ee:ee:ee:ee" }), "spec.mac", /MAC/);
-  assert.deepEqual(errorsOf(wep({ ports: [{ name: "http", protocol: "TCP", port: 8080 }, { protocol: "UDP", port: 53, hostPort: 5353 }] })), []);
+  assert.deepEqual(
+    errorsOf(
+      wep({
+        ports: [
+          { name: "http", protocol: "TCP", port: 8080 },
+          { protocol: "UDP", port: 53, hostPort: 5353 },
+        ],
+      }),
+    ),
+    [],
+  );
   rejects(wep({ ports: [{ name: "http", protocol: "TCP", port: 0 }] }), "spec.ports[0].port", /between 1 and 65535, got 0/);
   rejects(wep({ ports: [{ name: "ping", protocol: "ICMP", port: 1 }] }), "spec.ports[0].protocol", /TCP, UDP or SCTP/);
   rejects(wep({ ports: [{ protocol: "TCP", port: 80 }] }), "spec.ports[0].name", /required when no hostPort/);
@@ -241,7 +296,9 @@ test("WorkloadEndpoint names: Calico's format with doubled dashes, derived when 
   assert.equal(derived.metadata.name, "rack1--host1-k8s-web--7d9f-eth0");
   assert.deepEqual(Object.keys(derived.metadata), ["name", "namespace", "labels"]);
   assert.deepEqual(derived.metadata.labels, { "projectcalico.org/namespace": "prod", "projectcalico.org/orchestrator": "k8s" });
-  const forged = validateResource<WorkloadEndpoint>(wep({}, { name: "host1-k8s-web-eth0", namespace: "prod", labels: { app: "web", "projectcalico.org/namespace": "kube-system" } }));
+  const forged = validateResource<WorkloadEndpoint>(
+    wep({}, { name: "host1-k8s-web-eth0", namespace: "prod", labels: { app: "web", "projectcalico.org/namespace": "kube-system" } }),
+  );
   assert.deepEqual(forged.metadata.labels, { app: "web", "projectcalico.org/namespace": "prod", "projectcalico.org/orchestrator": "k8s" });
   rejects(wep({}, { name: "host1-k8s-other-eth0", namespace: "prod" }), "metadata.name", /expected host1-k8s-web-eth0/);
   assert.deepEqual(errorsOf(wep({ node: undefined }, { name: "free-form--name", namespace: "prod" })), [], "no check when identifiers are incomplete");
@@ -251,7 +308,9 @@ test("WorkloadEndpoint names: Calico's format with doubled dashes, derived when 
 
 test("Profile rules and labelsToApply", () => {
   const good = profile({
-    ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "role == 'lb'", nets: ["10.0.0.0/8"] }, destination: { ports: [80, "8000:8080", "http"] } }],
+    ingress: [
+      { action: "Allow", protocol: "TCP", source: { selector: "role == 'lb'", nets: ["10.0.0.0/8"] }, destination: { ports: [80, "8000:8080", "http"] } },
+    ],
     egress: [{ action: "Allow" }, { action: "Deny", protocol: "ICMP", icmp: { type: 8, code: 0 } }],
     labelsToApply: { "pcns.projectcalico.org/name": "prod" },
   });
@@ -259,13 +318,21 @@ test("Profile rules and labelsToApply", () => {
   rejects(profile({ ingress: [{ action: "Accept" }] }), "spec.ingress[0].action", /Allow, Deny, Log, Pass/);
   rejects(profile({ ingress: [{ protocol: "TCP" }] }), "spec.ingress[0].action", /is required/);
   rejects(profile({ ingress: [{ action: "Allow", destination: { ports: [80] } }] }), "spec.ingress[0].destination.ports", /protocol to TCP, UDP or SCTP/);
-  rejects(profile({ egress: [{ action: "Allow", protocol: "TCP", destination: { ports: [70000] } }] }), "spec.egress[0].destination.ports[0]", /between 1 and 65535/);
+  rejects(
+    profile({ egress: [{ action: "Allow", protocol: "TCP", destination: { ports: [70000] } }] }),
+    "spec.egress[0].destination.ports[0]",
+    /between 1 and 65535/,
+  );
   rejects(profile({ egress: [{ action: "Allow", protocol: "TCP", destination: { ports: ["90:80"] } }] }), "spec.egress[0].destination.ports[0]", /min <= max/);
   rejects(profile({ egress: [{ action: "Allow", protocol: "tcpish" }] }), "spec.egress[0].protocol", /TCP, UDP/);
   rejects(profile({ egress: [{ action: "Allow", icmp: { type: 8 } }] }), "spec.egress[0].icmp", /ICMP or ICMPv6/);
   rejects(profile({ egress: [{ action: "Allow", protocol: "ICMP", icmp: { code: 1 } }] }), "spec.egress[0].icmp.code", /without an ICMP type/);
   rejects(profile({ egress: [{ action: "Allow", ipVersion: 6, protocol: "ICMP" }] }), "spec.egress[0].ipVersion", /must be 4/);
-  rejects(profile({ egress: [{ action: "Allow", source: { nets: ["10.0.0.0/8"] }, destination: { nets: ["fd00::/8"] } }] }), "spec.egress[0]", /both IPv4 and IPv6/);
+  rejects(
+    profile({ egress: [{ action: "Allow", source: { nets: ["10.0.0.0/8"] }, destination: { nets: ["fd00::/8"] } }] }),
+    "spec.egress[0]",
+    /both IPv4 and IPv6/,
+  );
   rejects(profile({ egress: [{ action: "Allow", ipVersion: 6, source: { nets: ["10.0.0.0/8"] } }] }), "spec.egress[0].source.nets[0]", /ipVersion is 6/);
   rejects(profile({ egress: [{ action: "Allow", source: { nett: [] } }] }), "spec.egress[0].source.nett", /unknown field/);
   rejects(profile({ labelsToApply: { "bad key": "x" } }), 'spec.labelsToApply["bad key"]', /key name/);
@@ -283,7 +350,11 @@ test("BGPConfiguration default gets Calico's defaults; node-specific ones do not
   assert.deepEqual(perNode.spec, { listenPort: 1179 });
   rejects(bgpconf({ nodeToNodeMeshEnabled: false }, "node.host1"), "spec.nodeToNodeMeshEnabled", /cluster-wide/);
   rejects(bgpconf({ asNumber: 65001 }, "node.host1"), "spec.asNumber", /cluster-wide/);
-  rejects(bgpconf({ serviceClusterIPs: [{ cidr: "10.96.0.0/12" }] }, "rack1"), "spec.serviceClusterIPs", /cluster-wide BGPConfiguration "default", not in "rack1"/);
+  rejects(
+    bgpconf({ serviceClusterIPs: [{ cidr: "10.96.0.0/12" }] }, "rack1"),
+    "spec.serviceClusterIPs",
+    /cluster-wide BGPConfiguration "default", not in "rack1"/,
+  );
   rejects(bgpconf({ serviceExternalIPs: [{ cidr: "203.0.113.0/24" }] }, "node.host1"), "spec.serviceExternalIPs", /cluster-wide/);
   rejects(bgpconf({ nodeMeshPassword: { secretKeyRef: { name: "bgp", key: "mesh" } } }, "node.host1"), "spec.nodeMeshPassword", /cluster-wide/);
   rejects(bgpconf({ nodeMeshMaxRestartTime: "60s" }, "node.host1"), "spec.nodeMeshMaxRestartTime", /cluster-wide/);
@@ -294,7 +365,10 @@ test("BGPConfiguration fields", () => {
   const good = bgpconf({
     serviceClusterIPs: [{ cidr: "10.96.0.0/12" }],
     serviceExternalIPs: [{ cidr: "104.244.42.0/24" }],
-    communities: [{ name: "bgp-large", value: "64512:300:400" }, { name: "std", value: "65001:100" }],
+    communities: [
+      { name: "bgp-large", value: "64512:300:400" },
+      { name: "std", value: "65001:100" },
+    ],
     prefixAdvertisements: [{ cidr: "192.168.0.0/16", communities: ["bgp-large", "65000:1"] }],
     bindMode: "NodeIP",
     nodeMeshMaxRestartTime: "120s",
@@ -307,7 +381,11 @@ test("BGPConfiguration fields", () => {
   rejects(bgpconf({ serviceClusterIPs: [{ cidr: "10.96.0.0/40" }] }), "spec.serviceClusterIPs[0].cidr", /CIDR/);
   rejects(bgpconf({ communities: [{ name: "c", value: "70000:1" }] }), "spec.communities[0].value", /at most 65535/);
   rejects(bgpconf({ communities: [{ name: "c", value: "abc" }] }), "spec.communities[0].value", /aa:nn or a:b:c/);
-  rejects(bgpconf({ prefixAdvertisements: [{ cidr: "10.0.0.0/8", communities: ["nope"] }] }), "spec.prefixAdvertisements[0].communities[0]", /name of one in spec.communities/);
+  rejects(
+    bgpconf({ prefixAdvertisements: [{ cidr: "10.0.0.0/8", communities: ["nope"] }] }),
+    "spec.prefixAdvertisements[0].communities[0]",
+    /name of one in spec.communities/,
+  );
   rejects(bgpconf({ bindMode: "Any" }), "spec.bindMode", /None, NodeIP/);
   rejects(bgpconf({ nodeMeshMaxRestartTime: "2 minutes" }), "spec.nodeMeshMaxRestartTime", /duration/);
   rejects(bgpconf({ nodeMeshPassword: { secretKeyRef: { name: "s", key: "k", extra: 1 } } }), "spec.nodeMeshPassword.secretKeyRef.extra", /unknown field/);
@@ -345,7 +423,17 @@ test("BGPPeer peerIP forms and exclusive fields", () => {
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, birdGatewayMode: "DirectIfDirectlyConnected" }), "spec.birdGatewayMode", /Recursive/);
   rejects(peer({ asNumber: 65001, localWorkloadSelector: "x == 'y'" }), "spec.localWorkloadSelector", /local workloads/);
   rejects(peer({ peerIP: "192.0.2.1", asNumber: 65001, password: { secretKeyRef: { name: "s" } } }), "spec.password.secretKeyRef.key", /is required/);
-  validateResource(peer({ peerIP: "192.0.2.1", asNumber: 65001, failureDetectionMode: "None", restartMode: "GracefulRestart", reversePeering: "Manual", numAllowedLocalASNumbers: 2, ttlSecurity: 1 }));
+  validateResource(
+    peer({
+      peerIP: "192.0.2.1",
+      asNumber: 65001,
+      failureDetectionMode: "None",
+      restartMode: "GracefulRestart",
+      reversePeering: "Manual",
+      numAllowedLocalASNumbers: 2,
+      ttlSecurity: 1,
+    }),
+  );
 });
 
 test("BGPConfiguration: fields tabby cannot honour are refused with the reason", () => {
@@ -415,7 +503,12 @@ test("BGPConfiguration annotation tabby.dev/mesh-ttl-security: on or off, on def
   const path = 'metadata.annotations["tabby.dev/mesh-ttl-security"]';
   rejects(ann("false"), path, /must be "on" or "off", got "false"/);
   rejects(ann("off", "node.h1"), path, /cluster-wide BGPConfiguration "default"/);
-  const peer = (ttlSecurity: number) => ({ apiVersion: V3, kind: "BGPPeer", metadata: { name: "tor" }, spec: { peerIP: "10.0.0.1", asNumber: 65000, ttlSecurity } });
+  const peer = (ttlSecurity: number) => ({
+    apiVersion: V3,
+    kind: "BGPPeer",
+    metadata: { name: "tor" },
+    spec: { peerIP: "10.0.0.1", asNumber: 65000, ttlSecurity },
+  });
   assert.deepEqual(errorsOf(peer(0)), []);
   assert.deepEqual(errorsOf(peer(254)), []);
   rejects(peer(255), "spec.ttlSecurity", /254/);

@@ -51,7 +51,7 @@ const TOP_FIELDS = new Set(["apiVersion", "kind", "metadata", "spec", "status"])
 
 /** The kinds tabby knows, as registered by Calico (see src/model/keys.ts). */
 export function isKnownKind(kind: string): boolean {
-  return  Object.hasOwn(KINDS, kind);
+  return Object.hasOwn(KINDS, kind);
 }
 
 /** Collects the problems of one resource; returns the defaulted copy (meaningful only if no errors). */
@@ -153,7 +153,8 @@ export function checkResource(input: unknown, c: Checker): Resource | undefined 
         default:
           // CalicoNodeStatus: a request that calico-node fill in BGP status; tabby does not
           if (!isPlainObject(rawSpec)) c.error("spec", `must be an object, got ${describe(rawSpec)}`);
-          else if (kind === "CalicoNodeStatus") c.unsupported("spec", "tabby does not fill in CalicoNodeStatus objects; use `tabby node status` (or its JSON output) for a node's BGP status");
+          else if (kind === "CalicoNodeStatus")
+            c.unsupported("spec", "tabby does not fill in CalicoNodeStatus objects; use `tabby node status` (or its JSON output) for a node's BGP status");
           spec = structuredClone(rawSpec);
       }
     }

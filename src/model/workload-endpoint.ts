@@ -128,7 +128,8 @@ export function checkWorkloadEndpointSpec(v: unknown, c: Checker): WorkloadEndpo
   spec.ports?.forEach((p, i) => {
     const at = `spec.ports[${i}]`;
     if (p.protocol === undefined && c.errors.every((e) => e.path !== `${at}.protocol`)) c.error(`${at}.protocol`, "is required");
-    else if (p.protocol !== undefined && !["TCP", "UDP", "SCTP", 6, 17, 132].includes(p.protocol)) c.error(`${at}.protocol`, `must be TCP, UDP or SCTP (a protocol with ports), got ${describe(p.protocol)}`);
+    else if (p.protocol !== undefined && !["TCP", "UDP", "SCTP", 6, 17, 132].includes(p.protocol))
+      c.error(`${at}.protocol`, `must be TCP, UDP or SCTP (a protocol with ports), got ${describe(p.protocol)}`);
     if (p.port === undefined && c.errors.every((e) => e.path !== `${at}.port`)) c.error(`${at}.port`, "is required");
     if (!p.name && !p.hostPort) c.error(`${at}.name`, "is required when no hostPort is given");
   });
@@ -157,7 +158,10 @@ export function checkWorkloadEndpointName(name: string, spec: WorkloadEndpointSp
   const np = nameProblem(name);
   if (np) c.error("metadata.name", np);
   else if (expected && name !== expected) {
-    c.error("metadata.name", `does not match the identifiers in the spec (node, orchestrator, pod/containerID/workload, endpoint): expected ${expected}, got ${name}`);
+    c.error(
+      "metadata.name",
+      `does not match the identifiers in the spec (node, orchestrator, pod/containerID/workload, endpoint): expected ${expected}, got ${name}`,
+    );
   }
   return name;
 }

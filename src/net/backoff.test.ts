@@ -15,7 +15,10 @@ test("backoff: jitter takes up to its fraction away, never adds (RFC 4271 §10: 
   assert.deepEqual(take(new Backoff({ initialMs: 1000, maxMs: 8000 }, () => 0), 4), [1000, 2000, 4000, 8000]);
   assert.deepEqual(take(new Backoff({ initialMs: 1000, maxMs: 8000 }, () => 0.5), 4), [875, 1750, 3500, 7000]);
   assert.deepEqual(take(new Backoff({ initialMs: 1000, maxMs: 8000, jitter: 0.5 }, () => 0.999999), 2), [500, 1000]);
-  assert.equal(jittered(30_000, 0.25, () => 0.2), 28_500);
+  assert.equal(
+    jittered(30_000, 0.25, () => 0.2),
+    28_500,
+  );
 });
 
 test("backoff: reset starts again from initialMs; failures counts the attempts since", () => {

@@ -115,10 +115,7 @@ export function parsePrefix(text: string, opts: { strict?: boolean; requireLengt
   return p;
 }
 
-export function tryParsePrefix(
-  text: string,
-  opts: { strict?: boolean; requireLength?: boolean } = {},
-): Prefix | undefined {
+export function tryParsePrefix(text: string, opts: { strict?: boolean; requireLength?: boolean } = {}): Prefix | undefined {
   const slash = text.indexOf("/");
   if (slash === -1 && opts.requireLength) return undefined;
   const ip = tryParseIP(slash === -1 ? text : text.slice(0, slash));

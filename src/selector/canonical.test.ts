@@ -49,7 +49,11 @@ test("Calico's canonical form is not always a fixed point: '!(!x)' prints as '!!
 
 test("Calico rejects these; so do we, with SelectorError", () => {
   for (const input of REJECTED) {
-    assert.throws(() => parseSelector(input), (e: unknown) => e instanceof SelectorError && e.code === "SELECTOR_PARSE", JSON.stringify(input));
+    assert.throws(
+      () => parseSelector(input),
+      (e: unknown) => e instanceof SelectorError && e.code === "SELECTOR_PARSE",
+      JSON.stringify(input),
+    );
   }
 });
 

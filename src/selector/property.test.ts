@@ -34,7 +34,11 @@ const { node } = fc.letrec<{ node: Node; leaf: Node; not: Node; bool: Node; pare
     fc.record({ k: fc.constant("set" as const), op: fc.constantFrom("in" as const, "not in" as const), l: key, vs: fc.array(val, { maxLength: 5 }) }),
   ),
   not: fc.record({ k: fc.constant("not" as const), n: tie("node"), bangs: fc.integer({ min: 1, max: 4 }) }),
-  bool: fc.record({ k: fc.constant("bool" as const), op: fc.constantFrom("&&" as const, "||" as const), ns: fc.array(tie("node"), { minLength: 2, maxLength: 4 }) }),
+  bool: fc.record({
+    k: fc.constant("bool" as const),
+    op: fc.constantFrom("&&" as const, "||" as const),
+    ns: fc.array(tie("node"), { minLength: 2, maxLength: 4 }),
+  }),
   paren: fc.record({ k: fc.constant("paren" as const), n: tie("node") }),
 }));
 
@@ -68,7 +72,11 @@ function render(n: Node, pick: (n: number) => number): string {
       return `has(${w()}${n.l}${w()})`;
     case "cmp": {
       const spell =
-        n.op === "starts with" ? ["starts with", "startswith", "starts  with"][pick(3)]! : n.op === "ends with" ? ["ends with", "endswith", "ends \twith"][pick(3)]! : n.op;
+        n.op === "starts with"
+          ? ["starts with", "startswith", "starts  with"][pick(3)]!
+          : n.op === "ends with"
+            ? ["ends with", "endswith", "ends \twith"][pick(3)]!
+            : n.op;
       const sym = n.op === "==" || n.op === "!=";
       return sym ? `${n.l}${w()}${n.op}${w()}${q(n.v)}` : `${n.l}${w1()}${spell}${w()}${q(n.v)}`;
     }
@@ -185,8 +193,43 @@ test("property: the canonical form re-parses to the same matching, and to itself
 });
 
 const fragments = fc.constantFrom(
-  "a", "b.c/d", " ", "\t", "==", "!=", "=", "!", "&&", "&", "||", "|", "(", ")", "{", "}", ",", `"x"`, `'y'`, `"`, `'`,
-  "in", "not", "not in", "contains", "starts", "with", "ends", "has(", "has(a)", "all()", "global()", "all(", "global(", "%", "\n", "é",
+  "a",
+  "b.c/d",
+  " ",
+  "\t",
+  "==",
+  "!=",
+  "=",
+  "!",
+  "&&",
+  "&",
+  "||",
+  "|",
+  "(",
+  ")",
+  "{",
+  "}",
+  ",",
+  `"x"`,
+  `'y'`,
+  `"`,
+  `'`,
+  "in",
+  "not",
+  "not in",
+  "contains",
+  "starts",
+  "with",
+  "ends",
+  "has(",
+  "has(a)",
+  "all()",
+  "global()",
+  "all(",
+  "global(",
+  "%",
+  "\n",
+  "é",
 );
 
 test("property: arbitrary text either parses or throws SelectorError with a position inside the input", () => {
@@ -203,5 +246,11 @@ test("property: arbitrary text either parses or throws SelectorError with a posi
     }
   };
   fc.assert(fc.property(fc.string({ maxLength: 40, unit: "binary" }), check), { numRuns: 3000 });
-  fc.assert(fc.property(fc.array(fragments, { maxLength: 16 }).map((xs) => xs.join("")), check), { numRuns: 5000 });
+  fc.assert(
+    fc.property(
+      fc.array(fragments, { maxLength: 16 }).map((xs) => xs.join("")),
+      check,
+    ),
+    { numRuns: 5000 },
+  );
 });

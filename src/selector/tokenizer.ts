@@ -235,11 +235,7 @@ export function tokenize(input: string): Token[] {
           tokens.push({ kind: Tok.Label, value: input.slice(i, end), pos: start });
           i = end;
         } else {
-          throw new SelectorError(
-            `unexpected ${describeChar(input, i)}: expected a label, has(), all(), global(), '!' or '('`,
-            input,
-            start,
-          );
+          throw new SelectorError(`unexpected ${describeChar(input, i)}: expected a label, has(), all(), global(), '!' or '('`, input, start);
         }
       }
     }

@@ -60,7 +60,15 @@ export async function serveUi(loadState: () => LabState, opts: UiOptions): Promi
         const d = dst ? ctx.topo.place(dst) : undefined;
         if (!s || !d || s.kind !== "workload" || d.kind !== "workload") return send(400, "text/plain", "src and dst must be workloads\n");
         const ex = await explainPath(
-          { src: s, dst: d, srcAddr: s.addrs[0]!, dstAddr: d.addrs.find((a) => a.includes(":") === s.addrs[0]!.includes(":"))!, protocol, ...(port ? { port: Number(port) } : {}), failsafeInbound: ctx.failsafeInbound },
+          {
+            src: s,
+            dst: d,
+            srcAddr: s.addrs[0]!,
+            dstAddr: d.addrs.find((a) => a.includes(":") === s.addrs[0]!.includes(":"))!,
+            protocol,
+            ...(port ? { port: Number(port) } : {}),
+            failsafeInbound: ctx.failsafeInbound,
+          },
           ctx.topo,
           ctx.oracle,
           ctx.evaluator,

@@ -55,7 +55,11 @@ export interface AgentView {
 }
 
 /** Sessions from what each agent says, keyed by the pair of ends. Pure. */
-export function mapSessions(views: AgentView[], ownerOf: (addr: string) => string | undefined, lastPeers: ReadonlyMap<string, AgentView["peers"]> = new Map()): MapSession[] {
+export function mapSessions(
+  views: AgentView[],
+  ownerOf: (addr: string) => string | undefined,
+  lastPeers: ReadonlyMap<string, AgentView["peers"]> = new Map(),
+): MapSession[] {
   const byPair = new Map<string, { a: string; b: string; states: (string | undefined)[] }>();
   for (const v of views) {
     // a silent agent's sessions are the ones it last reported (then drawn down)
@@ -112,13 +116,24 @@ export async function readMapState(state: LabState, ctx: LabExplainContext, last
     });
   }
   for (const r of state.fabric?.routers ?? []) {
-    nodes.push({ name: r.name, kind: "router", role: r.role, ...(r.rack ? { rack: r.rack } : {}), addrs: places.find((x) => x.name === r.name)?.addrs ?? [], up: true, prefixes: [] });
+    nodes.push({
+      name: r.name,
+      kind: "router",
+      role: r.role,
+      ...(r.rack ? { rack: r.rack } : {}),
+      addrs: places.find((x) => x.name === r.name)?.addrs ?? [],
+      up: true,
+      prefixes: [],
+    });
   }
-  for (const r of state.reflectors ?? []) nodes.push({ name: r.name, kind: "router", role: "reflector", addrs: [r.ipv4.split("/")[0]!, r.ipv6.split("/")[0]!], up: true, prefixes: [] });
+  for (const r of state.reflectors ?? [])
+    nodes.push({ name: r.name, kind: "router", role: "reflector", addrs: [r.ipv4.split("/")[0]!, r.ipv6.split("/")[0]!], up: true, prefixes: [] });
   const ownerOf = (addr: string) => nodes.find((n) => n.addrs.includes(addr))?.name;
   const sessions = mapSessions(views, ownerOf, lastPeers);
   for (const r of state.fabric?.routers ?? []) {
-    for (const l of r.down) if (state.fabric!.routers.some((t) => t.name === l.peerName)) sessions.push({ a: r.name, b: l.peerName, state: "not asked (router daemons)", established: false, unknown: true });
+    for (const l of r.down)
+      if (state.fabric!.routers.some((t) => t.name === l.peerName))
+        sessions.push({ a: r.name, b: l.peerName, state: "not asked (router daemons)", established: false, unknown: true });
   }
   for (const v of views) if (v.peers) lastPeers.set(v.host, v.peers);
   const workloads: MapWorkload[] = places

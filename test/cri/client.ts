@@ -92,10 +92,13 @@ export class CriClient {
     return (await this.call<{ pod_sandbox_id: string }>("RunPodSandbox", { config })).pod_sandbox_id;
   }
   podSandboxStatus(id: string) {
-    return this.call<{ status: { state: string; network: { ip: string; additional_ips: { ip: string }[] } | null }; info: Record<string, string> }>("PodSandboxStatus", {
-      pod_sandbox_id: id,
-      verbose: true,
-    });
+    return this.call<{ status: { state: string; network: { ip: string; additional_ips: { ip: string }[] } | null }; info: Record<string, string> }>(
+      "PodSandboxStatus",
+      {
+        pod_sandbox_id: id,
+        verbose: true,
+      },
+    );
   }
   stopPodSandbox(id: string) {
     return this.call<unknown>("StopPodSandbox", { pod_sandbox_id: id });

@@ -33,13 +33,19 @@ test("etcd: 4 processes x 100 compare-and-swap increments on one key: no lost up
   await watcher.waitFor((l) => l["ready"] === true);
   const workers = Array.from({ length: procs }, () => runWorker("cas", etcd.url, key, String(per)));
   const codes = await Promise.all(workers.map((w) => w.exited));
-  assert.deepEqual(codes, workers.map(() => 0));
+  assert.deepEqual(
+    codes,
+    workers.map(() => 0),
+  );
   const final = await store.get(key);
   assert.equal(final?.value, String(total));
   assert.equal(await watcher.exited, 0);
   const events = watcher.lines.filter((l) => l["type"]);
   assert.equal(events.length, total);
-  assert.deepEqual(events.map((e) => e["value"]), Array.from({ length: total }, (_, i) => String(i + 1)));
+  assert.deepEqual(
+    events.map((e) => e["value"]),
+    Array.from({ length: total }, (_, i) => String(i + 1)),
+  );
   const revs = events.map((e) => e["rev"] as number);
   for (let i = 1; i < revs.length; i++) assert.ok(revs[i]! > revs[i - 1]!);
   assert.equal(revs.at(-1), final!.revision);
@@ -63,7 +69,10 @@ test("etcd: a change is seen by a watcher in another process, in order (latency 
   }
   assert.equal(await watcher.exited, 0);
   const events = watcher.lines.filter((l) => l["type"]);
-  assert.deepEqual(events.map((e) => e["rev"]), [...sentAt.keys()]);
+  assert.deepEqual(
+    events.map((e) => e["rev"]),
+    [...sentAt.keys()],
+  );
   const lat = events.map((e) => (e["at"] as number) - sentAt.get(e["rev"] as number)!).sort((a, b) => a - b);
   t.diagnostic(`cross-process etcd watch latency over ${n} writes: median ${percentile(lat, 50).toFixed(2)} ms, p99 ${percentile(lat, 99).toFixed(2)} ms`);
 });

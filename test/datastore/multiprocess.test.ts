@@ -29,14 +29,20 @@ test("4 processes x 250 compare-and-swap increments on one key: no lost update; 
   await watcher.waitFor((l) => l["ready"] === true);
   const workers = Array.from({ length: procs }, () => runWorker("cas", db, "/counter", String(per)));
   const codes = await Promise.all(workers.map((w) => w.exited));
-  assert.deepEqual(codes, workers.map(() => 0));
+  assert.deepEqual(
+    codes,
+    workers.map(() => 0),
+  );
   const final = await store.get("/counter");
   assert.equal(final?.value, String(total));
   assert.equal(await watcher.exited, 0);
   const events = watcher.lines.filter((l) => l["type"]);
   assert.equal(events.length, total);
   // Each increment is one put whose value is one more than the previous: in order, none missing or repeated.
-  assert.deepEqual(events.map((e) => e["value"]), Array.from({ length: total }, (_, i) => String(i + 1)));
+  assert.deepEqual(
+    events.map((e) => e["value"]),
+    Array.from({ length: total }, (_, i) => String(i + 1)),
+  );
   const revs = events.map((e) => e["rev"] as number);
   for (let i = 1; i < revs.length; i++) assert.ok(revs[i]! > revs[i - 1]!);
   assert.equal(revs.at(-1), final!.revision);
@@ -60,9 +66,14 @@ test("a change is seen promptly by a watcher in another process (latency logged,
   }
   assert.equal(await watcher.exited, 0);
   const events = watcher.lines.filter((l) => l["type"]);
-  assert.deepEqual(events.map((e) => e["rev"]), [...sentAt.keys()]);
+  assert.deepEqual(
+    events.map((e) => e["rev"]),
+    [...sentAt.keys()],
+  );
   const lat = events.map((e) => (e["at"] as number) - sentAt.get(e["rev"] as number)!).sort((a, b) => a - b);
-  t.diagnostic(`cross-process watch latency over ${n} writes (poll 20 ms): median ${percentile(lat, 50).toFixed(2)} ms, p99 ${percentile(lat, 99).toFixed(2)} ms, max ${lat.at(-1)!.toFixed(2)} ms`);
+  t.diagnostic(
+    `cross-process watch latency over ${n} writes (poll 20 ms): median ${percentile(lat, 50).toFixed(2)} ms, p99 ${percentile(lat, 99).toFixed(2)} ms, max ${lat.at(-1)!.toFixed(2)} ms`,
+  );
   await store.close();
 });
 
@@ -91,7 +102,10 @@ test("kill -9 of a writer mid-burst: every acknowledged write is present and the
 test("several processes creating the same fresh store at once all succeed", async () => {
   const db = join(root, "fresh", "deeper", "tabby.db");
   const writers = Array.from({ length: 6 }, () => runWorker("writer", db, "20"));
-  assert.deepEqual(await Promise.all(writers.map((w) => w.exited)), writers.map(() => 0));
+  assert.deepEqual(
+    await Promise.all(writers.map((w) => w.exited)),
+    writers.map(() => 0),
+  );
   const store = SqliteStore.open(db);
   // Each writer put /burst/0..19; 120 writes in all, 20 distinct keys.
   assert.equal((await store.list("/burst/")).items.length, 20);

@@ -52,7 +52,9 @@ async function watch(prefix: string, after: number, n: number, pollIntervalMs: n
       onEvents(evs) {
         const at = now();
         for (const e of evs) {
-          out(e.type === "put" ? { type: "put", rev: e.kv.revision, key: e.kv.key, value: e.kv.value, at } : { type: "delete", rev: e.revision, key: e.key, at });
+          out(
+            e.type === "put" ? { type: "put", rev: e.kv.revision, key: e.kv.key, value: e.kv.value, at } : { type: "delete", rev: e.revision, key: e.key, at },
+          );
         }
         seen += evs.length;
         if (seen >= n) resolve();

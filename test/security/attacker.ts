@@ -159,7 +159,13 @@ async function packetSocket(): Promise<{ send(iface: string, frame: Buffer): voi
     },
   };
 }
-const mac = (iface: string) => Buffer.from(readFileSync(`/sys/class/net/${iface}/address`, "utf8").trim().split(":").map((h) => parseInt(h, 16)));
+const mac = (iface: string) =>
+  Buffer.from(
+    readFileSync(`/sys/class/net/${iface}/address`, "utf8")
+      .trim()
+      .split(":")
+      .map((h) => parseInt(h, 16)),
+  );
 const v4 = (a: string) => Buffer.from(a.split(".").map(Number));
 function v6(a: string): Buffer {
   const [head, tail] = a.split("::") as [string, string | undefined];

@@ -47,10 +47,24 @@ before(async () => {
   await sh("ip", "-n", ns.w, "link", "set", `${tag}a`, "name", "eth0");
   await sh("ip", "-n", ns.h1, "link", "set", `${tag}b`, "name", "eth0");
   await sh("ip", "-n", ns.h2, "link", "set", `${tag}c`, "name", "eth0");
-  for (const [n, dev, a] of [[ns.w, "eth0", "10.95.1.2/24"], [ns.h1, "wl", "10.95.1.1/24"], [ns.h1, "eth0", `${H1}/24`], [ns.h2, "eth0", `${H2}/24`]] as const) {
+  for (const [n, dev, a] of [
+    [ns.w, "eth0", "10.95.1.2/24"],
+    [ns.h1, "wl", "10.95.1.1/24"],
+    [ns.h1, "eth0", `${H1}/24`],
+    [ns.h2, "eth0", `${H2}/24`],
+  ] as const) {
     await sh("ip", "-n", n, "addr", "add", a, "dev", dev);
   }
-  for (const [n, dev] of [[ns.w, "eth0"], [ns.h1, "wl"], [ns.h1, "eth0"], [ns.h2, "eth0"], [ns.w, "lo"], [ns.h1, "lo"], [ns.h2, "lo"]] as const) await sh("ip", "-n", n, "link", "set", dev, "up");
+  for (const [n, dev] of [
+    [ns.w, "eth0"],
+    [ns.h1, "wl"],
+    [ns.h1, "eth0"],
+    [ns.h2, "eth0"],
+    [ns.w, "lo"],
+    [ns.h1, "lo"],
+    [ns.h2, "lo"],
+  ] as const)
+    await sh("ip", "-n", n, "link", "set", dev, "up");
   await sh("ip", "-n", ns.w, "route", "add", "default", "via", "10.95.1.1");
   await sh("ip", "netns", "exec", ns.h1, "sysctl", "-qw", "net.ipv4.ip_forward=1");
   // natOutgoing as it was before the dataplane excluded node addresses: the workload leaves as h1
@@ -60,8 +74,15 @@ before(async () => {
 
   // h2's peer for h1, as the agent computes it from the two Node resources
   const s = emptyHostState();
-  for (const [name, addr] of [["h1", `${H1}/24`], ["h2", `${H2}/24`]]) {
-    applyKeyUpdate(s, `/calico/resources/v3/projectcalico.org/nodes/${name}`, JSON.stringify({ kind: "Node", metadata: { name }, spec: { bgp: { ipv4Address: addr } } }));
+  for (const [name, addr] of [
+    ["h1", `${H1}/24`],
+    ["h2", `${H2}/24`],
+  ]) {
+    applyKeyUpdate(
+      s,
+      `/calico/resources/v3/projectcalico.org/nodes/${name}`,
+      JSON.stringify({ kind: "Node", metadata: { name }, spec: { bgp: { ipv4Address: addr } } }),
+    );
   }
   const peers = computePeerPlan(s, "h2").peers;
   assert.equal(peers.length, 1);
@@ -72,7 +93,18 @@ before(async () => {
     asNumber: 64512,
     listen: { address: H2, port: 179 },
     control: sock,
-    peers: [{ address: p.address, asNumber: p.asNumber, passive: p.passive, localAddress: p.localAddress, ttlSecurity: p.ttlSecurity, expectedRouterId: p.expectedRouterId, holdTime: 9, import: [{ action: "accept" }] }],
+    peers: [
+      {
+        address: p.address,
+        asNumber: p.asNumber,
+        passive: p.passive,
+        localAddress: p.localAddress,
+        ttlSecurity: p.ttlSecurity,
+        expectedRouterId: p.expectedRouterId,
+        holdTime: 9,
+        import: [{ action: "accept" }],
+      },
+    ],
   };
   writeFileSync(join(dir, "h2.yaml"), stringify(conf));
   const log = openSync(join(dir, "h2.log"), "a");
@@ -95,8 +127,14 @@ const peerH1 = async () => ((await queryControl(sock, { op: "peers" })) as PeerS
 const hijacked = async () => JSON.stringify(await queryControl(sock, { op: "routes", family: "ipv4" })).includes("8.8.8.0");
 const logTail = () => readFileSync(join(dir, "h2.log"), "utf8").slice(-3000);
 
-for (const [mode, ttl] of [["bgp", 63], ["bgp255", 254]] as const) {
-  test(`a workload masqueraded as h1, sending with TTL ${ttl + 1}, is refused by h2's GTSM (SYN arrives with ${ttl})`, { skip: !canRun && "needs root", timeout: 60_000 }, async () => {
+for (const [mode, ttl] of [
+  ["bgp", 63],
+  ["bgp255", 254],
+] as const) {
+  test(`a workload masqueraded as h1, sending with TTL ${ttl + 1}, is refused by h2's GTSM (SYN arrives with ${ttl})`, {
+    skip: !canRun && "needs root",
+    timeout: 60_000,
+  }, async () => {
     try {
       const got = await attack(ns.w, mode, H2, "179", "64512", H1, H1, "8.8.8.0/24");
       assert.ok(!got.received.includes("open"), `h2 answered the impostor: ${JSON.stringify(got)}`);

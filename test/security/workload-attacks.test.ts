@@ -51,7 +51,9 @@ async function attack(from: string, ...args: string[]): Promise<Record<string, u
 }
 const sh = async (netns: string, ...cmd: string[]) => (await run("ip", ["netns", "exec", netns, ...cmd])).stdout;
 const addrs = async (wl: string, fam: 4 | 6) =>
-  (JSON.parse(await sh(ns(wl), "ip", "-j", `-${fam}`, "addr", "show", "dev", "eth0", "scope", "global")) as { addr_info: { local: string }[] }[])[0]!.addr_info.map((a) => a.local);
+  (
+    JSON.parse(await sh(ns(wl), "ip", "-j", `-${fam}`, "addr", "show", "dev", "eth0", "scope", "global")) as { addr_info: { local: string }[] }[]
+  )[0]!.addr_info.map((a) => a.local);
 
 interface LabState {
   processes: { role: string; name: string; pid: number }[];
@@ -63,7 +65,8 @@ async function peers(host: string): Promise<{ address: string; state: string }[]
   return r.code === 0 ? (JSON.parse(r.stdout) as { address: string; state: string }[]) : undefined;
 }
 const established = () => waitFor(async () => (await peers("h2"))?.some((p) => p.address === H1 && p.state === "Established") ?? false, 150);
-const routes = async (host: string) => (await sh(ns(host), "ip", "route", "show", "proto", "152")) + (await sh(ns(host), "ip", "-6", "route", "show", "proto", "152"));
+const routes = async (host: string) =>
+  (await sh(ns(host), "ip", "route", "show", "proto", "152")) + (await sh(ns(host), "ip", "-6", "route", "show", "proto", "152"));
 const hijacked = async () => (await sh(ns("h2"), "ip", "route", "show", "8.8.8.0/24")).trim();
 
 /** A counting table of the test's own in a namespace (tabby touches only `inet tabby`). */
@@ -115,7 +118,11 @@ test("the datastore cannot be reached from a workload", { timeout: 60_000 }, asy
 });
 
 test("no port the hosts listen on, nor any control-plane port, answers a workload (hosts and gateway)", { timeout: 120_000 }, async () => {
-  const listening = new Set<number>(controlPlanePorts([]).filter((p) => p.protocol === "tcp").map((p) => p.port));
+  const listening = new Set<number>(
+    controlPlanePorts([])
+      .filter((p) => p.protocol === "tcp")
+      .map((p) => p.port),
+  );
   for (const h of ["h1", "h2"]) {
     for (const line of (await sh(ns(h), "ss", "-Hltn")).split("\n")) {
       const m = /:(\d+)\s/.exec(line.split(/\s+/)[3] + " ");
@@ -126,12 +133,23 @@ test("no port the hosts listen on, nor any control-plane port, answers a workloa
   const ports = [...listening].sort((a, b) => a - b).join(",");
   for (const target of [H1, H2, "fd99::b", "fd99::c", "169.254.1.1"]) {
     const got = await attack("h1-w1", "tcp", target, ports);
-    assert.deepEqual(Object.entries(got).filter(([, ok]) => ok), [], `reachable on ${target}`);
+    assert.deepEqual(
+      Object.entries(got).filter(([, ok]) => ok),
+      [],
+      `reachable on ${target}`,
+    );
   }
   // BFD: counted where it would arrive; nothing does.
   const c1 = await counter(ns("h1"), ["udp dport { 3784, 3785, 4784, 4785 }"]);
   const c2 = await counter(ns("h2"), ["udp dport { 3784, 3785, 4784, 4785 }"]);
-  for (const [host, port] of [[H1, "3784"], [H2, "3784"], [H2, "4784"], ["169.254.1.1", "3784"], [H1, "4785"]] as const) await attack("h1-w1", "udp", host, port);
+  for (const [host, port] of [
+    [H1, "3784"],
+    [H2, "3784"],
+    [H2, "4784"],
+    ["169.254.1.1", "3784"],
+    [H1, "4785"],
+  ] as const)
+    await attack("h1-w1", "udp", host, port);
   await sleep(500);
   assert.deepEqual([...(await c1()), ...(await c2())], [0, 0], "a spoofed BFD packet arrived");
   // The counters count: the same packet from the fabric (not a workload) arrives.
@@ -144,7 +162,11 @@ test("source-address spoofing (v4 and v6) never leaves the host", { timeout: 60_
   const victim4 = (await addrs("h2-w1", 4))[0]!;
   const victim6 = (await addrs("h2-w1", 6))[0]!;
   const count = await counter(ns("fabric"), ["udp dport 9 ip saddr != 10.99.0.11", "udp dport 9 ip saddr 10.99.0.11", "udp dport 9 meta nfproto ipv6"]);
-  const added: [string, string][] = [[`${victim4}/32`, "4"], ["192.0.2.66/32", "4"], [`${victim6}/128`, "6"]];
+  const added: [string, string][] = [
+    [`${victim4}/32`, "4"],
+    ["192.0.2.66/32", "4"],
+    [`${victim6}/128`, "6"],
+  ];
   for (const [a, f] of added) await run("ip", ["-n", ns("h1-w1"), `-${f}`, "addr", "add", a, "dev", "eth0", ...(f === "6" ? ["nodad"] : [])]);
   try {
     await attack("h1-w1", "udp", "10.99.0.254", "9", victim4);
@@ -191,7 +213,10 @@ test("a flood of new connections leaves conntrack, the agent and the routes heal
   assert.ok((allowed.connected as number) >= 2700, `allowed connections got through: ${JSON.stringify(allowed)}`);
   assert.ok((await ct()) < max, "conntrack not full");
   const p = await peers("h1");
-  assert.ok(p?.some((x) => x.address === H2 && x.state === "Established"), `h1's agent: ${JSON.stringify(p)}`);
+  assert.ok(
+    p?.some((x) => x.address === H2 && x.state === "Established"),
+    `h1's agent: ${JSON.stringify(p)}`,
+  );
   assert.equal(await routes("h1"), before, "routes intact");
   assert.equal((await attack("h2-w1", "read", (await addrs("h1-w2", 4))[0]!, "80")).data, "h1-w2\n", "traffic still flows");
 });
@@ -219,9 +244,20 @@ test("workloadControlPlaneAccessSelector lets a chosen workload reach h2's BGP p
 
 test("the mesh session between the hosts runs GTSM: every BGP segment from h1 arrives at h2 with TTL 255", { timeout: 60_000 }, async () => {
   assert.ok(await established(), "h1 and h2 peer");
-  const count = await counter(ns("h2"), [`ip saddr ${H1} tcp sport 179 ip ttl 255`, `ip saddr ${H1} tcp dport 179 ip ttl 255`, `ip saddr ${H1} tcp sport 179 ip ttl != 255`, `ip saddr ${H1} tcp dport 179 ip ttl != 255`]);
+  const count = await counter(ns("h2"), [
+    `ip saddr ${H1} tcp sport 179 ip ttl 255`,
+    `ip saddr ${H1} tcp dport 179 ip ttl 255`,
+    `ip saddr ${H1} tcp sport 179 ip ttl != 255`,
+    `ip saddr ${H1} tcp dport 179 ip ttl != 255`,
+  ]);
   // KEEPALIVEs every 3 s with the lab's 9 s hold time
-  assert.ok(await waitFor(async () => { const [a, b] = await count(); return a! + b! >= 2; }, 50), "BGP segments with TTL 255");
+  assert.ok(
+    await waitFor(async () => {
+      const [a, b] = await count();
+      return a! + b! >= 2;
+    }, 50),
+    "BGP segments with TTL 255",
+  );
   const [, , c, d] = await count();
   assert.equal(c! + d!, 0, "no BGP segment from h1 with another TTL");
   await run("ip", ["netns", "exec", ns("h2"), "nft", "delete", "table", "inet", "sectest"]);

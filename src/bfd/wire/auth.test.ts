@@ -8,8 +8,20 @@ import { decodeControl, type ControlPacket } from "./packet.js";
 import { BfdError } from "../errors.js";
 
 const P: ControlPacket = {
-  version: 1, diag: 0, state: "Up", poll: false, final: false, controlPlaneIndependent: false, demand: false, multipoint: false,
-  detectMult: 3, myDiscriminator: 1, yourDiscriminator: 2, desiredMinTx: 300_000, requiredMinRx: 300_000, requiredMinEchoRx: 0,
+  version: 1,
+  diag: 0,
+  state: "Up",
+  poll: false,
+  final: false,
+  controlPlaneIndependent: false,
+  demand: false,
+  multipoint: false,
+  detectMult: 3,
+  myDiscriminator: 1,
+  yourDiscriminator: 2,
+  desiredMinTx: 300_000,
+  requiredMinRx: 300_000,
+  requiredMinEchoRx: 0,
 };
 const code = (c: string) => (e: unknown) => e instanceof BfdError && e.code === c;
 
@@ -45,7 +57,10 @@ for (const type of ["keyed-md5", "meticulous-keyed-md5", "keyed-sha1", "meticulo
 }
 
 test("sequence window: keyed accepts the same number, meticulous needs a newer one; both refuse past 3 × Detect Mult", () => {
-  for (const [type, sameOk] of [["keyed-sha1", true], ["meticulous-keyed-sha1", false]] as const) {
+  for (const [type, sameOk] of [
+    ["keyed-sha1", true],
+    ["meticulous-keyed-sha1", false],
+  ] as const) {
     const c: BfdAuthConfig = { type, keyId: 1, key: "k" };
     const at = (seq: number, known: { known: boolean; seq: number }) => {
       const w = signControl(P, c, seq);

@@ -19,8 +19,20 @@ test("Down packet as a new session sends it (your discriminator 0, 1 s slow rate
   );
   const p = decodeControl(wire);
   assert.deepEqual(p, {
-    version: 1, diag: 0, state: "Down", poll: false, final: false, controlPlaneIndependent: false, demand: false, multipoint: false,
-    detectMult: 3, myDiscriminator: 42, yourDiscriminator: 0, desiredMinTx: 1_000_000, requiredMinRx: 300_000, requiredMinEchoRx: 0,
+    version: 1,
+    diag: 0,
+    state: "Down",
+    poll: false,
+    final: false,
+    controlPlaneIndependent: false,
+    demand: false,
+    multipoint: false,
+    detectMult: 3,
+    myDiscriminator: 42,
+    yourDiscriminator: 0,
+    desiredMinTx: 1_000_000,
+    requiredMinRx: 300_000,
+    requiredMinEchoRx: 0,
   } satisfies ControlPacket);
   assert.deepEqual(encodeControl(p), wire);
 });
@@ -62,8 +74,15 @@ test("Init packet with Final and Demand bits, AdminDown diag values", () => {
 
 test("simple password authentication section (§4.2)", () => {
   const wire = bytes(
-    0x20, 0xc4, 0x03, 0x20, // version 1, Up with A (0x04), mult 3, length 32
-    [0, 0, 0, 1], [0, 0, 0, 2], [0, 0x04, 0x93, 0xe0], [0, 0x04, 0x93, 0xe0], [0, 0, 0, 0],
+    0x20,
+    0xc4,
+    0x03,
+    0x20, // version 1, Up with A (0x04), mult 3, length 32
+    [0, 0, 0, 1],
+    [0, 0, 0, 2],
+    [0, 0x04, 0x93, 0xe0],
+    [0, 0x04, 0x93, 0xe0],
+    [0, 0, 0, 0],
     0x01, // auth type 1 (simple password)
     0x08, // auth len 8 = 3 + 5
     0x07, // auth key id 7
@@ -77,8 +96,15 @@ test("simple password authentication section (§4.2)", () => {
 test("keyed SHA1 authentication section (§4.4)", () => {
   const digest = Array.from({ length: 20 }, (_, i) => i + 0xa0);
   const wire = bytes(
-    0x20, 0xc4, 0x03, 0x34, // Up with A, length 52 = 24 + 28
-    [0, 0, 0, 1], [0, 0, 0, 2], [0, 0x04, 0x93, 0xe0], [0, 0x04, 0x93, 0xe0], [0, 0, 0, 0],
+    0x20,
+    0xc4,
+    0x03,
+    0x34, // Up with A, length 52 = 24 + 28
+    [0, 0, 0, 1],
+    [0, 0, 0, 2],
+    [0, 0x04, 0x93, 0xe0],
+    [0, 0x04, 0x93, 0xe0],
+    [0, 0, 0, 0],
     0x04, // auth type 4 (keyed SHA1)
     0x1c, // auth len 28
     0x02, // auth key id 2
@@ -93,7 +119,23 @@ test("keyed SHA1 authentication section (§4.4)", () => {
 
 test("keyed MD5 and meticulous keyed MD5 sections (§4.3) are 24 bytes", () => {
   for (const type of [2, 3] as const) {
-    const wire = bytes(0x20, 0xc4, 0x03, 0x30, [0, 0, 0, 1], [0, 0, 0, 2], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0], type, 0x18, 0x01, 0x00, [0, 0, 0, 9], Array(16).fill(0x5a));
+    const wire = bytes(
+      0x20,
+      0xc4,
+      0x03,
+      0x30,
+      [0, 0, 0, 1],
+      [0, 0, 0, 2],
+      [0, 0, 0, 1],
+      [0, 0, 0, 1],
+      [0, 0, 0, 0],
+      type,
+      0x18,
+      0x01,
+      0x00,
+      [0, 0, 0, 9],
+      Array(16).fill(0x5a),
+    );
     const p = decodeControl(wire);
     assert.equal(p.auth?.type, type);
     assert.deepEqual(encodeControl(p), wire);

@@ -26,7 +26,14 @@ const CORPUS: [string, Uint8Array, string][] = [
   ["multipoint bit", edit((b) => (b[1] = 0xc1)), "BFD_MULTIPOINT"],
   ["my discriminator 0", edit((b) => b.fill(0, 4, 8)), "BFD_MY_DISCRIMINATOR"],
   ["your discriminator 0 in Up", edit((b) => b.fill(0, 8, 12)), "BFD_YOUR_DISCRIMINATOR"],
-  ["your discriminator 0 in Init", edit((b) => { b.fill(0, 8, 12); b[1] = 0x80; }), "BFD_YOUR_DISCRIMINATOR"],
+  [
+    "your discriminator 0 in Init",
+    edit((b) => {
+      b.fill(0, 8, 12);
+      b[1] = 0x80;
+    }),
+    "BFD_YOUR_DISCRIMINATOR",
+  ],
   [
     "auth len beyond the section",
     Uint8Array.from([...valid().subarray(0, 3), 28, ...valid().subarray(4), 1, 9, 1, 0x61]).map((v, i) => (i === 1 ? 0xc4 : v)),
@@ -51,20 +58,45 @@ const CORPUS: [string, Uint8Array, string][] = [
 
 for (const [name, wire, code] of CORPUS) {
   test(`discarded: ${name} (${code})`, () => {
-    assert.throws(() => decodeControl(wire), (e: unknown) => e instanceof BfdError && e.code === code);
+    assert.throws(
+      () => decodeControl(wire),
+      (e: unknown) => e instanceof BfdError && e.code === code,
+    );
   });
 }
 
 test("your discriminator 0 is accepted in Down and AdminDown", () => {
-  assert.equal(decodeControl(edit((b) => { b.fill(0, 8, 12); b[1] = 0x40; })).state, "Down");
-  assert.equal(decodeControl(edit((b) => { b.fill(0, 8, 12); b[1] = 0x00; })).state, "AdminDown");
+  assert.equal(
+    decodeControl(
+      edit((b) => {
+        b.fill(0, 8, 12);
+        b[1] = 0x40;
+      }),
+    ).state,
+    "Down",
+  );
+  assert.equal(
+    decodeControl(
+      edit((b) => {
+        b.fill(0, 8, 12);
+        b[1] = 0x00;
+      }),
+    ).state,
+    "AdminDown",
+  );
 });
 
 test("A bit against the session's authentication (BFD_AUTH_MISMATCH both ways)", () => {
   const plain = decodeControl(valid());
   checkAuthPresence(plain, false);
-  assert.throws(() => checkAuthPresence(plain, true), (e: unknown) => e instanceof BfdError && e.code === "BFD_AUTH_MISMATCH");
+  assert.throws(
+    () => checkAuthPresence(plain, true),
+    (e: unknown) => e instanceof BfdError && e.code === "BFD_AUTH_MISMATCH",
+  );
   const withAuth = decodeControl(Uint8Array.from([...valid().subarray(0, 3), 28, ...valid().subarray(4), 1, 4, 1, 0x61]).map((v, i) => (i === 1 ? 0xc4 : v)));
   checkAuthPresence(withAuth, true);
-  assert.throws(() => checkAuthPresence(withAuth, false), (e: unknown) => e instanceof BfdError && e.code === "BFD_AUTH_MISMATCH");
+  assert.throws(
+    () => checkAuthPresence(withAuth, false),
+    (e: unknown) => e instanceof BfdError && e.code === "BFD_AUTH_MISMATCH",
+  );
 });

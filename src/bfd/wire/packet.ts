@@ -197,6 +197,9 @@ function decodeAuth(b: Uint8Array): BfdAuth {
  */
 export function checkAuthPresence(p: ControlPacket, authConfigured: boolean): void {
   if (!!p.auth !== authConfigured) {
-    fail("BFD_AUTH_MISMATCH", p.auth ? "packet is authenticated but the session has no authentication" : "session requires authentication but the packet has none");
+    fail(
+      "BFD_AUTH_MISMATCH",
+      p.auth ? "packet is authenticated but the session has no authentication" : "session requires authentication but the packet has none",
+    );
   }
 }

@@ -62,7 +62,8 @@ function ebgpAsPathReason(a: PathAttributes, peer: PeerInfo): string | undefined
   if (peer.ibgp || !a.asPath) return undefined;
   if (a.asPath.some((s) => s.type === AS_CONFED_SEQUENCE || s.type === AS_CONFED_SET)) return "AS_PATH from an external peer holds a confederation segment";
   const first = a.asPath[0];
-  if (!first || first.type !== AS_SEQUENCE || first.asns[0] !== peer.asNumber) return `AS_PATH from an external peer does not start with its AS ${peer.asNumber}`;
+  if (!first || first.type !== AS_SEQUENCE || first.asns[0] !== peer.asNumber)
+    return `AS_PATH from an external peer does not start with its AS ${peer.asNumber}`;
   return undefined;
 }
 
@@ -92,7 +93,11 @@ export function importUpdate(u: UpdateMessage, peer: PeerInfo, local: LocalIdent
   const reach: { family: AddressFamily; list: Nlri[]; nextHop: IP | undefined; linkLocal?: IP }[] = [];
   if (u.nlri.length > 0) reach.push({ family: "ipv4", list: u.nlri, nextHop: a.nextHop });
   if (a.mpReach && a.mpReach.nlri.length > 0) {
-    const r: { family: AddressFamily; list: Nlri[]; nextHop: IP | undefined; linkLocal?: IP } = { family: a.mpReach.family, list: a.mpReach.nlri, nextHop: a.mpReach.nextHop };
+    const r: { family: AddressFamily; list: Nlri[]; nextHop: IP | undefined; linkLocal?: IP } = {
+      family: a.mpReach.family,
+      list: a.mpReach.nlri,
+      nextHop: a.mpReach.nextHop,
+    };
     if (a.mpReach.linkLocal) r.linkLocal = a.mpReach.linkLocal;
     reach.push(r);
   }

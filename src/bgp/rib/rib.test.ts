@@ -42,7 +42,17 @@ test("decision steps in RFC order, each overriding all later ones", () => {
   const cases: [string, Path, Path][] = [
     ["1 LOCAL_PREF", path(z, { localPref: 200, asPath: seq(1, 2, 3), origin: 2, med: 50 }), path(a, { localPref: 100 })],
     ["2 AS_PATH length", path(z, { asPath: seq(1), origin: 2, med: 50 }), path(a, { asPath: seq(1, 2) })],
-    ["2 AS_SET counts 1", path(z, { asPath: [{ type: 2, asns: [1] }, { type: 1, asns: [7, 8, 9] }], origin: 2 }), path(a, { asPath: seq(1, 2, 3) })],
+    [
+      "2 AS_SET counts 1",
+      path(z, {
+        asPath: [
+          { type: 2, asns: [1] },
+          { type: 1, asns: [7, 8, 9] },
+        ],
+        origin: 2,
+      }),
+      path(a, { asPath: seq(1, 2, 3) }),
+    ],
     ["3 ORIGIN", path(z, { origin: 0, med: 50 }), path(a, { origin: 1 })],
     ["4 MED (same neighbour AS)", path(z, { asPath: seq(65001), med: 5 }), path(a, { asPath: seq(65001), med: 10 })],
     ["4 missing MED is 0", path(z, { asPath: seq(65001) }), path(a, { asPath: seq(65001), med: 1 })],
@@ -63,7 +73,13 @@ test("MED is not compared across neighbour ASes, and the result does not depend 
   const y = path(peer("10.0.0.2", 65002, "2.2.2.2"), { asPath: seq(65002), med: 0 });
   const w = path(peer("10.0.0.3", 65001, "1.1.1.1"), { asPath: seq(65001), med: 50 });
   // w beats x on MED; w and y are not MED-comparable; router id then picks w (1.1.1.1)
-  for (const order of [[x, y, w], [y, w, x], [w, x, y], [x, w, y]]) assert.equal(decide(order, LOCAL_AS).best, w);
+  for (const order of [
+    [x, y, w],
+    [y, w, x],
+    [w, x, y],
+    [x, w, y],
+  ])
+    assert.equal(decide(order, LOCAL_AS).best, w);
 });
 
 test("locally originated paths win", () => {
@@ -124,7 +140,12 @@ test("import: loops and RFC 7606 treat-as-withdraw turn announcements into withd
   assert.equal(importUpdate({ ...base, attributes: { ...attrs, clusterList: ["1.1.1.1", "10.255.0.1"] } }, ibgp, ID, 0).withdraw.length, 1);
   assert.equal(importUpdate({ ...base, attributes: { ...attrs, asPath: seq(65001, LOCAL_AS) } }, ebgp, ID, 0).rejected, 1);
   // eBGP may not set LOCAL_PREF / ORIGINATOR_ID / CLUSTER_LIST
-  const r = importUpdate({ ...base, attributes: { ...attrs, asPath: seq(65001), localPref: 999, originatorId: "1.2.3.4", clusterList: ["1.1.1.1"] } }, ebgp, ID, 0);
+  const r = importUpdate(
+    { ...base, attributes: { ...attrs, asPath: seq(65001), localPref: 999, originatorId: "1.2.3.4", clusterList: ["1.1.1.1"] } },
+    ebgp,
+    ID,
+    0,
+  );
   assert.equal(r.announce[0]!.attrs.localPref, undefined);
   assert.equal(r.announce[0]!.attrs.originatorId, undefined);
   assert.deepEqual(r.announce[0]!.attrs.clusterList, []);
@@ -193,7 +214,9 @@ test("export: NO_ADVERTISE goes nowhere, NO_EXPORT stays inside the AS", () => {
 });
 
 test("prefixKey: distinct per prefix and family, numbers for IPv4 (top bit set too)", () => {
-  const keys = ["0.0.0.0/0", "10.1.0.0/24", "10.1.0.0/25", "200.1.2.3/32", "255.255.255.255/32", "::/0", "2001:db8::/32", "2001:db8::/48", "fe80::1/128"].map((s) => prefixKey(parsePrefix(s)));
+  const keys = ["0.0.0.0/0", "10.1.0.0/24", "10.1.0.0/25", "200.1.2.3/32", "255.255.255.255/32", "::/0", "2001:db8::/32", "2001:db8::/48", "fe80::1/128"].map(
+    (s) => prefixKey(parsePrefix(s)),
+  );
   assert.equal(new Set(keys).size, keys.length);
   assert.equal(prefixKey(parsePrefix("200.1.2.3/32")), 0xc8010203 * 64 + 32);
   assert.equal(typeof prefixKey(parsePrefix("2001:db8::/32")), "string");
@@ -228,7 +251,10 @@ test("Rib: one path stored alone, several as a set, and back; change records and
   assert.equal(pa.learnedAt, 1_700_000_000_000);
   let ch = new Map<PrefixKey, RibChange>();
   rib.upsert(pa, ch);
-  assert.deepEqual([ch.get(K)!.prefix.toString(), ch.get(K)!.family, ch.get(K)!.oldBest, ch.get(K)!.best, ch.get(K)!.multipath], ["10.1.0.0/24", "ipv4", undefined, pa, [pa]]);
+  assert.deepEqual(
+    [ch.get(K)!.prefix.toString(), ch.get(K)!.family, ch.get(K)!.oldBest, ch.get(K)!.best, ch.get(K)!.multipath],
+    ["10.1.0.0/24", "ipv4", undefined, pa, [pa]],
+  );
   // the same path again: no change
   ch = new Map();
   rib.upsert(pa, ch);
@@ -245,7 +271,10 @@ test("Rib: one path stored alone, several as a set, and back; change records and
   rib.remove("10.0.0.1", P, 0, ch);
   assert.deepEqual([ch.get(K)!.oldBest, ch.get(K)!.best, ch.get(K)!.multipath], [pa, pb, [pb]]);
   assert.deepEqual(rib.entry(K)!.paths, [pb]);
-  assert.deepEqual([...rib.all("ipv4")].map((x) => x.key), [K]);
+  assert.deepEqual(
+    [...rib.all("ipv4")].map((x) => x.key),
+    [K],
+  );
   assert.deepEqual([...rib.all("ipv6")], []);
   // graceful restart marks on the stored path, and flushing them
   ch = new Map();
@@ -283,16 +312,28 @@ test("Rib: lone learned paths packed as a class index per UPDATE; read back equa
   const b1 = new RibPath(keys[0]!, 0, attrs("10.0.0.2"), b, 6_000);
   const c2 = new Map<PrefixKey, RibChange>();
   rib.upsert(b1, c2);
-  assert.deepEqual(rib.entry(keys[0]!)!.paths.map((p) => p.source!.id), ["10.0.0.1", "10.0.0.2"]);
+  assert.deepEqual(
+    rib.entry(keys[0]!)!.paths.map((p) => p.source!.id),
+    ["10.0.0.1", "10.0.0.2"],
+  );
   assert.equal(rib.peerPathCount("10.0.0.1"), 3);
-  assert.deepEqual(rib.peerPaths("10.0.0.1").map((p) => p.prefix.toString()).sort(), ["10.2.0.0/24", "10.2.1.0/24", "10.2.2.0/24"]);
+  assert.deepEqual(
+    rib
+      .peerPaths("10.0.0.1")
+      .map((p) => p.prefix.toString())
+      .sort(),
+    ["10.2.0.0/24", "10.2.1.0/24", "10.2.2.0/24"],
+  );
   // withdrawals: the class goes with its last packed prefix
   rib.remove("10.0.0.1", parsePrefix("10.2.1.0/24"), 0, c2);
   rib.remove("10.0.0.1", parsePrefix("10.2.1.0/24"), 7, c2);
   assert.equal(rib.classCount, 1); // a's class, for 10.2.2.0/24 (10.2.0.0/24's path is in the set)
   rib.removePeer("10.0.0.1", c2);
   assert.equal(rib.peerPathCount("10.0.0.1"), 0);
-  assert.deepEqual([...rib.all()].map((x) => x.paths.map((p) => p.source!.id)), [["10.0.0.2"]]);
+  assert.deepEqual(
+    [...rib.all()].map((x) => x.paths.map((p) => p.source!.id)),
+    [["10.0.0.2"]],
+  );
   assert.equal(rib.classCount, 1); // b's path alone again, packed
   rib.removePeer("10.0.0.2", c2);
   assert.equal(rib.classCount, 0);

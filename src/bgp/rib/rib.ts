@@ -217,7 +217,12 @@ export class Rib {
     const i = findPath(paths, peerId, pathId);
     if (i < 0) return;
     this.count(peerId, -1);
-    this.settle(key, before, paths.filter((_, j) => j !== i), changes);
+    this.settle(
+      key,
+      before,
+      paths.filter((_, j) => j !== i),
+      changes,
+    );
   }
 
   /** Removes the peer's paths that `drop` selects (all of them without it), scanning the table. */
@@ -230,7 +235,12 @@ export class Rib {
       for (const p of paths) if (sourceId(p) === peerId && (!drop || drop(p))) gone++;
       if (gone === 0) return;
       this.count(peerId, -gone);
-      this.settle(key, slot, paths.filter((p) => !(sourceId(p) === peerId && (!drop || drop(p)))), changes);
+      this.settle(
+        key,
+        slot,
+        paths.filter((p) => !(sourceId(p) === peerId && (!drop || drop(p)))),
+        changes,
+      );
     };
     // deleting from a Map while iterating it is well defined in JS
     this.entries.forEachOf("ipv4", visit);

@@ -10,18 +10,7 @@
 import { IP } from "../../net/ip.js";
 import { BgpProtocolError, type ErrorAction } from "../errors.js";
 import { ByteReader, ByteWriter, dottedToU32, u32ToDotted } from "./bytes.js";
-import {
-  AS_TRANS,
-  AsPathSegmentType,
-  AttrFlag,
-  AttrType,
-  ErrorCode,
-  UpdateSubcode,
-  afiToFamily,
-  familyToAfi,
-  SAFI,
-  type AddressFamily,
-} from "./constants.js";
+import { AS_TRANS, AsPathSegmentType, AttrFlag, AttrType, ErrorCode, UpdateSubcode, afiToFamily, familyToAfi, SAFI, type AddressFamily } from "./constants.js";
 import { decodeNlri, encodeNlriTo, type Nlri } from "./nlri.js";
 
 /** What the session negotiated, for one direction (decode: what we receive; encode: what we send). */
@@ -486,8 +475,7 @@ export interface DecodedAttributes {
 
 /** Decodes the path attribute field of an UPDATE (RFC 4271 §4.3, RFC 7606 §3). */
 export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAttributes {
-  const malformedList = (m: string) =>
-    new BgpProtocolError(m, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, "session-reset");
+  const malformedList = (m: string) => new BgpProtocolError(m, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, "session-reset");
   const r = new ByteReader(data, () => malformedList("path attribute overruns the attribute field"));
   const attrs: PathAttributes = {};
   const errors: BgpProtocolError[] = [];
@@ -503,7 +491,9 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
     if (seen.has(type)) {
       // RFC 7606 §3.g: keep the first; a repeated MP_(UN)REACH is fatal
       if (type === AttrType.MP_REACH_NLRI || type === AttrType.MP_UNREACH_NLRI) throw malformedList(`duplicate attribute ${type}`);
-      errors.push(new BgpProtocolError(`duplicate attribute ${type} discarded`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, "attribute-discard"));
+      errors.push(
+        new BgpProtocolError(`duplicate attribute ${type} discarded`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, "attribute-discard"),
+      );
       continue;
     }
     seen.add(type);
@@ -512,7 +502,12 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
     if (opaqueUnit !== undefined) {
       // Recognised but carried opaquely: validated, then passed on without the Partial bit.
       if (len === 0 || len % opaqueUnit !== 0 || (flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)) !== OPT_T) {
-        const e = new BgpProtocolError(`attribute ${type}: length ${len} is not a non-zero multiple of ${opaqueUnit}, or bad flags`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "treat-as-withdraw");
+        const e = new BgpProtocolError(
+          `attribute ${type}: length ${len} is not a non-zero multiple of ${opaqueUnit}, or bad flags`,
+          ErrorCode.UPDATE_MESSAGE,
+          UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+          "treat-as-withdraw",
+        );
         e.attrType = type;
         errors.push(e);
         continue;
@@ -522,7 +517,13 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
     }
     if (!codec) {
       if (!(flags & AttrFlag.OPTIONAL)) {
-        throw new BgpProtocolError(`unrecognised well-known attribute ${type}`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, "session-reset", data.slice(start - (flags & AttrFlag.EXTENDED_LENGTH ? 4 : 3), start + len));
+        throw new BgpProtocolError(
+          `unrecognised well-known attribute ${type}`,
+          ErrorCode.UPDATE_MESSAGE,
+          UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+          "session-reset",
+          data.slice(start - (flags & AttrFlag.EXTENDED_LENGTH ? 4 : 3), start + len),
+        );
       }
       if (flags & AttrFlag.TRANSITIVE) {
         (attrs.unknown ??= []).push({ flags: (flags | AttrFlag.PARTIAL) & ~AttrFlag.EXTENDED_LENGTH & 0xf0, type, data: value.slice() });
@@ -531,7 +532,12 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
     }
     try {
       if ((flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)) !== codec.flags) {
-        throw new BgpProtocolError(`${codec.name}: bad flags 0x${flags.toString(16)}`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.ATTRIBUTE_FLAGS_ERROR, codec.onError);
+        throw new BgpProtocolError(
+          `${codec.name}: bad flags 0x${flags.toString(16)}`,
+          ErrorCode.UPDATE_MESSAGE,
+          UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
+          codec.onError,
+        );
       }
       const sub = new ByteReader(value, () => attrLenError(codec)("value truncated"));
       codec.decode(sub, len, ctx, attrs);
@@ -550,7 +556,8 @@ export function decodeAttributes(data: Uint8Array, ctx: CodecOptions): DecodedAt
 /** RFC 6793 §4.2.3: reconstruct the true AS path from AS_PATH and AS4_PATH. */
 function mergeAs4(a: PathAttributes): void {
   if (a.as4Path && a.asPath) {
-    const count = (segs: AsPathSegment[]) => segs.reduce((n, s) => n + (s.type === AsPathSegmentType.AS_SET ? 1 : s.type === AsPathSegmentType.AS_SEQUENCE ? s.asns.length : 0), 0);
+    const count = (segs: AsPathSegment[]) =>
+      segs.reduce((n, s) => n + (s.type === AsPathSegmentType.AS_SET ? 1 : s.type === AsPathSegmentType.AS_SEQUENCE ? s.asns.length : 0), 0);
     const n2 = count(a.asPath);
     const n4 = count(a.as4Path);
     if (n2 >= n4) {
@@ -587,7 +594,11 @@ function mergeAs4(a: PathAttributes): void {
 /** Encodes attributes: MP_REACH/MP_UNREACH first (RFC 7606 §5.1), then by type, then unknown ones. */
 export function encodeAttributes(a: PathAttributes, ctx: CodecOptions): Uint8Array {
   const w = new ByteWriter(128);
-  const order = [AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI, ...[...ATTRIBUTE_CODECS.keys()].filter((t) => t !== AttrType.MP_REACH_NLRI && t !== AttrType.MP_UNREACH_NLRI).sort((x, y) => x - y)];
+  const order = [
+    AttrType.MP_REACH_NLRI,
+    AttrType.MP_UNREACH_NLRI,
+    ...[...ATTRIBUTE_CODECS.keys()].filter((t) => t !== AttrType.MP_REACH_NLRI && t !== AttrType.MP_UNREACH_NLRI).sort((x, y) => x - y),
+  ];
   for (const type of order) {
     const codec = ATTRIBUTE_CODECS.get(type)!;
     const v = new ByteWriter(64);

@@ -15,7 +15,10 @@ const stream = Buffer.concat([
     type: "update",
     withdrawn: [],
     attributes: { origin: 0, asPath: [], nextHop: parseIP("10.0.0.1"), localPref: 100 },
-    nlri: [{ prefix: parsePrefix("10.1.0.0/24"), pathId: 0 }, { prefix: parsePrefix("10.2.0.0/25"), pathId: 0 }],
+    nlri: [
+      { prefix: parsePrefix("10.1.0.0/24"), pathId: 0 },
+      { prefix: parsePrefix("10.2.0.0/25"), pathId: 0 },
+    ],
   }),
   encodeMessage(endOfRib("ipv6")),
   encodeMessage({ type: "notification", code: 6, subcode: 2, data: new Uint8Array(0) }),

@@ -33,7 +33,13 @@ export class BgpFramer {
       if (avail < HEADER_LENGTH) break;
       const len = (data[pos + 16]! << 8) | data[pos + 17]!;
       if (len < HEADER_LENGTH || len > this.maxLength) {
-        throw new BgpProtocolError(`bad message length ${len}`, ErrorCode.MESSAGE_HEADER, HeaderSubcode.BAD_MESSAGE_LENGTH, "session-reset", data.slice(pos + 16, pos + 18));
+        throw new BgpProtocolError(
+          `bad message length ${len}`,
+          ErrorCode.MESSAGE_HEADER,
+          HeaderSubcode.BAD_MESSAGE_LENGTH,
+          "session-reset",
+          data.slice(pos + 16, pos + 18),
+        );
       }
       if (avail < len) break;
       out.push(data.slice(pos, pos + len));

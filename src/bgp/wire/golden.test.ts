@@ -23,7 +23,8 @@ test("OPEN with capabilities", () => {
     [0x00, 0x5a], // hold time 90
     [0x0a, 0x00, 0x00, 0x01], // BGP identifier 10.0.0.1
     0x1c, // optional parameters length 28
-    0x02, 0x1a, // parameter type 2 (capabilities), length 26
+    0x02,
+    0x1a, // parameter type 2 (capabilities), length 26
     [0x01, 0x04, 0x00, 0x01, 0x00, 0x01], // MP: AFI 1 (IPv4), reserved, SAFI 1
     [0x01, 0x04, 0x00, 0x02, 0x00, 0x01], // MP: AFI 2 (IPv6), reserved, SAFI 1
     [0x02, 0x00], // route refresh
@@ -49,7 +50,17 @@ test("OPEN with capabilities", () => {
 });
 
 test("OPEN: graceful restart capability is parsed", () => {
-  const wire = bytes(MARKER, [0x00, 0x27], 0x01, 0x04, [0xfd, 0xe8], [0x00, 0x09], [0x01, 0x02, 0x03, 0x04], 0x0a, 0x02, 0x08,
+  const wire = bytes(
+    MARKER,
+    [0x00, 0x27],
+    0x01,
+    0x04,
+    [0xfd, 0xe8],
+    [0x00, 0x09],
+    [0x01, 0x02, 0x03, 0x04],
+    0x0a,
+    0x02,
+    0x08,
     [0x40, 0x06, 0x80, 0x78, 0x00, 0x01, 0x01, 0x80], // GR: R bit, 120 s; IPv4 unicast forwarding preserved
   );
   const m = decodeMessage(wire) as OpenMessage;
@@ -78,7 +89,10 @@ test("IPv4 UPDATE with ADD-PATH, as BIRD sends it to a route reflector (bgp.md �
   assert.deepEqual(m.attributes.asPath, []);
   assert.equal(m.attributes.nextHop?.toString(), "10.255.0.5");
   assert.equal(m.attributes.localPref, 100);
-  assert.deepEqual(m.nlri.map((n) => [n.pathId, n.prefix.toString()]), [[2, "10.5.0.0/24"]]);
+  assert.deepEqual(
+    m.nlri.map((n) => [n.pathId, n.prefix.toString()]),
+    [[2, "10.5.0.0/24"]],
+  );
   assert.deepEqual(encodeMessage(m, AS4_ADDPATH4), wire);
 });
 
@@ -101,7 +115,10 @@ test("IPv4 UPDATE reflected by a route reflector: ORIGINATOR_ID, CLUSTER_LIST, t
   const m = decodeMessage(wire, AS4_ADDPATH4) as UpdateMessage;
   assert.equal(m.attributes.originatorId, "127.0.0.4");
   assert.deepEqual(m.attributes.clusterList, ["127.0.0.3"]);
-  assert.deepEqual(m.nlri.map((n) => n.prefix.toString()), ["10.4.0.0/24", "10.99.0.0/24"]);
+  assert.deepEqual(
+    m.nlri.map((n) => n.prefix.toString()),
+    ["10.4.0.0/24", "10.99.0.0/24"],
+  );
   assert.deepEqual(encodeMessage(m, AS4_ADDPATH4), wire);
 });
 
@@ -124,7 +141,10 @@ test("eBGP UPDATE: withdrawn, AS_PATH with 4-byte ASNs, MED, communities, large 
     [0x10, 0x0a, 0x01], // 10.1.0.0/16
   );
   const m = decodeMessage(wire, AS4) as UpdateMessage;
-  assert.deepEqual(m.withdrawn.map((n) => n.prefix.toString()), ["192.0.2.0/24"]);
+  assert.deepEqual(
+    m.withdrawn.map((n) => n.prefix.toString()),
+    ["192.0.2.0/24"],
+  );
   assert.deepEqual(m.attributes.asPath, [{ type: 2, asns: [65001, 65536] }]);
   assert.equal(m.attributes.med, 10);
   assert.equal(m.attributes.atomicAggregate, true);
@@ -157,7 +177,10 @@ test("MP_REACH_NLRI IPv6 UPDATE with a 32-byte (global + link-local) next hop", 
   assert.equal(mp.family, "ipv6");
   assert.equal(mp.nextHop.toString(), "2001:db8::1");
   assert.equal(mp.linkLocal?.toString(), "fe80::1");
-  assert.deepEqual(mp.nlri.map((n) => n.prefix.toString()), ["2001:db8:1::/48"]);
+  assert.deepEqual(
+    mp.nlri.map((n) => n.prefix.toString()),
+    ["2001:db8:1::/48"],
+  );
   assert.deepEqual(m.nlri, []);
   assert.deepEqual(encodeMessage(m, AS4), wire);
 });
@@ -226,9 +249,13 @@ test("enhanced route refresh (RFC 7313): capability 70, BoRR and EoRR", () => {
     MARKER,
     [0x00, 0x21], // length 33
     0x01, // OPEN
-    0x04, [0xfc, 0x00], [0x00, 0x5a], [0x0a, 0x00, 0x00, 0x01],
+    0x04,
+    [0xfc, 0x00],
+    [0x00, 0x5a],
+    [0x0a, 0x00, 0x00, 0x01],
     0x04, // optional parameters length 4
-    0x02, 0x02, // capabilities, length 2
+    0x02,
+    0x02, // capabilities, length 2
     [0x46, 0x00], // enhanced route refresh: code 70, length 0
   );
   const m = decodeMessage(wire) as OpenMessage;
@@ -243,10 +270,13 @@ test("enhanced route refresh (RFC 7313): capability 70, BoRR and EoRR", () => {
   assert.deepEqual(decodeMessage(eorr), { type: "route-refresh", afi: 2, safi: 1, subtype: 2 });
   // RFC 7313 §5: a BoRR/EoRR whose body is not 4 bytes → NOTIFICATION 7/1 carrying the whole message
   const long = bytes(MARKER, [0x00, 0x18], 0x05, [0x00, 0x01], 0x01, 0x01, 0x00);
-  assert.throws(() => decodeMessage(long), (e: unknown) => {
-    const err = e as { notifyCode: number; notifySubcode: number; data: Uint8Array };
-    return err.notifyCode === 7 && err.notifySubcode === 1 && Buffer.from(err.data).equals(Buffer.from(long));
-  });
+  assert.throws(
+    () => decodeMessage(long),
+    (e: unknown) => {
+      const err = e as { notifyCode: number; notifySubcode: number; data: Uint8Array };
+      return err.notifyCode === 7 && err.notifySubcode === 1 && Buffer.from(err.data).equals(Buffer.from(long));
+    },
+  );
   // an unknown subtype decodes (the session ignores it, RFC 7313 §5)
   assert.deepEqual(decodeMessage(bytes(MARKER, [0x00, 0x17], 0x05, [0x00, 0x01], 0x07, 0x01)), { type: "route-refresh", afi: 1, safi: 1, subtype: 7 });
 });
@@ -255,17 +285,32 @@ test("graceful restart capability as a restarting speaker: R bit, F bit per AFI/
   const wire = bytes(
     MARKER,
     [0x00, 0x2b], // length 43
-    0x01, 0x04, [0xfc, 0x00], [0x00, 0x5a], [0x0a, 0x00, 0x00, 0x02],
+    0x01,
+    0x04,
+    [0xfc, 0x00],
+    [0x00, 0x5a],
+    [0x0a, 0x00, 0x00, 0x02],
     0x0e, // optional parameters length 14
-    0x02, 0x0c, // capabilities, length 12
-    0x40, 0x0a, // graceful restart, length 10
+    0x02,
+    0x0c, // capabilities, length 12
+    0x40,
+    0x0a, // graceful restart, length 10
     [0x80, 0x78], // R bit set, restart time 120
     [0x00, 0x01, 0x01, 0x80], // IPv4 unicast, F bit: forwarding preserved
     [0x00, 0x02, 0x01, 0x00], // IPv6 unicast, F bit clear
   );
   const m = decodeMessage(wire) as OpenMessage;
   assert.deepEqual(m.capabilities, [
-    { code: 64, restarting: true, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: false }] },
+    {
+      code: 64,
+      restarting: true,
+      notification: false,
+      restartTime: 120,
+      families: [
+        { afi: 1, safi: 1, forwarding: true },
+        { afi: 2, safi: 1, forwarding: false },
+      ],
+    },
   ]);
   assert.deepEqual(encodeMessage(m), wire);
 });

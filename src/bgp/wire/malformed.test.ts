@@ -56,13 +56,19 @@ test("bad ORIGIN value → treat-as-withdraw (3/6), the NLRI are still returned"
   const u = decodeMessage(update([0x40, 0x01, 0x01, 0x07, ...AS_PATH_EMPTY, ...NEXT_HOP]), AS4) as UpdateMessage;
   assert.ok(u.errors!.every((e) => e.action === "treat-as-withdraw"));
   assert.deepEqual([u.errors![0]!.notifyCode, u.errors![0]!.notifySubcode, u.errors![0]!.action], [3, 6, "treat-as-withdraw"]);
-  assert.deepEqual(u.nlri.map((n) => n.prefix.toString()), ["10.0.0.0/24"]);
+  assert.deepEqual(
+    u.nlri.map((n) => n.prefix.toString()),
+    ["10.0.0.0/24"],
+  );
 });
 
 test("duplicate attribute → first kept, the repeat discarded", () => {
   const u = decodeMessage(update([...ORIGIN_IGP, ...AS_PATH_EMPTY, ...NEXT_HOP, 0x40, 0x01, 0x01, 0x02]), AS4) as UpdateMessage;
   assert.equal(u.attributes.origin, 0);
-  assert.deepEqual(u.errors?.map((e) => e.action), ["attribute-discard"]);
+  assert.deepEqual(
+    u.errors?.map((e) => e.action),
+    ["attribute-discard"],
+  );
 });
 
 test("duplicate MP_REACH_NLRI → session reset", () => {
@@ -72,14 +78,26 @@ test("duplicate MP_REACH_NLRI → session reset", () => {
 
 test("missing well-known attribute → treat-as-withdraw (3/3)", () => {
   const u = decodeMessage(update([...ORIGIN_IGP, ...NEXT_HOP]), AS4) as UpdateMessage;
-  assert.deepEqual(u.errors?.map((e) => [e.notifySubcode, e.action]), [[3, "treat-as-withdraw"]]);
+  assert.deepEqual(
+    u.errors?.map((e) => [e.notifySubcode, e.action]),
+    [[3, "treat-as-withdraw"]],
+  );
 });
 
 test("bad attribute flags → that attribute's action; AGGREGATOR length → attribute-discard", () => {
   const u = decodeMessage(update([0x80, 0x01, 0x01, 0x00, ...AS_PATH_EMPTY, ...NEXT_HOP]), AS4) as UpdateMessage;
-  assert.deepEqual(u.errors?.map((e) => [e.notifySubcode, e.action]), [[4, "treat-as-withdraw"], [3, "treat-as-withdraw"]]);
+  assert.deepEqual(
+    u.errors?.map((e) => [e.notifySubcode, e.action]),
+    [
+      [4, "treat-as-withdraw"],
+      [3, "treat-as-withdraw"],
+    ],
+  );
   const a = decodeMessage(update([...ORIGIN_IGP, ...AS_PATH_EMPTY, ...NEXT_HOP, 0xc0, 0x07, 0x03, 1, 2, 3]), AS4) as UpdateMessage;
-  assert.deepEqual(a.errors?.map((e) => e.action), ["attribute-discard"]);
+  assert.deepEqual(
+    a.errors?.map((e) => e.action),
+    ["attribute-discard"],
+  );
   assert.equal(a.attributes.aggregator, undefined);
 });
 

@@ -33,7 +33,8 @@ export type BgpMessage = OpenMessage | UpdateMessage | NotificationMessage | Kee
 
 function header(type: number, body: Uint8Array): Uint8Array {
   const len = HEADER_LENGTH + body.length;
-  if (len > MAX_MESSAGE_LENGTH) throw new BgpProtocolError(`message of ${len} bytes exceeds ${MAX_MESSAGE_LENGTH}`, ErrorCode.MESSAGE_HEADER, HeaderSubcode.BAD_MESSAGE_LENGTH);
+  if (len > MAX_MESSAGE_LENGTH)
+    throw new BgpProtocolError(`message of ${len} bytes exceeds ${MAX_MESSAGE_LENGTH}`, ErrorCode.MESSAGE_HEADER, HeaderSubcode.BAD_MESSAGE_LENGTH);
   const out = new Uint8Array(len);
   out.fill(0xff, 0, MARKER_LENGTH);
   out[16] = len >> 8;

@@ -44,7 +44,10 @@ export function encodeCapability(w: ByteWriter, c: Capability): void {
   else if (c.code === CapabilityCode.FOUR_OCTET_AS && "asNumber" in c) w.u32(c.asNumber);
   else if (c.code === CapabilityCode.GRACEFUL_RESTART && "restartTime" in c) {
     w.u16((c.restarting ? 0x8000 : 0) | (c.notification ? 0x4000 : 0) | (c.restartTime & 0xfff));
-    for (const f of c.families) w.u16(f.afi).u8(f.safi).u8(f.forwarding ? 0x80 : 0);
+    for (const f of c.families)
+      w.u16(f.afi)
+        .u8(f.safi)
+        .u8(f.forwarding ? 0x80 : 0);
   } else if (c.code === CapabilityCode.ADD_PATH && "families" in c) {
     for (const f of c.families as { afi: number; safi: number; mode: number }[]) w.u16(f.afi).u8(f.safi).u8(f.mode);
   }
@@ -101,7 +104,10 @@ export function encodeOpenBody(m: OpenMessage): Uint8Array {
   else {
     // one optional parameter of type 2 holding every capability (RFC 5492 §4)
     if (capBytes.length + 2 > 255) throw openError("capabilities exceed 253 bytes");
-    w.u8(capBytes.length + 2).u8(2).u8(capBytes.length).bytes(capBytes);
+    w.u8(capBytes.length + 2)
+      .u8(2)
+      .u8(capBytes.length)
+      .bytes(capBytes);
   }
   return w.finish();
 }

@@ -44,7 +44,9 @@ function updateArb(ctx: CodecOptions): fc.Arbitrary<UpdateMessage> {
         fc.record({ family: fc.constant("ipv6" as const), nextHop: ipv6, linkLocal: ipv6, nlri: nlri(prefix6, ctx.addPath.ipv6) }),
       ),
       mpUnreach: fc.record({ family: fc.constant("ipv6" as const), withdrawn: nlri(prefix6, ctx.addPath.ipv6) }),
-      unknown: fc.array(fc.record({ flags: fc.constant(0xe0), type: fc.integer({ min: 100, max: 200 }), data: fc.uint8Array({ maxLength: 8 }) }), { maxLength: 1 }),
+      unknown: fc.array(fc.record({ flags: fc.constant(0xe0), type: fc.integer({ min: 100, max: 200 }), data: fc.uint8Array({ maxLength: 8 }) }), {
+        maxLength: 1,
+      }),
     },
     { requiredKeys: [] },
   ) as fc.Arbitrary<PathAttributes>;
@@ -58,25 +60,37 @@ function updateArb(ctx: CodecOptions): fc.Arbitrary<UpdateMessage> {
 
 test("random valid UPDATEs round-trip (encode → decode → encode)", () => {
   fc.assert(
-    fc.property(options.chain((ctx) => fc.tuple(fc.constant(ctx), updateArb(ctx))), ([ctx, u]) => {
-      let wire: Uint8Array;
-      try {
-        wire = encodeMessage(u, ctx);
-      } catch (e) {
-        // too big for 4096 bytes is a legitimate refusal
-        fc.pre(!(e instanceof BgpProtocolError && e.notifySubcode === 2));
-        throw e;
-      }
-      const back = decodeMessage(wire, ctx) as UpdateMessage;
-      assert.equal(back.errors, undefined);
-      assert.deepEqual(encodeMessage(back, ctx), wire);
-      assert.deepEqual(back.nlri.map((n) => `${n.pathId} ${n.prefix}`), u.nlri.map((n) => `${n.pathId} ${n.prefix}`));
-      assert.deepEqual(back.withdrawn.map((n) => `${n.pathId} ${n.prefix}`), u.withdrawn.map((n) => `${n.pathId} ${n.prefix}`));
-      assert.equal(back.attributes.med, u.attributes.med);
-      assert.deepEqual(back.attributes.communities, u.attributes.communities);
-      assert.deepEqual(back.attributes.clusterList, u.attributes.clusterList);
-      assert.deepEqual(back.attributes.mpReach?.nlri.map((n) => n.prefix.toString()), u.attributes.mpReach?.nlri.map((n) => n.prefix.toString()));
-    }),
+    fc.property(
+      options.chain((ctx) => fc.tuple(fc.constant(ctx), updateArb(ctx))),
+      ([ctx, u]) => {
+        let wire: Uint8Array;
+        try {
+          wire = encodeMessage(u, ctx);
+        } catch (e) {
+          // too big for 4096 bytes is a legitimate refusal
+          fc.pre(!(e instanceof BgpProtocolError && e.notifySubcode === 2));
+          throw e;
+        }
+        const back = decodeMessage(wire, ctx) as UpdateMessage;
+        assert.equal(back.errors, undefined);
+        assert.deepEqual(encodeMessage(back, ctx), wire);
+        assert.deepEqual(
+          back.nlri.map((n) => `${n.pathId} ${n.prefix}`),
+          u.nlri.map((n) => `${n.pathId} ${n.prefix}`),
+        );
+        assert.deepEqual(
+          back.withdrawn.map((n) => `${n.pathId} ${n.prefix}`),
+          u.withdrawn.map((n) => `${n.pathId} ${n.prefix}`),
+        );
+        assert.equal(back.attributes.med, u.attributes.med);
+        assert.deepEqual(back.attributes.communities, u.attributes.communities);
+        assert.deepEqual(back.attributes.clusterList, u.attributes.clusterList);
+        assert.deepEqual(
+          back.attributes.mpReach?.nlri.map((n) => n.prefix.toString()),
+          u.attributes.mpReach?.nlri.map((n) => n.prefix.toString()),
+        );
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -91,7 +105,10 @@ test("random OPENs round-trip", () => {
         fc.record({ code: fc.constant(1), afi: fc.integer({ min: 1, max: 2 }), safi: fc.constant(1) }),
         fc.record({ code: fc.constant(2) }),
         fc.record({ code: fc.constant(65), asNumber: asn }),
-        fc.record({ code: fc.constant(69), families: fc.array(fc.record({ afi: fc.integer({ min: 1, max: 2 }), safi: fc.constant(1), mode: fc.constantFrom(1, 2, 3) }), { maxLength: 2 }) }),
+        fc.record({
+          code: fc.constant(69),
+          families: fc.array(fc.record({ afi: fc.integer({ min: 1, max: 2 }), safi: fc.constant(1), mode: fc.constantFrom(1, 2, 3) }), { maxLength: 2 }),
+        }),
         fc.record({ code: fc.constant(73), raw: fc.uint8Array({ maxLength: 10 }) }),
       ),
       { maxLength: 8 },

@@ -35,7 +35,14 @@ export function decodeUpdateBody(body: Uint8Array, ctx: CodecOptions): UpdateMes
     if (attrs.asPath === undefined) missing.push("AS_PATH");
     if (nlri.length > 0 && attrs.nextHop === undefined) missing.push("NEXT_HOP");
     if (missing.length > 0) {
-      errors.push(new BgpProtocolError(`missing well-known attribute(s) ${missing.join(", ")}`, ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE, "treat-as-withdraw"));
+      errors.push(
+        new BgpProtocolError(
+          `missing well-known attribute(s) ${missing.join(", ")}`,
+          ErrorCode.UPDATE_MESSAGE,
+          UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
+          "treat-as-withdraw",
+        ),
+      );
     }
   }
   const u: UpdateMessage = { type: "update", withdrawn, attributes: attrs, nlri };

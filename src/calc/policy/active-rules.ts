@@ -34,7 +34,10 @@ export class ActiveRulesCalculator {
   /** Policies active by their performance hint. */
   private readonly forced = new Set<string>();
 
-  constructor(private readonly scanner: RuleScanner, private readonly resolver: PolicyResolver) {
+  constructor(
+    private readonly scanner: RuleScanner,
+    private readonly resolver: PolicyResolver,
+  ) {
     this.index = new LabelIndex({
       onMatchStarted: (pid, ep) => {
         addTo(this.selected, pid, ep);
@@ -139,5 +142,12 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 /** Whether two versions of an endpoint give the same endpoint update (given the same policies). */
 function sameOutput(a: EndpointData, b: EndpointData): boolean {
-  return a.kind === b.kind && a.id === b.id && a.iface === b.iface && sameList(a.nets, b.nets) && sameList(a.profiles, b.profiles) && sameList(a.allowSpoofedSources, b.allowSpoofedSources);
+  return (
+    a.kind === b.kind &&
+    a.id === b.id &&
+    a.iface === b.iface &&
+    sameList(a.nets, b.nets) &&
+    sameList(a.profiles, b.profiles) &&
+    sameList(a.allowSpoofedSources, b.allowSpoofedSources)
+  );
 }

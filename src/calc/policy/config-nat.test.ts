@@ -32,7 +32,12 @@ test("config stage: a stored failsafe entry with a quoted port keeps the port op
   const got: ConfigUpdate[] = [];
   const sink = { configUpdated: (c: ConfigUpdate) => got.push(c) } as unknown as DataplaneSink;
   const calc = new ConfigCalculator("h1", sink);
-  calc.onFelixConfiguration("default", { failsafeInboundHostPorts: [{ protocol: "tcp", port: "22" }, { protocol: "UDP", port: 68 }] });
+  calc.onFelixConfiguration("default", {
+    failsafeInboundHostPorts: [
+      { protocol: "tcp", port: "22" },
+      { protocol: "UDP", port: 68 },
+    ],
+  });
   assert.deepEqual(got.at(-1)!.failsafeInbound, [
     { protocol: "tcp", port: 22 },
     { protocol: "udp", port: 68 },

@@ -100,7 +100,10 @@ export class ConfigCalculator {
   private node: Record<string, unknown> | undefined;
   private readonly pools = new Map<string, { cidr: string; natOutgoing: boolean }>();
 
-  constructor(private readonly hostname: string, private readonly sink: DataplaneSink) {
+  constructor(
+    private readonly hostname: string,
+    private readonly sink: DataplaneSink,
+  ) {
     this.sink.configUpdated(configFromSpec({}));
   }
 

@@ -11,7 +11,10 @@ import { R, felixConfig, nsProfile, wep, type KV } from "../../testkit/calc/poli
 
 const V3 = "projectcalico.org/v3";
 const node = (name: string, spec: Record<string, unknown>): KV => [`${R}nodes/${name}`, { apiVersion: V3, kind: "Node", metadata: { name }, spec }];
-const bgpConfig = (name: string, spec: Record<string, unknown>): KV => [`${R}bgpconfigurations/${name}`, { apiVersion: V3, kind: "BGPConfiguration", metadata: { name }, spec }];
+const bgpConfig = (name: string, spec: Record<string, unknown>): KV => [
+  `${R}bgpconfigurations/${name}`,
+  { apiVersion: V3, kind: "BGPConfiguration", metadata: { name }, spec },
+];
 
 const DEFAULT_PORTS = [
   ...[179, 2379, 2380, 9091, 9099].map((port) => ({ protocol: "tcp", port })),
@@ -53,21 +56,34 @@ test("control plane: the snapshot gives every node's addresses, the default port
       ports: [...DEFAULT_PORTS.slice(0, 5), { protocol: "tcp", port: 12379 }, ...DEFAULT_PORTS.slice(5)],
       openInterfaces: [],
     });
-    assert.equal(first.findIndex((e) => e.kind === "control-plane-update") < first.findIndex((e) => e.kind === "workload-endpoint-update"), true, "before the endpoints");
+    assert.equal(
+      first.findIndex((e) => e.kind === "control-plane-update") < first.findIndex((e) => e.kind === "workload-endpoint-update"),
+      true,
+      "before the endpoints",
+    );
   }
 });
 
 test("control plane: nodes joining, changing and leaving change the node addresses and nothing else", () => {
   const { step } = graph(snapshot);
   const joined = step([node("h3", { bgp: { ipv4Address: "10.99.0.13/24", ipv6Address: "fd00:99::13/64" } })]);
-  assert.deepEqual(joined.map((e) => e.kind), ["control-plane-update"]);
+  assert.deepEqual(
+    joined.map((e) => e.kind),
+    ["control-plane-update"],
+  );
   assert.deepEqual(cpOf(joined)[0]!.nodeAddrs, ["10.99.0.11", "10.99.0.12", "10.99.0.13", "192.0.2.12", "fd00:99::11", "fd00:99::13"]);
   // Same addresses again (a label or status change): nothing to send.
-  assert.deepEqual(step([node("h3", { bgp: { ipv4Address: "10.99.0.13/24", ipv6Address: "fd00:99::13/64" }, orchRefs: [{ orchestrator: "k8s", nodeName: "h3" }] })]), []);
+  assert.deepEqual(
+    step([node("h3", { bgp: { ipv4Address: "10.99.0.13/24", ipv6Address: "fd00:99::13/64" }, orchRefs: [{ orchestrator: "k8s", nodeName: "h3" }] })]),
+    [],
+  );
   const moved = step([node("h2", { bgp: { ipv4Address: "10.99.0.22/24" } })]);
   assert.deepEqual(cpOf(moved)[0]!.nodeAddrs, ["10.99.0.11", "10.99.0.13", "10.99.0.22", "fd00:99::11", "fd00:99::13"]);
   const left = step([[`${R}nodes/h3`, undefined]]);
-  assert.deepEqual(left.map((e) => e.kind), ["control-plane-update"]);
+  assert.deepEqual(
+    left.map((e) => e.kind),
+    ["control-plane-update"],
+  );
   assert.deepEqual(cpOf(left)[0]!.nodeAddrs, ["10.99.0.11", "10.99.0.22", "fd00:99::11"]);
   // A Node whose spec has no usable address contributes nothing (and breaks nothing).
   assert.deepEqual(step([node("h4", { bgp: { ipv4Address: "not an address" } })]), []);
@@ -76,9 +92,15 @@ test("control plane: nodes joining, changing and leaving change the node address
 test("control plane: every BGPConfiguration listenPort is a control-plane port", () => {
   const { step } = graph(snapshot);
   const ev = cpOf(step([bgpConfig("node.h2", { listenPort: 1179 }), bgpConfig("default", { asNumber: 64512, listenPort: 10179 })]));
-  assert.deepEqual(ev[0]!.ports.filter((p) => p.protocol === "tcp").map((p) => p.port), [179, 1179, 2379, 2380, 9091, 9099, 10179]);
+  assert.deepEqual(
+    ev[0]!.ports.filter((p) => p.protocol === "tcp").map((p) => p.port),
+    [179, 1179, 2379, 2380, 9091, 9099, 10179],
+  );
   const back = cpOf(step([[`${R}bgpconfigurations/node.h2`, undefined]]));
-  assert.deepEqual(back[0]!.ports.filter((p) => p.protocol === "tcp").map((p) => p.port), [179, 2379, 2380, 9091, 9099, 10179]);
+  assert.deepEqual(
+    back[0]!.ports.filter((p) => p.protocol === "tcp").map((p) => p.port),
+    [179, 2379, 2380, 9091, 9099, 10179],
+  );
 });
 
 test("control plane: workloadControlPlaneAccessSelector opens the selected local workloads only", () => {
@@ -93,7 +115,12 @@ test("control plane: workloadControlPlaneAccessSelector opens the selected local
   const other = step([felixConfig("node.h9", { workloadControlPlaneAccessSelector: "all()" })]);
   assert.deepEqual(cpOf(other), [], "another node's configuration is not ours");
   step([[`${R}felixconfigurations/node.h1`, undefined]]);
-  const gone = cpOf(step([[wepKeyOf("r1"), undefined], [`${R}felixconfigurations/default`, undefined]]));
+  const gone = cpOf(
+    step([
+      [wepKeyOf("r1"), undefined],
+      [`${R}felixconfigurations/default`, undefined],
+    ]),
+  );
   assert.deepEqual(gone.at(-1)?.openInterfaces ?? [], []);
 });
 

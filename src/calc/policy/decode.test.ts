@@ -21,7 +21,10 @@ test("values given as objects are never modified", () => {
     wep("prod", "a", { ip: "10.0.0.1", labels: { app: "web" }, ports: [{ name: "http", protocol: "TCP", port: 80 }] }),
     wep("prod", "b", { node: "h2", ip: "10.0.0.2", labels: { app: "db" }, ports: [{ name: "http", protocol: "TCP", port: 80 }] }),
     hep("h1-eth0", { interfaceName: "eth0", expectedIPs: ["192.168.0.1"] }, { role: "gw" }),
-    gnp("p", { selector: "app == 'web'", ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'db'" }, destination: { ports: ["http"] } }] }),
+    gnp("p", {
+      selector: "app == 'web'",
+      ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'db'" }, destination: { ports: ["http"] } }],
+    }),
   ];
   const copies = kvs.map(([, v]) => structuredClone(v));
   for (const [k, v] of kvs) g.onUpdate(k, v);
@@ -37,7 +40,10 @@ test("keys the graph does not read are ignored", () => {
   assert.equal(g.onUpdate("/calico/ipam/v2/host/h1/ipv4/block/10.0.0.0-26", "{}"), false);
   assert.equal(g.onUpdate(`${R}workloadendpoints/prod/x`, "not json"), true);
   g.onInSync();
-  assert.deepEqual(g.flush().map((e) => e.kind), ["config-update", "control-plane-update", "in-sync"]);
+  assert.deepEqual(
+    g.flush().map((e) => e.kind),
+    ["config-update", "control-plane-update", "in-sync"],
+  );
 });
 
 test("isV4HostCidr: agrees with the dotted-quad /32 grammar (parts 0-255, no leading zero)", () => {
@@ -46,8 +52,13 @@ test("isV4HostCidr: agrees with the dotted-quad /32 grammar (parts 0-255, no lea
     return !!m && m.slice(1).every((p) => Number(p) <= 255 && !(p.length > 1 && p.startsWith("0")));
   };
   const part = fc.oneof(fc.stringMatching(/^[0-9]{0,4}$/), fc.integer({ min: 0, max: 300 }).map(String));
-  const text = fc.tuple(fc.array(part, { minLength: 2, maxLength: 5 }), fc.constantFrom("/32", "/31", "", "/320", "/3")).map(([p, suffix]) => p.join(".") + suffix);
-  fc.assert(fc.property(fc.oneof(text, fc.string()), (s) => assert.equal(isV4HostCidr(s), reference(s), s)), { numRuns: 5000 });
+  const text = fc
+    .tuple(fc.array(part, { minLength: 2, maxLength: 5 }), fc.constantFrom("/32", "/31", "", "/320", "/3"))
+    .map(([p, suffix]) => p.join(".") + suffix);
+  fc.assert(
+    fc.property(fc.oneof(text, fc.string()), (s) => assert.equal(isV4HostCidr(s), reference(s), s)),
+    { numRuns: 5000 },
+  );
   for (const s of ["10.0.0.1/32", "0.0.0.0/32", "255.255.255.255/32"]) assert.ok(isV4HostCidr(s), s);
   for (const s of ["256.0.0.1/32", "01.2.3.4/32", "1.2.3/32", "1.2.3.4.5/32", "1.2.3.4", "1..3.4/32"]) assert.ok(!isV4HostCidr(s), s);
   assert.equal(asCidr("10.0.0.1"), "10.0.0.1/32");

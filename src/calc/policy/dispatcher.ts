@@ -34,7 +34,10 @@ export class Dispatcher {
 export class LocalEndpointFilter {
   private readonly local = new Set<string>();
 
-  constructor(private readonly hostname: string, private readonly next: (key: string, ep: EndpointData | undefined) => void) {}
+  constructor(
+    private readonly hostname: string,
+    private readonly next: (key: string, ep: EndpointData | undefined) => void,
+  ) {}
 
   onEndpoint(key: string, ep: EndpointData | undefined): void {
     if (ep && ep.node === this.hostname) {

@@ -2,7 +2,25 @@
  * State-sequence tests for the policy calculation graph (see src/testkit/calc/policy/harness.ts).
  */
 import { test } from "node:test";
-import { EMPTY, HOST, felixConfig, gnetset, gnp, hep, netset, np, npid, nsProfile, profile, runSequence, sid, tier, wep, wepKey, type State } from "../../testkit/calc/policy/harness.js";
+import {
+  EMPTY,
+  HOST,
+  felixConfig,
+  gnetset,
+  gnp,
+  hep,
+  netset,
+  np,
+  npid,
+  nsProfile,
+  profile,
+  runSequence,
+  sid,
+  tier,
+  wep,
+  wepKey,
+  type State,
+} from "../../testkit/calc/policy/harness.js";
 
 const allow = { action: "allow", match: {} };
 const nsProfilePolicies = (...nss: string[]) => Object.fromEntries(nss.map((ns) => [`pro/kns.${ns}`, { ingress: [allow], egress: [allow] }]));
@@ -17,7 +35,10 @@ const k8sDefaultDeny: State = {
     wep("prod", "client", { node: "h2", ip: "10.0.1.1", labels: { app: "client" } }),
     wep("dev", "client", { node: "h2", ip: "10.0.2.1", labels: { app: "client" } }),
     np("prod", "default-deny", { selector: "all()", types: ["Ingress"] }),
-    np("prod", "allow-client", { selector: "app == 'db'", ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'client'" }, destination: { ports: [5432] } }] }),
+    np("prod", "allow-client", {
+      selector: "app == 'db'",
+      ingress: [{ action: "Allow", protocol: "TCP", source: { selector: "app == 'client'" }, destination: { ports: [5432] } }],
+    }),
   ],
   expected: {
     sets: { [sid("projectcalico.org/namespace == 'prod' && app == 'client'")]: ["10.0.1.1/32"] },
@@ -25,11 +46,19 @@ const k8sDefaultDeny: State = {
       ...nsProfilePolicies("prod"),
       "np/prod/default-deny": {},
       "np/prod/allow-client": {
-        ingress: [{ action: "allow", match: { protocol: 6, srcIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")], dstPorts: [{ first: 5432, last: 5432 }] } }],
+        ingress: [
+          {
+            action: "allow",
+            match: { protocol: 6, srcIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")], dstPorts: [{ first: 5432, last: 5432 }] },
+          },
+        ],
       },
     },
     weps: {
-      [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["np/prod/default-deny"]]], profiles: ["pro/kns.prod"] }, egress: { profiles: ["pro/kns.prod"] } },
+      [wepKey("prod", "web")]: {
+        ingress: { tiers: [["default", "deny", ["np/prod/default-deny"]]], profiles: ["pro/kns.prod"] },
+        egress: { profiles: ["pro/kns.prod"] },
+      },
       [wepKey("prod", "db")]: {
         ingress: { tiers: [["default", "deny", ["np/prod/allow-client", "np/prod/default-deny"]]], profiles: ["pro/kns.prod"] },
         egress: { profiles: ["pro/kns.prod"] },
@@ -59,12 +88,20 @@ const k8sOrdered: State = {
     policies: {
       ...k8sDefaultDeny.expected.policies,
       "np/prod/allow-client": {
-        ingress: [{ action: "allow", match: { protocol: 6, srcIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")], dstPorts: [{ first: 5432, last: 5432 }] } }],
+        ingress: [
+          {
+            action: "allow",
+            match: { protocol: 6, srcIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")], dstPorts: [{ first: 5432, last: 5432 }] },
+          },
+        ],
         egress: [{ action: "allow", match: { dstIpSets: [sid("projectcalico.org/namespace == 'prod' && app == 'client'")] } }],
       },
     },
     weps: {
-      [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["np/prod/default-deny"]]], profiles: ["pro/kns.prod"] }, egress: { profiles: ["pro/kns.prod"] } },
+      [wepKey("prod", "web")]: {
+        ingress: { tiers: [["default", "deny", ["np/prod/default-deny"]]], profiles: ["pro/kns.prod"] },
+        egress: { profiles: ["pro/kns.prod"] },
+      },
       [wepKey("prod", "db")]: {
         ingress: { tiers: [["default", "deny", ["np/prod/default-deny", "np/prod/allow-client"]]], profiles: ["pro/kns.prod"] },
         egress: { tiers: [["default", "deny", ["np/prod/allow-client"]]], profiles: ["pro/kns.prod"] },
@@ -81,7 +118,12 @@ const tiers: State = {
     wep("prod", "web", { ip: "10.0.0.1", labels: { app: "web" } }),
     wep("prod", "peer", { node: "h2", ip: "10.0.1.5", labels: { role: "trusted" } }),
     tier("security", { order: 100, defaultAction: "Pass" }),
-    gnp("security.pass-trusted", { tier: "security", order: 10, selector: "app == 'web'", ingress: [{ action: "Pass", source: { selector: "role == 'trusted'" } }, { action: "Deny" }] }),
+    gnp("security.pass-trusted", {
+      tier: "security",
+      order: 10,
+      selector: "app == 'web'",
+      ingress: [{ action: "Pass", source: { selector: "role == 'trusted'" } }, { action: "Deny" }],
+    }),
     gnp("security.log", { tier: "security", order: 5, selector: "all()", ingress: [{ action: "Log" }] }),
     gnp("kube-admin.baseline", { tier: "kube-admin", selector: "has(app)", egress: [{ action: "Pass" }] }),
     gnp("ops.audit", { tier: "ops", selector: "app == 'web'", ingress: [{ action: "Allow" }] }),
@@ -93,7 +135,12 @@ const tiers: State = {
     sets: { [sid("role == 'trusted'")]: ["10.0.1.5/32"] },
     policies: {
       ...nsProfilePolicies("prod"),
-      "gnp/security.pass-trusted": { ingress: [{ action: "pass", match: { srcIpSets: [sid("role == 'trusted'")] } }, { action: "deny", match: {} }] },
+      "gnp/security.pass-trusted": {
+        ingress: [
+          { action: "pass", match: { srcIpSets: [sid("role == 'trusted'")] } },
+          { action: "deny", match: {} },
+        ],
+      },
       "gnp/security.log": { ingress: [{ action: "log", match: {} }] },
       "gnp/kube-admin.baseline": { egress: [{ action: "pass", match: {} }] },
       "gnp/ops.audit": { ingress: [allow] },
@@ -149,8 +196,21 @@ const egressAndNetsets: State = {
     gnetset("external", ["198.51.100.0/24", "2001:db8::/32"], { role: "external" }),
     netset("prod", "partners", ["203.0.113.7/32"], { role: "external" }),
     netset("dev", "partners", ["203.0.113.99/32"], { role: "external" }),
-    gnp("deny-docs", { selector: "app == 'web'", types: ["Egress"], egress: [{ action: "Deny", destination: { nets: ["192.0.2.7/24"] } }, { action: "Allow", destination: { selector: "role == 'external'" } }] }),
-    np("prod", "to-partners", { selector: "app == 'web'", egress: [{ action: "Allow", destination: { selector: "role == 'external'" } }, { action: "Deny", destination: { notNets: ["10.0.0.0/8"] } }] }),
+    gnp("deny-docs", {
+      selector: "app == 'web'",
+      types: ["Egress"],
+      egress: [
+        { action: "Deny", destination: { nets: ["192.0.2.7/24"] } },
+        { action: "Allow", destination: { selector: "role == 'external'" } },
+      ],
+    }),
+    np("prod", "to-partners", {
+      selector: "app == 'web'",
+      egress: [
+        { action: "Allow", destination: { selector: "role == 'external'" } },
+        { action: "Deny", destination: { notNets: ["10.0.0.0/8"] } },
+      ],
+    }),
   ],
   expected: {
     sets: {
@@ -159,7 +219,12 @@ const egressAndNetsets: State = {
     },
     policies: {
       ...nsProfilePolicies("prod"),
-      "gnp/deny-docs": { egress: [{ action: "deny", match: { dstNets: ["192.0.2.0/24"] } }, { action: "allow", match: { dstIpSets: [sid("role == 'external'")] } }] },
+      "gnp/deny-docs": {
+        egress: [
+          { action: "deny", match: { dstNets: ["192.0.2.0/24"] } },
+          { action: "allow", match: { dstIpSets: [sid("role == 'external'")] } },
+        ],
+      },
       "np/prod/to-partners": {
         egress: [
           { action: "allow", match: { dstIpSets: [sid("projectcalico.org/namespace == 'prod' && role == 'external'")] } },
@@ -181,7 +246,14 @@ const namedPorts: State = {
   name: "named ports",
   kvs: [
     nsProfile("prod"),
-    wep("prod", "web", { ip: "10.0.0.1", labels: { app: "web" }, ports: [{ name: "http", protocol: "TCP", port: 8080 }, { name: "dns", protocol: "UDP", port: 5353 }] }),
+    wep("prod", "web", {
+      ip: "10.0.0.1",
+      labels: { app: "web" },
+      ports: [
+        { name: "http", protocol: "TCP", port: 8080 },
+        { name: "dns", protocol: "UDP", port: 5353 },
+      ],
+    }),
     wep("prod", "web2", { node: "h2", ip: ["10.0.1.1", "10.0.1.2"], labels: { app: "web" }, ports: [{ name: "http", protocol: "TCP", port: 80 }] }),
     wep("prod", "other", { node: "h3", ip: "10.0.2.1", labels: { app: "other" }, ports: [{ name: "http", protocol: "UDP", port: 80 }] }),
     np("prod", "named", {
@@ -225,7 +297,12 @@ const namedPorts: State = {
         ],
       },
     },
-    weps: { [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["np/prod/named"]]], profiles: ["pro/kns.prod"] }, egress: { profiles: ["pro/kns.prod"] } } },
+    weps: {
+      [wepKey("prod", "web")]: {
+        ingress: { tiers: [["default", "deny", ["np/prod/named"]]], profiles: ["pro/kns.prod"] },
+        egress: { profiles: ["pro/kns.prod"] },
+      },
+    },
   },
 };
 
@@ -249,7 +326,13 @@ const namespaces: State = {
         { action: "Deny", source: { notSelector: "app == 'x'" } },
       ],
     }),
-    np("prod", "x-from-prod", { selector: "app == 'web'", ingress: [{ action: "Allow", source: { namespaceSelector: "env == 'prod'", selector: "app == 'x'" } }, { action: "Deny", source: { notSelector: "app == 'x'" } }] }),
+    np("prod", "x-from-prod", {
+      selector: "app == 'web'",
+      ingress: [
+        { action: "Allow", source: { namespaceSelector: "env == 'prod'", selector: "app == 'x'" } },
+        { action: "Deny", source: { notSelector: "app == 'x'" } },
+      ],
+    }),
   ],
   expected: {
     sets: {
@@ -278,7 +361,10 @@ const namespaces: State = {
       },
     },
     weps: {
-      [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["gnp/from-prod", "np/prod/x-from-prod"]]], profiles: ["pro/kns.prod"] }, egress: { profiles: ["pro/kns.prod"] } },
+      [wepKey("prod", "web")]: {
+        ingress: { tiers: [["default", "deny", ["gnp/from-prod", "np/prod/x-from-prod"]]], profiles: ["pro/kns.prod"] },
+        egress: { profiles: ["pro/kns.prod"] },
+      },
     },
   },
 };
@@ -290,7 +376,11 @@ const namespacesRelabelled: State = {
   kvs: namespaces.kvs.map((kv) => (kv[0].endsWith("/profiles/kns.dev") ? nsProfile("dev", { env: "prod" }) : kv)),
   expected: {
     ...namespaces.expected,
-    sets: { ...namespaces.expected.sets, [sid("pcns.env == 'prod'")]: ["10.0.0.1/32", "10.0.0.5/32", "10.0.9.5/32"], [sid("pcns.env == 'prod' && app == 'x'")]: ["10.0.0.5/32", "10.0.9.5/32"] },
+    sets: {
+      ...namespaces.expected.sets,
+      [sid("pcns.env == 'prod'")]: ["10.0.0.1/32", "10.0.0.5/32", "10.0.9.5/32"],
+      [sid("pcns.env == 'prod' && app == 'x'")]: ["10.0.0.5/32", "10.0.9.5/32"],
+    },
   },
 };
 
@@ -304,7 +394,11 @@ const serviceAccounts: State = {
     wep("prod", "api", { node: "h2", ip: "10.0.0.7", labels: { app: "api" }, sa: "api" }),
     wep("prod", "other", { node: "h2", ip: "10.0.0.8", labels: { app: "api" }, sa: "other" }),
     np("prod", "from-api", { selector: "app == 'web'", ingress: [{ action: "Allow", source: { serviceAccounts: { names: ["api", "batch"] } } }] }),
-    gnp("from-core", { selector: "app == 'web'", serviceAccountSelector: "", ingress: [{ action: "Allow", source: { serviceAccounts: { selector: "team == 'core'" } } }] }),
+    gnp("from-core", {
+      selector: "app == 'web'",
+      serviceAccountSelector: "",
+      ingress: [{ action: "Allow", source: { serviceAccounts: { selector: "team == 'core'" } } }],
+    }),
   ],
   expected: {
     sets: {
@@ -313,11 +407,18 @@ const serviceAccounts: State = {
     },
     policies: {
       ...nsProfilePolicies("prod"),
-      "np/prod/from-api": { ingress: [{ action: "allow", match: { srcIpSets: [sid("projectcalico.org/namespace == 'prod' && projectcalico.org/serviceaccount in {'api', 'batch'}")] } }] },
+      "np/prod/from-api": {
+        ingress: [
+          { action: "allow", match: { srcIpSets: [sid("projectcalico.org/namespace == 'prod' && projectcalico.org/serviceaccount in {'api', 'batch'}")] } },
+        ],
+      },
       "gnp/from-core": { ingress: [{ action: "allow", match: { srcIpSets: [sid("pcsa.team == 'core'")] } }] },
     },
     weps: {
-      [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["np/prod/from-api", "gnp/from-core"]]], profiles: ["pro/kns.prod"] }, egress: { profiles: ["pro/kns.prod"] } },
+      [wepKey("prod", "web")]: {
+        ingress: { tiers: [["default", "deny", ["np/prod/from-api", "gnp/from-core"]]], profiles: ["pro/kns.prod"] },
+        egress: { profiles: ["pro/kns.prod"] },
+      },
     },
   },
 };
@@ -342,7 +443,10 @@ const profiles: State = {
       "gnp/front": { ingress: [{ action: "allow", match: { srcIpSets: [sid("layer == 'front'")] } }] },
     },
     weps: {
-      [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["gnp/front"]]], profiles: ["pro/frontend", "pro/backend"] }, egress: { profiles: ["pro/frontend", "pro/backend"] } },
+      [wepKey("prod", "web")]: {
+        ingress: { tiers: [["default", "deny", ["gnp/front"]]], profiles: ["pro/frontend", "pro/backend"] },
+        egress: { profiles: ["pro/frontend", "pro/backend"] },
+      },
       [wepKey("prod", "lost")]: { ingress: { profiles: ["pro/ghost"] }, egress: { profiles: ["pro/ghost"] } },
     },
   },
@@ -367,7 +471,13 @@ const hostEndpoints: State = {
     gnp("ssh", { selector: "role == 'gateway'", ingress: [{ action: "Allow", protocol: "TCP", destination: { ports: [22] } }] }),
     gnp("fwd", { selector: "has(role)", applyOnForward: true, types: ["Ingress", "Egress"], egress: [{ action: "Allow" }] }),
     gnp("pre", { selector: "all()", preDNAT: true, applyOnForward: true, ingress: [{ action: "Deny", source: { nets: ["203.0.113.0/24"] } }] }),
-    gnp("notrack", { selector: "role == 'gateway'", doNotTrack: true, applyOnForward: true, ingress: [{ action: "Allow", source: { selector: "role == 'host'" } }], egress: [{ action: "Allow" }] }),
+    gnp("notrack", {
+      selector: "role == 'gateway'",
+      doNotTrack: true,
+      applyOnForward: true,
+      ingress: [{ action: "Allow", source: { selector: "role == 'host'" } }],
+      egress: [{ action: "Allow" }],
+    }),
   ],
   expected: {
     sets: { [sid("role == 'host'")]: [] },
@@ -380,7 +490,10 @@ const hostEndpoints: State = {
     },
     heps: {
       "h1-eth0": {
-        normal: { ingress: { tiers: [["default", "deny", ["gnp/fwd", "gnp/ssh"]]], profiles: ["pro/kns.prod"] }, egress: { tiers: [["default", "deny", ["gnp/fwd"]]], profiles: ["pro/kns.prod"] } },
+        normal: {
+          ingress: { tiers: [["default", "deny", ["gnp/fwd", "gnp/ssh"]]], profiles: ["pro/kns.prod"] },
+          egress: { tiers: [["default", "deny", ["gnp/fwd"]]], profiles: ["pro/kns.prod"] },
+        },
         forward: { ingress: { tiers: [["default", "deny", ["gnp/fwd"]]] }, egress: { tiers: [["default", "deny", ["gnp/fwd"]]] } },
         preDnat: { ingress: { tiers: [["default", "pass", ["gnp/pre"]]] } },
         untracked: { ingress: { tiers: [["default", "pass", ["gnp/notrack"]]] }, egress: { tiers: [["default", "pass", ["gnp/notrack"]]] } },
@@ -406,7 +519,13 @@ const shared = (n: number): State => {
   if (n >= 2) kvs.push(gnp("two", { selector: "app == 'web'", egress: [{ action: "Deny", destination: { selector: "app == 'db'" } }] }));
   const set = sid("app == 'db'");
   const policies: Record<string, object> = {};
-  if (n >= 1) policies["gnp/one"] = { ingress: [{ action: "allow", match: { srcIpSets: [set] } }, { action: "allow", match: { protocol: 6, srcIpSets: [set] } }] };
+  if (n >= 1)
+    policies["gnp/one"] = {
+      ingress: [
+        { action: "allow", match: { srcIpSets: [set] } },
+        { action: "allow", match: { protocol: 6, srcIpSets: [set] } },
+      ],
+    };
   if (n >= 2) policies["gnp/two"] = { egress: [{ action: "deny", match: { dstIpSets: [set] } }] };
   return {
     name: `shared selector x${n}`,
@@ -453,8 +572,14 @@ const relabel = (v: 1 | 2): State => ({
     v === 1
       ? {
           sets: { [sid("app == 'db'")]: ["10.0.0.3/32"] },
-          policies: { "gnp/web": { ingress: [{ action: "allow", match: { srcIpSets: [sid("app == 'db'")] } }] }, "gnp/db": { ingress: [{ action: "deny", match: {} }] } },
-          weps: { [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["gnp/web"]]] } }, [wepKey("prod", "mover")]: { ingress: { tiers: [["default", "deny", ["gnp/db"]]] } } },
+          policies: {
+            "gnp/web": { ingress: [{ action: "allow", match: { srcIpSets: [sid("app == 'db'")] } }] },
+            "gnp/db": { ingress: [{ action: "deny", match: {} }] },
+          },
+          weps: {
+            [wepKey("prod", "web")]: { ingress: { tiers: [["default", "deny", ["gnp/web"]]] } },
+            [wepKey("prod", "mover")]: { ingress: { tiers: [["default", "deny", ["gnp/db"]]] } },
+          },
         }
       : {
           policies: { "gnp/db": { ingress: [{ action: "deny", match: {} }] } },
@@ -467,7 +592,11 @@ const everyNode: State = {
   name: "AssumeNeededOnEveryNode",
   kvs: [
     wep("prod", "far", { node: "h2", ip: "10.0.0.9", labels: { app: "db" }, profiles: [] }),
-    gnp("everywhere", { selector: "app == 'web'", performanceHints: ["AssumeNeededOnEveryNode"], ingress: [{ action: "Allow", source: { selector: "app == 'db'" } }] }),
+    gnp("everywhere", {
+      selector: "app == 'web'",
+      performanceHints: ["AssumeNeededOnEveryNode"],
+      ingress: [{ action: "Allow", source: { selector: "app == 'db'" } }],
+    }),
   ],
   expected: {
     sets: { [sid("app == 'db'")]: ["10.0.0.9/32"] },
@@ -489,21 +618,68 @@ const invalid: State = {
 const config: State = {
   name: "FelixConfiguration",
   kvs: [
-    felixConfig("default", { failsafeInboundHostPorts: [{ protocol: "TCP", port: 22 }], failsafeOutboundHostPorts: [], defaultEndpointToHostAction: "Accept", logActionRateLimit: "10/second" }),
+    felixConfig("default", {
+      failsafeInboundHostPorts: [{ protocol: "TCP", port: 22 }],
+      failsafeOutboundHostPorts: [],
+      defaultEndpointToHostAction: "Accept",
+      logActionRateLimit: "10/second",
+    }),
     felixConfig(`node.h1`, { logPrefix: "tabby-drop", defaultEndpointToHostAction: "Return" }),
     felixConfig(`node.h2`, { logPrefix: "not-me" }),
   ],
   expected: {
-    config: { failsafeInbound: [{ protocol: "tcp", port: 22 }], failsafeOutbound: [], defaultEndpointToHostAction: "return", logPrefix: "tabby-drop", logRateLimitPerSecond: 10 },
+    config: {
+      failsafeInbound: [{ protocol: "tcp", port: 22 }],
+      failsafeOutbound: [],
+      defaultEndpointToHostAction: "return",
+      logPrefix: "tabby-drop",
+      logRateLimitPerSecond: 10,
+    },
   },
 };
 const configDefaults: State = {
   name: "FelixConfiguration defaults",
   kvs: [],
-  expected: { config: { defaultEndpointToHostAction: "drop", logPrefix: "calico-packet", logRateLimitPerSecond: 0, failsafeInbound: [{ protocol: "tcp", port: 22 }, { protocol: "udp", port: 68 }, { protocol: "tcp", port: 179 }, { protocol: "tcp", port: 2379 }, { protocol: "tcp", port: 2380 }, { protocol: "tcp", port: 5473 }, { protocol: "tcp", port: 6443 }, { protocol: "tcp", port: 6666 }, { protocol: "tcp", port: 6667 }] } },
+  expected: {
+    config: {
+      defaultEndpointToHostAction: "drop",
+      logPrefix: "calico-packet",
+      logRateLimitPerSecond: 0,
+      failsafeInbound: [
+        { protocol: "tcp", port: 22 },
+        { protocol: "udp", port: 68 },
+        { protocol: "tcp", port: 179 },
+        { protocol: "tcp", port: 2379 },
+        { protocol: "tcp", port: 2380 },
+        { protocol: "tcp", port: 5473 },
+        { protocol: "tcp", port: 6443 },
+        { protocol: "tcp", port: 6666 },
+        { protocol: "tcp", port: 6667 },
+      ],
+    },
+  },
 };
 
-const single = [k8sDefaultDeny, tiers, tiersReordered, egressAndNetsets, namedPorts, namespaces, namespacesRelabelled, serviceAccounts, profiles, profilesFound, hostEndpoints, shared(2), overlap(true), relabel(1), relabel(2), invalid, config, configDefaults];
+const single = [
+  k8sDefaultDeny,
+  tiers,
+  tiersReordered,
+  egressAndNetsets,
+  namedPorts,
+  namespaces,
+  namespacesRelabelled,
+  serviceAccounts,
+  profiles,
+  profilesFound,
+  hostEndpoints,
+  shared(2),
+  overlap(true),
+  relabel(1),
+  relabel(2),
+  invalid,
+  config,
+  configDefaults,
+];
 for (const s of single) test(`state: ${s.name}`, () => runSequence([s]));
 
 test("state: k8s with policy orders", () => runSequence([k8sOrdered]));

@@ -23,8 +23,18 @@ const KEYS = ["a", "b", "c"];
 const VALS = ["1", "2"];
 const labelsArb = fc.dictionary(fc.constantFrom(...KEYS), fc.constantFrom(...VALS), { maxKeys: 3 });
 const SELECTORS = [
-  "a == '1'", "a == '2' && b == '1'", "has(b)", "!has(c)", "a in {'1', '2'} && c != '1'", "all()",
-  "a == '1' || a == '2'", "b == '1' || c == '2'", "has(a) || a == '1'", "a starts with '1'", "p == 'x' && a == '1'", "has(p)",
+  "a == '1'",
+  "a == '2' && b == '1'",
+  "has(b)",
+  "!has(c)",
+  "a in {'1', '2'} && c != '1'",
+  "all()",
+  "a == '1' || a == '2'",
+  "b == '1' || c == '2'",
+  "has(a) || a == '1'",
+  "a starts with '1'",
+  "p == 'x' && a == '1'",
+  "has(p)",
 ];
 type Op =
   | { t: "item"; id: number; labels: Record<string, string> | null; parents: number[] }
@@ -33,7 +43,11 @@ type Op =
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant("item" as const), id: fc.nat(5), labels: fc.option(labelsArb), parents: fc.array(fc.nat(2), { maxLength: 2 }) }),
   fc.record({ t: fc.constant("sel" as const), id: fc.nat(4), sel: fc.option(fc.nat(SELECTORS.length - 1)) }),
-  fc.record({ t: fc.constant("parent" as const), id: fc.nat(2), labels: fc.option(fc.dictionary(fc.constantFrom("a", "p"), fc.constantFrom("1", "x"), { maxKeys: 2 })) }),
+  fc.record({
+    t: fc.constant("parent" as const),
+    id: fc.nat(2),
+    labels: fc.option(fc.dictionary(fc.constantFrom("a", "p"), fc.constantFrom("1", "x"), { maxKeys: 2 })),
+  }),
 );
 
 test("property: LabelIndex matches equal brute force (restrictions, inheritance, profile changes)", () => {

@@ -115,7 +115,6 @@ const EMPTY: ReadonlySet<string> = new Set();
 const NO_MATCHES: readonly string[] = [];
 const ROOT = Object.freeze(Object.create(null)) as Labels;
 
-
 export class LabelIndex {
   private readonly items = new Map<string, ItemState>();
   private readonly parentStates = new Map<string, ParentState>();

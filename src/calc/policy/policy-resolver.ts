@@ -32,8 +32,7 @@ interface TierInfo {
 
 type PolicyFilter = (p: PolicyData) => boolean;
 
-const cmpOrder = (a: number | undefined, b: number | undefined): number =>
-  a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : a - b;
+const cmpOrder = (a: number | undefined, b: number | undefined): number => (a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : a - b);
 
 export function compareTiers(a: TierInfo, b: TierInfo): number {
   if (a.valid !== b.valid) return a.valid ? -1 : 1;
@@ -144,7 +143,10 @@ export class PolicyResolver {
     const dir = (filter: PolicyFilter, type: "Ingress" | "Egress", withProfiles: boolean, forcePass: boolean): EndpointDirectionPolicy => {
       const out: TierOrder[] = [];
       for (const t of tiers) {
-        const ids = byTier.get(t.name)!.filter((p) => filter(p) && (p.spec.types ?? ["Ingress"]).includes(type)).map((p) => p.id);
+        const ids = byTier
+          .get(t.name)!
+          .filter((p) => filter(p) && (p.spec.types ?? ["Ingress"]).includes(type))
+          .map((p) => p.id);
         if (ids.length) out.push({ name: t.name, defaultAction: forcePass ? "pass" : t.defaultAction, policies: ids });
       }
       return { tiers: out, profiles: withProfiles ? profiles : [] };

@@ -117,7 +117,10 @@ function namedPortProtocol(p: Protocol | undefined): "tcp" | "udp" | "sctp" {
 const ACTIONS: Record<Rule["action"], RuleAction> = { Allow: "allow", Deny: "deny", Pass: "pass", Log: "log" };
 
 function ruleId(owner: string, dir: string, index: number, match: RuleMatch, action: string): string {
-  return createHash("sha224").update(`${owner}|${dir}|${index}|${action}|${JSON.stringify(match)}`).digest("base64url").slice(0, 16);
+  return createHash("sha224")
+    .update(`${owner}|${dir}|${index}|${action}|${JSON.stringify(match)}`)
+    .digest("base64url")
+    .slice(0, 16);
 }
 
 export class RuleCompiler {
@@ -202,7 +205,10 @@ export function denyAllRules(owner: string): CompiledRules {
  * NetworkPolicy's selector ANDed with its namespace; a GlobalNetworkPolicy's ANDed with its
  * rewritten namespaceSelector; either ANDed with the `pcsa.`-prefixed serviceAccountSelector.
  */
-export function policySelector(spec: { selector?: string; namespaceSelector?: string; serviceAccountSelector?: string }, namespace: string | undefined): Selector {
+export function policySelector(
+  spec: { selector?: string; namespaceSelector?: string; serviceAccountSelector?: string },
+  namespace: string | undefined,
+): Selector {
   let sel = spec.selector?.trim() ? spec.selector : "all()";
   if (namespace !== undefined) sel = `(${NAMESPACE_LABEL} == '${namespace}') && (${sel})`;
   else if (spec.namespaceSelector?.trim()) sel = `(${sel}) && (${rewriteNamespaceSelector(spec.namespaceSelector)})`;

@@ -16,7 +16,10 @@ export class RuleScanner {
   private readonly setsByOwner = new Map<string, Set<string>>();
   private readonly refs = new Map<string, number>();
 
-  constructor(private readonly ipSets: IpSetIndex, private readonly sink: DataplaneSink) {}
+  constructor(
+    private readonly ipSets: IpSetIndex,
+    private readonly sink: DataplaneSink,
+  ) {}
 
   onPolicyActive(p: PolicyData): void {
     const types = p.spec.types ?? ["Ingress"];

@@ -117,16 +117,14 @@ export class EventSequencer implements DataplaneSink {
     const ns = this.newSets.get(id);
     if (ns) {
       if (!ns.live) this.newMembers(ns).add(member);
-    }
-    else if (!this.removedMembers.get(id)?.delete(member)) addTo(this.addedMembers, id, member);
+    } else if (!this.removedMembers.get(id)?.delete(member)) addTo(this.addedMembers, id, member);
   }
 
   ipSetMemberRemoved(id: string, member: string): void {
     const ns = this.newSets.get(id);
     if (ns) {
       if (!ns.live) this.newMembers(ns).delete(member);
-    }
-    else if (!this.addedMembers.get(id)?.delete(member)) addTo(this.removedMembers, id, member);
+    } else if (!this.addedMembers.get(id)?.delete(member)) addTo(this.removedMembers, id, member);
   }
 
   ipSetRemoved(id: string): void {

@@ -24,7 +24,8 @@ export function unenforcedRulesOf(key: string, value: StoredObject | undefined):
     if (!Array.isArray(rules)) continue;
     rules.forEach((r, i) => {
       if (!r || typeof r !== "object") return;
-      for (const u of unenforceableCriteria(r as Rule)) out.push(`${who}: spec.${dir}[${i}].${u.path}: rule skipped (never matches): ${u.message.split(";")[0]}`);
+      for (const u of unenforceableCriteria(r as Rule))
+        out.push(`${who}: spec.${dir}[${i}].${u.path}: rule skipped (never matches): ${u.message.split(";")[0]}`);
     });
   }
   return out;

@@ -125,9 +125,18 @@ test("RTM_NEWROUTE: on-link /32, default via a gateway, IPv6 default via a link-
       0800 0400 05000000
     `),
   );
-  assert.throws(() => newRoute(9, { dst: "::/0", gateway: "169.254.1.1", oif: 5, scope: 0, protocol: 3 }), (e) => hasCode(e, "NET_BAD_PREFIX"));
-  assert.throws(() => newAddr(9, 5, "10.0.0.1/33"), (e) => hasCode(e, "NET_BAD_PREFIX"));
-  assert.throws(() => macBytes("ee:ee:ee:ee:ee"), (e) => hasCode(e, "DP_BAD_MAC"));
+  assert.throws(
+    () => newRoute(9, { dst: "::/0", gateway: "169.254.1.1", oif: 5, scope: 0, protocol: 3 }),
+    (e) => hasCode(e, "NET_BAD_PREFIX"),
+  );
+  assert.throws(
+    () => newAddr(9, 5, "10.0.0.1/33"),
+    (e) => hasCode(e, "NET_BAD_PREFIX"),
+  );
+  assert.throws(
+    () => macBytes("ee:ee:ee:ee:ee"),
+    (e) => hasCode(e, "DP_BAD_MAC"),
+  );
 });
 
 test("replies: an acknowledgement, an errno, and a link decoded from RTM_NEWLINK", () => {
@@ -141,11 +150,21 @@ test("replies: an acknowledgement, an errno, and a link decoded from RTM_NEWLINK
     0a00 0100 aabbccddee01 0000                # IFLA_ADDRESS
   `);
   const replies = decodeReplies(Buffer.concat([link, ack, nack]));
-  assert.deepEqual(replies.map((r) => [r.type, r.seq]), [[RTM_NEWLINK, 3], [NLMSG_ERROR, 7], [NLMSG_ERROR, 8]]);
+  assert.deepEqual(
+    replies.map((r) => [r.type, r.seq]),
+    [
+      [RTM_NEWLINK, 3],
+      [NLMSG_ERROR, 7],
+      [NLMSG_ERROR, 8],
+    ],
+  );
   assert.equal(replyErrno(replies[1]!), 0);
   assert.equal(replyErrno(replies[2]!), 19, "-ENODEV");
   assert.deepEqual(decodeLink(replies[0]!), { index: 7, name: "eth0", mac: "aa:bb:cc:dd:ee:01", mtu: 1500, up: true });
-  assert.throws(() => decodeLink(replies[1]!), (e) => hasCode(e, "DP_NETLINK_DECODE"));
+  assert.throws(
+    () => decodeLink(replies[1]!),
+    (e) => hasCode(e, "DP_NETLINK_DECODE"),
+  );
 });
 
 test("property: decodeReplies of any bytes returns messages within the buffer or throws DP_NETLINK_DECODE", () => {

@@ -227,8 +227,14 @@ export function decodeReplies(buf: Buffer): Reply[] {
   let off = 0;
   while (off + NLMSG_HDRLEN <= buf.length) {
     const len = buf.readUInt32LE(off);
-    if (len < NLMSG_HDRLEN || off + len > buf.length) throw new TabbyError("DP_NETLINK_DECODE", `netlink message of length ${len} at ${off} overruns the ${buf.length}-byte reply`);
-    out.push({ type: buf.readUInt16LE(off + 4), flags: buf.readUInt16LE(off + 6), seq: buf.readUInt32LE(off + 8), payload: buf.subarray(off + NLMSG_HDRLEN, off + len) });
+    if (len < NLMSG_HDRLEN || off + len > buf.length)
+      throw new TabbyError("DP_NETLINK_DECODE", `netlink message of length ${len} at ${off} overruns the ${buf.length}-byte reply`);
+    out.push({
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      seq: buf.readUInt32LE(off + 8),
+      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
+    });
     off += align4(len);
   }
   return out;

@@ -16,13 +16,29 @@ test("policyChanged: a policy's set, a policy, an endpoint removed → yes; cont
   const base = renderTable(state(), 5);
   assert.equal(policyChanged(base, renderTable(state(), 6)), false, "the epoch alone");
   assert.equal(policyChanged(base, renderTable(applyEvents(state(), [{ ...DEFAULT_CONTROL_PLANE, nodeAddrs: ["10.99.0.14"] }]), 5)), false, "a node joined");
-  assert.equal(policyChanged(base, renderTable(applyEvents(state(), [{ kind: "ipset-delta", id: "s:frontend", added: ["10.65.9.9"], removed: [] }]), 5)), true, "a policy's set grew");
   assert.equal(
-    policyChanged(base, renderTable(applyEvents(state(), [{ kind: "policy-update", id: "np/ns1/default-deny", ingress: [{ id: "x", action: "deny", match: { protocol: 17 } }], egress: [] }]), 5)),
+    policyChanged(base, renderTable(applyEvents(state(), [{ kind: "ipset-delta", id: "s:frontend", added: ["10.65.9.9"], removed: [] }]), 5)),
+    true,
+    "a policy's set grew",
+  );
+  assert.equal(
+    policyChanged(
+      base,
+      renderTable(
+        applyEvents(state(), [
+          { kind: "policy-update", id: "np/ns1/default-deny", ingress: [{ id: "x", action: "deny", match: { protocol: 17 } }], egress: [] },
+        ]),
+        5,
+      ),
+    ),
     true,
     "a policy's rules changed",
   );
-  assert.equal(policyChanged(base, renderTable(applyEvents(state(), [{ kind: "workload-endpoint-remove", id: "wep/tab0123456789a", iface: "tab0123456789a" }]), 5)), true, "an endpoint removed");
+  assert.equal(
+    policyChanged(base, renderTable(applyEvents(state(), [{ kind: "workload-endpoint-remove", id: "wep/tab0123456789a", iface: "tab0123456789a" }]), 5)),
+    true,
+    "an endpoint removed",
+  );
 });
 
 test("epochs: 1..32767, wrapping; the marks in the rules", () => {

@@ -8,8 +8,26 @@ const LISTING = JSON.stringify({
   nftables: [
     { metainfo: { version: "1.0.6", json_schema_version: 1 } },
     { table: { family: "inet", name: "tabby", handle: 2 } },
-    { set: { family: "inet", name: "wl-src4", table: "tabby", type: ["ifname", "ipv4_addr"], flags: ["interval"], elem: [{ concat: ["tab1", "10.0.0.5"] }, { concat: ["tab1", { prefix: { addr: "10.1.0.0", len: 24 } }] }] } },
-    { set: { family: "inet", name: "n4-x", table: "tabby", type: "ipv4_addr", flags: ["interval"], elem: [{ prefix: { addr: "10.0.0.0", len: 25 } }, "10.9.9.9"] } },
+    {
+      set: {
+        family: "inet",
+        name: "wl-src4",
+        table: "tabby",
+        type: ["ifname", "ipv4_addr"],
+        flags: ["interval"],
+        elem: [{ concat: ["tab1", "10.0.0.5"] }, { concat: ["tab1", { prefix: { addr: "10.1.0.0", len: 24 } }] }],
+      },
+    },
+    {
+      set: {
+        family: "inet",
+        name: "n4-x",
+        table: "tabby",
+        type: "ipv4_addr",
+        flags: ["interval"],
+        elem: [{ prefix: { addr: "10.0.0.0", len: 25 } }, "10.9.9.9"],
+      },
+    },
     { set: { family: "inet", name: "p4-x", table: "tabby", type: ["ipv4_addr", "inet_proto", "inet_service"], elem: [{ concat: ["10.0.0.1", "tcp", 80] }] } },
     { map: { family: "inet", name: "wl-from-map", table: "tabby", type: "ifname", map: "verdict", elem: [["tab1", { goto: { target: "fw-tab1" } }]] } },
     { chain: { family: "inet", table: "tabby", name: "fw-tab1", handle: 1 } },

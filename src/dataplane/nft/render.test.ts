@@ -45,7 +45,10 @@ test("rule matching: family restriction by nets, ICMP and ipVersion", () => {
   assert.deepEqual(renderMatch({ protocol: 1 }), [{ family: 4, text: "meta nfproto ipv4 meta l4proto 1" }]);
   assert.deepEqual(renderMatch({ ipVersion: 4, srcNets: ["fd00::/8"] }), [], "an IPv4 rule with only IPv6 nets matches nothing");
   assert.deepEqual(renderMatch({}), [{ text: "" }]);
-  assert.deepEqual(renderMatch({ srcIpSets: ["a"], notDstIpSets: ["b"] }).map((m) => m.family), [4, 6]);
+  assert.deepEqual(
+    renderMatch({ srcIpSets: ["a"], notDstIpSets: ["b"] }).map((m) => m.family),
+    [4, 6],
+  );
   assert.deepEqual(renderMatch({ protocol: 1, notIcmpType: 3, notIcmpCode: 1 }), [
     { family: 4, text: "meta l4proto 1 icmp type != 3" },
     { family: 4, text: "meta l4proto 1 icmp type 3 icmp code != 1" },
@@ -77,7 +80,10 @@ test("delta: a covering net replaces the nets it contains in one transaction", (
   const before = renderTable(state);
   applyEvents(state, [{ kind: "ipset-delta", id: "s:frontend", added: ["10.65.0.0/16"], removed: [] }]);
   const script = deltaScript(before, renderTable(state))!;
-  assert.match(script, /^flush set inet tabby n4-\w+\ntable inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:frontend"\n\t\telements = \{ 10\.65\.0\.0\/16 \}\n\t\}\n\}\n$/);
+  assert.match(
+    script,
+    /^flush set inet tabby n4-\w+\ntable inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:frontend"\n\t\telements = \{ 10\.65\.0\.0\/16 \}\n\t\}\n\}\n$/,
+  );
 });
 
 test("delta: a policy change rewrites its chain only; a new endpoint adds its chains and map entries", () => {
@@ -94,7 +100,10 @@ test("delta: a policy change rewrites its chain only; a new endpoint adds its ch
   const script = deltaScript(before, renderTable(state))!;
   const lines = script.trim().split("\n");
   assert.equal(lines.filter((l) => l.startsWith("flush chain")).length, 1);
-  assert.ok(lines.every((l) => /^(flush chain|add rule) inet tabby pi-\w+/.test(l)), script);
+  assert.ok(
+    lines.every((l) => /^(flush chain|add rule) inet tabby pi-\w+/.test(l)),
+    script,
+  );
   const mid = renderTable(state);
   const w = FIXTURES["k8s-default-deny"]!.find((e) => e.kind === "workload-endpoint-update")!;
   applyEvents(state, [{ ...w, id: "wep/b", iface: "tab0000000000b", addrs: ["10.65.0.11"] } as typeof w]);
@@ -120,8 +129,17 @@ test("driver: nothing before in-sync, then one full replace, then deltas", async
   // The set's new element, and the forward hook moved to the next policy epoch (0x7fff wraps
   // to 1) in the same transaction: established connections are judged again (fastpath.ts).
   const [sets, fw] = runner.calls[1]!.input!.split("flush chain inet tabby filter-fw\n");
-  assert.match(sets!, /^table inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:frontend"\n\t\telements = \{ 10\.65\.9\.9 \}\n\t\}\n\}\n$/);
-  assert.equal(fw, forwardHead(1).concat(["iifname \"tab*\" jump wl-cp", "iifname \"tab*\" jump from-wl", "oifname \"tab*\" jump to-wl", forwardTail(1)]).map((r) => `add rule inet tabby filter-fw ${r}\n`).join(""));
+  assert.match(
+    sets!,
+    /^table inet tabby \{\n\tset n4-\w+ \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcomment "s:frontend"\n\t\telements = \{ 10\.65\.9\.9 \}\n\t\}\n\}\n$/,
+  );
+  assert.equal(
+    fw,
+    forwardHead(1)
+      .concat(['iifname "tab*" jump wl-cp', 'iifname "tab*" jump from-wl', 'oifname "tab*" jump to-wl', forwardTail(1)])
+      .map((r) => `add rule inet tabby filter-fw ${r}\n`)
+      .join(""),
+  );
   assert.equal(dp.epoch, 1);
   await dp.apply([]);
   assert.equal(runner.calls.length, 2, "no change, no transaction");
@@ -242,7 +260,18 @@ test("kernel: random membership changes by delta (flush + declare) leave no drif
     await dp.apply(FIXTURES["k8s-default-deny"]!);
     // Overlapping and adjacent nets, hosts inside them, both families: the renderer makes them
     // disjoint, so a covering net replaces what it covers (a removal: flush + the set whole).
-    const pool = ["10.65.0.0/16", "10.65.1.0/24", "10.65.1.7", "10.65.2.0/26", "10.65.2.64/26", "10.65.2.9", "10.66.0.1", "fd00:1::/64", "fd00:1::7", "fd00:2::1"];
+    const pool = [
+      "10.65.0.0/16",
+      "10.65.1.0/24",
+      "10.65.1.7",
+      "10.65.2.0/26",
+      "10.65.2.64/26",
+      "10.65.2.9",
+      "10.66.0.1",
+      "fd00:1::/64",
+      "fd00:1::7",
+      "fd00:2::1",
+    ];
     const arb = fc.array(fc.tuple(fc.subarray(pool, { maxLength: 3 }), fc.subarray(pool, { maxLength: 3 })), { minLength: 12, maxLength: 12 });
     const [steps] = fc.sample(arb, { numRuns: 1, seed: 4242 });
     for (const [added, removed] of steps!) {
@@ -262,10 +291,16 @@ test("control plane: a node joining or leaving changes the node-address set only
   const cp = state.controlPlane;
   applyEvents(state, [{ ...cp, nodeAddrs: [...cp.nodeAddrs, "10.99.0.14"] }]);
   const joined = renderTable(state);
-  assert.equal(deltaScript(before, joined), "table inet tabby {\n\tset cp-nodes4 {\n\t\ttype ipv4_addr\n\t\tcomment \"every node's addresses\"\n\t\telements = { 10.99.0.14 }\n\t}\n}\n");
+  assert.equal(
+    deltaScript(before, joined),
+    'table inet tabby {\n\tset cp-nodes4 {\n\t\ttype ipv4_addr\n\t\tcomment "every node\'s addresses"\n\t\telements = { 10.99.0.14 }\n\t}\n}\n',
+  );
   applyEvents(state, [{ ...cp, nodeAddrs: cp.nodeAddrs.filter((a) => a !== "fd00:99::12") }]);
   const script = deltaScript(joined, renderTable(state))!;
-  assert.ok(script.split("\n").every((l) => !/chain|rule/.test(l)), script);
+  assert.ok(
+    script.split("\n").every((l) => !/chain|rule/.test(l)),
+    script,
+  );
   assert.match(script, /^flush set inet tabby cp-nodes4\nflush set inet tabby cp-nodes6\n/);
   // Opening a workload is an element of cp-open, not a rule either.
   applyEvents(state, [{ ...state.controlPlane, openInterfaces: [] }]);

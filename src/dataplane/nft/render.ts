@@ -86,17 +86,7 @@ import { forwardHead, forwardTail } from "./fastpath.js";
 import { renderMatch } from "./match.js";
 import { nftIfaceMatch } from "./iface-match.js";
 import { DEFAULT_INTERFACE_PREFIXES } from "../../net/iface-prefix.js";
-import {
-  MARK_ACCEPT,
-  MARK_MASK,
-  MARK_PASS,
-  TABLE,
-  hex32,
-  ifaceSuffix,
-  ipSetName,
-  nftString,
-  policyChain,
-} from "./names.js";
+import { MARK_ACCEPT, MARK_MASK, MARK_PASS, TABLE, hex32, ifaceSuffix, ipSetName, nftString, policyChain } from "./names.js";
 import type { CanonicalMember, DesiredState } from "./state.js";
 
 export interface NftSet {
@@ -384,7 +374,10 @@ export class TableRenderer {
       for (const n of disjointNets(nets)) src[f].push(`${nftString(w.iface)} . ${netText(n)}`);
     }
     const uses: [string, string, Direction][] = [];
-    for (const [p, dir] of [[w.ingress, "ingress"], [w.egress, "egress"]] as const) {
+    for (const [p, dir] of [
+      [w.ingress, "ingress"],
+      [w.egress, "egress"],
+    ] as const) {
       for (const t of p.tiers) for (const id of t.policies) uses.push([policyChain(id, dir), id, dir]);
       for (const id of p.profiles) uses.push([policyChain(id, dir), id, dir]);
     }
@@ -413,9 +406,15 @@ export class TableRenderer {
       sets.set(`cp-other${f}`, { type: addrType(f), interval: false, comment: "other control-plane addresses", elements: hostAddrs(cp.otherAddrs, f) });
     }
     const ports = new Set<string>();
-    for (const p of [...cp.ports].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port)) ports.add(`${p.protocol === "tcp" ? 6 : 17} . ${p.port}`);
+    for (const p of [...cp.ports].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port))
+      ports.add(`${p.protocol === "tcp" ? 6 : 17} . ${p.port}`);
     sets.set("cp-ports", { type: "inet_proto . inet_service", interval: false, comment: "control-plane ports", elements: ports });
-    sets.set("cp-open", { type: "ifname", interval: false, comment: "workloads allowed to reach the control plane", elements: new Set([...cp.openInterfaces].sort().map(nftString)) });
+    sets.set("cp-open", {
+      type: "ifname",
+      interval: false,
+      comment: "workloads allowed to reach the control plane",
+      elements: new Set([...cp.openInterfaces].sort().map(nftString)),
+    });
     chains.set("wl-cp", {
       rules: [
         `meta l4proto . th dport != @cp-ports return`,
@@ -442,7 +441,10 @@ export class TableRenderer {
     };
     const workloads = [...state.workloads.values()].sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
     // Workload interfaces: FelixConfiguration interfacePrefix, and endpoints' names it misses.
-    const WL = nftIfaceMatch(state.config.interfacePrefixes ?? DEFAULT_INTERFACE_PREFIXES, workloads.map((w) => w.iface));
+    const WL = nftIfaceMatch(
+      state.config.interfacePrefixes ?? DEFAULT_INTERFACE_PREFIXES,
+      workloads.map((w) => w.iface),
+    );
     for (const w of workloads) for (const [name, id, dir] of this.workloadOf(w).uses) used.set(name, { id, dir });
     const heps = hostsByIface(state);
     for (const h of heps.values()) {
@@ -607,9 +609,7 @@ export class TableRenderer {
       hook: "type filter hook output priority filter; policy accept;",
       rules: [
         "ct state established,related accept",
-        ...(anyHep
-          ? [`${IF_ACCEPTED} accept`, `oifname ${WL} accept ${comment("host to workload is not policed")}`, ICMPV6_LINK_PLUMBING, "jump hn-out"]
-          : []),
+        ...(anyHep ? [`${IF_ACCEPTED} accept`, `oifname ${WL} accept ${comment("host to workload is not policed")}`, ICMPV6_LINK_PLUMBING, "jump hn-out"] : []),
       ],
     });
     // natOutgoing (felix's cali-nat-outgoing): only when some pool asks for it.

@@ -19,7 +19,15 @@ export class FakeSpeaker implements BgpPort {
   peerStatus(): PeerStatus[] {
     return this.peers.map((p) => {
       const state = this.states.get(p.address) ?? "Active";
-      return { address: p.address, asNumber: p.asNumber, state, established: state === "Established", prefixesReceived: 0, prefixesAccepted: 0, prefixesAdvertised: 0 };
+      return {
+        address: p.address,
+        asNumber: p.asNumber,
+        state,
+        established: state === "Established",
+        prefixesReceived: 0,
+        prefixesAccepted: 0,
+        prefixesAdvertised: 0,
+      };
     });
   }
   async start() {

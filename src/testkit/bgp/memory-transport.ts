@@ -161,7 +161,12 @@ export class MemoryNetwork implements BgpNetwork {
     return client;
   }
 
-  async listen(at: { address: string; port: number }, security: ListenerSecurity, onInbound: (s: ByteStream) => void, _onError?: (err: Error) => void): Promise<BgpListener> {
+  async listen(
+    at: { address: string; port: number },
+    security: ListenerSecurity,
+    onInbound: (s: ByteStream) => void,
+    _onError?: (err: Error) => void,
+  ): Promise<BgpListener> {
     const port = at.port === 0 ? this.nextPort++ : at.port;
     const any = at.address === "0.0.0.0" || at.address === "::";
     const key = `${any ? "any" : canon(at.address)}|${port}`;

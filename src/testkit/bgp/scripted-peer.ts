@@ -37,7 +37,8 @@ export async function waitFor(what: string, cond: () => boolean, ms = 10000): Pr
 export function peerOpen(routerId: string, asNumber: number, opts: { enhanced?: boolean; gr?: boolean; nBit?: boolean } = {}): OpenMessage {
   const o = buildOpen({ asNumber, routerId, holdTime: 30, families: ["ipv4"], addPath: 0 });
   if (opts.enhanced === false) o.capabilities = o.capabilities.filter((c) => c.code !== 70);
-  if (opts.gr) o.capabilities.push({ code: 64, restarting: false, notification: !!opts.nBit, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
+  if (opts.gr)
+    o.capabilities.push({ code: 64, restarting: false, notification: !!opts.nBit, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: true }] });
   return o;
 }
 
@@ -72,9 +73,17 @@ export class ScriptedPeer {
     let connected!: () => void;
     // settles on success only (a refused connection shows as `closed`)
     const up = new Promise<void>((r) => (connected = r));
-    const req = { address: to, port, localAddress: self, ...(secured?.key ? { password: secured.key } : {}), ...(secured?.ttlSecurity ? { ttlSecurity: secured.ttlSecurity } : {}) };
+    const req = {
+      address: to,
+      port,
+      localAddress: self,
+      ...(secured?.key ? { password: secured.key } : {}),
+      ...(secured?.ttlSecurity ? { ttlSecurity: secured.ttlSecurity } : {}),
+    };
     this.sock =
-      secured && this.network === tcpNetwork ? new SocketStream(connectSecured(to, port, self, secured, () => connected())) : this.network.connect(req, () => connected());
+      secured && this.network === tcpNetwork
+        ? new SocketStream(connectSecured(to, port, self, secured, () => connected()))
+        : this.network.connect(req, () => connected());
     const framer = new BgpFramer();
     this.sock.onData((d) => {
       for (const f of framer.push(d)) {
@@ -124,8 +133,9 @@ export class ScriptedPeer {
 export function fibOf(s: Speaker): Map<string, string[]> {
   const m = new Map<string, string[]>();
   s.onFibChange((cs: FibChange[]) => {
-    for (const c of cs) if (c.nextHops.length) m.set(c.prefix, c.nextHops);
-    else m.delete(c.prefix);
+    for (const c of cs)
+      if (c.nextHops.length) m.set(c.prefix, c.nextHops);
+      else m.delete(c.prefix);
   });
   return m;
 }

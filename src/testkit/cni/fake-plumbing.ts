@@ -36,7 +36,9 @@ export class FakePlumbing implements WorkloadPlumbing {
 
   async setupContainer(netnsPath: string, s: ContainerSetup): Promise<{ mac: string }> {
     const routes = s.routes.map(routeText).join(", ");
-    this.lines.push(`setupContainer ${netnsPath}/${s.ifname} mac=${s.mac ?? "-"} sysctls=[${s.sysctls.map((x) => `${x.path}=${x.value}`).join(" ")}] addrs=[${s.addrs.join(" ")}] routes=[${routes}]`);
+    this.lines.push(
+      `setupContainer ${netnsPath}/${s.ifname} mac=${s.mac ?? "-"} sysctls=[${s.sysctls.map((x) => `${x.path}=${x.value}`).join(" ")}] addrs=[${s.addrs.join(" ")}] routes=[${routes}]`,
+    );
     this.fail("setupContainer");
     if (![...this.hostLinks.values()].includes(`${netnsPath}/${s.ifname}`)) throw netlinkError(`look up ${s.ifname}`, ERRNO.ENODEV, netnsPath);
     return { mac: (s.mac ?? this.containerMac).toLowerCase() };

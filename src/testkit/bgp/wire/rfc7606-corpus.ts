@@ -54,7 +54,15 @@ function mpReach(afi: number, nh: number[], nlri: number[]): number[] {
   return attr(0x80, 14, v);
 }
 
-const C = (section: string, name: string, attrs: number[], action: MalformedCase["action"], subcode?: number, extra: Partial<MalformedCase> = {}, nlri: number[] = NLRI): MalformedCase => {
+const C = (
+  section: string,
+  name: string,
+  attrs: number[],
+  action: MalformedCase["action"],
+  subcode?: number,
+  extra: Partial<MalformedCase> = {},
+  nlri: number[] = NLRI,
+): MalformedCase => {
   const c: MalformedCase = { section, name, bytes: updateBytes(attrs, nlri), action, ...extra };
   if (subcode !== undefined) c.subcode = subcode;
   return c;
@@ -80,7 +88,9 @@ export const MALFORMED_UPDATES: readonly MalformedCase[] = [
   // §7.6 ATOMIC_AGGREGATE
   C("§7.6", "ATOMIC_AGGREGATE of 1 byte", [...BASE, ...attr(0x40, 6, [1])], "attribute-discard", 5, { discarded: "atomicAggregate" }),
   // §7.7 AGGREGATOR
-  C("§7.7", "AGGREGATOR of 7 bytes on a 4-byte-AS session", [...BASE, ...attr(0xc0, 7, [0, 0, 0xfd, 0xe9, 10, 0, 0])], "attribute-discard", 5, { discarded: "aggregator" }),
+  C("§7.7", "AGGREGATOR of 7 bytes on a 4-byte-AS session", [...BASE, ...attr(0xc0, 7, [0, 0, 0xfd, 0xe9, 10, 0, 0])], "attribute-discard", 5, {
+    discarded: "aggregator",
+  }),
   // §7.8 COMMUNITIES
   C("§7.8", "COMMUNITIES of 3 bytes", [...BASE, ...attr(0xc0, 8, [0, 1, 2])], "treat-as-withdraw", 5),
   C("§7.8", "COMMUNITIES of 0 bytes", [...BASE, ...attr(0xc0, 8, [])], "treat-as-withdraw", 5),
@@ -88,9 +98,25 @@ export const MALFORMED_UPDATES: readonly MalformedCase[] = [
   C("§7.9", "ORIGINATOR_ID of 3 bytes", [...BASE, ...attr(0x80, 9, [1, 2, 3])], "treat-as-withdraw", 5),
   C("§7.10", "CLUSTER_LIST of 6 bytes", [...BASE, ...attr(0x80, 10, [1, 2, 3, 4, 5, 6])], "treat-as-withdraw", 5),
   // §7.11 MP_REACH_NLRI, §7.12 MP_UNREACH_NLRI: the NLRI cannot be trusted, so the session resets
-  C("§7.11", "MP_REACH_NLRI IPv6 next hop of 5 bytes", [...ORIGIN, ...AS_PATH, ...mpReach(2, [1, 2, 3, 4, 5], [64, 0xfd, 0, 0, 0, 0, 0, 0, 0])], "session-reset", 9, {}, []),
+  C(
+    "§7.11",
+    "MP_REACH_NLRI IPv6 next hop of 5 bytes",
+    [...ORIGIN, ...AS_PATH, ...mpReach(2, [1, 2, 3, 4, 5], [64, 0xfd, 0, 0, 0, 0, 0, 0, 0])],
+    "session-reset",
+    9,
+    {},
+    [],
+  ),
   C("§7.11", "MP_REACH_NLRI shorter than its header", [...ORIGIN, ...AS_PATH, ...attr(0x80, 14, [0, 2, 1, 16])], "session-reset", 9, {}, []),
-  C("§7.11", "MP_REACH_NLRI IPv6 prefix length 129", [...ORIGIN, ...AS_PATH, ...mpReach(2, IPV6_NH, [129, ...Array<number>(17).fill(0)])], "session-reset", undefined, {}, []),
+  C(
+    "§7.11",
+    "MP_REACH_NLRI IPv6 prefix length 129",
+    [...ORIGIN, ...AS_PATH, ...mpReach(2, IPV6_NH, [129, ...Array<number>(17).fill(0)])],
+    "session-reset",
+    undefined,
+    {},
+    [],
+  ),
   C("§7.11", "MP_REACH_NLRI next hop overruns the attribute", [...ORIGIN, ...AS_PATH, ...attr(0x80, 14, [0, 2, 1, 32, 0xfd, 0])], "session-reset", 9, {}, []),
   C("§7.12", "MP_UNREACH_NLRI of 2 bytes", [...attr(0x80, 15, [0, 2])], "session-reset", 9, {}, []),
   C("§7.12", "MP_UNREACH_NLRI with a truncated prefix", [...attr(0x80, 15, [0, 2, 1, 64, 0xfd, 0])], "session-reset", undefined, {}, []),
@@ -101,8 +127,22 @@ export const MALFORMED_UPDATES: readonly MalformedCase[] = [
   // RFC 8092 §6 LARGE_COMMUNITY
   C("RFC 8092 §6", "LARGE_COMMUNITY of 11 bytes", [...BASE, ...attr(0xc0, 32, Array<number>(11).fill(1))], "treat-as-withdraw", 5),
   // RFC 6793 §6 (as RFC 7606 §7.2 leaves it): AS4_PATH and AS4_AGGREGATOR errors discard the attribute
-  C("RFC 6793 §6", "AS4_PATH with segment type 9 from a 2-byte speaker", [...ORIGIN, ...attr(0x40, 2, [2, 1, 0x5b, 0xa0]), ...NEXT_HOP, ...attr(0xc0, 17, [9, 1, 0, 1, 0, 0])], "attribute-discard", 5, { codec: CODEC_AS2 }),
-  C("RFC 6793 §6", "AS4_AGGREGATOR of 7 bytes", [...ORIGIN, ...attr(0x40, 2, [2, 1, 0x5b, 0xa0]), ...NEXT_HOP, ...attr(0xc0, 18, [0, 1, 0, 0, 10, 0, 0])], "attribute-discard", 5, { codec: CODEC_AS2 }),
+  C(
+    "RFC 6793 §6",
+    "AS4_PATH with segment type 9 from a 2-byte speaker",
+    [...ORIGIN, ...attr(0x40, 2, [2, 1, 0x5b, 0xa0]), ...NEXT_HOP, ...attr(0xc0, 17, [9, 1, 0, 1, 0, 0])],
+    "attribute-discard",
+    5,
+    { codec: CODEC_AS2 },
+  ),
+  C(
+    "RFC 6793 §6",
+    "AS4_AGGREGATOR of 7 bytes",
+    [...ORIGIN, ...attr(0x40, 2, [2, 1, 0x5b, 0xa0]), ...NEXT_HOP, ...attr(0xc0, 18, [0, 1, 0, 0, 10, 0, 0])],
+    "attribute-discard",
+    5,
+    { codec: CODEC_AS2 },
+  ),
   // §3.c attribute flags
   C("§3.c", "ORIGIN flagged optional", withAttr(1, attr(0xc0, 1, [0])), "treat-as-withdraw", 4),
   C("§3.c", "COMMUNITIES flagged non-transitive", [...BASE, ...attr(0x80, 8, [0, 1, 0, 2])], "treat-as-withdraw", 4),

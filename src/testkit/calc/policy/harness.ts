@@ -10,7 +10,15 @@
  */
 import assert from "node:assert/strict";
 import { makeUniqueId, parseSelector } from "../../../selector/index.js";
-import type { CompiledRule, ConfigUpdate, EndpointDirectionPolicy, HostEndpointUpdate, PolicyDataplaneEvent, RuleMatch, WorkloadEndpointUpdate } from "../../../calc/policy-output.js";
+import type {
+  CompiledRule,
+  ConfigUpdate,
+  EndpointDirectionPolicy,
+  HostEndpointUpdate,
+  PolicyDataplaneEvent,
+  RuleMatch,
+  WorkloadEndpointUpdate,
+} from "../../../calc/policy-output.js";
 import { buildPolicyCalcGraph } from "../../../calc/policy/graph.js";
 
 export const R = "/calico/resources/v3/projectcalico.org/";
@@ -20,7 +28,11 @@ const V3 = "projectcalico.org/v3";
 export type KV = [key: string, value: object];
 
 // ---------- resource builders ----------
-export function wep(ns: string, name: string, opts: { node?: string; ip: string | string[]; labels?: Record<string, string>; profiles?: string[]; ports?: unknown[]; sa?: string }): KV {
+export function wep(
+  ns: string,
+  name: string,
+  opts: { node?: string; ip: string | string[]; labels?: Record<string, string>; profiles?: string[]; ports?: unknown[]; sa?: string },
+): KV {
   const ips = Array.isArray(opts.ip) ? opts.ip : [opts.ip];
   return [
     `${R}workloadendpoints/${ns}/${name}`,
@@ -86,19 +98,28 @@ export interface Model {
 }
 export const emptyModel = (): Model => ({ sets: new Map(), policies: new Map(), weps: new Map(), heps: new Map(), inSync: false });
 
-const memberKey = (m: unknown): string => (typeof m === "string" ? m : `${(m as { addr: string }).addr},${(m as { protocol: string }).protocol}:${(m as { port: number }).port}`);
+const memberKey = (m: unknown): string =>
+  typeof m === "string" ? m : `${(m as { addr: string }).addr},${(m as { protocol: string }).protocol}:${(m as { port: number }).port}`;
 
 function setsOf(m: RuleMatch): string[] {
   return [
-    ...(m.srcIpSets ?? []), ...(m.notSrcIpSets ?? []), ...(m.dstIpSets ?? []), ...(m.notDstIpSets ?? []),
-    ...(m.srcNamedPortIpSets ?? []), ...(m.dstNamedPortIpSets ?? []), ...(m.notSrcNamedPortIpSets ?? []), ...(m.notDstNamedPortIpSets ?? []),
+    ...(m.srcIpSets ?? []),
+    ...(m.notSrcIpSets ?? []),
+    ...(m.dstIpSets ?? []),
+    ...(m.notDstIpSets ?? []),
+    ...(m.srcNamedPortIpSets ?? []),
+    ...(m.dstNamedPortIpSets ?? []),
+    ...(m.notSrcNamedPortIpSets ?? []),
+    ...(m.notDstNamedPortIpSets ?? []),
   ];
 }
 function policiesOfDir(d: EndpointDirectionPolicy): string[] {
   return [...d.tiers.flatMap((t) => t.policies), ...d.profiles];
 }
 function policiesOfHep(u: HostEndpointUpdate): string[] {
-  return [u.normal.ingress, u.normal.egress, u.forward.ingress, u.forward.egress, u.preDnat.ingress, u.untracked.ingress, u.untracked.egress].flatMap(policiesOfDir);
+  return [u.normal.ingress, u.normal.egress, u.forward.ingress, u.forward.egress, u.preDnat.ingress, u.untracked.ingress, u.untracked.egress].flatMap(
+    policiesOfDir,
+  );
 }
 
 /** Folds one flush into the model, checking the ordering invariants. */
@@ -128,16 +149,19 @@ export function fold(model: Model, events: PolicyDataplaneEvent[]): void {
         }
         break;
       case "policy-update":
-        for (const r of [...e.ingress, ...e.egress]) for (const s of setsOf(r.match)) assert.ok(model.sets.has(s), `policy ${e.id} uses set ${s} before it exists`);
+        for (const r of [...e.ingress, ...e.egress])
+          for (const s of setsOf(r.match)) assert.ok(model.sets.has(s), `policy ${e.id} uses set ${s} before it exists`);
         model.policies.set(e.id, { ingress: e.ingress, egress: e.egress });
         break;
       case "policy-remove":
         assert.ok(model.policies.delete(e.id), `removing unknown policy ${e.id}`);
-        for (const w of model.weps.values()) assert.ok(![...policiesOfDir(w.ingress), ...policiesOfDir(w.egress)].includes(e.id), `policy ${e.id} removed while ${w.id} uses it`);
+        for (const w of model.weps.values())
+          assert.ok(![...policiesOfDir(w.ingress), ...policiesOfDir(w.egress)].includes(e.id), `policy ${e.id} removed while ${w.id} uses it`);
         for (const h of model.heps.values()) assert.ok(!policiesOfHep(h).includes(e.id), `policy ${e.id} removed while ${h.id} uses it`);
         break;
       case "workload-endpoint-update":
-        for (const p of [...policiesOfDir(e.ingress), ...policiesOfDir(e.egress)]) assert.ok(model.policies.has(p), `endpoint ${e.id} uses ${p} before it exists`);
+        for (const p of [...policiesOfDir(e.ingress), ...policiesOfDir(e.egress)])
+          assert.ok(model.policies.has(p), `endpoint ${e.id} uses ${p} before it exists`);
         model.weps.set(e.id, e);
         break;
       case "workload-endpoint-remove":
@@ -166,7 +190,15 @@ export interface Expected {
   /** policy id → rules (action + match; rule ids ignored). */
   policies?: Record<string, { ingress?: { action: string; match: RuleMatch }[]; egress?: { action: string; match: RuleMatch }[] }>;
   weps?: Record<string, { ingress?: Dir; egress?: Dir }>;
-  heps?: Record<string, { normal?: { ingress?: Dir; egress?: Dir }; forward?: { ingress?: Dir; egress?: Dir }; preDnat?: { ingress?: Dir }; untracked?: { ingress?: Dir; egress?: Dir } }>;
+  heps?: Record<
+    string,
+    {
+      normal?: { ingress?: Dir; egress?: Dir };
+      forward?: { ingress?: Dir; egress?: Dir };
+      preDnat?: { ingress?: Dir };
+      untracked?: { ingress?: Dir; egress?: Dir };
+    }
+  >;
   config?: Partial<ConfigUpdate>;
 }
 export interface State {
@@ -205,7 +237,8 @@ export function checkModel(model: Model, exp: Expected, where: string): void {
     ]),
   );
   assert.deepEqual(heps, expHeps, `${where}: host endpoints`);
-  if (exp.config) for (const [k, v] of Object.entries(exp.config)) assert.deepEqual((model.config as unknown as Record<string, unknown>)[k], v, `${where}: config ${k}`);
+  if (exp.config)
+    for (const [k, v] of Object.entries(exp.config)) assert.deepEqual((model.config as unknown as Record<string, unknown>)[k], v, `${where}: config ${k}`);
 }
 
 // ---------- replay ----------

@@ -5,12 +5,7 @@
  * Log with a rate limit.
  */
 import { controlPlanePorts } from "../../../calc/policy-output.js";
-import type {
-  ConfigUpdate,
-  EndpointDirectionPolicy,
-  PolicyDataplaneEvent,
-  WorkloadEndpointUpdate,
-} from "../../../calc/policy-output.js";
+import type { ConfigUpdate, EndpointDirectionPolicy, PolicyDataplaneEvent, WorkloadEndpointUpdate } from "../../../calc/policy-output.js";
 
 export const FIXTURE_CONFIG: ConfigUpdate = {
   kind: "config-update",
@@ -96,7 +91,19 @@ export const FIXTURES: Record<string, PolicyDataplaneEvent[]> = {
     {
       kind: "policy-update",
       id: "gnp/default.ssh",
-      ingress: [{ id: "r0", action: "allow", match: { protocol: 6, dstPorts: [{ first: 22, last: 22 }, { first: 8000, last: 8099 }] } }],
+      ingress: [
+        {
+          id: "r0",
+          action: "allow",
+          match: {
+            protocol: 6,
+            dstPorts: [
+              { first: 22, last: 22 },
+              { first: 8000, last: 8099 },
+            ],
+          },
+        },
+      ],
       egress: [],
     },
     workload(
