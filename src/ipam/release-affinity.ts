@@ -1,7 +1,7 @@
 /**
  * Calico's ReleaseAffinity (libcalico-go `ipam_block_reader_writer.go` releaseBlockAffinity),
  * shared by leak collection (./collect.ts) and by a claim that takes over another host's empty
- * block (./ipam.ts). Every step is compare-and-swap on the revision last read or written.
+ * block (./claim.ts). Every step is compare-and-swap on the revision last read or written.
  */
 import { hasCode } from "../errors.js";
 import type { Store } from "../datastore/store.js";
