@@ -82,10 +82,10 @@ for (const name of ["tabby", "tabby-ipam"]) {
     // import() of a bundled module becomes a lazy initialiser call; of node:* a require().
     supported: { "dynamic-import": false },
     // better-sqlite3's JavaScript is bundled (a dozen files fewer to find and read at each start);
-    // its addon is handed over by path (sqlite.ts), so its `bindings` search is never loaded.
+    // its addon is handed over by path (sqlite-open.ts), so its `bindings` search is never loaded.
     external: ["etcd3"],
     plugins: [pinNative],
-    // sqlite.ts hands better-sqlite3 its addon (no `bindings` search).
+    // sqlite-open.ts hands better-sqlite3 its addon (no `bindings` search).
     define: { __TABBY_SQLITE_ADDON__: JSON.stringify(fromBundle(sqliteNode)) },
     banner: { js: `// ${name} CNI plugin, bundled by scripts/build-cni.mjs from dist/src/cni; do not edit.` },
     outfile: join(out, `${name}.cjs`),

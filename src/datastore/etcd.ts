@@ -31,16 +31,20 @@
  * caller re-reads. The etcd3 client's own retry/circuit-breaker policies are replaced for that
  * reason (its global retry would replay non-idempotent transactions). Every error leaving this module is a DatastoreError; errors that have no
  * contract code (permission denied, bad TLS files, …) are DS_UNAVAILABLE with the cause attached.
+ *
+ * The URL and options are in etcd-url.ts, the watch streams in etcd-watch.ts, and the transport
+ * policy (HostGate, which failures are retried) in etcd-hosts.ts.
  */
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import etcd3 from "etcd3";
-import type { Etcd3 as Etcd3Client, IDuplexStream, IEvent, IKeyValue, IOptions, IRequestOp, ITxnResponse, IWatchRequest, IWatchResponse } from "etcd3";
-import { TabbyError } from "../errors.js";
+import type { Etcd3 as Etcd3Client, IOptions, IRequestOp, ITxnResponse } from "etcd3";
+import { type FaultPolicy, HostDownError, HostGate, isTransportError, neverSent, noPolicy } from "./etcd-hosts.js";
+import { type EtcdOptions, parseEtcdUrl } from "./etcd-url.js";
+import { EtcdWatch, toKV } from "./etcd-watch.js";
 import {
   DatastoreError,
   alreadyExists,
-  compacted,
   conflict,
   notFound,
   type BatchOp,
@@ -49,11 +53,13 @@ import {
   type ListOptions,
   type ListResult,
   type Store,
-  type WatchEvent,
   type WatchListener,
   type Watcher,
   type WriteOptions,
 } from "./store.js";
+
+export type { EtcdOptions, EtcdTlsOptions } from "./etcd-url.js";
+export { parseEtcdUrl };
 
 const { Etcd3, Range } = etcd3;
 
@@ -61,87 +67,17 @@ const { Etcd3, Range } = etcd3;
 const SORT_ASCEND = 1;
 const SORT_BY_KEY = 0;
 
-export interface EtcdTlsOptions {
-  /** PEM file paths. */
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
-
-export interface EtcdOptions {
-  /** `http://host:port` or `https://host:port` (or bare `host:port`: https when `tls` is set). */
-  endpoints: string[];
-  tls?: EtcdTlsOptions;
-  username?: string;
-  password?: string;
-  /** How long `open` waits for a first answer, and a watch for its creation (default 5000). */
-  dialTimeoutMs?: number;
-  /** Deadline of every request, retries included (default 5000). */
-  requestTimeoutMs?: number;
-}
-
 // etcd's proto enums (rpc.proto Compare.CompareResult / CompareTarget), by number.
 const EQUAL = 0;
 const GREATER = 1;
 const TARGET_CREATE = 1;
 const TARGET_MOD = 2;
 
-const DEFAULT_PORT = 2379;
-
 /**
  * Key read (count only) to learn the store revision and to check that etcd answers. It lies under
  * Calico's root because an etcd user for tabby/Calico is often granted only /calico/.
  */
 const PROBE_KEY = Buffer.from("/calico/");
-
-/**
- * Parses `etcd://host:port[,host:port…]` and `etcds://host:port[,…]?ca=/p&cert=/p&key=/p` (TLS),
- * optionally with `user:password@` before the hosts. A missing port is 2379.
- */
-export function parseEtcdUrl(url: string): EtcdOptions {
-  const m = /^(etcds?):\/\/(?:([^@/?]*)@)?([^/?]+)\/?(?:\?(.*))?$/.exec(url);
-  if (!m) throw badUrl(url, "expected etcd://host:port[,host:port] or etcds://…");
-  const scheme = m[1]!;
-  const userinfo = m[2];
-  const hosts = m[3]!;
-  const query = m[4];
-  const secure = scheme === "etcds";
-  const endpoints = hosts.split(",").map((h) => {
-    const hp = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(h.trim());
-    if (!hp) throw badUrl(url, `bad host "${h}"`);
-    const port = hp[2] === undefined ? DEFAULT_PORT : Number(hp[2]);
-    if (port < 1 || port > 65535) throw badUrl(url, `bad port in "${h}"`);
-    return `${secure ? "https" : "http"}://${hp[1]}:${port}`;
-  });
-  const opts: EtcdOptions = { endpoints };
-  if (userinfo !== undefined && userinfo !== "") {
-    const i = userinfo.indexOf(":");
-    opts.username = decodeURIComponent(i < 0 ? userinfo : userinfo.slice(0, i));
-    if (i >= 0) opts.password = decodeURIComponent(userinfo.slice(i + 1));
-  }
-  const params = new URLSearchParams(query ?? "");
-  const tls: EtcdTlsOptions = {};
-  for (const [k, v] of params) {
-    if (k === "ca" || k === "cert" || k === "key") tls[k] = v;
-    else if (k === "dialTimeoutMs" || k === "requestTimeoutMs") {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw badUrl(url, `bad ${k}`);
-      opts[k] = n;
-    } else throw badUrl(url, `unknown parameter "${k}"`);
-  }
-  if (Object.keys(tls).length > 0 && !secure) throw badUrl(url, "TLS files need the etcds:// scheme");
-  if (secure) opts.tls = tls;
-  if ((tls.cert === undefined) !== (tls.key === undefined)) throw badUrl(url, "cert and key go together");
-  return opts;
-}
-
-function badUrl(url: string, why: string): TabbyError {
-  return new TabbyError("DS_BAD_URL", `bad etcd datastore URL ${redact(url)}: ${why}`, { url: redact(url) });
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/?]*@/, "//***@");
-}
 
 /** The etcd v3 Store. */
 export class EtcdStore implements Store {
@@ -479,175 +415,10 @@ export class EtcdStore implements Store {
   }
 }
 
-/** One store watch = one etcd Watch stream. */
-class EtcdWatch implements Watcher {
-  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
-  private closed = false;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly store: EtcdStore,
-    private readonly client: Etcd3Client,
-    private readonly prefix: string,
-    private readonly afterRevision: number,
-    private readonly listener: WatchListener,
-  ) {}
-
-  start(): void {
-    this.timer = setTimeout(
-      () => this.fail(this.store.unavailable("watch", `watch on ${this.prefix} not established within ${this.store.dialTimeoutMs} ms`)),
-      this.store.dialTimeoutMs,
-    );
-    this.client.watchClient.watch().then(
-      (stream) => {
-        if (this.closed) {
-          hangUp(stream);
-          return;
-        }
-        this.stream = stream;
-        stream.on("data", (res) => this.onResponse(res));
-        stream.on("error", (err) => this.fail(this.store.toDatastoreError("watch", err)));
-        stream.on("end", () => this.fail(this.store.unavailable("watch", "watch stream ended")));
-        const range = Range.prefix(this.prefix);
-        stream.write({
-          create_request: { key: range.start, range_end: range.end, start_revision: this.afterRevision + 1, prev_kv: true },
-        });
-      },
-      (err: unknown) => this.fail(this.store.toDatastoreError("watch", err)),
-    );
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.cleanup();
-  }
-
-  /** @internal Report `err` once and close. */
-  fail(err: DatastoreError): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.cleanup();
-    this.listener.onError(err);
-  }
-
-  private cleanup(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.store.forget(this);
-    if (this.stream) hangUp(this.stream);
-    this.stream = undefined;
-  }
-
-  private onResponse(res: IWatchResponse): void {
-    if (this.closed) return;
-    if (res.created && this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (res.compact_revision && res.compact_revision !== "0") {
-      this.fail(compacted(this.afterRevision, Number(res.compact_revision)));
-      return;
-    }
-    if (res.canceled) {
-      this.fail(this.store.unavailable("watch", `etcd cancelled the watch on ${this.prefix}: ${res.cancel_reason || "no reason given"}`));
-      return;
-    }
-    if (res.events.length === 0) return;
-    const events = res.events.map(toEvent);
-    try {
-      this.listener.onEvents(events);
-    } catch (err) {
-      // A listener's bug must not tear down the gRPC stream: surface it as an uncaught error.
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
-  }
-}
-
-type FaultPolicy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
-
-/** Thrown (instead of calling) for an endpoint that failed less than HOST_DOWN_MS ago. */
-class HostDownError extends Error {}
-
-const HOST_DOWN_MS = 1000;
-
-/**
- * Per-endpoint gate for the etcd3 connection pool (in place of its circuit breaker): after a
- * transport failure the endpoint is skipped for HOST_DOWN_MS, so the pool tries the next one
- * within the same call, and a request to it is never sent. With every endpoint down, calls fail
- * fast (HostDownError → DS_UNAVAILABLE) and an endpoint is tried again after HOST_DOWN_MS.
- */
-class HostGate {
-  private downUntil = 0;
-  async execute<T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> {
-    if (Date.now() < this.downUntil) throw new HostDownError("endpoint failed recently, skipped");
-    try {
-      return await fn({ signal: new AbortController().signal, attempt: 0 });
-    } catch (err) {
-      if (isTransportError(err)) this.downUntil = Date.now() + HOST_DOWN_MS;
-      throw err;
-    }
-  }
-}
-
-const noPolicy = {
-  execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> =>
-    fn({ signal: new AbortController().signal, attempt: 0 }),
-} as unknown as FaultPolicy;
-
 /** A write naming a lease etcd does not know (expired or revoked) fails with DS_NOT_FOUND lease/N. */
 function leaseMissing(lease: string | number | undefined): (err: unknown) => never {
   return (err) => {
     if (lease && err instanceof DatastoreError && /requested lease not found/.test(err.message)) throw notFound(`lease/${lease}`);
     throw err;
   };
-}
-
-function hangUp(stream: IDuplexStream<unknown, unknown>): void {
-  try {
-    stream.end(); // half-close first, so the client library does not count our cancel as a host failure
-    stream.cancel();
-  } catch {
-    // already gone
-  }
-}
-
-function toKV(kv: IKeyValue): KV {
-  const lease = kv.lease && kv.lease !== "0" ? Number(kv.lease) : undefined;
-  return {
-    key: kv.key.toString(),
-    value: kv.value.toString(),
-    revision: Number(kv.mod_revision),
-    createRevision: Number(kv.create_revision),
-    lease,
-  };
-}
-
-function toEvent(ev: IEvent): WatchEvent {
-  const prev = ev.prev_kv ? toKV(ev.prev_kv) : undefined;
-  if (String(ev.type).toUpperCase() === "DELETE") {
-    return { type: "delete", key: ev.kv.key.toString(), revision: Number(ev.kv.mod_revision), prev };
-  }
-  return { type: "put", kv: toKV(ev.kv), prev };
-}
-
-/** gRPC status codes that mean "could not talk to etcd" (UNAVAILABLE, DEADLINE_EXCEEDED, …). */
-function isTransportError(err: unknown): boolean {
-  return (
-    err instanceof HostDownError ||
-    err instanceof etcd3.GRPCUnavailableError ||
-    err instanceof etcd3.GRPCDeadlineExceededError ||
-    err instanceof etcd3.GRPCCancelledError ||
-    err instanceof etcd3.GRPCInternalError ||
-    err instanceof etcd3.GRPCUnknownError ||
-    err instanceof etcd3.ClientClosedError
-  );
-}
-
-/** True when gRPC failed before sending the request (no connection could be made). */
-function neverSent(err: unknown): boolean {
-  if (err instanceof HostDownError) return true;
-  return err instanceof etcd3.GRPCUnavailableError && /No connection established|ECONNREFUSED|Failed to connect/i.test(err.message);
 }

@@ -41,12 +41,11 @@
  * Leases. Expired leases (expires_at <= clock.now()) are collected by whichever process notices
  * first — at the start of every operation and on every poll tick — inside a write transaction that
  * deletes each attached key as a normal delete event (one revision per key, like MemoryStore).
+ *
+ * Opening the file (schema, read-only mode, the bundled addon) and translating SQLite's errors are
+ * in sqlite-open.ts; the row shapes and their conversion to KVs and events in sqlite-rows.ts.
  */
-import Database from "better-sqlite3";
-import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { securePaths } from "./sqlite-permissions.js";
-import { dirname, join } from "node:path";
+import type Database from "better-sqlite3";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import {
@@ -66,24 +65,10 @@ import {
   type Watcher,
   type WriteOptions,
 } from "./store.js";
+import { asDatastoreError, isSqliteError, openDatabase, translate } from "./sqlite-open.js";
+import { type HistoryRow, type KvRow, prefixEnd, toEvent, toKV } from "./sqlite-rows.js";
 
-/**
- * In the bundled CNI plugins (scripts/build-cni.mjs) the build names better-sqlite3's addon,
- * relative to the bundle, so that opening a database skips the `bindings` package's search.
- */
-declare const __TABBY_SQLITE_ADDON__: string | undefined;
-let bundledAddonMemo: string | object | undefined;
-function bundledAddon(): string | object | undefined {
-  if (typeof __TABBY_SQLITE_ADDON__ !== "string") return undefined;
-  if (bundledAddonMemo) return bundledAddonMemo;
-  const pinned = join(__dirname, __TABBY_SQLITE_ADDON__);
-  if (existsSync(pinned)) return (bundledAddonMemo = pinned);
-  // The bundle runs where its build's layout does not hold (dependencies hoisted by another
-  // installer, another platform's prebuild): better-sqlite3's own search, from where it is installed.
-  const req = createRequire(join(__dirname, "bundle.cjs"));
-  const dir = dirname(req.resolve("better-sqlite3/package.json"));
-  return (bundledAddonMemo = (req(join(dir, "lib/binding.js")) as { getBinding(n?: unknown): object }).getBinding());
-}
+export { prefixEnd };
 
 export interface SqliteStoreOptions {
   /** Time source for lease expiry (default: the system clock). */
@@ -105,100 +90,12 @@ export interface SqliteStoreOptions {
   compactEvery?: number;
 }
 
-interface KvRow {
-  key: string;
-  value: string;
-  revision: number;
-  create_revision: number;
-  lease: number | null;
-}
-
-interface HistoryRow {
-  revision: number;
-  key: string;
-  type: "put" | "delete";
-  value: string | null;
-  create_revision: number | null;
-  lease: number | null;
-  prev_value: string | null;
-  prev_revision: number | null;
-  prev_create_revision: number | null;
-  prev_lease: number | null;
-}
-
 interface WatchEntry {
   prefix: string;
   listener: WatchListener;
   /** Highest revision handed to (or skipped for) this watcher. */
   cursor: number;
   closed: boolean;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS kv (
-  key TEXT PRIMARY KEY NOT NULL,
-  value TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  create_revision INTEGER NOT NULL,
-  lease INTEGER
-);
-CREATE INDEX IF NOT EXISTS kv_lease ON kv(lease) WHERE lease IS NOT NULL;
-CREATE TABLE IF NOT EXISTS history (
-  revision INTEGER PRIMARY KEY,
-  key TEXT NOT NULL,
-  type TEXT NOT NULL CHECK (type IN ('put', 'delete')),
-  value TEXT,
-  create_revision INTEGER,
-  lease INTEGER,
-  prev_value TEXT,
-  prev_revision INTEGER,
-  prev_create_revision INTEGER,
-  prev_lease INTEGER
-);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (name, value) VALUES ('compacted_to', 0);
-CREATE TABLE IF NOT EXISTS leases (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  ttl_ms INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS leases_expiry ON leases(expires_at);
-`;
-
-/** SQLite result codes that mean "the store cannot serve now": lock timeouts, I/O, full disk, corruption. */
-/** Whether this process may write the database file and its directory (for the WAL and SHM files). */
-function writable(path: string): boolean {
-  try {
-    if (existsSync(path)) accessSync(path, fsConstants.W_OK);
-    accessSync(dirname(path), fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Opens a database this process may only read. SQLite reads a WAL database read-only when its
- * -shm file exists (a writer has it open); when none does and the directory is read-only it
- * cannot make one, so the file is read into memory instead (the header's WAL mark cleared): a
- * snapshot, which is what a one-shot reader needs.
- */
-function openReadOnly(path: string, addon: { nativeBinding?: string }): Database.Database {
-  try {
-    const db = new Database(path, { readonly: true, fileMustExist: true, ...addon });
-    db.pragma("user_version", { simple: true });
-    return db;
-  } catch (err) {
-    if (!(isSqliteError(err) && (err.code === "SQLITE_READONLY_DIRECTORY" || err.code === "SQLITE_CANTOPEN" || err.code.startsWith("SQLITE_READONLY"))))
-      throw err;
-  }
-  const bytes = readFileSync(path);
-  if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
-  return new Database(bytes, { readonly: true, ...addon });
-}
-
-function isSqliteError(err: unknown): err is Error & { code: string } {
-  return err instanceof Error && err.name === "SqliteError" && typeof (err as { code?: unknown }).code === "string";
 }
 
 export class SqliteStore implements Store {
@@ -233,54 +130,16 @@ export class SqliteStore implements Store {
     this.clock = opts.clock ?? systemClock;
     this.retention = opts.historyRetention ?? 10_000;
     this.compactEvery = opts.compactEvery ?? 1_000;
-    const busy = opts.busyTimeoutMs ?? 5_000;
-    const addon = bundledAddon() ? { nativeBinding: bundledAddon() as string } : {};
+    const opened = openDatabase(path, this.url, opts);
+    this.db = opened.db;
+    this.readOnly = opened.readOnly;
     try {
-      if (path !== ":memory:") {
-        if (opts.create === false && !existsSync(path)) {
-          throw new DatastoreError(
-            "DS_NO_DATABASE",
-            `${this.url}: no datastore there: ${path} does not exist (reading never creates one; check the path, or write to it first with tabby apply or tabby node run)`,
-            { path },
-          );
-        }
-        if (opts.create !== false) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        securePaths(path);
-        this.readOnly = !writable(path);
-      }
-      this.db = this.readOnly ? openReadOnly(path, addon) : new Database(path, { timeout: busy, ...addon });
-    } catch (err) {
-      if (err instanceof DatastoreError) throw err;
-      const e = this.translate(err, "cannot open");
-      throw e instanceof DatastoreError ? e : this.unavailable(err, "cannot open");
-    }
-    try {
-      if (this.readOnly) {
-        const version = this.db.pragma("user_version", { simple: true }) as number;
-        if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
-        if (version < 1)
-          throw new DatastoreError("DS_CORRUPT", `${this.url}: ${path} is an SQLite database but not a tabby datastore (no schema), and it is read-only here`, {
-            path,
-          });
-      } else {
-        // journal_mode needs a moment of exclusive access; a concurrent opener may hold it (busy_timeout applies).
-        this.db.pragma("journal_mode = WAL");
-        this.db.pragma(`synchronous = ${opts.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-        this.db
-          .transaction(() => {
-            const version = this.db.pragma("user_version", { simple: true }) as number;
-            if (version > 1) throw new DatastoreError("DS_UNAVAILABLE", `${this.url}: schema version ${version} is newer than this tabby understands`);
-            this.db.exec(SCHEMA);
-            if (version < 1) this.db.pragma("user_version = 1");
-          })
-          .immediate();
-      }
       this.stmt = this.prepare();
       this.lastSeen = this.readRevision();
       this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
     } catch (err) {
       this.db.close();
-      throw this.translate(err);
+      throw translate(this, err);
     }
     this.timer = setInterval(() => this.tick(), opts.pollIntervalMs ?? 20);
     this.timer.unref();
@@ -454,7 +313,7 @@ export class SqliteStore implements Store {
         })
         .deferred();
     } catch (err) {
-      return fail(this.asDatastoreError(err));
+      return fail(asDatastoreError(this, err));
     }
     this.watchers.add(entry);
     if (backlog.length) queueMicrotask(() => !entry.closed && listener.onEvents(backlog));
@@ -483,7 +342,7 @@ export class SqliteStore implements Store {
     try {
       return fn();
     } catch (err) {
-      throw this.translate(err);
+      throw translate(this, err);
     }
   }
 
@@ -528,7 +387,7 @@ export class SqliteStore implements Store {
       this.pump();
     } catch (err) {
       if (isSqliteError(err) && err.code.startsWith("SQLITE_BUSY")) return; // the poll retries
-      const e = this.asDatastoreError(err);
+      const e = asDatastoreError(this, err);
       for (const w of [...this.watchers]) this.dropWatcher(w, e);
     }
   }
@@ -655,7 +514,7 @@ export class SqliteStore implements Store {
         this.dataVersion = -1;
         return;
       }
-      const e = this.asDatastoreError(err);
+      const e = asDatastoreError(this, err);
       for (const w of [...this.watchers]) this.dropWatcher(w, e);
     }
   }
@@ -663,73 +522,4 @@ export class SqliteStore implements Store {
   private closedError(): DatastoreError {
     return new DatastoreError("DS_UNAVAILABLE", `${this.url}: store is closed`, { url: this.url });
   }
-
-  private unavailable(err: unknown, what: string): DatastoreError {
-    const code = isSqliteError(err) ? err.code : (err as NodeJS.ErrnoException)?.code;
-    return new DatastoreError("DS_UNAVAILABLE", `${this.url}: ${what}: ${(err as Error)?.message ?? String(err)}`, { url: this.url, code }, { cause: err });
-  }
-
-  private asDatastoreError(err: unknown): DatastoreError {
-    const e = this.translate(err);
-    return e instanceof DatastoreError ? e : this.unavailable(err, "unexpected error");
-  }
-
-  private translate(err: unknown, what = "sqlite error"): unknown {
-    if (err instanceof DatastoreError) return err;
-    // Not a database, or a damaged one: retrying will not help, so it is not DS_UNAVAILABLE.
-    if (isSqliteError(err) && (err.code === "SQLITE_NOTADB" || err.code.startsWith("SQLITE_CORRUPT"))) {
-      return new DatastoreError(
-        "DS_CORRUPT",
-        `${this.url}: the file ${this.path} is corrupt or not an SQLite database (${err.message}); restore it from a backup (tabby datastore export/import)`,
-        { path: this.path, code: err.code },
-        { cause: err },
-      );
-    }
-    if (isSqliteError(err) && this.readOnly && err.code.startsWith("SQLITE_READONLY")) {
-      return new DatastoreError(
-        "DS_UNAVAILABLE",
-        `${this.url}: opened read-only: this user (uid ${process.getuid?.() ?? "?"}) may not write ${this.path} or its directory`,
-        { url: this.url, code: err.code },
-        { cause: err },
-      );
-    }
-    if (isSqliteError(err)) return this.unavailable(err, what);
-    if ((err as NodeJS.ErrnoException)?.code && (err as NodeJS.ErrnoException).syscall) return this.unavailable(err, "i/o error");
-    return err;
-  }
-}
-
-function toKV(row: KvRow): KV {
-  return { key: row.key, value: row.value, revision: row.revision, createRevision: row.create_revision, lease: row.lease ?? undefined };
-}
-
-function toEvent(row: HistoryRow): WatchEvent {
-  const prev: KV | undefined =
-    row.prev_revision === null
-      ? undefined
-      : { key: row.key, value: row.prev_value!, revision: row.prev_revision, createRevision: row.prev_create_revision!, lease: row.prev_lease ?? undefined };
-  if (row.type === "delete") return { type: "delete", key: row.key, revision: row.revision, prev };
-  return {
-    type: "put",
-    kv: { key: row.key, value: row.value!, revision: row.revision, createRevision: row.create_revision!, lease: row.lease ?? undefined },
-    prev,
-  };
-}
-
-/**
- * The smallest string greater than every string that starts with `prefix` (SQLite compares TEXT as
- * UTF-8 bytes, i.e. by code point): bump the last code point, dropping trailing U+10FFFF; undefined
- * when no bound exists (empty prefix).
- */
-export function prefixEnd(prefix: string): string | undefined {
-  const cps = [...prefix].map((c) => c.codePointAt(0)!);
-  while (cps.length) {
-    const last = cps.pop()!;
-    if (last < 0x10ffff) {
-      let next = last + 1;
-      if (next >= 0xd800 && next <= 0xdfff) next = 0xe000; // skip surrogates: not valid scalar values
-      return String.fromCodePoint(...cps, next);
-    }
-  }
-  return undefined;
 }
