@@ -42,7 +42,7 @@ export async function startLabVms(state: LabState, store: Store, perHost: number
   const kernel = vmKernel();
   const initrd = join(state.dir, "vm-initrd.gz");
   buildInitramfs(kernel, initrd, TCP_PORTS);
-  const accel = await vmAccel();
+  const accel = await vmAccel(process.env, { kernel: kernel.image, initrd });
   say(`vms: kernel ${kernel.release}, initramfs ${initrd} (busybox, dhcpcd), QEMU with ${accel === "kvm" ? "KVM" : "TCG (KVM not usable here)"}`);
   const started: LabWorkload[] = [];
   for (const [hi, h] of state.plan.hosts.entries()) {
