@@ -7,6 +7,7 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { TabbyError } from "../errors.js";
+import { IP } from "../net/ip.js";
 import { PacketSocket } from "./packet-socket.js";
 import { type EndpointAddrs, type HostLink, type ResponderConfig, respond, unsolicitedRa } from "./responder.js";
 
@@ -38,29 +39,10 @@ export function linkLocals(text: string): Map<string, string> {
   for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 6 || f[3] !== "20") continue; // scope 0x20: link
-    const hex = f[0]!;
-    const groups = hex.match(/.{4}/g)!.map((g) => parseInt(g, 16).toString(16));
-    out.set(f[5]!, compress(groups));
+    if (!/^[0-9a-f]{32}$/i.test(f[0]!)) continue;
+    out.set(f[5]!, new IP(Uint8Array.from(Buffer.from(f[0]!, "hex"))).toString());
   }
   return out;
-}
-
-function compress(groups: string[]): string {
-  // RFC 5952: the longest run of zero groups (two or more) becomes "::"
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== "0") {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  if (best < 0) return groups.join(":");
-  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
 }
 
 export class DhcpService {

@@ -5,6 +5,7 @@
  * include/uapi/linux/netfilter/nfnetlink_log.h and nfnetlink.h. Pure: bytes in, bytes out.
  */
 import { TabbyError } from "../errors.js";
+import { IP } from "../net/ip.js";
 
 const NFNL_SUBSYS_ULOG = 4;
 const NFULNL_MSG_PACKET = 0;
@@ -127,22 +128,7 @@ export function parseIpHeader(b: Buffer): Omit<LoggedPacket, "prefix" | "indev" 
   return out;
 }
 
-/** An IPv6 address's 16 bytes as text, the longest run of zero groups written `::`. */
+/** An IPv6 address's 16 bytes as text (RFC 5952, src/net/ip.ts). */
 export function v6(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // the longest run of zero groups becomes "::"
-  let best = { at: -1, len: 0 };
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== "0") {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > best.len && j - i > 1) best = { at: i, len: j - i };
-    i = j;
-  }
-  if (best.at < 0) return groups.join(":");
-  return `${groups.slice(0, best.at).join(":")}::${groups.slice(best.at + best.len).join(":")}`;
+  return new IP(Uint8Array.from(b)).toString();
 }
