@@ -12,6 +12,7 @@ import { UsageError } from "./command.js";
 import { queryControl } from "../bgp/control.js";
 import { currentLabName, readLabState } from "../lab/state.js";
 import type { FlowRecord } from "../flows/aggregate.js";
+import { columns } from "./columns.js";
 
 const DEFAULT_SOCKET = "/run/tabby/node.sock";
 
@@ -94,16 +95,5 @@ export function formatFlows(records: FlowRecord[], header: boolean): string {
     r.replyBytes !== undefined ? String(r.replyBytes) : "-",
   ]);
   const head = ["START", "HOST", "SOURCE", "DESTINATION", "PROTO", "ACTION", "AT", "DECIDED BY", "PACKETS", "BYTES", "REPLY PACKETS", "REPLY BYTES"];
-  const all = header ? [head, ...rows] : rows;
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  return (
-    all
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]! + 2))
-          .join("")
-          .trimEnd(),
-      )
-      .join("\n") + (all.length ? "\n" : "")
-  );
+  return columns(header ? [head, ...rows] : rows);
 }

@@ -9,6 +9,7 @@ import type { CliIO } from "./command.js";
 import { UsageError } from "./command.js";
 import { requireLab } from "./lab-common.js";
 import { defaultDrill, runDrill, PROBE_INTERVAL_MS } from "../lab/drill.js";
+import { columns } from "./columns.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("lab drill", argv, io);
@@ -57,13 +58,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     `${r.lost} of ${r.sent}`,
     `${r.longestGapMs} ms`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows])
-    io.stdout.write(
-      r
-        .map((c, i) => c.padEnd(widths[i]! + 2))
-        .join("")
-        .trimEnd() + "\n",
-    );
+  io.stdout.write(columns([head, ...rows]));
   return 0;
 }

@@ -3,6 +3,7 @@ import { parseCommandLine } from "./parse.js";
 import type { CliIO } from "./command.js";
 import { requireLab } from "./lab-common.js";
 import { processIsOurs, type LabProcess } from "../lab/state.js";
+import { columns } from "./columns.js";
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("lab status", argv, io);
@@ -125,15 +126,5 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 }
 
 function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  return (
-    [head, ...rows]
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]! + 2))
-          .join("")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
+  return columns([head, ...rows]);
 }

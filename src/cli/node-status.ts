@@ -14,6 +14,7 @@ import { TabbyError } from "../errors.js";
 import { queryControl } from "../bgp/control.js";
 import type { AgentPeerStatus } from "../agent/agent.js";
 import type { HealthReport } from "../health/checks.js";
+import { columns } from "./columns.js";
 
 const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
 
@@ -56,14 +57,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     head.splice(head.length - 1, 0, "BFD");
     peers.forEach((p, i) => rows[i]!.splice(rows[i]!.length - 1, 0, p.bfd ?? "-"));
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows])
-    io.stdout.write(
-      r
-        .map((c, i) => c.padEnd(widths[i]! + 2))
-        .join("")
-        .trimEnd() + "\n",
-    );
+  io.stdout.write(columns([head, ...rows]));
   return 0;
 }
 

@@ -21,6 +21,7 @@ import { kindPrefix } from "../model/keys.js";
 import { openStoreFromArgs } from "./datastore-flag.js";
 import { decodeUpdate, type EndpointData } from "../calc/policy/decode.js";
 import { LabelIndex } from "../calc/policy/label-index.js";
+import { columns } from "./columns.js";
 
 export const USAGE = "usage: tabby selector EXPR [--labels k=v[,k=v…]]... | --endpoints [--datastore URL]  [-o text|json]";
 
@@ -161,14 +162,5 @@ export async function selectEndpoints(store: Store, sel: Selector): Promise<Sele
 export function endpointTable(eps: SelectedEndpoint[]): string {
   const rows = [["NAMESPACE", "NAME", "NODE", "NETWORKS"]];
   for (const e of eps) rows.push([e.kind === "HostEndpoint" ? "(host)" : e.namespace, e.name, e.node, e.networks.join(",")]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map(
-      (r) =>
-        r
-          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2)))
-          .join("")
-          .trimEnd() + "\n",
-    )
-    .join("");
+  return columns(rows);
 }
