@@ -15,7 +15,7 @@ import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { ipSetName, policyChain } from "../src/dataplane/nft/names.js";
 import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
-import { plumbWorkload } from "./workload-plumbing.js";
+import { plumbUplink, plumbWorkload } from "./workload-plumbing.js";
 import type { ConfigUpdate, EndpointDirectionPolicy, PolicyDataplaneEvent, WorkloadEndpointUpdate } from "../src/calc/policy-output.js";
 
 const P = `ttnf${process.pid}`;
@@ -41,16 +41,7 @@ before(async () => {
     inNs(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0");
     ip(ns, "link", "set", "lo", "up");
   }
-  inNs(H, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
-  ip(H, "link", "add", "name", "up0", "type", "veth", "peer", "name", "up1", "netns", U);
-  ip(H, "link", "set", "up0", "up");
-  ip(U, "link", "set", "up1", "up");
-  ip(H, "addr", "add", "192.168.251.1/24", "dev", "up0");
-  ip(U, "addr", "add", "192.168.251.2/24", "dev", "up1");
-  ip(H, "route", "add", "default", "via", "192.168.251.2");
-  ip(H, "-6", "addr", "add", "fd10:65::1/64", "dev", "up0", "nodad");
-  ip(U, "-6", "addr", "add", "fd10:65::2/64", "dev", "up1", "nodad");
-  ip(H, "-6", "route", "add", "default", "via", "fd10:65::2");
+  plumbUplink(H, U, { host: "192.168.251.1", up: "192.168.251.2" }, { host: "fd10:65::1", up: "fd10:65::2" });
   for (const k of ["a", "b", "c"] as const) plumbWorkload(H, W[k], IF[k], V4[k], V6[k]);
   // Echo servers in b.
   const srv = spawn("ip", ["netns", "exec", W.b, process.execPath, TOOL, "serve", "80", "81", "8080"], { stdio: ["ignore", "pipe", "inherit"] });

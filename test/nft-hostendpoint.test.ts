@@ -15,7 +15,7 @@ import { ExecRunner } from "../src/dataplane/exec.js";
 import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import type { EndpointDirectionPolicy, HostEndpointUpdate, PolicyDataplaneEvent } from "../src/calc/policy-output.js";
 import { minimalConfig } from "../src/testkit/dataplane/nft/fixtures.js";
-import { plumbWorkload } from "./workload-plumbing.js";
+import { plumbUplink, plumbWorkload } from "./workload-plumbing.js";
 
 const P = `ttnf${process.pid}h`;
 const H = `${P}h`;
@@ -44,14 +44,8 @@ before(async () => {
     execFileSync("ip", ["netns", "add", ns]);
     ip(ns, "link", "set", "lo", "up");
   }
-  inNs(H, "sysctl", "-qw", "net.ipv4.ip_forward=1");
-  ip(H, "link", "add", "name", "up0", "type", "veth", "peer", "name", "up1", "netns", U);
-  ip(H, "link", "set", "up0", "up");
-  ip(U, "link", "set", "up1", "up");
-  ip(H, "addr", "add", `${HOST}/24`, "dev", "up0");
-  ip(U, "addr", "add", `${OUT}/24`, "dev", "up1");
+  plumbUplink(H, U, { host: HOST, up: OUT });
   ip(U, "route", "add", "10.66.0.0/16", "via", HOST);
-  ip(H, "route", "add", "default", "via", OUT);
   plumbWorkload(H, W, WIF, WL);
   await serve(H, [22, 80, 8080]);
   await serve(W, [80, 8080]);

@@ -18,7 +18,7 @@ import { NftDataplane } from "../src/dataplane/nft/driver.js";
 import { buildPolicyCalcGraph } from "../src/calc/policy/index.js";
 import { unenforcedRulesOf } from "../src/calc/policy/unenforced.js";
 import { decodeStored } from "../src/model/stored.js";
-import { plumbWorkload } from "./workload-plumbing.js";
+import { plumbUplink, plumbWorkload } from "./workload-plumbing.js";
 
 const P = `ttfc${process.pid}`;
 const H = `${P}h`;
@@ -30,7 +30,6 @@ const TOOL = fileURLToPath(new URL("./nft-netns.js", import.meta.url));
 const R = "/calico/resources/v3/projectcalico.org/";
 
 const ip = (ns: string, ...args: string[]) => execFileSync("ip", ["-n", ns, ...args], { encoding: "utf8" });
-const inNs = (ns: string, ...args: string[]) => execFileSync("ip", ["netns", "exec", ns, ...args], { encoding: "utf8" });
 const children: ChildProcess[] = [];
 const canRun = process.getuid?.() === 0 && spawnSync("nft", ["--version"]).status === 0;
 
@@ -40,13 +39,7 @@ before(async () => {
     execFileSync("ip", ["netns", "add", ns]);
     ip(ns, "link", "set", "lo", "up");
   }
-  inNs(H, "sysctl", "-qw", "net.ipv4.ip_forward=1");
-  ip(H, "link", "add", "name", "up0", "type", "veth", "peer", "name", "up1", "netns", U);
-  ip(H, "link", "set", "up0", "up");
-  ip(U, "link", "set", "up1", "up");
-  ip(H, "addr", "add", "192.168.252.1/24", "dev", "up0");
-  ip(U, "addr", "add", "192.168.252.2/24", "dev", "up1");
-  ip(H, "route", "add", "default", "via", "192.168.252.2");
+  plumbUplink(H, U, { host: "192.168.252.1", up: "192.168.252.2" });
   for (const k of ["a", "b"] as const) plumbWorkload(H, W[k], IF[k], V4[k]);
   const srv = spawn("ip", ["netns", "exec", W.b, process.execPath, TOOL, "serve", "80", "81"], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(srv);

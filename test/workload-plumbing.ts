@@ -21,3 +21,22 @@ export function plumbWorkload(host: string, workload: string, iface: string, v4:
   ip(workload, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0");
   if (v6) ip(workload, "-6", "route", "add", "default", "via", "fe80::ecee:eeff:feee:eeee", "dev", "eth0");
 }
+
+/**
+ * The host's uplink for dataplane tests: a veth `up0` in `host` to `up1` in `upstream`, the
+ * host at `hostAddr`/24 and the upstream at `upAddr`/24 (IPv4, and IPv6 /64 when given), the
+ * host's default routes via the upstream, forwarding on in the host.
+ */
+export function plumbUplink(host: string, upstream: string, v4: { host: string; up: string }, v6?: { host: string; up: string }): void {
+  execFileSync("ip", ["netns", "exec", host, "sysctl", "-qw", "net.ipv4.ip_forward=1", ...(v6 ? ["net.ipv6.conf.all.forwarding=1"] : [])]);
+  ip(host, "link", "add", "name", "up0", "type", "veth", "peer", "name", "up1", "netns", upstream);
+  ip(host, "link", "set", "up0", "up");
+  ip(upstream, "link", "set", "up1", "up");
+  ip(host, "addr", "add", `${v4.host}/24`, "dev", "up0");
+  ip(upstream, "addr", "add", `${v4.up}/24`, "dev", "up1");
+  ip(host, "route", "add", "default", "via", v4.up);
+  if (!v6) return;
+  ip(host, "-6", "addr", "add", `${v6.host}/64`, "dev", "up0", "nodad");
+  ip(upstream, "-6", "addr", "add", `${v6.up}/64`, "dev", "up1", "nodad");
+  ip(host, "-6", "route", "add", "default", "via", v6.up);
+}
