@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
+import assert from "node:assert/strict";
 
 export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
@@ -89,5 +90,23 @@ export function labUnderTest(prefix: string, root = "tabby-lab-") {
     await lab("down");
     rmSync(env.TABBY_LAB_ROOT, { recursive: true, force: true });
   });
-  return { name, env, lab };
+  /**
+   * `lab check` until it passes (at most `tries` times, a second apart; a guest under TCG on a
+   * loaded machine may answer a probe late); fails the test with the last output, else returns it.
+   */
+  const checkPasses = async (tries = 30): Promise<string> => {
+    let last = "";
+    const ok = await waitFor(
+      async () => {
+        const r = await lab("check");
+        last = r.stdout + r.stderr;
+        return r.code === 0;
+      },
+      tries,
+      1000,
+    );
+    assert.ok(ok, last);
+    return last;
+  };
+  return { name, env, lab, checkPasses };
 }

@@ -5,9 +5,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { labUnderTest, waitFor } from "./helpers.js";
+import { labUnderTest } from "./helpers.js";
 
-const { lab } = labUnderTest("tvf", "tabby-lab-vms-fabric-");
+const { lab, checkPasses } = labUnderTest("tvf", "tabby-lab-vms-fabric-");
 
 test("fabric lab with a VM per host: every check as expected, from and to the VMs", { timeout: 900_000 }, async () => {
   const up = await lab("up", "--topology", "fabric", "--racks", "2", "--hosts", "1", "--workloads", "1", "--vms", "1");
@@ -17,17 +17,7 @@ test("fabric lab with a VM per host: every check as expected, from and to the VM
     st.workloads.map((w) => `${w.name}:${w.kind}`),
     ["h1-w1:container", "h2-w1:container", "h1-vm1:vm", "h2-vm1:vm"],
   );
-  let last = "";
-  const ok = await waitFor(
-    async () => {
-      const r = await lab("check");
-      last = r.stdout + r.stderr;
-      return r.code === 0;
-    },
-    30,
-    1000,
-  );
-  assert.ok(ok, last);
+  const last = await checkPasses();
   assert.match(last, /96 of 96 checks as expected/);
   assert.match(last, /anycast 10\.66\.0\.1 \(served by [^)]*\), from: .*h1-vm1 ✓✓✓/);
 });

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { alive, labUnderTest, run, tabby, waitFor } from "./helpers.js";
 import { vmShell } from "../src/vm/serial-shell.js";
 
-const { name, env, lab } = labUnderTest("tv", "tabby-lab-vms-");
+const { name, env, lab, checkPasses } = labUnderTest("tv", "tabby-lab-vms-");
 
 interface Status {
   workloads: { name: string; kind: string; host: string; namespace: string; ipv4: string; ipv6: string; interface: string; pid?: number }[];
@@ -33,25 +33,6 @@ async function vmUntil(vm: string, cmd: string, want: string): Promise<string> {
   return out;
 }
 const wl = (n: string) => status.workloads.find((w) => w.name === n)!;
-
-/**
- * `lab check` until it passes: a TCG guest on a loaded machine may answer a probe late (each
- * connection forks its responder), so a check is repeated for a few minutes at most.
- */
-async function checkPasses(): Promise<string> {
-  let last = "";
-  const ok = await waitFor(
-    async () => {
-      const r = await lab("check");
-      last = r.stdout + r.stderr;
-      return r.code === 0;
-    },
-    30,
-    1000,
-  );
-  assert.ok(ok, last);
-  return last;
-}
 
 test("lab up --vms 1: a VM per host, listed as kind vm", { timeout: 600_000 }, async () => {
   const up = await lab("up", "--hosts", "2", "--workloads", "1", "--vms", "1");
