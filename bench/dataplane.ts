@@ -13,6 +13,11 @@
  *   default   the workloads' namespace profile allows everything (Calico's default);
  *   heavy     1,000 policies in the default tier apply to each workload in both directions, each
  *             matching a 10-member IP set (10,000 members), the allow-all profile last;
+ *   conntrack tabby's table deleted and a bare stateful firewall in its place: one table whose
+ *             input, forward and output chains only accept established/related packets (nothing
+ *             is dropped). Conntrack is then on in the host namespaces, as any stateful policy
+ *             needs it: the floor under any Calico-like dataplane, separating conntrack's cost
+ *             from the cost of tabby's rules.
  *   none      tabby's table deleted (reference: the kernel without tabby).
  *   compare   (with `--compare ROOT`) another checkout's built renderer, default policy: a
  *             same-run before/after of a dataplane change.
@@ -152,16 +157,29 @@ function events(i: number, heavy: boolean): PolicyDataplaneEvent[] {
   return out;
 }
 
-type TableState = "default" | "heavy" | "none" | "compare";
+type TableState = "default" | "heavy" | "conntrack" | "none" | "compare";
 let tableState: TableState | undefined;
 /** `--compare ROOT`: another checkout's built renderer (e.g. the commit before a change), for a same-run before/after. */
 const COMPARE = (() => {
   const i = process.argv.indexOf("--compare");
   return i >= 0 ? process.argv[i + 1] : undefined;
 })();
+/** The bare stateful firewall of the `conntrack` state (its own table, deleted when the state ends). */
+const CT_TABLE = `table inet ${P}_ct {
+  chain input { type filter hook input priority 0; ct state established,related accept; }
+  chain forward { type filter hook forward priority 0; ct state established,related accept; }
+  chain output { type filter hook output priority 0; ct state established,related accept; }
+}
+`;
 async function setTables(s: TableState): Promise<void> {
   if (s === tableState) return;
   for (let i = 0; i < 2; i++) {
+    if (tableState === "conntrack") sh("ip", ["netns", "exec", H[i]!, "nft", "delete", "table", "inet", `${P}_ct`]);
+    if (s === "conntrack") {
+      await new NftDataplane(new ExecRunner(), { netns: H[i]! }).remove();
+      sh("ip", ["netns", "exec", H[i]!, "nft", "-f", "-"], CT_TABLE);
+      continue;
+    }
     if (s === "compare") {
       const st = await import(`${COMPARE}/dist/src/dataplane/nft/state.js`);
       const r = await import(`${COMPARE}/dist/src/dataplane/nft/render.js`);
@@ -217,6 +235,7 @@ const STATES: [TableState, string, Path[]][] = [
   ["default", "tabby, default policy", ["host", "workload", "vxlan"]],
   ...(COMPARE ? ([["compare", `compare build (${COMPARE}), default policy`, ["host", "workload", "vxlan"]]] as [TableState, string, Path[]][]) : []),
   ["heavy", "tabby, 1,000 policies + 10,000 set members", ["host", "workload", "vxlan"]],
+  ["conntrack", "no tabby table, conntrack only", ["host", "workload", "vxlan"]],
   ["none", "no tabby table", ["host", "workload", "vxlan"]],
 ];
 const VARIANTS = (
@@ -285,6 +304,13 @@ async function main(): Promise<void> {
     if (state === "none") continue;
     row(`CPU per GB, ${label} / no table: host`, (v) => ratios(series(state, "host", v, "cpu:"), series("none", "host", v, "cpu:")));
     row(`CPU per GB, ${label} / no table: workload`, (v) => ratios(series(state, "workload", v, "cpu:"), series("none", "workload", v, "cpu:")));
+  }
+  // tabby's rules above the stateful floor: what the table costs beyond conntrack itself
+  for (const [state, label] of STATES) {
+    if (state === "none" || state === "conntrack") continue;
+    row(`${label} / conntrack only: workload Gbit/s`, (v) => ratios(series(state, "workload", v), series("conntrack", "workload", v)));
+    row(`${label} / conntrack only: host Gbit/s`, (v) => ratios(series(state, "host", v), series("conntrack", "host", v)));
+    row(`CPU per GB, ${label} / conntrack only: workload`, (v) => ratios(series(state, "workload", v, "cpu:"), series("conntrack", "workload", v, "cpu:")));
   }
 }
 
