@@ -61,6 +61,7 @@ export const LAYERS: Unit[] = [
       "dataplane/nft/names.ts",
       "dataplane/nft/readback.ts",
       "dataplane/nft/fastpath.ts",
+      "dataplane/nft/released.ts",
       "dataplane/nft/iface-match.ts",
       "dataplane/nft/table.ts",
       "dataplane/nft/policy-rules.ts",

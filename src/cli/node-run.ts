@@ -1,7 +1,8 @@
 /**
  * `tabby node run`: the per-host agent. Flags mirror calico-node's environment:
  *   --name NAME         node name (env TABBY_NODENAME, else the hostname)
- *   --ip CIDR|autodetect|none  this host's IPv4 address/len for BGP (default autodetect, first-found);
+ *   --ip CIDR|autodetect|none  this host's IPv4 address/len for BGP (default autodetect, first-found,
+ *                       skipping workload interfaces: FelixConfiguration interfacePrefix);
  *                       none: an IPv6-only host (its BGP router id is derived from the node name)
  *   --ip6 CIDR|autodetect|none  IPv6 address/len (default autodetect; none disables)
  *   --as N              this node's AS number (default: BGPConfiguration's, 64512)
@@ -50,6 +51,7 @@ import { TabbyError } from "../errors.js";
 import { Agent } from "../agent/agent.js";
 import { ensureDefaultPools } from "../agent/register-node.js";
 import { firstFoundAddress, type IpAddrJson } from "../agent/autodetect.js";
+import { parseInterfacePrefixes } from "../net/iface-prefix.js";
 import { jsonLogger, type Level } from "../agent/log.js";
 import { datastoreFromArgs, openStoreFromArgs } from "./datastore-flag.js";
 import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
@@ -57,6 +59,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
 import { RouteTable } from "../dataplane/routes.js";
 import { startWorkloadDhcp } from "../dhcp/agent-hook.js";
+import { ReleasedAddressFlush } from "../flows/ct-flush.js";
 import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../dataplane/sysctl.js";
 import { Speaker } from "../bgp/speaker.js";
 import { buildPolicyCalcGraph } from "../calc/policy/index.js";
@@ -149,16 +152,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   });
   const runner = new ExecRunner();
 
-  let links: IpAddrJson[] | undefined;
-  const detect = async (fam: 4 | 6) => {
-    links ??= JSON.parse((await runOk(runner, "ip", ["-j", "addr", "show"])).stdout) as IpAddrJson[];
-    return firstFoundAddress(links, fam);
-  };
-  const ipv4 = values.ip === "none" ? undefined : values.ip === "autodetect" ? await detect(4) : values.ip;
-  const ipv6 = values.ip6 === "none" ? undefined : values.ip6 === "autodetect" ? await detect(6) : values.ip6;
-  if (!ipv4 && values.ip !== "none")
-    throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN (or --ip none for an IPv6-only host)");
-  if (!ipv4 && !ipv6) throw new TabbyError("AGENT_NO_ADDRESS", "--ip none needs an IPv6 address (--ip6 ADDR/LEN or autodetect)");
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} takes a whole number, got "${v}"`);
@@ -241,6 +234,20 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   );
   const felix = observabilityConfig(felixRead);
 
+  // Autodetection skips the workload interfaces, as FelixConfiguration's interfacePrefix names
+  // them (node.<name> over default; an invalid resource was read as absent: the default "tab").
+  let links: IpAddrJson[] | undefined;
+  const workloadPrefixes = parseInterfacePrefixes(felixRead[1]?.["interfacePrefix"] ?? felixRead[0]?.["interfacePrefix"]);
+  const detect = async (fam: 4 | 6) => {
+    links ??= JSON.parse((await runOk(runner, "ip", ["-j", "addr", "show"])).stdout) as IpAddrJson[];
+    return firstFoundAddress(links, fam, workloadPrefixes);
+  };
+  const ipv4 = values.ip === "none" ? undefined : values.ip === "autodetect" ? await detect(4) : values.ip;
+  const ipv6 = values.ip6 === "none" ? undefined : values.ip6 === "autodetect" ? await detect(6) : values.ip6;
+  if (!ipv4 && values.ip !== "none")
+    throw new TabbyError("AGENT_NO_ADDRESS", "no IPv4 address found for this host; pass --ip ADDR/LEN (or --ip none for an IPv6-only host)");
+  if (!ipv4 && !ipv6) throw new TabbyError("AGENT_NO_ADDRESS", "--ip none needs an IPv6 address (--ip6 ADDR/LEN or autodetect)");
+
   // The endpoints are set at start (and the ports they use join the workload→control-plane drop
   // then): a later change is not silently ignored but reported, to take effect at the next start.
   const felixKeys = [resourceKey("FelixConfiguration", "default"), resourceKey("FelixConfiguration", `node.${nodeName}`)] as const;
@@ -275,7 +282,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // the metrics and health ports as configured join the reserved ones (9091 and 9099 always are)
   const servedPorts = [felix.metrics?.port, felix.health?.port, explainApi?.listen.port].filter((p): p is number => p !== undefined);
   const policyGraph = buildPolicyCalcGraph(nodeName, { datastoreAddrs: ds.addrs, extraTcpPorts: [...ds.tcpPorts, ...servedPorts] });
-  const nft = new NftDataplane(runner);
+  // Felix's conntrack cleanup: the entries of an address a local workload let go of are deleted
+  // before anything else gets the address (docs/policy.md, "Established connections").
+  const released = new ReleasedAddressFlush({ log: (lvl, msg, f) => log(lvl, msg, f), noteError: (msg) => running?.noteError("dataplane", msg) });
+  const nft = new NftDataplane(runner, { onReleased: released.run });
   const endpointStatus = statusDir ? new EndpointStatusPublisher(statusDir) : undefined;
   // flow logs: read NFLOG always (idle unless FelixConfiguration flowLogsEnabled makes nft log to it)
   const flowLogs = new FlowLogReader(FLOW_LOG_GROUP);

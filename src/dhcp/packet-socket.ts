@@ -3,9 +3,10 @@
  * header) in this process's network namespace, with the request filter of bpf.ts, for the DHCP
  * and RA responder: it sees a client's request before netfilter (a DHCPv4 client has no address
  * the anti-spoofing rules would let through) and sends its answer straight onto the interface
- * (unicast to a client that has no address yet). Receiving blocks a libuv pool thread with a
- * one-second timeout (SO_RCVTIMEO) so `close` returns within that second. Linux, root
- * (CAP_NET_RAW). Shell (I/O).
+ * (unicast to a client that has no address yet). Receiving reads what is queued without
+ * blocking; when nothing is, a libuv pool thread waits in poll(2) on the socket and an eventfd,
+ * with no timeout: an idle responder wakes for nothing, and `close` writes the eventfd to end the
+ * wait at once. Linux, root (CAP_NET_RAW). Shell (I/O).
  */
 import { TabbyError } from "../errors.js";
 import { encodeFilter, requestFilter } from "./bpf.js";
@@ -13,8 +14,13 @@ import { encodeFilter, requestFilter } from "./bpf.js";
 const AF_PACKET = 17;
 const SOCK_DGRAM = 2;
 const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
 const SO_ATTACH_FILTER = 26;
+const MSG_DONTWAIT = 0x40;
+const POLLIN = 0x1;
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+const EAGAIN = 11;
+const EINTR = 4;
 const ETH_P_ALL_BE = 0x0300; // htons(ETH_P_ALL)
 const PACKET_OUTGOING = 4;
 
@@ -32,6 +38,9 @@ interface Api {
   setsockopt: Fn;
   recvfrom: Fn;
   sendto: Fn;
+  poll: Fn;
+  eventfd: Fn;
+  write: Fn;
   close: Fn;
   errno(): number;
   address(b: unknown): bigint;
@@ -49,6 +58,9 @@ async function load(): Promise<Api> {
     setsockopt: c.func("int setsockopt(int, int, int, void *, unsigned int)"),
     recvfrom: c.func("long recvfrom(int, _Out_ void *, unsigned long, int, _Out_ void *, _Inout_ unsigned int *)"),
     sendto: c.func("long sendto(int, void *, unsigned long, int, void *, unsigned int)"),
+    poll: c.func("int poll(void *, unsigned long, int)"),
+    eventfd: c.func("int eventfd(unsigned int, int)"),
+    write: c.func("long write(int, void *, unsigned long)"),
     close: c.func("int close(int)"),
     errno: () => koffi.errno(),
     address: (b) => koffi.address(b),
@@ -64,12 +76,24 @@ export class PacketSocket {
   private closed = false;
   private pending = false;
   private fdClosed = false;
+  private readonly buf = Buffer.alloc(4096);
+  private readonly addr = Buffer.alloc(20);
+  private readonly len = [20];
+  /** poll(2)'s two pollfds: the socket, and the eventfd `close` writes. */
+  private readonly pollfds = Buffer.alloc(16);
+
   private constructor(
     private readonly a: Api,
     private readonly fd: number,
+    private readonly wake: number,
     // kept referenced: the kernel copied it at attach time, but it must live until then
     private readonly filter: Buffer,
-  ) {}
+  ) {
+    this.pollfds.writeInt32LE(fd, 0);
+    this.pollfds.writeInt16LE(POLLIN, 4);
+    this.pollfds.writeInt32LE(wake, 8);
+    this.pollfds.writeInt16LE(POLLIN, 12);
+  }
 
   static async open(): Promise<PacketSocket> {
     const a = await load();
@@ -79,39 +103,50 @@ export class PacketSocket {
     const prog = Buffer.alloc(16);
     prog.writeUInt16LE(filter.length / 8, 0);
     prog.writeBigUInt64LE(a.address(filter), 8);
-    const tv = Buffer.alloc(16);
-    tv.writeBigInt64LE(1n, 0);
-    if (a.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16) !== 0 || a.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) !== 0) {
+    if (a.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16) !== 0) {
       const e = a.errno();
       a.close(fd);
       throw new TabbyError("DP_PACKET_SOCKET", `cannot set up the packet socket (errno ${e})`);
     }
-    return new PacketSocket(a, fd, filter);
+    const wake = a.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake < 0) {
+      const e = a.errno();
+      a.close(fd);
+      throw new TabbyError("DP_PACKET_SOCKET", `cannot make the responder's eventfd (errno ${e})`);
+    }
+    return new PacketSocket(a, fd, wake, filter);
   }
 
-  /** The next incoming request; undefined after a one-second timeout or once closed. */
-  receive(): Promise<ReceivedFrame | undefined> {
-    if (this.closed) return Promise.resolve(undefined);
-    const buf = Buffer.alloc(4096);
-    const addr = Buffer.alloc(20);
-    const len = [20];
+  /** The next incoming request (outgoing copies skipped); undefined once closed. */
+  async receive(): Promise<ReceivedFrame | undefined> {
+    for (;;) {
+      if (this.closed) return undefined;
+      this.len[0] = this.addr.length;
+      const n = Number(this.a.recvfrom(this.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.addr, this.len));
+      if (n > 0) {
+        if (this.addr[10] === PACKET_OUTGOING) continue;
+        return {
+          ifindex: this.addr.readInt32LE(4),
+          proto: this.addr.readUInt16BE(2),
+          mac: macOf(this.addr, 12, Math.min(this.addr[11]!, 8)),
+          packet: Uint8Array.from(this.buf.subarray(0, n)),
+        };
+      }
+      const e = n < 0 ? this.a.errno() : 0;
+      if (n < 0 && e !== EAGAIN && e !== EINTR) return undefined; // an error the socket reported once; the caller asks again
+      await this.readable();
+    }
+  }
+
+  /** Waits on a pool thread, without a timeout, until the socket has something or `close` wakes it. */
+  private readable(): Promise<void> {
     this.pending = true;
     return new Promise((resolve) => {
-      this.a.recvfrom.async(this.fd, buf, buf.length, 0, addr, len, (err: unknown, n: number) => {
+      this.a.poll.async(this.pollfds, 2, -1, () => {
         this.pending = false;
-        // the fd is closed only once no pool thread waits on it (a reused fd number must not be read)
-        if (this.closed) {
-          this.closeFd();
-          return resolve(undefined);
-        }
-        if (err || n <= 0) return resolve(undefined);
-        if (addr[10] === PACKET_OUTGOING) return resolve(undefined);
-        resolve({
-          ifindex: addr.readInt32LE(4),
-          proto: addr.readUInt16BE(2),
-          mac: macOf(addr, 12, Math.min(addr[11]!, 8)),
-          packet: Uint8Array.from(buf.subarray(0, n)),
-        });
+        // the fds are closed only once no pool thread waits on them (a reused fd number must not be read)
+        if (this.closed) this.closeFd();
+        resolve();
       });
     });
   }
@@ -136,13 +171,20 @@ export class PacketSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (!this.pending) this.closeFd();
+    if (!this.pending) {
+      this.closeFd();
+      return;
+    }
+    const one = Buffer.alloc(8);
+    one.writeBigUInt64LE(1n);
+    this.a.write(this.wake, one, 8); // ends the pool thread's poll; its callback closes the fds
   }
 
   private closeFd(): void {
     if (this.fdClosed) return;
     this.fdClosed = true;
     this.a.close(this.fd);
+    this.a.close(this.wake);
     void this.filter;
   }
 }

@@ -18,11 +18,11 @@ import type { Store } from "../datastore/store.js";
 import { buildInitramfs, vmKernel } from "../vm/initramfs.js";
 import { READY_MARK } from "../vm/init-script.js";
 import { qemuArgs, vmMac } from "../vm/qemu.js";
-import { vmAccel } from "../vm/accel.js";
+import { KVM_PROBE_FILE, vmAccelCached } from "../vm/accel.js";
 import { vmShell } from "../vm/serial-shell.js";
 import { LAB_NAMESPACE, TCP_PORTS } from "./plan.js";
 import { ipIn, labEffects, type LabEffects } from "./sh.js";
-import { writeLabState, type LabState, type LabWorkload } from "./state.js";
+import { LAB_ROOT, writeLabState, type LabState, type LabWorkload } from "./state.js";
 import type { ProbeResult, ProbeTarget } from "./probe.js";
 
 /** The tap of VM `j` on host `host` ("taph1vm1"; at most 15 characters). */
@@ -42,8 +42,10 @@ export async function startLabVms(state: LabState, store: Store, perHost: number
   const kernel = vmKernel();
   const initrd = join(state.dir, "vm-initrd.gz");
   buildInitramfs(kernel, initrd, TCP_PORTS);
-  const accel = await vmAccel(process.env, { kernel: kernel.image, initrd });
-  say(`vms: kernel ${kernel.release}, initramfs ${initrd} (busybox, dhcpcd), QEMU with ${accel === "kvm" ? "KVM" : "TCG (KVM not usable here)"}`);
+  // the KVM probe's verdict is kept in the lab root (a tmpfs: a reboot probes again)
+  const { accel, cached } = await vmAccelCached(process.env, { kernel: kernel.image, initrd }, join(LAB_ROOT, KVM_PROBE_FILE));
+  const how = cached ? ` (kept verdict, ${join(LAB_ROOT, KVM_PROBE_FILE)}; TABBY_LAB_VM_ACCEL=probe probes again)` : "";
+  say(`vms: kernel ${kernel.release}, initramfs ${initrd} (busybox, dhcpcd), QEMU with ${accel === "kvm" ? "KVM" : "TCG (KVM not usable here)"}${how}`);
   const started: LabWorkload[] = [];
   for (const [hi, h] of state.plan.hosts.entries()) {
     for (let j = 1; j <= perHost; j++) {

@@ -5,12 +5,16 @@
  * serial port (a few seconds), then — because a real-mode sector can run where a Linux guest
  * still hangs (seen on this project's CI machines) — the lab's own kernel and initramfs, booted
  * until the kernel says it runs init. KVM only if both answer in time; TCG otherwise.
- * TABBY_LAB_VM_ACCEL=kvm|tcg overrides. Shell (runs QEMU up to twice per `lab up`).
+ * TABBY_LAB_VM_ACCEL=kvm|tcg overrides. The verdict is kept in a file (`vmAccelCached`: the lab
+ * root's kvm-probe.json) for the host kernel, QEMU version and guest kernel image it was found
+ * with, so the next `lab up --vms` does not boot the probes again (up to 20 s where KVM hangs);
+ * TABBY_LAB_VM_ACCEL=probe probes again and replaces it. Shell (runs QEMU up to twice per probe).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { TabbyError } from "../errors.js";
 
 /** The boot sector: mov dx,0x3f8; mov al,'K'; out dx,al; mov al,10; out dx,al; cli; hlt; jmp hlt. Pure. */
 export function probeBootSector(): Uint8Array {
@@ -27,8 +31,21 @@ export interface KernelProbe {
   initrd: string;
 }
 
-export async function vmAccel(env: NodeJS.ProcessEnv = process.env, kernel?: KernelProbe, timeoutMs = 4000, kernelTimeoutMs = 20_000): Promise<"kvm" | "tcg"> {
-  const forced = env["TABBY_LAB_VM_ACCEL"];
+export type Accel = "kvm" | "tcg";
+
+/** The file, in the lab root, that keeps the probe's verdict. */
+export const KVM_PROBE_FILE = "kvm-probe.json";
+
+/** TABBY_LAB_VM_ACCEL: kvm or tcg (forced), probe (probe again), unset; anything else is refused (LAB_BAD_VM_ACCEL). */
+function accelOverride(env: NodeJS.ProcessEnv): Accel | "probe" | undefined {
+  const v = env["TABBY_LAB_VM_ACCEL"];
+  if (v === undefined || v === "") return undefined;
+  if (v === "kvm" || v === "tcg" || v === "probe") return v;
+  throw new TabbyError("LAB_BAD_VM_ACCEL", `TABBY_LAB_VM_ACCEL must be kvm, tcg or probe, not ${JSON.stringify(v)}`);
+}
+
+export async function vmAccel(env: NodeJS.ProcessEnv = process.env, kernel?: KernelProbe, timeoutMs = 4000, kernelTimeoutMs = 20_000): Promise<Accel> {
+  const forced = accelOverride(env);
   if (forced === "kvm" || forced === "tcg") return forced;
   if (!existsSync("/dev/kvm")) return "tcg";
   const dir = mkdtempSync(join(tmpdir(), "tabby-kvm-"));
@@ -62,4 +79,72 @@ async function bootsUnderKvm(args: string[], out: string, mark: string, timeoutM
   if (p.exitCode === null) p.kill("SIGKILL");
   await exited;
   return ok;
+}
+
+/** What a kept verdict depends on: the host kernel, QEMU's version, the guest kernel image (path, size, time). Pure. */
+export function probeKey(hostRelease: string, qemuVersion: string, kernelImage?: { path: string; size: number; mtimeMs: number }): string {
+  const guest = kernelImage ? `${kernelImage.path} ${kernelImage.size} ${Math.round(kernelImage.mtimeMs)}` : "none";
+  return `host ${hostRelease}; ${qemuVersion}; guest ${guest}`;
+}
+
+/** The effects of vmAccelCached, injected so tests stand in. */
+export interface AccelProbeDeps {
+  hasKvm(): boolean;
+  /** The first line of `qemu-system-x86_64 --version`. */
+  qemuVersion(): string;
+  hostRelease(): string;
+  probe(kernel?: KernelProbe): Promise<Accel>;
+}
+
+const realDeps: AccelProbeDeps = {
+  hasKvm: () => existsSync("/dev/kvm"),
+  qemuVersion: () => (spawnSync("qemu-system-x86_64", ["--version"], { encoding: "utf8" }).stdout ?? "").split("\n")[0]!.trim(),
+  hostRelease: () => release(),
+  probe: (kernel) => vmAccel({}, kernel),
+};
+
+interface KeptVerdict {
+  key: string;
+  accel: Accel;
+  probedAt: string;
+}
+
+/**
+ * vmAccel, with the verdict kept in `cacheFile` for what it depends on (probeKey): the same host
+ * kernel, QEMU and guest kernel image give the kept verdict without booting anything
+ * (`cached: true`); TABBY_LAB_VM_ACCEL=probe probes again and keeps the new verdict; kvm or tcg
+ * is used as is (nothing kept). Without /dev/kvm: TCG, nothing to probe or keep.
+ */
+export async function vmAccelCached(
+  env: NodeJS.ProcessEnv,
+  kernel: KernelProbe | undefined,
+  cacheFile: string,
+  deps: AccelProbeDeps = realDeps,
+): Promise<{ accel: Accel; cached: boolean }> {
+  const override = accelOverride(env);
+  if (override === "kvm" || override === "tcg") return { accel: override, cached: false };
+  if (!deps.hasKvm()) return { accel: "tcg", cached: false };
+  let image: { path: string; size: number; mtimeMs: number } | undefined;
+  if (kernel) {
+    try {
+      const st = statSync(kernel.kernel);
+      image = { path: kernel.kernel, size: st.size, mtimeMs: st.mtimeMs };
+    } catch {
+      image = { path: kernel.kernel, size: -1, mtimeMs: 0 };
+    }
+  }
+  const key = probeKey(deps.hostRelease(), deps.qemuVersion(), image);
+  if (override !== "probe") {
+    try {
+      const kept = JSON.parse(readFileSync(cacheFile, "utf8")) as Partial<KeptVerdict>;
+      if (kept.key === key && (kept.accel === "kvm" || kept.accel === "tcg")) return { accel: kept.accel, cached: true };
+    } catch {
+      // none kept yet, or unreadable: probe
+    }
+  }
+  const accel = await deps.probe(kernel);
+  const kept: KeptVerdict = { key, accel, probedAt: new Date().toISOString() };
+  mkdirSync(dirname(cacheFile), { recursive: true });
+  writeFileSync(cacheFile, JSON.stringify(kept, null, 2) + "\n");
+  return { accel, cached: false };
 }

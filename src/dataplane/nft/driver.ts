@@ -17,6 +17,10 @@
  * - Every apply that can change a verdict moves the policy epoch on (fastpath.ts), in the same
  *   transaction: forwarded connections judged under an older epoch are judged once more at
  *   their next original-direction packet. A new driver (agent restart) starts at a random epoch.
+ * - After a programming that drops a local workload's address (the endpoint removed, its
+ *   addresses changed, or the address moved to another interface: released.ts), `onReleased`
+ *   gets those addresses, for the conntrack flush Felix does (the agent's: src/flows/ct-flush.ts);
+ *   apply resolves once it is done, so the routing that follows (a new owner's route) comes after.
  * - resync() reads the table back (`nft -j list table inet tabby`) and replaces it when it
  *   differs from the last rendering (rule, chain or element deleted or added by hand).
  */
@@ -25,6 +29,7 @@ import { type CommandRunner, runOk } from "../exec.js";
 import { TABLE_FAMILY, TABLE_NAME } from "./names.js";
 import { diffActual, parseTableJson } from "./readback.js";
 import { nextEpoch, policyChanged } from "./fastpath.js";
+import { addressOwners, releasedAddresses } from "./released.js";
 import { type DeltaStats, type Rendered, TableRenderer, deltaScript, fullScript } from "./render.js";
 import { type DesiredState, applyEvents, emptyState } from "./state.js";
 
@@ -35,6 +40,11 @@ export interface NftDataplaneOptions {
   nft?: string;
   /** The first policy epoch (1..32767; default random, so a restarted agent re-judges every connection). */
   epoch?: number;
+  /**
+   * Called after a programming that released local workload addresses (released.ts), with
+   * them; apply waits for it. It reports its own failures: what it throws fails the apply.
+   */
+  onReleased?: (addrs: string[]) => Promise<void>;
 }
 
 export interface NftApplyStats extends DeltaStats {
@@ -63,6 +73,11 @@ export class NftDataplane {
   private readonly nft: string;
   /** The policy epoch programmed into the forward hook (fastpath.ts). */
   private epochNow: number;
+  /** Local workload addresses and their interfaces as last programmed (released.ts). */
+  private owned = new Map<string, string>();
+  /** Workload endpoint events folded since `owned` was last brought up to date. */
+  private ownersDirty = false;
+  private readonly onReleased: ((addrs: string[]) => Promise<void>) | undefined;
   /** apply/resync/remove run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -72,6 +87,7 @@ export class NftDataplane {
   ) {
     this.netns = opts.netns;
     this.nft = opts.nft ?? "nft";
+    this.onReleased = opts.onReleased;
     this.epochNow = opts.epoch ?? 1 + Math.floor(Math.random() * 0x7fff);
   }
 
@@ -118,6 +134,17 @@ export class NftDataplane {
   }
 
   private async applyNow(events: readonly PolicyDataplaneEvent[]): Promise<void> {
+    if (events.some((e) => e.kind === "workload-endpoint-update" || e.kind === "workload-endpoint-remove")) this.ownersDirty = true;
+    await this.program(events);
+    if (!this.programmed || !this.ownersDirty) return;
+    this.ownersDirty = false;
+    const now = addressOwners(this.state.workloads.values());
+    const released = releasedAddresses(this.owned, now);
+    this.owned = now;
+    if (released.length && this.onReleased) await this.onReleased(released);
+  }
+
+  private async program(events: readonly PolicyDataplaneEvent[]): Promise<void> {
     applyEvents(this.state, events);
     if (!this.state.inSync) return;
     let want = this.renderer.render(this.state, this.epochNow);
