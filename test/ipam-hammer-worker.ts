@@ -8,6 +8,7 @@
  * argv: datastore-url node worker-id generation count seed
  */
 import { writeSync } from "node:fs";
+import { EtcdStore, parseEtcdUrl } from "../src/datastore/etcd.js";
 import { openStore } from "../src/datastore/open.js";
 import { SqliteStore } from "../src/datastore/sqlite.js";
 import { Ipam } from "../src/ipam/ipam.js";
@@ -17,7 +18,17 @@ const [url, node, wid, gen, countText, seedText] = process.argv.slice(2);
 const log = (line: string) => writeSync(1, `${line}\n`);
 // SQLite: a longer lock wait than the default 5 s. Eight writers on a 2-core machine that other
 // jobs load to 7x its cores can hold a writer off that long; that is the machine, not a lost write.
-const store = url!.startsWith("sqlite://") ? SqliteStore.open(url!.slice("sqlite://".length), { busyTimeoutMs: 60_000 }) : await openStore(url!);
+// etcd: longer deadlines than the default 5 s, for the same reason. The deadlines are the
+// product's way to turn an outage into DS_UNAVAILABLE instead of a hang (etcd.ts); here etcd never
+// goes away, but a worker (re)started among eight others, etcd and other jobs on two cores can
+// take more than 5 s of wall clock for its first call (a fresh gRPC connection) or a write, and
+// then exits with DS_UNAVAILABLE: the machine, not what the hammer is about (compare-and-swap).
+const PATIENT_MS = 60_000;
+const store = url!.startsWith("sqlite://")
+  ? SqliteStore.open(url!.slice("sqlite://".length), { busyTimeoutMs: PATIENT_MS })
+  : url!.startsWith("etcd://")
+    ? await EtcdStore.open({ ...parseEtcdUrl(url!), dialTimeoutMs: PATIENT_MS, requestTimeoutMs: PATIENT_MS })
+    : await openStore(url!);
 const ipam = new Ipam(store, { cacheSettings: true });
 const rng = Prng.fromString(`${seedText}-${wid}-${gen}`);
 const held: string[] = [];

@@ -15,16 +15,33 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { labUnderTest, tabby, waitFor } from "./helpers.js";
 
-const { name, env, lab } = labUnderTest("tfb", "tabby-lab-failover-fabric-");
+const { name, env, lab, checkPasses } = labUnderTest("tfb", "tabby-lab-failover-fabric-");
 
 interface Drill {
   bfd: { minRx: number; multiplier: number } | null;
   results: { target: string; flows: number; flowsHit: number; sent: number; lost: number; longestGapMs: number }[];
 }
 
-async function h1Peers(): Promise<{ address: string; state: string; bfd?: string }[]> {
+interface H1Peer {
+  address: string;
+  state: string;
+  bfd?: string;
+}
+
+async function h1Peers(): Promise<H1Peer[]> {
   const r = await tabby(["lab", "exec", "--name", name, "h1", "--", "tabby", "node", "status", "-o", "json"], env);
-  return r.code === 0 ? (JSON.parse(r.stdout) as { address: string; state: string; bfd?: string }[]) : [];
+  return r.code === 0 ? (JSON.parse(r.stdout) as H1Peer[]) : [];
+}
+
+/**
+ * h1's sessions with both of its ToRs are there and satisfy `ok`. Never true of an empty answer:
+ * `node status` fails (no answer within its 5 s on a starved machine, the agent restarting) and
+ * then h1Peers() is [], which `[].every(...)` would take for "all done" — the kill drill then ran
+ * while the BGPPeer change was still resetting the sessions (or BFD still ran), and lost packets.
+ */
+async function bothToRs(ok: (p: H1Peer) => boolean): Promise<boolean> {
+  const peers = await h1Peers();
+  return ["10.98.1.1", "10.98.1.2"].every((a) => peers.some((p) => p.address === a && ok(p)));
 }
 
 async function drillCut(downSeconds: number): Promise<Drill["results"][number]> {
@@ -34,11 +51,11 @@ async function drillCut(downSeconds: number): Promise<Drill["results"][number]> 
   return d.results[0]!;
 }
 
-test("fabric with BFD: a silent host↔ToR cut costs the detection time, without BFD the hold time", { timeout: 170_000 }, async (t) => {
+test("fabric with BFD: a silent host↔ToR cut costs the detection time, without BFD the hold time", { timeout: 420_000 }, async (t) => {
   const up = await lab("up", "--topology", "fabric", "--tor", "bird", "--hosts", "1", "--workloads", "1", "--bfd", "100");
   assert.equal(up.code, 0, up.stdout + up.stderr);
   const upToR = () => waitFor(async () => (await h1Peers()).find((p) => p.address === "10.98.1.1")?.state === "Established", 60, 250);
-  const bfdUp = await waitFor(async () => (await h1Peers()).every((p) => p.bfd?.startsWith("Up (detection 300 ms)")), 60, 250);
+  const bfdUp = await waitFor(() => bothToRs((p) => p.bfd?.startsWith("Up (detection 300 ms)") === true), 60, 250);
   assert.equal(bfdUp, true, JSON.stringify(await h1Peers()));
 
   let withBfd = 0;
@@ -71,11 +88,12 @@ test("fabric with BFD: a silent host↔ToR cut costs the detection time, without
     const state = JSON.parse(readFileSync(join(env.TABBY_LAB_ROOT, name, "state.json"), "utf8")) as { datastore: string };
     const applied = await tabby(["apply", "-f", file, "--datastore", state.datastore], env);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.equal(
-      await waitFor(async () => (await h1Peers()).every((p) => p.bfd === undefined && p.state === "Established"), 60, 250),
-      true,
-      JSON.stringify(await h1Peers()),
-    );
+    assert.equal(await waitFor(() => bothToRs((p) => p.bfd === undefined && p.state === "Established"), 60, 250), true, JSON.stringify(await h1Peers()));
+    // That change itself costs traffic (measured: 2.6 s of both flows at load 8): tabby restarts
+    // a session whose peer configuration changed, and the ToR (BIRD, \`bfd on\`) resets its side
+    // when the BFD session goes AdminDown, withdrawing h1's routes until the session is back.
+    // The kill drill below must count the kill's loss only: every probe passes first.
+    await checkPasses();
     // the ToRs are graceful restart helpers towards the hosts: an agent crash costs nothing
     const k = await lab("drill", "h1", "--settle", "3", "-o", "json");
     assert.equal(k.code, 0, k.stdout + k.stderr);

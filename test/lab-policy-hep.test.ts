@@ -87,7 +87,17 @@ test("lab policy: a HostEndpoint with failsafes, then applyOnForward", { timeout
   // Before: h1 answers pings, and a closed port is refused (RST), from the fabric.
   assert.ok(await ping(fabric, "10.99.0.11"), "h1 answers ping before the host endpoint");
   assert.equal(await tcp(fabric, "10.99.0.11", 12345), "refused");
-  assert.ok(await waitFor(async () => (await peers()).every((p) => p.state === "Established"), 50, 200), "BGP up before");
+  assert.ok(
+    await waitFor(
+      async () => {
+        const ps = await peers();
+        return ps.length > 0 && ps.every((p) => p.state === "Established");
+      },
+      50,
+      200,
+    ),
+    "BGP up before",
+  );
 
   await t.test("host endpoint, no policy: h1 itself closed except failsafes; forwarding untouched", async () => {
     const r = await tabby(["apply", "-f", manifest("hep.yaml", HEP)], env);

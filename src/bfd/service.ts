@@ -6,7 +6,7 @@
  * is one session). It tells watchers when a session that was Up goes Down — but not when the peer
  * signalled AdminDown, which is no failure of the path (RFC 5882 §3.2). Shell (timers, sockets).
  */
-import { systemClock, type Clock, type TimerHandle } from "../clock.js";
+import { soon, systemClock, type Clock, type TimerHandle } from "../clock.js";
 import { parseIP } from "../net/ip.js";
 import { BfdError } from "./errors.js";
 import { checkAuthPresence, decodeControl, encodeControl, type ControlPacket, type StateName } from "./wire/packet.js";
@@ -250,13 +250,23 @@ export class BfdService {
     e.timer = undefined;
     const at = nextDeadline(e.s);
     if (at !== undefined && e.path) {
-      e.timer = this.clock.setTimeout(
+      const timer = this.clock.setTimeout(
         () => {
-          e.timer = undefined;
-          if (!e.closed) this.apply(e, tick(e.s, this.clock.now(), this.random));
+          // Judged after this turn's reads, not before (clock.soon). A process that could not
+          // run for longer than the detection time (its event loop busy, the machine loaded)
+          // wakes with its timers due and the peer's packets still unread in the socket: Node
+          // runs due timers before it reads. Ticking at once would take our own stall for the
+          // peer's silence and reset BGP on a path that never failed; after the read, a packet
+          // that did arrive has moved the detection time on. Sending is late by that turn only.
+          soon(this.clock, () => {
+            if (e.timer !== timer) return; // re-armed (a packet came) or closed meanwhile
+            e.timer = undefined;
+            if (!e.closed) this.apply(e, tick(e.s, this.clock.now(), this.random));
+          });
         },
         Math.max(0, at - this.clock.now()),
       );
+      e.timer = timer;
     }
   }
 }
