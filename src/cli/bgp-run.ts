@@ -19,18 +19,15 @@ import { parseCommandLine } from "./parse.js";
 import { UsageError } from "./command.js";
 import { Speaker } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
-import { FibInstaller } from "../dataplane/fib-installer.js";
-import { RouteTable } from "../dataplane/routes.js";
-import { ExecRunner } from "../dataplane/exec.js";
 import { systemClock } from "../clock.js";
 import { BfdService } from "../bfd/service.js";
 import { UdpTransport } from "../bfd/udp.js";
 import { TabbyError } from "../errors.js";
 import type { Server } from "node:http";
-import { speakerRegistry } from "../metrics/speaker-metrics.js";
-import { serveHttp } from "../metrics/http.js";
-import { DEFAULT_METRICS_PORT } from "../health/config.js";
 import { startMemoryReducer } from "../bgp/memory-reducer.js";
+// The metrics (prom-client, node:http) and the kernel route installer are loaded only when the
+// config turns them on: a reflector without them does not carry them (docs/benchmarks.md
+// "Reflector memory"; src/cli/lazy-load.test.ts checks what a plain speaker loads).
 
 import { parseConfig } from "./bgp-run-config.js";
 export { parseConfig, type BgpRunConfig } from "./bgp-run-config.js";
@@ -47,6 +44,18 @@ function readConfigText(file: string): string {
       { cause: err },
     );
   }
+}
+
+/** `installRoutes: true`: learned best paths into this namespace's kernel, next hops off the connected networks resolved recursively. */
+async function fibInstaller(log: (level: string, msg: string, fields?: Record<string, unknown>) => void) {
+  const [{ FibInstaller }, { RouteTable }, { ExecRunner }] = await Promise.all([
+    import("../dataplane/fib-installer.js"),
+    import("../dataplane/routes.js"),
+    import("../dataplane/exec.js"),
+  ]);
+  const runner = new ExecRunner();
+  const table = new RouteTable(runner);
+  return new FibInstaller(runner, systemClock, log, 20, { connected: () => table.connected({ v6Routes: false }) });
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
@@ -77,9 +86,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   });
   // installRoutes: learned best paths into the kernel, as the agent does (it is read at start only)
   // next hops off the connected networks resolve recursively through the other learned routes
-  const fibRunner = new ExecRunner();
-  const fibTable = new RouteTable(fibRunner);
-  const fib = cfg.installRoutes ? new FibInstaller(fibRunner, systemClock, log, 20, { connected: () => fibTable.connected({ v6Routes: false }) }) : undefined;
+  const fib = cfg.installRoutes ? await fibInstaller(log) : undefined;
   if (fib) speaker.onFibChange((changes) => fib.onChanges(changes));
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
@@ -95,6 +102,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
   let metricsServer: Server | undefined;
   if (cfg.metrics) {
+    const [{ speakerRegistry }, { serveHttp }, { DEFAULT_METRICS_PORT }] = await Promise.all([
+      import("../metrics/speaker-metrics.js"),
+      import("../metrics/http.js"),
+      import("../health/config.js"),
+    ]);
     const reg = speakerRegistry({ peers: () => speaker.peerStatus(), bfd: () => bfd.status() });
     const host = cfg.metrics.address ?? "127.0.0.1";
     const port = cfg.metrics.port ?? DEFAULT_METRICS_PORT;

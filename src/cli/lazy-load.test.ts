@@ -1,0 +1,103 @@
+// What a running `tabby bgp run` carries: the modules its process loaded (recorded by
+// src/testkit/cli/record-modules.ts), not bytes or times. A standalone speaker loads the BGP
+// speaker and what its config turns on, never the datastore, the policy calculation, the UI,
+// the lab, IPAM, the explain API, or the parts of an off feature (metrics, routes into the kernel).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const dir = mkdtempSync(join(tmpdir(), "tabby-lazy-load-"));
+const pids = new Set<number>();
+after(() => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const main = fileURLToPath(new URL("./main.js", import.meta.url));
+const hook = fileURLToPath(new URL("../testkit/cli/record-modules.js", import.meta.url));
+const src = fileURLToPath(new URL("../", import.meta.url));
+
+/** Starts `tabby bgp run` with `config`, waits until it is up, stops it (SIGTERM); returns the modules it loaded (src-relative paths, package names, node: builtins). */
+async function modulesOfBgpRun(name: string, config: string, readyLine?: string): Promise<string[]> {
+  const conf = join(dir, `${name}.yaml`);
+  const sock = join(dir, `${name}.sock`);
+  const list = join(dir, `${name}.modules`);
+  writeFileSync(conf, `routerId: 10.0.0.1\nasNumber: 64512\nlisten: false\ncontrol: ${sock}\n${config}`);
+  const child = spawn(process.execPath, ["--import", hook, main, "bgp", "run", "-c", conf], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, TABBY_RECORD_MODULES: list },
+  });
+  pids.add(child.pid!);
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  // up: the control socket is served (and, when given, the line logged after the last start-up step)
+  const up = () => existsSync(sock) && (readyLine === undefined || stderr.includes(readyLine));
+  for (let i = 0; i < 300 && !up() && child.exitCode === null; i++) await sleep(50);
+  assert.ok(up(), `bgp run did not come up: ${stderr}`);
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0, stderr);
+  pids.delete(child.pid!);
+  return readFileSync(list, "utf8")
+    .split("\n")
+    .filter((u) => u !== "")
+    .map((u) => {
+      if (!u.startsWith("file:")) return u;
+      const path = fileURLToPath(u);
+      const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
+      if (pkg) return `pkg:${pkg[1]}`;
+      return path.startsWith(src) ? path.slice(src.length) : path;
+    });
+}
+
+/** The src/ units (first folder or file) and packages among the modules. */
+function units(mods: string[]): Set<string> {
+  return new Set(mods.filter((m) => !m.startsWith("node:")).map((m) => (m.startsWith("pkg:") ? m : m.split("/")[0]!)));
+}
+
+// Units a standalone speaker never needs, whatever its config.
+const NEVER = ["datastore", "calc", "ui", "lab", "ipam", "explain", "agent", "model/resources", "cni", "dhcp", "flows", "vm", "docker", "health/checks.js"];
+const NEVER_PKGS = ["pkg:better-sqlite3", "pkg:etcd3", "pkg:@grpc/grpc-js", "pkg:koffi"];
+
+test("bgp run: a plain speaker loads no datastore, policy, UI, metrics or kernel-route code", async () => {
+  const mods = await modulesOfBgpRun("plain", "peers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n");
+  const u = units(mods);
+  assert.ok(mods.includes("bgp/speaker.js"), `the speaker is loaded: ${[...u].join(" ")}`);
+  for (const n of NEVER) assert.ok(!mods.some((m) => m === n || m.startsWith(`${n}/`)), `${n} is not loaded: ${mods.filter((m) => m.startsWith(n)).join(" ")}`);
+  for (const p of NEVER_PKGS) assert.ok(!u.has(p), `${p} is not loaded`);
+  // off in this config, so not loaded
+  assert.ok(!u.has("pkg:prom-client") && !u.has("metrics"), "no metrics without `metrics:`");
+  assert.ok(!mods.includes("dataplane/fib-installer.js"), "no FIB installer without `installRoutes: true`");
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test("bgp run: the features a config turns on are loaded", async () => {
+  // installRoutes with a peer that never comes up: nothing is learned, so nothing is installed
+  const mods = await modulesOfBgpRun(
+    "metrics",
+    `metrics: { address: 127.0.0.1, port: ${await freePort()} }\ninstallRoutes: true\npeers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n`,
+    "serving metrics",
+  );
+  const u = units(mods);
+  assert.ok(u.has("pkg:prom-client") && mods.includes("metrics/speaker-metrics.js"), "metrics");
+  assert.ok(mods.includes("dataplane/fib-installer.js"), "the FIB installer");
+});
