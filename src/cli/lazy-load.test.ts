@@ -4,7 +4,7 @@
 // the lab, IPAM, the explain API, or the parts of an off feature (metrics, routes into the kernel).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -100,4 +100,36 @@ test("bgp run: the features a config turns on are loaded", async () => {
   const u = units(mods);
   assert.ok(u.has("pkg:prom-client") && mods.includes("metrics/speaker-metrics.js"), "metrics");
   assert.ok(mods.includes("dataplane/fib-installer.js"), "the FIB installer");
+});
+
+/** The modules a child process loads when it runs `code` (an ES module body). */
+function modulesOf(name: string, code: string): string[] {
+  const list = join(dir, `${name}.modules`);
+  const r = spawnSync(process.execPath, ["--import", hook, "--input-type=module", "-e", code], {
+    encoding: "utf8",
+    env: { ...process.env, TABBY_RECORD_MODULES: list },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return readFileSync(list, "utf8")
+    .split("\n")
+    .filter((u) => u !== "")
+    .map((u) => (u.startsWith("file:") ? fileURLToPath(u) : u));
+}
+
+test("datastore: the SQLite addon is loaded only for a sqlite:// datastore", () => {
+  const open = JSON.stringify(new URL("../datastore/open.js", import.meta.url).href);
+  const mem = modulesOf("open-memory", `const { openStore } = await import(${open}); await (await openStore("memory://", {})).close();`);
+  assert.ok(!mem.some((m) => m.includes("/better-sqlite3/") || m.endsWith("/datastore/sqlite.js")), "memory:// loads no SQLite");
+  const db = join(dir, "t.db");
+  const sq = modulesOf("open-sqlite", `const { openStore } = await import(${open}); await (await openStore(${JSON.stringify(`sqlite://${db}`)}, {})).close();`);
+  assert.ok(
+    sq.some((m) => m.includes("/better-sqlite3/")),
+    "sqlite:// loads the addon",
+  );
+});
+
+test("the agent's policy calculation does not load the YAML manifest code", () => {
+  const calc = JSON.stringify(new URL("../calc/policy/index.js", import.meta.url).href);
+  const mods = modulesOf("calc", `await import(${calc});`);
+  assert.ok(!mods.some((m) => m.endsWith("/model/manifest.js") || m.includes("/node_modules/yaml/")), "no model/manifest.js, no yaml");
 });
