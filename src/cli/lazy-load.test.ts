@@ -1,7 +1,8 @@
 // What a running `tabby bgp run` carries: the modules its process loaded (recorded by
 // src/testkit/cli/record-modules.ts), not bytes or times. A standalone speaker loads the BGP
 // speaker and what its config turns on, never the datastore, the policy calculation, the UI,
-// the lab, IPAM, the explain API, or the parts of an off feature (metrics, routes into the kernel).
+// the lab, IPAM, the explain API, or the parts of an off feature (metrics, routes into the
+// kernel, BFD). Also: the agent's datastore and policy calculation load only what they use.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -80,6 +81,7 @@ test("bgp run: a plain speaker loads no datastore, policy, UI, metrics or kernel
   // off in this config, so not loaded
   assert.ok(!u.has("pkg:prom-client") && !u.has("metrics"), "no metrics without `metrics:`");
   assert.ok(!mods.includes("dataplane/fib-installer.js"), "no FIB installer without `installRoutes: true`");
+  for (const m of ["bfd/service.js", "bfd/udp.js", "node:dgram", "node:crypto"]) assert.ok(!mods.includes(m), `no ${m} without a \`bfd\` peer`);
 });
 
 async function freePort(): Promise<number> {
@@ -94,12 +96,13 @@ test("bgp run: the features a config turns on are loaded", async () => {
   // installRoutes with a peer that never comes up: nothing is learned, so nothing is installed
   const mods = await modulesOfBgpRun(
     "metrics",
-    `metrics: { address: 127.0.0.1, port: ${await freePort()} }\ninstallRoutes: true\npeers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n`,
+    `metrics: { address: 127.0.0.1, port: ${await freePort()} }\ninstallRoutes: true\npeers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1, bfd: true }\n`,
     "serving metrics",
   );
   const u = units(mods);
   assert.ok(u.has("pkg:prom-client") && mods.includes("metrics/speaker-metrics.js"), "metrics");
   assert.ok(mods.includes("dataplane/fib-installer.js"), "the FIB installer");
+  assert.ok(mods.includes("bfd/service.js") && mods.includes("bfd/udp.js"), "BFD");
 });
 
 /** The modules a child process loads when it runs `code` (an ES module body). */
