@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { queryControl } from "../src/bgp/control.js";
 
-export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+/** The CLI the benches run: this build's, or TABBY_BENCH_CLI (another build's main.js, for a before/after in one sitting). */
+export const CLI = process.env["TABBY_BENCH_CLI"] ?? fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
 export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
