@@ -5,7 +5,7 @@
 // kernel, BFD). Also: the agent's datastore and policy calculation load only what they use.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -31,7 +31,12 @@ const hook = fileURLToPath(new URL("../testkit/cli/record-modules.js", import.me
 const src = fileURLToPath(new URL("../", import.meta.url));
 
 /** Starts `tabby bgp run` with `config`, waits until it is up, stops it (SIGTERM); returns the modules it loaded (src-relative paths, package names, node: builtins). */
-async function modulesOfBgpRun(name: string, config: string, readyLine?: string): Promise<string[]> {
+async function modulesOfBgpRun(
+  name: string,
+  config: string,
+  readyLine?: string,
+  whileUp?: (child: ChildProcess, stderr: () => string) => Promise<void>,
+): Promise<string[]> {
   const conf = join(dir, `${name}.yaml`);
   const sock = join(dir, `${name}.sock`);
   const list = join(dir, `${name}.modules`);
@@ -48,6 +53,7 @@ async function modulesOfBgpRun(name: string, config: string, readyLine?: string)
   const up = () => existsSync(sock) && (readyLine === undefined || stderr.includes(readyLine));
   for (let i = 0; i < 300 && !up() && child.exitCode === null; i++) await sleep(50);
   assert.ok(up(), `bgp run did not come up: ${stderr}`);
+  await whileUp?.(child, () => stderr);
   child.kill("SIGTERM");
   assert.equal(await exited, 0, stderr);
   pids.delete(child.pid!);
@@ -103,6 +109,19 @@ test("bgp run: the features a config turns on are loaded", async () => {
   assert.ok(u.has("pkg:prom-client") && mods.includes("metrics/speaker-metrics.js"), "metrics");
   assert.ok(mods.includes("dataplane/fib-installer.js"), "the FIB installer");
   assert.ok(mods.includes("bfd/service.js") && mods.includes("bfd/udp.js"), "BFD");
+});
+
+test("bgp run: a reload (SIGHUP) that adds a bfd peer loads BFD then", async () => {
+  const peer = "peers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n";
+  const mods = await modulesOfBgpRun("reload", peer, undefined, async (child, stderr) => {
+    const conf = join(dir, "reload.yaml");
+    writeFileSync(conf, readFileSync(conf, "utf8").replace("port: 1 }", "port: 1, bfd: true }"));
+    child.kill("SIGHUP");
+    for (let i = 0; i < 200 && !/configuration reloaded|reload failed/.test(stderr()); i++) await sleep(50);
+    assert.match(stderr(), /configuration reloaded/);
+    assert.doesNotMatch(stderr(), /reload failed/);
+  });
+  assert.ok(mods.includes("bfd/service.js") && mods.includes("bfd/udp.js"), "BFD loaded by the reload");
 });
 
 /** The modules a child process loads when it runs `code` (an ES module body). */
