@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { queryControl } from "../bgp/control.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tabby-lazy-load-"));
 const pids = new Set<number>();
@@ -49,10 +50,20 @@ async function modulesOfBgpRun(
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  // up: the control socket is served (and, when given, the line logged after the last start-up step)
-  const up = () => existsSync(sock) && (readyLine === undefined || stderr.includes(readyLine));
-  for (let i = 0; i < 300 && !up() && child.exitCode === null; i++) await sleep(50);
-  assert.ok(up(), `bgp run did not come up: ${stderr}`);
+  // up, with its signal handlers in place: the control socket answers (the file exists a little
+  // earlier, from bind), and, when given, the line logged after the last start-up step is out
+  const answers = () =>
+    queryControl(sock, { op: "peers" }, 1000).then(
+      () => true,
+      () => false,
+    );
+  const up = async () => existsSync(sock) && (readyLine === undefined || stderr.includes(readyLine)) && (await answers());
+  let ready = false;
+  for (let i = 0; i < 300 && !ready && child.exitCode === null; i++) {
+    ready = await up();
+    if (!ready) await sleep(50);
+  }
+  assert.ok(ready, `bgp run did not come up: ${stderr}`);
   await whileUp?.(child, () => stderr);
   child.kill("SIGTERM");
   assert.equal(await exited, 0, stderr);
