@@ -2,24 +2,31 @@
  * Route reflection benchmark (issue 3): C BIRD clients each announce M IPv4 /32s over iBGP to a
  * route reflector; a monitor client announces nothing. In one run the reflector is first BIRD, then
  * `tabby bgp run` (its own process), each with its own monitor. Printed: seconds from the
- * reflector's start until its monitor holds all C×M routes, peak RSS, and the ratio tabby/BIRD.
- * Modelled on /work/shared/bench/bgp-reflect.sh. Needs root, bird2.
+ * reflector's start until its monitor holds all C×M routes, CPU seconds, and memory — RSS and its
+ * anonymous (RssAnon), file (RssFile) parts, Pss and Private (bench/bgp-util.ts procMemDetail) at
+ * the peak (sampled while the routes flow) and after 15 s idle — for both, Node's own floor in the
+ * same run, and the ratios tabby/BIRD of each. Modelled on /work/shared/bench/bgp-reflect.sh.
+ * Needs root, bird2.
  *
  * Run: npx tsc -p . && node dist/bench/bgp-reflect.js [--clients 20] [--routes-each 5000] [--rounds 1]
+ *      [--tabby-only] [--idle 15] [--node-arg FLAG]... [--smaps DIR] [--keep]
  * One namespace ttb2f<pid>: BIRD RR 192.0.2.1, tabby RR 192.0.2.2, clients .11…, monitors after them.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   birdRouteCount,
   flag,
+  memLine,
+  memRatios,
   pidOf,
   procCpuS,
-  procMem,
+  procMemDetail,
   s,
+  sampleMemPeak,
   sh,
   startBird,
   startTabby,
@@ -28,6 +35,7 @@ import {
   tabbyMemoryLine,
   trySh,
   until,
+  type MemFigures,
   type Tabby,
 } from "./bgp-util.js";
 
@@ -42,6 +50,9 @@ const keep = argv.includes("--keep");
 const nodeArgs: string[] = [];
 for (let i = 0; i < argv.length; i++) if (argv[i] === "--node-arg") nodeArgs.push(argv[++i]!);
 const only = argv.includes("--tabby-only");
+/** --smaps DIR: copies of the tabby reflector's /proc/PID/smaps at all-held and idle, for a per-mapping breakdown. */
+const smapsDir = argv.includes("--smaps") ? argv[argv.indexOf("--smaps") + 1] : undefined;
+const saveSmaps = (pid: number, name: string) => smapsDir && writeFileSync(join(smapsDir, `${name}.smaps`), readFileSync(`/proc/${pid}/smaps`));
 let tabby: Tabby | undefined;
 
 const client = (i: number) => `192.0.2.${10 + i}`;
@@ -88,7 +99,18 @@ function startClients(): void {
   startBird(NS, join(dir, "mt"));
 }
 
-async function birdRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
+interface RrRun {
+  ms: number;
+  cpuS: number;
+  /** The largest figures while the routes flowed (sampled) … */
+  peak: MemFigures;
+  /** … and 15 s after the monitor held them all. */
+  idle: MemFigures;
+}
+
+const IDLE_S = flag(argv, "--idle", 15);
+
+async function birdRr(): Promise<RrRun> {
   const base = join(dir, "rr");
   let conf = "router id 192.0.2.1;\nprotocol device {}\n";
   for (let i = 1; i <= C + 2; i++) {
@@ -98,15 +120,19 @@ async function birdRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
   writeFileSync(`${base}.conf`, conf);
   const t0 = performance.now();
   startBird(NS, base);
+  const pid = await until(() => pidOf(base) !== undefined, 10, 10, "BIRD RR's pid file").then(() => pidOf(base)!);
+  const sampler = sampleMemPeak(pid);
   const t1 = await until(() => birdRouteCount(NS, join(dir, "mb")) === N, 50, 600, "BIRD RR monitor");
-  const hwmKb = procMem(pidOf(base)!).hwmKb;
-  const cpuS = procCpuS(pidOf(base)!);
+  const peak = sampler.stop();
+  const cpuS = procCpuS(pid);
+  await sleep(IDLE_S * 1000);
+  const idle = procMemDetail(pid);
   stopBird(base);
   await until(() => birdRouteCount(NS, join(dir, "mb")) === 0, 100, 60, "BIRD RR monitor to drop the routes");
-  return { ms: t1 - t0, hwmKb, cpuS };
+  return { ms: t1 - t0, cpuS, peak, idle };
 }
 
-async function tabbyRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
+async function tabbyRr(): Promise<RrRun> {
   const config = join(dir, "rr.yaml");
   const control = join(dir, "rr.ctl");
   let y = `routerId: 192.0.2.2\nasNumber: 65000\nclusterId: 1.1.1.1\nlisten: { address: 192.0.2.2, port: 179 }\ncontrol: ${control}\npeers:\n`;
@@ -118,25 +144,29 @@ async function tabbyRr(): Promise<{ ms: number; hwmKb: number; cpuS: number }> {
   const t0 = performance.now();
   tabby = startTabby(NS, config, control, join(dir, "rr.log"), nodeArgs);
   const t = tabby;
+  const sampler = sampleMemPeak(t.pid);
   const t1 = await until(() => birdRouteCount(NS, join(dir, "mt")) === N, 50, 600, "tabby RR monitor");
-  const hwmKb = procMem(t.pid).hwmKb;
+  const peak = sampler.stop();
   const cpuS = procCpuS(t.pid);
-  console.log(`tabby_rr_memory rss_kB=${procMem(t.pid).rssKb} ${await tabbyMemoryLine(t, N)}`);
+  console.log(`tabby_rr_heap_at_all_held ${await tabbyMemoryLine(t, N)}`);
+  saveSmaps(t.pid, "tabby-all-held");
   // once idle, the speaker's memory reducer gives the burst's young generation back
-  await sleep(15_000);
-  console.log(`tabby_rr_memory_after_15s_idle rss_kB=${procMem(t.pid).rssKb} ${await tabbyMemoryLine(t, N)}`);
+  await sleep(IDLE_S * 1000);
+  const idle = procMemDetail(t.pid);
+  saveSmaps(t.pid, "tabby-idle");
+  console.log(`tabby_rr_heap_after_${IDLE_S}s_idle ${await tabbyMemoryLine(t, N)}`);
   await stopTabby(t);
   await until(() => birdRouteCount(NS, join(dir, "mt")) === 0, 100, 60, "tabby RR monitor to drop the routes");
-  return { ms: t1 - t0, hwmKb, cpuS };
+  return { ms: t1 - t0, cpuS, peak, idle };
 }
 
-/** RSS of a Node process that holds nothing (the runtime's own floor), in the same run. */
-async function nodeFloorKb(): Promise<number> {
+/** The memory of a Node process that holds nothing (the runtime's own floor), in the same run. */
+async function nodeFloor(): Promise<MemFigures> {
   const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1e6)"], { stdio: "ignore" });
   await sleep(1500);
-  const kb = procMem(c.pid!).rssKb;
+  const m = procMemDetail(c.pid!);
   c.kill("SIGKILL");
-  return kb;
+  return m;
 }
 
 async function main(): Promise<void> {
@@ -148,20 +178,30 @@ async function main(): Promise<void> {
   const t: number[] = [];
   const bc: number[] = [];
   const tc: number[] = [];
-  const floor = await nodeFloorKb();
-  console.log(`node_floor_rss_kB ${floor} (node -e holding nothing, same run)`);
+  const floor = await nodeFloor();
+  console.log(`node_floor ${memLine(floor)} (node -e holding nothing, same run)`);
   for (let r = 1; r <= rounds; r++) {
+    let br: RrRun | undefined;
     if (!only) {
-      const br = await birdRr();
+      br = await birdRr();
       b.push(br.ms);
       bc.push(br.cpuS);
-      console.log(`bird_rr_s ${s(br.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${br.hwmKb} rr_cpu_s=${br.cpuS.toFixed(2)}`);
+      console.log(`bird_rr_s ${s(br.ms)} clients=${C} routes_each=${M} total=${N} rr_cpu_s=${br.cpuS.toFixed(2)}`);
+      console.log(`bird_rr_memory peak: ${memLine(br.peak)}`);
+      console.log(`bird_rr_memory ${IDLE_S}s_idle: ${memLine(br.idle)}`);
       await sleep(500);
     }
     const tr = await tabbyRr();
     t.push(tr.ms);
     tc.push(tr.cpuS);
-    console.log(`tabby_rr_s ${s(tr.ms)} clients=${C} routes_each=${M} total=${N} rr_peak_rss_kB=${tr.hwmKb} rr_cpu_s=${tr.cpuS.toFixed(2)}`);
+    console.log(`tabby_rr_s ${s(tr.ms)} clients=${C} routes_each=${M} total=${N} rr_cpu_s=${tr.cpuS.toFixed(2)}`);
+    console.log(`tabby_rr_memory peak: ${memLine(tr.peak)}`);
+    console.log(`tabby_rr_memory ${IDLE_S}s_idle: ${memLine(tr.idle)}`);
+    console.log(`tabby_rr_above_node_floor peak: anon_kB=${tr.peak.anonKb - floor.anonKb} ${IDLE_S}s_idle: anon_kB=${tr.idle.anonKb - floor.anonKb}`);
+    if (br) {
+      console.log(`memory ratio tabby/bird peak: ${memRatios(tr.peak, br.peak)}`);
+      console.log(`memory ratio tabby/bird ${IDLE_S}s_idle: ${memRatios(tr.idle, br.idle)}`);
+    }
     await sleep(500);
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;

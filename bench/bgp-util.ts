@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { queryControl } from "../src/bgp/control.js";
 
-export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+/** The CLI the benches run: this build's, or TABBY_BENCH_CLI (another build's main.js, for a before/after in one sitting). */
+export const CLI = process.env["TABBY_BENCH_CLI"] ?? fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
 export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
@@ -107,12 +108,19 @@ export async function tabbyMemoryLine(t: Tabby, n?: number): Promise<string> {
   try {
     const m = (await queryControl(t.control, { op: "memory" }, 5000)) as {
       heapUsed: number;
+      heapPhysical?: number;
+      malloced?: number;
       external: number;
-      spaces: Record<string, { size: number; used: number }>;
+      spaces: Record<string, { size: number; used: number; physical?: number }>;
     };
     const mbs = (b: number) => (b / 1048576).toFixed(1);
     const per = n ? ` (${Math.round(m.heapUsed / n)} B/route of heap)` : "";
-    return `heap_used_MB=${mbs(m.heapUsed)}${per} new_space_MB=${mbs(m.spaces.new_space?.size ?? 0)} old_space_used_MB=${mbs(m.spaces.old_space?.used ?? 0)} external_MB=${mbs(m.external)}`;
+    // every space with something resident: physical/used
+    const spaces = Object.entries(m.spaces)
+      .filter(([, v]) => (v.physical ?? v.size) > 0)
+      .map(([k, v]) => `${k.replace(/_space$/, "")}=${mbs(v.physical ?? v.size)}/${mbs(v.used)}`)
+      .join(",");
+    return `heap_used_MB=${mbs(m.heapUsed)}${per} heap_resident_MB=${mbs(m.heapPhysical ?? NaN)} v8_malloced_MB=${mbs(m.malloced ?? NaN)} new_space_MB=${mbs(m.spaces.new_space?.size ?? 0)} old_space_used_MB=${mbs(m.spaces.old_space?.used ?? 0)} external_MB=${mbs(m.external)} spaces_resident/used_MB=${spaces}`;
   } catch (e) {
     return `memory_op_failed=${JSON.stringify(String(e))}`;
   }
@@ -123,6 +131,92 @@ export function procMem(pid: number): { rssKb: number; hwmKb: number } {
   const s = readFileSync(`/proc/${pid}/status`, "utf8");
   const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? NaN);
   return { rssKb: f("VmRSS"), hwmKb: f("VmHWM") };
+}
+
+/**
+ * A process's memory in kB, from /proc/PID/status and /proc/PID/smaps_rollup: RSS and its parts
+ * (RssAnon: heap, stacks, malloc — what the process itself needs; RssFile: mapped files such as
+ * the node or bird binary and its libraries, shared with every process running them; RssShmem),
+ * Pss (each shared page divided among the processes that map it) and Private (pages only this
+ * process maps, clean + dirty; a binary's file pages count here when no other process runs it).
+ */
+export interface MemFigures {
+  rssKb: number;
+  anonKb: number;
+  fileKb: number;
+  shmemKb: number;
+  pssKb: number;
+  privateKb: number;
+}
+
+export const MEM_FIELDS = ["rssKb", "anonKb", "fileKb", "shmemKb", "pssKb", "privateKb"] as const;
+
+export function procMemDetail(pid: number): MemFigures {
+  const st = readFileSync(`/proc/${pid}/status`, "utf8");
+  const sm = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const f = (text: string, k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    rssKb: f(st, "VmRSS"),
+    anonKb: f(st, "RssAnon"),
+    fileKb: f(st, "RssFile"),
+    shmemKb: f(st, "RssShmem"),
+    pssKb: f(sm, "Pss"),
+    privateKb: f(sm, "Private_Clean") + f(sm, "Private_Dirty"),
+  };
+}
+
+/** `rss_kB=… anon_kB=… file_kB=… shmem_kB=… pss_kB=… private_kB=…` with a prefix on each key. */
+export function memLine(m: MemFigures, prefix = ""): string {
+  const names: Record<(typeof MEM_FIELDS)[number], string> = {
+    rssKb: "rss",
+    anonKb: "anon",
+    fileKb: "file",
+    shmemKb: "shmem",
+    pssKb: "pss",
+    privateKb: "private",
+  };
+  return MEM_FIELDS.map((k) => `${prefix}${names[k]}_kB=${m[k]}`).join(" ");
+}
+
+/** Each figure's ratio a/b, e.g. `rss 6.71 anon 2.10 …`. */
+export function memRatios(a: MemFigures, b: MemFigures): string {
+  const names: Record<(typeof MEM_FIELDS)[number], string> = {
+    rssKb: "rss",
+    anonKb: "anon",
+    fileKb: "file",
+    shmemKb: "shmem",
+    pssKb: "pss",
+    privateKb: "private",
+  };
+  return MEM_FIELDS.filter((k) => k !== "shmemKb")
+    .map((k) => `${names[k]} ${(a[k] / b[k]).toFixed(2)}`)
+    .join(" ");
+}
+
+/**
+ * The largest of each figure while it runs: samples the process every `ms` (the kernel keeps only
+ * the peak RSS, VmHWM; the peak of its anonymous or private part is sampled). `stop` returns the maxima.
+ */
+export function sampleMemPeak(pid: number, ms = 100): { stop: () => MemFigures; now: () => MemFigures } {
+  const max: MemFigures = { rssKb: 0, anonKb: 0, fileKb: 0, shmemKb: 0, pssKb: 0, privateKb: 0 };
+  const take = () => {
+    try {
+      const m = procMemDetail(pid);
+      for (const k of MEM_FIELDS) if (m[k] > max[k]) max[k] = m[k];
+    } catch {
+      /* gone */
+    }
+  };
+  take();
+  const timer = setInterval(take, ms);
+  return {
+    now: () => ({ ...max }),
+    stop: () => {
+      clearInterval(timer);
+      take();
+      return { ...max };
+    },
+  };
 }
 
 /** CPU seconds (user + system) the process has used, from /proc/PID/stat. */

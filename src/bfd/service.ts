@@ -23,21 +23,10 @@ import {
   type Step,
 } from "./session.js";
 import type { BfdPath, BfdTransport, ReceivedPacket } from "./udp.js";
-import { signControl, validateAuthConfig, verifyControl, type AuthRxState, type BfdAuthConfig } from "./wire/auth.js";
+import { signControl, verifyControl, type AuthRxState, type BfdAuthConfig } from "./wire/auth.js";
 
-/** Per-peer options as configured: milliseconds and a count. */
-export interface BfdOptions {
-  minRx: number;
-  minTx: number;
-  multiplier: number;
-  /** RFC 5883 (UDP 4784, no TTL check) instead of RFC 5881. */
-  multihop?: boolean;
-  /** Authentication (RFC 5880 §6.7); without it, authenticated packets are discarded. */
-  auth?: BfdAuthConfig;
-}
-
-/** FRR's defaults (bfdd: receive-interval 300, transmit-interval 300, detect-multiplier 3). */
-export const BFD_DEFAULTS: Readonly<BfdOptions> = { minRx: 300, minTx: 300, multiplier: 3 };
+import { validateOptions, type BfdOptions } from "./options.js";
+export { BFD_DEFAULTS, validateOptions, type BfdOptions } from "./options.js";
 
 export interface BfdWatch {
   close(): void;
@@ -269,18 +258,6 @@ export class BfdService {
       e.timer = timer;
     }
   }
-}
-
-export function validateOptions(o: BfdOptions): void {
-  const ms = (v: unknown, what: string) => {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 4_294_967)
-      throw new BfdError("BFD_CONFIG", `bfd ${what} must be 1..4294967 milliseconds: ${String(v)}`);
-  };
-  ms(o.minRx, "minRx");
-  ms(o.minTx, "minTx");
-  if (typeof o.multiplier !== "number" || !Number.isInteger(o.multiplier) || o.multiplier < 1 || o.multiplier > 255)
-    throw new BfdError("BFD_CONFIG", `bfd multiplier must be 1..255: ${String(o.multiplier)}`);
-  if (o.auth !== undefined) validateAuthConfig(o.auth);
 }
 
 function optionsKey(o: BfdOptions, local: string | undefined): string {

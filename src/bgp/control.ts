@@ -13,7 +13,7 @@
 import * as net from "node:net";
 import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { getHeapSpaceStatistics } from "node:v8";
+import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 import { BgpError } from "./errors.js";
 import type { Speaker } from "./speaker.js";
 
@@ -46,12 +46,25 @@ export interface ControlExtras {
   flows?(): unknown;
 }
 
-/** The process's memory in bytes: RSS, V8's heap (total, used, and per space), external and ArrayBuffer memory. */
+/**
+ * The process's memory in bytes: RSS, V8's heap (total, used, resident, and per space: size, used,
+ * resident), what V8 itself has malloc'd (compiler zones and the like), external and ArrayBuffer memory.
+ */
 export function memoryBreakdown(): Record<string, unknown> {
   const m = process.memoryUsage();
-  const spaces: Record<string, { size: number; used: number }> = {};
-  for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name] = { size: sp.space_size, used: sp.space_used_size };
-  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, spaces };
+  const h = getHeapStatistics();
+  const spaces: Record<string, { size: number; used: number; physical: number }> = {};
+  for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name] = { size: sp.space_size, used: sp.space_used_size, physical: sp.physical_space_size };
+  return {
+    rss: m.rss,
+    heapTotal: m.heapTotal,
+    heapUsed: m.heapUsed,
+    heapPhysical: h.total_physical_size,
+    malloced: h.malloced_memory,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    spaces,
+  };
 }
 
 export function answer(speaker: Answerable, req: unknown, extras: ControlExtras = {}): ControlResponse {

@@ -9,7 +9,7 @@
 import { isIP } from "node:net";
 import { TabbyError, hasCode } from "../errors.js";
 import type { PeerConfig, OriginatedRoute, GracefulRestartOptions } from "../bgp/speaker.js";
-import { BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
+import { BFD_DEFAULTS, validateOptions } from "../bfd/options.js";
 import { compilePolicy } from "../bgp/policy.js";
 import { formatPath, locateYaml, nearest, type YamlPath } from "./yaml-where.js";
 

@@ -19,18 +19,15 @@ import { parseCommandLine } from "./parse.js";
 import { UsageError } from "./command.js";
 import { Speaker } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
-import { FibInstaller } from "../dataplane/fib-installer.js";
-import { RouteTable } from "../dataplane/routes.js";
-import { ExecRunner } from "../dataplane/exec.js";
 import { systemClock } from "../clock.js";
-import { BfdService } from "../bfd/service.js";
-import { UdpTransport } from "../bfd/udp.js";
+import type { BfdService } from "../bfd/service.js";
+import type { FailureDetector, PeerConfig } from "../bgp/speaker.js";
 import { TabbyError } from "../errors.js";
 import type { Server } from "node:http";
-import { speakerRegistry } from "../metrics/speaker-metrics.js";
-import { serveHttp } from "../metrics/http.js";
-import { DEFAULT_METRICS_PORT } from "../health/config.js";
 import { startMemoryReducer } from "../bgp/memory-reducer.js";
+// The metrics (prom-client, node:http), the kernel route installer and BFD (its service, sockets
+// and node:crypto) are loaded only when the config turns them on: a reflector without them does not carry them (docs/benchmarks.md
+// "Reflector memory"; src/cli/lazy-load.test.ts checks what a plain speaker loads).
 
 import { parseConfig } from "./bgp-run-config.js";
 export { parseConfig, type BgpRunConfig } from "./bgp-run-config.js";
@@ -49,6 +46,49 @@ function readConfigText(file: string): string {
   }
 }
 
+type Log = (level: string, msg: string, fields?: Record<string, unknown>) => void;
+
+/**
+ * BFD for the peers that ask for it: the service (src/bfd/) is loaded, and its sockets opened,
+ * with the first config (at start or on SIGHUP) that has a `bfd` peer; until then there are no
+ * BFD sessions to report.
+ */
+class LazyBfd implements FailureDetector {
+  private service: BfdService | undefined;
+  constructor(private readonly log: Log) {}
+
+  async ensure(peers: readonly PeerConfig[]): Promise<void> {
+    if (this.service || !peers.some((p) => p.bfd)) return;
+    const [{ BfdService }, { UdpTransport }] = await Promise.all([import("../bfd/service.js"), import("../bfd/udp.js")]);
+    this.service ??= new BfdService(new UdpTransport({ log: this.log }), { log: this.log });
+  }
+
+  watch(...args: Parameters<FailureDetector["watch"]>): ReturnType<FailureDetector["watch"]> {
+    if (!this.service) throw new TabbyError("CLI_INTERNAL", "a BFD peer before the BFD service was loaded");
+    return this.service.watch(...args);
+  }
+
+  status(): ReturnType<BfdService["status"]> {
+    return this.service?.status() ?? [];
+  }
+
+  async close(): Promise<void> {
+    await this.service?.close();
+  }
+}
+
+/** `installRoutes: true`: learned best paths into this namespace's kernel, next hops off the connected networks resolved recursively. */
+async function fibInstaller(log: Log) {
+  const [{ FibInstaller }, { RouteTable }, { ExecRunner }] = await Promise.all([
+    import("../dataplane/fib-installer.js"),
+    import("../dataplane/routes.js"),
+    import("../dataplane/exec.js"),
+  ]);
+  const runner = new ExecRunner();
+  const table = new RouteTable(runner);
+  return new FibInstaller(runner, systemClock, log, 20, { connected: () => table.connected({ v6Routes: false }) });
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseCommandLine("bgp run", argv, io);
   if (!parsed) return 0;
@@ -63,8 +103,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (level === "debug" && !verbose) return;
     io.stderr.write(`${new Date().toISOString()} ${level} ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
   };
-  // BFD: sockets open only when a peer asks for it
-  const bfd = new BfdService(new UdpTransport({ log }), { log });
+  // BFD: loaded, and its sockets opened, only when a peer asks for it
+  const bfd = new LazyBfd(log);
+  await bfd.ensure(cfg.peers ?? []);
   const speaker = new Speaker({
     failureDetector: bfd,
     routerId: cfg.routerId,
@@ -77,9 +118,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   });
   // installRoutes: learned best paths into the kernel, as the agent does (it is read at start only)
   // next hops off the connected networks resolve recursively through the other learned routes
-  const fibRunner = new ExecRunner();
-  const fibTable = new RouteTable(fibRunner);
-  const fib = cfg.installRoutes ? new FibInstaller(fibRunner, systemClock, log, 20, { connected: () => fibTable.connected({ v6Routes: false }) }) : undefined;
+  const fib = cfg.installRoutes ? await fibInstaller(log) : undefined;
   if (fib) speaker.onFibChange((changes) => fib.onChanges(changes));
   speaker.setPeers(cfg.peers ?? []);
   speaker.setOriginated(cfg.announce ?? []);
@@ -95,6 +134,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
   let metricsServer: Server | undefined;
   if (cfg.metrics) {
+    const [{ speakerRegistry }, { serveHttp }, { DEFAULT_METRICS_PORT }] = await Promise.all([
+      import("../metrics/speaker-metrics.js"),
+      import("../metrics/http.js"),
+      import("../health/config.js"),
+    ]);
     const reg = speakerRegistry({ peers: () => speaker.peerStatus(), bfd: () => bfd.status() });
     const host = cfg.metrics.address ?? "127.0.0.1";
     const port = cfg.metrics.port ?? DEFAULT_METRICS_PORT;
@@ -102,9 +146,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     log("info", "serving metrics", { address: `${host.includes(":") ? `[${host}]` : host}:${port}` });
   }
   // SIGHUP re-reads the file and reconciles peers and announcements
-  const reload = () => {
+  const reload = async () => {
     try {
       const next = parseConfig(readFileSync(file, "utf8"), file);
+      await bfd.ensure(next.peers ?? []);
       speaker.setPeers(next.peers ?? []);
       speaker.setOriginated(next.announce ?? []);
       io.stderr.write(`${new Date().toISOString()} info configuration reloaded\n`);
@@ -112,14 +157,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       io.stderr.write(`${new Date().toISOString()} error reload failed: ${e instanceof Error ? e.message : String(e)}\n`);
     }
   };
-  process.on("SIGHUP", reload);
+  const onHup = () => void reload();
+  process.on("SIGHUP", onHup);
   const how = await new Promise<"stop" | "restart">((resolve) => {
     process.once("SIGTERM", () => resolve("stop"));
     process.once("SIGINT", () => resolve("stop"));
     // graceful restart: leave without NOTIFICATIONs so helpers keep our routes
     if (grCfg) process.once("SIGUSR2", () => resolve("restart"));
   });
-  process.off("SIGHUP", reload);
+  process.off("SIGHUP", onHup);
   stopReducer();
   if (how === "restart") {
     io.stderr.write(`${new Date().toISOString()} info stopping for a graceful restart\n`);

@@ -15,7 +15,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
 import { MemoryStore } from "./memory.js";
-import { SqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
 
 export const DEFAULT_DATASTORE_URL = "sqlite:///var/lib/tabby/tabby.db";
@@ -95,8 +94,11 @@ export async function openStore(url?: string, env: NodeJS.ProcessEnv = process.e
   const resolved = url ?? resolveDatastoreUrl(undefined, env);
   const parsed = parseDatastoreUrl(resolved);
   switch (parsed.kind) {
-    case "sqlite":
+    case "sqlite": {
+      // Loaded only when used: an agent on etcd does not carry the SQLite addon (issue #15).
+      const { SqliteStore } = await import("./sqlite.js");
       return SqliteStore.open(parsed.path, { create: opts.create ?? true });
+    }
     case "memory":
       return new MemoryStore();
     case "etcd": {

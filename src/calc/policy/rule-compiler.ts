@@ -19,7 +19,7 @@
  */
 import { createHash } from "node:crypto";
 import { makeUniqueId, parseSelector, rewriteNamespaceSelector, NAMESPACE_LABEL, SERVICE_ACCOUNT_LABEL_PREFIX, type Selector } from "../../selector/index.js";
-import { unenforceableCriteria, type EntityRule, type Port, type Protocol, type Rule } from "../../model/index.js";
+import { unenforceableCriteria, type EntityRule, type Port, type Protocol, type Rule } from "../../model/rules.js";
 import type { CompiledRule, PortRange, RuleAction, RuleMatch } from "../policy-output.js";
 import { SERVICE_ACCOUNT_LABEL } from "./decode.js";
 import { tryParsePrefix } from "../../net/index.js";

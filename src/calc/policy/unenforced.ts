@@ -7,7 +7,7 @@
  * cannot be rendered is skipped), and the agent reports it through this function.
  * Pure: no I/O.
  */
-import { unenforceableCriteria, type Rule } from "../../model/index.js";
+import { unenforceableCriteria, type Rule } from "../../model/rules.js";
 import type { StoredObject } from "../../model/stored.js";
 import { parseKey } from "./decode.js";
 
