@@ -3,7 +3,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,4 +70,18 @@ test("bgp run serves /metrics where the config says", async () => {
   child.kill("SIGTERM");
   await new Promise((r) => child.once("exit", r));
   pid = undefined;
+});
+
+test("bgp run takes SIGTERM from the moment its control socket exists: a clean stop, exit 0", async () => {
+  const conf = join(dir, "signal.yaml");
+  const sock = join(dir, "signal.sock");
+  writeFileSync(conf, `routerId: 10.0.0.2\nasNumber: 64512\nlisten: false\ncontrol: ${sock}\n`);
+  const main = fileURLToPath(new URL("./main.js", import.meta.url));
+  const child = spawn(process.execPath, [main, "bgp", "run", "-c", conf], { stdio: "ignore" });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once("exit", (code, sig) => r([code, sig])));
+  // a supervisor that waits for the socket file and signals at once: poll as tightly as we can
+  for (let i = 0; i < 20000 && !existsSync(sock); i++) await sleep(1);
+  assert.ok(existsSync(sock), "the control socket never appeared");
+  child.kill("SIGTERM");
+  assert.deepEqual(await exited, [0, null], "killed by the signal instead of stopping cleanly");
 });

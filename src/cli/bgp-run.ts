@@ -131,20 +131,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     requestRefresh: (peer?: string, f?: "ipv4" | "ipv6") => speaker.requestRefresh(peer, f),
     bfdStatus: () => bfd.status(),
   };
-  const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
-  let metricsServer: Server | undefined;
-  if (cfg.metrics) {
-    const [{ speakerRegistry }, { serveHttp }, { DEFAULT_METRICS_PORT }] = await Promise.all([
-      import("../metrics/speaker-metrics.js"),
-      import("../metrics/http.js"),
-      import("../health/config.js"),
-    ]);
-    const reg = speakerRegistry({ peers: () => speaker.peerStatus(), bfd: () => bfd.status() });
-    const host = cfg.metrics.address ?? "127.0.0.1";
-    const port = cfg.metrics.port ?? DEFAULT_METRICS_PORT;
-    metricsServer = await serveHttp(host, port, { metrics: { contentType: reg.contentType, render: () => reg.metrics() } });
-    log("info", "serving metrics", { address: `${host.includes(":") ? `[${host}]` : host}:${port}` });
-  }
+  // Signals are taken before the control socket exists: a supervisor that waits for the socket
+  // may signal at once, and an unhandled SIGHUP or SIGTERM would kill the process.
   // SIGHUP re-reads the file and reconciles peers and announcements
   const reload = async () => {
     try {
@@ -159,12 +147,27 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   };
   const onHup = () => void reload();
   process.on("SIGHUP", onHup);
-  const how = await new Promise<"stop" | "restart">((resolve) => {
+  const stopped = new Promise<"stop" | "restart">((resolve) => {
     process.once("SIGTERM", () => resolve("stop"));
     process.once("SIGINT", () => resolve("stop"));
     // graceful restart: leave without NOTIFICATIONs so helpers keep our routes
     if (grCfg) process.once("SIGUSR2", () => resolve("restart"));
   });
+  const control = await serveControl(answerable, cfg.control ?? DEFAULT_CONTROL_SOCKET);
+  let metricsServer: Server | undefined;
+  if (cfg.metrics) {
+    const [{ speakerRegistry }, { serveHttp }, { DEFAULT_METRICS_PORT }] = await Promise.all([
+      import("../metrics/speaker-metrics.js"),
+      import("../metrics/http.js"),
+      import("../health/config.js"),
+    ]);
+    const reg = speakerRegistry({ peers: () => speaker.peerStatus(), bfd: () => bfd.status() });
+    const host = cfg.metrics.address ?? "127.0.0.1";
+    const port = cfg.metrics.port ?? DEFAULT_METRICS_PORT;
+    metricsServer = await serveHttp(host, port, { metrics: { contentType: reg.contentType, render: () => reg.metrics() } });
+    log("info", "serving metrics", { address: `${host.includes(":") ? `[${host}]` : host}:${port}` });
+  }
+  const how = await stopped;
   process.off("SIGHUP", onHup);
   stopReducer();
   if (how === "restart") {
