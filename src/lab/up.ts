@@ -121,6 +121,7 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
     await buildBridgeFabric(plan, fx.runner);
   }
 
+  await raiseNeighbourLimits(plan, fx.runner);
   // The workloads' namespaces before any daemon starts in a namespace of its own: `ip netns
   // exec` gives each its own mount namespace, which every later `ip netns add` (a bind mount
   // under the shared /run/netns) propagates to. Then the one responder readies and serves them.
@@ -250,6 +251,25 @@ export function acrossHosts(workloads: readonly WorkloadPlan[]): WorkloadPlan[] 
   return out;
 }
 
+/**
+ * The kernel's neighbour tables (ARP, NDP) are one table per family for ALL network namespaces,
+ * and past `gc_thresh3` entries (default 1,024) every new neighbour fails: "neighbour table
+ * overflow" in the kernel log, first contacts dropped. A lab needs about two entries per workload
+ * (the workload's for its gateway, the host's for the workload) and one per host a host talks to;
+ * a 50 × 10 lab that checks its matrix needs ~3,600 a family. The limits are raised (never
+ * lowered) in the root namespace, where the kernel keeps them, as a data center host running many
+ * pods would configure them.
+ */
+async function raiseNeighbourLimits(plan: LabPlan, runner: CommandRunner): Promise<void> {
+  const hosts = plan.hosts.length + 4; // routers, reflectors, the gateway
+  const need = 2 * plan.workloads.length + hosts * hosts + 1024;
+  const keys = ["ipv4", "ipv6"].flatMap((f) => [2, 3].map((n) => `net.${f}.neigh.default.gc_thresh${n}`));
+  const now = (await sh(runner, "sysctl", ["-n", ...keys])).split("\n").map((v) => Number.parseInt(v, 10) || 0);
+  const want = keys.map((k, i) => [k, Math.max(now[i] ?? 0, k.endsWith("3") ? need : need / 2)] as const);
+  const raise = want.filter(([, v], i) => v > (now[i] ?? 0)).map(([k, v]) => `${k}=${Math.ceil(v)}`);
+  if (raise.length) await sh(runner, "sysctl", ["-q", "-w", ...raise]);
+}
+
 /** Above this many hosts, `lab up` without --topology uses route reflectors: a full mesh is n(n-1)/2 sessions. */
 export const AUTO_RR_ABOVE = 20;
 /** CNI ADDs (and their labels) in flight at once. */
@@ -270,14 +290,22 @@ async function clearLeftovers(plan: LabPlan, say: (l: string) => void, fx: LabEf
 }
 
 /**
+ * Node's compile cache for the lab's processes (NODE_COMPILE_CACHE: V8's compiled code kept on
+ * disk, so the 50 agents and the CNI plugin started for every workload do not each compile the
+ * same code again; measured ~10 % of a CNI ADD's CPU).
+ */
+export const compileCache = (dir: string) => join(dir, "node-compile-cache");
+
+/**
  * Shell wrappers: the CNI bin dir a runtime would use (the plugins as `tabby cni install` puts
  * them: the bundles when built), and `tabby` on PATH for `lab exec`.
  */
 function writeWrappers(dir: string): void {
+  const cache = `NODE_COMPILE_CACHE="${compileCache(dir)}"`;
   const files: [string, string][] = [
-    [join(dir, "cni-bin", "tabby"), `exec "${NODE}" "${pluginEntry("tabby").entry}" "$@"`],
-    [join(dir, "cni-bin", "tabby-ipam"), `exec "${NODE}" "${pluginEntry("tabby-ipam").entry}" "$@"`],
-    [join(dir, "bin", "tabby"), `exec "${NODE}" "${CLI_MAIN}" "$@"`],
+    [join(dir, "cni-bin", "tabby"), `${cache} exec "${NODE}" "${pluginEntry("tabby").entry}" "$@"`],
+    [join(dir, "cni-bin", "tabby-ipam"), `${cache} exec "${NODE}" "${pluginEntry("tabby-ipam").entry}" "$@"`],
+    [join(dir, "bin", "tabby"), `${cache} exec "${NODE}" "${CLI_MAIN}" "$@"`],
   ];
   for (const [file, body] of files) {
     mkdirSync(join(file, ".."), { recursive: true });
@@ -377,7 +405,16 @@ export function agentSpec(state: LabState, h: HostPlan, holdTime: number): Daemo
     String(holdTime),
     ...labExplainApiArgs(state.dir, h),
   ];
-  return { role: "agent", name: h.name, cmd: NODE, args, netns: h.netns, log: join(state.dir, `${h.name}.log`), marker: control };
+  return {
+    role: "agent",
+    name: h.name,
+    cmd: NODE,
+    args,
+    netns: h.netns,
+    log: join(state.dir, `${h.name}.log`),
+    marker: control,
+    env: { ...process.env, NODE_COMPILE_CACHE: compileCache(state.dir) },
+  };
 }
 
 export function startAgent(state: LabState, h: HostPlan, holdTime: number, fx: LabEffects = labEffects()): Promise<LabProcess> {
