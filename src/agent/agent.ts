@@ -40,7 +40,8 @@ export interface RouteProblem {
 /** Programs the kernel's routes: the full desired set of routes tabby owns. */
 export interface RoutePort {
   /** `refused`: routes the kernel would not take (the others took effect); retried next pass. */
-  reconcile(desired: KernelRoute[]): Promise<unknown>;
+  /** `reread: false`: the routes are as the last complete reconcile left them (no read needed). */
+  reconcile(desired: KernelRoute[], opts?: { reread?: boolean }): Promise<unknown>;
   /** Directly connected networks, for resolving learned next hops recursively (route-resolve.ts). */
   connected?(): Promise<string[]>;
   /** The routes tabby owns now (graceful restart: what the previous run installed). */
@@ -601,6 +602,8 @@ export class Agent {
       this.refusedKey = refusedKey;
     }
     // BFD for the directly connected peers that ask for it (needs the node's connected networks)
+    // what may have changed the kernel besides our own writes also makes the routes be read again
+    const reread = this.connectedStale || !this.connectedNets;
     const connected = await this.connectedNetworks();
     const bfd = planBfd(desired.peers, connected, this.opts.bfd);
     if (JSON.stringify([...bfd.off]) !== JSON.stringify([...this.bfdOff]))
@@ -641,7 +644,7 @@ export class Agent {
         since,
       );
     this.localDsts = localDsts;
-    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as
+    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned), { reread })) as
       | { refused?: { dst: string; reason: string }[] }
       | undefined;
     for (const e of this.convergence.programmed(this.clock.now())) {
