@@ -40,7 +40,8 @@ export interface RouteProblem {
 /** Programs the kernel's routes: the full desired set of routes tabby owns. */
 export interface RoutePort {
   /** `refused`: routes the kernel would not take (the others took effect); retried next pass. */
-  reconcile(desired: KernelRoute[]): Promise<unknown>;
+  /** `reread: false`: the routes are as the last complete reconcile left them (no read needed). */
+  reconcile(desired: KernelRoute[], opts?: { reread?: boolean }): Promise<unknown>;
   /** Directly connected networks, for resolving learned next hops recursively (route-resolve.ts). */
   connected?(): Promise<string[]>;
   /** The routes tabby owns now (graceful restart: what the previous run installed). */
@@ -185,6 +186,15 @@ export class Agent {
   private dirty = false;
   /** The routing half of the next pass is needed (a policy-only change skips it). */
   private routesDirty = true;
+  /**
+   * The connected networks as last read, and whether they may have changed since: a datastore
+   * change that touches routing (a local workload's interface and routes, the node's addresses)
+   * or a resync says so, as does a learned next hop they do not resolve; a pass for learned
+   * routes alone (BGP) otherwise reuses them. Reading them is three `ip` processes: in a
+   * 50-host lab every host's new block made every agent read them.
+   */
+  private connectedNets: string[] | undefined;
+  private connectedStale = true;
   private resyncPolicy = false;
   private stopped = false;
   private configured = new Set<string>();
@@ -245,7 +255,10 @@ export class Agent {
             }
           }
           this.deps.events?.datastoreUpdates?.(updates);
-          if (routing) this.changedSince ??= this.clock.now();
+          if (routing) {
+            this.changedSince ??= this.clock.now();
+            this.connectedStale = true;
+          }
           if (routing || policy) this.schedule(undefined, routing);
         },
         onStatus: (s) => {
@@ -497,6 +510,7 @@ export class Agent {
     if (this.stopped) return;
     this.resyncTimer = this.clock.setTimeout(() => {
       this.configured.clear();
+      this.connectedStale = true;
       this.resyncPolicy = true;
       this.schedule(0);
       this.armResync();
@@ -559,6 +573,21 @@ export class Agent {
   }
 
   /** The routing half of a pass: peers, originated blocks, workload interfaces, kernel routes. */
+  /** The connected networks: read again when they may have changed, else as last read. */
+  private async connectedNetworks(): Promise<string[] | undefined> {
+    if (!this.deps.routes.connected) return undefined;
+    if (this.connectedStale || !this.connectedNets) {
+      this.connectedStale = false; // a change during the read marks them stale again
+      try {
+        this.connectedNets = await this.deps.routes.connected();
+      } catch (err) {
+        this.connectedStale = true;
+        throw err;
+      }
+    }
+    return this.connectedNets;
+  }
+
   private async programRoutes(since: number | undefined): Promise<void> {
     await this.ensureSpeakerIdentity();
     const desired = computeHostDesired(this.state, this.opts.nodeName, this.deps.readSecret);
@@ -573,7 +602,9 @@ export class Agent {
       this.refusedKey = refusedKey;
     }
     // BFD for the directly connected peers that ask for it (needs the node's connected networks)
-    const connected = this.deps.routes.connected ? await this.deps.routes.connected() : undefined;
+    // what may have changed the kernel besides our own writes also makes the routes be read again
+    const reread = this.connectedStale || !this.connectedNets;
+    const connected = await this.connectedNetworks();
     const bfd = planBfd(desired.peers, connected, this.opts.bfd);
     if (JSON.stringify([...bfd.off]) !== JSON.stringify([...this.bfdOff]))
       for (const [peer, why] of bfd.off) this.log("info", "peer asks for BFD; running without it", { peer, reason: why });
@@ -601,6 +632,8 @@ export class Agent {
     if (connected) {
       const res = resolveNextHops(learned, connected);
       learned = res.routes;
+      // a next hop that does not resolve may on the next pass: look at the networks again then
+      if (res.unresolved.length) this.connectedStale = true;
       for (const u of res.unresolved) problems.push({ dst: u.dst, reason: u.reason });
     }
     // workload routes new since the last pass: their time runs from the datastore change
@@ -611,7 +644,7 @@ export class Agent {
         since,
       );
     this.localDsts = localDsts;
-    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned))) as
+    const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned), { reread })) as
       | { refused?: { dst: string; reason: string }[] }
       | undefined;
     for (const e of this.convergence.programmed(this.clock.now())) {

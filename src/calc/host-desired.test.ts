@@ -109,3 +109,26 @@ test("learned routes merge under local ones, ECMP next hops sorted", () => {
     { dst: "10.65.0.64/26", type: "unicast", via: ["10.99.0.12", "10.99.0.13"] },
   ]);
 });
+
+test("applyKeyUpdate with this node's name: another host's block asks for no pass, this host's (or one taken from it) does", () => {
+  const s = emptyHostState();
+  const aff = (host: string, cidr: string) => `/calico/ipam/v2/host/${host}/ipv4/block/${cidr}`;
+  const conf = JSON.stringify({ state: "confirmed" });
+  assert.equal(applyKeyUpdate(s, aff("h2", "10.65.1.0-26"), conf, "h1"), false, "h2's block: nothing of h1's changes");
+  assert.equal(s.blockAffinity.get("10.65.1.0/26"), "h2", "but the state knows it");
+  assert.equal(applyKeyUpdate(s, aff("h1", "10.65.0.0-26"), conf, "h1"), true);
+  assert.deepEqual(
+    computeHostDesired(s, "h1")
+      .originated.map((o) => o.prefix)
+      .filter((p) => p.startsWith("10.65.")),
+    ["10.65.0.0/26"],
+  );
+  assert.equal(applyKeyUpdate(s, aff("h2", "10.65.0.0-26"), conf, "h1"), true, "h1's block now h2's: h1 stops announcing it");
+  assert.deepEqual(
+    computeHostDesired(s, "h1")
+      .originated.map((o) => o.prefix)
+      .filter((p) => p.startsWith("10.65.")),
+    [],
+  );
+  assert.equal(applyKeyUpdate(s, aff("h2", "10.65.1.0-26"), undefined), true, "without a node name every change counts");
+});

@@ -79,9 +79,10 @@ export const WATCHED_PREFIXES = ["/calico/resources/v3/projectcalico.org/", "/ca
 /**
  * Applies one key change (value undefined = deleted) to the state: the stored JSON text, or the
  * object the agent decoded once for both pipelines (model/stored.ts). Returns true when the key
- * was one the state tracks — with `me` (this host's node name), a WorkloadEndpoint only when it
- * is or was on this host: the desired routes and interfaces read local endpoints only, so
- * another host's workload coming and going asks for no programming pass here. Values that do
+ * was one the state tracks — with `me` (this host's node name), a WorkloadEndpoint or a block
+ * affinity only when it is or was this host's: the desired routes and interfaces read local
+ * endpoints and blocks only, so another host's workload or block coming and going asks for no
+ * programming pass here. Values that do
  * not parse are ignored (treated as absent). The state copies what it keeps and never changes
  * the object: the policy graph may adopt it after this.
  */
@@ -91,9 +92,12 @@ export function applyKeyUpdate(state: HostState, key: string, value: string | St
     const node = aff[1]!;
     const cidr = aff[2]!.replace(/-(\d+)$/, "/$1");
     const confirmed = decodeStored(value)?.["state"] === "confirmed";
+    const before = state.blockAffinity.get(cidr);
     if (confirmed) state.blockAffinity.set(cidr, node);
-    else if (state.blockAffinity.get(cidr) === node) state.blockAffinity.delete(cidr);
-    return true;
+    else if (before === node) state.blockAffinity.delete(cidr);
+    // only this host's own blocks shape its routes and announcements (host-desired.ts,
+    // bgp-peer-policy.ts): another host's block asks for no pass here (its route comes by BGP)
+    return me === undefined || node === me || before === me;
   }
   const rk = parseResourceKey(key);
   if (!rk) return false;

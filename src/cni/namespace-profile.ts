@@ -18,6 +18,8 @@ import type { Store } from "../datastore/store.js";
 
 export async function ensureNamespaceProfile(store: Store, namespace: string, now: number): Promise<void> {
   const name = `kns.${namespace}`;
+  // Usually there already: a read takes no write lock, where a create that fails would
+  if (await store.get(resourceKey("Profile", name))) return;
   const profile = {
     apiVersion: "projectcalico.org/v3",
     kind: "Profile",
@@ -42,6 +44,7 @@ export function networkProfileName(network: string): string {
 
 export async function ensureNetworkProfile(store: Store, network: string, now: number): Promise<string> {
   const name = networkProfileName(network);
+  if (await store.get(resourceKey("Profile", name))) return name;
   const profile = {
     apiVersion: "projectcalico.org/v3",
     kind: "Profile",

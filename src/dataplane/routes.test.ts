@@ -121,6 +121,33 @@ test("RouteTable.reconcile runs nothing when in sync, and reports a failed batch
   await assert.rejects(table.reconcile([]), (e: Error & { code?: string }) => e.code === "DP_COMMAND_FAILED" && /invalid gateway/.test(e.message));
 });
 
+test("RouteTable.reconcile with reread: false diffs against its last complete reconcile; a failure or a first call reads", async () => {
+  const runner = new FakeRunner().on("-4 route show", { stdout: V4_JSON }).on("-6 route show", { stdout: "[]" });
+  const table = new RouteTable(runner);
+  const v4 = parseIpRoutes(V4_JSON, 4);
+  await table.reconcile(v4, { reread: false }); // nothing known yet: reads
+  assert.equal(runner.calls.length, 2);
+  const more: Route[] = [...v4, { dst: "10.9.0.0/26", type: "unicast", via: ["10.99.0.12"] }];
+  await table.reconcile(more, { reread: false });
+  assert.deepEqual(runner.lines().slice(2), ["ip -force -batch -"], "no read: the last reconcile was complete");
+  assert.equal(runner.calls[2]!.input, "route replace 10.9.0.0/26 via 10.99.0.12 proto 152\n");
+  await table.reconcile(more, { reread: false });
+  assert.equal(runner.calls.length, 3, "in sync with what it wrote: nothing to run");
+  // a refused line: the kernel differs from the desired set, so the next call reads it again
+  runner.on("-batch", { code: 1, stderr: "Error: Nexthop has invalid gateway.\nCommand failed -:1\n" }, { once: true });
+  await table.reconcile([...more, { dst: "10.8.0.0/26", type: "unicast", via: ["10.77.0.1"] }], { reread: false });
+  await table.reconcile(more, { reread: false });
+  // (the fake kernel never changes, so after a read the batch is due again)
+  assert.deepEqual(runner.lines().slice(4), ["ip -j -4 route show proto 152 table main", "ip -j -6 route show proto 152 table main", "ip -force -batch -"]);
+  const before = runner.calls.length;
+  await table.reconcile(more);
+  assert.deepEqual(
+    runner.lines().slice(before, before + 2),
+    ["ip -j -4 route show proto 152 table main", "ip -j -6 route show proto 152 table main"],
+    "reread (the default) reads",
+  );
+});
+
 test("parseBatchFailures: each refused line with the kernel's reason", async () => {
   const { parseBatchFailures } = await import("./routes.js");
   const lines = [

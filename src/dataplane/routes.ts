@@ -230,6 +230,9 @@ export class RouteTable {
     return { ...(this.netns ? { netns: this.netns } : {}), ...(input !== undefined ? { input } : {}) };
   }
 
+  /** The routes the last complete reconcile left (normalized); undefined: read the kernel. */
+  private known: Route[] | undefined;
+
   async read(): Promise<Route[]> {
     const proto = String(RT_PROTO_TABBY);
     const v4 = await runOk(this.runner, "ip", ["-j", "-4", "route", "show", "proto", proto, "table", "main"], this.opts());
@@ -256,10 +259,17 @@ export class RouteTable {
 
   /**
    * Applies the difference; lines the kernel refuses are reported in `refused` (and kept in
-   * `refusals`), the rest take effect. Throws only when `ip` itself fails.
+   * `refusals`), the rest take effect. Throws only when `ip` itself fails. The difference is
+   * against the kernel's routes, read first — or, with `reread: false` and the last reconcile
+   * complete (every line taken), against what that reconcile left, as Felix's route table trusts
+   * its own writes between refreshes: two `ip` processes fewer. The caller asks for a read
+   * whenever something besides its own writes may have changed the routes (a local change, a
+   * periodic resync).
    */
-  async reconcile(desired: Route[]): Promise<{ added: number; removed: number; replaced: number; refused: RouteRefusal[] }> {
-    const actual = await this.read();
+  async reconcile(desired: Route[], opts: { reread?: boolean } = {}): Promise<{ added: number; removed: number; replaced: number; refused: RouteRefusal[] }> {
+    const known = this.known;
+    this.known = undefined; // until this reconcile is known to be complete
+    const actual = opts.reread === false && known ? known : await this.read();
     const ops = diffRoutes(desired, actual);
     const batch = renderBatch(ops);
     let refused: RouteRefusal[] = [];
@@ -272,6 +282,7 @@ export class RouteTable {
       }
     }
     this.refusals = refused;
+    if (refused.length === 0) this.known = desired.map(normalizeRoute);
     const failed = new Set(refused.map((r) => r.line));
     const present = new Set(actual.map((r) => normalizeRoute(r).dst));
     const ok = ops.replace.filter((r) => !failed.has(replaceLine(r)));

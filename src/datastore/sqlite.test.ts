@@ -157,6 +157,29 @@ describe("SqliteStore specifics", () => {
     await b.close();
   });
 
+  test("another connection's commits reach a watcher through the WAL file's change notification, with the poll an hour away", { timeout: 20_000 }, async () => {
+    const path = freshPath();
+    const a = SqliteStore.open(path, { pollIntervalMs: 3_600_000 });
+    const b = SqliteStore.open(path, { pollIntervalMs: 3_600_000 });
+    const seen: string[] = [];
+    let wake: () => void = () => {};
+    b.watch("/n/", 0, {
+      onEvents: (evs) => {
+        seen.push(...evs.map((e) => (e.type === "put" ? e.kv.value : "-")));
+        wake();
+      },
+      onError: assert.fail,
+    });
+    for (let i = 0; i < 5; i++) {
+      const arrived = new Promise<void>((r) => (wake = r));
+      await a.put(`/n/k${i}`, String(i));
+      await arrived; // no timer in b could have delivered it: only inotify on <db>-wal
+    }
+    assert.deepEqual(seen, ["0", "1", "2", "3", "4"]);
+    await a.close();
+    await b.close();
+  });
+
   test("a lease left behind by a closed connection is collected by another connection's poll tick, with no operation", async () => {
     const path = freshPath();
     const clock = new FakeClock();

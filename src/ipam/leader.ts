@@ -54,6 +54,10 @@ export class LeaderElector {
       }
       this.lease = undefined; // expired: someone else may lead now
     }
+    // A follower looks before it tries: while a leader holds the key (its lease not expired: the
+    // store deletes the key of an expired lease before any read), trying costs two writes (a
+    // lease granted and revoked) that every watcher of the store sees. Reading costs none.
+    if (await this.store.get(this.opts.key)) return false;
     const lease = await this.store.grantLease(this.ttlSeconds);
     try {
       await this.store.create(this.opts.key, this.opts.identity, { lease });

@@ -89,11 +89,12 @@ async function cniAdd(client: ResourceClient, args: string[], n: number) {
   await client.apply({
     apiVersion: API_VERSION,
     kind: "WorkloadEndpoint",
-    metadata: { name: `${node}-cni-${containerId.replace(/-/g, "--")}-eth0`, namespace: "lab" },
+    // named as the plugin names a pod's endpoint (src/cni/identity.ts wepName)
+    metadata: { name: `${node}-k8s-${pod.replace(/-/g, "--")}-eth0`, namespace: "lab" },
     spec: {
-      orchestrator: "cni",
+      orchestrator: "k8s",
       node,
-      workload: containerId,
+      pod,
       containerID: containerId,
       endpoint: "eth0",
       interfaceName: `tab${n}`,
@@ -132,4 +133,15 @@ test("lab up plan, fabric: 2 racks × 1 host, mixed ToRs (BIRD and FRR), 1 workl
   skip: !existsSync("/usr/lib/frr/bgpd") && "FRR is not installed",
 }, async () => {
   golden("up-fabric.txt", await recordUp({ name: "pf", hosts: 1, workloads: 1, topology: "fabric", racks: 2, tor: "mixed", asModel: "rack" }));
+});
+
+test("workloads are plugged taking the hosts in turn, each once", async () => {
+  const { acrossHosts } = await import("./up.js");
+  const w = (host: string, j: number) => ({ name: `${host}-w${j}`, host, netns: `x-${host}-w${j}`, containerId: `c-${host}-w${j}` });
+  const plan = [w("h1", 1), w("h1", 2), w("h1", 3), w("h2", 1), w("h3", 1), w("h3", 2)];
+  assert.deepEqual(
+    acrossHosts(plan).map((x) => x.name),
+    ["h1-w1", "h2-w1", "h3-w1", "h1-w2", "h3-w2", "h1-w3"],
+  );
+  assert.deepEqual(acrossHosts([]), []);
 });

@@ -7,7 +7,7 @@
  */
 import { explainPkiPaths, makeExplainPki } from "./pki.js";
 import { DEFAULT_EXPLAIN_PORT, DEFAULT_UI_LISTEN } from "../ports.js";
-import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TabbyError } from "../errors.js";
@@ -25,6 +25,7 @@ import { RouteTable } from "../dataplane/routes.js";
 import { labDown } from "./down.js";
 import { labelWorkload, namespaceProfile } from "./workloads.js";
 import { CLI_MAIN, NODE, RESPONDER } from "./paths.js";
+import type { ResponderSpec } from "./responder.js";
 import { pluginEntry } from "../cni/plugin-files.js";
 import { labDatastoreFor, labEtcdUrl, openLabStore, startLabEtcd } from "./etcd.js";
 import { planReflectors, reflectorResources, startReflectors, type Topology } from "./reflectors.js";
@@ -120,6 +121,16 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
     await buildBridgeFabric(plan, fx.runner);
   }
 
+  await raiseNeighbourLimits(plan, fx.runner);
+  // The workloads' namespaces before any daemon starts in a namespace of its own: `ip netns
+  // exec` gives each its own mount namespace, which every later `ip netns add` (a bind mount
+  // under the shared /run/netns) propagates to. Then the one responder readies and serves them.
+  if (plan.workloads.length) {
+    await makeWorkloadNamespaces(plan.workloads, fx.runner);
+    state.processes.push(await startResponder(state, plan.workloads, fx));
+    writeLabState(state);
+  }
+
   if (opts.datastore === "etcd") {
     state.processes.push(await startLabEtcd(state, fx));
     writeLabState(state);
@@ -181,8 +192,6 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
     say(
       `metrics: every agent${state.reflectors ? " and reflector" : ""} serves http://127.0.0.1:9091/metrics in its namespace, agents also /readyz on :9099 (tabby lab exec h1 -- curl -s 127.0.0.1:9091/metrics)`,
     );
-    // the workloads' namespaces are made while the agents start
-    await makeWorkloadNamespaces(plan.workloads, fx.runner);
     await waitForNodes(store, state, fx);
     if (fabric) {
       await labelNodes(new ResourceClient(store), fabric);
@@ -190,13 +199,14 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
     }
 
     // Workloads are plugged WORKLOAD_CONCURRENCY at a time, as a runtime starting many pods
-    // does; each is recorded (and reported) as it comes, and the list is put in plan order.
+    // does, taking the hosts in turn (every host's first, then every host's second...), so the
+    // ADDs in flight are on different hosts: different IPAM locks, blocks and agents. Each is
+    // recorded (and reported) as it comes, and the list is put in plan order.
     const client = new ResourceClient(store);
-    await eachLimited(plan.workloads, WORKLOAD_CONCURRENCY, async (w) => {
+    await eachLimited(acrossHosts(plan.workloads), WORKLOAD_CONCURRENCY, async (w) => {
       const wl = await plugWorkload(state, w, fx, { netnsMade: true });
       await labelWorkload(client, w);
       state.workloads.push(wl);
-      state.processes.push(await startResponder(state, wl, fx));
       writeLabState(state);
       say(`workload ${w.name} on ${w.host}: ${wl.ipv4 ?? "-"} ${wl.ipv6 ?? "-"} (${wl.interface})`);
     });
@@ -232,9 +242,37 @@ export async function labUp(opts: LabUpOptions, fx: LabEffects = labEffects()): 
   return state;
 }
 
+/** The workloads with the hosts taken in turn: each host's first, then each host's second, ... Pure. */
+export function acrossHosts(workloads: readonly WorkloadPlan[]): WorkloadPlan[] {
+  const byHost = new Map<string, WorkloadPlan[]>();
+  for (const w of workloads) byHost.set(w.host, [...(byHost.get(w.host) ?? []), w]);
+  const out: WorkloadPlan[] = [];
+  for (let i = 0; out.length < workloads.length; i++) for (const ws of byHost.values()) if (ws[i]) out.push(ws[i]!);
+  return out;
+}
+
+/**
+ * The kernel's neighbour tables (ARP, NDP) are one table per family for ALL network namespaces,
+ * and past `gc_thresh3` entries (default 1,024) every new neighbour fails: "neighbour table
+ * overflow" in the kernel log, first contacts dropped. A lab needs about two entries per workload
+ * (the workload's for its gateway, the host's for the workload) and one per host a host talks to;
+ * a 50 × 10 lab that checks its matrix needs ~3,600 a family. The limits are raised (never
+ * lowered) in the root namespace, where the kernel keeps them, as a data center host running many
+ * pods would configure them.
+ */
+async function raiseNeighbourLimits(plan: LabPlan, runner: CommandRunner): Promise<void> {
+  const hosts = plan.hosts.length + 4; // routers, reflectors, the gateway
+  const need = 2 * plan.workloads.length + hosts * hosts + 1024;
+  const keys = ["ipv4", "ipv6"].flatMap((f) => [2, 3].map((n) => `net.${f}.neigh.default.gc_thresh${n}`));
+  const now = (await sh(runner, "sysctl", ["-n", ...keys])).split("\n").map((v) => Number.parseInt(v, 10) || 0);
+  const want = keys.map((k, i) => [k, Math.max(now[i] ?? 0, k.endsWith("3") ? need : need / 2)] as const);
+  const raise = want.filter(([, v], i) => v > (now[i] ?? 0)).map(([k, v]) => `${k}=${Math.ceil(v)}`);
+  if (raise.length) await sh(runner, "sysctl", ["-q", "-w", ...raise]);
+}
+
 /** Above this many hosts, `lab up` without --topology uses route reflectors: a full mesh is n(n-1)/2 sessions. */
 export const AUTO_RR_ABOVE = 20;
-/** CNI ADDs (and responder starts) in flight at once. */
+/** CNI ADDs (and their labels) in flight at once. */
 export const WORKLOAD_CONCURRENCY = 6;
 /** Namespaces configured at once (a sysctl and an `ip -batch` each). */
 const NETNS_CONCURRENCY = 6;
@@ -252,14 +290,22 @@ async function clearLeftovers(plan: LabPlan, say: (l: string) => void, fx: LabEf
 }
 
 /**
+ * Node's compile cache for the lab's processes (NODE_COMPILE_CACHE: V8's compiled code kept on
+ * disk, so the 50 agents and the CNI plugin started for every workload do not each compile the
+ * same code again; measured ~10 % of a CNI ADD's CPU).
+ */
+export const compileCache = (dir: string) => join(dir, "node-compile-cache");
+
+/**
  * Shell wrappers: the CNI bin dir a runtime would use (the plugins as `tabby cni install` puts
  * them: the bundles when built), and `tabby` on PATH for `lab exec`.
  */
 function writeWrappers(dir: string): void {
+  const cache = `NODE_COMPILE_CACHE="${compileCache(dir)}"`;
   const files: [string, string][] = [
-    [join(dir, "cni-bin", "tabby"), `exec "${NODE}" "${pluginEntry("tabby").entry}" "$@"`],
-    [join(dir, "cni-bin", "tabby-ipam"), `exec "${NODE}" "${pluginEntry("tabby-ipam").entry}" "$@"`],
-    [join(dir, "bin", "tabby"), `exec "${NODE}" "${CLI_MAIN}" "$@"`],
+    [join(dir, "cni-bin", "tabby"), `${cache} exec "${NODE}" "${pluginEntry("tabby").entry}" "$@"`],
+    [join(dir, "cni-bin", "tabby-ipam"), `${cache} exec "${NODE}" "${pluginEntry("tabby-ipam").entry}" "$@"`],
+    [join(dir, "bin", "tabby"), `${cache} exec "${NODE}" "${CLI_MAIN}" "$@"`],
   ];
   for (const [file, body] of files) {
     mkdirSync(join(file, ".."), { recursive: true });
@@ -309,14 +355,13 @@ function hostLines(plan: LabPlan, h: { ipv4: string; ipv6: string }): string[] {
   ];
 }
 
-/** Every workload's namespace in one `ip -batch`, then no DAD and lo up in each. */
+/** Every workload's namespace in one `ip -batch` (the responder readies them: responder.ts). */
 async function makeWorkloadNamespaces(workloads: WorkloadPlan[], runner: CommandRunner): Promise<void> {
   await ipBatch(
     runner,
     undefined,
     workloads.map((w) => `netns add ${w.netns}`),
   );
-  await eachLimited(workloads, NETNS_CONCURRENCY, (w) => prepareWorkloadNetns(runner, w.netns));
 }
 
 /** One process per workload namespace (entered with nsenter: see sh.ts netnsPath). */
@@ -360,7 +405,16 @@ export function agentSpec(state: LabState, h: HostPlan, holdTime: number): Daemo
     String(holdTime),
     ...labExplainApiArgs(state.dir, h),
   ];
-  return { role: "agent", name: h.name, cmd: NODE, args, netns: h.netns, log: join(state.dir, `${h.name}.log`), marker: control };
+  return {
+    role: "agent",
+    name: h.name,
+    cmd: NODE,
+    args,
+    netns: h.netns,
+    log: join(state.dir, `${h.name}.log`),
+    marker: control,
+    env: { ...process.env, NODE_COMPILE_CACHE: compileCache(state.dir) },
+  };
 }
 
 export function startAgent(state: LabState, h: HostPlan, holdTime: number, fx: LabEffects = labEffects()): Promise<LabProcess> {
@@ -383,16 +437,25 @@ export function labExplainApiArgs(dir: string, h: HostPlan): string[] {
   ];
 }
 
-function startResponder(state: LabState, w: LabWorkload, fx: LabEffects): Promise<LabProcess> {
-  // nsenter (sh.ts netnsPath) execs node in place: the pid is the responder's
+/**
+ * The lab's one responder (responder.ts): it readies every workload namespace (lo up, no DAD)
+ * and serves the lab's TCP ports in each; `lab up` goes on once it says every one is served.
+ */
+function startResponder(state: LabState, workloads: WorkloadPlan[], fx: LabEffects): Promise<LabProcess> {
+  const file = join(state.dir, "responder.json");
+  const ready = join(state.dir, "responder.ready");
+  rmSync(ready, { force: true });
+  const spec: ResponderSpec = { ports: [...TCP_PORTS], workloads: workloads.map((w) => ({ name: w.name, netns: netnsPath(w.netns) })), ready };
+  writeFileSync(file, JSON.stringify(spec, null, 1) + "\n");
   return fx.supervisor.start({
     role: "responder",
-    name: w.name,
+    name: "responder",
     cmd: NODE,
-    args: [RESPONDER, w.name, ...TCP_PORTS.map(String)],
-    netns: netnsPath(w.netns),
-    log: join(state.dir, `${w.name}.log`),
+    args: [RESPONDER, file],
+    log: join(state.dir, "responder.log"),
     marker: RESPONDER,
+    ready: async () => existsSync(ready),
+    readyTimeoutMs: 120_000,
   });
 }
 
@@ -439,6 +502,8 @@ async function runCni(
     `CNI_NETNS=/run/netns/${w.netns}`,
     "CNI_IFNAME=eth0",
     `CNI_PATH=${join(state.dir, "cni-bin")}`,
+    // each host its own IPAM lock, as each machine has its own /var/run (src/cni/lock.ts)
+    `TABBY_IPAM_LOCK=${join(state.dir, `${host.name}.ipam.lock`)}`,
     `CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_NAMESPACE};K8S_POD_NAME=${w.name}`,
   ];
   const r = await runner.run("env", [...vars, join(state.dir, "cni-bin", "tabby")], { netns: host.netns, input: JSON.stringify(conf) });

@@ -6,6 +6,7 @@
 import type { ResourceClient } from "../datastore/resource-client.js";
 import { API_VERSION, type Resource, type WorkloadEndpoint } from "../model/index.js";
 import { TabbyError } from "../errors.js";
+import { wepName, workloadIdentity } from "../cni/identity.js";
 import { LAB_NAMESPACE, NAMED_PORT, type WorkloadPlan } from "./plan.js";
 
 /** Labels of a lab workload: `app: w<j>` (its index on the host) and `host: h<i>`. */
@@ -35,9 +36,11 @@ export function labelWorkload(client: ResourceClient, w: WorkloadPlan): Promise<
 /** Merges `labels` (and the lab's named port) into the workload's endpoint; retried on conflict. */
 export async function setWorkloadLabels(client: ResourceClient, w: WorkloadPlan, labels: Record<string, string>): Promise<void> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const { items } = await client.list<WorkloadEndpoint>("WorkloadEndpoint", LAB_NAMESPACE);
-    const wep = items.find((e) => e.spec.containerID === w.containerId);
-    if (!wep) throw new TabbyError("LAB_NO_ENDPOINT", `no WorkloadEndpoint for ${w.name} (container ${w.containerId})`);
+    // the endpoint's name as the CNI plugin makes it (one read, not a list of every endpoint)
+    const id = workloadIdentity(w.containerId, { k8sNamespace: LAB_NAMESPACE, k8sPodName: w.name, ignoreUnknown: true, all: {} });
+    const wep = await client.get<WorkloadEndpoint>("WorkloadEndpoint", wepName(w.host, id, "eth0"), LAB_NAMESPACE);
+    if (!wep || wep.spec.containerID !== w.containerId)
+      throw new TabbyError("LAB_NO_ENDPOINT", `no WorkloadEndpoint for ${w.name} (container ${w.containerId})`);
     wep.metadata.labels = { ...(wep.metadata.labels ?? {}), ...labels };
     wep.spec.ports = [{ ...NAMED_PORT }];
     try {

@@ -8,7 +8,8 @@
  * only events that leave no state behind (a programming pass, a watch event, an error) are
  * counted as they happen, through the hooks below. docs/observability.md lists every metric.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { registerProcessMetrics } from "./process-metrics.js";
 import type { AgentEvents, AgentHealthInputs, RouteProblem } from "../agent/agent.js";
 import type { SyncStatus } from "../agent/syncer.js";
 import type { Store } from "../datastore/store.js";
@@ -57,7 +58,7 @@ export class AgentMetrics {
 
   constructor(src: AgentMetricsSources, opts: { processMetrics?: boolean } = {}) {
     const reg = this.registry;
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: reg });
+    if (opts.processMetrics !== false) registerProcessMetrics(reg);
     registerBgpMetrics(reg, src);
     this.applyDuration = new Histogram({
       name: "tabby_dataplane_apply_duration_seconds",

@@ -80,6 +80,15 @@ export class NftDataplane {
   private readonly onReleased: ((addrs: string[]) => Promise<void>) | undefined;
   /** apply/resync/remove run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * True while the kernel holds what the state renders to: the last apply (or resync) went
+   * through whole and no event came since. An apply with no events then has nothing to do — no
+   * render, no diff. An agent hears of every endpoint in the cluster, and most of them (another
+   * host's, selected by no policy) bring it no event: 50 agents rendering their table for each
+   * of 500 workloads was most of a 50-host lab's start (docs/benchmarks.md "Lab up at 50 hosts").
+   * A failed apply leaves it false, so the retry (with no new events) still programs the state.
+   */
+  private clean = false;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -120,6 +129,7 @@ export class NftDataplane {
     this.stats.fullReplaces++;
     await this.run(fullScript(want));
     this.programmed = want;
+    this.clean = true;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -145,12 +155,15 @@ export class NftDataplane {
   }
 
   private async program(events: readonly PolicyDataplaneEvent[]): Promise<void> {
+    if (events.length === 0 && this.clean) return;
+    this.clean = false;
     applyEvents(this.state, events);
     if (!this.state.inSync) return;
     let want = this.renderer.render(this.state, this.epochNow);
     if (!this.programmed) return this.replace(want);
     if (deltaScript(this.programmed, want) === "") {
       this.programmed = want;
+      this.clean = true;
       return;
     }
     if (policyChanged(this.programmed, want)) {
@@ -164,6 +177,7 @@ export class NftDataplane {
     try {
       await this.run(script);
       this.programmed = want;
+      this.clean = true;
     } catch {
       await this.replace(want); // the table drifted under us: take it back whole
     }
@@ -186,7 +200,10 @@ export class NftDataplane {
     if (!this.state.inSync) return [];
     const d = await this.drift();
     if (d.length && this.programmed) this.epochNow = nextEpoch(this.epochNow);
-    if (d.length || !this.programmed) await this.replace(this.renderer.render(this.state, this.epochNow));
+    if (d.length || !this.programmed) {
+      this.clean = false;
+      await this.replace(this.renderer.render(this.state, this.epochNow));
+    }
     return d;
   }
 
@@ -201,5 +218,6 @@ export class NftDataplane {
       ...(this.netns ? { netns: this.netns } : {}),
     });
     this.programmed = undefined;
+    this.clean = false;
   }
 }

@@ -155,6 +155,28 @@ test("driver: a failed delta falls back to a full replace", async () => {
   assert.equal(runner.calls.length, 3);
 });
 
+test("driver: a pass with no events does nothing once the kernel holds the state, but retries after a failure", async () => {
+  const runner = new FakeRunner();
+  const dp = new NftDataplane(runner);
+  await dp.apply(FIXTURES["k8s-default-deny"]!);
+  const programmed = runner.calls.length;
+  await dp.apply([]);
+  assert.equal(runner.calls.length, programmed, "in sync: no transaction");
+  // every nft run fails: the delta, then the full replace it falls back to
+  let failing = true;
+  runner.on(/nft -f -/, () => (failing ? { code: 1, stderr: "Error: Could not process rule" } : {}));
+  await assert.rejects(dp.apply([{ kind: "ipset-delta", id: "s:frontend", added: ["10.65.9.9"], removed: [] }]));
+  const failed = runner.calls.length;
+  assert.ok(failed > programmed);
+  // the next pass brings no event, yet the state it failed to program is programmed now
+  failing = false;
+  await dp.apply([]);
+  assert.equal(runner.calls.length, failed + 1, "the failed state is tried again");
+  assert.match(runner.calls.at(-1)!.input ?? "", /10\.65\.9\.9/);
+  await dp.apply([]);
+  assert.equal(runner.calls.length, failed + 1, "then in sync again");
+});
+
 function canRunNft(): boolean {
   try {
     return process.getuid?.() === 0 && execFileSync("nft", ["--version"], { encoding: "utf8" }).startsWith("nftables");
