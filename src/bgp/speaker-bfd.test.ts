@@ -76,3 +76,53 @@ test("a peer asking for bfd without a failure detector is refused", () => {
   const sp = new Speaker({ routerId: "10.0.0.80", asNumber: AS, listen: false });
   assert.throws(() => sp.setPeers([{ address: "127.0.0.81", asNumber: AS, bfd: { minRx: 300, minTx: 300, multiplier: 3 } }]), { code: "BGP_NO_BFD" });
 });
+
+test("changing only a peer's bfd options keeps its session: the watch is replaced, added or dropped", async () => {
+  const m = inMemory();
+  const det = new FakeDetector();
+  const sp = new Speaker({
+    clock: m.clock,
+    network: m.network,
+    routerId: "10.0.0.80",
+    asNumber: AS,
+    listen: { address: SP, port: PORT },
+    failureDetector: det,
+  });
+  const fib = fibOf(sp);
+  const base = { address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 90, localAddress: SP };
+  const slow = { minRx: 300, minTx: 300, multiplier: 3 };
+  const fast = { minRx: 100, minTx: 100, multiplier: 3 };
+  sp.setPeers([{ ...base, bfd: slow }]);
+  await sp.start();
+  try {
+    const p = m.peer();
+    await p.connect("127.0.0.81", SP, PORT);
+    await p.establish(peerOpen("10.0.0.81", AS));
+    p.send(announce("10.9.0.81", ["10.81.1.0/24"]));
+    p.send(endOfRib("ipv4"));
+    await m.wait("route", () => fib.size === 1);
+    // retuned: the old watch closed, a new one with the new options; the session and its route stay
+    sp.setPeers([{ ...base, bfd: fast }]);
+    assert.deepEqual(det.closed, ["127.0.0.81"]);
+    assert.deepEqual(det.watches.get("127.0.0.81")?.opts, fast);
+    // removed: no watch any more, and a Down from the old one is ignored
+    const old = det.watches.get("127.0.0.81")!;
+    det.watches.clear();
+    sp.setPeers([base]);
+    assert.deepEqual(det.closed, ["127.0.0.81", "127.0.0.81"]);
+    assert.equal(det.watches.size, 0);
+    // added back
+    sp.setPeers([{ ...base, bfd: slow }]);
+    assert.deepEqual(det.watches.get("127.0.0.81")?.opts, slow);
+    assert.ok(old !== det.watches.get("127.0.0.81"));
+    await m.settle();
+    assert.equal(p.notification(), undefined, "the peer was sent a NOTIFICATION");
+    assert.ok(sp.peerStatus()[0]!.established);
+    assert.equal(fib.size, 1);
+    // anything else that changes still resets the session
+    sp.setPeers([{ ...base, bfd: slow, holdTime: 30 }]);
+    await m.wait("NOTIFICATION", () => p.notification() !== undefined);
+  } finally {
+    await sp.stop();
+  }
+});

@@ -225,7 +225,12 @@ export class Speaker {
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
       } else if (stableJson(next) !== stableJson(st.config)) {
-        if (this.changePolicies(st, next)) continue;
+        if (next.bfd && !this.opts.failureDetector) throw new BgpError("BGP_NO_BFD", `peer ${next.address} asks for bfd but this speaker has no BFD service`);
+        const bfdChanged = stableJson({ b: next.bfd ?? null }) !== stableJson({ b: st.config.bfd ?? null });
+        if (this.changePolicies(st, next)) {
+          if (bfdChanged) this.rewatchBfd(st, addr);
+          continue;
+        }
         this.peers.delete(addr);
         this.unwatchBfd(st);
         void st.session.stop(ceaseNotification(CeaseSubcode.OTHER_CONFIGURATION_CHANGE));
@@ -362,6 +367,13 @@ export class Speaker {
         if (this.peers.get(addr) === st && this.started) st.session.start();
       });
     });
+  }
+
+  /** The peer's BFD options changed (added, removed or retuned) and the session stays: a new watch. */
+  private rewatchBfd(st: PeerState, addr: string): void {
+    this.unwatchBfd(st);
+    this.watchBfd(st, addr);
+    this.log("info", "peer BFD changed, session kept", { peer: st.config.address, bfd: st.config.bfd !== undefined });
   }
 
   private unwatchBfd(st: PeerState): void {
@@ -571,8 +583,8 @@ export class Speaker {
   }
 
   /**
-   * A change of a peer's import or export policy (or next-hop mode) alone, applied without
-   * resetting its session (BIRD's and FRR's soft reconfiguration). Export: the peer moves to the
+   * A change of a peer's import or export policy (or next-hop mode) or of its BFD options alone,
+   * applied without resetting its session (BIRD's and FRR's soft reconfiguration). Export: the peer moves to the
    * update group of its new treatment and is sent that group's table between BoRR and EoRR (RFC
    * 7313), after which it drops what was not sent again; a peer without enhanced route refresh
    * could not be told to, so it is reset as before. Import: the peer is asked for its routes again
@@ -582,7 +594,9 @@ export class Speaker {
    * session must be reset.
    */
   private changePolicies(st: PeerState, next: PeerConfig): boolean {
-    const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null, nextHopSelf: null });
+    // BFD is not part of the session either: a detector watched beside it (RFC 5882 §3: BFD only
+    // reports to its client), so a change of its options replaces the watch (rewatchBfd), no reset
+    const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null, nextHopSelf: null, bfd: null });
     if (rest(next) !== rest(st.config)) return false;
     // the next-hop mode is outbound treatment too: part of the update group's key, like export
     const outbound = (c: PeerConfig) => stableJson({ p: c.export ?? null, n: c.nextHopSelf ?? null });
@@ -593,7 +607,7 @@ export class Speaker {
     const importPolicy = this.importPolicyOf(next); // refuses a bad policy before anything changes
     st.config = next;
     st.importPolicy = importPolicy;
-    if (!n) return true;
+    if (!n || !(importChanged || exportChanged)) return true;
     this.log("info", "peer policy changed, session kept", { peer: next.address, import: importChanged, export: exportChanged });
     if (exportChanged && this.outbound.groupOf(st) !== undefined) this.joinGroup(st, true);
     if (importChanged) this.requestRefresh(next.address);
