@@ -110,6 +110,31 @@ test("a few sessions (quiet under 1 ms) are written on the next turn, every time
   }
 });
 
+test("a wall clock stepped back never stretches the quiet beyond maxGapMs", () => {
+  const clock = new FakeClock();
+  let back = 0;
+  // the fake clock's timers, read through a wall clock that can step back
+  const wall = {
+    now: () => clock.now() - back,
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
+    clearTimeout: (h: Parameters<FakeClock["clearTimeout"]>[0]) => clock.clearTimeout(h),
+    soon: (fn: () => void) => clock.soon(fn),
+  };
+  const pacer = new SendPacer(wall, { perTurn: 64, gapPerSessionMs: 1, maxGapMs: 30 });
+  const ss = Array.from({ length: 40 }, () => new FakeSession(pacer));
+  for (const s of ss) s.send("a");
+  clock.runSoon(); // a round; quiet for 30 ms (40 × 1 ms, capped)
+  back = 3_600_000; // the wall clock steps an hour back: the quiet's end now looks an hour away
+  for (const s of ss) s.send("b");
+  clock.advance(29);
+  assert.ok(ss.every((s) => s.writes.length === 1));
+  clock.advance(1);
+  assert.ok(
+    ss.every((s) => s.writes.length === 2),
+    "written after maxGapMs, not an hour later",
+  );
+});
+
 test("perTurn below 1 is refused", () => {
   assert.throws(() => new SendPacer(new FakeClock(), { perTurn: 0, gapPerSessionMs: 0, maxGapMs: 0 }), RangeError);
 });

@@ -70,7 +70,8 @@ export class SendPacer {
 
   private schedule(): void {
     this.state = "scheduled";
-    const wait = this.quietUntil - this.clock.now();
+    // never longer than the longest quiet, even if the wall clock stepped back since
+    const wait = Math.min(this.opts.maxGapMs, this.quietUntil - this.clock.now());
     if (wait >= 1) this.clock.setTimeout(() => this.start(), wait);
     else soon(this.clock, () => this.start());
   }
