@@ -75,6 +75,16 @@ export class FakeClock implements Clock {
     }
     return n;
   }
+  /**
+   * One event-loop turn's worth: runs what `soon` had queued before the call, not what that
+   * queues (which waits for the next turn, as setImmediate from inside setImmediate does).
+   */
+  runSoonOnce(): number {
+    const q = this.soonQueue;
+    this.soonQueue = [];
+    for (const fn of q) fn();
+    return q.length;
+  }
   /** Advance time, firing due timers in order of their deadlines. */
   advance(ms: number): void {
     const end = this.t + ms;

@@ -105,6 +105,23 @@ test("a stalled reader: writes report backpressure, resume drains", async () => 
   assert.deepEqual(got, [2]);
 });
 
+test("a stalled reader: what was written meanwhile is held and arrives on resume, before later writes; writes are counted", async () => {
+  const { client, server } = await pair();
+  const got: number[] = [];
+  server.onData((d) => got.push(...d));
+  const c = client as MemoryStream;
+  c.stall();
+  assert.equal(c.write(Uint8Array.from([1])), false);
+  assert.equal(c.write(Uint8Array.from([2])), false);
+  await settle();
+  assert.deepEqual(got, [], "nothing while stalled");
+  c.resume();
+  assert.equal(c.write(Uint8Array.from([3])), true);
+  await settle();
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.equal(c.writes, 3);
+});
+
 test("TCP-MD5: the listener admits a connection signed with the peer's key only", async () => {
   await pair(new MemoryNetwork(), "s3cret");
   const net = new MemoryNetwork();

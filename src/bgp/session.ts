@@ -22,6 +22,7 @@ import { dottedToU32 } from "./wire/bytes.js";
 import type { BgpNetwork, ByteStream } from "./transport.js";
 import { checkHops } from "./gtsm.js";
 import { backoffBase, jittered, type Random } from "../net/backoff.js";
+import type { PacedSession, SendPacer } from "./send-pacer.js";
 import { BgpError, BgpProtocolError } from "./errors.js";
 import type { PeerConfig } from "./peer-config.js";
 
@@ -71,7 +72,7 @@ export function stripMapped(addr: string | undefined): string | undefined {
   return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
 }
 
-export class Session {
+export class Session implements PacedSession {
   readonly config: Required<Pick<PeerConfig, "address" | "asNumber" | "port" | "passive" | "holdTime" | "connectRetry">> & PeerConfig;
   private fsm: FsmState;
   private conn: Conn | undefined;
@@ -87,6 +88,14 @@ export class Session {
   private adminDown = true;
   private closed: Promise<void> = Promise.resolve();
   private resolveClosed: (() => void) | undefined;
+  /**
+   * UPDATE bytes waiting for the pacer (send-pacer.ts), in order; `txAsked`: the pacer has this
+   * session in a round or waiting; `txBlocked`: the connection is backed up (write returned
+   * false), so nothing more is written until it drains.
+   */
+  private txQueue: Uint8Array[] = [];
+  private txAsked = false;
+  private txBlocked = false;
 
   constructor(
     config: PeerConfig,
@@ -101,6 +110,8 @@ export class Session {
     private readonly clock: Clock,
     private readonly hooks: SessionHooks,
     private readonly network: BgpNetwork,
+    /** Paces UPDATE writes across the speaker's sessions; without it they are written at once. */
+    private readonly pacer?: SendPacer,
   ) {
     this.config = { port: 179, passive: false, holdTime: 90, connectRetry: 5, ...config };
     this.fsm = initialState({
@@ -157,6 +168,7 @@ export class Session {
     this.dropCandidate();
     const closed = this.closed;
     const c = this.conn;
+    this.dropQueue();
     if (c) {
       this.conn = undefined;
       c.closing = true;
@@ -201,26 +213,76 @@ export class Session {
     }
   }
 
-  /** Sends messages on an Established session (encoded with the negotiated options). */
+  /** Sends messages on an Established session (encoded with the negotiated options), now: after what is queued. */
   send(msgs: BgpMessage[]): void {
     const c = this.conn;
     if (!c || !this.negotiated || this.fsm.name !== "Established") return;
     const ctx = this.negotiated.tx;
-    c.socket.cork();
     for (const m of msgs) {
       if (m.type === "update") this.counters.updatesSent++;
-      this.writeTo(c, encodeMessage(m, ctx));
+      this.txQueue.push(encodeMessage(m, ctx));
     }
-    c.socket.uncork();
+    this.writeQueued(c, true);
   }
 
-  /** Sends messages already encoded with the negotiated options (an update group's shared bytes). */
+  /**
+   * Sends messages already encoded with the negotiated options (an update group's shared bytes):
+   * queued behind what is queued, and written when the pacer gets to this session (at once
+   * without a pacer). KEEPALIVEs and the OPEN exchange never wait behind them; a NOTIFICATION
+   * goes after them.
+   */
   sendEncoded(frames: readonly Uint8Array[]): void {
     const c = this.conn;
     if (!c || !this.negotiated || this.fsm.name !== "Established") return;
     this.counters.updatesSent += frames.length; // an update group's frames are UPDATEs
-    // one write: a dump of small per-host UPDATEs would cost a writev iovec (and more) each
-    this.writeTo(c, frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    for (const f of frames) this.txQueue.push(f);
+    if (!this.pacer) this.writeQueued(c, false);
+    else if (!this.txAsked && !this.txBlocked) {
+      this.txAsked = true;
+      this.pacer.queue(this);
+    }
+  }
+
+  /** The pacer's turn for this session: what is queued goes out in one write. */
+  flushQueued(): void {
+    this.txAsked = false;
+    const c = this.conn;
+    if (!c || this.fsm.name !== "Established") {
+      this.txQueue = [];
+      return;
+    }
+    this.writeQueued(c, false);
+  }
+
+  /**
+   * Writes the queue as one buffer (a dump of small per-host UPDATEs would cost a writev iovec
+   * and more each). A backed-up connection is not written to until it drains (`force`: a message
+   * that must go now, or the NOTIFICATION before a close), so what waits stays in the queue, as
+   * references to the update group's shared bytes, rather than as copies in the socket's buffer.
+   */
+  private writeQueued(c: Conn, force: boolean): void {
+    const q = this.txQueue;
+    if (q.length === 0 || (this.txBlocked && !force)) return;
+    this.txQueue = [];
+    if (this.writeTo(c, q.length === 1 ? q[0]! : Buffer.concat(q))) return;
+    if (this.txBlocked) return;
+    this.txBlocked = true;
+    c.socket.onceDrain(() => {
+      if (c !== this.conn) return;
+      this.txBlocked = false;
+      if (this.txQueue.length === 0) return;
+      if (!this.pacer) this.writeQueued(c, false);
+      else if (!this.txAsked) {
+        this.txAsked = true;
+        this.pacer.queue(this);
+      }
+    });
+  }
+
+  /** The connection changed or closed: what was queued for it is dropped. */
+  private dropQueue(): void {
+    this.txQueue = [];
+    this.txBlocked = false;
   }
 
   private ourOpen(): OpenMessage {
@@ -241,6 +303,7 @@ export class Session {
 
   private adopt(c: Conn): void {
     if (this.conn && this.conn !== c) this.destroyConn(this.conn);
+    this.dropQueue();
     this.conn = c;
     this.markOpen();
     this.dispatch({ type: "TcpConnectionConfirmed" });
@@ -269,6 +332,7 @@ export class Session {
     }
     if (c !== this.conn) return;
     this.conn = undefined;
+    this.dropQueue();
     this.connClosed();
     if (!c.closing) this.dispatch({ type: "TcpConnectionFails" });
   }
@@ -429,6 +493,8 @@ export class Session {
         return;
       case "sendNotification":
         if (this.conn) {
+          // after the UPDATEs queued before it, as the peer would have had them
+          this.writeQueued(this.conn, true);
           this.writeTo(this.conn, encodeMessage(onTheWire(a.notification, !!this.negotiated?.grNotification)));
           if (a.notification.code !== 6) this.lastError = `sent NOTIFICATION ${a.notification.code}/${a.notification.subcode}`;
         }
@@ -436,6 +502,7 @@ export class Session {
       case "closeConnection": {
         const c = this.conn;
         this.clearTimer("sendHold");
+        this.dropQueue();
         if (!c) return;
         this.conn = undefined;
         c.closing = true;
@@ -527,8 +594,9 @@ export class Session {
     c.socket.destroy();
   }
 
-  private writeTo(c: Conn, bytes: Uint8Array): void {
-    if (c.socket.destroyed) return;
+  /** Writes to the connection; false when it is backed up (or gone). */
+  private writeTo(c: Conn, bytes: Uint8Array): boolean {
+    if (c.socket.destroyed) return false;
     const flushed = c.socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     // RFC 9687 send hold timer: runs while the socket is backed up, stops when it drains
     if (!flushed && c === this.conn && !c.closing && !this.timers.has("sendHold")) {
@@ -542,6 +610,7 @@ export class Session {
         if (c === this.conn) this.clearTimer("sendHold");
       });
     }
+    return flushed;
   }
 
   private setTimer(name: ShellTimer, ms: number, fn: () => void): void {

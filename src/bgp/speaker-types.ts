@@ -6,6 +6,7 @@
 import type { Clock } from "../clock.js";
 import type { PeerConfig } from "./peer-config.js";
 import type { BgpNetwork } from "./transport.js";
+import type { PacerOptions } from "./send-pacer.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -26,6 +27,8 @@ export interface SpeakerOptions {
   failureDetector?: FailureDetector;
   /** Where connections come from (transport.ts): TCP by default (tcp-transport.ts), in memory in tests. */
   network?: BgpNetwork;
+  /** How UPDATE writes are paced across sessions (send-pacer.ts); DEFAULT_PACING unless a test sets it. */
+  pacing?: PacerOptions;
 }
 
 /** A failure detector (BFD) the speaker asks to watch a peer; `onDown` when its path fails. */

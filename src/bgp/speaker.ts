@@ -38,6 +38,7 @@ import { StaleTracker, type StaleDeps } from "./stale-tracker.js";
 import { InboundRefresh } from "./inbound-refresh.js";
 import { SELECTION_DEFERRAL_TIME, SelectionDeferral, selectionReady } from "./deferral.js";
 import { importInto } from "./peer-import.js";
+import { DEFAULT_PACING, SendPacer } from "./send-pacer.js";
 import { parseCommunity, peerStatusOf, routeViews } from "./speaker-views.js";
 import type { FibChange, LogFn, OriginatedRoute, PeerStatus, RouteView, SpeakerOptions } from "./speaker-types.js";
 
@@ -102,6 +103,8 @@ export class Speaker {
   private readonly flow: RouteFlow;
   private readonly deferral: SelectionDeferral;
   private readonly staleDeps: StaleDeps;
+  /** One for all sessions: UPDATE writes in rounds, never ahead of accepts and reads (send-pacer.ts). */
+  private readonly pacer: SendPacer;
 
   constructor(opts: SpeakerOptions) {
     if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
@@ -124,6 +127,7 @@ export class Speaker {
     const turn = (fn: () => void) => soon(this.clock, fn);
     this.fib = new FibFeed(turn, this.log, (s) => this.outbound.intern(s));
     this.flow = new RouteFlow(this.outbound, this.fib, turn, () => this.deferral.active);
+    this.pacer = new SendPacer(this.clock, opts.pacing ?? DEFAULT_PACING);
     this.staleDeps = { rib: this.rib, commit: (c) => this.flow.commit(c), clock: this.clock, log: this.log };
   }
 
@@ -263,7 +267,7 @@ export class Speaker {
         eorReceived: new Set(),
         refresh: new InboundRefresh(addr, cfg.address, this.staleDeps),
       };
-      st.session = new Session(sessionCfg, local, this.clock, this.hooksFor(st), this.network);
+      st.session = new Session(sessionCfg, local, this.clock, this.hooksFor(st), this.network, this.pacer);
       this.peers.set(addr, st);
       this.setListenerKey(cfg);
       if (cfg.ttlSecurity && this.listener) {

@@ -5,7 +5,9 @@
  * Listeners are keyed by address and port; a connection to no listener fails with ECONNREFUSED.
  * TCP-MD5 is modelled as "both ends carry the same key" (a listener refuses a mismatch, as the
  * kernel drops unsigned segments); GTSM always holds (every peer is one hop away). `stall` backs a
- * stream up so the send hold timer (RFC 9687) can be driven. Not used by tabby itself.
+ * stream up (what is written meanwhile is held, as in a socket's buffer, and arrives on `resume`)
+ * so back-pressure and the send hold timer (RFC 9687) can be driven; `writes` counts the writes
+ * on an end. Not used by tabby itself.
  */
 import { parseIP } from "../../net/ip.js";
 import type { BgpListener, BgpNetwork, ByteStream, ConnectRequest, ListenerSecurity, PeerSecurity } from "../../bgp/transport.js";
@@ -16,8 +18,12 @@ export class MemoryStream implements ByteStream {
   connecting = true;
   /** The TCP-MD5 key this end signs with (ConnectRequest.password or the listener's key). */
   key: string | undefined;
+  /** write() calls that queued bytes (each is one send on a socket). */
+  writes = 0;
   private ended = false;
   private stalled = false;
+  /** Written while stalled, delivered on resume. */
+  private held: Uint8Array[] = [];
   private readonly data: ((chunk: Uint8Array) => void)[] = [];
   private readonly closes: (() => void)[] = [];
   private readonly errors: ((err: Error) => void)[] = [];
@@ -31,7 +37,11 @@ export class MemoryStream implements ByteStream {
   write(bytes: Uint8Array): boolean {
     if (this.destroyed || this.ended) return false;
     const copy = bytes.slice();
-    if (this.stalled) return false; // never delivered: the test only needs the backpressure
+    this.writes++;
+    if (this.stalled) {
+      this.held.push(copy);
+      return false;
+    }
     queueMicrotask(() => this.other.receive(copy));
     return true;
   }
@@ -73,12 +83,15 @@ export class MemoryStream implements ByteStream {
   stall(): void {
     this.stalled = true;
   }
-  /** Reading again: later writes go through, and the stream drains (what `stall` held is lost). */
+  /** Reading again: what was held arrives, in order, then the stream drains and later writes go through. */
   resume(): void {
     this.stalled = false;
     const d = this.drains;
     this.drains = [];
+    const held = this.held;
+    this.held = [];
     queueMicrotask(() => {
+      for (const b of held) this.other.receive(b);
       for (const f of d) f();
     });
   }
