@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CLI, flag, memLine, procMemDetail, sh, tabbyMemoryLine, trySh, type MemFigures } from "./bgp-util.js";
+import { CLI, flag, memLine, nodeFloor, procMemDetail, sh, tabbyMemoryLine, trySh } from "./bgp-util.js";
 
 const argv = process.argv.slice(2);
 const IDLE_S = flag(argv, "--idle", 30);
@@ -39,14 +39,6 @@ function cleanup(): void {
 }
 process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
-
-async function nodeFloor(): Promise<MemFigures> {
-  const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1e6)"], { stdio: "ignore" });
-  await sleep(1500);
-  const m = procMemDetail(c.pid!);
-  c.kill("SIGKILL");
-  return m;
-}
 
 async function main(): Promise<void> {
   const floor = await nodeFloor();

@@ -12,7 +12,6 @@
  *      [--tabby-only] [--idle 15] [--node-arg FLAG]... [--smaps DIR] [--keep]
  * One namespace ttb2f<pid>: BIRD RR 192.0.2.1, tabby RR 192.0.2.2, clients .11…, monitors after them.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +23,7 @@ import {
   memRatios,
   pidOf,
   procCpuS,
+  nodeFloor,
   procMemDetail,
   s,
   sampleMemPeak,
@@ -158,15 +158,6 @@ async function tabbyRr(): Promise<RrRun> {
   await stopTabby(t);
   await until(() => birdRouteCount(NS, join(dir, "mt")) === 0, 100, 60, "tabby RR monitor to drop the routes");
   return { ms: t1 - t0, cpuS, peak, idle };
-}
-
-/** The memory of a Node process that holds nothing (the runtime's own floor), in the same run. */
-async function nodeFloor(): Promise<MemFigures> {
-  const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1e6)"], { stdio: "ignore" });
-  await sleep(1500);
-  const m = procMemDetail(c.pid!);
-  c.kill("SIGKILL");
-  return m;
 }
 
 async function main(): Promise<void> {

@@ -165,31 +165,34 @@ export function procMemDetail(pid: number): MemFigures {
   };
 }
 
+/** Each figure's short name, as printed. */
+const MEM_NAMES: Record<(typeof MEM_FIELDS)[number], string> = {
+  rssKb: "rss",
+  anonKb: "anon",
+  fileKb: "file",
+  shmemKb: "shmem",
+  pssKb: "pss",
+  privateKb: "private",
+};
+
+/** The memory of a Node process that holds nothing (the runtime's own floor), in the same run. */
+export async function nodeFloor(): Promise<MemFigures> {
+  const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1e6)"], { stdio: "ignore" });
+  await sleep(1500);
+  const m = procMemDetail(c.pid!);
+  c.kill("SIGKILL");
+  return m;
+}
+
 /** `rss_kB=… anon_kB=… file_kB=… shmem_kB=… pss_kB=… private_kB=…` with a prefix on each key. */
 export function memLine(m: MemFigures, prefix = ""): string {
-  const names: Record<(typeof MEM_FIELDS)[number], string> = {
-    rssKb: "rss",
-    anonKb: "anon",
-    fileKb: "file",
-    shmemKb: "shmem",
-    pssKb: "pss",
-    privateKb: "private",
-  };
-  return MEM_FIELDS.map((k) => `${prefix}${names[k]}_kB=${m[k]}`).join(" ");
+  return MEM_FIELDS.map((k) => `${prefix}${MEM_NAMES[k]}_kB=${m[k]}`).join(" ");
 }
 
 /** Each figure's ratio a/b, e.g. `rss 6.71 anon 2.10 …`. */
 export function memRatios(a: MemFigures, b: MemFigures): string {
-  const names: Record<(typeof MEM_FIELDS)[number], string> = {
-    rssKb: "rss",
-    anonKb: "anon",
-    fileKb: "file",
-    shmemKb: "shmem",
-    pssKb: "pss",
-    privateKb: "private",
-  };
   return MEM_FIELDS.filter((k) => k !== "shmemKb")
-    .map((k) => `${names[k]} ${(a[k] / b[k]).toFixed(2)}`)
+    .map((k) => `${MEM_NAMES[k]} ${(a[k] / b[k]).toFixed(2)}`)
     .join(" ");
 }
 

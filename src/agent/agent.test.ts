@@ -278,6 +278,51 @@ test("agent: learned next hops off the connected networks are resolved recursive
   clearInterval(hold);
 });
 
+test("agent: a route the kernel refuses makes the next pass read the connected networks again (they may have changed unheard)", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
+  let routes: KernelRoute[] = [];
+  // the host's uplink was renumbered: 10.98.1.0/24 is gone, the agent heard nothing of it
+  let connected = ["10.98.1.0/24"];
+  let reads = 0;
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.98.1.11/24", batchDelayMs: 1 },
+    {
+      store,
+      routes: {
+        reconcile: async (r) => {
+          routes = r;
+          const bad = r.filter((x) => x.via?.includes("10.98.1.1"));
+          return { refused: bad.map((x) => ({ dst: x.dst, reason: "Error: Nexthop has invalid gateway." })) };
+        },
+        connected: async () => {
+          reads++;
+          return connected;
+        },
+      },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+    },
+  );
+  const hold = setInterval(() => {}, 1000);
+  try {
+    await agent.start();
+    speaker!.learn("10.70.0.0/24", ["10.98.1.1"]); // on-link as last read, so installed as learned: refused
+    await eventually(() => assert.deepEqual(agent.routeProblems(), [{ dst: "10.70.0.0/24", reason: "kernel refused: Error: Nexthop has invalid gateway." }]));
+    connected = ["10.99.0.0/24"];
+    const before = reads;
+    speaker!.learn("10.71.0.0/24", ["10.99.0.1"]); // a pass for learned routes alone
+    await eventually(() => assert.ok(routes.some((r) => r.dst === "10.71.0.0/24")));
+    assert.ok(reads > before, "read again after the refusal");
+    await eventually(() => assert.match(agent.routeProblems()[0]?.reason ?? "", /no route to next hop 10\.98\.1\.1/));
+  } finally {
+    await agent.stop("bye");
+    clearInterval(hold);
+  }
+});
+
 test("agent BGP model: a nodeSelector peer on the selected node only, passwords from the secret lookup, refusals and types in status, reachableBy routes, a new speaker when the listen port changes", async () => {
   const keepAlive = setInterval(() => {}, 1000);
   const store = new MemoryStore();

@@ -189,7 +189,8 @@ export class Agent {
   /**
    * The connected networks as last read, and whether they may have changed since: a datastore
    * change that touches routing (a local workload's interface and routes, the node's addresses)
-   * or a resync says so, as does a learned next hop they do not resolve; a pass for learned
+   * or a resync says so, as does a learned next hop they do not resolve or a route the kernel
+   * refused; a pass for learned
    * routes alone (BGP) otherwise reuses them. Reading them is three `ip` processes: in a
    * 50-host lab every host's new block made every agent read them.
    */
@@ -572,7 +573,6 @@ export class Agent {
     }
   }
 
-  /** The routing half of a pass: peers, originated blocks, workload interfaces, kernel routes. */
   /** The connected networks: read again when they may have changed, else as last read. */
   private async connectedNetworks(): Promise<string[] | undefined> {
     if (!this.deps.routes.connected) return undefined;
@@ -588,6 +588,7 @@ export class Agent {
     return this.connectedNets;
   }
 
+  /** The routing half of a pass: peers, originated blocks, workload interfaces, kernel routes. */
   private async programRoutes(since: number | undefined): Promise<void> {
     await this.ensureSpeakerIdentity();
     const desired = computeHostDesired(this.state, this.opts.nodeName, this.deps.readSecret);
@@ -652,6 +653,8 @@ export class Agent {
       this.deps.events?.convergence?.(e.event, e.ms / 1000);
     }
     for (const r of result?.refused ?? []) problems.push({ dst: r.dst, reason: `kernel refused: ${r.reason}` });
+    // a refused gateway may be off the networks as last read (an address gone unheard): read them again
+    if (result?.refused?.length) this.connectedStale = true;
     const key = (ps: RouteProblem[]) => ps.map((p) => `${p.dst} ${p.reason}`).join("\n");
     if (key(problems) !== key(this.problems) && problems.length > 0)
       this.log("warn", "routes not programmed (retried on every pass)", { routes: problems.slice(0, 20) });

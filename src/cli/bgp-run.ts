@@ -145,7 +145,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       io.stderr.write(`${new Date().toISOString()} error reload failed: ${e instanceof Error ? e.message : String(e)}\n`);
     }
   };
-  const onHup = () => void reload();
+  // One reload at a time, each reading the file when its turn comes: a reload that waits for BFD
+  // to load must not finish after a later one (a newer file) and undo it.
+  let reloading = Promise.resolve();
+  const onHup = () => {
+    reloading = reloading.then(reload);
+  };
   process.on("SIGHUP", onHup);
   const stopped = new Promise<"stop" | "restart">((resolve) => {
     process.once("SIGTERM", () => resolve("stop"));

@@ -450,6 +450,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   await gc?.stop();
   await dhcp?.stop();
   await agent.stop(undefined, forRestart);
+  await released.close(); // its NETLINK_NETFILTER socket (the agent's nft applies are over)
   probe.stop();
   flowLogs.stop();
   await endpoints.close();

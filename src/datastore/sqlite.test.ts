@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { EventEmitter } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -7,7 +8,7 @@ import Database from "better-sqlite3";
 import { FakeClock } from "../clock.js";
 import { hasCode } from "../errors.js";
 import { runStoreContract } from "../testkit/datastore/store-contract.js";
-import { prefixEnd, SqliteStore } from "./sqlite.js";
+import { prefixEnd, SqliteStore, type SqliteStoreOptions } from "./sqlite.js";
 import type { WatchEvent } from "./store.js";
 
 const root = mkdtempSync(join(tmpdir(), "ttds-sqlite-"));
@@ -176,6 +177,50 @@ describe("SqliteStore specifics", () => {
       await arrived; // no timer in b could have delivered it: only inotify on <db>-wal
     }
     assert.deepEqual(seen, ["0", "1", "2", "3", "4"]);
+    await a.close();
+    await b.close();
+  });
+
+  test("a commit published after its WAL notification was looked at is still delivered, with the poll an hour away", { timeout: 20_000 }, async () => {
+    // Another process appends to the WAL (the notification) and publishes the commit in -shm
+    // only after its fsync: the look the notification starts may find nothing yet.
+    const path = freshPath();
+    let notify: (event: string) => void = () => {};
+    const fakeWatch = ((_p: string, _o: unknown, listener: (event: string) => void) => {
+      notify = listener;
+      return Object.assign(new EventEmitter(), { close() {}, ref() {}, unref() {} });
+    }) as unknown as NonNullable<SqliteStoreOptions["watchFile"]>;
+    const a = SqliteStore.open(path, { pollIntervalMs: 3_600_000 });
+    const b = SqliteStore.open(path, { pollIntervalMs: 3_600_000, watchFile: fakeWatch });
+    let wake: () => void = () => {};
+    let arrived = new Promise<void>((r) => (wake = r));
+    const seen: string[] = [];
+    b.watch("/n/", 0, {
+      onEvents: (evs) => {
+        seen.push(...evs.map((e) => (e.type === "put" ? e.kv.value : "-")));
+        wake();
+      },
+      onError: assert.fail,
+    });
+    notify("change"); // the writer's frames are in the WAL ...
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r)); // ... b has looked and found no commit ...
+    assert.deepEqual(seen, []);
+    await a.put("/n/k", "v"); // ... and now the commit is published (a's write notifies no one: the watch is fake)
+    await arrived;
+    assert.deepEqual(seen, ["v"]);
+    // the look a notification starts finds the commit before it; the notified one comes after
+    arrived = new Promise<void>((r) => (wake = r));
+    await a.put("/n/k", "w");
+    notify("change");
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r)); // (its events are dispatched in a microtask)
+    assert.deepEqual(seen, ["v", "w"]);
+    arrived = new Promise<void>((r) => (wake = r));
+    await a.put("/n/k", "x");
+    await arrived;
+    assert.deepEqual(seen, ["v", "w", "x"]);
     await a.close();
     await b.close();
   });

@@ -30,7 +30,9 @@
  * when another connection commits; when it changes, history rows after the last one seen are read
  * and dispatched to each watcher whose prefix matches, in revision order, each at most once per
  * watcher (each watcher keeps its own cursor). That look is taken when the kernel says the WAL
- * file was written (inotify through fs.watch: every commit appends to the WAL), and on a timer (every `pollIntervalMs`, unref'd: default 1 s with the notification,
+ * file was written (inotify through fs.watch: every commit appends to the WAL; as the commit is
+ * published in the -shm index only after that write, the look is repeated a few times within
+ * the next 0.7 s), and on a timer (every `pollIntervalMs`, unref'd: default 1 s with the notification,
  * 20 ms where the directory cannot be watched), which also collects expired leases. An idle
  * store therefore wakes once a second, not fifty times (50 agents on one file: docs/benchmarks.md
  * "Lab up at 50 hosts"). A write made through this store dispatches at once, without waiting
@@ -50,7 +52,7 @@
  * in sqlite-open.ts; the row shapes and their conversion to KVs and events in sqlite-rows.ts.
  */
 import type Database from "better-sqlite3";
-import { watch, type FSWatcher } from "node:fs";
+import { type FSWatcher, watch as fsWatch } from "node:fs";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import {
@@ -75,6 +77,9 @@ import { type HistoryRow, type KvRow, prefixEnd, toEvent, toKV } from "./sqlite-
 
 export { prefixEnd };
 
+/** After a WAL notification that showed no new commit, look again after these delays (ms; watchWal). */
+const FOLLOW_UP_MS = [2, 8, 32, 128, 512];
+
 export interface SqliteStoreOptions {
   /** Time source for lease expiry (default: the system clock). */
   clock?: Clock;
@@ -85,6 +90,8 @@ export interface SqliteStoreOptions {
   pollIntervalMs?: number;
   /** Look as soon as the kernel notifies a write to the WAL file (default true). */
   notify?: boolean;
+  /** How the WAL file is watched (default node:fs `watch`: inotify); tests pass a fake. */
+  watchFile?: (path: string, opts: { persistent: false }, listener: (event: string) => void) => FSWatcher;
   /** `full` (default: survives power loss) or `normal` (survives process kills only). */
   synchronous?: "full" | "normal";
   /** How long to wait for another process's write lock before DS_UNAVAILABLE, in ms (default 5000). */
@@ -123,6 +130,9 @@ export class SqliteStore implements Store {
   private notify: boolean;
   private walWatch: FSWatcher | undefined;
   private lookQueued = false;
+  /** The next follow-up look after a notification that showed no commit yet (FOLLOW_UP_MS). */
+  private followUp: NodeJS.Timeout | undefined;
+  private readonly watchFile: NonNullable<SqliteStoreOptions["watchFile"]>;
   private closed = false;
   private lastSeen: number;
   private dataVersion: number;
@@ -158,6 +168,7 @@ export class SqliteStore implements Store {
     }
     this.pollMs = opts.pollIntervalMs;
     this.notify = opts.notify !== false;
+    this.watchFile = opts.watchFile ?? fsWatch;
     this.timer = this.startTimer();
   }
 
@@ -184,16 +195,29 @@ export class SqliteStore implements Store {
       clearInterval(this.timer);
       this.timer = this.startTimer();
     };
-    const look = () => {
+    // A writer appends its frames to the WAL (the notification) before it publishes the commit
+    // in the shared wal-index (-shm, written through mmap: no notification), with an fsync in
+    // between: a look at once may come too early (or find only the commit before), and nothing
+    // else would wake us before the timer. Every notified look is therefore followed by a few
+    // more, further apart, the sequence starting over whenever one finds a commit.
+    const look = (n = 0) => {
       if (this.lookQueued || this.closed) return;
       this.lookQueued = true;
       setImmediate(() => {
         this.lookQueued = false;
+        clearTimeout(this.followUp);
+        this.followUp = undefined;
+        const before = this.dataVersion;
         this.tick();
+        // what it found may be an earlier commit, the notified one still unpublished: start over
+        const k = this.dataVersion !== before ? 0 : n;
+        if (this.closed || k >= FOLLOW_UP_MS.length) return;
+        this.followUp = setTimeout(() => look(k + 1), FOLLOW_UP_MS[k]);
+        this.followUp.unref();
       });
     };
     try {
-      this.walWatch = watch(`${this.path}-wal`, { persistent: false }, (event) => {
+      this.walWatch = this.watchFile(`${this.path}-wal`, { persistent: false }, (event) => {
         look();
         if (event !== "rename" || this.closed) return;
         this.walWatch?.close();
@@ -391,6 +415,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.followUp);
     this.walWatch?.close();
     for (const w of this.watchers) w.closed = true;
     this.watchers.clear();
