@@ -8,9 +8,9 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../src/testkit/free-port.js";
 
 export interface EtcdServer {
   /** `etcd://127.0.0.1:PORT` (`etcds://…?ca=…&cert=…&key=…` with TLS), for parseEtcdUrl. */
@@ -59,18 +59,6 @@ function reapOnExit(): void {
       process.exit(128 + (sig === "SIGINT" ? 2 : 15));
     });
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface TestPki {

@@ -4,12 +4,12 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseConfig } from "./bgp-run.js";
+import { freePort } from "../testkit/free-port.js";
 
 const cfg = (m: string) => parseConfig(`routerId: 1.2.3.4\nasNumber: 1\nmetrics: ${m}`).metrics;
 
@@ -34,14 +34,6 @@ after(() => {
   }
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test("bgp run serves /metrics where the config says", async () => {
   const port = await freePort();

@@ -7,12 +7,12 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { queryControl } from "../bgp/control.js";
+import { freePort } from "../testkit/free-port.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tabby-lazy-load-"));
 const pids = new Set<number>();
@@ -100,14 +100,6 @@ test("bgp run: a plain speaker loads no datastore, policy, UI, metrics or kernel
   assert.ok(!mods.includes("dataplane/fib-installer.js"), "no FIB installer without `installRoutes: true`");
   for (const m of ["bfd/service.js", "bfd/udp.js", "node:dgram", "node:crypto"]) assert.ok(!mods.includes(m), `no ${m} without a \`bfd\` peer`);
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test("bgp run: the features a config turns on are loaded", async () => {
   // installRoutes with a peer that never comes up: nothing is learned, so nothing is installed
