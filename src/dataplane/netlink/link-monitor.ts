@@ -48,7 +48,10 @@ export class LinkMonitor implements LinkWatch {
     const c = (this.c = await loadLibc());
     const fail = (what: string, errno: number): never => {
       this.stop();
-      throw new TabbyError("DP_LINKWATCH_FAILED", `${what}: ${errnoName(errno)}`, { errno: errnoName(errno), ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
+      throw new TabbyError("DP_LINKWATCH_FAILED", `${what}: ${errnoName(errno)}`, {
+        errno: errnoName(errno),
+        ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+      });
     };
     const open = () => c.socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
     try {
