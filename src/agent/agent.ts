@@ -523,6 +523,7 @@ export class Agent {
     if (!this.deps.linkWatch) return;
     try {
       await this.deps.linkWatch.start(() => this.linksChanged());
+      if (this.stopped) this.deps.linkWatch.stop(); // stopped while it started
     } catch (err) {
       this.log("warn", "cannot hear link and address changes; the resync repairs what they break", { err: String(err) });
     }
