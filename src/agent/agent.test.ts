@@ -571,3 +571,85 @@ test("agent: a workload interface that appears after its endpoint is configured 
   assert.deepEqual(agent.localInterfaces(), ["tapvm1"]);
   await agent.stop("bye");
 });
+
+test("agent: a link or address change marks the connected networks stale and the next pass reads them and the kernel's routes; a monitor that cannot start is a warning", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
+  const passes: { dsts: string[]; reread: boolean | undefined }[] = [];
+  let reads = 0;
+  let heard: (() => void) | undefined;
+  let stopped = 0;
+  let speaker: FakeSpeaker | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.98.1.11/24", batchDelayMs: 1, resyncIntervalMs: 3_600_000 },
+    {
+      store,
+      routes: {
+        reconcile: async (r, opts) => void passes.push({ dsts: r.map((x) => x.dst), reread: opts?.reread }),
+        connected: async () => {
+          reads++;
+          return ["10.98.1.0/24"];
+        },
+      },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => (speaker = new FakeSpeaker(o)),
+      linkWatch: {
+        start: async (onChange) => void (heard = onChange),
+        stop: () => void stopped++,
+      },
+    },
+  );
+  const hold = setInterval(() => {}, 1000);
+  try {
+    await agent.start();
+    assert.ok(heard, "the agent listens once started");
+    speaker!.learn("10.70.0.0/24", ["10.98.1.1"]);
+    await eventually(() => assert.ok(passes.some((p) => p.dsts.includes("10.70.0.0/24"))));
+    const quiet = passes.at(-1)!;
+    assert.equal(quiet.reread, false, "a pass for learned routes alone trusts the last reconcile");
+    const readsBefore = reads;
+    const passesBefore = passes.length;
+    heard!(); // e.g. the uplink went down and up: the kernel dropped the routes through it
+    await eventually(() => assert.ok(passes.length > passesBefore));
+    assert.equal(passes.at(-1)!.reread, true, "the pass after the change reads the kernel's routes");
+    assert.deepEqual(passes.at(-1)!.dsts, quiet.dsts, "and programs the same routes back");
+    assert.equal(reads, readsBefore + 1, "and the connected networks, once");
+    speaker!.learn("10.71.0.0/24", ["10.98.1.1"]);
+    await eventually(() => assert.ok(passes.at(-1)!.dsts.includes("10.71.0.0/24")));
+    assert.equal(passes.at(-1)!.reread, false, "quiet again after that");
+  } finally {
+    await agent.stop("bye");
+    clearInterval(hold);
+  }
+  assert.equal(stopped, 1, "the monitor is stopped with the agent");
+
+  // a monitor that cannot open its socket: a warning, and the agent runs on (the resync repairs)
+  const logs: string[] = [];
+  const routes: string[][] = [];
+  const agent2 = new Agent(
+    { nodeName: "h2", ipv4: "10.98.1.12/24", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async (r) => void routes.push(r.map((x) => x.dst)) },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => new FakeSpeaker(o),
+      linkWatch: {
+        start: async () => {
+          throw new Error("socket(AF_NETLINK, NETLINK_ROUTE): EPERM");
+        },
+        stop: () => {},
+      },
+      log: (level, msg) => logs.push(`${level} ${msg}`),
+    },
+  );
+  const hold2 = setInterval(() => {}, 1000);
+  try {
+    await agent2.start();
+    assert.ok(logs.includes("warn cannot hear link and address changes; the resync repairs what they break"), logs.join("\n"));
+    assert.ok(routes.length > 0, "programmed all the same");
+  } finally {
+    await agent2.stop("bye");
+    clearInterval(hold2);
+  }
+});

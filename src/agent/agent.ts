@@ -6,7 +6,8 @@
  *
  * Effects are injected as ports so the agent runs against fakes in tests. A restart does not
  * flush the dataplane: routes are reconciled only after the first full sync, which repairs
- * the difference; a periodic resync repairs drift made by others. With graceful restart on
+ * the difference; a periodic resync repairs drift made by others, and a link or address change
+ * (heard over rtnetlink) makes the next pass read the kernel's routes again at once. With graceful restart on
  * (RFC 4724, restarting speaker), learned routes the previous run left in the kernel stay
  * installed until the speaker's route selection is done (the peers' End-of-RIB), and only then
  * are the ones not learned again removed. Graceful restart is on by default in `node run`.
@@ -28,6 +29,7 @@ import { decodeStored, type StoredObject } from "../model/stored.js";
 import { Backoff, type Random } from "../net/backoff.js";
 import { registerNode, type NodeRegistration } from "./register-node.js";
 import { resolveNextHops } from "../dataplane/route-resolve.js";
+import type { LinkWatch } from "../dataplane/netlink/link-monitor.js";
 import { planBfd, type BfdTimers, type PeerWithBfd } from "./bfd-peers.js";
 import { ConvergenceTracker } from "./convergence.js";
 
@@ -111,6 +113,13 @@ export interface AgentDeps {
   createSpeaker(opts: SpeakerOptions): BgpPort;
   /** Reads BGP passwords (`password.secretKeyRef`, `nodeMeshPassword`); without it every password is refused. */
   readSecret?: SecretLookup;
+  /**
+   * Hears link and address changes in the agent's namespace (src/dataplane/netlink/link-monitor.ts):
+   * each makes the next pass read the connected networks and the kernel's routes again, so a route
+   * the kernel dropped with a link is put back at once. Without it, or when it cannot start, the
+   * resync repairs that.
+   */
+  linkWatch?: LinkWatch;
   /** The BFD sessions the speaker's failure detector runs (for `node status`). */
   bfdStatus?: () => { peer: string; state: string; detectionTimeMs?: number }[];
   clock?: Clock;
@@ -189,8 +198,8 @@ export class Agent {
   /**
    * The connected networks as last read, and whether they may have changed since: a datastore
    * change that touches routing (a local workload's interface and routes, the node's addresses)
-   * or a resync says so, as does a learned next hop they do not resolve or a route the kernel
-   * refused; a pass for learned
+   * or a resync says so, as do a link or address change heard over rtnetlink (deps.linkWatch), a
+   * learned next hop they do not resolve and a route the kernel refused; a pass for learned
    * routes alone (BGP) otherwise reuses them. Reading them is three `ip` processes: in a
    * 50-host lab every host's new block made every agent read them.
    */
@@ -234,6 +243,7 @@ export class Agent {
     const node = await this.registerWithRetry();
     if (!node) return; // stopped before the datastore answered
     this.log("info", "registered node", { name: this.opts.nodeName, ipv4: node.ipv4, ipv6: node.ipv6 });
+    await this.startLinkWatch();
     this.syncer = new Syncer(
       this.deps.store,
       WATCHED_PREFIXES,
@@ -319,6 +329,7 @@ export class Agent {
   async stop(reason = "tabby agent stopping", forRestart = false): Promise<void> {
     this.stopped = true;
     this.syncer?.stop();
+    this.deps.linkWatch?.stop();
     if (this.flushTimer) this.clock.clearTimeout(this.flushTimer);
     if (this.resyncTimer) this.clock.clearTimeout(this.resyncTimer);
     await this.flushing;
@@ -505,6 +516,27 @@ export class Agent {
       this.flushTimer = undefined;
       void this.flush();
     }, delay);
+  }
+
+  /** Listens to link and address changes; a failure to is logged and left to the resync. */
+  private async startLinkWatch(): Promise<void> {
+    if (!this.deps.linkWatch) return;
+    try {
+      await this.deps.linkWatch.start(() => this.linksChanged());
+      if (this.stopped) this.deps.linkWatch.stop(); // stopped while it started
+    } catch (err) {
+      this.log("warn", "cannot hear link and address changes; the resync repairs what they break", { err: String(err) });
+    }
+  }
+
+  /**
+   * A link went down or up, or an address came or went: the connected networks may differ and the
+   * kernel may have dropped routes through the link, so the next pass reads both again.
+   */
+  private linksChanged(): void {
+    if (this.stopped) return;
+    this.connectedStale = true;
+    this.schedule();
   }
 
   private armResync(): void {

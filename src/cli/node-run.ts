@@ -57,6 +57,7 @@ import { datastoreFromArgs, openStoreFromArgs } from "./datastore-flag.js";
 import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
+import { LinkMonitor } from "../dataplane/netlink/link-monitor.js";
 import { RouteTable } from "../dataplane/routes.js";
 import { startWorkloadDhcp } from "../dhcp/agent-hook.js";
 import { ReleasedAddressFlush } from "../flows/ct-flush.js";
@@ -309,6 +310,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     {
       store,
       routes: new RouteTable(runner),
+      // link and address changes in this namespace re-read the kernel's routes at once
+      linkWatch: new LinkMonitor(),
       policy: {
         onUpdate: (key, value) => policyGraph.onUpdate(key, value, true),
         onInSync: () => policyGraph.onInSync(),

@@ -1,0 +1,53 @@
+/**
+ * rtnetlink notifications of links and addresses (rtnetlink(7); Linux uapi linux/rtnetlink.h):
+ * the multicast groups the agent joins (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
+ * i.e. RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR) and which of the messages read
+ * from them say that a link or an address changed (RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR).
+ * Felix's route table manager listens to the same updates. Pure: bytes in, a summary out.
+ */
+import { decodeReplies } from "./codec.js";
+
+/** Group numbers for NETLINK_ADD_MEMBERSHIP (not the RTMGRP_* bit masks of bind(2)). */
+export const RTNLGRP_LINK = 1;
+export const RTNLGRP_IPV4_IFADDR = 5;
+export const RTNLGRP_IPV6_IFADDR = 9;
+export const LINK_ADDR_GROUPS = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR] as const;
+
+const NLMSG_NOOP = 1;
+const NLM_F_REQUEST = 0x1;
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+
+/**
+ * An NLMSG_NOOP request: sending it binds the socket to a port id (autobind), which a socket
+ * must have before its group memberships receive anything. The kernel answers nothing (no ACK flag).
+ */
+export function noopRequest(seq: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(16, 0);
+  b.writeUInt16LE(NLMSG_NOOP, 4);
+  b.writeUInt16LE(NLM_F_REQUEST, 6);
+  b.writeUInt32LE(seq, 8);
+  return b;
+}
+
+/** What one datagram of notifications says. */
+export interface LinkAddrChanges {
+  links: number;
+  addresses: number;
+}
+
+/**
+ * Counts the link and address notifications in one datagram; other messages are not counted.
+ * A malformed datagram throws DP_NETLINK_DECODE (codec.ts's decodeReplies).
+ */
+export function linkAddrChanges(buf: Buffer): LinkAddrChanges {
+  const out: LinkAddrChanges = { links: 0, addresses: 0 };
+  for (const m of decodeReplies(buf)) {
+    if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) out.links++;
+    else if (m.type === RTM_NEWADDR || m.type === RTM_DELADDR) out.addresses++;
+  }
+  return out;
+}
