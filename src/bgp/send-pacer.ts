@@ -35,8 +35,8 @@ export interface PacerOptions {
   maxGapMs: number;
 }
 
-/** 64 writes per turn (~1–2 ms); 50 µs of quiet per session written: 1000 clients → 50 ms between rounds. */
-export const DEFAULT_PACING: PacerOptions = { perTurn: 64, gapPerSessionMs: 0.05, maxGapMs: 100 };
+/** 1024 writes per turn (one turn per round up to 1024 clients, ~20 ms quiet; see docs/benchmarks.md); 50 µs of quiet per session written: 1000 clients → 50 ms between rounds. */
+export const DEFAULT_PACING: PacerOptions = { perTurn: 1024, gapPerSessionMs: 0.05, maxGapMs: 100 };
 
 export class SendPacer {
   /** Sessions waiting for the next round, in the order they asked. */
