@@ -10,11 +10,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostWithUplink } from "./cni-libcni.js";
 import { waitFor } from "./bird-tabby-pair.js";
+import { spawnAgentInNetns } from "../src/testkit/agent/spawn-agent.js";
 
 const canRun = process.getuid?.() === 0;
 const P = `ttfp${process.pid}`;
@@ -108,37 +109,8 @@ test("default-deny plus an allow by label: a new workload's first SYN passes, no
   skip: !canRun && "needs root",
   timeout: 120000,
 }, async () => {
-  const agent = spawn(
-    "ip",
-    [
-      "netns",
-      "exec",
-      HOST,
-      process.execPath,
-      main,
-      "node",
-      "run",
-      "--name",
-      "h1",
-      "--ip",
-      "192.168.251.1/24",
-      "--ip6",
-      "none",
-      "--ipv4-pool",
-      "10.68.0.0/16",
-      "--datastore",
-      datastore,
-      "--control",
-      join(dir, "node.sock"),
-      "--endpoint-status-dir",
-      statusDir,
-      "--ipam-gc-grace",
-      "off",
-    ],
-    {
-      stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), openSync(join(dir, "agent.log"), "a")],
-    },
-  );
+  const agent = spawnAgentInNetns({ netns: HOST, name: "h1", ip: "192.168.251.1/24", ipv4Pool: "10.68.0.0/16", datastore, dir, statusDir });
+
   running.push(agent);
   try {
     // The status directory appears with the agent's first programmed table.

@@ -11,13 +11,14 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostWithUplink } from "./cni-libcni.js";
 import { waitFor } from "./bird-tabby-pair.js";
 import { ConntrackFlusher } from "../src/flows/ct-flush.js";
+import { spawnAgentInNetns } from "../src/testkit/agent/spawn-agent.js";
 
 const canRun = process.getuid?.() === 0;
 const P = `ttca${process.pid}`;
@@ -102,35 +103,8 @@ spec: { selector: all(), types: [Ingress, Egress], ingress: [{ action: Allow }],
 `;
 
 test("the agent deletes a removed workload's conntrack entries", { skip: !canRun && "needs root", timeout: 120000 }, async () => {
-  const agent = spawn(
-    "ip",
-    [
-      "netns",
-      "exec",
-      HOST,
-      process.execPath,
-      main,
-      "node",
-      "run",
-      "--name",
-      "h1",
-      "--ip",
-      "192.168.249.1/24",
-      "--ip6",
-      "none",
-      "--ipv4-pool",
-      "10.69.0.0/16",
-      "--datastore",
-      datastore,
-      "--control",
-      join(dir, "node.sock"),
-      "--endpoint-status-dir",
-      statusDir,
-      "--ipam-gc-grace",
-      "off",
-    ],
-    { stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), openSync(join(dir, "agent.log"), "a")] },
-  );
+  const agent = spawnAgentInNetns({ netns: HOST, name: "h1", ip: "192.168.249.1/24", ipv4Pool: "10.69.0.0/16", datastore, dir, statusDir });
+
   running.push(agent);
   try {
     await waitFor("the agent's endpoint status", () => existsSync(statusDir), 60000);

@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostWithUplink } from "./cni-libcni.js";
 import { waitFor } from "./bird-tabby-pair.js";
+import { spawnAgentInNetns } from "../src/testkit/agent/spawn-agent.js";
 
 const canRun = process.getuid?.() === 0;
 const P = `ttdk${process.pid}`;
@@ -114,39 +115,18 @@ test("docker network and IPAM driver: a container gets addresses, labels, a prof
   timeout: 180000,
 }, async () => {
   await startEngine();
-  const agentLog = openSync(join(dir, "agent.log"), "a");
   running.push(
-    spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        HOST,
-        process.execPath,
-        main,
-        "node",
-        "run",
-        "--name",
-        "h1",
-        "--ip",
-        "192.168.252.1/24",
-        "--ip6",
-        "fd12::1/64",
-        "--ipv4-pool",
-        "10.69.0.0/16",
-        "--ipv6-pool",
-        "fd69::/48",
-        "--datastore",
-        datastore,
-        "--control",
-        join(dir, "node.sock"),
-        "--endpoint-status-dir",
-        statusDir,
-        "--ipam-gc-grace",
-        "off",
-      ],
-      { stdio: ["ignore", agentLog, agentLog] },
-    ),
+    spawnAgentInNetns({
+      netns: HOST,
+      name: "h1",
+      ip: "192.168.252.1/24",
+      ip6: "fd12::1/64",
+      ipv4Pool: "10.69.0.0/16",
+      ipv6Pool: "fd69::/48",
+      datastore,
+      dir,
+      statusDir,
+    }),
   );
   await waitFor("the agent's endpoint status", () => existsSync(statusDir), 60000);
   const pluginLog = openSync(join(dir, "plugin.log"), "a");
