@@ -21,18 +21,24 @@ class FakeDetector implements FailureDetector {
   }
 }
 
+/** A speaker over the in-memory network whose failure detector is the fake above. */
+function speakerWithDetector() {
+  const m = inMemory();
+  const det = new FakeDetector();
+  const sp = new Speaker({
+    clock: m.clock,
+    network: m.network,
+    routerId: "10.0.0.80",
+    asNumber: AS,
+    listen: { address: SP, port: PORT },
+    failureDetector: det,
+  });
+  return { m, det, sp };
+}
+
 for (const nBit of [false, true]) {
   test(`BFD down resets the session with Cease 6/10${nBit ? " inside a Hard Reset" : ""} and flushes routes despite graceful restart`, async () => {
-    const m = inMemory();
-    const det = new FakeDetector();
-    const sp = new Speaker({
-      clock: m.clock,
-      network: m.network,
-      routerId: "10.0.0.80",
-      asNumber: AS,
-      listen: { address: SP, port: PORT },
-      failureDetector: det,
-    });
+    const { m, det, sp } = speakerWithDetector();
     const fib = fibOf(sp);
     const bfd = { minRx: 300, minTx: 300, multiplier: 3 };
     sp.setPeers([{ address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 90, localAddress: SP, bfd }]);
@@ -78,16 +84,7 @@ test("a peer asking for bfd without a failure detector is refused", () => {
 });
 
 test("changing only a peer's bfd options keeps its session: the watch is replaced, added or dropped", async () => {
-  const m = inMemory();
-  const det = new FakeDetector();
-  const sp = new Speaker({
-    clock: m.clock,
-    network: m.network,
-    routerId: "10.0.0.80",
-    asNumber: AS,
-    listen: { address: SP, port: PORT },
-    failureDetector: det,
-  });
+  const { m, det, sp } = speakerWithDetector();
   const fib = fibOf(sp);
   const base = { address: "127.0.0.81", asNumber: AS, passive: true, holdTime: 90, localAddress: SP };
   const slow = { minRx: 300, minTx: 300, multiplier: 3 };
