@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { labUnderTest, run, waitFor } from "./helpers.js";
 
 const { name, env, lab } = labUnderTest("tfo", "tabby-lab-failover-");
+process.env["TABBY_LAB_ROOT"] = env.TABBY_LAB_ROOT; // read by src/lab/state.ts when it is first imported
 
 interface Drill {
   topology: string;
@@ -48,12 +49,26 @@ test("mesh lab: agent kill -9 and restart loses nothing; a cut link blackholes u
     const h2log = readFileSync(join(env.TABBY_LAB_ROOT, name, "h2.log"), "utf8");
     assert.match(h2log, /keeping its routes \(graceful restart helper\)/);
     assert.match(h2log, /graceful restart: keeping learned routes until the peers' End-of-RIB/);
-    // and the agents say how long each change took to reach the kernel
-    const conv = h2log
-      .split("\n")
-      .filter((l) => l.includes('"msg":"convergence"'))
-      .map((l) => JSON.parse(l) as { event: string; ms: number });
-    assert.ok(conv.some((c) => c.event === "route-learned") && conv.some((c) => c.event === "workload-added"), "convergence events logged");
+  });
+
+  await t.test("the agents say how long each change took to reach the kernel: a route learned, a workload added", async () => {
+    // a workload plugged into h2 now, long after its agent's first snapshot, is an event of its own
+    const { readLabState } = await import("../src/lab/state.js");
+    const { addLabWorkload } = await import("../src/lab/add-workload.js");
+    const { workload } = await addLabWorkload(readLabState(name)!, "h2", 2);
+    assert.ok(workload.ipv4, "the CNI plugin gave the new workload an IPv4 address");
+    const events = () =>
+      readFileSync(join(env.TABBY_LAB_ROOT, name, "h2.log"), "utf8")
+        .split("\n")
+        .filter((l) => l.includes('"msg":"convergence"'))
+        .map((l) => JSON.parse(l) as { event: string; prefix?: string; ms: number });
+    const added = await waitFor(async () => events().some((c) => c.event === "workload-added" && c.prefix === `${workload.ipv4}/32`), 50, 200);
+    const conv = events();
+    assert.ok(added, `a workload-added event for ${workload.ipv4}/32 in h2's log: ${JSON.stringify(conv)}`);
+    assert.ok(
+      conv.some((c) => c.event === "route-learned"),
+      `a route-learned event in h2's log: ${JSON.stringify(conv)}`,
+    );
     assert.ok(conv.every((c) => Number.isInteger(c.ms) && c.ms >= 0));
   });
 

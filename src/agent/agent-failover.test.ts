@@ -85,3 +85,50 @@ test("agent: BFD for directly connected BFDIfDirectlyConnected peers only; conve
     clearInterval(keepAlive);
   }
 });
+
+test("agent: a workload written after the first snapshot is a workload-added event even before the first pass; one in the snapshot is not", async () => {
+  const keepAlive = setInterval(() => {}, 1000);
+  const store = new MemoryStore();
+  const put = (k: string, v: unknown) => store.put(k, JSON.stringify(v));
+  await put(`${R}bgpconfigurations/default`, { spec: { asNumber: 64512 } });
+  await put(`${R}ippools/default-ipv4-ippool`, { spec: { cidr: "10.65.0.0/16" } });
+  await put("/calico/ipam/v2/host/h1/ipv4/block/10.65.0.0-26", { state: "confirmed" });
+  // present before the agent starts, as after a restart: not an event
+  await put(`${R}workloadendpoints/default/h1-cni-old-eth0`, { spec: { node: "h1", interfaceName: "tabold", ipNetworks: ["10.65.0.2/32"] } });
+  const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
+  // the speaker's start is held, so no routing pass runs until the new workload is in
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let created = false;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.98.1.2/31", batchDelayMs: 1 },
+    {
+      store,
+      routes: { reconcile: async () => undefined },
+      interfaces: { configureWorkloadInterface: async () => {} },
+      createSpeaker: (o) => {
+        created = true;
+        const s = new FakeSpeaker(o);
+        s.start = async () => {
+          await held;
+          s.started = true;
+        };
+        return s;
+      },
+      log: (_l, msg, fields) => void logs.push({ msg, ...(fields ? { fields } : {}) }),
+    },
+  );
+  try {
+    const started = agent.start();
+    await eventually(() => assert.ok(created, "in sync: the speaker is being started"));
+    await put(`${R}workloadendpoints/default/h1-cni-new-eth0`, { spec: { node: "h1", interfaceName: "tabnew", ipNetworks: ["10.65.0.3/32"] } });
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await started;
+    const added = () => logs.filter((l) => l.msg === "convergence" && l.fields!["event"] === "workload-added").map((l) => l.fields!["prefix"]);
+    await eventually(() => assert.deepEqual(added(), ["10.65.0.3/32"]));
+  } finally {
+    await agent.stop();
+    clearInterval(keepAlive);
+  }
+});

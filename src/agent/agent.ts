@@ -19,7 +19,14 @@
 import { unenforcedRulesOf } from "../calc/policy/unenforced.js";
 import type { Clock, TimerHandle } from "../clock.js";
 import { systemClock } from "../clock.js";
-import { computeHostDesired, mergeKernelRoutes, type DesiredPeer, type KernelRoute, type OriginatedRoute } from "../calc/host-desired.js";
+import {
+  computeHostDesired,
+  localWorkloadPrefixes,
+  mergeKernelRoutes,
+  type DesiredPeer,
+  type KernelRoute,
+  type OriginatedRoute,
+} from "../calc/host-desired.js";
 import { speakerIdentity, speakerLogSeverity, type RefusedPeer, type SecretLookup, type SpeakerIdentity } from "../calc/bgp-peers.js";
 import type { PeerStatus, RouteView } from "../bgp/speaker.js";
 import { applyKeyUpdate, emptyHostState, WATCHED_PREFIXES, type HostState, type EndpointInfo } from "../calc/host-state.js";
@@ -218,7 +225,10 @@ export class Agent {
   private readonly convergence = new ConvergenceTracker();
   /** Peers Established at the last FIB change (to tell a peer going down from a withdrawal). */
   private establishedPeers = new Set<string>();
-  /** Local workload routes programmed by the last pass, and when the datastore first changed since. */
+  /**
+   * Local workload routes programmed by the last pass (at first, those of the first snapshot),
+   * and when the datastore first changed since.
+   */
   private localDsts: Set<string> | undefined;
   private changedSince: number | undefined;
   private refused: RefusedPeer[] = [];
@@ -276,6 +286,9 @@ export class Agent {
           this.status = s;
           if (s === "in-sync" && !this.inSync) {
             this.inSync = true;
+            // the workloads of the first snapshot are not "added": those written after it are,
+            // also when they arrive before the first pass (a lab or a node adding workloads at once)
+            this.localDsts = localWorkloadPrefixes(this.state, this.opts.nodeName);
             this.deps.policy?.onInSync();
             void this.startSpeakerWithRetry();
           }
@@ -671,10 +684,11 @@ export class Agent {
     }
     // workload routes new since the last pass: their time runs from the datastore change
     const localDsts = new Set(desired.localRoutes.filter((r) => r.dev).map((r) => r.dst));
-    if (this.localDsts && since !== undefined)
+    // (a pass the speaker asked for has no datastore time of its own: the change came meanwhile)
+    if (this.localDsts)
       this.convergence.noteWorkloads(
         [...localDsts].filter((d) => !this.localDsts!.has(d)),
-        since,
+        since ?? this.changedSince ?? this.clock.now(),
       );
     this.localDsts = localDsts;
     const result = (await this.deps.routes.reconcile(mergeKernelRoutes(desired.localRoutes, learned), { reread })) as

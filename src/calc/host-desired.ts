@@ -111,6 +111,16 @@ export function computeHostDesired(state: HostState, me: string, secrets?: Secre
   return desired;
 }
 
+/**
+ * The prefixes of this host's own workload routes (one per address of each local endpoint): what
+ * a "workload added" convergence event is about.
+ */
+export function localWorkloadPrefixes(state: HostState, me: string): Set<string> {
+  const out = new Set<string>();
+  for (const ep of state.endpoints.values()) if (ep.node === me) for (const net of ep.ipNetworks) out.add(parsePrefix(net).toString());
+  return out;
+}
+
 /** The AS this host speaks as: its Node's own, else the global BGPConfiguration's. */
 export function localAsNumber(state: HostState, me: string): number {
   return state.nodes.get(me)?.asNumber ?? state.asNumber;
