@@ -59,7 +59,8 @@ type ShellTimer = TimerName | "idleHold" | "sendHold";
 /** Restart time we advertise as a graceful-restart helper (BIRD's default is 120 s). */
 export const GR_RESTART_TIME = 120;
 
-function checkRouterId(id: string, peer: string): string {
+/** An expectedRouterId as configured: a non-zero dotted quad, else BGP_ROUTER_ID. */
+export function checkRouterId(id: string, peer: string): string {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(id);
   if (!m || m.slice(1).some((o) => Number(o) > 255) || id === "0.0.0.0") {
     throw new BgpError("BGP_ROUTER_ID", `peer ${peer}: expectedRouterId must be a non-zero dotted quad, not ${JSON.stringify(id)}`);

@@ -158,3 +158,53 @@ test("status: a peer that refuses the connection has the socket error as its rea
     await sp.stop();
   }
 });
+
+test("setPeers checks every peer before it changes any: a refused set leaves the established peers as they were", async () => {
+  const m = inMemory();
+  const sp = new Speaker({ clock: m.clock, network: m.network, routerId: "10.0.0.110", asNumber: AS, listen: { address: "127.0.0.110", port: PORT + 2 } });
+  const a = { address: "127.0.0.111", asNumber: AS, passive: true, holdTime: 30 };
+  sp.setPeers([a]);
+  await sp.start();
+  try {
+    const p = m.peer();
+    await p.connect("127.0.0.111", "127.0.0.110", PORT + 2);
+    await p.establish(peerOpen("10.0.0.111", AS));
+    await m.wait("established", () => sp.peerStatus()[0]!.established);
+    const badPolicy = [{ match: { prefix: [{ prefix: "10.0.0.0/16", ge: 8 }] }, action: "accept" as const }];
+    const refused: [string, unknown[], string][] = [
+      // a's removal comes first in the loop, the bad newcomer after it
+      ["BGP_NO_BFD", [{ address: "127.0.0.112", asNumber: AS, bfd: { minRx: 300, minTx: 300, multiplier: 3 } }], "a removed, a newcomer with bfd"],
+      [
+        "BGP_BAD_POLICY",
+        [
+          { ...a, holdTime: 60 },
+          { address: "127.0.0.113", asNumber: AS, import: badPolicy },
+        ],
+        "a changed, a newcomer with a bad policy",
+      ],
+      [
+        "BGP_ROUTER_ID",
+        [
+          { ...a, holdTime: 60 },
+          { address: "127.0.0.114", asNumber: AS, expectedRouterId: "0.0.0.0" },
+        ],
+        "a changed, a bad expected router id",
+      ],
+      ["BGP_BAD_POLICY", [{ ...a, import: badPolicy }], "a's own policy bad"],
+    ];
+    for (const [code, peers, what] of refused) {
+      assert.throws(() => sp.setPeers(peers as Parameters<Speaker["setPeers"]>[0]), { code }, what);
+      await m.settle();
+      const st = sp.peerStatus();
+      assert.deepEqual(
+        st.map((s) => [s.address, s.established]),
+        [["127.0.0.111", true]],
+        `${what}: a is still the only peer, and still established`,
+      );
+      assert.equal(p.got.filter((x) => x.type === "notification").length, 0, `${what}: a got no NOTIFICATION`);
+    }
+    p.sock.destroy();
+  } finally {
+    await sp.stop();
+  }
+});

@@ -19,7 +19,7 @@ import { soon, systemClock, type Clock, type TimerHandle } from "../clock.js";
 import { parseIP, tryParseIP, type IP } from "../net/ip.js";
 import { parsePrefix, type Prefix } from "../net/prefix.js";
 import { BgpError } from "./errors.js";
-import { Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
+import { checkRouterId, Session, stripMapped, type PeerConfig, type SessionHooks } from "./session.js";
 import { Rib, type RibChange } from "./rib/rib.js";
 import type { LocalIdentity } from "./rib/import.js";
 import { prefixKey, type PeerInfo, type PrefixKey, type RouteAttrs } from "./rib/types.js";
@@ -218,8 +218,14 @@ export class Speaker {
     this.fib.flush();
   }
 
+  /**
+   * Makes the configured peers these. Whatever can refuse a peer (an address that does not parse,
+   * BFD without a failure detector, a policy that does not compile) is checked for every peer
+   * first: a refusal throws with every peer as it was, never half of the set applied.
+   */
   setPeers(peers: PeerConfig[]): void {
     const want = new Map(peers.map((p) => [canonicalAddress(p.address), p]));
+    const importPolicies = this.checkPeers(want);
     for (const [addr, st] of this.peers) {
       const next = want.get(addr);
       if ((!next || next.password !== st.config.password) && st.config.password) this.setListenerKey({ ...st.config, password: "" }, true);
@@ -229,9 +235,8 @@ export class Speaker {
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
       } else if (stableJson(next) !== stableJson(st.config)) {
-        if (next.bfd && !this.opts.failureDetector) throw new BgpError("BGP_NO_BFD", `peer ${next.address} asks for bfd but this speaker has no BFD service`);
         const bfdChanged = stableJson({ b: next.bfd ?? null }) !== stableJson({ b: st.config.bfd ?? null });
-        if (this.changePolicies(st, next)) {
+        if (this.changePolicies(st, next, importPolicies.get(addr)!)) {
           if (bfdChanged) this.rewatchBfd(st, addr);
           continue;
         }
@@ -243,9 +248,7 @@ export class Speaker {
     }
     for (const [addr, cfg] of want) {
       if (this.peers.has(addr)) continue;
-      parseIP(cfg.address);
-      if (cfg.bfd && !this.opts.failureDetector) throw new BgpError("BGP_NO_BFD", `peer ${cfg.address} asks for bfd but this speaker has no BFD service`);
-      const importPolicy = this.importPolicyOf(cfg);
+      const importPolicy = importPolicies.get(addr)!;
       const gr = this.opts.gracefulRestart;
       const sessionCfg: PeerConfig = { ...cfg, address: addr };
       if (gr?.restartTime !== undefined && sessionCfg.gracefulRestartTime === undefined) sessionCfg.gracefulRestartTime = gr.restartTime;
@@ -281,6 +284,23 @@ export class Speaker {
       if (cfg.bfd) this.watchBfd(st, addr);
     }
     this.checkDeferral();
+  }
+
+  /**
+   * The checks of setPeers, without changing anything: each new or changed peer's address, BFD
+   * and policies. Returns their compiled import policies (an unchanged peer keeps its own).
+   */
+  private checkPeers(want: Map<string, PeerConfig>): Map<string, CompiledPolicy> {
+    const out = new Map<string, CompiledPolicy>();
+    for (const [addr, cfg] of want) {
+      const st = this.peers.get(addr);
+      if (st && stableJson(cfg) === stableJson(st.config)) continue;
+      parseIP(cfg.address);
+      if (cfg.expectedRouterId !== undefined) checkRouterId(cfg.expectedRouterId, cfg.address);
+      if (cfg.bfd && !this.opts.failureDetector) throw new BgpError("BGP_NO_BFD", `peer ${cfg.address} asks for bfd but this speaker has no BFD service`);
+      out.set(addr, this.importPolicyOf(cfg));
+    }
+    return out;
   }
 
   setOriginated(routes: OriginatedRoute[]): void {
@@ -597,7 +617,7 @@ export class Speaker {
    * up just takes the new policies when it comes up. False when anything else changed, or the
    * session must be reset.
    */
-  private changePolicies(st: PeerState, next: PeerConfig): boolean {
+  private changePolicies(st: PeerState, next: PeerConfig, importPolicy: CompiledPolicy): boolean {
     // BFD is not part of the session either: a detector watched beside it (RFC 5882 §3: BFD only
     // reports to its client), so a change of its options replaces the watch (rewatchBfd), no reset
     const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null, nextHopSelf: null, bfd: null });
@@ -608,7 +628,6 @@ export class Speaker {
     const importChanged = stableJson({ p: next.import ?? null }) !== stableJson({ p: st.config.import ?? null });
     const n = st.session.established ? st.session.negotiated : undefined;
     if (n && ((exportChanged && !n.enhancedRouteRefresh) || (importChanged && !n.routeRefresh))) return false;
-    const importPolicy = this.importPolicyOf(next); // refuses a bad policy before anything changes
     st.config = next;
     st.importPolicy = importPolicy;
     if (!n || !(importChanged || exportChanged)) return true;
