@@ -4,7 +4,8 @@
  * a namespace of their own through an uplink veth; the uplinks go down and up, which makes the
  * kernel drop the routes through them. The agent with the monitor puts its route back; the one
  * without it (and both have an hour-long resync) still lacks its route when the first has
- * repaired, so only the link event explains the repair.
+ * repaired, so only the link event explains the repair. And a workload's veth deleted and made
+ * again under its name (the kernel's defaults again) is configured again on the link event.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -19,6 +20,7 @@ import { FakeSpeaker, eventually } from "../src/testkit/agent/fake-speaker.js";
 const P = `ttlw${process.pid}`;
 const WITH = `${P}w`;
 const WITHOUT = `${P}o`;
+const WL = `${P}v`;
 const ip = (ns: string, ...args: string[]) => execFileSync("ip", ["-n", ns, ...args], { encoding: "utf8" });
 const learnedRoute = (ns: string) => ip(ns, "route", "show", "10.70.0.0/24").trim();
 
@@ -33,7 +35,7 @@ before(() => {
 });
 
 after(() => {
-  for (const ns of [WITH, WITHOUT]) {
+  for (const ns of [WITH, WITHOUT, WL]) {
     try {
       execFileSync("ip", ["netns", "del", ns]);
     } catch {
@@ -85,6 +87,41 @@ test("a route the kernel dropped with its link is put back on the link event, no
   } finally {
     await withWatch.stop("bye");
     await without.stop("bye");
+    clearInterval(hold);
+  }
+});
+
+test("a workload veth re-created under its name is configured again on the link event, not at the resync", { timeout: 60_000 }, async () => {
+  execFileSync("ip", ["netns", "add", WL]);
+  const veth = () => ip(WL, "link", "add", "name", "tabw1", "type", "veth", "peer", "name", "tabw1p");
+  veth();
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
+  await store.put(
+    `${R}workloadendpoints/default/h3-cni-w1-eth0`,
+    JSON.stringify({ spec: { node: "h3", interfaceName: "tabw1", ipNetworks: ["10.65.0.7/32"] } }),
+  );
+  const configured: string[] = [];
+  const agent = new Agent(
+    { nodeName: "h3", ipv4: "10.99.0.13/24", batchDelayMs: 5, resyncIntervalMs: 3_600_000 },
+    {
+      store,
+      routes: { reconcile: async () => undefined, connected: async () => ["10.99.0.0/24"] },
+      interfaces: { configureWorkloadInterface: async (name) => void configured.push(name) },
+      createSpeaker: (o) => new FakeSpeaker(o),
+      linkWatch: new LinkMonitor({ netns: `/var/run/netns/${WL}`, pollMs: 20 }),
+    },
+  );
+  const hold = setInterval(() => {}, 1000);
+  try {
+    await agent.start();
+    await eventually(() => assert.deepEqual(configured, ["tabw1"]));
+    ip(WL, "link", "del", "tabw1");
+    veth();
+    await eventually(() => assert.deepEqual(configured, ["tabw1", "tabw1"]), 500); // tries 10 ms apart
+  } finally {
+    await agent.stop("bye");
     clearInterval(hold);
   }
 });

@@ -578,7 +578,7 @@ test("agent: a link or address change marks the connected networks stale and the
   await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
   const passes: { dsts: string[]; reread: boolean | undefined }[] = [];
   let reads = 0;
-  let heard: (() => void) | undefined;
+  let heard: ((newLinks: readonly string[] | undefined) => void) | undefined;
   let stopped = 0;
   let speaker: FakeSpeaker | undefined;
   const agent = new Agent(
@@ -610,7 +610,7 @@ test("agent: a link or address change marks the connected networks stale and the
     assert.equal(quiet.reread, false, "a pass for learned routes alone trusts the last reconcile");
     const readsBefore = reads;
     const passesBefore = passes.length;
-    heard!(); // e.g. the uplink went down and up: the kernel dropped the routes through it
+    heard!(["up0"]); // e.g. the uplink went down and up: the kernel dropped the routes through it
     await eventually(() => assert.ok(passes.length > passesBefore));
     assert.equal(passes.at(-1)!.reread, true, "the pass after the change reads the kernel's routes");
     assert.deepEqual(passes.at(-1)!.dsts, quiet.dsts, "and programs the same routes back");
@@ -651,5 +651,47 @@ test("agent: a link or address change marks the connected networks stale and the
   } finally {
     await agent2.stop("bye");
     clearInterval(hold2);
+  }
+});
+
+test("agent: a workload interface the link monitor names as new is configured again (a veth re-created under its name); unknown names: all of them", async () => {
+  const store = new MemoryStore();
+  const R = "/calico/resources/v3/projectcalico.org/";
+  await store.put(`${R}bgpconfigurations/default`, JSON.stringify({ spec: { asNumber: 65001, nodeToNodeMeshEnabled: false } }));
+  for (const [n, ifname] of [
+    [2, "tabw1"],
+    [3, "tabw2"],
+  ] as const)
+    await store.put(
+      `${R}workloadendpoints/default/h1-cni-w${n}-eth0`,
+      JSON.stringify({ spec: { node: "h1", interfaceName: ifname, ipNetworks: [`10.65.0.${n}/32`] } }),
+    );
+  const configured: string[] = [];
+  let heard: ((newLinks: readonly string[] | undefined) => void) | undefined;
+  const agent = new Agent(
+    { nodeName: "h1", ipv4: "10.98.1.11/24", batchDelayMs: 1, resyncIntervalMs: 3_600_000 },
+    {
+      store,
+      routes: { reconcile: async () => undefined, connected: async () => ["10.98.1.0/24"] },
+      interfaces: { configureWorkloadInterface: async (name) => void configured.push(name) },
+      createSpeaker: (o) => new FakeSpeaker(o),
+      linkWatch: { start: async (onChange) => void (heard = onChange), stop: () => {} },
+    },
+  );
+  const hold = setInterval(() => {}, 1000);
+  try {
+    await agent.start();
+    await eventually(() => assert.deepEqual(configured.sort(), ["tabw1", "tabw2"]));
+    configured.length = 0;
+    heard!(["tabw2", "eth0"]); // tabw2 re-created; eth0 is no workload's
+    await eventually(() => assert.deepEqual(configured, ["tabw2"]));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(configured, ["tabw2"], "tabw1 untouched, eth0 never a workload interface");
+    configured.length = 0;
+    heard!(undefined); // notifications lost: any link may be new
+    await eventually(() => assert.deepEqual(configured.sort(), ["tabw1", "tabw2"]));
+  } finally {
+    await agent.stop("bye");
+    clearInterval(hold);
   }
 });

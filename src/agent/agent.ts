@@ -535,7 +535,7 @@ export class Agent {
   private async startLinkWatch(): Promise<void> {
     if (!this.deps.linkWatch) return;
     try {
-      await this.deps.linkWatch.start(() => this.linksChanged());
+      await this.deps.linkWatch.start((newLinks) => this.linksChanged(newLinks));
       if (this.stopped) this.deps.linkWatch.stop(); // stopped while it started
     } catch (err) {
       this.log("warn", "cannot hear link and address changes; the resync repairs what they break", { err: String(err) });
@@ -544,11 +544,15 @@ export class Agent {
 
   /**
    * A link went down or up, or an address came or went: the connected networks may differ and the
-   * kernel may have dropped routes through the link, so the next pass reads both again.
+   * kernel may have dropped routes through the link, so the next pass reads both again. A
+   * workload interface new or changed (a veth re-created under its name starts with the kernel's
+   * defaults) is configured again by that pass; with the names unknown, every one is.
    */
-  private linksChanged(): void {
+  private linksChanged(newLinks: readonly string[] | undefined): void {
     if (this.stopped) return;
     this.connectedStale = true;
+    if (newLinks === undefined) this.configured.clear();
+    else for (const name of newLinks) this.configured.delete(name);
     this.schedule();
   }
 

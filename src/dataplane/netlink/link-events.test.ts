@@ -24,12 +24,23 @@ test("a datagram with a link going down and an address removed: one of each coun
     0800 0100 0a630001                     # IFA_ADDRESS 10.99.0.1
     0800 0200 0a630001                     # IFA_LOCAL 10.99.0.1
   `);
-  assert.deepEqual(linkAddrChanges(dgram), { links: 1, addresses: 1 });
+  assert.deepEqual(linkAddrChanges(dgram), { links: 1, addresses: 1, newLinks: [], unnamedLinks: 1 });
+});
+
+test("a link (re)created: its name is read from IFLA_IFNAME; a removal names nothing", () => {
+  const dgram = hex(`
+    2c000000 1000 0000 00000000 00000000   # len 44, RTM_NEWLINK
+    00 00 0100 09000000 43100100 00000000  # ifinfomsg: index 9, flags UP|BROADCAST|RUNNING|MULTICAST
+    0a00 0300 746162773100 0000            # IFLA_IFNAME "tabw1" NUL, padded to 4
+    20000000 1100 0000 00000000 00000000   # len 32, RTM_DELLINK
+    00 00 0100 08000000 00000000 00000000  # ifinfomsg: index 8
+  `);
+  assert.deepEqual(linkAddrChanges(dgram), { links: 2, addresses: 0, newLinks: ["tabw1"], unnamedLinks: 0 });
 });
 
 test("route and neighbour messages are not counted; an overrunning length is refused", () => {
   const route = hex("1c000000 1800 0000 00000000 00000000 02 18 00 00 fe 98 00 01 00000000"); // RTM_NEWROUTE
-  assert.deepEqual(linkAddrChanges(route), { links: 0, addresses: 0 });
+  assert.deepEqual(linkAddrChanges(route), { links: 0, addresses: 0, newLinks: [], unnamedLinks: 0 });
   assert.throws(
     () => linkAddrChanges(hex("40000000 1000 0000 00000000 00000000")),
     (e) => hasCode(e, "DP_NETLINK_DECODE"),
@@ -52,7 +63,11 @@ test("property: every message of a datagram is classified by its type alone, wha
         links: msgs.filter((m) => m.type === 16 || m.type === 17).length,
         addresses: msgs.filter((m) => m.type === 20 || m.type === 21).length,
       };
-      assert.deepEqual(linkAddrChanges(Buffer.concat(parts)), want);
+      const got = linkAddrChanges(Buffer.concat(parts));
+      assert.deepEqual({ links: got.links, addresses: got.addresses }, want);
+      // every RTM_NEWLINK is named or counted as unnamed
+      assert.ok(got.newLinks.length + got.unnamedLinks <= msgs.filter((m) => m.type === 16).length);
+      assert.ok(got.newLinks.length + got.unnamedLinks >= Math.min(1, msgs.filter((m) => m.type === 16).length));
     }),
   );
 });

@@ -2,10 +2,11 @@
  * rtnetlink notifications of links and addresses (rtnetlink(7); Linux uapi linux/rtnetlink.h):
  * the multicast groups the agent joins (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
  * i.e. RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR) and which of the messages read
- * from them say that a link or an address changed (RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR).
+ * from them say that a link or an address changed (RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR),
+ * and which links are new or changed, by name.
  * Felix's route table manager listens to the same updates. Pure: bytes in, a summary out.
  */
-import { decodeReplies } from "./codec.js";
+import { decodeLink, decodeReplies, type Reply } from "./codec.js";
 
 /** Group numbers for NETLINK_ADD_MEMBERSHIP (not the RTMGRP_* bit masks of bind(2)). */
 export const RTNLGRP_LINK = 1;
@@ -37,6 +38,10 @@ export function noopRequest(seq: number): Buffer {
 export interface LinkAddrChanges {
   links: number;
   addresses: number;
+  /** The names of the links new or changed (RTM_NEWLINK): a link re-created under a name needs its settings again. */
+  newLinks: string[];
+  /** RTM_NEWLINKs whose name could not be read (then any link may be new). */
+  unnamedLinks: number;
 }
 
 /**
@@ -44,10 +49,24 @@ export interface LinkAddrChanges {
  * A malformed datagram throws DP_NETLINK_DECODE (codec.ts's decodeReplies).
  */
 export function linkAddrChanges(buf: Buffer): LinkAddrChanges {
-  const out: LinkAddrChanges = { links: 0, addresses: 0 };
+  const out: LinkAddrChanges = { links: 0, addresses: 0, newLinks: [], unnamedLinks: 0 };
   for (const m of decodeReplies(buf)) {
-    if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) out.links++;
+    if (m.type === RTM_NEWLINK) {
+      out.links++;
+      const name = linkName(m);
+      if (!name) out.unnamedLinks++;
+      else if (!out.newLinks.includes(name)) out.newLinks.push(name);
+    } else if (m.type === RTM_DELLINK) out.links++;
     else if (m.type === RTM_NEWADDR || m.type === RTM_DELADDR) out.addresses++;
   }
   return out;
+}
+
+/** A link message's IFLA_IFNAME; undefined when the message is too short or has none. */
+function linkName(m: Reply): string | undefined {
+  try {
+    return decodeLink(m).name || undefined;
+  } catch {
+    return undefined;
+  }
 }

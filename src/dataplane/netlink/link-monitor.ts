@@ -22,10 +22,14 @@ const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
 const ENOBUFS = 105;
 
-/** What the agent takes (AgentDeps.linkWatch): `onChange` after links or addresses changed. */
+/**
+ * What the agent takes (AgentDeps.linkWatch): `onChange` after links or addresses changed, with
+ * the names of the links that are new or changed — undefined when that is not known (notifications
+ * lost, or one that did not decode): then any link may be.
+ */
 export interface LinkWatch {
   /** Throws (DP_LINKWATCH_FAILED) when the socket cannot be opened. */
-  start(onChange: () => void): Promise<void>;
+  start(onChange: (newLinks: readonly string[] | undefined) => void): Promise<void>;
   stop(): void;
 }
 
@@ -48,7 +52,7 @@ export class LinkMonitor implements LinkWatch {
 
   constructor(private readonly opts: LinkMonitorOptions = {}) {}
 
-  async start(onChange: () => void): Promise<void> {
+  async start(onChange: (newLinks: readonly string[] | undefined) => void): Promise<void> {
     if (this.fd >= 0) return;
     const c = (this.c = await loadLibc());
     const fail = (what: string, errno: number): never => {
@@ -73,31 +77,40 @@ export class LinkMonitor implements LinkWatch {
       if (c.setsockopt(this.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group, 4) < 0) fail(`joining rtnetlink group ${g}`, c.errno());
     }
     this.timer = setInterval(() => {
-      if (this.drain()) onChange();
+      const got = this.drain();
+      if (got.changed) onChange(got.newLinks);
     }, this.opts.pollMs ?? 500);
     this.timer.unref();
   }
 
-  /** Reads what is queued; true when a link or an address changed (or notifications were lost). */
-  private drain(): boolean {
+  /**
+   * Reads what is queued: whether a link or an address changed (or notifications were lost), and
+   * the links new or changed by name (undefined: unknown, any may be).
+   */
+  private drain(): { changed: boolean; newLinks: string[] | undefined } {
     const c = this.c;
-    if (this.fd < 0 || !c) return false;
+    if (this.fd < 0 || !c) return { changed: false, newLinks: [] };
     let changed = false;
+    let newLinks: string[] | undefined = [];
     for (let i = 0; i < 10_000; i++) {
       const n = Number(c.recv(this.fd, this.buf, this.buf.length, 0));
       if (n < 0 && c.errno() === ENOBUFS) {
         changed = true; // lost some: assume the worst
+        newLinks = undefined;
         continue;
       }
       if (n <= 0) break;
       try {
         const got = linkAddrChanges(this.buf.subarray(0, n));
         if (got.links + got.addresses > 0) changed = true;
+        if (got.unnamedLinks > 0) newLinks = undefined;
+        else for (const name of got.newLinks) if (newLinks && !newLinks.includes(name)) newLinks.push(name);
       } catch {
         changed = true; // undecodable: read the kernel's state again rather than miss a change
+        newLinks = undefined;
       }
     }
-    return changed;
+    return { changed, newLinks };
   }
 
   stop(): void {
