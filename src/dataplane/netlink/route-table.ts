@@ -1,0 +1,172 @@
+/**
+ * The route driver over rtnetlink, in process: the same job and surface as routes.ts's
+ * `RouteTable` (tabby's routes in the main table with protocol 152, read, diffed and written;
+ * never a route of another protocol — calico-spec §4.5), without an `ip` process per read or
+ * write. Reads are dumps (both families' routes; addresses and links for the connected networks);
+ * each write is its own RTM_NEWROUTE / RTM_DELROUTE with an acknowledgement, so a route the kernel
+ * refuses is reported with its errno (name, text, and the kernel's extended-ack words when it gave
+ * them) and the others still apply, as `ip -force -batch` did. The socket is synchronous (µs per
+ * message); it is opened on first use, in the namespace given (a path, or a name under
+ * /run/netns). Shell (I/O); the bytes are route-codec.ts's, the mapping route-view.ts's.
+ */
+import { getSystemErrorMessage } from "node:util";
+import { TabbyError } from "../../errors.js";
+import { errnoName, loadLibc } from "../libc.js";
+import { deleteLine, diffRoutes, normalizeRoute, type Route, type RouteRefusal, replaceLine } from "../routes.js";
+import { decodeLink, dumpLinks, type NlLink } from "./codec.js";
+import { decodeAddr, decodeRoute, dumpAddrs, dumpRoutes, type Family, type NlAddr, type NlRoute, routeMessage } from "./route-codec.js";
+import { connectedNetworks, deleteOf, ownedRoutes, writeOf } from "./route-view.js";
+import { RouteSocket } from "./socket.js";
+
+/** "ENETUNREACH: network is unreachable", with the kernel's own words after when it gave some. */
+export function refusalReason(err: unknown): string {
+  if (!(err instanceof TabbyError) || err.code !== "DP_NETLINK_FAILED") return err instanceof Error ? err.message : String(err);
+  const n = Number(err.details?.errnoNumber);
+  const text = Number.isInteger(n) && n > 0 ? `${errnoName(n)}: ${getSystemErrorMessage(-n)}` : String(err.details?.errno ?? "refused");
+  return err.details?.extack ? `${text} (${String(err.details.extack)})` : text;
+}
+
+export interface ReconcileResult {
+  added: number;
+  removed: number;
+  replaced: number;
+  refused: RouteRefusal[];
+}
+
+export class NetlinkRouteTable {
+  private readonly netnsPath: string | undefined;
+  private sock: RouteSocket | undefined;
+  /** What the kernel refused on the last pass (empty when everything took). */
+  refusals: RouteRefusal[] = [];
+  /** The routes the last complete reconcile left (normalized); undefined: read the kernel. */
+  private known: Route[] | undefined;
+  /** The namespace's links, by index, as last dumped. */
+  private links = new Map<number, NlLink>();
+
+  /** `netns`: a path (/proc/PID/ns/net, /run/netns/x) or a name under /run/netns; else this one. */
+  constructor(opts: { netns?: string } = {}) {
+    this.netnsPath = opts.netns === undefined ? undefined : opts.netns.includes("/") ? opts.netns : `/run/netns/${opts.netns}`;
+  }
+
+  private async socket(): Promise<RouteSocket> {
+    await loadLibc();
+    this.sock ??= RouteSocket.open(this.netnsPath);
+    return this.sock;
+  }
+
+  private refreshLinks(s: RouteSocket): void {
+    const links = new Map<number, NlLink>();
+    for (const r of s.dump("dump links", dumpLinks)) {
+      const l = decodeLink(r);
+      links.set(l.index, l);
+    }
+    this.links = links;
+  }
+
+  /** One family's routes; `keep` looks at the raw header (table, protocol, scope bytes) first, to decode only those wanted. */
+  private routes(s: RouteSocket, family: Family, keep: (payload: Buffer) => boolean): NlRoute[] {
+    const out: NlRoute[] = [];
+    for (const r of s.dump(`dump IPv${family} routes`, (seq) => dumpRoutes(seq, family))) {
+      if (r.payload.length >= 12 && !keep(r.payload)) continue;
+      const route = decodeRoute(r);
+      if (route) out.push(route);
+    }
+    return out;
+  }
+
+  private addrs(s: RouteSocket, family: Family): NlAddr[] {
+    const out: NlAddr[] = [];
+    for (const r of s.dump(`dump IPv${family} addresses`, (seq) => dumpAddrs(seq, family))) {
+      const a = decodeAddr(r);
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
+  private readSync(s: RouteSocket): Route[] {
+    this.refreshLinks(s);
+    const ours = (p: Buffer) => p.readUInt8(5) === 152;
+    const name = (i: number) => this.links.get(i)?.name;
+    return [...ownedRoutes(this.routes(s, 4, ours), name), ...ownedRoutes(this.routes(s, 6, ours), name)];
+  }
+
+  /** tabby's routes in the namespace, both families. */
+  async read(): Promise<Route[]> {
+    return this.readSync(await this.socket());
+  }
+
+  /**
+   * The networks this namespace reaches directly, for recursive next hops (route-resolve.ts): its
+   * addresses' networks and point-to-point peers, and device routes without a gateway. IPv6's
+   * routes carry no scope, so finding its on-link ones reads its whole table: `v6Routes: false`
+   * skips that.
+   */
+  async connected(opts: { v6Routes?: boolean } = {}): Promise<string[]> {
+    const s = await this.socket();
+    this.refreshLinks(s);
+    const addrs = [...this.addrs(s, 4), ...this.addrs(s, 6)];
+    // main table (254) only; IPv4 at link scope (253) only; not ours (152) nor the kernel's (2)
+    const v4 = this.routes(s, 4, (p) => p.readUInt8(6) === 253 && p.readUInt8(5) !== 152 && p.readUInt8(5) !== 2);
+    const v6 = opts.v6Routes === false ? [] : this.routes(s, 6, (p) => p.readUInt8(5) !== 152 && p.readUInt8(5) !== 2);
+    return connectedNetworks(addrs, this.links, [...v4, ...v6]);
+  }
+
+  /**
+   * Applies the difference, one message per route (deletions first): a route the kernel refuses
+   * is reported in `refused` (and kept in `refusals`, its `line` the `ip` command it stands for),
+   * the rest take effect. Throws only when the socket itself fails. The difference is against the
+   * kernel's routes, dumped first — or, with `reread: false` and the last reconcile complete,
+   * against what that reconcile left, as Felix's route table trusts its own writes between
+   * refreshes.
+   */
+  async reconcile(desired: Route[], opts: { reread?: boolean } = {}): Promise<ReconcileResult> {
+    const s = await this.socket();
+    const known = this.known;
+    this.known = undefined; // until this reconcile is known to be complete
+    const actual = opts.reread === false && known ? known : this.readSync(s);
+    const ops = diffRoutes(desired, actual);
+    const refused: RouteRefusal[] = [];
+    let removed = 0;
+    for (const r of ops.remove) {
+      try {
+        s.request(`delete route ${r.dst}`, (seq) => routeMessage(seq, "delete", deleteOf(r)));
+        removed++;
+      } catch (e) {
+        if (!(e instanceof TabbyError) || e.code !== "DP_NETLINK_FAILED") throw e;
+        // already gone (a link's removal takes its routes along): what was wanted
+        if (e.details?.errno === "ESRCH") removed++;
+        else refused.push({ line: deleteLine(r), dst: r.dst, op: "del", reason: refusalReason(e) });
+      }
+    }
+    // a device may have been made again (a new index) since the links were last dumped
+    if (actual === known && ops.replace.some((r) => r.dev !== undefined)) this.refreshLinks(s);
+    const byName = new Map([...this.links.values()].map((l) => [l.name, l.index]));
+    const present = new Set(actual.map((r) => normalizeRoute(r).dst));
+    let added = 0;
+    let replaced = 0;
+    for (const r of ops.replace) {
+      const w = writeOf(r, (dev) => byName.get(dev));
+      if ("missingDev" in w) {
+        refused.push({ line: replaceLine(r), dst: r.dst, op: "replace", reason: `ENODEV: no such device (${w.missingDev})` });
+        continue;
+      }
+      try {
+        s.request(`replace route ${r.dst}`, (seq) => routeMessage(seq, "replace", w));
+        if (present.has(r.dst)) replaced++;
+        else added++;
+      } catch (e) {
+        if (!(e instanceof TabbyError) || e.code !== "DP_NETLINK_FAILED") throw e;
+        refused.push({ line: replaceLine(r), dst: r.dst, op: "replace", reason: refusalReason(e) });
+      }
+    }
+    this.refusals = refused;
+    if (refused.length === 0) this.known = desired.map(normalizeRoute);
+    return { added, removed, replaced, refused };
+  }
+
+  /** Closes the socket (a later call opens another). */
+  close(): void {
+    this.sock?.close();
+    this.sock = undefined;
+  }
+}
