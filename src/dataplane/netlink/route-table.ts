@@ -26,6 +26,12 @@ export function refusalReason(err: unknown): string {
   return err.details?.extack ? `${text} (${String(err.details.extack)})` : text;
 }
 
+/** One route to write: replaced (created or changed) or deleted. */
+export interface RouteWrite {
+  op: "replace" | "del";
+  route: Route;
+}
+
 export interface ReconcileResult {
   added: number;
   removed: number;
@@ -125,43 +131,50 @@ export class NetlinkRouteTable {
     this.known = undefined; // until this reconcile is known to be complete
     const actual = opts.reread === false && known ? known : this.readSync(s);
     const ops = diffRoutes(desired, actual);
-    const refused: RouteRefusal[] = [];
-    let removed = 0;
-    for (const r of ops.remove) {
-      try {
-        s.request(`delete route ${r.dst}`, (seq) => routeMessage(seq, "delete", deleteOf(r)));
-        removed++;
-      } catch (e) {
-        if (!(e instanceof TabbyError) || e.code !== "DP_NETLINK_FAILED") throw e;
-        // already gone (a link's removal takes its routes along): what was wanted
-        if (e.details?.errno === "ESRCH") removed++;
-        else refused.push({ line: deleteLine(r), dst: r.dst, op: "del", reason: refusalReason(e) });
-      }
-    }
-    // a device may have been made again (a new index) since the links were last dumped
-    if (actual === known && ops.replace.some((r) => r.dev !== undefined)) this.refreshLinks(s);
-    const byName = new Map([...this.links.values()].map((l) => [l.name, l.index]));
     const present = new Set(actual.map((r) => normalizeRoute(r).dst));
-    let added = 0;
-    let replaced = 0;
-    for (const r of ops.replace) {
-      const w = writeOf(r, (dev) => byName.get(dev));
-      if ("missingDev" in w) {
-        refused.push({ line: replaceLine(r), dst: r.dst, op: "replace", reason: `ENODEV: no such device (${w.missingDev})` });
-        continue;
-      }
-      try {
-        s.request(`replace route ${r.dst}`, (seq) => routeMessage(seq, "replace", w));
-        if (present.has(r.dst)) replaced++;
-        else added++;
-      } catch (e) {
-        if (!(e instanceof TabbyError) || e.code !== "DP_NETLINK_FAILED") throw e;
-        refused.push({ line: replaceLine(r), dst: r.dst, op: "replace", reason: refusalReason(e) });
-      }
-    }
+    const writes: RouteWrite[] = [
+      ...ops.remove.map((route) => ({ op: "del" as const, route })),
+      ...ops.replace.map((route) => ({ op: "replace" as const, route })),
+    ];
+    const outcome = this.writeSync(s, writes, { freshLinks: actual !== known }); // a dump just read the links
+    const refused = outcome.filter((r): r is RouteRefusal => r !== undefined);
+    const removed = outcome.slice(0, ops.remove.length).filter((r) => r === undefined).length;
+    const took = ops.replace.filter((_, i) => outcome[ops.remove.length + i] === undefined);
+    const added = took.filter((r) => !present.has(r.dst)).length;
+    const replaced = took.length - added;
     this.refusals = refused;
     if (refused.length === 0) this.known = desired.map(normalizeRoute);
     return { added, removed, replaced, refused };
+  }
+
+  /**
+   * Writes routes as given, one acknowledged message each, in order (`ip route replace` / `ip
+   * route del … proto 152`): per write, undefined when it took, else the refusal. A delete of a
+   * route already gone counts as done.
+   */
+  async write(writes: RouteWrite[]): Promise<(RouteRefusal | undefined)[]> {
+    return this.writeSync(await this.socket(), writes, { freshLinks: false });
+  }
+
+  private writeSync(s: RouteSocket, writes: RouteWrite[], opts: { freshLinks: boolean }): (RouteRefusal | undefined)[] {
+    // a device may have been made again (a new index) since the links were last dumped
+    if (!opts.freshLinks && writes.some((w) => w.op === "replace" && w.route.dev !== undefined)) this.refreshLinks(s);
+    const byName = new Map([...this.links.values()].map((l) => [l.name, l.index]));
+    return writes.map(({ op, route: r }) => {
+      const line = op === "del" ? deleteLine(r) : replaceLine(r);
+      const refusal = (reason: string): RouteRefusal => ({ line, dst: normalizeRoute(r).dst, op, reason });
+      const w = op === "del" ? deleteOf(r) : writeOf(r, (dev) => byName.get(dev));
+      if ("missingDev" in w) return refusal(`ENODEV: no such device (${w.missingDev})`);
+      try {
+        s.request(`${op} route ${r.dst}`, (seq) => routeMessage(seq, op === "del" ? "delete" : "replace", w));
+        return undefined;
+      } catch (e) {
+        if (!(e instanceof TabbyError) || e.code !== "DP_NETLINK_FAILED") throw e;
+        // already gone (a link's removal takes its routes along): what was wanted
+        if (op === "del" && e.details?.errno === "ESRCH") return undefined;
+        return refusal(refusalReason(e));
+      }
+    });
   }
 
   /** Closes the socket (a later call opens another). */
