@@ -175,3 +175,32 @@ test("write: in order, one answer per route; a delete of a route already gone co
   assert.deepEqual(await nl.write([{ op: "del", route: { dst: "10.95.0.0/24", type: "unicast" } }]), [undefined]);
   assert.deepEqual(await nl.read(), []);
 });
+
+test("changes in place: IPv6 ECMP next hops replaced, a unicast route becoming a blackhole and back; ip reads what netlink wrote", { skip }, async () => {
+  const v1: Route[] = [
+    { dst: "fd74::/64", type: "unicast", via: ["fd77::2", "fd77::3"] },
+    { dst: "10.74.0.0/24", type: "unicast", via: ["10.77.0.2", "10.77.0.3"] },
+    { dst: "10.75.0.0/24", type: "unicast", via: ["10.77.0.2"] },
+  ];
+  await nl.reconcile(v1);
+  const v2: Route[] = [
+    { dst: "fd74::/64", type: "unicast", via: ["fd77::4", "fd77::2"] },
+    { dst: "10.74.0.0/24", type: "unicast", via: ["10.77.0.4"] },
+    { dst: "10.75.0.0/24", type: "blackhole" },
+  ];
+  assert.deepEqual(await nl.reconcile(v2), { added: 0, removed: 1, replaced: 3, refused: [] });
+  const got = byDst(await viaIp.read());
+  assert.deepEqual(got, byDst(await nl.read()));
+  assert.deepEqual(
+    got.map((r) => [r.dst, r.type, [...(r.via ?? [])].sort()]),
+    [
+      ["10.74.0.0/24", "unicast", ["10.77.0.4"]],
+      ["10.75.0.0/24", "blackhole", []],
+      ["fd74::/64", "unicast", ["fd77::2", "fd77::4"]],
+    ],
+  );
+  assert.deepEqual(await viaIp.reconcile(v2), { added: 0, removed: 0, replaced: 0, refused: [] }, "ip sees nothing to do");
+  await nl.reconcile(v1);
+  assert.deepEqual(byDst(await viaIp.read()).find((r) => r.dst === "10.75.0.0/24")?.type, "unicast");
+  await nl.reconcile([]);
+});
