@@ -204,3 +204,9 @@ test("changes in place: IPv6 ECMP next hops replaced, a unicast route becoming a
   assert.deepEqual(byDst(await viaIp.read()).find((r) => r.dst === "10.75.0.0/24")?.type, "unicast");
   await nl.reconcile([]);
 });
+
+test("a namespace that is not there: DP_NETNS_MISSING, and nothing left open", { skip }, async () => {
+  const t = new NetlinkRouteTable({ netns: `${NS}-gone` });
+  await assert.rejects(t.read(), { code: "DP_NETNS_MISSING" });
+  await assert.rejects(t.reconcile([{ dst: "10.1.0.0/24", type: "blackhole" }]), { code: "DP_NETNS_MISSING" });
+});

@@ -12,9 +12,20 @@
 import { getSystemErrorMessage } from "node:util";
 import { TabbyError } from "../../errors.js";
 import { errnoName, loadLibc } from "../libc.js";
-import { deleteLine, diffRoutes, normalizeRoute, type Route, type RouteRefusal, replaceLine } from "../routes.js";
+import { deleteLine, diffRoutes, normalizeRoute, RT_PROTO_TABBY, type Route, type RouteRefusal, replaceLine } from "../routes.js";
 import { decodeLink, dumpLinks, type NlLink } from "./codec.js";
-import { decodeAddr, decodeRoute, dumpAddrs, dumpRoutes, type Family, type NlAddr, type NlRoute, routeMessage } from "./route-codec.js";
+import {
+  decodeAddr,
+  decodeRoute,
+  dumpAddrs,
+  dumpRoutes,
+  type Family,
+  type NlAddr,
+  type NlRoute,
+  RT_SCOPE_LINK,
+  RTPROT_KERNEL,
+  routeMessage,
+} from "./route-codec.js";
 import { connectedNetworks, deleteOf, ownedRoutes, writeOf } from "./route-view.js";
 import { RouteSocket } from "./socket.js";
 
@@ -54,10 +65,16 @@ export class NetlinkRouteTable {
     this.netnsPath = opts.netns === undefined ? undefined : opts.netns.includes("/") ? opts.netns : `/run/netns/${opts.netns}`;
   }
 
-  private async socket(): Promise<RouteSocket> {
+  /** Runs `fn` on the socket (opened on first use); after a failure the next call opens a new one. */
+  private async withSocket<T>(fn: (s: RouteSocket) => T): Promise<T> {
     await loadLibc();
-    this.sock ??= RouteSocket.open(this.netnsPath);
-    return this.sock;
+    const s = (this.sock ??= RouteSocket.open(this.netnsPath));
+    try {
+      return fn(s);
+    } catch (e) {
+      this.close(); // a dump cut short may have left answers queued: start clean
+      throw e;
+    }
   }
 
   private refreshLinks(s: RouteSocket): void {
@@ -91,14 +108,14 @@ export class NetlinkRouteTable {
 
   private readSync(s: RouteSocket): Route[] {
     this.refreshLinks(s);
-    const ours = (p: Buffer) => p.readUInt8(5) === 152;
+    const ours = (p: Buffer) => p.readUInt8(5) === RT_PROTO_TABBY;
     const name = (i: number) => this.links.get(i)?.name;
     return [...ownedRoutes(this.routes(s, 4, ours), name), ...ownedRoutes(this.routes(s, 6, ours), name)];
   }
 
   /** tabby's routes in the namespace, both families. */
   async read(): Promise<Route[]> {
-    return this.readSync(await this.socket());
+    return this.withSocket((s) => this.readSync(s));
   }
 
   /**
@@ -108,12 +125,16 @@ export class NetlinkRouteTable {
    * skips that.
    */
   async connected(opts: { v6Routes?: boolean } = {}): Promise<string[]> {
-    const s = await this.socket();
+    return this.withSocket((s) => this.connectedSync(s, opts));
+  }
+
+  private connectedSync(s: RouteSocket, opts: { v6Routes?: boolean }): string[] {
     this.refreshLinks(s);
     const addrs = [...this.addrs(s, 4), ...this.addrs(s, 6)];
-    // main table (254) only; IPv4 at link scope (253) only; not ours (152) nor the kernel's (2)
-    const v4 = this.routes(s, 4, (p) => p.readUInt8(6) === 253 && p.readUInt8(5) !== 152 && p.readUInt8(5) !== 2);
-    const v6 = opts.v6Routes === false ? [] : this.routes(s, 6, (p) => p.readUInt8(5) !== 152 && p.readUInt8(5) !== 2);
+    // IPv4 at link scope only; neither ours nor the kernel's (rtmsg bytes 5 and 6: protocol, scope)
+    const notOursNorKernel = (p: Buffer) => p.readUInt8(5) !== RT_PROTO_TABBY && p.readUInt8(5) !== RTPROT_KERNEL;
+    const v4 = this.routes(s, 4, (p) => p.readUInt8(6) === RT_SCOPE_LINK && notOursNorKernel(p));
+    const v6 = opts.v6Routes === false ? [] : this.routes(s, 6, notOursNorKernel);
     return connectedNetworks(addrs, this.links, [...v4, ...v6]);
   }
 
@@ -126,7 +147,10 @@ export class NetlinkRouteTable {
    * refreshes.
    */
   async reconcile(desired: Route[], opts: { reread?: boolean } = {}): Promise<ReconcileResult> {
-    const s = await this.socket();
+    return this.withSocket((s) => this.reconcileSync(s, desired, opts));
+  }
+
+  private reconcileSync(s: RouteSocket, desired: Route[], opts: { reread?: boolean }): ReconcileResult {
     const known = this.known;
     this.known = undefined; // until this reconcile is known to be complete
     const actual = opts.reread === false && known ? known : this.readSync(s);
@@ -153,7 +177,7 @@ export class NetlinkRouteTable {
    * route already gone counts as done.
    */
   async write(writes: RouteWrite[]): Promise<(RouteRefusal | undefined)[]> {
-    return this.writeSync(await this.socket(), writes, { freshLinks: false });
+    return this.withSocket((s) => this.writeSync(s, writes, { freshLinks: false }));
   }
 
   private writeSync(s: RouteSocket, writes: RouteWrite[], opts: { freshLinks: boolean }): (RouteRefusal | undefined)[] {
