@@ -36,7 +36,12 @@ export const LAYERS: Unit[] = [
     paths: ["ipam/api.ts", "ipam/block.ts", "ipam/gc.ts", "ipam/keys.ts", "ipam/pools.ts", "ipam/prng.ts", "ipam/reservations.ts"],
     pure: true,
   },
-  { rank: 3, unit: "dataplane-core", paths: ["dataplane/netlink/codec.ts", "dataplane/netlink/link-events.ts", "dataplane/route-resolve.ts"], pure: true },
+  {
+    rank: 3,
+    unit: "dataplane-core",
+    paths: ["dataplane/netlink/codec.ts", "dataplane/netlink/route-codec.ts", "dataplane/netlink/link-events.ts", "dataplane/route-resolve.ts"],
+    pure: true,
+  },
   {
     rank: 3,
     unit: "dhcp-core",

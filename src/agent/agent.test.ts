@@ -232,7 +232,7 @@ test("agent: learned next hops off the connected networks are resolved recursive
       routes: {
         reconcile: async (r) => {
           routes = r;
-          return { refused: refuse ? [{ dst: refuse, reason: "Error: Nexthop has invalid gateway." }] : [] };
+          return { refused: refuse ? [{ dst: refuse, reason: "ENETUNREACH: network is unreachable (Nexthop has invalid gateway)" }] : [] };
         },
         connected: async () => connected,
       },
@@ -263,7 +263,7 @@ test("agent: learned next hops off the connected networks are resolved recursive
   await eventually(() =>
     assert.deepEqual(agent.routeProblems(), [
       { dst: "10.65.2.0/26", reason: "no route to next hop 10.77.0.1; left to the kernel as learned" },
-      { dst: "10.70.0.0/24", reason: "kernel refused: Error: Nexthop has invalid gateway." },
+      { dst: "10.70.0.0/24", reason: "kernel refused: ENETUNREACH: network is unreachable (Nexthop has invalid gateway)" },
     ]),
   );
   assert.ok(logs.includes("routes not programmed (retried on every pass)"));
@@ -295,7 +295,7 @@ test("agent: a route the kernel refuses makes the next pass read the connected n
         reconcile: async (r) => {
           routes = r;
           const bad = r.filter((x) => x.via?.includes("10.98.1.1"));
-          return { refused: bad.map((x) => ({ dst: x.dst, reason: "Error: Nexthop has invalid gateway." })) };
+          return { refused: bad.map((x) => ({ dst: x.dst, reason: "ENETUNREACH: network is unreachable (Nexthop has invalid gateway)" })) };
         },
         connected: async () => {
           reads++;
@@ -310,7 +310,11 @@ test("agent: a route the kernel refuses makes the next pass read the connected n
   try {
     await agent.start();
     speaker!.learn("10.70.0.0/24", ["10.98.1.1"]); // on-link as last read, so installed as learned: refused
-    await eventually(() => assert.deepEqual(agent.routeProblems(), [{ dst: "10.70.0.0/24", reason: "kernel refused: Error: Nexthop has invalid gateway." }]));
+    await eventually(() =>
+      assert.deepEqual(agent.routeProblems(), [
+        { dst: "10.70.0.0/24", reason: "kernel refused: ENETUNREACH: network is unreachable (Nexthop has invalid gateway)" },
+      ]),
+    );
     connected = ["10.99.0.0/24"];
     const before = reads;
     speaker!.learn("10.71.0.0/24", ["10.99.0.1"]); // a pass for learned routes alone

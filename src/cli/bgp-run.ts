@@ -77,16 +77,18 @@ class LazyBfd implements FailureDetector {
   }
 }
 
-/** `installRoutes: true`: learned best paths into this namespace's kernel, next hops off the connected networks resolved recursively. */
+/** `installRoutes: true`: learned best paths into this namespace's kernel over rtnetlink, next hops off the connected networks resolved recursively. */
 async function fibInstaller(log: Log) {
-  const [{ FibInstaller }, { RouteTable }, { ExecRunner }] = await Promise.all([
+  const [{ FibInstaller }, { NetlinkRouteTable }, { ExecRunner }] = await Promise.all([
     import("../dataplane/fib-installer.js"),
-    import("../dataplane/routes.js"),
+    import("../dataplane/netlink/route-table.js"),
     import("../dataplane/exec.js"),
   ]);
-  const runner = new ExecRunner();
-  const table = new RouteTable(runner);
-  return new FibInstaller(runner, systemClock, log, 20, { connected: () => table.connected({ v6Routes: false }) });
+  const table = new NetlinkRouteTable();
+  return new FibInstaller(new ExecRunner(), systemClock, log, 20, {
+    connected: () => table.connected({ v6Routes: false }),
+    write: (writes) => table.write(writes),
+  });
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {

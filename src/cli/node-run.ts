@@ -58,7 +58,7 @@ import { datastoreEndpoints } from "../agent/control-plane-addrs.js";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { ExecRunner, runOk } from "../dataplane/exec.js";
 import { LinkMonitor } from "../dataplane/netlink/link-monitor.js";
-import { RouteTable } from "../dataplane/routes.js";
+import { NetlinkRouteTable } from "../dataplane/netlink/route-table.js";
 import { startWorkloadDhcp } from "../dhcp/agent-hook.js";
 import { ReleasedAddressFlush } from "../flows/ct-flush.js";
 import { ProcSysctl, applySysctls, hostSysctls, workloadSysctls } from "../dataplane/sysctl.js";
@@ -309,7 +309,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     },
     {
       store,
-      routes: new RouteTable(runner),
+      // tabby's kernel routes over rtnetlink in process: no `ip` process per read or write
+      routes: new NetlinkRouteTable(),
       // link and address changes in this namespace re-read the kernel's routes at once
       linkWatch: new LinkMonitor(),
       policy: {

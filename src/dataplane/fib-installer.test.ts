@@ -98,3 +98,28 @@ test("with connected networks: next hops off them resolve through other learned 
   assert.equal(inputs()[3], "route replace 10.70.0.0/24 via 10.98.1.1 proto 152\nroute replace 10.65.1.0/26 via 10.98.1.12 proto 152\n");
   assert.deepEqual(fib.problems, []);
 });
+
+test("with `write`: the same routes go to the writer, in order, no ip process; a refused one is logged and not installed", async () => {
+  const runner = new FakeRunner();
+  const clock = new FakeClock();
+  const logs: string[] = [];
+  const seen: string[][] = [];
+  const fib = new FibInstaller(runner, clock, (level, msg) => logs.push(`${level} ${msg}`), 20, {
+    write: async (writes) => {
+      seen.push(writes.map((w) => `${w.op} ${w.route.dst} ${(w.route.via ?? []).join(",")}`));
+      return writes.map((w) => (w.route.via?.includes("192.0.2.1") ? { reason: "ENETUNREACH: network is unreachable" } : undefined));
+    },
+  });
+  fib.onChanges([
+    { prefix: "10.1.0.0/26", nextHops: ["192.0.2.1"] },
+    { prefix: "fd65::/122", nextHops: ["fd99::13", "fd99::12"] },
+  ]);
+  await fib.flush();
+  assert.deepEqual(seen, [["replace 10.1.0.0/26 192.0.2.1", "replace fd65::/122 fd99::13,fd99::12"]]);
+  assert.equal(fib.size, 1, "only the accepted route is installed");
+  assert.ok(logs.some((l) => l.startsWith("warn the kernel refused")));
+  await fib.removeAll();
+  assert.deepEqual(seen[1], ["del fd65::/122 fd99::13,fd99::12"]);
+  assert.equal(fib.size, 0);
+  assert.equal(runner.calls.length, 0);
+});

@@ -2,7 +2,8 @@
  * Installs a BGP speaker's best routes into the kernel FIB, for `tabby bgp run` with
  * `installRoutes: true` (the agent has its own reconcile loop, which also owns local routes).
  * Changes are gathered for `batchDelayMs` and applied as one `ip -force -batch -` of
- * `route replace` / `route del` lines with protocol 152 (ECMP as multipath routes); a line the
+ * `route replace` / `route del` lines with protocol 152 (ECMP as multipath routes) — or, with
+ * `write` given, the same routes over rtnetlink in process (netlink/route-table.ts); a line the
  * kernel refuses (an unreachable next hop) is logged, not counted as installed, and retried with
  * the prefix's next change; the rest still apply. With `connected` given, next hops that are not
  * on a connected network are resolved recursively through the other learned routes
@@ -19,6 +20,11 @@ import { outcome, parseConnected, RouteIndex, type Unresolved } from "./route-re
 export interface FibOptions {
   /** The networks reached directly (RouteTable.connected); turns on recursive next hops. */
   connected?: () => Promise<string[]>;
+  /**
+   * Writes the routes in process (NetlinkRouteTable.write): per write, undefined when it took,
+   * else why not. Without it, one `ip -force -batch -` per batch through the runner.
+   */
+  write?: (writes: { op: "replace" | "del"; route: Route }[]) => Promise<({ reason: string } | undefined)[]>;
 }
 
 export interface FibChangeLike {
@@ -133,6 +139,7 @@ export class FibInstaller {
     this.pending = new Map();
     const wanted = await this.resolvePending(pending);
     const lines: string[] = [];
+    const writes: { op: "replace" | "del"; route: Route }[] = [];
     /** per line of the batch: the prefix and what it becomes when the line succeeds */
     const outcome: [string, Route | undefined][] = [];
     for (const [prefix, hops] of wanted) {
@@ -140,6 +147,7 @@ export class FibInstaller {
       if (hops.length === 0) {
         if (have) {
           lines.push(deleteLine(have));
+          writes.push({ op: "del", route: have });
           outcome.push([prefix, undefined]);
         }
         continue;
@@ -148,18 +156,30 @@ export class FibInstaller {
       const line = replaceLine(r);
       if (have && replaceLine(have) === line) continue;
       lines.push(line);
+      writes.push({ op: "replace", route: r });
       outcome.push([prefix, r]);
     }
     if (lines.length === 0) return;
-    // -force: a refused line (say, a next hop not on a connected network) does not stop the rest
-    const r = await this.runner.run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n" });
-    // ip names each refused line ("Command failed -:N", 1-based); the others took effect
-    const refused = new Set([...r.stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1]) - 1));
-    if (r.code !== 0)
-      this.log("warn", "the kernel refused some routes", {
-        refused: [...refused].map((i) => lines[i]).slice(0, 5),
-        err: r.stderr.trim().split("\n").slice(0, 5),
-      });
+    const refused = new Set<number>();
+    if (this.opts.write) {
+      const results = await this.opts.write(writes);
+      results.forEach((res, i) => res && refused.add(i));
+      if (refused.size)
+        this.log("warn", "the kernel refused some routes", {
+          refused: [...refused].map((i) => lines[i]).slice(0, 5),
+          err: [...refused].map((i) => results[i]!.reason).slice(0, 5),
+        });
+    } else {
+      // -force: a refused line (say, a next hop not on a connected network) does not stop the rest
+      const r = await this.runner.run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n" });
+      // ip names each refused line ("Command failed -:N", 1-based); the others took effect
+      for (const m of r.stderr.matchAll(/Command failed -:(\d+)/g)) refused.add(Number(m[1]) - 1);
+      if (r.code !== 0)
+        this.log("warn", "the kernel refused some routes", {
+          refused: [...refused].map((i) => lines[i]).slice(0, 5),
+          err: r.stderr.trim().split("\n").slice(0, 5),
+        });
+    }
     outcome.forEach(([prefix, route], i) => {
       if (refused.has(i)) return;
       if (route) this.installed.set(prefix, route);

@@ -18,11 +18,20 @@ const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
 const RTM_NEWROUTE = 24;
 
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+/** On a dump's messages: the table changed while it was dumped; dump again for a consistent view. */
+export const NLM_F_DUMP_INTR = 0x10;
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+/** NLM_F_ROOT | NLM_F_MATCH: every object of the kind. */
+export const NLM_F_DUMP = 0x300;
+/** On an NLMSG_ERROR: the request is not echoed (NETLINK_CAP_ACK) / extended-ack attributes follow. */
+const NLM_F_CAPPED = 0x100;
+const NLM_F_ACK_TLVS = 0x200;
+const NLMSGERR_ATTR_MSG = 1;
 
 const AF_UNSPEC = 0;
 const AF_INET = 2;
@@ -59,15 +68,15 @@ const IFINFOMSG_LEN = 16;
 const align4 = (n: number) => (n + 3) & ~3;
 
 /** One attribute: its type and payload (a nested attribute's payload is its attributes). */
-interface Attr {
+export interface Attr {
   type: number;
   data: Buffer;
 }
 
-function attr(type: number, data: Buffer): Attr {
+export function attr(type: number, data: Buffer): Attr {
   return { type, data };
 }
-const u32 = (v: number) => {
+export const u32 = (v: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v >>> 0);
   return b;
@@ -76,7 +85,7 @@ const u32 = (v: number) => {
 const str = (s: string) => Buffer.concat([Buffer.from(s, "utf8"), Buffer.alloc(1)]);
 const nested = (type: number, attrs: Attr[]) => attr(type | NLA_F_NESTED, encodeAttrs(attrs));
 
-function encodeAttrs(attrs: Attr[]): Buffer {
+export function encodeAttrs(attrs: Attr[]): Buffer {
   const parts: Buffer[] = [];
   for (const a of attrs) {
     const head = Buffer.alloc(4);
@@ -157,6 +166,11 @@ export function setLink(seq: number, index: number, change: { up?: boolean; mac?
 /** RTM_GETLINK for one link by name (answered by one RTM_NEWLINK, or ENODEV). */
 export function getLink(seq: number, name: string): Buffer {
   return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(0), [attr(IFLA_IFNAME, str(name))]);
+}
+
+/** RTM_GETLINK dump: every link of the namespace (answered by RTM_NEWLINKs until NLMSG_DONE). */
+export function dumpLinks(seq: number): Buffer {
+  return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, ifinfomsg(0));
 }
 
 /** RTM_DELLINK by name (a veth takes its peer, and routes through it, along). */
@@ -245,6 +259,28 @@ export function replyErrno(r: Reply): number {
   if (r.payload.length < 4) throw new TabbyError("DP_NETLINK_DECODE", "netlink error message without its code");
   const code = r.payload.readInt32LE(0);
   return code === 0 ? 0 : -code;
+}
+
+/**
+ * An NLMSG_ERROR's extended-ack text (NETLINK_EXT_ACK: the kernel's own words, "Nexthop has
+ * invalid gateway"), or undefined when it sent none.
+ */
+export function replyExtack(r: Reply): string | undefined {
+  if (!(r.flags & NLM_F_ACK_TLVS) || r.payload.length < 4 + NLMSG_HDRLEN) return undefined;
+  // the error code, then the request's header (and, unless capped, the request's payload)
+  const echoed = r.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : r.payload.readUInt32LE(4);
+  let off = 4 + align4(echoed);
+  while (off + 4 <= r.payload.length) {
+    const len = r.payload.readUInt16LE(off);
+    if (len < 4 || off + len > r.payload.length) return undefined;
+    if ((r.payload.readUInt16LE(off + 2) & ~NLA_F_NESTED) === NLMSGERR_ATTR_MSG)
+      return r.payload
+        .subarray(off + 4, off + len)
+        .toString("utf8")
+        .replace(/\0.*$/s, "");
+    off += align4(len);
+  }
+  return undefined;
 }
 
 function decodeAttrs(buf: Buffer): Map<number, Buffer> {

@@ -12,7 +12,7 @@ import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import { TabbyError } from "../../errors.js";
 import { errnoName, loadedLibc } from "../libc.js";
-import { NLMSG_DONE, NLMSG_ERROR, decodeReplies, replyErrno, type Reply } from "./codec.js";
+import { NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, decodeReplies, replyErrno, replyExtack, type Reply } from "./codec.js";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -20,11 +20,25 @@ const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const CLONE_NEWNET = 0x40000000;
 const RECV_BUF = 65536;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+/** How often a dump the table's changes interrupted is tried again before it is taken as it is. */
+const DUMP_TRIES = 4;
 
-/** A failed netlink request or system call; `details.errno` is the errno's name ("EEXIST"). */
-export function netlinkError(op: string, errno: number, netns?: string): TabbyError {
+/**
+ * A failed netlink request or system call; `details.errno` is the errno's name ("EEXIST"),
+ * `details.extack` the kernel's explanation when it gave one.
+ */
+export function netlinkError(op: string, errno: number, netns?: string, extack?: string): TabbyError {
   const name = errnoName(errno);
-  return new TabbyError("DP_NETLINK_FAILED", `${op}${netns ? ` in ${netns}` : ""}: ${name}`, { op, errno: name, ...(netns ? { netns } : {}) });
+  return new TabbyError("DP_NETLINK_FAILED", `${op}${netns ? ` in ${netns}` : ""}: ${name}${extack ? ` (${extack})` : ""}`, {
+    op,
+    errno: name,
+    errnoNumber: errno,
+    ...(extack ? { extack } : {}),
+    ...(netns ? { netns } : {}),
+  });
 }
 
 /** True when `e` is a netlink failure with that errno name. */
@@ -75,6 +89,8 @@ export class RouteSocket {
   private seq = 1;
   private busy = false;
   private readonly buf = Buffer.alloc(RECV_BUF);
+  /** The last dump's messages came flagged NLM_F_DUMP_INTR. */
+  private interrupted = false;
 
   private constructor(
     private readonly fd: number,
@@ -92,6 +108,11 @@ export class RouteSocket {
     const c = loadedLibc();
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw netlinkError("socket(AF_NETLINK)", c.errno(), label);
+    // errors without the request echoed, with the kernel's words: best effort (old kernels lack them)
+    const one = Buffer.alloc(4);
+    one.writeInt32LE(1);
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
     return new RouteSocket(fd, label);
   }
 
@@ -108,6 +129,19 @@ export class RouteSocket {
       return this.answers(op, seq);
     } finally {
       this.busy = false;
+    }
+  }
+
+  /**
+   * A dump request (NLM_F_DUMP): every answer, over as many datagrams as the kernel needs, up to
+   * NLMSG_DONE. A dump the table's changes interrupted (NLM_F_DUMP_INTR) is made again, a few
+   * times at most, so that what is returned is one consistent view when the kernel can give one.
+   */
+  dump(op: string, build: (seq: number) => Buffer): Reply[] {
+    for (let tries = 1; ; tries++) {
+      this.interrupted = false;
+      const answers = this.request(op, build);
+      if (tries >= DUMP_TRIES || !this.interrupted) return answers;
     }
   }
 
@@ -147,10 +181,16 @@ export class RouteSocket {
       if (n === 0) throw new TabbyError("DP_NETLINK_DECODE", `${op}: the kernel's answer was empty`);
       for (const r of decodeReplies(Buffer.from(this.buf.subarray(0, n)))) {
         if (r.seq !== seq) continue; // a late answer to an earlier request
-        if (r.type === NLMSG_DONE) return answers;
+        if (r.flags & NLM_F_DUMP_INTR) this.interrupted = true;
+        if (r.type === NLMSG_DONE) {
+          // a dump's end carries its outcome: a failure partway is the dump's failure
+          const errno = r.payload.length >= 4 ? -r.payload.readInt32LE(0) : 0;
+          if (errno > 0) throw netlinkError(op, errno, this.netns);
+          return answers;
+        }
         if (r.type === NLMSG_ERROR) {
           const errno = replyErrno(r);
-          if (errno !== 0) throw netlinkError(op, errno, this.netns);
+          if (errno !== 0) throw netlinkError(op, errno, this.netns, replyExtack(r));
           return answers;
         }
         answers.push(r);
