@@ -4,6 +4,7 @@
 // watcher, and a worker that dies reports its Up sessions down and is restarted with backoff and
 // every watch. Then once with the real worker thread (bfd/worker.js) on loopback ports.
 import { test } from "node:test";
+import { Worker } from "node:worker_threads";
 import assert from "node:assert/strict";
 import { FakeClock } from "../clock.js";
 import { hasCode } from "../errors.js";
@@ -211,4 +212,31 @@ test("the real worker thread: a session on loopback comes Up (with itself), its 
   await bfd.close();
   assert.deepEqual(bfd.status(), []);
   assert.ok(logs.includes("bfd session state AdminDown"), logs.join("; "));
+});
+
+test("the real worker thread ended from outside: its Up session is reported down, and a new worker brings it Up again", async (t) => {
+  const started: Worker[] = [];
+  const downs: string[] = [];
+  const bfd = new BfdWorker({
+    singleHopPort: await freePort(),
+    backoffMs: { first: 50, max: 50 },
+    spawn: (data) => {
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });
+      started.push(w);
+      return w as unknown as WorkerLike;
+    },
+  });
+  t.after(() => bfd.close());
+  bfd.watch("127.0.0.1", "127.0.0.1", T, (r) => downs.push(r));
+  const up = async () => {
+    for (let i = 0; i < 500 && bfd.status()[0]?.state !== "Up"; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(bfd.status()[0]?.state, "Up");
+  };
+  await up();
+  await started[0]!.terminate();
+  for (let i = 0; i < 200 && downs.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(downs, ["BFD down (the BFD worker stopped: exit code 1)"]);
+  await up();
+  assert.equal(started.length, 2);
+  assert.equal(bfd.starts, 2);
 });
