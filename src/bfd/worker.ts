@@ -8,12 +8,13 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { TabbyError } from "../errors.js";
+import { BfdError } from "./errors.js";
 import { BfdService } from "./service.js";
 import { UdpTransport } from "./udp.js";
 import type { BfdWorkerData, FromWorker, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;
-if (!port) throw new TabbyError("BFD_WORKER", "bfd/worker.js runs as a worker thread only");
+if (!port) throw new BfdError("BFD_WORKER", "bfd/worker.js runs as a worker thread only");
 const data = workerData as BfdWorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 
