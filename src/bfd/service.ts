@@ -7,7 +7,6 @@
  * signalled AdminDown, which is no failure of the path (RFC 5882 §3.2). Shell (timers, sockets).
  */
 import { soon, systemClock, type Clock, type TimerHandle } from "../clock.js";
-import { parseIP } from "../net/ip.js";
 import { BfdError } from "./errors.js";
 import { checkAuthPresence, decodeControl, encodeControl, type ControlPacket, type StateName } from "./wire/packet.js";
 import {
@@ -26,6 +25,7 @@ import type { BfdPath, BfdTransport, ReceivedPacket } from "./udp.js";
 import { signControl, verifyControl, type AuthRxState, type BfdAuthConfig } from "./wire/auth.js";
 
 import { validateOptions, type BfdOptions } from "./options.js";
+import { canonicalAddress, optionsKey, sessionKey } from "./session-key.js";
 export { BFD_DEFAULTS, validateOptions, type BfdOptions } from "./options.js";
 
 export interface BfdWatch {
@@ -73,15 +73,21 @@ export class BfdService {
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly log: Log;
+  private readonly onChange: () => void;
 
+  /**
+   * `onChange`: called whenever what status() returns may have changed (a session added, removed,
+   * or one of its fields changed), so a caller can keep a snapshot (worker.ts posts one).
+   */
   constructor(
     private readonly transport: BfdTransport,
-    opts: { clock?: Clock; random?: Random; log?: Log } = {},
+    opts: { clock?: Clock; random?: Random; log?: Log; onChange?: () => void } = {},
   ) {
     this.clock = opts.clock ?? systemClock;
     // discriminators and sequence numbers come from it too: unpredictable by default
     this.random = opts.random ?? (() => globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! / 0x100000000);
     this.log = opts.log ?? (() => {});
+    this.onChange = opts.onChange ?? (() => {});
     transport.onPacket((p) => this.onPacket(p));
   }
 
@@ -93,7 +99,7 @@ export class BfdService {
     validateOptions(opts);
     const addr = canonicalAddress(peer);
     const multihop = !!opts.multihop;
-    const key = `${multihop ? "multihop" : "single"}|${addr}`;
+    const key = sessionKey(addr, multihop);
     let e = this.entries.get(key);
     if (!e) {
       const timers = { desiredMinTx: opts.minTx * 1000, requiredMinRx: opts.minRx * 1000, detectMult: opts.multiplier };
@@ -117,6 +123,7 @@ export class BfdService {
       };
       this.entries.set(key, e);
       this.byDiscr.set(discr, e);
+      this.onChange();
       const entry = e;
       this.transport.open(addr, localAddress, multihop).then(
         (path) => {
@@ -175,6 +182,7 @@ export class BfdService {
     e.path?.close();
     this.entries.delete(e.key);
     this.byDiscr.delete(e.s.localDiscr);
+    this.onChange();
   }
 
   private newDiscriminator(): number {
@@ -190,7 +198,7 @@ export class BfdService {
     let e: Entry | undefined;
     try {
       p = decodeControl(r.bytes);
-      e = p.yourDiscriminator !== 0 ? this.byDiscr.get(p.yourDiscriminator) : this.entries.get(`${r.multihop ? "multihop" : "single"}|${from}`);
+      e = p.yourDiscriminator !== 0 ? this.byDiscr.get(p.yourDiscriminator) : this.entries.get(sessionKey(from, r.multihop));
       if (!e?.path || e.peer !== from || e.multihop !== r.multihop) {
         this.log("debug", "bfd packet for no session discarded", { from, yourDiscriminator: p.yourDiscriminator });
         return;
@@ -212,6 +220,7 @@ export class BfdService {
   }
 
   private apply(e: Entry, step: Step, cause?: ControlPacket): void {
+    const before = statusKey(e);
     e.s = step.state;
     for (const a of step.actions) {
       if (a.type === "send") {
@@ -234,6 +243,7 @@ export class BfdService {
         }
       }
     }
+    if (!e.closed && statusKey(e) !== before) this.onChange();
     if (e.closed) return;
     if (e.timer) this.clock.clearTimeout(e.timer);
     e.timer = undefined;
@@ -260,10 +270,8 @@ export class BfdService {
   }
 }
 
-function optionsKey(o: BfdOptions, local: string | undefined): string {
-  return JSON.stringify([o.minRx, o.minTx, o.multiplier, !!o.multihop, o.auth?.type, o.auth?.keyId, o.auth?.key, local ?? null]);
-}
-
-function canonicalAddress(a: string): string {
-  return parseIP(a).toString();
+/** What status() shows of a session, as one string: compared to tell whether it changed. */
+function statusKey(e: Entry): string {
+  const s = e.s;
+  return `${s.state} ${s.remoteState} ${s.remoteDiscr} ${s.localDiag} ${txInterval(s)} ${detectionTime(s)} ${e.upSince ?? ""}`;
 }

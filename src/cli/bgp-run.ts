@@ -20,7 +20,7 @@ import { UsageError } from "./command.js";
 import { Speaker } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
 import { systemClock } from "../clock.js";
-import type { BfdService } from "../bfd/service.js";
+import type { BfdWorker } from "../bfd/worker-client.js";
 import type { FailureDetector, PeerConfig } from "../bgp/speaker.js";
 import { TabbyError } from "../errors.js";
 import type { Server } from "node:http";
@@ -49,18 +49,22 @@ function readConfigText(file: string): string {
 type Log = (level: string, msg: string, fields?: Record<string, unknown>) => void;
 
 /**
- * BFD for the peers that ask for it: the service (src/bfd/) is loaded, and its sockets opened,
- * with the first config (at start or on SIGHUP) that has a `bfd` peer; until then there are no
- * BFD sessions to report.
+ * BFD for the peers that ask for it: the service (src/bfd/) is loaded, and its worker thread and
+ * sockets started, with the first config (at start or on SIGHUP) that has a `bfd` peer; until
+ * then there are no BFD sessions to report.
  */
 class LazyBfd implements FailureDetector {
-  private service: BfdService | undefined;
-  constructor(private readonly log: Log) {}
+  private service: BfdWorker | undefined;
+  constructor(
+    private readonly log: Log,
+    private readonly debug: boolean,
+  ) {}
 
   async ensure(peers: readonly PeerConfig[]): Promise<void> {
     if (this.service || !peers.some((p) => p.bfd)) return;
-    const [{ BfdService }, { UdpTransport }] = await Promise.all([import("../bfd/service.js"), import("../bfd/udp.js")]);
-    this.service ??= new BfdService(new UdpTransport({ log: this.log }), { log: this.log });
+    // its own thread (the service and its sockets run there), started with the first watch
+    const { BfdWorker } = await import("../bfd/worker-client.js");
+    this.service ??= new BfdWorker({ log: this.log, debug: this.debug });
   }
 
   watch(...args: Parameters<FailureDetector["watch"]>): ReturnType<FailureDetector["watch"]> {
@@ -68,7 +72,7 @@ class LazyBfd implements FailureDetector {
     return this.service.watch(...args);
   }
 
-  status(): ReturnType<BfdService["status"]> {
+  status(): ReturnType<BfdWorker["status"]> {
     return this.service?.status() ?? [];
   }
 
@@ -106,7 +110,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`${new Date().toISOString()} ${level} ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
   };
   // BFD: loaded, and its sockets opened, only when a peer asks for it
-  const bfd = new LazyBfd(log);
+  const bfd = new LazyBfd(log, verbose);
   await bfd.ensure(cfg.peers ?? []);
   const speaker = new Speaker({
     failureDetector: bfd,

@@ -98,7 +98,8 @@ test("bgp run: a plain speaker loads no datastore, policy, UI, metrics or kernel
   // off in this config, so not loaded
   assert.ok(!u.has("pkg:prom-client") && !u.has("metrics"), "no metrics without `metrics:`");
   assert.ok(!mods.includes("dataplane/fib-installer.js"), "no FIB installer without `installRoutes: true`");
-  for (const m of ["bfd/service.js", "bfd/udp.js", "node:dgram", "node:crypto"]) assert.ok(!mods.includes(m), `no ${m} without a \`bfd\` peer`);
+  for (const m of ["bfd/worker-client.js", "bfd/service.js", "bfd/udp.js", "node:worker_threads", "node:dgram", "node:crypto"])
+    assert.ok(!mods.includes(m), `no ${m} without a \`bfd\` peer`);
 });
 
 test("bgp run: the features a config turns on are loaded", async () => {
@@ -111,7 +112,9 @@ test("bgp run: the features a config turns on are loaded", async () => {
   const u = units(mods);
   assert.ok(u.has("pkg:prom-client") && mods.includes("metrics/speaker-metrics.js"), "metrics");
   assert.ok(mods.includes("dataplane/fib-installer.js"), "the FIB installer");
-  assert.ok(mods.includes("bfd/service.js") && mods.includes("bfd/udp.js"), "BFD");
+  // BFD runs in its worker thread (bfd/worker.js): the main thread carries its client, not the service or its sockets
+  assert.ok(mods.includes("bfd/worker-client.js") && mods.includes("node:worker_threads"), "BFD");
+  for (const m of ["bfd/service.js", "bfd/udp.js", "node:dgram"]) assert.ok(!mods.includes(m), `${m} is in the BFD worker, not the main thread`);
 });
 
 test("bgp run: a reload (SIGHUP) that adds a bfd peer loads BFD then", async () => {
@@ -124,7 +127,7 @@ test("bgp run: a reload (SIGHUP) that adds a bfd peer loads BFD then", async () 
     assert.match(stderr(), /configuration reloaded/);
     assert.doesNotMatch(stderr(), /reload failed/);
   });
-  assert.ok(mods.includes("bfd/service.js") && mods.includes("bfd/udp.js"), "BFD loaded by the reload");
+  assert.ok(mods.includes("bfd/worker-client.js"), "BFD loaded by the reload");
 });
 
 /** The modules a child process loads when it runs `code` (an ES module body). */

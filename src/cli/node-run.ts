@@ -91,8 +91,8 @@ import { DatastoreProbe } from "../health/datastore-probe.js";
 import { observabilityConfig } from "../health/config.js";
 
 const PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-import { BfdService, BFD_DEFAULTS, validateOptions } from "../bfd/service.js";
-import { UdpTransport } from "../bfd/udp.js";
+import { BFD_DEFAULTS, validateOptions } from "../bfd/options.js";
+import { BfdWorker } from "../bfd/worker-client.js";
 import { startMemoryReducer } from "../bgp/memory-reducer.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tabby/node.sock";
@@ -291,12 +291,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   // flow logs: read NFLOG always (idle unless FelixConfiguration flowLogsEnabled makes nft log to it)
   const flowLogs = new FlowLogReader(FLOW_LOG_GROUP);
   flowLogs.start().catch((err: unknown) => log("warn", "flow logs unavailable: cannot read NFLOG", { err: String(err) }));
-  // BFD: one service for the agent's life (every speaker it makes shares it); sockets open only
-  // when a peer gets BFD. Workloads cannot reach UDP 3784/4784 here (the control-plane drop).
+  // BFD: one service for the agent's life (every speaker it makes shares it), in its own worker
+  // thread (bfd/worker-client.ts) so a busy main thread does not take sessions down; the thread
+  // and its sockets start only when a peer gets BFD. Workloads cannot reach UDP 3784/4784 here
+  // (the control-plane drop).
   const bfdLog = (lvl: string, msg: string, fields?: Record<string, unknown>) => {
     if (lvl !== "debug") log(lvl as Level, msg, { component: "bfd", ...fields });
   };
-  const bfd = bfdTimers ? new BfdService(new UdpTransport({ log: bfdLog }), { log: bfdLog }) : undefined;
+  const bfd = bfdTimers ? new BfdWorker({ log: bfdLog }) : undefined;
   const agent: Agent = new Agent(
     {
       nodeName,
