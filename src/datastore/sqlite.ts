@@ -138,6 +138,8 @@ export class SqliteStore implements Store {
   private dataVersion: number;
   private writesSinceCompact = 0;
   private readonly stmt: ReturnType<SqliteStore["prepare"]>;
+  /** The history after the last seen revision, with the compaction mark, in one read transaction (pump). */
+  private readonly readNewHistory: Database.Transaction<() => { compactedTo: number; rows: HistoryRow[] }>;
 
   /**
    * Open (creating if needed: the file 0600, its parent directory 0700) the store at `path`;
@@ -160,8 +162,10 @@ export class SqliteStore implements Store {
     this.readOnly = opened.readOnly;
     try {
       this.stmt = this.prepare();
+      // made once: every watching process runs it for every commit it notices
+      this.readNewHistory = this.db.transaction(() => ({ compactedTo: this.stmt.compactedTo.get()!.value, rows: this.stmt.historyAfter.all(this.lastSeen) }));
       this.lastSeen = this.readRevision();
-      this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+      this.dataVersion = this.stmt.dataVersion.get()!;
     } catch (err) {
       this.db.close();
       throw translate(this, err);
@@ -208,7 +212,7 @@ export class SqliteStore implements Store {
         clearTimeout(this.followUp);
         this.followUp = undefined;
         const before = this.dataVersion;
-        this.tick();
+        this.tick(false);
         // what it found may be an earlier commit, the notified one still unpublished: start over
         const k = this.dataVersion !== before ? 0 : n;
         if (this.closed || k >= FOLLOW_UP_MS.length) return;
@@ -259,6 +263,9 @@ export class SqliteStore implements Store {
       historyAfter: db.prepare<[number], HistoryRow>("SELECT * FROM history WHERE revision > ? ORDER BY revision"),
       compactHistory: db.prepare<[number]>("DELETE FROM history WHERE revision <= ?"),
       nextExpiry: db.prepare<[], { t: number | null }>("SELECT MIN(expires_at) AS t FROM leases"),
+      // prepared once: db.pragma() prepares its statement on every call (~13 µs against ~2.6 µs),
+      // and every watch look reads it
+      dataVersion: db.prepare<[], number>("PRAGMA data_version").pluck(),
       expiredLeases: db.prepare<[number], { id: number }>("SELECT id FROM leases WHERE expires_at <= ? ORDER BY id"),
       leaseById: db.prepare<[number], { id: number; ttl_ms: number; expires_at: number }>("SELECT * FROM leases WHERE id = ?"),
       insertLease: db.prepare<[number, number]>("INSERT INTO leases (ttl_ms, expires_at) VALUES (?, ?)"),
@@ -553,9 +560,7 @@ export class SqliteStore implements Store {
 
   /** Read history after the last seen revision and hand each watcher its events, in order. */
   private pump(): void {
-    const { rows, compactedTo } = this.db
-      .transaction(() => ({ compactedTo: this.stmt.compactedTo.get()!.value, rows: this.stmt.historyAfter.all(this.lastSeen) }))
-      .deferred();
+    const { rows, compactedTo } = this.readNewHistory.deferred();
     const batches = new Map<WatchEntry, WatchEvent[]>();
     for (const w of this.watchers) {
       if (w.cursor < compactedTo && compactedTo > this.lastSeen) {
@@ -586,12 +591,18 @@ export class SqliteStore implements Store {
     queueMicrotask(() => w.listener.onError(err));
   }
 
-  private tick(): void {
+  /**
+   * One look for other processes' commits. `leases`: expired leases are collected too — by the
+   * poll's ticks (every second with the WAL watch), not by the looks a WAL notification sets off:
+   * those come several per commit, for every watching process, and expiry to the second is what
+   * a lease promises (etcd revokes asynchronously too).
+   */
+  private tick(leases = true): void {
     if (this.closed) return;
     try {
-      this.collectExpiredLeases();
+      if (leases) this.collectExpiredLeases();
       if (!this.watchers.size) return;
-      const dv = this.db.pragma("data_version", { simple: true }) as number;
+      const dv = this.stmt.dataVersion.get()!;
       if (dv === this.dataVersion) return;
       this.dataVersion = dv;
       this.pump();
