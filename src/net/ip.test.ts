@@ -121,11 +121,7 @@ test("property: the parser accepts exactly the textual forms of RFC 4291 §2.2",
           ? []
           : s
               .split(":")
-              .flatMap((p) =>
-                p.includes(".")
-                  ? [...p.split(".").map(Number)].reduce<number[]>((a, b, i) => (i % 2 ? [...a.slice(0, -1), (a.at(-1)! << 8) | b] : [...a, b]), [])
-                  : [parseInt(p, 16)],
-              );
+              .flatMap((p) => (p.includes(".") ? ((q) => [(q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!])(p.split(".").map(Number)) : [parseInt(p, 16)]));
       const h = groups(head);
       const t = groups(tail);
       const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
