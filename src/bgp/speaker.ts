@@ -303,9 +303,11 @@ export class Speaker {
   private checkPeers(want: Map<string, PeerConfig>): { importPolicies: Map<string, CompiledPolicy>; json: Map<string, string> } {
     const out = new Map<string, CompiledPolicy>();
     const json = new Map<string, string>();
+    // the peers of a mesh share their policy objects: each is serialised once per call
+    const memo = new Map<object, string>();
     for (const [addr, cfg] of want) {
       const st = this.peers.get(addr);
-      const j = stableJson(cfg);
+      const j = stableJson(cfg, memo);
       json.set(addr, j);
       if (st && j === st.configJson) continue;
       parseIP(cfg.address);
@@ -662,14 +664,25 @@ export class Speaker {
   }
 }
 
-function stableJson(v: object): string {
-  return JSON.stringify(
-    Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== undefined)
-        .sort(([a], [b]) => a.localeCompare(b)),
-    ),
-  );
+/**
+ * The object as JSON with its own keys in a fixed order (undefined ones left out), to compare
+ * configs given with their keys in any order. Nested values are JSON as they are; with `memo`,
+ * each nested object is serialised once (the caller keeps the memo only while nothing changes).
+ */
+function stableJson(v: object, memo?: Map<object, string>): string {
+  const keys = Object.keys(v).sort();
+  let out = "{";
+  for (const k of keys) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === undefined) continue;
+    let text: string | undefined;
+    if (memo && typeof x === "object" && x !== null) {
+      text = memo.get(x);
+      if (text === undefined) memo.set(x, (text = JSON.stringify(x)));
+    } else text = JSON.stringify(x);
+    out += `${out === "{" ? "" : ","}${JSON.stringify(k)}:${text}`;
+  }
+  return `${out}}`;
 }
 
 function canonicalAddress(a: string): string {
