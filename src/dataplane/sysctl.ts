@@ -41,15 +41,10 @@ export class ProcSysctl implements SysctlWriter {
   /**
    * The list in order with blocking writes (and blocking reads above): /proc/sys never waits on a
    * disk, a dozen writes through the thread pool cost a dozen round trips (the CNI plugin's ADD
-   * sets 11), and node:fs/promises costs a CNI plugin a few ms to load. A sysctl that already
-   * holds the value is not written: the agent configures each workload interface the CNI plugin
-   * has just set up, and a write of IPv6's `disable_ipv6` or `forwarding` takes the RTNL lock in
-   * the kernel (restarting the system call until it gets it, while a busy host holds it), where a
-   * read does not.
+   * sets 11), and node:fs/promises costs a CNI plugin a few ms to load.
    */
   async writeAll(list: Sysctl[]): Promise<void> {
     for (const s of list) {
-      if (this.holds(s)) continue;
       try {
         writeFileSync(`${this.root}/${s.path}`, s.value);
       } catch (e) {
@@ -60,15 +55,6 @@ export class ProcSysctl implements SysctlWriter {
           { cause: e },
         );
       }
-    }
-  }
-
-  /** True when the sysctl reads back as the value (one that cannot be read is written, and fails there). */
-  private holds(s: Sysctl): boolean {
-    try {
-      return readFileSync(`${this.root}/${s.path}`, "utf8").trim() === s.value;
-    } catch {
-      return false;
     }
   }
 }
