@@ -59,6 +59,8 @@ export { formatCommunity, parseCommunity } from "./speaker-views.js";
 /** A configured peer: its session and what the speaker keeps for it. */
 interface PeerState {
   config: PeerConfig;
+  /** stableJson(config), kept so that a routing pass compares each peer's config once, not twice per pass. */
+  configJson: string;
   session: Session;
   /** prefixes refused on import (loops, treat-as-withdraw, policy) */
   rejected: Set<string>;
@@ -105,6 +107,8 @@ export class Speaker {
   private readonly staleDeps: StaleDeps;
   /** One for all sessions: UPDATE writes in rounds, never ahead of accepts and reads (send-pacer.ts). */
   private readonly pacer: SendPacer;
+  /** The configured peers' addresses (as given to the last setPeers) → canonical form. */
+  private canonical = new Map<string, string>();
 
   constructor(opts: SpeakerOptions) {
     if (!tryParseIP(opts.routerId) || tryParseIP(opts.routerId)!.family !== 4 || dottedToU32(opts.routerId) === 0) {
@@ -224,8 +228,12 @@ export class Speaker {
    * first: a refusal throws with every peer as it was, never half of the set applied.
    */
   setPeers(peers: PeerConfig[]): void {
-    const want = new Map(peers.map((p) => [canonicalAddress(p.address), p]));
-    const importPolicies = this.checkPeers(want);
+    // the agent hands the same address strings on every routing pass: parse only new ones
+    const canonical = new Map<string, string>();
+    for (const p of peers) canonical.set(p.address, this.canonical.get(p.address) ?? canonicalAddress(p.address));
+    this.canonical = canonical;
+    const want = new Map(peers.map((p) => [canonical.get(p.address)!, p]));
+    const { importPolicies, json } = this.checkPeers(want);
     for (const [addr, st] of this.peers) {
       const next = want.get(addr);
       if ((!next || next.password !== st.config.password) && st.config.password) this.setListenerKey({ ...st.config, password: "" }, true);
@@ -234,9 +242,9 @@ export class Speaker {
         this.unwatchBfd(st);
         void st.session.stop(ceaseNotification(CeaseSubcode.PEER_DECONFIGURED));
         this.dropPeerRoutes(st);
-      } else if (stableJson(next) !== stableJson(st.config)) {
+      } else if (json.get(addr) !== st.configJson) {
         const bfdChanged = stableJson({ b: next.bfd ?? null }) !== stableJson({ b: st.config.bfd ?? null });
-        if (this.changePolicies(st, next, importPolicies.get(addr)!)) {
+        if (this.changePolicies(st, next, json.get(addr)!, importPolicies.get(addr)!)) {
           if (bfdChanged) this.rewatchBfd(st, addr);
           continue;
         }
@@ -261,6 +269,7 @@ export class Speaker {
         : { asNumber: this.opts.asNumber, routerId: this.opts.routerId };
       const st: PeerState = {
         config: cfg,
+        configJson: json.get(addr)!,
         session: undefined as unknown as Session,
         rejected: new Set(),
         info: undefined,
@@ -288,19 +297,25 @@ export class Speaker {
 
   /**
    * The checks of setPeers, without changing anything: each new or changed peer's address, BFD
-   * and policies. Returns their compiled import policies (an unchanged peer keeps its own).
+   * and policies. Returns their compiled import policies (an unchanged peer keeps its own) and
+   * every wanted peer's config as stableJson, computed once here for setPeers' comparisons.
    */
-  private checkPeers(want: Map<string, PeerConfig>): Map<string, CompiledPolicy> {
+  private checkPeers(want: Map<string, PeerConfig>): { importPolicies: Map<string, CompiledPolicy>; json: Map<string, string> } {
     const out = new Map<string, CompiledPolicy>();
+    const json = new Map<string, string>();
+    // the peers of a mesh share their policy objects: each is serialised once per call
+    const memo = new Map<object, string>();
     for (const [addr, cfg] of want) {
       const st = this.peers.get(addr);
-      if (st && stableJson(cfg) === stableJson(st.config)) continue;
+      const j = stableJson(cfg, memo);
+      json.set(addr, j);
+      if (st && j === st.configJson) continue;
       parseIP(cfg.address);
       if (cfg.expectedRouterId !== undefined) checkRouterId(cfg.expectedRouterId, cfg.address);
       if (cfg.bfd && !this.opts.failureDetector) throw new BgpError("BGP_NO_BFD", `peer ${cfg.address} asks for bfd but this speaker has no BFD service`);
       out.set(addr, this.importPolicyOf(cfg));
     }
-    return out;
+    return { importPolicies: out, json };
   }
 
   setOriginated(routes: OriginatedRoute[]): void {
@@ -617,7 +632,7 @@ export class Speaker {
    * up just takes the new policies when it comes up. False when anything else changed, or the
    * session must be reset.
    */
-  private changePolicies(st: PeerState, next: PeerConfig, importPolicy: CompiledPolicy): boolean {
+  private changePolicies(st: PeerState, next: PeerConfig, nextJson: string, importPolicy: CompiledPolicy): boolean {
     // BFD is not part of the session either: a detector watched beside it (RFC 5882 §3: BFD only
     // reports to its client), so a change of its options replaces the watch (rewatchBfd), no reset
     const rest = (c: PeerConfig) => stableJson({ ...c, import: null, export: null, nextHopSelf: null, bfd: null });
@@ -629,6 +644,7 @@ export class Speaker {
     const n = st.session.established ? st.session.negotiated : undefined;
     if (n && ((exportChanged && !n.enhancedRouteRefresh) || (importChanged && !n.routeRefresh))) return false;
     st.config = next;
+    st.configJson = nextJson;
     st.importPolicy = importPolicy;
     if (!n || !(importChanged || exportChanged)) return true;
     this.log("info", "peer policy changed, session kept", { peer: next.address, import: importChanged, export: exportChanged });
@@ -648,14 +664,25 @@ export class Speaker {
   }
 }
 
-function stableJson(v: object): string {
-  return JSON.stringify(
-    Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== undefined)
-        .sort(([a], [b]) => a.localeCompare(b)),
-    ),
-  );
+/**
+ * The object as JSON with its own keys in a fixed order (undefined ones left out), to compare
+ * configs given with their keys in any order. Nested values are JSON as they are; with `memo`,
+ * each nested object is serialised once (the caller keeps the memo only while nothing changes).
+ */
+function stableJson(v: object, memo?: Map<object, string>): string {
+  const keys = Object.keys(v).sort();
+  let out = "{";
+  for (const k of keys) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === undefined) continue;
+    let text: string | undefined;
+    if (memo && typeof x === "object" && x !== null) {
+      text = memo.get(x);
+      if (text === undefined) memo.set(x, (text = JSON.stringify(x)));
+    } else text = JSON.stringify(x);
+    out += `${out === "{" ? "" : ","}${JSON.stringify(k)}:${text}`;
+  }
+  return `${out}}`;
 }
 
 function canonicalAddress(a: string): string {

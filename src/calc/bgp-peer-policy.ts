@@ -87,10 +87,18 @@ export function applyRoutePolicy(desired: HostDesired, state: HostState, me: str
   const protectedPrefixes = [...ownBlocks];
   for (const a of [self?.ipv4, self?.ipv6]) if (a) protectedPrefixes.push(parsePrefix(a));
   const ctx: Context = { localAs: state.nodes.get(me)?.asNumber ?? state.asNumber, ownBlocks, protectedPrefixes: dedupe(protectedPrefixes), local, routing };
+  // the peers of a mesh mostly share their policies: each distinct one is compiled once
+  const checked = new Map<string, PolicyTermConfig[]>();
+  const compilesOnce = (terms: PolicyTermConfig[]) => {
+    const key = JSON.stringify(terms);
+    let out = checked.get(key);
+    if (!out) checked.set(key, (out = compiles(terms)));
+    return out;
+  };
   for (const peer of desired.peers) {
     const pol = peerPolicy(peer, ctx);
-    peer.import = compiles(pol.import);
-    peer.export = compiles(pol.export);
+    peer.import = compilesOnce(pol.import);
+    peer.export = compilesOnce(pol.export);
     if (pol.maxPrefixes !== undefined) peer.maxPrefixes = pol.maxPrefixes;
   }
 }

@@ -288,6 +288,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const released = new ReleasedAddressFlush({ log: (lvl, msg, f) => log(lvl, msg, f), noteError: (msg) => running?.noteError("dataplane", msg) });
   const nft = new NftDataplane(runner, { onReleased: released.run });
   const endpointStatus = statusDir ? new EndpointStatusPublisher(statusDir) : undefined;
+  /** Policy events were applied since the endpoint status was last published whole. */
+  let statusStale = true;
   // flow logs: read NFLOG always (idle unless FelixConfiguration flowLogsEnabled makes nft log to it)
   const flowLogs = new FlowLogReader(FLOW_LOG_GROUP);
   flowLogs.start().catch((err: unknown) => log("warn", "flow logs unavailable: cannot read NFLOG", { err: String(err) }));
@@ -320,6 +322,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         onInSync: () => policyGraph.onInSync(),
         sync: async () => {
           const events = policyGraph.flush();
+          if (events.length > 0) statusStale = true;
           for (const e of events) {
             if (e.kind !== "config-update") continue;
             if (e.flowLogFlushMs !== undefined) flowLogs.aggregator.setInterval(e.flowLogFlushMs);
@@ -330,7 +333,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           }
           await nft.apply(events);
           // Endpoints are ready once the table that knows them is in the kernel (Felix's endpoint status).
-          if (endpointStatus && nft.programmedOnce) await endpointStatus.publish(nft.state.workloads.values());
+          // A pass without events (another host's endpoint, selected by no policy) changed nothing to publish.
+          if (endpointStatus && nft.programmedOnce && statusStale) {
+            await endpointStatus.publish(nft.state.workloads.values());
+            statusStale = false;
+          }
         },
         resync: async () => {
           const drift = await nft.resync();

@@ -38,10 +38,23 @@ export interface RouteOps {
   added: number;
 }
 
+/**
+ * Destinations as given → canonical form. A pass diffs every route, desired and present, a few
+ * times over (diff, counts, what it leaves), and the same strings come back pass after pass: a
+ * memo, bounded (emptied when full), keeps that from parsing each again. Same answers as without.
+ */
+const canonicalDsts = new Map<string, string>();
+const CANONICAL_DSTS_MAX = 16_384;
+
 function canonicalDst(dst: string): string {
+  const known = canonicalDsts.get(dst);
+  if (known !== undefined) return known;
   const p = tryParsePrefix(dst);
   if (!p) throw new TabbyError("DP_BAD_ROUTE", `not a route destination: ${JSON.stringify(dst)}`, { dst });
-  return p.network().toString();
+  const canonical = p.network().toString();
+  if (canonicalDsts.size >= CANONICAL_DSTS_MAX) canonicalDsts.clear();
+  canonicalDsts.set(dst, canonical);
+  return canonical;
 }
 
 function family(dst: string): 4 | 6 {
@@ -73,7 +86,10 @@ function sameRoute(desired: Route, actual: Route): boolean {
 /** What must change to turn `actual` (owned routes) into `desired`. Pure. */
 export function diffRoutes(desired: Route[], actual: Route[]): RouteOps {
   const want = new Map<string, Route>();
-  for (const r of desired) want.set(canonicalDst(r.dst), normalizeRoute(r));
+  for (const r of desired) {
+    const n = normalizeRoute(r);
+    want.set(n.dst, n);
+  }
   const have = new Map<string, Route[]>();
   for (const r of actual) {
     const n = normalizeRoute(r);

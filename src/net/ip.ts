@@ -83,57 +83,97 @@ export function isIP(text: string): boolean {
   return tryParseIP(text) !== undefined;
 }
 
+// The parsers scan characters rather than split and match (no arrays or strings per address):
+// addresses are parsed on every routing pass (routes, peers, policies), so their garbage counts.
+
 function parseV4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p[0] === "0")) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
-  }
-  return out;
+  return v4Into(text, 0, text.length, out, 0) ? out : undefined;
 }
 
+/** The dotted quad text[start, end) into out[at..at+3]: four decimals of 1-3 digits, no leading zero, ≤ 255. */
+function v4Into(text: string, start: number, end: number, out: Uint8Array, at: number): boolean {
+  let part = 0;
+  let digits = 0;
+  let value = 0;
+  let first = 0;
+  for (let i = start; i <= end; i++) {
+    const c = i === end ? 46 : text.charCodeAt(i); // the end closes the last part like a dot
+    if (c === 46) {
+      if (digits === 0 || (digits > 1 && first === 0) || value > 255 || part === 4) return false;
+      out[at + part++] = value;
+      digits = 0;
+      value = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 3) return false;
+      if (digits === 0) first = c - 48;
+      value = value * 10 + (c - 48);
+      digits++;
+    } else return false;
+  }
+  return part === 4;
+}
+
+/** A hex digit's value, -1 for any other character. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * RFC 4291 §2.2: eight groups of 1-4 hex digits, one run of them shortened to "::", the last
+ * two may be written as a dotted quad. Groups are written in order, then those after "::"
+ * moved to the end.
+ */
 function parseV6(text: string): Uint8Array | undefined {
-  if (text.includes("%")) return undefined; // zone ids are not addresses
-  const dbl = text.indexOf("::");
-  if (dbl !== -1 && text.indexOf("::", dbl + 1) !== -1) return undefined;
-  const head = dbl === -1 ? text : text.slice(0, dbl);
-  const tail = dbl === -1 ? "" : text.slice(dbl + 2);
-  const groups: number[] = [];
-  const tailGroups: number[] = [];
-  if (!parseGroups(head, groups, dbl === -1)) return undefined;
-  if (dbl !== -1 && !parseGroups(tail, tailGroups, true)) return undefined;
-  const total = groups.length + tailGroups.length;
-  if (dbl === -1 ? total !== 8 : total > 7) return undefined;
-  const all = [...groups, ...new Array<number>(8 - total).fill(0), ...tailGroups];
+  const len = text.length;
   const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  });
-  return out;
-}
-
-/** Parses colon-separated hex groups; the last may be a dotted IPv4 when `mayEndV4`. */
-function parseGroups(s: string, into: number[], mayEndV4: boolean): boolean {
-  if (s === "") return true;
-  const parts = s.split(":");
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (i === parts.length - 1 && mayEndV4 && p.includes(".")) {
-      const v4 = parseV4(p);
-      if (!v4) return false;
-      into.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      continue;
-    }
-    if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return false;
-    into.push(parseInt(p, 16));
+  let n = 0; // groups written
+  let gap = -1; // the group index where "::" stands
+  let i = 0;
+  if (text.charCodeAt(0) === 58) {
+    if (text.charCodeAt(1) !== 58) return undefined;
+    gap = 0;
+    i = 2;
   }
-  return true;
+  while (i < len) {
+    let v = 0;
+    let j = i;
+    while (j < len && j - i < 5) {
+      const d = hexValue(text.charCodeAt(j));
+      if (d < 0) break;
+      v = v * 16 + d;
+      j++;
+    }
+    if (j < len && text.charCodeAt(j) === 46) {
+      // a dotted quad: the last two groups, up to the end
+      if (n > 6 || !v4Into(text, i, len, out, n * 2)) return undefined;
+      n += 2;
+      break;
+    }
+    if (j === i || j - i > 4 || n === 8) return undefined;
+    out[n * 2] = v >> 8;
+    out[n * 2 + 1] = v & 0xff;
+    n++;
+    if (j === len) break;
+    if (text.charCodeAt(j) !== 58) return undefined;
+    if (text.charCodeAt(j + 1) === 58) {
+      if (gap !== -1) return undefined;
+      gap = n;
+      i = j + 2;
+    } else {
+      if (j + 1 === len) return undefined; // a trailing single colon
+      i = j + 1;
+    }
+  }
+  if (gap === -1) return n === 8 ? out : undefined;
+  if (n > 7) return undefined;
+  const tail = (n - gap) * 2;
+  out.copyWithin(16 - tail, gap * 2, n * 2);
+  out.fill(0, gap * 2, 16 - tail);
+  return out;
 }
 
 function formatV4(b: Uint8Array): string {
@@ -142,24 +182,31 @@ function formatV4(b: Uint8Array): string {
 
 /** RFC 5952: lower case, no leading zeros, longest run (>1) of zero groups as "::", first on ties. */
 function formatV6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  const group = (i: number) => (b[i * 2]! << 8) | b[i * 2 + 1]!;
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
+    if (group(i) !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && g[j] === 0) j++;
+    while (j < 8 && group(j) === 0) j++;
     if (j - i > bestLen) {
       bestStart = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== "" && !out.endsWith(":")) out += ":";
+    out += group(i).toString(16);
+  }
+  return out;
 }

@@ -43,6 +43,9 @@ const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
+const IFLA_EXT_MASK = 29;
+/** IFLA_EXT_MASK bit: leave the link statistics out of the answer. */
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -168,9 +171,15 @@ export function getLink(seq: number, name: string): Buffer {
   return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(0), [attr(IFLA_IFNAME, str(name))]);
 }
 
-/** RTM_GETLINK dump: every link of the namespace (answered by RTM_NEWLINKs until NLMSG_DONE). */
+/**
+ * RTM_GETLINK dump: every link of the namespace (answered by RTM_NEWLINKs until NLMSG_DONE),
+ * without their statistics (IFLA_EXT_MASK RTEXT_FILTER_SKIP_STATS, as `ip link` without `-s`):
+ * the agent dumps the links on every routing pass that reads the kernel, and summing each link's
+ * per-CPU counters (and IPv6's) was most of the dump's cost; tabby reads only names, indexes,
+ * addresses, MTU and flags. A kernel older than the flag (4.15) ignores it.
+ */
 export function dumpLinks(seq: number): Buffer {
-  return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, ifinfomsg(0));
+  return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, ifinfomsg(0), [attr(IFLA_EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS))]);
 }
 
 /** RTM_DELLINK by name (a veth takes its peer, and routes through it, along). */
@@ -283,13 +292,15 @@ export function replyExtack(r: Reply): string | undefined {
   return undefined;
 }
 
-function decodeAttrs(buf: Buffer): Map<number, Buffer> {
+/** The attributes by type; with `only`, just those types (a link has dozens, a pass reads three). */
+function decodeAttrs(buf: Buffer, only?: ReadonlySet<number>): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let off = 0;
   while (off + 4 <= buf.length) {
     const len = buf.readUInt16LE(off);
     if (len < 4 || off + len > buf.length) break;
-    out.set(buf.readUInt16LE(off + 2) & ~NLA_F_NESTED, buf.subarray(off + 4, off + len));
+    const type = buf.readUInt16LE(off + 2) & ~NLA_F_NESTED;
+    if (!only || only.has(type)) out.set(type, buf.subarray(off + 4, off + len));
     off += align4(len);
   }
   return out;
@@ -304,9 +315,11 @@ export interface NlLink {
 }
 
 /** An RTM_NEWLINK message's link. */
+const LINK_ATTRS: ReadonlySet<number> = new Set([IFLA_IFNAME, IFLA_ADDRESS, IFLA_MTU]);
+
 export function decodeLink(r: Reply): NlLink {
   if (r.type !== RTM_NEWLINK || r.payload.length < IFINFOMSG_LEN) throw new TabbyError("DP_NETLINK_DECODE", `expected a link message, got type ${r.type}`);
-  const attrs = decodeAttrs(r.payload.subarray(IFINFOMSG_LEN));
+  const attrs = decodeAttrs(r.payload.subarray(IFINFOMSG_LEN), LINK_ATTRS);
   const name = attrs.get(IFLA_IFNAME);
   const mac = attrs.get(IFLA_ADDRESS);
   const mtu = attrs.get(IFLA_MTU);

@@ -28,8 +28,9 @@ test("dump requests: routes and addresses per family, links; NLM_F_REQUEST|NLM_F
   assert.deepEqual(
     dumpLinks(1),
     hex(`
-      20000000 1200 0103 01000000 00000000   # len 32, RTM_GETLINK, REQUEST|DUMP, seq 1
+      28000000 1200 0103 01000000 00000000   # len 40, RTM_GETLINK, REQUEST|DUMP, seq 1
       00 00 0000 00000000 00000000 00000000  # ifinfomsg: AF_UNSPEC, all 0
+      0800 1d00 08000000                     # IFLA_EXT_MASK: RTEXT_FILTER_SKIP_STATS
     `),
   );
 });
