@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { hasCode } from "../../errors.js";
-import { LINK_ADDR_GROUPS, linkAddrChanges, noopRequest } from "./link-events.js";
+import { LINK_ADDR_GROUPS, linkAddrChanges, noopRequest, recreatedLinks } from "./link-events.js";
 
 /** Hex with spaces, comments after '#', line breaks: laid out by hand from the uapi headers. */
 const hex = (s: string) => Buffer.from(s.replace(/#.*$/gm, "").replace(/\s+/g, ""), "hex");
@@ -35,7 +35,7 @@ test("a link (re)created: its name is read from IFLA_IFNAME; a removal names not
     20000000 1100 0000 00000000 00000000   # len 32, RTM_DELLINK
     00 00 0100 08000000 00000000 00000000  # ifinfomsg: index 8
   `);
-  assert.deepEqual(linkAddrChanges(dgram), { links: 2, addresses: 0, newLinks: ["tabw1"], unnamedLinks: 0 });
+  assert.deepEqual(linkAddrChanges(dgram), { links: 2, addresses: 0, newLinks: [{ name: "tabw1", index: 9 }], unnamedLinks: 0 });
 });
 
 test("route and neighbour messages are not counted; an overrunning length is refused", () => {
@@ -69,5 +69,26 @@ test("property: every message of a datagram is classified by its type alone, wha
       assert.ok(got.newLinks.length + got.unnamedLinks <= msgs.filter((m) => m.type === 16).length);
       assert.ok(got.newLinks.length + got.unnamedLinks >= Math.min(1, msgs.filter((m) => m.type === 16).length));
     }),
+  );
+});
+
+test("recreatedLinks: a name is reported when first heard and when heard under another index, not when only its state changed", () => {
+  const known = new Map<string, number>();
+  assert.deepEqual(recreatedLinks(known, [{ name: "tabw1", index: 9 }]), ["tabw1"], "first heard (made, or the monitor is new)");
+  assert.deepEqual(recreatedLinks(known, [{ name: "tabw1", index: 9 }]), [], "set up, carrier on: the same link");
+  assert.deepEqual(
+    recreatedLinks(known, [
+      { name: "tabw1", index: 12 },
+      { name: "tabw2", index: 13 },
+    ]),
+    ["tabw1", "tabw2"],
+    "tabw1 made again, tabw2 new",
+  );
+  assert.deepEqual(
+    [...known],
+    [
+      ["tabw1", 12],
+      ["tabw2", 13],
+    ],
   );
 });

@@ -3,7 +3,7 @@
  * the multicast groups the agent joins (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
  * i.e. RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR) and which of the messages read
  * from them say that a link or an address changed (RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR),
- * and which links are new or changed, by name.
+ * and which links are new or were made again under a name.
  * Felix's route table manager listens to the same updates. Pure: bytes in, a summary out.
  */
 import { decodeLink, decodeReplies, type Reply } from "./codec.js";
@@ -38,8 +38,8 @@ export function noopRequest(seq: number): Buffer {
 export interface LinkAddrChanges {
   links: number;
   addresses: number;
-  /** The names of the links new or changed (RTM_NEWLINK): a link re-created under a name needs its settings again. */
-  newLinks: string[];
+  /** The links of the RTM_NEWLINKs, by name and index, in order (a name once, its last index). */
+  newLinks: { name: string; index: number }[];
   /** RTM_NEWLINKs whose name could not be read (then any link may be new). */
   unnamedLinks: number;
 }
@@ -53,20 +53,41 @@ export function linkAddrChanges(buf: Buffer): LinkAddrChanges {
   for (const m of decodeReplies(buf)) {
     if (m.type === RTM_NEWLINK) {
       out.links++;
-      const name = linkName(m);
-      if (!name) out.unnamedLinks++;
-      else if (!out.newLinks.includes(name)) out.newLinks.push(name);
+      const link = namedLink(m);
+      if (!link) out.unnamedLinks++;
+      else {
+        const had = out.newLinks.findIndex((l) => l.name === link.name);
+        if (had >= 0) out.newLinks.splice(had, 1);
+        out.newLinks.push(link);
+      }
     } else if (m.type === RTM_DELLINK) out.links++;
     else if (m.type === RTM_NEWADDR || m.type === RTM_DELADDR) out.addresses++;
   }
   return out;
 }
 
-/** A link message's IFLA_IFNAME; undefined when the message is too short or has none. */
-function linkName(m: Reply): string | undefined {
+/** A link message's IFLA_IFNAME and index; undefined when the message is too short or has no name. */
+function namedLink(m: Reply): { name: string; index: number } | undefined {
   try {
-    return decodeLink(m).name || undefined;
+    const l = decodeLink(m);
+    return l.name ? { name: l.name, index: l.index } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Of the links heard, the names that are new or were made again (another index than the one
+ * last heard under that name): what needs its per-interface settings again. A link going up or
+ * down, or changing a flag, also sends RTM_NEWLINK, with its index unchanged: not counted.
+ * `known` (name → index) is updated. Pure but for that map.
+ */
+export function recreatedLinks(known: Map<string, number>, links: readonly { name: string; index: number }[]): string[] {
+  const out: string[] = [];
+  for (const { name, index } of links) {
+    if (known.get(name) === index) continue;
+    known.set(name, index);
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
 }

@@ -10,7 +10,7 @@
  */
 import { TabbyError } from "../../errors.js";
 import { errnoName, loadLibc, type Libc } from "../libc.js";
-import { LINK_ADDR_GROUPS, linkAddrChanges, noopRequest } from "./link-events.js";
+import { LINK_ADDR_GROUPS, linkAddrChanges, noopRequest, recreatedLinks } from "./link-events.js";
 import { inNetns } from "./socket.js";
 
 const AF_NETLINK = 16;
@@ -24,8 +24,9 @@ const ENOBUFS = 105;
 
 /**
  * What the agent takes (AgentDeps.linkWatch): `onChange` after links or addresses changed, with
- * the names of the links that are new or changed — undefined when that is not known (notifications
- * lost, or one that did not decode): then any link may be.
+ * the names of the links that are new or were made again (a new index under the name; a link
+ * going up or down is not) — undefined when that is not known (notifications lost, or one that
+ * did not decode): then any link may be.
  */
 export interface LinkWatch {
   /** Throws (DP_LINKWATCH_FAILED) when the socket cannot be opened. */
@@ -49,6 +50,8 @@ export class LinkMonitor implements LinkWatch {
   private c: Libc | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly buf = Buffer.alloc(65536);
+  /** The index last heard under each link name (recreatedLinks). */
+  private readonly indexes = new Map<string, number>();
 
   constructor(private readonly opts: LinkMonitorOptions = {}) {}
 
@@ -104,7 +107,7 @@ export class LinkMonitor implements LinkWatch {
         const got = linkAddrChanges(this.buf.subarray(0, n));
         if (got.links + got.addresses > 0) changed = true;
         if (got.unnamedLinks > 0) newLinks = undefined;
-        else for (const name of got.newLinks) if (newLinks && !newLinks.includes(name)) newLinks.push(name);
+        else for (const name of recreatedLinks(this.indexes, got.newLinks)) if (newLinks && !newLinks.includes(name)) newLinks.push(name);
       } catch {
         changed = true; // undecodable: read the kernel's state again rather than miss a change
         newLinks = undefined;
