@@ -177,6 +177,23 @@ test("the HTTP servers and the Docker engine client take node:http without loadi
   assert.equal(r.stdout.trim(), "true false", 'node:http loaded, undici not (an `import ... from "node:http"` would load it)');
 });
 
+test("a datastore given by flag or environment loads no YAML; a config file does", () => {
+  const flag = JSON.stringify(new URL("./datastore-flag.js", import.meta.url).href);
+  const yamlLoaded = (mods: string[]) => mods.some((m) => m.includes("/node_modules/yaml/"));
+  const given = modulesOf(
+    "ds-flag",
+    `const { datastoreFromArgs } = await import(${flag}); datastoreFromArgs("memory://", {}); datastoreFromArgs(undefined, { TABBY_DATASTORE: "memory://" });`,
+  );
+  assert.ok(!yamlLoaded(given), "`tabby node run --datastore URL` starts without the yaml package");
+  const cfg = join(dir, "tabby.yaml");
+  writeFileSync(cfg, "datastore: memory://\n");
+  const file = modulesOf(
+    "ds-config",
+    `const { datastoreFromArgs } = await import(${flag}); const r = datastoreFromArgs(undefined, { TABBY_CONFIG: ${JSON.stringify(cfg)} }); if (r.url !== "memory://") throw new Error(r.url);`,
+  );
+  assert.ok(yamlLoaded(file), "the config file is parsed with the yaml package");
+});
+
 test("the agent's policy calculation does not load the YAML manifest code", () => {
   const calc = JSON.stringify(new URL("../calc/policy/index.js", import.meta.url).href);
   const mods = modulesOf("calc", `await import(${calc});`);
