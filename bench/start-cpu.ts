@@ -14,9 +14,12 @@
  * the rounds. Printed: median, min, max per case, the ratios to node_e0 and node_empty, the load
  * average before and after. With `--vs CLI` (another build's dist/src/cli/main.js, e.g. the main
  * checkout's) each tabby case runs for both builds in the same rounds (names suffixed _vs).
- * NODE_COMPILE_CACHE / NODE_DISABLE_COMPILE_CACHE pass through from the environment. Needs root.
+ * NODE_COMPILE_CACHE / NODE_DISABLE_COMPILE_CACHE pass through from the environment; with
+ * `--cache-modes` each tabby case runs twice a round instead, without Node's compile cache
+ * (suffix _nocache: NODE_DISABLE_COMPILE_CACHE=1) and with one the warm-up round filled (_cache).
+ * Needs root.
  *
- * Run: npx tsc -p . && node dist/bench/start-cpu.js [--rounds 7] [--vs /work/main/dist/src/cli/main.js] [--only version,bgp_run]
+ * Run: npx tsc -p . && node dist/bench/start-cpu.js [--rounds 7] [--vs CLI] [--cache-modes] [--only version,bgp_run]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +33,7 @@ import { CLI, flag, procCpuS, trySh, sh } from "./bgp-util.js";
 const argv = process.argv.slice(2);
 const ROUNDS = flag(argv, "--rounds", 7);
 const vs = argv.includes("--vs") ? argv[argv.indexOf("--vs") + 1]! : undefined;
+const cacheModes = argv.includes("--cache-modes");
 const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]!.split(",") : undefined;
 const dir = mkdtempSync(join(tmpdir(), "sc-start-"));
 const live = new Set<number>();
@@ -49,17 +53,18 @@ function cleanup(): void {
 }
 process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
+process.on("SIGTERM", () => process.exit(143));
 
 /** CPU seconds of `cmd` run to its exit: the waiting shell's cutime + cstime. */
-function exitedCpuS(cmd: string[]): number {
-  const r = spawnSync("sh", ["-c", '"$@" >/dev/null 2>&1; cat /proc/$$/stat', "sh", ...cmd], { encoding: "utf8" });
+function exitedCpuS(cmd: string[], env: NodeJS.ProcessEnv = process.env): number {
+  const r = spawnSync("sh", ["-c", '"$@" >/dev/null 2>&1; cat /proc/$$/stat', "sh", ...cmd], { encoding: "utf8", env });
   const f = r.stdout.slice(r.stdout.lastIndexOf(")") + 2).split(" ");
   return (Number(f[13]) + Number(f[14])) / 100; // fields 16 and 17: the children waited for
 }
 
 /** Starts `args` (argv[0] the program), waits until `ready(stderr)` holds, returns its CPU then and stops it. */
-async function runningCpuS(args: string[], ready: (stderr: string) => boolean | Promise<boolean>, what: string): Promise<number> {
-  const child = spawn(args[0]!, args.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+async function runningCpuS(args: string[], ready: (stderr: string) => boolean | Promise<boolean>, what: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const child = spawn(args[0]!, args.slice(1), { stdio: ["ignore", "ignore", "pipe"], env });
   const pid = child.pid!;
   live.add(pid);
   let stderr = "";
@@ -83,7 +88,7 @@ async function runningCpuS(args: string[], ready: (stderr: string) => boolean | 
 }
 
 /** `tabby node run` alone in a fresh namespace with a fresh SQLite datastore, until its first sync is programmed. */
-async function nodeRun(cli: string): Promise<number> {
+async function nodeRun(cli: string, env: NodeJS.ProcessEnv): Promise<number> {
   const n = ++seq;
   const ns = `sc${process.pid}n${n}`;
   const d = join(dir, `node${n}`);
@@ -97,7 +102,7 @@ async function nodeRun(cli: string): Promise<number> {
   const args = ["ip", "netns", "exec", ns, process.execPath, cli, "node", "run", "--name", "sc1", "--ip", "10.231.0.1/24", "--ip6", "none"];
   args.push("--datastore", `sqlite://${join(d, "tabby.db")}`, "--control", join(d, "node.sock"), "--secrets-dir", join(d, "secrets"), "--ipam-gc-grace", "off");
   try {
-    return await runningCpuS(args, (e) => e.includes("in sync"), "node run");
+    return await runningCpuS(args, (e) => e.includes("in sync"), "node run", env);
   } finally {
     trySh("ip", ["netns", "del", ns]);
     namespaces.delete(ns);
@@ -106,7 +111,7 @@ async function nodeRun(cli: string): Promise<number> {
 }
 
 /** `tabby bgp run` (one peer that never answers, metrics on) until it serves metrics and its control socket answers. */
-async function bgpRun(cli: string): Promise<number> {
+async function bgpRun(cli: string, env: NodeJS.ProcessEnv): Promise<number> {
   const n = ++seq;
   const conf = join(dir, `bgp${n}.yaml`);
   const sock = join(dir, `bgp${n}.sock`);
@@ -125,6 +130,7 @@ async function bgpRun(cli: string): Promise<number> {
       [process.execPath, cli, "bgp", "run", "-c", conf],
       async (e) => e.includes("serving metrics") && existsSync(sock) && (await answers()),
       "bgp run",
+      env,
     );
   } finally {
     rmSync(conf, { force: true });
@@ -144,16 +150,27 @@ async function main(): Promise<void> {
     ["node_e0", () => exitedCpuS([process.execPath, "-e", "0"])],
     ["node_empty", () => exitedCpuS([process.execPath, empty])],
   ];
-  for (const [suffix, cli] of vs
-    ? ([
+  const clis: [string, string][] = vs
+    ? [
         ["", CLI],
         ["_vs", vs],
-      ] as const)
-    : ([["", CLI]] as const)) {
-    cases.push([`version${suffix}`, () => exitedCpuS([process.execPath, cli, "--version"])]);
-    cases.push([`node_run${suffix}`, () => nodeRun(cli)]);
-    cases.push([`bgp_run${suffix}`, () => bgpRun(cli)]);
-  }
+      ]
+    : [["", CLI]];
+  const base = { ...process.env };
+  delete base["NODE_COMPILE_CACHE"];
+  delete base["NODE_DISABLE_COMPILE_CACHE"];
+  const envs: [string, NodeJS.ProcessEnv][] = cacheModes
+    ? [
+        ["_nocache", { ...base, NODE_DISABLE_COMPILE_CACHE: "1" }],
+        ["_cache", { ...base, NODE_COMPILE_CACHE: join(dir, "compile-cache") }],
+      ]
+    : [["", process.env]];
+  for (const [suffix, cli] of clis)
+    for (const [mode, env] of envs) {
+      cases.push([`version${suffix}${mode}`, () => exitedCpuS([process.execPath, cli, "--version"], env)]);
+      cases.push([`node_run${suffix}${mode}`, () => nodeRun(cli, env)]);
+      cases.push([`bgp_run${suffix}${mode}`, () => bgpRun(cli, env)]);
+    }
   const chosen = cases.filter(([name]) => !only || name.startsWith("node_") || only.some((o) => name.startsWith(o)));
   console.log(
     `cli ${CLI}${vs ? ` vs ${vs}` : ""} rounds=${ROUNDS} NODE_COMPILE_CACHE=${process.env["NODE_COMPILE_CACHE"] ?? "-"} NODE_DISABLE_COMPILE_CACHE=${process.env["NODE_DISABLE_COMPILE_CACHE"] ?? "-"}`,
@@ -176,15 +193,20 @@ async function main(): Promise<void> {
   for (const [name, xs] of got) {
     const m = median(xs);
     console.log(
-      `${name.padEnd(14)} cpu_s median=${m.toFixed(3)} min=${Math.min(...xs).toFixed(2)} max=${Math.max(...xs).toFixed(2)}  x_node_e0=${(m / e0).toFixed(1)} x_node_empty=${(m / em).toFixed(1)} above_node_empty=${(m - em).toFixed(3)}`,
+      `${name.padEnd(22)} cpu_s median=${m.toFixed(3)} min=${Math.min(...xs).toFixed(2)} max=${Math.max(...xs).toFixed(2)}  x_node_e0=${(m / e0).toFixed(1)} x_node_empty=${(m / em).toFixed(1)} above_node_empty=${(m - em).toFixed(3)}`,
     );
   }
-  if (vs)
-    for (const name of ["version", "node_run", "bgp_run"]) {
-      const a = got.get(name);
-      const b = got.get(`${name}_vs`);
-      if (a && b) console.log(`${name} this/vs=${(median(a) / median(b)).toFixed(2)} saved_s=${(median(b) - median(a)).toFixed(3)}`);
+  const pairs: [string, string][] = [];
+  for (const name of ["version", "node_run", "bgp_run"])
+    for (const [mode] of envs) {
+      if (vs) pairs.push([`${name}${mode}`, `${name}_vs${mode}`]);
+      if (cacheModes && mode === "_cache") for (const [suffix] of clis) pairs.push([`${name}${suffix}_cache`, `${name}${suffix}_nocache`]);
     }
+  for (const [a, b] of pairs) {
+    const x = got.get(a);
+    const y = got.get(b);
+    if (x && y) console.log(`${a} / ${b} = ${(median(x) / median(y)).toFixed(2)} saved_s=${(median(y) - median(x)).toFixed(3)}`);
+  }
 }
 
 main().then(
