@@ -1,15 +1,26 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { compileCacheDir } from "./compile-cache.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tabby-compile-cache-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const pids = new Set<number>();
+after(() => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
 const main = fileURLToPath(new URL("./main.js", import.meta.url));
 
 test("compile cache dir: Node's variables first, then root's /var/cache, then the user's cache", () => {
@@ -56,4 +67,21 @@ test("tabby writes its compile cache under the user's cache dir, and runs withou
   const r3 = versionAs(off, { NODE_DISABLE_COMPILE_CACHE: "1" });
   assert.equal(r3.status, 0, r3.stderr);
   assert.deepEqual(readdirSync(off), []);
+});
+
+test("bgp run writes the compile cache once it is up, not only when it exits", async () => {
+  const cache = join(dir, "daemon-cache");
+  const sock = join(dir, "bgp.sock");
+  const conf = join(dir, "bgp.yaml");
+  writeFileSync(conf, `routerId: 10.0.0.1\nasNumber: 64512\nlisten: false\ncontrol: ${sock}\npeers:\n  - { address: 127.0.0.1, asNumber: 64512, port: 1 }\n`);
+  const child = spawn(process.execPath, [main, "bgp", "run", "-c", conf], { stdio: "ignore", env: { ...process.env, NODE_COMPILE_CACHE: cache } });
+  pids.add(child.pid!);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const files = () => (existsSync(cache) ? readdirSync(cache, { recursive: true }).length : 0);
+  // the flush follows the control socket's bind; a file count above the version directory's own says it came
+  for (let i = 0; i < 300 && !(existsSync(sock) && files() > 1) && child.exitCode === null; i++) await sleep(50);
+  assert.ok(files() > 1, "the cache is on disk while the speaker runs");
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  pids.delete(child.pid!);
 });

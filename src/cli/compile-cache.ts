@@ -7,8 +7,12 @@
  * shared world-writable directory, whose entries another user could plant. Off with
  * NODE_DISABLE_COMPILE_CACHE=1. A directory that cannot be made or written never fails the
  * command: Node then runs without the cache (docs/install.md "Compile cache").
+ *
+ * Node writes the cache when the process exits. A daemon runs until it is stopped, so the agents a
+ * lab starts together would each compile everything and none would find the others' work: the
+ * daemons (`node run`, `bgp run`) write it once they are up (flushStartCache).
  */
-import { enableCompileCache } from "node:module";
+import { enableCompileCache, flushCompileCache, getCompileCacheDir } from "node:module";
 import { join } from "node:path";
 
 /** The directory tabby asks Node to keep its compile cache in; undefined for none. */
@@ -29,5 +33,14 @@ export function enableTabbyCompileCache(env: NodeJS.ProcessEnv = process.env): v
     if (dir !== undefined) enableCompileCache(dir);
   } catch {
     /* without a cache: slower to start, nothing else */
+  }
+}
+
+/** Writes what this process compiled so far to the cache (when there is one), for the processes that start next; never throws. */
+export function flushStartCache(): void {
+  try {
+    if (getCompileCacheDir() !== undefined) flushCompileCache();
+  } catch {
+    /* the next start compiles again */
   }
 }
