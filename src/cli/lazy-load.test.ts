@@ -119,6 +119,8 @@ test("bgp run: the features a config turns on are loaded", async () => {
   const internal = readFileSync(join(dir, "metrics.modules.internal"), "utf8");
   assert.ok(internal.includes("NativeModule http\n"), "node:http is loaded");
   assert.ok(!internal.includes("undici"), "node:http's facade getters did not load the bundled undici");
+  // prom-client's parts, not its index (src/metrics/prom.ts): no Pushgateway, so no https or zlib
+  for (const m of ["https", "zlib"]) assert.ok(!internal.includes(`NativeModule ${m}\n`), `no node:${m} (prom-client's Pushgateway)`);
 });
 
 test("bgp run: a reload (SIGHUP) that adds a bfd peer loads BFD then", async () => {
