@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       cases.push([`node_run${suffix}${mode}`, () => nodeRun(cli, env)]);
       cases.push([`bgp_run${suffix}${mode}`, () => bgpRun(cli, env)]);
     }
-  const chosen = cases.filter(([name]) => !only || name.startsWith("node_") || only.some((o) => name.startsWith(o)));
+  const chosen = cases.filter(([name]) => !only || name === "node_e0" || name === "node_empty" || only.some((o) => name.startsWith(o)));
   console.log(
     `cli ${CLI}${vs ? ` vs ${vs}` : ""} rounds=${ROUNDS} NODE_COMPILE_CACHE=${process.env["NODE_COMPILE_CACHE"] ?? "-"} NODE_DISABLE_COMPILE_CACHE=${process.env["NODE_DISABLE_COMPILE_CACHE"] ?? "-"}`,
   );
