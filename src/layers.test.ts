@@ -25,6 +25,7 @@ export const LAYERS: Unit[] = [
   { rank: 0, unit: "clock", paths: ["clock.ts"], pure: true },
   { rank: 0, unit: "version", paths: ["version.ts"] },
   { rank: 0, unit: "ports", paths: ["ports.ts"], pure: true },
+  { rank: 0, unit: "node-http", paths: ["node-http.ts"] },
   { rank: 1, unit: "net", paths: ["net/"], pure: true },
   { rank: 1, unit: "selector", paths: ["selector/"], pure: true },
   { rank: 2, unit: "model", paths: ["model/"], pure: true },

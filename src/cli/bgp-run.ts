@@ -16,6 +16,7 @@
 import { readFileSync } from "node:fs";
 import type { CliIO } from "./command.js";
 import { parseCommandLine } from "./parse.js";
+import { flushStartCache } from "./compile-cache.js";
 import { UsageError } from "./command.js";
 import { Speaker } from "../bgp/speaker.js";
 import { DEFAULT_CONTROL_SOCKET, serveControl } from "../bgp/control.js";
@@ -178,6 +179,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     metricsServer = await serveHttp(host, port, { metrics: { contentType: reg.contentType, render: () => reg.metrics() } });
     log("info", "serving metrics", { address: `${host.includes(":") ? `[${host}]` : host}:${port}` });
   }
+  flushStartCache(); // the next start compiles less (compile-cache.ts)
   const how = await stopped;
   process.off("SIGHUP", onHup);
   stopReducer();

@@ -115,6 +115,12 @@ test("bgp run: the features a config turns on are loaded", async () => {
   // BFD runs in its worker thread (bfd/worker.js): the main thread carries its client, not the service or its sockets
   assert.ok(mods.includes("bfd/worker-client.js") && mods.includes("node:worker_threads"), "BFD");
   for (const m of ["bfd/service.js", "bfd/udp.js", "node:dgram"]) assert.ok(!mods.includes(m), `${m} is in the BFD worker, not the main thread`);
+  // the metrics server takes node:http without its ES-module facade (src/node-http.ts)
+  const internal = readFileSync(join(dir, "metrics.modules.internal"), "utf8");
+  assert.ok(internal.includes("NativeModule http\n"), "node:http is loaded");
+  assert.ok(!internal.includes("undici"), "node:http's facade getters did not load the bundled undici");
+  // prom-client's parts, not its index (src/metrics/prom.ts): no Pushgateway, so no https or zlib
+  for (const m of ["https", "zlib"]) assert.ok(!internal.includes(`NativeModule ${m}\n`), `no node:${m} (prom-client's Pushgateway)`);
 });
 
 test("bgp run: a reload (SIGHUP) that adds a bfd peer loads BFD then", async () => {
@@ -154,6 +160,40 @@ test("datastore: the SQLite addon is loaded only for a sqlite:// datastore", () 
     sq.some((m) => m.includes("/better-sqlite3/")),
     "sqlite:// loads the addon",
   );
+});
+
+test("the HTTP servers and the Docker engine client take node:http without loading undici", () => {
+  const urls = ["../metrics/http.js", "../ui/server.js", "../docker/server.js", "../docker/engine.js"].map((m) =>
+    JSON.stringify(new URL(m, import.meta.url).href),
+  );
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `for (const u of [${urls.join(",")}]) await import(u); const l = process.moduleLoadList; console.log(l.includes("NativeModule http"), l.some((m) => m.includes("undici")));`,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "true false", 'node:http loaded, undici not (an `import ... from "node:http"` would load it)');
+});
+
+test("a datastore given by flag or environment loads no YAML; a config file does", () => {
+  const flag = JSON.stringify(new URL("./datastore-flag.js", import.meta.url).href);
+  const yamlLoaded = (mods: string[]) => mods.some((m) => m.includes("/node_modules/yaml/"));
+  const given = modulesOf(
+    "ds-flag",
+    `const { datastoreFromArgs } = await import(${flag}); datastoreFromArgs("memory://", {}); datastoreFromArgs(undefined, { TABBY_DATASTORE: "memory://" });`,
+  );
+  assert.ok(!yamlLoaded(given), "`tabby node run --datastore URL` starts without the yaml package");
+  const cfg = join(dir, "tabby.yaml");
+  writeFileSync(cfg, "datastore: memory://\n");
+  const file = modulesOf(
+    "ds-config",
+    `const { datastoreFromArgs } = await import(${flag}); const r = datastoreFromArgs(undefined, { TABBY_CONFIG: ${JSON.stringify(cfg)} }); if (r.url !== "memory://") throw new Error(r.url);`,
+  );
+  assert.ok(yamlLoaded(file), "the config file is parsed with the yaml package");
 });
 
 test("the agent's policy calculation does not load the YAML manifest code", () => {

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-/** `tabby`: runs the command line (entry.ts) with this process's arguments and streams. */
-import { main } from "./entry.js";
+/**
+ * `tabby`: runs the command line (entry.ts) with this process's arguments and streams. Node's
+ * compile cache is turned on first (compile-cache.ts), so that entry.ts and every module the
+ * command loads after it are read from the cache when this build ran before.
+ */
+import { enableTabbyCompileCache } from "./compile-cache.js";
+
+enableTabbyCompileCache();
+const { main } = await import("./entry.js");
 
 // A reader that went away (`tabby ... --help | head`): stop quietly, as a tool that SIGPIPE ends
 // does, instead of an unhandled EPIPE with a stack trace — and, as such a tool, with a failure

@@ -43,6 +43,7 @@
  * routes); the kernel state is left for the next start to reconcile.
  */
 import { parseCommandLine } from "./parse.js";
+import { flushStartCache } from "./compile-cache.js";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import type { CliIO } from "./command.js";
@@ -432,6 +433,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   await agent.start();
   log("info", "in sync; programming the dataplane", { control });
+  flushStartCache(); // the agents started after this one compile less (compile-cache.ts)
   // DHCP, DHCPv6 and RA for workloads that ask (VMs on taps: docs/vms.md)
   const dhcp = await startWorkloadDhcp({
     agent,

@@ -100,6 +100,7 @@ export function nodeUnit(o: UnitOptions): string {
     "RuntimeDirectory=tabby",
     "RuntimeDirectoryPreserve=yes",
     "StateDirectory=tabby",
+    "CacheDirectory=tabby", // Node's compile cache (src/cli/compile-cache.ts), writable under ProtectSystem
     ...sandbox(["/var/lib/tabby", "/run/tabby"]),
     "",
     "[Install]",
@@ -129,6 +130,7 @@ export function bgpUnit(o: UnitOptions): string {
     "RestartSec=2",
     "RuntimeDirectory=tabby",
     "RuntimeDirectoryPreserve=yes",
+    "CacheDirectory=tabby",
     ...sandbox(["/run/tabby"]),
     "",
     "[Install]",

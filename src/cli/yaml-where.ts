@@ -4,8 +4,17 @@
  * CST positions; `at(path)` is the line and column (from 1) of the key at `path` (of the value
  * for list items), `syntax` the first parse error with its position. Also the nearest known key
  * for a misspelt one. Pure: takes the text, does no I/O.
+ *
+ * The `yaml` package (some 70 files, ~40 ms of CPU to load) is required on the first parse, not
+ * imported: a command that is given its datastore never reads the config file (config-file.ts),
+ * and `tabby node run` then starts without it (docs/benchmarks.md "What a start costs").
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
+import type { Node } from "yaml";
+
+let yamlLib: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlLib ??= createRequire(import.meta.url)("yaml") as typeof Yaml);
 
 export type YamlPath = readonly (string | number)[];
 
@@ -19,6 +28,7 @@ export interface Located {
 }
 
 export function locateYaml(text: string): Located {
+  const { isMap, isScalar, isSeq, LineCounter, parseDocument } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const pos = (offset: number) => {

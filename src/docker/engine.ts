@@ -5,7 +5,7 @@
  * asks the engine: `GET /containers/json?all=1` until a container's network settings name the
  * endpoint (dockerd records the endpoint just after Join returns), and `GET /networks/<id>`.
  */
-import { request } from "node:http";
+import { http } from "../node-http.js";
 import type { DockerEngine } from "./driver.js";
 
 interface ContainerSummary {
@@ -34,7 +34,7 @@ export class EngineClient implements DockerEngine {
   private get<T>(path: string): Promise<{ status: number; body: T | undefined }> {
     const v = this.opts.apiVersion ?? "v1.41";
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socketPath, path: `/${v}${path}`, method: "GET" }, (res) => {
+      const req = http.request({ socketPath: this.socketPath, path: `/${v}${path}`, method: "GET" }, (res) => {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => (text += c));

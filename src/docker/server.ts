@@ -5,7 +5,8 @@
  * Calls are answered one at a time, in order (the driver's state is per endpoint, and IPAM runs
  * under the host's IPAM lock anyway).
  */
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
+import { http } from "../node-http.js";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { errorBody } from "./protocol.js";
@@ -22,7 +23,7 @@ export async function servePlugin(
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
   await rm(socketPath, { force: true });
   let queue: Promise<unknown> = Promise.resolve();
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     let text = "";
     req.setEncoding("utf8");
     req.on("data", (c: string) => (text += c));

@@ -8,7 +8,7 @@
  * only events that leave no state behind (a programming pass, a watch event, an error) are
  * counted as they happen, through the hooks below. docs/observability.md lists every metric.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 import { registerProcessMetrics } from "./process-metrics.js";
 import type { AgentEvents, AgentHealthInputs, RouteProblem } from "../agent/agent.js";
 import type { SyncStatus } from "../agent/syncer.js";

@@ -6,7 +6,7 @@
  * the agent and `tabby bgp run`. Nothing on the BGP hot path is instrumented: the session
  * keeps plain counters and this reads them.
  */
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "./prom.js";
 import type { PeerStatus } from "../bgp/speaker.js";
 import type { BfdSessionStatus } from "../bfd/service.js";
 

@@ -4,7 +4,8 @@
  * each check's state as JSON in the body). One server per host:port; metrics and health on
  * the same address share it. GET and HEAD only; anything else is 404/405.
  */
-import * as http from "node:http";
+import type { Server } from "node:http";
+import { http } from "../node-http.js";
 import type { HealthReport } from "../health/checks.js";
 import { TabbyError } from "../errors.js";
 
@@ -38,7 +39,7 @@ export function handle(
 }
 
 /** Listens on host:port (unref'd); rejects with AGENT_HTTP_LISTEN when the address cannot be bound. */
-export function serveHttp(host: string, port: number, routes: HttpRoutes): Promise<http.Server> {
+export function serveHttp(host: string, port: number, routes: HttpRoutes): Promise<Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     void Promise.resolve(handle(routes, req.method ?? "GET", path)).then((r) => {

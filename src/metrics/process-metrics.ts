@@ -6,7 +6,7 @@
  * work; 50 agents of a lab, docs/benchmarks.md "Lab up at 50 hosts"). Every 100 ms the
  * histogram is as useful for lag worth alerting on (tens of ms and more) at a tenth the cost.
  */
-import { collectDefaultMetrics, type Registry } from "prom-client";
+import { collectDefaultMetrics, type Registry } from "./prom.js";
 
 /** The lag sampling interval (prom-client's `eventLoopMonitoringPrecision`), ms. */
 export const EVENT_LOOP_SAMPLE_MS = 100;

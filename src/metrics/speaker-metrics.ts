@@ -2,7 +2,7 @@
  * `tabby bgp run`'s Prometheus metrics: the BGP and BFD families (bgp-collector.ts) and the
  * process metrics, in their own registry.
  */
-import { Registry } from "prom-client";
+import { Registry } from "./prom.js";
 import { registerProcessMetrics } from "./process-metrics.js";
 import { registerBgpMetrics, type BgpSources } from "./bgp-collector.js";
 

@@ -4,7 +4,8 @@
  * &dst=[&port=&protocol=]` (explain's text). Binds to loopback unless told otherwise: it shows the
  * network's layout and asks the agents as root, so it is for the operator's own machine. Shell.
  */
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
+import { http } from "../node-http.js";
 import type { LabState } from "../lab/state.js";
 import { labExplainContext, type LabExplainContext } from "../explain/lab.js";
 import { explainPath } from "../explain/walk.js";
@@ -34,7 +35,7 @@ export async function serveUi(loadState: () => LabState, opts: UiOptions): Promi
         refreshing = undefined;
       }
     })());
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const send = (code: number, type: string, body: string) => {
       res.writeHead(code, { "content-type": type, "cache-control": "no-store", "x-content-type-options": "nosniff" });
