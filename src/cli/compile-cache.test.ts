@@ -1,26 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { compileCacheDir } from "./compile-cache.js";
+import { scratchWithProcesses } from "../testkit/cli/scratch.js";
 
-const dir = mkdtempSync(join(tmpdir(), "tabby-compile-cache-"));
-const pids = new Set<number>();
-after(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, pids } = scratchWithProcesses("tabby-compile-cache-");
 const main = fileURLToPath(new URL("./main.js", import.meta.url));
 
 test("compile cache dir: Node's variables first, then root's /var/cache, then the user's cache", () => {

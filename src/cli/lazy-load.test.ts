@@ -3,29 +3,18 @@
 // speaker and what its config turns on, never the datastore, the policy calculation, the UI,
 // the lab, IPAM, the explain API, or the parts of an off feature (metrics, routes into the
 // kernel, BFD). Also: the agent's datastore and policy calculation load only what they use.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { queryControl } from "../bgp/control.js";
 import { freePort } from "../testkit/free-port.js";
+import { scratchWithProcesses } from "../testkit/cli/scratch.js";
 
-const dir = mkdtempSync(join(tmpdir(), "tabby-lazy-load-"));
-const pids = new Set<number>();
-after(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, pids } = scratchWithProcesses("tabby-lazy-load-");
 
 const main = fileURLToPath(new URL("./main.js", import.meta.url));
 const hook = fileURLToPath(new URL("../testkit/cli/record-modules.js", import.meta.url));
