@@ -40,7 +40,13 @@ export const LAYERS: Unit[] = [
   {
     rank: 3,
     unit: "dataplane-core",
-    paths: ["dataplane/netlink/codec.ts", "dataplane/netlink/route-codec.ts", "dataplane/netlink/link-events.ts", "dataplane/route-resolve.ts"],
+    paths: [
+      "dataplane/netlink/constants.ts",
+      "dataplane/netlink/codec.ts",
+      "dataplane/netlink/route-codec.ts",
+      "dataplane/netlink/link-events.ts",
+      "dataplane/route-resolve.ts",
+    ],
     pure: true,
   },
   {

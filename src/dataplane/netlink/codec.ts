@@ -9,33 +9,36 @@
  */
 import { TabbyError } from "../../errors.js";
 import { parsePrefix } from "../../net/prefix.js";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNSPEC,
+  IFA_ADDRESS,
+  IFA_LOCAL,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_OIF,
+  RTM_DELLINK,
+  RTM_GETLINK,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWROUTE,
+  RTN_UNICAST,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+} from "./constants.js";
 
-export const NLMSG_ERROR = 2;
-export const NLMSG_DONE = 3;
-export const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
-const RTM_GETLINK = 18;
-const RTM_NEWADDR = 20;
-const RTM_NEWROUTE = 24;
-
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
-export const NLM_F_ACK = 0x4;
-/** On a dump's messages: the table changed while it was dumped; dump again for a consistent view. */
-export const NLM_F_DUMP_INTR = 0x10;
-export const NLM_F_REPLACE = 0x100;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
-/** NLM_F_ROOT | NLM_F_MATCH: every object of the kind. */
-export const NLM_F_DUMP = 0x300;
 /** On an NLMSG_ERROR: the request is not echoed (NETLINK_CAP_ACK) / extended-ack attributes follow. */
 const NLM_F_CAPPED = 0x100;
 const NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 
-const AF_UNSPEC = 0;
-const AF_INET = 2;
-const AF_INET6 = 10;
 const IFF_UP = 0x1;
 
 const IFLA_ADDRESS = 1;
@@ -51,19 +54,7 @@ const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
 const NLA_F_NESTED = 0x8000;
 
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
 const IFA_F_NODAD = 0x02;
-
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RT_TABLE_MAIN = 254;
-const RTN_UNICAST = 1;
-export const RT_SCOPE_UNIVERSE = 0;
-export const RT_SCOPE_LINK = 253;
-/** The protocol `ip route` gives a route by default. */
-export const RTPROT_BOOT = 3;
 
 const NLMSG_HDRLEN = 16;
 const IFINFOMSG_LEN = 16;

@@ -7,19 +7,13 @@
  * Felix's route table manager listens to the same updates. Pure: bytes in, a summary out.
  */
 import { decodeLink, decodeReplies, type Reply } from "./codec.js";
+import { NLMSG_NOOP, NLM_F_REQUEST, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK } from "./constants.js";
 
 /** Group numbers for NETLINK_ADD_MEMBERSHIP (not the RTMGRP_* bit masks of bind(2)). */
 export const RTNLGRP_LINK = 1;
 export const RTNLGRP_IPV4_IFADDR = 5;
 export const RTNLGRP_IPV6_IFADDR = 9;
 export const LINK_ADDR_GROUPS = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR] as const;
-
-const NLMSG_NOOP = 1;
-const NLM_F_REQUEST = 0x1;
-const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
-const RTM_NEWADDR = 20;
-const RTM_DELADDR = 21;
 
 /**
  * An NLMSG_NOOP request: sending it binds the socket to a port id (autobind), which a socket

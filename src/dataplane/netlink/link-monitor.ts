@@ -12,14 +12,8 @@ import { TabbyError } from "../../errors.js";
 import { errnoName, loadLibc, type Libc } from "../libc.js";
 import { LINK_ADDR_GROUPS, linkAddrChanges, noopRequest, recreatedLinks } from "./link-events.js";
 import { inNetns } from "./socket.js";
+import { AF_NETLINK, NETLINK_ADD_MEMBERSHIP, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_NETLINK } from "./constants.js";
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
-const SOL_NETLINK = 270;
-const NETLINK_ADD_MEMBERSHIP = 1;
 const ENOBUFS = 105;
 
 /**

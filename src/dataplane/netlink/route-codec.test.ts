@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { TabbyError } from "../../errors.js";
 import { decodeReplies, dumpLinks, replyExtack, type Reply } from "./codec.js";
-import { decodeAddr, decodeRoute, dumpAddrs, dumpRoutes, type NlRoute, RTM_NEWADDR, RTM_NEWROUTE, routeMessage } from "./route-codec.js";
+import { decodeAddr, decodeRoute, dumpAddrs, dumpRoutes, type NlRoute, routeMessage } from "./route-codec.js";
+import { RTM_NEWADDR, RTM_NEWROUTE } from "./constants.js";
 
 /** Hex with spaces, comments after '#', line breaks: laid out by hand from the uapi headers. */
 const hex = (s: string) => Buffer.from(s.replace(/#.*$/gm, "").replace(/\s+/g, ""), "hex");

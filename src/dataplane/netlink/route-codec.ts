@@ -10,50 +10,33 @@
 import { TabbyError } from "../../errors.js";
 import { IP } from "../../net/ip.js";
 import { parsePrefix, Prefix } from "../../net/prefix.js";
+import { type Attr, attr, encodeAttrs, message, type Reply, u32 } from "./codec.js";
 import {
-  type Attr,
-  attr,
-  encodeAttrs,
-  message,
+  AF_INET,
+  AF_INET6,
+  IFA_ADDRESS,
+  IFA_LOCAL,
   NLM_F_ACK,
   NLM_F_CREATE,
   NLM_F_DUMP,
   NLM_F_EXCL,
   NLM_F_REPLACE,
   NLM_F_REQUEST,
-  type Reply,
-  u32,
-} from "./codec.js";
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_MULTIPATH,
+  RTA_OIF,
+  RTA_PRIORITY,
+  RTA_TABLE,
+  RTM_DELROUTE,
+  RTM_GETADDR,
+  RTM_GETROUTE,
+  RTM_NEWADDR,
+  RTM_NEWROUTE,
+} from "./constants.js";
 
-export const RTM_NEWADDR = 20;
-const RTM_GETADDR = 22;
-export const RTM_NEWROUTE = 24;
-export const RTM_DELROUTE = 25;
-const RTM_GETROUTE = 26;
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_MULTIPATH = 9;
-const RTA_TABLE = 15;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
-
-export const RT_TABLE_MAIN = 254;
 /** rtm_table when the table's id does not fit a byte (RTA_TABLE then has it). */
 const RT_TABLE_COMPAT = 252;
-export const RTN_UNICAST = 1;
-export const RTN_BLACKHOLE = 6;
-export const RT_SCOPE_UNIVERSE = 0;
-export const RT_SCOPE_LINK = 253;
-/** A delete's scope: any. */
-export const RT_SCOPE_NOWHERE = 255;
-/** The protocol of routes the kernel makes itself (an address's network). */
-export const RTPROT_KERNEL = 2;
 /** rtm_flags: a cached clone, not a route of the table (`ip route show` leaves them out). */
 export const RTM_F_CLONED = 0x200;
 

@@ -14,20 +14,10 @@ import { TabbyError } from "../../errors.js";
 import { errnoName, loadLibc } from "../libc.js";
 import { deleteLine, diffRoutes, normalizeRoute, RT_PROTO_TABBY, type Route, type RouteRefusal, replaceLine } from "../routes.js";
 import { decodeLink, dumpLinks, type NlLink } from "./codec.js";
-import {
-  decodeAddr,
-  decodeRoute,
-  dumpAddrs,
-  dumpRoutes,
-  type Family,
-  type NlAddr,
-  type NlRoute,
-  RT_SCOPE_LINK,
-  RTPROT_KERNEL,
-  routeMessage,
-} from "./route-codec.js";
+import { decodeAddr, decodeRoute, dumpAddrs, dumpRoutes, type Family, type NlAddr, type NlRoute, routeMessage } from "./route-codec.js";
 import { connectedNetworks, deleteOf, ownedRoutes, writeOf } from "./route-view.js";
 import { RouteSocket } from "./socket.js";
+import { RTPROT_KERNEL, RT_SCOPE_LINK } from "./constants.js";
 
 /** "ENETUNREACH: network is unreachable", with the kernel's own words after when it gave some. */
 export function refusalReason(err: unknown): string {

@@ -9,19 +9,8 @@
 import { tryParsePrefix } from "../../net/prefix.js";
 import { normalizeRoute, RT_PROTO_TABBY, type Route } from "../routes.js";
 import type { NlLink } from "./codec.js";
-import {
-  type Family,
-  type NlAddr,
-  type NlRoute,
-  RT_SCOPE_LINK,
-  RT_SCOPE_NOWHERE,
-  RT_SCOPE_UNIVERSE,
-  RT_TABLE_MAIN,
-  RTM_F_CLONED,
-  RTN_BLACKHOLE,
-  RTN_UNICAST,
-  RTPROT_KERNEL,
-} from "./route-codec.js";
+import { type Family, type NlAddr, type NlRoute, RTM_F_CLONED } from "./route-codec.js";
+import { RTN_BLACKHOLE, RTN_UNICAST, RTPROT_KERNEL, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from "./constants.js";
 
 /** A route of the main table proper (not a cached clone). */
 const inMain = (r: NlRoute) => r.table === RT_TABLE_MAIN && !(r.flags & RTM_F_CLONED);

@@ -12,17 +12,22 @@ import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import { TabbyError } from "../../errors.js";
 import { errnoName, loadedLibc } from "../libc.js";
-import { NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, decodeReplies, replyErrno, replyExtack, type Reply } from "./codec.js";
+import { decodeReplies, replyErrno, replyExtack, type Reply } from "./codec.js";
+import {
+  AF_NETLINK,
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
+  NETLINK_ROUTE,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLM_F_DUMP_INTR,
+  SOCK_CLOEXEC,
+  SOCK_RAW,
+  SOL_NETLINK,
+} from "./constants.js";
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
 const CLONE_NEWNET = 0x40000000;
 const RECV_BUF = 65536;
-const SOL_NETLINK = 270;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
 /** How often a dump the table's changes interrupted is tried again before it is taken as it is. */
 const DUMP_TRIES = 4;
 
