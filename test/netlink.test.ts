@@ -7,11 +7,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { hasCode } from "../src/errors.js";
-import { getLink, decodeLink, newRoute } from "../src/dataplane/netlink/codec.js";
+import { getLink, decodeLink } from "../src/dataplane/netlink/codec.js";
 import { loadLibc } from "../src/dataplane/libc.js";
 import { RouteSocket, inNetns, isErrno } from "../src/dataplane/netlink/socket.js";
 import { NetlinkPlumbing } from "../src/cni/plumbing.js";
 import { ipJson } from "./cni-libcni.js";
+import { newRoute } from "../src/dataplane/netlink/route-codec.js";
 
 const P = `ttnl${process.pid}`;
 const HOST = `${P}h`;

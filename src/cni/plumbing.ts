@@ -7,11 +7,12 @@
  */
 import { closeSync, writeFileSync } from "node:fs";
 import { TabbyError } from "../errors.js";
-import { decodeLink, delLink, getLink, newAddr, newRoute, newVeth, setLink, type NlLink } from "../dataplane/netlink/codec.js";
+import { decodeLink, delLink, getLink, newAddr, newVeth, setLink, type NlLink } from "../dataplane/netlink/codec.js";
 import { loadLibc } from "../dataplane/libc.js";
 import { RouteSocket, inNetns, isErrno, openNetns } from "../dataplane/netlink/socket.js";
 import { sysctlName, type Sysctl } from "../dataplane/sysctl.js";
 import { RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from "../dataplane/netlink/constants.js";
+import { newRoute } from "../dataplane/netlink/route-codec.js";
 
 /** A route the plumbing installs: onto the interface, through a gateway or on-link. */
 export interface PlumbedRoute {

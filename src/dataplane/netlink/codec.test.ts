@@ -2,8 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { hasCode } from "../../errors.js";
-import { decodeLink, decodeReplies, delLink, getLink, macBytes, message, newAddr, newRoute, newVeth, replyErrno, setLink } from "./codec.js";
+import { decodeLink, decodeReplies, delLink, getLink, macBytes, message, newAddr, newVeth, replyErrno, setLink } from "./codec.js";
 import { NLMSG_ERROR, RTM_NEWLINK, RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from "./constants.js";
+import { newRoute } from "./route-codec.js";
 
 /** Hex with spaces, comments after '#', line breaks: laid out by hand from the uapi headers. */
 const hex = (s: string) => Buffer.from(s.replace(/#.*$/gm, "").replace(/\s+/g, ""), "hex");

@@ -1,8 +1,8 @@
 /**
  * rtnetlink messages (RFC 3549; Linux uapi linux/netlink.h, linux/rtnetlink.h, linux/if_link.h,
  * linux/veth.h): the few requests a workload's plumbing needs (create a veth pair with its peer in
- * another namespace, look a link up, set it up / its MAC, delete it, add an address, replace a
- * route) and the replies to them (an acknowledgement or errno, a link's index, name, MAC, MTU and
+ * another namespace, look a link up, set it up / its MAC, delete it, add an address; routes are
+ * route-codec.ts's) and the replies to them (an acknowledgement or errno, a link's index, name, MAC, MTU and
  * flags). Written for tabby: Node has no netlink, and the messages are small fixed layouts. All
  * integers in host order (little-endian on every platform Node's prebuilt koffi targets here);
  * every header and attribute padded to 4 bytes. Pure: bytes in, bytes out.
@@ -21,17 +21,11 @@ import {
   NLM_F_EXCL,
   NLM_F_REPLACE,
   NLM_F_REQUEST,
-  RTA_DST,
-  RTA_GATEWAY,
-  RTA_OIF,
   RTM_DELLINK,
   RTM_GETLINK,
   RTM_NEWADDR,
   RTM_NEWLINK,
-  RTM_NEWROUTE,
-  RTN_UNICAST,
   RT_SCOPE_UNIVERSE,
-  RT_TABLE_MAIN,
 } from "./constants.js";
 
 /** On an NLMSG_ERROR: the request is not echoed (NETLINK_CAP_ACK) / extended-ack attributes follow. */
@@ -194,36 +188,6 @@ export function newAddr(seq: number, index: number, cidr: string, opts: { nodad?
   body.writeUInt8(RT_SCOPE_UNIVERSE, 3);
   body.writeUInt32LE(index, 4);
   return message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, seq, body, [attr(IFA_LOCAL, addr), attr(IFA_ADDRESS, addr)]);
-}
-
-export interface RouteRequest {
-  /** "10.0.0.1/32", "0.0.0.0/0", "::/0". */
-  dst: string;
-  oif: number;
-  gateway?: string;
-  scope: number;
-  protocol: number;
-}
-
-/** RTM_NEWROUTE, create or replace, unicast in the main table. */
-export function newRoute(seq: number, r: RouteRequest): Buffer {
-  const { family, addr, len } = cidrParts(r.dst);
-  const body = Buffer.alloc(12);
-  body.writeUInt8(family, 0);
-  body.writeUInt8(len, 1);
-  body.writeUInt8(RT_TABLE_MAIN, 4);
-  body.writeUInt8(r.protocol, 5);
-  body.writeUInt8(r.scope, 6);
-  body.writeUInt8(RTN_UNICAST, 7);
-  const attrs: Attr[] = [];
-  if (len > 0) attrs.push(attr(RTA_DST, addr));
-  if (r.gateway) {
-    const gw = cidrParts(r.gateway);
-    if (gw.family !== family) throw new TabbyError("NET_BAD_PREFIX", `gateway ${r.gateway} is not of ${r.dst}'s family`);
-    attrs.push(attr(RTA_GATEWAY, gw.addr));
-  }
-  attrs.push(attr(RTA_OIF, u32(r.oif)));
-  return message(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, seq, body, attrs);
 }
 
 /** One message of a reply datagram. */

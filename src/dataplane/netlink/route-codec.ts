@@ -33,6 +33,8 @@ import {
   RTM_GETROUTE,
   RTM_NEWADDR,
   RTM_NEWROUTE,
+  RT_TABLE_MAIN,
+  RTN_UNICAST,
 } from "./constants.js";
 
 /** rtm_table when the table's id does not fit a byte (RTA_TABLE then has it). */
@@ -161,6 +163,24 @@ export function routeMessage(seq: number, op: RouteOp, r: NlRoute): Buffer {
         ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
         : NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
   return message(op === "delete" ? RTM_DELROUTE : RTM_NEWROUTE, flags, seq, body, attrs);
+}
+
+/** A unicast route through one interface, as the CNI plugin's plumbing writes them. */
+export interface RouteRequest {
+  /** "10.0.0.1/32", "0.0.0.0/0", "::/0". */
+  dst: string;
+  oif: number;
+  gateway?: string;
+  scope: number;
+  protocol: number;
+}
+
+/** RTM_NEWROUTE, create or replace, unicast in the main table (routeMessage's `replace`). */
+export function newRoute(seq: number, r: RouteRequest): Buffer {
+  const family = parsePrefix(r.dst).family;
+  const route: NlRoute = { family, dst: r.dst, table: RT_TABLE_MAIN, protocol: r.protocol, scope: r.scope, type: RTN_UNICAST, flags: 0, oif: r.oif };
+  if (r.gateway) route.gateway = r.gateway;
+  return routeMessage(seq, "replace", route);
 }
 
 /** Attributes in order (a type may repeat); DP_NETLINK_DECODE when one overruns `buf`. */
